@@ -1,0 +1,148 @@
+#pragma once
+/// @file control_core.hpp
+/// The control core: sample store, command mailboxes, request queue, per-bus law and allocation, and
+/// the published snapshot. Sizes are fixed at construction; cycle() never allocates, blocks, throws or logs.
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "eqd/core/allocator.hpp"
+#include "eqd/core/equalizer.hpp"
+#include "eqd/core/params.hpp"
+#include "eqd/core/sample.hpp"
+#include "eqd/core/seqlock.hpp"
+#include "eqd/core/snapshot.hpp"
+#include "eqd/core/spsc_queue.hpp"
+
+namespace eqd::core {
+
+using ChannelIndex = std::uint32_t;
+using BusIndex = std::uint16_t;
+
+/// Static description of one channel (fixed for the life of a ControlCore).
+struct ChannelConfig {
+  BusIndex bus = 0;
+  bool assigned = false;   ///< start as an equalization channel (from config or persisted state)
+  BufferLimits limits{};   ///< used when assigned
+};
+
+/// Everything a ControlCore needs to be built.
+struct CoreConfig {
+  std::vector<BusParams> buses;
+  std::vector<ChannelConfig> channels;
+  std::size_t request_capacity = 256;
+};
+
+/// A change for the control thread. Trivially copyable.
+enum class RequestKind : std::uint8_t { assign, release, set_params, stop_all, resume };
+struct Request {
+  std::uint64_t id = 0;          ///< echoed in the Response
+  RequestKind kind = RequestKind::assign;
+  ChannelIndex channel = 0;      ///< assign / release
+  BusIndex bus = 0;              ///< set_params
+  BufferLimits limits{};         ///< assign
+  BusParams params{};            ///< set_params (already validated)
+};
+
+enum class ResponseStatus : std::uint8_t {
+  ok = 0,
+  pending = 1,          ///< assign accepted; the channel is unreachable now and will be taken when it returns
+  refused_running = 2,  ///< the channel is running a test
+  refused_fault = 3,    ///< the channel is in fault
+  refused_invalid = 4,  ///< bad index or parameters
+  already = 5,          ///< nothing to do (already assigned / not assigned)
+};
+const char* to_string(ResponseStatus s) noexcept;
+
+struct Response {
+  std::uint64_t id = 0;
+  ResponseStatus status = ResponseStatus::ok;
+};
+
+/// Thread-safety:
+/// - sample_slot(i).store(): exactly one I/O thread per channel (the owner of its controller).
+/// - command_slot(i).load()/try_load(): any thread (the owning I/O thread polls it).
+/// - submit(), poll_response(): any thread; producers serialise on an internal mutex, the control
+///   thread side is lock-free.
+/// - channel(), bus(), stats(): any thread, lock-free.
+/// - cycle(), record_timing(): the control thread only.
+class ControlCore {
+ public:
+  explicit ControlCore(const CoreConfig& cfg);
+  ControlCore(const ControlCore&) = delete;
+  ControlCore& operator=(const ControlCore&) = delete;
+
+  [[nodiscard]] std::size_t channel_count() const noexcept { return channels_.size(); }
+  [[nodiscard]] std::size_t bus_count() const noexcept { return buses_.size(); }
+
+  /// Where the owning I/O thread publishes samples of channel i.
+  Seqlock<Sample>& sample_slot(ChannelIndex i) noexcept { return samples_[i]; }
+  const Seqlock<Sample>& sample_slot(ChannelIndex i) const noexcept { return samples_[i]; }
+  /// Where the control thread publishes commands for channel i (latest wins, sequence-numbered).
+  const Seqlock<Command>& command_slot(ChannelIndex i) const noexcept { return commands_[i]; }
+
+  /// Queue a request for the control thread. False when the queue is full (caller reports busy).
+  [[nodiscard]] bool submit(const Request& r);
+  /// Fetch one response. Any single consumer thread at a time (serialised internally).
+  [[nodiscard]] bool poll_response(Response& out);
+
+  [[nodiscard]] ChannelSnapshot channel(ChannelIndex i) const noexcept { return channel_snap_[i].load(); }
+  [[nodiscard]] BusSnapshot bus(BusIndex b) const noexcept { return bus_snap_[b].load(); }
+  [[nodiscard]] CycleStats stats() const noexcept { return stats_snap_.load(); }
+
+  /// One control cycle at time now_ns (monotonic ns, or virtual time in tests). Control thread only.
+  void cycle(std::int64_t now_ns) noexcept;
+  /// Record how long the last cycle took and how late it started. Control thread only.
+  void record_timing(std::int64_t duration_ns, std::int64_t lateness_ns) noexcept;
+
+ private:
+  struct ChannelState_ {
+    BufferLimits limits{};
+    WindowState window{};
+    Sample last{};              ///< last consistent sample read
+    Command command{};          ///< last command published
+    BusIndex bus = 0;
+    Role role = Role::test;
+    Health health = Health::offline;
+    Headroom headroom{};
+    double setpoint_W = 0.0;
+    bool usable = false;        ///< buffer included in allocation this cycle
+  };
+  struct BusState_ {
+    BusParams params{};
+    EqualizerState law{};
+    EnergyCounters energy{};
+    std::vector<ChannelIndex> members;     ///< all channels of the bus (fixed)
+    std::vector<Headroom> headroom_scratch; ///< sized to members.size() at construction
+    std::vector<double> alloc_out;
+    std::vector<double> alloc_scratch;
+    std::vector<ChannelIndex> usable;       ///< indices of usable buffers this cycle (capacity fixed)
+    std::int64_t last_command_ns = -1;
+    std::int64_t last_cycle_ns = -1;
+    BusStatus status = BusStatus::idle;
+    EqualizerOutput last_out{};
+  };
+
+  void handle_request(const Request& r) noexcept;
+  void respond(std::uint64_t id, ResponseStatus s) noexcept;
+  void publish_command(ChannelIndex i, bool equalize, double setpoint_W, std::uint32_t lease_ms) noexcept;
+  void run_bus(BusIndex b, std::int64_t now_ns) noexcept;
+
+  std::vector<ChannelState_> channels_;
+  std::vector<BusState_> buses_;
+  std::unique_ptr<Seqlock<Sample>[]> samples_;
+  std::unique_ptr<Seqlock<Command>[]> commands_;
+  std::unique_ptr<Seqlock<ChannelSnapshot>[]> channel_snap_;
+  std::unique_ptr<Seqlock<BusSnapshot>[]> bus_snap_;
+  Seqlock<CycleStats> stats_snap_;
+  CycleStats stats_{};
+  SpscQueue<Request> requests_;
+  SpscQueue<Response> responses_;
+  std::mutex submit_mutex_;    ///< serialises producers; never taken by the control thread
+  std::mutex response_mutex_;  ///< serialises response consumers; never taken by the control thread
+  bool stopping_ = false;
+};
+
+}  // namespace eqd::core

@@ -1,0 +1,43 @@
+#pragma once
+/// @file params.hpp
+/// Plain parameter structs of the control law. Trivially copyable so that they travel through the
+/// request queue and the snapshot. Units are in the names; config keys carry the same names.
+
+#include <cstdint>
+
+namespace eqd::core {
+
+/// Control parameters of one bus. Validated by validate() before they reach the control thread.
+struct BusParams {
+  double target_W = 0.0;           ///< net power the bus aims for (config: target_W)
+  double tau_s = 15.0;             ///< time constant of damped actuation (config: tau_s), 10..20 s nominal
+  double deadband_W = 50.0;        ///< changes of the desired total smaller than this are ignored (deadband_W)
+  double slew_W_per_s = 0.0;       ///< max rate of change of the total command; 0 = auto: capacity / tau_s
+  double flip_dwell_s = 10.0;      ///< a charge<->discharge reversal must persist this long (flip_dwell_s)
+  double update_interval_s = 1.0;  ///< period of command updates (actuation step) (update_interval_s)
+  double trim_tau_s = 60.0;        ///< time constant of the slow tracking trim; 0 = off (trim_tau_s)
+  double trim_max_fraction = 0.1;  ///< trim bound as a fraction of bus capacity (trim_max_fraction)
+  double hold_max_s = 60.0;        ///< how long stale test data may hold the total before ramping to 0 W
+  std::int64_t max_age_ms = 2000;  ///< a sample older than this is stale (max_age_ms)
+  std::uint32_t lease_ms = 5000;   ///< setpoint validity at the controller (lease_ms)
+};
+
+/// Limits and window of one equalization channel (buffer battery). All magnitudes positive.
+struct BufferLimits {
+  double max_charge_W = 0.0;
+  double max_discharge_W = 0.0;
+  double max_charge_A = 0.0;
+  double max_discharge_A = 0.0;
+  double v_min_V = 0.0;         ///< never discharge below this voltage
+  double v_max_V = 0.0;         ///< never charge above this voltage
+  double hysteresis_V = 0.05;   ///< after hitting a limit, re-enter only this far inside the window
+};
+
+/// Returns nullptr when p is valid, else a static message naming the offending field.
+/// allow_any_tau: accept tau_s outside 10..20 s (the user overrode the nominal range).
+const char* validate(const BusParams& p, bool allow_any_tau) noexcept;
+
+/// Returns nullptr when l is valid, else a static message naming the offending field.
+const char* validate(const BufferLimits& l) noexcept;
+
+}  // namespace eqd::core

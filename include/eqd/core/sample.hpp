@@ -1,0 +1,45 @@
+#pragma once
+/// @file sample.hpp
+/// What eqd knows of one channel at one instant, and what it asks of it.
+
+#include <cstdint>
+
+namespace eqd::core {
+
+/// Working state of a channel as reported by its controller (or `offline` when eqd has no link).
+enum class ChannelState : std::uint8_t {
+  idle = 0,
+  running = 1,     ///< running its own test schedule (test channel)
+  paused = 2,
+  fault = 3,
+  equalizing = 4,  ///< running the working-condition-simulation step, following eqd's setpoint
+  offline = 5,     ///< no link to the controller / never sampled
+};
+
+/// Human name of a state ("idle", "running", ...). Any thread.
+const char* to_string(ChannelState s) noexcept;
+
+/// One reading of a channel. Trivially copyable; published through a Seqlock.
+/// Sign: positive power_W/current_A = energy from the bus into the battery (charging).
+struct Sample {
+  double voltage_V = 0.0;
+  double current_A = 0.0;
+  double power_W = 0.0;
+  std::int64_t controller_time_ms = 0;  ///< controller's own clock (0 if it has none)
+  std::int64_t receive_time_ns = 0;     ///< eqd monotonic clock when the reading arrived
+  std::uint32_t sequence = 0;           ///< controller's sample counter (wraps)
+  std::uint16_t fault_code = 0;         ///< controller-specific, 0 = none
+  ChannelState state = ChannelState::offline;
+  bool equalization_mode = false;  ///< controller says the channel is in equalization mode
+  bool valid = false;              ///< false: link error, exception, NaN or out-of-range value
+};
+
+/// What eqd asks of one channel. Trivially copyable; published through a Seqlock (latest wins).
+struct Command {
+  double setpoint_W = 0.0;     ///< power to follow while in equalization mode
+  std::uint32_t sequence = 0;  ///< incremented by the control thread on every new command
+  std::uint32_t lease_ms = 0;  ///< validity at the controller; the I/O thread refreshes before expiry
+  bool equalize = false;       ///< true: enter/stay in equalization mode; false: stop (leave it)
+};
+
+}  // namespace eqd::core

@@ -1,0 +1,94 @@
+#pragma once
+/// @file snapshot.hpp
+/// What the control thread publishes for readers (metrics, control API, tests). All trivially copyable.
+
+#include <array>
+#include <cstdint>
+
+#include "eqd/core/allocator.hpp"
+#include "eqd/core/equalizer.hpp"
+#include "eqd/core/params.hpp"
+#include "eqd/core/sample.hpp"
+
+namespace eqd::core {
+
+/// Role of a channel as the control thread sees it.
+enum class Role : std::uint8_t {
+  test = 0,           ///< read only; counts in free power
+  pending = 1,        ///< assigned, waiting for the channel to be reachable / to enter equalization mode
+  equalization = 2,   ///< buffer following eqd's setpoint
+  releasing = 3,      ///< stop sent; waiting for the channel to leave equalization mode
+};
+const char* to_string(Role r) noexcept;
+
+/// Health of a channel's latest sample.
+enum class Health : std::uint8_t { ok = 0, stale = 1, invalid = 2, fault = 3, offline = 4 };
+const char* to_string(Health h) noexcept;
+
+/// Energy exchanged by one bus since eqd started (J). Positive quantities.
+struct EnergyCounters {
+  double grid_import_J = 0.0;       ///< net power > 0: drawn from the grid
+  double grid_export_J = 0.0;       ///< net power < 0: fed back to the grid
+  double free_import_J = 0.0;       ///< what the grid would have seen without equalization
+  double free_export_J = 0.0;
+  double eq_absorbed_J = 0.0;       ///< buffers charging
+  double eq_delivered_J = 0.0;      ///< buffers discharging
+};
+
+/// Per-channel view, published every cycle.
+struct ChannelSnapshot {
+  Sample sample{};
+  BufferLimits limits{};
+  double setpoint_W = 0.0;
+  double headroom_charge_W = 0.0;
+  double headroom_discharge_W = 0.0;
+  double window_pos = 0.0;        ///< 0 = at v_min, 1 = at v_max (buffers only)
+  std::int64_t sample_age_ms = 0;
+  std::uint16_t bus = 0;
+  Role role = Role::test;
+  Health health = Health::offline;
+  bool command_equalize = false;
+};
+
+/// Per-bus view, published every cycle.
+struct BusSnapshot {
+  BusParams params{};
+  EnergyCounters energy{};
+  double free_W = 0.0;
+  double eq_commanded_W = 0.0;    ///< sum of setpoints sent to buffers
+  double eq_measured_W = 0.0;     ///< sum of buffers' measured power
+  double net_W = 0.0;             ///< free + measured equalization power (what the grid sees)
+  double residual_W = 0.0;        ///< net - target
+  double desired_W = 0.0;         ///< target - free
+  double capacity_charge_W = 0.0;
+  double capacity_discharge_W = 0.0;
+  std::uint64_t updates = 0;
+  std::uint64_t direction_flips = 0;
+  double setpoint_travel_W = 0.0;
+  std::uint32_t channels = 0, buffers = 0, pending = 0, stale = 0, faulted = 0, offline = 0;
+  BusStatus status = BusStatus::idle;
+};
+
+/// Fixed-bucket histogram (le bounds in seconds), trivially copyable.
+struct Histogram {
+  static constexpr std::array<double, 12> kBounds_s = {1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4,
+                                                      1e-3, 5e-3, 1e-2, 5e-2, 1e-1, 1.0};
+  std::array<std::uint64_t, kBounds_s.size() + 1> counts{};  ///< last = +Inf (non-cumulative)
+  double sum_s = 0.0;
+  std::uint64_t count = 0;
+  void observe(double v_s) noexcept;
+};
+
+/// Control-thread statistics.
+struct CycleStats {
+  std::uint64_t cycles = 0;
+  std::uint64_t torn_reads = 0;        ///< samples skipped because a writer was mid-store
+  std::uint64_t requests = 0;
+  std::uint64_t requests_refused = 0;
+  std::uint64_t responses_dropped = 0;
+  std::int64_t last_cycle_ns = 0;      ///< time of the last cycle (the core's clock)
+  Histogram duration{};
+  Histogram lateness{};
+};
+
+}  // namespace eqd::core

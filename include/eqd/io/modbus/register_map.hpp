@@ -1,0 +1,77 @@
+#pragma once
+/// @file register_map.hpp
+/// Data model of a Modbus register map (a "profile"): where a controller exposes samples and takes
+/// commands. Plain data, filled from YAML by eqd::config or from default_profile(); validated by
+/// validate_map(). Thread-safety: immutable after construction; share freely as const.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace eqd::io::modbus {
+
+enum class Table : std::uint8_t { input, holding };
+enum class DataType : std::uint8_t { u16, i16, u32, i32, f32 };
+/// Order of the two 16-bit words of a 32-bit value: big = high word at the lower address ("ABCD").
+enum class WordOrder : std::uint8_t { big, little };
+
+/// One value in the map. For per-channel fields the register of channel k is address + k * stride.
+/// Engineering value = raw * scale + offset (reads); raw = (value - offset) / scale (writes).
+struct Field {
+  Table table = Table::input;
+  std::uint16_t address = 0;
+  DataType type = DataType::u16;
+  WordOrder word_order = WordOrder::big;
+  double scale = 1.0;
+  double offset = 0.0;
+  std::uint16_t stride = 0;  ///< 0 for device-level fields
+};
+
+/// Number of 16-bit registers a value of this type occupies (1 or 2).
+constexpr std::uint16_t register_count(DataType t) noexcept {
+  return (t == DataType::u32 || t == DataType::i32 || t == DataType::f32) ? 2 : 1;
+}
+
+/// Physical plausibility limits: a value outside marks the sample invalid (never fed to the law).
+struct PlausibleRange {
+  double voltage_min_V = -1.0;
+  double voltage_max_V = 1500.0;
+  double current_abs_max_A = 5000.0;
+  double power_abs_max_W = 1.0e6;
+};
+
+/// A complete map. Optional fields may be absent on real devices.
+struct RegisterMap {
+  std::string name = "eqd-default";   ///< profile name (e.g. "eqd-default" or the YAML map's name)
+  std::uint16_t channel_count = 16;   ///< channels exposed by one controller (unit)
+
+  // Device block (optional on third-party devices).
+  std::optional<Field> profile_version;
+  std::optional<Field> device_channel_count;
+  std::optional<Field> capabilities;
+
+  // Per-channel status block.
+  Field voltage;
+  Field current;
+  std::optional<Field> power;           ///< absent: power = voltage * current
+  Field state;
+  std::optional<Field> fault_code;
+  std::optional<Field> eq_flag;         ///< absent: equalizing = (state == equalizing code)
+  std::optional<Field> sample_counter;
+
+  /// Raw state code -> eqd::core::ChannelState value (index = raw code); codes beyond: fault.
+  std::vector<std::uint8_t> state_codes = {0, 1, 2, 3, 4};
+
+  // Per-channel command block (holding registers). Written together when contiguous.
+  Field cmd_enable;     ///< 1 = equalize (working condition simulation step), 0 = stop
+  Field cmd_setpoint;   ///< setpoint_W
+  std::optional<Field> cmd_lease;  ///< lease_ms; absent: the device has no lease
+
+  // Supervisor heartbeat (holding register, device level).
+  std::optional<Field> heartbeat;
+
+  PlausibleRange range{};
+};
+
+}  // namespace eqd::io::modbus
