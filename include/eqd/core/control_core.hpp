@@ -74,7 +74,7 @@ class ControlCore {
   ControlCore(const ControlCore&) = delete;
   ControlCore& operator=(const ControlCore&) = delete;
 
-  [[nodiscard]] std::size_t channel_count() const noexcept { return channels_.size(); }
+  [[nodiscard]] std::size_t channel_count() const noexcept { return hot_.size(); }
   [[nodiscard]] std::size_t bus_count() const noexcept { return buses_.size(); }
 
   /// Where the owning I/O thread publishes samples of channel i.
@@ -98,39 +98,66 @@ class ControlCore {
   void record_timing(std::int64_t duration_ns, std::int64_t lateness_ns) noexcept;
 
  private:
-  struct ChannelState_ {
-    BufferLimits limits{};
-    WindowState window{};
-    Sample last{};              ///< last consistent sample read
-    Command command{};          ///< last command published
+  /// Per-channel state read every cycle for every channel: kept small (32 bytes) so that a cycle over
+  /// a million test channels touches little more memory than the samples themselves.
+  struct Hot_ {
+    double power_W = 0.0;
+    std::int64_t receive_time_ns = 0;
     BusIndex bus = 0;
     Role role = Role::test;
     Health health = Health::offline;
+    Health published_health = Health::offline;
+    Role published_role = Role::test;
+    ChannelState state = ChannelState::offline;
+    bool equalization_mode = false;
+    bool valid = false;
+  };
+  /// Per-channel state used only while the channel is (or is becoming) a buffer.
+  struct Cold_ {
+    BufferLimits limits{};
+    WindowState window{};
     Headroom headroom{};
+    Command command{};
+    double voltage_V = 0.0;
     double setpoint_W = 0.0;
-    bool usable = false;        ///< buffer included in allocation this cycle
+  };
+  /// Per-bus accumulators, reset every cycle.
+  struct Accum_ {
+    double free_W = 0.0;
+    bool any_test_stale = false;
+    bool any_fresh = false;
+    std::uint32_t channels = 0, buffers = 0, pending = 0, stale = 0, faulted = 0, offline = 0;
   };
   struct BusState_ {
     BusParams params{};
     EqualizerState law{};
     EnergyCounters energy{};
-    std::vector<ChannelIndex> members;     ///< all channels of the bus (fixed)
-    std::vector<Headroom> headroom_scratch; ///< sized to members.size() at construction
+    Accum_ acc{};
+    std::vector<ChannelIndex> buffers;   ///< channels whose role is not test (capacity reserved)
+    std::vector<ChannelIndex> usable;    ///< buffers allocated to this cycle (capacity reserved)
+    std::vector<Headroom> headroom;      ///< scratch for allocate(), capacity reserved
     std::vector<double> alloc_out;
     std::vector<double> alloc_scratch;
-    std::vector<ChannelIndex> usable;       ///< indices of usable buffers this cycle (capacity fixed)
     std::int64_t last_command_ns = -1;
     std::int64_t last_cycle_ns = -1;
+    double command_W = 0.0;              ///< total last allocated
+    double eq_commanded_W = 0.0;
+    double eq_measured_W = 0.0;
+    double desired_W = 0.0;
+    double capacity_charge_W = 0.0;
+    double capacity_discharge_W = 0.0;
     BusStatus status = BusStatus::idle;
-    EqualizerOutput last_out{};
   };
 
   void handle_request(const Request& r) noexcept;
   void respond(std::uint64_t id, ResponseStatus s) noexcept;
-  void publish_command(ChannelIndex i, bool equalize, double setpoint_W, std::uint32_t lease_ms) noexcept;
+  void set_role(ChannelIndex i, Role role) noexcept;
+  void publish_command(ChannelIndex i, bool equalize, double setpoint_W) noexcept;
+  void publish_channel(ChannelIndex i) noexcept;
   void run_bus(BusIndex b, std::int64_t now_ns) noexcept;
 
-  std::vector<ChannelState_> channels_;
+  std::vector<Hot_> hot_;
+  std::vector<Cold_> cold_;
   std::vector<BusState_> buses_;
   std::unique_ptr<Seqlock<Sample>[]> samples_;
   std::unique_ptr<Seqlock<Command>[]> commands_;
@@ -142,6 +169,7 @@ class ControlCore {
   SpscQueue<Response> responses_;
   std::mutex submit_mutex_;    ///< serialises producers; never taken by the control thread
   std::mutex response_mutex_;  ///< serialises response consumers; never taken by the control thread
+  std::int64_t last_cycle_ns_ = -1;
   bool stopping_ = false;
 };
 

@@ -41,6 +41,8 @@ struct EqualizerState {
   std::int64_t last_update_ns = -1;
   std::int64_t flip_request_since_ns = -1;  ///< when a reversal was first requested (-1: none)
   std::int64_t hold_since_ns = -1;          ///< when holding started (-1: not holding)
+  int direction = 0;             ///< sign of the last non-zero command (+1 charge, -1 discharge)
+  std::int64_t direction_since_ns = -1;     ///< last time the command was non-zero in `direction`
   std::uint64_t updates = 0;
   std::uint64_t direction_flips = 0;
   double setpoint_travel_W = 0.0;  ///< sum of |change of command| (actuation measure)

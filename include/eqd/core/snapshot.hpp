@@ -35,15 +35,16 @@ struct EnergyCounters {
   double eq_delivered_J = 0.0;      ///< buffers discharging
 };
 
-/// Per-channel view, published every cycle.
+/// Per-channel view of what the control thread derives (role, health, setpoint, headroom). The sample
+/// itself is read from ControlCore::sample_slot() by the reader: copying it again here would double the
+/// cycle's memory traffic. Published every cycle for buffers, on change for test channels.
 struct ChannelSnapshot {
-  Sample sample{};
   BufferLimits limits{};
   double setpoint_W = 0.0;
   double headroom_charge_W = 0.0;
   double headroom_discharge_W = 0.0;
   double window_pos = 0.0;        ///< 0 = at v_min, 1 = at v_max (buffers only)
-  std::int64_t sample_age_ms = 0;
+  std::uint64_t command_sequence = 0;
   std::uint16_t bus = 0;
   Role role = Role::test;
   Health health = Health::offline;

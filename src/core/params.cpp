@@ -1,0 +1,112 @@
+// Validation and names of the core's plain types. No allocation: messages are static strings.
+#include <cmath>
+
+#include "eqd/core/control_core.hpp"
+#include "eqd/core/params.hpp"
+#include "eqd/core/snapshot.hpp"
+
+namespace eqd::core {
+
+namespace {
+bool finite_nonneg(double v) { return std::isfinite(v) && v >= 0.0; }
+}  // namespace
+
+const char* validate(const BusParams& p, bool allow_any_tau) noexcept {
+  if (!std::isfinite(p.target_W)) return "target_W: must be a finite number";
+  if (!std::isfinite(p.tau_s) || p.tau_s <= 0.0) return "tau_s: must be > 0";
+  if (!allow_any_tau && (p.tau_s < 10.0 || p.tau_s > 20.0))
+    return "tau_s: must be within 10..20 s (set allow_any_tau: true to override)";
+  if (!finite_nonneg(p.deadband_W)) return "deadband_W: must be >= 0";
+  if (!finite_nonneg(p.slew_W_per_s)) return "slew_W_per_s: must be >= 0 (0 = auto)";
+  if (!finite_nonneg(p.flip_dwell_s)) return "flip_dwell_s: must be >= 0";
+  if (!std::isfinite(p.update_interval_s) || p.update_interval_s <= 0.0 || p.update_interval_s > p.tau_s)
+    return "update_interval_s: must be > 0 and <= tau_s";
+  if (!finite_nonneg(p.trim_tau_s)) return "trim_tau_s: must be >= 0 (0 = off)";
+  if (!std::isfinite(p.trim_max_fraction) || p.trim_max_fraction < 0.0 || p.trim_max_fraction > 0.5)
+    return "trim_max_fraction: must be within 0..0.5";
+  if (!finite_nonneg(p.hold_max_s)) return "hold_max_s: must be >= 0";
+  if (p.max_age_ms <= 0) return "max_age_ms: must be > 0";
+  if (p.lease_ms == 0) return "lease_ms: must be > 0";
+  return nullptr;
+}
+
+const char* validate(const BufferLimits& l) noexcept {
+  if (!finite_nonneg(l.max_charge_W)) return "max_charge_W: must be >= 0";
+  if (!finite_nonneg(l.max_discharge_W)) return "max_discharge_W: must be >= 0";
+  if (l.max_charge_W == 0.0 && l.max_discharge_W == 0.0)
+    return "max_charge_W/max_discharge_W: at least one must be > 0";
+  if (!finite_nonneg(l.max_charge_A)) return "max_charge_A: must be >= 0 (0 = no current limit)";
+  if (!finite_nonneg(l.max_discharge_A)) return "max_discharge_A: must be >= 0 (0 = no current limit)";
+  if (!std::isfinite(l.v_min_V) || !std::isfinite(l.v_max_V) || l.v_min_V < 0.0)
+    return "v_min_V/v_max_V: must be finite and >= 0";
+  if (!(l.v_min_V < l.v_max_V)) return "v_min_V: must be below v_max_V";
+  if (!finite_nonneg(l.hysteresis_V) || 2.0 * l.hysteresis_V >= l.v_max_V - l.v_min_V)
+    return "hysteresis_V: must be >= 0 and less than half the window";
+  return nullptr;
+}
+
+const char* to_string(ChannelState s) noexcept {
+  switch (s) {
+    case ChannelState::idle: return "idle";
+    case ChannelState::running: return "running";
+    case ChannelState::paused: return "paused";
+    case ChannelState::fault: return "fault";
+    case ChannelState::equalizing: return "equalizing";
+    case ChannelState::offline: return "offline";
+  }
+  return "unknown";
+}
+
+const char* to_string(BusStatus s) noexcept {
+  switch (s) {
+    case BusStatus::ok: return "ok";
+    case BusStatus::idle: return "idle";
+    case BusStatus::holding: return "holding";
+    case BusStatus::ramp_down: return "ramp_down";
+    case BusStatus::saturated: return "saturated";
+  }
+  return "unknown";
+}
+
+const char* to_string(Role r) noexcept {
+  switch (r) {
+    case Role::test: return "test";
+    case Role::pending: return "pending";
+    case Role::equalization: return "equalization";
+    case Role::releasing: return "releasing";
+  }
+  return "unknown";
+}
+
+const char* to_string(Health h) noexcept {
+  switch (h) {
+    case Health::ok: return "ok";
+    case Health::stale: return "stale";
+    case Health::invalid: return "invalid";
+    case Health::fault: return "fault";
+    case Health::offline: return "offline";
+  }
+  return "unknown";
+}
+
+const char* to_string(ResponseStatus s) noexcept {
+  switch (s) {
+    case ResponseStatus::ok: return "ok";
+    case ResponseStatus::pending: return "pending";
+    case ResponseStatus::refused_running: return "refused: the channel is running a test";
+    case ResponseStatus::refused_fault: return "refused: the channel is in fault";
+    case ResponseStatus::refused_invalid: return "refused: invalid channel or parameters";
+    case ResponseStatus::already: return "nothing to do";
+  }
+  return "unknown";
+}
+
+void Histogram::observe(double v_s) noexcept {
+  std::size_t i = 0;
+  while (i < kBounds_s.size() && v_s > kBounds_s[i]) ++i;
+  ++counts[i];
+  sum_s += v_s;
+  ++count;
+}
+
+}  // namespace eqd::core
