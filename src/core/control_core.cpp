@@ -199,9 +199,6 @@ void ControlCore::handle_request(const Request& r) noexcept {
 }
 
 void ControlCore::cycle(std::int64_t now_ns) noexcept {
-  Request req;
-  for (int n = 0; n < kRequestsPerCycle && requests_.try_pop(req); ++n) handle_request(req);
-
   for (BusState_& bus : buses_) bus.acc = Accum_{};
 
   // Pass 1, every channel: take the newest consistent sample, judge its health, sum test power.
@@ -255,6 +252,10 @@ void ControlCore::cycle(std::int64_t now_ns) noexcept {
       publish_channel(static_cast<ChannelIndex>(i));
   }
 
+  // Requests see this cycle's health (e.g. "is the channel running a test right now?").
+  Request req;
+  for (int k = 0; k < kRequestsPerCycle && requests_.try_pop(req); ++k) handle_request(req);
+
   // Pass 2, per bus: buffers, law, allocation, commands, energy, snapshot.
   for (std::size_t b = 0; b < buses_.size(); ++b) run_bus(static_cast<BusIndex>(b), now_ns);
 
@@ -307,7 +308,10 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
     if (h.role != Role::equalization) continue;
     ++acc.buffers;
     c.headroom = compute_headroom(c.limits, c.voltage_V, c.window);
-    const bool usable = fresh && h.equalization_mode && !stopping_;
+    // A stale buffer is excluded (its share goes to the others) unless nothing on the bus is fresh:
+    // then the whole bus ramps down, stale buffers included, rather than stepping to 0 W.
+    const bool ramp_candidate = !acc.any_fresh && h.health == Health::stale;
+    const bool usable = (fresh || ramp_candidate) && h.equalization_mode && !stopping_;
     if (usable) {
       bus.usable.push_back(i);
       cap_charge += c.headroom.charge_W;

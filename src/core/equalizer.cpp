@@ -64,7 +64,9 @@ EqualizerOutput equalizer_step(const EqualizerInput& in, const BusParams& p, Equ
   s.stage1_W = clamp_cap(s.stage1_W);
 
   const double dt_s = static_cast<double>(in.now_ns - s.last_update_ns) / kNsPerS;
-  const bool due = dt_s + 1e-9 >= p.update_interval_s && in.samples_newer_than_command;
+  // Ramping down needs no new samples: it is what we do when there are none.
+  const bool due = dt_s + 1e-9 >= p.update_interval_s &&
+                   (in.samples_newer_than_command || mode == BusStatus::ramp_down);
   if (!due || mode == BusStatus::holding) {
     if (due) s.last_update_ns = in.now_ns;  // holding: time passes, the state does not move
     out.command_W = clamp_cap(s.command_W + s.trim_W);
@@ -116,7 +118,9 @@ EqualizerOutput equalizer_step(const EqualizerInput& in, const BusParams& p, Equ
     const bool at_limit = sent >= cap_hi || sent <= cap_lo;
     if (!at_limit) {
       const double k = std::min(1.0, step_s / p.trim_tau_s);
-      s.trim_W = std::clamp(s.trim_W + k * (sent - in.eq_measured_W), -trim_max, trim_max);
+      // Error of what the buffers deliver against what the law wants (not against what was sent:
+      // that difference is the very loss the trim compensates, and would wind it up).
+      s.trim_W = std::clamp(s.trim_W + k * (s.command_W - in.eq_measured_W), -trim_max, trim_max);
     }
   } else if (mode == BusStatus::ramp_down) {
     s.trim_W = slew(s.trim_W, 0.0, slew_W_per_s * step_s);

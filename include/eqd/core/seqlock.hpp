@@ -48,6 +48,20 @@ class alignas(kCacheLine) Seqlock {
     seq_.store(s + 2, std::memory_order_release);
   }
 
+  /// Fault injection for tests: like store(), but calls `mid()` while the write is half done (sequence
+  /// odd, half of the words new), as if the writer thread were preempted there. Owner thread only.
+  template <class F>
+  void store_with_pause_for_test(const T& value, F&& mid) noexcept {
+    std::uint64_t buf[kWords] = {};
+    std::memcpy(buf, &value, sizeof(T));
+    const std::uint64_t s = seq_.load(std::memory_order_relaxed);
+    seq_.store(s + 1, std::memory_order_relaxed);
+    for (std::size_t i = 0; i < kWords / 2; ++i) words_[i].store(buf[i], std::memory_order_release);
+    mid();
+    for (std::size_t i = kWords / 2; i < kWords; ++i) words_[i].store(buf[i], std::memory_order_release);
+    seq_.store(s + 2, std::memory_order_release);
+  }
+
   /// One attempt to copy a consistent value. Returns false if a write was in progress or overlapped.
   /// Any thread. Wait-free (never spins).
   [[nodiscard]] bool try_load(T& out) const noexcept {

@@ -1,0 +1,87 @@
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <cmath>
+
+#include "eqd/core/allocator.hpp"
+
+using namespace eqd::core;
+
+namespace {
+BufferLimits limits() {
+  BufferLimits l;
+  l.max_charge_W = 2000.0;
+  l.max_discharge_W = 3000.0;
+  l.v_min_V = 40.0;
+  l.v_max_V = 56.0;
+  l.hysteresis_V = 1.0;
+  return l;
+}
+}  // namespace
+
+TEST_CASE("headroom follows power and current limits", "[allocator]") {
+  BufferLimits l = limits();
+  l.max_charge_A = 30.0;  // 30 A * 50 V = 1500 W < 2000 W
+  WindowState w;
+  const Headroom h = compute_headroom(l, 50.0, w);
+  CHECK(h.charge_W == Approx(1500.0));
+  CHECK(h.discharge_W == Approx(3000.0));
+  CHECK(h.window_pos == Approx(10.0 / 16.0));
+}
+
+TEST_CASE("the voltage window blocks at once and re-enters with hysteresis", "[allocator]") {
+  const BufferLimits l = limits();
+  WindowState w;
+  CHECK(compute_headroom(l, 55.9, w).charge_W == Approx(2000.0));
+  CHECK(compute_headroom(l, 56.0, w).charge_W == 0.0);  // at the limit: no charging, immediately
+  CHECK(w.charge_blocked);
+  CHECK(compute_headroom(l, 55.5, w).charge_W == 0.0);  // inside the hysteresis band: still blocked
+  CHECK(compute_headroom(l, 55.5, w).discharge_W == Approx(3000.0));  // discharging is fine
+  CHECK(compute_headroom(l, 54.9, w).charge_W == Approx(2000.0));  // back below v_max - hysteresis
+  CHECK(compute_headroom(l, 40.0, w).discharge_W == 0.0);
+  CHECK(compute_headroom(l, 40.5, w).discharge_W == 0.0);
+  CHECK(compute_headroom(l, 41.1, w).discharge_W == Approx(3000.0));
+}
+
+TEST_CASE("allocation never exceeds headroom and hands out the total when it fits", "[allocator]") {
+  std::array<Headroom, 3> h{};
+  h[0] = {1000.0, 1000.0, 0.5};
+  h[1] = {500.0, 2000.0, 0.5};
+  h[2] = {3000.0, 100.0, 0.5};
+  std::array<double, 3> out{};
+  std::array<double, 3> scratch{};
+  for (double total : {-3100.0, -1500.0, -50.0, 0.0, 10.0, 2000.0, 4400.0, 4500.0}) {
+    const double given = allocate(total, h.data(), h.size(), out.data(), scratch.data());
+    INFO("total " << total);
+    CHECK(given == Approx(total).margin(1e-6));
+    for (std::size_t i = 0; i < h.size(); ++i) {
+      CHECK(out[i] <= h[i].charge_W + 1e-9);
+      CHECK(-out[i] <= h[i].discharge_W + 1e-9);
+      CHECK(out[i] * total >= 0.0);  // every buffer moves in the requested direction
+    }
+  }
+  // Beyond capacity: everyone saturated, the shortfall is reported.
+  const double given = allocate(10000.0, h.data(), h.size(), out.data(), scratch.data());
+  CHECK(given == Approx(4500.0));
+}
+
+TEST_CASE("charging prefers the emptiest buffer and discharging the fullest", "[allocator]") {
+  std::array<Headroom, 2> h{};
+  h[0] = {1000.0, 1000.0, 0.2};  // nearly empty
+  h[1] = {1000.0, 1000.0, 0.8};  // nearly full
+  std::array<double, 2> out{};
+  std::array<double, 2> scratch{};
+  allocate(1000.0, h.data(), 2, out.data(), scratch.data());
+  CHECK(out[0] > 2.0 * out[1]);
+  allocate(-1000.0, h.data(), 2, out.data(), scratch.data());
+  CHECK(-out[1] > 2.0 * -out[0]);
+}
+
+TEST_CASE("a non-finite total allocates nothing", "[allocator]") {
+  std::array<Headroom, 1> h{};
+  h[0] = {1000.0, 1000.0, 0.5};
+  std::array<double, 1> out{};
+  std::array<double, 1> scratch{};
+  CHECK(allocate(std::nan(""), h.data(), 1, out.data(), scratch.data()) == 0.0);
+  CHECK(out[0] == 0.0);
+}

@@ -1,0 +1,161 @@
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "../fakes/core_fixture.hpp"
+
+using namespace eqd::core;
+using eqd::test::CoreFixture;
+
+TEST_CASE("assigned buffers enter equalization mode and balance the bus", "[control_core]") {
+  CoreFixture f(6);
+  f.state[0] = f.state[1] = f.state[2] = ChannelState::running;
+  f.power[0] = -1500.0;  // discharging tests feed the bus
+  f.power[1] = -1200.0;
+  f.power[2] = 300.0;
+  CHECK(f.assign(4) == ResponseStatus::ok);
+  CHECK(f.assign(5) == ResponseStatus::ok);
+  f.run_s(120.0);
+  const BusSnapshot b = f.core->bus(0);
+  CHECK(b.buffers == 2);
+  CHECK(b.free_W == Approx(-2400.0));
+  CHECK(std::abs(b.net_W) < 60.0);
+  CHECK(f.power[4] > 0.0);
+  CHECK(f.power[5] > 0.0);
+  CHECK(f.core->channel(4).role == Role::equalization);
+  CHECK(f.core->channel(4).command_equalize);
+  // Energy accounting: with equalization the grid saw far less than without.
+  CHECK(b.energy.free_export_J > 2400.0 * 100.0);
+  CHECK(b.energy.grid_export_J + b.energy.grid_import_J < 0.3 * b.energy.free_export_J);
+  CHECK(b.energy.eq_absorbed_J > 0.0);
+}
+
+TEST_CASE("assign refuses a channel running a test or in fault and parks an unreachable one", "[control_core]") {
+  CoreFixture f(4);
+  f.state[0] = ChannelState::running;
+  f.state[1] = ChannelState::fault;
+  f.fresh[2] = false;  // controller offline: never sampled
+  f.step();
+  CHECK(f.assign(0) == ResponseStatus::refused_running);
+  CHECK(f.assign(1) == ResponseStatus::refused_fault);
+  CHECK(f.assign(2) == ResponseStatus::pending);
+  CHECK(f.assign(9) == ResponseStatus::refused_invalid);
+  BufferLimits bad = CoreFixture::limits();
+  bad.v_min_V = 60.0;
+  CHECK(f.assign(3, bad) == ResponseStatus::refused_invalid);
+  CHECK(f.core->channel(2).role == Role::pending);
+  CHECK(f.core->channel(0).role == Role::test);
+  // The parked channel is taken when it comes back.
+  f.fresh[2] = true;
+  f.run_s(2.0);
+  CHECK(f.core->channel(2).role == Role::equalization);
+  CHECK(f.eq_mode[2]);
+}
+
+TEST_CASE("release sends stop and the channel leaves equalization mode", "[control_core]") {
+  CoreFixture f(3);
+  f.state[0] = ChannelState::running;
+  f.power[0] = -1000.0;
+  REQUIRE(f.assign(2) == ResponseStatus::ok);
+  f.run_s(60.0);
+  REQUIRE(f.power[2] > 500.0);
+  CHECK(f.release(2) == ResponseStatus::ok);
+  f.run_s(1.0);
+  const Command c = f.core->command_slot(2).load();
+  CHECK_FALSE(c.equalize);
+  CHECK(c.setpoint_W == 0.0);
+  CHECK_FALSE(f.eq_mode[2]);
+  CHECK(f.core->channel(2).role == Role::test);
+  CHECK(f.release(2) == ResponseStatus::already);
+}
+
+TEST_CASE("a stale or faulted buffer is excluded and its share moves to the others", "[control_core]") {
+  CoreFixture f(4);
+  f.state[0] = ChannelState::running;
+  f.power[0] = -2000.0;
+  REQUIRE(f.assign(2) == ResponseStatus::ok);
+  REQUIRE(f.assign(3) == ResponseStatus::ok);
+  f.run_s(120.0);
+  REQUIRE(f.power[2] + f.power[3] == Approx(2000.0).margin(60.0));
+  f.fresh[3] = false;  // buffer 3 goes silent
+  f.follow[3] = false;
+  f.run_s(3.0);
+  CHECK(f.core->channel(3).health == Health::stale);
+  CHECK(f.core->command_slot(3).load().setpoint_W == 0.0);  // excluded at once
+  CHECK(f.power[2] == Approx(2000.0).margin(60.0));          // the other took its share
+  // A faulted buffer likewise.
+  f.fresh[3] = true;
+  f.follow[3] = true;
+  f.run_s(60.0);
+  f.state[2] = ChannelState::fault;
+  f.follow[2] = false;
+  f.run_s(3.0);
+  CHECK(f.core->command_slot(2).load().setpoint_W == 0.0);
+  CHECK(f.power[3] == Approx(2000.0).margin(100.0));
+}
+
+TEST_CASE("a whole bus without fresh data ramps its buffers to 0 W", "[control_core]") {
+  CoreFixture f(3);
+  f.state[0] = ChannelState::running;
+  f.power[0] = -1500.0;
+  REQUIRE(f.assign(2) == ResponseStatus::ok);
+  f.run_s(120.0);
+  REQUIRE(f.power[2] > 1400.0);
+  // Samples stop arriving for every channel; the buffer's link still delivers commands.
+  f.fresh.assign(3, false);
+  f.run_s(120.0);
+  CHECK(f.core->bus(0).status == BusStatus::ramp_down);
+  CHECK(std::abs(f.core->command_slot(2).load().setpoint_W) < 60.0);
+}
+
+TEST_CASE("stop_all takes every buffer out of equalization", "[control_core]") {
+  CoreFixture f(3);
+  f.power[0] = -1000.0;
+  REQUIRE(f.assign(1) == ResponseStatus::ok);
+  REQUIRE(f.assign(2) == ResponseStatus::ok);
+  f.run_s(30.0);
+  Request r;
+  r.kind = RequestKind::stop_all;
+  CHECK(f.request(r) == ResponseStatus::ok);
+  f.run_s(1.0);
+  CHECK_FALSE(f.core->command_slot(1).load().equalize);
+  CHECK_FALSE(f.core->command_slot(2).load().equalize);
+  CHECK_FALSE(f.eq_mode[1]);
+  CHECK_FALSE(f.eq_mode[2]);
+}
+
+TEST_CASE("set_params reaches the bus; invalid params are refused", "[control_core]") {
+  CoreFixture f(2);
+  Request r;
+  r.kind = RequestKind::set_params;
+  r.params.tau_s = 12.0;
+  r.params.target_W = 500.0;
+  CHECK(f.request(r) == ResponseStatus::ok);
+  CHECK(f.core->bus(0).params.tau_s == 12.0);
+  CHECK(f.core->bus(0).params.target_W == 500.0);
+  r.params.tau_s = -1.0;
+  CHECK(f.request(r) == ResponseStatus::refused_invalid);
+  r.params.tau_s = 12.0;
+  r.bus = 3;
+  CHECK(f.request(r) == ResponseStatus::refused_invalid);
+}
+
+TEST_CASE("buses are balanced independently", "[control_core]") {
+  CoreConfig cfg;
+  cfg.buses.resize(2);
+  cfg.channels.resize(4);
+  cfg.channels[2].bus = 1;
+  cfg.channels[3].bus = 1;
+  cfg.channels[1].assigned = true;
+  cfg.channels[1].limits = CoreFixture::limits();
+  cfg.channels[3].assigned = true;
+  cfg.channels[3].limits = CoreFixture::limits();
+  CoreFixture f(4);
+  f.core = std::make_unique<ControlCore>(cfg);
+  f.state[0] = f.state[2] = ChannelState::running;
+  f.power[0] = -1000.0;
+  f.power[2] = 700.0;
+  f.run_s(150.0);
+  CHECK(f.power[1] == Approx(1000.0).margin(60.0));
+  CHECK(f.power[3] == Approx(-700.0).margin(60.0));
+}
