@@ -11,10 +11,37 @@
 
 namespace eqd::io::modbus {
 
+/// Modbus register table a field lives in. Input registers are read-only (function 0x04); holding
+/// registers are read (0x03) and written (0x10).
 enum class Table : std::uint8_t { input, holding };
+/// Wire representation of a value. Within each 16-bit register the byte order is always Modbus
+/// big-endian; WordOrder only orders the registers of 32-bit types.
 enum class DataType : std::uint8_t { u16, i16, u32, i32, f32 };
 /// Order of the two 16-bit words of a 32-bit value: big = high word at the lower address ("ABCD").
 enum class WordOrder : std::uint8_t { big, little };
+
+/// Modbus limit on registers in one read request (function 0x03/0x04, spec: 125).
+inline constexpr std::uint16_t kMaxReadRegisters = 125;
+/// Modbus limit on registers in one write-multiple request (function 0x10, spec: 123).
+inline constexpr std::uint16_t kMaxWriteRegisters = 123;
+/// Version of the eqd default profile served in the profile_version register.
+inline constexpr std::uint16_t kDefaultProfileVersion = 1;
+
+/// Bits of the default profile's capabilities register (device block). Any thread (constants).
+namespace capability {
+inline constexpr std::uint16_t kLease = 1U << 0;          ///< honours cmd_lease
+inline constexpr std::uint16_t kHeartbeat = 1U << 1;      ///< supervisor heartbeat watchdog
+inline constexpr std::uint16_t kMeasuredPower = 1U << 2;  ///< power register is measured, not V*I
+inline constexpr std::uint16_t kEqFlag = 1U << 3;         ///< eq_flag register present
+inline constexpr std::uint16_t kSampleCounter = 1U << 4;  ///< sample_counter register present
+}  // namespace capability
+
+/// "input" / "holding". Any thread.
+const char* to_string(Table t) noexcept;
+/// "u16", "i16", "u32", "i32", "f32". Any thread.
+const char* to_string(DataType t) noexcept;
+/// "big" / "little". Any thread.
+const char* to_string(WordOrder w) noexcept;
 
 /// One value in the map. For per-channel fields the register of channel k is address + k * stride.
 /// Engineering value = raw * scale + offset (reads); raw = (value - offset) / scale (writes).
@@ -50,6 +77,7 @@ struct RegisterMap {
   std::optional<Field> profile_version;
   std::optional<Field> device_channel_count;
   std::optional<Field> capabilities;
+  std::optional<Field> heartbeat_timeout;  ///< ms after which the controller releases its buffers
 
   // Per-channel status block.
   Field voltage;
@@ -73,5 +101,16 @@ struct RegisterMap {
 
   PlausibleRange range{};
 };
+
+/// The eqd default channel controller profile (docs/modbus-profile.md), version 1, for
+/// `channel_count` channels. Any thread (pure).
+RegisterMap default_profile(std::uint16_t channel_count = 16);
+
+/// Every problem of a map, one message each naming the field(s) and addresses concerned; empty when
+/// the map is usable. Checks: overlaps within each table (over all channels), address overflow with
+/// channel_count * stride, fields wider than one request, scale == 0 or non-finite scale/offset,
+/// command and heartbeat fields in the holding table, strides narrower than a field, empty
+/// state_codes, range sanity. Any thread (pure).
+std::vector<std::string> validate_map(const RegisterMap& map);
 
 }  // namespace eqd::io::modbus

@@ -1,0 +1,170 @@
+#pragma once
+/// @file poller.hpp
+/// One Modbus controller connection (TCP or RTU) served by its own thread: reads every channel's
+/// status on an absolute-deadline period, publishes samples to the core's seqlock slots, writes the
+/// core's commands (on change, refreshed before the lease expires) and bumps the supervisor heartbeat.
+/// A stalled or dead controller only ever delays its own thread.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "eqd/core/control_core.hpp"
+#include "eqd/core/sample.hpp"
+#include "eqd/core/seqlock.hpp"
+#include "eqd/core/snapshot.hpp"
+#include "eqd/io/modbus/codec.hpp"
+#include "eqd/io/modbus/register_map.hpp"
+
+namespace eqd::io::modbus {
+
+/// Link type of one controller connection.
+enum class Transport : std::uint8_t { tcp, rtu };
+
+/// Configuration of one controller connection (one poller). Plain data; config keys in
+/// docs/modbus-profile.md.
+struct PollerConfig {
+  std::string name;                  ///< controller name (channels are NAME/INDEX)
+  Transport transport = Transport::tcp;
+  std::string host = "127.0.0.1";    ///< tcp
+  std::uint16_t port = 502;          ///< tcp
+  std::string device;                ///< rtu: serial device path
+  int baud = 115200;                 ///< rtu
+  char parity = 'N';                 ///< rtu: 'N', 'E' or 'O'
+  int data_bits = 8;                 ///< rtu
+  int stop_bits = 1;                 ///< rtu
+  int unit_id = 1;                   ///< Modbus unit (slave) id, 1..247
+  double poll_hz = 10.0;             ///< status reads per second
+  int timeout_ms = 200;              ///< response timeout of one request
+  int backoff_initial_ms = 100;      ///< first reconnect delay; doubles per failure
+  int backoff_max_ms = 5000;         ///< reconnect delay cap
+  int max_consecutive_timeouts = 3;  ///< then the link is closed and reopened
+  std::uint16_t expected_profile_version = kDefaultProfileVersion;  ///< 0: do not check
+  RegisterMap map = default_profile();
+  PlanOptions plan{};
+  /// Controller channel k -> core channel index (size = number of channels eqd uses, <= map.channel_count).
+  std::vector<core::ChannelIndex> channel_slots;
+  std::uint32_t heartbeat_period_ms = 1000;  ///< 0: never write the heartbeat
+};
+
+/// Where a poller publishes samples and reads commands, by controller channel k. The pointed-to slots
+/// must outlive the poller; the poller is the only writer of its sample slots.
+struct ChannelSlots {
+  std::vector<core::Seqlock<core::Sample>*> samples;
+  std::vector<const core::Seqlock<core::Command>*> commands;
+};
+
+/// Slots of a ControlCore for `channel_slots` (controller channel k -> core channel index).
+/// Throws std::out_of_range naming the index if one is beyond core.channel_count(). Any thread.
+ChannelSlots slots_from_core(core::ControlCore& core, const std::vector<core::ChannelIndex>& channel_slots);
+
+/// Counters and state of one poller. Trivially copyable (published through a Seqlock).
+struct PollerStats {
+  std::uint64_t polls = 0;              ///< poll cycles run (connected or not)
+  std::uint64_t polls_ok = 0;           ///< cycles where every read succeeded
+  std::uint64_t overruns = 0;           ///< periods skipped because a cycle ran late
+  std::uint64_t timeouts = 0;           ///< requests without a response in timeout_ms
+  std::uint64_t exceptions = 0;         ///< Modbus exception responses
+  std::uint64_t connection_errors = 0;  ///< failed connects and broken links
+  std::uint64_t invalid_samples = 0;    ///< samples published invalid while connected (NaN, range, missing)
+  std::uint64_t protocol_errors = 0;    ///< bad CRC, bad data, device block mismatch, unencodable command
+  std::uint64_t writes = 0;             ///< command writes sent successfully
+  std::uint64_t write_errors = 0;
+  std::uint64_t heartbeats = 0;         ///< heartbeat writes sent successfully
+  std::uint64_t reconnects = 0;         ///< successful connects after the first
+  double achieved_hz = 0.0;             ///< smoothed poll rate
+  double controller_heartbeat_timeout_ms = 0.0;  ///< read from the device block (0: unknown)
+  core::Histogram latency{};            ///< duration of the read phase of a cycle, s
+  char last_error[120] = {};            ///< last error, NUL-terminated
+  bool connected = false;
+  bool all_acknowledged = true;         ///< every channel's last command written and read back
+  bool released = false;                ///< no channel reads back in equalization mode (see Poller)
+};
+
+/// Thread-safety: construct, start(), stop() from one owner thread; stats(), connected(),
+/// all_acknowledged(), release_all(), wait_released() from any thread (lock-free reads).
+/// The poller's own thread is the only writer of its ChannelSlots::samples.
+class Poller {
+ public:
+  /// Validates the configuration (map, channel slots, rates); throws std::invalid_argument whose
+  /// message names the controller and every problem.
+  Poller(PollerConfig cfg, ChannelSlots slots);
+  ~Poller();
+  Poller(const Poller&) = delete;
+  Poller& operator=(const Poller&) = delete;
+
+  /// Start the thread (idempotent).
+  void start();
+  /// Stop and join; returns within about timeout_ms (the request in flight). Idempotent.
+  void stop();
+
+  /// Latest statistics. Any thread; wait-free unless the poller is mid-publish.
+  [[nodiscard]] PollerStats stats() const { return stats_.load(); }
+  [[nodiscard]] bool connected() const noexcept { return connected_.load(std::memory_order_acquire); }
+  /// True when, for every channel with a command (sequence != 0), that command was written and the
+  /// channel reads back the commanded mode. Any thread.
+  [[nodiscard]] bool all_acknowledged() const noexcept { return acknowledged_.load(std::memory_order_acquire); }
+
+  /// Shutdown path: from now on, ignore the core's commands and write stop (enable 0, 0 W) to every
+  /// channel that this poller commanded to equalize or that reads back in equalization mode. Any thread.
+  void release_all() noexcept;
+  /// Wait until a cycle, after a successful read of every channel, saw no channel in equalization
+  /// mode with every stop written. False on timeout (e.g. controller unreachable: it will release
+  /// its buffers itself when its lease or heartbeat runs out). Any thread except the poller's.
+  [[nodiscard]] bool wait_released(std::chrono::milliseconds timeout) const;
+
+  [[nodiscard]] const PollerConfig& config() const noexcept { return cfg_; }
+
+ private:
+  struct ChannelIo {
+    core::Command written{};          ///< last command written successfully (effective values)
+    std::int64_t last_write_ns = 0;
+    bool have_written = false;
+    bool ever_equalize = false;       ///< commanded or seen in equalization mode
+    bool last_equalizing = false;     ///< last valid readback
+    bool last_valid = false;
+    core::ChannelState last_state = core::ChannelState::offline;
+  };
+
+  void run();
+  bool connect_link(std::int64_t now_ns);
+  void close_link();
+  bool read_blocks(std::vector<ReadBlock>& blocks, std::int64_t& first_error);
+  void publish_samples(std::int64_t now_ns, bool link_up);
+  void write_commands(std::int64_t now_ns);
+  void write_heartbeat(std::int64_t now_ns);
+  /// Count an errno from libmodbus; returns true if the link must be closed.
+  bool note_error(int err, const char* what, std::uint32_t address);
+  void publish_stats();
+
+  PollerConfig cfg_;
+  ChannelSlots slots_;
+  std::vector<ReadRequest> plan_;
+  std::vector<ReadBlock> blocks_;
+  std::vector<ChannelIo> io_;
+  void* ctx_ = nullptr;  ///< modbus_t*; only the poller thread touches it (kept opaque in this header)
+  int consecutive_timeouts_ = 0;
+  std::uint16_t heartbeat_value_ = 0;
+  std::int64_t next_heartbeat_ns_ = 0;
+  std::int64_t next_connect_ns_ = 0;
+  int backoff_ms_ = 0;
+  bool ever_connected_ = false;
+  PollerStats local_{};  ///< poller thread's working copy, published to stats_ each cycle
+
+  core::Seqlock<PollerStats> stats_;
+  std::atomic<bool> connected_{false};
+  std::atomic<bool> acknowledged_{true};
+  std::atomic<bool> released_{false};
+  std::atomic<bool> release_all_{false};
+  std::atomic<bool> stop_{false};
+  std::mutex wake_mutex_;
+  std::condition_variable wake_;
+  std::thread thread_;
+};
+
+}  // namespace eqd::io::modbus

@@ -1,0 +1,427 @@
+/// @file poller.cpp
+/// One thread per Modbus controller connection (see poller.hpp).
+
+#include "eqd/io/modbus/poller.hpp"
+
+#include <modbus/modbus.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <stdexcept>
+
+namespace eqd::io::modbus {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::int64_t now_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
+modbus_t* mb(void* p) noexcept { return static_cast<modbus_t*>(p); }
+
+bool same_effective(const core::Command& a, const core::Command& b) noexcept {
+  return a.equalize == b.equalize && a.setpoint_W == b.setpoint_W && a.lease_ms == b.lease_ms;
+}
+
+}  // namespace
+
+ChannelSlots slots_from_core(core::ControlCore& core, const std::vector<core::ChannelIndex>& channel_slots) {
+  ChannelSlots s;
+  for (const core::ChannelIndex i : channel_slots) {
+    if (i >= core.channel_count())
+      throw std::out_of_range("channel slot " + std::to_string(i) + " is beyond the core's " +
+                              std::to_string(core.channel_count()) + " channels");
+    s.samples.push_back(&core.sample_slot(i));
+    s.commands.push_back(&core.command_slot(i));
+  }
+  return s;
+}
+
+Poller::Poller(PollerConfig cfg, ChannelSlots slots) : cfg_(std::move(cfg)), slots_(std::move(slots)) {
+  std::vector<std::string> errs = validate_map(cfg_.map);
+  auto err = [&](const std::string& m) { errs.push_back(m); };
+  if (slots_.samples.size() != slots_.commands.size()) err("sample and command slot counts differ");
+  if (slots_.samples.empty()) err("no channels");
+  if (slots_.samples.size() > cfg_.map.channel_count)
+    err(std::to_string(slots_.samples.size()) + " channels used but map '" + cfg_.map.name + "' has " +
+        std::to_string(cfg_.map.channel_count));
+  for (std::size_t k = 0; k < slots_.samples.size(); ++k)
+    if (slots_.samples[k] == nullptr || (k < slots_.commands.size() && slots_.commands[k] == nullptr))
+      err("channel " + std::to_string(k) + ": null slot");
+  if (!(cfg_.poll_hz > 0.0 && cfg_.poll_hz <= 1000.0)) err("poll_hz must be in (0, 1000]");
+  if (cfg_.timeout_ms <= 0) err("timeout_ms must be positive");
+  if (cfg_.backoff_initial_ms <= 0 || cfg_.backoff_max_ms < cfg_.backoff_initial_ms)
+    err("backoff_initial_ms must be positive and <= backoff_max_ms");
+  if (cfg_.unit_id < 0 || cfg_.unit_id > 247) err("unit_id must be 0..247");
+  if (cfg_.max_consecutive_timeouts < 1) err("max_consecutive_timeouts must be at least 1");
+  if (cfg_.transport == Transport::rtu && cfg_.device.empty()) err("rtu: device is empty");
+  if (!errs.empty()) {
+    std::string msg = "modbus controller '" + cfg_.name + "':";
+    for (const auto& e : errs) msg += "\n  " + e;
+    throw std::invalid_argument(msg);
+  }
+  // Only the channels eqd uses are read.
+  RegisterMap used = cfg_.map;
+  used.channel_count = static_cast<std::uint16_t>(slots_.samples.size());
+  plan_ = plan_status_reads(used, cfg_.plan);
+  for (const ReadRequest& r : plan_) blocks_.push_back({r, std::vector<std::uint16_t>(r.count), false});
+  io_.resize(slots_.samples.size());
+  backoff_ms_ = cfg_.backoff_initial_ms;
+  // Offline until the first successful read.
+  for (auto* s : slots_.samples) {
+    core::Sample off{};
+    off.state = core::ChannelState::offline;
+    off.valid = false;
+    s->store(off);
+  }
+}
+
+Poller::~Poller() { stop(); }
+
+void Poller::start() {
+  if (thread_.joinable()) return;
+  stop_.store(false);
+  thread_ = std::thread([this] { run(); });
+}
+
+void Poller::stop() {
+  {
+    const std::lock_guard<std::mutex> lock(wake_mutex_);
+    stop_.store(true);
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Poller::release_all() noexcept { release_all_.store(true, std::memory_order_release); }
+
+bool Poller::wait_released(std::chrono::milliseconds timeout) const {
+  const auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    if (release_all_.load(std::memory_order_acquire) && released_.load(std::memory_order_acquire)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return release_all_.load(std::memory_order_acquire) && released_.load(std::memory_order_acquire);
+}
+
+bool Poller::note_error(int err, const char* what, std::uint32_t address) {
+  std::snprintf(local_.last_error, sizeof local_.last_error, "%s %s @%u: %s", cfg_.name.c_str(), what, address,
+                modbus_strerror(err));
+  if (err == ETIMEDOUT) {
+    ++local_.timeouts;
+    // A late response could otherwise be taken for the next request's; after several in a row the
+    // link is presumed dead and reopened.
+    if (ctx_ != nullptr) modbus_flush(mb(ctx_));
+    return ++consecutive_timeouts_ >= cfg_.max_consecutive_timeouts;
+  }
+  if (err > MODBUS_ENOBASE && err <= EMBXGTAR) {
+    ++local_.exceptions;
+    return false;
+  }
+  if (err == EMBBADCRC || err == EMBBADDATA || err == EMBBADEXC || err == EMBUNKEXC || err == EMBMDATA ||
+      err == EMBBADSLAVE) {
+    ++local_.protocol_errors;
+    if (ctx_ != nullptr) modbus_flush(mb(ctx_));
+    return false;
+  }
+  ++local_.connection_errors;
+  return true;
+}
+
+bool Poller::connect_link(std::int64_t t_ns) {
+  if (t_ns < next_connect_ns_) return false;
+  modbus_t* ctx = cfg_.transport == Transport::tcp
+                      ? modbus_new_tcp(cfg_.host.c_str(), cfg_.port)
+                      : modbus_new_rtu(cfg_.device.c_str(), cfg_.baud, cfg_.parity, cfg_.data_bits, cfg_.stop_bits);
+  auto fail = [&](int err, const char* what) {
+    std::snprintf(local_.last_error, sizeof local_.last_error, "%s %s: %s", cfg_.name.c_str(), what,
+                  modbus_strerror(err));
+    ++local_.connection_errors;
+    if (ctx != nullptr) {
+      modbus_close(ctx);
+      modbus_free(ctx);
+    }
+    next_connect_ns_ = t_ns + static_cast<std::int64_t>(backoff_ms_) * 1'000'000;
+    backoff_ms_ = std::min(backoff_ms_ * 2, cfg_.backoff_max_ms);
+    return false;
+  };
+  if (ctx == nullptr) return fail(errno, "create");
+  modbus_set_slave(ctx, cfg_.unit_id);
+  const auto to_s = static_cast<std::uint32_t>(cfg_.timeout_ms / 1000);
+  const auto to_us = static_cast<std::uint32_t>((cfg_.timeout_ms % 1000) * 1000);
+  modbus_set_response_timeout(ctx, to_s, to_us);
+  if (modbus_connect(ctx) < 0) return fail(errno, "connect");
+  ctx_ = ctx;
+
+  // Device block: catches a wrong unit, port or map before any command is sent.
+  const auto dev = plan_device_reads(cfg_.map, cfg_.plan);
+  std::vector<ReadBlock> dblocks;
+  for (const ReadRequest& r : dev) {
+    ReadBlock b{r, std::vector<std::uint16_t>(r.count), false};
+    const int rc = r.table == Table::input ? modbus_read_input_registers(ctx, r.address, r.count, b.registers.data())
+                                           : modbus_read_registers(ctx, r.address, r.count, b.registers.data());
+    if (rc != r.count) {
+      const int e = rc < 0 ? errno : EMBMDATA;
+      ctx_ = nullptr;
+      return fail(e, "device block read");
+    }
+    b.ok = true;
+    dblocks.push_back(std::move(b));
+  }
+  auto value = [&](const std::optional<Field>& f, double& out) {
+    if (!f) return false;
+    const std::uint16_t* r = find_registers(dblocks, f->table, f->address, register_count(f->type));
+    if (r == nullptr) return false;
+    out = decode_field(*f, r);
+    return true;
+  };
+  double v = 0;
+  if (cfg_.expected_profile_version != 0 && value(cfg_.map.profile_version, v) && v != cfg_.expected_profile_version) {
+    ++local_.protocol_errors;
+    ctx_ = nullptr;
+    char what[64];
+    std::snprintf(what, sizeof what, "profile version %g, expected %u", v, cfg_.expected_profile_version);
+    return fail(EMBBADDATA, what);
+  }
+  if (value(cfg_.map.device_channel_count, v) && v < static_cast<double>(slots_.samples.size())) {
+    ++local_.protocol_errors;
+    ctx_ = nullptr;
+    char what[64];
+    std::snprintf(what, sizeof what, "device has %g channels, %zu configured", v, slots_.samples.size());
+    return fail(EMBBADDATA, what);
+  }
+  if (value(cfg_.map.heartbeat_timeout, v)) local_.controller_heartbeat_timeout_ms = v;
+
+  if (ever_connected_) ++local_.reconnects;
+  ever_connected_ = true;
+  backoff_ms_ = cfg_.backoff_initial_ms;
+  consecutive_timeouts_ = 0;
+  next_heartbeat_ns_ = t_ns;  // first heartbeat right away
+  // Rewrite every command on a new link: the controller may have restarted with its defaults.
+  for (ChannelIo& c : io_) c.have_written = false;
+  connected_.store(true, std::memory_order_release);
+  return true;
+}
+
+void Poller::close_link() {
+  if (ctx_ != nullptr) {
+    modbus_close(mb(ctx_));
+    modbus_free(mb(ctx_));
+    ctx_ = nullptr;
+  }
+  connected_.store(false, std::memory_order_release);
+  next_connect_ns_ = now_ns() + static_cast<std::int64_t>(backoff_ms_) * 1'000'000;
+  backoff_ms_ = std::min(backoff_ms_ * 2, cfg_.backoff_max_ms);
+}
+
+bool Poller::read_blocks(std::vector<ReadBlock>& blocks, std::int64_t& first_error) {
+  bool all_ok = true;
+  for (ReadBlock& b : blocks) b.ok = false;
+  for (ReadBlock& b : blocks) {
+    const ReadRequest& r = b.request;
+    const int rc = r.table == Table::input
+                       ? modbus_read_input_registers(mb(ctx_), r.address, r.count, b.registers.data())
+                       : modbus_read_registers(mb(ctx_), r.address, r.count, b.registers.data());
+    if (rc == r.count) {
+      b.ok = true;
+      consecutive_timeouts_ = 0;
+      continue;
+    }
+    all_ok = false;
+    const int e = rc < 0 ? errno : EMBMDATA;
+    first_error = e;
+    const bool fatal = note_error(e, r.table == Table::input ? "read input" : "read holding", r.address);
+    if (fatal) {
+      close_link();
+      return false;
+    }
+    // One timeout per cycle at most: the remaining blocks wait for the next period rather than
+    // stretching this cycle to n * timeout_ms.
+    if (e == ETIMEDOUT) return false;
+  }
+  return all_ok;
+}
+
+void Poller::publish_samples(std::int64_t t_ns, bool link_up) {
+  bool released = link_up;
+  for (std::size_t k = 0; k < io_.size(); ++k) {
+    ChannelIo& c = io_[k];
+    core::Sample s{};
+    if (link_up || ctx_ != nullptr) {
+      const DecodedSample d = decode_sample(cfg_.map, k, blocks_);
+      s = d.sample;
+      if (d.error != SampleError::none) {
+        s = core::Sample{};
+        s.valid = false;
+        s.state = c.last_state;  // still connected: the state is old but not "offline"
+        if (d.error != SampleError::missing) {
+          ++local_.invalid_samples;
+          std::snprintf(local_.last_error, sizeof local_.last_error, "%s/%zu: %s %s", cfg_.name.c_str(), k, d.field,
+                        to_string(d.error));
+        }
+      }
+    } else {
+      s.state = core::ChannelState::offline;
+      s.valid = false;
+    }
+    s.receive_time_ns = t_ns;
+    c.last_valid = s.valid;
+    if (s.valid) {
+      c.last_equalizing = s.equalization_mode;
+      c.last_state = s.state;
+      if (s.equalization_mode) c.ever_equalize = true;
+    }
+    if (!s.valid || s.equalization_mode) released = false;
+    slots_.samples[k]->store(s);
+  }
+  released_.store(released && release_all_.load(std::memory_order_acquire), std::memory_order_release);
+}
+
+void Poller::write_commands(std::int64_t t_ns) {
+  const bool releasing = release_all_.load(std::memory_order_acquire);
+  bool acked = true;
+  for (std::size_t k = 0; k < io_.size() && ctx_ != nullptr; ++k) {
+    ChannelIo& c = io_[k];
+    core::Command cmd{};
+    if (releasing) {
+      if (!c.ever_equalize && !c.last_equalizing && !(c.have_written && c.written.equalize)) continue;
+      cmd.equalize = false;
+      cmd.setpoint_W = 0.0;
+      cmd.lease_ms = c.written.lease_ms;
+      cmd.sequence = c.written.sequence;  // a stop is written once, then only if it fails
+    } else {
+      // try_load with a few attempts: the control thread writes rarely; if it is mid-store, the
+      // next cycle will see the command.
+      if (!slots_.commands[k]->try_load(cmd, 4)) {
+        acked = false;
+        continue;
+      }
+      if (cmd.sequence == 0) continue;  // the core never commanded this channel: leave it alone
+    }
+    if (!cmd.equalize) cmd.setpoint_W = 0.0;
+    const bool changed = !c.have_written || cmd.sequence != c.written.sequence || !same_effective(cmd, c.written);
+    // Refresh halfway through the lease so that one lost write never lets it expire.
+    const bool refresh = c.have_written && cmd.equalize && cmd.lease_ms > 0 &&
+                         t_ns - c.last_write_ns >= static_cast<std::int64_t>(cmd.lease_ms) * 500'000;
+    if (changed || refresh) {
+      const EncodedCommand enc = encode_command(cfg_.map, k, cmd);
+      if (enc.status != CodecStatus::ok) {
+        // Never send a wrapped or clamped value: report and leave the controller's lease to expire.
+        ++local_.protocol_errors;
+        ++local_.write_errors;
+        std::snprintf(local_.last_error, sizeof local_.last_error, "%s/%zu: command %s %s", cfg_.name.c_str(), k,
+                      enc.field, to_string(enc.status));
+        acked = false;
+        continue;
+      }
+      bool ok = true;
+      for (const WriteRequest& w : enc.writes) {
+        const int n = static_cast<int>(w.values.size());
+        const int rc = modbus_write_registers(mb(ctx_), w.address, n, w.values.data());
+        if (rc != n) {
+          ok = false;
+          ++local_.write_errors;
+          if (note_error(rc < 0 ? errno : EMBMDATA, "write", w.address)) {
+            close_link();
+            acked = false;
+            released_.store(false, std::memory_order_release);
+            acknowledged_.store(false, std::memory_order_release);
+            return;
+          }
+          break;
+        }
+      }
+      if (!ok) {
+        acked = false;
+        continue;
+      }
+      ++local_.writes;
+      c.written = cmd;
+      c.have_written = true;
+      c.last_write_ns = t_ns;
+      if (cmd.equalize) c.ever_equalize = true;
+    }
+    if (!(c.last_valid && c.last_equalizing == cmd.equalize)) acked = false;
+  }
+  if (releasing) {
+    // Released needs every stop written, too.
+    for (const ChannelIo& c : io_)
+      if ((c.ever_equalize || c.last_equalizing) && !(c.have_written && !c.written.equalize))
+        released_.store(false, std::memory_order_release);
+  }
+  acknowledged_.store(acked && ctx_ != nullptr, std::memory_order_release);
+}
+
+void Poller::write_heartbeat(std::int64_t t_ns) {
+  if (!cfg_.map.heartbeat || cfg_.heartbeat_period_ms == 0 || ctx_ == nullptr || t_ns < next_heartbeat_ns_) return;
+  next_heartbeat_ns_ = t_ns + static_cast<std::int64_t>(cfg_.heartbeat_period_ms) * 1'000'000;
+  ++heartbeat_value_;  // wraps at 65535: the controller looks for a change, not a value
+  std::uint16_t regs[2] = {};
+  if (encode_field(*cfg_.map.heartbeat, heartbeat_value_ % 32768, regs) != CodecStatus::ok) return;
+  const int n = register_count(cfg_.map.heartbeat->type);
+  const int rc = modbus_write_registers(mb(ctx_), cfg_.map.heartbeat->address, n, regs);
+  if (rc == n) {
+    ++local_.heartbeats;
+    return;
+  }
+  ++local_.write_errors;
+  if (note_error(rc < 0 ? errno : EMBMDATA, "heartbeat", cfg_.map.heartbeat->address)) close_link();
+}
+
+void Poller::publish_stats() {
+  local_.connected = ctx_ != nullptr;
+  local_.all_acknowledged = acknowledged_.load(std::memory_order_relaxed);
+  local_.released = released_.load(std::memory_order_relaxed);
+  stats_.store(local_);
+}
+
+void Poller::run() {
+  const auto period_ns = static_cast<std::int64_t>(1e9 / cfg_.poll_hz);
+  std::int64_t next = now_ns();
+  std::int64_t prev_start = 0;
+  while (!stop_.load(std::memory_order_acquire)) {
+    const std::int64_t start = now_ns();
+    ++local_.polls;
+    if (prev_start != 0 && start > prev_start) {
+      const double hz = 1e9 / static_cast<double>(start - prev_start);
+      local_.achieved_hz = local_.achieved_hz == 0.0 ? hz : 0.8 * local_.achieved_hz + 0.2 * hz;
+    }
+    prev_start = start;
+
+    if (ctx_ == nullptr) connect_link(start);
+    bool link_up = false;
+    if (ctx_ != nullptr) {
+      std::int64_t first_error = 0;
+      const bool all_ok = read_blocks(blocks_, first_error);
+      link_up = ctx_ != nullptr;
+      if (all_ok) ++local_.polls_ok;
+      local_.latency.observe(static_cast<double>(now_ns() - start) * 1e-9);
+    }
+    publish_samples(now_ns(), link_up);
+    if (ctx_ != nullptr) write_commands(now_ns());
+    else acknowledged_.store(false, std::memory_order_release);
+    if (ctx_ != nullptr) write_heartbeat(now_ns());
+    publish_stats();
+
+    // Absolute deadlines: the period does not drift with the cycle's duration; missed periods are
+    // skipped (and counted) rather than run back to back.
+    next += period_ns;
+    const std::int64_t after = now_ns();
+    if (next <= after) {
+      const std::int64_t missed = (after - next) / period_ns + 1;
+      local_.overruns += static_cast<std::uint64_t>(missed);
+      next += missed * period_ns;
+    }
+    std::unique_lock<std::mutex> lock(wake_mutex_);
+    wake_.wait_until(lock, Clock::time_point(std::chrono::nanoseconds(next)),
+                     [this] { return stop_.load(std::memory_order_acquire); });
+  }
+  close_link();
+  publish_stats();
+}
+
+}  // namespace eqd::io::modbus

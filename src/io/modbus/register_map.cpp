@@ -1,0 +1,184 @@
+/// @file register_map.cpp
+/// The eqd default profile and map validation (see register_map.hpp, docs/modbus-profile.md).
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "eqd/core/sample.hpp"
+#include "eqd/io/modbus/register_map.hpp"
+
+namespace eqd::io::modbus {
+
+const char* to_string(Table t) noexcept { return t == Table::input ? "input" : "holding"; }
+
+const char* to_string(DataType t) noexcept {
+  switch (t) {
+    case DataType::u16: return "u16";
+    case DataType::i16: return "i16";
+    case DataType::u32: return "u32";
+    case DataType::i32: return "i32";
+    case DataType::f32: return "f32";
+  }
+  return "?";
+}
+
+const char* to_string(WordOrder w) noexcept { return w == WordOrder::big ? "big" : "little"; }
+
+namespace {
+Field field(Table t, std::uint16_t address, DataType type, std::uint16_t stride = 0) {
+  Field f;
+  f.table = t;
+  f.address = address;
+  f.type = type;
+  f.word_order = WordOrder::big;
+  f.stride = stride;
+  return f;
+}
+}  // namespace
+
+RegisterMap default_profile(std::uint16_t channel_count) {
+  // Layout rationale: device block at 0 so that a generic tool (mbpoll -r 0) finds the profile
+  // version first; per-channel blocks start at 100 so that the device block can grow. Status stride
+  // 12 (11 used) keeps 16 channels in 192 registers = 2 read requests; command stride 8 leaves room
+  // for future per-channel commands without renumbering.
+  constexpr std::uint16_t kStatusBase = 100, kStatusStride = 12;
+  constexpr std::uint16_t kCmdBase = 100, kCmdStride = 8;
+  RegisterMap m;
+  m.name = "eqd-default";
+  m.channel_count = channel_count;
+  m.profile_version = field(Table::input, 0, DataType::u16);
+  m.device_channel_count = field(Table::input, 1, DataType::u16);
+  m.capabilities = field(Table::input, 2, DataType::u16);
+  m.heartbeat_timeout = field(Table::input, 3, DataType::u16);
+
+  m.voltage = field(Table::input, kStatusBase + 0, DataType::f32, kStatusStride);
+  m.current = field(Table::input, kStatusBase + 2, DataType::f32, kStatusStride);
+  m.power = field(Table::input, kStatusBase + 4, DataType::f32, kStatusStride);
+  m.state = field(Table::input, kStatusBase + 6, DataType::u16, kStatusStride);
+  m.fault_code = field(Table::input, kStatusBase + 7, DataType::u16, kStatusStride);
+  m.eq_flag = field(Table::input, kStatusBase + 8, DataType::u16, kStatusStride);
+  m.sample_counter = field(Table::input, kStatusBase + 9, DataType::u32, kStatusStride);
+  m.state_codes = {0, 1, 2, 3, 4, 5};
+
+  m.cmd_enable = field(Table::holding, kCmdBase + 0, DataType::u16, kCmdStride);
+  m.cmd_setpoint = field(Table::holding, kCmdBase + 1, DataType::f32, kCmdStride);
+  m.cmd_lease = field(Table::holding, kCmdBase + 3, DataType::u32, kCmdStride);
+  m.heartbeat = field(Table::holding, 0, DataType::u16);
+  return m;
+}
+
+namespace {
+
+struct Named {
+  const char* name;
+  const Field* field;
+  bool per_channel;
+  bool command;  // must live in the holding table
+};
+
+std::string where(const Named& n, std::size_t channel, std::uint32_t start, std::uint32_t count) {
+  char buf[160];
+  if (n.per_channel)
+    std::snprintf(buf, sizeof buf, "%s (channel %zu, %s %u..%u)", n.name, channel, to_string(n.field->table), start,
+                  start + count - 1);
+  else
+    std::snprintf(buf, sizeof buf, "%s (%s %u..%u)", n.name, to_string(n.field->table), start, start + count - 1);
+  return buf;
+}
+
+}  // namespace
+
+std::vector<std::string> validate_map(const RegisterMap& map) {
+  std::vector<std::string> errors;
+  const std::string prefix = "map '" + map.name + "': ";
+  auto err = [&](const std::string& msg) { errors.push_back(prefix + msg); };
+
+  std::vector<Named> fields = {
+      {"voltage", &map.voltage, true, false},       {"current", &map.current, true, false},
+      {"state", &map.state, true, false},           {"cmd_enable", &map.cmd_enable, true, true},
+      {"cmd_setpoint", &map.cmd_setpoint, true, true},
+  };
+  auto opt = [&](const char* name, const std::optional<Field>& f, bool per_channel, bool command) {
+    if (f) fields.push_back({name, &*f, per_channel, command});
+  };
+  opt("power", map.power, true, false);
+  opt("fault_code", map.fault_code, true, false);
+  opt("eq_flag", map.eq_flag, true, false);
+  opt("sample_counter", map.sample_counter, true, false);
+  opt("cmd_lease", map.cmd_lease, true, true);
+  opt("heartbeat", map.heartbeat, false, true);
+  opt("profile_version", map.profile_version, false, false);
+  opt("device_channel_count", map.device_channel_count, false, false);
+  opt("capabilities", map.capabilities, false, false);
+  opt("heartbeat_timeout", map.heartbeat_timeout, false, false);
+
+  if (map.channel_count == 0) err("channel_count must be at least 1");
+
+  struct Occupied {
+    Table table;
+    std::uint32_t start;
+    std::uint32_t end;  // exclusive
+    std::size_t field;
+    std::size_t channel;
+  };
+  std::vector<Occupied> occ;
+  for (std::size_t fi = 0; fi < fields.size(); ++fi) {
+    const Named& n = fields[fi];
+    const Field& f = *n.field;
+    if (!std::isfinite(f.scale) || f.scale == 0.0) err(std::string(n.name) + ": scale must be finite and non-zero");
+    if (!std::isfinite(f.offset)) err(std::string(n.name) + ": offset must be finite");
+    if (n.command && f.table != Table::holding)
+      err(std::string(n.name) + ": must be in the holding table (it is written), not input");
+    if (!n.per_channel && f.stride != 0) err(std::string(n.name) + ": device-level field must have stride 0");
+    const std::uint32_t count = register_count(f.type);
+    const std::size_t channels = n.per_channel ? std::max<std::size_t>(map.channel_count, 1) : 1;
+    const std::uint32_t last = f.address + static_cast<std::uint32_t>(channels - 1) * f.stride + count;
+    if (last > 0x10000U) {
+      char buf[200];
+      std::snprintf(buf, sizeof buf,
+                    "%s: address %u + (channel_count %zu - 1) * stride %u + %u registers passes 65535",
+                    n.name, f.address, channels, f.stride, count);
+      err(buf);
+      continue;  // its instances would wrap; overlaps would be noise
+    }
+    for (std::size_t k = 0; k < channels; ++k) {
+      const std::uint32_t a = f.address + static_cast<std::uint32_t>(k) * f.stride;
+      occ.push_back({f.table, a, a + count, fi, k});
+    }
+  }
+
+  // Overlaps: sort all register ranges of all channels per table; compare each with the range that
+  // reaches furthest so far (catches a long range covering several later ones).
+  std::sort(occ.begin(), occ.end(), [](const Occupied& a, const Occupied& b) {
+    return a.table != b.table ? a.table < b.table : a.start < b.start;
+  });
+  constexpr std::size_t kMaxOverlapReports = 16;  // a bad stride overlaps every channel; keep it readable
+  std::size_t overlaps = 0;
+  for (std::size_t i = 1, reach = 0; i < occ.size(); ++i) {
+    const Occupied& prev = occ[reach];
+    const Occupied& cur = occ[i];
+    if (cur.table == prev.table && cur.start < prev.end) {
+      if (++overlaps <= kMaxOverlapReports)
+        err(where(fields[cur.field], cur.channel, cur.start, cur.end - cur.start) + " overlaps " +
+            where(fields[prev.field], prev.channel, prev.start, prev.end - prev.start));
+    }
+    if (cur.table != prev.table || cur.end > prev.end) reach = i;
+  }
+  if (overlaps > kMaxOverlapReports) err(std::to_string(overlaps - kMaxOverlapReports) + " more overlaps not listed");
+
+  if (map.state_codes.empty()) err("state_codes is empty");
+  for (std::size_t c = 0; c < map.state_codes.size(); ++c)
+    if (map.state_codes[c] > static_cast<std::uint8_t>(core::ChannelState::offline))
+      err("state_codes[" + std::to_string(c) + "] = " + std::to_string(map.state_codes[c]) +
+          " is not an eqd state (0..5)");
+  const PlausibleRange& r = map.range;
+  if (!(r.voltage_min_V < r.voltage_max_V)) err("range: voltage_min_V must be below voltage_max_V");
+  if (!(r.current_abs_max_A > 0)) err("range: current_abs_max_A must be positive");
+  if (!(r.power_abs_max_W > 0)) err("range: power_abs_max_W must be positive");
+  return errors;
+}
+
+}  // namespace eqd::io::modbus
