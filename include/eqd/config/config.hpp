@@ -1,0 +1,157 @@
+#pragma once
+/// @file config.hpp
+/// eqd's configuration: plain structs filled once from YAML (config/eqd.yaml documents every key),
+/// validated as a whole, then adjusted by command-line overrides (`--set key.path=value`).
+///
+/// Thread-safety: the structs are plain data with no internal synchronisation. The daemon builds one
+/// Config at start-up on the main thread and afterwards only shares it as `const`, which is safe from
+/// any thread. The free functions are reentrant (no global state except the profile hook, see
+/// set_default_profile_provider()).
+///
+/// Channel numbers are 1-based everywhere in the configuration ("cab1/1" ... "cab1/16"), the way
+/// cyclers label their channels; the register-map stride arithmetic converts to 0-based internally.
+
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "eqd/core/params.hpp"
+#include "eqd/io/modbus/register_map.hpp"
+
+namespace eqd::config {
+
+/// Default location of the configuration file (`eqd --config`).
+inline constexpr const char* kDefaultConfigPath = "/etc/eqd/eqd.yaml";
+/// Name of the built-in Modbus profile (a controller's `profile` default).
+inline constexpr const char* kDefaultProfileName = "eqd-default";
+
+/// One bus: a set of channels whose net power eqd balances together. Plain data.
+struct BusConfig {
+  std::string name;               ///< buses[].name; unique; letters, digits, '_' and '-'
+  eqd::core::BusParams params;    ///< buses[].{target_W, tau_s, deadband_W, ...} (same names)
+  bool allow_any_tau = false;     ///< buses[].allow_any_tau: accept tau_s outside 10..20 s (then > 0)
+};
+
+/// Link type of a Modbus controller.
+enum class Transport { tcp, rtu };
+
+/// One channel controller (cycler cabinet or unit) on one Modbus link. Plain data.
+struct ControllerConfig {
+  std::string name;                      ///< controllers[].name; unique; used in channel names "NAME/N"
+  Transport transport = Transport::tcp;  ///< controllers[].transport: tcp | rtu
+  std::string host;                      ///< controllers[].host (tcp; required)
+  std::uint16_t port = 502;              ///< controllers[].port (tcp) 1..65535
+  std::string device;                    ///< controllers[].device (rtu; required), e.g. /dev/ttyUSB0
+  int baud = 19200;                      ///< controllers[].baud (rtu)
+  char parity = 'N';                     ///< controllers[].parity (rtu): N | E | O
+  int data_bits = 8;                     ///< controllers[].data_bits (rtu): 7 | 8
+  int stop_bits = 1;                     ///< controllers[].stop_bits (rtu): 1 | 2
+  int unit_id = 1;                       ///< controllers[].unit_id 0..247 (0 only for tcp)
+  std::string profile = kDefaultProfileName;  ///< controllers[].profile: eqd-default or a key of maps
+  eqd::io::modbus::RegisterMap map;      ///< resolved from `profile` (built-in or maps.NAME)
+  double poll_hz = 10.0;                 ///< controllers[].poll_hz 0.1..100
+  int timeout_ms = 200;                  ///< controllers[].timeout_ms: per-request response timeout
+  int backoff_initial_ms = 100;          ///< controllers[].backoff_initial_ms: first reconnect delay
+  int backoff_max_ms = 5000;             ///< controllers[].backoff_max_ms: reconnect delay cap
+  std::uint16_t channels = 0;            ///< controllers[].channels; default: map.channel_count (16 for
+                                         ///< eqd-default, whose map is built for this count)
+  std::string bus;                       ///< controllers[].bus: bus of its channels; default: first bus
+  std::map<std::uint16_t, std::string> channel_bus;  ///< controllers[].channel_bus: {N: bus} override
+  std::vector<std::uint16_t> ignore_channels;        ///< controllers[].ignore_channels: never sampled
+
+  /// Bus of channel `number` (1-based): its channel_bus entry, else `bus`.
+  [[nodiscard]] const std::string& bus_of(std::uint16_t number) const;
+};
+
+/// One equalization channel (buffer battery). Plain data.
+struct BufferConfig {
+  std::string channel;              ///< equalization[].channel: "CONTROLLER/N", N 1-based
+  std::string bus;                  ///< equalization[].bus; default: the channel's bus (must match)
+  eqd::core::BufferLimits limits;   ///< equalization[].{max_charge_W, ..., hysteresis_V}
+};
+
+/// The control thread's timing. Plain data.
+struct ControlLoopConfig {
+  int period_ms = 100;              ///< control_loop.period_ms: control cycle period
+  int shutdown_timeout_ms = 5000;   ///< control_loop.shutdown_timeout_ms: time to release buffers
+};
+
+/// The local control API (eqctl). Plain data.
+struct ApiConfig {
+  std::string socket_path = "/run/eqd/eqd.sock";  ///< api.socket: Unix socket path (absolute)
+  std::string group = "eqd";                       ///< api.group: group allowed to use the socket
+};
+
+/// Prometheus exporter. Plain data.
+struct MetricsConfig {
+  bool enabled = true;                   ///< metrics.enabled
+  std::string listen = "127.0.0.1:9860"; ///< metrics.listen: HOST:PORT of the HTTP exporter
+  bool per_channel = true;               ///< metrics.per_channel: export per-channel series too
+};
+
+/// The whole configuration. Plain data; build it with load_config(), share it as const.
+struct Config {
+  std::string source_path;               ///< file it was read from (or the name given to parse_config)
+  std::string log_level = "info";        ///< log_level: trace|debug|info|warn|error|critical|off
+  std::string state_dir = "/var/lib/eqd";///< state_dir: absolute path for persistent state
+  ControlLoopConfig loop;                ///< control_loop
+  ApiConfig api;                         ///< api
+  MetricsConfig metrics;                 ///< metrics
+  std::vector<BusConfig> buses;          ///< buses (at least one)
+  std::vector<ControllerConfig> controllers;  ///< controllers
+  std::vector<BufferConfig> buffers;     ///< equalization
+  std::map<std::string, eqd::io::modbus::RegisterMap> maps;  ///< maps: custom register maps by name
+};
+
+/// A configuration error, raised at start-up (the daemon exits with code 2).
+/// what() = "FILE:LINE:COLUMN: key.path: message (expected ...)"; LINE and COLUMN are 1-based.
+/// For errors without a position (a --set override, a missing file) line and column are 0 and
+/// what() = "FILE: key.path: message". Thread-safe to read (immutable).
+struct ConfigError : std::runtime_error {
+  /// Builds the error and its what() text.
+  ConfigError(std::string file, int line, int column, std::string key_path, std::string message);
+
+  std::string file;       ///< file name, or "--set KEY=VALUE" for an override
+  int line = 0;           ///< 1-based; 0 when unknown
+  int column = 0;         ///< 1-based; 0 when unknown
+  std::string key_path;   ///< e.g. "equalization[2].channel" (indices 0-based)
+  std::string message;    ///< the bare message, without position and key path
+};
+
+/// Reads, parses and validates the file at `path`. Throws ConfigError. Main thread, start-up only.
+Config load_config(const std::string& path);
+
+/// Parses and validates YAML text; `name_for_errors` is used as the file name in errors and as
+/// Config::source_path. Throws ConfigError.
+Config parse_config(const std::string& yaml_text, const std::string& name_for_errors);
+
+/// Applies "key.path=value" overrides in order (eqd --set), then validates the whole config again.
+/// Paths name entries by name: "buses.main.tau_s", "controllers.cab1.poll_hz",
+/// "controllers.cab1.channel_bus.3", "equalization.cab1/3.max_charge_W", "metrics.listen".
+/// `maps` cannot be overridden. On error throws ConfigError with file = "--set <override>" and
+/// `cfg` left partially modified (the daemon exits anyway).
+void apply_overrides(Config& cfg, const std::vector<std::string>& overrides);
+
+/// Every key path the parser accepts, in the normalised form "buses[].tau_s",
+/// "maps.*" (a map's name), "maps.*.voltage", "maps.*.FIELD.table" (FIELD: any register
+/// field of a map, as they all take the same keys). The shipped config/eqd.yaml is tested to
+/// contain every one of them.
+[[nodiscard]] std::vector<std::string> accepted_key_paths();
+
+/// Edit-distance suggestion: the entry of `candidates` closest to `word` if it is close enough to
+/// be a likely typo (or `word` lacks only a unit suffix), else an empty string.
+[[nodiscard]] std::string suggest(std::string_view word, const std::vector<std::string>& candidates);
+
+/// Provider of the built-in "eqd-default" Modbus profile for a given channel count
+/// (signature of eqd::io::modbus::default_profile).
+using DefaultProfileProvider = eqd::io::modbus::RegisterMap (*)(std::uint16_t channel_count);
+
+/// Installs the provider of the built-in profile. The config library installs
+/// eqd::io::modbus::default_profile when it is built with the Modbus library; a test may install
+/// its own. Call before load_config(); not thread-safe against concurrent loads.
+void set_default_profile_provider(DefaultProfileProvider provider) noexcept;
+
+}  // namespace eqd::config

@@ -1,0 +1,402 @@
+/// @file keys.cpp
+/// The key tables: every key eqd accepts, its type, range and whether it is required. Ranges that
+/// concern one value live here (so --set overrides get them too); checks across values live in
+/// validate.cpp. Adding a key here without documenting it in config/eqd.yaml fails a unit test.
+
+#include <algorithm>
+#include <array>
+#include <limits>
+
+#include "yaml_read.hpp"
+
+namespace eqd::config::detail {
+
+namespace mb = eqd::io::modbus;
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr Bound kAny{};
+constexpr Bound kNonNeg{0.0, kInf, false};
+constexpr Bound kPositive{0.0, kInf, true};
+
+// Names appear in channel names ("cab1/3") and in --set paths ("buses.main.tau_s"): keep them free
+// of '/', '.', spaces and YAML-special characters.
+const char* check_name(const std::string& s) {
+  const bool ok = std::all_of(s.begin(), s.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+  });
+  return ok ? nullptr : "a name of letters, digits, '_' and '-'";
+}
+
+const char* check_abs_path(const std::string& s) { return s.front() == '/' ? nullptr : "an absolute path"; }
+
+const char* check_log_level(const std::string& s) {
+  static constexpr std::array<const char*, 7> kLevels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+  for (const char* l : kLevels)
+    if (s == l) return nullptr;
+  return "one of trace, debug, info, warn, error, critical, off";
+}
+
+const char* check_listen(const std::string& s) {
+  const auto colon = s.rfind(':');
+  static const char* kExpected = "HOST:PORT with PORT 1..65535, e.g. 127.0.0.1:9860";
+  if (colon == std::string::npos || colon == 0) return kExpected;
+  const std::string port = s.substr(colon + 1);
+  if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
+    return kExpected;
+  const long p = std::stol(port);
+  return (p >= 1 && p <= 65535) ? nullptr : kExpected;
+}
+
+const char* check_channel_ref(const std::string& s) {
+  static const char* kExpected = "CONTROLLER/N with N the 1-based channel number, e.g. cab1/3";
+  const auto slash = s.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == s.size()) return kExpected;
+  if (check_name(s.substr(0, slash)) != nullptr) return kExpected;
+  const std::string n = s.substr(slash + 1);
+  if (n.size() > 5 || !std::all_of(n.begin(), n.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) return kExpected;
+  return nullptr;
+}
+
+// A profile may contain the built-in name "eqd-default" or a key of `maps`.
+const char* check_profile(const std::string& s) { return check_name(s); }
+
+template <class E, std::size_t N>
+Key<mb::Field> enum_field_key(const char* name, E mb::Field::*member, std::array<std::pair<const char*, E>, N> values) {
+  return {name, false, [member, values](mb::Field& f, const YAML::Node& n, const Ctx& c, const std::string& p) {
+            const std::string s = read_string(n, c, p);
+            std::string expected;
+            for (const auto& [text, v] : values) {
+              if (s == text) {
+                f.*member = v;
+                return;
+              }
+              expected += (expected.empty() ? "" : " | ") + std::string(text);
+            }
+            fail(c, n.Mark(), p, "got '" + s + "' (expected " + expected + ")");
+          }};
+}
+
+Key<mb::RegisterMap> map_field(const char* name, mb::Field mb::RegisterMap::*member, bool required) {
+  return {name, required, [member](mb::RegisterMap& m, const YAML::Node& n, const Ctx& c, const std::string& p) {
+            mb::Field f;
+            decode_mapping(n, p, field_keys(), f, c);
+            m.*member = f;
+          }};
+}
+
+Key<mb::RegisterMap> map_opt_field(const char* name, std::optional<mb::Field> mb::RegisterMap::*member) {
+  return {name, false, [member](mb::RegisterMap& m, const YAML::Node& n, const Ctx& c, const std::string& p) {
+            mb::Field f;
+            decode_mapping(n, p, field_keys(), f, c);
+            m.*member = f;
+          }};
+}
+
+template <class T>
+Key<Config> list_key(const char* name, std::vector<T> Config::*member, const std::vector<Key<T>>& (*keys)(),
+                     std::function<void(T&, const std::set<std::string>&, const YAML::Node&, const Ctx&, const std::string&)>
+                         post = nullptr) {
+  return {name, false, [member, keys, post](Config& cfg, const YAML::Node& n, const Ctx& c, const std::string& p) {
+            if (!n.IsSequence()) fail(c, n.Mark(), p, "got " + describe(n) + " (expected a list of entries '- key: value')");
+            auto& out = cfg.*member;
+            out.clear();
+            for (std::size_t i = 0; i < n.size(); ++i) {
+              const std::string ip = p + "[" + std::to_string(i) + "]";
+              T obj;
+              const auto given = decode_mapping(n[i], ip, keys(), obj, c);
+              if (post) post(obj, given, n[i], c, ip);
+              out.push_back(std::move(obj));
+            }
+          }};
+}
+
+// Serial-line keys on a TCP controller (or the reverse) are almost always a copy-paste slip or a
+// wrong transport; refusing them beats silently ignoring settings the engineer believes are in use.
+void check_transport_keys(ControllerConfig& ctl, const std::set<std::string>& given, const YAML::Node& node,
+                          const Ctx& c, const std::string& path) {
+  static const std::array<const char*, 2> kTcpOnly{"host", "port"};
+  static const std::array<const char*, 5> kRtuOnly{"device", "baud", "parity", "data_bits", "stop_bits"};
+  const bool tcp = ctl.transport == Transport::tcp;
+  auto refuse = [&](const char* key, const char* needs) {
+    if (given.count(key) != 0) {
+      const YAML::Node v = node[key];
+      fail(c, v.Mark(), join(path, key),
+           std::string("'") + key + "' applies only to transport: " + needs + " (this controller uses " +
+               (tcp ? "tcp" : "rtu") + ")");
+    }
+  };
+  if (tcp)
+    for (const char* k : kRtuOnly) refuse(k, "rtu");
+  else
+    for (const char* k : kTcpOnly) refuse(k, "tcp");
+}
+
+}  // namespace
+
+const std::vector<Key<ControlLoopConfig>>& loop_keys() {
+  using T = ControlLoopConfig;
+  static const std::vector<Key<T>> k{
+      int_key<T>("period_ms", [](T& o) -> int& { return o.period_ms; }, 10, 1000, "ms"),
+      int_key<T>("shutdown_timeout_ms", [](T& o) -> int& { return o.shutdown_timeout_ms; }, 0, 600000, "ms"),
+  };
+  return k;
+}
+
+const std::vector<Key<ApiConfig>>& api_keys() {
+  using T = ApiConfig;
+  static const std::vector<Key<T>> k{
+      string_key<T>("socket", [](T& o) -> std::string& { return o.socket_path; }, check_abs_path),
+      string_key<T>("group", [](T& o) -> std::string& { return o.group; }, check_name),
+  };
+  return k;
+}
+
+const std::vector<Key<MetricsConfig>>& metrics_keys() {
+  using T = MetricsConfig;
+  static const std::vector<Key<T>> k{
+      bool_key<T>("enabled", [](T& o) -> bool& { return o.enabled; }),
+      string_key<T>("listen", [](T& o) -> std::string& { return o.listen; }, check_listen),
+      bool_key<T>("per_channel", [](T& o) -> bool& { return o.per_channel; }),
+  };
+  return k;
+}
+
+const std::vector<Key<BusConfig>>& bus_keys() {
+  using T = BusConfig;
+  // tau_s accepts any positive value here: its 10..20 s range depends on allow_any_tau, which may
+  // come later in the mapping, so validate.cpp checks it.
+  static const std::vector<Key<T>> k{
+      string_key<T>("name", [](T& o) -> std::string& { return o.name; }, check_name, true),
+      real_key<T>("target_W", [](T& o) -> double& { return o.params.target_W; }, kAny, "W"),
+      real_key<T>("tau_s", [](T& o) -> double& { return o.params.tau_s; }, kPositive, "s"),
+      real_key<T>("deadband_W", [](T& o) -> double& { return o.params.deadband_W; }, kNonNeg, "W"),
+      real_key<T>("slew_W_per_s", [](T& o) -> double& { return o.params.slew_W_per_s; }, kNonNeg, "W/s"),
+      real_key<T>("flip_dwell_s", [](T& o) -> double& { return o.params.flip_dwell_s; }, kNonNeg, "s"),
+      real_key<T>("update_interval_s", [](T& o) -> double& { return o.params.update_interval_s; }, kPositive, "s"),
+      real_key<T>("trim_tau_s", [](T& o) -> double& { return o.params.trim_tau_s; }, kNonNeg, "s"),
+      real_key<T>("trim_max_fraction", [](T& o) -> double& { return o.params.trim_max_fraction; }, Bound{0.0, 0.5},
+                  ""),
+      real_key<T>("hold_max_s", [](T& o) -> double& { return o.params.hold_max_s; }, kNonNeg, "s"),
+      int_key<T>("max_age_ms", [](T& o) -> std::int64_t& { return o.params.max_age_ms; }, 1, 3600000, "ms"),
+      int_key<T>("lease_ms", [](T& o) -> std::uint32_t& { return o.params.lease_ms; }, 1, 3600000, "ms"),
+      bool_key<T>("allow_any_tau", [](T& o) -> bool& { return o.allow_any_tau; }),
+  };
+  return k;
+}
+
+const std::vector<Key<ControllerConfig>>& controller_keys() {
+  using T = ControllerConfig;
+  static const std::vector<Key<T>> k{
+      string_key<T>("name", [](T& o) -> std::string& { return o.name; }, check_name, true),
+      {"transport", false,
+       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+         const std::string s = read_string(n, c, p);
+         if (s == "tcp") o.transport = Transport::tcp;
+         else if (s == "rtu") o.transport = Transport::rtu;
+         else fail(c, n.Mark(), p, "got '" + s + "' (expected tcp | rtu)");
+       }},
+      string_key<T>("host", [](T& o) -> std::string& { return o.host; }, nullptr),
+      int_key<T>("port", [](T& o) -> std::uint16_t& { return o.port; }, 1, 65535, ""),
+      string_key<T>("device", [](T& o) -> std::string& { return o.device; }, check_abs_path),
+      {"baud", false,
+       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+         static constexpr std::array<long long, 9> kRates{1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400};
+         const long long v = read_int(n, c, p, 1, 4000000, "baud");
+         if (std::find(kRates.begin(), kRates.end(), v) == kRates.end())
+           fail(c, n.Mark(), p,
+                std::to_string(v) + " is not a standard rate (expected 1200, 2400, 4800, 9600, 19200, 38400, 57600, "
+                                    "115200 or 230400)");
+         o.baud = static_cast<int>(v);
+       }},
+      {"parity", false,
+       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+         const std::string s = read_string(n, c, p);
+         if (s == "N" || s == "none") o.parity = 'N';
+         else if (s == "E" || s == "even") o.parity = 'E';
+         else if (s == "O" || s == "odd") o.parity = 'O';
+         else fail(c, n.Mark(), p, "got '" + s + "' (expected N | E | O)");
+       }},
+      {"data_bits", false,
+       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+         o.data_bits = static_cast<int>(read_int(n, c, p, 7, 8, ""));
+       }},
+      int_key<T>("stop_bits", [](T& o) -> int& { return o.stop_bits; }, 1, 2, ""),
+      int_key<T>("unit_id", [](T& o) -> int& { return o.unit_id; }, 0, 247, ""),
+      string_key<T>("profile", [](T& o) -> std::string& { return o.profile; }, check_profile),
+      real_key<T>("poll_hz", [](T& o) -> double& { return o.poll_hz; }, Bound{0.1, 100.0}, "Hz"),
+      int_key<T>("timeout_ms", [](T& o) -> int& { return o.timeout_ms; }, 10, 60000, "ms"),
+      int_key<T>("backoff_initial_ms", [](T& o) -> int& { return o.backoff_initial_ms; }, 10, 3600000, "ms"),
+      int_key<T>("backoff_max_ms", [](T& o) -> int& { return o.backoff_max_ms; }, 10, 3600000, "ms"),
+      int_key<T>("channels", [](T& o) -> std::uint16_t& { return o.channels; }, 1, 65535, ""),
+      string_key<T>("bus", [](T& o) -> std::string& { return o.bus; }, check_name),
+      {"channel_bus", false,
+       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+         if (!n.IsMap()) fail(c, n.Mark(), p, "got " + describe(n) + " (expected a mapping {CHANNEL_NUMBER: BUS})");
+         // Merges rather than replaces so that "--set controllers.X.channel_bus.3=aux" adds one entry.
+         std::set<std::uint16_t> seen;
+         for (auto it = n.begin(); it != n.end(); ++it) {
+           const std::string kp = p + "." + (it->first.IsScalar() ? it->first.Scalar() : std::string("?"));
+           const auto ch = static_cast<std::uint16_t>(read_int(it->first, c, kp, 1, 65535, ""));
+           if (!seen.insert(ch).second) fail(c, it->first.Mark(), kp, "channel " + std::to_string(ch) + " listed twice");
+           const std::string bus = read_string(it->second, c, kp);
+           if (const char* e = check_name(bus)) fail(c, it->second.Mark(), kp, "got '" + bus + "' (expected " + e + ")");
+           if (c.marks) (*c.marks)[p + "." + std::to_string(ch)] = it->first.Mark();
+           o.channel_bus[ch] = bus;
+         }
+       }},
+      {"ignore_channels", false,
+       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+         if (!n.IsSequence()) fail(c, n.Mark(), p, "got " + describe(n) + " (expected a list of channel numbers)");
+         o.ignore_channels.clear();
+         for (std::size_t i = 0; i < n.size(); ++i) {
+           const std::string ip = p + "[" + std::to_string(i) + "]";
+           const auto ch = static_cast<std::uint16_t>(read_int(n[i], c, ip, 1, 65535, ""));
+           if (std::find(o.ignore_channels.begin(), o.ignore_channels.end(), ch) != o.ignore_channels.end())
+             fail(c, n[i].Mark(), ip, "channel " + std::to_string(ch) + " listed twice");
+           if (c.marks) (*c.marks)[ip] = n[i].Mark();
+           o.ignore_channels.push_back(ch);
+         }
+       }},
+  };
+  return k;
+}
+
+const std::vector<Key<BufferConfig>>& buffer_keys() {
+  using T = BufferConfig;
+  static const std::vector<Key<T>> k{
+      string_key<T>("channel", [](T& o) -> std::string& { return o.channel; }, check_channel_ref, true),
+      string_key<T>("bus", [](T& o) -> std::string& { return o.bus; }, check_name),
+      real_key<T>("max_charge_W", [](T& o) -> double& { return o.limits.max_charge_W; }, kNonNeg, "W", true),
+      real_key<T>("max_discharge_W", [](T& o) -> double& { return o.limits.max_discharge_W; }, kNonNeg, "W", true),
+      real_key<T>("max_charge_A", [](T& o) -> double& { return o.limits.max_charge_A; }, kNonNeg, "A"),
+      real_key<T>("max_discharge_A", [](T& o) -> double& { return o.limits.max_discharge_A; }, kNonNeg, "A"),
+      real_key<T>("v_min_V", [](T& o) -> double& { return o.limits.v_min_V; }, kNonNeg, "V", true),
+      real_key<T>("v_max_V", [](T& o) -> double& { return o.limits.v_max_V; }, kPositive, "V", true),
+      real_key<T>("hysteresis_V", [](T& o) -> double& { return o.limits.hysteresis_V; }, kNonNeg, "V"),
+  };
+  return k;
+}
+
+const std::vector<Key<mb::Field>>& field_keys() {
+  using T = mb::Field;
+  using P = std::pair<const char*, mb::Table>;
+  using D = std::pair<const char*, mb::DataType>;
+  using W = std::pair<const char*, mb::WordOrder>;
+  static const std::vector<Key<T>> k{
+      enum_field_key<mb::Table, 2>("table", &T::table, {P{"input", mb::Table::input}, P{"holding", mb::Table::holding}}),
+      int_key<T>("address", [](T& o) -> std::uint16_t& { return o.address; }, 0, 65535, "", true),
+      enum_field_key<mb::DataType, 5>("type", &T::type,
+                                      {D{"u16", mb::DataType::u16}, D{"i16", mb::DataType::i16}, D{"u32", mb::DataType::u32},
+                                       D{"i32", mb::DataType::i32}, D{"f32", mb::DataType::f32}}),
+      enum_field_key<mb::WordOrder, 2>("word_order", &T::word_order,
+                                       {W{"big", mb::WordOrder::big}, W{"little", mb::WordOrder::little}}),
+      real_key<T>("scale", [](T& o) -> double& { return o.scale; }, kAny, ""),
+      real_key<T>("offset", [](T& o) -> double& { return o.offset; }, kAny, ""),
+      int_key<T>("stride", [](T& o) -> std::uint16_t& { return o.stride; }, 0, 65535, ""),
+  };
+  return k;
+}
+
+const std::vector<Key<mb::PlausibleRange>>& range_keys() {
+  using T = mb::PlausibleRange;
+  static const std::vector<Key<T>> k{
+      real_key<T>("voltage_min_V", [](T& o) -> double& { return o.voltage_min_V; }, kAny, "V"),
+      real_key<T>("voltage_max_V", [](T& o) -> double& { return o.voltage_max_V; }, kAny, "V"),
+      real_key<T>("current_abs_max_A", [](T& o) -> double& { return o.current_abs_max_A; }, kPositive, "A"),
+      real_key<T>("power_abs_max_W", [](T& o) -> double& { return o.power_abs_max_W; }, kPositive, "W"),
+  };
+  return k;
+}
+
+const std::vector<std::string>& map_field_names() {
+  static const std::vector<std::string> k{"voltage",        "current",          "power",       "state",
+                                          "fault_code",     "eq_flag",          "sample_counter",
+                                          "cmd_enable",     "cmd_setpoint",     "cmd_lease",   "heartbeat",
+                                          "profile_version", "device_channel_count", "capabilities",
+                                          "heartbeat_timeout"};
+  return k;
+}
+
+const std::vector<Key<mb::RegisterMap>>& map_keys() {
+  using T = mb::RegisterMap;
+  static const std::vector<Key<T>> k{
+      int_key<T>("channel_count", [](T& o) -> std::uint16_t& { return o.channel_count; }, 1, 65535, ""),
+      map_field("voltage", &T::voltage, true),
+      map_field("current", &T::current, true),
+      map_opt_field("power", &T::power),
+      map_field("state", &T::state, true),
+      map_opt_field("fault_code", &T::fault_code),
+      map_opt_field("eq_flag", &T::eq_flag),
+      map_opt_field("sample_counter", &T::sample_counter),
+      map_field("cmd_enable", &T::cmd_enable, true),
+      map_field("cmd_setpoint", &T::cmd_setpoint, true),
+      map_opt_field("cmd_lease", &T::cmd_lease),
+      map_opt_field("heartbeat", &T::heartbeat),
+      map_opt_field("profile_version", &T::profile_version),
+      map_opt_field("device_channel_count", &T::device_channel_count),
+      map_opt_field("capabilities", &T::capabilities),
+      map_opt_field("heartbeat_timeout", &T::heartbeat_timeout),
+      {"state_codes", false,
+       [](T& m, const YAML::Node& n, const Ctx& c, const std::string& p) {
+         // Index = the device's raw state code; value = eqd's state, by name or number.
+         static constexpr std::array<const char*, 6> kStates{"idle", "running", "paused", "fault", "equalizing", "offline"};
+         if (!n.IsSequence() || n.size() == 0)
+           fail(c, n.Mark(), p, "got " + describe(n) + " (expected a non-empty list of eqd states, index = raw code)");
+         m.state_codes.clear();
+         for (std::size_t i = 0; i < n.size(); ++i) {
+           const std::string ip = p + "[" + std::to_string(i) + "]";
+           const std::string s = read_string(n[i], c, ip);
+           const auto it = std::find(kStates.begin(), kStates.end(), s);
+           if (it != kStates.end()) {
+             m.state_codes.push_back(static_cast<std::uint8_t>(it - kStates.begin()));
+           } else {
+             m.state_codes.push_back(static_cast<std::uint8_t>(read_int(n[i], c, ip, 0, 5, "")));
+           }
+         }
+       }},
+      {"range", false,
+       [](T& m, const YAML::Node& n, const Ctx& c, const std::string& p) { decode_mapping(n, p, range_keys(), m.range, c); }},
+  };
+  return k;
+}
+
+const std::vector<Key<Config>>& top_keys() {
+  using T = Config;
+  static const std::vector<Key<T>> k{
+      string_key<T>("log_level", [](T& o) -> std::string& { return o.log_level; }, check_log_level),
+      string_key<T>("state_dir", [](T& o) -> std::string& { return o.state_dir; }, check_abs_path),
+      {"control_loop", false,
+       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) { decode_mapping(n, p, loop_keys(), o.loop, c); }},
+      {"api", false,
+       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) { decode_mapping(n, p, api_keys(), o.api, c); }},
+      {"metrics", false,
+       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+         decode_mapping(n, p, metrics_keys(), o.metrics, c);
+       }},
+      list_key<BusConfig>("buses", &T::buses, &bus_keys),
+      list_key<ControllerConfig>("controllers", &T::controllers, &controller_keys, check_transport_keys),
+      list_key<BufferConfig>("equalization", &T::buffers, &buffer_keys),
+      {"maps", false,
+       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+         if (!n.IsMap()) fail(c, n.Mark(), p, "got " + describe(n) + " (expected a mapping {MAP_NAME: {...}})");
+         o.maps.clear();
+         for (auto it = n.begin(); it != n.end(); ++it) {
+           const std::string name = read_string(it->first, c, p);
+           const std::string mp = p + "." + name;
+           if (const char* e = check_name(name)) fail(c, it->first.Mark(), mp, "got '" + name + "' (expected " + e + ")");
+           if (name == kDefaultProfileName)
+             fail(c, it->first.Mark(), mp, std::string("'") + kDefaultProfileName + "' is the built-in profile's name");
+           if (o.maps.count(name) != 0) fail(c, it->first.Mark(), mp, "duplicate map name '" + name + "'");
+           mb::RegisterMap m;
+           m.name = name;
+           decode_mapping(it->second, mp, map_keys(), m, c);
+           o.maps.emplace(name, std::move(m));
+         }
+       }},
+  };
+  return k;
+}
+
+}  // namespace eqd::config::detail

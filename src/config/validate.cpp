@@ -1,0 +1,285 @@
+/// @file validate.cpp
+/// Resolution of defaults that depend on other entries, and every check across values: names,
+/// references, profiles, lease and staleness against poll rates, eqd::core::validate() and
+/// eqd::io::modbus::validate_map(). Errors point at the key concerned, or at its entry when the key
+/// was left at its default.
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "yaml_read.hpp"
+
+#if defined(EQD_CONFIG_HAS_MODBUS)
+#include "eqd/io/modbus/register_map.hpp"
+#endif
+
+namespace eqd::config {
+
+namespace {
+#if defined(EQD_CONFIG_HAS_MODBUS)
+DefaultProfileProvider g_default_profile = &eqd::io::modbus::default_profile;
+#else
+DefaultProfileProvider g_default_profile = nullptr;
+#endif
+}  // namespace
+
+void set_default_profile_provider(DefaultProfileProvider provider) noexcept { g_default_profile = provider; }
+
+const std::string& ControllerConfig::bus_of(std::uint16_t number) const {
+  const auto it = channel_bus.find(number);
+  return it != channel_bus.end() ? it->second : bus;
+}
+
+namespace detail {
+
+namespace {
+
+namespace mb = eqd::io::modbus;
+
+class Checker {
+ public:
+  Checker(Config& cfg, const Ctx& c, bool by_name) : cfg_(cfg), ctx_(c), by_name_(by_name) {}
+
+  void run() {
+    check_buses();
+    check_maps();
+    check_controllers();
+    check_buffers();
+    check_timing();
+  }
+
+ private:
+  std::string bus_path(std::size_t i) const {
+    return by_name_ ? "buses." + cfg_.buses[i].name : "buses[" + std::to_string(i) + "]";
+  }
+  std::string ctl_path(std::size_t i) const {
+    return by_name_ ? "controllers." + cfg_.controllers[i].name : "controllers[" + std::to_string(i) + "]";
+  }
+  std::string buf_path(std::size_t i) const {
+    return by_name_ ? "equalization." + cfg_.buffers[i].channel : "equalization[" + std::to_string(i) + "]";
+  }
+
+  /// Fails at `path`'s recorded position, or its nearest recorded ancestor (a key left at default).
+  [[noreturn]] void fail_at(const std::string& path, const std::string& msg) const {
+    YAML::Mark m = YAML::Mark::null_mark();
+    if (ctx_.marks != nullptr) {
+      std::string p = path;
+      while (!p.empty()) {
+        if (const auto it = ctx_.marks->find(p); it != ctx_.marks->end()) {
+          m = it->second;
+          break;
+        }
+        const auto cut = p.find_last_of(".[");
+        p = cut == std::string::npos ? std::string() : p.substr(0, cut);
+      }
+    }
+    fail(ctx_, m, path, msg);
+  }
+
+  std::vector<std::string> bus_names() const {
+    std::vector<std::string> v;
+    for (const auto& b : cfg_.buses) v.push_back(b.name);
+    return v;
+  }
+
+  static std::string list(const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+    return s.empty() ? "none" : s;
+  }
+
+  const BusConfig* find_bus(const std::string& name) const {
+    for (const auto& b : cfg_.buses)
+      if (b.name == name) return &b;
+    return nullptr;
+  }
+
+  void require_bus(const std::string& path, const std::string& name) const {
+    if (find_bus(name) != nullptr) return;
+    const std::string s = suggest(name, bus_names());
+    fail_at(path, "no bus '" + name + "'" + (s.empty() ? "" : " (did you mean '" + s + "'?)") + " (known: " +
+                      list(bus_names()) + ")");
+  }
+
+  // core::validate() messages are "field: text"; place them at that field's key.
+  void report_core(const std::string& entry, const char* msg) const {
+    std::string m(msg);
+    const auto colon = m.find(": ");
+    std::string field = colon == std::string::npos ? std::string() : m.substr(0, colon);
+    if (const auto slash = field.find('/'); slash != std::string::npos) field.resize(slash);
+    fail_at(field.empty() ? entry : entry + "." + field, colon == std::string::npos ? m : m.substr(colon + 2));
+  }
+
+  void check_buses() {
+    if (cfg_.buses.empty()) fail_at("buses", "no bus configured (expected at least one entry under 'buses')");
+    std::map<std::string, std::size_t> seen;
+    for (std::size_t i = 0; i < cfg_.buses.size(); ++i) {
+      const BusConfig& b = cfg_.buses[i];
+      const std::string bp = bus_path(i);
+      if (const auto [it, fresh] = seen.emplace(b.name, i); !fresh)
+        fail_at(bp + ".name", "duplicate bus name '" + b.name + "' (also " + bus_path(it->second) + ")");
+      const double tau = b.params.tau_s;
+      if (!b.allow_any_tau && (tau < 10.0 || tau > 20.0))
+        fail_at(bp + ".tau_s", num(tau) + " is out of range (expected 10..20 s; set allow_any_tau: true to accept any "
+                                          "tau_s > 0)");
+      if (const char* e = eqd::core::validate(b.params, b.allow_any_tau)) report_core(bp, e);
+    }
+  }
+
+  void check_maps() {
+#if defined(EQD_CONFIG_HAS_MODBUS)
+    for (const auto& [name, map] : cfg_.maps) {
+      const std::vector<std::string> errors = mb::validate_map(map);
+      if (errors.empty()) continue;
+      // validate_map says "map 'NAME': FIELD...": point at that field when it was written.
+      std::string msg = errors.front();
+      const std::string prefix = "map '" + name + "': ";
+      if (msg.rfind(prefix, 0) == 0) msg.erase(0, prefix.size());
+      std::string path = "maps." + name;
+      const auto end = msg.find_first_of(" :");
+      if (end != std::string::npos && ctx_.marks != nullptr) {
+        std::string field = msg.substr(0, end);
+        if (ctx_.marks->count(path + "." + field) != 0) path += "." + field;
+      }
+      fail_at(path, msg + (errors.size() > 1 ? " (and " + std::to_string(errors.size() - 1) + " more)" : ""));
+    }
+#endif
+  }
+
+  void resolve_map(ControllerConfig& ctl, const std::string& cp) const {
+    if (ctl.profile == kDefaultProfileName) {
+      if (g_default_profile == nullptr)
+        fail_at(cp + ".profile", "the built-in profile is not available in this build (expected a key of 'maps')");
+      ctl.map = g_default_profile(ctl.channels != 0 ? ctl.channels : std::uint16_t{16});
+      if (ctl.channels == 0) ctl.channels = ctl.map.channel_count;
+      return;
+    }
+    const auto it = cfg_.maps.find(ctl.profile);
+    if (it == cfg_.maps.end()) {
+      std::vector<std::string> known{kDefaultProfileName};
+      for (const auto& [name, m] : cfg_.maps) known.push_back(name);
+      const std::string s = suggest(ctl.profile, known);
+      fail_at(cp + ".profile", "unknown profile '" + ctl.profile + "'" + (s.empty() ? "" : " (did you mean '" + s + "'?)") +
+                                   " (known: " + list(known) + ")");
+    }
+    ctl.map = it->second;
+    if (ctl.channels == 0) ctl.channels = ctl.map.channel_count;
+    if (ctl.channels > ctl.map.channel_count)
+      fail_at(cp + ".channels", std::to_string(ctl.channels) + " is more than map '" + ctl.profile + "' describes (expected 1.." +
+                                    std::to_string(ctl.map.channel_count) + ")");
+  }
+
+  void check_controllers() {
+    std::map<std::string, std::size_t> seen;
+    for (std::size_t i = 0; i < cfg_.controllers.size(); ++i) {
+      ControllerConfig& ctl = cfg_.controllers[i];
+      const std::string cp = ctl_path(i);
+      if (const auto [it, fresh] = seen.emplace(ctl.name, i); !fresh)
+        fail_at(cp + ".name", "duplicate controller name '" + ctl.name + "' (also " + ctl_path(it->second) + ")");
+      if (ctl.transport == Transport::tcp && ctl.host.empty())
+        fail_at(cp + ".host", "missing required key 'host' (transport tcp)");
+      if (ctl.transport == Transport::rtu && ctl.device.empty())
+        fail_at(cp + ".device", "missing required key 'device' (transport rtu)");
+      if (ctl.transport == Transport::rtu && ctl.unit_id == 0)
+        fail_at(cp + ".unit_id", "0 is the RTU broadcast address (expected 1..247 for transport rtu)");
+      if (ctl.backoff_max_ms < ctl.backoff_initial_ms)
+        fail_at(cp + ".backoff_max_ms", std::to_string(ctl.backoff_max_ms) + " is below backoff_initial_ms " +
+                                            std::to_string(ctl.backoff_initial_ms) + " (expected >= backoff_initial_ms)");
+      resolve_map(ctl, cp);
+      if (ctl.bus.empty()) ctl.bus = cfg_.buses.front().name;
+      require_bus(cp + ".bus", ctl.bus);
+      for (const auto& [ch, bus] : ctl.channel_bus) {
+        const std::string kp = cp + ".channel_bus." + std::to_string(ch);
+        if (ch < 1 || ch > ctl.channels)
+          fail_at(kp, "channel " + std::to_string(ch) + " does not exist (expected 1.." + std::to_string(ctl.channels) + ")");
+        require_bus(kp, bus);
+      }
+      for (std::size_t k = 0; k < ctl.ignore_channels.size(); ++k) {
+        const auto ch = ctl.ignore_channels[k];
+        if (ch < 1 || ch > ctl.channels)
+          fail_at(cp + ".ignore_channels[" + std::to_string(k) + "]",
+                  "channel " + std::to_string(ch) + " does not exist (expected 1.." + std::to_string(ctl.channels) + ")");
+      }
+    }
+  }
+
+  void check_buffers() {
+    std::map<std::string, std::size_t> seen;
+    std::vector<std::string> names;
+    for (const auto& c : cfg_.controllers) names.push_back(c.name);
+    for (std::size_t i = 0; i < cfg_.buffers.size(); ++i) {
+      BufferConfig& buf = cfg_.buffers[i];
+      const std::string bp = buf_path(i);
+      const std::string chp = bp + ".channel";
+      const auto slash = buf.channel.find('/');
+      const std::string cname = buf.channel.substr(0, slash);
+      const long number = std::stol(buf.channel.substr(slash + 1));  // syntax checked by the key table
+      const auto it = std::find_if(cfg_.controllers.begin(), cfg_.controllers.end(),
+                                   [&](const ControllerConfig& c) { return c.name == cname; });
+      if (it == cfg_.controllers.end()) {
+        const std::string s = suggest(cname, names);
+        fail_at(chp, "'" + buf.channel + "': no controller '" + cname + "'" + (s.empty() ? "" : " (did you mean '" + s + "'?)") +
+                         " (known: " + list(names) + ")");
+      }
+      if (number < 1 || number > it->channels)
+        fail_at(chp, "'" + buf.channel + "': controller '" + cname + "' has channels 1.." + std::to_string(it->channels) +
+                         " (channel numbers are 1-based)");
+      const auto ch = static_cast<std::uint16_t>(number);
+      if (std::find(it->ignore_channels.begin(), it->ignore_channels.end(), ch) != it->ignore_channels.end())
+        fail_at(chp, "'" + buf.channel + "' is in ignore_channels of controller '" + cname + "'");
+      if (const auto [prev, fresh] = seen.emplace(buf.channel, i); !fresh)
+        fail_at(chp, "'" + buf.channel + "' is listed twice (also " + buf_path(prev->second) + ")");
+      const std::string& channel_bus = it->bus_of(ch);
+      if (buf.bus.empty()) {
+        buf.bus = channel_bus;
+      } else {
+        require_bus(bp + ".bus", buf.bus);
+        if (buf.bus != channel_bus)
+          fail_at(bp + ".bus", "'" + buf.bus + "' does not match the bus of channel " + buf.channel + " ('" + channel_bus +
+                                   "', set by the controller's bus or channel_bus)");
+      }
+      if (!(buf.limits.v_min_V < buf.limits.v_max_V))
+        fail_at(bp + ".v_min_V", num(buf.limits.v_min_V) + " V is not below v_max_V " + num(buf.limits.v_max_V) +
+                                     " V (expected v_min_V < v_max_V)");
+      if (const char* e = eqd::core::validate(buf.limits)) report_core(bp, e);
+    }
+  }
+
+  // Both the lease and the staleness limit must survive one lost poll: with less than two poll
+  // periods a single late answer would stale every sample or let a healthy setpoint expire.
+  void check_timing() {
+    for (std::size_t i = 0; i < cfg_.buses.size(); ++i) {
+      const BusConfig& b = cfg_.buses[i];
+      const std::string bp = bus_path(i);
+      const double update_ms = b.params.update_interval_s * 1000.0;
+      if (update_ms < cfg_.loop.period_ms)
+        fail_at(bp + ".update_interval_s", num(b.params.update_interval_s) + " s is shorter than control_loop.period_ms " +
+                                               std::to_string(cfg_.loop.period_ms) + " (expected >= " +
+                                               num(cfg_.loop.period_ms / 1000.0) + " s)");
+      for (const auto& ctl : cfg_.controllers) {
+        bool on_bus = ctl.bus == b.name;
+        for (const auto& [ch, bus] : ctl.channel_bus) on_bus = on_bus || bus == b.name;
+        if (!on_bus) continue;
+        const double min_ms = std::ceil(2.0 * 1000.0 / ctl.poll_hz);
+        const std::string why = "controller '" + ctl.name + "' polls at " + num(ctl.poll_hz) + " Hz (expected >= " +
+                                num(min_ms) + " ms, two poll periods)";
+        if (static_cast<double>(b.params.lease_ms) < min_ms)
+          fail_at(bp + ".lease_ms", std::to_string(b.params.lease_ms) + " ms is too short: " + why);
+        if (static_cast<double>(b.params.max_age_ms) < min_ms)
+          fail_at(bp + ".max_age_ms", std::to_string(b.params.max_age_ms) + " ms is too short: " + why);
+      }
+    }
+  }
+
+  Config& cfg_;
+  const Ctx& ctx_;
+  bool by_name_;
+};
+
+}  // namespace
+
+void resolve_and_validate(Config& cfg, const Ctx& c, bool by_name) { Checker(cfg, c, by_name).run(); }
+
+}  // namespace detail
+}  // namespace eqd::config
