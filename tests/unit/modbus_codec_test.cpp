@@ -1,0 +1,341 @@
+// Unit tests of the Modbus codec, read planner, map validation and command encoding (no I/O).
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <limits>
+#include <set>
+#include <string>
+
+#include "eqd/io/modbus/codec.hpp"
+#include "eqd/io/modbus/register_map.hpp"
+
+using namespace eqd::io::modbus;
+
+namespace {
+
+Field make(DataType t, WordOrder w = WordOrder::big, double scale = 1.0, double offset = 0.0) {
+  Field f;
+  f.type = t;
+  f.word_order = w;
+  f.scale = scale;
+  f.offset = offset;
+  return f;
+}
+
+bool contains(const std::vector<std::string>& errs, const std::string& a, const std::string& b = "") {
+  for (const auto& e : errs)
+    if (e.find(a) != std::string::npos && (b.empty() || e.find(b) != std::string::npos)) return true;
+  return false;
+}
+
+/// Blocks holding the registers of `map` as a server would fill them, from per-channel values.
+struct Image {
+  std::vector<std::uint16_t> input = std::vector<std::uint16_t>(4096);
+  std::vector<std::uint16_t> holding = std::vector<std::uint16_t>(4096);
+  void put(const Field& f, std::size_t k, double v) {
+    auto& t = f.table == Table::input ? input : holding;
+    REQUIRE(encode_field(f, v, t.data() + channel_address(f, k)) == CodecStatus::ok);
+  }
+  std::vector<ReadBlock> blocks(const std::vector<ReadRequest>& plan) const {
+    std::vector<ReadBlock> out;
+    for (const auto& r : plan) {
+      const auto& t = r.table == Table::input ? input : holding;
+      out.push_back({r, std::vector<std::uint16_t>(t.begin() + r.address, t.begin() + r.address + r.count), true});
+    }
+    return out;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("codec round-trips every type, word order, scale and offset", "[modbus][codec]") {
+  struct Case {
+    DataType type;
+    double value;
+  };
+  const Case cases[] = {
+      {DataType::u16, 0},       {DataType::u16, 65535},        {DataType::u16, 1234},
+      {DataType::i16, -32768},  {DataType::i16, 32767},        {DataType::i16, -5},
+      {DataType::u32, 0},       {DataType::u32, 4294967295.0}, {DataType::u32, 70000},
+      {DataType::i32, -2147483648.0}, {DataType::i32, 2147483647.0}, {DataType::i32, -70000},
+      {DataType::f32, 0.0},     {DataType::f32, -1234.5},      {DataType::f32, 3.25e6},
+  };
+  for (const WordOrder w : {WordOrder::big, WordOrder::little}) {
+    for (const auto& c : cases) {
+      for (const auto& [scale, offset] : {std::pair{1.0, 0.0}, std::pair{0.1, 0.0}, std::pair{0.01, -100.0},
+                                          std::pair{-2.0, 5.0}}) {
+        const Field f = make(c.type, w, scale, offset);
+        const double value = c.value * scale + offset;  // engineering value whose raw is c.value
+        std::uint16_t regs[2] = {0xDEAD, 0xBEEF};
+        INFO(to_string(c.type) << " " << to_string(w) << " raw " << c.value << " scale " << scale << " offset " << offset);
+        REQUIRE(encode_field(f, value, regs) == CodecStatus::ok);
+        const double back = decode_field(f, regs);
+        CHECK(back == Approx(value).epsilon(1e-6).margin(1e-9));
+      }
+    }
+  }
+}
+
+TEST_CASE("codec register layout follows the word order", "[modbus][codec]") {
+  std::uint16_t r[2];
+  REQUIRE(encode_field(make(DataType::f32, WordOrder::big), 1.0, r) == CodecStatus::ok);
+  CHECK(r[0] == 0x3F80);
+  CHECK(r[1] == 0x0000);
+  REQUIRE(encode_field(make(DataType::f32, WordOrder::little), 1.0, r) == CodecStatus::ok);
+  CHECK(r[0] == 0x0000);
+  CHECK(r[1] == 0x3F80);
+  REQUIRE(encode_field(make(DataType::u32, WordOrder::big), 0x12345678, r) == CodecStatus::ok);
+  CHECK(r[0] == 0x1234);
+  CHECK(r[1] == 0x5678);
+  REQUIRE(encode_field(make(DataType::i32, WordOrder::little), -2, r) == CodecStatus::ok);
+  CHECK(r[0] == 0xFFFE);
+  CHECK(r[1] == 0xFFFF);
+  const std::uint16_t neg[1] = {0xFFFF};
+  CHECK(decode_field(make(DataType::i16), neg) == -1.0);
+  CHECK(decode_field(make(DataType::u16), neg) == 65535.0);
+  // Scale rounds to nearest, so 0.1 W steps survive binary floating point.
+  REQUIRE(encode_field(make(DataType::i16, WordOrder::big, 0.1), 123.4, r) == CodecStatus::ok);
+  CHECK(r[0] == 1234);
+}
+
+TEST_CASE("codec refuses values that do not fit instead of wrapping", "[modbus][codec]") {
+  std::uint16_t r[2] = {7, 7};
+  CHECK(encode_field(make(DataType::i16, WordOrder::big, 0.1), 3276.8, r) == CodecStatus::out_of_range);
+  CHECK(encode_field(make(DataType::i16, WordOrder::big, 0.1), -3276.9, r) == CodecStatus::out_of_range);
+  CHECK(encode_field(make(DataType::i16, WordOrder::big, 0.1), 3276.7, r) == CodecStatus::ok);
+  r[0] = r[1] = 7;
+  CHECK(encode_field(make(DataType::u16), -1.0, r) == CodecStatus::out_of_range);
+  CHECK(encode_field(make(DataType::u16), 65536.0, r) == CodecStatus::out_of_range);
+  CHECK(encode_field(make(DataType::u32), 4294967296.0, r) == CodecStatus::out_of_range);
+  CHECK(encode_field(make(DataType::i32), 2147483648.0, r) == CodecStatus::out_of_range);
+  CHECK(encode_field(make(DataType::f32), 1e39, r) == CodecStatus::out_of_range);
+  CHECK(encode_field(make(DataType::f32), std::nan(""), r) == CodecStatus::not_finite);
+  CHECK(encode_field(make(DataType::i16), std::numeric_limits<double>::infinity(), r) == CodecStatus::not_finite);
+  CHECK(encode_field(make(DataType::i16, WordOrder::big, 0.0), 1.0, r) == CodecStatus::bad_scale);
+  CHECK(encode_field(make(DataType::i16, WordOrder::big, 1e-300), 1e10, r) == CodecStatus::not_finite);
+  // Failed encodes leave the output untouched.
+  CHECK(r[0] == 7);
+  CHECK(r[1] == 7);
+}
+
+TEST_CASE("default profile is valid and its 16-channel status block takes 2 requests", "[modbus][planner]") {
+  const RegisterMap m = default_profile(16);
+  const auto errs = validate_map(m);
+  INFO((errs.empty() ? std::string() : errs.front()));
+  CHECK(errs.empty());
+  const auto plan = plan_status_reads(m);
+  REQUIRE(plan.size() == 2);
+  std::set<std::uint32_t> covered;
+  for (const auto& r : plan) {
+    CHECK(r.table == Table::input);
+    CHECK(r.count <= kMaxReadRegisters);
+    for (std::uint32_t a = r.address; a < r.address + r.count; ++a) covered.insert(a);
+  }
+  // Every register of every status field of every channel is read, and never split over two requests.
+  for (std::size_t k = 0; k < 16; ++k)
+    for (const Field* f : {&m.voltage, &m.current, &*m.power, &m.state, &*m.fault_code, &*m.eq_flag, &*m.sample_counter}) {
+      const auto a = channel_address(*f, k);
+      const auto n = register_count(f->type);
+      CHECK(find_registers({}, f->table, static_cast<std::uint16_t>(a), n) == nullptr);
+      int holders = 0;
+      for (const auto& r : plan)
+        if (a >= r.address && a + n <= static_cast<std::uint32_t>(r.address) + r.count) ++holders;
+      CHECK(holders == 1);
+    }
+  const auto dev = plan_device_reads(m);
+  REQUIRE(dev.size() == 1);
+  CHECK(dev[0] == ReadRequest{Table::input, 0, 4});
+}
+
+TEST_CASE("planner merges small gaps, splits large ones, both tables, max 125", "[modbus][planner]") {
+  RegisterMap m = default_profile(1);
+  m.power.reset();
+  m.fault_code.reset();
+  m.eq_flag.reset();
+  m.sample_counter.reset();
+  m.voltage = make(DataType::f32);
+  m.voltage.address = 10;
+  m.current = make(DataType::f32);
+  m.current.address = 22;  // gap of 10 after voltage (10..11)
+  m.state = make(DataType::u16);
+  m.state.table = Table::holding;
+  m.state.address = 10;
+  PlanOptions narrow;
+  narrow.max_gap = 8;
+  auto plan = plan_status_reads(m, narrow);
+  REQUIRE(plan.size() == 3);
+  CHECK(plan[0] == ReadRequest{Table::input, 10, 2});
+  CHECK(plan[1] == ReadRequest{Table::input, 22, 2});
+  CHECK(plan[2] == ReadRequest{Table::holding, 10, 1});
+  PlanOptions wide;
+  wide.max_gap = 10;
+  plan = plan_status_reads(m, wide);
+  REQUIRE(plan.size() == 2);
+  CHECK(plan[0] == ReadRequest{Table::input, 10, 14});
+  CHECK(plan[1] == ReadRequest{Table::holding, 10, 1});
+
+  // 200 contiguous channels: every request full-size except the last, none above 125.
+  RegisterMap big = default_profile(200);
+  big.cmd_enable.stride = 5;
+  big.cmd_setpoint.stride = 5;
+  big.cmd_lease->stride = 5;
+  REQUIRE(validate_map(big).empty());
+  plan = plan_status_reads(big);
+  REQUIRE(plan.size() >= 2);
+  for (std::size_t i = 0; i < plan.size(); ++i) {
+    CHECK(plan[i].count <= kMaxReadRegisters);
+    // Splits fall on field boundaries: a full request wastes at most one register (f32 straddling).
+    if (i + 1 < plan.size()) CHECK(plan[i].count >= kMaxReadRegisters - 1);
+    if (i > 0) CHECK(plan[i].address >= plan[i - 1].address + plan[i - 1].count);
+  }
+  CHECK(plan.size() == 20);  // ceil(2399 / 125)
+}
+
+TEST_CASE("validate_map rejects overlapping fields naming both", "[modbus][validate]") {
+  RegisterMap m = default_profile(4);
+  m.current.address = static_cast<std::uint16_t>(m.voltage.address + 1);  // f32 voltage covers 100..101
+  const auto errs = validate_map(m);
+  REQUIRE_FALSE(errs.empty());
+  CHECK(contains(errs, "current (channel 0, input 101..102)", "voltage (channel 0, input 100..101)"));
+
+  RegisterMap s = default_profile(4);
+  s.voltage.stride = 1;  // channel 1's voltage lands on channel 0's
+  CHECK(contains(validate_map(s), "voltage (channel 1", "voltage (channel 0"));
+
+  RegisterMap h = default_profile(4);
+  h.heartbeat->address = h.cmd_enable.address;
+  CHECK(contains(validate_map(h), "heartbeat", "cmd_enable"));
+  // The same address in the other table is no overlap.
+  RegisterMap t = default_profile(4);
+  t.heartbeat->address = 1;  // input 1 is device_channel_count; holding 1 is free
+  CHECK(validate_map(t).empty());
+}
+
+TEST_CASE("validate_map catches overflow, bad scale, commands in the input table", "[modbus][validate]") {
+  RegisterMap m = default_profile(16);
+  m.channel_count = 6000;  // 100 + 5999 * 12 > 65535
+  CHECK(contains(validate_map(m), "voltage", "passes 65535"));
+  RegisterMap s = default_profile(2);
+  s.current.scale = 0.0;
+  CHECK(contains(validate_map(s), "current: scale"));
+  RegisterMap c = default_profile(2);
+  c.cmd_setpoint.table = Table::input;
+  c.cmd_setpoint.address = 1000;
+  CHECK(contains(validate_map(c), "cmd_setpoint: must be in the holding table"));
+  RegisterMap d = default_profile(2);
+  d.state_codes = {0, 9};
+  CHECK(contains(validate_map(d), "state_codes[1]"));
+  RegisterMap r = default_profile(2);
+  r.range.voltage_min_V = 100;
+  r.range.voltage_max_V = 10;
+  CHECK(contains(validate_map(r), "voltage_min_V"));
+}
+
+TEST_CASE("decode_sample reads a channel and marks NaN, out-of-range and missing invalid", "[modbus][codec]") {
+  const RegisterMap m = default_profile(3);
+  Image img;
+  for (std::size_t k = 0; k < 3; ++k) {
+    img.put(m.voltage, k, 48.5 + static_cast<double>(k));
+    img.put(m.current, k, -2.0 * static_cast<double>(k));
+    img.put(*m.power, k, -97.0 * static_cast<double>(k));
+    img.put(m.state, k, k == 2 ? 4 : 1);
+    img.put(*m.fault_code, k, 0);
+    img.put(*m.eq_flag, k, k == 2 ? 1 : 0);
+    img.put(*m.sample_counter, k, 100000.0 + static_cast<double>(k));
+  }
+  const auto plan = plan_status_reads(m);
+  auto blocks = img.blocks(plan);
+  auto d = decode_sample(m, 2, blocks);
+  REQUIRE(d.error == SampleError::none);
+  CHECK(d.sample.valid);
+  CHECK(d.sample.voltage_V == Approx(50.5));
+  CHECK(d.sample.current_A == Approx(-4.0));
+  CHECK(d.sample.power_W == Approx(-194.0));
+  CHECK(d.sample.state == eqd::core::ChannelState::equalizing);
+  CHECK(d.sample.equalization_mode);
+  CHECK(d.sample.sequence == 100002);
+
+  // NaN voltage on channel 1 (raw f32 NaN bits): invalid, channel 0 unaffected.
+  const auto a = channel_address(m.voltage, 1);
+  img.input[a] = 0x7FC0;
+  img.input[a + 1] = 0;
+  blocks = img.blocks(plan);
+  d = decode_sample(m, 1, blocks);
+  CHECK_FALSE(d.sample.valid);
+  CHECK(d.error == SampleError::not_finite);
+  CHECK(std::string(d.field) == "voltage");
+  CHECK(decode_sample(m, 0, blocks).sample.valid);
+
+  img.put(m.voltage, 1, 5000.0);  // above range.voltage_max_V
+  d = decode_sample(m, 1, img.blocks(plan));
+  CHECK(d.error == SampleError::out_of_range);
+  img.put(m.voltage, 1, 49.0);
+  img.put(*m.eq_flag, 1, 7);  // flag must be 0 or 1
+  d = decode_sample(m, 1, img.blocks(plan));
+  CHECK(d.error == SampleError::out_of_range);
+  CHECK(std::string(d.field) == "eq_flag");
+
+  blocks = img.blocks(plan);
+  blocks[0].ok = false;  // failed read (exception/timeout)
+  d = decode_sample(m, 0, blocks);
+  CHECK_FALSE(d.sample.valid);
+  CHECK(d.error == SampleError::missing);
+
+  // Unknown state codes decode as fault, never as idle.
+  img.put(*m.eq_flag, 1, 0);
+  img.put(m.state, 1, 42);
+  d = decode_sample(m, 1, img.blocks(plan));
+  CHECK(d.sample.valid);
+  CHECK(d.sample.state == eqd::core::ChannelState::fault);
+}
+
+TEST_CASE("encode_command writes the default command block in one request", "[modbus][codec]") {
+  const RegisterMap m = default_profile(16);
+  eqd::core::Command c;
+  c.equalize = true;
+  c.setpoint_W = -1500.25;
+  c.lease_ms = 5000;
+  c.sequence = 3;
+  const auto e = encode_command(m, 5, c);
+  REQUIRE(e.status == CodecStatus::ok);
+  REQUIRE(e.writes.size() == 1);
+  CHECK(e.writes[0].address == 100 + 5 * 8);
+  REQUIRE(e.writes[0].values.size() == 5);
+  CHECK(e.writes[0].values[0] == 1);
+  CHECK(decode_field(m.cmd_setpoint, &e.writes[0].values[1]) == Approx(-1500.25));
+  CHECK(decode_field(*m.cmd_lease, &e.writes[0].values[3]) == 5000.0);
+
+  c.equalize = false;  // a stop carries 0 W whatever the setpoint says
+  const auto s = encode_command(m, 0, c);
+  REQUIRE(s.status == CodecStatus::ok);
+  CHECK(s.writes[0].values[0] == 0);
+  CHECK(decode_field(m.cmd_setpoint, &s.writes[0].values[1]) == 0.0);
+}
+
+TEST_CASE("encode_command splits non-contiguous fields and refuses overflow", "[modbus][codec]") {
+  RegisterMap m = default_profile(4);
+  m.cmd_setpoint = make(DataType::i16, WordOrder::big, 1.0);
+  m.cmd_setpoint.table = Table::holding;
+  m.cmd_setpoint.address = 300;
+  m.cmd_setpoint.stride = 1;
+  m.cmd_lease.reset();
+  REQUIRE(validate_map(m).empty());
+  eqd::core::Command c;
+  c.equalize = true;
+  c.setpoint_W = 2000;
+  auto e = encode_command(m, 2, c);
+  REQUIRE(e.status == CodecStatus::ok);
+  REQUIRE(e.writes.size() == 2);
+  CHECK(e.writes[0].address == 100 + 2 * 8);
+  CHECK(e.writes[1].address == 302);
+  CHECK(e.writes[1].values[0] == 2000);
+
+  c.setpoint_W = 40000;  // beyond i16
+  e = encode_command(m, 2, c);
+  CHECK(e.status == CodecStatus::out_of_range);
+  CHECK(std::string(e.field) == "cmd_setpoint");
+  CHECK(e.writes.empty());
+  c.setpoint_W = std::nan("");
+  CHECK(encode_command(m, 2, c).status == CodecStatus::not_finite);
+}
