@@ -1,0 +1,182 @@
+#pragma once
+/// @file harness.hpp
+/// Virtual-time harness: a Rig, a control law (by default the real eqd::core::ControlCore) and link
+/// delays run in lockstep without threads or sockets, with per-bus recording and metrics.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "eqd/core/control_core.hpp"
+#include "eqd/core/sample.hpp"
+#include "eqd/sim/rig.hpp"
+
+namespace eqd::sim {
+
+/// A control law seen from the harness: samples in, per-channel commands out.
+/// Implementations: ControlCoreLaw (the real eqd core); benchmarks may plug in peer laws.
+/// Thread-safety: the harness calls every method from its single thread.
+class BusLaw {
+ public:
+  virtual ~BusLaw() = default;
+  /// A sample of global channel i arrived (after the link delay). Called before cycle().
+  virtual void on_sample(std::size_t i, const core::Sample& s) noexcept = 0;
+  /// Run one control cycle at virtual time now_ns.
+  virtual void cycle(std::int64_t now_ns) noexcept = 0;
+  /// Latest command for global channel i (the harness forwards it after the command delay).
+  [[nodiscard]] virtual core::Command command(std::size_t i) const noexcept = 0;
+  /// Short name for reports.
+  [[nodiscard]] virtual const char* name() const noexcept = 0;
+};
+
+/// CoreConfig for a rig: one BusParams per bus, buffers assigned with their BufferLimits.
+core::CoreConfig make_core_config(const Rig& rig);
+
+/// The real eqd control core behind the BusLaw interface.
+class ControlCoreLaw final : public BusLaw {
+ public:
+  explicit ControlCoreLaw(const core::CoreConfig& cfg) : core_(cfg) {}
+  void on_sample(std::size_t i, const core::Sample& s) noexcept override {
+    core_.sample_slot(static_cast<core::ChannelIndex>(i)).store(s);
+  }
+  void cycle(std::int64_t now_ns) noexcept override { core_.cycle(now_ns); }
+  [[nodiscard]] core::Command command(std::size_t i) const noexcept override {
+    return core_.command_slot(static_cast<core::ChannelIndex>(i)).load();
+  }
+  [[nodiscard]] const char* name() const noexcept override { return "eqd-core"; }
+  /// The wrapped core (snapshots, request queue).
+  core::ControlCore& core() noexcept { return core_; }
+
+ private:
+  core::ControlCore core_;
+};
+
+/// Timing of the harness (scenario YAML: `harness:`).
+struct HarnessConfig {
+  double duration_s = 3600.0;        ///< duration_s
+  double plant_dt_s = 0.1;           ///< plant_dt_s: plant integration step
+  double sample_period_s = 0.1;      ///< sample_period_s: how often samples are delivered and the law cycles
+  double link_delay_s = 0.0;         ///< link_delay_s: sample age on arrival
+  double command_delay_s = 0.0;      ///< command_delay_s: command travel time to the controller
+  double heartbeat_period_s = 1.0;   ///< heartbeat_period_s
+  double record_period_s = 1.0;      ///< record_period_s: time-series resolution
+  double metrics_from_s = 0.0;       ///< metrics_from_s: residual RMS/peak, flips ignore earlier data
+  double flip_threshold_W = 0.0;     ///< flip_threshold_W: |command| below this does not count as a direction (0 = 1 % of rated)
+};
+
+/// Something that happens to the rig or eqd at a given time (scenario YAML: `events:`).
+struct Event {
+  enum class Kind : std::uint8_t {
+    inject_fault, clear_fault, stall, unstall, offline, online, kill_eqd, restart_eqd
+  };
+  double at_s = 0.0;
+  Kind kind = Kind::inject_fault;
+  std::size_t channel = 0;     ///< global channel index (fault/stall)
+  std::size_t controller = 0;  ///< offline/online
+  std::uint16_t code = 1;      ///< inject_fault
+};
+
+/// Per-bus time series, preallocated for the whole run (one entry per record period).
+struct BusTrace {
+  std::vector<double> t_s;
+  std::vector<double> free_W;          ///< test channels, battery side, noise-free
+  std::vector<double> eq_commanded_W;  ///< sum of setpoints of buffers with equalize=true
+  std::vector<double> eq_measured_W;   ///< channels in equalization mode, battery side
+  std::vector<double> residual_W;      ///< free + eq_measured - target (battery side)
+  std::vector<double> grid_net_W;      ///< bus side (grid meter)
+  std::vector<double> grid_free_W;     ///< bus side, test channels only
+  std::vector<std::size_t> buffers;    ///< global indices of the bus's buffers
+  std::vector<double> setpoint_W;      ///< [record][buffer] flattened: commanded setpoint
+  std::vector<double> buffer_power_W;  ///< [record][buffer] flattened: measured power
+  std::vector<double> buffer_voltage_V;///< [record][buffer] flattened
+  std::vector<std::uint8_t> buffer_equalizing;  ///< [record][buffer] flattened (controller's flag)
+};
+
+/// Metrics of one bus over a run.
+struct BusMetrics {
+  double rated_eq_W = 0.0;
+  double grid_import_J = 0.0, grid_export_J = 0.0;  ///< with equalization (bus side)
+  double free_import_J = 0.0, free_export_J = 0.0;  ///< without (test channels only, bus side)
+  double residual_rms_W = 0.0;                      ///< from metrics_from_s
+  double residual_peak_W = 0.0;
+  double direction_flips = 0.0;
+  double flips_per_hour = 0.0;
+  double setpoint_travel_W = 0.0;  ///< sum of |change| of the total commanded power
+  double buffer_v_min_V = 0.0, buffer_v_max_V = 0.0;  ///< extremes over all buffers
+  double window_margin_min_V = 0.0;  ///< min over buffers and time of distance inside the window (< 0: outside)
+  /// grid exchange with / without equalization: (import+export) / (free import+export); 1 if no free exchange.
+  [[nodiscard]] double exchange_ratio() const noexcept {
+    const double without = free_import_J + free_export_J;
+    return without > 0.0 ? (grid_import_J + grid_export_J) / without : 1.0;
+  }
+};
+
+/// Step-response figures of one bus after a step at step_at_s, computed from its trace.
+struct StepResponse {
+  double settle_s = -1.0;          ///< time after the step until |residual| stays within band (-1: never)
+  double overshoot_fraction = 0.0; ///< max residual in the step's direction after the step / |step|
+  double step_W = 0.0;             ///< change of the desired equalization power
+};
+StepResponse step_response(const BusTrace& tr, double step_at_s, double band_W) noexcept;
+
+/// Runs a rig and a law in virtual time. Thread-safety: not thread-safe; one thread.
+/// run() allocates nothing: traces and delay lines are sized in the constructor.
+class Harness {
+ public:
+  /// The law must outlive the harness. Events may be given in any order.
+  Harness(Rig& rig, BusLaw& law, const HarnessConfig& cfg, std::vector<Event> events = {});
+
+  /// Run until cfg.duration_s (or until `until_s` if smaller and > 0).
+  void run(double until_s = 0.0) noexcept;
+  [[nodiscard]] double now_s() const noexcept { return now_s_; }
+
+  [[nodiscard]] const BusTrace& trace(std::size_t bus) const noexcept { return traces_[bus]; }
+  /// Metrics so far (the rig's meters plus the recorded trace).
+  [[nodiscard]] BusMetrics metrics(std::size_t bus) const noexcept;
+  [[nodiscard]] const HarnessConfig& config() const noexcept { return cfg_; }
+  [[nodiscard]] bool eqd_alive() const noexcept { return alive_; }
+
+ private:
+  struct Timed {
+    std::int64_t due_ns = 0;
+    core::Sample sample{};
+    core::Command command{};
+  };
+  /// Fixed-capacity FIFO of timed items (samples or commands of one channel).
+  struct DelayLine {
+    std::vector<Timed> ring;
+    std::size_t head = 0, size = 0;
+    bool push(const Timed& t) noexcept;
+    bool pop_due(std::int64_t now_ns, Timed& out) noexcept;
+  };
+
+  void apply_event(const Event& e) noexcept;
+  void record() noexcept;
+
+  Rig& rig_;
+  BusLaw& law_;
+  HarnessConfig cfg_;
+  std::vector<Event> events_;
+  std::size_t next_event_ = 0;
+  std::vector<DelayLine> sample_lines_;
+  std::vector<DelayLine> command_lines_;
+  std::vector<std::uint32_t> last_sequence_;
+  std::vector<std::uint8_t> delivered_any_;
+  std::vector<core::Command> applied_;  ///< last command applied at each controller (eq_commanded)
+  std::vector<BusTrace> traces_;
+  std::vector<double> prev_total_cmd_W_;
+  std::vector<double> travel_W_;
+  std::vector<double> flips_;
+  std::vector<int> last_dir_;
+  std::vector<double> res_sq_sum_, res_peak_;
+  std::vector<std::uint64_t> res_n_;
+  std::vector<double> vmin_, vmax_, margin_;
+  double now_s_ = 0.0;
+  std::int64_t step_ = 0;
+  std::uint32_t heartbeat_ = 0;
+  bool alive_ = true;
+};
+
+}  // namespace eqd::sim

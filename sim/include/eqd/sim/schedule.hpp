@@ -1,0 +1,94 @@
+#pragma once
+/// @file schedule.hpp
+/// Test programs of simulated channels: rest, CC, CP, CC-CV, pulse trains and CSV profiles, as a
+/// sequence of steps that may repeat.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "eqd/sim/converter.hpp"
+
+namespace eqd::sim {
+
+/// A time series read from CSV (`time_s,value` with one header line). Immutable once loaded; share
+/// as const between channels and threads.
+struct Profile {
+  std::string path;
+  std::vector<double> time_s;  ///< strictly increasing, first >= 0
+  std::vector<double> value;   ///< W or A, depending on the step that uses it
+  /// Linear interpolation at t_s (clamped at both ends).
+  [[nodiscard]] double at(double t_s) const noexcept;
+  [[nodiscard]] double end_s() const noexcept { return time_s.empty() ? 0.0 : time_s.back(); }
+};
+
+/// Read a profile CSV. Throws InputError "path:line: message" on a missing file, a missing header,
+/// a row without exactly two numeric fields, or a time that does not increase.
+std::shared_ptr<const Profile> load_profile(const std::string& path);
+
+enum class StepType : std::uint8_t { rest, cc, cp, cc_cv, pulse, profile };
+/// Name as used in YAML ("rest", "cc", ...).
+const char* to_string(StepType t) noexcept;
+
+/// One level of a pulse train.
+struct PulseLevel {
+  double value = 0.0;       ///< A or W (see Step::pulse_kind), signed
+  double duration_s = 0.0;
+};
+
+/// One step of a schedule. Which fields matter depends on `type` (see docs/sim.md).
+struct Step {
+  StepType type = StepType::rest;
+  double duration_s = 0.0;  ///< ends the step after this long; 0 = no time limit (needs another end)
+  double value = 0.0;       ///< cc, cc_cv: current_A; cp: power_W (signed)
+  double until_V = 0.0;     ///< cc, cp: end when the terminal reaches this voltage (0 = none)
+  double cv_V = 0.0;        ///< cc_cv: voltage held in the CV phase
+  double cutoff_A = 0.0;    ///< cc_cv: end when |I| falls below this in the CV phase
+  TargetKind pulse_kind = TargetKind::current;  ///< pulse, profile: what value means
+  std::vector<PulseLevel> levels;               ///< pulse
+  std::shared_ptr<const Profile> profile;       ///< profile
+  double scale = 1.0;                           ///< profile: multiplier of the CSV values
+  bool loop = false;                            ///< profile: wrap around at its end
+};
+
+/// A channel's program. Plain data.
+struct Schedule {
+  std::vector<Step> steps;
+  int repeat = 1;              ///< passes through `steps`; 0 = forever
+  double start_delay_s = 0.0;  ///< rest this long before the first step
+};
+
+/// Runs a Schedule. Thread-safety: not thread-safe; owned by the rig's thread. No allocation per step.
+class ScheduleRunner {
+ public:
+  ScheduleRunner() = default;
+  /// s must outlive the runner (channels keep their Schedule in a shared_ptr).
+  explicit ScheduleRunner(const Schedule* s)
+      : schedule_(s), delay_left_s_(s != nullptr ? s->start_delay_s : 0.0), started_(delay_left_s_ <= 0.0) {}
+
+  /// The converter request for now (the present step at its elapsed time).
+  [[nodiscard]] Target target() const noexcept;
+  /// Account for dt_s having passed with outcome `out`; moves to the next step when this one ends.
+  void advance(double dt_s, const ConverterOutput& out) noexcept;
+
+  [[nodiscard]] bool finished() const noexcept;
+  [[nodiscard]] bool active() const noexcept { return schedule_ != nullptr && !finished(); }
+  [[nodiscard]] std::size_t step_index() const noexcept { return index_; }
+  [[nodiscard]] std::uint64_t pass() const noexcept { return pass_; }
+  [[nodiscard]] double step_elapsed_s() const noexcept { return elapsed_s_; }
+
+ private:
+  void next_step() noexcept;
+
+  const Schedule* schedule_ = nullptr;
+  std::size_t index_ = 0;
+  std::uint64_t pass_ = 0;
+  double elapsed_s_ = 0.0;
+  double delay_left_s_ = 0.0;
+  bool started_ = false;
+  bool in_cv_ = false;
+};
+
+}  // namespace eqd::sim
