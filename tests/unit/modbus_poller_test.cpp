@@ -1,0 +1,408 @@
+// Integration tests: Poller against eqd_modbus_server on 127.0.0.1 (port 0 = any free port).
+
+#include <catch2/catch.hpp>
+#include <modbus/modbus.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <thread>
+
+#include "eqd/io/modbus/poller.hpp"
+#include "modbus_server.hpp"
+
+using namespace eqd::io::modbus;
+using eqd::core::Command;
+using eqd::core::Sample;
+using eqd::core::Seqlock;
+using eqd::sim::FakeControllerBackend;
+using eqd::sim::ModbusServer;
+using eqd::sim::ServedController;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Stand-in for the core's slots: one sample and one command seqlock per channel.
+struct Slots {
+  explicit Slots(std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+      samples.push_back(std::make_unique<Seqlock<Sample>>());
+      commands.push_back(std::make_unique<Seqlock<Command>>());
+    }
+  }
+  ChannelSlots view() {
+    ChannelSlots v;
+    for (auto& s : samples) v.samples.push_back(s.get());
+    for (auto& c : commands) v.commands.push_back(c.get());
+    return v;
+  }
+  void command(std::size_t k, bool eq, double sp, std::uint32_t lease_ms) {
+    Command c;
+    c.equalize = eq;
+    c.setpoint_W = sp;
+    c.lease_ms = lease_ms;
+    c.sequence = ++seq;
+    commands[k]->store(c);
+  }
+  Sample sample(std::size_t k) const { return samples[k]->load(); }
+  std::vector<std::unique_ptr<Seqlock<Sample>>> samples;
+  std::vector<std::unique_ptr<Seqlock<Command>>> commands;
+  std::uint32_t seq = 0;
+};
+
+bool wait_for(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(2ms);
+  }
+  return pred();
+}
+
+PollerConfig tcp_config(const std::string& name, std::uint16_t port, std::size_t channels, double hz = 20.0) {
+  PollerConfig c;
+  c.name = name;
+  c.transport = Transport::tcp;
+  c.host = "127.0.0.1";
+  c.port = port;
+  c.unit_id = 1;
+  c.poll_hz = hz;
+  c.timeout_ms = 100;
+  c.map = default_profile(static_cast<std::uint16_t>(channels));
+  for (std::size_t k = 0; k < channels; ++k) c.channel_slots.push_back(static_cast<eqd::core::ChannelIndex>(k));
+  return c;
+}
+
+ServedController served(const std::string& name, std::shared_ptr<FakeControllerBackend> b,
+                        std::uint16_t heartbeat_timeout_ms = 3000, std::uint16_t port = 0) {
+  ServedController s;
+  s.name = name;
+  s.port = port;
+  s.unit_id = 1;
+  s.backend = std::move(b);
+  s.heartbeat_timeout_ms = heartbeat_timeout_ms;
+  return s;
+}
+
+std::int64_t age_ms(const Sample& s) {
+  const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       std::chrono::steady_clock::now().time_since_epoch())
+                       .count();
+  return (now - s.receive_time_ns) / 1'000'000;
+}
+
+}  // namespace
+
+TEST_CASE("poller publishes samples read from the simulated controller", "[modbus][poller]") {
+  auto backend = std::make_shared<FakeControllerBackend>(4);
+  backend->set_test_power(0, 100.0);
+  backend->set_test_power(1, -250.0);
+  ModbusServer server({served("cab1", backend)});
+  server.start();
+  Slots slots(4);
+  Poller poller(tcp_config("cab1", server.port(0), 4), slots.view());
+  CHECK_FALSE(slots.sample(1).valid);
+  CHECK(slots.sample(1).state == eqd::core::ChannelState::offline);
+  poller.start();
+  REQUIRE(wait_for([&] { return slots.sample(1).valid; }, 2s));
+  const Sample s = slots.sample(1);
+  CHECK(s.power_W == Approx(-250.0));
+  CHECK(s.voltage_V == Approx(50.0 - 0.25));
+  CHECK(s.current_A == Approx(-250.0 / 49.75));
+  CHECK(s.state == eqd::core::ChannelState::running);
+  CHECK_FALSE(s.equalization_mode);
+  CHECK(slots.sample(0).power_W == Approx(100.0));
+  CHECK(slots.sample(2).state == eqd::core::ChannelState::idle);
+  // Fresh samples keep arriving with growing receive times and sample counters.
+  REQUIRE(wait_for([&] { return slots.sample(1).sequence >= s.sequence + 3; }, 2s));
+  CHECK(slots.sample(1).receive_time_ns > s.receive_time_ns);
+  const PollerStats st = poller.stats();
+  CHECK(st.connected);
+  CHECK(st.polls >= 3);
+  CHECK(st.latency.count >= 3);
+  CHECK(st.controller_heartbeat_timeout_ms == 3000.0);
+  CHECK(st.timeouts == 0);
+  poller.stop();
+  CHECK_FALSE(poller.connected());
+}
+
+TEST_CASE("commands are written once, on change, and refreshed before the lease expires", "[modbus][poller]") {
+  auto backend = std::make_shared<FakeControllerBackend>(4);
+  ModbusServer server({served("cab1", backend)});
+  server.start();
+  Slots slots(4);
+  auto cfg = tcp_config("cab1", server.port(0), 4);
+  cfg.heartbeat_period_ms = 100;
+  Poller poller(cfg, slots.view());
+  poller.start();
+  REQUIRE(wait_for([&] { return slots.sample(0).valid; }, 2s));
+  // Channels never commanded (sequence 0) are left alone.
+  std::this_thread::sleep_for(200ms);
+  CHECK(backend->record(0).commands == 0);
+
+  slots.command(2, true, 500.0, 0);  // no lease: written exactly once
+  REQUIRE(wait_for([&] { return backend->record(2).equalize; }, 2s));
+  CHECK(backend->record(2).setpoint_W == Approx(500.0));
+  REQUIRE(wait_for([&] { return poller.all_acknowledged(); }, 2s));
+  CHECK(slots.sample(2).equalization_mode);
+  CHECK(slots.sample(2).power_W == Approx(500.0));
+  std::this_thread::sleep_for(600ms);
+  CHECK(backend->record(2).commands == 1);
+
+  slots.command(2, true, 700.0, 0);  // value changed: written again
+  REQUIRE(wait_for([&] { return backend->record(2).setpoint_W == 700.0; }, 2s));
+  CHECK(backend->record(2).commands == 2);
+
+  slots.command(3, true, -300.0, 400);  // lease 400 ms: refreshed at ~200 ms, never expires
+  REQUIRE(wait_for([&] { return backend->record(3).equalize; }, 2s));
+  std::this_thread::sleep_for(1200ms);
+  const auto r3 = backend->record(3);
+  CHECK(r3.equalize);
+  CHECK(r3.releases == 0);
+  CHECK(server.controller(0).stats().lease_releases == 0);
+  CHECK(r3.commands >= 4);  // ~1 + 1200 / 250
+  CHECK(r3.commands <= 8);
+  CHECK(backend->record(2).commands == 2);  // no lease: no refresh
+  CHECK(backend->heartbeat_count() >= 8);   // 100 ms period over > 1.8 s
+  CHECK(poller.stats().heartbeats >= 8);
+
+  // Stop refreshing (poller gone): the controller's lease releases the channel by itself.
+  poller.stop();
+  REQUIRE(wait_for([&] { return !backend->record(3).equalize; }, 2s));
+  CHECK(backend->record(3).releases == 1);
+  CHECK(server.controller(0).stats().lease_releases >= 1);
+}
+
+TEST_CASE("NaN and out-of-range registers mark only that channel's sample invalid", "[modbus][poller]") {
+  auto backend = std::make_shared<FakeControllerBackend>(3);
+  ModbusServer server({served("cab1", backend)});
+  server.start();
+  Slots slots(3);
+  Poller poller(tcp_config("cab1", server.port(0), 3), slots.view());
+  poller.start();
+  REQUIRE(wait_for([&] { return slots.sample(1).valid && slots.sample(2).valid; }, 2s));
+  backend->inject_fault(1, FakeControllerBackend::Fault::nan_voltage);
+  backend->inject_fault(2, FakeControllerBackend::Fault::power_out_of_range);
+  REQUIRE(wait_for([&] { return !slots.sample(1).valid && !slots.sample(2).valid; }, 2s));
+  std::this_thread::sleep_for(150ms);
+  const Sample s1 = slots.sample(1);
+  CHECK_FALSE(s1.valid);
+  CHECK(s1.voltage_V == 0.0);  // never the NaN
+  CHECK(s1.state != eqd::core::ChannelState::offline);
+  CHECK(age_ms(s1) < 200);
+  CHECK_FALSE(slots.sample(2).valid);
+  CHECK(slots.sample(0).valid);
+  CHECK(poller.stats().invalid_samples >= 2);
+  CHECK(poller.stats().connected);
+  backend->inject_fault(1, FakeControllerBackend::Fault::none);
+  backend->inject_fault(2, FakeControllerBackend::Fault::none);
+  CHECK(wait_for([&] { return slots.sample(1).valid && slots.sample(2).valid; }, 2s));
+}
+
+TEST_CASE("an exception response marks the samples invalid, the link stays up", "[modbus][poller]") {
+  auto backend = std::make_shared<FakeControllerBackend>(2);
+  ModbusServer server({served("cab1", backend)});
+  server.start();
+  Slots slots(2);
+  Poller poller(tcp_config("cab1", server.port(0), 2), slots.view());
+  poller.start();
+  REQUIRE(wait_for([&] { return slots.sample(0).valid; }, 2s));
+  server.controller(0).inject_exceptions(MODBUS_EXCEPTION_SLAVE_OR_SERVER_FAILURE, -1);
+  REQUIRE(wait_for([&] { return !slots.sample(0).valid && !slots.sample(1).valid; }, 2s));
+  std::this_thread::sleep_for(150ms);
+  CHECK(poller.stats().exceptions >= 2);
+  CHECK(poller.connected());
+  CHECK_FALSE(slots.sample(0).valid);
+  CHECK(age_ms(slots.sample(0)) < 200);
+  CHECK(std::string(poller.stats().last_error).find("read input") != std::string::npos);
+  server.controller(0).clear_faults();
+  CHECK(wait_for([&] { return slots.sample(0).valid; }, 2s));
+}
+
+TEST_CASE("a stalled controller does not delay another controller's polls", "[modbus][poller]") {
+  auto a = std::make_shared<FakeControllerBackend>(2);
+  auto b = std::make_shared<FakeControllerBackend>(2);
+  ModbusServer server({served("stall", a), served("healthy", b)});
+  server.start();
+  Slots sa(2), sb(2);
+  Poller pa(tcp_config("stall", server.port(0), 2, 20.0), sa.view());
+  Poller pb(tcp_config("healthy", server.port(1), 2, 20.0), sb.view());
+  pa.start();
+  pb.start();
+  REQUIRE(wait_for([&] { return sa.sample(0).valid && sb.sample(0).valid; }, 2s));
+  server.controller(0).inject_stall(2000ms);
+  // Observe the healthy poller's publications from outside for 1.5 s.
+  std::int64_t last = sb.sample(0).receive_time_ns, max_gap_ns = 0;
+  int publications = 0;
+  const auto end = std::chrono::steady_clock::now() + 1500ms;
+  while (std::chrono::steady_clock::now() < end) {
+    const Sample s = sb.sample(0);
+    if (s.receive_time_ns != last) {
+      CHECK(s.valid);
+      max_gap_ns = std::max(max_gap_ns, s.receive_time_ns - last);
+      last = s.receive_time_ns;
+      ++publications;
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+  const PollerStats st_a = pa.stats();
+  INFO("healthy poller: " << publications << " publications in 1.5 s, max interval " << static_cast<double>(max_gap_ns) / 1e6 << " ms");
+  CHECK(max_gap_ns < 100'000'000);  // period 50 ms; a shared thread would show >= 100 ms timeouts
+  CHECK(publications >= 25);
+  CHECK(st_a.timeouts >= 3);
+  CHECK_FALSE(sa.sample(0).valid);
+  WARN("stall test: healthy poller max interval " << static_cast<double>(max_gap_ns) / 1e6 << " ms, " << publications
+                                                  << " publications in 1.5 s; stalled one: " << st_a.timeouts
+                                                  << " timeouts");
+}
+
+TEST_CASE("the poller reconnects with capped exponential backoff after a server restart", "[modbus][poller]") {
+  auto backend = std::make_shared<FakeControllerBackend>(2);
+  auto server = std::make_unique<ModbusServer>(std::vector<ServedController>{served("cab1", backend)});
+  server->start();
+  const std::uint16_t port = server->port(0);
+  Slots slots(2);
+  auto cfg = tcp_config("cab1", port, 2, 20.0);
+  cfg.backoff_initial_ms = 50;
+  cfg.backoff_max_ms = 400;
+  Poller poller(cfg, slots.view());
+  poller.start();
+  REQUIRE(wait_for([&] { return slots.sample(0).valid; }, 2s));
+  server.reset();  // controller gone
+  REQUIRE(wait_for([&] { return slots.sample(0).state == eqd::core::ChannelState::offline; }, 2s));
+  const auto errors0 = poller.stats().connection_errors;
+  std::this_thread::sleep_for(1500ms);
+  const auto st = poller.stats();
+  // Without backoff a 20 Hz poller would try 30 times; 50,100,200,400,400.. ms gives about 6.
+  const auto attempts = st.connection_errors - errors0;
+  INFO("connect attempts while down: " << attempts);
+  CHECK(attempts >= 3);
+  CHECK(attempts <= 9);
+  CHECK_FALSE(st.connected);
+  CHECK_FALSE(slots.sample(0).valid);
+  CHECK(age_ms(slots.sample(0)) < 200);  // offline samples keep being published
+  server = std::make_unique<ModbusServer>(std::vector<ServedController>{served("cab1", backend, 3000, port)});
+  server->start();
+  REQUIRE(wait_for([&] { return slots.sample(0).valid; }, 2s));  // backoff capped at 400 ms
+  CHECK(poller.stats().reconnects >= 1);
+}
+
+TEST_CASE("release_all writes stops and wait_released reports the read-back", "[modbus][poller]") {
+  auto backend = std::make_shared<FakeControllerBackend>(3);
+  ModbusServer server({served("cab1", backend)});
+  server.start();
+  Slots slots(3);
+  Poller poller(tcp_config("cab1", server.port(0), 3), slots.view());
+  poller.start();
+  slots.command(0, true, 1000.0, 2000);
+  slots.command(2, true, -800.0, 2000);
+  REQUIRE(wait_for([&] { return poller.all_acknowledged() && backend->record(2).equalize; }, 2s));
+  CHECK_FALSE(poller.wait_released(50ms));  // not asked yet
+  poller.release_all();
+  REQUIRE(poller.wait_released(2s));
+  CHECK_FALSE(backend->record(0).equalize);
+  CHECK_FALSE(backend->record(2).equalize);
+  CHECK(backend->record(2).setpoint_W == 0.0);
+  CHECK(backend->record(1).commands == 0);  // never commanded, never written
+  CHECK_FALSE(slots.sample(0).equalization_mode);
+  CHECK(slots.sample(0).valid);
+}
+
+TEST_CASE("a controller that loses the heartbeat releases its buffers", "[modbus][poller]") {
+  auto backend = std::make_shared<FakeControllerBackend>(1);
+  ModbusServer server({served("cab1", backend, 300)});
+  server.start();
+  Slots slots(1);
+  auto cfg = tcp_config("cab1", server.port(0), 1);
+  cfg.heartbeat_period_ms = 100;
+  auto poller = std::make_unique<Poller>(cfg, slots.view());
+  poller->start();
+  slots.command(0, true, 200.0, 0);
+  REQUIRE(wait_for([&] { return backend->record(0).equalize; }, 2s));
+  std::this_thread::sleep_for(800ms);  // heartbeat every 100 ms: no release
+  CHECK(backend->record(0).equalize);
+  CHECK(server.controller(0).stats().heartbeat_releases == 0);
+  poller.reset();
+  cfg.heartbeat_period_ms = 0;  // a supervisor that never beats
+  poller = std::make_unique<Poller>(cfg, slots.view());
+  poller->start();
+  REQUIRE(wait_for([&] { return !backend->record(0).equalize; }, 2s));
+  CHECK(server.controller(0).stats().heartbeat_releases == 1);
+  CHECK(backend->record(0).releases == 1);
+}
+
+TEST_CASE("the server rejects invalid command writes and ignores other unit ids", "[modbus][server]") {
+  auto backend = std::make_shared<FakeControllerBackend>(2);
+  ModbusServer server({served("cab1", backend)});
+  server.start();
+  modbus_t* ctx = modbus_new_tcp("127.0.0.1", server.port(0));
+  REQUIRE(ctx != nullptr);
+  modbus_set_slave(ctx, 1);
+  modbus_set_response_timeout(ctx, 0, 200000);
+  REQUIRE(modbus_connect(ctx) == 0);
+  const RegisterMap m = default_profile(2);
+  std::uint16_t block[5];
+  eqd::core::Command c;
+  c.equalize = true;
+  c.setpoint_W = 100;
+  c.lease_ms = 1000;
+  auto enc = encode_command(m, 1, c);
+  REQUIRE(enc.writes.size() == 1);
+  std::copy(enc.writes[0].values.begin(), enc.writes[0].values.end(), block);
+
+  block[0] = 2;  // enable must be 0 or 1
+  CHECK(modbus_write_registers(ctx, enc.writes[0].address, 5, block) == -1);
+  CHECK(errno == EMBXILVAL);
+  block[0] = 1;
+  block[1] = 0x7FC0;  // NaN setpoint
+  block[2] = 0;
+  CHECK(modbus_write_registers(ctx, enc.writes[0].address, 5, block) == -1);
+  CHECK(errno == EMBXILVAL);
+  CHECK(modbus_write_register(ctx, enc.writes[0].address, 5) == -1);  // single-register write, same rule
+  CHECK(errno == EMBXILVAL);
+  CHECK(backend->record(1).commands == 0);
+  std::uint16_t back[5] = {};
+  REQUIRE(modbus_read_registers(ctx, enc.writes[0].address, 5, back) == 5);
+  CHECK(back[0] == 0);  // nothing applied
+  CHECK(server.controller(0).stats().rejected_writes == 3);
+
+  std::copy(enc.writes[0].values.begin(), enc.writes[0].values.end(), block);
+  CHECK(modbus_write_registers(ctx, enc.writes[0].address, 5, block) == 5);
+  CHECK(backend->record(1).commands == 1);
+  CHECK(backend->record(1).setpoint_W == Approx(100.0));
+
+  modbus_set_slave(ctx, 9);  // unknown unit: no reply at all
+  std::uint16_t regs[4];
+  CHECK(modbus_read_input_registers(ctx, 0, 4, regs) == -1);
+  CHECK(errno == ETIMEDOUT);
+  CHECK(server.controller(0).stats().ignored_unit >= 1);
+  modbus_flush(ctx);
+  modbus_set_slave(ctx, 1);
+  REQUIRE(modbus_read_input_registers(ctx, 0, 4, regs) == 4);
+  CHECK(regs[0] == kDefaultProfileVersion);
+  CHECK(regs[1] == 2);
+  modbus_close(ctx);
+  modbus_free(ctx);
+}
+
+TEST_CASE("poller refuses a bad configuration with a message naming the problem", "[modbus][poller]") {
+  Slots slots(2);
+  auto cfg = tcp_config("bad", 1, 2);
+  cfg.map.current.address = static_cast<std::uint16_t>(cfg.map.voltage.address + 1);
+  try {
+    Poller p(cfg, slots.view());
+    FAIL("no exception");
+  } catch (const std::invalid_argument& e) {
+    const std::string msg = e.what();
+    CHECK(msg.find("'bad'") != std::string::npos);
+    CHECK(msg.find("overlaps") != std::string::npos);
+  }
+  auto cfg2 = tcp_config("bad2", 1, 2);
+  cfg2.map.channel_count = 1;  // fewer channels in the map than slots
+  CHECK_THROWS_AS(Poller(cfg2, slots.view()), std::invalid_argument);
+}
