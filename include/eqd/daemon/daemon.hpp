@@ -1,0 +1,60 @@
+#pragma once
+/// @file daemon.hpp
+/// The running daemon: control core, control thread and one poller per controller, built from a
+/// Config. Thread-safety: construct, start(), shutdown() from the main thread; the accessors are
+/// const and safe from any thread once started.
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "eqd/config/config.hpp"
+#include "eqd/core/control_core.hpp"
+#include "eqd/daemon/control_loop.hpp"
+#include "eqd/daemon/rig.hpp"
+#include "eqd/io/modbus/poller.hpp"
+
+namespace eqd::daemon {
+
+/// Result of a clean shutdown: which controllers acknowledged the stop of their buffers.
+struct ShutdownReport {
+  std::vector<std::string> acknowledged;
+  std::vector<std::string> timed_out;  ///< their controllers will release by lease/heartbeat expiry
+};
+
+class Daemon {
+ public:
+  /// Adjusts the rig plan before the core is built (e.g. persisted assignments). Main thread.
+  using PlanHook = std::function<void(RigPlan&)>;
+
+  /// Builds everything; throws std::exception with a clear message on failure (nothing started).
+  explicit Daemon(const config::Config& cfg, const PlanHook& adjust_plan = {});
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  /// Start the control thread and the pollers.
+  void start();
+  /// Stop equalization (0 W, leave equalization mode), wait for the controllers to acknowledge or
+  /// for `timeout`, then stop every thread. Idempotent.
+  ShutdownReport shutdown(std::chrono::milliseconds timeout);
+
+  [[nodiscard]] const config::Config& config() const noexcept { return cfg_; }
+  [[nodiscard]] const Directory& directory() const noexcept { return plan_.directory; }
+  [[nodiscard]] core::ControlCore& core() noexcept { return *core_; }
+  [[nodiscard]] const core::ControlCore& core() const noexcept { return *core_; }
+  [[nodiscard]] const ControlLoop& loop() const noexcept { return *loop_; }
+  [[nodiscard]] const std::vector<std::unique_ptr<io::modbus::Poller>>& pollers() const noexcept { return pollers_; }
+
+ private:
+  config::Config cfg_;
+  RigPlan plan_;
+  std::unique_ptr<core::ControlCore> core_;
+  std::unique_ptr<ControlLoop> loop_;
+  std::vector<std::unique_ptr<io::modbus::Poller>> pollers_;
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace eqd::daemon

@@ -1,0 +1,335 @@
+// eqsim: the simulated rig. Runs the plant model in real time, serves every simulated controller as a
+// Modbus TCP server on 127.0.0.1 (eqd default profile, heartbeat watchdog and leases), and plays the
+// grid meter: true net power per bus with and without equalization.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <pthread.h>
+#include <thread>
+
+#include "eqd/sim/errors.hpp"
+#include "eqd/sim/rig.hpp"
+#include "modbus_server.hpp"
+
+namespace {
+
+using eqd::sim::Rig;
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+std::atomic<int> g_signal{0};
+extern "C" void on_signal(int sig) { g_signal.store(sig); }
+
+// One plant shared by the plant thread and every server thread: calls are serialised by one mutex.
+// Lock order: a server thread holds its controller's lock, then this one; the plant thread only this.
+struct Plant {
+  explicit Plant(Rig r) : rig(std::move(r)) {}
+  Rig rig;
+  std::mutex mutex;
+};
+
+// Adapts one simulated controller to the Modbus server.
+class Backend final : public eqd::sim::ControllerBackend {
+ public:
+  Backend(Plant& plant, std::size_t controller) : plant_(plant), controller_(controller) {}
+  [[nodiscard]] std::size_t channel_count() const override { return plant_.rig.controller(controller_).channel_count(); }
+  eqd::sim::ServedReading read(std::size_t ch) override {
+    std::lock_guard<std::mutex> lock(plant_.mutex);
+    const auto& r = plant_.rig.controller(controller_).reading(ch);
+    eqd::sim::ServedReading out;
+    out.voltage_V = r.voltage_V;
+    out.current_A = r.current_A;
+    out.power_W = r.power_W;
+    out.state_code = static_cast<std::uint16_t>(r.state);
+    out.fault_code = r.fault_code;
+    out.equalizing = r.equalization_mode;
+    out.sample_counter = r.sequence;
+    return out;
+  }
+  void command(std::size_t ch, bool equalize, double setpoint_W, std::uint32_t lease_ms) override {
+    std::lock_guard<std::mutex> lock(plant_.mutex);
+    auto& c = plant_.rig.controller(controller_);
+    const auto result = c.set_command(ch, equalize, setpoint_W, lease_ms, plant_.rig.now_s());
+    if (result != eqd::sim::CommandResult::accepted && equalize)
+      std::fprintf(stderr, "eqsim: %s/%zu: command refused: %s\n", c.params().name.c_str(), ch + 1,
+                   eqd::sim::to_string(result));
+  }
+  void heartbeat(std::uint16_t value) override {
+    std::lock_guard<std::mutex> lock(plant_.mutex);
+    plant_.rig.controller(controller_).heartbeat(value, plant_.rig.now_s());
+  }
+  void released(std::size_t ch, eqd::sim::ReleaseReason why) override {
+    std::fprintf(stderr, "eqsim: %s/%zu: released by the controller (%s)\n",
+                 plant_.rig.controller(controller_).params().name.c_str(), ch + 1,
+                 why == eqd::sim::ReleaseReason::lease_expired ? "lease expired" : "heartbeat lost");
+  }
+
+ private:
+  Plant& plant_;
+  std::size_t controller_;
+};
+
+double kWh(double J) { return J / 3.6e6; }
+
+nlohmann::json report_json(const Rig& rig) {
+  nlohmann::json j;
+  j["time_s"] = rig.now_s();
+  j["buses"] = nlohmann::json::array();
+  for (std::size_t b = 0; b < rig.bus_count(); ++b) {
+    const auto& m = rig.bus_meter(b);
+    const double with = m.grid_import_J + m.grid_export_J;
+    const double without = m.free_import_J + m.free_export_J;
+    j["buses"].push_back({{"name", rig.spec().buses[b].name},
+                          {"net_W", m.net_W},
+                          {"free_W", m.free_W},
+                          {"eq_W", m.eq_W},
+                          {"grid_import_J", m.grid_import_J},
+                          {"grid_export_J", m.grid_export_J},
+                          {"free_import_J", m.free_import_J},
+                          {"free_export_J", m.free_export_J},
+                          {"exchanged_ratio", without > 0 ? with / without : 0.0}});
+  }
+  std::size_t equalizing = 0, trips = 0;
+  for (std::size_t i = 0; i < rig.channel_count(); ++i) equalizing += rig.truth(i).equalizing ? 1 : 0;
+  for (std::size_t c = 0; c < rig.controller_count(); ++c) trips += rig.controller(c).watchdog_trips();
+  j["channels_equalizing"] = equalizing;
+  j["watchdog_trips"] = trips;
+  return j;
+}
+
+void print_report(const Rig& rig, const char* title) {
+  std::printf("%s (t = %.0f s)\n", title, rig.now_s());
+  for (std::size_t b = 0; b < rig.bus_count(); ++b) {
+    const auto& m = rig.bus_meter(b);
+    const double with = m.grid_import_J + m.grid_export_J;
+    const double without = m.free_import_J + m.free_export_J;
+    std::printf("  bus %-8s grid exchange with equalization %.3f kWh (import %.3f, export %.3f); without %.3f kWh "
+                "(import %.3f, export %.3f)%s\n",
+                rig.spec().buses[b].name.c_str(), kWh(with), kWh(m.grid_import_J), kWh(m.grid_export_J), kWh(without),
+                kWh(m.free_import_J), kWh(m.free_export_J),
+                without > 0 ? (" -> " + std::to_string(static_cast<int>(100.0 * with / without + 0.5)) + " %").c_str()
+                            : "");
+  }
+  std::fflush(stdout);
+}
+
+// The live view line: per bus, what the grid would see without equalization and what it sees.
+void print_status(const Rig& rig, bool tty) {
+  std::string line;
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "t=%6.0fs", rig.now_s());
+  line += buf;
+  for (std::size_t b = 0; b < rig.bus_count(); ++b) {
+    const auto& m = rig.bus_meter(b);
+    std::snprintf(buf, sizeof buf, " | %s: without eq %+8.2f kW  with eq %+8.2f kW  (buffers %+7.2f kW)",
+                  rig.spec().buses[b].name.c_str(), m.free_W / 1000.0, m.net_W / 1000.0, m.eq_W / 1000.0);
+    line += buf;
+  }
+  if (tty) {
+    std::printf("\r%s\033[K", line.c_str());
+  } else {
+    std::printf("%s\n", line.c_str());
+  }
+  std::fflush(stdout);
+}
+
+void write_atomic(const std::filesystem::path& path, const std::string& text) {
+  const auto tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text;
+    if (!out) throw std::runtime_error("cannot write " + tmp);
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+// An eqd configuration that matches the served rig, so that the demo and tests need no hand-written one.
+std::string eqd_config_for(const Rig& rig, const std::vector<std::uint16_t>& ports, double tau_s) {
+  std::string y = "# Generated by eqsim for rig '" + rig.spec().name + "'. Keys: see config/eqd.yaml.\n";
+  y += "buses:\n";
+  for (const auto& b : rig.spec().buses) {
+    y += "  - name: " + b.name + "\n";
+    if (tau_s > 0) {
+      y += "    tau_s: " + std::to_string(tau_s) + "\n";
+      if (tau_s < 10.0 || tau_s > 20.0) y += "    allow_any_tau: true\n";
+    }
+  }
+  y += "controllers:\n";
+  for (std::size_t c = 0; c < rig.controller_count(); ++c) {
+    const auto& ctl = rig.controller(c);
+    y += "  - name: " + ctl.params().name + "\n    transport: tcp\n    host: 127.0.0.1\n    port: " +
+         std::to_string(ports[c]) + "\n    unit_id: 1\n    channels: " + std::to_string(ctl.channel_count()) + "\n";
+    // Channels live on the bus of their spec; default the controller to its first channel's bus.
+    const std::size_t bus0 = ctl.channel_count() ? ctl.spec(0).bus : 0;
+    y += "    bus: " + rig.spec().buses[bus0].name + "\n";
+    std::string overrides;
+    for (std::size_t k = 0; k < ctl.channel_count(); ++k)
+      if (ctl.spec(k).bus != bus0)
+        overrides += "      " + std::to_string(k + 1) + ": " + rig.spec().buses[ctl.spec(k).bus].name + "\n";
+    if (!overrides.empty()) y += "    channel_bus:\n" + overrides;
+  }
+  std::string eq;
+  for (std::size_t i = 0; i < rig.channel_count(); ++i) {
+    const auto& spec = rig.channel_spec(i);
+    if (!spec.buffer) continue;
+    const auto& l = spec.limits;
+    char buf[400];
+    std::snprintf(buf, sizeof buf,
+                  "  - channel: %s\n    max_charge_W: %g\n    max_discharge_W: %g\n    max_charge_A: %g\n"
+                  "    max_discharge_A: %g\n    v_min_V: %g\n    v_max_V: %g\n    hysteresis_V: %g\n",
+                  rig.channel_ref(i).name.c_str(), l.max_charge_W, l.max_discharge_W, l.max_charge_A,
+                  l.max_discharge_A, l.v_min_V, l.v_max_V, l.hysteresis_V);
+    eq += buf;
+  }
+  y += eq.empty() ? "equalization: []\n" : "equalization:\n" + eq;
+  return y;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"eqsim: a simulated cycler rig served over Modbus TCP on 127.0.0.1"};
+  std::string rig_path = "config/rigs/demo.yaml";
+  int base_port = 15020;
+  double speed = 1.0;
+  double duration_s = 0.0;
+  double status_s = 1.0;
+  std::string report_file;
+  std::string write_config;
+  double config_tau_s = 0.0;
+  bool quiet = false;
+  app.add_option("-r,--rig", rig_path, "rig description (YAML)")->capture_default_str();
+  app.add_option("--base-port", base_port, "controller c listens on 127.0.0.1:BASE+c (0: any free ports)")
+      ->capture_default_str()->check(CLI::Range(0, 65000));
+  app.add_option("--speed", speed, "simulated seconds per real second")->capture_default_str()->check(CLI::Range(0.1, 100.0));
+  app.add_option("--duration", duration_s, "stop after this many simulated seconds (0: run until SIGTERM/SIGINT)");
+  app.add_option("--status-interval", status_s, "live status line period, s (0: none)")->capture_default_str();
+  app.add_option("--report-file", report_file, "write the grid meter as JSON to FILE every second (atomically)");
+  app.add_option("--write-eqd-config", write_config, "write an eqd configuration matching this rig to FILE");
+  app.add_option("--eqd-tau", config_tau_s, "tau_s to put in the written eqd configuration (0: eqd's default)");
+  app.add_flag("-q,--quiet", quiet, "no status line");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? kExitOk : kExitUsage;
+  }
+
+  std::unique_ptr<Plant> plant;
+  try {
+    plant = std::make_unique<Plant>(eqd::sim::load_rig(rig_path));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "eqsim: %s\n", e.what());
+    return kExitUsage;
+  }
+  Rig& rig = plant->rig;
+
+  std::vector<eqd::sim::ServedController> served;
+  for (std::size_t c = 0; c < rig.controller_count(); ++c) {
+    eqd::sim::ServedController sc;
+    sc.name = rig.controller(c).params().name;
+    sc.port = base_port == 0 ? 0 : static_cast<std::uint16_t>(base_port + static_cast<int>(c));
+    sc.backend = std::make_shared<Backend>(*plant, c);
+    sc.map.channel_count = static_cast<std::uint16_t>(rig.controller(c).channel_count());
+    const double hb = rig.controller(c).params().heartbeat_timeout_ms;
+    sc.heartbeat_timeout_ms = static_cast<std::uint16_t>(std::min(hb, 65535.0));
+    served.push_back(std::move(sc));
+  }
+  std::unique_ptr<eqd::sim::ModbusServer> server;
+  try {
+    server = std::make_unique<eqd::sim::ModbusServer>(std::move(served));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "eqsim: %s\n", e.what());
+    return kExitFailure;
+  }
+  std::vector<std::uint16_t> ports;
+  for (std::size_t c = 0; c < rig.controller_count(); ++c) {
+    ports.push_back(server->port(c));
+    std::printf("eqsim: controller %s (%zu channels) on 127.0.0.1:%u unit 1\n",
+                rig.controller(c).params().name.c_str(), rig.controller(c).channel_count(), ports.back());
+  }
+  if (!write_config.empty()) {
+    try {
+      write_atomic(write_config, eqd_config_for(rig, ports, config_tau_s));
+      std::printf("eqsim: wrote eqd configuration %s\n", write_config.c_str());
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "eqsim: %s\n", e.what());
+      return kExitFailure;
+    }
+  }
+  std::fflush(stdout);
+
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGUSR1, &sa, nullptr);
+
+  server->start();
+  const bool tty = isatty(fileno(stdout)) != 0;
+  constexpr double kDt_s = 0.05;  // plant step (simulated time)
+  const auto period = std::chrono::nanoseconds(static_cast<std::int64_t>(kDt_s / speed * 1e9));
+  auto next = std::chrono::steady_clock::now();
+  double next_status = 0.0, next_report = 0.0;
+  int exit_code = kExitOk;
+  for (;;) {
+    const int sig = g_signal.exchange(0);
+    if (sig == SIGUSR1) {
+      std::lock_guard<std::mutex> lock(plant->mutex);
+      if (tty && !quiet) std::printf("\n");
+      print_report(rig, "eqsim: grid meter");
+    } else if (sig == SIGTERM || sig == SIGINT) {
+      break;
+    }
+    {
+      std::lock_guard<std::mutex> lock(plant->mutex);
+      rig.step(kDt_s);
+      if (!quiet && status_s > 0 && rig.now_s() >= next_status) {
+        print_status(rig, tty);
+        next_status = rig.now_s() + status_s;
+      }
+      if (!report_file.empty() && rig.now_s() >= next_report) {
+        try {
+          write_atomic(report_file, report_json(rig).dump(1) + "\n");
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "eqsim: report: %s\n", e.what());
+        }
+        next_report = rig.now_s() + 1.0;
+      }
+      if (duration_s > 0 && rig.now_s() >= duration_s) break;
+    }
+    next += period;
+    std::this_thread::sleep_until(next);
+  }
+  server->stop();
+  if (tty && !quiet) std::printf("\n");
+  print_report(rig, "eqsim: summary");
+  if (!report_file.empty()) {
+    try {
+      write_atomic(report_file, report_json(rig).dump(1) + "\n");
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "eqsim: report: %s\n", e.what());
+      exit_code = kExitFailure;
+    }
+  }
+  return exit_code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "eqsim: fatal: %s\n", e.what());
+    return kExitFailure;
+  }
+}

@@ -1,0 +1,68 @@
+#include "eqd/daemon/daemon.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <future>
+#include <thread>
+
+namespace eqd::daemon {
+
+Daemon::Daemon(const config::Config& cfg, const PlanHook& adjust_plan) : cfg_(cfg), plan_(plan_rig(cfg)) {
+  if (adjust_plan) adjust_plan(plan_);
+  core_ = std::make_unique<core::ControlCore>(plan_.core);
+  loop_ = std::make_unique<ControlLoop>(*core_, std::chrono::milliseconds(cfg_.loop.period_ms));
+  for (const io::modbus::PollerConfig& pc : plan_.pollers)
+    pollers_.push_back(std::make_unique<io::modbus::Poller>(pc, io::modbus::slots_from_core(*core_, pc.channel_slots)));
+}
+
+Daemon::~Daemon() {
+  if (started_ && !stopped_) shutdown(std::chrono::milliseconds(cfg_.loop.shutdown_timeout_ms));
+}
+
+void Daemon::start() {
+  if (started_) return;
+  started_ = true;
+  loop_->start();
+  for (auto& p : pollers_) p->start();
+  std::size_t buffers = 0;
+  for (const auto& c : plan_.core.channels) buffers += c.assigned ? 1 : 0;
+  spdlog::info("eqd started: {} bus(es), {} controller(s), {} channel(s), {} equalization channel(s) from config, "
+               "control period {} ms",
+               plan_.directory.buses.size(), plan_.directory.controllers.size(), plan_.directory.channels.size(),
+               buffers, cfg_.loop.period_ms);
+}
+
+ShutdownReport Daemon::shutdown(std::chrono::milliseconds timeout) {
+  ShutdownReport report;
+  if (!started_ || stopped_) return report;
+  stopped_ = true;
+  spdlog::info("stopping: taking equalization channels to 0 W and out of equalization mode");
+  // The core stops commanding; the pollers write stop to everything they ever told to equalize and
+  // confirm by reading the channels back.
+  core::Request stop;
+  stop.kind = core::RequestKind::stop_all;
+  (void)core_->submit(stop);
+  for (auto& p : pollers_) p->release_all();
+  // Wait for all controllers in parallel: one dead controller must not eat the others' time.
+  std::vector<std::future<bool>> waits;
+  for (auto& p : pollers_)
+    waits.push_back(std::async(std::launch::async, [&p, timeout] { return p->wait_released(timeout); }));
+  for (std::size_t i = 0; i < pollers_.size(); ++i) {
+    const std::string& name = pollers_[i]->config().name;
+    if (waits[i].get()) {
+      report.acknowledged.push_back(name);
+    } else {
+      report.timed_out.push_back(name);
+      spdlog::warn("controller {}: stop not acknowledged within {} ms; its lease/heartbeat watchdog will release "
+                   "its equalization channels",
+                   name, timeout.count());
+    }
+  }
+  for (auto& p : pollers_) p->stop();
+  loop_->stop();
+  spdlog::info("stopped: {} controller(s) acknowledged, {} timed out", report.acknowledged.size(),
+               report.timed_out.size());
+  return report;
+}
+
+}  // namespace eqd::daemon

@@ -1,0 +1,146 @@
+#include "eqd/daemon/rig.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <stdexcept>
+
+namespace eqd::daemon {
+
+namespace {
+// Poller slot of a controller channel that eqd does not use (ignore_channels): not sampled.
+constexpr core::ChannelIndex kNoChannel = std::numeric_limits<core::ChannelIndex>::max();
+}  // namespace
+
+const char* to_string(ControllerSource s) noexcept {
+  switch (s) {
+    case ControllerSource::config: return "config";
+    case ControllerSource::cache: return "cache";
+    case ControllerSource::discovery: return "discovery";
+  }
+  return "unknown";
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+std::optional<core::ChannelIndex> Directory::find_channel(std::string_view name) const {
+  auto it = by_name.find(std::string(name));
+  if (it == by_name.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<core::BusIndex> Directory::find_bus(std::string_view name) const {
+  for (std::size_t b = 0; b < buses.size(); ++b)
+    if (buses[b] == name) return static_cast<core::BusIndex>(b);
+  return std::nullopt;
+}
+
+std::optional<std::uint16_t> Directory::find_controller(std::string_view name) const {
+  for (std::size_t c = 0; c < controllers.size(); ++c)
+    if (controllers[c].name == name) return static_cast<std::uint16_t>(c);
+  return std::nullopt;
+}
+
+std::vector<std::string> Directory::suggest_channels(std::string_view name, std::size_t max) const {
+  std::vector<std::pair<std::size_t, const std::string*>> scored;
+  scored.reserve(channels.size());
+  for (const ChannelInfo& c : channels) scored.emplace_back(edit_distance(name, c.name), &c.name);
+  const std::size_t keep = std::min(max, scored.size());
+  std::partial_sort(scored.begin(), scored.begin() + static_cast<std::ptrdiff_t>(keep), scored.end(),
+                    [](const auto& x, const auto& y) { return x.first < y.first || (x.first == y.first && *x.second < *y.second); });
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < keep; ++i)
+    if (scored[i].first <= std::max<std::size_t>(3, name.size() / 2)) out.push_back(*scored[i].second);
+  return out;
+}
+
+RigPlan plan_rig(const config::Config& cfg) {
+  RigPlan plan;
+  Directory& dir = plan.directory;
+  for (const config::BusConfig& b : cfg.buses) {
+    dir.buses.push_back(b.name);
+    plan.core.buses.push_back(b.params);
+  }
+  auto bus_index = [&](const std::string& name) -> core::BusIndex {
+    if (name.empty()) return 0;
+    if (auto b = dir.find_bus(name)) return *b;
+    throw std::invalid_argument("unknown bus '" + name + "'");
+  };
+
+  for (std::size_t c = 0; c < cfg.controllers.size(); ++c) {
+    const config::ControllerConfig& cc = cfg.controllers[c];
+    ControllerInfo info;
+    info.name = cc.name;
+    info.transport = cc.transport == config::Transport::tcp ? "tcp" : "rtu";
+    info.endpoint = cc.transport == config::Transport::tcp
+                        ? cc.host + ":" + std::to_string(cc.port) + "#" + std::to_string(cc.unit_id)
+                        : cc.device + "@" + std::to_string(cc.baud) + "#" + std::to_string(cc.unit_id);
+    info.first_channel = static_cast<core::ChannelIndex>(dir.channels.size());
+    const std::uint16_t count = cc.channels ? cc.channels : cc.map.channel_count;
+    info.channels = count;
+
+    io::modbus::PollerConfig pc;
+    pc.name = cc.name;
+    pc.transport = cc.transport == config::Transport::tcp ? io::modbus::Transport::tcp : io::modbus::Transport::rtu;
+    pc.host = cc.host;
+    pc.port = cc.port;
+    pc.device = cc.device;
+    pc.baud = cc.baud;
+    pc.parity = cc.parity;
+    pc.data_bits = cc.data_bits;
+    pc.stop_bits = cc.stop_bits;
+    pc.unit_id = cc.unit_id;
+    pc.poll_hz = cc.poll_hz;
+    pc.timeout_ms = cc.timeout_ms;
+    pc.backoff_initial_ms = cc.backoff_initial_ms;
+    pc.backoff_max_ms = cc.backoff_max_ms;
+    pc.map = cc.map;
+    // A custom map need not carry the eqd device block: only check the version of the built-in profile.
+    if (cc.profile != config::kDefaultProfileName) pc.expected_profile_version = 0;
+
+    for (std::uint16_t n = 1; n <= count; ++n) {
+      // An ignored channel gets no core slot at all: it is not part of any bus, so its absence can
+      // neither hold the law nor count as free power. The poller skips it.
+      if (std::find(cc.ignore_channels.begin(), cc.ignore_channels.end(), n) != cc.ignore_channels.end()) {
+        pc.channel_slots.push_back(kNoChannel);
+        continue;
+      }
+      ChannelInfo ch;
+      ch.name = cc.name + "/" + std::to_string(n);
+      ch.controller = static_cast<std::uint16_t>(c);
+      ch.number = n;
+      ch.bus = bus_index(cc.bus_of(n));
+      const auto index = static_cast<core::ChannelIndex>(dir.channels.size());
+      dir.by_name.emplace(ch.name, index);
+      core::ChannelConfig corech;
+      corech.bus = ch.bus;
+      plan.core.channels.push_back(corech);
+      dir.channels.push_back(std::move(ch));
+      pc.channel_slots.push_back(index);
+    }
+    dir.controllers.push_back(std::move(info));
+    plan.pollers.push_back(std::move(pc));
+  }
+  for (const config::BufferConfig& b : cfg.buffers) {
+    auto idx = dir.find_channel(b.channel);
+    if (!idx) throw std::invalid_argument("equalization channel '" + b.channel + "' is not a known channel");
+    core::ChannelConfig& corech = plan.core.channels[*idx];
+    corech.assigned = true;
+    corech.limits = b.limits;
+  }
+  return plan;
+}
+
+}  // namespace eqd::daemon
