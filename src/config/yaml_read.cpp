@@ -39,8 +39,10 @@ std::string suggest(std::string_view word, const std::vector<std::string>& candi
     const std::string lc = lower(cand);
     // A key written without its unit suffix ("tau" for "tau_s", "deadband" for "deadband_W") is the
     // most common slip with unit-named keys; accept it whatever the edit distance.
-    if (lc.size() > w.size() && lc.compare(0, w.size(), w) == 0 && lc[w.size()] == '_' &&
-        lc.find('_', w.size() + 1) == std::string::npos)
+    // Likewise a singular for a plural ("bus" for "buses").
+    if (lc.size() > w.size() && lc.compare(0, w.size(), w) == 0 &&
+        ((lc[w.size()] == '_' && lc.find('_', w.size() + 1) == std::string::npos) ||
+         (w.size() >= 3 && lc.size() - w.size() <= 2 && lc.find('_', w.size()) == std::string::npos)))
       return cand;
     const std::size_t dist = distance(w, lc);
     const std::size_t allowed = std::max<std::size_t>(1, std::min<std::size_t>(3, lc.size() / 3));

@@ -1,0 +1,124 @@
+// The shipped config/eqd.yaml and config/examples/: they parse, document every accepted key, and
+// their defaults match the code's.
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <set>
+
+#include "config_test_util.hpp"
+
+using namespace eqd::config;
+
+namespace {
+
+const std::string kShipped = std::string(EQD_SOURCE_DIR) + "/config/eqd.yaml";
+
+// Key paths of a YAML tree in accepted_key_paths() form: list items "[]", names of maps "*",
+// keys of any register field of a map "FIELD".
+void collect(const YAML::Node& node, const std::string& path, std::set<std::string>& out) {
+  if (node.IsSequence()) {
+    for (const auto& item : node) collect(item, path + "[]", out);
+    return;
+  }
+  if (!node.IsMap()) return;
+  // channel_bus entries are data ({N: bus}), not keys.
+  if (path.size() >= 12 && path.compare(path.size() - 12, 12, ".channel_bus") == 0) return;
+  const bool named_children = path == "maps";
+  const bool field_of_map = path.rfind("maps.*.", 0) == 0 && path != "maps.*.range" &&
+                            std::count(path.begin(), path.end(), '.') == 2;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    std::string p;
+    if (named_children) p = path + ".*";
+    else if (field_of_map) p = "maps.*.FIELD." + it->first.Scalar();
+    else p = (path.empty() ? "" : path + ".") + it->first.Scalar();
+    out.insert(p);
+    collect(it->second, p, out);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("shipped eqd.yaml parses and is valid", "[config][shipped]") {
+  const Config cfg = load_config(kShipped);
+  CHECK(cfg.source_path == kShipped);
+  REQUIRE(cfg.buses.size() == 1);
+  REQUIRE(cfg.controllers.size() == 2);
+  CHECK(cfg.controllers[1].transport == Transport::rtu);
+  CHECK(cfg.controllers[1].map.name == "example-rtu");
+  REQUIRE(cfg.buffers.size() == 1);
+  CHECK(cfg.buffers[0].bus == "main");
+}
+
+TEST_CASE("shipped eqd.yaml contains every accepted key", "[config][shipped]") {
+  std::set<std::string> in_file;
+  collect(YAML::LoadFile(kShipped), "", in_file);
+  for (const std::string& key : accepted_key_paths()) {
+    INFO("key " << key << " is accepted by the parser but not documented in config/eqd.yaml");
+    CHECK(in_file.count(key) == 1);
+  }
+  // And the other way round: the walk above must normalise like the parser, else the check is void.
+  const auto accepted = accepted_key_paths();
+  for (const std::string& key : in_file) {
+    INFO("key " << key << " in config/eqd.yaml is not in accepted_key_paths()");
+    CHECK(std::find(accepted.begin(), accepted.end(), key) != accepted.end());
+  }
+}
+
+TEST_CASE("shipped eqd.yaml values are the code's defaults", "[config][shipped]") {
+  const Config cfg = load_config(kShipped);
+  const Config def;
+  CHECK(cfg.log_level == def.log_level);
+  CHECK(cfg.state_dir == def.state_dir);
+  CHECK(cfg.loop.period_ms == def.loop.period_ms);
+  CHECK(cfg.loop.shutdown_timeout_ms == def.loop.shutdown_timeout_ms);
+  CHECK(cfg.api.socket_path == def.api.socket_path);
+  CHECK(cfg.api.group == def.api.group);
+  CHECK(cfg.metrics.enabled == def.metrics.enabled);
+  CHECK(cfg.metrics.listen == def.metrics.listen);
+  CHECK(cfg.metrics.per_channel == def.metrics.per_channel);
+
+  const eqd::core::BusParams bp;
+  const auto& p = cfg.buses[0].params;
+  CHECK(p.target_W == bp.target_W);
+  CHECK(p.tau_s == bp.tau_s);
+  CHECK(p.deadband_W == bp.deadband_W);
+  CHECK(p.slew_W_per_s == bp.slew_W_per_s);
+  CHECK(p.flip_dwell_s == bp.flip_dwell_s);
+  CHECK(p.update_interval_s == bp.update_interval_s);
+  CHECK(p.trim_tau_s == bp.trim_tau_s);
+  CHECK(p.trim_max_fraction == bp.trim_max_fraction);
+  CHECK(p.hold_max_s == bp.hold_max_s);
+  CHECK(p.max_age_ms == bp.max_age_ms);
+  CHECK(p.lease_ms == bp.lease_ms);
+  CHECK(cfg.buses[0].allow_any_tau == BusConfig{}.allow_any_tau);
+
+  // The TCP controller shows the defaults of every key it uses.
+  const ControllerConfig dc;
+  const ControllerConfig& c = cfg.controllers[0];
+  CHECK(c.transport == dc.transport);
+  CHECK(c.port == dc.port);
+  CHECK(c.unit_id == dc.unit_id);
+  CHECK(c.profile == dc.profile);
+  CHECK(c.poll_hz == dc.poll_hz);
+  CHECK(c.timeout_ms == dc.timeout_ms);
+  CHECK(c.backoff_initial_ms == dc.backoff_initial_ms);
+  CHECK(c.backoff_max_ms == dc.backoff_max_ms);
+  CHECK(c.channels == c.map.channel_count);
+  // The RTU controller shows the serial defaults.
+  const ControllerConfig& r = cfg.controllers[1];
+  CHECK(r.baud == dc.baud);
+  CHECK(r.parity == dc.parity);
+  CHECK(r.data_bits == dc.data_bits);
+  CHECK(r.stop_bits == dc.stop_bits);
+}
+
+TEST_CASE("example eqd-rtu.yaml parses: RTU controller with a custom map", "[config][shipped]") {
+  const Config cfg = load_config(std::string(EQD_SOURCE_DIR) + "/config/examples/eqd-rtu.yaml");
+  REQUIRE_FALSE(cfg.controllers.empty());
+  const ControllerConfig& c = cfg.controllers[0];
+  CHECK(c.transport == Transport::rtu);
+  CHECK(c.profile != kDefaultProfileName);
+  CHECK(cfg.maps.count(c.profile) == 1);
+  CHECK(c.map.name == c.profile);
+  CHECK_FALSE(cfg.buffers.empty());
+}
