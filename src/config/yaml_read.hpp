@@ -98,7 +98,16 @@ std::set<std::string> decode_mapping(const YAML::Node& node, const std::string& 
     const Key<T>* key = find_key(keys, name);
     if (key == nullptr) fail(c, k.Mark(), kp, unknown_key_message("key", name, names_of(keys)));
     if (c.marks) (*c.marks)[kp] = it->second.Mark();
-    key->set(obj, it->second, c, kp);
+    if (it->second.IsNull()) {
+      // An empty value ("tau_s:") has its mark on the next line; point at the key instead.
+      try {
+        key->set(obj, it->second, c, kp);
+      } catch (const ConfigError& e) {
+        fail(c, k.Mark(), e.key_path, e.message);
+      }
+    } else {
+      key->set(obj, it->second, c, kp);
+    }
   }
   for (const auto& key : keys)
     if (key.required && seen.count(key.name) == 0)

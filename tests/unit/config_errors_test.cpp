@@ -35,6 +35,14 @@ TEST_CASE("a string where a number is expected", "[config][errors]") {
   CHECK(std::string(e.what()).rfind("t.yaml:3:12: buses[0].tau_s: got 'fast' (expected a number", 0) == 0);
 }
 
+TEST_CASE("an empty value is reported at its key", "[config][errors]") {
+  const ConfigError e = parse_error(base_with("    tau_s:\n"));
+  CHECK(e.line == 3);
+  CHECK(e.column == 5);
+  CHECK(e.key_path == "buses[0].tau_s");
+  CHECK_THAT(e.message, Catch::StartsWith("got nothing (expected a number"));
+}
+
 TEST_CASE("a mapping where a number is expected", "[config][errors]") {
   const ConfigError e = parse_error(base_with("    deadband_W: {a: 1}\n"));
   CHECK(e.line == 3);
