@@ -359,9 +359,10 @@ void Poller::write_commands(std::int64_t t_ns) {
 void Poller::write_heartbeat(std::int64_t t_ns) {
   if (!cfg_.map.heartbeat || cfg_.heartbeat_period_ms == 0 || ctx_ == nullptr || t_ns < next_heartbeat_ns_) return;
   next_heartbeat_ns_ = t_ns + static_cast<std::int64_t>(cfg_.heartbeat_period_ms) * 1'000'000;
-  ++heartbeat_value_;  // wraps at 65535: the controller looks for a change, not a value
+  // 1..32767 then wraps: fits an i16 heartbeat too; the controller looks for a change, not a value.
+  heartbeat_value_ = static_cast<std::uint16_t>(heartbeat_value_ % 32767 + 1);
   std::uint16_t regs[2] = {};
-  if (encode_field(*cfg_.map.heartbeat, heartbeat_value_ % 32768, regs) != CodecStatus::ok) return;
+  if (encode_field(*cfg_.map.heartbeat, heartbeat_value_, regs) != CodecStatus::ok) return;
   const int n = register_count(cfg_.map.heartbeat->type);
   const int rc = modbus_write_registers(mb(ctx_), cfg_.map.heartbeat->address, n, regs);
   if (rc == n) {
