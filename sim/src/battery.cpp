@@ -50,7 +50,9 @@ double OcvTable::voltage_V(double soc) const noexcept {
 }
 
 Battery::Battery(const BatteryParams& p, OcvTable ocv)
-    : params_(p), ocv_(std::move(ocv)), soc_(std::clamp(p.initial_soc, 0.0, 1.0)) {}
+    : params_(p), ocv_(std::move(ocv)), soc_(std::clamp(p.initial_soc, 0.0, 1.0)) {
+  ocv_now_V_ = ocv_.voltage_V(soc_);
+}
 
 void Battery::step(double current_A, double dt_s) noexcept {
   const double ah = current_A * dt_s / 3600.0;
@@ -65,11 +67,15 @@ void Battery::step(double current_A, double dt_s) noexcept {
   // Exact solution of dV/dt = I/C1 - V/(R1 C1) for constant I over dt.
   const double tau = params_.r1_ohm * params_.c1_F;
   if (tau > 0.0) {
-    const double e = std::exp(-dt_s / tau);
-    v_rc_V_ = v_rc_V_ * e + current_A * params_.r1_ohm * (1.0 - e);
+    if (dt_s != rc_dt_s_) {
+      rc_dt_s_ = dt_s;
+      rc_decay_ = std::exp(-dt_s / tau);
+    }
+    v_rc_V_ = v_rc_V_ * rc_decay_ + current_A * params_.r1_ohm * (1.0 - rc_decay_);
   } else {
     v_rc_V_ = current_A * params_.r1_ohm;
   }
+  ocv_now_V_ = ocv_.voltage_V(soc_);
 }
 
 }  // namespace eqd::sim

@@ -85,7 +85,14 @@ void ControllerModel::step(double now_s, double dt_s, std::mt19937_64& rng) noex
         if (c.mode == Mode::equalize) leave_equalization(c);
     }
   }
-  std::normal_distribution<double> unit(0.0, 1.0);
+  // Measurement noise: Irwin-Hall sum of four 16-bit uniforms from one draw, scaled to unit variance.
+  // Bounded (+-3.46 sigma) and about 5x cheaper than std::normal_distribution, which dominated the
+  // profile of an hour-long 64-channel run; for sensor noise the shape of the tails does not matter.
+  const auto unit = [](std::mt19937_64& g) {
+    const std::uint64_t u = g();
+    const double sum = static_cast<double>((u & 0xFFFF) + ((u >> 16) & 0xFFFF) + ((u >> 32) & 0xFFFF) + (u >> 48));
+    return (sum / 65536.0 - 2.0) * 1.7320508075688772;
+  };
   for (std::size_t k = 0; k < channels_.size(); ++k) {
     Channel& c = channels_[k];
     Target t;

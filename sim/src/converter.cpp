@@ -17,6 +17,8 @@ ConverterOutput Converter::step(const Target& t, Battery& battery, double dt_s) 
     delay_dt_s_ = dt_s;
     const double n = dt_s > 0.0 ? std::round(params_.dead_time_s / dt_s) : 0.0;
     delay_steps_ = std::min<std::size_t>(static_cast<std::size_t>(std::max(0.0, n)), kDelaySlots - 1);
+    const double tau = params_.tau_conv_s;
+    alpha_ = tau > 0.0 ? 1.0 - std::exp(-dt_s / tau) : 1.0;
   }
   // Ring: write the new request, read the one delay_steps_ old.
   ring_[head_] = t;
@@ -37,10 +39,8 @@ ConverterOutput Converter::step(const Target& t, Battery& battery, double dt_s) 
       break;
     }
   }
-  const double tau = params_.tau_conv_s;
-  const double alpha = tau > 0.0 ? 1.0 - std::exp(-dt_s / tau) : 1.0;
   // "off" also goes through the loop: the current decays with tau_conv_s rather than jumping.
-  double i = current_A_ + alpha * (want_A - current_A_);
+  double i = current_A_ + alpha_ * (want_A - current_A_);
 
   // Current and power limits (power limit evaluated at the present terminal voltage).
   i = std::clamp(i, -params_.max_discharge_A, params_.max_charge_A);

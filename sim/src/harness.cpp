@@ -80,6 +80,8 @@ Harness::Harness(Rig& rig, BusLaw& law, const HarnessConfig& cfg, std::vector<Ev
   vmin_.assign(nb, 1e300);
   vmax_.assign(nb, -1e300);
   margin_.assign(nb, 1e300);
+  for (std::size_t b = 0; b < nb; ++b) rated_W_.push_back(rig.rated_eq_W(b));
+  for (std::size_t i = 0; i < n; ++i) bus_of_.push_back(rig.channel_spec(i).bus);
 }
 
 void Harness::apply_event(const Event& e) noexcept {
@@ -166,7 +168,7 @@ void Harness::run(double until_s) noexcept {
     for (std::size_t b = 0; b < nb; ++b) {
       double free_W = 0.0, eq_meas_W = 0.0, eq_cmd_W = 0.0;
       for (std::size_t i = 0; i < n; ++i) {
-        if (rig_.channel_spec(i).bus != b) continue;
+        if (bus_of_[i] != b) continue;
         const ChannelTruth& tr = rig_.truth(i);
         (tr.equalizing ? eq_meas_W : free_W) += tr.power_W;
         if (applied_[i].equalize && tr.equalizing) eq_cmd_W += applied_[i].setpoint_W;
@@ -176,7 +178,7 @@ void Harness::run(double until_s) noexcept {
         travel_W_[b] += std::abs(eq_cmd_W - prev_total_cmd_W_[b]);
         prev_total_cmd_W_[b] = eq_cmd_W;
         if (now_s_ >= cfg_.metrics_from_s) {
-          const double thr = cfg_.flip_threshold_W > 0.0 ? cfg_.flip_threshold_W : 0.01 * rig_.rated_eq_W(b);
+          const double thr = cfg_.flip_threshold_W > 0.0 ? cfg_.flip_threshold_W : 0.01 * rated_W_[b];
           const int dir = eq_cmd_W > thr ? 1 : (eq_cmd_W < -thr ? -1 : 0);
           if (dir != 0) {
             if (last_dir_[b] != 0 && dir != last_dir_[b]) flips_[b] += 1.0;

@@ -4,3 +4,4 @@ add_executable(sim_unit_tests
 )
 target_link_libraries(sim_unit_tests PRIVATE eqd_sim eqd_catch_main)
 catch_discover_tests(sim_unit_tests PROPERTIES LABELS "unit")
+include(${CMAKE_CURRENT_LIST_DIR}/../scenarios/scenarios.cmake)

@@ -49,10 +49,10 @@ class Battery {
 
   /// Terminal voltage if `current_A` flowed now: OCV(SOC) + I*R0 + V_rc.
   [[nodiscard]] double terminal_voltage_V(double current_A) const noexcept {
-    return ocv_.voltage_V(soc_) + current_A * params_.r0_ohm + v_rc_V_;
+    return ocv_now_V_ + current_A * params_.r0_ohm + v_rc_V_;
   }
   /// Open-circuit voltage at the present SOC.
-  [[nodiscard]] double ocv_V() const noexcept { return ocv_.voltage_V(soc_); }
+  [[nodiscard]] double ocv_V() const noexcept { return ocv_now_V_; }
   /// Voltage across the RC pair (relaxation memory).
   [[nodiscard]] double v_rc_V() const noexcept { return v_rc_V_; }
   [[nodiscard]] double soc() const noexcept { return soc_; }
@@ -63,7 +63,7 @@ class Battery {
 
   /// Current that would put the terminal at exactly v_V (used for CV and voltage limits).
   [[nodiscard]] double current_for_voltage_A(double v_V) const noexcept {
-    return (v_V - ocv_.voltage_V(soc_) - v_rc_V_) / params_.r0_ohm;
+    return (v_V - ocv_now_V_ - v_rc_V_) / params_.r0_ohm;
   }
 
   /// Let current_A flow for dt_s: integrate SOC (coulombic efficiency on charge) and the RC pair
@@ -75,6 +75,9 @@ class Battery {
   OcvTable ocv_;
   double soc_;
   double v_rc_V_ = 0.0;
+  double ocv_now_V_ = 0.0;  ///< OCV(soc_), cached: the converter asks for it several times per step
+  double rc_dt_s_ = -1.0;   ///< dt of the cached RC decay factor
+  double rc_decay_ = 0.0;
   double charged_Ah_ = 0.0;
   double discharged_Ah_ = 0.0;
 };

@@ -74,6 +74,7 @@ class Converter {
   std::size_t head_ = 0;
   std::size_t delay_steps_ = 0;
   double delay_dt_s_ = -1.0;
+  double alpha_ = 1.0;  ///< first-order factor for delay_dt_s_ (exp cached: dt is constant)
   double current_A_ = 0.0;
 };
 

@@ -173,6 +173,8 @@ class Harness {
   std::vector<double> res_sq_sum_, res_peak_;
   std::vector<std::uint64_t> res_n_;
   std::vector<double> vmin_, vmax_, margin_;
+  std::vector<double> rated_W_;         ///< per bus, cached
+  std::vector<std::size_t> bus_of_;     ///< per channel, cached
   double now_s_ = 0.0;
   std::int64_t step_ = 0;
   std::uint32_t heartbeat_ = 0;

@@ -1,0 +1,45 @@
+// Runs every scenario file of tests/scenarios/ against the real ControlCore and checks its `expect:`.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "eqd/sim/scenario.hpp"
+
+#ifndef EQD_SCENARIO_DIR
+#error "EQD_SCENARIO_DIR must name the scenario folder"
+#endif
+
+namespace {
+std::vector<std::string> scenario_files() {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(EQD_SCENARIO_DIR))
+    if (e.path().extension() == ".yaml") out.push_back(e.path().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void run_file(const std::string& path) {
+  INFO("scenario file: " << path);
+  const eqd::sim::Scenario s = eqd::sim::load_scenario(path);
+  const eqd::sim::ScenarioResult r = eqd::sim::run_scenario(s);
+  std::cout << r.summary << "\n";
+  for (const std::string& f : r.failures) std::cout << "  FAIL " << f << "\n";
+  INFO(r.summary);
+  CHECK(r.failures.empty());
+  for (const std::string& f : r.failures) FAIL_CHECK(f);
+}
+}  // namespace
+
+TEST_CASE("scenario folder is not empty", "[scenario]") { REQUIRE(scenario_files().size() >= 8); }
+
+// One section per file; CTest runs each section as its own test (`-c <name>`), so a failing scenario
+// is reported by name.
+TEST_CASE("scenarios", "[scenario]") {
+  for (const std::string& f : scenario_files()) {
+    SECTION(std::filesystem::path(f).stem().string()) { run_file(f); }
+  }
+}
