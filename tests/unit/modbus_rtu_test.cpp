@@ -154,7 +154,7 @@ TEST_CASE("RTU over a socat pty pair: samples, commands, exceptions", "[modbus][
   CHECK(poller.wait_released(3s));
   CHECK_FALSE(backend->record(3).equalize);
   const auto st = poller.stats();
-  CHECK(st.polls_ok >= 5);
+  CHECK(st.polls_ok >= 3);  // the run lasts ~0.7 s at 10 Hz, some cycles got exceptions
   CHECK(server.controller().stats().requests >= 10);
   poller.stop();
   server.stop();
