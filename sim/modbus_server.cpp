@@ -190,7 +190,7 @@ class ControllerImage {
     if (m.capabilities) put(*m.capabilities, 0, cfg_.capabilities);
     if (m.heartbeat_timeout) put(*m.heartbeat_timeout, 0, cfg_.heartbeat_timeout_ms);
     for (std::size_t k = 0; k < channels_.size(); ++k) {
-      const ChannelReading r = cfg_.backend->read(k);
+      const ServedReading r = cfg_.backend->read(k);
       put(m.voltage, k, r.voltage_V);
       put(m.current, k, r.current_A);
       if (m.power) put(*m.power, k, r.power_W);
@@ -475,10 +475,10 @@ FakeControllerBackend::FakeControllerBackend(std::size_t channels) : channels_(c
 
 std::size_t FakeControllerBackend::channel_count() const { return channels_.size(); }
 
-ChannelReading FakeControllerBackend::read(std::size_t channel) {
+ServedReading FakeControllerBackend::read(std::size_t channel) {
   const std::lock_guard<std::mutex> lock(mutex_);
   Channel& c = channels_.at(channel);
-  ChannelReading r;
+  ServedReading r;
   r.power_W = c.rec.equalize ? c.rec.setpoint_W : c.test_power_W;
   r.voltage_V = 50.0 + r.power_W / 1000.0;
   r.current_A = r.power_W / r.voltage_V;

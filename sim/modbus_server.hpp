@@ -28,7 +28,7 @@
 namespace eqd::sim {
 
 /// One channel as the controller reports it. Sign: positive power/current = charging.
-struct ChannelReading {
+struct ServedReading {
   double voltage_V = 0.0;
   double current_A = 0.0;
   double power_W = 0.0;
@@ -50,7 +50,7 @@ class ControllerBackend {
   /// Channels of this controller (fixed).
   [[nodiscard]] virtual std::size_t channel_count() const = 0;
   /// Current reading of `channel` (< channel_count()).
-  virtual ChannelReading read(std::size_t channel) = 0;
+  virtual ServedReading read(std::size_t channel) = 0;
   /// A validated command for `channel`: enter/stay in (equalize) or leave equalization mode, power
   /// setpoint_W (0 when !equalize), lease_ms (0 = no lease). Also called with (false, 0, 0) when the
   /// server releases a channel itself (lease expiry, heartbeat loss).
@@ -174,7 +174,7 @@ class FakeControllerBackend : public ControllerBackend {
   explicit FakeControllerBackend(std::size_t channels);
 
   [[nodiscard]] std::size_t channel_count() const override;
-  ChannelReading read(std::size_t channel) override;
+  ServedReading read(std::size_t channel) override;
   void command(std::size_t channel, bool equalize, double setpoint_W, std::uint32_t lease_ms) override;
   void heartbeat(std::uint16_t value) override;
   void released(std::size_t channel, ReleaseReason why) override;

@@ -319,6 +319,18 @@ RigSpec parse_rig(const YAML::Node& root, const YamlCtx& c, const std::string& b
       proto.bus = bus;
       proto.ocv = parse_battery(merged(l, "battery"), c, proto.battery);
       parse_converter(merged(l, "converter"), c, proto.converter);
+      {
+        // A pack whose open-circuit voltage lies outside the converter's window could never move:
+        // almost always a cell-level converter default on a multi-cell pack.
+        const double v0 = proto.ocv->voltage_V(proto.battery.initial_soc);
+        if (v0 > proto.converter.v_max_V || v0 < proto.converter.v_min_V) {
+          const Merged conv = merged(l, "converter");
+          c.fail(conv.own ? conv.own : (conv.tmpl ? conv.tmpl : en), conv.own ? conv.own_path : (conv.tmpl ? conv.tmpl_path : ep),
+                 "battery open-circuit voltage " + std::to_string(v0) + " V is outside the converter window [" +
+                     std::to_string(proto.converter.v_min_V) + ", " + std::to_string(proto.converter.v_max_V) +
+                     "] V (set converter.v_min_V / v_max_V)");
+        }
+      }
       if (buf.present()) {
         proto.buffer = true;
         proto.limits = parse_buffer(buf, c, proto.converter);

@@ -47,7 +47,7 @@ double YamlCtx::num(const YAML::Node& map, const char* key, const std::string& p
                     double hi) const {
   const YAML::Node n = map[key];
   if (!n) return def;
-  const std::string p = path + "." + key;
+  const std::string p = path.empty() ? std::string(key) : path + "." + key;
   const double v = num(n, p);
   if (v < lo || v > hi)
     fail(n, p, "value " + n.Scalar() + " out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
@@ -58,7 +58,7 @@ std::int64_t YamlCtx::integer(const YAML::Node& map, const char* key, const std:
                               std::int64_t lo, std::int64_t hi) const {
   const YAML::Node n = map[key];
   if (!n) return def;
-  const std::string p = path + "." + key;
+  const std::string p = path.empty() ? std::string(key) : path + "." + key;
   long long v = 0;
   if (!n.IsScalar() || !YAML::convert<long long>::decode(n, v)) fail(n, p, "expected an integer");
   if (v < lo || v > hi)
@@ -70,7 +70,7 @@ bool YamlCtx::boolean(const YAML::Node& map, const char* key, const std::string&
   const YAML::Node n = map[key];
   if (!n) return def;
   bool v = false;
-  if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) fail(n, path + "." + key, "expected true or false");
+  if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) fail(n, path.empty() ? std::string(key) : path + "." + key, "expected true or false");
   return v;
 }
 
@@ -81,7 +81,7 @@ std::string YamlCtx::str(const YAML::Node& map, const char* key, const std::stri
     if (required) fail(map, path, std::string("missing key '") + key + "'");
     return def;
   }
-  if (!n.IsScalar() || n.Scalar().empty()) fail(n, path + "." + key, "expected a non-empty string");
+  if (!n.IsScalar() || n.Scalar().empty()) fail(n, path.empty() ? std::string(key) : path + "." + key, "expected a non-empty string");
   return n.Scalar();
 }
 
