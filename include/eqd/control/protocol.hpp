@@ -1,0 +1,110 @@
+#pragma once
+/// @file protocol.hpp
+/// The control API's wire protocol (version 1): one JSON object per line in each direction, over the
+/// daemon's Unix stream socket. docs/control-api.md describes every request with an example.
+///
+/// Thread-safety: everything here is pure (no shared state); any thread.
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include <nlohmann/json.hpp>
+
+#include "eqd/core/params.hpp"
+
+namespace eqd::control {
+
+/// Protocol version spoken by this build (field "v" of requests and responses).
+inline constexpr int kProtocolVersion = 1;
+/// Largest request line accepted, newline excluded. A longer line gets error "too_large".
+inline constexpr std::size_t kMaxRequestBytes = 64 * 1024;
+/// Deepest JSON nesting accepted in a request (requests are flat; this bounds the parser's work).
+inline constexpr int kMaxJsonDepth = 8;
+/// Longest channel, bus or parameter name accepted.
+inline constexpr std::size_t kMaxNameBytes = 128;
+
+/// What a client asks for.
+enum class Command : std::uint8_t { hello, status, channels, controllers, assign, release, set };
+/// Wire name of a command ("status", ...). Any thread.
+const char* to_string(Command c) noexcept;
+/// True for commands that change the daemon (need authorization). Any thread.
+bool is_change(Command c) noexcept;
+
+/// Role filter of `channels`.
+enum class RoleFilter : std::uint8_t { any, eq, test };
+
+/// Limits given with `assign`; unset fields come from the persisted or configured limits.
+struct LimitArgs {
+  std::optional<double> max_charge_W, max_discharge_W, max_charge_A, max_discharge_A, v_min_V, v_max_V,
+      hysteresis_V;
+  [[nodiscard]] bool any() const noexcept;
+};
+
+/// One parsed, schema-checked request. Names are not resolved yet (the server does that).
+struct ApiRequest {
+  std::uint64_t id = 0;          ///< echoed in the response; 0 when the client sent none
+  Command command = Command::hello;
+  std::string channel;           ///< assign, release
+  std::string bus;               ///< channels (filter), assign (check), set (required)
+  RoleFilter role = RoleFilter::any;  ///< channels
+  LimitArgs limits;              ///< assign
+  std::map<std::string, double> params;  ///< set: name -> value (names checked by the server)
+};
+
+/// Machine-readable error codes of responses ("error": {"code": ..., "message": ...}).
+namespace error_code {
+inline constexpr const char* kTooLarge = "too_large";
+inline constexpr const char* kMalformed = "malformed";          ///< not JSON / not an object
+inline constexpr const char* kBadRequest = "bad_request";       ///< a field is missing or of the wrong type
+inline constexpr const char* kUnsupportedVersion = "unsupported_version";
+inline constexpr const char* kUnknownCommand = "unknown_command";
+inline constexpr const char* kUnknownChannel = "unknown_channel";
+inline constexpr const char* kUnknownBus = "unknown_bus";
+inline constexpr const char* kForbidden = "forbidden";
+inline constexpr const char* kRefusedRunning = "refused_running";
+inline constexpr const char* kRefusedFault = "refused_fault";
+inline constexpr const char* kInvalid = "invalid";               ///< limits / parameters rejected
+inline constexpr const char* kBusy = "busy";                     ///< request queue or client limit full
+inline constexpr const char* kTimeout = "timeout";               ///< the control thread did not answer
+}  // namespace error_code
+
+/// A request that could not be parsed: error code, message naming the field, and the id if one was read.
+struct ParseError {
+  std::uint64_t id = 0;
+  const char* code = error_code::kMalformed;
+  std::string message;
+};
+
+/// Parses one request line (without its newline). Never throws; any input yields a request or an error.
+[[nodiscard]] std::variant<ApiRequest, ParseError> parse_request(std::string_view line);
+
+/// Serialises a request (used by eqctl and tests) as one line without newline.
+[[nodiscard]] std::string serialize_request(const ApiRequest& r);
+
+/// Builds {"v":1,"id":id,"ok":true,"result":result} as one line with its newline.
+[[nodiscard]] std::string ok_response(std::uint64_t id, const nlohmann::json& result);
+/// Builds {"v":1,"id":id,"ok":false,"error":{"code":code,"message":message}} (+ extra fields in
+/// "error", e.g. "suggestions") as one line with its newline.
+[[nodiscard]] std::string error_response(std::uint64_t id, std::string_view code, std::string_view message,
+                                         const nlohmann::json& extra = nlohmann::json::object());
+
+/// Applies the set fields of `args` over `base`. Any thread.
+[[nodiscard]] core::BufferLimits merge_limits(const core::BufferLimits& base, const LimitArgs& args) noexcept;
+
+/// Names of the limit fields on the wire (and as eqctl options without "--" and with '-' for '_').
+inline constexpr const char* kLimitNames[] = {"max_charge_W", "max_discharge_W", "max_charge_A", "max_discharge_A",
+                                             "v_min_V", "v_max_V", "hysteresis_V"};
+/// Bus parameters that `set` may change at run time (and that persist across restarts).
+inline constexpr const char* kSettableParams[] = {"tau_s", "deadband_W", "target_W"};
+
+/// JSON of BufferLimits with the wire names, and back (missing fields keep `l`'s values; throws
+/// std::invalid_argument naming a field of the wrong type).
+[[nodiscard]] nlohmann::json limits_to_json(const core::BufferLimits& l);
+void limits_from_json(const nlohmann::json& j, core::BufferLimits& l);
+
+}  // namespace eqd::control

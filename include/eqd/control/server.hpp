@@ -1,0 +1,51 @@
+#pragma once
+/// @file server.hpp
+/// The control API server: a Unix stream socket served by one Boost.Asio io thread. It reads the
+/// core's lock-free snapshots, submits Requests through ControlCore::submit() and routes the core's
+/// Responses to the waiting clients by Request::id from one dispatcher timer; the control thread is
+/// never touched. Accepted changes are persisted (StateStore) from the io thread.
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "eqd/control/state_store.hpp"
+#include "eqd/daemon/daemon.hpp"
+
+namespace eqd::control {
+
+/// Settings of the server. Plain data.
+struct ApiServerOptions {
+  std::string socket_path = "/run/eqd/eqd.sock";  ///< Config.api.socket_path
+  std::string group = "eqd";                       ///< Config.api.group: may change besides root
+  std::chrono::milliseconds response_timeout{3000};  ///< wait for the control thread's answer
+  std::size_t max_clients = 64;                    ///< more connections get "busy" and are closed
+};
+
+/// Thread-safety: construct, start(), stop() from the main thread. Everything else runs on the
+/// server's own io thread.
+class ApiServer {
+ public:
+  /// `daemon` must be started before start() and outlive the server. `store`/`state`: the persisted
+  /// state loaded at start (kept up to date and rewritten after every accepted change).
+  ApiServer(daemon::Daemon& daemon, StateStore& store, PersistedState state, ApiServerOptions opts);
+  ~ApiServer();
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  /// Creates the socket (mode 0660, group api.group if it exists) and starts the io thread.
+  /// Refuses (throws std::runtime_error) if another process answers on the socket. Main thread.
+  void start();
+  /// Closes the socket and all connections, joins the io thread, removes the socket file. Idempotent.
+  void stop();
+
+  /// Implementation (io thread state); public only so that the connection class in server.cpp can
+  /// name it. Not usable from outside server.cpp.
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace eqd::control

@@ -1,0 +1,24 @@
+#pragma once
+/// @file views.hpp
+/// What the reading commands return, built from the core's lock-free snapshots, the Directory and
+/// the pollers' statistics. Thread-safety: any thread except the control thread's hot path; never
+/// blocks the control thread (seqlock reads only).
+
+#include <cstdint>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "eqd/control/protocol.hpp"
+#include "eqd/daemon/daemon.hpp"
+
+namespace eqd::control {
+
+/// `status`: per bus power, energy, parameters and counts by health; controller counts.
+[[nodiscard]] nlohmann::json status_view(const daemon::Daemon& d, std::int64_t now_ns);
+/// `channels`: one row per channel, filtered by bus (index; -1 = all) and role.
+[[nodiscard]] nlohmann::json channels_view(const daemon::Daemon& d, std::int64_t now_ns, int bus, RoleFilter role);
+/// `controllers`: endpoint, transport, source, link state and poll statistics of each controller.
+[[nodiscard]] nlohmann::json controllers_view(const daemon::Daemon& d);
+
+}  // namespace eqd::control

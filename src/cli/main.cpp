@@ -1,0 +1,255 @@
+// eqctl: command-line client of eqd's control API. See docs/eqctl.md.
+#include <CLI/CLI.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include "client.hpp"
+#include "eqd/control/protocol.hpp"
+#include "render.hpp"
+
+namespace {
+
+using eqd::cli::Client;
+using eqd::cli::UnreachableError;
+using eqd::control::ApiRequest;
+using eqd::control::Command;
+using nlohmann::json;
+
+/// Exit codes (docs/eqctl.md).
+constexpr int kExitOk = 0;
+constexpr int kExitRefused = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitUnreachable = 3;
+
+constexpr const char* kDefaultSocket = "/run/eqd/eqd.sock";
+constexpr int kTimeoutMs = 10000;
+
+volatile std::sig_atomic_t g_interrupted = 0;
+extern "C" void on_sigint(int) { g_interrupted = 1; }
+
+/// Prints an error response and returns the exit code for it.
+int report_error(const json& resp, bool as_json) {
+  if (as_json) {
+    std::cout << resp.dump(2) << "\n";
+  }
+  const json& e = resp.contains("error") && resp["error"].is_object() ? resp["error"] : json::object();
+  const std::string code = e.contains("code") && e["code"].is_string() ? e["code"].get<std::string>() : "error";
+  const std::string msg = e.contains("message") && e["message"].is_string() ? e["message"].get<std::string>() : resp.dump();
+  std::fprintf(stderr, "eqctl: %s (%s)\n", msg.c_str(), code.c_str());
+  // bad_request/unknown_command mean this eqctl and eqd disagree on the protocol, i.e. usage.
+  if (code == eqd::control::error_code::kBadRequest || code == eqd::control::error_code::kUnknownCommand ||
+      code == eqd::control::error_code::kMalformed)
+    return kExitUsage;
+  return kExitRefused;
+}
+
+int run_reading(Client& client, const ApiRequest& r, bool as_json, std::string (*render)(const json&)) {
+  const json resp = client.call(r);
+  if (!resp.value("ok", false)) return report_error(resp, as_json);
+  if (as_json) std::cout << resp["result"].dump(2) << "\n";
+  else std::cout << render(resp["result"]);
+  return kExitOk;
+}
+
+int run_change(Client& client, const ApiRequest& r, bool as_json) {
+  const json resp = client.call(r);
+  if (!resp.value("ok", false)) return report_error(resp, as_json);
+  const json& res = resp["result"];
+  if (as_json) {
+    std::cout << res.dump(2) << "\n";
+  } else {
+    if (res.contains("message") && res["message"].is_string()) std::cout << res["message"].get<std::string>() << "\n";
+    else std::cout << res.dump() << "\n";
+    if (res.contains("warning") && res["warning"].is_string())
+      std::fprintf(stderr, "eqctl: warning: %s\n", res["warning"].get<std::string>().c_str());
+  }
+  return kExitOk;
+}
+
+int run_watch(const std::string& socket, double interval_s, const std::string& bus) {
+  struct sigaction sa {};
+  sa.sa_handler = on_sigint;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  std::unique_ptr<Client> client;
+  std::fputs("\x1b[?25l", stdout);  // hide the cursor while redrawing
+  while (!g_interrupted) {
+    std::string screen;
+    try {
+      if (!client) client = std::make_unique<Client>(socket, kTimeoutMs);
+      ApiRequest st;
+      st.command = Command::status;
+      const json s = client->call(st);
+      ApiRequest ch;
+      ch.command = Command::channels;
+      ch.role = eqd::control::RoleFilter::eq;
+      ch.bus = bus;
+      const json c = client->call(ch);
+      screen = s.value("ok", false) ? eqd::cli::render_status(s["result"]) : s.dump() + "\n";
+      screen += "\nequalization channels:\n";
+      screen += c.value("ok", false) ? eqd::cli::render_channels(c["result"]) : c.dump() + "\n";
+    } catch (const UnreachableError& e) {
+      client.reset();
+      screen = std::string("eqd unreachable: ") + e.what() + "\nretrying...\n";
+    }
+    std::fputs("\x1b[H\x1b[2J", stdout);  // home + clear: redraw in place
+    std::fputs(screen.c_str(), stdout);
+    std::printf("\n(refresh every %.1f s; Ctrl-C to exit)\n", interval_s);
+    std::fflush(stdout);
+    // Sleep in small steps so that Ctrl-C exits promptly.
+    for (double t = 0; t < interval_s && !g_interrupted; t += 0.05)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::fputs("\x1b[?25h\n", stdout);  // show the cursor again
+  std::fflush(stdout);
+  return kExitOk;
+}
+
+bool parse_assignment(const std::string& arg, std::string& key, double& value, std::string& why) {
+  const auto eq = arg.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    why = "expected NAME=VALUE, got '" + arg + "'";
+    return false;
+  }
+  key = arg.substr(0, eq);
+  const std::string v = arg.substr(eq + 1);
+  char* end = nullptr;
+  errno = 0;
+  value = std::strtod(v.c_str(), &end);
+  if (v.empty() || end != v.c_str() + v.size() || errno == ERANGE || !std::isfinite(value)) {
+    why = key + ": '" + v + "' is not a number";
+    return false;
+  }
+  bool known = false;
+  for (const char* p : eqd::control::kSettableParams) known = known || key == p;
+  if (!known) {
+    why = "'" + key + "' cannot be set (settable: tau_s, deadband_W, target_W)";
+    return false;
+  }
+  return true;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"eqctl: inspect and command eqd, the power-equalization daemon"};
+  app.require_subcommand(1);
+  std::string socket = std::getenv("EQD_SOCKET") ? std::getenv("EQD_SOCKET") : kDefaultSocket;
+  bool as_json = false;
+  app.add_option("--socket", socket, "eqd's control socket (env EQD_SOCKET)")->capture_default_str();
+  app.add_flag("--json", as_json, "print the daemon's JSON result (for scripts)");
+
+  auto* status = app.add_subcommand("status", "per bus: net, free and equalization power, energy, counts by health");
+  auto* channels = app.add_subcommand("channels", "one row per channel: role, state, V, A, W, setpoint, age, window");
+  std::string ch_bus, ch_role;
+  channels->add_option("--bus", ch_bus, "only channels of bus B");
+  channels->add_option("--role", ch_role, "eq (equalization channels) or test")->check(CLI::IsMember({"eq", "test"}));
+  auto* controllers = app.add_subcommand("controllers", "endpoint, transport, source, link state, poll rate, last error");
+  auto* watch = app.add_subcommand("watch", "live view of status and equalization channels (Ctrl-C exits)");
+  double interval_s = 1.0;
+  std::string watch_bus;
+  watch->add_option("-n,--interval", interval_s, "refresh period, s")->check(CLI::Range(0.1, 3600.0))->capture_default_str();
+  watch->add_option("--bus", watch_bus, "only equalization channels of bus B");
+
+  auto* assign = app.add_subcommand("assign", "put CONTROLLER/CHANNEL into equalization mode");
+  std::string as_channel, as_bus;
+  assign->add_option("channel", as_channel, "channel name, e.g. cab1/3")->required();
+  assign->add_option("--bus", as_bus, "check that the channel is on bus B");
+  double lim[7] = {};
+  CLI::Option* lim_opt[7] = {};
+  const char* lim_flags[7] = {"--max-charge-W", "--max-discharge-W", "--max-charge-A", "--max-discharge-A",
+                              "--v-min-V",      "--v-max-V",         "--hysteresis-V"};
+  const char* lim_help[7] = {"max charging power, W",   "max discharging power, W", "max charging current, A (0: none)",
+                             "max discharging current, A (0: none)", "lower window voltage, V", "upper window voltage, V",
+                             "window re-entry hysteresis, V"};
+  for (int i = 0; i < 7; ++i) lim_opt[i] = assign->add_option(lim_flags[i], lim[i], lim_help[i]);
+  assign->footer(
+      "Limits default to the channel's persisted limits (its last assignment), else its config equalization: entry; "
+      "without either, --max-charge-W, --max-discharge-W, --v-min-V and --v-max-V are required.");
+
+  auto* release = app.add_subcommand("release", "send stop to CONTROLLER/CHANNEL: it leaves equalization mode");
+  std::string rel_channel;
+  release->add_option("channel", rel_channel, "channel name, e.g. cab1/3")->required();
+
+  auto* set = app.add_subcommand("set", "change bus parameters at run time: tau_s=… deadband_W=… target_W=…");
+  std::string set_bus;
+  std::vector<std::string> set_args;
+  set->add_option("--bus", set_bus, "bus to change")->required();
+  set->add_option("params", set_args, "NAME=VALUE (tau_s, deadband_W, target_W)")->required();
+
+  app.footer("Exit codes: 0 ok, 1 refused by eqd, 2 usage error, 3 eqd unreachable.");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
+
+  try {
+    if (*watch) return run_watch(socket, interval_s, watch_bus);
+    ApiRequest r;
+    if (*set) {
+      r.command = Command::set;
+      r.bus = set_bus;
+      for (const std::string& a : set_args) {
+        std::string key, why;
+        double v = 0;
+        if (!parse_assignment(a, key, v, why)) {
+          std::fprintf(stderr, "eqctl set: %s\n", why.c_str());
+          return kExitUsage;
+        }
+        r.params[key] = v;
+      }
+    }
+    Client client(socket, kTimeoutMs);
+    if (*status) {
+      r.command = Command::status;
+      return run_reading(client, r, as_json, eqd::cli::render_status);
+    }
+    if (*channels) {
+      r.command = Command::channels;
+      r.bus = ch_bus;
+      r.role = ch_role == "eq" ? eqd::control::RoleFilter::eq
+               : ch_role == "test" ? eqd::control::RoleFilter::test : eqd::control::RoleFilter::any;
+      return run_reading(client, r, as_json, eqd::cli::render_channels);
+    }
+    if (*controllers) {
+      r.command = Command::controllers;
+      return run_reading(client, r, as_json, eqd::cli::render_controllers);
+    }
+    if (*assign) {
+      r.command = Command::assign;
+      r.channel = as_channel;
+      r.bus = as_bus;
+      std::optional<double>* slots[7] = {&r.limits.max_charge_W, &r.limits.max_discharge_W, &r.limits.max_charge_A,
+                                          &r.limits.max_discharge_A, &r.limits.v_min_V, &r.limits.v_max_V,
+                                          &r.limits.hysteresis_V};
+      for (int i = 0; i < 7; ++i)
+        if (lim_opt[i]->count()) *slots[i] = lim[i];
+      return run_change(client, r, as_json);
+    }
+    if (*release) {
+      r.command = Command::release;
+      r.channel = rel_channel;
+      return run_change(client, r, as_json);
+    }
+    if (*set) return run_change(client, r, as_json);
+  } catch (const UnreachableError& e) {
+    std::fprintf(stderr, "eqctl: %s\n", e.what());
+    return kExitUnreachable;
+  }
+  return kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "eqctl: %s\n", e.what());
+    return kExitUsage;
+  }
+}

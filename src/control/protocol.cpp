@@ -1,0 +1,284 @@
+// The control API's request parser and response builders. Pure functions: fuzzed (tests/fuzz/).
+#include "eqd/control/protocol.hpp"
+
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+namespace eqd::control {
+
+namespace {
+
+using nlohmann::json;
+
+struct CommandName {
+  const char* name;
+  Command command;
+};
+constexpr CommandName kCommands[] = {
+    {"hello", Command::hello},         {"status", Command::status}, {"channels", Command::channels},
+    {"controllers", Command::controllers}, {"assign", Command::assign}, {"release", Command::release},
+    {"set", Command::set},
+};
+
+// Rejects deep nesting before nlohmann builds a tree: a 64 KiB line of '[' would otherwise cost a
+// tree of 64 Ki nodes for nothing. Brackets inside strings are skipped.
+bool depth_ok(std::string_view s) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (char ch : s) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (ch == '\\') escaped = true;
+      else if (ch == '"') in_string = false;
+      continue;
+    }
+    if (ch == '"') in_string = true;
+    else if (ch == '{' || ch == '[') {
+      if (++depth > kMaxJsonDepth) return false;
+    } else if (ch == '}' || ch == ']') --depth;
+  }
+  return true;
+}
+
+ParseError fail(std::uint64_t id, const char* code, std::string message) {
+  return ParseError{id, code, std::move(message)};
+}
+
+// Reads a name field; returns an error message or empty.
+std::string read_name(const json& obj, const char* key, std::string& out, bool required) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return required ? std::string("missing field \"") + key + "\"" : std::string();
+  if (!it->is_string()) return std::string("field \"") + key + "\" must be a string";
+  const auto& s = it->get_ref<const std::string&>();
+  if (s.empty()) return std::string("field \"") + key + "\" must not be empty";
+  if (s.size() > kMaxNameBytes)
+    return std::string("field \"") + key + "\" is longer than " + std::to_string(kMaxNameBytes) + " bytes";
+  for (unsigned char ch : s)
+    if (ch < 0x20 || ch == 0x7f) return std::string("field \"") + key + "\" contains a control character";
+  out = s;
+  return {};
+}
+
+std::string read_number(const json& obj, const std::string& key, std::optional<double>& out) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return {};
+  if (!it->is_number()) return "field \"" + key + "\" must be a number";
+  const double v = it->get<double>();
+  if (!std::isfinite(v)) return "field \"" + key + "\" must be finite";
+  out = v;
+  return {};
+}
+
+}  // namespace
+
+const char* to_string(Command c) noexcept {
+  for (const auto& n : kCommands)
+    if (n.command == c) return n.name;
+  return "unknown";
+}
+
+bool is_change(Command c) noexcept { return c == Command::assign || c == Command::release || c == Command::set; }
+
+bool LimitArgs::any() const noexcept {
+  return max_charge_W || max_discharge_W || max_charge_A || max_discharge_A || v_min_V || v_max_V || hysteresis_V;
+}
+
+std::variant<ApiRequest, ParseError> parse_request(std::string_view line) {
+  if (line.size() > kMaxRequestBytes)
+    return fail(0, error_code::kTooLarge,
+                "request of " + std::to_string(line.size()) + " bytes exceeds the limit of " +
+                    std::to_string(kMaxRequestBytes) + " bytes");
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (!depth_ok(line))
+    return fail(0, error_code::kMalformed, "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  const json j = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return fail(0, error_code::kMalformed, "not valid JSON (expected one JSON object per line)");
+  if (!j.is_object()) return fail(0, error_code::kMalformed, "a request must be a JSON object");
+
+  ApiRequest r;
+  if (auto it = j.find("id"); it != j.end()) {
+    if (!it->is_number_unsigned()) return fail(0, error_code::kBadRequest, "field \"id\" must be a non-negative integer");
+    r.id = it->get<std::uint64_t>();
+  }
+  if (auto it = j.find("v"); it != j.end()) {
+    if (!it->is_number_integer() || it->get<std::int64_t>() != kProtocolVersion)
+      return fail(r.id, error_code::kUnsupportedVersion,
+                  "protocol version " + it->dump() + " is not supported (this eqd speaks version " +
+                      std::to_string(kProtocolVersion) + ")");
+  }
+  auto cmd = j.find("cmd");
+  if (cmd == j.end()) return fail(r.id, error_code::kBadRequest, "missing field \"cmd\"");
+  if (!cmd->is_string()) return fail(r.id, error_code::kBadRequest, "field \"cmd\" must be a string");
+  const auto& name = cmd->get_ref<const std::string&>();
+  bool known = false;
+  for (const auto& n : kCommands)
+    if (name == n.name) {
+      r.command = n.command;
+      known = true;
+    }
+  if (!known) {
+    std::string shown = name.substr(0, 40);
+    return fail(r.id, error_code::kUnknownCommand,
+                "unknown command \"" + shown +
+                    "\" (known: hello, status, channels, controllers, assign, release, set)");
+  }
+
+  std::string err;
+  switch (r.command) {
+    case Command::hello:
+    case Command::status:
+    case Command::controllers:
+      break;
+    case Command::channels: {
+      err = read_name(j, "bus", r.bus, false);
+      if (!err.empty()) break;
+      if (auto it = j.find("role"); it != j.end()) {
+        if (!it->is_string()) {
+          err = "field \"role\" must be a string: eq or test";
+          break;
+        }
+        const auto& role = it->get_ref<const std::string&>();
+        if (role == "eq") r.role = RoleFilter::eq;
+        else if (role == "test") r.role = RoleFilter::test;
+        else if (role == "any") r.role = RoleFilter::any;
+        else err = "field \"role\" must be eq, test or any";
+      }
+      break;
+    }
+    case Command::assign: {
+      err = read_name(j, "channel", r.channel, true);
+      if (!err.empty()) break;
+      err = read_name(j, "bus", r.bus, false);
+      if (!err.empty()) break;
+      if (auto it = j.find("limits"); it != j.end()) {
+        if (!it->is_object()) {
+          err = "field \"limits\" must be an object";
+          break;
+        }
+        for (const auto& [key, value] : it->items()) {
+          bool ok = false;
+          for (const char* l : kLimitNames) ok = ok || key == l;
+          if (!ok) {
+            err = "unknown limit \"" + key.substr(0, 40) +
+                  "\" (known: max_charge_W, max_discharge_W, max_charge_A, max_discharge_A, v_min_V, v_max_V, "
+                  "hysteresis_V)";
+            break;
+          }
+          (void)value;
+        }
+        if (!err.empty()) break;
+        LimitArgs& l = r.limits;
+        for (auto [key, slot] : {std::pair{"max_charge_W", &l.max_charge_W}, {"max_discharge_W", &l.max_discharge_W},
+                                 {"max_charge_A", &l.max_charge_A}, {"max_discharge_A", &l.max_discharge_A},
+                                 {"v_min_V", &l.v_min_V}, {"v_max_V", &l.v_max_V}, {"hysteresis_V", &l.hysteresis_V}}) {
+          err = read_number(*it, std::string("") + key, *slot);
+          if (!err.empty()) {
+            err = "limits: " + err;
+            break;
+          }
+        }
+      }
+      break;
+    }
+    case Command::release:
+      err = read_name(j, "channel", r.channel, true);
+      break;
+    case Command::set: {
+      err = read_name(j, "bus", r.bus, true);
+      if (!err.empty()) break;
+      auto it = j.find("params");
+      if (it == j.end()) {
+        err = "missing field \"params\" (e.g. {\"tau_s\": 12})";
+        break;
+      }
+      if (!it->is_object() || it->empty()) {
+        err = "field \"params\" must be a non-empty object of name: number";
+        break;
+      }
+      for (const auto& [key, value] : it->items()) {
+        bool ok = false;
+        for (const char* p : kSettableParams) ok = ok || key == p;
+        if (!ok) {
+          err = "params: \"" + key.substr(0, 40) + "\" cannot be set at run time (settable: tau_s, deadband_W, target_W)";
+          break;
+        }
+        std::optional<double> v;
+        err = read_number(*it, key, v);
+        if (!err.empty()) {
+          err = "params: " + err;
+          break;
+        }
+        r.params[key] = *v;
+      }
+      break;
+    }
+  }
+  if (!err.empty()) return fail(r.id, error_code::kBadRequest, std::string(to_string(r.command)) + ": " + err);
+  return r;
+}
+
+std::string serialize_request(const ApiRequest& r) {
+  json j{{"v", kProtocolVersion}, {"id", r.id}, {"cmd", to_string(r.command)}};
+  if (!r.channel.empty()) j["channel"] = r.channel;
+  if (!r.bus.empty()) j["bus"] = r.bus;
+  if (r.command == Command::channels && r.role != RoleFilter::any) j["role"] = r.role == RoleFilter::eq ? "eq" : "test";
+  if (r.limits.any()) {
+    json l = json::object();
+    const LimitArgs& a = r.limits;
+    for (auto [key, slot] : {std::pair{"max_charge_W", &a.max_charge_W}, {"max_discharge_W", &a.max_discharge_W},
+                             {"max_charge_A", &a.max_charge_A}, {"max_discharge_A", &a.max_discharge_A},
+                             {"v_min_V", &a.v_min_V}, {"v_max_V", &a.v_max_V}, {"hysteresis_V", &a.hysteresis_V}})
+      if (*slot) l[key] = **slot;
+    j["limits"] = l;
+  }
+  if (!r.params.empty()) j["params"] = r.params;
+  return j.dump();
+}
+
+std::string ok_response(std::uint64_t id, const json& result) {
+  json j{{"v", kProtocolVersion}, {"id", id}, {"ok", true}, {"result", result}};
+  // Replace invalid UTF-8 rather than throw: names come from config, but a response must never fail.
+  return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+std::string error_response(std::uint64_t id, std::string_view code, std::string_view message, const json& extra) {
+  json e = extra.is_object() ? extra : json::object();
+  e["code"] = std::string(code);
+  e["message"] = std::string(message);
+  json j{{"v", kProtocolVersion}, {"id", id}, {"ok", false}, {"error", e}};
+  return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+core::BufferLimits merge_limits(const core::BufferLimits& base, const LimitArgs& a) noexcept {
+  core::BufferLimits l = base;
+  if (a.max_charge_W) l.max_charge_W = *a.max_charge_W;
+  if (a.max_discharge_W) l.max_discharge_W = *a.max_discharge_W;
+  if (a.max_charge_A) l.max_charge_A = *a.max_charge_A;
+  if (a.max_discharge_A) l.max_discharge_A = *a.max_discharge_A;
+  if (a.v_min_V) l.v_min_V = *a.v_min_V;
+  if (a.v_max_V) l.v_max_V = *a.v_max_V;
+  if (a.hysteresis_V) l.hysteresis_V = *a.hysteresis_V;
+  return l;
+}
+
+json limits_to_json(const core::BufferLimits& l) {
+  return json{{"max_charge_W", l.max_charge_W}, {"max_discharge_W", l.max_discharge_W},
+              {"max_charge_A", l.max_charge_A}, {"max_discharge_A", l.max_discharge_A},
+              {"v_min_V", l.v_min_V},           {"v_max_V", l.v_max_V},
+              {"hysteresis_V", l.hysteresis_V}};
+}
+
+void limits_from_json(const json& j, core::BufferLimits& l) {
+  if (!j.is_object()) throw std::invalid_argument("limits: must be an object");
+  for (auto [key, slot] : {std::pair{"max_charge_W", &l.max_charge_W}, {"max_discharge_W", &l.max_discharge_W},
+                           {"max_charge_A", &l.max_charge_A}, {"max_discharge_A", &l.max_discharge_A},
+                           {"v_min_V", &l.v_min_V}, {"v_max_V", &l.v_max_V}, {"hysteresis_V", &l.hysteresis_V}}) {
+    auto it = j.find(key);
+    if (it == j.end()) continue;
+    if (!it->is_number()) throw std::invalid_argument(std::string("limits.") + key + ": must be a number");
+    *slot = it->get<double>();
+  }
+}
+
+}  // namespace eqd::control

@@ -1,0 +1,612 @@
+// The control API server (see server.hpp). Everything below runs on the io thread unless noted.
+#include "eqd/control/server.hpp"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <thread>
+#include <unordered_map>
+
+#include <boost/asio.hpp>
+#include <spdlog/spdlog.h>
+
+#include "eqd/control/auth.hpp"
+#include "eqd/control/protocol.hpp"
+#include "eqd/control/views.hpp"
+#include "eqd/daemon/control_loop.hpp"
+
+namespace eqd::control {
+
+namespace asio = boost::asio;
+using stream = asio::local::stream_protocol;
+using nlohmann::json;
+
+namespace {
+// How often the dispatcher looks for the core's responses while requests are outstanding. The
+// control period is 100 ms by default, so 5 ms adds little latency and costs nothing when idle.
+constexpr std::chrono::milliseconds kPollPeriod{5};
+// A response that arrives after its client timed out is still applied (persisted) for this long.
+constexpr std::chrono::seconds kLateGrace{60};
+
+class Session;
+}  // namespace
+
+struct ApiServer::Impl {
+  Impl(daemon::Daemon& d, StateStore& s, PersistedState st, ApiServerOptions o)
+      : daemon(d), store(s), state(std::move(st)), opts(std::move(o)), auth(opts.group) {}
+
+  struct Pending {
+    std::function<void(std::optional<core::ResponseStatus>)> done;  ///< nullopt: timed out
+    std::chrono::steady_clock::time_point deadline;
+    bool timed_out = false;
+  };
+
+  daemon::Daemon& daemon;
+  StateStore& store;
+  PersistedState state;
+  ApiServerOptions opts;
+  Authorizer auth;
+  asio::io_context io;
+  stream::acceptor acceptor{io};
+  asio::steady_timer poll_timer{io};
+  asio::steady_timer accept_retry{io};
+  std::set<std::shared_ptr<Session>> sessions;
+  std::unordered_map<std::uint64_t, Pending> pending;
+  std::uint64_t next_core_id = 1;
+  bool polling = false;
+  bool stopping = false;
+  std::thread thread;
+
+  void do_accept();
+  void on_accept(stream::socket socket);
+  void handle(const std::shared_ptr<Session>& s, std::string_view line);
+  void handle_assign(const std::shared_ptr<Session>& s, const ApiRequest& r);
+  void handle_release(const std::shared_ptr<Session>& s, const ApiRequest& r);
+  void handle_set(const std::shared_ptr<Session>& s, const ApiRequest& r);
+  bool submit(core::Request req, std::function<void(std::optional<core::ResponseStatus>)> done);
+  void arm_poll();
+  void on_poll();
+  void drain_responses();
+  /// Saves the state; returns an empty string or the reason it failed (also logged).
+  std::string persist();
+};
+
+namespace {
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(ApiServer::Impl& srv, stream::socket socket, PeerCredentials peer, bool may_change)
+      : srv_(srv), socket_(std::move(socket)), buf_(kMaxRequestBytes + 1), peer_(peer), may_change_(may_change) {}
+
+  void read_next() {
+    asio::async_read_until(socket_, buf_, '\n', [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+      self->on_read(ec, n);
+    });
+  }
+
+  /// Sends one response line, then reads the next request (or closes).
+  void reply(std::string text, bool close_after = false) {
+    if (closed_) return;
+    out_ = std::move(text);
+    asio::async_write(socket_, asio::buffer(out_),
+                      [self = shared_from_this(), close_after](boost::system::error_code ec, std::size_t) {
+                        if (ec || close_after) self->close();
+                        else self->read_next();
+                      });
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    boost::system::error_code ignored;
+    socket_.shutdown(stream::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    srv_.sessions.erase(shared_from_this());
+  }
+
+  [[nodiscard]] bool may_change() const noexcept { return may_change_; }
+  [[nodiscard]] const PeerCredentials& peer() const noexcept { return peer_; }
+
+ private:
+  void on_read(boost::system::error_code ec, std::size_t n) {
+    if (ec == asio::error::not_found) {
+      // The line outgrew the buffer: there is no way to find where the next request starts.
+      reply(error_response(0, error_code::kTooLarge,
+                           "request line longer than " + std::to_string(kMaxRequestBytes) + " bytes; closing"),
+            true);
+      return;
+    }
+    if (ec) {
+      close();
+      return;
+    }
+    const auto begin = asio::buffers_begin(buf_.data());
+    std::string line(begin, begin + static_cast<std::ptrdiff_t>(n - 1));
+    buf_.consume(n);
+    if (line.find_first_not_of(" \t\r") == std::string::npos) {
+      read_next();  // blank lines are ignored (handy with socat / nc)
+      return;
+    }
+    srv_.handle(shared_from_this(), line);
+  }
+
+  ApiServer::Impl& srv_;
+  stream::socket socket_;
+  asio::streambuf buf_;
+  std::string out_;
+  PeerCredentials peer_;
+  bool may_change_ = false;
+  bool closed_ = false;
+};
+
+std::string forbidden_message(const char* what, const PeerCredentials& p, const Authorizer& a) {
+  std::string m = std::string(what) + " needs root";
+  if (a.gid()) m += " or membership of group '" + a.group() + "'";
+  else m += " (group '" + a.group() + "' of api.group does not exist)";
+  return m + "; you are uid " + std::to_string(p.uid) + ", gid " + std::to_string(p.gid) + " (reading is allowed)";
+}
+
+}  // namespace
+
+void ApiServer::Impl::do_accept() {
+  acceptor.async_accept([this](boost::system::error_code ec, stream::socket socket) {
+    if (ec == asio::error::operation_aborted || stopping) return;
+    if (ec) {
+      // E.g. EMFILE: back off instead of spinning on a failing accept.
+      spdlog::warn("control API: accept failed: {}", ec.message());
+      accept_retry.expires_after(std::chrono::milliseconds(100));
+      accept_retry.async_wait([this](boost::system::error_code e) {
+        if (!e) do_accept();
+      });
+      return;
+    }
+    on_accept(std::move(socket));
+    do_accept();
+  });
+}
+
+void ApiServer::Impl::on_accept(stream::socket socket) {
+  auto peer = peer_credentials(socket.native_handle());
+  if (!peer) {
+    boost::system::error_code ignored;
+    socket.close(ignored);
+    return;
+  }
+  // Groups are read at connect time: the pid is the connecting process now, not later.
+  const bool may = peer->uid == 0 || auth.may_change(*peer, auth.gid() ? supplementary_groups(*peer) : std::vector<gid_t>{});
+  auto s = std::make_shared<Session>(*this, std::move(socket), *peer, may);
+  sessions.insert(s);
+  if (sessions.size() > opts.max_clients) {
+    s->reply(error_response(0, error_code::kBusy,
+                            "too many control API clients (" + std::to_string(opts.max_clients) + "); try again later"),
+             true);
+    return;
+  }
+  s->read_next();
+}
+
+bool ApiServer::Impl::submit(core::Request req, std::function<void(std::optional<core::ResponseStatus>)> done) {
+  req.id = next_core_id++;
+  if (!daemon.core().submit(req)) return false;
+  pending.emplace(req.id, Pending{std::move(done), std::chrono::steady_clock::now() + opts.response_timeout, false});
+  arm_poll();
+  return true;
+}
+
+void ApiServer::Impl::arm_poll() {
+  if (polling) return;
+  polling = true;
+  poll_timer.expires_after(kPollPeriod);
+  poll_timer.async_wait([this](boost::system::error_code ec) {
+    polling = false;
+    if (ec || stopping) return;
+    on_poll();
+  });
+}
+
+void ApiServer::Impl::drain_responses() {
+  core::Response resp;
+  while (daemon.core().poll_response(resp)) {
+    auto it = pending.find(resp.id);
+    if (it == pending.end()) continue;  // e.g. the daemon's own stop_all
+    auto done = std::move(it->second.done);
+    pending.erase(it);
+    done(resp.status);
+  }
+}
+
+void ApiServer::Impl::on_poll() {
+  drain_responses();
+  const auto now = std::chrono::steady_clock::now();
+  for (auto it = pending.begin(); it != pending.end();) {
+    if (now < it->second.deadline) {
+      ++it;
+      continue;
+    }
+    if (it->second.timed_out) {
+      spdlog::warn("control API: no response from the control thread for request {} after {} s; giving up", it->first,
+                   kLateGrace.count());
+      it = pending.erase(it);
+      continue;
+    }
+    it->second.timed_out = true;
+    it->second.deadline = now + kLateGrace;
+    it->second.done(std::nullopt);
+    ++it;
+  }
+  if (!pending.empty()) arm_poll();
+}
+
+std::string ApiServer::Impl::persist() {
+  try {
+    store.save(state);
+    return {};
+  } catch (const std::exception& e) {
+    spdlog::error("control API: cannot persist state: {}", e.what());
+    return e.what();
+  }
+}
+
+void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, std::string_view line) {
+  auto parsed = parse_request(line);
+  if (auto* e = std::get_if<ParseError>(&parsed)) {
+    s->reply(error_response(e->id, e->code, e->message));
+    return;
+  }
+  const ApiRequest& r = std::get<ApiRequest>(parsed);
+  const daemon::Directory& dir = daemon.directory();
+  const std::int64_t now = daemon::monotonic_ns();
+  if (is_change(r.command) && !s->may_change()) {
+    s->reply(error_response(r.id, error_code::kForbidden, forbidden_message(to_string(r.command), s->peer(), auth)));
+    return;
+  }
+  switch (r.command) {
+    case Command::hello:
+      s->reply(ok_response(r.id, json{{"protocol", kProtocolVersion},
+                                      {"may_change", s->may_change()},
+                                      {"uid", s->peer().uid},
+                                      {"group", auth.group()},
+                                      {"buses", dir.buses},
+                                      {"channels", dir.channels.size()},
+                                      {"controllers", dir.controllers.size()}}));
+      return;
+    case Command::status:
+      s->reply(ok_response(r.id, status_view(daemon, now)));
+      return;
+    case Command::controllers:
+      s->reply(ok_response(r.id, controllers_view(daemon)));
+      return;
+    case Command::channels: {
+      int bus = -1;
+      if (!r.bus.empty()) {
+        auto b = dir.find_bus(r.bus);
+        if (!b) {
+          s->reply(error_response(r.id, error_code::kUnknownBus, "unknown bus \"" + r.bus + "\"", json{{"buses", dir.buses}}));
+          return;
+        }
+        bus = *b;
+      }
+      s->reply(ok_response(r.id, channels_view(daemon, now, bus, r.role)));
+      return;
+    }
+    case Command::assign: handle_assign(s, r); return;
+    case Command::release: handle_release(s, r); return;
+    case Command::set: handle_set(s, r); return;
+  }
+}
+
+namespace {
+
+/// Replies "unknown channel" with suggestions.
+std::string unknown_channel(std::uint64_t id, const daemon::Directory& dir, const std::string& name) {
+  auto near = dir.suggest_channels(name);
+  std::string m = "unknown channel \"" + name + "\"";
+  if (!near.empty()) {
+    m += "; did you mean ";
+    for (std::size_t i = 0; i < near.size(); ++i) m += (i ? ", " : "") + near[i];
+    m += "?";
+  }
+  return error_response(id, error_code::kUnknownChannel, m, json{{"suggestions", near}});
+}
+
+std::string timeout_message(std::chrono::milliseconds t) {
+  return "eqd's control thread did not answer within " + std::to_string(t.count()) +
+         " ms; the change may still take effect (check with eqctl channels)";
+}
+
+const config::BufferConfig* config_buffer(const config::Config& cfg, const std::string& name) {
+  for (const auto& b : cfg.buffers)
+    if (b.channel == name) return &b;
+  return nullptr;
+}
+
+}  // namespace
+
+void ApiServer::Impl::handle_assign(const std::shared_ptr<Session>& s, const ApiRequest& r) {
+  const daemon::Directory& dir = daemon.directory();
+  auto idx = dir.find_channel(r.channel);
+  if (!idx) {
+    s->reply(unknown_channel(r.id, dir, r.channel));
+    return;
+  }
+  const daemon::ChannelInfo& info = dir.channels[*idx];
+  if (!r.bus.empty()) {
+    auto b = dir.find_bus(r.bus);
+    if (!b) {
+      s->reply(error_response(r.id, error_code::kUnknownBus, "unknown bus \"" + r.bus + "\"", json{{"buses", dir.buses}}));
+      return;
+    }
+    if (*b != info.bus) {
+      s->reply(error_response(r.id, error_code::kInvalid,
+                              "channel " + info.name + " is on bus " + dir.buses[info.bus] + ", not " + r.bus +
+                                  " (a channel's bus is set in the configuration)"));
+      return;
+    }
+  }
+  // Limits: persisted (last used) > config's equalization: entry > what the core holds now; the
+  // options given override single fields. With none of those, the four bounds are required.
+  std::optional<core::BufferLimits> base;
+  std::string base_from;
+  if (auto it = state.channels.find(info.name); it != state.channels.end()) {
+    base = it->second.limits;
+    base_from = "persisted";
+  } else if (const auto* b = config_buffer(daemon.config(), info.name)) {
+    base = b->limits;
+    base_from = "config";
+  } else if (const auto snap = daemon.core().channel(*idx); snap.role != core::Role::test) {
+    base = snap.limits;
+    base_from = "current";
+  }
+  if (!base) {
+    std::string missing;
+    const LimitArgs& a = r.limits;
+    for (auto [name, v] : {std::pair{"max_charge_W", &a.max_charge_W}, {"max_discharge_W", &a.max_discharge_W},
+                           {"v_min_V", &a.v_min_V}, {"v_max_V", &a.v_max_V}})
+      if (!*v) missing += std::string(missing.empty() ? "" : ", ") + name;
+    if (!missing.empty()) {
+      s->reply(error_response(r.id, error_code::kInvalid,
+                              "no limits known for " + info.name +
+                                  " (not in the configuration's equalization: list and never assigned before): give " +
+                                  missing));
+      return;
+    }
+  }
+  const core::BufferLimits limits = merge_limits(base.value_or(core::BufferLimits{}), r.limits);
+  if (const char* why = core::validate(limits)) {
+    s->reply(error_response(r.id, error_code::kInvalid, "limits of " + info.name + ": " + why,
+                            json{{"limits", limits_to_json(limits)}}));
+    return;
+  }
+  core::Request req;
+  req.kind = core::RequestKind::assign;
+  req.channel = *idx;
+  req.limits = limits;
+  const std::string name = info.name;
+  const std::string controller = dir.controllers[info.controller].name;
+  const std::uint64_t id = r.id;
+  auto replied = std::make_shared<bool>(false);
+  const bool queued = submit(req, [this, s, name, controller, id, limits, replied](std::optional<core::ResponseStatus> st) {
+    auto answer = [&](std::string text) {
+      if (!*replied && !stopping) s->reply(std::move(text));
+      *replied = true;
+    };
+    if (!st) {
+      answer(error_response(id, error_code::kTimeout, timeout_message(opts.response_timeout)));
+      *replied = true;
+      return;
+    }
+    using core::ResponseStatus;
+    switch (*st) {
+      case ResponseStatus::ok:
+      case ResponseStatus::pending:
+      case ResponseStatus::already: {
+        state.channels[name] = PersistedChannel{true, limits};
+        const std::string err = persist();
+        std::string msg = *st == ResponseStatus::ok        ? name + " assigned: it enters equalization mode and follows eqd's setpoint"
+                          : *st == ResponseStatus::pending ? name + " assigned, pending: controller " + controller +
+                                                                 " is unreachable now; the channel is taken into "
+                                                                 "equalization when it comes back"
+                                                           : name + " was already assigned; limits updated";
+        spdlog::info("control API: {}", msg);
+        json res{{"channel", name},
+                 {"status", *st == ResponseStatus::ok ? "assigned" : *st == ResponseStatus::pending ? "pending" : "already"},
+                 {"message", msg},
+                 {"limits", limits_to_json(limits)},
+                 {"persisted", err.empty()}};
+        if (!err.empty()) res["warning"] = "not persisted: " + err;
+        answer(ok_response(id, res));
+        return;
+      }
+      case ResponseStatus::refused_running:
+        answer(error_response(id, error_code::kRefusedRunning,
+                              name + " is running a test; eqd does not take over a running channel (stop its test first)"));
+        return;
+      case ResponseStatus::refused_fault:
+        answer(error_response(id, error_code::kRefusedFault,
+                              name + " is in fault; clear the fault at the cycler before assigning it"));
+        return;
+      case ResponseStatus::refused_invalid:
+        answer(error_response(id, error_code::kInvalid, name + ": the control core refused the limits"));
+        return;
+    }
+  });
+  if (!queued) s->reply(error_response(r.id, error_code::kBusy, "eqd's request queue is full; try again"));
+}
+
+void ApiServer::Impl::handle_release(const std::shared_ptr<Session>& s, const ApiRequest& r) {
+  const daemon::Directory& dir = daemon.directory();
+  auto idx = dir.find_channel(r.channel);
+  if (!idx) {
+    s->reply(unknown_channel(r.id, dir, r.channel));
+    return;
+  }
+  core::Request req;
+  req.kind = core::RequestKind::release;
+  req.channel = *idx;
+  const std::string name = dir.channels[*idx].name;
+  const std::uint64_t id = r.id;
+  auto replied = std::make_shared<bool>(false);
+  const bool queued = submit(req, [this, s, name, id, replied](std::optional<core::ResponseStatus> st) {
+    auto answer = [&](std::string text) {
+      if (!*replied && !stopping) s->reply(std::move(text));
+      *replied = true;
+    };
+    if (!st) {
+      answer(error_response(id, error_code::kTimeout, timeout_message(opts.response_timeout)));
+      return;
+    }
+    if (*st != core::ResponseStatus::ok && *st != core::ResponseStatus::already) {
+      answer(error_response(id, error_code::kInvalid, name + ": " + core::to_string(*st)));
+      return;
+    }
+    // Remember the release (and the limits, as defaults for a later assign). A config buffer must be
+    // recorded even if never persisted before, or it would come back assigned after a restart.
+    std::string err;
+    if (auto it = state.channels.find(name); it != state.channels.end()) {
+      it->second.assigned = false;
+      err = persist();
+    } else if (const auto* b = config_buffer(daemon.config(), name)) {
+      state.channels[name] = PersistedChannel{false, b->limits};
+      err = persist();
+    }
+    const bool was = *st == core::ResponseStatus::ok;
+    std::string msg = was ? name + " released: stop sent; it leaves equalization mode" : name + " was not assigned";
+    spdlog::info("control API: {}", msg);
+    json res{{"channel", name}, {"status", was ? "released" : "already"}, {"message", msg}, {"persisted", err.empty()}};
+    if (!err.empty()) res["warning"] = "not persisted: " + err;
+    answer(ok_response(id, res));
+  });
+  if (!queued) s->reply(error_response(r.id, error_code::kBusy, "eqd's request queue is full; try again"));
+}
+
+void ApiServer::Impl::handle_set(const std::shared_ptr<Session>& s, const ApiRequest& r) {
+  const daemon::Directory& dir = daemon.directory();
+  auto b = dir.find_bus(r.bus);
+  if (!b) {
+    s->reply(error_response(r.id, error_code::kUnknownBus, "unknown bus \"" + r.bus + "\"", json{{"buses", dir.buses}}));
+    return;
+  }
+  if (daemon.core().stats().cycles == 0) {
+    s->reply(error_response(r.id, error_code::kBusy, "the control thread has not run yet; try again"));
+    return;
+  }
+  core::BusParams p = daemon.core().bus(*b).params;
+  PersistedBusParams changed;
+  for (const auto& [key, value] : r.params) {
+    if (key == "tau_s") p.tau_s = changed.tau_s.emplace(value);
+    else if (key == "deadband_W") p.deadband_W = changed.deadband_W.emplace(value);
+    else if (key == "target_W") p.target_W = changed.target_W.emplace(value);
+  }
+  const bool allow_any_tau = *b < daemon.config().buses.size() && daemon.config().buses[*b].allow_any_tau;
+  if (const char* why = core::validate(p, allow_any_tau)) {
+    s->reply(error_response(r.id, error_code::kInvalid, "bus " + r.bus + ": " + why));
+    return;
+  }
+  core::Request req;
+  req.kind = core::RequestKind::set_params;
+  req.bus = *b;
+  req.params = p;
+  const std::string bus = dir.buses[*b];
+  const std::uint64_t id = r.id;
+  auto replied = std::make_shared<bool>(false);
+  const bool queued = submit(req, [this, s, bus, id, p, changed, replied](std::optional<core::ResponseStatus> st) {
+    auto answer = [&](std::string text) {
+      if (!*replied && !stopping) s->reply(std::move(text));
+      *replied = true;
+    };
+    if (!st) {
+      answer(error_response(id, error_code::kTimeout, timeout_message(opts.response_timeout)));
+      return;
+    }
+    if (*st != core::ResponseStatus::ok) {
+      answer(error_response(id, error_code::kInvalid, "bus " + bus + ": " + core::to_string(*st)));
+      return;
+    }
+    PersistedBusParams& saved = state.buses[bus];
+    if (changed.tau_s) saved.tau_s = changed.tau_s;
+    if (changed.deadband_W) saved.deadband_W = changed.deadband_W;
+    if (changed.target_W) saved.target_W = changed.target_W;
+    const std::string err = persist();
+    spdlog::info("control API: bus {}: tau_s={} deadband_W={} target_W={}", bus, p.tau_s, p.deadband_W, p.target_W);
+    json res{{"bus", bus},
+             {"params", json{{"tau_s", p.tau_s}, {"deadband_W", p.deadband_W}, {"target_W", p.target_W}}},
+             {"persisted", err.empty()}};
+    if (!err.empty()) res["warning"] = "not persisted: " + err;
+    answer(ok_response(id, res));
+  });
+  if (!queued) s->reply(error_response(r.id, error_code::kBusy, "eqd's request queue is full; try again"));
+}
+
+ApiServer::ApiServer(daemon::Daemon& d, StateStore& store, PersistedState state, ApiServerOptions opts)
+    : impl_(std::make_unique<Impl>(d, store, std::move(state), std::move(opts))) {}
+
+ApiServer::~ApiServer() { stop(); }
+
+void ApiServer::start() {
+  Impl& m = *impl_;
+  if (m.thread.joinable()) return;
+  const std::string& path = m.opts.socket_path;
+  if (path.size() >= sizeof(sockaddr_un::sun_path))
+    throw std::runtime_error("api.socket: path too long for a Unix socket (" + path + ")");
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  std::error_code fec;
+  if (!parent.empty() && !std::filesystem::exists(parent, fec)) {
+    std::filesystem::create_directories(parent, fec);
+    if (fec) throw std::runtime_error("api.socket: cannot create " + parent.string() + ": " + fec.message());
+  }
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) throw std::runtime_error("api.socket: " + path + " exists and is not a socket");
+    // A socket that answers belongs to a running eqd: never steal it. A dead one is left over.
+    stream::socket probe(m.io);
+    boost::system::error_code ec;
+    probe.connect(stream::endpoint(path), ec);
+    if (!ec) throw std::runtime_error("api.socket: another process is serving " + path + " (is eqd already running?)");
+    ::unlink(path.c_str());
+  }
+  m.acceptor.open(stream());
+  m.acceptor.bind(stream::endpoint(path));
+  m.acceptor.listen(asio::socket_base::max_listen_connections);
+  if (::chmod(path.c_str(), 0660) != 0) spdlog::warn("control API: chmod 0660 {}: {}", path, std::strerror(errno));
+  if (m.auth.gid() && ::chown(path.c_str(), static_cast<uid_t>(-1), *m.auth.gid()) != 0)
+    spdlog::warn("control API: chown {} to group {}: {}", path, m.auth.group(), std::strerror(errno));
+  m.do_accept();
+  m.thread = std::thread([&m] { m.io.run(); });
+  spdlog::info("control API listening on {} (changes: root{})", path,
+               m.auth.gid() ? " and group " + m.auth.group() : std::string(" only"));
+}
+
+void ApiServer::stop() {
+  Impl& m = *impl_;
+  if (!m.thread.joinable()) return;
+  asio::post(m.io, [&m] {
+    m.stopping = true;
+    boost::system::error_code ignored;
+    m.acceptor.close(ignored);
+    m.poll_timer.cancel();
+    m.accept_retry.cancel();
+    auto sessions = m.sessions;
+    for (const auto& s : sessions) s->close();
+    m.io.stop();
+  });
+  m.thread.join();
+  // Changes the core accepted but whose response was not read yet must still be persisted: the io
+  // thread is gone, so this thread is the only consumer now. The control thread still runs.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  while (!m.pending.empty() && std::chrono::steady_clock::now() < until) {
+    m.drain_responses();
+    if (!m.pending.empty()) std::this_thread::sleep_for(kPollPeriod);
+  }
+  ::unlink(m.opts.socket_path.c_str());
+}
+
+}  // namespace eqd::control

@@ -1,0 +1,234 @@
+// Persistence of assignments and runtime bus parameters. See state_store.hpp for the precedence rule.
+#include "eqd/control/state_store.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <system_error>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "eqd/control/protocol.hpp"
+
+namespace eqd::control {
+
+using nlohmann::json;
+
+bool operator==(const PersistedChannel& a, const PersistedChannel& b) noexcept {
+  const auto& x = a.limits;
+  const auto& y = b.limits;
+  return a.assigned == b.assigned && x.max_charge_W == y.max_charge_W && x.max_discharge_W == y.max_discharge_W &&
+         x.max_charge_A == y.max_charge_A && x.max_discharge_A == y.max_discharge_A && x.v_min_V == y.v_min_V &&
+         x.v_max_V == y.v_max_V && x.hysteresis_V == y.hysteresis_V;
+}
+
+bool operator==(const PersistedBusParams& a, const PersistedBusParams& b) noexcept {
+  return a.tau_s == b.tau_s && a.deadband_W == b.deadband_W && a.target_W == b.target_W;
+}
+
+std::string state_to_text(const PersistedState& s) {
+  json channels = json::object();
+  for (const auto& [name, c] : s.channels)
+    channels[name] = json{{"assigned", c.assigned}, {"limits", limits_to_json(c.limits)}};
+  json buses = json::object();
+  for (const auto& [name, b] : s.buses) {
+    json p = json::object();
+    if (b.tau_s) p["tau_s"] = *b.tau_s;
+    if (b.deadband_W) p["deadband_W"] = *b.deadband_W;
+    if (b.target_W) p["target_W"] = *b.target_W;
+    buses[name] = p;
+  }
+  json j{{"version", kStateFormatVersion}, {"channels", channels}, {"buses", buses}};
+  return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+PersistedState state_from_text(std::string_view text) {
+  const json j = json::parse(text.begin(), text.end(), nullptr, false);
+  if (j.is_discarded()) throw std::invalid_argument("not valid JSON");
+  if (!j.is_object()) throw std::invalid_argument("top level must be an object");
+  auto v = j.find("version");
+  if (v == j.end() || !v->is_number_integer() || v->get<int>() != kStateFormatVersion)
+    throw std::invalid_argument("\"version\" must be " + std::to_string(kStateFormatVersion));
+  PersistedState s;
+  if (auto it = j.find("channels"); it != j.end()) {
+    if (!it->is_object()) throw std::invalid_argument("\"channels\" must be an object");
+    for (const auto& [name, c] : it->items()) {
+      if (!c.is_object()) throw std::invalid_argument("channels." + name + ": must be an object");
+      PersistedChannel pc;
+      auto a = c.find("assigned");
+      if (a == c.end() || !a->is_boolean()) throw std::invalid_argument("channels." + name + ".assigned: must be true or false");
+      pc.assigned = a->get<bool>();
+      if (auto l = c.find("limits"); l != c.end()) {
+        try {
+          limits_from_json(*l, pc.limits);
+        } catch (const std::invalid_argument& e) {
+          throw std::invalid_argument("channels." + name + "." + e.what());
+        }
+      }
+      s.channels[name] = pc;
+    }
+  }
+  if (auto it = j.find("buses"); it != j.end()) {
+    if (!it->is_object()) throw std::invalid_argument("\"buses\" must be an object");
+    for (const auto& [name, b] : it->items()) {
+      if (!b.is_object()) throw std::invalid_argument("buses." + name + ": must be an object");
+      PersistedBusParams p;
+      for (auto [key, slot] : {std::pair{"tau_s", &p.tau_s}, {"deadband_W", &p.deadband_W}, {"target_W", &p.target_W}}) {
+        auto f = b.find(key);
+        if (f == b.end()) continue;
+        if (!f->is_number() || !std::isfinite(f->get<double>()))
+          throw std::invalid_argument("buses." + name + "." + key + ": must be a finite number");
+        *slot = f->get<double>();
+      }
+      s.buses[name] = p;
+    }
+  }
+  return s;
+}
+
+namespace {
+
+[[noreturn]] void throw_errno(const std::string& what) {
+  throw std::system_error(errno, std::generic_category(), what);
+}
+
+std::string utc_stamp() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+StateStore::StateStore(std::string dir) : dir_(std::move(dir)), path_(dir_ + "/state.json") {}
+
+LoadResult StateStore::load() {
+  LoadResult r;
+  std::ifstream in(path_, std::ios::binary);
+  if (!in) {
+    if (errno != ENOENT) spdlog::warn("state file {}: cannot read ({}); starting from config only", path_, std::strerror(errno));
+    return r;
+  }
+  r.existed = true;
+  std::stringstream buf;
+  buf << in.rdbuf();
+  try {
+    r.state = state_from_text(buf.str());
+  } catch (const std::invalid_argument& e) {
+    r.error = e.what();
+    std::string aside = path_ + ".corrupt-" + utc_stamp();
+    // Two corruptions within one second must not overwrite the first copy.
+    for (int k = 1; ::access(aside.c_str(), F_OK) == 0; ++k) aside = path_ + ".corrupt-" + utc_stamp() + "-" + std::to_string(k);
+    if (::rename(path_.c_str(), aside.c_str()) != 0) throw_errno("state file " + path_ + " is corrupt (" + r.error + ") and cannot be moved aside");
+    r.moved_aside_to = aside;
+    r.state = PersistedState{};
+    spdlog::error("state file {} is corrupt ({}); moved it to {} and started from config only", path_, r.error, aside);
+  }
+  return r;
+}
+
+void StateStore::save(const PersistedState& s) {
+  if (::mkdir(dir_.c_str(), 0750) != 0 && errno != EEXIST) throw_errno("cannot create state directory " + dir_);
+  const std::string text = state_to_text(s);
+  const std::string tmp = path_ + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) throw_errno("cannot create " + tmp);
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      errno = err;
+      throw_errno("cannot write " + tmp);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    errno = err;
+    throw_errno("cannot fsync " + tmp);
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path_.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    errno = err;
+    throw_errno("cannot rename " + tmp + " to " + path_);
+  }
+  // The rename is durable only once the directory entry is on disk.
+  const int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) throw_errno("cannot open state directory " + dir_);
+  const int rc = ::fsync(dfd);
+  const int err = errno;
+  ::close(dfd);
+  errno = err;
+  if (rc != 0) throw_errno("cannot fsync state directory " + dir_);
+}
+
+std::vector<std::string> apply_state(const PersistedState& s, const config::Config& cfg, daemon::RigPlan& plan) {
+  std::vector<std::string> notes;
+  for (const auto& [name, pc] : s.channels) {
+    auto idx = plan.directory.find_channel(name);
+    if (!idx) {
+      notes.push_back("persisted channel " + name + " is not in the configuration; kept in the state file, not applied");
+      continue;
+    }
+    core::ChannelConfig& ch = plan.core.channels[*idx];
+    if (pc.assigned) {
+      if (const char* why = core::validate(pc.limits)) {
+        notes.push_back("persisted assignment of " + name + " has invalid limits (" + why + "); not applied");
+        continue;
+      }
+      ch.assigned = true;
+      ch.limits = pc.limits;
+      notes.push_back("restored assignment of " + name + " (persisted limits)");
+    } else if (ch.assigned) {
+      ch.assigned = false;
+      notes.push_back("equalization channel " + name + " from config stays released (persisted release)");
+    }
+  }
+  for (const auto& [name, pb] : s.buses) {
+    auto b = plan.directory.find_bus(name);
+    if (!b) {
+      notes.push_back("persisted parameters of bus " + name + " do not match a configured bus; not applied");
+      continue;
+    }
+    core::BusParams p = plan.core.buses[*b];
+    if (pb.tau_s) p.tau_s = *pb.tau_s;
+    if (pb.deadband_W) p.deadband_W = *pb.deadband_W;
+    if (pb.target_W) p.target_W = *pb.target_W;
+    const bool allow_any_tau = *b < cfg.buses.size() && cfg.buses[*b].allow_any_tau;
+    if (const char* why = core::validate(p, allow_any_tau)) {
+      notes.push_back("persisted parameters of bus " + name + " are invalid (" + why + "); config values kept");
+      continue;
+    }
+    plan.core.buses[*b] = p;
+    notes.push_back("restored runtime parameters of bus " + name);
+  }
+  return notes;
+}
+
+daemon::Daemon::PlanHook plan_hook(const PersistedState& s, const config::Config& cfg) {
+  return [&s, &cfg](daemon::RigPlan& plan) {
+    for (const std::string& note : apply_state(s, cfg, plan)) spdlog::info("state: {}", note);
+  };
+}
+
+}  // namespace eqd::control

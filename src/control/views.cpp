@@ -1,0 +1,162 @@
+// Reading views of the control API. They only read seqlock snapshots (see views.hpp).
+#include "eqd/control/views.hpp"
+
+#include <cstring>
+#include <vector>
+
+namespace eqd::control {
+
+using nlohmann::json;
+
+namespace {
+
+struct HealthCounts {
+  std::uint32_t total = 0, test = 0, equalization = 0, pending = 0, releasing = 0;
+  std::uint32_t ok = 0, stale = 0, invalid = 0, fault = 0, offline = 0;
+};
+
+json to_json(const HealthCounts& c) {
+  return json{{"total", c.total},       {"test", c.test}, {"equalization", c.equalization},
+              {"pending", c.pending},   {"releasing", c.releasing}, {"ok", c.ok},
+              {"stale", c.stale},       {"invalid", c.invalid}, {"fault", c.fault},
+              {"offline", c.offline}};
+}
+
+}  // namespace
+
+json status_view(const daemon::Daemon& d, std::int64_t now_ns) {
+  const core::ControlCore& core = d.core();
+  const daemon::Directory& dir = d.directory();
+  std::vector<HealthCounts> counts(core.bus_count());
+  for (std::size_t i = 0; i < dir.channels.size() && i < core.channel_count(); ++i) {
+    const core::ChannelSnapshot s = core.channel(static_cast<core::ChannelIndex>(i));
+    const std::size_t b = dir.channels[i].bus;
+    if (b >= counts.size()) continue;
+    HealthCounts& c = counts[b];
+    ++c.total;
+    switch (s.role) {
+      case core::Role::test: ++c.test; break;
+      case core::Role::equalization: ++c.equalization; break;
+      case core::Role::pending: ++c.pending; break;
+      case core::Role::releasing: ++c.releasing; break;
+    }
+    switch (s.health) {
+      case core::Health::ok: ++c.ok; break;
+      case core::Health::stale: ++c.stale; break;
+      case core::Health::invalid: ++c.invalid; break;
+      case core::Health::fault: ++c.fault; break;
+      case core::Health::offline: ++c.offline; break;
+    }
+  }
+  // A controller counts for every bus that one of its channels belongs to.
+  std::vector<std::uint32_t> ctl_up(core.bus_count()), ctl_down(core.bus_count());
+  std::uint32_t up = 0, down = 0;
+  for (std::size_t c = 0; c < dir.controllers.size(); ++c) {
+    const bool connected = c < d.pollers().size() && d.pollers()[c]->connected();
+    (connected ? up : down)++;
+    std::vector<bool> seen(core.bus_count(), false);
+    const auto& info = dir.controllers[c];
+    // A controller's channels are contiguous from first_channel (ignored channels have no entry).
+    for (std::size_t i = info.first_channel; i < dir.channels.size() && dir.channels[i].controller == c; ++i)
+      if (dir.channels[i].bus < seen.size()) seen[dir.channels[i].bus] = true;
+    for (std::size_t b = 0; b < seen.size(); ++b)
+      if (seen[b]) (connected ? ctl_up[b] : ctl_down[b])++;
+  }
+  json buses = json::array();
+  for (std::size_t b = 0; b < core.bus_count(); ++b) {
+    const core::BusSnapshot s = core.bus(static_cast<core::BusIndex>(b));
+    const bool allow_any_tau = b < d.config().buses.size() && d.config().buses[b].allow_any_tau;
+    buses.push_back(json{
+        {"bus", b < dir.buses.size() ? dir.buses[b] : std::to_string(b)},
+        {"status", core::to_string(s.status)},
+        {"net_W", s.net_W},
+        {"free_W", s.free_W},
+        {"eq_commanded_W", s.eq_commanded_W},
+        {"eq_measured_W", s.eq_measured_W},
+        {"residual_W", s.residual_W},
+        {"desired_W", s.desired_W},
+        {"capacity_charge_W", s.capacity_charge_W},
+        {"capacity_discharge_W", s.capacity_discharge_W},
+        {"params", json{{"target_W", s.params.target_W}, {"tau_s", s.params.tau_s}, {"deadband_W", s.params.deadband_W},
+                        {"allow_any_tau", allow_any_tau}}},
+        {"energy", json{{"grid_import_J", s.energy.grid_import_J},
+                        {"grid_export_J", s.energy.grid_export_J},
+                        {"without_eq_import_J", s.energy.free_import_J},
+                        {"without_eq_export_J", s.energy.free_export_J},
+                        {"eq_absorbed_J", s.energy.eq_absorbed_J},
+                        {"eq_delivered_J", s.energy.eq_delivered_J}}},
+        {"channels", to_json(counts[b])},
+        {"controllers", json{{"connected", ctl_up[b]}, {"disconnected", ctl_down[b]}}},
+    });
+  }
+  const core::CycleStats st = core.stats();
+  return json{{"buses", buses},
+              {"controllers", json{{"total", up + down}, {"connected", up}, {"disconnected", down}}},
+              {"control", json{{"cycles", st.cycles},
+                               {"last_cycle_age_s", st.cycles ? static_cast<double>(now_ns - st.last_cycle_ns) * 1e-9 : -1.0},
+                               {"requests", st.requests},
+                               {"requests_refused", st.requests_refused}}}};
+}
+
+json channels_view(const daemon::Daemon& d, std::int64_t now_ns, int bus, RoleFilter role) {
+  const core::ControlCore& core = d.core();
+  const daemon::Directory& dir = d.directory();
+  json rows = json::array();
+  for (std::size_t i = 0; i < dir.channels.size() && i < core.channel_count(); ++i) {
+    const daemon::ChannelInfo& info = dir.channels[i];
+    if (bus >= 0 && info.bus != bus) continue;
+    const auto idx = static_cast<core::ChannelIndex>(i);
+    const core::ChannelSnapshot s = core.channel(idx);
+    const bool eq = s.role != core::Role::test;
+    if ((role == RoleFilter::eq && !eq) || (role == RoleFilter::test && eq)) continue;
+    const core::Sample smp = core.sample_slot(idx).load();
+    json row{{"channel", info.name},
+             {"bus", info.bus < dir.buses.size() ? dir.buses[info.bus] : std::to_string(info.bus)},
+             {"role", core::to_string(s.role)},
+             {"health", core::to_string(s.health)},
+             {"state", core::to_string(smp.state)},
+             {"voltage_V", smp.voltage_V},
+             {"current_A", smp.current_A},
+             {"power_W", smp.power_W},
+             {"setpoint_W", eq ? json(s.setpoint_W) : json(nullptr)},
+             {"sample_age_s", smp.receive_time_ns > 0 ? json(static_cast<double>(now_ns - smp.receive_time_ns) * 1e-9)
+                                                      : json(nullptr)},
+             {"window_pos", eq ? json(s.window_pos) : json(nullptr)},
+             {"equalization_mode", smp.equalization_mode},
+             {"fault_code", smp.fault_code}};
+    if (eq) row["limits"] = limits_to_json(s.limits);
+    rows.push_back(std::move(row));
+  }
+  return json{{"channels", rows}};
+}
+
+json controllers_view(const daemon::Daemon& d) {
+  const daemon::Directory& dir = d.directory();
+  json rows = json::array();
+  for (std::size_t c = 0; c < dir.controllers.size(); ++c) {
+    const daemon::ControllerInfo& info = dir.controllers[c];
+    json row{{"controller", info.name},
+             {"endpoint", info.endpoint},
+             {"transport", info.transport},
+             {"source", daemon::to_string(info.source)},
+             {"channels", info.channels}};
+    if (c < d.pollers().size()) {
+      const auto& p = *d.pollers()[c];
+      const io::modbus::PollerStats st = p.stats();
+      // last_error is a fixed buffer filled by another thread: bound the read to its size.
+      std::string last_error(st.last_error, strnlen(st.last_error, sizeof st.last_error));
+      row.update(json{{"connected", st.connected},
+                      {"poll_hz", p.config().poll_hz},
+                      {"achieved_hz", st.achieved_hz},
+                      {"polls", st.polls},
+                      {"timeouts", st.timeouts},
+                      {"connection_errors", st.connection_errors},
+                      {"reconnects", st.reconnects},
+                      {"last_error", last_error}});
+    }
+    rows.push_back(std::move(row));
+  }
+  return json{{"controllers", rows}};
+}
+
+}  // namespace eqd::control
