@@ -9,6 +9,8 @@
 #include <pthread.h>
 
 #include "eqd/config/config.hpp"
+#include "eqd/control/server.hpp"
+#include "eqd/control/state_store.hpp"
 #include "eqd/daemon/daemon.hpp"
 
 namespace {
@@ -77,12 +79,19 @@ int run(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   std::unique_ptr<eqd::daemon::Daemon> daemon;
+  eqd::control::StateStore state_store(cfg.state_dir);
+  eqd::control::PersistedState persisted;
+  std::unique_ptr<eqd::control::ApiServer> api;
   try {
     // [hook: persisted state] adjust the plan (assignments, runtime parameters) before the core exists.
-    eqd::daemon::Daemon::PlanHook adjust_plan;
+    persisted = state_store.load().state;
+    eqd::daemon::Daemon::PlanHook adjust_plan = eqd::control::plan_hook(persisted, cfg);
     daemon = std::make_unique<eqd::daemon::Daemon>(cfg, adjust_plan);
     daemon->start();
     // [hook: services] control API server and metrics exporter start here, after the daemon.
+    api = std::make_unique<eqd::control::ApiServer>(*daemon, state_store, persisted,
+                                                    eqd::control::ApiServerOptions{cfg.api.socket_path, cfg.api.group});
+    api->start();
   } catch (const std::exception& e) {
     spdlog::critical("cannot start: {}", e.what());
     return kExitFailure;
@@ -99,6 +108,7 @@ int run(int argc, char** argv) {
     break;
   }
   // [hook: services] stop the control API server and the metrics exporter here, before shutdown.
+  if (api) api->stop();
   daemon->shutdown(std::chrono::milliseconds(cfg.loop.shutdown_timeout_ms));
   return kExitOk;
 }

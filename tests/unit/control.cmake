@@ -1,0 +1,9 @@
+# Control API and eqctl: protocol, persisted state, authorization, server, tables.
+add_executable(control_unit_tests
+  unit/control_protocol_test.cpp
+  unit/control_state_test.cpp
+  unit/control_auth_test.cpp
+  unit/control_server_test.cpp
+  unit/control_render_test.cpp)
+target_link_libraries(control_unit_tests PRIVATE eqd_control eqctl_lib eqd_catch_main)
+catch_discover_tests(control_unit_tests PROPERTIES LABELS "unit;control")

@@ -1,0 +1,151 @@
+// Persisted state: format, atomic save, corrupt files moved aside, precedence over config.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "control_test_util.hpp"
+#include "eqd/control/state_store.hpp"
+
+using namespace eqd::control;
+using eqd::control::test::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+PersistedState sample_state() {
+  PersistedState s;
+  PersistedChannel a;
+  a.assigned = true;
+  a.limits.max_charge_W = 1500;
+  a.limits.max_discharge_W = 1200;
+  a.limits.max_charge_A = 30;
+  a.limits.v_min_V = 42;
+  a.limits.v_max_V = 57.5;
+  a.limits.hysteresis_V = 0.25;
+  s.channels["cab1/2"] = a;
+  PersistedChannel r;
+  r.assigned = false;
+  r.limits.max_charge_W = 1000;
+  r.limits.max_discharge_W = 1000;
+  r.limits.v_min_V = 44;
+  r.limits.v_max_V = 56;
+  s.channels["cab1/4"] = r;
+  s.buses["main"].tau_s = 12.5;
+  s.buses["aux"].target_W = -300;
+  return s;
+}
+std::string read(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+}  // namespace
+
+TEST_CASE("control state: text round trip", "[control][state]") {
+  const PersistedState s = sample_state();
+  const PersistedState back = state_from_text(state_to_text(s));
+  CHECK(back == s);
+  CHECK_FALSE(back.buses.at("main").deadband_W.has_value());
+}
+
+TEST_CASE("control state: malformed text names the problem", "[control][state]") {
+  auto msg = [](const std::string& text) {
+    try {
+      (void)state_from_text(text);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    FAIL("accepted: " << text);
+    return std::string();
+  };
+  CHECK(msg("{").find("JSON") != std::string::npos);
+  CHECK(msg("{\"version\":2}").find("version") != std::string::npos);
+  CHECK(msg(R"({"version":1,"channels":{"cab1/1":{"assigned":"yes"}}})").find("cab1/1.assigned") != std::string::npos);
+  CHECK(msg(R"({"version":1,"channels":{"cab1/1":{"assigned":true,"limits":{"v_min_V":"x"}}}})").find("v_min_V") !=
+        std::string::npos);
+  CHECK(msg(R"({"version":1,"buses":{"main":{"tau_s":null}}})").find("main.tau_s") != std::string::npos);
+}
+
+TEST_CASE("control state: save is atomic and load reads it back", "[control][state]") {
+  TempDir dir;
+  StateStore store((dir.path / "sub").string());  // a missing directory is created
+  CHECK_FALSE(store.load().existed);
+  store.save(sample_state());
+  CHECK_FALSE(fs::exists(dir.path / "sub" / "state.json.tmp"));
+  const LoadResult r = store.load();
+  CHECK(r.existed);
+  CHECK(r.moved_aside_to.empty());
+  CHECK(r.state == sample_state());
+  // Overwrite with a different state.
+  PersistedState s2;
+  s2.buses["main"].deadband_W = 10;
+  store.save(s2);
+  CHECK(store.load().state == s2);
+}
+
+TEST_CASE("control state: a corrupt file is moved aside and not silently dropped", "[control][state]") {
+  TempDir dir;
+  StateStore store(dir.path.string());
+  { std::ofstream(dir.path / "state.json") << "{\"version\":1, \"channels\": [trunc"; }
+  const LoadResult r = store.load();
+  CHECK(r.existed);
+  CHECK(r.state == PersistedState{});
+  REQUIRE_FALSE(r.moved_aside_to.empty());
+  CHECK(r.moved_aside_to.find("state.json.corrupt-") != std::string::npos);
+  CHECK(read(r.moved_aside_to).find("trunc") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir.path / "state.json"));
+  // A second corruption in the same second gets its own name.
+  { std::ofstream(dir.path / "state.json") << "garbage"; }
+  const LoadResult r2 = store.load();
+  CHECK(r2.moved_aside_to != r.moved_aside_to);
+  CHECK(fs::exists(r.moved_aside_to));
+  CHECK(fs::exists(r2.moved_aside_to));
+}
+
+TEST_CASE("control state: persisted entries override config at start", "[control][state]") {
+  TempDir dir;
+  const auto cfg = eqd::control::test::small_rig(dir.path.string(), (dir.path / "s.sock").string());
+  auto plan = eqd::daemon::plan_rig(cfg);
+  const auto c2 = *plan.directory.find_channel("cab1/2");
+  const auto c4 = *plan.directory.find_channel("cab1/4");
+  REQUIRE(plan.core.channels[c4].assigned);  // from config
+  REQUIRE_FALSE(plan.core.channels[c2].assigned);
+
+  PersistedState s = sample_state();
+  s.channels["gone/1"] = PersistedChannel{true, s.channels["cab1/2"].limits};
+  s.buses["nosuchbus"].tau_s = 12;
+  const auto notes = apply_state(s, cfg, plan);
+  CHECK(plan.core.channels[c2].assigned);
+  CHECK(plan.core.channels[c2].limits.max_charge_W == 1500);
+  CHECK(plan.core.channels[c2].limits.v_max_V == 57.5);
+  CHECK_FALSE(plan.core.channels[c4].assigned);  // config buffer released at run time stays released
+  CHECK(plan.core.buses[0].tau_s == 12.5);
+  CHECK(plan.core.buses[0].deadband_W == cfg.buses[0].params.deadband_W);  // unset: config's
+  CHECK(plan.core.buses[1].target_W == -300);
+  std::string all;
+  for (const auto& n : notes) all += n + "\n";
+  CHECK(all.find("gone/1") != std::string::npos);
+  CHECK(all.find("nosuchbus") != std::string::npos);
+}
+
+TEST_CASE("control state: invalid persisted values are not applied", "[control][state]") {
+  TempDir dir;
+  const auto cfg = eqd::control::test::small_rig(dir.path.string(), (dir.path / "s.sock").string());
+  auto plan = eqd::daemon::plan_rig(cfg);
+  PersistedState s;
+  s.buses["main"].tau_s = 3;   // main does not allow tau outside 10..20 s
+  s.buses["aux"].tau_s = 3;    // aux does (allow_any_tau)
+  PersistedChannel bad;
+  bad.assigned = true;         // limits all zero: invalid
+  s.channels["cab1/1"] = bad;
+  const auto notes = apply_state(s, cfg, plan);
+  CHECK(plan.core.buses[0].tau_s == cfg.buses[0].params.tau_s);
+  CHECK(plan.core.buses[1].tau_s == 3);
+  CHECK_FALSE(plan.core.channels[*plan.directory.find_channel("cab1/1")].assigned);
+  std::string all;
+  for (const auto& n : notes) all += n + "\n";
+  CHECK(all.find("tau_s") != std::string::npos);
+  CHECK(all.find("cab1/1") != std::string::npos);
+}
