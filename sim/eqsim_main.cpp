@@ -169,6 +169,19 @@ std::string eqd_config_for(const Rig& rig, const std::vector<std::uint16_t>& por
     const auto& ctl = rig.controller(c);
     y += "  - name: " + ctl.params().name + "\n    transport: tcp\n    host: 127.0.0.1\n    port: " +
          std::to_string(ports[c]) + "\n    unit_id: 1\n    channels: " + std::to_string(ctl.channel_count()) + "\n";
+    // Test channels' converter efficiency (their mean: eqd takes one figure per controller).
+    double eff_sum = 0.0;
+    std::size_t eff_n = 0;
+    for (std::size_t k = 0; k < ctl.channel_count(); ++k)
+      if (!ctl.spec(k).buffer) {
+        eff_sum += ctl.spec(k).converter.efficiency;
+        ++eff_n;
+      }
+    if (eff_n > 0) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "    efficiency: %.4g\n", eff_sum / static_cast<double>(eff_n));
+      y += buf;
+    }
     // Channels live on the bus of their spec; default the controller to its first channel's bus.
     const std::size_t bus0 = ctl.channel_count() ? ctl.spec(0).bus : 0;
     y += "    bus: " + rig.spec().buses[bus0].name + "\n";
@@ -186,9 +199,10 @@ std::string eqd_config_for(const Rig& rig, const std::vector<std::uint16_t>& por
     char buf[400];
     std::snprintf(buf, sizeof buf,
                   "  - channel: %s\n    max_charge_W: %g\n    max_discharge_W: %g\n    max_charge_A: %g\n"
-                  "    max_discharge_A: %g\n    v_min_V: %g\n    v_max_V: %g\n    hysteresis_V: %g\n",
+                  "    max_discharge_A: %g\n    v_min_V: %g\n    v_max_V: %g\n    hysteresis_V: %g\n"
+                  "    efficiency: %g\n",
                   rig.channel_ref(i).name.c_str(), l.max_charge_W, l.max_discharge_W, l.max_charge_A,
-                  l.max_discharge_A, l.v_min_V, l.v_max_V, l.hysteresis_V);
+                  l.max_discharge_A, l.v_min_V, l.v_max_V, l.hysteresis_V, l.efficiency);
     eq += buf;
   }
   y += eq.empty() ? "equalization: []\n" : "equalization:\n" + eq;

@@ -21,6 +21,7 @@ core::CoreConfig make_core_config(const Rig& rig) {
     c.bus = static_cast<core::BusIndex>(s.bus);
     c.assigned = s.buffer;
     c.limits = s.limits;
+    c.efficiency = s.converter.efficiency;  // eqd told the truth about the converters
     cfg.channels.push_back(c);
   }
   return cfg;
@@ -170,7 +171,8 @@ void Harness::run(double until_s) noexcept {
       for (std::size_t i = 0; i < n; ++i) {
         if (bus_of_[i] != b) continue;
         const ChannelTruth& tr = rig_.truth(i);
-        (tr.equalizing ? eq_meas_W : free_W) += tr.power_W;
+        // Bus side: what the grid sees, which is what eqd balances (buffer efficiency included).
+        (tr.equalizing ? eq_meas_W : free_W) += tr.bus_power_W;
         if (applied_[i].equalize && tr.equalizing) eq_cmd_W += applied_[i].setpoint_W;
       }
       const double residual = free_W + eq_meas_W - rig_.spec().buses[b].params.target_W;

@@ -11,7 +11,8 @@ Rig::Rig(const RigSpec& spec) : spec_(spec), meters_(spec.buses.size()), rng_(sp
     const ControllerSpec& cs = spec_.controllers[c];
     controllers_.emplace_back(cs.params, cs.channels);
     for (std::size_t k = 0; k < cs.channels.size(); ++k)
-      refs_.push_back({c, k, cs.params.name + "/" + std::to_string(k)});
+      // Channel numbers in names are 1-based, as cyclers label them and as eqd's config reads them.
+      refs_.push_back({c, k, cs.params.name + "/" + std::to_string(k + 1)});
   }
 }
 

@@ -214,7 +214,7 @@ core::BufferLimits parse_buffer(const Merged& m, const YamlCtx& c, const Convert
   for (const auto& [node, path] : {std::pair{m.tmpl, m.tmpl_path}, std::pair{m.own, m.own_path}})
     if (node)
       c.check_keys(node, path, {"max_charge_W", "max_discharge_W", "max_charge_A", "max_discharge_A", "v_min_V",
-                                "v_max_V", "hysteresis_V"});
+                                "v_max_V", "hysteresis_V", "efficiency"});
   auto num = [&](const char* k, double def, double lo, double hi) {
     return m.with(k, [&](const YAML::Node& n, const std::string& p) { return n ? c.num(n, k, p, def, lo, hi) : def; });
   };
@@ -227,6 +227,8 @@ core::BufferLimits parse_buffer(const Merged& m, const YamlCtx& c, const Convert
   l.v_min_V = num("v_min_V", conv.v_min_V, 0.0, 2000.0);
   l.v_max_V = num("v_max_V", conv.v_max_V, 0.0, 2000.0);
   l.hysteresis_V = num("hysteresis_V", l.hysteresis_V, 0.0, 100.0);
+  // What eqd is told about the buffer's converter; defaults to the simulated converter's truth.
+  l.efficiency = num("efficiency", conv.efficiency, 0.5, 1.0);
   const YAML::Node at = m.own ? m.own : m.tmpl;
   const std::string at_path = m.own ? m.own_path : m.tmpl_path;
   if (l.v_min_V >= l.v_max_V) c.fail(at, at_path, "v_min_V must be below v_max_V");

@@ -226,6 +226,7 @@ const std::vector<Key<ControllerConfig>>& controller_keys() {
       int_key<T>("unit_id", [](T& o) -> int& { return o.unit_id; }, 0, 247, ""),
       string_key<T>("profile", [](T& o) -> std::string& { return o.profile; }, check_profile),
       real_key<T>("poll_hz", [](T& o) -> double& { return o.poll_hz; }, Bound{0.1, 100.0}, "Hz"),
+      real_key<T>("efficiency", [](T& o) -> double& { return o.efficiency; }, Bound{0.5, 1.0}, ""),
       int_key<T>("timeout_ms", [](T& o) -> int& { return o.timeout_ms; }, 10, 60000, "ms"),
       int_key<T>("backoff_initial_ms", [](T& o) -> int& { return o.backoff_initial_ms; }, 10, 3600000, "ms"),
       int_key<T>("backoff_max_ms", [](T& o) -> int& { return o.backoff_max_ms; }, 10, 3600000, "ms"),
@@ -275,6 +276,7 @@ const std::vector<Key<BufferConfig>>& buffer_keys() {
       real_key<T>("v_min_V", [](T& o) -> double& { return o.limits.v_min_V; }, kNonNeg, "V", true),
       real_key<T>("v_max_V", [](T& o) -> double& { return o.limits.v_max_V; }, kPositive, "V", true),
       real_key<T>("hysteresis_V", [](T& o) -> double& { return o.limits.hysteresis_V; }, kNonNeg, "V"),
+      real_key<T>("efficiency", [](T& o) -> double& { return o.limits.efficiency; }, Bound{0.5, 1.0}, ""),
   };
   return k;
 }

@@ -7,6 +7,11 @@
 
 namespace eqd::core {
 
+namespace {
+// Share of the window over which headroom tapers to zero at either limit.
+constexpr double kTaperFraction = 0.03;
+}  // namespace
+
 Headroom compute_headroom(const BufferLimits& lim, double voltage_V, WindowState& w) noexcept {
   // Hysteresis: once a limit is reached the direction stays blocked until the voltage has come back
   // hysteresis_V inside the window, so a battery resting at its limit does not toggle on and off.
@@ -32,6 +37,14 @@ Headroom compute_headroom(const BufferLimits& lim, double voltage_V, WindowState
     h.discharge_W = std::min(lim.max_discharge_W, by_current);
   }
   const double span = lim.v_max_V - lim.v_min_V;
+  // Taper: within the last few percent of the window the headroom shrinks linearly to zero at the
+  // limit, so a battery approaches its limit gently instead of being cut off after crossing it (the
+  // converter's dead time and the sample age would otherwise carry it past the limit).
+  const double taper_V = std::max(lim.hysteresis_V, kTaperFraction * span);
+  if (taper_V > 0.0) {
+    h.charge_W *= std::clamp((lim.v_max_V - voltage_V) / taper_V, 0.0, 1.0);
+    h.discharge_W *= std::clamp((voltage_V - lim.v_min_V) / taper_V, 0.0, 1.0);
+  }
   h.window_pos = span > 0.0 ? std::clamp((voltage_V - lim.v_min_V) / span, 0.0, 1.0) : 0.5;
   return h;
 }

@@ -18,12 +18,24 @@ constexpr int kReadAttempts = 4;
 constexpr int kRequestsPerCycle = 64;
 // Changes of a buffer's setpoint below this are not worth a new command (and a Modbus write).
 constexpr double kSetpointResolution_W = 0.5;
+
+Health classify(const Sample& s, std::int64_t now_ns, std::int64_t max_age_ns) noexcept {
+  if (s.receive_time_ns == 0 || s.state == ChannelState::offline) return Health::offline;
+  if (!s.valid || !std::isfinite(s.power_W) || !std::isfinite(s.voltage_V)) return Health::invalid;
+  if (now_ns - s.receive_time_ns > max_age_ns) return Health::stale;
+  if (s.state == ChannelState::fault) return Health::fault;
+  return Health::ok;
+}
+
+bool known(Health h) noexcept { return h == Health::ok || h == Health::fault; }
 }  // namespace
 
 ControlCore::ControlCore(const CoreConfig& cfg)
     : hot_(cfg.channels.size()),
       cold_(cfg.channels.size()),
       buses_(cfg.buses.size()),
+      acc_(cfg.buses.size()),
+      max_age_ns_(cfg.buses.size()),
       samples_(std::make_unique<Seqlock<Sample>[]>(cfg.channels.size())),
       commands_(std::make_unique<Seqlock<Command>[]>(cfg.channels.size())),
       channel_snap_(std::make_unique<Seqlock<ChannelSnapshot>[]>(cfg.channels.size())),
@@ -36,6 +48,15 @@ ControlCore::ControlCore(const CoreConfig& cfg)
     if (const char* err = validate(cfg.buses[b], true))
       throw std::invalid_argument("control core: bus " + std::to_string(b) + ": " + err);
     buses_[b].params = cfg.buses[b];
+    max_age_ns_[b] = cfg.buses[b].max_age_ms * kNsPerMs;
+  }
+  health_counts_.assign(cfg.buses.size(), {});
+  channels_per_bus_.assign(cfg.buses.size(), 0);
+  for (const ChannelConfig& c : cfg.channels) {
+    if (c.bus < cfg.buses.size()) {
+      ++channels_per_bus_[c.bus];
+      ++health_counts_[c.bus][static_cast<std::size_t>(Health::offline)];
+    }
   }
   std::vector<std::size_t> members(cfg.buses.size(), 0);
   for (std::size_t i = 0; i < cfg.channels.size(); ++i) {
@@ -57,6 +78,9 @@ ControlCore::ControlCore(const CoreConfig& cfg)
   for (std::size_t i = 0; i < cfg.channels.size(); ++i) {
     const ChannelConfig& c = cfg.channels[i];
     hot_[i].bus = c.bus;
+    if (!(c.efficiency >= 0.5 && c.efficiency <= 1.0))
+      throw std::invalid_argument("control core: channel " + std::to_string(i) + ": efficiency must be within 0.5..1");
+    hot_[i].efficiency = static_cast<float>(c.efficiency);
     if (c.assigned) {
       if (const char* err = validate(c.limits))
         throw std::invalid_argument("control core: channel " + std::to_string(i) + ": " + err);
@@ -130,11 +154,20 @@ void ControlCore::publish_channel(ChannelIndex i) noexcept {
   s.health = h.health;
   s.command_equalize = c.command.equalize;
   channel_snap_[i].store(s);
-  hot_[i].published_health = h.health;
-  hot_[i].published_role = h.role;
+  cold_[i].published = s;
 }
 
-void ControlCore::handle_request(const Request& r) noexcept {
+void ControlCore::take_sample(ChannelIndex i, const Sample& s, Health health) noexcept {
+  Cold_& c = cold_[i];
+  c.voltage_V = s.voltage_V;
+  c.power_W = s.power_W;
+  c.receive_time_ns = s.receive_time_ns;
+  c.state = s.state;
+  c.equalization_mode = s.equalization_mode;
+  c.health = health;
+}
+
+void ControlCore::handle_request(const Request& r, std::int64_t now_ns) noexcept {
   ++stats_.requests;
   switch (r.kind) {
     case RequestKind::assign: {
@@ -148,18 +181,24 @@ void ControlCore::handle_request(const Request& r) noexcept {
         respond(r.id, ResponseStatus::already);
         return;
       }
-      const bool reachable = h.health == Health::ok || h.health == Health::fault;
-      if (reachable && h.state == ChannelState::fault) {
+      // Judge the channel by its newest sample, not by last cycle's summary.
+      Sample s;
+      Health health = Health::offline;
+      if (samples_[r.channel].try_load(s, kReadAttempts)) health = classify(s, now_ns, max_age_ns_[h.bus]);
+      const bool reachable = known(health);
+      if (reachable && s.state == ChannelState::fault) {
         respond(r.id, ResponseStatus::refused_fault);
         return;
       }
-      if (reachable && (h.state == ChannelState::running || h.state == ChannelState::paused)) {
+      if (reachable && (s.state == ChannelState::running || s.state == ChannelState::paused)) {
         respond(r.id, ResponseStatus::refused_running);
         return;
       }
       cold_[r.channel].limits = r.limits;
       cold_[r.channel].window = WindowState{};
+      take_sample(r.channel, s, health);
       set_role(r.channel, Role::pending);
+      publish_channel(r.channel);
       respond(r.id, reachable ? ResponseStatus::ok : ResponseStatus::pending);
       return;
     }
@@ -174,6 +213,7 @@ void ControlCore::handle_request(const Request& r) noexcept {
         return;
       }
       set_role(r.channel, Role::releasing);
+      publish_channel(r.channel);
       respond(r.id, ResponseStatus::ok);
       return;
     }
@@ -183,6 +223,7 @@ void ControlCore::handle_request(const Request& r) noexcept {
         return;
       }
       buses_[r.bus].params = r.params;
+      max_age_ns_[r.bus] = r.params.max_age_ms * kNsPerMs;
       respond(r.id, ResponseStatus::ok);
       return;
     }
@@ -199,62 +240,67 @@ void ControlCore::handle_request(const Request& r) noexcept {
 }
 
 void ControlCore::cycle(std::int64_t now_ns) noexcept {
-  for (BusState_& bus : buses_) bus.acc = Accum_{};
+  for (Accum_& acc : acc_) acc = Accum_{};
 
   // Pass 1, every channel: take the newest consistent sample, judge its health, sum test power.
+  // Test channels touch only their sample and 4 bytes of state; buffers keep a copy in cold_.
   const std::size_t n = hot_.size();
   for (std::size_t i = 0; i < n; ++i) {
     Hot_& h = hot_[i];
+    Accum_& acc = acc_[h.bus];
     Sample s;
-    if (samples_[i].try_load(s, kReadAttempts)) {
-      h.power_W = s.power_W;
-      h.receive_time_ns = s.receive_time_ns;
-      h.state = s.state;
-      h.equalization_mode = s.equalization_mode;
-      h.valid = s.valid && std::isfinite(s.power_W) && std::isfinite(s.voltage_V);
-      if (h.role != Role::test) cold_[i].voltage_V = s.voltage_V;
+    const bool read = samples_[i].try_load(s, kReadAttempts);
+    Health health = h.health;
+    if (read) {
+      health = classify(s, now_ns, max_age_ns_[h.bus]);
     } else {
-      ++stats_.torn_reads;  // the writer is mid-store (or stalled there): keep the previous sample
+      ++stats_.torn_reads;  // the writer is mid-store (or stalled there): do not wait for it
     }
-    BusState_& bus = buses_[h.bus];
-    Accum_& acc = bus.acc;
-    const std::int64_t max_age_ns = bus.params.max_age_ms * kNsPerMs;
-    if (h.receive_time_ns == 0 || h.state == ChannelState::offline) {
-      h.health = Health::offline;
-    } else if (!h.valid) {
-      h.health = Health::invalid;
-    } else if (now_ns - h.receive_time_ns > max_age_ns) {
-      h.health = Health::stale;
-    } else if (h.state == ChannelState::fault) {
-      h.health = Health::fault;
-    } else {
-      h.health = Health::ok;
+    if (health != h.health) {
+      // Health counts are kept incrementally: a steady rig costs no counting per channel.
+      --health_counts_[h.bus][static_cast<std::size_t>(h.health)];
+      ++health_counts_[h.bus][static_cast<std::size_t>(health)];
     }
-    ++acc.channels;
-    switch (h.health) {
-      case Health::ok: acc.any_fresh = true; break;
-      case Health::fault: acc.any_fresh = true; ++acc.faulted; break;
-      case Health::stale:
-      case Health::invalid: ++acc.stale; break;
-      case Health::offline: ++acc.offline; break;
-    }
-    // Test power counts in free power; so does a channel we have asked for but that is not (yet, or
-    // any more) following our setpoint: its power is the lab's, not ours.
-    const bool ours = h.role == Role::equalization && h.equalization_mode;
-    if (!ours) {
-      if (h.health == Health::ok || h.health == Health::fault) {
-        acc.free_W += h.power_W;
+    if (h.role == Role::test) {
+      // Unknown test power (stale, invalid, or unreadable this cycle) must hold the law.
+      if (read && known(health)) {
+        acc.free_W += to_bus_W(s.power_W, static_cast<double>(h.efficiency));
       } else {
         acc.any_test_stale = true;
       }
+      if (health != h.health) {
+        h.health = health;
+        publish_channel(static_cast<ChannelIndex>(i));
+      }
+    } else {
+      if (read) take_sample(static_cast<ChannelIndex>(i), s, health);
+      h.health = health;
+      // A channel we asked for that is not (yet, or any more) following our setpoint is the lab's:
+      // its power counts as free power.
+      const Cold_& c = cold_[i];
+      if (!(h.role == Role::equalization && c.equalization_mode)) {
+        if (known(c.health)) {
+          acc.free_W += to_bus_W(c.power_W, static_cast<double>(h.efficiency));
+        } else {
+          acc.any_test_stale = true;
+        }
+      }
     }
-    if (h.role == Role::test && (h.health != h.published_health || h.role != h.published_role))
-      publish_channel(static_cast<ChannelIndex>(i));
   }
 
-  // Requests see this cycle's health (e.g. "is the channel running a test right now?").
+  for (std::size_t b = 0; b < acc_.size(); ++b) {
+    const auto& hc = health_counts_[b];
+    Accum_& acc = acc_[b];
+    acc.channels = channels_per_bus_[b];
+    acc.faulted = hc[static_cast<std::size_t>(Health::fault)];
+    acc.stale = hc[static_cast<std::size_t>(Health::stale)] + hc[static_cast<std::size_t>(Health::invalid)];
+    acc.offline = hc[static_cast<std::size_t>(Health::offline)];
+    acc.any_fresh = hc[static_cast<std::size_t>(Health::ok)] + acc.faulted > 0;
+  }
+
+  // Requests see this cycle's samples (e.g. "is the channel running a test right now?").
   Request req;
-  for (int k = 0; k < kRequestsPerCycle && requests_.try_pop(req); ++k) handle_request(req);
+  for (int k = 0; k < kRequestsPerCycle && requests_.try_pop(req); ++k) handle_request(req, now_ns);
 
   // Pass 2, per bus: buffers, law, allocation, commands, energy, snapshot.
   for (std::size_t b = 0; b < buses_.size(); ++b) run_bus(static_cast<BusIndex>(b), now_ns);
@@ -267,7 +313,7 @@ void ControlCore::cycle(std::int64_t now_ns) noexcept {
 
 void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
   BusState_& bus = buses_[b];
-  Accum_& acc = bus.acc;
+  Accum_& acc = acc_[b];
   const BusParams& p = bus.params;
 
   // Role transitions and usability of each buffer. Iterate over a copy of the index because
@@ -275,25 +321,26 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
   bus.usable.clear();
   double cap_charge = 0.0, cap_discharge = 0.0, rated = 0.0, measured = 0.0;
   bool newer_than_command = true;
+  bool lost_buffer = false;  // a buffer with a non-zero setpoint is no longer usable
   for (std::size_t k = bus.buffers.size(); k-- > 0;) {
     const ChannelIndex i = bus.buffers[k];
     Hot_& h = hot_[i];
     Cold_& c = cold_[i];
-    const bool fresh = h.health == Health::ok;
+    const bool fresh = c.health == Health::ok;
     switch (h.role) {
       case Role::pending:
         ++acc.pending;
         // Never take over a channel that is running (or pausing) a test or is in fault.
-        if (fresh && h.state != ChannelState::running && h.state != ChannelState::paused && !stopping_) {
+        if (fresh && c.state != ChannelState::running && c.state != ChannelState::paused && !stopping_) {
           publish_command(i, true, 0.0);
-          if (h.equalization_mode) set_role(i, Role::equalization);
+          if (c.equalization_mode) set_role(i, Role::equalization);
         } else if (stopping_) {
           publish_command(i, false, 0.0);
         }
         break;
       case Role::releasing:
         publish_command(i, false, 0.0);
-        if ((fresh && !h.equalization_mode) || h.health == Health::offline) {
+        if ((fresh && !c.equalization_mode) || c.health == Health::offline) {
           c.setpoint_W = 0.0;
           set_role(i, Role::test);
           publish_channel(i);
@@ -310,15 +357,19 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
     c.headroom = compute_headroom(c.limits, c.voltage_V, c.window);
     // A stale buffer is excluded (its share goes to the others) unless nothing on the bus is fresh:
     // then the whole bus ramps down, stale buffers included, rather than stepping to 0 W.
-    const bool ramp_candidate = !acc.any_fresh && h.health == Health::stale;
-    const bool usable = (fresh || ramp_candidate) && h.equalization_mode && !stopping_;
+    const bool ramp_candidate = !acc.any_fresh && c.health == Health::stale;
+    const bool usable = (fresh || ramp_candidate) && c.equalization_mode && !stopping_;
     if (usable) {
+      // The law works in bus-side power (what the grid sees); buffers report battery-side power.
+      const double eff = c.limits.efficiency;
       bus.usable.push_back(i);
-      cap_charge += c.headroom.charge_W;
-      cap_discharge += c.headroom.discharge_W;
-      rated += std::max(c.limits.max_charge_W, c.limits.max_discharge_W);
-      measured += h.power_W;
-      if (h.receive_time_ns <= bus.last_command_ns) newer_than_command = false;
+      cap_charge += c.headroom.charge_W / eff;
+      cap_discharge += c.headroom.discharge_W * eff;
+      rated += std::max(c.limits.max_charge_W / eff, c.limits.max_discharge_W * eff);
+      measured += to_bus_W(c.power_W, eff);
+      if (c.receive_time_ns <= bus.last_command_ns) newer_than_command = false;
+    } else if (c.setpoint_W != 0.0) {
+      lost_buffer = true;
     }
   }
 
@@ -336,27 +387,31 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
 
   // Re-allocate when the law moved, when the usable set or a headroom would be exceeded (safety
   // reductions apply at once), else keep setpoints steady so that the links are not flooded with writes.
-  bool reallocate = out.updated || std::abs(out.command_W - bus.command_W) > kSetpointResolution_W;
+  bool reallocate =
+      out.updated || lost_buffer || std::abs(out.command_W - bus.command_W) > kSetpointResolution_W;
   const std::size_t m = bus.usable.size();
   for (std::size_t k = 0; k < m && !reallocate; ++k) {
     const Cold_& c = cold_[bus.usable[k]];
     if (c.setpoint_W > c.headroom.charge_W + 1e-9 || -c.setpoint_W > c.headroom.discharge_W + 1e-9)
       reallocate = true;
   }
-  for (ChannelIndex i : bus.buffers) {
-    // A buffer that was usable and is not any more (stale, fault, left the mode) must be re-allocated.
-    if (hot_[i].role == Role::equalization && cold_[i].setpoint_W != 0.0 &&
-        std::find(bus.usable.begin(), bus.usable.end(), i) == bus.usable.end()) {
-      reallocate = true;
-      break;
-    }
-  }
   double commanded = 0.0;
   if (reallocate) {
-    for (std::size_t k = 0; k < m; ++k) bus.headroom[k] = cold_[bus.usable[k]].headroom;
+    for (std::size_t k = 0; k < m; ++k) {
+      const Cold_& c = cold_[bus.usable[k]];
+      Headroom h = c.headroom;  // allocate in bus-side terms
+      h.charge_W /= c.limits.efficiency;
+      h.discharge_W *= c.limits.efficiency;
+      bus.headroom[k] = h;
+    }
     allocate(out.command_W, bus.headroom.data(), m, bus.alloc_out.data(), bus.alloc_scratch.data());
     for (ChannelIndex i : bus.buffers) cold_[i].setpoint_W = 0.0;
-    for (std::size_t k = 0; k < m; ++k) cold_[bus.usable[k]].setpoint_W = bus.alloc_out[k];
+    for (std::size_t k = 0; k < m; ++k) {
+      Cold_& c = cold_[bus.usable[k]];
+      // Back to battery side, and never beyond the battery-side headroom (rounding).
+      c.setpoint_W = std::clamp(to_battery_W(bus.alloc_out[k], c.limits.efficiency), -c.headroom.discharge_W,
+                                c.headroom.charge_W);
+    }
     bus.command_W = out.command_W;
   }
   bool any_new = false;
@@ -368,8 +423,13 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
     // An excluded buffer stays in equalization mode at 0 W: it can rejoin as soon as it is healthy.
     publish_command(i, !stopping_, stopping_ ? 0.0 : c.setpoint_W);
     any_new = any_new || c.command.sequence != before;
-    commanded += c.setpoint_W;
-    publish_channel(i);
+    commanded += to_bus_W(c.setpoint_W, c.limits.efficiency);
+    // Readers get every change; an unchanged buffer costs no store (and no cache-line transfer).
+    const ChannelSnapshot& last = c.published;
+    if (last.setpoint_W != c.setpoint_W || last.headroom_charge_W != c.headroom.charge_W ||
+        last.headroom_discharge_W != c.headroom.discharge_W || last.window_pos != c.headroom.window_pos ||
+        last.command_sequence != c.command.sequence || last.health != h.health || last.role != h.role)
+      publish_channel(i);
   }
   for (ChannelIndex i : bus.buffers)
     if (hot_[i].role != Role::equalization) publish_channel(i);

@@ -78,8 +78,17 @@ EqualizerOutput equalizer_step(const EqualizerInput& in, const BusParams& p, Equ
   s.last_update_ns = in.now_ns;
 
   // Reference: deadbanded desired total (ramp_down aims at 0 W).
+  // Deadband by error area: a change larger than deadband_W moves the reference at once; a smaller one
+  // moves it only once its signed time integral exceeds deadband_W * tau_s. Zero-mean jitter never
+  // accumulates that area, but a small persistent offset (a CC-CV taper, a slow drift) is corrected
+  // within a few tau instead of being left in the grid for hours.
   const double desired = mode == BusStatus::ramp_down ? 0.0 : clamp_cap(out.desired_W);
-  if (mode == BusStatus::ramp_down || std::abs(desired - s.reference_W) > p.deadband_W) s.reference_W = desired;
+  s.deadband_area_Ws += (desired - s.reference_W) * step_s;
+  if (mode == BusStatus::ramp_down || std::abs(desired - s.reference_W) > p.deadband_W ||
+      std::abs(s.deadband_area_Ws) > p.deadband_W * p.tau_s) {
+    s.reference_W = desired;
+    s.deadband_area_Ws = 0.0;
+  }
   double reference = s.reference_W;
 
   // Direction-flip dwell: a reversal of the command's sign must be requested for flip_dwell_s first;

@@ -42,6 +42,8 @@ const char* validate(const BufferLimits& l) noexcept {
   if (!(l.v_min_V < l.v_max_V)) return "v_min_V: must be below v_max_V";
   if (!finite_nonneg(l.hysteresis_V) || 2.0 * l.hysteresis_V >= l.v_max_V - l.v_min_V)
     return "hysteresis_V: must be >= 0 and less than half the window";
+  if (!std::isfinite(l.efficiency) || l.efficiency < 0.5 || l.efficiency > 1.0)
+    return "efficiency: must be within 0.5..1";
   return nullptr;
 }
 

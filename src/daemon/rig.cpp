@@ -6,10 +6,6 @@
 
 namespace eqd::daemon {
 
-namespace {
-// Poller slot of a controller channel that eqd does not use (ignore_channels): not sampled.
-constexpr core::ChannelIndex kNoChannel = std::numeric_limits<core::ChannelIndex>::max();
-}  // namespace
 
 const char* to_string(ControllerSource s) noexcept {
   switch (s) {
@@ -114,7 +110,7 @@ RigPlan plan_rig(const config::Config& cfg) {
       // An ignored channel gets no core slot at all: it is not part of any bus, so its absence can
       // neither hold the law nor count as free power. The poller skips it.
       if (std::find(cc.ignore_channels.begin(), cc.ignore_channels.end(), n) != cc.ignore_channels.end()) {
-        pc.channel_slots.push_back(kNoChannel);
+        pc.channel_slots.push_back(io::modbus::kNoChannel);
         continue;
       }
       ChannelInfo ch;
@@ -126,6 +122,7 @@ RigPlan plan_rig(const config::Config& cfg) {
       dir.by_name.emplace(ch.name, index);
       core::ChannelConfig corech;
       corech.bus = ch.bus;
+      corech.efficiency = cc.efficiency;
       plan.core.channels.push_back(corech);
       dir.channels.push_back(std::move(ch));
       pc.channel_slots.push_back(index);

@@ -53,6 +53,7 @@ struct ControllerConfig {
   std::string profile = kDefaultProfileName;  ///< controllers[].profile: eqd-default or a key of maps
   eqd::io::modbus::RegisterMap map;      ///< resolved from `profile` (built-in or maps.NAME)
   double poll_hz = 10.0;                 ///< controllers[].poll_hz 0.1..100
+  double efficiency = 1.0;               ///< controllers[].efficiency: its channels' converters, 0.5..1
   int timeout_ms = 200;                  ///< controllers[].timeout_ms: per-request response timeout
   int backoff_initial_ms = 100;          ///< controllers[].backoff_initial_ms: first reconnect delay
   int backoff_max_ms = 5000;             ///< controllers[].backoff_max_ms: reconnect delay cap

@@ -3,6 +3,7 @@
 /// The control core: sample store, command mailboxes, request queue, per-bus law and allocation, and
 /// the published snapshot. Sizes are fixed at construction; cycle() never allocates, blocks, throws or logs.
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -26,6 +27,9 @@ struct ChannelConfig {
   BusIndex bus = 0;
   bool assigned = false;   ///< start as an equalization channel (from config or persisted state)
   BufferLimits limits{};   ///< used when assigned
+  /// Efficiency of the channel's converter (0.5..1): its reported battery-side power is turned into
+  /// bus-side power for the free power (a buffer uses limits.efficiency instead).
+  double efficiency = 1.0;
 };
 
 /// Everything a ControlCore needs to be built.
@@ -98,30 +102,31 @@ class ControlCore {
   void record_timing(std::int64_t duration_ns, std::int64_t lateness_ns) noexcept;
 
  private:
-  /// Per-channel state read every cycle for every channel: kept small (32 bytes) so that a cycle over
-  /// a million test channels touches little more memory than the samples themselves.
+  /// Per-channel state read every cycle for every channel: 8 bytes, so that a cycle over a million
+  /// test channels touches little more memory than the samples themselves, and writes it only on change.
   struct Hot_ {
-    double power_W = 0.0;
-    std::int64_t receive_time_ns = 0;
     BusIndex bus = 0;
     Role role = Role::test;
-    Health health = Health::offline;
-    Health published_health = Health::offline;
-    Role published_role = Role::test;
-    ChannelState state = ChannelState::offline;
-    bool equalization_mode = false;
-    bool valid = false;
+    Health health = Health::offline;  ///< as last published
+    float efficiency = 1.0F;          ///< converter efficiency for bus-side test power
   };
-  /// Per-channel state used only while the channel is (or is becoming) a buffer.
+  /// Per-channel state kept only while the channel is (or is becoming) a buffer.
   struct Cold_ {
     BufferLimits limits{};
     WindowState window{};
     Headroom headroom{};
     Command command{};
     double voltage_V = 0.0;
+    double power_W = 0.0;
     double setpoint_W = 0.0;
+    std::int64_t receive_time_ns = 0;
+    ChannelState state = ChannelState::offline;
+    Health health = Health::offline;
+    bool equalization_mode = false;
+    ChannelSnapshot published{};  ///< last published snapshot (publish on change)
   };
-  /// Per-bus accumulators, reset every cycle.
+  /// Per-bus accumulators, reset every cycle; kept apart from BusState_ so that the pass over all
+  /// channels touches one small array.
   struct Accum_ {
     double free_W = 0.0;
     bool any_test_stale = false;
@@ -132,7 +137,6 @@ class ControlCore {
     BusParams params{};
     EqualizerState law{};
     EnergyCounters energy{};
-    Accum_ acc{};
     std::vector<ChannelIndex> buffers;   ///< channels whose role is not test (capacity reserved)
     std::vector<ChannelIndex> usable;    ///< buffers allocated to this cycle (capacity reserved)
     std::vector<Headroom> headroom;      ///< scratch for allocate(), capacity reserved
@@ -149,7 +153,8 @@ class ControlCore {
     BusStatus status = BusStatus::idle;
   };
 
-  void handle_request(const Request& r) noexcept;
+  void handle_request(const Request& r, std::int64_t now_ns) noexcept;
+  void take_sample(ChannelIndex i, const Sample& s, Health health) noexcept;
   void respond(std::uint64_t id, ResponseStatus s) noexcept;
   void set_role(ChannelIndex i, Role role) noexcept;
   void publish_command(ChannelIndex i, bool equalize, double setpoint_W) noexcept;
@@ -159,6 +164,10 @@ class ControlCore {
   std::vector<Hot_> hot_;
   std::vector<Cold_> cold_;
   std::vector<BusState_> buses_;
+  std::vector<Accum_> acc_;               ///< per bus
+  std::vector<std::int64_t> max_age_ns_;  ///< per bus, from params.max_age_ms
+  std::vector<std::array<std::uint32_t, 5>> health_counts_;  ///< per bus, channels by Health
+  std::vector<std::uint32_t> channels_per_bus_;
   std::unique_ptr<Seqlock<Sample>[]> samples_;
   std::unique_ptr<Seqlock<Command>[]> commands_;
   std::unique_ptr<Seqlock<ChannelSnapshot>[]> channel_snap_;

@@ -38,6 +38,7 @@ struct EqualizerState {
   double command_W = 0.0;        ///< total equalization command (second stage, slew-limited)
   double reference_W = 0.0;      ///< deadbanded desired total
   double trim_W = 0.0;           ///< slow correction of buffers' tracking error
+  double deadband_area_Ws = 0.0; ///< signed integral of (desired - reference) since the last move
   std::int64_t last_update_ns = -1;
   std::int64_t flip_request_since_ns = -1;  ///< when a reversal was first requested (-1: none)
   std::int64_t hold_since_ns = -1;          ///< when holding started (-1: not holding)

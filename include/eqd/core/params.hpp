@@ -31,7 +31,20 @@ struct BufferLimits {
   double v_min_V = 0.0;         ///< never discharge below this voltage
   double v_max_V = 0.0;         ///< never charge above this voltage
   double hysteresis_V = 0.05;   ///< after hitting a limit, re-enter only this far inside the window
+  /// Efficiency of the buffer's converter (0.5..1). eqd balances bus-side power, but controllers
+  /// report battery-side power: charging at P draws P / efficiency from the bus, discharging at P
+  /// delivers P * efficiency. Without it the converter losses would stay in the grid.
+  double efficiency = 1.0;
 };
+
+/// Bus-side power of a battery-side power through a converter of efficiency `eff`. Any thread.
+constexpr double to_bus_W(double battery_W, double eff) noexcept {
+  return battery_W >= 0.0 ? battery_W / eff : battery_W * eff;
+}
+/// Battery-side power that draws/delivers `bus_W` on the bus. Any thread.
+constexpr double to_battery_W(double bus_W, double eff) noexcept {
+  return bus_W >= 0.0 ? bus_W * eff : bus_W / eff;
+}
 
 /// Returns nullptr when p is valid, else a static message naming the offending field.
 /// allow_any_tau: accept tau_s outside 10..20 s (the user overrode the nominal range).

@@ -32,6 +32,11 @@ bool same_effective(const core::Command& a, const core::Command& b) noexcept {
 ChannelSlots slots_from_core(core::ControlCore& core, const std::vector<core::ChannelIndex>& channel_slots) {
   ChannelSlots s;
   for (const core::ChannelIndex i : channel_slots) {
+    if (i == kNoChannel) {
+      s.samples.push_back(nullptr);
+      s.commands.push_back(nullptr);
+      continue;
+    }
     if (i >= core.channel_count())
       throw std::out_of_range("channel slot " + std::to_string(i) + " is beyond the core's " +
                               std::to_string(core.channel_count()) + " channels");
@@ -49,9 +54,10 @@ Poller::Poller(PollerConfig cfg, ChannelSlots slots) : cfg_(std::move(cfg)), slo
   if (slots_.samples.size() > cfg_.map.channel_count)
     err(std::to_string(slots_.samples.size()) + " channels used but map '" + cfg_.map.name + "' has " +
         std::to_string(cfg_.map.channel_count));
-  for (std::size_t k = 0; k < slots_.samples.size(); ++k)
-    if (slots_.samples[k] == nullptr || (k < slots_.commands.size() && slots_.commands[k] == nullptr))
-      err("channel " + std::to_string(k) + ": null slot");
+  // A null pair marks a channel eqd does not use; a half-null pair is a programming error.
+  for (std::size_t k = 0; k < slots_.samples.size() && k < slots_.commands.size(); ++k)
+    if ((slots_.samples[k] == nullptr) != (slots_.commands[k] == nullptr))
+      err("channel " + std::to_string(k) + ": sample and command slots must both be set or both be unused");
   if (!(cfg_.poll_hz > 0.0 && cfg_.poll_hz <= 1000.0)) err("poll_hz must be in (0, 1000]");
   if (cfg_.timeout_ms <= 0) err("timeout_ms must be positive");
   if (cfg_.backoff_initial_ms <= 0 || cfg_.backoff_max_ms < cfg_.backoff_initial_ms)
@@ -249,6 +255,7 @@ bool Poller::read_blocks(std::vector<ReadBlock>& blocks, std::int64_t& first_err
 void Poller::publish_samples(std::int64_t t_ns, bool link_up) {
   bool released = link_up;
   for (std::size_t k = 0; k < io_.size(); ++k) {
+    if (slots_.samples[k] == nullptr) continue;  // channel not used by eqd (ignore_channels)
     ChannelIo& c = io_[k];
     core::Sample s{};
     if (link_up || ctx_ != nullptr) {
@@ -285,6 +292,7 @@ void Poller::write_commands(std::int64_t t_ns) {
   const bool releasing = release_all_.load(std::memory_order_acquire);
   bool acked = true;
   for (std::size_t k = 0; k < io_.size() && ctx_ != nullptr; ++k) {
+    if (slots_.commands[k] == nullptr) continue;  // channel not used by eqd: never commanded
     ChannelIo& c = io_[k];
     core::Command cmd{};
     if (releasing) {

@@ -52,7 +52,11 @@ struct PollerConfig {
   std::uint32_t heartbeat_period_ms = 1000;  ///< 0: never write the heartbeat
 };
 
-/// Where a poller publishes samples and reads commands, by controller channel k. The pointed-to slots
+/// Entry of PollerConfig::channel_slots for a controller channel that eqd does not use: it is neither
+/// sampled nor commanded.
+inline constexpr core::ChannelIndex kNoChannel = 0xFFFFFFFFu;
+
+/// Where a poller publishes samples and reads commands, by controller channel k (a null pair: unused). The pointed-to slots
 /// must outlive the poller; the poller is the only writer of its sample slots.
 struct ChannelSlots {
   std::vector<core::Seqlock<core::Sample>*> samples;

@@ -1,0 +1,144 @@
+// Benchmark of the control core, printed as ratios against baselines run in the same process:
+//  - control cycle time for 1k..1M channels vs a bare pass that reads the same samples (goal <= 2x);
+//  - sample publish cost (Seqlock::store) vs a plain store of the same struct.
+// Usage: bench_core [--max-channels N] [--json FILE]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "eqd/core/control_core.hpp"
+
+using namespace eqd::core;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Keeps the optimiser from discarding the work.
+template <class T>
+void escape(T& v) {
+  asm volatile("" : : "g"(&v) : "memory");
+}
+
+std::int64_t ns_since(Clock::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+}
+
+// Median of `reps` timings of fn(), ns.
+template <class F>
+double median_ns(int reps, F&& fn) {
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = Clock::now();
+    fn();
+    t.push_back(static_cast<double>(ns_since(t0)));
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+struct Row {
+  std::size_t channels;
+  double cycle_ns, bare_ns;
+};
+
+Row bench_cycle(std::size_t n) {
+  CoreConfig cfg;
+  BusParams p;
+  p.max_age_ms = 3'600'000;  // samples written once stay fresh for the whole run
+  cfg.buses.assign(4, p);
+  cfg.channels.resize(n);
+  for (std::size_t i = 0; i < n; ++i) cfg.channels[i].bus = static_cast<BusIndex>(i % 4);
+  // 8 buffers per bus.
+  for (std::size_t k = 0; k < 32 && k < n; ++k) {
+    ChannelConfig& c = cfg.channels[n - 1 - k];
+    c.assigned = true;
+    c.limits.max_charge_W = c.limits.max_discharge_W = 5000.0;
+    c.limits.v_min_V = 40.0;
+    c.limits.v_max_V = 56.0;
+  }
+  ControlCore core(cfg);
+  const std::int64_t t_base = 1'000'000'000;
+  for (std::size_t i = 0; i < n; ++i) {
+    Sample s;
+    s.voltage_V = 48.0;
+    s.power_W = (i % 2 ? 300.0 : -250.0);
+    s.current_A = s.power_W / 48.0;
+    s.state = cfg.channels[i].assigned ? ChannelState::equalizing : ChannelState::running;
+    s.equalization_mode = cfg.channels[i].assigned;
+    s.valid = true;
+    s.receive_time_ns = t_base;
+    core.sample_slot(static_cast<ChannelIndex>(i)).store(s);
+  }
+  const int reps = n >= 1'000'000 ? 9 : (n >= 100'000 ? 21 : 101);
+  std::int64_t now = t_base;
+  for (int w = 0; w < 3; ++w) core.cycle(now += 100'000'000);  // warm-up: buffers enter, caches warm
+  const double cycle = median_ns(reps, [&] { core.cycle(now += 100'000'000); });
+  // Baseline: a bare pass reading every sample consistently and summing power per bus.
+  double sums[4] = {0, 0, 0, 0};
+  const double bare = median_ns(reps, [&] {
+    for (std::size_t i = 0; i < n; ++i) {
+      Sample s;
+      if (core.sample_slot(static_cast<ChannelIndex>(i)).try_load(s, 4)) sums[i & 3] += s.power_W;
+    }
+    escape(sums);
+  });
+  return {n, cycle, bare};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::size_t max_channels = 1'000'000;
+  const char* json_path = nullptr;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--max-channels") && i + 1 < argc) max_channels = std::stoul(argv[++i]);
+    else if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
+  }
+  std::printf("# control cycle vs bare sample pass (median, 4 buses, 32 buffers)\n");
+  std::printf("%10s %14s %14s %8s\n", "channels", "cycle_us", "bare_pass_us", "ratio");
+  std::vector<Row> rows;
+  for (std::size_t n : {1'000ul, 10'000ul, 100'000ul, 1'000'000ul}) {
+    if (n > max_channels) break;
+    const Row r = bench_cycle(n);
+    rows.push_back(r);
+    std::printf("%10zu %14.1f %14.1f %8.2f\n", n, r.cycle_ns / 1e3, r.bare_ns / 1e3, r.cycle_ns / r.bare_ns);
+  }
+
+  // Publish cost: Seqlock store vs plain store into an array of the same size (1024 slots, cycled).
+  constexpr std::size_t kSlots = 1024;
+  constexpr int kStores = 2'000'000;
+  std::vector<Seqlock<Sample>> slots(kSlots);
+  std::vector<Sample> plain(kSlots);
+  Sample s;
+  s.valid = true;
+  const double seq_ns = median_ns(7, [&] {
+    for (int k = 0; k < kStores; ++k) {
+      s.sequence = static_cast<std::uint32_t>(k);
+      slots[static_cast<std::size_t>(k) & (kSlots - 1)].store(s);
+    }
+  }) / kStores;
+  const double plain_ns = median_ns(7, [&] {
+    for (int k = 0; k < kStores; ++k) {
+      s.sequence = static_cast<std::uint32_t>(k);
+      plain[static_cast<std::size_t>(k) & (kSlots - 1)] = s;
+      escape(plain);
+    }
+  }) / kStores;
+  std::printf("# sample publish: seqlock store %.2f ns, plain store %.2f ns, ratio %.2f\n", seq_ns, plain_ns,
+              seq_ns / plain_ns);
+
+  if (json_path) {
+    if (FILE* f = std::fopen(json_path, "w")) {
+      std::fprintf(f, "{\"cycle\": [");
+      for (std::size_t i = 0; i < rows.size(); ++i)
+        std::fprintf(f, "%s{\"channels\": %zu, \"cycle_ns\": %.0f, \"bare_ns\": %.0f}", i ? ", " : "", rows[i].channels,
+                     rows[i].cycle_ns, rows[i].bare_ns);
+      std::fprintf(f, "], \"publish_ns\": %.3f, \"plain_store_ns\": %.3f}\n", seq_ns, plain_ns);
+      std::fclose(f);
+    }
+  }
+  return 0;
+}
