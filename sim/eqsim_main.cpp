@@ -38,6 +38,10 @@ struct Plant {
   std::mutex mutex;
 };
 
+// Releases the controllers made by themselves (lease expiry, heartbeat loss), for the report.
+std::atomic<std::uint64_t> g_lease_releases{0};
+std::atomic<std::uint64_t> g_heartbeat_releases{0};
+
 // Adapts one simulated controller to the Modbus server.
 class Backend final : public eqd::sim::ControllerBackend {
  public:
@@ -69,6 +73,7 @@ class Backend final : public eqd::sim::ControllerBackend {
     plant_.rig.controller(controller_).heartbeat(value, plant_.rig.now_s());
   }
   void released(std::size_t ch, eqd::sim::ReleaseReason why) override {
+    (why == eqd::sim::ReleaseReason::lease_expired ? g_lease_releases : g_heartbeat_releases).fetch_add(1);
     std::fprintf(stderr, "eqsim: %s/%zu: released by the controller (%s)\n",
                  plant_.rig.controller(controller_).params().name.c_str(), ch + 1,
                  why == eqd::sim::ReleaseReason::lease_expired ? "lease expired" : "heartbeat lost");
@@ -103,7 +108,10 @@ nlohmann::json report_json(const Rig& rig) {
   for (std::size_t i = 0; i < rig.channel_count(); ++i) equalizing += rig.truth(i).equalizing ? 1 : 0;
   for (std::size_t c = 0; c < rig.controller_count(); ++c) trips += rig.controller(c).watchdog_trips();
   j["channels_equalizing"] = equalizing;
-  j["watchdog_trips"] = trips;
+  // Heartbeat-watchdog trips of the plant's controllers plus channels the Modbus servers released for a
+  // lost heartbeat; lease expiries separately.
+  j["watchdog_trips"] = trips + g_heartbeat_releases.load();
+  j["lease_releases"] = g_lease_releases.load();
   return j;
 }
 
