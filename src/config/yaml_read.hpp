@@ -88,7 +88,7 @@ std::set<std::string> decode_mapping(const YAML::Node& node, const std::string& 
   if (c.marks) (*c.marks)[path] = node.Mark();
   std::map<std::string, YAML::Mark> seen;
   for (auto it = node.begin(); it != node.end(); ++it) {
-    const YAML::Node& k = it->first;
+    const YAML::Node k = it->first;  // a copy: it->first lives in a temporary proxy
     if (!k.IsScalar()) fail(c, k.Mark(), path, "got " + describe(k) + " as a key (expected a plain key name)");
     const std::string& name = k.Scalar();
     const std::string kp = join(path, name);

@@ -52,7 +52,7 @@ json status_view(const daemon::Daemon& d, std::int64_t now_ns) {
   std::vector<std::uint32_t> ctl_up(core.bus_count()), ctl_down(core.bus_count());
   std::uint32_t up = 0, down = 0;
   for (std::size_t c = 0; c < dir.controllers.size(); ++c) {
-    const bool connected = c < d.pollers().size() && d.pollers()[c]->connected();
+    const bool connected = c < d.links().size() && d.links()[c]->connected();
     (connected ? up : down)++;
     std::vector<bool> seen(core.bus_count(), false);
     const auto& info = dir.controllers[c];
@@ -140,13 +140,13 @@ json controllers_view(const daemon::Daemon& d) {
              {"transport", info.transport},
              {"source", daemon::to_string(info.source)},
              {"channels", info.channels}};
-    if (c < d.pollers().size()) {
-      const auto& p = *d.pollers()[c];
-      const io::modbus::PollerStats st = p.stats();
+    if (c < d.links().size()) {
+      const auto& p = *d.links()[c];
+      const io::LinkStats st = p.stats();
       // last_error is a fixed buffer filled by another thread: bound the read to its size.
       std::string last_error(st.last_error, strnlen(st.last_error, sizeof st.last_error));
       row.update(json{{"connected", st.connected},
-                      {"poll_hz", p.config().poll_hz},
+                      {"poll_hz", p.poll_hz()},
                       {"achieved_hz", st.achieved_hz},
                       {"polls", st.polls},
                       {"timeouts", st.timeouts},

@@ -12,7 +12,7 @@ Daemon::Daemon(const config::Config& cfg, const PlanHook& adjust_plan) : cfg_(cf
   core_ = std::make_unique<core::ControlCore>(plan_.core);
   loop_ = std::make_unique<ControlLoop>(*core_, std::chrono::milliseconds(cfg_.loop.period_ms));
   for (const io::modbus::PollerConfig& pc : plan_.pollers)
-    pollers_.push_back(std::make_unique<io::modbus::Poller>(pc, io::modbus::slots_from_core(*core_, pc.channel_slots)));
+    links_.push_back(std::make_unique<io::modbus::Poller>(pc, io::modbus::slots_from_core(*core_, pc.channel_slots)));
 }
 
 Daemon::~Daemon() {
@@ -23,7 +23,7 @@ void Daemon::start() {
   if (started_) return;
   started_ = true;
   loop_->start();
-  for (auto& p : pollers_) p->start();
+  for (auto& p : links_) p->start();
   std::size_t buffers = 0;
   for (const auto& c : plan_.core.channels) buffers += c.assigned ? 1 : 0;
   spdlog::info("eqd started: {} bus(es), {} controller(s), {} channel(s), {} equalization channel(s) from config, "
@@ -42,13 +42,13 @@ ShutdownReport Daemon::shutdown(std::chrono::milliseconds timeout) {
   core::Request stop;
   stop.kind = core::RequestKind::stop_all;
   (void)core_->submit(stop);
-  for (auto& p : pollers_) p->release_all();
+  for (auto& p : links_) p->release_all();
   // Wait for all controllers in parallel: one dead controller must not eat the others' time.
   std::vector<std::future<bool>> waits;
-  for (auto& p : pollers_)
+  for (auto& p : links_)
     waits.push_back(std::async(std::launch::async, [&p, timeout] { return p->wait_released(timeout); }));
-  for (std::size_t i = 0; i < pollers_.size(); ++i) {
-    const std::string& name = pollers_[i]->config().name;
+  for (std::size_t i = 0; i < links_.size(); ++i) {
+    const std::string& name = links_[i]->name();
     if (waits[i].get()) {
       report.acknowledged.push_back(name);
     } else {
@@ -58,7 +58,7 @@ ShutdownReport Daemon::shutdown(std::chrono::milliseconds timeout) {
                    name, timeout.count());
     }
   }
-  for (auto& p : pollers_) p->stop();
+  for (auto& p : links_) p->stop();
   loop_->stop();
   spdlog::info("stopped: {} controller(s) acknowledged, {} timed out", report.acknowledged.size(),
                report.timed_out.size());

@@ -13,6 +13,7 @@
 #include "eqd/core/control_core.hpp"
 #include "eqd/daemon/control_loop.hpp"
 #include "eqd/daemon/rig.hpp"
+#include "eqd/io/link.hpp"
 #include "eqd/io/modbus/poller.hpp"
 
 namespace eqd::daemon {
@@ -45,14 +46,15 @@ class Daemon {
   [[nodiscard]] core::ControlCore& core() noexcept { return *core_; }
   [[nodiscard]] const core::ControlCore& core() const noexcept { return *core_; }
   [[nodiscard]] const ControlLoop& loop() const noexcept { return *loop_; }
-  [[nodiscard]] const std::vector<std::unique_ptr<io::modbus::Poller>>& pollers() const noexcept { return pollers_; }
+  /// One link per controller, in the order of directory().controllers.
+  [[nodiscard]] const std::vector<std::unique_ptr<io::Link>>& links() const noexcept { return links_; }
 
  private:
   config::Config cfg_;
   RigPlan plan_;
   std::unique_ptr<core::ControlCore> core_;
   std::unique_ptr<ControlLoop> loop_;
-  std::vector<std::unique_ptr<io::modbus::Poller>> pollers_;
+  std::vector<std::unique_ptr<io::Link>> links_;
   bool started_ = false;
   bool stopped_ = false;
 };

@@ -18,6 +18,7 @@
 #include "eqd/core/sample.hpp"
 #include "eqd/core/seqlock.hpp"
 #include "eqd/core/snapshot.hpp"
+#include "eqd/io/link.hpp"
 #include "eqd/io/modbus/codec.hpp"
 #include "eqd/io/modbus/register_map.hpp"
 
@@ -67,33 +68,13 @@ struct ChannelSlots {
 /// Throws std::out_of_range naming the index if one is beyond core.channel_count(). Any thread.
 ChannelSlots slots_from_core(core::ControlCore& core, const std::vector<core::ChannelIndex>& channel_slots);
 
-/// Counters and state of one poller. Trivially copyable (published through a Seqlock).
-struct PollerStats {
-  std::uint64_t polls = 0;              ///< poll cycles run (connected or not)
-  std::uint64_t polls_ok = 0;           ///< cycles where every read succeeded
-  std::uint64_t overruns = 0;           ///< periods skipped because a cycle ran late
-  std::uint64_t timeouts = 0;           ///< requests without a response in timeout_ms
-  std::uint64_t exceptions = 0;         ///< Modbus exception responses
-  std::uint64_t connection_errors = 0;  ///< failed connects and broken links
-  std::uint64_t invalid_samples = 0;    ///< samples published invalid while connected (NaN, range, missing)
-  std::uint64_t protocol_errors = 0;    ///< bad CRC, bad data, device block mismatch, unencodable command
-  std::uint64_t writes = 0;             ///< command writes sent successfully
-  std::uint64_t write_errors = 0;
-  std::uint64_t heartbeats = 0;         ///< heartbeat writes sent successfully
-  std::uint64_t reconnects = 0;         ///< successful connects after the first
-  double achieved_hz = 0.0;             ///< smoothed poll rate
-  double controller_heartbeat_timeout_ms = 0.0;  ///< read from the device block (0: unknown)
-  core::Histogram latency{};            ///< duration of the read phase of a cycle, s
-  char last_error[120] = {};            ///< last error, NUL-terminated
-  bool connected = false;
-  bool all_acknowledged = true;         ///< every channel's last command written and read back
-  bool released = false;                ///< no channel reads back in equalization mode (see Poller)
-};
+/// Counters and state of one poller: the transport-neutral link statistics.
+using PollerStats = io::LinkStats;
 
 /// Thread-safety: construct, start(), stop() from one owner thread; stats(), connected(),
 /// all_acknowledged(), release_all(), wait_released() from any thread (lock-free reads).
 /// The poller's own thread is the only writer of its ChannelSlots::samples.
-class Poller {
+class Poller final : public io::Link {
  public:
   /// Validates the configuration (map, channel slots, rates); throws std::invalid_argument whose
   /// message names the controller and every problem.
@@ -103,26 +84,28 @@ class Poller {
   Poller& operator=(const Poller&) = delete;
 
   /// Start the thread (idempotent).
-  void start();
+  void start() override;
   /// Stop and join; returns within about timeout_ms (the request in flight). Idempotent.
-  void stop();
+  void stop() override;
 
   /// Latest statistics. Any thread; wait-free unless the poller is mid-publish.
-  [[nodiscard]] PollerStats stats() const { return stats_.load(); }
-  [[nodiscard]] bool connected() const noexcept { return connected_.load(std::memory_order_acquire); }
+  [[nodiscard]] PollerStats stats() const override { return stats_.load(); }
+  [[nodiscard]] bool connected() const noexcept override { return connected_.load(std::memory_order_acquire); }
   /// True when, for every channel with a command (sequence != 0), that command was written and the
   /// channel reads back the commanded mode. Any thread.
   [[nodiscard]] bool all_acknowledged() const noexcept { return acknowledged_.load(std::memory_order_acquire); }
 
   /// Shutdown path: from now on, ignore the core's commands and write stop (enable 0, 0 W) to every
   /// channel that this poller commanded to equalize or that reads back in equalization mode. Any thread.
-  void release_all() noexcept;
+  void release_all() noexcept override;
   /// Wait until a cycle, after a successful read of every channel, saw no channel in equalization
   /// mode with every stop written. False on timeout (e.g. controller unreachable: it will release
   /// its buffers itself when its lease or heartbeat runs out). Any thread except the poller's.
-  [[nodiscard]] bool wait_released(std::chrono::milliseconds timeout) const;
+  [[nodiscard]] bool wait_released(std::chrono::milliseconds timeout) const override;
 
   [[nodiscard]] const PollerConfig& config() const noexcept { return cfg_; }
+  [[nodiscard]] const std::string& name() const noexcept override { return cfg_.name; }
+  [[nodiscard]] double poll_hz() const noexcept override { return cfg_.poll_hz; }
 
  private:
   struct ChannelIo {

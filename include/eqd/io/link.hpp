@@ -1,0 +1,62 @@
+#pragma once
+/// @file link.hpp
+/// What the daemon, the control API and the metrics see of one controller link, whatever its
+/// transport (Modbus TCP/RTU, CAN). A link owns its device and its I/O thread; it publishes samples
+/// into the core's slots and writes the core's commands to the controller.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "eqd/core/snapshot.hpp"
+
+namespace eqd::io {
+
+/// Counters and state of one link. Trivially copyable (links publish it through a Seqlock).
+/// Transport-specific counters that do not apply stay 0.
+struct LinkStats {
+  std::uint64_t polls = 0;              ///< poll (or receive) cycles run, connected or not
+  std::uint64_t polls_ok = 0;           ///< cycles where every channel was read
+  std::uint64_t overruns = 0;           ///< periods skipped because a cycle ran late
+  std::uint64_t timeouts = 0;           ///< requests without a response in time / status frames missing
+  std::uint64_t exceptions = 0;         ///< protocol exception responses (Modbus)
+  std::uint64_t connection_errors = 0;  ///< failed connects, broken links, bus-off
+  std::uint64_t invalid_samples = 0;    ///< samples published invalid while connected (NaN, range, missing)
+  std::uint64_t protocol_errors = 0;    ///< bad CRC/data, device block mismatch, unencodable command
+  std::uint64_t writes = 0;             ///< command writes (frames) sent successfully
+  std::uint64_t write_errors = 0;
+  std::uint64_t heartbeats = 0;         ///< heartbeats sent successfully
+  std::uint64_t reconnects = 0;         ///< successful connects after the first
+  double achieved_hz = 0.0;             ///< smoothed poll rate
+  double controller_heartbeat_timeout_ms = 0.0;  ///< as the controller reports it (0: unknown)
+  core::Histogram latency{};            ///< duration of the read phase of a cycle, s
+  char last_error[120] = {};            ///< last error, NUL-terminated
+  bool connected = false;
+  bool all_acknowledged = true;         ///< every channel's last command written and read back
+  bool released = false;                ///< after release_all(): no channel reads back in equalization
+};
+
+/// One controller link. Thread-safety: start()/stop() from the owner (main) thread; everything else
+/// from any thread. Implementations document their own I/O thread.
+class Link {
+ public:
+  virtual ~Link() = default;
+  /// Start the I/O thread (idempotent).
+  virtual void start() = 0;
+  /// Stop and join the I/O thread (idempotent; bounded by the transport's timeout).
+  virtual void stop() = 0;
+  /// Latest statistics (lock-free read).
+  [[nodiscard]] virtual LinkStats stats() const = 0;
+  [[nodiscard]] virtual bool connected() const noexcept = 0;
+  /// Shutdown path: ignore the core's commands from now on and write stop (0 W, leave equalization)
+  /// to every channel this link commanded or sees in equalization mode.
+  virtual void release_all() noexcept = 0;
+  /// Wait until every channel reads back out of equalization with every stop written; false on timeout.
+  [[nodiscard]] virtual bool wait_released(std::chrono::milliseconds timeout) const = 0;
+  /// Controller name (channels are NAME/N).
+  [[nodiscard]] virtual const std::string& name() const noexcept = 0;
+  /// Configured poll rate, Hz (0 for event-driven transports).
+  [[nodiscard]] virtual double poll_hz() const noexcept = 0;
+};
+
+}  // namespace eqd::io

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs the Debian packages eqd needs (only those missing; apt-get as root, or through sudo) and
+# builds it. Idempotent: a second run installs nothing and rebuilds only what changed.
+#   scripts/setup.sh [--deps-only] [--with test|bench|all] [--build-dir DIR] [--build-type TYPE]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+with=""
+deps_only=0
+build_dir=build
+build_type=RelWithDebInfo
+while (($#)); do
+  case "$1" in
+    --deps-only) deps_only=1 ;;
+    --with) with="$2"; shift ;;
+    --build-dir) build_dir="$2"; shift ;;
+    --build-type) build_type="$2"; shift ;;
+    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+# Build dependencies: compiler, CMake and the libraries of DEVELOPERS' list.
+pkgs=(build-essential cmake pkg-config libboost-dev libboost-system-dev libmodbus-dev libyaml-cpp-dev
+      prometheus-cpp-dev catch2 libavahi-client-dev libsystemd-dev libcli11-dev libspdlog-dev
+      nlohmann-json3-dev)
+# Test tools: socat (Modbus RTU over a pseudo-terminal pair), promtool/prometheus, avahi + dbus,
+# util-linux (unshare, setpriv), iproute2 (network namespaces).
+test_pkgs=(socat prometheus avahi-daemon avahi-utils dbus util-linux iproute2 procps)
+bench_pkgs=(gnuplot-nox glpk-utils libglpk-dev)
+case "$with" in
+  test) pkgs+=("${test_pkgs[@]}") ;;
+  bench) pkgs+=("${bench_pkgs[@]}") ;;
+  all) pkgs+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  "") ;;
+  *) echo "setup.sh: --with takes test, bench or all" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  if [ "$(id -u)" -eq 0 ]; then as_root=(); elif command -v sudo >/dev/null; then as_root=(sudo); else
+    echo "setup: need root (or sudo) to install: ${missing[*]}" >&2; exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${as_root[@]}" apt-get update -qq
+  "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+((deps_only)) && exit 0
+
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE="$build_type" >/dev/null
+cmake --build "$build_dir" -j"$(nproc)" --target eqd eqsim eqctl 2>&1 | grep -vE '^\[ *[0-9]+%\]' || true
+test -x "$build_dir/src/daemon/eqd" && test -x "$build_dir/eqsim" || { echo "setup: build failed" >&2; exit 1; }
+echo "setup: built eqd, eqsim and eqctl in $build_dir/"
