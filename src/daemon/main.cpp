@@ -12,6 +12,7 @@
 #include "eqd/control/server.hpp"
 #include "eqd/control/state_store.hpp"
 #include "eqd/daemon/daemon.hpp"
+#include "eqd/metrics/exporter.hpp"
 
 namespace {
 
@@ -82,6 +83,7 @@ int run(int argc, char** argv) {
   eqd::control::StateStore state_store(cfg.state_dir);
   eqd::control::PersistedState persisted;
   std::unique_ptr<eqd::control::ApiServer> api;
+  std::unique_ptr<eqd::metrics::Exporter> metrics;
   try {
     // [hook: persisted state] adjust the plan (assignments, runtime parameters) before the core exists.
     persisted = state_store.load().state;
@@ -92,6 +94,8 @@ int run(int argc, char** argv) {
     api = std::make_unique<eqd::control::ApiServer>(*daemon, state_store, persisted,
                                                     eqd::control::ApiServerOptions{cfg.api.socket_path, cfg.api.group});
     api->start();
+    metrics = eqd::metrics::start_exporter(*daemon, cfg.metrics);
+    if (metrics) spdlog::info("metrics on http://{}/metrics", cfg.metrics.listen);
   } catch (const std::exception& e) {
     spdlog::critical("cannot start: {}", e.what());
     return kExitFailure;
@@ -108,6 +112,7 @@ int run(int argc, char** argv) {
     break;
   }
   // [hook: services] stop the control API server and the metrics exporter here, before shutdown.
+  metrics.reset();
   if (api) api->stop();
   daemon->shutdown(std::chrono::milliseconds(cfg.loop.shutdown_timeout_ms));
   return kExitOk;

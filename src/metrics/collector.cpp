@@ -1,0 +1,424 @@
+// The metrics collector: turns the core's published snapshots into Prometheus metric families at
+// scrape time (see collector.hpp). Reads only seqlocks and atomics, so a scrape never waits for, nor
+// delays, the control thread.
+#include "eqd/metrics/collector.hpp"
+
+#include <algorithm>
+#include <array>
+#include <iterator>
+#include <limits>
+#include <stdexcept>
+
+#include "eqd/daemon/control_loop.hpp"
+#include "eqd/daemon/daemon.hpp"
+
+namespace eqd::metrics {
+
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+// Index of each family in kCatalogue; the order of both must match (a unit test checks every family
+// carries its own value, which a swap would break).
+enum Id : std::size_t {
+  kCycleDuration,
+  kCycleLateness,
+  kCycles,
+  kOverruns,
+  kLastCycleAge,
+  kTornReads,
+  kRequests,
+  kRequestsRefused,
+  kBusNet,
+  kBusFree,
+  kBusEqCommanded,
+  kBusEqMeasured,
+  kBusResidual,
+  kBusTarget,
+  kBusCapacity,
+  kBusStatus,
+  kBusChannels,
+  kBusEqChannels,
+  kBusPendingChannels,
+  kBusStaleChannels,
+  kBusFaultedChannels,
+  kBusOfflineChannels,
+  kBusAtWindowLimit,
+  kGridImport,
+  kGridExport,
+  kFreeImport,
+  kFreeExport,
+  kEqAbsorbed,
+  kEqDelivered,
+  kCtlUp,
+  kCtlPolls,
+  kCtlErrors,
+  kCtlLatency,
+  kCtlSampleAge,
+  kCtlPollRate,
+  kCtlReconnects,
+  kCtlWrites,
+  kCtlHeartbeats,
+  kChVoltage,
+  kChCurrent,
+  kChPower,
+  kChState,
+  kChRole,
+  kChHealth,
+  kChSetpoint,
+  kChWindow,
+  kCount
+};
+
+constexpr MetricKind G = MetricKind::gauge;
+constexpr MetricKind C = MetricKind::counter;
+constexpr MetricKind H = MetricKind::histogram;
+constexpr MetricScope kCtl = MetricScope::control;
+constexpr MetricScope kBus = MetricScope::bus;
+constexpr MetricScope kCon = MetricScope::controller;
+constexpr MetricScope kCh = MetricScope::channel;
+
+const MetricInfo kCatalogue[] = {
+    {"eqd_control_cycle_duration_seconds", H, kCtl, "seconds", "",
+     "Duration of a control cycle, recorded by the control thread."},
+    {"eqd_control_cycle_lateness_seconds", H, kCtl, "seconds", "",
+     "How late a control cycle started after its absolute deadline."},
+    {"eqd_control_cycles_total", C, kCtl, "", "", "Control cycles run."},
+    {"eqd_control_overruns_total", C, kCtl, "", "",
+     "Control periods skipped because a cycle or the scheduler ran a whole period late."},
+    {"eqd_control_last_cycle_age_seconds", G, kCtl, "seconds", "",
+     "Time since the last control cycle started (grows if the control thread stalls)."},
+    {"eqd_control_torn_reads_total", C, kCtl, "", "",
+     "Samples the control thread skipped because their writer was mid-store."},
+    {"eqd_control_requests_total", C, kCtl, "", "", "Requests (assign, release, parameters) handled."},
+    {"eqd_control_requests_refused_total", C, kCtl, "", "", "Requests refused."},
+    {"eqd_bus_net_power_watts", G, kBus, "watts", "bus",
+     "Net power of the bus: free plus measured equalization power (what the grid sees); positive = drawn."},
+    {"eqd_bus_free_power_watts", G, kBus, "watts", "bus",
+     "Free power: sum of the test channels' bus-side power (what the grid would see without equalization)."},
+    {"eqd_bus_equalization_commanded_power_watts", G, kBus, "watts", "bus",
+     "Sum of the setpoints sent to the bus's equalization channels."},
+    {"eqd_bus_equalization_measured_power_watts", G, kBus, "watts", "bus",
+     "Sum of the equalization channels' measured bus-side power."},
+    {"eqd_bus_residual_power_watts", G, kBus, "watts", "bus", "Residual: net power minus target."},
+    {"eqd_bus_target_power_watts", G, kBus, "watts", "bus", "Net power the bus aims for."},
+    {"eqd_bus_equalization_capacity_watts", G, kBus, "watts", "bus,direction",
+     "Headroom of the bus's usable equalization channels; direction=charge|discharge."},
+    {"eqd_bus_status", G, kBus, "", "bus,status",
+     "1 for the bus's current control status, 0 for the others; status=ok|idle|holding|ramp_down|saturated."},
+    {"eqd_bus_channels", G, kBus, "", "bus", "Channels on the bus."},
+    {"eqd_bus_equalization_channels", G, kBus, "", "bus", "Equalization channels (buffers) on the bus, any role but test."},
+    {"eqd_bus_pending_channels", G, kBus, "", "bus", "Assigned channels not yet in equalization mode."},
+    {"eqd_bus_stale_channels", G, kBus, "", "bus", "Channels whose latest sample is stale or invalid."},
+    {"eqd_bus_faulted_channels", G, kBus, "", "bus", "Channels in fault."},
+    {"eqd_bus_offline_channels", G, kBus, "", "bus", "Channels without a link (or never sampled)."},
+    {"eqd_bus_buffers_at_window_limit", G, kBus, "", "bus,limit",
+     "Equalization channels with no headroom left at a window limit; limit=high (full) or low (empty)."},
+    {"eqd_bus_grid_import_joules_total", C, kBus, "joules", "bus", "Energy drawn from the grid (net power > 0)."},
+    {"eqd_bus_grid_export_joules_total", C, kBus, "joules", "bus", "Energy fed back to the grid (net power < 0)."},
+    {"eqd_bus_without_equalization_import_joules_total", C, kBus, "joules", "bus",
+     "Energy the grid would have supplied without equalization (free power > 0)."},
+    {"eqd_bus_without_equalization_export_joules_total", C, kBus, "joules", "bus",
+     "Energy the grid would have taken back without equalization (free power < 0)."},
+    {"eqd_bus_equalization_absorbed_joules_total", C, kBus, "joules", "bus", "Energy absorbed by buffers charging."},
+    {"eqd_bus_equalization_delivered_joules_total", C, kBus, "joules", "bus", "Energy delivered by buffers discharging."},
+    {"eqd_controller_up", G, kCon, "", "controller", "1 when the controller's link is connected, else 0."},
+    {"eqd_controller_polls_total", C, kCon, "", "controller", "Poll cycles run (connected or not)."},
+    {"eqd_controller_errors_total", C, kCon, "", "controller,kind",
+     "Errors by kind: timeout|exception|connection|invalid|protocol|write."},
+    {"eqd_controller_poll_latency_seconds", H, kCon, "seconds", "controller", "Duration of the read phase of a poll."},
+    {"eqd_controller_sample_age_seconds", G, kCon, "seconds", "controller",
+     "Age of the oldest valid latest sample among the controller's channels (absent until one is valid)."},
+    {"eqd_controller_poll_rate_hertz", G, kCon, "hertz", "controller", "Achieved poll rate (smoothed)."},
+    {"eqd_controller_reconnects_total", C, kCon, "", "controller", "Successful connects after the first."},
+    {"eqd_controller_command_writes_total", C, kCon, "", "controller", "Command writes sent successfully."},
+    {"eqd_controller_heartbeats_total", C, kCon, "", "controller", "Heartbeat writes sent successfully."},
+    {"eqd_channel_voltage_volts", G, kCh, "volts", "bus,channel", "Latest sampled voltage."},
+    {"eqd_channel_current_amperes", G, kCh, "amperes", "bus,channel", "Latest sampled current; positive = charging."},
+    {"eqd_channel_power_watts", G, kCh, "watts", "bus,channel", "Latest sampled power; positive = charging."},
+    {"eqd_channel_state", G, kCh, "", "bus,channel",
+     "Working state as a number: 0 idle, 1 running, 2 paused, 3 fault, 4 equalizing, 5 offline."},
+    {"eqd_channel_role", G, kCh, "", "bus,channel",
+     "Role as a number: 0 test, 1 pending, 2 equalization, 3 releasing."},
+    {"eqd_channel_health", G, kCh, "", "bus,channel",
+     "Health of the latest sample as a number: 0 ok, 1 stale, 2 invalid, 3 fault, 4 offline."},
+    {"eqd_channel_setpoint_watts", G, kCh, "watts", "bus,channel",
+     "Power setpoint of an equalization channel (only channels whose role is not test)."},
+    {"eqd_channel_window_position_ratio", G, kCh, "ratio", "bus,channel",
+     "Position in the voltage window, 0 = v_min, 1 = v_max (only channels whose role is not test)."},
+};
+static_assert(std::size(kCatalogue) == kCount, "one catalogue entry per Id");
+
+constexpr std::array<core::BusStatus, 5> kStatuses = {core::BusStatus::ok, core::BusStatus::idle,
+                                                      core::BusStatus::holding, core::BusStatus::ramp_down,
+                                                      core::BusStatus::saturated};
+
+MetricType type_of(MetricKind k) {
+  switch (k) {
+    case MetricKind::counter: return MetricType::Counter;
+    case MetricKind::histogram: return MetricType::Histogram;
+    case MetricKind::gauge: break;
+  }
+  return MetricType::Gauge;
+}
+
+MetricFamily& family(std::vector<MetricFamily>& out, Id id, std::size_t reserve) {
+  const MetricInfo& m = kCatalogue[id];
+  MetricFamily& f = out.emplace_back();
+  f.name = m.name;
+  f.help = m.help;
+  f.type = type_of(m.kind);
+  f.metric.reserve(reserve);
+  return f;
+}
+
+ClientMetric& add(MetricFamily& f, const std::vector<ClientMetric::Label>& labels) {
+  ClientMetric& m = f.metric.emplace_back();
+  m.label = labels;
+  return m;
+}
+
+ClientMetric& add(MetricFamily& f, const std::vector<ClientMetric::Label>& labels, const char* name,
+                  const char* value) {
+  ClientMetric& m = add(f, labels);
+  m.label.push_back({name, value});
+  return m;
+}
+
+void gauge(MetricFamily& f, const std::vector<ClientMetric::Label>& labels, double v) { add(f, labels).gauge.value = v; }
+void counter(MetricFamily& f, const std::vector<ClientMetric::Label>& labels, double v) {
+  add(f, labels).counter.value = v;
+}
+
+// core::Histogram keeps per-bucket counts; Prometheus wants cumulative ones ending with +Inf.
+void histogram(MetricFamily& f, const std::vector<ClientMetric::Label>& labels, const core::Histogram& h) {
+  ClientMetric& m = add(f, labels);
+  m.histogram.sample_count = h.count;
+  m.histogram.sample_sum = h.sum_s;
+  m.histogram.bucket.resize(h.counts.size());
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < h.counts.size(); ++i) {
+    cumulative += h.counts[i];
+    m.histogram.bucket[i].cumulative_count = cumulative;
+    m.histogram.bucket[i].upper_bound =
+        i < core::Histogram::kBounds_s.size() ? core::Histogram::kBounds_s[i] : std::numeric_limits<double>::infinity();
+  }
+}
+
+double seconds(std::int64_t ns) { return static_cast<double>(ns) * 1e-9; }
+
+}  // namespace
+
+const std::vector<MetricInfo>& metric_catalogue() {
+  static const std::vector<MetricInfo> v(std::begin(kCatalogue), std::end(kCatalogue));
+  return v;
+}
+
+Sources sources_from(const daemon::Daemon& d) {
+  Sources s;
+  s.core = &d.core();
+  s.directory = &d.directory();
+  s.controller_stats = [&d](std::size_t c, io::LinkStats& out) {
+    if (c >= d.links().size()) return false;
+    out = d.links()[c]->stats();
+    return true;
+  };
+  s.control_overruns = [&d] { return d.loop().overruns(); };
+  return s;
+}
+
+Collector::Collector(Sources src, CollectorOptions opt) : src_(std::move(src)), opt_(opt) {
+  if (src_.core == nullptr || src_.directory == nullptr)
+    throw std::invalid_argument("metrics collector: core and directory are required");
+  if (!src_.now_ns) src_.now_ns = daemon::monotonic_ns;
+  const daemon::Directory& dir = *src_.directory;
+  // Label values come from the configuration only (bounded): precomputed here so that a scrape
+  // copies short strings instead of formatting them.
+  auto bus_name = [&](std::size_t b) { return b < dir.buses.size() ? dir.buses[b] : std::to_string(b); };
+  for (std::size_t b = 0; b < src_.core->bus_count(); ++b) bus_labels_.push_back({{"bus", bus_name(b)}});
+  for (const auto& c : dir.controllers) controller_labels_.push_back({{"controller", c.name}});
+  const std::size_t n = std::min(dir.channels.size(), src_.core->channel_count());
+  channel_labels_.reserve(n);
+  for (std::size_t i = 0; i < n; ++i)
+    channel_labels_.push_back({{"bus", bus_name(dir.channels[i].bus)}, {"channel", dir.channels[i].name}});
+}
+
+std::vector<MetricFamily> Collector::Collect() const {
+  std::vector<MetricFamily> out;
+  out.reserve(kCount);
+  const std::int64_t now_ns = src_.now_ns();
+  collect_control(out, now_ns);
+  collect_buses(out);
+  collect_controllers(out, now_ns);
+  if (opt_.per_channel) collect_channels(out);
+  return out;
+}
+
+void Collector::collect_control(std::vector<MetricFamily>& out, std::int64_t now_ns) const {
+  const core::CycleStats st = src_.core->stats();
+  const std::vector<ClientMetric::Label> none;
+  histogram(family(out, kCycleDuration, 1), none, st.duration);
+  histogram(family(out, kCycleLateness, 1), none, st.lateness);
+  counter(family(out, kCycles, 1), none, static_cast<double>(st.cycles));
+  if (src_.control_overruns) counter(family(out, kOverruns, 1), none, static_cast<double>(src_.control_overruns()));
+  // Before the first cycle there is no age to report; an absent series is clearer than a fake one.
+  if (st.cycles > 0) gauge(family(out, kLastCycleAge, 1), none, seconds(now_ns - st.last_cycle_ns));
+  counter(family(out, kTornReads, 1), none, static_cast<double>(st.torn_reads));
+  counter(family(out, kRequests, 1), none, static_cast<double>(st.requests));
+  counter(family(out, kRequestsRefused, 1), none, static_cast<double>(st.requests_refused));
+}
+
+void Collector::collect_buses(std::vector<MetricFamily>& out) const {
+  const std::size_t nb = bus_labels_.size();
+  std::vector<core::BusSnapshot> s(nb);
+  for (std::size_t b = 0; b < nb; ++b) s[b] = src_.core->bus(static_cast<core::BusIndex>(b));
+
+  // Buffers at a window limit: derived from the channel snapshots, which the bus snapshot does not
+  // summarise. Headroom is 0 in a direction only at (or blocked by hysteresis near) that window limit.
+  std::vector<std::array<std::uint32_t, 2>> at_limit(nb, {0, 0});
+  for (std::size_t i = 0; i < channel_labels_.size(); ++i) {
+    const core::ChannelSnapshot c = src_.core->channel(static_cast<core::ChannelIndex>(i));
+    if (c.role != core::Role::equalization || c.bus >= nb) continue;
+    if (c.limits.max_charge_W > 0.0 && c.headroom_charge_W <= 0.0) ++at_limit[c.bus][0];
+    if (c.limits.max_discharge_W > 0.0 && c.headroom_discharge_W <= 0.0) ++at_limit[c.bus][1];
+  }
+
+  auto per_bus = [&](Id id, auto value) {
+    MetricFamily& f = family(out, id, nb);
+    for (std::size_t b = 0; b < nb; ++b) {
+      if (kCatalogue[id].kind == MetricKind::counter) counter(f, bus_labels_[b], value(s[b]));
+      else gauge(f, bus_labels_[b], value(s[b]));
+    }
+  };
+  using BS = const core::BusSnapshot&;
+  per_bus(kBusNet, [](BS x) { return x.net_W; });
+  per_bus(kBusFree, [](BS x) { return x.free_W; });
+  per_bus(kBusEqCommanded, [](BS x) { return x.eq_commanded_W; });
+  per_bus(kBusEqMeasured, [](BS x) { return x.eq_measured_W; });
+  per_bus(kBusResidual, [](BS x) { return x.residual_W; });
+  per_bus(kBusTarget, [](BS x) { return x.params.target_W; });
+  {
+    MetricFamily& f = family(out, kBusCapacity, 2 * nb);
+    for (std::size_t b = 0; b < nb; ++b) {
+      add(f, bus_labels_[b], "direction", "charge").gauge.value = s[b].capacity_charge_W;
+      add(f, bus_labels_[b], "direction", "discharge").gauge.value = s[b].capacity_discharge_W;
+    }
+  }
+  {
+    MetricFamily& f = family(out, kBusStatus, kStatuses.size() * nb);
+    for (std::size_t b = 0; b < nb; ++b)
+      for (core::BusStatus st : kStatuses)
+        add(f, bus_labels_[b], "status", core::to_string(st)).gauge.value = s[b].status == st ? 1.0 : 0.0;
+  }
+  per_bus(kBusChannels, [](BS x) { return static_cast<double>(x.channels); });
+  per_bus(kBusEqChannels, [](BS x) { return static_cast<double>(x.buffers); });
+  per_bus(kBusPendingChannels, [](BS x) { return static_cast<double>(x.pending); });
+  per_bus(kBusStaleChannels, [](BS x) { return static_cast<double>(x.stale); });
+  per_bus(kBusFaultedChannels, [](BS x) { return static_cast<double>(x.faulted); });
+  per_bus(kBusOfflineChannels, [](BS x) { return static_cast<double>(x.offline); });
+  {
+    MetricFamily& f = family(out, kBusAtWindowLimit, 2 * nb);
+    for (std::size_t b = 0; b < nb; ++b) {
+      add(f, bus_labels_[b], "limit", "high").gauge.value = at_limit[b][0];
+      add(f, bus_labels_[b], "limit", "low").gauge.value = at_limit[b][1];
+    }
+  }
+  per_bus(kGridImport, [](BS x) { return x.energy.grid_import_J; });
+  per_bus(kGridExport, [](BS x) { return x.energy.grid_export_J; });
+  per_bus(kFreeImport, [](BS x) { return x.energy.free_import_J; });
+  per_bus(kFreeExport, [](BS x) { return x.energy.free_export_J; });
+  per_bus(kEqAbsorbed, [](BS x) { return x.energy.eq_absorbed_J; });
+  per_bus(kEqDelivered, [](BS x) { return x.energy.eq_delivered_J; });
+}
+
+void Collector::collect_controllers(std::vector<MetricFamily>& out, std::int64_t now_ns) const {
+  if (!src_.controller_stats) return;
+  const std::size_t nc = controller_labels_.size();
+  std::vector<io::LinkStats> st(nc);
+  std::vector<bool> have(nc, false);
+  for (std::size_t c = 0; c < nc; ++c) have[c] = src_.controller_stats(c, st[c]);
+
+  // Oldest valid latest sample per controller: one pass over the channels' sample slots.
+  constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
+  std::vector<std::int64_t> oldest(nc, kNever);
+  const daemon::Directory& dir = *src_.directory;
+  for (std::size_t i = 0; i < channel_labels_.size(); ++i) {
+    const std::size_t c = dir.channels[i].controller;
+    if (c >= nc) continue;
+    const core::Sample smp = src_.core->sample_slot(static_cast<core::ChannelIndex>(i)).load();
+    if (smp.valid && smp.receive_time_ns > 0) oldest[c] = std::min(oldest[c], smp.receive_time_ns);
+  }
+
+  auto per_controller = [&](Id id, auto value) {
+    MetricFamily& f = family(out, id, nc);
+    for (std::size_t c = 0; c < nc; ++c) {
+      if (!have[c]) continue;
+      if (kCatalogue[id].kind == MetricKind::counter) counter(f, controller_labels_[c], value(st[c]));
+      else gauge(f, controller_labels_[c], value(st[c]));
+    }
+  };
+  using PS = const io::LinkStats&;
+  auto num = [](std::uint64_t v) { return static_cast<double>(v); };
+  per_controller(kCtlUp, [](PS x) { return x.connected ? 1.0 : 0.0; });
+  per_controller(kCtlPolls, [&](PS x) { return num(x.polls); });
+  {
+    MetricFamily& f = family(out, kCtlErrors, 6 * nc);
+    for (std::size_t c = 0; c < nc; ++c) {
+      if (!have[c]) continue;
+      const auto& l = controller_labels_[c];
+      add(f, l, "kind", "timeout").counter.value = num(st[c].timeouts);
+      add(f, l, "kind", "exception").counter.value = num(st[c].exceptions);
+      add(f, l, "kind", "connection").counter.value = num(st[c].connection_errors);
+      add(f, l, "kind", "invalid").counter.value = num(st[c].invalid_samples);
+      add(f, l, "kind", "protocol").counter.value = num(st[c].protocol_errors);
+      add(f, l, "kind", "write").counter.value = num(st[c].write_errors);
+    }
+  }
+  {
+    MetricFamily& f = family(out, kCtlLatency, nc);
+    for (std::size_t c = 0; c < nc; ++c)
+      if (have[c]) histogram(f, controller_labels_[c], st[c].latency);
+  }
+  {
+    MetricFamily& f = family(out, kCtlSampleAge, nc);
+    for (std::size_t c = 0; c < nc; ++c)
+      if (have[c] && oldest[c] != kNever) gauge(f, controller_labels_[c], seconds(std::max<std::int64_t>(now_ns - oldest[c], 0)));
+  }
+  per_controller(kCtlPollRate, [](PS x) { return x.achieved_hz; });
+  per_controller(kCtlReconnects, [&](PS x) { return num(x.reconnects); });
+  per_controller(kCtlWrites, [&](PS x) { return num(x.writes); });
+  per_controller(kCtlHeartbeats, [&](PS x) { return num(x.heartbeats); });
+}
+
+void Collector::collect_channels(std::vector<MetricFamily>& out) const {
+  const std::size_t n = channel_labels_.size();
+  MetricFamily& voltage = family(out, kChVoltage, n);
+  MetricFamily& current = family(out, kChCurrent, n);
+  MetricFamily& power = family(out, kChPower, n);
+  MetricFamily& state = family(out, kChState, n);
+  MetricFamily& role = family(out, kChRole, n);
+  MetricFamily& health = family(out, kChHealth, n);
+  MetricFamily& setpoint = family(out, kChSetpoint, 0);
+  MetricFamily& window = family(out, kChWindow, 0);
+  // `out` was reserved for every family above, so these references stay valid while we append.
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto idx = static_cast<core::ChannelIndex>(i);
+    const core::Sample smp = src_.core->sample_slot(idx).load();
+    const core::ChannelSnapshot c = src_.core->channel(idx);
+    const auto& l = channel_labels_[i];
+    gauge(voltage, l, smp.voltage_V);
+    gauge(current, l, smp.current_A);
+    gauge(power, l, smp.power_W);
+    gauge(state, l, static_cast<double>(smp.state));
+    gauge(role, l, static_cast<double>(c.role));
+    gauge(health, l, static_cast<double>(c.health));
+    if (c.role != core::Role::test) {
+      gauge(setpoint, l, c.setpoint_W);
+      gauge(window, l, c.window_pos);
+    }
+  }
+}
+
+}  // namespace eqd::metrics
