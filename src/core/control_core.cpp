@@ -48,6 +48,7 @@ ControlCore::ControlCore(const CoreConfig& cfg)
     if (const char* err = validate(cfg.buses[b], true))
       throw std::invalid_argument("control core: bus " + std::to_string(b) + ": " + err);
     buses_[b].params = cfg.buses[b];
+    if (b < cfg.initial_energy.size()) buses_[b].energy = cfg.initial_energy[b];
     max_age_ns_[b] = cfg.buses[b].max_age_ms * kNsPerMs;
   }
   health_counts_.assign(cfg.buses.size(), {});
@@ -332,8 +333,15 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
         ++acc.pending;
         // Never take over a channel that is running (or pausing) a test or is in fault.
         if (fresh && c.state != ChannelState::running && c.state != ChannelState::paused && !stopping_) {
-          publish_command(i, true, 0.0);
-          if (c.equalization_mode) set_role(i, Role::equalization);
+          if (c.equalization_mode) {
+            // Already following a setpoint (eqd restarted, or a configuration handover): adopt it at
+            // the power it runs now, so that the battery does not see a step to 0 W and back.
+            c.setpoint_W = c.power_W;
+            publish_command(i, true, c.setpoint_W);
+            set_role(i, Role::equalization);
+          } else {
+            publish_command(i, true, 0.0);
+          }
         } else if (stopping_) {
           publish_command(i, false, 0.0);
         }

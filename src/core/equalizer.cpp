@@ -34,7 +34,7 @@ EqualizerOutput equalizer_step(const EqualizerInput& in, const BusParams& p, Equ
     s.stage1_W = s.command_W = s.reference_W = s.trim_W = 0.0;
     s.flip_request_since_ns = -1;
     s.direction = 0;
-    s.last_update_ns = in.now_ns;
+    s.last_update_ns = -1;  // the next step with capacity starts bumplessly from the measured power
     out.status = BusStatus::idle;
     return out;
   }

@@ -7,8 +7,17 @@
 
 namespace eqd::daemon {
 
-Daemon::Daemon(const config::Config& cfg, const PlanHook& adjust_plan) : cfg_(cfg), plan_(plan_rig(cfg)) {
+Daemon::Daemon(const config::Config& cfg, const PlanHook& adjust_plan,
+               const std::map<std::string, core::EnergyCounters>& initial_energy)
+    : cfg_(cfg), plan_(plan_rig(cfg)) {
   if (adjust_plan) adjust_plan(plan_);
+  if (!initial_energy.empty()) {
+    plan_.core.initial_energy.resize(plan_.directory.buses.size());
+    for (std::size_t b = 0; b < plan_.directory.buses.size(); ++b) {
+      auto it = initial_energy.find(plan_.directory.buses[b]);
+      if (it != initial_energy.end()) plan_.core.initial_energy[b] = it->second;
+    }
+  }
   core_ = std::make_unique<core::ControlCore>(plan_.core);
   loop_ = std::make_unique<ControlLoop>(*core_, std::chrono::milliseconds(cfg_.loop.period_ms));
   for (const io::modbus::PollerConfig& pc : plan_.pollers)
@@ -30,6 +39,21 @@ void Daemon::start() {
                "control period {} ms",
                plan_.directory.buses.size(), plan_.directory.controllers.size(), plan_.directory.channels.size(),
                buffers, cfg_.loop.period_ms);
+}
+
+void Daemon::detach() {
+  if (!started_ || stopped_) return;
+  stopped_ = true;
+  for (auto& l : links_) l->stop();
+  loop_->stop();
+  spdlog::info("handing over: links stopped, buffers keep their setpoints until their lease expires");
+}
+
+std::map<std::string, core::EnergyCounters> Daemon::energy_by_bus() const {
+  std::map<std::string, core::EnergyCounters> out;
+  for (std::size_t b = 0; b < plan_.directory.buses.size(); ++b)
+    out[plan_.directory.buses[b]] = core_->bus(static_cast<core::BusIndex>(b)).energy;
+  return out;
 }
 
 ShutdownReport Daemon::shutdown(std::chrono::milliseconds timeout) {

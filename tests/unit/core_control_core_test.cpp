@@ -159,3 +159,29 @@ TEST_CASE("buses are balanced independently", "[control_core]") {
   CHECK(f.power[1] == Approx(1000.0).margin(60.0));
   CHECK(f.power[3] == Approx(-700.0).margin(60.0));
 }
+
+TEST_CASE("a channel found already equalizing is adopted at its power without a step to 0 W", "[control_core]") {
+  // As after an eqd restart or a configuration handover: the buffer still follows the old setpoint.
+  CoreFixture f(3);
+  f.state[0] = ChannelState::running;
+  f.power[0] = -1500.0;
+  f.state[2] = ChannelState::equalizing;
+  f.eq_mode[2] = true;
+  f.power[2] = 1400.0;
+  f.follow[2] = false;  // record what is commanded instead of following it
+  f.step();
+  REQUIRE(f.assign(2) == ResponseStatus::ok);
+  double min_setpoint = 1e9;
+  bool ever_stop = false;
+  for (int k = 0; k < 30; ++k) {
+    f.step();
+    const Command c = f.core->command_slot(2).load();
+    if (c.sequence != 0) {
+      min_setpoint = std::min(min_setpoint, c.setpoint_W);
+      ever_stop = ever_stop || !c.equalize;
+    }
+  }
+  CHECK(f.core->channel(2).role == Role::equalization);
+  CHECK_FALSE(ever_stop);
+  CHECK(min_setpoint > 1300.0);
+}

@@ -36,6 +36,8 @@ struct ChannelConfig {
 struct CoreConfig {
   std::vector<BusParams> buses;
   std::vector<ChannelConfig> channels;
+  /// Energy already counted per bus (carried over a configuration handover); empty or one per bus.
+  std::vector<EnergyCounters> initial_energy;
   std::size_t request_capacity = 256;
 };
 

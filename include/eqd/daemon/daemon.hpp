@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
+#include <string>
 #include <memory>
 #include <vector>
 
@@ -30,7 +32,8 @@ class Daemon {
   using PlanHook = std::function<void(RigPlan&)>;
 
   /// Builds everything; throws std::exception with a clear message on failure (nothing started).
-  explicit Daemon(const config::Config& cfg, const PlanHook& adjust_plan = {});
+  explicit Daemon(const config::Config& cfg, const PlanHook& adjust_plan = {},
+                  const std::map<std::string, core::EnergyCounters>& initial_energy = {});
   ~Daemon();
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
@@ -40,6 +43,13 @@ class Daemon {
   /// Stop equalization (0 W, leave equalization mode), wait for the controllers to acknowledge or
   /// for `timeout`, then stop every thread. Idempotent.
   ShutdownReport shutdown(std::chrono::milliseconds timeout);
+  /// Handover to a successor Daemon (configuration reload, new controllers): stop every thread
+  /// WITHOUT releasing the buffers. They keep their last setpoint until their lease runs out; a
+  /// successor started within the lease adopts them at their present power (no step to 0 W).
+  /// Idempotent; afterwards only shutdown()/destruction are allowed (both then do nothing).
+  void detach();
+  /// Energy counted so far per bus name (to carry over a handover). Any thread.
+  [[nodiscard]] std::map<std::string, core::EnergyCounters> energy_by_bus() const;
 
   [[nodiscard]] const config::Config& config() const noexcept { return cfg_; }
   [[nodiscard]] const Directory& directory() const noexcept { return plan_.directory; }
