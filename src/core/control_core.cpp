@@ -209,9 +209,19 @@ void ControlCore::handle_request(const Request& r, std::int64_t now_ns) noexcept
         return;
       }
       Hot_& h = hot_[r.channel];
-      if (h.role == Role::test || h.role == Role::releasing) {
+      if (h.role == Role::releasing) {
         respond(r.id, ResponseStatus::already);
         return;
+      }
+      if (h.role == Role::test) {
+        // Not ours, but still in equalization mode (e.g. dropped from the configuration by a reload,
+        // or left over from an earlier run): stop it too, rather than let it follow a stale setpoint.
+        Sample s;
+        if (!samples_[r.channel].try_load(s, kReadAttempts) || !s.equalization_mode) {
+          respond(r.id, ResponseStatus::already);
+          return;
+        }
+        take_sample(r.channel, s, classify(s, now_ns, max_age_ns_[h.bus]));
       }
       set_role(r.channel, Role::releasing);
       publish_channel(r.channel);

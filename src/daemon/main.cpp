@@ -9,10 +9,7 @@
 #include <pthread.h>
 
 #include "eqd/config/config.hpp"
-#include "eqd/control/server.hpp"
-#include "eqd/control/state_store.hpp"
-#include "eqd/daemon/daemon.hpp"
-#include "eqd/metrics/exporter.hpp"
+#include "eqd/daemon/app.hpp"
 
 namespace {
 
@@ -79,23 +76,9 @@ int run(int argc, char** argv) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  std::unique_ptr<eqd::daemon::Daemon> daemon;
-  eqd::control::StateStore state_store(cfg.state_dir);
-  eqd::control::PersistedState persisted;
-  std::unique_ptr<eqd::control::ApiServer> api;
-  std::unique_ptr<eqd::metrics::Exporter> metrics;
+  eqd::daemon::App app_state(cfg);
   try {
-    // [hook: persisted state] adjust the plan (assignments, runtime parameters) before the core exists.
-    persisted = state_store.load().state;
-    eqd::daemon::Daemon::PlanHook adjust_plan = eqd::control::plan_hook(persisted, cfg);
-    daemon = std::make_unique<eqd::daemon::Daemon>(cfg, adjust_plan);
-    daemon->start();
-    // [hook: services] control API server and metrics exporter start here, after the daemon.
-    api = std::make_unique<eqd::control::ApiServer>(*daemon, state_store, persisted,
-                                                    eqd::control::ApiServerOptions{cfg.api.socket_path, cfg.api.group});
-    api->start();
-    metrics = eqd::metrics::start_exporter(*daemon, cfg.metrics);
-    if (metrics) spdlog::info("metrics on http://{}/metrics", cfg.metrics.listen);
+    app_state.start();
   } catch (const std::exception& e) {
     spdlog::critical("cannot start: {}", e.what());
     return kExitFailure;
@@ -105,16 +88,23 @@ int run(int argc, char** argv) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      spdlog::warn("SIGHUP: configuration reload is not supported yet; keeping the running configuration");
+      // Reload: parse and validate the file again (with the same --set overrides); an invalid one is
+      // refused with its error and the running configuration stays.
+      spdlog::info("SIGHUP: reloading {}", config_path);
+      try {
+        eqd::config::Config next = eqd::config::load_config(config_path);
+        eqd::config::apply_overrides(next, overrides);
+        if (!log_level.empty()) next.log_level = log_level;
+        if (app_state.reload(next)) spdlog::set_level(spdlog::level::from_str(next.log_level));
+      } catch (const std::exception& e) {
+        spdlog::error("reload refused: {}; keeping the running configuration", e.what());
+      }
       continue;
     }
     spdlog::info("{} received", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     break;
   }
-  // [hook: services] stop the control API server and the metrics exporter here, before shutdown.
-  metrics.reset();
-  if (api) api->stop();
-  daemon->shutdown(std::chrono::milliseconds(cfg.loop.shutdown_timeout_ms));
+  app_state.stop();
   return kExitOk;
 }
 

@@ -134,3 +134,57 @@ TEST_CASE("an invalid configuration exits 2 naming file line and column", "[e2e]
   CHECK(out.find(cfg.string() + ":3:12: buses[0].tau_s") != std::string::npos);
   fs::remove_all(dir);
 }
+
+TEST_CASE("SIGHUP reloads by handover and refuses an invalid configuration", "[e2e]") {
+  const fs::path dir = make_temp_dir();
+  const fs::path report = dir / "report.json";
+  Process sim({EQSIM_BIN, "--rig", EQD_SOURCE_DIR "/tests/integration/rigs/e2e.yaml", "--base-port", "0",
+               "--write-eqd-config", (dir / "eqd.yaml").string(), "--eqd-tau", "2", "--report-file", report.string(),
+               "-q"},
+              (dir / "eqsim.log").string());
+  REQUIRE(eventually(10s, [&] { return fs::exists(dir / "eqd.yaml") && read_report(report).ok; }));
+  Process eqd(eqd_args(dir), (dir / "eqd.log").string());
+  INFO("eqd log:\n" << eqd.log());
+  Report r;
+  REQUIRE(eventually(30s, [&] { return converged(r = read_report(report)); }));
+
+  // An invalid file is refused with its position; the running configuration stays.
+  std::string original;
+  {
+    std::ifstream in(dir / "eqd.yaml");
+    original.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  std::ofstream(dir / "eqd.yaml") << original << "bogus_key: 1\n";
+  eqd.signal(SIGHUP);
+  CHECK(eventually(5s, [&] { return eqd.log().find("reload refused") != std::string::npos; }));
+  CHECK(eqd.log().find("bogus_key") != std::string::npos);
+  CHECK(converged(read_report(report)));
+
+  // A valid change: drop the second buffer from the configuration. It must be released; the other
+  // keeps equalizing through the handover, and no controller watchdog trips.
+  const auto cut = original.find("  - channel: cab2/2");
+  REQUIRE(cut != std::string::npos);
+  std::ofstream(dir / "eqd.yaml") << original.substr(0, cut);
+  const int trips_before = read_report(report).watchdog_trips;
+  eqd.signal(SIGHUP);
+  CHECK(eventually(5s, [&] { return eqd.log().find("reload: new configuration active") != std::string::npos; }));
+  const bool one_left = eventually(10s, [&] {
+    r = read_report(report);
+    return r.ok && r.equalizing == 1;
+  });
+  CHECK(one_left);
+  CHECK(eqd.log().find("cab2/2 is no longer an equalization channel") != std::string::npos);
+  // The remaining buffer (3 kW) takes the whole free power again.
+  CHECK(eventually(20s, [&] {
+    r = read_report(report);
+    return r.ok && r.equalizing == 1 && std::abs(r.net_W) < 0.05 * std::abs(r.free_W);
+  }));
+  CHECK(read_report(report).watchdog_trips == trips_before);
+  CHECK(read_report(report).ok);
+
+  eqd.signal(SIGTERM);
+  CHECK(eqd.wait(10s) == std::optional<int>(0));
+  sim.signal(SIGTERM);
+  CHECK(sim.wait(5s) == std::optional<int>(0));
+  fs::remove_all(dir);
+}

@@ -185,3 +185,19 @@ TEST_CASE("a channel found already equalizing is adopted at its power without a 
   CHECK_FALSE(ever_stop);
   CHECK(min_setpoint > 1300.0);
 }
+
+TEST_CASE("release stops a channel that is not ours but still in equalization mode", "[control_core]") {
+  CoreFixture f(2);
+  f.state[1] = ChannelState::equalizing;  // left over from an earlier run or configuration
+  f.eq_mode[1] = true;
+  f.power[1] = 800.0;
+  f.step();
+  CHECK(f.core->channel(1).role == Role::test);
+  CHECK(f.release(1) == ResponseStatus::ok);
+  f.run_s(1.0);
+  CHECK_FALSE(f.core->command_slot(1).load().equalize);
+  CHECK_FALSE(f.eq_mode[1]);
+  CHECK(f.core->channel(1).role == Role::test);
+  // A test channel that is not equalizing: nothing to do.
+  CHECK(f.release(0) == ResponseStatus::already);
+}

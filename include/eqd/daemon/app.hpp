@@ -1,0 +1,56 @@
+#pragma once
+/// @file app.hpp
+/// The eqd process: the Daemon (core, control thread, links) plus its services (control API,
+/// metrics), and reloads by handover. Thread-safety: every member function from the main thread only.
+
+#include <memory>
+
+#include "eqd/config/config.hpp"
+#include "eqd/control/state_store.hpp"
+#include "eqd/daemon/daemon.hpp"
+
+namespace eqd::control {
+class ApiServer;
+}
+namespace eqd::metrics {
+class Exporter;
+}
+
+namespace eqd::daemon {
+
+class App {
+ public:
+  explicit App(config::Config cfg);
+  ~App();
+  App(const App&) = delete;
+  App& operator=(const App&) = delete;
+
+  /// Load the persisted state, start the daemon, then the services. Throws on failure.
+  void start();
+
+  /// Replace the running configuration by `next` (already parsed and validated). The new daemon is
+  /// built first; if that fails the old one keeps running and false is returned. Otherwise the old
+  /// daemon detaches (buffers keep their setpoints), the new one starts and adopts them at their
+  /// present power, buffers that the new configuration no longer assigns are released, and energy
+  /// counting goes on. Settings that need a restart (state_dir) are refused.
+  bool reload(const config::Config& next);
+
+  /// Stop the services, then take every buffer out of equalization and stop. Idempotent.
+  ShutdownReport stop();
+
+  [[nodiscard]] Daemon& daemon() noexcept { return *daemon_; }
+  [[nodiscard]] const config::Config& config() const noexcept { return cfg_; }
+
+ private:
+  void start_services();
+  void stop_services();
+
+  config::Config cfg_;
+  control::StateStore store_;
+  std::unique_ptr<Daemon> daemon_;
+  std::unique_ptr<control::ApiServer> api_;
+  std::unique_ptr<metrics::Exporter> metrics_;
+  bool stopped_ = false;
+};
+
+}  // namespace eqd::daemon

@@ -1,0 +1,100 @@
+#include "eqd/daemon/app.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <set>
+
+#include "eqd/control/server.hpp"
+#include "eqd/metrics/exporter.hpp"
+
+namespace eqd::daemon {
+
+App::App(config::Config cfg) : cfg_(std::move(cfg)), store_(cfg_.state_dir) {}
+
+App::~App() { stop(); }
+
+void App::start() {
+  const control::PersistedState persisted = store_.load().state;
+  daemon_ = std::make_unique<Daemon>(cfg_, control::plan_hook(persisted, cfg_));
+  daemon_->start();
+  start_services();
+}
+
+void App::start_services() {
+  // The API reads the persisted state as it is on disk now: it is rewritten after every change.
+  api_ = std::make_unique<control::ApiServer>(*daemon_, store_, store_.load().state,
+                                              control::ApiServerOptions{cfg_.api.socket_path, cfg_.api.group});
+  api_->start();
+  metrics_ = metrics::start_exporter(*daemon_, cfg_.metrics);
+  if (metrics_) spdlog::info("metrics on http://{}/metrics", cfg_.metrics.listen);
+}
+
+void App::stop_services() {
+  metrics_.reset();
+  if (api_) api_->stop();
+  api_.reset();
+}
+
+bool App::reload(const config::Config& next) {
+  if (next.state_dir != cfg_.state_dir) {
+    spdlog::error("reload refused: state_dir changed ({} -> {}); restart eqd to move the state", cfg_.state_dir,
+                  next.state_dir);
+    return false;
+  }
+  // Build the successor before touching anything: a configuration that cannot be planned (or a link
+  // that cannot be constructed) leaves the running one alone.
+  std::unique_ptr<Daemon> successor;
+  try {
+    const control::PersistedState persisted = store_.load().state;
+    successor = std::make_unique<Daemon>(next, control::plan_hook(persisted, next), daemon_->energy_by_bus());
+  } catch (const std::exception& e) {
+    spdlog::error("reload refused: {}; keeping the running configuration", e.what());
+    return false;
+  }
+  // Buffers of the old configuration that the new one does not assign must be released explicitly:
+  // they would otherwise keep following their last setpoint until their lease expires.
+  std::set<std::string> old_buffers;
+  const Directory& old_dir = daemon_->directory();
+  for (std::size_t i = 0; i < old_dir.channels.size(); ++i) {
+    const core::Role r = daemon_->core().channel(static_cast<core::ChannelIndex>(i)).role;
+    if (r == core::Role::equalization || r == core::Role::pending) old_buffers.insert(old_dir.channels[i].name);
+  }
+
+  stop_services();
+  daemon_->detach();
+  successor->start();
+  daemon_ = std::move(successor);
+  cfg_ = next;
+
+  std::uint64_t id = 1;
+  for (const std::string& name : old_buffers) {
+    const auto idx = daemon_->directory().find_channel(name);
+    if (!idx) continue;  // its controller is gone: its heartbeat watchdog releases it
+    const core::Role r = daemon_->core().channel(*idx).role;
+    if (r == core::Role::equalization || r == core::Role::pending) continue;
+    core::Request req;
+    req.id = id++;
+    req.kind = core::RequestKind::release;
+    req.channel = *idx;
+    if (daemon_->core().submit(req)) spdlog::info("reload: {} is no longer an equalization channel: releasing it", name);
+  }
+  try {
+    start_services();
+  } catch (const std::exception& e) {
+    // Control goes on; only the services are missing. Say so loudly rather than stop the buffers.
+    spdlog::critical("reload: services could not start: {} (control continues; restart eqd to restore them)",
+                     e.what());
+  }
+  spdlog::info("reload: new configuration active ({} controller(s), {} channel(s))",
+               daemon_->directory().controllers.size(), daemon_->directory().channels.size());
+  return true;
+}
+
+ShutdownReport App::stop() {
+  if (stopped_ || !daemon_) return {};
+  stopped_ = true;
+  stop_services();
+  return daemon_->shutdown(std::chrono::milliseconds(cfg_.loop.shutdown_timeout_ms));
+}
+
+}  // namespace eqd::daemon
