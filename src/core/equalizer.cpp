@@ -25,9 +25,9 @@ EqualizerOutput equalizer_step(const EqualizerInput& in, const BusParams& p, Equ
   const double cap_hi = std::max(0.0, in.capacity_charge_W);
   const double cap_lo = -std::max(0.0, in.capacity_discharge_W);
   const auto clamp_cap = [&](double v) { return std::clamp(v, cap_lo, cap_hi); };
-  // Below this magnitude a command counts as "zero" for direction decisions: never larger than the
-  // deadband, so a reversal inside the deadband is not counted as a flip.
-  const double sign_eps = std::max(1.0, 0.1 * p.deadband_W);
+  // Below this magnitude a command or request has no direction: a few watts around zero are not a
+  // "charge" that a later discharge would reverse, so they neither count as a flip nor start a dwell.
+  const double sign_eps = std::max(1.0, p.deadband_W);
 
   if (cap_hi <= 0.0 && cap_lo >= 0.0) {
     // No usable buffer: nothing to command, and nothing may wind up meanwhile.

@@ -6,4 +6,4 @@ add_executable(control_unit_tests
   unit/control_server_test.cpp
   unit/control_render_test.cpp)
 target_link_libraries(control_unit_tests PRIVATE eqd_control eqctl_lib eqd_catch_main)
-catch_discover_tests(control_unit_tests PROPERTIES LABELS "unit;control")
+catch_discover_tests(control_unit_tests PROPERTIES LABELS "unit:control:tsan")

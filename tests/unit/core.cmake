@@ -5,13 +5,13 @@ add_executable(core_unit_tests
   unit/core_allocator_test.cpp
   unit/core_control_core_test.cpp)
 target_link_libraries(core_unit_tests PRIVATE eqd_core eqd_catch_main)
-catch_discover_tests(core_unit_tests PROPERTIES LABELS "unit;core")
+catch_discover_tests(core_unit_tests PROPERTIES LABELS "unit:core:tsan")
 
 # Own binary: it replaces the global operator new to count allocations around the cycle.
 add_executable(core_alloc_test unit/core_alloc_test.cpp)
 target_link_libraries(core_alloc_test PRIVATE eqd_core eqd_catch_main)
-catch_discover_tests(core_alloc_test PROPERTIES LABELS "unit;core")
+catch_discover_tests(core_alloc_test PROPERTIES LABELS "unit:core:tsan")
 
 add_executable(core_stress_test unit/core_stress_test.cpp)
 target_link_libraries(core_stress_test PRIVATE eqd_core eqd_catch_main)
-catch_discover_tests(core_stress_test PROPERTIES LABELS "stress;core")
+catch_discover_tests(core_stress_test PROPERTIES LABELS "stress:core:tsan")

@@ -7,7 +7,7 @@ catch_discover_tests(modbus_codec_test PROPERTIES LABELS "unit")
 # Poller and simulator server over 127.0.0.1 sockets.
 add_executable(modbus_poller_test unit/modbus_poller_test.cpp)
 target_link_libraries(modbus_poller_test PRIVATE eqd_modbus eqd_modbus_server eqd_catch_main)
-catch_discover_tests(modbus_poller_test PROPERTIES LABELS "integration" TIMEOUT 30)
+catch_discover_tests(modbus_poller_test PROPERTIES LABELS "integration:modbus:tsan" TIMEOUT 30)
 
 # RTU for real over a socat pty pair; exits 77 (skipped) only when socat is missing.
 add_executable(modbus_rtu_test unit/modbus_rtu_test.cpp)

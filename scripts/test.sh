@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Sets up everything (missing Debian packages, builds) and runs the whole test suite under CTest:
+#   1. the normal build (RelWithDebInfo): every test, every label (unit, scenario, integration, stress,
+#      vm, systemd, ...); the benchmarks are built too, so that they cannot rot;
+#   2. an ASan+UBSan build: every test but those that boot a VM (label vm/systemd);
+#   3. a TSan build of the concurrent parts: the tests labelled tsan (control core, pollers, control
+#      API server, handover, eqd + eqsim end to end).
+# Usage: scripts/test.sh [--only normal|asan|tsan] [--jobs N]
+# Ends with one line "total: N passed, M failed"; exit status 0 only if every stage passed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+only=""
+jobs=$(nproc)
+while (($#)); do
+  case "$1" in
+    --only) only="$2"; shift ;;
+    --jobs) jobs="$2"; shift ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "test.sh: unknown option '$1'" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+bash scripts/setup.sh --deps-only --with all || exit 1
+
+passed=0
+failed=0
+status=0
+log_dir=build-logs
+mkdir -p "$log_dir"
+
+# stage NAME BUILD_DIR "CMAKE ARGS" "BUILD TARGETS (empty: all)" "CTEST ARGS"
+stage() {
+  local name=$1 dir=$2 cmake_args=$3 targets=$4 ctest_args=$5
+  [ -n "$only" ] && [ "$only" != "$name" ] && return 0
+  echo "=== stage $name: configure and build in $dir"
+  local t0=$SECONDS
+  # shellcheck disable=SC2086
+  if ! cmake -S . -B "$dir" $cmake_args >"$log_dir/$name-configure.log" 2>&1; then
+    tail -n 30 "$log_dir/$name-configure.log"; echo "stage $name: configure failed"; status=1; failed=$((failed + 1)); return
+  fi
+  local target_args=()
+  for t in $targets; do target_args+=(--target "$t"); done
+  if ! cmake --build "$dir" -j"$jobs" "${target_args[@]}" >"$log_dir/$name-build.log" 2>&1; then
+    grep -E "error|Error" "$log_dir/$name-build.log" | head -n 40; echo "stage $name: build failed"
+    status=1; failed=$((failed + 1)); return
+  fi
+  echo "=== stage $name: built in $((SECONDS - t0)) s; running tests"
+  local out="$log_dir/$name-ctest.log"
+  # shellcheck disable=SC2086
+  (cd "$dir" && ctest --output-on-failure -j"$jobs" --timeout 600 $ctest_args) 2>&1 | tee "$out" | \
+    grep -E "^ *[0-9]+/[0-9]+ Test|tests passed|tests failed|Total Test time|\*\*\*|FAILED" || true
+  local line p f
+  line=$(grep -E "[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+" "$out" | tail -n 1)
+  if [ -z "$line" ]; then
+    echo "stage $name: ctest did not report a result"; status=1; failed=$((failed + 1)); return
+  fi
+  f=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$line")
+  p=$(( $(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line") - f ))
+  passed=$((passed + p))
+  failed=$((failed + f))
+  [ "$f" -eq 0 ] || status=1
+  echo "=== stage $name: $p passed, $f failed ($((SECONDS - t0)) s)"
+}
+
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+
+stage normal build-test "-DCMAKE_BUILD_TYPE=RelWithDebInfo" "" ""
+stage asan build-asan "-DCMAKE_BUILD_TYPE=RelWithDebInfo -DEQD_SANITIZE=address -DEQD_BUILD_BENCH=OFF" "" \
+  "-LE vm|systemd"
+stage tsan build-tsan "-DCMAKE_BUILD_TYPE=RelWithDebInfo -DEQD_SANITIZE=thread -DEQD_BUILD_BENCH=OFF" \
+  "eqd eqsim core_unit_tests core_alloc_test core_stress_test modbus_poller_test control_unit_tests handover_test e2e_test" \
+  "-L tsan"
+
+echo "total: $passed passed, $failed failed"
+exit $status

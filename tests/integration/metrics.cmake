@@ -1,0 +1,8 @@
+# Metrics end to end: eqsim + eqd over loopback, promtool on the live exposition, a real Prometheus
+# server scraping eqd and evaluating the shipped rules. Skipped (77) without Debian's `prometheus`.
+add_executable(metrics_prometheus_test integration/metrics_prometheus_test.cpp)
+target_link_libraries(metrics_prometheus_test PRIVATE eqd_metrics eqd_catch_main nlohmann_json::nlohmann_json)
+target_compile_definitions(metrics_prometheus_test PRIVATE EQD_BIN="$<TARGET_FILE:eqd>" EQSIM_BIN="$<TARGET_FILE:eqsim>"
+                                                          EQD_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+add_dependencies(metrics_prometheus_test eqd eqsim)
+catch_discover_tests(metrics_prometheus_test PROPERTIES LABELS "integration:metrics" SKIP_RETURN_CODE 77 TIMEOUT 120)
