@@ -1,0 +1,364 @@
+// The metrics collector against a real ControlCore driven in virtual time: every catalogued family is
+// exported with the value of the snapshot field it names; per-channel series can be turned off; the
+// exporter serves the text format over loopback HTTP; scraping during cycles stays consistent.
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <prometheus/text_serializer.h>
+
+#include "../fakes/core_fixture.hpp"
+#include "eqd/metrics/collector.hpp"
+#include "eqd/metrics/exporter.hpp"
+
+using namespace eqd;
+using eqd::test::CoreFixture;
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+
+namespace {
+
+// One bus "main", one controller "cab1" with the fixture's channels cab1/1..N.
+daemon::Directory directory_for(std::size_t channels) {
+  daemon::Directory d;
+  d.buses = {"main"};
+  daemon::ControllerInfo c;
+  c.name = "cab1";
+  c.channels = static_cast<std::uint16_t>(channels);
+  d.controllers.push_back(c);
+  for (std::size_t i = 0; i < channels; ++i) {
+    daemon::ChannelInfo ch;
+    ch.name = "cab1/" + std::to_string(i + 1);
+    ch.number = static_cast<std::uint16_t>(i + 1);
+    d.channels.push_back(ch);
+  }
+  return d;
+}
+
+// Distinct counts per error kind, so that a mix-up of kinds shows.
+io::LinkStats link_stats() {
+  io::LinkStats s;
+  s.connected = true;
+  s.polls = 70;
+  s.timeouts = 1;
+  s.exceptions = 2;
+  s.connection_errors = 3;
+  s.invalid_samples = 4;
+  s.protocol_errors = 5;
+  s.write_errors = 6;
+  s.writes = 11;
+  s.heartbeats = 12;
+  s.reconnects = 13;
+  s.achieved_hz = 9.5;
+  s.latency.observe(0.002);  // le 0.005
+  s.latency.observe(0.002);
+  s.latency.observe(0.03);   // le 0.05
+  s.latency.observe(5.0);    // +Inf
+  return s;
+}
+
+struct Scene {
+  CoreFixture f{4};
+  daemon::Directory dir = directory_for(4);
+  Scene() {
+    f.state[0] = f.state[1] = core::ChannelState::running;
+    f.power[0] = 900.0;
+    f.power[1] = -300.0;
+    f.voltage[1] = 47.25;
+    REQUIRE(f.assign(3) == core::ResponseStatus::ok);
+    f.run_s(20.0);
+    // The buffer lags its setpoint from now on, so that commanded and measured power differ.
+    f.follow[3] = false;
+    f.power[3] = -200.0;
+    f.run_s(1.0);
+  }
+  metrics::Sources sources() const {
+    metrics::Sources s;
+    s.core = f.core.get();
+    s.directory = &dir;
+    s.controller_stats = [](std::size_t c, io::LinkStats& out) {
+      if (c != 0) return false;
+      out = link_stats();
+      return true;
+    };
+    s.control_overruns = [] { return std::uint64_t{9}; };
+    const std::int64_t now = f.now_ns;
+    s.now_ns = [now] { return now; };
+    return s;
+  }
+};
+
+std::map<std::string, MetricFamily> by_name(const std::vector<MetricFamily>& v) {
+  std::map<std::string, MetricFamily> m;
+  for (const auto& f : v) m.emplace(f.name, f);
+  return m;
+}
+
+std::string label(const ClientMetric& m, const std::string& name) {
+  for (const auto& l : m.label)
+    if (l.name == name) return l.value;
+  return {};
+}
+
+// The one sample of `family` whose label `name` has `value` (fails the test if not exactly one).
+const ClientMetric& one(const MetricFamily& family, const std::string& name, const std::string& value) {
+  const ClientMetric* found = nullptr;
+  int n = 0;
+  for (const auto& m : family.metric)
+    if (label(m, name) == value) found = &m, ++n;
+  INFO(family.name << " " << name << "=" << value);
+  REQUIRE(n == 1);
+  return *found;
+}
+
+std::string http_get(std::uint16_t port, const std::string& path) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  timeval tv{5, 0};  // a broken server must not hang the test
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  REQUIRE(::send(fd, req.data(), req.size(), 0) == static_cast<ssize_t>(req.size()));
+  std::string resp;
+  char buf[65536];
+  for (ssize_t r; (r = ::recv(fd, buf, sizeof buf, 0)) > 0;) resp.append(buf, static_cast<std::size_t>(r));
+  ::close(fd);
+  return resp;
+}
+
+}  // namespace
+
+TEST_CASE("metric catalogue names follow the Prometheus conventions", "[metrics]") {
+  const std::regex valid("eqd_[a-z0-9_]+");
+  std::set<std::string> seen;
+  for (const metrics::MetricInfo& m : metrics::metric_catalogue()) {
+    const std::string name = m.name;
+    INFO(name);
+    CHECK(std::regex_match(name, valid));
+    CHECK(seen.insert(name).second);
+    CHECK(std::string(m.help).size() > 5);
+    const bool total = name.size() > 6 && name.compare(name.size() - 6, 6, "_total") == 0;
+    CHECK(total == (m.kind == metrics::MetricKind::counter));
+    const std::string unit = m.unit;
+    if (!unit.empty()) {
+      // The unit comes last (before _total for counters).
+      const std::string stem = total ? name.substr(0, name.size() - 6) : name;
+      CHECK(stem.size() > unit.size());
+      CHECK(stem.compare(stem.size() - unit.size(), unit.size(), unit) == 0);
+    }
+    for (const char* bad : {"_milliseconds", "_kilowatt", "_percent", "_ms", "_W"})
+      CHECK(name.find(bad) == std::string::npos);
+  }
+  CHECK(seen.size() >= 40);
+}
+
+TEST_CASE("collector exports every catalogued family with the value of its snapshot field", "[metrics]") {
+  Scene s;
+  const metrics::Collector collector(s.sources(), metrics::CollectorOptions{true});
+  const auto families = by_name(collector.Collect());
+
+  std::set<std::string> catalogued, exported;
+  for (const auto& m : metrics::metric_catalogue()) catalogued.insert(m.name);
+  for (const auto& [name, f] : families) exported.insert(name);
+  CHECK(exported == catalogued);
+  for (const auto& [name, f] : families) {
+    INFO(name);
+    CHECK_FALSE(f.metric.empty());
+  }
+
+  const core::BusSnapshot b = s.f.core->bus(0);
+  // Make sure the fields differ, so that a family carrying another field's value is caught.
+  REQUIRE(b.free_W == Approx(600.0));
+  REQUIRE(std::abs(b.net_W - b.free_W) > 100.0);
+  REQUIRE(b.eq_commanded_W != b.eq_measured_W);
+  auto bus_value = [&](const char* name) {
+    const MetricFamily& f = families.at(name);
+    const ClientMetric& m = one(f, "bus", "main");
+    return f.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
+  };
+  CHECK(bus_value("eqd_bus_net_power_watts") == b.net_W);
+  CHECK(bus_value("eqd_bus_free_power_watts") == b.free_W);
+  CHECK(bus_value("eqd_bus_equalization_commanded_power_watts") == b.eq_commanded_W);
+  CHECK(bus_value("eqd_bus_equalization_measured_power_watts") == b.eq_measured_W);
+  CHECK(bus_value("eqd_bus_residual_power_watts") == b.residual_W);
+  CHECK(bus_value("eqd_bus_target_power_watts") == b.params.target_W);
+  CHECK(bus_value("eqd_bus_channels") == 4.0);
+  CHECK(bus_value("eqd_bus_equalization_channels") == 1.0);
+  CHECK(bus_value("eqd_bus_grid_import_joules_total") == b.energy.grid_import_J);
+  CHECK(bus_value("eqd_bus_grid_export_joules_total") == b.energy.grid_export_J);
+  CHECK(bus_value("eqd_bus_without_equalization_import_joules_total") == b.energy.free_import_J);
+  CHECK(bus_value("eqd_bus_without_equalization_export_joules_total") == b.energy.free_export_J);
+  CHECK(bus_value("eqd_bus_equalization_absorbed_joules_total") == b.energy.eq_absorbed_J);
+  CHECK(bus_value("eqd_bus_equalization_delivered_joules_total") == b.energy.eq_delivered_J);
+  CHECK(b.energy.free_import_J > 0.0);
+  CHECK(one(families.at("eqd_bus_equalization_capacity_watts"), "direction", "charge").gauge.value ==
+        b.capacity_charge_W);
+  CHECK(one(families.at("eqd_bus_equalization_capacity_watts"), "direction", "discharge").gauge.value ==
+        b.capacity_discharge_W);
+  // Exactly one status is 1.
+  double status_sum = 0.0;
+  for (const auto& m : families.at("eqd_bus_status").metric) status_sum += m.gauge.value;
+  CHECK(status_sum == 1.0);
+  CHECK(one(families.at("eqd_bus_status"), "status", core::to_string(b.status)).gauge.value == 1.0);
+
+  // Controller: errors by kind, histogram made cumulative with +Inf last.
+  const auto& errors = families.at("eqd_controller_errors_total");
+  CHECK(errors.metric.size() == 6);
+  CHECK(one(errors, "kind", "timeout").counter.value == 1.0);
+  CHECK(one(errors, "kind", "exception").counter.value == 2.0);
+  CHECK(one(errors, "kind", "connection").counter.value == 3.0);
+  CHECK(one(errors, "kind", "invalid").counter.value == 4.0);
+  CHECK(one(errors, "kind", "protocol").counter.value == 5.0);
+  CHECK(one(errors, "kind", "write").counter.value == 6.0);
+  CHECK(one(families.at("eqd_controller_up"), "controller", "cab1").gauge.value == 1.0);
+  CHECK(one(families.at("eqd_controller_polls_total"), "controller", "cab1").counter.value == 70.0);
+  CHECK(one(families.at("eqd_controller_poll_rate_hertz"), "controller", "cab1").gauge.value == 9.5);
+  const auto& h = one(families.at("eqd_controller_poll_latency_seconds"), "controller", "cab1").histogram;
+  CHECK(h.sample_count == 4);
+  CHECK(h.sample_sum == Approx(5.034));
+  REQUIRE(h.bucket.size() == core::Histogram::kBounds_s.size() + 1);
+  CHECK(std::isinf(h.bucket.back().upper_bound));
+  CHECK(h.bucket.back().cumulative_count == 4);
+  for (std::size_t i = 0; i + 1 < h.bucket.size(); ++i) {
+    CHECK(h.bucket[i].upper_bound == core::Histogram::kBounds_s[i]);
+    CHECK(h.bucket[i].cumulative_count <= h.bucket[i + 1].cumulative_count);
+    const double le = h.bucket[i].upper_bound;
+    const std::uint64_t expected = (le >= 0.002 ? 2u : 0u) + (le >= 0.03 ? 1u : 0u);
+    INFO("le " << le);
+    CHECK(h.bucket[i].cumulative_count == expected);
+  }
+  // The fixture's samples were all received 100 ms before "now" (its last step advanced the clock).
+  CHECK(one(families.at("eqd_controller_sample_age_seconds"), "controller", "cab1").gauge.value == Approx(0.1));
+
+  // Control thread: histograms from CycleStats (the fixture never records timing: all zero), counters.
+  CHECK(families.at("eqd_control_cycles_total").metric.at(0).counter.value ==
+        static_cast<double>(s.f.core->stats().cycles));
+  CHECK(families.at("eqd_control_overruns_total").metric.at(0).counter.value == 9.0);
+  CHECK(families.at("eqd_control_cycle_duration_seconds").metric.at(0).histogram.bucket.back().cumulative_count == 0);
+  CHECK(families.at("eqd_control_last_cycle_age_seconds").metric.at(0).gauge.value == Approx(0.1));
+
+  // Channels: sampled values, numeric enums, buffer-only setpoint and window position.
+  const auto& power = families.at("eqd_channel_power_watts");
+  CHECK(power.metric.size() == 4);
+  CHECK(one(power, "channel", "cab1/1").gauge.value == 900.0);
+  CHECK(one(power, "channel", "cab1/2").gauge.value == -300.0);
+  CHECK(label(one(power, "channel", "cab1/2"), "bus") == "main");
+  CHECK(one(families.at("eqd_channel_voltage_volts"), "channel", "cab1/2").gauge.value == 47.25);
+  CHECK(one(families.at("eqd_channel_current_amperes"), "channel", "cab1/2").gauge.value == Approx(-300.0 / 47.25));
+  CHECK(one(families.at("eqd_channel_state"), "channel", "cab1/1").gauge.value == 1.0);   // running
+  CHECK(one(families.at("eqd_channel_state"), "channel", "cab1/4").gauge.value == 4.0);   // equalizing
+  CHECK(one(families.at("eqd_channel_role"), "channel", "cab1/1").gauge.value == 0.0);    // test
+  CHECK(one(families.at("eqd_channel_role"), "channel", "cab1/4").gauge.value == 2.0);    // equalization
+  CHECK(one(families.at("eqd_channel_health"), "channel", "cab1/1").gauge.value == 0.0);  // ok
+  const auto& setpoint = families.at("eqd_channel_setpoint_watts");
+  REQUIRE(setpoint.metric.size() == 1);
+  CHECK(label(setpoint.metric[0], "channel") == "cab1/4");
+  CHECK(setpoint.metric[0].gauge.value == s.f.core->channel(3).setpoint_W);
+  CHECK(setpoint.metric[0].gauge.value < -100.0);  // discharging: it covers the tests' net draw
+  const auto& window = families.at("eqd_channel_window_position_ratio");
+  REQUIRE(window.metric.size() == 1);
+  CHECK(window.metric[0].gauge.value == Approx((50.0 - 40.0) / 16.0));
+}
+
+TEST_CASE("per_channel off drops the channel families and keeps the others", "[metrics]") {
+  Scene s;
+  const auto with = by_name(metrics::Collector(s.sources(), metrics::CollectorOptions{true}).Collect());
+  const auto without = by_name(metrics::Collector(s.sources(), metrics::CollectorOptions{false}).Collect());
+  std::size_t channel_families = 0;
+  for (const auto& [name, f] : with) {
+    INFO(name);
+    if (name.rfind("eqd_channel_", 0) == 0) {
+      ++channel_families;
+      CHECK(without.count(name) == 0);
+    } else {
+      CHECK(without.count(name) == 1);
+    }
+  }
+  CHECK(channel_families == 8);
+  // Controller sample age still works: it reads the sample slots, not the channel families.
+  CHECK(without.at("eqd_controller_sample_age_seconds").metric.size() == 1);
+}
+
+TEST_CASE("buffers at a window limit are counted by the end of the window they reached", "[metrics]") {
+  Scene s;
+  s.f.voltage[3] = 56.5;  // above v_max: no charge headroom left
+  s.f.run_s(1.0);
+  auto fam = by_name(metrics::Collector(s.sources(), {}).Collect()).at("eqd_bus_buffers_at_window_limit");
+  CHECK(one(fam, "limit", "high").gauge.value == 1.0);
+  CHECK(one(fam, "limit", "low").gauge.value == 0.0);
+  s.f.voltage[3] = 39.0;  // below v_min: no discharge headroom
+  s.f.run_s(1.0);
+  fam = by_name(metrics::Collector(s.sources(), {}).Collect()).at("eqd_bus_buffers_at_window_limit");
+  CHECK(one(fam, "limit", "high").gauge.value == 0.0);
+  CHECK(one(fam, "limit", "low").gauge.value == 1.0);
+}
+
+TEST_CASE("without link statistics or overruns those series are absent rather than zero", "[metrics]") {
+  Scene s;
+  metrics::Sources src = s.sources();
+  src.controller_stats = nullptr;
+  src.control_overruns = nullptr;
+  const auto fams = by_name(metrics::Collector(src, {}).Collect());
+  CHECK(fams.count("eqd_controller_up") == 0);
+  CHECK(fams.count("eqd_control_overruns_total") == 0);
+  CHECK(fams.count("eqd_bus_net_power_watts") == 1);
+  CHECK_THROWS_AS(metrics::Collector(metrics::Sources{}, {}), std::invalid_argument);
+}
+
+TEST_CASE("exporter serves the text exposition over loopback HTTP and names an address it cannot bind",
+          "[metrics]") {
+  Scene s;
+  auto collector = std::make_shared<metrics::Collector>(s.sources(), metrics::CollectorOptions{true});
+  metrics::Exporter exporter(collector, "127.0.0.1:0");
+  REQUIRE(exporter.port() != 0);
+  const std::string resp = http_get(exporter.port(), "/metrics");
+  CHECK(resp.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(resp.find("\n# TYPE eqd_bus_net_power_watts gauge\n") != std::string::npos);
+  CHECK(resp.find("\neqd_channel_power_watts{bus=\"main\",channel=\"cab1/1\"} 900\n") != std::string::npos);
+  CHECK(resp.find("eqd_controller_poll_latency_seconds_bucket{controller=\"cab1\",le=\"+Inf\"} 4") != std::string::npos);
+
+  const std::string taken = "127.0.0.1:" + std::to_string(exporter.port());
+  try {
+    metrics::Exporter second(collector, taken);
+    FAIL("a second exporter bound " << taken);
+  } catch (const std::runtime_error& e) {
+    CHECK(std::string(e.what()).find(taken) != std::string::npos);
+  }
+}
+
+TEST_CASE("scraping while the core cycles yields complete and consistent families", "[metrics]") {
+  Scene s;
+  const metrics::Collector collector(s.sources(), {});
+  std::atomic<bool> stop{false};
+  std::thread control([&] {
+    while (!stop.load()) s.f.step();
+  });
+  const prometheus::TextSerializer text;
+  for (int k = 0; k < 200; ++k) {
+    const auto fams = collector.Collect();
+    REQUIRE(fams.size() == metrics::metric_catalogue().size());
+    for (const auto& f : fams)
+      if (f.name == "eqd_channel_power_watts") REQUIRE(f.metric.size() == 4);
+    std::ostringstream out;
+    text.Serialize(out, fams);
+    REQUIRE(out.str().find("eqd_bus_net_power_watts{bus=\"main\"}") != std::string::npos);
+  }
+  stop = true;
+  control.join();
+}
