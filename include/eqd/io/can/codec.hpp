@@ -1,0 +1,141 @@
+#pragma once
+/// @file codec.hpp
+/// Frames and signals: bit packing (Intel/Motorola, signed, scaled), and a Codec compiled from a
+/// SignalMap for one node id that turns status frames into core::Sample and core::Command into
+/// command frames (and, for simulated controllers, the reverse). Pure and allocation-free after
+/// construction; a Codec is immutable, so any thread may use a shared one.
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "eqd/core/sample.hpp"
+#include "eqd/io/can/signal_map.hpp"
+
+namespace eqd::io::can {
+
+/// One CAN or CAN FD frame, transport-neutral (the socket layer converts to the kernel's
+/// struct can_frame / canfd_frame). Trivially copyable.
+struct Frame {
+  std::uint32_t id = 0;     ///< 11 or 29 bits, without flags
+  bool extended = false;
+  bool fd = false;
+  bool error = false;       ///< an error frame (CAN_ERR_FLAG): id holds the CAN_ERR_* class bits
+  std::uint8_t len = 0;     ///< data bytes
+  std::uint8_t data[64] = {};
+};
+
+/// Outcome of encoding or decoding one value.
+enum class CodecStatus : std::uint8_t {
+  ok = 0,
+  out_of_range,   ///< the value does not fit the signal (never wrapped or clamped)
+  not_finite,     ///< NaN or infinite
+  bad_value,      ///< a raw code with no meaning (state code, enable not 0/1)
+  short_frame,    ///< the frame is shorter than the map says
+  wrong_channel,  ///< multiplexed channel number outside 1..channel_count
+};
+/// Short text of a status. Any thread.
+const char* to_string(CodecStatus s) noexcept;
+
+/// Raw bits of `s` in `data` (at least the frame length the map says). Sign-extended when signed
+/// (returned as the two's complement bit pattern in 64 bits). Any thread.
+[[nodiscard]] std::uint64_t extract_raw(const Signal& s, const std::uint8_t* data) noexcept;
+/// Writes the low `s.length` bits of `raw` at the signal's place; other bits untouched. Any thread.
+void insert_raw(const Signal& s, std::uint64_t raw, std::uint8_t* data) noexcept;
+/// Physical value of `s` in `data` (raw * scale + offset). Any thread.
+[[nodiscard]] double decode_signal(const Signal& s, const std::uint8_t* data) noexcept;
+/// Stores `physical` (rounded to the nearest raw step); out_of_range or not_finite leave data as is.
+[[nodiscard]] CodecStatus encode_signal(const Signal& s, double physical, std::uint8_t* data) noexcept;
+
+/// Which frame of a controller a received frame is.
+struct FrameMatch {
+  enum class Kind : std::uint8_t { none, status, command, heartbeat } kind = Kind::none;
+  std::size_t channel = 0;  ///< 0-based, for per-id multiplexing (status/command); else decided by decode
+};
+
+/// What a command frame asks (decoded by a simulated controller).
+struct DecodedCommand {
+  std::size_t channel = 0;  ///< 0-based
+  bool equalize = false;
+  double setpoint_W = 0.0;
+  std::uint32_t lease_ms = 0;
+};
+
+/// What a controller reports for one channel, to encode a status frame (simulated controllers).
+struct StatusValues {
+  double voltage_V = 0.0;
+  double current_A = 0.0;
+  double power_W = 0.0;
+  std::uint16_t state_code = 0;
+  std::uint16_t fault_code = 0;
+  bool equalizing = false;
+  std::uint32_t counter = 0;
+};
+
+/// A SignalMap compiled for one node id. Construct at start-up (throws std::invalid_argument naming
+/// every problem of validate_map()/validate_ids()); then every method is noexcept, allocation-free
+/// and const: thread-safe.
+class Codec {
+ public:
+  Codec(const SignalMap& map, std::uint32_t node_id);
+  Codec(const Codec&) = delete;  // holds pointers into its own copy of the map
+  Codec& operator=(const Codec&) = delete;
+
+  /// Classifies a received frame by identifier (data not checked).
+  [[nodiscard]] FrameMatch match(const Frame& f) const noexcept;
+  /// Decodes a status frame into `out` (receive_time_ns left 0) and its 0-based channel. On an
+  /// error, `field` names the signal and `out` is unchanged except valid = false.
+  [[nodiscard]] CodecStatus decode_status(const Frame& f, core::Sample& out, std::size_t& channel,
+                                          const char*& field) const noexcept;
+  /// Encodes a command for channel k (0-based). `field` names the signal on error; nothing is sent then.
+  [[nodiscard]] CodecStatus encode_command(std::size_t k, const core::Command& cmd, Frame& out,
+                                           const char*& field) const noexcept;
+  /// Encodes the supervisor heartbeat. False when the map has no heartbeat frame.
+  [[nodiscard]] bool encode_heartbeat(std::uint32_t counter, Frame& out) const noexcept;
+
+  /// Simulated controller side: status frame of channel k.
+  [[nodiscard]] CodecStatus encode_status(std::size_t k, const StatusValues& v, Frame& out,
+                                          const char*& field) const noexcept;
+  /// Simulated controller side: decode a command frame (validated: enable 0/1, channel in range).
+  [[nodiscard]] CodecStatus decode_command(const Frame& f, DecodedCommand& out, const char*& field) const noexcept;
+  /// Simulated controller side: heartbeat counter of a heartbeat frame.
+  [[nodiscard]] CodecStatus decode_heartbeat(const Frame& f, std::uint32_t& counter) const noexcept;
+
+  [[nodiscard]] const SignalMap& map() const noexcept { return map_; }
+  [[nodiscard]] std::uint32_t node_id() const noexcept { return node_id_; }
+  /// True if any frame of the map is CAN FD.
+  [[nodiscard]] bool uses_fd() const noexcept { return uses_fd_; }
+  /// Every identifier this codec sends or receives (for kernel receive filters).
+  [[nodiscard]] const std::vector<FrameId>& ids() const noexcept { return ids_; }
+
+ private:
+  struct Compiled {
+    const FrameLayout* frame = nullptr;
+    std::uint32_t base_id = 0;  ///< id (+ node id)
+  };
+  const Signal* sig(const FrameLayout* f, const char* name) const noexcept;
+  [[nodiscard]] bool id_of(const Compiled& c, const Frame& f, std::size_t& channel) const noexcept;
+  void start_frame(const Compiled& c, std::size_t k, Frame& out) const noexcept;
+
+  SignalMap map_;
+  std::uint32_t node_id_ = 0;
+  Compiled status_, command_, heartbeat_;
+  // Signals resolved once so that the I/O path does no name lookups.
+  const Signal* s_channel_ = nullptr;
+  const Signal* s_voltage_ = nullptr;
+  const Signal* s_current_ = nullptr;
+  const Signal* s_power_ = nullptr;
+  const Signal* s_state_ = nullptr;
+  const Signal* s_fault_ = nullptr;
+  const Signal* s_eq_ = nullptr;
+  const Signal* s_counter_ = nullptr;
+  const Signal* c_channel_ = nullptr;
+  const Signal* c_enable_ = nullptr;
+  const Signal* c_setpoint_ = nullptr;
+  const Signal* c_lease_ = nullptr;
+  const Signal* h_counter_ = nullptr;
+  bool uses_fd_ = false;
+  std::vector<FrameId> ids_;
+};
+
+}  // namespace eqd::io::can

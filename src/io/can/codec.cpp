@@ -1,0 +1,303 @@
+/// @file codec.cpp
+/// Bit packing and the compiled per-node codec (see codec.hpp).
+
+#include "eqd/io/can/codec.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+namespace eqd::io::can {
+
+const char* to_string(CodecStatus s) noexcept {
+  switch (s) {
+    case CodecStatus::ok: return "ok";
+    case CodecStatus::out_of_range: return "out of range";
+    case CodecStatus::not_finite: return "not finite";
+    case CodecStatus::bad_value: return "bad value";
+    case CodecStatus::short_frame: return "short frame";
+    case CodecStatus::wrong_channel: return "wrong channel";
+  }
+  return "?";
+}
+
+namespace {
+
+inline bool get_bit(const std::uint8_t* d, unsigned pos) noexcept { return ((d[pos >> 3] >> (pos & 7)) & 1U) != 0; }
+inline void put_bit(std::uint8_t* d, unsigned pos, bool v) noexcept {
+  const auto m = static_cast<std::uint8_t>(1U << (pos & 7));
+  d[pos >> 3] = static_cast<std::uint8_t>(v ? (d[pos >> 3] | m) : (d[pos >> 3] & ~m));
+}
+
+}  // namespace
+
+std::uint64_t extract_raw(const Signal& s, const std::uint8_t* data) noexcept {
+  std::uint64_t raw = 0;
+  if (s.order == ByteOrder::little) {
+    // Whole-byte fast path for byte-aligned little-endian signals (the common case).
+    if ((s.start_bit & 7) == 0 && (s.length & 7) == 0) {
+      const unsigned b0 = s.start_bit >> 3;
+      for (unsigned i = s.length >> 3; i-- > 0;) raw = (raw << 8) | data[b0 + i];
+    } else {
+      for (unsigned i = 0; i < s.length; ++i)
+        if (get_bit(data, s.start_bit + i)) raw |= std::uint64_t{1} << i;
+    }
+  } else {
+    unsigned pos = s.start_bit;
+    for (unsigned i = 0; i < s.length; ++i) {
+      raw = (raw << 1) | (get_bit(data, pos) ? 1U : 0U);
+      pos = (pos % 8 == 0) ? pos + 15 : pos - 1;
+    }
+  }
+  if (s.is_signed && s.length < 64 && ((raw >> (s.length - 1)) & 1U) != 0) raw |= ~std::uint64_t{0} << s.length;
+  return raw;
+}
+
+void insert_raw(const Signal& s, std::uint64_t raw, std::uint8_t* data) noexcept {
+  if (s.order == ByteOrder::little) {
+    for (unsigned i = 0; i < s.length; ++i) put_bit(data, s.start_bit + i, ((raw >> i) & 1U) != 0);
+  } else {
+    unsigned pos = s.start_bit;
+    for (unsigned i = s.length; i-- > 0;) {
+      put_bit(data, pos, ((raw >> i) & 1U) != 0);
+      pos = (pos % 8 == 0) ? pos + 15 : pos - 1;
+    }
+  }
+}
+
+double decode_signal(const Signal& s, const std::uint8_t* data) noexcept {
+  const std::uint64_t raw = extract_raw(s, data);
+  const double r = s.is_signed ? static_cast<double>(static_cast<std::int64_t>(raw)) : static_cast<double>(raw);
+  return r * s.scale + s.offset;
+}
+
+CodecStatus encode_signal(const Signal& s, double physical, std::uint8_t* data) noexcept {
+  if (!std::isfinite(physical)) return CodecStatus::not_finite;
+  const double r = std::nearbyint((physical - s.offset) / s.scale);
+  if (!std::isfinite(r)) return CodecStatus::not_finite;
+  const double lo = s.is_signed ? -std::ldexp(1.0, s.length - 1) : 0.0;
+  const double hi = s.is_signed ? std::ldexp(1.0, s.length - 1) - 1.0 : std::ldexp(1.0, s.length) - 1.0;
+  if (r < lo || r > hi) return CodecStatus::out_of_range;
+  const std::uint64_t raw = s.is_signed ? static_cast<std::uint64_t>(static_cast<std::int64_t>(r)) : static_cast<std::uint64_t>(r);
+  insert_raw(s, raw, data);
+  return CodecStatus::ok;
+}
+
+Codec::Codec(const SignalMap& map, std::uint32_t node_id) : map_(map), node_id_(node_id) {
+  std::vector<MapIssue> issues = validate_map(map_);
+  if (issues.empty()) issues = validate_ids(map_, node_id_);
+  if (!issues.empty()) {
+    std::string msg = "CAN map '" + map_.name + "' (node id " + std::to_string(node_id) + "):";
+    for (const auto& i : issues) msg += "\n  " + i.where + ": " + i.message;
+    throw std::invalid_argument(msg);
+  }
+  auto compile = [&](FrameRole r) {
+    Compiled c;
+    c.frame = map_.frame(r);
+    if (c.frame != nullptr) {
+      c.base_id = c.frame->id + (c.frame->add_node_id ? node_id_ : 0u);
+      uses_fd_ = uses_fd_ || c.frame->fd;
+    }
+    return c;
+  };
+  status_ = compile(FrameRole::status);
+  command_ = compile(FrameRole::command);
+  heartbeat_ = compile(FrameRole::heartbeat);
+  s_channel_ = sig(status_.frame, "channel");
+  s_voltage_ = sig(status_.frame, "voltage");
+  s_current_ = sig(status_.frame, "current");
+  s_power_ = sig(status_.frame, "power");
+  s_state_ = sig(status_.frame, "state");
+  s_fault_ = sig(status_.frame, "fault_code");
+  s_eq_ = sig(status_.frame, "eq_flag");
+  s_counter_ = sig(status_.frame, "counter");
+  c_channel_ = sig(command_.frame, "channel");
+  c_enable_ = sig(command_.frame, "enable");
+  c_setpoint_ = sig(command_.frame, "setpoint");
+  c_lease_ = sig(command_.frame, "lease");
+  h_counter_ = sig(heartbeat_.frame, "counter");
+  ids_ = frame_ids(map_, node_id_);
+}
+
+const Signal* Codec::sig(const FrameLayout* f, const char* name) const noexcept {
+  return f == nullptr ? nullptr : f->find(name);
+}
+
+bool Codec::id_of(const Compiled& c, const Frame& f, std::size_t& channel) const noexcept {
+  if (c.frame == nullptr || f.error || f.extended != c.frame->extended || f.id < c.base_id) return false;
+  const std::uint32_t d = f.id - c.base_id;
+  if (c.frame->id_stride == 0 || c.frame->role == FrameRole::heartbeat) {
+    channel = 0;
+    return d == 0;
+  }
+  if (d % c.frame->id_stride != 0) return false;
+  channel = d / c.frame->id_stride;
+  return channel < map_.channel_count;
+}
+
+FrameMatch Codec::match(const Frame& f) const noexcept {
+  FrameMatch m;
+  if (id_of(status_, f, m.channel)) m.kind = FrameMatch::Kind::status;
+  else if (id_of(command_, f, m.channel)) m.kind = FrameMatch::Kind::command;
+  else if (id_of(heartbeat_, f, m.channel)) m.kind = FrameMatch::Kind::heartbeat;
+  return m;
+}
+
+CodecStatus Codec::decode_status(const Frame& f, core::Sample& out, std::size_t& channel,
+                                 const char*& field) const noexcept {
+  field = "frame";
+  std::size_t k = 0;
+  if (!id_of(status_, f, k)) return CodecStatus::bad_value;
+  if (f.len < status_.frame->length) {
+    out.valid = false;
+    return CodecStatus::short_frame;
+  }
+  if (s_channel_ != nullptr) {
+    const auto n = static_cast<std::int64_t>(extract_raw(*s_channel_, f.data));
+    if (n < 1 || n > static_cast<std::int64_t>(map_.channel_count) ||
+        (status_.frame->id_stride != 0 && static_cast<std::size_t>(n - 1) != k)) {
+      field = "channel";
+      out.valid = false;
+      return CodecStatus::wrong_channel;
+    }
+    k = static_cast<std::size_t>(n - 1);
+  }
+  const auto state = static_cast<std::int64_t>(extract_raw(*s_state_, f.data));
+  if (state < 0 || state > static_cast<std::int64_t>(core::ChannelState::offline)) {
+    field = "state";
+    out.valid = false;
+    channel = k;
+    return CodecStatus::bad_value;
+  }
+  core::Sample s{};
+  s.voltage_V = decode_signal(*s_voltage_, f.data);
+  s.current_A = decode_signal(*s_current_, f.data);
+  s.power_W = s_power_ != nullptr ? decode_signal(*s_power_, f.data) : s.voltage_V * s.current_A;
+  s.state = static_cast<core::ChannelState>(state);
+  s.fault_code = s_fault_ != nullptr ? static_cast<std::uint16_t>(extract_raw(*s_fault_, f.data)) : 0;
+  s.equalization_mode = s_eq_ != nullptr ? extract_raw(*s_eq_, f.data) != 0 : s.state == core::ChannelState::equalizing;
+  s.sequence = s_counter_ != nullptr ? static_cast<std::uint32_t>(extract_raw(*s_counter_, f.data)) : 0;
+  s.valid = std::isfinite(s.voltage_V) && std::isfinite(s.current_A) && std::isfinite(s.power_W);
+  channel = k;
+  out = s;
+  field = "";
+  return CodecStatus::ok;
+}
+
+void Codec::start_frame(const Compiled& c, std::size_t k, Frame& out) const noexcept {
+  out = Frame{};
+  out.id = c.base_id + static_cast<std::uint32_t>(k) * (c.frame->role == FrameRole::heartbeat ? 0u : c.frame->id_stride);
+  out.extended = c.frame->extended;
+  out.fd = c.frame->fd;
+  out.len = c.frame->length;
+}
+
+CodecStatus Codec::encode_command(std::size_t k, const core::Command& cmd, Frame& out,
+                                  const char*& field) const noexcept {
+  Frame f;
+  start_frame(command_, k, f);
+  field = "channel";
+  if (k >= map_.channel_count) return CodecStatus::wrong_channel;
+  if (c_channel_ != nullptr) {
+    const CodecStatus st = encode_signal(*c_channel_, static_cast<double>(k + 1), f.data);
+    if (st != CodecStatus::ok) return st;
+  }
+  field = "enable";
+  CodecStatus st = encode_signal(*c_enable_, cmd.equalize ? 1.0 : 0.0, f.data);
+  if (st != CodecStatus::ok) return st;
+  field = "setpoint";
+  st = encode_signal(*c_setpoint_, cmd.equalize ? cmd.setpoint_W : 0.0, f.data);
+  if (st != CodecStatus::ok) return st;
+  if (c_lease_ != nullptr) {
+    field = "lease";
+    st = encode_signal(*c_lease_, static_cast<double>(cmd.lease_ms), f.data);
+    if (st != CodecStatus::ok) return st;
+  }
+  field = "";
+  out = f;
+  return CodecStatus::ok;
+}
+
+bool Codec::encode_heartbeat(std::uint32_t counter, Frame& out) const noexcept {
+  if (heartbeat_.frame == nullptr) return false;
+  start_frame(heartbeat_, 0, out);
+  // The counter wraps at its width: the controller looks for a change, not a value.
+  const unsigned len = h_counter_->length;
+  const std::uint64_t mask = len >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << len) - 1;
+  insert_raw(*h_counter_, counter & mask, out.data);
+  return true;
+}
+
+CodecStatus Codec::encode_status(std::size_t k, const StatusValues& v, Frame& out, const char*& field) const noexcept {
+  Frame f;
+  start_frame(status_, k, f);
+  struct Item {
+    const Signal* s;
+    double value;
+    const char* name;
+  };
+  const Item items[] = {{s_channel_, static_cast<double>(k + 1), "channel"},
+                        {s_voltage_, v.voltage_V, "voltage"},
+                        {s_current_, v.current_A, "current"},
+                        {s_power_, v.power_W, "power"},
+                        {s_state_, static_cast<double>(v.state_code), "state"},
+                        {s_fault_, static_cast<double>(v.fault_code), "fault_code"},
+                        {s_eq_, v.equalizing ? 1.0 : 0.0, "eq_flag"}};
+  for (const Item& it : items) {
+    if (it.s == nullptr) continue;
+    field = it.name;
+    const CodecStatus st = encode_signal(*it.s, it.value, f.data);
+    if (st != CodecStatus::ok) return st;
+  }
+  if (s_counter_ != nullptr) {
+    const unsigned len = s_counter_->length;
+    const std::uint64_t mask = len >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << len) - 1;
+    insert_raw(*s_counter_, v.counter & mask, f.data);
+  }
+  field = "";
+  out = f;
+  return CodecStatus::ok;
+}
+
+CodecStatus Codec::decode_command(const Frame& f, DecodedCommand& out, const char*& field) const noexcept {
+  field = "frame";
+  std::size_t k = 0;
+  if (!id_of(command_, f, k)) return CodecStatus::bad_value;
+  if (f.len < command_.frame->length) return CodecStatus::short_frame;
+  if (c_channel_ != nullptr) {
+    const auto n = static_cast<std::int64_t>(extract_raw(*c_channel_, f.data));
+    field = "channel";
+    if (n < 1 || n > static_cast<std::int64_t>(map_.channel_count) ||
+        (command_.frame->id_stride != 0 && static_cast<std::size_t>(n - 1) != k))
+      return CodecStatus::wrong_channel;
+    k = static_cast<std::size_t>(n - 1);
+  }
+  field = "enable";
+  const double en = decode_signal(*c_enable_, f.data);
+  if (en != 0.0 && en != 1.0) return CodecStatus::bad_value;
+  field = "setpoint";
+  const double sp = decode_signal(*c_setpoint_, f.data);
+  if (!std::isfinite(sp)) return CodecStatus::not_finite;
+  double lease = 0.0;
+  if (c_lease_ != nullptr) {
+    field = "lease";
+    lease = decode_signal(*c_lease_, f.data);
+    if (!(lease >= 0.0 && lease <= 4.0e9)) return CodecStatus::out_of_range;
+  }
+  out.channel = k;
+  out.equalize = en == 1.0;
+  out.setpoint_W = out.equalize ? sp : 0.0;
+  out.lease_ms = static_cast<std::uint32_t>(lease);
+  field = "";
+  return CodecStatus::ok;
+}
+
+CodecStatus Codec::decode_heartbeat(const Frame& f, std::uint32_t& counter) const noexcept {
+  std::size_t k = 0;
+  if (!id_of(heartbeat_, f, k)) return CodecStatus::bad_value;
+  if (f.len < heartbeat_.frame->length) return CodecStatus::short_frame;
+  counter = static_cast<std::uint32_t>(extract_raw(*h_counter_, f.data));
+  return CodecStatus::ok;
+}
+
+}  // namespace eqd::io::can

@@ -1,0 +1,12 @@
+# owned by the io/can area
+# Codec, signal maps and kernel frame conversion: pure.
+add_executable(can_codec_test unit/can_codec_test.cpp)
+target_link_libraries(can_codec_test PRIVATE eqd_can eqd_catch_main)
+catch_discover_tests(can_codec_test PROPERTIES LABELS "unit")
+
+# CanLink's frame path against the simulated controller over a SEQPACKET socketpair carrying
+# the kernel's can_frame/canfd_frame (this kernel has no AF_CAN; the VM tests cover the real stack).
+add_executable(can_link_test unit/can_link_test.cpp)
+target_include_directories(can_link_test PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
+target_link_libraries(can_link_test PRIVATE eqd_can eqd_can_server eqd_catch_main)
+catch_discover_tests(can_link_test PROPERTIES LABELS "unit" TIMEOUT 60)
