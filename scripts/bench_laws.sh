@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Benchmark eqd's control law against peer laws and the perfect-foresight bound, then draw the plots.
 # Builds bench_laws in Release (build dir: $BUILD_DIR, default build-bench), runs it on
-# tests/bench/scenarios/*.yaml, prints the tables and writes docs/img/laws_*.png with gnuplot.
-# Usage: scripts/bench_laws.sh [SCENARIO.yaml...]     (about 20 s on 2 cores, after the build)
+# tests/bench/scenarios/*.yaml (each peer swept over its aggressiveness, eqd over tau_s), prints the
+# tables and the at-equal-actuation comparison, and writes docs/img/laws_*.png with gnuplot.
+# Usage: scripts/bench_laws.sh [SCENARIO.yaml...]     (about 30 s of CPU on 2 cores after the build;
+#        25 law settings x 5 scenarios + one LP per scenario; about 2 min wall on a loaded machine)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,30 +23,65 @@ if [[ $# -gt 0 ]]; then scenarios=("$@"); else scenarios=("$root"/tests/bench/sc
 "$build/tests/bench/bench_laws" --out "$out" "${scenarios[@]}"
 
 mkdir -p "$img"
-# One point file per scenario: law travel_kW exchange_ratio flips_per_hour rms_W (space separated).
-awk -F, -v dir="$out" 'NR > 1 { print $2, $8, $3, $7, $5 > (dir "/points_" $1 ".dat") }' "$out/results.csv"
-
-for pts in "$out"/points_*.dat; do
-  name=$(basename "$pts" .dat); name=${name#points_}
+# bench_laws writes points_<scenario>_<family>.dat: travel_kW flips_per_hour exchange_ratio "tag", one
+# line per setting in sweep order (least to most aggressive), so a line through them is the sweep.
+for none in "$out"/points_*_none.dat; do
+  name=$(basename "$none" _none.dat); name=${name#points_}
+  p="$out/points_${name}"
   gnuplot <<GP
-set terminal pngcairo size 1200,480 font "DejaVu Sans,10" noenhanced
+set terminal pngcairo size 1400,680 font "DejaVu Sans,10" noenhanced
 set output "$img/laws_$name.png"
-set multiplot layout 1,2 title "$name: residual versus actuation (one point per law; lower left is better)"
+set multiplot layout 1,2 title "$name: grid exchange versus actuation; lines = sweeps (peers detuned, eqd over tau 10-20 s); lower left is better"
 set grid
-set key off
-set offsets graph 0.05, graph 0.25, graph 0.08, graph 0.08
-set style line 1 pt 7 ps 1.6
-# Colour by law: none grey, evcc orange, pid red, eqd blue, what-ifs light blue, bound green.
-col(l) = l eq "none" ? 0x888888 : l eq "evcc" ? 0xe69f00 : l eq "pid" ? 0xd55e00 : l eq "eqd" ? 0x0072b2 : l eq "bound" ? 0x009e73 : 0x56b4e9
-set xlabel "setpoint travel (kW, sum of |change| of the total command over the hour)"
-set ylabel "grid exchange / no equalization"
-set yrange [0:*]
-plot "$pts" using 2:3:(col(stringcolumn(1))) with points ls 1 lc rgb variable, \
-     "" using 2:3:1 with labels offset 0.8,0.6 left font ",9"
-set xlabel "direction flips per hour"
-set ylabel "RMS residual (W)"
-plot "$pts" using 4:5:(col(stringcolumn(1))) with points ls 1 lc rgb variable, \
-     "" using 4:5:1 with labels offset 0.8,0.6 left font ",9"
+set logscale y
+set format y "%g"
+set ytics (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1)
+set ylabel "grid exchange / no equalization (log)"
+set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead dt 2 lc rgb "#888888"
+set label 1 "none (no equalization)" at graph 0.01, first 1.12 tc rgb "#888888" font ",9"
+# The y range follows the laws; a bound far below them is drawn on the bottom edge (down-pointing
+# triangle) with its value, so that it does not squeeze the laws into a sliver.
+lawmin = 1.0
+do for [f in "evcc pid pid_lp eqd eqd1 whatif"] {
+  stats "${p}_".f.".dat" using 3 nooutput
+  lawmin = STATS_min < lawmin ? STATS_min : lawmin
+}
+ymin = lawmin * 0.7
+set yrange [ymin : 1.3]
+bound_y(y) = y < ymin ? ymin * 1.03 : y
+bound_pt(y) = y < ymin ? 11 : 3
+bound_tag(y) = y < ymin ? sprintf("bound %.3f (below)", y) : "bound"
+# Each panel carries half of the key, below it, so both panels keep the same height.
+set bmargin 7
+set key below horizontal font ",9" spacing 1.2 width -2
+# Colours: evcc orange, pid red, pid+low-pass purple, eqd blue, what-ifs sky blue, bound green.
+set xlabel "setpoint travel (kW over the hour, log; primary actuation axis)"
+set logscale x
+plot "${p}_evcc.dat" using (\$1 > 0 ? \$1 : NaN):3 with linespoints lw 1.5 pt 5 ps 1.1 lc rgb "#e69f00" title "evcc-step, interval 120/60/30/10 s", \
+     "" using (\$1 > 0 ? \$1 : NaN):3:4 with labels offset 0,-0.9 font ",8" tc rgb "#e69f00" notitle, \
+     "${p}_pid.dat" using 1:3 with linespoints lw 1.5 pt 7 ps 1.1 lc rgb "#d55e00" title "pid, gains x k", \
+     "" using 1:3:4 with labels offset 0,0.9 font ",8" tc rgb "#d55e00" notitle, \
+     "${p}_pid_lp.dat" using 1:3 with linespoints lw 1.2 dt 2 pt 6 ps 1.0 lc rgb "#cc79a7" title "pid + 5 s low-pass, gains x k", \
+     "${p}_eqd.dat" using 1:3 with linespoints lw 2.5 pt 9 ps 1.6 lc rgb "#0072b2" title "eqd, tau 20/15/10 s", \
+     "" using 1:3:4 with labels offset 1.6,0 font ",9" tc rgb "#0072b2" notitle, \
+     "${p}_eqd1.dat" using 1:3 with linespoints lw 1.2 dt 3 pt 8 ps 1.0 lc rgb "#56b4e9" notitle, \
+     "${p}_whatif.dat" using 1:3 with points pt 4 ps 1.1 lc rgb "#56b4e9" notitle, \
+     "" using 1:3:4 with labels offset -1.2,-0.9 font ",8" tc rgb "#56b4e9" notitle, \
+     "${p}_bound.dat" using 1:(bound_y(\$3)):(bound_pt(\$3)) with points pt variable ps 2.2 lw 2 lc rgb "#009e73" notitle, \
+     "" using 1:(bound_y(\$3)):(bound_tag(\$3)) with labels offset 0,1.2 font ",8" tc rgb "#009e73" notitle
+unset logscale x
+set xlabel "direction flips per hour (secondary actuation axis)"
+plot "${p}_evcc.dat" using 2:3 with linespoints lw 1.5 pt 5 ps 1.1 lc rgb "#e69f00" notitle, \
+     "${p}_pid.dat" using 2:3 with linespoints lw 1.5 pt 7 ps 1.1 lc rgb "#d55e00" notitle, \
+     "" using 2:3:4 with labels offset 0,0.9 font ",8" tc rgb "#d55e00" notitle, \
+     "${p}_pid_lp.dat" using 2:3 with linespoints lw 1.2 dt 2 pt 6 ps 1.0 lc rgb "#cc79a7" notitle, \
+     "${p}_eqd.dat" using 2:3 with linespoints lw 2.5 pt 9 ps 1.6 lc rgb "#0072b2" notitle, \
+     "" using 2:3:4 with labels offset 1.6,0 font ",9" tc rgb "#0072b2" notitle, \
+     "${p}_eqd1.dat" using 2:3 with linespoints lw 1.2 dt 3 pt 8 ps 1.0 lc rgb "#56b4e9" title "what-if: 1-stage ff, tau 20/15/10 s", \
+     "${p}_whatif.dat" using 2:3 with points pt 4 ps 1.1 lc rgb "#56b4e9" title "what-ifs: eqd dwell0, eqd bare", \
+     NaN with points pt 3 ps 2.2 lw 2 lc rgb "#009e73" title "bound (LP, foresight)", \
+     "${p}_bound.dat" using 2:(bound_y(\$3)):(bound_pt(\$3)) with points pt variable ps 2.2 lw 2 lc rgb "#009e73" notitle, \
+     "" using 2:(bound_y(\$3)):(bound_tag(\$3)) with labels offset -2,1.2 font ",8" tc rgb "#009e73" notitle
 unset multiplot
 GP
 done

@@ -1,16 +1,23 @@
 // bench_laws: eqd's control law against re-implemented peer laws and an offline lower bound, on the
 // benchmark scenarios (tests/bench/scenarios/*.yaml), all in the same virtual-time harness.
-// Prints one Markdown table per scenario and writes results.csv and series_<scenario>.csv for the plots
-// (scripts/bench_laws.sh). See docs/control-benchmark.md.
+// Each peer is swept over its aggressiveness (PID gain scale, stepper interval) and eqd over tau_s, so
+// that the laws are compared at equal actuation: every peer's residual-versus-actuation frontier is
+// interpolated at eqd's (tau 15 s) setpoint travel and flips per hour.
+// Prints Markdown tables per scenario and writes results.csv, frontier.csv, points_<scenario>_<family>.dat
+// and series_<scenario>.csv for the plots (scripts/bench_laws.sh). See docs/control-benchmark.md.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cmath>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "eqd/sim/battery.hpp"
@@ -24,37 +31,113 @@ namespace {
 
 using namespace eqd;
 
+/// One run of the benchmark: a law at one setting. Runs of one family form its frontier.
+struct LawSpec {
+  std::string family;  ///< none, evcc, pid, pid_lp, eqd, whatif (no spaces: file names)
+  std::string label;   ///< table label
+  std::string column;  ///< id without spaces (CSV, gnuplot)
+  std::string tag;     ///< short point label on the plots ("k=0.1", "30 s", "τ15")
+  double param = 0.0;  ///< the swept value (gain scale, interval s, tau s)
+  std::function<std::unique_ptr<sim::BusLaw>(core::CoreConfig)> make;
+};
+
 /// One law's figures on one scenario.
 struct Row {
-  std::string law;
-  std::string column;           ///< law id without spaces (CSV)
+  std::string family, law, column, tag;
+  double param = 0.0;
   double exchange_ratio = 0.0;  ///< grid exchange with / without equalization
   double ratio_to_bound = 0.0;  ///< exchange / the bound's exchange
   double rms_W = 0.0, peak_W = 0.0, flips_per_hour = 0.0, travel_kW = 0.0;
   double exchange_kWh = 0.0;
   double wall_s = 0.0;
+  std::vector<double> net_W;    ///< bus-side grid net per record (series CSV)
 };
 
-// The last two are what-ifs, not shipped settings: eqd's core with another parameter on every bus, to
-// show the lead what a change would buy (the shipped law is "eqd", with the scenario's parameters).
-constexpr const char* kLaws[] = {"none", "evcc-step", "pid", "eqd", "eqd tau10 (what-if)", "eqd dwell0 (what-if)"};
-/// Column names of the laws in the CSV files (no spaces, for gnuplot).
-constexpr const char* kLawColumns[] = {"none", "evcc", "pid", "eqd", "eqd_tau10", "eqd_dwell0"};
-static_assert(std::size(kLaws) == std::size(kLawColumns));
+/// What the bound needs from a run besides its figures: the rig, the record times, the free power.
+struct Kept {
+  std::unique_ptr<sim::Rig> rig;
+  std::vector<double> t_s, free_W;  ///< bus side, per record
+};
 
-std::unique_ptr<sim::BusLaw> make_law(const std::string& name, core::CoreConfig cfg) {
-  if (name == "evcc-step") return std::make_unique<bench::EvccStepperLaw>(cfg, bench::EvccStepperLaw::Params{});
-  if (name == "pid") return std::make_unique<bench::PidLaw>(cfg, bench::PidLaw::Params{});
-  if (name == "eqd") return std::make_unique<sim::ControlCoreLaw>(cfg);
-  if (name.rfind("eqd tau10", 0) == 0) {
-    for (core::BusParams& p : cfg.buses) p.tau_s = 10.0;  // the low end of the nominal 10..20 s
-    return std::make_unique<sim::ControlCoreLaw>(cfg);
+// Sweep values. PID: OpenEMS's gains (Kp 0.3, Ki 0.3, Kd 0.1) all scaled by k, period kept at 1 s.
+constexpr double kPidScales[] = {0.02, 0.05, 0.1, 0.2, 0.5, 1.0};
+// The PID variant with a low-pass on its output: time constant of the filter (s). 5 s is a third of
+// eqd's tau: long enough to smooth the 1 s PID's chatter, short enough that the loop stays a PID.
+constexpr double kPidOutputTau_s = 5.0;
+// evcc: site interval (s); enable/disable delays stay at evcc's 60 s / 180 s.
+constexpr double kEvccIntervals_s[] = {120.0, 60.0, 30.0, 10.0};
+// eqd: the nominal tau_s range; 15 s is the shipped default and the reference of the comparison.
+constexpr double kEqdTaus_s[] = {20.0, 15.0, 10.0};
+constexpr double kEqdReferenceTau_s = 15.0;
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+std::vector<LawSpec> law_specs() {
+  std::vector<LawSpec> specs;
+  specs.push_back({"none", "none", "none", "none", 0.0,
+                   [](core::CoreConfig) { return std::make_unique<bench::NoEqualizationLaw>(); }});
+  for (double iv : kEvccIntervals_s) {
+    bench::EvccStepperLaw::Params p;
+    p.period_s = iv;
+    const bool dflt = iv == 30.0;
+    specs.push_back({"evcc", fmt("evcc-step %g s", iv) + (dflt ? " (default)" : ""),
+                     dflt ? "evcc" : fmt("evcc_%gs", iv), fmt("%g s", iv), iv,
+                     [p](core::CoreConfig c) { return std::make_unique<bench::EvccStepperLaw>(c, p); }});
   }
-  if (name.rfind("eqd dwell0", 0) == 0) {
-    for (core::BusParams& p : cfg.buses) p.flip_dwell_s = 0.0;
-    return std::make_unique<sim::ControlCoreLaw>(cfg);
+  for (const bool lp : {false, true}) {
+    for (double k : kPidScales) {
+      bench::PidLaw::Params p;
+      p.kp *= k;
+      p.ki *= k;
+      p.kd *= k;
+      p.output_tau_s = lp ? kPidOutputTau_s : 0.0;
+      const bool dflt = !lp && k == 1.0;
+      const std::string fam = lp ? "pid_lp" : "pid";
+      specs.push_back({fam, (lp ? fmt("pid+lp5s k=%g", k) : fmt("pid k=%g", k)) + (dflt ? " (default)" : ""),
+                       dflt ? "pid" : fam + fmt("_k%g", k), fmt("k=%g", k), k,
+                       [p](core::CoreConfig c) { return std::make_unique<bench::PidLaw>(c, p); }});
+    }
   }
-  return std::make_unique<bench::NoEqualizationLaw>();
+  for (double tau : kEqdTaus_s) {
+    const bool ref = tau == kEqdReferenceTau_s;
+    specs.push_back({"eqd", fmt("eqd tau %g s", tau) + (ref ? " (shipped)" : ""), ref ? "eqd" : fmt("eqd_tau%g", tau),
+                     fmt("τ%g", tau), tau, [tau](core::CoreConfig c) {
+                       for (core::BusParams& p : c.buses) p.tau_s = tau;
+                       return std::make_unique<sim::ControlCoreLaw>(c);
+                     }});
+  }
+  // What-if: not shipped; eqd's core with another parameter on every bus (tau 15 s).
+  specs.push_back({"whatif", "eqd dwell0 (what-if)", "eqd_dwell0", "dwell0", 0.0, [](core::CoreConfig c) {
+                     for (core::BusParams& p : c.buses) {
+                       p.tau_s = kEqdReferenceTau_s;
+                       p.flip_dwell_s = 0.0;
+                     }
+                     return std::make_unique<sim::ControlCoreLaw>(c);
+                   }});
+  // What-if: the same core without its deadband, flip dwell and trim (bare two-stage feed-forward).
+  specs.push_back({"whatif", "eqd bare (what-if)", "eqd_bare", "bare", 0.0, [](core::CoreConfig c) {
+                     for (core::BusParams& p : c.buses) {
+                       p.tau_s = kEqdReferenceTau_s;
+                       p.deadband_W = 0.0;
+                       p.flip_dwell_s = 0.0;
+                       p.trim_tau_s = 0.0;
+                     }
+                     return std::make_unique<sim::ControlCoreLaw>(c);
+                   }});
+  // What-if law, prototyped in the benchmark only: feed-forward through ONE first-order stage of tau_s
+  // (same mean delay as eqd's two stages of tau_s / 2, but the response starts with a slope).
+  for (double tau : kEqdTaus_s) {
+    bench::FeedForwardLaw::Params p;
+    p.stages = 1;
+    p.tau_s = tau;
+    specs.push_back({"eqd1", fmt("1-stage ff tau %g s (what-if)", tau), fmt("ff1_tau%g", tau), fmt("τ%g", tau), tau,
+                     [p](core::CoreConfig c) { return std::make_unique<bench::FeedForwardLaw>(c, p); }});
+  }
+  return specs;
 }
 
 // State of charge where the open-circuit voltage reaches v (the OCV is non-decreasing in soc).
@@ -106,118 +189,347 @@ bench::BoundInput bound_input(const sim::Rig& rig, std::size_t bus, const std::v
   return in;
 }
 
+Row run_one(const sim::Scenario& sc, const LawSpec& spec, Kept* keep) {
+  auto rig = std::make_unique<sim::Rig>(sc.rig);
+  std::unique_ptr<sim::BusLaw> law = spec.make(sim::make_core_config(*rig));
+  sim::Harness h(*rig, *law, sc.harness, sc.events);
+  const auto t0 = std::chrono::steady_clock::now();
+  h.run();
+  const std::size_t bus = sc.expect.bus;
+  const sim::BusMetrics m = h.metrics(bus);
+  Row r;
+  r.family = spec.family;
+  r.law = spec.label;
+  r.column = spec.column;
+  r.tag = spec.tag;
+  r.param = spec.param;
+  r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.exchange_ratio = m.exchange_ratio();
+  r.rms_W = m.residual_rms_W;
+  r.peak_W = m.residual_peak_W;
+  r.flips_per_hour = m.flips_per_hour;
+  r.travel_kW = m.setpoint_travel_W / 1000.0;
+  r.exchange_kWh = (m.grid_import_J + m.grid_export_J) / 3.6e6;
+  r.net_W = h.trace(bus).grid_net_W;
+  if (keep != nullptr) {
+    keep->t_s = h.trace(bus).t_s;
+    keep->free_W = h.trace(bus).grid_free_W;  // test channels only: the same for every law
+    keep->rig = std::move(rig);
+  }
+  return r;
+}
+
+/// A point of a family on one actuation axis (x: travel kW or flips/h; y: exchange ratio).
+struct Pt {
+  double x = 0.0, y = 0.0;
+};
+
+/// The family's frontier: its points that no other point dominates (as little or less actuation and
+/// less exchange), by increasing actuation, so exchange strictly decreases along it. Taking the lower
+/// envelope instead of the sweep order gives the peer its best setting at every actuation level.
+std::vector<Pt> envelope(std::vector<Pt> pts) {
+  std::sort(pts.begin(), pts.end(), [](const Pt& a, const Pt& b) { return a.x < b.x || (a.x == b.x && a.y < b.y); });
+  std::vector<Pt> env;
+  for (const Pt& p : pts)
+    if (env.empty() || p.y < env.back().y) env.push_back(p);
+  return env;
+}
+
+/// Frontier exchange at actuation x, linear between its points. Beyond its last point the peer's sweep
+/// has nothing more aggressive: the value stays at the last point and `beyond` is set.
+double envelope_at(const std::vector<Pt>& env, double x, bool& beyond) {
+  beyond = false;
+  if (x <= env.front().x) return env.front().y;
+  for (std::size_t k = 1; k < env.size(); ++k) {
+    if (x <= env[k].x) {
+      const double f = (x - env[k - 1].x) / (env[k].x - env[k - 1].x);
+      return env[k - 1].y + f * (env[k].y - env[k - 1].y);
+    }
+  }
+  beyond = true;
+  return env.back().y;
+}
+
+/// Actuation at which the frontier reaches exchange y (inverse of envelope_at); NaN if it never does.
+double envelope_x_for(const std::vector<Pt>& env, double y) {
+  if (y >= env.front().y) return env.front().x;
+  for (std::size_t k = 1; k < env.size(); ++k) {
+    if (y >= env[k].y) {
+      const double f = (env[k - 1].y - y) / (env[k - 1].y - env[k].y);
+      return env[k - 1].x + f * (env[k].x - env[k - 1].x);
+    }
+  }
+  return std::nan("");
+}
+
+/// The comparison of one eqd point with one peer frontier, on both actuation axes.
+struct Comparison {
+  std::string peer, eqd_law;
+  double eqd_ratio = 0.0, eqd_travel_kW = 0.0, eqd_flips = 0.0;
+  double peer_at_travel = 0.0, peer_at_flips = 0.0;
+  bool beyond_travel = false, beyond_flips = false;
+  double peer_travel_for_eqd_ratio_kW = 0.0;  ///< NaN: the peer's sweep never gets that low
+};
+
+// Differences within ±2 % of the peer's value are called a tie: the sweep is coarse and the
+// interpolation linear, so a smaller difference is not a finding.
+constexpr double kTieFraction = 0.02;
+
+const char* verdict(double eqd, double peer) {
+  if (eqd < peer * (1.0 - kTieFraction)) return "eqd below";
+  if (eqd > peer * (1.0 + kTieFraction)) return "eqd above";
+  return "tie";
+}
+
+// The peer families whose frontiers eqd is held against. "none" (zero actuation, exchange 1) is the
+// limit of every sweep as it is detuned (k → 0, interval → ∞), so it anchors each frontier.
+constexpr const char* kPeerFamilies[] = {"evcc", "pid", "pid_lp"};
+
+Comparison compare(const std::vector<Row>& rows, const Row& e, const std::string& family) {
+  std::vector<Pt> by_travel, by_flips;
+  for (const Row& r : rows) {
+    if (r.family != family && r.family != "none") continue;
+    by_travel.push_back({r.travel_kW, r.exchange_ratio});
+    by_flips.push_back({r.flips_per_hour, r.exchange_ratio});
+  }
+  const std::vector<Pt> et = envelope(by_travel), ef = envelope(by_flips);
+  Comparison c;
+  c.peer = family;
+  c.eqd_law = e.law;
+  c.eqd_ratio = e.exchange_ratio;
+  c.eqd_travel_kW = e.travel_kW;
+  c.eqd_flips = e.flips_per_hour;
+  c.peer_at_travel = envelope_at(et, e.travel_kW, c.beyond_travel);
+  c.peer_at_flips = envelope_at(ef, e.flips_per_hour, c.beyond_flips);
+  c.peer_travel_for_eqd_ratio_kW = envelope_x_for(et, e.exchange_ratio);
+  return c;
+}
+
 void print_table(const std::string& scenario, const std::vector<Row>& rows) {
-  std::printf("\n### %s\n\n", scenario.c_str());
+  std::printf("\n#### %s\n\n", scenario.c_str());
   std::printf("| law | exchange / none | exchange / bound | RMS residual W | peak residual W | flips/h | setpoint travel kW |\n");
   std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
   for (const Row& r : rows)
-    std::printf("| %s | %.3f | %.2f | %.0f | %.0f | %.1f | %.0f |\n", r.law.c_str(), r.exchange_ratio,
+    std::printf("| %s | %.3f | %.2f | %.0f | %.0f | %.1f | %.1f |\n", r.law.c_str(), r.exchange_ratio,
                 r.ratio_to_bound, r.rms_W, r.peak_W, r.flips_per_hour, r.travel_kW);
 }
+
+void print_comparison(const std::string& scenario, const std::vector<Comparison>& cs) {
+  std::printf("\n%s, at eqd's (tau 15 s) actuation:\n\n", scenario.c_str());
+  std::printf("| peer | eqd exchange | peer at equal travel | travel verdict | peer travel for eqd's exchange | "
+              "peer at equal flips/h | flips verdict |\n");
+  std::printf("|---|---:|---:|---|---:|---:|---|\n");
+  for (const Comparison& c : cs) {
+    const std::string need = std::isnan(c.peer_travel_for_eqd_ratio_kW)
+                                 ? std::string("never")
+                                 : fmt("%.1f kW", c.peer_travel_for_eqd_ratio_kW);
+    std::printf("| %s | %.3f (%.1f kW, %.0f/h) | %.3f%s | %s | %s | %.3f%s | %s |\n", c.peer.c_str(), c.eqd_ratio,
+                c.eqd_travel_kW, c.eqd_flips, c.peer_at_travel, c.beyond_travel ? " (beyond sweep)" : "",
+                verdict(c.eqd_ratio, c.peer_at_travel), need.c_str(), c.peer_at_flips,
+                c.beyond_flips ? " (beyond sweep)" : "", verdict(c.eqd_ratio, c.peer_at_flips));
+  }
+}
+
+/// Everything measured on one scenario.
+struct ScenarioRun {
+  sim::Scenario sc;
+  std::vector<Row> rows;  ///< one per LawSpec, same order
+  Row bound;
+  bench::BoundInput in;
+  std::vector<double> t_s, free_W;
+  double rated_W = 0.0;
+  std::string error;
+};
 
 int run(int argc, char** argv) {
   std::filesystem::path out_dir = "bench-laws-out";
   std::vector<std::string> files;
+  unsigned jobs = 2;
+  std::string only;
   for (int a = 1; a < argc; ++a) {
     const std::string arg = argv[a];
     if (arg == "--out" && a + 1 < argc) {
       out_dir = argv[++a];
+    } else if (arg == "--jobs" && a + 1 < argc) {
+      jobs = static_cast<unsigned>(std::max(1, std::atoi(argv[++a])));
+    } else if (arg == "--only" && a + 1 < argc) {
+      only = argv[++a];
     } else if (arg == "-h" || arg == "--help") {
-      std::printf("usage: bench_laws [--out DIR] SCENARIO.yaml...\n");
+      std::printf("usage: bench_laws [--out DIR] [--jobs N] [--only COLUMN,...] SCENARIO.yaml...\n");
       return 0;
     } else {
       files.push_back(arg);
     }
   }
   if (files.empty()) {
-    std::fprintf(stderr, "bench_laws: no scenario given (usage: bench_laws [--out DIR] SCENARIO.yaml...)\n");
+    std::fprintf(stderr, "bench_laws: no scenario given (usage: bench_laws [--out DIR] [--jobs N] SCENARIO.yaml...)\n");
     return 2;
   }
   std::filesystem::create_directories(out_dir);
-  std::ofstream csv(out_dir / "results.csv");
-  csv << "scenario,law,exchange_ratio,ratio_to_bound,rms_W,peak_W,flips_per_hour,travel_kW,exchange_kWh\n";
   const auto t_all = std::chrono::steady_clock::now();
+  std::vector<LawSpec> specs = law_specs();
 
-  for (const std::string& file : files) {
-    const sim::Scenario sc = sim::load_scenario(file);
-    const std::size_t bus = sc.expect.bus;
-    std::vector<Row> rows;
-    std::vector<std::vector<double>> nets;  // bus-side grid net per law, per record
-    std::vector<double> t_s, free_W;
-    std::unique_ptr<sim::Rig> bound_rig;
-    for (std::size_t li = 0; li < std::size(kLaws); ++li) {
-      const char* law_name = kLaws[li];
-      auto rig = std::make_unique<sim::Rig>(sc.rig);
-      const core::CoreConfig cfg = sim::make_core_config(*rig);
-      std::unique_ptr<sim::BusLaw> law = make_law(law_name, cfg);
-      sim::Harness h(*rig, *law, sc.harness, sc.events);
-      const auto t0 = std::chrono::steady_clock::now();
-      h.run();
-      const sim::BusMetrics m = h.metrics(bus);
-      Row r;
-      r.law = law_name;
-      r.column = kLawColumns[li];
-      r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      r.exchange_ratio = m.exchange_ratio();
-      r.rms_W = m.residual_rms_W;
-      r.peak_W = m.residual_peak_W;
-      r.flips_per_hour = m.flips_per_hour;
-      r.travel_kW = m.setpoint_travel_W / 1000.0;
-      r.exchange_kWh = (m.grid_import_J + m.grid_export_J) / 3.6e6;
-      rows.push_back(r);
-      const sim::BusTrace& tr = h.trace(bus);
-      nets.push_back(tr.grid_net_W);
-      if (t_s.empty()) {
-        // Test channels do not depend on the law: every run has the same free power.
-        t_s = tr.t_s;
-        free_W = tr.grid_free_W;
+  if (!only.empty()) {
+    // Exploration: "none" (the bound needs it) and the listed columns only.
+    const std::string list = "," + only + ",";
+    std::vector<LawSpec> kept{specs[0]};
+    for (std::size_t i = 1; i < specs.size(); ++i)
+      if (list.find("," + specs[i].column + ",") != std::string::npos) kept.push_back(specs[i]);
+    specs = std::move(kept);
+  }
+  std::vector<ScenarioRun> runs(files.size());
+  for (std::size_t s = 0; s < files.size(); ++s) {
+    runs[s].sc = sim::load_scenario(files[s]);
+    runs[s].rows.resize(specs.size());
+  }
+
+  // The bound does not depend on the law: one LP per scenario, on the free power of the "none" run,
+  // in its own thread (GLPK is used from that thread only) while the workers run the laws.
+  std::thread lp_thread([&] {
+    for (ScenarioRun& sr : runs) {
+      try {
+        Kept kept;
+        sr.rows[0] = run_one(sr.sc, specs[0], &kept);
+        const std::size_t bus = sr.sc.expect.bus;
+        sr.free_W = std::move(kept.free_W);
+        sr.t_s = std::move(kept.t_s);
+        // The record period is the LP's step.
+        sr.in = bound_input(*kept.rig, bus, sr.free_W, sr.sc.harness.record_period_s);
+        sr.rated_W = kept.rig->rated_eq_W(bus);
+        const bench::BoundResult b = bench::solve_bound(sr.in);
+        if (!b.ok) {
+          sr.error = "bound LP failed: " + b.message;
+          continue;
+        }
+        Row& br = sr.bound;
+        br.family = "bound";
+        br.law = "bound (LP)";
+        br.column = "bound";
+        br.tag = "bound";
+        br.exchange_ratio = b.exchange_ratio();
+        br.ratio_to_bound = 1.0;
+        br.rms_W = b.residual_rms_W;
+        br.peak_W = b.residual_peak_W;
+        const double span_h = static_cast<double>(sr.free_W.size()) * sr.in.dt_s / 3600.0;
+        br.flips_per_hour = span_h > 0.0 ? b.flips / span_h : 0.0;
+        br.travel_kW = b.travel_W / 1000.0;
+        br.exchange_kWh = b.exchange_J / 3.6e6;
+        br.wall_s = b.solve_s;
+        br.net_W.resize(sr.free_W.size());
+        for (std::size_t k = 0; k < sr.free_W.size(); ++k)
+          br.net_W[k] = sr.free_W[k] + (k < b.eq_W.size() ? b.eq_W[k] : 0.0);
+      } catch (const std::exception& e) {
+        sr.error = e.what();
       }
-      if (!bound_rig) bound_rig = std::move(rig);
     }
+  });
+  // Every other (scenario, law) run is independent: a shared counter hands them out to the workers.
+  std::atomic<std::size_t> next{0};
+  const std::size_t per_scenario = specs.size() - 1;
+  const std::size_t total = runs.size() * per_scenario;
+  std::vector<std::string> worker_errors(jobs);
+  std::vector<std::thread> workers;
+  for (unsigned w = 0; w < jobs; ++w) {
+    workers.emplace_back([&, w] {
+      for (std::size_t j = next++; j < total; j = next++) {
+        ScenarioRun& sr = runs[j / per_scenario];
+        const std::size_t li = 1 + j % per_scenario;
+        try {
+          sr.rows[li] = run_one(sr.sc, specs[li], nullptr);
+        } catch (const std::exception& e) {
+          worker_errors[w] = sr.sc.name + ": " + specs[li].label + ": " + e.what();
+        }
+      }
+    });
+  }
+  for (std::thread& t : workers) t.join();
+  lp_thread.join();
+  for (const std::string& e : worker_errors)
+    if (!e.empty()) throw std::runtime_error(e);
 
-    // The bound on the recorded free power (record period = the LP's step).
-    const bench::BoundInput in = bound_input(*bound_rig, bus, free_W, sc.harness.record_period_s);
-    const bench::BoundResult b = bench::solve_bound(in);
-    if (!b.ok) {
-      std::fprintf(stderr, "bench_laws: %s: bound LP failed: %s\n", sc.name.c_str(), b.message.c_str());
-      return 1;
-    }
-    Row br;
-    br.law = "bound (LP)";
-    br.column = "bound";
-    br.exchange_ratio = b.exchange_ratio();
-    br.ratio_to_bound = 1.0;
-    br.rms_W = b.residual_rms_W;
-    br.peak_W = b.residual_peak_W;
-    const double span_h = static_cast<double>(free_W.size()) * in.dt_s / 3600.0;
-    br.flips_per_hour = span_h > 0.0 ? b.flips / span_h : 0.0;
-    br.travel_kW = b.travel_W / 1000.0;
-    br.exchange_kWh = b.exchange_J / 3.6e6;
+  std::ofstream csv(out_dir / "results.csv");
+  csv << "scenario,family,law,column,param,exchange_ratio,ratio_to_bound,rms_W,peak_W,flips_per_hour,travel_kW,"
+         "exchange_kWh\n";
+  std::ofstream fcsv(out_dir / "frontier.csv");
+  fcsv << "scenario,eqd_law,peer,eqd_ratio,eqd_travel_kW,eqd_flips_per_hour,peer_at_equal_travel,beyond_travel,"
+          "peer_at_equal_flips,beyond_flips,peer_travel_for_eqd_ratio_kW\n";
+  for (ScenarioRun& sr : runs) {
+    const sim::Scenario& sc = sr.sc;
+    if (!sr.error.empty()) throw std::runtime_error(sc.name + ": " + sr.error);
+    std::vector<Row> rows = sr.rows;
+    const Row& br = sr.bound;
     for (Row& r : rows) r.ratio_to_bound = br.exchange_ratio > 0.0 ? r.exchange_ratio / br.exchange_ratio : 0.0;
     rows.push_back(br);
 
     double law_wall = 0.0;
-    for (const Row& r : rows) law_wall += r.wall_s;
+    for (const Row& r : sr.rows) law_wall += r.wall_s;
     print_table(sc.name, rows);
     std::printf("\nbus %s, buffers %.1f kW rated, free exchange %.2f kWh; slew %.0f W/s; "
-                "harness %.2f s for %zu laws, LP %.2f s\n",
-                sc.rig.buses[bus].name.c_str(), bound_rig->rated_eq_W(bus) / 1000.0,
-                b.free_exchange_J / 3.6e6, in.slew_W_per_s, law_wall, std::size(kLaws), b.solve_s);
+                "harness %.1f s (CPU-wall) for %zu runs, LP %.2f s\n",
+                sc.rig.buses[sc.expect.bus].name.c_str(), sr.rated_W / 1000.0, rows[0].exchange_kWh,
+                sr.in.slew_W_per_s, law_wall, sr.rows.size(), br.wall_s);
+
+    // eqd's points (its tau sweep and the what-ifs) against each peer frontier; the first table shows
+    // tau 15 s against each peer, the second every eqd point against the lowest peer frontier.
+    std::vector<Comparison> shown;
+    std::vector<std::pair<Comparison, Comparison>> best;  // lowest peer at equal travel, at equal flips
+    for (const Row& e : rows) {
+      if (e.family != "eqd" && e.family != "whatif" && e.family != "eqd1") continue;
+      Comparison bt, bf;
+      bt.peer_at_travel = bf.peer_at_flips = 1e9;
+      for (const char* fam : kPeerFamilies) {
+        const Comparison c = compare(rows, e, fam);
+        if (e.column == "eqd") shown.push_back(c);
+        if (c.peer_at_travel < bt.peer_at_travel) bt = c;
+        if (c.peer_at_flips < bf.peer_at_flips) bf = c;
+        fcsv << sc.name << ',' << e.column << ',' << fam << ',' << c.eqd_ratio << ',' << c.eqd_travel_kW << ','
+             << c.eqd_flips << ',' << c.peer_at_travel << ',' << c.beyond_travel << ',' << c.peer_at_flips << ','
+             << c.beyond_flips << ',' << c.peer_travel_for_eqd_ratio_kW << '\n';
+      }
+      best.emplace_back(bt, bf);
+    }
+    print_comparison(sc.name, shown);
+    std::printf("\n| eqd point | exchange | travel kW | flips/h | lowest peer at equal travel | verdict | "
+                "lowest peer at equal flips/h | verdict |\n|---|---:|---:|---:|---:|---|---:|---|\n");
+    for (const auto& [bt, bf] : best)
+      std::printf("| %s | %.3f | %.1f | %.0f | %.3f (%s%s) | %s | %.3f (%s%s) | %s |\n", bt.eqd_law.c_str(), bt.eqd_ratio,
+                  bt.eqd_travel_kW, bt.eqd_flips, bt.peer_at_travel, bt.peer.c_str(), bt.beyond_travel ? ", beyond" : "",
+                  verdict(bt.eqd_ratio, bt.peer_at_travel), bf.peer_at_flips, bf.peer.c_str(),
+                  bf.beyond_flips ? ", beyond" : "", verdict(bf.eqd_ratio, bf.peer_at_flips));
 
     for (const Row& r : rows)
-      csv << sc.name << ',' << r.column << ',' << r.exchange_ratio << ',' << r.ratio_to_bound << ',' << r.rms_W << ','
-          << r.peak_W << ',' << r.flips_per_hour << ',' << r.travel_kW << ',' << r.exchange_kWh << '\n';
+      csv << sc.name << ',' << r.family << ",\"" << r.law << "\"," << r.column << ',' << r.param << ','
+          << r.exchange_ratio << ',' << r.ratio_to_bound << ',' << r.rms_W << ',' << r.peak_W << ','
+          << r.flips_per_hour << ',' << r.travel_kW << ',' << r.exchange_kWh << '\n';
+
+    // Plot points, one file per family in sweep order (least to most aggressive), so that gnuplot's
+    // line through them is the sweep: travel_kW flips_per_hour exchange_ratio tag.
+    for (const char* fam : {"none", "evcc", "pid", "pid_lp", "eqd", "eqd1", "whatif", "bound"}) {
+      std::ofstream pts(out_dir / ("points_" + sc.name + "_" + fam + ".dat"));
+      for (const Row& r : rows)
+        if (r.family == fam)
+          pts << r.travel_kW << ' ' << r.flips_per_hour << ' ' << r.exchange_ratio << " \"" << r.tag << "\"\n";
+    }
+
+    // Time series of the default settings (column order is fixed: scripts/bench_laws.sh plots by index).
+    const char* series_cols[] = {"none", "evcc", "pid", "eqd", "eqd_tau10", "eqd_dwell0", "bound"};
     std::ofstream series(out_dir / ("series_" + sc.name + ".csv"));
     series << "t_s,free_W";
-    for (const char* col : kLawColumns) series << ",net_" << col << "_W";
-    series << ",net_bound_W\n";
-    for (std::size_t k = 0; k < t_s.size(); ++k) {
-      series << t_s[k] << ',' << free_W[k];
-      for (const auto& n : nets) series << ',' << (k < n.size() ? n[k] : 0.0);
-      series << ',' << (k < b.eq_W.size() ? free_W[k] + b.eq_W[k] : 0.0) << '\n';
+    std::vector<const Row*> picked;
+    for (const char* col : series_cols) {
+      for (const Row& r : rows)
+        if (r.column == col) picked.push_back(&r);
+      series << ",net_" << col << "_W";
+    }
+    series << '\n';
+    for (std::size_t k = 0; k < sr.t_s.size(); ++k) {
+      series << sr.t_s[k] << ',' << sr.free_W[k];
+      for (const Row* r : picked) series << ',' << (k < r->net_W.size() ? r->net_W[k] : 0.0);
+      series << '\n';
     }
   }
-  std::printf("\ntotal %.1f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t_all).count());
+  std::printf("\ntotal %.1f s (%u workers + LP thread)\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t_all).count(), jobs);
   return 0;
 }
 

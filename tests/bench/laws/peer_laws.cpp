@@ -152,7 +152,25 @@ double PidLaw::decide(std::size_t b, const BusView& v, double /*previous_W*/) no
   s.last_measured_W = measured;
   if (p_.ki > 0.0)
     s.error_sum = std::clamp(s.error_sum + error, -v.capacity_discharge_W / p_.ki, v.capacity_charge_W / p_.ki);
-  return out;
+  if (p_.output_tau_s <= 0.0) return out;
+  // The filter state is clamped like the command, so a saturated bus does not wind the filter up.
+  s.filtered_W += (1.0 - std::exp(-p_.period_s / p_.output_tau_s)) * (out - s.filtered_W);
+  s.filtered_W = std::clamp(s.filtered_W, -v.capacity_discharge_W, v.capacity_charge_W);
+  return s.filtered_W;
+}
+
+FeedForwardLaw::FeedForwardLaw(const core::CoreConfig& cfg, const Params& p)
+    : PeerLaw(cfg, p.period_s), p_(p), stage_W_(cfg.buses.size(), std::vector<double>(std::max(p.stages, 1), 0.0)) {}
+
+double FeedForwardLaw::decide(std::size_t b, const BusView& v, double /*previous_W*/) noexcept {
+  std::vector<double>& st = stage_W_[b];
+  const double a = 1.0 - std::exp(-p_.period_s * static_cast<double>(st.size()) / p_.tau_s);
+  double in = std::clamp(v.target_W - v.free_W, -v.capacity_discharge_W, v.capacity_charge_W);
+  for (double& x : st) {
+    x += a * (in - x);
+    in = x;
+  }
+  return in;
 }
 
 }  // namespace eqd::bench

@@ -98,11 +98,16 @@ class EvccStepperLaw final : public PeerLaw {
 /// OpenEMS-style PID filter at 1 s: output = Kp·e + Ki·Σe + Kd·(−Δ measured), e = desired − measured
 /// equalization power (= target − net), derivative on the measurement as OpenEMS does, integral clamped
 /// so that Ki·Σe stays within the buffers' capacity (anti-windup), output clamped to capacity.
+/// Optionally a first-order low-pass on the output (not in OpenEMS: a benchmark variant that trades
+/// response for fewer flips, so the peer's frontier is not judged on its shakiest form only).
 class PidLaw final : public PeerLaw {
  public:
   struct Params {
     double period_s = 1.0;
     double kp = 0.3, ki = 0.3, kd = 0.1;  ///< OpenEMS PidFilter defaults
+    /// Time constant of the output low-pass (s); 0 = none (OpenEMS). Each period the command moves by
+    /// 1 − exp(−period_s / output_tau_s) of its distance to the PID output.
+    double output_tau_s = 0.0;
   };
   PidLaw(const core::CoreConfig& cfg, const Params& p);
   [[nodiscard]] const char* name() const noexcept override { return "pid"; }
@@ -112,10 +117,31 @@ class PidLaw final : public PeerLaw {
   struct State_ {
     double error_sum = 0.0;
     double last_measured_W = 0.0;
+    double filtered_W = 0.0;  ///< low-pass state (the command before clamping)
     bool first = true;
   };
   Params p_;
   std::vector<State_> state_;
+};
+
+/// What-if, not a peer: a bare feed-forward law, desired = target − free through `stages` cascaded
+/// first-order stages of tau_s / stages each (mean delay tau_s), updated every period_s, nothing else
+/// (no deadband, no flip dwell, no trim, no update gating, no slew limit). Against eqd's core at the
+/// same tau it shows what eqd's extras cost or buy.
+class FeedForwardLaw final : public PeerLaw {
+ public:
+  struct Params {
+    double period_s = 1.0;
+    double tau_s = 15.0;
+    int stages = 2;
+  };
+  FeedForwardLaw(const core::CoreConfig& cfg, const Params& p);
+  [[nodiscard]] const char* name() const noexcept override { return "feed-forward"; }
+
+ private:
+  double decide(std::size_t b, const BusView& v, double previous_W) noexcept override;
+  Params p_;
+  std::vector<std::vector<double>> stage_W_;  ///< [bus][stage]
 };
 
 /// Buffers stay idle: never commanded. The grid sees the free power.
