@@ -156,6 +156,11 @@ struct CanLink::Impl {
     // Kernel receive timestamps: the frame's arrival, not our wake-up, dates the sample.
     const int on = 1;
     (void)setsockopt(fd, SOL_SOCKET, SO_TIMESTAMP, &on, sizeof on);
+    const int rcvbuf = owner.cfg_.receive_buffer_bytes;
+    if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0)
+      (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    // Drops of a full receive queue are otherwise invisible: the kernel reports its running count.
+    (void)setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
     boost::system::error_code bec;
     sd.assign(fd, bec);
     if (bec) {
@@ -177,7 +182,7 @@ struct CanLink::Impl {
 
   void on_readable() {
     alignas(canfd_frame) unsigned char buf[sizeof(canfd_frame)];
-    alignas(cmsghdr) unsigned char ctrl[CMSG_SPACE(sizeof(timeval)) + 64];
+    alignas(cmsghdr) unsigned char ctrl[CMSG_SPACE(sizeof(timeval)) + CMSG_SPACE(sizeof(std::uint32_t)) + 64];
     // realtime -> steady offset, once per wake-up: SO_TIMESTAMP stamps are CLOCK_REALTIME.
     const std::int64_t now_steady = steady_ns();
     const std::int64_t offset = realtime_ns() - now_steady;
@@ -201,6 +206,11 @@ struct CanLink::Impl {
       ++can.frames_received;
       std::int64_t t = now_steady;
       for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+          std::uint32_t dropped = 0;
+          std::memcpy(&dropped, CMSG_DATA(c), sizeof dropped);
+          can.kernel_drops = dropped;
+        }
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMP) {
           timeval tv{};
           std::memcpy(&tv, CMSG_DATA(c), sizeof tv);
@@ -388,7 +398,9 @@ struct CanLink::Impl {
   }
 
   void write_heartbeat(std::int64_t now) {
-    if (owner.cfg_.heartbeat_period_ms == 0 || !open() || !up || now < next_heartbeat_ns) return;
+    // Sent whenever the bus works, also while the controller's status frames are late: the heartbeat
+    // says that eqd is alive, and a slow controller must not trip its watchdog because of eqd.
+    if (owner.cfg_.heartbeat_period_ms == 0 || !open() || bus_fault || now < next_heartbeat_ns) return;
     Frame f;
     const std::uint32_t next = heartbeat_value % 65535u + 1u;
     if (!codec.encode_heartbeat(next, f)) return;

@@ -87,7 +87,8 @@ bool interface_supports_fd(const std::string& interface, std::error_code& ec) {
   const bool ok = ioctl(s, SIOCGIFMTU, &ifr) == 0;
   if (!ok) ec = std::error_code(errno, std::generic_category());
   ::close(s);
-  return ok && ifr.ifr_mtu == static_cast<int>(CANFD_MTU);
+  // vcan and CAN XL capable devices may report an MTU beyond CANFD_MTU: they carry FD frames too.
+  return ok && ifr.ifr_mtu >= static_cast<int>(CANFD_MTU);
 }
 
 int open_raw_socket(const std::string& interface, const std::vector<FrameId>& ids, bool fd, std::error_code& ec) {
@@ -109,7 +110,7 @@ int open_raw_socket(const std::string& interface, const std::vector<FrameId>& id
     if (setsockopt(s, SOL_CAN_RAW, CAN_RAW_FD_FRAMES, &on, sizeof on) < 0) return fail(errno);
     ifreq ifr{};
     std::strncpy(ifr.ifr_name, interface.c_str(), IFNAMSIZ - 1);
-    if (ioctl(s, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu != static_cast<int>(CANFD_MTU))
+    if (ioctl(s, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu < static_cast<int>(CANFD_MTU))
       return fail(EPROTONOSUPPORT);  // the map needs FD frames; this interface is classic only
   }
   if (!ids.empty()) {

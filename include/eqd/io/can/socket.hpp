@@ -31,14 +31,13 @@ inline constexpr std::uint32_t kErrorMask = 0x00000004U /*CAN_ERR_CRTL*/ | 0x000
 /// Kernel receive filters (CAN_RAW_FILTER) accepting exactly `ids` (duplicates merged).
 [[nodiscard]] std::vector<can_filter> make_filters(const std::vector<FrameId>& ids);
 
-/// Whether `interface` can carry CAN FD (its MTU is CANFD_MTU). Sets ec when the interface does
+/// Whether `interface` can carry CAN FD (its MTU is at least CANFD_MTU). Sets ec when the interface does
 /// not exist or AF_CAN is unavailable.
 [[nodiscard]] bool interface_supports_fd(const std::string& interface, std::error_code& ec);
 
 /// Opens a non-blocking CAN_RAW socket bound to `interface` with receive filters for `ids` (empty:
 /// receive everything), error frames (kErrorMask), CAN FD frames when `fd` (fails with
-/// EPROTONOSUPPORT-like errors naming the interface if it is classic-only), loopback of own frames
-/// off for other sockets of this process unaffected. Returns the fd, or -1 with ec set.
+/// EPROTONOSUPPORT if the interface is classic only). Returns the fd, or -1 with ec set.
 [[nodiscard]] int open_raw_socket(const std::string& interface, const std::vector<FrameId>& ids, bool fd,
                                   std::error_code& ec);
 
