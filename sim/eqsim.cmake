@@ -3,3 +3,5 @@
 add_executable(eqsim ${PROJECT_SOURCE_DIR}/sim/eqsim_main.cpp)
 target_link_libraries(eqsim PRIVATE eqd_sim eqd_modbus_server CLI11::CLI11 nlohmann_json::nlohmann_json)
 install(TARGETS eqsim RUNTIME DESTINATION bin)
+# Simulated controllers on CAN too (eqsim --can IFACE).
+target_link_libraries(eqsim PRIVATE eqd_can_server)
