@@ -328,7 +328,18 @@ TEST_CASE("exporter serves the text exposition over loopback HTTP and names an a
   metrics::Exporter exporter(collector, "127.0.0.1:0");
   REQUIRE(exporter.port() != 0);
   const std::string resp = http_get(exporter.port(), "/metrics");
-  CHECK(resp.rfind("HTTP/1.1 200", 0) == 0);
+  INFO(resp.substr(0, resp.find("\r\n\r\n")));
+  // The status line carries the request's version (HTTP/1.0 here) or 1.1; both are valid replies.
+  CHECK(std::regex_search(resp, std::regex("^HTTP/1\\.[01] 200 ")));
+  CHECK(resp.find("\r\nContent-Type: text/plain; version=0.0.4") != std::string::npos);
+  // Content-Length must match the body, or Prometheus reports a truncated scrape.
+  const std::size_t body = resp.find("\r\n\r\n");
+  REQUIRE(body != std::string::npos);
+  const std::regex length_re("\r\nContent-Length: ([0-9]+)\r\n", std::regex::icase);
+  std::smatch length;
+  REQUIRE(std::regex_search(resp.cbegin(), resp.cbegin() + static_cast<std::ptrdiff_t>(body + 2), length, length_re));
+  CHECK(std::stoul(length[1].str()) == resp.size() - body - 4);
+  CHECK(std::regex_search(http_get(exporter.port(), "/other"), std::regex("^HTTP/1\\.[01] 404 ")));
   CHECK(resp.find("\n# TYPE eqd_bus_net_power_watts gauge\n") != std::string::npos);
   CHECK(resp.find("\neqd_channel_power_watts{bus=\"main\",channel=\"cab1/1\"} 900\n") != std::string::npos);
   CHECK(resp.find("eqd_controller_poll_latency_seconds_bucket{controller=\"cab1\",le=\"+Inf\"} 4") != std::string::npos);

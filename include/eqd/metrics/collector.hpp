@@ -74,7 +74,7 @@ class Collector final : public prometheus::Collectable {
   /// Throws std::invalid_argument if src.core or src.directory is null or they disagree in size.
   Collector(Sources src, CollectorOptions opt);
 
-  /// The metric families now. Scrape threads (prometheus-cpp's Exposer workers, tests, benchmarks).
+  /// The metric families now. Scrape threads (the Exporter's HTTP workers, tests, benchmarks).
   [[nodiscard]] std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:

@@ -1,7 +1,9 @@
 #pragma once
 /// @file exporter.hpp
-/// The HTTP endpoint (/metrics) that Prometheus scrapes: a prometheus-cpp pull Exposer serving one
-/// eqd Collector. Its worker threads run the collector; the control thread is never involved.
+/// The HTTP endpoint (/metrics) that Prometheus scrapes: a civetweb server whose worker threads run
+/// one eqd Collector and write its families with write_text() (text format 0.0.4). It replaces
+/// prometheus-cpp's Exposer, whose TextSerializer cost most of a large scrape. The control thread
+/// is never involved.
 
 #include <cstdint>
 #include <memory>
@@ -10,17 +12,13 @@
 #include "eqd/config/config.hpp"
 #include "eqd/metrics/collector.hpp"
 
-namespace prometheus {
-class Exposer;
-}
-
 namespace eqd::metrics {
 
 /// Default listen address, the same as config::MetricsConfig::listen: loopback only, because the
 /// exporter has no authentication (docs/metrics.md documents the port).
 inline constexpr const char* kDefaultListen = "127.0.0.1:9860";
 
-/// Owns the Exposer and the collector it serves.
+/// Owns the HTTP server and the collector it serves.
 /// Thread-safety: construct and destroy on the owner (main) thread; port() from any thread.
 class Exporter {
  public:
@@ -36,8 +34,10 @@ class Exporter {
   [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
 
  private:
+  struct Server;  // civetweb stays out of this header
+
   std::shared_ptr<Collector> collector_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<Server> server_;
   std::uint16_t port_ = 0;
 };
 
