@@ -19,7 +19,11 @@ source "$HERE/lib.sh"
 WORK=$(mktemp -d /tmp/discovery-bench-XXXXXX)
 export EQD_SOCKET=$WORK/eqd.sock
 SIM_PID="" EQD_PID=""
-cleanup() { kill_all $EQD_PID; kill_all $SIM_PID; netns_host_down; rm -rf "$WORK"; }
+cleanup() {
+  kill_all $EQD_PID; kill_all $SIM_PID; netns_host_down
+  [ -n "${BENCH_KEEP_LOG:-}" ] && cp "$WORK/eqd.log" "$BENCH_KEEP_LOG"
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 netns_host_up "$WORK/host" benchhost lo || exit 1
@@ -51,6 +55,11 @@ run_once() {
   done
   t1=$(date +%s%N)
   echo $(( (t1 - t0) / 1000000 ))
+  # Connections are cached on the next tick (<= 1 s): wait for it, or the next run has no cache.
+  for _ in $(seq 50); do
+    [ "$(jq '.controllers | length' "$WORK/state/controllers-cache.json" 2>/dev/null)" = "$N" ] && break
+    sleep 0.05
+  done
   kill -TERM "$EQD_PID"; wait "$EQD_PID" 2>/dev/null; EQD_PID=""
 }
 
