@@ -27,6 +27,8 @@ void ControlLoop::stop() {
 }
 
 void ControlLoop::run() noexcept {
+  // Before the first deadline: what the hook does (e.g. logging a refused SCHED_FIFO) is not RT work.
+  if (start_hook_) start_hook_();
   std::int64_t next = monotonic_ns();
   while (!stop_.load(std::memory_order_acquire)) {
     // Sleep to an absolute deadline so that the period does not drift with the cycle's duration.

@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "logging.hpp"
+#include "realtime.hpp"
+
 #include <future>
 #include <thread>
 
@@ -20,8 +23,14 @@ Daemon::Daemon(const config::Config& cfg, const PlanHook& adjust_plan,
   }
   core_ = std::make_unique<core::ControlCore>(plan_.core);
   loop_ = std::make_unique<ControlLoop>(*core_, std::chrono::milliseconds(cfg_.loop.period_ms));
-  for (const io::modbus::PollerConfig& pc : plan_.pollers)
+  for (io::modbus::PollerConfig pc : plan_.pollers) {
+    pc.on_error = logging::controller_error_reporter(cfg_, pc.name);
     links_.push_back(std::make_unique<io::modbus::Poller>(pc, io::modbus::slots_from_core(*core_, pc.channel_slots)));
+  }
+  // The control thread names itself and takes its optional real-time settings before its first cycle.
+  loop_->set_thread_start_hook([prio = cfg_.loop.realtime_priority, lock = cfg_.loop.lock_memory] {
+    log_realtime(apply_realtime("eqd-control", prio, lock));
+  });
 }
 
 Daemon::~Daemon() {

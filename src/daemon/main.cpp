@@ -1,21 +1,47 @@
 // eqd: the power-equalization daemon. See README.md and docs/architecture.md.
 #include <CLI/CLI.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <pthread.h>
 
 #include "eqd/config/config.hpp"
 #include "eqd/daemon/app.hpp"
+#include "logging.hpp"
+#include "systemd_notify.hpp"
 
 namespace {
 
 constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
 constexpr int kExitConfig = 2;
+
+// Longest sleep of the main loop: also the period of rate-limited log summaries and STATUS= updates.
+constexpr std::chrono::milliseconds kMaxTick{1000};
+// STATUS= walks every channel's snapshot: often enough for an operator, rare enough for huge rigs.
+constexpr std::chrono::seconds kStatusPeriod{5};
+
+// After start() or a reload, the control loop must have cycled before eqd calls itself ready.
+bool await_cycling(eqd::daemon::App& app) {
+  const auto timeout = std::max(std::chrono::milliseconds(5000),
+                                std::chrono::milliseconds(20 * app.config().loop.period_ms));
+  if (eqd::daemon::wait_first_cycle(app.daemon().loop(), timeout)) return true;
+  spdlog::critical("the control thread did not complete a cycle within {} ms", timeout.count());
+  return false;
+}
+
+timespec to_timespec(std::chrono::milliseconds d) {
+  timespec ts{};
+  ts.tv_sec = static_cast<time_t>(d.count() / 1000);
+  ts.tv_nsec = static_cast<long>((d.count() % 1000) * 1'000'000);
+  return ts;
+}
 
 int run(int argc, char** argv) {
   CLI::App app{"eqd: power-equalization daemon for battery cycler rigs"};
@@ -64,8 +90,8 @@ int run(int argc, char** argv) {
     return kExitConfig;
   }
 
-  spdlog::set_default_logger(spdlog::stderr_color_mt("eqd"));
-  spdlog::set_level(spdlog::level::from_str(cfg.log_level));
+  // The journal (with CONTROLLER=/CHANNEL=/BUS= fields) when systemd connected stderr to it.
+  eqd::daemon::logging::init(cfg.log_level);
 
   // Block the signals in every thread (threads inherit the mask) and take them with sigwait() here,
   // so no handler ever runs on the control thread.
@@ -76,6 +102,9 @@ int run(int argc, char** argv) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  eqd::daemon::Notifier notifier;
+  eqd::daemon::WatchdogGate watchdog_gate;
+  auto& controller_errors = eqd::daemon::logging::controller_errors();
   eqd::daemon::App app_state(cfg);
   try {
     app_state.start();
@@ -83,27 +112,46 @@ int run(int argc, char** argv) {
     spdlog::critical("cannot start: {}", e.what());
     return kExitFailure;
   }
+  // READY=1 means "controlling": configuration loaded and the control thread really cycling.
+  if (!await_cycling(app_state)) return kExitFailure;
+  notifier.ready(eqd::daemon::status_line(app_state));
 
+  // sigtimedwait rather than sigwait: the main thread wakes up regularly to feed the watchdog, but
+  // only if the control thread made progress, so a stuck control thread gets eqd restarted.
+  const timespec tick = to_timespec(eqd::daemon::tick_interval(notifier.watchdog_interval(), kMaxTick));
+  auto next_status = std::chrono::steady_clock::now() + kStatusPeriod;
   for (;;) {
-    int sig = 0;
-    if (sigwait(&signals, &sig) != 0) continue;
+    const int sig = sigtimedwait(&signals, nullptr, &tick);
+    if (watchdog_gate.should_feed(&app_state.daemon().loop(), app_state.daemon().loop().cycles())) notifier.watchdog();
+    controller_errors.flush();
+    if (sig < 0) {
+      if (std::chrono::steady_clock::now() >= next_status) {
+        next_status = std::chrono::steady_clock::now() + kStatusPeriod;
+        notifier.status(eqd::daemon::status_line(app_state));
+      }
+      continue;  // EAGAIN (tick) or EINTR
+    }
     if (sig == SIGHUP) {
       // Reload: parse and validate the file again (with the same --set overrides); an invalid one is
       // refused with its error and the running configuration stays.
       spdlog::info("SIGHUP: reloading {}", config_path);
+      notifier.reloading("reloading " + config_path);
       try {
         eqd::config::Config next = eqd::config::load_config(config_path);
         eqd::config::apply_overrides(next, overrides);
         if (!log_level.empty()) next.log_level = log_level;
-        if (app_state.reload(next)) spdlog::set_level(spdlog::level::from_str(next.log_level));
+        if (app_state.reload(next)) eqd::daemon::logging::set_level(next.log_level);
       } catch (const std::exception& e) {
         spdlog::error("reload refused: {}; keeping the running configuration", e.what());
       }
+      if (!await_cycling(app_state)) return kExitFailure;
+      notifier.ready(eqd::daemon::status_line(app_state));
       continue;
     }
     spdlog::info("{} received", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     break;
   }
+  notifier.stopping("stopping: releasing the equalization channels");
   app_state.stop();
   return kExitOk;
 }

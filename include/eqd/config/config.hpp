@@ -78,6 +78,8 @@ struct BufferConfig {
 struct ControlLoopConfig {
   int period_ms = 100;              ///< control_loop.period_ms: control cycle period
   int shutdown_timeout_ms = 5000;   ///< control_loop.shutdown_timeout_ms: time to release buffers
+  int realtime_priority = 0;        ///< control_loop.realtime_priority: SCHED_FIFO 1..99 for the control thread; 0 = off
+  bool lock_memory = false;         ///< control_loop.lock_memory: mlockall() so the control thread never page-faults
 };
 
 /// The local control API (eqctl). Plain data.

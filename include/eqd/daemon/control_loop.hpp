@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <thread>
 
 #include "eqd/core/control_core.hpp"
@@ -23,6 +24,10 @@ class ControlLoop {
   ControlLoop(const ControlLoop&) = delete;
   ControlLoop& operator=(const ControlLoop&) = delete;
 
+  /// Runs `hook` on the control thread when it starts, before its first cycle (thread name,
+  /// scheduling policy, memory locking). Set it before start(); owner thread.
+  void set_thread_start_hook(std::function<void()> hook) { start_hook_ = std::move(hook); }
+
   void start();
   /// Stop and join. Idempotent.
   void stop();
@@ -39,6 +44,7 @@ class ControlLoop {
 
   core::ControlCore& core_;
   std::int64_t period_ns_;
+  std::function<void()> start_hook_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<std::uint64_t> cycles_{0};

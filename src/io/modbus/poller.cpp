@@ -117,6 +117,7 @@ bool Poller::wait_released(std::chrono::milliseconds timeout) const {
 bool Poller::note_error(int err, const char* what, std::uint32_t address) {
   std::snprintf(local_.last_error, sizeof local_.last_error, "%s %s @%u: %s", cfg_.name.c_str(), what, address,
                 modbus_strerror(err));
+  report_error(0);
   if (err == ETIMEDOUT) {
     ++local_.timeouts;
     // A late response could otherwise be taken for the next request's; after several in a row the
@@ -138,6 +139,10 @@ bool Poller::note_error(int err, const char* what, std::uint32_t address) {
   return true;
 }
 
+void Poller::report_error(std::uint16_t channel) {
+  if (cfg_.on_error) cfg_.on_error(channel, local_.last_error);
+}
+
 bool Poller::connect_link(std::int64_t t_ns) {
   if (t_ns < next_connect_ns_) return false;
   modbus_t* ctx = cfg_.transport == Transport::tcp
@@ -146,6 +151,7 @@ bool Poller::connect_link(std::int64_t t_ns) {
   auto fail = [&](int err, const char* what) {
     std::snprintf(local_.last_error, sizeof local_.last_error, "%s %s: %s", cfg_.name.c_str(), what,
                   modbus_strerror(err));
+    report_error(0);
     ++local_.connection_errors;
     if (ctx != nullptr) {
       modbus_close(ctx);
@@ -267,8 +273,9 @@ void Poller::publish_samples(std::int64_t t_ns, bool link_up) {
         s.state = c.last_state;  // still connected: the state is old but not "offline"
         if (d.error != SampleError::missing) {
           ++local_.invalid_samples;
-          std::snprintf(local_.last_error, sizeof local_.last_error, "%s/%zu: %s %s", cfg_.name.c_str(), k, d.field,
+          std::snprintf(local_.last_error, sizeof local_.last_error, "%s/%zu: %s %s", cfg_.name.c_str(), k + 1, d.field,
                         to_string(d.error));
+          report_error(static_cast<std::uint16_t>(k + 1));
         }
       }
     } else {
@@ -321,8 +328,9 @@ void Poller::write_commands(std::int64_t t_ns) {
         // Never send a wrapped or clamped value: report and leave the controller's lease to expire.
         ++local_.protocol_errors;
         ++local_.write_errors;
-        std::snprintf(local_.last_error, sizeof local_.last_error, "%s/%zu: command %s %s", cfg_.name.c_str(), k,
+        std::snprintf(local_.last_error, sizeof local_.last_error, "%s/%zu: command %s %s", cfg_.name.c_str(), k + 1,
                       enc.field, to_string(enc.status));
+        report_error(static_cast<std::uint16_t>(k + 1));
         acked = false;
         continue;
       }

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -51,6 +52,9 @@ struct PollerConfig {
   /// Controller channel k -> core channel index (size = number of channels eqd uses, <= map.channel_count).
   std::vector<core::ChannelIndex> channel_slots;
   std::uint32_t heartbeat_period_ms = 1000;  ///< 0: never write the heartbeat
+  /// Called on the poller's thread with each error it records in LinkStats::last_error (`channel`
+  /// 1-based, 0 for the link as a whole), e.g. to log it. Empty: errors are only counted.
+  std::function<void(std::uint16_t channel, const char* message)> on_error;
 };
 
 /// Entry of PollerConfig::channel_slots for a controller channel that eqd does not use: it is neither
@@ -127,6 +131,8 @@ class Poller final : public io::Link {
   void write_heartbeat(std::int64_t now_ns);
   /// Count an errno from libmodbus; returns true if the link must be closed.
   bool note_error(int err, const char* what, std::uint32_t address);
+  /// Hand local_.last_error to cfg_.on_error (channel 1-based, 0: the link).
+  void report_error(std::uint16_t channel);
   void publish_stats();
 
   PollerConfig cfg_;
