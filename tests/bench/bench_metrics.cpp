@@ -1,10 +1,12 @@
 // Benchmark of the metrics collector, printed as ratios against baselines run in the same process:
-//  1. scrape time for N channels (default 10k): eqd's Collector::Collect() + prometheus::TextSerializer
-//     vs a prometheus::Registry holding the same series as plain prometheus-cpp metrics (Gauge,
-//     Counter, Histogram with the same labels and values), collected and serialised the same way
-//     (goal <= 0.5x). The baseline's gauges are set before timing: updating them is not counted.
+//  1. scrape time for N channels (default 10k): eqd's /metrics path, Collector::Collect() +
+//     metrics::write_text into a reused buffer, vs a prometheus::Registry holding the same series as
+//     plain prometheus-cpp metrics (Gauge, Counter, Histogram with the same labels and values),
+//     collected and serialised by prometheus::TextSerializer as the Exposer does (goal <= 0.5x).
+//     The baseline's gauges are set before timing: updating them is not counted. The former eqd path
+//     (Collect() + TextSerializer) is timed too, for reference.
 //  2. the control cycle's cost with a concurrent scraper: ControlCore::cycle() time with and without
-//     another thread calling Collect() + serialisation in a loop (goal: no measurable difference).
+//     another thread running the /metrics path in a loop (goal: no measurable difference).
 // Usage: bench_metrics [--channels N] [--cycles N]
 #include <algorithm>
 #include <atomic>
@@ -24,6 +26,7 @@
 #include <prometheus/text_serializer.h>
 
 #include "eqd/metrics/collector.hpp"
+#include "eqd/metrics/text_format.hpp"
 
 using namespace eqd;
 using Clock = std::chrono::steady_clock;
@@ -178,9 +181,10 @@ int main(int argc, char** argv) {
   fill_registry(reg, collector.Collect());
 
   // Interleaved, so that load from other processes hits both sides alike.
-  std::string eqd_out, base_out;
+  std::string eqd_out, base_out, old_out;
+  eqd_out.reserve(8u << 20);  // the exporter's per-worker buffer after its first scrape
   const int reps = 31;
-  std::vector<double> eqd_collect, base_collect, eqd_ser, base_ser, eqd_scrape, base_scrape;
+  std::vector<double> eqd_collect, base_collect, eqd_ser, eqd_ser_old, base_ser, eqd_scrape, old_scrape, base_scrape;
   auto time_ns = [](auto&& fn) {
     const auto t0 = Clock::now();
     fn();
@@ -190,52 +194,55 @@ int main(int argc, char** argv) {
     std::vector<prometheus::MetricFamily> ef, bf;
     eqd_collect.push_back(time_ns([&] { ef = collector.Collect(); }));
     base_collect.push_back(time_ns([&] { bf = reg.Collect(); }));
-    eqd_ser.push_back(time_ns([&] {
+    eqd_ser.push_back(time_ns([&] { metrics::write_text(ef, eqd_out); }));
+    eqd_ser_old.push_back(time_ns([&] {
       std::ostringstream o;
       text.Serialize(o, ef);
-      eqd_out = o.str();
+      old_out = o.str();
     }));
     base_ser.push_back(time_ns([&] {
       std::ostringstream o;
       text.Serialize(o, bf);
       base_out = o.str();
     }));
-    eqd_scrape.push_back(time_ns([&] {
-      std::ostringstream o;
-      text.Serialize(o, collector.Collect());
-      eqd_out = o.str();
-    }));
+    eqd_scrape.push_back(time_ns([&] { metrics::write_text(collector.Collect(), eqd_out); }));
     base_scrape.push_back(time_ns([&] {
       std::ostringstream o;
       text.Serialize(o, reg.Collect());
       base_out = o.str();
     }));
+    old_scrape.push_back(time_ns([&] {
+      std::ostringstream o;
+      text.Serialize(o, collector.Collect());
+      old_out = o.str();
+    }));
   }
   std::printf("# scrape of %zu channels, %zu controllers, %zu buses: eqd collector vs plain prometheus-cpp metrics\n",
               channels, rig.dir.controllers.size(), kBuses);
-  // The Registry's families hold their series in hash order, so the texts differ in order only.
-  std::printf("# same series in both: %zu vs %zu sample lines, %zu vs %zu bytes\n", sample_lines(eqd_out),
-              sample_lines(base_out), eqd_out.size(), base_out.size());
-  std::printf("%-34s %12s %12s %8s\n", "median of 31, interleaved", "eqd_ms", "baseline_ms", "ratio");
+  // The Registry's families hold their series in hash order, so the texts differ in order only;
+  // write_text prints exact values (TextSerializer rounds to 16 digits), hence a few more bytes.
+  std::printf("# same series in all: %zu (write_text) vs %zu (baseline) vs %zu (eqd + TextSerializer) sample lines,"
+              " %zu vs %zu vs %zu bytes\n",
+              sample_lines(eqd_out), sample_lines(base_out), sample_lines(old_out), eqd_out.size(), base_out.size(),
+              old_out.size());
+  std::printf("%-42s %12s %12s %8s\n", "median of 31, interleaved", "eqd_ms", "baseline_ms", "ratio");
   auto line = [](const char* name, const std::vector<double>& e, const std::vector<double>& b) {
     const double em = percentile(e, 0.5), bm = percentile(b, 0.5);
-    std::printf("%-34s %12.2f %12.2f %8.2f\n", name, em / 1e6, bm / 1e6, em / bm);
+    std::printf("%-42s %12.2f %12.2f %8.2f\n", name, em / 1e6, bm / 1e6, em / bm);
   };
   line("Collect()", eqd_collect, base_collect);
-  line("TextSerializer (of that result)", eqd_ser, base_ser);
-  line("scrape: Collect() + TextSerializer", eqd_scrape, base_scrape);
+  line("write_text vs TextSerializer", eqd_ser, base_ser);
+  line("TextSerializer of eqd's families", eqd_ser_old, base_ser);
+  line("scrape: Collect() + write_text  (/metrics)", eqd_scrape, base_scrape);
+  line("old scrape: Collect() + TextSerializer", old_scrape, base_scrape);
   {
     // What metrics.per_channel: false buys on a large rig (absolute; no baseline needed).
     const metrics::Collector buses_only(rig.sources(), metrics::CollectorOptions{false});
     std::vector<double> t;
-    std::size_t bytes = 0;
-    for (int r = 0; r < reps; ++r) t.push_back(time_ns([&] {
-      std::ostringstream o;
-      text.Serialize(o, buses_only.Collect());
-      bytes = o.str().size();
-    }));
-    std::printf("%-34s %12.2f %12s %8s  (%zu bytes)\n", "scrape with per_channel: false", percentile(t, 0.5) / 1e6, "-",
-                "-", bytes);
+    std::string out;
+    for (int r = 0; r < reps; ++r) t.push_back(time_ns([&] { metrics::write_text(buses_only.Collect(), out); }));
+    std::printf("%-42s %12.2f %12s %8s  (%zu bytes)\n", "scrape with per_channel: false", percentile(t, 0.5) / 1e6,
+                "-", "-", out.size());
   }
 
   // Control cycle with and without a concurrent scraper, in alternating blocks (the scraper thread
@@ -243,13 +250,13 @@ int main(int argc, char** argv) {
   std::atomic<bool> stop{false}, scrape{false};
   std::atomic<std::uint64_t> scrapes{0};
   std::thread scraper([&] {
+    std::string buffer;
     while (!stop.load(std::memory_order_relaxed)) {
       if (!scrape.load(std::memory_order_relaxed)) {
         std::this_thread::sleep_for(std::chrono::microseconds(200));
         continue;
       }
-      std::ostringstream o;
-      text.Serialize(o, collector.Collect());
+      metrics::write_text(collector.Collect(), buffer);
       scrapes.fetch_add(1, std::memory_order_relaxed);
     }
   });
