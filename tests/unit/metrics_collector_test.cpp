@@ -13,15 +13,14 @@
 #include <map>
 #include <regex>
 #include <set>
-#include <sstream>
 #include <string>
 #include <thread>
 
-#include <prometheus/text_serializer.h>
 
 #include "../fakes/core_fixture.hpp"
 #include "eqd/metrics/collector.hpp"
 #include "eqd/metrics/exporter.hpp"
+#include "eqd/metrics/text_format.hpp"
 
 using namespace eqd;
 using eqd::test::CoreFixture;
@@ -360,15 +359,14 @@ TEST_CASE("scraping while the core cycles yields complete and consistent familie
   std::thread control([&] {
     while (!stop.load()) s.f.step();
   });
-  const prometheus::TextSerializer text;
+  std::string text;  // reused across scrapes, as the exporter's workers do
   for (int k = 0; k < 200; ++k) {
     const auto fams = collector.Collect();
     REQUIRE(fams.size() == metrics::metric_catalogue().size());
     for (const auto& f : fams)
       if (f.name == "eqd_channel_power_watts") REQUIRE(f.metric.size() == 4);
-    std::ostringstream out;
-    text.Serialize(out, fams);
-    REQUIRE(out.str().find("eqd_bus_net_power_watts{bus=\"main\"}") != std::string::npos);
+    metrics::write_text(fams, text);
+    REQUIRE(text.find("eqd_bus_net_power_watts{bus=\"main\"}") != std::string::npos);
   }
   stop = true;
   control.join();
