@@ -326,14 +326,15 @@ ModbusServer::ModbusServer(std::vector<ServedController> controllers) {
     auto u = std::make_unique<Unit>();
     const std::string name = c.name;
     const std::uint16_t want = c.port;
+    const std::string host = c.host;
     u->image = std::make_shared<detail::ControllerImage>(std::move(c));
-    u->ctx = modbus_new_tcp("127.0.0.1", want);
+    u->ctx = modbus_new_tcp(host.c_str(), want);
     if (u->ctx == nullptr) throw std::runtime_error("modbus server '" + name + "': modbus_new_tcp failed");
     u->listen_fd = modbus_tcp_listen(u->ctx, 16);
     if (u->listen_fd < 0) {
       const std::string why = modbus_strerror(errno);
       modbus_free(u->ctx);
-      throw std::runtime_error("modbus server '" + name + "': cannot listen on 127.0.0.1:" + std::to_string(want) +
+      throw std::runtime_error("modbus server '" + name + "': cannot listen on " + host + ":" + std::to_string(want) +
                                ": " + why);
     }
     sockaddr_in sa{};

@@ -79,7 +79,8 @@ struct ServerStats {
 /// One simulated controller to serve.
 struct ServedController {
   std::string name = "sim";                ///< for messages
-  std::uint16_t port = 0;                  ///< TCP port on 127.0.0.1; 0 = any free port (see port())
+  std::uint16_t port = 0;                  ///< TCP port on `host`; 0 = any free port (see port())
+  std::string host = "127.0.0.1";          ///< IPv4 address to listen on (eqsim --listen)
   std::uint8_t unit_id = 1;                ///< requests for other unit ids get no reply
   std::shared_ptr<ControllerBackend> backend;
   io::modbus::RegisterMap map = io::modbus::default_profile();  ///< channel_count forced to backend's

@@ -146,7 +146,14 @@ int run(int argc, char** argv) {
   std::string ch_bus, ch_role;
   channels->add_option("--bus", ch_bus, "only channels of bus B");
   channels->add_option("--role", ch_role, "eq (equalization channels) or test")->check(CLI::IsMember({"eq", "test"}));
-  auto* controllers = app.add_subcommand("controllers", "endpoint, transport, source, link state, poll rate, last error");
+  auto* controllers = app.add_subcommand("controllers", "endpoint, transport, source, adoption, link state, poll rate, last error");
+  controllers->require_subcommand(0, 1);
+  auto* adopt = controllers->add_subcommand("adopt", "let eqd command discovered controller NAME (it is read-only until then)");
+  std::string adopt_name;
+  adopt->add_option("name", adopt_name, "controller name, as `eqctl controllers` shows it")->required();
+  auto* forget = controllers->add_subcommand("forget", "remove controller NAME from the connection cache (and its adoption)");
+  std::string forget_name;
+  forget->add_option("name", forget_name, "controller name, as `eqctl controllers` shows it")->required();
   auto* watch = app.add_subcommand("watch", "live view of status and equalization channels (Ctrl-C exits)");
   double interval_s = 1.0;
   std::string watch_bus;
@@ -214,6 +221,16 @@ int run(int argc, char** argv) {
       r.role = ch_role == "eq" ? eqd::control::RoleFilter::eq
                : ch_role == "test" ? eqd::control::RoleFilter::test : eqd::control::RoleFilter::any;
       return run_reading(client, r, as_json, eqd::cli::render_channels);
+    }
+    if (*adopt) {
+      r.command = Command::adopt;
+      r.controller = adopt_name;
+      return run_change(client, r, as_json);
+    }
+    if (*forget) {
+      r.command = Command::forget;
+      r.controller = forget_name;
+      return run_change(client, r, as_json);
     }
     if (*controllers) {
       r.command = Command::controllers;

@@ -133,12 +133,14 @@ std::string render_controllers(const json& result) {
     for (const json& c : ctls) {
       std::string err = str(c, "last_error");
       if (err.empty()) err = "-";
-      rows.push_back({str(c, "controller"), str(c, "endpoint"), str(c, "transport"), str(c, "source"),
+      // "adopted" is absent from older daemons: show "-" rather than a wrong "no".
+      const std::string adopted = !c.contains("adopted") ? "-" : c["adopted"] == true ? "yes" : "no (read-only)";
+      rows.push_back({str(c, "controller"), str(c, "endpoint"), str(c, "transport"), str(c, "source"), adopted,
                       str(c, "connected"), fixed(num(c, "achieved_hz"), 1) + "/" + fixed(num(c, "poll_hz"), 1),
                       str(c, "channels"), err});
     }
   }
-  return format_table({"CONTROLLER", "ENDPOINT", "TRANSPORT", "SOURCE", "CONNECTED", "POLL_HZ", "CHANNELS", "LAST_ERROR"},
+  return format_table({"CONTROLLER", "ENDPOINT", "TRANSPORT", "SOURCE", "ADOPTED", "CONNECTED", "POLL_HZ", "CHANNELS", "LAST_ERROR"},
                       rows);
 }
 

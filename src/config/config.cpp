@@ -118,6 +118,9 @@ void apply_one(Config& cfg, const std::string& key_path, const YAML::Node& value
   } else if (top == "metrics") {
     if (seg.size() != 2) bad_shape("metrics.KEY");
     set_key(cfg.metrics, metrics_keys(), seg[1], value, c, key_path);
+  } else if (top == "discovery") {
+    if (seg.size() != 2) bad_shape("discovery.KEY");
+    set_key(cfg.discovery, discovery_keys(), seg[1], value, c, key_path);
   } else if (top == "buses") {
     if (seg.size() != 3) bad_shape("buses.BUS_NAME.KEY");
     auto& b = find_entry(cfg.buses, seg[1], [](const BusConfig& x) { return x.name; }, "bus", c, key_path);
@@ -138,6 +141,8 @@ void apply_one(Config& cfg, const std::string& key_path, const YAML::Node& value
     auto& buf = find_entry(cfg.buffers, seg[1], [](const BufferConfig& x) { return x.channel; }, "equalization channel",
                            c, key_path);
     set_key(buf, buffer_keys(), seg[2], value, c, key_path, "channel");
+  } else if (top == "can_maps") {
+    fail(c, YAML::Mark::null_mark(), key_path, "CAN signal maps cannot be overridden on the command line (edit the file)");
   } else if (top == "maps") {
     fail(c, YAML::Mark::null_mark(), key_path, "register maps cannot be overridden on the command line (edit the file)");
   } else {
@@ -175,6 +180,7 @@ std::vector<std::string> accepted_key_paths() {
   add_all("control_loop.", names_of(loop_keys()));
   add_all("api.", names_of(api_keys()));
   add_all("metrics.", names_of(metrics_keys()));
+  add_all("discovery.", names_of(discovery_keys()));
   add_all("buses[].", names_of(bus_keys()));
   add_all("controllers[].", names_of(controller_keys()));
   add_all("equalization[].", names_of(buffer_keys()));
@@ -183,6 +189,10 @@ std::vector<std::string> accepted_key_paths() {
   // Every register field takes the same keys; they are documented once, so "FIELD" stands for any.
   add_all("maps.*.FIELD.", names_of(field_keys()));
   add_all("maps.*.range.", names_of(range_keys()));
+  out.emplace_back("can_maps.*");
+  add_all("can_maps.*.", names_of(can_map_keys()));
+  add_all("can_maps.*.frames[].", names_of(can_frame_keys()));
+  add_all("can_maps.*.frames[].signals[].", names_of(can_signal_keys()));
   return out;
 }
 

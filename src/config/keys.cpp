@@ -59,6 +59,14 @@ const char* check_channel_ref(const std::string& s) {
   return nullptr;
 }
 
+// A network interface name as the kernel takes it (IFNAMSIZ - 1 characters, no '/' or spaces).
+const char* check_can_interface(const std::string& s) {
+  const bool ok = s.size() < 16 && std::all_of(s.begin(), s.end(), [](char ch) {
+    return ch > ' ' && ch != '/' && ch != ':' && ch < 127;
+  });
+  return ok ? nullptr : "a network interface name of at most 15 characters, e.g. can0";
+}
+
 // A profile may contain the built-in name "eqd-default" or a key of `maps`.
 const char* check_profile(const std::string& s) { return check_name(s); }
 
@@ -118,18 +126,25 @@ void check_transport_keys(ControllerConfig& ctl, const std::set<std::string>& gi
                           const Ctx& c, const std::string& path) {
   static const std::array<const char*, 2> kTcpOnly{"host", "port"};
   static const std::array<const char*, 5> kRtuOnly{"device", "baud", "parity", "data_bits", "stop_bits"};
+  static const std::array<const char*, 3> kCanOnly{"interface", "node_id", "can_profile"};
+  static const std::array<const char*, 2> kModbusOnly{"unit_id", "profile"};
   const bool tcp = ctl.transport == Transport::tcp;
+  const bool can = ctl.transport == Transport::can;
   auto refuse = [&](const char* key, const char* needs) {
     if (given.count(key) != 0) {
       const YAML::Node v = node[key];
       fail(c, v.Mark(), join(path, key),
            std::string("'") + key + "' applies only to transport: " + needs + " (this controller uses " +
-               (tcp ? "tcp" : "rtu") + ")");
+               (tcp ? "tcp" : can ? "can" : "rtu") + ")");
     }
   };
-  if (tcp)
+  if (!can)
+    for (const char* k : kCanOnly) refuse(k, "can");
+  if (can)
+    for (const char* k : kModbusOnly) refuse(k, "tcp | rtu");
+  if (tcp || can)
     for (const char* k : kRtuOnly) refuse(k, "rtu");
-  else
+  if (!tcp)
     for (const char* k : kTcpOnly) refuse(k, "tcp");
 }
 
@@ -161,6 +176,62 @@ const std::vector<Key<MetricsConfig>>& metrics_keys() {
       bool_key<T>("enabled", [](T& o) -> bool& { return o.enabled; }),
       string_key<T>("listen", [](T& o) -> std::string& { return o.listen; }, check_listen),
       bool_key<T>("per_channel", [](T& o) -> bool& { return o.per_channel; }),
+  };
+  return k;
+}
+
+namespace {
+
+// A DNS-SD service type: "_name._tcp" (or _udp), name of letters, digits and '-' (RFC 6335: <= 15).
+const char* check_service_type(const std::string& s) {
+  static const char* kExpected = "a DNS-SD service type like _eqd-ctrl._tcp";
+  if (s.size() < 7 || s.front() != '_') return kExpected;
+  const std::string suffix = s.substr(s.size() - 5);
+  if (suffix != "._tcp" && suffix != "._udp") return kExpected;
+  const std::string name = s.substr(1, s.size() - 6);
+  if (name.empty() || name.size() > 15 || name.front() == '-' || name.back() == '-') return kExpected;
+  const bool ok = std::all_of(name.begin(), name.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-';
+  });
+  return ok ? nullptr : kExpected;
+}
+
+// Adopt rules are glob patterns over controller names: name characters plus '*', '?' and '[...]'.
+const char* check_adopt_pattern(const std::string& s) {
+  const bool ok = !s.empty() && std::all_of(s.begin(), s.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+           ch == '-' || ch == '*' || ch == '?' || ch == '[' || ch == ']' || ch == '!';
+  });
+  return ok ? nullptr : "a glob pattern over controller names (letters, digits, '_', '-', '*', '?', '[...]')";
+}
+
+Key<DiscoveryConfig> string_list_key(const char* name, std::vector<std::string> DiscoveryConfig::*member,
+                                     const char* (*check)(const std::string&), bool non_empty) {
+  return {name, false, [member, check, non_empty](DiscoveryConfig& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+            if (!n.IsSequence()) fail(c, n.Mark(), p, "got " + describe(n) + " (expected a list of strings)");
+            if (non_empty && n.size() == 0) fail(c, n.Mark(), p, "got an empty list (expected at least one entry)");
+            std::vector<std::string> out;
+            for (std::size_t i = 0; i < n.size(); ++i) {
+              const std::string ip = p + "[" + std::to_string(i) + "]";
+              std::string s = read_string(n[i], c, ip);
+              if (const char* e = check(s)) fail(c, n[i].Mark(), ip, "got '" + s + "' (expected " + e + ")");
+              out.push_back(std::move(s));
+            }
+            o.*member = std::move(out);
+          }};
+}
+
+}  // namespace
+
+const std::vector<Key<DiscoveryConfig>>& discovery_keys() {
+  using T = DiscoveryConfig;
+  static const std::vector<Key<T>> k{
+      bool_key<T>("enabled", [](T& o) -> bool& { return o.enabled; }),
+      string_list_key("service_types", &T::service_types, check_service_type, true),
+      string_list_key("adopt", &T::adopt, check_adopt_pattern, false),
+      int_key<T>("cache_expiry_s", [](T& o) -> int& { return o.cache_expiry_s; }, 60, 10 * 365 * 86400, "s"),
+      bool_key<T>("publish", [](T& o) -> bool& { return o.publish; }),
+      int_key<T>("debounce_ms", [](T& o) -> int& { return o.debounce_ms; }, 0, 60000, "ms"),
   };
   return k;
 }
@@ -197,7 +268,8 @@ const std::vector<Key<ControllerConfig>>& controller_keys() {
          const std::string s = read_string(n, c, p);
          if (s == "tcp") o.transport = Transport::tcp;
          else if (s == "rtu") o.transport = Transport::rtu;
-         else fail(c, n.Mark(), p, "got '" + s + "' (expected tcp | rtu)");
+         else if (s == "can") o.transport = Transport::can;
+         else fail(c, n.Mark(), p, "got '" + s + "' (expected tcp | rtu | can)");
        }},
       string_key<T>("host", [](T& o) -> std::string& { return o.host; }, nullptr),
       int_key<T>("port", [](T& o) -> std::uint16_t& { return o.port; }, 1, 65535, ""),
@@ -227,6 +299,9 @@ const std::vector<Key<ControllerConfig>>& controller_keys() {
       int_key<T>("stop_bits", [](T& o) -> int& { return o.stop_bits; }, 1, 2, ""),
       int_key<T>("unit_id", [](T& o) -> int& { return o.unit_id; }, 0, 247, ""),
       string_key<T>("profile", [](T& o) -> std::string& { return o.profile; }, check_profile),
+      string_key<T>("interface", [](T& o) -> std::string& { return o.interface; }, check_can_interface),
+      int_key<T>("node_id", [](T& o) -> std::uint32_t& { return o.node_id; }, 0, 0x1FFFFFFF, ""),
+      string_key<T>("can_profile", [](T& o) -> std::string& { return o.can_profile; }, check_profile),
       real_key<T>("poll_hz", [](T& o) -> double& { return o.poll_hz; }, Bound{0.1, 100.0}, "Hz"),
       real_key<T>("efficiency", [](T& o) -> double& { return o.efficiency; }, Bound{0.5, 1.0}, ""),
       int_key<T>("timeout_ms", [](T& o) -> int& { return o.timeout_ms; }, 10, 60000, "ms"),
@@ -366,6 +441,74 @@ const std::vector<Key<mb::RegisterMap>>& map_keys() {
   return k;
 }
 
+// CAN signal maps: lists of frames and of signals (DBC-like), so that positions of errors are
+// "can_maps.NAME.frames[i].signals[j].KEY".
+namespace {
+template <class T, class Item>
+Key<T> can_list_key(const char* name, std::vector<Item> T::*member, const std::vector<Key<Item>>& (*keys)()) {
+  return {name, false, [member, keys](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+            if (!n.IsSequence()) fail(c, n.Mark(), p, "got " + describe(n) + " (expected a list of entries '- key: value')");
+            (o.*member).clear();
+            for (std::size_t i = 0; i < n.size(); ++i) {
+              Item item;
+              decode_mapping(n[i], p + "[" + std::to_string(i) + "]", keys(), item, c);
+              (o.*member).push_back(std::move(item));
+            }
+          }};
+}
+}  // namespace
+
+const std::vector<Key<eqd::io::can::Signal>>& can_signal_keys() {
+  using T = eqd::io::can::Signal;
+  static const std::vector<Key<T>> k{
+      string_key<T>("name", [](T& o) -> std::string& { return o.name; }, check_name, true),
+      int_key<T>("start_bit", [](T& o) -> std::uint16_t& { return o.start_bit; }, 0, 511, "", true),
+      int_key<T>("length", [](T& o) -> std::uint8_t& { return o.length; }, 1, 64, "bits", true),
+      {"byte_order", false,
+       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+         const std::string s = read_string(n, c, p);
+         if (s == "little" || s == "intel") o.order = eqd::io::can::ByteOrder::little;
+         else if (s == "big" || s == "motorola") o.order = eqd::io::can::ByteOrder::big;
+         else fail(c, n.Mark(), p, "got '" + s + "' (expected little | big)");
+       }},
+      bool_key<T>("signed", [](T& o) -> bool& { return o.is_signed; }),
+      real_key<T>("scale", [](T& o) -> double& { return o.scale; }, kAny, ""),
+      real_key<T>("offset", [](T& o) -> double& { return o.offset; }, kAny, ""),
+  };
+  return k;
+}
+
+const std::vector<Key<eqd::io::can::FrameLayout>>& can_frame_keys() {
+  using T = eqd::io::can::FrameLayout;
+  static const std::vector<Key<T>> k{
+      {"role", true,
+       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+         const std::string s = read_string(n, c, p);
+         if (s == "status") o.role = eqd::io::can::FrameRole::status;
+         else if (s == "command") o.role = eqd::io::can::FrameRole::command;
+         else if (s == "heartbeat") o.role = eqd::io::can::FrameRole::heartbeat;
+         else fail(c, n.Mark(), p, "got '" + s + "' (expected status | command | heartbeat)");
+       }},
+      int_key<T>("id", [](T& o) -> std::uint32_t& { return o.id; }, 0, 0x1FFFFFFF, "", true),
+      bool_key<T>("extended", [](T& o) -> bool& { return o.extended; }),
+      int_key<T>("length", [](T& o) -> std::uint8_t& { return o.length; }, 0, 64, "bytes"),
+      bool_key<T>("fd", [](T& o) -> bool& { return o.fd; }),
+      bool_key<T>("add_node_id", [](T& o) -> bool& { return o.add_node_id; }),
+      int_key<T>("id_stride", [](T& o) -> std::uint32_t& { return o.id_stride; }, 0, 0x1FFFFFFF, ""),
+      can_list_key<T, eqd::io::can::Signal>("signals", &T::signals, &can_signal_keys),
+  };
+  return k;
+}
+
+const std::vector<Key<eqd::io::can::SignalMap>>& can_map_keys() {
+  using T = eqd::io::can::SignalMap;
+  static const std::vector<Key<T>> k{
+      int_key<T>("channel_count", [](T& o) -> std::uint16_t& { return o.channel_count; }, 1, 65535, ""),
+      can_list_key<T, eqd::io::can::FrameLayout>("frames", &T::frames, &can_frame_keys),
+  };
+  return k;
+}
+
 const std::vector<Key<Config>>& top_keys() {
   using T = Config;
   static const std::vector<Key<T>> k{
@@ -379,9 +522,31 @@ const std::vector<Key<Config>>& top_keys() {
        [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
          decode_mapping(n, p, metrics_keys(), o.metrics, c);
        }},
+      {"discovery", false,
+       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+         decode_mapping(n, p, discovery_keys(), o.discovery, c);
+       }},
       list_key<BusConfig>("buses", &T::buses, &bus_keys),
       list_key<ControllerConfig>("controllers", &T::controllers, &controller_keys, check_transport_keys),
       list_key<BufferConfig>("equalization", &T::buffers, &buffer_keys),
+      {"can_maps", false,
+       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+         if (!n.IsMap()) fail(c, n.Mark(), p, "got " + describe(n) + " (expected a mapping {MAP_NAME: {...}})");
+         o.can_maps.clear();
+         for (auto it = n.begin(); it != n.end(); ++it) {
+           const std::string name = read_string(it->first, c, p);
+           const std::string mp = p + "." + name;
+           if (const char* e = check_name(name)) fail(c, it->first.Mark(), mp, "got '" + name + "' (expected " + e + ")");
+           if (name == eqd::io::can::kDefaultCanProfile || name == eqd::io::can::kDefaultCanFdProfile)
+             fail(c, it->first.Mark(), mp, "'" + name + "' is a built-in CAN profile's name");
+           if (o.can_maps.count(name) != 0) fail(c, it->first.Mark(), mp, "duplicate CAN map name '" + name + "'");
+           eqd::io::can::SignalMap m;
+           m.name = name;
+           m.frames.clear();
+           decode_mapping(it->second, mp, can_map_keys(), m, c);
+           o.can_maps.emplace(name, std::move(m));
+         }
+       }},
       {"maps", false,
        [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
          if (!n.IsMap()) fail(c, n.Mark(), p, "got " + describe(n) + " (expected a mapping {MAP_NAME: {...}})");

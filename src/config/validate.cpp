@@ -44,6 +44,7 @@ class Checker {
   void run() {
     check_buses();
     check_maps();
+    check_can_maps();
     check_controllers();
     check_buffers();
     check_timing();
@@ -147,6 +148,54 @@ class Checker {
 #endif
   }
 
+  // CAN signal maps: validate_map() names the problem by "frames[i].signals[j].KEY" relative to the
+  // map; point at that key's line when it was written, else at its nearest written parent.
+  void check_can_maps() {
+    for (const auto& [name, map] : cfg_.can_maps) {
+      const std::vector<eqd::io::can::MapIssue> issues = eqd::io::can::validate_map(map);
+      if (issues.empty()) continue;
+      const auto& first = issues.front();
+      fail_at("can_maps." + name + "." + first.where,
+              first.message + (issues.size() > 1 ? " (and " + std::to_string(issues.size() - 1) + " more)" : ""));
+    }
+  }
+
+  void resolve_can(ControllerConfig& ctl, const std::string& cp) const {
+    namespace can = eqd::io::can;
+    if (ctl.interface.empty()) fail_at(cp + ".interface", "missing required key 'interface' (transport can), e.g. can0");
+    const std::uint16_t n = ctl.channels != 0 ? ctl.channels : std::uint16_t{16};
+    if (ctl.can_profile == can::kDefaultCanProfile || ctl.can_profile == can::kDefaultCanFdProfile) {
+      if (n > 255) fail_at(cp + ".channels", std::to_string(n) + " channels: the built-in CAN profiles carry 1..255");
+      ctl.can_map = ctl.can_profile == can::kDefaultCanProfile ? can::default_can_profile(n) : can::default_can_fd_profile(n);
+    } else {
+      const auto it = cfg_.can_maps.find(ctl.can_profile);
+      if (it == cfg_.can_maps.end()) {
+        std::vector<std::string> known{can::kDefaultCanProfile, can::kDefaultCanFdProfile};
+        for (const auto& [name, m] : cfg_.can_maps) known.push_back(name);
+        const std::string s = suggest(ctl.can_profile, known);
+        fail_at(cp + ".can_profile", "unknown CAN profile '" + ctl.can_profile + "'" +
+                                         (s.empty() ? "" : " (did you mean '" + s + "'?)") + " (known: " + list(known) + ")");
+      }
+      ctl.can_map = it->second;
+      if (ctl.channels > ctl.can_map.channel_count)
+        fail_at(cp + ".channels", std::to_string(ctl.channels) + " is more than CAN map '" + ctl.can_profile +
+                                      "' describes (expected 1.." + std::to_string(ctl.can_map.channel_count) + ")");
+    }
+    if (ctl.channels == 0) ctl.channels = ctl.can_map.channel_count;
+    const auto issues = eqd::io::can::validate_ids(ctl.can_map, ctl.node_id);
+    if (!issues.empty()) fail_at(cp + ".node_id", issues.front().message);
+    // Two controllers on one interface must not share an identifier: each would take the other's frames.
+    for (std::size_t j = 0; j < cfg_.controllers.size(); ++j) {
+      const ControllerConfig& o = cfg_.controllers[j];
+      if (&o == &ctl || o.transport != Transport::can || o.interface != ctl.interface || o.can_map.frames.empty()) continue;
+      for (const auto& a : eqd::io::can::frame_ids(ctl.can_map, ctl.node_id))
+        for (const auto& b : eqd::io::can::frame_ids(o.can_map, o.node_id))
+          if (a == b)
+            fail_at(cp + ".node_id", "identifier " + std::to_string(a.id) + " is also used by controller '" + o.name +
+                                         "' on " + ctl.interface + " (expected distinct node ids)");
+    }
+  }
+
   void resolve_map(ControllerConfig& ctl, const std::string& cp) const {
     if (ctl.profile == kDefaultProfileName) {
       if (g_default_profile == nullptr)
@@ -186,7 +235,8 @@ class Checker {
       if (ctl.backoff_max_ms < ctl.backoff_initial_ms)
         fail_at(cp + ".backoff_max_ms", std::to_string(ctl.backoff_max_ms) + " is below backoff_initial_ms " +
                                             std::to_string(ctl.backoff_initial_ms) + " (expected >= backoff_initial_ms)");
-      resolve_map(ctl, cp);
+      if (ctl.transport == Transport::can) resolve_can(ctl, cp);
+      else resolve_map(ctl, cp);
       if (ctl.bus.empty()) ctl.bus = cfg_.buses.front().name;
       require_bus(cp + ".bus", ctl.bus);
       for (const auto& [ch, bus] : ctl.channel_bus) {

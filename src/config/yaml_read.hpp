@@ -156,8 +156,13 @@ const std::vector<Key<Config>>& top_keys();
 const std::vector<Key<ControlLoopConfig>>& loop_keys();
 const std::vector<Key<ApiConfig>>& api_keys();
 const std::vector<Key<MetricsConfig>>& metrics_keys();
+const std::vector<Key<DiscoveryConfig>>& discovery_keys();
 const std::vector<Key<BusConfig>>& bus_keys();
 const std::vector<Key<ControllerConfig>>& controller_keys();
+/// CAN signal maps (can_maps.NAME): map, frame and signal keys.
+const std::vector<Key<eqd::io::can::SignalMap>>& can_map_keys();
+const std::vector<Key<eqd::io::can::FrameLayout>>& can_frame_keys();
+const std::vector<Key<eqd::io::can::Signal>>& can_signal_keys();
 const std::vector<Key<BufferConfig>>& buffer_keys();
 const std::vector<Key<eqd::io::modbus::RegisterMap>>& map_keys();
 const std::vector<Key<eqd::io::modbus::Field>>& field_keys();

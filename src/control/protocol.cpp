@@ -18,7 +18,7 @@ struct CommandName {
 constexpr CommandName kCommands[] = {
     {"hello", Command::hello},         {"status", Command::status}, {"channels", Command::channels},
     {"controllers", Command::controllers}, {"assign", Command::assign}, {"release", Command::release},
-    {"set", Command::set},
+    {"set", Command::set},         {"adopt", Command::adopt},   {"forget", Command::forget},
 };
 
 // Rejects deep nesting before nlohmann builds a tree: a 64 KiB line of '[' would otherwise cost a
@@ -78,7 +78,10 @@ const char* to_string(Command c) noexcept {
   return "unknown";
 }
 
-bool is_change(Command c) noexcept { return c == Command::assign || c == Command::release || c == Command::set; }
+bool is_change(Command c) noexcept {
+  return c == Command::assign || c == Command::release || c == Command::set || c == Command::adopt ||
+         c == Command::forget;
+}
 
 bool LimitArgs::any() const noexcept {
   return max_charge_W || max_discharge_W || max_charge_A || max_discharge_A || v_min_V || v_max_V || hysteresis_V;
@@ -121,7 +124,7 @@ std::variant<ApiRequest, ParseError> parse_request(std::string_view line) {
     std::string shown = name.substr(0, 40);
     return fail(r.id, error_code::kUnknownCommand,
                 "unknown command \"" + shown +
-                    "\" (known: hello, status, channels, controllers, assign, release, set)");
+                    "\" (known: hello, status, channels, controllers, assign, release, set, adopt, forget)");
   }
 
   std::string err;
@@ -184,6 +187,10 @@ std::variant<ApiRequest, ParseError> parse_request(std::string_view line) {
     case Command::release:
       err = read_name(j, "channel", r.channel, true);
       break;
+    case Command::adopt:
+    case Command::forget:
+      err = read_name(j, "controller", r.controller, true);
+      break;
     case Command::set: {
       err = read_name(j, "bus", r.bus, true);
       if (!err.empty()) break;
@@ -222,6 +229,7 @@ std::string serialize_request(const ApiRequest& r) {
   json j{{"v", kProtocolVersion}, {"id", r.id}, {"cmd", to_string(r.command)}};
   if (!r.channel.empty()) j["channel"] = r.channel;
   if (!r.bus.empty()) j["bus"] = r.bus;
+  if (!r.controller.empty()) j["controller"] = r.controller;
   if (r.command == Command::channels && r.role != RoleFilter::any) j["role"] = r.role == RoleFilter::eq ? "eq" : "test";
   if (r.limits.any()) {
     json l = json::object();

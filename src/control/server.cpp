@@ -301,6 +301,23 @@ void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, std::string_view
     case Command::assign: handle_assign(s, r); return;
     case Command::release: handle_release(s, r); return;
     case Command::set: handle_set(s, r); return;
+    case Command::adopt:
+    case Command::forget: {
+      const ControllerHook& hook = r.command == Command::adopt ? opts.adopt : opts.forget;
+      if (!hook) {
+        s->reply(error_response(r.id, error_code::kUnavailable,
+                                std::string(to_string(r.command)) + ": discovery is off (discovery.enabled: false)"));
+        return;
+      }
+      const ControllerChange ch = hook(r.controller);
+      if (!ch.ok) {
+        s->reply(error_response(r.id, ch.code, ch.message));
+        return;
+      }
+      spdlog::info("control API: {}", ch.message);
+      s->reply(ok_response(r.id, json{{"controller", r.controller}, {"message", ch.message}}));
+      return;
+    }
   }
 }
 
@@ -339,6 +356,13 @@ void ApiServer::Impl::handle_assign(const std::shared_ptr<Session>& s, const Api
     return;
   }
   const daemon::ChannelInfo& info = dir.channels[*idx];
+  if (const daemon::ControllerInfo& ctl = dir.controllers[info.controller]; ctl.read_only) {
+    s->reply(error_response(r.id, error_code::kNotAdopted,
+                            "controller " + ctl.name + " was discovered and is read-only until it is adopted: eqd sends "
+                            "it no command (adopt it with `eqctl controllers adopt " + ctl.name +
+                            "` or a discovery.adopt rule)"));
+    return;
+  }
   if (!r.bus.empty()) {
     auto b = dir.find_bus(r.bus);
     if (!b) {

@@ -139,6 +139,7 @@ json controllers_view(const daemon::Daemon& d) {
              {"endpoint", info.endpoint},
              {"transport", info.transport},
              {"source", daemon::to_string(info.source)},
+             {"adopted", !info.read_only},
              {"channels", info.channels}};
     if (c < d.links().size()) {
       const auto& p = *d.links()[c];

@@ -22,11 +22,18 @@ void App::start() {
 
 void App::start_services() {
   // The API reads the persisted state as it is on disk now: it is rewritten after every change.
-  api_ = std::make_unique<control::ApiServer>(*daemon_, store_, store_.load().state,
-                                              control::ApiServerOptions{cfg_.api.socket_path, cfg_.api.group});
+  control::ApiServerOptions opts{cfg_.api.socket_path, cfg_.api.group};
+  opts.adopt = adopt_hook_;
+  opts.forget = forget_hook_;
+  api_ = std::make_unique<control::ApiServer>(*daemon_, store_, store_.load().state, std::move(opts));
   api_->start();
   metrics_ = metrics::start_exporter(*daemon_, cfg_.metrics);
   if (metrics_) spdlog::info("metrics on http://{}/metrics", cfg_.metrics.listen);
+}
+
+void App::set_controller_hooks(control::ControllerHook adopt, control::ControllerHook forget) {
+  adopt_hook_ = std::move(adopt);
+  forget_hook_ = std::move(forget);
 }
 
 void App::stop_services() {

@@ -14,6 +14,16 @@ Daemon::Daemon(const config::Config& cfg, const PlanHook& adjust_plan,
                const std::map<std::string, core::EnergyCounters>& initial_energy)
     : cfg_(cfg), plan_(plan_rig(cfg)) {
   if (adjust_plan) adjust_plan(plan_);
+  // A persisted assignment may name a channel of a controller that is now read-only (discovered, not
+  // adopted, e.g. after `eqctl controllers forget`): eqd must not command it.
+  for (std::size_t i = 0; i < plan_.directory.channels.size(); ++i) {
+    const ChannelInfo& ch = plan_.directory.channels[i];
+    if (!plan_.core.channels[i].assigned || !plan_.directory.controllers[ch.controller].read_only) continue;
+    plan_.core.channels[i].assigned = false;
+    spdlog::warn("{}: not taken into equalization: controller {} is not adopted (read-only); adopt it with "
+                 "`eqctl controllers adopt {}`",
+                 ch.name, plan_.directory.controllers[ch.controller].name, plan_.directory.controllers[ch.controller].name);
+  }
   if (!initial_energy.empty()) {
     plan_.core.initial_energy.resize(plan_.directory.buses.size());
     for (std::size_t b = 0; b < plan_.directory.buses.size(); ++b) {
@@ -23,7 +33,12 @@ Daemon::Daemon(const config::Config& cfg, const PlanHook& adjust_plan,
   }
   core_ = std::make_unique<core::ControlCore>(plan_.core);
   loop_ = std::make_unique<ControlLoop>(*core_, std::chrono::milliseconds(cfg_.loop.period_ms));
-  for (io::modbus::PollerConfig pc : plan_.pollers) {
+  for (std::size_t c = 0; c < plan_.pollers.size(); ++c) {
+    if (const auto it = plan_.can_links.find(c); it != plan_.can_links.end()) {
+      links_.push_back(std::make_unique<io::can::CanLink>(it->second, io::can::slots_from_core(*core_, it->second.channel_slots)));
+      continue;
+    }
+    io::modbus::PollerConfig pc = plan_.pollers[c];
     pc.on_error = logging::controller_error_reporter(cfg_, pc.name);
     links_.push_back(std::make_unique<io::modbus::Poller>(pc, io::modbus::slots_from_core(*core_, pc.channel_slots)));
   }

@@ -9,10 +9,13 @@
 #include <cstdio>
 #include <ctime>
 #include <iostream>
+#include <memory>
+#include <optional>
 #include <pthread.h>
 
 #include "eqd/config/config.hpp"
 #include "eqd/daemon/app.hpp"
+#include "eqd/discovery/manager.hpp"
 #include "logging.hpp"
 #include "systemd_notify.hpp"
 
@@ -41,6 +44,46 @@ timespec to_timespec(std::chrono::milliseconds d) {
   ts.tv_sec = static_cast<time_t>(d.count() / 1000);
   ts.tv_nsec = static_cast<long>((d.count() % 1000) * 1'000'000);
   return ts;
+}
+
+// Discovery: the file's controllers plus the cached ones, unless those cannot be planned (then the
+// file alone: a bad cache must never keep eqd from starting).
+eqd::config::Config discovery_start_config(eqd::discovery::DiscoveryManager& d, const eqd::config::Config& file_cfg) {
+  eqd::config::Config c = d.initial_config();
+  try {
+    (void)eqd::daemon::plan_rig(c);
+    return c;
+  } catch (const std::exception& e) {
+    spdlog::error("discovery: the cached controllers cannot be planned ({}); starting from the configuration file alone",
+                  e.what());
+    return file_cfg;
+  }
+}
+
+eqd::control::ControllerHook discovery_hook(eqd::discovery::DiscoveryManager& d, bool adopt) {
+  return [&d, adopt](const std::string& name) {
+    const eqd::discovery::ChangeResult r = adopt ? d.adopt(name) : d.forget(name);
+    return eqd::control::ControllerChange{r.ok, r.code, r.message};
+  };
+}
+
+// Main thread: lets discovery see the links and hands over to a new configuration when the set of
+// controllers changed. False if the control thread does not cycle afterwards.
+bool discovery_tick(eqd::discovery::DiscoveryManager& d, eqd::daemon::App& app) {
+  std::vector<eqd::discovery::LinkState> links;
+  const auto& dir = app.daemon().directory();
+  for (std::size_t c = 0; c < dir.controllers.size() && c < app.daemon().links().size(); ++c)
+    links.push_back({dir.controllers[c].name, app.daemon().links()[c]->connected()});
+  std::optional<eqd::config::Config> next = d.tick(links, std::chrono::steady_clock::now());
+  if (!next) return true;
+  spdlog::info("discovery: the set of controllers changed: handing over to the new configuration");
+  if (!app.reload(*next)) {
+    // Not retried until something changes again: a refused plan would be refused again.
+    d.applied(*next);
+    return true;
+  }
+  d.applied(app.config());
+  return await_cycling(app);
 }
 
 int run(int argc, char** argv) {
@@ -100,12 +143,21 @@ int run(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGUSR1);  // discovery: an mDNS event or adopt/forget is waiting
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   eqd::daemon::Notifier notifier;
   eqd::daemon::WatchdogGate watchdog_gate;
   auto& controller_errors = eqd::daemon::logging::controller_errors();
-  eqd::daemon::App app_state(cfg);
+  std::unique_ptr<eqd::discovery::DiscoveryManager> discovery;
+  eqd::config::Config start_cfg = cfg;
+  if (cfg.discovery.enabled) {
+    const pthread_t main_thread = pthread_self();
+    discovery = std::make_unique<eqd::discovery::DiscoveryManager>(cfg, [main_thread] { pthread_kill(main_thread, SIGUSR1); });
+    start_cfg = discovery_start_config(*discovery, cfg);
+  }
+  eqd::daemon::App app_state(start_cfg);
+  if (discovery) app_state.set_controller_hooks(discovery_hook(*discovery, true), discovery_hook(*discovery, false));
   try {
     app_state.start();
   } catch (const std::exception& e) {
@@ -115,15 +167,28 @@ int run(int argc, char** argv) {
   // READY=1 means "controlling": configuration loaded and the control thread really cycling.
   if (!await_cycling(app_state)) return kExitFailure;
   notifier.ready(eqd::daemon::status_line(app_state));
+  if (discovery) {
+    discovery->applied(app_state.config());
+    (void)discovery->start_mdns();
+  }
 
   // sigtimedwait rather than sigwait: the main thread wakes up regularly to feed the watchdog, but
   // only if the control thread made progress, so a stuck control thread gets eqd restarted.
   const timespec tick = to_timespec(eqd::daemon::tick_interval(notifier.watchdog_interval(), kMaxTick));
   auto next_status = std::chrono::steady_clock::now() + kStatusPeriod;
   for (;;) {
-    const int sig = sigtimedwait(&signals, nullptr, &tick);
+    timespec wait = tick;
+    if (const auto due = discovery ? discovery->due() : std::nullopt) {
+      // A discovery debounce ends before the next tick: wake up for it rather than up to a tick late.
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(*due - std::chrono::steady_clock::now());
+      const auto tick_ms = std::chrono::milliseconds(tick.tv_sec * 1000 + tick.tv_nsec / 1'000'000);
+      if (left < tick_ms) wait = to_timespec(std::max(left, std::chrono::milliseconds(1)));
+    }
+    const int sig = sigtimedwait(&signals, nullptr, &wait);
     if (watchdog_gate.should_feed(&app_state.daemon().loop(), app_state.daemon().loop().cycles())) notifier.watchdog();
     controller_errors.flush();
+    if (discovery && (sig < 0 || sig == SIGUSR1) && !discovery_tick(*discovery, app_state)) return kExitFailure;
+    if (sig == SIGUSR1) continue;
     if (sig < 0) {
       if (std::chrono::steady_clock::now() >= next_status) {
         next_status = std::chrono::steady_clock::now() + kStatusPeriod;
@@ -140,7 +205,9 @@ int run(int argc, char** argv) {
         eqd::config::Config next = eqd::config::load_config(config_path);
         eqd::config::apply_overrides(next, overrides);
         if (!log_level.empty()) next.log_level = log_level;
+        if (discovery) next = discovery->set_base(next);  // keep the discovered and cached controllers
         if (app_state.reload(next)) eqd::daemon::logging::set_level(next.log_level);
+        if (discovery) discovery->applied(app_state.config());
       } catch (const std::exception& e) {
         spdlog::error("reload refused: {}; keeping the running configuration", e.what());
       }
@@ -153,6 +220,7 @@ int run(int argc, char** argv) {
   }
   notifier.stopping("stopping: releasing the equalization channels");
   app_state.stop();
+  if (discovery) discovery->stop();
   return kExitOk;
 }
 

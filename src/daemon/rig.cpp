@@ -79,10 +79,16 @@ RigPlan plan_rig(const config::Config& cfg) {
     const config::ControllerConfig& cc = cfg.controllers[c];
     ControllerInfo info;
     info.name = cc.name;
-    info.transport = cc.transport == config::Transport::tcp ? "tcp" : "rtu";
-    info.endpoint = cc.transport == config::Transport::tcp
+    info.transport = cc.transport == config::Transport::tcp ? "tcp" : cc.transport == config::Transport::can ? "can" : "rtu";
+    info.endpoint = cc.transport == config::Transport::can ? cc.interface + "#" + std::to_string(cc.node_id)
+                    : cc.transport == config::Transport::tcp
                         ? cc.host + ":" + std::to_string(cc.port) + "#" + std::to_string(cc.unit_id)
                         : cc.device + "@" + std::to_string(cc.baud) + "#" + std::to_string(cc.unit_id);
+    info.source = cc.origin == config::ControllerOrigin::cache       ? ControllerSource::cache
+                  : cc.origin == config::ControllerOrigin::discovery ? ControllerSource::discovery
+                                                                     : ControllerSource::config;
+    info.read_only = cc.read_only;
+    info.identity = cc.identity;
     info.first_channel = static_cast<core::ChannelIndex>(dir.channels.size());
     const std::uint16_t count = cc.channels ? cc.channels : cc.map.channel_count;
     info.channels = count;
@@ -103,6 +109,7 @@ RigPlan plan_rig(const config::Config& cfg) {
     pc.backoff_initial_ms = cc.backoff_initial_ms;
     pc.backoff_max_ms = cc.backoff_max_ms;
     pc.map = cc.map;
+    pc.read_only = cc.read_only;
     // A custom map need not carry the eqd device block: only check the version of the built-in profile.
     if (cc.profile != config::kDefaultProfileName) pc.expected_profile_version = 0;
 
@@ -127,12 +134,30 @@ RigPlan plan_rig(const config::Config& cfg) {
       dir.channels.push_back(std::move(ch));
       pc.channel_slots.push_back(index);
     }
+    if (cc.transport == config::Transport::can) {
+      io::can::CanLinkConfig lc;
+      lc.name = cc.name;
+      lc.interface = cc.interface;
+      lc.node_id = cc.node_id;
+      lc.map = cc.can_map;
+      lc.status_hz = cc.poll_hz;  // a CAN controller's poll_hz is its cyclic status rate
+      // Down after ten missing status periods (or timeout_ms if longer): a late frame or two must not
+      // flap the controller offline; the core judges staleness per sample with max_age_ms anyway.
+      lc.timeout_ms = std::max(cc.timeout_ms, static_cast<int>(10000.0 / cc.poll_hz));
+      lc.backoff_initial_ms = cc.backoff_initial_ms;
+      lc.backoff_max_ms = cc.backoff_max_ms;
+      for (const core::ChannelIndex i : pc.channel_slots)
+        lc.channel_slots.push_back(i == io::modbus::kNoChannel ? io::can::kNoChannel : i);
+      plan.can_links.emplace(c, std::move(lc));
+    }
     dir.controllers.push_back(std::move(info));
     plan.pollers.push_back(std::move(pc));
   }
   for (const config::BufferConfig& b : cfg.buffers) {
     auto idx = dir.find_channel(b.channel);
     if (!idx) throw std::invalid_argument("equalization channel '" + b.channel + "' is not a known channel");
+    if (dir.controllers[dir.channels[*idx].controller].read_only)
+      throw std::invalid_argument("equalization channel '" + b.channel + "': its controller is discovered and not adopted (read-only)");
     core::ChannelConfig& corech = plan.core.channels[*idx];
     corech.assigned = true;
     corech.limits = b.limits;

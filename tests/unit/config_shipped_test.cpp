@@ -23,7 +23,7 @@ void collect(const YAML::Node& node, const std::string& path, std::set<std::stri
   if (!node.IsMap()) return;
   // channel_bus entries are data ({N: bus}), not keys.
   if (path.size() >= 12 && path.compare(path.size() - 12, 12, ".channel_bus") == 0) return;
-  const bool named_children = path == "maps";
+  const bool named_children = path == "maps" || path == "can_maps";
   const bool field_of_map = path.rfind("maps.*.", 0) == 0 && path != "maps.*.range" &&
                             std::count(path.begin(), path.end(), '.') == 2;
   for (auto it = node.begin(); it != node.end(); ++it) {
@@ -42,7 +42,8 @@ TEST_CASE("shipped eqd.yaml parses and is valid", "[config][shipped]") {
   const Config cfg = load_config(kShipped);
   CHECK(cfg.source_path == kShipped);
   REQUIRE(cfg.buses.size() == 1);
-  REQUIRE(cfg.controllers.size() == 2);
+  REQUIRE(cfg.controllers.size() == 3);
+  CHECK(cfg.controllers[2].transport == Transport::can);
   CHECK(cfg.controllers[1].transport == Transport::rtu);
   CHECK(cfg.controllers[1].map.name == "example-rtu");
   REQUIRE(cfg.buffers.size() == 1);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "eqd/core/params.hpp"
+#include "eqd/io/can/signal_map.hpp"
 #include "eqd/io/modbus/register_map.hpp"
 
 namespace eqd::config {
@@ -36,12 +37,20 @@ struct BusConfig {
 };
 
 /// Link type of a Modbus controller.
-enum class Transport { tcp, rtu };
+enum class Transport { tcp, rtu, can };
+
+/// Where a controller entry came from: the configuration file, the connection cache or mDNS discovery.
+enum class ControllerOrigin : std::uint8_t { config, cache, discovery };
 
 /// One channel controller (cycler cabinet or unit) on one Modbus link. Plain data.
 struct ControllerConfig {
   std::string name;                      ///< controllers[].name; unique; used in channel names "NAME/N"
-  Transport transport = Transport::tcp;  ///< controllers[].transport: tcp | rtu
+  Transport transport = Transport::tcp;  ///< controllers[].transport: tcp | rtu | can
+  std::string interface;                 ///< controllers[].interface (can; required), e.g. can0
+  std::uint32_t node_id = 1;             ///< controllers[].node_id (can) 0..0x1FFFFFFF, added to frame ids
+  std::string can_profile = eqd::io::can::kDefaultCanProfile;  ///< controllers[].can_profile (can):
+                                         ///< eqd-default | eqd-default-fd | a key of can_maps
+  eqd::io::can::SignalMap can_map;       ///< resolved from `can_profile` (transport can)
   std::string host;                      ///< controllers[].host (tcp; required)
   std::uint16_t port = 502;              ///< controllers[].port (tcp) 1..65535
   std::string device;                    ///< controllers[].device (rtu; required), e.g. /dev/ttyUSB0
@@ -62,6 +71,10 @@ struct ControllerConfig {
   std::string bus;                       ///< controllers[].bus: bus of its channels; default: first bus
   std::map<std::uint16_t, std::string> channel_bus;  ///< controllers[].channel_bus: {N: bus} override
   std::vector<std::uint16_t> ignore_channels;        ///< controllers[].ignore_channels: never sampled
+  // Not config keys: set by discovery when it adds cached or discovered controllers (docs/discovery.md).
+  ControllerOrigin origin = ControllerOrigin::config;  ///< where this entry came from
+  bool read_only = false;                ///< polled only: eqd sends no command or heartbeat (not adopted)
+  std::string identity;                  ///< discovery: serial or mDNS instance name (empty for config)
 
   /// Bus of channel `number` (1-based): its channel_bus entry, else `bus`.
   [[nodiscard]] const std::string& bus_of(std::uint16_t number) const;
@@ -95,6 +108,17 @@ struct MetricsConfig {
   bool per_channel = true;               ///< metrics.per_channel: export per-channel series too
 };
 
+/// mDNS discovery of controllers, eqd's own announcement and the connection cache
+/// (docs/discovery.md). Plain data.
+struct DiscoveryConfig {
+  bool enabled = false;                  ///< discovery.enabled: browse, publish and use the cache
+  std::vector<std::string> service_types{"_eqd-ctrl._tcp"};  ///< discovery.service_types: browsed
+  std::vector<std::string> adopt;        ///< discovery.adopt: glob patterns of controller names to command
+  int cache_expiry_s = 7 * 24 * 3600;    ///< discovery.cache_expiry_s: drop entries not seen for this long
+  bool publish = true;                   ///< discovery.publish: announce eqd as _eqd._tcp
+  int debounce_ms = 2000;                ///< discovery.debounce_ms: quiet time before a handover
+};
+
 /// The whole configuration. Plain data; build it with load_config(), share it as const.
 struct Config {
   std::string source_path;               ///< file it was read from (or the name given to parse_config)
@@ -103,10 +127,12 @@ struct Config {
   ControlLoopConfig loop;                ///< control_loop
   ApiConfig api;                         ///< api
   MetricsConfig metrics;                 ///< metrics
+  DiscoveryConfig discovery;             ///< discovery
   std::vector<BusConfig> buses;          ///< buses (at least one)
   std::vector<ControllerConfig> controllers;  ///< controllers
   std::vector<BufferConfig> buffers;     ///< equalization
   std::map<std::string, eqd::io::modbus::RegisterMap> maps;  ///< maps: custom register maps by name
+  std::map<std::string, eqd::io::can::SignalMap> can_maps;  ///< can_maps: custom CAN signal maps by name
 };
 
 /// A configuration error, raised at start-up (the daemon exits with code 2).

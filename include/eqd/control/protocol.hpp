@@ -29,7 +29,7 @@ inline constexpr int kMaxJsonDepth = 8;
 inline constexpr std::size_t kMaxNameBytes = 128;
 
 /// What a client asks for.
-enum class Command : std::uint8_t { hello, status, channels, controllers, assign, release, set };
+enum class Command : std::uint8_t { hello, status, channels, controllers, assign, release, set, adopt, forget };
 /// Wire name of a command ("status", ...). Any thread.
 const char* to_string(Command c) noexcept;
 /// True for commands that change the daemon (need authorization). Any thread.
@@ -50,6 +50,7 @@ struct ApiRequest {
   std::uint64_t id = 0;          ///< echoed in the response; 0 when the client sent none
   Command command = Command::hello;
   std::string channel;           ///< assign, release
+  std::string controller;        ///< adopt, forget
   std::string bus;               ///< channels (filter), assign (check), set (required)
   RoleFilter role = RoleFilter::any;  ///< channels
   LimitArgs limits;              ///< assign
@@ -71,6 +72,9 @@ inline constexpr const char* kRefusedFault = "refused_fault";
 inline constexpr const char* kInvalid = "invalid";               ///< limits / parameters rejected
 inline constexpr const char* kBusy = "busy";                     ///< request queue or client limit full
 inline constexpr const char* kTimeout = "timeout";               ///< the control thread did not answer
+inline constexpr const char* kUnknownController = "unknown_controller";
+inline constexpr const char* kNotAdopted = "not_adopted";        ///< assign on a read-only (discovered) controller
+inline constexpr const char* kUnavailable = "unavailable";       ///< e.g. adopt/forget while discovery is off
 }  // namespace error_code
 
 /// A request that could not be parsed: error code, message naming the field, and the id if one was read.

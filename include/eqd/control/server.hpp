@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -15,12 +16,25 @@
 
 namespace eqd::control {
 
+/// Outcome of `adopt` / `forget` as decided by their handler: ok, or an error code of
+/// protocol.hpp's error_code and a message for the user.
+struct ControllerChange {
+  bool ok = false;
+  std::string code;
+  std::string message;
+};
+/// Handler of `adopt` or `forget` for one controller name. Called on the server's io thread; must
+/// not block (the discovery manager only queues the change for the main thread).
+using ControllerHook = std::function<ControllerChange(const std::string& controller)>;
+
 /// Settings of the server. Plain data.
 struct ApiServerOptions {
   std::string socket_path = "/run/eqd/eqd.sock";  ///< Config.api.socket_path
   std::string group = "eqd";                       ///< Config.api.group: may change besides root
   std::chrono::milliseconds response_timeout{3000};  ///< wait for the control thread's answer
   std::size_t max_clients = 64;                    ///< more connections get "busy" and are closed
+  ControllerHook adopt{};   ///< `adopt`; empty: refused as "unavailable" (discovery is off)
+  ControllerHook forget{};  ///< `forget`; empty: refused as "unavailable" (discovery is off)
 };
 
 /// Thread-safety: construct, start(), stop() from the main thread. Everything else runs on the

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "eqd/config/config.hpp"
+#include "eqd/control/server.hpp"
 #include "eqd/control/state_store.hpp"
 #include "eqd/daemon/daemon.hpp"
 
@@ -35,6 +36,10 @@ class App {
   /// counting goes on. Settings that need a restart (state_dir) are refused.
   bool reload(const config::Config& next);
 
+  /// Handlers of the control API's `adopt` / `forget` (discovery); used by the API server from the
+  /// next start()/reload() on. Main thread.
+  void set_controller_hooks(control::ControllerHook adopt, control::ControllerHook forget);
+
   /// Stop the services, then take every buffer out of equalization and stop. Idempotent.
   ShutdownReport stop();
 
@@ -50,6 +55,8 @@ class App {
   std::unique_ptr<Daemon> daemon_;
   std::unique_ptr<control::ApiServer> api_;
   std::unique_ptr<metrics::Exporter> metrics_;
+  control::ControllerHook adopt_hook_;
+  control::ControllerHook forget_hook_;
   bool stopped_ = false;
 };
 

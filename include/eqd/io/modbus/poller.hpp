@@ -55,6 +55,9 @@ struct PollerConfig {
   /// Called on the poller's thread with each error it records in LinkStats::last_error (`channel`
   /// 1-based, 0 for the link as a whole), e.g. to log it. Empty: errors are only counted.
   std::function<void(std::uint16_t channel, const char* message)> on_error;
+  /// Read-only link (a discovered controller that is not adopted): no command, stop or heartbeat is
+  /// ever written; its channels are only sampled.
+  bool read_only = false;
 };
 
 /// Entry of PollerConfig::channel_slots for a controller channel that eqd does not use: it is neither
