@@ -149,7 +149,8 @@ TEST_CASE("commands are written once, on change, and refreshed before the lease 
   REQUIRE(wait_for([&] { return backend->record(2).equalize; }, 2s));
   CHECK(backend->record(2).setpoint_W == Approx(500.0));
   REQUIRE(wait_for([&] { return poller.all_acknowledged(); }, 2s));
-  CHECK(slots.sample(2).equalization_mode);
+  // The read-back arrives with the next poll after the write: wait for it rather than race it.
+  CHECK(wait_for([&] { return slots.sample(2).equalization_mode; }, 2s));
   CHECK(slots.sample(2).power_W == Approx(500.0));
   std::this_thread::sleep_for(600ms);
   CHECK(backend->record(2).commands == 1);

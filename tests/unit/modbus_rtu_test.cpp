@@ -140,7 +140,8 @@ TEST_CASE("RTU over a socat pty pair: samples, commands, exceptions", "[modbus][
   REQUIRE(wait_for([&] { return backend->record(3).equalize && poller.all_acknowledged(); }, 3s));
   CHECK(backend->record(3).equalize);
   CHECK(backend->record(3).setpoint_W == Approx(-450.0));
-  CHECK(samples[3]->load().equalization_mode);
+  // The read-back arrives with the next poll after the write: wait for it rather than race it.
+  CHECK(wait_for([&] { return samples[3]->load().equalization_mode; }, 3s));
   CHECK(samples[3]->load().power_W == Approx(-450.0));
   REQUIRE(wait_for([&] { return backend->heartbeat_count() >= 2; }, 3s));
 
