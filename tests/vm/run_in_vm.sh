@@ -128,12 +128,15 @@ R=/newroot
 mkdir -p $R/usr $R/etc $R/result $R/proc $R/sys $R/dev $R/tmp $R/run
 mount -t 9p -o trans=virtio,version=9p2000.L,ro usr $R/usr && mount -t 9p -o trans=virtio,version=9p2000.L,ro etc $R/etc &&
   mount -t 9p -o trans=virtio,version=9p2000.L,cache=none result $R/result || { echo "vm: 9p mount failed"; poweroff -f; }
+# tmpfs for /tmp and /run first: a shared tree may itself live under /tmp (e.g. a CI clone there),
+# and mounting the tmpfs afterwards would hide it.
+mount -t tmpfs tmp $R/tmp && mount -t tmpfs run $R/run
 for s in $(cat /proc/cmdline); do
   case $s in eqd.share*=*) tag=${s%%=*}; tag=${tag#eqd.}; path=${s#*=}; mkdir -p $R$path; mount -t 9p -o trans=virtio,version=9p2000.L,cache=none $tag $R$path;; esac
 done
 for l in bin sbin lib lib32 lib64 libx32; do [ -e $R/usr/$l ] && ln -sf usr/$l $R/$l; done
 mount -t proc proc $R/proc && mount -t sysfs sysfs $R/sys && mount -t devtmpfs dev $R/dev
-mount -t tmpfs tmp $R/tmp && mount -t tmpfs run $R/run && mkdir -p $R/dev/shm && mount -t tmpfs shm $R/dev/shm
+mkdir -p $R/dev/shm && mount -t tmpfs shm $R/dev/shm
 ip link set lo up
 ip link add dev vcan0 type vcan && ip link set vcan0 mtu 72 && ip link set vcan0 up
 ip link add dev vcan1 type vcan && ip link set vcan1 mtu 16 && ip link set vcan1 up
