@@ -6,11 +6,49 @@
 
 #include <chrono>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
+#include "eqd/core/control_core.hpp"
 #include "eqd/core/snapshot.hpp"
 
 namespace eqd::io {
+
+/// Entry of a link's channel_slots for a controller channel that eqd does not use: it is neither
+/// sampled nor commanded.
+inline constexpr core::ChannelIndex kNoChannel = 0xFFFFFFFFu;
+
+/// Where a link publishes samples and reads commands, by controller channel k (a null pair: unused).
+/// The pointed-to slots must outlive the link; the link is the only writer of its sample slots.
+struct ChannelSlots {
+  std::vector<core::Seqlock<core::Sample>*> samples;
+  std::vector<const core::Seqlock<core::Command>*> commands;
+};
+
+/// Slots of a ControlCore for `channel_slots` (controller channel k -> core channel index, or
+/// kNoChannel). Throws std::out_of_range naming an index beyond core.channel_count(). Any thread.
+inline ChannelSlots slots_from_core(core::ControlCore& core, const std::vector<core::ChannelIndex>& channel_slots) {
+  ChannelSlots s;
+  for (const core::ChannelIndex i : channel_slots) {
+    if (i == kNoChannel) {
+      s.samples.push_back(nullptr);
+      s.commands.push_back(nullptr);
+      continue;
+    }
+    if (i >= core.channel_count())
+      throw std::out_of_range("channel slot " + std::to_string(i) + " is beyond the core's " +
+                              std::to_string(core.channel_count()) + " channels");
+    s.samples.push_back(&core.sample_slot(i));
+    s.commands.push_back(&core.command_slot(i));
+  }
+  return s;
+}
+
+/// True when two commands ask the same of the controller (the sequence number aside). Any thread.
+inline bool same_effective(const core::Command& a, const core::Command& b) noexcept {
+  return a.equalize == b.equalize && a.setpoint_W == b.setpoint_W && a.lease_ms == b.lease_ms;
+}
 
 /// Counters and state of one link. Trivially copyable (links publish it through a Seqlock).
 /// Transport-specific counters that do not apply stay 0.

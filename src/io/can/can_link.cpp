@@ -34,31 +34,12 @@ std::int64_t realtime_ns() noexcept {
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-bool same_effective(const core::Command& a, const core::Command& b) noexcept {
-  return a.equalize == b.equalize && a.setpoint_W == b.setpoint_W && a.lease_ms == b.lease_ms;
-}
 
 // At most this many frames per wake-up, so that a saturated bus cannot starve the command tick.
 constexpr int kMaxFramesPerWake = 512;
 
 }  // namespace
 
-ChannelSlots slots_from_core(core::ControlCore& core, const std::vector<core::ChannelIndex>& channel_slots) {
-  ChannelSlots s;
-  for (const core::ChannelIndex i : channel_slots) {
-    if (i == kNoChannel) {
-      s.samples.push_back(nullptr);
-      s.commands.push_back(nullptr);
-      continue;
-    }
-    if (i >= core.channel_count())
-      throw std::out_of_range("channel slot " + std::to_string(i) + " is beyond the core's " +
-                              std::to_string(core.channel_count()) + " channels");
-    s.samples.push_back(&core.sample_slot(i));
-    s.commands.push_back(&core.command_slot(i));
-  }
-  return s;
-}
 
 struct CanLink::Impl {
   struct ChannelIo {

@@ -23,28 +23,9 @@ std::int64_t now_ns() noexcept {
 
 modbus_t* mb(void* p) noexcept { return static_cast<modbus_t*>(p); }
 
-bool same_effective(const core::Command& a, const core::Command& b) noexcept {
-  return a.equalize == b.equalize && a.setpoint_W == b.setpoint_W && a.lease_ms == b.lease_ms;
-}
 
 }  // namespace
 
-ChannelSlots slots_from_core(core::ControlCore& core, const std::vector<core::ChannelIndex>& channel_slots) {
-  ChannelSlots s;
-  for (const core::ChannelIndex i : channel_slots) {
-    if (i == kNoChannel) {
-      s.samples.push_back(nullptr);
-      s.commands.push_back(nullptr);
-      continue;
-    }
-    if (i >= core.channel_count())
-      throw std::out_of_range("channel slot " + std::to_string(i) + " is beyond the core's " +
-                              std::to_string(core.channel_count()) + " channels");
-    s.samples.push_back(&core.sample_slot(i));
-    s.commands.push_back(&core.command_slot(i));
-  }
-  return s;
-}
 
 Poller::Poller(PollerConfig cfg, ChannelSlots slots) : cfg_(std::move(cfg)), slots_(std::move(slots)) {
   std::vector<std::string> errs = validate_map(cfg_.map);

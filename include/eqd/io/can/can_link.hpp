@@ -28,8 +28,9 @@
 
 namespace eqd::io::can {
 
-/// Entry of CanLinkConfig::channel_slots for a controller channel eqd does not use.
-inline constexpr core::ChannelIndex kNoChannel = 0xFFFFFFFFu;
+using io::ChannelSlots;
+using io::kNoChannel;
+using io::slots_from_core;
 
 /// Configuration of one CAN controller link. Plain data; config keys in docs/can-profile.md.
 struct CanLinkConfig {
@@ -51,14 +52,6 @@ struct CanLinkConfig {
   int backoff_max_ms = 5000;
 };
 
-/// Where a link publishes samples and reads commands, by controller channel k (null pair: unused).
-struct ChannelSlots {
-  std::vector<core::Seqlock<core::Sample>*> samples;
-  std::vector<const core::Seqlock<core::Command>*> commands;
-};
-
-/// Slots of a ControlCore for `channel_slots`; throws std::out_of_range naming a bad index. Any thread.
-ChannelSlots slots_from_core(core::ControlCore& core, const std::vector<core::ChannelIndex>& channel_slots);
 
 /// Opens the socket of a link: returns a non-blocking fd carrying one kernel can_frame/canfd_frame per
 /// read and write, or -1 with ec set. Called on the link's thread. The default opens CAN_RAW on

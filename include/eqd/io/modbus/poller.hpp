@@ -60,20 +60,9 @@ struct PollerConfig {
   bool read_only = false;
 };
 
-/// Entry of PollerConfig::channel_slots for a controller channel that eqd does not use: it is neither
-/// sampled nor commanded.
-inline constexpr core::ChannelIndex kNoChannel = 0xFFFFFFFFu;
-
-/// Where a poller publishes samples and reads commands, by controller channel k (a null pair: unused). The pointed-to slots
-/// must outlive the poller; the poller is the only writer of its sample slots.
-struct ChannelSlots {
-  std::vector<core::Seqlock<core::Sample>*> samples;
-  std::vector<const core::Seqlock<core::Command>*> commands;
-};
-
-/// Slots of a ControlCore for `channel_slots` (controller channel k -> core channel index).
-/// Throws std::out_of_range naming the index if one is beyond core.channel_count(). Any thread.
-ChannelSlots slots_from_core(core::ControlCore& core, const std::vector<core::ChannelIndex>& channel_slots);
+using io::ChannelSlots;
+using io::kNoChannel;
+using io::slots_from_core;
 
 /// Counters and state of one poller: the transport-neutral link statistics.
 using PollerStats = io::LinkStats;
