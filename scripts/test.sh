@@ -37,7 +37,8 @@ stage() {
   echo "=== stage $name: configure and build in $dir"
   local t0=$SECONDS
   # shellcheck disable=SC2086
-  if ! cmake -S . -B "$dir" $cmake_args >"$log_dir/$name-configure.log" 2>&1; then
+  # eval: the arguments may carry a quoted value with a space (e.g. -DCMAKE_CXX_FLAGS_DEBUG='-O1 -g1').
+  if ! eval "cmake -S . -B \"$dir\" $cmake_args" >"$log_dir/$name-configure.log" 2>&1; then
     tail -n 30 "$log_dir/$name-configure.log"; echo "stage $name: configure failed"; status=1; failed=$((failed + 1)); return
   fi
   local target_args=()
@@ -69,9 +70,11 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 
 stage normal build-test "-DCMAKE_BUILD_TYPE=RelWithDebInfo" "" ""
-stage asan build-asan "-DCMAKE_BUILD_TYPE=RelWithDebInfo -DEQD_SANITIZE=address -DEQD_BUILD_BENCH=OFF" "" \
-  "-LE vm|systemd"
-stage tsan build-tsan "-DCMAKE_BUILD_TYPE=RelWithDebInfo -DEQD_SANITIZE=thread -DEQD_BUILD_BENCH=OFF" \
+# Sanitizer builds at -O1 with light debug info: what ASan/TSan recommend, and much quicker to build
+# on 2 cores than -O2 -g (CI must stay under 30 minutes).
+san_flags="-DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-O1\ -g1 -DEQD_BUILD_BENCH=OFF"
+stage asan build-asan "$san_flags -DEQD_SANITIZE=address" "" "-LE vm|systemd"
+stage tsan build-tsan "$san_flags -DEQD_SANITIZE=thread" \
   "eqd eqsim core_unit_tests core_alloc_test core_stress_test modbus_poller_test control_unit_tests handover_test e2e_test" \
   "-L tsan"
 
