@@ -9,6 +9,8 @@
 
 #include <chrono>
 #include <fcntl.h>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <optional>
@@ -77,6 +79,13 @@ class Process {
   std::string log_path_;
   std::optional<int> exit_code_;
 };
+
+/// A fresh directory under the system's temp directory, named `prefix-XXXXXX`.
+inline std::filesystem::path make_temp_dir(const std::string& prefix) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
+  if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed for " + tmpl);
+  return tmpl;
+}
 
 /// Poll `pred` every 100 ms until it holds or `timeout` passes.
 inline bool eventually(std::chrono::milliseconds timeout, const std::function<bool()>& pred) {

@@ -19,11 +19,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-fs::path make_temp_dir() {
-  std::string tmpl = (fs::temp_directory_path() / "eqd-e2e-XXXXXX").string();
-  if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-  return tmpl;
-}
+fs::path make_temp_dir() { return eqd::test::make_temp_dir("eqd-e2e"); }
 
 struct Report {
   double net_W = 0, free_W = 0, eq_W = 0;

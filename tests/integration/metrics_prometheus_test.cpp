@@ -28,11 +28,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-fs::path make_temp_dir() {
-  std::string tmpl = (fs::temp_directory_path() / "eqd-metrics-XXXXXX").string();
-  if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-  return tmpl;
-}
+fs::path make_temp_dir() { return eqd::test::make_temp_dir("eqd-metrics"); }
 
 struct RunResult {
   int rc = -1;
