@@ -1,8 +1,15 @@
 #include "eqd/sim/controller_model.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace eqd::sim {
+
+namespace {
+constexpr double kForecastPeriod_s = 1.0;      // how often a controller refreshes its announcements
+constexpr double kForecastResolution_s = 0.5;  // step of the program run-ahead
+}  // namespace
 
 const char* to_string(CommandResult r) noexcept {
   switch (r) {
@@ -93,6 +100,9 @@ void ControllerModel::step(double now_s, double dt_s, std::mt19937_64& rng) noex
     const double sum = static_cast<double>((u & 0xFFFF) + ((u >> 16) & 0xFFFF) + ((u >> 32) & 0xFFFF) + (u >> 48));
     return (sum / 65536.0 - 2.0) * 1.7320508075688772;
   };
+  // Forecasts are refreshed once a second, as a controller would, not every plant step.
+  const bool refresh_forecast = params_.forecast_horizon_s > 0.0 && now_s + dt_s >= next_forecast_s_ - 1e-9;
+  if (refresh_forecast) next_forecast_s_ = now_s + dt_s + kForecastPeriod_s;
   for (std::size_t k = 0; k < channels_.size(); ++k) {
     Channel& c = channels_[k];
     Target t;
@@ -120,6 +130,14 @@ void ControllerModel::step(double now_s, double dt_s, std::mt19937_64& rng) noex
     r.voltage_V = out.voltage_V + nv;
     r.current_A = out.current_A + na;
     r.power_W = r.voltage_V * r.current_A;
+    if (params_.forecast_horizon_s <= 0.0 || c.mode != Mode::schedule) {
+      r.forecast_W = std::numeric_limits<double>::quiet_NaN();  // no program, nothing to announce
+    } else if (refresh_forecast || std::isnan(r.forecast_W)) {
+      const ConverterParams& cp = c.converter.params();
+      r.forecast_W = std::clamp(
+          c.runner.forecast_mean_W(params_.forecast_horizon_s, kForecastResolution_s, r.voltage_V, r.power_W),
+          -cp.max_discharge_W, cp.max_charge_W);
+    }
     r.fault_code = c.fault_code;
     r.equalization_mode = c.mode == Mode::equalize;
     switch (c.mode) {
@@ -139,6 +157,7 @@ core::Sample ControllerModel::sample(std::size_t ch, std::int64_t receive_time_n
   s.voltage_V = r.voltage_V;
   s.current_A = r.current_A;
   s.power_W = r.power_W;
+  s.forecast_W = static_cast<float>(r.forecast_W);
   s.controller_time_ms = 0;
   s.receive_time_ns = receive_time_ns;
   s.sequence = r.sequence;

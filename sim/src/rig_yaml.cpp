@@ -57,6 +57,7 @@ core::BusParams parse_bus_params(const YAML::Node& n, const YamlCtx& c, const st
   b.hold_max_s = c.num(n, "hold_max_s", p, b.hold_max_s, 0.0, 36000.0);
   b.max_age_ms = c.integer(n, "max_age_ms", p, b.max_age_ms, 1, 3600000);
   b.lease_ms = static_cast<std::uint32_t>(c.integer(n, "lease_ms", p, b.lease_ms, 0, 3600000));
+  b.use_forecast = c.boolean(n, "use_forecast", p, b.use_forecast);
   return b;
 }
 
@@ -260,7 +261,7 @@ RigSpec parse_rig(const YAML::Node& root, const YamlCtx& c, const std::string& b
     const std::string p = path("buses[" + std::to_string(i) + "]");
     c.check_keys(b, p, {"name", "target_W", "tau_s", "deadband_W", "slew_W_per_s", "flip_dwell_s",
                         "update_interval_s", "trim_tau_s", "trim_max_fraction", "hold_max_s", "max_age_ms",
-                        "lease_ms"});
+                        "lease_ms", "use_forecast"});
     BusSpec bs{c.str(b, "name", p, "", true), parse_bus_params(b, c, p)};
     if (!bus_index.emplace(bs.name, i).second) c.fail(b["name"], p + ".name", "duplicate bus name '" + bs.name + "'");
     // tau_s outside 10..20 s is allowed here (scenarios explore it); the daemon's config applies its own rule.
@@ -278,13 +279,14 @@ RigSpec parse_rig(const YAML::Node& root, const YamlCtx& c, const std::string& b
   for (std::size_t ci = 0; ci < root["controllers"].size(); ++ci) {
     const YAML::Node cn = root["controllers"][ci];
     const std::string cp = path("controllers[" + std::to_string(ci) + "]");
-    c.check_keys(cn, cp, {"name", "heartbeat_timeout_ms", "channels"});
+    c.check_keys(cn, cp, {"name", "heartbeat_timeout_ms", "forecast_horizon_s", "channels"});
     ControllerSpec ctl;
     ctl.params.name = c.str(cn, "name", cp, "", true);
     if (ctl.params.name.find('/') != std::string::npos) c.fail(cn["name"], cp + ".name", "a controller name may not contain '/'");
     if (!names.insert(ctl.params.name).second)
       c.fail(cn["name"], cp + ".name", "duplicate controller name '" + ctl.params.name + "'");
     ctl.params.heartbeat_timeout_ms = c.num(cn, "heartbeat_timeout_ms", cp, 3000.0, 0.0, 3.6e6);
+    ctl.params.forecast_horizon_s = c.num(cn, "forecast_horizon_s", cp, 0.0, 0.0, 3600.0);
     ctl.params.noise_V = noise_V;
     ctl.params.noise_A = noise_A;
     if (!cn["channels"]) c.fail(cn, cp, "missing key 'channels'");

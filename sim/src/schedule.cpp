@@ -142,6 +142,30 @@ Target ScheduleRunner::target() const noexcept {
   return t;
 }
 
+double ScheduleRunner::forecast_mean_W(double horizon_s, double resolution_s, double voltage_V,
+                                       double present_W) const noexcept {
+  if (!(horizon_s > 0.0) || !(resolution_s > 0.0)) return present_W;
+  ScheduleRunner what_if = *this;  // runs the program ahead on a copy; the real runner is untouched
+  const auto steps = static_cast<int>(std::ceil(horizon_s / resolution_s - 1e-9));
+  double sum_W = 0.0;
+  for (int k = 0; k < steps; ++k) {
+    const Target t = what_if.target();
+    double w = 0.0;
+    if (t.kind == TargetKind::power) w = t.value;
+    if (t.kind == TargetKind::current) w = t.value * voltage_V;
+    const bool in_cv = what_if.active() && what_if.started_ && what_if.in_cv_;
+    if (in_cv) w = present_W;  // the taper is not in the program: assume it stays where it is
+    sum_W += w;
+    ConverterOutput assumed;
+    assumed.voltage_V = voltage_V;
+    assumed.current_A = voltage_V != 0.0 ? w / voltage_V : 0.0;
+    assumed.power_W = w;
+    assumed.voltage_limited = in_cv;
+    what_if.advance(resolution_s, assumed);
+  }
+  return steps > 0 ? sum_W / steps : present_W;
+}
+
 void ScheduleRunner::next_step() noexcept {
   elapsed_s_ = 0.0;
   in_cv_ = false;

@@ -255,6 +255,7 @@ const std::vector<Key<BusConfig>>& bus_keys() {
       int_key<T>("max_age_ms", [](T& o) -> std::int64_t& { return o.params.max_age_ms; }, 1, 3600000, "ms"),
       int_key<T>("lease_ms", [](T& o) -> std::uint32_t& { return o.params.lease_ms; }, 1, 3600000, "ms"),
       bool_key<T>("allow_any_tau", [](T& o) -> bool& { return o.allow_any_tau; }),
+      bool_key<T>("use_forecast", [](T& o) -> bool& { return o.params.use_forecast; }),
   };
   return k;
 }

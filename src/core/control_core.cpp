@@ -275,7 +275,13 @@ void ControlCore::cycle(std::int64_t now_ns) noexcept {
     if (h.role == Role::test) {
       // Unknown test power (stale, invalid, or unreadable this cycle) must hold the law.
       if (read && known(health)) {
-        acc.free_W += to_bus_W(s.power_W, static_cast<double>(h.efficiency));
+        const double eff = static_cast<double>(h.efficiency);
+        const double power_W = to_bus_W(s.power_W, eff);
+        acc.free_W += power_W;
+        // An announced schedule replaces the present power in the forecast sum (NaN: none announced;
+        // a non-finite value is treated the same, so it can never reach the law).
+        const double announced_W = static_cast<double>(s.forecast_W);
+        acc.free_forecast_W += std::isfinite(announced_W) ? to_bus_W(announced_W, eff) : power_W;
       } else {
         acc.any_test_stale = true;
       }
@@ -291,7 +297,9 @@ void ControlCore::cycle(std::int64_t now_ns) noexcept {
       const Cold_& c = cold_[i];
       if (!(h.role == Role::equalization && c.equalization_mode)) {
         if (known(c.health)) {
-          acc.free_W += to_bus_W(c.power_W, static_cast<double>(h.efficiency));
+          const double power_W = to_bus_W(c.power_W, static_cast<double>(h.efficiency));
+          acc.free_W += power_W;
+          acc.free_forecast_W += power_W;  // a buffer in transition announces no schedule
         } else {
           acc.any_test_stale = true;
         }
@@ -394,6 +402,7 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
   EqualizerInput in;
   in.now_ns = now_ns;
   in.free_W = acc.free_W;
+  in.free_forecast_W = acc.free_forecast_W;
   in.eq_measured_W = measured;
   in.capacity_charge_W = cap_charge;
   in.capacity_discharge_W = cap_discharge;
@@ -480,6 +489,7 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
   s.net_W = net;
   s.residual_W = net - p.target_W;
   s.desired_W = out.desired_W;
+  s.free_forecast_W = acc.free_forecast_W;
   s.capacity_charge_W = cap_charge;
   s.capacity_discharge_W = cap_discharge;
   s.updates = bus.law.updates;

@@ -22,6 +22,9 @@ double slew(double from, double to, double max_step) noexcept {
 EqualizerOutput equalizer_step(const EqualizerInput& in, const BusParams& p, EqualizerState& s) noexcept {
   EqualizerOutput out;
   out.desired_W = p.target_W - in.free_W;
+  // With announced schedules the law steers toward the free power expected over the announced horizon:
+  // its damped response (mean delay tau_s) then straddles an announced step instead of trailing it.
+  out.aim_W = p.use_forecast && std::isfinite(in.free_forecast_W) ? p.target_W - in.free_forecast_W : out.desired_W;
   const double cap_hi = std::max(0.0, in.capacity_charge_W);
   const double cap_lo = -std::max(0.0, in.capacity_discharge_W);
   const auto clamp_cap = [&](double v) { return std::clamp(v, cap_lo, cap_hi); };
@@ -82,7 +85,7 @@ EqualizerOutput equalizer_step(const EqualizerInput& in, const BusParams& p, Equ
   // moves it only once its signed time integral exceeds deadband_W * tau_s. Zero-mean jitter never
   // accumulates that area, but a small persistent offset (a CC-CV taper, a slow drift) is corrected
   // within a few tau instead of being left in the grid for hours.
-  const double desired = mode == BusStatus::ramp_down ? 0.0 : clamp_cap(out.desired_W);
+  const double desired = mode == BusStatus::ramp_down ? 0.0 : clamp_cap(out.aim_W);
   s.deadband_area_Ws += (desired - s.reference_W) * step_s;
   if (mode == BusStatus::ramp_down || std::abs(desired - s.reference_W) > p.deadband_W ||
       std::abs(s.deadband_area_Ws) > p.deadband_W * p.tau_s) {

@@ -131,6 +131,7 @@ class ControlCore {
   /// channels touches one small array.
   struct Accum_ {
     double free_W = 0.0;
+    double free_forecast_W = 0.0;  ///< free power with announced schedules in place of present power
     bool any_test_stale = false;
     bool any_fresh = false;
     std::uint32_t channels = 0, buffers = 0, pending = 0, stale = 0, faulted = 0, offline = 0;

@@ -4,6 +4,7 @@
 /// No I/O, no allocation, no exceptions: callable from the control thread and from offline harnesses.
 
 #include <cstdint>
+#include <limits>
 
 #include "eqd/core/params.hpp"
 
@@ -23,6 +24,9 @@ const char* to_string(BusStatus s) noexcept;
 struct EqualizerInput {
   std::int64_t now_ns = 0;
   double free_W = 0.0;                 ///< sum of fresh test-channel power
+  /// Free power announced for the controllers' forecast horizon (free_W where nothing is announced);
+  /// NaN: no forecast at all (the law uses free_W).
+  double free_forecast_W = std::numeric_limits<double>::quiet_NaN();
   double eq_measured_W = 0.0;          ///< sum of measured power of usable equalization channels
   double capacity_charge_W = 0.0;      ///< sum of usable buffers' charge headroom (>= 0)
   double capacity_discharge_W = 0.0;   ///< sum of usable buffers' discharge headroom (>= 0, magnitude)
@@ -53,6 +57,7 @@ struct EqualizerState {
 struct EqualizerOutput {
   double command_W = 0.0;   ///< total equalization power to allocate (positive = buffers charge)
   double desired_W = 0.0;   ///< what full equalization would ask for now (target - free)
+  double aim_W = 0.0;       ///< what the law steers toward (target - announced free power, if used)
   BusStatus status = BusStatus::ok;
   bool updated = false;     ///< a new command was computed this step
 };

@@ -61,6 +61,7 @@ struct BusSnapshot {
   double net_W = 0.0;             ///< free + measured equalization power (what the grid sees)
   double residual_W = 0.0;        ///< net - target
   double desired_W = 0.0;         ///< target - free
+  double free_forecast_W = 0.0;   ///< free power announced for the controllers' forecast horizon
   double capacity_charge_W = 0.0;
   double capacity_discharge_W = 0.0;
   std::uint64_t updates = 0;
