@@ -4,7 +4,7 @@
 # tests/bench/scenarios/*.yaml (each peer swept over its aggressiveness, eqd over tau_s), prints the
 # tables and the at-equal-actuation comparison, and writes docs/img/laws_*.png with gnuplot.
 # Usage: scripts/bench_laws.sh [SCENARIO.yaml...]     (about 30 s of CPU on 2 cores after the build;
-#        25 law settings x 5 scenarios + one LP per scenario; about 2 min wall on a loaded machine)
+#        28 law settings x 5 scenarios + one LP per scenario; about 2 min wall on a loaded machine)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,7 +42,7 @@ set label 1 "none (no equalization)" at graph 0.01, first 1.12 tc rgb "#888888" 
 # The y range follows the laws; a bound far below them is drawn on the bottom edge (down-pointing
 # triangle) with its value, so that it does not squeeze the laws into a sliver.
 lawmin = 1.0
-do for [f in "evcc pid pid_lp eqd eqd1 whatif"] {
+do for [f in "evcc pid pid_lp eqd eqdf eqd1 whatif"] {
   stats "${p}_".f.".dat" using 3 nooutput
   lawmin = STATS_min < lawmin ? STATS_min : lawmin
 }
@@ -62,8 +62,9 @@ plot "${p}_evcc.dat" using (\$1 > 0 ? \$1 : NaN):3 with linespoints lw 1.5 pt 5 
      "${p}_pid.dat" using 1:3 with linespoints lw 1.5 pt 7 ps 1.1 lc rgb "#d55e00" title "pid, gains x k", \
      "" using 1:3:4 with labels offset 0,0.9 font ",8" tc rgb "#d55e00" notitle, \
      "${p}_pid_lp.dat" using 1:3 with linespoints lw 1.2 dt 2 pt 6 ps 1.0 lc rgb "#cc79a7" title "pid + 5 s low-pass, gains x k", \
-     "${p}_eqd.dat" using 1:3 with linespoints lw 2.5 pt 9 ps 1.6 lc rgb "#0072b2" title "eqd, tau 20/15/10 s", \
+     "${p}_eqdf.dat" using 1:3 with linespoints lw 2.5 pt 9 ps 1.6 lc rgb "#0072b2" title "eqd with announced schedules (shipped), tau 20/15/10 s", \
      "" using 1:3:4 with labels offset 1.6,0 font ",9" tc rgb "#0072b2" notitle, \
+     "${p}_eqd.dat" using 1:3 with linespoints lw 1.8 dt 2 pt 9 ps 1.2 lc rgb "#0072b2" title "eqd, measured power only, tau 20/15/10 s", \
      "${p}_eqd1.dat" using 1:3 with linespoints lw 1.2 dt 3 pt 8 ps 1.0 lc rgb "#56b4e9" notitle, \
      "${p}_whatif.dat" using 1:3 with points pt 4 ps 1.1 lc rgb "#56b4e9" notitle, \
      "" using 1:3:4 with labels offset -1.2,-0.9 font ",8" tc rgb "#56b4e9" notitle, \
@@ -75,8 +76,9 @@ plot "${p}_evcc.dat" using 2:3 with linespoints lw 1.5 pt 5 ps 1.1 lc rgb "#e69f
      "${p}_pid.dat" using 2:3 with linespoints lw 1.5 pt 7 ps 1.1 lc rgb "#d55e00" notitle, \
      "" using 2:3:4 with labels offset 0,0.9 font ",8" tc rgb "#d55e00" notitle, \
      "${p}_pid_lp.dat" using 2:3 with linespoints lw 1.2 dt 2 pt 6 ps 1.0 lc rgb "#cc79a7" notitle, \
-     "${p}_eqd.dat" using 2:3 with linespoints lw 2.5 pt 9 ps 1.6 lc rgb "#0072b2" notitle, \
+     "${p}_eqdf.dat" using 2:3 with linespoints lw 2.5 pt 9 ps 1.6 lc rgb "#0072b2" notitle, \
      "" using 2:3:4 with labels offset 1.6,0 font ",9" tc rgb "#0072b2" notitle, \
+     "${p}_eqd.dat" using 2:3 with linespoints lw 1.8 dt 2 pt 9 ps 1.2 lc rgb "#0072b2" notitle, \
      "${p}_eqd1.dat" using 2:3 with linespoints lw 1.2 dt 3 pt 8 ps 1.0 lc rgb "#56b4e9" title "what-if: 1-stage ff, tau 20/15/10 s", \
      "${p}_whatif.dat" using 2:3 with points pt 4 ps 1.1 lc rgb "#56b4e9" title "what-ifs: eqd dwell0, eqd bare", \
      NaN with points pt 3 ps 2.2 lw 2 lc rgb "#009e73" title "bound (LP, foresight)", \
@@ -102,7 +104,8 @@ set xrange [1200:1500]
 plot "$series" using 1:2 with lines lw 2.5 lc rgb "#888888" title "free (no equalization)", \
      "" using 1:4 with lines lw 1.2 lc rgb "#e69f00" title "net, evcc-step", \
      "" using 1:5 with lines lw 1.2 lc rgb "#d55e00" title "net, pid", \
-     "" using 1:6 with lines lw 2 lc rgb "#0072b2" title "net, eqd", \
+     "" using 1:6 with lines lw 1.5 dt 2 lc rgb "#0072b2" title "net, eqd (measured only)", \
+     "" using 1:10 with lines lw 2 lc rgb "#0072b2" title "net, eqd (announced schedules)", \
      "" using 1:9 with lines lw 1 dt 2 lc rgb "#009e73" title "net, bound (foresight)"
 GP
 fi

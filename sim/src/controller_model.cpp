@@ -8,7 +8,7 @@ namespace eqd::sim {
 
 namespace {
 constexpr double kForecastPeriod_s = 1.0;      // how often a controller refreshes its announcements
-constexpr double kForecastResolution_s = 0.5;  // step of the program run-ahead
+constexpr double kForecastResolution_s = 1.0;  // step of the program run-ahead (programs are in whole seconds)
 }  // namespace
 
 const char* to_string(CommandResult r) noexcept {

@@ -6,6 +6,7 @@
 // Prints Markdown tables per scenario and writes results.csv, frontier.csv, points_<scenario>_<family>.dat
 // and series_<scenario>.csv for the plots (scripts/bench_laws.sh). See docs/control-benchmark.md.
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -102,11 +103,30 @@ std::vector<LawSpec> law_specs() {
                        [p](core::CoreConfig c) { return std::make_unique<bench::PidLaw>(c, p); }});
     }
   }
+  // eqd without announcements: the causal law on measured power only (use_forecast off), as with
+  // controllers that announce nothing.
   for (double tau : kEqdTaus_s) {
     const bool ref = tau == kEqdReferenceTau_s;
-    specs.push_back({"eqd", fmt("eqd tau %g s", tau) + (ref ? " (shipped)" : ""), ref ? "eqd" : fmt("eqd_tau%g", tau),
+    specs.push_back({"eqd", fmt("eqd tau %g s, measured only", tau), ref ? "eqd" : fmt("eqd_tau%g", tau),
                      fmt("τ%g", tau), tau, [tau](core::CoreConfig c) {
-                       for (core::BusParams& p : c.buses) p.tau_s = tau;
+                       for (core::BusParams& p : c.buses) {
+                         p.tau_s = tau;
+                         p.use_forecast = false;
+                       }
+                       return std::make_unique<sim::ControlCoreLaw>(c);
+                     }});
+  }
+  // eqd as shipped (use_forecast on) with the scenarios' controllers announcing their programs'
+  // mean power over 30 s (rig key forecast_horizon_s). The peers see the same samples; they have no
+  // input for announcements, as their originals have none.
+  for (double tau : kEqdTaus_s) {
+    const bool ref = tau == kEqdReferenceTau_s;
+    specs.push_back({"eqdf", fmt("eqd tau %g s, announced", tau) + (ref ? " (shipped)" : ""),
+                     ref ? "eqdf" : fmt("eqdf_tau%g", tau), fmt("τ%g", tau), tau, [tau](core::CoreConfig c) {
+                       for (core::BusParams& p : c.buses) {
+                         p.tau_s = tau;
+                         p.use_forecast = true;
+                       }
                        return std::make_unique<sim::ControlCoreLaw>(c);
                      }});
   }
@@ -115,6 +135,7 @@ std::vector<LawSpec> law_specs() {
                      for (core::BusParams& p : c.buses) {
                        p.tau_s = kEqdReferenceTau_s;
                        p.flip_dwell_s = 0.0;
+                       p.use_forecast = false;
                      }
                      return std::make_unique<sim::ControlCoreLaw>(c);
                    }});
@@ -125,6 +146,7 @@ std::vector<LawSpec> law_specs() {
                        p.deadband_W = 0.0;
                        p.flip_dwell_s = 0.0;
                        p.trim_tau_s = 0.0;
+                       p.use_forecast = false;
                      }
                      return std::make_unique<sim::ControlCoreLaw>(c);
                    }});
@@ -267,6 +289,9 @@ struct Comparison {
   std::string peer, eqd_law;
   double eqd_ratio = 0.0, eqd_travel_kW = 0.0, eqd_flips = 0.0;
   double peer_at_travel = 0.0, peer_at_flips = 0.0;
+  /// The peer's best with no more travel AND no more flips than eqd: its travel frontier built from
+  /// the settings with flips/h <= eqd's only, read at eqd's travel. This is "equal or lower actuation".
+  double peer_at_both = 0.0;
   bool beyond_travel = false, beyond_flips = false;
   double peer_travel_for_eqd_ratio_kW = 0.0;  ///< NaN: the peer's sweep never gets that low
 };
@@ -286,13 +311,14 @@ const char* verdict(double eqd, double peer) {
 constexpr const char* kPeerFamilies[] = {"evcc", "pid", "pid_lp"};
 
 Comparison compare(const std::vector<Row>& rows, const Row& e, const std::string& family) {
-  std::vector<Pt> by_travel, by_flips;
+  std::vector<Pt> by_travel, by_flips, by_both;
   for (const Row& r : rows) {
     if (r.family != family && r.family != "none") continue;
     by_travel.push_back({r.travel_kW, r.exchange_ratio});
     by_flips.push_back({r.flips_per_hour, r.exchange_ratio});
+    if (r.flips_per_hour <= e.flips_per_hour + 1e-9) by_both.push_back({r.travel_kW, r.exchange_ratio});
   }
-  const std::vector<Pt> et = envelope(by_travel), ef = envelope(by_flips);
+  const std::vector<Pt> et = envelope(by_travel), ef = envelope(by_flips), eb = envelope(by_both);
   Comparison c;
   c.peer = family;
   c.eqd_law = e.law;
@@ -301,6 +327,8 @@ Comparison compare(const std::vector<Row>& rows, const Row& e, const std::string
   c.eqd_flips = e.flips_per_hour;
   c.peer_at_travel = envelope_at(et, e.travel_kW, c.beyond_travel);
   c.peer_at_flips = envelope_at(ef, e.flips_per_hour, c.beyond_flips);
+  bool beyond_both = false;
+  c.peer_at_both = envelope_at(eb, e.travel_kW, beyond_both);  // "none" (0 flips, 0 travel) is always in
   c.peer_travel_for_eqd_ratio_kW = envelope_x_for(et, e.exchange_ratio);
   return c;
 }
@@ -315,18 +343,18 @@ void print_table(const std::string& scenario, const std::vector<Row>& rows) {
 }
 
 void print_comparison(const std::string& scenario, const std::vector<Comparison>& cs) {
-  std::printf("\n%s, at eqd's (tau 15 s) actuation:\n\n", scenario.c_str());
-  std::printf("| peer | eqd exchange | peer at equal travel | travel verdict | peer travel for eqd's exchange | "
-              "peer at equal flips/h | flips verdict |\n");
-  std::printf("|---|---:|---:|---|---:|---:|---|\n");
+  std::printf("\n%s, at the actuation of eqd tau 15 s (measured only, and with announcements):\n\n", scenario.c_str());
+  std::printf("| eqd | peer | eqd exchange (travel, flips/h) | peer at <= travel and <= flips | verdict | "
+              "peer at equal travel | peer travel for eqd's exchange | peer at equal flips/h |\n");
+  std::printf("|---|---|---:|---:|---|---:|---:|---:|\n");
   for (const Comparison& c : cs) {
     const std::string need = std::isnan(c.peer_travel_for_eqd_ratio_kW)
                                  ? std::string("never")
                                  : fmt("%.1f kW", c.peer_travel_for_eqd_ratio_kW);
-    std::printf("| %s | %.3f (%.1f kW, %.0f/h) | %.3f%s | %s | %s | %.3f%s | %s |\n", c.peer.c_str(), c.eqd_ratio,
-                c.eqd_travel_kW, c.eqd_flips, c.peer_at_travel, c.beyond_travel ? " (beyond sweep)" : "",
-                verdict(c.eqd_ratio, c.peer_at_travel), need.c_str(), c.peer_at_flips,
-                c.beyond_flips ? " (beyond sweep)" : "", verdict(c.eqd_ratio, c.peer_at_flips));
+    std::printf("| %s | %s | %.3f (%.1f kW, %.0f/h) | %.3f | %s | %.3f%s | %s | %.3f%s |\n", c.eqd_law.c_str(),
+                c.peer.c_str(), c.eqd_ratio, c.eqd_travel_kW, c.eqd_flips, c.peer_at_both,
+                verdict(c.eqd_ratio, c.peer_at_both), c.peer_at_travel, c.beyond_travel ? " (beyond)" : "",
+                need.c_str(), c.peer_at_flips, c.beyond_flips ? " (beyond)" : "");
   }
 }
 
@@ -451,7 +479,14 @@ int run(int argc, char** argv) {
   csv << "scenario,family,law,column,param,exchange_ratio,ratio_to_bound,rms_W,peak_W,flips_per_hour,travel_kW,"
          "exchange_kWh\n";
   std::ofstream fcsv(out_dir / "frontier.csv");
-  fcsv << "scenario,eqd_law,peer,eqd_ratio,eqd_travel_kW,eqd_flips_per_hour,peer_at_equal_travel,beyond_travel,"
+  // The verdict of eqd tau 15 s (measured only / announced) per scenario, printed at the end.
+  struct Verdict {
+    std::string scenario, law;
+    double eqd = 0.0, peer = 0.0;
+    std::string peer_family, verdict;
+  };
+  std::vector<Verdict> summary;
+  fcsv << "scenario,eqd_law,peer,eqd_ratio,eqd_travel_kW,eqd_flips_per_hour,peer_at_le_both,peer_at_equal_travel,beyond_travel,"
           "peer_at_equal_flips,beyond_flips,peer_travel_for_eqd_ratio_kW\n";
   for (ScenarioRun& sr : runs) {
     const sim::Scenario& sc = sr.sc;
@@ -472,30 +507,36 @@ int run(int argc, char** argv) {
     // eqd's points (its tau sweep and the what-ifs) against each peer frontier; the first table shows
     // tau 15 s against each peer, the second every eqd point against the lowest peer frontier.
     std::vector<Comparison> shown;
-    std::vector<std::pair<Comparison, Comparison>> best;  // lowest peer at equal travel, at equal flips
+    // best: the lowest peer frontier at <= both actuations, at equal travel, at equal flips.
+    std::vector<std::array<Comparison, 3>> best;
     for (const Row& e : rows) {
-      if (e.family != "eqd" && e.family != "whatif" && e.family != "eqd1") continue;
-      Comparison bt, bf;
-      bt.peer_at_travel = bf.peer_at_flips = 1e9;
+      if (e.family != "eqd" && e.family != "eqdf" && e.family != "whatif" && e.family != "eqd1") continue;
+      std::array<Comparison, 3> lo;
+      lo[0].peer_at_both = lo[1].peer_at_travel = lo[2].peer_at_flips = 1e9;
       for (const char* fam : kPeerFamilies) {
         const Comparison c = compare(rows, e, fam);
-        if (e.column == "eqd") shown.push_back(c);
-        if (c.peer_at_travel < bt.peer_at_travel) bt = c;
-        if (c.peer_at_flips < bf.peer_at_flips) bf = c;
+        if (e.column == "eqd" || e.column == "eqdf") shown.push_back(c);
+        if (c.peer_at_both < lo[0].peer_at_both) lo[0] = c;
+        if (c.peer_at_travel < lo[1].peer_at_travel) lo[1] = c;
+        if (c.peer_at_flips < lo[2].peer_at_flips) lo[2] = c;
         fcsv << sc.name << ',' << e.column << ',' << fam << ',' << c.eqd_ratio << ',' << c.eqd_travel_kW << ','
-             << c.eqd_flips << ',' << c.peer_at_travel << ',' << c.beyond_travel << ',' << c.peer_at_flips << ','
-             << c.beyond_flips << ',' << c.peer_travel_for_eqd_ratio_kW << '\n';
+             << c.eqd_flips << ',' << c.peer_at_both << ',' << c.peer_at_travel << ',' << c.beyond_travel << ','
+             << c.peer_at_flips << ',' << c.beyond_flips << ',' << c.peer_travel_for_eqd_ratio_kW << '\n';
       }
-      best.emplace_back(bt, bf);
+      best.push_back(lo);
+      if (e.column == "eqd" || e.column == "eqdf")
+        summary.push_back({sc.name, e.law, e.exchange_ratio, lo[0].peer_at_both, lo[0].peer,
+                           verdict(e.exchange_ratio, lo[0].peer_at_both)});
     }
     print_comparison(sc.name, shown);
-    std::printf("\n| eqd point | exchange | travel kW | flips/h | lowest peer at equal travel | verdict | "
-                "lowest peer at equal flips/h | verdict |\n|---|---:|---:|---:|---:|---|---:|---|\n");
-    for (const auto& [bt, bf] : best)
-      std::printf("| %s | %.3f | %.1f | %.0f | %.3f (%s%s) | %s | %.3f (%s%s) | %s |\n", bt.eqd_law.c_str(), bt.eqd_ratio,
-                  bt.eqd_travel_kW, bt.eqd_flips, bt.peer_at_travel, bt.peer.c_str(), bt.beyond_travel ? ", beyond" : "",
-                  verdict(bt.eqd_ratio, bt.peer_at_travel), bf.peer_at_flips, bf.peer.c_str(),
-                  bf.beyond_flips ? ", beyond" : "", verdict(bf.eqd_ratio, bf.peer_at_flips));
+    std::printf("\n| eqd point | exchange | travel kW | flips/h | lowest peer at <= travel and <= flips | verdict | "
+                "lowest peer at equal travel | lowest peer at equal flips/h |\n|---|---:|---:|---:|---:|---|---:|---:|\n");
+    for (const auto& lo : best)
+      std::printf("| %s | %.3f | %.1f | %.0f | %.3f (%s) | %s | %.3f (%s%s) | %.3f (%s%s) |\n", lo[0].eqd_law.c_str(),
+                  lo[0].eqd_ratio, lo[0].eqd_travel_kW, lo[0].eqd_flips, lo[0].peer_at_both, lo[0].peer.c_str(),
+                  verdict(lo[0].eqd_ratio, lo[0].peer_at_both), lo[1].peer_at_travel, lo[1].peer.c_str(),
+                  lo[1].beyond_travel ? ", beyond" : "", lo[2].peer_at_flips, lo[2].peer.c_str(),
+                  lo[2].beyond_flips ? ", beyond" : "");
 
     for (const Row& r : rows)
       csv << sc.name << ',' << r.family << ",\"" << r.law << "\"," << r.column << ',' << r.param << ','
@@ -504,7 +545,7 @@ int run(int argc, char** argv) {
 
     // Plot points, one file per family in sweep order (least to most aggressive), so that gnuplot's
     // line through them is the sweep: travel_kW flips_per_hour exchange_ratio tag.
-    for (const char* fam : {"none", "evcc", "pid", "pid_lp", "eqd", "eqd1", "whatif", "bound"}) {
+    for (const char* fam : {"none", "evcc", "pid", "pid_lp", "eqd", "eqdf", "eqd1", "whatif", "bound"}) {
       std::ofstream pts(out_dir / ("points_" + sc.name + "_" + fam + ".dat"));
       for (const Row& r : rows)
         if (r.family == fam)
@@ -512,7 +553,7 @@ int run(int argc, char** argv) {
     }
 
     // Time series of the default settings (column order is fixed: scripts/bench_laws.sh plots by index).
-    const char* series_cols[] = {"none", "evcc", "pid", "eqd", "eqd_tau10", "eqd_dwell0", "bound"};
+    const char* series_cols[] = {"none", "evcc", "pid", "eqd", "eqd_tau10", "eqd_dwell0", "bound", "eqdf"};
     std::ofstream series(out_dir / ("series_" + sc.name + ".csv"));
     series << "t_s,free_W";
     std::vector<const Row*> picked;
@@ -528,6 +569,11 @@ int run(int argc, char** argv) {
       series << '\n';
     }
   }
+  std::printf("\n## Verdict: eqd tau 15 s against the lowest peer frontier at <= travel and <= flips/h\n\n"
+              "| scenario | eqd | eqd exchange | lowest peer at <= actuation | verdict |\n|---|---|---:|---:|---|\n");
+  for (const Verdict& v : summary)
+    std::printf("| %s | %s | %.3f | %.3f (%s) | %s |\n", v.scenario.c_str(), v.law.c_str(), v.eqd, v.peer,
+                v.peer_family.c_str(), v.verdict.c_str());
   std::printf("\ntotal %.1f s (%u workers + LP thread)\n",
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t_all).count(), jobs);
   return 0;

@@ -2,6 +2,7 @@
 // A small driver for ControlCore tests: one bus of test and buffer channels whose samples the test
 // writes directly, in virtual time. Buffers follow their commands ideally unless told otherwise.
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "eqd/core/control_core.hpp"
@@ -23,6 +24,7 @@ struct CoreFixture {
     follow.assign(channels, true);
     fresh.assign(channels, true);
     last_time.assign(channels, 0);
+    forecast.assign(channels, std::numeric_limits<float>::quiet_NaN());
   }
 
   static core::BufferLimits limits(double max_W = 2000.0) {
@@ -55,6 +57,7 @@ struct CoreFixture {
       core::Sample s;
       s.voltage_V = voltage[i];
       s.power_W = power[i];
+      s.forecast_W = forecast[i];
       s.current_A = power[i] / voltage[i];
       s.state = state[i];
       s.equalization_mode = eq_mode[i];
@@ -98,6 +101,7 @@ struct CoreFixture {
   std::vector<core::ChannelState> state;
   std::vector<bool> eq_mode, follow, fresh;
   std::vector<std::int64_t> last_time;
+  std::vector<float> forecast;  ///< announced mean power (Sample::forecast_W); NaN = none
   std::int64_t now_ns = 1'000'000'000;
 };
 

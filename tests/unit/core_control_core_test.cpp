@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <limits>
+#include <memory>
 
 #include "../fakes/core_fixture.hpp"
 
@@ -200,4 +202,43 @@ TEST_CASE("release stops a channel that is not ours but still in equalization mo
   CHECK(f.core->channel(1).role == Role::test);
   // A test channel that is not equalizing: nothing to do.
   CHECK(f.release(0) == ResponseStatus::already);
+}
+
+TEST_CASE("announced forecasts steer the law; none, NaN or infinite count as the present power", "[control_core][forecast]") {
+  // A test channel discharging at 1000 W that announces it will charge at 1000 W over its horizon.
+  const auto setup = [](BusParams p) {
+    auto f = std::make_unique<CoreFixture>(3, p);
+    f->state[0] = ChannelState::running;
+    f->power[0] = -1000.0;
+    f->forecast[0] = 1000.0F;
+    REQUIRE(f->assign(1) == ResponseStatus::ok);
+    REQUIRE(f->assign(2) == ResponseStatus::ok);
+    return f;
+  };
+  SECTION("use_forecast on: the buffers go where the announced free power needs them") {
+    auto f = setup(BusParams{});
+    f->run_s(90.0);
+    const BusSnapshot b = f->core->bus(0);
+    CHECK(b.free_W == Approx(-1000.0));
+    CHECK(b.free_forecast_W == Approx(1000.0));
+    CHECK(f->power[1] + f->power[2] == Approx(-1000.0).margin(60.0));  // discharging ahead of the charge
+  }
+  SECTION("use_forecast off: the announcement is ignored") {
+    BusParams p;
+    p.use_forecast = false;
+    auto f = setup(p);
+    f->run_s(90.0);
+    CHECK(f->core->bus(0).free_forecast_W == Approx(1000.0));  // still published for dashboards
+    CHECK(f->power[1] + f->power[2] == Approx(1000.0).margin(60.0));
+  }
+  SECTION("NaN or an infinite announcement falls back to the present power") {
+    for (const float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                            -std::numeric_limits<float>::infinity()}) {
+      auto f = setup(BusParams{});
+      f->forecast[0] = bad;
+      f->run_s(90.0);
+      CHECK(f->core->bus(0).free_forecast_W == Approx(-1000.0));
+      CHECK(f->power[1] + f->power[2] == Approx(1000.0).margin(60.0));
+    }
+  }
 }

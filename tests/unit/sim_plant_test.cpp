@@ -261,3 +261,56 @@ TEST_CASE("profile CSV: interpolation, loop and errors with file:line", "[sim][s
   CHECK_THAT(err("bad4.csv", "time_s,value\n0,1,2\n"), Catch::Contains("bad4.csv:2:") && Catch::Contains("two fields"));
   CHECK_THAT(err("missing_nonexistent_dir/x.csv", ""), Catch::Contains("cannot open"));
 }
+
+TEST_CASE("schedule: the announced forecast is the program's mean power over the horizon", "[sim][schedule][forecast]") {
+  Step pulse;
+  pulse.type = StepType::pulse;
+  pulse.pulse_kind = TargetKind::power;
+  pulse.levels = {{1000.0, 10.0}, {-500.0, 10.0}};
+  pulse.duration_s = 100;
+  Schedule s;
+  s.steps = {pulse};
+  ScheduleRunner r(&s);
+  CHECK(r.forecast_mean_W(20.0, 1.0, 50.0, 0.0) == Approx(250.0));
+  CHECK(r.forecast_mean_W(5.0, 1.0, 50.0, 0.0) == Approx(1000.0));
+  Plant p;
+  p.run(r, 5.0);  // 5 s in: 5 s of +1000 W left, then -500 W
+  CHECK(r.forecast_mean_W(10.0, 1.0, 50.0, 0.0) == Approx(250.0));
+  CHECK(r.forecast_mean_W(10.0, 0.5, 50.0, 0.0) == Approx(250.0));
+  CHECK(r.step_elapsed_s() == Approx(5.0));  // the run-ahead works on a copy
+
+  SECTION("a start delay and the end of the program are announced") {
+    Step cp;
+    cp.type = StepType::cp;
+    cp.value = 2000.0;
+    cp.duration_s = 5.0;
+    Schedule d;
+    d.start_delay_s = 10.0;
+    d.steps = {cp};
+    ScheduleRunner rd(&d);
+    CHECK(rd.forecast_mean_W(20.0, 1.0, 50.0, 0.0) == Approx(2000.0 * 5.0 / 20.0));
+  }
+  SECTION("a current is announced as power at the present voltage") {
+    Step cc;
+    cc.type = StepType::cc;
+    cc.value = 2.0;
+    cc.duration_s = 60.0;
+    Schedule c;
+    c.steps = {cc};
+    ScheduleRunner rc(&c);
+    CHECK(rc.forecast_mean_W(30.0, 1.0, 50.0, 0.0) == Approx(100.0));
+  }
+  SECTION("a step ended by a voltage condition is assumed to go on") {
+    Step cp;
+    cp.type = StepType::cp;
+    cp.value = -900.0;
+    cp.until_V = 46.0;
+    Step rest;
+    rest.type = StepType::rest;
+    rest.duration_s = 100.0;
+    Schedule v;
+    v.steps = {cp, rest};
+    ScheduleRunner rv(&v);
+    CHECK(rv.forecast_mean_W(30.0, 1.0, 47.0, -900.0) == Approx(-900.0));
+  }
+}

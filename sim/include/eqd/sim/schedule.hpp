@@ -77,7 +77,7 @@ class ScheduleRunner {
   /// knows its own test program announces it (eqd's Sample::forecast_W): time-based step changes,
   /// start delays, pulse levels and profile values exactly; a current as power at voltage_V; what
   /// the program cannot know by persistence: a step ended by a voltage or current condition is assumed
-  /// to go on, and a CV phase to stay at present_W. Left sums every resolution_s; no allocation.
+  /// to go on, and a CV phase to stay at present_W. Midpoint sums every resolution_s; no allocation.
   [[nodiscard]] double forecast_mean_W(double horizon_s, double resolution_s, double voltage_V,
                                        double present_W) const noexcept;
 
