@@ -135,7 +135,7 @@ void ControllerModel::step(double now_s, double dt_s, std::mt19937_64& rng) noex
     } else if (refresh_forecast || std::isnan(r.forecast_W)) {
       const ConverterParams& cp = c.converter.params();
       r.forecast_W = std::clamp(
-          c.runner.forecast_mean_W(params_.forecast_horizon_s, kForecastResolution_s, r.voltage_V, r.power_W),
+          c.runner.forecast_at_W(params_.forecast_horizon_s, kForecastResolution_s, r.voltage_V, r.power_W),
           -cp.max_discharge_W, cp.max_charge_W);
     }
     r.fault_code = c.fault_code;

@@ -58,6 +58,7 @@ core::BusParams parse_bus_params(const YAML::Node& n, const YamlCtx& c, const st
   b.max_age_ms = c.integer(n, "max_age_ms", p, b.max_age_ms, 1, 3600000);
   b.lease_ms = static_cast<std::uint32_t>(c.integer(n, "lease_ms", p, b.lease_ms, 0, 3600000));
   b.use_forecast = c.boolean(n, "use_forecast", p, b.use_forecast);
+  b.forecast_horizon_s = c.num(n, "forecast_horizon_s", p, b.forecast_horizon_s, 1.0, 120.0);
   return b;
 }
 
@@ -261,7 +262,7 @@ RigSpec parse_rig(const YAML::Node& root, const YamlCtx& c, const std::string& b
     const std::string p = path("buses[" + std::to_string(i) + "]");
     c.check_keys(b, p, {"name", "target_W", "tau_s", "deadband_W", "slew_W_per_s", "flip_dwell_s",
                         "update_interval_s", "trim_tau_s", "trim_max_fraction", "hold_max_s", "max_age_ms",
-                        "lease_ms", "use_forecast"});
+                        "lease_ms", "use_forecast", "forecast_horizon_s"});
     BusSpec bs{c.str(b, "name", p, "", true), parse_bus_params(b, c, p)};
     if (!bus_index.emplace(bs.name, i).second) c.fail(b["name"], p + ".name", "duplicate bus name '" + bs.name + "'");
     // tau_s outside 10..20 s is allowed here (scenarios explore it); the daemon's config applies its own rule.

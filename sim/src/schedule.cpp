@@ -142,35 +142,26 @@ Target ScheduleRunner::target() const noexcept {
   return t;
 }
 
-double ScheduleRunner::forecast_mean_W(double horizon_s, double resolution_s, double voltage_V,
-                                       double present_W) const noexcept {
-  if (!(horizon_s > 0.0) || !(resolution_s > 0.0)) return present_W;
+double ScheduleRunner::forecast_at_W(double horizon_s, double resolution_s, double voltage_V,
+                                     double present_W) const noexcept {
   ScheduleRunner what_if = *this;  // runs the program ahead on a copy; the real runner is untouched
-  const auto steps = static_cast<int>(std::ceil(horizon_s / resolution_s - 1e-9));
-  double sum_W = 0.0;
-  // Midpoint sums: each sample sits mid-interval, so a step boundary that falls on the grid (elapsed
-  // times carry rounding) is counted on the right side.
-  double advance_s = 0.5 * resolution_s;
   ConverterOutput assumed;
   assumed.voltage_V = voltage_V;
   assumed.power_W = present_W;
   assumed.current_A = voltage_V != 0.0 ? present_W / voltage_V : 0.0;
-  assumed.voltage_limited = what_if.in_cv_;
-  for (int k = 0; k < steps; ++k) {
-    what_if.advance(advance_s, assumed);
-    advance_s = resolution_s;
-    const Target t = what_if.target();
-    double w = 0.0;
-    if (t.kind == TargetKind::power) w = t.value;
-    if (t.kind == TargetKind::current) w = t.value * voltage_V;
-    const bool in_cv = what_if.active() && what_if.started_ && what_if.in_cv_;
-    if (in_cv) w = present_W;  // the taper is not in the program: assume it stays where it is
-    sum_W += w;
-    assumed.current_A = voltage_V != 0.0 ? w / voltage_V : 0.0;
-    assumed.power_W = w;
-    assumed.voltage_limited = in_cv;
+  assumed.voltage_limited = in_cv_;  // a CV phase stays one; nothing else reaches a voltage limit
+  double left_s = horizon_s > 0.0 ? horizon_s : 0.0;
+  const double step_s = resolution_s > 0.0 ? resolution_s : 1.0;
+  while (left_s > 1e-9) {
+    const double dt = std::min(step_s, left_s);
+    what_if.advance(dt, assumed);
+    left_s -= dt;
   }
-  return steps > 0 ? sum_W / steps : present_W;
+  if (what_if.active() && what_if.started_ && what_if.in_cv_) return present_W;  // the taper: as now
+  const Target t = what_if.target();
+  if (t.kind == TargetKind::power) return t.value;
+  if (t.kind == TargetKind::current) return t.value * voltage_V;
+  return 0.0;
 }
 
 void ScheduleRunner::next_step() noexcept {

@@ -256,6 +256,8 @@ const std::vector<Key<BusConfig>>& bus_keys() {
       int_key<T>("lease_ms", [](T& o) -> std::uint32_t& { return o.params.lease_ms; }, 1, 3600000, "ms"),
       bool_key<T>("allow_any_tau", [](T& o) -> bool& { return o.allow_any_tau; }),
       bool_key<T>("use_forecast", [](T& o) -> bool& { return o.params.use_forecast; }),
+      real_key<T>("forecast_horizon_s", [](T& o) -> double& { return o.params.forecast_horizon_s; }, Bound{1.0, 120.0},
+                  "s"),
   };
   return k;
 }
@@ -392,7 +394,7 @@ const std::vector<Key<mb::PlausibleRange>>& range_keys() {
 
 const std::vector<std::string>& map_field_names() {
   static const std::vector<std::string> k{"voltage",        "current",          "power",       "state",
-                                          "fault_code",     "eq_flag",          "sample_counter",
+                                          "fault_code",     "eq_flag",          "sample_counter",   "forecast_power",
                                           "cmd_enable",     "cmd_setpoint",     "cmd_lease",   "heartbeat",
                                           "profile_version", "device_channel_count", "capabilities",
                                           "heartbeat_timeout"};
@@ -410,6 +412,7 @@ const std::vector<Key<mb::RegisterMap>>& map_keys() {
       map_opt_field("fault_code", &T::fault_code),
       map_opt_field("eq_flag", &T::eq_flag),
       map_opt_field("sample_counter", &T::sample_counter),
+      map_opt_field("forecast_power", &T::forecast_power),
       map_field("cmd_enable", &T::cmd_enable, true),
       map_field("cmd_setpoint", &T::cmd_setpoint, true),
       map_opt_field("cmd_lease", &T::cmd_lease),
@@ -488,7 +491,8 @@ const std::vector<Key<eqd::io::can::FrameLayout>>& can_frame_keys() {
          if (s == "status") o.role = eqd::io::can::FrameRole::status;
          else if (s == "command") o.role = eqd::io::can::FrameRole::command;
          else if (s == "heartbeat") o.role = eqd::io::can::FrameRole::heartbeat;
-         else fail(c, n.Mark(), p, "got '" + s + "' (expected status | command | heartbeat)");
+         else if (s == "forecast") o.role = eqd::io::can::FrameRole::forecast;
+         else fail(c, n.Mark(), p, "got '" + s + "' (expected status | command | heartbeat | forecast)");
        }},
       int_key<T>("id", [](T& o) -> std::uint32_t& { return o.id; }, 0, 0x1FFFFFFF, "", true),
       bool_key<T>("extended", [](T& o) -> bool& { return o.extended; }),

@@ -254,16 +254,35 @@ void ControlCore::cycle(std::int64_t now_ns) noexcept {
   for (Accum_& acc : acc_) acc = Accum_{};
 
   // Pass 1, every channel: take the newest consistent sample, judge its health, sum test power.
-  // Test channels touch only their sample and 4 bytes of state; buffers keep a copy in cold_.
+  // Test channels touch only their sample and 8 bytes of state; buffers keep a copy in cold_. The
+  // common case (a test channel whose sample is, and was, fresh and valid) takes the short path.
+  Hot_* const hot = hot_.data();
+  Accum_* const accs = acc_.data();
+  const Seqlock<Sample>* const slots = samples_.get();
+  const std::int64_t* const max_age = max_age_ns_.data();
   const std::size_t n = hot_.size();
   for (std::size_t i = 0; i < n; ++i) {
-    Hot_& h = hot_[i];
-    Accum_& acc = acc_[h.bus];
+    Hot_& h = hot[i];
+    Accum_& acc = accs[h.bus];
     Sample s;
-    const bool read = samples_[i].try_load(s, kReadAttempts);
+    const bool read = slots[i].try_load(s, kReadAttempts);
     Health health = h.health;
     if (read) {
-      health = classify(s, now_ns, max_age_ns_[h.bus]);
+      health = classify(s, now_ns, max_age[h.bus]);
+      if (h.role == Role::test && health == Health::ok && h.health == Health::ok) [[likely]] {
+        const double eff = static_cast<double>(h.efficiency);
+        const double power_W = to_bus_W(s.power_W, eff);
+        acc.free_W += power_W;
+        // An announced schedule (NaN: none; a non-finite value is treated the same, so it can never
+        // reach the law) goes into the bus's forecast path.
+        const double announced_W = static_cast<double>(s.forecast_W);
+        if (std::isfinite(announced_W)) {
+          acc.announcing_present_W += power_W;
+          acc.announced_W += to_bus_W(announced_W, eff);
+          ++acc.announcing;
+        }
+        continue;
+      }
     } else {
       ++stats_.torn_reads;  // the writer is mid-store (or stalled there): do not wait for it
     }
@@ -278,10 +297,12 @@ void ControlCore::cycle(std::int64_t now_ns) noexcept {
         const double eff = static_cast<double>(h.efficiency);
         const double power_W = to_bus_W(s.power_W, eff);
         acc.free_W += power_W;
-        // An announced schedule replaces the present power in the forecast sum (NaN: none announced;
-        // a non-finite value is treated the same, so it can never reach the law).
         const double announced_W = static_cast<double>(s.forecast_W);
-        acc.free_forecast_W += std::isfinite(announced_W) ? to_bus_W(announced_W, eff) : power_W;
+        if (std::isfinite(announced_W)) {  // a non-finite announcement counts as none
+          acc.announcing_present_W += power_W;
+          acc.announced_W += to_bus_W(announced_W, eff);
+          ++acc.announcing;
+        }
       } else {
         acc.any_test_stale = true;
       }
@@ -298,8 +319,7 @@ void ControlCore::cycle(std::int64_t now_ns) noexcept {
       if (!(h.role == Role::equalization && c.equalization_mode)) {
         if (known(c.health)) {
           const double power_W = to_bus_W(c.power_W, static_cast<double>(h.efficiency));
-          acc.free_W += power_W;
-          acc.free_forecast_W += power_W;  // a buffer in transition announces no schedule
+          acc.free_W += power_W;  // a buffer in transition announces no schedule
         } else {
           acc.any_test_stale = true;
         }
@@ -402,7 +422,11 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
   EqualizerInput in;
   in.now_ns = now_ns;
   in.free_W = acc.free_W;
-  in.free_forecast_W = acc.free_forecast_W;
+  if (p.use_forecast) {
+    bus.path.update(now_ns, acc.free_W, acc.announcing_present_W, acc.announced_W, acc.announcing,
+                    p.forecast_horizon_s, p.tau_s);
+    in.free_forecast_W = bus.path.steer_W();  // NaN while nothing is announced: the law uses free_W
+  }
   in.eq_measured_W = measured;
   in.capacity_charge_W = cap_charge;
   in.capacity_discharge_W = cap_discharge;
@@ -489,7 +513,7 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
   s.net_W = net;
   s.residual_W = net - p.target_W;
   s.desired_W = out.desired_W;
-  s.free_forecast_W = acc.free_forecast_W;
+  s.free_forecast_W = std::isnan(in.free_forecast_W) ? acc.free_W : in.free_forecast_W;
   s.capacity_charge_W = cap_charge;
   s.capacity_discharge_W = cap_discharge;
   s.updates = bus.law.updates;

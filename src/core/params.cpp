@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "eqd/core/control_core.hpp"
+#include "eqd/core/forecast_path.hpp"
 #include "eqd/core/params.hpp"
 #include "eqd/core/snapshot.hpp"
 
@@ -27,6 +28,9 @@ const char* validate(const BusParams& p, bool allow_any_tau) noexcept {
   if (!finite_nonneg(p.hold_max_s)) return "hold_max_s: must be >= 0";
   if (p.max_age_ms <= 0) return "max_age_ms: must be > 0";
   if (p.lease_ms == 0) return "lease_ms: must be > 0";
+  if (!std::isfinite(p.forecast_horizon_s) || p.forecast_horizon_s < 1.0 ||
+      p.forecast_horizon_s > ForecastPath::kMaxHorizon_s)
+    return "forecast_horizon_s: must be within 1..120 s";
   return nullptr;
 }
 

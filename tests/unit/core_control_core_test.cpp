@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "../fakes/core_fixture.hpp"
+#include "eqd/core/forecast_path.hpp"
 
 using namespace eqd::core;
 using eqd::test::CoreFixture;
@@ -220,7 +221,7 @@ TEST_CASE("announced forecasts steer the law; none, NaN or infinite count as the
     f->run_s(90.0);
     const BusSnapshot b = f->core->bus(0);
     CHECK(b.free_W == Approx(-1000.0));
-    CHECK(b.free_forecast_W == Approx(1000.0));
+    CHECK(b.free_forecast_W == Approx(1000.0));  // the announced path, once it fills the window
     CHECK(f->power[1] + f->power[2] == Approx(-1000.0).margin(60.0));  // discharging ahead of the charge
   }
   SECTION("use_forecast off: the announcement is ignored") {
@@ -228,7 +229,7 @@ TEST_CASE("announced forecasts steer the law; none, NaN or infinite count as the
     p.use_forecast = false;
     auto f = setup(p);
     f->run_s(90.0);
-    CHECK(f->core->bus(0).free_forecast_W == Approx(1000.0));  // still published for dashboards
+    CHECK(f->core->bus(0).free_forecast_W == Approx(-1000.0));  // what the law steers by: the measured
     CHECK(f->power[1] + f->power[2] == Approx(1000.0).margin(60.0));
   }
   SECTION("NaN or an infinite announcement falls back to the present power") {
@@ -240,5 +241,44 @@ TEST_CASE("announced forecasts steer the law; none, NaN or infinite count as the
       CHECK(f->core->bus(0).free_forecast_W == Approx(-1000.0));
       CHECK(f->power[1] + f->power[2] == Approx(1000.0).margin(60.0));
     }
+  }
+}
+
+TEST_CASE("forecast path: the centred median follows an announced step and ignores a short pulse", "[forecast]") {
+  constexpr std::int64_t kS = 1'000'000'000;
+  ForecastPath path;
+  // One test channel at -1000 W; from t = 100 s its program draws +1000 W (announced 30 s ahead).
+  const auto power_at = [](std::int64_t t, std::int64_t pulse_from, std::int64_t pulse_to) {
+    return t >= pulse_from && t < pulse_to ? 1000.0 : -1000.0;
+  };
+  SECTION("a step: the steer value switches half a window before it, not after") {
+    double switched_at = -1;
+    for (std::int64_t t = 0; t < 140; ++t) {
+      const double now_W = power_at(t, 100, 1000);
+      path.update(t * kS, now_W, now_W, power_at(t + 30, 100, 1000), 1, 30.0, 15.0);
+      if (switched_at < 0 && path.steer_W() > 0.0) switched_at = static_cast<double>(t);
+      if (t < 80) CHECK(path.steer_W() == Approx(-1000.0));
+    }
+    CHECK(switched_at == Approx(85.0).margin(1.0));  // step at 100 s minus the lead (tau 15 s)
+    CHECK(path.steer_W() == Approx(1000.0));
+  }
+  SECTION("a 5 s pulse inside the 31 s window does not move the median") {
+    for (std::int64_t t = 0; t < 140; ++t) {
+      const double now_W = power_at(t, 100, 105);
+      path.update(t * kS, now_W, now_W, power_at(t + 30, 100, 105), 1, 30.0, 15.0);
+      CHECK(path.steer_W() == Approx(-1000.0));
+    }
+  }
+  SECTION("channels that announce nothing count with their present power") {
+    // 400 W of silent channels plus the announcing one.
+    for (std::int64_t t = 0; t < 140; ++t) {
+      const double own_W = power_at(t, 100, 1000);
+      path.update(t * kS, 400.0 + own_W, own_W, power_at(t + 30, 100, 1000), 1, 30.0, 15.0);
+    }
+    CHECK(path.steer_W() == Approx(1400.0));
+  }
+  SECTION("nothing announced: NaN, so the law uses the measured free power") {
+    path.update(5 * kS, 100.0, 0.0, 0.0, 0, 30.0, 15.0);
+    CHECK(std::isnan(path.steer_W()));
   }
 }

@@ -262,7 +262,7 @@ TEST_CASE("profile CSV: interpolation, loop and errors with file:line", "[sim][s
   CHECK_THAT(err("missing_nonexistent_dir/x.csv", ""), Catch::Contains("cannot open"));
 }
 
-TEST_CASE("schedule: the announced forecast is the program's mean power over the horizon", "[sim][schedule][forecast]") {
+TEST_CASE("schedule: the announced forecast is the program's power horizon_s ahead", "[sim][schedule][forecast]") {
   Step pulse;
   pulse.type = StepType::pulse;
   pulse.pulse_kind = TargetKind::power;
@@ -271,12 +271,13 @@ TEST_CASE("schedule: the announced forecast is the program's mean power over the
   Schedule s;
   s.steps = {pulse};
   ScheduleRunner r(&s);
-  CHECK(r.forecast_mean_W(20.0, 1.0, 50.0, 0.0) == Approx(250.0));
-  CHECK(r.forecast_mean_W(5.0, 1.0, 50.0, 0.0) == Approx(1000.0));
+  CHECK(r.forecast_at_W(5.5, 1.0, 50.0, 0.0) == Approx(1000.0));
+  CHECK(r.forecast_at_W(15.5, 1.0, 50.0, 0.0) == Approx(-500.0));
+  CHECK(r.forecast_at_W(25.5, 1.0, 50.0, 0.0) == Approx(1000.0));  // next period
   Plant p;
-  p.run(r, 5.0);  // 5 s in: 5 s of +1000 W left, then -500 W
-  CHECK(r.forecast_mean_W(10.0, 1.0, 50.0, 0.0) == Approx(250.0));
-  CHECK(r.forecast_mean_W(10.0, 0.5, 50.0, 0.0) == Approx(250.0));
+  p.run(r, 5.0);
+  CHECK(r.forecast_at_W(7.5, 1.0, 50.0, 0.0) == Approx(-500.0));
+  CHECK(r.forecast_at_W(7.5, 0.25, 50.0, 0.0) == Approx(-500.0));
   CHECK(r.step_elapsed_s() == Approx(5.0));  // the run-ahead works on a copy
 
   SECTION("a start delay and the end of the program are announced") {
@@ -288,7 +289,9 @@ TEST_CASE("schedule: the announced forecast is the program's mean power over the
     d.start_delay_s = 10.0;
     d.steps = {cp};
     ScheduleRunner rd(&d);
-    CHECK(rd.forecast_mean_W(20.0, 1.0, 50.0, 0.0) == Approx(2000.0 * 5.0 / 20.0));
+    CHECK(rd.forecast_at_W(5.5, 1.0, 50.0, 0.0) == Approx(0.0));
+    CHECK(rd.forecast_at_W(12.5, 1.0, 50.0, 0.0) == Approx(2000.0));
+    CHECK(rd.forecast_at_W(20.5, 1.0, 50.0, 0.0) == Approx(0.0));  // finished
   }
   SECTION("a current is announced as power at the present voltage") {
     Step cc;
@@ -298,7 +301,7 @@ TEST_CASE("schedule: the announced forecast is the program's mean power over the
     Schedule c;
     c.steps = {cc};
     ScheduleRunner rc(&c);
-    CHECK(rc.forecast_mean_W(30.0, 1.0, 50.0, 0.0) == Approx(100.0));
+    CHECK(rc.forecast_at_W(30.0, 1.0, 50.0, 0.0) == Approx(100.0));
   }
   SECTION("a step ended by a voltage condition is assumed to go on") {
     Step cp;
@@ -311,6 +314,6 @@ TEST_CASE("schedule: the announced forecast is the program's mean power over the
     Schedule v;
     v.steps = {cp, rest};
     ScheduleRunner rv(&v);
-    CHECK(rv.forecast_mean_W(30.0, 1.0, 47.0, -900.0) == Approx(-900.0));
+    CHECK(rv.forecast_at_W(30.0, 1.0, 47.0, -900.0) == Approx(-900.0));
   }
 }

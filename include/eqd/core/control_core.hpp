@@ -11,6 +11,7 @@
 
 #include "eqd/core/allocator.hpp"
 #include "eqd/core/equalizer.hpp"
+#include "eqd/core/forecast_path.hpp"
 #include "eqd/core/params.hpp"
 #include "eqd/core/sample.hpp"
 #include "eqd/core/seqlock.hpp"
@@ -131,7 +132,9 @@ class ControlCore {
   /// channels touches one small array.
   struct Accum_ {
     double free_W = 0.0;
-    double free_forecast_W = 0.0;  ///< free power with announced schedules in place of present power
+    double announcing_present_W = 0.0;  ///< present free power of the channels that announce
+    double announced_W = 0.0;           ///< what those channels announce for forecast_horizon_s ahead
+    std::uint32_t announcing = 0;       ///< channels with a finite announcement
     bool any_test_stale = false;
     bool any_fresh = false;
     std::uint32_t channels = 0, buffers = 0, pending = 0, stale = 0, faulted = 0, offline = 0;
@@ -139,6 +142,7 @@ class ControlCore {
   struct BusState_ {
     BusParams params{};
     EqualizerState law{};
+    ForecastPath path;                   ///< measured/announced free power, for use_forecast
     EnergyCounters energy{};
     std::vector<ChannelIndex> buffers;   ///< channels whose role is not test (capacity reserved)
     std::vector<ChannelIndex> usable;    ///< buffers allocated to this cycle (capacity reserved)

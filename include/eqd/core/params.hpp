@@ -20,10 +20,12 @@ struct BusParams {
   double hold_max_s = 60.0;        ///< how long stale test data may hold the total before ramping to 0 W
   std::int64_t max_age_ms = 2000;  ///< a sample older than this is stale (max_age_ms)
   std::uint32_t lease_ms = 5000;   ///< setpoint validity at the controller (lease_ms)
-  /// Aim at the free power the controllers announce for their forecast horizon (Sample::forecast_W)
-  /// instead of the present one, so that the damped response is centred on an announced step rather
-  /// than lagging it by tau_s. Channels that announce nothing count with their present power.
+  /// Steer by the free power the controllers announce (Sample::forecast_W, see ForecastPath) instead of
+  /// the present one, so that the damped response is centred on an announced step rather than lagging
+  /// it by tau_s. Channels that announce nothing count with their present power.
   bool use_forecast = true;
+  /// How far ahead the controllers announce (s, 1..120); must be the controllers' own horizon.
+  double forecast_horizon_s = 30.0;
 };
 
 /// Limits and window of one equalization channel (buffer battery). All magnitudes positive.

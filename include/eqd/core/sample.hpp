@@ -29,9 +29,9 @@ struct Sample {
   std::int64_t controller_time_ms = 0;  ///< controller's own clock (0 if it has none)
   std::int64_t receive_time_ns = 0;     ///< eqd monotonic clock when the reading arrived
   std::uint32_t sequence = 0;           ///< controller's sample counter (wraps)
-  /// Announced schedule: the mean battery-side power the controller expects this channel to draw over
-  /// its forecast horizon (the next forecast_horizon_s, from its test program). NaN = no forecast; the
-  /// law then assumes the present power persists. A float so that Sample stays 56 bytes.
+  /// Announced schedule: the battery-side power the controller expects this channel to draw
+  /// forecast_horizon_s after this sample (from its test program). NaN = nothing announced; the law then
+  /// assumes the present power persists. A float so that Sample stays 56 bytes.
   float forecast_W = std::numeric_limits<float>::quiet_NaN();
   std::uint16_t fault_code = 0;         ///< controller-specific, 0 = none
   ChannelState state = ChannelState::offline;

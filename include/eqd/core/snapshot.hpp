@@ -61,7 +61,9 @@ struct BusSnapshot {
   double net_W = 0.0;             ///< free + measured equalization power (what the grid sees)
   double residual_W = 0.0;        ///< net - target
   double desired_W = 0.0;         ///< target - free
-  double free_forecast_W = 0.0;   ///< free power announced for the controllers' forecast horizon
+  /// Free power the law steers by with use_forecast: the centred median of the measured and announced
+  /// free-power path (ForecastPath); free_W when nothing is announced or use_forecast is off.
+  double free_forecast_W = 0.0;
   double capacity_charge_W = 0.0;
   double capacity_discharge_W = 0.0;
   std::uint64_t updates = 0;

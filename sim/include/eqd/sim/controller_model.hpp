@@ -38,8 +38,8 @@ struct ControllerParams {
   double heartbeat_timeout_ms = 3000.0;  ///< heartbeat_timeout_ms: watchdog period (0 = no watchdog)
   double noise_V = 0.0;                  ///< std dev of voltage measurement noise
   double noise_A = 0.0;                  ///< std dev of current measurement noise
-  /// forecast_horizon_s: the controller announces each running channel's mean power over this horizon
-  /// from its test program (ChannelReading::forecast_W), refreshed every second; 0 = announces nothing.
+  /// forecast_horizon_s: the controller announces, for each running channel, the power its test program
+  /// will draw this far ahead (ChannelReading::forecast_W), refreshed every second; 0 = announces nothing.
   double forecast_horizon_s = 0.0;
 };
 
@@ -58,7 +58,7 @@ struct ChannelReading {
   double voltage_V = 0.0;       ///< measured (with noise)
   double current_A = 0.0;       ///< measured (with noise)
   double power_W = 0.0;         ///< measured battery-side power
-  /// Announced mean power over the forecast horizon (battery side); NaN = nothing announced.
+  /// Announced power forecast_horizon_s ahead (battery side); NaN = nothing announced.
   double forecast_W = std::numeric_limits<double>::quiet_NaN();
   std::uint32_t sequence = 0;   ///< sample counter; frozen while stalled
   std::uint16_t fault_code = 0;

@@ -73,13 +73,14 @@ class ScheduleRunner {
   /// Account for dt_s having passed with outcome `out`; moves to the next step when this one ends.
   void advance(double dt_s, const ConverterOutput& out) noexcept;
 
-  /// Mean battery-side power the program will ask for over the next horizon_s, as a controller that
-  /// knows its own test program announces it (eqd's Sample::forecast_W): time-based step changes,
-  /// start delays, pulse levels and profile values exactly; a current as power at voltage_V; what
-  /// the program cannot know by persistence: a step ended by a voltage or current condition is assumed
-  /// to go on, and a CV phase to stay at present_W. Midpoint sums every resolution_s; no allocation.
-  [[nodiscard]] double forecast_mean_W(double horizon_s, double resolution_s, double voltage_V,
-                                       double present_W) const noexcept;
+  /// Battery-side power the program will ask for horizon_s from now, as a controller that knows its own
+  /// test program announces it (eqd's Sample::forecast_W): time-based step changes, start delays, pulse
+  /// levels and profile values exactly; a current as power at voltage_V; what the program cannot know
+  /// by persistence: a step ended by a voltage or current condition is assumed to go on, and a CV phase
+  /// to stay at present_W. The program is run ahead on a copy in steps of at most resolution_s (so that
+  /// no step is skipped); no allocation.
+  [[nodiscard]] double forecast_at_W(double horizon_s, double resolution_s, double voltage_V,
+                                     double present_W) const noexcept;
 
   [[nodiscard]] bool finished() const noexcept;
   [[nodiscard]] bool active() const noexcept { return schedule_ != nullptr && !finished(); }

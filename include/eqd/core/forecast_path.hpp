@@ -1,0 +1,58 @@
+#pragma once
+/// @file forecast_path.hpp
+/// The free power of one bus along time, measured behind and announced ahead, and the robust centred
+/// estimate the law steers by when controllers announce their test programs (docs/control.md,
+/// "Announced schedules").
+
+#include <cstdint>
+#include <vector>
+
+namespace eqd::core {
+
+/// Per-bus path of the free power in 1 s bins: the measured free power of past seconds, and for the
+/// coming seconds what the announcing channels said they will draw then (each announces the power it
+/// expects `horizon_s` after its sample; the other channels are taken to keep their present power).
+///
+/// steer_W() is the median of that path over a window centred `lead_s` ahead of now: lead = min(tau_s,
+/// horizon/2) offsets the damped response's mean delay, so the buffers' ramp straddles an announced step
+/// instead of trailing it; the window reaches to the end of the announced horizon (half-width =
+/// horizon − lead). A median, not a mean, because the exchange with the grid is an L1 cost: short
+/// pulses within the window do not move a median (so the buffers do not chase them), while a step keeps
+/// its edge and is followed in one damped move.
+///
+/// Fixed-size rings allocated in the constructor; update() never allocates, blocks or throws.
+/// Thread-safety: not thread-safe; owned by the control thread.
+class ForecastPath {
+ public:
+  /// Longest announced horizon supported (s). BusParams::forecast_horizon_s is validated against it.
+  static constexpr int kMaxHorizon_s = 120;
+
+  ForecastPath();
+
+  /// Feed one control cycle. free_W: measured bus-side free power now; announcing_present_W: the part of
+  /// it drawn by channels that announce; announced_W: what those channels announce for now + horizon_s
+  /// (bus side); announcing: how many channels announce. Work is done once per new second.
+  void update(std::int64_t now_ns, double free_W, double announcing_present_W, double announced_W,
+              std::uint32_t announcing, double horizon_s, double tau_s) noexcept;
+
+  /// What the law steers by: the centred median of the path (NaN while nothing is announced, or
+  /// before the first update).
+  [[nodiscard]] double steer_W() const noexcept { return steer_W_; }
+
+  /// Forget everything (e.g. the horizon changed).
+  void reset() noexcept;
+
+ private:
+  static constexpr std::int64_t kSlots = 512;  ///< ring length (s): >= past window + horizon + 1
+
+  std::vector<double> past_W_;           ///< measured free power of second k at k % kSlots
+  std::vector<std::int64_t> past_s_;     ///< which second each past slot holds (-1 = none)
+  std::vector<double> ahead_W_;          ///< announced power of second k at k % kSlots
+  std::vector<std::int64_t> ahead_s_;    ///< which second each ahead slot holds (-1 = none)
+  std::vector<double> window_;           ///< scratch for the median
+  std::int64_t last_s_ = -1;
+  double horizon_s_ = 0.0;
+  double steer_W_;
+};
+
+}  // namespace eqd::core

@@ -1,0 +1,77 @@
+// The announced free-power path of one bus and its centred median. See forecast_path.hpp.
+#include "eqd/core/forecast_path.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace eqd::core {
+
+namespace {
+constexpr std::int64_t kNsPerS = 1'000'000'000;
+}  // namespace
+
+ForecastPath::ForecastPath()
+    : past_W_(kSlots, 0.0),
+      past_s_(kSlots, -1),
+      ahead_W_(kSlots, 0.0),
+      ahead_s_(kSlots, -1),
+      window_(kSlots, 0.0),
+      steer_W_(std::numeric_limits<double>::quiet_NaN()) {}
+
+void ForecastPath::reset() noexcept {
+  std::fill(past_s_.begin(), past_s_.end(), -1);
+  std::fill(ahead_s_.begin(), ahead_s_.end(), -1);
+  last_s_ = -1;
+  steer_W_ = std::numeric_limits<double>::quiet_NaN();
+}
+
+void ForecastPath::update(std::int64_t now_ns, double free_W, double announcing_present_W, double announced_W,
+                          std::uint32_t announcing, double horizon_s, double tau_s) noexcept {
+  if (now_ns < 0 || !(horizon_s >= 1.0)) {
+    steer_W_ = std::numeric_limits<double>::quiet_NaN();
+    return;
+  }
+  if (horizon_s != horizon_s_) {
+    reset();  // announcements made for another horizon sit in the wrong slots
+    horizon_s_ = horizon_s;
+  }
+  const std::int64_t sec = now_ns / kNsPerS;
+  if (sec == last_s_) return;  // one bin per second: the steer value holds within the second
+  last_s_ = sec;
+  const auto slot = [](std::int64_t s) { return static_cast<std::size_t>(s % kSlots); };
+  past_W_[slot(sec)] = free_W;
+  past_s_[slot(sec)] = sec;
+  if (announcing == 0) {
+    steer_W_ = std::numeric_limits<double>::quiet_NaN();  // nothing announced: the law uses free_W
+    return;
+  }
+  const auto horizon = static_cast<std::int64_t>(std::min<double>(std::lround(horizon_s), kMaxHorizon_s));
+  ahead_W_[slot(sec + horizon)] = announced_W;
+  ahead_s_[slot(sec + horizon)] = sec + horizon;
+
+  // The window: centred `lead` ahead, reaching to the end of the announced horizon.
+  const std::int64_t lead = std::min<std::int64_t>(std::lround(std::max(0.0, tau_s)), horizon / 2);
+  const std::int64_t half = horizon - lead;
+  const double others_W = free_W - announcing_present_W;  // channels that announce nothing: as now
+  std::size_t n = 0;
+  for (std::int64_t k = sec + lead - half; k <= sec + lead + half; ++k) {
+    if (k <= sec) {
+      if (k >= 0 && past_s_[slot(k)] == k) window_[n++] = past_W_[slot(k)];
+    } else {
+      // Announced at k - horizon; a second with no announcement (start-up, a gap) keeps today's power.
+      window_[n++] = ahead_s_[slot(k)] == k ? others_W + ahead_W_[slot(k)] : free_W;
+    }
+  }
+  if (n == 0) {
+    steer_W_ = free_W;
+    return;
+  }
+  const auto mid = window_.begin() + static_cast<std::ptrdiff_t>(n / 2);
+  std::nth_element(window_.begin(), mid, window_.begin() + static_cast<std::ptrdiff_t>(n));
+  double median = *mid;
+  if (n % 2 == 0) median = 0.5 * (median + *std::max_element(window_.begin(), mid));
+  steer_W_ = median;
+}
+
+}  // namespace eqd::core
