@@ -36,6 +36,7 @@ TEST_CASE("the control cycle never allocates", "[control_core][alloc]") {
   for (int i = 0; i < 48; ++i) {
     f.state[i] = ChannelState::running;
     f.power[i] = (i % 3 == 0 ? -900.0 : 250.0);
+    if (i % 2 == 0) f.forecast[i] = (i % 4 == 0 ? 800.0F : -300.0F);  // announced schedules: path + median
   }
   // Warm-up outside the measured window (Catch2 itself allocates in REQUIRE).
   f.step();
@@ -64,4 +65,6 @@ TEST_CASE("the control cycle never allocates", "[control_core][alloc]") {
   CHECK(f.core->stats().cycles >= 3000);
   CHECK(f.core->bus(0).updates > 100);
   CHECK(f.core->channel(61).role == Role::test);
+  // The announced path was in use (the law steered by its median, not by the measured free power).
+  CHECK(f.core->bus(0).free_forecast_W != Approx(f.core->bus(0).free_W));
 }
