@@ -57,7 +57,7 @@ _eqctl() {
         COMPREPLY=($(compgen -W "--bus --help" -- "$cur"))
       else
         compopt -o nospace 2>/dev/null
-        COMPREPLY=($(compgen -W "tau_s= deadband_W= target_W=" -- "$cur"))
+        COMPREPLY=($(compgen -W "tau_s= deadband_W= target_W= use_forecast=" -- "$cur"))
       fi ;;
   esac
 }

@@ -1,6 +1,9 @@
 // eqctl: command-line client of eqd's control API. See docs/eqctl.md.
 #include <CLI/CLI.hpp>
 
+#include <cctype>
+#include <cerrno>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -109,27 +112,42 @@ int run_watch(const std::string& socket, double interval_s, const std::string& b
   return kExitOk;
 }
 
-bool parse_assignment(const std::string& arg, std::string& key, double& value, std::string& why) {
+/// One NAME=VALUE of `eqctl set` into r.params (numbers) or r.flags (booleans: true/false, yes/no,
+/// on/off as in the configuration). False with `why` on a usage error.
+bool parse_assignment(const std::string& arg, ApiRequest& r, std::string& why) {
   const auto eq = arg.find('=');
   if (eq == std::string::npos || eq == 0) {
     why = "expected NAME=VALUE, got '" + arg + "'";
     return false;
   }
-  key = arg.substr(0, eq);
+  const std::string key = arg.substr(0, eq);
   const std::string v = arg.substr(eq + 1);
+  bool number = false, flag = false;
+  for (const char* p : eqd::control::kSettableParams) number = number || key == p;
+  for (const char* p : eqd::control::kSettableFlags) flag = flag || key == p;
+  if (!number && !flag) {
+    why = "'" + key + "' cannot be set (settable: " + eqd::control::kSettableList + ")";
+    return false;
+  }
+  if (flag) {
+    std::string l = v;
+    for (char& ch : l) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (l == "true" || l == "yes" || l == "on") r.flags[key] = true;
+    else if (l == "false" || l == "no" || l == "off") r.flags[key] = false;
+    else {
+      why = key + ": '" + v + "' is not true or false (also yes/no, on/off)";
+      return false;
+    }
+    return true;
+  }
   char* end = nullptr;
   errno = 0;
-  value = std::strtod(v.c_str(), &end);
+  const double value = std::strtod(v.c_str(), &end);
   if (v.empty() || end != v.c_str() + v.size() || errno == ERANGE || !std::isfinite(value)) {
     why = key + ": '" + v + "' is not a number";
     return false;
   }
-  bool known = false;
-  for (const char* p : eqd::control::kSettableParams) known = known || key == p;
-  if (!known) {
-    why = "'" + key + "' cannot be set (settable: tau_s, deadband_W, target_W)";
-    return false;
-  }
+  r.params[key] = value;
   return true;
 }
 
@@ -180,11 +198,12 @@ int run(int argc, char** argv) {
   std::string rel_channel;
   release->add_option("channel", rel_channel, "channel name, e.g. cab1/3")->required();
 
-  auto* set = app.add_subcommand("set", "change bus parameters at run time: tau_s=… deadband_W=… target_W=…");
+  auto* set = app.add_subcommand("set", "change bus parameters at run time: tau_s=… deadband_W=… target_W=… use_forecast=…");
   std::string set_bus;
   std::vector<std::string> set_args;
   set->add_option("--bus", set_bus, "bus to change")->required();
-  set->add_option("params", set_args, "NAME=VALUE (tau_s, deadband_W, target_W)")->required();
+  set->add_option("params", set_args, "NAME=VALUE (tau_s, deadband_W, target_W: numbers; use_forecast: true/false)")
+      ->required();
 
   app.footer("Exit codes: 0 ok, 1 refused by eqd, 2 usage error, 3 eqd unreachable.");
   try {
@@ -201,13 +220,11 @@ int run(int argc, char** argv) {
       r.command = Command::set;
       r.bus = set_bus;
       for (const std::string& a : set_args) {
-        std::string key, why;
-        double v = 0;
-        if (!parse_assignment(a, key, v, why)) {
+        std::string why;
+        if (!parse_assignment(a, r, why)) {
           std::fprintf(stderr, "eqctl set: %s\n", why.c_str());
           return kExitUsage;
         }
-        r.params[key] = v;
       }
     }
     Client client(socket, kTimeoutMs);

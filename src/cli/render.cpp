@@ -88,10 +88,26 @@ std::string render_status(const json& result) {
       const json& e = sub(b, "energy");
       const json& c = sub(b, "channels");
       const json& k = sub(b, "controllers");
+      // use_forecast and free_forecast_W are absent from older daemons: then nothing is said about them.
+      const json& uf = sub(p, "use_forecast");
+      std::string forecast;
+      if (uf.is_boolean()) {
+        forecast = std::string(", forecast ") + (uf.get<bool>() ? "on" : "off");
+        const double horizon_s = num(p, "forecast_horizon_s");
+        if (uf.get<bool>() && std::isfinite(horizon_s)) forecast += " (horizon " + fixed(horizon_s, 0) + " s)";
+      }
       out += "bus " + str(b, "bus") + "  [" + str(b, "status") + "]  target " + format_power(num(p, "target_W")) +
-             ", tau " + fixed(num(p, "tau_s"), 1) + " s, deadband " + format_power(num(p, "deadband_W")) + "\n";
+             ", tau " + fixed(num(p, "tau_s"), 1) + " s, deadband " + format_power(num(p, "deadband_W")) + forecast +
+             "\n";
       out += "  net power           " + format_power(num(b, "net_W")) + "   (residual " + format_power(num(b, "residual_W")) + ")\n";
-      out += "  free power          " + format_power(num(b, "free_W")) + "\n";
+      // The announced free power the law steers by, only where it tells something: when it reads
+      // differently from the present free power (the daemon reports free_W itself when nothing is
+      // announced or use_forecast is off; equal also when the announcements match the present).
+      const std::string free = format_power(num(b, "free_W"));
+      const std::string announced = format_power(num(b, "free_forecast_W"));
+      out += "  free power          " + free;
+      if (announced != "-" && announced != free) out += "   (announced " + announced + ")";
+      out += "\n";
       out += "  equalization power  " + format_power(num(b, "eq_measured_W")) + " measured, " +
              format_power(num(b, "eq_commanded_W")) + " commanded\n";
       out += "  grid energy         import " + format_energy_kWh(num(e, "grid_import_J")) + ", export " +
@@ -118,12 +134,12 @@ std::string render_channels(const json& result) {
       const double wp = num(c, "window_pos");
       rows.push_back({str(c, "channel"), str(c, "bus"), str(c, "role"), str(c, "state"), str(c, "health"),
                       fixed(num(c, "voltage_V"), 2), fixed(num(c, "current_A"), 2), fixed(num(c, "power_W"), 0),
-                      fixed(num(c, "setpoint_W"), 0), fixed(num(c, "sample_age_s"), 2),
+                      fixed(num(c, "forecast_W"), 0), fixed(num(c, "setpoint_W"), 0), fixed(num(c, "sample_age_s"), 2),
                       std::isfinite(wp) ? fixed(wp * 100.0, 0) + "%" : "-"});
     }
   }
-  return format_table({"CHANNEL", "BUS", "ROLE", "STATE", "HEALTH", "V", "A", "W", "SETPOINT_W", "AGE_s", "WINDOW"},
-                      rows);
+  return format_table(
+      {"CHANNEL", "BUS", "ROLE", "STATE", "HEALTH", "V", "A", "W", "FORECAST_W", "SETPOINT_W", "AGE_s", "WINDOW"}, rows);
 }
 
 std::string render_controllers(const json& result) {

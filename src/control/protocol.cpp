@@ -200,14 +200,23 @@ std::variant<ApiRequest, ParseError> parse_request(std::string_view line) {
         break;
       }
       if (!it->is_object() || it->empty()) {
-        err = "field \"params\" must be a non-empty object of name: number";
+        err = "field \"params\" must be a non-empty object of name: value";
         break;
       }
       for (const auto& [key, value] : it->items()) {
-        bool ok = false;
-        for (const char* p : kSettableParams) ok = ok || key == p;
-        if (!ok) {
-          err = "params: \"" + key.substr(0, 40) + "\" cannot be set at run time (settable: tau_s, deadband_W, target_W)";
+        bool number = false, flag = false;
+        for (const char* p : kSettableParams) number = number || key == p;
+        for (const char* p : kSettableFlags) flag = flag || key == p;
+        if (flag) {
+          if (!value.is_boolean()) {
+            err = "params: field \"" + key + "\" must be true or false";
+            break;
+          }
+          r.flags[key] = value.get<bool>();
+          continue;
+        }
+        if (!number) {
+          err = "params: \"" + key.substr(0, 40) + "\" cannot be set at run time (settable: " + kSettableList + ")";
           break;
         }
         std::optional<double> v;
@@ -240,7 +249,12 @@ std::string serialize_request(const ApiRequest& r) {
       if (*slot) l[key] = **slot;
     j["limits"] = l;
   }
-  if (!r.params.empty()) j["params"] = r.params;
+  if (!r.params.empty() || !r.flags.empty()) {
+    json p = json::object();
+    for (const auto& [key, v] : r.params) p[key] = v;
+    for (const auto& [key, v] : r.flags) p[key] = v;
+    j["params"] = p;
+  }
   return j.dump();
 }
 

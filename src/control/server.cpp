@@ -530,6 +530,8 @@ void ApiServer::Impl::handle_set(const std::shared_ptr<Session>& s, const ApiReq
     else if (key == "deadband_W") p.deadband_W = changed.deadband_W.emplace(value);
     else if (key == "target_W") p.target_W = changed.target_W.emplace(value);
   }
+  for (const auto& [key, value] : r.flags)
+    if (key == "use_forecast") p.use_forecast = changed.use_forecast.emplace(value);
   const bool allow_any_tau = *b < daemon.config().buses.size() && daemon.config().buses[*b].allow_any_tau;
   if (const char* why = core::validate(p, allow_any_tau)) {
     s->reply(error_response(r.id, error_code::kInvalid, "bus " + r.bus + ": " + why));
@@ -559,10 +561,13 @@ void ApiServer::Impl::handle_set(const std::shared_ptr<Session>& s, const ApiReq
     if (changed.tau_s) saved.tau_s = changed.tau_s;
     if (changed.deadband_W) saved.deadband_W = changed.deadband_W;
     if (changed.target_W) saved.target_W = changed.target_W;
+    if (changed.use_forecast) saved.use_forecast = changed.use_forecast;
     const std::string err = persist();
-    spdlog::info("control API: bus {}: tau_s={} deadband_W={} target_W={}", bus, p.tau_s, p.deadband_W, p.target_W);
+    spdlog::info("control API: bus {}: tau_s={} deadband_W={} target_W={} use_forecast={}", bus, p.tau_s, p.deadband_W,
+                 p.target_W, p.use_forecast);
     json res{{"bus", bus},
-             {"params", json{{"tau_s", p.tau_s}, {"deadband_W", p.deadband_W}, {"target_W", p.target_W}}},
+             {"params", json{{"tau_s", p.tau_s}, {"deadband_W", p.deadband_W}, {"target_W", p.target_W},
+                             {"use_forecast", p.use_forecast}}},
              {"persisted", err.empty()}};
     if (!err.empty()) res["warning"] = "not persisted: " + err;
     answer(ok_response(id, res));

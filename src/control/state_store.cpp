@@ -32,7 +32,8 @@ bool operator==(const PersistedChannel& a, const PersistedChannel& b) noexcept {
 }
 
 bool operator==(const PersistedBusParams& a, const PersistedBusParams& b) noexcept {
-  return a.tau_s == b.tau_s && a.deadband_W == b.deadband_W && a.target_W == b.target_W;
+  return a.tau_s == b.tau_s && a.deadband_W == b.deadband_W && a.target_W == b.target_W &&
+         a.use_forecast == b.use_forecast;
 }
 
 std::string state_to_text(const PersistedState& s) {
@@ -45,6 +46,7 @@ std::string state_to_text(const PersistedState& s) {
     if (b.tau_s) p["tau_s"] = *b.tau_s;
     if (b.deadband_W) p["deadband_W"] = *b.deadband_W;
     if (b.target_W) p["target_W"] = *b.target_W;
+    if (b.use_forecast) p["use_forecast"] = *b.use_forecast;
     buses[name] = p;
   }
   json j{{"version", kStateFormatVersion}, {"channels", channels}, {"buses", buses}};
@@ -88,6 +90,10 @@ PersistedState state_from_text(std::string_view text) {
         if (!f->is_number() || !std::isfinite(f->get<double>()))
           throw std::invalid_argument("buses." + name + "." + key + ": must be a finite number");
         *slot = f->get<double>();
+      }
+      if (auto f = b.find("use_forecast"); f != b.end()) {
+        if (!f->is_boolean()) throw std::invalid_argument("buses." + name + ".use_forecast: must be true or false");
+        p.use_forecast = f->get<bool>();
       }
       s.buses[name] = p;
     }
@@ -214,6 +220,7 @@ std::vector<std::string> apply_state(const PersistedState& s, const config::Conf
     if (pb.tau_s) p.tau_s = *pb.tau_s;
     if (pb.deadband_W) p.deadband_W = *pb.deadband_W;
     if (pb.target_W) p.target_W = *pb.target_W;
+    if (pb.use_forecast) p.use_forecast = *pb.use_forecast;
     const bool allow_any_tau = *b < cfg.buses.size() && cfg.buses[*b].allow_any_tau;
     if (const char* why = core::validate(p, allow_any_tau)) {
       notes.push_back("persisted parameters of bus " + name + " are invalid (" + why + "); config values kept");

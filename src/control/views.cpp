@@ -1,6 +1,7 @@
 // Reading views of the control API. They only read seqlock snapshots (see views.hpp).
 #include "eqd/control/views.hpp"
 
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -71,6 +72,7 @@ json status_view(const daemon::Daemon& d, std::int64_t now_ns) {
         {"status", core::to_string(s.status)},
         {"net_W", s.net_W},
         {"free_W", s.free_W},
+        {"free_forecast_W", s.free_forecast_W},
         {"eq_commanded_W", s.eq_commanded_W},
         {"eq_measured_W", s.eq_measured_W},
         {"residual_W", s.residual_W},
@@ -78,6 +80,7 @@ json status_view(const daemon::Daemon& d, std::int64_t now_ns) {
         {"capacity_charge_W", s.capacity_charge_W},
         {"capacity_discharge_W", s.capacity_discharge_W},
         {"params", json{{"target_W", s.params.target_W}, {"tau_s", s.params.tau_s}, {"deadband_W", s.params.deadband_W},
+                        {"use_forecast", s.params.use_forecast}, {"forecast_horizon_s", s.params.forecast_horizon_s},
                         {"allow_any_tau", allow_any_tau}}},
         {"energy", json{{"grid_import_J", s.energy.grid_import_J},
                         {"grid_export_J", s.energy.grid_export_J},
@@ -110,6 +113,8 @@ json channels_view(const daemon::Daemon& d, std::int64_t now_ns, int bus, RoleFi
     const bool eq = s.role != core::Role::test;
     if ((role == RoleFilter::eq && !eq) || (role == RoleFilter::test && eq)) continue;
     const core::Sample smp = core.sample_slot(idx).load();
+    // A test channel's announcement (what the law counts): its power forecast_horizon_s ahead; NaN = none.
+    const bool announced = s.role == core::Role::test && std::isfinite(smp.forecast_W);
     json row{{"channel", info.name},
              {"bus", info.bus < dir.buses.size() ? dir.buses[info.bus] : std::to_string(info.bus)},
              {"role", core::to_string(s.role)},
@@ -118,6 +123,7 @@ json channels_view(const daemon::Daemon& d, std::int64_t now_ns, int bus, RoleFi
              {"voltage_V", smp.voltage_V},
              {"current_A", smp.current_A},
              {"power_W", smp.power_W},
+             {"forecast_W", announced ? json(static_cast<double>(smp.forecast_W)) : json(nullptr)},
              {"setpoint_W", eq ? json(s.setpoint_W) : json(nullptr)},
              {"sample_age_s", smp.receive_time_ns > 0 ? json(static_cast<double>(now_ns - smp.receive_time_ns) * 1e-9)
                                                       : json(nullptr)},

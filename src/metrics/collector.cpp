@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <iterator>
 #include <limits>
 #include <stdexcept>
@@ -33,6 +34,7 @@ enum Id : std::size_t {
   kRequestsRefused,
   kBusNet,
   kBusFree,
+  kBusFreeForecast,
   kBusEqCommanded,
   kBusEqMeasured,
   kBusResidual,
@@ -64,6 +66,7 @@ enum Id : std::size_t {
   kChVoltage,
   kChCurrent,
   kChPower,
+  kChForecast,
   kChState,
   kChRole,
   kChHealth,
@@ -98,6 +101,9 @@ const MetricInfo kCatalogue[] = {
      "Net power of the bus: free plus measured equalization power (what the grid sees); positive = drawn."},
     {"eqd_bus_free_power_watts", G, kBus, "watts", "bus",
      "Free power: sum of the test channels' bus-side power (what the grid would see without equalization)."},
+    {"eqd_bus_free_forecast_watts", G, kBus, "watts", "bus",
+     "Free power the law steers by from the controllers' announcements (centred median of the measured and announced "
+     "path); equals the free power when nothing is announced or use_forecast is off."},
     {"eqd_bus_equalization_commanded_power_watts", G, kBus, "watts", "bus",
      "Sum of the setpoints sent to the bus's equalization channels."},
     {"eqd_bus_equalization_measured_power_watts", G, kBus, "watts", "bus",
@@ -138,6 +144,9 @@ const MetricInfo kCatalogue[] = {
     {"eqd_channel_voltage_volts", G, kCh, "volts", "bus,channel", "Latest sampled voltage."},
     {"eqd_channel_current_amperes", G, kCh, "amperes", "bus,channel", "Latest sampled current; positive = charging."},
     {"eqd_channel_power_watts", G, kCh, "watts", "bus,channel", "Latest sampled power; positive = charging."},
+    {"eqd_channel_forecast_watts", G, kCh, "watts", "bus,channel",
+     "Power the controller announces the channel will draw a forecast horizon ahead; positive = charging (only test "
+     "channels that announce one)."},
     {"eqd_channel_state", G, kCh, "", "bus,channel",
      "Working state as a number: 0 idle, 1 running, 2 paused, 3 fault, 4 equalizing, 5 offline."},
     {"eqd_channel_role", G, kCh, "", "bus,channel",
@@ -295,6 +304,7 @@ void Collector::collect_buses(std::vector<MetricFamily>& out) const {
   using BS = const core::BusSnapshot&;
   per_bus(kBusNet, [](BS x) { return x.net_W; });
   per_bus(kBusFree, [](BS x) { return x.free_W; });
+  per_bus(kBusFreeForecast, [](BS x) { return x.free_forecast_W; });
   per_bus(kBusEqCommanded, [](BS x) { return x.eq_commanded_W; });
   per_bus(kBusEqMeasured, [](BS x) { return x.eq_measured_W; });
   per_bus(kBusResidual, [](BS x) { return x.residual_W; });
@@ -397,6 +407,7 @@ void Collector::collect_channels(std::vector<MetricFamily>& out) const {
   MetricFamily& voltage = family(out, kChVoltage, n);
   MetricFamily& current = family(out, kChCurrent, n);
   MetricFamily& power = family(out, kChPower, n);
+  MetricFamily& forecast = family(out, kChForecast, 0);
   MetricFamily& state = family(out, kChState, n);
   MetricFamily& role = family(out, kChRole, n);
   MetricFamily& health = family(out, kChHealth, n);
@@ -411,6 +422,8 @@ void Collector::collect_channels(std::vector<MetricFamily>& out) const {
     gauge(voltage, l, smp.voltage_V);
     gauge(current, l, smp.current_A);
     gauge(power, l, smp.power_W);
+    // Only what the law can use: a test channel's announcement (NaN = none announced: no sample).
+    if (c.role == core::Role::test && std::isfinite(smp.forecast_W)) gauge(forecast, l, static_cast<double>(smp.forecast_W));
     gauge(state, l, static_cast<double>(smp.state));
     gauge(role, l, static_cast<double>(c.role));
     gauge(health, l, static_cast<double>(c.health));

@@ -40,7 +40,7 @@ inline std::string check_request(std::string_view line) {
                            b->limits.max_discharge_A == r.limits.max_discharge_A && b->limits.v_min_V == r.limits.v_min_V &&
                            b->limits.v_max_V == r.limits.v_max_V && b->limits.hysteresis_V == r.limits.hysteresis_V;
   if (b->id != r.id || b->command != r.command || b->channel != r.channel || b->bus != r.bus ||
-      b->role != r.role || b->params != r.params || !same_limits)
+      b->role != r.role || b->params != r.params || b->flags != r.flags || !same_limits)
     return "round trip changed the request";
   if (r.channel.size() > kMaxNameBytes || r.bus.size() > kMaxNameBytes) return "over-long name accepted";
   return {};

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # End to end with the real binaries: eqsim (simulated cyclers on loopback) + eqd + eqctl.
-# assign/release/set through eqctl, the bus converges, refusals and exit codes, an unprivileged user
-# can read but not change, garbage on the socket leaves eqd serving, eqd restarts with the
-# persisted assignments and parameters, a corrupt state file is moved aside.
+# assign/release/set (use_forecast too) through eqctl, the bus converges, refusals and exit codes,
+# an unprivileged user can read but not change, garbage on the socket leaves eqd serving, eqd
+# restarts with the persisted assignments and parameters, a corrupt state file is moved aside.
 # Usage: eqctl_e2e.sh EQSIM EQD EQCTL RIG_YAML. Runs as root (setpriv to nobody). Bounded: < 60 s.
 set -uo pipefail
 EQSIM=$1 EQD=$2 EQCTL=$3 RIG=$4
@@ -120,6 +120,7 @@ expect_rc 1 "tau_s" "tau out of range" -- set --bus main tau_s=-1
 expect_rc 2 "" "missing channel" -- assign
 expect_rc 2 "not a number" "bad value" -- set --bus main tau_s=abc
 expect_rc 2 "cannot be set" "unknown parameter" -- set --bus main lease_ms=3
+expect_rc 2 "not true or false" "bad use_forecast value" -- set --bus main use_forecast=maybe
 expect_rc 2 "" "bad role" -- channels --role boss
 expect_rc 3 "cannot connect" "no daemon" -- --socket "$WORK/none.sock" status
 expect_rc 0 "" "help" -- assign --help
@@ -137,6 +138,20 @@ ctl --json channels --role eq
 expect_rc 0 "" "release config buffer cab1/15" -- release cab1/15
 expect_rc 0 "" "set tau" -- set --bus main tau_s=3 deadband_W=40
 wait_for 5 "tau_s 3 on main" '.buses[0].params.tau_s == 3' -- status
+
+step "announced schedules: use_forecast through eqctl set, forecasts in status and channels"
+ctl --json status
+echo "$OUT" | jq -e '[.buses[] | (.free_forecast_W | type == "number") and .params.use_forecast == true] | all' \
+  >/dev/null || fail "status lacks free_forecast_W or use_forecast (default true): $(echo "$OUT" | head -c 600)"
+ctl --json channels
+echo "$OUT" | jq -e '[.channels[] | has("forecast_W") and (.role == "test" or .forecast_W == null)] | all' \
+  >/dev/null || fail "channels: forecast_W missing, or set on a non-test channel"
+expect_rc 0 "" "set use_forecast" -- set --bus aux use_forecast=off
+wait_for 5 "use_forecast off on aux only" \
+  '.buses[1].params.use_forecast == false and .buses[0].params.use_forecast == true' -- status
+ctl status
+echo "$OUT" | grep -q "^bus aux .*, forecast off$" || fail "status does not say forecast off for aux: $OUT"
+echo "$OUT" | grep -q "^bus main .*, forecast on (horizon [0-9]* s)$" || fail "status does not say forecast on for main: $OUT"
 
 step "the bus converges"
 sleep 4  # let the law settle after the changes
@@ -180,7 +195,8 @@ R=$(setpriv --reuid=65534 --regid=65534 --groups=100 "$EQCTL" set --bus aux dead
 step "restart eqd: the assignments and parameters come back"
 stop_eqd
 jq -e '.channels["cab2/16"].assigned == true and .channels["cab2/16"].limits.max_charge_W == 3000
-       and .channels["cab1/15"].assigned == false and .buses.main.tau_s == 3 and .buses.aux.deadband_W == 45' \
+       and .channels["cab1/15"].assigned == false and .buses.main.tau_s == 3 and .buses.aux.deadband_W == 45
+       and .buses.aux.use_forecast == false and (.buses.main | has("use_forecast") | not)' \
   "$STATE/state.json" >/dev/null || fail "state file: $(cat "$STATE/state.json")"
 start_eqd 2
 grep -q "restored assignment of cab2/16" "$WORK/eqd-2.log" || fail "no restore line in the log"
@@ -190,7 +206,8 @@ wait_for 15 "cab2/16 restored in equalization" \
 ctl --json channels --role eq
 [ "$(echo "$OUT" | jq '[.channels[] | select(.channel == "cab2/16") | .limits.max_charge_W][0]')" = 3000 ] ||
   fail "restored limits of cab2/16 wrong: $OUT"
-wait_for 5 "restored parameters" '.buses[0].params.tau_s == 3 and .buses[1].params.deadband_W == 45' -- status
+wait_for 5 "restored parameters" '.buses[0].params.tau_s == 3 and .buses[1].params.deadband_W == 45
+  and .buses[1].params.use_forecast == false and .buses[0].params.use_forecast == true' -- status
 
 step "corrupt state file"
 stop_eqd

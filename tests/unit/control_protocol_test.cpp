@@ -39,6 +39,12 @@ TEST_CASE("control protocol: every command parses", "[control][protocol]") {
   const ApiRequest s = ok(R"({"cmd":"set","bus":"main","params":{"tau_s":12,"deadband_W":20}})");
   CHECK(s.params.at("tau_s") == 12.0);
   CHECK(s.params.at("deadband_W") == 20.0);
+  CHECK(s.flags.empty());
+  const ApiRequest f = ok(R"({"cmd":"set","bus":"main","params":{"use_forecast":false,"tau_s":11}})");
+  CHECK(f.flags.at("use_forecast") == false);
+  CHECK(f.params.at("tau_s") == 11.0);
+  CHECK(f.params.count("use_forecast") == 0);
+  CHECK(ok(R"({"cmd":"set","bus":"main","params":{"use_forecast":true}})").flags.at("use_forecast") == true);
   CHECK(ok("{\"cmd\":\"status\"}\r").command == Command::status);
 }
 
@@ -69,6 +75,12 @@ TEST_CASE("control protocol: bad requests get a clear error", "[control][protoco
   CHECK(bad(R"({"cmd":"set","bus":"main","params":{}})").message.find("params") != std::string::npos);
   CHECK(bad(R"({"cmd":"set","bus":"main","params":{"lease_ms":3}})").message.find("lease_ms") != std::string::npos);
   CHECK(bad(R"({"cmd":"set","params":{"tau_s":3}})").message.find("bus") != std::string::npos);
+  // use_forecast is a boolean, the others numbers: no 0/1 or "false" for it, no true for them.
+  for (const char* v : {"1", "0", "\"false\"", "null"})
+    CHECK(bad(std::string(R"({"cmd":"set","bus":"main","params":{"use_forecast":)") + v + "}}").message.find(
+              "use_forecast\" must be true or false") != std::string::npos);
+  CHECK(bad(R"({"cmd":"set","bus":"main","params":{"tau_s":true}})").message.find("tau_s") != std::string::npos);
+  CHECK(bad(R"({"cmd":"set","bus":"main","params":{"lease_ms":3}})").message.find("use_forecast") != std::string::npos);
   CHECK(bad(R"({"cmd":"release","channel":")" + std::string(kMaxNameBytes + 1, 'x') + "\"}").message.find("longer") !=
         std::string::npos);
 }
@@ -98,6 +110,17 @@ TEST_CASE("control protocol: serialize then parse gives the same request", "[con
   CHECK(back.limits.max_discharge_W == 750.0);
   CHECK(back.limits.hysteresis_V == 0.2);
   CHECK_FALSE(back.limits.v_max_V.has_value());
+
+  ApiRequest s;
+  s.command = Command::set;
+  s.bus = "main";
+  s.params["deadband_W"] = 30.0;
+  s.flags["use_forecast"] = false;
+  const std::string line = serialize_request(s);
+  CHECK(json::parse(line)["params"] == json{{"deadband_W", 30.0}, {"use_forecast", false}});
+  const ApiRequest sb = ok(line);
+  CHECK(sb.params == s.params);
+  CHECK(sb.flags == s.flags);
 }
 
 TEST_CASE("control protocol: responses are single JSON lines", "[control][protocol]") {

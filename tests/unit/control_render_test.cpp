@@ -28,3 +28,44 @@ TEST_CASE("eqctl render: missing or mistyped fields print as a dash", "[control]
   CHECK(c.find("50%") != std::string::npos);
   CHECK_NOTHROW(render_controllers(json{{"controllers", 5}}));
 }
+
+TEST_CASE("eqctl render: announced free power and use_forecast", "[control][cli]") {
+  auto bus = [](double free_W, double announced_W, bool use_forecast) {
+    return json{{"buses", json::array({json{{"bus", "main"},
+                                            {"free_W", free_W},
+                                            {"free_forecast_W", announced_W},
+                                            {"params", json{{"target_W", 0.0}, {"tau_s", 15.0}, {"deadband_W", 50.0},
+                                                            {"use_forecast", use_forecast},
+                                                            {"forecast_horizon_s", 30.0}}}}})}};
+  };
+  // Announced differs: shown next to the free power; the header says whether the law uses it.
+  std::string s = render_status(bus(-1842.2, -1200.0, true));
+  CHECK(s.find("deadband 50 W, forecast on (horizon 30 s)\n") != std::string::npos);
+  CHECK(s.find("free power          -1.84 kW   (announced -1.20 kW)\n") != std::string::npos);
+  s = render_status(bus(-1842.2, -1842.2, false));
+  CHECK(s.find("deadband 50 W, forecast off\n") != std::string::npos);
+  // Nothing announced (or the same as now, as displayed): no "announced".
+  s = render_status(bus(-1842.2, -1842.2, true));
+  CHECK(s.find("free power          -1.84 kW\n") != std::string::npos);
+  CHECK(s.find("announced") == std::string::npos);
+  CHECK(render_status(bus(450.2, 449.9, true)).find("announced") == std::string::npos);
+  // An older daemon without the fields: neither the flag nor the announced power.
+  s = render_status(json{{"buses", json::array({json{{"bus", "main"}, {"free_W", 100.0}, {"params", json::object()}}})}});
+  CHECK(s.find("forecast") == std::string::npos);
+  CHECK(s.find("announced") == std::string::npos);
+}
+
+TEST_CASE("eqctl render: a channel's announced forecast has its own column", "[control][cli]") {
+  const std::string c = render_channels(json{{"channels", json::array({
+      json{{"channel", "cab1/1"}, {"power_W", 900.0}, {"forecast_W", 1500.4}, {"setpoint_W", nullptr}},
+      json{{"channel", "cab1/2"}, {"power_W", -300.0}, {"forecast_W", nullptr}, {"setpoint_W", nullptr}}})}});
+  const auto header_end = c.find('\n');
+  const std::string header = c.substr(0, header_end);
+  CHECK(header.find(" W ") < header.find("FORECAST_W"));
+  CHECK(header.find("FORECAST_W  SETPOINT_W") != std::string::npos);
+  // Right-aligned under FORECAST_W (ends where the header's column ends).
+  const std::string row1 = c.substr(header_end + 1, c.find('\n', header_end + 1) - header_end - 1);
+  const std::size_t col_end = header.find("FORECAST_W") + std::string("FORECAST_W").size();
+  CHECK(row1.substr(col_end - 4, 4) == "1500");
+  CHECK(c.find("cab1/2") != std::string::npos);
+}

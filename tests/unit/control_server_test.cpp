@@ -75,6 +75,11 @@ TEST_CASE("control server: reading commands", "[control][server]") {
   CHECK(status["result"]["buses"][0]["channels"]["total"] == 4);
   CHECK(status["result"]["buses"][1]["channels"]["total"] == 2);
   CHECK(status["result"]["controllers"]["total"] == 2);
+  // Nothing is sampled: the announced free power is the free power; use_forecast is config's default.
+  const json& main_bus = status["result"]["buses"][0];
+  REQUIRE(main_bus["free_forecast_W"].is_number());
+  CHECK(main_bus["free_forecast_W"] == main_bus["free_W"]);
+  CHECK(main_bus["params"]["use_forecast"] == true);
 
   ApiRequest eq = req(Command::channels, "", "main");
   eq.role = RoleFilter::eq;
@@ -84,6 +89,13 @@ TEST_CASE("control server: reading commands", "[control][server]") {
   CHECK(chans["result"]["channels"][0]["channel"] == "cab1/4");
   CHECK(chans["result"]["channels"][0]["role"] == "pending");
   CHECK(chans["result"]["channels"][0]["health"] == "offline");
+  const json all = rig.call(req(Command::channels));
+  REQUIRE(all["ok"] == true);
+  for (const json& c : all["result"]["channels"]) {
+    INFO(c.dump());
+    REQUIRE(c.contains("forecast_W"));
+    CHECK(c["forecast_W"].is_null());  // never sampled: nothing announced
+  }
 
   CHECK(rig.call(req(Command::channels, "", "mian"))["error"]["code"] == "unknown_bus");
 
@@ -172,9 +184,34 @@ TEST_CASE("control server: set validates with the bus's allow_any_tau", "[contro
   CHECK(st["result"]["buses"][0]["params"]["tau_s"] == 12.0);
   CHECK(st["result"]["buses"][0]["params"]["deadband_W"] == 25.0);
   CHECK(st["result"]["buses"][1]["params"]["tau_s"] == 5.0);
-  const PersistedState on_disk = StateStore(rig.cfg.state_dir).load().state;
+  PersistedState on_disk = StateStore(rig.cfg.state_dir).load().state;
   CHECK(on_disk.buses.at("main").tau_s == 12.0);
   CHECK_FALSE(on_disk.buses.at("main").target_W.has_value());
+  CHECK_FALSE(on_disk.buses.at("main").use_forecast.has_value());
+
+  // use_forecast: a boolean parameter, applied and persisted like the others; the rest stays.
+  ApiRequest f = req(Command::set, "", "main");
+  f.flags["use_forecast"] = false;
+  const json off = rig.call(f);
+  INFO(off.dump());
+  REQUIRE(off["ok"] == true);
+  CHECK(off["result"]["params"]["use_forecast"] == false);
+  CHECK(off["result"]["params"]["tau_s"] == 12.0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const json st2 = rig.call(req(Command::status));
+  CHECK(st2["result"]["buses"][0]["params"]["use_forecast"] == false);
+  CHECK(st2["result"]["buses"][1]["params"]["use_forecast"] == true);
+  CHECK(st2["result"]["buses"][0]["params"]["tau_s"] == 12.0);
+  CHECK(rig.daemon.core().bus(0).params.use_forecast == false);
+  on_disk = StateStore(rig.cfg.state_dir).load().state;
+  REQUIRE(on_disk.buses.at("main").use_forecast.has_value());
+  CHECK(*on_disk.buses.at("main").use_forecast == false);
+  CHECK(on_disk.buses.at("main").tau_s == 12.0);
+  CHECK_FALSE(on_disk.buses.at("aux").use_forecast.has_value());
+  // Raw wire: a number is not a boolean.
+  Client raw(rig.socket, 5000);
+  const json bad_flag = json::parse(raw.call_raw(R"({"cmd":"set","bus":"main","params":{"use_forecast":0}})"));
+  CHECK(bad_flag["error"]["code"] == "bad_request");
   CHECK(error_code_of(rig.call(req(Command::set, "", "nope"))) == "bad_request");  // no params: parser
 }
 

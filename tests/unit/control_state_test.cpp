@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "control_test_util.hpp"
 #include "eqd/control/state_store.hpp"
 
@@ -33,6 +35,7 @@ PersistedState sample_state() {
   s.channels["cab1/4"] = r;
   s.buses["main"].tau_s = 12.5;
   s.buses["aux"].target_W = -300;
+  s.buses["aux"].use_forecast = false;
   return s;
 }
 std::string read(const fs::path& p) {
@@ -48,6 +51,17 @@ TEST_CASE("control state: text round trip", "[control][state]") {
   const PersistedState back = state_from_text(state_to_text(s));
   CHECK(back == s);
   CHECK_FALSE(back.buses.at("main").deadband_W.has_value());
+  CHECK_FALSE(back.buses.at("main").use_forecast.has_value());
+  REQUIRE(back.buses.at("aux").use_forecast.has_value());
+  CHECK(*back.buses.at("aux").use_forecast == false);
+  // Only a changed flag is written, as a JSON boolean.
+  const auto j = nlohmann::json::parse(state_to_text(s));
+  CHECK(j["buses"]["aux"]["use_forecast"] == false);
+  CHECK_FALSE(j["buses"]["main"].contains("use_forecast"));
+  // == sees the flag.
+  PersistedState other = s;
+  other.buses["aux"].use_forecast = true;
+  CHECK_FALSE(other == s);
 }
 
 TEST_CASE("control state: malformed text names the problem", "[control][state]") {
@@ -66,6 +80,7 @@ TEST_CASE("control state: malformed text names the problem", "[control][state]")
   CHECK(msg(R"({"version":1,"channels":{"cab1/1":{"assigned":true,"limits":{"v_min_V":"x"}}}})").find("v_min_V") !=
         std::string::npos);
   CHECK(msg(R"({"version":1,"buses":{"main":{"tau_s":null}}})").find("main.tau_s") != std::string::npos);
+  CHECK(msg(R"({"version":1,"buses":{"main":{"use_forecast":0}}})").find("main.use_forecast") != std::string::npos);
 }
 
 TEST_CASE("control state: save is atomic and load reads it back", "[control][state]") {
@@ -124,6 +139,9 @@ TEST_CASE("control state: persisted entries override config at start", "[control
   CHECK(plan.core.buses[0].tau_s == 12.5);
   CHECK(plan.core.buses[0].deadband_W == cfg.buses[0].params.deadband_W);  // unset: config's
   CHECK(plan.core.buses[1].target_W == -300);
+  REQUIRE(cfg.buses[1].params.use_forecast);                 // config's default: on
+  CHECK_FALSE(plan.core.buses[1].use_forecast);              // persisted: off
+  CHECK(plan.core.buses[0].use_forecast == cfg.buses[0].params.use_forecast);  // unset: config's
   std::string all;
   for (const auto& n : notes) all += n + "\n";
   CHECK(all.find("gone/1") != std::string::npos);

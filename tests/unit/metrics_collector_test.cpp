@@ -76,8 +76,12 @@ struct Scene {
     f.power[0] = 900.0;
     f.power[1] = -300.0;
     f.voltage[1] = 47.25;
+    // cab1/1 announces 1500 W (its power a horizon ahead), cab1/2 nothing; what a buffer announces is
+    // not the law's business (neither counted nor exported).
+    f.forecast[0] = 1500.0F;
+    f.forecast[3] = 777.0F;
     REQUIRE(f.assign(3) == core::ResponseStatus::ok);
-    f.run_s(20.0);
+    f.run_s(35.0);  // longer than the default 30 s horizon: the announced path fills the law's window
     // The buffer lags its setpoint from now on, so that commanded and measured power differ.
     f.follow[3] = false;
     f.power[3] = -200.0;
@@ -193,6 +197,10 @@ TEST_CASE("collector exports every catalogued family with the value of its snaps
   };
   CHECK(bus_value("eqd_bus_net_power_watts") == b.net_W);
   CHECK(bus_value("eqd_bus_free_power_watts") == b.free_W);
+  // What the law steers by: the announced path, cab1/1's 1500 W in place of its present 900 W and
+  // cab1/2 (announcing nothing) at its present -300 W.
+  REQUIRE(b.free_forecast_W == Approx(1200.0));
+  CHECK(bus_value("eqd_bus_free_forecast_watts") == b.free_forecast_W);
   CHECK(bus_value("eqd_bus_equalization_commanded_power_watts") == b.eq_commanded_W);
   CHECK(bus_value("eqd_bus_equalization_measured_power_watts") == b.eq_measured_W);
   CHECK(bus_value("eqd_bus_residual_power_watts") == b.residual_W);
@@ -259,6 +267,12 @@ TEST_CASE("collector exports every catalogued family with the value of its snaps
   CHECK(one(power, "channel", "cab1/2").gauge.value == -300.0);
   CHECK(label(one(power, "channel", "cab1/2"), "bus") == "main");
   CHECK(one(families.at("eqd_channel_voltage_volts"), "channel", "cab1/2").gauge.value == 47.25);
+  // Announced forecasts: only a test channel that announces one (no NaN sample, no buffer).
+  const auto& forecast = families.at("eqd_channel_forecast_watts");
+  REQUIRE(forecast.metric.size() == 1);
+  CHECK(label(forecast.metric[0], "channel") == "cab1/1");
+  CHECK(label(forecast.metric[0], "bus") == "main");
+  CHECK(forecast.metric[0].gauge.value == 1500.0);
   CHECK(one(families.at("eqd_channel_current_amperes"), "channel", "cab1/2").gauge.value == Approx(-300.0 / 47.25));
   CHECK(one(families.at("eqd_channel_state"), "channel", "cab1/1").gauge.value == 1.0);   // running
   CHECK(one(families.at("eqd_channel_state"), "channel", "cab1/4").gauge.value == 4.0);   // equalizing
@@ -289,7 +303,7 @@ TEST_CASE("per_channel off drops the channel families and keeps the others", "[m
       CHECK(without.count(name) == 1);
     }
   }
-  CHECK(channel_families == 8);
+  CHECK(channel_families == 9);
   // Controller sample age still works: it reads the sample slots, not the channel families.
   CHECK(without.at("eqd_controller_sample_age_seconds").metric.size() == 1);
 }
@@ -341,6 +355,8 @@ TEST_CASE("exporter serves the text exposition over loopback HTTP and names an a
   CHECK(std::regex_search(http_get(exporter.port(), "/other"), std::regex("^HTTP/1\\.[01] 404 ")));
   CHECK(resp.find("\n# TYPE eqd_bus_net_power_watts gauge\n") != std::string::npos);
   CHECK(resp.find("\neqd_channel_power_watts{bus=\"main\",channel=\"cab1/1\"} 900\n") != std::string::npos);
+  CHECK(resp.find("\neqd_bus_free_forecast_watts{bus=\"main\"} 1200\n") != std::string::npos);
+  CHECK(resp.find("\neqd_channel_forecast_watts{bus=\"main\",channel=\"cab1/1\"} 1500\n") != std::string::npos);
   CHECK(resp.find("eqd_controller_poll_latency_seconds_bucket{controller=\"cab1\",le=\"+Inf\"} 4") != std::string::npos);
 
   const std::string taken = "127.0.0.1:" + std::to_string(exporter.port());

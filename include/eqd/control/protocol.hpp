@@ -54,7 +54,8 @@ struct ApiRequest {
   std::string bus;               ///< channels (filter), assign (check), set (required)
   RoleFilter role = RoleFilter::any;  ///< channels
   LimitArgs limits;              ///< assign
-  std::map<std::string, double> params;  ///< set: name -> value (names checked by the server)
+  std::map<std::string, double> params;  ///< set: numeric parameters, name -> value (kSettableParams)
+  std::map<std::string, bool> flags;     ///< set: boolean parameters, name -> value (kSettableFlags)
 };
 
 /// Machine-readable error codes of responses ("error": {"code": ..., "message": ...}).
@@ -103,8 +104,12 @@ struct ParseError {
 /// Names of the limit fields on the wire (and as eqctl options without "--" and with '-' for '_').
 inline constexpr const char* kLimitNames[] = {"max_charge_W", "max_discharge_W", "max_charge_A", "max_discharge_A",
                                              "v_min_V", "v_max_V", "hysteresis_V"};
-/// Bus parameters that `set` may change at run time (and that persist across restarts).
+/// Numeric bus parameters that `set` may change at run time (and that persist across restarts).
 inline constexpr const char* kSettableParams[] = {"tau_s", "deadband_W", "target_W"};
+/// Boolean bus parameters that `set` may change at run time (JSON true/false; persisted likewise).
+inline constexpr const char* kSettableFlags[] = {"use_forecast"};
+/// Every settable name, for messages: "tau_s, deadband_W, target_W, use_forecast".
+inline constexpr const char* kSettableList = "tau_s, deadband_W, target_W, use_forecast";
 
 /// JSON of BufferLimits with the wire names, and back (missing fields keep `l`'s values; throws
 /// std::invalid_argument naming a field of the wrong type).

@@ -5,8 +5,9 @@
 ///
 /// Precedence at start (docs/control-api.md, "Persistence"): a channel's persisted entry (assigned
 /// with its limits, or released) overrides config's `equalization:` entry for it; persisted bus
-/// parameters (tau_s, deadband_W, target_W) override config's. Entries naming channels or buses that
-/// the current config does not know are kept in the file (the rig may come back) but not applied.
+/// parameters (tau_s, deadband_W, target_W, use_forecast) override config's. Entries naming channels
+/// or buses that the current config does not know are kept in the file (the rig may come back) but
+/// not applied.
 
 #include <map>
 #include <optional>
@@ -31,6 +32,7 @@ struct PersistedChannel {
 /// Bus parameters changed at run time; unset ones follow config. Plain data.
 struct PersistedBusParams {
   std::optional<double> tau_s, deadband_W, target_W;
+  std::optional<bool> use_forecast;
 };
 
 /// Everything that survives a restart. Plain data; not synchronised.
