@@ -44,6 +44,7 @@ struct CanServer::Unit {
   std::uint32_t last_heartbeat = 0;
   bool heartbeat_seen = false;
   Clock::time_point stall_until{};
+  Clock::time_point next_forecast{};
 
   void release(std::size_t k, ReleaseReason why) {
     chans[k].enabled = false;
@@ -208,6 +209,8 @@ void CanServer::serve() {
       for (auto& up : units_) {
         Unit& u = *up;
         if (now < u.stall_until) continue;
+        const bool forecast_due = u.cfg.send_forecast && u.codec.has_forecast_frame() && now >= u.next_forecast;
+        if (forecast_due) u.next_forecast = now + std::chrono::milliseconds(u.cfg.forecast_period_ms);
         for (std::size_t k = 0; k < u.chans.size(); ++k) {
           const ServedReading r = u.cfg.backend->read(k);
           can::StatusValues v;
@@ -218,12 +221,14 @@ void CanServer::serve() {
           v.fault_code = r.fault_code;
           v.equalizing = r.equalizing;
           v.counter = r.sample_counter;
+          v.forecast_W = r.forecast_W;
           can::Frame f;
           const char* field = "";
           // A value the profile cannot carry (e.g. a fault code beyond 8 bits) is saturated here on
           // the controller side; eqd's side never clamps.
           if (u.codec.encode_status(k, v, f, field) != can::CodecStatus::ok) {
             v.fault_code = std::min<std::uint16_t>(v.fault_code, 255);
+            if (std::string(field) == "forecast_power") v.forecast_W = std::nan("");
             if (u.codec.encode_status(k, v, f, field) != can::CodecStatus::ok) {
               ++u.stats.status_dropped;
               continue;
@@ -233,6 +238,16 @@ void CanServer::serve() {
           const std::size_t n = can::to_wire(f, w);
           if (::send(fd_, &w, n, MSG_DONTWAIT) == static_cast<ssize_t>(n)) ++u.stats.status_sent;
           else ++u.stats.status_dropped;
+          if (forecast_due) {
+            can::Frame ff;
+            // A forecast the signal cannot carry goes out as "not available" (controller side).
+            if (u.codec.encode_forecast(k, r.forecast_W, ff, field) != can::CodecStatus::ok &&
+                u.codec.encode_forecast(k, std::nan(""), ff, field) != can::CodecStatus::ok)
+              continue;
+            canfd_frame fw{};
+            const std::size_t fn = can::to_wire(ff, fw);
+            if (::send(fd_, &fw, fn, MSG_DONTWAIT) == static_cast<ssize_t>(fn)) ++u.stats.forecast_sent;
+          }
         }
       }
     }

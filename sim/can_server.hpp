@@ -35,12 +35,18 @@ struct CanServedController {
   std::shared_ptr<ControllerBackend> backend;
   io::can::SignalMap map = io::can::default_can_profile();  ///< channel_count forced to the backend's
   std::uint16_t heartbeat_timeout_ms = 3000;        ///< 0 = no heartbeat watchdog
+  /// Announce forecasts: when the map has a forecast frame, send one per channel (ServedReading::
+  /// forecast_W; NaN as "not available") right after its status frame, every forecast_period_ms. A map
+  /// with forecast_power in its status frame carries it there whatever this says.
+  bool send_forecast = false;
+  std::uint32_t forecast_period_ms = 1000;
 };
 
 /// Counters of one served controller. Plain values.
 struct CanServerStats {
   std::uint64_t status_sent = 0;
   std::uint64_t status_dropped = 0;   ///< status frames the socket refused (queue full)
+  std::uint64_t forecast_sent = 0;    ///< forecast frames sent
   std::uint64_t commands = 0;         ///< valid command frames applied
   std::uint64_t rejected = 0;         ///< command frames refused (bad channel, enable, value, length)
   std::uint64_t heartbeats = 0;       ///< heartbeat counter changes

@@ -1,7 +1,14 @@
 # eqsim executable: plant model (eqd_sim) + Modbus servers (eqd_modbus_server). Included from the top
 # level after src/ because it needs targets from both sim/ and src/io/modbus/.
+
+# eqd_rig_backend: the plant behind the servers (ControllerBackend over a sim::Rig), shared by eqsim and
+# the tests that run eqd's links against the real plant model.
+add_library(eqd_rig_backend STATIC ${PROJECT_SOURCE_DIR}/sim/rig_backend.cpp)
+target_include_directories(eqd_rig_backend PUBLIC ${PROJECT_SOURCE_DIR}/sim)
+target_link_libraries(eqd_rig_backend PUBLIC eqd_sim eqd_modbus_server)
+
 add_executable(eqsim ${PROJECT_SOURCE_DIR}/sim/eqsim_main.cpp)
-target_link_libraries(eqsim PRIVATE eqd_sim eqd_modbus_server eqd_discovery CLI11::CLI11 nlohmann_json::nlohmann_json)
+target_link_libraries(eqsim PRIVATE eqd_rig_backend eqd_sim eqd_modbus_server eqd_discovery CLI11::CLI11 nlohmann_json::nlohmann_json)
 install(TARGETS eqsim RUNTIME DESTINATION bin)
 # Simulated controllers on CAN too (eqsim --can IFACE).
 target_link_libraries(eqsim PRIVATE eqd_can_server)

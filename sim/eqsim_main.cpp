@@ -21,6 +21,7 @@
 #include "eqd/sim/rig.hpp"
 #include "can_server.hpp"
 #include "modbus_server.hpp"
+#include "rig_backend.hpp"
 
 namespace {
 
@@ -33,63 +34,13 @@ constexpr int kExitUsage = 2;
 std::atomic<int> g_signal{0};
 extern "C" void on_signal(int sig) { g_signal.store(sig); }
 
-// One plant shared by the plant thread and every server thread: calls are serialised by one mutex.
-// Lock order: a server thread holds its controller's lock, then this one; the plant thread only this.
-struct Plant {
-  explicit Plant(Rig r) : rig(std::move(r)) {}
-  Rig rig;
-  std::mutex mutex;
-};
-
-// Releases the controllers made by themselves (lease expiry, heartbeat loss), for the report.
-std::atomic<std::uint64_t> g_lease_releases{0};
-std::atomic<std::uint64_t> g_heartbeat_releases{0};
-
-// Adapts one simulated controller to the Modbus server.
-class Backend final : public eqd::sim::ControllerBackend {
- public:
-  Backend(Plant& plant, std::size_t controller) : plant_(plant), controller_(controller) {}
-  [[nodiscard]] std::size_t channel_count() const override { return plant_.rig.controller(controller_).channel_count(); }
-  eqd::sim::ServedReading read(std::size_t ch) override {
-    std::lock_guard<std::mutex> lock(plant_.mutex);
-    const auto& r = plant_.rig.controller(controller_).reading(ch);
-    eqd::sim::ServedReading out;
-    out.voltage_V = r.voltage_V;
-    out.current_A = r.current_A;
-    out.power_W = r.power_W;
-    out.state_code = static_cast<std::uint16_t>(r.state);
-    out.fault_code = r.fault_code;
-    out.equalizing = r.equalization_mode;
-    out.sample_counter = r.sequence;
-    return out;
-  }
-  void command(std::size_t ch, bool equalize, double setpoint_W, std::uint32_t lease_ms) override {
-    std::lock_guard<std::mutex> lock(plant_.mutex);
-    auto& c = plant_.rig.controller(controller_);
-    const auto result = c.set_command(ch, equalize, setpoint_W, lease_ms, plant_.rig.now_s());
-    if (result != eqd::sim::CommandResult::accepted && equalize)
-      std::fprintf(stderr, "eqsim: %s/%zu: command refused: %s\n", c.params().name.c_str(), ch + 1,
-                   eqd::sim::to_string(result));
-  }
-  void heartbeat(std::uint16_t value) override {
-    std::lock_guard<std::mutex> lock(plant_.mutex);
-    plant_.rig.controller(controller_).heartbeat(value, plant_.rig.now_s());
-  }
-  void released(std::size_t ch, eqd::sim::ReleaseReason why) override {
-    (why == eqd::sim::ReleaseReason::lease_expired ? g_lease_releases : g_heartbeat_releases).fetch_add(1);
-    std::fprintf(stderr, "eqsim: %s/%zu: released by the controller (%s)\n",
-                 plant_.rig.controller(controller_).params().name.c_str(), ch + 1,
-                 why == eqd::sim::ReleaseReason::lease_expired ? "lease expired" : "heartbeat lost");
-  }
-
- private:
-  Plant& plant_;
-  std::size_t controller_;
-};
+using eqd::sim::Plant;
+using eqd::sim::RigBackend;
 
 double kWh(double J) { return J / 3.6e6; }
 
-nlohmann::json report_json(const Rig& rig) {
+nlohmann::json report_json(const Plant& plant) {
+  const Rig& rig = plant.rig;
   nlohmann::json j;
   j["time_s"] = rig.now_s();
   j["buses"] = nlohmann::json::array();
@@ -113,8 +64,8 @@ nlohmann::json report_json(const Rig& rig) {
   j["channels_equalizing"] = equalizing;
   // Heartbeat-watchdog trips of the plant's controllers plus channels the Modbus servers released for a
   // lost heartbeat; lease expiries separately.
-  j["watchdog_trips"] = trips + g_heartbeat_releases.load();
-  j["lease_releases"] = g_lease_releases.load();
+  j["watchdog_trips"] = trips + plant.heartbeat_releases.load();
+  j["lease_releases"] = plant.lease_releases.load();
   return j;
 }
 
@@ -178,6 +129,10 @@ std::string eqd_config_for(const Rig& rig, const std::vector<std::uint16_t>& por
   y += "buses:\n";
   for (const auto& b : rig.spec().buses) {
     y += "  - name: " + b.name + "\n";
+    // eqd must look as far ahead as the controllers announce (docs/sim.md "Announced schedules").
+    char fh[64];
+    std::snprintf(fh, sizeof fh, "    forecast_horizon_s: %g\n", b.params.forecast_horizon_s);
+    y += fh;
     if (tau_s > 0) {
       y += "    tau_s: " + std::to_string(tau_s) + "\n";
       if (tau_s < 10.0 || tau_s > 20.0) y += "    allow_any_tau: true\n";
@@ -268,6 +223,11 @@ int run(int argc, char** argv) {
   app.add_option("--can-hz", can_serving.status_hz, "with --can: status frames per channel per second")
       ->capture_default_str()->check(CLI::Range(0.1, 100.0));
   app.add_option("--listen", listen_host, "IPv4 address the Modbus servers listen on")->capture_default_str();
+  double forecast_horizon_s = -1.0;
+  app.add_option("--forecast-horizon-s", forecast_horizon_s,
+                 "every controller announces each running channel's power this far ahead, s (overrides the "
+                 "rig's controllers[].forecast_horizon_s; 0 = announce nothing; default: as the rig says)")
+      ->check(CLI::Range(0.0, 3600.0));
   app.add_flag("--publish", publish,
                "announce every controller through avahi-daemon as _eqd-ctrl._tcp (docs/discovery.md), so that eqd "
                "finds them without a controller list");
@@ -279,7 +239,17 @@ int run(int argc, char** argv) {
 
   std::unique_ptr<Plant> plant;
   try {
-    plant = std::make_unique<Plant>(eqd::sim::load_rig(rig_path));
+    eqd::sim::RigSpec spec = eqd::sim::load_rig_spec(rig_path);
+    if (forecast_horizon_s >= 0.0) {
+      for (eqd::sim::ControllerSpec& c : spec.controllers) c.params.forecast_horizon_s = forecast_horizon_s;
+      // The buses' (eqd's) horizon follows, so that --write-eqd-config matches what is announced.
+      if (forecast_horizon_s >= 1.0 && forecast_horizon_s <= 120.0)
+        for (eqd::sim::BusSpec& b : spec.buses) b.params.forecast_horizon_s = forecast_horizon_s;
+      else if (forecast_horizon_s > 0.0)
+        std::fprintf(stderr, "eqsim: --forecast-horizon-s %g: eqd's forecast_horizon_s takes 1..120 s; the buses keep "
+                             "theirs\n", forecast_horizon_s);
+    }
+    plant = std::make_unique<Plant>(Rig(spec));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "eqsim: %s\n", e.what());
     return kExitUsage;
@@ -292,8 +262,10 @@ int run(int argc, char** argv) {
     sc.name = rig.controller(c).params().name;
     sc.port = base_port == 0 ? 0 : static_cast<std::uint16_t>(base_port + static_cast<int>(c));
     sc.host = listen_host;
-    sc.backend = std::make_shared<Backend>(*plant, c);
-    sc.map.channel_count = static_cast<std::uint16_t>(rig.controller(c).channel_count());
+    sc.backend = std::make_shared<RigBackend>(*plant, c);
+    sc.map = eqd::io::modbus::default_profile(static_cast<std::uint16_t>(rig.controller(c).channel_count()));
+    // A controller that announces forecasts says so (capability bit 5) and serves the forecast_power block.
+    sc.capabilities = eqd::sim::served_capabilities(rig.controller(c).params());
     const double hb = rig.controller(c).params().heartbeat_timeout_ms;
     sc.heartbeat_timeout_ms = static_cast<std::uint16_t>(std::min(hb, 65535.0));
     served.push_back(std::move(sc));
@@ -319,7 +291,8 @@ int run(int argc, char** argv) {
       eqd::sim::CanServedController cc;
       cc.name = rig.controller(c).params().name;
       cc.node_id = static_cast<std::uint32_t>(c + 1);
-      cc.backend = std::make_shared<Backend>(*plant, c);
+      cc.backend = std::make_shared<RigBackend>(*plant, c);
+      cc.send_forecast = rig.controller(c).params().forecast_horizon_s > 0.0;
       const auto n = static_cast<std::uint16_t>(rig.controller(c).channel_count());
       cc.map = can_fd ? eqd::io::can::default_can_fd_profile(n) : eqd::io::can::default_can_profile(n);
       cc.heartbeat_timeout_ms =
@@ -404,7 +377,7 @@ int run(int argc, char** argv) {
       }
       if (!report_file.empty() && rig.now_s() >= next_report) {
         try {
-          write_atomic(report_file, report_json(rig).dump(1) + "\n");
+          write_atomic(report_file, report_json(*plant).dump(1) + "\n");
         } catch (const std::exception& e) {
           std::fprintf(stderr, "eqsim: report: %s\n", e.what());
         }
@@ -422,7 +395,7 @@ int run(int argc, char** argv) {
   print_report(rig, "eqsim: summary");
   if (!report_file.empty()) {
     try {
-      write_atomic(report_file, report_json(rig).dump(1) + "\n");
+      write_atomic(report_file, report_json(*plant).dump(1) + "\n");
     } catch (const std::exception& e) {
       std::fprintf(stderr, "eqsim: report: %s\n", e.what());
       exit_code = kExitFailure;

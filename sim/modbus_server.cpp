@@ -35,6 +35,7 @@ class ControllerImage {
     const std::size_t n = cfg_.backend->channel_count();
     if (n == 0 || n > 0xFFFF) throw std::runtime_error("modbus server '" + cfg_.name + "': bad channel count");
     cfg_.map.channel_count = static_cast<std::uint16_t>(n);
+    cfg_.map = mb::with_capabilities(cfg_.map, cfg_.capabilities);
     if (auto errs = mb::validate_map(cfg_.map); !errs.empty())
       throw std::runtime_error("modbus server '" + cfg_.name + "': " + errs.front());
     std::uint32_t in_end = 0, hold_end = 0;
@@ -156,7 +157,7 @@ class ControllerImage {
   void for_each_field(F&& f) const {
     const mb::RegisterMap& m = cfg_.map;
     for (const mb::Field* x : {&m.voltage, &m.current, &m.state, &m.cmd_enable, &m.cmd_setpoint}) f(*x, true);
-    for (const auto* x : {&m.power, &m.fault_code, &m.eq_flag, &m.sample_counter, &m.cmd_lease})
+    for (const auto* x : {&m.power, &m.fault_code, &m.eq_flag, &m.sample_counter, &m.forecast_power, &m.cmd_lease})
       if (*x) f(**x, true);
     for (const auto* x : {&m.heartbeat, &m.profile_version, &m.device_channel_count, &m.capabilities, &m.heartbeat_timeout})
       if (*x) f(**x, false);
@@ -198,6 +199,13 @@ class ControllerImage {
       if (m.fault_code) put(*m.fault_code, k, r.fault_code);
       if (m.eq_flag) put(*m.eq_flag, k, r.equalizing ? 1.0 : 0.0);
       if (m.sample_counter) put(*m.sample_counter, k, r.sample_counter);
+      if (m.forecast_power) {
+        if (std::isnan(r.forecast_W))  // nothing announced: the type's "not available" value
+          mb::encode_not_available(*m.forecast_power, regs(m.forecast_power->table) +
+                                                          mb::channel_address(*m.forecast_power, k));
+        else
+          put(*m.forecast_power, k, r.forecast_W);  // an infinite or huge value goes out as such
+      }
     }
   }
 
@@ -486,6 +494,7 @@ ServedReading FakeControllerBackend::read(std::size_t channel) {
   r.equalizing = c.rec.equalize;
   r.state_code = c.rec.equalize ? 4 : (c.test_power_W != 0.0 ? 1 : 0);
   r.sample_counter = ++c.counter;
+  r.forecast_W = c.forecast_W;
   switch (c.fault) {
     case Fault::none: break;
     case Fault::nan_voltage: r.voltage_V = std::nan(""); break;
@@ -525,6 +534,11 @@ void FakeControllerBackend::set_test_power(std::size_t channel, double power_W) 
 void FakeControllerBackend::inject_fault(std::size_t channel, Fault f) {
   const std::lock_guard<std::mutex> lock(mutex_);
   channels_.at(channel).fault = f;
+}
+
+void FakeControllerBackend::set_forecast(std::size_t channel, double forecast_W) {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  channels_.at(channel).forecast_W = forecast_W;
 }
 
 FakeControllerBackend::Record FakeControllerBackend::record(std::size_t channel) const {

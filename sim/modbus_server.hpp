@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -36,6 +37,10 @@ struct ServedReading {
   std::uint16_t fault_code = 0;
   bool equalizing = false;
   std::uint32_t sample_counter = 0;
+  /// Announced power one forecast horizon ahead (W, + = charging); NaN = nothing
+  /// announced (served as the field's "not available" value). Served only when the map has
+  /// forecast_power (the default profile: when `capabilities` has capability::kForecast).
+  double forecast_W = std::numeric_limits<double>::quiet_NaN();
 };
 
 /// Why a server released a channel by itself.
@@ -83,9 +88,14 @@ struct ServedController {
   std::string host = "127.0.0.1";          ///< IPv4 address to listen on (eqsim --listen)
   std::uint8_t unit_id = 1;                ///< requests for other unit ids get no reply
   std::shared_ptr<ControllerBackend> backend;
-  io::modbus::RegisterMap map = io::modbus::default_profile();  ///< channel_count forced to backend's
+  /// channel_count forced to the backend's; served as with_capabilities(map, capabilities): a gated
+  /// forecast_power block exists only when `capabilities` announces it (else reading it is an
+  /// ILLEGAL_DATA_ADDRESS, as on a controller without the feature).
+  io::modbus::RegisterMap map = io::modbus::default_profile();
   std::uint16_t heartbeat_timeout_ms = 3000;  ///< 0 = no heartbeat watchdog
-  std::uint16_t capabilities = 0x1F;          ///< value of the capabilities register
+  /// Value of the capabilities register: 0x1F = lease, heartbeat, measured power, eq_flag,
+  /// sample_counter; add io::modbus::capability::kForecast (0x20) to serve forecast_power.
+  std::uint16_t capabilities = 0x1F;
 };
 
 namespace detail {
@@ -172,6 +182,7 @@ class FakeControllerBackend : public ControllerBackend {
  public:
   /// What a fault-injected channel reports instead of its true value.
   enum class Fault : std::uint8_t { none, nan_voltage, voltage_out_of_range, power_out_of_range };
+  /// A channel reports forecast_W = NaN (nothing announced) until set_forecast().
   explicit FakeControllerBackend(std::size_t channels);
 
   [[nodiscard]] std::size_t channel_count() const override;
@@ -184,6 +195,8 @@ class FakeControllerBackend : public ControllerBackend {
   void set_test_power(std::size_t channel, double power_W);
   /// Make `channel` report `f` until cleared with Fault::none.
   void inject_fault(std::size_t channel, Fault f);
+  /// Announced forecast of `channel` (any value, including NaN = none and infinities).
+  void set_forecast(std::size_t channel, double forecast_W);
 
   /// Last command of a channel, how many command() calls it received (client writes and server
   /// releases) and how many of those were server releases.
@@ -203,6 +216,7 @@ class FakeControllerBackend : public ControllerBackend {
   struct Channel {
     Record rec;
     double test_power_W = 0.0;
+    double forecast_W = std::numeric_limits<double>::quiet_NaN();
     std::uint32_t counter = 0;
     Fault fault = Fault::none;
   };

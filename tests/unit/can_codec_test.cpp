@@ -2,7 +2,9 @@
 // profiles' round trips, and frame conversion to the kernel's structs. Pure: no sockets.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <cstring>
 #include <random>
 
@@ -118,7 +120,9 @@ TEST_CASE("built-in profiles are valid", "[can][map]") {
   CHECK(validate_map(default_can_profile(255)).empty());
   CHECK(validate_map(default_can_fd_profile(64)).empty());
   CHECK(validate_ids(default_can_profile(16), 127).empty());
-  // 0x380 + 127 would leave 11 bits? No: heartbeat 0x300 + 127 = 0x37F. Node ids up to 0x4FF fit.
+  // Highest identifier: the forecast frame, 0x400 + node id. Node ids up to 0x3FF fit in 11 bits.
+  CHECK(validate_ids(default_can_profile(16), 0x3FF).empty());
+  CHECK_FALSE(validate_ids(default_can_profile(16), 0x400).empty());
   CHECK_FALSE(validate_ids(default_can_profile(16), 0x500).empty());
 }
 
@@ -421,7 +425,228 @@ TEST_CASE("kernel frame conversion", "[can][wire]") {
 TEST_CASE("kernel filters match exactly the ids in use", "[can][wire]") {
   const Codec c(default_can_profile(16), 2);
   const auto f = make_filters(c.ids());
-  REQUIRE(f.size() == 3);
+  REQUIRE(f.size() == 4);  // status, command, heartbeat, forecast
   CHECK(f[0].can_id == 0x102);
   CHECK((f[0].can_mask & CAN_EFF_FLAG) != 0);
+  CHECK(f[3].can_id == 0x402);
+}
+
+// ------------------------------------------------------------------------------ announced forecasts
+
+TEST_CASE("forecast: both built-in profiles have the classic forecast frame 0x400 + node id", "[can][forecast][map]") {
+  for (const SignalMap& m : {default_can_profile(16), default_can_fd_profile(16)}) {
+    INFO(m.name);
+    const FrameLayout* f = m.frame(FrameRole::forecast);
+    REQUIRE(f != nullptr);
+    CHECK(f->id == 0x400);
+    CHECK_FALSE(f->fd);
+    CHECK(f->length == 8);
+    const Signal* w = f->find("forecast_power");
+    REQUIRE(w != nullptr);
+    CHECK(w->start_bit == 8);
+    CHECK(w->length == 32);
+    CHECK(w->is_signed);
+    CHECK(w->scale == 0.1);
+    CHECK(f->find("channel") != nullptr);
+    CHECK(m.frame(FrameRole::status)->find("forecast_power") == nullptr);
+    const Codec c(m, 7);
+    CHECK(c.has_forecast_frame());
+    CHECK_FALSE(c.forecast_in_status());
+    // The kernel filter takes the forecast frame too.
+    CHECK(std::find(c.ids().begin(), c.ids().end(), FrameId{0x407, false, FrameRole::forecast}) != c.ids().end());
+  }
+}
+
+TEST_CASE("forecast: not-available raw values", "[can][forecast][codec]") {
+  std::uint8_t d[8] = {};
+  const Signal s32 = mk(8, 32, ByteOrder::little, true);
+  CHECK_FALSE(is_not_available(s32, d));
+  insert_not_available(s32, d);
+  CHECK(is_not_available(s32, d));
+  CHECK(d[1] == 0x00);
+  CHECK(d[4] == 0x80);  // 0x80000000, little endian from byte 1
+  CHECK(d[0] == 0x00);  // nothing else touched
+  const Signal u12 = mk(3, 12, ByteOrder::big, false);
+  std::uint8_t e[8] = {};
+  insert_not_available(u12, e);
+  CHECK(is_not_available(u12, e));
+  CHECK(extract_raw(u12, e) == 0xFFF);
+  REQUIRE(encode_signal(u12, 4094.0, e) == CodecStatus::ok);
+  CHECK_FALSE(is_not_available(u12, e));
+}
+
+TEST_CASE("forecast: the forecast frame round trips value, none and refuses what it cannot carry",
+          "[can][forecast][codec]") {
+  const Codec c(default_can_profile(16), 5);
+  Frame f;
+  const char* field = "";
+  REQUIRE(c.encode_forecast(9, -1234.5, f, field) == CodecStatus::ok);
+  CHECK(f.id == 0x405);
+  CHECK(f.len == 8);
+  CHECK(f.data[0] == 10);  // 1-based channel
+  CHECK(c.match(f).kind == FrameMatch::Kind::forecast);
+  std::size_t k = 99;
+  float w = 0.0f;
+  REQUIRE(c.decode_forecast(f, k, w, field) == CodecStatus::ok);
+  CHECK(k == 9);
+  CHECK(w == Approx(-1234.5f));
+
+  REQUIRE(c.encode_forecast(3, std::nan(""), f, field) == CodecStatus::ok);  // nothing announced
+  CHECK(f.data[4] == 0x80);
+  REQUIRE(c.decode_forecast(f, k, w, field) == CodecStatus::ok);
+  CHECK(k == 3);
+  CHECK(std::isnan(w));
+
+  // Beyond the signal (32 bits of 0.1 W: +-214 MW) or onto the none value: refused on the controller side.
+  CHECK(c.encode_forecast(0, 3.0e8, f, field) == CodecStatus::out_of_range);
+  CHECK(std::string(field) == "forecast_power");
+  CHECK(c.encode_forecast(0, -214748364.8, f, field) == CodecStatus::out_of_range);
+  CHECK(c.encode_forecast(0, std::numeric_limits<double>::infinity(), f, field) == CodecStatus::not_finite);
+  CHECK(c.encode_forecast(16, 1.0, f, field) == CodecStatus::wrong_channel);
+
+  SECTION("an implausible value: refused, NaN, channel still known") {
+    REQUIRE(c.encode_forecast(2, 1.0e5, f, field) == CodecStatus::ok);
+    const Signal& sig = *default_can_profile(16).frame(FrameRole::forecast)->find("forecast_power");
+    REQUIRE(encode_signal(sig, 2.5e6, f.data) == CodecStatus::ok);  // 2.5 MW > kForecastAbsMax_W
+    w = 1.0f;
+    CHECK(c.decode_forecast(f, k, w, field) == CodecStatus::out_of_range);
+    CHECK(k == 2);
+    CHECK(std::isnan(w));
+    CHECK(std::string(field) == "forecast_power");
+    REQUIRE(encode_signal(sig, -kForecastAbsMax_W, f.data) == CodecStatus::ok);  // the bound itself is fine
+    CHECK(c.decode_forecast(f, k, w, field) == CodecStatus::ok);
+    CHECK(w == Approx(-1.0e6f));
+  }
+  SECTION("malformed frames") {
+    REQUIRE(c.encode_forecast(2, 10.0, f, field) == CodecStatus::ok);
+    Frame g = f;
+    g.data[0] = 0;
+    CHECK(c.decode_forecast(g, k, w, field) == CodecStatus::wrong_channel);
+    CHECK(std::string(field) == "channel");
+    g = f;
+    g.len = 4;
+    CHECK(c.decode_forecast(g, k, w, field) == CodecStatus::short_frame);
+    g = f;
+    g.id = 0x105;  // a status frame's id
+    CHECK(c.decode_forecast(g, k, w, field) == CodecStatus::bad_value);
+  }
+}
+
+namespace {
+
+// A custom FD map that carries forecast_power in its status frame (24 bits of 1 W).
+SignalMap fd_with_forecast_in_status() {
+  SignalMap m = default_can_fd_profile(8);
+  m.name = "fd-fc";
+  FrameLayout& st = m.frames[0];
+  REQUIRE(st.role == FrameRole::status);
+  Signal w;
+  w.name = "forecast_power";
+  w.start_bit = 136;
+  w.length = 24;
+  w.is_signed = true;
+  st.signals.push_back(w);
+  m.frames.erase(std::remove_if(m.frames.begin(), m.frames.end(),
+                                [](const FrameLayout& f) { return f.role == FrameRole::forecast; }),
+                 m.frames.end());
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("forecast: in the status frame of a custom map; a refused one leaves the sample valid",
+          "[can][forecast][codec]") {
+  const SignalMap m = fd_with_forecast_in_status();
+  INFO(dump(validate_map(m)));
+  REQUIRE(validate_map(m).empty());
+  const Codec c(m, 2);
+  CHECK(c.forecast_in_status());
+  CHECK_FALSE(c.has_forecast_frame());
+  StatusValues v;
+  v.voltage_V = 400.0;
+  v.current_A = 10.0;
+  v.power_W = 4000.0;
+  v.state_code = static_cast<std::uint16_t>(ChannelState::running);
+  v.forecast_W = -2500.0;
+  Frame f;
+  const char* field = "";
+  REQUIRE(c.encode_status(4, v, f, field) == CodecStatus::ok);
+  eqd::core::Sample s;
+  std::size_t k = 0;
+  CodecStatus fst = CodecStatus::bad_value;
+  REQUIRE(c.decode_status(f, s, k, field, fst) == CodecStatus::ok);
+  CHECK(fst == CodecStatus::ok);
+  CHECK(k == 4);
+  CHECK(s.valid);
+  CHECK(s.forecast_W == -2500.0f);
+  CHECK(s.power_W == Approx(4000.0));
+
+  v.forecast_W = std::nan("");
+  REQUIRE(c.encode_status(4, v, f, field) == CodecStatus::ok);
+  REQUIRE(c.decode_status(f, s, k, field, fst) == CodecStatus::ok);
+  CHECK(fst == CodecStatus::ok);
+  CHECK(std::isnan(s.forecast_W));
+
+  // 24 bits of 1 W reach +-8.4 MW: 5 MW fits the signal but is implausible.
+  v.forecast_W = 5.0e6;
+  REQUIRE(c.encode_status(4, v, f, field) == CodecStatus::ok);
+  REQUIRE(c.decode_status(f, s, k, field, fst) == CodecStatus::ok);
+  CHECK(fst == CodecStatus::out_of_range);
+  CHECK(s.valid);
+  CHECK(s.voltage_V == Approx(400.0));
+  CHECK(std::isnan(s.forecast_W));
+  // The 4-argument form is the same, without the forecast's status.
+  REQUIRE(c.decode_status(f, s, k, field) == CodecStatus::ok);
+  CHECK(s.valid);
+  CHECK(std::isnan(s.forecast_W));
+}
+
+TEST_CASE("forecast: map validation", "[can][forecast][map]") {
+  SECTION("in both the status and the forecast frame") {
+    SignalMap m = fd_with_forecast_in_status();
+    SignalMap d = default_can_fd_profile(8);
+    m.frames.push_back(*d.frame(FrameRole::forecast));
+    const auto v = validate_map(m);
+    INFO(dump(v));
+    CHECK(has_issue(v, "frames[3].signals[1].name", "also in the status frame"));
+  }
+  SECTION("unsigned without a negative offset") {
+    SignalMap m = default_can_profile(16);
+    Signal& w = m.frames[3].signals[1];
+    REQUIRE(w.name == "forecast_power");
+    w.is_signed = false;
+    CHECK(has_issue(validate_map(m), "frames[3].signals[1].signed", "cannot carry a discharging"));
+    w.offset = -1.0e6;
+    CHECK(validate_map(m).empty());
+  }
+  SECTION("overlapping another signal of the forecast frame") {
+    SignalMap m = default_can_profile(16);
+    m.frames[3].signals[1].start_bit = 4;
+    CHECK(has_issue(validate_map(m), "frames[3].signals[1].start_bit", "overlaps signal 'channel'"));
+  }
+  SECTION("beyond the frame") {
+    SignalMap m = default_can_profile(16);
+    m.frames[3].length = 4;
+    CHECK(has_issue(validate_map(m), "frames[3].signals[1].start_bit", "beyond the frame's 4 bytes"));
+  }
+  SECTION("no way to tell channels apart") {
+    SignalMap m = default_can_profile(16);
+    m.frames[3].signals.erase(m.frames[3].signals.begin());  // no channel signal, no id_stride
+    CHECK(has_issue(validate_map(m), "frames[3]", "channels cannot be told apart"));
+  }
+  SECTION("a forecast frame without forecast_power; unknown signals") {
+    SignalMap m = default_can_profile(16);
+    m.frames[3].signals[1].name = "voltage";
+    const auto v = validate_map(m);
+    CHECK(has_issue(v, "frames[3].signals[1].name", "unknown forecast signal 'voltage'"));
+    CHECK(has_issue(v, "frames[3].signals", "missing required signal 'forecast_power'"));
+  }
+  SECTION("a second forecast frame; shared identifiers") {
+    SignalMap m = default_can_profile(16);
+    m.frames.push_back(m.frames[3]);
+    CHECK(has_issue(validate_map(m), "frames[4].role", "a second 'forecast' frame"));
+    SignalMap s = default_can_profile(16);
+    s.frames[3].id = 0x300;
+    CHECK(has_issue(validate_ids(s, 1), "frames[3].id", "share identifier"));
+  }
 }

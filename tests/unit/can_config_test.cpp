@@ -165,3 +165,61 @@ TEST_CASE("can config: overrides of CAN keys and refusal of can_maps", "[can][co
   CHECK_THROWS_WITH(apply_overrides(cfg, {"can_maps.x.channel_count=3"}), Catch::Contains("cannot be overridden"));
   CHECK_THROWS_WITH(apply_overrides(cfg, {"controllers.cab1.node_id=0x700"}), Catch::Contains("beyond 11 bits"));
 }
+
+namespace {
+
+const std::string kForecastFrame = R"(      - role: forecast
+        id: 0x700
+        id_stride: 0x10
+        signals:
+)";
+
+}  // namespace
+
+TEST_CASE("can config: a forecast frame in a custom map", "[can][config][forecast]") {
+  const Config cfg = parse_config(
+      custom(kGoodSignals) + kForecastFrame + "          - {name: forecast_power, start_bit: 0, length: 32, signed: true, scale: 0.1}\n",
+      "t.yaml");
+  const auto& m = cfg.controllers.at(0).can_map;
+  const auto* f = m.frame(eqd::io::can::FrameRole::forecast);
+  REQUIRE(f != nullptr);
+  CHECK(f->id == 0x700);
+  REQUIRE(f->find("forecast_power") != nullptr);
+  CHECK(f->find("forecast_power")->is_signed);
+  // The built-in profiles carry theirs (0x400 + node id).
+  const Config def = parse_config(kHead, "t.yaml");
+  CHECK(def.controllers.at(0).can_map.frame(eqd::io::can::FrameRole::forecast)->id == 0x400);
+}
+
+TEST_CASE("can config: forecast_power errors are refused at their line", "[can][config][forecast]") {
+  SECTION("an unknown role") {
+    std::string y = custom(kGoodSignals) + kForecastFrame;
+    y.replace(y.find("role: forecast"), 14, "role: forecasts");
+    const std::string e = error_of(y + "          - {name: forecast_power, start_bit: 0, length: 32, signed: true}\n");
+    INFO(e);
+    CHECK(e.find("t.yaml:26:") == 0);
+    CHECK(e.find("expected status | command | heartbeat | forecast") != std::string::npos);
+  }
+  SECTION("in both the status and the forecast frame") {
+    const std::string e = error_of(custom(kGoodSignals + "          - {name: forecast_power, start_bit: 40, length: 24, signed: true}\n") +
+                                   kForecastFrame + "          - {name: forecast_power, start_bit: 0, length: 32, signed: true}\n");
+    INFO(e);
+    CHECK(e.find("t.yaml:31:") == 0);
+    CHECK(e.find("can_maps.mine.frames[2].signals[0].name") != std::string::npos);
+    CHECK(e.find("also in the status frame") != std::string::npos);
+  }
+  SECTION("unsigned: cannot carry a discharge") {
+    const std::string e =
+        error_of(custom(kGoodSignals) + kForecastFrame + "          - {name: forecast_power, start_bit: 0, length: 32}\n");
+    INFO(e);
+    CHECK(e.find("t.yaml:30:") == 0);
+    CHECK(e.find("cannot carry a discharging (negative) forecast") != std::string::npos);
+  }
+  SECTION("overlapping the status frame's other signals") {
+    const std::string e =
+        error_of(custom(kGoodSignals + "          - {name: forecast_power, start_bit: 30, length: 24, signed: true}\n"));
+    INFO(e);
+    CHECK(e.find("t.yaml:20:") == 0);
+    CHECK(e.find("overlaps signal 'current'") != std::string::npos);
+  }
+}

@@ -22,7 +22,9 @@ using eqd::sim::FakeControllerBackend;
 namespace {
 
 struct Rig {
-  explicit Rig(std::size_t n = 4, SignalMap map = default_can_profile(4), double hz = 50.0, int hb_timeout_ms = 3000)
+  /// forecast_period_ms > 0: the simulated controller sends forecast frames at that period.
+  explicit Rig(std::size_t n = 4, SignalMap map = default_can_profile(4), double hz = 50.0, int hb_timeout_ms = 3000,
+               std::uint32_t forecast_period_ms = 0)
       : slots(n), backend(std::make_shared<FakeControllerBackend>(n)) {
     CanServedController sc;
     sc.name = "sim";
@@ -30,6 +32,8 @@ struct Rig {
     sc.backend = backend;
     sc.map = map;
     sc.heartbeat_timeout_ms = static_cast<std::uint16_t>(hb_timeout_ms);
+    sc.send_forecast = forecast_period_ms > 0;
+    sc.forecast_period_ms = forecast_period_ms;
     server = std::make_unique<CanServer>(std::vector<CanServedController>{sc}, pair.release_b(), hz);
     cfg.name = "cab";
     cfg.interface = "socketpair";
@@ -392,4 +396,69 @@ TEST_CASE("can link replaying a saturated bus decodes every frame", "[can][link]
   CHECK(r.link->can_stats().status_frames == kFrames);
   CHECK(r.link->can_stats().bad_frames == 0);
   CHECK(r.sample(63).voltage_V == Approx(3.63));
+}
+
+TEST_CASE("can link: announced forecasts reach the samples, refused ones never do", "[can][link][forecast]") {
+  for (const bool fd : {false, true}) {
+    INFO((fd ? "eqd-default-fd" : "eqd-default"));
+    Rig r(4, fd ? default_can_fd_profile(4) : default_can_profile(4), 50.0, 3000, 100);
+    r.cfg.forecast_max_age_ms = 400;
+    r.backend->set_test_power(0, 300.0);
+    r.backend->set_test_power(1, -200.0);
+    r.backend->set_forecast(0, -1234.5);  // channel 1 announces nothing
+    r.make_link();
+    r.server->start();
+    r.link->start();
+    REQUIRE(can_test::wait_for([&] { return std::isfinite(r.sample(0).forecast_W); }, 2s));
+    CHECK(r.sample(0).forecast_W == Approx(-1234.5f));
+    CHECK(r.sample(0).valid);
+    CHECK(r.sample(1).valid);
+    CHECK(std::isnan(r.sample(1).forecast_W));
+    CHECK(r.link->can_stats().forecast_frames > 0);
+    CHECK(r.link->stats().forecast_errors == 0);
+
+    // A changed announcement follows; "none" clears it at once.
+    r.backend->set_forecast(0, 800.0);
+    CHECK(can_test::wait_for([&] { return r.sample(0).forecast_W == 800.0f; }, 2s));
+    r.backend->set_forecast(0, std::nan(""));
+    CHECK(can_test::wait_for([&] { return std::isnan(r.sample(0).forecast_W) && r.sample(0).valid; }, 2s));
+
+    // An implausible value (> 1 MW): NaN and counted, the sample stays valid.
+    r.backend->set_forecast(1, 5.0e6);
+    REQUIRE(can_test::wait_for([&] { return r.link->stats().forecast_errors >= 2; }, 2s));
+    CHECK(r.sample(1).valid);
+    CHECK(r.sample(1).power_W == Approx(-200.0).margin(1.0));
+    CHECK(std::isnan(r.sample(1).forecast_W));
+    CHECK(r.link->stats().invalid_samples == 0);
+    CHECK(r.link->stats().protocol_errors >= 2);
+    CHECK(std::string(r.link->stats().last_error).find("cab/2: forecast_power out of range") != std::string::npos);
+    CHECK(r.link->can_stats().bad_frames == 0);
+    r.link->stop();
+    r.server->stop();
+  }
+}
+
+TEST_CASE("can link: a forecast goes stale when its frames stop", "[can][link][forecast]") {
+  Rig r(2, default_can_profile(2), 50.0, 3000, 0);  // the controller sends no forecast frames itself
+  r.cfg.forecast_max_age_ms = 300;
+  r.make_link();
+  r.server->start();
+  r.link->start();
+  REQUIRE(can_test::wait_for([&] { return r.sample(1).valid; }, 2s));
+  const Codec codec(r.cfg.map, r.cfg.node_id);
+  Frame f;
+  const char* field = "";
+  REQUIRE(codec.encode_forecast(1, 4321.0, f, field) == CodecStatus::ok);
+  REQUIRE(r.server->send_frame(f));
+  REQUIRE(can_test::wait_for([&] { return r.sample(1).forecast_W == 4321.0f; }, 1s));
+  CHECK(std::isnan(r.sample(0).forecast_W));
+  // No new forecast frame: after forecast_max_age_ms the status frames carry NaN again.
+  CHECK(can_test::wait_for([&] { return std::isnan(r.sample(1).forecast_W); }, 2s));
+  CHECK(r.sample(1).valid);
+  // A malformed forecast frame (channel 0 does not exist: 1-based) is a bad frame, nothing published.
+  f.data[0] = 0;
+  REQUIRE(r.server->send_frame(f));
+  CHECK(can_test::wait_for([&] { return r.link->can_stats().bad_frames >= 1; }, 1s));
+  CHECK(std::string(r.link->stats().last_error).find("forecast frame") != std::string::npos);
+  CHECK(std::isnan(r.sample(1).forecast_W));
 }

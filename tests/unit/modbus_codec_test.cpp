@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -338,4 +339,237 @@ TEST_CASE("encode_command splits non-contiguous fields and refuses overflow", "[
   CHECK(e.writes.empty());
   c.setpoint_W = std::nan("");
   CHECK(encode_command(m, 2, c).status == CodecStatus::not_finite);
+}
+
+// ------------------------------------------------------------------------------ announced forecasts
+
+TEST_CASE("forecast_power: the default profile's block is gated by capability bit 5", "[modbus][forecast][planner]") {
+  const RegisterMap m = default_profile(16);
+  REQUIRE(m.forecast_power);
+  CHECK(m.forecast_power->table == Table::input);
+  CHECK(m.forecast_power->address == kDefaultForecastBase);
+  CHECK(m.forecast_power->type == DataType::f32);
+  CHECK(m.forecast_power->stride == 2);
+  CHECK(m.forecast_capability == capability::kForecast);
+  CHECK(capability::kForecast == 0x20);
+  // Not read (not planned) until the controller says it offers it.
+  CHECK(plan_status_reads(m).size() == 2);
+  CHECK(plan_status_reads(with_capabilities(m, std::nullopt)).size() == 2);
+  const RegisterMap old_device = with_capabilities(m, std::uint16_t{0x1F});
+  CHECK_FALSE(old_device.forecast_power);
+  CHECK(plan_status_reads(old_device).size() == 2);
+
+  const RegisterMap with = with_capabilities(m, std::uint16_t{0x3F});
+  REQUIRE(with.forecast_power);
+  CHECK(with.forecast_capability == 0);
+  const auto plan = plan_status_reads(with);
+  REQUIRE(plan.size() == 3);
+  CHECK(plan[0].address == 100);
+  CHECK(plan[2] == ReadRequest{Table::input, kDefaultForecastBase, 32});
+  for (const auto& r : plan) CHECK(r.count <= kMaxReadRegisters);
+}
+
+TEST_CASE("forecast_power: coalesced reads stay <= 125 registers up to the largest controller", "[modbus][forecast][planner]") {
+  for (const std::uint16_t n : {std::uint16_t{1}, std::uint16_t{62}, std::uint16_t{63}, std::uint16_t{1024},
+                                kDefaultForecastMaxChannels}) {
+    INFO("channels " << n);
+    const RegisterMap m = with_capabilities(default_profile(n), capability::kForecast);
+    REQUIRE(m.forecast_power);
+    REQUIRE(validate_map(m).empty());
+    const auto plan = plan_status_reads(m);
+    std::size_t forecast_requests = 0;
+    for (const auto& r : plan) {
+      CHECK(r.count <= kMaxReadRegisters);
+      CHECK(r.count >= 1);
+      if (r.address >= kDefaultForecastBase) ++forecast_requests;
+      else CHECK(static_cast<std::uint32_t>(r.address) + r.count <= kDefaultForecastBase);  // never mixed
+    }
+    // 62 forecasts (124 registers) per request: no f32 is ever split, none is left out.
+    CHECK(forecast_requests == (n + 61u) / 62u);
+    for (std::size_t k = 0; k < n; k += (n > 100 ? 97 : 1)) {
+      const auto a = channel_address(*m.forecast_power, k);
+      int holders = 0;
+      for (const auto& r : plan)
+        if (a >= r.address && a + 2 <= static_cast<std::uint32_t>(r.address) + r.count) ++holders;
+      CHECK(holders == 1);
+    }
+  }
+  // Beyond that size the block would collide with the status block: the profile has no forecast.
+  CHECK_FALSE(default_profile(kDefaultForecastMaxChannels + 1).forecast_power);
+  CHECK(validate_map(default_profile(kDefaultForecastMaxChannels + 1)).empty());
+  // Forced onto a larger controller, validation catches the collision.
+  RegisterMap big = default_profile(16);
+  big.channel_count = 5000;
+  CHECK(contains(validate_map(big), "forecast_power", "overlaps"));
+}
+
+TEST_CASE("forecast_power: map validation", "[modbus][forecast][validate]") {
+  SECTION("overlap with another status field is named") {
+    RegisterMap m = default_profile(4);
+    m.forecast_capability = 0;
+    m.forecast_power->address = static_cast<std::uint16_t>(m.power->address + 1);  // power is 104..105
+    m.forecast_power->stride = m.power->stride;
+    const auto errs = validate_map(m);
+    CHECK(contains(errs, "forecast_power (channel 0, input 105..106)", "power (channel 0, input 104..105)"));
+  }
+  SECTION("a stride narrower than the f32 overlaps the next channel") {
+    RegisterMap m = default_profile(4);
+    m.forecast_power->stride = 1;
+    CHECK(contains(validate_map(m), "forecast_power (channel 1", "forecast_power (channel 0"));
+  }
+  SECTION("an unsigned type cannot carry a discharge unless offset") {
+    RegisterMap m = default_profile(4);
+    m.forecast_power->type = DataType::u16;
+    CHECK(contains(validate_map(m), "forecast_power: type u16", "negative"));
+    m.forecast_power->type = DataType::u32;
+    CHECK(contains(validate_map(m), "forecast_power: type u32"));
+    m.forecast_power->offset = -100000.0;
+    CHECK(validate_map(m).empty());
+    m.forecast_power->type = DataType::i16;
+    m.forecast_power->offset = 0.0;
+    CHECK(validate_map(m).empty());
+  }
+  SECTION("gated by a capability the map cannot read") {
+    RegisterMap m = default_profile(4);
+    m.capabilities.reset();
+    CHECK(contains(validate_map(m), "forecast_power: read only with capability 0x20"));
+  }
+  SECTION("scale zero") {
+    RegisterMap m = default_profile(4);
+    m.forecast_power->scale = 0.0;
+    CHECK(contains(validate_map(m), "forecast_power: scale"));
+  }
+}
+
+TEST_CASE("forecast_power: not-available values per type", "[modbus][forecast][codec]") {
+  for (const DataType t : {DataType::u16, DataType::i16, DataType::u32, DataType::i32, DataType::f32})
+    for (const WordOrder w : {WordOrder::big, WordOrder::little}) {
+      INFO(to_string(t) << " " << to_string(w));
+      const Field f = make(t, w);
+      std::uint16_t regs[2] = {0, 0};
+      CHECK_FALSE(is_not_available(f, regs));
+      encode_not_available(f, regs);
+      CHECK(is_not_available(f, regs));
+      REQUIRE(encode_field(f, 1.0, regs) == CodecStatus::ok);
+      CHECK_FALSE(is_not_available(f, regs));
+    }
+  const Field i16 = make(DataType::i16);
+  const std::uint16_t sentinel[1] = {0x8000};
+  const std::uint16_t min_plus_one[1] = {0x8001};
+  CHECK(is_not_available(i16, sentinel));
+  CHECK_FALSE(is_not_available(i16, min_plus_one));
+  // Every NaN counts, not only the quiet one eqd writes; infinities do not.
+  const Field f32 = make(DataType::f32);
+  const std::uint16_t snan[2] = {0xFF80, 0x0001};
+  const std::uint16_t inf[2] = {0x7F80, 0x0000};
+  CHECK(is_not_available(f32, snan));
+  CHECK_FALSE(is_not_available(f32, inf));
+}
+
+TEST_CASE("forecast_power: decode value, none, infinite and out of range; the sample stays valid", "[modbus][forecast][codec]") {
+  const RegisterMap m = with_capabilities(default_profile(3), capability::kForecast);
+  REQUIRE(m.forecast_power);
+  Image img;
+  img.input.resize(65536);
+  for (std::size_t k = 0; k < 3; ++k) {
+    img.put(m.voltage, k, 50.0);
+    img.put(m.current, k, 10.0);
+    img.put(*m.power, k, 500.0);
+    img.put(m.state, k, 1);
+    img.put(*m.fault_code, k, 0);
+    img.put(*m.eq_flag, k, 0);
+    img.put(*m.sample_counter, k, 7);
+  }
+  const auto plan = plan_status_reads(m);
+  img.put(*m.forecast_power, 0, -1234.5);
+  encode_not_available(*m.forecast_power, img.input.data() + channel_address(*m.forecast_power, 1));
+  img.put(*m.forecast_power, 2, 250000.0);
+
+  auto d = decode_sample(m, 0, img.blocks(plan));
+  REQUIRE(d.error == SampleError::none);
+  CHECK(d.sample.valid);
+  CHECK(d.forecast_error == SampleError::none);
+  CHECK(d.sample.forecast_W == Approx(-1234.5f));
+
+  d = decode_sample(m, 1, img.blocks(plan));  // nothing announced
+  CHECK(d.sample.valid);
+  CHECK(d.forecast_error == SampleError::none);
+  CHECK(std::isnan(d.sample.forecast_W));
+  CHECK(decode_sample(m, 2, img.blocks(plan)).sample.forecast_W == Approx(250000.0f));
+
+  SECTION("infinite: NaN and an error, voltage/current/power still good") {
+    const auto a = channel_address(*m.forecast_power, 2);
+    img.input[a] = 0xFF80;  // -inf
+    img.input[a + 1] = 0x0000;
+    d = decode_sample(m, 2, img.blocks(plan));
+    REQUIRE(d.error == SampleError::none);
+    CHECK(d.sample.valid);
+    CHECK(d.sample.power_W == Approx(500.0));
+    CHECK(d.sample.voltage_V == Approx(50.0));
+    CHECK(d.forecast_error == SampleError::not_finite);
+    CHECK(std::isnan(d.sample.forecast_W));
+  }
+  SECTION("beyond range.power_abs_max_W: NaN and an error, sample valid") {
+    img.put(*m.forecast_power, 2, 2.0e6);  // default range: 1 MW
+    d = decode_sample(m, 2, img.blocks(plan));
+    CHECK(d.sample.valid);
+    CHECK(d.forecast_error == SampleError::out_of_range);
+    CHECK(d.forecast_raw_W == Approx(2.0e6));
+    CHECK(std::isnan(d.sample.forecast_W));
+    RegisterMap tight = m;
+    tight.range.power_abs_max_W = 200000.0;
+    img.put(*m.forecast_power, 2, 250000.0);
+    d = decode_sample(tight, 2, img.blocks(plan));
+    CHECK(d.sample.valid);
+    CHECK(d.forecast_error == SampleError::out_of_range);
+    CHECK(std::isnan(d.sample.forecast_W));
+    img.put(*m.forecast_power, 2, -200000.0);  // the bound itself is plausible
+    CHECK(decode_sample(tight, 2, img.blocks(plan)).sample.forecast_W == Approx(-200000.0f));
+  }
+  SECTION("the forecast block missing (failed read): no forecast, no error, sample valid") {
+    auto blocks = img.blocks(plan);
+    REQUIRE(blocks.back().request.address == kDefaultForecastBase);
+    blocks.back().ok = false;
+    d = decode_sample(m, 0, blocks);
+    CHECK(d.sample.valid);
+    CHECK(d.forecast_error == SampleError::none);
+    CHECK(std::isnan(d.sample.forecast_W));
+  }
+  SECTION("an invalid sample carries no forecast") {
+    img.put(m.voltage, 0, 5000.0);
+    d = decode_sample(m, 0, img.blocks(plan));
+    CHECK_FALSE(d.sample.valid);
+    CHECK(std::isnan(d.sample.forecast_W));
+  }
+  SECTION("a gated field is ignored until the capabilities are applied") {
+    const RegisterMap gated = default_profile(3);
+    d = decode_sample(gated, 0, img.blocks(plan));
+    CHECK(d.sample.valid);
+    CHECK(std::isnan(d.sample.forecast_W));
+  }
+}
+
+TEST_CASE("forecast_power: a scaled integer field in a custom map", "[modbus][forecast][codec]") {
+  RegisterMap m = default_profile(2);
+  m.forecast_power = make(DataType::i16, WordOrder::big, 10.0);  // 10 W steps
+  m.forecast_power->address = 1000;
+  m.forecast_power->stride = 1;
+  m.forecast_capability = 0;  // named by the map: always read
+  REQUIRE(validate_map(m).empty());
+  Image img;
+  for (std::size_t k = 0; k < 2; ++k) {
+    img.put(m.voltage, k, 50.0);
+    img.put(m.current, k, 1.0);
+    img.put(*m.power, k, 50.0);
+    img.put(m.state, k, 1);
+  }
+  img.put(*m.forecast_power, 0, -3000.0);
+  img.input[1001] = 0x8000;  // channel 1: not available
+  const auto plan = plan_status_reads(m);
+  CHECK(plan.back() == ReadRequest{Table::input, 1000, 2});
+  CHECK(decode_sample(m, 0, img.blocks(plan)).sample.forecast_W == Approx(-3000.0f));
+  const auto d = decode_sample(m, 1, img.blocks(plan));
+  CHECK(d.sample.valid);
+  CHECK(d.forecast_error == SampleError::none);
+  CHECK(std::isnan(d.sample.forecast_W));
 }

@@ -13,8 +13,19 @@
 #include <memory>
 #include <thread>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <limits>
+#include <mutex>
+#include <string>
+#include <vector>
+
 #include "eqd/io/modbus/poller.hpp"
+#include "eqd/sim/rig.hpp"
 #include "modbus_server.hpp"
+#include "rig_backend.hpp"
 
 using namespace eqd::io::modbus;
 using eqd::core::Command;
@@ -406,4 +417,225 @@ TEST_CASE("poller refuses a bad configuration with a message naming the problem"
   auto cfg2 = tcp_config("bad2", 1, 2);
   cfg2.map.channel_count = 1;  // fewer channels in the map than slots
   CHECK_THROWS_AS(Poller(cfg2, slots.view()), std::invalid_argument);
+}
+
+// ------------------------------------------------------------------------------ announced forecasts
+
+namespace {
+
+/// Errors handed to PollerConfig::on_error (poller thread) for the test thread.
+struct ErrorLog {
+  std::mutex mutex;
+  std::vector<std::pair<std::uint16_t, std::string>> entries;
+  std::function<void(std::uint16_t, const char*)> sink() {
+    return [this](std::uint16_t ch, const char* msg) {
+      const std::lock_guard<std::mutex> lock(mutex);
+      entries.emplace_back(ch, msg);
+    };
+  }
+  bool has(std::uint16_t ch, const std::string& a, const std::string& b) {
+    const std::lock_guard<std::mutex> lock(mutex);
+    for (const auto& [c, m] : entries)
+      if (c == ch && m.find(a) != std::string::npos && m.find(b) != std::string::npos) return true;
+    return false;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("forecast_power over TCP: read when capability bit 5 is set, refused values never reach the core",
+          "[modbus][poller][forecast]") {
+  auto backend = std::make_shared<FakeControllerBackend>(3);
+  backend->set_test_power(0, 100.0);
+  backend->set_test_power(1, 200.0);
+  backend->set_test_power(2, 300.0);
+  backend->set_forecast(0, -750.25);
+  backend->set_forecast(2, 1234.5);  // channel 1 announces nothing (NaN)
+  ServedController sc = served("cab1", backend);
+  sc.capabilities = 0x1F | capability::kForecast;
+  ModbusServer server({sc});
+  server.start();
+  Slots slots(3);
+  ErrorLog errors;
+  auto cfg = tcp_config("cab1", server.port(0), 3);
+  cfg.on_error = errors.sink();
+  Poller poller(cfg, slots.view());
+  poller.start();
+  REQUIRE(wait_for([&] { return slots.sample(2).valid && std::isfinite(slots.sample(2).forecast_W); }, 2s));
+  CHECK(slots.sample(0).forecast_W == Approx(-750.25f));
+  CHECK(slots.sample(2).forecast_W == Approx(1234.5f));
+  CHECK(slots.sample(1).valid);
+  CHECK(std::isnan(slots.sample(1).forecast_W));
+  CHECK(poller.stats().forecast_errors == 0);
+  CHECK(server.controller(0).stats().exceptions == 0);
+
+  SECTION("infinite") {
+    backend->set_forecast(2, std::numeric_limits<double>::infinity());
+  }
+  SECTION("beyond the map's power range (1 MW)") {
+    backend->set_forecast(2, -5.0e6);
+  }
+  REQUIRE(wait_for([&] { return poller.stats().forecast_errors >= 2; }, 2s));
+  const Sample s = slots.sample(2);
+  CHECK(s.valid);  // voltage, current and power are still good
+  CHECK(s.power_W == Approx(300.0));
+  CHECK(std::isnan(s.forecast_W));
+  CHECK(slots.sample(0).forecast_W == Approx(-750.25f));  // other channels unaffected
+  const auto st = poller.stats();
+  CHECK(st.invalid_samples == 0);
+  CHECK(st.protocol_errors >= st.forecast_errors);
+  CHECK(std::string(st.last_error).find("cab1/3: forecast_power") != std::string::npos);
+  CHECK(errors.has(3, "cab1/3", "forecast_power"));
+  // Back to a plausible value: used again.
+  backend->set_forecast(2, 42.0);
+  CHECK(wait_for([&] { return slots.sample(2).forecast_W == 42.0f; }, 2s));
+}
+
+TEST_CASE("forecast_power over TCP: a controller without capability bit 5 is never asked for the block",
+          "[modbus][poller][forecast]") {
+  auto backend = std::make_shared<FakeControllerBackend>(2);
+  backend->set_test_power(0, 100.0);
+  backend->set_forecast(0, 500.0);  // what it would say, had it the feature
+  ModbusServer server({served("old", backend)});  // capabilities 0x1F: no forecast block at all
+  server.start();
+  Slots slots(2);
+  Poller poller(tcp_config("old", server.port(0), 2), slots.view());
+  poller.start();
+  REQUIRE(wait_for([&] { return poller.stats().polls_ok >= 5; }, 2s));
+  const Sample s = slots.sample(0);
+  CHECK(s.valid);
+  CHECK(std::isnan(s.forecast_W));
+  // Reading 50000.. from it would be an ILLEGAL_DATA_ADDRESS exception.
+  CHECK(server.controller(0).stats().exceptions == 0);
+  CHECK(poller.stats().exceptions == 0);
+  CHECK(poller.stats().forecast_errors == 0);
+}
+
+TEST_CASE("forecast_power over TCP: a controller too large for the block that sets bit 5 anyway is not believed",
+          "[modbus][poller][forecast]") {
+  // 4500 channels: its status block (100..54099) covers 50000.., where the profile's forecast block
+  // would be. It claims the feature all the same.
+  auto backend = std::make_shared<FakeControllerBackend>(4500);
+  backend->set_test_power(1, 100.0);
+  ServedController sc = served("huge", backend);
+  sc.map = default_profile(4500);
+  REQUIRE_FALSE(sc.map.forecast_power);
+  sc.capabilities = 0x3F;
+  ModbusServer server({sc});
+  server.start();
+  Slots slots(2);
+  ErrorLog errors;
+  auto cfg = tcp_config("huge", server.port(0), 2);  // eqd uses 2 of them: its map has the gated block
+  REQUIRE(cfg.map.forecast_power);
+  cfg.on_error = errors.sink();
+  Poller poller(cfg, slots.view());
+  poller.start();
+  REQUIRE(wait_for([&] { return poller.stats().polls_ok >= 3; }, 3s));
+  CHECK(slots.sample(1).valid);
+  CHECK(std::isnan(slots.sample(1).forecast_W));  // never its status registers read as forecasts
+  CHECK(poller.stats().forecast_errors == 1);      // once per connect
+  CHECK(std::string(poller.stats().last_error).find("forecast_power ignored (4500 channels)") != std::string::npos);
+  CHECK(errors.has(0, "huge", "forecast_power ignored"));
+  CHECK(server.controller(0).stats().exceptions == 0);
+}
+
+TEST_CASE("forecast_power over TCP: a custom map that names it reads it without a capability bit",
+          "[modbus][poller][forecast]") {
+  RegisterMap m = default_profile(2);
+  m.capabilities.reset();
+  m.forecast_power->address = 2000;
+  m.forecast_power->type = DataType::i32;
+  m.forecast_power->scale = 0.1;
+  m.forecast_capability = 0;
+  REQUIRE(validate_map(m).empty());
+  auto backend = std::make_shared<FakeControllerBackend>(2);
+  backend->set_forecast(1, -321.7);
+  ServedController sc = served("custom", backend);
+  sc.map = m;
+  ModbusServer server({sc});
+  server.start();
+  Slots slots(2);
+  auto cfg = tcp_config("custom", server.port(0), 2);
+  cfg.map = m;
+  Poller poller(cfg, slots.view());
+  poller.start();
+  REQUIRE(wait_for([&] { return std::isfinite(slots.sample(1).forecast_W); }, 2s));
+  CHECK(slots.sample(1).forecast_W == Approx(-321.7f));
+  CHECK(std::isnan(slots.sample(0).forecast_W));  // NaN served as the i32 "not available" 0x80000000
+  CHECK(slots.sample(0).valid);
+}
+
+namespace {
+
+// A rig with one controller that announces its programs (30 s horizon) and one that does not.
+const char* kForecastRig = R"(name: forecast
+seed: 3
+buses:
+  - {name: main}
+controllers:
+  - name: ann
+    forecast_horizon_s: 30
+    channels:
+      - battery: {chemistry: nmc, cells_in_series: 14, capacity_Ah: 50}
+        converter: {v_max_V: 58.8, v_min_V: 42}
+        schedule: {repeat: 0, steps: [{type: cp, power_W: 600, duration_s: 20}, {type: cp, power_W: -900, duration_s: 20}]}
+      - {count: 1}
+  - name: quiet
+    channels:
+      - battery: {chemistry: nmc, cells_in_series: 14, capacity_Ah: 50}
+        converter: {v_max_V: 58.8, v_min_V: 42}
+        schedule: {repeat: 0, steps: [{type: cp, power_W: 600, duration_s: 60}]}
+)";
+
+}  // namespace
+
+TEST_CASE("forecast_power end to end: the sim's announced forecast arrives in the core's sample slot",
+          "[modbus][poller][forecast][sim]") {
+  const std::string path = "/tmp/eqd_forecast_rig_" + std::to_string(::getpid()) + ".yaml";
+  std::ofstream(path) << kForecastRig;
+  eqd::sim::Plant plant(eqd::sim::load_rig(path));
+  std::remove(path.c_str());
+  {
+    const std::lock_guard<std::mutex> lock(plant.mutex);
+    for (int i = 0; i < 50; ++i) plant.rig.step(0.1);  // 5 s into the program; then the plant holds still
+  }
+  std::vector<ServedController> served_ctls;
+  for (std::size_t c = 0; c < plant.rig.controller_count(); ++c) {
+    ServedController sc;
+    sc.name = plant.rig.controller(c).params().name;
+    sc.backend = std::make_shared<eqd::sim::RigBackend>(plant, c, false);
+    sc.map = default_profile(static_cast<std::uint16_t>(plant.rig.controller(c).channel_count()));
+    sc.capabilities = eqd::sim::served_capabilities(plant.rig.controller(c).params());
+    served_ctls.push_back(std::move(sc));
+  }
+  CHECK(served_ctls[0].capabilities == 0x3F);
+  CHECK(served_ctls[1].capabilities == 0x1F);
+  ModbusServer server(std::move(served_ctls));
+  server.start();
+
+  double sim_forecast = 0.0;
+  {
+    const std::lock_guard<std::mutex> lock(plant.mutex);
+    sim_forecast = plant.rig.controller(0).reading(0).forecast_W;
+    REQUIRE(std::isfinite(sim_forecast));
+    // What the program draws 30 s after t ~ 5 s: the -900 W step (20..40 s).
+    CHECK(sim_forecast == Approx(-900.0));
+    CHECK(std::isnan(plant.rig.controller(0).reading(1).forecast_W));  // idle: announces nothing
+    CHECK(std::isnan(plant.rig.controller(1).reading(0).forecast_W));  // horizon 0: announces nothing
+  }
+  Slots ann(2), quiet(1);
+  Poller p_ann(tcp_config("ann", server.port(0), 2), ann.view());
+  Poller p_quiet(tcp_config("quiet", server.port(1), 1), quiet.view());
+  p_ann.start();
+  p_quiet.start();
+  REQUIRE(wait_for([&] { return ann.sample(0).valid && std::isfinite(ann.sample(0).forecast_W); }, 3s));
+  REQUIRE(wait_for([&] { return quiet.sample(0).valid && p_quiet.stats().polls_ok >= 3; }, 3s));
+  CHECK(ann.sample(0).forecast_W == Approx(static_cast<float>(sim_forecast)).epsilon(1e-6));
+  CHECK(ann.sample(0).state == eqd::core::ChannelState::running);
+  CHECK(ann.sample(1).valid);
+  CHECK(std::isnan(ann.sample(1).forecast_W));
+  CHECK(std::isnan(quiet.sample(0).forecast_W));
+  CHECK(quiet.sample(0).state == eqd::core::ChannelState::running);
+  CHECK(p_ann.stats().forecast_errors == 0);
+  CHECK(server.controller(1).stats().exceptions == 0);  // the quiet one was never asked for the block
 }

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 
 #include "eqd/io/can/socket.hpp"
@@ -53,6 +54,8 @@ struct CanLink::Impl {
     bool last_valid = false;
     bool late_counted = false;         ///< a missing-status timeout was counted for this gap
     core::ChannelState last_state = core::ChannelState::offline;
+    float forecast_W = std::numeric_limits<float>::quiet_NaN();  ///< last forecast frame's value
+    std::int64_t forecast_rx_ns = 0;   ///< its receive time (0: none yet)
   };
 
   Impl(CanLink& o, SocketFactory f)
@@ -240,6 +243,10 @@ struct CanLink::Impl {
       return;
     }
     const FrameMatch m = codec.match(f);
+    if (m.kind == FrameMatch::Kind::forecast) {
+      handle_forecast(f, t);
+      return;
+    }
     if (m.kind != FrameMatch::Kind::status) {
       ++can.ignored_frames;
       return;
@@ -248,7 +255,8 @@ struct CanLink::Impl {
     core::Sample s{};
     std::size_t k = 0;
     const char* field = "";
-    const CodecStatus st = codec.decode_status(f, s, k, field);
+    CodecStatus forecast_st = CodecStatus::ok;
+    const CodecStatus st = codec.decode_status(f, s, k, field, forecast_st);
     if (st != CodecStatus::ok) {
       ++can.bad_frames;
       ++local.protocol_errors;
@@ -274,6 +282,15 @@ struct CanLink::Impl {
     ++can.status_frames;
     s.receive_time_ns = t;
     ChannelIo& c = ch[k];
+    if (codec.forecast_in_status()) {
+      if (forecast_st != CodecStatus::ok) refused_forecast(k, to_string(forecast_st));
+    } else {
+      // The channel's latest forecast frame, while fresh; a refused or "not available" one is NaN.
+      const auto max_age = static_cast<std::int64_t>(owner.cfg_.forecast_max_age_ms) * 1'000'000;
+      s.forecast_W = c.forecast_rx_ns != 0 && t - c.forecast_rx_ns <= max_age
+                         ? c.forecast_W
+                         : std::numeric_limits<float>::quiet_NaN();
+    }
     c.last_valid = s.valid;
     c.last_rx_ns = t;
     c.late_counted = false;
@@ -285,6 +302,35 @@ struct CanLink::Impl {
       ++local.invalid_samples;
     }
     owner.slots_.samples[k]->store(s);
+  }
+
+  /// A forecast_power value eqd must not use: counted and reported; the sample itself is kept.
+  void refused_forecast(std::size_t k, const char* why) {
+    ++local.protocol_errors;
+    ++local.forecast_errors;
+    std::snprintf(local.last_error, sizeof local.last_error, "%s/%zu: forecast_power %s: ignored, sample kept",
+                  owner.cfg_.name.c_str(), k + 1, why);
+  }
+
+  void handle_forecast(const Frame& f, std::int64_t t) {
+    ++can.forecast_frames;
+    std::size_t k = 0;
+    float w = std::numeric_limits<float>::quiet_NaN();
+    const char* field = "";
+    const CodecStatus st = codec.decode_forecast(f, k, w, field);
+    if (st == CodecStatus::ok || st == CodecStatus::out_of_range || st == CodecStatus::not_finite) {
+      if (st != CodecStatus::ok) refused_forecast(k, to_string(st));
+      if (k < ch.size()) {
+        // A refused announcement replaces the previous one: no forecast rather than an old one.
+        ch[k].forecast_W = w;
+        ch[k].forecast_rx_ns = t;
+      }
+      return;
+    }
+    ++can.bad_frames;
+    ++local.protocol_errors;
+    std::snprintf(local.last_error, sizeof local.last_error, "%s: forecast frame 0x%X: %s %s", owner.cfg_.name.c_str(),
+                  f.id, field, to_string(st));
   }
 
   // false: the write must be retried (queue full) or the socket was closed.

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 
 namespace eqd::io::can {
@@ -83,6 +84,44 @@ CodecStatus encode_signal(const Signal& s, double physical, std::uint8_t* data) 
   return CodecStatus::ok;
 }
 
+bool is_not_available(const Signal& s, const std::uint8_t* data) noexcept {
+  if (s.length < 1 || s.length > 64) return false;
+  const std::uint64_t raw = extract_raw(s, data);  // sign-extended when signed
+  if (s.is_signed) return raw == (~std::uint64_t{0} << (s.length - 1));
+  return raw == (s.length >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << s.length) - 1);
+}
+
+void insert_not_available(const Signal& s, std::uint8_t* data) noexcept {
+  if (s.length < 1 || s.length > 64) return;
+  insert_raw(s, s.is_signed ? std::uint64_t{1} << (s.length - 1) : ~std::uint64_t{0}, data);
+}
+
+namespace {
+
+// An announced forecast: "not available" -> NaN (ok); implausible -> NaN and out_of_range.
+CodecStatus read_forecast(const Signal& s, const std::uint8_t* data, float& out) noexcept {
+  out = std::numeric_limits<float>::quiet_NaN();
+  if (is_not_available(s, data)) return CodecStatus::ok;
+  const double w = decode_signal(s, data);
+  if (!std::isfinite(w)) return CodecStatus::not_finite;
+  if (std::fabs(w) > kForecastAbsMax_W) return CodecStatus::out_of_range;
+  out = static_cast<float>(w);
+  return CodecStatus::ok;
+}
+
+// The controller side of it: NaN -> "not available"; a value that would read as such is refused.
+CodecStatus write_forecast(const Signal& s, double w, std::uint8_t* data) noexcept {
+  if (std::isnan(w)) {
+    insert_not_available(s, data);
+    return CodecStatus::ok;
+  }
+  const CodecStatus st = encode_signal(s, w, data);
+  if (st != CodecStatus::ok) return st;
+  return is_not_available(s, data) ? CodecStatus::out_of_range : CodecStatus::ok;
+}
+
+}  // namespace
+
 Codec::Codec(const SignalMap& map, std::uint32_t node_id) : map_(map), node_id_(node_id) {
   std::vector<MapIssue> issues = validate_map(map_);
   if (issues.empty()) issues = validate_ids(map_, node_id_);
@@ -103,6 +142,7 @@ Codec::Codec(const SignalMap& map, std::uint32_t node_id) : map_(map), node_id_(
   status_ = compile(FrameRole::status);
   command_ = compile(FrameRole::command);
   heartbeat_ = compile(FrameRole::heartbeat);
+  forecast_ = compile(FrameRole::forecast);
   s_channel_ = sig(status_.frame, "channel");
   s_voltage_ = sig(status_.frame, "voltage");
   s_current_ = sig(status_.frame, "current");
@@ -111,6 +151,9 @@ Codec::Codec(const SignalMap& map, std::uint32_t node_id) : map_(map), node_id_(
   s_fault_ = sig(status_.frame, "fault_code");
   s_eq_ = sig(status_.frame, "eq_flag");
   s_counter_ = sig(status_.frame, "counter");
+  s_forecast_ = sig(status_.frame, "forecast_power");
+  f_channel_ = sig(forecast_.frame, "channel");
+  f_forecast_ = sig(forecast_.frame, "forecast_power");
   c_channel_ = sig(command_.frame, "channel");
   c_enable_ = sig(command_.frame, "enable");
   c_setpoint_ = sig(command_.frame, "setpoint");
@@ -140,11 +183,19 @@ FrameMatch Codec::match(const Frame& f) const noexcept {
   if (id_of(status_, f, m.channel)) m.kind = FrameMatch::Kind::status;
   else if (id_of(command_, f, m.channel)) m.kind = FrameMatch::Kind::command;
   else if (id_of(heartbeat_, f, m.channel)) m.kind = FrameMatch::Kind::heartbeat;
+  else if (id_of(forecast_, f, m.channel)) m.kind = FrameMatch::Kind::forecast;
   return m;
 }
 
 CodecStatus Codec::decode_status(const Frame& f, core::Sample& out, std::size_t& channel,
                                  const char*& field) const noexcept {
+  CodecStatus forecast = CodecStatus::ok;
+  return decode_status(f, out, channel, field, forecast);
+}
+
+CodecStatus Codec::decode_status(const Frame& f, core::Sample& out, std::size_t& channel, const char*& field,
+                                 CodecStatus& forecast) const noexcept {
+  forecast = CodecStatus::ok;
   field = "frame";
   std::size_t k = 0;
   if (!id_of(status_, f, k)) return CodecStatus::bad_value;
@@ -178,6 +229,8 @@ CodecStatus Codec::decode_status(const Frame& f, core::Sample& out, std::size_t&
   s.equalization_mode = s_eq_ != nullptr ? extract_raw(*s_eq_, f.data) != 0 : s.state == core::ChannelState::equalizing;
   s.sequence = s_counter_ != nullptr ? static_cast<std::uint32_t>(extract_raw(*s_counter_, f.data)) : 0;
   s.valid = std::isfinite(s.voltage_V) && std::isfinite(s.current_A) && std::isfinite(s.power_W);
+  // forecast_power stays NaN unless this frame carries a good one; a refused one never touches the rest.
+  if (s_forecast_ != nullptr && s.valid) forecast = read_forecast(*s_forecast_, f.data, s.forecast_W);
   channel = k;
   out = s;
   field = "";
@@ -254,6 +307,53 @@ CodecStatus Codec::encode_status(std::size_t k, const StatusValues& v, Frame& ou
     const std::uint64_t mask = len >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << len) - 1;
     insert_raw(*s_counter_, v.counter & mask, f.data);
   }
+  if (s_forecast_ != nullptr) {
+    field = "forecast_power";
+    const CodecStatus st = write_forecast(*s_forecast_, v.forecast_W, f.data);
+    if (st != CodecStatus::ok) return st;
+  }
+  field = "";
+  out = f;
+  return CodecStatus::ok;
+}
+
+CodecStatus Codec::decode_forecast(const Frame& f, std::size_t& channel, float& forecast_W,
+                                   const char*& field) const noexcept {
+  forecast_W = std::numeric_limits<float>::quiet_NaN();
+  field = "frame";
+  std::size_t k = 0;
+  if (!id_of(forecast_, f, k)) return CodecStatus::bad_value;
+  if (f.len < forecast_.frame->length) return CodecStatus::short_frame;
+  if (f_channel_ != nullptr) {
+    const auto n = static_cast<std::int64_t>(extract_raw(*f_channel_, f.data));
+    if (n < 1 || n > static_cast<std::int64_t>(map_.channel_count) ||
+        (forecast_.frame->id_stride != 0 && static_cast<std::size_t>(n - 1) != k)) {
+      field = "channel";
+      return CodecStatus::wrong_channel;
+    }
+    k = static_cast<std::size_t>(n - 1);
+  }
+  channel = k;
+  field = "forecast_power";
+  const CodecStatus st = read_forecast(*f_forecast_, f.data, forecast_W);
+  if (st == CodecStatus::ok) field = "";
+  return st;
+}
+
+CodecStatus Codec::encode_forecast(std::size_t k, double forecast_W, Frame& out, const char*& field) const noexcept {
+  field = "frame";
+  if (forecast_.frame == nullptr) return CodecStatus::bad_value;
+  field = "channel";
+  if (k >= map_.channel_count) return CodecStatus::wrong_channel;
+  Frame f;
+  start_frame(forecast_, k, f);
+  if (f_channel_ != nullptr) {
+    const CodecStatus st = encode_signal(*f_channel_, static_cast<double>(k + 1), f.data);
+    if (st != CodecStatus::ok) return st;
+  }
+  field = "forecast_power";
+  const CodecStatus st = write_forecast(*f_forecast_, forecast_W, f.data);
+  if (st != CodecStatus::ok) return st;
   field = "";
   out = f;
   return CodecStatus::ok;

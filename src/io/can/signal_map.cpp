@@ -16,6 +16,7 @@ const char* to_string(FrameRole r) noexcept {
     case FrameRole::status: return "status";
     case FrameRole::command: return "command";
     case FrameRole::heartbeat: return "heartbeat";
+    case FrameRole::forecast: return "forecast";
   }
   return "?";
 }
@@ -33,13 +34,16 @@ const FrameLayout* SignalMap::frame(FrameRole role) const noexcept {
 }
 
 const RoleSignals& signal_names(FrameRole role) {
-  static const RoleSignals kStatus{{"voltage", "current", "state"}, {"channel", "power", "eq_flag", "fault_code", "counter"}};
+  static const RoleSignals kStatus{{"voltage", "current", "state"},
+                                   {"channel", "power", "eq_flag", "fault_code", "counter", "forecast_power"}};
   static const RoleSignals kCommand{{"enable", "setpoint"}, {"channel", "lease"}};
   static const RoleSignals kHeartbeat{{"counter"}, {}};
+  static const RoleSignals kForecast{{"forecast_power"}, {"channel"}};
   switch (role) {
     case FrameRole::status: return kStatus;
     case FrameRole::command: return kCommand;
     case FrameRole::heartbeat: return kHeartbeat;
+    case FrameRole::forecast: return kForecast;
   }
   return kHeartbeat;
 }
@@ -71,6 +75,15 @@ void add_command_and_heartbeat(SignalMap& m) {
   hb.length = 2;
   hb.signals = {sig("counter", 0, 16)};
   m.frames.push_back(hb);
+  // Announced schedules: the classic status frame has no room left, so the forecast has a frame of its
+  // own, sent by a controller that announces one at least once a second per channel (at the lowest
+  // priority of the profile's frames). Classic in both profiles, like the command and heartbeat.
+  FrameLayout fc;
+  fc.role = FrameRole::forecast;
+  fc.id = 0x400;
+  fc.length = 8;  // bytes 5..7 reserved (0)
+  fc.signals = {sig("channel", 0, 8), sig("forecast_power", 8, 32, true, 0.1)};
+  m.frames.push_back(fc);
 }
 
 bool valid_length(unsigned len, bool fd) {
@@ -207,6 +220,24 @@ std::vector<MapIssue> validate_map(const SignalMap& map) {
           issue(fp + ".signals", "the 'channel' signal (" + std::to_string(ch->length) + " bits) cannot carry channel " +
                                      std::to_string(map.channel_count));
       }
+    }
+  }
+  // forecast_power: one place only, and able to say "discharging" (a negative value).
+  const FrameLayout* fst = nullptr;
+  for (std::size_t i = 0; i < map.frames.size(); ++i) {
+    const FrameLayout& f = map.frames[i];
+    for (std::size_t j = 0; j < f.signals.size(); ++j) {
+      const Signal& s = f.signals[j];
+      if (s.name != "forecast_power") continue;
+      const std::string sp = fidx(i) + ".signals[" + std::to_string(j) + "]";
+      if (fst != nullptr && fst != &f)
+        issue(sp + ".name", "forecast_power is also in the " + std::string(to_string(fst->role)) +
+                                " frame (expected it in one frame: status or forecast)");
+      fst = &f;
+      if (!s.is_signed && !(s.offset < 0.0))
+        issue(sp + ".signed", "an unsigned forecast_power without a negative offset cannot carry a discharging "
+                              "(negative) forecast (expected signed: true or a negative offset)");
+      if (s.length < 2) issue(sp + ".length", "forecast_power needs at least 2 bits (one raw value means none)");
     }
   }
   if (map.frame(FrameRole::status) == nullptr) issue("frames", "missing the 'status' frame");

@@ -78,6 +78,30 @@ double decode_field(const Field& f, const std::uint16_t* regs) noexcept {
   return raw * f.scale + f.offset;
 }
 
+bool is_not_available(const Field& f, const std::uint16_t* regs) noexcept {
+  switch (f.type) {
+    case DataType::u16: return regs[0] == 0xFFFFU;
+    case DataType::i16: return regs[0] == 0x8000U;
+    case DataType::u32: return join32(f, regs) == 0xFFFFFFFFU;
+    case DataType::i32: return join32(f, regs) == 0x80000000U;
+    case DataType::f32: {
+      const std::uint32_t bits = join32(f, regs);
+      return (bits & 0x7F800000U) == 0x7F800000U && (bits & 0x007FFFFFU) != 0;  // any NaN
+    }
+  }
+  return false;
+}
+
+void encode_not_available(const Field& f, std::uint16_t* out) noexcept {
+  switch (f.type) {
+    case DataType::u16: out[0] = 0xFFFFU; return;
+    case DataType::i16: out[0] = 0x8000U; return;
+    case DataType::u32: split32(f, 0xFFFFFFFFU, out); return;
+    case DataType::i32: split32(f, 0x80000000U, out); return;
+    case DataType::f32: split32(f, 0x7FC00000U, out); return;
+  }
+}
+
 CodecStatus encode_field(const Field& f, double value, std::uint16_t* out) noexcept {
   if (!std::isfinite(f.scale) || f.scale == 0.0 || !std::isfinite(f.offset)) return CodecStatus::bad_scale;
   if (!std::isfinite(value)) return CodecStatus::not_finite;
@@ -172,6 +196,8 @@ std::vector<ReadRequest> plan_status_reads(const RegisterMap& map, PlanOptions o
   add_channel_field(iv, map.state, n);
   for (const auto* f : {&map.power, &map.fault_code, &map.eq_flag, &map.sample_counter})
     if (*f) add_channel_field(iv, **f, n);
+  // Gated by a capability bit: only once the controller said it has it (with_capabilities()).
+  if (map.forecast_power && map.forecast_capability == 0) add_channel_field(iv, *map.forecast_power, n);
   return coalesce(std::move(iv), opt);
 }
 
@@ -258,6 +284,25 @@ DecodedSample decode_sample(const RegisterMap& map, std::size_t channel, const s
   s.equalization_mode = map.eq_flag ? eq == 1.0 : state == core::ChannelState::equalizing;
   s.sequence = static_cast<std::uint32_t>(counter);
   s.valid = true;
+
+  // Announced schedule: optional; whatever it holds, voltage, current and power above stay good. Its
+  // block missing (a failed read, already counted by the poller) or "not available" means no forecast.
+  s.forecast_W = std::numeric_limits<float>::quiet_NaN();
+  if (map.forecast_power && map.forecast_capability == 0) {
+    const Field& f = *map.forecast_power;
+    const std::uint32_t a = channel_address(f, channel);
+    const std::uint16_t n = register_count(f.type);
+    const std::uint16_t* regs =
+        a + n <= 0x10000U ? find_registers(blocks, f.table, static_cast<std::uint16_t>(a), n) : nullptr;
+    if (regs != nullptr && !is_not_available(f, regs)) {
+      const double w = decode_field(f, regs);
+      d.forecast_raw_W = w;
+      if (!std::isfinite(w)) d.forecast_error = SampleError::not_finite;
+      else if (std::fabs(w) > r.power_abs_max_W || std::fabs(w) > static_cast<double>(FLT_MAX))
+        d.forecast_error = SampleError::out_of_range;
+      else s.forecast_W = static_cast<float>(w);
+    }
+  }
   return d;
 }
 

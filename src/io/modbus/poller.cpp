@@ -52,11 +52,11 @@ Poller::Poller(PollerConfig cfg, ChannelSlots slots) : cfg_(std::move(cfg)), slo
     for (const auto& e : errs) msg += "\n  " + e;
     throw std::invalid_argument(msg);
   }
-  // Only the channels eqd uses are read.
+  // Only the channels eqd uses are read; a capability-gated field only once the controller has
+  // said that it offers it (apply_device_capabilities on every connect).
   RegisterMap used = cfg_.map;
   used.channel_count = static_cast<std::uint16_t>(slots_.samples.size());
-  plan_ = plan_status_reads(used, cfg_.plan);
-  for (const ReadRequest& r : plan_) blocks_.push_back({r, std::vector<std::uint16_t>(r.count), false});
+  set_read_map(with_capabilities(used, std::nullopt));
   io_.resize(slots_.samples.size());
   backoff_ms_ = cfg_.backoff_initial_ms;
   // Offline until the first successful read.
@@ -69,6 +69,39 @@ Poller::Poller(PollerConfig cfg, ChannelSlots slots) : cfg_(std::move(cfg)), slo
 }
 
 Poller::~Poller() { stop(); }
+
+void Poller::set_read_map(RegisterMap m) {
+  const bool replan = plan_.empty() || m.forecast_power.has_value() != read_map_.forecast_power.has_value();
+  read_map_ = std::move(m);
+  if (!replan) return;
+  plan_ = plan_status_reads(read_map_, cfg_.plan);
+  blocks_.clear();
+  for (const ReadRequest& r : plan_) blocks_.push_back({r, std::vector<std::uint16_t>(r.count), false});
+}
+
+void Poller::apply_device_capabilities(std::optional<std::uint16_t> capabilities, std::optional<double> device_channels) {
+  RegisterMap used = cfg_.map;
+  used.channel_count = static_cast<std::uint16_t>(slots_.samples.size());
+  RegisterMap m = with_capabilities(used, capabilities);
+  if (m.forecast_power && cfg_.map.forecast_capability != 0 && device_channels &&
+      *device_channels > static_cast<double>(used.channel_count)) {
+    // The gated block's place is fixed for controllers up to a size (default profile: 4096 channels);
+    // one with more channels that sets the bit anyway would have us read its status registers as
+    // forecasts. Check the map at the device's own size; refuse the forecast, keep the link.
+    RegisterMap dev = with_capabilities(cfg_.map, capabilities);
+    dev.channel_count = static_cast<std::uint16_t>(std::min(*device_channels, 65535.0));
+    const std::vector<std::string> errs = validate_map(dev);
+    if (!errs.empty()) {
+      m.forecast_power.reset();
+      ++local_.protocol_errors;
+      ++local_.forecast_errors;
+      std::snprintf(local_.last_error, sizeof local_.last_error, "%s: forecast_power ignored (%g channels): %s",
+                    cfg_.name.c_str(), *device_channels, errs.front().c_str());
+      report_error(0);
+    }
+  }
+  set_read_map(std::move(m));
+}
 
 void Poller::start() {
   if (thread_.joinable()) return;
@@ -190,6 +223,13 @@ bool Poller::connect_link(std::int64_t t_ns) {
     return fail(EMBBADDATA, what);
   }
   if (value(cfg_.map.heartbeat_timeout, v)) local_.controller_heartbeat_timeout_ms = v;
+  // What this controller offers may change across reconnects (a firmware update, another device).
+  std::optional<std::uint16_t> caps;
+  if (value(cfg_.map.capabilities, v) && v >= 0.0 && v <= 65535.0 && v == std::floor(v))
+    caps = static_cast<std::uint16_t>(v);
+  std::optional<double> device_channels;
+  if (value(cfg_.map.device_channel_count, v)) device_channels = v;
+  apply_device_capabilities(caps, device_channels);
 
   if (ever_connected_) ++local_.reconnects;
   ever_connected_ = true;
@@ -248,8 +288,17 @@ void Poller::publish_samples(std::int64_t t_ns, bool link_up) {
     ChannelIo& c = io_[k];
     core::Sample s{};
     if (link_up || ctx_ != nullptr) {
-      const DecodedSample d = decode_sample(cfg_.map, k, blocks_);
+      const DecodedSample d = decode_sample(read_map_, k, blocks_);
       s = d.sample;
+      if (d.error == SampleError::none && d.forecast_error != SampleError::none) {
+        // A refused forecast: published as NaN (never a wrong number), the sample itself is good.
+        ++local_.protocol_errors;
+        ++local_.forecast_errors;
+        std::snprintf(local_.last_error, sizeof local_.last_error,
+                      "%s/%zu: forecast_power %s (%g W): ignored, sample kept", cfg_.name.c_str(), k + 1,
+                      to_string(d.forecast_error), d.forecast_raw_W);
+        report_error(static_cast<std::uint16_t>(k + 1));
+      }
       if (d.error != SampleError::none) {
         s = core::Sample{};
         s.valid = false;

@@ -62,11 +62,28 @@ RegisterMap default_profile(std::uint16_t channel_count) {
   m.eq_flag = field(Table::input, kStatusBase + 8, DataType::u16, kStatusStride);
   m.sample_counter = field(Table::input, kStatusBase + 9, DataType::u32, kStatusStride);
   m.state_codes = {0, 1, 2, 3, 4, 5};
+  // Announced schedules: the status block had no room left (one reserved register per channel), so
+  // version 1 grows a separate block that a controller announces with a capability bit; one that does
+  // not set it is never asked for those registers. Beyond kDefaultForecastMaxChannels the block would
+  // collide with the status block: such a map has no forecast.
+  if (channel_count <= kDefaultForecastMaxChannels) {
+    m.forecast_power = field(Table::input, kDefaultForecastBase, DataType::f32, 2);
+    m.forecast_capability = capability::kForecast;
+  }
 
   m.cmd_enable = field(Table::holding, kCmdBase + 0, DataType::u16, kCmdStride);
   m.cmd_setpoint = field(Table::holding, kCmdBase + 1, DataType::f32, kCmdStride);
   m.cmd_lease = field(Table::holding, kCmdBase + 3, DataType::u32, kCmdStride);
   m.heartbeat = field(Table::holding, 0, DataType::u16);
+  return m;
+}
+
+RegisterMap with_capabilities(const RegisterMap& map, std::optional<std::uint16_t> capabilities) {
+  RegisterMap m = map;
+  if (m.forecast_power && m.forecast_capability != 0 &&
+      (!capabilities || (*capabilities & m.forecast_capability) == 0))
+    m.forecast_power.reset();
+  m.forecast_capability = 0;
   return m;
 }
 
@@ -108,6 +125,7 @@ std::vector<std::string> validate_map(const RegisterMap& map) {
   opt("fault_code", map.fault_code, true, false);
   opt("eq_flag", map.eq_flag, true, false);
   opt("sample_counter", map.sample_counter, true, false);
+  opt("forecast_power", map.forecast_power, true, false);
   opt("cmd_lease", map.cmd_lease, true, true);
   opt("heartbeat", map.heartbeat, false, true);
   opt("profile_version", map.profile_version, false, false);
@@ -116,6 +134,20 @@ std::vector<std::string> validate_map(const RegisterMap& map) {
   opt("heartbeat_timeout", map.heartbeat_timeout, false, false);
 
   if (map.channel_count == 0) err("channel_count must be at least 1");
+  if (map.forecast_power) {
+    const Field& f = *map.forecast_power;
+    // A forecast is signed (+ charging, - discharging): an unsigned register can carry a discharge only
+    // through a negative offset.
+    if ((f.type == DataType::u16 || f.type == DataType::u32) && !(f.offset < 0.0))
+      err(std::string("forecast_power: type ") + to_string(f.type) +
+          " cannot carry a discharging (negative) forecast (expected i16, i32 or f32, or a negative offset)");
+    if (map.forecast_capability != 0 && !map.capabilities) {
+      char buf[120];
+      std::snprintf(buf, sizeof buf, "forecast_power: read only with capability 0x%X but the map has no capabilities field",
+                    static_cast<unsigned>(map.forecast_capability));
+      err(buf);
+    }
+  }
 
   struct Occupied {
     Table table;

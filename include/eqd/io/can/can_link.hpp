@@ -48,6 +48,9 @@ struct CanLinkConfig {
   /// dropped by the kernel (1 MiB holds ~1000 frames, ~120 ms of a saturated 1 Mbit/s bus). Needs
   /// CAP_NET_ADMIN beyond net.core.rmem_max; else the largest allowed is used.
   int receive_buffer_bytes = 1 << 20;
+  /// A channel's forecast (forecast frame) goes with its status frames for this long after it arrived;
+  /// older: NaN. Controllers send it at least once a second, so 3000 ms survives two lost frames.
+  std::uint32_t forecast_max_age_ms = 3000;
   int backoff_initial_ms = 100;        ///< socket reopen delay; doubles per failure
   int backoff_max_ms = 5000;
 };
@@ -62,6 +65,7 @@ using SocketFactory = std::function<int(const CanLinkConfig& cfg, const Codec& c
 struct CanStats {
   std::uint64_t frames_received = 0;  ///< every frame read (data and error frames)
   std::uint64_t status_frames = 0;    ///< status frames decoded and published
+  std::uint64_t forecast_frames = 0;  ///< forecast frames received (good, refused or malformed)
   std::uint64_t ignored_frames = 0;   ///< frames with an identifier of no interest (filters off)
   std::uint64_t bad_frames = 0;       ///< malformed: wrong size, short, bad channel or state code
   std::uint64_t error_frames = 0;     ///< CAN_ERR_FLAG frames

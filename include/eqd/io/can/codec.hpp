@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "eqd/core/sample.hpp"
@@ -46,10 +47,16 @@ void insert_raw(const Signal& s, std::uint64_t raw, std::uint8_t* data) noexcept
 [[nodiscard]] double decode_signal(const Signal& s, const std::uint8_t* data) noexcept;
 /// Stores `physical` (rounded to the nearest raw step); out_of_range or not_finite leave data as is.
 [[nodiscard]] CodecStatus encode_signal(const Signal& s, double physical, std::uint8_t* data) noexcept;
+/// True when `s` holds its "not available" raw value, which forecast_power uses for "nothing
+/// announced": the most negative value of a signed signal (e.g. 0x80000000 in 32 bits), all ones for
+/// an unsigned one. Any thread.
+[[nodiscard]] bool is_not_available(const Signal& s, const std::uint8_t* data) noexcept;
+/// Writes that "not available" raw value. Any thread.
+void insert_not_available(const Signal& s, std::uint8_t* data) noexcept;
 
 /// Which frame of a controller a received frame is.
 struct FrameMatch {
-  enum class Kind : std::uint8_t { none, status, command, heartbeat } kind = Kind::none;
+  enum class Kind : std::uint8_t { none, status, command, heartbeat, forecast } kind = Kind::none;
   std::size_t channel = 0;  ///< 0-based, for per-id multiplexing (status/command); else decided by decode
 };
 
@@ -70,6 +77,9 @@ struct StatusValues {
   std::uint16_t fault_code = 0;
   bool equalizing = false;
   std::uint32_t counter = 0;
+  /// Announced forecast (W); NaN = none (sent as the "not available" raw value). Goes into the status
+  /// frame when the map places forecast_power there; else see encode_forecast().
+  double forecast_W = std::numeric_limits<double>::quiet_NaN();
 };
 
 /// A SignalMap compiled for one node id. Construct at start-up (throws std::invalid_argument naming
@@ -87,6 +97,16 @@ class Codec {
   /// error, `field` names the signal and `out` is unchanged except valid = false.
   [[nodiscard]] CodecStatus decode_status(const Frame& f, core::Sample& out, std::size_t& channel,
                                           const char*& field) const noexcept;
+  /// Same; when the status frame carries forecast_power, out.forecast_W is its value (NaN for "not
+  /// available") and `forecast` says whether it was refused (out_of_range beyond kForecastAbsMax_W:
+  /// out.forecast_W NaN, the sample itself unaffected). Otherwise (or for an invalid sample) NaN.
+  [[nodiscard]] CodecStatus decode_status(const Frame& f, core::Sample& out, std::size_t& channel, const char*& field,
+                                          CodecStatus& forecast) const noexcept;
+  /// Decodes a forecast frame: its 0-based channel and forecast_W (NaN = "not available"). ok;
+  /// out_of_range: a value beyond kForecastAbsMax_W, refused (forecast_W NaN, channel valid);
+  /// short_frame / wrong_channel / bad_value: the frame itself is unusable (field names the signal).
+  [[nodiscard]] CodecStatus decode_forecast(const Frame& f, std::size_t& channel, float& forecast_W,
+                                            const char*& field) const noexcept;
   /// Encodes a command for channel k (0-based). `field` names the signal on error; nothing is sent then.
   [[nodiscard]] CodecStatus encode_command(std::size_t k, const core::Command& cmd, Frame& out,
                                            const char*& field) const noexcept;
@@ -96,6 +116,10 @@ class Codec {
   /// Simulated controller side: status frame of channel k.
   [[nodiscard]] CodecStatus encode_status(std::size_t k, const StatusValues& v, Frame& out,
                                           const char*& field) const noexcept;
+  /// Simulated controller side: forecast frame of channel k (NaN = "not available"). out_of_range for a
+  /// value the signal cannot carry (or that would read as "not available"). False-y status when the
+  /// map has no forecast frame (bad_value).
+  [[nodiscard]] CodecStatus encode_forecast(std::size_t k, double forecast_W, Frame& out, const char*& field) const noexcept;
   /// Simulated controller side: decode a command frame (validated: enable 0/1, channel in range).
   [[nodiscard]] CodecStatus decode_command(const Frame& f, DecodedCommand& out, const char*& field) const noexcept;
   /// Simulated controller side: heartbeat counter of a heartbeat frame.
@@ -103,6 +127,10 @@ class Codec {
 
   [[nodiscard]] const SignalMap& map() const noexcept { return map_; }
   [[nodiscard]] std::uint32_t node_id() const noexcept { return node_id_; }
+  /// True when the map has a forecast frame (forecast_power sent on its own).
+  [[nodiscard]] bool has_forecast_frame() const noexcept { return forecast_.frame != nullptr; }
+  /// True when the status frame itself carries forecast_power.
+  [[nodiscard]] bool forecast_in_status() const noexcept { return s_forecast_ != nullptr; }
   /// True if any frame of the map is CAN FD.
   [[nodiscard]] bool uses_fd() const noexcept { return uses_fd_; }
   /// Every identifier this codec sends or receives (for kernel receive filters).
@@ -119,7 +147,7 @@ class Codec {
 
   SignalMap map_;
   std::uint32_t node_id_ = 0;
-  Compiled status_, command_, heartbeat_;
+  Compiled status_, command_, heartbeat_, forecast_;
   // Signals resolved once so that the I/O path does no name lookups.
   const Signal* s_channel_ = nullptr;
   const Signal* s_voltage_ = nullptr;
@@ -129,6 +157,9 @@ class Codec {
   const Signal* s_fault_ = nullptr;
   const Signal* s_eq_ = nullptr;
   const Signal* s_counter_ = nullptr;
+  const Signal* s_forecast_ = nullptr;  ///< forecast_power in the status frame
+  const Signal* f_channel_ = nullptr;   ///< forecast frame
+  const Signal* f_forecast_ = nullptr;
   const Signal* c_channel_ = nullptr;
   const Signal* c_enable_ = nullptr;
   const Signal* c_setpoint_ = nullptr;

@@ -29,6 +29,14 @@ const char* to_string(CodecStatus s) noexcept;
 /// f32 registers holding NaN/Inf give NaN/Inf (the caller marks the sample invalid). Any thread.
 [[nodiscard]] double decode_field(const Field& f, const std::uint16_t* regs) noexcept;
 
+/// True when the registers of `f` hold its type's "not available" value, which optional fields such as
+/// forecast_power use for "nothing announced": any NaN (f32), 0x8000 (i16), 0xFFFF (u16), 0x80000000
+/// (i32), 0xFFFFFFFF (u32) — the SunSpec convention. Any thread.
+[[nodiscard]] bool is_not_available(const Field& f, const std::uint16_t* regs) noexcept;
+/// Writes that "not available" value of `f`'s type into `out[0..register_count(f.type))` (a quiet NaN
+/// for f32). Any thread.
+void encode_not_available(const Field& f, std::uint16_t* out) noexcept;
+
 /// Registers for engineering value `value` of `f` into `out[0..register_count(f.type))`:
 /// raw = (value - offset) / scale, rounded to nearest for integer types. `out` is untouched unless
 /// the result is ok. Any thread.
@@ -52,7 +60,8 @@ struct PlanOptions {
 };
 
 /// Minimal list of requests covering the per-channel status fields of all `map.channel_count`
-/// channels, per table, sorted by (table, address). No field is ever split across two requests.
+/// channels, per table, sorted by (table, address). No field is ever split across two requests. A
+/// capability-gated forecast_power is left out (plan with_capabilities(map, caps) to include it).
 /// Any thread (pure).
 [[nodiscard]] std::vector<ReadRequest> plan_status_reads(const RegisterMap& map, PlanOptions opt = {});
 /// Same for the device block (profile_version, device_channel_count, capabilities, heartbeat_timeout).
@@ -84,10 +93,16 @@ struct DecodedSample {
   core::Sample sample{};          ///< valid == (error == none); receive_time_ns left 0 for the caller
   SampleError error = SampleError::none;
   const char* field = "";         ///< static name of the offending field ("voltage", ...)
+  /// A forecast_power that was read but refused (infinite: not_finite; |W| > range.power_abs_max_W:
+  /// out_of_range). The sample stays valid with forecast_W = NaN; the caller counts and reports it.
+  SampleError forecast_error = SampleError::none;
+  double forecast_raw_W = 0.0;    ///< the refused forecast value, for the report
 };
 
 /// Decode channel `channel` of `map` from `blocks`. Invalid (never a number fed to the law) when a
-/// field is missing, NaN/Inf or outside map.range. Any thread (pure).
+/// field is missing, NaN/Inf or outside map.range. forecast_power (when the map has it, ungated) never
+/// invalidates the sample: missing or "not available" gives forecast_W = NaN, a refused value NaN and
+/// forecast_error. Any thread (pure).
 [[nodiscard]] DecodedSample decode_sample(const RegisterMap& map, std::size_t channel,
                                           const std::vector<ReadBlock>& blocks) noexcept;
 

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -118,6 +119,12 @@ class Poller final : public io::Link {
   bool connect_link(std::int64_t now_ns);
   void close_link();
   bool read_blocks(std::vector<ReadBlock>& blocks, std::int64_t& first_error);
+  /// Use `m` (the map of the channels in use, capabilities applied) for reads and decoding; replans
+  /// when the set of fields read changes.
+  void set_read_map(RegisterMap m);
+  /// After the device block of a new link: the map as this controller offers it (a gated
+  /// forecast_power only with its capability bit, and only if its block fits the device's channels).
+  void apply_device_capabilities(std::optional<std::uint16_t> capabilities, std::optional<double> device_channels);
   void publish_samples(std::int64_t now_ns, bool link_up);
   void write_commands(std::int64_t now_ns);
   void write_heartbeat(std::int64_t now_ns);
@@ -129,6 +136,7 @@ class Poller final : public io::Link {
 
   PollerConfig cfg_;
   ChannelSlots slots_;
+  RegisterMap read_map_;  ///< cfg_.map for the channels in use, as this controller offers it
   std::vector<ReadRequest> plan_;
   std::vector<ReadBlock> blocks_;
   std::vector<ChannelIo> io_;

@@ -34,7 +34,18 @@ inline constexpr std::uint16_t kHeartbeat = 1U << 1;      ///< supervisor heartb
 inline constexpr std::uint16_t kMeasuredPower = 1U << 2;  ///< power register is measured, not V*I
 inline constexpr std::uint16_t kEqFlag = 1U << 3;         ///< eq_flag register present
 inline constexpr std::uint16_t kSampleCounter = 1U << 4;  ///< sample_counter register present
+/// forecast_power block present (announced schedules: the power one forecast horizon ahead). eqd reads
+/// that block only from a controller that sets this bit.
+inline constexpr std::uint16_t kForecast = 1U << 5;
 }  // namespace capability
+
+/// First register of the default profile's forecast_power block (input registers, f32, stride 2):
+/// channel k at 50000 + 2k. Placed beyond the status block of the largest controller that may offer it
+/// (kDefaultForecastMaxChannels: status block 100..49251), so the two never collide.
+inline constexpr std::uint16_t kDefaultForecastBase = 50000;
+/// Largest channel count for which the default profile defines the forecast_power block (4096 channels:
+/// forecast block 50000..58191). default_profile() of more channels has no forecast field.
+inline constexpr std::uint16_t kDefaultForecastMaxChannels = 4096;
 
 /// "input" / "holding". Any thread.
 const char* to_string(Table t) noexcept;
@@ -87,6 +98,15 @@ struct RegisterMap {
   std::optional<Field> fault_code;
   std::optional<Field> eq_flag;         ///< absent: equalizing = (state == equalizing code)
   std::optional<Field> sample_counter;
+  /// Announced schedule: the battery-side power (W, + = charging) the controller expects the channel
+  /// to draw one forecast horizon from now (core::Sample::forecast_W). Optional and never makes a sample
+  /// invalid: "not available" (NaN; integer sentinels, see is_not_available()) decodes as NaN, an
+  /// infinite or implausible value (|W| > range.power_abs_max_W) as NaN plus a reported error.
+  std::optional<Field> forecast_power;
+  /// Non-zero: forecast_power is read only from a controller whose capabilities register has this
+  /// bit set (the default profile: capability::kForecast), see with_capabilities(). 0: read whenever
+  /// the map names forecast_power (custom YAML maps).
+  std::uint16_t forecast_capability = 0;
 
   /// Raw state code -> eqd::core::ChannelState value (index = raw code); codes beyond: fault.
   std::vector<std::uint8_t> state_codes = {0, 1, 2, 3, 4};
@@ -103,14 +123,22 @@ struct RegisterMap {
 };
 
 /// The eqd default channel controller profile (docs/modbus-profile.md), version 1, for
-/// `channel_count` channels. Any thread (pure).
+/// `channel_count` channels; with the forecast_power block (gated by capability::kForecast) when
+/// channel_count <= kDefaultForecastMaxChannels. Any thread (pure).
 RegisterMap default_profile(std::uint16_t channel_count = 16);
+
+/// The map as eqd reads it from a controller whose capabilities register reads `capabilities`
+/// (nullopt: not read, or the map has none): a capability-gated forecast_power is kept when the bit is
+/// set and dropped otherwise; the result has no gated field left (forecast_capability 0). Until then
+/// plan_status_reads() and decode_sample() ignore a gated field. Any thread (pure).
+RegisterMap with_capabilities(const RegisterMap& map, std::optional<std::uint16_t> capabilities);
 
 /// Every problem of a map, one message each naming the field(s) and addresses concerned; empty when
 /// the map is usable. Checks: overlaps within each table (over all channels), address overflow with
 /// channel_count * stride, fields wider than one request, scale == 0 or non-finite scale/offset,
 /// command and heartbeat fields in the holding table, strides narrower than a field, empty
-/// state_codes, range sanity. Any thread (pure).
+/// state_codes, range sanity, a forecast_power of an unsigned type without a negative offset (it could
+/// not carry a discharge) or gated by a capability the map cannot read. Any thread (pure).
 std::vector<std::string> validate_map(const RegisterMap& map);
 
 }  // namespace eqd::io::modbus
