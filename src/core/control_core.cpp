@@ -2,7 +2,10 @@
 #include "eqd/core/control_core.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -19,7 +22,8 @@ constexpr int kRequestsPerCycle = 64;
 // Changes of a buffer's setpoint below this are not worth a new command (and a Modbus write).
 constexpr double kSetpointResolution_W = 0.5;
 
-Health classify(const Sample& s, std::int64_t now_ns, std::int64_t max_age_ns) noexcept {
+template <class S>  // Sample or ControlCore::Reading_
+Health classify(const S& s, std::int64_t now_ns, std::int64_t max_age_ns) noexcept {
   if (s.receive_time_ns == 0 || s.state == ChannelState::offline) return Health::offline;
   if (!s.valid || !std::isfinite(s.power_W) || !std::isfinite(s.voltage_V)) return Health::invalid;
   if (now_ns - s.receive_time_ns > max_age_ns) return Health::stale;
@@ -28,6 +32,35 @@ Health classify(const Sample& s, std::int64_t now_ns, std::int64_t max_age_ns) n
 }
 
 bool known(Health h) noexcept { return h == Health::ok || h == Health::fault; }
+
+// std::isfinite of a float by its exponent bits: no conversion and no floating-point constants, which the
+// per-channel loop would otherwise reload after every call it contains.
+bool finite_bits(float f) noexcept {
+  return (std::bit_cast<std::uint32_t>(f) & 0x7f800000U) != 0x7f800000U;
+}
+
+// Implies that the state alone does not make classify() return offline or fault: zero or a power of two
+// (idle 0, running 1, paused 2, equalizing 4; not fault 3, offline 5), in three instructions.
+static_assert(static_cast<unsigned>(ChannelState::idle) == 0 && static_cast<unsigned>(ChannelState::running) == 1 &&
+              static_cast<unsigned>(ChannelState::paused) == 2 && static_cast<unsigned>(ChannelState::fault) == 3 &&
+              static_cast<unsigned>(ChannelState::equalizing) == 4 && static_cast<unsigned>(ChannelState::offline) == 5);
+bool ok_state(ChannelState s) noexcept {
+  const unsigned v = static_cast<unsigned>(s);
+  return (v & (v - 1U)) == 0;
+}
+
+// True when `c` already asks for (equalize, setpoint_W, lease_ms), the setpoint within resolution: then
+// no new command (and no Modbus write) is needed.
+bool command_current(const Command& c, bool equalize, double setpoint_W, std::uint32_t lease_ms) noexcept {
+  return c.equalize == equalize && std::abs(c.setpoint_W - setpoint_W) < kSetpointResolution_W &&
+         c.lease_ms == lease_ms && c.sequence != 0;
+}
+
+// Bitwise equality: unlike ==, tells -0.0 from 0.0 (and holds for a NaN and itself), so that a cached
+// result is reused only for exactly the input it was computed from.
+bool same_bits(double a, double b) noexcept {
+  return std::bit_cast<std::uint64_t>(a) == std::bit_cast<std::uint64_t>(b);
+}
 }  // namespace
 
 ControlCore::ControlCore(const CoreConfig& cfg)
@@ -86,14 +119,14 @@ ControlCore::ControlCore(const CoreConfig& cfg)
       if (const char* err = validate(c.limits))
         throw std::invalid_argument("control core: channel " + std::to_string(i) + ": " + err);
       cold_[i].limits = c.limits;
+      cold_[i].headroom_stale = true;
       set_role(static_cast<ChannelIndex>(i), Role::pending);
     }
     publish_channel(static_cast<ChannelIndex>(i));
   }
   for (std::size_t b = 0; b < buses_.size(); ++b) {
-    BusSnapshot snap;
-    snap.params = buses_[b].params;
-    bus_snap_[b].store(snap);
+    buses_[b].snap.params = buses_[b].params;
+    bus_snap_[b].store(buses_[b].snap);
   }
 }
 
@@ -130,14 +163,22 @@ void ControlCore::set_role(ChannelIndex i, Role role) noexcept {
 void ControlCore::publish_command(ChannelIndex i, bool equalize, double setpoint_W) noexcept {
   Cold_& c = cold_[i];
   const std::uint32_t lease_ms = buses_[hot_[i].bus].params.lease_ms;
-  if (c.command.equalize == equalize && std::abs(c.command.setpoint_W - setpoint_W) < kSetpointResolution_W &&
-      c.command.lease_ms == lease_ms && c.command.sequence != 0)
-    return;
+  if (command_current(c.command, equalize, setpoint_W, lease_ms)) return;
   c.command.equalize = equalize;
   c.command.setpoint_W = setpoint_W;
   c.command.lease_ms = lease_ms;
   ++c.command.sequence;
   commands_[i].store(c.command);
+}
+
+void ControlCore::refresh_headroom(Cold_& c) noexcept {
+  c.headroom = compute_headroom(c.limits, c.voltage_V, c.window);
+  c.headroom_voltage_V = c.voltage_V;
+  c.headroom_stale = false;
+  const double eff = c.limits.efficiency;
+  c.headroom_bus_charge_W = c.headroom.charge_W / eff;
+  c.headroom_bus_discharge_W = c.headroom.discharge_W * eff;
+  c.rated_bus_W = std::max(c.limits.max_charge_W / eff, c.limits.max_discharge_W * eff);
 }
 
 void ControlCore::publish_channel(ChannelIndex i) noexcept {
@@ -158,7 +199,7 @@ void ControlCore::publish_channel(ChannelIndex i) noexcept {
   cold_[i].published = s;
 }
 
-void ControlCore::take_sample(ChannelIndex i, const Sample& s, Health health) noexcept {
+void ControlCore::take_sample(ChannelIndex i, const Reading_& s, Health health) noexcept {
   Cold_& c = cold_[i];
   c.voltage_V = s.voltage_V;
   c.power_W = s.power_W;
@@ -179,6 +220,7 @@ void ControlCore::handle_request(const Request& r, std::int64_t now_ns) noexcept
       Hot_& h = hot_[r.channel];
       if (h.role == Role::pending || h.role == Role::equalization) {
         cold_[r.channel].limits = r.limits;  // a re-assign updates the limits
+        cold_[r.channel].headroom_stale = true;
         respond(r.id, ResponseStatus::already);
         return;
       }
@@ -197,7 +239,8 @@ void ControlCore::handle_request(const Request& r, std::int64_t now_ns) noexcept
       }
       cold_[r.channel].limits = r.limits;
       cold_[r.channel].window = WindowState{};
-      take_sample(r.channel, s, health);
+      cold_[r.channel].headroom_stale = true;
+      take_sample(r.channel, reading(s), health);
       set_role(r.channel, Role::pending);
       publish_channel(r.channel);
       respond(r.id, reachable ? ResponseStatus::ok : ResponseStatus::pending);
@@ -221,7 +264,7 @@ void ControlCore::handle_request(const Request& r, std::int64_t now_ns) noexcept
           respond(r.id, ResponseStatus::already);
           return;
         }
-        take_sample(r.channel, s, classify(s, now_ns, max_age_ns_[h.bus]));
+        take_sample(r.channel, reading(s), classify(s, now_ns, max_age_ns_[h.bus]));
       }
       set_role(r.channel, Role::releasing);
       publish_channel(r.channel);
@@ -234,6 +277,7 @@ void ControlCore::handle_request(const Request& r, std::int64_t now_ns) noexcept
         return;
       }
       buses_[r.bus].params = r.params;
+      buses_[r.bus].snap.params = r.params;
       max_age_ns_[r.bus] = r.params.max_age_ms * kNsPerMs;
       respond(r.id, ResponseStatus::ok);
       return;
@@ -250,81 +294,104 @@ void ControlCore::handle_request(const Request& r, std::int64_t now_ns) noexcept
   respond(r.id, ResponseStatus::refused_invalid);
 }
 
-void ControlCore::cycle(std::int64_t now_ns) noexcept {
-  for (Accum_& acc : acc_) acc = Accum_{};
-
-  // Pass 1, every channel: take the newest consistent sample, judge its health, sum test power.
-  // Test channels touch only their sample and 8 bytes of state; buffers keep a copy in cold_. The
-  // common case (a test channel whose sample is, and was, fresh and valid) takes the short path.
-  Hot_* const hot = hot_.data();
-  Accum_* const accs = acc_.data();
-  const Seqlock<Sample>* const slots = samples_.get();
-  const std::int64_t* const max_age = max_age_ns_.data();
-  const std::size_t n = hot_.size();
-  for (std::size_t i = 0; i < n; ++i) {
-    Hot_& h = hot[i];
-    Accum_& acc = accs[h.bus];
-    Sample s;
-    const bool read = slots[i].try_load(s, kReadAttempts);
-    Health health = h.health;
-    if (read) {
-      health = classify(s, now_ns, max_age[h.bus]);
-      if (h.role == Role::test && health == Health::ok && h.health == Health::ok) [[likely]] {
-        const double eff = static_cast<double>(h.efficiency);
-        const double power_W = to_bus_W(s.power_W, eff);
-        acc.free_W += power_W;
-        // An announced schedule (NaN: none; a non-finite value is treated the same, so it can never
-        // reach the law) goes into the bus's forecast path.
-        const double announced_W = static_cast<double>(s.forecast_W);
-        if (std::isfinite(announced_W)) {
-          acc.announcing_present_W += power_W;
-          acc.announced_W += to_bus_W(announced_W, eff);
-          ++acc.announcing;
-        }
-        continue;
+// Pass 1 for every channel but a test channel whose sample is, and was, fresh and valid: health changes,
+// stale, invalid or unread samples (s == nullptr: the slot was mid-store every attempt), and buffers.
+void ControlCore::pass1_other(ChannelIndex i, std::int64_t now_ns, const Reading_* s) noexcept {
+  Hot_& h = hot_[i];
+  Accum_& acc = acc_[h.bus];
+  const bool read = s != nullptr;
+  Health health = h.health;
+  if (read) {
+    health = classify(*s, now_ns, max_age_ns_[h.bus]);
+  } else {
+    ++stats_.torn_reads;  // the writer is mid-store (or stalled there): do not wait for it
+  }
+  if (health != h.health) {
+    // Health counts are kept incrementally: a steady rig costs no counting per channel.
+    --health_counts_[h.bus][static_cast<std::size_t>(h.health)];
+    ++health_counts_[h.bus][static_cast<std::size_t>(health)];
+  }
+  if (h.role == Role::test) {
+    // Unknown test power (stale, invalid, or unreadable this cycle) must hold the law.
+    if (read && known(health)) {
+      const double eff = static_cast<double>(h.efficiency);
+      const double power_W = to_bus_W(s->power_W, eff);
+      acc.free_W += power_W;
+      const double announced_W = static_cast<double>(s->forecast_W);
+      if (std::isfinite(announced_W)) {  // a non-finite announcement counts as none
+        acc.announcing_present_W += power_W;
+        acc.announced_W += to_bus_W(announced_W, eff);
+        ++acc.announcing;
       }
     } else {
-      ++stats_.torn_reads;  // the writer is mid-store (or stalled there): do not wait for it
+      acc.any_test_stale = true;
     }
     if (health != h.health) {
-      // Health counts are kept incrementally: a steady rig costs no counting per channel.
-      --health_counts_[h.bus][static_cast<std::size_t>(h.health)];
-      ++health_counts_[h.bus][static_cast<std::size_t>(health)];
+      h.health = health;
+      publish_channel(i);
     }
-    if (h.role == Role::test) {
-      // Unknown test power (stale, invalid, or unreadable this cycle) must hold the law.
-      if (read && known(health)) {
-        const double eff = static_cast<double>(h.efficiency);
-        const double power_W = to_bus_W(s.power_W, eff);
-        acc.free_W += power_W;
-        const double announced_W = static_cast<double>(s.forecast_W);
-        if (std::isfinite(announced_W)) {  // a non-finite announcement counts as none
-          acc.announcing_present_W += power_W;
-          acc.announced_W += to_bus_W(announced_W, eff);
-          ++acc.announcing;
-        }
+  } else {
+    if (read) take_sample(i, *s, health);
+    h.health = health;
+    // A channel we asked for that is not (yet, or any more) following our setpoint is the lab's:
+    // its power counts as free power.
+    const Cold_& c = cold_[i];
+    if (!(h.role == Role::equalization && c.equalization_mode)) {
+      if (known(c.health)) {
+        const double power_W = to_bus_W(c.power_W, static_cast<double>(h.efficiency));
+        acc.free_W += power_W;  // a buffer in transition announces no schedule
       } else {
         acc.any_test_stale = true;
       }
-      if (health != h.health) {
-        h.health = health;
-        publish_channel(static_cast<ChannelIndex>(i));
-      }
-    } else {
-      if (read) take_sample(static_cast<ChannelIndex>(i), s, health);
-      h.health = health;
-      // A channel we asked for that is not (yet, or any more) following our setpoint is the lab's:
-      // its power counts as free power.
-      const Cold_& c = cold_[i];
-      if (!(h.role == Role::equalization && c.equalization_mode)) {
-        if (known(c.health)) {
-          const double power_W = to_bus_W(c.power_W, static_cast<double>(h.efficiency));
-          acc.free_W += power_W;  // a buffer in transition announces no schedule
-        } else {
-          acc.any_test_stale = true;
-        }
-      }
     }
+  }
+}
+
+void ControlCore::cycle(std::int64_t now_ns) noexcept {
+  for (std::size_t b = 0; b < acc_.size(); ++b) {
+    acc_[b] = Accum_{};
+    constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
+    const std::int64_t max_age = max_age_ns_[b];  // > 0 (validated)
+    acc_[b].fresh_from_ns = now_ns < kMin + max_age ? kMin : now_ns - max_age;
+  }
+
+  // Pass 1, every channel: take the newest consistent sample, judge its health, sum test power.
+  // Test channels touch only their sample, 8 bytes of state and their bus's accumulator line. The
+  // common case, a test channel whose sample is and was fresh and valid, is handled in this loop;
+  // everything else (health changes, unread samples, buffers) in pass1_other(), out of line so that
+  // this loop keeps its pointers in registers.
+  Hot_* const hot = hot_.data();
+  Accum_* const accs = acc_.data();
+  const Seqlock<Sample>* const slots = samples_.get();
+  const std::size_t n = hot_.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    Hot_& h = hot[i];
+    Sample s;
+    if (!slots[i].try_load(s, kReadAttempts)) [[unlikely]] {
+      pass1_other(static_cast<ChannelIndex>(i), now_ns, nullptr);
+      continue;
+    }
+    Accum_& acc = accs[h.bus];
+    // A test channel that was fresh and still is. The checks are those of classify() in a cheaper form
+    // that implies Health::ok; a few ok samples fail them (two huge finite values whose sum overflows, a
+    // receive time <= 0, a state value >= 64) and take the long way below, which gets them right.
+    if (h.role == Role::test && h.health == Health::ok && s.receive_time_ns > 0 &&
+        s.receive_time_ns >= acc.fresh_from_ns && ok_state(s.state) &&
+        s.valid && std::isfinite(s.power_W + s.voltage_V)) [[likely]] {
+      const double eff = static_cast<double>(h.efficiency);
+      const double power_W = to_bus_W(s.power_W, eff);
+      acc.free_W += power_W;
+      // An announced schedule (NaN: none; a non-finite value is treated the same, so it can never
+      // reach the law) goes into the bus's forecast path.
+      if (finite_bits(s.forecast_W)) {
+        acc.announcing_present_W += power_W;
+        acc.announced_W += to_bus_W(static_cast<double>(s.forecast_W), eff);
+        ++acc.announcing;
+      }
+      continue;
+    }
+    const Reading_ r = reading(s);
+    pass1_other(static_cast<ChannelIndex>(i), now_ns, &r);
   }
 
   for (std::size_t b = 0; b < acc_.size(); ++b) {
@@ -338,8 +405,10 @@ void ControlCore::cycle(std::int64_t now_ns) noexcept {
   }
 
   // Requests see this cycle's samples (e.g. "is the channel running a test right now?").
-  Request req;
-  for (int k = 0; k < kRequestsPerCycle && requests_.try_pop(req); ++k) handle_request(req, now_ns);
+  if (!requests_.empty()) {  // a Request is a few hundred bytes to initialise: not every cycle
+    Request req;
+    for (int k = 0; k < kRequestsPerCycle && requests_.try_pop(req); ++k) handle_request(req, now_ns);
+  }
 
   // Pass 2, per bus: buffers, law, allocation, commands, energy, snapshot.
   for (std::size_t b = 0; b < buses_.size(); ++b) run_bus(static_cast<BusIndex>(b), now_ns);
@@ -361,6 +430,7 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
   double cap_charge = 0.0, cap_discharge = 0.0, rated = 0.0, measured = 0.0;
   bool newer_than_command = true;
   bool lost_buffer = false;  // a buffer with a non-zero setpoint is no longer usable
+  bool exceeded = false;     // a usable buffer's setpoint is beyond its headroom
   for (std::size_t k = bus.buffers.size(); k-- > 0;) {
     const ChannelIndex i = bus.buffers[k];
     Hot_& h = hot_[i];
@@ -400,7 +470,7 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
     }
     if (h.role != Role::equalization) continue;
     ++acc.buffers;
-    c.headroom = compute_headroom(c.limits, c.voltage_V, c.window);
+    if (c.headroom_stale || !same_bits(c.voltage_V, c.headroom_voltage_V)) refresh_headroom(c);
     // A stale buffer is excluded (its share goes to the others) unless nothing on the bus is fresh:
     // then the whole bus ramps down, stale buffers included, rather than stepping to 0 W.
     const bool ramp_candidate = !acc.any_fresh && c.health == Health::stale;
@@ -409,11 +479,13 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
       // The law works in bus-side power (what the grid sees); buffers report battery-side power.
       const double eff = c.limits.efficiency;
       bus.usable.push_back(i);
-      cap_charge += c.headroom.charge_W / eff;
-      cap_discharge += c.headroom.discharge_W * eff;
-      rated += std::max(c.limits.max_charge_W / eff, c.limits.max_discharge_W * eff);
+      cap_charge += c.headroom_bus_charge_W;
+      cap_discharge += c.headroom_bus_discharge_W;
+      rated += c.rated_bus_W;
       measured += to_bus_W(c.power_W, eff);
       if (c.receive_time_ns <= bus.last_command_ns) newer_than_command = false;
+      if (c.setpoint_W > c.headroom.charge_W + 1e-9 || -c.setpoint_W > c.headroom.discharge_W + 1e-9)
+        exceeded = true;
     } else if (c.setpoint_W != 0.0) {
       lost_buffer = true;
     }
@@ -438,22 +510,15 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
 
   // Re-allocate when the law moved, when the usable set or a headroom would be exceeded (safety
   // reductions apply at once), else keep setpoints steady so that the links are not flooded with writes.
-  bool reallocate =
-      out.updated || lost_buffer || std::abs(out.command_W - bus.command_W) > kSetpointResolution_W;
+  const bool reallocate = out.updated || lost_buffer || exceeded ||
+                          std::abs(out.command_W - bus.command_W) > kSetpointResolution_W;
   const std::size_t m = bus.usable.size();
-  for (std::size_t k = 0; k < m && !reallocate; ++k) {
-    const Cold_& c = cold_[bus.usable[k]];
-    if (c.setpoint_W > c.headroom.charge_W + 1e-9 || -c.setpoint_W > c.headroom.discharge_W + 1e-9)
-      reallocate = true;
-  }
   double commanded = 0.0;
   if (reallocate) {
     for (std::size_t k = 0; k < m; ++k) {
       const Cold_& c = cold_[bus.usable[k]];
-      Headroom h = c.headroom;  // allocate in bus-side terms
-      h.charge_W /= c.limits.efficiency;
-      h.discharge_W *= c.limits.efficiency;
-      bus.headroom[k] = h;
+      // Allocate in bus-side terms.
+      bus.headroom[k] = Headroom{c.headroom_bus_charge_W, c.headroom_bus_discharge_W, c.headroom.window_pos};
     }
     allocate(out.command_W, bus.headroom.data(), m, bus.alloc_out.data(), bus.alloc_scratch.data());
     for (ChannelIndex i : bus.buffers) cold_[i].setpoint_W = 0.0;
@@ -468,12 +533,17 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
   bool any_new = false;
   for (ChannelIndex i : bus.buffers) {
     const Hot_& h = hot_[i];
-    if (h.role != Role::equalization) continue;
+    if (h.role != Role::equalization) {
+      publish_channel(i);  // pending or releasing: published every cycle
+      continue;
+    }
     Cold_& c = cold_[i];
-    const std::uint32_t before = c.command.sequence;
     // An excluded buffer stays in equalization mode at 0 W: it can rejoin as soon as it is healthy.
-    publish_command(i, !stopping_, stopping_ ? 0.0 : c.setpoint_W);
-    any_new = any_new || c.command.sequence != before;
+    const double setpoint_W = stopping_ ? 0.0 : c.setpoint_W;
+    if (!command_current(c.command, !stopping_, setpoint_W, p.lease_ms)) {
+      publish_command(i, !stopping_, setpoint_W);
+      any_new = true;
+    }
     commanded += to_bus_W(c.setpoint_W, c.limits.efficiency);
     // Readers get every change; an unchanged buffer costs no store (and no cache-line transfer).
     const ChannelSnapshot& last = c.published;
@@ -482,8 +552,6 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
         last.command_sequence != c.command.sequence || last.health != h.health || last.role != h.role)
       publish_channel(i);
   }
-  for (ChannelIndex i : bus.buffers)
-    if (hot_[i].role != Role::equalization) publish_channel(i);
   if (any_new) bus.last_command_ns = now_ns;
 
   // Energy accounting: integrate over the time since this bus's previous cycle, capped so a paused
@@ -504,8 +572,7 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
   bus.last_cycle_ns = now_ns;
   bus.status = stopping_ ? BusStatus::idle : out.status;
 
-  BusSnapshot s;
-  s.params = p;
+  BusSnapshot& s = bus.snap;  // s.params is current (see BusState_::snap)
   s.energy = bus.energy;
   s.free_W = acc.free_W;
   s.eq_commanded_W = commanded;

@@ -1,5 +1,6 @@
 // Benchmark of the control core, printed as ratios against baselines run in the same process:
-//  - control cycle time for 1k..1M channels vs a bare pass that reads the same samples (goal <= 2x);
+//  - control cycle time for 1k..1M channels vs a bare pass that reads the same samples (goal <= 2x),
+//    the two timed alternately, one repetition each in turn;
 //  - sample publish cost (Seqlock::store) vs a plain store of the same struct.
 // Usage: bench_core [--max-channels N] [--json FILE]
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "eqd/core/control_core.hpp"
@@ -30,6 +32,7 @@ std::int64_t ns_since(Clock::time_point t0) {
 template <class F>
 double median_ns(int reps, F&& fn) {
   std::vector<double> t;
+  t.reserve(static_cast<std::size_t>(reps));
   for (int r = 0; r < reps; ++r) {
     const auto t0 = Clock::now();
     fn();
@@ -37,6 +40,29 @@ double median_ns(int reps, F&& fn) {
   }
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
+}
+
+// Medians of `reps` timings each of a() and b(), taken alternately (a, b, a, b, ...), ns. Both sides
+// then run under the same conditions: on a shared VM the speed of a core drifts by up to 2x within a
+// second, and timing a whole block of a() and then a block of b() charged that drift, and whatever
+// state the end of one block left to the start of the other, to one side only (a bare pass timed
+// after a block of cycles came out 1.6x slower than the same pass timed alone or interleaved).
+template <class A, class B>
+std::pair<double, double> paired_median_ns(int reps, A&& a, B&& b) {
+  std::vector<double> ta, tb;
+  ta.reserve(static_cast<std::size_t>(reps));
+  tb.reserve(static_cast<std::size_t>(reps));
+  for (int r = 0; r < reps; ++r) {
+    auto t0 = Clock::now();
+    a();
+    ta.push_back(static_cast<double>(ns_since(t0)));
+    t0 = Clock::now();
+    b();
+    tb.push_back(static_cast<double>(ns_since(t0)));
+  }
+  std::sort(ta.begin(), ta.end());
+  std::sort(tb.begin(), tb.end());
+  return {ta[ta.size() / 2], tb[tb.size() / 2]};
 }
 
 struct Row {
@@ -72,19 +98,24 @@ Row bench_cycle(std::size_t n) {
     s.receive_time_ns = t_base;
     core.sample_slot(static_cast<ChannelIndex>(i)).store(s);
   }
-  const int reps = n >= 1'000'000 ? 9 : (n >= 100'000 ? 21 : 101);
+  // Samples stay fresh for 36 000 cycles of 100 ms (max_age_ms above): far more than these.
+  const int reps = n >= 1'000'000 ? 15 : (n >= 100'000 ? 51 : (n >= 10'000 ? 301 : 2001));
   std::int64_t now = t_base;
-  for (int w = 0; w < 3; ++w) core.cycle(now += 100'000'000);  // warm-up: buffers enter, caches warm
-  const double cycle = median_ns(reps, [&] { core.cycle(now += 100'000'000); });
-  // Baseline: a bare pass reading every sample consistently and summing power per bus.
+  // Baseline: a bare pass reading every sample consistently (the same Seqlock::try_load with the same
+  // 4 attempts as the cycle) and summing power per bus.
   double sums[4] = {0, 0, 0, 0};
-  const double bare = median_ns(reps, [&] {
+  const auto bare_pass = [&] {
     for (std::size_t i = 0; i < n; ++i) {
       Sample s;
       if (core.sample_slot(static_cast<ChannelIndex>(i)).try_load(s, 4)) sums[i & 3] += s.power_W;
     }
     escape(sums);
-  });
+  };
+  for (int w = 0; w < 3; ++w) {  // warm-up: buffers enter, caches warm
+    core.cycle(now += 100'000'000);
+    bare_pass();
+  }
+  const auto [cycle, bare] = paired_median_ns(reps, [&] { core.cycle(now += 100'000'000); }, bare_pass);
   return {n, cycle, bare};
 }
 

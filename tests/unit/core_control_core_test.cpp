@@ -282,3 +282,26 @@ TEST_CASE("forecast path: the centred median follows an announced step and ignor
     CHECK(std::isnan(path.steer_W()));
   }
 }
+
+TEST_CASE("a re-assign with new limits changes headroom and capacity at once, the voltage unchanged",
+          "[control_core]") {
+  // The cycle recomputes a buffer's headroom only when its voltage or limits change: new limits at the
+  // same voltage must still take effect in the very cycle that applies them.
+  CoreFixture f(2);
+  f.state[0] = ChannelState::running;
+  f.power[0] = -1500.0;
+  CHECK(f.assign(1) == ResponseStatus::ok);
+  f.run_s(30.0);
+  REQUIRE(f.core->channel(1).role == Role::equalization);
+  CHECK(f.core->channel(1).headroom_charge_W == Approx(2000.0));
+  CHECK(f.core->bus(0).capacity_charge_W == Approx(2000.0));
+  BufferLimits smaller = CoreFixture::limits(800.0);
+  smaller.efficiency = 0.8;
+  CHECK(f.assign(1, smaller) == ResponseStatus::already);  // one cycle ran after the request
+  CHECK(f.core->channel(1).headroom_charge_W == Approx(800.0));
+  CHECK(f.core->bus(0).capacity_charge_W == Approx(1000.0));  // bus side: 800 W / 0.8
+  CHECK(f.core->channel(1).setpoint_W <= 800.0 + 1e-9);
+  f.run_s(30.0);
+  CHECK(f.power[1] <= 800.0 + 1e-9);
+  CHECK(f.core->channel(1).headroom_discharge_W == Approx(800.0));
+}

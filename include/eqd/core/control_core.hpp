@@ -118,6 +118,14 @@ class ControlCore {
     BufferLimits limits{};
     WindowState window{};
     Headroom headroom{};
+    /// compute_headroom() depends only on the limits, the voltage and the window state, and gives the
+    /// same result (and window) when called again with the same voltage: it is recomputed only when the
+    /// voltage's bits differ from the last call's or the limits or window were reset (headroom_stale).
+    double headroom_voltage_V = 0.0;
+    bool headroom_stale = true;
+    double headroom_bus_charge_W = 0.0;     ///< headroom.charge_W / limits.efficiency (bus side)
+    double headroom_bus_discharge_W = 0.0;  ///< headroom.discharge_W * limits.efficiency (bus side)
+    double rated_bus_W = 0.0;               ///< max(max_charge_W / efficiency, max_discharge_W * efficiency)
     Command command{};
     double voltage_V = 0.0;
     double power_W = 0.0;
@@ -130,7 +138,9 @@ class ControlCore {
   };
   /// Per-bus accumulators, reset every cycle; kept apart from BusState_ so that the pass over all
   /// channels touches one small array.
-  struct Accum_ {
+  struct alignas(64) Accum_ {
+    /// now - max_age (saturated): a sample received at or after this is not stale. Set with the reset.
+    std::int64_t fresh_from_ns = 0;
     double free_W = 0.0;
     double announcing_present_W = 0.0;  ///< present free power of the channels that announce
     double announced_W = 0.0;           ///< what those channels announce for forecast_horizon_s ahead
@@ -158,13 +168,31 @@ class ControlCore {
     double capacity_charge_W = 0.0;
     double capacity_discharge_W = 0.0;
     BusStatus status = BusStatus::idle;
+    /// What run_bus() publishes, every field rewritten every cycle but `params`, which is written where
+    /// the parameters change (constructor, set_params): a cycle does not copy them again.
+    BusSnapshot snap{};
   };
 
   void handle_request(const Request& r, std::int64_t now_ns) noexcept;
-  void take_sample(ChannelIndex i, const Sample& s, Health health) noexcept;
+  /// The fields of a sample that the cycle uses: what pass 1 hands to pass1_other() and a buffer keeps.
+  struct Reading_ {
+    double voltage_V, power_W;
+    std::int64_t receive_time_ns;
+    float forecast_W;
+    ChannelState state;
+    bool equalization_mode;
+    bool valid;
+  };
+  static Reading_ reading(const Sample& s) noexcept {
+    return {s.voltage_V, s.power_W, s.receive_time_ns, s.forecast_W, s.state, s.equalization_mode, s.valid};
+  }
+  void take_sample(ChannelIndex i, const Reading_& s, Health health) noexcept;
+  /// Pass 1 for one channel, the long way; s == nullptr: its slot could not be read this cycle.
+  [[gnu::noinline]] void pass1_other(ChannelIndex i, std::int64_t now_ns, const Reading_* s) noexcept;
   void respond(std::uint64_t id, ResponseStatus s) noexcept;
   void set_role(ChannelIndex i, Role role) noexcept;
   void publish_command(ChannelIndex i, bool equalize, double setpoint_W) noexcept;
+  static void refresh_headroom(Cold_& c) noexcept;
   void publish_channel(ChannelIndex i) noexcept;
   void run_bus(BusIndex b, std::int64_t now_ns) noexcept;
 

@@ -54,6 +54,14 @@ class SpscQueue {
     return true;
   }
 
+  /// Consumer thread. True when try_pop() would return false; copies nothing.
+  [[nodiscard]] bool empty() noexcept {
+    const std::size_t head = head_.load(std::memory_order_relaxed);
+    if (head != tail_cache_) return false;
+    tail_cache_ = tail_.load(std::memory_order_acquire);
+    return head == tail_cache_;
+  }
+
   [[nodiscard]] std::size_t capacity() const noexcept { return mask_ + 1; }
 
  private:
