@@ -221,6 +221,7 @@ void ControlCore::handle_request(const Request& r, std::int64_t now_ns) noexcept
       if (h.role == Role::pending || h.role == Role::equalization) {
         cold_[r.channel].limits = r.limits;  // a re-assign updates the limits
         cold_[r.channel].headroom_stale = true;
+        publish_channel(r.channel);  // readers see the new limits at once, not at the next change
         respond(r.id, ResponseStatus::already);
         return;
       }

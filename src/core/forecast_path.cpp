@@ -46,7 +46,7 @@ void ForecastPath::update(std::int64_t now_ns, double free_W, double announcing_
     steer_W_ = std::numeric_limits<double>::quiet_NaN();  // nothing announced: the law uses free_W
     return;
   }
-  const auto horizon = static_cast<std::int64_t>(std::min<double>(std::lround(horizon_s), kMaxHorizon_s));
+  const std::int64_t horizon = std::min<std::int64_t>(std::lround(horizon_s), kMaxHorizon_s);
   ahead_W_[slot(sec + horizon)] = announced_W;
   ahead_s_[slot(sec + horizon)] = sec + horizon;
 

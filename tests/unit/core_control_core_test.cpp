@@ -298,6 +298,8 @@ TEST_CASE("a re-assign with new limits changes headroom and capacity at once, th
   BufferLimits smaller = CoreFixture::limits(800.0);
   smaller.efficiency = 0.8;
   CHECK(f.assign(1, smaller) == ResponseStatus::already);  // one cycle ran after the request
+  CHECK(f.core->channel(1).limits.max_charge_W == Approx(800.0));  // published with the re-assign
+  CHECK(f.core->channel(1).limits.efficiency == Approx(0.8));
   CHECK(f.core->channel(1).headroom_charge_W == Approx(800.0));
   CHECK(f.core->bus(0).capacity_charge_W == Approx(1000.0));  // bus side: 800 W / 0.8
   CHECK(f.core->channel(1).setpoint_W <= 800.0 + 1e-9);
