@@ -506,7 +506,8 @@ TEST_CASE("forecast: the forecast frame round trips value, none and refuses what
 
   SECTION("an implausible value: refused, NaN, channel still known") {
     REQUIRE(c.encode_forecast(2, 1.0e5, f, field) == CodecStatus::ok);
-    const Signal& sig = *default_can_profile(16).frame(FrameRole::forecast)->find("forecast_power");
+    const SignalMap profile = default_can_profile(16);  // the Signal below lives in it
+    const Signal& sig = *profile.frame(FrameRole::forecast)->find("forecast_power");
     REQUIRE(encode_signal(sig, 2.5e6, f.data) == CodecStatus::ok);  // 2.5 MW > kForecastAbsMax_W
     w = 1.0f;
     CHECK(c.decode_forecast(f, k, w, field) == CodecStatus::out_of_range);
