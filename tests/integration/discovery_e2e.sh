@@ -35,30 +35,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() {
-  echo "FAIL ($((SECONDS - START)) s): $*"
-  for f in "$WORK"/eqd-*.log "$WORK"/sim-*.log "$WORK"/host/avahi.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 25 "$f"; }; done
-  exit 1
-}
-step() { echo "[$((SECONDS - START)) s] $*"; }
-
-ctl() {
-  OUT=$(timeout 10 "$EQCTL" "$@" 2>"$WORK/err")
-  RC=$?
-  ERR=$(cat "$WORK/err")
-}
-# wait_for SECONDS DESCRIPTION JQ-FILTER -- eqctl reading command
-wait_for() {
-  local limit=$1 what=$2 filter=$3
-  shift 4
-  local until=$((SECONDS + limit))
-  while [ $SECONDS -lt $until ]; do
-    ctl --json "$@"
-    if [ "$RC" = 0 ] && [ "$(echo "$OUT" | jq -r "$filter" 2>/dev/null)" = true ]; then return 0; fi
-    sleep 0.1
-  done
-  fail "$what: not reached within $limit s; last: $OUT $ERR"
-}
+FAIL_LOGS="$WORK/eqd-*.log $WORK/sim-*.log $WORK/host/avahi.log"
+source "$HERE/eqctl_lib.sh"  # fail, step, ctl, wait_for
 ctl_of() {  # jq filter on `controllers`: field $2 of controller $1
   echo "[.controllers[] | select(.controller == \"$1\") | .$2][0]"
 }

@@ -51,30 +51,9 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-fail() {
-  echo "FAIL ($((SECONDS - START)) s): $*"
-  for f in "$WORK"/eqd.log "$WORK"/sim.log "$WORK"/host-*/avahi.log "$WORK"/ns-*.log; do
-    [ -f "$f" ] && { echo "--- $f"; tail -n 25 "$f"; }
-  done
-  exit 1
-}
-step() { echo "[$((SECONDS - START)) s] $*"; }
-ctl() {
-  OUT=$(timeout 10 "$EQCTL" "$@" 2>"$WORK/err")
-  RC=$?
-  ERR=$(cat "$WORK/err")
-}
-wait_for() {
-  local limit=$1 what=$2 filter=$3
-  shift 4
-  local until=$((SECONDS + limit))
-  while [ $SECONDS -lt $until ]; do
-    ctl --json "$@"
-    if [ "$RC" = 0 ] && [ "$(echo "$OUT" | jq -r "$filter" 2>/dev/null)" = true ]; then return 0; fi
-    sleep 0.2
-  done
-  fail "$what: not reached within $limit s; last: $OUT $ERR"
-}
+FAIL_LOGS="$WORK/eqd.log $WORK/sim.log $WORK/host-*/avahi.log $WORK/ns-*.log"
+WAIT_POLL_S=0.2
+source "$HERE/eqctl_lib.sh"  # fail, step, ctl, wait_for
 
 cat >"$WORK/eqd.yaml" <<YAML
 buses:

@@ -28,19 +28,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() {
-  echo "FAIL ($((SECONDS - START)) s): $*"
-  for f in "$WORK"/eqd-*.log; do echo "--- $f"; tail -n 30 "$f"; done
-  exit 1
-}
-step() { echo "[$((SECONDS - START)) s] $*"; }
+FAIL_LOGS="$WORK/eqd-*.log"
+FAIL_TAIL=30
+CTL_TIMEOUT_S=15
+WAIT_POLL_S=0.25
+source "$(cd "$(dirname "$0")" && pwd)/eqctl_lib.sh"  # fail, step, ctl, wait_for
 
-# Runs eqctl, keeps stdout/stderr in $OUT/$ERR and the exit code in $RC.
-ctl() {
-  OUT=$(timeout 15 "$EQCTL" "$@" 2>"$WORK/err")
-  RC=$?
-  ERR=$(cat "$WORK/err")
-}
 expect_rc() {  # expect_rc RC PATTERN-IN-STDERR-OR-EMPTY DESCRIPTION -- eqctl args...
   local want=$1 pattern=$2 what=$3
   shift 4
@@ -49,19 +42,6 @@ expect_rc() {  # expect_rc RC PATTERN-IN-STDERR-OR-EMPTY DESCRIPTION -- eqctl ar
   if [ -n "$pattern" ]; then
     echo "$ERR" | grep -q -- "$pattern" || fail "$what: stderr lacks '$pattern': $ERR"
   fi
-}
-
-# wait_for SECONDS DESCRIPTION JQ-FILTER -- eqctl reading command: until the filter prints true.
-wait_for() {
-  local limit=$1 what=$2 filter=$3
-  shift 4
-  local until=$((SECONDS + limit))
-  while [ $SECONDS -lt $until ]; do
-    ctl --json "$@"
-    if [ "$RC" = 0 ] && [ "$(echo "$OUT" | jq -r "$filter" 2>/dev/null)" = "true" ]; then return 0; fi
-    sleep 0.25
-  done
-  fail "$what (last: rc=$RC $(echo "$OUT" | head -c 600) $ERR)"
 }
 
 start_eqd() {
