@@ -63,6 +63,18 @@ bool same_bits(double a, double b) noexcept {
 }
 }  // namespace
 
+inline void ControlCore::Accum_::add_test(double power_W, float forecast_W, double eff) noexcept {
+  const double bus_W = to_bus_W(power_W, eff);
+  free_W += bus_W;
+  // An announced schedule (NaN: none; a non-finite value is treated the same, so it can never reach the
+  // law) goes into the bus's forecast path.
+  if (finite_bits(forecast_W)) {
+    announcing_present_W += bus_W;
+    announced_W += to_bus_W(static_cast<double>(forecast_W), eff);
+    ++announcing;
+  }
+}
+
 ControlCore::ControlCore(const CoreConfig& cfg)
     : hot_(cfg.channels.size()),
       cold_(cfg.channels.size()),
@@ -315,15 +327,7 @@ void ControlCore::pass1_other(ChannelIndex i, std::int64_t now_ns, const Reading
   if (h.role == Role::test) {
     // Unknown test power (stale, invalid, or unreadable this cycle) must hold the law.
     if (read && known(health)) {
-      const double eff = static_cast<double>(h.efficiency);
-      const double power_W = to_bus_W(s->power_W, eff);
-      acc.free_W += power_W;
-      const double announced_W = static_cast<double>(s->forecast_W);
-      if (std::isfinite(announced_W)) {  // a non-finite announcement counts as none
-        acc.announcing_present_W += power_W;
-        acc.announced_W += to_bus_W(announced_W, eff);
-        ++acc.announcing;
-      }
+      acc.add_test(s->power_W, s->forecast_W, static_cast<double>(h.efficiency));
     } else {
       acc.any_test_stale = true;
     }
@@ -379,16 +383,7 @@ void ControlCore::cycle(std::int64_t now_ns) noexcept {
     if (h.role == Role::test && h.health == Health::ok && s.receive_time_ns > 0 &&
         s.receive_time_ns >= acc.fresh_from_ns && ok_state(s.state) &&
         s.valid && std::isfinite(s.power_W + s.voltage_V)) [[likely]] {
-      const double eff = static_cast<double>(h.efficiency);
-      const double power_W = to_bus_W(s.power_W, eff);
-      acc.free_W += power_W;
-      // An announced schedule (NaN: none; a non-finite value is treated the same, so it can never
-      // reach the law) goes into the bus's forecast path.
-      if (finite_bits(s.forecast_W)) {
-        acc.announcing_present_W += power_W;
-        acc.announced_W += to_bus_W(static_cast<double>(s.forecast_W), eff);
-        ++acc.announcing;
-      }
+      acc.add_test(s.power_W, s.forecast_W, static_cast<double>(h.efficiency));
       continue;
     }
     const Reading_ r = reading(s);
