@@ -103,32 +103,25 @@ std::vector<LawSpec> law_specs() {
                        [p](core::CoreConfig c) { return std::make_unique<bench::PidLaw>(c, p); }});
     }
   }
-  // eqd without announcements: the causal law on measured power only (use_forecast off), as with
-  // controllers that announce nothing.
-  for (double tau : kEqdTaus_s) {
-    const bool ref = tau == kEqdReferenceTau_s;
-    specs.push_back({"eqd", fmt("eqd tau %g s, measured only", tau), ref ? "eqd" : fmt("eqd_tau%g", tau),
-                     fmt("τ%g", tau), tau, [tau](core::CoreConfig c) {
-                       for (core::BusParams& p : c.buses) {
-                         p.tau_s = tau;
-                         p.use_forecast = false;
-                       }
-                       return std::make_unique<sim::ControlCoreLaw>(c);
-                     }});
-  }
-  // eqd as shipped (use_forecast on) with the scenarios' controllers announcing their programs'
-  // mean power over 30 s (rig key forecast_horizon_s). The peers see the same samples; they have no
-  // input for announcements, as their originals have none.
-  for (double tau : kEqdTaus_s) {
-    const bool ref = tau == kEqdReferenceTau_s;
-    specs.push_back({"eqdf", fmt("eqd tau %g s, announced", tau) + (ref ? " (shipped)" : ""),
-                     ref ? "eqdf" : fmt("eqdf_tau%g", tau), fmt("τ%g", tau), tau, [tau](core::CoreConfig c) {
-                       for (core::BusParams& p : c.buses) {
-                         p.tau_s = tau;
-                         p.use_forecast = true;
-                       }
-                       return std::make_unique<sim::ControlCoreLaw>(c);
-                     }});
+  // eqd on measured power only (family "eqd": use_forecast off, as with controllers that announce
+  // nothing), then as shipped (family "eqdf": use_forecast on) with the scenarios' controllers
+  // announcing their programs 30 s ahead (rig key forecast_horizon_s). The peers see the same samples;
+  // they have no input for announcements, as their originals have none.
+  for (const bool announced : {false, true}) {
+    for (double tau : kEqdTaus_s) {
+      const bool ref = tau == kEqdReferenceTau_s;
+      const std::string fam = announced ? "eqdf" : "eqd";
+      const std::string label = announced ? fmt("eqd tau %g s, announced", tau) + (ref ? " (shipped)" : "")
+                                          : fmt("eqd tau %g s, measured only", tau);
+      specs.push_back({fam, label, ref ? fam : fam + fmt("_tau%g", tau), fmt("τ%g", tau), tau,
+                       [tau, announced](core::CoreConfig c) {
+                         for (core::BusParams& p : c.buses) {
+                           p.tau_s = tau;
+                           p.use_forecast = announced;
+                         }
+                         return std::make_unique<sim::ControlCoreLaw>(c);
+                       }});
+    }
   }
   // What-if: not shipped; eqd's core with another parameter on every bus (tau 15 s).
   specs.push_back({"whatif", "eqd dwell0 (what-if)", "eqd_dwell0", "dwell0", 0.0, [](core::CoreConfig c) {
