@@ -4,10 +4,18 @@
 
 #include "eqd/config/config.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
-#include <fstream>
+#include <optional>
 #include <sstream>
+
+#include <yaml-cpp/eventhandler.h>
 
 #include "yaml_read.hpp"
 
@@ -34,15 +42,217 @@ ConfigError::ConfigError(std::string file_, int line_, int column_, std::string 
       key_path(std::move(key_path_)),
       message(std::move(message_)) {}
 
-Config parse_config(const std::string& yaml_text, const std::string& name_for_errors) {
+namespace {
+
+// Quoted scalars whose closing quote is missing.
+//
+// yaml-cpp 0.7 checks for the end of input inside a quoted scalar only right after a line's content
+// (ScanScalar: "eof? if we're looking to eat something, then we throw"); when the input ends with a
+// line break, that break is eaten and the scan loop `while (INPUT)` simply ends. So `host: "127.0.0.1`
+// anywhere in a file that ends with a newline became a host made of the rest of the file, and the
+// entries after it silently vanished. Appending a comment line without a line break puts the end of
+// input right after content, where yaml-cpp does throw (EOF_IN_SCALAR); outside a quote the comment is
+// harmless. A quote closed by a later, unrelated quote ("abc ... b: "") parses too: quoted values
+// that run over several lines are therefore refused as well (no key of eqd needs one).
+constexpr const char* kEofSentinel = "\n#";
+
+/// True when the quoted scalar opening at text[pos] closes on the same line.
+bool closes_on_its_line(const std::string& text, std::size_t pos) {
+  const char q = text[pos];
+  for (std::size_t i = pos + 1; i < text.size(); ++i) {
+    const char ch = text[i];
+    if (ch == '\n' || ch == '\r') return false;
+    if (q == '"' && ch == '\\') {
+      ++i;  // an escaped character, an escaped line break included (a deliberate continuation)
+      continue;
+    }
+    if (ch == q) {
+      if (q == '\'' && i + 1 < text.size() && text[i + 1] == '\'') {
+        ++i;  // '' is a quote inside single quotes
+        continue;
+      }
+      return true;
+    }
+  }
+  return false;
+}
+
+/// 1-based line of the quote closing the scalar opened at text[pos] (0: none before the end).
+int closing_line(const std::string& text, std::size_t pos, int open_line) {
+  const char q = text[pos];
+  int line = open_line;
+  for (std::size_t i = pos + 1; i < text.size(); ++i) {
+    const char ch = text[i];
+    if (ch == '\n') ++line;
+    if (q == '"' && ch == '\\') {
+      if (i + 1 < text.size() && text[i + 1] == '\n') ++line;
+      ++i;
+      continue;
+    }
+    if (ch == q) {
+      if (q == '\'' && i + 1 < text.size() && text[i + 1] == '\'') {
+        ++i;
+        continue;
+      }
+      return line;
+    }
+  }
+  return 0;
+}
+
+struct OpenQuote {
+  YAML::Mark mark;
+  std::string path;  ///< key path of the value (or of the mapping, for a quoted key)
+};
+
+/// Records the first quoted scalar that does not close on its own line, with its key path, from the
+/// parser's events: they arrive up to the point where a syntax error stops the parser, so the quote
+/// is found even when what it swallowed breaks the YAML further down. yaml-cpp 0.7 marks a quoted
+/// scalar at its opening quote and tags it "!" (non-specific).
+class QuoteFinder : public YAML::EventHandler {
+ public:
+  explicit QuoteFinder(const std::string& text) : text_(text) {}
+  std::optional<OpenQuote> found;
+
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override { (void)node_path(nullptr); }
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override { (void)node_path(nullptr); }
+  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t, const std::string& value) override {
+    const std::string path = node_path(&value);
+    if (found || tag != "!" || mark.is_null() || mark.pos < 0) return;
+    const auto pos = static_cast<std::size_t>(mark.pos);
+    if (pos >= text_.size() || (text_[pos] != '"' && text_[pos] != '\'')) return;
+    if (!closes_on_its_line(text_, pos)) found = OpenQuote{mark, path.empty() ? "(top level)" : path};
+  }
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    frames_.push_back({false, true, {}, 0, node_path(nullptr)});
+  }
+  void OnSequenceEnd() override { frames_.pop_back(); }
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    frames_.push_back({true, true, {}, 0, node_path(nullptr)});
+  }
+  void OnMapEnd() override { frames_.pop_back(); }
+
+ private:
+  struct Frame {
+    bool map;
+    bool expect_key;
+    std::string key;
+    std::size_t index;
+    std::string path;
+  };
+  /// Path of the node whose event arrives now; `scalar` is its value when it is a scalar (a key's name).
+  std::string node_path(const std::string* scalar) {
+    if (frames_.empty()) return {};
+    Frame& f = frames_.back();
+    if (!f.map) return f.path + "[" + std::to_string(f.index++) + "]";
+    if (f.expect_key) {
+      f.expect_key = false;
+      f.key = scalar != nullptr ? *scalar : std::string("?");
+      return f.path;
+    }
+    f.expect_key = true;
+    return detail::join(f.path, f.key);
+  }
+
+  const std::string& text_;
+  std::vector<Frame> frames_;
+};
+
+/// The first quoted scalar of `yaml` (a variant of `text` with the same positions) that runs past its
+/// line; stops quietly at a syntax error.
+std::optional<OpenQuote> find_open_quote(const std::string& yaml, const std::string& text) {
+  QuoteFinder finder(text);
+  try {
+    std::istringstream in(yaml);
+    YAML::Parser parser(in);
+    while (parser.HandleNextDocument(finder)) {
+    }
+  } catch (const YAML::Exception&) {
+  }
+  return finder.found;
+}
+
+std::string quote_name(char q) { return q == '"' ? "\"" : "'"; }
+
+[[noreturn]] void unterminated(const std::string& file, const std::string& text, const OpenQuote& o) {
+  const char q = text[static_cast<std::size_t>(o.mark.pos)];
+  throw ConfigError(file, o.mark.line + 1, o.mark.column + 1, o.path,
+                    "the quoted text opened here has no closing " + quote_name(q) +
+                        " before the end of the file (add the missing " + quote_name(q) +
+                        "; as it is, the rest of the file would be this value)");
+}
+
+// YAML allows tab, line feed and carriage return among the C0 controls, and no DEL: anything else
+// is a binary file or a wrong path, and would otherwise end up in an error message.
+void check_text(const std::string& text, const std::string& file) {
+  if (text.size() > kMaxConfigBytes)
+    throw ConfigError(file, 0, 0, "",
+                      "the text is " + std::to_string(text.size()) + " bytes (a configuration may have at most " +
+                          std::to_string(kMaxConfigBytes) + " bytes, 4 MiB)");
+  int line = 1, column = 1;
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\t' && c != '\n' && c != '\r') || u == 0x7F) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02X", u);
+      throw ConfigError(file, line, column, "",
+                        std::string("control character ") + hex + " (a configuration is YAML text; is this the right file?)");
+    }
+    if (c == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+  }
+}
+
+[[noreturn]] void runs_on(const std::string& file, const std::string& text, const OpenQuote& o,
+                          const std::string& then) {
+  const char q = text[static_cast<std::size_t>(o.mark.pos)];
+  const int to = closing_line(text, static_cast<std::size_t>(o.mark.pos), o.mark.line + 1);
+  throw ConfigError(file, o.mark.line + 1, o.mark.column + 1, o.path,
+                    "the quoted text opened here runs on to line " + std::to_string(to) + " (is its closing " +
+                        quote_name(q) + " missing? quoted values must fit on one line)" + then);
+}
+
+YAML::Node load_yaml(const std::string& text, const std::string& file) {
+  const std::string guarded = text + kEofSentinel;
   YAML::Node root;
   try {
-    root = YAML::Load(yaml_text);
+    root = YAML::Load(guarded);
+  } catch (const YAML::ParserException& e) {
+    if (e.msg == YAML::ErrorMsg::EOF_IN_SCALAR) {
+      // Only a quoted scalar must find its end. Without the sentinel (and with a final line break)
+      // yaml-cpp accepts the text, quote and all, and reports where the quote opened.
+      if (const auto open = find_open_quote(text + "\n", text)) unterminated(file, text, *open);
+      const int line = e.mark.is_null() ? 0 : e.mark.line + 1;
+      throw ConfigError(file, line, line > 0 ? e.mark.column + 1 : 0, "",
+                        "a quoted text has no closing quote before the end of the file");
+    }
+    const int line = e.mark.is_null() ? 0 : e.mark.line + 1;
+    const int column = e.mark.is_null() ? 0 : e.mark.column + 1;
+    // A quote closed by a later one usually breaks the YAML after it: the quote is the cause.
+    if (const auto open = find_open_quote(guarded, text); open && open->mark.pos <= e.mark.pos)
+      runs_on(file, text, *open,
+              "; the YAML then fails at line " + std::to_string(line) + ", column " + std::to_string(column) + ": " + e.msg);
+    throw ConfigError(file, line, column, "", "YAML syntax error: " + e.msg);
   } catch (const YAML::Exception& e) {
     const int line = e.mark.is_null() ? 0 : e.mark.line + 1;
     const int column = e.mark.is_null() ? 0 : e.mark.column + 1;
-    throw ConfigError(name_for_errors, line, column, "", "YAML syntax error: " + e.msg);
+    throw ConfigError(file, line, column, "", "YAML syntax error: " + e.msg);
   }
+  if (const auto open = find_open_quote(guarded, text)) runs_on(file, text, *open, "");
+  return root;
+}
+
+}  // namespace
+
+Config parse_config(const std::string& yaml_text, const std::string& name_for_errors) {
+  check_text(yaml_text, name_for_errors);
+  const YAML::Node root = load_yaml(yaml_text, name_for_errors);
   std::map<std::string, YAML::Mark> marks;
   const detail::Ctx ctx{name_for_errors, true, &marks};
   if (!root.IsDefined() || root.IsNull())
@@ -55,13 +265,54 @@ Config parse_config(const std::string& yaml_text, const std::string& name_for_er
   return cfg;
 }
 
+namespace {
+
+const char* file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+std::string size_error(std::uint64_t bytes) {
+  return "the file is " + std::to_string(bytes) + " bytes (a configuration may have at most " +
+         std::to_string(kMaxConfigBytes) + " bytes, 4 MiB; is this the right file?)";
+}
+
+}  // namespace
+
 Config load_config(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError(path, 0, 0, "", std::string("cannot open the file: ") + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) throw ConfigError(path, 0, 0, "", std::string("cannot read the file: ") + std::strerror(errno));
-  return parse_config(text.str(), path);
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer; fstat then refuses it.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) throw ConfigError(path, 0, 0, "", std::string("cannot open the file: ") + std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw ConfigError(path, 0, 0, "", std::string("cannot read the file: ") + std::strerror(errno));
+  if (!S_ISREG(st.st_mode))
+    throw ConfigError(path, 0, 0, "", std::string("is ") + file_kind(st.st_mode) + ", not a regular file (expected a YAML file)");
+  if (static_cast<std::uint64_t>(st.st_size) > kMaxConfigBytes) throw ConfigError(path, 0, 0, "", size_error(st.st_size));
+  // Read at most one byte past the bound: the file may grow between fstat and read.
+  std::string text;
+  text.resize(static_cast<std::size_t>(st.st_size) + 1);
+  std::size_t got = 0;
+  for (;;) {
+    if (got == text.size()) {
+      if (text.size() > kMaxConfigBytes) throw ConfigError(path, 0, 0, "", size_error(text.size()));
+      text.resize(std::min(text.size() * 2, kMaxConfigBytes + 1));
+    }
+    const ssize_t n = ::read(fd, text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw ConfigError(path, 0, 0, "", std::string("cannot read the file: ") + std::strerror(errno));
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  text.resize(got);
+  return parse_config(text, path);
 }
 
 namespace {

@@ -3,6 +3,9 @@
 /// concern one value live here (so --set overrides get them too); checks across values live in
 /// validate.cpp. Adding a key here without documenting it in config/eqd.yaml fails a unit test.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <array>
 #include <limits>
@@ -38,10 +41,56 @@ const char* check_log_level(const std::string& s) {
   return "one of trace, debug, info, warn, error, critical, off";
 }
 
+bool is_ipv4(const std::string& s) {
+  in_addr a{};
+  return ::inet_pton(AF_INET, s.c_str(), &a) == 1;
+}
+
+bool is_ipv6(const std::string& s) {
+  in6_addr a{};
+  return ::inet_pton(AF_INET6, s.c_str(), &a) == 1;
+}
+
+// RFC 1123 host name: labels of letters, digits and '-' (not first or last), 1..63 characters each,
+// at most 253 in all, an optional final dot. A name whose labels are all digits is refused here: it
+// reads as an IPv4 address, and one that is not a valid address (999.1.1.1) is a typo, not a name.
+bool is_hostname(const std::string& s) {
+  std::string name = s;
+  if (!name.empty() && name.back() == '.') name.pop_back();
+  if (name.empty() || name.size() > 253) return false;
+  bool all_numeric = true;
+  std::size_t start = 0;
+  for (;;) {
+    const auto dot = name.find('.', start);
+    const std::string label = name.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+    for (const char ch : label) {
+      const bool digit = ch >= '0' && ch <= '9';
+      if (!digit && !(ch >= 'a' && ch <= 'z') && !(ch >= 'A' && ch <= 'Z') && ch != '-') return false;
+      all_numeric = all_numeric && digit;
+    }
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return !all_numeric;
+}
+
+// A controller's host goes to getaddrinfo(): an IP literal or a host name, nothing else (a stray
+// quote or a pasted sentence would otherwise be resolved at run time, and fail there).
+const char* check_host(const std::string& s) {
+  if (is_ipv4(s) || is_ipv6(s) || is_hostname(s)) return nullptr;
+  return "an IPv4 or IPv6 address or an RFC 1123 host name, e.g. 192.168.10.21 or cab1.lab.example";
+}
+
+// metrics.listen goes to civetweb, which takes an IP literal only (IPv6 in brackets), not a name.
 const char* check_listen(const std::string& s) {
   const auto colon = s.rfind(':');
-  static const char* kExpected = "HOST:PORT with PORT 1..65535, e.g. 127.0.0.1:9860";
+  static const char* kExpected = "HOST:PORT with HOST an IPv4 address or [IPv6 address] and PORT 1..65535, e.g. 127.0.0.1:9860";
   if (colon == std::string::npos || colon == 0) return kExpected;
+  const std::string host = s.substr(0, colon);
+  const bool host_ok = is_ipv4(host) || (host.size() > 2 && host.front() == '[' && host.back() == ']' &&
+                                         is_ipv6(host.substr(1, host.size() - 2)));
+  if (!host_ok) return kExpected;
   const std::string port = s.substr(colon + 1);
   if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
     return kExpected;
@@ -82,7 +131,7 @@ Key<mb::Field> enum_field_key(const char* name, E mb::Field::*member, std::array
               }
               expected += (expected.empty() ? "" : " | ") + std::string(text);
             }
-            fail(c, n.Mark(), p, "got '" + s + "' (expected " + expected + ")");
+            fail(c, n.Mark(), p, "got " + quoted(s) + " (expected " + expected + ")");
           }};
 }
 
@@ -214,7 +263,7 @@ Key<DiscoveryConfig> string_list_key(const char* name, std::vector<std::string> 
             for (std::size_t i = 0; i < n.size(); ++i) {
               const std::string ip = p + "[" + std::to_string(i) + "]";
               std::string s = read_string(n[i], c, ip);
-              if (const char* e = check(s)) fail(c, n[i].Mark(), ip, "got '" + s + "' (expected " + e + ")");
+              if (const char* e = check(s)) fail(c, n[i].Mark(), ip, "got " + quoted(s) + " (expected " + e + ")");
               out.push_back(std::move(s));
             }
             o.*member = std::move(out);
@@ -272,9 +321,9 @@ const std::vector<Key<ControllerConfig>>& controller_keys() {
          if (s == "tcp") o.transport = Transport::tcp;
          else if (s == "rtu") o.transport = Transport::rtu;
          else if (s == "can") o.transport = Transport::can;
-         else fail(c, n.Mark(), p, "got '" + s + "' (expected tcp | rtu | can)");
+         else fail(c, n.Mark(), p, "got " + quoted(s) + " (expected tcp | rtu | can)");
        }},
-      string_key<T>("host", [](T& o) -> std::string& { return o.host; }, nullptr),
+      string_key<T>("host", [](T& o) -> std::string& { return o.host; }, check_host),
       int_key<T>("port", [](T& o) -> std::uint16_t& { return o.port; }, 1, 65535, ""),
       string_key<T>("device", [](T& o) -> std::string& { return o.device; }, check_abs_path),
       {"baud", false,
@@ -293,7 +342,7 @@ const std::vector<Key<ControllerConfig>>& controller_keys() {
          if (s == "N" || s == "none") o.parity = 'N';
          else if (s == "E" || s == "even") o.parity = 'E';
          else if (s == "O" || s == "odd") o.parity = 'O';
-         else fail(c, n.Mark(), p, "got '" + s + "' (expected N | E | O)");
+         else fail(c, n.Mark(), p, "got " + quoted(s) + " (expected N | E | O)");
        }},
       {"data_bits", false,
        [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
@@ -322,7 +371,7 @@ const std::vector<Key<ControllerConfig>>& controller_keys() {
            const auto ch = static_cast<std::uint16_t>(read_int(it->first, c, kp, 1, 65535, ""));
            if (!seen.insert(ch).second) fail(c, it->first.Mark(), kp, "channel " + std::to_string(ch) + " listed twice");
            const std::string bus = read_string(it->second, c, kp);
-           if (const char* e = check_name(bus)) fail(c, it->second.Mark(), kp, "got '" + bus + "' (expected " + e + ")");
+           if (const char* e = check_name(bus)) fail(c, it->second.Mark(), kp, "got " + quoted(bus) + " (expected " + e + ")");
            if (c.marks) (*c.marks)[p + "." + std::to_string(ch)] = it->first.Mark();
            o.channel_bus[ch] = bus;
          }
@@ -473,7 +522,7 @@ const std::vector<Key<eqd::io::can::Signal>>& can_signal_keys() {
          const std::string s = read_string(n, c, p);
          if (s == "little" || s == "intel") o.order = eqd::io::can::ByteOrder::little;
          else if (s == "big" || s == "motorola") o.order = eqd::io::can::ByteOrder::big;
-         else fail(c, n.Mark(), p, "got '" + s + "' (expected little | big)");
+         else fail(c, n.Mark(), p, "got " + quoted(s) + " (expected little | big)");
        }},
       bool_key<T>("signed", [](T& o) -> bool& { return o.is_signed; }),
       real_key<T>("scale", [](T& o) -> double& { return o.scale; }, kAny, ""),
@@ -492,7 +541,7 @@ const std::vector<Key<eqd::io::can::FrameLayout>>& can_frame_keys() {
          else if (s == "command") o.role = eqd::io::can::FrameRole::command;
          else if (s == "heartbeat") o.role = eqd::io::can::FrameRole::heartbeat;
          else if (s == "forecast") o.role = eqd::io::can::FrameRole::forecast;
-         else fail(c, n.Mark(), p, "got '" + s + "' (expected status | command | heartbeat | forecast)");
+         else fail(c, n.Mark(), p, "got " + quoted(s) + " (expected status | command | heartbeat | forecast)");
        }},
       int_key<T>("id", [](T& o) -> std::uint32_t& { return o.id; }, 0, 0x1FFFFFFF, "", true),
       bool_key<T>("extended", [](T& o) -> bool& { return o.extended; }),
@@ -541,7 +590,7 @@ const std::vector<Key<Config>>& top_keys() {
          for (auto it = n.begin(); it != n.end(); ++it) {
            const std::string name = read_string(it->first, c, p);
            const std::string mp = p + "." + name;
-           if (const char* e = check_name(name)) fail(c, it->first.Mark(), mp, "got '" + name + "' (expected " + e + ")");
+           if (const char* e = check_name(name)) fail(c, it->first.Mark(), mp, "got " + quoted(name) + " (expected " + e + ")");
            if (name == eqd::io::can::kDefaultCanProfile || name == eqd::io::can::kDefaultCanFdProfile)
              fail(c, it->first.Mark(), mp, "'" + name + "' is a built-in CAN profile's name");
            if (o.can_maps.count(name) != 0) fail(c, it->first.Mark(), mp, "duplicate CAN map name '" + name + "'");
@@ -559,7 +608,7 @@ const std::vector<Key<Config>>& top_keys() {
          for (auto it = n.begin(); it != n.end(); ++it) {
            const std::string name = read_string(it->first, c, p);
            const std::string mp = p + "." + name;
-           if (const char* e = check_name(name)) fail(c, it->first.Mark(), mp, "got '" + name + "' (expected " + e + ")");
+           if (const char* e = check_name(name)) fail(c, it->first.Mark(), mp, "got " + quoted(name) + " (expected " + e + ")");
            if (name == kDefaultProfileName)
              fail(c, it->first.Mark(), mp, std::string("'") + kDefaultProfileName + "' is the built-in profile's name");
            if (o.maps.count(name) != 0) fail(c, it->first.Mark(), mp, "duplicate map name '" + name + "'");

@@ -71,11 +71,19 @@ std::string num(double v) {
   return std::string(buf, r.ptr);
 }
 
+std::string quoted(const std::string& text) {
+  constexpr std::size_t kMax = 80;
+  if (text.size() <= kMax) return "'" + text + "'";
+  std::size_t cut = kMax;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 character
+  return "'" + text.substr(0, cut) + "\xE2\x80\xA6' (" + std::to_string(text.size()) + " characters)";
+}
+
 std::string describe(const YAML::Node& n) {
   if (n.IsMap()) return "a mapping";
   if (n.IsSequence()) return "a list";
   if (!n.IsDefined() || n.IsNull()) return "nothing";
-  return "'" + n.Scalar() + "'";
+  return quoted(n.Scalar());
 }
 
 std::string Bound::text() const {
@@ -128,7 +136,7 @@ double read_double(const YAML::Node& n, const Ctx& c, const std::string& path, c
   const std::string expected = with_unit("a number " + b.text(), unit);
   const std::string& s = scalar(n, c, path, expected);
   double v = 0.0;
-  if (!parse_double(s, v)) fail(c, n.Mark(), path, "got '" + s + "' (expected " + expected + ")");
+  if (!parse_double(s, v)) fail(c, n.Mark(), path, "got " + quoted(s) + " (expected " + expected + ")");
   if (!b.contains(v)) fail(c, n.Mark(), path, num(v) + " is out of range (expected " + with_unit(b.text(), unit) + ")");
   return v;
 }
@@ -139,7 +147,7 @@ long long read_int(const YAML::Node& n, const Ctx& c, const std::string& path, l
   const std::string expected = with_unit("a whole number " + range, unit);
   const std::string& s = scalar(n, c, path, expected);
   long long v = 0;
-  if (!parse_int(s, v)) fail(c, n.Mark(), path, "got '" + s + "' (expected " + expected + ")");
+  if (!parse_int(s, v)) fail(c, n.Mark(), path, "got " + quoted(s) + " (expected " + expected + ")");
   if (v < lo || v > hi)
     fail(c, n.Mark(), path, std::to_string(v) + " is out of range (expected " + with_unit(range, unit) + ")");
   return v;
@@ -151,7 +159,7 @@ bool read_bool(const YAML::Node& n, const Ctx& c, const std::string& path) {
   for (char& ch : l) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   if (l == "true" || l == "yes" || l == "on") return true;
   if (l == "false" || l == "no" || l == "off") return false;
-  fail(c, n.Mark(), path, "got '" + s + "' (expected true or false)");
+  fail(c, n.Mark(), path, "got " + quoted(s) + " (expected true or false)");
 }
 
 std::string read_string(const YAML::Node& n, const Ctx& c, const std::string& path) {

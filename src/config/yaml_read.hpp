@@ -34,6 +34,10 @@ std::string join(const std::string& parent, const std::string& key);
 /// Shortest round-trip text of a number ("12", "0.1").
 std::string num(double v);
 
+/// "'text'" for an error message; text beyond 80 characters is cut ("'abc…' (1234 characters)"), so
+/// that a huge value (a quote that swallowed a file) cannot make a huge message.
+std::string quoted(const std::string& text);
+
 /// "'text'", "a mapping", "a list" or "nothing": what the user wrote, for "got ... (expected ...)".
 std::string describe(const YAML::Node& n);
 
@@ -146,7 +150,7 @@ Key<T> string_key(const char* name, Get get, const char* (*check)(const std::str
             std::string s = read_string(n, c, p);
             if (check != nullptr)
               if (const char* expected = check(s))
-                fail(c, n.Mark(), p, "got '" + s + "' (expected " + expected + ")");
+                fail(c, n.Mark(), p, "got " + quoted(s) + " (expected " + expected + ")");
             get(o) = std::move(s);
           }};
 }

@@ -11,6 +11,7 @@
 /// Channel numbers are 1-based everywhere in the configuration ("cab1/1" ... "cab1/16"), the way
 /// cyclers label their channels; the register-map stride arithmetic converts to 0-based internally.
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <stdexcept>
@@ -150,11 +151,18 @@ struct ConfigError : std::runtime_error {
   std::string message;    ///< the bare message, without position and key path
 };
 
-/// Reads, parses and validates the file at `path`. Throws ConfigError. Main thread, start-up only.
+/// Largest configuration eqd reads (bytes). The biggest real rig file is a few hundred kB; the bound
+/// keeps a wrong path (a log, a disk image) from costing minutes and gigabytes before it fails.
+inline constexpr std::size_t kMaxConfigBytes = std::size_t{4} * 1024 * 1024;
+
+/// Reads, parses and validates the file at `path`. Throws ConfigError, also when `path` is not a
+/// regular file (directory, device, FIFO, socket) or is larger than kMaxConfigBytes. Main thread,
+/// start-up only.
 Config load_config(const std::string& path);
 
 /// Parses and validates YAML text; `name_for_errors` is used as the file name in errors and as
-/// Config::source_path. Throws ConfigError.
+/// Config::source_path. Refuses text over kMaxConfigBytes, control characters (a binary file) and a
+/// quoted value whose closing quote is missing (see docs/configuration.md, "File"). Throws ConfigError.
 Config parse_config(const std::string& yaml_text, const std::string& name_for_errors);
 
 /// Applies "key.path=value" overrides in order (eqd --set), then validates the whole config again.
