@@ -22,6 +22,15 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr Bound kAny{};
 constexpr Bound kNonNeg{0.0, kInf, false};
 constexpr Bound kPositive{0.0, kInf, true};
+// Physical bounds (eqd::core::kMax*): the same as core::validate() applies to the API and state file.
+constexpr Bound kPower{-eqd::core::kMaxPower_W, eqd::core::kMaxPower_W};
+constexpr Bound kPowerMagnitude{0.0, eqd::core::kMaxPower_W};
+constexpr Bound kPowerPositive{0.0, eqd::core::kMaxPower_W, true};
+constexpr Bound kVoltage{0.0, eqd::core::kMaxVoltage_V};
+constexpr Bound kVoltagePositive{0.0, eqd::core::kMaxVoltage_V, true};
+constexpr Bound kSignedVoltage{-eqd::core::kMaxVoltage_V, eqd::core::kMaxVoltage_V};
+constexpr Bound kCurrentMagnitude{0.0, eqd::core::kMaxCurrent_A};
+constexpr Bound kCurrentPositive{0.0, eqd::core::kMaxCurrent_A, true};
 
 // Names appear in channel names ("cab1/3") and in --set paths ("buses.main.tau_s"): keep them free
 // of '/', '.', spaces and YAML-special characters.
@@ -291,10 +300,10 @@ const std::vector<Key<BusConfig>>& bus_keys() {
   // come later in the mapping, so validate.cpp checks it.
   static const std::vector<Key<T>> k{
       string_key<T>("name", [](T& o) -> std::string& { return o.name; }, check_name, true),
-      real_key<T>("target_W", [](T& o) -> double& { return o.params.target_W; }, kAny, "W"),
+      real_key<T>("target_W", [](T& o) -> double& { return o.params.target_W; }, kPower, "W"),
       real_key<T>("tau_s", [](T& o) -> double& { return o.params.tau_s; }, kPositive, "s"),
-      real_key<T>("deadband_W", [](T& o) -> double& { return o.params.deadband_W; }, kNonNeg, "W"),
-      real_key<T>("slew_W_per_s", [](T& o) -> double& { return o.params.slew_W_per_s; }, kNonNeg, "W/s"),
+      real_key<T>("deadband_W", [](T& o) -> double& { return o.params.deadband_W; }, kPowerMagnitude, "W"),
+      real_key<T>("slew_W_per_s", [](T& o) -> double& { return o.params.slew_W_per_s; }, kPowerMagnitude, "W/s"),
       real_key<T>("flip_dwell_s", [](T& o) -> double& { return o.params.flip_dwell_s; }, kNonNeg, "s"),
       real_key<T>("update_interval_s", [](T& o) -> double& { return o.params.update_interval_s; }, kPositive, "s"),
       real_key<T>("trim_tau_s", [](T& o) -> double& { return o.params.trim_tau_s; }, kNonNeg, "s"),
@@ -398,13 +407,14 @@ const std::vector<Key<BufferConfig>>& buffer_keys() {
   static const std::vector<Key<T>> k{
       string_key<T>("channel", [](T& o) -> std::string& { return o.channel; }, check_channel_ref, true),
       string_key<T>("bus", [](T& o) -> std::string& { return o.bus; }, check_name),
-      real_key<T>("max_charge_W", [](T& o) -> double& { return o.limits.max_charge_W; }, kNonNeg, "W", true),
-      real_key<T>("max_discharge_W", [](T& o) -> double& { return o.limits.max_discharge_W; }, kNonNeg, "W", true),
-      real_key<T>("max_charge_A", [](T& o) -> double& { return o.limits.max_charge_A; }, kNonNeg, "A"),
-      real_key<T>("max_discharge_A", [](T& o) -> double& { return o.limits.max_discharge_A; }, kNonNeg, "A"),
-      real_key<T>("v_min_V", [](T& o) -> double& { return o.limits.v_min_V; }, kNonNeg, "V", true),
-      real_key<T>("v_max_V", [](T& o) -> double& { return o.limits.v_max_V; }, kPositive, "V", true),
-      real_key<T>("hysteresis_V", [](T& o) -> double& { return o.limits.hysteresis_V; }, kNonNeg, "V"),
+      real_key<T>("max_charge_W", [](T& o) -> double& { return o.limits.max_charge_W; }, kPowerMagnitude, "W", true),
+      real_key<T>("max_discharge_W", [](T& o) -> double& { return o.limits.max_discharge_W; }, kPowerMagnitude, "W",
+                  true),
+      real_key<T>("max_charge_A", [](T& o) -> double& { return o.limits.max_charge_A; }, kCurrentMagnitude, "A"),
+      real_key<T>("max_discharge_A", [](T& o) -> double& { return o.limits.max_discharge_A; }, kCurrentMagnitude, "A"),
+      real_key<T>("v_min_V", [](T& o) -> double& { return o.limits.v_min_V; }, kVoltage, "V", true),
+      real_key<T>("v_max_V", [](T& o) -> double& { return o.limits.v_max_V; }, kVoltagePositive, "V", true),
+      real_key<T>("hysteresis_V", [](T& o) -> double& { return o.limits.hysteresis_V; }, kVoltage, "V"),
       real_key<T>("efficiency", [](T& o) -> double& { return o.limits.efficiency; }, Bound{0.5, 1.0}, ""),
   };
   return k;
@@ -433,10 +443,10 @@ const std::vector<Key<mb::Field>>& field_keys() {
 const std::vector<Key<mb::PlausibleRange>>& range_keys() {
   using T = mb::PlausibleRange;
   static const std::vector<Key<T>> k{
-      real_key<T>("voltage_min_V", [](T& o) -> double& { return o.voltage_min_V; }, kAny, "V"),
-      real_key<T>("voltage_max_V", [](T& o) -> double& { return o.voltage_max_V; }, kAny, "V"),
-      real_key<T>("current_abs_max_A", [](T& o) -> double& { return o.current_abs_max_A; }, kPositive, "A"),
-      real_key<T>("power_abs_max_W", [](T& o) -> double& { return o.power_abs_max_W; }, kPositive, "W"),
+      real_key<T>("voltage_min_V", [](T& o) -> double& { return o.voltage_min_V; }, kSignedVoltage, "V"),
+      real_key<T>("voltage_max_V", [](T& o) -> double& { return o.voltage_max_V; }, kSignedVoltage, "V"),
+      real_key<T>("current_abs_max_A", [](T& o) -> double& { return o.current_abs_max_A; }, kCurrentPositive, "A"),
+      real_key<T>("power_abs_max_W", [](T& o) -> double& { return o.power_abs_max_W; }, kPowerPositive, "W"),
   };
   return k;
 }

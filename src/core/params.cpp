@@ -10,15 +10,23 @@ namespace eqd::core {
 
 namespace {
 bool finite_nonneg(double v) { return std::isfinite(v) && v >= 0.0; }
+bool within(double v, double lo, double hi) { return std::isfinite(v) && v >= lo && v <= hi; }
 }  // namespace
 
+// Messages carry the bounds as text: they are static strings (no allocation on any thread), so the
+// numbers are spelled out; a static_assert keeps them in step with the constants.
+static_assert(kMaxPower_W == 1e7 && kMaxVoltage_V == 2000.0 && kMaxCurrent_A == 1e4,
+              "update the messages of validate() to the new bounds");
+
 const char* validate(const BusParams& p, bool allow_any_tau) noexcept {
-  if (!std::isfinite(p.target_W)) return "target_W: must be a finite number";
+  if (!within(p.target_W, -kMaxPower_W, kMaxPower_W))
+    return "target_W: must be within -1e7..1e7 W (|power| <= 10 MW)";
   if (!std::isfinite(p.tau_s) || p.tau_s <= 0.0) return "tau_s: must be > 0";
   if (!allow_any_tau && (p.tau_s < 10.0 || p.tau_s > 20.0))
     return "tau_s: must be within 10..20 s (set allow_any_tau: true to override)";
-  if (!finite_nonneg(p.deadband_W)) return "deadband_W: must be >= 0";
-  if (!finite_nonneg(p.slew_W_per_s)) return "slew_W_per_s: must be >= 0 (0 = auto)";
+  if (!within(p.deadband_W, 0.0, kMaxPower_W)) return "deadband_W: must be within 0..1e7 W (10 MW)";
+  if (!within(p.slew_W_per_s, 0.0, kMaxPower_W))
+    return "slew_W_per_s: must be within 0..1e7 W/s (10 MW/s; 0 = auto)";
   if (!finite_nonneg(p.flip_dwell_s)) return "flip_dwell_s: must be >= 0";
   if (!std::isfinite(p.update_interval_s) || p.update_interval_s <= 0.0 || p.update_interval_s > p.tau_s)
     return "update_interval_s: must be > 0 and <= tau_s";
@@ -35,14 +43,16 @@ const char* validate(const BusParams& p, bool allow_any_tau) noexcept {
 }
 
 const char* validate(const BufferLimits& l) noexcept {
-  if (!finite_nonneg(l.max_charge_W)) return "max_charge_W: must be >= 0";
-  if (!finite_nonneg(l.max_discharge_W)) return "max_discharge_W: must be >= 0";
+  if (!within(l.max_charge_W, 0.0, kMaxPower_W)) return "max_charge_W: must be within 0..1e7 W (10 MW)";
+  if (!within(l.max_discharge_W, 0.0, kMaxPower_W)) return "max_discharge_W: must be within 0..1e7 W (10 MW)";
   if (l.max_charge_W == 0.0 && l.max_discharge_W == 0.0)
     return "max_charge_W/max_discharge_W: at least one must be > 0";
-  if (!finite_nonneg(l.max_charge_A)) return "max_charge_A: must be >= 0 (0 = no current limit)";
-  if (!finite_nonneg(l.max_discharge_A)) return "max_discharge_A: must be >= 0 (0 = no current limit)";
-  if (!std::isfinite(l.v_min_V) || !std::isfinite(l.v_max_V) || l.v_min_V < 0.0)
-    return "v_min_V/v_max_V: must be finite and >= 0";
+  if (!within(l.max_charge_A, 0.0, kMaxCurrent_A))
+    return "max_charge_A: must be within 0..10000 A (10 kA; 0 = no current limit)";
+  if (!within(l.max_discharge_A, 0.0, kMaxCurrent_A))
+    return "max_discharge_A: must be within 0..10000 A (10 kA; 0 = no current limit)";
+  if (!within(l.v_min_V, 0.0, kMaxVoltage_V)) return "v_min_V: must be within 0..2000 V";
+  if (!within(l.v_max_V, 0.0, kMaxVoltage_V)) return "v_max_V: must be within 0..2000 V";
   if (!(l.v_min_V < l.v_max_V)) return "v_min_V: must be below v_max_V";
   if (!finite_nonneg(l.hysteresis_V) || 2.0 * l.hysteresis_V >= l.v_max_V - l.v_min_V)
     return "hysteresis_V: must be >= 0 and less than half the window";

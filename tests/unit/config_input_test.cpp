@@ -213,3 +213,77 @@ TEST_CASE("load_config refuses what is not a regular file, quickly", "[config][i
   }
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
 }
+
+TEST_CASE("physical bounds: every power, voltage and current, in the file and in core::validate", "[config][input][bounds]") {
+  struct Case {
+    const char* where;  // "bus" or "buffer" or "range"
+    const char* key;
+    const char* value;
+  };
+  const Case cases[] = {
+      {"bus", "target_W", "1e308"},          {"bus", "target_W", "-10000001"},    {"bus", "deadband_W", "2e7"},
+      {"bus", "slew_W_per_s", "1e300"},      {"buffer", "max_charge_W", "1e308"}, {"buffer", "max_discharge_W", "10000001"},
+      {"buffer", "max_charge_A", "10001"},   {"buffer", "max_discharge_A", "1e9"}, {"buffer", "v_max_V", "2001"},
+      {"buffer", "hysteresis_V", "5000"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.where << " " << c.key << " = " << c.value);
+    std::string text = test::kBase;
+    const std::string line = std::string(c.key) + ": " + c.value + "\n";
+    if (std::string(c.where) == "bus") {
+      text.insert(text.find("controllers:"), "    " + line);
+    } else if (const auto at = text.find("    " + std::string(c.key) + ": "); at != std::string::npos) {
+      text.replace(at, text.find('\n', at) + 1 - at, "    " + line);  // kBase sets it already
+    } else {
+      text += "    " + line;
+    }
+    const ConfigError e = parse_error(text);
+    CHECK_THAT(e.key_path, Catch::EndsWith(c.key));
+    CHECK_THAT(e.message, Catch::Contains("is out of range"));
+  }
+  SECTION("the bounds themselves are accepted") {
+    std::string text = test::kBase;
+    text.insert(text.find("controllers:"), "    target_W: -1e7\n    deadband_W: 1e7\n");
+    const std::string big = "    max_charge_A: 10000\n    max_discharge_A: 10000\n";
+    text.replace(text.find("    max_charge_W: 1000\n"), 22, "    max_charge_W: 1e7\n" + big);
+    text.replace(text.find("    v_max_V: 56\n"), 16, "    v_max_V: 2000\n");
+    CHECK_NOTHROW(parse_config(text, "t.yaml"));
+  }
+  SECTION("a map's plausible range too") {
+    const ConfigError e = parse_error(std::string(test::kBase) +
+                                      "maps:\n  m:\n    voltage: {address: 0}\n    current: {address: 1}\n"
+                                      "    state: {address: 2}\n    cmd_enable: {table: holding, address: 0}\n"
+                                      "    cmd_setpoint: {table: holding, address: 1}\n"
+                                      "    range: {power_abs_max_W: 1e12}\n");
+    CHECK(e.key_path == "maps.m.range.power_abs_max_W");
+  }
+  SECTION("--set overrides are bounded the same way") {
+    Config cfg = parse_config(test::kBase, "t.yaml");
+    const ConfigError e = test::override_error(cfg, "buses.main.target_W=1e308");
+    CHECK(e.key_path == "buses.main.target_W");
+    CHECK_THAT(e.message, Catch::Contains("expected -1e+07..1e+07 W"));
+  }
+  SECTION("core::validate, used by the control API and the state file, names the key") {
+    eqd::core::BusParams p;
+    p.target_W = 1e308;
+    CHECK_THAT(std::string(eqd::core::validate(p, false)), Catch::StartsWith("target_W: must be within"));
+    p.target_W = -1e7;
+    CHECK(eqd::core::validate(p, false) == nullptr);
+    p.deadband_W = 1.5e7;
+    CHECK_THAT(std::string(eqd::core::validate(p, false)), Catch::StartsWith("deadband_W:"));
+    eqd::core::BufferLimits l;
+    l.max_charge_W = 1000;
+    l.max_discharge_W = 1000;
+    l.v_min_V = 40;
+    l.v_max_V = 56;
+    CHECK(eqd::core::validate(l) == nullptr);
+    l.max_charge_W = 1e308;
+    CHECK_THAT(std::string(eqd::core::validate(l)), Catch::StartsWith("max_charge_W: must be within 0..1e7 W"));
+    l.max_charge_W = 1000;
+    l.max_discharge_A = 2e4;
+    CHECK_THAT(std::string(eqd::core::validate(l)), Catch::StartsWith("max_discharge_A:"));
+    l.max_discharge_A = 0;
+    l.v_max_V = 1e6;
+    CHECK_THAT(std::string(eqd::core::validate(l)), Catch::StartsWith("v_max_V: must be within 0..2000 V"));
+  }
+}

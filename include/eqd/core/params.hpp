@@ -7,6 +7,15 @@
 
 namespace eqd::core {
 
+/// Physical bounds of every power, voltage and current eqd accepts from configuration, the control
+/// API or the state file (docs/configuration.md, "Physical bounds"). Far above any battery lab (the
+/// largest cycler channels are a few hundred kW, 1500 V DC systems, a few kA) yet far below values
+/// that break the arithmetic: 1e308 W overflows the first sum to infinity. 1e7 is also below 2^24, so
+/// every whole watt up to the bound is exact in an f32 register.
+inline constexpr double kMaxPower_W = 10.0e6;  ///< |power|, W: 10 MW (target, limits, deadband; slew per s)
+inline constexpr double kMaxVoltage_V = 2000.0;  ///< voltage window, V: 0..2000 V (above 1500 V DC systems)
+inline constexpr double kMaxCurrent_A = 10.0e3;  ///< current limit magnitude, A: 10 kA
+
 /// Control parameters of one bus. Validated by validate() before they reach the control thread.
 struct BusParams {
   double target_W = 0.0;           ///< net power the bus aims for (config: target_W)
@@ -52,11 +61,12 @@ constexpr double to_battery_W(double bus_W, double eff) noexcept {
   return bus_W >= 0.0 ? bus_W * eff : bus_W / eff;
 }
 
-/// Returns nullptr when p is valid, else a static message naming the offending field.
-/// allow_any_tau: accept tau_s outside 10..20 s (the user overrode the nominal range).
+/// Returns nullptr when p is valid, else a static message naming the offending field. Powers are
+/// bounded by kMaxPower_W. allow_any_tau: accept tau_s outside 10..20 s (the user overrode the nominal range).
 const char* validate(const BusParams& p, bool allow_any_tau) noexcept;
 
-/// Returns nullptr when l is valid, else a static message naming the offending field.
+/// Returns nullptr when l is valid, else a static message naming the offending field. Powers,
+/// voltages and currents are bounded by kMaxPower_W, kMaxVoltage_V and kMaxCurrent_A.
 const char* validate(const BufferLimits& l) noexcept;
 
 }  // namespace eqd::core
