@@ -380,7 +380,8 @@ void ApiServer::Impl::handle_assign(const std::shared_ptr<Session>& s, const Api
   // options given override single fields. With none of those, the four bounds are required.
   std::optional<core::BufferLimits> base;
   std::string base_from;
-  if (auto it = state.channels.find(info.name); it != state.channels.end()) {
+  // Persisted limits that do not validate (dropped from a bad state entry, or older bounds) are no base.
+  if (auto it = state.channels.find(info.name); it != state.channels.end() && core::validate(it->second.limits) == nullptr) {
     base = it->second.limits;
     base_from = "persisted";
   } else if (const auto* b = config_buffer(daemon.config(), info.name)) {

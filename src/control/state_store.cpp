@@ -53,49 +53,78 @@ std::string state_to_text(const PersistedState& s) {
   return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
-PersistedState state_from_text(std::string_view text) {
+PersistedState state_from_text(std::string_view text, std::vector<std::string>* skipped) {
   const json j = json::parse(text.begin(), text.end(), nullptr, false);
   if (j.is_discarded()) throw std::invalid_argument("not valid JSON");
   if (!j.is_object()) throw std::invalid_argument("top level must be an object");
   auto v = j.find("version");
   if (v == j.end() || !v->is_number_integer() || v->get<int>() != kStateFormatVersion)
     throw std::invalid_argument("\"version\" must be " + std::to_string(kStateFormatVersion));
+  // Without a place to report skips, a bad entry fails the whole text (the strict reading).
+  auto skip = [skipped](const std::string& what) {
+    if (skipped == nullptr) throw std::invalid_argument(what);
+    skipped->push_back(what);
+  };
   PersistedState s;
   if (auto it = j.find("channels"); it != j.end()) {
-    if (!it->is_object()) throw std::invalid_argument("\"channels\" must be an object");
-    for (const auto& [name, c] : it->items()) {
-      if (!c.is_object()) throw std::invalid_argument("channels." + name + ": must be an object");
-      PersistedChannel pc;
-      auto a = c.find("assigned");
-      if (a == c.end() || !a->is_boolean()) throw std::invalid_argument("channels." + name + ".assigned: must be true or false");
-      pc.assigned = a->get<bool>();
-      if (auto l = c.find("limits"); l != c.end()) {
-        try {
-          limits_from_json(*l, pc.limits);
-        } catch (const std::invalid_argument& e) {
-          throw std::invalid_argument("channels." + name + "." + e.what());
+    if (!it->is_object()) {
+      skip("\"channels\" must be an object; every channel entry skipped");
+    } else {
+      for (const auto& [name, c] : it->items()) {
+        if (!c.is_object()) {
+          skip("channels." + name + ": must be an object; entry skipped");
+          continue;
         }
+        PersistedChannel pc;
+        auto a = c.find("assigned");
+        if (a == c.end() || !a->is_boolean()) {
+          skip("channels." + name + ".assigned: must be true or false; entry skipped");
+          continue;
+        }
+        pc.assigned = a->get<bool>();
+        if (auto l = c.find("limits"); l != c.end()) {
+          try {
+            limits_from_json(*l, pc.limits);
+          } catch (const std::invalid_argument& e) {
+            if (pc.assigned) {
+              skip("channels." + name + "." + e.what() + "; entry skipped");
+              continue;
+            }
+            // The release is what matters: losing it would put a released config buffer back into
+            // equalization. Its limits were only the default for a later assign.
+            skip("channels." + name + "." + e.what() + "; limits dropped, the release is kept");
+            pc.limits = core::BufferLimits{};
+          }
+        }
+        s.channels[name] = pc;
       }
-      s.channels[name] = pc;
     }
   }
   if (auto it = j.find("buses"); it != j.end()) {
-    if (!it->is_object()) throw std::invalid_argument("\"buses\" must be an object");
-    for (const auto& [name, b] : it->items()) {
-      if (!b.is_object()) throw std::invalid_argument("buses." + name + ": must be an object");
-      PersistedBusParams p;
-      for (auto [key, slot] : {std::pair{"tau_s", &p.tau_s}, {"deadband_W", &p.deadband_W}, {"target_W", &p.target_W}}) {
-        auto f = b.find(key);
-        if (f == b.end()) continue;
-        if (!f->is_number() || !std::isfinite(f->get<double>()))
-          throw std::invalid_argument("buses." + name + "." + key + ": must be a finite number");
-        *slot = f->get<double>();
+    if (!it->is_object()) {
+      skip("\"buses\" must be an object; every bus entry skipped");
+    } else {
+      for (const auto& [name, b] : it->items()) {
+        if (!b.is_object()) {
+          skip("buses." + name + ": must be an object; entry skipped");
+          continue;
+        }
+        PersistedBusParams p;
+        for (auto [key, slot] : {std::pair{"tau_s", &p.tau_s}, {"deadband_W", &p.deadband_W}, {"target_W", &p.target_W}}) {
+          auto f = b.find(key);
+          if (f == b.end()) continue;
+          if (!f->is_number() || !std::isfinite(f->get<double>())) {
+            skip("buses." + name + "." + key + ": must be a finite number; skipped (config's value applies)");
+            continue;
+          }
+          *slot = f->get<double>();
+        }
+        if (auto f = b.find("use_forecast"); f != b.end()) {
+          if (!f->is_boolean()) skip("buses." + name + ".use_forecast: must be true or false; skipped (config's value applies)");
+          else p.use_forecast = f->get<bool>();
+        }
+        s.buses[name] = p;
       }
-      if (auto f = b.find("use_forecast"); f != b.end()) {
-        if (!f->is_boolean()) throw std::invalid_argument("buses." + name + ".use_forecast: must be true or false");
-        p.use_forecast = f->get<bool>();
-      }
-      s.buses[name] = p;
     }
   }
   return s;
@@ -130,8 +159,9 @@ LoadResult StateStore::load() {
   r.existed = true;
   std::stringstream buf;
   buf << in.rdbuf();
+  const std::string text = buf.str();
   try {
-    r.state = state_from_text(buf.str());
+    r.state = state_from_text(text, &r.skipped);
   } catch (const std::invalid_argument& e) {
     r.error = e.what();
     std::string aside = path_ + ".corrupt-" + utc_stamp();
@@ -141,6 +171,42 @@ LoadResult StateStore::load() {
     r.moved_aside_to = aside;
     r.state = PersistedState{};
     spdlog::error("state file {} is corrupt ({}); moved it to {} and started from config only", path_, r.error, aside);
+    return r;
+  }
+  if (r.skipped.empty()) return r;
+  // Keep the evidence, then rewrite with what was kept: the next load is clean, and the API's next
+  // save cannot silently drop entries that were never set aside.
+  std::string aside = path_ + ".bad-entries-" + utc_stamp();
+  for (int k = 1; ::access(aside.c_str(), F_OK) == 0; ++k) aside = path_ + ".bad-entries-" + utc_stamp() + "-" + std::to_string(k);
+  {
+    const int fd = ::open(aside.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    bool ok = fd >= 0;
+    for (std::size_t done = 0; ok && done < text.size();) {
+      const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      ok = n > 0;
+      if (ok) done += static_cast<std::size_t>(n);
+    }
+    ok = ok && ::fsync(fd) == 0;
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    if (!ok) {
+      ::unlink(aside.c_str());
+      errno = err;
+      throw_errno("state file " + path_ + " has bad entries (" + r.skipped.front() + ") and cannot be copied aside to " +
+                  aside);
+    }
+  }
+  r.copied_to = aside;
+  for (const std::string& why : r.skipped) spdlog::error("state file {}: {}", path_, why);
+  spdlog::error("state file {}: {} bad entr{} skipped, {} channel(s) and {} bus(es) kept; the original is in {}", path_,
+                r.skipped.size(), r.skipped.size() == 1 ? "y" : "ies", r.state.channels.size(), r.state.buses.size(),
+                aside);
+  try {
+    save(r.state);
+  } catch (const std::system_error& e) {
+    spdlog::warn("state file {}: cannot rewrite it with the kept entries ({}); it is read again at the next start",
+                 path_, e.what());
   }
   return r;
 }

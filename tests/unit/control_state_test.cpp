@@ -167,3 +167,89 @@ TEST_CASE("control state: invalid persisted values are not applied", "[control][
   CHECK(all.find("tau_s") != std::string::npos);
   CHECK(all.find("cab1/1") != std::string::npos);
 }
+
+TEST_CASE("control state: one bad entry is skipped; the valid ones, an operator's release included, are kept",
+          "[control][state]") {
+  TempDir dir;
+  const auto cfg = eqd::control::test::small_rig(dir.path.string(), (dir.path / "s.sock").string());
+  StateStore store(dir.path.string());
+  // cab1/4 is a configured buffer that an operator released; cab1/1 has one wrongly typed field.
+  const std::string original = R"({"version":1,
+    "channels":{"cab1/1":{"assigned":"yes","limits":{"max_charge_W":1000}},
+                "cab1/2":{"assigned":true,"limits":{"max_charge_W":1500,"max_discharge_W":1200,"v_min_V":42,"v_max_V":57.5}},
+                "cab1/4":{"assigned":false,"limits":{"max_charge_W":1000,"max_discharge_W":1000,"v_min_V":44,"v_max_V":56}}},
+    "buses":{"main":{"tau_s":12.5}}})";
+  { std::ofstream(dir.path / "state.json") << original; }
+  const LoadResult r = store.load();
+  CHECK(r.moved_aside_to.empty());
+  REQUIRE(r.skipped.size() == 1);
+  CHECK_THAT(r.skipped[0], Catch::Contains("channels.cab1/1.assigned") && Catch::Contains("skipped"));
+  CHECK(r.state.channels.count("cab1/1") == 0);
+  REQUIRE(r.state.channels.count("cab1/2") == 1);
+  CHECK(r.state.channels.at("cab1/2").limits.max_charge_W == 1500);
+  REQUIRE(r.state.channels.count("cab1/4") == 1);
+  CHECK_FALSE(r.state.channels.at("cab1/4").assigned);
+  CHECK(r.state.buses.at("main").tau_s == 12.5);
+  // The untouched original is kept aside under a timestamped name; state.json holds the kept entries.
+  REQUIRE_FALSE(r.copied_to.empty());
+  CHECK(r.copied_to.find("state.json.bad-entries-") != std::string::npos);
+  CHECK(read(r.copied_to) == original);
+  CHECK(state_from_text(read(dir.path / "state.json")) == r.state);
+  const LoadResult again = store.load();
+  CHECK(again.skipped.empty());
+  CHECK(again.copied_to.empty());
+  CHECK(again.state == r.state);
+
+  // At start the release of the configured buffer holds, and the valid assignment is restored.
+  auto plan = eqd::daemon::plan_rig(cfg);
+  REQUIRE(plan.core.channels[*plan.directory.find_channel("cab1/4")].assigned);  // config alone
+  (void)apply_state(r.state, cfg, plan);
+  CHECK_FALSE(plan.core.channels[*plan.directory.find_channel("cab1/4")].assigned);
+  CHECK(plan.core.channels[*plan.directory.find_channel("cab1/2")].assigned);
+  CHECK(plan.core.buses[0].tau_s == 12.5);
+}
+
+TEST_CASE("control state: bad fields are skipped at the smallest unit that makes sense", "[control][state]") {
+  std::vector<std::string> skipped;
+  SECTION("a release with bad limits stays a release") {
+    const PersistedState s = state_from_text(
+        R"({"version":1,"channels":{"cab1/4":{"assigned":false,"limits":{"v_min_V":"x"}}}})", &skipped);
+    REQUIRE(s.channels.count("cab1/4") == 1);
+    CHECK_FALSE(s.channels.at("cab1/4").assigned);
+    REQUIRE(skipped.size() == 1);
+    CHECK_THAT(skipped[0], Catch::Contains("channels.cab1/4.limits.v_min_V") && Catch::Contains("release is kept"));
+  }
+  SECTION("an assignment with bad limits is skipped") {
+    const PersistedState s = state_from_text(
+        R"({"version":1,"channels":{"cab1/2":{"assigned":true,"limits":{"max_charge_W":"lots"}}}})", &skipped);
+    CHECK(s.channels.empty());
+    REQUIRE(skipped.size() == 1);
+    CHECK_THAT(skipped[0], Catch::Contains("channels.cab1/2.limits.max_charge_W"));
+  }
+  SECTION("one bad bus parameter: the others of that bus are kept") {
+    const PersistedState s = state_from_text(
+        R"({"version":1,"buses":{"main":{"tau_s":"slow","deadband_W":40,"use_forecast":1},"aux":{"target_W":-300}}})",
+        &skipped);
+    CHECK_FALSE(s.buses.at("main").tau_s.has_value());
+    CHECK(s.buses.at("main").deadband_W == 40.0);
+    CHECK_FALSE(s.buses.at("main").use_forecast.has_value());
+    CHECK(s.buses.at("aux").target_W == -300.0);
+    REQUIRE(skipped.size() == 2);
+    CHECK_THAT(skipped[0], Catch::Contains("buses.main.tau_s"));
+    CHECK_THAT(skipped[1], Catch::Contains("buses.main.use_forecast"));
+  }
+  SECTION("a section of the wrong type loses only that section") {
+    const PersistedState s = state_from_text(R"({"version":1,"channels":[1,2],"buses":{"main":{"tau_s":12}}})", &skipped);
+    CHECK(s.channels.empty());
+    CHECK(s.buses.at("main").tau_s == 12.0);
+    REQUIRE(skipped.size() == 1);
+    CHECK_THAT(skipped[0], Catch::Contains("\"channels\" must be an object"));
+  }
+  SECTION("entries that are not objects") {
+    const PersistedState s =
+        state_from_text(R"({"version":1,"channels":{"cab1/1":true,"cab1/2":{"assigned":false}},"buses":{"x":3}})", &skipped);
+    CHECK(s.channels.size() == 1);
+    CHECK(s.buses.empty());
+    CHECK(skipped.size() == 2);
+  }
+}

@@ -49,8 +49,13 @@ inline constexpr int kStateFormatVersion = 1;
 
 /// Serialises `s` (pretty JSON, stable order). Any thread.
 [[nodiscard]] std::string state_to_text(const PersistedState& s);
-/// Parses a state file's text; throws std::invalid_argument naming what is wrong. Any thread.
-[[nodiscard]] PersistedState state_from_text(std::string_view text);
+/// Parses a state file's text. A file that cannot be read as a whole (not JSON, not an object, a
+/// missing or other "version") throws std::invalid_argument naming what is wrong. A single bad entry
+/// does not: it is skipped (a bus parameter: that parameter only) and described in `skipped`
+/// ("channels.cab1/1.assigned: must be true or false; entry skipped"), and every valid entry is kept.
+/// A released channel whose limits are bad stays released (an operator's release is never lost), its
+/// limits dropped (zero: the next assign takes config's or the given ones). Any thread.
+[[nodiscard]] PersistedState state_from_text(std::string_view text, std::vector<std::string>* skipped = nullptr);
 
 /// Result of StateStore::load().
 struct LoadResult {
@@ -58,6 +63,8 @@ struct LoadResult {
   bool existed = false;        ///< a state file was there
   std::string moved_aside_to;  ///< non-empty when the file was corrupt and was renamed to this path
   std::string error;           ///< why it was corrupt
+  std::vector<std::string> skipped;  ///< entries (or bus parameters) skipped, one message each
+  std::string copied_to;       ///< with `skipped`: the untouched original, copied to this path
 };
 
 /// Reads and writes `<dir>/state.json`. Thread-safety: none; use from one thread at a time (the main
@@ -69,8 +76,11 @@ class StateStore {
 
   /// Reads the state file. A missing file is an empty state; a corrupt one is renamed to
   /// `state.json.corrupt-<UTC timestamp>` (logged as an error) and an empty state is returned.
-  /// Throws std::system_error only if a corrupt file cannot be moved aside (then eqd must not start
-  /// and overwrite it).
+  /// A file with bad entries keeps its valid ones: each skipped entry is logged (naming the entry and
+  /// field), the original is copied to `state.json.bad-entries-<UTC timestamp>`, and state.json is
+  /// rewritten with the valid entries (so the next load is clean and a later save loses nothing that
+  /// was not kept aside). Throws std::system_error only if a corrupt file cannot be moved aside or a
+  /// file with bad entries cannot be copied (then eqd must not start and overwrite it).
   LoadResult load();
   /// Writes atomically: temporary file, fsync, rename over state.json, fsync of the directory.
   /// Creates the directory if missing. Throws std::system_error naming the path and step.
