@@ -474,9 +474,22 @@ const std::vector<Key<mb::RegisterMap>>& map_keys() {
       map_opt_field("forecast_power", &T::forecast_power),
       map_field("cmd_enable", &T::cmd_enable, true),
       map_field("cmd_setpoint", &T::cmd_setpoint, true),
-      map_opt_field("cmd_lease", &T::cmd_lease),
+      {"cmd_lease", false,
+       [](T& m, const YAML::Node& n, const Ctx& c, const std::string& p) {
+         mb::Field f;
+         const auto given = decode_mapping(n, p, field_keys(), f, c);
+         // The lease is written in ms; a device that counts seconds with no scale would hold a 5000 ms
+         // lease for 5000 s. The unit is the device's, so the map must say it rather than default it.
+         if (given.count("scale") == 0)
+           fail(c, n.Mark(), p,
+                "give 'scale' explicitly: the lease is written in ms, so scale is ms per count (1 for a device "
+                "that counts ms, 1000 for one that counts seconds)");
+         m.cmd_lease = f;
+       }},
       map_opt_field("heartbeat", &T::heartbeat),
       map_opt_field("profile_version", &T::profile_version),
+      int_key<T>("expected_profile_version", [](T& o) -> std::uint16_t& { return o.expected_profile_version; }, 1,
+                 65535, ""),
       map_opt_field("device_channel_count", &T::device_channel_count),
       map_opt_field("capabilities", &T::capabilities),
       map_opt_field("heartbeat_timeout", &T::heartbeat_timeout),

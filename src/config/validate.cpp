@@ -10,7 +10,10 @@
 
 #include "yaml_read.hpp"
 
+#include "eqd/io/can/codec.hpp"
+
 #if defined(EQD_CONFIG_HAS_MODBUS)
+#include "eqd/io/modbus/codec.hpp"
 #include "eqd/io/modbus/register_map.hpp"
 #endif
 
@@ -48,6 +51,7 @@ class Checker {
     check_controllers();
     check_buffers();
     check_timing();
+    check_lease_encoding();
   }
 
  private:
@@ -131,6 +135,12 @@ class Checker {
   void check_maps() {
 #if defined(EQD_CONFIG_HAS_MODBUS)
     for (const auto& [name, map] : cfg_.maps) {
+      // Read but never compared, a version register protects nothing: a device of another profile
+      // version would be commanded through registers that may mean something else.
+      if (map.profile_version && map.expected_profile_version == 0)
+        fail_at("maps." + name + ".profile_version",
+                "the map reads profile_version but gives no expected_profile_version to check it against (add "
+                "maps." + name + ".expected_profile_version: the version this map describes)");
       const std::vector<std::string> errors = mb::validate_map(map);
       if (errors.empty()) continue;
       // validate_map says "map 'NAME': FIELD...": point at that field when it was written.
@@ -320,6 +330,60 @@ class Checker {
           fail_at(bp + ".max_age_ms", std::to_string(b.params.max_age_ms) + " ms is too short: " + why);
       }
     }
+  }
+
+  // The lease each bus commands must reach the controller exactly: a register that cannot carry it
+  // (scale 1000 with lease_ms 2500) would silently shorten it (2000 ms) or lengthen it (2600 -> 3000
+  // ms), and a lease longer than configured keeps a setpoint alive longer than promised. Refused,
+  // not rounded: the fix (a lease that is a multiple of the device's step) is one edit away.
+  void check_lease_encoding() const {
+    for (const ControllerConfig& ctl : cfg_.controllers) {
+      std::set<std::string> buses{ctl.bus};
+      for (const auto& [ch, bus] : ctl.channel_bus) buses.insert(bus);
+      for (std::size_t bi = 0; bi < cfg_.buses.size(); ++bi) {
+        const BusConfig& b = cfg_.buses[bi];
+        if (buses.count(b.name) == 0) continue;
+        const std::uint32_t lease = b.params.lease_ms;
+        if (const std::string why = lease_problem(ctl, lease); !why.empty())
+          fail_at(bus_path(bi) + ".lease_ms", std::to_string(lease) + " ms " + why);
+      }
+    }
+  }
+
+  /// Empty when `lease_ms` goes through the controller's lease register unchanged, else why not.
+  static std::string lease_problem(const ControllerConfig& ctl, std::uint32_t lease_ms) {
+    const double want = static_cast<double>(lease_ms);
+    auto inexact = [&](double got, const std::string& where, double step) {
+      return "cannot be written exactly to " + where + ": the controller would get " + num(got) +
+             " ms (choose a lease that is a multiple of " + num(step) + " ms, or fix the scale)";
+    };
+    if (ctl.transport == Transport::can) {
+      for (const auto& frame : ctl.can_map.frames) {
+        if (frame.role != eqd::io::can::FrameRole::command) continue;
+        for (const auto& sig : frame.signals) {
+          if (sig.name != "lease") continue;
+          const std::string where = "the lease signal of CAN profile '" + ctl.can_profile + "' (controller '" + ctl.name +
+                                    "', scale " + num(sig.scale) + ", " + std::to_string(sig.length) + " bits)";
+          std::uint8_t data[64] = {};
+          if (eqd::io::can::encode_signal(sig, want, data) != eqd::io::can::CodecStatus::ok)
+            return "does not fit " + where;
+          const double got = eqd::io::can::decode_signal(sig, data);
+          if (std::abs(got - want) > 1e-6 * want) return inexact(got, where, std::abs(sig.scale));
+        }
+      }
+      return {};
+    }
+#if defined(EQD_CONFIG_HAS_MODBUS)
+    if (!ctl.map.cmd_lease) return {};
+    const mb::Field& f = *ctl.map.cmd_lease;
+    const std::string where = "cmd_lease of map '" + ctl.map.name + "' (controller '" + ctl.name + "', " +
+                              mb::to_string(f.type) + ", scale " + num(f.scale) + " ms per count)";
+    std::uint16_t regs[2] = {};
+    if (mb::encode_field(f, want, regs) != mb::CodecStatus::ok) return "does not fit " + where;
+    const double got = mb::decode_field(f, regs);
+    if (std::abs(got - want) > 1e-6 * want) return inexact(got, where, std::abs(f.scale));
+#endif
+    return {};
   }
 
   Config& cfg_;

@@ -110,8 +110,8 @@ RigPlan plan_rig(const config::Config& cfg) {
     pc.backoff_max_ms = cc.backoff_max_ms;
     pc.map = cc.map;
     pc.read_only = cc.read_only;
-    // A custom map need not carry the eqd device block: only check the version of the built-in profile.
-    if (cc.profile != config::kDefaultProfileName) pc.expected_profile_version = 0;
+    // The built-in profile expects its own version; a custom map the version it names (0: it names none).
+    pc.expected_profile_version = cc.map.expected_profile_version;
 
     for (std::uint16_t n = 1; n <= count; ++n) {
       // An ignored channel gets no core slot at all: it is not part of any bus, so its absence can

@@ -3,6 +3,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <iterator>
 #include <set>
 
 #include "config_test_util.hpp"
@@ -122,4 +125,31 @@ TEST_CASE("example eqd-rtu.yaml parses: RTU controller with a custom map", "[con
   CHECK(cfg.maps.count(c.profile) == 1);
   CHECK(c.map.name == c.profile);
   CHECK_FALSE(cfg.buffers.empty());
+}
+
+TEST_CASE("the controller keys docs/modbus-profile.md names for a Modbus link are accepted", "[config][shipped]") {
+  std::ifstream in(std::string(EQD_SOURCE_DIR) + "/docs/modbus-profile.md");
+  REQUIRE(in);
+  const std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string lower = doc;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  const auto at = lower.find("keys of a controller's modbus link");
+  REQUIRE(at != std::string::npos);
+  const auto start = doc.find("): ", at);
+  REQUIRE(start != std::string::npos);
+  const auto end = doc.find(". ", start);
+  REQUIRE(end != std::string::npos);
+  const std::string list = doc.substr(start, end - start);
+  const auto accepted = accepted_key_paths();
+  int keys = 0;
+  for (auto tick = list.find('`'); tick != std::string::npos; tick = list.find('`', tick + 1)) {
+    const auto close = list.find('`', tick + 1);
+    REQUIRE(close != std::string::npos);
+    const std::string key = list.substr(tick + 1, close - tick - 1);
+    tick = close;
+    INFO("docs/modbus-profile.md names `" << key << "` as a controller key, but the configuration rejects it");
+    CHECK(std::find(accepted.begin(), accepted.end(), "controllers[]." + key) != accepted.end());
+    ++keys;
+  }
+  CHECK(keys >= 10);
 }

@@ -15,7 +15,8 @@ add_executable(modbus_rtu_test unit/modbus_rtu_test.cpp)
 target_link_libraries(modbus_rtu_test PRIVATE eqd_modbus eqd_modbus_server eqd_catch_main)
 catch_discover_tests(modbus_rtu_test PROPERTIES LABELS "integration" SKIP_RETURN_CODE 77 TIMEOUT 30)
 
-# forecast_power in custom maps of the YAML configuration (errors with file:line).
+# Custom maps of the YAML configuration (errors with file:line): forecast_power, cmd_lease against the
+# buses' lease_ms, profile_version against expected_profile_version (through the rig plan).
 add_executable(modbus_map_config_test unit/modbus_map_config_test.cpp)
-target_link_libraries(modbus_map_config_test PRIVATE eqd_config eqd_modbus eqd_catch_main)
+target_link_libraries(modbus_map_config_test PRIVATE eqd_config eqd_modbus eqd_daemon eqd_catch_main)
 catch_discover_tests(modbus_map_config_test PROPERTIES LABELS "unit")

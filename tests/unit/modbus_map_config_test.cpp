@@ -1,11 +1,13 @@
-// forecast_power in a custom Modbus map (`maps:` in the YAML configuration): it parses into the map
-// (read from every controller of that map, no capability bit), and a bad type, an unsigned type or an
-// overlap with another field stops the load with file:line and the key path.
+// Custom Modbus maps (`maps:` in the YAML configuration): forecast_power parses into the map (read
+// from every controller of that map, no capability bit), and a bad type, an unsigned type or an overlap
+// with another field stops the load with file:line and the key path; cmd_lease must carry every lease
+// exactly; profile_version is checked against expected_profile_version by the link.
 #include <catch2/catch.hpp>
 
 #include <string>
 
 #include "config_test_util.hpp"
+#include "eqd/daemon/rig.hpp"
 #include "eqd/io/modbus/codec.hpp"
 
 using namespace eqd::config;
@@ -80,5 +82,110 @@ TEST_CASE("modbus map config: a bad forecast_power type is refused with file:lin
   SECTION("unsigned with a negative offset is fine") {
     const Config cfg = parse_config(with_forecast("{address: 6, type: u16, offset: -30000, stride: 10}"), "t.yaml");
     CHECK(cfg.controllers.at(0).map.forecast_power->offset == -30000.0);
+  }
+}
+
+namespace {
+
+// with_forecast's map plus `extra` map lines (no forecast field), and a bus block `bus` (lines 2..).
+std::string with_map_lines(const std::string& extra, const std::string& bus = "") {
+  std::string t = with_forecast("{address: 6, type: i32, stride: 10}");
+  t = t.substr(0, t.rfind("    forecast_power"));
+  t.insert(t.find("controllers:"), bus);
+  return t + extra;
+}
+
+}  // namespace
+
+TEST_CASE("modbus map config: cmd_lease must carry each bus's lease_ms exactly", "[modbus][config][lease]") {
+  SECTION("without an explicit scale it is refused at the field") {
+    const ConfigError e = parse_error(with_map_lines("    cmd_lease: {table: holding, address: 3, type: u16, stride: 4}\n"));
+    INFO(e.what());
+    CHECK(e.line == 15);
+    CHECK(e.key_path == "maps.mine.cmd_lease");
+    CHECK_THAT(e.message, Catch::Contains("give 'scale' explicitly") && Catch::Contains("1000 for one that counts seconds"));
+  }
+  SECTION("a device counting seconds cannot carry 2500 ms: refused naming both values") {
+    const ConfigError e = parse_error(
+        with_map_lines("    cmd_lease: {table: holding, address: 3, type: u16, scale: 1000, stride: 4}\n", "    lease_ms: 2500\n"));
+    INFO(e.what());
+    CHECK(e.key_path == "buses[0].lease_ms");
+    CHECK(e.line == 3);
+    CHECK_THAT(e.message, Catch::StartsWith("2500 ms cannot be written exactly to cmd_lease of map 'mine'") &&
+                              Catch::Contains("scale 1000 ms per count") && Catch::Contains("would get 2000 ms") &&
+                              Catch::Contains("multiple of 1000 ms"));
+  }
+  SECTION("rounding up is refused as well (2600 ms would become 3000 ms)") {
+    const ConfigError e = parse_error(
+        with_map_lines("    cmd_lease: {table: holding, address: 3, type: u16, scale: 1000, stride: 4}\n", "    lease_ms: 2600\n"));
+    CHECK_THAT(e.message, Catch::Contains("would get 3000 ms"));
+  }
+  SECTION("a multiple of the step is written exactly") {
+    const Config cfg = parse_config(
+        with_map_lines("    cmd_lease: {table: holding, address: 3, type: u16, scale: 1000, stride: 4}\n", "    lease_ms: 5000\n"),
+        "t.yaml");
+    const auto& f = *cfg.controllers.at(0).map.cmd_lease;
+    std::uint16_t regs[2] = {};
+    REQUIRE(mb::encode_field(f, 5000.0, regs) == mb::CodecStatus::ok);
+    CHECK(regs[0] == 5);
+  }
+  SECTION("a lease beyond the register is refused") {
+    const ConfigError e = parse_error(
+        with_map_lines("    cmd_lease: {table: holding, address: 3, type: u16, scale: 1, stride: 4}\n", "    lease_ms: 70000\n"));
+    CHECK(e.key_path == "buses[0].lease_ms");
+    CHECK_THAT(e.message, Catch::Contains("70000 ms does not fit cmd_lease of map 'mine'"));
+  }
+  SECTION("a channel on another bus is checked against that bus's lease") {
+    std::string t =
+        with_map_lines("    cmd_lease: {table: holding, address: 3, type: u16, scale: 1000, stride: 4}\n",
+                       "  - name: aux\n    lease_ms: 1500\n");
+    t.insert(t.find("    profile: mine\n"), "    channel_bus: {2: aux}\n");
+    const ConfigError e = parse_error(t);
+    INFO(e.what());
+    CHECK(e.key_path == "buses[1].lease_ms");
+    CHECK_THAT(e.message, Catch::Contains("would get 2000 ms"));
+  }
+  SECTION("the built-in CAN profile's 16-bit lease signal") {
+    const std::string t = "buses:\n  - name: main\n    lease_ms: 70000\n"
+                          "controllers:\n  - {name: c1, transport: can, interface: vcan0}\n";
+    const ConfigError e = parse_error(t);
+    INFO(e.what());
+    CHECK(e.key_path == "buses[0].lease_ms");
+    CHECK_THAT(e.message, Catch::Contains("does not fit the lease signal of CAN profile 'eqd-default'"));
+  }
+}
+
+TEST_CASE("modbus map config: profile_version is checked against expected_profile_version", "[modbus][config][version]") {
+  SECTION("read but not checked is refused") {
+    const ConfigError e = parse_error(with_map_lines("    profile_version: {address: 900}\n"));
+    INFO(e.what());
+    CHECK(e.line == 15);
+    CHECK(e.key_path == "maps.mine.profile_version");
+    CHECK_THAT(e.message, Catch::Contains("no expected_profile_version"));
+  }
+  SECTION("an expected version without the register to read it from is refused") {
+    const ConfigError e = parse_error(with_map_lines("    expected_profile_version: 3\n"));
+    INFO(e.what());
+    CHECK(e.line == 15);
+    CHECK(e.key_path == "maps.mine.expected_profile_version");
+    CHECK_THAT(e.message, Catch::Contains("expected_profile_version 3 but the map has no profile_version field"));
+  }
+  SECTION("0 is not a version") {
+    const ConfigError e =
+        parse_error(with_map_lines("    profile_version: {address: 900}\n    expected_profile_version: 0\n"));
+    CHECK(e.key_path == "maps.mine.expected_profile_version");
+  }
+  SECTION("the link of every controller of the map is given the version to refuse others") {
+    const Config cfg = parse_config(
+        with_map_lines("    profile_version: {address: 900}\n    expected_profile_version: 7\n"), "t.yaml");
+    CHECK(cfg.controllers.at(0).map.expected_profile_version == 7);
+    const auto plan = eqd::daemon::plan_rig(cfg);
+    REQUIRE(plan.pollers.size() == 1);
+    CHECK(plan.pollers[0].expected_profile_version == 7);
+    // The built-in profile keeps its own check; a custom map without the register has none.
+    const Config def = parse_config("buses:\n  - name: main\ncontrollers:\n  - {name: c1, host: 127.0.0.1}\n", "t.yaml");
+    CHECK(eqd::daemon::plan_rig(def).pollers.at(0).expected_profile_version == mb::kDefaultProfileVersion);
+    const Config none = parse_config(with_map_lines(""), "t.yaml");
+    CHECK(eqd::daemon::plan_rig(none).pollers.at(0).expected_profile_version == 0);
   }
 }

@@ -50,6 +50,7 @@ RegisterMap default_profile(std::uint16_t channel_count) {
   m.name = "eqd-default";
   m.channel_count = channel_count;
   m.profile_version = field(Table::input, 0, DataType::u16);
+  m.expected_profile_version = kDefaultProfileVersion;
   m.device_channel_count = field(Table::input, 1, DataType::u16);
   m.capabilities = field(Table::input, 2, DataType::u16);
   m.heartbeat_timeout = field(Table::input, 3, DataType::u16);
@@ -134,6 +135,9 @@ std::vector<std::string> validate_map(const RegisterMap& map) {
   opt("heartbeat_timeout", map.heartbeat_timeout, false, false);
 
   if (map.channel_count == 0) err("channel_count must be at least 1");
+  if (map.expected_profile_version != 0 && !map.profile_version)
+    err("expected_profile_version " + std::to_string(map.expected_profile_version) +
+        " but the map has no profile_version field to read it from");
   if (map.forecast_power) {
     const Field& f = *map.forecast_power;
     // A forecast is signed (+ charging, - discharging): an unsigned register can carry a discharge only

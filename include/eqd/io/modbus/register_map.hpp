@@ -86,6 +86,12 @@ struct RegisterMap {
 
   // Device block (optional on third-party devices).
   std::optional<Field> profile_version;
+  /// Value the profile_version register must read; 0 = not checked. default_profile():
+  /// kDefaultProfileVersion. A YAML map that names profile_version must give it
+  /// (maps.NAME.expected_profile_version): a version that is read but never compared protects nothing.
+  /// The rig plan hands it to the link (PollerConfig::expected_profile_version), which refuses a
+  /// controller reporting another version.
+  std::uint16_t expected_profile_version = 0;
   std::optional<Field> device_channel_count;
   std::optional<Field> capabilities;
   std::optional<Field> heartbeat_timeout;  ///< ms after which the controller releases its buffers
@@ -137,7 +143,7 @@ RegisterMap with_capabilities(const RegisterMap& map, std::optional<std::uint16_
 /// the map is usable. Checks: overlaps within each table (over all channels), address overflow with
 /// channel_count * stride, fields wider than one request, scale == 0 or non-finite scale/offset,
 /// command and heartbeat fields in the holding table, strides narrower than a field, empty
-/// state_codes, range sanity, a forecast_power of an unsigned type without a negative offset (it could
+/// state_codes, range sanity, an expected_profile_version without a profile_version field, a forecast_power of an unsigned type without a negative offset (it could
 /// not carry a discharge) or gated by a capability the map cannot read. Any thread (pure).
 std::vector<std::string> validate_map(const RegisterMap& map);
 
