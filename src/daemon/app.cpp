@@ -73,17 +73,28 @@ bool App::reload(const config::Config& next) {
   daemon_ = std::move(successor);
   cfg_ = next;
 
+  // Who leaves equalization through this reload, for one summary line: an operator must see at once
+  // that a reload took buffers away (a broken file that silently dropped them once did).
+  std::vector<std::string> released, orphaned, unsent;
   std::uint64_t id = 1;
   for (const std::string& name : old_buffers) {
     const auto idx = daemon_->directory().find_channel(name);
-    if (!idx) continue;  // its controller is gone: its heartbeat watchdog releases it
+    if (!idx) {  // its controller is gone: its heartbeat watchdog releases it
+      orphaned.push_back(name);
+      continue;
+    }
     const core::Role r = daemon_->core().channel(*idx).role;
     if (r == core::Role::equalization || r == core::Role::pending) continue;
     core::Request req;
     req.id = id++;
     req.kind = core::RequestKind::release;
     req.channel = *idx;
-    if (daemon_->core().submit(req)) spdlog::info("reload: {} is no longer an equalization channel: releasing it", name);
+    if (daemon_->core().submit(req)) {
+      spdlog::info("reload: {} is no longer an equalization channel: releasing it", name);
+      released.push_back(name);
+    } else {
+      unsent.push_back(name);  // request queue full: only its lease ends its last setpoint
+    }
   }
   try {
     start_services();
@@ -92,8 +103,23 @@ bool App::reload(const config::Config& next) {
     spdlog::critical("reload: services could not start: {} (control continues; restart eqd to restore them)",
                      e.what());
   }
-  spdlog::info("reload: new configuration active ({} controller(s), {} channel(s))",
-               daemon_->directory().controllers.size(), daemon_->directory().channels.size());
+  auto names = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& n : v) s += (s.empty() ? "" : ", ") + n;
+    return s;
+  };
+  std::string gone;
+  if (!released.empty())
+    gone += "; released " + std::to_string(released.size()) + " equalization channel(s): " + names(released);
+  if (!orphaned.empty())
+    gone += "; " + std::to_string(orphaned.size()) + " equalization channel(s) left with their controller (its " +
+            "watchdog releases them): " + names(orphaned);
+  if (!unsent.empty())
+    gone += "; could not send the release of " + names(unsent) + " (request queue full: their lease ends them)";
+  if (gone.empty()) gone = "; no equalization channel released";
+  const auto level = released.empty() && orphaned.empty() && unsent.empty() ? spdlog::level::info : spdlog::level::warn;
+  spdlog::log(level, "reload: new configuration active ({} controller(s), {} channel(s)){}",
+              daemon_->directory().controllers.size(), daemon_->directory().channels.size(), gone);
   return true;
 }
 
