@@ -213,6 +213,7 @@ const std::vector<Key<ControlLoopConfig>>& loop_keys() {
   static const std::vector<Key<T>> k{
       int_key<T>("period_ms", [](T& o) -> int& { return o.period_ms; }, 10, 1000, "ms"),
       int_key<T>("shutdown_timeout_ms", [](T& o) -> int& { return o.shutdown_timeout_ms; }, 0, 600000, "ms"),
+      int_key<T>("liveness_timeout_ms", [](T& o) -> int& { return o.liveness_timeout_ms; }, 100, 60000, "ms"),
       int_key<T>("realtime_priority", [](T& o) -> int& { return o.realtime_priority; }, 0, 99, ""),
       bool_key<T>("lock_memory", [](T& o) -> bool& { return o.lock_memory; }),
   };

@@ -309,6 +309,12 @@ class Checker {
   // Both the lease and the staleness limit must survive one lost poll: with less than two poll
   // periods a single late answer would stale every sample or let a healthy setpoint expire.
   void check_timing() {
+    // A stall is a gap of several periods: shorter, one late wake-up of a loaded machine would stop the
+    // heartbeat (expected >= 3 periods).
+    if (cfg_.loop.liveness_timeout_ms < 3 * cfg_.loop.period_ms)
+      fail_at("control_loop.liveness_timeout_ms",
+              std::to_string(cfg_.loop.liveness_timeout_ms) + " ms is shorter than 3 control periods (expected >= " +
+                  std::to_string(3 * cfg_.loop.period_ms) + " ms)");
     for (std::size_t i = 0; i < cfg_.buses.size(); ++i) {
       const BusConfig& b = cfg_.buses[i];
       const std::string bp = bus_path(i);

@@ -86,7 +86,10 @@ ControlCore::ControlCore(const CoreConfig& cfg)
       channel_snap_(std::make_unique<Seqlock<ChannelSnapshot>[]>(cfg.channels.size())),
       bus_snap_(std::make_unique<Seqlock<BusSnapshot>[]>(cfg.buses.size())),
       requests_(cfg.request_capacity),
-      responses_(cfg.request_capacity) {
+      responses_(cfg.request_capacity),
+      liveness_ns_(cfg.liveness_ms * kNsPerMs) {
+  if (cfg.liveness_ms < 1 || cfg.liveness_ms > 3'600'000)
+    throw std::invalid_argument("control core: liveness_ms must be within 1..3600000");
   if (cfg.buses.empty()) throw std::invalid_argument("control core: at least one bus is required");
   if (cfg.buses.size() > 65535) throw std::invalid_argument("control core: too many buses");
   for (std::size_t b = 0; b < cfg.buses.size(); ++b) {
@@ -172,14 +175,30 @@ void ControlCore::set_role(ChannelIndex i, Role role) noexcept {
   h.role = role;
 }
 
-void ControlCore::publish_command(ChannelIndex i, bool equalize, double setpoint_W) noexcept {
+void ControlCore::publish_command(ChannelIndex i, bool equalize, double setpoint_W, std::int64_t now_ns) noexcept {
   Cold_& c = cold_[i];
   const std::uint32_t lease_ms = buses_[hot_[i].bus].params.lease_ms;
-  if (command_current(c.command, equalize, setpoint_W, lease_ms)) return;
+  if (command_current(c.command, equalize, setpoint_W, lease_ms)) {
+    confirm_command(i, now_ns);
+    return;
+  }
   c.command.equalize = equalize;
   c.command.setpoint_W = setpoint_W;
   c.command.lease_ms = lease_ms;
+  c.command.issued_ns = now_ns;
   ++c.command.sequence;
+  commands_[i].store(c.command);
+}
+
+void ControlCore::confirm_command(ChannelIndex i, std::int64_t now_ns) noexcept {
+  Cold_& c = cold_[i];
+  // A stop needs no confirmation: links may always send it. An equalize command is confirmed at a
+  // quarter of the bound (and of its lease), so that a live core's command never looks old to its link.
+  if (!c.command.equalize || c.command.sequence == 0) return;
+  std::int64_t every_ns = liveness_ns_ / 4;
+  if (c.command.lease_ms > 0) every_ns = std::min(every_ns, static_cast<std::int64_t>(c.command.lease_ms) * kNsPerMs / 4);
+  if (now_ns - c.command.issued_ns < every_ns) return;
+  c.command.issued_ns = now_ns;
   commands_[i].store(c.command);
 }
 
@@ -353,6 +372,17 @@ void ControlCore::pass1_other(ChannelIndex i, std::int64_t now_ns, const Reading
 }
 
 void ControlCore::cycle(std::int64_t now_ns) noexcept {
+  if (last_cycle_ns_ >= 0) {
+    const std::int64_t gap_ns = now_ns - last_cycle_ns_;
+    stats_.longest_gap_ns = std::max(stats_.longest_gap_ns, gap_ns);
+    if (gap_ns > liveness_ns_) {
+      // The control thread (or the whole process) stalled: its links stopped the heartbeat and the
+      // refreshes, so the controllers may have dropped their buffers, and every sample is old.
+      // Nothing from before the stall is used or sent again (see resume_ns_).
+      ++stats_.stalls;
+      resume_ns_ = now_ns;
+    }
+  }
   for (std::size_t b = 0; b < acc_.size(); ++b) {
     acc_[b] = Accum_{};
     constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
@@ -413,6 +443,8 @@ void ControlCore::cycle(std::int64_t now_ns) noexcept {
   stats_.last_cycle_ns = now_ns;
   stats_snap_.store(stats_);
   last_cycle_ns_ = now_ns;
+  // Release: a link that sees this time also sees the commands this cycle published.
+  cycle_clock_.store(now_ns, std::memory_order_release);
 }
 
 void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
@@ -431,7 +463,8 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
     const ChannelIndex i = bus.buffers[k];
     Hot_& h = hot_[i];
     Cold_& c = cold_[i];
-    const bool fresh = c.health == Health::ok;
+    // After a stall, a buffer counts as fresh only with a sample taken since.
+    const bool fresh = c.health == Health::ok && c.receive_time_ns > resume_ns_;
     switch (h.role) {
       case Role::pending:
         ++acc.pending;
@@ -441,17 +474,17 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
             // Already following a setpoint (eqd restarted, or a configuration handover): adopt it at
             // the power it runs now, so that the battery does not see a step to 0 W and back.
             c.setpoint_W = c.power_W;
-            publish_command(i, true, c.setpoint_W);
+            publish_command(i, true, c.setpoint_W, now_ns);
             set_role(i, Role::equalization);
           } else {
-            publish_command(i, true, 0.0);
+            publish_command(i, true, 0.0, now_ns);
           }
         } else if (stopping_) {
-          publish_command(i, false, 0.0);
+          publish_command(i, false, 0.0, now_ns);
         }
         break;
       case Role::releasing:
-        publish_command(i, false, 0.0);
+        publish_command(i, false, 0.0, now_ns);
         if ((fresh && !c.equalization_mode) || c.health == Health::offline) {
           c.setpoint_W = 0.0;
           set_role(i, Role::test);
@@ -469,7 +502,7 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
     if (c.headroom_stale || !same_bits(c.voltage_V, c.headroom_voltage_V)) refresh_headroom(c);
     // A stale buffer is excluded (its share goes to the others) unless nothing on the bus is fresh:
     // then the whole bus ramps down, stale buffers included, rather than stepping to 0 W.
-    const bool ramp_candidate = !acc.any_fresh && c.health == Health::stale;
+    const bool ramp_candidate = !acc.any_fresh && c.health == Health::stale && c.receive_time_ns > resume_ns_;
     const bool usable = (fresh || ramp_candidate) && c.equalization_mode && !stopping_;
     if (usable) {
       // The law works in bus-side power (what the grid sees); buffers report battery-side power.
@@ -536,9 +569,14 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
     Cold_& c = cold_[i];
     // An excluded buffer stays in equalization mode at 0 W: it can rejoin as soon as it is healthy.
     const double setpoint_W = stopping_ ? 0.0 : c.setpoint_W;
-    if (!command_current(c.command, !stopping_, setpoint_W, p.lease_ms)) {
-      publish_command(i, !stopping_, setpoint_W);
+    if (!stopping_ && c.receive_time_ns <= resume_ns_) {
+      // Not heard from since a stall: neither a new command nor a confirmation of the old one, so its
+      // link stays silent until the buffer's state is known again.
+    } else if (!command_current(c.command, !stopping_, setpoint_W, p.lease_ms)) {
+      publish_command(i, !stopping_, setpoint_W, now_ns);
       any_new = true;
+    } else {
+      confirm_command(i, now_ns);
     }
     commanded += to_bus_W(c.setpoint_W, c.limits.efficiency);
     // Readers get every change; an unchanged buffer costs no store (and no cache-line transfer).

@@ -35,7 +35,9 @@ Daemon::Daemon(const config::Config& cfg, const PlanHook& adjust_plan,
   loop_ = std::make_unique<ControlLoop>(*core_, std::chrono::milliseconds(cfg_.loop.period_ms));
   for (std::size_t c = 0; c < plan_.pollers.size(); ++c) {
     if (const auto it = plan_.can_links.find(c); it != plan_.can_links.end()) {
-      links_.push_back(std::make_unique<io::can::CanLink>(it->second, io::can::slots_from_core(*core_, it->second.channel_slots)));
+      io::can::CanLinkConfig cc = it->second;
+      cc.on_error = logging::controller_error_reporter(cfg_, cc.name);
+      links_.push_back(std::make_unique<io::can::CanLink>(cc, io::can::slots_from_core(*core_, cc.channel_slots)));
       continue;
     }
     io::modbus::PollerConfig pc = plan_.pollers[c];

@@ -65,6 +65,7 @@ std::vector<std::string> Directory::suggest_channels(std::string_view name, std:
 RigPlan plan_rig(const config::Config& cfg) {
   RigPlan plan;
   Directory& dir = plan.directory;
+  plan.core.liveness_ms = cfg.loop.liveness_timeout_ms;
   for (const config::BusConfig& b : cfg.buses) {
     dir.buses.push_back(b.name);
     plan.core.buses.push_back(b.params);

@@ -41,7 +41,9 @@ struct CoreFixture {
   void step() {
     for (std::size_t i = 0; i < power.size(); ++i) {
       const core::Command c = core->command_slot(static_cast<core::ChannelIndex>(i)).load();
-      if (follow[i] && c.sequence != 0) {
+      // As a link would: an equalize command older than the liveness bound (default 1 s) is never sent.
+      const bool sendable = !c.equalize || now_ns - c.issued_ns <= 1000 * kMs;
+      if (follow[i] && c.sequence != 0 && sendable) {
         // An ideal controller: enters/leaves equalization mode and follows the setpoint.
         if (c.equalize && state[i] != core::ChannelState::running && state[i] != core::ChannelState::fault) {
           eq_mode[i] = true;

@@ -146,7 +146,7 @@ struct KernelRig {
     c.setpoint_W = w;
     c.lease_ms = 2000;
     c.sequence = ++seq;
-    slots.commands[k]->store(c);
+    slots.command(k, c);
   }
   can_test::Slots slots;
   std::shared_ptr<FakeControllerBackend> backend;

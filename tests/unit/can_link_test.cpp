@@ -55,7 +55,7 @@ struct Rig {
     c.setpoint_W = w;
     c.lease_ms = lease;
     c.sequence = ++seq;
-    slots.commands[k]->store(c);
+    slots.command(k, c);
   }
   eqd::core::Sample sample(std::size_t k) const { return slots.samples[k]->load(); }
 

@@ -15,6 +15,7 @@
 
 #include "eqd/core/sample.hpp"
 #include "eqd/core/seqlock.hpp"
+#include "../fakes/control_thread.hpp"
 #include "eqd/io/can/can_link.hpp"
 #include "eqd/io/can/socket.hpp"
 
@@ -51,20 +52,32 @@ inline eqd::io::can::SocketFactory factory_for(int fd) {
   };
 }
 
-/// Sample and command slots for n channels, owned by the test.
+/// Sample and command slots for n channels, owned by the test, with a fake control thread that keeps
+/// the cycle clock ticking and re-confirms live commands (store commands through command()).
 struct Slots {
-  explicit Slots(std::size_t n) : samples(n), commands(n) {
+  explicit Slots(std::size_t n) : samples(n), commands(n), control(make(commands)) {
     for (auto& s : samples) s = std::make_unique<eqd::core::Seqlock<eqd::core::Sample>>();
-    for (auto& c : commands) c = std::make_unique<eqd::core::Seqlock<eqd::core::Command>>();
+  }
+  static std::vector<eqd::core::Seqlock<eqd::core::Command>*> make(
+      std::vector<std::unique_ptr<eqd::core::Seqlock<eqd::core::Command>>>& v) {
+    std::vector<eqd::core::Seqlock<eqd::core::Command>*> r;
+    for (auto& c : v) {
+      c = std::make_unique<eqd::core::Seqlock<eqd::core::Command>>();
+      r.push_back(c.get());
+    }
+    return r;
   }
   eqd::io::can::ChannelSlots slots() const {
     eqd::io::can::ChannelSlots s;
     for (auto& x : samples) s.samples.push_back(x.get());
     for (auto& x : commands) s.commands.push_back(x.get());
+    control.attach(s);
     return s;
   }
+  void command(std::size_t k, const eqd::core::Command& c) { control.store(k, c); }
   std::vector<std::unique_ptr<eqd::core::Seqlock<eqd::core::Sample>>> samples;
   std::vector<std::unique_ptr<eqd::core::Seqlock<eqd::core::Command>>> commands;
+  mutable eqd::test::FakeControlThread control;
 };
 
 /// Polls `pred` every 2 ms until true or `timeout`.

@@ -307,3 +307,89 @@ TEST_CASE("a re-assign with new limits changes headroom and capacity at once, th
   CHECK(f.power[1] <= 800.0 + 1e-9);
   CHECK(f.core->channel(1).headroom_discharge_W == Approx(800.0));
 }
+
+// Liveness (docs/faults.md): what a link may send depends on when the control thread computed it.
+TEST_CASE("a live equalize command is re-confirmed at a quarter of the liveness bound, same sequence",
+          "[control_core][liveness]") {
+  CoreFixture f(2);
+  f.state[0] = ChannelState::running;
+  f.power[0] = -1000.0;
+  REQUIRE(f.assign(1) == ResponseStatus::ok);
+  f.run_s(90.0);  // settled: the setpoint no longer changes by more than the resolution
+  const Command c0 = f.core->command_slot(1).load();
+  REQUIRE(c0.equalize);
+  std::int64_t max_age_ns = 0;
+  std::uint32_t seq_changes = 0;
+  Command prev = c0;
+  for (int k = 0; k < 50; ++k) {
+    f.step();
+    const Command c = f.core->command_slot(1).load();
+    // f.now_ns is the next cycle's time: the cycle just run was at now_ns - 100 ms.
+    max_age_ns = std::max(max_age_ns, f.now_ns - 100 * CoreFixture::kMs - c.issued_ns);
+    if (c.sequence != prev.sequence) ++seq_changes;
+    prev = c;
+  }
+  CHECK(max_age_ns <= 250 * CoreFixture::kMs);  // default bound 1000 ms: confirmed every 250 ms
+  CHECK(seq_changes <= 2);                      // confirmations are not new commands
+  CHECK(f.core->stats().stalls == 0);
+}
+
+TEST_CASE("after a stall the core sends nothing from before it: a buffer is commanded again only from a new sample",
+          "[control_core][liveness]") {
+  CoreFixture f(2);
+  f.state[0] = ChannelState::running;
+  f.power[0] = -1500.0;  // a discharging test: the buffer charges
+  REQUIRE(f.assign(1) == ResponseStatus::ok);
+  f.run_s(90.0);
+  const Command before = f.core->command_slot(1).load();
+  REQUIRE(before.equalize);
+  REQUIRE(before.setpoint_W > 1000.0);
+
+  // 8 s without a cycle (the process was stopped): nothing was sampled either. During it the
+  // controller's watchdog took the buffer to 0 W and out of equalization.
+  f.now_ns += 8'000 * CoreFixture::kMs;
+  f.eq_mode[1] = false;
+  f.state[1] = ChannelState::idle;
+  f.power[1] = 0.0;
+  f.follow[1] = false;
+  // First cycle after the stall, before any link has read the controllers again.
+  f.core->cycle(f.now_ns);
+  CHECK(f.core->stats().stalls == 1);
+  const Command first = f.core->command_slot(1).load();
+  CHECK(first.sequence == before.sequence);  // no new command ...
+  CHECK(first.issued_ns == before.issued_ns);  // ... and no confirmation: its link holds it (too old)
+  f.now_ns += 100 * CoreFixture::kMs;
+  f.core->cycle(f.now_ns);
+  CHECK(f.core->command_slot(1).load().issued_ns == before.issued_ns);
+
+  // A new sample arrives: the buffer is out of equalization, so it is asked back in at 0 W.
+  f.follow[1] = true;
+  f.fresh[0] = f.fresh[1] = true;
+  f.step();
+  const Command after = f.core->command_slot(1).load();
+  CHECK(after.sequence != before.sequence);
+  CHECK(after.issued_ns > before.issued_ns);
+  CHECK(after.equalize);
+  CHECK(after.setpoint_W == 0.0);  // never the 1.5 kW from before the stall
+  // From there it ramps up again, damped, and balances the bus as before.
+  f.run_s(1.0);
+  CHECK(f.core->command_slot(1).load().setpoint_W < 500.0);
+  f.run_s(90.0);
+  CHECK(std::abs(f.core->bus(0).net_W) < 100.0);
+}
+
+TEST_CASE("after a stall shorter than the controllers' watchdogs the buffer continues from its measured power",
+          "[control_core][liveness]") {
+  CoreFixture f(2);
+  f.state[0] = ChannelState::running;
+  f.power[0] = -1500.0;
+  REQUIRE(f.assign(1) == ResponseStatus::ok);
+  f.run_s(90.0);
+  const double running_W = f.power[1];
+  REQUIRE(running_W > 1000.0);
+  f.now_ns += 1'500 * CoreFixture::kMs;  // a stall of 1.5 s: still in equalization at the controller
+  f.step();                              // new samples with the cycle: the buffer is known again
+  CHECK(f.core->stats().stalls == 1);
+  f.step();
+  CHECK(f.core->command_slot(1).load().setpoint_W == Approx(running_W).margin(150.0));
+}

@@ -13,6 +13,9 @@
 #include <memory>
 #include <thread>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -22,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "../fakes/control_thread.hpp"
 #include "eqd/io/modbus/poller.hpp"
 #include "eqd/sim/rig.hpp"
 #include "modbus_server.hpp"
@@ -38,18 +42,27 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// Stand-in for the core's slots: one sample and one command seqlock per channel.
+/// Stand-in for the core's slots: one sample and one command seqlock per channel, and a fake control
+/// thread that keeps the cycle clock ticking and re-confirms live commands.
 struct Slots {
-  explicit Slots(std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) {
-      samples.push_back(std::make_unique<Seqlock<Sample>>());
-      commands.push_back(std::make_unique<Seqlock<Command>>());
-    }
+  explicit Slots(std::size_t n) : commands(make(n)), control(raw(commands)) {
+    for (std::size_t i = 0; i < n; ++i) samples.push_back(std::make_unique<Seqlock<Sample>>());
+  }
+  static std::vector<std::unique_ptr<Seqlock<Command>>> make(std::size_t n) {
+    std::vector<std::unique_ptr<Seqlock<Command>>> v;
+    for (std::size_t i = 0; i < n; ++i) v.push_back(std::make_unique<Seqlock<Command>>());
+    return v;
+  }
+  static std::vector<Seqlock<Command>*> raw(const std::vector<std::unique_ptr<Seqlock<Command>>>& v) {
+    std::vector<Seqlock<Command>*> r;
+    for (const auto& c : v) r.push_back(c.get());
+    return r;
   }
   ChannelSlots view() {
     ChannelSlots v;
     for (auto& s : samples) v.samples.push_back(s.get());
     for (auto& c : commands) v.commands.push_back(c.get());
+    control.attach(v);
     return v;
   }
   void command(std::size_t k, bool eq, double sp, std::uint32_t lease_ms) {
@@ -58,11 +71,12 @@ struct Slots {
     c.setpoint_W = sp;
     c.lease_ms = lease_ms;
     c.sequence = ++seq;
-    commands[k]->store(c);
+    control.store(k, c);
   }
   Sample sample(std::size_t k) const { return samples[k]->load(); }
   std::vector<std::unique_ptr<Seqlock<Sample>>> samples;
   std::vector<std::unique_ptr<Seqlock<Command>>> commands;
+  eqd::test::FakeControlThread control;
   std::uint32_t seq = 0;
 };
 
@@ -638,4 +652,220 @@ TEST_CASE("forecast_power end to end: the sim's announced forecast arrives in th
   CHECK(quiet.sample(0).state == eqd::core::ChannelState::running);
   CHECK(p_ann.stats().forecast_errors == 0);
   CHECK(server.controller(1).stats().exceptions == 0);  // the quiet one was never asked for the block
+}
+
+// The safety rules of the command engine (docs/faults.md): a link proves that the control cycle is
+// alive, not that its own thread is.
+TEST_CASE("a frozen control thread stops the heartbeat and the refreshes: the controller releases its buffer",
+          "[modbus][poller][liveness]") {
+  auto backend = std::make_shared<FakeControllerBackend>(1);
+  ModbusServer server({served("cab1", backend, 600)});  // heartbeat watchdog 600 ms
+  server.start();
+  Slots slots(1);
+  auto cfg = tcp_config("cab1", server.port(0), 1);
+  cfg.heartbeat_period_ms = 100;
+  Poller poller(cfg, slots.view());
+  poller.start();
+  slots.command(0, true, 250.0, 1000);  // lease 1 s: refreshed every 500 ms while the control thread lives
+  REQUIRE(wait_for([&] { return backend->record(0).equalize && poller.all_acknowledged(); }, 2s));
+  std::this_thread::sleep_for(1200ms);  // alive: heartbeats and refreshes keep the buffer in equalization
+  REQUIRE(backend->record(0).equalize);
+  CHECK(backend->record(0).commands >= 2);  // written, then refreshed
+  CHECK(server.controller(0).stats().heartbeat_releases == 0);
+
+  slots.control.freeze();  // the link thread goes on; the control cycle does not
+  const auto frozen_at = std::chrono::steady_clock::now();
+  // Within the liveness bound (400 ms) the link may still refresh; after it, nothing more is written.
+  std::this_thread::sleep_for(std::chrono::nanoseconds(eqd::test::FakeControlThread::kLiveness_ns) + 50ms);
+  const auto commands_before = backend->record(0).commands;
+  REQUIRE(wait_for([&] { return !backend->record(0).equalize; }, 3s));
+  const auto released_after = std::chrono::steady_clock::now() - frozen_at;
+  // Liveness bound 400 ms + the controller's 600 ms watchdog, with margin for a loaded machine.
+  CHECK(released_after < 2500ms);
+  // Whichever of the controller's watchdogs runs out first (heartbeat 600 ms, lease 1 s) released it.
+  const auto ss = server.controller(0).stats();
+  CHECK(ss.heartbeat_releases + ss.lease_releases == 1);
+  std::this_thread::sleep_for(700ms);
+  // Nothing was written after the freeze: no refresh, and no re-entry into equalization.
+  CHECK(backend->record(0).commands == commands_before + 1);  // + the controller's own release
+  CHECK_FALSE(backend->record(0).equalize);
+  const auto st = poller.stats();
+  CHECK(st.control_stalls == 1);
+  CHECK(st.commands_held > 0);
+  CHECK_FALSE(poller.all_acknowledged());
+
+  // A live control thread that computes a new command brings the buffer back.
+  slots.control.thaw();
+  slots.command(0, true, 0.0, 1000);
+  REQUIRE(wait_for([&] { return backend->record(0).equalize; }, 2s));
+  CHECK(backend->record(0).setpoint_W == 0.0);
+}
+
+TEST_CASE("a command older than the liveness bound is never sent, even with a live control thread",
+          "[modbus][poller][liveness]") {
+  auto backend = std::make_shared<FakeControllerBackend>(1);
+  ModbusServer server({served("cab1", backend)});
+  server.start();
+  Slots slots(1);
+  Poller poller(tcp_config("cab1", server.port(0), 1), slots.view());
+  poller.start();
+  REQUIRE(wait_for([&] { return slots.sample(0).valid; }, 2s));
+  // The control thread cycles but, as the core after a stall, does not re-confirm what it has not
+  // heard from since: the command from before the stall (issued 8 s ago) stays old.
+  slots.control.set_confirming(false);
+  Command c;
+  c.equalize = true;
+  c.setpoint_W = 751.0;
+  c.lease_ms = 5000;
+  c.sequence = 7;
+  slots.control.store_issued(0, c, eqd::test::FakeControlThread::now_ns() - 8'000'000'000);
+  std::this_thread::sleep_for(600ms);  // six polls at 10 Hz
+  CHECK(backend->record(0).commands == 0);
+  CHECK_FALSE(backend->record(0).equalize);
+  CHECK(poller.stats().commands_held >= 3);
+  CHECK(poller.stats().control_stalls == 0);  // the control thread itself was alive
+
+  // A stop is always allowed, whatever its age.
+  c.equalize = false;
+  c.setpoint_W = 0.0;
+  c.sequence = 8;
+  slots.control.store_issued(0, c, eqd::test::FakeControlThread::now_ns() - 8'000'000'000);
+  REQUIRE(wait_for([&] { return backend->record(0).commands == 1; }, 2s));
+  CHECK_FALSE(backend->record(0).equalize);
+
+  // A command computed now is sent at once.
+  slots.command(0, true, 120.0, 5000);
+  REQUIRE(wait_for([&] { return backend->record(0).equalize; }, 2s));
+  CHECK(backend->record(0).setpoint_W == Approx(120.0));
+}
+
+namespace {
+
+/// A TCP proxy in front of a Modbus TCP server that can rewrite the response header the way a
+/// misbehaving gateway would: the unit identifier (byte 6 of the MBAP header) or the protocol
+/// identifier (bytes 2-3). Frames are cut by the MBAP length field (Modbus Messaging on TCP/IP
+/// Implementation Guide). One client at a time; test thread safety by atomics only.
+class HeaderRewritingProxy {
+ public:
+  explicit HeaderRewritingProxy(std::uint16_t upstream_port) : upstream_(upstream_port) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const int one = 1;
+    ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    REQUIRE(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(listen_fd_, 4) == 0);
+    socklen_t len = sizeof a;
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~HeaderRewritingProxy() {
+    stop_.store(true);
+    ::shutdown(listen_fd_, SHUT_RDWR);
+    ::close(listen_fd_);
+    thread_.join();
+  }
+  [[nodiscard]] std::uint16_t port() const { return port_; }
+  std::atomic<int> unit_offset{0};     ///< added to the unit id of every response
+  std::atomic<int> protocol_id{0};     ///< written into every response's protocol id
+
+ private:
+  static bool read_n(int fd, unsigned char* p, std::size_t n) {
+    while (n > 0) {
+      const ssize_t r = ::recv(fd, p, n, 0);
+      if (r <= 0) return false;
+      p += r;
+      n -= static_cast<std::size_t>(r);
+    }
+    return true;
+  }
+  static bool write_n(int fd, const unsigned char* p, std::size_t n) {
+    return ::send(fd, p, n, MSG_NOSIGNAL) == static_cast<ssize_t>(n);
+  }
+  /// Forwards one request and its response; false when either side closed.
+  bool relay(int client, int server) {
+    unsigned char h[7];
+    if (!read_n(client, h, 7)) return false;
+    const std::size_t len = (static_cast<std::size_t>(h[4]) << 8) | h[5];
+    if (len < 1 || len > 254) return false;
+    std::vector<unsigned char> body(len - 1);
+    if (!read_n(client, body.data(), body.size()) || !write_n(server, h, 7) ||
+        !write_n(server, body.data(), body.size()))
+      return false;
+    if (!read_n(server, h, 7)) return false;
+    const std::size_t rlen = (static_cast<std::size_t>(h[4]) << 8) | h[5];
+    if (rlen < 1 || rlen > 254) return false;
+    body.resize(rlen - 1);
+    if (!read_n(server, body.data(), body.size())) return false;
+    h[6] = static_cast<unsigned char>(h[6] + unit_offset.load());
+    h[2] = static_cast<unsigned char>(protocol_id.load() >> 8);
+    h[3] = static_cast<unsigned char>(protocol_id.load() & 0xFF);
+    return write_n(client, h, 7) && write_n(client, body.data(), body.size());
+  }
+  void run() {
+    while (!stop_.load()) {
+      const int client = ::accept(listen_fd_, nullptr, nullptr);
+      if (client < 0) return;
+      const int server = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      a.sin_port = htons(upstream_);
+      timeval tv{0, 200000};
+      ::setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      if (::connect(server, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+        while (!stop_.load()) {
+          if (relay(client, server)) continue;
+          if (errno == EAGAIN || errno == EWOULDBLOCK) continue;  // idle client: look at stop_ again
+          break;
+        }
+      }
+      ::close(server);
+      ::close(client);
+    }
+  }
+
+  std::uint16_t upstream_;
+  int listen_fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace
+
+TEST_CASE("a response from another unit id or protocol is refused as a protocol error, never decoded",
+          "[modbus][poller][hostile]") {
+  auto backend = std::make_shared<FakeControllerBackend>(2);
+  backend->set_test_power(0, 400.0);
+  ModbusServer server({served("cab1", backend)});
+  server.start();
+  HeaderRewritingProxy proxy(server.port(0));
+  Slots slots(2);
+  Poller poller(tcp_config("cab1", proxy.port(), 2), slots.view());
+  poller.start();
+  REQUIRE(wait_for([&] { return slots.sample(0).valid; }, 3s));
+  CHECK(slots.sample(0).power_W == Approx(400.0));
+
+  const auto before = poller.stats().protocol_errors;
+  proxy.unit_offset.store(1);  // a gateway answering for unit 2
+  REQUIRE(wait_for([&] { return poller.stats().protocol_errors >= before + 3; }, 3s));
+  REQUIRE(wait_for([&] { return !slots.sample(0).valid; }, 2s));
+  CHECK(poller.stats().polls_ok > 0);
+  const auto ok_during = poller.stats().polls_ok;
+  std::this_thread::sleep_for(300ms);
+  CHECK(poller.stats().polls_ok == ok_during);  // no cycle read this controller's data
+  CHECK(std::string(poller.stats().last_error).find("slave") != std::string::npos);
+
+  proxy.unit_offset.store(0);
+  proxy.protocol_id.store(0x0001);  // only one byte non-zero: libmodbus 3.1.6 alone would accept it
+  const auto before_proto = poller.stats().protocol_errors;
+  REQUIRE(wait_for([&] { return poller.stats().protocol_errors >= before_proto + 3; }, 3s));
+  CHECK_FALSE(slots.sample(0).valid);
+
+  proxy.protocol_id.store(0);
+  REQUIRE(wait_for([&] { return slots.sample(0).valid; }, 3s));
+  CHECK(slots.sample(0).power_W == Approx(400.0));
 }

@@ -18,6 +18,7 @@
 #include <string>
 #include <thread>
 
+#include "../fakes/control_thread.hpp"
 #include "eqd/io/modbus/poller.hpp"
 #include "modbus_server.hpp"
 
@@ -113,6 +114,10 @@ TEST_CASE("RTU over a socat pty pair: samples, commands, exceptions", "[modbus][
     slots.samples.push_back(samples.back().get());
     slots.commands.push_back(commands.back().get());
   }
+  std::vector<eqd::core::Seqlock<eqd::core::Command>*> command_ptrs;
+  for (auto& c : commands) command_ptrs.push_back(c.get());
+  eqd::test::FakeControlThread control(command_ptrs);
+  control.attach(slots);
   PollerConfig cfg;
   cfg.name = "rtu1";
   cfg.transport = Transport::rtu;
@@ -136,7 +141,7 @@ TEST_CASE("RTU over a socat pty pair: samples, commands, exceptions", "[modbus][
   c.setpoint_W = -450.0;
   c.lease_ms = 3000;
   c.sequence = 1;
-  commands[3]->store(c);
+  control.store(3, c);
   REQUIRE(wait_for([&] { return backend->record(3).equalize && poller.all_acknowledged(); }, 3s));
   CHECK(backend->record(3).equalize);
   CHECK(backend->record(3).setpoint_W == Approx(-450.0));

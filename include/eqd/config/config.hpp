@@ -92,6 +92,10 @@ struct BufferConfig {
 struct ControlLoopConfig {
   int period_ms = 100;              ///< control_loop.period_ms: control cycle period
   int shutdown_timeout_ms = 5000;   ///< control_loop.shutdown_timeout_ms: time to release buffers
+  /// control_loop.liveness_timeout_ms: the links send heartbeats and equalize commands only while the
+  /// control thread completed a cycle within this; a longer gap between cycles is a stall (logged,
+  /// counted, shown by eqctl status), after which buffers are commanded only from new samples.
+  int liveness_timeout_ms = 1000;
   int realtime_priority = 0;        ///< control_loop.realtime_priority: SCHED_FIFO 1..99 for the control thread; 0 = off
   bool lock_memory = false;         ///< control_loop.lock_memory: mlockall() so the control thread never page-faults
 };

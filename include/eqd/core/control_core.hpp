@@ -4,7 +4,9 @@
 /// the published snapshot. Sizes are fixed at construction; cycle() never allocates, blocks, throws or logs.
 
 #include <array>
+#include <atomic>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -40,6 +42,11 @@ struct CoreConfig {
   /// Energy already counted per bus (carried over a configuration handover); empty or one per bus.
   std::vector<EnergyCounters> initial_energy;
   std::size_t request_capacity = 256;
+  /// Liveness bound of the control cycle (control_loop.liveness_timeout_ms). Links send heartbeats and
+  /// equalize commands only while the last cycle is younger than this; the core re-confirms every live
+  /// command at a quarter of it; a gap between two cycles longer than this is a stall, after which a
+  /// buffer is commanded again only once a sample received after the stall has been taken.
+  std::int64_t liveness_ms = 1000;
 };
 
 /// A change for the control thread. Trivially copyable.
@@ -98,6 +105,13 @@ class ControlCore {
   [[nodiscard]] ChannelSnapshot channel(ChannelIndex i) const noexcept { return channel_snap_[i].load(); }
   [[nodiscard]] BusSnapshot bus(BusIndex b) const noexcept { return bus_snap_[b].load(); }
   [[nodiscard]] CycleStats stats() const noexcept { return stats_snap_.load(); }
+
+  /// Monotonic time (the clock passed to cycle()) at which the last cycle completed; 0 before the
+  /// first. Links read it to prove that the control cycle, not only their own thread, is alive. Any
+  /// thread (an atomic).
+  [[nodiscard]] const std::atomic<std::int64_t>& cycle_clock() const noexcept { return cycle_clock_; }
+  /// The liveness bound in ns (CoreConfig::liveness_ms). Any thread.
+  [[nodiscard]] std::int64_t liveness_ns() const noexcept { return liveness_ns_; }
 
   /// One control cycle at time now_ns (monotonic ns, or virtual time in tests). Control thread only.
   void cycle(std::int64_t now_ns) noexcept;
@@ -194,7 +208,10 @@ class ControlCore {
   [[gnu::noinline]] void pass1_other(ChannelIndex i, std::int64_t now_ns, const Reading_* s) noexcept;
   void respond(std::uint64_t id, ResponseStatus s) noexcept;
   void set_role(ChannelIndex i, Role role) noexcept;
-  void publish_command(ChannelIndex i, bool equalize, double setpoint_W) noexcept;
+  void publish_command(ChannelIndex i, bool equalize, double setpoint_W, std::int64_t now_ns) noexcept;
+  /// Re-confirm channel i's equalize command (same sequence, new issued_ns) when it is older than a
+  /// quarter of the liveness bound, so that its link may keep refreshing it.
+  void confirm_command(ChannelIndex i, std::int64_t now_ns) noexcept;
   static void refresh_headroom(Cold_& c) noexcept;
   void publish_channel(ChannelIndex i) noexcept;
   void run_bus(BusIndex b, std::int64_t now_ns) noexcept;
@@ -217,6 +234,11 @@ class ControlCore {
   std::mutex submit_mutex_;    ///< serialises producers; never taken by the control thread
   std::mutex response_mutex_;  ///< serialises response consumers; never taken by the control thread
   std::int64_t last_cycle_ns_ = -1;
+  std::int64_t liveness_ns_ = 0;
+  /// Start of the first cycle after the last stall (the minimum: none yet). A buffer whose newest sample
+  /// is not newer is neither used nor commanded: what it did during the stall is unknown.
+  std::int64_t resume_ns_ = std::numeric_limits<std::int64_t>::min();
+  std::atomic<std::int64_t> cycle_clock_{0};
   bool stopping_ = false;
 };
 

@@ -42,6 +42,11 @@ struct Sample {
 /// What eqd asks of one channel. Trivially copyable; published through a Seqlock (latest wins).
 struct Command {
   double setpoint_W = 0.0;     ///< power to follow while in equalization mode
+  /// When the control thread computed or last confirmed this command (its monotonic clock, ns). The
+  /// control thread re-confirms a live command at a quarter of its liveness bound; a link sends or
+  /// refreshes an equalize command only while it is younger than that bound and its lease, so that a
+  /// command from before a stall of the control thread (or of the whole process) is never sent again.
+  std::int64_t issued_ns = 0;
   std::uint32_t sequence = 0;  ///< incremented by the control thread on every new command
   std::uint32_t lease_ms = 0;  ///< validity at the controller; the I/O thread refreshes before expiry
   bool equalize = false;       ///< true: enter/stay in equalization mode; false: stop (leave it)

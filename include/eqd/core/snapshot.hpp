@@ -90,6 +90,10 @@ struct CycleStats {
   std::uint64_t requests = 0;
   std::uint64_t requests_refused = 0;
   std::uint64_t responses_dropped = 0;
+  /// Gaps between two cycles longer than the liveness bound (the control thread or the process stalled);
+  /// after each, buffers wait for a sample from after the stall before they are commanded again.
+  std::uint64_t stalls = 0;
+  std::int64_t longest_gap_ns = 0;     ///< longest time between two cycles' starts
   std::int64_t last_cycle_ns = 0;      ///< time of the last cycle (the core's clock)
   Histogram duration{};
   Histogram lateness{};

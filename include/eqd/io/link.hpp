@@ -4,6 +4,7 @@
 /// transport (Modbus TCP/RTU, CAN). A link owns its device and its I/O thread; it publishes samples
 /// into the core's slots and writes the core's commands to the controller.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <stdexcept>
@@ -19,11 +20,16 @@ namespace eqd::io {
 /// sampled nor commanded.
 inline constexpr core::ChannelIndex kNoChannel = 0xFFFFFFFFu;
 
-/// Where a link publishes samples and reads commands, by controller channel k (a null pair: unused).
-/// The pointed-to slots must outlive the link; the link is the only writer of its sample slots.
+/// Where a link publishes samples and reads commands, by controller channel k (a null pair: unused),
+/// and how it knows that the control thread is alive. The pointed-to slots and clock must outlive the
+/// link; the link is the only writer of its sample slots.
 struct ChannelSlots {
   std::vector<core::Seqlock<core::Sample>*> samples;
   std::vector<const core::Seqlock<core::Command>*> commands;
+  /// Monotonic ns of the control thread's last completed cycle (core::ControlCore::cycle_clock()).
+  /// Required: a link sends heartbeats and equalize commands only while it is younger than liveness_ns.
+  const std::atomic<std::int64_t>* cycle_clock = nullptr;
+  std::int64_t liveness_ns = 1'000'000'000;  ///< core::ControlCore::liveness_ns()
 };
 
 /// Slots of a ControlCore for `channel_slots` (controller channel k -> core channel index, or
@@ -42,6 +48,8 @@ inline ChannelSlots slots_from_core(core::ControlCore& core, const std::vector<c
     s.samples.push_back(&core.sample_slot(i));
     s.commands.push_back(&core.command_slot(i));
   }
+  s.cycle_clock = &core.cycle_clock();
+  s.liveness_ns = core.liveness_ns();
   return s;
 }
 
@@ -68,6 +76,12 @@ struct LinkStats {
   std::uint64_t write_errors = 0;
   std::uint64_t heartbeats = 0;         ///< heartbeats sent successfully
   std::uint64_t reconnects = 0;         ///< successful connects after the first
+  /// Times the link found the control thread's last cycle older than the liveness bound and stopped
+  /// sending heartbeats and equalize commands (its controller's watchdogs then release the buffers).
+  std::uint64_t control_stalls = 0;
+  /// Equalize commands not sent (nor refreshed) because the control thread was late or the command
+  /// older than the liveness bound or its lease (counted per channel and pass).
+  std::uint64_t commands_held = 0;
   double achieved_hz = 0.0;             ///< smoothed poll rate
   double controller_heartbeat_timeout_ms = 0.0;  ///< as the controller reports it (0: unknown)
   core::Histogram latency{};            ///< duration of the read phase of a cycle, s

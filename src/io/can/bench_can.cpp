@@ -65,6 +65,9 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<eqd::core::Seqlock<eqd::core::Sample>>> samples;
   std::vector<std::unique_ptr<eqd::core::Seqlock<eqd::core::Command>>> commands;
   ChannelSlots slots;
+  // No commands are written here (and no heartbeat): the control thread is never alive.
+  static const std::atomic<std::int64_t> no_control_cycle{0};
+  slots.cycle_clock = &no_control_cycle;
   CanLinkConfig cfg;
   cfg.name = "bench";
   cfg.interface = "socketpair";

@@ -43,15 +43,9 @@ constexpr int kMaxFramesPerWake = 512;
 
 
 struct CanLink::Impl {
+  /// What the link keeps per channel beyond the command engine's state.
   struct ChannelIo {
-    core::Command written{};
-    std::int64_t last_write_ns = 0;
-    std::int64_t stop_written_ns = 0;  ///< when the last stop was written (0: none)
     std::int64_t last_rx_ns = 0;       ///< receive time of the last valid status
-    bool have_written = false;
-    bool ever_equalize = false;
-    bool last_equalizing = false;
-    bool last_valid = false;
     bool late_counted = false;         ///< a missing-status timeout was counted for this gap
     core::ChannelState last_state = core::ChannelState::offline;
     float forecast_W = std::numeric_limits<float>::quiet_NaN();  ///< last forecast frame's value
@@ -83,8 +77,16 @@ struct CanLink::Impl {
 
   bool open() const noexcept { return sd.is_open(); }
 
+  CommandEngine& engine() noexcept { return owner.engine_; }
+
+  /// Hands local.last_error to the configured error hook (channel 1-based, 0: the link).
+  void report(std::size_t channel) {
+    if (owner.cfg_.on_error) owner.cfg_.on_error(static_cast<std::uint16_t>(channel), local.last_error);
+  }
+
   void note(const char* fmt, const char* a, const char* b) {
     std::snprintf(local.last_error, sizeof local.last_error, fmt, owner.cfg_.name.c_str(), a, b);
+    report(0);
   }
 
   void set_up(bool v) {
@@ -92,7 +94,7 @@ struct CanLink::Impl {
       if (ever_up) ++local.reconnects;
       ever_up = true;
       // The controller may have restarted or dropped its setpoints while we could not see it.
-      for (ChannelIo& c : ch) c.have_written = false;
+      engine().link_up();
       next_heartbeat_ns = 0;
     }
     if (!v && up) publish_offline();
@@ -108,7 +110,7 @@ struct CanLink::Impl {
       s.valid = false;
       s.receive_time_ns = steady_ns();
       owner.slots_.samples[k]->store(s);
-      ch[k].last_valid = false;
+      engine().observe_invalid(k);
     }
   }
 
@@ -262,6 +264,7 @@ struct CanLink::Impl {
       ++local.protocol_errors;
       std::snprintf(local.last_error, sizeof local.last_error, "%s: status frame 0x%X: %s %s", owner.cfg_.name.c_str(),
                     f.id, field, to_string(st));
+      report(k < ch.size() ? k + 1 : 0);
       if (st == CodecStatus::bad_value && k < ch.size() && owner.slots_.samples[k] != nullptr && !bus_fault) {
         // The channel did speak, with a value eqd cannot use: invalid, not stale.
         core::Sample bad{};
@@ -269,7 +272,7 @@ struct CanLink::Impl {
         bad.state = ch[k].last_state;
         bad.receive_time_ns = t;
         owner.slots_.samples[k]->store(bad);
-        ch[k].last_valid = false;
+        engine().observe_invalid(k);
         ++local.invalid_samples;
       }
       return;
@@ -291,16 +294,11 @@ struct CanLink::Impl {
                          ? c.forecast_W
                          : std::numeric_limits<float>::quiet_NaN();
     }
-    c.last_valid = s.valid;
     c.last_rx_ns = t;
     c.late_counted = false;
-    if (s.valid) {
-      c.last_equalizing = s.equalization_mode;
-      c.last_state = s.state;
-      if (s.equalization_mode) c.ever_equalize = true;
-    } else {
-      ++local.invalid_samples;
-    }
+    if (s.valid) c.last_state = s.state;
+    else ++local.invalid_samples;
+    engine().observe(k, s, t);
     owner.slots_.samples[k]->store(s);
   }
 
@@ -310,6 +308,7 @@ struct CanLink::Impl {
     ++local.forecast_errors;
     std::snprintf(local.last_error, sizeof local.last_error, "%s/%zu: forecast_power %s: ignored, sample kept",
                   owner.cfg_.name.c_str(), k + 1, why);
+    report(k + 1);
   }
 
   void handle_forecast(const Frame& f, std::int64_t t) {
@@ -331,107 +330,70 @@ struct CanLink::Impl {
     ++local.protocol_errors;
     std::snprintf(local.last_error, sizeof local.last_error, "%s: forecast frame 0x%X: %s %s", owner.cfg_.name.c_str(),
                   f.id, field, to_string(st));
+    report(0);
   }
 
-  // false: the write must be retried (queue full) or the socket was closed.
-  bool send(const Frame& f) {
+  enum class SendResult : std::uint8_t { ok, retry, closed };
+  // retry: the queue was full (the frame is retried next tick); closed: the socket failed and was closed.
+  SendResult send(const Frame& f) {
     canfd_frame w{};
     const std::size_t n = to_wire(f, w);
     if (n == 0) {
-      ++local.protocol_errors;
-      return false;
+      ++local.protocol_errors;  // the codec produced no frame: a programming error, never a partial send
+      return SendResult::retry;
     }
     const ssize_t r = ::send(sd.native_handle(), &w, n, MSG_DONTWAIT);
-    if (r == static_cast<ssize_t>(n)) return true;
-    ++local.write_errors;
+    if (r == static_cast<ssize_t>(n)) return SendResult::ok;
     if (r < 0 && (errno == ENOBUFS || errno == EAGAIN || errno == EWOULDBLOCK)) {
       // The controller's queue (or the socket buffer) is full: never wait for room on this thread;
       // the command stays unwritten and is retried on the next tick.
       ++can.tx_queue_full;
       note("%s %s: %s", "send", "transmit queue full");
-      return false;
+      return SendResult::retry;
     }
     close_socket(r < 0 ? errno : EIO, "send");
-    return false;
+    return SendResult::closed;
+  }
+
+  /// The command engine's send step for controller channel k.
+  WriteResult write_command(std::size_t k, const core::Command& cmd) {
+    Frame f;
+    const char* field = "";
+    const CodecStatus st = codec.encode_command(k, cmd, f, field);
+    if (st != CodecStatus::ok) {
+      // Never send a wrapped or clamped value: report and let the controller's lease expire.
+      std::snprintf(local.last_error, sizeof local.last_error, "%s/%zu: command %s %s", owner.cfg_.name.c_str(), k + 1,
+                    field, to_string(st));
+      report(k + 1);
+      return WriteResult::encode_error;
+    }
+    switch (send(f)) {
+      case SendResult::ok: return WriteResult::ok;
+      case SendResult::retry: return WriteResult::failed;
+      case SendResult::closed: return WriteResult::link_lost;
+    }
+    return WriteResult::failed;
   }
 
   void write_commands(std::int64_t now) {
-    const bool releasing = owner.release_all_.load(std::memory_order_acquire);
-    bool acked = true;
-    for (std::size_t k = 0; k < ch.size() && open(); ++k) {
-      if (owner.slots_.commands[k] == nullptr) continue;
-      ChannelIo& c = ch[k];
-      core::Command cmd{};
-      if (releasing) {
-        if (!c.ever_equalize && !c.last_equalizing && !(c.have_written && c.written.equalize)) continue;
-        cmd.equalize = false;
-        cmd.lease_ms = c.written.lease_ms;
-        cmd.sequence = c.written.sequence;
-      } else {
-        if (!owner.slots_.commands[k]->try_load(cmd, 4)) {
-          acked = false;
-          continue;
-        }
-        if (cmd.sequence == 0) continue;
-      }
-      if (!cmd.equalize) cmd.setpoint_W = 0.0;
-      const bool changed = !c.have_written || cmd.sequence != c.written.sequence || !same_effective(cmd, c.written);
-      const bool refresh = c.have_written && cmd.equalize && cmd.lease_ms > 0 &&
-                           now - c.last_write_ns >= static_cast<std::int64_t>(cmd.lease_ms) * 500'000;
-      // A stop is repeated while the channel still reads back in equalization (a lost frame on a
-      // bus has no response to tell us), at most every status period.
-      const bool stop_again = c.have_written && !cmd.equalize && c.last_equalizing &&
-                              now - c.last_write_ns >= static_cast<std::int64_t>(1e9 / owner.cfg_.status_hz);
-      if (changed || refresh || stop_again) {
-        Frame f;
-        const char* field = "";
-        const CodecStatus st = codec.encode_command(k, cmd, f, field);
-        if (st != CodecStatus::ok) {
-          // Never send a wrapped or clamped value: report and let the controller's lease expire.
-          ++local.protocol_errors;
-          ++local.write_errors;
-          std::snprintf(local.last_error, sizeof local.last_error, "%s/%zu: command %s %s", owner.cfg_.name.c_str(),
-                        k + 1, field, to_string(st));
-          acked = false;
-          continue;
-        }
-        if (!up || !send(f)) {
-          acked = false;
-          continue;
-        }
-        ++local.writes;
-        c.written = cmd;
-        c.have_written = true;
-        c.last_write_ns = now;
-        if (!cmd.equalize) c.stop_written_ns = now;
-        if (cmd.equalize) c.ever_equalize = true;
-      }
-      if (!(c.last_valid && c.last_equalizing == cmd.equalize)) acked = false;
-    }
-    owner.acknowledged_.store(acked && open() && up, std::memory_order_release);
-    if (releasing) {
-      bool released = up;
-      for (std::size_t k = 0; k < ch.size(); ++k) {
-        if (owner.slots_.samples[k] == nullptr) continue;
-        const ChannelIo& c = ch[k];
-        if (!c.last_valid || c.last_equalizing) released = false;
-        if (c.ever_equalize || (c.have_written && c.written.equalize)) {
-          // The stop must be written, and a status must have arrived after it.
-          if (!(c.have_written && !c.written.equalize) || c.last_rx_ns <= c.stop_written_ns) released = false;
-        }
-      }
-      owner.released_.store(released, std::memory_order_release);
-    }
+    engine().write_commands(now, open() && up, local,
+                            [this](std::size_t k, const core::Command& cmd) { return write_command(k, cmd); });
   }
 
   void write_heartbeat(std::int64_t now) {
     // Sent whenever the bus works, also while the controller's status frames are late: the heartbeat
     // says that eqd is alive, and a slow controller must not trip its watchdog because of eqd.
+    // It also proves that the control cycle is alive, not only this thread: while the control thread is
+    // late the controller's watchdog must run out and take its buffers to 0 W.
     if (owner.cfg_.heartbeat_period_ms == 0 || !open() || bus_fault || now < next_heartbeat_ns) return;
+    if (!engine().control_alive(now, local)) return;
     Frame f;
     const std::uint32_t next = heartbeat_value % 65535u + 1u;
     if (!codec.encode_heartbeat(next, f)) return;
-    if (!send(f)) return;  // retried next tick
+    if (send(f) != SendResult::ok) {
+      ++local.write_errors;
+      return;  // retried next tick
+    }
     heartbeat_value = next;
     ++local.heartbeats;
     next_heartbeat_ns = now + static_cast<std::int64_t>(owner.cfg_.heartbeat_period_ms) * 1'000'000;
@@ -469,16 +431,15 @@ struct CanLink::Impl {
       write_commands(now);
       write_heartbeat(now);
     } else {
-      owner.acknowledged_.store(false, std::memory_order_release);
-      owner.released_.store(false, std::memory_order_release);
+      engine().set_down();
     }
     publish_stats();
   }
 
   void publish_stats() {
     local.connected = up;
-    local.all_acknowledged = owner.acknowledged_.load(std::memory_order_relaxed);
-    local.released = owner.released_.load(std::memory_order_relaxed);
+    local.all_acknowledged = engine().acknowledged();
+    local.released = engine().released();
     can.bus_ok = !bus_fault;
     owner.stats_.store(local);
     owner.can_stats_.store(can);
@@ -505,9 +466,14 @@ struct CanLink::Impl {
 };
 
 CanLink::CanLink(CanLinkConfig cfg, ChannelSlots slots, SocketFactory factory)
-    : cfg_(std::move(cfg)), slots_(std::move(slots)) {
+    : cfg_(std::move(cfg)),
+      slots_(std::move(slots)),
+      // No response tells that a command frame was lost: a stop is repeated at the status rate while the
+      // channel still reads back in equalization.
+      engine_(slots_, CommandEngine::Options{cfg_.status_hz > 0.0 ? static_cast<std::int64_t>(1e9 / cfg_.status_hz) : 0}) {
   std::vector<std::string> errs;
   auto err = [&](const std::string& m) { errs.push_back(m); };
+  if (const char* e = CommandEngine::check(slots_)) err(e);
   if (slots_.samples.size() != slots_.commands.size()) err("sample and command slot counts differ");
   if (slots_.samples.empty()) err("no channels");
   if (slots_.samples.size() > cfg_.map.channel_count)
@@ -554,18 +520,6 @@ void CanLink::stop() {
   thread_.join();
 }
 
-void CanLink::release_all() noexcept { release_all_.store(true, std::memory_order_release); }
-
-bool CanLink::wait_released(std::chrono::milliseconds timeout) const {
-  const auto deadline = Clock::now() + timeout;
-  auto done = [this] {
-    return release_all_.load(std::memory_order_acquire) && released_.load(std::memory_order_acquire);
-  };
-  while (Clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return done();
-}
+bool CanLink::wait_released(std::chrono::milliseconds timeout) const { return engine_.wait_released(timeout); }
 
 }  // namespace eqd::io::can

@@ -3,6 +3,7 @@
 
 #include "eqd/io/modbus/poller.hpp"
 
+
 #include <modbus/modbus.h>
 
 #include <algorithm>
@@ -27,9 +28,11 @@ modbus_t* mb(void* p) noexcept { return static_cast<modbus_t*>(p); }
 }  // namespace
 
 
-Poller::Poller(PollerConfig cfg, ChannelSlots slots) : cfg_(std::move(cfg)), slots_(std::move(slots)) {
+Poller::Poller(PollerConfig cfg, ChannelSlots slots)
+    : cfg_(std::move(cfg)), slots_(std::move(slots)), engine_(slots_, CommandEngine::Options{}) {
   std::vector<std::string> errs = validate_map(cfg_.map);
   auto err = [&](const std::string& m) { errs.push_back(m); };
+  if (const char* e = CommandEngine::check(slots_)) err(e);
   if (slots_.samples.size() != slots_.commands.size()) err("sample and command slot counts differ");
   if (slots_.samples.empty()) err("no channels");
   if (slots_.samples.size() > cfg_.map.channel_count)
@@ -57,7 +60,7 @@ Poller::Poller(PollerConfig cfg, ChannelSlots slots) : cfg_(std::move(cfg)), slo
   RegisterMap used = cfg_.map;
   used.channel_count = static_cast<std::uint16_t>(slots_.samples.size());
   set_read_map(with_capabilities(used, std::nullopt));
-  io_.resize(slots_.samples.size());
+  last_state_.assign(slots_.samples.size(), core::ChannelState::offline);
   backoff_ms_ = cfg_.backoff_initial_ms;
   // Offline until the first successful read.
   for (auto* s : slots_.samples) {
@@ -118,16 +121,9 @@ void Poller::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void Poller::release_all() noexcept { release_all_.store(true, std::memory_order_release); }
-
 bool Poller::wait_released(std::chrono::milliseconds timeout) const {
   if (cfg_.read_only) return true;  // it never commanded anything, so there is nothing to release
-  const auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (release_all_.load(std::memory_order_acquire) && released_.load(std::memory_order_acquire)) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return release_all_.load(std::memory_order_acquire) && released_.load(std::memory_order_acquire);
+  return engine_.wait_released(timeout);
 }
 
 bool Poller::note_error(int err, const char* what, std::uint32_t address) {
@@ -179,19 +175,20 @@ bool Poller::connect_link(std::int64_t t_ns) {
   };
   if (ctx == nullptr) return fail(errno, "create");
   modbus_set_slave(ctx, cfg_.unit_id);
+  tx_ = Transactor{nullptr, cfg_.transport == Transport::tcp, cfg_.unit_id, tx_.next_tid};
   const auto to_s = static_cast<std::uint32_t>(cfg_.timeout_ms / 1000);
   const auto to_us = static_cast<std::uint32_t>((cfg_.timeout_ms % 1000) * 1000);
   modbus_set_response_timeout(ctx, to_s, to_us);
   if (modbus_connect(ctx) < 0) return fail(errno, "connect");
   ctx_ = ctx;
+  tx_.ctx = ctx;
 
   // Device block: catches a wrong unit, port or map before any command is sent.
   const auto dev = plan_device_reads(cfg_.map, cfg_.plan);
   std::vector<ReadBlock> dblocks;
   for (const ReadRequest& r : dev) {
     ReadBlock b{r, std::vector<std::uint16_t>(r.count), false};
-    const int rc = r.table == Table::input ? modbus_read_input_registers(ctx, r.address, r.count, b.registers.data())
-                                           : modbus_read_registers(ctx, r.address, r.count, b.registers.data());
+    const int rc = read_registers(tx_, r.table == Table::input, r.address, r.count, b.registers.data());
     if (rc != r.count) {
       const int e = rc < 0 ? errno : EMBMDATA;
       ctx_ = nullptr;
@@ -236,8 +233,7 @@ bool Poller::connect_link(std::int64_t t_ns) {
   backoff_ms_ = cfg_.backoff_initial_ms;
   consecutive_timeouts_ = 0;
   next_heartbeat_ns_ = t_ns;  // first heartbeat right away
-  // Rewrite every command on a new link: the controller may have restarted with its defaults.
-  for (ChannelIo& c : io_) c.have_written = false;
+  engine_.link_up();
   connected_.store(true, std::memory_order_release);
   return true;
 }
@@ -258,9 +254,7 @@ bool Poller::read_blocks(std::vector<ReadBlock>& blocks, std::int64_t& first_err
   for (ReadBlock& b : blocks) b.ok = false;
   for (ReadBlock& b : blocks) {
     const ReadRequest& r = b.request;
-    const int rc = r.table == Table::input
-                       ? modbus_read_input_registers(mb(ctx_), r.address, r.count, b.registers.data())
-                       : modbus_read_registers(mb(ctx_), r.address, r.count, b.registers.data());
+    const int rc = read_registers(tx_, r.table == Table::input, r.address, r.count, b.registers.data());
     if (rc == r.count) {
       b.ok = true;
       consecutive_timeouts_ = 0;
@@ -282,10 +276,8 @@ bool Poller::read_blocks(std::vector<ReadBlock>& blocks, std::int64_t& first_err
 }
 
 void Poller::publish_samples(std::int64_t t_ns, bool link_up) {
-  bool released = link_up;
-  for (std::size_t k = 0; k < io_.size(); ++k) {
+  for (std::size_t k = 0; k < slots_.samples.size(); ++k) {
     if (slots_.samples[k] == nullptr) continue;  // channel not used by eqd (ignore_channels)
-    ChannelIo& c = io_[k];
     core::Sample s{};
     if (link_up || ctx_ != nullptr) {
       const DecodedSample d = decode_sample(read_map_, k, blocks_);
@@ -302,7 +294,7 @@ void Poller::publish_samples(std::int64_t t_ns, bool link_up) {
       if (d.error != SampleError::none) {
         s = core::Sample{};
         s.valid = false;
-        s.state = c.last_state;  // still connected: the state is old but not "offline"
+        s.state = last_state_[k];  // still connected: the state is old but not "offline"
         if (d.error != SampleError::missing) {
           ++local_.invalid_samples;
           std::snprintf(local_.last_error, sizeof local_.last_error, "%s/%zu: %s %s", cfg_.name.c_str(), k + 1, d.field,
@@ -315,104 +307,53 @@ void Poller::publish_samples(std::int64_t t_ns, bool link_up) {
       s.valid = false;
     }
     s.receive_time_ns = t_ns;
-    c.last_valid = s.valid;
-    if (s.valid) {
-      c.last_equalizing = s.equalization_mode;
-      c.last_state = s.state;
-      if (s.equalization_mode) c.ever_equalize = true;
-    }
-    if (!s.valid || s.equalization_mode) released = false;
+    if (s.valid) last_state_[k] = s.state;
+    // A sample counts for the command engine only from a cycle whose reads all succeeded.
+    if (link_up) engine_.observe(k, s, t_ns);
+    else engine_.observe_invalid(k);
     slots_.samples[k]->store(s);
   }
-  released_.store(released && release_all_.load(std::memory_order_acquire), std::memory_order_release);
+}
+
+WriteResult Poller::write_command(std::size_t k, const core::Command& cmd) {
+  const EncodedCommand enc = encode_command(cfg_.map, k, cmd);
+  if (enc.status != CodecStatus::ok) {
+    // Never send a wrapped or clamped value: report and leave the controller's lease to expire.
+    std::snprintf(local_.last_error, sizeof local_.last_error, "%s/%zu: command %s %s", cfg_.name.c_str(), k + 1,
+                  enc.field, to_string(enc.status));
+    report_error(static_cast<std::uint16_t>(k + 1));
+    return WriteResult::encode_error;
+  }
+  for (const WriteRequest& w : enc.writes) {
+    const int n = static_cast<int>(w.values.size());
+    const int rc = write_registers(tx_, w.address, n, w.values.data());
+    if (rc == n) continue;
+    if (note_error(rc < 0 ? errno : EMBMDATA, "write", w.address)) {
+      close_link();
+      return WriteResult::link_lost;
+    }
+    return WriteResult::failed;
+  }
+  return WriteResult::ok;
 }
 
 void Poller::write_commands(std::int64_t t_ns) {
-  const bool releasing = release_all_.load(std::memory_order_acquire);
-  bool acked = true;
-  for (std::size_t k = 0; k < io_.size() && ctx_ != nullptr; ++k) {
-    if (slots_.commands[k] == nullptr) continue;  // channel not used by eqd: never commanded
-    ChannelIo& c = io_[k];
-    core::Command cmd{};
-    if (releasing) {
-      if (!c.ever_equalize && !c.last_equalizing && !(c.have_written && c.written.equalize)) continue;
-      cmd.equalize = false;
-      cmd.setpoint_W = 0.0;
-      cmd.lease_ms = c.written.lease_ms;
-      cmd.sequence = c.written.sequence;  // a stop is written once, then only if it fails
-    } else {
-      // try_load with a few attempts: the control thread writes rarely; if it is mid-store, the
-      // next cycle will see the command.
-      if (!slots_.commands[k]->try_load(cmd, 4)) {
-        acked = false;
-        continue;
-      }
-      if (cmd.sequence == 0) continue;  // the core never commanded this channel: leave it alone
-    }
-    if (!cmd.equalize) cmd.setpoint_W = 0.0;
-    const bool changed = !c.have_written || cmd.sequence != c.written.sequence || !same_effective(cmd, c.written);
-    // Refresh halfway through the lease so that one lost write never lets it expire.
-    const bool refresh = c.have_written && cmd.equalize && cmd.lease_ms > 0 &&
-                         t_ns - c.last_write_ns >= static_cast<std::int64_t>(cmd.lease_ms) * 500'000;
-    if (changed || refresh) {
-      const EncodedCommand enc = encode_command(cfg_.map, k, cmd);
-      if (enc.status != CodecStatus::ok) {
-        // Never send a wrapped or clamped value: report and leave the controller's lease to expire.
-        ++local_.protocol_errors;
-        ++local_.write_errors;
-        std::snprintf(local_.last_error, sizeof local_.last_error, "%s/%zu: command %s %s", cfg_.name.c_str(), k + 1,
-                      enc.field, to_string(enc.status));
-        report_error(static_cast<std::uint16_t>(k + 1));
-        acked = false;
-        continue;
-      }
-      bool ok = true;
-      for (const WriteRequest& w : enc.writes) {
-        const int n = static_cast<int>(w.values.size());
-        const int rc = modbus_write_registers(mb(ctx_), w.address, n, w.values.data());
-        if (rc != n) {
-          ok = false;
-          ++local_.write_errors;
-          if (note_error(rc < 0 ? errno : EMBMDATA, "write", w.address)) {
-            close_link();
-            acked = false;
-            released_.store(false, std::memory_order_release);
-            acknowledged_.store(false, std::memory_order_release);
-            return;
-          }
-          break;
-        }
-      }
-      if (!ok) {
-        acked = false;
-        continue;
-      }
-      ++local_.writes;
-      c.written = cmd;
-      c.have_written = true;
-      c.last_write_ns = t_ns;
-      if (cmd.equalize) c.ever_equalize = true;
-    }
-    if (!(c.last_valid && c.last_equalizing == cmd.equalize)) acked = false;
-  }
-  if (releasing) {
-    // Released needs every stop written, too.
-    for (const ChannelIo& c : io_)
-      if ((c.ever_equalize || c.last_equalizing) && !(c.have_written && !c.written.equalize))
-        released_.store(false, std::memory_order_release);
-  }
-  acknowledged_.store(acked && ctx_ != nullptr, std::memory_order_release);
+  engine_.write_commands(t_ns, ctx_ != nullptr, local_,
+                         [this](std::size_t k, const core::Command& cmd) { return write_command(k, cmd); });
 }
 
 void Poller::write_heartbeat(std::int64_t t_ns) {
   if (!cfg_.map.heartbeat || cfg_.heartbeat_period_ms == 0 || ctx_ == nullptr || t_ns < next_heartbeat_ns_) return;
+  // The heartbeat proves that the control cycle is alive, not only this thread: while the control
+  // thread is late the controller's watchdog must run out and take its buffers to 0 W.
+  if (!engine_.control_alive(t_ns, local_)) return;
   next_heartbeat_ns_ = t_ns + static_cast<std::int64_t>(cfg_.heartbeat_period_ms) * 1'000'000;
   // 1..32767 then wraps: fits an i16 heartbeat too; the controller looks for a change, not a value.
   heartbeat_value_ = static_cast<std::uint16_t>(heartbeat_value_ % 32767 + 1);
   std::uint16_t regs[2] = {};
   if (encode_field(*cfg_.map.heartbeat, heartbeat_value_, regs) != CodecStatus::ok) return;
   const int n = register_count(cfg_.map.heartbeat->type);
-  const int rc = modbus_write_registers(mb(ctx_), cfg_.map.heartbeat->address, n, regs);
+  const int rc = write_registers(tx_, cfg_.map.heartbeat->address, n, regs);
   if (rc == n) {
     ++local_.heartbeats;
     return;
@@ -423,8 +364,8 @@ void Poller::write_heartbeat(std::int64_t t_ns) {
 
 void Poller::publish_stats() {
   local_.connected = ctx_ != nullptr;
-  local_.all_acknowledged = acknowledged_.load(std::memory_order_relaxed);
-  local_.released = released_.load(std::memory_order_relaxed);
+  local_.all_acknowledged = engine_.acknowledged();
+  local_.released = engine_.released();
   stats_.store(local_);
 }
 
@@ -453,9 +394,13 @@ void Poller::run() {
     publish_samples(now_ns(), link_up);
     // A read-only link (discovered, not adopted) must never write: not even a stop or a heartbeat,
     // since another supervisor may own that controller.
-    if (cfg_.read_only) acknowledged_.store(true, std::memory_order_release);
-    else if (ctx_ != nullptr) write_commands(now_ns());
-    else acknowledged_.store(false, std::memory_order_release);
+    if (cfg_.read_only) {
+      // nothing to acknowledge
+    } else if (ctx_ != nullptr) {
+      write_commands(now_ns());
+    } else {
+      engine_.set_down();
+    }
     if (ctx_ != nullptr && !cfg_.read_only) write_heartbeat(now_ns());
     publish_stats();
 

@@ -24,6 +24,7 @@
 #include "eqd/core/seqlock.hpp"
 #include "eqd/io/can/codec.hpp"
 #include "eqd/io/can/signal_map.hpp"
+#include "eqd/io/command_engine.hpp"
 #include "eqd/io/link.hpp"
 
 namespace eqd::io::can {
@@ -53,6 +54,9 @@ struct CanLinkConfig {
   std::uint32_t forecast_max_age_ms = 3000;
   int backoff_initial_ms = 100;        ///< socket reopen delay; doubles per failure
   int backoff_max_ms = 5000;
+  /// Called on the link's thread with each error it records in LinkStats::last_error (`channel`
+  /// 1-based, 0 for the link as a whole), e.g. to log it. Empty: errors are only counted.
+  std::function<void(std::uint16_t channel, const char* message)> on_error;
 };
 
 
@@ -98,8 +102,8 @@ class CanLink final : public io::Link {
   [[nodiscard]] CanStats can_stats() const { return can_stats_.load(); }
   [[nodiscard]] bool connected() const noexcept override { return connected_.load(std::memory_order_acquire); }
   /// True when every commanded channel's last command was written and reads back the commanded mode.
-  [[nodiscard]] bool all_acknowledged() const noexcept { return acknowledged_.load(std::memory_order_acquire); }
-  void release_all() noexcept override;
+  [[nodiscard]] bool all_acknowledged() const noexcept { return engine_.acknowledged(); }
+  void release_all() noexcept override { engine_.request_release(); }
   [[nodiscard]] bool wait_released(std::chrono::milliseconds timeout) const override;
   [[nodiscard]] const std::string& name() const noexcept override { return cfg_.name; }
   /// 0: CAN is event driven (status frames arrive at the controller's own rate).
@@ -110,13 +114,12 @@ class CanLink final : public io::Link {
   struct Impl;
   CanLinkConfig cfg_;
   ChannelSlots slots_;
+  /// The command policy; its I/O-thread side is used by impl_ only.
+  CommandEngine engine_;
   std::unique_ptr<Impl> impl_;
   core::Seqlock<LinkStats> stats_;
   core::Seqlock<CanStats> can_stats_;
   std::atomic<bool> connected_{false};
-  std::atomic<bool> acknowledged_{true};
-  std::atomic<bool> released_{false};
-  std::atomic<bool> release_all_{false};
   std::thread thread_;
 };
 

@@ -20,9 +20,11 @@
 #include "eqd/core/sample.hpp"
 #include "eqd/core/seqlock.hpp"
 #include "eqd/core/snapshot.hpp"
+#include "eqd/io/command_engine.hpp"
 #include "eqd/io/link.hpp"
 #include "eqd/io/modbus/codec.hpp"
 #include "eqd/io/modbus/register_map.hpp"
+#include "eqd/io/modbus/transaction.hpp"
 
 namespace eqd::io::modbus {
 
@@ -90,11 +92,11 @@ class Poller final : public io::Link {
   [[nodiscard]] bool connected() const noexcept override { return connected_.load(std::memory_order_acquire); }
   /// True when, for every channel with a command (sequence != 0), that command was written and the
   /// channel reads back the commanded mode. Any thread.
-  [[nodiscard]] bool all_acknowledged() const noexcept { return acknowledged_.load(std::memory_order_acquire); }
+  [[nodiscard]] bool all_acknowledged() const noexcept { return engine_.acknowledged(); }
 
   /// Shutdown path: from now on, ignore the core's commands and write stop (enable 0, 0 W) to every
   /// channel that this poller commanded to equalize or that reads back in equalization mode. Any thread.
-  void release_all() noexcept override;
+  void release_all() noexcept override { engine_.request_release(); }
   /// Wait until a cycle, after a successful read of every channel, saw no channel in equalization
   /// mode with every stop written. False on timeout (e.g. controller unreachable: it will release
   /// its buffers itself when its lease or heartbeat runs out). Any thread except the poller's.
@@ -105,16 +107,6 @@ class Poller final : public io::Link {
   [[nodiscard]] double poll_hz() const noexcept override { return cfg_.poll_hz; }
 
  private:
-  struct ChannelIo {
-    core::Command written{};          ///< last command written successfully (effective values)
-    std::int64_t last_write_ns = 0;
-    bool have_written = false;
-    bool ever_equalize = false;       ///< commanded or seen in equalization mode
-    bool last_equalizing = false;     ///< last valid readback
-    bool last_valid = false;
-    core::ChannelState last_state = core::ChannelState::offline;
-  };
-
   void run();
   bool connect_link(std::int64_t now_ns);
   void close_link();
@@ -127,6 +119,8 @@ class Poller final : public io::Link {
   void apply_device_capabilities(std::optional<std::uint16_t> capabilities, std::optional<double> device_channels);
   void publish_samples(std::int64_t now_ns, bool link_up);
   void write_commands(std::int64_t now_ns);
+  /// Writes one command to controller channel k (the command engine's send step).
+  WriteResult write_command(std::size_t k, const core::Command& cmd);
   void write_heartbeat(std::int64_t now_ns);
   /// Count an errno from libmodbus; returns true if the link must be closed.
   bool note_error(int err, const char* what, std::uint32_t address);
@@ -139,8 +133,11 @@ class Poller final : public io::Link {
   RegisterMap read_map_;  ///< cfg_.map for the channels in use, as this controller offers it
   std::vector<ReadRequest> plan_;
   std::vector<ReadBlock> blocks_;
-  std::vector<ChannelIo> io_;
+  CommandEngine engine_;
+  /// Per channel: the state of its last valid sample (an invalid one keeps it: connected, not offline).
+  std::vector<core::ChannelState> last_state_;
   void* ctx_ = nullptr;  ///< modbus_t*; only the poller thread touches it (kept opaque in this header)
+  Transactor tx_;  ///< checked requests on ctx_ (transaction.hpp)
   int consecutive_timeouts_ = 0;
   std::uint16_t heartbeat_value_ = 0;
   std::int64_t next_heartbeat_ns_ = 0;
@@ -151,9 +148,6 @@ class Poller final : public io::Link {
 
   core::Seqlock<PollerStats> stats_;
   std::atomic<bool> connected_{false};
-  std::atomic<bool> acknowledged_{true};
-  std::atomic<bool> released_{false};
-  std::atomic<bool> release_all_{false};
   std::atomic<bool> stop_{false};
   std::mutex wake_mutex_;
   std::condition_variable wake_;

@@ -1,0 +1,30 @@
+#pragma once
+/// @file transaction.hpp
+/// Modbus requests of the poller with every field of the response checked. libmodbus (3.1.6 in
+/// Debian 12, and still upstream) does not check the unit identifier of a Modbus TCP response, and
+/// checks its protocol identifier only when both bytes are non-zero: a gateway or a misconfigured
+/// server answering for another unit would have its registers taken for this controller's. Over TCP
+/// the request is therefore framed here (MBAP header, own transaction id) and the response, framed by
+/// libmodbus, is checked field by field. RTU uses libmodbus's own calls, which check the unit (slave)
+/// address and the CRC. Used by the poller, on its thread only.
+
+#include <cstdint>
+
+namespace eqd::io::modbus {
+
+/// Transaction state of one link (the next transaction id). Not thread-safe: the poller's thread.
+struct Transactor {
+  void* ctx = nullptr;  ///< modbus_t*
+  bool tcp = true;      ///< frame and check here (TCP) or use libmodbus's calls (RTU)
+  int unit_id = 1;
+  std::uint16_t next_tid = 1;
+};
+
+/// Reads `count` registers (function 3 holding or 4 input) into dest. Returns count, or -1 with errno
+/// set: a libmodbus errno, EMBBADSLAVE (another unit answered), EMBBADDATA (transaction or protocol id,
+/// length or byte count wrong), MODBUS_ENOBASE + code (exception response), EMBBADEXC.
+int read_registers(Transactor& t, bool input, int address, int count, std::uint16_t* dest);
+/// Writes registers (function 16). Returns count or -1 with errno set as above.
+int write_registers(Transactor& t, int address, int count, const std::uint16_t* values);
+
+}  // namespace eqd::io::modbus
