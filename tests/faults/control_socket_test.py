@@ -45,8 +45,10 @@ def exchange(rig, payload, shut=True):
                 closed = True
                 break
             buf += chunk
-    except (socket.timeout, OSError):
+    except socket.timeout:
         pass
+    except OSError:  # ECONNRESET: the server closed with our bytes unread (over-long line)
+        closed = True
     s.close()
     return [json.loads(l) for l in buf.decode("utf-8", "replace").splitlines() if l.strip()], closed
 

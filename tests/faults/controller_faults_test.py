@@ -4,7 +4,7 @@ controller restarts on the same port (eqsim killed and started again, a fresh pl
 equalization).
 
 Promises:
-- stopped: within 3 s eqd counts timeouts and no channel of the bus is `ok` (offline or stale), the bus
+- stopped: within 3 s eqd counts timeouts and no channel of the bus is `ok` (invalid, stale or offline), the bus
   status is not `ok` (it holds, then ramps down), eqd keeps serving eqctl; after the resume every channel
   is `ok` again within 8 s (reconnect backoff at most backoff_max_ms = 5 s), the buffers are back in
   equalization (read in the controller's registers) and the bus balances again.
@@ -37,8 +37,8 @@ def body(rig):
     rig.step(f"eqsim stopped (SIGSTOP) for {STOP_S} s")
     c = rig.wait_for(3, "no channel of bus main ok while its controllers are stopped",
                      lambda: (lambda h: h["ok"] == 0 and h)(health_counts(rig)))
-    rig.step(f"{time.monotonic() - t_stop:.2f} s after the stop: channels ok {c['ok']}, stale {c['stale']}, "
-             f"offline {c['offline']}")
+    rig.step(f"{time.monotonic() - t_stop:.2f} s after the stop: channels ok {c['ok']}, invalid {c['invalid']}, "
+             f"stale {c['stale']}, offline {c['offline']}; bus status {rig.bus()['status']}")
     rig.check(rig.bus()["status"] != "ok", "bus status is not ok while its data is unknown")
     ctls = rig.wait_for(3, "timeouts counted", lambda: (lambda cs: all(x["timeouts"] > 0 for x in cs.values())
                                                        and cs)(rig.controllers()))

@@ -1,13 +1,19 @@
 #!/usr/bin/python3
-"""Fault: the whole eqd process is stopped (SIGSTOP) for 8 s while it equalizes, then resumed (SIGCONT).
+"""Fault: the whole eqd process is stopped (SIGSTOP) while it equalizes, then resumed (SIGCONT).
 Acceptance test of issue #12 item 2.
 
-Promise: while eqd is stopped, the controllers' heartbeat watchdog takes the buffers to 0 W and out of
-equalization (within the heartbeat timeout, 2 s, + 1.5 s); after SIGCONT no command computed before
-the stall is sent again: a link never sends or refreshes a command older than its lease and waits for
-a fresh one from the control thread. Checked on the wire: a logging proxy (hostile_modbus.py --proxy)
-between eqd and cab2 records every write; after the resume, no command write may carry a buffer back
-into equalization (enable 1) with the setpoint it had before the stall."""
+Promise: while eqd is stopped, the controllers' lease and heartbeat watchdogs take the buffers to 0 W
+and out of equalization (within the heartbeat timeout, 2 s, + 1.5 s). After SIGCONT nothing from before
+the stall is sent or used: a link never sends or refreshes a command older than its lease, and the
+control thread does not command from samples older than the stall. Checked on the wire: a logging proxy
+(hostile_modbus.py --proxy) between eqd and cab2 records every write. After each resume, until eqd has
+acknowledged that the controller dropped the buffer (a stop, or a re-entry at 0 W, computed from a
+status read after the stall), no command write may carry the buffer back into equalization at a power
+(enable 1, |setpoint| >= 1 W), and the pre-stall setpoint is never sent again.
+
+Which thread runs first after SIGCONT (a link whose refresh is due, or the control thread, which then
+publishes a command computed from the old samples) is up to the scheduler, so the test stalls eqd
+STALLS times, each longer than the lease (shortened to 1 s) and the heartbeat timeout."""
 import json
 import os
 import signal
@@ -16,9 +22,11 @@ import time
 
 from faultlib import COMMAND_BASE, COMMAND_STRIDE, HOSTILE, PYTHON, ModbusClient, Rig, channel_regs
 
-STALL_S = 8.0
+STALLS = 3
+STALL_S = 3.0
+LEASE_MS = 1000
 HEARTBEAT_TIMEOUT_S = 2.0
-AFTER_RESUME_S = 3.0  # how long the writes after the resume are watched
+AFTER_RESUME_S = 1.5  # how long the writes after each resume are watched
 
 
 def command_writes(path):
@@ -37,7 +45,8 @@ def command_writes(path):
 
 
 def body(rig):
-    rig.step("start eqsim, the logging proxy in front of cab2, and eqd; wait until the buffers balance the bus")
+    rig.step("start eqsim, the logging proxy in front of cab2, and eqd (lease 1 s); wait until the buffers "
+             "balance the bus")
     rig.start_eqsim()
     cab2_port = rig.controller_ports()["cab2"]
     cab2 = ModbusClient(cab2_port)
@@ -50,47 +59,52 @@ def body(rig):
         text = f.read()
     with open(rig.config, "w") as f:
         f.write(text.replace(f"port: {cab2_port}\n", f"port: {proxy_port}\n"))
-    rig.start_eqd()
+    rig.start_eqd(sets=[f"buses.main.lease_ms={LEASE_MS}"])
     rig.wait_converged()
-    # Let the setpoints move a little so that the last command before the stall is a recent one.
-    time.sleep(1.0)
 
-    t_stop = time.monotonic()
-    rig.eqd.signal(signal.SIGSTOP)
-    rig.step(f"eqd stopped (SIGSTOP) for {STALL_S} s")
-    bound = HEARTBEAT_TIMEOUT_S + 1.5
+    resent = 0
+    for n in range(1, STALLS + 1):
+        # Start each stall from buffers that equalize with power, so that a resent command is visible.
+        rig.wait_for(15, "buffers equalizing with more than 200 W", lambda: all(
+            r["eq_flag"] == 1 and r["cmd_setpoint_W"] > 200 for r in (channel_regs(cab2, k) for k in (0, 1))))
+        t_stop = time.monotonic()
+        rig.eqd.signal(signal.SIGSTOP)
+        bound = HEARTBEAT_TIMEOUT_S + 1.5
+        rig.wait_for(bound, f"stall {n}: controller watchdog releases the buffers within {bound} s of the stop",
+                     lambda: all(channel_regs(cab2, k)["eq_flag"] == 0 for k in (0, 1)), poll_s=0.05)
+        t_rel = time.monotonic() - t_stop
+        time.sleep(max(0.0, t_stop + STALL_S - time.monotonic()))
+        t_cont = time.monotonic()
+        rig.eqd.signal(signal.SIGCONT)
+        time.sleep(AFTER_RESUME_S)
+        rig.eqd_alive()
 
-    def released():
-        return all(channel_regs(cab2, k)["eq_flag"] == 0 for k in (0, 1))
-    rig.wait_for(bound, f"controller watchdog releases the buffers within {bound} s of the stop", released,
-                 poll_s=0.05)
-    rig.step(f"buffers out of equalization {time.monotonic() - t_stop:.2f} s after SIGSTOP")
-    time.sleep(max(0.0, t_stop + STALL_S - time.monotonic()))
-    t_cont = time.monotonic()
-    rig.eqd.signal(signal.SIGCONT)
-    rig.step("eqd resumed (SIGCONT)")
-    time.sleep(AFTER_RESUME_S)
-    rig.eqd_alive()
-
-    writes = command_writes(writes_log)
-    for k in (0, 1):
-        before = [w for w in writes if w[0] < t_stop and w[1] == k]
-        during = [w for w in writes if t_stop <= w[0] < t_cont and w[1] == k]
-        after = [w for w in writes if w[0] >= t_cont and w[1] == k]
-        rig.check(before, f"cab2/{k + 1}: command writes seen before the stall")
-        rig.check(not during, f"cab2/{k + 1}: no writes while eqd is stopped (got {len(during)})")
-        if not before:
-            continue
-        _, _, en0, sp0 = before[-1]
-        rig.step(f"cab2/{k + 1}: last command before the stall: enable {en0}, setpoint {sp0:.1f} W; "
-                 f"{len(after)} command write(s) in the {AFTER_RESUME_S} s after the resume"
-                 + "".join(f"\n      +{(t - t_cont) * 1000:.0f} ms: enable {en}, setpoint {sp:.1f} W"
-                           for t, _, en, sp in after[:6]))
-        rig.check(en0 == 1 and abs(sp0) >= 50, f"cab2/{k + 1}: was equalizing with power before the stall")
-        stale = [(t, sp) for t, _, en, sp in after if en == 1 and abs(sp - sp0) < 0.01]
-        rig.check(not stale, f"cab2/{k + 1}: the pre-stall command (enable 1, {sp0:.1f} W) was sent again "
-                             + ", ".join(f"{(t - t_cont) * 1000:.0f} ms" for t, _ in stale) + " after SIGCONT")
-
+        writes = command_writes(writes_log)
+        for k in (0, 1):
+            before = [w for w in writes if w[0] < t_stop and w[1] == k]
+            during = [w for w in writes if t_stop <= w[0] < t_cont and w[1] == k]
+            after = [w for w in writes if t_cont <= w[0] < t_cont + AFTER_RESUME_S and w[1] == k]
+            rig.check(not during, f"stall {n}, cab2/{k + 1}: no writes while eqd is stopped (got {len(during)})")
+            if not rig.check(before, f"stall {n}, cab2/{k + 1}: command writes seen before the stall"):
+                continue
+            _, _, en0, sp0 = before[-1]
+            stale = [(t, sp) for t, _, en, sp in after if en == 1 and abs(sp - sp0) < 0.01]
+            # Writes before eqd acknowledges the controller's release (a stop or a 0 W command).
+            ack = next((i for i, (_, _, en, sp) in enumerate(after) if en == 0 or sp == 0.0), len(after))
+            early = [(t, sp) for t, _, en, sp in after[:ack] if en == 1 and abs(sp) >= 1.0]
+            rig.step(f"stall {n}, cab2/{k + 1}: released {t_rel:.2f} s into the stall; last command before it "
+                     f"enable {en0}, {sp0:.1f} W; first writes after SIGCONT: "
+                     + ", ".join(f"+{(t - t_cont) * 1000:.0f} ms {'on' if en else 'off'} {sp:.1f} W"
+                                 for t, _, en, sp in after[:3]))
+            rig.check(en0 == 1 and abs(sp0) >= 50, f"stall {n}, cab2/{k + 1}: was equalizing with power before it")
+            ok = rig.check(not stale, f"stall {n}, cab2/{k + 1}: the pre-stall command (enable 1, {sp0:.1f} W) "
+                                      "was sent again " + ", ".join(f"{(t - t_cont) * 1000:.0f} ms"
+                                                                    for t, _ in stale) + " after SIGCONT")
+            ok &= rig.check(not early, f"stall {n}, cab2/{k + 1}: re-entered at power from pre-stall data before "
+                                       "eqd acknowledged the release: " + ", ".join(
+                                           f"+{(t - t_cont) * 1000:.0f} ms {sp:.1f} W" for t, sp in early))
+            resent += not ok
+    rig.step(f"commands from before the stall sent after {resent} of {2 * STALLS} buffer-stalls")
     rig.step("eqd takes the buffers over again")
     rig.wait_converged()
 

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -248,6 +249,9 @@ class Rig:
         except Failed as e:
             self.failures.append(str(e))
             print(f"[{self.elapsed():6.1f} s] FAIL: {e}", flush=True)
+        except Exception as e:  # a bug of the test or an unexpected answer: still show the logs
+            traceback.print_exc()
+            self.failures.append(f"{type(e).__name__}: {e}")
         if self.failures:
             self.show_logs()
             print(f"FAILED ({len(self.failures)}): " + " | ".join(self.failures), flush=True)
@@ -371,8 +375,10 @@ class Rig:
             raise OSError(f"eqctl {' '.join(args)}: rc {rc}: {err.strip()}")
         return json.loads(out)
 
-    def channels(self, role="any"):
-        return {c["channel"]: c for c in self.ctl_json("channels", "--role", role)["channels"]}
+    def channels(self, role=None):
+        """{name: row} of eqctl channels (role eq or test; None: every channel)."""
+        args = ("channels",) + (("--role", role) if role else ())
+        return {c["channel"]: c for c in self.ctl_json(*args)["channels"]}
 
     def controllers(self):
         return {c["controller"]: c for c in self.ctl_json("controllers")["controllers"]}

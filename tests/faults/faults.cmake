@@ -15,7 +15,7 @@ set(EQD_FAULT_TESTS
     reload)
 foreach(t IN LISTS EQD_FAULT_TESTS)
   add_test(NAME faults.${t}
-           COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/faults/${t}_test.py
+           COMMAND /usr/bin/python3 -B ${CMAKE_CURRENT_SOURCE_DIR}/faults/${t}_test.py
                    --eqd $<TARGET_FILE:eqd> --eqsim $<TARGET_FILE:eqsim> --eqctl $<TARGET_FILE:eqctl>
                    --source ${PROJECT_SOURCE_DIR})
   set_tests_properties(faults.${t} PROPERTIES LABELS "faults" TIMEOUT 120 SKIP_RETURN_CODE 77)

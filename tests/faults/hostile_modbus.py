@@ -19,16 +19,17 @@ correct, so that a client gets past its connect checks and meets the fault where
   ok           correct replies
   exception    exception replies, cycling through codes 01 02 03 04 05 06 0A 0B and undefined ones
   bad_count    the byte count disagrees with the quantity asked (too few, too many, odd, 0)
-  bad_length   the MBAP length disagrees with the PDU that follows (the bytes are sent as they are)
+  bad_length   the MBAP length counts 3 or 40 bytes more than the PDU, and that many junk bytes follow it
   bad_tid      the reply carries another transaction id
   bad_unit     the reply carries another unit id (the data itself is correct)
   bad_fc       the reply carries another function code
   nan          voltage, current and power are NaN (quiet and signalling)
   inf          voltage, current and power are +inf / -inf
   huge         voltage, current and power are 1e30 / -1e30
-  delay        every reply (device block too) is sent 2 s late (--delay-s)
+  delay        every reply to a status read is sent 2 s late (--delay-s)
   close_mid    half of the reply is sent, then the connection is closed
-  silent       requests are read and never answered (device block too); the connection stays open
+  silent       requests are read and never answered (the device block too: a client cannot even
+               complete its connect checks); the connection stays open
   garbage      random bytes instead of the reply
 
 The mode is --mode, or the content of --mode-file, read again for every request so that a test can
@@ -39,6 +40,7 @@ appends each write request (0x06, 0x10) to --write-log as a JSON line
 {"t": CLOCK_MONOTONIC s, "unit": id, "fc": code, "addr": start, "values": [u16...]}.
 
 --port 0 picks a free port; the port is printed on stdout as "port N" (and written to --port-file).
+--request-log FILE appends every request the server receives as a JSON line.
 Runs until SIGTERM/SIGINT. Usage: hostile_modbus.py [--port P] [--channels N] [--mode M | --mode-file F]
        hostile_modbus.py --proxy HOST:PORT --write-log FILE [--port P]
 """
@@ -57,7 +59,7 @@ import time
 MODES = ("ok", "exception", "bad_count", "bad_length", "bad_tid", "bad_unit", "bad_fc", "nan", "inf", "huge",
          "delay", "close_mid", "silent", "garbage")
 # Modes that hit every request, not only reads of the status block.
-ALL_REQUEST_MODES = ("delay", "silent")
+ALL_REQUEST_MODES = ("silent",)
 EXCEPTION_CODES = (0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0A, 0x0B, 0x00, 0x07, 0x7F, 0xFF)
 
 STATUS_BASE, STATUS_STRIDE = 100, 12
@@ -155,6 +157,7 @@ class Server(socketserver.ThreadingTCPServer):
         self.args = args
         self.image = Image(args.channels, args.heartbeat_timeout_ms)
         self.sequence = 0  # cycles variants of a mode across requests
+        self.log_lock = threading.Lock()
         super().__init__(("127.0.0.1", port), Handler)
 
     def mode(self):
@@ -167,6 +170,14 @@ class Server(socketserver.ThreadingTCPServer):
             except OSError:
                 pass
         return self.args.mode
+
+    def log_request(self, tid, unit, pdu, mode):
+        head = struct.unpack(">HH", pdu[1:5]) if len(pdu) >= 5 else (None, None)
+        line = json.dumps({"t": time.monotonic(), "tid": tid, "unit": unit, "fc": pdu[0], "addr": head[0],
+                           "qty": head[1], "mode": mode})
+        with self.log_lock:
+            with open(self.args.request_log, "a") as f:
+                f.write(line + "\n")
 
     def next_variant(self):
         self.sequence += 1
@@ -190,6 +201,8 @@ class Handler(socketserver.BaseRequestHandler):
                 continue  # not Modbus: no reply (spec: the server discards it)
             mode = srv.mode()
             fc = pdu[0]
+            if srv.args.request_log:
+                srv.log_request(tid, unit, pdu, mode)
             status_read = fc == 0x04 and len(pdu) >= 5 and sum(struct.unpack(">HH", pdu[1:5])) > STATUS_BASE
             hit = mode in ALL_REQUEST_MODES or (mode != "ok" and status_read)
             if hit and mode == "silent":
@@ -207,8 +220,9 @@ class Handler(socketserver.BaseRequestHandler):
                     body = reply[2:] if v % 4 != 1 else reply[2:] + b"\0\0"
                     data = frame(tid, unit, bytes([fc, bad]) + body)
                 elif mode == "bad_length":
-                    wrong = len(reply) + 1 + (-2, 3, 40)[v % 3]
-                    data = struct.pack(">HHHB", tid, 0, wrong & 0xFFFF, unit) + reply
+                    # A client that delimits frames by the PDU alone takes the reply and then meets junk.
+                    extra = (3, 40)[v % 2]
+                    data = struct.pack(">HHHB", tid, 0, len(reply) + 1 + extra, unit) + reply + os.urandom(extra)
                 elif mode == "bad_tid":
                     out_tid = (tid + 1 + v % 7) & 0xFFFF
                     data = frame(out_tid, unit, reply)
@@ -341,6 +355,7 @@ def main():
     ap.add_argument("--mode", choices=MODES, default="ok")
     ap.add_argument("--mode-file")
     ap.add_argument("--delay-s", type=float, default=2.0)
+    ap.add_argument("--request-log", help="append every request as a JSON line (tid, unit, fc, addr, qty, mode)")
     ap.add_argument("--proxy", metavar="HOST:PORT")
     ap.add_argument("--write-log")
     args = ap.parse_args()

@@ -6,8 +6,9 @@ lengths, wrong transaction ids, wrong function codes, NaN / inf / 1e30 values, r
 in the middle and the connection closed, every reply 2 s late, and never answering.
 
 Promise, for every mode: within 8 s every channel of the hostile controller is not `ok` (offline or
-invalid: never fed to the law) and the errors are counted (eqd_controller_errors_total, the mode's own
-kind where it has one: exception, invalid; eqctl controllers shows last_error or disconnected);
+invalid: never fed to the law) and the errors are counted (eqd_controller_errors_total of the mode's
+kind; eqctl controllers shows last_error or disconnected); nothing but the server's true 0 W ever
+reaches the law (the hostile bus's free power stays 0 W: no NaN, inf, 1e30 or junk);
 throughout, the healthy controllers are sampled at rate (achieved poll rate >= 80 % of 10 Hz, every
 channel ok), the main bus keeps balancing (grid exchange < 20 % of what it would be without
 equalization), no controller watchdog trips, and nothing crashes. After the modes, a correct server
@@ -19,21 +20,26 @@ import time
 
 from faultlib import ModbusClient, Rig
 
-# mode -> error kinds of which at least one must grow while the mode runs (None: any kind)
+# mode -> (error kinds of which at least one must grow while the mode runs, how many errors at least)
 MODES = [
-    ("exception", ("exception",)),
-    ("bad_count", None),
-    ("bad_length", None),
-    ("bad_tid", None),
-    ("bad_fc", None),
-    ("nan", ("invalid",)),
-    ("inf", ("invalid",)),
-    ("huge", ("invalid",)),
-    ("garbage", None),
-    ("close_mid", None),
-    ("delay", ("timeout",)),
-    ("silent", ("timeout", "connection")),
+    ("exception", ("exception",), 2),
+    ("bad_count", ("protocol",), 2),
+    ("bad_length", ("protocol",), 2),
+    ("bad_tid", ("protocol",), 2),
+    ("bad_fc", ("protocol",), 2),
+    ("nan", ("invalid",), 2),
+    ("inf", ("invalid",), 2),
+    ("huge", ("invalid",), 2),
+    ("garbage", ("protocol",), 2),
+    ("close_mid", ("connection",), 2),
+    ("delay", ("timeout",), 2),
+    # Never answering: the connect checks time out; the retries back off (up to 5 s), so count one.
+    ("silent", ("timeout", "connection"), 1),
 ]
+# Replies whose MBAP length announces junk after a correct PDU: libmodbus delimits a reply by its
+# function code and byte count, so the reply itself is taken (its values are the server's true ones)
+# and the junk breaks the next reply, which is refused. The channels flicker between ok and invalid.
+FLICKER_MODES = ("bad_length",)
 DETECT_BOUND_S = 8.0
 OBSERVE_S = 1.5
 HEALTHY = ("cab1", "cab2")
@@ -41,7 +47,7 @@ HEALTHY = ("cab1", "cab2")
 
 def energy(rig):
     b = rig.sim_report()["buses"][0]
-    return (b["grid_import_J"] + b["grid_export_J"], b["without_eq_import_J"] + b["without_eq_export_J"])
+    return (b["grid_import_J"] + b["grid_export_J"], b["free_import_J"] + b["free_export_J"])
 
 
 def body(rig):
@@ -64,6 +70,10 @@ def body(rig):
 
     def healthy_ok():
         rig.eqd_alive()
+        # The hostile channels are idle at 0 W: nothing else (NaN, inf, 1e30, junk) may reach the law.
+        free = rig.bus("hostile")["free_W"]
+        rig.check(free is None or abs(free) < 1.0, f"mode {mode}: free power of bus hostile {free} W (the "
+                                                    "server's channels draw 0 W)")
         ctls = rig.controllers()
         chans = rig.channels()
         bad = [n for n, c in chans.items() if not n.startswith("hostile/") and c["health"] != "ok"]
@@ -72,7 +82,7 @@ def body(rig):
         rig.check(not slow, f"healthy controllers polled at rate (not: {slow})")
         return ctls
 
-    for mode, kinds in MODES:
+    for mode, kinds, least in MODES:
         before = rig.controller_errors("hostile")
         t = time.monotonic()
         rig.set_hostile_mode(mode)
@@ -81,8 +91,8 @@ def body(rig):
             errs = rig.controller_errors("hostile")
             grown = {k: errs.get(k, 0) - before.get(k, 0) for k in errs if errs.get(k, 0) > before.get(k, 0)}
             cs = hostile_channels()
-            counted = sum(grown.values()) >= 2 and (kinds is None or any(k in grown for k in kinds))
-            return counted and all(c["health"] != "ok" for c in cs) and (grown, cs)
+            counted = sum(grown.get(k, 0) for k in kinds) >= least
+            return counted and all(c["health"] != "ok" or mode in FLICKER_MODES for c in cs) and (grown, cs)
 
         end = time.monotonic() + DETECT_BOUND_S
         got = None
@@ -92,8 +102,8 @@ def body(rig):
             if not got:
                 time.sleep(0.1)
         dt = time.monotonic() - t
-        if not rig.check(got, f"mode {mode}: hostile channels not ok and errors counted "
-                              f"({'kinds ' + '/'.join(kinds) if kinds else 'any kind'}) within {DETECT_BOUND_S} s"):
+        if not rig.check(got, f"mode {mode}: hostile channels not ok and {least}+ errors counted "
+                              f"({'/'.join(kinds)}) within {DETECT_BOUND_S} s"):
             errs = rig.controller_errors("hostile")
             rig.step(f"mode {mode}: errors now {errs}, before {before}; channels "
                      + ", ".join(f"{c['channel']} {c['health']}" for c in hostile_channels()))
@@ -102,7 +112,8 @@ def body(rig):
         obs_end = time.monotonic() + OBSERVE_S
         while time.monotonic() < obs_end:
             ctls = healthy_ok()
-            rig.check(all(c["health"] != "ok" for c in hostile_channels()), f"mode {mode}: hostile channels stay not ok")
+            for c in hostile_channels():
+                rig.check(c["health"] != "ok" or mode in FLICKER_MODES, f"mode {mode}: {c['channel']} stays not ok")
             time.sleep(0.25)
         h = ctls["hostile"]
         rig.check(not h["connected"] or h["last_error"], f"mode {mode}: eqctl controllers shows the trouble: {h}")

@@ -38,7 +38,10 @@ CORRUPT_CACHE = [
     ("an unknown version", b'{"format":"eqd-controller-cache","version":999,"controllers":[]}\n'),
     ("controllers not a list", b'{"format":"eqd-controller-cache","version":1,"controllers":{"a":1}}\n'),
 ]
-VALID_STATE = {"version": 1, "channels": {"cab2/2": {"assigned": False}}}
+# cab2/2 released, with the limits of its equalization: entry (as eqd itself writes them).
+VALID_STATE = {"version": 1, "channels": {"cab2/2": {"assigned": False, "limits": {
+    "max_charge_W": 3000.0, "max_discharge_W": 3000.0, "max_charge_A": 60.0, "max_discharge_A": 60.0,
+    "v_min_V": 48.0, "v_max_V": 56.0, "hysteresis_V": 0.05}}}}
 
 
 def body(rig):
