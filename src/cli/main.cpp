@@ -86,7 +86,14 @@ int run_watch(const std::string& socket, double interval_s, const std::string& b
       if (!client) client = std::make_unique<Client>(socket, kTimeoutMs);
       ApiRequest st;
       st.command = Command::status;
-      const json s = client->call(st);
+      json s;
+      try {
+        s = client->call(st);
+      } catch (const UnreachableError&) {
+        // eqd closes a connection idle longer than api.idle_timeout_ms (a long --interval): reconnect once.
+        client = std::make_unique<Client>(socket, kTimeoutMs);
+        s = client->call(st);
+      }
       ApiRequest ch;
       ch.command = Command::channels;
       ch.role = eqd::control::RoleFilter::eq;

@@ -52,6 +52,7 @@ class Checker {
     check_buffers();
     check_timing();
     check_lease_encoding();
+    check_api();
   }
 
  private:
@@ -336,6 +337,20 @@ class Checker {
           fail_at(bp + ".max_age_ms", std::to_string(b.params.max_age_ms) + " ms is too short: " + why);
       }
     }
+  }
+
+  // The reserved connections are the only ones other users can never take: at least one slot must
+  // be left for everybody else, and one uid's share cannot exceed the whole.
+  void check_api() {
+    const ApiConfig& a = cfg_.api;
+    if (a.reserved_connections >= a.max_connections)
+      fail_at("api.reserved_connections", std::to_string(a.reserved_connections) +
+                                              " leaves no connection for other users (expected less than "
+                                              "api.max_connections " + std::to_string(a.max_connections) + ")");
+    if (a.max_connections_per_uid > a.max_connections)
+      fail_at("api.max_connections_per_uid", std::to_string(a.max_connections_per_uid) +
+                                                 " is more than api.max_connections " +
+                                                 std::to_string(a.max_connections));
   }
 
   // The lease each bus commands must reach the controller exactly: a register that cannot carry it

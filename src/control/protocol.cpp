@@ -2,8 +2,12 @@
 #include "eqd/control/protocol.hpp"
 
 #include <cmath>
+#include <functional>
 #include <limits>
+#include <set>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 namespace eqd::control {
 
@@ -40,6 +44,48 @@ bool depth_ok(std::string_view s) {
   }
   return true;
 }
+
+// Parser callback that finds the first key repeated within one object; it names it by its path
+// ("limits.v_max_V"). Depth is bounded by depth_ok() before parsing, so the stack stays small.
+struct DuplicateKeys {
+  struct Level {
+    std::string name;  ///< key of this value in its parent ("" at the top and in arrays)
+    std::set<std::string> keys;  // a set: a 64 KiB object of distinct keys must stay cheap
+  };
+  std::vector<Level> stack;
+  std::string pending_key;
+  std::string first;  ///< path of the first duplicate; empty if none
+
+  bool operator()(int /*depth*/, json::parse_event_t event, json& parsed) {
+    using E = json::parse_event_t;
+    switch (event) {
+      case E::object_start:
+      case E::array_start:
+        stack.push_back(Level{std::exchange(pending_key, {}), {}});
+        break;
+      case E::object_end:
+      case E::array_end:
+        if (!stack.empty()) stack.pop_back();
+        break;
+      case E::key: {
+        if (stack.empty() || !parsed.is_string()) break;
+        const std::string& k = parsed.get_ref<const std::string&>();
+        Level& top = stack.back();
+        if (!top.keys.insert(k).second && first.empty()) {
+          for (const Level& l : stack)
+            if (!l.name.empty()) first += l.name.substr(0, 40) + ".";
+          first += k.substr(0, 40);
+        }
+        pending_key = k;
+        break;
+      }
+      case E::value:
+        pending_key.clear();
+        break;
+    }
+    return true;
+  }
+};
 
 ParseError fail(std::uint64_t id, const char* code, std::string message) {
   return ParseError{id, code, std::move(message)};
@@ -95,9 +141,17 @@ std::variant<ApiRequest, ParseError> parse_request(std::string_view line) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   if (!depth_ok(line))
     return fail(0, error_code::kMalformed, "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
-  const json j = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
+  DuplicateKeys dup;
+  const json j = json::parse(line.begin(), line.end(), std::ref(dup), /*allow_exceptions=*/false);
   if (j.is_discarded()) return fail(0, error_code::kMalformed, "not valid JSON (expected one JSON object per line)");
   if (!j.is_object()) return fail(0, error_code::kMalformed, "a request must be a JSON object");
+  if (!dup.first.empty()) {
+    // nlohmann keeps the last value of a repeated key: {"cmd":"status","cmd":"assign"} would run
+    // assign while a reader of the text (a log, a proxy's filter) sees status. Refuse instead.
+    std::uint64_t id = 0;
+    if (auto it = j.find("id"); it != j.end() && it->is_number_unsigned() && dup.first != "id") id = it->get<std::uint64_t>();
+    return fail(id, error_code::kBadRequest, "duplicate key \"" + dup.first + "\" (each key may appear once per object)");
+  }
 
   ApiRequest r;
   if (auto it = j.find("id"); it != j.end()) {

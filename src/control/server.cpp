@@ -6,6 +6,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -36,8 +38,17 @@ namespace {
 constexpr std::chrono::milliseconds kPollPeriod{5};
 // A response that arrives after its client timed out is still applied (persisted) for this long.
 constexpr std::chrono::seconds kLateGrace{60};
+// A refused connection is kept this long after its `busy` line so that the client can still send
+// its request and read the answer (closing at once makes its write fail with EPIPE instead).
+constexpr std::chrono::milliseconds kRejectLinger{1000};
+// Refused connections lingering at once; past this a flood is closed without an answer, so that
+// refusing costs bounded file descriptors.
+constexpr std::size_t kMaxRejecting = 16;
+// Refusals are logged at most this often (with the number since the last line).
+constexpr std::chrono::seconds kRejectLogPeriod{10};
 
 class Session;
+class Rejection;
 }  // namespace
 
 struct ApiServer::Impl {
@@ -60,6 +71,10 @@ struct ApiServer::Impl {
   asio::steady_timer poll_timer{io};
   asio::steady_timer accept_retry{io};
   std::set<std::shared_ptr<Session>> sessions;
+  std::set<std::shared_ptr<Rejection>> rejections;
+  std::unordered_map<uid_t, std::size_t> per_uid;  ///< open sessions by peer uid
+  std::size_t refused_since_log = 0;
+  std::chrono::steady_clock::time_point last_refusal_log{};
   std::unordered_map<std::uint64_t, Pending> pending;
   std::uint64_t next_core_id = 1;
   bool polling = false;
@@ -68,6 +83,10 @@ struct ApiServer::Impl {
 
   void do_accept();
   void on_accept(stream::socket socket);
+  /// Why a new connection of `peer` cannot be served now; empty if it can.
+  std::string admission(const PeerCredentials& peer, bool privileged) const;
+  void refuse(stream::socket socket, const PeerCredentials& peer, const std::string& why);
+  void session_closed(const std::shared_ptr<Session>& s);
   void handle(const std::shared_ptr<Session>& s, std::string_view line);
   void handle_assign(const std::shared_ptr<Session>& s, const ApiRequest& r);
   void handle_release(const std::shared_ptr<Session>& s, const ApiRequest& r);
@@ -85,18 +104,25 @@ namespace {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(ApiServer::Impl& srv, stream::socket socket, PeerCredentials peer, bool may_change)
-      : srv_(srv), socket_(std::move(socket)), buf_(kMaxRequestBytes + 1), peer_(peer), may_change_(may_change) {}
+      : srv_(srv),
+        socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
+        buf_(kMaxRequestBytes + 1),
+        peer_(peer),
+        may_change_(may_change) {}
 
+  /// Waits for the next request; the idle deadline starts now.
   void read_next() {
-    asio::async_read_until(socket_, buf_, '\n', [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
-      self->on_read(ec, n);
-    });
+    arm_deadline(true);
+    read_line();
   }
 
-  /// Sends one response line, then reads the next request (or closes).
+  /// Sends one response line, then reads the next request (or closes). A reader that takes no
+  /// reply within the idle timeout is closed: it must not hold a connection slot for ever.
   void reply(std::string text, bool close_after = false) {
     if (closed_) return;
     out_ = std::move(text);
+    arm_deadline(false);
     asio::async_write(socket_, asio::buffer(out_),
                       [self = shared_from_this(), close_after](boost::system::error_code ec, std::size_t) {
                         if (ec || close_after) self->close();
@@ -107,17 +133,50 @@ class Session : public std::enable_shared_from_this<Session> {
   void close() {
     if (closed_) return;
     closed_ = true;
+    ++timer_gen_;
     boost::system::error_code ignored;
+    timer_.cancel();
     socket_.shutdown(stream::socket::shutdown_both, ignored);
     socket_.close(ignored);
-    srv_.sessions.erase(shared_from_this());
+    srv_.session_closed(shared_from_this());
   }
 
   [[nodiscard]] bool may_change() const noexcept { return may_change_; }
   [[nodiscard]] const PeerCredentials& peer() const noexcept { return peer_; }
 
  private:
+  void read_line() {
+    asio::async_read_until(socket_, buf_, '\n', [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+      self->on_read(ec, n);
+    });
+  }
+
+  // One timer per session, re-armed for each wait; the generation tells a stale expiry (queued
+  // before a re-arm or a completed line) from the current one.
+  void arm_deadline(bool waiting_for_request) {
+    const std::uint64_t gen = ++timer_gen_;
+    timer_.expires_after(srv_.opts.idle_timeout);
+    timer_.async_wait([self = shared_from_this(), gen, waiting_for_request](boost::system::error_code ec) {
+      if (ec || self->closed_ || gen != self->timer_gen_) return;
+      self->on_deadline(waiting_for_request);
+    });
+  }
+
+  void on_deadline(bool waiting_for_request) {
+    if (!waiting_for_request) {
+      close();  // the reader does not read: no line can reach it
+      return;
+    }
+    idle_closing_ = true;  // a line that completes now is not served any more
+    spdlog::debug("control API: closing idle connection of uid {} (pid {})", peer_.uid, peer_.pid);
+    reply(error_response(0, error_code::kIdle,
+                         "no complete request line within " + std::to_string(srv_.opts.idle_timeout.count()) +
+                             " ms (api.idle_timeout_ms); closing"),
+          true);
+  }
+
   void on_read(boost::system::error_code ec, std::size_t n) {
+    if (closed_) return;
     if (ec == asio::error::not_found) {
       // The line outgrew the buffer: there is no way to find where the next request starts.
       reply(error_response(0, error_code::kTooLarge,
@@ -129,22 +188,77 @@ class Session : public std::enable_shared_from_this<Session> {
       close();
       return;
     }
+    if (idle_closing_) return;
     const auto begin = asio::buffers_begin(buf_.data());
     std::string line(begin, begin + static_cast<std::ptrdiff_t>(n - 1));
     buf_.consume(n);
     if (line.find_first_not_of(" \t\r") == std::string::npos) {
-      read_next();  // blank lines are ignored (handy with socat / nc)
+      read_line();  // blank lines are ignored (handy with socat / nc) and do not reset the idle deadline
       return;
     }
+    ++timer_gen_;  // a request is being served: no idle deadline until its reply is written
+    timer_.cancel();
     srv_.handle(shared_from_this(), line);
   }
 
   ApiServer::Impl& srv_;
   stream::socket socket_;
+  asio::steady_timer timer_;
+  std::uint64_t timer_gen_ = 0;
   asio::streambuf buf_;
   std::string out_;
   PeerCredentials peer_;
   bool may_change_ = false;
+  bool closed_ = false;
+  bool idle_closing_ = false;
+};
+
+/// A connection refused for a limit: it gets one `busy` line, its sending half is shut, whatever
+/// the client sends is read and dropped, and it is closed at the client's EOF or after
+/// kRejectLinger, whichever comes first.
+class Rejection : public std::enable_shared_from_this<Rejection> {
+ public:
+  Rejection(ApiServer::Impl& srv, stream::socket socket, std::string line)
+      : srv_(srv), socket_(std::move(socket)), timer_(socket_.get_executor()), out_(std::move(line)) {}
+
+  void start() {
+    timer_.expires_after(kRejectLinger);
+    timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->close();
+    });
+    asio::async_write(socket_, asio::buffer(out_), [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+      if (ec) {
+        self->close();
+        return;
+      }
+      boost::system::error_code ignored;
+      self->socket_.shutdown(stream::socket::shutdown_send, ignored);
+      self->drain();
+    });
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    boost::system::error_code ignored;
+    timer_.cancel();
+    socket_.close(ignored);
+    srv_.rejections.erase(shared_from_this());
+  }
+
+ private:
+  void drain() {
+    socket_.async_read_some(asio::buffer(sink_), [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+      if (ec || self->closed_) self->close();
+      else self->drain();
+    });
+  }
+
+  ApiServer::Impl& srv_;
+  stream::socket socket_;
+  asio::steady_timer timer_;
+  std::string out_;
+  std::array<char, 512> sink_{};
   bool closed_ = false;
 };
 
@@ -183,15 +297,60 @@ void ApiServer::Impl::on_accept(stream::socket socket) {
   }
   // Groups are read at connect time: the pid is the connecting process now, not later.
   const bool may = peer->uid == 0 || auth.may_change(*peer, auth.gid() ? supplementary_groups(*peer) : std::vector<gid_t>{});
-  auto s = std::make_shared<Session>(*this, std::move(socket), *peer, may);
-  sessions.insert(s);
-  if (sessions.size() > opts.max_clients) {
-    s->reply(error_response(0, error_code::kBusy,
-                            "too many control API clients (" + std::to_string(opts.max_clients) + "); try again later"),
-             true);
+  if (const std::string why = admission(*peer, may); !why.empty()) {
+    refuse(std::move(socket), *peer, why);
     return;
   }
+  auto s = std::make_shared<Session>(*this, std::move(socket), *peer, may);
+  sessions.insert(s);
+  ++per_uid[peer->uid];
   s->read_next();
+}
+
+std::string ApiServer::Impl::admission(const PeerCredentials& peer, bool privileged) const {
+  const std::size_t open = sessions.size();
+  if (open >= opts.max_connections)
+    return "eqd serves " + std::to_string(opts.max_connections) +
+           " control API connections already (api.max_connections); try again later";
+  if (peer.uid != 0) {
+    const auto it = per_uid.find(peer.uid);
+    const std::size_t mine = it == per_uid.end() ? 0 : it->second;
+    if (mine >= opts.max_connections_per_uid)
+      return "uid " + std::to_string(peer.uid) + " has " + std::to_string(mine) +
+             " control API connections open already (api.max_connections_per_uid); close one and try again";
+  }
+  // The last slots are kept for those who may change things, so that other users can never lock
+  // root or the operators out.
+  const std::size_t shared = opts.max_connections - std::min(opts.reserved_connections, opts.max_connections);
+  if (!privileged && open >= shared)
+    return "the remaining " + std::to_string(opts.max_connections - open) + " control API connection(s) are reserved for "
+           "root and group '" + auth.group() + "' (api.reserved_connections); try again later";
+  return {};
+}
+
+void ApiServer::Impl::refuse(stream::socket socket, const PeerCredentials& peer, const std::string& why) {
+  ++refused_since_log;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_refusal_log >= kRejectLogPeriod) {
+    spdlog::warn("control API: refused a connection of uid {} (pid {}): {} ({} refused since the last such line)",
+                 peer.uid, peer.pid, why, refused_since_log);
+    last_refusal_log = now;
+    refused_since_log = 0;
+  }
+  if (rejections.size() >= kMaxRejecting) {
+    boost::system::error_code ignored;
+    socket.close(ignored);  // a flood: no answer rather than unbounded file descriptors
+    return;
+  }
+  auto r = std::make_shared<Rejection>(*this, std::move(socket), error_response(0, error_code::kBusy, why));
+  rejections.insert(r);
+  r->start();
+}
+
+void ApiServer::Impl::session_closed(const std::shared_ptr<Session>& s) {
+  if (sessions.erase(s) == 0) return;
+  const auto it = per_uid.find(s->peer().uid);
+  if (it != per_uid.end() && --it->second == 0) per_uid.erase(it);
 }
 
 bool ApiServer::Impl::submit(core::Request req, std::function<void(std::optional<core::ResponseStatus>)> done) {
@@ -279,9 +438,12 @@ void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, std::string_view
                                       {"channels", dir.channels.size()},
                                       {"controllers", dir.controllers.size()}}));
       return;
-    case Command::status:
-      s->reply(ok_response(r.id, status_view(daemon, now)));
+    case Command::status: {
+      std::optional<MetricsEndpointState> metrics;
+      if (opts.metrics_state) metrics = opts.metrics_state();
+      s->reply(ok_response(r.id, status_view(daemon, now, metrics ? &*metrics : nullptr)));
       return;
+    }
     case Command::controllers:
       s->reply(ok_response(r.id, controllers_view(daemon)));
       return;
@@ -576,6 +738,17 @@ void ApiServer::Impl::handle_set(const std::shared_ptr<Session>& s, const ApiReq
   if (!queued) s->reply(error_response(r.id, error_code::kBusy, "eqd's request queue is full; try again"));
 }
 
+ApiServerOptions api_server_options(const config::ApiConfig& api) {
+  ApiServerOptions o;
+  o.socket_path = api.socket_path;
+  o.group = api.group;
+  o.idle_timeout = std::chrono::milliseconds(api.idle_timeout_ms);
+  o.max_connections = static_cast<std::size_t>(api.max_connections);
+  o.max_connections_per_uid = static_cast<std::size_t>(api.max_connections_per_uid);
+  o.reserved_connections = static_cast<std::size_t>(api.reserved_connections);
+  return o;
+}
+
 ApiServer::ApiServer(daemon::Daemon& d, StateStore& store, PersistedState state, ApiServerOptions opts)
     : impl_(std::make_unique<Impl>(d, store, std::move(state), std::move(opts))) {}
 
@@ -626,6 +799,8 @@ void ApiServer::stop() {
     m.accept_retry.cancel();
     auto sessions = m.sessions;
     for (const auto& s : sessions) s->close();
+    auto rejections = m.rejections;
+    for (const auto& r : rejections) r->close();
     m.io.stop();
   });
   m.thread.join();

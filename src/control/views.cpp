@@ -25,7 +25,7 @@ json to_json(const HealthCounts& c) {
 
 }  // namespace
 
-json status_view(const daemon::Daemon& d, std::int64_t now_ns) {
+json status_view(const daemon::Daemon& d, std::int64_t now_ns, const MetricsEndpointState* metrics) {
   const core::ControlCore& core = d.core();
   const daemon::Directory& dir = d.directory();
   std::vector<HealthCounts> counts(core.bus_count());
@@ -93,12 +93,20 @@ json status_view(const daemon::Daemon& d, std::int64_t now_ns) {
     });
   }
   const core::CycleStats st = core.stats();
-  return json{{"buses", buses},
-              {"controllers", json{{"total", up + down}, {"connected", up}, {"disconnected", down}}},
-              {"control", json{{"cycles", st.cycles},
-                               {"last_cycle_age_s", st.cycles ? static_cast<double>(now_ns - st.last_cycle_ns) * 1e-9 : -1.0},
-                               {"requests", st.requests},
-                               {"requests_refused", st.requests_refused}}}};
+  json out{{"buses", buses},
+           {"controllers", json{{"total", up + down}, {"connected", up}, {"disconnected", down}}},
+           {"control", json{{"cycles", st.cycles},
+                            {"last_cycle_age_s", st.cycles ? static_cast<double>(now_ns - st.last_cycle_ns) * 1e-9 : -1.0},
+                            {"requests", st.requests},
+                            {"requests_refused", st.requests_refused}}}};
+  // Monitoring is reported, never required: control runs whether or not the endpoint is bound.
+  if (metrics != nullptr)
+    out["metrics"] = json{{"enabled", metrics->enabled},
+                          {"listening", metrics->listening},
+                          {"listen", metrics->listen},
+                          {"error", metrics->error.empty() ? json(nullptr) : json(metrics->error)},
+                          {"retry_ms", metrics->retry.count()}};
+  return out;
 }
 
 json channels_view(const daemon::Daemon& d, std::int64_t now_ns, int bus, RoleFilter role) {

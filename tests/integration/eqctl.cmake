@@ -4,3 +4,11 @@ add_test(NAME eqctl_e2e
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/eqctl_e2e.sh $<TARGET_FILE:eqsim> $<TARGET_FILE:eqd>
                  $<TARGET_FILE:eqctl> ${PROJECT_SOURCE_DIR}/config/rigs/demo.yaml)
 set_tests_properties(eqctl_e2e PROPERTIES LABELS "integration" TIMEOUT 90)
+
+# Fault catalogue, control socket: idle and hostile local clients against the real eqd and eqctl
+# (connection limits, reserved slots, busy, idle timeout, duplicate keys). Root for the other uids.
+add_executable(control_limits_e2e_test integration/control_limits_e2e_test.cpp)
+target_link_libraries(control_limits_e2e_test PRIVATE eqd_catch_main nlohmann_json::nlohmann_json)
+target_compile_definitions(control_limits_e2e_test PRIVATE EQD_BIN="$<TARGET_FILE:eqd>" EQCTL_BIN="$<TARGET_FILE:eqctl>")
+add_dependencies(control_limits_e2e_test eqd eqctl)
+catch_discover_tests(control_limits_e2e_test PROPERTIES LABELS "integration:faults" TIMEOUT 60)

@@ -151,3 +151,25 @@ TEST_CASE("control protocol: merge_limits overrides only the given fields", "[co
   CHECK(m.max_discharge_W == 800);
   CHECK(m.v_max_V == 56);
 }
+
+TEST_CASE("control protocol: a key given twice is refused, naming it", "[control][protocol]") {
+  // nlohmann keeps the last value: {"cmd":"status","cmd":"assign"} used to run assign.
+  ParseError e = bad(R"({"id":4,"cmd":"status","cmd":"assign","channel":"cab1/2"})");
+  CHECK(std::string(e.code) == error_code::kBadRequest);
+  CHECK(e.message.find("duplicate key \"cmd\"") != std::string::npos);
+  CHECK(e.id == 4);
+  // Escapes do not hide a duplicate: "\u0063md" is "cmd".
+  CHECK(bad(R"({"cmd":"status","\u0063md":"release","channel":"cab1/2"})").message.find("\"cmd\"") != std::string::npos);
+  // Nested: named by its path.
+  e = bad(R"({"cmd":"assign","channel":"cab1/2","limits":{"v_max_V":50,"v_min_V":40,"v_max_V":60}})");
+  CHECK(e.message.find("duplicate key \"limits.v_max_V\"") != std::string::npos);
+  e = bad(R"({"cmd":"set","bus":"main","params":{"tau_s":12,"tau_s":5}})");
+  CHECK(e.message.find("\"params.tau_s\"") != std::string::npos);
+  // The same key in different objects is no duplicate.
+  CHECK(ok(R"({"cmd":"set","bus":"main","params":{"tau_s":12},"x":{"bus":1}})").params.at("tau_s") == 12.0);
+  // Many distinct keys stay cheap (a set, not a list).
+  std::string many = R"({"cmd":"status")";
+  for (int i = 0; i < 5000; ++i) many += ",\"k" + std::to_string(i) + "\":0";
+  CHECK(ok(many + "}").command == Command::status);
+  CHECK(bad(many + ",\"k17\":1}").message.find("\"k17\"") != std::string::npos);
+}

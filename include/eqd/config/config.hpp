@@ -104,6 +104,10 @@ struct ControlLoopConfig {
 struct ApiConfig {
   std::string socket_path = "/run/eqd/eqd.sock";  ///< api.socket: Unix socket path (absolute)
   std::string group = "eqd";                       ///< api.group: group allowed to use the socket
+  int idle_timeout_ms = 60000;       ///< api.idle_timeout_ms: a connection without a request line for this long is closed
+  int max_connections = 64;          ///< api.max_connections: connections at once, all clients together
+  int max_connections_per_uid = 8;   ///< api.max_connections_per_uid: connections at once of one uid (root exempt)
+  int reserved_connections = 8;      ///< api.reserved_connections: of max_connections, kept for root and api.group
 };
 
 /// Prometheus exporter. Plain data.

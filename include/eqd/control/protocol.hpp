@@ -62,7 +62,7 @@ struct ApiRequest {
 namespace error_code {
 inline constexpr const char* kTooLarge = "too_large";
 inline constexpr const char* kMalformed = "malformed";          ///< not JSON / not an object
-inline constexpr const char* kBadRequest = "bad_request";       ///< a field is missing or of the wrong type
+inline constexpr const char* kBadRequest = "bad_request";       ///< a field is missing, of the wrong type or given twice
 inline constexpr const char* kUnsupportedVersion = "unsupported_version";
 inline constexpr const char* kUnknownCommand = "unknown_command";
 inline constexpr const char* kUnknownChannel = "unknown_channel";
@@ -71,11 +71,12 @@ inline constexpr const char* kForbidden = "forbidden";
 inline constexpr const char* kRefusedRunning = "refused_running";
 inline constexpr const char* kRefusedFault = "refused_fault";
 inline constexpr const char* kInvalid = "invalid";               ///< limits / parameters rejected
-inline constexpr const char* kBusy = "busy";                     ///< request queue or client limit full
+inline constexpr const char* kBusy = "busy";  ///< request queue full, or connection limits reached (then closed)
 inline constexpr const char* kTimeout = "timeout";               ///< the control thread did not answer
 inline constexpr const char* kUnknownController = "unknown_controller";
 inline constexpr const char* kNotAdopted = "not_adopted";        ///< assign on a read-only (discovered) controller
 inline constexpr const char* kUnavailable = "unavailable";       ///< e.g. adopt/forget while discovery is off
+inline constexpr const char* kIdle = "idle";  ///< sent just before the server closes an idle connection
 }  // namespace error_code
 
 /// A request that could not be parsed: error code, message naming the field, and the id if one was read.

@@ -11,7 +11,9 @@
 #include <memory>
 #include <string>
 
+#include "eqd/config/config.hpp"
 #include "eqd/control/state_store.hpp"
+#include "eqd/control/views.hpp"
 #include "eqd/daemon/daemon.hpp"
 
 namespace eqd::control {
@@ -27,15 +29,28 @@ struct ControllerChange {
 /// not block (the discovery manager only queues the change for the main thread).
 using ControllerHook = std::function<ControllerChange(const std::string& controller)>;
 
+/// Reads the metrics endpoint's state. Called on the server's io thread; must not block for long
+/// and must stay valid while the server runs.
+using MetricsStateHook = std::function<MetricsEndpointState()>;
+
 /// Settings of the server. Plain data.
 struct ApiServerOptions {
   std::string socket_path = "/run/eqd/eqd.sock";  ///< Config.api.socket_path
   std::string group = "eqd";                       ///< Config.api.group: may change besides root
   std::chrono::milliseconds response_timeout{3000};  ///< wait for the control thread's answer
-  std::size_t max_clients = 64;                    ///< more connections get "busy" and are closed
+  /// A connection with no complete request line (or whose reader takes no reply) for this long gets
+  /// an "idle" error line and is closed. Config.api.idle_timeout_ms.
+  std::chrono::milliseconds idle_timeout{60000};
+  std::size_t max_connections = 64;           ///< Config.api.max_connections: one more gets "busy"
+  std::size_t max_connections_per_uid = 8;    ///< Config.api.max_connections_per_uid (root exempt)
+  std::size_t reserved_connections = 8;       ///< Config.api.reserved_connections: root and api.group only
   ControllerHook adopt{};   ///< `adopt`; empty: refused as "unavailable" (discovery is off)
   ControllerHook forget{};  ///< `forget`; empty: refused as "unavailable" (discovery is off)
+  MetricsStateHook metrics_state{};  ///< `status` field "metrics"; empty: the field is absent
 };
+
+/// The options of the `api:` section (socket, group, idle timeout, connection limits). Any thread.
+[[nodiscard]] ApiServerOptions api_server_options(const config::ApiConfig& api);
 
 /// Thread-safety: construct, start(), stop() from the main thread. Everything else runs on the
 /// server's own io thread.
