@@ -123,6 +123,17 @@ std::string render_status(const json& result) {
   }
   const json& k = sub(result, "controllers");
   out += "controllers: " + str(k, "connected") + " of " + str(k, "total") + " connected\n";
+  // Older daemons send no "metrics": then nothing is said about it.
+  const json& m = sub(result, "metrics");
+  if (m.is_object() && m.value("enabled", false)) {
+    if (m.value("listening", false)) {
+      out += "metrics: listening on " + str(m, "listen") + "\n";
+    } else {
+      const json& err = sub(m, "error");
+      out += "metrics: not listening on " + str(m, "listen") + (err.is_string() ? " (" + err.get<std::string>() + ")" : "") +
+             ", retrying\n";
+    }
+  }
   return out;
 }
 

@@ -21,14 +21,20 @@ void App::start() {
 }
 
 void App::start_services() {
+  // Metrics first, for the API's status; a metrics address in use does not stop control (the
+  // service retries by itself), so this does not throw for it.
+  metrics_ = std::make_unique<metrics::ExporterService>(*daemon_, cfg_.metrics);
+  if (metrics_->state().listening) spdlog::info("metrics on http://{}/metrics", cfg_.metrics.listen);
   // The API reads the persisted state as it is on disk now: it is rewritten after every change.
-  control::ApiServerOptions opts{cfg_.api.socket_path, cfg_.api.group};
+  control::ApiServerOptions opts = control::api_server_options(cfg_.api);
   opts.adopt = adopt_hook_;
   opts.forget = forget_hook_;
+  opts.metrics_state = [read = metrics_->state_reader()] {
+    const metrics::EndpointState m = read();
+    return control::MetricsEndpointState{m.enabled, m.listening, m.listen, m.error, m.retry};
+  };
   api_ = std::make_unique<control::ApiServer>(*daemon_, store_, store_.load().state, std::move(opts));
   api_->start();
-  metrics_ = metrics::start_exporter(*daemon_, cfg_.metrics);
-  if (metrics_) spdlog::info("metrics on http://{}/metrics", cfg_.metrics.listen);
 }
 
 void App::set_controller_hooks(control::ControllerHook adopt, control::ControllerHook forget) {

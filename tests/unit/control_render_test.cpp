@@ -69,3 +69,18 @@ TEST_CASE("eqctl render: a channel's announced forecast has its own column", "[c
   CHECK(row1.substr(col_end - 4, 4) == "1500");
   CHECK(c.find("cab1/2") != std::string::npos);
 }
+
+TEST_CASE("eqctl render: the metrics endpoint's state", "[control][cli]") {
+  json st{{"buses", json::array()}, {"controllers", json{{"total", 1}, {"connected", 1}}}};
+  st["metrics"] = json{{"enabled", true}, {"listening", false}, {"listen", "127.0.0.1:9860"},
+                       {"error", "address in use"}, {"retry_ms", 5000}};
+  CHECK(render_status(st).find("metrics: not listening on 127.0.0.1:9860 (address in use), retrying\n") !=
+        std::string::npos);
+  st["metrics"]["listening"] = true;
+  st["metrics"]["error"] = nullptr;
+  CHECK(render_status(st).find("metrics: listening on 127.0.0.1:9860\n") != std::string::npos);
+  st["metrics"]["enabled"] = false;
+  CHECK(render_status(st).find("metrics") == std::string::npos);
+  st.erase("metrics");  // an older daemon
+  CHECK(render_status(st).find("metrics") == std::string::npos);
+}

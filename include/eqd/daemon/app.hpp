@@ -14,7 +14,7 @@ namespace eqd::control {
 class ApiServer;
 }
 namespace eqd::metrics {
-class Exporter;
+class ExporterService;
 }
 
 namespace eqd::daemon {
@@ -54,7 +54,7 @@ class App {
   control::StateStore store_;
   std::unique_ptr<Daemon> daemon_;
   std::unique_ptr<control::ApiServer> api_;
-  std::unique_ptr<metrics::Exporter> metrics_;
+  std::unique_ptr<metrics::ExporterService> metrics_;
   control::ControllerHook adopt_hook_;
   control::ControllerHook forget_hook_;
   bool stopped_ = false;

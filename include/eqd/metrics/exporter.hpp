@@ -5,9 +5,12 @@
 /// prometheus-cpp's Exposer, whose TextSerializer cost most of a large scrape. The control thread
 /// is never involved.
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "eqd/config/config.hpp"
 #include "eqd/metrics/collector.hpp"
@@ -44,5 +47,54 @@ class Exporter {
 /// Builds the collector for a started daemon and serves it at cfg.listen; nullptr when
 /// cfg.enabled is false. Throws std::runtime_error as Exporter. Main thread.
 [[nodiscard]] std::unique_ptr<Exporter> start_exporter(const daemon::Daemon& d, const config::MetricsConfig& cfg);
+
+/// How often ExporterService tries again to bind metrics.listen while it cannot.
+inline constexpr std::chrono::milliseconds kBindRetry{5000};
+
+/// What the metrics endpoint is doing now. Plain data.
+struct EndpointState {
+  bool enabled = false;    ///< metrics.enabled
+  bool listening = false;  ///< bound and serving
+  std::string listen;      ///< metrics.listen
+  std::string error;       ///< why not listening ("address in use"); empty when listening or disabled
+  std::chrono::milliseconds retry{0};  ///< retry period while not listening
+  std::uint16_t port = 0;  ///< the port bound (for metrics.listen with port 0); 0 while not listening
+};
+
+/// The metrics endpoint as a service that control never depends on: it binds at construction if it
+/// can; otherwise it logs the reason once, retries every `retry` on a thread of its own and logs
+/// once more when it succeeds. Nothing here throws for a busy or unavailable address.
+/// Thread-safety: construct and destroy on the main thread; state() and the reader from any thread.
+class ExporterService {
+ public:
+  /// `d` must be started and outlive the service. With cfg.enabled false nothing is served.
+  ExporterService(const daemon::Daemon& d, const config::MetricsConfig& cfg, std::chrono::milliseconds retry = kBindRetry);
+  /// Stops retrying and serving (joins the retry thread, then the HTTP workers).
+  ~ExporterService();
+  ExporterService(const ExporterService&) = delete;
+  ExporterService& operator=(const ExporterService&) = delete;
+
+  /// The endpoint's state now. Any thread.
+  [[nodiscard]] EndpointState state() const;
+  /// A reader of the state that stays valid after the service is gone (then it reports the last
+  /// state), for holders with a lifetime of their own such as the control API. Any thread.
+  [[nodiscard]] std::function<EndpointState()> state_reader() const;
+
+ private:
+  struct Shared;
+  void try_bind();
+  void retry_loop();
+
+  std::shared_ptr<Shared> shared_;
+  std::shared_ptr<Collector> collector_;
+  std::string listen_;
+  std::chrono::milliseconds retry_;
+  std::unique_ptr<Exporter> exporter_;  ///< written by the constructor or the retry thread, once
+  std::thread retry_thread_;
+};
+
+/// Why `listen` (HOST:PORT) cannot be bound now, as a short phrase ("address in use"), found by
+/// binding a probe socket; empty if a probe binds (or the address cannot be resolved). Any thread.
+[[nodiscard]] std::string bind_problem(const std::string& listen);
 
 }  // namespace eqd::metrics
