@@ -20,7 +20,7 @@ correct, so that a client gets past its connect checks and meets the fault where
   exception    exception replies, cycling through codes 01 02 03 04 05 06 0A 0B and undefined ones
   bad_count    the byte count disagrees with the quantity asked (too few, too many, odd, 0)
   bad_length   the MBAP length counts 3 or 40 bytes more than the PDU, and that many junk bytes follow it
-  bad_tid      the reply carries another transaction id
+  bad_tid      the reply carries another transaction id (the previous request's, or one far away)
   bad_unit     the reply carries another unit id (the data itself is correct)
   bad_fc       the reply carries another function code
   nan          voltage, current and power are NaN (quiet and signalling)
@@ -224,7 +224,9 @@ class Handler(socketserver.BaseRequestHandler):
                     extra = (3, 40)[v % 2]
                     data = struct.pack(">HHHB", tid, 0, len(reply) + 1 + extra, unit) + reply + os.urandom(extra)
                 elif mode == "bad_tid":
-                    out_tid = (tid + 1 + v % 7) & 0xFFFF
+                    # Never one the client may send next: after a junk mode left the stream one reply
+                    # behind, a late reply carrying the next request's id would be taken for its answer.
+                    out_tid = ((tid - 1) & 0xFFFF, tid ^ 0x8000, (tid + 0x1000) & 0xFFFF)[v % 3]
                     data = frame(out_tid, unit, reply)
                 elif mode == "bad_unit":
                     out_unit = (unit + 1) & 0xFF
@@ -347,7 +349,7 @@ class ProxyHandler(socketserver.BaseRequestHandler):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--port-file")
     ap.add_argument("--channels", type=int, default=4)
