@@ -123,6 +123,17 @@ std::string render_status(const json& result) {
   }
   const json& k = sub(result, "controllers");
   out += "controllers: " + str(k, "connected") + " of " + str(k, "total") + " connected\n";
+  // Older daemons send no "stalled": then nothing is said about it.
+  const json& ctl = sub(result, "control");
+  if (ctl.is_object() && ctl.contains("stalled")) {
+    if (ctl.value("stalled", false)) {
+      out += "control: STALLED, no control cycle for " + fixed(num(ctl, "last_cycle_age_s"), 1) + " s (bound " +
+             fixed(num(ctl, "liveness_timeout_s"), 1) +
+             " s): heartbeat and commands held, the controllers' watchdogs take the buffers to 0 W\n";
+    } else if (ctl.value("stalls", 0) > 0) {
+      out += "control: cycling; " + str(ctl, "stalls") + " stall(s) since start (see the log)\n";
+    }
+  }
   // Older daemons send no "metrics": then nothing is said about it.
   const json& m = sub(result, "metrics");
   if (m.is_object() && m.value("enabled", false)) {

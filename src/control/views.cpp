@@ -1,6 +1,8 @@
 // Reading views of the control API. They only read seqlock snapshots (see views.hpp).
 #include "eqd/control/views.hpp"
 
+#include "eqd/daemon/event_watch.hpp"
+
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -28,6 +30,7 @@ json to_json(const HealthCounts& c) {
 json status_view(const daemon::Daemon& d, std::int64_t now_ns, const MetricsEndpointState* metrics) {
   const core::ControlCore& core = d.core();
   const daemon::Directory& dir = d.directory();
+  const daemon::StallView stall = daemon::stall_view(d, now_ns);
   std::vector<HealthCounts> counts(core.bus_count());
   for (std::size_t i = 0; i < dir.channels.size() && i < core.channel_count(); ++i) {
     const core::ChannelSnapshot s = core.channel(static_cast<core::ChannelIndex>(i));
@@ -69,7 +72,9 @@ json status_view(const daemon::Daemon& d, std::int64_t now_ns, const MetricsEndp
     const bool allow_any_tau = b < d.config().buses.size() && d.config().buses[b].allow_any_tau;
     buses.push_back(json{
         {"bus", b < dir.buses.size() ? dir.buses[b] : std::to_string(b)},
-        {"status", core::to_string(s.status)},
+        // A bus snapshot is only as new as the last cycle: while the control thread is stalled its status
+        // says so, not the status of the last cycle before the stall.
+        {"status", stall.stalled ? "stalled" : core::to_string(s.status)},
         {"net_W", s.net_W},
         {"free_W", s.free_W},
         {"free_forecast_W", s.free_forecast_W},
@@ -96,6 +101,9 @@ json status_view(const daemon::Daemon& d, std::int64_t now_ns, const MetricsEndp
   json out{{"buses", buses},
            {"controllers", json{{"total", up + down}, {"connected", up}, {"disconnected", down}}},
            {"control", json{{"cycles", st.cycles},
+                            {"stalled", stall.stalled},
+                            {"stalls", stall.stalls},
+                            {"liveness_timeout_s", stall.bound_s},
                             {"last_cycle_age_s", st.cycles ? static_cast<double>(now_ns - st.last_cycle_ns) * 1e-9 : -1.0},
                             {"requests", st.requests},
                             {"requests_refused", st.requests_refused}}}};

@@ -5,6 +5,7 @@
 #include "logging.hpp"
 #include "realtime.hpp"
 
+#include <algorithm>
 #include <future>
 #include <thread>
 
@@ -59,12 +60,23 @@ void Daemon::start() {
   started_ = true;
   loop_->start();
   for (auto& p : links_) p->start();
-  std::size_t buffers = 0;
-  for (const auto& c : plan_.core.channels) buffers += c.assigned ? 1 : 0;
-  spdlog::info("eqd started: {} bus(es), {} controller(s), {} channel(s), {} equalization channel(s) from config, "
-               "control period {} ms",
+  // Where each equalization channel came from: the configuration, or the state file (assigned with
+  // eqctl); a configured one the state file says was released is counted apart.
+  std::size_t from_config = 0, from_state = 0, released_by_state = 0;
+  for (std::size_t i = 0; i < plan_.core.channels.size() && i < plan_.directory.channels.size(); ++i) {
+    const std::string& name = plan_.directory.channels[i].name;
+    const bool configured = std::any_of(cfg_.buffers.begin(), cfg_.buffers.end(),
+                                        [&](const config::BufferConfig& b) { return b.channel == name; });
+    if (plan_.core.channels[i].assigned) ++(configured ? from_config : from_state);
+    else if (configured) ++released_by_state;
+  }
+  spdlog::info("eqd started: {} bus(es), {} controller(s), {} channel(s), {} equalization channel(s) ({} from config, "
+               "{} from state{}), control period {} ms, liveness bound {} ms",
                plan_.directory.buses.size(), plan_.directory.controllers.size(), plan_.directory.channels.size(),
-               buffers, cfg_.loop.period_ms);
+               from_config + from_state, from_config, from_state,
+               released_by_state ? "; " + std::to_string(released_by_state) + " configured one(s) released by state"
+                                 : std::string(),
+               cfg_.loop.period_ms, cfg_.loop.liveness_timeout_ms);
 }
 
 void Daemon::detach() {

@@ -17,6 +17,7 @@
 #include "eqd/daemon/app.hpp"
 #include "eqd/discovery/manager.hpp"
 #include "logging.hpp"
+#include "eqd/daemon/event_watch.hpp"
 #include "systemd_notify.hpp"
 
 namespace {
@@ -148,6 +149,7 @@ int run(int argc, char** argv) {
 
   eqd::daemon::Notifier notifier;
   eqd::daemon::WatchdogGate watchdog_gate;
+  eqd::daemon::EventWatch events;  // stalls, links, buffers leaving equalization: said once each
   auto& controller_errors = eqd::daemon::logging::controller_errors();
   std::unique_ptr<eqd::discovery::DiscoveryManager> discovery;
   eqd::config::Config start_cfg = cfg;
@@ -186,6 +188,7 @@ int run(int argc, char** argv) {
     }
     const int sig = sigtimedwait(&signals, nullptr, &wait);
     if (watchdog_gate.should_feed(&app_state.daemon().loop(), app_state.daemon().loop().cycles())) notifier.watchdog();
+    events.tick(app_state.daemon(), eqd::daemon::monotonic_ns());
     controller_errors.flush();
     if (discovery && (sig < 0 || sig == SIGUSR1) && !discovery_tick(*discovery, app_state)) return kExitFailure;
     if (sig == SIGUSR1) continue;

@@ -29,6 +29,8 @@ enum Id : std::size_t {
   kCycles,
   kOverruns,
   kLastCycleAge,
+  kStalled,
+  kStalls,
   kTornReads,
   kRequests,
   kRequestsRefused,
@@ -93,6 +95,10 @@ const MetricInfo kCatalogue[] = {
      "Control periods skipped because a cycle or the scheduler ran a whole period late."},
     {"eqd_control_last_cycle_age_seconds", G, kCtl, "seconds", "",
      "Time since the last control cycle started (grows if the control thread stalls)."},
+    {"eqd_control_stalled", G, kCtl, "", "",
+     "1 while the last control cycle is older than control_loop.liveness_timeout_ms (links then hold heartbeat and commands)."},
+    {"eqd_control_stalls_total", C, kCtl, "", "",
+     "Stalls of the control thread: gaps between cycles longer than the liveness bound (the one going on included)."},
     {"eqd_control_torn_reads_total", C, kCtl, "", "",
      "Samples the control thread skipped because their writer was mid-store."},
     {"eqd_control_requests_total", C, kCtl, "", "", "Requests (assign, release, parameters) handled."},
@@ -274,6 +280,10 @@ void Collector::collect_control(std::vector<MetricFamily>& out, std::int64_t now
   if (src_.control_overruns) counter(family(out, kOverruns, 1), none, static_cast<double>(src_.control_overruns()));
   // Before the first cycle there is no age to report; an absent series is clearer than a fake one.
   if (st.cycles > 0) gauge(family(out, kLastCycleAge, 1), none, seconds(now_ns - st.last_cycle_ns));
+  const bool stalled = src_.core->stalled(now_ns);
+  gauge(family(out, kStalled, 1), none, stalled ? 1.0 : 0.0);
+  // The core counts a stall when it cycles again; the one going on now is counted here already.
+  counter(family(out, kStalls, 1), none, static_cast<double>(st.stalls + (stalled ? 1 : 0)));
   counter(family(out, kTornReads, 1), none, static_cast<double>(st.torn_reads));
   counter(family(out, kRequests, 1), none, static_cast<double>(st.requests));
   counter(family(out, kRequestsRefused, 1), none, static_cast<double>(st.requests_refused));

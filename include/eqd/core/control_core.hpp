@@ -112,6 +112,12 @@ class ControlCore {
   [[nodiscard]] const std::atomic<std::int64_t>& cycle_clock() const noexcept { return cycle_clock_; }
   /// The liveness bound in ns (CoreConfig::liveness_ms). Any thread.
   [[nodiscard]] std::int64_t liveness_ns() const noexcept { return liveness_ns_; }
+  /// True when a cycle ran and the last one completed longer than the liveness bound before now_ns
+  /// (the control thread is stalled now). Any thread.
+  [[nodiscard]] bool stalled(std::int64_t now_ns) const noexcept {
+    const std::int64_t last = cycle_clock_.load(std::memory_order_acquire);
+    return last != 0 && now_ns - last > liveness_ns_;
+  }
 
   /// One control cycle at time now_ns (monotonic ns, or virtual time in tests). Control thread only.
   void cycle(std::int64_t now_ns) noexcept;
