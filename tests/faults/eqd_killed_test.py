@@ -40,15 +40,12 @@ def body(rig):
     t_rel = time.monotonic() - t_kill
     rig.step(f"both buffers out of equalization, setpoint 0 W, {t_rel:.2f} s after the kill "
              f"(heartbeat timeout {HEARTBEAT_TIMEOUT_S} s)")
-    rig.check(t_rel >= HEARTBEAT_TIMEOUT_S - 1.05,
-              f"released {t_rel:.2f} s after the kill: earlier than the watchdog could have (the heartbeat may "
-              "already have been late)")
 
     rig.wait_for(4, "measured buffer power below 50 W",
                  lambda: all(abs(channel_regs(cab2, k)["power_W"]) < 50 for k in (0, 1)), poll_s=0.05)
     rig.step(f"measured buffer power below 50 W {time.monotonic() - t_kill:.2f} s after the kill")
     trips = rig.sim_report()["watchdog_trips"]
-    rig.check(trips >= 1, f"eqsim counts a watchdog trip (got {trips})")
+    rig.check(trips >= 1, f"the release was the heartbeat watchdog's: eqsim counts a trip (got {trips})")
 
     rig.step("a new eqd takes the buffers over again")
     rig.start_eqd()

@@ -54,7 +54,7 @@ def body(rig):
     rig.step("start eqsim, the hostile server (mode ok) and eqd")
     rig.start_eqsim()
     cab2 = ModbusClient(rig.controller_ports()["cab2"])
-    rig.start_hostile("ok")
+    hostile = rig.start_hostile("ok")
     rig.start_eqd(metrics=True)
     rig.wait_converged()
 
@@ -138,6 +138,7 @@ def body(rig):
                  lambda: all(c["health"] == "ok" for c in hostile_channels()))
     rig.step(f"hostile channels ok again {time.monotonic() - t:.1f} s after the server behaves")
     rig.eqd_alive()
+    rig.check(hostile.alive(), "the hostile server ran through every mode")
     print("summary:\n  " + "\n  ".join(summary))
 
 
