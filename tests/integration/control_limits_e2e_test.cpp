@@ -73,7 +73,7 @@ TEST_CASE("faults: 64 idle connections of other users leave root in; others get 
     WARN("not run: needs root to connect as other uids");
     return;
   }
-  Eqd eqd(", idle_timeout_ms: 60000");  // the default limits: 64 connections, 8 per uid, 8 reserved
+  Eqd eqd("");  // the default limits: 64 connections, 8 per uid, 8 reserved; 60 s idle timeout
   // Eight users with eight idle connections each: as many as the whole server used to hold.
   std::vector<Fd> idle;
   for (uid_t uid = 65534; uid > 65526; --uid)
@@ -108,7 +108,7 @@ TEST_CASE("faults: 64 idle connections of other users leave root in; others get 
   CHECK(eqd.proc->log().find("refused a connection") != std::string::npos);
 }
 
-TEST_CASE("faults: an idle control connection is closed; a key given twice is refused", "[faults][control]") {
+TEST_CASE("faults: an idle control connection is closed", "[faults][control]") {
   Eqd eqd(", idle_timeout_ms: 500");
   Fd idle = eqd::test::connect_unix(eqd.socket);
   REQUIRE(idle.fd >= 0);
@@ -118,12 +118,17 @@ TEST_CASE("faults: an idle control connection is closed; a key given twice is re
   CHECK(json::parse(*line)["error"]["code"] == "idle");
   CHECK(eqd::test::closed_within(idle.fd, 2000ms));
   CHECK(std::chrono::steady_clock::now() - t0 < 2500ms);
+  std::string out;
+  CHECK(eqd.eqctl(0, "status", out) == 0);
+}
 
+TEST_CASE("faults: a request with a key given twice is refused", "[faults][control]") {
+  Eqd eqd("");
   Fd c = eqd::test::connect_unix(eqd.socket);
   REQUIRE(c.fd >= 0);
+  // Used to run the last "cmd" (a release hidden behind a status).
   const json dup = ask(c.fd, R"({"cmd":"status","cmd":"release","channel":"cab1/1"})");
   CHECK(dup["error"]["code"] == "bad_request");
   CHECK(dup["error"]["message"].get<std::string>().find("duplicate key \"cmd\"") != std::string::npos);
-  std::string out;
-  CHECK(eqd.eqctl(0, "status", out) == 0);
+  CHECK(ask(c.fd, R"({"cmd":"status"})")["ok"] == true);  // the connection goes on
 }

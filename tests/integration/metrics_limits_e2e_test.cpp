@@ -152,13 +152,14 @@ TEST_CASE("faults: /metrics answers quickly while idle and slow-loris clients ho
   std::chrono::milliseconds worst{0};
   for (int i = 0; i < 8; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
-    const std::string r = scrape(port, 10s);
+    const std::string r = scrape(port, 5s);
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
     worst = std::max(worst, took);
     INFO("scrape " << i << " took " << took.count() << " ms");
     CHECK(r.find("200 OK") != std::string::npos);
     CHECK(r.find("eqd_") != std::string::npos);
     CHECK(took < 2s);  // a functional bound, not a benchmark: it was 9.5 s with two idle clients
+    if (took >= 2s) break;  // one failure tells it all (the old server took 10 s per scrape)
     std::this_thread::sleep_for(400ms);
   }
   stop = true;
