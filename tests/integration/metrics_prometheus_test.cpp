@@ -107,8 +107,8 @@ TEST_CASE("eqd metrics pass promtool and a real Prometheus scrapes them on loopb
   INFO("eqsim log:\n" << sim.log());
   REQUIRE(eventually(15s, [&] { return fs::exists(dir / "eqd.yaml") && fs::exists(dir / "r.json"); }));
 
-  // eqd on a free port; if someone took the port between our probe and eqd's bind, eqd exits
-  // ("cannot listen") and we try another.
+  // eqd on a free port; if someone took the port between our probe and eqd's bind, eqd controls
+  // anyway and retries the port every 5 s: after 10 s without metrics we try another port.
   std::unique_ptr<Process> eqd;
   std::uint16_t eqd_port = 0;
   std::string metrics_url;
