@@ -428,6 +428,16 @@ void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, std::string_view
     s->reply(error_response(r.id, error_code::kForbidden, forbidden_message(to_string(r.command), s->peer(), auth)));
     return;
   }
+  // A change goes through the control thread: while it is stalled the request could only time out, and
+  // the controllers' watchdogs are taking the buffers to 0 W anyway. Say so at once.
+  if ((r.command == Command::assign || r.command == Command::release || r.command == Command::set) &&
+      daemon.core().stalled(now)) {
+    s->reply(error_response(r.id, error_code::kStalled,
+                            "the control thread is stalled (no control cycle within control_loop.liveness_timeout_ms): "
+                            "request not taken; the controllers' watchdogs take the buffers to 0 W and out of "
+                            "equalization. See the log; retry when `eqctl status` no longer says STALLED"));
+    return;
+  }
   switch (r.command) {
     case Command::hello:
       s->reply(ok_response(r.id, json{{"protocol", kProtocolVersion},

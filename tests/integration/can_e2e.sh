@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # eqd + eqsim over a real kernel's CAN stack (a vcan interface): eqsim serves the e2e rig on
 # $EQD_CAN_IFACE and writes a `transport: can` eqd configuration; eqd converges the bus; eqd killed
-# -> the controllers' heartbeat watchdog releases the buffers; a new eqd converges again; SIGTERM ->
+# -> the controllers' heartbeat watchdog releases the buffers; a new eqd converges again; its control
+# thread alone frozen (ptrace) -> the watchdog releases them too, and eqd converges after; SIGTERM ->
 # eqd releases the buffers itself and exits 0. Run through tests/vm/run_in_vm.sh (CTest label "vm")
 # or on a machine with a vcan interface:  EQD_CAN_IFACE=vcan0 tests/integration/can_e2e.sh EQD EQSIM RIG [--can-fd]
 set -uo pipefail
@@ -60,6 +61,17 @@ until_report 20 'e == 0 and abs(eq) < 1 and trips >= 1'
 "$eqd" "${eqd_args[@]}" >"$dir/eqd2.log" 2>&1 &
 eqd_pid=$!
 pids+=($eqd_pid)
+until_report 90 "$converged"
+
+# Only the control thread hangs (the CAN link thread runs on): the link must stop the heartbeat and
+# the commands, so the controller's watchdog (2 s) releases the buffers within liveness 1 s + 2 s.
+stall="$(dirname "$0")/../systemd/stall_thread.py"
+/usr/bin/python3 "$stall" "$eqd_pid" eqd-control 12 >"$dir/stall.log" 2>&1 &
+stall_pid=$!
+pids+=($stall_pid)
+until_report 10 'e == 0 and abs(eq) < 1 and trips >= 2'
+wait "$stall_pid" || fail "stall_thread.py failed: $(cat "$dir/stall.log")"
+grep -q "control thread stalled" "$dir/eqd2.log" || fail "eqd did not log the stall"
 until_report 90 "$converged"
 kill -TERM "$eqd_pid"
 for _ in $(seq 1 100); do kill -0 "$eqd_pid" 2>/dev/null || break; sleep 0.2; done

@@ -73,6 +73,7 @@ inline constexpr const char* kRefusedFault = "refused_fault";
 inline constexpr const char* kInvalid = "invalid";               ///< limits / parameters rejected
 inline constexpr const char* kBusy = "busy";  ///< request queue full, or connection limits reached (then closed)
 inline constexpr const char* kTimeout = "timeout";               ///< the control thread did not answer
+inline constexpr const char* kStalled = "stalled";  ///< the control thread is stalled: change requests refused at once
 inline constexpr const char* kUnknownController = "unknown_controller";
 inline constexpr const char* kNotAdopted = "not_adopted";        ///< assign on a read-only (discovered) controller
 inline constexpr const char* kUnavailable = "unavailable";       ///< e.g. adopt/forget while discovery is off
