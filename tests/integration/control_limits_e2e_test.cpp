@@ -25,8 +25,18 @@ using eqd::test::Fd;
 
 namespace {
 
+// Removed at scope exit, also when Eqd's constructor fails (a member's destructor still runs).
+struct TempDir {
+  fs::path path = eqd::test::make_temp_dir("eqd-control-limits");
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
 struct Eqd {
-  fs::path dir = eqd::test::make_temp_dir("eqd-control-limits");
+  TempDir tmp;
+  fs::path dir = tmp.path;
   std::string socket = (dir / "eqd.sock").string();
   std::unique_ptr<eqd::test::Process> proc;
 
@@ -51,8 +61,6 @@ struct Eqd {
   ~Eqd() {
     proc->signal(SIGTERM);
     proc->wait(5s);
-    std::error_code ec;
-    fs::remove_all(dir, ec);
   }
   int eqctl(uid_t uid, const std::string& cmd, std::string& out) const {
     return eqd::test::run_as(uid, {EQCTL_BIN, "--socket", socket, cmd}, out);

@@ -83,8 +83,18 @@ std::string scrape(std::uint16_t port, std::chrono::milliseconds timeout) {
   }
 }
 
+// Removed at scope exit, also when Eqd's constructor fails (a member's destructor still runs).
+struct TempDir {
+  fs::path path = eqd::test::make_temp_dir("eqd-metrics-limits");
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
 struct Eqd {
-  fs::path dir = eqd::test::make_temp_dir("eqd-metrics-limits");
+  TempDir tmp;
+  fs::path dir = tmp.path;
   std::string socket = (dir / "eqd.sock").string();
   std::unique_ptr<eqd::test::Process> proc;
 
@@ -106,8 +116,6 @@ struct Eqd {
   ~Eqd() {
     proc->signal(SIGTERM);
     proc->wait(5s);
-    std::error_code ec;
-    fs::remove_all(dir, ec);
   }
   int eqctl(const std::vector<std::string>& args, std::string& out) const {
     std::vector<std::string> argv{EQCTL_BIN, "--socket", socket};
