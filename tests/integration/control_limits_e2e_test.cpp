@@ -76,7 +76,7 @@ json ask(int fd, const std::string& line) {
 
 }  // namespace
 
-TEST_CASE("faults: 64 idle connections of other users leave root in; others get busy", "[faults][control]") {
+TEST_CASE("faults: 64 idle connections of other users leave root in, others get busy", "[faults][control]") {
   if (::getuid() != 0) {
     WARN("not run: needs root to connect as other uids");
     return;
