@@ -62,12 +62,24 @@ def body(rig):
     rig.step(f"eqctl status during the freeze (rc {rc}): {out.splitlines()[0] if out else err.strip()}")
     rig.check(rc == 0, f"eqctl status answers while the control thread is frozen (rc {rc}: {err.strip()})")
     rig.check(rc == 0 and "[ok]" not in out, "eqctl status does not say [ok] while the control cycle is stalled")
+    rig.check("STALLED" in out, "eqctl status says the control thread is STALLED")
+    # A change cannot go through a stalled control thread: refused at once, not after a timeout.
+    t_req = time.monotonic()
+    rc, out, err = rig.ctl("release", "cab2/1", timeout_s=5)
+    took = time.monotonic() - t_req
+    rig.step(f"eqctl release during the freeze: rc {rc} in {took:.2f} s: {err.strip()}")
+    rig.check(rc == 1 and "(stalled)" in err, f"eqctl release is refused as stalled (rc {rc}: {err.strip()})")
+    rig.check(took < 2.0, f"the refusal is immediate (took {took:.2f} s)")
+    rig.check("control thread stalled" in rig.eqd.log(), "eqd logs the stall")
     rig.eqd_alive()
 
     freezer.wait(FREEZE_S + 5)
     rig.step(f"control thread runs again ({time.monotonic() - t0:.1f} s after the freeze began)")
     rig.wait_converged()
     rig.wait_for(5, "eqctl status [ok] again", lambda: "[ok]" in rig.ctl("status")[1])
+    rig.check("control thread resumed" in rig.eqd.log(), "eqd logs the end of the stall")
+    rig.check("left equalization mode without eqd asking" in rig.eqd.log(),
+              "eqd logs the buffers that the controller's watchdog took out of equalization")
     rig.step("balanced again, status [ok]")
 
 
