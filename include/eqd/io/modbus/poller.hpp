@@ -2,7 +2,8 @@
 /// @file poller.hpp
 /// One Modbus controller connection (TCP or RTU) served by its own thread: reads every channel's
 /// status on an absolute-deadline period, publishes samples to the core's seqlock slots, writes the
-/// core's commands (on change, refreshed before the lease expires) and bumps the supervisor heartbeat.
+/// core's commands as the command engine decides (on change, refreshed before the lease expires) and
+/// bumps the supervisor heartbeat, both only while eqd's control thread is alive (command_engine.hpp).
 /// A stalled or dead controller only ever delays its own thread.
 
 #include <atomic>
