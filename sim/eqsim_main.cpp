@@ -328,11 +328,23 @@ int run(int argc, char** argv) {
     }
     std::vector<eqd::discovery::PublishedService> services;
     for (std::size_t c = 0; c < rig.controller_count(); ++c) {
-      const std::string& name = rig.controller(c).params().name;
+      const auto& ctl = rig.controller(c);
+      const std::string& name = ctl.params().name;
+      // The bus of its channels; none when they are on several (one TXT key cannot say which channel is
+      // where: eqd then needs an adoption with a bus, or a configuration entry).
+      std::string bus;
+      if (ctl.channel_count() > 0) {
+        bus = rig.spec().buses[ctl.spec(0).bus].name;
+        for (std::size_t k = 1; k < ctl.channel_count(); ++k)
+          if (ctl.spec(k).bus != ctl.spec(0).bus) bus.clear();
+      }
+      if (bus.empty() && ctl.channel_count() > 0)
+        std::fprintf(stderr, "eqsim: --publish: controller %s has channels on several buses: announced without a bus\n",
+                     name.c_str());
       // The serial stays the same across restarts and ports, so that eqd follows a controller that moved.
       services.push_back({name, eqd::discovery::kControllerServiceType, ports[c],
                           eqd::discovery::controller_txt(name, "eqsim-" + rig.spec().name + "-" + name, 1, "eqd-default",
-                                                         static_cast<std::uint16_t>(rig.controller(c).channel_count()))});
+                                                         static_cast<std::uint16_t>(ctl.channel_count()), bus)});
     }
     err = mdns.publish(std::move(services));
     if (!err.empty()) {

@@ -176,6 +176,9 @@ int run(int argc, char** argv) {
   auto* adopt = controllers->add_subcommand("adopt", "let eqd command discovered controller NAME (it is read-only until then)");
   std::string adopt_name;
   adopt->add_option("name", adopt_name, "controller name, as `eqctl controllers` shows it")->required();
+  std::string adopt_bus;
+  adopt->add_option("--bus", adopt_bus,
+                    "the bus its channels are on (default: the bus it announces); needed when its bus is unknown");
   auto* forget = controllers->add_subcommand("forget", "remove controller NAME from the connection cache (and its adoption)");
   std::string forget_name;
   forget->add_option("name", forget_name, "controller name, as `eqctl controllers` shows it")->required();
@@ -249,6 +252,7 @@ int run(int argc, char** argv) {
     if (*adopt) {
       r.command = Command::adopt;
       r.controller = adopt_name;
+      r.bus = adopt_bus;
       return run_change(client, r, as_json);
     }
     if (*forget) {

@@ -28,6 +28,13 @@ std::string str(const json& j, const char* key) {
   return "-";
 }
 
+// A bus field: null means the channel's controller was discovered and its bus is not known; absent
+// (an older daemon) is "-".
+std::string bus_of(const json& j) {
+  if (j.is_object() && j.contains("bus") && j["bus"].is_null()) return "unknown";
+  return str(j, "bus");
+}
+
 const json& sub(const json& j, const char* key) {
   static const json kNull;
   if (!j.is_object()) return kNull;
@@ -154,7 +161,7 @@ std::string render_channels(const json& result) {
   if (chans.is_array()) {
     for (const json& c : chans) {
       const double wp = num(c, "window_pos");
-      rows.push_back({str(c, "channel"), str(c, "bus"), str(c, "role"), str(c, "state"), str(c, "health"),
+      rows.push_back({str(c, "channel"), bus_of(c), str(c, "role"), str(c, "state"), str(c, "health"),
                       fixed(num(c, "voltage_V"), 2), fixed(num(c, "current_A"), 2), fixed(num(c, "power_W"), 0),
                       fixed(num(c, "forecast_W"), 0), fixed(num(c, "setpoint_W"), 0), fixed(num(c, "sample_age_s"), 2),
                       std::isfinite(wp) ? fixed(wp * 100.0, 0) + "%" : "-"});
@@ -174,11 +181,12 @@ std::string render_controllers(const json& result) {
       // "adopted" is absent from older daemons: show "-" rather than a wrong "no".
       const std::string adopted = !c.contains("adopted") ? "-" : c["adopted"] == true ? "yes" : "no (read-only)";
       rows.push_back({str(c, "controller"), str(c, "endpoint"), str(c, "transport"), str(c, "source"), adopted,
-                      str(c, "connected"), fixed(num(c, "achieved_hz"), 1) + "/" + fixed(num(c, "poll_hz"), 1),
+                      bus_of(c), str(c, "connected"), fixed(num(c, "achieved_hz"), 1) + "/" + fixed(num(c, "poll_hz"), 1),
                       str(c, "channels"), err});
     }
   }
-  return format_table({"CONTROLLER", "ENDPOINT", "TRANSPORT", "SOURCE", "ADOPTED", "CONNECTED", "POLL_HZ", "CHANNELS", "LAST_ERROR"},
+  return format_table({"CONTROLLER", "ENDPOINT", "TRANSPORT", "SOURCE", "ADOPTED", "BUS", "CONNECTED", "POLL_HZ", "CHANNELS",
+                       "LAST_ERROR"},
                       rows);
 }
 

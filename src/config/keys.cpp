@@ -268,6 +268,39 @@ const char* check_adopt_pattern(const std::string& s) {
   return ok ? nullptr : "a glob pattern over controller names (letters, digits, '_', '-', '*', '?', '[...]')";
 }
 
+const std::vector<Key<AdoptRule>>& adopt_rule_keys() {
+  using T = AdoptRule;
+  static const std::vector<Key<T>> k{
+      string_key<T>("match", [](T& o) -> std::string& { return o.match; }, check_adopt_pattern, true),
+      string_key<T>("bus", [](T& o) -> std::string& { return o.bus; }, check_name),
+  };
+  return k;
+}
+
+// discovery.adopt: a list whose entries are a plain glob pattern ("cab*": adopted on the bus they
+// announce) or a mapping {match: PATTERN, bus: BUS} (adopted on BUS, whatever they announce).
+Key<DiscoveryConfig> adopt_key() {
+  return {"adopt", false, [](DiscoveryConfig& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+            if (!n.IsSequence())
+              fail(c, n.Mark(), p, "got " + describe(n) + " (expected a list of glob patterns or {match: PATTERN, bus: BUS})");
+            std::vector<AdoptRule> out;
+            for (std::size_t i = 0; i < n.size(); ++i) {
+              const std::string ip = p + "[" + std::to_string(i) + "]";
+              AdoptRule r;
+              if (n[i].IsMap()) {
+                decode_mapping(n[i], ip, adopt_rule_keys(), r, c);
+              } else {
+                r.match = read_string(n[i], c, ip);
+                if (const char* e = check_adopt_pattern(r.match))
+                  fail(c, n[i].Mark(), ip, "got " + quoted(r.match) + " (expected " + e + ", or {match: PATTERN, bus: BUS})");
+              }
+              if (c.marks) (*c.marks)[ip] = n[i].Mark();
+              out.push_back(std::move(r));
+            }
+            o.adopt = std::move(out);
+          }};
+}
+
 Key<DiscoveryConfig> string_list_key(const char* name, std::vector<std::string> DiscoveryConfig::*member,
                                      const char* (*check)(const std::string&), bool non_empty) {
   return {name, false, [member, check, non_empty](DiscoveryConfig& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
@@ -291,7 +324,7 @@ const std::vector<Key<DiscoveryConfig>>& discovery_keys() {
   static const std::vector<Key<T>> k{
       bool_key<T>("enabled", [](T& o) -> bool& { return o.enabled; }),
       string_list_key("service_types", &T::service_types, check_service_type, true),
-      string_list_key("adopt", &T::adopt, check_adopt_pattern, false),
+      adopt_key(),
       int_key<T>("cache_expiry_s", [](T& o) -> int& { return o.cache_expiry_s; }, 60, 10 * 365 * 86400, "s"),
       bool_key<T>("publish", [](T& o) -> bool& { return o.publish; }),
       int_key<T>("debounce_ms", [](T& o) -> int& { return o.debounce_ms; }, 0, 60000, "ms"),

@@ -50,6 +50,7 @@ class Checker {
     check_can_maps();
     check_controllers();
     check_buffers();
+    check_adopt_rules();
     check_timing();
     check_lease_encoding();
     check_api();
@@ -262,6 +263,15 @@ class Checker {
           fail_at(cp + ".ignore_channels[" + std::to_string(k) + "]",
                   "channel " + std::to_string(ch) + " does not exist (expected 1.." + std::to_string(ctl.channels) + ")");
       }
+    }
+  }
+
+  // A rule's bus must exist: a typo would otherwise leave the controllers it adopts read-only and out
+  // of every balance (their bus unknown), which is safe but silent.
+  void check_adopt_rules() const {
+    for (std::size_t i = 0; i < cfg_.discovery.adopt.size(); ++i) {
+      const AdoptRule& r = cfg_.discovery.adopt[i];
+      if (!r.bus.empty()) require_bus("discovery.adopt[" + std::to_string(i) + "].bus", r.bus);
     }
   }
 

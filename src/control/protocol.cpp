@@ -242,6 +242,9 @@ std::variant<ApiRequest, ParseError> parse_request(std::string_view line) {
       err = read_name(j, "channel", r.channel, true);
       break;
     case Command::adopt:
+      err = read_name(j, "controller", r.controller, true);
+      if (err.empty()) err = read_name(j, "bus", r.bus, false);  // adopt on this bus
+      break;
     case Command::forget:
       err = read_name(j, "controller", r.controller, true);
       break;

@@ -481,7 +481,7 @@ void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, std::string_view
                                 std::string(to_string(r.command)) + ": discovery is off (discovery.enabled: false)"));
         return;
       }
-      const ControllerChange ch = hook(r.controller);
+      const ControllerChange ch = hook(r.controller, r.command == Command::adopt ? r.bus : std::string());
       if (!ch.ok) {
         s->reply(error_response(r.id, ch.code, ch.message));
         return;
@@ -528,7 +528,13 @@ void ApiServer::Impl::handle_assign(const std::shared_ptr<Session>& s, const Api
     return;
   }
   const daemon::ChannelInfo& info = dir.channels[*idx];
-  if (const daemon::ControllerInfo& ctl = dir.controllers[info.controller]; ctl.read_only) {
+  if (const daemon::ControllerInfo& ctl = dir.controllers[info.controller]; ctl.read_only && ctl.bus_unknown) {
+    s->reply(error_response(r.id, error_code::kNotAdopted,
+                            "controller " + ctl.name + " was discovered and its bus is not known: it is read-only and in "
+                            "no bus's balance until it is (adopt it with `eqctl controllers adopt " + ctl.name +
+                            " --bus BUS` or a discovery.adopt rule with a bus)"));
+    return;
+  } else if (ctl.read_only) {
     s->reply(error_response(r.id, error_code::kNotAdopted,
                             "controller " + ctl.name + " was discovered and is read-only until it is adopted: eqd sends "
                             "it no command (adopt it with `eqctl controllers adopt " + ctl.name +

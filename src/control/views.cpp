@@ -132,7 +132,8 @@ json channels_view(const daemon::Daemon& d, std::int64_t now_ns, int bus, RoleFi
     // A test channel's announcement (what the law counts): its power forecast_horizon_s ahead; NaN = none.
     const bool announced = s.role == core::Role::test && std::isfinite(smp.forecast_W);
     json row{{"channel", info.name},
-             {"bus", info.bus < dir.buses.size() ? dir.buses[info.bus] : std::to_string(info.bus)},
+             // null: its controller was discovered and its bus is not known (in no bus's balance).
+             {"bus", info.bus < dir.buses.size() ? json(dir.buses[info.bus]) : json(nullptr)},
              {"role", core::to_string(s.role)},
              {"health", core::to_string(s.health)},
              {"state", core::to_string(smp.state)},
@@ -157,11 +158,20 @@ json controllers_view(const daemon::Daemon& d) {
   json rows = json::array();
   for (std::size_t c = 0; c < dir.controllers.size(); ++c) {
     const daemon::ControllerInfo& info = dir.controllers[c];
+    // The bus of its channels ("main", or "main,aux" when channel_bus splits them); null when it was
+    // discovered and its bus is not known.
+    std::string buses;
+    for (std::size_t i = info.first_channel; i < dir.channels.size() && dir.channels[i].controller == c; ++i) {
+      const std::size_t b = dir.channels[i].bus;
+      if (b >= dir.buses.size()) continue;
+      if (("," + buses + ",").find("," + dir.buses[b] + ",") == std::string::npos) buses += (buses.empty() ? "" : ",") + dir.buses[b];
+    }
     json row{{"controller", info.name},
              {"endpoint", info.endpoint},
              {"transport", info.transport},
              {"source", daemon::to_string(info.source)},
              {"adopted", !info.read_only},
+             {"bus", info.bus_unknown || buses.empty() ? json(nullptr) : json(buses)},
              {"channels", info.channels}};
     if (c < d.links().size()) {
       const auto& p = *d.links()[c];

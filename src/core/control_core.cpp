@@ -79,8 +79,10 @@ ControlCore::ControlCore(const CoreConfig& cfg)
     : hot_(cfg.channels.size()),
       cold_(cfg.channels.size()),
       buses_(cfg.buses.size()),
-      acc_(cfg.buses.size()),
-      max_age_ns_(cfg.buses.size()),
+      // One accumulator more than buses: channels of no bus (kNoBus) sum into it, and nothing reads it.
+      // Pass 1 then needs no test for them.
+      acc_(cfg.buses.size() + 1),
+      max_age_ns_(cfg.buses.size() + 1),
       samples_(std::make_unique<Seqlock<Sample>[]>(cfg.channels.size())),
       commands_(std::make_unique<Seqlock<Command>[]>(cfg.channels.size())),
       channel_snap_(std::make_unique<Seqlock<ChannelSnapshot>[]>(cfg.channels.size())),
@@ -99,17 +101,25 @@ ControlCore::ControlCore(const CoreConfig& cfg)
     if (b < cfg.initial_energy.size()) buses_[b].energy = cfg.initial_energy[b];
     max_age_ns_[b] = cfg.buses[b].max_age_ms * kNsPerMs;
   }
-  health_counts_.assign(cfg.buses.size(), {});
-  channels_per_bus_.assign(cfg.buses.size(), 0);
+  const std::size_t no_bus = cfg.buses.size();  // the accumulator of channels of no bus
+  max_age_ns_[no_bus] = max_age_ns_[0];           // judges their health as the first bus would
+  health_counts_.assign(cfg.buses.size() + 1, {});
+  channels_per_bus_.assign(cfg.buses.size() + 1, 0);
   for (const ChannelConfig& c : cfg.channels) {
-    if (c.bus < cfg.buses.size()) {
-      ++channels_per_bus_[c.bus];
-      ++health_counts_[c.bus][static_cast<std::size_t>(Health::offline)];
+    const std::size_t b = c.bus == kNoBus ? no_bus : c.bus;
+    if (b < channels_per_bus_.size()) {
+      ++channels_per_bus_[b];
+      ++health_counts_[b][static_cast<std::size_t>(Health::offline)];
     }
   }
   std::vector<std::size_t> members(cfg.buses.size(), 0);
   for (std::size_t i = 0; i < cfg.channels.size(); ++i) {
     const ChannelConfig& c = cfg.channels[i];
+    if (c.bus == kNoBus) {
+      if (c.assigned)
+        throw std::invalid_argument("control core: channel " + std::to_string(i) + ": a channel of no bus cannot be a buffer");
+      continue;
+    }
     if (c.bus >= cfg.buses.size())
       throw std::invalid_argument("control core: channel " + std::to_string(i) + ": no bus " + std::to_string(c.bus));
     ++members[c.bus];
@@ -126,7 +136,7 @@ ControlCore::ControlCore(const CoreConfig& cfg)
   }
   for (std::size_t i = 0; i < cfg.channels.size(); ++i) {
     const ChannelConfig& c = cfg.channels[i];
-    hot_[i].bus = c.bus;
+    hot_[i].bus = c.bus == kNoBus ? static_cast<BusIndex>(no_bus) : c.bus;
     if (!(c.efficiency >= 0.5 && c.efficiency <= 1.0))
       throw std::invalid_argument("control core: channel " + std::to_string(i) + ": efficiency must be within 0.5..1");
     hot_[i].efficiency = static_cast<float>(c.efficiency);
@@ -222,7 +232,7 @@ void ControlCore::publish_channel(ChannelIndex i) noexcept {
   s.headroom_discharge_W = c.headroom.discharge_W;
   s.window_pos = c.headroom.window_pos;
   s.command_sequence = c.command.sequence;
-  s.bus = h.bus;
+  s.bus = h.bus < buses_.size() ? h.bus : kNoBus;
   s.role = h.role;
   s.health = h.health;
   s.command_equalize = c.command.equalize;
@@ -249,6 +259,10 @@ void ControlCore::handle_request(const Request& r, std::int64_t now_ns) noexcept
         return;
       }
       Hot_& h = hot_[r.channel];
+      if (h.bus >= buses_.size()) {  // of no bus: it balances nothing, so it may not become a buffer
+        respond(r.id, ResponseStatus::refused_invalid);
+        return;
+      }
       if (h.role == Role::pending || h.role == Role::equalization) {
         cold_[r.channel].limits = r.limits;  // a re-assign updates the limits
         cold_[r.channel].headroom_stale = true;
@@ -284,6 +298,10 @@ void ControlCore::handle_request(const Request& r, std::int64_t now_ns) noexcept
         return;
       }
       Hot_& h = hot_[r.channel];
+      if (h.bus >= buses_.size()) {  // of no bus: never a buffer, and set_role() needs a bus
+        respond(r.id, ResponseStatus::refused_invalid);
+        return;
+      }
       if (h.role == Role::releasing) {
         respond(r.id, ResponseStatus::already);
         return;

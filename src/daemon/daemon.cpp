@@ -21,9 +21,11 @@ Daemon::Daemon(const config::Config& cfg, const PlanHook& adjust_plan,
     const ChannelInfo& ch = plan_.directory.channels[i];
     if (!plan_.core.channels[i].assigned || !plan_.directory.controllers[ch.controller].read_only) continue;
     plan_.core.channels[i].assigned = false;
-    spdlog::warn("{}: not taken into equalization: controller {} is not adopted (read-only); adopt it with "
-                 "`eqctl controllers adopt {}`",
-                 ch.name, plan_.directory.controllers[ch.controller].name, plan_.directory.controllers[ch.controller].name);
+    const ControllerInfo& ctl = plan_.directory.controllers[ch.controller];
+    spdlog::warn("{}: not taken into equalization: controller {} {} (read-only); adopt it with "
+                 "`eqctl controllers adopt {}{}`",
+                 ch.name, ctl.name, ctl.bus_unknown ? "has no known bus" : "is not adopted", ctl.name,
+                 ctl.bus_unknown ? " --bus BUS" : "");
   }
   if (!initial_energy.empty()) {
     plan_.core.initial_energy.resize(plan_.directory.buses.size());

@@ -172,7 +172,8 @@ std::function<void(std::uint16_t, const char*)> controller_error_reporter(const 
   config::ControllerConfig found;
   for (const auto& c : cfg.controllers)
     if (c.name == controller) found = c;
-  if (found.bus.empty() && !cfg.buses.empty()) found.bus = cfg.buses.front().name;
+  // A discovered controller whose bus is not known has none (BUS= empty), not the first bus.
+  if (found.bus.empty() && !found.bus_unknown && !cfg.buses.empty()) found.bus = cfg.buses.front().name;
   return [controller, default_bus = found.bus, channel_bus = found.channel_bus](std::uint16_t channel, const char* message) {
     const auto it = channel == 0 ? channel_bus.end() : channel_bus.find(channel);
     controller_errors().report(controller, channel, it == channel_bus.end() ? default_bus : it->second, message);

@@ -62,8 +62,8 @@ eqd::config::Config discovery_start_config(eqd::discovery::DiscoveryManager& d, 
 }
 
 eqd::control::ControllerHook discovery_hook(eqd::discovery::DiscoveryManager& d, bool adopt) {
-  return [&d, adopt](const std::string& name) {
-    const eqd::discovery::ChangeResult r = adopt ? d.adopt(name) : d.forget(name);
+  return [&d, adopt](const std::string& name, const std::string& bus) {
+    const eqd::discovery::ChangeResult r = adopt ? d.adopt(name, bus) : d.forget(name);
     return eqd::control::ControllerChange{r.ok, r.code, r.message};
   };
 }

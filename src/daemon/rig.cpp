@@ -88,7 +88,8 @@ RigPlan plan_rig(const config::Config& cfg) {
     info.source = cc.origin == config::ControllerOrigin::cache       ? ControllerSource::cache
                   : cc.origin == config::ControllerOrigin::discovery ? ControllerSource::discovery
                                                                      : ControllerSource::config;
-    info.read_only = cc.read_only;
+    info.read_only = cc.read_only || cc.bus_unknown;
+    info.bus_unknown = cc.bus_unknown;
     info.identity = cc.identity;
     info.first_channel = static_cast<core::ChannelIndex>(dir.channels.size());
     const std::uint16_t count = cc.channels ? cc.channels : cc.map.channel_count;
@@ -125,7 +126,8 @@ RigPlan plan_rig(const config::Config& cfg) {
       ch.name = cc.name + "/" + std::to_string(n);
       ch.controller = static_cast<std::uint16_t>(c);
       ch.number = n;
-      ch.bus = bus_index(cc.bus_of(n));
+      // A discovered controller whose bus is not known is sampled and shown, but in no bus's balance.
+      ch.bus = cc.bus_unknown ? core::kNoBus : bus_index(cc.bus_of(n));
       const auto index = static_cast<core::ChannelIndex>(dir.channels.size());
       dir.by_name.emplace(ch.name, index);
       core::ChannelConfig corech;
@@ -157,8 +159,9 @@ RigPlan plan_rig(const config::Config& cfg) {
   for (const config::BufferConfig& b : cfg.buffers) {
     auto idx = dir.find_channel(b.channel);
     if (!idx) throw std::invalid_argument("equalization channel '" + b.channel + "' is not a known channel");
-    if (dir.controllers[dir.channels[*idx].controller].read_only)
-      throw std::invalid_argument("equalization channel '" + b.channel + "': its controller is discovered and not adopted (read-only)");
+    if (const ControllerInfo& ctl = dir.controllers[dir.channels[*idx].controller]; ctl.read_only)
+      throw std::invalid_argument("equalization channel '" + b.channel + "': its controller is discovered and " +
+                                  (ctl.bus_unknown ? "its bus is not known" : "not adopted") + " (read-only)");
     core::ChannelConfig& corech = plan.core.channels[*idx];
     corech.assigned = true;
     corech.limits = b.limits;

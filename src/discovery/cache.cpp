@@ -60,6 +60,12 @@ std::string from_json(const json& j, ControllerRecord& r) {
     if (!it->is_boolean()) return "\"adopted\" is not true or false";
     r.adopted = it->get<bool>();
   }
+  // Optional (files of eqd before buses were announced have neither): empty means none.
+  for (auto [key, out] : {std::pair{"bus", &r.bus}, {"adopted_bus", &r.adopted_bus}}) {
+    if (!(e = str(key, *out, false)).empty()) return e;
+    if (!out->empty() && !is_valid_name(*out))
+      return std::string("\"") + key + "\" is not a bus name";
+  }
   constexpr std::int64_t kMaxTime = 1LL << 40;
   if (!(e = integer("first_seen_s", r.first_seen_s, 0, kMaxTime, false)).empty()) return e;
   if (!(e = integer("last_seen_s", r.last_seen_s, 0, kMaxTime, true)).empty()) return e;
@@ -80,6 +86,8 @@ json to_json(const ControllerRecord& r) {
               {"profile", r.profile},
               {"channels", r.channels},
               {"adopted", r.adopted},
+              {"bus", r.bus},
+              {"adopted_bus", r.adopted_bus},
               {"first_seen_s", r.first_seen_s},
               {"last_seen_s", r.last_seen_s},
               {"last_connected_s", r.last_connected_s}};

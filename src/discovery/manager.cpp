@@ -85,14 +85,19 @@ std::string DiscoveryManager::signature(const config::Config& cfg) {
   for (const config::ControllerConfig& c : cfg.controllers) {
     if (c.origin == config::ControllerOrigin::config) continue;
     s += c.name + "|" + c.host + "|" + std::to_string(c.port) + "|" + std::to_string(c.unit_id) + "|" + c.profile + "|" +
-         std::to_string(c.channels) + "|" + (c.read_only ? "ro" : "rw") + "\n";
+         std::to_string(c.channels) + "|" + (c.read_only ? "ro" : "rw") + "|" + (c.bus_unknown ? "?" : c.bus) + "\n";
   }
   return s;
 }
 
+void DiscoveryManager::warn_merge(const MergeResult& m, const std::string& prefix) {
+  for (const std::string& s : m.skipped) warn_once(prefix + s);
+  for (const std::string& s : m.notes) warn_once(s);
+}
+
 config::Config DiscoveryManager::initial_config() {
   MergeResult m = merge_controllers(base_, known_list());
-  for (const std::string& s : m.skipped) warn_once("cached controller " + s);
+  warn_merge(m, "cached controller ");
   std::size_t added = 0;
   for (const auto& c : m.config.controllers) added += c.origin != config::ControllerOrigin::config ? 1 : 0;
   if (added > 0)
@@ -195,14 +200,18 @@ void DiscoveryManager::handle(const MdnsEvent& ev, std::int64_t now_s) {
   if (!r.host.empty() && (r.host != a.host || r.port != a.port || r.unit_id != a.unit_id))
     spdlog::info("discovery: controller {} moved from {}:{} unit {} to {}:{} unit {}", r.name, r.host, r.port, r.unit_id,
                  a.host, a.port, a.unit_id);
+  if (!r.host.empty() && r.bus != a.bus)
+    spdlog::info("discovery: controller {} now announces {} (was {})", r.name, a.bus.empty() ? "no bus" : "bus " + a.bus,
+                 r.bus.empty() ? "none" : r.bus);
   const bool changed = r.host != a.host || r.port != a.port || r.unit_id != a.unit_id || r.profile != a.profile ||
-                       r.channels != a.channels || r.service_type != a.service_type;
+                       r.channels != a.channels || r.service_type != a.service_type || r.bus != a.bus;
   r.host = a.host;
   r.port = a.port;
   r.unit_id = a.unit_id;
   r.profile = a.profile;
   r.channels = a.channels;
   r.service_type = a.service_type;
+  r.bus = a.bus;
   r.last_seen_s = now_s;
   k.announced = true;
   k.origin = config::ControllerOrigin::discovery;
@@ -230,8 +239,17 @@ std::optional<config::Config> DiscoveryManager::tick(const std::vector<LinkState
     auto it = known_.find(rq.name);
     if (it == known_.end()) continue;  // forgotten in the meantime
     if (rq.adopt) {
-      it->second.record.adopted = true;
-      spdlog::info("discovery: controller {} adopted: eqd may command it from the next handover", rq.name);
+      ControllerRecord& r = it->second.record;
+      r.adopted = true;
+      if (!rq.bus.empty()) r.adopted_bus = rq.bus;
+      const BusChoice bus = choose_bus(base_, r);
+      if (bus.bus.empty())
+        spdlog::warn("discovery: controller {} adopted, but its bus is not known: it stays read-only and in no bus's "
+                     "balance until it is (`eqctl controllers adopt {} --bus BUS`)",
+                     rq.name, rq.name);
+      else
+        spdlog::info("discovery: controller {} adopted on bus {}: eqd may command it from the next handover", rq.name,
+                     bus.bus);
     } else {
       spdlog::info("discovery: controller {} forgotten: removed from the connection cache", rq.name);
       known_.erase(it);
@@ -281,7 +299,7 @@ std::optional<config::Config> DiscoveryManager::tick(const std::vector<LinkState
   const bool overdue = now - *changed_at_ >= kMaxDebouncePeriods * debounce;
   if (!quiet && !overdue) return std::nullopt;
   MergeResult m = merge_controllers(base_, known_list());
-  for (const std::string& s : m.skipped) warn_once("controller " + s);
+  warn_merge(m, "controller ");
   return std::move(m.config);
 }
 
@@ -295,7 +313,7 @@ std::optional<DiscoveryManager::Clock::time_point> DiscoveryManager::due() const
 config::Config DiscoveryManager::set_base(const config::Config& base) {
   base_ = base;
   MergeResult m = merge_controllers(base_, known_list());
-  for (const std::string& s : m.skipped) warn_once("controller " + s);
+  warn_merge(m, "controller ");
   publish_names();
   return std::move(m.config);
 }
@@ -310,13 +328,22 @@ void DiscoveryManager::publish_names() {
   for (const auto& c : base_.controllers) names[c.name].configured = true;
   for (const auto& [name, k] : known_) {
     if (names.count(name) != 0) continue;
-    names[name].adopted = k.record.adopted || matches_adopt_rule(name, base_.discovery.adopt);
+    NameInfo& n = names[name];
+    n.adopted = k.record.adopted || matches_adopt_rule(name, base_.discovery.adopt);
+    n.adopted_bus = k.record.adopted ? k.record.adopted_bus : std::string();
+    n.bus = choose_bus(base_, k.record).bus;
   }
+  std::vector<std::string> buses;
+  for (const auto& b : base_.buses) buses.push_back(b.name);
   std::lock_guard<std::mutex> lock(mutex_);
   names_ = std::move(names);
+  bus_names_ = std::move(buses);
 }
 
-ChangeResult DiscoveryManager::adopt(const std::string& name) {
+ChangeResult DiscoveryManager::adopt(const std::string& name, const std::string& bus) {
+  const std::string unknown_bus_hint = "; it stays read-only and in no bus's balance until its bus is known: give it "
+                                       "one with `eqctl controllers adopt " + name + " --bus BUS`";
+  std::string on_bus;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     const auto it = names_.find(name);
@@ -329,13 +356,25 @@ ChangeResult DiscoveryManager::adopt(const std::string& name) {
     }
     if (it->second.configured)
       return {false, "invalid", "controller " + name + " is in the configuration file: eqd already commands it"};
-    if (it->second.adopted) return {true, "", "controller " + name + " is already adopted"};
-    it->second.adopted = true;
-    requests_.push_back(Request{true, name});
+    if (!bus.empty() && std::find(bus_names_.begin(), bus_names_.end(), bus) == bus_names_.end()) {
+      std::string list;
+      for (const auto& b : bus_names_) list += (list.empty() ? "" : ", ") + b;
+      return {false, "unknown_bus", "unknown bus \"" + bus + "\" (buses: " + list + ")"};
+    }
+    NameInfo& n = it->second;
+    if (n.adopted && (bus.empty() || bus == n.bus)) {
+      if (n.bus.empty()) return {true, "", "controller " + name + " is already adopted, but its bus is not known" + unknown_bus_hint};
+      return {true, "", "controller " + name + " is already adopted, on bus " + n.bus};
+    }
+    n.adopted = true;
+    if (!bus.empty()) n.adopted_bus = n.bus = bus;
+    on_bus = n.bus;
+    requests_.push_back(Request{true, name, bus});
   }
   if (wake_) wake_();
+  if (on_bus.empty()) return {true, "", "controller " + name + " adopted, but its bus is not known" + unknown_bus_hint};
   return {true, "",
-          "controller " + name + " adopted: eqd may command it after the handover (within about " +
+          "controller " + name + " adopted on bus " + on_bus + ": eqd may command it after the handover (within about " +
               std::to_string(base_.discovery.debounce_ms / 1000.0).substr(0, 3) + " s); its channels can then be assigned"};
 }
 
@@ -349,7 +388,7 @@ ChangeResult DiscoveryManager::forget(const std::string& name) {
       return {false, "invalid",
               "controller " + name + " is in the configuration file (" + base_.source_path + "): remove it there"};
     names_.erase(it);
-    requests_.push_back(Request{false, name});
+    requests_.push_back(Request{false, name, {}});
   }
   if (wake_) wake_();
   return {true, "",

@@ -9,9 +9,15 @@
 
 namespace eqd::discovery {
 
-bool matches_adopt_rule(const std::string& name, const std::vector<std::string>& patterns) {
-  return std::any_of(patterns.begin(), patterns.end(),
-                     [&](const std::string& p) { return ::fnmatch(p.c_str(), name.c_str(), 0) == 0; });
+const config::AdoptRule* find_adopt_rule(const std::string& name, const std::vector<config::AdoptRule>& rules) {
+  const auto it = std::find_if(rules.begin(), rules.end(), [&](const config::AdoptRule& r) {
+    return ::fnmatch(r.match.c_str(), name.c_str(), 0) == 0;
+  });
+  return it == rules.end() ? nullptr : &*it;
+}
+
+bool matches_adopt_rule(const std::string& name, const std::vector<config::AdoptRule>& rules) {
+  return find_adopt_rule(name, rules) != nullptr;
 }
 
 namespace {
@@ -20,7 +26,56 @@ std::string endpoint(const std::string& host, std::uint16_t port, int unit) {
   return host + ":" + std::to_string(port) + "#" + std::to_string(unit);
 }
 
+bool has_bus(const config::Config& cfg, const std::string& name) {
+  return std::any_of(cfg.buses.begin(), cfg.buses.end(), [&](const config::BusConfig& b) { return b.name == name; });
+}
+
+std::string bus_list(const config::Config& cfg) {
+  std::string s;
+  for (const auto& b : cfg.buses) s += (s.empty() ? "" : ", ") + b.name;
+  return s.empty() ? "none" : s;
+}
+
 }  // namespace
+
+BusChoice choose_bus(const config::Config& base, const ControllerRecord& r) {
+  BusChoice out;
+  // The operator's choice first (a command for this controller, then a rule of the file), then what
+  // the controller says: the operator may know better, and may name the bus differently.
+  std::string chosen;
+  std::string from;
+  if (r.adopted && !r.adopted_bus.empty()) {
+    chosen = r.adopted_bus;
+    from = "adopted on bus " + r.adopted_bus;
+  } else if (const config::AdoptRule* rule = find_adopt_rule(r.name, base.discovery.adopt); rule != nullptr && !rule->bus.empty()) {
+    chosen = rule->bus;
+    from = "adopted on bus " + rule->bus + " by the discovery.adopt rule '" + rule->match + "'";
+  }
+  if (!chosen.empty()) {
+    if (!has_bus(base, chosen)) {
+      out.note = "controller " + r.name + " was " + from + ", which the configuration does not have (buses: " +
+                 bus_list(base) + ")";
+      return out;
+    }
+    out.bus = chosen;
+    if (!r.bus.empty() && r.bus != chosen)
+      out.note = "controller " + r.name + " announces bus " + r.bus + " but was " + from + ": it is on " + chosen;
+    return out;
+  }
+  if (!r.bus.empty()) {
+    if (has_bus(base, r.bus)) out.bus = r.bus;
+    else out.note = "controller " + r.name + " announces bus " + r.bus + ", which eqd does not have (buses: " + bus_list(base) + ")";
+    return out;
+  }
+  // Nothing to choose from: with one bus a controller that names none can only be on it.
+  if (base.buses.size() == 1) {
+    out.bus = base.buses.front().name;
+    return out;
+  }
+  out.note = "controller " + r.name + " announces no bus and eqd has " + std::to_string(base.buses.size()) + " (" +
+             bus_list(base) + ")";
+  return out;
+}
 
 MergeResult merge_controllers(const config::Config& base, const std::vector<KnownController>& known) {
   MergeResult out;
@@ -51,10 +106,18 @@ MergeResult merge_controllers(const config::Config& base, const std::vector<Know
     c.unit_id = r.unit_id;
     c.profile = r.profile;
     c.channels = r.channels;
-    c.bus = cfg.buses.front().name;
+    const BusChoice bus = choose_bus(base, r);
+    c.bus = bus.bus;
+    c.bus_unknown = bus.bus.empty();
+    if (!bus.note.empty())
+      out.notes.push_back(bus.note + (c.bus_unknown ? "; it stays read-only and in no bus's balance until its bus is known "
+                                                      "(`eqctl controllers adopt " + r.name + " --bus BUS`, or a "
+                                                      "discovery.adopt rule with a bus)"
+                                                    : ""));
     c.origin = k.origin;
     c.identity = r.identity;
-    c.read_only = !(r.adopted || matches_adopt_rule(r.name, base.discovery.adopt));
+    // Commanding a controller whose bus is unknown would balance nothing (its channels are in no bus).
+    c.read_only = !(r.adopted || matches_adopt_rule(r.name, base.discovery.adopt)) || c.bus_unknown;
     if (r.profile == config::kDefaultProfileName) {
       c.map = io::modbus::default_profile(r.channels);
     } else {

@@ -19,12 +19,6 @@ std::optional<long> to_int(const std::string& s) {
   return v;
 }
 
-bool valid_name(const std::string& s) {
-  return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char ch) {
-    return std::isalnum(static_cast<unsigned char>(ch)) != 0 || ch == '_' || ch == '-';
-  });
-}
-
 // TXT values are arbitrary bytes: show them escaped and bounded in messages.
 std::string shown(const std::string& s) {
   std::string out;
@@ -35,7 +29,15 @@ std::string shown(const std::string& s) {
   return "'" + out + (s.size() > 40 ? "...'" : "'");
 }
 
+bool valid_name(const std::string& s) { return is_valid_name(s); }
+
 }  // namespace
+
+bool is_valid_name(std::string_view s) {
+  return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) != 0 || ch == '_' || ch == '-';
+  });
+}
 
 std::map<std::string, std::string> txt_map(const std::vector<std::string>& txt) {
   std::map<std::string, std::string> out;
@@ -117,14 +119,22 @@ ParsedAnnouncement parse_controller(const ResolvedService& s) {
   if (!n || *n < 1 || *n > kMaxAnnouncedChannels)
     return refuse("TXT channels=" + shown(*ch) + " (expected 1.." + std::to_string(kMaxAnnouncedChannels) + ")");
   a.channels = static_cast<std::uint16_t>(*n);
+  // An empty value announces no bus, like an absent key. A name eqd does not have is not refused here:
+  // the controller is then polled with its bus unknown (read-only, in no bus's balance).
+  if (const std::string* v = get("bus"); v != nullptr && !v->empty()) {
+    if (!valid_name(*v)) return refuse("TXT bus=" + shown(*v) + " is not a bus name (letters, digits, '_', '-')");
+    a.bus = *v;
+  }
   r.announcement = std::move(a);
   return r;
 }
 
 std::vector<std::string> controller_txt(const std::string& name, const std::string& serial, int unit_id,
-                                        const std::string& profile, std::uint16_t channels) {
-  return {"txtvers=" + std::to_string(kTxtVersion), "name=" + name,  "serial=" + serial, "transport=tcp",
-          "unit=" + std::to_string(unit_id),         "profile=" + profile, "channels=" + std::to_string(channels)};
+                                        const std::string& profile, std::uint16_t channels, const std::string& bus) {
+  std::vector<std::string> out{"txtvers=" + std::to_string(kTxtVersion), "name=" + name,  "serial=" + serial, "transport=tcp",
+                               "unit=" + std::to_string(unit_id),         "profile=" + profile, "channels=" + std::to_string(channels)};
+  if (!bus.empty()) out.push_back("bus=" + bus);
+  return out;
 }
 
 std::vector<std::string> eqd_txt(const std::string& version, const std::vector<std::string>& buses,

@@ -256,8 +256,10 @@ Collector::Collector(Sources src, CollectorOptions opt) : src_(std::move(src)), 
   for (const auto& c : dir.controllers) controller_labels_.push_back({{"controller", c.name}});
   const std::size_t n = std::min(dir.channels.size(), src_.core->channel_count());
   channel_labels_.reserve(n);
+  // A channel of no known bus (core::kNoBus: discovered, bus unknown) gets bus="", i.e. no bus label.
   for (std::size_t i = 0; i < n; ++i)
-    channel_labels_.push_back({{"bus", bus_name(dir.channels[i].bus)}, {"channel", dir.channels[i].name}});
+    channel_labels_.push_back({{"bus", dir.channels[i].bus == core::kNoBus ? std::string() : bus_name(dir.channels[i].bus)},
+                               {"channel", dir.channels[i].name}});
 }
 
 std::vector<MetricFamily> Collector::Collect() const {

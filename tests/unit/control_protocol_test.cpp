@@ -173,3 +173,19 @@ TEST_CASE("control protocol: a key given twice is refused, naming it", "[control
   CHECK(ok(many + "}").command == Command::status);
   CHECK(bad(many + ",\"k17\":1}").message.find("\"k17\"") != std::string::npos);
 }
+
+TEST_CASE("control protocol: adopt takes an optional bus", "[control][protocol]") {
+  const ApiRequest a = ok(R"({"cmd":"adopt","controller":"unit2","bus":"aux"})");
+  CHECK(a.command == Command::adopt);
+  CHECK(a.controller == "unit2");
+  CHECK(a.bus == "aux");
+  CHECK(ok(R"({"cmd":"adopt","controller":"unit2"})").bus.empty());
+  CHECK(std::string(bad(R"({"cmd":"adopt","controller":"unit2","bus":7})").code) == error_code::kBadRequest);
+  ApiRequest r;
+  r.command = Command::adopt;
+  r.controller = "unit2";
+  r.bus = "aux";
+  const ApiRequest back = ok(serialize_request(r));
+  CHECK(back.controller == "unit2");
+  CHECK(back.bus == "aux");
+}

@@ -164,7 +164,7 @@ TEST_CASE("a controller that never connected is not cached", "[discovery][manage
 
 TEST_CASE("adopt rules of the configuration adopt by name", "[discovery][manager]") {
   Fixture f;
-  f.base.discovery.adopt = {"cab[12]", "rig-*"};
+  f.base.discovery.adopt = {{"cab[12]", ""}, {"rig-*", ""}};
   auto m = f.make();
   m->applied(m->initial_config());
   std::uint16_t port = 1500;
@@ -334,9 +334,16 @@ TEST_CASE("merge: configured controllers win by name and by endpoint", "[discove
 }
 
 TEST_CASE("merge: adopt rules are globs", "[discovery][merge]") {
-  CHECK(matches_adopt_rule("cab12", {"cab*"}));
-  CHECK(matches_adopt_rule("cab1", {"x", "cab?"}));
-  CHECK_FALSE(matches_adopt_rule("cab12", {"cab?"}));
-  CHECK_FALSE(matches_adopt_rule("cab1", {}));
-  CHECK(matches_adopt_rule("hall-b-3", {"hall-[ab]-*"}));
+  using Rules = std::vector<eqd::config::AdoptRule>;
+  CHECK(matches_adopt_rule("cab12", Rules{{"cab*", ""}}));
+  CHECK(matches_adopt_rule("cab1", Rules{{"x", ""}, {"cab?", ""}}));
+  CHECK_FALSE(matches_adopt_rule("cab12", Rules{{"cab?", ""}}));
+  CHECK_FALSE(matches_adopt_rule("cab1", Rules{}));
+  CHECK(matches_adopt_rule("hall-b-3", Rules{{"hall-[ab]-*", ""}}));
+  // The first matching rule is the one that counts (its bus).
+  const Rules rules{{"cab1", "aux"}, {"cab*", "main"}};
+  REQUIRE(find_adopt_rule("cab1", rules) != nullptr);
+  CHECK(find_adopt_rule("cab1", rules)->bus == "aux");
+  CHECK(find_adopt_rule("cab2", rules)->bus == "main");
+  CHECK(find_adopt_rule("unit", rules) == nullptr);
 }

@@ -75,6 +75,9 @@ struct ControllerConfig {
   // Not config keys: set by discovery when it adds cached or discovered controllers (docs/discovery.md).
   ControllerOrigin origin = ControllerOrigin::config;  ///< where this entry came from
   bool read_only = false;                ///< polled only: eqd sends no command or heartbeat (not adopted)
+  /// Discovered, and its bus is not known (none announced, adopted or given by a rule, or one eqd does
+  /// not have): `bus` is empty, the controller is read-only and its channels are in no bus's balance.
+  bool bus_unknown = false;
   std::string identity;                  ///< discovery: serial or mDNS instance name (empty for config)
 
   /// Bus of channel `number` (1-based): its channel_bus entry, else `bus`.
@@ -117,12 +120,20 @@ struct MetricsConfig {
   bool per_channel = true;               ///< metrics.per_channel: export per-channel series too
 };
 
+/// One rule of discovery.adopt: discovered controllers whose name matches `match` are adopted (eqd
+/// may command them), on `bus` when it is given. Plain data.
+struct AdoptRule {
+  std::string match;  ///< discovery.adopt[] (a plain pattern) or discovery.adopt[].match: fnmatch(3) glob over names
+  std::string bus;    ///< discovery.adopt[].bus: the bus of the controllers it adopts; empty: the one they announce
+  friend bool operator==(const AdoptRule&, const AdoptRule&) = default;
+};
+
 /// mDNS discovery of controllers, eqd's own announcement and the connection cache
 /// (docs/discovery.md). Plain data.
 struct DiscoveryConfig {
   bool enabled = false;                  ///< discovery.enabled: browse, publish and use the cache
   std::vector<std::string> service_types{"_eqd-ctrl._tcp"};  ///< discovery.service_types: browsed
-  std::vector<std::string> adopt;        ///< discovery.adopt: glob patterns of controller names to command
+  std::vector<AdoptRule> adopt;          ///< discovery.adopt: which discovered controllers to command, on which bus
   int cache_expiry_s = 7 * 24 * 3600;    ///< discovery.cache_expiry_s: drop entries not seen for this long
   bool publish = true;                   ///< discovery.publish: announce eqd as _eqd._tcp
   int debounce_ms = 2000;                ///< discovery.debounce_ms: quiet time before a handover

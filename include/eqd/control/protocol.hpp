@@ -51,7 +51,7 @@ struct ApiRequest {
   Command command = Command::hello;
   std::string channel;           ///< assign, release
   std::string controller;        ///< adopt, forget
-  std::string bus;               ///< channels (filter), assign (check), set (required)
+  std::string bus;               ///< channels (filter), assign (check), set (required), adopt (the bus to adopt on)
   RoleFilter role = RoleFilter::any;  ///< channels
   LimitArgs limits;              ///< assign
   std::map<std::string, double> params;  ///< set: numeric parameters, name -> value (kSettableParams)

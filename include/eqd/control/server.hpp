@@ -25,9 +25,10 @@ struct ControllerChange {
   std::string code;
   std::string message;
 };
-/// Handler of `adopt` or `forget` for one controller name. Called on the server's io thread; must
-/// not block (the discovery manager only queues the change for the main thread).
-using ControllerHook = std::function<ControllerChange(const std::string& controller)>;
+/// Handler of `adopt` or `forget` for one controller name; `bus`: the bus given with `adopt` (empty:
+/// none; always empty for `forget`). Called on the server's io thread; must not block (the discovery
+/// manager only queues the change for the main thread).
+using ControllerHook = std::function<ControllerChange(const std::string& controller, const std::string& bus)>;
 
 /// Reads the metrics endpoint's state. Called on the server's io thread; must not block for long
 /// and must stay valid while the server runs.

@@ -24,9 +24,16 @@ namespace eqd::core {
 
 using ChannelIndex = std::uint32_t;
 using BusIndex = std::uint16_t;
+/// ChannelConfig::bus (and ChannelSnapshot::bus) of a channel that belongs to no known bus. Such a
+/// channel is sampled and its snapshot published, but it adds nothing to any bus's free power,
+/// announced power, hold on stale data or health counts, and it can never become a buffer (assign,
+/// release refused as invalid). Never a valid index: a core has at most 65535 buses (0..65534).
+inline constexpr BusIndex kNoBus = 0xFFFF;
 
 /// Static description of one channel (fixed for the life of a ControlCore).
 struct ChannelConfig {
+  /// The channel's bus, or kNoBus: a channel whose bus is not known (a discovered controller that
+  /// announces no bus eqd has) is sampled and published but counts in no bus's balance.
   BusIndex bus = 0;
   bool assigned = false;   ///< start as an equalization channel (from config or persisted state)
   BufferLimits limits{};   ///< used when assigned
@@ -225,6 +232,8 @@ class ControlCore {
   std::vector<Hot_> hot_;
   std::vector<Cold_> cold_;
   std::vector<BusState_> buses_;
+  // The four per-bus vectors below have one entry more, last: that of the channels of no bus
+  // (kNoBus; their hot_.bus is buses_.size()), which nothing reads.
   std::vector<Accum_> acc_;               ///< per bus
   std::vector<std::int64_t> max_age_ns_;  ///< per bus, from params.max_age_ms
   std::vector<std::array<std::uint32_t, 5>> health_counts_;  ///< per bus, channels by Health

@@ -45,7 +45,7 @@ struct ChannelSnapshot {
   double headroom_discharge_W = 0.0;
   double window_pos = 0.0;        ///< 0 = at v_min, 1 = at v_max (buffers only)
   std::uint64_t command_sequence = 0;
-  std::uint16_t bus = 0;
+  std::uint16_t bus = 0;          ///< kNoBus (0xFFFF): of no known bus, out of every balance
   Role role = Role::test;
   Health health = Health::offline;
   bool command_equalize = false;

@@ -30,6 +30,8 @@ struct ControllerRecord {
   std::string profile = "eqd-default";
   std::uint16_t channels = 0;
   bool adopted = false;                 ///< `eqctl controllers adopt` (rules are applied on top, not stored)
+  std::string bus;                      ///< the bus it announces (TXT `bus`); empty: none announced
+  std::string adopted_bus;              ///< `eqctl controllers adopt NAME --bus B`; empty: none given
   std::int64_t first_seen_s = 0;        ///< Unix time of the first discovery
   std::int64_t last_seen_s = 0;         ///< Unix time it was last announced or connected
   std::int64_t last_connected_s = 0;    ///< Unix time of the last successful connection (0: never)

@@ -87,8 +87,11 @@ class DiscoveryManager {
   /// test); any thread, never blocks on the main thread.
   void post(const MdnsEvent& ev);
 
-  /// `eqctl controllers adopt NAME`. Any thread; never blocks on the main thread.
-  [[nodiscard]] ChangeResult adopt(const std::string& name);
+  /// `eqctl controllers adopt NAME [--bus BUS]`: `bus` empty keeps the bus it has (announced, or from a
+  /// rule); else BUS must be a bus of the configuration (code "unknown_bus" otherwise) and is used
+  /// whatever the controller announces, and remembered in the cache. Adopting an adopted controller
+  /// again with another bus moves it. Any thread; never blocks on the main thread.
+  [[nodiscard]] ChangeResult adopt(const std::string& name, const std::string& bus = {});
   /// `eqctl controllers forget NAME`. Any thread; never blocks on the main thread.
   [[nodiscard]] ChangeResult forget(const std::string& name);
 
@@ -110,10 +113,13 @@ class DiscoveryManager {
   struct Request {
     bool adopt = false;  ///< else forget
     std::string name;
+    std::string bus;     ///< adopt --bus
   };
   struct NameInfo {
     bool configured = false;
     bool adopted = false;
+    std::string adopted_bus;  ///< given with adopt --bus
+    std::string bus;          ///< the bus it is on (choose_bus); empty: unknown
   };
 
   void handle(const MdnsEvent& ev, std::int64_t now_s);
@@ -121,6 +127,7 @@ class DiscoveryManager {
   [[nodiscard]] config::Config desired() const;
   [[nodiscard]] static std::string signature(const config::Config& cfg);
   void publish_names();
+  void warn_merge(const MergeResult& m, const std::string& prefix);
   void save(std::int64_t now_s);
   void warn_once(const std::string& text);
 
@@ -142,6 +149,7 @@ class DiscoveryManager {
   std::deque<MdnsEvent> events_;
   std::deque<Request> requests_;
   std::map<std::string, NameInfo> names_;
+  std::vector<std::string> bus_names_;  ///< of the configuration, for adopt --bus
   std::string mdns_failure_;
   bool stopped_ = false;
 };

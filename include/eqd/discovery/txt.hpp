@@ -44,6 +44,9 @@ struct ControllerAnnouncement {
   int unit_id = 1;        ///< TXT `unit` (0..247)
   std::string profile = "eqd-default";  ///< TXT `profile`
   std::uint16_t channels = 0;           ///< TXT `channels` (1..kMaxAnnouncedChannels)
+  /// TXT `bus`: the bus its channels are on, as the controller names it; empty when it announces none.
+  /// Only a syntactically valid name gets here; whether eqd has that bus is decided later (merge).
+  std::string bus;
 };
 
 /// Result of parse_controller(): an announcement or the reason it was refused.
@@ -57,16 +60,21 @@ struct ParsedAnnouncement {
 [[nodiscard]] std::map<std::string, std::string> txt_map(const std::vector<std::string>& txt);
 
 /// Checks a controller's announcement (`transport`, `unit`, `profile`, `channels`, `name`,
-/// `serial`, `txtvers`). Never throws; bad input gives an error text. Any thread.
+/// `serial`, `bus`, `txtvers`). Never throws; bad input gives an error text. Any thread.
 [[nodiscard]] ParsedAnnouncement parse_controller(const ResolvedService& s);
+
+/// True for a valid controller, profile or bus name in a TXT record or the cache: 1..64 letters,
+/// digits, '_' and '-'. Any thread.
+[[nodiscard]] bool is_valid_name(std::string_view s);
 
 /// A valid eqd controller name from an mDNS instance name: letters, digits, '_' and '-' kept,
 /// everything else becomes '-'; empty if nothing is left. Any thread.
 [[nodiscard]] std::string sanitize_name(std::string_view instance);
 
-/// TXT strings a controller publishes (eqsim uses this). Any thread.
+/// TXT strings a controller publishes (eqsim uses this); `bus` empty: no `bus` key. Any thread.
 [[nodiscard]] std::vector<std::string> controller_txt(const std::string& name, const std::string& serial, int unit_id,
-                                                      const std::string& profile, std::uint16_t channels);
+                                                      const std::string& profile, std::uint16_t channels,
+                                                      const std::string& bus = {});
 
 /// TXT strings eqd publishes for itself: version, buses (comma-separated, cut to fit one 255-byte
 /// string), metrics port (0 when disabled) and the control socket. Any thread.
