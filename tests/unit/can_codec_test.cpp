@@ -555,7 +555,7 @@ SignalMap fd_with_forecast_in_status() {
 
 }  // namespace
 
-TEST_CASE("forecast: in the status frame of a custom map; a refused one leaves the sample valid",
+TEST_CASE("forecast: in the status frame of a custom map, a refused one leaves the sample valid",
           "[can][forecast][codec]") {
   const SignalMap m = fd_with_forecast_in_status();
   INFO(dump(validate_map(m)));

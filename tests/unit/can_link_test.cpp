@@ -96,7 +96,7 @@ TEST_CASE("can link publishes status frames as samples dated on the steady clock
   CHECK(cs.bus_ok);
 }
 
-TEST_CASE("can link writes commands on change and the heartbeat; the controller follows", "[can][link]") {
+TEST_CASE("can link writes commands on change and the heartbeat, the controller follows", "[can][link]") {
   Rig r;
   r.make_link();
   r.server->start();

@@ -18,7 +18,7 @@ TEST_CASE("control auth: Groups line of /proc/PID/status", "[control][auth]") {
   CHECK_FALSE(parse_status_groups("Groups:\t4 x5\n"));
 }
 
-TEST_CASE("control auth: root and group members may change; others may not", "[control][auth]") {
+TEST_CASE("control auth: root and group members may change, others may not", "[control][auth]") {
   const Authorizer a("eqd", gid_t{990});
   CHECK(a.may_change({1, 0, 0}, {}));
   CHECK(a.may_change({1, 1000, 990}, {}));          // primary group

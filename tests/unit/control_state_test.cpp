@@ -168,7 +168,7 @@ TEST_CASE("control state: invalid persisted values are not applied", "[control][
   CHECK(all.find("cab1/1") != std::string::npos);
 }
 
-TEST_CASE("control state: one bad entry is skipped; the valid ones, an operator's release included, are kept",
+TEST_CASE("control state: one bad entry is skipped, the valid ones, an operator's release included, are kept",
           "[control][state]") {
   TempDir dir;
   const auto cfg = eqd::control::test::small_rig(dir.path.string(), (dir.path / "s.sock").string());

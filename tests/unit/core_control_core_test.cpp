@@ -127,7 +127,7 @@ TEST_CASE("stop_all takes every buffer out of equalization", "[control_core]") {
   CHECK_FALSE(f.eq_mode[2]);
 }
 
-TEST_CASE("set_params reaches the bus; invalid params are refused", "[control_core]") {
+TEST_CASE("set_params reaches the bus, invalid params are refused", "[control_core]") {
   CoreFixture f(2);
   Request r;
   r.kind = RequestKind::set_params;
@@ -205,7 +205,7 @@ TEST_CASE("release stops a channel that is not ours but still in equalization mo
   CHECK(f.release(0) == ResponseStatus::already);
 }
 
-TEST_CASE("announced forecasts steer the law; none, NaN or infinite count as the present power", "[control_core][forecast]") {
+TEST_CASE("announced forecasts steer the law, none, NaN or infinite count as the present power", "[control_core][forecast]") {
   // A test channel discharging at 1000 W that announces it will charge at 1000 W over its horizon.
   const auto setup = [](BusParams p) {
     auto f = std::make_unique<CoreFixture>(3, p);

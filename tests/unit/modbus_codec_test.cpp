@@ -466,7 +466,7 @@ TEST_CASE("forecast_power: not-available values per type", "[modbus][forecast][c
   CHECK_FALSE(is_not_available(f32, inf));
 }
 
-TEST_CASE("forecast_power: decode value, none, infinite and out of range; the sample stays valid", "[modbus][forecast][codec]") {
+TEST_CASE("forecast_power: decode value, none, infinite and out of range, the sample stays valid", "[modbus][forecast][codec]") {
   const RegisterMap m = with_capabilities(default_profile(3), capability::kForecast);
   REQUIRE(m.forecast_power);
   Image img;

@@ -91,7 +91,7 @@ TEST_CASE("rig YAML errors name file, line, column and key path", "[sim][rig]") 
   CHECK_THAT(rig_error("win.yaml", win), Catch::Contains("templates.buf.buffer") && Catch::Contains("v_min_V must be below v_max_V"));
 }
 
-TEST_CASE("equalization step follows the setpoint; stop leaves equalization mode", "[sim][controller]") {
+TEST_CASE("equalization step follows the setpoint, stop leaves equalization mode", "[sim][controller]") {
   Rig rig = load_rig(write_temp("eq.yaml", kRig));
   ControllerModel& c = rig.controller(0);
   CHECK(c.set_command(0, true, 100, 0, 0.0) == CommandResult::refused_running);
@@ -181,7 +181,7 @@ TEST_CASE("grid meter integrates bus-side import and export", "[sim][rig]") {
   CHECK(m.grid_export_J == 0.0);
 }
 
-TEST_CASE("same seed gives the same trace; another seed differs", "[sim][determinism]") {
+TEST_CASE("same seed gives the same trace, another seed differs", "[sim][determinism]") {
   auto trace = [](const std::string& text) {
     Rig rig = load_rig(write_temp("det.yaml", text));
     std::vector<double> v;
