@@ -321,7 +321,13 @@ int run(int argc, char** argv) {
   // Announced after the servers listen, so that whoever resolves a controller can connect at once.
   eqd::discovery::MdnsSession mdns;
   if (publish) {
-    std::string err = mdns.start({}, [](const std::string& why) { std::fprintf(stderr, "eqsim: --publish: %s\n", why.c_str()); });
+    // The session re-announces by itself after avahi-daemon restarts; say so, once per change.
+    std::string err = mdns.start({}, [](const eqd::discovery::MdnsStatus& st) {
+      using Kind = eqd::discovery::MdnsStatus::Kind;
+      std::fprintf(stderr, "eqsim: --publish: %s%s\n", st.text.c_str(),
+                   st.kind == Kind::lost ? "; announcing again once it is back" : st.kind == Kind::connected ? ": announcing again" : "");
+    });
+    if (err.empty() && !mdns.connected()) err = mdns.not_connected_reason();
     if (!err.empty()) {
       std::fprintf(stderr, "eqsim: --publish: cannot reach avahi-daemon: %s\n", err.c_str());
       return kExitFailure;

@@ -107,21 +107,19 @@ config::Config DiscoveryManager::initial_config() {
 
 bool DiscoveryManager::start_mdns() {
   auto session = std::make_unique<MdnsSession>();
-  const std::string err = session->start(
-      [this](const MdnsEvent& ev) { post(ev); },
-      [this](const std::string& why) {
-        {
-          std::lock_guard<std::mutex> lock(mutex_);
-          if (stopped_) return;
-          mdns_failure_ = why;
-        }
-        if (wake_) wake_();
-      });
+  const std::string err = session->start([this](const MdnsEvent& ev) { post(ev); },
+                                         [this](const MdnsStatus& st) {
+                                           {
+                                             std::lock_guard<std::mutex> lock(mutex_);
+                                             if (stopped_) return;
+                                             statuses_.push_back(st);
+                                           }
+                                           if (wake_) wake_();
+                                         });
   if (!err.empty()) {
     // Said once, at start: eqd keeps running from the configuration file and the cache.
-    spdlog::warn("discovery is off: cannot reach avahi-daemon over the system D-Bus ({}); running from the "
-                 "configuration file and the connection cache ({} cached controller(s)); restart eqd once "
-                 "avahi-daemon runs to discover controllers",
+    spdlog::warn("discovery is off: cannot run Avahi's client ({}); running from the configuration file and the "
+                 "connection cache ({} cached controller(s)); restart eqd to try again",
                  err, known_.size());
     return false;
   }
@@ -136,10 +134,19 @@ bool DiscoveryManager::start_mdns() {
   for (const std::string& type : base_.discovery.service_types) {
     if (const std::string e = session->browse(type); !e.empty()) spdlog::warn("discovery: {}", e);
   }
-  spdlog::info("discovery is on: browsing {} controller service type(s){}", base_.discovery.service_types.size(),
-               base_.discovery.publish ? ", publishing eqd as _eqd._tcp" : "");
+  const bool up = session->connected();
+  if (up) {
+    spdlog::info("discovery is on: browsing {} controller service type(s){}", base_.discovery.service_types.size(),
+                 base_.discovery.publish ? ", publishing eqd as _eqd._tcp" : "");
+  } else {
+    // Said once: the session connects by itself when avahi-daemon appears (and says so then).
+    spdlog::warn("discovery is off: cannot reach avahi-daemon over the system D-Bus ({}); running from the "
+                 "configuration file and the connection cache ({} cached controller(s)); discovery starts by itself "
+                 "once avahi-daemon runs",
+                 session->not_connected_reason(), known_.size());
+  }
   mdns_ = std::move(session);
-  return true;
+  return up;
 }
 
 void DiscoveryManager::post(const MdnsEvent& ev) {
@@ -222,17 +229,32 @@ std::optional<config::Config> DiscoveryManager::tick(const std::vector<LinkState
   const std::int64_t now_s = unix_now_();
   std::deque<MdnsEvent> events;
   std::deque<Request> requests;
-  std::string failure;
+  std::deque<MdnsStatus> statuses;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     events.swap(events_);
     requests.swap(requests_);
-    failure.swap(mdns_failure_);
+    statuses.swap(statuses_);
   }
-  if (!failure.empty() && mdns_) {
-    spdlog::warn("discovery is off: {}; running from the configuration file and the connection cache", failure);
-    mdns_->stop();
-    mdns_.reset();
+  // Each change of the link to avahi-daemon is said once; the session reconnects by itself.
+  for (const MdnsStatus& st : statuses) {
+    switch (st.kind) {
+      case MdnsStatus::Kind::lost:
+        spdlog::warn("discovery is off: {}; running from the configuration file and the connection cache; "
+                     "reconnecting by itself",
+                     st.text);
+        // What was announced is unknown until the new browsers report it again (a controller that left
+        // meanwhile sends no removal): nothing counts as announced, so that expiry works.
+        for (auto& [name, k] : known_) k.announced = false;
+        break;
+      case MdnsStatus::Kind::connected:
+        spdlog::info("discovery is on again: reconnected to avahi-daemon; browsing {} controller service type(s){}",
+                     base_.discovery.service_types.size(), base_.discovery.publish ? " and publishing eqd again" : "");
+        break;
+      case MdnsStatus::Kind::problem:
+        warn_once("avahi: " + st.text);
+        break;
+    }
   }
   for (const MdnsEvent& ev : events) handle(ev, now_s);
   for (const Request& rq : requests) {

@@ -1,5 +1,12 @@
 // Avahi session (see mdns.hpp). Avahi's callbacks run on its poll thread; the owner thread takes
 // the poll lock around every call into Avahi after the thread has started.
+//
+// Staying connected: the client is made with AVAHI_CLIENT_NO_FAIL, so that without avahi-daemon it
+// waits in AVAHI_CLIENT_CONNECTING and connects by itself when the daemon appears on the bus. When
+// the daemon goes away (or restarts, or the system D-Bus does) the client enters AVAHI_CLIENT_FAILURE
+// (AVAHI_ERR_DISCONNECTED) and is dead for good: a timer on the poll thread then frees it and makes a
+// new one, which browses and publishes again once it runs. The timer, not the failure callback, does
+// that: the callback runs inside libdbus's dispatch of the very connection the free would close.
 #include "eqd/discovery/mdns.hpp"
 
 #include <avahi-client/client.h>
@@ -11,6 +18,7 @@
 #include <avahi-common/malloc.h>
 #include <avahi-common/strlst.h>
 #include <avahi-common/thread-watch.h>
+#include <avahi-common/timeval.h>
 
 #include <algorithm>
 #include <atomic>
@@ -18,17 +26,34 @@
 
 namespace eqd::discovery {
 
+namespace {
+// Delay before a new client replaces a failed one, and between attempts while the system D-Bus
+// cannot be reached. A restarted avahi-daemon is back within about a second; polling faster would
+// only spin while the bus is gone.
+constexpr unsigned kReconnectDelay_ms = 1000;
+}  // namespace
+
 struct MdnsSession::Impl {
   AvahiThreadedPoll* poll = nullptr;
-  AvahiClient* client = nullptr;
-  AvahiEntryGroup* group = nullptr;
-  bool running = false;  ///< poll thread started
+  const AvahiPoll* api = nullptr;
+  bool running = false;  ///< poll thread started (owner thread only)
   EventSink on_event;
-  FailureSink on_failure;
-  std::atomic<bool> failed{false};
-  // Touched on the poll thread (callbacks) and by the owner under the poll lock.
+  StatusSink on_status;
+  std::atomic<bool> up{false};  ///< connected to a running avahi-daemon
+
+  // Touched on the poll thread (callbacks, timer) and by the owner under the poll lock (or before the
+  // poll thread runs).
+  AvahiClient* client = nullptr;     ///< the current client; replaced by reconnect()
+  AvahiEntryGroup* group = nullptr;  ///< of `client` (freed with it)
+  AvahiTimeout* retry = nullptr;     ///< arms reconnect(); disabled while not needed
+  bool browsing = false;             ///< browsers for `types` exist on `client`
+  bool report = false;               ///< start() has returned: changes go to on_status
+  std::vector<std::string> types;    ///< browsed types: browsed again on every new client
   std::vector<PublishedService> services;
   std::vector<std::string> registered_names;
+
+  mutable std::mutex reason_mutex;  ///< guards `reason` (read from any thread)
+  std::string reason;               ///< why not connected; empty when connected
 
   /// Locks the poll thread out while the owner calls into Avahi.
   struct Lock {
@@ -41,9 +66,72 @@ struct MdnsSession::Impl {
     Impl& impl;
   };
 
-  void fail(const std::string& why) {
-    if (failed.exchange(true)) return;
-    if (on_failure) on_failure(why);
+  void set_reason(std::string why) {
+    std::lock_guard<std::mutex> lock(reason_mutex);
+    reason = std::move(why);
+  }
+
+  void notify(MdnsStatus::Kind kind, std::string text) {
+    if (report && on_status) on_status(MdnsStatus{kind, std::move(text)});
+  }
+
+  // Poll thread: the daemon answers (again) on client `c`.
+  void now_up(AvahiClient* c) {
+    if (!browsing) {
+      browsing = true;
+      for (const std::string& t : types)
+        if (const std::string e = browse_on(c, t); !e.empty()) notify(MdnsStatus::Kind::problem, e);
+    }
+    if (!up.exchange(true)) {
+      set_reason({});
+      notify(MdnsStatus::Kind::connected, "connected to avahi-daemon");
+    }
+  }
+
+  // Poll thread: not connected (`why`). `replace`: this client is dead, a new one follows after the
+  // delay; else it waits for the daemon by itself (AVAHI_CLIENT_CONNECTING).
+  void now_down(const std::string& why, bool replace) {
+    set_reason(why);
+    if (up.exchange(false)) notify(MdnsStatus::Kind::lost, why);
+    if (replace) arm_retry();
+  }
+
+  void arm_retry() {
+    if (retry == nullptr) return;
+    timeval tv{};
+    api->timeout_update(retry, avahi_elapse_time(&tv, kReconnectDelay_ms, 0));
+  }
+
+  // Poll thread (timer) or owner before the thread runs: a new client in place of the old one.
+  void reconnect() {
+    if (client != nullptr) avahi_client_free(client);  // also frees its browsers, resolvers and group
+    client = nullptr;
+    group = nullptr;
+    browsing = false;
+    registered_names.clear();
+    int error = 0;
+    // The callback may run inside avahi_client_new (with the new client as `c`): it uses only `c`.
+    AvahiClient* c = avahi_client_new(api, AVAHI_CLIENT_NO_FAIL, &Impl::on_client, this, &error);
+    if (c == nullptr) {
+      // NO_FAIL covers a missing avahi-daemon; this is the system D-Bus itself: try again later.
+      now_down(std::string("cannot connect to the system D-Bus: ") + avahi_strerror(error), true);
+      return;
+    }
+    client = c;
+    if (avahi_client_get_state(c) == AVAHI_CLIENT_CONNECTING) now_down("Daemon not running", false);
+  }
+
+  static void on_retry(AvahiTimeout* t, void* userdata) {
+    auto* self = static_cast<Impl*>(userdata);
+    self->api->timeout_update(t, nullptr);  // one shot
+    self->reconnect();
+  }
+
+  std::string browse_on(AvahiClient* c, const std::string& type) {
+    AvahiServiceBrowser* b = avahi_service_browser_new(c, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC, type.c_str(), nullptr,
+                                                       static_cast<AvahiLookupFlags>(0), &Impl::on_browse, this);
+    if (b == nullptr) return "cannot browse " + type + ": " + avahi_strerror(avahi_client_errno(c));
+    return {};  // freed with the client
   }
 
   // Poll thread (or owner under the lock): (re)creates the entry group from `services`.
@@ -94,9 +182,12 @@ struct MdnsSession::Impl {
     if (state == AVAHI_ENTRY_GROUP_COLLISION) {
       // Another host announces one of these names: move all of ours to alternative names.
       for (PublishedService& s : self->services) rename(s);
-      (void)self->register_services(avahi_entry_group_get_client(g));
+      if (const std::string e = self->register_services(avahi_entry_group_get_client(g)); !e.empty())
+        self->notify(MdnsStatus::Kind::problem, "publishing: " + e);
     } else if (state == AVAHI_ENTRY_GROUP_FAILURE) {
-      self->fail(std::string("publishing failed: ") + avahi_strerror(avahi_client_errno(avahi_entry_group_get_client(g))));
+      self->notify(MdnsStatus::Kind::problem, std::string("publishing failed: ") +
+                                                  avahi_strerror(avahi_client_errno(avahi_entry_group_get_client(g))));
+      self->arm_retry();  // a new client publishes again
     }
   }
 
@@ -105,16 +196,23 @@ struct MdnsSession::Impl {
     switch (state) {
       case AVAHI_CLIENT_S_RUNNING:
         // The host name is established (again): (re)announce.
-        if (!self->services.empty()) (void)self->register_services(c);
+        self->now_up(c);
+        if (!self->services.empty())
+          if (const std::string e = self->register_services(c); !e.empty()) self->notify(MdnsStatus::Kind::problem, e);
         break;
       case AVAHI_CLIENT_S_COLLISION:
       case AVAHI_CLIENT_S_REGISTERING:
+        // The daemon runs (browsing works) but our host name is being (re)registered: withdraw until it is.
+        self->now_up(c);
         if (self->group != nullptr) avahi_entry_group_reset(self->group);
         break;
       case AVAHI_CLIENT_FAILURE:
-        self->fail(std::string("lost avahi-daemon: ") + avahi_strerror(avahi_client_errno(c)));
+        // Usually AVAHI_ERR_DISCONNECTED: avahi-daemon (or the bus) went away. This client is dead.
+        self->now_down(std::string("lost avahi-daemon: ") + avahi_strerror(avahi_client_errno(c)), true);
         break;
       case AVAHI_CLIENT_CONNECTING:
+        // Only with AVAHI_CLIENT_NO_FAIL: waiting for avahi-daemon to appear on the bus.
+        self->now_down("Daemon not running", false);
         break;
     }
   }
@@ -176,7 +274,8 @@ struct MdnsSession::Impl {
         break;
       }
       case AVAHI_BROWSER_FAILURE:
-        self->fail(std::string("browsing failed: ") + avahi_strerror(avahi_client_errno(c)));
+        self->notify(MdnsStatus::Kind::problem, std::string("browsing failed: ") + avahi_strerror(avahi_client_errno(c)));
+        self->arm_retry();  // a new client browses again
         break;
       case AVAHI_BROWSER_ALL_FOR_NOW:
       case AVAHI_BROWSER_CACHE_EXHAUSTED:
@@ -189,53 +288,56 @@ MdnsSession::MdnsSession() : impl_(std::make_unique<Impl>()) {}
 
 MdnsSession::~MdnsSession() { stop(); }
 
-std::string MdnsSession::start(EventSink on_event, FailureSink on_failure) {
+std::string MdnsSession::start(EventSink on_event, StatusSink on_status) {
   if (impl_->poll != nullptr) return "already started";
   impl_->on_event = std::move(on_event);
-  impl_->on_failure = std::move(on_failure);
+  impl_->on_status = std::move(on_status);
   impl_->poll = avahi_threaded_poll_new();
   if (impl_->poll == nullptr) return "cannot create Avahi's threaded poll";
-  int error = 0;
-  // No AVAHI_CLIENT_NO_FAIL: without avahi-daemon the caller wants to know now, not wait for it.
-  impl_->client = avahi_client_new(avahi_threaded_poll_get(impl_->poll), static_cast<AvahiClientFlags>(0),
-                                   &Impl::on_client, impl_.get(), &error);
-  if (impl_->client == nullptr) {
-    avahi_threaded_poll_free(impl_->poll);
-    impl_->poll = nullptr;
-    return avahi_strerror(error);
-  }
+  impl_->api = avahi_threaded_poll_get(impl_->poll);
+  impl_->retry = impl_->api->timeout_new(impl_->api, nullptr, &Impl::on_retry, impl_.get());  // disabled
+  // The first client on this thread (the poll thread does not run yet): its state is known at return.
+  impl_->reconnect();
+  impl_->report = true;  // from now on every change is news to the owner
   if (avahi_threaded_poll_start(impl_->poll) < 0) {
-    avahi_client_free(impl_->client);
+    if (impl_->client != nullptr) avahi_client_free(impl_->client);
     impl_->client = nullptr;
-    avahi_threaded_poll_free(impl_->poll);
+    avahi_threaded_poll_free(impl_->poll);  // frees the timer too
     impl_->poll = nullptr;
+    impl_->retry = nullptr;
     return "cannot start Avahi's poll thread";
   }
   impl_->running = true;
   return {};
 }
 
+bool MdnsSession::connected() const noexcept { return impl_->up.load(); }
+
+std::string MdnsSession::not_connected_reason() const {
+  std::lock_guard<std::mutex> lock(impl_->reason_mutex);
+  return impl_->reason;
+}
+
 std::string MdnsSession::browse(const std::string& type) {
-  if (impl_->client == nullptr) return "not connected to avahi-daemon";
+  if (impl_->poll == nullptr) return "not started";
   Impl::Lock lock(*impl_);
-  AvahiServiceBrowser* b = avahi_service_browser_new(impl_->client, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC, type.c_str(),
-                                                     nullptr, static_cast<AvahiLookupFlags>(0), &Impl::on_browse,
-                                                     impl_.get());
-  if (b == nullptr) return "cannot browse " + type + ": " + avahi_strerror(avahi_client_errno(impl_->client));
-  return {};  // freed with the client
+  impl_->types.push_back(type);
+  // Not connected (or browsers not made yet): now_up() browses every type when it is.
+  if (impl_->client == nullptr || !impl_->browsing) return {};
+  return impl_->browse_on(impl_->client, type);
 }
 
 std::string MdnsSession::publish(std::vector<PublishedService> services) {
-  if (impl_->client == nullptr) return "not connected to avahi-daemon";
+  if (impl_->poll == nullptr) return "not started";
   Impl::Lock lock(*impl_);
   impl_->services = std::move(services);
-  // Not running yet (host name being registered): on_client registers them when it is.
-  if (avahi_client_get_state(impl_->client) != AVAHI_CLIENT_S_RUNNING) return {};
+  // Not running yet (no daemon, or host name being registered): on_client registers them when it is.
+  if (impl_->client == nullptr || avahi_client_get_state(impl_->client) != AVAHI_CLIENT_S_RUNNING) return {};
   return impl_->register_services(impl_->client);
 }
 
 std::vector<std::string> MdnsSession::published_names() const {
-  if (impl_->client == nullptr) return {};
+  if (impl_->poll == nullptr) return {};
   Impl::Lock lock(*impl_);
   return impl_->registered_names;
 }
@@ -248,8 +350,11 @@ void MdnsSession::stop() {
   if (impl_->client != nullptr) avahi_client_free(impl_->client);
   impl_->client = nullptr;
   impl_->group = nullptr;
+  if (impl_->retry != nullptr) impl_->api->timeout_free(impl_->retry);
+  impl_->retry = nullptr;
   avahi_threaded_poll_free(impl_->poll);
   impl_->poll = nullptr;
+  impl_->up = false;
 }
 
 }  // namespace eqd::discovery

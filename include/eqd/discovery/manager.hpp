@@ -63,7 +63,9 @@ class DiscoveryManager {
 
   /// Connects to avahi-daemon, publishes eqd (`_eqd._tcp`, when discovery.publish) and browses the
   /// configured service types. Without avahi-daemon, logs once why discovery is off; eqd goes on
-  /// from configuration and cache. Returns true if discovery runs. Main thread.
+  /// from configuration and cache, and discovery starts by itself when avahi-daemon appears. Losing
+  /// the daemon later (stopped, restarted) is logged once, and so is the reconnection (tick()).
+  /// Returns true if connected now. Main thread.
   bool start_mdns();
 
   /// Applies queued Avahi events and adopt/forget requests, records connected controllers in the
@@ -98,8 +100,8 @@ class DiscoveryManager {
   /// Stops Avahi and saves the cache. Idempotent. Main thread.
   void stop();
 
-  /// Whether mDNS is running (false: off, see the log line). Main thread.
-  [[nodiscard]] bool mdns_running() const noexcept { return mdns_ != nullptr; }
+  /// Whether mDNS is running: connected to avahi-daemon now (false: off, see the log). Main thread.
+  [[nodiscard]] bool mdns_running() const noexcept { return mdns_ != nullptr && mdns_->connected(); }
   /// Path of the cache file. Any thread (immutable).
   [[nodiscard]] const std::string& cache_path() const noexcept { return cache_path_; }
 
@@ -145,12 +147,12 @@ class DiscoveryManager {
   bool dirty_ = false;                                ///< cache content changed
   std::int64_t last_save_s_ = 0;
 
-  mutable std::mutex mutex_;  ///< guards the three members below
+  mutable std::mutex mutex_;  ///< guards the members below
   std::deque<MdnsEvent> events_;
+  std::deque<MdnsStatus> statuses_;  ///< changes of the link to avahi-daemon, for tick() to say
   std::deque<Request> requests_;
   std::map<std::string, NameInfo> names_;
   std::vector<std::string> bus_names_;  ///< of the configuration, for adopt --bus
-  std::string mdns_failure_;
   bool stopped_ = false;
 };
 
