@@ -248,7 +248,7 @@ std::optional<config::Config> DiscoveryManager::tick(const std::vector<LinkState
         for (auto& [name, k] : known_) k.announced = false;
         break;
       case MdnsStatus::Kind::connected:
-        spdlog::info("discovery is on again: reconnected to avahi-daemon; browsing {} controller service type(s){}",
+        spdlog::info("discovery is on again: connected to avahi-daemon; browsing {} controller service type(s){}",
                      base_.discovery.service_types.size(), base_.discovery.publish ? " and publishing eqd again" : "");
         break;
       case MdnsStatus::Kind::problem:

@@ -68,7 +68,8 @@ YAML
 
 step "two namespaces joined by a veth pair"
 # Bounded even if this script hangs: the watchdog's TERM runs cleanup (trap).
-( sleep 58; kill -TERM $$ ) 2>/dev/null &
+# Its output goes nowhere: a sleep holding the test's stdout would keep ctest waiting for 58 s.
+( sleep 58; kill -TERM $$ ) >/dev/null 2>&1 &
 WATCHDOG=$!
 for role in a b; do
   # No wrapper in front of unshare: $! must be unshare itself, which lives in the new namespace.
