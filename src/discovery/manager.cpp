@@ -360,12 +360,14 @@ void DiscoveryManager::publish_names() {
   std::lock_guard<std::mutex> lock(mutex_);
   names_ = std::move(names);
   bus_names_ = std::move(buses);
+  debounce_ms_ = base_.discovery.debounce_ms;
 }
 
 ChangeResult DiscoveryManager::adopt(const std::string& name, const std::string& bus) {
   const std::string unknown_bus_hint = "; it stays read-only and in no bus's balance until its bus is known: give it "
                                        "one with `eqctl controllers adopt " + name + " --bus BUS`";
   std::string on_bus;
+  int debounce_ms = 0;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     const auto it = names_.find(name);
@@ -392,12 +394,13 @@ ChangeResult DiscoveryManager::adopt(const std::string& name, const std::string&
     if (!bus.empty()) n.adopted_bus = n.bus = bus;
     on_bus = n.bus;
     requests_.push_back(Request{true, name, bus});
+    debounce_ms = debounce_ms_;
   }
   if (wake_) wake_();
   if (on_bus.empty()) return {true, "", "controller " + name + " adopted, but its bus is not known" + unknown_bus_hint};
   return {true, "",
           "controller " + name + " adopted on bus " + on_bus + ": eqd may command it after the handover (within about " +
-              std::to_string(base_.discovery.debounce_ms / 1000.0).substr(0, 3) + " s); its channels can then be assigned"};
+              std::to_string(debounce_ms / 1000.0).substr(0, 3) + " s); its channels can then be assigned"};
 }
 
 ChangeResult DiscoveryManager::forget(const std::string& name) {

@@ -153,6 +153,9 @@ class DiscoveryManager {
   std::deque<Request> requests_;
   std::map<std::string, NameInfo> names_;
   std::vector<std::string> bus_names_;  ///< of the configuration, for adopt --bus
+  /// base_.discovery.debounce_ms for adopt()'s message: adopt() runs on the control API's thread while a
+  /// reload may replace base_ on the main thread.
+  int debounce_ms_ = 0;
   bool stopped_ = false;
 };
 
