@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <string_view>
 #include <cstdio>
 
 namespace eqd::cli {
@@ -46,6 +47,9 @@ std::string fixed(double v, int decimals) {
   if (!std::isfinite(v)) return "-";
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  // A value that rounds to zero prints as zero, never as "-0" or "-0.00" (a sample of -0.004 A).
+  const std::string_view t(buf);
+  if (t.size() > 1 && t[0] == '-' && t.find_first_not_of("0.", 1) == std::string_view::npos) return std::string(t.substr(1));
   return buf;
 }
 

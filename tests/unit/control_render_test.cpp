@@ -15,6 +15,15 @@ TEST_CASE("eqctl render: units", "[control][cli]") {
   CHECK(format_power(-450.2) == "-450 W");
   CHECK(format_power(1234.0) == "1.23 kW");
   CHECK(format_energy_kWh(3.6e6) == "1.000 kWh");
+  // Values that round to zero never print with a minus sign (issue #18, item 5).
+  CHECK(format_power(-0.3) == "0 W");
+  CHECK(format_power(-0.0) == "0 W");
+  CHECK(format_power(-0.6) == "-1 W");
+  CHECK(format_energy_kWh(-1.0) == "0.000 kWh");
+  const std::string c = render_channels(json{{"channels", json::array({
+      json{{"channel", "cab1/2"}, {"voltage_V", 50.47}, {"current_A", -0.004}, {"power_W", -0.2}}})}});
+  CHECK(c.find("-0") == std::string::npos);
+  CHECK(c.find("0.00") != std::string::npos);
 }
 
 TEST_CASE("eqctl render: missing or mistyped fields print as a dash", "[control][cli]") {
