@@ -3,16 +3,20 @@
 # loopback Modbus TCP) and eqd, and shows per bus the net power the grid would see without
 # equalization and what it sees with it. Ctrl-C stops eqd cleanly (buffers to 0 W, out of
 # equalization), then eqsim, which prints the grid energy with and without equalization.
-#   scripts/demo.sh [--rig FILE] [--duration SECONDS]
+#   scripts/demo.sh [--rig FILE] [--duration SECONDS] [--keep-state]
+# Each run starts from a clean state (build/demo/state.json removed) unless --keep-state is given, so that
+# a parameter set with eqctl in one run does not change the next demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rig=config/rigs/demo.yaml
 duration=0
+keep_state=0
 while (($#)); do
   case "$1" in
     --rig) rig="$2"; shift ;;
     --duration) duration="$2"; shift ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    --keep-state) keep_state=1 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "demo.sh: unknown option '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -22,6 +26,7 @@ bash scripts/setup.sh
 run="$PWD/build/demo"
 mkdir -p "$run"
 rm -f "$run/eqd.yaml" "$run/eqd.sock"
+((keep_state)) || rm -f "$run/state.json" "$run"/state.json.* "$run/controllers-cache.json"
 
 # Each in its own session: Ctrl-C reaches only this script, which stops eqd first (so that it can still
 # reach the controllers to stop the buffers), then eqsim.
@@ -30,8 +35,9 @@ sim=$!
 for _ in $(seq 50); do [ -s "$run/eqd.yaml" ] && break; sleep 0.1; done
 [ -s "$run/eqd.yaml" ] || { echo "demo: eqsim did not start" >&2; kill "$sim" 2>/dev/null; exit 1; }
 
+# api.group: the invoking user's own group, which exists on every machine (the package creates 'eqd').
 setsid ./build/src/daemon/eqd --config "$run/eqd.yaml" --set "state_dir=$run" --set "api.socket=$run/eqd.sock" \
-  >"$run/eqd.log" 2>&1 &
+  --set "api.group=$(id -gn)" >"$run/eqd.log" 2>&1 &
 eqd=$!
 sleep 1
 if ! kill -0 "$eqd" 2>/dev/null; then

@@ -69,6 +69,14 @@ nlohmann::json report_json(const Plant& plant) {
   return j;
 }
 
+// ": grid exchange 24 % of what it would have been (76 % saved)", or nothing without a free exchange.
+std::string ratio_text(double with, double without) {
+  if (!(without > 0.0)) return "";
+  const int pct = static_cast<int>(100.0 * with / without + 0.5);
+  return ": grid exchange " + std::to_string(pct) + " % of what it would have been (" + std::to_string(100 - pct) +
+         " % saved)";
+}
+
 void print_report(const Rig& rig, const char* title) {
   std::printf("%s (t = %.0f s)\n", title, rig.now_s());
   for (std::size_t b = 0; b < rig.bus_count(); ++b) {
@@ -79,8 +87,7 @@ void print_report(const Rig& rig, const char* title) {
                 "(import %.3f, export %.3f)%s\n",
                 rig.spec().buses[b].name.c_str(), kWh(with), kWh(m.grid_import_J), kWh(m.grid_export_J), kWh(without),
                 kWh(m.free_import_J), kWh(m.free_export_J),
-                without > 0 ? (" -> " + std::to_string(static_cast<int>(100.0 * with / without + 0.5)) + " %").c_str()
-                            : "");
+                ratio_text(with, without).c_str());
   }
   std::fflush(stdout);
 }
