@@ -34,10 +34,7 @@ cleanup() {
 trap cleanup EXIT
 
 FAIL_LOGS="$WORK/eqd.log $WORK/sim*.log $WORK/host/avahi.log"
-source "$HERE/eqctl_lib.sh"  # fail, step, ctl, wait_for
-ctl_of() {  # jq filter on `controllers`: field $2 of controller $1
-  echo "[.controllers[] | select(.controller == \"$1\") | .$2][0]"
-}
+source "$HERE/eqctl_lib.sh"  # fail, step, ctl, ctl_of, wait_for
 count() { grep -c "$1" "$2"; }
 # Instances of service type $1 that avahi-daemon resolves now (names, one a line).
 announced() { timeout 5 avahi-browse -rpt "$1" 2>/dev/null | awk -F';' '$1 == "=" { print $4 }' | sort -u; }

@@ -37,10 +37,7 @@ cleanup() {
 trap cleanup EXIT
 
 FAIL_LOGS="$WORK/eqd-*.log $WORK/sim.log $WORK/host/avahi.log"
-source "$HERE/eqctl_lib.sh"  # fail, step, ctl, wait_for
-ctl_of() {  # jq filter on `controllers`: field $2 of controller $1
-  echo "[.controllers[] | select(.controller == \"$1\") | .$2][0]"
-}
+source "$HERE/eqctl_lib.sh"  # fail, step, ctl, ctl_of, wait_for
 bus_of() {  # jq filter on `status`: field $2 of bus $1
   echo "[.buses[] | select(.bus == \"$1\") | .$2][0]"
 }

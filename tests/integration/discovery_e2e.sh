@@ -36,10 +36,7 @@ cleanup() {
 trap cleanup EXIT
 
 FAIL_LOGS="$WORK/eqd-*.log $WORK/sim-*.log $WORK/host/avahi.log"
-source "$HERE/eqctl_lib.sh"  # fail, step, ctl, wait_for
-ctl_of() {  # jq filter on `controllers`: field $2 of controller $1
-  echo "[.controllers[] | select(.controller == \"$1\") | .$2][0]"
-}
+source "$HERE/eqctl_lib.sh"  # fail, step, ctl, ctl_of, wait_for
 
 start_sim() {
   "$EQSIM" -r "$RIG" --base-port 0 --publish -q >"$WORK/sim-$1.log" 2>&1 &

@@ -1,5 +1,5 @@
 # Helpers for the end-to-end scripts that drive eqd through eqctl (eqctl_e2e.sh, discovery_e2e.sh,
-# discovery_veth.sh). Source it; the functions read, at call time:
+# discovery_veth.sh, discovery_buses.sh, discovery_avahi_restart.sh). Source it; the functions read, at call time:
 #   EQCTL      the eqctl binary            WORK   the test's scratch directory
 #   START      $SECONDS at the test's start
 #   FAIL_LOGS  glob patterns (unexpanded, space-separated) of logs to show on failure
@@ -17,6 +17,11 @@ fail() {
 }
 
 step() { echo "[$((SECONDS - START)) s] $*"; }
+
+# ctl_of CONTROLLER FIELD: jq filter on `eqctl controllers --json`: that field of that controller.
+ctl_of() {
+  echo "[.controllers[] | select(.controller == \"$1\") | .$2][0]"
+}
 
 # ctl ARGS...: runs eqctl, keeps stdout/stderr in $OUT/$ERR and the exit code in $RC.
 ctl() {
