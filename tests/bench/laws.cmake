@@ -12,3 +12,16 @@ if(GLPK_INCLUDE_DIR AND GLPK_LIBRARY)
 else()
   message(STATUS "GLPK not found: bench_laws is not built (apt-get install libglpk-dev)")
 endif()
+
+# law_digest: the differential hash harness of the core (docs/architecture.md, "Adding a control law").
+# The CTest compares every scenario's digest with law_digest.expected: a refactoring must leave the
+# commands bit for bit unchanged; a deliberate change of the law's behaviour regenerates the file
+# (`law_digest tests/scenarios/*.yaml tests/bench/scenarios/*.yaml > tests/bench/law_digest.expected`)
+# and says so in its commit, with the bench_laws figures.
+add_executable(law_digest ${CMAKE_CURRENT_LIST_DIR}/law_digest.cpp)
+target_link_libraries(law_digest PRIVATE eqd_sim)
+file(GLOB _eqd_digest_scenarios ${CMAKE_SOURCE_DIR}/tests/scenarios/*.yaml ${CMAKE_SOURCE_DIR}/tests/bench/scenarios/*.yaml)
+list(SORT _eqd_digest_scenarios)
+add_test(NAME scenario.law_digest
+         COMMAND law_digest --check ${CMAKE_CURRENT_LIST_DIR}/law_digest.expected ${_eqd_digest_scenarios})
+set_tests_properties(scenario.law_digest PROPERTIES LABELS "scenario")
