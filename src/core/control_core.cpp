@@ -98,6 +98,10 @@ ControlCore::ControlCore(const CoreConfig& cfg)
     if (const char* err = validate(cfg.buses[b], true))
       throw std::invalid_argument("control core: bus " + std::to_string(b) + ": " + err);
     buses_[b].params = cfg.buses[b];
+    buses_[b].law = cfg.make_law ? cfg.make_law(static_cast<BusIndex>(b), cfg.buses[b]) : make_bus_law(cfg.buses[b].law);
+    if (!buses_[b].law)
+      throw std::invalid_argument("control core: bus " + std::to_string(b) + ": no control law '" +
+                                  to_string(cfg.buses[b].law) + "'");
     if (b < cfg.initial_energy.size()) buses_[b].energy = cfg.initial_energy[b];
     max_age_ns_[b] = cfg.buses[b].max_age_ms * kNsPerMs;
   }
@@ -322,7 +326,8 @@ void ControlCore::handle_request(const Request& r, std::int64_t now_ns) noexcept
       return;
     }
     case RequestKind::set_params: {
-      if (r.bus >= buses_.size() || validate(r.params, true) != nullptr) {
+      // The law object was built with the core: another law takes a reload, never the control thread.
+      if (r.bus >= buses_.size() || validate(r.params, true) != nullptr || r.params.law != buses_[r.bus].params.law) {
         respond(r.id, ResponseStatus::refused_invalid);
         return;
       }
@@ -470,8 +475,8 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
   Accum_& acc = acc_[b];
   const BusParams& p = bus.params;
 
-  // Role transitions and usability of each buffer. Iterate over a copy of the index because
-  // set_role() may remove entries; iterate backwards so removal does not skip one.
+  // Role transitions and usability of each buffer. set_role() may remove entries from bus.buffers:
+  // iterate backwards so that a removal does not skip one.
   bus.usable.clear();
   double cap_charge = 0.0, cap_discharge = 0.0, rated = 0.0, measured = 0.0;
   bool newer_than_command = true;
@@ -538,7 +543,7 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
     }
   }
 
-  EqualizerInput in;
+  LawInput in;
   in.now_ns = now_ns;
   in.free_W = acc.free_W;
   if (p.use_forecast) {
@@ -553,7 +558,16 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
   in.any_test_stale = acc.any_test_stale;
   in.any_fresh = acc.any_fresh;
   in.samples_newer_than_command = newer_than_command;
-  const EqualizerOutput out = equalizer_step(in, p, bus.law);
+  // The mode is the core's, the same for every law: no usable buffer, or hold / ramp down on the
+  // health of the samples (bus_law.hpp).
+  const double cap_hi = std::max(0.0, cap_charge);
+  const double cap_lo = -std::max(0.0, cap_discharge);
+  in.mode = cap_hi <= 0.0 && cap_lo >= 0.0
+                ? BusStatus::idle
+                : bus_mode(acc.any_fresh, acc.any_test_stale, now_ns, p, bus.hold_since_ns);
+  LawOutput out = bus.law->step(in, p);
+  // The capacity clamp holds whatever the law answers (a law's bug must not reach a battery).
+  out.command_W = std::isfinite(out.command_W) ? std::clamp(out.command_W, cap_lo, cap_hi) : 0.0;
 
   // Re-allocate when the law moved, when the usable set or a headroom would be exceeded (safety
   // reductions apply at once), else keep setpoints steady so that the links are not flooded with writes.
@@ -622,7 +636,12 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
     }
   }
   bus.last_cycle_ns = now_ns;
-  bus.status = stopping_ ? BusStatus::idle : out.status;
+  // Saturated: the bus asks for more than its buffers can give (judged every cycle, not only when the
+  // law updates, so that a reader sees it for as long as it lasts).
+  BusStatus status = in.mode;
+  if (status == BusStatus::ok && (out.desired_W > cap_hi + p.deadband_W || out.desired_W < cap_lo - p.deadband_W))
+    status = BusStatus::saturated;
+  bus.status = stopping_ ? BusStatus::idle : status;
 
   BusSnapshot& s = bus.snap;  // s.params is current (see BusState_::snap)
   s.energy = bus.energy;
@@ -635,9 +654,10 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
   s.free_forecast_W = std::isnan(in.free_forecast_W) ? acc.free_W : in.free_forecast_W;
   s.capacity_charge_W = cap_charge;
   s.capacity_discharge_W = cap_discharge;
-  s.updates = bus.law.updates;
-  s.direction_flips = bus.law.direction_flips;
-  s.setpoint_travel_W = bus.law.setpoint_travel_W;
+  const LawCounters counters = bus.law->counters();
+  s.updates = counters.updates;
+  s.direction_flips = counters.direction_flips;
+  s.setpoint_travel_W = counters.setpoint_travel_W;
   s.channels = acc.channels;
   s.buffers = acc.buffers;
   s.pending = acc.pending;

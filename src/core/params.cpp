@@ -1,6 +1,8 @@
 // Validation and names of the core's plain types. No allocation: messages are static strings.
 #include <cmath>
+#include <cstring>
 
+#include "eqd/core/bus_law.hpp"
 #include "eqd/core/control_core.hpp"
 #include "eqd/core/forecast_path.hpp"
 #include "eqd/core/params.hpp"
@@ -21,6 +23,7 @@ static_assert(kMaxPower_W == 1e7 && kMaxVoltage_V == 2000.0 && kMaxCurrent_A == 
 const char* validate(const BusParams& p, bool allow_any_tau) noexcept {
   if (!within(p.target_W, -kMaxPower_W, kMaxPower_W))
     return "target_W: must be within -1e7..1e7 W (|power| <= 10 MW)";
+  if (std::strcmp(to_string(p.law), "unknown") == 0) return "law: not a registered control law";
   if (!std::isfinite(p.tau_s) || p.tau_s <= 0.0) return "tau_s: must be > 0";
   if (!allow_any_tau && (p.tau_s < 10.0 || p.tau_s > 20.0))
     return "tau_s: must be within 10..20 s (set allow_any_tau: true to override)";

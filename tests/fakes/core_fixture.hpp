@@ -3,6 +3,7 @@
 // writes directly, in virtual time. Buffers follow their commands ideally unless told otherwise.
 #include <cstdint>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "eqd/core/control_core.hpp"
@@ -12,9 +13,11 @@ namespace eqd::test {
 struct CoreFixture {
   static constexpr std::int64_t kMs = 1'000'000;
 
-  explicit CoreFixture(std::size_t channels, core::BusParams params = {}, std::size_t buses = 1) {
+  explicit CoreFixture(std::size_t channels, core::BusParams params = {}, std::size_t buses = 1,
+                       core::LawFactory make_law = {}) {
     core::CoreConfig cfg;
     cfg.buses.assign(buses, params);
+    cfg.make_law = std::move(make_law);
     cfg.channels.resize(channels);
     core = std::make_unique<core::ControlCore>(cfg);
     power.assign(channels, 0.0);

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "eqd/core/allocator.hpp"
-#include "eqd/core/equalizer.hpp"
+#include "eqd/core/bus_law.hpp"
 #include "eqd/core/forecast_path.hpp"
 #include "eqd/core/params.hpp"
 #include "eqd/core/sample.hpp"
@@ -54,6 +54,9 @@ struct CoreConfig {
   /// command at a quarter of it; a gap between two cycles longer than this is a stall, after which a
   /// buffer is commanded again only once a sample received after the stall has been taken.
   std::int64_t liveness_ms = 1000;
+  /// Builds each bus's law; empty: make_bus_law(params.law), the registry. Benchmarks and tests plug
+  /// other laws in here (tests/bench/laws/peer_laws.hpp); a factory that returns nullptr is an error.
+  LawFactory make_law;
 };
 
 /// A change for the control thread. Trivially copyable.
@@ -181,7 +184,8 @@ class ControlCore {
   };
   struct BusState_ {
     BusParams params{};
-    EqualizerState law{};
+    std::unique_ptr<BusLaw> law;         ///< built with the core (CoreConfig::make_law); never null
+    std::int64_t hold_since_ns = -1;     ///< bus_mode()'s memory
     ForecastPath path;                   ///< measured/announced free power, for use_forecast
     EnergyCounters energy{};
     std::vector<ChannelIndex> buffers;   ///< channels whose role is not test (capacity reserved)

@@ -1,42 +1,17 @@
 #pragma once
 /// @file equalizer.hpp
-/// The damped control law of one bus, as a pure function of (inputs, parameters, state).
-/// No I/O, no allocation, no exceptions: callable from the control thread and from offline harnesses.
+/// eqd's damped control law of one bus (law `damped`), as small pure stages composed by
+/// equalizer_step() and wrapped as a BusLaw by DampedLaw. No I/O, no allocation, no exceptions:
+/// callable from the control thread and from offline harnesses. docs/control.md explains each stage.
 
 #include <cstdint>
-#include <limits>
 
+#include "eqd/core/bus_law.hpp"
 #include "eqd/core/params.hpp"
 
 namespace eqd::core {
 
-/// Why the law did what it did this step (also published per bus).
-enum class BusStatus : std::uint8_t {
-  ok = 0,          ///< tracking normally
-  idle = 1,        ///< no usable equalization channel: total command is 0 W
-  holding = 2,     ///< some test channel is stale: total held (no reaction to unknown data)
-  ramp_down = 3,   ///< no fresh data (or held too long): ramping the total to 0 W
-  saturated = 4,   ///< the desired total exceeds the buffers' headroom
-};
-const char* to_string(BusStatus s) noexcept;
-
-/// What the law sees of one bus at one step.
-struct EqualizerInput {
-  std::int64_t now_ns = 0;
-  double free_W = 0.0;                 ///< sum of fresh test-channel power
-  /// Free power announced for the controllers' forecast horizon (free_W where nothing is announced);
-  /// NaN: no forecast at all (the law uses free_W).
-  double free_forecast_W = std::numeric_limits<double>::quiet_NaN();
-  double eq_measured_W = 0.0;          ///< sum of measured power of usable equalization channels
-  double capacity_charge_W = 0.0;      ///< sum of usable buffers' charge headroom (>= 0)
-  double capacity_discharge_W = 0.0;   ///< sum of usable buffers' discharge headroom (>= 0, magnitude)
-  double rated_W = 0.0;                ///< sum of usable buffers' max(charge, discharge) rating (for auto slew)
-  bool any_test_stale = false;         ///< a test channel's sample is stale or invalid
-  bool any_fresh = false;              ///< at least one channel of the bus has a fresh sample
-  bool samples_newer_than_command = true;  ///< every usable buffer reported since the last command
-};
-
-/// The law's memory for one bus. Trivially copyable; owned by the control thread.
+/// The damped law's memory for one bus. Trivially copyable; owned by its DampedLaw.
 struct EqualizerState {
   double stage1_W = 0.0;         ///< first low-pass stage
   double command_W = 0.0;        ///< total equalization command (second stage, slew-limited)
@@ -45,26 +20,67 @@ struct EqualizerState {
   double deadband_area_Ws = 0.0; ///< signed integral of (desired - reference) since the last move
   std::int64_t last_update_ns = -1;
   std::int64_t flip_request_since_ns = -1;  ///< when a reversal was first requested (-1: none)
-  std::int64_t hold_since_ns = -1;          ///< when holding started (-1: not holding)
   int direction = 0;             ///< sign of the last non-zero command (+1 charge, -1 discharge)
   std::int64_t direction_since_ns = -1;     ///< last time the command was non-zero in `direction`
-  std::uint64_t updates = 0;
-  std::uint64_t direction_flips = 0;
-  double setpoint_travel_W = 0.0;  ///< sum of |change of command| (actuation measure)
+  LawCounters counters{};
 };
 
-/// Result of one step.
-struct EqualizerOutput {
-  double command_W = 0.0;   ///< total equalization power to allocate (positive = buffers charge)
-  double desired_W = 0.0;   ///< what full equalization would ask for now (target - free)
-  double aim_W = 0.0;       ///< what the law steers toward (target - announced free power, if used)
-  BusStatus status = BusStatus::ok;
-  bool updated = false;     ///< a new command was computed this step
+/// The buffers' capacity as a closed interval of total bus-side power, lo_W <= 0 <= hi_W.
+struct Capacity {
+  double lo_W = 0.0;  ///< -(discharge headroom)
+  double hi_W = 0.0;  ///< charge headroom
+  [[nodiscard]] double clamp(double v) const noexcept;
+  [[nodiscard]] bool empty() const noexcept { return hi_W <= 0.0 && lo_W >= 0.0; }
 };
+/// The capacity of a step's input (negative headroom counts as none).
+Capacity capacity_of(const LawInput& in) noexcept;
 
-/// Advance the law. Updates happen at most every p.update_interval_s and only when
-/// in.samples_newer_than_command; otherwise the previous command is returned (clamped to capacity).
-/// Pure apart from `state`. Any thread; not thread-safe on the same state.
-EqualizerOutput equalizer_step(const EqualizerInput& in, const BusParams& p, EqualizerState& state) noexcept;
+// ---- The stages, in the order equalizer_step() runs them. Each is pure apart from the state it is
+// ---- given; any thread. Unit tests: tests/unit/core_law_stages_test.cpp.
+
+/// Deadband by error area: move the reference to `desired_W` at once when the change exceeds
+/// deadband_W (or `force`), else once the signed time integral of the difference exceeds
+/// deadband_W * tau_s. Returns the (possibly unchanged) reference.
+double deadband_stage(double desired_W, double step_s, bool force, const BusParams& p, EqualizerState& s) noexcept;
+
+/// Direction-flip dwell: a reference whose sign reverses the last non-zero command's (s.direction)
+/// is held at 0 W until the reversal has been requested for flip_dwell_s. Below sign_eps_W a value has
+/// no direction. Returns the reference the damping stage may use.
+double dwell_stage(double reference_W, std::int64_t now_ns, double sign_eps_W, const BusParams& p,
+                   EqualizerState& s) noexcept;
+
+/// Two cascaded first-order stages of tau_s / 2 each (critically damped, no overshoot), then the
+/// slew limit (slew_W_per_s over step_s) and the capacity clamp. While the dwell holds (reference 0 W)
+/// the command does not cross zero against `dwell_sign`. Updates s.stage1_W and s.command_W and
+/// returns the new command.
+double damping_stage(double reference_W, double step_s, double slew_W_per_s, int dwell_sign, Capacity cap,
+                     const BusParams& p, EqualizerState& s) noexcept;
+
+/// Slow trim of the buffers' tracking error (converter losses, a buffer that cannot follow): only in
+/// mode ok, once settled and not at a limit, bounded by trim_max_fraction * rated_W; in ramp_down it
+/// slews to 0 W. Updates s.trim_W.
+void trim_stage(BusStatus mode, double eq_measured_W, double step_s, double rated_W, double slew_W_per_s,
+                double sign_eps_W, Capacity cap, const BusParams& p, EqualizerState& s) noexcept;
+
+/// Direction bookkeeping after an update: counts a flip when the command's sign reverses, and forgets
+/// the direction after resting at 0 W for a whole flip_dwell_s. Updates s.direction, s.counters.
+void direction_stage(std::int64_t now_ns, double sign_eps_W, const BusParams& p, EqualizerState& s) noexcept;
+
+/// The damped law: one step of all the stages. Updates happen at most every p.update_interval_s and
+/// only when in.samples_newer_than_command (or in ramp_down); otherwise the previous command is
+/// returned (clamped to capacity). Pure apart from `state`. Any thread; not thread-safe on one state.
+LawOutput equalizer_step(const LawInput& in, const BusParams& p, EqualizerState& state) noexcept;
+
+/// equalizer_step() behind the BusLaw interface (law `damped`). Not thread-safe (see BusLaw).
+class DampedLaw final : public BusLaw {
+ public:
+  LawOutput step(const LawInput& in, const BusParams& p) noexcept override { return equalizer_step(in, p, state_); }
+  [[nodiscard]] LawCounters counters() const noexcept override { return state_.counters; }
+  [[nodiscard]] const char* name() const noexcept override { return "damped"; }
+  [[nodiscard]] const EqualizerState& state() const noexcept { return state_; }
+
+ private:
+  EqualizerState state_{};
+};
 
 }  // namespace eqd::core

@@ -16,8 +16,15 @@ inline constexpr double kMaxPower_W = 10.0e6;  ///< |power|, W: 10 MW (target, l
 inline constexpr double kMaxVoltage_V = 2000.0;  ///< voltage window, V: 0..2000 V (above 1500 V DC systems)
 inline constexpr double kMaxCurrent_A = 10.0e3;  ///< current limit magnitude, A: 10 kA
 
+/// The control law of a bus (config: `law`; registry in bus_law.hpp). Fixed for the life of a
+/// ControlCore: a change takes effect through a reload (the law object is built with the core).
+enum class LawKind : std::uint8_t {
+  damped = 0,  ///< eqd's damped law (equalizer.hpp, docs/control.md)
+};
+
 /// Control parameters of one bus. Validated by validate() before they reach the control thread.
 struct BusParams {
+  LawKind law = LawKind::damped;   ///< the bus's control law (config: law); not settable at run time
   double target_W = 0.0;           ///< net power the bus aims for (config: target_W)
   double tau_s = 15.0;             ///< time constant of damped actuation (config: tau_s), 10..20 s nominal
   double deadband_W = 50.0;        ///< changes of the desired total smaller than this are ignored (deadband_W)

@@ -6,7 +6,7 @@
 #include <cstdint>
 
 #include "eqd/core/allocator.hpp"
-#include "eqd/core/equalizer.hpp"
+#include "eqd/core/bus_law.hpp"
 #include "eqd/core/params.hpp"
 #include "eqd/core/sample.hpp"
 

@@ -1,0 +1,62 @@
+// The law registry and the mode every law honours (bus_law.hpp).
+#include "eqd/core/bus_law.hpp"
+
+#include <cstring>
+
+#include "eqd/core/equalizer.hpp"
+
+namespace eqd::core {
+
+namespace {
+constexpr double kNsPerS = 1e9;
+
+// The registry: one entry per law. Adding a law = its file, one LawKind value, one line here.
+struct LawEntry {
+  LawKind kind;
+  const char* name;
+};
+constexpr LawEntry kLaws[] = {
+    {LawKind::damped, "damped"},
+};
+}  // namespace
+
+const char* to_string(LawKind k) noexcept {
+  for (const LawEntry& e : kLaws)
+    if (e.kind == k) return e.name;
+  return "unknown";
+}
+
+bool parse_law_kind(const char* name, LawKind& out) noexcept {
+  if (name == nullptr) return false;
+  for (const LawEntry& e : kLaws) {
+    if (std::strcmp(e.name, name) == 0) {
+      out = e.kind;
+      return true;
+    }
+  }
+  return false;
+}
+
+const char* law_names() noexcept { return "damped"; }
+
+std::unique_ptr<BusLaw> make_bus_law(LawKind k) {
+  switch (k) {
+    case LawKind::damped: return std::make_unique<DampedLaw>();
+  }
+  return nullptr;
+}
+
+BusStatus bus_mode(bool any_fresh, bool any_test_stale, std::int64_t now_ns, const BusParams& p,
+                   std::int64_t& hold_since_ns) noexcept {
+  if (!any_fresh) return BusStatus::ramp_down;
+  if (!any_test_stale) {
+    hold_since_ns = -1;
+    return BusStatus::ok;
+  }
+  // Hold on unknown test data, for at most hold_max_s.
+  if (hold_since_ns < 0) hold_since_ns = now_ns;
+  const double held_s = static_cast<double>(now_ns - hold_since_ns) / kNsPerS;
+  return held_s > p.hold_max_s ? BusStatus::ramp_down : BusStatus::holding;
+}
+
+}  // namespace eqd::core
