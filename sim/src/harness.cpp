@@ -42,7 +42,7 @@ bool Harness::DelayLine::pop_due(std::int64_t now_ns, Timed& out) noexcept {
   return true;
 }
 
-Harness::Harness(Rig& rig, BusLaw& law, const HarnessConfig& cfg, std::vector<Event> events)
+Harness::Harness(Rig& rig, RigLaw& law, const HarnessConfig& cfg, std::vector<Event> events)
     : rig_(rig), law_(law), cfg_(cfg), events_(std::move(events)) {
   std::stable_sort(events_.begin(), events_.end(), [](const Event& a, const Event& b) { return a.at_s < b.at_s; });
   const std::size_t n = rig.channel_count();

@@ -185,7 +185,7 @@ Scenario load_scenario(const std::string& path) {
   return s;
 }
 
-ScenarioResult run_scenario(const Scenario& s, BusLaw* law) {
+ScenarioResult run_scenario(const Scenario& s, RigLaw* law) {
   ScenarioResult res;
   Rig rig(s.rig);
   std::unique_ptr<ControlCoreLaw> core;

@@ -39,7 +39,7 @@ struct LawSpec {
   std::string column;  ///< id without spaces (CSV, gnuplot)
   std::string tag;     ///< short point label on the plots ("k=0.1", "30 s", "τ15")
   double param = 0.0;  ///< the swept value (gain scale, interval s, tau s)
-  std::function<std::unique_ptr<sim::BusLaw>(core::CoreConfig)> make;
+  std::function<std::unique_ptr<sim::RigLaw>(core::CoreConfig)> make;
 };
 
 /// One law's figures on one scenario.
@@ -87,7 +87,7 @@ std::vector<LawSpec> law_specs() {
     const bool dflt = iv == 30.0;
     specs.push_back({"evcc", fmt("evcc-step %g s", iv) + (dflt ? " (default)" : ""),
                      dflt ? "evcc" : fmt("evcc_%gs", iv), fmt("%g s", iv), iv,
-                     [p](core::CoreConfig c) { return std::make_unique<bench::EvccStepperLaw>(c, p); }});
+                     [p](core::CoreConfig c) { return std::make_unique<sim::ControlCoreLaw>(bench::with_law<bench::EvccStepperLaw>(c, p)); }});
   }
   for (const bool lp : {false, true}) {
     for (double k : kPidScales) {
@@ -100,7 +100,7 @@ std::vector<LawSpec> law_specs() {
       const std::string fam = lp ? "pid_lp" : "pid";
       specs.push_back({fam, (lp ? fmt("pid+lp5s k=%g", k) : fmt("pid k=%g", k)) + (dflt ? " (default)" : ""),
                        dflt ? "pid" : fam + fmt("_k%g", k), fmt("k=%g", k), k,
-                       [p](core::CoreConfig c) { return std::make_unique<bench::PidLaw>(c, p); }});
+                       [p](core::CoreConfig c) { return std::make_unique<sim::ControlCoreLaw>(bench::with_law<bench::PidLaw>(c, p)); }});
     }
   }
   // eqd on measured power only (family "eqd": use_forecast off, as with controllers that announce
@@ -150,7 +150,7 @@ std::vector<LawSpec> law_specs() {
     p.stages = 1;
     p.tau_s = tau;
     specs.push_back({"eqd1", fmt("1-stage ff tau %g s (what-if)", tau), fmt("ff1_tau%g", tau), fmt("τ%g", tau), tau,
-                     [p](core::CoreConfig c) { return std::make_unique<bench::FeedForwardLaw>(c, p); }});
+                     [p](core::CoreConfig c) { return std::make_unique<sim::ControlCoreLaw>(bench::with_law<bench::FeedForwardLaw>(c, p)); }});
   }
   return specs;
 }
@@ -206,7 +206,7 @@ bench::BoundInput bound_input(const sim::Rig& rig, std::size_t bus, const std::v
 
 Row run_one(const sim::Scenario& sc, const LawSpec& spec, Kept* keep) {
   auto rig = std::make_unique<sim::Rig>(sc.rig);
-  std::unique_ptr<sim::BusLaw> law = spec.make(sim::make_core_config(*rig));
+  std::unique_ptr<sim::RigLaw> law = spec.make(sim::make_core_config(*rig));
   sim::Harness h(*rig, *law, sc.harness, sc.events);
   const auto t0 = std::chrono::steady_clock::now();
   h.run();

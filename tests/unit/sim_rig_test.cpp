@@ -202,7 +202,7 @@ TEST_CASE("same seed gives the same trace, another seed differs", "[sim][determi
 
 namespace {
 /// A trivial proportional law of the test's own: every buffer takes -free/n, no damping.
-class SplitLaw final : public BusLaw {
+class SplitLaw final : public RigLaw {
  public:
   explicit SplitLaw(const Rig& rig) : rig_(rig), latest_(rig.channel_count()), cmd_(rig.channel_count()) {}
   void on_sample(std::size_t i, const eqd::core::Sample& s) noexcept override { latest_[i] = s; }

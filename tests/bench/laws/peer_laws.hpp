@@ -1,69 +1,58 @@
 #pragma once
 /// @file peer_laws.hpp
-/// Peer control laws re-implemented from their published behaviour, behind the harness's BusLaw
-/// interface, so that they see the same samples and drive the same buffers as eqd's core:
-/// an evcc-style 30 s full-error stepper with enable/disable delays, an OpenEMS-style 1 s PID, and
-/// "no equalization". Benchmark code only: it allocates at construction, never in cycle().
+/// Peer control laws re-implemented from their published behaviour, as core::BusLaw plug-ins
+/// (CoreConfig::make_law), so that they run inside eqd's real control core: the same samples and
+/// sample health, headroom and windows (compute_headroom), allocation (allocate), capacity clamp,
+/// mode (hold, ramp down, idle) and commands as eqd's own law. Only the decision rule differs:
+/// an evcc-style 30 s full-error stepper with enable/disable delays, an OpenEMS-style 1 s PID, a
+/// plain first-order tracker, and feed-forward what-ifs. Benchmark code only; one law object per bus;
+/// it allocates at construction, never in step().
 
-#include <cstddef>
 #include <cstdint>
+#include <limits>
+#include <memory>
 #include <vector>
 
-#include "eqd/core/allocator.hpp"
+#include "eqd/core/bus_law.hpp"
 #include "eqd/core/control_core.hpp"
-#include "eqd/core/sample.hpp"
 #include "eqd/sim/harness.hpp"
 
 namespace eqd::bench {
 
-/// What a peer law sees of one bus at one update (all bus side, W; positive = into the batteries).
+/// What a peer law sees of its bus at one decision (all bus side, W; positive = into the batteries).
 struct BusView {
   double now_s = 0.0;
   double target_W = 0.0;
-  double free_W = 0.0;              ///< test channels, bus side (same conversion as eqd's core)
-  double eq_measured_W = 0.0;       ///< buffers in equalization mode, bus side
-  double capacity_charge_W = 0.0;   ///< sum of buffers' charge headroom, bus side (>= 0)
-  double capacity_discharge_W = 0.0;///< sum of buffers' discharge headroom, bus side (>= 0, magnitude)
+  double free_W = 0.0;              ///< test channels, bus side (eqd's core's own sum)
+  double eq_measured_W = 0.0;       ///< usable buffers in equalization mode, bus side
+  double capacity_charge_W = 0.0;   ///< sum of usable buffers' charge headroom, bus side (>= 0)
+  double capacity_discharge_W = 0.0;///< sum of usable buffers' discharge headroom, bus side (>= 0, magnitude)
   double rated_W = 0.0;             ///< sum of max(charge, discharge) ratings, bus side
   [[nodiscard]] double net_W() const noexcept { return free_W + eq_measured_W; }
 };
 
-/// Common plumbing of the peer laws: keeps the latest sample of every channel, computes the bus view
-/// with eqd's own headroom rules (compute_headroom: window, hysteresis, taper), calls the peer's
-/// decision at its own period and splits the total with eqd::core::allocate, so that only the
-/// decision rule differs between laws. Thread-safety: one thread (the harness's).
-class PeerLaw : public sim::BusLaw {
+/// Common part of the peer laws: calls the peer's decision every period_s (its own loop period; the
+/// core cycles more often), keeps the result between decisions, honours the core's mode (idle: 0 W;
+/// holding: keep; ramp down: toward 0 W at rated / tau_s) and counts updates, flips and travel.
+/// Thread-safety: not thread-safe (core::BusLaw).
+class PeerLaw : public core::BusLaw {
  public:
-  /// period_s: how often the peer decides (its own loop period); the harness cycles more often.
-  PeerLaw(const core::CoreConfig& cfg, double period_s);
-  void on_sample(std::size_t i, const core::Sample& s) noexcept override;
-  void cycle(std::int64_t now_ns) noexcept override;
-  [[nodiscard]] core::Command command(std::size_t i) const noexcept override { return commands_[i]; }
+  explicit PeerLaw(double period_s) : period_s_(period_s) {}
+  core::LawOutput step(const core::LawInput& in, const core::BusParams& p) noexcept final;
+  [[nodiscard]] core::LawCounters counters() const noexcept final { return counters_; }
 
  protected:
-  /// The peer's decision: the new total equalization power of bus b (bus side). Called every period_s.
-  /// `previous_W` is the total it commanded last time (already clamped to capacity).
-  virtual double decide(std::size_t b, const BusView& v, double previous_W) noexcept = 0;
+  /// The peer's decision: the new total equalization power of the bus (bus side). Called every period_s
+  /// in mode ok. `previous_W` is the total it commanded last time (already clamped to capacity).
+  virtual double decide(const BusView& v, double previous_W) noexcept = 0;
 
  private:
-  struct Bus_ {
-    std::vector<std::size_t> buffers;
-    std::vector<core::WindowState> windows;
-    std::vector<core::Headroom> headroom;  ///< bus side, scratch
-    std::vector<double> out_W, scratch;
-    double command_W = 0.0;
-    double target_W = 0.0;
-    std::uint32_t lease_ms = 5000;
-  };
-  void publish(std::size_t i, bool equalize, double setpoint_W) noexcept;
-
-  std::vector<core::ChannelConfig> channels_;
-  std::vector<core::Sample> samples_;
-  std::vector<std::uint8_t> is_buffer_;
-  std::vector<core::Command> commands_;
-  std::vector<Bus_> buses_;
   double period_s_;
-  std::int64_t next_update_ns_ = 0;
+  std::int64_t next_update_ns_ = std::numeric_limits<std::int64_t>::min();
+  std::int64_t last_step_ns_ = -1;
+  double command_W_ = 0.0;
+  int direction_ = 0;
+  core::LawCounters counters_{};
 };
 
 /// evcc-style stepper. Every 30 s the buffers' total is set to the full current error (the previous
@@ -81,18 +70,15 @@ class EvccStepperLaw final : public PeerLaw {
     /// (19..38 %); 10 % is kinder to the stepper and still representative.
     double min_fraction = 0.10;
   };
-  EvccStepperLaw(const core::CoreConfig& cfg, const Params& p);
+  explicit EvccStepperLaw(const Params& p) : PeerLaw(p.period_s), p_(p) {}
   [[nodiscard]] const char* name() const noexcept override { return "evcc-step"; }
 
  private:
-  double decide(std::size_t b, const BusView& v, double previous_W) noexcept override;
-  struct State_ {
-    bool enabled = false;
-    double demand_since_s = -1.0;    ///< first tick with demand while disabled
-    double no_demand_since_s = -1.0; ///< first tick without demand while enabled
-  };
+  double decide(const BusView& v, double previous_W) noexcept override;
   Params p_;
-  std::vector<State_> state_;
+  bool enabled_ = false;
+  double demand_since_s_ = -1.0;     ///< first tick with demand while disabled
+  double no_demand_since_s_ = -1.0;  ///< first tick without demand while enabled
 };
 
 /// OpenEMS-style PID filter at 1 s: output = Kp·e + Ki·Σe + Kd·(−Δ measured), e = desired − measured
@@ -109,25 +95,23 @@ class PidLaw final : public PeerLaw {
     /// 1 − exp(−period_s / output_tau_s) of its distance to the PID output.
     double output_tau_s = 0.0;
   };
-  PidLaw(const core::CoreConfig& cfg, const Params& p);
+  explicit PidLaw(const Params& p) : PeerLaw(p.period_s), p_(p) {}
   [[nodiscard]] const char* name() const noexcept override { return "pid"; }
 
  private:
-  double decide(std::size_t b, const BusView& v, double previous_W) noexcept override;
-  struct State_ {
-    double error_sum = 0.0;
-    double last_measured_W = 0.0;
-    double filtered_W = 0.0;  ///< low-pass state (the command before clamping)
-    bool first = true;
-  };
+  double decide(const BusView& v, double previous_W) noexcept override;
   Params p_;
-  std::vector<State_> state_;
+  double error_sum_ = 0.0;
+  double last_measured_W_ = 0.0;
+  double filtered_W_ = 0.0;  ///< low-pass state (the command before clamping)
+  bool first_ = true;
 };
 
-/// What-if, not a peer: a bare feed-forward law, desired = target − free through `stages` cascaded
-/// first-order stages of tau_s / stages each (mean delay tau_s), updated every period_s, nothing else
-/// (no deadband, no flip dwell, no trim, no update gating, no slew limit). Against eqd's core at the
-/// same tau it shows what eqd's extras cost or buy.
+/// Feed-forward of the free power: desired = target − free through `stages` cascaded first-order
+/// stages of tau_s / stages each (mean delay tau_s), updated every period_s, nothing else (no deadband,
+/// no flip dwell, no trim, no update gating, no slew limit). With one stage it is the plain first-order
+/// tracker of the free power (the seed's "delay of about 10–20 s" taken literally, issue #15's
+/// reference); with two, eqd's damping without eqd's extras.
 class FeedForwardLaw final : public PeerLaw {
  public:
   struct Params {
@@ -135,17 +119,24 @@ class FeedForwardLaw final : public PeerLaw {
     double tau_s = 15.0;
     int stages = 2;
   };
-  FeedForwardLaw(const core::CoreConfig& cfg, const Params& p);
+  explicit FeedForwardLaw(const Params& p);
   [[nodiscard]] const char* name() const noexcept override { return "feed-forward"; }
 
  private:
-  double decide(std::size_t b, const BusView& v, double previous_W) noexcept override;
+  double decide(const BusView& v, double previous_W) noexcept override;
   Params p_;
-  std::vector<std::vector<double>> stage_W_;  ///< [bus][stage]
+  std::vector<double> stage_W_;
 };
 
-/// Buffers stay idle: never commanded. The grid sees the free power.
-class NoEqualizationLaw final : public sim::BusLaw {
+/// A core config whose every bus runs `Law` built from `params`.
+template <class Law>
+core::CoreConfig with_law(core::CoreConfig c, const typename Law::Params& params) {
+  c.make_law = [params](std::uint16_t, const core::BusParams&) { return std::make_unique<Law>(params); };
+  return c;
+}
+
+/// Buffers stay idle: never commanded (eqd absent, not a law of eqd's core). The grid sees the free power.
+class NoEqualizationLaw final : public sim::RigLaw {
  public:
   void on_sample(std::size_t, const core::Sample&) noexcept override {}
   void cycle(std::int64_t) noexcept override {}

@@ -15,12 +15,14 @@
 
 namespace eqd::sim {
 
-/// A control law seen from the harness: samples in, per-channel commands out.
-/// Implementations: ControlCoreLaw (the real eqd core); benchmarks may plug in peer laws.
+/// What the harness drives in place of eqd: samples of every channel in, per-channel commands out.
+/// Implementations: ControlCoreLaw (the real eqd core, whose per-bus control laws are core::BusLaw:
+/// another law is plugged in through CoreConfig::make_law and keeps eqd's headroom, allocation and
+/// safety rules), and the benchmark's "no equalization". Not a control law of one bus (core::BusLaw).
 /// Thread-safety: the harness calls every method from its single thread.
-class BusLaw {
+class RigLaw {
  public:
-  virtual ~BusLaw() = default;
+  virtual ~RigLaw() = default;
   /// A sample of global channel i arrived (after the link delay). Called before cycle().
   virtual void on_sample(std::size_t i, const core::Sample& s) noexcept = 0;
   /// Run one control cycle at virtual time now_ns.
@@ -34,8 +36,8 @@ class BusLaw {
 /// CoreConfig for a rig: one BusParams per bus, buffers assigned with their BufferLimits.
 core::CoreConfig make_core_config(const Rig& rig);
 
-/// The real eqd control core behind the BusLaw interface.
-class ControlCoreLaw final : public BusLaw {
+/// The real eqd control core behind the RigLaw interface, with whatever per-bus laws its config builds.
+class ControlCoreLaw final : public RigLaw {
  public:
   explicit ControlCoreLaw(const core::CoreConfig& cfg) : core_(cfg) {}
   void on_sample(std::size_t i, const core::Sample& s) noexcept override {
@@ -126,7 +128,7 @@ StepResponse step_response(const BusTrace& tr, double step_at_s, double band_W) 
 class Harness {
  public:
   /// The law must outlive the harness. Events may be given in any order.
-  Harness(Rig& rig, BusLaw& law, const HarnessConfig& cfg, std::vector<Event> events = {});
+  Harness(Rig& rig, RigLaw& law, const HarnessConfig& cfg, std::vector<Event> events = {});
 
   /// Run until cfg.duration_s (or until `until_s` if smaller and > 0).
   void run(double until_s = 0.0) noexcept;
@@ -156,7 +158,7 @@ class Harness {
   void record() noexcept;
 
   Rig& rig_;
-  BusLaw& law_;
+  RigLaw& law_;
   HarnessConfig cfg_;
   std::vector<Event> events_;
   std::size_t next_event_ = 0;

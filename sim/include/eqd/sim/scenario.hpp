@@ -62,6 +62,6 @@ struct ScenarioResult {
 };
 
 /// Build the rig, run the harness with `law` (nullptr: the real ControlCore) and check the expectations.
-ScenarioResult run_scenario(const Scenario& s, BusLaw* law = nullptr);
+ScenarioResult run_scenario(const Scenario& s, RigLaw* law = nullptr);
 
 }  // namespace eqd::sim
