@@ -10,6 +10,7 @@
 #include <array>
 #include <limits>
 
+#include "eqd/core/bus_law.hpp"
 #include "yaml_read.hpp"
 
 namespace eqd::config::detail {
@@ -338,6 +339,13 @@ const std::vector<Key<BusConfig>>& bus_keys() {
   // come later in the mapping, so validate.cpp checks it.
   static const std::vector<Key<T>> k{
       string_key<T>("name", [](T& o) -> std::string& { return o.name; }, check_name, true),
+      {"law", false,
+       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+         // The registered laws (src/core/bus_law.cpp); the law object is built with the control core.
+         const std::string s = read_string(n, c, p);
+         if (!core::parse_law_kind(s.c_str(), o.params.law))
+           fail(c, n.Mark(), p, "got " + quoted(s) + " (expected a control law: " + core::law_names() + ")");
+       }},
       real_key<T>("target_W", [](T& o) -> double& { return o.params.target_W; }, kPower, "W"),
       real_key<T>("tau_s", [](T& o) -> double& { return o.params.tau_s; }, kPositive, "s"),
       real_key<T>("deadband_W", [](T& o) -> double& { return o.params.deadband_W; }, kPowerMagnitude, "W"),

@@ -362,3 +362,11 @@ TEST_CASE("YAML syntax errors carry the position", "[config][errors]") {
   CHECK(e.column >= 1);
   CHECK_THAT(e.message, Catch::StartsWith("YAML syntax error"));
 }
+
+TEST_CASE("a bus's law: a registered name is taken, another is refused with the list", "[config][errors]") {
+  const ConfigError e = parse_error(base_with("    law: pid\n"));
+  CHECK(e.line == 3);
+  CHECK(e.column == 10);
+  CHECK(e.key_path == "buses[0].law");
+  CHECK_THAT(e.message, Catch::Contains("got 'pid'") && Catch::Contains("expected a control law: damped"));
+}
