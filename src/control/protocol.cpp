@@ -130,7 +130,8 @@ bool is_change(Command c) noexcept {
 }
 
 bool LimitArgs::any() const noexcept {
-  return max_charge_W || max_discharge_W || max_charge_A || max_discharge_A || v_min_V || v_max_V || hysteresis_V;
+  return max_charge_W || max_discharge_W || max_charge_A || max_discharge_A || v_min_V || v_max_V || hysteresis_V ||
+         efficiency;
 }
 
 std::variant<ApiRequest, ParseError> parse_request(std::string_view line) {
@@ -219,7 +220,7 @@ std::variant<ApiRequest, ParseError> parse_request(std::string_view line) {
           if (!ok) {
             err = "unknown limit \"" + key.substr(0, 40) +
                   "\" (known: max_charge_W, max_discharge_W, max_charge_A, max_discharge_A, v_min_V, v_max_V, "
-                  "hysteresis_V)";
+                  "hysteresis_V, efficiency)";
             break;
           }
           (void)value;
@@ -228,7 +229,8 @@ std::variant<ApiRequest, ParseError> parse_request(std::string_view line) {
         LimitArgs& l = r.limits;
         for (auto [key, slot] : {std::pair{"max_charge_W", &l.max_charge_W}, {"max_discharge_W", &l.max_discharge_W},
                                  {"max_charge_A", &l.max_charge_A}, {"max_discharge_A", &l.max_discharge_A},
-                                 {"v_min_V", &l.v_min_V}, {"v_max_V", &l.v_max_V}, {"hysteresis_V", &l.hysteresis_V}}) {
+                                 {"v_min_V", &l.v_min_V}, {"v_max_V", &l.v_max_V}, {"hysteresis_V", &l.hysteresis_V},
+                                 {"efficiency", &l.efficiency}}) {
           err = read_number(*it, std::string("") + key, *slot);
           if (!err.empty()) {
             err = "limits: " + err;
@@ -302,7 +304,8 @@ std::string serialize_request(const ApiRequest& r) {
     const LimitArgs& a = r.limits;
     for (auto [key, slot] : {std::pair{"max_charge_W", &a.max_charge_W}, {"max_discharge_W", &a.max_discharge_W},
                              {"max_charge_A", &a.max_charge_A}, {"max_discharge_A", &a.max_discharge_A},
-                             {"v_min_V", &a.v_min_V}, {"v_max_V", &a.v_max_V}, {"hysteresis_V", &a.hysteresis_V}})
+                             {"v_min_V", &a.v_min_V}, {"v_max_V", &a.v_max_V}, {"hysteresis_V", &a.hysteresis_V},
+                             {"efficiency", &a.efficiency}})
       if (*slot) l[key] = **slot;
     j["limits"] = l;
   }
@@ -338,6 +341,7 @@ core::BufferLimits merge_limits(const core::BufferLimits& base, const LimitArgs&
   if (a.v_min_V) l.v_min_V = *a.v_min_V;
   if (a.v_max_V) l.v_max_V = *a.v_max_V;
   if (a.hysteresis_V) l.hysteresis_V = *a.hysteresis_V;
+  if (a.efficiency) l.efficiency = *a.efficiency;
   return l;
 }
 
@@ -345,14 +349,15 @@ json limits_to_json(const core::BufferLimits& l) {
   return json{{"max_charge_W", l.max_charge_W}, {"max_discharge_W", l.max_discharge_W},
               {"max_charge_A", l.max_charge_A}, {"max_discharge_A", l.max_discharge_A},
               {"v_min_V", l.v_min_V},           {"v_max_V", l.v_max_V},
-              {"hysteresis_V", l.hysteresis_V}};
+              {"hysteresis_V", l.hysteresis_V}, {"efficiency", l.efficiency}};
 }
 
 void limits_from_json(const json& j, core::BufferLimits& l) {
   if (!j.is_object()) throw std::invalid_argument("limits: must be an object");
   for (auto [key, slot] : {std::pair{"max_charge_W", &l.max_charge_W}, {"max_discharge_W", &l.max_discharge_W},
                            {"max_charge_A", &l.max_charge_A}, {"max_discharge_A", &l.max_discharge_A},
-                           {"v_min_V", &l.v_min_V}, {"v_max_V", &l.v_max_V}, {"hysteresis_V", &l.hysteresis_V}}) {
+                           {"v_min_V", &l.v_min_V}, {"v_max_V", &l.v_max_V}, {"hysteresis_V", &l.hysteresis_V},
+                           {"efficiency", &l.efficiency}}) {
     auto it = j.find(key);
     if (it == j.end()) continue;
     if (!it->is_number()) throw std::invalid_argument(std::string("limits.") + key + ": must be a number");

@@ -571,15 +571,20 @@ void ApiServer::Impl::handle_assign(const std::shared_ptr<Session>& s, const Api
   }
   if (!base) {
     std::string missing;
+    json missing_names = json::array();  // for clients that name the fields their own way (eqctl: --max-charge-W)
     const LimitArgs& a = r.limits;
     for (auto [name, v] : {std::pair{"max_charge_W", &a.max_charge_W}, {"max_discharge_W", &a.max_discharge_W},
                            {"v_min_V", &a.v_min_V}, {"v_max_V", &a.v_max_V}})
-      if (!*v) missing += std::string(missing.empty() ? "" : ", ") + name;
+      if (!*v) {
+        missing += std::string(missing.empty() ? "" : ", ") + name;
+        missing_names.push_back(name);
+      }
     if (!missing.empty()) {
       s->reply(error_response(r.id, error_code::kInvalid,
                               "no limits known for " + info.name +
                                   " (not in the configuration's equalization: list and never assigned before): give " +
-                                  missing));
+                                  missing,
+                              json{{"missing", missing_names}}));
       return;
     }
   }
@@ -589,6 +594,9 @@ void ApiServer::Impl::handle_assign(const std::shared_ptr<Session>& s, const Api
                             json{{"limits", limits_to_json(limits)}}));
     return;
   }
+  // The limits in force now, for an `already` answer to say what changed (published before this request).
+  std::optional<core::BufferLimits> previous;
+  if (const auto snap = daemon.core().channel(*idx); snap.role != core::Role::test) previous = snap.limits;
   core::Request req;
   req.kind = core::RequestKind::assign;
   req.channel = *idx;
@@ -597,7 +605,7 @@ void ApiServer::Impl::handle_assign(const std::shared_ptr<Session>& s, const Api
   const std::string controller = dir.controllers[info.controller].name;
   const std::uint64_t id = r.id;
   auto replied = std::make_shared<bool>(false);
-  const bool queued = submit(req, [this, s, name, controller, id, limits, replied](std::optional<core::ResponseStatus> st) {
+  const bool queued = submit(req, [this, s, name, controller, id, limits, previous, replied](std::optional<core::ResponseStatus> st) {
     auto answer = [&](std::string text) {
       if (!*replied && !stopping) s->reply(std::move(text));
       *replied = true;
@@ -614,10 +622,12 @@ void ApiServer::Impl::handle_assign(const std::shared_ptr<Session>& s, const Api
       case ResponseStatus::already: {
         state.channels[name] = PersistedChannel{true, limits};
         const std::string err = persist();
+        const bool unchanged = previous && limits_to_json(*previous) == limits_to_json(limits);
         std::string msg = *st == ResponseStatus::ok        ? name + " assigned: it enters equalization mode and follows eqd's setpoint"
                           : *st == ResponseStatus::pending ? name + " assigned, pending: controller " + controller +
                                                                  " is unreachable now; the channel is taken into "
                                                                  "equalization when it comes back"
+                          : unchanged                      ? name + " was already assigned with these limits; nothing changed"
                                                            : name + " was already assigned; limits updated";
         spdlog::info("control API: {}", msg);
         json res{{"channel", name},
@@ -625,6 +635,7 @@ void ApiServer::Impl::handle_assign(const std::shared_ptr<Session>& s, const Api
                  {"message", msg},
                  {"limits", limits_to_json(limits)},
                  {"persisted", err.empty()}};
+        if (*st == ResponseStatus::already && previous) res["previous_limits"] = limits_to_json(*previous);
         if (!err.empty()) res["warning"] = "not persisted: " + err;
         answer(ok_response(id, res));
         return;

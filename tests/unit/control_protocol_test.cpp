@@ -102,6 +102,7 @@ TEST_CASE("control protocol: serialize then parse gives the same request", "[con
   r.bus = "aux";
   r.limits.max_discharge_W = 750.0;
   r.limits.hysteresis_V = 0.2;
+  r.limits.efficiency = 0.92;
   const ApiRequest back = ok(serialize_request(r));
   CHECK(back.id == 42);
   CHECK(back.command == Command::assign);
@@ -109,6 +110,7 @@ TEST_CASE("control protocol: serialize then parse gives the same request", "[con
   CHECK(back.bus == "aux");
   CHECK(back.limits.max_discharge_W == 750.0);
   CHECK(back.limits.hysteresis_V == 0.2);
+  CHECK(back.limits.efficiency == 0.92);
   CHECK_FALSE(back.limits.v_max_V.has_value());
 
   ApiRequest s;
@@ -150,6 +152,13 @@ TEST_CASE("control protocol: merge_limits overrides only the given fields", "[co
   CHECK(m.max_charge_W == 300);
   CHECK(m.max_discharge_W == 800);
   CHECK(m.v_max_V == 56);
+  CHECK(m.efficiency == 1.0);
+  a.efficiency = 0.9;
+  CHECK(merge_limits(base, a).efficiency == 0.9);
+  // efficiency goes over the wire and into the state file with the other limits.
+  eqd::core::BufferLimits back;
+  limits_from_json(limits_to_json(merge_limits(base, a)), back);
+  CHECK(back.efficiency == 0.9);
 }
 
 TEST_CASE("control protocol: a key given twice is refused, naming it", "[control][protocol]") {

@@ -128,6 +128,8 @@ TEST_CASE("control server: assign and release are checked and persisted", "[cont
   const json no_limits = rig.call(req(Command::assign, "cab1/2"));
   CHECK(error_code_of(no_limits) == "invalid");
   CHECK(no_limits["error"]["message"].get<std::string>().find("max_charge_W") != std::string::npos);
+  // The missing fields by wire name, for clients that name them their own way (eqctl's --max-charge-W).
+  CHECK(no_limits["error"]["missing"] == json{"max_charge_W", "max_discharge_W", "v_min_V", "v_max_V"});
 
   ApiRequest a = req(Command::assign, "cab1/2");
   a.limits.max_charge_W = 800;
@@ -158,6 +160,28 @@ TEST_CASE("control server: assign and release are checked and persisted", "[cont
   CHECK(re["result"]["status"] == "already");
   CHECK(re["result"]["limits"]["max_discharge_W"] == 600.0);
   CHECK(re["result"]["limits"]["max_charge_W"] == 700.0);
+  // The answer carries the limits before the request, so that a client can say what changed.
+  CHECK(re["result"]["previous_limits"]["max_charge_W"] == 800.0);
+  CHECK(re["result"]["message"].get<std::string>().find("limits updated") != std::string::npos);
+
+  // A re-assign without limits changes nothing, and says so (issue #18 item 4).
+  const json same = rig.call(req(Command::assign, "cab1/2"));
+  INFO(same.dump());
+  REQUIRE(same["ok"] == true);
+  CHECK(same["result"]["status"] == "already");
+  CHECK(same["result"]["previous_limits"] == same["result"]["limits"]);
+  CHECK(same["result"]["message"].get<std::string>().find("nothing changed") != std::string::npos);
+
+  // The converter's efficiency is a limit like the others: given, applied, persisted.
+  ApiRequest eff = req(Command::assign, "cab1/2");
+  eff.limits.efficiency = 0.92;
+  const json e = rig.call(eff);
+  REQUIRE(e["ok"] == true);
+  CHECK(e["result"]["limits"]["efficiency"] == 0.92);
+  CHECK(e["result"]["previous_limits"]["efficiency"] == 1.0);
+  CHECK(StateStore(rig.cfg.state_dir).load().state.channels["cab1/2"].limits.efficiency == 0.92);
+  eff.limits.efficiency = 0.3;
+  CHECK(rig.call(eff)["error"]["message"].get<std::string>().find("efficiency") != std::string::npos);
 
   const json rel = rig.call(req(Command::release, "cab1/4"));  // a config buffer
   REQUIRE(rel["ok"] == true);

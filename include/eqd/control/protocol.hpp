@@ -41,7 +41,7 @@ enum class RoleFilter : std::uint8_t { any, eq, test };
 /// Limits given with `assign`; unset fields come from the persisted or configured limits.
 struct LimitArgs {
   std::optional<double> max_charge_W, max_discharge_W, max_charge_A, max_discharge_A, v_min_V, v_max_V,
-      hysteresis_V;
+      hysteresis_V, efficiency;
   [[nodiscard]] bool any() const noexcept;
 };
 
@@ -105,7 +105,7 @@ struct ParseError {
 
 /// Names of the limit fields on the wire (and as eqctl options without "--" and with '-' for '_').
 inline constexpr const char* kLimitNames[] = {"max_charge_W", "max_discharge_W", "max_charge_A", "max_discharge_A",
-                                             "v_min_V", "v_max_V", "hysteresis_V"};
+                                             "v_min_V", "v_max_V", "hysteresis_V", "efficiency"};
 /// Numeric bus parameters that `set` may change at run time (and that persist across restarts).
 inline constexpr const char* kSettableParams[] = {"tau_s", "deadband_W", "target_W"};
 /// Boolean bus parameters that `set` may change at run time (JSON true/false; persisted likewise).
