@@ -1,5 +1,7 @@
 // eqctl: command-line client of eqd's control API. See docs/eqctl.md.
 #include <CLI/CLI.hpp>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <cerrno>
@@ -7,6 +9,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <iostream>
 #include <thread>
 
@@ -41,7 +44,7 @@ int report_error(const json& resp, bool as_json) {
   }
   const json& e = resp.contains("error") && resp["error"].is_object() ? resp["error"] : json::object();
   const std::string code = e.contains("code") && e["code"].is_string() ? e["code"].get<std::string>() : "error";
-  const std::string msg = e.contains("message") && e["message"].is_string() ? e["message"].get<std::string>() : resp.dump();
+  const std::string msg = e.contains("message") && e["message"].is_string() ? eqd::cli::describe_error(e) : resp.dump();
   std::fprintf(stderr, "eqctl: %s (%s)\n", msg.c_str(), code.c_str());
   // bad_request/unknown_command mean this eqctl and eqd disagree on the protocol, i.e. usage.
   if (code == eqd::control::error_code::kBadRequest || code == eqd::control::error_code::kUnknownCommand ||
@@ -58,14 +61,29 @@ int run_reading(Client& client, const ApiRequest& r, bool as_json, std::string (
   return kExitOk;
 }
 
-int run_change(Client& client, const ApiRequest& r, bool as_json) {
+/// The daemon's unreachability as --json prints it: an error response of the same shape as a refusal's.
+void print_unreachable_json(const std::string& why) {
+  std::cout << json::parse(eqd::control::error_response(0, "unreachable", why)).dump(2) << "\n";
+}
+
+/// The names of `set`'s NAME=VALUE arguments, in the order given.
+std::vector<std::string> set_names(const std::vector<std::string>& args) {
+  std::vector<std::string> names;
+  for (const std::string& a : args) names.push_back(a.substr(0, a.find('=')));
+  return names;
+}
+
+int run_change(Client& client, const ApiRequest& r, bool as_json, const std::vector<std::string>& set_args = {}) {
   const json resp = client.call(r);
   if (!resp.value("ok", false)) return report_error(resp, as_json);
   const json& res = resp["result"];
   if (as_json) {
     std::cout << res.dump(2) << "\n";
   } else {
-    if (res.contains("message") && res["message"].is_string()) std::cout << res["message"].get<std::string>() << "\n";
+    // assign and set say what changed in words; the others carry the daemon's sentence.
+    if (r.command == Command::assign) std::cout << eqd::cli::describe_assign(res) << "\n";
+    else if (r.command == Command::set) std::cout << eqd::cli::describe_set(res, set_names(set_args)) << "\n";
+    else if (res.contains("message") && res["message"].is_string()) std::cout << res["message"].get<std::string>() << "\n";
     else std::cout << res.dump() << "\n";
     if (res.contains("warning") && res["warning"].is_string())
       std::fprintf(stderr, "eqctl: warning: %s\n", res["warning"].get<std::string>().c_str());
@@ -73,13 +91,26 @@ int run_change(Client& client, const ApiRequest& r, bool as_json) {
   return kExitOk;
 }
 
+/// Local wall-clock time "2024-05-01 12:00:03" for watch's header.
+std::string now_text() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+/// On a terminal, redraws one screenful in place (the header always on the top row); otherwise
+/// (a pipe, a file) appends each frame, so that a log keeps them all and holds no escape codes.
 int run_watch(const std::string& socket, double interval_s, const std::string& bus) {
   struct sigaction sa {};
   sa.sa_handler = on_sigint;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  const bool tty = ::isatty(STDOUT_FILENO) == 1;
   std::unique_ptr<Client> client;
-  std::fputs("\x1b[?25l", stdout);  // hide the cursor while redrawing
+  if (tty) std::fputs("\x1b[?25l", stdout);  // hide the cursor while redrawing
   while (!g_interrupted) {
     std::string screen;
     try {
@@ -106,15 +137,30 @@ int run_watch(const std::string& socket, double interval_s, const std::string& b
       client.reset();
       screen = std::string("eqd unreachable: ") + e.what() + "\nretrying...\n";
     }
-    std::fputs("\x1b[H\x1b[2J", stdout);  // home + clear: redraw in place
-    std::fputs(screen.c_str(), stdout);
-    std::printf("\n(refresh every %.1f s; Ctrl-C to exit)\n", interval_s);
+    const std::string header = eqd::cli::watch_header(socket, now_text(), interval_s);
+    if (tty) {
+      int rows = 24, cols = 80;  // when the terminal does not say
+      winsize ws{};
+      if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0) {
+        rows = ws.ws_row;
+        cols = ws.ws_col;
+      }
+      // At most `rows` lines and no final newline: the header never scrolls off. Home, each line
+      // cleared to its end, then the rest of the screen: no blank flash between frames.
+      const std::string frame = eqd::cli::fit_screen(header + "\n" + screen, rows, cols);
+      std::string out = "\x1b[H";
+      for (char ch : frame) out += ch == '\n' ? std::string("\x1b[K\n") : std::string(1, ch);
+      out += "\x1b[K\x1b[J";
+      std::fputs(out.c_str(), stdout);
+    } else {
+      std::fputs((header + "\n" + screen + "\n").c_str(), stdout);
+    }
     std::fflush(stdout);
     // Sleep in small steps so that Ctrl-C exits promptly.
     for (double t = 0; t < interval_s && !g_interrupted; t += 0.05)
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  std::fputs("\x1b[?25h\n", stdout);  // show the cursor again
+  if (tty) std::fputs("\x1b[?25h\n", stdout);  // show the cursor again, below the last frame
   std::fflush(stdout);
   return kExitOk;
 }
@@ -158,9 +204,62 @@ bool parse_assignment(const std::string& arg, ApiRequest& r, std::string& why) {
   return true;
 }
 
+/// CLI11's message without a leading "eqctl: " (some carry the program's name, most do not).
+std::string cli11_message(const CLI::Error& e) {
+  std::string m = e.what();
+  if (m.rfind("eqctl: ", 0) == 0) m.erase(0, 7);
+  return m;
+}
+
+/// Names of `app`'s subcommands: "status, channels, ...".
+std::string subcommand_list(const CLI::App& app) {
+  std::string out;
+  for (const CLI::App* sub : const_cast<CLI::App&>(app).get_subcommands([](const CLI::App*) { return true; }))
+    out += (out.empty() ? "" : ", ") + sub->get_name();
+  return out;
+}
+
+/// Prints a usage error of CLI11 with the "eqctl:" prefix (an unknown command named as such, with the
+/// valid ones) and returns the exit code: 0 for --help and --version, else kExitUsage.
+int report_parse_error(CLI::App& app, const CLI::ParseError& e) {
+  const std::string kind = e.get_name();
+  if (kind == "CallForHelp" || kind == "CallForAllHelp" || kind == "CallForVersion") {
+    app.exit(e);
+    return kExitOk;
+  }
+  // The innermost command given ("eqctl", "eqctl controllers", ...).
+  CLI::App* cmd = &app;
+  std::string path = "eqctl";
+  while (!cmd->get_subcommands().empty()) {
+    cmd = cmd->get_subcommands().front();
+    path += " " + cmd->get_name();
+  }
+  const bool takes_command = !cmd->get_subcommands([](const CLI::App*) { return true; }).empty();
+  std::string word;
+  for (const std::string& r : app.remaining(true))
+    if (!r.empty() && r[0] != '-') {
+      word = r;
+      break;
+    }
+  std::string message;
+  if (takes_command && !word.empty())
+    message = "unknown " + (cmd == &app ? std::string() : path.substr(6) + " ") + "command '" + word + "' (commands: " +
+              subcommand_list(*cmd) + ")";
+  else if (cmd == &app && kind == "RequiredError")
+    message = "a command is required (commands: " + subcommand_list(app) + ")";
+  else
+    message = cli11_message(e);
+  std::fprintf(stderr, "eqctl: %s\neqctl: see '%s --help'\n", message.c_str(), path.c_str());
+  return kExitUsage;
+}
+
 int run(int argc, char** argv) {
-  CLI::App app{"eqctl: inspect and command eqd, the power-equalization daemon"};
+  CLI::App app{"eqctl: inspect and command eqd, the power-equalization daemon", "eqctl"};
   app.require_subcommand(1);
+  // Global options are accepted anywhere on the line: a subcommand passes what it does not know to
+  // its parent (fallthrough is inherited by the subcommands added below).
+  app.fallthrough();
+  app.set_version_flag("--version", std::string("eqctl ") + EQD_VERSION, "print eqctl's version and exit");
   std::string socket = std::getenv("EQD_SOCKET") ? std::getenv("EQD_SOCKET") : kDefaultSocket;
   bool as_json = false;
   app.add_option("--socket", socket, "eqd's control socket (env EQD_SOCKET)")->capture_default_str();
@@ -192,17 +291,20 @@ int run(int argc, char** argv) {
   std::string as_channel, as_bus;
   assign->add_option("channel", as_channel, "channel name, e.g. cab1/3")->required();
   assign->add_option("--bus", as_bus, "check that the channel is on bus B");
-  double lim[7] = {};
-  CLI::Option* lim_opt[7] = {};
-  const char* lim_flags[7] = {"--max-charge-W", "--max-discharge-W", "--max-charge-A", "--max-discharge-A",
-                              "--v-min-V",      "--v-max-V",         "--hysteresis-V"};
-  const char* lim_help[7] = {"max charging power, W",   "max discharging power, W", "max charging current, A (0: none)",
-                             "max discharging current, A (0: none)", "lower window voltage, V", "upper window voltage, V",
-                             "window re-entry hysteresis, V"};
-  for (int i = 0; i < 7; ++i) lim_opt[i] = assign->add_option(lim_flags[i], lim[i], lim_help[i]);
+  constexpr int kLimits = 8;
+  double lim[kLimits] = {};
+  CLI::Option* lim_opt[kLimits] = {};
+  const char* lim_flags[kLimits] = {"--max-charge-W", "--max-discharge-W", "--max-charge-A", "--max-discharge-A",
+                                    "--v-min-V",      "--v-max-V",         "--hysteresis-V",  "--efficiency"};
+  const char* lim_help[kLimits] = {"max charging power, W",   "max discharging power, W", "max charging current, A (0: none)",
+                                   "max discharging current, A (0: none)", "lower window voltage, V", "upper window voltage, V",
+                                   "window re-entry hysteresis, V",
+                                   "its converter's efficiency, 0.5..1: charging P draws P / efficiency from the bus"};
+  for (int i = 0; i < kLimits; ++i) lim_opt[i] = assign->add_option(lim_flags[i], lim[i], lim_help[i]);
   assign->footer(
-      "Limits default to the channel's persisted limits (its last assignment), else its config equalization: entry; "
-      "without either, --max-charge-W, --max-discharge-W, --v-min-V and --v-max-V are required.");
+      "Limits not given (--efficiency too) are the channel's persisted limits (its last assignment), else its config "
+      "equalization: entry; without either, --max-charge-W, --max-discharge-W, --v-min-V and --v-max-V are required "
+      "(--efficiency is then 1 unless given).");
 
   auto* release = app.add_subcommand("release", "send stop to CONTROLLER/CHANNEL: it leaves equalization mode");
   std::string rel_channel;
@@ -215,12 +317,12 @@ int run(int argc, char** argv) {
   set->add_option("params", set_args, "NAME=VALUE (tau_s, deadband_W, target_W: numbers; use_forecast: true/false)")
       ->required();
 
-  app.footer("Exit codes: 0 ok, 1 refused by eqd, 2 usage error, 3 eqd unreachable.");
+  app.footer("--socket, --json and --version may come anywhere on the line.\n"
+             "Exit codes: 0 ok, 1 refused by eqd, 2 usage error, 3 eqd unreachable.");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc == 0 ? kExitOk : kExitUsage;
+    return report_parse_error(app, e);
   }
 
   try {
@@ -232,7 +334,7 @@ int run(int argc, char** argv) {
       for (const std::string& a : set_args) {
         std::string why;
         if (!parse_assignment(a, r, why)) {
-          std::fprintf(stderr, "eqctl set: %s\n", why.c_str());
+          std::fprintf(stderr, "eqctl: set: %s\n", why.c_str());
           return kExitUsage;
         }
       }
@@ -268,10 +370,10 @@ int run(int argc, char** argv) {
       r.command = Command::assign;
       r.channel = as_channel;
       r.bus = as_bus;
-      std::optional<double>* slots[7] = {&r.limits.max_charge_W, &r.limits.max_discharge_W, &r.limits.max_charge_A,
-                                          &r.limits.max_discharge_A, &r.limits.v_min_V, &r.limits.v_max_V,
-                                          &r.limits.hysteresis_V};
-      for (int i = 0; i < 7; ++i)
+      std::optional<double>* slots[kLimits] = {&r.limits.max_charge_W, &r.limits.max_discharge_W, &r.limits.max_charge_A,
+                                                &r.limits.max_discharge_A, &r.limits.v_min_V, &r.limits.v_max_V,
+                                                &r.limits.hysteresis_V, &r.limits.efficiency};
+      for (int i = 0; i < kLimits; ++i)
         if (lim_opt[i]->count()) *slots[i] = lim[i];
       return run_change(client, r, as_json);
     }
@@ -280,8 +382,9 @@ int run(int argc, char** argv) {
       r.channel = rel_channel;
       return run_change(client, r, as_json);
     }
-    if (*set) return run_change(client, r, as_json);
+    if (*set) return run_change(client, r, as_json, set_args);
   } catch (const UnreachableError& e) {
+    if (as_json) print_unreachable_json(e.what());  // scripts reading stdout see why, as with a refusal
     std::fprintf(stderr, "eqctl: %s\n", e.what());
     return kExitUnreachable;
   }

@@ -1,6 +1,8 @@
 // Tables of eqctl (see render.hpp).
 #include "render.hpp"
 
+#include "eqd/control/protocol.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -192,6 +194,115 @@ std::string render_controllers(const json& result) {
   return format_table({"CONTROLLER", "ENDPOINT", "TRANSPORT", "SOURCE", "ADOPTED", "BUS", "CONNECTED", "POLL_HZ", "CHANNELS",
                        "LAST_ERROR"},
                       rows);
+}
+
+std::string limit_flag(const std::string& wire_name) {
+  std::string f = "--" + wire_name;
+  std::replace(f.begin(), f.end(), '_', '-');
+  return f;
+}
+
+namespace {
+
+// A limit or parameter as the user would type it: "3000", "0.92", "12.5".
+std::string plain_number(const json& v) {
+  if (v.is_boolean()) return v.get<bool>() ? "on" : "off";
+  if (!v.is_number()) return "-";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.10g", v.get<double>());
+  return std::string_view(buf) == "-0" ? "0" : buf;
+}
+
+// Wire names of `limits` in eqctl's order (the protocol's), then any a newer daemon added.
+std::vector<std::string> limit_keys(const json& limits) {
+  std::vector<std::string> keys;
+  for (const char* k : control::kLimitNames)
+    if (limits.contains(k)) keys.emplace_back(k);
+  for (const auto& [k, v] : limits.items())
+    if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
+  return keys;
+}
+
+}  // namespace
+
+std::string describe_assign(const json& result) {
+  const json& msg = sub(result, "message");
+  const std::string message = msg.is_string() ? msg.get<std::string>() : result.dump();
+  const json& before = sub(result, "previous_limits");
+  const json& after = sub(result, "limits");
+  // Older daemons send no previous_limits: their message is all there is to say.
+  if (str(result, "status") != "already" || !before.is_object() || !after.is_object()) return message;
+  std::string changes;
+  for (const std::string& k : limit_keys(after)) {
+    const json& was = sub(before, k.c_str());
+    const json& now = after[k];
+    if (was == now) continue;
+    changes += (changes.empty() ? "" : ", ") + limit_flag(k) + " " + plain_number(was) + " -> " + plain_number(now);
+  }
+  const std::string channel = str(result, "channel");
+  if (changes.empty()) return channel + " was already assigned with these limits; nothing changed";
+  return channel + " was already assigned; limits updated: " + changes;
+}
+
+std::string describe_set(const json& result, const std::vector<std::string>& names) {
+  const json& p = sub(result, "params");
+  std::string set;
+  std::vector<std::string> seen;
+  for (const std::string& n : names) {
+    if (std::find(seen.begin(), seen.end(), n) != seen.end()) continue;  // given twice: the daemon kept one value
+    seen.push_back(n);
+    set += (set.empty() ? "" : ", ") + n + " to " + plain_number(sub(p, n.c_str()));
+  }
+  std::string now;
+  if (p.is_object())
+    for (const auto& [k, v] : p.items()) now += (now.empty() ? "" : ", ") + k + " " + plain_number(v);
+  std::string out = "bus " + str(result, "bus") + ": ";
+  out += set.empty() ? "nothing set" : "set " + set;
+  if (!now.empty()) out += "; its parameters now: " + now;
+  return out;
+}
+
+std::string describe_error(const json& error) {
+  const json& m = sub(error, "message");
+  std::string message = m.is_string() ? m.get<std::string>() : error.dump();
+  const json& missing = sub(error, "missing");
+  if (!missing.is_array() || missing.empty()) return message;
+  std::string flags;
+  for (const json& n : missing)
+    if (n.is_string()) flags += (flags.empty() ? "" : ", ") + limit_flag(n.get<std::string>());
+  if (flags.empty()) return message;
+  // The daemon names the fields as the protocol does ("give max_charge_W, ..."); eqctl users type options.
+  const auto give = message.rfind("give ");
+  return give == std::string::npos ? message + " (give " + flags + ")" : message.substr(0, give) + "give " + flags;
+}
+
+std::string watch_header(const std::string& socket, const std::string& time_text, double interval_s) {
+  return "eqctl watch  " + time_text + "  eqd on " + socket + "  (every " + fixed(interval_s, 1) + " s; Ctrl-C exits)";
+}
+
+std::string fit_screen(const std::string& text, int rows, int cols) {
+  std::vector<std::string> lines;
+  for (std::size_t at = 0; at < text.size();) {
+    const auto nl = text.find('\n', at);
+    lines.push_back(text.substr(at, nl == std::string::npos ? std::string::npos : nl - at));
+    at = nl == std::string::npos ? text.size() : nl + 1;
+  }
+  const std::size_t max_rows = static_cast<std::size_t>(std::max(rows, 1));
+  const std::size_t max_cols = static_cast<std::size_t>(std::max(cols, 1));
+  if (lines.size() > max_rows && max_rows == 1) {
+    lines.resize(1);
+  } else if (lines.size() > max_rows) {
+    const std::size_t left_out = lines.size() - (max_rows - 1);
+    lines.resize(max_rows - 1);
+    lines.push_back("(" + std::to_string(left_out) + " more lines; a taller terminal or --bus shows them)");
+  }
+  std::string out;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    // A line wider than the terminal would wrap onto a second row and push the first one off.
+    out += lines[i].substr(0, max_cols);
+    if (i + 1 < lines.size()) out += '\n';
+  }
+  return out;
 }
 
 }  // namespace eqd::cli

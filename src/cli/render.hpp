@@ -25,4 +25,24 @@ namespace eqd::cli {
 /// Energy in kWh with three decimals, from J.
 [[nodiscard]] std::string format_energy_kWh(double energy_J);
 
+/// eqctl's option for a limit's wire name: "max_charge_W" -> "--max-charge-W".
+[[nodiscard]] std::string limit_flag(const std::string& wire_name);
+/// The sentence for an `assign` result: the daemon's message, except for an already assigned channel,
+/// where the limits before and after (`previous_limits`, `limits`) say whether anything changed and
+/// which options did.
+[[nodiscard]] std::string describe_assign(const nlohmann::json& result);
+/// The sentence for a `set` result: what was set (`names`, in the order given) and the bus's
+/// parameters now.
+[[nodiscard]] std::string describe_set(const nlohmann::json& result, const std::vector<std::string>& names);
+/// The message of an error response's "error" object as eqctl prints it: limit fields the daemon
+/// asks for (`missing`) are named by their eqctl options.
+[[nodiscard]] std::string describe_error(const nlohmann::json& error);
+
+/// `eqctl watch`'s first line: what is shown, from where, when, how often.
+[[nodiscard]] std::string watch_header(const std::string& socket, const std::string& time_text, double interval_s);
+/// Fits a screen of text to a terminal of `rows` x `cols`: lines cut at `cols`, and at most `rows`
+/// lines (the last one says how many were left out), without a final newline, so that printing it
+/// from the top left never scrolls the first line away.
+[[nodiscard]] std::string fit_screen(const std::string& text, int rows, int cols);
+
 }  // namespace eqd::cli

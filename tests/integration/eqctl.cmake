@@ -12,3 +12,10 @@ target_link_libraries(control_limits_e2e_test PRIVATE eqd_catch_main nlohmann_js
 target_compile_definitions(control_limits_e2e_test PRIVATE EQD_BIN="$<TARGET_FILE:eqd>" EQCTL_BIN="$<TARGET_FILE:eqctl>")
 add_dependencies(control_limits_e2e_test eqd eqctl)
 catch_discover_tests(control_limits_e2e_test PROPERTIES LABELS "integration:faults" TIMEOUT 60)
+
+# eqctl's command line against the real eqd + eqsim (issue #18): global options anywhere, --version,
+# unknown commands, usage errors prefixed, set/assign in words, --efficiency, unreachable with --json.
+add_test(NAME eqctl_cli
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/eqctl_cli.sh $<TARGET_FILE:eqsim> $<TARGET_FILE:eqd>
+                 $<TARGET_FILE:eqctl> ${PROJECT_SOURCE_DIR}/config/rigs/demo.yaml ${PROJECT_VERSION})
+set_tests_properties(eqctl_cli PROPERTIES LABELS "integration" TIMEOUT 60)

@@ -95,7 +95,7 @@ RUNNING=$(echo "$OUT" | jq -r '[.channels[] | select(.state == "running") | .cha
 [ "$RUNNING" != null ] || fail "no running test channel on main to try"
 expect_rc 1 "running a test" "assign of a running channel" -- assign "$RUNNING" --max-charge-W 100 \
   --max-discharge-W 100 --v-min-V 40 --v-max-V 58
-expect_rc 1 "give max_charge_W" "assign without known limits" -- assign "$RUNNING"
+expect_rc 1 "give --max-charge-W" "assign without known limits" -- assign "$RUNNING"
 expect_rc 1 "tau_s" "tau out of range" -- set --bus main tau_s=-1
 expect_rc 2 "" "missing channel" -- assign
 expect_rc 2 "not a number" "bad value" -- set --bus main tau_s=abc

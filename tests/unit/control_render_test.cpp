@@ -1,6 +1,8 @@
 // eqctl's tables.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "render.hpp"
 
 using namespace eqd::cli;
@@ -92,4 +94,68 @@ TEST_CASE("eqctl render: the metrics endpoint's state", "[control][cli]") {
   CHECK(render_status(st).find("metrics") == std::string::npos);
   st.erase("metrics");  // an older daemon
   CHECK(render_status(st).find("metrics") == std::string::npos);
+}
+
+TEST_CASE("eqctl render: assign says whether anything changed, naming the options", "[control][cli]") {
+  CHECK(limit_flag("max_charge_W") == "--max-charge-W");
+  CHECK(limit_flag("efficiency") == "--efficiency");
+  const json limits{{"max_charge_W", 3000.0}, {"max_discharge_W", 3000.0}, {"v_min_V", 46.0}, {"efficiency", 1.0}};
+  json r{{"channel", "cab2/16"}, {"status", "already"}, {"message", "cab2/16 was already assigned; limits updated"},
+         {"limits", limits}, {"previous_limits", limits}};
+  // Nothing changed (issue #18 item 4): said so, not "limits updated".
+  CHECK(describe_assign(r) == "cab2/16 was already assigned with these limits; nothing changed");
+  r["limits"]["max_charge_W"] = 2000.0;
+  r["limits"]["efficiency"] = 0.92;
+  CHECK(describe_assign(r) ==
+        "cab2/16 was already assigned; limits updated: --max-charge-W 3000 -> 2000, --efficiency 1 -> 0.92");
+  // An older daemon sends no previous limits: its own message stands; a first assignment likewise.
+  r.erase("previous_limits");
+  CHECK(describe_assign(r) == "cab2/16 was already assigned; limits updated");
+  CHECK(describe_assign(json{{"status", "assigned"}, {"message", "cab2/3 assigned: it enters equalization mode"}}) ==
+        "cab2/3 assigned: it enters equalization mode");
+}
+
+TEST_CASE("eqctl render: set prints a sentence", "[control][cli]") {
+  const json r{{"bus", "main"},
+               {"params", json{{"tau_s", 12.0}, {"deadband_W", 30.0}, {"target_W", 0.0}, {"use_forecast", false}}},
+               {"persisted", true}};
+  CHECK(describe_set(r, {"tau_s", "use_forecast", "tau_s"}) ==
+        "bus main: set tau_s to 12, use_forecast to off; its parameters now: deadband_W 30, target_W 0, tau_s 12, "
+        "use_forecast off");
+  CHECK(describe_set(json::object(), {}) == "bus -: nothing set");
+}
+
+TEST_CASE("eqctl render: limits the daemon asks for are named by their options", "[control][cli]") {
+  const json e{{"code", "invalid"},
+               {"message", "no limits known for cab1/3 (not in the configuration's equalization: list and never "
+                           "assigned before): give max_charge_W, v_max_V"},
+               {"missing", json{"max_charge_W", "v_max_V"}}};
+  CHECK(describe_error(e) ==
+        "no limits known for cab1/3 (not in the configuration's equalization: list and never assigned before): give "
+        "--max-charge-W, --v-max-V");
+  CHECK(describe_error(json{{"message", "unknown bus \"x\""}}) == "unknown bus \"x\"");
+  CHECK(describe_error(json{{"message", "no limits"}, {"missing", json{"v_min_V"}}}) == "no limits (give --v-min-V)");
+}
+
+TEST_CASE("eqctl render: a watch frame fits the terminal, header first", "[control][cli]") {
+  const std::string h = watch_header("/run/eqd/eqd.sock", "2026-01-02 03:04:05", 1.0);
+  CHECK(h.rfind("eqctl watch  2026-01-02 03:04:05  eqd on /run/eqd/eqd.sock", 0) == 0);
+  std::string text = h + "\n";
+  for (int i = 1; i <= 30; ++i) text += "line " + std::to_string(i) + " " + std::string(100, 'x') + "\n";
+  const std::string f = fit_screen(text, 24, 80);
+  // 24 rows at most, none wider than the terminal, no final newline: nothing scrolls the header away.
+  CHECK(std::count(f.begin(), f.end(), '\n') == 23);
+  CHECK(f.back() != '\n');
+  CHECK(f.rfind(h.substr(0, 80), 0) == 0);
+  std::size_t at = 0;
+  while (at < f.size()) {
+    const auto nl = f.find('\n', at);
+    const std::size_t len = (nl == std::string::npos ? f.size() : nl) - at;
+    CHECK(len <= 80);
+    at = nl == std::string::npos ? f.size() : nl + 1;
+  }
+  CHECK(f.find("(8 more lines") != std::string::npos);  // 31 lines: 23 shown + the note
+  // What fits is shown whole.
+  CHECK(fit_screen("a\nb\n", 24, 80) == "a\nb");
+  CHECK(fit_screen("a\nb\nc\n", 1, 80) == "a");
 }
