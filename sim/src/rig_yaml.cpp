@@ -4,6 +4,7 @@
 #include <set>
 #include <utility>
 
+#include "eqd/core/bus_law.hpp"
 #include "eqd/core/params.hpp"
 #include "eqd/sim/rig.hpp"
 #include "yaml_util.hpp"
@@ -46,6 +47,9 @@ Merged merged(const Layered& l, const char* key) {
 
 core::BusParams parse_bus_params(const YAML::Node& n, const YamlCtx& c, const std::string& p) {
   core::BusParams b;
+  const std::string law = c.str(n, "law", p, core::to_string(b.law), false);
+  if (!core::parse_law_kind(law.c_str(), b.law))
+    c.fail(n["law"], p + ".law", "unknown law '" + law + "' (expected " + core::law_names() + ")");
   b.target_W = c.num(n, "target_W", p, b.target_W, -kBig, kBig);
   b.tau_s = c.num(n, "tau_s", p, b.tau_s, 0.1, 3600.0);
   b.deadband_W = c.num(n, "deadband_W", p, b.deadband_W, 0.0, kBig);
@@ -260,7 +264,7 @@ RigSpec parse_rig(const YAML::Node& root, const YamlCtx& c, const std::string& b
   for (std::size_t i = 0; i < root["buses"].size(); ++i) {
     const YAML::Node b = root["buses"][i];
     const std::string p = path("buses[" + std::to_string(i) + "]");
-    c.check_keys(b, p, {"name", "target_W", "tau_s", "deadband_W", "slew_W_per_s", "flip_dwell_s",
+    c.check_keys(b, p, {"name", "law", "target_W", "tau_s", "deadband_W", "slew_W_per_s", "flip_dwell_s",
                         "update_interval_s", "trim_tau_s", "trim_max_fraction", "hold_max_s", "max_age_ms",
                         "lease_ms", "use_forecast", "forecast_horizon_s"});
     BusSpec bs{c.str(b, "name", p, "", true), parse_bus_params(b, c, p)};

@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "eqd/core/adaptive_law.hpp"
 #include "eqd/core/equalizer.hpp"
 
 namespace eqd::core {
@@ -17,6 +18,7 @@ struct LawEntry {
 };
 constexpr LawEntry kLaws[] = {
     {LawKind::damped, "damped"},
+    {LawKind::adaptive, "adaptive"},
 };
 }  // namespace
 
@@ -37,11 +39,12 @@ bool parse_law_kind(const char* name, LawKind& out) noexcept {
   return false;
 }
 
-const char* law_names() noexcept { return "damped"; }
+const char* law_names() noexcept { return "damped, adaptive"; }
 
 std::unique_ptr<BusLaw> make_bus_law(LawKind k) {
   switch (k) {
     case LawKind::damped: return std::make_unique<DampedLaw>();
+    case LawKind::adaptive: return std::make_unique<AdaptiveLaw>();
   }
   return nullptr;
 }

@@ -182,7 +182,7 @@ TEST_CASE("set_params cannot change a bus's law on the control thread", "[law][c
   r.kind = RequestKind::set_params;
   r.bus = 0;
   r.params = f.core->bus(0).params;
-  r.params.law = static_cast<LawKind>(1);  // not the bus's law (and not registered)
+  r.params.law = LawKind::adaptive;  // registered, but not the law this bus was built with
   REQUIRE(f.core->submit(r));
   f.step();
   Response resp;

@@ -19,7 +19,8 @@ inline constexpr double kMaxCurrent_A = 10.0e3;  ///< current limit magnitude, A
 /// The control law of a bus (config: `law`; registry in bus_law.hpp). Fixed for the life of a
 /// ControlCore: a change takes effect through a reload (the law object is built with the core).
 enum class LawKind : std::uint8_t {
-  damped = 0,  ///< eqd's damped law (equalizer.hpp, docs/control.md)
+  damped = 0,    ///< eqd's damped law (equalizer.hpp, docs/control.md)
+  adaptive = 1,  ///< a bank of trackers chosen by their recent history (adaptive_law.hpp)
 };
 
 /// Control parameters of one bus. Validated by validate() before they reach the control thread.

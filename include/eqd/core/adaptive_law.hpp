@@ -1,0 +1,75 @@
+#pragma once
+/// @file adaptive_law.hpp
+/// Law `adaptive`: for loads nobody announces that change faster than tau_s (drive cycles, short pulses),
+/// where eqd's damped law gives back most of the benefit (docs/control.md, "The adaptive law").
+/// A bank of first-order trackers of the bus's aim with time constants 0.65, 0.8 and 2 × tau_s; each
+/// refuses small direction reversals (sign hysteresis: |aim| within 10 % of the rating, for up to
+/// 3 × tau_s); each is scored on the bus's own recent history by what it *would* have left in the grid
+/// (|desired − its output from the dead time before|, plus a weight on its setpoint travel), and the
+/// law follows the best one, switching only on a clear margin. Like every law it runs inside the core's
+/// mode, headroom, windows and clamp (bus_law.hpp); its own output is slew-limited to rated / tau_s.
+/// No allocation, no I/O; state is fixed-size.
+
+#include <array>
+#include <cstdint>
+
+#include "eqd/core/bus_law.hpp"
+#include "eqd/core/params.hpp"
+
+namespace eqd::core {
+
+/// The adaptive law (see the file comment). Not thread-safe (BusLaw).
+class AdaptiveLaw final : public BusLaw {
+ public:
+  static constexpr int kExperts = 3;
+  /// Time constants of the trackers, × tau_s. The middle one alone settles an 80 % step to ±2 % in
+  /// 3 tau_s (0.8 · ln(40) < 3), the law's starting choice; the fast one follows drive cycles, the slow
+  /// one rides out pulses shorter than tau_s.
+  static constexpr std::array<double, kExperts> kTauFactor{0.65, 0.8, 2.0};
+  static constexpr int kStartExpert = 1;
+  /// A reversal of a tracker's direction is held at 0 W while |aim| is within this share of the
+  /// buffers' rating, for at most kDwellTaus × tau_s: drive-cycle flicker around zero does not flip the
+  /// buffers, a small reversal that persists (a CC-CV taper against a CP discharge) still goes through.
+  static constexpr double kHysteresisFraction = 0.10;
+  static constexpr double kDwellTaus = 3.0;
+  /// Scoring: exponentially weighted over this window of the bus's history.
+  static constexpr double kScoreWindow_s = 600.0;
+  /// Weight of setpoint travel in the score (W of exchange per W/s of travel): 2 s.
+  static constexpr double kTravelWeight_s = 2.0;
+  /// A tracker takes over only when its score is this much (relative) below the current one's.
+  static constexpr double kSwitchMargin = 0.05;
+  /// Delay between a command and its effect on the grid in the counterfactual (link, dead time and
+  /// response of a converter: about 2 s), in seconds; at most kHistory - 1 updates.
+  static constexpr double kEffectDelay_s = 2.0;
+  static constexpr int kHistory = 64;
+
+  LawOutput step(const LawInput& in, const BusParams& p) noexcept override;
+  [[nodiscard]] LawCounters counters() const noexcept override { return counters_; }
+  [[nodiscard]] const char* name() const noexcept override { return "adaptive"; }
+  /// The tracker the law follows now (0..kExperts-1), for tests and diagnostics.
+  [[nodiscard]] int current_expert() const noexcept { return current_; }
+
+ private:
+  struct Expert_ {
+    double state_W = 0.0;   ///< first-order tracker state
+    double output_W = 0.0;  ///< after the reversal gate and slew limit
+    int direction = 0;      ///< sign of its last non-zero output
+    std::int64_t reversal_since_ns = -1;
+    double score_W = 0.0;   ///< weighted counterfactual exchange + travel cost
+    std::array<double, kHistory> history_W{};  ///< its outputs, one per update
+  };
+  void reset(double value_W) noexcept;
+  void update_expert(Expert_& e, double tau_s, double aim_W, double desired_W, double step_s, double max_step_W,
+                     double hysteresis_W, double dwell_s, std::int64_t now_ns, int delay, double lo_W,
+                     double hi_W) noexcept;
+
+  std::array<Expert_, kExperts> experts_{};
+  int current_ = kStartExpert;
+  std::uint64_t updates_seen_ = 0;  ///< updates since the last reset (history fill)
+  double command_W_ = 0.0;
+  int direction_ = 0;
+  std::int64_t last_update_ns_ = -1;
+  LawCounters counters_{};
+};
+
+}  // namespace eqd::core

@@ -1,0 +1,129 @@
+// Law `adaptive` (adaptive_law.hpp; reasoning and figures in docs/control.md, "The adaptive law").
+#include "eqd/core/adaptive_law.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace eqd::core {
+
+namespace {
+constexpr double kNsPerS = 1e9;
+
+int sign_of(double v) noexcept { return v > 1.0 ? 1 : (v < -1.0 ? -1 : 0); }
+
+double slew(double from, double to, double max_step) noexcept {
+  return from + std::clamp(to - from, -max_step, max_step);
+}
+}  // namespace
+
+void AdaptiveLaw::reset(double value_W) noexcept {
+  for (Expert_& e : experts_) {
+    e.state_W = e.output_W = value_W;
+    e.direction = sign_of(value_W);
+    e.reversal_since_ns = -1;
+    e.score_W = 0.0;
+    e.history_W.fill(value_W);
+  }
+  current_ = kStartExpert;
+  updates_seen_ = 0;
+  command_W_ = value_W;
+  direction_ = sign_of(value_W);
+}
+
+void AdaptiveLaw::update_expert(Expert_& e, double tau_s, double aim_W, double desired_W, double step_s,
+                                double max_step_W, double hysteresis_W, double dwell_s, std::int64_t now_ns,
+                                int delay, double lo_W, double hi_W) noexcept {
+  // Scored first, on what it commanded `delay` updates ago against what the bus needed now.
+  const double acted_W = e.history_W[(updates_seen_ + kHistory - static_cast<std::uint64_t>(delay)) % kHistory];
+  const double previous_W = e.output_W;
+  // Anti-windup as in the damped law: a capacity reduction applies to the state too.
+  e.state_W = std::clamp(e.state_W, lo_W, hi_W);
+  e.state_W += (1.0 - std::exp(-step_s / tau_s)) * (aim_W - e.state_W);
+  double y = e.state_W;
+  const int s = sign_of(y);
+  if (e.direction != 0 && s == -e.direction) {
+    if (e.reversal_since_ns < 0) e.reversal_since_ns = now_ns;
+    const double requested_s = static_cast<double>(now_ns - e.reversal_since_ns) / kNsPerS;
+    if (std::abs(y) <= hysteresis_W && requested_s < dwell_s) y = 0.0;
+  } else {
+    e.reversal_since_ns = -1;
+  }
+  y = std::clamp(slew(std::clamp(previous_W, lo_W, hi_W), y, max_step_W), lo_W, hi_W);
+  e.output_W = y;
+  if (sign_of(y) != 0) e.direction = sign_of(y);
+  e.history_W[updates_seen_ % kHistory] = y;
+  if (updates_seen_ >= static_cast<std::uint64_t>(delay)) {
+    const double w = 1.0 - std::exp(-step_s / kScoreWindow_s);
+    const double cost = std::abs(desired_W - acted_W) + kTravelWeight_s * std::abs(y - previous_W) / step_s;
+    e.score_W += w * (cost - e.score_W);
+  }
+}
+
+LawOutput AdaptiveLaw::step(const LawInput& in, const BusParams& p) noexcept {
+  LawOutput out;
+  out.desired_W = p.target_W - in.free_W;
+  out.aim_W = p.use_forecast && std::isfinite(in.free_forecast_W) ? p.target_W - in.free_forecast_W : out.desired_W;
+  const double hi = std::max(0.0, in.capacity_charge_W);
+  const double lo = -std::max(0.0, in.capacity_discharge_W);
+  if ((hi <= 0.0 && lo >= 0.0) || in.mode == BusStatus::idle) {
+    reset(0.0);
+    last_update_ns_ = -1;  // the next step with capacity starts bumplessly from the measured power
+    return out;
+  }
+  if (last_update_ns_ < 0) {
+    reset(std::clamp(in.eq_measured_W, lo, hi));
+    last_update_ns_ = in.now_ns;
+  }
+  command_W_ = std::clamp(command_W_, lo, hi);
+  const double dt_s = static_cast<double>(in.now_ns - last_update_ns_) / kNsPerS;
+  const bool ramp_down = in.mode == BusStatus::ramp_down;
+  // As the damped law: at most every update_interval_s, and only with samples newer than the last
+  // command (a decision never uses the voltage or power from before the previous command).
+  const bool due = dt_s + 1e-9 >= p.update_interval_s && (in.samples_newer_than_command || ramp_down);
+  if (!due || in.mode == BusStatus::holding) {
+    if (due) last_update_ns_ = in.now_ns;  // holding: time passes, nothing moves
+    out.command_W = command_W_;
+    return out;
+  }
+  const double step_s = std::min(dt_s, 4.0 * p.update_interval_s);
+  last_update_ns_ = in.now_ns;
+  const double rated = std::max({in.rated_W, hi, -lo});
+  const double max_step_W = (p.slew_W_per_s > 0.0 ? p.slew_W_per_s : rated / p.tau_s) * step_s;
+  const double previous = command_W_;
+
+  if (ramp_down) {
+    // Toward 0 W at the slew limit (within tau_s from full power); the trackers follow, so that
+    // control resumes bumplessly.
+    command_W_ = slew(previous, 0.0, max_step_W);
+    reset(command_W_);
+  } else {
+    const double aim = std::clamp(out.aim_W, lo, hi);
+    const int delay = std::clamp(static_cast<int>(std::lround(kEffectDelay_s / p.update_interval_s)), 1, kHistory - 1);
+    const double hysteresis_W = kHysteresisFraction * rated;
+    for (int k = 0; k < kExperts; ++k)
+      update_expert(experts_[static_cast<std::size_t>(k)], kTauFactor[static_cast<std::size_t>(k)] * p.tau_s, aim,
+                    out.desired_W, step_s, max_step_W, hysteresis_W, kDwellTaus * p.tau_s, in.now_ns, delay, lo, hi);
+    ++updates_seen_;
+    int best = current_;
+    for (int k = 0; k < kExperts; ++k)
+      if (experts_[static_cast<std::size_t>(k)].score_W <
+          experts_[static_cast<std::size_t>(best)].score_W * (1.0 - kSwitchMargin))
+        best = k;
+    current_ = best;
+    // A switch between trackers is slew-limited like any other move.
+    command_W_ = std::clamp(slew(previous, experts_[static_cast<std::size_t>(current_)].output_W, max_step_W), lo, hi);
+  }
+
+  const int s = sign_of(command_W_);
+  if (s != 0) {
+    if (direction_ != 0 && s != direction_) ++counters_.direction_flips;
+    direction_ = s;
+  }
+  counters_.setpoint_travel_W += std::abs(command_W_ - previous);
+  ++counters_.updates;
+  out.command_W = command_W_;
+  out.updated = true;
+  return out;
+}
+
+}  // namespace eqd::core

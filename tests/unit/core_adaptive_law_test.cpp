@@ -1,0 +1,109 @@
+// Law `adaptive` (adaptive_law.hpp): which tracker it follows on which load, the reversal gate, and
+// the slow-load properties every law keeps (settling, overshoot).
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <functional>
+
+#include "eqd/core/adaptive_law.hpp"
+
+using namespace eqd::core;
+
+namespace {
+constexpr std::int64_t kMs = 1'000'000;
+
+struct Run {
+  double last_W = 0.0, max_W = -1e300, min_W = 1e300;
+};
+
+// 10 Hz steps of an ideal buffer (measured = last command) from t0 to t1 (s); free(t) is the free power.
+Run run(AdaptiveLaw& law, const BusParams& p, double t0_s, double t1_s, const std::function<double(double)>& free,
+        double cap_W = 10000.0) {
+  Run r;
+  for (std::int64_t k = std::llround(t0_s * 10); k < std::llround(t1_s * 10); ++k) {
+    LawInput in;
+    in.now_ns = k * 100 * kMs;
+    in.free_W = free(static_cast<double>(k) / 10.0);
+    in.eq_measured_W = r.last_W;
+    in.capacity_charge_W = in.capacity_discharge_W = in.rated_W = cap_W;
+    in.any_fresh = true;
+    r.last_W = law.step(in, p).command_W;
+    r.max_W = std::max(r.max_W, r.last_W);
+    r.min_W = std::min(r.min_W, r.last_W);
+  }
+  return r;
+}
+}  // namespace
+
+TEST_CASE("adaptive: a 10 % to 90 % step settles within 2 % in 3 tau without overshoot", "[law][adaptive]") {
+  for (double tau : {10.0, 15.0, 20.0}) {
+    BusParams p;
+    p.tau_s = tau;
+    AdaptiveLaw law;
+    run(law, p, 0.0, 300.0, [](double) { return -1000.0; });
+    const Run r = run(law, p, 300.0, 300.0 + 3.0 * tau + 0.05, [](double) { return -9000.0; });
+    INFO("tau_s = " << tau << ", command after 3 tau = " << r.last_W << ", tracker " << law.current_expert());
+    CHECK(std::abs(r.last_W - 9000.0) <= 0.02 * 10000.0);
+    CHECK(r.max_W <= 9000.0 + 0.10 * 8000.0);
+  }
+}
+
+TEST_CASE("adaptive: follows its fastest tracker when the load changes slower than the dead time",
+          "[law][adaptive]") {
+  BusParams p;
+  AdaptiveLaw law;
+  REQUIRE(law.current_expert() == AdaptiveLaw::kStartExpert);
+  // Levels held 40 s at a time: the fastest tracker would have left the least in the grid.
+  run(law, p, 0.0, 1800.0, [](double t) { return std::fmod(t, 80.0) < 40.0 ? -6000.0 : -2000.0; });
+  CHECK(law.current_expert() == 0);
+}
+
+TEST_CASE("adaptive: rides out pulses shorter than the dead time with its slowest tracker", "[law][adaptive]") {
+  BusParams p;
+  AdaptiveLaw law;
+  // 2 s on, 2 s off: whatever follows it arrives in antiphase; the mean is what helps.
+  const Run r = run(law, p, 0.0, 1800.0, [](double t) { return std::fmod(t, 4.0) < 2.0 ? -6000.0 : 0.0; });
+  CHECK(law.current_expert() == AdaptiveLaw::kExperts - 1);
+  CHECK(std::abs(r.last_W - 3000.0) < 600.0);
+}
+
+TEST_CASE("adaptive: a small reversal waits at 0 W, a large or lasting one goes through", "[law][adaptive]") {
+  BusParams p;
+  p.tau_s = 15.0;
+  AdaptiveLaw law;
+  run(law, p, 0.0, 300.0, [](double) { return -3000.0; });  // buffers charge 3 kW
+  // A reversal to -500 W (within 10 % of 10 kW): held at 0 W for up to 3 tau = 45 s ...
+  const Run small = run(law, p, 300.0, 340.0, [](double) { return 500.0; });
+  CHECK(small.min_W >= 0.0);
+  CHECK(law.counters().direction_flips == 0);
+  // ... then it goes through.
+  const Run lasting = run(law, p, 340.0, 500.0, [](double) { return 500.0; });
+  CHECK(lasting.last_W < -400.0);
+  CHECK(law.counters().direction_flips == 1);
+  // A large reversal does not wait.
+  AdaptiveLaw fresh;
+  run(fresh, p, 0.0, 300.0, [](double) { return -3000.0; });
+  const Run large = run(fresh, p, 300.0, 320.0, [](double) { return 4000.0; });
+  CHECK(large.last_W < -1500.0);
+}
+
+TEST_CASE("adaptive: the command moves at most at the slew limit, also when it changes tracker", "[law][adaptive]") {
+  BusParams p;
+  p.tau_s = 10.0;
+  p.slew_W_per_s = 150.0;
+  AdaptiveLaw law;
+  double prev = 0.0, worst = 0.0;
+  for (std::int64_t k = 0; k < 20000; ++k) {
+    LawInput in;
+    in.now_ns = k * 100 * kMs;
+    const double t = static_cast<double>(k) / 10.0;
+    in.free_W = t < 1000.0 ? (std::fmod(t, 80.0) < 40.0 ? -6000.0 : -2000.0) : (std::fmod(t, 4.0) < 2.0 ? -6000.0 : 0.0);
+    in.eq_measured_W = prev;
+    in.capacity_charge_W = in.capacity_discharge_W = in.rated_W = 10000.0;
+    in.any_fresh = true;
+    const LawOutput out = law.step(in, p);
+    worst = std::max(worst, std::abs(out.command_W - prev));
+    prev = out.command_W;
+  }
+  CHECK(worst <= 150.0 * p.update_interval_s + 1e-6);
+}
