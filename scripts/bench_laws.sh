@@ -42,7 +42,7 @@ set label 1 "none (no equalization)" at graph 0.01, first 1.12 tc rgb "#888888" 
 # The y range follows the laws; a bound far below them is drawn on the bottom edge (down-pointing
 # triangle) with its value, so that it does not squeeze the laws into a sliver.
 lawmin = 1.0
-do for [f in "evcc pid pid_lp eqd eqdf eqd1 whatif"] {
+do for [f in "evcc pid pid_lp tracker eqd eqdf adaptive whatif"] {
   stats "${p}_".f.".dat" using 3 nooutput
   lawmin = STATS_min < lawmin ? STATS_min : lawmin
 }
@@ -54,7 +54,8 @@ bound_tag(y) = y < ymin ? sprintf("bound %.3f (below)", y) : "bound"
 # Each panel carries half of the key, below it, so both panels keep the same height.
 set bmargin 7
 set key below horizontal font ",9" spacing 1.2 width -2
-# Colours: evcc orange, pid red, pid+low-pass purple, eqd blue, what-ifs sky blue, bound green.
+# Colours: evcc orange, pid red, pid+low-pass purple, tracker grey, eqd blue, adaptive green, what-ifs sky blue,
+# bound dark green triangles.
 set xlabel "setpoint travel (kW over the hour, log; primary actuation axis)"
 set logscale x
 plot "${p}_evcc.dat" using (\$1 > 0 ? \$1 : NaN):3 with linespoints lw 1.5 pt 5 ps 1.1 lc rgb "#e69f00" title "evcc-step, interval 120/60/30/10 s", \
@@ -65,7 +66,9 @@ plot "${p}_evcc.dat" using (\$1 > 0 ? \$1 : NaN):3 with linespoints lw 1.5 pt 5 
      "${p}_eqdf.dat" using 1:3 with linespoints lw 2.5 pt 9 ps 1.6 lc rgb "#0072b2" title "eqd with announced schedules (shipped), tau 20/15/10 s", \
      "" using 1:3:4 with labels offset 1.6,0 font ",9" tc rgb "#0072b2" notitle, \
      "${p}_eqd.dat" using 1:3 with linespoints lw 1.8 dt 2 pt 9 ps 1.2 lc rgb "#0072b2" title "eqd, measured power only, tau 20/15/10 s", \
-     "${p}_eqd1.dat" using 1:3 with linespoints lw 1.2 dt 3 pt 8 ps 1.0 lc rgb "#56b4e9" notitle, \
+     "${p}_tracker.dat" using 1:3 with linespoints lw 1.5 dt 3 pt 13 ps 1.1 lc rgb "#999999" title "tracker (1st order), tau 30/20/15/10/5 s", \
+     "" using 1:3:4 with labels offset 0,-0.9 font ",8" tc rgb "#999999" notitle, \
+     "${p}_adaptive.dat" using 1:3 with linespoints lw 2.2 pt 11 ps 1.4 lc rgb "#009e73" title "eqd adaptive, measured only, tau 20/15/10 s", \
      "${p}_whatif.dat" using 1:3 with points pt 4 ps 1.1 lc rgb "#56b4e9" notitle, \
      "" using 1:3:4 with labels offset -1.2,-0.9 font ",8" tc rgb "#56b4e9" notitle, \
      "${p}_bound.dat" using 1:(bound_y(\$3)):(bound_pt(\$3)) with points pt variable ps 2.2 lw 2 lc rgb "#009e73" notitle, \
@@ -79,8 +82,9 @@ plot "${p}_evcc.dat" using 2:3 with linespoints lw 1.5 pt 5 ps 1.1 lc rgb "#e69f
      "${p}_eqdf.dat" using 2:3 with linespoints lw 2.5 pt 9 ps 1.6 lc rgb "#0072b2" notitle, \
      "" using 2:3:4 with labels offset 1.6,0 font ",9" tc rgb "#0072b2" notitle, \
      "${p}_eqd.dat" using 2:3 with linespoints lw 1.8 dt 2 pt 9 ps 1.2 lc rgb "#0072b2" notitle, \
-     "${p}_eqd1.dat" using 2:3 with linespoints lw 1.2 dt 3 pt 8 ps 1.0 lc rgb "#56b4e9" title "what-if: 1-stage ff, tau 20/15/10 s", \
-     "${p}_whatif.dat" using 2:3 with points pt 4 ps 1.1 lc rgb "#56b4e9" title "what-ifs: eqd dwell0, eqd bare", \
+     "${p}_tracker.dat" using 2:3 with linespoints lw 1.5 dt 3 pt 13 ps 1.1 lc rgb "#999999" notitle, \
+     "${p}_adaptive.dat" using 2:3 with linespoints lw 2.2 pt 11 ps 1.4 lc rgb "#009e73" notitle, \
+     "${p}_whatif.dat" using 2:3 with points pt 4 ps 1.1 lc rgb "#56b4e9" title "what-ifs: eqd dwell0, bare, nogate, deadband0, 2-stage ff", \
      NaN with points pt 3 ps 2.2 lw 2 lc rgb "#009e73" title "bound (LP, foresight)", \
      "${p}_bound.dat" using 2:(bound_y(\$3)):(bound_pt(\$3)) with points pt variable ps 2.2 lw 2 lc rgb "#009e73" notitle, \
      "" using 2:(bound_y(\$3)):(bound_tag(\$3)) with labels offset -2,1.2 font ",8" tc rgb "#009e73" notitle

@@ -34,7 +34,7 @@ using namespace eqd;
 
 /// One run of the benchmark: a law at one setting. Runs of one family form its frontier.
 struct LawSpec {
-  std::string family;  ///< none, evcc, pid, pid_lp, eqd, whatif (no spaces: file names)
+  std::string family;  ///< none, evcc, pid, pid_lp, tracker, eqd, eqdf, adaptive, whatif (no spaces: file names)
   std::string label;   ///< table label
   std::string column;  ///< id without spaces (CSV, gnuplot)
   std::string tag;     ///< short point label on the plots ("k=0.1", "30 s", "τ15")
@@ -70,6 +70,8 @@ constexpr double kEvccIntervals_s[] = {120.0, 60.0, 30.0, 10.0};
 // eqd: the nominal tau_s range; 15 s is the shipped default and the reference of the comparison.
 constexpr double kEqdTaus_s[] = {20.0, 15.0, 10.0};
 constexpr double kEqdReferenceTau_s = 15.0;
+// The plain tracker: tau from lazy to eager (sweep order: least to most aggressive).
+constexpr double kTrackerTaus_s[] = {30.0, 20.0, 15.0, 10.0, 5.0};
 
 std::string fmt(const char* f, double v) {
   char buf[64];
@@ -143,14 +145,57 @@ std::vector<LawSpec> law_specs() {
                      }
                      return std::make_unique<sim::ControlCoreLaw>(c);
                    }});
-  // What-if law, prototyped in the benchmark only: feed-forward through ONE first-order stage of tau_s
-  // (same mean delay as eqd's two stages of tau_s / 2, but the response starts with a slope).
-  for (double tau : kEqdTaus_s) {
+  // What-if: the damped law without its update gating (it updates every update_interval_s even when a
+  // buffer has not reported since the last command), everything else as shipped, measured only.
+  specs.push_back({"whatif", "eqd nogate (what-if)", "eqd_nogate", "nogate", 0.0, [](core::CoreConfig c) {
+                     for (core::BusParams& p : c.buses) {
+                       p.tau_s = kEqdReferenceTau_s;
+                       p.use_forecast = false;
+                     }
+                     c.make_law = [](std::uint16_t, const core::BusParams&) { return std::make_unique<bench::UngatedDampedLaw>(); };
+                     return std::make_unique<sim::ControlCoreLaw>(c);
+                   }});
+  // What-if: the damped law without its error-area deadband (deadband_W 0), measured only.
+  specs.push_back({"whatif", "eqd deadband0 (what-if)", "eqd_deadband0", "db0", 0.0, [](core::CoreConfig c) {
+                     for (core::BusParams& p : c.buses) {
+                       p.tau_s = kEqdReferenceTau_s;
+                       p.deadband_W = 0.0;
+                       p.use_forecast = false;
+                     }
+                     return std::make_unique<sim::ControlCoreLaw>(c);
+                   }});
+  // What-if: staging alone. Two first-order stages of tau/2 (eqd's damping, nothing else) against the
+  // one stage of tau of the tracker family below.
+  {
+    bench::FeedForwardLaw::Params p;
+    p.stages = 2;
+    p.tau_s = kEqdReferenceTau_s;
+    specs.push_back({"whatif", "2-stage ff tau 15 s (what-if)", "ff2_tau15", "ff2", 0.0,
+                     [p](core::CoreConfig c) { return std::make_unique<sim::ControlCoreLaw>(bench::with_law<bench::FeedForwardLaw>(c, p)); }});
+  }
+  // Peer: the plain first-order tracker of the free power (one stage of tau, updated every second,
+  // nothing else): the seed's "delay of about 10-20 s" taken literally, swept over tau. tau 15 s is
+  // the reference of issue #15's goal.
+  for (double tau : kTrackerTaus_s) {
     bench::FeedForwardLaw::Params p;
     p.stages = 1;
     p.tau_s = tau;
-    specs.push_back({"eqd1", fmt("1-stage ff tau %g s (what-if)", tau), fmt("ff1_tau%g", tau), fmt("τ%g", tau), tau,
+    specs.push_back({"tracker", fmt("tracker tau %g s", tau), tau == kEqdReferenceTau_s ? "tracker" : fmt("tracker_tau%g", tau),
+                     fmt("τ%g", tau), tau,
                      [p](core::CoreConfig c) { return std::make_unique<sim::ControlCoreLaw>(bench::with_law<bench::FeedForwardLaw>(c, p)); }});
+  }
+  // eqd's law `adaptive` (registered, selectable per bus), measured only, over tau.
+  for (double tau : kEqdTaus_s) {
+    const bool ref = tau == kEqdReferenceTau_s;
+    specs.push_back({"adaptive", fmt("adaptive tau %g s, measured only", tau), ref ? "adaptive" : fmt("adaptive_tau%g", tau),
+                     fmt("τ%g", tau), tau, [tau](core::CoreConfig c) {
+                       for (core::BusParams& p : c.buses) {
+                         p.law = core::LawKind::adaptive;
+                         p.tau_s = tau;
+                         p.use_forecast = false;
+                       }
+                       return std::make_unique<sim::ControlCoreLaw>(c);
+                     }});
   }
   return specs;
 }
@@ -301,7 +346,7 @@ const char* verdict(double eqd, double peer) {
 
 // The peer families whose frontiers eqd is held against. "none" (zero actuation, exchange 1) is the
 // limit of every sweep as it is detuned (k → 0, interval → ∞), so it anchors each frontier.
-constexpr const char* kPeerFamilies[] = {"evcc", "pid", "pid_lp"};
+constexpr const char* kPeerFamilies[] = {"evcc", "pid", "pid_lp", "tracker"};
 
 Comparison compare(const std::vector<Row>& rows, const Row& e, const std::string& family) {
   std::vector<Pt> by_travel, by_flips, by_both;
@@ -503,12 +548,12 @@ int run(int argc, char** argv) {
     // best: the lowest peer frontier at <= both actuations, at equal travel, at equal flips.
     std::vector<std::array<Comparison, 3>> best;
     for (const Row& e : rows) {
-      if (e.family != "eqd" && e.family != "eqdf" && e.family != "whatif" && e.family != "eqd1") continue;
+      if (e.family != "eqd" && e.family != "eqdf" && e.family != "whatif" && e.family != "adaptive") continue;
       std::array<Comparison, 3> lo;
       lo[0].peer_at_both = lo[1].peer_at_travel = lo[2].peer_at_flips = 1e9;
       for (const char* fam : kPeerFamilies) {
         const Comparison c = compare(rows, e, fam);
-        if (e.column == "eqd" || e.column == "eqdf") shown.push_back(c);
+        if (e.column == "eqd" || e.column == "eqdf" || e.column == "adaptive") shown.push_back(c);
         if (c.peer_at_both < lo[0].peer_at_both) lo[0] = c;
         if (c.peer_at_travel < lo[1].peer_at_travel) lo[1] = c;
         if (c.peer_at_flips < lo[2].peer_at_flips) lo[2] = c;
@@ -517,7 +562,7 @@ int run(int argc, char** argv) {
              << c.peer_at_flips << ',' << c.beyond_flips << ',' << c.peer_travel_for_eqd_ratio_kW << '\n';
       }
       best.push_back(lo);
-      if (e.column == "eqd" || e.column == "eqdf")
+      if (e.column == "eqd" || e.column == "eqdf" || e.column == "adaptive")
         summary.push_back({sc.name, e.law, e.exchange_ratio, lo[0].peer_at_both, lo[0].peer,
                            verdict(e.exchange_ratio, lo[0].peer_at_both)});
     }
@@ -538,7 +583,7 @@ int run(int argc, char** argv) {
 
     // Plot points, one file per family in sweep order (least to most aggressive), so that gnuplot's
     // line through them is the sweep: travel_kW flips_per_hour exchange_ratio tag.
-    for (const char* fam : {"none", "evcc", "pid", "pid_lp", "eqd", "eqdf", "eqd1", "whatif", "bound"}) {
+    for (const char* fam : {"none", "evcc", "pid", "pid_lp", "tracker", "eqd", "eqdf", "adaptive", "whatif", "bound"}) {
       std::ofstream pts(out_dir / ("points_" + sc.name + "_" + fam + ".dat"));
       for (const Row& r : rows)
         if (r.family == fam)
@@ -546,7 +591,8 @@ int run(int argc, char** argv) {
     }
 
     // Time series of the default settings (column order is fixed: scripts/bench_laws.sh plots by index).
-    const char* series_cols[] = {"none", "evcc", "pid", "eqd", "eqd_tau10", "eqd_dwell0", "bound", "eqdf"};
+    const char* series_cols[] = {"none", "evcc", "pid", "eqd", "eqd_tau10", "eqd_dwell0", "bound", "eqdf", "tracker",
+                                 "adaptive"};
     std::ofstream series(out_dir / ("series_" + sc.name + ".csv"));
     series << "t_s,free_W";
     std::vector<const Row*> picked;
@@ -561,6 +607,31 @@ int run(int argc, char** argv) {
       for (const Row* r : picked) series << ',' << (k < r->net_W.size() ? r->net_W[k] : 0.0);
       series << '\n';
     }
+  }
+  // Issue #15's goal on loads nobody announces: the law at tau 15 s against the plain tracker at tau 15 s:
+  // no more grid exchange, at most half its flips/h, no more setpoint travel.
+  std::printf("\n## Goal: measured-only laws at tau 15 s against the plain tracker tau 15 s (exchange <=, flips/h <= half, travel <=)\n\n"
+              "| scenario | tracker tau 15 s | eqd damped tau 15 s | goal | eqd adaptive tau 15 s | goal |\n|---|---|---|---|---|---|\n");
+  for (const ScenarioRun& sr : runs) {
+    const Row* tr = nullptr;
+    const Row* dm = nullptr;
+    const Row* ad = nullptr;
+    for (const Row& r : sr.rows) {
+      if (r.column == "tracker") tr = &r;
+      if (r.column == "eqd") dm = &r;
+      if (r.column == "adaptive") ad = &r;
+    }
+    if (tr == nullptr || dm == nullptr || ad == nullptr) continue;
+    const auto cell = [](const Row& r) { return fmt("%.3f", r.exchange_ratio) + fmt(", %.0f/h", r.flips_per_hour) + fmt(", %.0f kW", r.travel_kW); };
+    const auto goal = [tr](const Row& r) {
+      std::string miss;
+      if (r.exchange_ratio > tr->exchange_ratio) miss += " exchange";
+      if (r.flips_per_hour > 0.5 * tr->flips_per_hour) miss += " flips";
+      if (r.travel_kW > tr->travel_kW) miss += " travel";
+      return miss.empty() ? std::string("met") : "missed:" + miss;
+    };
+    std::printf("| %s | %s | %s | %s | %s | %s |\n", sr.sc.name.c_str(), cell(*tr).c_str(), cell(*dm).c_str(),
+                goal(*dm).c_str(), cell(*ad).c_str(), goal(*ad).c_str());
   }
   std::printf("\n## Verdict: eqd tau 15 s against the lowest peer frontier at <= travel and <= flips/h\n\n"
               "| scenario | eqd | eqd exchange | lowest peer at <= actuation | verdict |\n|---|---|---:|---:|---|\n");

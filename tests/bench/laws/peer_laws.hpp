@@ -15,6 +15,7 @@
 
 #include "eqd/core/bus_law.hpp"
 #include "eqd/core/control_core.hpp"
+#include "eqd/core/equalizer.hpp"
 #include "eqd/sim/harness.hpp"
 
 namespace eqd::bench {
@@ -126,6 +127,22 @@ class FeedForwardLaw final : public PeerLaw {
   double decide(const BusView& v, double previous_W) noexcept override;
   Params p_;
   std::vector<double> stage_W_;
+};
+
+/// What-if: eqd's damped law as shipped but for its update gating (it updates every
+/// update_interval_s whether or not every buffer reported since the last command).
+class UngatedDampedLaw final : public core::BusLaw {
+ public:
+  core::LawOutput step(const core::LawInput& in, const core::BusParams& p) noexcept override {
+    core::LawInput ungated = in;
+    ungated.samples_newer_than_command = true;
+    return law_.step(ungated, p);
+  }
+  [[nodiscard]] core::LawCounters counters() const noexcept override { return law_.counters(); }
+  [[nodiscard]] const char* name() const noexcept override { return "damped-nogate"; }
+
+ private:
+  core::DampedLaw law_;
 };
 
 /// A core config whose every bus runs `Law` built from `params`.
