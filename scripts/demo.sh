@@ -36,7 +36,7 @@ for _ in $(seq 50); do [ -s "$run/eqd.yaml" ] && break; sleep 0.1; done
 [ -s "$run/eqd.yaml" ] || { echo "demo: eqsim did not start" >&2; kill "$sim" 2>/dev/null; exit 1; }
 
 # api.group: the invoking user's own group, which exists on every machine (the package creates 'eqd').
-setsid ./build/src/daemon/eqd --config "$run/eqd.yaml" --set "state_dir=$run" --set "api.socket=$run/eqd.sock" \
+setsid ./build/src/app/eqd --config "$run/eqd.yaml" --set "state_dir=$run" --set "api.socket=$run/eqd.sock" \
   --set "api.group=$(id -gn)" >"$run/eqd.log" 2>&1 &
 eqd=$!
 sleep 1

@@ -56,5 +56,5 @@ fi
 
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE="$build_type" >/dev/null
 cmake --build "$build_dir" -j"$(nproc)" --target eqd eqsim eqctl 2>&1 | grep -vE '^\[ *[0-9]+%\]' || true
-test -x "$build_dir/src/daemon/eqd" && test -x "$build_dir/eqsim" || { echo "setup: build failed" >&2; exit 1; }
+test -x "$build_dir/src/app/eqd" && test -x "$build_dir/eqsim" || { echo "setup: build failed" >&2; exit 1; }
 echo "setup: built eqd, eqsim and eqctl in $build_dir/"

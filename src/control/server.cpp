@@ -24,7 +24,6 @@
 #include "eqd/control/auth.hpp"
 #include "eqd/control/protocol.hpp"
 #include "eqd/control/views.hpp"
-#include "eqd/daemon/control_loop.hpp"
 
 namespace eqd::control {
 
@@ -52,8 +51,8 @@ class Rejection;
 }  // namespace
 
 struct ApiServer::Impl {
-  Impl(daemon::Daemon& d, StateStore& s, PersistedState st, ApiServerOptions o)
-      : daemon(d), store(s), state(std::move(st)), opts(std::move(o)), auth(opts.group) {}
+  Impl(const daemon::RigView& r, daemon::RequestSink& q, StateStore& s, PersistedState st, ApiServerOptions o)
+      : rig(r), requests(q), store(s), state(std::move(st)), opts(std::move(o)), auth(opts.group) {}
 
   struct Pending {
     std::function<void(std::optional<core::ResponseStatus>)> done;  ///< nullopt: timed out
@@ -61,7 +60,8 @@ struct ApiServer::Impl {
     bool timed_out = false;
   };
 
-  daemon::Daemon& daemon;
+  const daemon::RigView& rig;
+  daemon::RequestSink& requests;
   StateStore& store;
   PersistedState state;
   ApiServerOptions opts;
@@ -355,7 +355,7 @@ void ApiServer::Impl::session_closed(const std::shared_ptr<Session>& s) {
 
 bool ApiServer::Impl::submit(core::Request req, std::function<void(std::optional<core::ResponseStatus>)> done) {
   req.id = next_core_id++;
-  if (!daemon.core().submit(req)) return false;
+  if (!requests.submit(req)) return false;
   pending.emplace(req.id, Pending{std::move(done), std::chrono::steady_clock::now() + opts.response_timeout, false});
   arm_poll();
   return true;
@@ -374,7 +374,7 @@ void ApiServer::Impl::arm_poll() {
 
 void ApiServer::Impl::drain_responses() {
   core::Response resp;
-  while (daemon.core().poll_response(resp)) {
+  while (requests.poll_response(resp)) {
     auto it = pending.find(resp.id);
     if (it == pending.end()) continue;  // e.g. the daemon's own stop_all
     auto done = std::move(it->second.done);
@@ -422,8 +422,8 @@ void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, std::string_view
     return;
   }
   const ApiRequest& r = std::get<ApiRequest>(parsed);
-  const daemon::Directory& dir = daemon.directory();
-  const std::int64_t now = daemon::monotonic_ns();
+  const daemon::Directory& dir = rig.directory();
+  const std::int64_t now = rig.now_ns();
   if (is_change(r.command) && !s->may_change()) {
     s->reply(error_response(r.id, error_code::kForbidden, forbidden_message(to_string(r.command), s->peer(), auth)));
     return;
@@ -431,7 +431,7 @@ void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, std::string_view
   // A change goes through the control thread: while it is stalled the request could only time out, and
   // the controllers' watchdogs are taking the buffers to 0 W anyway. Say so at once.
   if ((r.command == Command::assign || r.command == Command::release || r.command == Command::set) &&
-      daemon.core().stalled(now)) {
+      rig.stall(now).stalled) {
     s->reply(error_response(r.id, error_code::kStalled,
                             "the control thread is stalled (no control cycle within control_loop.liveness_timeout_ms): "
                             "request not taken; the controllers' watchdogs take the buffers to 0 W and out of "
@@ -451,11 +451,11 @@ void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, std::string_view
     case Command::status: {
       std::optional<MetricsEndpointState> metrics;
       if (opts.metrics_state) metrics = opts.metrics_state();
-      s->reply(ok_response(r.id, status_view(daemon, now, metrics ? &*metrics : nullptr)));
+      s->reply(ok_response(r.id, status_view(rig, now, metrics ? &*metrics : nullptr)));
       return;
     }
     case Command::controllers:
-      s->reply(ok_response(r.id, controllers_view(daemon)));
+      s->reply(ok_response(r.id, controllers_view(rig)));
       return;
     case Command::channels: {
       int bus = -1;
@@ -467,7 +467,7 @@ void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, std::string_view
         }
         bus = *b;
       }
-      s->reply(ok_response(r.id, channels_view(daemon, now, bus, r.role)));
+      s->reply(ok_response(r.id, channels_view(rig, now, bus, r.role)));
       return;
     }
     case Command::assign: handle_assign(s, r); return;
@@ -521,7 +521,7 @@ const config::BufferConfig* config_buffer(const config::Config& cfg, const std::
 }  // namespace
 
 void ApiServer::Impl::handle_assign(const std::shared_ptr<Session>& s, const ApiRequest& r) {
-  const daemon::Directory& dir = daemon.directory();
+  const daemon::Directory& dir = rig.directory();
   auto idx = dir.find_channel(r.channel);
   if (!idx) {
     s->reply(unknown_channel(r.id, dir, r.channel));
@@ -562,10 +562,10 @@ void ApiServer::Impl::handle_assign(const std::shared_ptr<Session>& s, const Api
   if (auto it = state.channels.find(info.name); it != state.channels.end() && core::validate(it->second.limits) == nullptr) {
     base = it->second.limits;
     base_from = "persisted";
-  } else if (const auto* b = config_buffer(daemon.config(), info.name)) {
+  } else if (const auto* b = config_buffer(rig.config(), info.name)) {
     base = b->limits;
     base_from = "config";
-  } else if (const auto snap = daemon.core().channel(*idx); snap.role != core::Role::test) {
+  } else if (const auto snap = rig.channel(*idx); snap.role != core::Role::test) {
     base = snap.limits;
     base_from = "current";
   }
@@ -596,7 +596,7 @@ void ApiServer::Impl::handle_assign(const std::shared_ptr<Session>& s, const Api
   }
   // The limits in force now, for an `already` answer to say what changed (published before this request).
   std::optional<core::BufferLimits> previous;
-  if (const auto snap = daemon.core().channel(*idx); snap.role != core::Role::test) previous = snap.limits;
+  if (const auto snap = rig.channel(*idx); snap.role != core::Role::test) previous = snap.limits;
   core::Request req;
   req.kind = core::RequestKind::assign;
   req.channel = *idx;
@@ -657,7 +657,7 @@ void ApiServer::Impl::handle_assign(const std::shared_ptr<Session>& s, const Api
 }
 
 void ApiServer::Impl::handle_release(const std::shared_ptr<Session>& s, const ApiRequest& r) {
-  const daemon::Directory& dir = daemon.directory();
+  const daemon::Directory& dir = rig.directory();
   auto idx = dir.find_channel(r.channel);
   if (!idx) {
     s->reply(unknown_channel(r.id, dir, r.channel));
@@ -688,7 +688,7 @@ void ApiServer::Impl::handle_release(const std::shared_ptr<Session>& s, const Ap
     if (auto it = state.channels.find(name); it != state.channels.end()) {
       it->second.assigned = false;
       err = persist();
-    } else if (const auto* b = config_buffer(daemon.config(), name)) {
+    } else if (const auto* b = config_buffer(rig.config(), name)) {
       state.channels[name] = PersistedChannel{false, b->limits};
       err = persist();
     }
@@ -703,17 +703,17 @@ void ApiServer::Impl::handle_release(const std::shared_ptr<Session>& s, const Ap
 }
 
 void ApiServer::Impl::handle_set(const std::shared_ptr<Session>& s, const ApiRequest& r) {
-  const daemon::Directory& dir = daemon.directory();
+  const daemon::Directory& dir = rig.directory();
   auto b = dir.find_bus(r.bus);
   if (!b) {
     s->reply(error_response(r.id, error_code::kUnknownBus, "unknown bus \"" + r.bus + "\"", json{{"buses", dir.buses}}));
     return;
   }
-  if (daemon.core().stats().cycles == 0) {
+  if (rig.cycle_stats().cycles == 0) {
     s->reply(error_response(r.id, error_code::kBusy, "the control thread has not run yet; try again"));
     return;
   }
-  core::BusParams p = daemon.core().bus(*b).params;
+  core::BusParams p = rig.bus(*b).params;
   PersistedBusParams changed;
   for (const auto& [key, value] : r.params) {
     if (key == "tau_s") p.tau_s = changed.tau_s.emplace(value);
@@ -722,7 +722,7 @@ void ApiServer::Impl::handle_set(const std::shared_ptr<Session>& s, const ApiReq
   }
   for (const auto& [key, value] : r.flags)
     if (key == "use_forecast") p.use_forecast = changed.use_forecast.emplace(value);
-  const bool allow_any_tau = *b < daemon.config().buses.size() && daemon.config().buses[*b].allow_any_tau;
+  const bool allow_any_tau = *b < rig.config().buses.size() && rig.config().buses[*b].allow_any_tau;
   if (const char* why = core::validate(p, allow_any_tau)) {
     s->reply(error_response(r.id, error_code::kInvalid, "bus " + r.bus + ": " + why));
     return;
@@ -776,8 +776,9 @@ ApiServerOptions api_server_options(const config::ApiConfig& api) {
   return o;
 }
 
-ApiServer::ApiServer(daemon::Daemon& d, StateStore& store, PersistedState state, ApiServerOptions opts)
-    : impl_(std::make_unique<Impl>(d, store, std::move(state), std::move(opts))) {}
+ApiServer::ApiServer(const daemon::RigView& rig, daemon::RequestSink& requests, StateStore& store,
+                     PersistedState state, ApiServerOptions opts)
+    : impl_(std::make_unique<Impl>(rig, requests, store, std::move(state), std::move(opts))) {}
 
 ApiServer::~ApiServer() { stop(); }
 

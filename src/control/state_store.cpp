@@ -298,7 +298,7 @@ std::vector<std::string> apply_state(const PersistedState& s, const config::Conf
   return notes;
 }
 
-daemon::Daemon::PlanHook plan_hook(const PersistedState& s, const config::Config& cfg) {
+daemon::PlanHook plan_hook(const PersistedState& s, const config::Config& cfg) {
   return [&s, &cfg](daemon::RigPlan& plan) {
     for (const std::string& note : apply_state(s, cfg, plan)) spdlog::info("state: {}", note);
   };

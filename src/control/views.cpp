@@ -1,7 +1,5 @@
-// Reading views of the control API. They only read seqlock snapshots (see views.hpp).
+// Reading views of the control API. They only read the rig's snapshots (see views.hpp).
 #include "eqd/control/views.hpp"
-
-#include "eqd/daemon/event_watch.hpp"
 
 #include <cmath>
 #include <cstring>
@@ -27,13 +25,12 @@ json to_json(const HealthCounts& c) {
 
 }  // namespace
 
-json status_view(const daemon::Daemon& d, std::int64_t now_ns, const MetricsEndpointState* metrics) {
-  const core::ControlCore& core = d.core();
-  const daemon::Directory& dir = d.directory();
-  const daemon::StallView stall = daemon::stall_view(d, now_ns);
-  std::vector<HealthCounts> counts(core.bus_count());
-  for (std::size_t i = 0; i < dir.channels.size() && i < core.channel_count(); ++i) {
-    const core::ChannelSnapshot s = core.channel(static_cast<core::ChannelIndex>(i));
+json status_view(const daemon::RigView& rig, std::int64_t now_ns, const MetricsEndpointState* metrics) {
+  const daemon::Directory& dir = rig.directory();
+  const daemon::StallView stall = rig.stall(now_ns);
+  std::vector<HealthCounts> counts(rig.bus_count());
+  for (std::size_t i = 0; i < dir.channels.size() && i < rig.channel_count(); ++i) {
+    const core::ChannelSnapshot s = rig.channel(static_cast<core::ChannelIndex>(i));
     const std::size_t b = dir.channels[i].bus;
     if (b >= counts.size()) continue;
     HealthCounts& c = counts[b];
@@ -53,12 +50,12 @@ json status_view(const daemon::Daemon& d, std::int64_t now_ns, const MetricsEndp
     }
   }
   // A controller counts for every bus that one of its channels belongs to.
-  std::vector<std::uint32_t> ctl_up(core.bus_count()), ctl_down(core.bus_count());
+  std::vector<std::uint32_t> ctl_up(rig.bus_count()), ctl_down(rig.bus_count());
   std::uint32_t up = 0, down = 0;
   for (std::size_t c = 0; c < dir.controllers.size(); ++c) {
-    const bool connected = c < d.links().size() && d.links()[c]->connected();
+    const bool connected = rig.link_connected(c);
     (connected ? up : down)++;
-    std::vector<bool> seen(core.bus_count(), false);
+    std::vector<bool> seen(rig.bus_count(), false);
     const auto& info = dir.controllers[c];
     // A controller's channels are contiguous from first_channel (ignored channels have no entry).
     for (std::size_t i = info.first_channel; i < dir.channels.size() && dir.channels[i].controller == c; ++i)
@@ -67,9 +64,9 @@ json status_view(const daemon::Daemon& d, std::int64_t now_ns, const MetricsEndp
       if (seen[b]) (connected ? ctl_up[b] : ctl_down[b])++;
   }
   json buses = json::array();
-  for (std::size_t b = 0; b < core.bus_count(); ++b) {
-    const core::BusSnapshot s = core.bus(static_cast<core::BusIndex>(b));
-    const bool allow_any_tau = b < d.config().buses.size() && d.config().buses[b].allow_any_tau;
+  for (std::size_t b = 0; b < rig.bus_count(); ++b) {
+    const core::BusSnapshot s = rig.bus(static_cast<core::BusIndex>(b));
+    const bool allow_any_tau = b < rig.config().buses.size() && rig.config().buses[b].allow_any_tau;
     buses.push_back(json{
         {"bus", b < dir.buses.size() ? dir.buses[b] : std::to_string(b)},
         // A bus snapshot is only as new as the last cycle: while the control thread is stalled its status
@@ -97,7 +94,7 @@ json status_view(const daemon::Daemon& d, std::int64_t now_ns, const MetricsEndp
         {"controllers", json{{"connected", ctl_up[b]}, {"disconnected", ctl_down[b]}}},
     });
   }
-  const core::CycleStats st = core.stats();
+  const core::CycleStats st = rig.cycle_stats();
   json out{{"buses", buses},
            {"controllers", json{{"total", up + down}, {"connected", up}, {"disconnected", down}}},
            {"control", json{{"cycles", st.cycles},
@@ -117,18 +114,17 @@ json status_view(const daemon::Daemon& d, std::int64_t now_ns, const MetricsEndp
   return out;
 }
 
-json channels_view(const daemon::Daemon& d, std::int64_t now_ns, int bus, RoleFilter role) {
-  const core::ControlCore& core = d.core();
-  const daemon::Directory& dir = d.directory();
+json channels_view(const daemon::RigView& rig, std::int64_t now_ns, int bus, RoleFilter role) {
+  const daemon::Directory& dir = rig.directory();
   json rows = json::array();
-  for (std::size_t i = 0; i < dir.channels.size() && i < core.channel_count(); ++i) {
+  for (std::size_t i = 0; i < dir.channels.size() && i < rig.channel_count(); ++i) {
     const daemon::ChannelInfo& info = dir.channels[i];
     if (bus >= 0 && info.bus != bus) continue;
     const auto idx = static_cast<core::ChannelIndex>(i);
-    const core::ChannelSnapshot s = core.channel(idx);
+    const core::ChannelSnapshot s = rig.channel(idx);
     const bool eq = s.role != core::Role::test;
     if ((role == RoleFilter::eq && !eq) || (role == RoleFilter::test && eq)) continue;
-    const core::Sample smp = core.sample_slot(idx).load();
+    const core::Sample smp = rig.sample(idx);
     // A test channel's announcement (what the law counts): its power forecast_horizon_s ahead; NaN = none.
     const bool announced = s.role == core::Role::test && std::isfinite(smp.forecast_W);
     json row{{"channel", info.name},
@@ -153,8 +149,8 @@ json channels_view(const daemon::Daemon& d, std::int64_t now_ns, int bus, RoleFi
   return json{{"channels", rows}};
 }
 
-json controllers_view(const daemon::Daemon& d) {
-  const daemon::Directory& dir = d.directory();
+json controllers_view(const daemon::RigView& rig) {
+  const daemon::Directory& dir = rig.directory();
   json rows = json::array();
   for (std::size_t c = 0; c < dir.controllers.size(); ++c) {
     const daemon::ControllerInfo& info = dir.controllers[c];
@@ -173,13 +169,11 @@ json controllers_view(const daemon::Daemon& d) {
              {"adopted", !info.read_only},
              {"bus", info.bus_unknown || buses.empty() ? json(nullptr) : json(buses)},
              {"channels", info.channels}};
-    if (c < d.links().size()) {
-      const auto& p = *d.links()[c];
-      const io::LinkStats st = p.stats();
+    if (io::LinkStats st; rig.link_stats(c, st)) {
       // last_error is a fixed buffer filled by another thread: bound the read to its size.
       std::string last_error(st.last_error, strnlen(st.last_error, sizeof st.last_error));
       row.update(json{{"connected", st.connected},
-                      {"poll_hz", p.poll_hz()},
+                      {"poll_hz", rig.link_poll_hz(c)},
                       {"achieved_hz", st.achieved_hz},
                       {"polls", st.polls},
                       {"timeouts", st.timeouts},

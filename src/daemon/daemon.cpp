@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "logging.hpp"
+#include "eqd/daemon/logging.hpp"
 #include "realtime.hpp"
 
 #include <algorithm>
@@ -87,6 +87,12 @@ void Daemon::detach() {
   for (auto& l : links_) l->stop();
   loop_->stop();
   spdlog::info("handing over: links stopped, buffers keep their setpoints until their lease expires");
+}
+
+bool Daemon::link_stats(std::size_t c, io::LinkStats& out) const {
+  if (c >= links_.size()) return false;
+  out = links_[c]->stats();
+  return true;
 }
 
 std::map<std::string, core::EnergyCounters> Daemon::energy_by_bus() const {

@@ -8,7 +8,7 @@
 #include <algorithm>
 
 #include "eqd/daemon/daemon.hpp"
-#include "logging.hpp"
+#include "eqd/daemon/logging.hpp"
 
 namespace eqd::daemon {
 
@@ -19,20 +19,6 @@ std::string more(std::uint64_t suppressed) {
   return suppressed == 0 ? std::string() : " (" + std::to_string(suppressed) + " more not logged)";
 }
 }  // namespace
-
-StallView stall_view(const Daemon& d, std::int64_t now_ns) noexcept {
-  StallView v;
-  const core::ControlCore& core = d.core();
-  const core::CycleStats st = core.stats();
-  const std::int64_t last = core.cycle_clock().load(std::memory_order_acquire);
-  v.bound_s = static_cast<double>(core.liveness_ns()) / kNsPerS;
-  v.stalls = st.stalls;
-  if (last == 0) return v;  // not started yet: nothing to call a stall
-  v.cycle_age_s = static_cast<double>(now_ns - last) / kNsPerS;
-  v.stalled = core.stalled(now_ns);
-  if (v.stalled) ++v.stalls;  // the core counts it only when it cycles again
-  return v;
-}
 
 bool EventWatch::allow(Limited& l, std::int64_t now_ns, std::uint64_t& suppressed) {
   const std::int64_t min_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(min_interval_).count();
@@ -71,7 +57,7 @@ void EventWatch::tick(const Daemon& d, std::int64_t now_ns) {
   }
 
   // 1. The control thread: a stall is said when it starts (error) and when it ends (warning).
-  const StallView sv = stall_view(d, now_ns);
+  const StallView sv = d.stall(now_ns);
   if (sv.stalled && !stalled_) {
     stalled_ = true;
     stall_since_ns_ = now_ns - static_cast<std::int64_t>(sv.cycle_age_s * kNsPerS);

@@ -1,4 +1,4 @@
-#include "logging.hpp"
+#include "eqd/daemon/logging.hpp"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <sys/stat.h>

@@ -10,8 +10,7 @@
 #include <limits>
 #include <stdexcept>
 
-#include "eqd/daemon/control_loop.hpp"
-#include "eqd/daemon/daemon.hpp"
+#include "eqd/daemon/clock.hpp"
 
 namespace eqd::metrics {
 
@@ -231,30 +230,28 @@ const std::vector<MetricInfo>& metric_catalogue() {
   return v;
 }
 
-Sources sources_from(const daemon::Daemon& d) {
+Sources sources_from(const daemon::RigView& rig) {
   Sources s;
-  s.core = &d.core();
-  s.directory = &d.directory();
-  s.controller_stats = [&d](std::size_t c, io::LinkStats& out) {
-    if (c >= d.links().size()) return false;
-    out = d.links()[c]->stats();
-    return true;
-  };
-  s.control_overruns = [&d] { return d.loop().overruns(); };
+  // Not owned: the rig outlives the collector (documented), as the Daemon outlives its services.
+  s.snapshots = std::shared_ptr<const daemon::SnapshotView>(std::shared_ptr<const void>(), &rig);
+  s.directory = &rig.directory();
+  s.controller_stats = [&rig](std::size_t c, io::LinkStats& out) { return rig.link_stats(c, out); };
+  s.control_overruns = [&rig] { return rig.control_overruns(); };
+  s.now_ns = [&rig] { return rig.now_ns(); };
   return s;
 }
 
 Collector::Collector(Sources src, CollectorOptions opt) : src_(std::move(src)), opt_(opt) {
-  if (src_.core == nullptr || src_.directory == nullptr)
-    throw std::invalid_argument("metrics collector: core and directory are required");
+  if (src_.snapshots == nullptr || src_.directory == nullptr)
+    throw std::invalid_argument("metrics collector: snapshots and directory are required");
   if (!src_.now_ns) src_.now_ns = daemon::monotonic_ns;
   const daemon::Directory& dir = *src_.directory;
   // Label values come from the configuration only (bounded): precomputed here so that a scrape
   // copies short strings instead of formatting them.
   auto bus_name = [&](std::size_t b) { return b < dir.buses.size() ? dir.buses[b] : std::to_string(b); };
-  for (std::size_t b = 0; b < src_.core->bus_count(); ++b) bus_labels_.push_back({{"bus", bus_name(b)}});
+  for (std::size_t b = 0; b < src_.snapshots->bus_count(); ++b) bus_labels_.push_back({{"bus", bus_name(b)}});
   for (const auto& c : dir.controllers) controller_labels_.push_back({{"controller", c.name}});
-  const std::size_t n = std::min(dir.channels.size(), src_.core->channel_count());
+  const std::size_t n = std::min(dir.channels.size(), src_.snapshots->channel_count());
   channel_labels_.reserve(n);
   // A channel of no known bus (core::kNoBus: discovered, bus unknown) gets bus="", i.e. no bus label.
   for (std::size_t i = 0; i < n; ++i)
@@ -274,7 +271,7 @@ std::vector<MetricFamily> Collector::Collect() const {
 }
 
 void Collector::collect_control(std::vector<MetricFamily>& out, std::int64_t now_ns) const {
-  const core::CycleStats st = src_.core->stats();
+  const core::CycleStats st = src_.snapshots->cycle_stats();
   const std::vector<ClientMetric::Label> none;
   histogram(family(out, kCycleDuration, 1), none, st.duration);
   histogram(family(out, kCycleLateness, 1), none, st.lateness);
@@ -282,7 +279,7 @@ void Collector::collect_control(std::vector<MetricFamily>& out, std::int64_t now
   if (src_.control_overruns) counter(family(out, kOverruns, 1), none, static_cast<double>(src_.control_overruns()));
   // Before the first cycle there is no age to report; an absent series is clearer than a fake one.
   if (st.cycles > 0) gauge(family(out, kLastCycleAge, 1), none, seconds(now_ns - st.last_cycle_ns));
-  const bool stalled = src_.core->stalled(now_ns);
+  const bool stalled = src_.snapshots->stall(now_ns).stalled;
   gauge(family(out, kStalled, 1), none, stalled ? 1.0 : 0.0);
   // The core counts a stall when it cycles again; the one going on now is counted here already.
   counter(family(out, kStalls, 1), none, static_cast<double>(st.stalls + (stalled ? 1 : 0)));
@@ -294,13 +291,13 @@ void Collector::collect_control(std::vector<MetricFamily>& out, std::int64_t now
 void Collector::collect_buses(std::vector<MetricFamily>& out) const {
   const std::size_t nb = bus_labels_.size();
   std::vector<core::BusSnapshot> s(nb);
-  for (std::size_t b = 0; b < nb; ++b) s[b] = src_.core->bus(static_cast<core::BusIndex>(b));
+  for (std::size_t b = 0; b < nb; ++b) s[b] = src_.snapshots->bus(static_cast<core::BusIndex>(b));
 
   // Buffers at a window limit: derived from the channel snapshots, which the bus snapshot does not
   // summarise. Headroom is 0 in a direction only at (or blocked by hysteresis near) that window limit.
   std::vector<std::array<std::uint32_t, 2>> at_limit(nb, {0, 0});
   for (std::size_t i = 0; i < channel_labels_.size(); ++i) {
-    const core::ChannelSnapshot c = src_.core->channel(static_cast<core::ChannelIndex>(i));
+    const core::ChannelSnapshot c = src_.snapshots->channel(static_cast<core::ChannelIndex>(i));
     if (c.role != core::Role::equalization || c.bus >= nb) continue;
     if (c.limits.max_charge_W > 0.0 && c.headroom_charge_W <= 0.0) ++at_limit[c.bus][0];
     if (c.limits.max_discharge_W > 0.0 && c.headroom_discharge_W <= 0.0) ++at_limit[c.bus][1];
@@ -369,7 +366,7 @@ void Collector::collect_controllers(std::vector<MetricFamily>& out, std::int64_t
   for (std::size_t i = 0; i < channel_labels_.size(); ++i) {
     const std::size_t c = dir.channels[i].controller;
     if (c >= nc) continue;
-    const core::Sample smp = src_.core->sample_slot(static_cast<core::ChannelIndex>(i)).load();
+    const core::Sample smp = src_.snapshots->sample(static_cast<core::ChannelIndex>(i));
     if (smp.valid && smp.receive_time_ns > 0) oldest[c] = std::min(oldest[c], smp.receive_time_ns);
   }
 
@@ -428,8 +425,8 @@ void Collector::collect_channels(std::vector<MetricFamily>& out) const {
   // `out` was reserved for every family above, so these references stay valid while we append.
   for (std::size_t i = 0; i < n; ++i) {
     const auto idx = static_cast<core::ChannelIndex>(i);
-    const core::Sample smp = src_.core->sample_slot(idx).load();
-    const core::ChannelSnapshot c = src_.core->channel(idx);
+    const core::Sample smp = src_.snapshots->sample(idx);
+    const core::ChannelSnapshot c = src_.snapshots->channel(idx);
     const auto& l = channel_labels_[i];
     gauge(voltage, l, smp.voltage_V);
     gauge(current, l, smp.current_A);

@@ -17,7 +17,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "eqd/daemon/daemon.hpp"
 #include "eqd/metrics/text_format.hpp"
 
 namespace eqd::metrics {
@@ -90,9 +89,9 @@ Exporter::~Exporter() {
   server_.reset();
 }
 
-std::unique_ptr<Exporter> start_exporter(const daemon::Daemon& d, const config::MetricsConfig& cfg) {
+std::unique_ptr<Exporter> start_exporter(const daemon::RigView& rig, const config::MetricsConfig& cfg) {
   if (!cfg.enabled) return nullptr;
-  auto collector = std::make_shared<Collector>(sources_from(d), CollectorOptions{cfg.per_channel});
+  auto collector = std::make_shared<Collector>(sources_from(rig), CollectorOptions{cfg.per_channel});
   return std::make_unique<Exporter>(std::move(collector), cfg.listen);
 }
 
@@ -134,13 +133,13 @@ struct ExporterService::Shared {
   EndpointState state;
 };
 
-ExporterService::ExporterService(const daemon::Daemon& d, const config::MetricsConfig& cfg,
+ExporterService::ExporterService(const daemon::RigView& rig, const config::MetricsConfig& cfg,
                                  std::chrono::milliseconds retry)
     : shared_(std::make_shared<Shared>()), listen_(cfg.listen), retry_(retry) {
   shared_->state.enabled = cfg.enabled;
   shared_->state.listen = cfg.listen;
   if (!cfg.enabled) return;
-  collector_ = std::make_shared<Collector>(sources_from(d), CollectorOptions{cfg.per_channel});
+  collector_ = std::make_shared<Collector>(sources_from(rig), CollectorOptions{cfg.per_channel});
   try_bind();
   if (exporter_) return;
   spdlog::error("metrics: cannot listen on {} ({}); control goes on without metrics; retrying every {} s", listen_,

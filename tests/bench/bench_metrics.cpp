@@ -98,7 +98,7 @@ struct Rig {
 
   metrics::Sources sources() const {
     metrics::Sources s;
-    s.core = core.get();
+    s.snapshots = std::make_shared<daemon::CoreSnapshots>(*core);
     s.directory = &dir;
     s.controller_stats = [](std::size_t, io::LinkStats& out) {
       out = io::LinkStats{};

@@ -1,6 +1,6 @@
 # systemd integration, packaging and the VM test (label "systemd"; the VM test also "vm").
 add_executable(test_systemd ${CMAKE_CURRENT_LIST_DIR}/systemd_unit_test.cpp)
-target_include_directories(test_systemd PRIVATE ${PROJECT_SOURCE_DIR}/src/daemon)
+target_include_directories(test_systemd PRIVATE ${PROJECT_SOURCE_DIR}/src/daemon ${PROJECT_SOURCE_DIR}/src/app)
 target_link_libraries(test_systemd PRIVATE eqd_app eqd_catch_main)
 catch_discover_tests(test_systemd PROPERTIES LABELS "unit;systemd")
 

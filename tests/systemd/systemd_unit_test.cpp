@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "logging.hpp"
+#include "eqd/daemon/logging.hpp"
 #include "realtime.hpp"
 #include "systemd_notify.hpp"
 
@@ -131,7 +131,7 @@ TEST_CASE("controller error log floods are summarised with the controller field"
 }
 
 TEST_CASE("watchdog gate feeds only when the control loop advanced", "[systemd][watchdog]") {
-  eqd::daemon::WatchdogGate g;
+  eqd::app::WatchdogGate g;
   int loop_a = 0;
   int loop_b = 0;
   CHECK_FALSE(g.should_feed(&loop_a, 0));  // not cycled yet
@@ -146,7 +146,7 @@ TEST_CASE("watchdog gate feeds only when the control loop advanced", "[systemd][
 }
 
 TEST_CASE("main loop tick is half the watchdog interval within bounds", "[systemd][watchdog]") {
-  using eqd::daemon::tick_interval;
+  using eqd::app::tick_interval;
   CHECK(tick_interval(0us, 1000ms) == 1000ms);
   CHECK(tick_interval(10s, 1000ms) == 1000ms);
   CHECK(tick_interval(1s, 1000ms) == 500ms);
@@ -155,7 +155,7 @@ TEST_CASE("main loop tick is half the watchdog interval within bounds", "[system
 
 TEST_CASE("notifier sends READY RELOADING STOPPING WATCHDOG and STATUS only on change", "[systemd][notify]") {
   std::vector<std::string> sent;
-  eqd::daemon::Notifier n([&](std::string_view t) { sent.emplace_back(t); }, 10s);
+  eqd::app::Notifier n([&](std::string_view t) { sent.emplace_back(t); }, 10s);
   n.ready("2 bus(es)");
   n.status("2 bus(es)");
   n.status("3 bus(es)");
@@ -168,7 +168,7 @@ TEST_CASE("notifier sends READY RELOADING STOPPING WATCHDOG and STATUS only on c
   CHECK(sent[2] == "WATCHDOG=1");
   CHECK(sent[3] == "RELOADING=1\nSTATUS=reloading x");
   CHECK(sent[4] == "STOPPING=1\nSTATUS=stopping");
-  eqd::daemon::Notifier no_watchdog([&](std::string_view t) { sent.emplace_back(t); }, 0us);
+  eqd::app::Notifier no_watchdog([&](std::string_view t) { sent.emplace_back(t); }, 0us);
   no_watchdog.watchdog();
   CHECK(sent.size() == 5);
 }

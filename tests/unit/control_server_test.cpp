@@ -29,7 +29,7 @@ struct Rig {
   StateStore store{cfg.state_dir};
   PersistedState persisted = store.load().state;
   eqd::daemon::Daemon daemon{cfg, plan_hook(persisted, cfg)};
-  ApiServer server{daemon, store, persisted, options()};
+  ApiServer server{daemon, daemon, store, persisted, options()};
   explicit Rig(std::function<void(ApiServerOptions&)> t = {}) : tune(std::move(t)) {
     daemon.start();
     server.start();
@@ -287,7 +287,7 @@ TEST_CASE("control server: many clients at once are all answered", "[control][se
 
 TEST_CASE("control server: a second server refuses a live socket", "[control][server]") {
   Rig rig;
-  ApiServer other(rig.daemon, rig.store, PersistedState{}, ApiServerOptions{rig.socket, "x"});
+  ApiServer other(rig.daemon, rig.daemon, rig.store, PersistedState{}, ApiServerOptions{rig.socket, "x"});
   CHECK_THROWS_WITH(other.start(), Catch::Contains("another process"));
   CHECK(rig.call(req(Command::hello))["ok"] == true);
 }

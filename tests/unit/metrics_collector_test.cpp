@@ -89,7 +89,7 @@ struct Scene {
   }
   metrics::Sources sources() const {
     metrics::Sources s;
-    s.core = f.core.get();
+    s.snapshots = std::make_shared<daemon::CoreSnapshots>(*f.core);
     s.directory = &dir;
     s.controller_stats = [](std::size_t c, io::LinkStats& out) {
       if (c != 0) return false;

@@ -187,7 +187,7 @@ TEST_CASE("write_text gives the same lines as prometheus TextSerializer on the c
     dir.channels.push_back(ch);
   }
   metrics::Sources src;
-  src.core = f.core.get();
+  src.snapshots = std::make_shared<daemon::CoreSnapshots>(*f.core);
   src.directory = &dir;
   src.controller_stats = [](std::size_t, io::LinkStats& out) {
     out = io::LinkStats{};

@@ -1,9 +1,10 @@
 #pragma once
 /// @file server.hpp
 /// The control API server: a Unix stream socket served by one Boost.Asio io thread. It reads the
-/// core's lock-free snapshots, submits Requests through ControlCore::submit() and routes the core's
-/// Responses to the waiting clients by Request::id from one dispatcher timer; the control thread is
-/// never touched. Accepted changes are persisted (StateStore) from the io thread.
+/// rig through a daemon::RigView (lock-free snapshots), submits Requests to a daemon::RequestSink
+/// (the core's request queue) and routes the Responses to the waiting clients by Request::id from
+/// one dispatcher timer; the control thread is never touched. Accepted changes are persisted
+/// (StateStore) from the io thread. It knows nothing of daemon::Daemon: tests serve a fake rig.
 
 #include <chrono>
 #include <cstddef>
@@ -14,7 +15,7 @@
 #include "eqd/config/config.hpp"
 #include "eqd/control/state_store.hpp"
 #include "eqd/control/views.hpp"
-#include "eqd/daemon/daemon.hpp"
+#include "eqd/daemon/views.hpp"
 
 namespace eqd::control {
 
@@ -57,9 +58,12 @@ struct ApiServerOptions {
 /// server's own io thread.
 class ApiServer {
  public:
-  /// `daemon` must be started before start() and outlive the server. `store`/`state`: the persisted
-  /// state loaded at start (kept up to date and rewritten after every accepted change).
-  ApiServer(daemon::Daemon& daemon, StateStore& store, PersistedState state, ApiServerOptions opts);
+  /// `rig`: what the reading commands show and the requests are checked against; `requests`: where
+  /// accepted changes go (for eqd both are the running Daemon). Both must be started before start()
+  /// and outlive the server. `store`/`state`: the persisted state loaded at start (kept up to date
+  /// and rewritten after every accepted change).
+  ApiServer(const daemon::RigView& rig, daemon::RequestSink& requests, StateStore& store, PersistedState state,
+            ApiServerOptions opts);
   ~ApiServer();
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;

@@ -17,7 +17,6 @@
 
 #include "eqd/config/config.hpp"
 #include "eqd/core/params.hpp"
-#include "eqd/daemon/daemon.hpp"
 #include "eqd/daemon/rig.hpp"
 
 namespace eqd::control {
@@ -97,7 +96,8 @@ class StateStore {
 /// per applied or skipped entry for the log. Main thread, before the core is built.
 std::vector<std::string> apply_state(const PersistedState& s, const config::Config& cfg, daemon::RigPlan& plan);
 
-/// A Daemon PlanHook that applies `s` and logs each note. `s` and `cfg` must outlive the call.
-[[nodiscard]] daemon::Daemon::PlanHook plan_hook(const PersistedState& s, const config::Config& cfg);
+/// A daemon::PlanHook (for the Daemon's constructor) that applies `s` and logs each note. `s` and
+/// `cfg` must outlive the call.
+[[nodiscard]] daemon::PlanHook plan_hook(const PersistedState& s, const config::Config& cfg);
 
 }  // namespace eqd::control

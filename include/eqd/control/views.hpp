@@ -1,8 +1,8 @@
 #pragma once
 /// @file views.hpp
-/// What the reading commands return, built from the core's lock-free snapshots, the Directory and
-/// the pollers' statistics. Thread-safety: any thread except the control thread's hot path; never
-/// blocks the control thread (seqlock reads only).
+/// What the reading commands return, built from a daemon::RigView: the core's lock-free snapshots,
+/// the Directory and the links' statistics. Thread-safety: any thread except the control thread's
+/// hot path; never blocks the control thread (the view's reads only).
 
 #include <chrono>
 #include <cstdint>
@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "eqd/control/protocol.hpp"
-#include "eqd/daemon/daemon.hpp"
+#include "eqd/daemon/views.hpp"
 
 namespace eqd::control {
 
@@ -27,11 +27,11 @@ struct MetricsEndpointState {
 
 /// `status`: per bus power, energy, parameters and counts by health; controller counts; with
 /// `metrics`, the metrics endpoint's state (field "metrics").
-[[nodiscard]] nlohmann::json status_view(const daemon::Daemon& d, std::int64_t now_ns,
+[[nodiscard]] nlohmann::json status_view(const daemon::RigView& rig, std::int64_t now_ns,
                                          const MetricsEndpointState* metrics = nullptr);
 /// `channels`: one row per channel, filtered by bus (index; -1 = all) and role.
-[[nodiscard]] nlohmann::json channels_view(const daemon::Daemon& d, std::int64_t now_ns, int bus, RoleFilter role);
+[[nodiscard]] nlohmann::json channels_view(const daemon::RigView& rig, std::int64_t now_ns, int bus, RoleFilter role);
 /// `controllers`: endpoint, transport, source, link state and poll statistics of each controller.
-[[nodiscard]] nlohmann::json controllers_view(const daemon::Daemon& d);
+[[nodiscard]] nlohmann::json controllers_view(const daemon::RigView& rig);
 
 }  // namespace eqd::control

@@ -9,11 +9,9 @@
 #include <thread>
 
 #include "eqd/core/control_core.hpp"
+#include "eqd/daemon/clock.hpp"
 
 namespace eqd::daemon {
-
-/// Monotonic time in ns (CLOCK_MONOTONIC, the clock of samples' receive_time_ns). Any thread.
-std::int64_t monotonic_ns() noexcept;
 
 /// Owns the control thread. Thread-safety: start()/stop() from the owner (main) thread; cycles(),
 /// last_cycle_ns() and overruns() from any thread (atomics).

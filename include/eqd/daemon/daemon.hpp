@@ -1,8 +1,9 @@
 #pragma once
 /// @file daemon.hpp
-/// The running daemon: control core, control thread and one poller per controller, built from a
-/// Config. Thread-safety: construct, start(), shutdown() from the main thread; the accessors are
-/// const and safe from any thread once started.
+/// The running daemon: control core, control thread and one link per controller, built from a
+/// Config. It is the RigView and RequestSink (views.hpp) through which the control API and metrics
+/// see and change it. Thread-safety: construct, start(), shutdown() from the main thread; the
+/// accessors and the views' members are const and safe from any thread once started.
 
 #include <chrono>
 #include <functional>
@@ -15,6 +16,7 @@
 #include "eqd/core/control_core.hpp"
 #include "eqd/daemon/control_loop.hpp"
 #include "eqd/daemon/rig.hpp"
+#include "eqd/daemon/views.hpp"
 #include "eqd/io/link.hpp"
 #include "eqd/io/modbus/poller.hpp"
 
@@ -26,15 +28,15 @@ struct ShutdownReport {
   std::vector<std::string> timed_out;  ///< their controllers will release by lease/heartbeat expiry
 };
 
-class Daemon {
+class Daemon final : public RigView, public RequestSink {
  public:
   /// Adjusts the rig plan before the core is built (e.g. persisted assignments). Main thread.
-  using PlanHook = std::function<void(RigPlan&)>;
+  using PlanHook = daemon::PlanHook;
 
   /// Builds everything; throws std::exception with a clear message on failure (nothing started).
   explicit Daemon(const config::Config& cfg, const PlanHook& adjust_plan = {},
                   const std::map<std::string, core::EnergyCounters>& initial_energy = {});
-  ~Daemon();
+  ~Daemon() override;
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
@@ -51,13 +53,36 @@ class Daemon {
   /// Energy counted so far per bus name (to carry over a handover). Any thread.
   [[nodiscard]] std::map<std::string, core::EnergyCounters> energy_by_bus() const;
 
-  [[nodiscard]] const config::Config& config() const noexcept { return cfg_; }
-  [[nodiscard]] const Directory& directory() const noexcept { return plan_.directory; }
+  [[nodiscard]] const config::Config& config() const noexcept override { return cfg_; }
+  [[nodiscard]] const Directory& directory() const noexcept override { return plan_.directory; }
   [[nodiscard]] core::ControlCore& core() noexcept { return *core_; }
   [[nodiscard]] const core::ControlCore& core() const noexcept { return *core_; }
   [[nodiscard]] const ControlLoop& loop() const noexcept { return *loop_; }
   /// One link per controller, in the order of directory().controllers.
   [[nodiscard]] const std::vector<std::unique_ptr<io::Link>>& links() const noexcept { return links_; }
+
+  // RigView: the core's snapshots, the links, the loop's overruns and CLOCK_MONOTONIC.
+  [[nodiscard]] std::size_t bus_count() const noexcept override { return core_->bus_count(); }
+  [[nodiscard]] std::size_t channel_count() const noexcept override { return core_->channel_count(); }
+  [[nodiscard]] core::BusSnapshot bus(core::BusIndex b) const noexcept override { return core_->bus(b); }
+  [[nodiscard]] core::ChannelSnapshot channel(core::ChannelIndex i) const noexcept override { return core_->channel(i); }
+  [[nodiscard]] core::Sample sample(core::ChannelIndex i) const noexcept override { return core_->sample_slot(i).load(); }
+  [[nodiscard]] core::CycleStats cycle_stats() const noexcept override { return core_->stats(); }
+  [[nodiscard]] StallView stall(std::int64_t now_ns) const noexcept override { return stall_view(*core_, now_ns); }
+  [[nodiscard]] std::size_t link_count() const noexcept override { return links_.size(); }
+  [[nodiscard]] bool link_connected(std::size_t c) const noexcept override {
+    return c < links_.size() && links_[c]->connected();
+  }
+  bool link_stats(std::size_t c, io::LinkStats& out) const override;
+  [[nodiscard]] double link_poll_hz(std::size_t c) const noexcept override {
+    return c < links_.size() ? links_[c]->poll_hz() : 0.0;
+  }
+  [[nodiscard]] std::uint64_t control_overruns() const noexcept override { return loop_->overruns(); }
+  [[nodiscard]] std::int64_t now_ns() const noexcept override { return monotonic_ns(); }
+
+  // RequestSink: the core's request queue.
+  [[nodiscard]] bool submit(const core::Request& r) override { return core_->submit(r); }
+  [[nodiscard]] bool poll_response(core::Response& out) override { return core_->poll_response(out); }
 
  private:
   config::Config cfg_;

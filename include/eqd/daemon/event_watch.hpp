@@ -12,21 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "eqd/daemon/views.hpp"
+
 namespace eqd::daemon {
 
 class Daemon;
-
-/// A stall of the control thread as seen from outside it. Pure data.
-struct StallView {
-  bool stalled = false;       ///< the last cycle is older than the liveness bound now
-  double cycle_age_s = -1.0;  ///< now - last cycle (-1: no cycle yet)
-  double bound_s = 0.0;       ///< control_loop.liveness_timeout_ms
-  /// Stalls so far: those the core counted when its cycles resumed, plus the one going on now.
-  std::uint64_t stalls = 0;
-};
-
-/// Stall state of `d` at now_ns (monotonic). Any thread (lock-free reads).
-[[nodiscard]] StallView stall_view(const Daemon& d, std::int64_t now_ns) noexcept;
 
 class EventWatch {
  public:

@@ -1,62 +1,20 @@
 #pragma once
 /// @file rig.hpp
-/// The daemon's picture of the rig: names of buses, controllers and channels and how they map to the
-/// core's dense indices, built once from the configuration. Thread-safety: immutable after
-/// plan_rig(); share as const from any thread.
+/// The daemon's plan of the rig, built once from the configuration: the Directory of names
+/// (directory.hpp), the core's configuration and one link configuration per controller.
+/// Thread-safety: immutable after plan_rig(); share as const from any thread.
 
-#include <cstdint>
+#include <functional>
 #include <map>
-#include <optional>
-#include <string>
-#include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "eqd/config/config.hpp"
 #include "eqd/core/control_core.hpp"
+#include "eqd/daemon/directory.hpp"
 #include "eqd/io/can/can_link.hpp"
 #include "eqd/io/modbus/poller.hpp"
 
 namespace eqd::daemon {
-
-/// One channel: `CONTROLLER/NUMBER`, NUMBER 1-based as cyclers label them.
-struct ChannelInfo {
-  std::string name;
-  std::uint16_t controller = 0;  ///< index into Directory::controllers
-  std::uint16_t number = 1;      ///< 1-based channel number on its controller
-  core::BusIndex bus = 0;  ///< core::kNoBus: its controller's bus is not known (in no bus's balance)
-};
-
-/// Where a controller came from (config file, connection cache, mDNS discovery).
-enum class ControllerSource : std::uint8_t { config, cache, discovery };
-const char* to_string(ControllerSource s) noexcept;
-
-struct ControllerInfo {
-  std::string name;
-  std::string transport;  ///< "tcp" | "rtu"
-  std::string endpoint;   ///< "host:port#unit" or "device@baud#unit"
-  ControllerSource source = ControllerSource::config;
-  bool read_only = false;  ///< discovered and not adopted, or its bus unknown: polled only, no buffer may be assigned
-  bool bus_unknown = false;  ///< discovered and its bus not known: read-only, its channels of core::kNoBus
-  std::string identity;    ///< discovery: serial or mDNS instance name; empty for configured ones
-  core::ChannelIndex first_channel = 0;  ///< its channels are [first_channel, first_channel + channels)
-  std::uint16_t channels = 0;
-};
-
-/// Name lookups. Immutable; any thread.
-struct Directory {
-  std::vector<std::string> buses;
-  std::vector<ControllerInfo> controllers;
-  std::vector<ChannelInfo> channels;
-
-  [[nodiscard]] std::optional<core::ChannelIndex> find_channel(std::string_view name) const;
-  [[nodiscard]] std::optional<core::BusIndex> find_bus(std::string_view name) const;
-  [[nodiscard]] std::optional<std::uint16_t> find_controller(std::string_view name) const;
-  /// Up to `max` known channel names closest to `name` (edit distance), for "did you mean".
-  [[nodiscard]] std::vector<std::string> suggest_channels(std::string_view name, std::size_t max = 3) const;
-
-  std::unordered_map<std::string, core::ChannelIndex> by_name;
-};
 
 /// Everything the daemon builds from a Config.
 struct RigPlan {
@@ -68,11 +26,11 @@ struct RigPlan {
   std::map<std::size_t, io::can::CanLinkConfig> can_links;
 };
 
+/// Adjusts the rig plan before the core is built (e.g. persisted assignments). Main thread.
+using PlanHook = std::function<void(RigPlan&)>;
+
 /// Build the rig from a validated configuration. Buffers from config start assigned.
 /// Throws std::invalid_argument on inconsistencies that validation cannot see. Main thread.
 RigPlan plan_rig(const config::Config& cfg);
-
-/// Levenshtein distance, for suggestions. Any thread.
-std::size_t edit_distance(std::string_view a, std::string_view b);
 
 }  // namespace eqd::daemon

@@ -1,12 +1,13 @@
 #pragma once
 /// @file collector.hpp
 /// Prometheus metrics of eqd, built at scrape time from the control core's lock-free snapshots, the
-/// rig directory and the controller links' statistics. Nothing here runs on the control thread: the control
+/// rig directory and the controller links' statistics, read through daemon::RigView (views.hpp). Nothing here runs on the control thread: the control
 /// thread only publishes its snapshot (and its own cycle histograms, CycleStats); the collector reads
 /// them through seqlocks when Prometheus asks. docs/metrics.md lists every metric.
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,12 +16,9 @@
 #include <prometheus/metric_family.h>
 
 #include "eqd/core/control_core.hpp"
-#include "eqd/daemon/rig.hpp"
+#include "eqd/daemon/directory.hpp"
+#include "eqd/daemon/views.hpp"
 #include "eqd/io/link.hpp"
-
-namespace eqd::daemon {
-class Daemon;
-}
 
 namespace eqd::metrics {
 
@@ -46,7 +44,9 @@ struct MetricInfo {
 /// What the collector reads. Every member is read from scrape threads, so each must be safe to call
 /// from any thread concurrently with the control and poller threads (seqlock reads, atomics).
 struct Sources {
-  const core::ControlCore* core = nullptr;        ///< required; outlives the collector
+  /// Required: the control thread's published state (a daemon::CoreSnapshots over a bare core in
+  /// tests and benchmarks).
+  std::shared_ptr<const daemon::SnapshotView> snapshots;
   const daemon::Directory* directory = nullptr;   ///< required; names of buses/controllers/channels
   /// Statistics of controller c (same order as directory->controllers); false: no link for it.
   /// Empty: no controller series at all.
@@ -57,8 +57,8 @@ struct Sources {
   std::function<std::int64_t()> now_ns;
 };
 
-/// Sources of a running daemon. The daemon must outlive the collector. Main thread.
-[[nodiscard]] Sources sources_from(const daemon::Daemon& d);
+/// Sources of a running rig (the Daemon in eqd). `rig` must outlive the collector. Main thread.
+[[nodiscard]] Sources sources_from(const daemon::RigView& rig);
 
 /// Options of the collector (from config::MetricsConfig).
 struct CollectorOptions {
@@ -71,7 +71,7 @@ struct CollectorOptions {
 /// blocks, the control thread. Construct on the main thread (it precomputes every label set).
 class Collector final : public prometheus::Collectable {
  public:
-  /// Throws std::invalid_argument if src.core or src.directory is null or they disagree in size.
+  /// Throws std::invalid_argument if src.snapshots or src.directory is null.
   Collector(Sources src, CollectorOptions opt);
 
   /// The metric families now. Scrape threads (the Exporter's HTTP workers, tests, benchmarks).

@@ -44,9 +44,10 @@ class Exporter {
   std::uint16_t port_ = 0;
 };
 
-/// Builds the collector for a started daemon and serves it at cfg.listen; nullptr when
-/// cfg.enabled is false. Throws std::runtime_error as Exporter. Main thread.
-[[nodiscard]] std::unique_ptr<Exporter> start_exporter(const daemon::Daemon& d, const config::MetricsConfig& cfg);
+/// Builds the collector for a started rig (the Daemon in eqd; it must outlive the exporter) and
+/// serves it at cfg.listen; nullptr when cfg.enabled is false. Throws std::runtime_error as
+/// Exporter. Main thread.
+[[nodiscard]] std::unique_ptr<Exporter> start_exporter(const daemon::RigView& rig, const config::MetricsConfig& cfg);
 
 /// How often ExporterService tries again to bind metrics.listen while it cannot.
 inline constexpr std::chrono::milliseconds kBindRetry{5000};
@@ -67,8 +68,10 @@ struct EndpointState {
 /// Thread-safety: construct and destroy on the main thread; state() and the reader from any thread.
 class ExporterService {
  public:
-  /// `d` must be started and outlive the service. With cfg.enabled false nothing is served.
-  ExporterService(const daemon::Daemon& d, const config::MetricsConfig& cfg, std::chrono::milliseconds retry = kBindRetry);
+  /// `rig` (the Daemon in eqd) must be started and outlive the service. With cfg.enabled false
+  /// nothing is served.
+  ExporterService(const daemon::RigView& rig, const config::MetricsConfig& cfg,
+                  std::chrono::milliseconds retry = kBindRetry);
   /// Stops retrying and serving (joins the retry thread, then the HTTP workers).
   ~ExporterService();
   ExporterService(const ExporterService&) = delete;

@@ -1,4 +1,4 @@
-#include "eqd/daemon/app.hpp"
+#include "eqd/app/app.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -7,7 +7,7 @@
 #include "eqd/control/server.hpp"
 #include "eqd/metrics/exporter.hpp"
 
-namespace eqd::daemon {
+namespace eqd::app {
 
 App::App(config::Config cfg) : cfg_(std::move(cfg)), store_(cfg_.state_dir) {}
 
@@ -15,7 +15,7 @@ App::~App() { stop(); }
 
 void App::start() {
   const control::PersistedState persisted = store_.load().state;
-  daemon_ = std::make_unique<Daemon>(cfg_, control::plan_hook(persisted, cfg_));
+  daemon_ = std::make_unique<daemon::Daemon>(cfg_, control::plan_hook(persisted, cfg_));
   daemon_->start();
   start_services();
 }
@@ -33,7 +33,7 @@ void App::start_services() {
     const metrics::EndpointState m = read();
     return control::MetricsEndpointState{m.enabled, m.listening, m.listen, m.error, m.retry};
   };
-  api_ = std::make_unique<control::ApiServer>(*daemon_, store_, store_.load().state, std::move(opts));
+  api_ = std::make_unique<control::ApiServer>(*daemon_, *daemon_, store_, store_.load().state, std::move(opts));
   api_->start();
 }
 
@@ -56,10 +56,10 @@ bool App::reload(const config::Config& next) {
   }
   // Build the successor before touching anything: a configuration that cannot be planned (or a link
   // that cannot be constructed) leaves the running one alone.
-  std::unique_ptr<Daemon> successor;
+  std::unique_ptr<daemon::Daemon> successor;
   try {
     const control::PersistedState persisted = store_.load().state;
-    successor = std::make_unique<Daemon>(next, control::plan_hook(persisted, next), daemon_->energy_by_bus());
+    successor = std::make_unique<daemon::Daemon>(next, control::plan_hook(persisted, next), daemon_->energy_by_bus());
   } catch (const std::exception& e) {
     spdlog::error("reload refused: {}; keeping the running configuration", e.what());
     return false;
@@ -67,7 +67,7 @@ bool App::reload(const config::Config& next) {
   // Buffers of the old configuration that the new one does not assign must be released explicitly:
   // they would otherwise keep following their last setpoint until their lease expires.
   std::set<std::string> old_buffers;
-  const Directory& old_dir = daemon_->directory();
+  const daemon::Directory& old_dir = daemon_->directory();
   for (std::size_t i = 0; i < old_dir.channels.size(); ++i) {
     const core::Role r = daemon_->core().channel(static_cast<core::ChannelIndex>(i)).role;
     if (r == core::Role::equalization || r == core::Role::pending) old_buffers.insert(old_dir.channels[i].name);
@@ -129,11 +129,11 @@ bool App::reload(const config::Config& next) {
   return true;
 }
 
-ShutdownReport App::stop() {
+daemon::ShutdownReport App::stop() {
   if (stopped_ || !daemon_) return {};
   stopped_ = true;
   stop_services();
   return daemon_->shutdown(std::chrono::milliseconds(cfg_.loop.shutdown_timeout_ms));
 }
 
-}  // namespace eqd::daemon
+}  // namespace eqd::app

@@ -13,9 +13,12 @@
 #include <string_view>
 
 namespace eqd::daemon {
+class ControlLoop;
+}
+
+namespace eqd::app {
 
 class App;
-class ControlLoop;
 
 /// Sends sd_notify() messages. Main thread.
 class Notifier {
@@ -63,7 +66,7 @@ class WatchdogGate {
 };
 
 /// Waits until `loop` completed a cycle or `timeout` passed; true if it cycled. Main thread.
-[[nodiscard]] bool wait_first_cycle(const ControlLoop& loop, std::chrono::milliseconds timeout);
+[[nodiscard]] bool wait_first_cycle(const daemon::ControlLoop& loop, std::chrono::milliseconds timeout);
 
 /// One-line service status: buses, controllers connected, equalization channels, cycles. Main thread.
 [[nodiscard]] std::string status_line(App& app);
@@ -73,4 +76,4 @@ class WatchdogGate {
 [[nodiscard]] std::chrono::milliseconds tick_interval(std::chrono::microseconds watchdog,
                                                       std::chrono::milliseconds max_tick) noexcept;
 
-}  // namespace eqd::daemon
+}  // namespace eqd::app

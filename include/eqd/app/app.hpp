@@ -1,7 +1,9 @@
 #pragma once
 /// @file app.hpp
-/// The eqd process: the Daemon (core, control thread, links) plus its services (control API,
-/// metrics), and reloads by handover. Thread-safety: every member function from the main thread only.
+/// The eqd process, the composition root: the Daemon (core, control thread, links) plus its services
+/// (control API, metrics), which see it only through daemon::RigView and daemon::RequestSink, and
+/// reloads by handover. The only layer that knows all the others (docs/architecture.md, "Layers").
+/// Thread-safety: every member function from the main thread only.
 
 #include <memory>
 
@@ -17,7 +19,7 @@ namespace eqd::metrics {
 class ExporterService;
 }
 
-namespace eqd::daemon {
+namespace eqd::app {
 
 class App {
  public:
@@ -41,9 +43,9 @@ class App {
   void set_controller_hooks(control::ControllerHook adopt, control::ControllerHook forget);
 
   /// Stop the services, then take every buffer out of equalization and stop. Idempotent.
-  ShutdownReport stop();
+  daemon::ShutdownReport stop();
 
-  [[nodiscard]] Daemon& daemon() noexcept { return *daemon_; }
+  [[nodiscard]] daemon::Daemon& daemon() noexcept { return *daemon_; }
   [[nodiscard]] const config::Config& config() const noexcept { return cfg_; }
 
  private:
@@ -52,7 +54,7 @@ class App {
 
   config::Config cfg_;
   control::StateStore store_;
-  std::unique_ptr<Daemon> daemon_;
+  std::unique_ptr<daemon::Daemon> daemon_;
   std::unique_ptr<control::ApiServer> api_;
   std::unique_ptr<metrics::ExporterService> metrics_;
   control::ControllerHook adopt_hook_;
@@ -60,4 +62,4 @@ class App {
   bool stopped_ = false;
 };
 
-}  // namespace eqd::daemon
+}  // namespace eqd::app

@@ -13,11 +13,11 @@
 #include <optional>
 #include <pthread.h>
 
+#include "eqd/app/app.hpp"
 #include "eqd/config/config.hpp"
-#include "eqd/daemon/app.hpp"
-#include "eqd/discovery/manager.hpp"
-#include "logging.hpp"
 #include "eqd/daemon/event_watch.hpp"
+#include "eqd/daemon/logging.hpp"
+#include "eqd/discovery/manager.hpp"
 #include "systemd_notify.hpp"
 
 namespace {
@@ -32,10 +32,10 @@ constexpr std::chrono::milliseconds kMaxTick{1000};
 constexpr std::chrono::seconds kStatusPeriod{5};
 
 // After start() or a reload, the control loop must have cycled before eqd calls itself ready.
-bool await_cycling(eqd::daemon::App& app) {
+bool await_cycling(eqd::app::App& app) {
   const auto timeout = std::max(std::chrono::milliseconds(5000),
                                 std::chrono::milliseconds(20 * app.config().loop.period_ms));
-  if (eqd::daemon::wait_first_cycle(app.daemon().loop(), timeout)) return true;
+  if (eqd::app::wait_first_cycle(app.daemon().loop(), timeout)) return true;
   spdlog::critical("the control thread did not complete a cycle within {} ms", timeout.count());
   return false;
 }
@@ -70,7 +70,7 @@ eqd::control::ControllerHook discovery_hook(eqd::discovery::DiscoveryManager& d,
 
 // Main thread: lets discovery see the links and hands over to a new configuration when the set of
 // controllers changed. False if the control thread does not cycle afterwards.
-bool discovery_tick(eqd::discovery::DiscoveryManager& d, eqd::daemon::App& app) {
+bool discovery_tick(eqd::discovery::DiscoveryManager& d, eqd::app::App& app) {
   std::vector<eqd::discovery::LinkState> links;
   const auto& dir = app.daemon().directory();
   for (std::size_t c = 0; c < dir.controllers.size() && c < app.daemon().links().size(); ++c)
@@ -147,8 +147,8 @@ int run(int argc, char** argv) {
   sigaddset(&signals, SIGUSR1);  // discovery: an mDNS event or adopt/forget is waiting
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  eqd::daemon::Notifier notifier;
-  eqd::daemon::WatchdogGate watchdog_gate;
+  eqd::app::Notifier notifier;
+  eqd::app::WatchdogGate watchdog_gate;
   eqd::daemon::EventWatch events;  // stalls, links, buffers leaving equalization: said once each
   auto& controller_errors = eqd::daemon::logging::controller_errors();
   std::unique_ptr<eqd::discovery::DiscoveryManager> discovery;
@@ -158,7 +158,7 @@ int run(int argc, char** argv) {
     discovery = std::make_unique<eqd::discovery::DiscoveryManager>(cfg, [main_thread] { pthread_kill(main_thread, SIGUSR1); });
     start_cfg = discovery_start_config(*discovery, cfg);
   }
-  eqd::daemon::App app_state(start_cfg);
+  eqd::app::App app_state(start_cfg);
   if (discovery) app_state.set_controller_hooks(discovery_hook(*discovery, true), discovery_hook(*discovery, false));
   try {
     app_state.start();
@@ -168,7 +168,7 @@ int run(int argc, char** argv) {
   }
   // READY=1 means "controlling": configuration loaded and the control thread really cycling.
   if (!await_cycling(app_state)) return kExitFailure;
-  notifier.ready(eqd::daemon::status_line(app_state));
+  notifier.ready(eqd::app::status_line(app_state));
   if (discovery) {
     discovery->applied(app_state.config());
     (void)discovery->start_mdns();
@@ -176,7 +176,7 @@ int run(int argc, char** argv) {
 
   // sigtimedwait rather than sigwait: the main thread wakes up regularly to feed the watchdog, but
   // only if the control thread made progress, so a stuck control thread gets eqd restarted.
-  const timespec tick = to_timespec(eqd::daemon::tick_interval(notifier.watchdog_interval(), kMaxTick));
+  const timespec tick = to_timespec(eqd::app::tick_interval(notifier.watchdog_interval(), kMaxTick));
   auto next_status = std::chrono::steady_clock::now() + kStatusPeriod;
   for (;;) {
     timespec wait = tick;
@@ -195,7 +195,7 @@ int run(int argc, char** argv) {
     if (sig < 0) {
       if (std::chrono::steady_clock::now() >= next_status) {
         next_status = std::chrono::steady_clock::now() + kStatusPeriod;
-        notifier.status(eqd::daemon::status_line(app_state));
+        notifier.status(eqd::app::status_line(app_state));
       }
       continue;  // EAGAIN (tick) or EINTR
     }
@@ -215,7 +215,7 @@ int run(int argc, char** argv) {
         spdlog::error("reload refused: {}; keeping the running configuration", e.what());
       }
       if (!await_cycling(app_state)) return kExitFailure;
-      notifier.ready(eqd::daemon::status_line(app_state));
+      notifier.ready(eqd::app::status_line(app_state));
       continue;
     }
     spdlog::info("{} received", sig == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -6,9 +6,9 @@
 #include <cstdlib>
 #include <thread>
 
-#include "eqd/daemon/app.hpp"
+#include "eqd/app/app.hpp"
 
-namespace eqd::daemon {
+namespace eqd::app {
 
 Notifier::Notifier() {
   const char* socket = std::getenv("NOTIFY_SOCKET");
@@ -63,7 +63,7 @@ bool WatchdogGate::should_feed(const void* loop, std::uint64_t cycles) noexcept 
   return true;
 }
 
-bool wait_first_cycle(const ControlLoop& loop, std::chrono::milliseconds timeout) {
+bool wait_first_cycle(const daemon::ControlLoop& loop, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (loop.cycles() == 0) {
     if (std::chrono::steady_clock::now() >= deadline) return false;
@@ -73,7 +73,7 @@ bool wait_first_cycle(const ControlLoop& loop, std::chrono::milliseconds timeout
 }
 
 std::string status_line(App& app) {
-  Daemon& d = app.daemon();
+  daemon::Daemon& d = app.daemon();
   std::size_t connected = 0;
   for (const auto& l : d.links()) connected += l->connected() ? 1 : 0;
   std::size_t buffers = 0;
@@ -91,4 +91,4 @@ std::chrono::milliseconds tick_interval(std::chrono::microseconds watchdog, std:
   return std::clamp(half, std::chrono::milliseconds(1), max_tick);
 }
 
-}  // namespace eqd::daemon
+}  // namespace eqd::app
