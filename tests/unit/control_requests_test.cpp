@@ -1,0 +1,440 @@
+// The control API's request handling on a fake rig (tests/fakes/fake_rig.hpp): the real server on a
+// real Unix socket, eqctl's real client, and behind them no Daemon, no control thread and no links.
+// What the core answers is set by each test, so every refusal is reached on purpose and at once.
+#include <catch2/catch.hpp>
+
+#include <grp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "../fakes/fake_rig.hpp"
+#include "../fakes/other_uid.hpp"
+#include "client.hpp"
+#include "control_test_util.hpp"
+#include "eqd/control/server.hpp"
+#include "eqd/control/state_store.hpp"
+
+using eqd::cli::Client;
+using eqd::control::ApiRequest;
+using eqd::control::ApiServer;
+using eqd::control::ApiServerOptions;
+using eqd::control::Command;
+using eqd::control::PersistedState;
+using eqd::control::StateStore;
+using eqd::core::ResponseStatus;
+using eqd::core::Role;
+using eqd::test::FakeRig;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The process's own primary group: with it as api.group this test may change things without root.
+std::string own_group() {
+  const group* g = ::getgrgid(::getgid());
+  REQUIRE(g != nullptr);
+  return g->gr_name;
+}
+
+// Bus main (cab1/1..4, buffer cab1/4 from config) and bus aux (allow_any_tau, cab2/1..2), as in
+// control_test_util.hpp, served from a FakeRig. `prepare` runs before the server starts.
+struct FakeServer {
+  eqd::control::test::TempDir dir;
+  std::string socket = (dir.path / "eqd.sock").string();
+  eqd::config::Config cfg = eqd::control::test::small_rig(dir.path.string(), socket);
+  FakeRig rig{cfg};
+  StateStore store{cfg.state_dir};
+  std::unique_ptr<ApiServer> server;
+
+  explicit FakeServer(const std::function<void(FakeRig&)>& prepare = {},
+                      const std::function<void(ApiServerOptions&)>& tune = {}) {
+    if (prepare) prepare(rig);
+    ApiServerOptions o = eqd::control::api_server_options(cfg.api);
+    o.group = own_group();
+    if (tune) tune(o);
+    server = std::make_unique<ApiServer>(rig, rig, store, store.load().state, o);
+    server->start();
+  }
+  ~FakeServer() { server->stop(); }
+  FakeServer(const FakeServer&) = delete;
+  FakeServer& operator=(const FakeServer&) = delete;
+
+  json call(ApiRequest r) {
+    Client c(socket, 5000);
+    return c.call(std::move(r));
+  }
+  json raw(const std::string& line) {
+    Client c(socket, 5000);
+    return json::parse(c.call_raw(line));
+  }
+  PersistedState on_disk() const { return StateStore(cfg.state_dir).load().state; }
+};
+
+ApiRequest req(Command c, std::string channel = "", std::string bus = "") {
+  ApiRequest r;
+  r.command = c;
+  r.channel = std::move(channel);
+  r.bus = std::move(bus);
+  return r;
+}
+
+ApiRequest assign(const std::string& channel) {
+  ApiRequest r = req(Command::assign, channel);
+  r.limits.max_charge_W = 800;
+  r.limits.max_discharge_W = 600;
+  r.limits.v_min_V = 44;
+  r.limits.v_max_V = 56;
+  return r;
+}
+
+std::string code_of(const json& resp) {
+  INFO(resp.dump());
+  REQUIRE(resp["ok"] == false);
+  return resp["error"]["code"].get<std::string>();
+}
+
+std::string message_of(const json& resp) {
+  INFO(resp.dump());
+  REQUIRE(resp["ok"] == false);
+  return resp["error"]["message"].get<std::string>();
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("control API on a fake rig: parse errors are answered and reach nothing", "[control][server][fake]") {
+  FakeServer s;
+  Client c(s.socket, 5000);
+  CHECK(code_of(json::parse(c.call_raw("this is not json"))) == "malformed");
+  CHECK(code_of(json::parse(c.call_raw("[1,2,3]"))) == "malformed");
+  const json unknown = json::parse(c.call_raw(R"({"id":77,"cmd":"format_disk"})"));
+  CHECK(code_of(unknown) == "unknown_command");
+  CHECK(unknown["id"] == 77);
+  const json dup = json::parse(c.call_raw(R"({"id":3,"cmd":"status","cmd":"assign","channel":"cab1/2"})"));
+  CHECK(code_of(dup) == "bad_request");
+  CHECK(contains(message_of(dup), "duplicate key \"cmd\""));
+  CHECK(dup["id"] == 3);
+  CHECK(code_of(json::parse(c.call_raw(R"({"cmd":"assign"})"))) == "bad_request");  // no channel
+  CHECK(code_of(json::parse(c.call_raw(R"({"cmd":"set","bus":"main"})"))) == "bad_request");  // no params
+  CHECK(code_of(json::parse(c.call_raw(R"({"cmd":"set","bus":"main","params":{"use_forecast":0}})"))) == "bad_request");
+  CHECK(code_of(json::parse(c.call_raw(R"({"cmd":"set","bus":"main","params":{"tau_s":"x"}})"))) == "bad_request");
+  CHECK(code_of(json::parse(c.call_raw(R"({"cmd":"assign","channel":"cab1/2","limits":[800]})"))) == "bad_request");
+  CHECK(code_of(json::parse(c.call_raw(R"({"cmd":"assign","channel":"cab1/2","limits":{"v_min_V":"low"}})"))) ==
+        "bad_request");
+  CHECK(c.call(req(Command::status))["ok"] == true);  // the same connection goes on
+
+  Client big(s.socket, 5000);
+  CHECK(code_of(json::parse(big.call_raw(std::string(eqd::control::kMaxRequestBytes + 10, 'x')))) == "too_large");
+  CHECK_THROWS_AS(big.call(req(Command::status)), eqd::cli::UnreachableError);  // closed after too_large
+  CHECK(c.call(req(Command::status))["ok"] == true);  // the other connection still works
+
+  CHECK(s.rig.requests().empty());  // nothing of it reached the control thread
+}
+
+TEST_CASE("control API on a fake rig: assign is refused before the core when it cannot be right",
+          "[control][server][fake]") {
+  FakeServer s([](FakeRig& r) {
+    // cab2 was discovered and is not adopted: read-only.
+    r.make_read_only("cab2");
+  });
+  const json unknown = s.call(assign("cab1/9"));
+  CHECK(code_of(unknown) == "unknown_channel");
+  CHECK(contains(message_of(unknown), "did you mean"));
+  CHECK_FALSE(unknown["error"]["suggestions"].empty());
+
+  const json no_limits = s.call(req(Command::assign, "cab1/2"));
+  CHECK(code_of(no_limits) == "invalid");
+  CHECK(contains(message_of(no_limits), "max_charge_W"));
+
+  ApiRequest bad = assign("cab1/2");
+  bad.limits.v_max_V = 40;  // below v_min_V
+  CHECK(code_of(s.call(bad)) == "invalid");
+  CHECK(contains(message_of(s.call(bad)), "v_min_V"));
+
+  ApiRequest other_bus = assign("cab1/2");
+  other_bus.bus = "aux";
+  CHECK(contains(message_of(s.call(other_bus)), "is on bus main"));
+  other_bus.bus = "mian";
+  CHECK(code_of(s.call(other_bus)) == "unknown_bus");
+
+  const json read_only = s.call(assign("cab2/1"));
+  CHECK(code_of(read_only) == "not_adopted");
+  CHECK(contains(message_of(read_only), "eqctl controllers adopt cab2"));
+
+  CHECK(s.rig.requests().empty());
+}
+
+TEST_CASE("control API on a fake rig: assign on a controller whose bus is unknown names --bus",
+          "[control][server][fake]") {
+  FakeServer s([](FakeRig& r) { r.make_read_only("cab2", true); });
+  const json refused = s.call(assign("cab2/2"));
+  CHECK(code_of(refused) == "not_adopted");
+  CHECK(contains(message_of(refused), "--bus BUS"));
+  CHECK(s.rig.requests().empty());
+}
+
+TEST_CASE("control API on a fake rig: the core's answers to assign", "[control][server][fake]") {
+  FakeServer s([](FakeRig& r) {
+    eqd::core::Sample running;
+    running.state = eqd::core::ChannelState::running;
+    running.valid = true;
+    r.set_sample("cab1/1", running);
+    eqd::core::Sample fault = running;
+    fault.state = eqd::core::ChannelState::fault;
+    r.set_sample("cab1/3", fault);
+    r.set_link("cab2", true);
+  });
+
+  // Its controller is down: accepted, pending, persisted.
+  const json pending = s.call(assign("cab1/2"));
+  INFO(pending.dump());
+  REQUIRE(pending["ok"] == true);
+  CHECK(pending["result"]["status"] == "pending");
+  CHECK(pending["result"]["persisted"] == true);
+  CHECK(s.on_disk().channels.at("cab1/2").assigned);
+  CHECK(s.rig.channel_named("cab1/2").role == Role::pending);
+  const auto sent = s.rig.requests();
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].kind == eqd::core::RequestKind::assign);
+  CHECK(sent[0].limits.max_discharge_W == 600.0);
+
+  // Its controller is up: assigned.
+  const json ok = s.call(assign("cab2/1"));
+  REQUIRE(ok["ok"] == true);
+  CHECK(ok["result"]["status"] == "assigned");
+  CHECK(s.rig.channel_named("cab2/1").role == Role::equalization);
+
+  // Assigned again: already, the persisted limits are the base of what is not given.
+  ApiRequest again = req(Command::assign, "cab1/2");
+  again.limits.max_charge_W = 700;
+  const json re = s.call(again);
+  REQUIRE(re["ok"] == true);
+  CHECK(re["result"]["status"] == "already");
+  CHECK(re["result"]["limits"]["max_charge_W"] == 700.0);
+  CHECK(re["result"]["limits"]["max_discharge_W"] == 600.0);
+
+  // The core refuses: a channel running a test, one in fault, limits it does not take.
+  const json running = s.call(assign("cab1/1"));
+  CHECK(code_of(running) == "refused_running");
+  CHECK(contains(message_of(running), "running a test"));
+  CHECK(code_of(s.call(assign("cab1/3"))) == "refused_fault");
+  s.rig.answer_next(ResponseStatus::refused_invalid);
+  const json invalid = s.call(assign("cab2/2"));
+  CHECK(code_of(invalid) == "invalid");
+  CHECK(contains(message_of(invalid), "refused the limits"));
+  // A refusal is not persisted.
+  const PersistedState disk = s.on_disk();
+  CHECK(disk.channels.count("cab1/1") == 0);
+  CHECK(disk.channels.count("cab1/3") == 0);
+  CHECK(disk.channels.count("cab2/2") == 0);
+}
+
+TEST_CASE("control API on a fake rig: release", "[control][server][fake]") {
+  FakeServer s;
+  CHECK(code_of(s.call(req(Command::release, "cab1/44"))) == "unknown_channel");
+
+  // A configured buffer: released, and recorded (with config's limits) so that it stays released.
+  const json rel = s.call(req(Command::release, "cab1/4"));
+  INFO(rel.dump());
+  REQUIRE(rel["ok"] == true);
+  CHECK(rel["result"]["status"] == "released");
+  const PersistedState disk = s.on_disk();
+  REQUIRE(disk.channels.count("cab1/4") == 1);
+  CHECK_FALSE(disk.channels.at("cab1/4").assigned);
+  CHECK(disk.channels.at("cab1/4").limits.max_charge_W == 1000.0);
+  CHECK(s.rig.channel_named("cab1/4").role == Role::test);
+
+  // A test channel: nothing to do.
+  const json already = s.call(req(Command::release, "cab1/1"));
+  REQUIRE(already["ok"] == true);
+  CHECK(already["result"]["status"] == "already");
+
+  // The core refuses.
+  s.rig.answer_next(ResponseStatus::refused_invalid);
+  const json refused = s.call(req(Command::release, "cab1/2"));
+  CHECK(code_of(refused) == "invalid");
+  CHECK(contains(message_of(refused), "cab1/2"));
+  CHECK(s.rig.requests().size() == 3);
+}
+
+TEST_CASE("control API on a fake rig: set", "[control][server][fake]") {
+  FakeServer s;
+  ApiRequest set = req(Command::set, "", "main");
+  set.params["tau_s"] = 12;
+
+  // Before the first control cycle there are no parameters to start from.
+  const json early = s.call(set);
+  CHECK(code_of(early) == "busy");
+  CHECK(contains(message_of(early), "has not run yet"));
+  s.rig.cycle();
+
+  ApiRequest unknown = set;
+  unknown.bus = "nope";
+  CHECK(code_of(s.call(unknown)) == "unknown_bus");
+
+  // tau_s 5 is outside the bounds of main, allowed on aux (allow_any_tau).
+  ApiRequest fast = set;
+  fast.params["tau_s"] = 5;
+  const json refused = s.call(fast);
+  CHECK(code_of(refused) == "invalid");
+  CHECK(contains(message_of(refused), "tau_s"));
+  CHECK(s.rig.requests().empty());
+  fast.bus = "aux";
+  REQUIRE(s.call(fast)["ok"] == true);
+  CHECK(s.rig.bus(1).params.tau_s == 5.0);
+
+  set.params["deadband_W"] = 25;
+  set.flags["use_forecast"] = false;
+  const json ok = s.call(set);
+  INFO(ok.dump());
+  REQUIRE(ok["ok"] == true);
+  CHECK(ok["result"]["params"]["tau_s"] == 12.0);
+  CHECK(ok["result"]["params"]["use_forecast"] == false);
+  CHECK(s.rig.bus(0).params.tau_s == 12.0);
+  CHECK(s.rig.bus(0).params.deadband_W == 25.0);
+  const PersistedState disk = s.on_disk();
+  CHECK(disk.buses.at("main").tau_s == 12.0);
+  CHECK(disk.buses.at("main").use_forecast == false);
+  CHECK_FALSE(disk.buses.at("main").target_W.has_value());
+  CHECK(disk.buses.at("aux").tau_s == 5.0);
+
+  // The core refuses.
+  s.rig.answer_next(ResponseStatus::refused_invalid);
+  CHECK(code_of(s.call(set)) == "invalid");
+}
+
+TEST_CASE("control API on a fake rig: a stalled control thread refuses changes at once", "[control][server][fake]") {
+  FakeServer s([](FakeRig& r) { r.cycle(); });
+  s.rig.stall(true);
+  ApiRequest set = req(Command::set, "", "main");
+  set.params["tau_s"] = 12;
+  for (const ApiRequest& r : {assign("cab1/2"), req(Command::release, "cab1/4"), set}) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const json refused = s.call(r);
+    CHECK(code_of(refused) == "stalled");
+    CHECK(contains(message_of(refused), "STALLED"));
+    CHECK(std::chrono::steady_clock::now() - t0 < 1s);  // at once, not after the response timeout
+  }
+  CHECK(s.rig.requests().empty());
+
+  // Reading goes on, and says so.
+  const json st = s.call(req(Command::status));
+  REQUIRE(st["ok"] == true);
+  CHECK(st["result"]["control"]["stalled"] == true);
+  CHECK(st["result"]["control"]["stalls"] == 1);
+  CHECK(st["result"]["buses"][0]["status"] == "stalled");
+
+  // Cycling again: changes are taken again.
+  s.rig.stall(false);
+  REQUIRE(s.call(assign("cab1/2"))["ok"] == true);
+  const json after = s.call(req(Command::status));
+  CHECK(after["result"]["control"]["stalled"] == false);
+  CHECK(after["result"]["control"]["stalls"] == 1);
+}
+
+TEST_CASE("control API on a fake rig: a full queue is busy, a silent control thread a timeout",
+          "[control][server][fake]") {
+  FakeServer s({}, [](ApiServerOptions& o) { o.response_timeout = 300ms; });
+  s.rig.fill_queue(true);
+  const json busy = s.call(assign("cab1/2"));
+  CHECK(code_of(busy) == "busy");
+  CHECK(contains(message_of(busy), "queue is full"));
+  CHECK(s.rig.requests().empty());
+  s.rig.fill_queue(false);
+
+  s.rig.hold_responses(true);
+  const auto t0 = std::chrono::steady_clock::now();
+  const json late = s.call(assign("cab1/2"));
+  CHECK(code_of(late) == "timeout");
+  CHECK(std::chrono::steady_clock::now() - t0 >= 250ms);
+  CHECK(s.rig.requests().size() == 1);
+  CHECK(s.on_disk().channels.count("cab1/2") == 0);
+
+  // The answer that comes after the timeout is still applied: the change is persisted.
+  s.rig.hold_responses(false);
+  bool persisted = false;
+  for (int i = 0; i < 100 && !persisted; ++i) {
+    std::this_thread::sleep_for(20ms);
+    const PersistedState disk = s.on_disk();
+    persisted = disk.channels.count("cab1/2") == 1 && disk.channels.at("cab1/2").assigned;
+  }
+  CHECK(persisted);
+}
+
+TEST_CASE("control API on a fake rig: a reader may not change anything", "[control][server][fake]") {
+  if (::getuid() != 0) {
+    WARN("not run: connecting as another uid needs root");
+    return;
+  }
+  FakeServer s([](FakeRig& r) { r.cycle(); });
+  REQUIRE(::chmod(s.dir.path.c_str(), 0755) == 0);
+  REQUIRE(::chmod(s.socket.c_str(), 0666) == 0);
+  std::vector<eqd::test::Fd> fds = eqd::test::connect_as(65534, s.socket, 1);
+  REQUIRE(fds.size() == 1);
+  const auto ask = [&](const std::string& line) {
+    REQUIRE(eqd::test::send_all(fds[0].fd, line + "\n"));
+    const auto got = eqd::test::read_line(fds[0].fd, 3000ms);
+    REQUIRE(got.has_value());
+    return json::parse(*got);
+  };
+  CHECK(ask(R"({"cmd":"hello"})")["result"]["may_change"] == false);
+  const json refused = ask(R"({"cmd":"release","channel":"cab1/4"})");
+  CHECK(code_of(refused) == "forbidden");
+  CHECK(contains(message_of(refused), "needs root"));
+  CHECK(code_of(ask(R"({"cmd":"set","bus":"main","params":{"tau_s":12}})")) == "forbidden");
+  CHECK(ask(R"({"cmd":"channels"})")["ok"] == true);  // reading is allowed
+  CHECK(s.rig.requests().empty());
+}
+
+TEST_CASE("control API on a fake rig: the reading commands show the rig's view", "[control][server][fake]") {
+  FakeServer s([](FakeRig& r) {
+    r.cycle();
+    eqd::io::LinkStats st;
+    st.polls = 42;
+    st.achieved_hz = 9.5;
+    r.set_link("cab1", true, st);
+    eqd::core::Sample smp;
+    smp.state = eqd::core::ChannelState::running;
+    smp.power_W = 1234.0;
+    smp.voltage_V = 50.0;
+    smp.forecast_W = 1500.0F;
+    smp.valid = true;
+    r.set_sample("cab1/1", smp);
+  });
+  const json hello = s.call(req(Command::hello));
+  REQUIRE(hello["ok"] == true);
+  CHECK(hello["result"]["may_change"] == true);
+  CHECK(hello["result"]["channels"] == 6);
+  CHECK(hello["result"]["buses"] == json{"main", "aux"});
+
+  const json st = s.call(req(Command::status));
+  REQUIRE(st["ok"] == true);
+  CHECK(st["result"]["controllers"]["connected"] == 1);
+  CHECK(st["result"]["controllers"]["disconnected"] == 1);
+  CHECK(st["result"]["buses"][0]["channels"]["pending"] == 1);  // cab1/4 from config
+  CHECK(st["result"]["buses"][1]["params"]["allow_any_tau"] == true);
+  CHECK(st["result"]["control"]["cycles"] == 1);
+
+  const json chans = s.call(req(Command::channels, "", "main"));
+  REQUIRE(chans["ok"] == true);
+  REQUIRE(chans["result"]["channels"].size() == 4);
+  const json& c1 = chans["result"]["channels"][0];
+  CHECK(c1["channel"] == "cab1/1");
+  CHECK(c1["state"] == "running");
+  CHECK(c1["power_W"] == 1234.0);
+  CHECK(c1["forecast_W"] == 1500.0);
+
+  const json ctl = s.call(req(Command::controllers));
+  REQUIRE(ctl["ok"] == true);
+  CHECK(ctl["result"]["controllers"][0]["connected"] == true);
+  CHECK(ctl["result"]["controllers"][0]["polls"] == 42);
+  CHECK(ctl["result"]["controllers"][0]["achieved_hz"] == 9.5);
+  CHECK(ctl["result"]["controllers"][1]["connected"] == false);
+}
