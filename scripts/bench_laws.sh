@@ -3,8 +3,8 @@
 # Builds bench_laws in Release (build dir: $BUILD_DIR, default build-bench), runs it on
 # tests/bench/scenarios/*.yaml (each peer swept over its aggressiveness, eqd over tau_s), prints the
 # tables and the at-equal-actuation comparison, and writes docs/img/laws_*.png with gnuplot.
-# Usage: scripts/bench_laws.sh [SCENARIO.yaml...]     (about 30 s of CPU on 2 cores after the build;
-#        28 law settings x 5 scenarios + one LP per scenario; about 2 min wall on a loaded machine)
+# Usage: scripts/bench_laws.sh [SCENARIO.yaml...]     (about 1 min of CPU on 2 cores after the build;
+#        41 law settings x 8 scenarios + one LP per scenario; about 2 min wall on a loaded machine)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,7 +42,7 @@ set label 1 "none (no equalization)" at graph 0.01, first 1.12 tc rgb "#888888" 
 # The y range follows the laws; a bound far below them is drawn on the bottom edge (down-pointing
 # triangle) with its value, so that it does not squeeze the laws into a sliver.
 lawmin = 1.0
-do for [f in "evcc pid pid_lp tracker eqd eqdf adaptive whatif"] {
+do for [f in "evcc pid pid_lp tracker eqd eqdf adaptive adaptivef whatif"] {
   stats "${p}_".f.".dat" using 3 nooutput
   lawmin = STATS_min < lawmin ? STATS_min : lawmin
 }
@@ -52,9 +52,9 @@ bound_y(y) = y < ymin ? ymin * 1.03 : y
 bound_pt(y) = y < ymin ? 11 : 3
 bound_tag(y) = y < ymin ? sprintf("bound %.3f (below)", y) : "bound"
 # Each panel carries half of the key, below it, so both panels keep the same height.
-set bmargin 7
-set key below horizontal font ",9" spacing 1.2 width -2
-# Colours: evcc orange, pid red, pid+low-pass purple, tracker grey, eqd blue, adaptive green, what-ifs sky blue,
+set bmargin 10
+set key below horizontal maxcols 2 font ",8" spacing 1.1 width -4
+# Colours: evcc orange, pid red, pid+low-pass purple, tracker grey, eqd blue, adaptive black, what-ifs sky blue,
 # bound dark green triangles.
 set xlabel "setpoint travel (kW over the hour, log; primary actuation axis)"
 set logscale x
@@ -63,12 +63,13 @@ plot "${p}_evcc.dat" using (\$1 > 0 ? \$1 : NaN):3 with linespoints lw 1.5 pt 5 
      "${p}_pid.dat" using 1:3 with linespoints lw 1.5 pt 7 ps 1.1 lc rgb "#d55e00" title "pid, gains x k", \
      "" using 1:3:4 with labels offset 0,0.9 font ",8" tc rgb "#d55e00" notitle, \
      "${p}_pid_lp.dat" using 1:3 with linespoints lw 1.2 dt 2 pt 6 ps 1.0 lc rgb "#cc79a7" title "pid + 5 s low-pass, gains x k", \
-     "${p}_eqdf.dat" using 1:3 with linespoints lw 2.5 pt 9 ps 1.6 lc rgb "#0072b2" title "eqd with announced schedules (shipped), tau 20/15/10 s", \
+     "${p}_eqdf.dat" using 1:3 with linespoints lw 2.5 pt 9 ps 1.6 lc rgb "#0072b2" title "damped, announced schedules, tau 20/15/10 s", \
      "" using 1:3:4 with labels offset 1.6,0 font ",9" tc rgb "#0072b2" notitle, \
-     "${p}_eqd.dat" using 1:3 with linespoints lw 1.8 dt 2 pt 9 ps 1.2 lc rgb "#0072b2" title "eqd, measured power only, tau 20/15/10 s", \
+     "${p}_eqd.dat" using 1:3 with linespoints lw 1.8 dt 2 pt 9 ps 1.2 lc rgb "#0072b2" title "damped, measured only, tau 20/15/10 s", \
      "${p}_tracker.dat" using 1:3 with linespoints lw 1.5 dt 3 pt 13 ps 1.1 lc rgb "#999999" title "tracker (1st order), tau 30/20/15/10/5 s", \
      "" using 1:3:4 with labels offset 0,-0.9 font ",8" tc rgb "#999999" notitle, \
-     "${p}_adaptive.dat" using 1:3 with linespoints lw 2.2 pt 11 ps 1.4 lc rgb "#009e73" title "eqd adaptive, measured only, tau 20/15/10 s", \
+     "${p}_adaptive.dat" using 1:3 with linespoints lw 2.2 dt 2 pt 11 ps 1.4 lc rgb "#000000" title "adaptive, measured only, tau 20/15/10 s", \
+     "${p}_adaptivef.dat" using 1:3 with linespoints lw 2.8 pt 11 ps 1.7 lc rgb "#000000" title "adaptive, announced (shipped), tau 20/15/10 s", \
      "${p}_whatif.dat" using 1:3 with points pt 4 ps 1.1 lc rgb "#56b4e9" notitle, \
      "" using 1:3:4 with labels offset -1.2,-0.9 font ",8" tc rgb "#56b4e9" notitle, \
      "${p}_bound.dat" using 1:(bound_y(\$3)):(bound_pt(\$3)) with points pt variable ps 2.2 lw 2 lc rgb "#009e73" notitle, \
@@ -83,8 +84,9 @@ plot "${p}_evcc.dat" using 2:3 with linespoints lw 1.5 pt 5 ps 1.1 lc rgb "#e69f
      "" using 2:3:4 with labels offset 1.6,0 font ",9" tc rgb "#0072b2" notitle, \
      "${p}_eqd.dat" using 2:3 with linespoints lw 1.8 dt 2 pt 9 ps 1.2 lc rgb "#0072b2" notitle, \
      "${p}_tracker.dat" using 2:3 with linespoints lw 1.5 dt 3 pt 13 ps 1.1 lc rgb "#999999" notitle, \
-     "${p}_adaptive.dat" using 2:3 with linespoints lw 2.2 pt 11 ps 1.4 lc rgb "#009e73" notitle, \
-     "${p}_whatif.dat" using 2:3 with points pt 4 ps 1.1 lc rgb "#56b4e9" title "what-ifs: eqd dwell0, bare, nogate, deadband0, 2-stage ff", \
+     "${p}_adaptive.dat" using 2:3 with linespoints lw 2.2 dt 2 pt 11 ps 1.4 lc rgb "#000000" notitle, \
+     "${p}_adaptivef.dat" using 2:3 with linespoints lw 2.8 pt 11 ps 1.7 lc rgb "#000000" notitle, \
+     "${p}_whatif.dat" using 2:3 with points pt 4 ps 1.1 lc rgb "#56b4e9" title "what-ifs: damped dwell0, bare, nogate, deadband0; 2-stage ff", \
      NaN with points pt 3 ps 2.2 lw 2 lc rgb "#009e73" title "bound (LP, foresight)", \
      "${p}_bound.dat" using 2:(bound_y(\$3)):(bound_pt(\$3)) with points pt variable ps 2.2 lw 2 lc rgb "#009e73" notitle, \
      "" using 2:(bound_y(\$3)):(bound_tag(\$3)) with labels offset -2,1.2 font ",8" tc rgb "#009e73" notitle
@@ -108,8 +110,10 @@ set xrange [1200:1500]
 plot "$series" using 1:2 with lines lw 2.5 lc rgb "#888888" title "free (no equalization)", \
      "" using 1:4 with lines lw 1.2 lc rgb "#e69f00" title "net, evcc-step", \
      "" using 1:5 with lines lw 1.2 lc rgb "#d55e00" title "net, pid", \
-     "" using 1:6 with lines lw 1.5 dt 2 lc rgb "#0072b2" title "net, eqd (measured only)", \
-     "" using 1:10 with lines lw 2 lc rgb "#0072b2" title "net, eqd (announced schedules)", \
+     "" using 1:6 with lines lw 1.5 dt 2 lc rgb "#0072b2" title "net, damped (measured only)", \
+     "" using 1:10 with lines lw 2 lc rgb "#0072b2" title "net, damped (announced schedules)", \
+     "" using 1:12 with lines lw 1.5 dt 2 lc rgb "#56b4e9" title "net, adaptive (measured only)", \
+     "" using 1:13 with lines lw 2 lc rgb "#56b4e9" title "net, adaptive (announced, shipped)", \
      "" using 1:9 with lines lw 1 dt 2 lc rgb "#009e73" title "net, bound (foresight)"
 GP
 fi

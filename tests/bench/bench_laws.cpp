@@ -34,7 +34,7 @@ using namespace eqd;
 
 /// One run of the benchmark: a law at one setting. Runs of one family form its frontier.
 struct LawSpec {
-  std::string family;  ///< none, evcc, pid, pid_lp, tracker, eqd, eqdf, adaptive, whatif (no spaces: file names)
+  std::string family;  ///< none, evcc, pid, pid_lp, tracker, eqd, eqdf, adaptive, adaptivef, whatif (no spaces: file names)
   std::string label;   ///< table label
   std::string column;  ///< id without spaces (CSV, gnuplot)
   std::string tag;     ///< short point label on the plots ("k=0.1", "30 s", "τ15")
@@ -105,19 +105,19 @@ std::vector<LawSpec> law_specs() {
                        [p](core::CoreConfig c) { return std::make_unique<sim::ControlCoreLaw>(bench::with_law<bench::PidLaw>(c, p)); }});
     }
   }
-  // eqd on measured power only (family "eqd": use_forecast off, as with controllers that announce
-  // nothing), then as shipped (family "eqdf": use_forecast on) with the scenarios' controllers
+  // eqd's damped law on measured power only (family "eqd": use_forecast off, as with controllers that
+  // announce nothing), then with announcements (family "eqdf": use_forecast on) with the scenarios' controllers
   // announcing their programs 30 s ahead (rig key forecast_horizon_s). The peers see the same samples;
   // they have no input for announcements, as their originals have none.
   for (const bool announced : {false, true}) {
     for (double tau : kEqdTaus_s) {
       const bool ref = tau == kEqdReferenceTau_s;
       const std::string fam = announced ? "eqdf" : "eqd";
-      const std::string label = announced ? fmt("eqd tau %g s, announced", tau) + (ref ? " (shipped)" : "")
-                                          : fmt("eqd tau %g s, measured only", tau);
+      const std::string label = announced ? fmt("damped tau %g s, announced", tau) : fmt("damped tau %g s, measured only", tau);
       specs.push_back({fam, label, ref ? fam : fam + fmt("_tau%g", tau), fmt("τ%g", tau), tau,
                        [tau, announced](core::CoreConfig c) {
                          for (core::BusParams& p : c.buses) {
+                           p.law = core::LawKind::damped;
                            p.tau_s = tau;
                            p.use_forecast = announced;
                          }
@@ -126,8 +126,9 @@ std::vector<LawSpec> law_specs() {
     }
   }
   // What-if: not shipped; eqd's core with another parameter on every bus (tau 15 s).
-  specs.push_back({"whatif", "eqd dwell0 (what-if)", "eqd_dwell0", "dwell0", 0.0, [](core::CoreConfig c) {
+  specs.push_back({"whatif", "damped dwell0 (what-if)", "eqd_dwell0", "dwell0", 0.0, [](core::CoreConfig c) {
                      for (core::BusParams& p : c.buses) {
+                       p.law = core::LawKind::damped;
                        p.tau_s = kEqdReferenceTau_s;
                        p.flip_dwell_s = 0.0;
                        p.use_forecast = false;
@@ -135,8 +136,9 @@ std::vector<LawSpec> law_specs() {
                      return std::make_unique<sim::ControlCoreLaw>(c);
                    }});
   // What-if: the same core without its deadband, flip dwell and trim (bare two-stage feed-forward).
-  specs.push_back({"whatif", "eqd bare (what-if)", "eqd_bare", "bare", 0.0, [](core::CoreConfig c) {
+  specs.push_back({"whatif", "damped bare (what-if)", "eqd_bare", "bare", 0.0, [](core::CoreConfig c) {
                      for (core::BusParams& p : c.buses) {
+                       p.law = core::LawKind::damped;
                        p.tau_s = kEqdReferenceTau_s;
                        p.deadband_W = 0.0;
                        p.flip_dwell_s = 0.0;
@@ -147,7 +149,7 @@ std::vector<LawSpec> law_specs() {
                    }});
   // What-if: the damped law without its update gating (it updates every update_interval_s even when a
   // buffer has not reported since the last command), everything else as shipped, measured only.
-  specs.push_back({"whatif", "eqd nogate (what-if)", "eqd_nogate", "nogate", 0.0, [](core::CoreConfig c) {
+  specs.push_back({"whatif", "damped nogate (what-if)", "eqd_nogate", "nogate", 0.0, [](core::CoreConfig c) {
                      for (core::BusParams& p : c.buses) {
                        p.tau_s = kEqdReferenceTau_s;
                        p.use_forecast = false;
@@ -156,8 +158,9 @@ std::vector<LawSpec> law_specs() {
                      return std::make_unique<sim::ControlCoreLaw>(c);
                    }});
   // What-if: the damped law without its error-area deadband (deadband_W 0), measured only.
-  specs.push_back({"whatif", "eqd deadband0 (what-if)", "eqd_deadband0", "db0", 0.0, [](core::CoreConfig c) {
+  specs.push_back({"whatif", "damped deadband0 (what-if)", "eqd_deadband0", "db0", 0.0, [](core::CoreConfig c) {
                      for (core::BusParams& p : c.buses) {
+                       p.law = core::LawKind::damped;
                        p.tau_s = kEqdReferenceTau_s;
                        p.deadband_W = 0.0;
                        p.use_forecast = false;
@@ -184,18 +187,23 @@ std::vector<LawSpec> law_specs() {
                      fmt("τ%g", tau), tau,
                      [p](core::CoreConfig c) { return std::make_unique<sim::ControlCoreLaw>(bench::with_law<bench::FeedForwardLaw>(c, p)); }});
   }
-  // eqd's law `adaptive` (registered, selectable per bus), measured only, over tau.
-  for (double tau : kEqdTaus_s) {
-    const bool ref = tau == kEqdReferenceTau_s;
-    specs.push_back({"adaptive", fmt("adaptive tau %g s, measured only", tau), ref ? "adaptive" : fmt("adaptive_tau%g", tau),
-                     fmt("τ%g", tau), tau, [tau](core::CoreConfig c) {
-                       for (core::BusParams& p : c.buses) {
-                         p.law = core::LawKind::adaptive;
-                         p.tau_s = tau;
-                         p.use_forecast = false;
-                       }
-                       return std::make_unique<sim::ControlCoreLaw>(c);
-                     }});
+  // eqd's law `adaptive` (registered, selectable per bus), measured only (family "adaptive") and with
+  // the scenarios' announcements (family "adaptivef"), over tau.
+  for (const bool announced : {false, true}) {
+    for (double tau : kEqdTaus_s) {
+      const bool ref = tau == kEqdReferenceTau_s;
+      const std::string fam = announced ? "adaptivef" : "adaptive";
+      specs.push_back({fam, fmt("adaptive tau %g s, ", tau) + (announced ? "announced" : "measured only") +
+                                (announced && ref ? " (shipped)" : ""),
+                       ref ? fam : fam + fmt("_tau%g", tau), fmt("τ%g", tau), tau, [tau, announced](core::CoreConfig c) {
+                         for (core::BusParams& p : c.buses) {
+                           p.law = core::LawKind::adaptive;
+                           p.tau_s = tau;
+                           p.use_forecast = announced;
+                         }
+                         return std::make_unique<sim::ControlCoreLaw>(c);
+                       }});
+    }
   }
   return specs;
 }
@@ -548,12 +556,14 @@ int run(int argc, char** argv) {
     // best: the lowest peer frontier at <= both actuations, at equal travel, at equal flips.
     std::vector<std::array<Comparison, 3>> best;
     for (const Row& e : rows) {
-      if (e.family != "eqd" && e.family != "eqdf" && e.family != "whatif" && e.family != "adaptive") continue;
+      if (e.family != "eqd" && e.family != "eqdf" && e.family != "whatif" && e.family != "adaptive" &&
+          e.family != "adaptivef")
+        continue;
       std::array<Comparison, 3> lo;
       lo[0].peer_at_both = lo[1].peer_at_travel = lo[2].peer_at_flips = 1e9;
       for (const char* fam : kPeerFamilies) {
         const Comparison c = compare(rows, e, fam);
-        if (e.column == "eqd" || e.column == "eqdf" || e.column == "adaptive") shown.push_back(c);
+        if (e.column == "eqd" || e.column == "eqdf" || e.column == "adaptive" || e.column == "adaptivef") shown.push_back(c);
         if (c.peer_at_both < lo[0].peer_at_both) lo[0] = c;
         if (c.peer_at_travel < lo[1].peer_at_travel) lo[1] = c;
         if (c.peer_at_flips < lo[2].peer_at_flips) lo[2] = c;
@@ -562,7 +572,7 @@ int run(int argc, char** argv) {
              << c.peer_at_flips << ',' << c.beyond_flips << ',' << c.peer_travel_for_eqd_ratio_kW << '\n';
       }
       best.push_back(lo);
-      if (e.column == "eqd" || e.column == "eqdf" || e.column == "adaptive")
+      if (e.column == "eqd" || e.column == "eqdf" || e.column == "adaptive" || e.column == "adaptivef")
         summary.push_back({sc.name, e.law, e.exchange_ratio, lo[0].peer_at_both, lo[0].peer,
                            verdict(e.exchange_ratio, lo[0].peer_at_both)});
     }
@@ -583,7 +593,7 @@ int run(int argc, char** argv) {
 
     // Plot points, one file per family in sweep order (least to most aggressive), so that gnuplot's
     // line through them is the sweep: travel_kW flips_per_hour exchange_ratio tag.
-    for (const char* fam : {"none", "evcc", "pid", "pid_lp", "tracker", "eqd", "eqdf", "adaptive", "whatif", "bound"}) {
+    for (const char* fam : {"none", "evcc", "pid", "pid_lp", "tracker", "eqd", "eqdf", "adaptive", "adaptivef", "whatif", "bound"}) {
       std::ofstream pts(out_dir / ("points_" + sc.name + "_" + fam + ".dat"));
       for (const Row& r : rows)
         if (r.family == fam)
@@ -592,7 +602,7 @@ int run(int argc, char** argv) {
 
     // Time series of the default settings (column order is fixed: scripts/bench_laws.sh plots by index).
     const char* series_cols[] = {"none", "evcc", "pid", "eqd", "eqd_tau10", "eqd_dwell0", "bound", "eqdf", "tracker",
-                                 "adaptive"};
+                                 "adaptive", "adaptivef"};
     std::ofstream series(out_dir / ("series_" + sc.name + ".csv"));
     series << "t_s,free_W";
     std::vector<const Row*> picked;
@@ -611,7 +621,7 @@ int run(int argc, char** argv) {
   // Issue #15's goal on loads nobody announces: the law at tau 15 s against the plain tracker at tau 15 s:
   // no more grid exchange, at most half its flips/h, no more setpoint travel.
   std::printf("\n## Goal: measured-only laws at tau 15 s against the plain tracker tau 15 s (exchange <=, flips/h <= half, travel <=)\n\n"
-              "| scenario | tracker tau 15 s | eqd damped tau 15 s | goal | eqd adaptive tau 15 s | goal |\n|---|---|---|---|---|---|\n");
+              "| scenario | tracker tau 15 s | damped tau 15 s | goal | adaptive tau 15 s | goal |\n|---|---|---|---|---|---|\n");
   for (const ScenarioRun& sr : runs) {
     const Row* tr = nullptr;
     const Row* dm = nullptr;
@@ -633,7 +643,7 @@ int run(int argc, char** argv) {
     std::printf("| %s | %s | %s | %s | %s | %s |\n", sr.sc.name.c_str(), cell(*tr).c_str(), cell(*dm).c_str(),
                 goal(*dm).c_str(), cell(*ad).c_str(), goal(*ad).c_str());
   }
-  std::printf("\n## Verdict: eqd tau 15 s against the lowest peer frontier at <= travel and <= flips/h\n\n"
+  std::printf("\n## Verdict: eqd's laws at tau 15 s against the lowest peer frontier at <= travel and <= flips/h\n\n"
               "| scenario | eqd | eqd exchange | lowest peer at <= actuation | verdict |\n|---|---|---:|---:|---|\n");
   for (const Verdict& v : summary)
     std::printf("| %s | %s | %.3f | %.3f (%s) | %s |\n", v.scenario.c_str(), v.law.c_str(), v.eqd, v.peer,

@@ -1,12 +1,12 @@
 // law_digest: the differential hash harness of the control core. Runs scenario files against the real
-// ControlCore in the virtual-time harness and prints, per scenario, a 64-bit FNV-1a hash of every
+// ControlCore in the virtual-time harness and prints, per scenario and law, a 64-bit FNV-1a hash of every
 // recorded signal of every bus (bit for bit: free, commanded and measured power, residual, grid meter,
 // every buffer's setpoint, power, voltage and mode) and of the run's metrics.
 //
 // Two builds of the core that print the same digests commanded the same watts at the same instants on
 // every scenario: a refactoring of the law or the core (issue #13) must leave them unchanged, and a
 // change of the law's behaviour shows up here first. Usage:
-//   law_digest SCENARIO.yaml...            print "<hash> <scenario>" lines
+//   law_digest SCENARIO.yaml...            print "<hash> <scenario>/<law>" lines
 //   law_digest --check FILE SCENARIO.yaml... compare with a file of such lines; exit 1 on a difference
 // See docs/architecture.md ("Adding a control law").
 #include <bit>
@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "eqd/core/bus_law.hpp"
 #include "eqd/sim/harness.hpp"
 #include "eqd/sim/rig.hpp"
 #include "eqd/sim/scenario.hpp"
@@ -49,6 +50,9 @@ struct Fnv {
   }
 };
 
+// Every registered law, each on every bus of the scenario (whatever the file or the default says).
+constexpr core::LawKind kLaws[] = {core::LawKind::damped, core::LawKind::adaptive};
+
 std::string name_of(const std::string& path) {
   const auto slash = path.find_last_of('/');
   std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
@@ -56,8 +60,9 @@ std::string name_of(const std::string& path) {
   return dot == std::string::npos ? base : base.substr(0, dot);
 }
 
-std::uint64_t digest(const std::string& path) {
-  const sim::Scenario s = sim::load_scenario(path);
+std::uint64_t digest(const std::string& path, core::LawKind kind) {
+  sim::Scenario s = sim::load_scenario(path);
+  for (sim::BusSpec& b : s.rig.buses) b.params.law = kind;
   sim::Rig rig(s.rig);
   sim::ControlCoreLaw law(sim::make_core_config(rig));
   sim::Harness h(rig, law, s.harness, s.events);
@@ -117,14 +122,15 @@ int main(int argc, char** argv) {
   }
   int differ = 0;
   for (const std::string& path : files) {
+   for (const core::LawKind law : kLaws) {
     char hex[17];
     try {
-      std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(digest(path)));
+      std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(digest(path, law)));
     } catch (const std::exception& e) {
       std::fprintf(stderr, "law_digest: %s: %s\n", path.c_str(), e.what());
       return 2;
     }
-    const std::string name = name_of(path);
+    const std::string name = name_of(path) + "/" + core::to_string(law);
     std::printf("%s %s\n", hex, name.c_str());
     if (!check.empty()) {
       const auto it = expected.find(name);
@@ -137,6 +143,7 @@ int main(int argc, char** argv) {
         ++differ;
       }
     }
+   }
   }
   return differ == 0 ? 0 : 1;
 }

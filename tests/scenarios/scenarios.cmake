@@ -7,9 +7,9 @@ foreach(_f IN LISTS _eqd_scenarios)
   get_filename_component(_name ${_f} NAME_WE)
   add_test(NAME scenario.${_name} COMMAND sim_scenarios scenarios -c ${_name})
   set_tests_properties(scenario.${_name} PROPERTIES LABELS "scenario")
-  # The same scenario with the adaptive law on every bus (docs/control.md, "The adaptive law").
-  add_test(NAME scenario_adaptive.${_name} COMMAND sim_scenarios scenarios -c ${_name})
-  set_tests_properties(scenario_adaptive.${_name} PROPERTIES LABELS "scenario" ENVIRONMENT "EQD_SCENARIO_LAW=adaptive")
+  # The same scenario with the damped law on every bus (the files use the default law, adaptive).
+  add_test(NAME scenario_damped.${_name} COMMAND sim_scenarios scenarios -c ${_name})
+  set_tests_properties(scenario_damped.${_name} PROPERTIES LABELS "scenario" ENVIRONMENT "EQD_SCENARIO_LAW=damped")
 endforeach()
 add_test(NAME scenario.folder COMMAND sim_scenarios "scenario folder is not empty")
 set_tests_properties(scenario.folder PROPERTIES LABELS "scenario")

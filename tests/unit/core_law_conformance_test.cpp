@@ -182,7 +182,8 @@ TEST_CASE("set_params cannot change a bus's law on the control thread", "[law][c
   r.kind = RequestKind::set_params;
   r.bus = 0;
   r.params = f.core->bus(0).params;
-  r.params.law = LawKind::adaptive;  // registered, but not the law this bus was built with
+  // Registered, but not the law this bus was built with.
+  r.params.law = r.params.law == LawKind::adaptive ? LawKind::damped : LawKind::adaptive;
   REQUIRE(f.core->submit(r));
   f.step();
   Response resp;

@@ -25,7 +25,9 @@ enum class LawKind : std::uint8_t {
 
 /// Control parameters of one bus. Validated by validate() before they reach the control thread.
 struct BusParams {
-  LawKind law = LawKind::damped;   ///< the bus's control law (config: law); not settable at run time
+  /// The bus's control law (config: law); not settable at run time. adaptive by default: on loads
+  /// nobody announces it leaves the least in the grid of eqd's laws at no more flips (docs/control.md).
+  LawKind law = LawKind::adaptive;
   double target_W = 0.0;           ///< net power the bus aims for (config: target_W)
   double tau_s = 15.0;             ///< time constant of damped actuation (config: tau_s), 10..20 s nominal
   double deadband_W = 50.0;        ///< changes of the desired total smaller than this are ignored (deadband_W)
