@@ -277,7 +277,8 @@ std::string describe_error(const json& error) {
 }
 
 std::string watch_header(const std::string& socket, const std::string& time_text, double interval_s) {
-  return "eqctl watch  " + time_text + "  eqd on " + socket + "  (every " + fixed(interval_s, 1) + " s; Ctrl-C exits)";
+  // The socket last: a long path is what a narrow terminal cuts.
+  return "eqctl watch  " + time_text + "  every " + fixed(interval_s, 1) + " s, Ctrl-C exits  eqd on " + socket;
 }
 
 std::string fit_screen(const std::string& text, int rows, int cols) {

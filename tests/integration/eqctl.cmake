@@ -19,3 +19,10 @@ add_test(NAME eqctl_cli
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/eqctl_cli.sh $<TARGET_FILE:eqsim> $<TARGET_FILE:eqd>
                  $<TARGET_FILE:eqctl> ${PROJECT_SOURCE_DIR}/config/rigs/demo.yaml ${PROJECT_VERSION})
 set_tests_properties(eqctl_cli PROPERTIES LABELS "integration" TIMEOUT 60)
+
+# eqctl watch on a pseudo-terminal (header, timestamp, nothing scrolls off 24 rows; plain when piped).
+add_test(NAME eqctl_watch
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/eqctl_watch.sh $<TARGET_FILE:eqsim> $<TARGET_FILE:eqd>
+                 $<TARGET_FILE:eqctl> ${PROJECT_SOURCE_DIR}/config/rigs/demo.yaml)
+set_tests_properties(eqctl_watch PROPERTIES LABELS "integration" TIMEOUT 60)
+

@@ -139,7 +139,7 @@ TEST_CASE("eqctl render: limits the daemon asks for are named by their options",
 
 TEST_CASE("eqctl render: a watch frame fits the terminal, header first", "[control][cli]") {
   const std::string h = watch_header("/run/eqd/eqd.sock", "2026-01-02 03:04:05", 1.0);
-  CHECK(h.rfind("eqctl watch  2026-01-02 03:04:05  eqd on /run/eqd/eqd.sock", 0) == 0);
+  CHECK(h == "eqctl watch  2026-01-02 03:04:05  every 1.0 s, Ctrl-C exits  eqd on /run/eqd/eqd.sock");
   std::string text = h + "\n";
   for (int i = 1; i <= 30; ++i) text += "line " + std::to_string(i) + " " + std::string(100, 'x') + "\n";
   const std::string f = fit_screen(text, 24, 80);
