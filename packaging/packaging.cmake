@@ -19,6 +19,8 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/config/examples/ DESTINATION ${CMAKE_INS
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/config/rigs/ DESTINATION ${CMAKE_INSTALL_DATADIR}/eqd/rigs)
 install(FILES ${PROJECT_SOURCE_DIR}/scripts/eqctl-completion.bash
         DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions RENAME eqctl)
+install(FILES ${PROJECT_SOURCE_DIR}/scripts/eqctl-completion.zsh
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/zsh/vendor-completions RENAME _eqctl)
 file(GLOB _eqd_docs ${PROJECT_SOURCE_DIR}/docs/*.md)
 install(FILES ${_eqd_docs} ${PROJECT_SOURCE_DIR}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR} OPTIONAL)
 

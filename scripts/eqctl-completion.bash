@@ -1,64 +1,107 @@
-# bash completion for eqctl. Source it, or install as /usr/share/bash-completion/completions/eqctl.
-# Channel and bus names are asked from the running daemon (honours --socket and EQD_SOCKET).
+# bash completion for eqctl (docs/eqctl.md). Source it, or install it as
+# /usr/share/bash-completion/completions/eqctl. Bus, channel and controller names are asked from the
+# running daemon through the eqctl being completed (so ./build/src/cli/eqctl works as well as eqctl
+# on the PATH), with the --socket given on the line, else EQD_SOCKET.
+# Works with and without the bash-completion package (it splits the line itself).
 
-_eqctl_query() {  # _eqctl_query SOCKET_ARGS... -- prints channel or bus names
+# _eqctl_ask WHAT EQCTL [--socket PATH]: names from the daemon, one a line. WHAT: buses, test-channels
+# (what `assign` takes), eq-channels (what `release` takes), adoptable, forgettable (controllers).
+# Reads eqctl's --json output, which is indented by 2 per level: list entries' fields sit at 6.
+_eqctl_ask() {
   local what=$1
   shift
-  if [ "$what" = channels ]; then
-    eqctl "$@" --json channels 2>/dev/null | sed -n 's/^ *"channel": "\([^"]*\)".*/\1/p'
-  else
-    eqctl "$@" --json status 2>/dev/null | sed -n 's/^ *"bus": "\([^"]*\)".*/\1/p'
-  fi
+  case $what in
+    buses) "$@" --json status 2>/dev/null | sed -n 's/^      "bus": "\([^"]*\)".*/\1/p' ;;
+    test-channels) "$@" --json channels --role test 2>/dev/null | sed -n 's/^      "channel": "\([^"]*\)".*/\1/p' ;;
+    eq-channels) "$@" --json channels --role eq 2>/dev/null | sed -n 's/^      "channel": "\([^"]*\)".*/\1/p' ;;
+    adoptable | forgettable)
+      # adopt: controllers eqd does not command yet; forget: the ones not from the configuration.
+      "$@" --json controllers 2>/dev/null | awk -v want="$what" '
+        /^    \{/ { name = ""; adopted = ""; source = "" }
+        /^      "controller": "/ { name = $2; gsub(/[",]/, "", name) }
+        /^      "adopted": / { adopted = $2; gsub(/,/, "", adopted) }
+        /^      "source": "/ { source = $2; gsub(/[",]/, "", source) }
+        /^    \}/ { if (name != "" && (want == "adoptable" ? adopted == "false" : source != "config")) print name }' ;;
+  esac
 }
 
 _eqctl() {
-  local cur prev words cword
-  _init_completion 2>/dev/null || {
-    cur=${COMP_WORDS[COMP_CWORD]}
-    prev=${COMP_WORDS[COMP_CWORD - 1]}
-    words=("${COMP_WORDS[@]}")
-    cword=$COMP_CWORD
-  }
-  local commands="status channels controllers watch assign release set"
-  local sock=() cmd="" i
+  # The words up to the cursor, split on blanks only: '=' and ':' (in COMP_WORDBREAKS) stay inside
+  # words such as tau_s=3, with or without bash-completion's _init_completion.
+  local line=${COMP_LINE:0:COMP_POINT} words=()
+  read -ra words <<<"$line"
+  [[ -z $line || $line == *[[:blank:]] ]] && words+=("")
+  local cword=$((${#words[@]} - 1))
+  local cur=${words[cword]} prev=""
+  ((cword > 0)) && prev=${words[cword - 1]}
+  local exe=${words[0]}
+  # shellcheck disable=SC2088 # a literal ~/ as typed: expand it as the shell would
+  [[ $exe == "~/"* ]] && exe=$HOME/${exe#"~/"}
+
+  local sock=() cmd="" sub="" nargs=0 i
   for ((i = 1; i < cword; i++)); do
     case ${words[i]} in
-      --socket) sock=(--socket "${words[i + 1]}"); ((i++)) ;;
-      --json | -h | --help) ;;
-      *) [ -z "$cmd" ] && cmd=${words[i]} ;;
+      --socket) sock=(--socket "${words[i + 1]/#\~\//$HOME/}"); ((i++)) ;;
+      --socket=*) sock=(--socket "${words[i]#--socket=}") ;;
+      --bus | --role | -n | --interval | --max-charge-W | --max-discharge-W | --max-charge-A | --max-discharge-A | \
+        --v-min-V | --v-max-V | --hysteresis-V | --efficiency) ((i++)) ;;  # and their value
+      -*) ;;
+      *)
+        if [ -z "$cmd" ]; then
+          cmd=${words[i]}
+        elif [ "$cmd" = controllers ] && [ -z "$sub" ]; then
+          sub=${words[i]}
+        else
+          ((nargs++))
+        fi ;;
     esac
   done
+
+  COMPREPLY=()
   case $prev in
-    --socket) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-    --bus) COMPREPLY=($(compgen -W "$(_eqctl_query buses "${sock[@]}")" -- "$cur")); return ;;
-    --role) COMPREPLY=($(compgen -W "eq test" -- "$cur")); return ;;
+    --socket) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
+    --bus) mapfile -t COMPREPLY < <(compgen -W "$(_eqctl_ask buses "$exe" "${sock[@]}")" -- "$cur"); return ;;
+    --role) mapfile -t COMPREPLY < <(compgen -W "eq test" -- "$cur"); return ;;
     --max-charge-W | --max-discharge-W | --max-charge-A | --max-discharge-A | --v-min-V | --v-max-V | \
-      --hysteresis-V | -n | --interval) return ;;
+      --hysteresis-V | --efficiency | -n | --interval) return ;;  # a number: nothing to offer
   esac
+
+  # Options of the command, and what its next argument may be (asked from the daemon only when needed).
+  local opts="" args="" ask=""
   case $cmd in
-    "") COMPREPLY=($(compgen -W "$commands --socket --json --help" -- "$cur")) ;;
-    status | controllers) COMPREPLY=($(compgen -W "--help" -- "$cur")) ;;
-    channels) COMPREPLY=($(compgen -W "--bus --role --help" -- "$cur")) ;;
-    watch) COMPREPLY=($(compgen -W "--interval --bus --help" -- "$cur")) ;;
+    "") args="status channels controllers watch assign release set" ;;
+    channels) opts="--bus --role" ;;
+    controllers)
+      case $sub in
+        "") args="adopt forget" ;;
+        adopt) opts="--bus"; ((nargs == 0)) && ask=adoptable ;;
+        forget) ((nargs == 0)) && ask=forgettable ;;
+      esac ;;
+    watch) opts="--interval --bus" ;;
     assign)
-      if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W "--bus --max-charge-W --max-discharge-W --max-charge-A --max-discharge-A --v-min-V --v-max-V --hysteresis-V --help" -- "$cur"))
-      else
-        COMPREPLY=($(compgen -W "$(_eqctl_query channels "${sock[@]}")" -- "$cur"))
-      fi ;;
-    release)
-      if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W "--help" -- "$cur"))
-      else
-        COMPREPLY=($(compgen -W "$(_eqctl_query channels "${sock[@]}")" -- "$cur"))
-      fi ;;
+      opts="--bus --max-charge-W --max-discharge-W --max-charge-A --max-discharge-A --v-min-V --v-max-V --hysteresis-V --efficiency"
+      ((nargs == 0)) && ask=test-channels ;;
+    release) ((nargs == 0)) && ask=eq-channels ;;
     set)
-      if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W "--bus --help" -- "$cur"))
-      else
-        compopt -o nospace 2>/dev/null
-        COMPREPLY=($(compgen -W "tau_s= deadband_W= target_W= use_forecast=" -- "$cur"))
-      fi ;;
+      opts="--bus"
+      case $cur in
+        use_forecast=*) args="use_forecast=true use_forecast=false" ;;
+        *) args="tau_s= deadband_W= target_W= use_forecast=" ;;
+      esac ;;
   esac
+  if [[ $cur == -* ]]; then
+    mapfile -t COMPREPLY < <(compgen -W "$opts --json --socket --version --help" -- "$cur")
+    return
+  fi
+  [ -n "$ask" ] && args=$(_eqctl_ask "$ask" "$exe" "${sock[@]}")
+  mapfile -t COMPREPLY < <(compgen -W "$args" -- "$cur")
+  # NAME= waits for its value.
+  [[ ${#COMPREPLY[@]} == 1 && ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
+  # bash replaces only what follows the last '=' of the word (COMP_WORDBREAKS): drop what precedes it.
+  if [[ $cur == *=* && $COMP_WORDBREAKS == *=* ]]; then
+    local pre=${cur%=*}=
+    COMPREPLY=("${COMPREPLY[@]#"$pre"}")
+  fi
+  return 0
 }
 complete -F _eqctl eqctl

@@ -26,3 +26,12 @@ add_test(NAME eqctl_watch
                  $<TARGET_FILE:eqctl> ${PROJECT_SOURCE_DIR}/config/rigs/demo.yaml)
 set_tests_properties(eqctl_watch PROPERTIES LABELS "integration" TIMEOUT 60)
 
+# Shell completion with names from the running daemon: bash (function as bash calls it, then bash -i on
+# a pseudo-terminal) and zsh (zsh -i with compinit; skipped when zsh is not installed).
+foreach(_sh bash zsh)
+  add_test(NAME eqctl_completion_${_sh}
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/eqctl_completion.sh ${_sh} $<TARGET_FILE:eqsim>
+                   $<TARGET_FILE:eqd> $<TARGET_FILE:eqctl> ${PROJECT_SOURCE_DIR}/config/rigs/demo.yaml
+                   ${PROJECT_SOURCE_DIR}/scripts/eqctl-completion.${_sh})
+  set_tests_properties(eqctl_completion_${_sh} PROPERTIES LABELS "integration" TIMEOUT 90 SKIP_RETURN_CODE 77)
+endforeach()
