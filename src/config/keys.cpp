@@ -553,7 +553,13 @@ const std::vector<Key<mb::RegisterMap>>& map_keys() {
            if (it != kStates.end()) {
              m.state_codes.push_back(static_cast<std::uint8_t>(it - kStates.begin()));
            } else {
-             m.state_codes.push_back(static_cast<std::uint8_t>(read_int(n[i], c, ip, 0, 5, "")));
+             // Not a name: a number 0..5, else the error says that names are accepted too (and which was meant).
+             constexpr const char* kExpected = "or a state name: idle, running, paused, fault, equalizing, offline";
+             const std::string near = suggest(s, {kStates.begin(), kStates.end()});  // never a number
+             if (!near.empty())
+               fail(c, n[i].Mark(), ip, "got " + quoted(s) + " (expected a whole number 0..5 " + kExpected +
+                                            "; did you mean '" + near + "'?)");
+             m.state_codes.push_back(static_cast<std::uint8_t>(read_int(n[i], c, ip, 0, 5, kExpected)));
            }
          }
        }},

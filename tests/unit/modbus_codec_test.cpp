@@ -198,11 +198,11 @@ TEST_CASE("validate_map rejects overlapping fields naming both", "[modbus][valid
   m.current.address = static_cast<std::uint16_t>(m.voltage.address + 1);  // f32 voltage covers 100..101
   const auto errs = validate_map(m);
   REQUIRE_FALSE(errs.empty());
-  CHECK(contains(errs, "current (channel 0, input 101..102)", "voltage (channel 0, input 100..101)"));
+  CHECK(contains(errs, "current (channel 1, input 101..102)", "voltage (channel 1, input 100..101)"));
 
   RegisterMap s = default_profile(4);
-  s.voltage.stride = 1;  // channel 1's voltage lands on channel 0's
-  CHECK(contains(validate_map(s), "voltage (channel 1", "voltage (channel 0"));
+  s.voltage.stride = 1;  // channel 2's voltage lands on channel 1's (channels from 1, issue #18 item 15)
+  CHECK(contains(validate_map(s), "voltage (channel 2", "voltage (channel 1"));
 
   RegisterMap h = default_profile(4);
   h.heartbeat->address = h.cmd_enable.address;
@@ -410,12 +410,12 @@ TEST_CASE("forecast_power: map validation", "[modbus][forecast][validate]") {
     m.forecast_power->address = static_cast<std::uint16_t>(m.power->address + 1);  // power is 104..105
     m.forecast_power->stride = m.power->stride;
     const auto errs = validate_map(m);
-    CHECK(contains(errs, "forecast_power (channel 0, input 105..106)", "power (channel 0, input 104..105)"));
+    CHECK(contains(errs, "forecast_power (channel 1, input 105..106)", "power (channel 1, input 104..105)"));
   }
   SECTION("a stride narrower than the f32 overlaps the next channel") {
     RegisterMap m = default_profile(4);
     m.forecast_power->stride = 1;
-    CHECK(contains(validate_map(m), "forecast_power (channel 1", "forecast_power (channel 0"));
+    CHECK(contains(validate_map(m), "forecast_power (channel 2", "forecast_power (channel 1"));
   }
   SECTION("an unsigned type cannot carry a discharge unless offset") {
     RegisterMap m = default_profile(4);

@@ -60,7 +60,7 @@ TEST_CASE("modbus map config: forecast_power overlapping another field is refuse
   CHECK(e.file == "t.yaml");
   CHECK(e.line == 15);
   CHECK(e.key_path == "maps.mine.forecast_power");
-  CHECK_THAT(e.message, Catch::Contains("forecast_power (channel 0, input 3..4) overlaps current (channel 0, input 2..3)"));
+  CHECK_THAT(e.message, Catch::Contains("forecast_power (channel 1, input 3..4) overlaps current (channel 1, input 2..3)"));
 }
 
 TEST_CASE("modbus map config: a bad forecast_power type is refused with file:line", "[modbus][config][forecast]") {
@@ -187,5 +187,34 @@ TEST_CASE("modbus map config: profile_version is checked against expected_profil
     CHECK(eqd::daemon::plan_rig(def).pollers.at(0).expected_profile_version == mb::kDefaultProfileVersion);
     const Config none = parse_config(with_map_lines(""), "t.yaml");
     CHECK(eqd::daemon::plan_rig(none).pollers.at(0).expected_profile_version == 0);
+  }
+}
+
+TEST_CASE("modbus map config: a state_codes entry that is no state says that names are accepted", "[modbus][config]") {
+  const std::string base = with_forecast("{address: 6, type: i32, stride: 10}");
+  // Line 16; issue #18 item 14: the message said only "a whole number 0..5".
+  SECTION("a misspelt name: the names and the nearest one") {
+    const ConfigError e = parse_error(base + "    state_codes: [idle, running, equalising]\n");
+    INFO(e.what());
+    CHECK(e.line == 16);
+    CHECK(e.key_path == "maps.mine.state_codes[2]");
+    CHECK(e.message == "got 'equalising' (expected a whole number 0..5 or a state name: idle, running, paused, fault, "
+                       "equalizing, offline; did you mean 'equalizing'?)");
+  }
+  SECTION("no name near") {
+    const ConfigError e = parse_error(base + "    state_codes: [idle, charging]\n");
+    INFO(e.what());
+    CHECK(e.message == "got 'charging' (expected a whole number 0..5 or a state name: idle, running, paused, fault, "
+                       "equalizing, offline)");
+  }
+  SECTION("a number out of range") {
+    const ConfigError e = parse_error(base + "    state_codes: [0, 7]\n");
+    INFO(e.what());
+    CHECK(e.message == "7 is out of range (expected 0..5 or a state name: idle, running, paused, fault, equalizing, "
+                       "offline)");
+  }
+  SECTION("names and numbers mix") {
+    const Config cfg = parse_config(base + "    state_codes: [idle, 1, offline, 3]\n", "t.yaml");
+    CHECK(cfg.controllers.at(0).map.state_codes == std::vector<std::uint8_t>{0, 1, 5, 3});
   }
 }

@@ -99,8 +99,8 @@ struct Named {
 
 std::string where(const Named& n, std::size_t channel, std::uint32_t start, std::uint32_t count) {
   char buf[160];
-  if (n.per_channel)
-    std::snprintf(buf, sizeof buf, "%s (channel %zu, %s %u..%u)", n.name, channel, to_string(n.field->table), start,
+  if (n.per_channel)  // channels from 1, as cyclers and every other message number them
+    std::snprintf(buf, sizeof buf, "%s (channel %zu, %s %u..%u)", n.name, channel + 1, to_string(n.field->table), start,
                   start + count - 1);
   else
     std::snprintf(buf, sizeof buf, "%s (%s %u..%u)", n.name, to_string(n.field->table), start, start + count - 1);
