@@ -138,6 +138,129 @@ TEST_CASE("control API on a fake rig: parse errors are answered and reach nothin
   CHECK(s.rig.requests().empty());  // nothing of it reached the control thread
 }
 
+TEST_CASE("control API on a fake rig: assign and release are checked and persisted", "[control][server][fake]") {
+  FakeServer srv;
+  const json unknown = srv.call(req(Command::assign, "cab1/9"));
+  CHECK(code_of(unknown) == "unknown_channel");
+  CHECK(unknown["error"]["message"].get<std::string>().find("did you mean") != std::string::npos);
+  CHECK_FALSE(unknown["error"]["suggestions"].empty());
+
+  const json no_limits = srv.call(req(Command::assign, "cab1/2"));
+  CHECK(code_of(no_limits) == "invalid");
+  CHECK(no_limits["error"]["message"].get<std::string>().find("max_charge_W") != std::string::npos);
+  // The missing fields by wire name, for clients that name them their own way (eqctl's --max-charge-W).
+  CHECK(no_limits["error"]["missing"] == json{"max_charge_W", "max_discharge_W", "v_min_V", "v_max_V"});
+
+  ApiRequest a = req(Command::assign, "cab1/2");
+  a.limits.max_charge_W = 800;
+  a.limits.max_discharge_W = 600;
+  a.limits.v_min_V = 44;
+  a.limits.v_max_V = 40;  // below v_min
+  CHECK(srv.call(a)["error"]["message"].get<std::string>().find("v_min_V") != std::string::npos);
+  a.limits.v_max_V = 56;
+  a.bus = "aux";
+  CHECK(srv.call(a)["error"]["message"].get<std::string>().find("is on bus main") != std::string::npos);
+  a.bus = "main";
+  const json assigned = srv.call(a);
+  INFO(assigned.dump());
+  REQUIRE(assigned["ok"] == true);
+  CHECK(assigned["result"]["status"] == "pending");  // its controller is unreachable
+  CHECK(assigned["result"]["persisted"] == true);
+
+  PersistedState on_disk = srv.on_disk();
+  REQUIRE(on_disk.channels.count("cab1/2") == 1);
+  CHECK(on_disk.channels["cab1/2"].assigned);
+  CHECK(on_disk.channels["cab1/2"].limits.max_discharge_W == 600);
+
+  // A re-assign with one changed limit keeps the others (persisted limits are the base).
+  ApiRequest again = req(Command::assign, "cab1/2");
+  again.limits.max_charge_W = 700;
+  const json re = srv.call(again);
+  REQUIRE(re["ok"] == true);
+  CHECK(re["result"]["status"] == "already");
+  CHECK(re["result"]["limits"]["max_discharge_W"] == 600.0);
+  CHECK(re["result"]["limits"]["max_charge_W"] == 700.0);
+  // The answer carries the limits before the request, so that a client can say what changed.
+  CHECK(re["result"]["previous_limits"]["max_charge_W"] == 800.0);
+  CHECK(re["result"]["message"].get<std::string>().find("limits updated") != std::string::npos);
+
+  // A re-assign without limits changes nothing, and says so (issue #18 item 4).
+  const json same = srv.call(req(Command::assign, "cab1/2"));
+  INFO(same.dump());
+  REQUIRE(same["ok"] == true);
+  CHECK(same["result"]["status"] == "already");
+  CHECK(same["result"]["previous_limits"] == same["result"]["limits"]);
+  CHECK(same["result"]["message"].get<std::string>().find("nothing changed") != std::string::npos);
+
+  // The converter's efficiency is a limit like the others: given, applied, persisted.
+  ApiRequest eff = req(Command::assign, "cab1/2");
+  eff.limits.efficiency = 0.92;
+  const json e = srv.call(eff);
+  REQUIRE(e["ok"] == true);
+  CHECK(e["result"]["limits"]["efficiency"] == 0.92);
+  CHECK(e["result"]["previous_limits"]["efficiency"] == 1.0);
+  CHECK(srv.on_disk().channels["cab1/2"].limits.efficiency == 0.92);
+  eff.limits.efficiency = 0.3;
+  CHECK(srv.call(eff)["error"]["message"].get<std::string>().find("efficiency") != std::string::npos);
+
+  const json rel = srv.call(req(Command::release, "cab1/4"));  // a config buffer
+  REQUIRE(rel["ok"] == true);
+  on_disk = srv.on_disk();
+  REQUIRE(on_disk.channels.count("cab1/4") == 1);
+  CHECK_FALSE(on_disk.channels["cab1/4"].assigned);
+  CHECK(code_of(srv.call(req(Command::release, "cab1/44"))) == "unknown_channel");
+}
+
+TEST_CASE("control API on a fake rig: set validates with the bus's allow_any_tau", "[control][server][fake]") {
+  FakeServer srv;
+  srv.rig.cycle();  // the control thread has cycled: there are parameters to start from
+  ApiRequest s = req(Command::set, "", "main");
+  s.params["tau_s"] = 5;
+  const json refused = srv.call(s);
+  CHECK(code_of(refused) == "invalid");
+  CHECK(refused["error"]["message"].get<std::string>().find("tau_s") != std::string::npos);
+  s.bus = "aux";
+  REQUIRE(srv.call(s)["ok"] == true);
+  s.bus = "main";
+  s.params["tau_s"] = 12;
+  s.params["deadband_W"] = 25;
+  const json ok = srv.call(s);
+  REQUIRE(ok["ok"] == true);
+  CHECK(ok["result"]["params"]["tau_s"] == 12.0);
+  const json st = srv.call(req(Command::status));
+  CHECK(st["result"]["buses"][0]["params"]["tau_s"] == 12.0);
+  CHECK(st["result"]["buses"][0]["params"]["deadband_W"] == 25.0);
+  CHECK(st["result"]["buses"][1]["params"]["tau_s"] == 5.0);
+  PersistedState on_disk = srv.on_disk();
+  CHECK(on_disk.buses.at("main").tau_s == 12.0);
+  CHECK_FALSE(on_disk.buses.at("main").target_W.has_value());
+  CHECK_FALSE(on_disk.buses.at("main").use_forecast.has_value());
+
+  // use_forecast: a boolean parameter, applied and persisted like the others; the rest stays.
+  ApiRequest f = req(Command::set, "", "main");
+  f.flags["use_forecast"] = false;
+  const json off = srv.call(f);
+  INFO(off.dump());
+  REQUIRE(off["ok"] == true);
+  CHECK(off["result"]["params"]["use_forecast"] == false);
+  CHECK(off["result"]["params"]["tau_s"] == 12.0);
+  const json st2 = srv.call(req(Command::status));
+  CHECK(st2["result"]["buses"][0]["params"]["use_forecast"] == false);
+  CHECK(st2["result"]["buses"][1]["params"]["use_forecast"] == true);
+  CHECK(st2["result"]["buses"][0]["params"]["tau_s"] == 12.0);
+  CHECK(srv.rig.bus(0).params.use_forecast == false);
+  on_disk = srv.on_disk();
+  REQUIRE(on_disk.buses.at("main").use_forecast.has_value());
+  CHECK(*on_disk.buses.at("main").use_forecast == false);
+  CHECK(on_disk.buses.at("main").tau_s == 12.0);
+  CHECK_FALSE(on_disk.buses.at("aux").use_forecast.has_value());
+  // Raw wire: a number is not a boolean.
+  Client raw(srv.socket, 5000);
+  const json bad_flag = json::parse(raw.call_raw(R"({"cmd":"set","bus":"main","params":{"use_forecast":0}})"));
+  CHECK(bad_flag["error"]["code"] == "bad_request");
+  CHECK(code_of(srv.call(req(Command::set, "", "nope"))) == "bad_request");  // no params: parser
+}
+
 TEST_CASE("control API on a fake rig: assign is refused before the core when it cannot be right",
           "[control][server][fake]") {
   FakeServer s([](FakeRig& r) {
