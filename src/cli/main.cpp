@@ -11,7 +11,10 @@
 #include <cstdlib>
 #include <ctime>
 #include <iostream>
+#include <memory>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "client.hpp"
 #include "eqd/control/protocol.hpp"
@@ -212,9 +215,9 @@ std::string cli11_message(const CLI::Error& e) {
 }
 
 /// Names of `app`'s subcommands: "status, channels, ...".
-std::string subcommand_list(const CLI::App& app) {
+std::string subcommand_list(CLI::App& app) {
   std::string out;
-  for (const CLI::App* sub : const_cast<CLI::App&>(app).get_subcommands([](const CLI::App*) { return true; }))
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
     out += (out.empty() ? "" : ", ") + sub->get_name();
   return out;
 }
