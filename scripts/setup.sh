@@ -27,7 +27,7 @@ pkgs=(build-essential cmake pkg-config libboost-dev libboost-system-dev libmodbu
       nlohmann-json3-dev)
 # Test tools: socat (Modbus RTU over a pseudo-terminal pair), promtool/prometheus, avahi + dbus,
 # util-linux (unshare, setpriv), iproute2 (network namespaces).
-test_pkgs=(socat prometheus avahi-daemon avahi-utils dbus util-linux iproute2 procps python3)
+test_pkgs=(socat prometheus avahi-daemon avahi-utils dbus util-linux iproute2 procps python3 zsh bash-completion)
 # CAN tests against a real kernel in a throwaway VM (tests/vm/run_in_vm.sh).
 test_pkgs+=(qemu-system-x86 busybox-static)
 bench_pkgs=(gnuplot-nox glpk-utils libglpk-dev)
