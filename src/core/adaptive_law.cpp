@@ -9,11 +9,8 @@ namespace eqd::core {
 namespace {
 constexpr double kNsPerS = 1e9;
 
-int sign_of(double v) noexcept { return v > 1.0 ? 1 : (v < -1.0 ? -1 : 0); }
-
-double slew(double from, double to, double max_step) noexcept {
-  return from + std::clamp(to - from, -max_step, max_step);
-}
+// Below 1 W a command has no direction.
+int sign_of(double v) noexcept { return core::sign_of(v, 1.0); }
 }  // namespace
 
 void AdaptiveLaw::reset(double value_W) noexcept {
@@ -63,9 +60,10 @@ LawOutput AdaptiveLaw::step(const LawInput& in, const BusParams& p) noexcept {
   LawOutput out;
   out.desired_W = p.target_W - in.free_W;
   out.aim_W = p.use_forecast && std::isfinite(in.free_forecast_W) ? p.target_W - in.free_forecast_W : out.desired_W;
-  const double hi = std::max(0.0, in.capacity_charge_W);
-  const double lo = -std::max(0.0, in.capacity_discharge_W);
-  if ((hi <= 0.0 && lo >= 0.0) || in.mode == BusStatus::idle) {
+  const Capacity cap = capacity_of(in);
+  const double hi = cap.hi_W;
+  const double lo = cap.lo_W;
+  if (cap.empty() || in.mode == BusStatus::idle) {
     reset(0.0);
     last_update_ns_ = -1;  // the next step with capacity starts bumplessly from the measured power
     return out;

@@ -1,6 +1,7 @@
 // The law registry and the mode every law honours (bus_law.hpp).
 #include "eqd/core/bus_law.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "eqd/core/adaptive_law.hpp"
@@ -48,6 +49,18 @@ std::unique_ptr<BusLaw> make_bus_law(LawKind k) {
   }
   return nullptr;
 }
+
+double Capacity::clamp(double v) const noexcept { return std::clamp(v, lo_W, hi_W); }
+
+Capacity capacity_of(const LawInput& in) noexcept {
+  return Capacity{-std::max(0.0, in.capacity_discharge_W), std::max(0.0, in.capacity_charge_W)};
+}
+
+double slew(double from, double to, double max_step) noexcept {
+  return from + std::clamp(to - from, -max_step, max_step);
+}
+
+int sign_of(double v, double eps) noexcept { return v > eps ? 1 : (v < -eps ? -1 : 0); }
 
 BusStatus bus_mode(bool any_fresh, bool any_test_stale, std::int64_t now_ns, const BusParams& p,
                    std::int64_t& hold_since_ns) noexcept {

@@ -560,14 +560,13 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
   in.samples_newer_than_command = newer_than_command;
   // The mode is the core's, the same for every law: no usable buffer, or hold / ramp down on the
   // health of the samples (bus_law.hpp).
-  const double cap_hi = std::max(0.0, cap_charge);
-  const double cap_lo = -std::max(0.0, cap_discharge);
-  in.mode = cap_hi <= 0.0 && cap_lo >= 0.0
-                ? BusStatus::idle
-                : bus_mode(acc.any_fresh, acc.any_test_stale, now_ns, p, bus.hold_since_ns);
+  const Capacity cap = capacity_of(in);
+  const double cap_hi = cap.hi_W;
+  const double cap_lo = cap.lo_W;
+  in.mode = cap.empty() ? BusStatus::idle : bus_mode(acc.any_fresh, acc.any_test_stale, now_ns, p, bus.hold_since_ns);
   LawOutput out = bus.law->step(in, p);
   // The capacity clamp holds whatever the law answers (a law's bug must not reach a battery).
-  out.command_W = std::isfinite(out.command_W) ? std::clamp(out.command_W, cap_lo, cap_hi) : 0.0;
+  out.command_W = std::isfinite(out.command_W) ? cap.clamp(out.command_W) : 0.0;
 
   // Re-allocate when the law moved, when the usable set or a headroom would be exceeded (safety
   // reductions apply at once), else keep setpoints steady so that the links are not flooded with writes.

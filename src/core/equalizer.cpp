@@ -10,22 +10,9 @@ namespace {
 
 constexpr double kNsPerS = 1e9;
 
-int sign_of(double v, double eps) noexcept { return v > eps ? 1 : (v < -eps ? -1 : 0); }
-
-// Move `from` toward `to` by at most `max_step` (>= 0).
-double slew(double from, double to, double max_step) noexcept {
-  return from + std::clamp(to - from, -max_step, max_step);
-}
-
 double seconds(std::int64_t ns) noexcept { return static_cast<double>(ns) / kNsPerS; }
 
 }  // namespace
-
-double Capacity::clamp(double v) const noexcept { return std::clamp(v, lo_W, hi_W); }
-
-Capacity capacity_of(const LawInput& in) noexcept {
-  return Capacity{-std::max(0.0, in.capacity_discharge_W), std::max(0.0, in.capacity_charge_W)};
-}
 
 double deadband_stage(double desired_W, double step_s, bool force, const BusParams& p, EqualizerState& s) noexcept {
   // A change larger than deadband_W moves the reference at once; a smaller one only once its signed

@@ -59,6 +59,21 @@ struct LawCounters {
   double setpoint_travel_W = 0.0;     ///< sum of |change of command|
 };
 
+/// The buffers' capacity as a closed interval of total bus-side power, lo_W <= 0 <= hi_W.
+struct Capacity {
+  double lo_W = 0.0;  ///< -(discharge headroom)
+  double hi_W = 0.0;  ///< charge headroom
+  [[nodiscard]] double clamp(double v) const noexcept;
+  [[nodiscard]] bool empty() const noexcept { return hi_W <= 0.0 && lo_W >= 0.0; }
+};
+/// The capacity of a step's input (negative headroom counts as none).
+Capacity capacity_of(const LawInput& in) noexcept;
+
+/// Move `from` toward `to` by at most `max_step` (>= 0). Any thread.
+double slew(double from, double to, double max_step) noexcept;
+/// +1, -1 or 0 (|v| <= eps: no direction). Any thread.
+int sign_of(double v, double eps) noexcept;
+
 /// A control law of one bus. The core calls step() once per cycle for every bus, from the control
 /// thread; step() must not block, allocate, throw, log or do I/O (construction may allocate).
 /// Contract, checked for every registered law by tests/unit/core_law_conformance_test.cpp:

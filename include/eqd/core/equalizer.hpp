@@ -25,16 +25,6 @@ struct EqualizerState {
   LawCounters counters{};
 };
 
-/// The buffers' capacity as a closed interval of total bus-side power, lo_W <= 0 <= hi_W.
-struct Capacity {
-  double lo_W = 0.0;  ///< -(discharge headroom)
-  double hi_W = 0.0;  ///< charge headroom
-  [[nodiscard]] double clamp(double v) const noexcept;
-  [[nodiscard]] bool empty() const noexcept { return hi_W <= 0.0 && lo_W >= 0.0; }
-};
-/// The capacity of a step's input (negative headroom counts as none).
-Capacity capacity_of(const LawInput& in) noexcept;
-
 // ---- The stages, in the order equalizer_step() runs them. Each is pure apart from the state it is
 // ---- given; any thread. Unit tests: tests/unit/core_law_stages_test.cpp.
 

@@ -11,8 +11,9 @@ constexpr double kNsPerS = 1e9;
 core::LawOutput PeerLaw::step(const core::LawInput& in, const core::BusParams& p) noexcept {
   core::LawOutput out;
   out.desired_W = out.aim_W = p.target_W - in.free_W;
-  const double hi = std::max(0.0, in.capacity_charge_W);
-  const double lo = -std::max(0.0, in.capacity_discharge_W);
+  const core::Capacity cap = core::capacity_of(in);
+  const double hi = cap.hi_W;
+  const double lo = cap.lo_W;
   const double previous = std::clamp(command_W_, lo, hi);
   const double step_s = last_step_ns_ < 0 ? 0.0 : static_cast<double>(in.now_ns - last_step_ns_) / kNsPerS;
   last_step_ns_ = in.now_ns;
@@ -23,7 +24,7 @@ core::LawOutput PeerLaw::step(const core::LawInput& in, const core::BusParams& p
   } else if (in.mode == core::BusStatus::ramp_down) {
     // The peers' originals have no such rule; inside eqd they follow eqd's: toward 0 W at rated/tau.
     const double max_step = std::max(in.rated_W, std::max(hi, -lo)) / p.tau_s * step_s;
-    next = previous - std::clamp(previous, -max_step, max_step);
+    next = core::slew(previous, 0.0, max_step);
     updated = true;
   } else if (in.mode != core::BusStatus::holding && in.now_ns >= next_update_ns_) {
     next_update_ns_ = in.now_ns + static_cast<std::int64_t>(std::llround(period_s_ * kNsPerS));
