@@ -49,13 +49,7 @@ start_eqd() {
   "$EQD" -c "$WORK/eqd.yaml" --set "api.socket=$SOCK" --set "state_dir=$STATE" --set metrics.enabled=false \
     --set api.group=users --set control_loop.shutdown_timeout_ms=2000 >"$WORK/eqd-$n.log" 2>&1 &
   EQD_PID=$!
-  local until=$((SECONDS + 10))
-  while [ $SECONDS -lt $until ]; do
-    kill -0 "$EQD_PID" 2>/dev/null || fail "eqd #$n exited at start"
-    ctl status && [ "$RC" = 0 ] && return 0
-    sleep 0.1
-  done
-  fail "eqd #$n does not answer on $SOCK"
+  wait_answering "$EQD_PID" "eqd #$n"
 }
 
 stop_eqd() {

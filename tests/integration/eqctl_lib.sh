@@ -30,6 +30,18 @@ ctl() {
   ERR=$(cat "$WORK/err")
 }
 
+# wait_answering PID NAME: until the eqd of PID answers `eqctl status` on $SOCK (10 s); fails if it exits.
+wait_answering() {
+  local pid=$1 name=$2
+  local until=$((SECONDS + 10))
+  while [ $SECONDS -lt $until ]; do
+    kill -0 "$pid" 2>/dev/null || fail "$name exited at start"
+    ctl status && [ "$RC" = 0 ] && return 0
+    sleep 0.1
+  done
+  fail "$name does not answer on $SOCK"
+}
+
 # wait_for SECONDS DESCRIPTION JQ-FILTER -- eqctl reading command: until the filter prints true.
 wait_for() {
   local limit=$1 what=$2 filter=$3

@@ -33,11 +33,5 @@ rig_start() {
   "$EQD" -c "$WORK/eqd.yaml" --set "api.socket=$SOCK" --set "state_dir=$WORK/state" --set metrics.enabled=false \
     --set api.group=root --set control_loop.shutdown_timeout_ms=1000 >"$WORK/eqd.log" 2>&1 &
   RIG_EQD_PID=$!
-  local until=$((SECONDS + 10))
-  while [ $SECONDS -lt $until ]; do
-    kill -0 "$RIG_EQD_PID" 2>/dev/null || fail "eqd exited at start"
-    ctl status && [ "$RC" = 0 ] && return 0
-    sleep 0.1
-  done
-  fail "eqd does not answer on $SOCK"
+  wait_answering "$RIG_EQD_PID" eqd
 }
