@@ -50,7 +50,7 @@ double OcvTable::voltage_V(double soc) const noexcept {
 }
 
 Battery::Battery(const BatteryParams& p, OcvTable ocv)
-    : params_(p), ocv_(std::move(ocv)), soc_(std::clamp(p.initial_soc, 0.0, 1.0)) {
+    : params_(p), ocv_(std::move(ocv)), soc_(std::clamp(p.initial_soc, 0.0, 1.0)), capacity_now_Ah_(p.capacity_Ah) {
   ocv_now_V_ = ocv_.voltage_V(soc_);
 }
 
@@ -58,12 +58,15 @@ void Battery::step(double current_A, double dt_s) noexcept {
   const double ah = current_A * dt_s / 3600.0;
   if (ah >= 0.0) {
     charged_Ah_ += ah;
-    soc_ += ah * params_.coulombic_efficiency / params_.capacity_Ah;
+    soc_ += ah * params_.coulombic_efficiency / capacity_now_Ah_;
   } else {
     discharged_Ah_ -= ah;
-    soc_ += ah / params_.capacity_Ah;
+    soc_ += ah / capacity_now_Ah_;
   }
   soc_ = std::clamp(soc_, 0.0, 1.0);
+  if (params_.fade_per_cycle > 0.0)
+    capacity_now_Ah_ = params_.capacity_Ah *
+                       std::max(kMinCapacityFraction, 1.0 - params_.fade_per_cycle * equivalent_cycles());
   // Exact solution of dV/dt = I/C1 - V/(R1 C1) for constant I over dt.
   const double tau = params_.r1_ohm * params_.c1_F;
   if (tau > 0.0) {

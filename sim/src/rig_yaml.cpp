@@ -2,6 +2,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <tuple>
 #include <utility>
 
 #include "eqd/core/bus_law.hpp"
@@ -70,7 +71,7 @@ std::shared_ptr<const OcvTable> parse_battery(const Merged& m, const YamlCtx& c,
   for (const auto& [node, path] : {std::pair{m.tmpl, m.tmpl_path}, std::pair{m.own, m.own_path}})
     if (node)
       c.check_keys(node, path, {"chemistry", "cells_in_series", "capacity_Ah", "r0_ohm", "r1_ohm", "c1_F", "soc",
-                                "coulombic_efficiency", "ocv"});
+                                "coulombic_efficiency", "fade_per_cycle", "ocv"});
   auto num = [&](const char* k, double def, double lo, double hi) {
     return m.with(k, [&](const YAML::Node& n, const std::string& p) { return n ? c.num(n, k, p, def, lo, hi) : def; });
   };
@@ -80,6 +81,7 @@ std::shared_ptr<const OcvTable> parse_battery(const Merged& m, const YamlCtx& c,
   b.c1_F = num("c1_F", b.c1_F, 0.0, 1e9);
   b.initial_soc = num("soc", b.initial_soc, 0.0, 1.0);
   b.coulombic_efficiency = num("coulombic_efficiency", b.coulombic_efficiency, 0.5, 1.0);
+  b.fade_per_cycle = num("fade_per_cycle", b.fade_per_cycle, 0.0, 1.0);
   const int cells = static_cast<int>(m.with("cells_in_series", [&](const YAML::Node& n, const std::string& p) {
     return n ? c.integer(n, "cells_in_series", p, 1, 1, 1000) : std::int64_t{1};
   }));
@@ -140,6 +142,30 @@ TargetKind parse_mode(const YAML::Node& n, const YamlCtx& c, const std::string& 
   c.fail(n["mode"], p + ".mode", "unknown mode '" + s + "' (expected power, current)");
 }
 
+/// Sign of a profile's time-weighted mean (trapezoids) times scale: which way a cutoff is reached.
+double profile_mean(const Profile& pr, double scale) {
+  double area = 0.0;
+  for (std::size_t i = 1; i < pr.time_s.size(); ++i)
+    area += 0.5 * (pr.value[i] + pr.value[i - 1]) * (pr.time_s[i] - pr.time_s[i - 1]);
+  const double span = pr.time_s.back() - pr.time_s.front();
+  return span > 0.0 ? scale * area / span : 0.0;
+}
+
+Step parse_random(const YAML::Node& n, const YamlCtx& c, const std::string& p) {
+  c.check_keys(n, p, {"type", "mode", "value", "hold_s", "duration_s", "rest_fraction", "seed"});
+  Step s;
+  s.type = StepType::random;
+  s.pulse_kind = parse_mode(n, c, p, TargetKind::current);
+  if (!n["value"] || !n["hold_s"] || !n["duration_s"]) c.fail(n, p, "random needs value, hold_s and duration_s");
+  std::tie(s.value, s.value_max) = c.range(n, "value", p, {0.0, 0.0}, -kBig, kBig);
+  // A level shorter than a millisecond is noise, not a program (and would make the plant step draw forever).
+  std::tie(s.hold_min_s, s.hold_max_s) = c.range(n, "hold_s", p, {0.0, 0.0}, 1e-3, 1e7);
+  std::tie(s.duration_s, s.duration_max_s) = c.range(n, "duration_s", p, {0.0, 0.0}, 1e-3, 1e8);
+  s.rest_fraction = c.num(n, "rest_fraction", p, 0.0, 0.0, 1.0);
+  s.seed = static_cast<std::uint64_t>(c.integer(n, "seed", p, 0, 0, INT64_MAX));
+  return s;
+}
+
 Step parse_step(const YAML::Node& n, const YamlCtx& c, const std::string& p) {
   c.require_map(n, p);
   const std::string type = c.str(n, "type", p, "", true);
@@ -181,18 +207,28 @@ Step parse_step(const YAML::Node& n, const YamlCtx& c, const std::string& p) {
       s.levels.push_back({c.num(l, "value", lp, 0.0, -kBig, kBig), c.num(l, "duration_s", lp, 0.0, 1e-3, 1e7)});
     }
     if (s.levels.empty()) c.fail(n["levels"], p + ".levels", "needs at least one level");
+  } else if (type == "random") {
+    return parse_random(n, c, p);
   } else if (type == "profile") {
-    c.check_keys(n, p, {"type", "mode", "file", "scale", "loop", "duration_s"});
+    c.check_keys(n, p, {"type", "mode", "file", "scale", "loop", "duration_s", "until_V"});
     s.type = StepType::profile;
     s.pulse_kind = parse_mode(n, c, p, TargetKind::power);
     const std::string f = c.str(n, "file", p, "", true);
     s.profile = load_profile(c.resolve(f));
     s.scale = c.num(n, "scale", p, 1.0, -kBig, kBig);
     s.loop = c.boolean(n, "loop", p, false);
-    if (s.loop && !n["duration_s"]) c.fail(n, p, "a looping profile needs duration_s");
+    s.until_V = c.num(n, "until_V", p, 0.0, 0.0, 2000.0);
+    if (s.loop && !n["duration_s"] && s.until_V <= 0.0) c.fail(n, p, "a looping profile needs duration_s or until_V");
+    if (s.until_V > 0.0) {
+      const double mean = profile_mean(*s.profile, s.scale);
+      if (mean == 0.0)
+        c.fail(n["until_V"], p + ".until_V",
+               "the profile (times scale) has no net charge or discharge, so until_V has no direction");
+      s.until_falling = mean < 0.0;
+    }
   } else {
     c.fail(n["type"], p + ".type",
-           "unknown step type '" + type + "' (expected rest, cc, cp, cc_cv, pulse, profile)");
+           "unknown step type '" + type + "' (expected rest, cc, cp, cc_cv, pulse, profile, random)");
   }
   s.duration_s = c.num(n, "duration_s", p, 0.0, 0.0, 1e8);
   if (s.duration_s <= 0.0 && (s.type == StepType::rest || s.type == StepType::pulse))
@@ -202,18 +238,41 @@ Step parse_step(const YAML::Node& n, const YamlCtx& c, const std::string& p) {
   return s;
 }
 
+/// Key of the start-delay draw within a channel's seed (any constant unlike the random steps' keys).
+constexpr std::uint64_t kStartDelayKey = 0x53544152545F4445ULL;
+
 std::shared_ptr<const Schedule> parse_schedule(const YAML::Node& n, const YamlCtx& c, const std::string& p,
-                                               double extra_delay_s) {
+                                               double extra_delay_s, std::uint64_t channel_seed) {
   c.check_keys(n, p, {"repeat", "start_delay_s", "steps"});
   auto s = std::make_shared<Schedule>();
+  s->seed = channel_seed;
   s->repeat = static_cast<int>(c.integer(n, "repeat", p, 1, 0, 1000000));
-  s->start_delay_s = c.num(n, "start_delay_s", p, 0.0, 0.0, 1e8) + extra_delay_s;
+  // A range [low, high] is drawn once per channel: programs that start at random times, as in a lab.
+  const auto [delay_lo_s, delay_hi_s] = c.range(n, "start_delay_s", p, {0.0, 0.0}, 0.0, 1e8);
+  s->start_delay_s = delay_lo_s + unit_from_seed(mix_seed(channel_seed, kStartDelayKey)) * (delay_hi_s - delay_lo_s) +
+                     extra_delay_s;
   if (!n["steps"]) c.fail(n, p, "missing key 'steps'");
   c.require_seq(n["steps"], p + ".steps");
   for (std::size_t i = 0; i < n["steps"].size(); ++i)
     s->steps.push_back(parse_step(n["steps"][i], c, p + ".steps[" + std::to_string(i) + "]"));
   if (s->steps.empty()) c.fail(n["steps"], p + ".steps", "needs at least one step");
   return s;
+}
+
+/// A profile's cutoff outside the converter's window would never be reached (the converter stops the
+/// battery at its own limit first) and the loop would run forever.
+void check_cutoffs(const Schedule& s, const ConverterParams& conv, const YAML::Node& n, const YamlCtx& c,
+                   const std::string& p) {
+  for (std::size_t i = 0; i < s.steps.size(); ++i) {
+    const Step& st = s.steps[i];
+    if (st.type != StepType::profile || st.until_V <= 0.0) continue;
+    if (st.until_V < conv.v_min_V || st.until_V > conv.v_max_V) {
+      const YAML::Node sn = n["steps"][i];
+      c.fail(sn["until_V"], p + ".steps[" + std::to_string(i) + "].until_V",
+             "cutoff " + std::to_string(st.until_V) + " V is outside the converter window [" +
+                 std::to_string(conv.v_min_V) + ", " + std::to_string(conv.v_max_V) + "] V: it would never be reached");
+    }
+  }
 }
 
 core::BufferLimits parse_buffer(const Merged& m, const YamlCtx& c, const ConverterParams& conv) {
@@ -348,7 +407,11 @@ RigSpec parse_rig(const YAML::Node& root, const YamlCtx& c, const std::string& b
         ChannelSpec ch = proto;
         if (sched_node) {
           c.require_map(sched_node, sched_path);
-          ch.schedule = parse_schedule(sched_node, c, sched_path, stagger * static_cast<double>(k));
+          // The channel's place (controller, channel) keys its random draws: stable when other
+          // controllers are added behind it, different for every channel of a group.
+          const std::uint64_t channel_seed = mix_seed(mix_seed(rig.seed, ci), ctl.channels.size());
+          ch.schedule = parse_schedule(sched_node, c, sched_path, stagger * static_cast<double>(k), channel_seed);
+          check_cutoffs(*ch.schedule, ch.converter, sched_node, c, sched_path);
         }
         ctl.channels.push_back(std::move(ch));
       }

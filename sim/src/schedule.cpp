@@ -18,8 +18,22 @@ const char* to_string(StepType t) noexcept {
     case StepType::cc_cv: return "cc_cv";
     case StepType::pulse: return "pulse";
     case StepType::profile: return "profile";
+    case StepType::random: return "random";
   }
   return "?";
+}
+
+std::uint64_t mix_seed(std::uint64_t key, std::uint64_t value) noexcept {
+  // splitmix64's increment and finaliser: every input bit reaches every output bit, so that keys that
+  // differ by one (channel 3 and 4, pass 7 and 8) give unrelated streams.
+  std::uint64_t z = key + 0x9E3779B97F4A7C15ULL * (value + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+double unit_from_seed(std::uint64_t key) noexcept {
+  return static_cast<double>(key >> 11) * (1.0 / 9007199254740992.0);  // 2^-53
 }
 
 double Profile::at(double t_s) const noexcept {
@@ -92,6 +106,11 @@ std::shared_ptr<const Profile> load_profile(const std::string& path) {
   return p;
 }
 
+ScheduleRunner::ScheduleRunner(const Schedule* s)
+    : schedule_(s), delay_left_s_(s != nullptr ? s->start_delay_s : 0.0), started_(delay_left_s_ <= 0.0) {
+  enter_step();
+}
+
 bool ScheduleRunner::finished() const noexcept {
   if (schedule_ == nullptr || schedule_->steps.empty()) return true;
   return schedule_->repeat > 0 && pass_ >= static_cast<std::uint64_t>(schedule_->repeat);
@@ -138,8 +157,44 @@ Target ScheduleRunner::target() const noexcept {
       t.value = s.scale * p.at(x);
       break;
     }
+    case StepType::random:
+      t.kind = s.pulse_kind;
+      t.value = level_value_;
+      break;
   }
   return t;
+}
+
+double ScheduleRunner::draw() noexcept {
+  // Counter-based: the draw is a function of where the program is, not of a stream's history, so the
+  // forecast's run-ahead copy sees the same levels and a pass never replays an earlier one.
+  const Step& s = schedule_->steps[index_];
+  std::uint64_t k = mix_seed(schedule_->seed, s.seed);
+  k = mix_seed(k, index_);
+  k = mix_seed(k, pass_);
+  return unit_from_seed(mix_seed(k, draws_++));
+}
+
+void ScheduleRunner::draw_level(const Step& s) noexcept {
+  // Always three draws per level, so that rest_fraction does not shift the later levels' values.
+  const double rest = draw();
+  const double v = draw();
+  const double hold = draw();
+  level_value_ = rest < s.rest_fraction ? 0.0 : s.value + v * (s.value_max - s.value);
+  level_left_s_ += s.hold_min_s + hold * (s.hold_max_s - s.hold_min_s);
+}
+
+void ScheduleRunner::enter_step() noexcept {
+  step_length_s_ = 0.0;
+  level_value_ = 0.0;
+  level_left_s_ = 0.0;
+  draws_ = 0;
+  if (!active()) return;
+  const Step& s = schedule_->steps[index_];
+  step_length_s_ = s.duration_s;
+  if (s.type != StepType::random) return;
+  if (s.duration_max_s > s.duration_s) step_length_s_ = s.duration_s + draw() * (s.duration_max_s - s.duration_s);
+  draw_level(s);
 }
 
 double ScheduleRunner::forecast_at_W(double horizon_s, double resolution_s, double voltage_V,
@@ -171,6 +226,7 @@ void ScheduleRunner::next_step() noexcept {
     index_ = 0;
     ++pass_;
   }
+  enter_step();
 }
 
 void ScheduleRunner::advance(double dt_s, const ConverterOutput& out) noexcept {
@@ -182,7 +238,7 @@ void ScheduleRunner::advance(double dt_s, const ConverterOutput& out) noexcept {
   }
   elapsed_s_ += dt_s;
   const Step& s = schedule_->steps[index_];
-  bool done = s.duration_s > 0.0 && elapsed_s_ >= s.duration_s - 1e-9;
+  bool done = step_length_s_ > 0.0 && elapsed_s_ >= step_length_s_ - 1e-9;
   switch (s.type) {
     case StepType::cc:
     case StepType::cp:
@@ -199,6 +255,12 @@ void ScheduleRunner::advance(double dt_s, const ConverterOutput& out) noexcept {
       break;
     case StepType::profile:
       if (!s.loop && s.duration_s <= 0.0 && elapsed_s_ >= s.profile->end_s()) done = true;
+      // A drive cycle looped until a cutoff: the terminal under load, as a cycler's limit sees it.
+      if (s.until_V > 0.0 && (s.until_falling ? out.voltage_V <= s.until_V : out.voltage_V >= s.until_V)) done = true;
+      break;
+    case StepType::random:
+      level_left_s_ -= dt_s;
+      while (level_left_s_ <= 1e-9 && s.hold_max_s > 0.0) draw_level(s);  // the loader wants hold_min_s > 0
       break;
     case StepType::rest:
     case StepType::pulse:

@@ -66,6 +66,27 @@ std::int64_t YamlCtx::integer(const YAML::Node& map, const char* key, const std:
   return v;
 }
 
+std::pair<double, double> YamlCtx::range(const YAML::Node& map, const char* key, const std::string& path,
+                                         std::pair<double, double> def, double lo, double hi) const {
+  const YAML::Node n = map[key];
+  if (!n) return def;
+  const std::string p = path.empty() ? std::string(key) : path + "." + key;
+  if (n.IsScalar()) {
+    const double v = num(map, key, path, 0.0, lo, hi);
+    return {v, v};
+  }
+  if (!n.IsSequence() || n.size() != 2) fail(n, p, "expected a number or a list [low, high]");
+  double ends[2];
+  for (std::size_t i = 0; i < 2; ++i) {
+    const std::string ip = p + "[" + std::to_string(i) + "]";
+    ends[i] = num(n[i], ip);
+    if (ends[i] < lo || ends[i] > hi)
+      fail(n[i], ip, "value " + n[i].Scalar() + " out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  }
+  if (ends[0] > ends[1]) fail(n, p, "low end " + n[0].Scalar() + " is above high end " + n[1].Scalar());
+  return {ends[0], ends[1]};
+}
+
 bool YamlCtx::boolean(const YAML::Node& map, const char* key, const std::string& path, bool def) const {
   const YAML::Node n = map[key];
   if (!n) return def;

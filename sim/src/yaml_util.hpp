@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <string>
+#include <utility>
 
 #include "eqd/sim/errors.hpp"
 #include "eqd/sim/rig.hpp"
@@ -30,6 +31,10 @@ struct YamlCtx {
   double num(const YAML::Node& map, const char* key, const std::string& path, double def, double lo, double hi) const;
   std::int64_t integer(const YAML::Node& map, const char* key, const std::string& path, std::int64_t def,
                        std::int64_t lo, std::int64_t hi) const;
+  /// map[key] as a range: a number (both ends equal) or a list [low, high] with low <= high, each within
+  /// [lo, hi]; def when absent. For values that a rig draws (random levels, start delays).
+  std::pair<double, double> range(const YAML::Node& map, const char* key, const std::string& path,
+                                  std::pair<double, double> def, double lo, double hi) const;
   bool boolean(const YAML::Node& map, const char* key, const std::string& path, bool def) const;
   std::string str(const YAML::Node& map, const char* key, const std::string& path, const std::string& def,
                   bool required) const;

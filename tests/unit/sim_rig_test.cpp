@@ -71,7 +71,7 @@ TEST_CASE("rig YAML errors name file, line, column and key path", "[sim][rig]") 
   CHECK_THAT(rig_error("bad_type.yaml", bad),
              Catch::Contains("bad_type.yaml:17:") &&
                  Catch::Contains("controllers[0].channels[0].schedule.steps[1].type: unknown step type 'cc_cvv' "
-                                 "(expected rest, cc, cp, cc_cv, pulse, profile)"));
+                                 "(expected rest, cc, cp, cc_cv, pulse, profile, random)"));
   std::string typo = kRig;
   typo.replace(typo.find("capacity_Ah: 50"), 11, "capacty_Ah");
   CHECK_THAT(rig_error("typo.yaml", typo),

@@ -40,11 +40,19 @@ struct BatteryParams {
   double c1_F = 2000.0;               ///< c1_F: RC-pair capacitance
   double initial_soc = 0.5;           ///< soc: initial state of charge 0..1
   double coulombic_efficiency = 1.0;  ///< coulombic_efficiency: fraction of charging Ah stored (0..1]
+  /// fade_per_cycle: fraction of capacity_Ah lost per equivalent full cycle (Ah charged + discharged over
+  /// 2 x capacity_Ah), so that the steps of a cycle-life test that end on a voltage or current shorten
+  /// from cycle to cycle. 0 = no ageing. The capacity never falls below kMinCapacityFraction of new.
+  double fade_per_cycle = 0.0;
 };
 
 /// One battery's state. Thread-safety: not thread-safe; owned and stepped by one thread (the rig's).
 class Battery {
  public:
+  /// Floor of the faded capacity (of capacity_Ah): a cell at a fifth of its capacity is long retired,
+  /// and the floor keeps the SOC integration finite whatever fade_per_cycle a rig asks for.
+  static constexpr double kMinCapacityFraction = 0.2;
+
   Battery(const BatteryParams& p, OcvTable ocv);
 
   /// Terminal voltage if `current_A` flowed now: OCV(SOC) + I*R0 + V_rc.
@@ -60,14 +68,21 @@ class Battery {
   /// Ah moved into / out of the battery since construction (both positive).
   [[nodiscard]] double charged_Ah() const noexcept { return charged_Ah_; }
   [[nodiscard]] double discharged_Ah() const noexcept { return discharged_Ah_; }
+  /// Equivalent full cycles so far: (charged + discharged Ah) / (2 x capacity_Ah).
+  [[nodiscard]] double equivalent_cycles() const noexcept {
+    return (charged_Ah_ + discharged_Ah_) / (2.0 * params_.capacity_Ah);
+  }
+  /// Present capacity: capacity_Ah faded by fade_per_cycle x equivalent_cycles() (= capacity_Ah without fade).
+  [[nodiscard]] double capacity_Ah() const noexcept { return capacity_now_Ah_; }
 
   /// Current that would put the terminal at exactly v_V (used for CV and voltage limits).
   [[nodiscard]] double current_for_voltage_A(double v_V) const noexcept {
     return (v_V - ocv_now_V_ - v_rc_V_) / params_.r0_ohm;
   }
 
-  /// Let current_A flow for dt_s: integrate SOC (coulombic efficiency on charge) and the RC pair
-  /// (exact exponential step, so large dt stays stable). SOC saturates at 0 and 1.
+  /// Let current_A flow for dt_s: integrate SOC (coulombic efficiency on charge) against the present
+  /// capacity, then fade the capacity by the Ah moved, and step the RC pair (exact exponential step, so
+  /// large dt stays stable). SOC saturates at 0 and 1; fade keeps the SOC (the charge lost is the fade's).
   void step(double current_A, double dt_s) noexcept;
 
  private:
@@ -80,6 +95,7 @@ class Battery {
   double rc_decay_ = 0.0;
   double charged_Ah_ = 0.0;
   double discharged_Ah_ = 0.0;
+  double capacity_now_Ah_ = 0.0;  ///< capacity_Ah after fade
 };
 
 }  // namespace eqd::sim

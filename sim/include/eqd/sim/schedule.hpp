@@ -1,7 +1,7 @@
 #pragma once
 /// @file schedule.hpp
-/// Test programs of simulated channels: rest, CC, CP, CC-CV, pulse trains and CSV profiles, as a
-/// sequence of steps that may repeat.
+/// Test programs of simulated channels: rest, CC, CP, CC-CV, pulse trains, CSV profiles and one-off
+/// random programs, as a sequence of steps that may repeat.
 
 #include <cstddef>
 #include <cstdint>
@@ -28,7 +28,7 @@ struct Profile {
 /// a row without exactly two numeric fields, or a time that does not increase.
 std::shared_ptr<const Profile> load_profile(const std::string& path);
 
-enum class StepType : std::uint8_t { rest, cc, cp, cc_cv, pulse, profile };
+enum class StepType : std::uint8_t { rest, cc, cp, cc_cv, pulse, profile, random };
 /// Name as used in YAML ("rest", "cc", ...).
 const char* to_string(StepType t) noexcept;
 
@@ -51,6 +51,20 @@ struct Step {
   std::shared_ptr<const Profile> profile;       ///< profile
   double scale = 1.0;                           ///< profile: multiplier of the CSV values
   bool loop = false;                            ///< profile: wrap around at its end
+  /// profile with until_V: true when the profile is a net discharge (scale x its time-weighted mean < 0),
+  /// so that until_V is reached by falling; false: a net charge, reached by rising. Set by the loader.
+  bool until_falling = true;
+  // random: levels drawn uniformly from [value, value_max], each held for a time drawn uniformly from
+  // [hold_min_s, hold_max_s]; with probability rest_fraction a level is 0 (a pause between pulses).
+  // The step's length is drawn from [duration_s, duration_max_s] each time it starts (duration_max_s 0:
+  // always duration_s). Draws are keyed by (Schedule::seed, seed, step index, pass, draw number): the
+  // same rig gives the same program, and no two passes give the same one.
+  double value_max = 0.0;
+  double hold_min_s = 0.0;
+  double hold_max_s = 0.0;
+  double duration_max_s = 0.0;
+  double rest_fraction = 0.0;
+  std::uint64_t seed = 0;
 };
 
 /// A channel's program. Plain data.
@@ -58,15 +72,23 @@ struct Schedule {
   std::vector<Step> steps;
   int repeat = 1;              ///< passes through `steps`; 0 = forever
   double start_delay_s = 0.0;  ///< rest this long before the first step
+  /// The channel's own random stream (random steps): the rig loader derives it from the rig's seed and
+  /// the channel's place, so that two channels with the same program draw different levels.
+  std::uint64_t seed = 0;
 };
+
+/// Deterministic 64-bit mixing of a key with a value (the splitmix64 finaliser): what the random steps
+/// and the loader's per-channel draws are keyed by. Pure; the same inputs give the same output anywhere.
+[[nodiscard]] std::uint64_t mix_seed(std::uint64_t key, std::uint64_t value) noexcept;
+/// A uniform double in [0, 1) from a mixed key (53 bits).
+[[nodiscard]] double unit_from_seed(std::uint64_t key) noexcept;
 
 /// Runs a Schedule. Thread-safety: not thread-safe; owned by the rig's thread. No allocation per step.
 class ScheduleRunner {
  public:
   ScheduleRunner() = default;
   /// s must outlive the runner (channels keep their Schedule in a shared_ptr).
-  explicit ScheduleRunner(const Schedule* s)
-      : schedule_(s), delay_left_s_(s != nullptr ? s->start_delay_s : 0.0), started_(delay_left_s_ <= 0.0) {}
+  explicit ScheduleRunner(const Schedule* s);
 
   /// The converter request for now (the present step at its elapsed time).
   [[nodiscard]] Target target() const noexcept;
@@ -84,12 +106,21 @@ class ScheduleRunner {
 
   [[nodiscard]] bool finished() const noexcept;
   [[nodiscard]] bool active() const noexcept { return schedule_ != nullptr && !finished(); }
+  /// The step being run (0-based index into Schedule::steps) and the number of completed passes through
+  /// the steps: together they say where the program is, which is what a load predictor keys its history by.
   [[nodiscard]] std::size_t step_index() const noexcept { return index_; }
   [[nodiscard]] std::uint64_t pass() const noexcept { return pass_; }
   [[nodiscard]] double step_elapsed_s() const noexcept { return elapsed_s_; }
+  /// Length of the present step when it is time-bound (a random step's drawn length), else 0.
+  [[nodiscard]] double step_length_s() const noexcept { return step_length_s_; }
 
  private:
   void next_step() noexcept;
+  /// Per-step state on entering index_: a random step draws its length and first level.
+  void enter_step() noexcept;
+  /// Draw number `draws_` of the present random step, uniform in [0, 1).
+  [[nodiscard]] double draw() noexcept;
+  void draw_level(const Step& s) noexcept;
 
   const Schedule* schedule_ = nullptr;
   std::size_t index_ = 0;
@@ -98,6 +129,10 @@ class ScheduleRunner {
   double delay_left_s_ = 0.0;
   bool started_ = false;
   bool in_cv_ = false;
+  double step_length_s_ = 0.0;  ///< time limit of the present step (Step::duration_s or a random draw)
+  double level_value_ = 0.0;    ///< random: the level in force
+  double level_left_s_ = 0.0;   ///< random: time until the next level is drawn
+  std::uint64_t draws_ = 0;     ///< random: draws made in the present step (the counter of the key)
 };
 
 }  // namespace eqd::sim
