@@ -43,6 +43,19 @@ void run_file(const std::string& path) {
 }
 }  // namespace
 
+// Hidden (not run by CTest): `EQD_SCENARIO_RUN=a.yaml:b.yaml sim_scenarios "[.run]"` runs any scenario
+// files, e.g. the benchmark's (tests/bench/scenarios), and prints their figures and wall time.
+TEST_CASE("run the files named in EQD_SCENARIO_RUN", "[.run]") {
+  const char* list = std::getenv("EQD_SCENARIO_RUN");
+  REQUIRE(list != nullptr);
+  std::string files = list;
+  for (std::size_t at = 0; at <= files.size();) {
+    const std::size_t end = std::min(files.find(':', at), files.size());
+    if (end > at) run_file(files.substr(at, end - at));
+    at = end + 1;
+  }
+}
+
 TEST_CASE("scenario folder is not empty", "[scenario]") { REQUIRE(scenario_files().size() >= 8); }
 
 // One section per file; CTest runs each section as its own test (`-c <name>`), so a failing scenario
