@@ -360,6 +360,7 @@ const std::vector<Key<BusConfig>>& bus_keys() {
       int_key<T>("lease_ms", [](T& o) -> std::uint32_t& { return o.params.lease_ms; }, 1, 3600000, "ms"),
       bool_key<T>("allow_any_tau", [](T& o) -> bool& { return o.allow_any_tau; }),
       bool_key<T>("use_forecast", [](T& o) -> bool& { return o.params.use_forecast; }),
+      bool_key<T>("learn_forecast", [](T& o) -> bool& { return o.params.learn_forecast; }),
       real_key<T>("forecast_horizon_s", [](T& o) -> double& { return o.params.forecast_horizon_s; }, Bound{1.0, 120.0},
                   "s"),
   };
@@ -500,6 +501,7 @@ const std::vector<Key<mb::PlausibleRange>>& range_keys() {
 const std::vector<std::string>& map_field_names() {
   static const std::vector<std::string> k{"voltage",        "current",          "power",       "state",
                                           "fault_code",     "eq_flag",          "sample_counter",   "forecast_power",
+                                          "step_index",     "cycle_index",
                                           "cmd_enable",     "cmd_setpoint",     "cmd_lease",   "heartbeat",
                                           "profile_version", "device_channel_count", "capabilities",
                                           "heartbeat_timeout"};
@@ -518,6 +520,8 @@ const std::vector<Key<mb::RegisterMap>>& map_keys() {
       map_opt_field("eq_flag", &T::eq_flag),
       map_opt_field("sample_counter", &T::sample_counter),
       map_opt_field("forecast_power", &T::forecast_power),
+      map_opt_field("step_index", &T::step_index),
+      map_opt_field("cycle_index", &T::cycle_index),
       map_field("cmd_enable", &T::cmd_enable, true),
       map_field("cmd_setpoint", &T::cmd_setpoint, true),
       {"cmd_lease", false,
@@ -616,7 +620,8 @@ const std::vector<Key<eqd::io::can::FrameLayout>>& can_frame_keys() {
          else if (s == "command") o.role = eqd::io::can::FrameRole::command;
          else if (s == "heartbeat") o.role = eqd::io::can::FrameRole::heartbeat;
          else if (s == "forecast") o.role = eqd::io::can::FrameRole::forecast;
-         else fail(c, n.Mark(), p, "got " + quoted(s) + " (expected status | command | heartbeat | forecast)");
+         else if (s == "program") o.role = eqd::io::can::FrameRole::program;
+         else fail(c, n.Mark(), p, "got " + quoted(s) + " (expected status | command | heartbeat | forecast | program)");
        }},
       int_key<T>("id", [](T& o) -> std::uint32_t& { return o.id; }, 0, 0x1FFFFFFF, "", true),
       bool_key<T>("extended", [](T& o) -> bool& { return o.extended; }),

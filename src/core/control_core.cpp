@@ -89,7 +89,8 @@ ControlCore::ControlCore(const CoreConfig& cfg)
       bus_snap_(std::make_unique<Seqlock<BusSnapshot>[]>(cfg.buses.size())),
       requests_(cfg.request_capacity),
       responses_(cfg.request_capacity),
-      liveness_ns_(cfg.liveness_ms * kNsPerMs) {
+      liveness_ns_(cfg.liveness_ms * kNsPerMs),
+      learned_(cfg.channels.size(), cfg.buses.size()) {
   if (cfg.liveness_ms < 1 || cfg.liveness_ms > 3'600'000)
     throw std::invalid_argument("control core: liveness_ms must be within 1..3600000");
   if (cfg.buses.empty()) throw std::invalid_argument("control core: at least one bus is required");
@@ -369,7 +370,7 @@ void ControlCore::pass1_other(ChannelIndex i, std::int64_t now_ns, const Reading
   if (h.role == Role::test) {
     // Unknown test power (stale, invalid, or unreadable this cycle) must hold the law.
     if (read && known(health)) {
-      acc.add_test(s->power_W, s->forecast_W, static_cast<double>(h.efficiency));
+      acc.add_test(s->power_W, forecast_of(i, s->forecast_W, acc.learn), static_cast<double>(h.efficiency));
     } else {
       acc.any_test_stale = true;
     }
@@ -411,7 +412,9 @@ void ControlCore::cycle(std::int64_t now_ns) noexcept {
     constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
     const std::int64_t max_age = max_age_ns_[b];  // > 0 (validated)
     acc_[b].fresh_from_ns = now_ns < kMin + max_age ? kMin : now_ns - max_age;
+    if (b < buses_.size()) acc_[b].learn = buses_[b].params.learn_forecast && buses_[b].params.use_forecast;
   }
+  now_s_ = now_ns / 1'000'000'000;
 
   // Pass 1, every channel: take the newest consistent sample, judge its health, sum test power.
   // Test channels touch only their sample, 8 bytes of state and their bus's accumulator line. The
@@ -436,7 +439,8 @@ void ControlCore::cycle(std::int64_t now_ns) noexcept {
     if (h.role == Role::test && h.health == Health::ok && s.receive_time_ns > 0 &&
         s.receive_time_ns >= acc.fresh_from_ns && ok_state(s.state) &&
         s.valid && std::isfinite(s.power_W + s.voltage_V)) [[likely]] {
-      acc.add_test(s.power_W, s.forecast_W, static_cast<double>(h.efficiency));
+      acc.add_test(s.power_W, forecast_of(static_cast<ChannelIndex>(i), s.forecast_W, acc.learn),
+                   static_cast<double>(h.efficiency));
       continue;
     }
     const Reading_ r = reading(s);

@@ -5,6 +5,7 @@ add_executable(core_unit_tests
   unit/core_law_stages_test.cpp
   unit/core_law_conformance_test.cpp
   unit/core_adaptive_law_test.cpp
+  unit/core_predictor_test.cpp
   unit/core_allocator_test.cpp
   unit/core_control_core_test.cpp)
 target_link_libraries(core_unit_tests PRIVATE eqd_core eqd_catch_main)

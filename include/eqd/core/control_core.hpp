@@ -5,6 +5,7 @@
 
 #include <array>
 #include <atomic>
+#include <bit>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -15,6 +16,7 @@
 #include "eqd/core/bus_law.hpp"
 #include "eqd/core/forecast_path.hpp"
 #include "eqd/core/params.hpp"
+#include "eqd/core/predictor.hpp"
 #include "eqd/core/sample.hpp"
 #include "eqd/core/seqlock.hpp"
 #include "eqd/core/snapshot.hpp"
@@ -116,6 +118,11 @@ class ControlCore {
   [[nodiscard]] BusSnapshot bus(BusIndex b) const noexcept { return bus_snap_[b].load(); }
   [[nodiscard]] CycleStats stats() const noexcept { return stats_snap_.load(); }
 
+  /// Learned forecasts of the test channels (written by a Predictor's thread, read by the control
+  /// thread for buses with learn_forecast; skills read by metrics and the control API). Any thread.
+  LearnedForecasts& learned() noexcept { return learned_; }
+  [[nodiscard]] const LearnedForecasts& learned() const noexcept { return learned_; }
+
   /// Monotonic time (the clock passed to cycle()) at which the last cycle completed; 0 before the
   /// first. Links read it to prove that the control cycle, not only their own thread, is alive. Any
   /// thread (an atomic).
@@ -175,6 +182,7 @@ class ControlCore {
     double announcing_present_W = 0.0;  ///< present free power of the channels that announce
     double announced_W = 0.0;           ///< what those channels announce for forecast_horizon_s ahead
     std::uint32_t announcing = 0;       ///< channels with a finite announcement
+    bool learn = false;                 ///< bus params: learn_forecast && use_forecast
     bool any_test_stale = false;
     bool any_fresh = false;
     std::uint32_t channels = 0, buffers = 0, pending = 0, stale = 0, faulted = 0, offline = 0;
@@ -221,6 +229,12 @@ class ControlCore {
     return {s.voltage_V, s.power_W, s.receive_time_ns, s.forecast_W, s.state, s.equalization_mode, s.valid};
   }
   void take_sample(ChannelIndex i, const Reading_& s, Health health) noexcept;
+  /// The forecast a test channel counts with: its announcement, else (learn: the bus learns) its learned
+  /// forecast if one was made in the last 2 s, else NaN (nothing announced).
+  float forecast_of(ChannelIndex i, float announced_W, bool learn) const noexcept {
+    if (!learn || (std::bit_cast<std::uint32_t>(announced_W) & 0x7F80'0000u) != 0x7F80'0000u) return announced_W;
+    return learned_.usable_W(i, now_s_);
+  }
   /// Pass 1 for one channel, the long way; s == nullptr: its slot could not be read this cycle.
   [[gnu::noinline]] void pass1_other(ChannelIndex i, std::int64_t now_ns, const Reading_* s) noexcept;
   void respond(std::uint64_t id, ResponseStatus s) noexcept;
@@ -258,6 +272,8 @@ class ControlCore {
   /// is not newer is neither used nor commanded: what it did during the stall is unknown.
   std::int64_t resume_ns_ = std::numeric_limits<std::int64_t>::min();
   std::atomic<std::int64_t> cycle_clock_{0};
+  LearnedForecasts learned_;
+  std::int64_t now_s_ = 0;  ///< this cycle's second (for the age of learned forecasts)
   bool stopping_ = false;
 };
 

@@ -43,8 +43,13 @@ struct BusParams {
   /// the present one, so that the damped response is centred on an announced step rather than lagging
   /// it by tau_s. Channels that announce nothing count with their present power.
   bool use_forecast = true;
-  /// How far ahead the controllers announce (s, 1..120); must be the controllers' own horizon.
+  /// How far ahead the controllers announce (s, 1..120); must be the controllers' own horizon. Learned
+  /// forecasts are made for the same horizon.
   double forecast_horizon_s = 30.0;
+  /// Learn each test channel's power from its own history (Predictor, docs/control.md "Learned
+  /// forecasts") and, for channels that announce nothing, feed the forecast into the same path as an
+  /// announcement (with use_forecast) while it beats persistence. An announcement always wins.
+  bool learn_forecast = true;
 };
 
 /// Limits and window of one equalization channel (buffer battery). All magnitudes positive.

@@ -23,6 +23,8 @@ const char* to_string(ChannelState s) noexcept;
 /// One reading of a channel. Trivially copyable; published through a Seqlock.
 /// Sign: positive power_W/current_A = energy from the bus into the battery (charging).
 struct Sample {
+  static constexpr std::uint32_t kNoIndex = 0xFFFF'FFFFu;  ///< cycle_index not reported
+  static constexpr std::uint16_t kNoStep = 0xFFFFu;        ///< step_index not reported
   double voltage_V = 0.0;
   double current_A = 0.0;
   double power_W = 0.0;
@@ -31,13 +33,20 @@ struct Sample {
   std::uint32_t sequence = 0;           ///< controller's sample counter (wraps)
   /// Announced schedule: the battery-side power the controller expects this channel to draw
   /// forecast_horizon_s after this sample (from its test program). NaN = nothing announced; the law then
-  /// assumes the present power persists. A float so that Sample stays 56 bytes.
+  /// assumes the present power persists. A float so that Sample fits one 64-byte cache line.
   float forecast_W = std::numeric_limits<float>::quiet_NaN();
+  /// Test program position, where the controller reports it (cyclers number the steps of a program and
+  /// count its passes): the learned predictor keys a channel's history by (cycle, step, time in step).
+  /// kNoIndex = not reported. A channel whose controller reports them starts a new step when either
+  /// value changes.
+  std::uint32_t cycle_index = kNoIndex;
+  std::uint16_t step_index = kNoStep;
   std::uint16_t fault_code = 0;         ///< controller-specific, 0 = none
   ChannelState state = ChannelState::offline;
   bool equalization_mode = false;  ///< controller says the channel is in equalization mode
   bool valid = false;              ///< false: link error, exception, NaN or out-of-range value
 };
+static_assert(sizeof(Sample) <= 64, "Sample is copied through a seqlock on every poll: keep it one cache line");
 
 /// What eqd asks of one channel. Trivially copyable; published through a Seqlock (latest wins).
 struct Command {

@@ -1,0 +1,201 @@
+#pragma once
+/// @file predictor.hpp
+/// Learned forecasts: each test channel's battery-side power `horizon_s` ahead, predicted from that
+/// channel's own history, for channels whose controller announces nothing (docs/control.md, "Learned
+/// forecasts"). Cyclers repeat: a drive-cycle test loops the same profile, a cycle-life test the same
+/// charge / rest / discharge steps, so what a channel did before says what it will do next.
+///
+/// - Step-keyed, when the controller reports step and cycle numbers (Sample::step_index,
+///   Sample::cycle_index): the last occurrence of each step is kept as a trace over time in step, with
+///   the step that followed it and how long it lasted; the forecast replays it, and expects a step that
+///   ended on a condition (a voltage, a current) to last as long as last time plus the drift between its
+///   last two occurrences.
+/// - Pattern-based, without step numbers: for every lag up to max_lag_s the mean |x(t) − x(t − lag)| is
+///   kept (exponentially weighted); the lag at which the channel repeats best is replayed.
+/// - Skill-gated: every forecast is scored when its time comes against persistence (the power now held
+///   for horizon_s). skill = 1 − MAE(forecast) / MAE(persistence) over skill_tau_s; a channel's forecast
+///   is published only while its skill is above skill_on (off again below skill_off), so a predictor
+///   that does not beat persistence is the same as "nothing announced".
+///
+/// The predictor runs on its own thread (the daemon's, once per second) and publishes through
+/// LearnedForecasts, which the control thread reads lock-free: it never waits for a forecast, and a
+/// missing or late one (older than 2 s) counts as nothing announced.
+
+#include <atomic>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "eqd/core/sample.hpp"
+
+namespace eqd::core {
+
+class ControlCore;
+
+/// Tuning of the predictor (docs/control.md gives the reasons). Plain data.
+struct PredictorParams {
+  std::uint32_t ring_s = 4096;      ///< pattern history (s); bounds memory: 4 bytes per second
+  std::uint32_t max_lag_s = 3600;   ///< longest repetition period the pattern matcher finds (< ring_s)
+  std::uint32_t min_overlap_s = 120;///< a lag is scored only after this many comparisons
+  double match_tau_s = 600.0;       ///< memory of the per-lag mismatch
+  double skill_tau_s = 1200.0;      ///< memory of the skill score
+  double skill_on = 0.2;            ///< publish while skill is above this ...
+  double skill_off = 0.05;          ///< ... until it falls below this
+  std::uint32_t max_steps = 16;     ///< step traces kept per channel (least recently seen dropped)
+  std::uint32_t trace_cap = 2048;   ///< samples per step trace; longer steps are kept at coarser resolution
+};
+
+/// The forecast of one channel as published: the power (battery side, W), and the second of the core's
+/// clock it was made in. Trivially copyable.
+struct LearnedForecast {
+  float power_W = std::numeric_limits<float>::quiet_NaN();
+  std::uint32_t made_s = 0;
+};
+
+/// Lock-free table of the newest learned forecast and skill of every channel, and the skill of every
+/// bus. Thread-safety: one writer (the predictor's thread); any number of readers on any thread
+/// (the control thread reads forecasts; metrics and the control API read skills). Sized at construction.
+class LearnedForecasts {
+ public:
+  LearnedForecasts(std::size_t channels, std::size_t buses);
+
+  /// Forecast of channel i usable at now_s: its power, or NaN when none was made in the last 2 s.
+  /// Control thread; no allocation, no wait.
+  [[nodiscard]] float usable_W(std::size_t i, std::int64_t now_s) const noexcept {
+    const std::uint64_t bits = forecast_[i].load(std::memory_order_relaxed);
+    const auto made = static_cast<std::int64_t>(bits >> 32);
+    const float w = std::bit_cast<float>(static_cast<std::uint32_t>(bits));
+    const std::int64_t age = static_cast<std::int64_t>(static_cast<std::uint32_t>(now_s)) - made;
+    return age >= 0 && age <= kMaxAge_s ? w : std::numeric_limits<float>::quiet_NaN();
+  }
+  [[nodiscard]] LearnedForecast forecast(std::size_t i) const noexcept;
+  void publish(std::size_t i, float power_W, std::int64_t made_s) noexcept;
+
+  /// Skill of channel i's predictor (NaN: not scored yet / not learning) and whether its forecast is
+  /// published (skill gate open).
+  [[nodiscard]] float skill(std::size_t i) const noexcept;
+  [[nodiscard]] bool in_use(std::size_t i) const noexcept;
+  void set_skill(std::size_t i, float skill, bool in_use) noexcept;
+  /// Skill of a bus: 1 − ΣMAE(forecast) / ΣMAE(persistence) over its learning channels (NaN: none).
+  [[nodiscard]] float bus_skill(std::size_t b) const noexcept;
+  void set_bus_skill(std::size_t b, float skill) noexcept;
+
+  [[nodiscard]] std::size_t channel_count() const noexcept { return n_; }
+  [[nodiscard]] std::size_t bus_count() const noexcept { return nb_; }
+
+  static constexpr std::int64_t kMaxAge_s = 2;  ///< older forecasts are "nothing announced"
+
+ private:
+  std::size_t n_, nb_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> forecast_;  ///< made_s << 32 | float bits
+  std::unique_ptr<std::atomic<std::uint32_t>[]> skill_;     ///< float bits of the skill; in use: low bit of a separate word
+  std::unique_ptr<std::atomic<std::uint8_t>[]> in_use_;
+  std::unique_ptr<std::atomic<std::uint32_t>[]> bus_skill_;
+};
+
+/// The learner of one channel. Thread-safety: not thread-safe; owned by the predictor's thread.
+/// Allocates when it first sees a kind of history (pattern buffers, a new step), never per second
+/// afterwards except when a step ends (its recording becomes the step's trace).
+class ChannelPredictor {
+ public:
+  ChannelPredictor() = default;
+
+  /// Feed the channel's power at second t_s (one call per second; a gap of seconds is filled with the
+  /// last power). horizon_s: how far ahead to forecast (1..120). cycle/step: Sample::kNoIndex/kNoStep
+  /// when not reported. Returns the forecast for t_s + horizon_s (NaN: none, or gate closed).
+  float observe(const PredictorParams& p, std::int64_t t_s, float power_W, std::uint32_t cycle,
+                std::uint16_t step, std::uint32_t horizon_s);
+
+  /// Forget everything (the channel became a buffer, went offline for long, or the horizon changed).
+  void reset();
+
+  [[nodiscard]] double skill() const noexcept;  ///< NaN until scored over at least horizon_s
+  [[nodiscard]] bool gate_open() const noexcept { return gate_open_; }
+  [[nodiscard]] double mae_forecast_W() const noexcept { return mae_f_; }
+  [[nodiscard]] double mae_persistence_W() const noexcept { return mae_p_; }
+  [[nodiscard]] bool step_keyed() const noexcept { return step_mode_; }
+  /// Bytes of heap this learner holds (for the memory budget, docs/benchmarks.md).
+  [[nodiscard]] std::size_t memory_bytes() const noexcept;
+
+  /// Append the learned state to out (versioned binary, little-endian host layout). save/load round
+  /// trip exactly; load returns false (and leaves the learner reset) on any inconsistency.
+  void save(std::vector<std::uint8_t>& out) const;
+  bool load(std::span<const std::uint8_t> in);
+
+ private:
+  struct StepTrace {
+    std::uint16_t step = Sample::kNoStep;
+    std::uint16_t next_step = Sample::kNoStep;  ///< the step that followed last time
+    std::uint32_t res_s = 1;                     ///< seconds per trace sample
+    std::uint32_t dur_last_s = 0, dur_prev_s = 0;///< how long the last two occurrences lasted (0 = unknown)
+    std::uint64_t seen = 0;                      ///< LRU stamp
+    std::vector<float> W;
+    [[nodiscard]] double expected_s() const noexcept;
+    [[nodiscard]] float at(double t_in_step_s) const noexcept;
+  };
+
+  float predict_step(std::uint32_t horizon_s) const noexcept;
+  float predict_pattern(std::uint32_t horizon_s) const noexcept;
+  void push_pattern(const PredictorParams& p, float x);
+  void push_step(const PredictorParams& p, float x, std::uint32_t cycle, std::uint16_t step);
+  const StepTrace* find(std::uint16_t step) const noexcept;
+  void score(const PredictorParams& p, float x, std::uint32_t horizon_s) noexcept;
+
+  // Common
+  std::int64_t last_t_ = std::numeric_limits<std::int64_t>::min();
+  float last_W_ = 0.0F;
+  std::uint32_t horizon_s_ = 0;
+  bool step_mode_ = false;
+  bool gate_open_ = false;
+  std::uint64_t count_ = 0;      ///< seconds observed since the last reset
+  // Scoring: what was forecast for, and what the power was at, each of the last 128 seconds.
+  static constexpr std::size_t kScoreRing = 128;  ///< > ForecastPath::kMaxHorizon_s
+  std::vector<float> made_;      ///< forecast made at second k for k + horizon (NaN: persistence)
+  std::vector<float> seen_;      ///< power at second k
+  double mae_f_ = 0.0, mae_p_ = 0.0, scale_W_ = 0.0;
+  double fast_f_ = 0.0, fast_p_ = 0.0;  ///< the same over skill_tau_s / 8 (closes the gate)
+  std::uint64_t scored_ = 0;
+  // Pattern
+  std::vector<float> ring_;      ///< power of second k at k % ring_s (pattern mode)
+  std::vector<float> err_;       ///< err_[L-1]: EWMA of |x(t) − x(t − L)|, not bias-corrected
+  std::uint32_t best_lag_ = 0;
+  // Step-keyed
+  std::vector<StepTrace> traces_;
+  StepTrace rec_;                ///< the occurrence being recorded
+  std::uint32_t cur_cycle_ = Sample::kNoIndex;
+  std::uint16_t cur_step_ = Sample::kNoStep;
+  std::uint32_t in_step_s_ = 0;  ///< seconds since the present step started
+  bool rec_from_start_ = false;  ///< the recording began at the step's start (else it is not kept)
+  std::uint64_t stamp_ = 0;
+};
+
+/// The predictor of a whole core: one learner per channel, driven once per second from the core's
+/// sample slots and snapshots, publishing into the core's LearnedForecasts. Thread-safety: not
+/// thread-safe; one thread (the daemon's predictor thread, or a harness) calls tick().
+class Predictor {
+ public:
+  explicit Predictor(std::size_t channels, PredictorParams p = {});
+
+  /// Learn from and forecast every test channel of every bus whose params have learn_forecast, and
+  /// publish. Work is done once per new second of now_ns; other calls return at once.
+  void tick(std::int64_t now_ns, ControlCore& core);
+
+  [[nodiscard]] const ChannelPredictor& channel(std::size_t i) const noexcept { return ch_[i]; }
+  ChannelPredictor& channel(std::size_t i) noexcept { return ch_[i]; }
+  [[nodiscard]] std::size_t channel_count() const noexcept { return ch_.size(); }
+  [[nodiscard]] const PredictorParams& params() const noexcept { return p_; }
+  /// Heap bytes held by all learners.
+  [[nodiscard]] std::size_t memory_bytes() const noexcept;
+
+ private:
+  PredictorParams p_;
+  std::vector<ChannelPredictor> ch_;
+  std::vector<double> bus_mae_f_, bus_mae_p_;
+  std::int64_t last_s_ = std::numeric_limits<std::int64_t>::min();
+};
+
+}  // namespace eqd::core

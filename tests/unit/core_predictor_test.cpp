@@ -1,0 +1,294 @@
+// Learned forecasts (predictor.hpp): pattern and step-keyed prediction on synthetic histories whose
+// future is known, the skill gate, persistence of the learned state, and the path into the control core.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "eqd/core/control_core.hpp"
+#include "eqd/core/predictor.hpp"
+
+using namespace eqd::core;
+
+namespace {
+constexpr std::uint32_t kNoCycle = Sample::kNoIndex;
+constexpr std::uint16_t kNoStep = Sample::kNoStep;
+
+// A repeating load with a 300 s period and no simple shape: the sum of a few incommensurate sines
+// re-started every period, so only the period itself makes it predictable.
+double periodic_W(std::int64_t t) {
+  const double u = static_cast<double>(t % 300);
+  return 1500.0 * std::sin(u / 7.3) + 700.0 * std::sin(u / 2.1 + 1.0) + 300.0 * std::cos(u / 31.0);
+}
+
+// A cycle-life program with step numbers: 0 = CP discharge −1000 W that ends on a (simulated) voltage
+// cutoff 2 s earlier every cycle (fade), 1 = rest 60 s, 2 = CC charge +800 W for 300 s.
+struct Program {
+  std::int64_t t0 = 0;
+  struct Pos { std::uint32_t cycle; std::uint16_t step; double W; };
+  std::vector<Pos> seconds;  // the whole program, second by second
+  explicit Program(int cycles) {
+    for (int c = 0; c < cycles; ++c) {
+      const int discharge_s = 400 - 2 * c;
+      for (int s = 0; s < discharge_s; ++s) seconds.push_back({static_cast<std::uint32_t>(c), 0, -1000.0});
+      for (int s = 0; s < 60; ++s) seconds.push_back({static_cast<std::uint32_t>(c), 1, 0.0});
+      for (int s = 0; s < 300; ++s) seconds.push_back({static_cast<std::uint32_t>(c), 2, 800.0});
+    }
+  }
+};
+}  // namespace
+
+TEST_CASE("predictor: a repeating load is replayed from its own history", "[predictor]") {
+  PredictorParams p;
+  ChannelPredictor cp;
+  const std::uint32_t H = 30;
+  double err = 0.0, err_pers = 0.0;
+  int n = 0, published = 0;
+  for (std::int64_t t = 0; t < 4000; ++t) {
+    const float f = cp.observe(p, t, static_cast<float>(periodic_W(t)), kNoCycle, kNoStep, H);
+    if (t >= 900) {  // three periods in: the lag is found and the gate is open
+      if (!std::isnan(f)) ++published;
+      err += std::abs((std::isnan(f) ? periodic_W(t) : f) - periodic_W(t + H));
+      err_pers += std::abs(periodic_W(t) - periodic_W(t + H));
+      ++n;
+    }
+  }
+  CHECK(published == n);
+  CHECK(err / n < 1.0);  // exact up to float rounding: the period is a whole number of seconds
+  CHECK(err_pers / n > 500.0);
+  CHECK(cp.skill() > 0.9);
+  CHECK(cp.gate_open());
+  CHECK_FALSE(cp.step_keyed());
+}
+
+TEST_CASE("predictor: without repetition the gate stays closed (nothing announced)", "[predictor]") {
+  PredictorParams p;
+  ChannelPredictor cp;
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> level(-3000.0, 3000.0);
+  std::uniform_int_distribution<int> hold(5, 90);
+  double W = 0.0;
+  int left = 0, published = 0;
+  for (std::int64_t t = 0; t < 7200; ++t) {
+    if (left-- <= 0) {
+      W = level(rng);
+      left = hold(rng);
+    }
+    if (!std::isnan(cp.observe(p, t, static_cast<float>(W), kNoCycle, kNoStep, 30)) && t > 1800) ++published;
+  }
+  CHECK(cp.skill() < p.skill_on);
+  CHECK(published < 60);  // a lucky stretch may open it briefly; never for long
+}
+
+TEST_CASE("predictor: the gate closes when a good predictor turns bad", "[predictor]") {
+  PredictorParams p;
+  ChannelPredictor cp;
+  for (std::int64_t t = 0; t < 1500; ++t) (void)cp.observe(p, t, static_cast<float>(periodic_W(t)), kNoCycle, kNoStep, 30);
+  REQUIRE(cp.gate_open());
+  // The program changes to one-off random levels: the replayed period is now wrong.
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<double> level(-3000.0, 3000.0);
+  double W = 0.0;
+  std::int64_t closed_at = -1;
+  for (std::int64_t t = 1500; t < 6000 && closed_at < 0; ++t) {
+    if (t % 17 == 0) W = level(rng);
+    (void)cp.observe(p, t, static_cast<float>(W), kNoCycle, kNoStep, 30);
+    if (!cp.gate_open()) closed_at = t;
+  }
+  CHECK(closed_at > 0);
+  CHECK(closed_at < 1500 + 600);  // within a few minutes (the fast window is skill_tau_s / 8)
+}
+
+TEST_CASE("predictor: step-keyed replay knows when a step ends and what follows, with drift", "[predictor]") {
+  PredictorParams p;
+  ChannelPredictor cp;
+  const Program prog(6);
+  const std::uint32_t H = 30;
+  int checked = 0;
+  for (std::size_t t = 0; t + H < prog.seconds.size(); ++t) {
+    const auto& now = prog.seconds[t];
+    const float f = cp.observe(p, static_cast<std::int64_t>(t), static_cast<float>(now.W), now.cycle, now.step, H);
+    if (now.cycle >= 3) {
+      // From the third cycle on (two occurrences of each step seen, so the drift is known): exact,
+      // including the discharge that ends 2 s earlier than last time.
+      REQUIRE_FALSE(std::isnan(f));
+      CHECK(f == Approx(prog.seconds[t + H].W).margin(1e-3));
+      ++checked;
+    }
+  }
+  CHECK(checked > 1000);
+  CHECK(cp.step_keyed());
+  CHECK(cp.skill() > 0.9);
+  CHECK(cp.memory_bytes() < 32 * 1024);
+}
+
+TEST_CASE("predictor: a long step is kept at a coarser resolution within trace_cap", "[predictor]") {
+  PredictorParams p;
+  p.trace_cap = 64;
+  ChannelPredictor cp;
+  // Step 0: a 1000 s ramp; step 1: 100 s at 0 W; repeated.
+  std::int64_t t = 0;
+  for (std::uint32_t c = 0; c < 3; ++c) {
+    for (int s = 0; s < 1000; ++s, ++t) (void)cp.observe(p, t, static_cast<float>(s), c, 0, 20);
+    for (int s = 0; s < 100; ++s, ++t) (void)cp.observe(p, t, 0.0F, c, 1, 20);
+  }
+  // Mid-ramp of the fourth cycle: the replay interpolates the coarse trace.
+  float f = 0.0F;
+  for (int s = 0; s <= 500; ++s, ++t) f = cp.observe(p, t, static_cast<float>(s), 3, 0, 20);
+  REQUIRE_FALSE(std::isnan(f));
+  CHECK(f == Approx(520.0).margin(16.0));
+  CHECK(cp.memory_bytes() < 4 * 1024);
+}
+
+TEST_CASE("predictor: learned state survives a save and load exactly; corrupt data is refused", "[predictor]") {
+  PredictorParams p;
+  ChannelPredictor a;
+  const Program prog(3);
+  for (std::size_t t = 0; t < 1200; ++t) {
+    const auto& s = prog.seconds[t];
+    (void)a.observe(p, static_cast<std::int64_t>(t), static_cast<float>(s.W), s.cycle, s.step, 30);
+  }
+  std::vector<std::uint8_t> blob;
+  a.save(blob);
+  ChannelPredictor b;
+  REQUIRE(b.load(blob));
+  CHECK(b.skill() == Approx(a.skill()));
+  for (std::size_t t = 1200; t < prog.seconds.size(); ++t) {
+    const auto& s = prog.seconds[t];
+    const float fa = a.observe(p, static_cast<std::int64_t>(t), static_cast<float>(s.W), s.cycle, s.step, 30);
+    const float fb = b.observe(p, static_cast<std::int64_t>(t), static_cast<float>(s.W), s.cycle, s.step, 30);
+    REQUIRE(std::isnan(fa) == std::isnan(fb));
+    if (!std::isnan(fa)) REQUIRE(fa == fb);
+  }
+  // Pattern mode too.
+  ChannelPredictor c;
+  for (std::int64_t t = 0; t < 700; ++t) (void)c.observe(p, t, static_cast<float>(periodic_W(t)), kNoCycle, kNoStep, 30);
+  std::vector<std::uint8_t> blob2;
+  c.save(blob2);
+  ChannelPredictor d;
+  REQUIRE(d.load(blob2));
+  for (std::int64_t t = 700; t < 1000; ++t) {
+    const float fc = c.observe(p, t, static_cast<float>(periodic_W(t)), kNoCycle, kNoStep, 30);
+    const float fd = d.observe(p, t, static_cast<float>(periodic_W(t)), kNoCycle, kNoStep, 30);
+    REQUIRE(std::isnan(fc) == std::isnan(fd));
+    if (!std::isnan(fc)) REQUIRE(fc == fd);
+  }
+
+  SECTION("truncated") {
+    for (std::size_t cut : {std::size_t{0}, std::size_t{3}, blob.size() / 2, blob.size() - 1}) {
+      ChannelPredictor e;
+      CHECK_FALSE(e.load(std::span<const std::uint8_t>(blob.data(), cut)));
+      CHECK(e.memory_bytes() == 0);
+    }
+  }
+  SECTION("trailing bytes, wrong magic, absurd length") {
+    auto longer = blob;
+    longer.push_back(0);
+    ChannelPredictor e;
+    CHECK_FALSE(e.load(longer));
+    auto bad = blob;
+    bad[0] ^= 0xFF;
+    CHECK_FALSE(e.load(bad));
+    auto huge = blob2;
+    // The first float vector's length follows the fixed header: 4+4+8+4+4+1+1+8 bytes.
+    huge[34] = 0xFF;
+    huge[35] = 0xFF;
+    huge[36] = 0xFF;
+    CHECK_FALSE(e.load(huge));
+  }
+}
+
+TEST_CASE("predictor: the control core counts a learned forecast like an announcement, and only a fresh one",
+          "[predictor][core]") {
+  CoreConfig cfg;
+  BusParams bp;
+  bp.use_forecast = true;
+  bp.learn_forecast = true;
+  bp.forecast_horizon_s = 30;
+  cfg.buses.push_back(bp);
+  cfg.channels.resize(2);
+  ControlCore core(cfg);
+  const std::int64_t s = 1'000'000'000;
+  auto feed = [&](std::int64_t now_ns, float announced) {
+    for (ChannelIndex i = 0; i < 2; ++i) {
+      Sample smp;
+      smp.valid = true;
+      smp.state = ChannelState::running;
+      smp.power_W = 1000.0;
+      smp.voltage_V = 50.0;
+      smp.receive_time_ns = now_ns;
+      smp.forecast_W = i == 0 ? announced : std::numeric_limits<float>::quiet_NaN();
+      core.sample_slot(i).store(smp);
+    }
+  };
+  // Nothing announced, nothing learned: the path is unused (free_forecast = free).
+  for (int k = 1; k <= 40; ++k) {
+    feed(k * s, std::numeric_limits<float>::quiet_NaN());
+    core.cycle(k * s);
+  }
+  CHECK(core.bus(0).free_forecast_W == Approx(2000.0));
+  // Channel 1 has a learned forecast of −3000 W, refreshed every second: after the horizon the
+  // path's median moves to it.
+  for (int k = 41; k <= 120; ++k) {
+    core.learned().publish(1, -3000.0F, k);
+    feed(k * s, std::numeric_limits<float>::quiet_NaN());
+    core.cycle(k * s);
+  }
+  CHECK(core.bus(0).free_forecast_W == Approx(1000.0 - 3000.0));
+  // The predictor stops (late by more than 2 s): nothing announced again, no step to a stale value.
+  for (int k = 121; k <= 200; ++k) {
+    feed(k * s, std::numeric_limits<float>::quiet_NaN());
+    core.cycle(k * s);
+  }
+  CHECK(core.bus(0).free_forecast_W == Approx(2000.0));
+  // An announcement wins over a learned value for the same channel.
+  for (int k = 201; k <= 300; ++k) {
+    core.learned().publish(0, 5000.0F, k);
+    core.learned().publish(1, 500.0F, k);
+    feed(k * s, -1000.0F);
+    core.cycle(k * s);
+  }
+  CHECK(core.bus(0).free_forecast_W == Approx(-1000.0 + 500.0));
+  // A forecast made at second 300 is usable until 302 and not after.
+  CHECK(core.learned().usable_W(1, 302) == 500.0F);
+  CHECK(std::isnan(core.learned().usable_W(1, 303)));
+}
+
+TEST_CASE("predictor: Predictor::tick learns test channels only and publishes skills", "[predictor][core]") {
+  CoreConfig cfg;
+  BusParams bp;
+  bp.forecast_horizon_s = 20;
+  cfg.buses.push_back(bp);
+  cfg.channels.resize(3);
+  cfg.channels[2].assigned = true;  // a buffer: never learned
+  cfg.channels[2].limits.max_charge_W = cfg.channels[2].limits.max_discharge_W = 1000.0;
+  cfg.channels[2].limits.v_min_V = 40.0;
+  cfg.channels[2].limits.v_max_V = 60.0;
+  ControlCore core(cfg);
+  Predictor pred(3);
+  const std::int64_t s = 1'000'000'000;
+  for (std::int64_t k = 1; k < 4000; ++k) {
+    for (ChannelIndex i = 0; i < 3; ++i) {
+      Sample smp;
+      smp.valid = true;
+      smp.state = i == 2 ? ChannelState::equalizing : ChannelState::running;
+      smp.equalization_mode = i == 2;
+      smp.voltage_V = 50.0;
+      smp.power_W = i == 0 ? periodic_W(k) : (i == 1 ? 100.0 : 0.0);
+      smp.receive_time_ns = k * s;
+      core.sample_slot(i).store(smp);
+    }
+    core.cycle(k * s);
+    pred.tick(k * s, core);
+  }
+  CHECK(core.learned().in_use(0));
+  CHECK(core.learned().skill(0) > 0.9F);
+  CHECK_FALSE(std::isnan(core.learned().usable_W(0, 3999)));
+  CHECK(core.learned().usable_W(0, 3999) == Approx(periodic_W(3999 + 20)).margin(1.0));
+  CHECK_FALSE(core.learned().in_use(2));
+  CHECK(std::isnan(core.learned().skill(2)));
+  CHECK(pred.channel(2).memory_bytes() == 0);
+  CHECK(core.learned().bus_skill(0) > 0.5F);
+}
