@@ -573,3 +573,236 @@ TEST_CASE("forecast_power: a scaled integer field in a custom map", "[modbus][fo
   CHECK(d.forecast_error == SampleError::none);
   CHECK(std::isnan(d.sample.forecast_W));
 }
+
+// ------------------------------------------------------------------------------- program position
+
+TEST_CASE("program block: the default profile as docs/modbus-profile.md defines it", "[modbus][program][planner]") {
+  // Literals from the profile text, not the header's constants: a misreading of the spec fails here.
+  const RegisterMap m = default_profile(16);
+  REQUIRE(m.step_index);
+  REQUIRE(m.cycle_index);
+  CHECK(m.step_index->table == Table::input);
+  CHECK(m.step_index->address == 59000);
+  CHECK(m.step_index->type == DataType::u16);
+  CHECK(m.step_index->stride == 3);
+  CHECK(m.cycle_index->table == Table::input);
+  CHECK(m.cycle_index->address == 59001);
+  CHECK(m.cycle_index->type == DataType::u32);
+  CHECK(m.cycle_index->word_order == WordOrder::big);
+  CHECK(m.cycle_index->stride == 3);
+  CHECK(m.program_capability == 0x40);
+  CHECK(capability::kProgram == 0x40);
+  CHECK(validate_map(m).empty());
+
+  // Gated: not planned until the controller sets bit6, independently of bit5.
+  CHECK(plan_status_reads(m).size() == 2);
+  const RegisterMap no_prog = with_capabilities(m, std::uint16_t{0x3F});
+  CHECK_FALSE(no_prog.step_index);
+  CHECK_FALSE(no_prog.cycle_index);
+  CHECK(no_prog.forecast_power);
+  const RegisterMap prog_only = with_capabilities(m, std::uint16_t{0x5F});
+  REQUIRE(prog_only.step_index);
+  REQUIRE(prog_only.cycle_index);
+  CHECK_FALSE(prog_only.forecast_power);
+  CHECK(prog_only.program_capability == 0);
+  const auto plan = plan_status_reads(prog_only);
+  REQUIRE(plan.size() == 3);
+  CHECK(plan[2] == ReadRequest{Table::input, 59000, 48});  // 16 channels: 59000..59047, one request
+  const auto all = plan_status_reads(with_capabilities(m, std::uint16_t{0x7F}));
+  REQUIRE(all.size() == 4);
+  CHECK(all[2].address == 50000);
+  CHECK(all[3] == ReadRequest{Table::input, 59000, 48});
+}
+
+TEST_CASE("program block: reads stay whole and apart up to 2048 channels; none beyond", "[modbus][program][planner]") {
+  for (const std::uint16_t n : {std::uint16_t{1}, std::uint16_t{41}, std::uint16_t{42}, std::uint16_t{2048}}) {
+    INFO("channels " << n);
+    const RegisterMap m = with_capabilities(default_profile(n), std::uint16_t{0x7F});
+    REQUIRE(m.step_index);
+    REQUIRE(validate_map(m).empty());
+    std::size_t program_requests = 0;
+    for (const auto& r : plan_status_reads(m)) {
+      CHECK(r.count <= kMaxReadRegisters);
+      if (r.address >= 59000) {
+        ++program_requests;
+        CHECK((r.address - 59000) % 3 == 0);  // starts at a channel's step_index
+        CHECK(r.count % 3 == 0);               // no channel split
+      } else {
+        CHECK(static_cast<std::uint32_t>(r.address) + r.count <= 59000);  // never mixed
+      }
+    }
+    CHECK(program_requests == (n + 40u) / 41u);  // 41 channels (123 registers) per request
+  }
+  CHECK(default_profile(2048).cycle_index->address + 3u * 2047u + 1u == 65143u);  // the block's last register
+  CHECK_FALSE(default_profile(2049).step_index);
+  CHECK_FALSE(default_profile(2049).cycle_index);
+  CHECK(default_profile(2049).forecast_power);
+  CHECK(validate_map(default_profile(2049)).empty());
+  RegisterMap forced = default_profile(16);
+  forced.channel_count = 2200;  // 59000 + 3 * 2200 > 65536
+  CHECK(contains(validate_map(forced), "cycle_index", "passes 65535"));
+  forced = default_profile(4);
+  forced.capabilities.reset();
+  forced.forecast_power.reset();
+  CHECK(contains(validate_map(forced), "step_index: read only with capability 0x40"));
+}
+
+namespace {
+
+/// A custom map whose step_index / cycle_index are mapped as given (read from every controller).
+RegisterMap program_map(Field step, Field cycle) {
+  RegisterMap m = default_profile(3);
+  m.forecast_power.reset();
+  step.address = 2000;
+  step.stride = 2;
+  cycle.address = 3000;
+  cycle.stride = 2;
+  m.step_index = step;
+  m.cycle_index = cycle;
+  m.program_capability = 0;
+  REQUIRE(validate_map(m).empty());
+  return m;
+}
+
+Image status_image(const RegisterMap& m) {
+  Image img;
+  for (std::size_t k = 0; k < m.channel_count; ++k) {
+    img.put(m.voltage, k, 50.0);
+    img.put(m.current, k, 10.0);
+    img.put(*m.power, k, 500.0);
+    img.put(m.state, k, 1);
+  }
+  return img;
+}
+
+}  // namespace
+
+TEST_CASE("program position: values, not reported, and refused values that leave the sample valid", "[modbus][program][codec]") {
+  SECTION("default profile: u16 step and u32 cycle, sentinels = not reported") {
+    const RegisterMap m = with_capabilities(default_profile(3), std::uint16_t{0x5F});
+    Image img;
+    img.input.resize(65536);
+    for (std::size_t k = 0; k < 3; ++k) {
+      img.put(m.voltage, k, 50.0);
+      img.put(m.current, k, 10.0);
+      img.put(*m.power, k, 500.0);
+      img.put(m.state, k, 1);
+    }
+    // Channel 1: step 7 of pass 70000 (a cycle beyond 16 bits), written as the spec says: high word first.
+    img.input[59000] = 7;
+    img.input[59001] = 0x0001;
+    img.input[59002] = 0x1170;
+    // Channel 2: not reported.
+    img.input[59003] = 0xFFFF;
+    img.input[59004] = 0xFFFF;
+    img.input[59005] = 0xFFFF;
+    // Channel 3: the largest values that are reported.
+    img.input[59006] = 0xFFFE;
+    img.input[59007] = 0xFFFF;
+    img.input[59008] = 0xFFFE;
+    const auto plan = plan_status_reads(m);
+    auto d = decode_sample(m, 0, img.blocks(plan));
+    REQUIRE(d.sample.valid);
+    CHECK(d.sample.step_index == 7);
+    CHECK(d.sample.cycle_index == 70000u);
+    CHECK(d.step_error == SampleError::none);
+    CHECK(d.cycle_error == SampleError::none);
+    d = decode_sample(m, 1, img.blocks(plan));
+    CHECK(d.sample.valid);
+    CHECK(d.sample.step_index == eqd::core::Sample::kNoStep);
+    CHECK(d.sample.cycle_index == eqd::core::Sample::kNoIndex);
+    CHECK(d.step_error == SampleError::none);
+    CHECK(d.cycle_error == SampleError::none);
+    d = decode_sample(m, 2, img.blocks(plan));
+    CHECK(d.sample.step_index == 65534);
+    CHECK(d.sample.cycle_index == 4294967294u);
+
+    // The block missing (failed read): not reported, no error, sample valid.
+    auto blocks = img.blocks(plan);
+    REQUIRE(blocks.back().request.address == 59000);
+    blocks.back().ok = false;
+    d = decode_sample(m, 0, blocks);
+    CHECK(d.sample.valid);
+    CHECK(d.sample.step_index == eqd::core::Sample::kNoStep);
+    CHECK(d.step_error == SampleError::none);
+    // Gated and not yet applied: ignored.
+    d = decode_sample(default_profile(3), 0, img.blocks(plan));
+    CHECK(d.sample.valid);
+    CHECK(d.sample.cycle_index == eqd::core::Sample::kNoIndex);
+    // An invalid sample carries no position.
+    img.put(m.voltage, 0, 5000.0);
+    d = decode_sample(m, 0, img.blocks(plan));
+    CHECK_FALSE(d.sample.valid);
+    CHECK(d.sample.step_index == eqd::core::Sample::kNoStep);
+  }
+  SECTION("custom map: a negative step is refused, the cycle beside it still reported") {
+    const RegisterMap m = program_map(make(DataType::i16), make(DataType::i32));
+    Image img = status_image(m);
+    img.put(*m.step_index, 0, -3);
+    img.put(*m.cycle_index, 0, 12);
+    img.put(*m.step_index, 1, 4);
+    img.put(*m.cycle_index, 1, -1);
+    encode_not_available(*m.step_index, img.input.data() + channel_address(*m.step_index, 2));  // 0x8000
+    encode_not_available(*m.cycle_index, img.input.data() + channel_address(*m.cycle_index, 2));
+    const auto plan = plan_status_reads(m);
+    auto d = decode_sample(m, 0, img.blocks(plan));
+    REQUIRE(d.error == SampleError::none);
+    CHECK(d.sample.valid);
+    CHECK(d.sample.power_W == Approx(500.0));
+    CHECK(d.step_error == SampleError::out_of_range);
+    CHECK(d.step_raw == Approx(-3.0));
+    CHECK(d.sample.step_index == eqd::core::Sample::kNoStep);
+    CHECK(d.cycle_error == SampleError::none);
+    CHECK(d.sample.cycle_index == 12u);
+    d = decode_sample(m, 1, img.blocks(plan));
+    CHECK(d.sample.valid);
+    CHECK(d.sample.step_index == 4);
+    CHECK(d.cycle_error == SampleError::out_of_range);
+    CHECK(d.sample.cycle_index == eqd::core::Sample::kNoIndex);
+    d = decode_sample(m, 2, img.blocks(plan));  // the sentinels: not reported, no error
+    CHECK(d.sample.valid);
+    CHECK(d.step_error == SampleError::none);
+    CHECK(d.cycle_error == SampleError::none);
+    CHECK(d.sample.step_index == eqd::core::Sample::kNoStep);
+    CHECK(d.sample.cycle_index == eqd::core::Sample::kNoIndex);
+  }
+  SECTION("custom map: a step beyond 65534, a fractional or infinite value are refused") {
+    const RegisterMap m = program_map(make(DataType::u32), make(DataType::f32));
+    Image img = status_image(m);
+    img.put(*m.step_index, 0, 65535);  // would read as the sample's own "not reported"
+    img.put(*m.cycle_index, 0, 2.5);
+    img.put(*m.step_index, 1, 70000);
+    const auto a = channel_address(*m.cycle_index, 1);
+    img.input[a] = 0x7F80;  // +inf
+    img.input[a + 1] = 0;
+    img.put(*m.step_index, 2, 65534);
+    img.put(*m.cycle_index, 2, 3);
+    const auto plan = plan_status_reads(m);
+    auto d = decode_sample(m, 0, img.blocks(plan));
+    CHECK(d.sample.valid);
+    CHECK(d.step_error == SampleError::out_of_range);
+    CHECK(d.cycle_error == SampleError::out_of_range);
+    CHECK(d.sample.step_index == eqd::core::Sample::kNoStep);
+    CHECK(d.sample.cycle_index == eqd::core::Sample::kNoIndex);
+    d = decode_sample(m, 1, img.blocks(plan));
+    CHECK(d.sample.valid);
+    CHECK(d.step_error == SampleError::out_of_range);
+    CHECK(d.step_raw == Approx(70000.0));
+    CHECK(d.cycle_error == SampleError::not_finite);
+    d = decode_sample(m, 2, img.blocks(plan));
+    CHECK(d.step_error == SampleError::none);
+    CHECK(d.sample.step_index == 65534);
+    CHECK(d.sample.cycle_index == 3u);
+  }
+  SECTION("custom map: scale and offset apply before the check") {
+    const RegisterMap m = program_map(make(DataType::u16, WordOrder::big, 1.0, -1.0),  // device counts from 1
+                                      make(DataType::u16, WordOrder::big, 1.0, -1.0));
+    Image img = status_image(m);
+    img.input[2000] = 1;  // step 1 on the device = 0 in eqd
+    img.input[3000] = 0;  // -1: refused
+    const auto d = decode_sample(m, 0, img.blocks(plan_status_reads(m)));
+    CHECK(d.sample.valid);
+    CHECK(d.sample.step_index == 0);
+    CHECK(d.cycle_error == SampleError::out_of_range);
+  }
+}

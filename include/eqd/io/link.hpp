@@ -68,10 +68,13 @@ struct LinkStats {
   std::uint64_t exceptions = 0;         ///< protocol exception responses (Modbus)
   std::uint64_t connection_errors = 0;  ///< failed connects, broken links, bus-off
   std::uint64_t invalid_samples = 0;    ///< samples published invalid while connected (NaN, range, missing)
-  std::uint64_t protocol_errors = 0;    ///< bad CRC/data, device block mismatch, unencodable command, refused forecast
+  std::uint64_t protocol_errors = 0;    ///< bad CRC/data, device block mismatch, unencodable command, refused forecast or program position
   /// Announced forecasts refused (infinite, beyond the plausible power range, a controller that may not
   /// offer them): forecast_W published as NaN, the sample itself kept. Also counted in protocol_errors.
   std::uint64_t forecast_errors = 0;
+  /// Program positions refused (a step_index/cycle_index the sample cannot hold, a controller that may
+  /// not offer them): published as not reported, the sample itself kept. Also counted in protocol_errors.
+  std::uint64_t program_errors = 0;
   std::uint64_t writes = 0;             ///< command writes (frames) sent successfully
   std::uint64_t write_errors = 0;
   std::uint64_t heartbeats = 0;         ///< heartbeats sent successfully

@@ -198,6 +198,28 @@ std::vector<ReadRequest> plan_status_reads(const RegisterMap& map, PlanOptions o
     if (*f) add_channel_field(iv, **f, n);
   // Gated by a capability bit: only once the controller said it has it (with_capabilities()).
   if (map.forecast_power && map.forecast_capability == 0) add_channel_field(iv, *map.forecast_power, n);
+  if (map.program_capability == 0) {
+    if (map.step_index && map.cycle_index) {
+      // A channel's step and cycle describe one position: where their registers touch (the default
+      // profile: 3 registers per channel), read them as one unit so that a request boundary never
+      // pairs a step with the cycle of another poll instant.
+      const Field& s = *map.step_index;
+      const Field& c = *map.cycle_index;
+      for (std::size_t k = 0; k < n; ++k) {
+        const std::uint32_t sa = channel_address(s, k), se = sa + register_count(s.type);
+        const std::uint32_t ca = channel_address(c, k), ce = ca + register_count(c.type);
+        if (s.table == c.table && (se == ca || ce == sa) && std::max(se, ce) <= 0x10000U) {
+          iv.push_back({s.table, std::min(sa, ca), std::max(se, ce)});
+        } else {
+          if (se <= 0x10000U) iv.push_back({s.table, sa, se});
+          if (ce <= 0x10000U) iv.push_back({c.table, ca, ce});
+        }
+      }
+    } else {
+      for (const auto* f : {&map.step_index, &map.cycle_index})
+        if (*f) add_channel_field(iv, **f, n);
+    }
+  }
   return coalesce(std::move(iv), opt);
 }
 
@@ -229,6 +251,23 @@ bool read_field(const Field& f, std::size_t channel, const std::vector<ReadBlock
   const std::uint16_t* r = find_registers(blocks, f.table, static_cast<std::uint16_t>(a), register_count(f.type));
   if (r == nullptr) return false;
   out = decode_field(f, r);
+  return true;
+}
+
+/// An optional program-position field of `channel`: false when absent, unread or "not available"
+/// (not reported, no error); else `value` and, when it is not a whole number in [0, max], `error`.
+bool read_index(const std::optional<Field>& opt, std::size_t channel, const std::vector<ReadBlock>& blocks, double max,
+                double& value, SampleError& error) noexcept {
+  if (!opt) return false;
+  const Field& f = *opt;
+  const std::uint32_t a = channel_address(f, channel);
+  const std::uint16_t n = register_count(f.type);
+  if (a + n > 0x10000U) return false;
+  const std::uint16_t* regs = find_registers(blocks, f.table, static_cast<std::uint16_t>(a), n);
+  if (regs == nullptr || is_not_available(f, regs)) return false;
+  value = decode_field(f, regs);
+  if (!std::isfinite(value)) error = SampleError::not_finite;
+  else if (value < 0.0 || value > max || value != std::floor(value)) error = SampleError::out_of_range;
   return true;
 }
 
@@ -301,6 +340,22 @@ DecodedSample decode_sample(const RegisterMap& map, std::size_t channel, const s
       else if (std::fabs(w) > r.power_abs_max_W || std::fabs(w) > static_cast<double>(FLT_MAX))
         d.forecast_error = SampleError::out_of_range;
       else s.forecast_W = static_cast<float>(w);
+    }
+  }
+
+  // Program position: optional like the forecast, and each field judged on its own. The largest
+  // reported values stop one below the sample's "not reported" sentinels, which must stay unambiguous.
+  s.step_index = core::Sample::kNoStep;
+  s.cycle_index = core::Sample::kNoIndex;
+  if (map.program_capability == 0) {
+    double idx = 0.0;
+    if (read_index(map.step_index, channel, blocks, core::Sample::kNoStep - 1.0, idx, d.step_error)) {
+      d.step_raw = idx;
+      if (d.step_error == SampleError::none) s.step_index = static_cast<std::uint16_t>(idx);
+    }
+    if (read_index(map.cycle_index, channel, blocks, core::Sample::kNoIndex - 1.0, idx, d.cycle_error)) {
+      d.cycle_raw = idx;
+      if (d.cycle_error == SampleError::none) s.cycle_index = static_cast<std::uint32_t>(idx);
     }
   }
   return d;

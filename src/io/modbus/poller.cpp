@@ -74,7 +74,9 @@ Poller::Poller(PollerConfig cfg, ChannelSlots slots)
 Poller::~Poller() { stop(); }
 
 void Poller::set_read_map(RegisterMap m) {
-  const bool replan = plan_.empty() || m.forecast_power.has_value() != read_map_.forecast_power.has_value();
+  const bool replan = plan_.empty() || m.forecast_power.has_value() != read_map_.forecast_power.has_value() ||
+                      m.step_index.has_value() != read_map_.step_index.has_value() ||
+                      m.cycle_index.has_value() != read_map_.cycle_index.has_value();
   read_map_ = std::move(m);
   if (!replan) return;
   plan_ = plan_status_reads(read_map_, cfg_.plan);
@@ -99,6 +101,27 @@ void Poller::apply_device_capabilities(std::optional<std::uint16_t> capabilities
       ++local_.protocol_errors;
       ++local_.forecast_errors;
       std::snprintf(local_.last_error, sizeof local_.last_error, "%s: forecast_power ignored (%g channels): %s",
+                    cfg_.name.c_str(), *device_channels, errs.front().c_str());
+      report_error(0);
+    }
+  }
+  if ((m.step_index || m.cycle_index) && cfg_.map.program_capability != 0 && device_channels &&
+      *device_channels > static_cast<double>(used.channel_count)) {
+    // The same for the program block (default profile: up to 2048 channels).
+    RegisterMap dev = with_capabilities(cfg_.map, capabilities);
+    dev.forecast_power.reset();  // judged above
+    dev.channel_count = static_cast<std::uint16_t>(std::min(*device_channels, 65535.0));
+    std::vector<std::string> errs = validate_map(dev);
+    // The profile defines the block up to its channel limit, not up to the end of the register space.
+    if (errs.empty() && *device_channels > static_cast<double>(kDefaultProgramMaxChannels))
+      errs.push_back("the profile defines the program block for at most " +
+                     std::to_string(kDefaultProgramMaxChannels) + " channels");
+    if (!errs.empty()) {
+      m.step_index.reset();
+      m.cycle_index.reset();
+      ++local_.protocol_errors;
+      ++local_.program_errors;
+      std::snprintf(local_.last_error, sizeof local_.last_error, "%s: step_index/cycle_index ignored (%g channels): %s",
                     cfg_.name.c_str(), *device_channels, errs.front().c_str());
       report_error(0);
     }
@@ -290,6 +313,22 @@ void Poller::publish_samples(std::int64_t t_ns, bool link_up) {
                       "%s/%zu: forecast_power %s (%g W): ignored, sample kept", cfg_.name.c_str(), k + 1,
                       to_string(d.forecast_error), d.forecast_raw_W);
         report_error(static_cast<std::uint16_t>(k + 1));
+      }
+      if (d.error == SampleError::none) {
+        // A refused program position: published as not reported, the sample itself is good.
+        const struct {
+          SampleError e;
+          const char* name;
+          double raw;
+        } refused[] = {{d.step_error, "step_index", d.step_raw}, {d.cycle_error, "cycle_index", d.cycle_raw}};
+        for (const auto& r : refused) {
+          if (r.e == SampleError::none) continue;
+          ++local_.protocol_errors;
+          ++local_.program_errors;
+          std::snprintf(local_.last_error, sizeof local_.last_error, "%s/%zu: %s %s (%g): ignored, sample kept",
+                        cfg_.name.c_str(), k + 1, r.name, to_string(r.e), r.raw);
+          report_error(static_cast<std::uint16_t>(k + 1));
+        }
       }
       if (d.error != SampleError::none) {
         s = core::Sample{};

@@ -71,6 +71,14 @@ RegisterMap default_profile(std::uint16_t channel_count) {
     m.forecast_power = field(Table::input, kDefaultForecastBase, DataType::f32, 2);
     m.forecast_capability = capability::kForecast;
   }
+  // Program position: a block of its own for the same reason, gated by its own bit (a controller may
+  // know its program's steps without announcing power). 3 registers per channel from 59000 reach the
+  // end of the register space at kDefaultProgramMaxChannels.
+  if (channel_count <= kDefaultProgramMaxChannels) {
+    m.step_index = field(Table::input, kDefaultProgramBase, DataType::u16, 3);
+    m.cycle_index = field(Table::input, kDefaultProgramBase + 1, DataType::u32, 3);
+    m.program_capability = capability::kProgram;
+  }
 
   m.cmd_enable = field(Table::holding, kCmdBase + 0, DataType::u16, kCmdStride);
   m.cmd_setpoint = field(Table::holding, kCmdBase + 1, DataType::f32, kCmdStride);
@@ -85,6 +93,11 @@ RegisterMap with_capabilities(const RegisterMap& map, std::optional<std::uint16_
       (!capabilities || (*capabilities & m.forecast_capability) == 0))
     m.forecast_power.reset();
   m.forecast_capability = 0;
+  if (m.program_capability != 0 && (!capabilities || (*capabilities & m.program_capability) == 0)) {
+    m.step_index.reset();
+    m.cycle_index.reset();
+  }
+  m.program_capability = 0;
   return m;
 }
 
@@ -127,6 +140,8 @@ std::vector<std::string> validate_map(const RegisterMap& map) {
   opt("eq_flag", map.eq_flag, true, false);
   opt("sample_counter", map.sample_counter, true, false);
   opt("forecast_power", map.forecast_power, true, false);
+  opt("step_index", map.step_index, true, false);
+  opt("cycle_index", map.cycle_index, true, false);
   opt("cmd_lease", map.cmd_lease, true, true);
   opt("heartbeat", map.heartbeat, false, true);
   opt("profile_version", map.profile_version, false, false);
@@ -151,6 +166,13 @@ std::vector<std::string> validate_map(const RegisterMap& map) {
                     static_cast<unsigned>(map.forecast_capability));
       err(buf);
     }
+  }
+
+  if (map.program_capability != 0 && (map.step_index || map.cycle_index) && !map.capabilities) {
+    char buf[140];
+    std::snprintf(buf, sizeof buf, "%s: read only with capability 0x%X but the map has no capabilities field",
+                  map.step_index ? "step_index" : "cycle_index", static_cast<unsigned>(map.program_capability));
+    err(buf);
   }
 
   struct Occupied {

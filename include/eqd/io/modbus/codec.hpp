@@ -97,12 +97,21 @@ struct DecodedSample {
   /// out_of_range). The sample stays valid with forecast_W = NaN; the caller counts and reports it.
   SampleError forecast_error = SampleError::none;
   double forecast_raw_W = 0.0;    ///< the refused forecast value, for the report
+  /// A step_index / cycle_index that was read but does not fit the sample's field (not finite:
+  /// not_finite; negative, not whole or above the field's largest reported value: out_of_range). The
+  /// sample stays valid with that field "not reported"; the caller counts and reports it.
+  SampleError step_error = SampleError::none;
+  SampleError cycle_error = SampleError::none;
+  double step_raw = 0.0;          ///< the refused values, for the report
+  double cycle_raw = 0.0;
 };
 
 /// Decode channel `channel` of `map` from `blocks`. Invalid (never a number fed to the law) when a
 /// field is missing, NaN/Inf or outside map.range. forecast_power (when the map has it, ungated) never
 /// invalidates the sample: missing or "not available" gives forecast_W = NaN, a refused value NaN and
-/// forecast_error. Any thread (pure).
+/// forecast_error. step_index and cycle_index (ungated) likewise: missing or "not available" give
+/// Sample::kNoStep / kNoIndex, a value that does not fit the same plus step_error / cycle_error.
+/// Any thread (pure).
 [[nodiscard]] DecodedSample decode_sample(const RegisterMap& map, std::size_t channel,
                                           const std::vector<ReadBlock>& blocks) noexcept;
 

@@ -37,6 +37,9 @@ inline constexpr std::uint16_t kSampleCounter = 1U << 4;  ///< sample_counter re
 /// forecast_power block present (announced schedules: the power one forecast horizon ahead). eqd reads
 /// that block only from a controller that sets this bit.
 inline constexpr std::uint16_t kForecast = 1U << 5;
+/// step_index/cycle_index block present (program position). eqd reads that block only from a
+/// controller that sets this bit.
+inline constexpr std::uint16_t kProgram = 1U << 6;
 }  // namespace capability
 
 /// First register of the default profile's forecast_power block (input registers, f32, stride 2):
@@ -46,6 +49,14 @@ inline constexpr std::uint16_t kDefaultForecastBase = 50000;
 /// Largest channel count for which the default profile defines the forecast_power block (4096 channels:
 /// forecast block 50000..58191). default_profile() of more channels has no forecast field.
 inline constexpr std::uint16_t kDefaultForecastMaxChannels = 4096;
+
+/// First register of the default profile's program block (input registers, stride 3): channel k's
+/// step_index (u16) at 59000 + 3k, its cycle_index (u32, big word order) at 59001 + 3k. Beyond the
+/// forecast block of its largest controller (50000..58191).
+inline constexpr std::uint16_t kDefaultProgramBase = 59000;
+/// Largest channel count for which the default profile defines the program block (2048 channels:
+/// 59000..65143, the end of the register space). default_profile() of more channels has none.
+inline constexpr std::uint16_t kDefaultProgramMaxChannels = 2048;
 
 /// "input" / "holding". Any thread.
 const char* to_string(Table t) noexcept;
@@ -113,6 +124,16 @@ struct RegisterMap {
   /// bit set (the default profile: capability::kForecast), see with_capabilities(). 0: read whenever
   /// the map names forecast_power (custom YAML maps).
   std::uint16_t forecast_capability = 0;
+  /// Program position: the step of the channel's running test program (core::Sample::step_index) and
+  /// the pass it belongs to (cycle_index), as the controller numbers them. Optional and never make a
+  /// sample invalid: "not available" decodes as not reported (Sample::kNoStep / kNoIndex), a value the
+  /// sample field cannot hold (negative, not whole, above 65534 / 4294967294, not finite) as not
+  /// reported plus a reported error.
+  std::optional<Field> step_index;
+  std::optional<Field> cycle_index;
+  /// Like forecast_capability, for step_index and cycle_index (the default profile:
+  /// capability::kProgram).
+  std::uint16_t program_capability = 0;
 
   /// Raw state code -> eqd::core::ChannelState value (index = raw code); codes beyond: fault.
   std::vector<std::uint8_t> state_codes = {0, 1, 2, 3, 4};
@@ -130,12 +151,14 @@ struct RegisterMap {
 
 /// The eqd default channel controller profile (docs/modbus-profile.md), version 1, for
 /// `channel_count` channels; with the forecast_power block (gated by capability::kForecast) when
-/// channel_count <= kDefaultForecastMaxChannels. Any thread (pure).
+/// channel_count <= kDefaultForecastMaxChannels, and the program block (step_index, cycle_index, gated
+/// by capability::kProgram) when channel_count <= kDefaultProgramMaxChannels. Any thread (pure).
 RegisterMap default_profile(std::uint16_t channel_count = 16);
 
 /// The map as eqd reads it from a controller whose capabilities register reads `capabilities`
-/// (nullopt: not read, or the map has none): a capability-gated forecast_power is kept when the bit is
-/// set and dropped otherwise; the result has no gated field left (forecast_capability 0). Until then
+/// (nullopt: not read, or the map has none): a capability-gated forecast_power (step_index and
+/// cycle_index) is kept when its bit is set and dropped otherwise; the result has no gated field left
+/// (forecast_capability and program_capability 0). Until then
 /// plan_status_reads() and decode_sample() ignore a gated field. Any thread (pure).
 RegisterMap with_capabilities(const RegisterMap& map, std::optional<std::uint16_t> capabilities);
 
@@ -144,7 +167,8 @@ RegisterMap with_capabilities(const RegisterMap& map, std::optional<std::uint16_
 /// channel_count * stride, fields wider than one request, scale == 0 or non-finite scale/offset,
 /// command and heartbeat fields in the holding table, strides narrower than a field, empty
 /// state_codes, range sanity, an expected_profile_version without a profile_version field, a forecast_power of an unsigned type without a negative offset (it could
-/// not carry a discharge) or gated by a capability the map cannot read. Any thread (pure).
+/// not carry a discharge) or gated by a capability the map cannot read, step_index/cycle_index gated
+/// by a capability the map cannot read. Any thread (pure).
 std::vector<std::string> validate_map(const RegisterMap& map);
 
 }  // namespace eqd::io::modbus
