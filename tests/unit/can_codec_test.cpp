@@ -120,8 +120,10 @@ TEST_CASE("built-in profiles are valid", "[can][map]") {
   CHECK(validate_map(default_can_profile(255)).empty());
   CHECK(validate_map(default_can_fd_profile(64)).empty());
   CHECK(validate_ids(default_can_profile(16), 127).empty());
-  // Highest identifier: the forecast frame, 0x400 + node id. Node ids up to 0x3FF fit in 11 bits.
-  CHECK(validate_ids(default_can_profile(16), 0x3FF).empty());
+  // Highest identifier: the program frame, 0x500 + node id. Node ids up to 0x2FF fit in 11 bits.
+  CHECK(validate_ids(default_can_profile(16), 0x2FF).empty());
+  CHECK(validate_ids(default_can_fd_profile(16), 0x2FF).empty());
+  CHECK_FALSE(validate_ids(default_can_profile(16), 0x300).empty());
   CHECK_FALSE(validate_ids(default_can_profile(16), 0x400).empty());
   CHECK_FALSE(validate_ids(default_can_profile(16), 0x500).empty());
 }
@@ -425,10 +427,11 @@ TEST_CASE("kernel frame conversion", "[can][wire]") {
 TEST_CASE("kernel filters match exactly the ids in use", "[can][wire]") {
   const Codec c(default_can_profile(16), 2);
   const auto f = make_filters(c.ids());
-  REQUIRE(f.size() == 4);  // status, command, heartbeat, forecast
+  REQUIRE(f.size() == 5);  // status, command, heartbeat, forecast, program
   CHECK(f[0].can_id == 0x102);
   CHECK((f[0].can_mask & CAN_EFF_FLAG) != 0);
   CHECK(f[3].can_id == 0x402);
+  CHECK(f[4].can_id == 0x502);
 }
 
 // ------------------------------------------------------------------------------ announced forecasts
@@ -609,7 +612,7 @@ TEST_CASE("forecast: map validation", "[can][forecast][map]") {
     m.frames.push_back(*d.frame(FrameRole::forecast));
     const auto v = validate_map(m);
     INFO(dump(v));
-    CHECK(has_issue(v, "frames[3].signals[1].name", "also in the status frame"));
+    CHECK(has_issue(v, "frames[4].signals[1].name", "also in the status frame"));  // after the program frame
   }
   SECTION("unsigned without a negative offset") {
     SignalMap m = default_can_profile(16);
@@ -645,9 +648,221 @@ TEST_CASE("forecast: map validation", "[can][forecast][map]") {
   SECTION("a second forecast frame; shared identifiers") {
     SignalMap m = default_can_profile(16);
     m.frames.push_back(m.frames[3]);
-    CHECK(has_issue(validate_map(m), "frames[4].role", "a second 'forecast' frame"));
+    CHECK(has_issue(validate_map(m), "frames[5].role", "a second 'forecast' frame"));  // after the program frame
     SignalMap s = default_can_profile(16);
     s.frames[3].id = 0x300;
     CHECK(has_issue(validate_ids(s, 1), "frames[3].id", "share identifier"));
+  }
+}
+
+// ------------------------------------------------------------------------------- program position
+
+TEST_CASE("program: both built-in profiles have the classic program frame 0x500 + node id", "[can][program][map]") {
+  for (const SignalMap& m : {default_can_profile(16), default_can_fd_profile(16)}) {
+    INFO(m.name);
+    const FrameLayout* f = m.frame(FrameRole::program);
+    REQUIRE(f != nullptr);
+    CHECK(f->id == 0x500);
+    CHECK_FALSE(f->fd);
+    CHECK_FALSE(f->extended);
+    CHECK(f->length == 8);
+    const Codec c(m, 7);
+    CHECK(c.has_program_frame());
+    CHECK_FALSE(c.program_in_status());
+    CHECK(std::find(c.ids().begin(), c.ids().end(), FrameId{0x507, false, FrameRole::program}) != c.ids().end());
+
+    // The frame as docs/can-profile.md draws it, byte by byte: channel 3, step 0x0102, cycle 0x0A0B0C0D.
+    Frame fr;
+    fr.id = 0x507;
+    fr.len = 8;
+    const std::uint8_t bytes[8] = {3, 0x02, 0x01, 0x0D, 0x0C, 0x0B, 0x0A, 0};
+    std::copy(std::begin(bytes), std::end(bytes), fr.data);
+    CHECK(c.match(fr).kind == FrameMatch::Kind::program);
+    std::size_t k = 99;
+    ProgramPosition p;
+    const char* field = "";
+    REQUIRE(c.decode_program(fr, k, p, field) == CodecStatus::ok);
+    CHECK(k == 2);
+    CHECK(p.step_index == 0x0102);
+    CHECK(p.cycle_index == 0x0A0B0C0Du);
+    CHECK(p.step == CodecStatus::ok);
+    CHECK(p.cycle == CodecStatus::ok);
+    // And the controller side of the codec writes the same bytes.
+    Frame out;
+    REQUIRE(c.encode_program(2, 0x0102, 0x0A0B0C0D, out, field) == CodecStatus::ok);
+    CHECK(out.id == 0x507);
+    CHECK(out.len == 8);
+    CHECK(std::equal(std::begin(bytes), std::end(bytes), out.data));
+  }
+}
+
+TEST_CASE("program: not reported, refused values and malformed frames", "[can][program][codec]") {
+  const Codec c(default_can_profile(4), 1);
+  Frame f;
+  const char* field = "";
+  std::size_t k = 0;
+  ProgramPosition p;
+  SECTION("the sentinels: not reported, no error") {
+    REQUIRE(c.encode_program(0, eqd::core::Sample::kNoStep, eqd::core::Sample::kNoIndex, f, field) == CodecStatus::ok);
+    CHECK(f.data[1] == 0xFF);
+    CHECK(f.data[2] == 0xFF);
+    CHECK(f.data[3] == 0xFF);
+    CHECK(f.data[6] == 0xFF);
+    REQUIRE(c.decode_program(f, k, p, field) == CodecStatus::ok);
+    CHECK(p.step_index == eqd::core::Sample::kNoStep);
+    CHECK(p.cycle_index == eqd::core::Sample::kNoIndex);
+    CHECK(p.step == CodecStatus::ok);
+    CHECK(p.cycle == CodecStatus::ok);
+  }
+  SECTION("largest reported values round trip") {
+    REQUIRE(c.encode_program(3, 65534, 4294967294u, f, field) == CodecStatus::ok);
+    REQUIRE(c.decode_program(f, k, p, field) == CodecStatus::ok);
+    CHECK(k == 3);
+    CHECK(p.step_index == 65534);
+    CHECK(p.cycle_index == 4294967294u);
+  }
+  SECTION("short frame and bad channel: the frame is unusable") {
+    REQUIRE(c.encode_program(0, 1, 2, f, field) == CodecStatus::ok);
+    Frame s = f;
+    s.len = 7;
+    CHECK(c.decode_program(s, k, p, field) == CodecStatus::short_frame);
+    s = f;
+    s.data[0] = 5;  // channel 5 of 4
+    CHECK(c.decode_program(s, k, p, field) == CodecStatus::wrong_channel);
+    CHECK(std::string(field) == "channel");
+    s.data[0] = 0;
+    CHECK(c.decode_program(s, k, p, field) == CodecStatus::wrong_channel);
+    CHECK(c.encode_program(4, 1, 2, f, field) == CodecStatus::wrong_channel);
+  }
+  SECTION("a custom map whose signals can hold what the sample cannot: refused one by one") {
+    SignalMap m = default_can_profile(4);
+    FrameLayout& pg = m.frames.back();
+    REQUIRE(pg.role == FrameRole::program);
+    pg.signals[1].is_signed = true;  // step_index: signed 16 bits
+    pg.signals[2].length = 32;
+    pg.signals[2].scale = 0.5;       // cycle_index in half counts: odd raw values are not whole
+    REQUIRE(validate_map(m).empty());
+    const Codec cc(m, 1);
+    Frame g;
+    g.id = 0x501;
+    g.len = 8;
+    g.data[0] = 1;
+    g.data[1] = 0xFD;  // step -3
+    g.data[2] = 0xFF;
+    g.data[3] = 8;     // cycle 4
+    REQUIRE(cc.decode_program(g, k, p, field) == CodecStatus::ok);
+    CHECK(p.step == CodecStatus::out_of_range);
+    CHECK(p.step_index == eqd::core::Sample::kNoStep);
+    CHECK(p.cycle == CodecStatus::ok);
+    CHECK(p.cycle_index == 4u);
+    g.data[1] = 5;
+    g.data[2] = 0;
+    g.data[3] = 9;  // cycle 4.5
+    REQUIRE(cc.decode_program(g, k, p, field) == CodecStatus::ok);
+    CHECK(p.step == CodecStatus::ok);
+    CHECK(p.step_index == 5);
+    CHECK(p.cycle == CodecStatus::out_of_range);
+    CHECK(p.cycle_index == eqd::core::Sample::kNoIndex);
+    g.data[1] = 0x00;  // step raw 0x8000: the signed "not available"
+    g.data[2] = 0x80;
+    REQUIRE(cc.decode_program(g, k, p, field) == CodecStatus::ok);
+    CHECK(p.step == CodecStatus::ok);
+    CHECK(p.step_index == eqd::core::Sample::kNoStep);
+  }
+}
+
+TEST_CASE("program: in the status frame of a custom map, a refused value leaves the sample valid", "[can][program][codec]") {
+  SignalMap m;
+  m.name = "fd-program";
+  m.channel_count = 4;
+  FrameLayout st;
+  st.role = FrameRole::status;
+  st.id = 0x120;
+  st.length = 12;
+  st.fd = true;
+  auto sg = [](const char* n, std::uint16_t start, std::uint8_t len, bool sgn = false, double scale = 1.0) {
+    Signal s;
+    s.name = n;
+    s.start_bit = start;
+    s.length = len;
+    s.is_signed = sgn;
+    s.scale = scale;
+    return s;
+  };
+  st.signals = {sg("channel", 0, 8), sg("voltage", 8, 16, false, 0.01), sg("current", 24, 16, true, 0.01),
+                sg("state", 40, 4), sg("step_index", 48, 16, true), sg("cycle_index", 64, 32)};
+  m.frames.push_back(st);
+  FrameLayout cmd;
+  cmd.role = FrameRole::command;
+  cmd.id = 0x220;
+  cmd.signals = {sg("channel", 0, 8), sg("enable", 8, 8), sg("setpoint", 32, 32, true, 0.1)};
+  m.frames.push_back(cmd);
+  REQUIRE(validate_map(m).empty());
+  const Codec c(m, 1);
+  CHECK(c.program_in_status());
+  CHECK_FALSE(c.has_program_frame());
+  StatusValues v;
+  v.voltage_V = 50.0;
+  v.current_A = 2.0;
+  v.state_code = 1;
+  v.step_index = 6;
+  v.cycle_index = 123456;
+  Frame f;
+  const char* field = "";
+  REQUIRE(c.encode_status(1, v, f, field) == CodecStatus::ok);
+  eqd::core::Sample s;
+  std::size_t k = 0;
+  CodecStatus fc = CodecStatus::ok;
+  ProgramPosition p;
+  REQUIRE(c.decode_status(f, s, k, field, fc, p) == CodecStatus::ok);
+  CHECK(k == 1);
+  CHECK(s.valid);
+  CHECK(s.step_index == 6);
+  CHECK(s.cycle_index == 123456u);
+  // A negative step (a controller's garbage): not reported, counted by the caller, the sample good.
+  Signal step = m.frames[0].signals[4];
+  REQUIRE(encode_signal(step, -2.0, f.data) == CodecStatus::ok);
+  REQUIRE(c.decode_status(f, s, k, field, fc, p) == CodecStatus::ok);
+  CHECK(s.valid);
+  CHECK(s.voltage_V == Approx(50.0));
+  CHECK(p.step == CodecStatus::out_of_range);
+  CHECK(s.step_index == eqd::core::Sample::kNoStep);
+  CHECK(s.cycle_index == 123456u);
+  // The step signal cannot carry 40000: the controller side refuses rather than wraps.
+  v.step_index = 40000;
+  CHECK(c.encode_status(1, v, f, field) == CodecStatus::out_of_range);
+  CHECK(std::string(field) == "step_index");
+}
+
+TEST_CASE("program: map validation", "[can][program][map]") {
+  SECTION("step_index in both the status and the program frame") {
+    SignalMap m = default_can_fd_profile(4);
+    Signal s;
+    s.name = "step_index";
+    s.start_bit = 136;
+    s.length = 16;
+    m.frames[0].length = 24;
+    m.frames[0].signals.push_back(s);
+    const auto v = validate_map(m);
+    INFO(dump(v));
+    CHECK(has_issue(v, "frames[4].signals[1].name", "step_index is also in the status frame"));
+  }
+  SECTION("a program frame with neither signal") {
+    SignalMap m = default_can_profile(4);
+    m.frames.back().signals.resize(1);  // channel only
+    const auto v = validate_map(m);
+    INFO(dump(v));
+    CHECK(has_issue(v, "frames[4].signals", "needs step_index or cycle_index"));
+  }
+  SECTION("unknown signal in a program frame") {
+    SignalMap m = default_can_profile(4);
+    m.frames.back().signals[1].name = "step";
+    CHECK(has_issue(validate_map(m), "frames[4].signals[1].name", "unknown program signal 'step'"));
+  }
+  SECTION("a second program frame") {
+    SignalMap m = default_can_profile(4);
+    m.frames.push_back(m.frames.back());
+    m.frames.back().id = 0x580;
+    CHECK(has_issue(validate_map(m), "frames[5].role", "a second 'program' frame"));
   }
 }

@@ -50,6 +50,9 @@ struct CanLink::Impl {
     core::ChannelState last_state = core::ChannelState::offline;
     float forecast_W = std::numeric_limits<float>::quiet_NaN();  ///< last forecast frame's value
     std::int64_t forecast_rx_ns = 0;   ///< its receive time (0: none yet)
+    std::uint16_t step_index = core::Sample::kNoStep;    ///< last program frame's values
+    std::uint32_t cycle_index = core::Sample::kNoIndex;
+    std::int64_t program_rx_ns = 0;    ///< its receive time (0: none yet)
   };
 
   Impl(CanLink& o, SocketFactory f)
@@ -249,6 +252,10 @@ struct CanLink::Impl {
       handle_forecast(f, t);
       return;
     }
+    if (m.kind == FrameMatch::Kind::program) {
+      handle_program(f, t);
+      return;
+    }
     if (m.kind != FrameMatch::Kind::status) {
       ++can.ignored_frames;
       return;
@@ -258,7 +265,8 @@ struct CanLink::Impl {
     std::size_t k = 0;
     const char* field = "";
     CodecStatus forecast_st = CodecStatus::ok;
-    const CodecStatus st = codec.decode_status(f, s, k, field, forecast_st);
+    ProgramPosition program;
+    const CodecStatus st = codec.decode_status(f, s, k, field, forecast_st, program);
     if (st != CodecStatus::ok) {
       ++can.bad_frames;
       ++local.protocol_errors;
@@ -294,6 +302,15 @@ struct CanLink::Impl {
                          ? c.forecast_W
                          : std::numeric_limits<float>::quiet_NaN();
     }
+    if (codec.program_in_status()) {
+      refused_program(k, program);
+    } else {
+      // The channel's latest program frame, while fresh.
+      const auto max_age = static_cast<std::int64_t>(owner.cfg_.program_max_age_ms) * 1'000'000;
+      const bool fresh = c.program_rx_ns != 0 && t - c.program_rx_ns <= max_age;
+      s.step_index = fresh ? c.step_index : core::Sample::kNoStep;
+      s.cycle_index = fresh ? c.cycle_index : core::Sample::kNoIndex;
+    }
     c.last_rx_ns = t;
     c.late_counted = false;
     if (s.valid) c.last_state = s.state;
@@ -309,6 +326,45 @@ struct CanLink::Impl {
     std::snprintf(local.last_error, sizeof local.last_error, "%s/%zu: forecast_power %s: ignored, sample kept",
                   owner.cfg_.name.c_str(), k + 1, why);
     report(k + 1);
+  }
+
+  /// step_index / cycle_index values eqd must not use: counted and reported; the sample itself is kept.
+  void refused_program(std::size_t k, const ProgramPosition& p) {
+    const struct {
+      CodecStatus st;
+      const char* name;
+    } fields[] = {{p.step, "step_index"}, {p.cycle, "cycle_index"}};
+    for (const auto& x : fields) {
+      if (x.st == CodecStatus::ok) continue;
+      ++local.protocol_errors;
+      ++local.program_errors;
+      std::snprintf(local.last_error, sizeof local.last_error, "%s/%zu: %s %s: ignored, sample kept",
+                    owner.cfg_.name.c_str(), k + 1, x.name, to_string(x.st));
+      report(k + 1);
+    }
+  }
+
+  void handle_program(const Frame& f, std::int64_t t) {
+    ++can.program_frames;
+    std::size_t k = 0;
+    ProgramPosition p;
+    const char* field = "";
+    const CodecStatus st = codec.decode_program(f, k, p, field);
+    if (st == CodecStatus::ok) {
+      refused_program(k, p);
+      if (k < ch.size()) {
+        // A refused value replaces the previous one: not reported rather than an old position.
+        ch[k].step_index = p.step_index;
+        ch[k].cycle_index = p.cycle_index;
+        ch[k].program_rx_ns = t;
+      }
+      return;
+    }
+    ++can.bad_frames;
+    ++local.protocol_errors;
+    std::snprintf(local.last_error, sizeof local.last_error, "%s: program frame 0x%X: %s %s", owner.cfg_.name.c_str(),
+                  f.id, field, to_string(st));
+    report(0);
   }
 
   void handle_forecast(const Frame& f, std::int64_t t) {

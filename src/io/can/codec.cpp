@@ -120,6 +120,33 @@ CodecStatus write_forecast(const Signal& s, double w, std::uint8_t* data) noexce
   return is_not_available(s, data) ? CodecStatus::out_of_range : CodecStatus::ok;
 }
 
+// A program position signal: "not available" -> not reported (ok); a value the sample's field cannot
+// hold (negative, not whole, above `max`) -> not reported and out_of_range (not_finite).
+template <class T>
+CodecStatus read_index(const Signal* s, const std::uint8_t* data, T& out) noexcept {
+  constexpr T kNone = std::numeric_limits<T>::max();  // Sample::kNoStep / kNoIndex
+  out = kNone;
+  if (s == nullptr || is_not_available(*s, data)) return CodecStatus::ok;
+  const double v = decode_signal(*s, data);
+  if (!std::isfinite(v)) return CodecStatus::not_finite;
+  if (v < 0.0 || v > static_cast<double>(kNone) - 1.0 || v != std::floor(v)) return CodecStatus::out_of_range;
+  out = static_cast<T>(v);
+  return CodecStatus::ok;
+}
+
+// The controller side of it: the sentinel -> "not available"; a value that would read as such is refused.
+template <class T>
+CodecStatus write_index(const Signal* s, T v, std::uint8_t* data) noexcept {
+  if (s == nullptr) return CodecStatus::ok;
+  if (v == std::numeric_limits<T>::max()) {
+    insert_not_available(*s, data);
+    return CodecStatus::ok;
+  }
+  const CodecStatus st = encode_signal(*s, static_cast<double>(v), data);
+  if (st != CodecStatus::ok) return st;
+  return is_not_available(*s, data) ? CodecStatus::out_of_range : CodecStatus::ok;
+}
+
 }  // namespace
 
 Codec::Codec(const SignalMap& map, std::uint32_t node_id) : map_(map), node_id_(node_id) {
@@ -143,6 +170,7 @@ Codec::Codec(const SignalMap& map, std::uint32_t node_id) : map_(map), node_id_(
   command_ = compile(FrameRole::command);
   heartbeat_ = compile(FrameRole::heartbeat);
   forecast_ = compile(FrameRole::forecast);
+  program_ = compile(FrameRole::program);
   s_channel_ = sig(status_.frame, "channel");
   s_voltage_ = sig(status_.frame, "voltage");
   s_current_ = sig(status_.frame, "current");
@@ -154,6 +182,11 @@ Codec::Codec(const SignalMap& map, std::uint32_t node_id) : map_(map), node_id_(
   s_forecast_ = sig(status_.frame, "forecast_power");
   f_channel_ = sig(forecast_.frame, "channel");
   f_forecast_ = sig(forecast_.frame, "forecast_power");
+  s_step_ = sig(status_.frame, "step_index");
+  s_cycle_ = sig(status_.frame, "cycle_index");
+  p_channel_ = sig(program_.frame, "channel");
+  p_step_ = sig(program_.frame, "step_index");
+  p_cycle_ = sig(program_.frame, "cycle_index");
   c_channel_ = sig(command_.frame, "channel");
   c_enable_ = sig(command_.frame, "enable");
   c_setpoint_ = sig(command_.frame, "setpoint");
@@ -184,6 +217,7 @@ FrameMatch Codec::match(const Frame& f) const noexcept {
   else if (id_of(command_, f, m.channel)) m.kind = FrameMatch::Kind::command;
   else if (id_of(heartbeat_, f, m.channel)) m.kind = FrameMatch::Kind::heartbeat;
   else if (id_of(forecast_, f, m.channel)) m.kind = FrameMatch::Kind::forecast;
+  else if (id_of(program_, f, m.channel)) m.kind = FrameMatch::Kind::program;
   return m;
 }
 
@@ -195,7 +229,14 @@ CodecStatus Codec::decode_status(const Frame& f, core::Sample& out, std::size_t&
 
 CodecStatus Codec::decode_status(const Frame& f, core::Sample& out, std::size_t& channel, const char*& field,
                                  CodecStatus& forecast) const noexcept {
+  ProgramPosition program;
+  return decode_status(f, out, channel, field, forecast, program);
+}
+
+CodecStatus Codec::decode_status(const Frame& f, core::Sample& out, std::size_t& channel, const char*& field,
+                                 CodecStatus& forecast, ProgramPosition& program) const noexcept {
   forecast = CodecStatus::ok;
+  program = ProgramPosition{};
   field = "frame";
   std::size_t k = 0;
   if (!id_of(status_, f, k)) return CodecStatus::bad_value;
@@ -231,6 +272,13 @@ CodecStatus Codec::decode_status(const Frame& f, core::Sample& out, std::size_t&
   s.valid = std::isfinite(s.voltage_V) && std::isfinite(s.current_A) && std::isfinite(s.power_W);
   // forecast_power stays NaN unless this frame carries a good one; a refused one never touches the rest.
   if (s_forecast_ != nullptr && s.valid) forecast = read_forecast(*s_forecast_, f.data, s.forecast_W);
+  // Likewise the program position, each field on its own.
+  if (s.valid) {
+    program.step = read_index(s_step_, f.data, program.step_index);
+    program.cycle = read_index(s_cycle_, f.data, program.cycle_index);
+    s.step_index = program.step_index;
+    s.cycle_index = program.cycle_index;
+  }
   channel = k;
   out = s;
   field = "";
@@ -312,6 +360,54 @@ CodecStatus Codec::encode_status(std::size_t k, const StatusValues& v, Frame& ou
     const CodecStatus st = write_forecast(*s_forecast_, v.forecast_W, f.data);
     if (st != CodecStatus::ok) return st;
   }
+  field = "step_index";
+  if (const CodecStatus st = write_index(s_step_, v.step_index, f.data); st != CodecStatus::ok) return st;
+  field = "cycle_index";
+  if (const CodecStatus st = write_index(s_cycle_, v.cycle_index, f.data); st != CodecStatus::ok) return st;
+  field = "";
+  out = f;
+  return CodecStatus::ok;
+}
+
+CodecStatus Codec::decode_program(const Frame& f, std::size_t& channel, ProgramPosition& out,
+                                  const char*& field) const noexcept {
+  out = ProgramPosition{};
+  field = "frame";
+  std::size_t k = 0;
+  if (!id_of(program_, f, k)) return CodecStatus::bad_value;
+  if (f.len < program_.frame->length) return CodecStatus::short_frame;
+  if (p_channel_ != nullptr) {
+    const auto n = static_cast<std::int64_t>(extract_raw(*p_channel_, f.data));
+    if (n < 1 || n > static_cast<std::int64_t>(map_.channel_count) ||
+        (program_.frame->id_stride != 0 && static_cast<std::size_t>(n - 1) != k)) {
+      field = "channel";
+      return CodecStatus::wrong_channel;
+    }
+    k = static_cast<std::size_t>(n - 1);
+  }
+  channel = k;
+  out.step = read_index(p_step_, f.data, out.step_index);
+  out.cycle = read_index(p_cycle_, f.data, out.cycle_index);
+  field = "";
+  return CodecStatus::ok;
+}
+
+CodecStatus Codec::encode_program(std::size_t k, std::uint16_t step_index, std::uint32_t cycle_index, Frame& out,
+                                  const char*& field) const noexcept {
+  field = "frame";
+  if (program_.frame == nullptr) return CodecStatus::bad_value;
+  field = "channel";
+  if (k >= map_.channel_count) return CodecStatus::wrong_channel;
+  Frame f;
+  start_frame(program_, k, f);
+  if (p_channel_ != nullptr) {
+    const CodecStatus st = encode_signal(*p_channel_, static_cast<double>(k + 1), f.data);
+    if (st != CodecStatus::ok) return st;
+  }
+  field = "step_index";
+  if (const CodecStatus st = write_index(p_step_, step_index, f.data); st != CodecStatus::ok) return st;
+  field = "cycle_index";
+  if (const CodecStatus st = write_index(p_cycle_, cycle_index, f.data); st != CodecStatus::ok) return st;
   field = "";
   out = f;
   return CodecStatus::ok;

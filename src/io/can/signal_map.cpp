@@ -17,6 +17,7 @@ const char* to_string(FrameRole r) noexcept {
     case FrameRole::command: return "command";
     case FrameRole::heartbeat: return "heartbeat";
     case FrameRole::forecast: return "forecast";
+    case FrameRole::program: return "program";
   }
   return "?";
 }
@@ -35,15 +36,18 @@ const FrameLayout* SignalMap::frame(FrameRole role) const noexcept {
 
 const RoleSignals& signal_names(FrameRole role) {
   static const RoleSignals kStatus{{"voltage", "current", "state"},
-                                   {"channel", "power", "eq_flag", "fault_code", "counter", "forecast_power"}};
+                                   {"channel", "power", "eq_flag", "fault_code", "counter", "forecast_power",
+                                    "step_index", "cycle_index"}};
   static const RoleSignals kCommand{{"enable", "setpoint"}, {"channel", "lease"}};
   static const RoleSignals kHeartbeat{{"counter"}, {}};
   static const RoleSignals kForecast{{"forecast_power"}, {"channel"}};
+  static const RoleSignals kProgram{{}, {"channel", "step_index", "cycle_index"}};
   switch (role) {
     case FrameRole::status: return kStatus;
     case FrameRole::command: return kCommand;
     case FrameRole::heartbeat: return kHeartbeat;
     case FrameRole::forecast: return kForecast;
+    case FrameRole::program: return kProgram;
   }
   return kHeartbeat;
 }
@@ -84,6 +88,16 @@ void add_command_and_heartbeat(SignalMap& m) {
   fc.length = 8;  // bytes 5..7 reserved (0)
   fc.signals = {sig("channel", 0, 8), sig("forecast_power", 8, 32, true, 0.1)};
   m.frames.push_back(fc);
+  // Program position: a step number and a 32-bit pass number fit neither the status frames nor the
+  // forecast frame's 3 reserved bytes, so they get a frame of their own too, sent on every change
+  // (before the status frame that first shows it) and at least once a second. Its identifiers, 0x500 +
+  // node id, limit the built-in profiles to node ids up to 0x2FF.
+  FrameLayout pg;
+  pg.role = FrameRole::program;
+  pg.id = 0x500;
+  pg.length = 8;  // byte 7 reserved (0)
+  pg.signals = {sig("channel", 0, 8), sig("step_index", 8, 16), sig("cycle_index", 24, 32)};
+  m.frames.push_back(pg);
 }
 
 bool valid_length(unsigned len, bool fd) {
@@ -240,6 +254,25 @@ std::vector<MapIssue> validate_map(const SignalMap& map) {
       if (s.length < 2) issue(sp + ".length", "forecast_power needs at least 2 bits (one raw value means none)");
     }
   }
+  // step_index, cycle_index: one place each; a program frame carries at least one of them.
+  for (const char* name : {"step_index", "cycle_index"}) {
+    const FrameLayout* first = nullptr;
+    for (std::size_t i = 0; i < map.frames.size(); ++i) {
+      const FrameLayout& f = map.frames[i];
+      for (std::size_t j = 0; j < f.signals.size(); ++j) {
+        if (f.signals[j].name != name) continue;
+        if (first != nullptr && first != &f)
+          issue(fidx(i) + ".signals[" + std::to_string(j) + "].name",
+                std::string(name) + " is also in the " + to_string(first->role) +
+                    " frame (expected it in one frame: status or program)");
+        if (first == nullptr) first = &f;
+      }
+    }
+  }
+  for (std::size_t i = 0; i < map.frames.size(); ++i)
+    if (map.frames[i].role == FrameRole::program && map.frames[i].find("step_index") == nullptr &&
+        map.frames[i].find("cycle_index") == nullptr)
+      issue(fidx(i) + ".signals", "a program frame needs step_index or cycle_index (or both)");
   if (map.frame(FrameRole::status) == nullptr) issue("frames", "missing the 'status' frame");
   if (map.frame(FrameRole::command) == nullptr) issue("frames", "missing the 'command' frame");
   if (out.empty())

@@ -52,6 +52,9 @@ struct CanLinkConfig {
   /// A channel's forecast (forecast frame) goes with its status frames for this long after it arrived;
   /// older: NaN. Controllers send it at least once a second, so 3000 ms survives two lost frames.
   std::uint32_t forecast_max_age_ms = 3000;
+  /// A channel's program position (program frame) goes with its status frames for this long after it
+  /// arrived; older: not reported. Controllers send it on every change and at least once a second.
+  std::uint32_t program_max_age_ms = 3000;
   int backoff_initial_ms = 100;        ///< socket reopen delay; doubles per failure
   int backoff_max_ms = 5000;
   /// Called on the link's thread with each error it records in LinkStats::last_error (`channel`
@@ -70,6 +73,7 @@ struct CanStats {
   std::uint64_t frames_received = 0;  ///< every frame read (data and error frames)
   std::uint64_t status_frames = 0;    ///< status frames decoded and published
   std::uint64_t forecast_frames = 0;  ///< forecast frames received (good, refused or malformed)
+  std::uint64_t program_frames = 0;   ///< program frames received (good, refused or malformed)
   std::uint64_t ignored_frames = 0;   ///< frames with an identifier of no interest (filters off)
   std::uint64_t bad_frames = 0;       ///< malformed: wrong size, short, bad channel or state code
   std::uint64_t error_frames = 0;     ///< CAN_ERR_FLAG frames

@@ -56,7 +56,7 @@ void insert_not_available(const Signal& s, std::uint8_t* data) noexcept;
 
 /// Which frame of a controller a received frame is.
 struct FrameMatch {
-  enum class Kind : std::uint8_t { none, status, command, heartbeat, forecast } kind = Kind::none;
+  enum class Kind : std::uint8_t { none, status, command, heartbeat, forecast, program } kind = Kind::none;
   std::size_t channel = 0;  ///< 0-based, for per-id multiplexing (status/command); else decided by decode
 };
 
@@ -80,6 +80,20 @@ struct StatusValues {
   /// Announced forecast (W); NaN = none (sent as the "not available" raw value). Goes into the status
   /// frame when the map places forecast_power there; else see encode_forecast().
   double forecast_W = std::numeric_limits<double>::quiet_NaN();
+  /// Program position (Sample::kNoStep / kNoIndex = not reported, sent as "not available"). Goes into
+  /// the status frame when the map places step_index / cycle_index there; else see encode_program().
+  std::uint16_t step_index = core::Sample::kNoStep;
+  std::uint32_t cycle_index = core::Sample::kNoIndex;
+};
+
+/// A program position as decoded from a status or program frame: the values (Sample::kNoStep /
+/// kNoIndex = not reported: absent, "not available" or refused) and, per field, whether it was
+/// refused: out_of_range (negative, not whole, above 65534 / 4294967294) or not_finite.
+struct ProgramPosition {
+  std::uint16_t step_index = core::Sample::kNoStep;
+  std::uint32_t cycle_index = core::Sample::kNoIndex;
+  CodecStatus step = CodecStatus::ok;
+  CodecStatus cycle = CodecStatus::ok;
 };
 
 /// A SignalMap compiled for one node id. Construct at start-up (throws std::invalid_argument naming
@@ -102,6 +116,16 @@ class Codec {
   /// out.forecast_W NaN, the sample itself unaffected). Otherwise (or for an invalid sample) NaN.
   [[nodiscard]] CodecStatus decode_status(const Frame& f, core::Sample& out, std::size_t& channel, const char*& field,
                                           CodecStatus& forecast) const noexcept;
+  /// Same; when the status frame carries step_index / cycle_index, out has their values (not reported
+  /// for "not available" or a refused value) and `program` says which were refused. Otherwise (or for
+  /// an invalid sample) not reported.
+  [[nodiscard]] CodecStatus decode_status(const Frame& f, core::Sample& out, std::size_t& channel, const char*& field,
+                                          CodecStatus& forecast, ProgramPosition& program) const noexcept;
+  /// Decodes a program frame: its 0-based channel and position. ok: the frame is usable (a refused
+  /// value is in out.step / out.cycle, that field not reported); short_frame / wrong_channel /
+  /// bad_value: the frame itself is unusable (field names the signal).
+  [[nodiscard]] CodecStatus decode_program(const Frame& f, std::size_t& channel, ProgramPosition& out,
+                                           const char*& field) const noexcept;
   /// Decodes a forecast frame: its 0-based channel and forecast_W (NaN = "not available"). ok;
   /// out_of_range: a value beyond kForecastAbsMax_W, refused (forecast_W NaN, channel valid);
   /// short_frame / wrong_channel / bad_value: the frame itself is unusable (field names the signal).
@@ -120,6 +144,11 @@ class Codec {
   /// value the signal cannot carry (or that would read as "not available"). False-y status when the
   /// map has no forecast frame (bad_value).
   [[nodiscard]] CodecStatus encode_forecast(std::size_t k, double forecast_W, Frame& out, const char*& field) const noexcept;
+  /// Simulated controller side: program frame of channel k (kNoStep / kNoIndex = "not available").
+  /// out_of_range for a value the signal cannot carry (or that would read as "not available");
+  /// bad_value when the map has no program frame.
+  [[nodiscard]] CodecStatus encode_program(std::size_t k, std::uint16_t step_index, std::uint32_t cycle_index, Frame& out,
+                                           const char*& field) const noexcept;
   /// Simulated controller side: decode a command frame (validated: enable 0/1, channel in range).
   [[nodiscard]] CodecStatus decode_command(const Frame& f, DecodedCommand& out, const char*& field) const noexcept;
   /// Simulated controller side: heartbeat counter of a heartbeat frame.
@@ -131,6 +160,10 @@ class Codec {
   [[nodiscard]] bool has_forecast_frame() const noexcept { return forecast_.frame != nullptr; }
   /// True when the status frame itself carries forecast_power.
   [[nodiscard]] bool forecast_in_status() const noexcept { return s_forecast_ != nullptr; }
+  /// True when the map has a program frame (step_index / cycle_index sent on their own).
+  [[nodiscard]] bool has_program_frame() const noexcept { return program_.frame != nullptr; }
+  /// True when the status frame itself carries step_index or cycle_index.
+  [[nodiscard]] bool program_in_status() const noexcept { return s_step_ != nullptr || s_cycle_ != nullptr; }
   /// True if any frame of the map is CAN FD.
   [[nodiscard]] bool uses_fd() const noexcept { return uses_fd_; }
   /// Every identifier this codec sends or receives (for kernel receive filters).
@@ -147,7 +180,7 @@ class Codec {
 
   SignalMap map_;
   std::uint32_t node_id_ = 0;
-  Compiled status_, command_, heartbeat_, forecast_;
+  Compiled status_, command_, heartbeat_, forecast_, program_;
   // Signals resolved once so that the I/O path does no name lookups.
   const Signal* s_channel_ = nullptr;
   const Signal* s_voltage_ = nullptr;
@@ -160,6 +193,11 @@ class Codec {
   const Signal* s_forecast_ = nullptr;  ///< forecast_power in the status frame
   const Signal* f_channel_ = nullptr;   ///< forecast frame
   const Signal* f_forecast_ = nullptr;
+  const Signal* s_step_ = nullptr;      ///< step_index / cycle_index in the status frame
+  const Signal* s_cycle_ = nullptr;
+  const Signal* p_channel_ = nullptr;   ///< program frame
+  const Signal* p_step_ = nullptr;
+  const Signal* p_cycle_ = nullptr;
   const Signal* c_channel_ = nullptr;
   const Signal* c_enable_ = nullptr;
   const Signal* c_setpoint_ = nullptr;

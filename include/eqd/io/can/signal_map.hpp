@@ -29,10 +29,12 @@ struct Signal {
 
 /// What a frame is for. status: controller -> eqd, cyclic, per channel; command: eqd -> controller,
 /// per channel; heartbeat: eqd -> controller (supervisor heartbeat); forecast: controller -> eqd, per
-/// channel, at least once a second (announced schedule, optional: a controller may never send it).
-enum class FrameRole : std::uint8_t { status, command, heartbeat, forecast };
+/// channel, at least once a second (announced schedule, optional: a controller may never send it);
+/// program: controller -> eqd, per channel, on every change and at least once a second (the test
+/// program's step and pass, optional).
+enum class FrameRole : std::uint8_t { status, command, heartbeat, forecast, program };
 
-/// "status" | "command" | "heartbeat" | "forecast". Any thread.
+/// "status" | "command" | "heartbeat" | "forecast" | "program". Any thread.
 const char* to_string(FrameRole r) noexcept;
 
 /// One frame of a map.
@@ -50,8 +52,8 @@ struct FrameLayout {
   [[nodiscard]] const Signal* find(const std::string& signal_name) const noexcept;
 };
 
-/// A whole profile: the frames a controller uses. Exactly one frame per role (heartbeat and forecast
-/// optional).
+/// A whole profile: the frames a controller uses. Exactly one frame per role (heartbeat, forecast and
+/// program optional).
 struct SignalMap {
   std::string name;
   std::uint16_t channel_count = 16;  ///< channels the map describes
@@ -67,8 +69,10 @@ struct RoleSignals {
   std::vector<const char*> optional;
 };
 /// status: voltage, current, state required; channel, power, eq_flag, fault_code, counter,
-/// forecast_power optional. command: enable, setpoint required; channel, lease optional. heartbeat:
-/// counter required. forecast: forecast_power required; channel optional. Any thread.
+/// forecast_power, step_index, cycle_index optional. command: enable, setpoint required; channel, lease
+/// optional. heartbeat: counter required. forecast: forecast_power required; channel optional.
+/// program: step_index, cycle_index, channel optional (validate_map wants step_index or cycle_index).
+/// Any thread.
 const RoleSignals& signal_names(FrameRole role);
 
 /// Name of the built-in classic CAN profile ("eqd-default") and of its CAN FD variant.
@@ -80,10 +84,11 @@ inline constexpr const char* kDefaultCanFdProfile = "eqd-default-fd";
 inline constexpr double kForecastAbsMax_W = 1.0e6;
 
 /// The built-in classic CAN profile for `channel_count` channels (1..255), with its forecast frame
-/// (0x400 + node id: channel, forecast_power). Any thread.
+/// (0x400 + node id: channel, forecast_power) and program frame (0x500 + node id: channel,
+/// step_index, cycle_index). Any thread.
 SignalMap default_can_profile(std::uint16_t channel_count = 16);
 /// The built-in CAN FD profile (20-byte status frame with power and 16-bit fault/counter; command,
-/// heartbeat and forecast frames as the classic profile).
+/// heartbeat, forecast and program frames as the classic profile).
 SignalMap default_can_fd_profile(std::uint16_t channel_count = 16);
 
 /// One problem of a map. `where` is a path relative to the map in the YAML's shape, e.g.
@@ -95,6 +100,7 @@ struct MapIssue {
 
 /// Checks a map on its own: roles present once, signal names known and unique, required signals,
 /// forecast_power in one frame only (status or forecast) and able to carry a negative value,
+/// step_index and cycle_index each in one frame only (status or program), a program frame with one,
 /// lengths 1..64 (1 for eq_flag allowed), signals inside the frame, no overlapping bits, frame lengths
 /// valid (FD lengths need fd), scale != 0, multiplexing (a channel signal wide enough for
 /// channel_count, or id_stride > 0 when channel_count > 1), identifiers in range for node id 0.
