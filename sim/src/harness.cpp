@@ -82,6 +82,7 @@ Harness::Harness(Rig& rig, RigLaw& law, const HarnessConfig& cfg, std::vector<Ev
   vmax_.assign(nb, -1e300);
   margin_.assign(nb, 1e300);
   for (std::size_t b = 0; b < nb; ++b) rated_W_.push_back(rig.rated_eq_W(b));
+  meter_at_from_.resize(nb);
   for (std::size_t i = 0; i < n; ++i) bus_of_.push_back(rig.channel_spec(i).bus);
 }
 
@@ -160,6 +161,11 @@ void Harness::run(double until_s) noexcept {
         if (!rig_.controller(c).offline()) rig_.controller(c).heartbeat(heartbeat_, now_s_);
     }
 
+    if (!meters_taken_ && now_s_ >= cfg_.metrics_from_s - 1e-9) {
+      // Exchange energy is counted from here, like every other figure (zero when metrics_from_s is 0).
+      for (std::size_t b = 0; b < nb; ++b) meter_at_from_[b] = rig_.bus_meter(b);
+      meters_taken_ = true;
+    }
     rig_.step(dt);
     ++step_;
     now_s_ = static_cast<double>(step_) * dt;
@@ -224,10 +230,11 @@ BusMetrics Harness::metrics(std::size_t b) const noexcept {
   BusMetrics m;
   const BusMeter& meter = rig_.bus_meter(b);
   m.rated_eq_W = rig_.rated_eq_W(b);
-  m.grid_import_J = meter.grid_import_J;
-  m.grid_export_J = meter.grid_export_J;
-  m.free_import_J = meter.free_import_J;
-  m.free_export_J = meter.free_export_J;
+  const BusMeter& from = meter_at_from_[b];  // all zero until taken
+  m.grid_import_J = meter.grid_import_J - from.grid_import_J;
+  m.grid_export_J = meter.grid_export_J - from.grid_export_J;
+  m.free_import_J = meter.free_import_J - from.free_import_J;
+  m.free_export_J = meter.free_export_J - from.free_export_J;
   m.residual_rms_W = res_n_[b] > 0 ? std::sqrt(res_sq_sum_[b] / static_cast<double>(res_n_[b])) : 0.0;
   m.residual_peak_W = res_peak_[b];
   m.direction_flips = flips_[b];

@@ -161,7 +161,10 @@ void ChannelPredictor::score(const PredictorParams& p, float x, std::uint32_t ho
   if (count_ < horizon_s) return;
   const std::size_t k = static_cast<std::size_t>((count_ - horizon_s) % kScoreRing);
   const float before = seen_[k];
-  const float f = std::isnan(made_[k]) ? before : made_[k];  // no forecast: persistence was used
+  // Seconds for which the method made no forecast (nothing learned yet, a step overdue) say nothing of
+  // its skill: scored, they would only dilute it towards 0 and keep a good predictor off for long.
+  if (std::isnan(made_[k])) return;
+  const float f = made_[k];
   const double w = std::max(1.0 / static_cast<double>(scored_ + 1), 1.0 / p.skill_tau_s);
   const double ef = std::abs(static_cast<double>(f) - x), ep = std::abs(static_cast<double>(before) - x);
   mae_f_ += w * (ef - mae_f_);

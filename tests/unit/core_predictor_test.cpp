@@ -145,8 +145,8 @@ TEST_CASE("predictor: a long step is kept at a coarser resolution within trace_c
 TEST_CASE("predictor: learned state survives a save and load exactly; corrupt data is refused", "[predictor]") {
   PredictorParams p;
   ChannelPredictor a;
-  const Program prog(3);
-  for (std::size_t t = 0; t < 1200; ++t) {
+  const Program prog(4);
+  for (std::size_t t = 0; t < 2000; ++t) {
     const auto& s = prog.seconds[t];
     (void)a.observe(p, static_cast<std::int64_t>(t), static_cast<float>(s.W), s.cycle, s.step, 30);
   }
@@ -154,8 +154,9 @@ TEST_CASE("predictor: learned state survives a save and load exactly; corrupt da
   a.save(blob);
   ChannelPredictor b;
   REQUIRE(b.load(blob));
+  REQUIRE_FALSE(std::isnan(a.skill()));
   CHECK(b.skill() == Approx(a.skill()));
-  for (std::size_t t = 1200; t < prog.seconds.size(); ++t) {
+  for (std::size_t t = 2000; t < prog.seconds.size(); ++t) {
     const auto& s = prog.seconds[t];
     const float fa = a.observe(p, static_cast<std::int64_t>(t), static_cast<float>(s.W), s.cycle, s.step, 30);
     const float fb = b.observe(p, static_cast<std::int64_t>(t), static_cast<float>(s.W), s.cycle, s.step, 30);

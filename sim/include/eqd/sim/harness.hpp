@@ -5,11 +5,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "eqd/core/control_core.hpp"
+#include "eqd/core/predictor.hpp"
 #include "eqd/core/sample.hpp"
 #include "eqd/sim/rig.hpp"
 
@@ -55,6 +57,45 @@ class ControlCoreLaw final : public RigLaw {
   core::ControlCore core_;
 };
 
+/// The real eqd core with its learned forecasts: a core::Predictor ticked after every cycle, as eqd's
+/// predictor thread does once per second (its forecasts reach the core from the next cycle on).
+/// strip_announcements: the controllers' announcements are dropped on arrival, as if they announced
+/// nothing, so that only learned forecasts can reach the law; strip_steps: so are step and cycle
+/// numbers, as from controllers that do not report them (the predictor then finds the repetition itself).
+class LearningCoreLaw final : public RigLaw {
+ public:
+  LearningCoreLaw(const core::CoreConfig& cfg, bool strip_announcements, bool strip_steps = false,
+                  core::PredictorParams pp = {})
+      : core_(cfg), predictor_(cfg.channels.size(), pp), strip_(strip_announcements), strip_steps_(strip_steps) {}
+  void on_sample(std::size_t i, const core::Sample& s) noexcept override {
+    core::Sample c = s;
+    if (strip_) c.forecast_W = std::numeric_limits<float>::quiet_NaN();
+    if (strip_steps_) {
+      c.step_index = core::Sample::kNoStep;
+      c.cycle_index = core::Sample::kNoIndex;
+    }
+    core_.sample_slot(static_cast<core::ChannelIndex>(i)).store(c);
+  }
+  void cycle(std::int64_t now_ns) noexcept override {
+    core_.cycle(now_ns);
+    // The predictor allocates while it learns a new step (never in the core's cycle); an allocation
+    // failure here would end a benchmark run, as it would end eqd's predictor thread, not the control.
+    predictor_.tick(now_ns, core_);
+  }
+  [[nodiscard]] core::Command command(std::size_t i) const noexcept override {
+    return core_.command_slot(static_cast<core::ChannelIndex>(i)).load();
+  }
+  [[nodiscard]] const char* name() const noexcept override { return "eqd-core+predictor"; }
+  core::ControlCore& core() noexcept { return core_; }
+  core::Predictor& predictor() noexcept { return predictor_; }
+
+ private:
+  core::ControlCore core_;
+  core::Predictor predictor_;
+  bool strip_;
+  bool strip_steps_;
+};
+
 /// Timing of the harness (scenario YAML: `harness:`).
 struct HarnessConfig {
   double duration_s = 3600.0;        ///< duration_s
@@ -64,7 +105,7 @@ struct HarnessConfig {
   double command_delay_s = 0.0;      ///< command_delay_s: command travel time to the controller
   double heartbeat_period_s = 1.0;   ///< heartbeat_period_s
   double record_period_s = 1.0;      ///< record_period_s: time-series resolution
-  double metrics_from_s = 0.0;       ///< metrics_from_s: residual RMS/peak, flips ignore earlier data
+  double metrics_from_s = 0.0;       ///< metrics_from_s: grid exchange, residual RMS/peak, flips ignore earlier data
   double flip_threshold_W = 0.0;     ///< flip_threshold_W: |command| below this does not count as a direction (0 = 1 % of rated)
 };
 
@@ -99,8 +140,8 @@ struct BusTrace {
 /// Metrics of one bus over a run.
 struct BusMetrics {
   double rated_eq_W = 0.0;
-  double grid_import_J = 0.0, grid_export_J = 0.0;  ///< with equalization (bus side)
-  double free_import_J = 0.0, free_export_J = 0.0;  ///< without (test channels only, bus side)
+  double grid_import_J = 0.0, grid_export_J = 0.0;  ///< with equalization (bus side), from metrics_from_s
+  double free_import_J = 0.0, free_export_J = 0.0;  ///< without (test channels only, bus side), from metrics_from_s
   double residual_rms_W = 0.0;                      ///< from metrics_from_s
   double residual_peak_W = 0.0;
   double direction_flips = 0.0;
@@ -176,6 +217,8 @@ class Harness {
   std::vector<std::uint64_t> res_n_;
   std::vector<double> vmin_, vmax_, margin_;
   std::vector<double> rated_W_;         ///< per bus, cached
+  std::vector<BusMeter> meter_at_from_; ///< per bus: the meters when metrics_from_s was reached
+  bool meters_taken_ = false;
   std::vector<std::size_t> bus_of_;     ///< per channel, cached
   double now_s_ = 0.0;
   std::int64_t step_ = 0;
