@@ -223,3 +223,29 @@ TEST_CASE("can config: forecast_power errors are refused at their line", "[can][
     CHECK(e.find("overlaps signal 'current'") != std::string::npos);
   }
 }
+
+TEST_CASE("can config: a program frame in a custom map", "[can][config][program]") {
+  const std::string frame = R"(      - role: program
+        id: 0x680
+        id_stride: 0x10
+        length: 6
+        signals:
+          - {name: step_index, start_bit: 0, length: 16}
+          - {name: cycle_index, start_bit: 16, length: 32}
+)";
+  const Config cfg = parse_config(custom(kGoodSignals) + frame, "t.yaml");
+  const auto* f = cfg.controllers.at(0).can_map.frame(eqd::io::can::FrameRole::program);
+  REQUIRE(f != nullptr);
+  CHECK(f->id == 0x680);
+  CHECK(f->find("step_index") != nullptr);
+  CHECK(f->find("cycle_index") != nullptr);
+  // The built-in profiles carry theirs (0x500 + node id).
+  const Config def = parse_config(kHead, "t.yaml");
+  CHECK(def.controllers.at(0).can_map.frame(eqd::io::can::FrameRole::program)->id == 0x500);
+  // step_index in the status frame too: refused, naming the second place.
+  const std::string e =
+      error_of(custom(kGoodSignals + "          - {name: step_index, start_bit: 48, length: 8}\n") + frame);
+  INFO(e);
+  CHECK(e.find("can_maps.mine.frames[2].signals[0].name") != std::string::npos);
+  CHECK(e.find("step_index is also in the status frame") != std::string::npos);
+}

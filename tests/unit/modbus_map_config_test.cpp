@@ -218,3 +218,33 @@ TEST_CASE("modbus map config: a state_codes entry that is no state says that nam
     CHECK(cfg.controllers.at(0).map.state_codes == std::vector<std::uint8_t>{0, 1, 5, 3});
   }
 }
+
+TEST_CASE("modbus map config: step_index and cycle_index parse and are read without a capability bit",
+          "[modbus][config][program]") {
+  // with_forecast() puts the given text on line 15: a forecast field, then the two program fields.
+  const Config cfg = parse_config(with_forecast("{address: 6, type: i16, stride: 10}\n"
+                                                "    step_index: {address: 7, type: u16, offset: -1, stride: 10}\n"
+                                                "    cycle_index: {address: 8, type: u32, stride: 10}"),
+                                  "t.yaml");
+  const mb::RegisterMap& m = cfg.controllers.at(0).map;
+  REQUIRE(m.step_index);
+  REQUIRE(m.cycle_index);
+  CHECK(m.step_index->address == 7);
+  CHECK(m.step_index->offset == -1.0);
+  CHECK(m.cycle_index->type == mb::DataType::u32);
+  CHECK(m.program_capability == 0);
+  // Planned with the status fields, in the same request (addresses 0..9, 10..19).
+  const auto plan = mb::plan_status_reads(m);
+  REQUIRE(plan.size() == 1);
+  CHECK(plan[0] == mb::ReadRequest{mb::Table::input, 0, 20});
+}
+
+TEST_CASE("modbus map config: a program field overlapping another field is refused at its line", "[modbus][config][program]") {
+  const ConfigError e = parse_error(with_forecast("{address: 6, type: i16, stride: 10}\n"
+                                                  "    step_index: {address: 1, type: u16, stride: 10}"));  // in voltage
+  INFO(e.what());
+  CHECK(e.file == "t.yaml");
+  CHECK(e.line == 16);
+  CHECK(e.key_path == "maps.mine.step_index");
+  CHECK_THAT(e.message, Catch::Contains("step_index (channel 1, input 1..1) overlaps voltage (channel 1, input 0..1)"));
+}
