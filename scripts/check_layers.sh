@@ -2,6 +2,7 @@
 # check_layers.sh: fails on an #include that runs back up eqd's layers (docs/architecture.md, "Layers").
 #
 #   core <- io <- config <- discovery <- daemon <- (control, metrics) <- app;  cli beside app
+#   util (crash-safe files) beside core: every layer but core may include it; it includes no eqd header.
 #
 # A file of layer L is one under include/eqd/L/ or src/L/. It may include "eqd/M/..." only when M is L
 # itself or a layer below L. control and metrics are siblings (neither includes the other); cli (eqctl)
@@ -18,14 +19,15 @@ set -u
 # What each layer may include besides itself. Keep in step with docs/architecture.md and src/CMakeLists.txt.
 declare -A allowed=(
   [core]=""
-  [io]="core"
-  [config]="core io"
-  [discovery]="core io config"
-  [daemon]="core io config discovery"
-  [control]="core io config discovery daemon"
-  [metrics]="core io config discovery daemon"
-  [app]="core io config discovery daemon control metrics"
-  [cli]="core io config discovery daemon control metrics"
+  [util]=""
+  [io]="core util"
+  [config]="core io util"
+  [discovery]="core io config util"
+  [daemon]="core io config discovery util"
+  [control]="core io config discovery daemon util"
+  [metrics]="core io config discovery daemon util"
+  [app]="core io config discovery daemon control metrics util"
+  [cli]="core io config discovery daemon control metrics util"
 )
 
 # check ROOT: prints every violation; returns 1 if there was one.

@@ -107,7 +107,16 @@ std::string render_status(const json& result) {
       if (uf.is_boolean()) {
         forecast = std::string(", forecast ") + (uf.get<bool>() ? "on" : "off");
         const double horizon_s = num(p, "forecast_horizon_s");
-        if (uf.get<bool>() && std::isfinite(horizon_s)) forecast += " (horizon " + fixed(horizon_s, 0) + " s)";
+        if (uf.get<bool>() && std::isfinite(horizon_s)) {
+          forecast += " (horizon " + fixed(horizon_s, 0) + " s";
+          // learn_forecast and forecast_skill are absent from older daemons.
+          const json& lf = sub(p, "learn_forecast");
+          if (lf.is_boolean() && lf.get<bool>()) {
+            const double skill = num(b, "forecast_skill");
+            forecast += std::isfinite(skill) ? ", learning, skill " + fixed(skill, 2) : ", learning";
+          }
+          forecast += ")";
+        }
       }
       out += "bus " + str(b, "bus") + "  [" + str(b, "status") + "]  target " + format_power(num(p, "target_W")) +
              ", tau " + fixed(num(p, "tau_s"), 1) + " s, deadband " + format_power(num(p, "deadband_W")) + forecast +
@@ -119,7 +128,7 @@ std::string render_status(const json& result) {
       const std::string free = format_power(num(b, "free_W"));
       const std::string announced = format_power(num(b, "free_forecast_W"));
       out += "  free power          " + free;
-      if (announced != "-" && announced != free) out += "   (announced " + announced + ")";
+      if (announced != "-" && announced != free) out += "   (forecast " + announced + ")";
       out += "\n";
       out += "  equalization power  " + format_power(num(b, "eq_measured_W")) + " measured, " +
              format_power(num(b, "eq_commanded_W")) + " commanded\n";
@@ -161,6 +170,16 @@ std::string render_status(const json& result) {
   return out;
 }
 
+namespace {
+// FORECAST_W: the announced power, or a learned forecast in use marked "~" (learned, not announced).
+std::string forecast_cell(const json& c) {
+  const double announced = num(c, "forecast_W");
+  if (std::isfinite(announced)) return fixed(announced, 0);
+  const double learned = num(c, "learned_forecast_W");
+  return std::isfinite(learned) ? "~" + fixed(learned, 0) : "-";
+}
+}  // namespace
+
 std::string render_channels(const json& result) {
   std::vector<std::vector<std::string>> rows;
   const json& chans = sub(result, "channels");
@@ -169,12 +188,13 @@ std::string render_channels(const json& result) {
       const double wp = num(c, "window_pos");
       rows.push_back({str(c, "channel"), bus_of(c), str(c, "role"), str(c, "state"), str(c, "health"),
                       fixed(num(c, "voltage_V"), 2), fixed(num(c, "current_A"), 2), fixed(num(c, "power_W"), 0),
-                      fixed(num(c, "forecast_W"), 0), fixed(num(c, "setpoint_W"), 0), fixed(num(c, "sample_age_s"), 2),
-                      std::isfinite(wp) ? fixed(wp * 100.0, 0) + "%" : "-"});
+                      forecast_cell(c), fixed(num(c, "forecast_skill"), 2), fixed(num(c, "setpoint_W"), 0),
+                      fixed(num(c, "sample_age_s"), 2), std::isfinite(wp) ? fixed(wp * 100.0, 0) + "%" : "-"});
     }
   }
-  return format_table(
-      {"CHANNEL", "BUS", "ROLE", "STATE", "HEALTH", "V", "A", "W", "FORECAST_W", "SETPOINT_W", "AGE_s", "WINDOW"}, rows);
+  return format_table({"CHANNEL", "BUS", "ROLE", "STATE", "HEALTH", "V", "A", "W", "FORECAST_W", "SKILL", "SETPOINT_W",
+                       "AGE_s", "WINDOW"},
+                      rows);
 }
 
 std::string render_controllers(const json& result) {

@@ -722,6 +722,7 @@ void ApiServer::Impl::handle_set(const std::shared_ptr<Session>& s, const ApiReq
   }
   for (const auto& [key, value] : r.flags)
     if (key == "use_forecast") p.use_forecast = changed.use_forecast.emplace(value);
+    else if (key == "learn_forecast") p.learn_forecast = changed.learn_forecast.emplace(value);
   const bool allow_any_tau = *b < rig.config().buses.size() && rig.config().buses[*b].allow_any_tau;
   if (const char* why = core::validate(p, allow_any_tau)) {
     s->reply(error_response(r.id, error_code::kInvalid, "bus " + r.bus + ": " + why));
@@ -752,12 +753,13 @@ void ApiServer::Impl::handle_set(const std::shared_ptr<Session>& s, const ApiReq
     if (changed.deadband_W) saved.deadband_W = changed.deadband_W;
     if (changed.target_W) saved.target_W = changed.target_W;
     if (changed.use_forecast) saved.use_forecast = changed.use_forecast;
+    if (changed.learn_forecast) saved.learn_forecast = changed.learn_forecast;
     const std::string err = persist();
-    spdlog::info("control API: bus {}: tau_s={} deadband_W={} target_W={} use_forecast={}", bus, p.tau_s, p.deadband_W,
-                 p.target_W, p.use_forecast);
+    spdlog::info("control API: bus {}: tau_s={} deadband_W={} target_W={} use_forecast={} learn_forecast={}", bus, p.tau_s,
+                 p.deadband_W, p.target_W, p.use_forecast, p.learn_forecast);
     json res{{"bus", bus},
              {"params", json{{"tau_s", p.tau_s}, {"deadband_W", p.deadband_W}, {"target_W", p.target_W},
-                             {"use_forecast", p.use_forecast}}},
+                             {"use_forecast", p.use_forecast}, {"learn_forecast", p.learn_forecast}}},
              {"persisted", err.empty()}};
     if (!err.empty()) res["warning"] = "not persisted: " + err;
     answer(ok_response(id, res));

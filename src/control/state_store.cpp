@@ -33,7 +33,7 @@ bool operator==(const PersistedChannel& a, const PersistedChannel& b) noexcept {
 
 bool operator==(const PersistedBusParams& a, const PersistedBusParams& b) noexcept {
   return a.tau_s == b.tau_s && a.deadband_W == b.deadband_W && a.target_W == b.target_W &&
-         a.use_forecast == b.use_forecast;
+         a.use_forecast == b.use_forecast && a.learn_forecast == b.learn_forecast;
 }
 
 std::string state_to_text(const PersistedState& s) {
@@ -47,6 +47,7 @@ std::string state_to_text(const PersistedState& s) {
     if (b.deadband_W) p["deadband_W"] = *b.deadband_W;
     if (b.target_W) p["target_W"] = *b.target_W;
     if (b.use_forecast) p["use_forecast"] = *b.use_forecast;
+    if (b.learn_forecast) p["learn_forecast"] = *b.learn_forecast;
     buses[name] = p;
   }
   json j{{"version", kStateFormatVersion}, {"channels", channels}, {"buses", buses}};
@@ -119,9 +120,11 @@ PersistedState state_from_text(std::string_view text, std::vector<std::string>* 
           }
           *slot = f->get<double>();
         }
-        if (auto f = b.find("use_forecast"); f != b.end()) {
-          if (!f->is_boolean()) skip("buses." + name + ".use_forecast: must be true or false; skipped (config's value applies)");
-          else p.use_forecast = f->get<bool>();
+        for (const auto& [key, slot] : {std::pair{"use_forecast", &p.use_forecast}, std::pair{"learn_forecast", &p.learn_forecast}}) {
+          auto f = b.find(key);
+          if (f == b.end()) continue;
+          if (!f->is_boolean()) skip("buses." + name + "." + key + ": must be true or false; skipped (config's value applies)");
+          else *slot = f->get<bool>();
         }
         s.buses[name] = p;
       }
@@ -287,6 +290,7 @@ std::vector<std::string> apply_state(const PersistedState& s, const config::Conf
     if (pb.deadband_W) p.deadband_W = *pb.deadband_W;
     if (pb.target_W) p.target_W = *pb.target_W;
     if (pb.use_forecast) p.use_forecast = *pb.use_forecast;
+    if (pb.learn_forecast) p.learn_forecast = *pb.learn_forecast;
     const bool allow_any_tau = *b < cfg.buses.size() && cfg.buses[*b].allow_any_tau;
     if (const char* why = core::validate(p, allow_any_tau)) {
       notes.push_back("persisted parameters of bus " + name + " are invalid (" + why + "); config values kept");

@@ -10,6 +10,8 @@ namespace eqd::control {
 using nlohmann::json;
 
 namespace {
+// A float that may be NaN (not known) as JSON: null rather than a number nobody can use.
+json finite_or_null(float v) { return std::isfinite(v) ? json(static_cast<double>(v)) : json(nullptr); }
 
 struct HealthCounts {
   std::uint32_t total = 0, test = 0, equalization = 0, pending = 0, releasing = 0;
@@ -75,6 +77,8 @@ json status_view(const daemon::RigView& rig, std::int64_t now_ns, const MetricsE
         {"net_W", s.net_W},
         {"free_W", s.free_W},
         {"free_forecast_W", s.free_forecast_W},
+        // Skill of the bus's learned forecasts (null: nothing scored yet, or not learning).
+        {"forecast_skill", finite_or_null(rig.bus_forecast_skill(static_cast<core::BusIndex>(b)))},
         {"eq_commanded_W", s.eq_commanded_W},
         {"eq_measured_W", s.eq_measured_W},
         {"residual_W", s.residual_W},
@@ -82,7 +86,8 @@ json status_view(const daemon::RigView& rig, std::int64_t now_ns, const MetricsE
         {"capacity_charge_W", s.capacity_charge_W},
         {"capacity_discharge_W", s.capacity_discharge_W},
         {"params", json{{"target_W", s.params.target_W}, {"tau_s", s.params.tau_s}, {"deadband_W", s.params.deadband_W},
-                        {"use_forecast", s.params.use_forecast}, {"forecast_horizon_s", s.params.forecast_horizon_s},
+                        {"use_forecast", s.params.use_forecast}, {"learn_forecast", s.params.learn_forecast},
+                        {"forecast_horizon_s", s.params.forecast_horizon_s},
                         {"allow_any_tau", allow_any_tau}}},
         {"energy", json{{"grid_import_J", s.energy.grid_import_J},
                         {"grid_export_J", s.energy.grid_export_J},
@@ -127,6 +132,7 @@ json channels_view(const daemon::RigView& rig, std::int64_t now_ns, int bus, Rol
     const core::Sample smp = rig.sample(idx);
     // A test channel's announcement (what the law counts): its power forecast_horizon_s ahead; NaN = none.
     const bool announced = s.role == core::Role::test && std::isfinite(smp.forecast_W);
+    const daemon::LearnedView learned = rig.learned(idx);
     json row{{"channel", info.name},
              // null: its controller was discovered and its bus is not known (in no bus's balance).
              {"bus", info.bus < dir.buses.size() ? json(dir.buses[info.bus]) : json(nullptr)},
@@ -137,6 +143,13 @@ json channels_view(const daemon::RigView& rig, std::int64_t now_ns, int bus, Rol
              {"current_A", smp.current_A},
              {"power_W", smp.power_W},
              {"forecast_W", announced ? json(static_cast<double>(smp.forecast_W)) : json(nullptr)},
+             // A learned forecast the law counts (its skill gate is open; an announcement wins), and the
+             // channel's forecast skill (null: not scored, or not a learning test channel).
+             {"learned_forecast_W", !announced && s.role == core::Role::test ? finite_or_null(learned.forecast_W) : json(nullptr)},
+             {"forecast_skill", s.role == core::Role::test ? finite_or_null(learned.skill) : json(nullptr)},
+             // The test program's position where the controller reports it (null: not reported).
+             {"step_index", smp.step_index != core::Sample::kNoStep ? json(smp.step_index) : json(nullptr)},
+             {"cycle_index", smp.cycle_index != core::Sample::kNoIndex ? json(smp.cycle_index) : json(nullptr)},
              {"setpoint_W", eq ? json(s.setpoint_W) : json(nullptr)},
              {"sample_age_s", smp.receive_time_ns > 0 ? json(static_cast<double>(now_ns - smp.receive_time_ns) * 1e-9)
                                                       : json(nullptr)},

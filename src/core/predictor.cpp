@@ -132,6 +132,28 @@ void ChannelPredictor::reset() {
   *this = ChannelPredictor{};  // releases every buffer: a reset channel costs nothing
 }
 
+void ChannelPredictor::rebase() {
+  // What needs an unbroken timeline goes: the pattern history and its lag errors (the phase of the
+  // repetition is unknown after a gap), the forecasts waiting to be scored, the step in progress (its
+  // elapsed time is unknown, so it is not recorded). What each step did, when it ends and what follows,
+  // and the skill and gate stay: a restart in the middle of a week-long test forecasts again as soon as
+  // the next step starts.
+  ring_.clear();
+  ring_.shrink_to_fit();
+  err_.clear();
+  err_.shrink_to_fit();
+  best_lag_ = 0;
+  std::fill(made_.begin(), made_.end(), kNaN);
+  cur_step_ = Sample::kNoStep;
+  cur_cycle_ = Sample::kNoIndex;
+  in_step_s_ = 0;
+  rec_.W.clear();
+  rec_.res_s = 1;
+  rec_from_start_ = false;
+  count_ = 0;
+  last_t_ = std::numeric_limits<std::int64_t>::min();
+}
+
 double ChannelPredictor::skill() const noexcept {
   if (scored_ < horizon_s_ || scored_ == 0) return std::numeric_limits<double>::quiet_NaN();
   // Persistence that is (nearly) perfect leaves nothing to gain: below the floor both errors are noise.
@@ -268,6 +290,7 @@ void ChannelPredictor::push_step(const PredictorParams& p, float x, std::uint32_
 }
 
 float ChannelPredictor::predict_step(std::uint32_t horizon_s) const noexcept {
+  if (!rec_from_start_) return kNaN;  // seen from mid-step (start-up, after a gap): its elapsed time is unknown
   const StepTrace* t = find(cur_step_);
   if (t == nullptr || t->dur_last_s == 0) return kNaN;
   double D = t->expected_s();
@@ -300,9 +323,12 @@ float ChannelPredictor::observe(const PredictorParams& p, std::int64_t t_s, floa
   horizon_s = std::clamp<std::uint32_t>(horizon_s, 1, kMaxHorizon_s);
   const bool has_step = step != Sample::kNoStep;
   if (!std::isfinite(power_W)) return kNaN;
-  if (count_ > 0 && (horizon_s != horizon_s_ || has_step != step_mode_ || t_s <= last_t_ - kMaxGap_s ||
-                     t_s - last_t_ > kMaxGap_s))
-    reset();
+  if (horizon_s != horizon_s_ || has_step != step_mode_) {
+    if (count_ > 0 || memory_bytes() != 0) reset();  // another horizon or kind of history: start over
+  } else if (last_t_ != std::numeric_limits<std::int64_t>::min() &&
+             (t_s <= last_t_ - kMaxGap_s || t_s - last_t_ > kMaxGap_s)) {
+    rebase();  // a long gap, or eqd restarted (another clock): keep what was learned, not the timeline
+  }
   if (count_ > 0 && t_s <= last_t_) return kNaN;  // same second again (or the clock went back a little)
   horizon_s_ = horizon_s;
   step_mode_ = has_step;

@@ -36,6 +36,9 @@ Daemon::Daemon(const config::Config& cfg, const PlanHook& adjust_plan,
   }
   core_ = std::make_unique<core::ControlCore>(plan_.core);
   loop_ = std::make_unique<ControlLoop>(*core_, std::chrono::milliseconds(cfg_.loop.period_ms));
+  // Learned forecasts live beside the state file; a successor of a reload restores what this one saved
+  // when it detached (start() reads the file, detach() and shutdown() write it).
+  predictor_ = std::make_unique<PredictorThread>(*core_, plan_.directory, cfg_.state_dir + "/learned.bin");
   for (std::size_t c = 0; c < plan_.pollers.size(); ++c) {
     if (const auto it = plan_.can_links.find(c); it != plan_.can_links.end()) {
       io::can::CanLinkConfig cc = it->second;
@@ -61,6 +64,7 @@ void Daemon::start() {
   if (started_) return;
   started_ = true;
   loop_->start();
+  (void)predictor_->start();
   for (auto& p : links_) p->start();
   // Where each equalization channel came from: the configuration, or the state file (assigned with
   // eqctl); a configured one the state file says was released is counted apart.
@@ -86,7 +90,22 @@ void Daemon::detach() {
   stopped_ = true;
   for (auto& l : links_) l->stop();
   loop_->stop();
+  predictor_->stop();
   spdlog::info("handing over: links stopped, buffers keep their setpoints until their lease expires");
+}
+
+PredictorView Daemon::predictor() const noexcept {
+  const PredictorStats& st = predictor_->stats();
+  PredictorView v;
+  v.running = started_ && !stopped_;
+  v.ticks = st.ticks.load(std::memory_order_relaxed);
+  v.saves = st.saves.load(std::memory_order_relaxed);
+  v.save_errors = st.save_errors.load(std::memory_order_relaxed);
+  v.tick_errors = st.tick_errors.load(std::memory_order_relaxed);
+  v.memory_bytes = st.memory_bytes.load(std::memory_order_relaxed);
+  v.last_tick_s = static_cast<double>(st.last_tick_ns.load(std::memory_order_relaxed)) * 1e-9;
+  v.max_tick_s = static_cast<double>(st.max_tick_ns.load(std::memory_order_relaxed)) * 1e-9;
+  return v;
 }
 
 bool Daemon::link_stats(std::size_t c, io::LinkStats& out) const {
@@ -130,6 +149,7 @@ ShutdownReport Daemon::shutdown(std::chrono::milliseconds timeout) {
   }
   for (auto& p : links_) p->stop();
   loop_->stop();
+  predictor_->stop();
   spdlog::info("stopped: {} controller(s) acknowledged, {} timed out", report.acknowledged.size(),
                report.timed_out.size());
   return report;

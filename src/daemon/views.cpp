@@ -22,4 +22,13 @@ StallView stall_view(const core::ControlCore& core, std::int64_t now_ns) noexcep
   return v;
 }
 
+LearnedView learned_view(const core::ControlCore& core, core::ChannelIndex i) noexcept {
+  const core::LearnedForecasts& l = core.learned();
+  LearnedView v;
+  v.skill = l.skill(i);
+  v.in_use = l.in_use(i);
+  if (v.in_use) v.forecast_W = l.forecast(i).power_W;
+  return v;
+}
+
 }  // namespace eqd::daemon

@@ -33,9 +33,14 @@ enum Id : std::size_t {
   kTornReads,
   kRequests,
   kRequestsRefused,
+  kPredictorTick,
+  kPredictorMemory,
+  kPredictorSaveErrors,
+  kPredictorTickErrors,
   kBusNet,
   kBusFree,
   kBusFreeForecast,
+  kBusForecastSkill,
   kBusEqCommanded,
   kBusEqMeasured,
   kBusResidual,
@@ -68,6 +73,8 @@ enum Id : std::size_t {
   kChCurrent,
   kChPower,
   kChForecast,
+  kChLearned,
+  kChSkill,
   kChState,
   kChRole,
   kChHealth,
@@ -102,6 +109,13 @@ const MetricInfo kCatalogue[] = {
      "Samples the control thread skipped because their writer was mid-store."},
     {"eqd_control_requests_total", C, kCtl, "", "", "Requests (assign, release, parameters) handled."},
     {"eqd_control_requests_refused_total", C, kCtl, "", "", "Requests refused."},
+    {"eqd_predictor_tick_seconds", G, kCtl, "seconds", "",
+     "Duration of the predictor thread's last pass over all channels (once per second; learned forecasts)."},
+    {"eqd_predictor_memory_bytes", G, kCtl, "bytes", "", "Heap held by the learned-forecast predictors of all channels."},
+    {"eqd_predictor_save_errors_total", C, kCtl, "", "",
+     "Failed writes of state_dir/learned.bin (learning goes on in memory; the next save tries again)."},
+    {"eqd_predictor_tick_errors_total", C, kCtl, "", "",
+     "Predictor passes that failed (e.g. out of memory): forecasts pause, control is unaffected."},
     {"eqd_bus_net_power_watts", G, kBus, "watts", "bus",
      "Net power of the bus: free plus measured equalization power (what the grid sees); positive = drawn."},
     {"eqd_bus_free_power_watts", G, kBus, "watts", "bus",
@@ -109,6 +123,9 @@ const MetricInfo kCatalogue[] = {
     {"eqd_bus_free_forecast_watts", G, kBus, "watts", "bus",
      "Free power the law steers by from the controllers' announcements (centred median of the measured and announced "
      "path); equals the free power when nothing is announced or use_forecast is off."},
+    {"eqd_bus_forecast_skill_ratio", G, kBus, "ratio", "bus",
+     "Skill of the learned forecasts of the bus's test channels: 1 - sum of their MAE / sum of persistence's MAE "
+     "(1 = exact, 0 = no better than assuming the present power persists; absent while nothing is scored)."},
     {"eqd_bus_equalization_commanded_power_watts", G, kBus, "watts", "bus",
      "Sum of the setpoints sent to the bus's equalization channels."},
     {"eqd_bus_equalization_measured_power_watts", G, kBus, "watts", "bus",
@@ -152,6 +169,11 @@ const MetricInfo kCatalogue[] = {
     {"eqd_channel_forecast_watts", G, kCh, "watts", "bus,channel",
      "Power the controller announces the channel will draw a forecast horizon ahead; positive = charging (only test "
      "channels that announce one)."},
+    {"eqd_channel_learned_forecast_watts", G, kCh, "watts", "bus,channel",
+     "Learned forecast of a test channel's power a forecast horizon ahead, while its skill gate is open (the law "
+     "counts it like an announcement); positive = charging."},
+    {"eqd_channel_forecast_skill_ratio", G, kCh, "ratio", "bus,channel",
+     "Skill of a test channel's learned forecast: 1 - MAE(forecast) / MAE(persistence) over the last ~20 minutes."},
     {"eqd_channel_state", G, kCh, "", "bus,channel",
      "Working state as a number: 0 idle, 1 running, 2 paused, 3 fault, 4 equalizing, 5 offline."},
     {"eqd_channel_role", G, kCh, "", "bus,channel",
@@ -286,6 +308,13 @@ void Collector::collect_control(std::vector<MetricFamily>& out, std::int64_t now
   counter(family(out, kTornReads, 1), none, static_cast<double>(st.torn_reads));
   counter(family(out, kRequests, 1), none, static_cast<double>(st.requests));
   counter(family(out, kRequestsRefused, 1), none, static_cast<double>(st.requests_refused));
+  const daemon::PredictorView pv = src_.snapshots->predictor();
+  if (pv.running) {
+    if (pv.ticks > 0) gauge(family(out, kPredictorTick, 1), none, pv.last_tick_s);
+    gauge(family(out, kPredictorMemory, 1), none, static_cast<double>(pv.memory_bytes));
+    counter(family(out, kPredictorSaveErrors, 1), none, static_cast<double>(pv.save_errors));
+    counter(family(out, kPredictorTickErrors, 1), none, static_cast<double>(pv.tick_errors));
+  }
 }
 
 void Collector::collect_buses(std::vector<MetricFamily>& out) const {
@@ -314,6 +343,13 @@ void Collector::collect_buses(std::vector<MetricFamily>& out) const {
   per_bus(kBusNet, [](BS x) { return x.net_W; });
   per_bus(kBusFree, [](BS x) { return x.free_W; });
   per_bus(kBusFreeForecast, [](BS x) { return x.free_forecast_W; });
+  {
+    MetricFamily& f = family(out, kBusForecastSkill, nb);
+    for (std::size_t b = 0; b < nb; ++b) {
+      const float k = src_.snapshots->bus_forecast_skill(static_cast<core::BusIndex>(b));
+      if (std::isfinite(k)) gauge(f, bus_labels_[b], static_cast<double>(k));
+    }
+  }
   per_bus(kBusEqCommanded, [](BS x) { return x.eq_commanded_W; });
   per_bus(kBusEqMeasured, [](BS x) { return x.eq_measured_W; });
   per_bus(kBusResidual, [](BS x) { return x.residual_W; });
@@ -417,6 +453,8 @@ void Collector::collect_channels(std::vector<MetricFamily>& out) const {
   MetricFamily& current = family(out, kChCurrent, n);
   MetricFamily& power = family(out, kChPower, n);
   MetricFamily& forecast = family(out, kChForecast, 0);
+  MetricFamily& learned = family(out, kChLearned, 0);
+  MetricFamily& skill = family(out, kChSkill, 0);
   MetricFamily& state = family(out, kChState, n);
   MetricFamily& role = family(out, kChRole, n);
   MetricFamily& health = family(out, kChHealth, n);
@@ -433,6 +471,11 @@ void Collector::collect_channels(std::vector<MetricFamily>& out) const {
     gauge(power, l, smp.power_W);
     // Only what the law can use: a test channel's announcement (NaN = none announced: no sample).
     if (c.role == core::Role::test && std::isfinite(smp.forecast_W)) gauge(forecast, l, static_cast<double>(smp.forecast_W));
+    if (c.role == core::Role::test) {
+      const daemon::LearnedView lv = src_.snapshots->learned(idx);
+      if (std::isfinite(lv.skill)) gauge(skill, l, static_cast<double>(lv.skill));
+      if (lv.in_use && std::isfinite(lv.forecast_W)) gauge(learned, l, static_cast<double>(lv.forecast_W));
+    }
     gauge(state, l, static_cast<double>(smp.state));
     gauge(role, l, static_cast<double>(c.role));
     gauge(health, l, static_cast<double>(c.health));

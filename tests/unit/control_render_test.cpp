@@ -52,18 +52,23 @@ TEST_CASE("eqctl render: announced free power and use_forecast", "[control][cli]
   // Announced differs: shown next to the free power; the header says whether the law uses it.
   std::string s = render_status(bus(-1842.2, -1200.0, true));
   CHECK(s.find("deadband 50 W, forecast on (horizon 30 s)\n") != std::string::npos);
-  CHECK(s.find("free power          -1.84 kW   (announced -1.20 kW)\n") != std::string::npos);
+  CHECK(s.find("free power          -1.84 kW   (forecast -1.20 kW)\n") != std::string::npos);
   s = render_status(bus(-1842.2, -1842.2, false));
   CHECK(s.find("deadband 50 W, forecast off\n") != std::string::npos);
-  // Nothing announced (or the same as now, as displayed): no "announced".
+  // Nothing announced (or the same as now, as displayed): no "(forecast".
   s = render_status(bus(-1842.2, -1842.2, true));
   CHECK(s.find("free power          -1.84 kW\n") != std::string::npos);
-  CHECK(s.find("announced") == std::string::npos);
-  CHECK(render_status(bus(450.2, 449.9, true)).find("announced") == std::string::npos);
+  CHECK(s.find("(forecast") == std::string::npos);
+  CHECK(render_status(bus(450.2, 449.9, true)).find("(forecast") == std::string::npos);
+  // Learning on: said in the header, with the bus's skill once scored.
+  json l = bus(-1842.2, -1200.0, true);
+  l["buses"][0]["params"]["learn_forecast"] = true;
+  CHECK(render_status(l).find("forecast on (horizon 30 s, learning)\n") != std::string::npos);
+  l["buses"][0]["forecast_skill"] = 0.634;
+  CHECK(render_status(l).find("forecast on (horizon 30 s, learning, skill 0.63)\n") != std::string::npos);
   // An older daemon without the fields: neither the flag nor the announced power.
   s = render_status(json{{"buses", json::array({json{{"bus", "main"}, {"free_W", 100.0}, {"params", json::object()}}})}});
   CHECK(s.find("forecast") == std::string::npos);
-  CHECK(s.find("announced") == std::string::npos);
 }
 
 TEST_CASE("eqctl render: a channel's announced forecast has its own column", "[control][cli]") {
@@ -73,12 +78,23 @@ TEST_CASE("eqctl render: a channel's announced forecast has its own column", "[c
   const auto header_end = c.find('\n');
   const std::string header = c.substr(0, header_end);
   CHECK(header.find(" W ") < header.find("FORECAST_W"));
-  CHECK(header.find("FORECAST_W  SETPOINT_W") != std::string::npos);
+  CHECK(header.find("FORECAST_W  SKILL  SETPOINT_W") != std::string::npos);
   // Right-aligned under FORECAST_W (ends where the header's column ends).
   const std::string row1 = c.substr(header_end + 1, c.find('\n', header_end + 1) - header_end - 1);
   const std::size_t col_end = header.find("FORECAST_W") + std::string("FORECAST_W").size();
   CHECK(row1.substr(col_end - 4, 4) == "1500");
   CHECK(c.find("cab1/2") != std::string::npos);
+}
+
+TEST_CASE("eqctl render: a learned forecast in use is marked, with the channel's skill", "[control][cli]") {
+  const std::string c = render_channels(json{{"channels", json::array({
+      json{{"channel", "cab1/1"}, {"forecast_W", nullptr}, {"learned_forecast_W", -812.3}, {"forecast_skill", 0.91}},
+      json{{"channel", "cab1/2"}, {"forecast_W", 40.0}, {"learned_forecast_W", nullptr}, {"forecast_skill", nullptr}},
+      json{{"channel", "cab1/3"}, {"forecast_W", nullptr}, {"learned_forecast_W", nullptr}, {"forecast_skill", -0.2}}})}});
+  CHECK(c.find("~-812") != std::string::npos);
+  CHECK(c.find("0.91") != std::string::npos);
+  CHECK(c.find("-0.20") != std::string::npos);
+  CHECK(c.find("~40") == std::string::npos);  // an announcement is not marked
 }
 
 TEST_CASE("eqctl render: the metrics endpoint's state", "[control][cli]") {

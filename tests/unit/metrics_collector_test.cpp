@@ -68,6 +68,34 @@ io::LinkStats link_stats() {
   return s;
 }
 
+// The core's snapshots plus a predictor thread's statistics (a core alone has no predictor thread).
+class SceneSnapshots final : public daemon::SnapshotView {
+ public:
+  explicit SceneSnapshots(const core::ControlCore& c) : core_(c) {}
+  std::size_t bus_count() const noexcept override { return core_.bus_count(); }
+  std::size_t channel_count() const noexcept override { return core_.channel_count(); }
+  core::BusSnapshot bus(core::BusIndex b) const noexcept override { return core_.bus(b); }
+  core::ChannelSnapshot channel(core::ChannelIndex i) const noexcept override { return core_.channel(i); }
+  core::Sample sample(core::ChannelIndex i) const noexcept override { return core_.sample(i); }
+  core::CycleStats cycle_stats() const noexcept override { return core_.cycle_stats(); }
+  daemon::StallView stall(std::int64_t now_ns) const noexcept override { return core_.stall(now_ns); }
+  daemon::LearnedView learned(core::ChannelIndex i) const noexcept override { return core_.learned(i); }
+  float bus_forecast_skill(core::BusIndex b) const noexcept override { return core_.bus_forecast_skill(b); }
+  daemon::PredictorView predictor() const noexcept override {
+    daemon::PredictorView v;
+    v.running = true;
+    v.ticks = 100;
+    v.last_tick_s = 0.0125;
+    v.memory_bytes = 4096;
+    v.save_errors = 2;
+    v.tick_errors = 3;
+    return v;
+  }
+
+ private:
+  daemon::CoreSnapshots core_;
+};
+
 struct Scene {
   CoreFixture f{4};
   daemon::Directory dir = directory_for(4);
@@ -86,10 +114,14 @@ struct Scene {
     f.follow[3] = false;
     f.power[3] = -200.0;
     f.run_s(1.0);
+    // cab1/2 (announcing nothing) has a learned forecast in use, as a predictor thread publishes it.
+    f.core->learned().publish(1, -250.0F, f.now_ns / 1'000'000'000);
+    f.core->learned().set_skill(1, 0.75F, true);
+    f.core->learned().set_bus_skill(0, 0.6F);
   }
   metrics::Sources sources() const {
     metrics::Sources s;
-    s.snapshots = std::make_shared<daemon::CoreSnapshots>(*f.core);
+    s.snapshots = std::make_shared<SceneSnapshots>(*f.core);
     s.directory = &dir;
     s.controller_stats = [](std::size_t c, io::LinkStats& out) {
       if (c != 0) return false;
@@ -201,6 +233,14 @@ TEST_CASE("collector exports every catalogued family with the value of its snaps
   // cab1/2 (announcing nothing) at its present -300 W.
   REQUIRE(b.free_forecast_W == Approx(1200.0));
   CHECK(bus_value("eqd_bus_free_forecast_watts") == b.free_forecast_W);
+  CHECK(bus_value("eqd_bus_forecast_skill_ratio") == Approx(0.6));
+  CHECK(one(families.at("eqd_channel_forecast_skill_ratio"), "channel", "cab1/2").gauge.value == Approx(0.75));
+  CHECK(families.at("eqd_channel_forecast_skill_ratio").metric.size() == 1);  // only scored test channels
+  CHECK(one(families.at("eqd_channel_learned_forecast_watts"), "channel", "cab1/2").gauge.value == -250.0);
+  CHECK(families.at("eqd_predictor_tick_seconds").metric.at(0).gauge.value == 0.0125);
+  CHECK(families.at("eqd_predictor_memory_bytes").metric.at(0).gauge.value == 4096.0);
+  CHECK(families.at("eqd_predictor_save_errors_total").metric.at(0).counter.value == 2.0);
+  CHECK(families.at("eqd_predictor_tick_errors_total").metric.at(0).counter.value == 3.0);
   CHECK(bus_value("eqd_bus_equalization_commanded_power_watts") == b.eq_commanded_W);
   CHECK(bus_value("eqd_bus_equalization_measured_power_watts") == b.eq_measured_W);
   CHECK(bus_value("eqd_bus_residual_power_watts") == b.residual_W);

@@ -109,9 +109,9 @@ inline constexpr const char* kLimitNames[] = {"max_charge_W", "max_discharge_W",
 /// Numeric bus parameters that `set` may change at run time (and that persist across restarts).
 inline constexpr const char* kSettableParams[] = {"tau_s", "deadband_W", "target_W"};
 /// Boolean bus parameters that `set` may change at run time (JSON true/false; persisted likewise).
-inline constexpr const char* kSettableFlags[] = {"use_forecast"};
-/// Every settable name, for messages: "tau_s, deadband_W, target_W, use_forecast".
-inline constexpr const char* kSettableList = "tau_s, deadband_W, target_W, use_forecast";
+inline constexpr const char* kSettableFlags[] = {"use_forecast", "learn_forecast"};
+/// Every settable name, for messages: "tau_s, deadband_W, target_W, use_forecast, learn_forecast".
+inline constexpr const char* kSettableList = "tau_s, deadband_W, target_W, use_forecast, learn_forecast";
 
 /// JSON of BufferLimits with the wire names, and back (missing fields keep `l`'s values; throws
 /// std::invalid_argument naming a field of the wrong type).

@@ -5,7 +5,7 @@
 ///
 /// Precedence at start (docs/control-api.md, "Persistence"): a channel's persisted entry (assigned
 /// with its limits, or released) overrides config's `equalization:` entry for it; persisted bus
-/// parameters (tau_s, deadband_W, target_W, use_forecast) override config's. Entries naming channels
+/// parameters (tau_s, deadband_W, target_W, use_forecast, learn_forecast) override config's. Entries naming channels
 /// or buses that the current config does not know are kept in the file (the rig may come back) but
 /// not applied.
 
@@ -32,6 +32,7 @@ struct PersistedChannel {
 struct PersistedBusParams {
   std::optional<double> tau_s, deadband_W, target_W;
   std::optional<bool> use_forecast;
+  std::optional<bool> learn_forecast;
 };
 
 /// Everything that survives a restart. Plain data; not synchronised.

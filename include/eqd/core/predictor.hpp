@@ -110,8 +110,11 @@ class ChannelPredictor {
   float observe(const PredictorParams& p, std::int64_t t_s, float power_W, std::uint32_t cycle,
                 std::uint16_t step, std::uint32_t horizon_s);
 
-  /// Forget everything (the channel became a buffer, went offline for long, or the horizon changed).
+  /// Forget everything (the channel became a buffer, or the horizon or the kind of history changed).
   void reset();
+  /// Keep what was learned but not the timeline: after a long gap, or when the clock is another one
+  /// (eqd restarted and restored this learner). observe() calls it itself when it sees such a gap.
+  void rebase();
 
   [[nodiscard]] double skill() const noexcept;  ///< NaN until scored over at least horizon_s
   [[nodiscard]] bool gate_open() const noexcept { return gate_open_; }

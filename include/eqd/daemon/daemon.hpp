@@ -15,6 +15,7 @@
 #include "eqd/config/config.hpp"
 #include "eqd/core/control_core.hpp"
 #include "eqd/daemon/control_loop.hpp"
+#include "eqd/daemon/predictor_thread.hpp"
 #include "eqd/daemon/rig.hpp"
 #include "eqd/daemon/views.hpp"
 #include "eqd/io/link.hpp"
@@ -58,6 +59,8 @@ class Daemon final : public RigView, public RequestSink {
   [[nodiscard]] core::ControlCore& core() noexcept { return *core_; }
   [[nodiscard]] const core::ControlCore& core() const noexcept { return *core_; }
   [[nodiscard]] const ControlLoop& loop() const noexcept { return *loop_; }
+  /// The predictor thread (learned forecasts) and its statistics.
+  [[nodiscard]] const PredictorThread& predictor_thread() const noexcept { return *predictor_; }
   /// One link per controller, in the order of directory().controllers.
   [[nodiscard]] const std::vector<std::unique_ptr<io::Link>>& links() const noexcept { return links_; }
 
@@ -69,6 +72,9 @@ class Daemon final : public RigView, public RequestSink {
   [[nodiscard]] core::Sample sample(core::ChannelIndex i) const noexcept override { return core_->sample_slot(i).load(); }
   [[nodiscard]] core::CycleStats cycle_stats() const noexcept override { return core_->stats(); }
   [[nodiscard]] StallView stall(std::int64_t now_ns) const noexcept override { return stall_view(*core_, now_ns); }
+  [[nodiscard]] LearnedView learned(core::ChannelIndex i) const noexcept override { return learned_view(*core_, i); }
+  [[nodiscard]] float bus_forecast_skill(core::BusIndex b) const noexcept override { return core_->learned().bus_skill(b); }
+  [[nodiscard]] PredictorView predictor() const noexcept override;
   [[nodiscard]] std::size_t link_count() const noexcept override { return links_.size(); }
   [[nodiscard]] bool link_connected(std::size_t c) const noexcept override {
     return c < links_.size() && links_[c]->connected();
@@ -89,6 +95,7 @@ class Daemon final : public RigView, public RequestSink {
   RigPlan plan_;
   std::unique_ptr<core::ControlCore> core_;
   std::unique_ptr<ControlLoop> loop_;
+  std::unique_ptr<PredictorThread> predictor_;
   std::vector<std::unique_ptr<io::Link>> links_;
   bool started_ = false;
   bool stopped_ = false;

@@ -18,6 +18,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 #include "eqd/config/config.hpp"
 #include "eqd/core/control_core.hpp"
@@ -41,6 +42,24 @@ struct StallView {
 /// (lock-free reads).
 [[nodiscard]] StallView stall_view(const core::ControlCore& core, std::int64_t now_ns) noexcept;
 
+/// A test channel's learned forecast as the predictor published it (docs/control.md, "Learned
+/// forecasts"). Pure data; NaN = none.
+struct LearnedView {
+  float skill = std::numeric_limits<float>::quiet_NaN();       ///< 1 − MAE(forecast) / MAE(persistence)
+  float forecast_W = std::numeric_limits<float>::quiet_NaN();  ///< its power forecast_horizon_s ahead, when in use
+  bool in_use = false;                                         ///< the skill gate is open: the law counts it
+};
+
+/// The predictor thread's statistics. Pure data.
+struct PredictorView {
+  bool running = false;
+  std::uint64_t ticks = 0, saves = 0, save_errors = 0, tick_errors = 0, memory_bytes = 0;
+  double last_tick_s = 0.0, max_tick_s = 0.0;
+};
+
+/// Channel i's learned forecast in `core`. Any thread (lock-free reads).
+[[nodiscard]] LearnedView learned_view(const core::ControlCore& core, core::ChannelIndex i) noexcept;
+
 /// The control thread's published state. Indices are the core's: bus b < bus_count(), channel
 /// i < channel_count(); other indices are undefined behaviour, as with ControlCore.
 class SnapshotView {
@@ -59,6 +78,14 @@ class SnapshotView {
   [[nodiscard]] virtual core::CycleStats cycle_stats() const noexcept = 0;
   /// Whether the control thread is stalled at now_ns (the clock of RigView::now_ns()).
   [[nodiscard]] virtual StallView stall(std::int64_t now_ns) const noexcept = 0;
+  /// Channel i's learned forecast and skill; bus b's skill; the predictor thread. Defaults: nothing
+  /// learned (a view over a rig without a predictor).
+  [[nodiscard]] virtual LearnedView learned(core::ChannelIndex i) const noexcept { (void)i; return {}; }
+  [[nodiscard]] virtual float bus_forecast_skill(core::BusIndex b) const noexcept {
+    (void)b;
+    return std::numeric_limits<float>::quiet_NaN();
+  }
+  [[nodiscard]] virtual PredictorView predictor() const noexcept { return {}; }
 
  protected:
   SnapshotView() = default;
@@ -83,6 +110,8 @@ class CoreSnapshots final : public SnapshotView {
   }
   [[nodiscard]] core::CycleStats cycle_stats() const noexcept override { return core_->stats(); }
   [[nodiscard]] StallView stall(std::int64_t now_ns) const noexcept override { return stall_view(*core_, now_ns); }
+  [[nodiscard]] LearnedView learned(core::ChannelIndex i) const noexcept override { return learned_view(*core_, i); }
+  [[nodiscard]] float bus_forecast_skill(core::BusIndex b) const noexcept override { return core_->learned().bus_skill(b); }
 
  private:
   const core::ControlCore* core_;
