@@ -26,6 +26,9 @@ struct CanServer::Unit {
     std::uint32_t lease_ms = 0;
     Clock::time_point lease_deadline{};
     std::uint32_t counter = 0;
+    std::uint16_t sent_step = 0xFFFF;     ///< program position last sent (program frame)
+    std::uint32_t sent_cycle = 0xFFFF'FFFF;
+    bool program_sent = false;
   };
   Unit(CanServedController c) : cfg(std::move(c)), codec(fixed_map(cfg), cfg.node_id) {
     chans.resize(cfg.backend->channel_count());
@@ -45,6 +48,11 @@ struct CanServer::Unit {
   bool heartbeat_seen = false;
   Clock::time_point stall_until{};
   Clock::time_point next_forecast{};
+  Clock::time_point next_program{};
+  /// The map is a built-in profile: its program frame is spec_program_frame().
+  [[nodiscard]] bool builtin() const {
+    return cfg.map.name == can::kDefaultCanProfile || cfg.map.name == can::kDefaultCanFdProfile;
+  }
 
   void release(std::size_t k, ReleaseReason why) {
     chans[k].enabled = false;
@@ -52,6 +60,18 @@ struct CanServer::Unit {
     cfg.backend->released(k, why);
   }
 };
+
+can::Frame spec_program_frame(std::uint32_t node_id, std::size_t k, std::uint16_t step_index, std::uint32_t cycle_index) {
+  can::Frame f;
+  f.id = 0x500 + node_id;
+  f.len = 8;
+  f.data[0] = static_cast<std::uint8_t>(k + 1);
+  f.data[1] = static_cast<std::uint8_t>(step_index & 0xFFU);
+  f.data[2] = static_cast<std::uint8_t>(step_index >> 8);
+  for (int b = 0; b < 4; ++b) f.data[3 + b] = static_cast<std::uint8_t>((cycle_index >> (8 * b)) & 0xFFU);
+  f.data[7] = 0;
+  return f;
+}
 
 CanServer::CanServer(std::vector<CanServedController> controllers, int fd, double status_hz) : fd_(fd), status_hz_(status_hz) {
   if (!(status_hz > 0.0 && status_hz <= 1000.0)) {
@@ -211,6 +231,9 @@ void CanServer::serve() {
         if (now < u.stall_until) continue;
         const bool forecast_due = u.cfg.send_forecast && u.codec.has_forecast_frame() && now >= u.next_forecast;
         if (forecast_due) u.next_forecast = now + std::chrono::milliseconds(u.cfg.forecast_period_ms);
+        const bool program_frames = u.cfg.send_program && (u.builtin() || u.codec.has_program_frame());
+        const bool program_due = program_frames && now >= u.next_program;
+        if (program_due) u.next_program = now + std::chrono::milliseconds(u.cfg.program_period_ms);
         for (std::size_t k = 0; k < u.chans.size(); ++k) {
           const ServedReading r = u.cfg.backend->read(k);
           can::StatusValues v;
@@ -222,6 +245,28 @@ void CanServer::serve() {
           v.equalizing = r.equalizing;
           v.counter = r.sample_counter;
           v.forecast_W = r.forecast_W;
+          v.step_index = r.step_index;
+          v.cycle_index = r.cycle_index;
+          Unit::Chan& ch = u.chans[k];
+          if (program_frames &&
+              (program_due || !ch.program_sent || r.step_index != ch.sent_step || r.cycle_index != ch.sent_cycle)) {
+            // Before the status frame: the first sample of a new step already carries its number.
+            can::Frame pf;
+            const char* pfield = "";
+            bool built = true;
+            if (u.builtin()) pf = spec_program_frame(u.cfg.node_id, k, r.step_index, r.cycle_index);
+            else if (u.codec.encode_program(k, r.step_index, r.cycle_index, pf, pfield) != can::CodecStatus::ok)
+              // A position the map cannot carry goes out as "not reported" (controller side).
+              built = u.codec.encode_program(k, 0xFFFF, 0xFFFF'FFFFU, pf, pfield) == can::CodecStatus::ok;
+            canfd_frame pw{};
+            const std::size_t pn = built ? can::to_wire(pf, pw) : 0;
+            if (pn != 0 && ::send(fd_, &pw, pn, MSG_DONTWAIT) == static_cast<ssize_t>(pn)) {
+              ++u.stats.program_sent;
+              ch.sent_step = r.step_index;
+              ch.sent_cycle = r.cycle_index;
+              ch.program_sent = true;
+            }
+          }
           can::Frame f;
           const char* field = "";
           // A value the profile cannot carry (e.g. a fault code beyond 8 bits) is saturated here on
@@ -229,6 +274,8 @@ void CanServer::serve() {
           if (u.codec.encode_status(k, v, f, field) != can::CodecStatus::ok) {
             v.fault_code = std::min<std::uint16_t>(v.fault_code, 255);
             if (std::string(field) == "forecast_power") v.forecast_W = std::nan("");
+            if (std::string(field) == "step_index") v.step_index = 0xFFFF;
+            if (std::string(field) == "cycle_index") v.cycle_index = 0xFFFF'FFFFU;
             if (u.codec.encode_status(k, v, f, field) != can::CodecStatus::ok) {
               ++u.stats.status_dropped;
               continue;

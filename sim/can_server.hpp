@@ -40,6 +40,13 @@ struct CanServedController {
   /// with forecast_power in its status frame carries it there whatever this says.
   bool send_forecast = false;
   std::uint32_t forecast_period_ms = 1000;
+  /// Report the program position (ServedReading::step_index / cycle_index): with the built-in profiles
+  /// the program frame 0x500 + node id, built here from docs/can-profile.md, sent for a channel right
+  /// before the status frame that first shows a new position and with its status frame every
+  /// program_period_ms otherwise; with a custom map that has a program frame, the same through that
+  /// map. A map with step_index / cycle_index in its status frame carries them there whatever this says.
+  bool send_program = false;
+  std::uint32_t program_period_ms = 1000;
 };
 
 /// Counters of one served controller. Plain values.
@@ -47,12 +54,20 @@ struct CanServerStats {
   std::uint64_t status_sent = 0;
   std::uint64_t status_dropped = 0;   ///< status frames the socket refused (queue full)
   std::uint64_t forecast_sent = 0;    ///< forecast frames sent
+  std::uint64_t program_sent = 0;     ///< program frames sent
   std::uint64_t commands = 0;         ///< valid command frames applied
   std::uint64_t rejected = 0;         ///< command frames refused (bad channel, enable, value, length)
   std::uint64_t heartbeats = 0;       ///< heartbeat counter changes
   std::uint64_t lease_releases = 0;
   std::uint64_t heartbeat_releases = 0;
 };
+
+/// The built-in profiles' program frame of channel k (0-based) of node `node_id`, laid out from
+/// docs/can-profile.md rather than from the client's signal map (so that a misreading of the profile on
+/// either side shows up in the tests): id 0x500 + node id, classic, 8 bytes: channel number (1-based),
+/// step_index (16 bits, Intel), cycle_index (32 bits, Intel), one reserved byte 0. 0xFFFF / 0xFFFFFFFF
+/// = not reported. Any thread (pure).
+io::can::Frame spec_program_frame(std::uint32_t node_id, std::size_t k, std::uint16_t step_index, std::uint32_t cycle_index);
 
 /// Serves controllers on one socket (a CAN_RAW socket on an interface, or one end of a socketpair in
 /// tests) with one thread. Thread-safety: construct/start/stop from one thread; stats(),

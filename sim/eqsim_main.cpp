@@ -300,6 +300,7 @@ int run(int argc, char** argv) {
       cc.node_id = static_cast<std::uint32_t>(c + 1);
       cc.backend = std::make_shared<RigBackend>(*plant, c);
       cc.send_forecast = rig.controller(c).params().forecast_horizon_s > 0.0;
+      cc.send_program = true;  // every simulated controller knows its channels' programs
       const auto n = static_cast<std::uint16_t>(rig.controller(c).channel_count());
       cc.map = can_fd ? eqd::io::can::default_can_fd_profile(n) : eqd::io::can::default_can_profile(n);
       cc.heartbeat_timeout_ms =

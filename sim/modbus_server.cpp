@@ -35,7 +35,18 @@ class ControllerImage {
     const std::size_t n = cfg_.backend->channel_count();
     if (n == 0 || n > 0xFFFF) throw std::runtime_error("modbus server '" + cfg_.name + "': bad channel count");
     cfg_.map.channel_count = static_cast<std::uint16_t>(n);
+    // The default profile's program block (a map whose program fields wait for the capability bit) is
+    // laid out here from the profile's text (docs/modbus-profile.md, "Per-channel program block"), not
+    // taken from default_profile(): the end-to-end tests then compare two readings of the
+    // specification, and a misreading on either side shows up as a disagreement. Custom maps serve
+    // their step_index / cycle_index fields as mapped.
+    const bool profile_program = cfg_.map.program_capability != 0;
     cfg_.map = mb::with_capabilities(cfg_.map, cfg_.capabilities);
+    if (profile_program) {
+      cfg_.map.step_index.reset();
+      cfg_.map.cycle_index.reset();
+      spec_program_ = (cfg_.capabilities & kSpecProgramBit) != 0 && n <= kSpecProgramMaxChannels;
+    }
     if (auto errs = mb::validate_map(cfg_.map); !errs.empty())
       throw std::runtime_error("modbus server '" + cfg_.name + "': " + errs.front());
     std::uint32_t in_end = 0, hold_end = 0;
@@ -44,6 +55,7 @@ class ControllerImage {
       const std::uint32_t e = mb::channel_address(f, last) + mb::register_count(f.type);
       (f.table == mb::Table::input ? in_end : hold_end) = std::max(f.table == mb::Table::input ? in_end : hold_end, e);
     });
+    if (spec_program_) in_end = std::max<std::uint32_t>(in_end, static_cast<std::uint32_t>(kSpecProgramBase + kSpecProgramStride * n));
     mapping_ = modbus_mapping_new_start_address(0, 0, 0, 0, 0, static_cast<unsigned>(hold_end), 0,
                                                 static_cast<unsigned>(in_end));
     if (mapping_ == nullptr) throw std::runtime_error("modbus server '" + cfg_.name + "': out of memory");
@@ -147,6 +159,15 @@ class ControllerImage {
   }
 
  private:
+  // The program block as docs/modbus-profile.md defines it: capability bit6, input registers from
+  // 59000, 3 per channel: step_index (u16, 0xFFFF = not reported) then cycle_index (u32, high word
+  // first, 0xFFFFFFFF = not reported); for controllers of at most 2048 channels.
+  static constexpr std::uint16_t kSpecProgramBit = 0x40;
+  static constexpr std::uint32_t kSpecProgramBase = 59000;
+  static constexpr std::uint32_t kSpecProgramStride = 3;
+  static constexpr std::size_t kSpecProgramMaxChannels = 2048;
+  bool spec_program_ = false;
+
   struct Chan {
     bool enabled = false;
     std::uint32_t lease_ms = 0;
@@ -157,7 +178,8 @@ class ControllerImage {
   void for_each_field(F&& f) const {
     const mb::RegisterMap& m = cfg_.map;
     for (const mb::Field* x : {&m.voltage, &m.current, &m.state, &m.cmd_enable, &m.cmd_setpoint}) f(*x, true);
-    for (const auto* x : {&m.power, &m.fault_code, &m.eq_flag, &m.sample_counter, &m.forecast_power, &m.cmd_lease})
+    for (const auto* x : {&m.power, &m.fault_code, &m.eq_flag, &m.sample_counter, &m.forecast_power, &m.step_index,
+                          &m.cycle_index, &m.cmd_lease})
       if (*x) f(**x, true);
     for (const auto* x : {&m.heartbeat, &m.profile_version, &m.device_channel_count, &m.capabilities, &m.heartbeat_timeout})
       if (*x) f(**x, false);
@@ -205,6 +227,23 @@ class ControllerImage {
                                                           mb::channel_address(*m.forecast_power, k));
         else
           put(*m.forecast_power, k, r.forecast_W);  // an infinite or huge value goes out as such
+      }
+      if (spec_program_) {
+        std::uint16_t* p = mapping_->tab_input_registers + kSpecProgramBase + kSpecProgramStride * k;
+        p[0] = r.step_index;
+        p[1] = static_cast<std::uint16_t>(r.cycle_index >> 16);
+        p[2] = static_cast<std::uint16_t>(r.cycle_index & 0xFFFFU);
+      }
+      const struct {
+        const std::optional<mb::Field>& field;
+        bool reported;
+        double value;
+      } program[] = {{m.step_index, r.step_index != 0xFFFF, static_cast<double>(r.step_index)},
+                     {m.cycle_index, r.cycle_index != 0xFFFF'FFFFU, static_cast<double>(r.cycle_index)}};
+      for (const auto& x : program) {
+        if (!x.field) continue;
+        if (x.reported) put(*x.field, k, x.value);
+        else mb::encode_not_available(*x.field, regs(x.field->table) + mb::channel_address(*x.field, k));
       }
     }
   }
@@ -495,6 +534,8 @@ ServedReading FakeControllerBackend::read(std::size_t channel) {
   r.state_code = c.rec.equalize ? 4 : (c.test_power_W != 0.0 ? 1 : 0);
   r.sample_counter = ++c.counter;
   r.forecast_W = c.forecast_W;
+  r.step_index = c.step_index;
+  r.cycle_index = c.cycle_index;
   switch (c.fault) {
     case Fault::none: break;
     case Fault::nan_voltage: r.voltage_V = std::nan(""); break;
@@ -539,6 +580,12 @@ void FakeControllerBackend::inject_fault(std::size_t channel, Fault f) {
 void FakeControllerBackend::set_forecast(std::size_t channel, double forecast_W) {
   const std::lock_guard<std::mutex> lock(mutex_);
   channels_.at(channel).forecast_W = forecast_W;
+}
+
+void FakeControllerBackend::set_program(std::size_t channel, std::uint16_t step_index, std::uint32_t cycle_index) {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  channels_.at(channel).step_index = step_index;
+  channels_.at(channel).cycle_index = cycle_index;
 }
 
 FakeControllerBackend::Record FakeControllerBackend::record(std::size_t channel) const {

@@ -41,6 +41,11 @@ struct ServedReading {
   /// announced (served as the field's "not available" value). Served only when the map has
   /// forecast_power (the default profile: when `capabilities` has capability::kForecast).
   double forecast_W = std::numeric_limits<double>::quiet_NaN();
+  /// Program position (eqd::core::Sample::kNoStep / kNoIndex = not reported, served as "not
+  /// available"). Served by a controller whose capabilities have capability::kProgram (the default
+  /// profile's program block) or whose map names step_index / cycle_index.
+  std::uint16_t step_index = 0xFFFF;
+  std::uint32_t cycle_index = 0xFFFF'FFFF;
 };
 
 /// Why a server released a channel by itself.
@@ -94,7 +99,8 @@ struct ServedController {
   io::modbus::RegisterMap map = io::modbus::default_profile();
   std::uint16_t heartbeat_timeout_ms = 3000;  ///< 0 = no heartbeat watchdog
   /// Value of the capabilities register: 0x1F = lease, heartbeat, measured power, eq_flag,
-  /// sample_counter; add io::modbus::capability::kForecast (0x20) to serve forecast_power.
+  /// sample_counter; add io::modbus::capability::kForecast (0x20) to serve forecast_power and
+  /// io::modbus::capability::kProgram (0x40) to serve the program block (step_index, cycle_index).
   std::uint16_t capabilities = 0x1F;
 };
 
@@ -197,6 +203,8 @@ class FakeControllerBackend : public ControllerBackend {
   void inject_fault(std::size_t channel, Fault f);
   /// Announced forecast of `channel` (any value, including NaN = none and infinities).
   void set_forecast(std::size_t channel, double forecast_W);
+  /// Program position of `channel` (0xFFFF / 0xFFFFFFFF = not reported, the default).
+  void set_program(std::size_t channel, std::uint16_t step_index, std::uint32_t cycle_index);
 
   /// Last command of a channel, how many command() calls it received (client writes and server
   /// releases) and how many of those were server releases.
@@ -217,6 +225,8 @@ class FakeControllerBackend : public ControllerBackend {
     Record rec;
     double test_power_W = 0.0;
     double forecast_W = std::numeric_limits<double>::quiet_NaN();
+    std::uint16_t step_index = 0xFFFF;
+    std::uint32_t cycle_index = 0xFFFF'FFFF;
     std::uint32_t counter = 0;
     Fault fault = Fault::none;
   };

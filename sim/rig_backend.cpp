@@ -23,6 +23,8 @@ ServedReading RigBackend::read(std::size_t ch) {
   out.equalizing = r.equalization_mode;
   out.sample_counter = r.sequence;
   out.forecast_W = r.forecast_W;  // NaN when the controller announces nothing
+  out.step_index = r.step_index;  // not reported without a running schedule
+  out.cycle_index = r.cycle_index;
   return out;
 }
 
@@ -48,7 +50,8 @@ void RigBackend::released(std::size_t ch, ReleaseReason why) {
 }
 
 std::uint16_t served_capabilities(const ControllerParams& params) noexcept {
-  std::uint16_t caps = 0x1F;
+  // Every simulated controller knows its channels' programs, so each reports the program position.
+  std::uint16_t caps = 0x1F | io::modbus::capability::kProgram;
   if (params.forecast_horizon_s > 0.0) caps |= io::modbus::capability::kForecast;
   return caps;
 }

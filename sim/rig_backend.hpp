@@ -27,7 +27,7 @@ struct Plant {
 };
 
 /// Serves controller `controller` of a Plant: read() is the controller's ChannelReading (with its
-/// announced forecast_W), command()/heartbeat() go to the ControllerModel at the rig's time.
+/// announced forecast_W and program position), command()/heartbeat() go to the ControllerModel at the rig's time.
 /// Thread-safety: locks plant.mutex in every call.
 class RigBackend final : public ControllerBackend {
  public:
@@ -45,8 +45,9 @@ class RigBackend final : public ControllerBackend {
   bool log_;
 };
 
-/// The capabilities register a served controller of `params` reports: 0x1F, plus
-/// io::modbus::capability::kForecast when it announces forecasts (forecast_horizon_s > 0).
+/// The capabilities register a served controller of `params` reports: 0x1F and
+/// io::modbus::capability::kProgram (0x5F), plus io::modbus::capability::kForecast when it announces
+/// forecasts (forecast_horizon_s > 0; 0x7F).
 std::uint16_t served_capabilities(const ControllerParams& params) noexcept;
 
 }  // namespace eqd::sim

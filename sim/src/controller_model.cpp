@@ -35,8 +35,20 @@ ControllerModel::ControllerModel(ControllerParams p, std::vector<ChannelSpec> sp
     c.truth.voltage_V = c.reading.voltage_V;
     c.truth.soc = c.battery.soc();
     c.reading.state = c.mode == Mode::schedule ? core::ChannelState::running : core::ChannelState::idle;
+    set_program_position(c);  // a running channel says where it is from the first reading on
     channels_.push_back(std::move(c));
   }
+}
+
+void ControllerModel::set_program_position(Channel& c) noexcept {
+  // The program position as a cycler shows it, only while the program runs; a number the profile
+  // fields cannot carry (beyond their "not reported" values) is not reported rather than wrapped.
+  const bool in_program = c.mode == Mode::schedule;
+  const std::size_t step = c.runner.step_index();
+  const std::uint64_t pass = c.runner.pass();
+  ChannelReading& r = c.reading;
+  r.step_index = in_program && step < core::Sample::kNoStep ? static_cast<std::uint16_t>(step) : core::Sample::kNoStep;
+  r.cycle_index = in_program && pass < core::Sample::kNoIndex ? static_cast<std::uint32_t>(pass) : core::Sample::kNoIndex;
 }
 
 void ControllerModel::leave_equalization(Channel& c) noexcept {
@@ -138,6 +150,7 @@ void ControllerModel::step(double now_s, double dt_s, std::mt19937_64& rng) noex
           c.runner.forecast_at_W(params_.forecast_horizon_s, kForecastResolution_s, r.voltage_V, r.power_W),
           -cp.max_discharge_W, cp.max_charge_W);
     }
+    set_program_position(c);
     r.fault_code = c.fault_code;
     r.equalization_mode = c.mode == Mode::equalize;
     switch (c.mode) {
@@ -158,6 +171,8 @@ core::Sample ControllerModel::sample(std::size_t ch, std::int64_t receive_time_n
   s.current_A = r.current_A;
   s.power_W = r.power_W;
   s.forecast_W = static_cast<float>(r.forecast_W);
+  s.step_index = r.step_index;
+  s.cycle_index = r.cycle_index;
   s.controller_time_ms = 0;
   s.receive_time_ns = receive_time_ns;
   s.sequence = r.sequence;

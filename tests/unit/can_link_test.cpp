@@ -6,7 +6,11 @@
 
 #include <linux/can/error.h>
 
+#include <algorithm>
 #include <cmath>
+#include <thread>
+
+#include <sys/socket.h>
 
 #include "can_server.hpp"
 #include "can_test_util.hpp"
@@ -23,8 +27,9 @@ namespace {
 
 struct Rig {
   /// forecast_period_ms > 0: the simulated controller sends forecast frames at that period.
+  /// send_program: the simulated controller reports the program position (program frames).
   explicit Rig(std::size_t n = 4, SignalMap map = default_can_profile(4), double hz = 50.0, int hb_timeout_ms = 3000,
-               std::uint32_t forecast_period_ms = 0)
+               std::uint32_t forecast_period_ms = 0, bool send_program = false)
       : slots(n), backend(std::make_shared<FakeControllerBackend>(n)) {
     CanServedController sc;
     sc.name = "sim";
@@ -34,6 +39,8 @@ struct Rig {
     sc.heartbeat_timeout_ms = static_cast<std::uint16_t>(hb_timeout_ms);
     sc.send_forecast = forecast_period_ms > 0;
     sc.forecast_period_ms = forecast_period_ms;
+    sc.send_program = send_program;
+    sc.program_period_ms = 300;
     server = std::make_unique<CanServer>(std::vector<CanServedController>{sc}, pair.release_b(), hz);
     cfg.name = "cab";
     cfg.interface = "socketpair";
@@ -461,4 +468,174 @@ TEST_CASE("can link: a forecast goes stale when its frames stop", "[can][link][f
   CHECK(can_test::wait_for([&] { return r.link->can_stats().bad_frames >= 1; }, 1s));
   CHECK(std::string(r.link->stats().last_error).find("forecast frame") != std::string::npos);
   CHECK(std::isnan(r.sample(1).forecast_W));
+}
+
+// ------------------------------------------------------------------------------- program position
+
+TEST_CASE("can: the sim's program frame, built from the profile text, decodes with eqd's signal map",
+          "[can][program][sim]") {
+  // Two readings of docs/can-profile.md: eqsim's byte layout and eqd's built-in signal map.
+  for (const SignalMap& m : {default_can_profile(16), default_can_fd_profile(16)}) {
+    INFO(m.name);
+    const Codec codec(m, 5);
+    struct Case {
+      std::size_t k;
+      std::uint16_t step;
+      std::uint32_t cycle;
+    };
+    for (const Case& c : {Case{0, 0, 0}, Case{15, 7, 70000}, Case{3, 65534, 4294967294u},
+                          Case{9, eqd::core::Sample::kNoStep, eqd::core::Sample::kNoIndex}}) {
+      const Frame f = eqd::sim::spec_program_frame(5, c.k, c.step, c.cycle);
+      CHECK(f.id == 0x505);
+      CHECK_FALSE(f.extended);
+      CHECK_FALSE(f.fd);
+      REQUIRE(codec.match(f).kind == FrameMatch::Kind::program);
+      std::size_t k = 99;
+      ProgramPosition p;
+      const char* field = "";
+      REQUIRE(codec.decode_program(f, k, p, field) == CodecStatus::ok);
+      CHECK(k == c.k);
+      CHECK(p.step_index == c.step);
+      CHECK(p.cycle_index == c.cycle);
+      CHECK(p.step == CodecStatus::ok);
+      CHECK(p.cycle == CodecStatus::ok);
+      // eqd's codec, on the controller side, writes the same frame.
+      Frame e;
+      REQUIRE(codec.encode_program(c.k, c.step, c.cycle, e, field) == CodecStatus::ok);
+      CHECK(e.len == f.len);
+      CHECK(std::equal(f.data, f.data + 8, e.data));
+    }
+  }
+}
+
+TEST_CASE("can: the simulated controller sends the program frame before the status frame of a new step",
+          "[can][program][sim]") {
+  can_test::Pair pair;
+  auto backend = std::make_shared<FakeControllerBackend>(2);
+  CanServedController sc;
+  sc.name = "sim";
+  sc.node_id = 3;
+  sc.backend = backend;
+  sc.map = default_can_profile(2);
+  sc.send_program = true;
+  sc.program_period_ms = 60000;  // only changes (and the first report) send one during the test
+  backend->set_program(0, 1, 4);
+  CanServer server({sc}, pair.release_b(), 50.0);
+  server.start();
+  // Read what the controller puts on the bus.
+  std::vector<Frame> frames;
+  auto collect = [&](std::chrono::milliseconds d) {
+    const auto end = std::chrono::steady_clock::now() + d;
+    while (std::chrono::steady_clock::now() < end) {
+      alignas(canfd_frame) unsigned char buf[sizeof(canfd_frame)];
+      const ssize_t n = ::recv(pair.a, buf, sizeof buf, MSG_DONTWAIT);
+      Frame f;
+      if (n > 0 && eqd::io::can::from_wire(buf, static_cast<std::size_t>(n), f)) frames.push_back(f);
+      else std::this_thread::sleep_for(1ms);
+    }
+  };
+  collect(300ms);
+  const Codec codec(default_can_profile(2), 3);
+  auto first_of = [&](FrameMatch::Kind kind, std::size_t channel, std::size_t from) {
+    for (std::size_t i = from; i < frames.size(); ++i) {
+      if (codec.match(frames[i]).kind != kind || frames[i].data[0] != channel + 1) continue;
+      return i;
+    }
+    return frames.size();
+  };
+  // The first report of each channel: one program frame, before its first status frame.
+  const std::size_t p0 = first_of(FrameMatch::Kind::program, 0, 0);
+  REQUIRE(p0 < frames.size());
+  CHECK(p0 < first_of(FrameMatch::Kind::status, 0, 0));
+  CHECK(frames[p0].data[1] == 1);  // step 1
+  CHECK(frames[p0].data[3] == 4);  // cycle 4
+  const std::size_t p1 = first_of(FrameMatch::Kind::program, 1, 0);
+  REQUIRE(p1 < frames.size());
+  CHECK(frames[p1].data[1] == 0xFF);  // channel 2: not reported
+  CHECK(frames[p1].data[2] == 0xFF);
+  // Nothing changes: no further program frame.
+  CHECK(first_of(FrameMatch::Kind::program, 0, p0 + 1) == frames.size());
+  // A new step: its program frame comes before the next status frame of that channel.
+  const std::size_t before = frames.size();
+  backend->set_program(0, 2, 4);
+  collect(200ms);
+  server.stop();
+  const std::size_t p = first_of(FrameMatch::Kind::program, 0, before);
+  REQUIRE(p < frames.size());
+  CHECK(frames[p].data[1] == 2);
+  // Every status frame of channel 1 after `before` and before p belongs to step 1 (sent before the
+  // change); the first one after the change comes after p.
+  const std::size_t st = first_of(FrameMatch::Kind::status, 0, p);
+  CHECK(st < frames.size());
+  CHECK(first_of(FrameMatch::Kind::program, 0, p + 1) == frames.size());
+  CHECK(server.stats(0).program_sent == 3);
+}
+
+TEST_CASE("can link: program positions reach the samples and go stale without frames", "[can][link][program]") {
+  for (const bool fd : {false, true}) {
+    INFO((fd ? "eqd-default-fd" : "eqd-default"));
+    Rig r(4, fd ? default_can_fd_profile(4) : default_can_profile(4), 50.0, 3000, 0, true);
+    r.cfg.program_max_age_ms = 400;
+    r.backend->set_test_power(0, 300.0);
+    r.backend->set_program(0, 2, 70000);  // channels 2..4 report nothing
+    r.make_link();
+    r.server->start();
+    r.link->start();
+    REQUIRE(can_test::wait_for([&] { return r.sample(0).valid && r.sample(0).step_index == 2; }, 2s));
+    CHECK(r.sample(0).cycle_index == 70000u);
+    CHECK(r.sample(1).valid);
+    CHECK(r.sample(1).step_index == eqd::core::Sample::kNoStep);
+    CHECK(r.sample(1).cycle_index == eqd::core::Sample::kNoIndex);
+    r.backend->set_program(0, 0, 70001);
+    CHECK(can_test::wait_for([&] { return r.sample(0).step_index == 0 && r.sample(0).cycle_index == 70001u; }, 2s));
+    CHECK(r.link->can_stats().program_frames > 0);
+    CHECK(r.link->stats().program_errors == 0);
+    CHECK(r.link->can_stats().bad_frames == 0);
+    r.link->stop();
+    r.server->stop();
+  }
+  // Without program frames (a controller that stopped sending them) the position expires.
+  Rig r(2, default_can_profile(2), 50.0, 3000, 0, false);
+  r.cfg.program_max_age_ms = 300;
+  r.make_link();
+  r.server->start();
+  r.link->start();
+  REQUIRE(can_test::wait_for([&] { return r.sample(1).valid; }, 2s));
+  REQUIRE(r.server->send_frame(eqd::sim::spec_program_frame(3, 1, 5, 6)));
+  REQUIRE(can_test::wait_for([&] { return r.sample(1).step_index == 5; }, 1s));
+  CHECK(r.sample(1).cycle_index == 6u);
+  CHECK(r.sample(0).step_index == eqd::core::Sample::kNoStep);
+  CHECK(can_test::wait_for([&] { return r.sample(1).step_index == eqd::core::Sample::kNoStep; }, 2s));
+  CHECK(r.sample(1).cycle_index == eqd::core::Sample::kNoIndex);
+  CHECK(r.sample(1).valid);
+  // A malformed program frame (channel 0: numbers are 1-based) is a bad frame, nothing published.
+  Frame bad = eqd::sim::spec_program_frame(3, 1, 5, 6);
+  bad.data[0] = 0;
+  REQUIRE(r.server->send_frame(bad));
+  CHECK(can_test::wait_for([&] { return r.link->can_stats().bad_frames >= 1; }, 1s));
+  CHECK(std::string(r.link->stats().last_error).find("program frame") != std::string::npos);
+  CHECK(r.sample(1).step_index == eqd::core::Sample::kNoStep);
+}
+
+TEST_CASE("can link: a refused program value is counted and the sample stays valid", "[can][link][program]") {
+  SignalMap m = default_can_profile(2);
+  m.frames.back().signals[1].is_signed = true;  // a controller whose step signal is signed
+  Rig r(2, m, 50.0, 3000, 0, false);
+  r.backend->set_test_power(0, 250.0);
+  r.make_link();
+  r.server->start();
+  r.link->start();
+  REQUIRE(can_test::wait_for([&] { return r.sample(0).valid; }, 2s));
+  Frame f = eqd::sim::spec_program_frame(3, 0, 0xFFFD, 8);  // raw 0xFFFD: step -3 in the signed signal
+  REQUIRE(r.server->send_frame(f));
+  REQUIRE(can_test::wait_for([&] { return r.link->stats().program_errors >= 1; }, 1s));
+  REQUIRE(can_test::wait_for([&] { return r.sample(0).cycle_index == 8u; }, 1s));
+  const eqd::core::Sample s = r.sample(0);
+  CHECK(s.valid);
+  CHECK(s.power_W == Approx(250.0).margin(1.0));
+  CHECK(s.step_index == eqd::core::Sample::kNoStep);
+  CHECK(r.link->stats().invalid_samples == 0);
+  CHECK(r.link->stats().protocol_errors >= 1);
+  CHECK(r.link->can_stats().bad_frames == 0);
+  CHECK(std::string(r.link->stats().last_error).find("cab/1: step_index out of range") != std::string::npos);
 }

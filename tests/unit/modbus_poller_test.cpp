@@ -557,6 +557,8 @@ TEST_CASE("forecast_power over TCP: a custom map that names it reads it without 
           "[modbus][poller][forecast]") {
   RegisterMap m = default_profile(2);
   m.capabilities.reset();
+  m.step_index.reset();  // gated by capability bit6, which this map can no longer read
+  m.cycle_index.reset();
   m.forecast_power->address = 2000;
   m.forecast_power->type = DataType::i32;
   m.forecast_power->scale = 0.1;
@@ -622,8 +624,8 @@ TEST_CASE("forecast_power end to end: the sim's announced forecast arrives in th
     sc.capabilities = eqd::sim::served_capabilities(plant.rig.controller(c).params());
     served_ctls.push_back(std::move(sc));
   }
-  CHECK(served_ctls[0].capabilities == 0x3F);
-  CHECK(served_ctls[1].capabilities == 0x1F);
+  CHECK(served_ctls[0].capabilities == 0x7F);  // forecast and program position
+  CHECK(served_ctls[1].capabilities == 0x5F);  // program position only
   ModbusServer server(std::move(served_ctls));
   server.start();
 
@@ -652,6 +654,232 @@ TEST_CASE("forecast_power end to end: the sim's announced forecast arrives in th
   CHECK(quiet.sample(0).state == eqd::core::ChannelState::running);
   CHECK(p_ann.stats().forecast_errors == 0);
   CHECK(server.controller(1).stats().exceptions == 0);  // the quiet one was never asked for the block
+}
+
+// ------------------------------------------------------------------------------- program position
+
+TEST_CASE("program position over TCP: read with capability bit 6, not asked for without it",
+          "[modbus][poller][program]") {
+  auto backend = std::make_shared<FakeControllerBackend>(3);
+  backend->set_test_power(0, 100.0);
+  backend->set_program(0, 4, 70000);  // a cycle beyond 16 bits: both words of the u32 matter
+  backend->set_program(2, 0, 0);      // channel 2 reports nothing
+  ServedController sc = served("cab1", backend);
+  sc.capabilities = 0x1F | capability::kProgram;
+  ModbusServer server({sc});
+  server.start();
+  Slots slots(3);
+  Poller poller(tcp_config("cab1", server.port(0), 3), slots.view());
+  poller.start();
+  REQUIRE(wait_for([&] { return slots.sample(0).valid && slots.sample(0).step_index == 4; }, 2s));
+  CHECK(slots.sample(0).cycle_index == 70000u);
+  CHECK(slots.sample(1).valid);
+  CHECK(slots.sample(1).step_index == Sample::kNoStep);
+  CHECK(slots.sample(1).cycle_index == Sample::kNoIndex);
+  CHECK(slots.sample(2).step_index == 0);
+  CHECK(slots.sample(2).cycle_index == 0u);
+  backend->set_program(0, 5, 70001);
+  CHECK(wait_for([&] { return slots.sample(0).step_index == 5 && slots.sample(0).cycle_index == 70001u; }, 2s));
+  CHECK(poller.stats().program_errors == 0);
+  CHECK(server.controller(0).stats().exceptions == 0);
+
+  // The same controller without bit6: never asked (59000.. would be ILLEGAL_DATA_ADDRESS), not reported.
+  auto old_backend = std::make_shared<FakeControllerBackend>(2);
+  old_backend->set_program(0, 4, 2);
+  ModbusServer old_server({served("old", old_backend)});
+  old_server.start();
+  Slots old_slots(2);
+  Poller old_poller(tcp_config("old", old_server.port(0), 2), old_slots.view());
+  old_poller.start();
+  REQUIRE(wait_for([&] { return old_poller.stats().polls_ok >= 5; }, 2s));
+  CHECK(old_slots.sample(0).valid);
+  CHECK(old_slots.sample(0).step_index == Sample::kNoStep);
+  CHECK(old_slots.sample(0).cycle_index == Sample::kNoIndex);
+  CHECK(old_server.controller(0).stats().exceptions == 0);
+  CHECK(old_poller.stats().program_errors == 0);
+}
+
+TEST_CASE("program position over TCP: a value the sample cannot hold is counted, the sample stays valid",
+          "[modbus][poller][program]") {
+  // A custom map with a signed 16-bit step register: the device's step 40000 wraps in it and reads as
+  // a negative number, which eqd must refuse rather than publish.
+  RegisterMap m = default_profile(2);
+  m.forecast_power.reset();
+  Field step;
+  step.table = Table::input;
+  step.address = 2000;
+  step.type = DataType::i16;
+  step.stride = 1;
+  Field cycle = step;
+  cycle.address = 2010;
+  cycle.type = DataType::u32;
+  cycle.stride = 2;
+  m.step_index = step;
+  m.cycle_index = cycle;
+  m.program_capability = 0;
+  REQUIRE(validate_map(m).empty());
+  auto backend = std::make_shared<FakeControllerBackend>(2);
+  backend->set_test_power(0, 300.0);
+  backend->set_program(0, 40000, 9);
+  backend->set_program(1, 3, 9);
+  ServedController sc = served("custom", backend);
+  sc.map = m;
+  ModbusServer server({sc});
+  server.start();
+  Slots slots(2);
+  ErrorLog errors;
+  auto cfg = tcp_config("custom", server.port(0), 2);
+  cfg.map = m;
+  cfg.on_error = errors.sink();
+  Poller poller(cfg, slots.view());
+  poller.start();
+  REQUIRE(wait_for([&] { return poller.stats().program_errors >= 2; }, 2s));
+  const Sample s = slots.sample(0);
+  CHECK(s.valid);
+  CHECK(s.power_W == Approx(300.0));
+  CHECK(s.step_index == Sample::kNoStep);
+  CHECK(s.cycle_index == 9u);  // judged on its own
+  CHECK(slots.sample(1).step_index == 3);
+  const auto st = poller.stats();
+  CHECK(st.invalid_samples == 0);
+  CHECK(st.protocol_errors >= st.program_errors);
+  CHECK(std::string(st.last_error).find("custom/1: step_index out of range") != std::string::npos);
+  CHECK(errors.has(1, "custom/1", "step_index out of range"));
+  backend->set_program(0, 12, 9);  // plausible again: used again
+  CHECK(wait_for([&] { return slots.sample(0).step_index == 12; }, 2s));
+}
+
+TEST_CASE("program position over TCP: a controller too large for the block that sets bit 6 is not believed",
+          "[modbus][poller][program]") {
+  auto backend = std::make_shared<FakeControllerBackend>(2100);  // fits the registers, not the profile
+  ServedController sc = served("big", backend);
+  sc.map = default_profile(2100);
+  sc.capabilities = 0x1F | capability::kProgram;
+  ModbusServer server({sc});
+  server.start();
+  Slots slots(2);
+  auto cfg = tcp_config("big", server.port(0), 2);
+  REQUIRE(cfg.map.step_index);
+  Poller poller(cfg, slots.view());
+  poller.start();
+  REQUIRE(wait_for([&] { return poller.stats().polls_ok >= 3; }, 3s));
+  CHECK(slots.sample(0).valid);
+  CHECK(slots.sample(0).step_index == Sample::kNoStep);
+  CHECK(poller.stats().program_errors == 1);  // once per connect
+  CHECK(std::string(poller.stats().last_error).find("step_index/cycle_index ignored (2100 channels)") !=
+        std::string::npos);
+  CHECK(server.controller(0).stats().exceptions == 0);
+}
+
+namespace {
+
+// Two channels: one runs a two-step program over and over (2 s + 3 s), one has no program.
+const char* kProgramRig = R"(name: program
+seed: 5
+buses:
+  - {name: main}
+controllers:
+  - name: prog
+    channels:
+      - battery: {chemistry: nmc, cells_in_series: 14, capacity_Ah: 50}
+        converter: {v_max_V: 58.8, v_min_V: 42}
+        schedule: {repeat: 0, steps: [{type: cp, power_W: 500, duration_s: 2}, {type: cp, power_W: -700, duration_s: 3}]}
+      - {count: 1}
+)";
+
+/// Input registers [address, address + count) of a Modbus TCP server, read with plain libmodbus.
+bool read_raw(std::uint16_t port, int address, int count, std::uint16_t* out) {
+  modbus_t* ctx = modbus_new_tcp("127.0.0.1", port);
+  if (ctx == nullptr) return false;
+  modbus_set_slave(ctx, 1);
+  modbus_set_response_timeout(ctx, 0, 500000);
+  const bool ok = modbus_connect(ctx) == 0 && modbus_read_input_registers(ctx, address, count, out) == count;
+  modbus_close(ctx);
+  modbus_free(ctx);
+  return ok;
+}
+
+}  // namespace
+
+TEST_CASE("program position end to end: the sim's schedule steps and passes arrive in the core's sample slot",
+          "[modbus][poller][program][sim]") {
+  const std::string path = "/tmp/eqd_program_rig_" + std::to_string(::getpid()) + ".yaml";
+  std::ofstream(path) << kProgramRig;
+  eqd::sim::Plant plant(eqd::sim::load_rig(path));
+  std::remove(path.c_str());
+  ServedController sc;
+  sc.name = "prog";
+  sc.backend = std::make_shared<eqd::sim::RigBackend>(plant, 0, false);
+  sc.map = default_profile(2);
+  sc.capabilities = eqd::sim::served_capabilities(plant.rig.controller(0).params());
+  REQUIRE((sc.capabilities & 0x40) != 0);
+  ModbusServer server({sc});
+  server.start();
+
+  // The plant runs at 5x real time: a 2 s + 3 s pass takes 1 s.
+  std::atomic<bool> run{true};
+  std::thread plant_thread([&] {
+    while (run.load()) {
+      {
+        const std::lock_guard<std::mutex> lock(plant.mutex);
+        plant.rig.step(0.1);
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+  });
+  struct Stop {
+    std::atomic<bool>& run;
+    std::thread& t;
+    ~Stop() {
+      run.store(false);
+      if (t.joinable()) t.join();
+    }
+  } stop{run, plant_thread};
+
+  // What the server says, read at the profile's literal addresses (not through default_profile()).
+  std::uint16_t raw[6] = {};
+  REQUIRE(read_raw(server.port(0), 59000, 6, raw));
+  CHECK(raw[0] <= 1);                                 // channel 1: step 0 or 1
+  CHECK(((std::uint32_t{raw[1]} << 16) | raw[2]) < 100);  // its pass, high word first
+  CHECK(raw[3] == 0xFFFF);                            // channel 2: no program, not reported
+  CHECK(raw[4] == 0xFFFF);
+  CHECK(raw[5] == 0xFFFF);
+
+  Slots slots(2);
+  Poller poller(tcp_config("prog", server.port(0), 2), slots.view());
+  poller.start();
+  // Follow channel 1 for a few passes: the step alternates 0, 1, 0, ... and the pass grows by one at
+  // each return to step 0.
+  std::vector<std::pair<std::uint32_t, std::uint16_t>> seen;  // (cycle, step), each change once
+  const auto end = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < end && seen.size() < 7) {
+    const Sample s = slots.sample(0);
+    if (s.valid && s.step_index != Sample::kNoStep &&
+        (seen.empty() || seen.back() != std::make_pair(s.cycle_index, s.step_index)))
+      seen.emplace_back(s.cycle_index, s.step_index);
+    std::this_thread::sleep_for(5ms);
+  }
+  REQUIRE(seen.size() >= 5);
+  for (std::size_t i = 1; i < seen.size(); ++i) {
+    INFO("change " << i << ": (" << seen[i - 1].first << ", " << seen[i - 1].second << ") -> (" << seen[i].first
+                   << ", " << seen[i].second << ")");
+    CHECK(seen[i].second <= 1);
+    if (seen[i - 1].second == 0) {  // step 0 -> step 1 within the pass
+      CHECK(seen[i].second == 1);
+      CHECK(seen[i].first == seen[i - 1].first);
+    } else {  // step 1 -> the next pass's step 0
+      CHECK(seen[i].second == 0);
+      CHECK(seen[i].first == seen[i - 1].first + 1);
+    }
+  }
+  CHECK(seen.back().first >= seen.front().first + 2);
+  const Sample idle = slots.sample(1);
+  CHECK(idle.valid);
+  CHECK(idle.state == eqd::core::ChannelState::idle);
+  CHECK(idle.step_index == Sample::kNoStep);
+  CHECK(idle.cycle_index == Sample::kNoIndex);
+  CHECK(poller.stats().program_errors == 0);
+  CHECK(server.controller(0).stats().exceptions == 0);
 }
 
 // The safety rules of the command engine (docs/faults.md): a link proves that the control cycle is

@@ -60,6 +60,11 @@ struct ChannelReading {
   double power_W = 0.0;         ///< measured battery-side power
   /// Announced power forecast_horizon_s ahead (battery side); NaN = nothing announced.
   double forecast_W = std::numeric_limits<double>::quiet_NaN();
+  /// Program position while the channel runs its schedule: the step (ScheduleRunner::step_index(),
+  /// first step 0; also 0 during the start delay) and the pass (ScheduleRunner::pass(), first pass 0).
+  /// Without a running schedule (idle, equalizing, finished, faulted): Sample::kNoStep / kNoIndex.
+  std::uint16_t step_index = core::Sample::kNoStep;
+  std::uint32_t cycle_index = core::Sample::kNoIndex;
   std::uint32_t sequence = 0;   ///< sample counter; frozen while stalled
   std::uint16_t fault_code = 0;
   core::ChannelState state = core::ChannelState::idle;
@@ -142,6 +147,8 @@ class ControllerModel {
   };
 
   void leave_equalization(Channel& c) noexcept;
+  /// ChannelReading::step_index / cycle_index from the channel's mode and runner (the reading thread).
+  static void set_program_position(Channel& c) noexcept;
 
   ControllerParams params_;
   std::vector<Channel> channels_;
