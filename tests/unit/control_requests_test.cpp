@@ -528,6 +528,8 @@ TEST_CASE("control API on a fake rig: the reading commands show the rig's view",
     smp.power_W = 1234.0;
     smp.voltage_V = 50.0;
     smp.forecast_W = 1500.0F;
+    smp.step_index = 3;
+    smp.cycle_index = 70000;
     smp.valid = true;
     r.set_sample("cab1/1", smp);
   });
@@ -553,6 +555,12 @@ TEST_CASE("control API on a fake rig: the reading commands show the rig's view",
   CHECK(c1["state"] == "running");
   CHECK(c1["power_W"] == 1234.0);
   CHECK(c1["forecast_W"] == 1500.0);
+  CHECK(c1["step_index"] == 3);
+  CHECK(c1["cycle_index"] == 70000);
+  // A channel whose controller reports no program position: null, not the sentinels.
+  const json& c2 = chans["result"]["channels"][1];
+  CHECK(c2["step_index"].is_null());
+  CHECK(c2["cycle_index"].is_null());
 
   const json ctl = s.call(req(Command::controllers));
   REQUIRE(ctl["ok"] == true);
