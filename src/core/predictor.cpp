@@ -264,7 +264,10 @@ void ChannelPredictor::push_step(const PredictorParams& p, float x, std::uint32_
           t->dur_prev_s = t->dur_last_s;
           t->dur_last_s = in_step_s_ + 1;
           t->res_s = rec_.res_s;
-          t->W.swap(rec_.W);
+          // An exact copy: the recording buffer keeps its capacity for the next step (no regrowth),
+          // and the trace holds no slack (memory per channel is budgeted, docs/benchmarks.md).
+          t->W.assign(rec_.W.begin(), rec_.W.end());
+          t->W.shrink_to_fit();
         }
       }
     }
@@ -278,6 +281,7 @@ void ChannelPredictor::push_step(const PredictorParams& p, float x, std::uint32_
     ++in_step_s_;
   }
   if (in_step_s_ % rec_.res_s == 0) {
+    if (rec_.W.capacity() < p.trace_cap + 1) rec_.W.reserve(p.trace_cap + 1);  // once: never more than this
     rec_.W.push_back(x);
     if (rec_.W.size() > p.trace_cap) {
       // Keep every other sample at twice the period: a long CC-CV charge costs at most trace_cap floats.
@@ -353,7 +357,11 @@ float ChannelPredictor::observe(const PredictorParams& p, std::int64_t t_s, floa
   }
   last_t_ = t_s;
   last_W_ = power_W;
-  return gate_open_ ? f : kNaN;
+  // While the gate is open the channel always counts as announcing (what the method cannot tell is its
+  // present power): the bus path then sees one steady set of announcing channels instead of one that
+  // changes at every step boundary, which would move its median by whole channels.
+  if (!gate_open_) return kNaN;
+  return std::isnan(f) ? power_W : f;
 }
 
 void ChannelPredictor::save(std::vector<std::uint8_t>& out) const {

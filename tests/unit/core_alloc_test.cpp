@@ -68,3 +68,23 @@ TEST_CASE("the control cycle never allocates", "[control_core][alloc]") {
   // The announced path was in use (the law steered by its median, not by the measured free power).
   CHECK(f.core->bus(0).free_forecast_W != Approx(f.core->bus(0).free_W));
 }
+
+TEST_CASE("the control cycle never allocates while it counts learned forecasts", "[control_core][alloc][predictor]") {
+  CoreFixture f(32);
+  for (int i = 0; i < 24; ++i) {
+    f.state[i] = ChannelState::running;
+    f.power[i] = (i % 3 == 0 ? -900.0 : 250.0);
+  }
+  f.step();
+  const long before = g_allocations.load();
+  for (int k = 0; k < 2000; ++k) {
+    // What the predictor thread publishes (its own allocations are off the control thread).
+    const std::int64_t now_s = f.now_ns / 1'000'000'000;
+    for (ChannelIndex i = 0; i < 24; i += 2) f.core->learned().publish(i, i % 4 == 0 ? 1200.0F : -600.0F, now_s);
+    f.step();
+  }
+  const long after = g_allocations.load();
+  CHECK(after - before == 0);
+  // The learned path was in use.
+  CHECK(f.core->bus(0).free_forecast_W != Approx(f.core->bus(0).free_W));
+}

@@ -173,7 +173,9 @@ TEST_CASE("predictor: learned state survives a save and load exactly; corrupt da
     for (std::size_t t = 2000; t + 30 < prog.seconds.size(); ++t) {
       const auto& s = prog.seconds[t];
       const float f = r.observe(p, static_cast<std::int64_t>(t) + shift, static_cast<float>(s.W), s.cycle, s.step, 30);
-      if (!std::isnan(f) && f == Approx(prog.seconds[t + 30].W).margin(1e-3) && first_exact == 0) first_exact = t;
+      // A step change foreseen (not persistence): the replay works again.
+      const bool change = prog.seconds[t + 30].W != s.W;
+      if (change && !std::isnan(f) && f == Approx(prog.seconds[t + 30].W).margin(1e-3) && first_exact == 0) first_exact = t;
     }
     CHECK(first_exact > 2000);
     CHECK(first_exact < 2000 + 800);  // within one program cycle (760 s), not after relearning
