@@ -224,7 +224,11 @@ void ChannelPredictor::push_pattern(const PredictorParams& p, float x) {
   ring_[pos] = x;
 
   // The lag that repeats best, bias-corrected for how many comparisons it has had (n - L + 1):
-  // an EWMA started at 0 after m terms is (1 - a^m) of its true level.
+  // an EWMA started at 0 after m terms is (1 - a^m) of its true level. Searched every kSearchEvery_s
+  // seconds only: the period of a program does not change from one second to the next, and the search
+  // costs twice the update (docs/benchmarks.md, bench_predictor).
+  constexpr std::uint64_t kSearchEvery_s = 5;
+  if (best_lag_ != 0 && n % kSearchEvery_s != 0) return;
   best_lag_ = 0;
   if (lags == 0 || n + 1 < p.min_overlap_s) return;
   double best = std::numeric_limits<double>::infinity();
