@@ -35,3 +35,10 @@ foreach(_sh bash zsh)
                    ${PROJECT_SOURCE_DIR}/scripts/eqctl-completion.${_sh})
   set_tests_properties(eqctl_completion_${_sh} PROPERTIES LABELS "integration" TIMEOUT 90 SKIP_RETURN_CODE 77)
 endforeach()
+
+# Learned forecasts end to end: eqsim's step and cycle numbers over Modbus, the predictor thread, the
+# skill gate, eqctl's SKILL column and status, learned.bin across a restart (issue #14).
+add_test(NAME eqctl_learning
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/eqctl_learning.sh $<TARGET_FILE:eqsim> $<TARGET_FILE:eqd>
+                 $<TARGET_FILE:eqctl> ${CMAKE_CURRENT_SOURCE_DIR}/integration/rigs/learning_fast.yaml)
+set_tests_properties(eqctl_learning PROPERTIES LABELS "integration" TIMEOUT 120)
