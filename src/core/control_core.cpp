@@ -370,7 +370,7 @@ void ControlCore::pass1_other(ChannelIndex i, std::int64_t now_ns, const Reading
   if (h.role == Role::test) {
     // Unknown test power (stale, invalid, or unreadable this cycle) must hold the law.
     if (read && known(health)) {
-      acc.add_test(s->power_W, forecast_of(i, s->forecast_W, acc.learn), static_cast<double>(h.efficiency));
+      acc.add_test(s->power_W, s->forecast_W, static_cast<double>(h.efficiency));
     } else {
       acc.any_test_stale = true;
     }
@@ -412,9 +412,7 @@ void ControlCore::cycle(std::int64_t now_ns) noexcept {
     constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
     const std::int64_t max_age = max_age_ns_[b];  // > 0 (validated)
     acc_[b].fresh_from_ns = now_ns < kMin + max_age ? kMin : now_ns - max_age;
-    if (b < buses_.size()) acc_[b].learn = buses_[b].params.learn_forecast && buses_[b].params.use_forecast;
   }
-  now_s_ = now_ns / 1'000'000'000;
 
   // Pass 1, every channel: take the newest consistent sample, judge its health, sum test power.
   // Test channels touch only their sample, 8 bytes of state and their bus's accumulator line. The
@@ -439,8 +437,7 @@ void ControlCore::cycle(std::int64_t now_ns) noexcept {
     if (h.role == Role::test && h.health == Health::ok && s.receive_time_ns > 0 &&
         s.receive_time_ns >= acc.fresh_from_ns && ok_state(s.state) &&
         s.valid && std::isfinite(s.power_W + s.voltage_V)) [[likely]] {
-      acc.add_test(s.power_W, forecast_of(static_cast<ChannelIndex>(i), s.forecast_W, acc.learn),
-                   static_cast<double>(h.efficiency));
+      acc.add_test(s.power_W, s.forecast_W, static_cast<double>(h.efficiency));
       continue;
     }
     const Reading_ r = reading(s);
@@ -551,8 +548,18 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
   in.now_ns = now_ns;
   in.free_W = acc.free_W;
   if (p.use_forecast) {
+    const LearnedAhead* learned = nullptr;
+    if (p.learn_forecast) {
+      // The predictor publishes once per second: read its path once per second (a ~500-byte copy).
+      const std::int64_t sec = now_ns / 1'000'000'000;
+      if (sec != bus.learned_read_s) {
+        bus.learned = learned_.ahead(b);
+        bus.learned_read_s = sec;
+      }
+      learned = &bus.learned;
+    }
     bus.path.update(now_ns, acc.free_W, acc.announcing_present_W, acc.announced_W, acc.announcing,
-                    p.forecast_horizon_s, p.tau_s);
+                    p.forecast_horizon_s, p.tau_s, learned);
     in.free_forecast_W = bus.path.steer_W();  // NaN while nothing is announced: the law uses free_W
   }
   in.eq_measured_W = measured;

@@ -27,7 +27,7 @@ void ForecastPath::reset() noexcept {
 }
 
 void ForecastPath::update(std::int64_t now_ns, double free_W, double announcing_present_W, double announced_W,
-                          std::uint32_t announcing, double horizon_s, double tau_s) noexcept {
+                          std::uint32_t announcing, double horizon_s, double tau_s, const LearnedAhead* learned) noexcept {
   if (now_ns < 0 || !(horizon_s >= 1.0)) {
     steer_W_ = std::numeric_limits<double>::quiet_NaN();
     return;
@@ -42,13 +42,19 @@ void ForecastPath::update(std::int64_t now_ns, double free_W, double announcing_
   const auto slot = [](std::int64_t s) { return static_cast<std::size_t>(s % kSlots); };
   past_W_[slot(sec)] = free_W;
   past_s_[slot(sec)] = sec;
-  if (announcing == 0) {
-    steer_W_ = std::numeric_limits<double>::quiet_NaN();  // nothing announced: the law uses free_W
+  const std::int64_t horizon = std::min<std::int64_t>(std::lround(horizon_s), kMaxHorizon_s);
+  // A learned path counts while it is at most 2 s old and made for this horizon.
+  const bool use_learned = learned != nullptr && learned->channels > 0 && learned->made_s >= 0 &&
+                           sec - learned->made_s >= 0 && sec - learned->made_s <= 2 &&
+                           static_cast<std::int64_t>(learned->horizon_s) == horizon;
+  if (announcing == 0 && !use_learned) {
+    steer_W_ = std::numeric_limits<double>::quiet_NaN();  // nothing announced or learned: the law uses free_W
     return;
   }
-  const std::int64_t horizon = std::min<std::int64_t>(std::lround(horizon_s), kMaxHorizon_s);
-  ahead_W_[slot(sec + horizon)] = announced_W;
-  ahead_s_[slot(sec + horizon)] = sec + horizon;
+  if (announcing > 0) {
+    ahead_W_[slot(sec + horizon)] = announced_W;
+    ahead_s_[slot(sec + horizon)] = sec + horizon;
+  }
 
   // The window: centred `lead` ahead, reaching to the end of the announced horizon.
   const std::int64_t lead = std::min<std::int64_t>(std::lround(std::max(0.0, tau_s)), horizon / 2);
@@ -60,7 +66,13 @@ void ForecastPath::update(std::int64_t now_ns, double free_W, double announcing_
       if (k >= 0 && past_s_[slot(k)] == k) window_[n++] = past_W_[slot(k)];
     } else {
       // Announced at k - horizon; a second with no announcement (start-up, a gap) keeps today's power.
-      window_[n++] = ahead_s_[slot(k)] == k ? others_W + ahead_W_[slot(k)] : free_W;
+      double v = announcing > 0 && ahead_s_[slot(k)] == k ? others_W + ahead_W_[slot(k)] : free_W;
+      // Learned channels are among "others" at their present power; their expected change is added.
+      if (use_learned) {
+        const std::int64_t h = std::min<std::int64_t>(k - learned->made_s, horizon);
+        if (h >= 1) v += static_cast<double>(learned->delta_W[static_cast<std::size_t>(h)]);
+      }
+      window_[n++] = v;
     }
   }
   if (n == 0) {

@@ -75,7 +75,8 @@ LearnedForecasts::LearnedForecasts(std::size_t channels, std::size_t buses)
       forecast_(std::make_unique<std::atomic<std::uint64_t>[]>(channels)),
       skill_(std::make_unique<std::atomic<std::uint32_t>[]>(channels)),
       in_use_(std::make_unique<std::atomic<std::uint8_t>[]>(channels)),
-      bus_skill_(std::make_unique<std::atomic<std::uint32_t>[]>(buses)) {
+      bus_skill_(std::make_unique<std::atomic<std::uint32_t>[]>(buses)),
+      ahead_(std::make_unique<Seqlock<LearnedAhead>[]>(buses)) {
   for (std::size_t i = 0; i < channels; ++i) {
     forecast_[i].store(bits_of(kNaN), std::memory_order_relaxed);
     skill_[i].store(bits_of(kNaN), std::memory_order_relaxed);
@@ -237,7 +238,12 @@ void ChannelPredictor::push_pattern(const PredictorParams& p, float x) {
     // Descending L: m = n - L + 1 grows, a^m shrinks by a each step.
     double pw = std::exp(-static_cast<double>(n - lags + 1) / p.match_tau_s);
     const double tol = pass == 0 ? 0.0 : best * 1.02 + 1e-3 * scale_W_;
-    for (std::uint32_t L = lags; L >= 1; --L, pw *= ad) {
+    // Only lags of at least the horizon: a shorter one forecasts through its multiple (k·L >= horizon),
+    // and scored at its own length it would win on any smooth signal (|x(t) - x(t-1)| is small) while
+    // forecasting no better than persistence, hiding the real period (a flip every 300 s costs lag 1
+    // one second of error, lag 30 thirty).
+    const std::uint32_t min_lag = std::max<std::uint32_t>(1, horizon_s_);
+    for (std::uint32_t L = lags; L >= min_lag; --L, pw *= ad) {
       if (n - L + 1 < p.min_overlap_s) continue;
       const double sc = static_cast<double>(e[L - 1]) / std::max(1e-12, 1.0 - pw);
       if (pass == 0) best = std::min(best, sc);
@@ -322,8 +328,8 @@ float ChannelPredictor::predict_pattern(std::uint32_t horizon_s) const noexcept 
   const std::uint64_t k = (horizon_s + L - 1) / L;  // whole periods back so that the value is known
   const std::uint64_t back = k * L - horizon_s;     // seconds before now (the sample just pushed, index count_)
   const auto R = static_cast<std::uint64_t>(ring_.size());
-  if (back >= R || back > count_) return kNaN;
-  return ring_[static_cast<std::size_t>((count_ - back) % R)];
+  if (back >= R || back > last_index_) return kNaN;
+  return ring_[static_cast<std::size_t>((last_index_ - back) % R)];
 }
 
 float ChannelPredictor::observe(const PredictorParams& p, std::int64_t t_s, float power_W, std::uint32_t cycle,
@@ -353,6 +359,7 @@ float ChannelPredictor::observe(const PredictorParams& p, std::int64_t t_s, floa
     score(p, x, horizon_s);
     if (step_mode_) push_step(p, x, filler ? cur_cycle_ : cycle, filler ? cur_step_ : step);
     else push_pattern(p, x);
+    last_index_ = count_;
     f = step_mode_ ? predict_step(horizon_s) : predict_pattern(horizon_s);
     const auto k = static_cast<std::size_t>(count_ % kScoreRing);
     made_[k] = f;
@@ -420,6 +427,7 @@ bool ChannelPredictor::load(std::span<const std::uint8_t> in) {
   c.step_mode_ = r.pod<std::uint8_t>() != 0;
   c.gate_open_ = r.pod<std::uint8_t>() != 0;
   c.count_ = r.pod<std::uint64_t>();
+  c.last_index_ = c.count_ > 0 ? c.count_ - 1 : 0;
   r.floats(c.made_, kScoreRing);
   r.floats(c.seen_, kScoreRing);
   c.mae_f_ = r.pod<double>();
@@ -464,6 +472,37 @@ bool ChannelPredictor::load(std::span<const std::uint8_t> in) {
 
 // ---- Predictor --------------------------------------------------------------------------------
 
+double Predictor::BusGate_::skill() const noexcept {
+  if (scored < horizon_s || scored == 0) return std::numeric_limits<double>::quiet_NaN();
+  return 1.0 - mae_f / std::max(mae_p, 0.01 * scale_W + 1.0);
+}
+
+void Predictor::BusGate_::update(const PredictorParams& p, std::int64_t now_s, double free_W, double predicted_W,
+                                 std::uint32_t horizon) {
+  if (horizon != horizon_s) {
+    *this = BusGate_{};
+    horizon_s = horizon;
+  }
+  const std::int64_t h = std::max<std::int64_t>(1, horizon / 2);
+  const auto slot = [](std::int64_t s) { return static_cast<std::size_t>(s % static_cast<std::int64_t>(kRing)); };
+  const double wa = 1.0 / (p.skill_tau_s / 2.0);
+  scale_W += std::max(wa, 1.0 / static_cast<double>(scored + 1)) * (std::abs(free_W) - scale_W);
+  if (now_s >= h && at[slot(now_s - h)] == now_s - h) {
+    const double w = std::max(1.0 / static_cast<double>(scored + 1), wa);
+    mae_f += w * (std::abs(static_cast<double>(predicted[slot(now_s - h)]) - free_W) - mae_f);
+    mae_p += w * (std::abs(static_cast<double>(seen[slot(now_s - h)]) - free_W) - mae_p);
+    ++scored;
+    const double s = skill();
+    if (!std::isnan(s)) {
+      if (!open && s > p.skill_on && scored >= 4ULL * horizon) open = true;
+      else if (open && s < p.skill_off) open = false;
+    }
+  }
+  predicted[slot(now_s)] = static_cast<float>(predicted_W);
+  seen[slot(now_s)] = static_cast<float>(free_W);
+  at[slot(now_s)] = now_s;
+}
+
 Predictor::Predictor(std::size_t channels, PredictorParams p) : p_(p), ch_(channels) {}
 
 std::size_t Predictor::memory_bytes() const noexcept {
@@ -480,8 +519,9 @@ void Predictor::tick(std::int64_t now_ns, ControlCore& core) {
   last_s_ = now_s;
   LearnedForecasts& out = core.learned();
   const std::size_t nb = core.bus_count();
-  bus_mae_f_.assign(nb, 0.0);
-  bus_mae_p_.assign(nb, 0.0);
+  bus_free_W_.assign(nb, 0.0);
+  ahead_.assign(nb, LearnedAhead{});
+  if (gates_.size() != nb) gates_.assign(nb, BusGate_{});
   // Per bus: is learning on, and for which horizon (the bus's ForecastPath horizon).
   std::vector<std::uint32_t> horizon(nb, 0);
   for (std::size_t b = 0; b < nb; ++b) {
@@ -508,13 +548,36 @@ void Predictor::tick(std::int64_t now_ns, ControlCore& core) {
     if (usable) f = cp.observe(p_, now_s, static_cast<float>(s.power_W), s.cycle_index, s.step_index, horizon[cs.bus]);
     out.publish(i, f, now_s);
     out.set_skill(i, static_cast<float>(cp.skill()), cp.gate_open());
-    if (!std::isnan(cp.skill())) {
-      bus_mae_f_[cs.bus] += cp.mae_forecast_W();
-      bus_mae_p_[cs.bus] += std::max(cp.mae_persistence_W(), 1e-9);
+    if (s.valid && s.receive_time_ns > 0 && s.state != ChannelState::equalizing)
+      bus_free_W_[cs.bus] += to_bus_W(s.power_W, static_cast<double>(core.efficiency(static_cast<ChannelIndex>(i))));
+    if (usable && cp.gate_open()) {
+      // The channel's expected change, second by second, bus side (its converter's efficiency), into
+      // its bus's path; where the method has nothing for a second, no change (persistence).
+      LearnedAhead& a = ahead_[cs.bus];
+      const double eff = static_cast<double>(core.efficiency(static_cast<ChannelIndex>(i)));
+      const double now_bus_W = to_bus_W(s.power_W, eff);
+      for (std::uint32_t h = 1; h <= horizon[cs.bus] && h < LearnedAhead::kSlots; ++h) {
+        const float fh = cp.forecast_ahead(h);
+        if (std::isfinite(fh)) a.delta_W[h] += static_cast<float>(to_bus_W(static_cast<double>(fh), eff) - now_bus_W);
+      }
+      ++a.channels;
     }
   }
-  for (std::size_t b = 0; b < nb; ++b)
-    out.set_bus_skill(b, bus_mae_p_[b] > 0.0 ? static_cast<float>(1.0 - bus_mae_f_[b] / bus_mae_p_[b]) : kNaN);
+  for (std::size_t b = 0; b < nb; ++b) {
+    LearnedAhead& a = ahead_[b];
+    BusGate_& g = gates_[b];
+    if (horizon[b] == 0) {
+      g = BusGate_{};
+    } else {
+      const std::uint32_t h = std::max<std::uint32_t>(1, horizon[b] / 2);
+      g.update(p_, now_s, bus_free_W_[b], bus_free_W_[b] + static_cast<double>(a.delta_W[h]), horizon[b]);
+    }
+    out.set_bus_skill(b, static_cast<float>(g.skill()));
+    a.made_s = now_s;
+    a.horizon_s = horizon[b];
+    if (!g.open) a.channels = 0;  // scored, not used: the core sees nothing learned
+    out.publish_ahead(b, a);
+  }
 }
 
 }  // namespace eqd::core

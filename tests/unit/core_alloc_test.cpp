@@ -79,8 +79,12 @@ TEST_CASE("the control cycle never allocates while it counts learned forecasts",
   const long before = g_allocations.load();
   for (int k = 0; k < 2000; ++k) {
     // What the predictor thread publishes (its own allocations are off the control thread).
-    const std::int64_t now_s = f.now_ns / 1'000'000'000;
-    for (ChannelIndex i = 0; i < 24; i += 2) f.core->learned().publish(i, i % 4 == 0 ? 1200.0F : -600.0F, now_s);
+    LearnedAhead a;
+    a.made_s = f.now_ns / 1'000'000'000;
+    a.horizon_s = 30;
+    a.channels = 12;
+    for (std::size_t h = 5; h <= 30; ++h) a.delta_W[h] = 1500.0F;
+    f.core->learned().publish_ahead(0, a);
     f.step();
   }
   const long after = g_allocations.load();

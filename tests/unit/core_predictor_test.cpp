@@ -98,7 +98,7 @@ TEST_CASE("predictor: the gate closes when a good predictor turns bad", "[predic
     if (!cp.gate_open()) closed_at = t;
   }
   CHECK(closed_at > 0);
-  CHECK(closed_at < 1500 + 600);  // within a few minutes (the fast window is skill_tau_s / 8)
+  CHECK(closed_at < 1500 + 900);  // within minutes (the fast window is skill_tau_s / 8 = 150 s)
 }
 
 TEST_CASE("predictor: step-keyed replay knows when a step ends and what follows, with drift", "[predictor]") {
@@ -218,7 +218,7 @@ TEST_CASE("predictor: learned state survives a save and load exactly; corrupt da
   }
 }
 
-TEST_CASE("predictor: the control core counts a learned forecast like an announcement, and only a fresh one",
+TEST_CASE("predictor: the control core steers by a fresh learned path, and an announcement still counts",
           "[predictor][core]") {
   CoreConfig cfg;
   BusParams bp;
@@ -241,37 +241,61 @@ TEST_CASE("predictor: the control core counts a learned forecast like an announc
       core.sample_slot(i).store(smp);
     }
   };
+  const float none = std::numeric_limits<float>::quiet_NaN();
   // Nothing announced, nothing learned: the path is unused (free_forecast = free).
   for (int k = 1; k <= 40; ++k) {
-    feed(k * s, std::numeric_limits<float>::quiet_NaN());
+    feed(k * s, none);
     core.cycle(k * s);
   }
   CHECK(core.bus(0).free_forecast_W == Approx(2000.0));
-  // Channel 1 has a learned forecast of −3000 W, refreshed every second: after the horizon the
-  // path's median moves to it.
-  for (int k = 41; k <= 120; ++k) {
-    core.learned().publish(1, -3000.0F, k);
-    feed(k * s, std::numeric_limits<float>::quiet_NaN());
+  // A learned path: from 10 s ahead on, channel 1 is expected 4000 W lower; refreshed every second.
+  auto learned = [](std::int64_t made_s) {
+    LearnedAhead a;
+    a.made_s = made_s;
+    a.horizon_s = 30;
+    a.channels = 1;
+    for (std::size_t h = 10; h <= 30; ++h) a.delta_W[h] = -4000.0F;
+    return a;
+  };
+  for (int k = 41; k <= 60; ++k) {
+    core.learned().publish_ahead(0, learned(k));
+    feed(k * s, none);
     core.cycle(k * s);
   }
-  CHECK(core.bus(0).free_forecast_W == Approx(1000.0 - 3000.0));
-  // The predictor stops (late by more than 2 s): nothing announced again, no step to a stale value.
-  for (int k = 121; k <= 200; ++k) {
-    feed(k * s, std::numeric_limits<float>::quiet_NaN());
+  // Window [now, now + 30]: 10 seconds as now, 21 at -2000 W: the median is -2000 W, at once.
+  CHECK(core.bus(0).free_forecast_W == Approx(2000.0 - 4000.0));
+  // The predictor stops: 2 s later the path is stale, nothing is learned, the law uses the present.
+  for (int k = 61; k <= 63; ++k) {
+    feed(k * s, none);
     core.cycle(k * s);
   }
   CHECK(core.bus(0).free_forecast_W == Approx(2000.0));
-  // An announcement wins over a learned value for the same channel.
-  for (int k = 201; k <= 300; ++k) {
-    core.learned().publish(0, 5000.0F, k);
-    core.learned().publish(1, 500.0F, k);
+  // A path made for another horizon is not used.
+  LearnedAhead other = learned(64);
+  other.horizon_s = 20;
+  core.learned().publish_ahead(0, other);
+  feed(64 * s, none);
+  core.cycle(64 * s);
+  CHECK(core.bus(0).free_forecast_W == Approx(2000.0));
+  // An announcement and a learned path together: channel 0 announces -1000 W, channel 1 is learned.
+  for (int k = 65; k <= 120; ++k) {
+    core.learned().publish_ahead(0, learned(k));
     feed(k * s, -1000.0F);
     core.cycle(k * s);
   }
-  CHECK(core.bus(0).free_forecast_W == Approx(-1000.0 + 500.0));
-  // A forecast made at second 300 is usable until 302 and not after.
-  CHECK(core.learned().usable_W(1, 302) == 500.0F);
-  CHECK(std::isnan(core.learned().usable_W(1, 303)));
+  CHECK(core.bus(0).free_forecast_W == Approx(-1000.0 + 1000.0 - 4000.0));
+  // learn_forecast off: the learned path is ignored.
+  Request r;
+  r.kind = RequestKind::set_params;
+  r.params = bp;
+  r.params.learn_forecast = false;
+  REQUIRE(core.submit(r));
+  for (int k = 121; k <= 160; ++k) {
+    core.learned().publish_ahead(0, learned(k));
+    feed(k * s, none);
+    core.cycle(k * s);
+  }
+  CHECK(core.bus(0).free_forecast_W == Approx(2000.0));
 }
 
 TEST_CASE("predictor: Predictor::tick learns test channels only and publishes skills", "[predictor][core]") {
@@ -303,8 +327,14 @@ TEST_CASE("predictor: Predictor::tick learns test channels only and publishes sk
   }
   CHECK(core.learned().in_use(0));
   CHECK(core.learned().skill(0) > 0.9F);
-  CHECK_FALSE(std::isnan(core.learned().usable_W(0, 3999)));
-  CHECK(core.learned().usable_W(0, 3999) == Approx(periodic_W(3999 + 20)).margin(1.0));
+  CHECK(core.learned().forecast(0).power_W == Approx(periodic_W(3999 + 20)).margin(1.0));
+  // The bus's learned path: channel 0's expected change second by second (efficiency 1), channel 1
+  // constant (its gate may be open: no change), the buffer nothing.
+  const LearnedAhead a = core.learned().ahead(0);
+  CHECK(a.made_s == 3999);
+  CHECK(a.horizon_s == 20);
+  for (std::uint32_t h : {1U, 7U, 20U})
+    CHECK(a.delta_W[h] == Approx(periodic_W(3999 + h) - periodic_W(3999)).margin(1.0));
   CHECK_FALSE(core.learned().in_use(2));
   CHECK(std::isnan(core.learned().skill(2)));
   CHECK(pred.channel(2).memory_bytes() == 0);

@@ -122,6 +122,8 @@ class ControlCore {
   /// thread for buses with learn_forecast; skills read by metrics and the control API). Any thread.
   LearnedForecasts& learned() noexcept { return learned_; }
   [[nodiscard]] const LearnedForecasts& learned() const noexcept { return learned_; }
+  /// Converter efficiency of channel i as configured (fixed for the core's life). Any thread.
+  [[nodiscard]] float efficiency(ChannelIndex i) const noexcept { return hot_[i].efficiency; }
 
   /// Monotonic time (the clock passed to cycle()) at which the last cycle completed; 0 before the
   /// first. Links read it to prove that the control cycle, not only their own thread, is alive. Any
@@ -182,7 +184,6 @@ class ControlCore {
     double announcing_present_W = 0.0;  ///< present free power of the channels that announce
     double announced_W = 0.0;           ///< what those channels announce for forecast_horizon_s ahead
     std::uint32_t announcing = 0;       ///< channels with a finite announcement
-    bool learn = false;                 ///< bus params: learn_forecast && use_forecast
     bool any_test_stale = false;
     bool any_fresh = false;
     std::uint32_t channels = 0, buffers = 0, pending = 0, stale = 0, faulted = 0, offline = 0;
@@ -195,6 +196,8 @@ class ControlCore {
     std::unique_ptr<BusLaw> law;         ///< built with the core (CoreConfig::make_law); never null
     std::int64_t hold_since_ns = -1;     ///< bus_mode()'s memory
     ForecastPath path;                   ///< measured/announced free power, for use_forecast
+    LearnedAhead learned{};              ///< the bus's learned path, reread once per second
+    std::int64_t learned_read_s = -1;
     EnergyCounters energy{};
     std::vector<ChannelIndex> buffers;   ///< channels whose role is not test (capacity reserved)
     std::vector<ChannelIndex> usable;    ///< buffers allocated to this cycle (capacity reserved)
@@ -229,12 +232,7 @@ class ControlCore {
     return {s.voltage_V, s.power_W, s.receive_time_ns, s.forecast_W, s.state, s.equalization_mode, s.valid};
   }
   void take_sample(ChannelIndex i, const Reading_& s, Health health) noexcept;
-  /// The forecast a test channel counts with: its announcement, else (learn: the bus learns) its learned
-  /// forecast if one was made in the last 2 s, else NaN (nothing announced).
-  float forecast_of(ChannelIndex i, float announced_W, bool learn) const noexcept {
-    if (!learn || (std::bit_cast<std::uint32_t>(announced_W) & 0x7F80'0000u) != 0x7F80'0000u) return announced_W;
-    return learned_.usable_W(i, now_s_);
-  }
+
   /// Pass 1 for one channel, the long way; s == nullptr: its slot could not be read this cycle.
   [[gnu::noinline]] void pass1_other(ChannelIndex i, std::int64_t now_ns, const Reading_* s) noexcept;
   void respond(std::uint64_t id, ResponseStatus s) noexcept;
@@ -273,7 +271,6 @@ class ControlCore {
   std::int64_t resume_ns_ = std::numeric_limits<std::int64_t>::min();
   std::atomic<std::int64_t> cycle_clock_{0};
   LearnedForecasts learned_;
-  std::int64_t now_s_ = 0;  ///< this cycle's second (for the age of learned forecasts)
   bool stopping_ = false;
 };
 

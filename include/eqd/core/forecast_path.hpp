@@ -4,10 +4,25 @@
 /// estimate the law steers by when controllers announce their test programs (docs/control.md,
 /// "Announced schedules").
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
 namespace eqd::core {
+
+/// The learned change of one bus's free power over the coming seconds, as the predictor thread last
+/// published it (docs/control.md, "Learned forecasts"): delta_W[h] = the sum, over the bus's test
+/// channels whose learned forecast is in use, of their forecast bus-side power at made_s + h minus
+/// their power at made_s (h = 1..horizon_s; 0 = nothing learned for that second). A whole path per
+/// second, rebuilt each time, so that a channel whose forecast starts or stops being used changes all
+/// seconds at once. Trivially copyable (published through a Seqlock).
+struct LearnedAhead {
+  static constexpr std::size_t kSlots = 121;  ///< ForecastPath::kMaxHorizon_s + 1
+  std::int64_t made_s = -1;                   ///< second of the core's clock it was made in (-1: never)
+  std::uint32_t channels = 0;                 ///< channels whose forecast is in it
+  std::uint32_t horizon_s = 0;
+  std::array<float, kSlots> delta_W{};
+};
 
 /// Per-bus path of the free power in 1 s bins: the measured free power of past seconds, and for the
 /// coming seconds what the announcing channels said they will draw then (each announces the power it
@@ -32,11 +47,13 @@ class ForecastPath {
   /// Feed one control cycle. free_W: measured bus-side free power now; announcing_present_W: the part of
   /// it drawn by channels that announce; announced_W: what those channels announce for now + horizon_s
   /// (bus side); announcing: how many channels announce. Work is done once per new second.
+  /// learned: the bus's learned path (nullptr, stale by more than 2 s, or without channels: none); it
+  /// adds to every coming second the change its channels are expected to make.
   void update(std::int64_t now_ns, double free_W, double announcing_present_W, double announced_W,
-              std::uint32_t announcing, double horizon_s, double tau_s) noexcept;
+              std::uint32_t announcing, double horizon_s, double tau_s, const LearnedAhead* learned = nullptr) noexcept;
 
-  /// What the law steers by: the centred median of the path (NaN while nothing is announced, or
-  /// before the first update).
+  /// What the law steers by: the centred median of the path (NaN while nothing is announced or learned,
+  /// or before the first update).
   [[nodiscard]] double steer_W() const noexcept { return steer_W_; }
 
   /// Forget everything (e.g. the horizon changed).

@@ -18,9 +18,13 @@
 ///   that does not beat persistence is the same as "nothing announced".
 ///
 /// The predictor runs on its own thread (the daemon's, once per second) and publishes through
-/// LearnedForecasts, which the control thread reads lock-free: it never waits for a forecast, and a
-/// missing or late one (older than 2 s) counts as nothing announced.
+/// LearnedForecasts, which the control thread reads lock-free: per bus, the learned path of the coming
+/// seconds (LearnedAhead: the expected change of the free power, second by second, from the channels
+/// whose forecast is in use), rebuilt whole every second so that a channel whose gate opens or closes
+/// moves every second of it at once. The control thread never waits for it, and a missing or late one
+/// (older than 2 s) counts as nothing learned.
 
+#include <array>
 #include <atomic>
 #include <bit>
 #include <cstddef>
@@ -30,7 +34,9 @@
 #include <span>
 #include <vector>
 
+#include "eqd/core/forecast_path.hpp"
 #include "eqd/core/sample.hpp"
+#include "eqd/core/seqlock.hpp"
 
 namespace eqd::core {
 
@@ -63,15 +69,10 @@ class LearnedForecasts {
  public:
   LearnedForecasts(std::size_t channels, std::size_t buses);
 
-  /// Forecast of channel i usable at now_s: its power, or NaN when none was made in the last 2 s.
-  /// Control thread; no allocation, no wait.
-  [[nodiscard]] float usable_W(std::size_t i, std::int64_t now_s) const noexcept {
-    const std::uint64_t bits = forecast_[i].load(std::memory_order_relaxed);
-    const auto made = static_cast<std::int64_t>(bits >> 32);
-    const float w = std::bit_cast<float>(static_cast<std::uint32_t>(bits));
-    const std::int64_t age = static_cast<std::int64_t>(static_cast<std::uint32_t>(now_s)) - made;
-    return age >= 0 && age <= kMaxAge_s ? w : std::numeric_limits<float>::quiet_NaN();
-  }
+  /// Bus b's learned path (see LearnedAhead). The control thread reads it once per second; lock-free.
+  [[nodiscard]] LearnedAhead ahead(std::size_t b) const noexcept { return ahead_[b].load(); }
+  void publish_ahead(std::size_t b, const LearnedAhead& a) noexcept { ahead_[b].store(a); }
+  /// Channel i's own forecast for its horizon (for display: eqctl, metrics), NaN while its gate is closed.
   [[nodiscard]] LearnedForecast forecast(std::size_t i) const noexcept;
   void publish(std::size_t i, float power_W, std::int64_t made_s) noexcept;
 
@@ -95,6 +96,7 @@ class LearnedForecasts {
   std::unique_ptr<std::atomic<std::uint32_t>[]> skill_;     ///< float bits of the skill; in use: low bit of a separate word
   std::unique_ptr<std::atomic<std::uint8_t>[]> in_use_;
   std::unique_ptr<std::atomic<std::uint32_t>[]> bus_skill_;
+  std::unique_ptr<Seqlock<LearnedAhead>[]> ahead_;
 };
 
 /// The learner of one channel. Thread-safety: not thread-safe; owned by the predictor's thread.
@@ -121,6 +123,11 @@ class ChannelPredictor {
   [[nodiscard]] double mae_forecast_W() const noexcept { return mae_f_; }
   [[nodiscard]] double mae_persistence_W() const noexcept { return mae_p_; }
   [[nodiscard]] bool step_keyed() const noexcept { return step_mode_; }
+  /// The method's forecast of the power h seconds after the last observed second (1..120), whatever
+  /// the gate says; NaN where it has none. Valid right after observe().
+  [[nodiscard]] float forecast_ahead(std::uint32_t h) const noexcept {
+    return step_mode_ ? predict_step(h) : predict_pattern(h);
+  }
   /// Bytes of heap this learner holds (for the memory budget, docs/benchmarks.md).
   [[nodiscard]] std::size_t memory_bytes() const noexcept;
 
@@ -155,6 +162,7 @@ class ChannelPredictor {
   bool step_mode_ = false;
   bool gate_open_ = false;
   std::uint64_t count_ = 0;      ///< seconds observed since the last reset
+  std::uint64_t last_index_ = 0; ///< index (in count_) of the last observed second
   // Scoring: what was forecast for, and what the power was at, each of the last 128 seconds.
   static constexpr std::size_t kScoreRing = 128;  ///< > ForecastPath::kMaxHorizon_s
   std::vector<float> made_;      ///< forecast made at second k for k + horizon (NaN: persistence)
@@ -197,7 +205,27 @@ class Predictor {
  private:
   PredictorParams p_;
   std::vector<ChannelPredictor> ch_;
-  std::vector<double> bus_mae_f_, bus_mae_p_;
+  /// The bus-level gate: the learned path is used only while it forecasts the bus's free power better
+  /// than persistence. Good forecasts of some channels can hurt when the others (not learned) change
+  /// the other way: staggered pulses whose sum is smooth, half of them foreseen, would move the buffers
+  /// for steps that cancel out. Scored like a channel, on the bus's free power horizon/2 ahead.
+  struct BusGate_ {
+    static constexpr std::size_t kRing = 128;
+    std::array<float, kRing> predicted{};  ///< bus free power forecast at second k for k + horizon/2
+    std::array<float, kRing> seen{};       ///< bus free power at second k
+    std::array<std::int64_t, kRing> at{};  ///< which second each slot holds (-1: none)
+    double mae_f = 0.0, mae_p = 0.0, scale_W = 0.0;
+    std::uint64_t scored = 0;
+    std::uint32_t horizon_s = 0;
+    bool open = false;
+    BusGate_() { at.fill(-1); }
+    /// Score the forecast made horizon/2 ago against free_W, record this second's, update the gate.
+    void update(const PredictorParams& p, std::int64_t now_s, double free_W, double predicted_W, std::uint32_t horizon_s);
+    [[nodiscard]] double skill() const noexcept;
+  };
+  std::vector<double> bus_free_W_;
+  std::vector<LearnedAhead> ahead_;  ///< per bus, rebuilt every tick
+  std::vector<BusGate_> gates_;      ///< per bus
   std::int64_t last_s_ = std::numeric_limits<std::int64_t>::min();
 };
 
