@@ -124,8 +124,8 @@ const MetricInfo kCatalogue[] = {
      "Free power the law steers by from the controllers' announcements (centred median of the measured and announced "
      "path); equals the free power when nothing is announced or use_forecast is off."},
     {"eqd_bus_forecast_skill_ratio", G, kBus, "ratio", "bus",
-     "Skill of the learned forecasts of the bus's test channels: 1 - sum of their MAE / sum of persistence's MAE "
-     "(1 = exact, 0 = no better than assuming the present power persists; absent while nothing is scored)."},
+     "Skill of the bus's learned path: 1 - its MAE / persistence's, forecasting the bus's free power half a horizon "
+     "ahead (1 = exact, 0 = no better than persistence; used above 0.2; absent until scored)."},
     {"eqd_bus_equalization_commanded_power_watts", G, kBus, "watts", "bus",
      "Sum of the setpoints sent to the bus's equalization channels."},
     {"eqd_bus_equalization_measured_power_watts", G, kBus, "watts", "bus",

@@ -343,7 +343,7 @@ TEST_CASE("per_channel off drops the channel families and keeps the others", "[m
       CHECK(without.count(name) == 1);
     }
   }
-  CHECK(channel_families == 9);
+  CHECK(channel_families == 11);
   // Controller sample age still works: it reads the sample slots, not the channel families.
   CHECK(without.at("eqd_controller_sample_age_seconds").metric.size() == 1);
 }

@@ -81,7 +81,8 @@ class LearnedForecasts {
   [[nodiscard]] float skill(std::size_t i) const noexcept;
   [[nodiscard]] bool in_use(std::size_t i) const noexcept;
   void set_skill(std::size_t i, float skill, bool in_use) noexcept;
-  /// Skill of a bus: 1 − ΣMAE(forecast) / ΣMAE(persistence) over its learning channels (NaN: none).
+  /// Skill of a bus's learned path (its bus-level gate: forecasting the bus's free power horizon/2
+  /// ahead against persistence; NaN: not scored).
   [[nodiscard]] float bus_skill(std::size_t b) const noexcept;
   void set_bus_skill(std::size_t b, float skill) noexcept;
 
