@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "eqd/control/protocol.hpp"
+#include "eqd/util/atomic_file.hpp"
 
 namespace eqd::control {
 
@@ -167,10 +168,12 @@ LoadResult StateStore::load() {
     r.state = state_from_text(text, &r.skipped);
   } catch (const std::invalid_argument& e) {
     r.error = e.what();
-    std::string aside = path_ + ".corrupt-" + utc_stamp();
-    // Two corruptions within one second must not overwrite the first copy.
-    for (int k = 1; ::access(aside.c_str(), F_OK) == 0; ++k) aside = path_ + ".corrupt-" + utc_stamp() + "-" + std::to_string(k);
-    if (::rename(path_.c_str(), aside.c_str()) != 0) throw_errno("state file " + path_ + " is corrupt (" + r.error + ") and cannot be moved aside");
+    std::string aside;
+    try {
+      aside = util::move_aside(path_, "corrupt");  // a second corruption within the second keeps both copies
+    } catch (const std::system_error& moving) {
+      throw std::system_error(moving.code(), "state file " + path_ + " is corrupt (" + r.error + ") and cannot be moved aside");
+    }
     r.moved_aside_to = aside;
     r.state = PersistedState{};
     spdlog::error("state file {} is corrupt ({}); moved it to {} and started from config only", path_, r.error, aside);
@@ -216,45 +219,8 @@ LoadResult StateStore::load() {
 
 void StateStore::save(const PersistedState& s) {
   if (::mkdir(dir_.c_str(), 0750) != 0 && errno != EEXIST) throw_errno("cannot create state directory " + dir_);
-  const std::string text = state_to_text(s);
-  const std::string tmp = path_ + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) throw_errno("cannot create " + tmp);
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      errno = err;
-      throw_errno("cannot write " + tmp);
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    const int err = errno;
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    errno = err;
-    throw_errno("cannot fsync " + tmp);
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path_.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    errno = err;
-    throw_errno("cannot rename " + tmp + " to " + path_);
-  }
-  // The rename is durable only once the directory entry is on disk.
-  const int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) throw_errno("cannot open state directory " + dir_);
-  const int rc = ::fsync(dfd);
-  const int err = errno;
-  ::close(dfd);
-  errno = err;
-  if (rc != 0) throw_errno("cannot fsync state directory " + dir_);
+  // Temporary file, fsync, rename, fsync of the directory: the old file or the whole new one.
+  util::write_atomically(path_, state_to_text(s));
 }
 
 std::vector<std::string> apply_state(const PersistedState& s, const config::Config& cfg, daemon::RigPlan& plan) {
