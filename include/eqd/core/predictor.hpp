@@ -26,7 +26,6 @@
 
 #include <array>
 #include <atomic>
-#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -89,7 +88,6 @@ class LearnedForecasts {
   [[nodiscard]] std::size_t channel_count() const noexcept { return n_; }
   [[nodiscard]] std::size_t bus_count() const noexcept { return nb_; }
 
-  static constexpr std::int64_t kMaxAge_s = 2;  ///< older forecasts are "nothing announced"
 
  private:
   std::size_t n_, nb_;
@@ -121,8 +119,6 @@ class ChannelPredictor {
 
   [[nodiscard]] double skill() const noexcept;  ///< NaN until scored over at least horizon_s
   [[nodiscard]] bool gate_open() const noexcept { return gate_open_; }
-  [[nodiscard]] double mae_forecast_W() const noexcept { return mae_f_; }
-  [[nodiscard]] double mae_persistence_W() const noexcept { return mae_p_; }
   [[nodiscard]] bool step_keyed() const noexcept { return step_mode_; }
   /// The method's forecast of the power h seconds after the last observed second (1..120), whatever
   /// the gate says; NaN where it has none. Valid right after observe().
