@@ -61,6 +61,7 @@ struct Reader {
       return;
     }
     v.resize(n);
+    if (n == 0) return;  // an empty vector's data() may be null, which memcpy must not get
     std::memcpy(v.data(), in.data() + at, n * sizeof(float));
     at += n * sizeof(float);
   }

@@ -194,6 +194,17 @@ TEST_CASE("predictor: learned state survives a save and load exactly; corrupt da
     if (!std::isnan(fc)) REQUIRE(fc == fd);
   }
 
+  // A learner that has seen only a few seconds (eqd stopped soon after it started) has empty traces:
+  // they round-trip too (an empty vector's data() may be null: memcpy must not get it, UBSan checks).
+  {
+    ChannelPredictor young;
+    for (std::int64_t t = 0; t < 3; ++t) (void)young.observe(p, t, 100.0F, kNoCycle, kNoStep, 30);
+    std::vector<std::uint8_t> blob3;
+    young.save(blob3);
+    ChannelPredictor restored;
+    CHECK(restored.load(blob3));
+  }
+
   SECTION("truncated") {
     for (std::size_t cut : {std::size_t{0}, std::size_t{3}, blob.size() / 2, blob.size() - 1}) {
       ChannelPredictor e;
