@@ -131,7 +131,11 @@ TEST_CASE("control server: many clients at once are all answered", "[control][se
     });
   for (auto& t : threads) t.join();
   CHECK(ok == kClients * 20);
+#ifndef EQD_TSAN
+  // The control thread never waits for the server. Under TSan, 24 instrumented clients on 2 cores
+  // delay a 20 ms cycle by scheduling alone, so there this timing check would measure the sanitizer.
   CHECK(rig.daemon.loop().overruns() == 0);
+#endif
 }
 
 TEST_CASE("control server: a second server refuses a live socket", "[control][server]") {
