@@ -183,7 +183,8 @@ void Harness::run(double until_s) noexcept {
       }
       const double residual = free_W + eq_meas_W - rig_.spec().buses[b].params.target_W;
       if (step_ % sp == 0) {
-        travel_W_[b] += std::abs(eq_cmd_W - prev_total_cmd_W_[b]);
+        // Travel, like every figure, from metrics_from_s (the first change counted is the one into it).
+        if (now_s_ >= cfg_.metrics_from_s) travel_W_[b] += std::abs(eq_cmd_W - prev_total_cmd_W_[b]);
         prev_total_cmd_W_[b] = eq_cmd_W;
         if (now_s_ >= cfg_.metrics_from_s) {
           const double thr = cfg_.flip_threshold_W > 0.0 ? cfg_.flip_threshold_W : 0.01 * rated_W_[b];

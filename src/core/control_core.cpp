@@ -82,6 +82,7 @@ ControlCore::ControlCore(const CoreConfig& cfg)
       // One accumulator more than buses: channels of no bus (kNoBus) sum into it, and nothing reads it.
       // Pass 1 then needs no test for them.
       acc_(cfg.buses.size() + 1),
+      learning_(cfg.buses.size() + 1, 0),
       max_age_ns_(cfg.buses.size() + 1),
       samples_(std::make_unique<Seqlock<Sample>[]>(cfg.channels.size())),
       commands_(std::make_unique<Seqlock<Command>[]>(cfg.channels.size())),
@@ -395,6 +396,40 @@ void ControlCore::pass1_other(ChannelIndex i, std::int64_t now_ns, const Reading
   }
 }
 
+void ControlCore::refresh_learned(std::int64_t now_ns) noexcept {
+  // Once per second (the forecast path works in 1 s bins): each learning bus's newest learned path
+  // (a ~500-byte copy), and the present power of the channels in it, read now, so that the path's
+  // expected power replaces exactly theirs (a fast load changes a lot in the second since the path
+  // was made).
+  const std::int64_t sec = now_ns / 1'000'000'000;
+  if (sec == learned_read_s_) return;
+  learned_read_s_ = sec;
+  bool any = false;
+  for (std::size_t b = 0; b < buses_.size(); ++b) {
+    BusState_& bus = buses_[b];
+    bus.learned_present_W = 0.0;
+    learning_[b] = bus.params.use_forecast && bus.params.learn_forecast;
+    if (!learning_[b]) {
+      bus.learned_read_s = -1;
+      continue;
+    }
+    bus.learned = learned_.ahead(b);
+    bus.learned_read_s = sec;
+    learning_[b] = bus.learned.channels > 0;
+    any = any || learning_[b];
+  }
+  if (!any) return;
+  for (std::size_t i = 0; i < hot_.size(); ++i) {
+    const Hot_& h = hot_[i];
+    if (h.role != Role::test || !learning_[h.bus] || !known(h.health) ||
+        !learned_.in_path(i, buses_[h.bus].learned.made_s))
+      continue;
+    Sample s;
+    if (samples_[i].try_load(s, kReadAttempts) && s.valid && std::isfinite(s.power_W))
+      buses_[h.bus].learned_present_W += to_bus_W(s.power_W, static_cast<double>(h.efficiency));
+  }
+}
+
 void ControlCore::cycle(std::int64_t now_ns) noexcept {
   if (last_cycle_ns_ >= 0) {
     const std::int64_t gap_ns = now_ns - last_cycle_ns_;
@@ -453,6 +488,8 @@ void ControlCore::cycle(std::int64_t now_ns) noexcept {
     acc.offline = hc[static_cast<std::size_t>(Health::offline)];
     acc.any_fresh = hc[static_cast<std::size_t>(Health::ok)] + acc.faulted > 0;
   }
+
+  refresh_learned(now_ns);
 
   // Requests see this cycle's samples (e.g. "is the channel running a test right now?").
   if (!requests_.empty()) {  // a Request is a few hundred bytes to initialise: not every cycle
@@ -548,18 +585,9 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
   in.now_ns = now_ns;
   in.free_W = acc.free_W;
   if (p.use_forecast) {
-    const LearnedAhead* learned = nullptr;
-    if (p.learn_forecast) {
-      // The predictor publishes once per second: read its path once per second (a ~500-byte copy).
-      const std::int64_t sec = now_ns / 1'000'000'000;
-      if (sec != bus.learned_read_s) {
-        bus.learned = learned_.ahead(b);
-        bus.learned_read_s = sec;
-      }
-      learned = &bus.learned;
-    }
+    const LearnedAhead* learned = p.learn_forecast && bus.learned_read_s >= 0 ? &bus.learned : nullptr;
     bus.path.update(now_ns, acc.free_W, acc.announcing_present_W, acc.announced_W, acc.announcing,
-                    p.forecast_horizon_s, p.tau_s, learned);
+                    p.forecast_horizon_s, p.tau_s, learned, bus.learned_present_W);
     in.free_forecast_W = bus.path.steer_W();  // NaN while nothing is announced: the law uses free_W
   }
   in.eq_measured_W = measured;

@@ -27,7 +27,8 @@ void ForecastPath::reset() noexcept {
 }
 
 void ForecastPath::update(std::int64_t now_ns, double free_W, double announcing_present_W, double announced_W,
-                          std::uint32_t announcing, double horizon_s, double tau_s, const LearnedAhead* learned) noexcept {
+                          std::uint32_t announcing, double horizon_s, double tau_s, const LearnedAhead* learned,
+                          double learned_present_W) noexcept {
   if (now_ns < 0 || !(horizon_s >= 1.0)) {
     steer_W_ = std::numeric_limits<double>::quiet_NaN();
     return;
@@ -42,6 +43,7 @@ void ForecastPath::update(std::int64_t now_ns, double free_W, double announcing_
   const auto slot = [](std::int64_t s) { return static_cast<std::size_t>(s % kSlots); };
   past_W_[slot(sec)] = free_W;
   past_s_[slot(sec)] = sec;
+  const double unannounced_W = free_W - announcing_present_W;  // channels that announce nothing, now
   const std::int64_t horizon = std::min<std::int64_t>(std::lround(horizon_s), kMaxHorizon_s);
   // A learned path counts while it is at most 2 s old and made for this horizon.
   const bool use_learned = learned != nullptr && learned->channels > 0 && learned->made_s >= 0 &&
@@ -55,24 +57,25 @@ void ForecastPath::update(std::int64_t now_ns, double free_W, double announcing_
     ahead_W_[slot(sec + horizon)] = announced_W;
     ahead_s_[slot(sec + horizon)] = sec + horizon;
   }
-
   // The window: centred `lead` ahead, reaching to the end of the announced horizon.
   const std::int64_t lead = std::min<std::int64_t>(std::lround(std::max(0.0, tau_s)), horizon / 2);
   const std::int64_t half = horizon - lead;
-  const double others_W = free_W - announcing_present_W;  // channels that announce nothing: as now
+  const double rest_W = unannounced_W - learned_present_W;  // neither announced nor learned: as now
   std::size_t n = 0;
   for (std::int64_t k = sec + lead - half; k <= sec + lead + half; ++k) {
     if (k <= sec) {
       if (k >= 0 && past_s_[slot(k)] == k) window_[n++] = past_W_[slot(k)];
     } else {
       // Announced at k - horizon; a second with no announcement (start-up, a gap) keeps today's power.
-      double v = announcing > 0 && ahead_s_[slot(k)] == k ? others_W + ahead_W_[slot(k)] : free_W;
-      // Learned channels are among "others" at their present power; their expected change is added.
+      const double announcing_W =
+          announcing > 0 && ahead_s_[slot(k)] == k ? ahead_W_[slot(k)] : announcing_present_W;
+      // The others: as now; where learned, the rest as now and the learned channels as expected then.
+      double others_W = unannounced_W;
       if (use_learned) {
         const std::int64_t h = std::min<std::int64_t>(k - learned->made_s, horizon);
-        if (h >= 1) v += static_cast<double>(learned->delta_W[static_cast<std::size_t>(h)]);
+        if (h >= 1) others_W = rest_W + learned->present_W + static_cast<double>(learned->delta_W[static_cast<std::size_t>(h)]);
       }
-      window_[n++] = v;
+      window_[n++] = announcing_W + others_W;
     }
   }
   if (n == 0) {

@@ -76,12 +76,14 @@ LearnedForecasts::LearnedForecasts(std::size_t channels, std::size_t buses)
       forecast_(std::make_unique<std::atomic<std::uint64_t>[]>(channels)),
       skill_(std::make_unique<std::atomic<std::uint32_t>[]>(channels)),
       in_use_(std::make_unique<std::atomic<std::uint8_t>[]>(channels)),
+      in_path_(std::make_unique<std::atomic<std::uint64_t>[]>(channels)),
       bus_skill_(std::make_unique<std::atomic<std::uint32_t>[]>(buses)),
       ahead_(std::make_unique<Seqlock<LearnedAhead>[]>(buses)) {
   for (std::size_t i = 0; i < channels; ++i) {
     forecast_[i].store(bits_of(kNaN), std::memory_order_relaxed);
     skill_[i].store(bits_of(kNaN), std::memory_order_relaxed);
     in_use_[i].store(0, std::memory_order_relaxed);
+    in_path_[i].store(0, std::memory_order_relaxed);
   }
   for (std::size_t b = 0; b < buses; ++b) bus_skill_[b].store(bits_of(kNaN), std::memory_order_relaxed);
 }
@@ -102,6 +104,20 @@ bool LearnedForecasts::in_use(std::size_t i) const noexcept { return in_use_[i].
 void LearnedForecasts::set_skill(std::size_t i, float skill, bool in_use) noexcept {
   skill_[i].store(bits_of(skill), std::memory_order_relaxed);
   in_use_[i].store(in_use ? 1 : 0, std::memory_order_relaxed);
+}
+bool LearnedForecasts::in_path(std::size_t i, std::int64_t made_s) const noexcept {
+  if (made_s < 0) return false;
+  const std::uint64_t v = in_path_[i].load(std::memory_order_acquire);
+  const auto marked_s = static_cast<std::int64_t>(v >> 2);
+  if (marked_s == made_s) return (v & 2U) != 0;
+  if (marked_s == made_s + 1) return (v & 1U) != 0;  // already marked for the next path: the bit it kept
+  return false;
+}
+void LearnedForecasts::mark_path(std::size_t i, std::int64_t made_s, bool in) noexcept {
+  const std::uint64_t before = in_path_[i].load(std::memory_order_relaxed);
+  const bool was = static_cast<std::int64_t>(before >> 2) == made_s - 1 && (before & 2U) != 0;
+  in_path_[i].store((static_cast<std::uint64_t>(std::max<std::int64_t>(made_s, 0)) << 2) | (in ? 2U : 0U) | (was ? 1U : 0U),
+                    std::memory_order_release);
 }
 float LearnedForecasts::bus_skill(std::size_t b) const noexcept {
   return to_f(bus_skill_[b].load(std::memory_order_relaxed));
@@ -539,6 +555,7 @@ void Predictor::tick(std::int64_t now_ns, ControlCore& core) {
       if (cp.memory_bytes() != 0) cp.reset();
       out.publish(i, kNaN, now_s);
       out.set_skill(i, kNaN, false);
+      out.mark_path(i, now_s, false);
       continue;
     }
     const Sample s = core.sample_slot(static_cast<ChannelIndex>(i)).load();
@@ -551,12 +568,14 @@ void Predictor::tick(std::int64_t now_ns, ControlCore& core) {
     out.set_skill(i, static_cast<float>(cp.skill()), cp.gate_open());
     if (s.valid && s.receive_time_ns > 0 && s.state != ChannelState::equalizing)
       bus_free_W_[cs.bus] += to_bus_W(s.power_W, static_cast<double>(core.efficiency(static_cast<ChannelIndex>(i))));
+    out.mark_path(i, now_s, usable && cp.gate_open());
     if (usable && cp.gate_open()) {
       // The channel's expected change, second by second, bus side (its converter's efficiency), into
       // its bus's path; where the method has nothing for a second, no change (persistence).
       LearnedAhead& a = ahead_[cs.bus];
       const double eff = static_cast<double>(core.efficiency(static_cast<ChannelIndex>(i)));
       const double now_bus_W = to_bus_W(s.power_W, eff);
+      a.present_W += now_bus_W;
       for (std::uint32_t h = 1; h <= horizon[cs.bus] && h < LearnedAhead::kSlots; ++h) {
         const float fh = cp.forecast_ahead(h);
         if (std::isfinite(fh)) a.delta_W[h] += static_cast<float>(to_bus_W(static_cast<double>(fh), eff) - now_bus_W);

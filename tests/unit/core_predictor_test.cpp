@@ -240,12 +240,13 @@ TEST_CASE("predictor: the control core steers by a fresh learned path, and an an
   cfg.channels.resize(2);
   ControlCore core(cfg);
   const std::int64_t s = 1'000'000'000;
+  double power1_W = 1000.0;  // channel 1's power now
   auto feed = [&](std::int64_t now_ns, float announced) {
     for (ChannelIndex i = 0; i < 2; ++i) {
       Sample smp;
       smp.valid = true;
       smp.state = ChannelState::running;
-      smp.power_W = 1000.0;
+      smp.power_W = i == 1 ? power1_W : 1000.0;
       smp.voltage_V = 50.0;
       smp.receive_time_ns = now_ns;
       smp.forecast_W = i == 0 ? announced : std::numeric_limits<float>::quiet_NaN();
@@ -260,12 +261,17 @@ TEST_CASE("predictor: the control core steers by a fresh learned path, and an an
   }
   CHECK(core.bus(0).free_forecast_W == Approx(2000.0));
   // A learned path: from 10 s ahead on, channel 1 is expected 4000 W lower; refreshed every second.
-  auto learned = [](std::int64_t made_s) {
+  // Channel 1 is in it (marked, as the predictor does, before the path is published), drawing 1000 W
+  // when it was made.
+  auto learned = [&core](std::int64_t made_s) {
     LearnedAhead a;
     a.made_s = made_s;
     a.horizon_s = 30;
     a.channels = 1;
+    a.present_W = 1000.0;
     for (std::size_t h = 10; h <= 30; ++h) a.delta_W[h] = -4000.0F;
+    core.learned().mark_path(0, made_s, false);
+    core.learned().mark_path(1, made_s, true);
     return a;
   };
   for (int k = 41; k <= 60; ++k) {
@@ -275,21 +281,43 @@ TEST_CASE("predictor: the control core steers by a fresh learned path, and an an
   }
   // Window [now, now + 30]: 10 seconds as now, 21 at -2000 W: the median is -2000 W, at once.
   CHECK(core.bus(0).free_forecast_W == Approx(2000.0 - 4000.0));
+  // Channel 1 (a fast load) draws 3000 W now, a second after the path was made for 1000 W: its present
+  // power is replaced by the path's expectation (1000 - 4000 W), not shifted by its change (which would
+  // give 0 W: the whole window moving with a load's 1 s jitter).
+  power1_W = 3000.0;
+  core.learned().publish_ahead(0, learned(61));
+  feed(61 * s, none);
+  core.cycle(61 * s);
+  CHECK(core.bus(0).free_forecast_W == Approx(1000.0 + 1000.0 - 4000.0));
+  // A channel not marked as in the path is taken as it is now: with none marked, the path's change is
+  // added to the present (the predictor's marks and path go together).
+  LearnedAhead unmarked = learned(62);
+  core.learned().mark_path(1, 62, false);
+  core.learned().publish_ahead(0, unmarked);
+  feed(62 * s, none);
+  core.cycle(62 * s);
+  CHECK(core.bus(0).free_forecast_W == Approx(4000.0 + 1000.0 - 4000.0));
+  power1_W = 1000.0;
+  for (int k = 63; k <= 70; ++k) {
+    core.learned().publish_ahead(0, learned(k));
+    feed(k * s, none);
+    core.cycle(k * s);
+  }
   // The predictor stops: 2 s later the path is stale, nothing is learned, the law uses the present.
-  for (int k = 61; k <= 63; ++k) {
+  for (int k = 71; k <= 73; ++k) {
     feed(k * s, none);
     core.cycle(k * s);
   }
   CHECK(core.bus(0).free_forecast_W == Approx(2000.0));
   // A path made for another horizon is not used.
-  LearnedAhead other = learned(64);
+  LearnedAhead other = learned(74);
   other.horizon_s = 20;
   core.learned().publish_ahead(0, other);
-  feed(64 * s, none);
-  core.cycle(64 * s);
+  feed(74 * s, none);
+  core.cycle(74 * s);
   CHECK(core.bus(0).free_forecast_W == Approx(2000.0));
   // An announcement and a learned path together: channel 0 announces -1000 W, channel 1 is learned.
-  for (int k = 65; k <= 120; ++k) {
+  for (int k = 75; k <= 120; ++k) {
     core.learned().publish_ahead(0, learned(k));
     feed(k * s, -1000.0F);
     core.cycle(k * s);
@@ -307,6 +335,29 @@ TEST_CASE("predictor: the control core steers by a fresh learned path, and an an
     core.cycle(k * s);
   }
   CHECK(core.bus(0).free_forecast_W == Approx(2000.0));
+}
+
+TEST_CASE("predictor: a channel's mark says which path it is in, also while the next is being marked",
+          "[predictor][core]") {
+  LearnedForecasts lf(2, 1);
+  CHECK_FALSE(lf.in_path(0, 10));
+  lf.mark_path(0, 10, true);
+  lf.mark_path(1, 10, false);
+  CHECK(lf.in_path(0, 10));
+  CHECK_FALSE(lf.in_path(1, 10));
+  // The predictor marks second 11 (channel 0 leaves, channel 1 joins) while a reader holds path 10.
+  lf.mark_path(0, 11, false);
+  lf.mark_path(1, 11, true);
+  CHECK(lf.in_path(0, 10));
+  CHECK_FALSE(lf.in_path(1, 10));
+  CHECK_FALSE(lf.in_path(0, 11));
+  CHECK(lf.in_path(1, 11));
+  // Older paths, paths not made yet, and a skipped second know nothing.
+  CHECK_FALSE(lf.in_path(1, 9));
+  CHECK_FALSE(lf.in_path(1, 12));
+  lf.mark_path(1, 13, true);
+  CHECK_FALSE(lf.in_path(1, 12));  // path 12 was never marked: the bit kept is not its
+  CHECK_FALSE(lf.in_path(1, -1));
 }
 
 TEST_CASE("predictor: Predictor::tick learns test channels only and publishes skills", "[predictor][core]") {

@@ -196,7 +196,8 @@ class ControlCore {
     std::int64_t hold_since_ns = -1;     ///< bus_mode()'s memory
     ForecastPath path;                   ///< measured/announced free power, for use_forecast
     LearnedAhead learned{};              ///< the bus's learned path, reread once per second
-    std::int64_t learned_read_s = -1;
+    std::int64_t learned_read_s = -1;    ///< second it was read in (-1: not learning)
+    double learned_present_W = 0.0;      ///< bus-side power, when read, of the channels in `learned`
     EnergyCounters energy{};
     std::vector<ChannelIndex> buffers;   ///< channels whose role is not test (capacity reserved)
     std::vector<ChannelIndex> usable;    ///< buffers allocated to this cycle (capacity reserved)
@@ -234,6 +235,8 @@ class ControlCore {
 
   /// Pass 1 for one channel, the long way; s == nullptr: its slot could not be read this cycle.
   [[gnu::noinline]] void pass1_other(ChannelIndex i, std::int64_t now_ns, const Reading_* s) noexcept;
+  /// Once per second: read the learned paths and the present power of their channels.
+  void refresh_learned(std::int64_t now_ns) noexcept;
   void respond(std::uint64_t id, ResponseStatus s) noexcept;
   void set_role(ChannelIndex i, Role role) noexcept;
   void publish_command(ChannelIndex i, bool equalize, double setpoint_W, std::int64_t now_ns) noexcept;
@@ -250,6 +253,8 @@ class ControlCore {
   // The four per-bus vectors below have one entry more, last: that of the channels of no bus
   // (kNoBus; their hot_.bus is buses_.size()), which nothing reads.
   std::vector<Accum_> acc_;               ///< per bus
+  std::vector<std::uint8_t> learning_;    ///< per bus (as acc_, + the no-bus entry): a learned path is in use
+  std::int64_t learned_read_s_ = -1;      ///< second the learned paths were last read in
   std::vector<std::int64_t> max_age_ns_;  ///< per bus, from params.max_age_ms
   std::vector<std::array<std::uint32_t, 5>> health_counts_;  ///< per bus, channels by Health
   std::vector<std::uint32_t> channels_per_bus_;

@@ -15,12 +15,16 @@ namespace eqd::core {
 /// channels whose learned forecast is in use, of their forecast bus-side power at made_s + h minus
 /// their power at made_s (h = 1..horizon_s; 0 = nothing learned for that second). A whole path per
 /// second, rebuilt each time, so that a channel whose forecast starts or stops being used changes all
-/// seconds at once. Trivially copyable (published through a Seqlock).
+/// seconds at once. Channel i is in it when LearnedForecasts::in_path(i, made_s): the control core reads
+/// those channels' power again when it uses the path, because a fast load moves a lot in the second
+/// between the path being made and being used. Trivially copyable (published through a Seqlock).
 struct LearnedAhead {
   static constexpr std::size_t kSlots = 121;  ///< ForecastPath::kMaxHorizon_s + 1
   std::int64_t made_s = -1;                   ///< second of the core's clock it was made in (-1: never)
   std::uint32_t channels = 0;                 ///< channels whose forecast is in it
   std::uint32_t horizon_s = 0;
+  /// Their bus-side power at made_s: present_W + delta_W[h] is what they are expected to draw then.
+  double present_W = 0.0;
   std::array<float, kSlots> delta_W{};
 };
 
@@ -47,10 +51,12 @@ class ForecastPath {
   /// Feed one control cycle. free_W: measured bus-side free power now; announcing_present_W: the part of
   /// it drawn by channels that announce; announced_W: what those channels announce for now + horizon_s
   /// (bus side); announcing: how many channels announce. Work is done once per new second.
-  /// learned: the bus's learned path (nullptr, stale by more than 2 s, or without channels: none); it
-  /// adds to every coming second the change its channels are expected to make.
+  /// learned: the bus's learned path (nullptr, stale by more than 2 s, or without channels: none), and
+  /// learned_present_W: the present bus-side power of the channels in it (part of free_W). For every
+  /// coming second their present power is replaced by what the path expects them to draw then.
   void update(std::int64_t now_ns, double free_W, double announcing_present_W, double announced_W,
-              std::uint32_t announcing, double horizon_s, double tau_s, const LearnedAhead* learned = nullptr) noexcept;
+              std::uint32_t announcing, double horizon_s, double tau_s, const LearnedAhead* learned = nullptr,
+              double learned_present_W = 0.0) noexcept;
 
   /// What the law steers by: the centred median of the path (NaN while nothing is announced or learned,
   /// or before the first update).

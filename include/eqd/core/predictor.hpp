@@ -80,6 +80,12 @@ class LearnedForecasts {
   [[nodiscard]] float skill(std::size_t i) const noexcept;
   [[nodiscard]] bool in_use(std::size_t i) const noexcept;
   void set_skill(std::size_t i, float skill, bool in_use) noexcept;
+  /// Whether channel i is in its bus's learned path made at second made_s (LearnedAhead::made_s). The
+  /// predictor marks every channel once per tick, before it publishes the paths; a reader that holds the
+  /// path of second P asks for P and gets the right answer also while the predictor is marking P + 1
+  /// (each mark keeps the one before it). The control thread asks once per second per channel.
+  [[nodiscard]] bool in_path(std::size_t i, std::int64_t made_s) const noexcept;
+  void mark_path(std::size_t i, std::int64_t made_s, bool in_path) noexcept;
   /// Skill of a bus's learned path (its bus-level gate: forecasting the bus's free power horizon/2
   /// ahead against persistence; NaN: not scored).
   [[nodiscard]] float bus_skill(std::size_t b) const noexcept;
@@ -94,6 +100,7 @@ class LearnedForecasts {
   std::unique_ptr<std::atomic<std::uint64_t>[]> forecast_;  ///< made_s << 32 | float bits
   std::unique_ptr<std::atomic<std::uint32_t>[]> skill_;     ///< float bits of the skill; in use: low bit of a separate word
   std::unique_ptr<std::atomic<std::uint8_t>[]> in_use_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> in_path_;  ///< made_s << 2 | in that path << 1 | in the one before
   std::unique_ptr<std::atomic<std::uint32_t>[]> bus_skill_;
   std::unique_ptr<Seqlock<LearnedAhead>[]> ahead_;
 };
