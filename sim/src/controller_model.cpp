@@ -41,9 +41,10 @@ ControllerModel::ControllerModel(ControllerParams p, std::vector<ChannelSpec> sp
 }
 
 void ControllerModel::set_program_position(Channel& c) noexcept {
-  // The program position as a cycler shows it, only while the program runs; a number the profile
-  // fields cannot carry (beyond their "not reported" values) is not reported rather than wrapped.
-  const bool in_program = c.mode == Mode::schedule;
+  // The program position as a cycler shows it, only while the program runs (not while it waits for its
+  // start, nor after it ended); a number the profile fields cannot carry (beyond their "not reported"
+  // values) is not reported rather than wrapped.
+  const bool in_program = c.mode == Mode::schedule && c.runner.started() && !c.runner.finished();
   const std::size_t step = c.runner.step_index();
   const std::uint64_t pass = c.runner.pass();
   ChannelReading& r = c.reading;

@@ -65,6 +65,34 @@ TEST_CASE("rig YAML loads with templates and channel names", "[sim][rig]") {
   CHECK(rig.reading(2).state == ChannelState::idle);
 }
 
+TEST_CASE("a channel reports its program position only while its program runs", "[sim][controller]") {
+  const std::string rig_yaml = R"(name: t
+buses:
+  - {name: main, tau_s: 15}
+controllers:
+  - name: c1
+    channels:
+      - battery: {chemistry: nmc, cells_in_series: 14, capacity_Ah: 50}
+        converter: {v_max_V: 58.8, v_min_V: 42}
+        schedule: {repeat: 2, start_delay_s: 20, steps: [{type: cp, power_W: 500, duration_s: 30}, {type: rest, duration_s: 10}]}
+)";
+  Rig rig = load_rig(write_temp("program.yaml", rig_yaml));
+  constexpr auto kNoStep = eqd::core::Sample::kNoStep;
+  constexpr auto kNoIndex = eqd::core::Sample::kNoIndex;
+  run(rig, 10.0);  // waiting for its start: no step yet (not step 0)
+  CHECK(rig.reading(0).step_index == kNoStep);
+  CHECK(rig.reading(0).cycle_index == kNoIndex);
+  run(rig, 15.0);  // 25 s: first pass, CP
+  CHECK(rig.reading(0).step_index == 0);
+  CHECK(rig.reading(0).cycle_index == 0);
+  run(rig, 30.0);  // 55 s: second pass, CP
+  CHECK(rig.reading(0).step_index == 0);
+  CHECK(rig.reading(0).cycle_index == 1);
+  run(rig, 40.0);  // 95 s: both passes done
+  CHECK(rig.reading(0).step_index == kNoStep);
+  CHECK(rig.reading(0).cycle_index == kNoIndex);
+}
+
 TEST_CASE("rig YAML errors name file, line, column and key path", "[sim][rig]") {
   std::string bad = kRig;
   bad.replace(bad.find("type: rest"), 10, "type: cc_cvv");

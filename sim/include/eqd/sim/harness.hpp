@@ -105,7 +105,7 @@ struct HarnessConfig {
   double command_delay_s = 0.0;      ///< command_delay_s: command travel time to the controller
   double heartbeat_period_s = 1.0;   ///< heartbeat_period_s
   double record_period_s = 1.0;      ///< record_period_s: time-series resolution
-  double metrics_from_s = 0.0;       ///< metrics_from_s: grid exchange, residual RMS/peak, flips ignore earlier data
+  double metrics_from_s = 0.0;       ///< metrics_from_s: grid exchange, residual RMS/peak, flips, travel ignore earlier data
   double flip_threshold_W = 0.0;     ///< flip_threshold_W: |command| below this does not count as a direction (0 = 1 % of rated)
 };
 
@@ -146,7 +146,7 @@ struct BusMetrics {
   double residual_peak_W = 0.0;
   double direction_flips = 0.0;
   double flips_per_hour = 0.0;
-  double setpoint_travel_W = 0.0;  ///< sum of |change| of the total commanded power
+  double setpoint_travel_W = 0.0;  ///< sum of |change| of the total commanded power, from metrics_from_s
   double buffer_v_min_V = 0.0, buffer_v_max_V = 0.0;  ///< extremes over all buffers
   double window_margin_min_V = 0.0;  ///< min over buffers and time of distance inside the window (< 0: outside)
   /// grid exchange with / without equalization: (import+export) / (free import+export); 1 if no free exchange.

@@ -105,6 +105,8 @@ class ScheduleRunner {
                                      double present_W) const noexcept;
 
   [[nodiscard]] bool finished() const noexcept;
+  /// The start delay is over (a program with none starts at once).
+  [[nodiscard]] bool started() const noexcept { return started_; }
   [[nodiscard]] bool active() const noexcept { return schedule_ != nullptr && !finished(); }
   /// The step being run (0-based index into Schedule::steps) and the number of completed passes through
   /// the steps: together they say where the program is, which is what a load predictor keys its history by.
