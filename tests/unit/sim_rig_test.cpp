@@ -85,10 +85,10 @@ controllers:
   run(rig, 15.0);  // 25 s: first pass, CP
   CHECK(rig.reading(0).step_index == 0);
   CHECK(rig.reading(0).cycle_index == 0);
-  run(rig, 30.0);  // 55 s: second pass, CP
+  run(rig, 40.0);  // 65 s: second pass (60-90 s), CP
   CHECK(rig.reading(0).step_index == 0);
   CHECK(rig.reading(0).cycle_index == 1);
-  run(rig, 40.0);  // 95 s: both passes done
+  run(rig, 40.0);  // 105 s: both passes done (at 100 s)
   CHECK(rig.reading(0).step_index == kNoStep);
   CHECK(rig.reading(0).cycle_index == kNoIndex);
 }
