@@ -69,6 +69,7 @@ enum Id : std::size_t {
   kCtlReconnects,
   kCtlWrites,
   kCtlHeartbeats,
+  kCtlRefusedFields,
   kChVoltage,
   kChCurrent,
   kChPower,
@@ -163,6 +164,8 @@ const MetricInfo kCatalogue[] = {
     {"eqd_controller_reconnects_total", C, kCon, "", "controller", "Successful connects after the first."},
     {"eqd_controller_command_writes_total", C, kCon, "", "controller", "Command writes sent successfully."},
     {"eqd_controller_heartbeats_total", C, kCon, "", "controller", "Heartbeat writes sent successfully."},
+    {"eqd_controller_refused_fields_total", C, kCon, "", "controller,field",
+     "Optional sample fields refused (field: forecast|program): published as not reported, the sample kept; also in errors_total{kind=protocol}."},
     {"eqd_channel_voltage_volts", G, kCh, "volts", "bus,channel", "Latest sampled voltage."},
     {"eqd_channel_current_amperes", G, kCh, "amperes", "bus,channel", "Latest sampled current; positive = charging."},
     {"eqd_channel_power_watts", G, kCh, "watts", "bus,channel", "Latest sampled power; positive = charging."},
@@ -445,6 +448,16 @@ void Collector::collect_controllers(std::vector<MetricFamily>& out, std::int64_t
   per_controller(kCtlReconnects, [&](PS x) { return num(x.reconnects); });
   per_controller(kCtlWrites, [&](PS x) { return num(x.writes); });
   per_controller(kCtlHeartbeats, [&](PS x) { return num(x.heartbeats); });
+  {
+    // Why a channel shows no announced forecast or no step numbers although its controller sends them.
+    MetricFamily& f = family(out, kCtlRefusedFields, 2 * nc);
+    for (std::size_t c = 0; c < nc; ++c) {
+      if (!have[c]) continue;
+      const auto& l = controller_labels_[c];
+      add(f, l, "field", "forecast").counter.value = num(st[c].forecast_errors);
+      add(f, l, "field", "program").counter.value = num(st[c].program_errors);
+    }
+  }
 }
 
 void Collector::collect_channels(std::vector<MetricFamily>& out) const {

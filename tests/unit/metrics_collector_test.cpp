@@ -57,6 +57,8 @@ io::LinkStats link_stats() {
   s.invalid_samples = 4;
   s.protocol_errors = 5;
   s.write_errors = 6;
+  s.forecast_errors = 7;
+  s.program_errors = 8;
   s.writes = 11;
   s.heartbeats = 12;
   s.reconnects = 13;
@@ -273,6 +275,10 @@ TEST_CASE("collector exports every catalogued family with the value of its snaps
   CHECK(one(errors, "kind", "invalid").counter.value == 4.0);
   CHECK(one(errors, "kind", "protocol").counter.value == 5.0);
   CHECK(one(errors, "kind", "write").counter.value == 6.0);
+  const auto& refused = families.at("eqd_controller_refused_fields_total");
+  CHECK(refused.metric.size() == 2);
+  CHECK(one(refused, "field", "forecast").counter.value == 7.0);
+  CHECK(one(refused, "field", "program").counter.value == 8.0);
   CHECK(one(families.at("eqd_controller_up"), "controller", "cab1").gauge.value == 1.0);
   CHECK(one(families.at("eqd_controller_polls_total"), "controller", "cab1").counter.value == 70.0);
   CHECK(one(families.at("eqd_controller_poll_rate_hertz"), "controller", "cab1").gauge.value == 9.5);
