@@ -84,6 +84,8 @@ TEST_CASE("the control cycle never allocates while it counts learned forecasts",
     a.horizon_s = 30;
     a.channels = 12;
     for (std::size_t h = 5; h <= 30; ++h) a.delta_W[h] = 1500.0F;
+    // Its channels marked, so that the core reads their present power (refresh_learned) too.
+    for (std::size_t i = 0; i < 12; ++i) f.core->learned().mark_path(i, a.made_s, true);
     f.core->learned().publish_ahead(0, a);
     f.step();
   }
