@@ -219,6 +219,9 @@ class ControlCore {
   };
 
   void handle_request(const Request& r, std::int64_t now_ns) noexcept;
+  void handle_assign(const Request& r, std::int64_t now_ns) noexcept;
+  void handle_release(const Request& r, std::int64_t now_ns) noexcept;
+  void handle_set_params(const Request& r) noexcept;
   /// The fields of a sample that the cycle uses: what pass 1 hands to pass1_other() and a buffer keeps.
   struct Reading_ {
     double voltage_V, power_W;
@@ -245,7 +248,26 @@ class ControlCore {
   void confirm_command(ChannelIndex i, std::int64_t now_ns) noexcept;
   static void refresh_headroom(Cold_& c) noexcept;
   void publish_channel(ChannelIndex i) noexcept;
+  // Pass 2 for one bus (control_core_bus.cpp), in this order: the buffers' roles and what they can
+  // give, the law's input, the law, allocation, commands, energy, the snapshot.
   void run_bus(BusIndex b, std::int64_t now_ns) noexcept;
+  /// What gather_buffers() finds among a bus's buffers (bus side).
+  struct BusGather_ {
+    double cap_charge_W = 0.0, cap_discharge_W = 0.0, rated_W = 0.0, measured_W = 0.0;
+    bool newer_than_command = true;  ///< every usable buffer's sample is newer than the last command
+    bool lost_buffer = false;        ///< a buffer with a non-zero setpoint is no longer usable
+    bool exceeded = false;           ///< a usable buffer's setpoint is beyond its headroom
+  };
+  /// A pending or releasing buffer's next step; false: it was released (a test channel again).
+  bool step_role(BusIndex b, ChannelIndex i, bool fresh, std::int64_t now_ns) noexcept;
+  BusGather_ gather_buffers(BusIndex b, std::int64_t now_ns) noexcept;
+  LawInput law_input(BusIndex b, std::int64_t now_ns, const BusGather_& g) noexcept;
+  void reallocate(BusIndex b, double command_W) noexcept;
+  /// Publishes changed commands and snapshots of the bus's buffers; returns their total setpoint (bus side).
+  double command_buffers(BusIndex b, std::int64_t now_ns) noexcept;
+  void account_energy(BusIndex b, std::int64_t now_ns, double measured_W) noexcept;
+  void publish_bus(BusIndex b, const LawInput& in, const LawOutput& out, double commanded_W,
+                   const Capacity& cap) noexcept;
 
   std::vector<Hot_> hot_;
   std::vector<Cold_> cold_;

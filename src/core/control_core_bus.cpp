@@ -1,0 +1,246 @@
+// Pass 2 of the control cycle, per bus: buffers' roles and usability, the law, allocation, commands,
+// energy accounting and the bus snapshot. Control thread only. See control_core.hpp.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "control_core_detail.hpp"
+#include "eqd/core/allocator.hpp"
+#include "eqd/core/control_core.hpp"
+
+namespace eqd::core {
+
+using namespace detail;  // NOLINT(google-build-using-namespace): the core's own helpers
+
+void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
+  BusState_& bus = buses_[b];
+  const BusGather_ g = gather_buffers(b, now_ns);
+  LawInput in = law_input(b, now_ns, g);
+  // The mode is the core's, the same for every law: no usable buffer, or hold / ramp down on the
+  // health of the samples (bus_law.hpp).
+  const Capacity cap = capacity_of(in);
+  const Accum_& acc = acc_[b];
+  in.mode = cap.empty() ? BusStatus::idle
+                        : bus_mode(acc.any_fresh, acc.any_test_stale, now_ns, bus.params, bus.hold_since_ns);
+  LawOutput out = bus.law->step(in, bus.params);
+  // The capacity clamp holds whatever the law answers (a law's bug must not reach a battery).
+  out.command_W = std::isfinite(out.command_W) ? cap.clamp(out.command_W) : 0.0;
+
+  // Re-allocate when the law moved, when the usable set or a headroom would be exceeded (safety
+  // reductions apply at once), else keep setpoints steady so that the links are not flooded with writes.
+  if (out.updated || g.lost_buffer || g.exceeded || std::abs(out.command_W - bus.command_W) > kSetpointResolution_W)
+    reallocate(b, out.command_W);
+  const double commanded = command_buffers(b, now_ns);
+  account_energy(b, now_ns, g.measured_W);
+  publish_bus(b, in, out, commanded, cap);
+}
+
+bool ControlCore::step_role(BusIndex b, ChannelIndex i, bool fresh, std::int64_t now_ns) noexcept {
+  Cold_& c = cold_[i];
+  switch (hot_[i].role) {
+    case Role::pending:
+      ++acc_[b].pending;
+      // Never take over a channel that is running (or pausing) a test or is in fault.
+      if (fresh && c.state != ChannelState::running && c.state != ChannelState::paused && !stopping_) {
+        if (c.equalization_mode) {
+          // Already following a setpoint (eqd restarted, or a configuration handover): adopt it at
+          // the power it runs now, so that the battery does not see a step to 0 W and back.
+          c.setpoint_W = c.power_W;
+          publish_command(i, true, c.setpoint_W, now_ns);
+          set_role(i, Role::equalization);
+        } else {
+          publish_command(i, true, 0.0, now_ns);
+        }
+      } else if (stopping_) {
+        publish_command(i, false, 0.0, now_ns);
+      }
+      return true;
+    case Role::releasing:
+      publish_command(i, false, 0.0, now_ns);
+      if ((fresh && !c.equalization_mode) || c.health == Health::offline) {
+        c.setpoint_W = 0.0;
+        set_role(i, Role::test);
+        publish_channel(i);
+        return false;
+      }
+      return true;
+    case Role::equalization:
+    case Role::test:
+      return true;
+  }
+  return true;
+}
+
+ControlCore::BusGather_ ControlCore::gather_buffers(BusIndex b, std::int64_t now_ns) noexcept {
+  BusState_& bus = buses_[b];
+  Accum_& acc = acc_[b];
+  BusGather_ g;
+  // Role transitions and usability of each buffer. set_role() may remove entries from bus.buffers:
+  // iterate backwards so that a removal does not skip one.
+  bus.usable.clear();
+  for (std::size_t k = bus.buffers.size(); k-- > 0;) {
+    const ChannelIndex i = bus.buffers[k];
+    Cold_& c = cold_[i];
+    // After a stall, a buffer counts as fresh only with a sample taken since.
+    const bool fresh = c.health == Health::ok && c.receive_time_ns > resume_ns_;
+    if (!step_role(b, i, fresh, now_ns)) continue;  // released: a test channel again
+    if (hot_[i].role != Role::equalization) continue;
+    ++acc.buffers;
+    if (c.headroom_stale || !same_bits(c.voltage_V, c.headroom_voltage_V)) refresh_headroom(c);
+    // A stale buffer is excluded (its share goes to the others) unless nothing on the bus is fresh:
+    // then the whole bus ramps down, stale buffers included, rather than stepping to 0 W.
+    const bool ramp_candidate = !acc.any_fresh && c.health == Health::stale && c.receive_time_ns > resume_ns_;
+    const bool usable = (fresh || ramp_candidate) && c.equalization_mode && !stopping_;
+    if (usable) {
+      // The law works in bus-side power (what the grid sees); buffers report battery-side power.
+      bus.usable.push_back(i);
+      g.cap_charge_W += c.headroom_bus_charge_W;
+      g.cap_discharge_W += c.headroom_bus_discharge_W;
+      g.rated_W += c.rated_bus_W;
+      g.measured_W += to_bus_W(c.power_W, c.limits.efficiency);
+      if (c.receive_time_ns <= bus.last_command_ns) g.newer_than_command = false;
+      if (c.setpoint_W > c.headroom.charge_W + 1e-9 || -c.setpoint_W > c.headroom.discharge_W + 1e-9)
+        g.exceeded = true;
+    } else if (c.setpoint_W != 0.0) {
+      g.lost_buffer = true;
+    }
+  }
+  return g;
+}
+
+LawInput ControlCore::law_input(BusIndex b, std::int64_t now_ns, const BusGather_& g) noexcept {
+  BusState_& bus = buses_[b];
+  const Accum_& acc = acc_[b];
+  const BusParams& p = bus.params;
+  LawInput in;
+  in.now_ns = now_ns;
+  in.free_W = acc.free_W;
+  if (p.use_forecast) {
+    const LearnedAhead* learned = p.learn_forecast && bus.learned_read_s >= 0 ? &bus.learned : nullptr;
+    bus.path.update(now_ns, acc.free_W, acc.announcing_present_W, acc.announced_W, acc.announcing,
+                    p.forecast_horizon_s, p.tau_s, learned, bus.learned_present_W);
+    in.free_forecast_W = bus.path.steer_W();  // NaN while nothing is announced: the law uses free_W
+  }
+  in.eq_measured_W = g.measured_W;
+  in.capacity_charge_W = g.cap_charge_W;
+  in.capacity_discharge_W = g.cap_discharge_W;
+  in.rated_W = g.rated_W;
+  in.any_test_stale = acc.any_test_stale;
+  in.any_fresh = acc.any_fresh;
+  in.samples_newer_than_command = g.newer_than_command;
+  return in;
+}
+
+void ControlCore::reallocate(BusIndex b, double command_W) noexcept {
+  BusState_& bus = buses_[b];
+  const std::size_t m = bus.usable.size();
+  for (std::size_t k = 0; k < m; ++k) {
+    const Cold_& c = cold_[bus.usable[k]];
+    // Allocate in bus-side terms.
+    bus.headroom[k] = Headroom{c.headroom_bus_charge_W, c.headroom_bus_discharge_W, c.headroom.window_pos};
+  }
+  allocate(command_W, bus.headroom.data(), m, bus.alloc_out.data(), bus.alloc_scratch.data());
+  for (ChannelIndex i : bus.buffers) cold_[i].setpoint_W = 0.0;
+  for (std::size_t k = 0; k < m; ++k) {
+    Cold_& c = cold_[bus.usable[k]];
+    // Back to battery side, and never beyond the battery-side headroom (rounding).
+    c.setpoint_W = std::clamp(to_battery_W(bus.alloc_out[k], c.limits.efficiency), -c.headroom.discharge_W,
+                              c.headroom.charge_W);
+  }
+  bus.command_W = command_W;
+}
+
+double ControlCore::command_buffers(BusIndex b, std::int64_t now_ns) noexcept {
+  BusState_& bus = buses_[b];
+  double commanded = 0.0;
+  bool any_new = false;
+  for (ChannelIndex i : bus.buffers) {
+    const Hot_& h = hot_[i];
+    if (h.role != Role::equalization) {
+      publish_channel(i);  // pending or releasing: published every cycle
+      continue;
+    }
+    Cold_& c = cold_[i];
+    // An excluded buffer stays in equalization mode at 0 W: it can rejoin as soon as it is healthy.
+    const double setpoint_W = stopping_ ? 0.0 : c.setpoint_W;
+    if (!stopping_ && c.receive_time_ns <= resume_ns_) {
+      // Not heard from since a stall: neither a new command nor a confirmation of the old one, so its
+      // link stays silent until the buffer's state is known again.
+    } else if (!command_current(c.command, !stopping_, setpoint_W, bus.params.lease_ms)) {
+      publish_command(i, !stopping_, setpoint_W, now_ns);
+      any_new = true;
+    } else {
+      confirm_command(i, now_ns);
+    }
+    commanded += to_bus_W(c.setpoint_W, c.limits.efficiency);
+    // Readers get every change; an unchanged buffer costs no store (and no cache-line transfer).
+    const ChannelSnapshot& last = c.published;
+    if (last.setpoint_W != c.setpoint_W || last.headroom_charge_W != c.headroom.charge_W ||
+        last.headroom_discharge_W != c.headroom.discharge_W || last.window_pos != c.headroom.window_pos ||
+        last.command_sequence != c.command.sequence || last.health != h.health || last.role != h.role)
+      publish_channel(i);
+  }
+  if (any_new) bus.last_command_ns = now_ns;
+  return commanded;
+}
+
+void ControlCore::account_energy(BusIndex b, std::int64_t now_ns, double measured_W) noexcept {
+  BusState_& bus = buses_[b];
+  const Accum_& acc = acc_[b];
+  // Integrate over the time since this bus's previous cycle, capped so a paused process does not book a
+  // long gap at the latest power.
+  const double net = acc.free_W + measured_W;
+  if (bus.last_cycle_ns >= 0) {
+    const double dt_s = std::min(static_cast<double>(now_ns - bus.last_cycle_ns) / kNsPerS, 10.0);
+    if (dt_s > 0.0 && acc.any_fresh) {
+      EnergyCounters& e = bus.energy;
+      e.grid_import_J += std::max(net, 0.0) * dt_s;
+      e.grid_export_J += std::max(-net, 0.0) * dt_s;
+      e.free_import_J += std::max(acc.free_W, 0.0) * dt_s;
+      e.free_export_J += std::max(-acc.free_W, 0.0) * dt_s;
+      e.eq_absorbed_J += std::max(measured_W, 0.0) * dt_s;
+      e.eq_delivered_J += std::max(-measured_W, 0.0) * dt_s;
+    }
+  }
+  bus.last_cycle_ns = now_ns;
+}
+
+void ControlCore::publish_bus(BusIndex b, const LawInput& in, const LawOutput& out, double commanded_W,
+                              const Capacity& cap) noexcept {
+  BusState_& bus = buses_[b];
+  const Accum_& acc = acc_[b];
+  const BusParams& p = bus.params;
+  // Saturated: the bus asks for more than its buffers can give (judged every cycle, not only when the
+  // law updates, so that a reader sees it for as long as it lasts).
+  BusStatus status = in.mode;
+  if (status == BusStatus::ok && (out.desired_W > cap.hi_W + p.deadband_W || out.desired_W < cap.lo_W - p.deadband_W))
+    status = BusStatus::saturated;
+  bus.status = stopping_ ? BusStatus::idle : status;
+
+  const double net = acc.free_W + in.eq_measured_W;
+  BusSnapshot& s = bus.snap;  // s.params is current (see BusState_::snap)
+  s.energy = bus.energy;
+  s.free_W = acc.free_W;
+  s.eq_commanded_W = commanded_W;
+  s.eq_measured_W = in.eq_measured_W;
+  s.net_W = net;
+  s.residual_W = net - p.target_W;
+  s.desired_W = out.desired_W;
+  s.free_forecast_W = std::isnan(in.free_forecast_W) ? acc.free_W : in.free_forecast_W;
+  s.capacity_charge_W = in.capacity_charge_W;
+  s.capacity_discharge_W = in.capacity_discharge_W;
+  const LawCounters counters = bus.law->counters();
+  s.updates = counters.updates;
+  s.direction_flips = counters.direction_flips;
+  s.setpoint_travel_W = counters.setpoint_travel_W;
+  s.channels = acc.channels;
+  s.buffers = acc.buffers;
+  s.pending = acc.pending;
+  s.stale = acc.stale;
+  s.faulted = acc.faulted;
+  s.offline = acc.offline;
+  s.status = bus.status;
+  bus_snap_[b].store(s);
+}
+
+}  // namespace eqd::core
