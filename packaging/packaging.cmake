@@ -17,6 +17,12 @@ install(FILES ${PROJECT_SOURCE_DIR}/systemd/eqd.tmpfiles DESTINATION lib/tmpfile
 install(FILES ${PROJECT_SOURCE_DIR}/config/eqd.yaml DESTINATION /etc/eqd)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/config/examples/ DESTINATION ${CMAKE_INSTALL_DATADIR}/eqd/examples)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/config/rigs/ DESTINATION ${CMAKE_INSTALL_DATADIR}/eqd/rigs)
+# For the lab's monitoring: the alert rules with their unit tests, an example scrape configuration that
+# loads them from the same folder, and the Grafana dashboard (docs/metrics.md).
+install(FILES ${PROJECT_SOURCE_DIR}/config/prometheus/prometheus.yml ${PROJECT_SOURCE_DIR}/config/prometheus/eqd-alerts.yml
+              ${PROJECT_SOURCE_DIR}/config/prometheus/eqd-alerts.test.yml
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/eqd/prometheus)
+install(FILES ${PROJECT_SOURCE_DIR}/config/grafana/eqd-dashboard.json DESTINATION ${CMAKE_INSTALL_DATADIR}/eqd/grafana)
 install(FILES ${PROJECT_SOURCE_DIR}/scripts/eqctl-completion.bash
         DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions RENAME eqctl)
 install(FILES ${PROJECT_SOURCE_DIR}/scripts/eqctl-completion.zsh
