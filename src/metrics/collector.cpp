@@ -23,6 +23,7 @@ using prometheus::MetricType;
 // Index of each family in kCatalogue; the order of both must match (a unit test checks every family
 // carries its own value, which a swap would break).
 enum Id : std::size_t {
+  kBuildInfo,
   kCycleDuration,
   kCycleLateness,
   kCycles,
@@ -93,6 +94,7 @@ constexpr MetricScope kCon = MetricScope::controller;
 constexpr MetricScope kCh = MetricScope::channel;
 
 const MetricInfo kCatalogue[] = {
+    {"eqd_build_info", G, kCtl, "", "version", "Always 1; the label says which eqd is running."},
     {"eqd_control_cycle_duration_seconds", H, kCtl, "seconds", "",
      "Duration of a control cycle, recorded by the control thread."},
     {"eqd_control_cycle_lateness_seconds", H, kCtl, "seconds", "",
@@ -298,6 +300,7 @@ std::vector<MetricFamily> Collector::Collect() const {
 void Collector::collect_control(std::vector<MetricFamily>& out, std::int64_t now_ns) const {
   const core::CycleStats st = src_.snapshots->cycle_stats();
   const std::vector<ClientMetric::Label> none;
+  gauge(family(out, kBuildInfo, 1), {{"version", EQD_VERSION}}, 1.0);
   histogram(family(out, kCycleDuration, 1), none, st.duration);
   histogram(family(out, kCycleLateness, 1), none, st.lateness);
   counter(family(out, kCycles, 1), none, static_cast<double>(st.cycles));

@@ -239,6 +239,11 @@ TEST_CASE("collector exports every catalogued family with the value of its snaps
   CHECK(one(families.at("eqd_channel_forecast_skill_ratio"), "channel", "cab1/2").gauge.value == Approx(0.75));
   CHECK(families.at("eqd_channel_forecast_skill_ratio").metric.size() == 1);  // only scored test channels
   CHECK(one(families.at("eqd_channel_learned_forecast_watts"), "channel", "cab1/2").gauge.value == -250.0);
+  // Which eqd: one series, value 1, labelled with the project's version (what `eqd --version` prints).
+  const auto& build = families.at("eqd_build_info");
+  REQUIRE(build.metric.size() == 1);
+  CHECK(build.metric[0].gauge.value == 1.0);
+  CHECK(one(build, "version", EQD_TEST_VERSION).gauge.value == 1.0);
   CHECK(families.at("eqd_predictor_tick_seconds").metric.at(0).gauge.value == 0.0125);
   CHECK(families.at("eqd_predictor_memory_bytes").metric.at(0).gauge.value == 4096.0);
   CHECK(families.at("eqd_predictor_save_errors_total").metric.at(0).counter.value == 2.0);
