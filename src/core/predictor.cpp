@@ -19,7 +19,7 @@ constexpr std::int64_t kMaxGap_s = 300;
 /// per cycle; a larger change is a different program, which the skill gate catches).
 constexpr double kMaxDrift = 0.2;
 constexpr std::uint32_t kMagic = 0x52505145;  // "EQPR"
-constexpr std::uint32_t kVersion = 1;
+constexpr std::uint32_t kVersion = 2;  // 2: the pattern ring's own count (pat_n_)
 
 // Plain binary writer/reader for save()/load(): host layout (the file never leaves its machine; the
 // daemon's file header records the layout so that a file from another architecture is refused).
@@ -100,6 +100,7 @@ void ChannelPredictor::rebase() {
   err_.clear();
   err_.shrink_to_fit();
   best_lag_ = 0;
+  pat_n_ = 0;
   std::fill(made_.begin(), made_.end(), kNaN);
   cur_step_ = Sample::kNoStep;
   cur_cycle_ = Sample::kNoIndex;
@@ -165,9 +166,13 @@ void ChannelPredictor::score(const PredictorParams& p, float x, std::uint32_t ho
 void ChannelPredictor::push_pattern(const PredictorParams& p, float x) {
   const std::uint32_t R = std::max<std::uint32_t>(p.ring_s, 2 * kMaxHorizon_s);
   const std::uint32_t max_lag = std::min(p.max_lag_s, R - 1);
-  if (ring_.size() != R) ring_.assign(R, 0.0F);
-  if (err_.size() != max_lag) err_.assign(max_lag, 0.0F);
-  const std::uint64_t n = count_;  // index of this sample
+  if (ring_.size() != R || err_.size() != max_lag) {
+    ring_.assign(R, 0.0F);
+    err_.assign(max_lag, 0.0F);
+    pat_n_ = 0;  // a new ring knows no lag yet
+    best_lag_ = 0;
+  }
+  const std::uint64_t n = pat_n_++;  // index of this sample in the ring's own timeline
   const auto pos = static_cast<std::uint32_t>(n % R);
   const auto lags = static_cast<std::uint32_t>(std::min<std::uint64_t>(n, max_lag));
   const auto a = static_cast<float>(std::exp(-1.0 / p.match_tau_s));
@@ -237,7 +242,9 @@ void ChannelPredictor::push_step(const PredictorParams& p, float x, std::uint32_
         }
       }
     }
-    rec_from_start_ = cur_step_ != Sample::kNoStep || count_ > 0;  // the very first second may be mid-step
+    // The very first second may be mid-step, unless the program was seen starting.
+    rec_from_start_ = cur_step_ != Sample::kNoStep || count_ > 0 || program_started_;
+    program_started_ = false;
     cur_step_ = step;
     cur_cycle_ = cycle;
     in_step_s_ = 0;
@@ -278,14 +285,39 @@ float ChannelPredictor::predict_step(std::uint32_t horizon_s) const noexcept {
   return kNaN;
 }
 
+float ChannelPredictor::step_forecast(const PredictorParams& p, float x, std::uint32_t horizon_s) {
+  // A step seen for the first time has no trace to replay, but it may repeat within itself (a pulse
+  // step's levels, a drive profile looped until a cutoff): while the present step has no trace, the
+  // pattern matcher runs on its own timeline and forecasts; once every step it meets has a trace, its
+  // buffers are released (step-keyed channels then cost what their traces cost).
+  // (A step with a trace but seen from mid-way, after a restart, waits for its end as before: its
+  // trace will serve from the next step on, and the ring would be learned for nothing.)
+  const bool traced = find(cur_step_) != nullptr;
+  if (!traced) {
+    PredictorParams q = p;
+    q.ring_s = p.step_ring_s;
+    q.max_lag_s = p.step_max_lag_s;
+    push_pattern(q, x);
+  } else if (!ring_.empty()) {
+    ring_.clear();
+    ring_.shrink_to_fit();
+    err_.clear();
+    err_.shrink_to_fit();
+    best_lag_ = 0;
+    pat_n_ = 0;
+  }
+  const float f = predict_step(horizon_s);
+  return std::isnan(f) && !traced ? predict_pattern(horizon_s) : f;
+}
+
 float ChannelPredictor::predict_pattern(std::uint32_t horizon_s) const noexcept {
   const std::uint32_t L = best_lag_;
   if (L == 0) return kNaN;
   const std::uint64_t k = (horizon_s + L - 1) / L;  // whole periods back so that the value is known
   const std::uint64_t back = k * L - horizon_s;     // seconds before now (the sample just pushed, index count_)
   const auto R = static_cast<std::uint64_t>(ring_.size());
-  if (back >= R || back > last_index_) return kNaN;
-  return ring_[static_cast<std::size_t>((last_index_ - back) % R)];
+  if (pat_n_ == 0 || back >= R || back > pat_n_ - 1) return kNaN;
+  return ring_[static_cast<std::size_t>((pat_n_ - 1 - back) % R)];
 }
 
 float ChannelPredictor::observe(const PredictorParams& p, std::int64_t t_s, float power_W, std::uint32_t cycle,
@@ -294,7 +326,11 @@ float ChannelPredictor::observe(const PredictorParams& p, std::int64_t t_s, floa
   const bool has_step = step != Sample::kNoStep;
   if (!std::isfinite(power_W)) return kNaN;
   if (horizon_s != horizon_s_ || has_step != step_mode_) {
+    // A program that starts now (seconds without a step, then a step) is seen from its first step's
+    // start: that step's occurrence is recorded, not skipped as one joined mid-way.
+    const bool starts_now = has_step && !step_mode_ && count_ > 0 && horizon_s == horizon_s_;
     if (count_ > 0 || memory_bytes() != 0) reset();  // another horizon or kind of history: start over
+    program_started_ = starts_now;
   } else if (last_t_ != std::numeric_limits<std::int64_t>::min() &&
              (t_s <= last_t_ - kMaxGap_s || t_s - last_t_ > kMaxGap_s)) {
     rebase();  // a long gap, or eqd restarted (another clock): keep what was learned, not the timeline
@@ -313,10 +349,15 @@ float ChannelPredictor::observe(const PredictorParams& p, std::int64_t t_s, floa
     const bool filler = g < fill;
     const float x = filler ? last_W_ : power_W;
     score(p, x, horizon_s);
-    if (step_mode_) push_step(p, x, filler ? cur_cycle_ : cycle, filler ? cur_step_ : step);
-    else push_pattern(p, x);
-    last_index_ = count_;
-    f = step_mode_ ? predict_step(horizon_s) : predict_pattern(horizon_s);
+    if (step_mode_) {
+      push_step(p, x, filler ? cur_cycle_ : cycle, filler ? cur_step_ : step);
+      last_index_ = count_;
+      f = step_forecast(p, x, horizon_s);
+    } else {
+      push_pattern(p, x);
+      last_index_ = count_;
+      f = predict_pattern(horizon_s);
+    }
     const auto k = static_cast<std::size_t>(count_ % kScoreRing);
     made_[k] = f;
     seen_[k] = x;
@@ -352,6 +393,7 @@ void ChannelPredictor::save(std::vector<std::uint8_t>& out) const {
   w.floats(ring_);
   w.floats(err_);
   w.pod(best_lag_);
+  w.pod(pat_n_);
   w.pod(static_cast<std::uint32_t>(traces_.size()));
   for (const StepTrace& t : traces_) {
     w.pod(t.step);
@@ -376,7 +418,9 @@ bool ChannelPredictor::load(std::span<const std::uint8_t> in) {
   Reader r{in};
   constexpr std::size_t kMaxFloats = 1U << 22;  // far above any valid buffer: a corrupt length is refused
   ChannelPredictor c;
-  if (r.pod<std::uint32_t>() != kMagic || r.pod<std::uint32_t>() != kVersion) return false;
+  if (r.pod<std::uint32_t>() != kMagic) return false;
+  const auto version = r.pod<std::uint32_t>();
+  if (version != kVersion && version != 1) return false;
   c.last_t_ = r.pod<std::int64_t>();
   c.last_W_ = r.pod<float>();
   c.horizon_s_ = r.pod<std::uint32_t>();
@@ -395,6 +439,8 @@ bool ChannelPredictor::load(std::span<const std::uint8_t> in) {
   r.floats(c.ring_, kMaxFloats);
   r.floats(c.err_, kMaxFloats);
   c.best_lag_ = r.pod<std::uint32_t>();
+  // Version 1 kept no count of its own for the ring: it ran from the learner's first second.
+  c.pat_n_ = version >= 2 ? r.pod<std::uint64_t>() : (c.ring_.empty() ? 0 : c.count_);
   const auto nt = r.pod<std::uint32_t>();
   if (!r.ok || nt > 4096) return false;
   c.traces_.resize(nt);
@@ -417,7 +463,7 @@ bool ChannelPredictor::load(std::span<const std::uint8_t> in) {
   c.stamp_ = r.pod<std::uint64_t>();
   // Consistency: sizes that the code relies on (ring indexing, the score rings), and finite numbers.
   const bool rings_ok = (c.made_.empty() && c.seen_.empty()) || (c.made_.size() == kScoreRing && c.seen_.size() == kScoreRing);
-  const bool pattern_ok = (c.ring_.empty() && c.err_.empty() && c.best_lag_ == 0) ||
+  const bool pattern_ok = (c.ring_.empty() && c.err_.empty() && c.best_lag_ == 0 && c.pat_n_ == 0) ||
                           (!c.ring_.empty() && c.err_.size() < c.ring_.size() && c.best_lag_ <= c.err_.size());
   const bool nums_ok = std::isfinite(c.mae_f_) && std::isfinite(c.mae_p_) && std::isfinite(c.scale_W_) && std::isfinite(c.fast_f_) && std::isfinite(c.fast_p_) &&
                        std::isfinite(c.last_W_) && c.horizon_s_ <= kMaxHorizon_s && c.rec_.res_s != 0;

@@ -45,6 +45,10 @@ class ControlCore;
 struct PredictorParams {
   std::uint32_t ring_s = 4096;      ///< pattern history (s); bounds memory: 4 bytes per second
   std::uint32_t max_lag_s = 3600;   ///< longest repetition period the pattern matcher finds (< ring_s)
+  /// The same for a step-keyed channel's step that has no trace yet (its own repetition: a pulse step's
+  /// levels, a looped drive profile): half the memory, periods up to 30 minutes.
+  std::uint32_t step_ring_s = 3072;
+  std::uint32_t step_max_lag_s = 2700;
   std::uint32_t min_overlap_s = 120;///< a lag is scored only after this many comparisons
   double match_tau_s = 600.0;       ///< memory of the per-lag mismatch
   double skill_tau_s = 1200.0;      ///< memory of the skill score
@@ -130,7 +134,9 @@ class ChannelPredictor {
   /// The method's forecast of the power h seconds after the last observed second (1..120), whatever
   /// the gate says; NaN where it has none. Valid right after observe().
   [[nodiscard]] float forecast_ahead(std::uint32_t h) const noexcept {
-    return step_mode_ ? predict_step(h) : predict_pattern(h);
+    if (!step_mode_) return predict_pattern(h);
+    const float f = predict_step(h);
+    return f != f && !ring_.empty() ? predict_pattern(h) : f;  // a step without a trace: its own repetition
   }
   /// Bytes of heap this learner holds (for the memory budget, docs/benchmarks.md).
   [[nodiscard]] std::size_t memory_bytes() const noexcept;
@@ -153,6 +159,8 @@ class ChannelPredictor {
   };
 
   float predict_step(std::uint32_t horizon_s) const noexcept;
+  /// Step mode: the step-keyed forecast, or, while the present step has no trace, the pattern matcher's.
+  float step_forecast(const PredictorParams& p, float x, std::uint32_t horizon_s);
   float predict_pattern(std::uint32_t horizon_s) const noexcept;
   void push_pattern(const PredictorParams& p, float x);
   void push_step(const PredictorParams& p, float x, std::uint32_t cycle, std::uint16_t step);
@@ -178,6 +186,10 @@ class ChannelPredictor {
   std::vector<float> ring_;      ///< power of second k at k % ring_s (pattern mode)
   std::vector<float> err_;       ///< err_[L-1]: EWMA of |x(t) − x(t − L)|, not bias-corrected
   std::uint32_t best_lag_ = 0;
+  /// Seconds pushed into ring_ since it was (re)started: lags and replay reach back this far only (after
+  /// a rebase, and in step mode where the ring runs only while the present step has no trace yet).
+  std::uint64_t pat_n_ = 0;
+  bool program_started_ = false;  ///< the reset was a program starting: its first step is seen from its start
   // Step-keyed
   std::vector<StepTrace> traces_;
   StepTrace rec_;                ///< the occurrence being recorded
