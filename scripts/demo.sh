@@ -54,7 +54,13 @@ stop() {
   trap - INT TERM
   echo
   kill -TERM "$eqd" 2>/dev/null && wait "$eqd" 2>/dev/null || true
-  tail -n 2 "$run/eqd.log"
+  # eqsim's live line (redrawn with \r) may be on the terminal's last line again: start each of eqd's
+  # closing log lines on a cleared line, so that the two never share one.
+  if [ -t 1 ]; then
+    tail -n 2 "$run/eqd.log" | while IFS= read -r line; do printf '\r\033[K%s\n' "$line"; done
+  else
+    echo; tail -n 2 "$run/eqd.log"
+  fi
   kill -TERM "$sim" 2>/dev/null && wait "$sim" 2>/dev/null || true
 }
 trap stop INT TERM
