@@ -89,18 +89,22 @@ void ChannelPredictor::reset() {
   *this = ChannelPredictor{};  // releases every buffer: a reset channel costs nothing
 }
 
-void ChannelPredictor::rebase() {
-  // What needs an unbroken timeline goes: the pattern history and its lag errors (the phase of the
-  // repetition is unknown after a gap), the forecasts waiting to be scored, the step in progress (its
-  // elapsed time is unknown, so it is not recorded). What each step did, when it ends and what follows,
-  // and the skill and gate stay: a restart in the middle of a week-long test forecasts again as soon as
-  // the next step starts.
+void ChannelPredictor::release_pattern() {
   ring_.clear();
   ring_.shrink_to_fit();
   err_.clear();
   err_.shrink_to_fit();
   best_lag_ = 0;
   pat_n_ = 0;
+}
+
+void ChannelPredictor::rebase() {
+  // What needs an unbroken timeline goes: the pattern history and its lag errors (the phase of the
+  // repetition is unknown after a gap), the forecasts waiting to be scored, the step in progress (its
+  // elapsed time is unknown, so it is not recorded). What each step did, when it ends and what follows,
+  // and the skill and gate stay: a restart in the middle of a week-long test forecasts again as soon as
+  // the next step starts.
+  release_pattern();
   std::fill(made_.begin(), made_.end(), kNaN);
   cur_step_ = Sample::kNoStep;
   cur_cycle_ = Sample::kNoIndex;
@@ -299,12 +303,7 @@ float ChannelPredictor::step_forecast(const PredictorParams& p, float x, std::ui
     q.max_lag_s = p.step_max_lag_s;
     push_pattern(q, x);
   } else if (!ring_.empty()) {
-    ring_.clear();
-    ring_.shrink_to_fit();
-    err_.clear();
-    err_.shrink_to_fit();
-    best_lag_ = 0;
-    pat_n_ = 0;
+    release_pattern();
   }
   const float f = predict_step(horizon_s);
   return std::isnan(f) && !traced ? predict_pattern(horizon_s) : f;
@@ -351,11 +350,9 @@ float ChannelPredictor::observe(const PredictorParams& p, std::int64_t t_s, floa
     score(p, x, horizon_s);
     if (step_mode_) {
       push_step(p, x, filler ? cur_cycle_ : cycle, filler ? cur_step_ : step);
-      last_index_ = count_;
       f = step_forecast(p, x, horizon_s);
     } else {
       push_pattern(p, x);
-      last_index_ = count_;
       f = predict_pattern(horizon_s);
     }
     const auto k = static_cast<std::size_t>(count_ % kScoreRing);
@@ -427,7 +424,6 @@ bool ChannelPredictor::load(std::span<const std::uint8_t> in) {
   c.step_mode_ = r.pod<std::uint8_t>() != 0;
   c.gate_open_ = r.pod<std::uint8_t>() != 0;
   c.count_ = r.pod<std::uint64_t>();
-  c.last_index_ = c.count_ > 0 ? c.count_ - 1 : 0;
   r.floats(c.made_, kScoreRing);
   r.floats(c.seen_, kScoreRing);
   c.mae_f_ = r.pod<double>();

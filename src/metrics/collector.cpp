@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <initializer_list>
 #include <iterator>
 #include <limits>
 #include <stdexcept>
+#include <utility>
 
 #include "eqd/daemon/clock.hpp"
 
@@ -424,19 +426,23 @@ void Collector::collect_controllers(std::vector<MetricFamily>& out, std::int64_t
   auto num = [](std::uint64_t v) { return static_cast<double>(v); };
   per_controller(kCtlUp, [](PS x) { return x.connected ? 1.0 : 0.0; });
   per_controller(kCtlPolls, [&](PS x) { return num(x.polls); });
-  {
-    MetricFamily& f = family(out, kCtlErrors, 6 * nc);
+  // A counter family with one series per controller and value of `label`, each read from one counter.
+  using Counter = std::uint64_t io::LinkStats::*;
+  auto per_controller_by = [&](Id id, const char* label, std::initializer_list<std::pair<const char*, Counter>> series) {
+    MetricFamily& f = family(out, id, series.size() * nc);
     for (std::size_t c = 0; c < nc; ++c) {
       if (!have[c]) continue;
-      const auto& l = controller_labels_[c];
-      add(f, l, "kind", "timeout").counter.value = num(st[c].timeouts);
-      add(f, l, "kind", "exception").counter.value = num(st[c].exceptions);
-      add(f, l, "kind", "connection").counter.value = num(st[c].connection_errors);
-      add(f, l, "kind", "invalid").counter.value = num(st[c].invalid_samples);
-      add(f, l, "kind", "protocol").counter.value = num(st[c].protocol_errors);
-      add(f, l, "kind", "write").counter.value = num(st[c].write_errors);
+      for (const auto& [value, counter_of] : series)
+        add(f, controller_labels_[c], label, value).counter.value = num(st[c].*counter_of);
     }
-  }
+  };
+  per_controller_by(kCtlErrors, "kind",
+                    {{"timeout", &io::LinkStats::timeouts},
+                     {"exception", &io::LinkStats::exceptions},
+                     {"connection", &io::LinkStats::connection_errors},
+                     {"invalid", &io::LinkStats::invalid_samples},
+                     {"protocol", &io::LinkStats::protocol_errors},
+                     {"write", &io::LinkStats::write_errors}});
   {
     MetricFamily& f = family(out, kCtlLatency, nc);
     for (std::size_t c = 0; c < nc; ++c)
@@ -451,16 +457,9 @@ void Collector::collect_controllers(std::vector<MetricFamily>& out, std::int64_t
   per_controller(kCtlReconnects, [&](PS x) { return num(x.reconnects); });
   per_controller(kCtlWrites, [&](PS x) { return num(x.writes); });
   per_controller(kCtlHeartbeats, [&](PS x) { return num(x.heartbeats); });
-  {
-    // Why a channel shows no announced forecast or no step numbers although its controller sends them.
-    MetricFamily& f = family(out, kCtlRefusedFields, 2 * nc);
-    for (std::size_t c = 0; c < nc; ++c) {
-      if (!have[c]) continue;
-      const auto& l = controller_labels_[c];
-      add(f, l, "field", "forecast").counter.value = num(st[c].forecast_errors);
-      add(f, l, "field", "program").counter.value = num(st[c].program_errors);
-    }
-  }
+  // Why a channel shows no announced forecast or no step numbers although its controller sends them.
+  per_controller_by(kCtlRefusedFields, "field",
+                    {{"forecast", &io::LinkStats::forecast_errors}, {"program", &io::LinkStats::program_errors}});
 }
 
 void Collector::collect_channels(std::vector<MetricFamily>& out) const {

@@ -754,7 +754,7 @@ int run(int argc, char** argv) {
     }
     if (m == nullptr || a == nullptr || l == nullptr) continue;
     const auto cell = [](const Row& r) { return fmt("%.3f", r.exchange_ratio) + fmt(", %.0f/h", r.flips_per_hour) + fmt(", %.0f kW", r.travel_kW); };
-    // A mixed lab (the repeating-only announcements differ from all of them): its repeating half is the reference.
+    // A mixed lab (some controllers one-off, some repeating): its repeating half is the reference.
     const bool mixed = ar != nullptr && mixed_lab(sr.sc.rig);
     if (mixed) a = ar;
     const Row* le = nullptr;  // learned at <= announced's actuation

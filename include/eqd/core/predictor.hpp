@@ -161,6 +161,8 @@ class ChannelPredictor {
   float predict_step(std::uint32_t horizon_s) const noexcept;
   /// Step mode: the step-keyed forecast, or, while the present step has no trace, the pattern matcher's.
   float step_forecast(const PredictorParams& p, float x, std::uint32_t horizon_s);
+  /// Drop the pattern matcher's history and lag errors (and give their memory back).
+  void release_pattern();
   float predict_pattern(std::uint32_t horizon_s) const noexcept;
   void push_pattern(const PredictorParams& p, float x);
   void push_step(const PredictorParams& p, float x, std::uint32_t cycle, std::uint16_t step);
@@ -174,7 +176,6 @@ class ChannelPredictor {
   bool step_mode_ = false;
   bool gate_open_ = false;
   std::uint64_t count_ = 0;      ///< seconds observed since the last reset
-  std::uint64_t last_index_ = 0; ///< index (in count_) of the last observed second
   // Scoring: what was forecast for, and what the power was at, each of the last 128 seconds.
   static constexpr std::size_t kScoreRing = 128;  ///< > ForecastPath::kMaxHorizon_s
   std::vector<float> made_;      ///< forecast made at second k for k + horizon (NaN: persistence)
