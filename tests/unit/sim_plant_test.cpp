@@ -1,6 +1,8 @@
 // Plant model: battery, converter, schedules, profile CSV.
 #include <catch2/catch.hpp>
 
+#include "../fakes/temp_files.hpp"
+
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -15,9 +17,8 @@ using namespace eqd::sim;
 
 namespace {
 std::string write_temp(const std::string& name, const std::string& text) {
-  const std::string p = std::string("/tmp/eqd_sim_test_") + name;
-  std::ofstream(p) << text;
-  return p;
+  static const eqd::test::ProcessTempDir dir("eqd_sim_plant");
+  return dir.write(name, text);
 }
 ConverterParams ideal_converter() {
   ConverterParams c;
@@ -254,7 +255,7 @@ TEST_CASE("profile CSV: interpolation, loop and errors with file:line", "[sim][s
     return std::string("no error");
   };
   CHECK_THAT(err("bad1.csv", "time_s,value\n0,1\n5,abc\n"),
-             Catch::Contains("eqd_sim_test_bad1.csv:3:") && Catch::Contains("value is not a number"));
+             Catch::Contains("bad1.csv:3:") && Catch::Contains("value is not a number"));
   CHECK_THAT(err("bad2.csv", "time_s,value\n0,1\n5,2\n5,3\n"),
              Catch::Contains("bad2.csv:4:") && Catch::Contains("increase"));
   CHECK_THAT(err("bad3.csv", "0,1\n5,2\n"), Catch::Contains("bad3.csv:1:") && Catch::Contains("header"));

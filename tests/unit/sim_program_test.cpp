@@ -2,6 +2,8 @@
 // capacity fade that shortens a cycle-life test's steps, one-off random programs and random start times.
 #include <catch2/catch.hpp>
 
+#include "../fakes/temp_files.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -20,11 +22,8 @@ using namespace eqd::sim;
 namespace {
 // One folder, so that a rig file finds its profile CSV beside it.
 std::string write_temp(const std::string& name, const std::string& text) {
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "eqd_sim_program";
-  std::filesystem::create_directories(dir);
-  const std::string p = (dir / name).string();
-  std::ofstream(p) << text;
-  return p;
+  static const eqd::test::ProcessTempDir dir("eqd_sim_program");
+  return dir.write(name, text);
 }
 
 ConverterParams ideal_converter() {

@@ -1,6 +1,8 @@
 // Controller model (lease, heartbeat watchdog, faults), rig YAML errors, determinism, harness.
 #include <catch2/catch.hpp>
 
+#include "../fakes/temp_files.hpp"
+
 #include <fstream>
 #include <string>
 
@@ -13,9 +15,8 @@ using eqd::core::ChannelState;
 
 namespace {
 std::string write_temp(const std::string& name, const std::string& text) {
-  const std::string p = std::string("/tmp/eqd_sim_rigtest_") + name;
-  std::ofstream(p) << text;
-  return p;
+  static const eqd::test::ProcessTempDir dir("eqd_sim_rig");
+  return dir.write(name, text);
 }
 
 const char* kRig = R"(name: t
