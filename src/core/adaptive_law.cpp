@@ -27,31 +27,32 @@ void AdaptiveLaw::reset(double value_W) noexcept {
   direction_ = sign_of(value_W);
 }
 
-void AdaptiveLaw::update_expert(Expert_& e, double tau_s, double aim_W, double desired_W, double step_s,
-                                double max_step_W, double hysteresis_W, double dwell_s, std::int64_t now_ns,
-                                int delay, double lo_W, double hi_W) noexcept {
+void AdaptiveLaw::update_expert(Expert_& e, double tau_s, double dwell_s, const UpdateIn_& u) noexcept {
   // Scored first, on what it commanded `delay` updates ago against what the bus needed now.
-  const double acted_W = e.history_W[(updates_seen_ + kHistory - static_cast<std::uint64_t>(delay)) % kHistory];
+  const double acted_W = e.history_W[(updates_seen_ + kHistory - static_cast<std::uint64_t>(u.delay)) % kHistory];
   const double previous_W = e.output_W;
   // Anti-windup as in the damped law: a capacity reduction applies to the state too.
-  e.state_W = std::clamp(e.state_W, lo_W, hi_W);
-  e.state_W += (1.0 - std::exp(-step_s / tau_s)) * (aim_W - e.state_W);
+  e.state_W = std::clamp(e.state_W, u.lo_W, u.hi_W);
+  e.state_W += (1.0 - std::exp(-u.step_s / tau_s)) * (u.aim_W - e.state_W);
   double y = e.state_W;
   const int s = sign_of(y);
   if (e.direction != 0 && s == -e.direction) {
-    if (e.reversal_since_ns < 0) e.reversal_since_ns = now_ns;
-    const double requested_s = static_cast<double>(now_ns - e.reversal_since_ns) / kNsPerS;
-    if (std::abs(y) <= hysteresis_W && requested_s < dwell_s) y = 0.0;
+    if (e.reversal_since_ns < 0) e.reversal_since_ns = u.now_ns;
+    const double requested_s = static_cast<double>(u.now_ns - e.reversal_since_ns) / kNsPerS;
+    if (std::abs(y) <= u.hysteresis_W && requested_s < dwell_s) y = 0.0;
   } else {
     e.reversal_since_ns = -1;
   }
-  y = std::clamp(slew(std::clamp(previous_W, lo_W, hi_W), y, max_step_W), lo_W, hi_W);
+  y = std::clamp(slew(std::clamp(previous_W, u.lo_W, u.hi_W), y, u.max_step_W), u.lo_W, u.hi_W);
   e.output_W = y;
-  if (sign_of(y) != 0) e.direction = sign_of(y);
+  const int y_sign = sign_of(y);
+  const bool reversed = y_sign != 0 && e.direction != 0 && y_sign != e.direction;
+  if (y_sign != 0) e.direction = y_sign;
   e.history_W[updates_seen_ % kHistory] = y;
-  if (updates_seen_ >= static_cast<std::uint64_t>(delay)) {
-    const double w = 1.0 - std::exp(-step_s / kScoreWindow_s);
-    const double cost = std::abs(desired_W - acted_W) + kTravelWeight_s * std::abs(y - previous_W) / step_s;
+  if (updates_seen_ >= static_cast<std::uint64_t>(u.delay)) {
+    const double w = 1.0 - std::exp(-u.step_s / kScoreWindow_s);
+    const double cost = std::abs(u.desired_W - acted_W) + kTravelWeight_s * std::abs(y - previous_W) / u.step_s +
+                        (reversed ? u.flip_cost_Ws / u.step_s : 0.0);
     e.score_W += w * (cost - e.score_W);
   }
 }
@@ -97,10 +98,10 @@ LawOutput AdaptiveLaw::step(const LawInput& in, const BusParams& p) noexcept {
   } else {
     const double aim = std::clamp(out.aim_W, lo, hi);
     const int delay = std::clamp(static_cast<int>(std::lround(kEffectDelay_s / p.update_interval_s)), 1, kHistory - 1);
-    const double hysteresis_W = kHysteresisFraction * rated;
-    for (int k = 0; k < kExperts; ++k)
-      update_expert(experts_[static_cast<std::size_t>(k)], kTauFactor[static_cast<std::size_t>(k)] * p.tau_s, aim,
-                    out.desired_W, step_s, max_step_W, hysteresis_W, kDwellTaus * p.tau_s, in.now_ns, delay, lo, hi);
+    const UpdateIn_ u{aim, out.desired_W, step_s, max_step_W, kHysteresisFraction * rated,
+                      kFlipCostTaus * p.tau_s * rated, lo, hi, in.now_ns, delay};
+    for (std::size_t k = 0; k < kExperts; ++k)
+      update_expert(experts_[k], kTauFactor[k] * p.tau_s, kDwellTaus[k] * p.tau_s, u);
     ++updates_seen_;
     int best = current_;
     for (int k = 0; k < kExperts; ++k)
