@@ -21,3 +21,18 @@ catch_discover_tests(core_alloc_test PROPERTIES LABELS "unit:core:tsan" ENVIRONM
 add_executable(core_stress_test unit/core_stress_test.cpp)
 target_link_libraries(core_stress_test PRIVATE eqd_core eqd_catch_main)
 catch_discover_tests(core_stress_test PROPERTIES LABELS "stress:core:tsan")
+
+# The receding-horizon planner; with GLPK (Debian: libglpk-dev, installed by scripts/setup.sh --with
+# all) its optimum is also checked against the linear program of the same objective.
+add_executable(core_planner_test unit/core_planner_test.cpp)
+target_link_libraries(core_planner_test PRIVATE eqd_core eqd_catch_main)
+find_path(GLPK_INCLUDE_DIR glpk.h)
+find_library(GLPK_LIBRARY glpk)
+if(GLPK_INCLUDE_DIR AND GLPK_LIBRARY)
+  target_compile_definitions(core_planner_test PRIVATE EQD_HAVE_GLPK)
+  target_include_directories(core_planner_test PRIVATE ${GLPK_INCLUDE_DIR})
+  target_link_libraries(core_planner_test PRIVATE ${GLPK_LIBRARY})
+else()
+  message(STATUS "GLPK not found: core_planner_test runs without its linear-program cross-check")
+endif()
+catch_discover_tests(core_planner_test PROPERTIES LABELS "unit:core:tsan")
