@@ -120,6 +120,8 @@ LawInput ControlCore::law_input(BusIndex b, std::int64_t now_ns, const BusGather
     bus.path.update(now_ns, acc.free_W, acc.announcing_present_W, acc.announced_W, acc.announcing,
                     p.forecast_horizon_s, p.tau_s, learned, bus.learned_present_W);
     in.free_forecast_W = bus.path.steer_W();  // NaN while nothing is announced: the law uses free_W
+    in.free_path_n = bus.path.ahead_n();
+    in.free_path_W = in.free_path_n > 0 ? bus.path.ahead_W() : nullptr;
   }
   in.eq_measured_W = g.measured_W;
   in.capacity_charge_W = g.cap_charge_W;

@@ -17,12 +17,14 @@ ForecastPath::ForecastPath()
       ahead_W_(kSlots, 0.0),
       ahead_s_(kSlots, -1),
       window_(kSlots, 0.0),
+      path_W_(kMaxHorizon_s, 0.0),
       steer_W_(std::numeric_limits<double>::quiet_NaN()) {}
 
 void ForecastPath::reset() noexcept {
   std::fill(past_s_.begin(), past_s_.end(), -1);
   std::fill(ahead_s_.begin(), ahead_s_.end(), -1);
   last_s_ = -1;
+  path_n_ = 0;
   steer_W_ = std::numeric_limits<double>::quiet_NaN();
 }
 
@@ -31,6 +33,7 @@ void ForecastPath::update(std::int64_t now_ns, double free_W, double announcing_
                           double learned_present_W) noexcept {
   if (now_ns < 0 || !(horizon_s >= 1.0)) {
     steer_W_ = std::numeric_limits<double>::quiet_NaN();
+    path_n_ = 0;
     return;
   }
   if (horizon_s != horizon_s_) {
@@ -51,6 +54,7 @@ void ForecastPath::update(std::int64_t now_ns, double free_W, double announcing_
                            static_cast<std::int64_t>(learned->horizon_s) == horizon;
   if (announcing == 0 && !use_learned) {
     steer_W_ = std::numeric_limits<double>::quiet_NaN();  // nothing announced or learned: the law uses free_W
+    path_n_ = 0;
     return;
   }
   if (announcing > 0) {
@@ -76,8 +80,10 @@ void ForecastPath::update(std::int64_t now_ns, double free_W, double announcing_
         if (h >= 1) others_W = rest_W + learned->present_W + static_cast<double>(learned->delta_W[static_cast<std::size_t>(h)]);
       }
       window_[n++] = announcing_W + others_W;
+      if (k - sec <= horizon) path_W_[static_cast<std::size_t>(k - sec - 1)] = announcing_W + others_W;
     }
   }
+  path_n_ = static_cast<int>(horizon);
   if (n == 0) {
     steer_W_ = free_W;
     return;

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "eqd/core/planned_law.hpp"
 #include "eqd/sim/battery.hpp"
 #include "eqd/sim/harness.hpp"
 #include "eqd/sim/rig.hpp"
@@ -250,6 +251,25 @@ std::vector<LawSpec> law_specs() {
                        }});
     }
   }
+  // The receding-horizon planner (law `planned`, issue #15 item 2; not in the config's registry yet):
+  // with the scenarios' announcements (family "planned") and with learned forecasts
+  // ("planned_learned"), tau 15 s.
+  const auto planned = [](core::CoreConfig c) {
+    for (core::BusParams& p : c.buses) {
+      p.tau_s = kEqdReferenceTau_s;
+      p.use_forecast = true;
+    }
+    c.make_law = [](std::uint16_t, const core::BusParams&) { return std::make_unique<core::PlannedLaw>(); };
+    return c;
+  };
+  specs.push_back({"planned", "planned tau 15 s, announced", "planned", "τ15", kEqdReferenceTau_s,
+                   [planned](core::CoreConfig c) { return std::make_unique<sim::ControlCoreLaw>(planned(c)); }, true});
+  specs.push_back({"planned", "planned tau 15 s, learned", "planned_learned", "learned", kEqdReferenceTau_s,
+                   [planned](core::CoreConfig c) {
+                     core::CoreConfig pc = planned(c);
+                     for (core::BusParams& p : pc.buses) p.learn_forecast = true;
+                     return std::make_unique<sim::LearningCoreLaw>(pc, true, false);
+                   }});
   return specs;
 }
 
@@ -490,6 +510,44 @@ struct ScenarioRun {
   std::string error;
 };
 
+/// Goal of issue #15 item 2: the planner against the same-slew perfect-foresight bound. Announced:
+/// exchange <= 1.3x the bound's, flips/h <= the bound's, travel <= 1.2x the bound's; learned, on the
+/// repeating (learn_*) scenarios: exchange <= 1.6x the bound's.
+void print_planner_goal(const std::vector<ScenarioRun>& runs) {
+  std::printf("\n## Goal of issue #15 item 2: the receding-horizon planner against the bound (exchange <= 1.3x, "
+              "flips/h <= the bound's, travel <= 1.2x; learned <= 1.6x on repeating labs)\n\n"
+              "| scenario | bound | adaptive, announced | planned, announced | x bound | goal | planned, learned | x bound | "
+              "goal |\n|---|---|---|---|---:|---|---|---:|---|\n");
+  for (const ScenarioRun& sr : runs) {
+    const Row* b = &sr.bound;
+    const Row* a = nullptr;
+    const Row* p = nullptr;
+    const Row* pl = nullptr;
+    for (const Row& r : sr.rows) {
+      if (r.column == "adaptivef") a = &r;
+      if (r.column == "planned") p = &r;
+      if (r.column == "planned_learned") pl = &r;
+    }
+    if (b == nullptr || p == nullptr || !(b->exchange_ratio > 0.0)) continue;
+    const auto cell = [](const Row* r) {
+      return r == nullptr ? std::string("-")
+                          : fmt("%.3f", r->exchange_ratio) + fmt(", %.0f/h", r->flips_per_hour) + fmt(", %.0f kW", r->travel_kW);
+    };
+    const auto judge = [b](const Row& r, double limit) {
+      std::string miss;
+      if (r.exchange_ratio > limit * b->exchange_ratio) miss += " exchange";
+      if (r.flips_per_hour > b->flips_per_hour + 1e-9) miss += " flips";
+      if (r.travel_kW > 1.2 * b->travel_kW) miss += " travel";
+      return miss.empty() ? std::string("met") : "missed:" + miss;
+    };
+    const bool repeating = sr.sc.harness.metrics_from_s > 0.0 && sr.sc.name.find("oneoff") == std::string::npos;
+    std::printf("| %s | %s | %s | %s | %.1f | %s | %s | %s | %s |\n", sr.sc.name.c_str(), cell(b).c_str(), cell(a).c_str(),
+                cell(p).c_str(), p->exchange_ratio / b->exchange_ratio, judge(*p, 1.3).c_str(), cell(pl).c_str(),
+                pl != nullptr ? fmt("%.1f", pl->exchange_ratio / b->exchange_ratio).c_str() : "-",
+                pl == nullptr ? "-" : repeating ? judge(*pl, 1.6).c_str() : "n/a (not a repeating lab)");
+  }
+}
+
 int run(int argc, char** argv) {
   std::filesystem::path out_dir = "bench-laws-out";
   std::vector<std::string> files;
@@ -680,7 +738,7 @@ int run(int argc, char** argv) {
     // Plot points, one file per family in sweep order (least to most aggressive), so that gnuplot's
     // line through them is the sweep: travel_kW flips_per_hour exchange_ratio tag.
     for (const char* fam : {"none", "evcc", "pid", "pid_lp", "tracker", "eqd", "eqdf", "adaptive", "adaptivef", "learned",
-                            "whatif", "bound"}) {
+                            "planned", "whatif", "bound"}) {
       std::ofstream pts(out_dir / ("points_" + sc.name + "_" + fam + ".dat"));
       for (const Row& r : rows)
         if (r.family == fam)
@@ -790,6 +848,7 @@ int run(int argc, char** argv) {
                 le != nullptr ? (le->tag + ": " + cell(*le)).c_str() : "-", 100.0 * recovered_e, goal.c_str(),
                 lp != nullptr ? cell(*lp).c_str() : "-", 100.0 * recovered_p);
   }
+  print_planner_goal(runs);
   std::printf("\n## Verdict: eqd's laws at tau 15 s against the lowest peer frontier at <= travel and <= flips/h\n\n"
               "| scenario | eqd | eqd exchange | lowest peer at <= actuation | verdict |\n|---|---|---:|---:|---|\n");
   for (const Verdict& v : summary)

@@ -7,13 +7,20 @@
 #include <random>
 #include <vector>
 
+#include "eqd/core/adaptive_law.hpp"
 #include "eqd/core/horizon_planner.hpp"
+#include "eqd/core/planned_law.hpp"
 
 #ifdef EQD_HAVE_GLPK
 #include <glpk.h>
 #endif
 
+using eqd::core::AdaptiveLaw;
+using eqd::core::BusParams;
+using eqd::core::BusStatus;
 using eqd::core::HorizonPlanner;
+using eqd::core::LawInput;
+using eqd::core::PlannedLaw;
 using eqd::core::PlanRequest;
 using eqd::core::PlanResult;
 
@@ -154,6 +161,100 @@ TEST_CASE("planner: requests out of range are refused, not planned", "[planner]"
   r = request(free);
   CHECK_FALSE(planner.solve(r).ok);
   CHECK(planner.plan_size() == 0);
+}
+
+namespace {
+constexpr std::int64_t kMs = 1'000'000;
+
+// One 10 Hz step at t_s with the free power now, a 30 s path (or none) and 6 kW of buffers.
+LawInput law_input(double t_s, double free_W, const std::vector<double>* path, double measured_W) {
+  LawInput in;
+  in.now_ns = static_cast<std::int64_t>(std::llround(t_s * 1000.0)) * kMs;
+  in.free_W = free_W;
+  in.eq_measured_W = measured_W;
+  in.capacity_charge_W = in.capacity_discharge_W = in.rated_W = 6000.0;
+  in.any_fresh = true;
+  if (path != nullptr) {
+    in.free_path_W = path->data();
+    in.free_path_n = static_cast<int>(path->size());
+    in.free_forecast_W = path->back();
+  }
+  return in;
+}
+
+// The free power now and its 30 s path for a step from 0 to -3 kW at step_s.
+std::vector<double> step_path(double t_s, double step_s) {
+  std::vector<double> p(30);
+  for (std::size_t k = 0; k < p.size(); ++k)
+    p[k] = std::floor(t_s) + static_cast<double>(k + 1) >= step_s ? -3000.0 : 0.0;
+  return p;
+}
+}  // namespace
+
+TEST_CASE("planned law: with a known step ahead it ramps before the step; the adaptive law cannot",
+          "[planner][law]") {
+  BusParams p;
+  p.tau_s = 15.0;
+  PlannedLaw planned;
+  AdaptiveLaw adaptive;
+  double cmd = 0.0, cmd_adaptive = 0.0, at_step = 0.0, early = 0.0;
+  for (int k = 0; k < 600; ++k) {  // 60 s; the step at 40 s
+    const double t = k / 10.0;
+    const double free = t >= 40.0 ? -3000.0 : 0.0;
+    const std::vector<double> path = step_path(t, 40.0);
+    const double prev = cmd;
+    cmd = planned.step(law_input(t, free, &path, cmd), p).command_W;
+    cmd_adaptive = adaptive.step(law_input(t, free, nullptr, cmd_adaptive), p).command_W;
+    CHECK(std::abs(cmd - prev) <= 400.0 + 1e-9);  // rating / tau per update
+    CHECK(cmd <= 6000.0);
+    if (k == 399) at_step = cmd;
+    if (k == 300) early = cmd;
+  }
+  CHECK(planned.planning());
+  // The ramp (3 kW at 400 W/s: 7.5 s) straddles the step: nothing 10 s before it, although the step
+  // has been on the path for 20 s; already charging when it comes.
+  CHECK(early == 0.0);
+  CHECK(at_step > 500.0);
+  CHECK(std::abs(cmd - 3000.0) < 100.0);  // and on it 20 s later
+  CHECK(planned.counters().direction_flips == 0);
+}
+
+TEST_CASE("planned law: without a path, or out of mode ok, it is the adaptive law, without a bump",
+          "[planner][law]") {
+  BusParams p;
+  p.tau_s = 15.0;
+  PlannedLaw planned;
+  AdaptiveLaw adaptive;
+  // No path at all: step for step the adaptive law.
+  double a = 0.0, b = 0.0;
+  for (int k = 0; k < 900; ++k) {
+    const double t = k / 10.0;
+    const double free = std::fmod(t, 40.0) < 20.0 ? -2500.0 : 1500.0;
+    a = planned.step(law_input(t, free, nullptr, a), p).command_W;
+    b = adaptive.step(law_input(t, free, nullptr, b), p).command_W;
+    REQUIRE(a == b);
+  }
+  CHECK_FALSE(planned.planning());
+  // A path for 30 s, then none: the command moves on from where the plan left it.
+  double cmd = a;
+  for (int k = 900; k < 1500; ++k) {
+    const double t = k / 10.0;
+    const std::vector<double> path(30, -2000.0);
+    const bool known = k < 1200;
+    const double prev = cmd;
+    cmd = planned.step(law_input(t, -2000.0, known ? &path : nullptr, cmd), p).command_W;
+    CHECK(std::abs(cmd - prev) <= 400.0 + 1e-9);
+  }
+  CHECK_FALSE(planned.planning());
+  CHECK(std::abs(cmd - 2000.0) < 150.0);
+  // Holding: the command stays; idle: 0 W.
+  const std::vector<double> path(30, -4000.0);
+  LawInput hold = law_input(200.0, -4000.0, &path, cmd);
+  hold.mode = BusStatus::holding;
+  CHECK(planned.step(hold, p).command_W == Approx(cmd));
+  LawInput idle = law_input(201.0, -4000.0, &path, cmd);
+  idle.mode = BusStatus::idle;
+  CHECK(planned.step(idle, p).command_W == 0.0);
 }
 
 #ifdef EQD_HAVE_GLPK

@@ -42,6 +42,11 @@ struct LawInput {
   bool any_test_stale = false;         ///< a test channel's sample is stale or invalid
   bool any_fresh = false;              ///< at least one channel of the bus has a fresh sample
   bool samples_newer_than_command = true;  ///< every usable buffer reported since the last command
+  /// The free power's known path over the coming seconds (announced or learned, bus side, with
+  /// use_forecast): free_path_W[k] is k + 1 s after the current second, k < free_path_n. Null / 0: no
+  /// path. Valid during step() only (ForecastPath::ahead_W()).
+  const double* free_path_W = nullptr;
+  int free_path_n = 0;
 };
 
 /// A law's answer for one step.

@@ -62,6 +62,12 @@ class ForecastPath {
   /// or before the first update).
   [[nodiscard]] double steer_W() const noexcept { return steer_W_; }
 
+  /// The path of the coming seconds as update() last built it: ahead_W()[k] is the free power expected
+  /// k + 1 seconds after the current second, for k < ahead_n() (0 while steer_W() is NaN). For laws that
+  /// plan over the path (LawInput::free_path_W).
+  [[nodiscard]] const double* ahead_W() const noexcept { return path_W_.data(); }
+  [[nodiscard]] int ahead_n() const noexcept { return path_n_; }
+
   /// Forget everything (e.g. the horizon changed).
   void reset() noexcept;
 
@@ -73,6 +79,8 @@ class ForecastPath {
   std::vector<double> ahead_W_;          ///< announced power of second k at k % kSlots
   std::vector<std::int64_t> ahead_s_;    ///< which second each ahead slot holds (-1 = none)
   std::vector<double> window_;           ///< scratch for the median
+  std::vector<double> path_W_;           ///< the coming seconds' free power (ahead_W())
+  int path_n_ = 0;
   std::int64_t last_s_ = -1;
   double horizon_s_ = 0.0;
   double steer_W_;
