@@ -9,18 +9,18 @@ add_executable(core_unit_tests
   unit/core_allocator_test.cpp
   unit/core_control_core_test.cpp)
 target_link_libraries(core_unit_tests PRIVATE eqd_core eqd_catch_main)
-catch_discover_tests(core_unit_tests PROPERTIES LABELS "unit:core:tsan")
+catch_discover_tests(core_unit_tests EXTRA_ARGS --warn NoTests PROPERTIES LABELS "unit:core:tsan")
 
 # Own binary: it replaces the global operator new to count allocations around the cycle.
 add_executable(core_alloc_test unit/core_alloc_test.cpp)
 target_link_libraries(core_alloc_test PRIVATE eqd_core eqd_catch_main)
 # ASan's own operator new may serve allocations made before ours takes over (static init in its
 # runtime); freeing those through our replacement is not a bug of the code under test.
-catch_discover_tests(core_alloc_test PROPERTIES LABELS "unit:core:tsan" ENVIRONMENT "ASAN_OPTIONS=alloc_dealloc_mismatch=0")
+catch_discover_tests(core_alloc_test EXTRA_ARGS --warn NoTests PROPERTIES LABELS "unit:core:tsan" ENVIRONMENT "ASAN_OPTIONS=alloc_dealloc_mismatch=0")
 
 add_executable(core_stress_test unit/core_stress_test.cpp)
 target_link_libraries(core_stress_test PRIVATE eqd_core eqd_catch_main)
-catch_discover_tests(core_stress_test PROPERTIES LABELS "stress:core:tsan")
+catch_discover_tests(core_stress_test EXTRA_ARGS --warn NoTests PROPERTIES LABELS "stress:core:tsan")
 
 # The receding-horizon planner; with GLPK (Debian: libglpk-dev, installed by scripts/setup.sh --with
 # all) its optimum is also checked against the linear program of the same objective.
@@ -35,4 +35,4 @@ if(GLPK_INCLUDE_DIR AND GLPK_LIBRARY)
 else()
   message(STATUS "GLPK not found: core_planner_test runs without its linear-program cross-check")
 endif()
-catch_discover_tests(core_planner_test PROPERTIES LABELS "unit:core:tsan")
+catch_discover_tests(core_planner_test EXTRA_ARGS --warn NoTests PROPERTIES LABELS "unit:core:tsan")

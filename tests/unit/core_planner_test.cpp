@@ -82,7 +82,7 @@ TEST_CASE("planner: a known step is met by a ramp at the slew limit that starts 
   CHECK(res.first_W == e[0]);
 }
 
-TEST_CASE("planner: a ramp is followed; a pulse shorter than the ramp time is worth less travel", "[planner]") {
+TEST_CASE("planner: a ramp is followed, and a pulse shorter than the ramp time is worth less travel", "[planner]") {
   HorizonPlanner planner;
   std::vector<double> ramp(60);
   for (std::size_t t = 0; t < ramp.size(); ++t) ramp[t] = -50.0 * static_cast<double>(t + 1);
@@ -191,7 +191,7 @@ std::vector<double> step_path(double t_s, double step_s) {
 }
 }  // namespace
 
-TEST_CASE("planned law: with a known step ahead it ramps before the step; the adaptive law cannot",
+TEST_CASE("planned law: with a known step ahead it ramps before the step, which the adaptive law cannot",
           "[planner][law]") {
   BusParams p;
   p.tau_s = 15.0;

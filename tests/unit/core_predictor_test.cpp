@@ -205,7 +205,7 @@ TEST_CASE("predictor: a long step is kept at a coarser resolution within trace_c
   CHECK(cp.memory_bytes() < 4 * 1024);
 }
 
-TEST_CASE("predictor: learned state survives a save and load exactly; corrupt data is refused", "[predictor]") {
+TEST_CASE("predictor: learned state survives a save and load exactly, and corrupt data is refused", "[predictor]") {
   PredictorParams p;
   ChannelPredictor a;
   const Program prog(4);

@@ -107,7 +107,7 @@ TEST_CASE("learned.bin: damaged files are refused whole", "[daemon][predictor]")
   CHECK_FALSE(daemon::decode_learned("", b, dir).error.empty());
 }
 
-TEST_CASE("predictor thread: learns from a live core, saves at stop, restores at start; a corrupt file is moved aside",
+TEST_CASE("predictor thread: learns from a live core, saves at stop, restores at start, and moves a corrupt file aside",
           "[daemon][predictor]") {
   TempDir tmp;
   const std::string path = (tmp.path / "learned.bin").string();

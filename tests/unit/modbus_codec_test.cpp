@@ -614,7 +614,7 @@ TEST_CASE("program block: the default profile as docs/modbus-profile.md defines 
   CHECK(all[3] == ReadRequest{Table::input, 59000, 48});
 }
 
-TEST_CASE("program block: reads stay whole and apart up to 2048 channels; none beyond", "[modbus][program][planner]") {
+TEST_CASE("program block: reads stay whole and apart up to 2048 channels, none beyond", "[modbus][program][planner]") {
   for (const std::uint16_t n : {std::uint16_t{1}, std::uint16_t{41}, std::uint16_t{42}, std::uint16_t{2048}}) {
     INFO("channels " << n);
     const RegisterMap m = with_capabilities(default_profile(n), std::uint16_t{0x7F});
