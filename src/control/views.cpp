@@ -85,7 +85,10 @@ json status_view(const daemon::RigView& rig, std::int64_t now_ns, const MetricsE
         {"desired_W", s.desired_W},
         {"capacity_charge_W", s.capacity_charge_W},
         {"capacity_discharge_W", s.capacity_discharge_W},
-        {"params", json{{"target_W", s.params.target_W}, {"tau_s", s.params.tau_s}, {"deadband_W", s.params.deadband_W},
+        // Commands that came from a receding-horizon plan (law planned; 0 for the other laws).
+        {"plans_applied", s.plans_applied},
+        {"params", json{{"law", core::to_string(s.params.law)}, {"target_W", s.params.target_W}, {"tau_s", s.params.tau_s},
+                        {"deadband_W", s.params.deadband_W},
                         {"use_forecast", s.params.use_forecast}, {"learn_forecast", s.params.learn_forecast},
                         {"forecast_horizon_s", s.params.forecast_horizon_s},
                         {"allow_any_tau", allow_any_tau}}},

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "eqd/core/adaptive_law.hpp"
+#include "eqd/core/planned_law.hpp"
 #include "eqd/core/equalizer.hpp"
 
 namespace eqd::core {
@@ -20,6 +21,7 @@ struct LawEntry {
 constexpr LawEntry kLaws[] = {
     {LawKind::damped, "damped"},
     {LawKind::adaptive, "adaptive"},
+    {LawKind::planned, "planned"},
 };
 }  // namespace
 
@@ -40,12 +42,14 @@ bool parse_law_kind(const char* name, LawKind& out) noexcept {
   return false;
 }
 
-const char* law_names() noexcept { return "damped, adaptive"; }
+const char* law_names() noexcept { return "damped, adaptive, planned"; }
 
 std::unique_ptr<BusLaw> make_bus_law(LawKind k) {
   switch (k) {
     case LawKind::damped: return std::make_unique<DampedLaw>();
     case LawKind::adaptive: return std::make_unique<AdaptiveLaw>();
+    // Without a plan board it never plans (the adaptive law); ControlCore builds it with its board.
+    case LawKind::planned: return std::make_unique<PlannedLaw>();
   }
   return nullptr;
 }

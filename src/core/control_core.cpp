@@ -1,6 +1,7 @@
 // The control core. Everything sized here, in the constructor; cycle() only reads, computes and stores.
 #include "eqd/core/control_core.hpp"
 #include "control_core_detail.hpp"
+#include "eqd/core/planned_law.hpp"
 
 #include <algorithm>
 #include <bit>
@@ -42,7 +43,8 @@ ControlCore::ControlCore(const CoreConfig& cfg)
       requests_(cfg.request_capacity),
       responses_(cfg.request_capacity),
       liveness_ns_(cfg.liveness_ms * kNsPerMs),
-      learned_(cfg.channels.size(), cfg.buses.size()) {
+      learned_(cfg.channels.size(), cfg.buses.size()),
+      plans_(cfg.buses.size()) {
   if (cfg.liveness_ms < 1 || cfg.liveness_ms > 3'600'000)
     throw std::invalid_argument("control core: liveness_ms must be within 1..3600000");
   if (cfg.buses.empty()) throw std::invalid_argument("control core: at least one bus is required");
@@ -51,7 +53,14 @@ ControlCore::ControlCore(const CoreConfig& cfg)
     if (const char* err = validate(cfg.buses[b], true))
       throw std::invalid_argument("control core: bus " + std::to_string(b) + ": " + err);
     buses_[b].params = cfg.buses[b];
-    buses_[b].law = cfg.make_law ? cfg.make_law(static_cast<BusIndex>(b), cfg.buses[b]) : make_bus_law(cfg.buses[b].law);
+    if (cfg.make_law) {
+      buses_[b].law = cfg.make_law(static_cast<BusIndex>(b), cfg.buses[b]);
+    } else if (cfg.buses[b].law == LawKind::planned) {
+      buses_[b].law = std::make_unique<PlannedLaw>(&plans_, b);  // its planner: plan_board() (planner thread)
+      plans_wanted_ = true;
+    } else {
+      buses_[b].law = make_bus_law(cfg.buses[b].law);
+    }
     if (!buses_[b].law)
       throw std::invalid_argument("control core: bus " + std::to_string(b) + ": no control law '" +
                                   to_string(cfg.buses[b].law) + "'");

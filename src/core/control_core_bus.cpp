@@ -235,6 +235,7 @@ void ControlCore::publish_bus(BusIndex b, const LawInput& in, const LawOutput& o
   s.updates = counters.updates;
   s.direction_flips = counters.direction_flips;
   s.setpoint_travel_W = counters.setpoint_travel_W;
+  s.plans_applied = counters.plans_applied;
   s.channels = acc.channels;
   s.buffers = acc.buffers;
   s.pending = acc.pending;

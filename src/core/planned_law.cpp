@@ -1,5 +1,5 @@
-// Law `planned`: the receding-horizon plan over a known path, the adaptive law otherwise. See
-// planned_law.hpp.
+// Law `planned`: the receding-horizon plan over a known path, solved off the control thread; the
+// adaptive law otherwise. See planned_law.hpp.
 #include "eqd/core/planned_law.hpp"
 
 #include <algorithm>
@@ -23,55 +23,81 @@ void PlannedLaw::account(const LawOutput& out) noexcept {
   command_W_ = out.command_W;
 }
 
+LawOutput PlannedLaw::fallback(const LawInput& in, const BusParams& p) noexcept {
+  if (!in_fallback_) {
+    fallback_ = AdaptiveLaw{};  // its first step starts from the measured power: no bump
+    in_fallback_ = true;
+  }
+  planning_ = false;
+  LawOutput out = fallback_.step(in, p);
+  account(out);
+  if (capacity_of(in).empty() || in.mode == BusStatus::idle) command_W_ = 0.0;
+  return out;
+}
+
+void PlannedLaw::ask(const LawInput& in, const BusParams& p, const Capacity& cap) noexcept {
+  const double rated = std::max({in.rated_W, cap.hi_W, -cap.lo_W});
+  PlanAsk a;
+  a.asked_ns = in.now_ns;
+  a.n = std::min(in.free_path_n, HorizonPlanner::kMaxSteps);
+  for (int t = 0; t < a.n; ++t)
+    a.free_W[static_cast<std::size_t>(t)] = static_cast<float>(in.free_path_W[t]);
+  a.delay_s = kEffectDelay_s;
+  a.start_direction = direction_;
+  a.target_W = p.target_W;
+  a.start_W = command_W_;
+  a.lo_W = cap.lo_W;
+  a.hi_W = cap.hi_W;
+  a.slew_W_per_s = p.slew_W_per_s > 0.0 ? p.slew_W_per_s : rated / p.tau_s;
+  a.travel_weight_s = kTravelWeight_s;
+  a.flip_cost_Ws = kFlipCostTaus * p.tau_s * rated;
+  const double dt_s = last_ask_ns_ < 0 ? p.update_interval_s : static_cast<double>(in.now_ns - last_ask_ns_) / kNsPerS;
+  max_step_W_ = a.slew_W_per_s * std::min(dt_s, 4.0 * p.update_interval_s);
+  board_->ask(bus_, a);
+  if (pending_ns_ >= 0) ++unanswered_;
+  pending_ns_ = last_ask_ns_ = in.now_ns;
+}
+
 LawOutput PlannedLaw::step(const LawInput& in, const BusParams& p) noexcept {
   const Capacity cap = capacity_of(in);
   const bool path = in.free_path_W != nullptr && in.free_path_n > kEffectDelay_s;
-  if (!path || in.mode != BusStatus::ok || cap.empty()) {
-    if (planning_) {
-      fallback_ = AdaptiveLaw{};  // its first step starts from the measured power: no bump
-      planning_ = false;
-    }
-    LawOutput out = fallback_.step(in, p);
-    account(out);
-    if (cap.empty() || in.mode == BusStatus::idle) command_W_ = 0.0;
-    return out;
+  if (board_ == nullptr || !path || in.mode != BusStatus::ok || cap.empty()) {
+    pending_ns_ = last_ask_ns_ = -1;
+    unanswered_ = 0;
+    return fallback(in, p);
   }
+  // An answer to the pending ask: command its first step.
+  PlanAnswer ans;
+  if (pending_ns_ >= 0 && board_->answer(bus_, ans) && ans.asked_ns == pending_ns_) {
+    pending_ns_ = -1;
+    unanswered_ = 0;
+    if (ans.ok) {
+      LawOutput out;
+      out.desired_W = p.target_W - in.free_W;
+      out.aim_W = ans.first_W;
+      const double from = std::clamp(command_W_, cap.lo_W, cap.hi_W);
+      out.command_W = std::clamp(slew(from, ans.first_W, max_step_W_), cap.lo_W, cap.hi_W);
+      out.updated = true;
+      planning_ = true;
+      in_fallback_ = false;
+      account(out);
+      ++counters_.plans_applied;
+      return out;
+    }
+  }
+  // As the other laws: a new decision at most every update_interval_s, on samples newer than the last
+  // command; the plan asked for now is commanded when it comes.
+  const double since_s = last_ask_ns_ < 0 ? p.update_interval_s : static_cast<double>(in.now_ns - last_ask_ns_) / kNsPerS;
+  if (since_s + 1e-9 >= p.update_interval_s && in.samples_newer_than_command) ask(in, p, cap);
+  if (unanswered_ >= kMaxUnanswered) return fallback(in, p);  // the planner is late or stopped
   LawOutput out;
   out.desired_W = p.target_W - in.free_W;
   out.aim_W = std::isfinite(in.free_forecast_W) ? p.target_W - in.free_forecast_W : out.desired_W;
-  if (!planning_) {
-    planning_ = true;
-    last_update_ns_ = -1;
+  if (in_fallback_ && !planning_) {
+    // Waiting for the first answer since the fallback drove: keep following it meanwhile.
+    return fallback(in, p);
   }
-  command_W_ = std::clamp(command_W_, cap.lo_W, cap.hi_W);
-  const double dt_s = last_update_ns_ < 0 ? p.update_interval_s : static_cast<double>(in.now_ns - last_update_ns_) / kNsPerS;
-  // As the other laws: at most every update_interval_s, on samples newer than the last command.
-  if (dt_s + 1e-9 < p.update_interval_s || !in.samples_newer_than_command) {
-    out.command_W = command_W_;
-    return out;
-  }
-  last_update_ns_ = in.now_ns;
-  const double rated = std::max({in.rated_W, cap.hi_W, -cap.lo_W});
-  const double slew_W_per_s = p.slew_W_per_s > 0.0 ? p.slew_W_per_s : rated / p.tau_s;
-  PlanRequest r;
-  r.free_W = in.free_path_W;
-  r.n = std::min(in.free_path_n, HorizonPlanner::kMaxSteps);
-  r.target_W = p.target_W;
-  r.start_W = command_W_;
-  r.start_direction = direction_;
-  r.lo_W = cap.lo_W;
-  r.hi_W = cap.hi_W;
-  r.slew_W_per_s = slew_W_per_s;
-  r.delay_s = kEffectDelay_s;
-  r.travel_weight_s = kTravelWeight_s;
-  r.flip_cost_Ws = kFlipCostTaus * p.tau_s * rated;
-  const PlanResult plan = planner_.solve(r);
-  const double goal_W = plan.ok ? plan.first_W : out.aim_W;
-  const double max_step_W = slew_W_per_s * std::min(dt_s, 4.0 * p.update_interval_s);
-  out.command_W = std::clamp(slew(command_W_, goal_W, max_step_W), cap.lo_W, cap.hi_W);
-  out.aim_W = goal_W;
-  out.updated = true;
-  account(out);
+  out.command_W = std::clamp(command_W_, cap.lo_W, cap.hi_W);
   return out;
 }
 

@@ -39,6 +39,7 @@ Daemon::Daemon(const config::Config& cfg, const PlanHook& adjust_plan,
   // Learned forecasts live beside the state file; a successor of a reload restores what this one saved
   // when it detached (start() reads the file, detach() and shutdown() write it).
   predictor_ = std::make_unique<PredictorThread>(*core_, plan_.directory, cfg_.state_dir + "/learned.bin");
+  planner_ = std::make_unique<PlannerThread>(*core_);
   for (std::size_t c = 0; c < plan_.pollers.size(); ++c) {
     if (const auto it = plan_.can_links.find(c); it != plan_.can_links.end()) {
       io::can::CanLinkConfig cc = it->second;
@@ -65,6 +66,7 @@ void Daemon::start() {
   started_ = true;
   loop_->start();
   (void)predictor_->start();
+  planner_->start();
   for (auto& p : links_) p->start();
   // Where each equalization channel came from: the configuration, or the state file (assigned with
   // eqctl); a configured one the state file says was released is counted apart.
@@ -91,6 +93,7 @@ void Daemon::detach() {
   for (auto& l : links_) l->stop();
   loop_->stop();
   predictor_->stop();
+  planner_->stop();
   spdlog::info("handing over: links stopped, buffers keep their setpoints until their lease expires");
 }
 
@@ -150,6 +153,7 @@ ShutdownReport Daemon::shutdown(std::chrono::milliseconds timeout) {
   for (auto& p : links_) p->stop();
   loop_->stop();
   predictor_->stop();
+  planner_->stop();
   spdlog::info("stopped: {} controller(s) acknowledged, {} timed out", report.acknowledged.size(),
                report.timed_out.size());
   return report;

@@ -63,6 +63,7 @@ enum Id : std::size_t {
   kFreeExport,
   kEqAbsorbed,
   kEqDelivered,
+  kPlansApplied,
   kCtlUp,
   kCtlPolls,
   kCtlErrors,
@@ -157,6 +158,8 @@ const MetricInfo kCatalogue[] = {
      "Energy the grid would have taken back without equalization (free power < 0)."},
     {"eqd_bus_equalization_absorbed_joules_total", C, kBus, "joules", "bus", "Energy absorbed by buffers charging."},
     {"eqd_bus_equalization_delivered_joules_total", C, kBus, "joules", "bus", "Energy delivered by buffers discharging."},
+    {"eqd_bus_plans_applied_total", C, kBus, "", "bus",
+     "Commands taken from a receding-horizon plan (law planned; stays 0 while it falls back or for other laws)."},
     {"eqd_controller_up", G, kCon, "", "controller", "1 when the controller's link is connected, else 0."},
     {"eqd_controller_polls_total", C, kCon, "", "controller", "Poll cycles run (connected or not)."},
     {"eqd_controller_errors_total", C, kCon, "", "controller,kind",
@@ -394,6 +397,7 @@ void Collector::collect_buses(std::vector<MetricFamily>& out) const {
   per_bus(kFreeExport, [](BS x) { return x.energy.free_export_J; });
   per_bus(kEqAbsorbed, [](BS x) { return x.energy.eq_absorbed_J; });
   per_bus(kEqDelivered, [](BS x) { return x.energy.eq_delivered_J; });
+  per_bus(kPlansApplied, [](BS x) { return static_cast<double>(x.plans_applied); });
 }
 
 void Collector::collect_controllers(std::vector<MetricFamily>& out, std::int64_t now_ns) const {

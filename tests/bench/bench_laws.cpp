@@ -21,7 +21,6 @@
 #include <thread>
 #include <vector>
 
-#include "eqd/core/planned_law.hpp"
 #include "eqd/sim/battery.hpp"
 #include "eqd/sim/harness.hpp"
 #include "eqd/sim/rig.hpp"
@@ -251,15 +250,15 @@ std::vector<LawSpec> law_specs() {
                        }});
     }
   }
-  // The receding-horizon planner (law `planned`, issue #15 item 2; not in the config's registry yet):
+  // The receding-horizon planner (law `planned`, issue #15 item 2):
   // with the scenarios' announcements (family "planned") and with learned forecasts
   // ("planned_learned"), tau 15 s.
   const auto planned = [](core::CoreConfig c) {
     for (core::BusParams& p : c.buses) {
+      p.law = core::LawKind::planned;  // the core builds it with its plan board; the harness serves it
       p.tau_s = kEqdReferenceTau_s;
       p.use_forecast = true;
     }
-    c.make_law = [](std::uint16_t, const core::BusParams&) { return std::make_unique<core::PlannedLaw>(); };
     return c;
   };
   specs.push_back({"planned", "planned tau 15 s, announced", "planned", "τ15", kEqdReferenceTau_s,

@@ -42,3 +42,9 @@ add_test(NAME eqctl_learning
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/eqctl_learning.sh $<TARGET_FILE:eqsim> $<TARGET_FILE:eqd>
                  $<TARGET_FILE:eqctl> ${CMAKE_CURRENT_SOURCE_DIR}/integration/rigs/learning_fast.yaml)
 set_tests_properties(eqctl_learning PROPERTIES LABELS "integration" TIMEOUT 120)
+
+# Law planned end to end: the planner thread, plans applied on the announced demo rig, bus balanced.
+add_test(NAME eqctl_planned
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/eqctl_planned.sh $<TARGET_FILE:eqsim> $<TARGET_FILE:eqd>
+                 $<TARGET_FILE:eqctl> ${PROJECT_SOURCE_DIR}/config/rigs/demo.yaml)
+set_tests_properties(eqctl_planned PROPERTIES LABELS "integration" TIMEOUT 90)

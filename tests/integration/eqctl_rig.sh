@@ -30,7 +30,8 @@ rig_start() {
   for _ in $(seq 50); do [ -s "$WORK/eqd.yaml" ] && break; sleep 0.1; done
   [ -s "$WORK/eqd.yaml" ] || fail "eqsim wrote no eqd config"
   # api.group=root: the group exists on every machine (no warning); the tests run as root.
-  "$EQD" -c "$WORK/eqd.yaml" --set "api.socket=$SOCK" --set "state_dir=$WORK/state" --set metrics.enabled=false \
+  # RIG_EQD_ARGS (an array, optional): more eqd options, e.g. (--set buses.main.law=planned).
+  "$EQD" -c "$WORK/eqd.yaml" ${RIG_EQD_ARGS[@]+"${RIG_EQD_ARGS[@]}"} --set "api.socket=$SOCK" --set "state_dir=$WORK/state" --set metrics.enabled=false \
     --set api.group=root --set control_loop.shutdown_timeout_ms=1000 >"$WORK/eqd.log" 2>&1 &
   RIG_EQD_PID=$!
   wait_answering "$RIG_EQD_PID" eqd

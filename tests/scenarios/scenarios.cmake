@@ -10,6 +10,9 @@ foreach(_f IN LISTS _eqd_scenarios)
   # The same scenario with the damped law on every bus (the files use the default law, adaptive).
   add_test(NAME scenario_damped.${_name} COMMAND sim_scenarios scenarios -c ${_name})
   set_tests_properties(scenario_damped.${_name} PROPERTIES LABELS "scenario" ENVIRONMENT "EQD_SCENARIO_LAW=damped")
+  # And with the receding-horizon planner (where a file announces nothing, it is the adaptive law).
+  add_test(NAME scenario_planned.${_name} COMMAND sim_scenarios scenarios -c ${_name})
+  set_tests_properties(scenario_planned.${_name} PROPERTIES LABELS "scenario" ENVIRONMENT "EQD_SCENARIO_LAW=planned")
 endforeach()
 add_test(NAME scenario.folder COMMAND sim_scenarios "scenario folder is not empty")
 set_tests_properties(scenario.folder PROPERTIES LABELS "scenario")

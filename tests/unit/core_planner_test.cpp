@@ -9,6 +9,7 @@
 
 #include "eqd/core/adaptive_law.hpp"
 #include "eqd/core/horizon_planner.hpp"
+#include "eqd/core/plan_board.hpp"
 #include "eqd/core/planned_law.hpp"
 
 #ifdef EQD_HAVE_GLPK
@@ -20,6 +21,8 @@ using eqd::core::BusParams;
 using eqd::core::BusStatus;
 using eqd::core::HorizonPlanner;
 using eqd::core::LawInput;
+using eqd::core::PlanBoard;
+using eqd::core::PlanService;
 using eqd::core::PlannedLaw;
 using eqd::core::PlanRequest;
 using eqd::core::PlanResult;
@@ -195,7 +198,9 @@ TEST_CASE("planned law: with a known step ahead it ramps before the step, which 
           "[planner][law]") {
   BusParams p;
   p.tau_s = 15.0;
-  PlannedLaw planned;
+  PlanBoard board(1);
+  PlanService service(1);
+  PlannedLaw planned(&board, 0);
   AdaptiveLaw adaptive;
   double cmd = 0.0, cmd_adaptive = 0.0, at_step = 0.0, early = 0.0;
   for (int k = 0; k < 600; ++k) {  // 60 s; the step at 40 s
@@ -204,6 +209,7 @@ TEST_CASE("planned law: with a known step ahead it ramps before the step, which 
     const std::vector<double> path = step_path(t, 40.0);
     const double prev = cmd;
     cmd = planned.step(law_input(t, free, &path, cmd), p).command_W;
+    service.serve(board);  // the planner thread's work, here between two cycles
     cmd_adaptive = adaptive.step(law_input(t, free, nullptr, cmd_adaptive), p).command_W;
     CHECK(std::abs(cmd - prev) <= 400.0 + 1e-9);  // rating / tau per update
     CHECK(cmd <= 6000.0);
@@ -217,13 +223,17 @@ TEST_CASE("planned law: with a known step ahead it ramps before the step, which 
   CHECK(at_step > 500.0);
   CHECK(std::abs(cmd - 3000.0) < 100.0);  // and on it 20 s later
   CHECK(planned.counters().direction_flips == 0);
+  CHECK(cmd_adaptive < 3000.0 - 100.0);  // the adaptive law, which sees the step only when it comes, is behind
+  CHECK(service.plans() >= 55);         // one plan per second
 }
 
 TEST_CASE("planned law: without a path, or out of mode ok, it is the adaptive law, without a bump",
           "[planner][law]") {
   BusParams p;
   p.tau_s = 15.0;
-  PlannedLaw planned;
+  PlanBoard board(1);
+  PlanService service(1);
+  PlannedLaw planned(&board, 0);
   AdaptiveLaw adaptive;
   // No path at all: step for step the adaptive law.
   double a = 0.0, b = 0.0;
@@ -243,7 +253,9 @@ TEST_CASE("planned law: without a path, or out of mode ok, it is the adaptive la
     const bool known = k < 1200;
     const double prev = cmd;
     cmd = planned.step(law_input(t, -2000.0, known ? &path : nullptr, cmd), p).command_W;
+    service.serve(board);
     CHECK(std::abs(cmd - prev) <= 400.0 + 1e-9);
+    if (k == 1199) CHECK(planned.planning());
   }
   CHECK_FALSE(planned.planning());
   CHECK(std::abs(cmd - 2000.0) < 150.0);
@@ -255,6 +267,42 @@ TEST_CASE("planned law: without a path, or out of mode ok, it is the adaptive la
   LawInput idle = law_input(201.0, -4000.0, &path, cmd);
   idle.mode = BusStatus::idle;
   CHECK(planned.step(idle, p).command_W == 0.0);
+}
+
+TEST_CASE("planned law: a planner that stops answering hands over to the adaptive law, which keeps going",
+          "[planner][law]") {
+  BusParams p;
+  p.tau_s = 15.0;
+  PlanBoard board(1);
+  PlanService service(1);
+  PlannedLaw planned(&board, 0);
+  const std::vector<double> path(30, -2000.0);
+  double cmd = 0.0;
+  for (int k = 0; k < 300; ++k) {  // 30 s with answers
+    cmd = planned.step(law_input(k / 10.0, -2000.0, &path, cmd), p).command_W;
+    service.serve(board);
+  }
+  REQUIRE(planned.planning());
+  // The planner stops. Within the two unanswered asks the law holds, then the adaptive law moves on:
+  // the free power changes and the command follows it (no freeze at the last plan).
+  const double at_stop = cmd;
+  const std::vector<double> lower(30, -500.0);
+  bool held = true;
+  for (int k = 300; k < 900; ++k) {
+    const double prev = cmd;
+    cmd = planned.step(law_input(k / 10.0, -500.0, &lower, cmd), p).command_W;
+    if (k < 315 && cmd != at_stop) held = false;
+    CHECK(std::abs(cmd - prev) <= 400.0 + 1e-9);
+  }
+  CHECK(held);
+  CHECK_FALSE(planned.planning());
+  CHECK(std::abs(cmd - 500.0) < 100.0);
+  // The planner answers again: the law plans again.
+  for (int k = 900; k < 950; ++k) {
+    cmd = planned.step(law_input(k / 10.0, -500.0, &lower, cmd), p).command_W;
+    service.serve(board);
+  }
+  CHECK(planned.planning());
 }
 
 #ifdef EQD_HAVE_GLPK

@@ -260,6 +260,7 @@ TEST_CASE("collector exports every catalogued family with the value of its snaps
   CHECK(bus_value("eqd_bus_without_equalization_export_joules_total") == b.energy.free_export_J);
   CHECK(bus_value("eqd_bus_equalization_absorbed_joules_total") == b.energy.eq_absorbed_J);
   CHECK(bus_value("eqd_bus_equalization_delivered_joules_total") == b.energy.eq_delivered_J);
+  CHECK(bus_value("eqd_bus_plans_applied_total") == static_cast<double>(b.plans_applied));  // 0: law adaptive
   CHECK(b.energy.free_import_J > 0.0);
   CHECK(one(families.at("eqd_bus_equalization_capacity_watts"), "direction", "charge").gauge.value ==
         b.capacity_charge_W);

@@ -62,6 +62,7 @@ struct LawCounters {
   std::uint64_t updates = 0;          ///< steps that computed a new command
   std::uint64_t direction_flips = 0;  ///< charge <-> discharge reversals of the command
   double setpoint_travel_W = 0.0;     ///< sum of |change of command|
+  std::uint64_t plans_applied = 0;    ///< updates that commanded a plan's first step (law planned)
 };
 
 /// The buffers' capacity as a closed interval of total bus-side power, lo_W <= 0 <= hi_W.

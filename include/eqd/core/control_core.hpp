@@ -14,6 +14,7 @@
 #include "eqd/core/allocator.hpp"
 #include "eqd/core/bus_law.hpp"
 #include "eqd/core/forecast_path.hpp"
+#include "eqd/core/plan_board.hpp"
 #include "eqd/core/params.hpp"
 #include "eqd/core/predictor.hpp"
 #include "eqd/core/sample.hpp"
@@ -120,6 +121,11 @@ class ControlCore {
   /// Learned forecasts of the test channels (written by a Predictor's thread, read by the control
   /// thread for buses with learn_forecast; skills read by metrics and the control API). Any thread.
   LearnedForecasts& learned() noexcept { return learned_; }
+  /// The board where buses with law `planned` ask for plans; served by the planner thread (PlanService).
+  /// The board itself is thread-safe as plan_board.hpp says.
+  PlanBoard& plan_board() noexcept { return plans_; }
+  /// Whether any bus's law is `planned` (then the daemon runs a planner thread). Any thread.
+  [[nodiscard]] bool plans() const noexcept { return plans_wanted_; }
   [[nodiscard]] const LearnedForecasts& learned() const noexcept { return learned_; }
   /// Converter efficiency of channel i as configured (fixed for the core's life). Any thread.
   [[nodiscard]] float efficiency(ChannelIndex i) const noexcept { return hot_[i].efficiency; }
@@ -297,6 +303,8 @@ class ControlCore {
   std::int64_t resume_ns_ = std::numeric_limits<std::int64_t>::min();
   std::atomic<std::int64_t> cycle_clock_{0};
   LearnedForecasts learned_;
+  PlanBoard plans_;
+  bool plans_wanted_ = false;
   bool stopping_ = false;
 };
 

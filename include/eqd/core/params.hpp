@@ -21,6 +21,7 @@ inline constexpr double kMaxCurrent_A = 10.0e3;  ///< current limit magnitude, A
 enum class LawKind : std::uint8_t {
   damped = 0,    ///< eqd's damped law (equalizer.hpp, docs/control.md)
   adaptive = 1,  ///< a bank of trackers chosen by their recent history (adaptive_law.hpp)
+  planned = 2,   ///< a receding-horizon plan over the known path, else adaptive (planned_law.hpp)
 };
 
 /// Control parameters of one bus. Validated by validate() before they reach the control thread.

@@ -1,21 +1,20 @@
 #pragma once
 /// @file planned_law.hpp
 /// Law `planned` (issue #15 item 2; docs/control.md, "The receding-horizon planner"): where the path
-/// of the free power is known (announced or learned; LawInput::free_path_W), every update plans the
-/// buffers' total over that path with HorizonPlanner — grid exchange + a travel weight + a charge per
-/// reversal, under the slew limit, the capacity and the 2 s effect delay — and commands the plan's first
-/// step (slew-limited again, clamped to the capacity); where no path is known, or the bus is not in
-/// mode ok, it is the adaptive law (restarted bumplessly from the measured power each time it takes over).
-///
-/// Today the plan is computed inside step(), on the thread that steps the law: bounded (about 2·10^5
-/// grid operations per update for a 30 s path) and allocation-free, but not yet off the control thread
-/// as the issue asks; that is why the law is not in the config's registry yet and runs in the benchmark
-/// only (CoreConfig::make_law).
+/// of the free power is known (announced or learned; LawInput::free_path_W), every update asks the
+/// planner (PlanBoard) for the buffers' plan over that path — grid exchange + a travel weight + a charge
+/// per reversal, under the slew limit, the capacity and the 2 s effect delay — and commands the plan's
+/// first step when the answer comes (slew-limited again, clamped to the capacity). The plan is solved
+/// off the control thread (PlanService: eqd's planner thread). It is the adaptive law, restarted
+/// bumplessly from the measured power, wherever no path is known, the bus is not in mode ok, there is no
+/// board, or the planner has not answered the last two asks (late or stopped).
 /// Thread-safety: not thread-safe (BusLaw).
+
+#include <cstddef>
 
 #include "eqd/core/adaptive_law.hpp"
 #include "eqd/core/bus_law.hpp"
-#include "eqd/core/horizon_planner.hpp"
+#include "eqd/core/plan_board.hpp"
 
 namespace eqd::core {
 
@@ -31,22 +30,34 @@ class PlannedLaw final : public BusLaw {
   /// Drive cycle: 0 → 189 flips/h at 0.108 of the exchange, 0.02 → 53 at 0.167, 0.05 → 43 at 0.195;
   /// the bound itself flips 178 times an hour there.
   static constexpr double kFlipCostTaus = 0.02;
+  /// Asks in a row without an answer before the law falls back to the adaptive law.
+  static constexpr int kMaxUnanswered = 2;
+
+  /// board: where to ask (nullptr: never plans, i.e. the adaptive law); bus: this law's bus on it.
+  explicit PlannedLaw(PlanBoard* board = nullptr, std::size_t bus = 0) noexcept : board_(board), bus_(bus) {}
 
   LawOutput step(const LawInput& in, const BusParams& p) noexcept override;
   [[nodiscard]] LawCounters counters() const noexcept override { return counters_; }
   [[nodiscard]] const char* name() const noexcept override { return "planned"; }
-  /// Whether the last step followed a plan (false: the adaptive law), for tests and diagnostics.
+  /// Whether the last command came from a plan (false: the adaptive law), for tests and diagnostics.
   [[nodiscard]] bool planning() const noexcept { return planning_; }
 
  private:
+  LawOutput fallback(const LawInput& in, const BusParams& p) noexcept;
+  void ask(const LawInput& in, const BusParams& p, const Capacity& cap) noexcept;
   void account(const LawOutput& out) noexcept;
 
+  PlanBoard* board_;
+  std::size_t bus_;
   AdaptiveLaw fallback_;
-  HorizonPlanner planner_;
-  bool planning_ = false;
-  double command_W_ = 0.0;  ///< the last command, whoever computed it
+  bool planning_ = false;     ///< the last command came from a plan
+  bool in_fallback_ = true;   ///< fallback_ has been driving (reset it before it drives again)
+  double command_W_ = 0.0;    ///< the last command, whoever computed it
   int direction_ = 0;
-  std::int64_t last_update_ns_ = -1;
+  std::int64_t last_ask_ns_ = -1;
+  std::int64_t pending_ns_ = -1;  ///< asked_ns of the ask not answered yet (-1: none)
+  int unanswered_ = 0;
+  double max_step_W_ = 0.0;       ///< slew allowance of the pending ask's update
   LawCounters counters_{};
 };
 

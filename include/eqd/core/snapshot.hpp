@@ -69,6 +69,7 @@ struct BusSnapshot {
   std::uint64_t updates = 0;
   std::uint64_t direction_flips = 0;
   double setpoint_travel_W = 0.0;
+  std::uint64_t plans_applied = 0;  ///< LawCounters::plans_applied
   std::uint32_t channels = 0, buffers = 0, pending = 0, stale = 0, faulted = 0, offline = 0;
   BusStatus status = BusStatus::idle;
 };

@@ -15,6 +15,7 @@
 #include "eqd/config/config.hpp"
 #include "eqd/core/control_core.hpp"
 #include "eqd/daemon/control_loop.hpp"
+#include "eqd/daemon/planner_thread.hpp"
 #include "eqd/daemon/predictor_thread.hpp"
 #include "eqd/daemon/rig.hpp"
 #include "eqd/daemon/views.hpp"
@@ -61,6 +62,7 @@ class Daemon final : public RigView, public RequestSink {
   [[nodiscard]] const ControlLoop& loop() const noexcept { return *loop_; }
   /// The predictor thread (learned forecasts) and its statistics.
   [[nodiscard]] const PredictorThread& predictor_thread() const noexcept { return *predictor_; }
+  [[nodiscard]] const PlannerThread& planner_thread() const noexcept { return *planner_; }
   /// One link per controller, in the order of directory().controllers.
   [[nodiscard]] const std::vector<std::unique_ptr<io::Link>>& links() const noexcept { return links_; }
 
@@ -96,6 +98,7 @@ class Daemon final : public RigView, public RequestSink {
   std::unique_ptr<core::ControlCore> core_;
   std::unique_ptr<ControlLoop> loop_;
   std::unique_ptr<PredictorThread> predictor_;
+  std::unique_ptr<PlannerThread> planner_;  ///< runs only when some bus has law `planned`
   std::vector<std::unique_ptr<io::Link>> links_;
   bool started_ = false;
   bool stopped_ = false;

@@ -41,11 +41,16 @@ core::CoreConfig make_core_config(const Rig& rig);
 /// The real eqd control core behind the RigLaw interface, with whatever per-bus laws its config builds.
 class ControlCoreLaw final : public RigLaw {
  public:
-  explicit ControlCoreLaw(const core::CoreConfig& cfg) : core_(cfg) {}
+  explicit ControlCoreLaw(const core::CoreConfig& cfg) : core_(cfg), plans_(cfg.buses.size()) {}
   void on_sample(std::size_t i, const core::Sample& s) noexcept override {
     core_.sample_slot(static_cast<core::ChannelIndex>(i)).store(s);
   }
-  void cycle(std::int64_t now_ns) noexcept override { core_.cycle(now_ns); }
+  /// A cycle, then the plans its laws asked for, as eqd's planner thread would (they are commanded
+  /// from the next cycle on).
+  void cycle(std::int64_t now_ns) noexcept override {
+    core_.cycle(now_ns);
+    if (core_.plans()) plans_.serve(core_.plan_board());
+  }
   [[nodiscard]] core::Command command(std::size_t i) const noexcept override {
     return core_.command_slot(static_cast<core::ChannelIndex>(i)).load();
   }
@@ -55,6 +60,7 @@ class ControlCoreLaw final : public RigLaw {
 
  private:
   core::ControlCore core_;
+  core::PlanService plans_;
 };
 
 /// The real eqd core with its learned forecasts: a core::Predictor ticked after every cycle, as eqd's
@@ -66,7 +72,11 @@ class LearningCoreLaw final : public RigLaw {
  public:
   LearningCoreLaw(const core::CoreConfig& cfg, bool strip_announcements, bool strip_steps = false,
                   core::PredictorParams pp = {})
-      : core_(cfg), predictor_(cfg.channels.size(), pp), strip_(strip_announcements), strip_steps_(strip_steps) {}
+      : core_(cfg),
+        predictor_(cfg.channels.size(), pp),
+        plans_(cfg.buses.size()),
+        strip_(strip_announcements),
+        strip_steps_(strip_steps) {}
   void on_sample(std::size_t i, const core::Sample& s) noexcept override {
     core::Sample c = s;
     if (strip_) c.forecast_W = std::numeric_limits<float>::quiet_NaN();
@@ -81,6 +91,7 @@ class LearningCoreLaw final : public RigLaw {
     // The predictor allocates while it learns a new step (never in the core's cycle); an allocation
     // failure here would end a benchmark run, as it would end eqd's predictor thread, not the control.
     predictor_.tick(now_ns, core_);
+    if (core_.plans()) plans_.serve(core_.plan_board());
   }
   [[nodiscard]] core::Command command(std::size_t i) const noexcept override {
     return core_.command_slot(static_cast<core::ChannelIndex>(i)).load();
@@ -92,6 +103,7 @@ class LearningCoreLaw final : public RigLaw {
  private:
   core::ControlCore core_;
   core::Predictor predictor_;
+  core::PlanService plans_;
   bool strip_;
   bool strip_steps_;
 };
