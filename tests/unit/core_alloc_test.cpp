@@ -69,6 +69,31 @@ TEST_CASE("the control cycle never allocates", "[control_core][alloc]") {
   CHECK(f.core->bus(0).free_forecast_W != Approx(f.core->bus(0).free_W));
 }
 
+TEST_CASE("the control cycle never allocates with law planned, nor does the planner serving it",
+          "[control_core][alloc][planner]") {
+  BusParams p;
+  p.law = LawKind::planned;
+  CoreFixture f(64, p);
+  for (int i = 0; i < 48; ++i) {
+    f.state[i] = ChannelState::running;
+    f.power[i] = (i % 3 == 0 ? -900.0 : 250.0);
+    if (i % 2 == 0) f.forecast[i] = (i % 4 == 0 ? 800.0F : -300.0F);
+  }
+  REQUIRE(f.assign(60) == ResponseStatus::ok);
+  REQUIRE(f.assign(61) == ResponseStatus::ok);
+  PlanService service(1);  // allocates here, once
+  f.step();
+  const long before = g_allocations.load();
+  for (int k = 0; k < 3000; ++k) {
+    f.step();
+    service.serve(f.core->plan_board());  // the planner thread's work between two cycles
+    if (k == 2000) f.fresh[5] = false;  // a test channel goes stale: hold, then the adaptive fallback
+  }
+  const long after = g_allocations.load();
+  CHECK(after - before == 0);
+  CHECK(f.core->bus(0).plans_applied > 100);
+}
+
 TEST_CASE("the control cycle never allocates while it counts learned forecasts", "[control_core][alloc][predictor]") {
   CoreFixture f(32);
   for (int i = 0; i < 24; ++i) {
