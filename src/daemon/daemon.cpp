@@ -27,6 +27,15 @@ Daemon::Daemon(const config::Config& cfg, const PlanHook& adjust_plan,
                  ch.name, ctl.name, ctl.bus_unknown ? "has no known bus" : "is not adopted", ctl.name,
                  ctl.bus_unknown ? " --bus BUS" : "");
   }
+  // Law planned plans over the announced or learned path; without use_forecast there is none, and it
+  // is the adaptive law. Legal (use_forecast is settable at run time), but rarely what was meant.
+  for (std::size_t b = 0; b < plan_.core.buses.size() && b < plan_.directory.buses.size(); ++b) {
+    const core::BusParams& p = plan_.core.buses[b];
+    if (p.law == core::LawKind::planned && !p.use_forecast)
+      spdlog::warn("bus {}: law planned with use_forecast off plans nothing (it runs as the adaptive law until "
+                   "`eqctl set --bus {} use_forecast=on`)",
+                   plan_.directory.buses[b], plan_.directory.buses[b]);
+  }
   if (!initial_energy.empty()) {
     plan_.core.initial_energy.resize(plan_.directory.buses.size());
     for (std::size_t b = 0; b < plan_.directory.buses.size(); ++b) {
