@@ -88,7 +88,8 @@ std::string fmt(const char* f, double v) {
 
 /// eqd's reference points (tau 15 s) that get a verdict row.
 bool is_reference(const std::string& column) {
-  return column == "eqd" || column == "eqdf" || column == "adaptive" || column == "adaptivef" || column == "learned";
+  return column == "eqd" || column == "eqdf" || column == "adaptive" || column == "adaptivef" || column == "learned" ||
+         column == "planned" || column == "planned_learned";
 }
 
 std::vector<LawSpec> law_specs() {
@@ -700,7 +701,7 @@ int run(int argc, char** argv) {
     std::vector<std::array<Comparison, 3>> best;
     for (const Row& e : rows) {
       if (e.family != "eqd" && e.family != "eqdf" && e.family != "whatif" && e.family != "adaptive" &&
-          e.family != "adaptivef" && e.family != "learned")
+          e.family != "adaptivef" && e.family != "learned" && e.family != "planned")
         continue;
       std::array<Comparison, 3> lo;
       lo[0].peer_at_both = lo[1].peer_at_travel = lo[2].peer_at_flips = 1e9;
