@@ -23,12 +23,13 @@ void App::start() {
 void App::start_services() {
   // Metrics first, for the API's status; a metrics address in use does not stop control (the
   // service retries by itself), so this does not throw for it.
-  metrics_ = std::make_unique<metrics::ExporterService>(*daemon_, cfg_.metrics);
+  metrics_ = std::make_unique<metrics::ExporterService>(*daemon_, cfg_.metrics, metrics::kBindRetry, api_stats_);
   if (metrics_->state().listening) spdlog::info("metrics on http://{}/metrics", cfg_.metrics.listen);
   // The API reads the persisted state as it is on disk now: it is rewritten after every change.
   control::ApiServerOptions opts = control::api_server_options(cfg_.api);
   opts.adopt = adopt_hook_;
   opts.forget = forget_hook_;
+  opts.request_stats = api_stats_;
   opts.metrics_state = [read = metrics_->state_reader()] {
     const metrics::EndpointState m = read();
     return control::MetricsEndpointState{m.enabled, m.listening, m.listen, m.error, m.retry};

@@ -121,6 +121,7 @@ class Session : public std::enable_shared_from_this<Session> {
   /// reply within the idle timeout is closed: it must not hold a connection slot for ever.
   void reply(std::string text, bool close_after = false) {
     if (closed_) return;
+    count(text);
     out_ = std::move(text);
     arm_deadline(false);
     asio::async_write(socket_, asio::buffer(out_),
@@ -142,6 +143,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   [[nodiscard]] bool may_change() const noexcept { return may_change_; }
+  /// The operation of the request being answered (its wire name), for the request counts.
+  void set_operation(const char* op) noexcept { operation_ = op; }
   [[nodiscard]] const PeerCredentials& peer() const noexcept { return peer_; }
 
  private:
@@ -209,6 +212,24 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string out_;
   PeerCredentials peer_;
   bool may_change_ = false;
+  const char* operation_ = "unparsed";
+
+  // Counts the answer `text` (one of our own response lines) under the current operation, by its
+  // result: "ok" or the error's code.
+  void count(const std::string& text) noexcept {
+    if (srv_.opts.request_stats) {
+      std::string_view result = "other";
+      const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+      if (j.is_object() && j.value("ok", false)) {
+        result = "ok";
+      } else if (j.is_object() && j.contains("error") && j["error"].is_object() && j["error"].contains("code") &&
+                 j["error"]["code"].is_string()) {
+        result = j["error"]["code"].get_ref<const std::string&>();
+      }
+      srv_.opts.request_stats->count(operation_, result);
+    }
+    operation_ = "unparsed";
+  }
   bool closed_ = false;
   bool idle_closing_ = false;
 };
@@ -422,6 +443,7 @@ void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, std::string_view
     return;
   }
   const ApiRequest& r = std::get<ApiRequest>(parsed);
+  s->set_operation(to_string(r.command));
   const daemon::Directory& dir = rig.directory();
   const std::int64_t now = rig.now_ns();
   if (is_change(r.command) && !s->may_change()) {

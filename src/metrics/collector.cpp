@@ -36,6 +36,7 @@ enum Id : std::size_t {
   kTornReads,
   kRequests,
   kRequestsRefused,
+  kApiRequests,
   kPredictorTick,
   kPredictorMemory,
   kPredictorSaveErrors,
@@ -114,7 +115,10 @@ const MetricInfo kCatalogue[] = {
     {"eqd_control_torn_reads_total", C, kCtl, "", "",
      "Samples the control thread skipped because their writer was mid-store."},
     {"eqd_control_requests_total", C, kCtl, "", "", "Requests (assign, release, parameters) handled."},
-    {"eqd_control_requests_refused_total", C, kCtl, "", "", "Requests refused."},
+    {"eqd_control_requests_refused_total", C, kCtl, "", "", "Change requests the control thread refused."},
+    {"eqd_control_api_requests_total", C, kCtl, "", "operation,result",
+     "Control API requests answered, by operation (hello|status|channels|controllers|assign|release|set|adopt|"
+     "forget|unparsed) and result (ok or the error code), whoever decided them; only pairs seen so far."},
     {"eqd_predictor_tick_seconds", G, kCtl, "seconds", "",
      "Duration of the predictor thread's last pass over all channels (once per second; learned forecasts)."},
     {"eqd_predictor_memory_bytes", G, kCtl, "bytes", "", "Heap held by the learned-forecast predictors of all channels."},
@@ -319,6 +323,15 @@ void Collector::collect_control(std::vector<MetricFamily>& out, std::int64_t now
   counter(family(out, kTornReads, 1), none, static_cast<double>(st.torn_reads));
   counter(family(out, kRequests, 1), none, static_cast<double>(st.requests));
   counter(family(out, kRequestsRefused, 1), none, static_cast<double>(st.requests_refused));
+  if (src_.api_requests) {
+    using Stats = daemon::ApiRequestStats;
+    MetricFamily& f = family(out, kApiRequests, 8);
+    for (std::size_t o = 0; o < Stats::kOperations.size(); ++o)
+      for (std::size_t r = 0; r < Stats::kResults.size(); ++r)
+        if (const std::uint64_t n = src_.api_requests->value(o, r); n > 0)
+          counter(f, {{"operation", std::string(Stats::kOperations[o])}, {"result", std::string(Stats::kResults[r])}},
+                  static_cast<double>(n));
+  }
   const daemon::PredictorView pv = src_.snapshots->predictor();
   if (pv.running) {
     if (pv.ticks > 0) gauge(family(out, kPredictorTick, 1), none, pv.last_tick_s);

@@ -134,12 +134,15 @@ struct ExporterService::Shared {
 };
 
 ExporterService::ExporterService(const daemon::RigView& rig, const config::MetricsConfig& cfg,
-                                 std::chrono::milliseconds retry)
+                                 std::chrono::milliseconds retry,
+                                 std::shared_ptr<const daemon::ApiRequestStats> api_requests)
     : shared_(std::make_shared<Shared>()), listen_(cfg.listen), retry_(retry) {
   shared_->state.enabled = cfg.enabled;
   shared_->state.listen = cfg.listen;
   if (!cfg.enabled) return;
-  collector_ = std::make_shared<Collector>(sources_from(rig), CollectorOptions{cfg.per_channel});
+  Sources src = sources_from(rig);
+  src.api_requests = std::move(api_requests);
+  collector_ = std::make_shared<Collector>(std::move(src), CollectorOptions{cfg.per_channel});
   try_bind();
   if (exporter_) return;
   spdlog::error("metrics: cannot listen on {} ({}); control goes on without metrics; retrying every {} s", listen_,

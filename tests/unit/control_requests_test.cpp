@@ -138,6 +138,32 @@ TEST_CASE("control API on a fake rig: parse errors are answered and reach nothin
   CHECK(s.rig.requests().empty());  // nothing of it reached the control thread
 }
 
+TEST_CASE("control API on a fake rig: every answered request is counted by operation and result",
+          "[control][server][fake][metrics]") {
+  using Stats = eqd::daemon::ApiRequestStats;
+  auto stats = std::make_shared<Stats>();
+  FakeServer s({}, [&](ApiServerOptions& o) { o.request_stats = stats; });
+  const auto at = [&](std::string_view op, std::string_view result) {
+    std::size_t o = 0, r = 0;
+    while (Stats::kOperations[o] != op) ++o;
+    while (Stats::kResults[r] != result) ++r;
+    return stats->value(o, r);
+  };
+  Client c(s.socket, 5000);
+  CHECK(code_of(json::parse(c.call_raw("this is not json"))) == "malformed");     // refused by the API thread
+  CHECK(code_of(c.call(req(Command::assign, "cab9/9"))) == "unknown_channel");   // refused by the API thread
+  CHECK(c.call(req(Command::status))["ok"] == true);
+  CHECK(c.call(req(Command::status))["ok"] == true);
+  CHECK(code_of(c.call(req(Command::set, "", "nowhere"))) != "");                 // unknown bus or bad request
+  CHECK(at("unparsed", "malformed") == 1);
+  CHECK(at("assign", "unknown_channel") == 1);
+  CHECK(at("status", "ok") == 2);
+  std::uint64_t total = 0;
+  for (std::size_t o = 0; o < Stats::kOperations.size(); ++o)
+    for (std::size_t r = 0; r < Stats::kResults.size(); ++r) total += stats->value(o, r);
+  CHECK(total == 5);  // every answer, once
+}
+
 TEST_CASE("control API on a fake rig: assign and release are checked and persisted", "[control][server][fake]") {
   FakeServer srv;
   const json unknown = srv.call(req(Command::assign, "cab1/9"));

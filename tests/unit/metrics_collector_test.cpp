@@ -131,6 +131,11 @@ struct Scene {
       return true;
     };
     s.control_overruns = [] { return std::uint64_t{9}; };
+    // The control API answered 3 status requests and refused one assign of an unknown channel.
+    auto api = std::make_shared<daemon::ApiRequestStats>();
+    for (int k = 0; k < 3; ++k) api->count("status", "ok");
+    api->count("assign", "unknown_channel");
+    s.api_requests = api;
     const std::int64_t now = f.now_ns;
     s.now_ns = [now] { return now; };
     return s;
@@ -261,6 +266,10 @@ TEST_CASE("collector exports every catalogued family with the value of its snaps
   CHECK(bus_value("eqd_bus_equalization_absorbed_joules_total") == b.energy.eq_absorbed_J);
   CHECK(bus_value("eqd_bus_equalization_delivered_joules_total") == b.energy.eq_delivered_J);
   CHECK(bus_value("eqd_bus_plans_applied_total") == static_cast<double>(b.plans_applied));  // 0: law adaptive
+  const MetricFamily& api = families.at("eqd_control_api_requests_total");
+  REQUIRE(api.metric.size() == 2);  // only the pairs seen
+  CHECK(one(api, "operation", "status").counter.value == 3.0);
+  CHECK(one(api, "result", "unknown_channel").counter.value == 1.0);
   CHECK(b.energy.free_import_J > 0.0);
   CHECK(one(families.at("eqd_bus_equalization_capacity_watts"), "direction", "charge").gauge.value ==
         b.capacity_charge_W);

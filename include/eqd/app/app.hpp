@@ -57,6 +57,9 @@ class App {
   std::unique_ptr<daemon::Daemon> daemon_;
   std::unique_ptr<control::ApiServer> api_;
   std::unique_ptr<metrics::ExporterService> metrics_;
+  /// Control API requests by operation and result: counted by the API, exported by the metrics. Kept
+  /// across reloads (the counters are cumulative).
+  std::shared_ptr<daemon::ApiRequestStats> api_stats_ = std::make_shared<daemon::ApiRequestStats>();
   control::ControllerHook adopt_hook_;
   control::ControllerHook forget_hook_;
   bool stopped_ = false;

@@ -15,6 +15,7 @@
 #include "eqd/config/config.hpp"
 #include "eqd/control/state_store.hpp"
 #include "eqd/control/views.hpp"
+#include "eqd/daemon/api_stats.hpp"
 #include "eqd/daemon/views.hpp"
 
 namespace eqd::control {
@@ -49,6 +50,8 @@ struct ApiServerOptions {
   ControllerHook adopt{};   ///< `adopt`; empty: refused as "unavailable" (discovery is off)
   ControllerHook forget{};  ///< `forget`; empty: refused as "unavailable" (discovery is off)
   MetricsStateHook metrics_state{};  ///< `status` field "metrics"; empty: the field is absent
+  /// Where every answered request is counted by operation and result (metrics); null: not counted.
+  std::shared_ptr<daemon::ApiRequestStats> request_stats{};
 };
 
 /// The options of the `api:` section (socket, group, idle timeout, connection limits). Any thread.

@@ -17,6 +17,7 @@
 
 #include "eqd/core/control_core.hpp"
 #include "eqd/daemon/directory.hpp"
+#include "eqd/daemon/api_stats.hpp"
 #include "eqd/daemon/views.hpp"
 #include "eqd/io/link.hpp"
 
@@ -55,6 +56,8 @@ struct Sources {
   std::function<std::uint64_t()> control_overruns;
   /// Monotonic clock of samples' receive_time_ns; empty: daemon::monotonic_ns.
   std::function<std::int64_t()> now_ns;
+  /// The control API's request counts (eqd_control_api_requests_total); null: not exported.
+  std::shared_ptr<const daemon::ApiRequestStats> api_requests;
 };
 
 /// Sources of a running rig (the Daemon in eqd). `rig` must outlive the collector. Main thread.
