@@ -70,7 +70,9 @@ LawOutput PlannedLaw::step(const LawInput& in, const BusParams& p) noexcept {
   PlanAnswer ans;
   if (pending_ns_ >= 0 && board_->answer(bus_, ans) && ans.asked_ns == pending_ns_) {
     pending_ns_ = -1;
-    unanswered_ = 0;
+    // A refused ask (a value the planner will not plan with) counts as no answer: after two in a row
+    // the adaptive law drives, rather than the last command being held.
+    unanswered_ = ans.ok ? 0 : unanswered_ + 1;
     if (ans.ok) {
       LawOutput out;
       out.desired_W = p.target_W - in.free_W;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -303,6 +304,34 @@ TEST_CASE("planned law: a planner that stops answering hands over to the adaptiv
     service.serve(board);
   }
   CHECK(planned.planning());
+}
+
+TEST_CASE("planned law: asks the planner refuses hand over to the adaptive law instead of holding",
+          "[planner][law]") {
+  BusParams p;
+  p.tau_s = 15.0;
+  PlanBoard board(1);
+  PlanService service(1);
+  PlannedLaw planned(&board, 0);
+  // 30 s of good plans at 2.5 kW ...
+  const std::vector<double> good(30, -2500.0);
+  double cmd = 0.0;
+  for (int k = 0; k < 300; ++k) {
+    cmd = planned.step(law_input(k / 10.0, -2500.0, &good, cmd), p).command_W;
+    service.serve(board);
+  }
+  REQUIRE(planned.planning());
+  const std::uint64_t applied = planned.counters().plans_applied;
+  // ... then a path with a non-finite second, which the planner refuses, and a load of 1 kW.
+  std::vector<double> bad(30, -1000.0);
+  bad[10] = std::numeric_limits<double>::infinity();
+  for (int k = 300; k < 1200; ++k) {
+    cmd = planned.step(law_input(k / 10.0, -1000.0, &bad, cmd), p).command_W;
+    service.serve(board);
+  }
+  CHECK_FALSE(planned.planning());
+  CHECK(planned.counters().plans_applied == applied);
+  CHECK(std::abs(cmd - 1000.0) < 100.0);  // the adaptive law followed the load, not the last plan
 }
 
 #ifdef EQD_HAVE_GLPK
