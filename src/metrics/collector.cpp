@@ -188,18 +188,27 @@ const MetricInfo kCatalogue[] = {
      "counts it like an announcement); positive = charging."},
     {"eqd_channel_forecast_skill_ratio", G, kCh, "ratio", "bus,channel",
      "Skill of a test channel's learned forecast: 1 - MAE(forecast) / MAE(persistence) over the last ~20 minutes."},
-    {"eqd_channel_state", G, kCh, "", "bus,channel",
-     "Working state as a number: 0 idle, 1 running, 2 paused, 3 fault, 4 equalizing, 5 offline."},
-    {"eqd_channel_role", G, kCh, "", "bus,channel",
-     "Role as a number: 0 test, 1 pending, 2 equalization, 3 releasing."},
-    {"eqd_channel_health", G, kCh, "", "bus,channel",
-     "Health of the latest sample as a number: 0 ok, 1 stale, 2 invalid, 3 fault, 4 offline."},
+    {"eqd_channel_state", G, kCh, "", "bus,channel,state",
+     "1 for the channel's working state, 0 for the others; state=idle|running|paused|fault|equalizing|offline."},
+    {"eqd_channel_role", G, kCh, "", "bus,channel,role",
+     "1 for the channel's role, 0 for the others; role=test|pending|equalization|releasing."},
+    {"eqd_channel_health", G, kCh, "", "bus,channel,health",
+     "1 for the health of the channel's latest sample, 0 for the others; health=ok|stale|invalid|fault|offline."},
     {"eqd_channel_setpoint_watts", G, kCh, "watts", "bus,channel",
      "Power setpoint of an equalization channel (only channels whose role is not test)."},
     {"eqd_channel_window_position_ratio", G, kCh, "ratio", "bus,channel",
      "Position in the voltage window, 0 = v_min, 1 = v_max (only channels whose role is not test)."},
 };
 static_assert(std::size(kCatalogue) == kCount, "one catalogue entry per Id");
+
+// Every value of the channel enums, for their state sets (one series per value, 1 for the current one).
+constexpr std::array<core::ChannelState, 6> kChannelStates = {
+    core::ChannelState::idle,  core::ChannelState::running,    core::ChannelState::paused,
+    core::ChannelState::fault, core::ChannelState::equalizing, core::ChannelState::offline};
+constexpr std::array<core::Role, 4> kRoles = {core::Role::test, core::Role::pending, core::Role::equalization,
+                                              core::Role::releasing};
+constexpr std::array<core::Health, 5> kHealths = {core::Health::ok, core::Health::stale, core::Health::invalid,
+                                                  core::Health::fault, core::Health::offline};
 
 constexpr std::array<core::BusStatus, 5> kStatuses = {core::BusStatus::ok, core::BusStatus::idle,
                                                       core::BusStatus::holding, core::BusStatus::ramp_down,
@@ -487,9 +496,9 @@ void Collector::collect_channels(std::vector<MetricFamily>& out) const {
   MetricFamily& forecast = family(out, kChForecast, 0);
   MetricFamily& learned = family(out, kChLearned, 0);
   MetricFamily& skill = family(out, kChSkill, 0);
-  MetricFamily& state = family(out, kChState, n);
-  MetricFamily& role = family(out, kChRole, n);
-  MetricFamily& health = family(out, kChHealth, n);
+  MetricFamily& state = family(out, kChState, n * kChannelStates.size());
+  MetricFamily& role = family(out, kChRole, n * kRoles.size());
+  MetricFamily& health = family(out, kChHealth, n * kHealths.size());
   MetricFamily& setpoint = family(out, kChSetpoint, 0);
   MetricFamily& window = family(out, kChWindow, 0);
   // `out` was reserved for every family above, so these references stay valid while we append.
@@ -508,9 +517,11 @@ void Collector::collect_channels(std::vector<MetricFamily>& out) const {
       if (std::isfinite(lv.skill)) gauge(skill, l, static_cast<double>(lv.skill));
       if (lv.in_use && std::isfinite(lv.forecast_W)) gauge(learned, l, static_cast<double>(lv.forecast_W));
     }
-    gauge(state, l, static_cast<double>(smp.state));
-    gauge(role, l, static_cast<double>(c.role));
-    gauge(health, l, static_cast<double>(c.health));
+    // State sets, as eqd_bus_status: one series per value, 1 for the current one (Prometheus' style
+    // for enums; `== 1` selects, `sum by (state)` counts).
+    for (core::ChannelState v : kChannelStates) add(state, l, "state", core::to_string(v)).gauge.value = smp.state == v ? 1.0 : 0.0;
+    for (core::Role v : kRoles) add(role, l, "role", core::to_string(v)).gauge.value = c.role == v ? 1.0 : 0.0;
+    for (core::Health v : kHealths) add(health, l, "health", core::to_string(v)).gauge.value = c.health == v ? 1.0 : 0.0;
     if (c.role != core::Role::test) {
       gauge(setpoint, l, c.setpoint_W);
       gauge(window, l, c.window_pos);

@@ -335,11 +335,35 @@ TEST_CASE("collector exports every catalogued family with the value of its snaps
   CHECK(label(forecast.metric[0], "bus") == "main");
   CHECK(forecast.metric[0].gauge.value == 1500.0);
   CHECK(one(families.at("eqd_channel_current_amperes"), "channel", "cab1/2").gauge.value == Approx(-300.0 / 47.25));
-  CHECK(one(families.at("eqd_channel_state"), "channel", "cab1/1").gauge.value == 1.0);   // running
-  CHECK(one(families.at("eqd_channel_state"), "channel", "cab1/4").gauge.value == 4.0);   // equalizing
-  CHECK(one(families.at("eqd_channel_role"), "channel", "cab1/1").gauge.value == 0.0);    // test
-  CHECK(one(families.at("eqd_channel_role"), "channel", "cab1/4").gauge.value == 2.0);    // equalization
-  CHECK(one(families.at("eqd_channel_health"), "channel", "cab1/1").gauge.value == 0.0);  // ok
+  // State sets: one series per value and channel, 1 for the current value, 0 for the others.
+  const auto state_set = [&](const char* fam, const char* ch, const char* label) {
+    std::map<std::string, double> v;
+    for (const auto& m : families.at(fam).metric) {
+      std::string channel, value;
+      for (const auto& l : m.label) {
+        if (l.name == "channel") channel = l.value;
+        if (l.name == label) value = l.value;
+      }
+      if (channel == ch) v[value] = m.gauge.value;
+    }
+    return v;
+  };
+  const auto st1 = state_set("eqd_channel_state", "cab1/1", "state");
+  CHECK(st1.size() == 6);
+  CHECK(st1.at("running") == 1.0);
+  CHECK(st1.at("idle") == 0.0);
+  CHECK(state_set("eqd_channel_state", "cab1/4", "state").at("equalizing") == 1.0);
+  CHECK(state_set("eqd_channel_role", "cab1/1", "role").at("test") == 1.0);
+  const auto role4 = state_set("eqd_channel_role", "cab1/4", "role");
+  CHECK(role4.size() == 4);
+  CHECK(role4.at("equalization") == 1.0);
+  CHECK(role4.at("test") == 0.0);
+  const auto health1 = state_set("eqd_channel_health", "cab1/1", "health");
+  CHECK(health1.size() == 5);
+  CHECK(health1.at("ok") == 1.0);
+  double ones = 0.0;
+  for (const auto& [k, v] : health1) ones += v;
+  CHECK(ones == 1.0);  // exactly one current value
   const auto& setpoint = families.at("eqd_channel_setpoint_watts");
   REQUIRE(setpoint.metric.size() == 1);
   CHECK(label(setpoint.metric[0], "channel") == "cab1/4");
