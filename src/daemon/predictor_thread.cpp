@@ -166,18 +166,14 @@ LearnedLoad PredictorThread::start() {
       }
     }
   }
-  stop_ = false;
+  stop_.reset();
   thread_ = std::thread([this] { run(); });
   return r;
 }
 
 void PredictorThread::stop() {
   if (!thread_.joinable()) return;
-  {
-    std::lock_guard lock(mutex_);
-    stop_ = true;
-  }
-  wake_.notify_all();
+  stop_.request();
   thread_.join();
   (void)save();
 }
@@ -199,13 +195,9 @@ bool PredictorThread::save() noexcept {
 void PredictorThread::run() noexcept {
   auto next_save = std::chrono::steady_clock::now() + std::chrono::seconds(save_period_s_);
   for (;;) {
-    {
-      // Wake just after the next whole second of the monotonic clock the core runs on: one tick per second.
-      std::unique_lock lock(mutex_);
-      const std::int64_t now = monotonic_ns();
-      const std::int64_t wait_ns = 1'000'000'000 - now % 1'000'000'000 + 1'000'000;
-      if (wake_.wait_for(lock, std::chrono::nanoseconds(wait_ns), [this] { return stop_; })) return;
-    }
+    // Wake just after the next whole second of the monotonic clock the core runs on: one tick per second.
+    const std::int64_t now = monotonic_ns();
+    if (stop_.wait_for(std::chrono::nanoseconds(1'000'000'000 - now % 1'000'000'000 + 1'000'000))) return;
     const std::int64_t t0 = monotonic_ns();
     try {
       predictor_.tick(t0, core_);

@@ -6,13 +6,12 @@
 /// unanswered twice makes that bus's law fall back to the adaptive law until answers come again.
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <thread>
 
 #include "eqd/core/control_core.hpp"
 #include "eqd/core/plan_board.hpp"
+#include "eqd/daemon/stop_signal.hpp"
 
 namespace eqd::daemon {
 
@@ -48,9 +47,7 @@ class PlannerThread {
   core::PlanService service_;
   PlannerStats stats_;
   std::thread thread_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stop_ = false;
+  StopSignal stop_;
 };
 
 }  // namespace eqd::daemon

@@ -5,9 +5,7 @@
 /// learned in `state_dir/learned.bin` across restarts (docs/control.md, "Learned forecasts").
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -15,6 +13,7 @@
 #include "eqd/core/control_core.hpp"
 #include "eqd/core/predictor.hpp"
 #include "eqd/daemon/directory.hpp"
+#include "eqd/daemon/stop_signal.hpp"
 
 namespace eqd::daemon {
 
@@ -77,9 +76,7 @@ class PredictorThread {
   core::Predictor predictor_;
   PredictorStats stats_;
   std::thread thread_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stop_ = false;
+  StopSignal stop_;
 };
 
 }  // namespace eqd::daemon
