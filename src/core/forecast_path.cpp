@@ -80,7 +80,8 @@ void ForecastPath::update(std::int64_t now_ns, double free_W, double announcing_
         if (h >= 1) others_W = rest_W + learned->present_W + static_cast<double>(learned->delta_W[static_cast<std::size_t>(h)]);
       }
       window_[n++] = announcing_W + others_W;
-      if (k - sec <= horizon) path_W_[static_cast<std::size_t>(k - sec - 1)] = announcing_W + others_W;
+      // The window ends at sec + horizon (<= kMaxHorizon_s): every coming second is in path_W_.
+      path_W_[static_cast<std::size_t>(k - sec - 1)] = window_[n - 1];
     }
   }
   path_n_ = static_cast<int>(horizon);

@@ -24,11 +24,10 @@ void PlannedLaw::account(const LawOutput& out) noexcept {
 }
 
 LawOutput PlannedLaw::fallback(const LawInput& in, const BusParams& p) noexcept {
-  if (!in_fallback_) {
-    fallback_ = AdaptiveLaw{};  // its first step starts from the measured power: no bump
-    in_fallback_ = true;
+  if (planning_) {
+    fallback_ = AdaptiveLaw{};  // takes over from a plan: its first step starts from the measured power
+    planning_ = false;
   }
-  planning_ = false;
   LawOutput out = fallback_.step(in, p);
   account(out);
   if (capacity_of(in).empty() || in.mode == BusStatus::idle) command_W_ = 0.0;
@@ -81,7 +80,6 @@ LawOutput PlannedLaw::step(const LawInput& in, const BusParams& p) noexcept {
       out.command_W = std::clamp(slew(from, ans.first_W, max_step_W_), cap.lo_W, cap.hi_W);
       out.updated = true;
       planning_ = true;
-      in_fallback_ = false;
       account(out);
       ++counters_.plans_applied;
       return out;
@@ -91,14 +89,12 @@ LawOutput PlannedLaw::step(const LawInput& in, const BusParams& p) noexcept {
   // command; the plan asked for now is commanded when it comes.
   const double since_s = last_ask_ns_ < 0 ? p.update_interval_s : static_cast<double>(in.now_ns - last_ask_ns_) / kNsPerS;
   if (since_s + 1e-9 >= p.update_interval_s && in.samples_newer_than_command) ask(in, p, cap);
-  if (unanswered_ >= kMaxUnanswered) return fallback(in, p);  // the planner is late or stopped
-  LawOutput out;
+  // The planner is late or stopped; or no plan has been applied yet since the adaptive law last drove:
+  // it keeps driving meanwhile.
+  if (unanswered_ >= kMaxUnanswered || !planning_) return fallback(in, p);
+  LawOutput out;  // between a plan and the next: hold it
   out.desired_W = p.target_W - in.free_W;
   out.aim_W = std::isfinite(in.free_forecast_W) ? p.target_W - in.free_forecast_W : out.desired_W;
-  if (in_fallback_ && !planning_) {
-    // Waiting for the first answer since the fallback drove: keep following it meanwhile.
-    return fallback(in, p);
-  }
   out.command_W = std::clamp(command_W_, cap.lo_W, cap.hi_W);
   return out;
 }

@@ -186,6 +186,26 @@ LawInput law_input(double t_s, double free_W, const std::vector<double>* path, d
   return in;
 }
 
+// A planned law (tau 15 s) on a board, served between its steps as eqd's planner thread serves it.
+struct PlannedRig {
+  BusParams p = [] {
+    BusParams b;
+    b.tau_s = 15.0;
+    return b;
+  }();
+  PlanBoard board{1};
+  PlanService service{1};
+  PlannedLaw law{&board, 0};
+  double cmd = 0.0;
+  /// 10 Hz steps k0..k1-1 (tenths of a second) at constant free power and path.
+  void run(int k0, int k1, double free_W, const std::vector<double>* path) {
+    for (int k = k0; k < k1; ++k) {
+      cmd = law.step(law_input(k / 10.0, free_W, path, cmd), p).command_W;
+      service.serve(board);
+    }
+  }
+};
+
 // The free power now and its 30 s path for a step from 0 to -3 kW at step_s.
 std::vector<double> step_path(double t_s, double step_s) {
   std::vector<double> p(30);
@@ -272,66 +292,44 @@ TEST_CASE("planned law: without a path, or out of mode ok, it is the adaptive la
 
 TEST_CASE("planned law: a planner that stops answering hands over to the adaptive law, which keeps going",
           "[planner][law]") {
-  BusParams p;
-  p.tau_s = 15.0;
-  PlanBoard board(1);
-  PlanService service(1);
-  PlannedLaw planned(&board, 0);
+  PlannedRig rig;
   const std::vector<double> path(30, -2000.0);
-  double cmd = 0.0;
-  for (int k = 0; k < 300; ++k) {  // 30 s with answers
-    cmd = planned.step(law_input(k / 10.0, -2000.0, &path, cmd), p).command_W;
-    service.serve(board);
-  }
-  REQUIRE(planned.planning());
+  rig.run(0, 300, -2000.0, &path);  // 30 s with answers
+  REQUIRE(rig.law.planning());
   // The planner stops. Within the two unanswered asks the law holds, then the adaptive law moves on:
   // the free power changes and the command follows it (no freeze at the last plan).
-  const double at_stop = cmd;
+  const double at_stop = rig.cmd;
   const std::vector<double> lower(30, -500.0);
   bool held = true;
   for (int k = 300; k < 900; ++k) {
-    const double prev = cmd;
-    cmd = planned.step(law_input(k / 10.0, -500.0, &lower, cmd), p).command_W;
-    if (k < 315 && cmd != at_stop) held = false;
-    CHECK(std::abs(cmd - prev) <= 400.0 + 1e-9);
+    const double prev = rig.cmd;
+    rig.cmd = rig.law.step(law_input(k / 10.0, -500.0, &lower, rig.cmd), rig.p).command_W;
+    if (k < 315 && rig.cmd != at_stop) held = false;
+    CHECK(std::abs(rig.cmd - prev) <= 400.0 + 1e-9);
   }
   CHECK(held);
-  CHECK_FALSE(planned.planning());
-  CHECK(std::abs(cmd - 500.0) < 100.0);
+  CHECK_FALSE(rig.law.planning());
+  CHECK(std::abs(rig.cmd - 500.0) < 100.0);
   // The planner answers again: the law plans again.
-  for (int k = 900; k < 950; ++k) {
-    cmd = planned.step(law_input(k / 10.0, -500.0, &lower, cmd), p).command_W;
-    service.serve(board);
-  }
-  CHECK(planned.planning());
+  rig.run(900, 950, -500.0, &lower);
+  CHECK(rig.law.planning());
 }
 
 TEST_CASE("planned law: asks the planner refuses hand over to the adaptive law instead of holding",
           "[planner][law]") {
-  BusParams p;
-  p.tau_s = 15.0;
-  PlanBoard board(1);
-  PlanService service(1);
-  PlannedLaw planned(&board, 0);
+  PlannedRig rig;
   // 30 s of good plans at 2.5 kW ...
   const std::vector<double> good(30, -2500.0);
-  double cmd = 0.0;
-  for (int k = 0; k < 300; ++k) {
-    cmd = planned.step(law_input(k / 10.0, -2500.0, &good, cmd), p).command_W;
-    service.serve(board);
-  }
-  REQUIRE(planned.planning());
-  const std::uint64_t applied = planned.counters().plans_applied;
+  rig.run(0, 300, -2500.0, &good);
+  REQUIRE(rig.law.planning());
+  const std::uint64_t applied = rig.law.counters().plans_applied;
   // ... then a path with a non-finite second, which the planner refuses, and a load of 1 kW.
   std::vector<double> bad(30, -1000.0);
   bad[10] = std::numeric_limits<double>::infinity();
-  for (int k = 300; k < 1200; ++k) {
-    cmd = planned.step(law_input(k / 10.0, -1000.0, &bad, cmd), p).command_W;
-    service.serve(board);
-  }
-  CHECK_FALSE(planned.planning());
-  CHECK(planned.counters().plans_applied == applied);
-  CHECK(std::abs(cmd - 1000.0) < 100.0);  // the adaptive law followed the load, not the last plan
+  rig.run(300, 1200, -1000.0, &bad);
+  CHECK_FALSE(rig.law.planning());
+  CHECK(rig.law.counters().plans_applied == applied);
+  CHECK(std::abs(rig.cmd - 1000.0) < 100.0);  // the adaptive law followed the load, not the last plan
 }
 
 #ifdef EQD_HAVE_GLPK

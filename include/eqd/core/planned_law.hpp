@@ -50,8 +50,7 @@ class PlannedLaw final : public BusLaw {
   PlanBoard* board_;
   std::size_t bus_;
   AdaptiveLaw fallback_;
-  bool planning_ = false;     ///< the last command came from a plan
-  bool in_fallback_ = true;   ///< fallback_ has been driving (reset it before it drives again)
+  bool planning_ = false;     ///< the last command came from a plan (else fallback_ drives)
   double command_W_ = 0.0;    ///< the last command, whoever computed it
   int direction_ = 0;
   std::int64_t last_ask_ns_ = -1;
