@@ -215,16 +215,24 @@ class Session : public std::enable_shared_from_this<Session> {
   const char* operation_ = "unparsed";
 
   // Counts the answer `text` (one of our own response lines) under the current operation, by its
-  // result: "ok" or the error's code.
+  // result: "ok" or the error's code. An ok line (ok_response: keys sorted, so `{"id":N,"ok":true,...`)
+  // is recognised by its head, so that a large status or channels answer is not parsed again; only the
+  // short error lines are.
   void count(const std::string& text) noexcept {
     if (srv_.opts.request_stats) {
       std::string_view result = "other";
-      const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-      if (j.is_object() && j.value("ok", false)) {
+      nlohmann::json j;  // outlives `result`, which may point into it
+      const std::size_t ok_at = text.find("\"ok\":");
+      if (text.rfind("{\"id\":", 0) == 0 && ok_at < 32 && text.compare(ok_at + 5, 4, "true") == 0) {
         result = "ok";
-      } else if (j.is_object() && j.contains("error") && j["error"].is_object() && j["error"].contains("code") &&
-                 j["error"]["code"].is_string()) {
-        result = j["error"]["code"].get_ref<const std::string&>();
+      } else {
+        j = nlohmann::json::parse(text, nullptr, false);
+        if (j.is_object() && j.value("ok", false)) {
+          result = "ok";
+        } else if (j.is_object() && j.contains("error") && j["error"].is_object() && j["error"].contains("code") &&
+                   j["error"]["code"].is_string()) {
+          result = j["error"]["code"].get_ref<const std::string&>();
+        }
       }
       srv_.opts.request_stats->count(operation_, result);
     }
