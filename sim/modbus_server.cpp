@@ -311,8 +311,9 @@ class ControllerImage {
                              std::vector<std::uint16_t>(mapping_->tab_registers, mapping_->tab_registers + nb),
                              *m.heartbeat, 0));
     }
-    if (modbus_reply(ctx, req, len, mapping_) < 0) return;
-    ++stats_.replies;
+    // Applied before the reply, as a device does: a client that has its answer finds the command in
+    // effect (replying first let a test read the backend before the serving thread had applied it).
+    std::copy(cand.begin() + addr, cand.begin() + wend, mapping_->tab_registers + addr);
     for (const Cmd& c : cmds) {
       Chan& ch = channels_[c.k];
       if (c.enable && !std::any_of(channels_.begin(), channels_.end(), [](const Chan& x) { return x.enabled; }))
@@ -328,6 +329,8 @@ class ControllerImage {
       ++stats_.heartbeats;
       cfg_.backend->heartbeat(hb);
     }
+    if (modbus_reply(ctx, req, len, mapping_) < 0) return;
+    ++stats_.replies;
   }
 
   void release(std::size_t k, ReleaseReason why) {
