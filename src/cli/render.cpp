@@ -8,6 +8,9 @@
 #include <cmath>
 #include <string_view>
 #include <cstdio>
+#include <cstring>
+#include <initializer_list>
+#include <utility>
 
 namespace eqd::cli {
 
@@ -92,6 +95,48 @@ std::string format_table(const std::vector<std::string>& header, const std::vect
   return out;
 }
 
+namespace {
+// One unit for all the powers of a bus, so that its power column reads in one unit (issue #18 item 5):
+// kW with two decimals once any of them reaches 1 kW, else whole W.
+struct PowerUnit {
+  double scale;
+  int decimals;
+  const char* name;
+};
+
+PowerUnit unit_for(std::initializer_list<double> powers_W) {
+  for (double w : powers_W)
+    if (std::isfinite(w) && std::fabs(w) >= 999.5) return {1000.0, 2, "kW"};  // 999.5 W would print as "1000 W"
+  return {1.0, 0, "W"};
+}
+
+std::string number_in(double w, const PowerUnit& u) { return fixed(w / u.scale, u.decimals); }
+std::string power_in(double w, const PowerUnit& u) {
+  const std::string n = number_in(w, u);
+  return n == "-" ? n : n + " " + u.name;
+}
+
+std::string pad_left(const std::string& s, std::size_t width) {
+  return s.size() >= width ? s : std::string(width - s.size(), ' ') + s;
+}
+
+// A bus's lines: a label column as wide as the widest label plus two spaces, then the value.
+class LabelledLines {
+ public:
+  void add(std::string label, std::string value) { lines_.emplace_back(std::move(label), std::move(value)); }
+  [[nodiscard]] std::string str() const {
+    std::size_t width = 0;
+    for (const auto& [label, value] : lines_) width = std::max(width, label.size());
+    std::string out;
+    for (const auto& [label, value] : lines_) out += "  " + label + std::string(width + 2 - label.size(), ' ') + value + "\n";
+    return out;
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> lines_;
+};
+}  // namespace
+
 std::string render_status(const json& result) {
   std::string out;
   const json& buses = sub(result, "buses");
@@ -101,11 +146,13 @@ std::string render_status(const json& result) {
       const json& e = sub(b, "energy");
       const json& c = sub(b, "channels");
       const json& k = sub(b, "controllers");
+      out += "bus " + str(b, "bus") + "  [" + str(b, "status") + "]  target " + format_power(num(p, "target_W")) +
+             ", tau " + fixed(num(p, "tau_s"), 1) + " s, deadband " + format_power(num(p, "deadband_W")) + "\n";
+      LabelledLines lines;
       // use_forecast and free_forecast_W are absent from older daemons: then nothing is said about them.
       const json& uf = sub(p, "use_forecast");
-      std::string forecast;
       if (uf.is_boolean()) {
-        forecast = std::string(", forecast ") + (uf.get<bool>() ? "on" : "off");
+        std::string forecast = uf.get<bool>() ? "on" : "off";
         const double horizon_s = num(p, "forecast_horizon_s");
         if (uf.get<bool>() && std::isfinite(horizon_s)) {
           forecast += " (horizon " + fixed(horizon_s, 0) + " s";
@@ -117,30 +164,39 @@ std::string render_status(const json& result) {
           }
           forecast += ")";
         }
+        lines.add("forecast", forecast);
       }
-      out += "bus " + str(b, "bus") + "  [" + str(b, "status") + "]  target " + format_power(num(p, "target_W")) +
-             ", tau " + fixed(num(p, "tau_s"), 1) + " s, deadband " + format_power(num(p, "deadband_W")) + forecast +
-             "\n";
-      out += "  net power           " + format_power(num(b, "net_W")) + "   (residual " + format_power(num(b, "residual_W")) + ")\n";
+      const double net_W = num(b, "net_W"), residual_W = num(b, "residual_W"), free_W = num(b, "free_W"),
+                   announced_W = num(b, "free_forecast_W"), measured_W = num(b, "eq_measured_W"),
+                   commanded_W = num(b, "eq_commanded_W");
+      const PowerUnit u = unit_for({net_W, residual_W, free_W, announced_W, measured_W, commanded_W});
+      // The first power of each line right-aligned, so that the three line up.
+      const std::size_t w = std::max({number_in(net_W, u).size(), number_in(free_W, u).size(),
+                                      number_in(measured_W, u).size()});
+      auto first = [&](double v) {
+        const std::string n = number_in(v, u);
+        return pad_left(n, w) + (n == "-" ? std::string(std::strlen(u.name) + 1, ' ') : std::string(" ") + u.name);
+      };
+      lines.add("net power", first(net_W) + "   (residual " + power_in(residual_W, u) + ")");
       // The announced free power the law steers by, only where it tells something: when it reads
       // differently from the present free power (the daemon reports free_W itself when nothing is
       // announced or use_forecast is off; equal also when the announcements match the present).
-      const std::string free = format_power(num(b, "free_W"));
-      const std::string announced = format_power(num(b, "free_forecast_W"));
-      out += "  free power          " + free;
-      if (announced != "-" && announced != free) out += "   (forecast " + announced + ")";
-      out += "\n";
-      out += "  equalization power  " + format_power(num(b, "eq_measured_W")) + " measured, " +
-             format_power(num(b, "eq_commanded_W")) + " commanded\n";
-      out += "  grid energy         import " + format_energy_kWh(num(e, "grid_import_J")) + ", export " +
-             format_energy_kWh(num(e, "grid_export_J")) + "\n";
-      out += "  without equalization import " + format_energy_kWh(num(e, "without_eq_import_J")) + ", export " +
-             format_energy_kWh(num(e, "without_eq_export_J")) + "\n";
-      out += "  channels            " + str(c, "total") + " (" + str(c, "test") + " test, " + str(c, "equalization") +
-             " equalization, " + str(c, "pending") + " pending, " + str(c, "releasing") + " releasing); health: " +
-             str(c, "ok") + " ok, " + str(c, "stale") + " stale, " + str(c, "invalid") + " invalid, " + str(c, "fault") +
-             " fault, " + str(c, "offline") + " offline\n";
-      out += "  controllers         " + str(k, "connected") + " connected, " + str(k, "disconnected") + " disconnected\n";
+      const std::string announced = power_in(announced_W, u);
+      lines.add("free power", first(free_W) + (announced != "-" && announced != power_in(free_W, u)
+                                                   ? "   (forecast " + announced + ")"
+                                                   : ""));
+      lines.add("equalization power", first(measured_W) + " measured, " + power_in(commanded_W, u) + " commanded");
+      lines.add("grid energy", "import " + format_energy_kWh(num(e, "grid_import_J")) + ", export " +
+                                   format_energy_kWh(num(e, "grid_export_J")));
+      lines.add("without equalization", "import " + format_energy_kWh(num(e, "without_eq_import_J")) + ", export " +
+                                            format_energy_kWh(num(e, "without_eq_export_J")));
+      lines.add("channels", str(c, "total") + ": " + str(c, "test") + " test, " + str(c, "equalization") +
+                                " equalization, " + str(c, "pending") + " pending, " + str(c, "releasing") +
+                                " releasing");
+      lines.add("channel health", str(c, "ok") + " ok, " + str(c, "stale") + " stale, " + str(c, "invalid") +
+                                      " invalid, " + str(c, "fault") + " fault, " + str(c, "offline") + " offline");
+      lines.add("controllers", str(k, "connected") + " connected, " + str(k, "disconnected") + " disconnected");
+      out += lines.str();
     }
   }
   const json& k = sub(result, "controllers");
@@ -151,7 +207,7 @@ std::string render_status(const json& result) {
     if (ctl.value("stalled", false)) {
       out += "control: STALLED, no control cycle for " + fixed(num(ctl, "last_cycle_age_s"), 1) + " s (bound " +
              fixed(num(ctl, "liveness_timeout_s"), 1) +
-             " s): heartbeat and commands held, the controllers' watchdogs take the buffers to 0 W\n";
+             " s)\n  heartbeat and commands held: the controllers' watchdogs take buffers to 0 W\n";
     } else if (ctl.value("stalls", 0) > 0) {
       out += "control: cycling; " + str(ctl, "stalls") + " stall(s) since start (see the log)\n";
     }

@@ -124,8 +124,10 @@ expect_rc 0 "" "set use_forecast" -- set --bus aux use_forecast=off
 wait_for 5 "use_forecast off on aux only" \
   '.buses[1].params.use_forecast == false and .buses[0].params.use_forecast == true' -- status
 ctl status
-echo "$OUT" | grep -q "^bus aux .*, forecast off$" || fail "status does not say forecast off for aux: $OUT"
-echo "$OUT" | grep -q "^bus main .*, forecast on (horizon [0-9]* s[^)]*)$" || fail "status does not say forecast on for main: $OUT"
+# Each bus line is followed by its forecast line.
+echo "$OUT" | grep -A1 "^bus aux " | grep -q "^  forecast  *off$" || fail "status does not say forecast off for aux: $OUT"
+echo "$OUT" | grep -A1 "^bus main " | grep -q "^  forecast  *on (horizon [0-9]* s[^)]*)$" ||
+  fail "status does not say forecast on for main: $OUT"
 
 step "the bus converges"
 sleep 4  # let the law settle after the changes

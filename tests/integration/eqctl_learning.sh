@@ -23,7 +23,7 @@ echo "$OUT" | grep -Eq "cab1/[123] .* ~-?[0-9]+ " || fail "no learned forecast s
 ctl status
 # The bus's own skill (of its learned path, which the law uses above 0.2) is scored and shown; whether
 # this tiny rig's path beats persistence 2 s ahead is the unit tests' and the benchmark's business.
-echo "$OUT" | grep -Eq "^bus main .*forecast on \(horizon 5 s, learning, skill -?[0-9]+\.[0-9][0-9]\)$" ||
+echo "$OUT" | grep -A1 "^bus main " | grep -Eq "^  forecast +on \(horizon 5 s, learning, skill -?[0-9]+\.[0-9][0-9]\)$" ||
   fail "status does not show learning with its skill: $OUT"
 
 step "stop: learned.bin written; the next eqd restores it"

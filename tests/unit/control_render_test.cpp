@@ -2,6 +2,8 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <regex>
+#include <set>
 
 #include "render.hpp"
 
@@ -51,21 +53,21 @@ TEST_CASE("eqctl render: announced free power and use_forecast", "[control][cli]
   };
   // Announced differs: shown next to the free power; the header says whether the law uses it.
   std::string s = render_status(bus(-1842.2, -1200.0, true));
-  CHECK(s.find("deadband 50 W, forecast on (horizon 30 s)\n") != std::string::npos);
-  CHECK(s.find("free power          -1.84 kW   (forecast -1.20 kW)\n") != std::string::npos);
+  CHECK(s.find("deadband 50 W\n  forecast              on (horizon 30 s)\n") != std::string::npos);
+  CHECK(s.find("free power            -1.84 kW   (forecast -1.20 kW)\n") != std::string::npos);
   s = render_status(bus(-1842.2, -1842.2, false));
-  CHECK(s.find("deadband 50 W, forecast off\n") != std::string::npos);
+  CHECK(s.find("deadband 50 W\n  forecast              off\n") != std::string::npos);
   // Nothing announced (or the same as now, as displayed): no "(forecast".
   s = render_status(bus(-1842.2, -1842.2, true));
-  CHECK(s.find("free power          -1.84 kW\n") != std::string::npos);
+  CHECK(s.find("free power            -1.84 kW\n") != std::string::npos);
   CHECK(s.find("(forecast") == std::string::npos);
   CHECK(render_status(bus(450.2, 449.9, true)).find("(forecast") == std::string::npos);
   // Learning on: said in the header, with the bus's skill once scored.
   json l = bus(-1842.2, -1200.0, true);
   l["buses"][0]["params"]["learn_forecast"] = true;
-  CHECK(render_status(l).find("forecast on (horizon 30 s, learning)\n") != std::string::npos);
+  CHECK(render_status(l).find("forecast              on (horizon 30 s, learning)\n") != std::string::npos);
   l["buses"][0]["forecast_skill"] = 0.634;
-  CHECK(render_status(l).find("forecast on (horizon 30 s, learning, skill 0.63)\n") != std::string::npos);
+  CHECK(render_status(l).find("forecast              on (horizon 30 s, learning, skill 0.63)\n") != std::string::npos);
   // An older daemon without the fields: neither the flag nor the announced power.
   s = render_status(json{{"buses", json::array({json{{"bus", "main"}, {"free_W", 100.0}, {"params", json::object()}}})}});
   CHECK(s.find("forecast") == std::string::npos);
@@ -174,4 +176,108 @@ TEST_CASE("eqctl render: a watch frame fits the terminal, header first", "[contr
   // What fits is shown whole.
   CHECK(fit_screen("a\nb\n", 24, 80) == "a\nb");
   CHECK(fit_screen("a\nb\nc\n", 1, 80) == "a");
+}
+
+namespace {
+// A status result as eqd sends it (shape of a live demo rig's), with learning scored, a stalled control
+// thread and a metrics error: every optional line present. Bus main mixes kW-sized and W-sized powers.
+json full_status() {
+  auto bus = [](const char* name, double net_W, double free_W, double announced_W, double eq_W, double cmd_W,
+                int total, int eq) {
+    return json{{"bus", name}, {"status", "ok"}, {"net_W", net_W}, {"residual_W", net_W}, {"free_W", free_W},
+                {"free_forecast_W", announced_W}, {"eq_measured_W", eq_W}, {"eq_commanded_W", cmd_W},
+                {"forecast_skill", 0.634},
+                {"params", json{{"law", "adaptive"}, {"target_W", 0.0}, {"tau_s", 15.0}, {"deadband_W", 50.0},
+                                {"use_forecast", true}, {"learn_forecast", true}, {"forecast_horizon_s", 30.0}}},
+                {"energy", json{{"grid_import_J", 12345678.0}, {"grid_export_J", 9526.9},
+                                {"without_eq_import_J", 123456789.0}, {"without_eq_export_J", 10335.6}}},
+                {"channels", json{{"total", total}, {"test", total - eq}, {"equalization", eq}, {"pending", 0},
+                                  {"releasing", 0}, {"ok", total}, {"stale", 0}, {"invalid", 0}, {"fault", 0},
+                                  {"offline", 0}}},
+                {"controllers", json{{"connected", 3}, {"disconnected", 0}}}};
+  };
+  return json{{"buses", json::array({bus("main", -1396.4, -1846.2, -1200.0, 449.8, 642.9, 48, 3),
+                                     bus("aux", 317.8, 419.9, 422.8, -102.1, -146.6, 16, 1)})},
+              {"controllers", json{{"total", 4}, {"connected", 4}}},
+              {"control", json{{"stalled", true}, {"stalls", 1}, {"last_cycle_age_s", 12.3}, {"liveness_timeout_s", 1.0}}},
+              {"metrics", json{{"enabled", true}, {"listening", false}, {"listen", "127.0.0.1:9860"},
+                               {"error", "address in use"}, {"retry_ms", 5000}}}};
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    const auto nl = text.find('\n', at);
+    out.push_back(text.substr(at, nl == std::string::npos ? std::string::npos : nl - at));
+    at = nl == std::string::npos ? text.size() : nl + 1;
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("eqctl render: status lines fit 80 columns", "[control][cli]") {
+  // Issue #18 item 5: the channel-count line was 121 characters, the header with learning over 90.
+  for (const std::string& line : lines_of(render_status(full_status()))) {
+    INFO(line);
+    CHECK(line.size() <= 80);
+  }
+}
+
+TEST_CASE("eqctl render: status shows one power unit per bus, labels within their column", "[control][cli]") {
+  const std::string s = render_status(full_status());
+  INFO(s);
+  const std::regex power(R"((-?[0-9]+(\.[0-9]+)?) (kW|W)\b)");
+  const std::regex labelled(R"(^  ([a-z]+( [a-z]+)*)  +(\S.*)$)");
+  std::string bus;
+  std::set<std::string> units;
+  std::set<std::size_t> unit_ends, text_starts;
+  std::size_t label_col = 0;
+  auto end_bus = [&] {
+    if (bus.empty()) return;
+    INFO("bus " << bus);
+    CHECK(units.size() == 1);       // W and kW never mixed in one bus's power column
+    CHECK(unit_ends.size() == 1);   // the powers right-aligned: their units end in one column
+    CHECK(text_starts.size() == 1); // the other values start in one column
+    CHECK(*unit_ends.begin() > label_col);
+    units.clear();
+    unit_ends.clear();
+    text_starts.clear();
+  };
+  for (const std::string& line : lines_of(s)) {
+    if (line.rfind("bus ", 0) == 0) {
+      end_bus();
+      bus = line.substr(4, line.find(' ', 4) - 4);
+      continue;
+    }
+    if (line.rfind("  ", 0) != 0) {
+      end_bus();
+      bus.clear();
+      continue;
+    }
+    if (bus.empty()) continue;  // an indented continuation after the buses (control: STALLED)
+    std::smatch m;
+    INFO(line);
+    // Every line of a bus: a label, at least two spaces, the value (no label runs into its value).
+    const bool is_labelled = std::regex_match(line, m, labelled);
+    CHECK(is_labelled);
+    if (!is_labelled) continue;
+    const std::string label = m[1];
+    const std::size_t value_at = static_cast<std::size_t>(m.position(3));
+    label_col = std::max(label_col, 2 + label.size());
+    if (label == "net power" || label == "free power" || label == "equalization power") {
+      std::smatch p;
+      const std::string value = m[3];
+      REQUIRE(std::regex_search(value, p, power));
+      unit_ends.insert(value_at + static_cast<std::size_t>(p.position(0) + p.length(0)));
+      for (auto it = std::sregex_iterator(value.begin(), value.end(), power); it != std::sregex_iterator(); ++it)
+        units.insert((*it)[3]);
+    } else {
+      text_starts.insert(value_at);
+    }
+  }
+  end_bus();
+  // Bus main's powers are kW-sized except the buffers' 450 W: all in kW; aux's are all W-sized.
+  CHECK(s.find("0.45 kW measured, 0.64 kW commanded") != std::string::npos);
+  CHECK(s.find("-102 W measured, -147 W commanded") != std::string::npos);
 }
