@@ -13,6 +13,7 @@
 #include <fstream>
 #include <mutex>
 #include <pthread.h>
+#include <sys/ioctl.h>
 #include <thread>
 
 #include "eqd/discovery/mdns.hpp"
@@ -105,6 +106,14 @@ void print_status(const Rig& rig, bool tty) {
     line += buf;
   }
   if (tty) {
+    // Redrawn in place with CR: a line wider than the terminal would wrap, and each redraw would then
+    // start a new row (the status scrolls instead of staying on one line). Cut it to the width.
+    winsize ws{};
+    if (ioctl(fileno(stdout), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 && line.size() >= ws.ws_col) {
+      std::size_t keep = ws.ws_col - 1u;
+      while (keep > 0 && (static_cast<unsigned char>(line[keep]) & 0xC0u) == 0x80u) --keep;  // whole UTF-8 characters
+      line.resize(keep);
+    }
     std::printf("\r%s\033[K", line.c_str());
   } else {
     std::printf("%s\n", line.c_str());
