@@ -240,6 +240,8 @@ TEST_CASE("every dashboard query selects by rig, and every series has a unit tha
     if (name == "rig") {
       has_rig = true;
       CHECK(v.value("definition", "").find(", rig)") != std::string::npos);
+      // "All" as .*: also a target without a rig label (a Grafana-made alternation of the values would not).
+      CHECK(v.value("allValue", "") == ".*");
     } else if (v.value("type", "") == "query") {
       INFO("variable " << name);
       CHECK(selectors_without_rig(v.value("definition", "")).empty());
