@@ -23,6 +23,10 @@ install(FILES ${PROJECT_SOURCE_DIR}/config/prometheus/prometheus.yml ${PROJECT_S
               ${PROJECT_SOURCE_DIR}/config/prometheus/eqd-alerts.test.yml
         DESTINATION ${CMAKE_INSTALL_DATADIR}/eqd/prometheus)
 install(FILES ${PROJECT_SOURCE_DIR}/config/grafana/eqd-dashboard.json DESTINATION ${CMAKE_INSTALL_DATADIR}/eqd/grafana)
+# Prometheus console templates (served at /consoles; docs/metrics.md, "Prometheus console templates").
+install(FILES ${PROJECT_SOURCE_DIR}/config/prometheus/consoles/eqd-overview.html
+              ${PROJECT_SOURCE_DIR}/config/prometheus/consoles/eqd-bus.html
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/eqd/prometheus/consoles)
 install(FILES ${PROJECT_SOURCE_DIR}/scripts/eqctl-completion.bash
         DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions RENAME eqctl)
 install(FILES ${PROJECT_SOURCE_DIR}/scripts/eqctl-completion.zsh

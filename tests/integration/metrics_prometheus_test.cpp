@@ -1,7 +1,9 @@
 // eqd's metrics end to end on loopback, with the real binaries: eqsim serves the demo rig, eqd
 // equalizes it and exports metrics; `promtool check metrics` lints the live exposition, which must
 // hold every catalogued family; then a real Prometheus server scrapes eqd every second, answers a
-// PromQL query for the bus power and evaluates the shipped alert rules without error.
+// PromQL query for the bus power, evaluates the shipped alert rules without error, runs every query of
+// the Grafana dashboard (the rig variable narrows them all) and serves the shipped console templates
+// (config/prometheus/consoles) with the console libraries of Debian's prometheus package.
 // Needs Debian's `prometheus` package (promtool, prometheus) and curl; exits 77 (skipped) without them.
 #include <catch2/catch.hpp>
 
@@ -10,11 +12,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <regex>
+#include <set>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -69,6 +75,71 @@ std::uint16_t free_port() {
 }
 
 std::string http_get(const std::string& url) { return run("curl -sf --max-time 5 '" + url + "'").out; }
+
+// An HTTP GET that keeps the status code and the body of an error answer too.
+struct HttpAnswer {
+  int code = 0;
+  std::string body;
+};
+HttpAnswer http_fetch(const std::string& url) {
+  const RunResult r = run("curl -s --max-time 5 -w '\\n%{http_code}' '" + url + "'");
+  const auto nl = r.out.rfind('\n');
+  if (nl == std::string::npos) return {};
+  return {std::atoi(r.out.c_str() + nl + 1), r.out.substr(0, nl)};
+}
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  for (auto at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+  return s;
+}
+
+// A dashboard query as Grafana sends it for one rig, all instances and buses, a one-minute range.
+std::string dashboard_query(const std::string& expr, const std::string& rig) {
+  std::string q = replace_all(expr, "$rig", rig);
+  q = replace_all(q, "$instance", ".*");
+  q = replace_all(q, "$bus", ".*");
+  return replace_all(q, "$__range", "1m");
+}
+
+// Where the console libraries (prom.lib, menu.lib) are: Debian ships them as examples.
+std::string console_libraries() {
+  for (const char* d : {"/etc/prometheus/console_libraries", "/usr/share/doc/prometheus/examples/console_libraries",
+                        "/usr/share/prometheus/console_libraries"})
+    if (fs::exists(fs::path(d) / "prom.lib") && fs::exists(fs::path(d) / "menu.lib")) return d;
+  return "";
+}
+
+// The text of an HTML fragment without its tags, blanks collapsed.
+std::string text_of(const std::string& html) {
+  std::string out;
+  bool in_tag = false;
+  for (char c : html) {
+    if (c == '<') in_tag = true;
+    else if (c == '>') {
+      in_tag = false;
+      c = ' ';
+    }
+    if (in_tag) continue;
+    if (std::isspace(static_cast<unsigned char>(c))) c = ' ';
+    if (c == ' ' && (out.empty() || out.back() == ' ')) continue;
+    out += c;
+  }
+  return out;
+}
+
+// The rows (<tr class="CLASS">...</tr>) of a console page, as text.
+std::vector<std::string> rows_of(const std::string& html, const std::string& row_class) {
+  std::vector<std::string> out;
+  const std::string open = "<tr class=\"" + row_class + "\">";
+  for (auto at = html.find(open); at != std::string::npos; at = html.find(open, at + 1))
+    out.push_back(text_of(html.substr(at, html.find("</tr>", at) - at)));
+  return out;
+}
 
 nlohmann::json prom_query(std::uint16_t port, const std::string& promql) {
   const RunResult r = run("curl -sf --max-time 5 -G --data-urlencode 'query=" + promql + "' http://127.0.0.1:" +
@@ -153,16 +224,21 @@ TEST_CASE("eqd metrics pass promtool and a real Prometheus scrapes them on loopb
   std::ofstream(prom_cfg) << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
                           << "rule_files:\n  - " << EQD_SOURCE_DIR << "/config/prometheus/eqd-alerts.yml\n"
                           << "scrape_configs:\n  - job_name: eqd\n    static_configs:\n      - targets: ['127.0.0.1:"
-                          << eqd_port << "']\n";
+                          << eqd_port << "']\n        labels:\n          rig: lab1\n";  // as config/prometheus/prometheus.yml
+  const std::string libraries = console_libraries();
+  if (libraries.empty()) WARN("no console libraries (prom.lib, menu.lib) found: the console templates are not checked");
   std::unique_ptr<Process> prom;
   std::uint16_t prom_port = 0;
   for (int attempt = 0; attempt < 3; ++attempt) {
     prom_port = free_port();
-    prom = std::make_unique<Process>(
-        std::vector<std::string>{prometheus, "--config.file=" + prom_cfg.string(),
-                                 "--storage.tsdb.path=" + (dir / ("data" + std::to_string(attempt))).string(),
-                                 "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
-        (dir / "prometheus.log").string());
+    std::vector<std::string> argv{prometheus, "--config.file=" + prom_cfg.string(),
+                                  "--storage.tsdb.path=" + (dir / ("data" + std::to_string(attempt))).string(),
+                                  "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)};
+    if (!libraries.empty()) {  // as docs/metrics.md tells: the shipped templates, Debian's libraries
+      argv.push_back("--web.console.templates=" EQD_SOURCE_DIR "/config/prometheus/consoles");
+      argv.push_back("--web.console.libraries=" + libraries);
+    }
+    prom = std::make_unique<Process>(argv, (dir / "prometheus.log").string());
     const std::string ready = "http://127.0.0.1:" + std::to_string(prom_port) + "/-/ready";
     if (eventually(10s, [&] { return !http_get(ready).empty() || prom->wait(0ms).has_value(); }) &&
         !prom->wait(0ms).has_value())
@@ -205,6 +281,101 @@ TEST_CASE("eqd metrics pass promtool and a real Prometheus scrapes them on loopb
       CHECK(r.value("health", "") == "ok");
     }
   CHECK(n_rules >= 5);
+
+  // The dashboard's variables: the rig (the target's label) and, narrowed by it, instance and bus.
+  const auto dash = nlohmann::json::parse(read_text(EQD_SOURCE_DIR "/config/grafana/eqd-dashboard.json"));
+  const std::string api = "http://127.0.0.1:" + std::to_string(prom_port) + "/api/v1";
+  for (const auto& v : dash["templating"]["list"]) {
+    if (v.value("type", "") != "query") continue;
+    std::smatch m;
+    const std::string def = v.value("definition", "");
+    REQUIRE(std::regex_match(def, m, std::regex(R"(label_values\((.*), (\w+)\))")));
+    const RunResult r = run("curl -sf --max-time 5 -G --data-urlencode 'match[]=" + dashboard_query(m[1], "lab1") + "' " +
+                            api + "/label/" + m[2].str() + "/values");
+    const auto values = nlohmann::json::parse(r.out, nullptr, false);
+    INFO("variable " << v.value("name", "") << ": " << def << " -> " << r.out);
+    REQUIRE(!values.is_discarded());
+    CHECK(!values["data"].empty());
+    if (v.value("name", "") == "rig") CHECK(values["data"] == nlohmann::json::array({"lab1"}));
+  }
+  // Every panel query runs; all but those that keep only non-zero values (errors) return series for
+  // rig lab1, none for another rig (each selects by $rig).
+  std::size_t queries = 0, with_data = 0;
+  for (const auto& panel : dash["panels"]) {
+    if (!panel.contains("targets")) continue;
+    for (const auto& target : panel["targets"]) {
+      const std::string expr = target.value("expr", "");
+      ++queries;
+      INFO(panel.value("title", "?") << ": " << dashboard_query(expr, "lab1"));
+      nlohmann::json ours;
+      // Rates and increases need two samples in their window: give the scrapes a few seconds.
+      const bool answered = eventually(10s, [&] {
+        ours = prom_query(prom_port, dashboard_query(expr, "lab1"));
+        return !ours.is_discarded() && ours.value("status", "") == "success" &&
+               (!ours["data"]["result"].empty() || expr.find("> 0") != std::string::npos);
+      });
+      CHECK(answered);
+      if (answered && !ours["data"]["result"].empty()) ++with_data;
+      const auto other = prom_query(prom_port, dashboard_query(expr, "another_rig"));
+      REQUIRE(!other.is_discarded());
+      CHECK(other.value("status", "") == "success");
+      CHECK(other["data"]["result"].empty());
+    }
+  }
+  CHECK(queries >= 25);
+  CHECK(with_data >= queries - 1);
+
+  // The console templates render from the live series: every bus with its status and powers, the
+  // controllers, a bus's buffers; no template error.
+  if (!libraries.empty()) {
+    const std::string consoles = "http://127.0.0.1:" + std::to_string(prom_port) + "/consoles/";
+    auto page_ok = [](const HttpAnswer& a) {
+      INFO(a.body.substr(0, 2000));
+      CHECK(a.code == 200);
+      CHECK(a.body.find("error executing template") == std::string::npos);
+      CHECK(a.body.find("<no value>") == std::string::npos);
+      CHECK(a.body.find("</html>") != std::string::npos);
+    };
+    const HttpAnswer overview = http_fetch(consoles + "eqd-overview.html");
+    page_ok(overview);
+    const auto buses = rows_of(overview.body, "eqd_bus");
+    REQUIRE(buses.size() == 2);
+    // rig, eqd, bus, status, without equalization, with equalization, buffers, residual (W or kW)
+    const std::string power = R"((-?[0-9.]+ W|-?[0-9.]+kW))";
+    const std::regex row("^ ?lab1 127\\.0\\.0\\.1:" + std::to_string(eqd_port) +
+                         " (aux|main) (ok|idle|holding|ramp_down|saturated) " + power + " " + power + " " + power + " " +
+                         power + " .*");
+    std::set<std::string> seen;
+    for (const auto& b : buses) {
+      INFO(b);
+      std::smatch m;
+      CHECK(std::regex_match(b, m, row));
+      if (!m.empty()) seen.insert(m[1]);
+    }
+    CHECK(seen == std::set<std::string>{"aux", "main"});
+    const auto controllers = rows_of(overview.body, "eqd_controller");
+    CHECK(controllers.size() == 4);
+    for (const auto& c : controllers) {
+      INFO(c);
+      CHECK(c.find(" connected ") != std::string::npos);
+    }
+    const HttpAnswer other = http_fetch(consoles + "eqd-overview.html?rig=another_rig");
+    page_ok(other);
+    CHECK(rows_of(other.body, "eqd_bus").empty());
+    CHECK(other.body.find("No eqd bus found for rig another_rig") != std::string::npos);
+
+    const HttpAnswer bus = http_fetch(consoles + "eqd-bus.html?job=eqd&instance=127.0.0.1:" + std::to_string(eqd_port) +
+                                      "&bus=main");
+    page_ok(bus);
+    const auto buffers = rows_of(bus.body, "eqd_buffer");
+    CHECK(buffers.size() == 3);  // the demo rig's buffers on main: cab1/15, cab1/16, cab2/16
+    for (const auto& b : buffers) {
+      INFO(b);
+      CHECK(std::regex_match(b, std::regex(R"(^ ?cab[12]/1[56] equalization \w+ [0-9.]+ V .*%.*)")));
+    }
+    // The side table's powers are values (a missing one reads "-").
+    CHECK(std::regex_search(text_of(bus.body), std::regex("without equalization " + power + " with equalization " + power)));
+  }
 
   prom->signal(SIGTERM);
   CHECK(prom->wait(10s).has_value());
