@@ -24,6 +24,19 @@ add_test(NAME systemd_package
          COMMAND ${_eqd_sd_dir}/package_test.sh ${CMAKE_BINARY_DIR} ${PROJECT_SOURCE_DIR} ${_eqd_sd_work}/package)
 set_tests_properties(systemd_package PROPERTIES LABELS "systemd;package" TIMEOUT 600 RUN_SERIAL TRUE)
 
+# The .deb as Debian's tools judge it: lintian clean at error and warning level (and no hardening tag),
+# dbgsym package, stripped and hardened binaries, man pages clean and naming every --help option.
+# Reuses this build's eqd, eqsim and eqctl. Not in sanitizer builds (they are never packaged); a
+# build without hardening or optimization is skipped (the package is built from an optimized one).
+if(EQD_SANITIZE STREQUAL "")
+  add_test(NAME package_lintian
+           COMMAND ${_eqd_sd_dir}/lintian_test.sh ${CMAKE_BINARY_DIR} ${PROJECT_SOURCE_DIR} ${_eqd_sd_work}/lintian)
+  set_tests_properties(package_lintian PROPERTIES LABELS "package" TIMEOUT 300)
+  if(NOT EQD_HARDENING OR NOT CMAKE_BUILD_TYPE MATCHES "^(Release|RelWithDebInfo|MinSizeRel)$")
+    set_tests_properties(package_lintian PROPERTIES DISABLED TRUE)
+  endif()
+endif()
+
 # The real thing: boots a QEMU VM with systemd as PID 1 and runs eqsim.service + eqd.service.
 add_test(NAME systemd_vm
          COMMAND ${_eqd_sd_dir}/vm_test.sh ${CMAKE_BINARY_DIR} ${PROJECT_SOURCE_DIR} ${_eqd_sd_work}/vm)
