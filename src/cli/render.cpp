@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <optional>
 #include <string_view>
 #include <cstdio>
 #include <cstring>
@@ -135,72 +136,75 @@ class LabelledLines {
  private:
   std::vector<std::pair<std::string, std::string>> lines_;
 };
-}  // namespace
 
-std::string render_status(const json& result) {
-  std::string out;
-  const json& buses = sub(result, "buses");
-  if (buses.is_array()) {
-    for (const json& b : buses) {
-      const json& p = sub(b, "params");
-      const json& e = sub(b, "energy");
-      const json& c = sub(b, "channels");
-      const json& k = sub(b, "controllers");
-      out += "bus " + str(b, "bus") + "  [" + str(b, "status") + "]  target " + format_power(num(p, "target_W")) +
-             ", tau " + fixed(num(p, "tau_s"), 1) + " s, deadband " + format_power(num(p, "deadband_W")) + "\n";
-      LabelledLines lines;
-      // use_forecast and free_forecast_W are absent from older daemons: then nothing is said about them.
-      const json& uf = sub(p, "use_forecast");
-      if (uf.is_boolean()) {
-        std::string forecast = uf.get<bool>() ? "on" : "off";
-        const double horizon_s = num(p, "forecast_horizon_s");
-        if (uf.get<bool>() && std::isfinite(horizon_s)) {
-          forecast += " (horizon " + fixed(horizon_s, 0) + " s";
-          // learn_forecast and forecast_skill are absent from older daemons.
-          const json& lf = sub(p, "learn_forecast");
-          if (lf.is_boolean() && lf.get<bool>()) {
-            const double skill = num(b, "forecast_skill");
-            forecast += std::isfinite(skill) ? ", learning, skill " + fixed(skill, 2) : ", learning";
-          }
-          forecast += ")";
-        }
-        lines.add("forecast", forecast);
-      }
-      const double net_W = num(b, "net_W"), residual_W = num(b, "residual_W"), free_W = num(b, "free_W"),
-                   announced_W = num(b, "free_forecast_W"), measured_W = num(b, "eq_measured_W"),
-                   commanded_W = num(b, "eq_commanded_W");
-      const PowerUnit u = unit_for({net_W, residual_W, free_W, announced_W, measured_W, commanded_W});
-      // The first power of each line right-aligned, so that the three line up.
-      const std::size_t w = std::max({number_in(net_W, u).size(), number_in(free_W, u).size(),
-                                      number_in(measured_W, u).size()});
-      auto first = [&](double v) {
-        const std::string n = number_in(v, u);
-        return pad_left(n, w) + (n == "-" ? std::string(std::strlen(u.name) + 1, ' ') : std::string(" ") + u.name);
-      };
-      lines.add("net power", first(net_W) + "   (residual " + power_in(residual_W, u) + ")");
-      // The announced free power the law steers by, only where it tells something: when it reads
-      // differently from the present free power (the daemon reports free_W itself when nothing is
-      // announced or use_forecast is off; equal also when the announcements match the present).
-      const std::string announced = power_in(announced_W, u);
-      lines.add("free power", first(free_W) + (announced != "-" && announced != power_in(free_W, u)
-                                                   ? "   (forecast " + announced + ")"
-                                                   : ""));
-      lines.add("equalization power", first(measured_W) + " measured, " + power_in(commanded_W, u) + " commanded");
-      lines.add("grid energy", "import " + format_energy_kWh(num(e, "grid_import_J")) + ", export " +
-                                   format_energy_kWh(num(e, "grid_export_J")));
-      lines.add("without equalization", "import " + format_energy_kWh(num(e, "without_eq_import_J")) + ", export " +
-                                            format_energy_kWh(num(e, "without_eq_export_J")));
-      lines.add("channels", str(c, "total") + ": " + str(c, "test") + " test, " + str(c, "equalization") +
-                                " equalization, " + str(c, "pending") + " pending, " + str(c, "releasing") +
-                                " releasing");
-      lines.add("channel health", str(c, "ok") + " ok, " + str(c, "stale") + " stale, " + str(c, "invalid") +
-                                      " invalid, " + str(c, "fault") + " fault, " + str(c, "offline") + " offline");
-      lines.add("controllers", str(k, "connected") + " connected, " + str(k, "disconnected") + " disconnected");
-      out += lines.str();
+// The forecast line: use_forecast and free_forecast_W are absent from older daemons, and then nothing
+// is said about them.
+std::optional<std::string> forecast_text(const json& p, const json& b) {
+  const json& uf = sub(p, "use_forecast");
+  if (!uf.is_boolean()) return std::nullopt;
+  std::string forecast = uf.get<bool>() ? "on" : "off";
+  const double horizon_s = num(p, "forecast_horizon_s");
+  if (uf.get<bool>() && std::isfinite(horizon_s)) {
+    forecast += " (horizon " + fixed(horizon_s, 0) + " s";
+    // learn_forecast and forecast_skill are absent from older daemons.
+    const json& lf = sub(p, "learn_forecast");
+    if (lf.is_boolean() && lf.get<bool>()) {
+      const double skill = num(b, "forecast_skill");
+      forecast += std::isfinite(skill) ? ", learning, skill " + fixed(skill, 2) : ", learning";
     }
+    forecast += ")";
   }
-  const json& k = sub(result, "controllers");
-  out += "controllers: " + str(k, "connected") + " of " + str(k, "total") + " connected\n";
+  return forecast;
+}
+
+// One bus's block of `eqctl status`.
+std::string render_bus_status(const json& b) {
+  std::string out;
+  const json& p = sub(b, "params");
+  const json& e = sub(b, "energy");
+  const json& c = sub(b, "channels");
+  const json& k = sub(b, "controllers");
+  out += "bus " + str(b, "bus") + "  [" + str(b, "status") + "]  target " + format_power(num(p, "target_W")) +
+         ", tau " + fixed(num(p, "tau_s"), 1) + " s, deadband " + format_power(num(p, "deadband_W")) + "\n";
+  LabelledLines lines;
+  if (std::optional<std::string> f = forecast_text(p, b)) lines.add("forecast", *f);
+  const double net_W = num(b, "net_W"), residual_W = num(b, "residual_W"), free_W = num(b, "free_W"),
+               announced_W = num(b, "free_forecast_W"), measured_W = num(b, "eq_measured_W"),
+               commanded_W = num(b, "eq_commanded_W");
+  const PowerUnit u = unit_for({net_W, residual_W, free_W, announced_W, measured_W, commanded_W});
+  // The first power of each line right-aligned, so that the three line up.
+  const std::size_t w = std::max({number_in(net_W, u).size(), number_in(free_W, u).size(),
+                                  number_in(measured_W, u).size()});
+  auto first = [&](double v) {
+    const std::string n = number_in(v, u);
+    return pad_left(n, w) + (n == "-" ? std::string(std::strlen(u.name) + 1, ' ') : std::string(" ") + u.name);
+  };
+  lines.add("net power", first(net_W) + "   (residual " + power_in(residual_W, u) + ")");
+  // The announced free power the law steers by, only where it tells something: when it reads
+  // differently from the present free power (the daemon reports free_W itself when nothing is
+  // announced or use_forecast is off; equal also when the announcements match the present).
+  const std::string announced = power_in(announced_W, u);
+  lines.add("free power", first(free_W) + (announced != "-" && announced != power_in(free_W, u)
+                                               ? "   (forecast " + announced + ")"
+                                               : ""));
+  lines.add("equalization power", first(measured_W) + " measured, " + power_in(commanded_W, u) + " commanded");
+  lines.add("grid energy", "import " + format_energy_kWh(num(e, "grid_import_J")) + ", export " +
+                               format_energy_kWh(num(e, "grid_export_J")));
+  lines.add("without equalization", "import " + format_energy_kWh(num(e, "without_eq_import_J")) + ", export " +
+                                        format_energy_kWh(num(e, "without_eq_export_J")));
+  lines.add("channels", str(c, "total") + ": " + str(c, "test") + " test, " + str(c, "equalization") +
+                            " equalization, " + str(c, "pending") + " pending, " + str(c, "releasing") +
+                            " releasing");
+  lines.add("channel health", str(c, "ok") + " ok, " + str(c, "stale") + " stale, " + str(c, "invalid") +
+                                  " invalid, " + str(c, "fault") + " fault, " + str(c, "offline") + " offline");
+  lines.add("controllers", str(k, "connected") + " connected, " + str(k, "disconnected") + " disconnected");
+  out += lines.str();
+  return out;
+}
+
+// What `eqctl status` says about the daemon itself: a stalled control thread, the metrics endpoint.
+std::string render_daemon_state(const json& result) {
+  std::string out;
   // Older daemons send no "stalled": then nothing is said about it.
   const json& ctl = sub(result, "control");
   if (ctl.is_object() && ctl.contains("stalled")) {
@@ -224,6 +228,18 @@ std::string render_status(const json& result) {
     }
   }
   return out;
+}
+
+}  // namespace
+
+std::string render_status(const json& result) {
+  std::string out;
+  const json& buses = sub(result, "buses");
+  if (buses.is_array())
+    for (const json& b : buses) out += render_bus_status(b);
+  const json& k = sub(result, "controllers");
+  out += "controllers: " + str(k, "connected") + " of " + str(k, "total") + " connected\n";
+  return out + render_daemon_state(result);
 }
 
 namespace {
