@@ -85,8 +85,9 @@ _eqctl() {
     set)
       opts="--bus"
       case $cur in
-        use_forecast=*) args="use_forecast=true use_forecast=false" ;;
-        *) args="tau_s= deadband_W= target_W= use_forecast=" ;;
+        # The names are core::kRuntimeParams (include/eqd/core/params.hpp; a test keeps them in step).
+        use_forecast=* | learn_forecast=*) args="${cur%%=*}=true ${cur%%=*}=false" ;;
+        *) args="tau_s= deadband_W= target_W= use_forecast= learn_forecast=" ;;
       esac ;;
   esac
   if [[ $cur == -* ]]; then

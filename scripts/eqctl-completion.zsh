@@ -95,10 +95,11 @@ _eqctl() {
     assign) (( nargs == 0 )) && compadd -- ${(f)"$(_eqctl_ask test-channels $exe $sock)"} ;;
     release) (( nargs == 0 )) && compadd -- ${(f)"$(_eqctl_ask eq-channels $exe $sock)"} ;;
     set)
-      if [[ $cur == use_forecast=* ]]; then
-        compadd -P use_forecast= -- true false
+      # The names are core::kRuntimeParams (include/eqd/core/params.hpp; a test keeps them in step).
+      if [[ $cur == (use_forecast|learn_forecast)=* ]]; then
+        compadd -P ${cur%%=*}= -- true false
       else
-        compadd -S '' -- tau_s= deadband_W= target_W= use_forecast=  # NAME= waits for its value
+        compadd -S '' -- tau_s= deadband_W= target_W= use_forecast= learn_forecast=  # NAME= waits for its value
       fi ;;
   esac
 }

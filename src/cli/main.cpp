@@ -178,14 +178,12 @@ bool parse_assignment(const std::string& arg, ApiRequest& r, std::string& why) {
   }
   const std::string key = arg.substr(0, eq);
   const std::string v = arg.substr(eq + 1);
-  bool number = false, flag = false;
-  for (const char* p : eqd::control::kSettableParams) number = number || key == p;
-  for (const char* p : eqd::control::kSettableFlags) flag = flag || key == p;
-  if (!number && !flag) {
-    why = "'" + key + "' cannot be set (settable: " + eqd::control::kSettableList + ")";
+  const eqd::core::RuntimeParam* param = eqd::core::find_runtime_param(key);
+  if (param == nullptr) {
+    why = "'" + key + "' cannot be set (settable: " + eqd::control::settable_list() + ")";
     return false;
   }
-  if (flag) {
+  if (param->flag) {
     std::string l = v;
     for (char& ch : l) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     if (l == "true" || l == "yes" || l == "on") r.flags[key] = true;
@@ -313,11 +311,11 @@ int run(int argc, char** argv) {
   std::string rel_channel;
   release->add_option("channel", rel_channel, "channel name, e.g. cab1/3")->required();
 
-  auto* set = app.add_subcommand("set", "change bus parameters at run time: tau_s=… deadband_W=… target_W=… use_forecast=…");
+  auto* set = app.add_subcommand("set", "change bus parameters at run time: " + eqd::control::settable_list());
   std::string set_bus;
   std::vector<std::string> set_args;
   set->add_option("--bus", set_bus, "bus to change")->required();
-  set->add_option("params", set_args, "NAME=VALUE (tau_s, deadband_W, target_W: numbers; use_forecast: true/false)")
+  set->add_option("params", set_args, "NAME=VALUE, NAME one of " + eqd::control::settable_list() + " (numbers; use_forecast, learn_forecast: true/false)")
       ->required();
 
   app.footer("--socket, --json and --version may come anywhere on the line.\n"

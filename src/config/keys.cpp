@@ -333,11 +333,29 @@ const std::vector<Key<DiscoveryConfig>>& discovery_keys() {
   return k;
 }
 
+namespace {
+
+// The keys of the run-time parameter table (core::kRuntimeParams): one row there is one key here.
+// tau_s accepts any positive value here: its 10..20 s range depends on allow_any_tau, which may
+// come later in the mapping, so validate.cpp checks it.
+std::vector<Key<BusConfig>> runtime_param_keys() {
+  std::vector<Key<BusConfig>> k;
+  for (const core::RuntimeParam& r : core::kRuntimeParams) {
+    const Bound b{r.min, r.max, r.min_exclusive};
+    k.push_back({r.name, false, [&r, b](BusConfig& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+                   core::set_runtime_value(r, o.params, r.flag ? (read_bool(n, c, p) ? 1.0 : 0.0)
+                                                                 : read_double(n, c, p, b, r.unit));
+                 }});
+  }
+  return k;
+}
+
+}  // namespace
+
 const std::vector<Key<BusConfig>>& bus_keys() {
   using T = BusConfig;
-  // tau_s accepts any positive value here: its 10..20 s range depends on allow_any_tau, which may
-  // come later in the mapping, so validate.cpp checks it.
-  static const std::vector<Key<T>> k{
+  static const std::vector<Key<T>> k = [] {
+    std::vector<Key<T>> keys{
       string_key<T>("name", [](T& o) -> std::string& { return o.name; }, check_name, true),
       {"law", false,
        [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
@@ -346,9 +364,6 @@ const std::vector<Key<BusConfig>>& bus_keys() {
          if (!core::parse_law_kind(s.c_str(), o.params.law))
            fail(c, n.Mark(), p, "got " + quoted(s) + " (expected a control law: " + core::law_names() + ")");
        }},
-      real_key<T>("target_W", [](T& o) -> double& { return o.params.target_W; }, kPower, "W"),
-      real_key<T>("tau_s", [](T& o) -> double& { return o.params.tau_s; }, kPositive, "s"),
-      real_key<T>("deadband_W", [](T& o) -> double& { return o.params.deadband_W; }, kPowerMagnitude, "W"),
       real_key<T>("slew_W_per_s", [](T& o) -> double& { return o.params.slew_W_per_s; }, kPowerMagnitude, "W/s"),
       real_key<T>("flip_dwell_s", [](T& o) -> double& { return o.params.flip_dwell_s; }, kNonNeg, "s"),
       real_key<T>("update_interval_s", [](T& o) -> double& { return o.params.update_interval_s; }, kPositive, "s"),
@@ -359,11 +374,12 @@ const std::vector<Key<BusConfig>>& bus_keys() {
       int_key<T>("max_age_ms", [](T& o) -> std::int64_t& { return o.params.max_age_ms; }, 1, 3600000, "ms"),
       int_key<T>("lease_ms", [](T& o) -> std::uint32_t& { return o.params.lease_ms; }, 1, 3600000, "ms"),
       bool_key<T>("allow_any_tau", [](T& o) -> bool& { return o.allow_any_tau; }),
-      bool_key<T>("use_forecast", [](T& o) -> bool& { return o.params.use_forecast; }),
-      bool_key<T>("learn_forecast", [](T& o) -> bool& { return o.params.learn_forecast; }),
       real_key<T>("forecast_horizon_s", [](T& o) -> double& { return o.params.forecast_horizon_s; }, Bound{1.0, 120.0},
                   "s"),
-  };
+    };
+    for (Key<T>& r : runtime_param_keys()) keys.push_back(std::move(r));
+    return keys;
+  }();
   return k;
 }
 

@@ -11,6 +11,15 @@
 
 namespace eqd::control {
 
+const std::string& settable_list() {
+  static const std::string list = [] {
+    std::string l;
+    for (const core::RuntimeParam& r : core::kRuntimeParams) l += (l.empty() ? "" : ", ") + std::string(r.name);
+    return l;
+  }();
+  return list;
+}
+
 namespace {
 
 using nlohmann::json;
@@ -263,9 +272,8 @@ std::variant<ApiRequest, ParseError> parse_request(std::string_view line) {
         break;
       }
       for (const auto& [key, value] : it->items()) {
-        bool number = false, flag = false;
-        for (const char* p : kSettableParams) number = number || key == p;
-        for (const char* p : kSettableFlags) flag = flag || key == p;
+        const core::RuntimeParam* param = core::find_runtime_param(key);
+        const bool flag = param != nullptr && param->flag;
         if (flag) {
           if (!value.is_boolean()) {
             err = "params: field \"" + key + "\" must be true or false";
@@ -274,8 +282,8 @@ std::variant<ApiRequest, ParseError> parse_request(std::string_view line) {
           r.flags[key] = value.get<bool>();
           continue;
         }
-        if (!number) {
-          err = "params: \"" + key.substr(0, 40) + "\" cannot be set at run time (settable: " + kSettableList + ")";
+        if (param == nullptr) {
+          err = "params: \"" + key.substr(0, 40) + "\" cannot be set at run time (settable: " + settable_list() + ")";
           break;
         }
         std::optional<double> v;
@@ -343,6 +351,15 @@ core::BufferLimits merge_limits(const core::BufferLimits& base, const LimitArgs&
   if (a.hysteresis_V) l.hysteresis_V = *a.hysteresis_V;
   if (a.efficiency) l.efficiency = *a.efficiency;
   return l;
+}
+
+nlohmann::ordered_json runtime_params_json(const core::BusParams& p) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for (const core::RuntimeParam& r : core::kRuntimeParams) {
+    if (r.flag) j[r.name] = p.*r.boolean;
+    else j[r.name] = p.*r.number;
+  }
+  return j;
 }
 
 json limits_to_json(const core::BufferLimits& l) {

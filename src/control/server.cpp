@@ -744,15 +744,14 @@ void ApiServer::Impl::handle_set(const std::shared_ptr<Session>& s, const ApiReq
     return;
   }
   core::BusParams p = rig.bus(*b).params;
+  // The parser let through only rows of core::kRuntimeParams.
   PersistedBusParams changed;
-  for (const auto& [key, value] : r.params) {
-    if (key == "tau_s") p.tau_s = changed.tau_s.emplace(value);
-    else if (key == "deadband_W") p.deadband_W = changed.deadband_W.emplace(value);
-    else if (key == "target_W") p.target_W = changed.target_W.emplace(value);
-  }
-  for (const auto& [key, value] : r.flags)
-    if (key == "use_forecast") p.use_forecast = changed.use_forecast.emplace(value);
-    else if (key == "learn_forecast") p.learn_forecast = changed.learn_forecast.emplace(value);
+  const auto change = [&](const std::string& key, double value) {
+    if (const core::RuntimeParam* row = core::find_runtime_param(key); row != nullptr && changed.set(key, value))
+      core::set_runtime_value(*row, p, value);
+  };
+  for (const auto& [key, value] : r.params) change(key, value);
+  for (const auto& [key, value] : r.flags) change(key, value ? 1.0 : 0.0);
   const bool allow_any_tau = *b < rig.config().buses.size() && rig.config().buses[*b].allow_any_tau;
   if (const char* why = core::validate(p, allow_any_tau)) {
     s->reply(error_response(r.id, error_code::kInvalid, "bus " + r.bus + ": " + why));
@@ -779,18 +778,14 @@ void ApiServer::Impl::handle_set(const std::shared_ptr<Session>& s, const ApiReq
       return;
     }
     PersistedBusParams& saved = state.buses[bus];
-    if (changed.tau_s) saved.tau_s = changed.tau_s;
-    if (changed.deadband_W) saved.deadband_W = changed.deadband_W;
-    if (changed.target_W) saved.target_W = changed.target_W;
-    if (changed.use_forecast) saved.use_forecast = changed.use_forecast;
-    if (changed.learn_forecast) saved.learn_forecast = changed.learn_forecast;
+    for (std::size_t i = 0; i < changed.values.size(); ++i)
+      if (changed.values[i]) saved.values[i] = changed.values[i];
     const std::string err = persist();
-    spdlog::info("control API: bus {}: tau_s={} deadband_W={} target_W={} use_forecast={} learn_forecast={}", bus, p.tau_s,
-                 p.deadband_W, p.target_W, p.use_forecast, p.learn_forecast);
-    json res{{"bus", bus},
-             {"params", json{{"tau_s", p.tau_s}, {"deadband_W", p.deadband_W}, {"target_W", p.target_W},
-                             {"use_forecast", p.use_forecast}, {"learn_forecast", p.learn_forecast}}},
-             {"persisted", err.empty()}};
+    const json params = runtime_params_json(p);
+    std::string text;
+    for (const auto& [key, value] : params.items()) text += " " + key + "=" + value.dump();
+    spdlog::info("control API: bus {}:{}", bus, text);
+    json res{{"bus", bus}, {"params", params}, {"persisted", err.empty()}};
     if (!err.empty()) res["warning"] = "not persisted: " + err;
     answer(ok_response(id, res));
   });

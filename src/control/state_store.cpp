@@ -32,9 +32,16 @@ bool operator==(const PersistedChannel& a, const PersistedChannel& b) noexcept {
          x.v_max_V == y.v_max_V && x.hysteresis_V == y.hysteresis_V;
 }
 
-bool operator==(const PersistedBusParams& a, const PersistedBusParams& b) noexcept {
-  return a.tau_s == b.tau_s && a.deadband_W == b.deadband_W && a.target_W == b.target_W &&
-         a.use_forecast == b.use_forecast && a.learn_forecast == b.learn_forecast;
+std::optional<double> PersistedBusParams::get(std::string_view name) const noexcept {
+  const core::RuntimeParam* r = core::find_runtime_param(name);
+  return r == nullptr ? std::nullopt : values[static_cast<std::size_t>(r - core::kRuntimeParams.data())];
+}
+
+bool PersistedBusParams::set(std::string_view name, double v) noexcept {
+  const core::RuntimeParam* r = core::find_runtime_param(name);
+  if (r == nullptr) return false;
+  values[static_cast<std::size_t>(r - core::kRuntimeParams.data())] = v;
+  return true;
 }
 
 std::string state_to_text(const PersistedState& s) {
@@ -44,11 +51,12 @@ std::string state_to_text(const PersistedState& s) {
   json buses = json::object();
   for (const auto& [name, b] : s.buses) {
     json p = json::object();
-    if (b.tau_s) p["tau_s"] = *b.tau_s;
-    if (b.deadband_W) p["deadband_W"] = *b.deadband_W;
-    if (b.target_W) p["target_W"] = *b.target_W;
-    if (b.use_forecast) p["use_forecast"] = *b.use_forecast;
-    if (b.learn_forecast) p["learn_forecast"] = *b.learn_forecast;
+    for (std::size_t i = 0; i < core::kRuntimeParams.size(); ++i) {
+      if (!b.values[i]) continue;
+      const core::RuntimeParam& r = core::kRuntimeParams[i];
+      if (r.flag) p[r.name] = *b.values[i] != 0.0;
+      else p[r.name] = *b.values[i];
+    }
     buses[name] = p;
   }
   json j{{"version", kStateFormatVersion}, {"channels", channels}, {"buses", buses}};
@@ -112,20 +120,18 @@ PersistedState state_from_text(std::string_view text, std::vector<std::string>* 
           continue;
         }
         PersistedBusParams p;
-        for (auto [key, slot] : {std::pair{"tau_s", &p.tau_s}, {"deadband_W", &p.deadband_W}, {"target_W", &p.target_W}}) {
-          auto f = b.find(key);
+        for (const core::RuntimeParam& r : core::kRuntimeParams) {
+          auto f = b.find(r.name);
           if (f == b.end()) continue;
-          if (!f->is_number() || !std::isfinite(f->get<double>())) {
-            skip("buses." + name + "." + key + ": must be a finite number; skipped (config's value applies)");
-            continue;
+          const std::string where = "buses." + name + "." + r.name;
+          if (r.flag) {
+            if (!f->is_boolean()) skip(where + ": must be true or false; skipped (config's value applies)");
+            else p.set(r.name, f->get<bool>() ? 1.0 : 0.0);
+          } else if (!f->is_number() || !std::isfinite(f->get<double>())) {
+            skip(where + ": must be a finite number; skipped (config's value applies)");
+          } else {
+            p.set(r.name, f->get<double>());
           }
-          *slot = f->get<double>();
-        }
-        for (const auto& [key, slot] : {std::pair{"use_forecast", &p.use_forecast}, std::pair{"learn_forecast", &p.learn_forecast}}) {
-          auto f = b.find(key);
-          if (f == b.end()) continue;
-          if (!f->is_boolean()) skip("buses." + name + "." + key + ": must be true or false; skipped (config's value applies)");
-          else *slot = f->get<bool>();
         }
         s.buses[name] = p;
       }
@@ -252,11 +258,8 @@ std::vector<std::string> apply_state(const PersistedState& s, const config::Conf
       continue;
     }
     core::BusParams p = plan.core.buses[*b];
-    if (pb.tau_s) p.tau_s = *pb.tau_s;
-    if (pb.deadband_W) p.deadband_W = *pb.deadband_W;
-    if (pb.target_W) p.target_W = *pb.target_W;
-    if (pb.use_forecast) p.use_forecast = *pb.use_forecast;
-    if (pb.learn_forecast) p.learn_forecast = *pb.learn_forecast;
+    for (std::size_t i = 0; i < core::kRuntimeParams.size(); ++i)
+      if (pb.values[i]) core::set_runtime_value(core::kRuntimeParams[i], p, *pb.values[i]);
     const bool allow_any_tau = *b < cfg.buses.size() && cfg.buses[*b].allow_any_tau;
     if (const char* why = core::validate(p, allow_any_tau)) {
       notes.push_back("persisted parameters of bus " + name + " are invalid (" + why + "); config values kept");

@@ -18,6 +18,15 @@ struct HealthCounts {
   std::uint32_t ok = 0, stale = 0, invalid = 0, fault = 0, offline = 0;
 };
 
+// The run-time parameters (core::kRuntimeParams) and the fixed ones eqctl shows beside them.
+json bus_params_json(const core::BusParams& p, bool allow_any_tau) {
+  json j = runtime_params_json(p);
+  j["law"] = core::to_string(p.law);
+  j["forecast_horizon_s"] = p.forecast_horizon_s;
+  j["allow_any_tau"] = allow_any_tau;
+  return j;
+}
+
 json to_json(const HealthCounts& c) {
   return json{{"total", c.total},       {"test", c.test}, {"equalization", c.equalization},
               {"pending", c.pending},   {"releasing", c.releasing}, {"ok", c.ok},
@@ -87,11 +96,7 @@ json status_view(const daemon::RigView& rig, std::int64_t now_ns, const MetricsE
         {"capacity_discharge_W", s.capacity_discharge_W},
         // Commands that came from a receding-horizon plan (law planned; 0 for the other laws).
         {"plans_applied", s.plans_applied},
-        {"params", json{{"law", core::to_string(s.params.law)}, {"target_W", s.params.target_W}, {"tau_s", s.params.tau_s},
-                        {"deadband_W", s.params.deadband_W},
-                        {"use_forecast", s.params.use_forecast}, {"learn_forecast", s.params.learn_forecast},
-                        {"forecast_horizon_s", s.params.forecast_horizon_s},
-                        {"allow_any_tau", allow_any_tau}}},
+        {"params", bus_params_json(s.params, allow_any_tau)},
         {"energy", json{{"grid_import_J", s.energy.grid_import_J},
                         {"grid_export_J", s.energy.grid_export_J},
                         {"without_eq_import_J", s.energy.free_import_J},

@@ -1,6 +1,9 @@
 // --set overrides: applied through the same key tables and validated again; errors name the override.
 #include "config_test_util.hpp"
 
+#include <fstream>
+#include <sstream>
+
 using namespace eqd::config;
 using eqd::config::test::kBase;
 using eqd::config::test::override_error;
@@ -103,4 +106,38 @@ TEST_CASE("override errors name the override", "[config][overrides]") {
 TEST_CASE("parse then override: the file stays the source of positions", "[config][overrides]") {
   // An invalid file fails at parse time, before any override could hide the problem.
   CHECK_THROWS_AS(parse_config(std::string(kBase) + "    bogus: 1\n", "t.yaml"), ConfigError);
+}
+
+// Issue #13, the run-time parameter table: each row is a configuration key of buses[] with the
+// row's bounds, read through the same table (file and --set alike).
+TEST_CASE("every row of the run-time parameter table is a bus key with the row's bounds", "[config][overrides][params]") {
+  for (const eqd::core::RuntimeParam& row : eqd::core::kRuntimeParams) {
+    INFO(row.name);
+    Config cfg = base();
+    const double now = eqd::core::runtime_value(row, cfg.buses[0].params);
+    const double value = row.flag ? (now != 0.0 ? 0.0 : 1.0) : (now == 12.0 ? 13.0 : 12.0);
+    const std::string text = row.flag ? (value != 0.0 ? "true" : "false") : std::to_string(value);
+    apply_overrides(cfg, {"buses.main." + std::string(row.name) + "=" + text});
+    CHECK(eqd::core::runtime_value(row, cfg.buses[0].params) == value);
+    CHECK(eqd::core::runtime_value(row, cfg.buses[1].params) == now);
+    // Out of the row's bounds (numbers) or not a boolean (flags): refused, naming the key.
+    const std::string bad = row.flag ? "maybe" : std::to_string(row.min_exclusive ? row.min : row.min - 1.0);
+    const ConfigError e = override_error(cfg, "buses.main." + std::string(row.name) + "=" + bad);
+    CHECK(e.key_path == "buses.main." + std::string(row.name));
+  }
+}
+
+// eqctl's completion offers every settable name (the scripts list them by hand: this keeps them in step).
+TEST_CASE("eqctl's completion scripts offer every row of the run-time parameter table", "[config][params]") {
+  for (const char* script : {"/scripts/eqctl-completion.bash", "/scripts/eqctl-completion.zsh"}) {
+    std::ifstream in(std::string(EQD_SOURCE_DIR) + script);
+    REQUIRE(in.good());
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const std::string text = ss.str();
+    for (const eqd::core::RuntimeParam& row : eqd::core::kRuntimeParams) {
+      INFO(script << ": " << row.name);
+      CHECK(text.find(" " + std::string(row.name) + "=") != std::string::npos);
+    }
+  }
 }

@@ -258,9 +258,9 @@ TEST_CASE("control API on a fake rig: set validates with the bus's allow_any_tau
   CHECK(st["result"]["buses"][0]["params"]["deadband_W"] == 25.0);
   CHECK(st["result"]["buses"][1]["params"]["tau_s"] == 5.0);
   PersistedState on_disk = srv.on_disk();
-  CHECK(on_disk.buses.at("main").tau_s == 12.0);
-  CHECK_FALSE(on_disk.buses.at("main").target_W.has_value());
-  CHECK_FALSE(on_disk.buses.at("main").use_forecast.has_value());
+  CHECK(on_disk.buses.at("main").get("tau_s") == 12.0);
+  CHECK_FALSE(on_disk.buses.at("main").get("target_W").has_value());
+  CHECK_FALSE(on_disk.buses.at("main").get("use_forecast").has_value());
 
   // use_forecast: a boolean parameter, applied and persisted like the others; the rest stays.
   ApiRequest f = req(Command::set, "", "main");
@@ -276,10 +276,10 @@ TEST_CASE("control API on a fake rig: set validates with the bus's allow_any_tau
   CHECK(st2["result"]["buses"][0]["params"]["tau_s"] == 12.0);
   CHECK(srv.rig.bus(0).params.use_forecast == false);
   on_disk = srv.on_disk();
-  REQUIRE(on_disk.buses.at("main").use_forecast.has_value());
-  CHECK(*on_disk.buses.at("main").use_forecast == false);
-  CHECK(on_disk.buses.at("main").tau_s == 12.0);
-  CHECK_FALSE(on_disk.buses.at("aux").use_forecast.has_value());
+  REQUIRE(on_disk.buses.at("main").get("use_forecast").has_value());
+  CHECK(*on_disk.buses.at("main").get("use_forecast") == false);
+  CHECK(on_disk.buses.at("main").get("tau_s") == 12.0);
+  CHECK_FALSE(on_disk.buses.at("aux").get("use_forecast").has_value());
   // Raw wire: a number is not a boolean.
   Client raw(srv.socket, 5000);
   const json bad_flag = json::parse(raw.call_raw(R"({"cmd":"set","bus":"main","params":{"use_forecast":0}})"));
@@ -449,10 +449,10 @@ TEST_CASE("control API on a fake rig: set", "[control][server][fake]") {
   CHECK(s.rig.bus(0).params.tau_s == 12.0);
   CHECK(s.rig.bus(0).params.deadband_W == 25.0);
   const PersistedState disk = s.on_disk();
-  CHECK(disk.buses.at("main").tau_s == 12.0);
-  CHECK(disk.buses.at("main").use_forecast == false);
-  CHECK_FALSE(disk.buses.at("main").target_W.has_value());
-  CHECK(disk.buses.at("aux").tau_s == 5.0);
+  CHECK(disk.buses.at("main").get("tau_s") == 12.0);
+  CHECK(disk.buses.at("main").get("use_forecast") == false);
+  CHECK_FALSE(disk.buses.at("main").get("target_W").has_value());
+  CHECK(disk.buses.at("aux").get("tau_s") == 5.0);
 
   // The core refuses.
   s.rig.answer_next(ResponseStatus::refused_invalid);
@@ -594,4 +594,37 @@ TEST_CASE("control API on a fake rig: the reading commands show the rig's view",
   CHECK(ctl["result"]["controllers"][0]["polls"] == 42);
   CHECK(ctl["result"]["controllers"][0]["achieved_hz"] == 9.5);
   CHECK(ctl["result"]["controllers"][1]["connected"] == false);
+}
+
+// Issue #13, the run-time parameter table: every row of core::kRuntimeParams is settable through the
+// API, answered, shown by status, applied to the core and persisted, with no code naming it.
+TEST_CASE("control API on a fake rig: every row of the run-time parameter table is set, shown and persisted",
+          "[control][server][fake][params]") {
+  FakeServer srv;
+  srv.rig.cycle();
+  for (const eqd::core::RuntimeParam& row : eqd::core::kRuntimeParams) {
+    INFO(row.name);
+    ApiRequest s = req(Command::set, "", "aux");  // aux allows any tau
+    const eqd::core::BusParams before = srv.rig.bus(1).params;
+    // A value the row accepts and that differs from the current one.
+    const double now = eqd::core::runtime_value(row, before);
+    const double value = row.flag ? (now != 0.0 ? 0.0 : 1.0) : (now == 12.0 ? 13.0 : 12.0);
+    if (row.flag) s.flags[row.name] = value != 0.0;
+    else s.params[row.name] = value;
+    const json ok = srv.call(s);
+    INFO(ok.dump());
+    REQUIRE(ok["ok"] == true);
+    const json answered = ok["result"]["params"][row.name];
+    CHECK((row.flag ? json(value != 0.0) : json(value)) == answered);
+    CHECK(eqd::core::runtime_value(row, srv.rig.bus(1).params) == value);
+    CHECK(srv.call(req(Command::status))["result"]["buses"][1]["params"][row.name] == answered);
+    CHECK(srv.on_disk().buses.at("aux").get(row.name) == value);
+  }
+  // Every row, and nothing else, is in the answer's params.
+  ApiRequest s = req(Command::set, "", "aux");
+  s.params["deadband_W"] = 30;
+  const json ok = srv.call(s);
+  REQUIRE(ok["ok"] == true);
+  CHECK(ok["result"]["params"].size() == eqd::core::kRuntimeParams.size());
+  CHECK(eqd::control::settable_list() == "tau_s, deadband_W, target_W, use_forecast, learn_forecast");
 }

@@ -33,9 +33,9 @@ PersistedState sample_state() {
   r.limits.v_min_V = 44;
   r.limits.v_max_V = 56;
   s.channels["cab1/4"] = r;
-  s.buses["main"].tau_s = 12.5;
-  s.buses["aux"].target_W = -300;
-  s.buses["aux"].use_forecast = false;
+  s.buses["main"].set("tau_s", 12.5);
+  s.buses["aux"].set("target_W", -300);
+  s.buses["aux"].set("use_forecast", false);
   return s;
 }
 std::string read(const fs::path& p) {
@@ -50,17 +50,17 @@ TEST_CASE("control state: text round trip", "[control][state]") {
   const PersistedState s = sample_state();
   const PersistedState back = state_from_text(state_to_text(s));
   CHECK(back == s);
-  CHECK_FALSE(back.buses.at("main").deadband_W.has_value());
-  CHECK_FALSE(back.buses.at("main").use_forecast.has_value());
-  REQUIRE(back.buses.at("aux").use_forecast.has_value());
-  CHECK(*back.buses.at("aux").use_forecast == false);
+  CHECK_FALSE(back.buses.at("main").get("deadband_W").has_value());
+  CHECK_FALSE(back.buses.at("main").get("use_forecast").has_value());
+  REQUIRE(back.buses.at("aux").get("use_forecast").has_value());
+  CHECK(*back.buses.at("aux").get("use_forecast") == false);
   // Only a changed flag is written, as a JSON boolean.
   const auto j = nlohmann::json::parse(state_to_text(s));
   CHECK(j["buses"]["aux"]["use_forecast"] == false);
   CHECK_FALSE(j["buses"]["main"].contains("use_forecast"));
   // == sees the flag.
   PersistedState other = s;
-  other.buses["aux"].use_forecast = true;
+  other.buses["aux"].set("use_forecast", true);
   CHECK_FALSE(other == s);
 }
 
@@ -95,7 +95,7 @@ TEST_CASE("control state: save is atomic and load reads it back", "[control][sta
   CHECK(r.state == sample_state());
   // Overwrite with a different state.
   PersistedState s2;
-  s2.buses["main"].deadband_W = 10;
+  s2.buses["main"].set("deadband_W", 10);
   store.save(s2);
   CHECK(store.load().state == s2);
 }
@@ -130,7 +130,7 @@ TEST_CASE("control state: persisted entries override config at start", "[control
 
   PersistedState s = sample_state();
   s.channels["gone/1"] = PersistedChannel{true, s.channels["cab1/2"].limits};
-  s.buses["nosuchbus"].tau_s = 12;
+  s.buses["nosuchbus"].set("tau_s", 12);
   const auto notes = apply_state(s, cfg, plan);
   CHECK(plan.core.channels[c2].assigned);
   CHECK(plan.core.channels[c2].limits.max_charge_W == 1500);
@@ -153,8 +153,8 @@ TEST_CASE("control state: invalid persisted values are not applied", "[control][
   const auto cfg = eqd::control::test::small_rig(dir.path.string(), (dir.path / "s.sock").string());
   auto plan = eqd::daemon::plan_rig(cfg);
   PersistedState s;
-  s.buses["main"].tau_s = 3;   // main does not allow tau outside 10..20 s
-  s.buses["aux"].tau_s = 3;    // aux does (allow_any_tau)
+  s.buses["main"].set("tau_s", 3);   // main does not allow tau outside 10..20 s
+  s.buses["aux"].set("tau_s", 3);    // aux does (allow_any_tau)
   PersistedChannel bad;
   bad.assigned = true;         // limits all zero: invalid
   s.channels["cab1/1"] = bad;
@@ -189,7 +189,7 @@ TEST_CASE("control state: one bad entry is skipped, the valid ones, an operator'
   CHECK(r.state.channels.at("cab1/2").limits.max_charge_W == 1500);
   REQUIRE(r.state.channels.count("cab1/4") == 1);
   CHECK_FALSE(r.state.channels.at("cab1/4").assigned);
-  CHECK(r.state.buses.at("main").tau_s == 12.5);
+  CHECK(r.state.buses.at("main").get("tau_s") == 12.5);
   // The untouched original is kept aside under a timestamped name; state.json holds the kept entries.
   REQUIRE_FALSE(r.copied_to.empty());
   CHECK(r.copied_to.find("state.json.bad-entries-") != std::string::npos);
@@ -230,10 +230,10 @@ TEST_CASE("control state: bad fields are skipped at the smallest unit that makes
     const PersistedState s = state_from_text(
         R"({"version":1,"buses":{"main":{"tau_s":"slow","deadband_W":40,"use_forecast":1},"aux":{"target_W":-300}}})",
         &skipped);
-    CHECK_FALSE(s.buses.at("main").tau_s.has_value());
-    CHECK(s.buses.at("main").deadband_W == 40.0);
-    CHECK_FALSE(s.buses.at("main").use_forecast.has_value());
-    CHECK(s.buses.at("aux").target_W == -300.0);
+    CHECK_FALSE(s.buses.at("main").get("tau_s").has_value());
+    CHECK(s.buses.at("main").get("deadband_W") == 40.0);
+    CHECK_FALSE(s.buses.at("main").get("use_forecast").has_value());
+    CHECK(s.buses.at("aux").get("target_W") == -300.0);
     REQUIRE(skipped.size() == 2);
     CHECK_THAT(skipped[0], Catch::Contains("buses.main.tau_s"));
     CHECK_THAT(skipped[1], Catch::Contains("buses.main.use_forecast"));
@@ -241,7 +241,7 @@ TEST_CASE("control state: bad fields are skipped at the smallest unit that makes
   SECTION("a section of the wrong type loses only that section") {
     const PersistedState s = state_from_text(R"({"version":1,"channels":[1,2],"buses":{"main":{"tau_s":12}}})", &skipped);
     CHECK(s.channels.empty());
-    CHECK(s.buses.at("main").tau_s == 12.0);
+    CHECK(s.buses.at("main").get("tau_s") == 12.0);
     REQUIRE(skipped.size() == 1);
     CHECK_THAT(skipped[0], Catch::Contains("\"channels\" must be an object"));
   }
@@ -251,5 +251,34 @@ TEST_CASE("control state: bad fields are skipped at the smallest unit that makes
     CHECK(s.channels.size() == 1);
     CHECK(s.buses.empty());
     CHECK(skipped.size() == 2);
+  }
+}
+
+TEST_CASE("control state: every row of the run-time parameter table survives the state file and reaches the plan",
+          "[control][state][params]") {
+  TempDir dir;
+  const auto cfg = eqd::control::test::small_rig(dir.path.string(), (dir.path / "s.sock").string());
+  PersistedState s;
+  const eqd::core::BusParams defaults = cfg.buses[1].params;
+  for (const eqd::core::RuntimeParam& row : eqd::core::kRuntimeParams) {
+    const double now = eqd::core::runtime_value(row, defaults);
+    REQUIRE(s.buses["aux"].set(row.name, row.flag ? (now != 0.0 ? 0.0 : 1.0) : (now == 12.0 ? 13.0 : 12.0)));
+  }
+  CHECK_FALSE(s.buses["aux"].set("slew_W_per_s", 5.0));  // not a run-time parameter
+  const std::string text = state_to_text(s);
+  const nlohmann::json j = nlohmann::json::parse(text);
+  for (const eqd::core::RuntimeParam& row : eqd::core::kRuntimeParams) {
+    INFO(row.name);
+    // Flags are written as JSON true/false, numbers as numbers.
+    CHECK(j["buses"]["aux"][row.name].is_boolean() == row.flag);
+  }
+  const PersistedState back = state_from_text(text);
+  CHECK(back == s);
+  auto plan = eqd::daemon::plan_rig(cfg);
+  (void)apply_state(back, cfg, plan);
+  for (const eqd::core::RuntimeParam& row : eqd::core::kRuntimeParams) {
+    INFO(row.name);
+    CHECK(eqd::core::runtime_value(row, plan.core.buses[1]) == *back.buses.at("aux").get(row.name));
+    CHECK(eqd::core::runtime_value(row, plan.core.buses[1]) != eqd::core::runtime_value(row, defaults));
   }
 }

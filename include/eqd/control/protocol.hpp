@@ -54,8 +54,8 @@ struct ApiRequest {
   std::string bus;               ///< channels (filter), assign (check), set (required), adopt (the bus to adopt on)
   RoleFilter role = RoleFilter::any;  ///< channels
   LimitArgs limits;              ///< assign
-  std::map<std::string, double> params;  ///< set: numeric parameters, name -> value (kSettableParams)
-  std::map<std::string, bool> flags;     ///< set: boolean parameters, name -> value (kSettableFlags)
+  std::map<std::string, double> params;  ///< set: numeric parameters, name -> value (core::kRuntimeParams)
+  std::map<std::string, bool> flags;     ///< set: boolean parameters, name -> value (core::kRuntimeParams)
 };
 
 /// Machine-readable error codes of responses ("error": {"code": ..., "message": ...}).
@@ -106,12 +106,15 @@ struct ParseError {
 /// Names of the limit fields on the wire (and as eqctl options without "--" and with '-' for '_').
 inline constexpr const char* kLimitNames[] = {"max_charge_W", "max_discharge_W", "max_charge_A", "max_discharge_A",
                                              "v_min_V", "v_max_V", "hysteresis_V", "efficiency"};
-/// Numeric bus parameters that `set` may change at run time (and that persist across restarts).
-inline constexpr const char* kSettableParams[] = {"tau_s", "deadband_W", "target_W"};
-/// Boolean bus parameters that `set` may change at run time (JSON true/false; persisted likewise).
-inline constexpr const char* kSettableFlags[] = {"use_forecast", "learn_forecast"};
+/// The bus parameters `set` may change at run time, and that persist across restarts, are the rows of
+/// core::kRuntimeParams (numbers in ApiRequest::params, flags as JSON true/false in ApiRequest::flags).
 /// Every settable name, for messages: "tau_s, deadband_W, target_W, use_forecast, learn_forecast".
-inline constexpr const char* kSettableList = "tau_s, deadband_W, target_W, use_forecast, learn_forecast";
+/// Any thread.
+[[nodiscard]] const std::string& settable_list();
+
+/// The run-time parameters of `p` (core::kRuntimeParams) as a JSON object in the table's order:
+/// numbers as numbers, flags as true/false. Any thread.
+[[nodiscard]] nlohmann::ordered_json runtime_params_json(const core::BusParams& p);
 
 /// JSON of BufferLimits with the wire names, and back (missing fields keep `l`'s values; throws
 /// std::invalid_argument naming a field of the wrong type).

@@ -5,10 +5,12 @@
 ///
 /// Precedence at start (docs/control-api.md, "Persistence"): a channel's persisted entry (assigned
 /// with its limits, or released) overrides config's `equalization:` entry for it; persisted bus
-/// parameters (tau_s, deadband_W, target_W, use_forecast, learn_forecast) override config's. Entries naming channels
+/// parameters (core::kRuntimeParams: tau_s, deadband_W, target_W, use_forecast, learn_forecast) override
+/// config's. Entries naming channels
 /// or buses that the current config does not know are kept in the file (the rig may come back) but
 /// not applied.
 
+#include <array>
 #include <map>
 #include <optional>
 #include <string>
@@ -28,11 +30,15 @@ struct PersistedChannel {
   core::BufferLimits limits{};
 };
 
-/// Bus parameters changed at run time; unset ones follow config. Plain data.
+/// Bus parameters changed at run time, one optional value per row of core::kRuntimeParams (a flag
+/// as 0 or 1); unset ones follow config. Plain data.
 struct PersistedBusParams {
-  std::optional<double> tau_s, deadband_W, target_W;
-  std::optional<bool> use_forecast;
-  std::optional<bool> learn_forecast;
+  std::array<std::optional<double>, core::kRuntimeParams.size()> values{};
+  /// The value of parameter `name`; nullopt when unset or not a run-time parameter.
+  [[nodiscard]] std::optional<double> get(std::string_view name) const noexcept;
+  /// Sets parameter `name` (a row of core::kRuntimeParams; false for any other name).
+  bool set(std::string_view name, double v) noexcept;
+  bool operator==(const PersistedBusParams&) const = default;
 };
 
 /// Everything that survives a restart. Plain data; not synchronised.
@@ -42,7 +48,6 @@ struct PersistedState {
   bool operator==(const PersistedState&) const = default;
 };
 bool operator==(const PersistedChannel& a, const PersistedChannel& b) noexcept;
-bool operator==(const PersistedBusParams& a, const PersistedBusParams& b) noexcept;
 
 /// File format version written in "version".
 inline constexpr int kStateFormatVersion = 1;

@@ -3,7 +3,10 @@
 /// Plain parameter structs of the control law. Trivially copyable so that they travel through the
 /// request queue and the snapshot. Units are in the names; config keys carry the same names.
 
+#include <array>
 #include <cstdint>
+#include <limits>
+#include <string_view>
 
 namespace eqd::core {
 
@@ -52,6 +55,54 @@ struct BusParams {
   /// announcement (with use_forecast) while it beats persistence. An announcement always wins.
   bool learn_forecast = true;
 };
+
+/// One bus parameter that may change at run time: one row of the run-time parameter table, from which
+/// the configuration keys, the control API's `set`, the state file (state.json), the API's answers and
+/// eqctl are driven. Its name is the config key, the API field and the state file's key alike.
+/// Cross-field rules (tau_s within 10..20 s unless allow_any_tau) stay in validate(). Plain constant data.
+struct RuntimeParam {
+  const char* name;
+  const char* unit;                 ///< "s", "W"; "" for a flag
+  bool flag;                        ///< a boolean (JSON true/false) rather than a number
+  double BusParams::*number;        ///< the field of a number (nullptr for a flag)
+  bool BusParams::*boolean;         ///< the field of a flag (nullptr for a number)
+  double min;                       ///< bounds of a number as the configuration accepts it
+  double max;
+  bool min_exclusive;               ///< the value must be > min (tau_s > 0)
+  const char* help;                 ///< one line for eqctl and the docs
+};
+
+/// The run-time parameter table. A new settable parameter is one row here (docs/architecture.md).
+inline constexpr std::array<RuntimeParam, 5> kRuntimeParams{{
+    {"tau_s", "s", false, &BusParams::tau_s, nullptr, 0.0, std::numeric_limits<double>::infinity(), true,
+     "time constant of the damped actuation (10..20 s unless allow_any_tau)"},
+    {"deadband_W", "W", false, &BusParams::deadband_W, nullptr, 0.0, kMaxPower_W, false,
+     "changes of the desired total smaller than this are ignored"},
+    {"target_W", "W", false, &BusParams::target_W, nullptr, -kMaxPower_W, kMaxPower_W, false,
+     "net power the bus aims for"},
+    {"use_forecast", "", true, nullptr, &BusParams::use_forecast, 0.0, 0.0, false,
+     "steer by the announced or learned free power ahead"},
+    {"learn_forecast", "", true, nullptr, &BusParams::learn_forecast, 0.0, 0.0, false,
+     "learn each test channel's power from its own history"},
+}};
+
+/// The row named `name`, or nullptr. Any thread.
+constexpr const RuntimeParam* find_runtime_param(std::string_view name) noexcept {
+  for (const RuntimeParam& r : kRuntimeParams)
+    if (name == r.name) return &r;
+  return nullptr;
+}
+
+/// A parameter's value as a number (a flag as 0 or 1). Any thread.
+constexpr double runtime_value(const RuntimeParam& r, const BusParams& p) noexcept {
+  return r.flag ? (p.*r.boolean ? 1.0 : 0.0) : p.*r.number;
+}
+
+/// Sets a parameter from a number (a flag from 0 or non-zero). Any thread.
+constexpr void set_runtime_value(const RuntimeParam& r, BusParams& p, double v) noexcept {
+  if (r.flag) p.*r.boolean = v != 0.0;
+  else p.*r.number = v;
+}
 
 /// Limits and window of one equalization channel (buffer battery). All magnitudes positive.
 struct BufferLimits {
