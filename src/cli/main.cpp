@@ -315,8 +315,14 @@ int run(int argc, char** argv) {
   std::string set_bus;
   std::vector<std::string> set_args;
   set->add_option("--bus", set_bus, "bus to change")->required();
-  set->add_option("params", set_args, "NAME=VALUE, NAME one of " + eqd::control::settable_list() + " (numbers; use_forecast, learn_forecast: true/false)")
-      ->required();
+  set->add_option("params", set_args, "NAME=VALUE, NAME one of the parameters below")->required();
+  {
+    // The run-time parameter table (core::kRuntimeParams) says what each is.
+    std::string about = "Parameters:";
+    for (const eqd::core::RuntimeParam& r : eqd::core::kRuntimeParams)
+      about += std::string("\n  ") + r.name + (r.flag ? " (true/false)" : std::string(" (") + r.unit + ")") + ": " + r.help;
+    set->footer(about);
+  }
 
   app.footer("--socket, --json and --version may come anywhere on the line.\n"
              "Exit codes: 0 ok, 1 refused by eqd, 2 usage error, 3 eqd unreachable.");
