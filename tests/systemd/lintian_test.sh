@@ -72,6 +72,10 @@ page_covers() {
     grep -qE -- "^\.(SS|TP|B|BI|BR)? *\"?$sub\b|^$sub\b|\"$sub\b| $sub " <<<"$src" ||
       fail "$(basename "$page"): $what lists subcommand $sub, the page does not"
   done
+  # (eqctl set lists its run-time parameters under "Parameters:", as NAME (UNIT): ...)
+  for sub in $(sed -n '/^Parameters:/,/^$/p' <<<"$help" | awk 'NR > 1 && NF { print $1 }'); do
+    grep -qE -- "\b$sub\b" <<<"$src" || fail "$(basename "$page"): $what lists parameter $sub, the page does not"
+  done
 }
 declare -A page=([usr/sbin/eqd]=usr/share/man/man8/eqd.8.gz [usr/bin/eqsim]=usr/share/man/man1/eqsim.1.gz
                  [usr/bin/eqctl]=usr/share/man/man1/eqctl.1.gz)
