@@ -14,6 +14,8 @@ screen (a row wrapped by the terminal joined to the one before):
     summary start on a line of their own;
   - each bus's closing line is labelled: "grid exchange N % of what it would have been (M % saved)",
     with N + M = 100;
+  - a state.json left in the run directory by an earlier run is not applied (item 11), and eqd logs
+    no warning or error during the demo (item 12);
   - the demo exits 0 and leaves no process behind (eqd and eqsim, found by the run directory, a fresh
     temporary one, on their command lines).
 Bounded: about 8 s per terminal. Exit 0 on success, 1 with the reasons. Standard library only.
@@ -126,6 +128,10 @@ def run_demo(build_dir, rows, cols):
     run_dir = tempfile.mkdtemp(prefix="eqd-demo-pty-")
     what = "%dx%d" % (rows, cols)
     try:
+        # Item 11: a state file left by an earlier run (a parameter set, a buffer released) must not
+        # change this demo: the demo starts from a clean state unless --keep-state.
+        with open(os.path.join(run_dir, "state.json"), "w") as f:
+            f.write('{"version":1,"channels":{},"buses":{"main":{"tau_s":19,"target_W":500}}}\n')
         env = dict(os.environ, TERM="xterm")
         pid, fd = spawn(["bash", os.path.join(SOURCE_DIR, "scripts/demo.sh"), "--no-setup", "--build-dir", build_dir,
                          "--run-dir", run_dir], rows, cols, env)
@@ -169,6 +175,17 @@ def run_demo(build_dir, rows, cols):
         check(sorted(buses) == ["aux", "main"], "%s: labelled closing lines for %s, expected aux and main" %
               (what, sorted(buses)))
         check(re.search(r"->\s*\d+ ?%", text) is None, "%s: an unlabelled '-> N %%' remains" % what)
+        log = ""
+        try:
+            with open(os.path.join(run_dir, "eqd.log"), errors="replace") as f:
+                log = f.read()
+        except OSError as e:
+            check(False, "%s: no eqd.log in the run directory: %s" % (what, e))
+        check("restored runtime parameters" not in log,
+              "%s: the demo applied an earlier run's state.json (it must start clean)" % what)
+        # Item 12: a first run shows no warning (api.group and everything else configured for the demo).
+        warnings = [l for l in log.splitlines() if re.search(r"\[(warning|error|critical)\]", l)]
+        check(not warnings, "%s: eqd warned during the demo: %s" % (what, warnings[:3]))
         if FAILURES:
             print("--- %s, as it stays on screen:\n%s\n---" % (what, "\n".join(lines)))
     finally:
