@@ -29,7 +29,8 @@ for f in /usr/sbin/eqd /usr/bin/eqsim /usr/bin/eqctl /usr/lib/systemd/system/eqd
          /usr/lib/systemd/system/eqsim.service /usr/lib/sysusers.d/eqd.conf /usr/lib/tmpfiles.d/eqd.conf \
          /usr/share/bash-completion/completions/eqctl /usr/share/doc/eqd/operations.md /usr/share/eqd/rigs/demo.yaml \
          /usr/share/eqd/prometheus/eqd-alerts.yml /usr/share/eqd/prometheus/eqd-alerts.test.yml \
-         /usr/share/eqd/prometheus/prometheus.yml /usr/share/eqd/grafana/eqd-dashboard.json; do
+         /usr/share/eqd/prometheus/prometheus.yml /usr/share/eqd/grafana/eqd-dashboard.json \
+         /usr/share/eqd/prometheus/consoles/eqd-overview.html /usr/share/eqd/prometheus/consoles/eqd-bus.html; do
   [ -e "$root$f" ] || fail "$f not installed"
 done
 chroot "$root" /usr/sbin/eqd --check-config /etc/eqd/eqd.yaml || fail "eqd --check-config on the shipped config"
