@@ -51,9 +51,9 @@ sim=$!
 for _ in $(seq 50); do [ -s "$run/eqd.yaml" ] && break; sleep 0.1; done
 [ -s "$run/eqd.yaml" ] || { echo "demo: eqsim did not start" >&2; kill "$sim" 2>/dev/null; exit 1; }
 
-# api.group: the invoking user's own group, which exists on every machine (the package creates 'eqd').
+# api.group and api.admin_group: the invoking user's own group, which exists on every machine (the package creates 'eqd').
 setsid "$build/src/app/eqd" --config "$run/eqd.yaml" --set "state_dir=$run" --set "api.socket=$run/eqd.sock" \
-  --set "api.group=$(id -gn)" >"$run/eqd.log" 2>&1 &
+  --set "api.group=$(id -gn)" --set "api.admin_group=$(id -gn)" >"$run/eqd.log" 2>&1 &
 eqd=$!
 sleep 1
 if ! kill -0 "$eqd" 2>/dev/null; then

@@ -226,6 +226,7 @@ const std::vector<Key<ApiConfig>>& api_keys() {
   static const std::vector<Key<T>> k{
       string_key<T>("socket", [](T& o) -> std::string& { return o.socket_path; }, check_abs_path),
       string_key<T>("group", [](T& o) -> std::string& { return o.group; }, check_name),
+      string_key<T>("admin_group", [](T& o) -> std::string& { return o.admin_group; }, check_name),
       int_key<T>("idle_timeout_ms", [](T& o) -> int& { return o.idle_timeout_ms; }, 100, 86400000, "ms"),
       int_key<T>("max_connections", [](T& o) -> int& { return o.max_connections; }, 2, 10000, ""),
       int_key<T>("max_connections_per_uid", [](T& o) -> int& { return o.max_connections_per_uid; }, 1, 10000, ""),

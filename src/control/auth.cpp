@@ -70,21 +70,47 @@ std::vector<gid_t> supplementary_groups(const PeerCredentials& peer) {
   return groups;
 }
 
-Authorizer::Authorizer(std::string group) : group_(std::move(group)) {
+namespace {
+std::optional<gid_t> lookup_group(const std::string& name) {
   std::vector<char> buf(16384);
   ::group gr{};
   ::group* found = nullptr;
-  if (!group_.empty() && ::getgrnam_r(group_.c_str(), &gr, buf.data(), buf.size(), &found) == 0 && found != nullptr) {
-    gid_ = gr.gr_gid;
-  } else {
-    spdlog::warn("control API: group '{}' (api.group) does not exist; only root may assign, release or set", group_);
-  }
+  if (!name.empty() && ::getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &found) == 0 && found != nullptr)
+    return gr.gr_gid;
+  return std::nullopt;
 }
 
-bool Authorizer::may_change(const PeerCredentials& peer, const std::vector<gid_t>& groups) const noexcept {
-  if (peer.uid == 0) return true;
-  if (!gid_) return false;
-  return peer.gid == *gid_ || std::find(groups.begin(), groups.end(), *gid_) != groups.end();
+bool member(const PeerCredentials& peer, const std::vector<gid_t>& groups, std::optional<gid_t> gid) {
+  return gid && (peer.gid == *gid || std::find(groups.begin(), groups.end(), *gid) != groups.end());
+}
+}  // namespace
+
+Authorizer::Authorizer(std::string group, std::string admin_group)
+    : group_(std::move(group)), gid_(lookup_group(group_)), admin_group_(std::move(admin_group)),
+      admin_gid_(lookup_group(admin_group_)) {
+  if (!gid_)
+    spdlog::warn("control API: group '{}' (api.group) does not exist; only {} may assign or release", group_,
+                 admin_gid_ ? "root and group '" + admin_group_ + "'" : std::string("root"));
+  if (!admin_gid_)
+    spdlog::info("control API: group '{}' (api.admin_group) does not exist; only root may set, adopt or forget",
+                 admin_group_);
+}
+
+Role Authorizer::role_of(const PeerCredentials& peer, const std::vector<gid_t>& groups) const noexcept {
+  if (peer.uid == 0 || member(peer, groups, admin_gid_)) return Role::admin;
+  if (member(peer, groups, gid_)) return Role::operator_;
+  return Role::viewer;
+}
+
+std::string Authorizer::holders(Role role) const {
+  if (role == Role::viewer) return "anyone who can open the socket";
+  std::string h = "root";
+  const auto add = [&](const std::string& name, std::optional<gid_t> gid, const char* key) {
+    h += gid ? " or group '" + name + "'" : " (group '" + name + "' of " + key + " does not exist)";
+  };
+  add(admin_group_, admin_gid_, "api.admin_group");
+  if (role == Role::operator_) add(group_, gid_, "api.group");
+  return h;
 }
 
 }  // namespace eqd::control

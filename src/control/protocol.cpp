@@ -133,9 +133,28 @@ const char* to_string(Command c) noexcept {
   return "unknown";
 }
 
-bool is_change(Command c) noexcept {
-  return c == Command::assign || c == Command::release || c == Command::set || c == Command::adopt ||
-         c == Command::forget;
+bool is_change(Command c) noexcept { return required_role(c) != Role::viewer; }
+
+const char* to_string(Role r) noexcept {
+  switch (r) {
+    case Role::viewer: return "viewer";
+    case Role::operator_: return "operator";
+    case Role::admin: return "admin";
+  }
+  return "unknown";
+}
+
+Role required_role(Command c) noexcept {
+  switch (c) {
+    // Taking a buffer in or out of equalization is the operators' daily work.
+    case Command::assign:
+    case Command::release: return Role::operator_;
+    // Tuning a bus and changing which controllers eqd commands change the rig for everyone.
+    case Command::set:
+    case Command::adopt:
+    case Command::forget: return Role::admin;
+    default: return Role::viewer;
+  }
 }
 
 bool LimitArgs::any() const noexcept {

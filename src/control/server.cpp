@@ -52,7 +52,7 @@ class Rejection;
 
 struct ApiServer::Impl {
   Impl(const daemon::RigView& r, daemon::RequestSink& q, StateStore& s, PersistedState st, ApiServerOptions o)
-      : rig(r), requests(q), store(s), state(std::move(st)), opts(std::move(o)), auth(opts.group) {}
+      : rig(r), requests(q), store(s), state(std::move(st)), opts(std::move(o)), auth(opts.group, opts.admin_group) {}
 
   struct Pending {
     std::function<void(std::optional<core::ResponseStatus>)> done;  ///< nullopt: timed out
@@ -103,13 +103,13 @@ namespace {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(ApiServer::Impl& srv, stream::socket socket, PeerCredentials peer, bool may_change)
+  Session(ApiServer::Impl& srv, stream::socket socket, PeerCredentials peer, Role role)
       : srv_(srv),
         socket_(std::move(socket)),
         timer_(socket_.get_executor()),
         buf_(kMaxRequestBytes + 1),
         peer_(peer),
-        may_change_(may_change) {}
+        role_(role) {}
 
   /// Waits for the next request; the idle deadline starts now.
   void read_next() {
@@ -142,7 +142,8 @@ class Session : public std::enable_shared_from_this<Session> {
     srv_.session_closed(shared_from_this());
   }
 
-  [[nodiscard]] bool may_change() const noexcept { return may_change_; }
+  /// The peer's role, decided at connect time from its credentials.
+  [[nodiscard]] Role role() const noexcept { return role_; }
   /// The operation of the request being answered (its wire name), for the request counts.
   void set_operation(const char* op) noexcept { operation_ = op; }
   [[nodiscard]] const PeerCredentials& peer() const noexcept { return peer_; }
@@ -211,7 +212,7 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::streambuf buf_;
   std::string out_;
   PeerCredentials peer_;
-  bool may_change_ = false;
+  Role role_ = Role::viewer;
   const char* operation_ = "unparsed";
 
   // Counts the answer `text` (one of our own response lines) under the current operation, by its
@@ -291,11 +292,12 @@ class Rejection : public std::enable_shared_from_this<Rejection> {
   bool closed_ = false;
 };
 
-std::string forbidden_message(const char* what, const PeerCredentials& p, const Authorizer& a) {
-  std::string m = std::string(what) + " needs root";
-  if (a.gid()) m += " or membership of group '" + a.group() + "'";
-  else m += " (group '" + a.group() + "' of api.group does not exist)";
-  return m + "; you are uid " + std::to_string(p.uid) + ", gid " + std::to_string(p.gid) + " (reading is allowed)";
+// Names the role the request needs, who holds it, and what the peer is.
+std::string forbidden_message(Command c, Role have, const PeerCredentials& p, const Authorizer& a) {
+  const Role need = required_role(c);
+  return std::string(to_string(c)) + " needs the " + to_string(need) + " role (" + a.holders(need) + "); you are uid " +
+         std::to_string(p.uid) + ", gid " + std::to_string(p.gid) + ", role " + to_string(have) +
+         (have == Role::viewer ? " (reading is allowed)" : " (assign and release are allowed)");
 }
 
 }  // namespace
@@ -325,12 +327,13 @@ void ApiServer::Impl::on_accept(stream::socket socket) {
     return;
   }
   // Groups are read at connect time: the pid is the connecting process now, not later.
-  const bool may = peer->uid == 0 || auth.may_change(*peer, auth.gid() ? supplementary_groups(*peer) : std::vector<gid_t>{});
-  if (const std::string why = admission(*peer, may); !why.empty()) {
+  const bool any_group = auth.gid() || auth.admin_gid();
+  const Role role = auth.role_of(*peer, peer->uid != 0 && any_group ? supplementary_groups(*peer) : std::vector<gid_t>{});
+  if (const std::string why = admission(*peer, role != Role::viewer); !why.empty()) {
     refuse(std::move(socket), *peer, why);
     return;
   }
-  auto s = std::make_shared<Session>(*this, std::move(socket), *peer, may);
+  auto s = std::make_shared<Session>(*this, std::move(socket), *peer, role);
   sessions.insert(s);
   ++per_uid[peer->uid];
   s->read_next();
@@ -353,7 +356,7 @@ std::string ApiServer::Impl::admission(const PeerCredentials& peer, bool privile
   const std::size_t shared = opts.max_connections - std::min(opts.reserved_connections, opts.max_connections);
   if (!privileged && open >= shared)
     return "the remaining " + std::to_string(opts.max_connections - open) + " control API connection(s) are reserved for "
-           "root and group '" + auth.group() + "' (api.reserved_connections); try again later";
+           "operators and admins (" + auth.holders(Role::operator_) + "; api.reserved_connections); try again later";
   return {};
 }
 
@@ -454,8 +457,8 @@ void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, std::string_view
   s->set_operation(to_string(r.command));
   const daemon::Directory& dir = rig.directory();
   const std::int64_t now = rig.now_ns();
-  if (is_change(r.command) && !s->may_change()) {
-    s->reply(error_response(r.id, error_code::kForbidden, forbidden_message(to_string(r.command), s->peer(), auth)));
+  if (s->role() < required_role(r.command)) {
+    s->reply(error_response(r.id, error_code::kForbidden, forbidden_message(r.command, s->role(), s->peer(), auth)));
     return;
   }
   // A change goes through the control thread: while it is stalled the request could only time out, and
@@ -471,9 +474,11 @@ void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, std::string_view
   switch (r.command) {
     case Command::hello:
       s->reply(ok_response(r.id, json{{"protocol", kProtocolVersion},
-                                      {"may_change", s->may_change()},
+                                      {"may_change", s->role() != Role::viewer},
+                                      {"role", to_string(s->role())},
                                       {"uid", s->peer().uid},
                                       {"group", auth.group()},
+                                      {"admin_group", auth.admin_group()},
                                       {"buses", dir.buses},
                                       {"channels", dir.channels.size()},
                                       {"controllers", dir.controllers.size()}}));
@@ -796,6 +801,7 @@ ApiServerOptions api_server_options(const config::ApiConfig& api) {
   ApiServerOptions o;
   o.socket_path = api.socket_path;
   o.group = api.group;
+  o.admin_group = api.admin_group;
   o.idle_timeout = std::chrono::milliseconds(api.idle_timeout_ms);
   o.max_connections = static_cast<std::size_t>(api.max_connections);
   o.max_connections_per_uid = static_cast<std::size_t>(api.max_connections_per_uid);

@@ -102,7 +102,7 @@ TEST_CASE("faults: 64 idle connections of other users leave root in, others get 
   INFO(out);
   CHECK(rc == 1);
   CHECK(out.find("(busy)") != std::string::npos);
-  CHECK(out.find("reserved for root") != std::string::npos);
+  CHECK(out.find("reserved for operators and admins (root") != std::string::npos);
 
   // A user over its own share gets busy naming the per-uid limit.
   std::vector<Fd> more = eqd::test::connect_as(65534, eqd.socket, 1);

@@ -47,7 +47,7 @@ expect_rc() {  # expect_rc RC PATTERN-IN-STDERR-OR-EMPTY DESCRIPTION -- eqctl ar
 start_eqd() {
   local n=$1
   "$EQD" -c "$WORK/eqd.yaml" --set "api.socket=$SOCK" --set "state_dir=$STATE" --set metrics.enabled=false \
-    --set api.group=users --set control_loop.shutdown_timeout_ms=2000 >"$WORK/eqd-$n.log" 2>&1 &
+    --set api.group=users --set api.admin_group=staff --set control_loop.shutdown_timeout_ms=2000 >"$WORK/eqd-$n.log" 2>&1 &
   EQD_PID=$!
   wait_answering "$EQD_PID" "eqd #$n"
 }
@@ -161,12 +161,15 @@ chmod o+rw "$SOCK"  # the admin lets everyone read
 R=$("${AS_NOBODY[@]}" "$EQCTL" status 2>&1) || fail "nobody cannot read: $R"
 R=$("${AS_NOBODY[@]}" "$EQCTL" channels --role eq 2>&1) || fail "nobody cannot list channels: $R"
 R=$("${AS_NOBODY[@]}" "$EQCTL" assign cab1/15 2>&1); RC=$?
-[ "$RC" = 1 ] && echo "$R" | grep -q "needs root" || fail "nobody could assign or wrong error (rc $RC): $R"
+[ "$RC" = 1 ] && echo "$R" | grep -q "needs the operator role" || fail "nobody could assign or wrong error (rc $RC): $R"
 R=$("${AS_NOBODY[@]}" "$EQCTL" set --bus aux deadband_W=45 2>&1); RC=$?
 [ "$RC" = 1 ] || fail "nobody could set (rc $RC): $R"
-# A supplementary member of api.group (users) may change.
-R=$(setpriv --reuid=65534 --regid=65534 --groups=100 "$EQCTL" set --bus aux deadband_W=45 2>&1) ||
-  fail "member of group users cannot set: $R"
+# Roles (docs/control-api.md): a supplementary member of api.group (users) is an operator, who may not
+# set; a member of api.admin_group (staff) is an admin, who may.
+R=$(setpriv --reuid=65534 --regid=65534 --groups=100 "$EQCTL" set --bus aux deadband_W=45 2>&1); RC=$?
+[ "$RC" = 1 ] && echo "$R" | grep -q "needs the admin role" || fail "an operator could set or wrong error (rc $RC): $R"
+R=$(setpriv --reuid=65534 --regid=65534 --groups=50 "$EQCTL" set --bus aux deadband_W=45 2>&1) ||
+  fail "member of group staff (api.admin_group) cannot set: $R"
 
 step "restart eqd: the assignments and parameters come back"
 stop_eqd

@@ -22,6 +22,7 @@ dpkg_root "$root" "$work" "$deb"
 grep -v "files list file" "$work/dpkg.log" || true
 grep -q '^eqd:' "$root/etc/passwd" || fail "postinst created no eqd user"
 grep -q '^eqd:' "$root/etc/group" || fail "postinst created no eqd group"
+grep -q '^eqd-admin:' "$root/etc/group" || fail "postinst created no eqd-admin group (api.admin_group)"
 ids="$(awk -F: '$1 == "eqd" { print $3 ":" $4 }' "$root/etc/passwd") 750"
 [ "$(stat -c '%u:%g %a' "$root/var/lib/eqd")" = "$ids" ] || fail "/var/lib/eqd: $(stat -c '%u:%g %a' "$root/var/lib/eqd"), expected $ids"
 grep -qx /etc/eqd/eqd.yaml "$root/var/lib/dpkg/info/eqd.conffiles" || fail "eqd.yaml is not a conffile"

@@ -536,10 +536,55 @@ TEST_CASE("control API on a fake rig: a reader may not change anything", "[contr
   CHECK(ask(R"({"cmd":"hello"})")["result"]["may_change"] == false);
   const json refused = ask(R"({"cmd":"release","channel":"cab1/4"})");
   CHECK(code_of(refused) == "forbidden");
-  CHECK(contains(message_of(refused), "needs root"));
+  CHECK(contains(message_of(refused), "needs the operator role"));
+  CHECK(contains(message_of(refused), "role viewer"));
   CHECK(code_of(ask(R"({"cmd":"set","bus":"main","params":{"tau_s":12}})")) == "forbidden");
   CHECK(ask(R"({"cmd":"channels"})")["ok"] == true);  // reading is allowed
   CHECK(s.rig.requests().empty());
+}
+
+// Issue #16, roles: an operator (api.group) may assign and release, not set; an admin (api.admin_group)
+// may set too. The peer is uid 65534 with primary group nogroup (65534), which each case names.
+TEST_CASE("control API on a fake rig: operators release, only admins set", "[control][server][fake][roles]") {
+  if (::getuid() != 0) {
+    WARN("not run: connecting as another uid needs root");
+    return;
+  }
+  for (const bool admin : {false, true}) {
+    INFO((admin ? "nogroup is api.admin_group" : "nogroup is api.group"));
+    FakeServer s([](FakeRig& r) { r.cycle(); },
+                 [admin](ApiServerOptions& o) {
+                   o.group = admin ? "users" : "nogroup";
+                   o.admin_group = admin ? "nogroup" : "staff";
+                 });
+    REQUIRE(::chmod(s.dir.path.c_str(), 0755) == 0);
+    REQUIRE(::chmod(s.socket.c_str(), 0666) == 0);
+    std::vector<eqd::test::Fd> fds = eqd::test::connect_as(65534, s.socket, 1);
+    REQUIRE(fds.size() == 1);
+    const auto ask = [&](const std::string& line) {
+      REQUIRE(eqd::test::send_all(fds[0].fd, line + "\n"));
+      const auto got = eqd::test::read_line(fds[0].fd, 3000ms);
+      REQUIRE(got.has_value());
+      return json::parse(*got);
+    };
+    const json hello = ask(R"({"cmd":"hello"})");
+    CHECK(hello["result"]["role"] == (admin ? "admin" : "operator"));
+    CHECK(hello["result"]["may_change"] == true);
+    const json set = ask(R"({"cmd":"set","bus":"aux","params":{"deadband_W":45}})");
+    if (admin) {
+      CHECK(set["ok"] == true);
+    } else {
+      CHECK(code_of(set) == "forbidden");
+      CHECK(contains(message_of(set), "set needs the admin role (root or group 'staff')"));
+      CHECK(contains(message_of(set), "role operator"));
+    }
+    // Releasing is an operator's work: it reaches the control thread in both roles.
+    const std::size_t before = s.rig.requests().size();
+    const json rel = ask(R"({"cmd":"release","channel":"cab1/4"})");
+    INFO(rel.dump());
+    CHECK((rel["ok"] == true || rel["error"]["code"] != "forbidden"));
+    CHECK(s.rig.requests().size() == before + 1);
+  }
 }
 
 TEST_CASE("control API on a fake rig: the reading commands show the rig's view", "[control][server][fake]") {

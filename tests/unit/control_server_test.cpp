@@ -242,7 +242,7 @@ TEST_CASE("control server: connection limits answer busy and keep slots for root
   REQUIRE(d.size() == 1);
   const json reserved = ask(d[0].fd, R"({"cmd":"status"})");
   CHECK(error_code_of(reserved) == "busy");
-  CHECK(reserved["error"]["message"].get<std::string>().find("reserved for root") != std::string::npos);
+  CHECK(reserved["error"]["message"].get<std::string>().find("reserved for operators and admins (root") != std::string::npos);
 
   // Root still gets in (the reserved slots), with eqctl's client: a JSON answer, no broken pipe.
   Client root1(rig.socket, 5000);

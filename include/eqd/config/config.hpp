@@ -106,7 +106,8 @@ struct ControlLoopConfig {
 /// The local control API (eqctl). Plain data.
 struct ApiConfig {
   std::string socket_path = "/run/eqd/eqd.sock";  ///< api.socket: Unix socket path (absolute)
-  std::string group = "eqd";                       ///< api.group: group allowed to use the socket
+  std::string group = "eqd";                       ///< api.group: operators (assign, release), docs/control-api.md "Roles"
+  std::string admin_group = "eqd-admin";           ///< api.admin_group: admins besides root (also set, adopt, forget)
   int idle_timeout_ms = 60000;       ///< api.idle_timeout_ms: a connection without a request line for this long is closed
   int max_connections = 64;          ///< api.max_connections: connections at once, all clients together
   int max_connections_per_uid = 8;   ///< api.max_connections_per_uid: connections at once of one uid (root exempt)

@@ -35,6 +35,17 @@ const char* to_string(Command c) noexcept;
 /// True for commands that change the daemon (need authorization). Any thread.
 bool is_change(Command c) noexcept;
 
+/// Who may do what through the control API (docs/control-api.md, "Roles"), in increasing order: each
+/// role may do everything of the ones before it.
+/// - viewer: anyone who can open the socket: hello, status, channels, controllers (and eqctl watch);
+/// - operator: members of api.group (default eqd): also assign and release;
+/// - admin: root and members of api.admin_group (default eqd-admin): also set, adopt and forget.
+enum class Role : std::uint8_t { viewer = 0, operator_ = 1, admin = 2 };
+/// "viewer", "operator", "admin". Any thread.
+const char* to_string(Role r) noexcept;
+/// The least role that may send `c`. Any thread.
+Role required_role(Command c) noexcept;
+
 /// Role filter of `channels`.
 enum class RoleFilter : std::uint8_t { any, eq, test };
 

@@ -39,7 +39,8 @@ using MetricsStateHook = std::function<MetricsEndpointState()>;
 /// Settings of the server. Plain data.
 struct ApiServerOptions {
   std::string socket_path = "/run/eqd/eqd.sock";  ///< Config.api.socket_path
-  std::string group = "eqd";                       ///< Config.api.group: may change besides root
+  std::string group = "eqd";                       ///< Config.api.group: operators (assign, release)
+  std::string admin_group = "eqd-admin";           ///< Config.api.admin_group: admins besides root (also set, adopt, forget)
   std::chrono::milliseconds response_timeout{3000};  ///< wait for the control thread's answer
   /// A connection with no complete request line (or whose reader takes no reply) for this long gets
   /// an "idle" error line and is closed. Config.api.idle_timeout_ms.
