@@ -69,7 +69,10 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 
-stage normal build-test "-DCMAKE_BUILD_TYPE=RelWithDebInfo" "" ""
+# Light debug info (-g1: line tables, enough for backtraces and the dbgsym package of package_lintian)
+# compiles a quarter faster than -g (server.cpp 28 -> 21 s, a test file 19 -> 14 s): CI stays well
+# inside its time on 2 cores. A packaged or local build keeps CMake's -O2 -g.
+stage normal build-test "-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2\ -g1\ -DNDEBUG" "" ""
 # Sanitizer builds at -O1 with light debug info: what ASan/TSan recommend, and much quicker to build
 # on 2 cores than -O2 -g (CI must stay under 30 minutes).
 san_flags="-DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-O1\ -g1 -DEQD_BUILD_BENCH=OFF"
