@@ -67,6 +67,12 @@ def body(rig):
     rig.wait_for(10, "buffers in equalization on the restarted controller (its registers)",
                  lambda: rig.buffers_equalizing(cab2))
     rig.step(f"buffers in equalization on the new controller {time.monotonic() - t_restart:.2f} s after its start")
+    # cab2 (the buffers' controller) was seen first; cab1's poller may still be in its reconnect
+    # backoff (its first attempt can hit the port before the new eqsim listens): wait for every link.
+    def all_reconnected():
+        return all(x["connected"] and x["reconnects"] > reconnects0[n] for n, x in rig.controllers().items())
+    rig.wait_for(10, "every controller reconnected", all_reconnected, poll_s=0.1)
+    rig.step(f"every controller reconnected {time.monotonic() - t_restart:.2f} s after the new controller's start")
     ctls = rig.controllers()
     for n, x in ctls.items():
         rig.check(x["connected"] and x["reconnects"] > reconnects0[n],
