@@ -259,6 +259,13 @@ TEST_CASE("every dashboard query selects by rig, and every series has a unit tha
         INFO("selector without rig=~\"$rig\": " << s);
         CHECK(false);
       }
+      // With "All" rigs, two rigs' buses (channels, controllers) of the same name must not look alike.
+      const std::string legend = t.value("legendFormat", "");
+      if (legend.find("{{bus}}") != std::string::npos || legend.find("{{channel}}") != std::string::npos ||
+          legend.find("{{controller}}") != std::string::npos) {
+        INFO("legend " << legend);
+        CHECK(legend.find("{{rig}}") != std::string::npos);
+      }
     }
   }
   CHECK(queries >= 25);
