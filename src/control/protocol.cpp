@@ -372,12 +372,11 @@ core::BufferLimits merge_limits(const core::BufferLimits& base, const LimitArgs&
   return l;
 }
 
+json runtime_value_json(const core::RuntimeParam& r, double v) { return r.flag ? json(v != 0.0) : json(v); }
+
 nlohmann::ordered_json runtime_params_json(const core::BusParams& p) {
   nlohmann::ordered_json j = nlohmann::ordered_json::object();
-  for (const core::RuntimeParam& r : core::kRuntimeParams) {
-    if (r.flag) j[r.name] = p.*r.boolean;
-    else j[r.name] = p.*r.number;
-  }
+  for (const core::RuntimeParam& r : core::kRuntimeParams) j[r.name] = runtime_value_json(r, core::runtime_value(r, p));
   return j;
 }
 

@@ -32,16 +32,24 @@ bool operator==(const PersistedChannel& a, const PersistedChannel& b) noexcept {
          x.v_max_V == y.v_max_V && x.hysteresis_V == y.hysteresis_V;
 }
 
-std::optional<double> PersistedBusParams::get(std::string_view name) const noexcept {
+namespace {
+// Position of the row named `name` in core::kRuntimeParams (= in PersistedBusParams::values).
+std::optional<std::size_t> row_index(std::string_view name) noexcept {
   const core::RuntimeParam* r = core::find_runtime_param(name);
-  return r == nullptr ? std::nullopt : values[static_cast<std::size_t>(r - core::kRuntimeParams.data())];
+  if (r == nullptr) return std::nullopt;
+  return static_cast<std::size_t>(r - core::kRuntimeParams.data());
+}
+}  // namespace
+
+std::optional<double> PersistedBusParams::get(std::string_view name) const noexcept {
+  const auto i = row_index(name);
+  return i ? values[*i] : std::nullopt;
 }
 
 bool PersistedBusParams::set(std::string_view name, double v) noexcept {
-  const core::RuntimeParam* r = core::find_runtime_param(name);
-  if (r == nullptr) return false;
-  values[static_cast<std::size_t>(r - core::kRuntimeParams.data())] = v;
-  return true;
+  const auto i = row_index(name);
+  if (i) values[*i] = v;
+  return i.has_value();
 }
 
 std::string state_to_text(const PersistedState& s) {
@@ -51,12 +59,8 @@ std::string state_to_text(const PersistedState& s) {
   json buses = json::object();
   for (const auto& [name, b] : s.buses) {
     json p = json::object();
-    for (std::size_t i = 0; i < core::kRuntimeParams.size(); ++i) {
-      if (!b.values[i]) continue;
-      const core::RuntimeParam& r = core::kRuntimeParams[i];
-      if (r.flag) p[r.name] = *b.values[i] != 0.0;
-      else p[r.name] = *b.values[i];
-    }
+    for (std::size_t i = 0; i < core::kRuntimeParams.size(); ++i)
+      if (b.values[i]) p[core::kRuntimeParams[i].name] = runtime_value_json(core::kRuntimeParams[i], *b.values[i]);
     buses[name] = p;
   }
   json j{{"version", kStateFormatVersion}, {"channels", channels}, {"buses", buses}};

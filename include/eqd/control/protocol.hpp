@@ -126,6 +126,9 @@ inline constexpr const char* kLimitNames[] = {"max_charge_W", "max_discharge_W",
 /// The run-time parameters of `p` (core::kRuntimeParams) as a JSON object in the table's order:
 /// numbers as numbers, flags as true/false. Any thread.
 [[nodiscard]] nlohmann::ordered_json runtime_params_json(const core::BusParams& p);
+/// One run-time parameter's value (a flag as 0 or non-zero) as JSON: true/false for a flag, else the
+/// number. The API's answers and the state file write values alike. Any thread.
+[[nodiscard]] nlohmann::json runtime_value_json(const core::RuntimeParam& r, double v);
 
 /// JSON of BufferLimits with the wire names, and back (missing fields keep `l`'s values; throws
 /// std::invalid_argument naming a field of the wrong type).
