@@ -76,6 +76,24 @@ struct FakeServer {
   PersistedState on_disk() const { return StateStore(cfg.state_dir).load().state; }
 };
 
+/// One connection to `s` from uid 65534 (primary group nogroup), as another user's eqctl would open it:
+/// the socket is opened to others first. Needs root (callers check). Asks one request line at a time.
+struct OtherUidPeer {
+  explicit OtherUidPeer(FakeServer& s) {
+    REQUIRE(::chmod(s.dir.path.c_str(), 0755) == 0);
+    REQUIRE(::chmod(s.socket.c_str(), 0666) == 0);
+    fds = eqd::test::connect_as(65534, s.socket, 1);
+    REQUIRE(fds.size() == 1);
+  }
+  json ask(const std::string& line) {
+    REQUIRE(eqd::test::send_all(fds[0].fd, line + "\n"));
+    const auto got = eqd::test::read_line(fds[0].fd, 3000ms);
+    REQUIRE(got.has_value());
+    return json::parse(*got);
+  }
+  std::vector<eqd::test::Fd> fds;
+};
+
 ApiRequest req(Command c, std::string channel = "", std::string bus = "") {
   ApiRequest r;
   r.command = c;
@@ -523,23 +541,14 @@ TEST_CASE("control API on a fake rig: a reader may not change anything", "[contr
     return;
   }
   FakeServer s([](FakeRig& r) { r.cycle(); });
-  REQUIRE(::chmod(s.dir.path.c_str(), 0755) == 0);
-  REQUIRE(::chmod(s.socket.c_str(), 0666) == 0);
-  std::vector<eqd::test::Fd> fds = eqd::test::connect_as(65534, s.socket, 1);
-  REQUIRE(fds.size() == 1);
-  const auto ask = [&](const std::string& line) {
-    REQUIRE(eqd::test::send_all(fds[0].fd, line + "\n"));
-    const auto got = eqd::test::read_line(fds[0].fd, 3000ms);
-    REQUIRE(got.has_value());
-    return json::parse(*got);
-  };
-  CHECK(ask(R"({"cmd":"hello"})")["result"]["may_change"] == false);
-  const json refused = ask(R"({"cmd":"release","channel":"cab1/4"})");
+  OtherUidPeer peer(s);
+  CHECK(peer.ask(R"({"cmd":"hello"})")["result"]["may_change"] == false);
+  const json refused = peer.ask(R"({"cmd":"release","channel":"cab1/4"})");
   CHECK(code_of(refused) == "forbidden");
   CHECK(contains(message_of(refused), "needs the operator role"));
   CHECK(contains(message_of(refused), "role viewer"));
-  CHECK(code_of(ask(R"({"cmd":"set","bus":"main","params":{"tau_s":12}})")) == "forbidden");
-  CHECK(ask(R"({"cmd":"channels"})")["ok"] == true);  // reading is allowed
+  CHECK(code_of(peer.ask(R"({"cmd":"set","bus":"main","params":{"tau_s":12}})")) == "forbidden");
+  CHECK(peer.ask(R"({"cmd":"channels"})")["ok"] == true);  // reading is allowed
   CHECK(s.rig.requests().empty());
 }
 
@@ -557,20 +566,11 @@ TEST_CASE("control API on a fake rig: operators release, only admins set", "[con
                    o.group = admin ? "users" : "nogroup";
                    o.admin_group = admin ? "nogroup" : "staff";
                  });
-    REQUIRE(::chmod(s.dir.path.c_str(), 0755) == 0);
-    REQUIRE(::chmod(s.socket.c_str(), 0666) == 0);
-    std::vector<eqd::test::Fd> fds = eqd::test::connect_as(65534, s.socket, 1);
-    REQUIRE(fds.size() == 1);
-    const auto ask = [&](const std::string& line) {
-      REQUIRE(eqd::test::send_all(fds[0].fd, line + "\n"));
-      const auto got = eqd::test::read_line(fds[0].fd, 3000ms);
-      REQUIRE(got.has_value());
-      return json::parse(*got);
-    };
-    const json hello = ask(R"({"cmd":"hello"})");
+    OtherUidPeer peer(s);
+    const json hello = peer.ask(R"({"cmd":"hello"})");
     CHECK(hello["result"]["role"] == (admin ? "admin" : "operator"));
     CHECK(hello["result"]["may_change"] == true);
-    const json set = ask(R"({"cmd":"set","bus":"aux","params":{"deadband_W":45}})");
+    const json set = peer.ask(R"({"cmd":"set","bus":"aux","params":{"deadband_W":45}})");
     if (admin) {
       CHECK(set["ok"] == true);
     } else {
@@ -580,7 +580,7 @@ TEST_CASE("control API on a fake rig: operators release, only admins set", "[con
     }
     // Releasing is an operator's work: it reaches the control thread in both roles.
     const std::size_t before = s.rig.requests().size();
-    const json rel = ask(R"({"cmd":"release","channel":"cab1/4"})");
+    const json rel = peer.ask(R"({"cmd":"release","channel":"cab1/4"})");
     INFO(rel.dump());
     CHECK((rel["ok"] == true || rel["error"]["code"] != "forbidden"));
     CHECK(s.rig.requests().size() == before + 1);
