@@ -283,6 +283,11 @@ std::string size_error(std::uint64_t bytes) {
 
 }  // namespace
 
+eqd::io::SettingsBox transport_defaults(std::string_view transport) {
+  const eqd::io::Transport* t = eqd::io::find_transport(transport);
+  return t != nullptr ? eqd::io::SettingsBox(t->defaults()) : eqd::io::SettingsBox();
+}
+
 Config load_config(const std::string& path) {
   // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer; fstat then refuses it.
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -382,10 +387,10 @@ void apply_one(Config& cfg, const std::string& key_path, const YAML::Node& value
     if (seg.size() == 4 && seg[2] == "channel_bus") {
       YAML::Node one(YAML::NodeType::Map);
       one[seg[3]] = value;
-      set_key(ctl, controller_keys(), "channel_bus", one, c, key_path);
+      set_key(ctl, controller_keys(ctl), "channel_bus", one, c, key_path);
     } else {
       if (seg.size() != 3) bad_shape("controllers.NAME.KEY or controllers.NAME.channel_bus.N");
-      set_key(ctl, controller_keys(), seg[2], value, c, key_path, "name");
+      set_key(ctl, controller_keys(ctl), seg[2], value, c, key_path, "name");
     }
   } else if (top == "equalization") {
     if (seg.size() != 3) bad_shape("equalization.CONTROLLER/N.KEY");
@@ -433,7 +438,7 @@ std::vector<std::string> accepted_key_paths() {
   add_all("metrics.", names_of(metrics_keys()));
   add_all("discovery.", names_of(discovery_keys()));
   add_all("buses[].", names_of(bus_keys()));
-  add_all("controllers[].", names_of(controller_keys()));
+  add_all("controllers[].", all_controller_key_names());
   add_all("equalization[].", names_of(buffer_keys()));
   out.emplace_back("maps.*");
   add_all("maps.*.", names_of(map_keys()));

@@ -11,6 +11,7 @@
 #include <limits>
 
 #include "eqd/core/bus_law.hpp"
+#include "eqd/io/modbus/transport.hpp"
 #include "yaml_read.hpp"
 
 namespace eqd::config::detail {
@@ -35,12 +36,7 @@ constexpr Bound kCurrentPositive{0.0, eqd::core::kMaxCurrent_A, true};
 
 // Names appear in channel names ("cab1/3") and in --set paths ("buses.main.tau_s"): keep them free
 // of '/', '.', spaces and YAML-special characters.
-const char* check_name(const std::string& s) {
-  const bool ok = std::all_of(s.begin(), s.end(), [](char ch) {
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
-  });
-  return ok ? nullptr : "a name of letters, digits, '_' and '-'";
-}
+const char* check_name(const std::string& s) { return s.empty() ? nullptr : eqd::io::check_name(s); }
 
 const char* check_abs_path(const std::string& s) { return s.front() == '/' ? nullptr : "an absolute path"; }
 
@@ -59,37 +55,6 @@ bool is_ipv4(const std::string& s) {
 bool is_ipv6(const std::string& s) {
   in6_addr a{};
   return ::inet_pton(AF_INET6, s.c_str(), &a) == 1;
-}
-
-// RFC 1123 host name: labels of letters, digits and '-' (not first or last), 1..63 characters each,
-// at most 253 in all, an optional final dot. A name whose labels are all digits is refused here: it
-// reads as an IPv4 address, and one that is not a valid address (999.1.1.1) is a typo, not a name.
-bool is_hostname(const std::string& s) {
-  std::string name = s;
-  if (!name.empty() && name.back() == '.') name.pop_back();
-  if (name.empty() || name.size() > 253) return false;
-  bool all_numeric = true;
-  std::size_t start = 0;
-  for (;;) {
-    const auto dot = name.find('.', start);
-    const std::string label = name.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
-    for (const char ch : label) {
-      const bool digit = ch >= '0' && ch <= '9';
-      if (!digit && !(ch >= 'a' && ch <= 'z') && !(ch >= 'A' && ch <= 'Z') && ch != '-') return false;
-      all_numeric = all_numeric && digit;
-    }
-    if (dot == std::string::npos) break;
-    start = dot + 1;
-  }
-  return !all_numeric;
-}
-
-// A controller's host goes to getaddrinfo(): an IP literal or a host name, nothing else (a stray
-// quote or a pasted sentence would otherwise be resolved at run time, and fail there).
-const char* check_host(const std::string& s) {
-  if (is_ipv4(s) || is_ipv6(s) || is_hostname(s)) return nullptr;
-  return "an IPv4 or IPv6 address or an RFC 1123 host name, e.g. 192.168.10.21 or cab1.lab.example";
 }
 
 // metrics.listen goes to civetweb, which takes an IP literal only (IPv6 in brackets), not a name.
@@ -117,17 +82,6 @@ const char* check_channel_ref(const std::string& s) {
   if (n.size() > 5 || !std::all_of(n.begin(), n.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) return kExpected;
   return nullptr;
 }
-
-// A network interface name as the kernel takes it (IFNAMSIZ - 1 characters, no '/' or spaces).
-const char* check_can_interface(const std::string& s) {
-  const bool ok = s.size() < 16 && std::all_of(s.begin(), s.end(), [](char ch) {
-    return ch > ' ' && ch != '/' && ch != ':' && ch < 127;
-  });
-  return ok ? nullptr : "a network interface name of at most 15 characters, e.g. can0";
-}
-
-// A profile may contain the built-in name "eqd-default" or a key of `maps`.
-const char* check_profile(const std::string& s) { return check_name(s); }
 
 template <class E, std::size_t N>
 Key<mb::Field> enum_field_key(const char* name, E mb::Field::*member, std::array<std::pair<const char*, E>, N> values) {
@@ -177,34 +131,6 @@ Key<Config> list_key(const char* name, std::vector<T> Config::*member, const std
               out.push_back(std::move(obj));
             }
           }};
-}
-
-// Serial-line keys on a TCP controller (or the reverse) are almost always a copy-paste slip or a
-// wrong transport; refusing them beats silently ignoring settings the engineer believes are in use.
-void check_transport_keys(ControllerConfig& ctl, const std::set<std::string>& given, const YAML::Node& node,
-                          const Ctx& c, const std::string& path) {
-  static const std::array<const char*, 2> kTcpOnly{"host", "port"};
-  static const std::array<const char*, 5> kRtuOnly{"device", "baud", "parity", "data_bits", "stop_bits"};
-  static const std::array<const char*, 3> kCanOnly{"interface", "node_id", "can_profile"};
-  static const std::array<const char*, 2> kModbusOnly{"unit_id", "profile"};
-  const bool tcp = ctl.transport == Transport::tcp;
-  const bool can = ctl.transport == Transport::can;
-  auto refuse = [&](const char* key, const char* needs) {
-    if (given.count(key) != 0) {
-      const YAML::Node v = node[key];
-      fail(c, v.Mark(), join(path, key),
-           std::string("'") + key + "' applies only to transport: " + needs + " (this controller uses " +
-               (tcp ? "tcp" : can ? "can" : "rtu") + ")");
-    }
-  };
-  if (!can)
-    for (const char* k : kCanOnly) refuse(k, "can");
-  if (can)
-    for (const char* k : kModbusOnly) refuse(k, "tcp | rtu");
-  if (tcp || can)
-    for (const char* k : kRtuOnly) refuse(k, "rtu");
-  if (!tcp)
-    for (const char* k : kTcpOnly) refuse(k, "tcp");
 }
 
 }  // namespace
@@ -384,49 +310,10 @@ const std::vector<Key<BusConfig>>& bus_keys() {
   return k;
 }
 
-const std::vector<Key<ControllerConfig>>& controller_keys() {
+const std::vector<Key<ControllerConfig>>& common_controller_keys() {
   using T = ControllerConfig;
   static const std::vector<Key<T>> k{
       string_key<T>("name", [](T& o) -> std::string& { return o.name; }, check_name, true),
-      {"transport", false,
-       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
-         const std::string s = read_string(n, c, p);
-         if (s == "tcp") o.transport = Transport::tcp;
-         else if (s == "rtu") o.transport = Transport::rtu;
-         else if (s == "can") o.transport = Transport::can;
-         else fail(c, n.Mark(), p, "got " + quoted(s) + " (expected tcp | rtu | can)");
-       }},
-      string_key<T>("host", [](T& o) -> std::string& { return o.host; }, check_host),
-      int_key<T>("port", [](T& o) -> std::uint16_t& { return o.port; }, 1, 65535, ""),
-      string_key<T>("device", [](T& o) -> std::string& { return o.device; }, check_abs_path),
-      {"baud", false,
-       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
-         static constexpr std::array<long long, 9> kRates{1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400};
-         const long long v = read_int(n, c, p, 1, 4000000, "baud");
-         if (std::find(kRates.begin(), kRates.end(), v) == kRates.end())
-           fail(c, n.Mark(), p,
-                std::to_string(v) + " is not a standard rate (expected 1200, 2400, 4800, 9600, 19200, 38400, 57600, "
-                                    "115200 or 230400)");
-         o.baud = static_cast<int>(v);
-       }},
-      {"parity", false,
-       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
-         const std::string s = read_string(n, c, p);
-         if (s == "N" || s == "none") o.parity = 'N';
-         else if (s == "E" || s == "even") o.parity = 'E';
-         else if (s == "O" || s == "odd") o.parity = 'O';
-         else fail(c, n.Mark(), p, "got " + quoted(s) + " (expected N | E | O)");
-       }},
-      {"data_bits", false,
-       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
-         o.data_bits = static_cast<int>(read_int(n, c, p, 7, 8, ""));
-       }},
-      int_key<T>("stop_bits", [](T& o) -> int& { return o.stop_bits; }, 1, 2, ""),
-      int_key<T>("unit_id", [](T& o) -> int& { return o.unit_id; }, 0, 247, ""),
-      string_key<T>("profile", [](T& o) -> std::string& { return o.profile; }, check_profile),
-      string_key<T>("interface", [](T& o) -> std::string& { return o.interface; }, check_can_interface),
-      int_key<T>("node_id", [](T& o) -> std::uint32_t& { return o.node_id; }, 0, 0x1FFFFFFF, ""),
-      string_key<T>("can_profile", [](T& o) -> std::string& { return o.can_profile; }, check_profile),
       real_key<T>("poll_hz", [](T& o) -> double& { return o.poll_hz; }, Bound{0.1, 100.0}, "Hz"),
       real_key<T>("efficiency", [](T& o) -> double& { return o.efficiency; }, Bound{0.5, 1.0}, ""),
       int_key<T>("timeout_ms", [](T& o) -> int& { return o.timeout_ms; }, 10, 60000, "ms"),
@@ -465,6 +352,107 @@ const std::vector<Key<ControllerConfig>>& controller_keys() {
   };
   return k;
 }
+
+namespace {
+
+// A transport's key reads its value through this: the YAML node, with the configuration's errors.
+class YamlValue final : public eqd::io::ValueReader {
+ public:
+  YamlValue(const YAML::Node& n, const Ctx& c, const std::string& p) : n_(n), c_(c), p_(p) {}
+  std::string text() const override { return read_string(n_, c_, p_); }
+  long long integer(long long lo, long long hi, const char* unit) const override { return read_int(n_, c_, p_, lo, hi, unit); }
+  double real(double lo, double hi, const char* unit) const override { return read_double(n_, c_, p_, Bound{lo, hi}, unit); }
+  [[noreturn]] void refuse(const std::string& expected) const override {
+    fail(c_, n_.Mark(), p_, "got " + (n_.IsScalar() ? quoted(n_.Scalar()) : describe(n_)) + " (expected " + expected + ")");
+  }
+
+ private:
+  const YAML::Node& n_;
+  const Ctx& c_;
+  const std::string& p_;
+};
+
+const eqd::io::Transport& transport_of(const ControllerConfig& ctl) {
+  const eqd::io::Transport* t = eqd::io::find_transport(ctl.transport);
+  if (t == nullptr) throw std::logic_error("controller '" + ctl.name + "': transport '" + ctl.transport + "' is not registered");
+  return *t;
+}
+
+std::string transports_text(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : " | ") + n;
+  return out;
+}
+
+// `transport`: switches the controller to that transport's default settings (a different transport's
+// keys do not carry over); naming the transport it already has keeps its settings.
+Key<ControllerConfig> transport_key() {
+  return {"transport", false, [](ControllerConfig& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+            const std::string s = read_string(n, c, p);
+            if (eqd::io::find_transport(s) == nullptr)
+              fail(c, n.Mark(), p, "got " + quoted(s) + " (expected " + transports_text(eqd::io::transport_names()) + ")");
+            if (s == o.transport && o.settings.get() != nullptr) return;
+            o.transport = s;
+            o.settings = transport_defaults(s);
+          }};
+}
+
+}  // namespace
+
+std::vector<Key<ControllerConfig>> controller_keys(const ControllerConfig& ctl) {
+  using T = ControllerConfig;
+  std::vector<Key<T>> keys{transport_key()};
+  for (const Key<T>& k : common_controller_keys()) keys.push_back(k);
+  const eqd::io::Transport& own = transport_of(ctl);
+  for (const eqd::io::TransportKey& tk : own.keys()) {
+    if (find_key(keys, tk.name) != nullptr)
+      throw std::logic_error(std::string("transport '") + own.name() + "' key '" + tk.name + "' is a common key");
+    keys.push_back({tk.name, false, [read = tk.read](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+                      read(*o.settings.get(), YamlValue(n, c, p));
+                    }});
+  }
+  // Another transport's key on this controller is almost always a copy-paste slip or a wrong
+  // transport; refusing it beats silently ignoring a setting the engineer believes is in use.
+  for (const std::string& name : eqd::io::transport_names())
+    for (const eqd::io::TransportKey& tk : eqd::io::find_transport(name)->keys()) {
+      if (find_key(keys, tk.name) != nullptr) continue;
+      keys.push_back({tk.name, false, [key = std::string(tk.name)](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+                        fail(c, n.Mark(), p,
+                             "'" + key + "' applies only to transport: " + transports_text(eqd::io::transports_owning(key)) +
+                                 " (this controller uses " + o.transport + ")");
+                      }});
+    }
+  return keys;
+}
+
+std::vector<std::string> all_controller_key_names() {
+  std::vector<std::string> out{"transport"};
+  for (const auto& k : common_controller_keys()) out.emplace_back(k.name);
+  for (const std::string& name : eqd::io::transport_names())
+    for (const eqd::io::TransportKey& tk : eqd::io::find_transport(name)->keys())
+      if (std::find(out.begin(), out.end(), tk.name) == out.end()) out.emplace_back(tk.name);
+  return out;
+}
+
+namespace {
+
+// controllers: a list; each entry's transport is read first, since it decides which keys exist.
+Key<Config> controllers_key() {
+  return {"controllers", false, [](Config& cfg, const YAML::Node& n, const Ctx& c, const std::string& p) {
+            if (!n.IsSequence()) fail(c, n.Mark(), p, "got " + describe(n) + " (expected a list of entries '- key: value')");
+            cfg.controllers.clear();
+            for (std::size_t i = 0; i < n.size(); ++i) {
+              const std::string ip = p + "[" + std::to_string(i) + "]";
+              ControllerConfig ctl;
+              if (n[i].IsMap())
+                if (const YAML::Node t = n[i]["transport"]; t && !t.IsNull()) transport_key().set(ctl, t, c, join(ip, "transport"));
+              decode_mapping(n[i], ip, controller_keys(ctl), ctl, c);
+              cfg.controllers.push_back(std::move(ctl));
+            }
+          }};
+}
+
+}  // namespace
 
 const std::vector<Key<BufferConfig>>& buffer_keys() {
   using T = BufferConfig;
@@ -678,7 +666,7 @@ const std::vector<Key<Config>>& top_keys() {
          decode_mapping(n, p, discovery_keys(), o.discovery, c);
        }},
       list_key<BusConfig>("buses", &T::buses, &bus_keys),
-      list_key<ControllerConfig>("controllers", &T::controllers, &controller_keys, check_transport_keys),
+      controllers_key(),
       list_key<BufferConfig>("equalization", &T::buffers, &buffer_keys),
       {"can_maps", false,
        [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
@@ -706,8 +694,8 @@ const std::vector<Key<Config>>& top_keys() {
            const std::string name = read_string(it->first, c, p);
            const std::string mp = p + "." + name;
            if (const char* e = check_name(name)) fail(c, it->first.Mark(), mp, "got " + quoted(name) + " (expected " + e + ")");
-           if (name == kDefaultProfileName)
-             fail(c, it->first.Mark(), mp, std::string("'") + kDefaultProfileName + "' is the built-in profile's name");
+           if (name == eqd::io::modbus::kDefaultProfileName)
+             fail(c, it->first.Mark(), mp, std::string("'") + eqd::io::modbus::kDefaultProfileName + "' is the built-in profile's name");
            if (o.maps.count(name) != 0) fail(c, it->first.Mark(), mp, "duplicate map name '" + name + "'");
            mb::RegisterMap m;
            m.name = name;

@@ -10,24 +10,10 @@
 
 #include "yaml_read.hpp"
 
-#include "eqd/io/can/codec.hpp"
-
-#if defined(EQD_CONFIG_HAS_MODBUS)
-#include "eqd/io/modbus/codec.hpp"
+#include "eqd/io/can/signal_map.hpp"
 #include "eqd/io/modbus/register_map.hpp"
-#endif
 
 namespace eqd::config {
-
-namespace {
-#if defined(EQD_CONFIG_HAS_MODBUS)
-DefaultProfileProvider g_default_profile = &eqd::io::modbus::default_profile;
-#else
-DefaultProfileProvider g_default_profile = nullptr;
-#endif
-}  // namespace
-
-void set_default_profile_provider(DefaultProfileProvider provider) noexcept { g_default_profile = provider; }
 
 const std::string& ControllerConfig::bus_of(std::uint16_t number) const {
   const auto it = channel_bus.find(number);
@@ -135,7 +121,6 @@ class Checker {
   }
 
   void check_maps() {
-#if defined(EQD_CONFIG_HAS_MODBUS)
     for (const auto& [name, map] : cfg_.maps) {
       // Read but never compared, a version register protects nothing: a device of another profile
       // version would be commanded through registers that may mean something else.
@@ -157,7 +142,6 @@ class Checker {
       }
       fail_at(path, msg + (errors.size() > 1 ? " (and " + std::to_string(errors.size() - 1) + " more)" : ""));
     }
-#endif
   }
 
   // CAN signal maps: validate_map() names the problem by "frames[i].signals[j].KEY" relative to the
@@ -172,63 +156,30 @@ class Checker {
     }
   }
 
-  void resolve_can(ControllerConfig& ctl, const std::string& cp) const {
-    namespace can = eqd::io::can;
-    if (ctl.interface.empty()) fail_at(cp + ".interface", "missing required key 'interface' (transport can), e.g. can0");
-    const std::uint16_t n = ctl.channels != 0 ? ctl.channels : std::uint16_t{16};
-    if (ctl.can_profile == can::kDefaultCanProfile || ctl.can_profile == can::kDefaultCanFdProfile) {
-      if (n > 255) fail_at(cp + ".channels", std::to_string(n) + " channels: the built-in CAN profiles carry 1..255");
-      ctl.can_map = ctl.can_profile == can::kDefaultCanProfile ? can::default_can_profile(n) : can::default_can_fd_profile(n);
-    } else {
-      const auto it = cfg_.can_maps.find(ctl.can_profile);
-      if (it == cfg_.can_maps.end()) {
-        std::vector<std::string> known{can::kDefaultCanProfile, can::kDefaultCanFdProfile};
-        for (const auto& [name, m] : cfg_.can_maps) known.push_back(name);
-        const std::string s = suggest(ctl.can_profile, known);
-        fail_at(cp + ".can_profile", "unknown CAN profile '" + ctl.can_profile + "'" +
-                                         (s.empty() ? "" : " (did you mean '" + s + "'?)") + " (known: " + list(known) + ")");
-      }
-      ctl.can_map = it->second;
-      if (ctl.channels > ctl.can_map.channel_count)
-        fail_at(cp + ".channels", std::to_string(ctl.channels) + " is more than CAN map '" + ctl.can_profile +
-                                      "' describes (expected 1.." + std::to_string(ctl.can_map.channel_count) + ")");
-    }
-    if (ctl.channels == 0) ctl.channels = ctl.can_map.channel_count;
-    const auto issues = eqd::io::can::validate_ids(ctl.can_map, ctl.node_id);
-    if (!issues.empty()) fail_at(cp + ".node_id", issues.front().message);
-    // Two controllers on one interface must not share an identifier: each would take the other's frames.
-    for (std::size_t j = 0; j < cfg_.controllers.size(); ++j) {
+  // The controller's transport checks its own keys and resolves its profile against the named maps;
+  // then it may refuse a clash with an earlier controller of the same transport (one CAN identifier on
+  // one interface).
+  void resolve_transport(std::size_t i, const std::string& cp) const {
+    ControllerConfig& ctl = cfg_.controllers[i];
+    const eqd::io::Transport* t = eqd::io::find_transport(ctl.transport);
+    if (t == nullptr || ctl.settings.get() == nullptr)
+      fail_at(cp + ".transport", "transport '" + ctl.transport + "' is not available in this build");
+    const eqd::io::NamedMaps maps{&cfg_.maps, &cfg_.can_maps};
+    if (auto problem = t->resolve(*ctl.settings.get(), ctl.channels, maps)) report(cp, *problem);
+    for (std::size_t j = 0; j < i; ++j) {
       const ControllerConfig& o = cfg_.controllers[j];
-      if (&o == &ctl || o.transport != Transport::can || o.interface != ctl.interface || o.can_map.frames.empty()) continue;
-      for (const auto& a : eqd::io::can::frame_ids(ctl.can_map, ctl.node_id))
-        for (const auto& b : eqd::io::can::frame_ids(o.can_map, o.node_id))
-          if (a == b)
-            fail_at(cp + ".node_id", "identifier " + std::to_string(a.id) + " is also used by controller '" + o.name +
-                                         "' on " + ctl.interface + " (expected distinct node ids)");
+      if (o.transport != ctl.transport || o.settings.get() == nullptr) continue;
+      if (auto problem = t->conflict(*ctl.settings.get(), *o.settings.get(), o.name)) report(cp, *problem);
     }
   }
 
-  void resolve_map(ControllerConfig& ctl, const std::string& cp) const {
-    if (ctl.profile == kDefaultProfileName) {
-      if (g_default_profile == nullptr)
-        fail_at(cp + ".profile", "the built-in profile is not available in this build (expected a key of 'maps')");
-      ctl.map = g_default_profile(ctl.channels != 0 ? ctl.channels : std::uint16_t{16});
-      if (ctl.channels == 0) ctl.channels = ctl.map.channel_count;
-      return;
+  [[noreturn]] void report(const std::string& cp, const eqd::io::SettingProblem& p) const {
+    std::string msg = p.message;
+    if (!p.unknown.empty()) {
+      if (const std::string s = suggest(p.unknown, p.known); !s.empty()) msg += " (did you mean '" + s + "'?)";
     }
-    const auto it = cfg_.maps.find(ctl.profile);
-    if (it == cfg_.maps.end()) {
-      std::vector<std::string> known{kDefaultProfileName};
-      for (const auto& [name, m] : cfg_.maps) known.push_back(name);
-      const std::string s = suggest(ctl.profile, known);
-      fail_at(cp + ".profile", "unknown profile '" + ctl.profile + "'" + (s.empty() ? "" : " (did you mean '" + s + "'?)") +
-                                   " (known: " + list(known) + ")");
-    }
-    ctl.map = it->second;
-    if (ctl.channels == 0) ctl.channels = ctl.map.channel_count;
-    if (ctl.channels > ctl.map.channel_count)
-      fail_at(cp + ".channels", std::to_string(ctl.channels) + " is more than map '" + ctl.profile + "' describes (expected 1.." +
-                                    std::to_string(ctl.map.channel_count) + ")");
+    if (!p.known.empty()) msg += " (known: " + list(p.known) + ")";
+    fail_at(cp + "." + p.key, msg);
   }
 
   void check_controllers() {
@@ -238,17 +189,10 @@ class Checker {
       const std::string cp = ctl_path(i);
       if (const auto [it, fresh] = seen.emplace(ctl.name, i); !fresh)
         fail_at(cp + ".name", "duplicate controller name '" + ctl.name + "' (also " + ctl_path(it->second) + ")");
-      if (ctl.transport == Transport::tcp && ctl.host.empty())
-        fail_at(cp + ".host", "missing required key 'host' (transport tcp)");
-      if (ctl.transport == Transport::rtu && ctl.device.empty())
-        fail_at(cp + ".device", "missing required key 'device' (transport rtu)");
-      if (ctl.transport == Transport::rtu && ctl.unit_id == 0)
-        fail_at(cp + ".unit_id", "0 is the RTU broadcast address (expected 1..247 for transport rtu)");
       if (ctl.backoff_max_ms < ctl.backoff_initial_ms)
         fail_at(cp + ".backoff_max_ms", std::to_string(ctl.backoff_max_ms) + " is below backoff_initial_ms " +
                                             std::to_string(ctl.backoff_initial_ms) + " (expected >= backoff_initial_ms)");
-      if (ctl.transport == Transport::can) resolve_can(ctl, cp);
-      else resolve_map(ctl, cp);
+      resolve_transport(i, cp);
       if (ctl.bus.empty()) ctl.bus = cfg_.buses.front().name;
       require_bus(cp + ".bus", ctl.bus);
       for (const auto& [ch, bus] : ctl.channel_bus) {
@@ -381,40 +325,11 @@ class Checker {
     }
   }
 
-  /// Empty when `lease_ms` goes through the controller's lease register unchanged, else why not.
+  /// Empty when `lease_ms` goes through the controller's lease register or signal unchanged, else why not.
   static std::string lease_problem(const ControllerConfig& ctl, std::uint32_t lease_ms) {
-    const double want = static_cast<double>(lease_ms);
-    auto inexact = [&](double got, const std::string& where, double step) {
-      return "cannot be written exactly to " + where + ": the controller would get " + num(got) +
-             " ms (choose a lease that is a multiple of " + num(step) + " ms, or fix the scale)";
-    };
-    if (ctl.transport == Transport::can) {
-      for (const auto& frame : ctl.can_map.frames) {
-        if (frame.role != eqd::io::can::FrameRole::command) continue;
-        for (const auto& sig : frame.signals) {
-          if (sig.name != "lease") continue;
-          const std::string where = "the lease signal of CAN profile '" + ctl.can_profile + "' (controller '" + ctl.name +
-                                    "', scale " + num(sig.scale) + ", " + std::to_string(sig.length) + " bits)";
-          std::uint8_t data[64] = {};
-          if (eqd::io::can::encode_signal(sig, want, data) != eqd::io::can::CodecStatus::ok)
-            return "does not fit " + where;
-          const double got = eqd::io::can::decode_signal(sig, data);
-          if (std::abs(got - want) > 1e-6 * want) return inexact(got, where, std::abs(sig.scale));
-        }
-      }
-      return {};
-    }
-#if defined(EQD_CONFIG_HAS_MODBUS)
-    if (!ctl.map.cmd_lease) return {};
-    const mb::Field& f = *ctl.map.cmd_lease;
-    const std::string where = "cmd_lease of map '" + ctl.map.name + "' (controller '" + ctl.name + "', " +
-                              mb::to_string(f.type) + ", scale " + num(f.scale) + " ms per count)";
-    std::uint16_t regs[2] = {};
-    if (mb::encode_field(f, want, regs) != mb::CodecStatus::ok) return "does not fit " + where;
-    const double got = mb::decode_field(f, regs);
-    if (std::abs(got - want) > 1e-6 * want) return inexact(got, where, std::abs(f.scale));
-#endif
-    return {};
+    const eqd::io::Transport* t = eqd::io::find_transport(ctl.transport);
+    return t != nullptr && ctl.settings.get() != nullptr ? t->lease_problem(*ctl.settings.get(), lease_ms, ctl.name)
+                                                         : std::string();
   }
 
   Config& cfg_;

@@ -162,7 +162,13 @@ const std::vector<Key<ApiConfig>>& api_keys();
 const std::vector<Key<MetricsConfig>>& metrics_keys();
 const std::vector<Key<DiscoveryConfig>>& discovery_keys();
 const std::vector<Key<BusConfig>>& bus_keys();
-const std::vector<Key<ControllerConfig>>& controller_keys();
+/// Keys of controllers[] every transport has (name, poll_hz, channels, bus ...).
+const std::vector<Key<ControllerConfig>>& common_controller_keys();
+/// Every key of one controller: `transport`, the common keys, its transport's keys, and every other
+/// transport's keys, which fail with "'host' applies only to transport: tcp (this controller uses can)".
+std::vector<Key<ControllerConfig>> controller_keys(const ControllerConfig& ctl);
+/// Names of every key any controller may have (for accepted_key_paths()).
+std::vector<std::string> all_controller_key_names();
 /// CAN signal maps (can_maps.NAME): map, frame and signal keys.
 const std::vector<Key<eqd::io::can::SignalMap>>& can_map_keys();
 const std::vector<Key<eqd::io::can::FrameLayout>>& can_frame_keys();

@@ -49,16 +49,11 @@ Daemon::Daemon(const config::Config& cfg, const PlanHook& adjust_plan,
   // when it detached (start() reads the file, detach() and shutdown() write it).
   predictor_ = std::make_unique<PredictorThread>(*core_, plan_.directory, cfg_.state_dir + "/learned.bin");
   planner_ = std::make_unique<PlannerThread>(*core_);
-  for (std::size_t c = 0; c < plan_.pollers.size(); ++c) {
-    if (const auto it = plan_.can_links.find(c); it != plan_.can_links.end()) {
-      io::can::CanLinkConfig cc = it->second;
-      cc.on_error = logging::controller_error_reporter(cfg_, cc.name);
-      links_.push_back(std::make_unique<io::can::CanLink>(cc, io::can::slots_from_core(*core_, cc.channel_slots)));
-      continue;
-    }
-    io::modbus::PollerConfig pc = plan_.pollers[c];
-    pc.on_error = logging::controller_error_reporter(cfg_, pc.name);
-    links_.push_back(std::make_unique<io::modbus::Poller>(pc, io::modbus::slots_from_core(*core_, pc.channel_slots)));
+  // Every transport's link reports its errors to the journal through the same hook.
+  for (const LinkPlan& lp : plan_.links) {
+    io::LinkSpec spec = lp.spec;
+    spec.on_error = logging::controller_error_reporter(cfg_, spec.name);
+    links_.push_back(lp.transport->make_link(*lp.settings.get(), spec, *core_));
   }
   // The control thread names itself and takes its optional real-time settings before its first cycle.
   loop_->set_thread_start_hook([prio = cfg_.loop.realtime_priority, lock = cfg_.loop.lock_memory] {

@@ -6,6 +6,77 @@
 
 namespace eqd::daemon {
 
+namespace {
+
+ControllerSource source_of(config::ControllerOrigin origin) {
+  switch (origin) {
+    case config::ControllerOrigin::cache: return ControllerSource::cache;
+    case config::ControllerOrigin::discovery: return ControllerSource::discovery;
+    case config::ControllerOrigin::config: break;
+  }
+  return ControllerSource::config;
+}
+
+// One controller: its entry in the directory, its channels in the directory and the core, and its
+// link plan (transport, settings and the common part).
+void plan_controller(RigPlan& plan, const config::ControllerConfig& cc, std::size_t c,
+                     const std::function<core::BusIndex(const std::string&)>& bus_index) {
+  Directory& dir = plan.directory;
+  const io::Transport* transport = io::find_transport(cc.transport);
+  if (transport == nullptr || cc.settings.get() == nullptr)
+    throw std::invalid_argument("controller '" + cc.name + "': transport '" + cc.transport + "' is not registered");
+  ControllerInfo info;
+  info.name = cc.name;
+  info.transport = cc.transport;
+  info.endpoint = transport->endpoint(*cc.settings.get());
+  info.source = source_of(cc.origin);
+  info.read_only = cc.read_only || cc.bus_unknown;
+  info.bus_unknown = cc.bus_unknown;
+  info.identity = cc.identity;
+  info.first_channel = static_cast<core::ChannelIndex>(dir.channels.size());
+  // Validation resolved the count (the transport's profile's when not given).
+  if (cc.channels == 0) throw std::invalid_argument("controller '" + cc.name + "': no channel count (not validated)");
+  info.channels = cc.channels;
+
+  LinkPlan link;
+  link.transport = transport;
+  link.settings = cc.settings;
+  io::LinkSpec& spec = link.spec;
+  spec.name = cc.name;
+  spec.poll_hz = cc.poll_hz;
+  spec.timeout_ms = cc.timeout_ms;
+  spec.backoff_initial_ms = cc.backoff_initial_ms;
+  spec.backoff_max_ms = cc.backoff_max_ms;
+  spec.read_only = cc.read_only;
+
+  for (std::uint16_t n = 1; n <= cc.channels; ++n) {
+    // An ignored channel gets no core slot at all: it is not part of any bus, so its absence can
+    // neither hold the law nor count as free power. The link skips it.
+    if (std::find(cc.ignore_channels.begin(), cc.ignore_channels.end(), n) != cc.ignore_channels.end()) {
+      spec.channel_slots.push_back(io::kNoChannel);
+      continue;
+    }
+    ChannelInfo ch;
+    ch.name = cc.name + "/" + std::to_string(n);
+    ch.controller = static_cast<std::uint16_t>(c);
+    ch.number = n;
+    // A discovered controller whose bus is not known is sampled and shown, but in no bus's balance.
+    ch.bus = cc.bus_unknown ? core::kNoBus : bus_index(cc.bus_of(n));
+    const auto index = static_cast<core::ChannelIndex>(dir.channels.size());
+    dir.by_name.emplace(ch.name, index);
+    core::ChannelConfig corech;
+    corech.bus = ch.bus;
+    corech.efficiency = cc.efficiency;
+    plan.core.channels.push_back(corech);
+    dir.channels.push_back(std::move(ch));
+    spec.channel_slots.push_back(index);
+  }
+  dir.controllers.push_back(std::move(info));
+  plan.links.push_back(std::move(link));
+}
+
+}  // namespace
+
 RigPlan plan_rig(const config::Config& cfg) {
   RigPlan plan;
   Directory& dir = plan.directory;
@@ -19,87 +90,7 @@ RigPlan plan_rig(const config::Config& cfg) {
     if (auto b = dir.find_bus(name)) return *b;
     throw std::invalid_argument("unknown bus '" + name + "'");
   };
-
-  for (std::size_t c = 0; c < cfg.controllers.size(); ++c) {
-    const config::ControllerConfig& cc = cfg.controllers[c];
-    ControllerInfo info;
-    info.name = cc.name;
-    info.transport = cc.transport == config::Transport::tcp ? "tcp" : cc.transport == config::Transport::can ? "can" : "rtu";
-    info.endpoint = cc.transport == config::Transport::can ? cc.interface + "#" + std::to_string(cc.node_id)
-                    : cc.transport == config::Transport::tcp
-                        ? cc.host + ":" + std::to_string(cc.port) + "#" + std::to_string(cc.unit_id)
-                        : cc.device + "@" + std::to_string(cc.baud) + "#" + std::to_string(cc.unit_id);
-    info.source = cc.origin == config::ControllerOrigin::cache       ? ControllerSource::cache
-                  : cc.origin == config::ControllerOrigin::discovery ? ControllerSource::discovery
-                                                                     : ControllerSource::config;
-    info.read_only = cc.read_only || cc.bus_unknown;
-    info.bus_unknown = cc.bus_unknown;
-    info.identity = cc.identity;
-    info.first_channel = static_cast<core::ChannelIndex>(dir.channels.size());
-    const std::uint16_t count = cc.channels ? cc.channels : cc.map.channel_count;
-    info.channels = count;
-
-    io::modbus::PollerConfig pc;
-    pc.name = cc.name;
-    pc.transport = cc.transport == config::Transport::tcp ? io::modbus::Transport::tcp : io::modbus::Transport::rtu;
-    pc.host = cc.host;
-    pc.port = cc.port;
-    pc.device = cc.device;
-    pc.baud = cc.baud;
-    pc.parity = cc.parity;
-    pc.data_bits = cc.data_bits;
-    pc.stop_bits = cc.stop_bits;
-    pc.unit_id = cc.unit_id;
-    pc.poll_hz = cc.poll_hz;
-    pc.timeout_ms = cc.timeout_ms;
-    pc.backoff_initial_ms = cc.backoff_initial_ms;
-    pc.backoff_max_ms = cc.backoff_max_ms;
-    pc.map = cc.map;
-    pc.read_only = cc.read_only;
-    // The built-in profile expects its own version; a custom map the version it names (0: it names none).
-    pc.expected_profile_version = cc.map.expected_profile_version;
-
-    for (std::uint16_t n = 1; n <= count; ++n) {
-      // An ignored channel gets no core slot at all: it is not part of any bus, so its absence can
-      // neither hold the law nor count as free power. The poller skips it.
-      if (std::find(cc.ignore_channels.begin(), cc.ignore_channels.end(), n) != cc.ignore_channels.end()) {
-        pc.channel_slots.push_back(io::modbus::kNoChannel);
-        continue;
-      }
-      ChannelInfo ch;
-      ch.name = cc.name + "/" + std::to_string(n);
-      ch.controller = static_cast<std::uint16_t>(c);
-      ch.number = n;
-      // A discovered controller whose bus is not known is sampled and shown, but in no bus's balance.
-      ch.bus = cc.bus_unknown ? core::kNoBus : bus_index(cc.bus_of(n));
-      const auto index = static_cast<core::ChannelIndex>(dir.channels.size());
-      dir.by_name.emplace(ch.name, index);
-      core::ChannelConfig corech;
-      corech.bus = ch.bus;
-      corech.efficiency = cc.efficiency;
-      plan.core.channels.push_back(corech);
-      dir.channels.push_back(std::move(ch));
-      pc.channel_slots.push_back(index);
-    }
-    if (cc.transport == config::Transport::can) {
-      io::can::CanLinkConfig lc;
-      lc.name = cc.name;
-      lc.interface = cc.interface;
-      lc.node_id = cc.node_id;
-      lc.map = cc.can_map;
-      lc.status_hz = cc.poll_hz;  // a CAN controller's poll_hz is its cyclic status rate
-      // Down after ten missing status periods (or timeout_ms if longer): a late frame or two must not
-      // flap the controller offline; the core judges staleness per sample with max_age_ms anyway.
-      lc.timeout_ms = std::max(cc.timeout_ms, static_cast<int>(10000.0 / cc.poll_hz));
-      lc.backoff_initial_ms = cc.backoff_initial_ms;
-      lc.backoff_max_ms = cc.backoff_max_ms;
-      for (const core::ChannelIndex i : pc.channel_slots)
-        lc.channel_slots.push_back(i == io::modbus::kNoChannel ? io::can::kNoChannel : i);
-      plan.can_links.emplace(c, std::move(lc));
-    }
-    dir.controllers.push_back(std::move(info));
-    plan.pollers.push_back(std::move(pc));
-  }
+  for (std::size_t c = 0; c < cfg.controllers.size(); ++c) plan_controller(plan, cfg.controllers[c], c, bus_index);
   for (const config::BufferConfig& b : cfg.buffers) {
     auto idx = dir.find_channel(b.channel);
     if (!idx) throw std::invalid_argument("equalization channel '" + b.channel + "' is not a known channel");

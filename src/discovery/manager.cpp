@@ -9,6 +9,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "eqd/io/modbus/transport.hpp"
+
 #include "eqd/discovery/txt.hpp"
 
 namespace eqd::discovery {
@@ -84,8 +86,11 @@ std::string DiscoveryManager::signature(const config::Config& cfg) {
   std::string s;
   for (const config::ControllerConfig& c : cfg.controllers) {
     if (c.origin == config::ControllerOrigin::config) continue;
-    s += c.name + "|" + c.host + "|" + std::to_string(c.port) + "|" + std::to_string(c.unit_id) + "|" + c.profile + "|" +
-         std::to_string(c.channels) + "|" + (c.read_only ? "ro" : "rw") + "|" + (c.bus_unknown ? "?" : c.bus) + "\n";
+    const auto* tcp = c.settings_as<io::modbus::TcpSettings>();
+    s += c.name + "|" + c.transport + "|" +
+         (tcp != nullptr ? tcp->host + "|" + std::to_string(tcp->port) + "|" + std::to_string(tcp->unit_id) + "|" + tcp->profile
+                         : std::string("|||")) +
+         "|" + std::to_string(c.channels) + "|" + (c.read_only ? "ro" : "rw") + "|" + (c.bus_unknown ? "?" : c.bus) + "\n";
   }
   return s;
 }
@@ -181,7 +186,8 @@ void DiscoveryManager::handle(const MdnsEvent& ev, std::int64_t now_s) {
   const ControllerAnnouncement& a = *p.announcement;
   for (const auto& c : base_.controllers) {
     if (c.name != a.name) continue;
-    if (c.transport != config::Transport::tcp || c.host != a.host || c.port != a.port)
+    const auto* tcp = c.settings_as<io::modbus::TcpSettings>();
+    if (tcp == nullptr || tcp->host != a.host || tcp->port != a.port)
       warn_once("controller " + a.name + " is configured at a different endpoint than it announces (" + a.host + ":" +
                 std::to_string(a.port) + "); the configuration wins");
     return;

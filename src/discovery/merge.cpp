@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "eqd/io/modbus/register_map.hpp"
+#include "eqd/io/modbus/transport.hpp"
 
 namespace eqd::discovery {
 
@@ -85,8 +86,8 @@ MergeResult merge_controllers(const config::Config& base, const std::vector<Know
     const ControllerRecord& r = k.record;
     const std::string ep = endpoint(r.host, r.port, r.unit_id);
     auto same = std::find_if(cfg.controllers.begin(), cfg.controllers.end(), [&](const config::ControllerConfig& c) {
-      return c.name == r.name ||
-             (c.transport == config::Transport::tcp && endpoint(c.host, c.port, c.unit_id) == ep);
+      const auto* tcp = c.settings_as<io::modbus::TcpSettings>();
+      return c.name == r.name || (tcp != nullptr && endpoint(tcp->host, tcp->port, tcp->unit_id) == ep);
     });
     if (same != cfg.controllers.end()) {
       out.skipped.push_back(r.name + ": " +
@@ -98,13 +99,16 @@ MergeResult merge_controllers(const config::Config& base, const std::vector<Know
       out.skipped.push_back(r.name + ": no bus configured");
       continue;
     }
+    // mDNS announces Modbus TCP controllers only (docs/discovery.md).
     config::ControllerConfig c;
     c.name = r.name;
-    c.transport = config::Transport::tcp;
-    c.host = r.host;
-    c.port = r.port;
-    c.unit_id = r.unit_id;
-    c.profile = r.profile;
+    c.transport = "tcp";
+    c.settings = config::transport_defaults("tcp");
+    auto& tcp = *c.settings_as<io::modbus::TcpSettings>();
+    tcp.host = r.host;
+    tcp.port = r.port;
+    tcp.unit_id = r.unit_id;
+    tcp.profile = r.profile;
     c.channels = r.channels;
     const BusChoice bus = choose_bus(base, r);
     c.bus = bus.bus;
@@ -118,8 +122,8 @@ MergeResult merge_controllers(const config::Config& base, const std::vector<Know
     c.identity = r.identity;
     // Commanding a controller whose bus is unknown would balance nothing (its channels are in no bus).
     c.read_only = !(r.adopted || matches_adopt_rule(r.name, base.discovery.adopt)) || c.bus_unknown;
-    if (r.profile == config::kDefaultProfileName) {
-      c.map = io::modbus::default_profile(r.channels);
+    if (r.profile == io::modbus::kDefaultProfileName) {
+      tcp.map = io::modbus::default_profile(r.channels);
     } else {
       const auto it = base.maps.find(r.profile);
       if (it == base.maps.end()) {
@@ -131,7 +135,7 @@ MergeResult merge_controllers(const config::Config& base, const std::vector<Know
                               "' describes " + std::to_string(it->second.channel_count));
         continue;
       }
-      c.map = it->second;
+      tcp.map = it->second;
     }
     cfg.controllers.push_back(std::move(c));
   }

@@ -4,6 +4,7 @@
 
 #include "eqd/config/config.hpp"
 #include "eqd/daemon/rig.hpp"
+#include "../fakes/transport_settings.hpp"
 
 using namespace eqd::config;
 
@@ -56,30 +57,32 @@ const std::string kGoodSignals = R"(          - {name: voltage, start_bit: 0, le
 TEST_CASE("can config: a CAN controller with the built-in profile", "[can][config]") {
   const Config cfg = parse_config(kHead + "    channels: 8\n    poll_hz: 20\n", "t.yaml");
   const ControllerConfig& c = cfg.controllers.at(0);
-  CHECK(c.transport == Transport::can);
-  CHECK(c.interface == "vcan0");
-  CHECK(c.node_id == 4);
+  CHECK(c.transport == "can");
+  CHECK(eqd::test::can_of(c).interface == "vcan0");
+  CHECK(eqd::test::can_of(c).node_id == 4);
   CHECK(c.channels == 8);
-  CHECK(c.can_map.name == eqd::io::can::kDefaultCanProfile);
-  CHECK(c.can_map.channel_count == 8);
+  CHECK(eqd::test::can_of(c).map.name == eqd::io::can::kDefaultCanProfile);
+  CHECK(eqd::test::can_of(c).map.channel_count == 8);
   // The rig plan turns it into a CAN link keyed by controller index.
   const auto plan = eqd::daemon::plan_rig(cfg);
-  REQUIRE(plan.can_links.count(0) == 1);
-  const auto& lc = plan.can_links.at(0);
-  CHECK(lc.interface == "vcan0");
-  CHECK(lc.node_id == 4);
-  CHECK(lc.status_hz == 20.0);
-  CHECK(lc.channel_slots.size() == 8);
+  REQUIRE(plan.links.size() == 1);
+  const auto& link = plan.links.at(0);
+  REQUIRE(link.transport != nullptr);
+  CHECK(std::string(link.transport->name()) == "can");
+  CHECK(eqd::test::settings_of<eqd::io::can::CanSettings>(link.settings).interface == "vcan0");
+  CHECK(eqd::test::settings_of<eqd::io::can::CanSettings>(link.settings).node_id == 4);
+  CHECK(link.spec.poll_hz == 20.0);
+  CHECK(link.spec.channel_slots.size() == 8);
   CHECK(plan.directory.controllers.at(0).transport == "can");
   CHECK(plan.directory.controllers.at(0).endpoint == "vcan0#4");
 }
 
 TEST_CASE("can config: FD profile and a custom map", "[can][config]") {
   Config cfg = parse_config(kHead + "    can_profile: eqd-default-fd\n", "t.yaml");
-  CHECK(cfg.controllers[0].can_map.frame(eqd::io::can::FrameRole::status)->fd);
+  CHECK(eqd::test::can_of(cfg.controllers[0]).map.frame(eqd::io::can::FrameRole::status)->fd);
   CHECK(cfg.controllers[0].channels == 16);
   cfg = parse_config(custom(kGoodSignals), "t.yaml");
-  const auto& m = cfg.controllers[0].can_map;
+  const auto& m = eqd::test::can_of(cfg.controllers[0]).map;
   CHECK(m.name == "mine");
   CHECK(cfg.controllers[0].channels == 4);
   REQUIRE(m.frame(eqd::io::can::FrameRole::status) != nullptr);
@@ -160,8 +163,8 @@ TEST_CASE("can config: keys of another transport and missing interface", "[can][
 TEST_CASE("can config: overrides of CAN keys and refusal of can_maps", "[can][config]") {
   Config cfg = parse_config(kHead, "t.yaml");
   apply_overrides(cfg, {"controllers.cab1.node_id=9", "controllers.cab1.interface=can1"});
-  CHECK(cfg.controllers[0].node_id == 9);
-  CHECK(cfg.controllers[0].interface == "can1");
+  CHECK(eqd::test::can_of(cfg.controllers[0]).node_id == 9);
+  CHECK(eqd::test::can_of(cfg.controllers[0]).interface == "can1");
   CHECK_THROWS_WITH(apply_overrides(cfg, {"can_maps.x.channel_count=3"}), Catch::Contains("cannot be overridden"));
   CHECK_THROWS_WITH(apply_overrides(cfg, {"controllers.cab1.node_id=0x700"}), Catch::Contains("beyond 11 bits"));
 }
@@ -180,7 +183,7 @@ TEST_CASE("can config: a forecast frame in a custom map", "[can][config][forecas
   const Config cfg = parse_config(
       custom(kGoodSignals) + kForecastFrame + "          - {name: forecast_power, start_bit: 0, length: 32, signed: true, scale: 0.1}\n",
       "t.yaml");
-  const auto& m = cfg.controllers.at(0).can_map;
+  const auto& m = eqd::test::can_of(cfg.controllers.at(0)).map;
   const auto* f = m.frame(eqd::io::can::FrameRole::forecast);
   REQUIRE(f != nullptr);
   CHECK(f->id == 0x700);
@@ -188,7 +191,7 @@ TEST_CASE("can config: a forecast frame in a custom map", "[can][config][forecas
   CHECK(f->find("forecast_power")->is_signed);
   // The built-in profiles carry theirs (0x400 + node id).
   const Config def = parse_config(kHead, "t.yaml");
-  CHECK(def.controllers.at(0).can_map.frame(eqd::io::can::FrameRole::forecast)->id == 0x400);
+  CHECK(eqd::test::can_of(def.controllers.at(0)).map.frame(eqd::io::can::FrameRole::forecast)->id == 0x400);
 }
 
 TEST_CASE("can config: forecast_power errors are refused at their line", "[can][config][forecast]") {
@@ -234,14 +237,14 @@ TEST_CASE("can config: a program frame in a custom map", "[can][config][program]
           - {name: cycle_index, start_bit: 16, length: 32}
 )";
   const Config cfg = parse_config(custom(kGoodSignals) + frame, "t.yaml");
-  const auto* f = cfg.controllers.at(0).can_map.frame(eqd::io::can::FrameRole::program);
+  const auto* f = eqd::test::can_of(cfg.controllers.at(0)).map.frame(eqd::io::can::FrameRole::program);
   REQUIRE(f != nullptr);
   CHECK(f->id == 0x680);
   CHECK(f->find("step_index") != nullptr);
   CHECK(f->find("cycle_index") != nullptr);
   // The built-in profiles carry theirs (0x500 + node id).
   const Config def = parse_config(kHead, "t.yaml");
-  CHECK(def.controllers.at(0).can_map.frame(eqd::io::can::FrameRole::program)->id == 0x500);
+  CHECK(eqd::test::can_of(def.controllers.at(0)).map.frame(eqd::io::can::FrameRole::program)->id == 0x500);
   // step_index in the status frame too: refused, naming the second place.
   const std::string e =
       error_of(custom(kGoodSignals + "          - {name: step_index, start_bit: 48, length: 8}\n") + frame);

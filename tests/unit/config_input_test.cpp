@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "config_test_util.hpp"
+#include "../fakes/transport_settings.hpp"
 
 using namespace eqd::config;
 using eqd::config::test::parse_error;
@@ -118,7 +119,7 @@ TEST_CASE("well-formed quoted values still parse", "[config][input]") {
   } catch (const ConfigError& e) {
     FAIL(e.what());
   }
-  CHECK(cfg.controllers[0].host == "cab1.lab");
+  CHECK(eqd::test::tcp_of(cfg.controllers[0]).host == "cab1.lab");
   CHECK(cfg.state_dir == "/var/lib/e\"qd");
   CHECK(cfg.api.socket_path == "/run/eqd/e'q.sock");
 }

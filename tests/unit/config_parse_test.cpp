@@ -2,6 +2,7 @@
 #include "config_test_util.hpp"
 
 #include "eqd/io/modbus/register_map.hpp"
+#include "../fakes/transport_settings.hpp"
 
 using namespace eqd::config;
 using eqd::config::test::kBase;
@@ -13,14 +14,14 @@ TEST_CASE("minimal config gets safe defaults and resolved references", "[config]
   CHECK(cfg.buses[0].params.tau_s == eqd::core::BusParams{}.tau_s);
   REQUIRE(cfg.controllers.size() == 1);
   const ControllerConfig& c = cfg.controllers[0];
-  CHECK(c.transport == Transport::tcp);
-  CHECK(c.port == 502);
-  CHECK(c.profile == kDefaultProfileName);
+  CHECK(c.transport == "tcp");
+  CHECK(eqd::test::tcp_of(c).port == 502);
+  CHECK(eqd::test::modbus_of(c).profile == eqd::io::modbus::kDefaultProfileName);
   // Default profile resolved for 16 channels; channels defaults to the map's count.
-  CHECK(c.map.name == kDefaultProfileName);
-  CHECK(c.map.channel_count == 16);
+  CHECK(eqd::test::modbus_of(c).map.name == eqd::io::modbus::kDefaultProfileName);
+  CHECK(eqd::test::modbus_of(c).map.channel_count == 16);
   CHECK(c.channels == 16);
-  CHECK(c.map.voltage.address == eqd::io::modbus::default_profile(16).voltage.address);
+  CHECK(eqd::test::modbus_of(c).map.voltage.address == eqd::io::modbus::default_profile(16).voltage.address);
   CHECK(c.bus == "main");  // the first bus
   REQUIRE(cfg.buffers.size() == 1);
   CHECK(cfg.buffers[0].bus == "main");  // the channel's bus
@@ -48,7 +49,7 @@ equalization:
                                   "t.yaml");
   const ControllerConfig& c = cfg.controllers[0];
   CHECK(c.channels == 8);
-  CHECK(c.map.channel_count == 8);  // the default profile is built for the configured count
+  CHECK(eqd::test::modbus_of(c).map.channel_count == 8);  // the default profile is built for the configured count
   CHECK(c.bus_of(1) == "main");
   CHECK(c.bus_of(7) == "aux");
   CHECK(cfg.buffers[0].bus == "aux");
@@ -74,30 +75,30 @@ maps:
                                   "t.yaml");
   CHECK(cfg.buses[0].params.tau_s == 30.0);
   const ControllerConfig& c = cfg.controllers[0];
-  CHECK(c.transport == Transport::rtu);
-  CHECK(c.device == "/dev/ttyS0");
-  CHECK(c.baud == 9600);
-  CHECK(c.parity == 'E');
-  CHECK(c.stop_bits == 2);
-  CHECK(c.unit_id == 5);
+  CHECK(c.transport == "rtu");
+  CHECK(eqd::test::rtu_of(c).device == "/dev/ttyS0");
+  CHECK(eqd::test::rtu_of(c).baud == 9600);
+  CHECK(eqd::test::rtu_of(c).parity == 'E');
+  CHECK(eqd::test::rtu_of(c).stop_bits == 2);
+  CHECK(eqd::test::modbus_of(c).unit_id == 5);
   CHECK(c.channels == 2);
-  CHECK(c.map.name == "m1");
-  CHECK(c.map.channel_count == 4);
+  CHECK(eqd::test::modbus_of(c).map.name == "m1");
+  CHECK(eqd::test::modbus_of(c).map.channel_count == 4);
   using eqd::io::modbus::DataType;
   using eqd::io::modbus::Table;
   using eqd::io::modbus::WordOrder;
-  CHECK(c.map.voltage.address == 0x10);
-  CHECK(c.map.voltage.type == DataType::f32);
-  CHECK(c.map.voltage.word_order == WordOrder::little);
-  CHECK(c.map.voltage.table == Table::input);
-  CHECK(c.map.current.scale == -1.0);
-  CHECK(c.map.cmd_setpoint.table == Table::holding);
-  CHECK(c.map.cmd_setpoint.offset == 5.0);
-  CHECK_FALSE(c.map.power.has_value());
-  CHECK_FALSE(c.map.cmd_lease.has_value());
-  CHECK(c.map.state_codes == std::vector<std::uint8_t>{0, 1, 3, 4});
-  CHECK(c.map.range.voltage_max_V == 60.0);
-  CHECK(c.map.range.voltage_min_V == eqd::io::modbus::PlausibleRange{}.voltage_min_V);
+  CHECK(eqd::test::modbus_of(c).map.voltage.address == 0x10);
+  CHECK(eqd::test::modbus_of(c).map.voltage.type == DataType::f32);
+  CHECK(eqd::test::modbus_of(c).map.voltage.word_order == WordOrder::little);
+  CHECK(eqd::test::modbus_of(c).map.voltage.table == Table::input);
+  CHECK(eqd::test::modbus_of(c).map.current.scale == -1.0);
+  CHECK(eqd::test::modbus_of(c).map.cmd_setpoint.table == Table::holding);
+  CHECK(eqd::test::modbus_of(c).map.cmd_setpoint.offset == 5.0);
+  CHECK_FALSE(eqd::test::modbus_of(c).map.power.has_value());
+  CHECK_FALSE(eqd::test::modbus_of(c).map.cmd_lease.has_value());
+  CHECK(eqd::test::modbus_of(c).map.state_codes == std::vector<std::uint8_t>{0, 1, 3, 4});
+  CHECK(eqd::test::modbus_of(c).map.range.voltage_max_V == 60.0);
+  CHECK(eqd::test::modbus_of(c).map.range.voltage_min_V == eqd::io::modbus::PlausibleRange{}.voltage_min_V);
 }
 
 TEST_CASE("suggest finds typos and missing unit suffixes only", "[config]") {

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "config_test_util.hpp"
+#include "../fakes/transport_settings.hpp"
 
 using namespace eqd::config;
 
@@ -46,9 +47,9 @@ TEST_CASE("shipped eqd.yaml parses and is valid", "[config][shipped]") {
   CHECK(cfg.source_path == kShipped);
   REQUIRE(cfg.buses.size() == 1);
   REQUIRE(cfg.controllers.size() == 3);
-  CHECK(cfg.controllers[2].transport == Transport::can);
-  CHECK(cfg.controllers[1].transport == Transport::rtu);
-  CHECK(cfg.controllers[1].map.name == "example-rtu");
+  CHECK(cfg.controllers[2].transport == "can");
+  CHECK(cfg.controllers[1].transport == "rtu");
+  CHECK(eqd::test::modbus_of(cfg.controllers[1]).map.name == "example-rtu");
   REQUIRE(cfg.buffers.size() == 1);
   CHECK(cfg.buffers[0].bus == "main");
 }
@@ -98,32 +99,35 @@ TEST_CASE("shipped eqd.yaml values are the code's defaults", "[config][shipped]"
 
   // The TCP controller shows the defaults of every key it uses.
   const ControllerConfig dc;
+  const eqd::io::modbus::TcpSettings dtcp;
+  const eqd::io::modbus::RtuSettings drtu;
   const ControllerConfig& c = cfg.controllers[0];
   CHECK(c.transport == dc.transport);
-  CHECK(c.port == dc.port);
-  CHECK(c.unit_id == dc.unit_id);
-  CHECK(c.profile == dc.profile);
+  CHECK(eqd::test::tcp_of(c).port == dtcp.port);
+  CHECK(eqd::test::tcp_of(c).unit_id == dtcp.unit_id);
+  CHECK(eqd::test::tcp_of(c).profile == dtcp.profile);
   CHECK(c.poll_hz == dc.poll_hz);
   CHECK(c.timeout_ms == dc.timeout_ms);
   CHECK(c.backoff_initial_ms == dc.backoff_initial_ms);
   CHECK(c.backoff_max_ms == dc.backoff_max_ms);
-  CHECK(c.channels == c.map.channel_count);
+  CHECK(c.channels == eqd::test::tcp_of(c).map.channel_count);
   // The RTU controller shows the serial defaults.
-  const ControllerConfig& r = cfg.controllers[1];
-  CHECK(r.baud == dc.baud);
-  CHECK(r.parity == dc.parity);
-  CHECK(r.data_bits == dc.data_bits);
-  CHECK(r.stop_bits == dc.stop_bits);
+  const auto& r = eqd::test::rtu_of(cfg.controllers[1]);
+  CHECK(r.baud == drtu.baud);
+  CHECK(r.parity == drtu.parity);
+  CHECK(r.data_bits == drtu.data_bits);
+  CHECK(r.stop_bits == drtu.stop_bits);
 }
 
 TEST_CASE("example eqd-rtu.yaml parses: RTU controller with a custom map", "[config][shipped]") {
   const Config cfg = load_config(std::string(EQD_SOURCE_DIR) + "/config/examples/eqd-rtu.yaml");
   REQUIRE_FALSE(cfg.controllers.empty());
   const ControllerConfig& c = cfg.controllers[0];
-  CHECK(c.transport == Transport::rtu);
-  CHECK(c.profile != kDefaultProfileName);
-  CHECK(cfg.maps.count(c.profile) == 1);
-  CHECK(c.map.name == c.profile);
+  CHECK(c.transport == "rtu");
+  const auto& m = eqd::test::rtu_of(c);
+  CHECK(m.profile != eqd::io::modbus::kDefaultProfileName);
+  CHECK(cfg.maps.count(m.profile) == 1);
+  CHECK(m.map.name == m.profile);
   CHECK_FALSE(cfg.buffers.empty());
 }
 

@@ -9,6 +9,7 @@
 
 #include "eqd/discovery/manager.hpp"
 #include "eqd/discovery/merge.hpp"
+#include "../fakes/transport_settings.hpp"
 
 using namespace eqd::discovery;
 using eqd::config::Config;
@@ -92,10 +93,10 @@ TEST_CASE("a discovered controller joins read-only after the debounce", "[discov
   REQUIRE(c);
   CHECK(c->read_only);
   CHECK(c->origin == ControllerOrigin::discovery);
-  CHECK(c->host == "127.0.0.1");
-  CHECK(c->port == 1502);
+  CHECK(eqd::test::tcp_of(*c).host == "127.0.0.1");
+  CHECK(eqd::test::tcp_of(*c).port == 1502);
   CHECK(c->channels == 4);
-  CHECK(c->map.channel_count == 4);
+  CHECK(eqd::test::tcp_of(*c).map.channel_count == 4);
   CHECK(c->identity == "SN-cab1");
   m->applied(*next);
   CHECK_FALSE(m->tick({}, f.t0 + milliseconds(500)));
@@ -145,7 +146,7 @@ TEST_CASE("eqctl adoption makes a controller commandable and is cached", "[disco
   REQUIRE(c);
   CHECK(c->origin == ControllerOrigin::cache);
   CHECK_FALSE(c->read_only);
-  CHECK(c->port == 1502);
+  CHECK(eqd::test::tcp_of(*c).port == 1502);
 }
 
 TEST_CASE("a controller that never connected is not cached", "[discovery][manager]") {
@@ -187,7 +188,7 @@ TEST_CASE("an address change of the same controller is followed", "[discovery][m
   CHECK_FALSE(m->tick({}, f.now + milliseconds(300)));
   const auto next = m->tick({}, f.now + milliseconds(400));
   REQUIRE(next);
-  CHECK(find(*next, "cab1")->port == 2502);
+  CHECK(eqd::test::tcp_of(*find(*next, "cab1")).port == 2502);
   REQUIRE(load_cache(m->cache_path()).records.size() == 1);
   CHECK(load_cache(m->cache_path()).records[0].port == 2502);
   // The same announcement again changes nothing.
@@ -200,7 +201,7 @@ TEST_CASE("forget removes a controller from the configuration and the cache", "[
   Fixture f;
   ControllerConfig configured;
   configured.name = "fixed";
-  configured.host = "10.1.1.1";
+  configured.settings_as<eqd::io::modbus::TcpSettings>()->host = "10.1.1.1";
   f.base.controllers.push_back(configured);
   auto m = f.make();
   m->applied(m->initial_config());
@@ -264,7 +265,7 @@ TEST_CASE("bad announcements and name clashes change nothing", "[discovery][mana
   Fixture f;
   ControllerConfig configured;
   configured.name = "cab1";
-  configured.host = "10.1.1.1";
+  configured.settings_as<eqd::io::modbus::TcpSettings>()->host = "10.1.1.1";
   f.base.controllers.push_back(configured);
   auto m = f.make();
   m->applied(m->initial_config());
@@ -285,7 +286,7 @@ TEST_CASE("bad announcements and name clashes change nothing", "[discovery][mana
   REQUIRE(next);
   REQUIRE(next->controllers.size() == 2);
   CHECK(find(*next, "cab1")->origin == ControllerOrigin::config);
-  CHECK(find(*next, "cab1")->host == "10.1.1.1");
+  CHECK(eqd::test::tcp_of(*find(*next, "cab1")).host == "10.1.1.1");
   CHECK(find(*next, "cab3")->identity == "SN-cab3");
 }
 
@@ -307,8 +308,8 @@ TEST_CASE("merge: configured controllers win by name and by endpoint", "[discove
   base.buses.push_back(bus);
   ControllerConfig c;
   c.name = "cab1";
-  c.host = "10.0.0.1";
-  c.port = 502;
+  c.settings_as<eqd::io::modbus::TcpSettings>()->host = "10.0.0.1";
+  c.settings_as<eqd::io::modbus::TcpSettings>()->port = 502;
   base.controllers.push_back(c);
   auto known = [](const std::string& name, const std::string& host, std::uint16_t port, const std::string& profile) {
     KnownController k;

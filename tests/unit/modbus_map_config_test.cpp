@@ -9,6 +9,7 @@
 #include "config_test_util.hpp"
 #include "eqd/daemon/rig.hpp"
 #include "eqd/io/modbus/codec.hpp"
+#include "../fakes/transport_settings.hpp"
 
 using namespace eqd::config;
 using eqd::config::test::parse_error;
@@ -39,7 +40,7 @@ std::string with_forecast(const std::string& field) {
 
 TEST_CASE("modbus map config: forecast_power parses and is read without a capability bit", "[modbus][config][forecast]") {
   const Config cfg = parse_config(with_forecast("{address: 6, type: i32, scale: 0.1, stride: 10}"), "t.yaml");
-  const mb::RegisterMap& m = cfg.controllers.at(0).map;
+  const mb::RegisterMap& m = eqd::test::modbus_of(cfg.controllers.at(0)).map;
   REQUIRE(m.forecast_power);
   CHECK(m.forecast_power->address == 6);
   CHECK(m.forecast_power->type == mb::DataType::i32);
@@ -51,7 +52,7 @@ TEST_CASE("modbus map config: forecast_power parses and is read without a capabi
   CHECK(plan[0] == mb::ReadRequest{mb::Table::input, 0, 18});
   // Without the key the map has no forecast.
   const Config none = parse_config(with_forecast("{address: 6, type: i32, stride: 10}").substr(0, with_forecast("").rfind("    forecast_power")), "t.yaml");
-  CHECK_FALSE(none.controllers.at(0).map.forecast_power);
+  CHECK_FALSE(eqd::test::modbus_of(none.controllers.at(0)).map.forecast_power);
 }
 
 TEST_CASE("modbus map config: forecast_power overlapping another field is refused at its line", "[modbus][config][forecast]") {
@@ -81,7 +82,7 @@ TEST_CASE("modbus map config: a bad forecast_power type is refused with file:lin
   }
   SECTION("unsigned with a negative offset is fine") {
     const Config cfg = parse_config(with_forecast("{address: 6, type: u16, offset: -30000, stride: 10}"), "t.yaml");
-    CHECK(cfg.controllers.at(0).map.forecast_power->offset == -30000.0);
+    CHECK(eqd::test::modbus_of(cfg.controllers.at(0)).map.forecast_power->offset == -30000.0);
   }
 }
 
@@ -124,7 +125,7 @@ TEST_CASE("modbus map config: cmd_lease must carry each bus's lease_ms exactly",
     const Config cfg = parse_config(
         with_map_lines("    cmd_lease: {table: holding, address: 3, type: u16, scale: 1000, stride: 4}\n", "    lease_ms: 5000\n"),
         "t.yaml");
-    const auto& f = *cfg.controllers.at(0).map.cmd_lease;
+    const auto& f = *eqd::test::modbus_of(cfg.controllers.at(0)).map.cmd_lease;
     std::uint16_t regs[2] = {};
     REQUIRE(mb::encode_field(f, 5000.0, regs) == mb::CodecStatus::ok);
     CHECK(regs[0] == 5);
@@ -178,15 +179,15 @@ TEST_CASE("modbus map config: profile_version is checked against expected_profil
   SECTION("the link of every controller of the map is given the version to refuse others") {
     const Config cfg = parse_config(
         with_map_lines("    profile_version: {address: 900}\n    expected_profile_version: 7\n"), "t.yaml");
-    CHECK(cfg.controllers.at(0).map.expected_profile_version == 7);
+    CHECK(eqd::test::modbus_of(cfg.controllers.at(0)).map.expected_profile_version == 7);
     const auto plan = eqd::daemon::plan_rig(cfg);
-    REQUIRE(plan.pollers.size() == 1);
-    CHECK(plan.pollers[0].expected_profile_version == 7);
+    REQUIRE(plan.links.size() == 1);
+    CHECK(eqd::test::settings_of<mb::ModbusSettings>(plan.links[0].settings).map.expected_profile_version == 7);
     // The built-in profile keeps its own check; a custom map without the register has none.
     const Config def = parse_config("buses:\n  - name: main\ncontrollers:\n  - {name: c1, host: 127.0.0.1}\n", "t.yaml");
-    CHECK(eqd::daemon::plan_rig(def).pollers.at(0).expected_profile_version == mb::kDefaultProfileVersion);
+    CHECK(eqd::test::settings_of<mb::ModbusSettings>(eqd::daemon::plan_rig(def).links.at(0).settings).map.expected_profile_version == mb::kDefaultProfileVersion);
     const Config none = parse_config(with_map_lines(""), "t.yaml");
-    CHECK(eqd::daemon::plan_rig(none).pollers.at(0).expected_profile_version == 0);
+    CHECK(eqd::test::settings_of<mb::ModbusSettings>(eqd::daemon::plan_rig(none).links.at(0).settings).map.expected_profile_version == 0);
   }
 }
 
@@ -215,7 +216,7 @@ TEST_CASE("modbus map config: a state_codes entry that is no state says that nam
   }
   SECTION("names and numbers mix") {
     const Config cfg = parse_config(base + "    state_codes: [idle, 1, offline, 3]\n", "t.yaml");
-    CHECK(cfg.controllers.at(0).map.state_codes == std::vector<std::uint8_t>{0, 1, 5, 3});
+    CHECK(eqd::test::modbus_of(cfg.controllers.at(0)).map.state_codes == std::vector<std::uint8_t>{0, 1, 5, 3});
   }
 }
 
@@ -226,7 +227,7 @@ TEST_CASE("modbus map config: step_index and cycle_index parse and are read with
                                                 "    step_index: {address: 7, type: u16, offset: -1, stride: 10}\n"
                                                 "    cycle_index: {address: 8, type: u32, stride: 10}"),
                                   "t.yaml");
-  const mb::RegisterMap& m = cfg.controllers.at(0).map;
+  const mb::RegisterMap& m = eqd::test::modbus_of(cfg.controllers.at(0)).map;
   REQUIRE(m.step_index);
   REQUIRE(m.cycle_index);
   CHECK(m.step_index->address == 7);

@@ -5,8 +5,8 @@
 ///
 /// Thread-safety: the structs are plain data with no internal synchronisation. The daemon builds one
 /// Config at start-up on the main thread and afterwards only shares it as `const`, which is safe from
-/// any thread. The free functions are reentrant (no global state except the profile hook, see
-/// set_default_profile_provider()).
+/// any thread. The free functions are reentrant (no global state but the transport registry, which is
+/// filled before the first configuration is read).
 ///
 /// Channel numbers are 1-based everywhere in the configuration ("cab1/1" ... "cab1/16"), the way
 /// cyclers label their channels; the register-map stride arithmetic converts to 0-based internally.
@@ -20,15 +20,12 @@
 #include <vector>
 
 #include "eqd/core/params.hpp"
-#include "eqd/io/can/signal_map.hpp"
-#include "eqd/io/modbus/register_map.hpp"
+#include "eqd/io/transport.hpp"
 
 namespace eqd::config {
 
 /// Default location of the configuration file (`eqd --config`).
 inline constexpr const char* kDefaultConfigPath = "/etc/eqd/eqd.yaml";
-/// Name of the built-in Modbus profile (a controller's `profile` default).
-inline constexpr const char* kDefaultProfileName = "eqd-default";
 
 /// One bus: a set of channels whose net power eqd balances together. Plain data.
 struct BusConfig {
@@ -37,38 +34,27 @@ struct BusConfig {
   bool allow_any_tau = false;     ///< buses[].allow_any_tau: accept tau_s outside 10..20 s (then > 0)
 };
 
-/// Link type of a Modbus controller.
-enum class Transport { tcp, rtu, can };
-
 /// Where a controller entry came from: the configuration file, the connection cache or mDNS discovery.
 enum class ControllerOrigin : std::uint8_t { config, cache, discovery };
 
-/// One channel controller (cycler cabinet or unit) on one Modbus link. Plain data.
+/// Default settings of the transport registered as `transport` (empty when there is none). Any
+/// thread after the registry is filled (eqd/io/transport.hpp).
+[[nodiscard]] eqd::io::SettingsBox transport_defaults(std::string_view transport);
+
+/// One channel controller (cycler cabinet or unit) on one link. Plain data. The keys of its
+/// transport (host, port; device, baud; interface, node_id; unit_id, profile ...) live in
+/// `settings`, owned by the transport (eqd/io/transport.hpp; e.g. io::modbus::TcpSettings).
 struct ControllerConfig {
   std::string name;                      ///< controllers[].name; unique; used in channel names "NAME/N"
-  Transport transport = Transport::tcp;  ///< controllers[].transport: tcp | rtu | can
-  std::string interface;                 ///< controllers[].interface (can; required), e.g. can0
-  std::uint32_t node_id = 1;             ///< controllers[].node_id (can) 0..0x1FFFFFFF, added to frame ids
-  std::string can_profile = eqd::io::can::kDefaultCanProfile;  ///< controllers[].can_profile (can):
-                                         ///< eqd-default | eqd-default-fd | a key of can_maps
-  eqd::io::can::SignalMap can_map;       ///< resolved from `can_profile` (transport can)
-  std::string host;                      ///< controllers[].host (tcp; required)
-  std::uint16_t port = 502;              ///< controllers[].port (tcp) 1..65535
-  std::string device;                    ///< controllers[].device (rtu; required), e.g. /dev/ttyUSB0
-  int baud = 19200;                      ///< controllers[].baud (rtu)
-  char parity = 'N';                     ///< controllers[].parity (rtu): N | E | O
-  int data_bits = 8;                     ///< controllers[].data_bits (rtu): 7 | 8
-  int stop_bits = 1;                     ///< controllers[].stop_bits (rtu): 1 | 2
-  int unit_id = 1;                       ///< controllers[].unit_id 0..247 (0 only for tcp)
-  std::string profile = kDefaultProfileName;  ///< controllers[].profile: eqd-default or a key of maps
-  eqd::io::modbus::RegisterMap map;      ///< resolved from `profile` (built-in or maps.NAME)
+  std::string transport = "tcp";         ///< controllers[].transport: a registered transport (tcp | rtu | can)
+  eqd::io::SettingsBox settings = transport_defaults("tcp");  ///< that transport's keys, resolved profile
   double poll_hz = 10.0;                 ///< controllers[].poll_hz 0.1..100
   double efficiency = 1.0;               ///< controllers[].efficiency: its channels' converters, 0.5..1
   int timeout_ms = 200;                  ///< controllers[].timeout_ms: per-request response timeout
   int backoff_initial_ms = 100;          ///< controllers[].backoff_initial_ms: first reconnect delay
   int backoff_max_ms = 5000;             ///< controllers[].backoff_max_ms: reconnect delay cap
-  std::uint16_t channels = 0;            ///< controllers[].channels; default: map.channel_count (16 for
-                                         ///< eqd-default, whose map is built for this count)
+  std::uint16_t channels = 0;            ///< controllers[].channels; default: the transport's profile's
+                                         ///< count (16 for the built-in profiles, made for this count)
   std::string bus;                       ///< controllers[].bus: bus of its channels; default: first bus
   std::map<std::uint16_t, std::string> channel_bus;  ///< controllers[].channel_bus: {N: bus} override
   std::vector<std::uint16_t> ignore_channels;        ///< controllers[].ignore_channels: never sampled
@@ -82,6 +68,11 @@ struct ControllerConfig {
 
   /// Bus of channel `number` (1-based): its channel_bus entry, else `bus`.
   [[nodiscard]] const std::string& bus_of(std::uint16_t number) const;
+  /// The transport's settings as type S (e.g. io::modbus::TcpSettings), or null for another transport.
+  template <class S>
+  [[nodiscard]] const S* settings_as() const noexcept { return settings.as<S>(); }
+  template <class S>
+  [[nodiscard]] S* settings_as() noexcept { return settings.as<S>(); }
 };
 
 /// One equalization channel (buffer battery). Plain data.
@@ -201,14 +192,5 @@ void apply_overrides(Config& cfg, const std::vector<std::string>& overrides);
 /// Edit-distance suggestion: the entry of `candidates` closest to `word` if it is close enough to
 /// be a likely typo (or `word` lacks only a unit suffix), else an empty string.
 [[nodiscard]] std::string suggest(std::string_view word, const std::vector<std::string>& candidates);
-
-/// Provider of the built-in "eqd-default" Modbus profile for a given channel count
-/// (signature of eqd::io::modbus::default_profile).
-using DefaultProfileProvider = eqd::io::modbus::RegisterMap (*)(std::uint16_t channel_count);
-
-/// Installs the provider of the built-in profile. The config library installs
-/// eqd::io::modbus::default_profile when it is built with the Modbus library; a test may install
-/// its own. Call before load_config(); not thread-safe against concurrent loads.
-void set_default_profile_provider(DefaultProfileProvider provider) noexcept;
 
 }  // namespace eqd::config

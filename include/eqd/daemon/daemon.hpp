@@ -20,7 +20,6 @@
 #include "eqd/daemon/rig.hpp"
 #include "eqd/daemon/views.hpp"
 #include "eqd/io/link.hpp"
-#include "eqd/io/modbus/poller.hpp"
 
 namespace eqd::daemon {
 

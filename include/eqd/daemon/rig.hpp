@@ -11,19 +11,22 @@
 #include "eqd/config/config.hpp"
 #include "eqd/core/control_core.hpp"
 #include "eqd/daemon/directory.hpp"
-#include "eqd/io/can/can_link.hpp"
-#include "eqd/io/modbus/poller.hpp"
+#include "eqd/io/transport.hpp"
 
 namespace eqd::daemon {
+
+/// One controller's link as planned: its transport, that transport's settings and the common part.
+struct LinkPlan {
+  const io::Transport* transport = nullptr;  ///< from the registry; never null in a plan
+  io::SettingsBox settings;                  ///< the controller's resolved transport settings
+  io::LinkSpec spec;                         ///< name, rates, read-only, channel slots (no on_error yet)
+};
 
 /// Everything the daemon builds from a Config.
 struct RigPlan {
   Directory directory;
   core::CoreConfig core;
-  std::vector<io::modbus::PollerConfig> pollers;  ///< one per controller, same order as directory.controllers
-  /// transport: can controllers by controller index: the daemon makes a CanLink for these (their
-  /// `pollers` entry only carries name and channel_slots).
-  std::map<std::size_t, io::can::CanLinkConfig> can_links;
+  std::vector<LinkPlan> links;  ///< one per controller, same order as directory.controllers
 };
 
 /// Adjusts the rig plan before the core is built (e.g. persisted assignments). Main thread.
