@@ -72,6 +72,7 @@ void print_unreachable_json(const std::string& why) {
 /// The names of `set`'s NAME=VALUE arguments, in the order given.
 std::vector<std::string> set_names(const std::vector<std::string>& args) {
   std::vector<std::string> names;
+  names.reserve(args.size());
   for (const std::string& a : args) names.push_back(a.substr(0, a.find('=')));
   return names;
 }

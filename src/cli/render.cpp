@@ -319,7 +319,7 @@ std::vector<std::string> limit_keys(const json& limits) {
 
 std::string describe_assign(const json& result) {
   const json& msg = sub(result, "message");
-  const std::string message = msg.is_string() ? msg.get<std::string>() : result.dump();
+  std::string message = msg.is_string() ? msg.get<std::string>() : result.dump();
   const json& before = sub(result, "previous_limits");
   const json& after = sub(result, "limits");
   // Older daemons send no previous_limits: their message is all there is to say.

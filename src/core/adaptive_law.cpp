@@ -14,7 +14,7 @@ int sign_of(double v) noexcept { return core::sign_of(v, 1.0); }
 }  // namespace
 
 void AdaptiveLaw::reset(double value_W) noexcept {
-  for (Expert_& e : experts_) {
+  for (Expert& e : experts_) {
     e.state_W = e.output_W = value_W;
     e.direction = sign_of(value_W);
     e.reversal_since_ns = -1;
@@ -27,7 +27,7 @@ void AdaptiveLaw::reset(double value_W) noexcept {
   direction_ = sign_of(value_W);
 }
 
-void AdaptiveLaw::update_expert(Expert_& e, double tau_s, double dwell_s, const UpdateIn_& u) noexcept {
+void AdaptiveLaw::update_expert(Expert& e, double tau_s, double dwell_s, const UpdateIn& u) noexcept {
   // Scored first, on what it commanded `delay` updates ago against what the bus needed now.
   const double acted_W = e.history_W[(updates_seen_ + kHistory - static_cast<std::uint64_t>(u.delay)) % kHistory];
   const double previous_W = e.output_W;
@@ -98,7 +98,7 @@ LawOutput AdaptiveLaw::step(const LawInput& in, const BusParams& p) noexcept {
   } else {
     const double aim = std::clamp(out.aim_W, lo, hi);
     const int delay = std::clamp(static_cast<int>(std::lround(kEffectDelay_s / p.update_interval_s)), 1, kHistory - 1);
-    const UpdateIn_ u{aim, out.desired_W, step_s, max_step_W, kHysteresisFraction * rated,
+    const UpdateIn u{aim, out.desired_W, step_s, max_step_W, kHysteresisFraction * rated,
                       kFlipCostTaus * p.tau_s * rated, lo, hi, in.now_ns, delay};
     for (std::size_t k = 0; k < kExperts; ++k)
       update_expert(experts_[k], kTauFactor[k] * p.tau_s, kDwellTaus[k] * p.tau_s, u);

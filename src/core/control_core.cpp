@@ -15,7 +15,7 @@ namespace eqd::core {
 
 using namespace detail;  // NOLINT(google-build-using-namespace): the core's own helpers
 
-inline void ControlCore::Accum_::add_test(double power_W, float forecast_W, double eff) noexcept {
+inline void ControlCore::Accum::add_test(double power_W, float forecast_W, double eff) noexcept {
   const double bus_W = to_bus_W(power_W, eff);
   free_W += bus_W;
   // An announced schedule (NaN: none; a non-finite value is treated the same, so it can never reach the
@@ -93,7 +93,7 @@ ControlCore::ControlCore(const CoreConfig& cfg)
   // Any channel of a bus may become a buffer at run time: reserve for all of them now so that role
   // changes on the control thread never allocate.
   for (std::size_t b = 0; b < buses_.size(); ++b) {
-    BusState_& bus = buses_[b];
+    BusState& bus = buses_[b];
     bus.buffers.reserve(members[b]);
     bus.usable.reserve(members[b]);
     bus.headroom.resize(members[b]);
@@ -138,8 +138,8 @@ void ControlCore::respond(std::uint64_t id, ResponseStatus s) noexcept {
 }
 
 void ControlCore::set_role(ChannelIndex i, Role role) noexcept {
-  Hot_& h = hot_[i];
-  BusState_& bus = buses_[h.bus];
+  Hot& h = hot_[i];
+  BusState& bus = buses_[h.bus];
   const bool was_buffer = h.role != Role::test;
   const bool is_buffer = role != Role::test;
   if (!was_buffer && is_buffer) {
@@ -152,7 +152,7 @@ void ControlCore::set_role(ChannelIndex i, Role role) noexcept {
 }
 
 void ControlCore::publish_command(ChannelIndex i, bool equalize, double setpoint_W, std::int64_t now_ns) noexcept {
-  Cold_& c = cold_[i];
+  Cold& c = cold_[i];
   const std::uint32_t lease_ms = buses_[hot_[i].bus].params.lease_ms;
   if (command_current(c.command, equalize, setpoint_W, lease_ms)) {
     confirm_command(i, now_ns);
@@ -167,7 +167,7 @@ void ControlCore::publish_command(ChannelIndex i, bool equalize, double setpoint
 }
 
 void ControlCore::confirm_command(ChannelIndex i, std::int64_t now_ns) noexcept {
-  Cold_& c = cold_[i];
+  Cold& c = cold_[i];
   // A stop needs no confirmation: links may always send it. An equalize command is confirmed at a
   // quarter of the bound (and of its lease), so that a live core's command never looks old to its link.
   if (!c.command.equalize || c.command.sequence == 0) return;
@@ -178,7 +178,7 @@ void ControlCore::confirm_command(ChannelIndex i, std::int64_t now_ns) noexcept 
   commands_[i].store(c.command);
 }
 
-void ControlCore::refresh_headroom(Cold_& c) noexcept {
+void ControlCore::refresh_headroom(Cold& c) noexcept {
   c.headroom = compute_headroom(c.limits, c.voltage_V, c.window);
   c.headroom_voltage_V = c.voltage_V;
   c.headroom_stale = false;
@@ -189,8 +189,8 @@ void ControlCore::refresh_headroom(Cold_& c) noexcept {
 }
 
 void ControlCore::publish_channel(ChannelIndex i) noexcept {
-  const Hot_& h = hot_[i];
-  const Cold_& c = cold_[i];
+  const Hot& h = hot_[i];
+  const Cold& c = cold_[i];
   ChannelSnapshot s;
   s.limits = c.limits;
   s.setpoint_W = c.setpoint_W;
@@ -206,8 +206,8 @@ void ControlCore::publish_channel(ChannelIndex i) noexcept {
   cold_[i].published = s;
 }
 
-void ControlCore::take_sample(ChannelIndex i, const Reading_& s, Health health) noexcept {
-  Cold_& c = cold_[i];
+void ControlCore::take_sample(ChannelIndex i, const Reading& s, Health health) noexcept {
+  Cold& c = cold_[i];
   c.voltage_V = s.voltage_V;
   c.power_W = s.power_W;
   c.receive_time_ns = s.receive_time_ns;
@@ -218,9 +218,9 @@ void ControlCore::take_sample(ChannelIndex i, const Reading_& s, Health health) 
 
 // Pass 1 for every channel but a test channel whose sample is, and was, fresh and valid: health changes,
 // stale, invalid or unread samples (s == nullptr: the slot was mid-store every attempt), and buffers.
-void ControlCore::pass1_other(ChannelIndex i, std::int64_t now_ns, const Reading_* s) noexcept {
-  Hot_& h = hot_[i];
-  Accum_& acc = acc_[h.bus];
+void ControlCore::pass1_other(ChannelIndex i, std::int64_t now_ns, const Reading* s) noexcept {
+  Hot& h = hot_[i];
+  Accum& acc = acc_[h.bus];
   const bool read = s != nullptr;
   Health health = h.health;
   if (read) {
@@ -249,7 +249,7 @@ void ControlCore::pass1_other(ChannelIndex i, std::int64_t now_ns, const Reading
     h.health = health;
     // A channel we asked for that is not (yet, or any more) following our setpoint is the lab's:
     // its power counts as free power.
-    const Cold_& c = cold_[i];
+    const Cold& c = cold_[i];
     if (!(h.role == Role::equalization && c.equalization_mode)) {
       if (known(c.health)) {
         const double power_W = to_bus_W(c.power_W, static_cast<double>(h.efficiency));
@@ -271,7 +271,7 @@ void ControlCore::refresh_learned(std::int64_t now_ns) noexcept {
   learned_read_s_ = sec;
   bool any = false;
   for (std::size_t b = 0; b < buses_.size(); ++b) {
-    BusState_& bus = buses_[b];
+    BusState& bus = buses_[b];
     bus.learned_present_W = 0.0;
     learning_[b] = bus.params.use_forecast && bus.params.learn_forecast;
     if (!learning_[b]) {
@@ -285,7 +285,7 @@ void ControlCore::refresh_learned(std::int64_t now_ns) noexcept {
   }
   if (!any) return;
   for (std::size_t i = 0; i < hot_.size(); ++i) {
-    const Hot_& h = hot_[i];
+    const Hot& h = hot_[i];
     if (h.role != Role::test || !learning_[h.bus] || !known(h.health) ||
         !learned_.in_path(i, buses_[h.bus].learned.made_s))
       continue;
@@ -308,7 +308,7 @@ void ControlCore::cycle(std::int64_t now_ns) noexcept {
     }
   }
   for (std::size_t b = 0; b < acc_.size(); ++b) {
-    acc_[b] = Accum_{};
+    acc_[b] = Accum{};
     constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
     const std::int64_t max_age = max_age_ns_[b];  // > 0 (validated)
     acc_[b].fresh_from_ns = now_ns < kMin + max_age ? kMin : now_ns - max_age;
@@ -319,18 +319,18 @@ void ControlCore::cycle(std::int64_t now_ns) noexcept {
   // common case, a test channel whose sample is and was fresh and valid, is handled in this loop;
   // everything else (health changes, unread samples, buffers) in pass1_other(), out of line so that
   // this loop keeps its pointers in registers.
-  Hot_* const hot = hot_.data();
-  Accum_* const accs = acc_.data();
+  Hot* const hot = hot_.data();
+  Accum* const accs = acc_.data();
   const Seqlock<Sample>* const slots = samples_.get();
   const std::size_t n = hot_.size();
   for (std::size_t i = 0; i < n; ++i) {
-    Hot_& h = hot[i];
+    Hot& h = hot[i];
     Sample s;
     if (!slots[i].try_load(s, kReadAttempts)) [[unlikely]] {
       pass1_other(static_cast<ChannelIndex>(i), now_ns, nullptr);
       continue;
     }
-    Accum_& acc = accs[h.bus];
+    Accum& acc = accs[h.bus];
     // A test channel that was fresh and still is. The checks are those of classify() in a cheaper form
     // that implies Health::ok; a few ok samples fail them (two huge finite values whose sum overflows, a
     // receive time <= 0, a state value >= 64) and take the long way below, which gets them right.
@@ -340,13 +340,13 @@ void ControlCore::cycle(std::int64_t now_ns) noexcept {
       acc.add_test(s.power_W, s.forecast_W, static_cast<double>(h.efficiency));
       continue;
     }
-    const Reading_ r = reading(s);
+    const Reading r = reading(s);
     pass1_other(static_cast<ChannelIndex>(i), now_ns, &r);
   }
 
   for (std::size_t b = 0; b < acc_.size(); ++b) {
     const auto& hc = health_counts_[b];
-    Accum_& acc = acc_[b];
+    Accum& acc = acc_[b];
     acc.channels = channels_per_bus_[b];
     acc.faulted = hc[static_cast<std::size_t>(Health::fault)];
     acc.stale = hc[static_cast<std::size_t>(Health::stale)] + hc[static_cast<std::size_t>(Health::invalid)];

@@ -13,13 +13,13 @@ namespace eqd::core {
 using namespace detail;  // NOLINT(google-build-using-namespace): the core's own helpers
 
 void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
-  BusState_& bus = buses_[b];
-  const BusGather_ g = gather_buffers(b, now_ns);
+  BusState& bus = buses_[b];
+  const BusGather g = gather_buffers(b, now_ns);
   LawInput in = law_input(b, now_ns, g);
   // The mode is the core's, the same for every law: no usable buffer, or hold / ramp down on the
   // health of the samples (bus_law.hpp).
   const Capacity cap = capacity_of(in);
-  const Accum_& acc = acc_[b];
+  const Accum& acc = acc_[b];
   in.mode = cap.empty() ? BusStatus::idle
                         : bus_mode(acc.any_fresh, acc.any_test_stale, now_ns, bus.params, bus.hold_since_ns);
   LawOutput out = bus.law->step(in, bus.params);
@@ -36,7 +36,7 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
 }
 
 bool ControlCore::step_role(BusIndex b, ChannelIndex i, bool fresh, std::int64_t now_ns) noexcept {
-  Cold_& c = cold_[i];
+  Cold& c = cold_[i];
   switch (hot_[i].role) {
     case Role::pending:
       ++acc_[b].pending;
@@ -71,16 +71,16 @@ bool ControlCore::step_role(BusIndex b, ChannelIndex i, bool fresh, std::int64_t
   return true;
 }
 
-ControlCore::BusGather_ ControlCore::gather_buffers(BusIndex b, std::int64_t now_ns) noexcept {
-  BusState_& bus = buses_[b];
-  Accum_& acc = acc_[b];
-  BusGather_ g;
+ControlCore::BusGather ControlCore::gather_buffers(BusIndex b, std::int64_t now_ns) noexcept {
+  BusState& bus = buses_[b];
+  Accum& acc = acc_[b];
+  BusGather g;
   // Role transitions and usability of each buffer. set_role() may remove entries from bus.buffers:
   // iterate backwards so that a removal does not skip one.
   bus.usable.clear();
   for (std::size_t k = bus.buffers.size(); k-- > 0;) {
     const ChannelIndex i = bus.buffers[k];
-    Cold_& c = cold_[i];
+    Cold& c = cold_[i];
     // After a stall, a buffer counts as fresh only with a sample taken since.
     const bool fresh = c.health == Health::ok && c.receive_time_ns > resume_ns_;
     if (!step_role(b, i, fresh, now_ns)) continue;  // released: a test channel again
@@ -108,9 +108,9 @@ ControlCore::BusGather_ ControlCore::gather_buffers(BusIndex b, std::int64_t now
   return g;
 }
 
-LawInput ControlCore::law_input(BusIndex b, std::int64_t now_ns, const BusGather_& g) noexcept {
-  BusState_& bus = buses_[b];
-  const Accum_& acc = acc_[b];
+LawInput ControlCore::law_input(BusIndex b, std::int64_t now_ns, const BusGather& g) noexcept {
+  BusState& bus = buses_[b];
+  const Accum& acc = acc_[b];
   const BusParams& p = bus.params;
   LawInput in;
   in.now_ns = now_ns;
@@ -134,17 +134,17 @@ LawInput ControlCore::law_input(BusIndex b, std::int64_t now_ns, const BusGather
 }
 
 void ControlCore::reallocate(BusIndex b, double command_W) noexcept {
-  BusState_& bus = buses_[b];
+  BusState& bus = buses_[b];
   const std::size_t m = bus.usable.size();
   for (std::size_t k = 0; k < m; ++k) {
-    const Cold_& c = cold_[bus.usable[k]];
+    const Cold& c = cold_[bus.usable[k]];
     // Allocate in bus-side terms.
     bus.headroom[k] = Headroom{c.headroom_bus_charge_W, c.headroom_bus_discharge_W, c.headroom.window_pos};
   }
   allocate(command_W, bus.headroom.data(), m, bus.alloc_out.data(), bus.alloc_scratch.data());
   for (ChannelIndex i : bus.buffers) cold_[i].setpoint_W = 0.0;
   for (std::size_t k = 0; k < m; ++k) {
-    Cold_& c = cold_[bus.usable[k]];
+    Cold& c = cold_[bus.usable[k]];
     // Back to battery side, and never beyond the battery-side headroom (rounding).
     c.setpoint_W = std::clamp(to_battery_W(bus.alloc_out[k], c.limits.efficiency), -c.headroom.discharge_W,
                               c.headroom.charge_W);
@@ -153,16 +153,16 @@ void ControlCore::reallocate(BusIndex b, double command_W) noexcept {
 }
 
 double ControlCore::command_buffers(BusIndex b, std::int64_t now_ns) noexcept {
-  BusState_& bus = buses_[b];
+  BusState& bus = buses_[b];
   double commanded = 0.0;
   bool any_new = false;
   for (ChannelIndex i : bus.buffers) {
-    const Hot_& h = hot_[i];
+    const Hot& h = hot_[i];
     if (h.role != Role::equalization) {
       publish_channel(i);  // pending or releasing: published every cycle
       continue;
     }
-    Cold_& c = cold_[i];
+    Cold& c = cold_[i];
     // An excluded buffer stays in equalization mode at 0 W: it can rejoin as soon as it is healthy.
     const double setpoint_W = stopping_ ? 0.0 : c.setpoint_W;
     if (!stopping_ && c.receive_time_ns <= resume_ns_) {
@@ -187,8 +187,8 @@ double ControlCore::command_buffers(BusIndex b, std::int64_t now_ns) noexcept {
 }
 
 void ControlCore::account_energy(BusIndex b, std::int64_t now_ns, double measured_W) noexcept {
-  BusState_& bus = buses_[b];
-  const Accum_& acc = acc_[b];
+  BusState& bus = buses_[b];
+  const Accum& acc = acc_[b];
   // Integrate over the time since this bus's previous cycle, capped so a paused process does not book a
   // long gap at the latest power.
   const double net = acc.free_W + measured_W;
@@ -209,8 +209,8 @@ void ControlCore::account_energy(BusIndex b, std::int64_t now_ns, double measure
 
 void ControlCore::publish_bus(BusIndex b, const LawInput& in, const LawOutput& out, double commanded_W,
                               const Capacity& cap) noexcept {
-  BusState_& bus = buses_[b];
-  const Accum_& acc = acc_[b];
+  BusState& bus = buses_[b];
+  const Accum& acc = acc_[b];
   const BusParams& p = bus.params;
   // Saturated: the bus asks for more than its buffers can give (judged every cycle, not only when the
   // law updates, so that a reader sees it for as long as it lasts).
@@ -220,7 +220,7 @@ void ControlCore::publish_bus(BusIndex b, const LawInput& in, const LawOutput& o
   bus.status = stopping_ ? BusStatus::idle : status;
 
   const double net = acc.free_W + in.eq_measured_W;
-  BusSnapshot& s = bus.snap;  // s.params is current (see BusState_::snap)
+  BusSnapshot& s = bus.snap;  // s.params is current (see BusState::snap)
   s.energy = bus.energy;
   s.free_W = acc.free_W;
   s.eq_commanded_W = commanded_W;

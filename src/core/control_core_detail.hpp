@@ -21,7 +21,7 @@ inline constexpr int kRequestsPerCycle = 64;
 // Changes of a buffer's setpoint below this are not worth a new command (and a Modbus write).
 inline constexpr double kSetpointResolution_W = 0.5;
 
-template <class S>  // Sample or ControlCore::Reading_
+template <class S>  // Sample or ControlCore::Reading
 Health classify(const S& s, std::int64_t now_ns, std::int64_t max_age_ns) noexcept {
   if (s.receive_time_ns == 0 || s.state == ChannelState::offline) return Health::offline;
   if (!s.valid || !std::isfinite(s.power_W) || !std::isfinite(s.voltage_V)) return Health::invalid;

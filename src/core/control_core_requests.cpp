@@ -38,7 +38,7 @@ void ControlCore::handle_assign(const Request& r, std::int64_t now_ns) noexcept 
     respond(r.id, ResponseStatus::refused_invalid);
     return;
   }
-  Hot_& h = hot_[r.channel];
+  Hot& h = hot_[r.channel];
   if (h.bus >= buses_.size()) {  // of no bus: it balances nothing, so it may not become a buffer
     respond(r.id, ResponseStatus::refused_invalid);
     return;
@@ -77,7 +77,7 @@ void ControlCore::handle_release(const Request& r, std::int64_t now_ns) noexcept
     respond(r.id, ResponseStatus::refused_invalid);
     return;
   }
-  Hot_& h = hot_[r.channel];
+  Hot& h = hot_[r.channel];
   if (h.bus >= buses_.size()) {  // of no bus: never a buffer, and set_role() needs a bus
     respond(r.id, ResponseStatus::refused_invalid);
     return;

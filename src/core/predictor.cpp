@@ -470,15 +470,15 @@ bool ChannelPredictor::load(std::span<const std::uint8_t> in) {
 
 // ---- Predictor --------------------------------------------------------------------------------
 
-double Predictor::BusGate_::skill() const noexcept {
+double Predictor::BusGate::skill() const noexcept {
   if (scored < horizon_s || scored == 0) return std::numeric_limits<double>::quiet_NaN();
   return 1.0 - mae_f / std::max(mae_p, 0.01 * scale_W + 1.0);
 }
 
-void Predictor::BusGate_::update(const PredictorParams& p, std::int64_t now_s, double free_W, double predicted_W,
+void Predictor::BusGate::update(const PredictorParams& p, std::int64_t now_s, double free_W, double predicted_W,
                                  std::uint32_t horizon) {
   if (horizon != horizon_s) {
-    *this = BusGate_{};
+    *this = BusGate{};
     horizon_s = horizon;
   }
   const std::int64_t h = std::max<std::int64_t>(1, horizon / 2);
@@ -519,7 +519,7 @@ void Predictor::tick(std::int64_t now_ns, ControlCore& core) {
   const std::size_t nb = core.bus_count();
   bus_free_W_.assign(nb, 0.0);
   ahead_.assign(nb, LearnedAhead{});
-  if (gates_.size() != nb) gates_.assign(nb, BusGate_{});
+  if (gates_.size() != nb) gates_.assign(nb, BusGate{});
   // Per bus: is learning on, and for which horizon (the bus's ForecastPath horizon).
   std::vector<std::uint32_t> horizon(nb, 0);
   for (std::size_t b = 0; b < nb; ++b) {
@@ -566,9 +566,9 @@ void Predictor::tick(std::int64_t now_ns, ControlCore& core) {
   }
   for (std::size_t b = 0; b < nb; ++b) {
     LearnedAhead& a = ahead_[b];
-    BusGate_& g = gates_[b];
+    BusGate& g = gates_[b];
     if (horizon[b] == 0) {
-      g = BusGate_{};
+      g = BusGate{};
     } else {
       const std::uint32_t h = std::max<std::uint32_t>(1, horizon[b] / 2);
       g.update(p_, now_s, bus_free_W_[b], bus_free_W_[b] + static_cast<double>(a.delta_W[h]), horizon[b]);

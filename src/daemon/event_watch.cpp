@@ -33,31 +33,38 @@ bool EventWatch::allow(Limited& l, std::int64_t now_ns, std::uint64_t& suppresse
 }
 
 void EventWatch::tick(const Daemon& d, std::int64_t now_ns) {
+  // A new daemon (start or reload): take its present state as known, log only what changes from now.
+  if (daemon_ != &d) take_over(d);
+  const StallView sv = d.stall(now_ns);
+  watch_stall(sv, now_ns);
+  watch_links(d, sv, now_ns);
+  watch_buffers(d, now_ns);
+}
+
+void EventWatch::take_over(const Daemon& d) {
   const core::ControlCore& core = d.core();
   const Directory& dir = d.directory();
-  if (daemon_ != &d) {
-    // A new daemon (start or reload): take its present state as known, log only what changes from now.
-    daemon_ = &d;
-    channels_.assign(dir.channels.size(), ChannelWatch{});
-    for (std::size_t i = 0; i < channels_.size() && i < core.channel_count(); ++i) {
-      const auto idx = static_cast<core::ChannelIndex>(i);
-      channels_[i].buffer = core.channel(idx).role == core::Role::equalization;
-      channels_[i].equalizing = core.sample_slot(idx).load().equalization_mode;
-    }
-    links_.assign(d.links().size(), LinkWatch{});
-    for (std::size_t c = 0; c < links_.size(); ++c) {
-      const io::LinkStats st = d.links()[c]->stats();
-      links_[c].connected = st.connected;
-      links_[c].ever_connected = st.connected || st.reconnects > 0;
-      links_[c].reconnects = st.reconnects;
-      links_[c].control_stalls = st.control_stalls;
-    }
-    next_channel_ = 0;
-    stalled_ = false;
+  daemon_ = &d;
+  channels_.assign(dir.channels.size(), ChannelWatch{});
+  for (std::size_t i = 0; i < channels_.size() && i < core.channel_count(); ++i) {
+    const auto idx = static_cast<core::ChannelIndex>(i);
+    channels_[i].buffer = core.channel(idx).role == core::Role::equalization;
+    channels_[i].equalizing = core.sample_slot(idx).load().equalization_mode;
   }
+  links_.assign(d.links().size(), LinkWatch{});
+  for (std::size_t c = 0; c < links_.size(); ++c) {
+    const io::LinkStats st = d.links()[c]->stats();
+    links_[c].connected = st.connected;
+    links_[c].ever_connected = st.connected || st.reconnects > 0;
+    links_[c].reconnects = st.reconnects;
+    links_[c].control_stalls = st.control_stalls;
+  }
+  next_channel_ = 0;
+  stalled_ = false;
+}
 
-  // 1. The control thread: a stall is said when it starts (error) and when it ends (warning).
-  const StallView sv = d.stall(now_ns);
+// The control thread: a stall is said when it starts (error) and when it ends (warning).
+void EventWatch::watch_stall(const StallView& sv, std::int64_t now_ns) {
   if (sv.stalled && !stalled_) {
     stalled_ = true;
     stall_since_ns_ = now_ns - static_cast<std::int64_t>(sv.cycle_age_s * kNsPerS);
@@ -75,7 +82,11 @@ void EventWatch::tick(const Daemon& d, std::int64_t now_ns) {
                    static_cast<double>(now_ns - stall_since_ns_) / kNsPerS);
   }
 
-  // 2. Links: down, back up, and the control stalls they saw.
+}
+
+// Links: down, back up, and the control stalls they saw.
+void EventWatch::watch_links(const Daemon& d, const StallView& sv, std::int64_t now_ns) {
+  const Directory& dir = d.directory();
   for (std::size_t c = 0; c < links_.size() && c < dir.controllers.size(); ++c) {
     const io::Link& link = *d.links()[c];
     const io::LinkStats st = link.stats();
@@ -108,7 +119,12 @@ void EventWatch::tick(const Daemon& d, std::int64_t now_ns) {
     }
   }
 
-  // 3. Buffers that leave equalization mode without eqd asking (round robin over the rig).
+}
+
+// Buffers that leave equalization mode without eqd asking (round robin over the rig).
+void EventWatch::watch_buffers(const Daemon& d, std::int64_t now_ns) {
+  const core::ControlCore& core = d.core();
+  const Directory& dir = d.directory();
   const std::size_t total = std::min(channels_.size(), core.channel_count());
   const std::size_t count = std::min(total, kChannelsPerTick);
   for (std::size_t k = 0; k < count; ++k) {

@@ -164,7 +164,7 @@ std::string save_cache(const std::string& path, const std::vector<ControllerReco
     const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      const std::string e = errno_text("cannot write " + tmp);
+      std::string e = errno_text("cannot write " + tmp);
       ::close(fd);
       ::unlink(tmp.c_str());
       return e;
@@ -173,14 +173,14 @@ std::string save_cache(const std::string& path, const std::vector<ControllerReco
   }
   // fsync before rename: after a power cut the file is either the old one or the whole new one.
   if (::fsync(fd) != 0) {
-    const std::string e = errno_text("cannot fsync " + tmp);
+    std::string e = errno_text("cannot fsync " + tmp);
     ::close(fd);
     ::unlink(tmp.c_str());
     return e;
   }
   ::close(fd);
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string e = errno_text("cannot rename " + tmp + " to " + path);
+    std::string e = errno_text("cannot rename " + tmp + " to " + path);
     ::unlink(tmp.c_str());
     return e;
   }

@@ -60,7 +60,7 @@ class AdaptiveLaw final : public BusLaw {
   [[nodiscard]] int current_expert() const noexcept { return current_; }
 
  private:
-  struct Expert_ {
+  struct Expert {
     double state_W = 0.0;   ///< first-order tracker state
     double output_W = 0.0;  ///< after the reversal gate and slew limit
     int direction = 0;      ///< sign of its last non-zero output
@@ -70,14 +70,14 @@ class AdaptiveLaw final : public BusLaw {
   };
   void reset(double value_W) noexcept;
   /// What every tracker sees in one update.
-  struct UpdateIn_ {
+  struct UpdateIn {
     double aim_W, desired_W, step_s, max_step_W, hysteresis_W, flip_cost_Ws, lo_W, hi_W;
     std::int64_t now_ns;
     int delay;
   };
-  void update_expert(Expert_& e, double tau_s, double dwell_s, const UpdateIn_& u) noexcept;
+  void update_expert(Expert& e, double tau_s, double dwell_s, const UpdateIn& u) noexcept;
 
-  std::array<Expert_, kExperts> experts_{};
+  std::array<Expert, kExperts> experts_{};
   int current_ = kStartExpert;
   std::uint64_t updates_seen_ = 0;  ///< updates since the last reset (history fill)
   double command_W_ = 0.0;

@@ -151,14 +151,14 @@ class ControlCore {
  private:
   /// Per-channel state read every cycle for every channel: 8 bytes, so that a cycle over a million
   /// test channels touches little more memory than the samples themselves, and writes it only on change.
-  struct Hot_ {
+  struct Hot {
     BusIndex bus = 0;
     Role role = Role::test;
     Health health = Health::offline;  ///< as last published
     float efficiency = 1.0F;          ///< converter efficiency for bus-side test power
   };
   /// Per-channel state kept only while the channel is (or is becoming) a buffer.
-  struct Cold_ {
+  struct Cold {
     BufferLimits limits{};
     WindowState window{};
     Headroom headroom{};
@@ -180,9 +180,9 @@ class ControlCore {
     bool equalization_mode = false;
     ChannelSnapshot published{};  ///< last published snapshot (publish on change)
   };
-  /// Per-bus accumulators, reset every cycle; kept apart from BusState_ so that the pass over all
+  /// Per-bus accumulators, reset every cycle; kept apart from BusState so that the pass over all
   /// channels touches one small array.
-  struct alignas(64) Accum_ {
+  struct alignas(64) Accum {
     /// now - max_age (saturated): a sample received at or after this is not stale. Set with the reset.
     std::int64_t fresh_from_ns = 0;
     double free_W = 0.0;
@@ -196,7 +196,7 @@ class ControlCore {
     /// converter of efficiency eff, bus side. Defined in control_core.cpp (inline, hot path).
     void add_test(double power_W, float forecast_W, double eff) noexcept;
   };
-  struct BusState_ {
+  struct BusState {
     BusParams params{};
     std::unique_ptr<BusLaw> law;         ///< built with the core (CoreConfig::make_law); never null
     std::int64_t hold_since_ns = -1;     ///< bus_mode()'s memory
@@ -229,7 +229,7 @@ class ControlCore {
   void handle_release(const Request& r, std::int64_t now_ns) noexcept;
   void handle_set_params(const Request& r) noexcept;
   /// The fields of a sample that the cycle uses: what pass 1 hands to pass1_other() and a buffer keeps.
-  struct Reading_ {
+  struct Reading {
     double voltage_V, power_W;
     std::int64_t receive_time_ns;
     float forecast_W;
@@ -237,13 +237,13 @@ class ControlCore {
     bool equalization_mode;
     bool valid;
   };
-  static Reading_ reading(const Sample& s) noexcept {
+  static Reading reading(const Sample& s) noexcept {
     return {s.voltage_V, s.power_W, s.receive_time_ns, s.forecast_W, s.state, s.equalization_mode, s.valid};
   }
-  void take_sample(ChannelIndex i, const Reading_& s, Health health) noexcept;
+  void take_sample(ChannelIndex i, const Reading& s, Health health) noexcept;
 
   /// Pass 1 for one channel, the long way; s == nullptr: its slot could not be read this cycle.
-  [[gnu::noinline]] void pass1_other(ChannelIndex i, std::int64_t now_ns, const Reading_* s) noexcept;
+  [[gnu::noinline]] void pass1_other(ChannelIndex i, std::int64_t now_ns, const Reading* s) noexcept;
   /// Once per second: read the learned paths and the present power of their channels.
   void refresh_learned(std::int64_t now_ns) noexcept;
   void respond(std::uint64_t id, ResponseStatus s) noexcept;
@@ -252,13 +252,13 @@ class ControlCore {
   /// Re-confirm channel i's equalize command (same sequence, new issued_ns) when it is older than a
   /// quarter of the liveness bound, so that its link may keep refreshing it.
   void confirm_command(ChannelIndex i, std::int64_t now_ns) noexcept;
-  static void refresh_headroom(Cold_& c) noexcept;
+  static void refresh_headroom(Cold& c) noexcept;
   void publish_channel(ChannelIndex i) noexcept;
   // Pass 2 for one bus (control_core_bus.cpp), in this order: the buffers' roles and what they can
   // give, the law's input, the law, allocation, commands, energy, the snapshot.
   void run_bus(BusIndex b, std::int64_t now_ns) noexcept;
   /// What gather_buffers() finds among a bus's buffers (bus side).
-  struct BusGather_ {
+  struct BusGather {
     double cap_charge_W = 0.0, cap_discharge_W = 0.0, rated_W = 0.0, measured_W = 0.0;
     bool newer_than_command = true;  ///< every usable buffer's sample is newer than the last command
     bool lost_buffer = false;        ///< a buffer with a non-zero setpoint is no longer usable
@@ -266,8 +266,8 @@ class ControlCore {
   };
   /// A pending or releasing buffer's next step; false: it was released (a test channel again).
   bool step_role(BusIndex b, ChannelIndex i, bool fresh, std::int64_t now_ns) noexcept;
-  BusGather_ gather_buffers(BusIndex b, std::int64_t now_ns) noexcept;
-  LawInput law_input(BusIndex b, std::int64_t now_ns, const BusGather_& g) noexcept;
+  BusGather gather_buffers(BusIndex b, std::int64_t now_ns) noexcept;
+  LawInput law_input(BusIndex b, std::int64_t now_ns, const BusGather& g) noexcept;
   void reallocate(BusIndex b, double command_W) noexcept;
   /// Publishes changed commands and snapshots of the bus's buffers; returns their total setpoint (bus side).
   double command_buffers(BusIndex b, std::int64_t now_ns) noexcept;
@@ -275,12 +275,12 @@ class ControlCore {
   void publish_bus(BusIndex b, const LawInput& in, const LawOutput& out, double commanded_W,
                    const Capacity& cap) noexcept;
 
-  std::vector<Hot_> hot_;
-  std::vector<Cold_> cold_;
-  std::vector<BusState_> buses_;
+  std::vector<Hot> hot_;
+  std::vector<Cold> cold_;
+  std::vector<BusState> buses_;
   // The four per-bus vectors below have one entry more, last: that of the channels of no bus
   // (kNoBus; their hot_.bus is buses_.size()), which nothing reads.
-  std::vector<Accum_> acc_;               ///< per bus
+  std::vector<Accum> acc_;               ///< per bus
   std::vector<std::uint8_t> learning_;    ///< per bus (as acc_, + the no-bus entry): a learned path is in use
   std::int64_t learned_read_s_ = -1;      ///< second the learned paths were last read in
   std::vector<std::int64_t> max_age_ns_;  ///< per bus, from params.max_age_ms

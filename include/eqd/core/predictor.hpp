@@ -226,7 +226,7 @@ class Predictor {
   /// than persistence. Good forecasts of some channels can hurt when the others (not learned) change
   /// the other way: staggered pulses whose sum is smooth, half of them foreseen, would move the buffers
   /// for steps that cancel out. Scored like a channel, on the bus's free power horizon/2 ahead.
-  struct BusGate_ {
+  struct BusGate {
     static constexpr std::size_t kRing = 128;
     std::array<float, kRing> predicted{};  ///< bus free power forecast at second k for k + horizon/2
     std::array<float, kRing> seen{};       ///< bus free power at second k
@@ -235,14 +235,14 @@ class Predictor {
     std::uint64_t scored = 0;
     std::uint32_t horizon_s = 0;
     bool open = false;
-    BusGate_() { at.fill(-1); }
+    BusGate() { at.fill(-1); }
     /// Score the forecast made horizon/2 ago against free_W, record this second's, update the gate.
     void update(const PredictorParams& p, std::int64_t now_s, double free_W, double predicted_W, std::uint32_t horizon_s);
     [[nodiscard]] double skill() const noexcept;
   };
   std::vector<double> bus_free_W_;
   std::vector<LearnedAhead> ahead_;  ///< per bus, rebuilt every tick
-  std::vector<BusGate_> gates_;      ///< per bus
+  std::vector<BusGate> gates_;      ///< per bus
   std::int64_t last_s_ = std::numeric_limits<std::int64_t>::min();
 };
 

@@ -38,6 +38,11 @@ class EventWatch {
   };
   /// True when an event of `l` may be logged now; `suppressed` then holds how many were not.
   bool allow(Limited& l, std::int64_t now_ns, std::uint64_t& suppressed);
+  // The stages of tick(), in order.
+  void take_over(const Daemon& d);
+  void watch_stall(const StallView& sv, std::int64_t now_ns);
+  void watch_links(const Daemon& d, const StallView& sv, std::int64_t now_ns);
+  void watch_buffers(const Daemon& d, std::int64_t now_ns);
 
   struct ChannelWatch {
     bool buffer = false;      ///< role equalization at the last look

@@ -178,6 +178,54 @@ void Poller::report_error(std::uint16_t channel) {
   if (cfg_.on_error) cfg_.on_error(channel, local_.last_error);
 }
 
+// Reads the device block (profile version, channel count, capabilities, heartbeat timeout) and checks
+// it against the map. Returns what is wrong (with `err` the errno to report), or an empty string.
+// The link's own thread, while connecting.
+std::string Poller::identify_device(int& err) {
+  const auto dev = plan_device_reads(cfg_.map, cfg_.plan);
+  std::vector<ReadBlock> dblocks;
+  for (const ReadRequest& r : dev) {
+    ReadBlock b{r, std::vector<std::uint16_t>(r.count), false};
+    const int rc = read_registers(tx_, r.table == Table::input, r.address, r.count, b.registers.data());
+    if (rc != r.count) {
+      err = rc < 0 ? errno : EMBMDATA;
+      return "device block read";
+    }
+    b.ok = true;
+    dblocks.push_back(std::move(b));
+  }
+  auto value = [&](const std::optional<Field>& f, double& out) {
+    if (!f) return false;
+    const std::uint16_t* r = find_registers(dblocks, f->table, f->address, register_count(f->type));
+    if (r == nullptr) return false;
+    out = decode_field(*f, r);
+    return true;
+  };
+  double v = 0;
+  char what[64];
+  if (cfg_.expected_profile_version != 0 && value(cfg_.map.profile_version, v) && v != cfg_.expected_profile_version) {
+    ++local_.protocol_errors;
+    err = EMBBADDATA;
+    std::snprintf(what, sizeof what, "profile version %g, expected %u", v, cfg_.expected_profile_version);
+    return what;
+  }
+  if (value(cfg_.map.device_channel_count, v) && v < static_cast<double>(slots_.samples.size())) {
+    ++local_.protocol_errors;
+    err = EMBBADDATA;
+    std::snprintf(what, sizeof what, "device has %g channels, %zu configured", v, slots_.samples.size());
+    return what;
+  }
+  if (value(cfg_.map.heartbeat_timeout, v)) local_.controller_heartbeat_timeout_ms = v;
+  // What this controller offers may change across reconnects (a firmware update, another device).
+  std::optional<std::uint16_t> caps;
+  if (value(cfg_.map.capabilities, v) && v >= 0.0 && v <= 65535.0 && v == std::floor(v))
+    caps = static_cast<std::uint16_t>(v);
+  std::optional<double> device_channels;
+  if (value(cfg_.map.device_channel_count, v)) device_channels = v;
+  apply_device_capabilities(caps, device_channels);
+  return {};
+}
+
 bool Poller::connect_link(std::int64_t t_ns) {
   if (t_ns < next_connect_ns_) return false;
   modbus_t* ctx = cfg_.transport == Transport::tcp
@@ -207,49 +255,11 @@ bool Poller::connect_link(std::int64_t t_ns) {
   tx_.ctx = ctx;
 
   // Device block: catches a wrong unit, port or map before any command is sent.
-  const auto dev = plan_device_reads(cfg_.map, cfg_.plan);
-  std::vector<ReadBlock> dblocks;
-  for (const ReadRequest& r : dev) {
-    ReadBlock b{r, std::vector<std::uint16_t>(r.count), false};
-    const int rc = read_registers(tx_, r.table == Table::input, r.address, r.count, b.registers.data());
-    if (rc != r.count) {
-      const int e = rc < 0 ? errno : EMBMDATA;
-      ctx_ = nullptr;
-      return fail(e, "device block read");
-    }
-    b.ok = true;
-    dblocks.push_back(std::move(b));
-  }
-  auto value = [&](const std::optional<Field>& f, double& out) {
-    if (!f) return false;
-    const std::uint16_t* r = find_registers(dblocks, f->table, f->address, register_count(f->type));
-    if (r == nullptr) return false;
-    out = decode_field(*f, r);
-    return true;
-  };
-  double v = 0;
-  if (cfg_.expected_profile_version != 0 && value(cfg_.map.profile_version, v) && v != cfg_.expected_profile_version) {
-    ++local_.protocol_errors;
+  int err = 0;
+  if (const std::string why = identify_device(err); !why.empty()) {
     ctx_ = nullptr;
-    char what[64];
-    std::snprintf(what, sizeof what, "profile version %g, expected %u", v, cfg_.expected_profile_version);
-    return fail(EMBBADDATA, what);
+    return fail(err, why.c_str());
   }
-  if (value(cfg_.map.device_channel_count, v) && v < static_cast<double>(slots_.samples.size())) {
-    ++local_.protocol_errors;
-    ctx_ = nullptr;
-    char what[64];
-    std::snprintf(what, sizeof what, "device has %g channels, %zu configured", v, slots_.samples.size());
-    return fail(EMBBADDATA, what);
-  }
-  if (value(cfg_.map.heartbeat_timeout, v)) local_.controller_heartbeat_timeout_ms = v;
-  // What this controller offers may change across reconnects (a firmware update, another device).
-  std::optional<std::uint16_t> caps;
-  if (value(cfg_.map.capabilities, v) && v >= 0.0 && v <= 65535.0 && v == std::floor(v))
-    caps = static_cast<std::uint16_t>(v);
-  std::optional<double> device_channels;
-  if (value(cfg_.map.device_channel_count, v)) device_channels = v;
-  apply_device_capabilities(caps, device_channels);
 
   if (ever_connected_) ++local_.reconnects;
   ever_connected_ = true;

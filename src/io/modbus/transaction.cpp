@@ -61,7 +61,7 @@ int transact(Transactor& t, const std::uint8_t* pdu, int pdu_len, std::uint8_t* 
   for (int i = 0; i < pdu_len; ++i) req[kMbapLength + i] = pdu[i];
   const int fd = modbus_get_socket(mb(t.ctx));
   if (fd < 0) return fail(ECONNRESET);
-  if (!send_all(fd, req, static_cast<std::size_t>(kMbapLength + pdu_len))) return -1;  // errno from send
+  if (!send_all(fd, req, static_cast<std::size_t>(kMbapLength) + static_cast<std::size_t>(pdu_len))) return -1;  // errno from send
   const int n = modbus_receive_confirmation(mb(t.ctx), rsp);
   if (n < 0) return -1;                                  // timeout, connection error (errno set)
   if (n < kMbapLength + 2) return fail(EMBBADDATA);      // no function code and data

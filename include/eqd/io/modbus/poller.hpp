@@ -110,6 +110,7 @@ class Poller final : public io::Link {
  private:
   void run();
   bool connect_link(std::int64_t now_ns);
+  std::string identify_device(int& err);
   void close_link();
   bool read_blocks(std::vector<ReadBlock>& blocks, std::int64_t& first_error);
   /// Use `m` (the map of the channels in use, capabilities applied) for reads and decoding; replans
