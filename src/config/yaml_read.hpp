@@ -161,6 +161,7 @@ const std::vector<Key<ControlLoopConfig>>& loop_keys();
 const std::vector<Key<ApiConfig>>& api_keys();
 const std::vector<Key<MetricsConfig>>& metrics_keys();
 const std::vector<Key<DiscoveryConfig>>& discovery_keys();
+const std::vector<Key<HistoryConfig>>& history_keys();
 const std::vector<Key<BusConfig>>& bus_keys();
 const std::vector<Key<ControllerConfig>>& controller_keys();
 /// CAN signal maps (can_maps.NAME): map, frame and signal keys.
