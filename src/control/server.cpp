@@ -855,15 +855,31 @@ void ApiServer::Impl::handle_audit(const std::shared_ptr<Session>& s, const ApiR
     s->reply(error_response(r.id, error_code::kUnavailable, "audit: there is no audit log in this eqd"));
     return;
   }
-  // The query runs on the history writer's thread; its answer is posted back to this io thread.
+  // The query runs on the history writer's thread; its answer is posted back to this io thread. A
+  // writer stuck on a slow disk gets the client a timeout, not a connection that hangs for ever.
   const std::uint64_t id = r.id;
-  const bool queued = opts.audit->query(audit_query(r), [gate = io_gate, s, id](history::AuditPage page) {
+  auto replied = std::make_shared<bool>(false);  // io thread only
+  auto timer = std::make_shared<asio::steady_timer>(io, opts.response_timeout);
+  const bool queued = opts.audit->query(audit_query(r), [gate = io_gate, s, id, replied, timer](history::AuditPage page) {
     std::string text = page.error.empty() ? ok_response(id, audit_result(page))
                                           : error_response(id, error_code::kUnavailable, "audit: " + page.error);
     std::lock_guard lock(gate->m);
-    if (gate->io != nullptr) asio::post(*gate->io, [s, text = std::move(text)]() mutable { s->reply(std::move(text)); });
+    if (gate->io == nullptr) return;
+    asio::post(*gate->io, [s, replied, timer, text = std::move(text)]() mutable {
+      if (std::exchange(*replied, true)) return;
+      timer->cancel();
+      s->reply(std::move(text));
+    });
   });
-  if (!queued) s->reply(error_response(r.id, error_code::kBusy, "audit: the history writer is busy; try again"));
+  if (!queued) {
+    s->reply(error_response(r.id, error_code::kBusy, "audit: the history writer is busy; try again"));
+    return;
+  }
+  timer->async_wait([this, s, id, replied](boost::system::error_code ec) {
+    if (ec || stopping || std::exchange(*replied, true)) return;
+    s->reply(error_response(id, error_code::kTimeout, "audit: the history database did not answer within " +
+                                                          std::to_string(opts.response_timeout.count()) + " ms"));
+  });
 }
 
 ApiServerOptions api_server_options(const config::ApiConfig& api) {

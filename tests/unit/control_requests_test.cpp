@@ -817,3 +817,25 @@ TEST_CASE("control API on a fake rig: audit without a history answers unavailabl
   FakeServer s;
   CHECK(code_of(s.call(req(Command::audit))) == "unavailable");
 }
+
+TEST_CASE("control API on a fake rig: an audit query the history never answers times out", "[control][server][fake][audit]") {
+  // A history writer stuck on a slow disk: it takes the query and never calls back.
+  struct SilentSink final : eqd::history::AuditSink {
+    bool record(eqd::history::AuditRecord) noexcept override { return true; }
+    bool query(const eqd::history::AuditQuery&, std::function<void(eqd::history::AuditPage)> done) noexcept override {
+      kept = std::move(done);
+      return true;
+    }
+    std::function<void(eqd::history::AuditPage)> kept;
+  };
+  auto sink = std::make_shared<SilentSink>();
+  FakeServer s({}, [&sink](ApiServerOptions& o) {
+    o.audit = sink;
+    o.response_timeout = 300ms;
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  const json got = s.call(req(Command::audit));
+  CHECK(code_of(got) == "timeout");
+  CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+  CHECK(s.call(req(Command::hello))["ok"] == true);  // the server goes on
+}
