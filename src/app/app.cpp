@@ -35,6 +35,10 @@ void App::start() {
   const control::PersistedState persisted = store_.load().state;
   daemon_ = std::make_unique<daemon::Daemon>(cfg_, control::plan_hook(persisted, cfg_));
   daemon_->start();
+  if (cfg_.history.enabled) {
+    energy_ = std::make_unique<history::EnergyRecorder>(*history_);
+    energy_->start();  // start_services() attaches it to the daemon
+  }
   start_services();
   audit_event("start", Requester{::getpid(), ::getuid(), true}, true, "eqd " EQD_VERSION " started", nullptr,
               rig_summary());
@@ -69,6 +73,9 @@ void App::audit_event(const char* command, const Requester& from, bool ok, const
 }
 
 void App::start_services() {
+  // The energy recorder reads the daemon of the moment: after a reload's handover the new one, whose
+  // bus counters carry on from the old one's, so that no minute loses energy.
+  if (energy_) energy_->attach(*daemon_, daemon_->directory());
   // Metrics first, for the API's status; a metrics address in use does not stop control (the
   // service retries by itself), so this does not throw for it.
   metrics_ = std::make_unique<metrics::ExporterService>(*daemon_, cfg_.metrics, metrics::kBindRetry, api_stats_,
@@ -94,6 +101,7 @@ void App::set_controller_hooks(control::ControllerHook adopt, control::Controlle
 }
 
 void App::stop_services() {
+  if (energy_) energy_->detach();  // before a reload replaces the daemon it reads
   metrics_.reset();
   if (api_) api_->stop();
   api_.reset();
@@ -184,6 +192,7 @@ daemon::ShutdownReport App::stop() {
   if (stopped_ || !daemon_) return {};
   stopped_ = true;
   stop_services();
+  if (energy_) energy_->stop();  // the minute in progress is written (a restart adds to it)
   const daemon::ShutdownReport report = daemon_->shutdown(std::chrono::milliseconds(cfg_.loop.shutdown_timeout_ms));
   if (history_) history_->stop();  // last: it writes what is queued (the stop record included)
   return report;

@@ -50,6 +50,8 @@ Statement::~Statement() { sqlite3_finalize(s_); }
 
 void Statement::bind(int i, std::int64_t v) { check(db_, sqlite3_bind_int64(s_, i, v), "bind"); }
 
+void Statement::bind_real(int i, double v) { check(db_, sqlite3_bind_double(s_, i, v), "bind"); }
+
 void Statement::bind(int i, std::string_view v) {
   if (v.empty()) {
     bind_null(i);

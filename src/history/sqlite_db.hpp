@@ -54,6 +54,7 @@ class Statement {
   Statement& operator=(const Statement&) = delete;
 
   void bind(int i, std::int64_t v);
+  void bind_real(int i, double v);
   void bind(int i, std::string_view v);  ///< an empty string binds NULL
   void bind_null(int i);
   /// Steps once: true while a row is there, false when done. Throws Error.
@@ -61,6 +62,7 @@ class Statement {
   /// Resets the statement and clears its bindings for the next use.
   void reset() noexcept;
   [[nodiscard]] std::int64_t int64(int col) const noexcept { return sqlite3_column_int64(s_, col); }
+  [[nodiscard]] double real(int col) const noexcept { return sqlite3_column_double(s_, col); }
   [[nodiscard]] bool is_null(int col) const noexcept { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
   [[nodiscard]] std::string text(int col) const;
 

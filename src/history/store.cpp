@@ -11,6 +11,7 @@
 #include "eqd/daemon/logging.hpp"
 #include "eqd/util/atomic_file.hpp"
 #include "sqlite_db.hpp"
+#include "store_detail.hpp"
 
 namespace eqd::history {
 
@@ -39,6 +40,20 @@ const std::vector<std::string_view> kMigrations = {
     // 2: `eqctl audit --user/--channel` without a scan of the whole table.
     "CREATE INDEX audit_user ON audit(user, id);"
     "CREATE INDEX audit_channel ON audit(channel, id);",
+    // 3: the per-minute energy history (energy.hpp), per bus and per buffer.
+    "CREATE TABLE energy_bus ("
+    " minute_s INTEGER NOT NULL, bus TEXT NOT NULL,"
+    " grid_import_J REAL NOT NULL, grid_export_J REAL NOT NULL,"
+    " free_import_J REAL NOT NULL, free_export_J REAL NOT NULL,"
+    " eq_absorbed_J REAL NOT NULL, eq_delivered_J REAL NOT NULL,"
+    " peak_net_W REAL NOT NULL, peak_free_W REAL NOT NULL,"
+    " flips INTEGER NOT NULL, setpoint_travel_W REAL NOT NULL,"
+    " window_pos REAL, samples INTEGER NOT NULL,"
+    " PRIMARY KEY (minute_s, bus)) WITHOUT ROWID;"
+    "CREATE TABLE energy_buffer ("
+    " minute_s INTEGER NOT NULL, channel TEXT NOT NULL, bus TEXT,"
+    " charged_J REAL NOT NULL, discharged_J REAL NOT NULL, window_pos REAL,"
+    " PRIMARY KEY (minute_s, channel)) WITHOUT ROWID;",
 };
 
 constexpr const char* kInsertAudit =
@@ -85,19 +100,6 @@ void journal(const AuditRecord& r) {
 
 const std::vector<std::string_view>& schema_migrations() { return kMigrations; }
 
-struct HistoryStore::Db {
-  explicit Db(const std::string& path) : conn(path) {}
-  sqlite::Database conn;
-  std::optional<sqlite::Statement> insert;
-};
-
-struct HistoryStore::Job {
-  enum class Kind { record, query, barrier, prune } kind = Kind::record;
-  AuditRecord record;
-  AuditQuery q;
-  std::function<void(AuditPage)> done;
-  std::shared_ptr<std::promise<void>> barrier;
-};
 
 namespace {
 
@@ -239,6 +241,13 @@ bool HistoryStore::query(const AuditQuery& q, std::function<void(AuditPage)> don
   }
 }
 
+bool HistoryStore::record_energy(EnergyMinute m) noexcept {
+  Job j;
+  j.kind = Job::Kind::energy;
+  j.energy = std::move(m);
+  return push(std::move(j), true);
+}
+
 bool HistoryStore::flush(std::chrono::milliseconds timeout) {
   {
     std::lock_guard lock(m_);
@@ -297,6 +306,7 @@ void HistoryStore::process(std::deque<Job>& batch) {
     write_records(records);
     records.clear();
     if (j.kind == Job::Kind::query) run_query(j);
+    else if (j.kind == Job::Kind::energy) write_energy(j.energy);
     else if (j.kind == Job::Kind::prune) prune();
     else if (j.barrier) j.barrier->set_value();
   }
@@ -391,12 +401,17 @@ void HistoryStore::prune() {
   if (!db_ || opts_.retention_days <= 0) return;
   const std::int64_t cutoff = now_utc_ms() - static_cast<std::int64_t>(opts_.retention_days) * 86'400'000;
   try {
-    sqlite::Statement st(db_->conn, "DELETE FROM audit WHERE time_ms < ?");
-    st.bind(1, cutoff);
-    st.step();
-    if (const int n = sqlite3_changes(db_->conn.handle()); n > 0)
-      spdlog::info("history database {}: deleted {} audit record(s) older than {} days (history.retention_days)",
-                   opts_.path, n, opts_.retention_days);
+    int deleted = 0;
+    for (const char* sql : {"DELETE FROM audit WHERE time_ms < ?", "DELETE FROM energy_bus WHERE minute_s * 1000 < ?",
+                            "DELETE FROM energy_buffer WHERE minute_s * 1000 < ?"}) {
+      sqlite::Statement st(db_->conn, sql);
+      st.bind(1, cutoff);
+      st.step();
+      deleted += sqlite3_changes(db_->conn.handle());
+    }
+    if (deleted > 0)
+      spdlog::info("history database {}: deleted {} row(s) older than {} days (history.retention_days)", opts_.path,
+                   deleted, opts_.retention_days);
   } catch (const sqlite::Error& e) {
     on_database_error(std::string("retention: ") + e.what(), e.corrupt(), 0);
   }

@@ -130,7 +130,7 @@ const MetricInfo kCatalogue[] = {
     {"eqd_predictor_tick_errors_total", C, kCtl, "", "",
      "Predictor passes that failed (e.g. out of memory): forecasts pause, control is unaffected."},
     {"eqd_history_rows_written_total", C, kCtl, "", "table",
-     "Rows committed to the history database, by table (audit)."},
+     "Rows committed to the history database, by table (audit, energy_bus, energy_buffer)."},
     {"eqd_history_write_errors_total", C, kCtl, "", "reason",
      "History records lost: reason database (the database failed or is unusable) or queue_full (the writer's "
      "queue was full); control is never held up by either."},

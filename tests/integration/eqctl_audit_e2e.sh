@@ -5,6 +5,7 @@
 # and role; the daemon's start and a SIGHUP reload with the sender's uid and pid; the table fits 80
 # columns. Then eqd is killed with SIGKILL while a client floods it with audited requests: the
 # database passes PRAGMA integrity_check, is not moved aside at the next start, and keeps the records.
+# Last, the energy history: a stopped eqd has written its minute, holding what its bus counters said.
 # Usage: eqctl_audit_e2e.sh EQSIM EQD EQCTL RIG_YAML. Runs as root (setpriv to nobody). Bounded: < 60 s.
 set -uo pipefail
 EQSIM=$1 EQD=$2 EQCTL=$3 RIG=$4
@@ -147,4 +148,36 @@ audit_json --channel cab2/16
 audit_json --channel cab9/99 --limit 1000000
 [ "$(echo "$OUT" | wc -l)" -ge 200 ] || fail "the flood's records did not survive kill -9: $(echo "$OUT" | wc -l)"
 echo "$OUT" | jq -e -s 'all(.[]; .result == "unknown_channel")' >/dev/null || fail "flood records: $(echo "$OUT" | head -3)"
+step "energy history: a stop writes the minute in progress; it holds what the bus counters say"
+# A database of its own, so that only this run's minutes are in it (the runs above share minutes).
+stop_eqd_term() {
+  kill -TERM "$EQD_PID"
+  for _ in $(seq 80); do kill -0 "$EQD_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$EQD_PID" 2>/dev/null && fail "eqd did not stop within 8 s of SIGTERM"
+  wait "$EQD_PID" 2>/dev/null
+  EQD_PID=""
+}
+stop_eqd_term
+EDB=$WORK/energy.db
+"$EQD" -c "$WORK/eqd.yaml" --set "api.socket=$SOCK" --set "state_dir=$STATE" --set metrics.enabled=false \
+  --set "history.path=$EDB" --set control_loop.shutdown_timeout_ms=2000 >"$WORK/eqd-3.log" 2>&1 &
+EQD_PID=$!
+wait_answering "$EQD_PID" "eqd #3"
+sleep 2
+ctl --json status
+[ "$RC" = 0 ] || fail "status: $ERR"
+STATUS=$OUT
+stop_eqd_term
+for bus in main aux; do
+  SUMS=$(sqlite3 "$EDB" "SELECT count(*), coalesce(sum(samples), 0), coalesce(sum(free_import_J + free_export_J), 0)
+                         FROM energy_bus WHERE bus = '$bus'")
+  SEEN=$(echo "$STATUS" | jq --arg b "$bus" '[.buses[] | select(.bus == $b) | .energy | .without_eq_import_J + .without_eq_export_J][0]')
+  awk -F'|' -v seen="$SEEN" -v bus="$bus" '{
+    # rows, samples, energy: the rows hold at least what status said 0..1 s before the stop, and not much more.
+    printf "bus %s: %s row(s), %s sample(s), %.1f J in the energy history; status said %.1f J before the stop\n", bus, $1, $2, $3, seen
+    if ($1 < 1 || $2 < 5 || seen <= 0 || $3 < 0.999 * seen || $3 > 1.5 * seen) exit 1
+  }' <<<"$SUMS" || fail "the energy history of bus $bus does not hold the bus counters' energy"
+done
+[ "$(sqlite3 "$EDB" "SELECT count(*) FROM energy_buffer WHERE channel = 'cab2/16' AND charged_J + discharged_J > 0")" -ge 1 ] ||
+  fail "no energy_buffer row of buffer cab2/16: $(sqlite3 "$EDB" 'SELECT * FROM energy_buffer')"
 echo "PASS ($((SECONDS - START)) s; $((ROWS_AFTER - ROWS_BEFORE)) rows written by the flood before SIGKILL)"

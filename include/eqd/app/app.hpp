@@ -78,6 +78,8 @@ class App {
   /// The history database and its writer (audit log); opened at start(), kept across reloads
   /// (history.* is read at start only), stopped last.
   std::shared_ptr<history::HistoryStore> history_;
+  /// The per-minute energy history: samples the running daemon; detached around a reload's handover.
+  std::unique_ptr<history::EnergyRecorder> energy_;
   std::unique_ptr<daemon::Daemon> daemon_;
   std::unique_ptr<control::ApiServer> api_;
   std::unique_ptr<metrics::ExporterService> metrics_;

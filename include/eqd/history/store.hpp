@@ -29,11 +29,12 @@
 #include <vector>
 
 #include "eqd/history/audit.hpp"
+#include "eqd/history/energy.hpp"
 
 namespace eqd::history {
 
 /// The schema version this build writes (PRAGMA user_version after the migrations).
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 /// The SQL of each migration: entry i takes a database from version i to i + 1. Any thread.
 [[nodiscard]] const std::vector<std::string_view>& schema_migrations();
 
@@ -41,7 +42,7 @@ inline constexpr int kSchemaVersion = 2;
 /// thread, and record() on the caller's thread for drops), read by anyone (metrics scrapes).
 struct HistoryStats {
   /// The tables whose rows are counted (eqd_history_rows_written_total{table}).
-  static constexpr std::array<std::string_view, 1> kTables = {"audit"};
+  static constexpr std::array<std::string_view, 3> kTables = {"audit", "energy_bus", "energy_buffer"};
   std::array<std::atomic<std::uint64_t>, kTables.size()> rows_written{};
   std::atomic<std::uint64_t> dropped_queue_full{0};  ///< records refused because the queue was full
   std::atomic<std::uint64_t> write_errors{0};        ///< records the database failed to take (lost)
@@ -77,6 +78,10 @@ class HistoryStore final : public AuditSink {
 
   bool record(AuditRecord r) noexcept override;
   bool query(const AuditQuery& q, std::function<void(AuditPage)> done) noexcept override;
+  /// Queues one finished minute of the energy history (EnergyRecorder). A minute already in the
+  /// database (eqd restarted within it) is added to, so that no energy counts twice or goes missing.
+  /// False (and counted) when the queue is full; never blocks. Any thread.
+  bool record_energy(EnergyMinute m) noexcept;
 
   /// Waits until everything queued before this call is written (or `timeout`); false on timeout or
   /// when the writer is not running. For tests and benchmarks. Any thread but the writer.
@@ -99,6 +104,7 @@ class HistoryStore final : public AuditSink {
   void run();
   void process(std::deque<Job>& batch);
   void write_records(std::vector<AuditRecord>& batch);
+  void write_energy(const EnergyMinute& m);
   void run_query(const Job& job);
   void prune();
   void report_problems(std::chrono::steady_clock::time_point now);
