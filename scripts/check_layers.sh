@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # check_layers.sh: fails on an #include that runs back up eqd's layers (docs/architecture.md, "Layers").
 #
-#   core <- io <- config <- discovery <- daemon <- (control, metrics) <- app;  cli beside app
+#   core <- io <- config <- discovery <- daemon <- history <- (control, metrics) <- app;  cli beside app
 #   util (crash-safe files) beside core: every layer but core may include it; it includes no eqd header.
 #
 # A file of layer L is one under include/eqd/L/ or src/L/. It may include "eqd/M/..." only when M is L
@@ -24,10 +24,11 @@ declare -A allowed=(
   [config]="core io util"
   [discovery]="core io config util"
   [daemon]="core io config discovery util"
-  [control]="core io config discovery daemon util"
-  [metrics]="core io config discovery daemon util"
-  [app]="core io config discovery daemon control metrics util"
-  [cli]="core io config discovery daemon control metrics util"
+  [history]="core io config discovery daemon util"
+  [control]="core io config discovery daemon history util"
+  [metrics]="core io config discovery daemon history util"
+  [app]="core io config discovery daemon history control metrics util"
+  [cli]="core io config discovery daemon history control metrics util"
 )
 
 # check ROOT: prints every violation; returns 1 if there was one.
@@ -96,12 +97,14 @@ self_test() {
   t=$(mktemp -d /tmp/eqd-check-layers-XXXXXX) || return 2
   trap 'rm -rf "$t"' RETURN
   mkdir -p "$t/include/eqd/core" "$t/include/eqd/daemon" "$t/include/eqd/control" "$t/src/core" "$t/src/io" \
-           "$t/src/discovery" "$t/src/app" "$t/src/cli"
+           "$t/src/discovery" "$t/src/app" "$t/src/cli" "$t/src/history" "$t/src/daemon"
   printf '#pragma once\n#include <cstdint>\n#include "eqd/core/b.hpp"\n' > "$t/include/eqd/core/a.hpp"
   printf '#include "eqd/core/a.hpp"\n#include "local.hpp"\n' > "$t/src/io/link.cpp"
   printf '#include "eqd/config/config.hpp"\n' > "$t/src/discovery/merge.cpp"
   printf '#include "eqd/control/server.hpp"\n#include <eqd/metrics/exporter.hpp>\n' > "$t/src/app/app.cpp"
   printf '#include "eqd/control/protocol.hpp"\n' > "$t/src/cli/main.cpp"
+  printf '#include "eqd/daemon/logging.hpp"\n' > "$t/src/history/store.cpp"
+  printf '#include "eqd/history/audit.hpp"\n' > "$t/include/eqd/control/server.hpp"
   printf '// #include "eqd/app/app.hpp" is not an include\n' > "$t/include/eqd/daemon/notes.hpp"
   expect clean 0 "" "$t"
 
@@ -121,6 +124,14 @@ self_test() {
   printf '#include "eqd/discovery/merge.hpp"\n' > "$t/src/config/bad.cpp"
   expect config-includes-discovery 1 "config includes eqd/discovery/" "$t"
   rm "$t/src/config/bad.cpp"
+
+  printf '#include "eqd/control/server.hpp"\n' > "$t/src/history/bad.cpp"
+  expect history-includes-control 1 "src/history/bad.cpp:1: history includes eqd/control/" "$t"
+  rm "$t/src/history/bad.cpp"
+
+  printf '#include "eqd/history/store.hpp"\n' > "$t/src/daemon/bad.cpp"
+  expect daemon-includes-history 1 "daemon includes eqd/history/" "$t"
+  rm "$t/src/daemon/bad.cpp"
 
   printf '#include "eqd/app/app.hpp"\n' > "$t/src/cli/bad.cpp"
   expect cli-includes-app 1 "cli includes eqd/app/" "$t"

@@ -5,7 +5,8 @@
 # Works with and without the bash-completion package (it splits the line itself).
 
 # _eqctl_ask WHAT EQCTL [--socket PATH]: names from the daemon, one a line. WHAT: buses, test-channels
-# (what `assign` takes), eq-channels (what `release` takes), adoptable, forgettable (controllers).
+# (what `assign` takes), eq-channels (what `release` takes), channels (all: `audit --channel`),
+# adoptable, forgettable (controllers).
 # Reads eqctl's --json output, which is indented by 2 per level: list entries' fields sit at 6.
 _eqctl_ask() {
   local what=$1
@@ -14,6 +15,7 @@ _eqctl_ask() {
     buses) "$@" --json status 2>/dev/null | sed -n 's/^      "bus": "\([^"]*\)".*/\1/p' ;;
     test-channels) "$@" --json channels --role test 2>/dev/null | sed -n 's/^      "channel": "\([^"]*\)".*/\1/p' ;;
     eq-channels) "$@" --json channels --role eq 2>/dev/null | sed -n 's/^      "channel": "\([^"]*\)".*/\1/p' ;;
+    channels) "$@" --json channels 2>/dev/null | sed -n 's/^      "channel": "\([^"]*\)".*/\1/p' ;;
     adoptable | forgettable)
       # adopt: controllers eqd does not command yet; forget: the ones not from the configuration.
       "$@" --json controllers 2>/dev/null | awk -v want="$what" '
@@ -44,7 +46,7 @@ _eqctl() {
       --socket) sock=(--socket "${words[i + 1]/#\~\//$HOME/}"); ((i++)) ;;
       --socket=*) sock=(--socket "${words[i]#--socket=}") ;;
       --bus | --role | -n | --interval | --max-charge-W | --max-discharge-W | --max-charge-A | --max-discharge-A | \
-        --v-min-V | --v-max-V | --hysteresis-V | --efficiency) ((i++)) ;;  # and their value
+        --v-min-V | --v-max-V | --hysteresis-V | --efficiency | --since | --user | --channel | --limit) ((i++)) ;;  # and their value
       -*) ;;
       *)
         if [ -z "$cmd" ]; then
@@ -62,6 +64,10 @@ _eqctl() {
     --socket) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
     --bus) mapfile -t COMPREPLY < <(compgen -W "$(_eqctl_ask buses "$exe" "${sock[@]}")" -- "$cur"); return ;;
     --role) mapfile -t COMPREPLY < <(compgen -W "eq test" -- "$cur"); return ;;
+    --since) mapfile -t COMPREPLY < <(compgen -W "1h 24h 7d 30d" -- "$cur"); return ;;
+    --user) mapfile -t COMPREPLY < <(compgen -u -- "$cur"); return ;;
+    --channel) mapfile -t COMPREPLY < <(compgen -W "$(_eqctl_ask channels "$exe" "${sock[@]}")" -- "$cur"); return ;;
+    --limit) return ;;  # a number
     --max-charge-W | --max-discharge-W | --max-charge-A | --max-discharge-A | --v-min-V | --v-max-V | \
       --hysteresis-V | --efficiency | -n | --interval) return ;;  # a number: nothing to offer
   esac
@@ -69,7 +75,7 @@ _eqctl() {
   # Options of the command, and what its next argument may be (asked from the daemon only when needed).
   local opts="" args="" ask=""
   case $cmd in
-    "") args="status channels controllers watch assign release set" ;;
+    "") args="status channels controllers watch assign release set audit" ;;
     channels) opts="--bus --role" ;;
     controllers)
       case $sub in
@@ -82,6 +88,7 @@ _eqctl() {
       opts="--bus --max-charge-W --max-discharge-W --max-charge-A --max-discharge-A --v-min-V --v-max-V --hysteresis-V --efficiency"
       ((nargs == 0)) && ask=test-channels ;;
     release) ((nargs == 0)) && ask=eq-channels ;;
+    audit) opts="--since --user --channel --limit" ;;
     set)
       opts="--bus"
       case $cur in

@@ -6,7 +6,8 @@
 # EQD_SOCKET. The same rules as scripts/eqctl-completion.bash.
 
 # _eqctl_ask WHAT EQCTL [--socket PATH]: names from the daemon, one a line. WHAT: buses, test-channels
-# (what `assign` takes), eq-channels (what `release` takes), adoptable, forgettable (controllers).
+# (what `assign` takes), eq-channels (what `release` takes), channels (all: `audit --channel`),
+# adoptable, forgettable (controllers).
 # Reads eqctl's --json output, which is indented by 2 per level: list entries' fields sit at 6.
 _eqctl_ask() {
   local what=$1
@@ -15,6 +16,7 @@ _eqctl_ask() {
     buses) "$@" --json status 2>/dev/null | sed -n 's/^      "bus": "\([^"]*\)".*/\1/p' ;;
     test-channels) "$@" --json channels --role test 2>/dev/null | sed -n 's/^      "channel": "\([^"]*\)".*/\1/p' ;;
     eq-channels) "$@" --json channels --role eq 2>/dev/null | sed -n 's/^      "channel": "\([^"]*\)".*/\1/p' ;;
+    channels) "$@" --json channels 2>/dev/null | sed -n 's/^      "channel": "\([^"]*\)".*/\1/p' ;;
     adoptable|forgettable)
       # adopt: controllers eqd does not command yet; forget: the ones not from the configuration.
       "$@" --json controllers 2>/dev/null | awk -v want="$what" '
@@ -36,7 +38,7 @@ _eqctl() {
       --socket) sock=(--socket ${(Q)words[i+1]/#\~\//$HOME/}); (( i++ )) ;;
       --socket=*) sock=(--socket ${(Q)words[i]#--socket=}) ;;
       --bus|--role|-n|--interval|--max-charge-W|--max-discharge-W|--max-charge-A|--max-discharge-A|\
-      --v-min-V|--v-max-V|--hysteresis-V|--efficiency) (( i++ )) ;;  # and their value
+      --v-min-V|--v-max-V|--hysteresis-V|--efficiency|--since|--user|--channel|--limit) (( i++ )) ;;  # and their value
       -*) ;;
       *)
         if [[ -z $cmd ]]; then
@@ -54,6 +56,10 @@ _eqctl() {
     --socket) _files; return ;;
     --bus) compadd -- ${(f)"$(_eqctl_ask buses $exe $sock)"}; return ;;
     --role) compadd -- eq test; return ;;
+    --since) compadd -- 1h 24h 7d 30d; return ;;
+    --user) _users; return ;;
+    --channel) compadd -- ${(f)"$(_eqctl_ask channels $exe $sock)"}; return ;;
+    --limit) _message 'a number'; return ;;
     --max-charge-W|--max-discharge-W|--max-charge-A|--max-discharge-A|--v-min-V|--v-max-V|--hysteresis-V|\
     --efficiency|-n|--interval) _message 'a number'; return ;;
   esac
@@ -66,6 +72,7 @@ _eqctl() {
     assign) opts=(--bus --max-charge-W --max-discharge-W --max-charge-A --max-discharge-A --v-min-V --v-max-V
                   --hysteresis-V --efficiency) ;;
     set) opts=(--bus) ;;
+    audit) opts=(--since --user --channel --limit) ;;
   esac
   if [[ $cur == -* ]]; then
     compadd -- $opts --json --socket --version --help
@@ -81,7 +88,8 @@ _eqctl() {
              'watch:live view of status and equalization channels'
              'assign:put a channel into equalization mode'
              'release:take a channel out of equalization mode'
-             'set:change bus parameters at run time')
+             'set:change bus parameters at run time'
+             'audit:who changed what: the audit log')
       _describe -t commands 'eqctl command' names ;;
     controllers)
       if [[ -z $sub ]]; then

@@ -24,12 +24,14 @@ done
 # Build dependencies: compiler, CMake and the libraries of DEVELOPERS' list.
 pkgs=(build-essential cmake pkg-config libboost-dev libboost-system-dev libmodbus-dev libyaml-cpp-dev
       prometheus-cpp-dev catch2 libavahi-client-dev libsystemd-dev libcli11-dev libspdlog-dev
-      nlohmann-json3-dev)
+      nlohmann-json3-dev libsqlite3-dev)
 # Test tools: socat (Modbus RTU over a pseudo-terminal pair), promtool/prometheus, avahi + dbus,
 # util-linux (unshare, setpriv), iproute2 (network namespaces).
 test_pkgs=(socat prometheus avahi-daemon avahi-utils dbus util-linux iproute2 procps python3 zsh bash-completion)
 # Layout and static checks (scripts/check_style.sh, CTest style_check).
 test_pkgs+=(clang-format clang-tidy)
+# sqlite3: the audit end-to-end test checks the history database after kill -9 (integrity_check).
+test_pkgs+=(sqlite3)
 # The package test: lintian on the .deb, man + groff to check the man pages (tests/systemd/lintian_test.sh).
 test_pkgs+=(lintian man-db groff-base)
 # CAN tests against a real kernel in a throwaway VM (tests/vm/run_in_vm.sh).

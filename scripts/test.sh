@@ -3,7 +3,7 @@
 #   1. the normal build (RelWithDebInfo): every test, every label (unit, scenario, integration, stress,
 #      vm, systemd, ...); the benchmarks are built too, so that they cannot rot;
 #   2. an ASan+UBSan build: every test but those that boot a VM (label vm/systemd);
-#   3. a TSan build of the concurrent parts: the tests labelled tsan (control core, pollers, control
+#   3. a TSan build of the concurrent parts: the tests labelled tsan (control core, pollers, history writer, control
 #      API server, handover, eqd + eqsim end to end).
 # Usage: scripts/test.sh [--only normal|asan|tsan] [--jobs N]
 # Ends with one line "total: N passed, M failed"; exit status 0 only if every stage passed.
@@ -78,7 +78,7 @@ stage normal build-test "-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_REL
 san_flags="-DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-O1\ -g1 -DEQD_BUILD_BENCH=OFF"
 stage asan build-asan "$san_flags -DEQD_SANITIZE=address" "" "-LE vm|systemd"
 stage tsan build-tsan "$san_flags -DEQD_SANITIZE=thread" \
-  "eqd eqsim core_unit_tests core_alloc_test core_stress_test core_planner_test modbus_poller_test control_unit_tests daemon_unit_tests handover_test e2e_test" \
+  "eqd eqsim core_unit_tests core_alloc_test core_stress_test core_planner_test modbus_poller_test control_unit_tests daemon_unit_tests history_unit_tests handover_test e2e_test" \
   "-L tsan"
 
 echo "total: $passed passed, $failed failed"

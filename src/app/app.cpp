@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <set>
 
 #include "eqd/control/server.hpp"
@@ -13,23 +15,78 @@ App::App(config::Config cfg) : cfg_(std::move(cfg)), store_(cfg_.state_dir) {}
 
 App::~App() { stop(); }
 
+namespace {
+
+// The store's options from history.*: the database in state_dir unless history.path says otherwise;
+// no database (journal only) with history.enabled false.
+history::HistoryOptions history_options(const config::Config& cfg) {
+  history::HistoryOptions o;
+  if (cfg.history.enabled) o.path = cfg.history.path.empty() ? cfg.state_dir + "/history.db" : cfg.history.path;
+  o.retention_days = cfg.history.retention_days;
+  return o;
+}
+
+}  // namespace
+
 void App::start() {
+  // A database that cannot be opened never stops eqd: the store then runs without one (logged).
+  history_ = std::make_shared<history::HistoryStore>(history_options(cfg_));
+  history_->start();
   const control::PersistedState persisted = store_.load().state;
   daemon_ = std::make_unique<daemon::Daemon>(cfg_, control::plan_hook(persisted, cfg_));
   daemon_->start();
+  if (cfg_.history.enabled) {
+    energy_ = std::make_unique<history::EnergyRecorder>(*history_);
+    energy_->start();  // start_services() attaches it to the daemon
+  }
   start_services();
+  audit_event("start", Requester{::getpid(), ::getuid(), true}, true, "eqd " EQD_VERSION " started", nullptr,
+              rig_summary());
+}
+
+nlohmann::json App::rig_summary() const {
+  nlohmann::json j{{"config", cfg_.source_path}};
+  if (daemon_) {
+    j["controllers"] = daemon_->directory().controllers.size();
+    j["channels"] = daemon_->directory().channels.size();
+  }
+  return j;
+}
+
+void App::audit_event(const char* command, const Requester& from, bool ok, const std::string& message,
+                      nlohmann::json before, nlohmann::json after) {
+  if (!history_) return;
+  history::AuditRecord r;
+  r.time_ms = history::now_utc_ms();
+  r.command = command;
+  if (from.known) {
+    r.uid = static_cast<std::int64_t>(from.uid);
+    r.pid = static_cast<std::int64_t>(from.pid);
+  }
+  r.request = nlohmann::json{{"cmd", command}};
+  r.ok = ok;
+  if (!ok) r.error_code = "failed";
+  r.message = message;
+  r.before = std::move(before);
+  r.after = std::move(after);
+  (void)history_->record(std::move(r));
 }
 
 void App::start_services() {
+  // The energy recorder reads the daemon of the moment: after a reload's handover the new one, whose
+  // bus counters carry on from the old one's, so that no minute loses energy.
+  if (energy_) energy_->attach(*daemon_, daemon_->directory());
   // Metrics first, for the API's status; a metrics address in use does not stop control (the
   // service retries by itself), so this does not throw for it.
-  metrics_ = std::make_unique<metrics::ExporterService>(*daemon_, cfg_.metrics, metrics::kBindRetry, api_stats_);
+  metrics_ = std::make_unique<metrics::ExporterService>(*daemon_, cfg_.metrics, metrics::kBindRetry, api_stats_,
+                                                       history_ ? history_->stats() : nullptr);
   if (metrics_->state().listening) spdlog::info("metrics on http://{}/metrics", cfg_.metrics.listen);
   // The API reads the persisted state as it is on disk now: it is rewritten after every change.
   control::ApiServerOptions opts = control::api_server_options(cfg_.api);
   opts.adopt = adopt_hook_;
   opts.forget = forget_hook_;
   opts.request_stats = api_stats_;
+  opts.audit = history_;
   opts.metrics_state = [read = metrics_->state_reader()] {
     const metrics::EndpointState m = read();
     return control::MetricsEndpointState{m.enabled, m.listening, m.listen, m.error, m.retry};
@@ -44,6 +101,7 @@ void App::set_controller_hooks(control::ControllerHook adopt, control::Controlle
 }
 
 void App::stop_services() {
+  if (energy_) energy_->detach();  // before a reload replaces the daemon it reads
   metrics_.reset();
   if (api_) api_->stop();
   api_.reset();
@@ -134,7 +192,10 @@ daemon::ShutdownReport App::stop() {
   if (stopped_ || !daemon_) return {};
   stopped_ = true;
   stop_services();
-  return daemon_->shutdown(std::chrono::milliseconds(cfg_.loop.shutdown_timeout_ms));
+  if (energy_) energy_->stop();  // the minute in progress is written (a restart adds to it)
+  const daemon::ShutdownReport report = daemon_->shutdown(std::chrono::milliseconds(cfg_.loop.shutdown_timeout_ms));
+  if (history_) history_->stop();  // last: it writes what is queued (the stop record included)
+  return report;
 }
 
 }  // namespace eqd::app

@@ -61,6 +61,13 @@ eqd::config::Config discovery_start_config(eqd::discovery::DiscoveryManager& d, 
   }
 }
 
+// Who sent signal `info` (SIGHUP, SIGTERM): its pid and uid for the audit log; unknown when the
+// kernel sent it (si_code > 0, e.g. a terminal's SIGINT) rather than a process (kill, systemctl).
+eqd::app::App::Requester sender_of(const siginfo_t& info) {
+  if (info.si_code > 0) return {};
+  return eqd::app::App::Requester{info.si_pid, info.si_uid, true};
+}
+
 eqd::control::ControllerHook discovery_hook(eqd::discovery::DiscoveryManager& d, bool adopt) {
   return [&d, adopt](const std::string& name, const std::string& bus) {
     const eqd::discovery::ChangeResult r = adopt ? d.adopt(name, bus) : d.forget(name);
@@ -186,7 +193,8 @@ int run(int argc, char** argv) {
       const auto tick_ms = std::chrono::milliseconds(tick.tv_sec * 1000 + tick.tv_nsec / 1'000'000);
       if (left < tick_ms) wait = to_timespec(std::max(left, std::chrono::milliseconds(1)));
     }
-    const int sig = sigtimedwait(&signals, nullptr, &wait);
+    siginfo_t info{};
+    const int sig = sigtimedwait(&signals, &info, &wait);
     if (watchdog_gate.should_feed(&app_state.daemon().loop(), app_state.daemon().loop().cycles())) notifier.watchdog();
     events.tick(app_state.daemon(), eqd::daemon::monotonic_ns());
     controller_errors.flush();
@@ -204,21 +212,29 @@ int run(int argc, char** argv) {
       // refused with its error and the running configuration stays.
       spdlog::info("SIGHUP: reloading {}", config_path);
       notifier.reloading("reloading " + config_path);
+      const nlohmann::json before = app_state.rig_summary();
+      std::string refused = "refused: see the log";
+      bool reloaded = false;
       try {
         eqd::config::Config next = eqd::config::load_config(config_path);
         eqd::config::apply_overrides(next, overrides);
         if (!log_level.empty()) next.log_level = log_level;
         if (discovery) next = discovery->set_base(next);  // keep the discovered and cached controllers
-        if (app_state.reload(next)) eqd::daemon::logging::set_level(next.log_level);
+        reloaded = app_state.reload(next);
+        if (reloaded) eqd::daemon::logging::set_level(next.log_level);
         if (discovery) discovery->applied(app_state.config());
       } catch (const std::exception& e) {
         spdlog::error("reload refused: {}; keeping the running configuration", e.what());
+        refused = std::string("refused: ") + e.what();
       }
+      app_state.audit_event("reload", sender_of(info), reloaded, reloaded ? "configuration reloaded" : refused, before,
+                            reloaded ? app_state.rig_summary() : nlohmann::json(nullptr));
       if (!await_cycling(app_state)) return kExitFailure;
       notifier.ready(eqd::app::status_line(app_state));
       continue;
     }
     spdlog::info("{} received", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    app_state.audit_event("stop", sender_of(info), true, sig == SIGTERM ? "SIGTERM: stopping" : "SIGINT: stopping");
     break;
   }
   notifier.stopping("stopping: releasing the equalization channels");

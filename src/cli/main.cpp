@@ -3,6 +3,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
@@ -91,6 +92,49 @@ int run_change(Client& client, const ApiRequest& r, bool as_json, const std::vec
     else std::cout << res.dump() << "\n";
     if (res.contains("warning") && res["warning"].is_string())
       std::fprintf(stderr, "eqctl: warning: %s\n", res["warning"].get<std::string>().c_str());
+  }
+  return kExitOk;
+}
+
+/// Options of `eqctl audit`.
+struct AuditArgs {
+  std::string since, user, channel;
+  int limit = 50;
+};
+
+/// `eqctl audit`: asks for up to args.limit records, newest first (paging with before_id past the
+/// daemon's 1000 per answer), and prints them oldest first: a table, or one JSON object per line.
+int run_audit(Client& client, const AuditArgs& args, bool as_json) {
+  ApiRequest r;
+  r.command = Command::audit;
+  r.user = args.user;
+  r.channel = args.channel;
+  if (!args.since.empty()) {
+    const std::int64_t now_ms = static_cast<std::int64_t>(std::time(nullptr)) * 1000;
+    r.since_ms = eqd::cli::parse_since(args.since, now_ms);
+    if (!r.since_ms) {
+      std::fprintf(stderr, "eqctl: audit: --since '%s' is neither a duration (90s, 30m, 24h, 7d) nor a UTC date or "
+                           "time (2026-12-03, 2026-12-03T17:40:12Z)\n", args.since.c_str());
+      return kExitUsage;
+    }
+  }
+  json records = json::array();
+  bool more = true;
+  while (more && static_cast<int>(records.size()) < args.limit) {
+    r.limit = std::min<std::int64_t>(args.limit - static_cast<int>(records.size()), eqd::control::kMaxAuditLimit);
+    const json resp = client.call(r);
+    if (!resp.value("ok", false)) return report_error(resp, as_json);
+    const json& res = resp["result"];
+    for (const json& rec : res.value("records", json::array())) records.push_back(rec);
+    more = res.value("more", false) && res.contains("next_before_id") && res["next_before_id"].is_number_integer();
+    if (more) r.before_id = res["next_before_id"].get<std::int64_t>();
+  }
+  std::reverse(records.begin(), records.end());  // oldest first, as a log reads
+  if (as_json) {
+    for (const json& rec : records) std::cout << rec.dump() << "\n";
+  } else {
+    std::cout << eqd::cli::render_audit(records);
+    if (more) std::cout << "(older records not shown: --limit " << args.limit << ")\n";
   }
   return kExitOk;
 }
@@ -325,6 +369,14 @@ int run(int argc, char** argv) {
     set->footer(about);
   }
 
+  auto* audit = app.add_subcommand("audit", "who changed what: the audit log of change requests, starts, stops, reloads");
+  AuditArgs audit_args;
+  audit->add_option("--since", audit_args.since, "only records since a duration ago (24h, 30m, 7d) or a UTC time (ISO-8601)");
+  audit->add_option("--user", audit_args.user, "only records of user NAME");
+  audit->add_option("--channel", audit_args.channel, "only records of channel X (assign, release)");
+  audit->add_option("--limit", audit_args.limit, "at most N records, the newest")->check(CLI::Range(1, 1000000))->capture_default_str();
+  audit->footer("Times are UTC. With --json: one JSON object per record and line, oldest first.");
+
   app.footer("--socket, --json and --version may come anywhere on the line.\n"
              "Exit codes: 0 ok, 1 refused by eqd, 2 usage error, 3 eqd unreachable.");
   try {
@@ -391,6 +443,7 @@ int run(int argc, char** argv) {
       return run_change(client, r, as_json);
     }
     if (*set) return run_change(client, r, as_json, set_args);
+    if (*audit) return run_audit(client, audit_args, as_json);
   } catch (const UnreachableError& e) {
     if (as_json) print_unreachable_json(e.what());  // scripts reading stdout see why, as with a refusal
     std::fprintf(stderr, "eqctl: %s\n", e.what());

@@ -4,6 +4,8 @@
 /// Missing or mistyped fields print as "-" (a newer or older daemon must not crash eqctl).
 /// Pure functions; any thread.
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,5 +46,14 @@ namespace eqd::cli {
 /// lines (the last one says how many were left out), without a final newline, so that printing it
 /// from the top left never scrolls the first line away.
 [[nodiscard]] std::string fit_screen(const std::string& text, int rows, int cols);
+
+/// `eqctl audit`: one row per record of `records` (in the order given): time (UTC), user, role,
+/// command, target (channel, controller or bus), result; at most 80 columns.
+[[nodiscard]] std::string render_audit(const nlohmann::json& records);
+/// "2026-12-03 17:40:12" (UTC) of a time in ms since 1970.
+[[nodiscard]] std::string format_utc_ms(std::int64_t time_ms);
+/// `--since`: a duration back from `now_ms` (90s, 30m, 24h, 7d) or an ISO-8601 date or time in UTC
+/// (2026-12-03, 2026-12-03T17:40, 2026-12-03T17:40:12Z) as UTC ms; nullopt when it is neither.
+[[nodiscard]] std::optional<std::int64_t> parse_since(const std::string& text, std::int64_t now_ms);
 
 }  // namespace eqd::cli

@@ -377,6 +377,9 @@ void apply_one(Config& cfg, const std::string& key_path, const YAML::Node& value
   } else if (top == "discovery") {
     if (seg.size() != 2) bad_shape("discovery.KEY");
     set_key(cfg.discovery, discovery_keys(), seg[1], value, c, key_path);
+  } else if (top == "history") {
+    if (seg.size() != 2) bad_shape("history.KEY");
+    set_key(cfg.history, history_keys(), seg[1], value, c, key_path);
   } else if (top == "buses") {
     if (seg.size() != 3) bad_shape("buses.BUS_NAME.KEY");
     auto& b = find_entry(cfg.buses, seg[1], [](const BusConfig& x) { return x.name; }, "bus", c, key_path);
@@ -437,6 +440,7 @@ std::vector<std::string> accepted_key_paths() {
   add_all("api.", names_of(api_keys()));
   add_all("metrics.", names_of(metrics_keys()));
   add_all("discovery.", names_of(discovery_keys()));
+  add_all("history.", names_of(history_keys()));
   add_all("buses[].", names_of(bus_keys()));
   add_all("controllers[].", all_controller_key_names());
   add_all("equalization[].", names_of(buffer_keys()));

@@ -171,6 +171,17 @@ const std::vector<Key<MetricsConfig>>& metrics_keys() {
   return k;
 }
 
+const std::vector<Key<HistoryConfig>>& history_keys() {
+  using T = HistoryConfig;
+  static const std::vector<Key<T>> k{
+      bool_key<T>("enabled", [](T& o) -> bool& { return o.enabled; }),
+      // Not given: <state_dir>/history.db (decided where the store is opened, so it follows state_dir).
+      string_key<T>("path", [](T& o) -> std::string& { return o.path; }, check_abs_path),
+      int_key<T>("retention_days", [](T& o) -> int& { return o.retention_days; }, 1, 36500, "days"),
+  };
+  return k;
+}
+
 namespace {
 
 // A DNS-SD service type: "_name._tcp" (or _udp), name of letters, digits and '-' (RFC 6335: <= 15).
@@ -664,6 +675,10 @@ const std::vector<Key<Config>>& top_keys() {
       {"discovery", false,
        [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
          decode_mapping(n, p, discovery_keys(), o.discovery, c);
+       }},
+      {"history", false,
+       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+         decode_mapping(n, p, history_keys(), o.history, c);
        }},
       list_key<BusConfig>("buses", &T::buses, &bus_keys),
       controllers_key(),

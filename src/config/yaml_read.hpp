@@ -162,6 +162,7 @@ const std::vector<Key<ControlLoopConfig>>& loop_keys();
 const std::vector<Key<ApiConfig>>& api_keys();
 const std::vector<Key<MetricsConfig>>& metrics_keys();
 const std::vector<Key<DiscoveryConfig>>& discovery_keys();
+const std::vector<Key<HistoryConfig>>& history_keys();
 const std::vector<Key<BusConfig>>& bus_keys();
 /// Keys of controllers[] every transport has (name, poll_hz, channels, bus ...).
 const std::vector<Key<ControllerConfig>>& common_controller_keys();

@@ -32,6 +32,7 @@ constexpr CommandName kCommands[] = {
     {"hello", Command::hello},         {"status", Command::status}, {"channels", Command::channels},
     {"controllers", Command::controllers}, {"assign", Command::assign}, {"release", Command::release},
     {"set", Command::set},         {"adopt", Command::adopt},   {"forget", Command::forget},
+    {"audit", Command::audit},
 };
 
 // Rejects deep nesting before nlohmann builds a tree: a 64 KiB line of '[' would otherwise cost a
@@ -125,6 +126,28 @@ std::string read_number(const json& obj, const std::string& key, std::optional<d
   return {};
 }
 
+// An integer field within [lo, hi]: empty string, or why not.
+std::string read_integer(const json& j, const char* key, std::int64_t lo, std::int64_t hi,
+                         std::optional<std::int64_t>& out) {
+  auto it = j.find(key);
+  if (it == j.end()) return {};
+  if (!it->is_number_integer() || it->get<std::int64_t>() < lo || it->get<std::int64_t>() > hi)
+    return std::string("field \"") + key + "\" must be an integer within " + std::to_string(lo) + ".." +
+           std::to_string(hi);
+  out = it->get<std::int64_t>();
+  return {};
+}
+
+// The filter of `audit`: channel, user, since_ms, before_id, limit (all optional).
+std::string read_audit_filter(const json& j, ApiRequest& r) {
+  std::string err = read_name(j, "channel", r.channel, false);
+  if (err.empty()) err = read_name(j, "user", r.user, false);
+  if (err.empty()) err = read_integer(j, "since_ms", 0, std::numeric_limits<std::int64_t>::max(), r.since_ms);
+  if (err.empty()) err = read_integer(j, "before_id", 1, std::numeric_limits<std::int64_t>::max(), r.before_id);
+  if (err.empty()) err = read_integer(j, "limit", 1, kMaxAuditLimit, r.limit);
+  return err;
+}
+
 }  // namespace
 
 const char* to_string(Command c) noexcept {
@@ -207,7 +230,7 @@ std::variant<ApiRequest, ParseError> parse_request(std::string_view line) {
     std::string shown = name.substr(0, 40);
     return fail(r.id, error_code::kUnknownCommand,
                 "unknown command \"" + shown +
-                    "\" (known: hello, status, channels, controllers, assign, release, set, adopt, forget)");
+                    "\" (known: hello, status, channels, controllers, assign, release, set, adopt, forget, audit)");
   }
 
   std::string err;
@@ -278,6 +301,9 @@ std::variant<ApiRequest, ParseError> parse_request(std::string_view line) {
     case Command::forget:
       err = read_name(j, "controller", r.controller, true);
       break;
+    case Command::audit:
+      err = read_audit_filter(j, r);
+      break;
     case Command::set: {
       err = read_name(j, "bus", r.bus, true);
       if (!err.empty()) break;
@@ -326,6 +352,10 @@ std::string serialize_request(const ApiRequest& r) {
   if (!r.bus.empty()) j["bus"] = r.bus;
   if (!r.controller.empty()) j["controller"] = r.controller;
   if (r.command == Command::channels && r.role != RoleFilter::any) j["role"] = r.role == RoleFilter::eq ? "eq" : "test";
+  if (!r.user.empty()) j["user"] = r.user;
+  if (r.since_ms) j["since_ms"] = *r.since_ms;
+  if (r.before_id) j["before_id"] = *r.before_id;
+  if (r.limit) j["limit"] = *r.limit;
   if (r.limits.any()) {
     json l = json::object();
     const LimitArgs& a = r.limits;

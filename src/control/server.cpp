@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <stdexcept>
@@ -24,6 +25,7 @@
 #include "eqd/control/auth.hpp"
 #include "eqd/control/protocol.hpp"
 #include "eqd/control/views.hpp"
+#include "audit_trail.hpp"
 
 namespace eqd::control {
 
@@ -48,11 +50,23 @@ constexpr std::chrono::seconds kRejectLogPeriod{10};
 
 class Session;
 class Rejection;
+
+// The io_context as other threads may post to it (the history writer answering `audit`): null
+// once the server is stopped, so that a late answer is dropped instead of posted to a dead context.
+struct IoGate {
+  std::mutex m;
+  asio::io_context* io = nullptr;
+};
 }  // namespace
 
 struct ApiServer::Impl {
   Impl(const daemon::RigView& r, daemon::RequestSink& q, StateStore& s, PersistedState st, ApiServerOptions o)
-      : rig(r), requests(q), store(s), state(std::move(st)), opts(std::move(o)), auth(opts.group, opts.admin_group) {}
+      : rig(r), requests(q), store(s), state(std::move(st)), opts(std::move(o)), auth(opts.group, opts.admin_group) {
+    io_gate->io = &io;
+  }
+  ~Impl() { close_gate(); }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
 
   struct Pending {
     std::function<void(std::optional<core::ResponseStatus>)> done;  ///< nullopt: timed out
@@ -80,6 +94,12 @@ struct ApiServer::Impl {
   bool polling = false;
   bool stopping = false;
   std::thread thread;
+  std::shared_ptr<IoGate> io_gate = std::make_shared<IoGate>();
+
+  void close_gate() {
+    std::lock_guard lock(io_gate->m);
+    io_gate->io = nullptr;
+  }
 
   void do_accept();
   void on_accept(stream::socket socket);
@@ -91,6 +111,15 @@ struct ApiServer::Impl {
   void handle_assign(const std::shared_ptr<Session>& s, const ApiRequest& r);
   void handle_release(const std::shared_ptr<Session>& s, const ApiRequest& r);
   void handle_set(const std::shared_ptr<Session>& s, const ApiRequest& r);
+  void handle_audit(const std::shared_ptr<Session>& s, const ApiRequest& r);
+  nlohmann::json hello_result(const Session& s) const;
+  /// Starts the audit record of a change request (or of a line naming one that did not parse).
+  void begin_audit(Session& s, std::string_view line, const std::variant<ApiRequest, ParseError>& parsed) const;
+  /// Completes a change request's audit record from the answer `text` and hands it to opts.audit.
+  void finish_audit(history::AuditRecord& rec, const std::string& text) noexcept {
+    complete_audit(rec, text);
+    if (opts.audit) (void)opts.audit->record(std::move(rec));
+  }
   bool submit(core::Request req, std::function<void(std::optional<core::ResponseStatus>)> done);
   void arm_poll();
   void on_poll();
@@ -121,6 +150,10 @@ class Session : public std::enable_shared_from_this<Session> {
   /// reply within the idle timeout is closed: it must not hold a connection slot for ever.
   void reply(std::string text, bool close_after = false) {
     if (closed_) return;
+    if (audit_) {
+      srv_.finish_audit(*audit_, text);
+      audit_.reset();
+    }
     count(text);
     out_ = std::move(text);
     arm_deadline(false);
@@ -147,6 +180,8 @@ class Session : public std::enable_shared_from_this<Session> {
   /// The operation of the request being answered (its wire name), for the request counts.
   void set_operation(const char* op) noexcept { operation_ = op; }
   [[nodiscard]] const PeerCredentials& peer() const noexcept { return peer_; }
+  /// The audit record of the change request being answered; completed by the reply to it.
+  void set_audit(history::AuditRecord rec) { audit_ = std::move(rec); }
 
  private:
   void read_line() {
@@ -214,6 +249,7 @@ class Session : public std::enable_shared_from_this<Session> {
   PeerCredentials peer_;
   Role role_ = Role::viewer;
   const char* operation_ = "unparsed";
+  std::optional<history::AuditRecord> audit_;
 
   // Counts the answer `text` (one of our own response lines) under the current operation, by its
   // result: "ok" or the error's code. An ok line (ok_response: keys sorted, so `{"id":N,"ok":true,...`)
@@ -447,8 +483,32 @@ std::string ApiServer::Impl::persist() {
   }
 }
 
+json ApiServer::Impl::hello_result(const Session& s) const {
+  const daemon::Directory& dir = rig.directory();
+  return json{{"protocol", kProtocolVersion},
+              {"may_change", s.role() != Role::viewer},
+              {"role", to_string(s.role())},
+              {"uid", s.peer().uid},
+              {"group", auth.group()},
+              {"admin_group", auth.admin_group()},
+              {"buses", dir.buses},
+              {"channels", dir.channels.size()},
+              {"controllers", dir.controllers.size()}};
+}
+
+void ApiServer::Impl::begin_audit(Session& s, std::string_view line,
+                                  const std::variant<ApiRequest, ParseError>& parsed) const {
+  if (!opts.audit) return;
+  if (const auto* r = std::get_if<ApiRequest>(&parsed)) {
+    if (is_change(r->command)) s.set_audit(audit_draft(*r, s.peer(), s.role(), rig));
+  } else if (auto draft = audit_draft_unparsed(line, s.peer(), s.role())) {
+    s.set_audit(std::move(*draft));  // a change request refused for its fields is an attempt all the same
+  }
+}
+
 void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, std::string_view line) {
   auto parsed = parse_request(line);
+  begin_audit(*s, line, parsed);
   if (auto* e = std::get_if<ParseError>(&parsed)) {
     s->reply(error_response(e->id, e->code, e->message));
     return;
@@ -473,15 +533,7 @@ void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, std::string_view
   }
   switch (r.command) {
     case Command::hello:
-      s->reply(ok_response(r.id, json{{"protocol", kProtocolVersion},
-                                      {"may_change", s->role() != Role::viewer},
-                                      {"role", to_string(s->role())},
-                                      {"uid", s->peer().uid},
-                                      {"group", auth.group()},
-                                      {"admin_group", auth.admin_group()},
-                                      {"buses", dir.buses},
-                                      {"channels", dir.channels.size()},
-                                      {"controllers", dir.controllers.size()}}));
+      s->reply(ok_response(r.id, hello_result(*s)));
       return;
     case Command::status: {
       std::optional<MetricsEndpointState> metrics;
@@ -508,6 +560,7 @@ void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, std::string_view
     case Command::assign: handle_assign(s, r); return;
     case Command::release: handle_release(s, r); return;
     case Command::set: handle_set(s, r); return;
+    case Command::audit: handle_audit(s, r); return;
     case Command::adopt:
     case Command::forget: {
       const ControllerHook& hook = r.command == Command::adopt ? opts.adopt : opts.forget;
@@ -797,6 +850,38 @@ void ApiServer::Impl::handle_set(const std::shared_ptr<Session>& s, const ApiReq
   if (!queued) s->reply(error_response(r.id, error_code::kBusy, "eqd's request queue is full; try again"));
 }
 
+void ApiServer::Impl::handle_audit(const std::shared_ptr<Session>& s, const ApiRequest& r) {
+  if (!opts.audit) {
+    s->reply(error_response(r.id, error_code::kUnavailable, "audit: there is no audit log in this eqd"));
+    return;
+  }
+  // The query runs on the history writer's thread; its answer is posted back to this io thread. A
+  // writer stuck on a slow disk gets the client a timeout, not a connection that hangs for ever.
+  const std::uint64_t id = r.id;
+  auto replied = std::make_shared<bool>(false);  // io thread only
+  auto timer = std::make_shared<asio::steady_timer>(io, opts.response_timeout);
+  const bool queued = opts.audit->query(audit_query(r), [gate = io_gate, s, id, replied, timer](history::AuditPage page) {
+    std::string text = page.error.empty() ? ok_response(id, audit_result(page))
+                                          : error_response(id, error_code::kUnavailable, "audit: " + page.error);
+    std::lock_guard lock(gate->m);
+    if (gate->io == nullptr) return;
+    asio::post(*gate->io, [s, replied, timer, text = std::move(text)]() mutable {
+      if (std::exchange(*replied, true)) return;
+      timer->cancel();
+      s->reply(std::move(text));
+    });
+  });
+  if (!queued) {
+    s->reply(error_response(r.id, error_code::kBusy, "audit: the history writer is busy; try again"));
+    return;
+  }
+  timer->async_wait([this, s, id, replied](boost::system::error_code ec) {
+    if (ec || stopping || std::exchange(*replied, true)) return;
+    s->reply(error_response(id, error_code::kTimeout, "audit: the history database did not answer within " +
+                                                          std::to_string(opts.response_timeout.count()) + " ms"));
+  });
+}
+
 ApiServerOptions api_server_options(const config::ApiConfig& api) {
   ApiServerOptions o;
   o.socket_path = api.socket_path;
@@ -865,6 +950,7 @@ void ApiServer::stop() {
     m.io.stop();
   });
   m.thread.join();
+  m.close_gate();
   // Changes the core accepted but whose response was not read yet must still be persisted: the io
   // thread is gone, so this thread is the only consumer now. The control thread still runs.
   const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);

@@ -41,6 +41,9 @@ enum Id : std::size_t {
   kPredictorMemory,
   kPredictorSaveErrors,
   kPredictorTickErrors,
+  kHistoryRows,
+  kHistoryErrors,
+  kHistoryAge,
   kBusNet,
   kBusFree,
   kBusFreeForecast,
@@ -118,7 +121,7 @@ const MetricInfo kCatalogue[] = {
     {"eqd_control_requests_refused_total", C, kCtl, "", "", "Change requests the control thread refused."},
     {"eqd_control_api_requests_total", C, kCtl, "", "operation,result",
      "Control API requests answered, by operation (hello|status|channels|controllers|assign|release|set|adopt|"
-     "forget|unparsed) and result (ok or the error code), whoever decided them; only pairs seen so far."},
+     "forget|audit|unparsed) and result (ok or the error code), whoever decided them; only pairs seen so far."},
     {"eqd_predictor_tick_seconds", G, kCtl, "seconds", "",
      "Duration of the predictor thread's last pass over all channels (once per second; learned forecasts)."},
     {"eqd_predictor_memory_bytes", G, kCtl, "bytes", "", "Heap held by the learned-forecast predictors of all channels."},
@@ -126,6 +129,13 @@ const MetricInfo kCatalogue[] = {
      "Failed writes of state_dir/learned.bin (learning goes on in memory; the next save tries again)."},
     {"eqd_predictor_tick_errors_total", C, kCtl, "", "",
      "Predictor passes that failed (e.g. out of memory): forecasts pause, control is unaffected."},
+    {"eqd_history_rows_written_total", C, kCtl, "", "table",
+     "Rows committed to the history database, by table (audit, energy_bus, energy_buffer)."},
+    {"eqd_history_write_errors_total", C, kCtl, "", "reason",
+     "History records lost: reason database (the database failed or is unusable) or queue_full (the writer's "
+     "queue was full); control is never held up by either."},
+    {"eqd_history_last_write_age_seconds", G, kCtl, "seconds", "",
+     "Time since the history database last committed a write (absent before the first one)."},
     {"eqd_bus_net_power_watts", G, kBus, "watts", "bus",
      "Net power of the bus: free plus measured equalization power (what the grid sees); positive = drawn."},
     {"eqd_bus_free_power_watts", G, kBus, "watts", "bus",
@@ -341,6 +351,7 @@ void Collector::collect_control(std::vector<MetricFamily>& out, std::int64_t now
           counter(f, {{"operation", std::string(Stats::kOperations[o])}, {"result", std::string(Stats::kResults[r])}},
                   static_cast<double>(n));
   }
+  if (src_.history) collect_history(out);
   const daemon::PredictorView pv = src_.snapshots->predictor();
   if (pv.running) {
     if (pv.ticks > 0) gauge(family(out, kPredictorTick, 1), none, pv.last_tick_s);
@@ -348,6 +359,20 @@ void Collector::collect_control(std::vector<MetricFamily>& out, std::int64_t now
     counter(family(out, kPredictorSaveErrors, 1), none, static_cast<double>(pv.save_errors));
     counter(family(out, kPredictorTickErrors, 1), none, static_cast<double>(pv.tick_errors));
   }
+}
+
+void Collector::collect_history(std::vector<MetricFamily>& out) const {
+  const history::HistoryStats& h = *src_.history;
+  MetricFamily& rows = family(out, kHistoryRows, h.kTables.size());
+  for (std::size_t t = 0; t < h.kTables.size(); ++t)
+    counter(rows, {{"table", std::string(h.kTables[t])}},
+            static_cast<double>(h.rows_written[t].load(std::memory_order_relaxed)));
+  MetricFamily& errors = family(out, kHistoryErrors, 2);
+  counter(errors, {{"reason", "database"}}, static_cast<double>(h.write_errors.load(std::memory_order_relaxed)));
+  counter(errors, {{"reason", "queue_full"}}, static_cast<double>(h.dropped_queue_full.load(std::memory_order_relaxed)));
+  // Wall-clock age: the writer stamps commits in UTC ms (history::now_utc_ms).
+  if (const std::int64_t last = h.last_write_ms.load(std::memory_order_relaxed); last > 0)
+    gauge(family(out, kHistoryAge, 1), {}, std::max(0.0, static_cast<double>(history::now_utc_ms() - last) / 1000.0));
 }
 
 void Collector::collect_buses(std::vector<MetricFamily>& out) const {

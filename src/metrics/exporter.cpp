@@ -135,13 +135,15 @@ struct ExporterService::Shared {
 
 ExporterService::ExporterService(const daemon::RigView& rig, const config::MetricsConfig& cfg,
                                  std::chrono::milliseconds retry,
-                                 std::shared_ptr<const daemon::ApiRequestStats> api_requests)
+                                 std::shared_ptr<const daemon::ApiRequestStats> api_requests,
+                                 std::shared_ptr<const history::HistoryStats> history)
     : shared_(std::make_shared<Shared>()), listen_(cfg.listen), retry_(retry) {
   shared_->state.enabled = cfg.enabled;
   shared_->state.listen = cfg.listen;
   if (!cfg.enabled) return;
   Sources src = sources_from(rig);
   src.api_requests = std::move(api_requests);
+  src.history = std::move(history);
   collector_ = std::make_shared<Collector>(std::move(src), CollectorOptions{cfg.per_channel});
   try_bind();
   if (exporter_) return;

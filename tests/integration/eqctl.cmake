@@ -48,3 +48,11 @@ add_test(NAME eqctl_planned
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/eqctl_planned.sh $<TARGET_FILE:eqsim> $<TARGET_FILE:eqd>
                  $<TARGET_FILE:eqctl> ${PROJECT_SOURCE_DIR}/config/rigs/demo.yaml)
 set_tests_properties(eqctl_planned PROPERTIES LABELS "integration" TIMEOUT 90)
+
+# The audit log end to end (issue #16): the test's own release/assign under its uid in `eqctl audit
+# --json`, a refusal as nobody, start and SIGHUP reload with the sender, kill -9 during writes leaves a
+# database that passes integrity_check. Root (setpriv), jq, socat, sqlite3.
+add_test(NAME eqctl_audit_e2e
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/eqctl_audit_e2e.sh $<TARGET_FILE:eqsim> $<TARGET_FILE:eqd>
+                 $<TARGET_FILE:eqctl> ${PROJECT_SOURCE_DIR}/config/rigs/demo.yaml)
+set_tests_properties(eqctl_audit_e2e PROPERTIES LABELS "integration" TIMEOUT 90)

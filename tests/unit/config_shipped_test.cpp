@@ -81,6 +81,10 @@ TEST_CASE("shipped eqd.yaml values are the code's defaults", "[config][shipped]"
   CHECK(cfg.metrics.enabled == def.metrics.enabled);
   CHECK(cfg.metrics.listen == def.metrics.listen);
   CHECK(cfg.metrics.per_channel == def.metrics.per_channel);
+  CHECK(cfg.history.enabled == def.history.enabled);
+  CHECK(def.history.path.empty());  // not given: <state_dir>/history.db, which the file spells out
+  CHECK(cfg.history.path == def.state_dir + "/history.db");
+  CHECK(cfg.history.retention_days == def.history.retention_days);
 
   const eqd::core::BusParams bp;
   const auto& p = cfg.buses[0].params;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include "render.hpp"
 
@@ -280,4 +281,50 @@ TEST_CASE("eqctl render: status shows one power unit per bus, labels within thei
   // Bus main's powers are kW-sized except the buffers' 450 W: all in kW; aux's are all W-sized.
   CHECK(s.find("0.45 kW measured, 0.64 kW commanded") != std::string::npos);
   CHECK(s.find("-102 W measured, -147 W commanded") != std::string::npos);
+}
+
+TEST_CASE("eqctl render: the audit table fits 80 columns and says who did what", "[control][cli][audit]") {
+  const json records = json::array(
+      {{{"time_ms", 1796320812345}, {"user", "alice"}, {"uid", 1000}, {"role", "operator"}, {"command", "assign"},
+        {"channel", "cab2/16"}, {"bus", nullptr}, {"controller", nullptr}, {"result", "ok"}},
+       {{"time_ms", 1796320813000}, {"user", "a-very-long-user-name"}, {"uid", 1001}, {"role", "viewer"},
+        {"command", "adopt"}, {"channel", nullptr}, {"controller", "hall-b-cabinet-17"}, {"result", "unknown_controller"}},
+       {{"time_ms", 1796320814000}, {"user", ""}, {"uid", 4321}, {"role", "admin"}, {"command", "set"},
+        {"channel", nullptr}, {"bus", "main"}, {"result", "forbidden"}},
+       {{"time_ms", 1796320815000}, {"user", "root"}, {"uid", 0}, {"role", ""}, {"command", "reload"}, {"result", "ok"}}});
+  const std::string t = render_audit(records);
+  INFO(t);
+  std::istringstream lines(t);
+  std::vector<std::string> rows;
+  for (std::string l; std::getline(lines, l);) {
+    CHECK(l.size() <= 80);
+    rows.push_back(l);
+  }
+  REQUIRE(rows.size() == 5);
+  CHECK(std::regex_search(rows[0], std::regex("^TIME \\(UTC\\) +USER +ROLE +COMMAND +TARGET +RESULT$")));
+  CHECK(std::regex_search(rows[1], std::regex("^2026-12-03 \\d\\d:\\d\\d:\\d\\d +alice +operator +assign +cab2/16 +ok$")));
+  CHECK(rows[2].find("a-very-~") != std::string::npos);  // cut, marked
+  CHECK(rows[2].find("hall-b-cabi~") != std::string::npos);
+  CHECK(rows[3].find("uid 4321") != std::string::npos);
+  CHECK(rows[3].find("bus main") != std::string::npos);
+  CHECK(std::regex_search(rows[4], std::regex("root +- +reload +- +ok$")));
+  CHECK(render_audit(json::array()) == "no audit records\n");
+  CHECK(format_utc_ms(0) == "1970-01-01 00:00:00");
+}
+
+TEST_CASE("eqctl render: --since takes a duration or a UTC date or time", "[control][cli][audit]") {
+  const std::int64_t now = 1'796'320'812'000;
+  CHECK(parse_since("24h", now) == now - 86'400'000);
+  CHECK(parse_since("30m", now) == now - 1'800'000);
+  CHECK(parse_since("7d", now) == now - 7 * 86'400'000LL);
+  CHECK(parse_since("90s", now) == now - 90'000);
+  CHECK(parse_since("1970-01-02", now) == 86'400'000);
+  CHECK(parse_since("1970-01-01T01:00", now) == 3'600'000);
+  CHECK(parse_since("1970-01-01T00:00:10Z", now) == 10'000);
+  CHECK(parse_since("1970-01-01 00:01:00", now) == 60'000);
+  for (const char* bad : {"", "h", "24", "24x", "yesterday", "1970-13-01", "1970-01-01T25:00", "1970-01-01T01",
+                          "1970-01-01X", "1970-01-01T00:00:00+02:00"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_since(bad, now).has_value());
+  }
 }

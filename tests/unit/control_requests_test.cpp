@@ -7,18 +7,22 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
+#include <future>
 #include <memory>
 #include <string>
 #include <thread>
 
 #include "../fakes/fake_rig.hpp"
 #include "../fakes/other_uid.hpp"
+#include "../fakes/temp_files.hpp"
 #include "client.hpp"
 #include "control_test_util.hpp"
 #include "eqd/control/server.hpp"
 #include "eqd/control/state_store.hpp"
+#include "eqd/history/store.hpp"
 
 using eqd::cli::Client;
 using eqd::control::ApiRequest;
@@ -672,4 +676,166 @@ TEST_CASE("control API on a fake rig: every row of the run-time parameter table 
   REQUIRE(ok["ok"] == true);
   CHECK(ok["result"]["params"].size() == eqd::core::kRuntimeParams.size());
   CHECK(eqd::control::settable_list() == "tau_s, deadband_W, target_W, use_forecast, learn_forecast");
+}
+
+namespace {
+
+// The audit log behind a FakeServer: a real history store (SQLite) in this process's scratch directory.
+std::shared_ptr<eqd::history::HistoryStore> audit_store(const std::string& name) {
+  static eqd::test::ProcessTempDir dir("eqd-control-audit");
+  eqd::history::HistoryOptions o;
+  o.path = (dir.path() / name).string();
+  o.journal = false;
+  auto s = std::make_shared<eqd::history::HistoryStore>(o);
+  REQUIRE(s->database_error().empty());
+  s->start();
+  return s;
+}
+
+// The store's records, oldest first, once everything recorded so far is written.
+std::vector<eqd::history::AuditRecord> audit_records(eqd::history::HistoryStore& s) {
+  REQUIRE(s.flush(5s));
+  auto got = std::make_shared<std::promise<eqd::history::AuditPage>>();
+  REQUIRE(s.query(eqd::history::AuditQuery{}, [got](eqd::history::AuditPage p) { got->set_value(std::move(p)); }));
+  auto f = got->get_future();
+  REQUIRE(f.wait_for(5s) == std::future_status::ready);
+  auto page = f.get();
+  REQUIRE(page.error.empty());
+  std::reverse(page.records.begin(), page.records.end());
+  return page.records;
+}
+
+}  // namespace
+
+// Issue #16, audit log: every change request is recorded with who (uid, user, pid, role), the request,
+// the result and the values before and after; refusals too; `audit` answers from the database.
+TEST_CASE("control API on a fake rig: change requests are audited with who, result, before and after",
+          "[control][server][fake][audit]") {
+  auto store = audit_store("audit.db");
+  FakeServer s([](FakeRig& r) { r.cycle(); }, [&store](ApiServerOptions& o) { o.audit = store; });
+  const std::int64_t me = ::getuid();
+
+  REQUIRE(s.call(assign("cab1/2"))["ok"] == true);
+  REQUIRE(s.call(req(Command::release, "cab1/2"))["ok"] == true);
+  ApiRequest set = req(Command::set, "", "main");
+  set.params["deadband_W"] = 45;
+  REQUIRE(s.call(set)["ok"] == true);
+  CHECK(code_of(s.call(req(Command::assign, "cab1/99"))) == "unknown_channel");
+  CHECK(code_of(s.raw(R"({"cmd":"set","bus":"main","params":{"lease_ms":3}})")) == "bad_request");
+  REQUIRE(s.call(req(Command::status))["ok"] == true);  // reading is not audited
+
+  auto recs = audit_records(*store);
+  REQUIRE(recs.size() == 5);
+  const auto& a = recs[0];
+  CHECK(a.command == "assign");
+  CHECK(a.ok);
+  CHECK(a.uid == me);
+  CHECK(a.user == eqd::history::user_name(static_cast<uid_t>(me)));
+  CHECK(a.pid == ::getpid());  // eqctl's client runs in this process
+  CHECK(a.role == (me == 0 ? "admin" : "operator"));
+  CHECK(a.channel == "cab1/2");
+  CHECK(a.request["cmd"] == "assign");
+  CHECK(a.request["limits"]["max_charge_W"] == 800.0);
+  CHECK(a.before == json{{"role", "test"}});
+  CHECK(a.after["role"] == "pending");  // its controller is down in the fake
+  CHECK(a.after["limits"]["max_discharge_W"] == 600.0);
+
+  const auto& rel = recs[1];
+  CHECK(rel.command == "release");
+  CHECK(rel.ok);
+  CHECK(rel.before["role"] == "pending");
+  CHECK(rel.before["limits"]["max_charge_W"] == 800.0);
+  CHECK(rel.after == json{{"role", "test"}});
+
+  const auto& st = recs[2];
+  CHECK(st.command == "set");
+  CHECK(st.bus == "main");
+  CHECK(st.ok);
+  CHECK(st.request["params"]["deadband_W"] == 45.0);
+  CHECK(st.after["params"]["deadband_W"] == 45.0);
+  CHECK(st.before["params"]["deadband_W"] != 45.0);
+
+  CHECK_FALSE(recs[3].ok);
+  CHECK(recs[3].error_code == "unknown_channel");
+  CHECK(recs[3].before.is_null());
+  CHECK(recs[3].after.is_null());
+  CHECK_FALSE(recs[4].ok);
+  CHECK(recs[4].command == "set");
+  CHECK(recs[4].error_code == "bad_request");
+  CHECK(recs[4].request["params"]["lease_ms"] == 3);
+
+  // The API's own `audit` answers from the same database, newest first, filtered.
+  ApiRequest q = req(Command::audit, "cab1/2");
+  const json got = s.call(q);
+  INFO(got.dump());
+  REQUIRE(got["ok"] == true);
+  REQUIRE(got["result"]["records"].size() == 2);
+  CHECK(got["result"]["records"][0]["command"] == "release");
+  CHECK(got["result"]["records"][1]["result"] == "ok");
+  CHECK(got["result"]["more"] == false);
+}
+
+TEST_CASE("control API on a fake rig: a set refused to a non-admin uid is audited with that uid and role",
+          "[control][server][fake][audit][roles]") {
+  if (::getuid() != 0) {
+    WARN("not run: connecting as another uid needs root");
+    return;
+  }
+  auto store = audit_store("refused.db");
+  FakeServer s([](FakeRig& r) { r.cycle(); }, [&store](ApiServerOptions& o) {
+    o.group = "nogroup";  // uid 65534 (primary group nogroup) is an operator
+    o.admin_group = "staff";
+    o.audit = store;
+  });
+  OtherUidPeer peer(s);
+  CHECK(code_of(peer.ask(R"({"cmd":"set","bus":"aux","params":{"deadband_W":45}})")) == "forbidden");
+  CHECK(peer.ask(R"({"cmd":"release","channel":"cab1/4"})")["ok"] == true);
+  CHECK(peer.ask(R"({"cmd":"audit","user":"nobody"})")["result"]["records"].size() == 2);
+
+  auto recs = audit_records(*store);
+  REQUIRE(recs.size() == 2);
+  const auto& refused = recs[0];
+  CHECK(refused.command == "set");
+  CHECK(refused.uid == 65534);
+  CHECK(refused.user == eqd::history::user_name(65534));
+  CHECK(refused.role == "operator");
+  CHECK(refused.pid > 0);
+  CHECK(refused.bus == "aux");
+  CHECK_FALSE(refused.ok);
+  CHECK(refused.error_code == "forbidden");
+  CHECK_THAT(refused.message, Catch::Contains("set needs the admin role"));
+  CHECK(refused.before["params"].contains("deadband_W"));
+  CHECK(refused.after.is_null());
+  CHECK(recs[1].command == "release");
+  CHECK(recs[1].uid == 65534);
+  CHECK(recs[1].ok);
+  CHECK(recs[1].before["role"] == "pending");
+  CHECK(recs[1].after == json{{"role", "test"}});
+}
+
+TEST_CASE("control API on a fake rig: audit without a history answers unavailable", "[control][server][fake][audit]") {
+  FakeServer s;
+  CHECK(code_of(s.call(req(Command::audit))) == "unavailable");
+}
+
+TEST_CASE("control API on a fake rig: an audit query the history never answers times out", "[control][server][fake][audit]") {
+  // A history writer stuck on a slow disk: it takes the query and never calls back.
+  struct SilentSink final : eqd::history::AuditSink {
+    bool record(eqd::history::AuditRecord) noexcept override { return true; }
+    bool query(const eqd::history::AuditQuery&, std::function<void(eqd::history::AuditPage)> done) noexcept override {
+      kept = std::move(done);
+      return true;
+    }
+    std::function<void(eqd::history::AuditPage)> kept;
+  };
+  auto sink = std::make_shared<SilentSink>();
+  FakeServer s({}, [&sink](ApiServerOptions& o) {
+    o.audit = sink;
+    o.response_timeout = 300ms;
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  const json got = s.call(req(Command::audit));
+  CHECK(code_of(got) == "timeout");
+  CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+  CHECK(s.call(req(Command::hello))["ok"] == true);  // the server goes on
 }

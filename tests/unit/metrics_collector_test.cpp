@@ -136,6 +136,13 @@ struct Scene {
     for (int k = 0; k < 3; ++k) api->count("status", "ok");
     api->count("assign", "unknown_channel");
     s.api_requests = api;
+    // The history writer committed 5 audit rows 2 s ago, lost 1 to the database and 2 to a full queue.
+    auto history = std::make_shared<eqd::history::HistoryStats>();
+    history->rows_written[0] = 5;
+    history->write_errors = 1;
+    history->dropped_queue_full = 2;
+    history->last_write_ms = eqd::history::now_utc_ms() - 2000;
+    s.history = history;
     const std::int64_t now = f.now_ns;
     s.now_ns = [now] { return now; };
     return s;
@@ -270,6 +277,10 @@ TEST_CASE("collector exports every catalogued family with the value of its snaps
   REQUIRE(api.metric.size() == 2);  // only the pairs seen
   CHECK(one(api, "operation", "status").counter.value == 3.0);
   CHECK(one(api, "result", "unknown_channel").counter.value == 1.0);
+  CHECK(one(families.at("eqd_history_rows_written_total"), "table", "audit").counter.value == 5.0);
+  CHECK(one(families.at("eqd_history_write_errors_total"), "reason", "database").counter.value == 1.0);
+  CHECK(one(families.at("eqd_history_write_errors_total"), "reason", "queue_full").counter.value == 2.0);
+  CHECK(families.at("eqd_history_last_write_age_seconds").metric.at(0).gauge.value == Approx(2.0).margin(0.5));
   CHECK(b.energy.free_import_J > 0.0);
   CHECK(one(families.at("eqd_bus_equalization_capacity_watts"), "direction", "charge").gauge.value ==
         b.capacity_charge_W);

@@ -5,12 +5,18 @@
 /// reloads by handover. The only layer that knows all the others (docs/architecture.md, "Layers").
 /// Thread-safety: every member function from the main thread only.
 
+#include <sys/types.h>
+
 #include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "eqd/config/config.hpp"
 #include "eqd/control/server.hpp"
 #include "eqd/control/state_store.hpp"
 #include "eqd/daemon/daemon.hpp"
+#include "eqd/history/store.hpp"
 
 namespace eqd::control {
 class ApiServer;
@@ -28,8 +34,23 @@ class App {
   App(const App&) = delete;
   App& operator=(const App&) = delete;
 
-  /// Load the persisted state, start the daemon, then the services. Throws on failure.
+  /// Open the history database, load the persisted state, start the daemon, then the services
+  /// (audited as `start`). Throws on failure.
   void start();
+
+  /// Who asked for a daemon event: a signal's sender (sigtimedwait's si_pid and si_uid), or eqd
+  /// itself. Plain data.
+  struct Requester {
+    pid_t pid = -1;  ///< -1: unknown
+    uid_t uid = 0;
+    bool known = false;  ///< false: uid and pid unknown (e.g. the signal came from the kernel)
+  };
+  /// Records a daemon event in the audit log (journal + history database): `command` is "start",
+  /// "stop" or "reload"; `before`/`after` the values it changed (null: none). Never blocks.
+  void audit_event(const char* command, const Requester& from, bool ok, const std::string& message,
+                   nlohmann::json before = nullptr, nlohmann::json after = nullptr);
+  /// What a reload changes, for its audit record: the configuration file, controllers and channels.
+  [[nodiscard]] nlohmann::json rig_summary() const;
 
   /// Replace the running configuration by `next` (already parsed and validated). The new daemon is
   /// built first; if that fails the old one keeps running and false is returned. Otherwise the old
@@ -54,6 +75,11 @@ class App {
 
   config::Config cfg_;
   control::StateStore store_;
+  /// The history database and its writer (audit log); opened at start(), kept across reloads
+  /// (history.* is read at start only), stopped last.
+  std::shared_ptr<history::HistoryStore> history_;
+  /// The per-minute energy history: samples the running daemon; detached around a reload's handover.
+  std::unique_ptr<history::EnergyRecorder> energy_;
   std::unique_ptr<daemon::Daemon> daemon_;
   std::unique_ptr<control::ApiServer> api_;
   std::unique_ptr<metrics::ExporterService> metrics_;

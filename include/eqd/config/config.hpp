@@ -131,6 +131,13 @@ struct DiscoveryConfig {
   int debounce_ms = 2000;                ///< discovery.debounce_ms: quiet time before a handover
 };
 
+/// The history database: the audit log (docs/operations.md). Plain data. Read at start only.
+struct HistoryConfig {
+  bool enabled = true;       ///< history.enabled: keep the history database (the journal gets audit records anyway)
+  std::string path;          ///< history.path: the SQLite file (absolute); empty: <state_dir>/history.db
+  int retention_days = 730;  ///< history.retention_days: rows older than this are deleted
+};
+
 /// The whole configuration. Plain data; build it with load_config(), share it as const.
 struct Config {
   std::string source_path;               ///< file it was read from (or the name given to parse_config)
@@ -140,6 +147,7 @@ struct Config {
   ApiConfig api;                         ///< api
   MetricsConfig metrics;                 ///< metrics
   DiscoveryConfig discovery;             ///< discovery
+  HistoryConfig history;                 ///< history
   std::vector<BusConfig> buses;          ///< buses (at least one)
   std::vector<ControllerConfig> controllers;  ///< controllers
   std::vector<BufferConfig> buffers;     ///< equalization

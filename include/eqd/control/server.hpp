@@ -17,6 +17,7 @@
 #include "eqd/control/views.hpp"
 #include "eqd/daemon/api_stats.hpp"
 #include "eqd/daemon/views.hpp"
+#include "eqd/history/audit.hpp"
 
 namespace eqd::control {
 
@@ -53,6 +54,10 @@ struct ApiServerOptions {
   MetricsStateHook metrics_state{};  ///< `status` field "metrics"; empty: the field is absent
   /// Where every answered request is counted by operation and result (metrics); null: not counted.
   std::shared_ptr<daemon::ApiRequestStats> request_stats{};
+  /// Where every change request's audit record goes (assign, release, set, adopt, forget, refused
+  /// ones included) and what `audit` asks; null: nothing recorded, `audit` answers "unavailable".
+  /// record() and query() never wait (the history writer does the disk work on its own thread).
+  std::shared_ptr<history::AuditSink> audit{};
 };
 
 /// The options of the `api:` section (socket, group, idle timeout, connection limits). Any thread.

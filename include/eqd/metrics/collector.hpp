@@ -19,6 +19,7 @@
 #include "eqd/daemon/directory.hpp"
 #include "eqd/daemon/api_stats.hpp"
 #include "eqd/daemon/views.hpp"
+#include "eqd/history/store.hpp"
 #include "eqd/io/link.hpp"
 
 namespace eqd::metrics {
@@ -58,6 +59,8 @@ struct Sources {
   std::function<std::int64_t()> now_ns;
   /// The control API's request counts (eqd_control_api_requests_total); null: not exported.
   std::shared_ptr<const daemon::ApiRequestStats> api_requests;
+  /// The history writer's counters (eqd_history_*); null: not exported.
+  std::shared_ptr<const history::HistoryStats> history;
 };
 
 /// Sources of a running rig (the Daemon in eqd). `rig` must outlive the collector. Main thread.
@@ -84,6 +87,7 @@ class Collector final : public prometheus::Collectable {
   using Labels = std::vector<prometheus::ClientMetric::Label>;
 
   void collect_control(std::vector<prometheus::MetricFamily>& out, std::int64_t now_ns) const;
+  void collect_history(std::vector<prometheus::MetricFamily>& out) const;
   void collect_buses(std::vector<prometheus::MetricFamily>& out) const;
   void collect_controllers(std::vector<prometheus::MetricFamily>& out, std::int64_t now_ns) const;
   void collect_channels(std::vector<prometheus::MetricFamily>& out) const;

@@ -70,10 +70,12 @@ class ExporterService {
  public:
   /// `rig` (the Daemon in eqd) must be started and outlive the service. With cfg.enabled false
   /// nothing is served.
-  /// api_requests: the control API's request counts to export (null: none).
+  /// api_requests: the control API's request counts to export (null: none); history: the history
+  /// writer's counters (null: none).
   ExporterService(const daemon::RigView& rig, const config::MetricsConfig& cfg,
                   std::chrono::milliseconds retry = kBindRetry,
-                  std::shared_ptr<const daemon::ApiRequestStats> api_requests = nullptr);
+                  std::shared_ptr<const daemon::ApiRequestStats> api_requests = nullptr,
+                  std::shared_ptr<const history::HistoryStats> history = nullptr);
   /// Stops retrying and serving (joins the retry thread, then the HTTP workers).
   ~ExporterService();
   ExporterService(const ExporterService&) = delete;
