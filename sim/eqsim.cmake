@@ -24,3 +24,5 @@ target_link_libraries(eqsim PRIVATE eqd_rig_backend eqd_sim eqd_modbus_server eq
 install(TARGETS eqsim RUNTIME DESTINATION bin)
 # Simulated controllers on CAN too (eqsim --can IFACE).
 target_link_libraries(eqsim PRIVATE eqd_can_server)
+# SunSpec storage devices and grid meter beside the rig (eqsim --sunspec-storage N, --sunspec-meter).
+target_link_libraries(eqsim PRIVATE eqd_sunspec_server)
