@@ -47,14 +47,18 @@ void handle(detail::DeviceImage& image, modbus_t* ctx, modbus_mapping_t* scratch
     }
     case MODBUS_FC_WRITE_SINGLE_REGISTER:
     case MODBUS_FC_WRITE_MULTIPLE_REGISTERS: {
-      if (len < h + 5) break;
+      // A malformed write is refused here, never passed to modbus_reply (which would store it).
+      const auto malformed = [&] { modbus_reply_exception(ctx, req, MODBUS_EXCEPTION_ILLEGAL_DATA_VALUE); };
+      if (len < h + 5) return malformed();
       const std::uint32_t addr = u16(req + h + 1);
       std::vector<std::uint16_t> values;
       if (fn == MODBUS_FC_WRITE_SINGLE_REGISTER) {
         values.push_back(u16(req + h + 3));
       } else {
         const std::uint32_t count = u16(req + h + 3);
-        if (count < 1 || count > MODBUS_MAX_WRITE_REGISTERS || len < h + 6 + static_cast<int>(2 * count)) break;
+        if (count < 1 || count > MODBUS_MAX_WRITE_REGISTERS || len < h + 6 + static_cast<int>(2 * count) ||
+            req[h + 5] != 2 * count)
+          return malformed();
         for (std::uint32_t i = 0; i < count; ++i) values.push_back(u16(req + h + 6 + 2 * i));
       }
       const detail::WriteResult w = image.write(now, addr, values);

@@ -42,7 +42,7 @@ enum class ChainEnd : std::uint8_t {
   endless,    ///< models (ID 64999) fill the register space to 65535 without an end marker
 };
 
-/// The battery of a storage device.
+/// The battery of a storage device. Plain value (not thread-safe; copied into the device).
 struct StorageSpec {
   double capacity_Wh = 10000.0;
   double soc_pct = 50.0;             ///< initial state of charge
@@ -53,7 +53,7 @@ struct StorageSpec {
   bool battery_model = true;         ///< serve model 802 after 124 (when `models` is left empty)
 };
 
-/// The meter of a meter device.
+/// The meter of a meter device. Plain value (not thread-safe; copied into the device).
 struct MeterSpec {
   std::uint16_t model = 203;    ///< 201 (single phase), 203 (wye) or 204 (delta)
   double voltage_V = 230.0;     ///< line-to-neutral; line-to-line = x sqrt(3)
@@ -62,7 +62,7 @@ struct MeterSpec {
   double export_Wh = 1000.0;    ///< initial TotWhExp
 };
 
-/// Faults for tests (all off by default).
+/// Faults for tests (all off by default). Plain value (not thread-safe; copied into the device).
 struct FaultOptions {
   /// Points served as "not implemented" (and refused on write with 0x02): "Name" (every model that
   /// has it) or "ID.Name" (e.g. "124.InWRte").
@@ -76,7 +76,7 @@ struct FaultOptions {
   std::uint32_t reply_delay_ms = 0;          ///< every reply is sent this late (a slow device)
 };
 
-/// One device to serve.
+/// One device to serve. Plain value (not thread-safe; copied into the device).
 struct DeviceConfig {
   std::string name = "sunspec";   ///< for messages
   DeviceKind kind = DeviceKind::storage;
@@ -101,6 +101,7 @@ struct DeviceConfig {
 };
 
 /// What the device does now (SunSpec signs: storage power_W > 0 = discharging, meter > 0 = import).
+/// Plain value: a copy made under the device's lock (SunSpecDevice::state()).
 struct DeviceState {
   double power_W = 0.0;
   double soc_pct = 0.0;             ///< storage

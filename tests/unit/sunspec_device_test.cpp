@@ -244,6 +244,10 @@ TEST_CASE("sunspec: an illegal write gets the Modbus exception and changes nothi
   CHECK(c.write1(s, 124) == EMBXILADD);                                                 // a model header
   CHECK(c.write1(40002 + m1::DA, 0) == EMBXILVAL);                                      // DA 1..247
   CHECK(c.write1(39999, 0) == EMBXILADD);                                               // not served
+  // FC16 whose byte count (4) is not twice its register count (1): malformed, refused, not stored.
+  const auto a = static_cast<std::uint16_t>(s + m124::InWRte);
+  CHECK(c.raw({1, 0x10, static_cast<std::uint8_t>(a >> 8), static_cast<std::uint8_t>(a & 0xFF), 0, 1, 4, 0x03, 0xE8, 0, 0}) ==
+        std::vector<std::uint8_t>{0x90, 0x03});
   const auto after = model(c, s);
   for (const int i : {m124::InWRte, m124::OutWRte, m124::StorCtl_Mod, m124::ChaGriSet, m124::WChaMax})
     CHECK(after[static_cast<std::size_t>(i)] == before[static_cast<std::size_t>(i)]);

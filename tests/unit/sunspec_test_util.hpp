@@ -118,6 +118,15 @@ class Client {
     }
     throw std::runtime_error("no end of chain");
   }
+  /// Send `pdu` (unit id first, then function and data; libmodbus adds the MBAP header) and return the
+  /// response from its function code on (empty on no or a bad response).
+  std::vector<std::uint8_t> raw(const std::vector<std::uint8_t>& pdu) {
+    std::uint8_t rsp[MODBUS_TCP_MAX_ADU_LENGTH];
+    if (modbus_send_raw_request(ctx_, pdu.data(), static_cast<int>(pdu.size())) < 0) return {};
+    const int n = modbus_receive_confirmation(ctx_, rsp);
+    if (n <= 7) return {};
+    return std::vector<std::uint8_t>(rsp + 7, rsp + n);  // after the 7-byte MBAP header
+  }
   [[nodiscard]] int error() const { return error_; }
 
  private:
