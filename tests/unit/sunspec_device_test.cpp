@@ -188,7 +188,7 @@ TEST_CASE("sunspec: storage returns to its own mode (0 W) after InOutWRte_RvrtTm
     REQUIRE(c.write1(s + m124::StorCtl_Mod, 3) == 0);
   };
   command();
-  for (int i = 0; i < 4; ++i) {  // refreshed every 0.4 s for 1.6 s: stays
+  for (int i = 0; i < 3; ++i) {  // refreshed every 0.4 s for 1.2 s (> RvrtTms): stays
     std::this_thread::sleep_for(400ms);
     CHECK(c.read(s + m124::StorCtl_Mod, 1)[0] == 3);
     CHECK(inverter_W(c, inv) == Approx(-2000.0).margin(1.0));
