@@ -129,17 +129,19 @@ void DeviceImage::encode_storage() {
   const StorageSpec& s = cfg_.storage;
   const double p = charge_W_;  // + = charging; SunSpec AC and battery power: + = discharging
   const double phase_A = std::fabs(p) / 3.0 / 230.0;
-  put(103, "A", 3.0 * phase_A);
-  for (const char* n : {"AphA", "AphB", "AphC"}) put(103, n, phase_A);
-  for (const char* n : {"PhVphA", "PhVphB", "PhVphC"}) put(103, n, 230.0);
-  put(103, "W", -p);
-  put(103, "Hz", 50.0);
-  put(103, "VA", std::fabs(p));
-  put(103, "WH", st_.export_Wh);
-  put(103, "DCV", s.battery_voltage_V);
-  put(103, "DCW", -p);
-  put(103, "TmpCab", 25.0);
-  put_raw(103, "St", std::fabs(p) > kIdle_W ? 4 : 8);  // MPPT (operating) / STANDBY
+  for (const std::uint16_t inv : {std::uint16_t{103}, std::uint16_t{113}}) {  // scaled integers / float32
+    put(inv, "A", 3.0 * phase_A);
+    for (const char* n : {"AphA", "AphB", "AphC"}) put(inv, n, phase_A);
+    for (const char* n : {"PhVphA", "PhVphB", "PhVphC"}) put(inv, n, 230.0);
+    put(inv, "W", -p);
+    put(inv, "Hz", 50.0);
+    put(inv, "VA", std::fabs(p));
+    put(inv, "WH", st_.export_Wh);
+    put(inv, "DCV", s.battery_voltage_V);
+    put(inv, "DCW", -p);
+    put(inv, "TmpCab", 25.0);
+    put_raw(inv, "St", std::fabs(p) > kIdle_W ? 4 : 8);  // MPPT (operating) / STANDBY
+  }
   const std::uint16_t cha_st = charge_status(p, st_.soc_pct);
   const double ah = s.capacity_Wh / s.battery_voltage_V;
   put(124, "ChaState", st_.soc_pct);
@@ -251,7 +253,9 @@ WriteResult DeviceImage::write(Clock::time_point now, std::uint32_t address, con
   std::copy(values.begin(), values.end(), regs_.begin() + (address - cfg_.base));
   for (const Touched& t : touched) {
     const std::string_view n = t.p->name;
-    if (t.in->def->id == 124 && (n == "StorCtl_Mod" || n == "InWRte" || n == "OutWRte")) last_rate_write_ = now;
+    // The revert timer restarts on every write of the rate controls or of the timeout itself.
+    if (t.in->def->id == 124 && (n == "StorCtl_Mod" || n == "InWRte" || n == "OutWRte" || n == "InOutWRte_RvrtTms"))
+      last_rate_write_ = now;
     if (t.in->def->id == 802 && n == "AlmRst") put_raw(802, "AlmRst", 0);  // reset done at once
   }
   ++st_.writes;

@@ -9,8 +9,8 @@
 /// - the marker "SunS" (0x5375 0x6E53) at the base address (0, 40000 or 50000), then the model chain:
 ///   for each model its ID, its length L and L registers, ended by ID 0xFFFF, L 0. Every other
 ///   address is ILLEGAL_DATA_ADDRESS (0x02);
-/// - **storage** kind: models 1 (common), 103 (three-phase inverter: AC power), 124 (basic storage
-///   controls) and optionally 802 (battery); the device follows the charge/discharge rate a client
+/// - **storage** kind: models 1 (common), 103 (three-phase inverter: AC power; or 113, its float32
+///   twin), 124 (basic storage controls) and optionally 802 (battery); the device follows the charge/discharge rate a client
 ///   writes through model 124 (StorCtl_Mod, InWRte, OutWRte, ramp and revert timeout) over a simple
 ///   battery (capacity, state of charge, charge/discharge limits);
 /// - **meter** kind: models 1 and 201, 203 or 204, whose power and energy accumulators follow a power
@@ -20,6 +20,7 @@
 /// written value must be in the point's range (else ILLEGAL_DATA_VALUE 0x03); a refused write changes
 /// nothing. Signs follow SunSpec: model 103 W > 0 = AC power exported = the battery discharging
 /// (eqd's convention is the opposite: eqd power_W = -W); meter W > 0 = power imported from the grid.
+/// InOutWRte_RvrtTms (s, 0 = none) restarts with every write of StorCtl_Mod, InWRte, OutWRte or itself.
 
 #include <atomic>
 #include <chrono>
@@ -85,7 +86,7 @@ struct DeviceConfig {
   std::uint8_t unit_id = 1;       ///< requests for other unit ids get no reply; 1 DA's initial value
   std::uint16_t base = 40000;     ///< address of the marker: 0, 40000 or 50000
   /// Models in chain order; empty = the kind's default: storage 1, 103, 124 (+ 802), meter 1, meter.model.
-  /// Model 1 must come first; storage needs 103 and 124, meter one of 201/203/204.
+  /// Model 1 must come first; storage needs 103 or 113, and 124; meter one of 201/203/204.
   std::vector<std::uint16_t> models;
   std::string manufacturer = "eqd-sim";   ///< model 1 Mn
   std::string model_name;                 ///< model 1 Md ("storage" / "meter" when empty)

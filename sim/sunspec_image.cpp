@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 
 namespace eqd::sim::sunspec::detail {
@@ -28,6 +29,10 @@ bool provided(DeviceKind kind, std::uint16_t id, std::string_view n) {
              n == "PhVphC" || n == "V_SF" || n == "W" || n == "W_SF" || n == "Hz" || n == "Hz_SF" || n == "VA" ||
              n == "VA_SF" || n == "WH" || n == "WH_SF" || n == "DCV" || n == "DCV_SF" || n == "DCW" ||
              n == "DCW_SF" || n == "TmpCab" || n == "Tmp_SF" || n == "St" || n == "Evt1" || n == "Evt2";
+    case 113:
+      return n == "A" || n == "AphA" || n == "AphB" || n == "AphC" || n == "PhVphA" || n == "PhVphB" ||
+             n == "PhVphC" || n == "W" || n == "Hz" || n == "VA" || n == "WH" || n == "DCV" || n == "DCW" ||
+             n == "TmpCab" || n == "St" || n == "Evt1" || n == "Evt2";
     case 124: return n != "VAChaMax" && n != "VAChaMax_SF";
     case 802:
       return n == "AHRtg" || n == "WHRtg" || n == "WChaRteMax" || n == "WDisChaRteMax" || n == "SoCMax" ||
@@ -93,8 +98,8 @@ DeviceImage::DeviceImage(DeviceConfig config) : cfg_(std::move(config)) {
     if (std::count(cfg_.models.begin(), cfg_.models.end(), id) != 1)
       throw std::invalid_argument("sunspec device '" + cfg_.name + "': model " + std::to_string(id) + " twice");
   }
-  if (cfg_.kind == DeviceKind::storage && (!has(103) || !has(124)))
-    throw std::invalid_argument("sunspec device '" + cfg_.name + "': a storage device needs models 103 and 124");
+  if (cfg_.kind == DeviceKind::storage && ((!has(103) && !has(113)) || !has(124)))
+    throw std::invalid_argument("sunspec device '" + cfg_.name + "': a storage device needs model 103 or 113, and 124");
   if (cfg_.kind == DeviceKind::meter && !has(201) && !has(203) && !has(204))
     throw std::invalid_argument("sunspec device '" + cfg_.name + "': a meter needs model 201, 203 or 204");
   if (!(cfg_.storage.capacity_Wh > 0) || !(cfg_.storage.max_charge_W > 0) || !(cfg_.storage.max_discharge_W > 0) ||
@@ -232,8 +237,10 @@ void DeviceImage::fill_static() {
     put_raw(802, "SetOp", 1);  // CONNECT
     put_raw(802, "SetInvState", 3);  // INVERTER_STARTED
     for (std::string_view evt : {"Evt1", "Evt2", "EvtVnd1", "EvtVnd2"}) put_raw(802, evt, 0);
-    put_raw(103, "Evt1", 0);
-    put_raw(103, "Evt2", 0);
+    for (std::uint16_t inv : {std::uint16_t{103}, std::uint16_t{113}}) {
+      put_raw(inv, "Evt1", 0);
+      put_raw(inv, "Evt2", 0);
+    }
   } else {
     for (std::uint16_t id : {std::uint16_t{201}, std::uint16_t{203}, std::uint16_t{204}}) put_raw(id, "Evt", 0);
   }
@@ -266,6 +273,13 @@ void DeviceImage::put(std::uint16_t id, std::string_view name, double value) {
   if (p == nullptr || !in->present[static_cast<std::size_t>(p - in->def->points.data())]) return;
   const Point* sfp = p->sf.empty() ? nullptr : in->def->find(p->sf);
   if (sfp != nullptr && regs_[in->start + sfp->offset - cfg_.base] == 0x8000) return;  // no scale: cannot encode
+  if (p->type == PointType::float32) {  // no scale factor: IEEE 754 single, high word first
+    const auto f = static_cast<float>(value);
+    std::uint32_t bits = 0;
+    std::memcpy(&bits, &f, sizeof bits);
+    put_raw(id, name, bits);
+    return;
+  }
   const double raw = std::round(value / pow10(scale_of(*in, *p)));
   // A device saturates what its register cannot hold (never onto the "not implemented" value).
   switch (p->type) {

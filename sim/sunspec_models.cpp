@@ -74,6 +74,41 @@ constexpr Point kModel103[] = {
   {"EvtVnd3", 48, 2, T::bitfield32, false, false, "", ""},
   {"EvtVnd4", 50, 2, T::bitfield32, false, false, "", ""},
 };
+// model 113 (inverter_three_phase_float): L = 60
+constexpr Point kModel113[] = {
+  {"A", 2, 2, T::float32, false, true, "A", ""},
+  {"AphA", 4, 2, T::float32, false, true, "A", ""},
+  {"AphB", 6, 2, T::float32, false, true, "A", ""},
+  {"AphC", 8, 2, T::float32, false, true, "A", ""},
+  {"PPVphAB", 10, 2, T::float32, false, false, "V", ""},
+  {"PPVphBC", 12, 2, T::float32, false, false, "V", ""},
+  {"PPVphCA", 14, 2, T::float32, false, false, "V", ""},
+  {"PhVphA", 16, 2, T::float32, false, true, "V", ""},
+  {"PhVphB", 18, 2, T::float32, false, true, "V", ""},
+  {"PhVphC", 20, 2, T::float32, false, true, "V", ""},
+  {"W", 22, 2, T::float32, false, true, "W", ""},
+  {"Hz", 24, 2, T::float32, false, true, "Hz", ""},
+  {"VA", 26, 2, T::float32, false, false, "VA", ""},
+  {"VAr", 28, 2, T::float32, false, false, "var", ""},
+  {"PF", 30, 2, T::float32, false, false, "Pct", ""},
+  {"WH", 32, 2, T::float32, false, true, "Wh", ""},
+  {"DCA", 34, 2, T::float32, false, false, "A", ""},
+  {"DCV", 36, 2, T::float32, false, false, "V", ""},
+  {"DCW", 38, 2, T::float32, false, false, "W", ""},
+  {"TmpCab", 40, 2, T::float32, false, true, "C", ""},
+  {"TmpSnk", 42, 2, T::float32, false, false, "C", ""},
+  {"TmpTrns", 44, 2, T::float32, false, false, "C", ""},
+  {"TmpOt", 46, 2, T::float32, false, false, "C", ""},
+  {"St", 48, 1, T::enum16, false, true, "", ""},
+  {"StVnd", 49, 1, T::enum16, false, false, "", ""},
+  {"Evt1", 50, 2, T::bitfield32, false, true, "", ""},
+  {"Evt2", 52, 2, T::bitfield32, false, true, "", ""},
+  {"EvtVnd1", 54, 2, T::bitfield32, false, false, "", ""},
+  {"EvtVnd2", 56, 2, T::bitfield32, false, false, "", ""},
+  {"EvtVnd3", 58, 2, T::bitfield32, false, false, "", ""},
+  {"EvtVnd4", 60, 2, T::bitfield32, false, false, "", ""},
+};
+
 // model 124 (storage_basic): L = 24
 constexpr Point kModel124[] = {
   {"WChaMax", 2, 1, T::uint16, true, true, "W", "WChaMax_SF"},
@@ -395,6 +430,7 @@ constexpr ModelDef def(std::uint16_t id, std::string_view name, const Point (&po
 constexpr ModelDef kModels[] = {
     def(1, "common", kModel1),
     def(103, "inverter_three_phase", kModel103),
+    def(113, "inverter_three_phase_float", kModel113),
     def(124, "storage_basic", kModel124),
     def(201, "ac_meter_an_or_ab", kModel201),
     def(203, "ac_meter_abcn", kModel203),
@@ -404,9 +440,10 @@ constexpr ModelDef kModels[] = {
 
 // The lengths the definitions give (their "L" as the points add up), checked at compile time so a
 // typing slip in a table cannot go unnoticed.
-static_assert(kModels[0].length == 66 && kModels[1].length == 50 && kModels[2].length == 24);
-static_assert(kModels[3].length == 105 && kModels[4].length == 105 && kModels[5].length == 105);
-static_assert(kModels[6].length == 62);
+static_assert(kModels[0].length == 66 && kModels[1].length == 50 && kModels[2].length == 60);
+static_assert(kModels[3].length == 24);
+static_assert(kModels[4].length == 105 && kModels[5].length == 105 && kModels[6].length == 105);
+static_assert(kModels[7].length == 62);
 
 }  // namespace
 
@@ -422,7 +459,7 @@ const Point* ModelDef::find(std::string_view point) const noexcept {
 }
 
 std::span<const std::uint16_t> served_model_ids() noexcept {
-  static constexpr std::uint16_t kIds[] = {1, 103, 124, 201, 203, 204, 802};
+  static constexpr std::uint16_t kIds[] = {1, 103, 113, 124, 201, 203, 204, 802};
   return kIds;
 }
 
@@ -437,6 +474,7 @@ std::uint16_t not_implemented_word(PointType t, std::size_t word) noexcept {
     case PointType::bitfield16:
     case PointType::uint32:
     case PointType::bitfield32: return 0xFFFF;
+    case PointType::float32: return word == 0 ? 0x7FC0 : 0x0000;  // NaN
     case PointType::acc32:
     case PointType::string: return 0x0000;
   }

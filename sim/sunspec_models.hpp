@@ -16,7 +16,7 @@
 namespace eqd::sim::sunspec {
 
 /// SunSpec point types used by the served models.
-enum class PointType : std::uint8_t { uint16, int16, acc32, enum16, bitfield16, sunssf, string, pad, uint32, int32, bitfield32 };
+enum class PointType : std::uint8_t { uint16, int16, acc32, enum16, bitfield16, sunssf, string, pad, uint32, int32, bitfield32, float32 };
 
 /// One point of a model. `offset` counts from the model's ID register (ID = 0, L = 1, first point = 2).
 struct Point {
@@ -43,12 +43,12 @@ struct ModelDef {
 /// The definition of model `id`, or nullptr when the simulator does not serve it.
 [[nodiscard]] const ModelDef* find_model(std::uint16_t id) noexcept;
 
-/// IDs of every model find_model() knows: 1, 103, 124, 201, 203, 204, 802.
+/// IDs of every model find_model() knows: 1, 103, 113, 124, 201, 203, 204, 802.
 [[nodiscard]] std::span<const std::uint16_t> served_model_ids() noexcept;
 
 /// Register `word` (0-based) of the "not implemented" value of type `t`: int16/sunssf/pad 0x8000,
 /// uint16/enum16/bitfield16 0xFFFF, int32 0x80000000, uint32/bitfield32 0xFFFFFFFF, acc32 0,
-/// string all 0x0000 (SunSpec Information Model specification, data types).
+/// float32 0x7FC00000 (NaN), string all 0x0000 (SunSpec Information Model specification, data types).
 [[nodiscard]] std::uint16_t not_implemented_word(PointType t, std::size_t word) noexcept;
 
 /// The SunSpec marker "SunS" at the base address: two registers.

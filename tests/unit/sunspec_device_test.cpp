@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstring>
 #include <memory>
 
 #include "sunspec_device.hpp"
@@ -58,6 +59,30 @@ TEST_CASE("sunspec: the SunS marker is at the configured base address (0, 40000,
     for (const int other : {0, 40000, 50000})
       if (other != base) CHECK(r.client->try_read(other, 2) == EMBXILADD);
   }
+}
+
+TEST_CASE("sunspec: storage with the float inverter model 113") {
+  auto cfg = storage_config();
+  cfg.models = {1, 113, 124};
+  Rig r(cfg);
+  Client& c = *r.client;
+  const auto at = c.walk(40000);
+  REQUIRE(at.size() == 3);
+  CHECK(c.read(at[1], 2) == std::vector<std::uint16_t>{113, 60});  // L 60
+  const int s = at[2];
+  CHECK(c.read(s, 1)[0] == 124);
+  const auto f32 = [&](int off) {  // IEEE 754 single, high word first
+    const auto w = c.read(at[1] + off, 2);
+    const std::uint32_t bits = (static_cast<std::uint32_t>(w[0]) << 16) | w[1];
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    return f;
+  };
+  CHECK(f32(24) == 50.0f);                                                        // Hz
+  CHECK(c.read(at[1] + 28, 2) == std::vector<std::uint16_t>{0x7FC0, 0x0000});   // VAr: NaN, not implemented
+  REQUIRE(c.write(s + m124::OutWRte, {4000, static_cast<std::uint16_t>(-4000)}) == 0);  // discharge at 40 %
+  REQUIRE(c.write1(s + m124::StorCtl_Mod, 3) == 0);
+  CHECK(eventually([&] { return f32(22) == 2000.0f; }, 2s));                     // W: + = discharging
 }
 
 TEST_CASE("sunspec: the model chain walks ID, L, L registers and ends with ID 0xFFFF, L 0") {
@@ -182,12 +207,15 @@ TEST_CASE("sunspec: storage returns to its own mode (0 W) after InOutWRte_RvrtTm
   Client& c = *r.client;
   const int s = 40122, inv = 40070;
   REQUIRE(c.write(s + m124::WChaGra, {1000, 1000}) == 0);  // 1000 %/s: full power in 0.1 s
-  REQUIRE(c.write1(s + m124::RvrtTms, 1) == 0);
   const auto command = [&] {
     REQUIRE(c.write(s + m124::OutWRte, {static_cast<std::uint16_t>(-4000), 4000}) == 0);
     REQUIRE(c.write1(s + m124::StorCtl_Mod, 3) == 0);
   };
   command();
+  std::this_thread::sleep_for(1100ms);  // RvrtTms 0: no timeout at all
+  CHECK(c.read(s + m124::StorCtl_Mod, 1)[0] == 3);
+  REQUIRE(c.write1(s + m124::RvrtTms, 1) == 0);  // the timer starts with this write, not before
+  CHECK(c.read(s + m124::StorCtl_Mod, 1)[0] == 3);
   for (int i = 0; i < 3; ++i) {  // refreshed every 0.4 s for 1.2 s (> RvrtTms): stays
     std::this_thread::sleep_for(400ms);
     CHECK(c.read(s + m124::StorCtl_Mod, 1)[0] == 3);
@@ -272,7 +300,7 @@ TEST_CASE("sunspec: the meter's W, per-phase W and energy accumulators follow th
   CHECK(scaled(s16(a[m203::W]), a[m203::W_SF]) == 72000.0);
   for (const int ph : {m203::WphA, m203::WphB, m203::WphC})
     CHECK(scaled(s16(a[static_cast<std::size_t>(ph)]), a[m203::W_SF]) == 24000.0);
-  std::this_thread::sleep_for(500ms);
+  std::this_thread::sleep_for(300ms);
   auto b = model(c, m);
   double dt_h = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 3600.0;
   const double sf = std::pow(10.0, s16(a[m203::TotWh_SF]));
@@ -282,7 +310,7 @@ TEST_CASE("sunspec: the meter's W, per-phase W and energy accumulators follow th
   a = model(c, m);
   const auto t1 = std::chrono::steady_clock::now();
   CHECK(scaled(s16(a[m203::W]), a[m203::W_SF]) == -36000.0);
-  std::this_thread::sleep_for(500ms);
+  std::this_thread::sleep_for(300ms);
   b = model(c, m);
   dt_h = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count() / 3600.0;
   CHECK((u32(b, m203::TotWhExp) - u32(a, m203::TotWhExp)) * sf == Approx(36000.0 * dt_h).margin(2.0));

@@ -137,14 +137,14 @@ TEST_CASE("sunspec fault: scale factors that change") {
 
 TEST_CASE("sunspec fault: a slow device answers every request late") {
   ss::FaultOptions f;
-  f.reply_delay_ms = 300;
+  f.reply_delay_ms = 200;
   Rig r(with(f), 100);
   CHECK(r.client->try_read(40000, 2) == ETIMEDOUT);
   Client patient(r.dev.port(), 2000);
-  std::this_thread::sleep_for(300ms);  // let the late answer to the first client go out
+  std::this_thread::sleep_for(200ms);  // let the late answer to the first client go out
   const auto t0 = std::chrono::steady_clock::now();
   CHECK(patient.read(40000, 2)[0] == 0x5375);
-  CHECK(std::chrono::steady_clock::now() - t0 >= 290ms);
+  CHECK(std::chrono::steady_clock::now() - t0 >= 190ms);
 }
 
 TEST_CASE("sunspec: a bad configuration is refused") {
