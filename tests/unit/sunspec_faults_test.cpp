@@ -147,6 +147,18 @@ TEST_CASE("sunspec fault: a slow device answers every request late") {
   CHECK(std::chrono::steady_clock::now() - t0 >= 190ms);
 }
 
+TEST_CASE("sunspec: requests for another unit id get no reply") {
+  ss::DeviceConfig c;
+  c.unit_id = 3;
+  ss::SunSpecDevice dev(c);
+  dev.start();
+  Client other(dev.port(), 100, 1);
+  CHECK(other.try_read(40000, 2) == ETIMEDOUT);
+  Client right(dev.port(), 1000, 3);
+  CHECK(right.read(40000, 2)[0] == 0x5375);
+  CHECK(right.read(40002 + m1::DA, 1)[0] == 3);  // DA = the unit id
+}
+
 TEST_CASE("sunspec: a bad configuration is refused") {
   ss::DeviceConfig c;
   c.base = 30000;

@@ -64,12 +64,12 @@ inline std::string text(const std::vector<std::uint16_t>& r, int first, int regs
   return s;
 }
 
-/// One Modbus TCP connection to 127.0.0.1:port, unit 1.
+/// One Modbus TCP connection to 127.0.0.1:port, unit `unit`.
 class Client {
  public:
-  explicit Client(int port, int timeout_ms = 1000) : ctx_(modbus_new_tcp("127.0.0.1", port)) {
+  explicit Client(int port, int timeout_ms = 1000, int unit = 1) : ctx_(modbus_new_tcp("127.0.0.1", port)) {
     if (ctx_ == nullptr) throw std::runtime_error("modbus_new_tcp");
-    modbus_set_slave(ctx_, 1);
+    modbus_set_slave(ctx_, unit);
     modbus_set_response_timeout(ctx_, 0, static_cast<std::uint32_t>(timeout_ms) * 1000U);
     if (modbus_connect(ctx_) != 0) throw std::runtime_error("connect");
   }
