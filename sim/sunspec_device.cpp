@@ -26,10 +26,30 @@ modbus_t* mb(void* p) { return static_cast<modbus_t*>(p); }
 
 std::uint16_t u16(const std::uint8_t* b) { return static_cast<std::uint16_t>((b[0] << 8) | b[1]); }
 
+/// Send a read's normal reply one byte at a time, `byte_ms` apart (Modbus TCP framing: MBAP header with
+/// the request's transaction id, unit, function 3, byte count, registers big-endian). Gives up when
+/// `running` goes false or the peer is gone.
+void trickle_read_reply(modbus_t* ctx, const std::uint8_t* req, const std::uint16_t* regs, std::uint32_t count,
+                        std::uint32_t byte_ms, const std::atomic<bool>& running) {
+  std::vector<std::uint8_t> f = {req[0], req[1], 0, 0, static_cast<std::uint8_t>((3 + 2 * count) >> 8),
+                                 static_cast<std::uint8_t>((3 + 2 * count) & 0xFF), req[6], MODBUS_FC_READ_HOLDING_REGISTERS,
+                                 static_cast<std::uint8_t>(2 * count)};
+  for (std::uint32_t i = 0; i < count; ++i) {
+    f.push_back(static_cast<std::uint8_t>(regs[i] >> 8));
+    f.push_back(static_cast<std::uint8_t>(regs[i] & 0xFF));
+  }
+  const int fd = modbus_get_socket(ctx);
+  for (const std::uint8_t b : f) {
+    if (!running.load(std::memory_order_relaxed) || send(fd, &b, 1, MSG_NOSIGNAL) != 1) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(byte_ms));
+  }
+}
+
 /// Answer one frame. The image is the truth; `scratch` is a libmodbus mapping over the served range
 /// into which a read's registers are copied so that libmodbus frames the reply (and answers
 /// ILLEGAL_DATA_ADDRESS / ILLEGAL_DATA_VALUE for ranges and counts it refuses).
-void handle(detail::DeviceImage& image, modbus_t* ctx, modbus_mapping_t* scratch, const std::uint8_t* req, int len) {
+void handle(detail::DeviceImage& image, modbus_t* ctx, modbus_mapping_t* scratch, const std::uint8_t* req, int len,
+            const std::atomic<bool>& running) {
   const int h = modbus_get_header_length(ctx);
   if (len <= h) return;
   if (req[h - 1] != image.config().unit_id) return;  // another unit: no reply, like common gateways
@@ -41,8 +61,12 @@ void handle(detail::DeviceImage& image, modbus_t* ctx, modbus_mapping_t* scratch
     case MODBUS_FC_READ_HOLDING_REGISTERS: {
       if (len < h + 5) break;
       const std::uint32_t addr = u16(req + h + 1), count = u16(req + h + 3);
-      if (count >= 1 && count <= MODBUS_MAX_READ_REGISTERS && addr >= first && addr + count <= end)
-        image.read(now, addr, count, scratch->tab_registers + (addr - first));
+      if (count >= 1 && count <= MODBUS_MAX_READ_REGISTERS && addr >= first && addr + count <= end) {
+        std::uint16_t* regs = scratch->tab_registers + (addr - first);
+        image.read(now, addr, count, regs);
+        if (const std::uint32_t ms = image.config().faults.trickle_byte_ms; ms > 0)
+          return trickle_read_reply(ctx, req, regs, count, ms, running);
+      }
       break;  // out of range: modbus_reply below answers the exception
     }
     case MODBUS_FC_WRITE_SINGLE_REGISTER:
@@ -164,7 +188,7 @@ void SunSpecDevice::serve() {
       if (rc > 0) {
         // A slow device: the reply leaves late (and every other client of this device waits too).
         if (reply_delay_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(reply_delay_ms_));
-        handle(*image_, mb(ctx_), scratch, query, rc);
+        handle(*image_, mb(ctx_), scratch, query, rc, running_);
       }
       if (rc < 0) {  // closed by the peer or garbage: drop this client only
         close(*it);

@@ -75,6 +75,9 @@ struct FaultOptions {
   std::uint16_t bad_length = 0xFFFE;
   std::uint32_t scale_factor_toggle_ms = 0;  ///< > 0: every scale factor alternates sf, sf+1 at this period
   std::uint32_t reply_delay_ms = 0;          ///< every reply is sent this late (a slow device)
+  /// > 0: a read's reply trickles out one byte every this many ms (a slowloris device: each byte comes
+  /// within a per-byte timeout, the whole reply takes (9 + 2 x registers) x this).
+  std::uint32_t trickle_byte_ms = 0;
 };
 
 /// One device to serve. Plain value (not thread-safe; copied into the device).

@@ -147,6 +147,20 @@ TEST_CASE("sunspec fault: a slow device answers every request late") {
   CHECK(std::chrono::steady_clock::now() - t0 >= 190ms);
 }
 
+TEST_CASE("sunspec fault: a slowloris device trickles its replies out byte by byte") {
+  ss::FaultOptions f;
+  f.trickle_byte_ms = 20;
+  Rig r(with(f), 1000);
+  // Two registers: 13 bytes, about 260 ms, each byte well within libmodbus' default 500 ms byte timeout.
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(r.client->read(40000, 2) == std::vector<std::uint16_t>{0x5375, 0x6E53});
+  CHECK(std::chrono::steady_clock::now() - t0 >= 240ms);
+  // A client whose byte timeout is shorter than the trickle gives up.
+  Client strict(r.dev.port(), 1000);
+  strict.byte_timeout(5);
+  CHECK(strict.try_read(40000, 2) == ETIMEDOUT);
+}
+
 TEST_CASE("sunspec: requests for another unit id get no reply") {
   ss::DeviceConfig c;
   c.unit_id = 3;

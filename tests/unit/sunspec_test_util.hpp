@@ -127,6 +127,8 @@ class Client {
     if (n <= 7) return {};
     return std::vector<std::uint8_t>(rsp + 7, rsp + n);  // after the 7-byte MBAP header
   }
+  /// Per-byte timeout after the first byte of a response (libmodbus' byte timeout).
+  void byte_timeout(int ms) { modbus_set_byte_timeout(ctx_, 0, static_cast<std::uint32_t>(ms) * 1000U); }
   [[nodiscard]] int error() const { return error_; }
 
  private:
