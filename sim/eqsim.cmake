@@ -7,8 +7,22 @@ add_library(eqd_rig_backend STATIC ${PROJECT_SOURCE_DIR}/sim/rig_backend.cpp)
 target_include_directories(eqd_rig_backend PUBLIC ${PROJECT_SOURCE_DIR}/sim)
 target_link_libraries(eqd_rig_backend PUBLIC eqd_sim eqd_modbus_server)
 
+# eqd_sunspec_server: simulated SunSpec devices (storage, meter) over Modbus TCP, written from the
+# SunSpec model definitions; libmodbus and the standard library only (no eqd io code or Modbus profile),
+# so that the SunSpec client is tested against an independent reading of the specification.
+add_library(eqd_sunspec_server STATIC
+  ${PROJECT_SOURCE_DIR}/sim/sunspec_models.cpp
+  ${PROJECT_SOURCE_DIR}/sim/sunspec_image.cpp
+  ${PROJECT_SOURCE_DIR}/sim/sunspec_behaviour.cpp
+  ${PROJECT_SOURCE_DIR}/sim/sunspec_device.cpp
+)
+target_include_directories(eqd_sunspec_server PUBLIC ${PROJECT_SOURCE_DIR}/sim)
+target_link_libraries(eqd_sunspec_server PUBLIC PkgConfig::MODBUS Threads::Threads)
+
 add_executable(eqsim ${PROJECT_SOURCE_DIR}/sim/eqsim_main.cpp)
 target_link_libraries(eqsim PRIVATE eqd_rig_backend eqd_sim eqd_modbus_server eqd_discovery CLI11::CLI11 nlohmann_json::nlohmann_json)
 install(TARGETS eqsim RUNTIME DESTINATION bin)
 # Simulated controllers on CAN too (eqsim --can IFACE).
 target_link_libraries(eqsim PRIVATE eqd_can_server)
+# SunSpec storage devices and grid meter beside the rig (eqsim --sunspec-storage N, --sunspec-meter).
+target_link_libraries(eqsim PRIVATE eqd_sunspec_server)

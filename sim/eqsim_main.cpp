@@ -23,6 +23,7 @@
 #include "can_server.hpp"
 #include "modbus_server.hpp"
 #include "rig_backend.hpp"
+#include "sunspec_device.hpp"
 
 namespace {
 
@@ -247,6 +248,15 @@ int run(int argc, char** argv) {
   app.add_flag("--publish", publish,
                "announce every controller through avahi-daemon as _eqd-ctrl._tcp (docs/discovery.md), so that eqd "
                "finds them without a controller list");
+  int sunspec_storage = 0;
+  bool sunspec_meter = false;
+  app.add_option("--sunspec-storage", sunspec_storage,
+                 "also serve N SunSpec storage devices (models 1, 103, 124, 802; 10 kWh, 5 kW) on the ports after the "
+                 "controllers' (docs/devices.md); not part of the plant: only --sunspec-meter sees their power")
+      ->check(CLI::Range(0, 16));
+  app.add_flag("--sunspec-meter", sunspec_meter,
+               "also serve a SunSpec grid meter (models 1, 203) showing the first bus's net power plus the SunSpec "
+               "storage devices' power (W > 0 = import)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -298,6 +308,41 @@ int run(int argc, char** argv) {
     ports.push_back(server->port(c));
     std::printf("eqsim: controller %s (%zu channels) on %s:%u unit 1\n", rig.controller(c).params().name.c_str(),
                 rig.controller(c).channel_count(), listen_host.c_str(), ports.back());
+  }
+  // SunSpec devices beside the rig, on the ports after the controllers' (docs/devices.md, "In eqsim").
+  std::vector<std::unique_ptr<eqd::sim::sunspec::SunSpecDevice>> sunspec_storages;
+  std::unique_ptr<eqd::sim::sunspec::SunSpecDevice> sunspec_grid_meter;
+  try {
+    const auto next_port = [&] {
+      const std::size_t n = rig.controller_count() + sunspec_storages.size() + (sunspec_grid_meter ? 1 : 0);
+      return base_port == 0 ? std::uint16_t{0} : static_cast<std::uint16_t>(base_port + static_cast<int>(n));
+    };
+    for (int i = 0; i < sunspec_storage; ++i) {
+      eqd::sim::sunspec::DeviceConfig dc;
+      dc.name = "sunspec-storage-" + std::to_string(i + 1);
+      dc.kind = eqd::sim::sunspec::DeviceKind::storage;
+      dc.host = listen_host;
+      dc.port = next_port();
+      dc.serial = "EQSIM-SS-" + std::to_string(i + 1);
+      sunspec_storages.push_back(std::make_unique<eqd::sim::sunspec::SunSpecDevice>(dc));
+      std::printf("eqsim: SunSpec storage %s on %s:%u unit 1 (base 40000)\n", dc.name.c_str(), listen_host.c_str(),
+                  sunspec_storages.back()->port());
+    }
+    if (sunspec_meter) {
+      eqd::sim::sunspec::DeviceConfig dc;
+      dc.name = "sunspec-meter";
+      dc.kind = eqd::sim::sunspec::DeviceKind::meter;
+      dc.host = listen_host;
+      dc.port = next_port();
+      dc.serial = "EQSIM-SM-1";
+      dc.scale_factors = {{"W_SF", 1}};  // up to 327 kW
+      sunspec_grid_meter = std::make_unique<eqd::sim::sunspec::SunSpecDevice>(dc);
+      std::printf("eqsim: SunSpec meter of bus %s on %s:%u unit 1 (base 40000)\n", rig.spec().buses[0].name.c_str(),
+                  listen_host.c_str(), sunspec_grid_meter->port());
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "eqsim: %s\n", e.what());
+    return kExitFailure;
   }
   std::unique_ptr<eqd::sim::CanServer> can_server;
   if (!can_serving.interface.empty()) {
@@ -388,6 +433,8 @@ int run(int argc, char** argv) {
 
   server->start();
   if (can_server) can_server->start();
+  for (auto& d : sunspec_storages) d->start();
+  if (sunspec_grid_meter) sunspec_grid_meter->start();
   const bool tty = isatty(fileno(stdout)) != 0;
   constexpr double kDt_s = 0.05;  // plant step (simulated time)
   const auto period = std::chrono::nanoseconds(static_cast<std::int64_t>(kDt_s / speed * 1e9));
@@ -406,6 +453,11 @@ int run(int argc, char** argv) {
     {
       std::lock_guard<std::mutex> lock(plant->mutex);
       rig.step(kDt_s);
+      if (sunspec_grid_meter) {
+        double storage_W = 0.0;  // SunSpec storage, + = charging (their 103 W is + = discharging)
+        for (const auto& d : sunspec_storages) storage_W -= d->state().power_W;
+        sunspec_grid_meter->set_meter_power_W(rig.bus_meter(0).net_W + storage_W);
+      }
       if (!quiet && status_s > 0 && rig.now_s() >= next_status) {
         print_status(rig, tty);
         next_status = rig.now_s() + status_s;
@@ -424,6 +476,8 @@ int run(int argc, char** argv) {
     std::this_thread::sleep_until(next);
   }
   mdns.stop();
+  if (sunspec_grid_meter) sunspec_grid_meter->stop();
+  for (auto& d : sunspec_storages) d->stop();
   if (can_server) can_server->stop();
   server->stop();
   if (tty && !quiet) std::printf("\n");
