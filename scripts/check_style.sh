@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Checks eqd's layout and static rules (issue #13):
-#   - clang-format (.clang-format) on every tracked C++ file: the tree conforms, and stays so;
-#   - clang-tidy (.clang-tidy: house naming, bugprone-*, performance-*) on the C++ sources under src/
-#     that changed since BASE (default HEAD~1: what the last commit touched), or on all with --all.
+# Checks eqd's layout and static rules (issue #13) on the C++ files that changed since BASE (default
+# HEAD~1: what the last commit touched), or on all with --all:
+#   - clang-format (.clang-format) on every changed .cpp/.hpp;
+#   - clang-tidy (.clang-tidy: house naming, bugprone-*, performance-*) on the changed sources under src/.
 # Usage: scripts/check_style.sh [--build-dir DIR] [--base REV | --all] [--format-only]
 #        scripts/check_style.sh --self-test   (proves that a misformatted file and a misnamed type fail)
 # Exit 0 when clean, 1 on a finding (each printed as FILE:LINE: message), 2 on a usage error.
@@ -47,7 +47,16 @@ if ((self_test)); then
 fi
 
 status=0
-mapfile -t cxx < <(git ls-files '*.cpp' '*.hpp')
+have_base=1
+git rev-parse --verify -q "$base" >/dev/null || have_base=0
+if ((all)); then
+  mapfile -t cxx < <(git ls-files '*.cpp' '*.hpp')
+elif ((have_base)); then
+  mapfile -t cxx < <(git diff --name-only --diff-filter=AM "$base" -- '*.cpp' '*.hpp')
+else
+  echo "check_style: no revision $base here (a shallow clone?): nothing to compare, nothing checked"
+  exit 0
+fi
 bad=()
 for f in "${cxx[@]}"; do
   clang-format --dry-run -Werror "$f" >/dev/null 2>&1 || bad+=("$f")
@@ -55,11 +64,12 @@ done
 if ((${#bad[@]})); then
   status=1
   for f in "${bad[@]}"; do
-    clang-format --dry-run "$f" 2>&1 | grep -m1 -E '^[^ ]+:[0-9]+:[0-9]+: ' | sed 's/ warning: / clang-format: /' || echo "$f: clang-format: not formatted"
+    first=$( (clang-format --dry-run "$f" 2>&1 || true) | sed -n '1s/^\([^ ]*:[0-9]*:[0-9]*\):.*/\1/p')
+    echo "${first:-$f}: not formatted as .clang-format says"
   done
   echo "check_style: ${#bad[@]} file(s) not formatted (clang-format -i FILE fixes each)" >&2
 else
-  echo "check_style: ${#cxx[@]} C++ files formatted"
+  echo "check_style: ${#cxx[@]} C++ file(s) formatted"
 fi
 ((format_only)) && exit $status
 
@@ -67,11 +77,8 @@ command -v clang-tidy >/dev/null || { echo "check_style: clang-tidy is missing (
 [ -f "$build_dir/compile_commands.json" ] || { echo "check_style: $build_dir/compile_commands.json is missing (configure first)" >&2; exit 2; }
 if ((all)); then
   mapfile -t srcs < <(git ls-files 'src/*.cpp')
-elif git rev-parse --verify -q "$base" >/dev/null; then
-  mapfile -t srcs < <(git diff --name-only --diff-filter=AM "$base" -- 'src/*.cpp')
 else
-  echo "check_style: no revision $base here (a shallow clone?): clang-tidy skipped"
-  srcs=()
+  mapfile -t srcs < <(git diff --name-only --diff-filter=AM "$base" -- 'src/*.cpp')
 fi
 if ((${#srcs[@]})); then
   if ! clang-tidy -p "$build_dir" --quiet "${srcs[@]}" >"${TMPDIR:-/tmp}/check_style.$$" 2>&1; then status=1; fi

@@ -193,7 +193,7 @@ daemon::ShutdownReport App::stop() {
   stopped_ = true;
   stop_services();
   if (energy_) energy_->stop();  // the minute in progress is written (a restart adds to it)
-  const daemon::ShutdownReport report = daemon_->shutdown(std::chrono::milliseconds(cfg_.loop.shutdown_timeout_ms));
+  daemon::ShutdownReport report = daemon_->shutdown(std::chrono::milliseconds(cfg_.loop.shutdown_timeout_ms));
   if (history_) history_->stop();  // last: it writes what is queued (the stop record included)
   return report;
 }

@@ -30,7 +30,7 @@
 namespace eqd::control {
 
 namespace asio = boost::asio;
-using stream = asio::local::stream_protocol;
+using StreamProtocol = asio::local::stream_protocol;
 using nlohmann::json;
 
 namespace {
@@ -81,7 +81,7 @@ struct ApiServer::Impl {
   ApiServerOptions opts;
   Authorizer auth;
   asio::io_context io;
-  stream::acceptor acceptor{io};
+  StreamProtocol::acceptor acceptor{io};
   asio::steady_timer poll_timer{io};
   asio::steady_timer accept_retry{io};
   std::set<std::shared_ptr<Session>> sessions;
@@ -102,10 +102,10 @@ struct ApiServer::Impl {
   }
 
   void do_accept();
-  void on_accept(stream::socket socket);
+  void on_accept(StreamProtocol::socket socket);
   /// Why a new connection of `peer` cannot be served now; empty if it can.
   std::string admission(const PeerCredentials& peer, bool privileged) const;
-  void refuse(stream::socket socket, const PeerCredentials& peer, const std::string& why);
+  void refuse(StreamProtocol::socket socket, const PeerCredentials& peer, const std::string& why);
   void session_closed(const std::shared_ptr<Session>& s);
   void handle(const std::shared_ptr<Session>& s, std::string_view line);
   void handle_assign(const std::shared_ptr<Session>& s, const ApiRequest& r);
@@ -132,7 +132,7 @@ namespace {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(ApiServer::Impl& srv, stream::socket socket, PeerCredentials peer, Role role)
+  Session(ApiServer::Impl& srv, StreamProtocol::socket socket, PeerCredentials peer, Role role)
       : srv_(srv),
         socket_(std::move(socket)),
         timer_(socket_.get_executor()),
@@ -170,7 +170,7 @@ class Session : public std::enable_shared_from_this<Session> {
     ++timer_gen_;
     boost::system::error_code ignored;
     timer_.cancel();
-    socket_.shutdown(stream::socket::shutdown_both, ignored);
+    socket_.shutdown(StreamProtocol::socket::shutdown_both, ignored);
     socket_.close(ignored);
     srv_.session_closed(shared_from_this());
   }
@@ -241,7 +241,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   ApiServer::Impl& srv_;
-  stream::socket socket_;
+  StreamProtocol::socket socket_;
   asio::steady_timer timer_;
   std::uint64_t timer_gen_ = 0;
   asio::streambuf buf_;
@@ -284,7 +284,7 @@ class Session : public std::enable_shared_from_this<Session> {
 /// kRejectLinger, whichever comes first.
 class Rejection : public std::enable_shared_from_this<Rejection> {
  public:
-  Rejection(ApiServer::Impl& srv, stream::socket socket, std::string line)
+  Rejection(ApiServer::Impl& srv, StreamProtocol::socket socket, std::string line)
       : srv_(srv), socket_(std::move(socket)), timer_(socket_.get_executor()), out_(std::move(line)) {}
 
   void start() {
@@ -298,7 +298,7 @@ class Rejection : public std::enable_shared_from_this<Rejection> {
         return;
       }
       boost::system::error_code ignored;
-      self->socket_.shutdown(stream::socket::shutdown_send, ignored);
+      self->socket_.shutdown(StreamProtocol::socket::shutdown_send, ignored);
       self->drain();
     });
   }
@@ -321,7 +321,7 @@ class Rejection : public std::enable_shared_from_this<Rejection> {
   }
 
   ApiServer::Impl& srv_;
-  stream::socket socket_;
+  StreamProtocol::socket socket_;
   asio::steady_timer timer_;
   std::string out_;
   std::array<char, 512> sink_{};
@@ -339,7 +339,7 @@ std::string forbidden_message(Command c, Role have, const PeerCredentials& p, co
 }  // namespace
 
 void ApiServer::Impl::do_accept() {
-  acceptor.async_accept([this](boost::system::error_code ec, stream::socket socket) {
+  acceptor.async_accept([this](boost::system::error_code ec, StreamProtocol::socket socket) {
     if (ec == asio::error::operation_aborted || stopping) return;
     if (ec) {
       // E.g. EMFILE: back off instead of spinning on a failing accept.
@@ -355,7 +355,7 @@ void ApiServer::Impl::do_accept() {
   });
 }
 
-void ApiServer::Impl::on_accept(stream::socket socket) {
+void ApiServer::Impl::on_accept(StreamProtocol::socket socket) {
   auto peer = peer_credentials(socket.native_handle());
   if (!peer) {
     boost::system::error_code ignored;
@@ -396,7 +396,7 @@ std::string ApiServer::Impl::admission(const PeerCredentials& peer, bool privile
   return {};
 }
 
-void ApiServer::Impl::refuse(stream::socket socket, const PeerCredentials& peer, const std::string& why) {
+void ApiServer::Impl::refuse(StreamProtocol::socket socket, const PeerCredentials& peer, const std::string& why) {
   ++refused_since_log;
   const auto now = std::chrono::steady_clock::now();
   if (now - last_refusal_log >= kRejectLogPeriod) {
@@ -860,7 +860,7 @@ void ApiServer::Impl::handle_audit(const std::shared_ptr<Session>& s, const ApiR
   const std::uint64_t id = r.id;
   auto replied = std::make_shared<bool>(false);  // io thread only
   auto timer = std::make_shared<asio::steady_timer>(io, opts.response_timeout);
-  const bool queued = opts.audit->query(audit_query(r), [gate = io_gate, s, id, replied, timer](history::AuditPage page) {
+  const bool queued = opts.audit->query(audit_query(r), [gate = io_gate, s, id, replied, timer](const history::AuditPage& page) {
     std::string text = page.error.empty() ? ok_response(id, audit_result(page))
                                           : error_response(id, error_code::kUnavailable, "audit: " + page.error);
     std::lock_guard lock(gate->m);
@@ -916,14 +916,14 @@ void ApiServer::start() {
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) throw std::runtime_error("api.socket: " + path + " exists and is not a socket");
     // A socket that answers belongs to a running eqd: never steal it. A dead one is left over.
-    stream::socket probe(m.io);
+    StreamProtocol::socket probe(m.io);
     boost::system::error_code ec;
-    probe.connect(stream::endpoint(path), ec);
+    probe.connect(StreamProtocol::endpoint(path), ec);
     if (!ec) throw std::runtime_error("api.socket: another process is serving " + path + " (is eqd already running?)");
     ::unlink(path.c_str());
   }
-  m.acceptor.open(stream());
-  m.acceptor.bind(stream::endpoint(path));
+  m.acceptor.open(StreamProtocol());
+  m.acceptor.bind(StreamProtocol::endpoint(path));
   m.acceptor.listen(asio::socket_base::max_listen_connections);
   if (::chmod(path.c_str(), 0660) != 0) spdlog::warn("control API: chmod 0660 {}: {}", path, std::strerror(errno));
   if (m.auth.gid() && ::chown(path.c_str(), static_cast<uid_t>(-1), *m.auth.gid()) != 0)

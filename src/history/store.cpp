@@ -139,7 +139,7 @@ std::unique_ptr<HistoryStore::Db> open_and_migrate(const std::string& path) {
 
 // Moves `path` and its WAL and shared-memory files aside (a stale WAL must never meet a new file).
 std::string move_database_aside(const std::string& path) {
-  const std::string moved = util::move_aside(path, "corrupt");
+  std::string moved = util::move_aside(path, "corrupt");
   for (const char* suffix : {"-wal", "-shm"}) {
     std::error_code ec;
     if (std::filesystem::exists(path + suffix, ec)) std::filesystem::rename(path + suffix, moved + suffix, ec);
