@@ -242,49 +242,64 @@ std::optional<config::Config> DiscoveryManager::tick(const std::vector<LinkState
     requests.swap(requests_);
     statuses.swap(statuses_);
   }
-  // Each change of the link to avahi-daemon is said once; the session reconnects by itself.
-  for (const MdnsStatus& st : statuses) {
-    switch (st.kind) {
-      case MdnsStatus::Kind::lost:
-        spdlog::warn("discovery is off: {}; running from the configuration file and the connection cache; "
-                     "reconnecting by itself",
-                     st.text);
-        // What was announced is unknown until the new browsers report it again (a controller that left
-        // meanwhile sends no removal): nothing counts as announced, so that expiry works.
-        for (auto& [name, k] : known_) k.announced = false;
-        break;
-      case MdnsStatus::Kind::connected:
-        spdlog::info("discovery is on again: connected to avahi-daemon; browsing {} controller service type(s){}",
-                     base_.discovery.service_types.size(), base_.discovery.publish ? " and publishing eqd again" : "");
-        break;
-      case MdnsStatus::Kind::problem:
-        warn_once("avahi: " + st.text);
-        break;
-    }
-  }
+  for (const MdnsStatus& st : statuses) report_status(st);
   for (const MdnsEvent& ev : events) handle(ev, now_s);
-  for (const Request& rq : requests) {
-    auto it = known_.find(rq.name);
-    if (it == known_.end()) continue;  // forgotten in the meantime
-    if (rq.adopt) {
-      ControllerRecord& r = it->second.record;
-      r.adopted = true;
-      if (!rq.bus.empty()) r.adopted_bus = rq.bus;
-      const BusChoice bus = choose_bus(base_, r);
-      if (bus.bus.empty())
-        spdlog::warn("discovery: controller {} adopted, but its bus is not known: it stays read-only and in no bus's "
-                     "balance until it is (`eqctl controllers adopt {} --bus BUS`)",
-                     rq.name, rq.name);
-      else
-        spdlog::info("discovery: controller {} adopted on bus {}: eqd may command it from the next handover", rq.name,
-                     bus.bus);
-    } else {
-      spdlog::info("discovery: controller {} forgotten: removed from the connection cache", rq.name);
-      known_.erase(it);
-    }
-    dirty_ = true;
+  for (const Request& rq : requests) apply_request(rq);
+  note_connections(links, now_s);
+  for (auto& [name, k] : known_)
+    if (k.announced) k.record.last_seen_s = now_s;
+  expire_known(now_s);
+  if (dirty_ || (now_s - last_save_s_ >= kRefreshSave_s && !known_.empty())) save(now_s);
+  publish_names();
+  return handover_due(now);
+}
+
+// Each change of the link to avahi-daemon is said once; the session reconnects by itself.
+void DiscoveryManager::report_status(const MdnsStatus& st) {
+  switch (st.kind) {
+    case MdnsStatus::Kind::lost:
+      spdlog::warn("discovery is off: {}; running from the configuration file and the connection cache; "
+                   "reconnecting by itself",
+                   st.text);
+      // What was announced is unknown until the new browsers report it again (a controller that left
+      // meanwhile sends no removal): nothing counts as announced, so that expiry works.
+      for (auto& [name, k] : known_) k.announced = false;
+      break;
+    case MdnsStatus::Kind::connected:
+      spdlog::info("discovery is on again: connected to avahi-daemon; browsing {} controller service type(s){}",
+                   base_.discovery.service_types.size(), base_.discovery.publish ? " and publishing eqd again" : "");
+      break;
+    case MdnsStatus::Kind::problem:
+      warn_once("avahi: " + st.text);
+      break;
   }
-  // Record successful connections: that is what makes a controller worth a cache entry.
+}
+
+// An adopt or forget from the control API (queued by adopt()/forget()).
+void DiscoveryManager::apply_request(const Request& rq) {
+  auto it = known_.find(rq.name);
+  if (it == known_.end()) return;  // forgotten in the meantime
+  if (rq.adopt) {
+    ControllerRecord& r = it->second.record;
+    r.adopted = true;
+    if (!rq.bus.empty()) r.adopted_bus = rq.bus;
+    const BusChoice bus = choose_bus(base_, r);
+    if (bus.bus.empty())
+      spdlog::warn("discovery: controller {} adopted, but its bus is not known: it stays read-only and in no bus's "
+                   "balance until it is (`eqctl controllers adopt {} --bus BUS`)",
+                   rq.name, rq.name);
+    else
+      spdlog::info("discovery: controller {} adopted on bus {}: eqd may command it from the next handover", rq.name,
+                   bus.bus);
+  } else {
+    spdlog::info("discovery: controller {} forgotten: removed from the connection cache", rq.name);
+    known_.erase(it);
+  }
+  dirty_ = true;
+}
+
+// Record successful connections: that is what makes a controller worth a cache entry.
+void DiscoveryManager::note_connections(const std::vector<LinkState>& links, std::int64_t now_s) {
   for (const LinkState& l : links) {
     auto it = known_.find(l.name);
     if (it == known_.end() || !l.connected) continue;
@@ -297,20 +312,22 @@ std::optional<config::Config> DiscoveryManager::tick(const std::vector<LinkState
       spdlog::info("discovery: controller {} connected; cached in {}", l.name, cache_path_);
     }
   }
-  for (auto& [name, k] : known_)
-    if (k.announced) k.record.last_seen_s = now_s;
-  {
-    std::vector<ControllerRecord> records;
-    for (const auto& [name, k] : known_) records.push_back(k.record);
-    for (const std::string& gone : expire(records, now_s, base_.discovery.cache_expiry_s)) {
-      spdlog::info("discovery: controller {} not seen for more than {} s: dropped", gone, base_.discovery.cache_expiry_s);
-      known_.erase(gone);
-      dirty_ = true;
-    }
-  }
-  if (dirty_ || (now_s - last_save_s_ >= kRefreshSave_s && !known_.empty())) save(now_s);
-  publish_names();
+}
 
+void DiscoveryManager::expire_known(std::int64_t now_s) {
+  std::vector<ControllerRecord> records;
+  records.reserve(known_.size());
+  for (const auto& [name, k] : known_) records.push_back(k.record);
+  for (const std::string& gone : expire(records, now_s, base_.discovery.cache_expiry_s)) {
+    spdlog::info("discovery: controller {} not seen for more than {} s: dropped", gone, base_.discovery.cache_expiry_s);
+    known_.erase(gone);
+    dirty_ = true;
+  }
+}
+
+// The configuration to hand over to, once what discovery wants has been quiet for the debounce time
+// (or has kept changing for too long); nothing while it equals what runs.
+std::optional<config::Config> DiscoveryManager::handover_due(Clock::time_point now) {
   const config::Config want = desired();
   const std::string sig = signature(want);
   if (sig != desired_signature_) {

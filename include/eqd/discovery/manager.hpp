@@ -125,6 +125,12 @@ class DiscoveryManager {
   };
 
   void handle(const MdnsEvent& ev, std::int64_t now_s);
+  // The stages of tick(), in order.
+  void report_status(const MdnsStatus& st);
+  void apply_request(const Request& rq);
+  void note_connections(const std::vector<LinkState>& links, std::int64_t now_s);
+  void expire_known(std::int64_t now_s);
+  [[nodiscard]] std::optional<config::Config> handover_due(Clock::time_point now);
   [[nodiscard]] std::vector<KnownController> known_list() const;
   [[nodiscard]] config::Config desired() const;
   [[nodiscard]] static std::string signature(const config::Config& cfg);
