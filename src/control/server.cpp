@@ -122,6 +122,7 @@ struct ApiServer::Impl {
   /// Sends the answer of the waiting audit query `token` (the history's, or a timeout), once.
   void answer_audit(std::uint64_t token, std::string text);
   nlohmann::json hello_result(const Session& s) const;
+  nlohmann::json status_result(std::int64_t now) const;
   /// Starts the audit record of a change request (or of a line naming one that did not parse).
   void begin_audit(Session& s, std::string_view line, const std::variant<ApiRequest, ParseError>& parsed) const;
   /// Completes a change request's audit record from the answer `text` and hands it to opts.audit.
@@ -492,6 +493,14 @@ std::string ApiServer::Impl::persist() {
   }
 }
 
+json ApiServer::Impl::status_result(std::int64_t now) const {
+  std::optional<MetricsEndpointState> metrics;
+  if (opts.metrics_state) metrics = opts.metrics_state();
+  json st = status_view(rig, now, metrics ? &*metrics : nullptr);
+  if (opts.history_state) st["history"] = opts.history_state();
+  return st;
+}
+
 json ApiServer::Impl::hello_result(const Session& s) const {
   const daemon::Directory& dir = rig.directory();
   return json{{"protocol", kProtocolVersion},
@@ -544,12 +553,9 @@ void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, std::string_view
     case Command::hello:
       s->reply(ok_response(r.id, hello_result(*s)));
       return;
-    case Command::status: {
-      std::optional<MetricsEndpointState> metrics;
-      if (opts.metrics_state) metrics = opts.metrics_state();
-      s->reply(ok_response(r.id, status_view(rig, now, metrics ? &*metrics : nullptr)));
+    case Command::status:
+      s->reply(ok_response(r.id, status_result(now)));
       return;
-    }
     case Command::controllers:
       s->reply(ok_response(r.id, controllers_view(rig)));
       return;
