@@ -952,9 +952,11 @@ void ApiServer::start() {
   if (m.auth.gid() && ::chown(path.c_str(), static_cast<uid_t>(-1), *m.auth.gid()) != 0)
     spdlog::warn("control API: chown {} to group {}: {}", path, m.auth.group(), std::strerror(errno));
   m.do_accept();
-  m.thread = std::thread([&m] { m.io.run(); });
+  // Logged before the io thread exists: the first use of spdlog in a process builds its registry, which
+  // must happen before any other thread logs (TSan sees no order between the two otherwise).
   spdlog::info("control API listening on {} (changes: root{})", path,
                m.auth.gid() ? " and group " + m.auth.group() : std::string(" only"));
+  m.thread = std::thread([&m] { m.io.run(); });
 }
 
 void ApiServer::stop() {
