@@ -26,6 +26,22 @@ history::HistoryOptions history_options(const config::Config& cfg) {
   return o;
 }
 
+// `eqctl status`'s "history": where the database is, why there is none, what was written and lost.
+nlohmann::json history_state(const history::HistoryStore& store) {
+  const history::HistoryStats& st = *store.stats();
+  nlohmann::json rows = nlohmann::json::object();
+  for (std::size_t t = 0; t < st.kTables.size(); ++t)
+    rows[std::string(st.kTables[t])] = st.rows_written[t].load(std::memory_order_relaxed);
+  const std::string error = store.database_error();
+  const std::int64_t last = st.last_write_ms.load(std::memory_order_relaxed);
+  return nlohmann::json{
+      {"path", store.path().empty() ? nlohmann::json(nullptr) : nlohmann::json(store.path())},
+      {"error", error.empty() ? nlohmann::json(nullptr) : nlohmann::json(error)},
+      {"rows_written", rows},
+      {"records_lost", st.write_errors.load(std::memory_order_relaxed) + st.dropped_queue_full.load(std::memory_order_relaxed)},
+      {"last_write_age_s", last > 0 ? nlohmann::json((history::now_utc_ms() - last) / 1000.0) : nlohmann::json(nullptr)}};
+}
+
 }  // namespace
 
 void App::start() {
@@ -87,6 +103,7 @@ void App::start_services() {
   opts.forget = forget_hook_;
   opts.request_stats = api_stats_;
   opts.audit = history_;
+  opts.history_state = [store = history_] { return history_state(*store); };
   opts.metrics_state = [read = metrics_->state_reader()] {
     const metrics::EndpointState m = read();
     return control::MetricsEndpointState{m.enabled, m.listening, m.listen, m.error, m.retry};

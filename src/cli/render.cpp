@@ -202,7 +202,8 @@ std::string render_bus_status(const json& b) {
   return out;
 }
 
-// What `eqctl status` says about the daemon itself: a stalled control thread, the metrics endpoint.
+// What `eqctl status` says about the daemon itself: a stalled control thread, the metrics endpoint, a
+// history database in trouble.
 std::string render_daemon_state(const json& result) {
   std::string out;
   // Older daemons send no "stalled": then nothing is said about it.
@@ -226,6 +227,15 @@ std::string render_daemon_state(const json& result) {
       out += "metrics: not listening on " + str(m, "listen") + (err.is_string() ? " (" + err.get<std::string>() + ")" : "") +
              ", retrying\n";
     }
+  }
+  // The history database, only when something is wrong (older daemons send no "history").
+  const json& h = sub(result, "history");
+  if (h.is_object() && !sub(h, "path").is_null()) {
+    const json& err = sub(h, "error");
+    if (err.is_string())
+      out += "history: NO DATABASE (" + err.get<std::string>() + "); audit records go to the log only\n";
+    else if (num(h, "records_lost") > 0)
+      out += "history: " + str(h, "records_lost") + " record(s) lost (queue full or failed writes; see the log)\n";
   }
   return out;
 }

@@ -95,6 +95,13 @@ struct ApiServer::Impl {
   bool stopping = false;
   std::thread thread;
   std::shared_ptr<IoGate> io_gate = std::make_shared<IoGate>();
+  /// `audit` queries waiting for the history writer, by token.
+  struct WaitingAudit {
+    std::shared_ptr<Session> session;
+    std::unique_ptr<asio::steady_timer> timer;
+  };
+  std::unordered_map<std::uint64_t, WaitingAudit> audits;
+  std::uint64_t next_audit_token = 1;
 
   void close_gate() {
     std::lock_guard lock(io_gate->m);
@@ -112,7 +119,10 @@ struct ApiServer::Impl {
   void handle_release(const std::shared_ptr<Session>& s, const ApiRequest& r);
   void handle_set(const std::shared_ptr<Session>& s, const ApiRequest& r);
   void handle_audit(const std::shared_ptr<Session>& s, const ApiRequest& r);
+  /// Sends the answer of the waiting audit query `token` (the history's, or a timeout), once.
+  void answer_audit(std::uint64_t token, std::string text);
   nlohmann::json hello_result(const Session& s) const;
+  nlohmann::json status_result(std::int64_t now) const;
   /// Starts the audit record of a change request (or of a line naming one that did not parse).
   void begin_audit(Session& s, std::string_view line, const std::variant<ApiRequest, ParseError>& parsed) const;
   /// Completes a change request's audit record from the answer `text` and hands it to opts.audit.
@@ -483,6 +493,14 @@ std::string ApiServer::Impl::persist() {
   }
 }
 
+json ApiServer::Impl::status_result(std::int64_t now) const {
+  std::optional<MetricsEndpointState> metrics;
+  if (opts.metrics_state) metrics = opts.metrics_state();
+  json st = status_view(rig, now, metrics ? &*metrics : nullptr);
+  if (opts.history_state) st["history"] = opts.history_state();
+  return st;
+}
+
 json ApiServer::Impl::hello_result(const Session& s) const {
   const daemon::Directory& dir = rig.directory();
   return json{{"protocol", kProtocolVersion},
@@ -535,12 +553,9 @@ void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, std::string_view
     case Command::hello:
       s->reply(ok_response(r.id, hello_result(*s)));
       return;
-    case Command::status: {
-      std::optional<MetricsEndpointState> metrics;
-      if (opts.metrics_state) metrics = opts.metrics_state();
-      s->reply(ok_response(r.id, status_view(rig, now, metrics ? &*metrics : nullptr)));
+    case Command::status:
+      s->reply(ok_response(r.id, status_result(now)));
       return;
-    }
     case Command::controllers:
       s->reply(ok_response(r.id, controllers_view(rig)));
       return;
@@ -855,31 +870,39 @@ void ApiServer::Impl::handle_audit(const std::shared_ptr<Session>& s, const ApiR
     s->reply(error_response(r.id, error_code::kUnavailable, "audit: there is no audit log in this eqd"));
     return;
   }
-  // The query runs on the history writer's thread; its answer is posted back to this io thread. A
-  // writer stuck on a slow disk gets the client a timeout, not a connection that hangs for ever.
+  // The query runs on the history writer's thread; its answer is posted back to this io thread. The
+  // writer's callback owns no io object (it may outlive this server: a reload), only the token of the
+  // waiting query. A writer stuck on a slow disk gets the client a timeout, not a connection that hangs.
+  const std::uint64_t token = next_audit_token++;
   const std::uint64_t id = r.id;
-  auto replied = std::make_shared<bool>(false);  // io thread only
-  auto timer = std::make_shared<asio::steady_timer>(io, opts.response_timeout);
-  const bool queued = opts.audit->query(audit_query(r), [gate = io_gate, s, id, replied, timer](const history::AuditPage& page) {
+  const bool queued = opts.audit->query(audit_query(r), [gate = io_gate, impl = this, token, id](const history::AuditPage& page) {
     std::string text = page.error.empty() ? ok_response(id, audit_result(page))
                                           : error_response(id, error_code::kUnavailable, "audit: " + page.error);
     std::lock_guard lock(gate->m);
-    if (gate->io == nullptr) return;
-    asio::post(*gate->io, [s, replied, timer, text = std::move(text)]() mutable {
-      if (std::exchange(*replied, true)) return;
-      timer->cancel();
-      s->reply(std::move(text));
-    });
+    if (gate->io != nullptr)
+      asio::post(*gate->io, [impl, token, text = std::move(text)]() mutable { impl->answer_audit(token, std::move(text)); });
   });
   if (!queued) {
     s->reply(error_response(r.id, error_code::kBusy, "audit: the history writer is busy; try again"));
     return;
   }
-  timer->async_wait([this, s, id, replied](boost::system::error_code ec) {
-    if (ec || stopping || std::exchange(*replied, true)) return;
-    s->reply(error_response(id, error_code::kTimeout, "audit: the history database did not answer within " +
-                                                          std::to_string(opts.response_timeout.count()) + " ms"));
+  auto& waiting = audits[token];
+  waiting.session = s;
+  waiting.timer = std::make_unique<asio::steady_timer>(io, opts.response_timeout);
+  waiting.timer->async_wait([this, token, id](boost::system::error_code ec) {
+    if (ec || stopping) return;
+    answer_audit(token, error_response(id, error_code::kTimeout, "audit: the history database did not answer within " +
+                                                                    std::to_string(opts.response_timeout.count()) + " ms"));
   });
+}
+
+void ApiServer::Impl::answer_audit(std::uint64_t token, std::string text) {
+  const auto it = audits.find(token);
+  if (it == audits.end()) return;  // answered already (or timed out)
+  const std::shared_ptr<Session> s = std::move(it->second.session);
+  it->second.timer->cancel();
+  audits.erase(it);
+  if (!stopping) s->reply(std::move(text));
 }
 
 ApiServerOptions api_server_options(const config::ApiConfig& api) {
@@ -929,9 +952,11 @@ void ApiServer::start() {
   if (m.auth.gid() && ::chown(path.c_str(), static_cast<uid_t>(-1), *m.auth.gid()) != 0)
     spdlog::warn("control API: chown {} to group {}: {}", path, m.auth.group(), std::strerror(errno));
   m.do_accept();
-  m.thread = std::thread([&m] { m.io.run(); });
+  // Logged before the io thread exists: the first use of spdlog in a process builds its registry, which
+  // must happen before any other thread logs (TSan sees no order between the two otherwise).
   spdlog::info("control API listening on {} (changes: root{})", path,
                m.auth.gid() ? " and group " + m.auth.group() : std::string(" only"));
+  m.thread = std::thread([&m] { m.io.run(); });
 }
 
 void ApiServer::stop() {

@@ -155,7 +155,10 @@ stop_eqd_term() {
   for _ in $(seq 80); do kill -0 "$EQD_PID" 2>/dev/null || break; sleep 0.1; done
   kill -0 "$EQD_PID" 2>/dev/null && fail "eqd did not stop within 8 s of SIGTERM"
   wait "$EQD_PID" 2>/dev/null
+  local rc=$?
   EQD_PID=""
+  # 0 only: a sanitizer build exits otherwise on a leak or an error found at shutdown.
+  [ "$rc" = 0 ] || fail "eqd exited $rc after SIGTERM"
 }
 stop_eqd_term
 EDB=$WORK/energy.db

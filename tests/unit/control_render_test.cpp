@@ -328,3 +328,20 @@ TEST_CASE("eqctl render: --since takes a duration or a UTC date or time", "[cont
     CHECK_FALSE(parse_since(bad, now).has_value());
   }
 }
+
+TEST_CASE("eqctl render: status says when the history database is in trouble, and only then", "[control][cli][audit]") {
+  const json base = {{"buses", json::array()}, {"controllers", {{"connected", 1}, {"total", 1}}}};
+  json ok = base;
+  ok["history"] = {{"path", "/var/lib/eqd/history.db"}, {"error", nullptr}, {"records_lost", 0}};
+  CHECK(render_status(ok).find("history") == std::string::npos);
+  json lost = ok;
+  lost["history"]["records_lost"] = 3;
+  CHECK(render_status(lost).find("history: 3 record(s) lost") != std::string::npos);
+  json broken = ok;
+  broken["history"]["error"] = "schema version 4, newer than this eqd's 3";
+  CHECK(render_status(broken).find("history: NO DATABASE (schema version 4, newer") != std::string::npos);
+  json off = ok;
+  off["history"]["path"] = nullptr;  // history.enabled: false is no trouble
+  off["history"]["error"] = "the history database is off (history.enabled: false)";
+  CHECK(render_status(off).find("history") == std::string::npos);
+}

@@ -712,8 +712,12 @@ std::vector<eqd::history::AuditRecord> audit_records(eqd::history::HistoryStore&
 TEST_CASE("control API on a fake rig: change requests are audited with who, result, before and after",
           "[control][server][fake][audit]") {
   auto store = audit_store("audit.db");
-  FakeServer s([](FakeRig& r) { r.cycle(); }, [&store](ApiServerOptions& o) { o.audit = store; });
+  FakeServer s([](FakeRig& r) { r.cycle(); }, [&store](ApiServerOptions& o) {
+    o.audit = store;
+    o.history_state = [] { return json{{"path", "/x/history.db"}, {"error", nullptr}, {"records_lost", 0}}; };
+  });
   const std::int64_t me = ::getuid();
+  CHECK(s.call(req(Command::status))["result"]["history"]["path"] == "/x/history.db");
 
   REQUIRE(s.call(assign("cab1/2"))["ok"] == true);
   REQUIRE(s.call(req(Command::release, "cab1/2"))["ok"] == true);

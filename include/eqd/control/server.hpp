@@ -37,6 +37,10 @@ using ControllerHook = std::function<ControllerChange(const std::string& control
 /// and must stay valid while the server runs.
 using MetricsStateHook = std::function<MetricsEndpointState()>;
 
+/// Reads the history database's state for `status` (field "history": path, error, rows written,
+/// records lost). Called on the server's io thread; must not block (no disk I/O).
+using HistoryStateHook = std::function<nlohmann::json()>;
+
 /// Settings of the server. Plain data.
 struct ApiServerOptions {
   std::string socket_path = "/run/eqd/eqd.sock";  ///< Config.api.socket_path
@@ -58,6 +62,7 @@ struct ApiServerOptions {
   /// ones included) and what `audit` asks; null: nothing recorded, `audit` answers "unavailable".
   /// record() and query() never wait (the history writer does the disk work on its own thread).
   std::shared_ptr<history::AuditSink> audit{};
+  HistoryStateHook history_state{};  ///< `status` field "history"; empty: the field is absent
 };
 
 /// The options of the `api:` section (socket, group, idle timeout, connection limits). Any thread.
