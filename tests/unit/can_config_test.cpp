@@ -147,8 +147,8 @@ TEST_CASE("can config: two controllers on one interface must not share identifie
 }
 
 TEST_CASE("can config: keys of another transport and missing interface", "[can][config]") {
-  CHECK(error_of(kHead + "    host: 10.0.0.1\n").find("'host' applies only to transport: tcp") != std::string::npos);
-  CHECK(error_of(kHead + "    unit_id: 3\n").find("'unit_id' applies only to transport: tcp | rtu") != std::string::npos);
+  CHECK(error_of(kHead + "    host: 10.0.0.1\n").find("'host' applies only to transport: tcp | sunspec") != std::string::npos);
+  CHECK(error_of(kHead + "    unit_id: 3\n").find("'unit_id' applies only to transport: tcp | rtu | sunspec") != std::string::npos);
   CHECK(error_of("buses: [{name: main}]\ncontrollers:\n  - {name: c, host: h, node_id: 3}\n")
             .find("'node_id' applies only to transport: can") != std::string::npos);
   const std::string e = error_of("buses: [{name: main}]\ncontrollers:\n  - {name: c, transport: can}\n");
