@@ -154,7 +154,8 @@ bool SunSpecLink::connect_link(std::int64_t t_ns) {
   };
   dev_ = discover(cfg_.base_address, read_fn);
   if (!dev_.error.empty()) {
-    const bool io_failure = dev_.error_errno != 0 && !(dev_.error_errno > MODBUS_ENOBASE && dev_.error_errno <= EMBXGTAR);
+    const bool io_failure =
+        dev_.error_errno != 0 && !(dev_.error_errno > MODBUS_ENOBASE && dev_.error_errno <= EMBXGTAR);
     return fail("SunSpec discovery: " + dev_.error, !io_failure, dev_.error_errno);
   }
   if (!identity_logged_ && dev_.common) {
@@ -300,8 +301,7 @@ void SunSpecLink::run() {
     if (cfg_.read_only) {
       // never writes
     } else if (ctx_ != nullptr) {
-      engine_.write_commands(now_ns(), true, local_,
-                             [this](std::size_t, const core::Command& c) { return send(c); });
+      engine_.write_commands(now_ns(), true, local_, [this](std::size_t, const core::Command& c) { return send(c); });
     } else {
       engine_.set_down();
     }

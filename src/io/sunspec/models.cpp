@@ -26,12 +26,18 @@ std::string list_ids(const std::vector<ModelRef>& models) {
 // The length eqd needs of a model it reads (0: one it does not read).
 int needed_length(std::uint16_t id) {
   switch (id) {
-    case 1: return m1::kMinLength;
-    case 103: return m103::kLength;
-    case 113: return m113::kLength;
-    case 124: return m124::kLength;
-    case 802: return m802::kMinLength;
-    default: return 0;
+    case 1:
+      return m1::kMinLength;
+    case 103:
+      return m103::kLength;
+    case 113:
+      return m113::kLength;
+    case 124:
+      return m124::kLength;
+    case 802:
+      return m802::kMinLength;
+    default:
+      return 0;
   }
 }
 
@@ -141,11 +147,16 @@ std::string decode_string(const std::uint16_t* regs, int count) {
 
 const char* to_string(SampleProblem p) noexcept {
   switch (p) {
-    case SampleProblem::none: return "ok";
-    case SampleProblem::power_absent: return "AC power W not implemented";
-    case SampleProblem::bad_scale_factor: return "scale factor not implemented or outside -10..10";
-    case SampleProblem::voltage_absent: return "battery voltage (124 InBatV, 802 V) not implemented";
-    case SampleProblem::mode_absent: return "124 StorCtl_Mod not implemented";
+    case SampleProblem::none:
+      return "ok";
+    case SampleProblem::power_absent:
+      return "AC power W not implemented";
+    case SampleProblem::bad_scale_factor:
+      return "scale factor not implemented or outside -10..10";
+    case SampleProblem::voltage_absent:
+      return "battery voltage (124 InBatV, 802 V) not implemented";
+    case SampleProblem::mode_absent:
+      return "124 StorCtl_Mod not implemented";
   }
   return "?";
 }

@@ -54,27 +54,33 @@ class SunSpecTransport final : public io::Transport {
              v.refuse("an IPv4 or IPv6 address or an RFC 1123 host name, e.g. 192.168.10.40 or storage1.lab.example");
            of(s).host = std::move(h);
          }},
-        {"port", [](TransportSettings& s, const ValueReader& v) { of(s).port = static_cast<std::uint16_t>(v.integer(1, 65535, "")); }},
-        {"unit_id", [](TransportSettings& s, const ValueReader& v) { of(s).unit_id = static_cast<int>(v.integer(0, 247, "")); }},
+        {"port", [](TransportSettings& s,
+                    const ValueReader& v) { of(s).port = static_cast<std::uint16_t>(v.integer(1, 65535, "")); }},
+        {"unit_id",
+         [](TransportSettings& s, const ValueReader& v) { of(s).unit_id = static_cast<int>(v.integer(0, 247, "")); }},
         {"base_address",
          [](TransportSettings& s, const ValueReader& v) {
            const std::string t = v.text();
-           if (t == "auto") of(s).base_address = -1;
-           else if (t == "0" || t == "40000" || t == "50000") of(s).base_address = std::stoi(t);
-           else v.refuse("auto | 0 | 40000 | 50000");
+           if (t == "auto")
+             of(s).base_address = -1;
+           else if (t == "0" || t == "40000" || t == "50000")
+             of(s).base_address = std::stoi(t);
+           else
+             v.refuse("auto | 0 | 40000 | 50000");
          }},
     };
     return k;
   }
   std::unique_ptr<TransportSettings> defaults() const override { return std::make_unique<SunSpecSettings>(); }
-  std::optional<SettingProblem> resolve(TransportSettings& s, std::uint16_t& channels, const NamedMaps&) const override {
+  std::optional<SettingProblem> resolve(TransportSettings& s, std::uint16_t& channels,
+                                        const NamedMaps&) const override {
     if (of(s).host.empty()) return SettingProblem{"host", "missing required key 'host' (transport sunspec)", {}, {}};
     if (channels == 0) channels = 1;
-    if (channels != 1)
-      return SettingProblem{"channels", "a SunSpec storage is one channel (expected 1)", {}, {}};
+    if (channels != 1) return SettingProblem{"channels", "a SunSpec storage is one channel (expected 1)", {}, {}};
     return std::nullopt;
   }
-  std::string lease_problem(const TransportSettings&, std::uint32_t lease_ms, const std::string& controller) const override {
+  std::string lease_problem(const TransportSettings&, std::uint32_t lease_ms,
+                            const std::string& controller) const override {
     // InOutWRte_RvrtTms counts whole seconds: the lease is rounded up (the device holds a setpoint at
     // most 999 ms longer than eqd's lease), and must fit the register.
     if (!revert_seconds(lease_ms))
@@ -86,7 +92,8 @@ class SunSpecTransport final : public io::Transport {
     const auto& t = of(s);
     return "sunspec:" + t.host + ":" + std::to_string(t.port) + "#" + std::to_string(t.unit_id);
   }
-  std::unique_ptr<Link> make_link(const TransportSettings& s, const LinkSpec& spec, core::ControlCore& core) const override {
+  std::unique_ptr<Link> make_link(const TransportSettings& s, const LinkSpec& spec,
+                                  core::ControlCore& core) const override {
     const auto& t = of(s);
     SunSpecLinkConfig c;
     c.name = spec.name;

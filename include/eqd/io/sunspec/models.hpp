@@ -103,7 +103,7 @@ struct StorageWrite {
   std::uint16_t storctl_mod = 0;
   std::uint16_t out_w_rte = 0;  ///< raw, with InOutWRte_SF
   std::uint16_t in_w_rte = 0;
-  std::uint16_t rvrt_tms = 0;   ///< InOutWRte_RvrtTms, s
+  std::uint16_t rvrt_tms = 0;  ///< InOutWRte_RvrtTms, s
 };
 
 /// Encodes an eqd command (setpoint in eqd's sign: > 0 charging) from model 124's present registers

@@ -14,10 +14,10 @@ namespace eqd::io::sunspec {
 
 /// controllers[] with `transport: sunspec`. Plain data.
 struct SunSpecSettings final : TransportSettings {
-  std::string host;           ///< controllers[].host (required): IP literal or host name
-  std::uint16_t port = 502;   ///< controllers[].port 1..65535
-  int unit_id = 1;            ///< controllers[].unit_id 0..247
-  int base_address = -1;      ///< controllers[].base_address: auto (-1) | 0 | 40000 | 50000
+  std::string host;          ///< controllers[].host (required): IP literal or host name
+  std::uint16_t port = 502;  ///< controllers[].port 1..65535
+  int unit_id = 1;           ///< controllers[].unit_id 0..247
+  int base_address = -1;     ///< controllers[].base_address: auto (-1) | 0 | 40000 | 50000
   [[nodiscard]] std::unique_ptr<TransportSettings> clone() const override {
     return std::make_unique<SunSpecSettings>(*this);
   }
