@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cerrno>
 #include <cmath>
 #include <condition_variable>
 #include <mutex>
@@ -370,4 +371,42 @@ TEST_CASE("sunspec command encoding: rates in % of WChaMax, revert seconds round
   CHECK_FALSE(eqd::io::sunspec::encode_command(true, 5000.5, 1500, m124, w).empty());
   m124[eqd::io::sunspec::m124::kInOutWRte_SF] = 0x8000;
   CHECK_FALSE(eqd::io::sunspec::encode_command(true, 100.0, 1500, m124, w).empty());
+}
+
+TEST_CASE("sunspec chain walk stops at its model limit and at the end of the register space", "[sunspec]") {
+  using eqd::io::sunspec::discover;
+  // Marker at 40000, then `models` models of ID `id` and length `len`, then the end marker.
+  auto device = [](int models, std::uint16_t id, std::uint16_t len) {
+    return [=](std::uint32_t address, int count, std::uint16_t* dest) {
+      for (int i = 0; i < count; ++i) {
+        const std::uint32_t a = address + static_cast<std::uint32_t>(i);
+        if (a < 40000 || a > 65535) {
+          errno = EINVAL;
+          return false;
+        }
+        std::uint16_t v = 0;
+        if (a == 40000) v = 0x5375;
+        if (a == 40001) v = 0x6E53;
+        const std::uint32_t rel = a - 40002;
+        const std::uint32_t slot = rel / (2U + len);
+        if (a >= 40002 && rel % (2U + len) == 0) v = slot < static_cast<std::uint32_t>(models) ? id : 0xFFFF;
+        if (a >= 40002 && rel % (2U + len) == 1) v = slot < static_cast<std::uint32_t>(models) ? len : 0;
+        dest[i] = v;
+      }
+      return true;
+    };
+  };
+  // 65 empty models: more than the walk accepts, although each is well formed.
+  auto d = discover(-1, device(65, 64999, 0));
+  CHECK_THAT(d.error, Catch::Contains("longer than 64 models"));
+  // 64 models and the end: well formed, but no storage model.
+  d = discover(40000, device(64, 64999, 0));
+  CHECK_THAT(d.error, Catch::Contains("device lacks model 124"));
+  CHECK(d.models.size() == 64);
+  // One model reaching exactly to 65535: the next header would be past the space.
+  d = discover(40000, device(1, 64999, static_cast<std::uint16_t>(65536 - 40004)));
+  CHECK_THAT(d.error, Catch::Contains("runs to the end of the register space"));
+  // One register more is past the space.
+  d = discover(40000, device(1, 64999, static_cast<std::uint16_t>(65536 - 40004 + 1)));
+  CHECK_THAT(d.error, Catch::Contains("past the end of the register space"));
 }
