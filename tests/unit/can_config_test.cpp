@@ -37,8 +37,8 @@ std::string custom(const std::string& status_signals, const std::string& status_
       - role: status
         id: 0x500
         id_stride: 0x10
-)" + status_extra + "        signals:\n" +
-         status_signals + R"(      - role: command
+)" + status_extra +
+         "        signals:\n" + status_signals + R"(      - role: command
         id: 0x600
         id_stride: 0x10
         signals:
@@ -147,15 +147,18 @@ TEST_CASE("can config: two controllers on one interface must not share identifie
 }
 
 TEST_CASE("can config: keys of another transport and missing interface", "[can][config]") {
-  CHECK(error_of(kHead + "    host: 10.0.0.1\n").find("'host' applies only to transport: tcp") != std::string::npos);
-  CHECK(error_of(kHead + "    unit_id: 3\n").find("'unit_id' applies only to transport: tcp | rtu") != std::string::npos);
+  CHECK(error_of(kHead + "    host: 10.0.0.1\n").find("'host' applies only to transport: tcp | sunspec") !=
+        std::string::npos);
+  CHECK(error_of(kHead + "    unit_id: 3\n").find("'unit_id' applies only to transport: tcp | rtu | sunspec") !=
+        std::string::npos);
   CHECK(error_of("buses: [{name: main}]\ncontrollers:\n  - {name: c, host: h, node_id: 3}\n")
             .find("'node_id' applies only to transport: can") != std::string::npos);
   const std::string e = error_of("buses: [{name: main}]\ncontrollers:\n  - {name: c, transport: can}\n");
   CHECK(e.find("missing required key 'interface'") != std::string::npos);
   const std::string e2 = error_of(kHead + "    can_profile: eqd-defualt\n");
   CHECK(e2.find("did you mean 'eqd-default'") != std::string::npos);
-  const std::string e3 = error_of(custom(kGoodSignals).replace(custom(kGoodSignals).find("name: state"), 11, "name: stat"));
+  const std::string e3 =
+      error_of(custom(kGoodSignals).replace(custom(kGoodSignals).find("name: state"), 11, "name: stat"));
   INFO(e3);
   CHECK(e3.find("unknown status signal 'stat'") != std::string::npos);
 }
@@ -180,9 +183,10 @@ const std::string kForecastFrame = R"(      - role: forecast
 }  // namespace
 
 TEST_CASE("can config: a forecast frame in a custom map", "[can][config][forecast]") {
-  const Config cfg = parse_config(
-      custom(kGoodSignals) + kForecastFrame + "          - {name: forecast_power, start_bit: 0, length: 32, signed: true, scale: 0.1}\n",
-      "t.yaml");
+  const Config cfg =
+      parse_config(custom(kGoodSignals) + kForecastFrame +
+                       "          - {name: forecast_power, start_bit: 0, length: 32, signed: true, scale: 0.1}\n",
+                   "t.yaml");
   const auto& m = eqd::test::can_of(cfg.controllers.at(0)).map;
   const auto* f = m.frame(eqd::io::can::FrameRole::forecast);
   REQUIRE(f != nullptr);
@@ -204,23 +208,24 @@ TEST_CASE("can config: forecast_power errors are refused at their line", "[can][
     CHECK(e.find("expected status | command | heartbeat | forecast") != std::string::npos);
   }
   SECTION("in both the status and the forecast frame") {
-    const std::string e = error_of(custom(kGoodSignals + "          - {name: forecast_power, start_bit: 40, length: 24, signed: true}\n") +
-                                   kForecastFrame + "          - {name: forecast_power, start_bit: 0, length: 32, signed: true}\n");
+    const std::string e = error_of(
+        custom(kGoodSignals + "          - {name: forecast_power, start_bit: 40, length: 24, signed: true}\n") +
+        kForecastFrame + "          - {name: forecast_power, start_bit: 0, length: 32, signed: true}\n");
     INFO(e);
     CHECK(e.find("t.yaml:31:") == 0);
     CHECK(e.find("can_maps.mine.frames[2].signals[0].name") != std::string::npos);
     CHECK(e.find("also in the status frame") != std::string::npos);
   }
   SECTION("unsigned: cannot carry a discharge") {
-    const std::string e =
-        error_of(custom(kGoodSignals) + kForecastFrame + "          - {name: forecast_power, start_bit: 0, length: 32}\n");
+    const std::string e = error_of(custom(kGoodSignals) + kForecastFrame +
+                                   "          - {name: forecast_power, start_bit: 0, length: 32}\n");
     INFO(e);
     CHECK(e.find("t.yaml:30:") == 0);
     CHECK(e.find("cannot carry a discharging (negative) forecast") != std::string::npos);
   }
   SECTION("overlapping the status frame's other signals") {
-    const std::string e =
-        error_of(custom(kGoodSignals + "          - {name: forecast_power, start_bit: 30, length: 24, signed: true}\n"));
+    const std::string e = error_of(
+        custom(kGoodSignals + "          - {name: forecast_power, start_bit: 30, length: 24, signed: true}\n"));
     INFO(e);
     CHECK(e.find("t.yaml:20:") == 0);
     CHECK(e.find("overlaps signal 'current'") != std::string::npos);

@@ -28,13 +28,16 @@ void collect(const YAML::Node& node, const std::string& path, std::set<std::stri
   // channel_bus entries are data ({N: bus}), not keys.
   if (path.size() >= 12 && path.compare(path.size() - 12, 12, ".channel_bus") == 0) return;
   const bool named_children = path == "maps" || path == "can_maps";
-  const bool field_of_map = path.rfind("maps.*.", 0) == 0 && path != "maps.*.range" &&
-                            std::count(path.begin(), path.end(), '.') == 2;
+  const bool field_of_map =
+      path.rfind("maps.*.", 0) == 0 && path != "maps.*.range" && std::count(path.begin(), path.end(), '.') == 2;
   for (auto it = node.begin(); it != node.end(); ++it) {
     std::string p;
-    if (named_children) p = path + ".*";
-    else if (field_of_map) p = "maps.*.FIELD." + it->first.Scalar();
-    else p = (path.empty() ? "" : path + ".") + it->first.Scalar();
+    if (named_children)
+      p = path + ".*";
+    else if (field_of_map)
+      p = "maps.*.FIELD." + it->first.Scalar();
+    else
+      p = (path.empty() ? "" : path + ".") + it->first.Scalar();
     out.insert(p);
     collect(it->second, p, out);
   }
@@ -46,7 +49,8 @@ TEST_CASE("shipped eqd.yaml parses and is valid", "[config][shipped]") {
   const Config cfg = load_config(kShipped);
   CHECK(cfg.source_path == kShipped);
   REQUIRE(cfg.buses.size() == 1);
-  REQUIRE(cfg.controllers.size() == 3);
+  REQUIRE(cfg.controllers.size() == 4);
+  CHECK(cfg.controllers[3].transport == "sunspec");
   CHECK(cfg.controllers[2].transport == "can");
   CHECK(cfg.controllers[1].transport == "rtu");
   CHECK(eqd::test::modbus_of(cfg.controllers[1]).map.name == "example-rtu");

@@ -10,3 +10,17 @@ target_link_libraries(eqsim_sunspec_test PRIVATE PkgConfig::MODBUS nlohmann_json
 target_compile_definitions(eqsim_sunspec_test PRIVATE EQSIM_BIN="$<TARGET_FILE:eqsim>" EQD_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 add_dependencies(eqsim_sunspec_test eqsim)
 catch_discover_tests(eqsim_sunspec_test EXTRA_ARGS --warn NoTests PROPERTIES LABELS "integration:sim:sunspec" TIMEOUT 60)
+
+# eqd's SunSpec storage transport (io/sunspec) against the simulator: discovery at each base, signs and
+# scale factors, commands, revert refresh, release, every device fault, configuration.
+add_executable(sunspec_client_test integration/sunspec_client_test.cpp)
+target_link_libraries(sunspec_client_test PRIVATE eqd_sunspec eqd_sunspec_server eqd_config eqd_catch_main)
+catch_discover_tests(sunspec_client_test EXTRA_ARGS --warn NoTests PROPERTIES LABELS "integration:sunspec:tsan" TIMEOUT 60)
+
+# End to end: the real eqd with eqsim's SunSpec storage as its only buffer converges (eqsim's SunSpec
+# meter near 0 W) and returns the storage to its own mode on SIGTERM.
+add_executable(sunspec_e2e_test integration/sunspec_e2e_test.cpp)
+target_link_libraries(sunspec_e2e_test PRIVATE PkgConfig::MODBUS eqd_catch_main)
+target_compile_definitions(sunspec_e2e_test PRIVATE EQD_BIN="$<TARGET_FILE:eqd>" EQSIM_BIN="$<TARGET_FILE:eqsim>" EQD_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+add_dependencies(sunspec_e2e_test eqd eqsim)
+catch_discover_tests(sunspec_e2e_test EXTRA_ARGS --warn NoTests PROPERTIES LABELS "integration:sunspec" TIMEOUT 90)

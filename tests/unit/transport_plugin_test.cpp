@@ -31,17 +31,24 @@ struct LoopbackSettings final : eqd::io::TransportSettings {
   std::string label;     // loopback's only required key
   double load_W = 0.0;   // what each test channel draws (positive: charging)
   int idle_channel = 0;  // this channel (1-based) idles at 0 W until commanded: the buffer battery
-  std::unique_ptr<eqd::io::TransportSettings> clone() const override { return std::make_unique<LoopbackSettings>(*this); }
+  std::unique_ptr<eqd::io::TransportSettings> clone() const override {
+    return std::make_unique<LoopbackSettings>(*this);
+  }
 };
 
 std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 class LoopbackLink final : public eqd::io::Link {
  public:
   LoopbackLink(const LoopbackSettings& s, const eqd::io::LinkSpec& spec, eqd::io::ChannelSlots slots)
-      : settings_(s), spec_(spec), slots_(std::move(slots)), engine_(slots_, {}), setpoint_W_(slots_.samples.size(), 0.0),
+      : settings_(s),
+        spec_(spec),
+        slots_(std::move(slots)),
+        engine_(slots_, {}),
+        setpoint_W_(slots_.samples.size(), 0.0),
         equalizing_(slots_.samples.size(), false) {}
   ~LoopbackLink() override { stop(); }
   void start() override {
@@ -155,7 +162,9 @@ class LoopbackTransport final : public eqd::io::Transport {
     if (channels > 8) return eqd::io::SettingProblem{"channels", "loopback has at most 8 channels", {}, {}};
     return std::nullopt;
   }
-  std::string lease_problem(const eqd::io::TransportSettings&, std::uint32_t, const std::string&) const override { return {}; }
+  std::string lease_problem(const eqd::io::TransportSettings&, std::uint32_t, const std::string&) const override {
+    return {};
+  }
   std::string endpoint(const eqd::io::TransportSettings& s) const override {
     return "loopback:" + dynamic_cast<const LoopbackSettings&>(s).label;
   }
@@ -182,11 +191,15 @@ void ensure_registered() {
 std::string rig_yaml(const std::string& state_dir, const std::string& load_line = "    load_W: 300\n") {
   return "state_dir: " + state_dir +
          "\n"
-         "api: {socket: " + state_dir + "/eqd.sock}\n"
+         "api: {socket: " +
+         state_dir +
+         "/eqd.sock}\n"
          "metrics: {enabled: false}\n"
          "buses:\n  - name: main\n    tau_s: 10\n"
          "controllers:\n"
-         "  - name: lab\n    transport: loopback\n    label: bench1\n" + load_line + "    poll_hz: 50\n    idle_channel: 4\n"
+         "  - name: lab\n    transport: loopback\n    label: bench1\n" +
+         load_line +
+         "    poll_hz: 50\n    idle_channel: 4\n"
          "equalization:\n"
          "  - {channel: lab/4, max_charge_W: 2000, max_discharge_W: 2000, v_min_V: 40, v_max_V: 60}\n";
 }
@@ -208,7 +221,8 @@ TEST_CASE("transport registry lists the built-in transports and refuses a taken 
   CHECK(names[0] == "tcp");
   CHECK(names[1] == "rtu");
   CHECK(names[2] == "can");
-  for (const char* n : {"tcp", "rtu", "can"}) {
+  CHECK(names[3] == "sunspec");
+  for (const char* n : {"tcp", "rtu", "can", "sunspec"}) {
     const eqd::io::Transport* t = eqd::io::find_transport(n);
     REQUIRE(t != nullptr);
     CHECK(std::string(t->name()) == n);
@@ -216,8 +230,8 @@ TEST_CASE("transport registry lists the built-in transports and refuses a taken 
     for (const auto& k : t->keys()) CHECK_FALSE(eqd::io::transports_owning(k.name).empty());
   }
   CHECK(eqd::io::find_transport("mqtt") == nullptr);
-  CHECK(eqd::io::transports_owning("host") == std::vector<std::string>{"tcp"});
-  CHECK(eqd::io::transports_owning("unit_id") == std::vector<std::string>{"tcp", "rtu"});
+  CHECK(eqd::io::transports_owning("host") == std::vector<std::string>{"tcp", "sunspec"});
+  CHECK(eqd::io::transports_owning("unit_id") == std::vector<std::string>{"tcp", "rtu", "sunspec"});
   CHECK_THROWS_WITH(eqd::io::register_transport(std::make_unique<LoopbackTransport>("tcp")),
                     "transport 'tcp' is already registered");
   CHECK_THROWS_WITH(eqd::io::register_transport(std::make_unique<LoopbackTransport>("bad name")),
@@ -241,21 +255,22 @@ TEST_CASE("a transport defined in a test plugs into the configuration", "[transp
   SECTION("its keys get the configuration's errors, with file:line:column") {
     CHECK_THAT(error_of(rig_yaml(dir, "    load_W: lots\n")),
                Catch::StartsWith("t.yaml:11:13: controllers[0].load_W: ") && Catch::Contains("expected"));
-    CHECK_THAT(error_of(rig_yaml(dir, "    load_W: 20000\n")), Catch::StartsWith("t.yaml:11:13: controllers[0].load_W: "));
-    CHECK_THAT(error_of(rig_yaml(dir, "    load_W: 1\n    label: x/y\n")),
-               Catch::Contains("duplicate key"));
+    CHECK_THAT(error_of(rig_yaml(dir, "    load_W: 20000\n")),
+               Catch::StartsWith("t.yaml:11:13: controllers[0].load_W: "));
+    CHECK_THAT(error_of(rig_yaml(dir, "    load_W: 1\n    label: x/y\n")), Catch::Contains("duplicate key"));
     CHECK_THAT(error_of(rig_yaml(dir, "    channels: 9\n")),
                Catch::Contains("controllers[0].channels: loopback has at most 8 channels"));
   }
   SECTION("another transport's key is refused, both ways, and a typo gets a suggestion") {
     CHECK_THAT(error_of(rig_yaml(dir, "    host: 10.0.0.1\n")),
-               Catch::Contains("'host' applies only to transport: tcp (this controller uses loopback)"));
+               Catch::Contains("'host' applies only to transport: tcp | sunspec (this controller uses loopback)"));
     const std::string tcp_with_label =
         "buses: [{name: main}]\ncontrollers:\n  - {name: c1, host: 10.0.0.1, label: x}\n";
-    CHECK_THAT(error_of(tcp_with_label), Catch::Contains("'label' applies only to transport: loopback (this controller uses tcp)"));
+    CHECK_THAT(error_of(tcp_with_label),
+               Catch::Contains("'label' applies only to transport: loopback (this controller uses tcp)"));
     CHECK_THAT(error_of(rig_yaml(dir, "    lod_W: 1\n")), Catch::Contains("did you mean 'load_W'"));
     CHECK_THAT(error_of("buses: [{name: main}]\ncontrollers:\n  - {name: c1, transport: mqtt}\n"),
-               Catch::Contains("expected tcp | rtu | can | loopback"));
+               Catch::Contains("expected tcp | rtu | can | sunspec | loopback"));
   }
   SECTION("a required key is checked by the transport, also after --set") {
     CHECK_THAT(error_of("buses: [{name: main}]\ncontrollers:\n  - {name: c1, transport: loopback}\n"),

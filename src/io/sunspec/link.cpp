@@ -1,0 +1,325 @@
+/// @file link.cpp
+/// SunSpecLink: connect, discover, poll, command (one storage device, one I/O thread). The reconnect,
+/// backoff and statistics follow io::modbus::Poller; every request goes through eqd's own Modbus TCP
+/// framing with every response field checked (modbus/transaction.cpp).
+
+#include "eqd/io/sunspec/link.hpp"
+
+#include <modbus/modbus.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <stdexcept>
+
+namespace eqd::io::sunspec {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
+modbus_t* mb(void* p) { return static_cast<modbus_t*>(p); }
+
+}  // namespace
+
+SunSpecLink::SunSpecLink(SunSpecLinkConfig cfg, ChannelSlots slots)
+    : cfg_(std::move(cfg)), slots_(std::move(slots)), engine_(slots_, {}) {
+  std::string errs;
+  if (slots_.samples.size() != 1) errs += " one channel (the storage) expected;";
+  if (!(cfg_.poll_hz > 0.0 && cfg_.poll_hz <= 1000.0)) errs += " poll_hz must be in (0, 1000];";
+  if (cfg_.timeout_ms <= 0) errs += " timeout_ms must be positive;";
+  if (cfg_.backoff_initial_ms <= 0 || cfg_.backoff_max_ms < cfg_.backoff_initial_ms)
+    errs += " backoff_initial_ms must be positive and <= backoff_max_ms;";
+  if (const char* e = CommandEngine::check(slots_)) errs += std::string(" ") + e + ";";
+  if (!errs.empty()) throw std::invalid_argument("controller '" + cfg_.name + "':" + errs);
+  backoff_ms_ = cfg_.backoff_initial_ms;
+  for (auto* s : slots_.samples) {
+    if (s == nullptr) continue;
+    core::Sample off{};
+    off.state = core::ChannelState::offline;
+    s->store(off);
+  }
+}
+
+SunSpecLink::~SunSpecLink() { stop(); }
+
+void SunSpecLink::start() {
+  if (thread_.joinable()) return;
+  stop_.store(false);
+  thread_ = std::thread([this] { run(); });
+}
+
+void SunSpecLink::stop() {
+  {
+    const std::lock_guard<std::mutex> lock(wake_mutex_);
+    stop_.store(true);
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  // Joined: the thread is gone, so its state is ours now.
+  close_link();
+}
+
+bool SunSpecLink::wait_released(std::chrono::milliseconds timeout) const {
+  if (cfg_.read_only) return true;
+  return engine_.wait_released(timeout);
+}
+
+std::string SunSpecLink::identity() const {
+  const std::lock_guard<std::mutex> lock(identity_mutex_);
+  return identity_;
+}
+
+void SunSpecLink::report(const char* message) {
+  std::snprintf(local_.last_error, sizeof local_.last_error, "%s", message);
+  // The journal gets the whole text; last_error holds what fits.
+  if (cfg_.on_error) cfg_.on_error(0, message);
+}
+
+bool SunSpecLink::note_error(int err, const char* what, std::uint32_t address) {
+  char msg[160];
+  std::snprintf(msg, sizeof msg, "%s %s @%u: %s", cfg_.name.c_str(), what, address, modbus_strerror(err));
+  report(msg);
+  if (err == ETIMEDOUT) {
+    ++local_.timeouts;
+    if (ctx_ != nullptr) modbus_flush(mb(ctx_));  // a late reply must not be taken for the next one's
+    return ++consecutive_timeouts_ >= 3;
+  }
+  if (err > MODBUS_ENOBASE && err <= EMBXGTAR) {
+    ++local_.exceptions;
+    return false;
+  }
+  if (err == EMBBADDATA || err == EMBBADEXC || err == EMBUNKEXC || err == EMBMDATA || err == EMBBADSLAVE) {
+    ++local_.protocol_errors;
+    if (ctx_ != nullptr) modbus_flush(mb(ctx_));
+    return false;
+  }
+  ++local_.connection_errors;
+  return true;
+}
+
+int SunSpecLink::read(std::uint32_t address, int count, std::uint16_t* dest) {
+  const std::int64_t t0 = now_ns();
+  const int rc = modbus::read_registers(tx_, false, static_cast<int>(address), count, dest);
+  // libmodbus bounds the wait for each byte, not for the reply: a device that trickles its reply a
+  // byte at a time (slowloris) would hold this thread for seconds. A reply later than timeout_ms is
+  // a timeout, its data dropped.
+  if (rc >= 0 && now_ns() - t0 > static_cast<std::int64_t>(cfg_.timeout_ms) * 1'000'000) {
+    errno = ETIMEDOUT;
+    return -1;
+  }
+  return rc;
+}
+
+bool SunSpecLink::connect_link(std::int64_t t_ns) {
+  if (t_ns < next_connect_ns_) return false;
+  modbus_t* ctx = modbus_new_tcp(cfg_.host.c_str(), cfg_.port);
+  auto fail = [&](const std::string& what, bool discovery, int err = 0) {
+    report((cfg_.name + " " + what).c_str());
+    if (err == ETIMEDOUT) {
+      ++local_.timeouts;
+    } else if (discovery) {
+      discovery_errors_.fetch_add(1);
+      ++local_.protocol_errors;
+    } else {
+      ++local_.connection_errors;
+    }
+    if (ctx != nullptr) {
+      modbus_close(ctx);
+      modbus_free(ctx);
+    }
+    ctx_ = nullptr;
+    tx_.ctx = nullptr;
+    next_connect_ns_ = t_ns + static_cast<std::int64_t>(backoff_ms_) * 1'000'000;
+    backoff_ms_ = std::min(backoff_ms_ * 2, cfg_.backoff_max_ms);
+    return false;
+  };
+  if (ctx == nullptr) return fail(std::string("create: ") + modbus_strerror(errno), false);
+  modbus_set_slave(ctx, cfg_.unit_id);
+  const auto to_s = static_cast<std::uint32_t>(cfg_.timeout_ms / 1000);
+  const auto to_us = static_cast<std::uint32_t>((cfg_.timeout_ms % 1000) * 1000);
+  modbus_set_response_timeout(ctx, to_s, to_us);
+  // A slowloris device (bytes trickling within the byte timeout) is cut off by the byte timeout too.
+  modbus_set_byte_timeout(ctx, to_s, to_us);
+  if (modbus_connect(ctx) < 0) return fail(std::string("connect: ") + modbus_strerror(errno), false, errno);
+  tx_ = modbus::Transactor{ctx, true, cfg_.unit_id, tx_.next_tid};
+  ctx_ = ctx;
+
+  const ReadFn read_fn = [this](std::uint32_t address, int count, std::uint16_t* dest) {
+    return this->read(address, count, dest) == count;
+  };
+  dev_ = discover(cfg_.base_address, read_fn);
+  if (!dev_.error.empty()) {
+    const bool io_failure =
+        dev_.error_errno != 0 && !(dev_.error_errno > MODBUS_ENOBASE && dev_.error_errno <= EMBXGTAR);
+    return fail("SunSpec discovery: " + dev_.error, !io_failure, dev_.error_errno);
+  }
+  if (!identity_logged_ && dev_.common) {
+    std::vector<std::uint16_t> c(dev_.common->length > 66 ? 66 : dev_.common->length);
+    if (read(dev_.common->address, static_cast<int>(c.size()), c.data()) == static_cast<int>(c.size())) {
+      const std::string id = decode_string(&c[m1::kMn], 16) + " " + decode_string(&c[m1::kMd], 16) + " SN " +
+                             decode_string(&c[m1::kSN], 16);
+      {
+        const std::lock_guard<std::mutex> lock(identity_mutex_);
+        identity_ = id;
+      }
+      identity_logged_ = true;
+      // The journal's only way in from a link is its error hook: the identity goes there once.
+      if (cfg_.on_error) cfg_.on_error(0, (cfg_.name + " SunSpec device " + id).c_str());
+    }
+  }
+  inverter_regs_.assign(dev_.inverter->id == 113 ? m113::kLength : m103::kLength, 0);
+  storage_regs_.assign(m124::kLength, 0);
+  battery_regs_.assign(dev_.battery ? m802::kMinLength : 0, 0);
+  if (ever_connected_) ++local_.reconnects;
+  ever_connected_ = true;
+  backoff_ms_ = cfg_.backoff_initial_ms;
+  consecutive_timeouts_ = 0;
+  engine_.link_up();
+  connected_.store(true, std::memory_order_release);
+  return true;
+}
+
+void SunSpecLink::close_link() {
+  if (ctx_ != nullptr) {
+    modbus_close(mb(ctx_));
+    modbus_free(mb(ctx_));
+    ctx_ = nullptr;
+    tx_.ctx = nullptr;
+  }
+  connected_.store(false, std::memory_order_release);
+  next_connect_ns_ = now_ns() + static_cast<std::int64_t>(backoff_ms_) * 1'000'000;
+  backoff_ms_ = std::min(backoff_ms_ * 2, cfg_.backoff_max_ms);
+}
+
+bool SunSpecLink::poll_once() {
+  storage_fresh_ = false;
+  struct Block {
+    const ModelRef* model;
+    std::vector<std::uint16_t>* regs;
+    const char* what;
+  };
+  const Block blocks[] = {{&*dev_.inverter, &inverter_regs_, "read inverter model"},
+                          {&*dev_.storage, &storage_regs_, "read model 124"},
+                          {dev_.battery ? &*dev_.battery : nullptr, &battery_regs_, "read model 802"}};
+  for (const Block& b : blocks) {
+    if (b.model == nullptr) continue;
+    // One request per model: a value and its scale factor come from the same reply.
+    const int n = static_cast<int>(b.regs->size());
+    const int rc = read(b.model->address, n, b.regs->data());
+    if (rc == n) {
+      consecutive_timeouts_ = 0;
+      continue;
+    }
+    if (note_error(rc < 0 ? errno : EMBMDATA, b.what, b.model->address)) close_link();
+    return false;
+  }
+  storage_fresh_ = true;
+  return true;
+}
+
+void SunSpecLink::publish(std::int64_t t_ns, bool read_ok) {
+  core::Sample s{};
+  s.receive_time_ns = t_ns;
+  s.sequence = ++sequence_;
+  s.state = ctx_ != nullptr ? core::ChannelState::idle : core::ChannelState::offline;
+  if (read_ok) {
+    const PollRegisters r{dev_.inverter->id, inverter_regs_.data(), storage_regs_.data(),
+                          dev_.battery ? battery_regs_.data() : nullptr};
+    const SampleProblem p = decode_sample(r, s);
+    if (p != SampleProblem::none) {
+      ++local_.invalid_samples;
+      if (p == SampleProblem::bad_scale_factor) ++local_.protocol_errors;
+      if (p != last_problem_) report((cfg_.name + ": sample invalid: " + to_string(p)).c_str());
+    } else {
+      ++local_.polls_ok;
+    }
+    last_problem_ = p;
+  } else if (ctx_ != nullptr) {
+    ++local_.invalid_samples;
+  }
+  if (slots_.samples[0] != nullptr) slots_.samples[0]->store(s);
+  if (s.valid)
+    engine_.observe(0, s, t_ns);
+  else
+    engine_.observe_invalid(0);
+}
+
+WriteResult SunSpecLink::send(const core::Command& c) {
+  if (!storage_fresh_) return WriteResult::failed;  // encode only from this cycle's model 124
+  StorageWrite w;
+  if (const std::string why = encode_command(c.equalize, c.setpoint_W, c.lease_ms, storage_regs_.data(), w);
+      !why.empty()) {
+    report((cfg_.name + ": command refused: " + why).c_str());
+    return WriteResult::encode_error;
+  }
+  const std::uint32_t base = dev_.storage->address;
+  auto write = [&](int offset, int count, const std::uint16_t* v) {
+    if (modbus::write_registers(tx_, static_cast<int>(base) + offset, count, v) == count) return WriteResult::ok;
+    if (note_error(errno, "write model 124", base + offset)) {
+      close_link();
+      return WriteResult::link_lost;
+    }
+    return WriteResult::failed;
+  };
+  const std::uint16_t rates[2] = {w.out_w_rte, w.in_w_rte};  // OutWRte, InWRte: adjacent
+  WriteResult r = WriteResult::ok;
+  if (c.equalize) {
+    // Limits and the revert timeout first, then the mode: the device never runs on stale rates.
+    if ((r = write(m124::kOutWRte, 2, rates)) != WriteResult::ok) return r;
+    if ((r = write(m124::kRvrtTms, 1, &w.rvrt_tms)) != WriteResult::ok) return r;
+    return write(m124::kStorCtl_Mod, 1, &w.storctl_mod);
+  }
+  // Stop: the device's own mode first (that alone ends eqd's control), then the rates back to 0.
+  if ((r = write(m124::kStorCtl_Mod, 1, &w.storctl_mod)) != WriteResult::ok) return r;
+  return write(m124::kOutWRte, 2, rates);
+}
+
+void SunSpecLink::run() {
+  const auto period_ns = static_cast<std::int64_t>(1e9 / cfg_.poll_hz);
+  std::int64_t next = now_ns();
+  std::int64_t prev_start = 0;
+  while (!stop_.load(std::memory_order_acquire)) {
+    const std::int64_t start = now_ns();
+    ++local_.polls;
+    if (prev_start != 0 && start > prev_start) {
+      const double hz = 1e9 / static_cast<double>(start - prev_start);
+      local_.achieved_hz = local_.achieved_hz == 0.0 ? hz : 0.8 * local_.achieved_hz + 0.2 * hz;
+    }
+    prev_start = start;
+    if (ctx_ == nullptr) connect_link(start);
+    bool read_ok = false;
+    if (ctx_ != nullptr) {
+      read_ok = poll_once();
+      local_.latency.observe(static_cast<double>(now_ns() - start) * 1e-9);
+    }
+    publish(now_ns(), read_ok);
+    if (cfg_.read_only) {
+      // never writes
+    } else if (ctx_ != nullptr) {
+      engine_.write_commands(now_ns(), true, local_, [this](std::size_t, const core::Command& c) { return send(c); });
+    } else {
+      engine_.set_down();
+    }
+    local_.connected = ctx_ != nullptr;
+    local_.all_acknowledged = engine_.acknowledged();
+    local_.released = engine_.released();
+    stats_.store(local_);
+
+    next += period_ns;
+    const std::int64_t after = now_ns();
+    if (next <= after) {
+      local_.overruns += static_cast<std::uint64_t>((after - next) / period_ns + 1);
+      next = after;
+    }
+    std::unique_lock<std::mutex> lock(wake_mutex_);
+    wake_.wait_until(lock, Clock::time_point(std::chrono::nanoseconds(next)),
+                     [this] { return stop_.load(std::memory_order_acquire); });
+  }
+}
+
+}  // namespace eqd::io::sunspec

@@ -1,0 +1,119 @@
+/// @file transport.cpp
+/// The transport `sunspec`: keys, checks, lease check, endpoint and link factory (a SunSpecLink).
+
+#include "eqd/io/sunspec/transport.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "eqd/io/sunspec/link.hpp"
+#include "eqd/io/sunspec/models.hpp"
+
+namespace eqd::io::sunspec {
+
+namespace {
+
+// An IP literal or an RFC 1123 host name (as the tcp transport accepts): it goes to getaddrinfo().
+bool valid_host(const std::string& s) {
+  in_addr a4{};
+  in6_addr a6{};
+  if (::inet_pton(AF_INET, s.c_str(), &a4) == 1 || ::inet_pton(AF_INET6, s.c_str(), &a6) == 1) return true;
+  std::string name = s;
+  if (!name.empty() && name.back() == '.') name.pop_back();
+  if (name.empty() || name.size() > 253) return false;
+  bool all_numeric = true;
+  std::size_t start = 0;
+  for (;;) {
+    const auto dot = name.find('.', start);
+    const std::string label = name.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+    for (const char c : label) {
+      const bool digit = c >= '0' && c <= '9';
+      if (!digit && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && c != '-') return false;
+      all_numeric = all_numeric && digit;
+    }
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return !all_numeric;  // all digits reads as a (bad) IPv4 address: a typo, not a name
+}
+
+SunSpecSettings& of(TransportSettings& s) { return dynamic_cast<SunSpecSettings&>(s); }
+const SunSpecSettings& of(const TransportSettings& s) { return dynamic_cast<const SunSpecSettings&>(s); }
+
+class SunSpecTransport final : public io::Transport {
+ public:
+  const char* name() const noexcept override { return "sunspec"; }
+  const char* title() const noexcept override { return "SunSpec storage (Modbus TCP)"; }
+  const std::vector<TransportKey>& keys() const override {
+    static const std::vector<TransportKey> k{
+        {"host",
+         [](TransportSettings& s, const ValueReader& v) {
+           std::string h = v.text();
+           if (!valid_host(h))
+             v.refuse("an IPv4 or IPv6 address or an RFC 1123 host name, e.g. 192.168.10.40 or storage1.lab.example");
+           of(s).host = std::move(h);
+         }},
+        {"port", [](TransportSettings& s,
+                    const ValueReader& v) { of(s).port = static_cast<std::uint16_t>(v.integer(1, 65535, "")); }},
+        {"unit_id",
+         [](TransportSettings& s, const ValueReader& v) { of(s).unit_id = static_cast<int>(v.integer(0, 247, "")); }},
+        {"base_address",
+         [](TransportSettings& s, const ValueReader& v) {
+           const std::string t = v.text();
+           if (t == "auto")
+             of(s).base_address = -1;
+           else if (t == "0" || t == "40000" || t == "50000")
+             of(s).base_address = std::stoi(t);
+           else
+             v.refuse("auto | 0 | 40000 | 50000");
+         }},
+    };
+    return k;
+  }
+  std::unique_ptr<TransportSettings> defaults() const override { return std::make_unique<SunSpecSettings>(); }
+  std::optional<SettingProblem> resolve(TransportSettings& s, std::uint16_t& channels,
+                                        const NamedMaps&) const override {
+    if (of(s).host.empty()) return SettingProblem{"host", "missing required key 'host' (transport sunspec)", {}, {}};
+    if (channels == 0) channels = 1;
+    if (channels != 1) return SettingProblem{"channels", "a SunSpec storage is one channel (expected 1)", {}, {}};
+    return std::nullopt;
+  }
+  std::string lease_problem(const TransportSettings&, std::uint32_t lease_ms,
+                            const std::string& controller) const override {
+    // InOutWRte_RvrtTms counts whole seconds: the lease is rounded up (the device holds a setpoint at
+    // most 999 ms longer than eqd's lease), and must fit the register.
+    if (!revert_seconds(lease_ms))
+      return "lease_ms " + std::to_string(lease_ms) + " does not fit InOutWRte_RvrtTms of controller '" + controller +
+             "' (1..65534 s)";
+    return {};
+  }
+  std::string endpoint(const TransportSettings& s) const override {
+    const auto& t = of(s);
+    return "sunspec:" + t.host + ":" + std::to_string(t.port) + "#" + std::to_string(t.unit_id);
+  }
+  std::unique_ptr<Link> make_link(const TransportSettings& s, const LinkSpec& spec,
+                                  core::ControlCore& core) const override {
+    const auto& t = of(s);
+    SunSpecLinkConfig c;
+    c.name = spec.name;
+    c.host = t.host;
+    c.port = t.port;
+    c.unit_id = t.unit_id;
+    c.base_address = t.base_address;
+    c.poll_hz = spec.poll_hz;
+    c.timeout_ms = spec.timeout_ms;
+    c.backoff_initial_ms = spec.backoff_initial_ms;
+    c.backoff_max_ms = spec.backoff_max_ms;
+    c.read_only = spec.read_only;
+    c.channel_slots = spec.channel_slots;
+    c.on_error = spec.on_error;
+    return std::make_unique<SunSpecLink>(std::move(c), slots_from_core(core, spec.channel_slots));
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<io::Transport> make_sunspec_transport() { return std::make_unique<SunSpecTransport>(); }
+
+}  // namespace eqd::io::sunspec
