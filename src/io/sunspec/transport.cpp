@@ -81,11 +81,14 @@ class SunSpecTransport final : public io::Transport {
   }
   std::string lease_problem(const TransportSettings&, std::uint32_t lease_ms,
                             const std::string& controller) const override {
-    // InOutWRte_RvrtTms counts whole seconds: the lease is rounded up (the device holds a setpoint at
-    // most 999 ms longer than eqd's lease), and must fit the register.
+    // InOutWRte_RvrtTms counts whole seconds. As for every transport, the lease must reach the device
+    // exactly: refused, not rounded (a longer lease would keep a setpoint alive longer than promised).
     if (!revert_seconds(lease_ms))
       return "lease_ms " + std::to_string(lease_ms) + " does not fit InOutWRte_RvrtTms of controller '" + controller +
              "' (1..65534 s)";
+    if (lease_ms % 1000U != 0)
+      return "cannot be written exactly to InOutWRte_RvrtTms of controller '" + controller +
+             "' (whole seconds): choose a lease that is a multiple of 1000 ms";
     return {};
   }
   std::string endpoint(const TransportSettings& s) const override {
