@@ -163,6 +163,10 @@ class Transport {
 /// names), else the expected-text for an error. Any thread.
 [[nodiscard]] const char* check_name(const std::string& text) noexcept;
 
+/// True for an IPv4 or IPv6 literal or an RFC 1123 host name (labels of letters, digits and '-', not
+/// all digits): what a TCP transport hands to getaddrinfo(). Any thread.
+[[nodiscard]] bool is_host(const std::string& text);
+
 /// The transport registered under `name`, or null. Any thread after registration.
 [[nodiscard]] const Transport* find_transport(std::string_view name);
 /// Every registered transport's name, in registration order (built-ins first: tcp, rtu, can).

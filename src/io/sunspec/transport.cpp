@@ -3,8 +3,6 @@
 
 #include "eqd/io/sunspec/transport.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 
 #include "eqd/io/sunspec/link.hpp"
 #include "eqd/io/sunspec/models.hpp"
@@ -12,31 +10,6 @@
 namespace eqd::io::sunspec {
 
 namespace {
-
-// An IP literal or an RFC 1123 host name (as the tcp transport accepts): it goes to getaddrinfo().
-bool valid_host(const std::string& s) {
-  in_addr a4{};
-  in6_addr a6{};
-  if (::inet_pton(AF_INET, s.c_str(), &a4) == 1 || ::inet_pton(AF_INET6, s.c_str(), &a6) == 1) return true;
-  std::string name = s;
-  if (!name.empty() && name.back() == '.') name.pop_back();
-  if (name.empty() || name.size() > 253) return false;
-  bool all_numeric = true;
-  std::size_t start = 0;
-  for (;;) {
-    const auto dot = name.find('.', start);
-    const std::string label = name.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
-    for (const char c : label) {
-      const bool digit = c >= '0' && c <= '9';
-      if (!digit && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && c != '-') return false;
-      all_numeric = all_numeric && digit;
-    }
-    if (dot == std::string::npos) break;
-    start = dot + 1;
-  }
-  return !all_numeric;  // all digits reads as a (bad) IPv4 address: a typo, not a name
-}
 
 SunSpecSettings& of(TransportSettings& s) { return dynamic_cast<SunSpecSettings&>(s); }
 const SunSpecSettings& of(const TransportSettings& s) { return dynamic_cast<const SunSpecSettings&>(s); }
@@ -50,7 +23,7 @@ class SunSpecTransport final : public io::Transport {
         {"host",
          [](TransportSettings& s, const ValueReader& v) {
            std::string h = v.text();
-           if (!valid_host(h))
+           if (!is_host(h))
              v.refuse("an IPv4 or IPv6 address or an RFC 1123 host name, e.g. 192.168.10.40 or storage1.lab.example");
            of(s).host = std::move(h);
          }},
