@@ -50,7 +50,6 @@ bool is_hostname(const std::string& s) {
 
 bool is_host(const std::string& s) { return is_ipv4(s) || is_ipv6(s) || is_hostname(s); }
 
-
 const char* check_name(const std::string& s) noexcept {
   const bool ok = !s.empty() && std::all_of(s.begin(), s.end(), [](char ch) {
     return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';

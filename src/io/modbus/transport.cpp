@@ -19,7 +19,9 @@ namespace {
 ModbusSettings& modbus_of(TransportSettings& s) { return dynamic_cast<ModbusSettings&>(s); }
 const ModbusSettings& modbus_of(const TransportSettings& s) { return dynamic_cast<const ModbusSettings&>(s); }
 
-void read_unit_id(TransportSettings& s, const ValueReader& v) { modbus_of(s).unit_id = static_cast<int>(v.integer(0, 247, "")); }
+void read_unit_id(TransportSettings& s, const ValueReader& v) {
+  modbus_of(s).unit_id = static_cast<int>(v.integer(0, 247, ""));
+}
 
 void read_profile(TransportSettings& s, const ValueReader& v) {
   std::string text = v.text();
@@ -116,19 +118,22 @@ class TcpTransport final : public io::Transport {
     return k;
   }
   std::unique_ptr<TransportSettings> defaults() const override { return std::make_unique<TcpSettings>(); }
-  std::optional<SettingProblem> resolve(TransportSettings& s, std::uint16_t& channels, const NamedMaps& maps) const override {
+  std::optional<SettingProblem> resolve(TransportSettings& s, std::uint16_t& channels,
+                                        const NamedMaps& maps) const override {
     if (dynamic_cast<const TcpSettings&>(s).host.empty())
       return SettingProblem{"host", "missing required key 'host' (transport tcp)", {}, {}};
     return resolve_map(modbus_of(s), channels, maps);
   }
-  std::string lease_problem(const TransportSettings& s, std::uint32_t lease_ms, const std::string& controller) const override {
+  std::string lease_problem(const TransportSettings& s, std::uint32_t lease_ms,
+                            const std::string& controller) const override {
     return modbus_lease_problem(modbus_of(s), lease_ms, controller);
   }
   std::string endpoint(const TransportSettings& s) const override {
     const auto& t = dynamic_cast<const TcpSettings&>(s);
     return t.host + ":" + std::to_string(t.port) + "#" + std::to_string(t.unit_id);
   }
-  std::unique_ptr<Link> make_link(const TransportSettings& s, const LinkSpec& spec, core::ControlCore& core) const override {
+  std::unique_ptr<Link> make_link(const TransportSettings& s, const LinkSpec& spec,
+                                  core::ControlCore& core) const override {
     const auto& t = dynamic_cast<const TcpSettings&>(s);
     PollerConfig pc = poller_config(t, spec);
     pc.transport = modbus::Transport::tcp;
@@ -152,7 +157,8 @@ class RtuTransport final : public io::Transport {
          }},
         {"baud",
          [](TransportSettings& s, const ValueReader& v) {
-           static constexpr std::array<long long, 9> kRates{1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400};
+           static constexpr std::array<long long, 9> kRates{1200,  2400,  4800,   9600,  19200,
+                                                            38400, 57600, 115200, 230400};
            const long long b = v.integer(1, 4000000, "baud");
            if (std::find(kRates.begin(), kRates.end(), b) == kRates.end())
              v.refuse("a standard rate: 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200 or 230400");
@@ -162,10 +168,14 @@ class RtuTransport final : public io::Transport {
          [](TransportSettings& s, const ValueReader& v) {
            const std::string p = v.text();
            char& parity = dynamic_cast<RtuSettings&>(s).parity;
-           if (p == "N" || p == "none") parity = 'N';
-           else if (p == "E" || p == "even") parity = 'E';
-           else if (p == "O" || p == "odd") parity = 'O';
-           else v.refuse("N | E | O");
+           if (p == "N" || p == "none")
+             parity = 'N';
+           else if (p == "E" || p == "even")
+             parity = 'E';
+           else if (p == "O" || p == "odd")
+             parity = 'O';
+           else
+             v.refuse("N | E | O");
          }},
         {"data_bits",
          [](TransportSettings& s, const ValueReader& v) {
@@ -181,21 +191,24 @@ class RtuTransport final : public io::Transport {
     return k;
   }
   std::unique_ptr<TransportSettings> defaults() const override { return std::make_unique<RtuSettings>(); }
-  std::optional<SettingProblem> resolve(TransportSettings& s, std::uint16_t& channels, const NamedMaps& maps) const override {
+  std::optional<SettingProblem> resolve(TransportSettings& s, std::uint16_t& channels,
+                                        const NamedMaps& maps) const override {
     if (dynamic_cast<const RtuSettings&>(s).device.empty())
       return SettingProblem{"device", "missing required key 'device' (transport rtu)", {}, {}};
     if (modbus_of(s).unit_id == 0)
       return SettingProblem{"unit_id", "0 is the RTU broadcast address (expected 1..247 for transport rtu)", {}, {}};
     return resolve_map(modbus_of(s), channels, maps);
   }
-  std::string lease_problem(const TransportSettings& s, std::uint32_t lease_ms, const std::string& controller) const override {
+  std::string lease_problem(const TransportSettings& s, std::uint32_t lease_ms,
+                            const std::string& controller) const override {
     return modbus_lease_problem(modbus_of(s), lease_ms, controller);
   }
   std::string endpoint(const TransportSettings& s) const override {
     const auto& r = dynamic_cast<const RtuSettings&>(s);
     return r.device + "@" + std::to_string(r.baud) + "#" + std::to_string(r.unit_id);
   }
-  std::unique_ptr<Link> make_link(const TransportSettings& s, const LinkSpec& spec, core::ControlCore& core) const override {
+  std::unique_ptr<Link> make_link(const TransportSettings& s, const LinkSpec& spec,
+                                  core::ControlCore& core) const override {
     const auto& r = dynamic_cast<const RtuSettings&>(s);
     PollerConfig pc = poller_config(r, spec);
     pc.transport = modbus::Transport::rtu;

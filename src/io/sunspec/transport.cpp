@@ -3,7 +3,6 @@
 
 #include "eqd/io/sunspec/transport.hpp"
 
-
 #include "eqd/io/sunspec/link.hpp"
 #include "eqd/io/sunspec/models.hpp"
 
