@@ -60,9 +60,13 @@ class SettingsBox {
   [[nodiscard]] const TransportSettings* get() const noexcept { return s_.get(); }
   /// The settings as transport type S, or null when they are another transport's.
   template <class S>
-  [[nodiscard]] S* as() noexcept { return dynamic_cast<S*>(s_.get()); }
+  [[nodiscard]] S* as() noexcept {
+    return dynamic_cast<S*>(s_.get());
+  }
   template <class S>
-  [[nodiscard]] const S* as() const noexcept { return dynamic_cast<const S*>(s_.get()); }
+  [[nodiscard]] const S* as() const noexcept {
+    return dynamic_cast<const S*>(s_.get());
+  }
 
  private:
   std::unique_ptr<TransportSettings> s_;
@@ -108,12 +112,12 @@ struct NamedMaps {
 
 /// Everything a link of any transport is built from besides its transport settings. Plain data.
 struct LinkSpec {
-  std::string name;                 ///< controller name (channels are NAME/N)
-  double poll_hz = 10.0;            ///< controllers[].poll_hz (for CAN: the cyclic status rate)
-  int timeout_ms = 200;             ///< controllers[].timeout_ms
-  int backoff_initial_ms = 100;     ///< controllers[].backoff_initial_ms
-  int backoff_max_ms = 5000;        ///< controllers[].backoff_max_ms
-  bool read_only = false;           ///< polled only: no command, stop or heartbeat (discovered, not adopted)
+  std::string name;              ///< controller name (channels are NAME/N)
+  double poll_hz = 10.0;         ///< controllers[].poll_hz (for CAN: the cyclic status rate)
+  int timeout_ms = 200;          ///< controllers[].timeout_ms
+  int backoff_initial_ms = 100;  ///< controllers[].backoff_initial_ms
+  int backoff_max_ms = 5000;     ///< controllers[].backoff_max_ms
+  bool read_only = false;        ///< polled only: no command, stop or heartbeat (discovered, not adopted)
   /// Controller channel k (0-based) -> core channel index, kNoChannel for an ignored channel.
   std::vector<core::ChannelIndex> channel_slots;
   /// Called on the link's thread with every error it records (channel 1-based, 0: the link). The
@@ -141,8 +145,7 @@ class Transport {
                                                               const NamedMaps& maps) const = 0;
   /// A conflict between two resolved controllers of this transport (e.g. one CAN identifier on one
   /// interface); the problem concerns `a`.
-  [[nodiscard]] virtual std::optional<SettingProblem> conflict(const TransportSettings& a,
-                                                               const TransportSettings& b,
+  [[nodiscard]] virtual std::optional<SettingProblem> conflict(const TransportSettings& a, const TransportSettings& b,
                                                                const std::string& b_name) const {
     (void)a, (void)b, (void)b_name;
     return std::nullopt;
