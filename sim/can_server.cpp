@@ -26,7 +26,7 @@ struct CanServer::Unit {
     std::uint32_t lease_ms = 0;
     Clock::time_point lease_deadline{};
     std::uint32_t counter = 0;
-    std::uint16_t sent_step = 0xFFFF;     ///< program position last sent (program frame)
+    std::uint16_t sent_step = 0xFFFF;  ///< program position last sent (program frame)
     std::uint32_t sent_cycle = 0xFFFF'FFFF;
     bool program_sent = false;
   };
@@ -61,7 +61,8 @@ struct CanServer::Unit {
   }
 };
 
-can::Frame spec_program_frame(std::uint32_t node_id, std::size_t k, std::uint16_t step_index, std::uint32_t cycle_index) {
+can::Frame spec_program_frame(std::uint32_t node_id, std::size_t k, std::uint16_t step_index,
+                              std::uint32_t cycle_index) {
   can::Frame f;
   f.id = 0x500 + node_id;
   f.len = 8;
@@ -73,7 +74,8 @@ can::Frame spec_program_frame(std::uint32_t node_id, std::size_t k, std::uint16_
   return f;
 }
 
-CanServer::CanServer(std::vector<CanServedController> controllers, int fd, double status_hz) : fd_(fd), status_hz_(status_hz) {
+CanServer::CanServer(std::vector<CanServedController> controllers, int fd, double status_hz)
+    : fd_(fd), status_hz_(status_hz) {
   if (!(status_hz > 0.0 && status_hz <= 1000.0)) {
     ::close(fd);
     throw std::invalid_argument("CAN server: status rate must be in (0, 1000] Hz");
@@ -98,8 +100,8 @@ CanServer::CanServer(std::vector<CanServedController> controllers, int fd, doubl
   }
 }
 
-std::unique_ptr<CanServer> CanServer::on_interface(const std::string& interface, std::vector<CanServedController> controllers,
-                                                   double status_hz) {
+std::unique_ptr<CanServer> CanServer::on_interface(const std::string& interface,
+                                                   std::vector<CanServedController> controllers, double status_hz) {
   bool fd_frames = false;
   for (const auto& c : controllers)
     for (const auto& f : c.map.frames) fd_frames = fd_frames || f.fd;
@@ -254,7 +256,8 @@ void CanServer::serve() {
             can::Frame pf;
             const char* pfield = "";
             bool built = true;
-            if (u.builtin()) pf = spec_program_frame(u.cfg.node_id, k, r.step_index, r.cycle_index);
+            if (u.builtin())
+              pf = spec_program_frame(u.cfg.node_id, k, r.step_index, r.cycle_index);
             else if (u.codec.encode_program(k, r.step_index, r.cycle_index, pf, pfield) != can::CodecStatus::ok)
               // A position the map cannot carry goes out as "not reported" (controller side).
               built = u.codec.encode_program(k, 0xFFFF, 0xFFFF'FFFFU, pf, pfield) == can::CodecStatus::ok;
@@ -283,8 +286,10 @@ void CanServer::serve() {
           }
           canfd_frame w{};
           const std::size_t n = can::to_wire(f, w);
-          if (::send(fd_, &w, n, MSG_DONTWAIT) == static_cast<ssize_t>(n)) ++u.stats.status_sent;
-          else ++u.stats.status_dropped;
+          if (::send(fd_, &w, n, MSG_DONTWAIT) == static_cast<ssize_t>(n))
+            ++u.stats.status_sent;
+          else
+            ++u.stats.status_dropped;
           if (forecast_due) {
             can::Frame ff;
             // A forecast the signal cannot carry goes out as "not available" (controller side).

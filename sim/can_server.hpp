@@ -31,10 +31,10 @@ namespace eqd::sim {
 /// One simulated controller on the bus.
 struct CanServedController {
   std::string name = "sim";
-  std::uint32_t node_id = 1;                        ///< added to the map's identifiers
+  std::uint32_t node_id = 1;  ///< added to the map's identifiers
   std::shared_ptr<ControllerBackend> backend;
   io::can::SignalMap map = io::can::default_can_profile();  ///< channel_count forced to the backend's
-  std::uint16_t heartbeat_timeout_ms = 3000;        ///< 0 = no heartbeat watchdog
+  std::uint16_t heartbeat_timeout_ms = 3000;                ///< 0 = no heartbeat watchdog
   /// Announce forecasts: when the map has a forecast frame, send one per channel (ServedReading::
   /// forecast_W; NaN as "not available") right after its status frame, every forecast_period_ms. A map
   /// with forecast_power in its status frame carries it there whatever this says.
@@ -52,12 +52,12 @@ struct CanServedController {
 /// Counters of one served controller. Plain values.
 struct CanServerStats {
   std::uint64_t status_sent = 0;
-  std::uint64_t status_dropped = 0;   ///< status frames the socket refused (queue full)
-  std::uint64_t forecast_sent = 0;    ///< forecast frames sent
-  std::uint64_t program_sent = 0;     ///< program frames sent
-  std::uint64_t commands = 0;         ///< valid command frames applied
-  std::uint64_t rejected = 0;         ///< command frames refused (bad channel, enable, value, length)
-  std::uint64_t heartbeats = 0;       ///< heartbeat counter changes
+  std::uint64_t status_dropped = 0;  ///< status frames the socket refused (queue full)
+  std::uint64_t forecast_sent = 0;   ///< forecast frames sent
+  std::uint64_t program_sent = 0;    ///< program frames sent
+  std::uint64_t commands = 0;        ///< valid command frames applied
+  std::uint64_t rejected = 0;        ///< command frames refused (bad channel, enable, value, length)
+  std::uint64_t heartbeats = 0;      ///< heartbeat counter changes
   std::uint64_t lease_releases = 0;
   std::uint64_t heartbeat_releases = 0;
 };
@@ -67,7 +67,8 @@ struct CanServerStats {
 /// either side shows up in the tests): id 0x500 + node id, classic, 8 bytes: channel number (1-based),
 /// step_index (16 bits, Intel), cycle_index (32 bits, Intel), one reserved byte 0. 0xFFFF / 0xFFFFFFFF
 /// = not reported. Any thread (pure).
-io::can::Frame spec_program_frame(std::uint32_t node_id, std::size_t k, std::uint16_t step_index, std::uint32_t cycle_index);
+io::can::Frame spec_program_frame(std::uint32_t node_id, std::size_t k, std::uint16_t step_index,
+                                  std::uint32_t cycle_index);
 
 /// Serves controllers on one socket (a CAN_RAW socket on an interface, or one end of a socketpair in
 /// tests) with one thread. Thread-safety: construct/start/stop from one thread; stats(),
@@ -79,8 +80,8 @@ class CanServer {
   CanServer(std::vector<CanServedController> controllers, int fd, double status_hz);
   /// Opens a CAN_RAW socket on `interface` (FD frames enabled if any map uses them). Throws
   /// std::runtime_error naming the interface on failure.
-  static std::unique_ptr<CanServer> on_interface(const std::string& interface, std::vector<CanServedController> controllers,
-                                                 double status_hz);
+  static std::unique_ptr<CanServer> on_interface(const std::string& interface,
+                                                 std::vector<CanServedController> controllers, double status_hz);
   ~CanServer();
   CanServer(const CanServer&) = delete;
   CanServer& operator=(const CanServer&) = delete;

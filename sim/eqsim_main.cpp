@@ -85,11 +85,11 @@ void print_report(const Rig& rig, const char* title) {
     const auto& m = rig.bus_meter(b);
     const double with = m.grid_import_J + m.grid_export_J;
     const double without = m.free_import_J + m.free_export_J;
-    std::printf("  bus %-8s grid exchange with equalization %.3f kWh (import %.3f, export %.3f); without %.3f kWh "
-                "(import %.3f, export %.3f)%s\n",
-                rig.spec().buses[b].name.c_str(), kWh(with), kWh(m.grid_import_J), kWh(m.grid_export_J), kWh(without),
-                kWh(m.free_import_J), kWh(m.free_export_J),
-                ratio_text(with, without).c_str());
+    std::printf(
+        "  bus %-8s grid exchange with equalization %.3f kWh (import %.3f, export %.3f); without %.3f kWh "
+        "(import %.3f, export %.3f)%s\n",
+        rig.spec().buses[b].name.c_str(), kWh(with), kWh(m.grid_import_J), kWh(m.grid_export_J), kWh(without),
+        kWh(m.free_import_J), kWh(m.free_export_J), ratio_text(with, without).c_str());
   }
   std::fflush(stdout);
 }
@@ -165,8 +165,9 @@ std::string eqd_config_for(const Rig& rig, const std::vector<std::uint16_t>& por
            "\n    node_id: " + std::to_string(c + 1) + "\n    can_profile: " + can->profile + "\n    poll_hz: " + hz +
            "\n    channels: " + std::to_string(ctl.channel_count()) + "\n";
     } else {
-    y += "  - name: " + ctl.params().name + "\n    transport: tcp\n    host: 127.0.0.1\n    port: " +
-         std::to_string(ports[c]) + "\n    unit_id: 1\n    channels: " + std::to_string(ctl.channel_count()) + "\n";
+      y += "  - name: " + ctl.params().name +
+           "\n    transport: tcp\n    host: 127.0.0.1\n    port: " + std::to_string(ports[c]) +
+           "\n    unit_id: 1\n    channels: " + std::to_string(ctl.channel_count()) + "\n";
     }
     // Test channels' converter efficiency (their mean: eqd takes one figure per controller).
     double eff_sum = 0.0;
@@ -200,8 +201,8 @@ std::string eqd_config_for(const Rig& rig, const std::vector<std::uint16_t>& por
                   "  - channel: %s\n    max_charge_W: %g\n    max_discharge_W: %g\n    max_charge_A: %g\n"
                   "    max_discharge_A: %g\n    v_min_V: %g\n    v_max_V: %g\n    hysteresis_V: %g\n"
                   "    efficiency: %g\n",
-                  rig.channel_ref(i).name.c_str(), l.max_charge_W, l.max_discharge_W, l.max_charge_A,
-                  l.max_discharge_A, l.v_min_V, l.v_max_V, l.hysteresis_V, l.efficiency);
+                  rig.channel_ref(i).name.c_str(), l.max_charge_W, l.max_discharge_W, l.max_charge_A, l.max_discharge_A,
+                  l.v_min_V, l.v_max_V, l.hysteresis_V, l.efficiency);
     eq += buf;
   }
   y += eq.empty() ? "equalization: []\n" : "equalization:\n" + eq;
@@ -223,8 +224,11 @@ int run(int argc, char** argv) {
   std::string listen_host = "127.0.0.1";
   app.add_option("-r,--rig", rig_path, "rig description (YAML)")->capture_default_str();
   app.add_option("--base-port", base_port, "controller c listens on 127.0.0.1:BASE+c (0: any free ports)")
-      ->capture_default_str()->check(CLI::Range(0, 65000));
-  app.add_option("--speed", speed, "simulated seconds per real second")->capture_default_str()->check(CLI::Range(0.1, 100.0));
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65000));
+  app.add_option("--speed", speed, "simulated seconds per real second")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 100.0));
   app.add_option("--duration", duration_s, "stop after this many simulated seconds (0: run until SIGTERM/SIGINT)");
   app.add_option("--status-interval", status_s, "live status line period, s (0: none)")->capture_default_str();
   app.add_option("--report-file", report_file, "write the grid meter as JSON to FILE every second (atomically)");
@@ -238,7 +242,8 @@ int run(int argc, char** argv) {
                  "--write-eqd-config then writes transport: can controllers");
   app.add_flag("--can-fd", can_fd, "with --can: use the CAN FD profile (eqd-default-fd; the interface needs MTU 72)");
   app.add_option("--can-hz", can_serving.status_hz, "with --can: status frames per channel per second")
-      ->capture_default_str()->check(CLI::Range(0.1, 100.0));
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 100.0));
   app.add_option("--listen", listen_host, "IPv4 address the Modbus servers listen on")->capture_default_str();
   double forecast_horizon_s = -1.0;
   app.add_option("--forecast-horizon-s", forecast_horizon_s,
@@ -272,8 +277,10 @@ int run(int argc, char** argv) {
       if (forecast_horizon_s >= 1.0 && forecast_horizon_s <= 120.0)
         for (eqd::sim::BusSpec& b : spec.buses) b.params.forecast_horizon_s = forecast_horizon_s;
       else if (forecast_horizon_s > 0.0)
-        std::fprintf(stderr, "eqsim: --forecast-horizon-s %g: eqd's forecast_horizon_s takes 1..120 s; the buses keep "
-                             "theirs\n", forecast_horizon_s);
+        std::fprintf(stderr,
+                     "eqsim: --forecast-horizon-s %g: eqd's forecast_horizon_s takes 1..120 s; the buses keep "
+                     "theirs\n",
+                     forecast_horizon_s);
     }
     plant = std::make_unique<Plant>(Rig(spec));
   } catch (const std::exception& e) {
@@ -387,7 +394,9 @@ int run(int argc, char** argv) {
     std::string err = mdns.start({}, [](const eqd::discovery::MdnsStatus& st) {
       using Kind = eqd::discovery::MdnsStatus::Kind;
       std::fprintf(stderr, "eqsim: --publish: %s%s\n", st.text.c_str(),
-                   st.kind == Kind::lost ? "; announcing again once it is back" : st.kind == Kind::connected ? ": announcing again" : "");
+                   st.kind == Kind::lost        ? "; announcing again once it is back"
+                   : st.kind == Kind::connected ? ": announcing again"
+                                                : "");
     });
     if (err.empty() && !mdns.connected()) err = mdns.not_connected_reason();
     if (!err.empty()) {
@@ -410,9 +419,10 @@ int run(int argc, char** argv) {
         std::fprintf(stderr, "eqsim: --publish: controller %s has channels on several buses: announced without a bus\n",
                      name.c_str());
       // The serial stays the same across restarts and ports, so that eqd follows a controller that moved.
-      services.push_back({name, eqd::discovery::kControllerServiceType, ports[c],
-                          eqd::discovery::controller_txt(name, "eqsim-" + rig.spec().name + "-" + name, 1, "eqd-default",
-                                                         static_cast<std::uint16_t>(ctl.channel_count()), bus)});
+      services.push_back(
+          {name, eqd::discovery::kControllerServiceType, ports[c],
+           eqd::discovery::controller_txt(name, "eqsim-" + rig.spec().name + "-" + name, 1, "eqd-default",
+                                          static_cast<std::uint16_t>(ctl.channel_count()), bus)});
     }
     err = mdns.publish(std::move(services));
     if (!err.empty()) {

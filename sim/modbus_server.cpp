@@ -55,7 +55,8 @@ class ControllerImage {
       const std::uint32_t e = mb::channel_address(f, last) + mb::register_count(f.type);
       (f.table == mb::Table::input ? in_end : hold_end) = std::max(f.table == mb::Table::input ? in_end : hold_end, e);
     });
-    if (spec_program_) in_end = std::max<std::uint32_t>(in_end, static_cast<std::uint32_t>(kSpecProgramBase + kSpecProgramStride * n));
+    if (spec_program_)
+      in_end = std::max<std::uint32_t>(in_end, static_cast<std::uint32_t>(kSpecProgramBase + kSpecProgramStride * n));
     mapping_ = modbus_mapping_new_start_address(0, 0, 0, 0, 0, static_cast<unsigned>(hold_end), 0,
                                                 static_cast<unsigned>(in_end));
     if (mapping_ == nullptr) throw std::runtime_error("modbus server '" + cfg_.name + "': out of memory");
@@ -126,7 +127,8 @@ class ControllerImage {
       }
       any = true;
     }
-    if (any && cfg_.heartbeat_timeout_ms > 0 && now - heartbeat_ref_ > std::chrono::milliseconds(cfg_.heartbeat_timeout_ms)) {
+    if (any && cfg_.heartbeat_timeout_ms > 0 &&
+        now - heartbeat_ref_ > std::chrono::milliseconds(cfg_.heartbeat_timeout_ms)) {
       for (std::size_t k = 0; k < channels_.size(); ++k)
         if (channels_[k].enabled) {
           release(k, ReleaseReason::heartbeat_lost);
@@ -181,7 +183,8 @@ class ControllerImage {
     for (const auto* x : {&m.power, &m.fault_code, &m.eq_flag, &m.sample_counter, &m.forecast_power, &m.step_index,
                           &m.cycle_index, &m.cmd_lease})
       if (*x) f(**x, true);
-    for (const auto* x : {&m.heartbeat, &m.profile_version, &m.device_channel_count, &m.capabilities, &m.heartbeat_timeout})
+    for (const auto* x :
+         {&m.heartbeat, &m.profile_version, &m.device_channel_count, &m.capabilities, &m.heartbeat_timeout})
       if (*x) f(**x, false);
   }
 
@@ -223,8 +226,8 @@ class ControllerImage {
       if (m.sample_counter) put(*m.sample_counter, k, r.sample_counter);
       if (m.forecast_power) {
         if (std::isnan(r.forecast_W))  // nothing announced: the type's "not available" value
-          mb::encode_not_available(*m.forecast_power, regs(m.forecast_power->table) +
-                                                          mb::channel_address(*m.forecast_power, k));
+          mb::encode_not_available(*m.forecast_power,
+                                   regs(m.forecast_power->table) + mb::channel_address(*m.forecast_power, k));
         else
           put(*m.forecast_power, k, r.forecast_W);  // an infinite or huge value goes out as such
       }
@@ -242,8 +245,10 @@ class ControllerImage {
                      {m.cycle_index, r.cycle_index != 0xFFFF'FFFFU, static_cast<double>(r.cycle_index)}};
       for (const auto& x : program) {
         if (!x.field) continue;
-        if (x.reported) put(*x.field, k, x.value);
-        else mb::encode_not_available(*x.field, regs(x.field->table) + mb::channel_address(*x.field, k));
+        if (x.reported)
+          put(*x.field, k, x.value);
+        else
+          mb::encode_not_available(*x.field, regs(x.field->table) + mb::channel_address(*x.field, k));
       }
     }
   }
@@ -418,7 +423,9 @@ void ModbusServer::stop() {
 
 std::uint16_t ModbusServer::port(std::size_t i) const { return units_.at(i)->port; }
 
-ServedControllerHandle ModbusServer::controller(std::size_t i) const { return ServedControllerHandle(units_.at(i)->image); }
+ServedControllerHandle ModbusServer::controller(std::size_t i) const {
+  return ServedControllerHandle(units_.at(i)->image);
+}
 
 void ModbusServer::serve(Unit& u) {
   std::vector<int> clients;
@@ -506,8 +513,10 @@ void RtuServer::start() {
     std::uint8_t query[MODBUS_RTU_MAX_ADU_LENGTH];
     while (p->running.load(std::memory_order_relaxed)) {
       const int rc = modbus_receive(p->ctx, query);
-      if (rc > 0) p->image->handle(p->ctx, query, rc);
-      else if (rc < 0 && errno != ETIMEDOUT) modbus_flush(p->ctx);  // resynchronise on a bad frame
+      if (rc > 0)
+        p->image->handle(p->ctx, query, rc);
+      else if (rc < 0 && errno != ETIMEDOUT)
+        modbus_flush(p->ctx);  // resynchronise on a bad frame
       p->image->tick(Clock::now());
     }
   });
@@ -540,10 +549,17 @@ ServedReading FakeControllerBackend::read(std::size_t channel) {
   r.step_index = c.step_index;
   r.cycle_index = c.cycle_index;
   switch (c.fault) {
-    case Fault::none: break;
-    case Fault::nan_voltage: r.voltage_V = std::nan(""); break;
-    case Fault::voltage_out_of_range: r.voltage_V = 5000.0; break;
-    case Fault::power_out_of_range: r.power_W = 5.0e7; break;
+    case Fault::none:
+      break;
+    case Fault::nan_voltage:
+      r.voltage_V = std::nan("");
+      break;
+    case Fault::voltage_out_of_range:
+      r.voltage_V = 5000.0;
+      break;
+    case Fault::power_out_of_range:
+      r.power_W = 5.0e7;
+      break;
   }
   return r;
 }

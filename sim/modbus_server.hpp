@@ -83,15 +83,15 @@ struct ServerStats {
   std::uint64_t heartbeats = 0;       ///< heartbeat register changes
   std::uint64_t lease_releases = 0;
   std::uint64_t heartbeat_releases = 0;
-  std::uint64_t clients = 0;          ///< connections accepted (TCP)
+  std::uint64_t clients = 0;  ///< connections accepted (TCP)
 };
 
 /// One simulated controller to serve.
 struct ServedController {
-  std::string name = "sim";                ///< for messages
-  std::uint16_t port = 0;                  ///< TCP port on `host`; 0 = any free port (see port())
-  std::string host = "127.0.0.1";          ///< IPv4 address to listen on (eqsim --listen)
-  std::uint8_t unit_id = 1;                ///< requests for other unit ids get no reply
+  std::string name = "sim";        ///< for messages
+  std::uint16_t port = 0;          ///< TCP port on `host`; 0 = any free port (see port())
+  std::string host = "127.0.0.1";  ///< IPv4 address to listen on (eqsim --listen)
+  std::uint8_t unit_id = 1;        ///< requests for other unit ids get no reply
   std::shared_ptr<ControllerBackend> backend;
   /// channel_count forced to the backend's; served as with_capabilities(map, capabilities): a gated
   /// forecast_power block exists only when `capabilities` announces it (else reading it is an
@@ -155,7 +155,7 @@ class ModbusServer {
 
 /// Serial line settings of an RTU server.
 struct RtuServerConfig {
-  std::string device;       ///< e.g. a socat pty link
+  std::string device;  ///< e.g. a socat pty link
   int baud = 115200;
   char parity = 'N';
   int data_bits = 8;

@@ -32,7 +32,8 @@ struct Plant {
 class RigBackend final : public ControllerBackend {
  public:
   /// `log`: print refused commands and server releases on stderr (eqsim); tests pass false.
-  RigBackend(Plant& plant, std::size_t controller, bool log = true) : plant_(plant), controller_(controller), log_(log) {}
+  RigBackend(Plant& plant, std::size_t controller, bool log = true)
+      : plant_(plant), controller_(controller), log_(log) {}
   [[nodiscard]] std::size_t channel_count() const override;
   ServedReading read(std::size_t ch) override;
   void command(std::size_t ch, bool equalize, double setpoint_W, std::uint32_t lease_ms) override;

@@ -51,7 +51,9 @@ void DeviceImage::advance(Clock::time_point now) {
   last_ = now;
   if (cfg_.faults.scale_factor_toggle_ms > 0) {
     const auto phase = (std::chrono::duration_cast<std::chrono::milliseconds>(now - start_).count() /
-                        cfg_.faults.scale_factor_toggle_ms) % 2 == 1;
+                        cfg_.faults.scale_factor_toggle_ms) %
+                           2 ==
+                       1;
     if (phase != toggled_) {
       toggled_ = phase;
       for (const ScaleFactor& sf : scale_factors_)
@@ -61,8 +63,10 @@ void DeviceImage::advance(Clock::time_point now) {
   if (cfg_.kind == DeviceKind::storage) {
     advance_storage(dt_s, now);
   } else {
-    if (meter_W_ > 0) st_.import_Wh += meter_W_ * dt_s / 3600.0;
-    else st_.export_Wh += -meter_W_ * dt_s / 3600.0;
+    if (meter_W_ > 0)
+      st_.import_Wh += meter_W_ * dt_s / 3600.0;
+    else
+      st_.export_Wh += -meter_W_ * dt_s / 3600.0;
   }
 }
 
@@ -70,8 +74,10 @@ void DeviceImage::advance_storage(double dt_s, Clock::time_point now) {
   const StorageSpec& s = cfg_.storage;
   // Energy of the step that just ended, at the power held during it.
   st_.soc_pct = std::clamp(st_.soc_pct + charge_W_ * dt_s / 3600.0 / s.capacity_Wh * 100.0, 0.0, 100.0);
-  if (charge_W_ > 0) st_.import_Wh += charge_W_ * dt_s / 3600.0;
-  else st_.export_Wh += -charge_W_ * dt_s / 3600.0;
+  if (charge_W_ > 0)
+    st_.import_Wh += charge_W_ * dt_s / 3600.0;
+  else
+    st_.export_Wh += -charge_W_ * dt_s / 3600.0;
 
   // Revert timeout: rate controls not rewritten within InOutWRte_RvrtTms fall back to the device's
   // own mode (StorCtl_Mod 0, rates 100 %): 0 W here.
@@ -121,8 +127,10 @@ void DeviceImage::advance_storage(double dt_s, Clock::time_point now) {
 }
 
 void DeviceImage::encode_dynamic() {
-  if (cfg_.kind == DeviceKind::storage) encode_storage();
-  else encode_meter();
+  if (cfg_.kind == DeviceKind::storage)
+    encode_storage();
+  else
+    encode_meter();
 }
 
 void DeviceImage::encode_storage() {
@@ -187,7 +195,9 @@ void DeviceImage::encode_meter() {
 WriteResult DeviceImage::check_value(const Instance& in, const Point& p, const std::vector<std::uint16_t>& cand,
                                      std::uint32_t cand_base) const {
   const std::uint16_t r = cand[in.start + p.offset - cand_base];
-  const auto v = [&] { return (p.type == PointType::int16 ? static_cast<std::int16_t>(r) : r) * std::pow(10.0, scale_of(in, p)); };
+  const auto v = [&] {
+    return (p.type == PointType::int16 ? static_cast<std::int16_t>(r) : r) * std::pow(10.0, scale_of(in, p));
+  };
   const auto bad = WriteResult::illegal_value;
   if (p.size == 1 && r == not_implemented_word(p.type, 0)) return bad;  // nobody writes "not implemented"
   const std::string_view n = p.name;
@@ -208,7 +218,8 @@ WriteResult DeviceImage::check_value(const Instance& in, const Point& p, const s
       if (n == "SetOp") return r == 1 || r == 2 ? WriteResult::ok : bad;
       if (n == "SetInvState") return r >= 1 && r <= 3 ? WriteResult::ok : bad;
       break;
-    default: break;
+    default:
+      break;
   }
   return WriteResult::ok;  // timeouts, heartbeats: any value but "not implemented"
 }

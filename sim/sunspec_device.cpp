@@ -31,8 +31,14 @@ std::uint16_t u16(const std::uint8_t* b) { return static_cast<std::uint16_t>((b[
 /// `running` goes false or the peer is gone.
 void trickle_read_reply(modbus_t* ctx, const std::uint8_t* req, const std::uint16_t* regs, std::uint32_t count,
                         std::uint32_t byte_ms, const std::atomic<bool>& running) {
-  std::vector<std::uint8_t> f = {req[0], req[1], 0, 0, static_cast<std::uint8_t>((3 + 2 * count) >> 8),
-                                 static_cast<std::uint8_t>((3 + 2 * count) & 0xFF), req[6], MODBUS_FC_READ_HOLDING_REGISTERS,
+  std::vector<std::uint8_t> f = {req[0],
+                                 req[1],
+                                 0,
+                                 0,
+                                 static_cast<std::uint8_t>((3 + 2 * count) >> 8),
+                                 static_cast<std::uint8_t>((3 + 2 * count) & 0xFF),
+                                 req[6],
+                                 MODBUS_FC_READ_HOLDING_REGISTERS,
                                  static_cast<std::uint8_t>(2 * count)};
   for (std::uint32_t i = 0; i < count; ++i) {
     f.push_back(static_cast<std::uint8_t>(regs[i] >> 8));
@@ -97,7 +103,8 @@ void handle(detail::DeviceImage& image, modbus_t* ctx, modbus_mapping_t* scratch
       // Not offered: every write goes through the validation above.
       modbus_reply_exception(ctx, req, MODBUS_EXCEPTION_ILLEGAL_FUNCTION);
       return;
-    default: break;  // input registers, coils: empty tables, libmodbus answers ILLEGAL_DATA_ADDRESS
+    default:
+      break;  // input registers, coils: empty tables, libmodbus answers ILLEGAL_DATA_ADDRESS
   }
   modbus_reply(ctx, req, len, scratch);
 }
@@ -150,8 +157,7 @@ std::vector<std::uint16_t> SunSpecDevice::model_addresses() const { return image
 
 void SunSpecDevice::serve() {
   const std::uint32_t first = image_->first_address();
-  modbus_mapping_t* scratch =
-      modbus_mapping_new_start_address(0, 0, 0, 0, first, image_->end_address() - first, 0, 0);
+  modbus_mapping_t* scratch = modbus_mapping_new_start_address(0, 0, 0, 0, first, image_->end_address() - first, 0, 0);
   if (scratch == nullptr) return;
   std::vector<int> clients;
   std::uint8_t query[MODBUS_TCP_MAX_ADU_LENGTH];

@@ -10,9 +10,9 @@
 ///   for each model its ID, its length L and L registers, ended by ID 0xFFFF, L 0. Every other
 ///   address is ILLEGAL_DATA_ADDRESS (0x02);
 /// - **storage** kind: models 1 (common), 103 (three-phase inverter: AC power; or 113, its float32
-///   twin), 124 (basic storage controls) and optionally 802 (battery); the device follows the charge/discharge rate a client
-///   writes through model 124 (StorCtl_Mod, InWRte, OutWRte, ramp and revert timeout) over a simple
-///   battery (capacity, state of charge, charge/discharge limits);
+///   twin), 124 (basic storage controls) and optionally 802 (battery); the device follows the charge/discharge rate a
+///   client writes through model 124 (StorCtl_Mod, InWRte, OutWRte, ramp and revert timeout) over a simple battery
+///   (capacity, state of charge, charge/discharge limits);
 /// - **meter** kind: models 1 and 201, 203 or 204, whose power and energy accumulators follow a power
 ///   value the owner sets (set_meter_power_W).
 ///
@@ -56,11 +56,11 @@ struct StorageSpec {
 
 /// The meter of a meter device. Plain value (not thread-safe; copied into the device).
 struct MeterSpec {
-  std::uint16_t model = 203;    ///< 201 (single phase), 203 (wye) or 204 (delta)
-  double voltage_V = 230.0;     ///< line-to-neutral; line-to-line = x sqrt(3)
+  std::uint16_t model = 203;  ///< 201 (single phase), 203 (wye) or 204 (delta)
+  double voltage_V = 230.0;   ///< line-to-neutral; line-to-line = x sqrt(3)
   double frequency_Hz = 50.0;
-  double import_Wh = 1000.0;    ///< initial TotWhImp (an acc32 of 0 would read as "not accumulated")
-  double export_Wh = 1000.0;    ///< initial TotWhExp
+  double import_Wh = 1000.0;  ///< initial TotWhImp (an acc32 of 0 would read as "not accumulated")
+  double export_Wh = 1000.0;  ///< initial TotWhExp
 };
 
 /// Faults for tests (all off by default). Plain value (not thread-safe; copied into the device).
@@ -68,10 +68,10 @@ struct FaultOptions {
   /// Points served as "not implemented" (and refused on write with 0x02): "Name" (every model that
   /// has it) or "ID.Name" (e.g. "124.InWRte").
   std::vector<std::string> absent_points;
-  bool optional_absent = false;   ///< every point that is not mandatory is "not implemented"
-  bool omit_marker = false;       ///< the two marker registers read 0x0000 0x0000
+  bool optional_absent = false;  ///< every point that is not mandatory is "not implemented"
+  bool omit_marker = false;      ///< the two marker registers read 0x0000 0x0000
   ChainEnd chain_end = ChainEnd::marker;
-  int bad_length_index = -1;      ///< model (index in the chain) whose L register reads `bad_length`
+  int bad_length_index = -1;  ///< model (index in the chain) whose L register reads `bad_length`
   std::uint16_t bad_length = 0xFFFE;
   std::uint32_t scale_factor_toggle_ms = 0;  ///< > 0: every scale factor alternates sf, sf+1 at this period
   std::uint32_t reply_delay_ms = 0;          ///< every reply is sent this late (a slow device)
@@ -82,20 +82,20 @@ struct FaultOptions {
 
 /// One device to serve. Plain value (not thread-safe; copied into the device).
 struct DeviceConfig {
-  std::string name = "sunspec";   ///< for messages
+  std::string name = "sunspec";  ///< for messages
   DeviceKind kind = DeviceKind::storage;
   std::string host = "127.0.0.1";
-  std::uint16_t port = 0;         ///< 0 = any free port (see SunSpecDevice::port())
-  std::uint8_t unit_id = 1;       ///< requests for other unit ids get no reply; 1 DA's initial value
-  std::uint16_t base = 40000;     ///< address of the marker: 0, 40000 or 50000
+  std::uint16_t port = 0;      ///< 0 = any free port (see SunSpecDevice::port())
+  std::uint8_t unit_id = 1;    ///< requests for other unit ids get no reply; 1 DA's initial value
+  std::uint16_t base = 40000;  ///< address of the marker: 0, 40000 or 50000
   /// Models in chain order; empty = the kind's default: storage 1, 103, 124 (+ 802), meter 1, meter.model.
   /// Model 1 must come first; storage needs 103 or 113, and 124; meter one of 201/203/204.
   std::vector<std::uint16_t> models;
-  std::string manufacturer = "eqd-sim";   ///< model 1 Mn
-  std::string model_name;                 ///< model 1 Md ("storage" / "meter" when empty)
-  std::string options = "sim";            ///< model 1 Opt
-  std::string version = "1.0";            ///< model 1 Vr
-  std::string serial = "SIM-0001";        ///< model 1 SN
+  std::string manufacturer = "eqd-sim";  ///< model 1 Mn
+  std::string model_name;                ///< model 1 Md ("storage" / "meter" when empty)
+  std::string options = "sim";           ///< model 1 Opt
+  std::string version = "1.0";           ///< model 1 Vr
+  std::string serial = "SIM-0001";       ///< model 1 SN
   /// Scale factors other than the defaults: {"W_SF", 1} (every model with that point) or
   /// {"124.InOutWRte_SF", -2}.
   std::vector<std::pair<std::string, int>> scale_factors;
@@ -108,14 +108,14 @@ struct DeviceConfig {
 /// Plain value: a copy made under the device's lock (SunSpecDevice::state()).
 struct DeviceState {
   double power_W = 0.0;
-  double soc_pct = 0.0;             ///< storage
-  double import_Wh = 0.0;           ///< meter (and storage: AC energy imported)
-  double export_Wh = 0.0;           ///< meter (and storage: AC energy exported)
-  std::uint16_t storctl_mod = 0;    ///< storage: StorCtl_Mod as served
-  std::uint64_t reverts = 0;        ///< storage: rate controls reverted after InOutWRte_RvrtTms
-  std::uint64_t requests = 0;       ///< frames for this unit
-  std::uint64_t writes = 0;         ///< accepted writes
-  std::uint64_t rejected_writes = 0;///< writes refused with an exception
+  double soc_pct = 0.0;               ///< storage
+  double import_Wh = 0.0;             ///< meter (and storage: AC energy imported)
+  double export_Wh = 0.0;             ///< meter (and storage: AC energy exported)
+  std::uint16_t storctl_mod = 0;      ///< storage: StorCtl_Mod as served
+  std::uint64_t reverts = 0;          ///< storage: rate controls reverted after InOutWRte_RvrtTms
+  std::uint64_t requests = 0;         ///< frames for this unit
+  std::uint64_t writes = 0;           ///< accepted writes
+  std::uint64_t rejected_writes = 0;  ///< writes refused with an exception
 };
 
 namespace detail {

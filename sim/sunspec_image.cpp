@@ -23,17 +23,19 @@ bool ends_with(std::string_view s, std::string_view tail) {
 // Points each kind implements (everything else of its models reads "not implemented").
 bool provided(DeviceKind kind, std::uint16_t id, std::string_view n) {
   switch (id) {
-    case 1: return n != "Pad";  // Pad reads 0x8000 anyway
+    case 1:
+      return n != "Pad";  // Pad reads 0x8000 anyway
     case 103:
       return n == "A" || n == "AphA" || n == "AphB" || n == "AphC" || n == "A_SF" || n == "PhVphA" || n == "PhVphB" ||
              n == "PhVphC" || n == "V_SF" || n == "W" || n == "W_SF" || n == "Hz" || n == "Hz_SF" || n == "VA" ||
-             n == "VA_SF" || n == "WH" || n == "WH_SF" || n == "DCV" || n == "DCV_SF" || n == "DCW" ||
-             n == "DCW_SF" || n == "TmpCab" || n == "Tmp_SF" || n == "St" || n == "Evt1" || n == "Evt2";
+             n == "VA_SF" || n == "WH" || n == "WH_SF" || n == "DCV" || n == "DCV_SF" || n == "DCW" || n == "DCW_SF" ||
+             n == "TmpCab" || n == "Tmp_SF" || n == "St" || n == "Evt1" || n == "Evt2";
     case 113:
-      return n == "A" || n == "AphA" || n == "AphB" || n == "AphC" || n == "PhVphA" || n == "PhVphB" ||
-             n == "PhVphC" || n == "W" || n == "Hz" || n == "VA" || n == "WH" || n == "DCV" || n == "DCW" ||
-             n == "TmpCab" || n == "St" || n == "Evt1" || n == "Evt2";
-    case 124: return n != "VAChaMax" && n != "VAChaMax_SF";
+      return n == "A" || n == "AphA" || n == "AphB" || n == "AphC" || n == "PhVphA" || n == "PhVphB" || n == "PhVphC" ||
+             n == "W" || n == "Hz" || n == "VA" || n == "WH" || n == "DCV" || n == "DCW" || n == "TmpCab" ||
+             n == "St" || n == "Evt1" || n == "Evt2";
+    case 124:
+      return n != "VAChaMax" && n != "VAChaMax_SF";
     case 802:
       return n == "AHRtg" || n == "WHRtg" || n == "WChaRteMax" || n == "WDisChaRteMax" || n == "SoCMax" ||
              n == "SoCMin" || n == "SoC" || n == "SoH" || n == "ChaSt" || n == "LocRemCtl" || n == "Hb" ||
@@ -57,7 +59,8 @@ bool provided(DeviceKind kind, std::uint16_t id, std::string_view n) {
         return !(n == "PhV" || n == "PhVphA" || n == "PhVphB" || n == "PhVphC");
       return true;
     }
-    default: return false;
+    default:
+      return false;
   }
 }
 
@@ -90,11 +93,15 @@ DeviceImage::DeviceImage(DeviceConfig config) : cfg_(std::move(config)) {
     }
   }
   if (cfg_.model_name.empty()) cfg_.model_name = cfg_.kind == DeviceKind::storage ? "storage" : "meter";
-  const auto has = [&](std::uint16_t id) { return std::find(cfg_.models.begin(), cfg_.models.end(), id) != cfg_.models.end(); };
-  if (cfg_.models.front() != 1) throw std::invalid_argument("sunspec device '" + cfg_.name + "': model 1 must come first");
+  const auto has = [&](std::uint16_t id) {
+    return std::find(cfg_.models.begin(), cfg_.models.end(), id) != cfg_.models.end();
+  };
+  if (cfg_.models.front() != 1)
+    throw std::invalid_argument("sunspec device '" + cfg_.name + "': model 1 must come first");
   for (std::uint16_t id : cfg_.models) {
     if (find_model(id) == nullptr)
-      throw std::invalid_argument("sunspec device '" + cfg_.name + "': model " + std::to_string(id) + " is not simulated");
+      throw std::invalid_argument("sunspec device '" + cfg_.name + "': model " + std::to_string(id) +
+                                  " is not simulated");
     if (std::count(cfg_.models.begin(), cfg_.models.end(), id) != 1)
       throw std::invalid_argument("sunspec device '" + cfg_.name + "': model " + std::to_string(id) + " twice");
   }
@@ -124,9 +131,15 @@ void DeviceImage::layout() {
   }
   switch (cfg_.faults.chain_end) {
     case ChainEnd::marker:
-    case ChainEnd::loop_back: end_ = a + 2; break;
-    case ChainEnd::missing: end_ = a; break;
-    case ChainEnd::endless: end_ = kSpaceEnd; break;
+    case ChainEnd::loop_back:
+      end_ = a + 2;
+      break;
+    case ChainEnd::missing:
+      end_ = a;
+      break;
+    case ChainEnd::endless:
+      end_ = kSpaceEnd;
+      break;
   }
   regs_.assign(end_ - cfg_.base, 0);
   if (!cfg_.faults.omit_marker) {
@@ -142,7 +155,8 @@ void DeviceImage::layout() {
       *reg(a) = kEndModelId;
       *reg(a + 1) = 0;
       break;
-    case ChainEnd::missing: break;
+    case ChainEnd::missing:
+      break;
     case ChainEnd::loop_back:
       // a + 2 + L == first model + 65536: a walker adding in 16 bits comes back to the first model.
       *reg(a) = kFillerModelId;
@@ -232,9 +246,9 @@ void DeviceImage::fill_static() {
     put_raw(802, "LocRemCtl", 0);  // REMOTE
     put_raw(802, "CtrlHb", 0);
     put_raw(802, "AlmRst", 0);
-    put_raw(802, "Typ", 4);  // LITHIUM_ION
-    put_raw(802, "State", 3);  // CONNECTED
-    put_raw(802, "SetOp", 1);  // CONNECT
+    put_raw(802, "Typ", 4);          // LITHIUM_ION
+    put_raw(802, "State", 3);        // CONNECTED
+    put_raw(802, "SetOp", 1);        // CONNECT
     put_raw(802, "SetInvState", 3);  // INVERTER_STARTED
     for (std::string_view evt : {"Evt1", "Evt2", "EvtVnd1", "EvtVnd2"}) put_raw(802, evt, 0);
     for (std::uint16_t inv : {std::uint16_t{103}, std::uint16_t{113}}) {
@@ -283,10 +297,18 @@ void DeviceImage::put(std::uint16_t id, std::string_view name, double value) {
   const double raw = std::round(value / pow10(scale_of(*in, *p)));
   // A device saturates what its register cannot hold (never onto the "not implemented" value).
   switch (p->type) {
-    case PointType::int16: put_raw(id, name, static_cast<std::uint16_t>(static_cast<std::int16_t>(std::clamp(raw, -32767.0, 32767.0)))); break;
-    case PointType::acc32: put_raw(id, name, static_cast<std::uint32_t>(std::fmod(std::max(raw, 0.0), 4294967296.0))); break;
-    case PointType::uint32: put_raw(id, name, static_cast<std::uint32_t>(std::clamp(raw, 0.0, 4294967294.0))); break;
-    default: put_raw(id, name, static_cast<std::uint32_t>(std::clamp(raw, 0.0, 65534.0))); break;
+    case PointType::int16:
+      put_raw(id, name, static_cast<std::uint16_t>(static_cast<std::int16_t>(std::clamp(raw, -32767.0, 32767.0))));
+      break;
+    case PointType::acc32:
+      put_raw(id, name, static_cast<std::uint32_t>(std::fmod(std::max(raw, 0.0), 4294967296.0)));
+      break;
+    case PointType::uint32:
+      put_raw(id, name, static_cast<std::uint32_t>(std::clamp(raw, 0.0, 4294967294.0)));
+      break;
+    default:
+      put_raw(id, name, static_cast<std::uint32_t>(std::clamp(raw, 0.0, 65534.0)));
+      break;
   }
 }
 

@@ -16,7 +16,20 @@
 namespace eqd::sim::sunspec {
 
 /// SunSpec point types used by the served models.
-enum class PointType : std::uint8_t { uint16, int16, acc32, enum16, bitfield16, sunssf, string, pad, uint32, int32, bitfield32, float32 };
+enum class PointType : std::uint8_t {
+  uint16,
+  int16,
+  acc32,
+  enum16,
+  bitfield16,
+  sunssf,
+  string,
+  pad,
+  uint32,
+  int32,
+  bitfield32,
+  float32
+};
 
 /// One point of a model. `offset` counts from the model's ID register (ID = 0, L = 1, first point = 2).
 struct Point {
@@ -24,8 +37,8 @@ struct Point {
   std::uint16_t offset;
   std::uint16_t size;  ///< registers
   PointType type;
-  bool writable;        ///< access RW in the definition
-  bool mandatory;       ///< "M" in the definition
+  bool writable;   ///< access RW in the definition
+  bool mandatory;  ///< "M" in the definition
   std::string_view units;
   std::string_view sf;  ///< name of the scale-factor point of the same model, empty = none
 };

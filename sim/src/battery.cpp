@@ -65,8 +65,8 @@ void Battery::step(double current_A, double dt_s) noexcept {
   }
   soc_ = std::clamp(soc_, 0.0, 1.0);
   if (params_.fade_per_cycle > 0.0)
-    capacity_now_Ah_ = params_.capacity_Ah *
-                       std::max(kMinCapacityFraction, 1.0 - params_.fade_per_cycle * equivalent_cycles());
+    capacity_now_Ah_ =
+        params_.capacity_Ah * std::max(kMinCapacityFraction, 1.0 - params_.fade_per_cycle * equivalent_cycles());
   // Exact solution of dV/dt = I/C1 - V/(R1 C1) for constant I over dt.
   const double tau = params_.r1_ohm * params_.c1_F;
   if (tau > 0.0) {

@@ -13,11 +13,16 @@ constexpr double kForecastResolution_s = 1.0;  // step of the program run-ahead 
 
 const char* to_string(CommandResult r) noexcept {
   switch (r) {
-    case CommandResult::accepted: return "accepted";
-    case CommandResult::refused_running: return "refused_running";
-    case CommandResult::refused_fault: return "refused_fault";
-    case CommandResult::refused_watchdog: return "refused_watchdog";
-    case CommandResult::bad_channel: return "bad_channel";
+    case CommandResult::accepted:
+      return "accepted";
+    case CommandResult::refused_running:
+      return "refused_running";
+    case CommandResult::refused_fault:
+      return "refused_fault";
+    case CommandResult::refused_watchdog:
+      return "refused_watchdog";
+    case CommandResult::bad_channel:
+      return "bad_channel";
   }
   return "?";
 }
@@ -49,7 +54,8 @@ void ControllerModel::set_program_position(Channel& c) noexcept {
   const std::uint64_t pass = c.runner.pass();
   ChannelReading& r = c.reading;
   r.step_index = in_program && step < core::Sample::kNoStep ? static_cast<std::uint16_t>(step) : core::Sample::kNoStep;
-  r.cycle_index = in_program && pass < core::Sample::kNoIndex ? static_cast<std::uint32_t>(pass) : core::Sample::kNoIndex;
+  r.cycle_index =
+      in_program && pass < core::Sample::kNoIndex ? static_cast<std::uint32_t>(pass) : core::Sample::kNoIndex;
 }
 
 void ControllerModel::leave_equalization(Channel& c) noexcept {
@@ -58,8 +64,8 @@ void ControllerModel::leave_equalization(Channel& c) noexcept {
   c.lease_until_s = -1.0;
 }
 
-CommandResult ControllerModel::set_command(std::size_t ch, bool equalize, double setpoint_W,
-                                           std::uint32_t lease_ms, double now_s) noexcept {
+CommandResult ControllerModel::set_command(std::size_t ch, bool equalize, double setpoint_W, std::uint32_t lease_ms,
+                                           double now_s) noexcept {
   if (ch >= channels_.size() || !std::isfinite(setpoint_W)) return CommandResult::bad_channel;
   Channel& c = channels_[ch];
   if (c.mode == Mode::fault) return CommandResult::refused_fault;
@@ -120,13 +126,16 @@ void ControllerModel::step(double now_s, double dt_s, std::mt19937_64& rng) noex
     Channel& c = channels_[k];
     Target t;
     switch (c.mode) {
-      case Mode::schedule: t = c.runner.target(); break;
+      case Mode::schedule:
+        t = c.runner.target();
+        break;
       case Mode::equalize:
         t.kind = TargetKind::power;
         t.value = effective_setpoint_W(k, now_s);
         break;
       case Mode::idle:
-      case Mode::fault: break;
+      case Mode::fault:
+        break;
     }
     const ConverterOutput out = c.converter.step(t, c.battery, dt_s);
     if (c.mode == Mode::schedule) {
@@ -147,18 +156,26 @@ void ControllerModel::step(double now_s, double dt_s, std::mt19937_64& rng) noex
       r.forecast_W = std::numeric_limits<double>::quiet_NaN();  // no program, nothing to announce
     } else if (refresh_forecast || std::isnan(r.forecast_W)) {
       const ConverterParams& cp = c.converter.params();
-      r.forecast_W = std::clamp(
-          c.runner.forecast_at_W(params_.forecast_horizon_s, kForecastResolution_s, r.voltage_V, r.power_W),
-          -cp.max_discharge_W, cp.max_charge_W);
+      r.forecast_W =
+          std::clamp(c.runner.forecast_at_W(params_.forecast_horizon_s, kForecastResolution_s, r.voltage_V, r.power_W),
+                     -cp.max_discharge_W, cp.max_charge_W);
     }
     set_program_position(c);
     r.fault_code = c.fault_code;
     r.equalization_mode = c.mode == Mode::equalize;
     switch (c.mode) {
-      case Mode::idle: r.state = core::ChannelState::idle; break;
-      case Mode::schedule: r.state = core::ChannelState::running; break;
-      case Mode::equalize: r.state = core::ChannelState::equalizing; break;
-      case Mode::fault: r.state = core::ChannelState::fault; break;
+      case Mode::idle:
+        r.state = core::ChannelState::idle;
+        break;
+      case Mode::schedule:
+        r.state = core::ChannelState::running;
+        break;
+      case Mode::equalize:
+        r.state = core::ChannelState::equalizing;
+        break;
+      case Mode::fault:
+        r.state = core::ChannelState::fault;
+        break;
     }
     ++c.counter;
     r.sequence = c.counter;

@@ -30,8 +30,12 @@ ConverterOutput Converter::step(const Target& t, Battery& battery, double dt_s) 
 
   double want_A = 0.0;
   switch (d.kind) {
-    case TargetKind::off: want_A = 0.0; break;
-    case TargetKind::current: want_A = d.value; break;
+    case TargetKind::off:
+      want_A = 0.0;
+      break;
+    case TargetKind::current:
+      want_A = d.value;
+      break;
     case TargetKind::power: {
       // The power loop divides by the voltage it measures now (including the present current's drop).
       const double v = std::max(battery.terminal_voltage_V(current_A_), 0.1);
@@ -53,10 +57,16 @@ ConverterOutput Converter::step(const Target& t, Battery& battery, double dt_s) 
   bool limited = false;
   if (i > 0.0) {
     const double i_cv = std::max(0.0, battery.current_for_voltage_A(v_max));
-    if (i > i_cv) { i = i_cv; limited = true; }
+    if (i > i_cv) {
+      i = i_cv;
+      limited = true;
+    }
   } else if (i < 0.0) {
     const double i_min = std::min(0.0, battery.current_for_voltage_A(v_min));
-    if (i < i_min) { i = i_min; limited = true; }
+    if (i < i_min) {
+      i = i_min;
+      limited = true;
+    }
   }
   current_A_ = i;
 

@@ -61,12 +61,15 @@ Harness::Harness(Rig& rig, RigLaw& law, const HarnessConfig& cfg, std::vector<Ev
   applied_.assign(n, core::Command{});
   traces_.resize(nb);
   const std::size_t records =
-      static_cast<std::size_t>(cfg_.duration_s / (static_cast<double>(periods(cfg_.record_period_s, cfg_.plant_dt_s)) * cfg_.plant_dt_s)) + 2;
+      static_cast<std::size_t>(
+          cfg_.duration_s / (static_cast<double>(periods(cfg_.record_period_s, cfg_.plant_dt_s)) * cfg_.plant_dt_s)) +
+      2;
   for (std::size_t b = 0; b < nb; ++b) {
     BusTrace& t = traces_[b];
     for (std::size_t i = 0; i < n; ++i)
       if (rig.channel_spec(i).buffer && rig.channel_spec(i).bus == b) t.buffers.push_back(i);
-    for (auto* v : {&t.t_s, &t.free_W, &t.eq_commanded_W, &t.eq_measured_W, &t.residual_W, &t.grid_net_W, &t.grid_free_W})
+    for (auto* v :
+         {&t.t_s, &t.free_W, &t.eq_commanded_W, &t.eq_measured_W, &t.residual_W, &t.grid_net_W, &t.grid_free_W})
       v->reserve(records);
     for (auto* v : {&t.setpoint_W, &t.buffer_power_W, &t.buffer_voltage_V}) v->reserve(records * t.buffers.size());
     t.buffer_equalizing.reserve(records * t.buffers.size());
@@ -88,14 +91,30 @@ Harness::Harness(Rig& rig, RigLaw& law, const HarnessConfig& cfg, std::vector<Ev
 
 void Harness::apply_event(const Event& e) noexcept {
   switch (e.kind) {
-    case Event::Kind::inject_fault: rig_.inject_fault(e.channel, e.code); break;
-    case Event::Kind::clear_fault: rig_.clear_fault(e.channel); break;
-    case Event::Kind::stall: rig_.set_stalled(e.channel, true); break;
-    case Event::Kind::unstall: rig_.set_stalled(e.channel, false); break;
-    case Event::Kind::offline: rig_.set_offline(e.controller, true); break;
-    case Event::Kind::online: rig_.set_offline(e.controller, false); break;
-    case Event::Kind::kill_eqd: alive_ = false; break;
-    case Event::Kind::restart_eqd: alive_ = true; break;
+    case Event::Kind::inject_fault:
+      rig_.inject_fault(e.channel, e.code);
+      break;
+    case Event::Kind::clear_fault:
+      rig_.clear_fault(e.channel);
+      break;
+    case Event::Kind::stall:
+      rig_.set_stalled(e.channel, true);
+      break;
+    case Event::Kind::unstall:
+      rig_.set_stalled(e.channel, false);
+      break;
+    case Event::Kind::offline:
+      rig_.set_offline(e.controller, true);
+      break;
+    case Event::Kind::online:
+      rig_.set_offline(e.controller, false);
+      break;
+    case Event::Kind::kill_eqd:
+      alive_ = false;
+      break;
+    case Event::Kind::restart_eqd:
+      alive_ = true;
+      break;
   }
 }
 
@@ -111,7 +130,8 @@ void Harness::run(double until_s) noexcept {
     // Virtual time is an integer step count so that long runs do not accumulate rounding drift.
     now_s_ = static_cast<double>(step_) * dt;
     const std::int64_t now_ns = to_ns(now_s_);
-    while (next_event_ < events_.size() && events_[next_event_].at_s <= now_s_ + 1e-9) apply_event(events_[next_event_++]);
+    while (next_event_ < events_.size() && events_[next_event_].at_s <= now_s_ + 1e-9)
+      apply_event(events_[next_event_++]);
 
     if (step_ % sp == 0) {
       // Samples: an I/O thread publishes a reading only when the controller's counter moved.
@@ -263,9 +283,12 @@ StepResponse step_response(const BusTrace& tr, double step_at_s, double band_W) 
   std::size_t last_out = n;  // index of the last record outside the band
   for (std::size_t k = first; k < n; ++k)
     if (std::abs(tr.residual_W[k]) > band_W) last_out = k;
-  if (last_out == n) r.settle_s = 0.0;
-  else if (last_out + 1 < n) r.settle_s = tr.t_s[last_out + 1] - step_at_s;
-  else r.settle_s = -1.0;
+  if (last_out == n)
+    r.settle_s = 0.0;
+  else if (last_out + 1 < n)
+    r.settle_s = tr.t_s[last_out + 1] - step_at_s;
+  else
+    r.settle_s = -1.0;
   if (std::abs(r.step_W) > 0.0) {
     const double sign = r.step_W > 0.0 ? 1.0 : -1.0;
     double worst = 0.0;

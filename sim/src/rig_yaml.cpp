@@ -70,8 +70,9 @@ core::BusParams parse_bus_params(const YAML::Node& n, const YamlCtx& c, const st
 std::shared_ptr<const OcvTable> parse_battery(const Merged& m, const YamlCtx& c, BatteryParams& b) {
   for (const auto& [node, path] : {std::pair{m.tmpl, m.tmpl_path}, std::pair{m.own, m.own_path}})
     if (node)
-      c.check_keys(node, path, {"chemistry", "cells_in_series", "capacity_Ah", "r0_ohm", "r1_ohm", "c1_F", "soc",
-                                "coulombic_efficiency", "fade_per_cycle", "ocv"});
+      c.check_keys(node, path,
+                   {"chemistry", "cells_in_series", "capacity_Ah", "r0_ohm", "r1_ohm", "c1_F", "soc",
+                    "coulombic_efficiency", "fade_per_cycle", "ocv"});
   auto num = [&](const char* k, double def, double lo, double hi) {
     return m.with(k, [&](const YAML::Node& n, const std::string& p) { return n ? c.num(n, k, p, def, lo, hi) : def; });
   };
@@ -93,7 +94,8 @@ std::shared_ptr<const OcvTable> parse_battery(const Merged& m, const YamlCtx& c,
     c.require_seq(ocv["soc"], p + ".soc");
     c.require_seq(ocv["voltage_V"], p + ".voltage_V");
     std::vector<double> s, v;
-    for (std::size_t i = 0; i < ocv["soc"].size(); ++i) s.push_back(c.num(ocv["soc"][i], p + ".soc[" + std::to_string(i) + "]"));
+    for (std::size_t i = 0; i < ocv["soc"].size(); ++i)
+      s.push_back(c.num(ocv["soc"][i], p + ".soc[" + std::to_string(i) + "]"));
     for (std::size_t i = 0; i < ocv["voltage_V"].size(); ++i)
       v.push_back(c.num(ocv["voltage_V"][i], p + ".voltage_V[" + std::to_string(i) + "]"));
     try {
@@ -115,8 +117,9 @@ std::shared_ptr<const OcvTable> parse_battery(const Merged& m, const YamlCtx& c,
 void parse_converter(const Merged& m, const YamlCtx& c, ConverterParams& v) {
   for (const auto& [node, path] : {std::pair{m.tmpl, m.tmpl_path}, std::pair{m.own, m.own_path}})
     if (node)
-      c.check_keys(node, path, {"max_charge_A", "max_discharge_A", "max_charge_W", "max_discharge_W", "v_max_V",
-                                "v_min_V", "tau_conv_s", "dead_time_s", "efficiency"});
+      c.check_keys(node, path,
+                   {"max_charge_A", "max_discharge_A", "max_charge_W", "max_discharge_W", "v_max_V", "v_min_V",
+                    "tau_conv_s", "dead_time_s", "efficiency"});
   auto num = [&](const char* k, double def, double lo, double hi) {
     return m.with(k, [&](const YAML::Node& n, const std::string& p) { return n ? c.num(n, k, p, def, lo, hi) : def; });
   };
@@ -249,8 +252,8 @@ std::shared_ptr<const Schedule> parse_schedule(const YAML::Node& n, const YamlCt
   s->repeat = static_cast<int>(c.integer(n, "repeat", p, 1, 0, 1000000));
   // A range [low, high] is drawn once per channel: programs that start at random times, as in a lab.
   const auto [delay_lo_s, delay_hi_s] = c.range(n, "start_delay_s", p, {0.0, 0.0}, 0.0, 1e8);
-  s->start_delay_s = delay_lo_s + unit_from_seed(mix_seed(channel_seed, kStartDelayKey)) * (delay_hi_s - delay_lo_s) +
-                     extra_delay_s;
+  s->start_delay_s =
+      delay_lo_s + unit_from_seed(mix_seed(channel_seed, kStartDelayKey)) * (delay_hi_s - delay_lo_s) + extra_delay_s;
   if (!n["steps"]) c.fail(n, p, "missing key 'steps'");
   c.require_seq(n["steps"], p + ".steps");
   for (std::size_t i = 0; i < n["steps"].size(); ++i)
@@ -278,8 +281,9 @@ void check_cutoffs(const Schedule& s, const ConverterParams& conv, const YAML::N
 core::BufferLimits parse_buffer(const Merged& m, const YamlCtx& c, const ConverterParams& conv) {
   for (const auto& [node, path] : {std::pair{m.tmpl, m.tmpl_path}, std::pair{m.own, m.own_path}})
     if (node)
-      c.check_keys(node, path, {"max_charge_W", "max_discharge_W", "max_charge_A", "max_discharge_A", "v_min_V",
-                                "v_max_V", "hysteresis_V", "efficiency"});
+      c.check_keys(node, path,
+                   {"max_charge_W", "max_discharge_W", "max_charge_A", "max_discharge_A", "v_min_V", "v_max_V",
+                    "hysteresis_V", "efficiency"});
   auto num = [&](const char* k, double def, double lo, double hi) {
     return m.with(k, [&](const YAML::Node& n, const std::string& p) { return n ? c.num(n, k, p, def, lo, hi) : def; });
   };
@@ -323,9 +327,10 @@ RigSpec parse_rig(const YAML::Node& root, const YamlCtx& c, const std::string& b
   for (std::size_t i = 0; i < root["buses"].size(); ++i) {
     const YAML::Node b = root["buses"][i];
     const std::string p = path("buses[" + std::to_string(i) + "]");
-    c.check_keys(b, p, {"name", "law", "target_W", "tau_s", "deadband_W", "slew_W_per_s", "flip_dwell_s",
-                        "update_interval_s", "trim_tau_s", "trim_max_fraction", "hold_max_s", "max_age_ms",
-                        "lease_ms", "use_forecast", "forecast_horizon_s"});
+    c.check_keys(b, p,
+                 {"name", "law", "target_W", "tau_s", "deadband_W", "slew_W_per_s", "flip_dwell_s", "update_interval_s",
+                  "trim_tau_s", "trim_max_fraction", "hold_max_s", "max_age_ms", "lease_ms", "use_forecast",
+                  "forecast_horizon_s"});
     BusSpec bs{c.str(b, "name", p, "", true), parse_bus_params(b, c, p)};
     if (!bus_index.emplace(bs.name, i).second) c.fail(b["name"], p + ".name", "duplicate bus name '" + bs.name + "'");
     // tau_s outside 10..20 s is allowed here (scenarios explore it); the daemon's config applies its own rule.
@@ -346,7 +351,8 @@ RigSpec parse_rig(const YAML::Node& root, const YamlCtx& c, const std::string& b
     c.check_keys(cn, cp, {"name", "heartbeat_timeout_ms", "forecast_horizon_s", "channels"});
     ControllerSpec ctl;
     ctl.params.name = c.str(cn, "name", cp, "", true);
-    if (ctl.params.name.find('/') != std::string::npos) c.fail(cn["name"], cp + ".name", "a controller name may not contain '/'");
+    if (ctl.params.name.find('/') != std::string::npos)
+      c.fail(cn["name"], cp + ".name", "a controller name may not contain '/'");
     if (!names.insert(ctl.params.name).second)
       c.fail(cn["name"], cp + ".name", "duplicate controller name '" + ctl.params.name + "'");
     ctl.params.heartbeat_timeout_ms = c.num(cn, "heartbeat_timeout_ms", cp, 3000.0, 0.0, 3.6e6);
@@ -364,8 +370,7 @@ RigSpec parse_rig(const YAML::Node& root, const YamlCtx& c, const std::string& b
         c.fail(en["template"], ep + ".template", "unknown template '" + tname + "'");
       const Layered l{en, tname.empty() ? none() : templates[tname], ep,
                       tname.empty() ? std::string() : path("templates." + tname)};
-      if (l.tmpl)
-        c.check_keys(l.tmpl, l.tmpl_path, {"bus", "battery", "converter", "schedule", "buffer", "stagger_s"});
+      if (l.tmpl) c.check_keys(l.tmpl, l.tmpl_path, {"bus", "battery", "converter", "schedule", "buffer", "stagger_s"});
       const auto count = c.integer(en, "count", ep, 1, 1, 4096);
       const auto [bus_node, bus_path] = l.get("bus");
       std::size_t bus = 0;
@@ -393,7 +398,8 @@ RigSpec parse_rig(const YAML::Node& root, const YamlCtx& c, const std::string& b
         const double v0 = proto.ocv->voltage_V(proto.battery.initial_soc);
         if (v0 > proto.converter.v_max_V || v0 < proto.converter.v_min_V) {
           const Merged conv = merged(l, "converter");
-          c.fail(conv.own ? conv.own : (conv.tmpl ? conv.tmpl : en), conv.own ? conv.own_path : (conv.tmpl ? conv.tmpl_path : ep),
+          c.fail(conv.own ? conv.own : (conv.tmpl ? conv.tmpl : en),
+                 conv.own ? conv.own_path : (conv.tmpl ? conv.tmpl_path : ep),
                  "battery open-circuit voltage " + std::to_string(v0) + " V is outside the converter window [" +
                      std::to_string(proto.converter.v_min_V) + ", " + std::to_string(proto.converter.v_max_V) +
                      "] V (set converter.v_min_V / v_max_V)");

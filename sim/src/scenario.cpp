@@ -22,8 +22,9 @@ HarnessConfig parse_harness(const YAML::Node& n, const detail::YamlCtx& c) {
   HarnessConfig h;
   if (!n) return h;
   const std::string p = "harness";
-  c.check_keys(n, p, {"duration_s", "plant_dt_s", "sample_period_s", "link_delay_s", "command_delay_s",
-                      "heartbeat_period_s", "record_period_s", "metrics_from_s", "flip_threshold_W"});
+  c.check_keys(n, p,
+               {"duration_s", "plant_dt_s", "sample_period_s", "link_delay_s", "command_delay_s", "heartbeat_period_s",
+                "record_period_s", "metrics_from_s", "flip_threshold_W"});
   h.duration_s = c.num(n, "duration_s", p, h.duration_s, 0.1, 1e7);
   h.plant_dt_s = c.num(n, "plant_dt_s", p, h.plant_dt_s, 1e-3, 10.0);
   h.sample_period_s = c.num(n, "sample_period_s", p, h.sample_period_s, h.plant_dt_s, 60.0);
@@ -55,10 +56,14 @@ std::vector<Event> parse_events(const YAML::Node& n, const detail::YamlCtx& c, c
         {"kill_eqd", Event::Kind::kill_eqd},  {"restart_eqd", Event::Kind::restart_eqd}};
     bool found = false;
     for (const auto& [name, kind] : kinds)
-      if (a == name) { ev.kind = kind; found = true; }
+      if (a == name) {
+        ev.kind = kind;
+        found = true;
+      }
     if (!found)
       c.fail(e["action"], p + ".action",
-             "unknown action '" + a + "' (expected fault, clear_fault, stall, unstall, offline, online, kill_eqd, restart_eqd)");
+             "unknown action '" + a +
+                 "' (expected fault, clear_fault, stall, unstall, offline, online, kill_eqd, restart_eqd)");
     const bool per_channel = ev.kind == Event::Kind::inject_fault || ev.kind == Event::Kind::clear_fault ||
                              ev.kind == Event::Kind::stall || ev.kind == Event::Kind::unstall;
     const bool per_controller = ev.kind == Event::Kind::offline || ev.kind == Event::Kind::online;
@@ -84,9 +89,9 @@ Expectations parse_expect(const YAML::Node& n, const detail::YamlCtx& c, const R
   Expectations x;
   if (!n) c.fail(YAML::Node(), "expect", "a scenario needs expectations");
   const std::string p = "expect";
-  c.check_keys(n, p, {"bus", "step_at_s", "settle_within_s", "settle_band_fraction", "overshoot_max_fraction",
-                      "flips_per_hour_max", "exchange_ratio_max", "window_margin_min_V", "residual_rms_max_W",
-                      "checks"});
+  c.check_keys(n, p,
+               {"bus", "step_at_s", "settle_within_s", "settle_band_fraction", "overshoot_max_fraction",
+                "flips_per_hour_max", "exchange_ratio_max", "window_margin_min_V", "residual_rms_max_W", "checks"});
   if (n["bus"]) {
     const std::string b = c.str(n, "bus", p, "", true);
     const auto idx = rig.find_bus(b);
@@ -112,24 +117,29 @@ Expectations parse_expect(const YAML::Node& n, const detail::YamlCtx& c, const R
     for (std::size_t i = 0; i < cs.size(); ++i) {
       const YAML::Node e = cs[i];
       const std::string cp = p + ".checks[" + std::to_string(i) + "]";
-      c.check_keys(e, cp, {"signal", "channel", "from_s", "to_s", "at_s", "min", "max", "abs_max", "span_max",
-                           "abs_max_fraction", "span_max_fraction"});
+      c.check_keys(e, cp,
+                   {"signal", "channel", "from_s", "to_s", "at_s", "min", "max", "abs_max", "span_max",
+                    "abs_max_fraction", "span_max_fraction"});
       SignalCheck k;
       k.where = where(c, e);
       k.signal = c.str(e, "signal", cp, "", true);
       static const char* bus_signals[] = {"free_W", "eq_commanded_W", "eq_measured_W", "residual_W", "grid_net_W"};
       static const char* buf_signals[] = {"setpoint_W", "buffer_power_W", "buffer_voltage_V", "buffer_equalizing"};
-      const bool is_bus = std::any_of(std::begin(bus_signals), std::end(bus_signals), [&](const char* s) { return k.signal == s; });
-      const bool is_buf = std::any_of(std::begin(buf_signals), std::end(buf_signals), [&](const char* s) { return k.signal == s; });
+      const bool is_bus =
+          std::any_of(std::begin(bus_signals), std::end(bus_signals), [&](const char* s) { return k.signal == s; });
+      const bool is_buf =
+          std::any_of(std::begin(buf_signals), std::end(buf_signals), [&](const char* s) { return k.signal == s; });
       if (!is_bus && !is_buf)
         c.fail(e["signal"], cp + ".signal",
-               "unknown signal '" + k.signal + "' (expected free_W, eq_commanded_W, eq_measured_W, residual_W, grid_net_W, "
-               "setpoint_W, buffer_power_W, buffer_voltage_V, buffer_equalizing)");
+               "unknown signal '" + k.signal +
+                   "' (expected free_W, eq_commanded_W, eq_measured_W, residual_W, grid_net_W, "
+                   "setpoint_W, buffer_power_W, buffer_voltage_V, buffer_equalizing)");
       if (is_buf) {
         k.channel = c.str(e, "channel", cp, "", true);
         const auto idx = rig.find_channel(k.channel);
         const auto it = idx ? std::find(buffers.begin(), buffers.end(), *idx) : buffers.end();
-        if (it == buffers.end()) c.fail(e["channel"], cp + ".channel", "'" + k.channel + "' is not a buffer of this bus");
+        if (it == buffers.end())
+          c.fail(e["channel"], cp + ".channel", "'" + k.channel + "' is not a buffer of this bus");
         k.buffer_slot = static_cast<std::size_t>(it - buffers.begin());
       }
       if (e["at_s"]) {
@@ -143,8 +153,10 @@ Expectations parse_expect(const YAML::Node& n, const detail::YamlCtx& c, const R
       k.max = c.num(e, "max", cp, kBig, -kBig, kBig);
       k.abs_max = c.num(e, "abs_max", cp, kBig, 0.0, kBig);
       k.span_max = c.num(e, "span_max", cp, kBig, 0.0, kBig);
-      if (e["abs_max_fraction"]) k.abs_max = std::min(k.abs_max, rated * c.num(e, "abs_max_fraction", cp, 0.0, 0.0, 10.0));
-      if (e["span_max_fraction"]) k.span_max = std::min(k.span_max, rated * c.num(e, "span_max_fraction", cp, 0.0, 0.0, 10.0));
+      if (e["abs_max_fraction"])
+        k.abs_max = std::min(k.abs_max, rated * c.num(e, "abs_max_fraction", cp, 0.0, 0.0, 10.0));
+      if (e["span_max_fraction"])
+        k.span_max = std::min(k.span_max, rated * c.num(e, "span_max_fraction", cp, 0.0, 0.0, 10.0));
       x.checks.push_back(k);
     }
   }
@@ -208,8 +220,8 @@ ScenarioResult run_scenario(const Scenario& s, RigLaw* law) {
       << " residual_peak_W=" << fmt(m.residual_peak_W) << " flips_per_hour=" << fmt(m.flips_per_hour)
       << " travel_W=" << fmt(m.setpoint_travel_W) << " exchange_ratio=" << fmt(m.exchange_ratio())
       << " grid_import_J=" << fmt(m.grid_import_J) << " grid_export_J=" << fmt(m.grid_export_J)
-      << " free_import_J=" << fmt(m.free_import_J) << " free_export_J=" << fmt(m.free_export_J)
-      << " buffer_V=[" << fmt(m.buffer_v_min_V) << ", " << fmt(m.buffer_v_max_V) << "]"
+      << " free_import_J=" << fmt(m.free_import_J) << " free_export_J=" << fmt(m.free_export_J) << " buffer_V=["
+      << fmt(m.buffer_v_min_V) << ", " << fmt(m.buffer_v_max_V) << "]"
       << " window_margin_min_V=" << fmt(m.window_margin_min_V);
 
   if (x.step_at_s >= 0.0) {
@@ -234,22 +246,32 @@ ScenarioResult run_scenario(const Scenario& s, RigLaw* law) {
   const std::size_t nbuf = tr.buffers.size();
   for (const SignalCheck& k : x.checks) {
     const std::vector<double>* bus_sig = nullptr;
-    if (k.signal == "free_W") bus_sig = &tr.free_W;
-    else if (k.signal == "eq_commanded_W") bus_sig = &tr.eq_commanded_W;
-    else if (k.signal == "eq_measured_W") bus_sig = &tr.eq_measured_W;
-    else if (k.signal == "residual_W") bus_sig = &tr.residual_W;
-    else if (k.signal == "grid_net_W") bus_sig = &tr.grid_net_W;
+    if (k.signal == "free_W")
+      bus_sig = &tr.free_W;
+    else if (k.signal == "eq_commanded_W")
+      bus_sig = &tr.eq_commanded_W;
+    else if (k.signal == "eq_measured_W")
+      bus_sig = &tr.eq_measured_W;
+    else if (k.signal == "residual_W")
+      bus_sig = &tr.residual_W;
+    else if (k.signal == "grid_net_W")
+      bus_sig = &tr.grid_net_W;
     double lo = kBig, hi = -kBig, abs_hi = 0.0;
     std::size_t count = 0;
     const double tol = 0.5 * s.harness.record_period_s;
     for (std::size_t r = 0; r < tr.t_s.size(); ++r) {
       if (tr.t_s[r] < k.from_s - tol || tr.t_s[r] > k.to_s + tol) continue;
       double v = 0.0;
-      if (bus_sig != nullptr) v = (*bus_sig)[r];
-      else if (k.signal == "setpoint_W") v = tr.setpoint_W[r * nbuf + k.buffer_slot];
-      else if (k.signal == "buffer_power_W") v = tr.buffer_power_W[r * nbuf + k.buffer_slot];
-      else if (k.signal == "buffer_voltage_V") v = tr.buffer_voltage_V[r * nbuf + k.buffer_slot];
-      else v = tr.buffer_equalizing[r * nbuf + k.buffer_slot];
+      if (bus_sig != nullptr)
+        v = (*bus_sig)[r];
+      else if (k.signal == "setpoint_W")
+        v = tr.setpoint_W[r * nbuf + k.buffer_slot];
+      else if (k.signal == "buffer_power_W")
+        v = tr.buffer_power_W[r * nbuf + k.buffer_slot];
+      else if (k.signal == "buffer_voltage_V")
+        v = tr.buffer_voltage_V[r * nbuf + k.buffer_slot];
+      else
+        v = tr.buffer_equalizing[r * nbuf + k.buffer_slot];
       lo = std::min(lo, v);
       hi = std::max(hi, v);
       abs_hi = std::max(abs_hi, std::abs(v));

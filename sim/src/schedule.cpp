@@ -12,13 +12,20 @@ namespace eqd::sim {
 
 const char* to_string(StepType t) noexcept {
   switch (t) {
-    case StepType::rest: return "rest";
-    case StepType::cc: return "cc";
-    case StepType::cp: return "cp";
-    case StepType::cc_cv: return "cc_cv";
-    case StepType::pulse: return "pulse";
-    case StepType::profile: return "profile";
-    case StepType::random: return "random";
+    case StepType::rest:
+      return "rest";
+    case StepType::cc:
+      return "cc";
+    case StepType::cp:
+      return "cp";
+    case StepType::cc_cv:
+      return "cc_cv";
+    case StepType::pulse:
+      return "pulse";
+    case StepType::profile:
+      return "profile";
+    case StepType::random:
+      return "random";
   }
   return "?";
 }
@@ -96,8 +103,8 @@ std::shared_ptr<const Profile> load_profile(const std::string& path) {
       throw InputError(path, n, 0, "", "value is not a number: '" + trim(t.substr(comma + 1)) + "'");
     if (ts < 0.0) throw InputError(path, n, 0, "", "time_s must be >= 0");
     if (!p->time_s.empty() && !(ts > p->time_s.back()))
-      throw InputError(path, n, 0, "", "time_s must increase (previous row has " +
-                                            std::to_string(p->time_s.back()) + ")");
+      throw InputError(path, n, 0, "",
+                       "time_s must increase (previous row has " + std::to_string(p->time_s.back()) + ")");
     p->time_s.push_back(ts);
     p->value.push_back(v);
   }
@@ -121,7 +128,8 @@ Target ScheduleRunner::target() const noexcept {
   if (!active() || !started_) return t;
   const Step& s = schedule_->steps[index_];
   switch (s.type) {
-    case StepType::rest: break;
+    case StepType::rest:
+      break;
     case StepType::cc:
       t.kind = TargetKind::current;
       t.value = s.value;

@@ -81,7 +81,8 @@ std::pair<double, double> YamlCtx::range(const YAML::Node& map, const char* key,
     const std::string ip = p + "[" + std::to_string(i) + "]";
     ends[i] = num(n[i], ip);
     if (ends[i] < lo || ends[i] > hi)
-      fail(n[i], ip, "value " + n[i].Scalar() + " out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+      fail(n[i], ip,
+           "value " + n[i].Scalar() + " out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
   }
   if (ends[0] > ends[1]) fail(n, p, "low end " + n[0].Scalar() + " is above high end " + n[1].Scalar());
   return {ends[0], ends[1]};
@@ -91,7 +92,8 @@ bool YamlCtx::boolean(const YAML::Node& map, const char* key, const std::string&
   const YAML::Node n = map[key];
   if (!n) return def;
   bool v = false;
-  if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) fail(n, path.empty() ? std::string(key) : path + "." + key, "expected true or false");
+  if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v))
+    fail(n, path.empty() ? std::string(key) : path + "." + key, "expected true or false");
   return v;
 }
 
@@ -102,7 +104,8 @@ std::string YamlCtx::str(const YAML::Node& map, const char* key, const std::stri
     if (required) fail(map, path, std::string("missing key '") + key + "'");
     return def;
   }
-  if (!n.IsScalar() || n.Scalar().empty()) fail(n, path.empty() ? std::string(key) : path + "." + key, "expected a non-empty string");
+  if (!n.IsScalar() || n.Scalar().empty())
+    fail(n, path.empty() ? std::string(key) : path + "." + key, "expected a non-empty string");
   return n.Scalar();
 }
 

@@ -34,12 +34,13 @@ nlohmann::json history_state(const history::HistoryStore& store) {
     rows[std::string(st.kTables[t])] = st.rows_written[t].load(std::memory_order_relaxed);
   const std::string error = store.database_error();
   const std::int64_t last = st.last_write_ms.load(std::memory_order_relaxed);
-  return nlohmann::json{
-      {"path", store.path().empty() ? nlohmann::json(nullptr) : nlohmann::json(store.path())},
-      {"error", error.empty() ? nlohmann::json(nullptr) : nlohmann::json(error)},
-      {"rows_written", rows},
-      {"records_lost", st.write_errors.load(std::memory_order_relaxed) + st.dropped_queue_full.load(std::memory_order_relaxed)},
-      {"last_write_age_s", last > 0 ? nlohmann::json((history::now_utc_ms() - last) / 1000.0) : nlohmann::json(nullptr)}};
+  return nlohmann::json{{"path", store.path().empty() ? nlohmann::json(nullptr) : nlohmann::json(store.path())},
+                        {"error", error.empty() ? nlohmann::json(nullptr) : nlohmann::json(error)},
+                        {"rows_written", rows},
+                        {"records_lost", st.write_errors.load(std::memory_order_relaxed) +
+                                             st.dropped_queue_full.load(std::memory_order_relaxed)},
+                        {"last_write_age_s",
+                         last > 0 ? nlohmann::json((history::now_utc_ms() - last) / 1000.0) : nlohmann::json(nullptr)}};
 }
 
 }  // namespace
@@ -95,7 +96,7 @@ void App::start_services() {
   // Metrics first, for the API's status; a metrics address in use does not stop control (the
   // service retries by itself), so this does not throw for it.
   metrics_ = std::make_unique<metrics::ExporterService>(*daemon_, cfg_.metrics, metrics::kBindRetry, api_stats_,
-                                                       history_ ? history_->stats() : nullptr);
+                                                        history_ ? history_->stats() : nullptr);
   if (metrics_->state().listening) spdlog::info("metrics on http://{}/metrics", cfg_.metrics.listen);
   // The API reads the persisted state as it is on disk now: it is rewritten after every change.
   control::ApiServerOptions opts = control::api_server_options(cfg_.api);
@@ -182,8 +183,7 @@ bool App::reload(const config::Config& next) {
     start_services();
   } catch (const std::exception& e) {
     // Control goes on; only the services are missing. Say so loudly rather than stop the buffers.
-    spdlog::critical("reload: services could not start: {} (control continues; restart eqd to restore them)",
-                     e.what());
+    spdlog::critical("reload: services could not start: {} (control continues; restart eqd to restore them)", e.what());
   }
   auto names = [](const std::vector<std::string>& v) {
     std::string s;

@@ -33,8 +33,8 @@ constexpr std::chrono::seconds kStatusPeriod{5};
 
 // After start() or a reload, the control loop must have cycled before eqd calls itself ready.
 bool await_cycling(eqd::app::App& app) {
-  const auto timeout = std::max(std::chrono::milliseconds(5000),
-                                std::chrono::milliseconds(20 * app.config().loop.period_ms));
+  const auto timeout =
+      std::max(std::chrono::milliseconds(5000), std::chrono::milliseconds(20 * app.config().loop.period_ms));
   if (eqd::app::wait_first_cycle(app.daemon().loop(), timeout)) return true;
   spdlog::critical("the control thread did not complete a cycle within {} ms", timeout.count());
   return false;
@@ -55,8 +55,9 @@ eqd::config::Config discovery_start_config(eqd::discovery::DiscoveryManager& d, 
     (void)eqd::daemon::plan_rig(c);
     return c;
   } catch (const std::exception& e) {
-    spdlog::error("discovery: the cached controllers cannot be planned ({}); starting from the configuration file alone",
-                  e.what());
+    spdlog::error(
+        "discovery: the cached controllers cannot be planned ({}); starting from the configuration file alone",
+        e.what());
     return file_cfg;
   }
 }
@@ -162,7 +163,8 @@ int run(int argc, char** argv) {
   eqd::config::Config start_cfg = cfg;
   if (cfg.discovery.enabled) {
     const pthread_t main_thread = pthread_self();
-    discovery = std::make_unique<eqd::discovery::DiscoveryManager>(cfg, [main_thread] { pthread_kill(main_thread, SIGUSR1); });
+    discovery =
+        std::make_unique<eqd::discovery::DiscoveryManager>(cfg, [main_thread] { pthread_kill(main_thread, SIGUSR1); });
     start_cfg = discovery_start_config(*discovery, cfg);
   }
   eqd::app::App app_state(start_cfg);

@@ -85,7 +85,8 @@ std::string status_line(App& app) {
          " equalization channel(s) active, " + std::to_string(channels) + " channel(s)";
 }
 
-std::chrono::milliseconds tick_interval(std::chrono::microseconds watchdog, std::chrono::milliseconds max_tick) noexcept {
+std::chrono::milliseconds tick_interval(std::chrono::microseconds watchdog,
+                                        std::chrono::milliseconds max_tick) noexcept {
   if (watchdog.count() <= 0) return max_tick;
   const auto half = std::chrono::duration_cast<std::chrono::milliseconds>(watchdog / 2);
   return std::clamp(half, std::chrono::milliseconds(1), max_tick);

@@ -15,7 +15,7 @@ namespace eqd::cli {
 namespace {
 // A `channels` answer for a large rig is big, but not this big: past it the peer is not eqd.
 constexpr std::size_t kMaxResponseBytes = 256u * 1024u * 1024u;
-}
+}  // namespace
 
 Client::Client(std::string socket_path, int timeout_ms) : path_(std::move(socket_path)), timeout_ms_(timeout_ms) {
   sockaddr_un addr{};
@@ -28,9 +28,10 @@ Client::Client(std::string socket_path, int timeout_ms) : path_(std::move(socket
     const int err = errno;
     ::close(fd_);
     fd_ = -1;
-    std::string hint = err == ENOENT ? " (is eqd running? use --socket or EQD_SOCKET)"
-                       : err == EACCES ? " (no permission to open the socket)"
-                       : err == ECONNREFUSED ? " (eqd is not running)" : "";
+    std::string hint = err == ENOENT         ? " (is eqd running? use --socket or EQD_SOCKET)"
+                       : err == EACCES       ? " (no permission to open the socket)"
+                       : err == ECONNREFUSED ? " (eqd is not running)"
+                                             : "";
     throw UnreachableError("cannot connect to " + path_ + ": " + std::strerror(err) + hint);
   }
 }
@@ -56,8 +57,10 @@ std::string Client::call_raw(const std::string& line) {
       return resp;
     }
     if (pending_.size() > kMaxResponseBytes) throw UnreachableError("response from " + path_ + " too large");
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) throw UnreachableError("no response from eqd on " + path_ + " within " + std::to_string(timeout_ms_) + " ms");
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0)
+      throw UnreachableError("no response from eqd on " + path_ + " within " + std::to_string(timeout_ms_) + " ms");
     pollfd p{fd_, POLLIN, 0};
     const int rc = ::poll(&p, 1, static_cast<int>(left.count()));
     if (rc < 0 && errno == EINTR) continue;

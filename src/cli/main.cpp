@@ -60,8 +60,10 @@ int report_error(const json& resp, bool as_json) {
 int run_reading(Client& client, const ApiRequest& r, bool as_json, std::string (*render)(const json&)) {
   const json resp = client.call(r);
   if (!resp.value("ok", false)) return report_error(resp, as_json);
-  if (as_json) std::cout << resp["result"].dump(2) << "\n";
-  else std::cout << render(resp["result"]);
+  if (as_json)
+    std::cout << resp["result"].dump(2) << "\n";
+  else
+    std::cout << render(resp["result"]);
   return kExitOk;
 }
 
@@ -86,10 +88,14 @@ int run_change(Client& client, const ApiRequest& r, bool as_json, const std::vec
     std::cout << res.dump(2) << "\n";
   } else {
     // assign and set say what changed in words; the others carry the daemon's sentence.
-    if (r.command == Command::assign) std::cout << eqd::cli::describe_assign(res) << "\n";
-    else if (r.command == Command::set) std::cout << eqd::cli::describe_set(res, set_names(set_args)) << "\n";
-    else if (res.contains("message") && res["message"].is_string()) std::cout << res["message"].get<std::string>() << "\n";
-    else std::cout << res.dump() << "\n";
+    if (r.command == Command::assign)
+      std::cout << eqd::cli::describe_assign(res) << "\n";
+    else if (r.command == Command::set)
+      std::cout << eqd::cli::describe_set(res, set_names(set_args)) << "\n";
+    else if (res.contains("message") && res["message"].is_string())
+      std::cout << res["message"].get<std::string>() << "\n";
+    else
+      std::cout << res.dump() << "\n";
     if (res.contains("warning") && res["warning"].is_string())
       std::fprintf(stderr, "eqctl: warning: %s\n", res["warning"].get<std::string>().c_str());
   }
@@ -113,8 +119,10 @@ int run_audit(Client& client, const AuditArgs& args, bool as_json) {
     const std::int64_t now_ms = static_cast<std::int64_t>(std::time(nullptr)) * 1000;
     r.since_ms = eqd::cli::parse_since(args.since, now_ms);
     if (!r.since_ms) {
-      std::fprintf(stderr, "eqctl: audit: --since '%s' is neither a duration (90s, 30m, 24h, 7d) nor a UTC date or "
-                           "time (2026-12-03, 2026-12-03T17:40:12Z)\n", args.since.c_str());
+      std::fprintf(stderr,
+                   "eqctl: audit: --since '%s' is neither a duration (90s, 30m, 24h, 7d) nor a UTC date or "
+                   "time (2026-12-03, 2026-12-03T17:40:12Z)\n",
+                   args.since.c_str());
       return kExitUsage;
     }
   }
@@ -231,8 +239,10 @@ bool parse_assignment(const std::string& arg, ApiRequest& r, std::string& why) {
   if (param->flag) {
     std::string l = v;
     for (char& ch : l) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    if (l == "true" || l == "yes" || l == "on") r.flags[key] = true;
-    else if (l == "false" || l == "no" || l == "off") r.flags[key] = false;
+    if (l == "true" || l == "yes" || l == "on")
+      r.flags[key] = true;
+    else if (l == "false" || l == "no" || l == "off")
+      r.flags[key] = false;
     else {
       why = key + ": '" + v + "' is not true or false (also yes/no, on/off)";
       return false;
@@ -289,8 +299,8 @@ int report_parse_error(CLI::App& app, const CLI::ParseError& e) {
     }
   std::string message;
   if (takes_command && !word.empty())
-    message = "unknown " + (cmd == &app ? std::string() : path.substr(6) + " ") + "command '" + word + "' (commands: " +
-              subcommand_list(*cmd) + ")";
+    message = "unknown " + (cmd == &app ? std::string() : path.substr(6) + " ") + "command '" + word +
+              "' (commands: " + subcommand_list(*cmd) + ")";
   else if (cmd == &app && kind == "RequiredError")
     message = "a command is required (commands: " + subcommand_list(app) + ")";
   else
@@ -316,21 +326,26 @@ int run(int argc, char** argv) {
   std::string ch_bus, ch_role;
   channels->add_option("--bus", ch_bus, "only channels of bus B");
   channels->add_option("--role", ch_role, "eq (equalization channels) or test")->check(CLI::IsMember({"eq", "test"}));
-  auto* controllers = app.add_subcommand("controllers", "endpoint, transport, source, adoption, link state, poll rate, last error");
+  auto* controllers =
+      app.add_subcommand("controllers", "endpoint, transport, source, adoption, link state, poll rate, last error");
   controllers->require_subcommand(0, 1);
-  auto* adopt = controllers->add_subcommand("adopt", "let eqd command discovered controller NAME (it is read-only until then)");
+  auto* adopt =
+      controllers->add_subcommand("adopt", "let eqd command discovered controller NAME (it is read-only until then)");
   std::string adopt_name;
   adopt->add_option("name", adopt_name, "controller name, as `eqctl controllers` shows it")->required();
   std::string adopt_bus;
   adopt->add_option("--bus", adopt_bus,
                     "the bus its channels are on (default: the bus it announces); needed when its bus is unknown");
-  auto* forget = controllers->add_subcommand("forget", "remove controller NAME from the connection cache (and its adoption)");
+  auto* forget =
+      controllers->add_subcommand("forget", "remove controller NAME from the connection cache (and its adoption)");
   std::string forget_name;
   forget->add_option("name", forget_name, "controller name, as `eqctl controllers` shows it")->required();
   auto* watch = app.add_subcommand("watch", "live view of status and equalization channels (Ctrl-C exits)");
   double interval_s = 1.0;
   std::string watch_bus;
-  watch->add_option("-n,--interval", interval_s, "refresh period, s")->check(CLI::Range(0.1, 3600.0))->capture_default_str();
+  watch->add_option("-n,--interval", interval_s, "refresh period, s")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
   watch->add_option("--bus", watch_bus, "only equalization channels of bus B");
 
   auto* assign = app.add_subcommand("assign", "put CONTROLLER/CHANNEL into equalization mode");
@@ -341,9 +356,13 @@ int run(int argc, char** argv) {
   double lim[kLimits] = {};
   CLI::Option* lim_opt[kLimits] = {};
   const char* lim_flags[kLimits] = {"--max-charge-W", "--max-discharge-W", "--max-charge-A", "--max-discharge-A",
-                                    "--v-min-V",      "--v-max-V",         "--hysteresis-V",  "--efficiency"};
-  const char* lim_help[kLimits] = {"max charging power, W",   "max discharging power, W", "max charging current, A (0: none)",
-                                   "max discharging current, A (0: none)", "lower window voltage, V", "upper window voltage, V",
+                                    "--v-min-V",      "--v-max-V",         "--hysteresis-V", "--efficiency"};
+  const char* lim_help[kLimits] = {"max charging power, W",
+                                   "max discharging power, W",
+                                   "max charging current, A (0: none)",
+                                   "max discharging current, A (0: none)",
+                                   "lower window voltage, V",
+                                   "upper window voltage, V",
                                    "window re-entry hysteresis, V",
                                    "its converter's efficiency, 0.5..1: charging P draws P / efficiency from the bus"};
   for (int i = 0; i < kLimits; ++i) lim_opt[i] = assign->add_option(lim_flags[i], lim[i], lim_help[i]);
@@ -365,20 +384,26 @@ int run(int argc, char** argv) {
     // The run-time parameter table (core::kRuntimeParams) says what each is.
     std::string about = "Parameters:";
     for (const eqd::core::RuntimeParam& r : eqd::core::kRuntimeParams)
-      about += std::string("\n  ") + r.name + (r.flag ? " (true/false)" : std::string(" (") + r.unit + ")") + ": " + r.help;
+      about +=
+          std::string("\n  ") + r.name + (r.flag ? " (true/false)" : std::string(" (") + r.unit + ")") + ": " + r.help;
     set->footer(about);
   }
 
-  auto* audit = app.add_subcommand("audit", "who changed what: the audit log of change requests, starts, stops, reloads");
+  auto* audit =
+      app.add_subcommand("audit", "who changed what: the audit log of change requests, starts, stops, reloads");
   AuditArgs audit_args;
-  audit->add_option("--since", audit_args.since, "only records since a duration ago (24h, 30m, 7d) or a UTC time (ISO-8601)");
+  audit->add_option("--since", audit_args.since,
+                    "only records since a duration ago (24h, 30m, 7d) or a UTC time (ISO-8601)");
   audit->add_option("--user", audit_args.user, "only records of user NAME");
   audit->add_option("--channel", audit_args.channel, "only records of channel X (assign, release)");
-  audit->add_option("--limit", audit_args.limit, "at most N records, the newest")->check(CLI::Range(1, 1000000))->capture_default_str();
+  audit->add_option("--limit", audit_args.limit, "at most N records, the newest")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
   audit->footer("Times are UTC. With --json: one JSON object per record and line, oldest first.");
 
-  app.footer("--socket, --json and --version may come anywhere on the line.\n"
-             "Exit codes: 0 ok, 1 refused by eqd, 2 usage error, 3 eqd unreachable.");
+  app.footer(
+      "--socket, --json and --version may come anywhere on the line.\n"
+      "Exit codes: 0 ok, 1 refused by eqd, 2 usage error, 3 eqd unreachable.");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -407,8 +432,9 @@ int run(int argc, char** argv) {
     if (*channels) {
       r.command = Command::channels;
       r.bus = ch_bus;
-      r.role = ch_role == "eq" ? eqd::control::RoleFilter::eq
-               : ch_role == "test" ? eqd::control::RoleFilter::test : eqd::control::RoleFilter::any;
+      r.role = ch_role == "eq"     ? eqd::control::RoleFilter::eq
+               : ch_role == "test" ? eqd::control::RoleFilter::test
+                                   : eqd::control::RoleFilter::any;
       return run_reading(client, r, as_json, eqd::cli::render_channels);
     }
     if (*adopt) {
@@ -430,9 +456,9 @@ int run(int argc, char** argv) {
       r.command = Command::assign;
       r.channel = as_channel;
       r.bus = as_bus;
-      std::optional<double>* slots[kLimits] = {&r.limits.max_charge_W, &r.limits.max_discharge_W, &r.limits.max_charge_A,
-                                                &r.limits.max_discharge_A, &r.limits.v_min_V, &r.limits.v_max_V,
-                                                &r.limits.hysteresis_V, &r.limits.efficiency};
+      std::optional<double>* slots[kLimits] = {
+          &r.limits.max_charge_W, &r.limits.max_discharge_W, &r.limits.max_charge_A, &r.limits.max_discharge_A,
+          &r.limits.v_min_V,      &r.limits.v_max_V,         &r.limits.hysteresis_V, &r.limits.efficiency};
       for (int i = 0; i < kLimits; ++i)
         if (lim_opt[i]->count()) *slots[i] = lim[i];
       return run_change(client, r, as_json);

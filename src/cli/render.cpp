@@ -55,13 +55,15 @@ std::string fixed(double v, int decimals) {
   std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
   // A value that rounds to zero prints as zero, never as "-0" or "-0.00" (a sample of -0.004 A).
   const std::string_view t(buf);
-  if (t.size() > 1 && t[0] == '-' && t.find_first_not_of("0.", 1) == std::string_view::npos) return std::string(t.substr(1));
+  if (t.size() > 1 && t[0] == '-' && t.find_first_not_of("0.", 1) == std::string_view::npos)
+    return std::string(t.substr(1));
   return buf;
 }
 
 bool looks_numeric(const std::string& s) {
-  return !s.empty() && (std::isdigit(static_cast<unsigned char>(s[0])) ||
-                        ((s[0] == '-' || s[0] == '+') && s.size() > 1 && std::isdigit(static_cast<unsigned char>(s[1]))));
+  return !s.empty() &&
+         (std::isdigit(static_cast<unsigned char>(s[0])) ||
+          ((s[0] == '-' || s[0] == '+') && s.size() > 1 && std::isdigit(static_cast<unsigned char>(s[1]))));
 }
 
 }  // namespace
@@ -129,7 +131,8 @@ class LabelledLines {
     std::size_t width = 0;
     for (const auto& [label, value] : lines_) width = std::max(width, label.size());
     std::string out;
-    for (const auto& [label, value] : lines_) out += "  " + label + std::string(width + 2 - label.size(), ' ') + value + "\n";
+    for (const auto& [label, value] : lines_)
+      out += "  " + label + std::string(width + 2 - label.size(), ' ') + value + "\n";
     return out;
   }
 
@@ -173,8 +176,8 @@ std::string render_bus_status(const json& b) {
                commanded_W = num(b, "eq_commanded_W");
   const PowerUnit u = unit_for({net_W, residual_W, free_W, announced_W, measured_W, commanded_W});
   // The first power of each line right-aligned, so that the three line up.
-  const std::size_t w = std::max({number_in(net_W, u).size(), number_in(free_W, u).size(),
-                                  number_in(measured_W, u).size()});
+  const std::size_t w =
+      std::max({number_in(net_W, u).size(), number_in(free_W, u).size(), number_in(measured_W, u).size()});
   auto first = [&](double v) {
     const std::string n = number_in(v, u);
     return pad_left(n, w) + (n == "-" ? std::string(std::strlen(u.name) + 1, ' ') : std::string(" ") + u.name);
@@ -184,19 +187,18 @@ std::string render_bus_status(const json& b) {
   // differently from the present free power (the daemon reports free_W itself when nothing is
   // announced or use_forecast is off; equal also when the announcements match the present).
   const std::string announced = power_in(announced_W, u);
-  lines.add("free power", first(free_W) + (announced != "-" && announced != power_in(free_W, u)
-                                               ? "   (forecast " + announced + ")"
-                                               : ""));
+  lines.add(
+      "free power",
+      first(free_W) + (announced != "-" && announced != power_in(free_W, u) ? "   (forecast " + announced + ")" : ""));
   lines.add("equalization power", first(measured_W) + " measured, " + power_in(commanded_W, u) + " commanded");
   lines.add("grid energy", "import " + format_energy_kWh(num(e, "grid_import_J")) + ", export " +
                                format_energy_kWh(num(e, "grid_export_J")));
   lines.add("without equalization", "import " + format_energy_kWh(num(e, "without_eq_import_J")) + ", export " +
                                         format_energy_kWh(num(e, "without_eq_export_J")));
   lines.add("channels", str(c, "total") + ": " + str(c, "test") + " test, " + str(c, "equalization") +
-                            " equalization, " + str(c, "pending") + " pending, " + str(c, "releasing") +
-                            " releasing");
-  lines.add("channel health", str(c, "ok") + " ok, " + str(c, "stale") + " stale, " + str(c, "invalid") +
-                                  " invalid, " + str(c, "fault") + " fault, " + str(c, "offline") + " offline");
+                            " equalization, " + str(c, "pending") + " pending, " + str(c, "releasing") + " releasing");
+  lines.add("channel health", str(c, "ok") + " ok, " + str(c, "stale") + " stale, " + str(c, "invalid") + " invalid, " +
+                                  str(c, "fault") + " fault, " + str(c, "offline") + " offline");
   lines.add("controllers", str(k, "connected") + " connected, " + str(k, "disconnected") + " disconnected");
   out += lines.str();
   return out;
@@ -224,8 +226,8 @@ std::string render_daemon_state(const json& result) {
       out += "metrics: listening on " + str(m, "listen") + "\n";
     } else {
       const json& err = sub(m, "error");
-      out += "metrics: not listening on " + str(m, "listen") + (err.is_string() ? " (" + err.get<std::string>() + ")" : "") +
-             ", retrying\n";
+      out += "metrics: not listening on " + str(m, "listen") +
+             (err.is_string() ? " (" + err.get<std::string>() + ")" : "") + ", retrying\n";
     }
   }
   // The history database, only when something is wrong (older daemons send no "history").
@@ -289,12 +291,12 @@ std::string render_controllers(const json& result) {
       // "adopted" is absent from older daemons: show "-" rather than a wrong "no".
       const std::string adopted = !c.contains("adopted") ? "-" : c["adopted"] == true ? "yes" : "no (read-only)";
       rows.push_back({str(c, "controller"), str(c, "endpoint"), str(c, "transport"), str(c, "source"), adopted,
-                      bus_of(c), str(c, "connected"), fixed(num(c, "achieved_hz"), 1) + "/" + fixed(num(c, "poll_hz"), 1),
-                      str(c, "channels"), err});
+                      bus_of(c), str(c, "connected"),
+                      fixed(num(c, "achieved_hz"), 1) + "/" + fixed(num(c, "poll_hz"), 1), str(c, "channels"), err});
     }
   }
-  return format_table({"CONTROLLER", "ENDPOINT", "TRANSPORT", "SOURCE", "ADOPTED", "BUS", "CONNECTED", "POLL_HZ", "CHANNELS",
-                       "LAST_ERROR"},
+  return format_table({"CONTROLLER", "ENDPOINT", "TRANSPORT", "SOURCE", "ADOPTED", "BUS", "CONNECTED", "POLL_HZ",
+                       "CHANNELS", "LAST_ERROR"},
                       rows);
 }
 

@@ -41,7 +41,8 @@ std::string render_audit(const json& records) {
   if (records.is_array()) {
     for (const json& r : records) {
       const auto it = r.is_object() ? r.find("time_ms") : r.end();
-      const std::string time = r.is_object() && it != r.end() && it->is_number() ? format_utc_ms(it->get<std::int64_t>()) : "-";
+      const std::string time =
+          r.is_object() && it != r.end() && it->is_number() ? format_utc_ms(it->get<std::int64_t>()) : "-";
       std::string user = field(r, "user");
       if (user.empty()) user = field(r, "uid").empty() ? "-" : "uid " + field(r, "uid");
       std::string target = field(r, "channel");
@@ -62,7 +63,11 @@ std::optional<std::int64_t> parse_since(const std::string& text, std::int64_t no
   if (text.size() >= 2) {
     const char unit = text.back();
     const std::string digits = text.substr(0, text.size() - 1);
-    const std::int64_t per = unit == 's' ? 1000 : unit == 'm' ? 60'000 : unit == 'h' ? 3'600'000 : unit == 'd' ? 86'400'000 : 0;
+    const std::int64_t per = unit == 's'   ? 1000
+                             : unit == 'm' ? 60'000
+                             : unit == 'h' ? 3'600'000
+                             : unit == 'd' ? 86'400'000
+                                           : 0;
     if (per != 0 && digits.size() <= 9 && digits.find_first_not_of("0123456789") == std::string::npos)
       return now_ms - std::stoll(digits) * per;
   }

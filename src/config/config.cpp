@@ -167,10 +167,8 @@ std::optional<OpenQuote> find_open_quote(const std::string& yaml, const std::str
   try {
     std::istringstream in(yaml);
     YAML::Parser parser(in);
-    while (parser.HandleNextDocument(finder)) {
-    }
-  } catch (const YAML::Exception&) {
-  }
+    while (parser.HandleNextDocument(finder)) {}
+  } catch (const YAML::Exception&) {}
   return finder.found;
 }
 
@@ -197,8 +195,9 @@ void check_text(const std::string& text, const std::string& file) {
     if ((u < 0x20 && c != '\t' && c != '\n' && c != '\r') || u == 0x7F) {
       char hex[8];
       std::snprintf(hex, sizeof hex, "0x%02X", u);
-      throw ConfigError(file, line, column, "",
-                        std::string("control character ") + hex + " (a configuration is YAML text; is this the right file?)");
+      throw ConfigError(
+          file, line, column, "",
+          std::string("control character ") + hex + " (a configuration is YAML text; is this the right file?)");
     }
     if (c == '\n') {
       ++line;
@@ -237,7 +236,8 @@ YAML::Node load_yaml(const std::string& text, const std::string& file) {
     // A quote closed by a later one usually breaks the YAML after it: the quote is the cause.
     if (const auto open = find_open_quote(guarded, text); open && open->mark.pos <= e.mark.pos)
       runs_on(file, text, *open,
-              "; the YAML then fails at line " + std::to_string(line) + ", column " + std::to_string(column) + ": " + e.msg);
+              "; the YAML then fails at line " + std::to_string(line) + ", column " + std::to_string(column) + ": " +
+                  e.msg);
     throw ConfigError(file, line, column, "", "YAML syntax error: " + e.msg);
   } catch (const YAML::Exception& e) {
     const int line = e.mark.is_null() ? 0 : e.mark.line + 1;
@@ -260,7 +260,8 @@ Config parse_config(const std::string& yaml_text, const std::string& name_for_er
   Config cfg;
   cfg.source_path = name_for_errors;
   detail::decode_mapping(root, "", detail::top_keys(), cfg, ctx);
-  if (!root["buses"]) detail::fail(ctx, root.Mark(), "buses", "missing required key 'buses' (expected at least one bus)");
+  if (!root["buses"])
+    detail::fail(ctx, root.Mark(), "buses", "missing required key 'buses' (expected at least one bus)");
   detail::resolve_and_validate(cfg, ctx, false);
   return cfg;
 }
@@ -297,10 +298,13 @@ Config load_config(const std::string& path) {
     ~Closer() { ::close(fd); }
   } closer{fd};
   struct stat st {};
-  if (::fstat(fd, &st) != 0) throw ConfigError(path, 0, 0, "", std::string("cannot read the file: ") + std::strerror(errno));
+  if (::fstat(fd, &st) != 0)
+    throw ConfigError(path, 0, 0, "", std::string("cannot read the file: ") + std::strerror(errno));
   if (!S_ISREG(st.st_mode))
-    throw ConfigError(path, 0, 0, "", std::string("is ") + file_kind(st.st_mode) + ", not a regular file (expected a YAML file)");
-  if (static_cast<std::uint64_t>(st.st_size) > kMaxConfigBytes) throw ConfigError(path, 0, 0, "", size_error(st.st_size));
+    throw ConfigError(path, 0, 0, "",
+                      std::string("is ") + file_kind(st.st_mode) + ", not a regular file (expected a YAML file)");
+  if (static_cast<std::uint64_t>(st.st_size) > kMaxConfigBytes)
+    throw ConfigError(path, 0, 0, "", size_error(st.st_size));
   // Read at most one byte past the bound: the file may grow between fstat and read.
   std::string text;
   text.resize(static_cast<std::size_t>(st.st_size) + 1);
@@ -340,7 +344,8 @@ void set_key(T& obj, const std::vector<detail::Key<T>>& keys, const std::string&
   if (locked != nullptr && key == locked)
     detail::fail(c, value.Mark(), path, std::string("'") + locked + "' identifies the entry and cannot be overridden");
   const detail::Key<T>* k = detail::find_key(keys, key);
-  if (k == nullptr) detail::fail(c, value.Mark(), path, detail::unknown_key_message("key", key, detail::names_of(keys)));
+  if (k == nullptr)
+    detail::fail(c, value.Mark(), path, detail::unknown_key_message("key", key, detail::names_of(keys)));
   k->set(obj, value, c, path);
 }
 
@@ -382,11 +387,13 @@ void apply_one(Config& cfg, const std::string& key_path, const YAML::Node& value
     set_key(cfg.history, history_keys(), seg[1], value, c, key_path);
   } else if (top == "buses") {
     if (seg.size() != 3) bad_shape("buses.BUS_NAME.KEY");
-    auto& b = find_entry(cfg.buses, seg[1], [](const BusConfig& x) { return x.name; }, "bus", c, key_path);
+    auto& b = find_entry(
+        cfg.buses, seg[1], [](const BusConfig& x) { return x.name; }, "bus", c, key_path);
     set_key(b, bus_keys(), seg[2], value, c, key_path, "name");
   } else if (top == "controllers") {
-    auto& ctl = find_entry(cfg.controllers, seg.size() > 1 ? seg[1] : std::string(),
-                           [](const ControllerConfig& x) { return x.name; }, "controller", c, key_path);
+    auto& ctl = find_entry(
+        cfg.controllers, seg.size() > 1 ? seg[1] : std::string(), [](const ControllerConfig& x) { return x.name; },
+        "controller", c, key_path);
     if (seg.size() == 4 && seg[2] == "channel_bus") {
       YAML::Node one(YAML::NodeType::Map);
       one[seg[3]] = value;
@@ -397,13 +404,15 @@ void apply_one(Config& cfg, const std::string& key_path, const YAML::Node& value
     }
   } else if (top == "equalization") {
     if (seg.size() != 3) bad_shape("equalization.CONTROLLER/N.KEY");
-    auto& buf = find_entry(cfg.buffers, seg[1], [](const BufferConfig& x) { return x.channel; }, "equalization channel",
-                           c, key_path);
+    auto& buf = find_entry(
+        cfg.buffers, seg[1], [](const BufferConfig& x) { return x.channel; }, "equalization channel", c, key_path);
     set_key(buf, buffer_keys(), seg[2], value, c, key_path, "channel");
   } else if (top == "can_maps") {
-    fail(c, YAML::Mark::null_mark(), key_path, "CAN signal maps cannot be overridden on the command line (edit the file)");
+    fail(c, YAML::Mark::null_mark(), key_path,
+         "CAN signal maps cannot be overridden on the command line (edit the file)");
   } else if (top == "maps") {
-    fail(c, YAML::Mark::null_mark(), key_path, "register maps cannot be overridden on the command line (edit the file)");
+    fail(c, YAML::Mark::null_mark(), key_path,
+         "register maps cannot be overridden on the command line (edit the file)");
   } else {
     fail(c, YAML::Mark::null_mark(), key_path, unknown_key_message("key", top, names_of(top_keys())));
   }

@@ -60,14 +60,16 @@ bool is_ipv6(const std::string& s) {
 // metrics.listen goes to civetweb, which takes an IP literal only (IPv6 in brackets), not a name.
 const char* check_listen(const std::string& s) {
   const auto colon = s.rfind(':');
-  static const char* kExpected = "HOST:PORT with HOST an IPv4 address or [IPv6 address] and PORT 1..65535, e.g. 127.0.0.1:9860";
+  static const char* kExpected =
+      "HOST:PORT with HOST an IPv4 address or [IPv6 address] and PORT 1..65535, e.g. 127.0.0.1:9860";
   if (colon == std::string::npos || colon == 0) return kExpected;
   const std::string host = s.substr(0, colon);
   const bool host_ok = is_ipv4(host) || (host.size() > 2 && host.front() == '[' && host.back() == ']' &&
                                          is_ipv6(host.substr(1, host.size() - 2)));
   if (!host_ok) return kExpected;
   const std::string port = s.substr(colon + 1);
-  if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
+  if (port.empty() || port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
     return kExpected;
   const long p = std::stol(port);
   return (p >= 1 && p <= 65535) ? nullptr : kExpected;
@@ -79,7 +81,8 @@ const char* check_channel_ref(const std::string& s) {
   if (slash == std::string::npos || slash == 0 || slash + 1 == s.size()) return kExpected;
   if (check_name(s.substr(0, slash)) != nullptr) return kExpected;
   const std::string n = s.substr(slash + 1);
-  if (n.size() > 5 || !std::all_of(n.begin(), n.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) return kExpected;
+  if (n.size() > 5 || !std::all_of(n.begin(), n.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
+    return kExpected;
   return nullptr;
 }
 
@@ -116,11 +119,13 @@ Key<mb::RegisterMap> map_opt_field(const char* name, std::optional<mb::Field> mb
 }
 
 template <class T>
-Key<Config> list_key(const char* name, std::vector<T> Config::*member, const std::vector<Key<T>>& (*keys)(),
-                     std::function<void(T&, const std::set<std::string>&, const YAML::Node&, const Ctx&, const std::string&)>
-                         post = nullptr) {
+Key<Config> list_key(
+    const char* name, std::vector<T> Config::*member, const std::vector<Key<T>>& (*keys)(),
+    std::function<void(T&, const std::set<std::string>&, const YAML::Node&, const Ctx&, const std::string&)> post =
+        nullptr) {
   return {name, false, [member, keys, post](Config& cfg, const YAML::Node& n, const Ctx& c, const std::string& p) {
-            if (!n.IsSequence()) fail(c, n.Mark(), p, "got " + describe(n) + " (expected a list of entries '- key: value')");
+            if (!n.IsSequence())
+              fail(c, n.Mark(), p, "got " + describe(n) + " (expected a list of entries '- key: value')");
             auto& out = cfg.*member;
             out.clear();
             for (std::size_t i = 0; i < n.size(); ++i) {
@@ -138,10 +143,14 @@ Key<Config> list_key(const char* name, std::vector<T> Config::*member, const std
 const std::vector<Key<ControlLoopConfig>>& loop_keys() {
   using T = ControlLoopConfig;
   static const std::vector<Key<T>> k{
-      int_key<T>("period_ms", [](T& o) -> int& { return o.period_ms; }, 10, 1000, "ms"),
-      int_key<T>("shutdown_timeout_ms", [](T& o) -> int& { return o.shutdown_timeout_ms; }, 0, 600000, "ms"),
-      int_key<T>("liveness_timeout_ms", [](T& o) -> int& { return o.liveness_timeout_ms; }, 100, 60000, "ms"),
-      int_key<T>("realtime_priority", [](T& o) -> int& { return o.realtime_priority; }, 0, 99, ""),
+      int_key<T>(
+          "period_ms", [](T& o) -> int& { return o.period_ms; }, 10, 1000, "ms"),
+      int_key<T>(
+          "shutdown_timeout_ms", [](T& o) -> int& { return o.shutdown_timeout_ms; }, 0, 600000, "ms"),
+      int_key<T>(
+          "liveness_timeout_ms", [](T& o) -> int& { return o.liveness_timeout_ms; }, 100, 60000, "ms"),
+      int_key<T>(
+          "realtime_priority", [](T& o) -> int& { return o.realtime_priority; }, 0, 99, ""),
       bool_key<T>("lock_memory", [](T& o) -> bool& { return o.lock_memory; }),
   };
   return k;
@@ -150,13 +159,20 @@ const std::vector<Key<ControlLoopConfig>>& loop_keys() {
 const std::vector<Key<ApiConfig>>& api_keys() {
   using T = ApiConfig;
   static const std::vector<Key<T>> k{
-      string_key<T>("socket", [](T& o) -> std::string& { return o.socket_path; }, check_abs_path),
-      string_key<T>("group", [](T& o) -> std::string& { return o.group; }, check_name),
-      string_key<T>("admin_group", [](T& o) -> std::string& { return o.admin_group; }, check_name),
-      int_key<T>("idle_timeout_ms", [](T& o) -> int& { return o.idle_timeout_ms; }, 100, 86400000, "ms"),
-      int_key<T>("max_connections", [](T& o) -> int& { return o.max_connections; }, 2, 10000, ""),
-      int_key<T>("max_connections_per_uid", [](T& o) -> int& { return o.max_connections_per_uid; }, 1, 10000, ""),
-      int_key<T>("reserved_connections", [](T& o) -> int& { return o.reserved_connections; }, 0, 9999, ""),
+      string_key<T>(
+          "socket", [](T& o) -> std::string& { return o.socket_path; }, check_abs_path),
+      string_key<T>(
+          "group", [](T& o) -> std::string& { return o.group; }, check_name),
+      string_key<T>(
+          "admin_group", [](T& o) -> std::string& { return o.admin_group; }, check_name),
+      int_key<T>(
+          "idle_timeout_ms", [](T& o) -> int& { return o.idle_timeout_ms; }, 100, 86400000, "ms"),
+      int_key<T>(
+          "max_connections", [](T& o) -> int& { return o.max_connections; }, 2, 10000, ""),
+      int_key<T>(
+          "max_connections_per_uid", [](T& o) -> int& { return o.max_connections_per_uid; }, 1, 10000, ""),
+      int_key<T>(
+          "reserved_connections", [](T& o) -> int& { return o.reserved_connections; }, 0, 9999, ""),
   };
   return k;
 }
@@ -165,7 +181,8 @@ const std::vector<Key<MetricsConfig>>& metrics_keys() {
   using T = MetricsConfig;
   static const std::vector<Key<T>> k{
       bool_key<T>("enabled", [](T& o) -> bool& { return o.enabled; }),
-      string_key<T>("listen", [](T& o) -> std::string& { return o.listen; }, check_listen),
+      string_key<T>(
+          "listen", [](T& o) -> std::string& { return o.listen; }, check_listen),
       bool_key<T>("per_channel", [](T& o) -> bool& { return o.per_channel; }),
   };
   return k;
@@ -176,8 +193,10 @@ const std::vector<Key<HistoryConfig>>& history_keys() {
   static const std::vector<Key<T>> k{
       bool_key<T>("enabled", [](T& o) -> bool& { return o.enabled; }),
       // Not given: <state_dir>/history.db (decided where the store is opened, so it follows state_dir).
-      string_key<T>("path", [](T& o) -> std::string& { return o.path; }, check_abs_path),
-      int_key<T>("retention_days", [](T& o) -> int& { return o.retention_days; }, 1, 36500, "days"),
+      string_key<T>(
+          "path", [](T& o) -> std::string& { return o.path; }, check_abs_path),
+      int_key<T>(
+          "retention_days", [](T& o) -> int& { return o.retention_days; }, 1, 36500, "days"),
   };
   return k;
 }
@@ -201,8 +220,8 @@ const char* check_service_type(const std::string& s) {
 // Adopt rules are glob patterns over controller names: name characters plus '*', '?' and '[...]'.
 const char* check_adopt_pattern(const std::string& s) {
   const bool ok = !s.empty() && std::all_of(s.begin(), s.end(), [](char ch) {
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
-           ch == '-' || ch == '*' || ch == '?' || ch == '[' || ch == ']' || ch == '!';
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' ||
+           ch == '*' || ch == '?' || ch == '[' || ch == ']' || ch == '!';
   });
   return ok ? nullptr : "a glob pattern over controller names (letters, digits, '_', '-', '*', '?', '[...]')";
 }
@@ -210,8 +229,10 @@ const char* check_adopt_pattern(const std::string& s) {
 const std::vector<Key<AdoptRule>>& adopt_rule_keys() {
   using T = AdoptRule;
   static const std::vector<Key<T>> k{
-      string_key<T>("match", [](T& o) -> std::string& { return o.match; }, check_adopt_pattern, true),
-      string_key<T>("bus", [](T& o) -> std::string& { return o.bus; }, check_name),
+      string_key<T>(
+          "match", [](T& o) -> std::string& { return o.match; }, check_adopt_pattern, true),
+      string_key<T>(
+          "bus", [](T& o) -> std::string& { return o.bus; }, check_name),
   };
   return k;
 }
@@ -221,7 +242,8 @@ const std::vector<Key<AdoptRule>>& adopt_rule_keys() {
 Key<DiscoveryConfig> adopt_key() {
   return {"adopt", false, [](DiscoveryConfig& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
             if (!n.IsSequence())
-              fail(c, n.Mark(), p, "got " + describe(n) + " (expected a list of glob patterns or {match: PATTERN, bus: BUS})");
+              fail(c, n.Mark(), p,
+                   "got " + describe(n) + " (expected a list of glob patterns or {match: PATTERN, bus: BUS})");
             std::vector<AdoptRule> out;
             for (std::size_t i = 0; i < n.size(); ++i) {
               const std::string ip = p + "[" + std::to_string(i) + "]";
@@ -231,7 +253,8 @@ Key<DiscoveryConfig> adopt_key() {
               } else {
                 r.match = read_string(n[i], c, ip);
                 if (const char* e = check_adopt_pattern(r.match))
-                  fail(c, n[i].Mark(), ip, "got " + quoted(r.match) + " (expected " + e + ", or {match: PATTERN, bus: BUS})");
+                  fail(c, n[i].Mark(), ip,
+                       "got " + quoted(r.match) + " (expected " + e + ", or {match: PATTERN, bus: BUS})");
               }
               if (c.marks) (*c.marks)[ip] = n[i].Mark();
               out.push_back(std::move(r));
@@ -242,7 +265,8 @@ Key<DiscoveryConfig> adopt_key() {
 
 Key<DiscoveryConfig> string_list_key(const char* name, std::vector<std::string> DiscoveryConfig::*member,
                                      const char* (*check)(const std::string&), bool non_empty) {
-  return {name, false, [member, check, non_empty](DiscoveryConfig& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+  return {name, false,
+          [member, check, non_empty](DiscoveryConfig& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
             if (!n.IsSequence()) fail(c, n.Mark(), p, "got " + describe(n) + " (expected a list of strings)");
             if (non_empty && n.size() == 0) fail(c, n.Mark(), p, "got an empty list (expected at least one entry)");
             std::vector<std::string> out;
@@ -264,9 +288,11 @@ const std::vector<Key<DiscoveryConfig>>& discovery_keys() {
       bool_key<T>("enabled", [](T& o) -> bool& { return o.enabled; }),
       string_list_key("service_types", &T::service_types, check_service_type, true),
       adopt_key(),
-      int_key<T>("cache_expiry_s", [](T& o) -> int& { return o.cache_expiry_s; }, 60, 10 * 365 * 86400, "s"),
+      int_key<T>(
+          "cache_expiry_s", [](T& o) -> int& { return o.cache_expiry_s; }, 60, 10 * 365 * 86400, "s"),
       bool_key<T>("publish", [](T& o) -> bool& { return o.publish; }),
-      int_key<T>("debounce_ms", [](T& o) -> int& { return o.debounce_ms; }, 0, 60000, "ms"),
+      int_key<T>(
+          "debounce_ms", [](T& o) -> int& { return o.debounce_ms; }, 0, 60000, "ms"),
   };
   return k;
 }
@@ -281,8 +307,8 @@ std::vector<Key<BusConfig>> runtime_param_keys() {
   for (const core::RuntimeParam& r : core::kRuntimeParams) {
     const Bound b{r.min, r.max, r.min_exclusive};
     k.push_back({r.name, false, [&r, b](BusConfig& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
-                   core::set_runtime_value(r, o.params, r.flag ? (read_bool(n, c, p) ? 1.0 : 0.0)
-                                                                 : read_double(n, c, p, b, r.unit));
+                   core::set_runtime_value(r, o.params,
+                                           r.flag ? (read_bool(n, c, p) ? 1.0 : 0.0) : read_double(n, c, p, b, r.unit));
                  }});
   }
   return k;
@@ -294,26 +320,34 @@ const std::vector<Key<BusConfig>>& bus_keys() {
   using T = BusConfig;
   static const std::vector<Key<T>> k = [] {
     std::vector<Key<T>> keys{
-      string_key<T>("name", [](T& o) -> std::string& { return o.name; }, check_name, true),
-      {"law", false,
-       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
-         // The registered laws (src/core/bus_law.cpp); the law object is built with the control core.
-         const std::string s = read_string(n, c, p);
-         if (!core::parse_law_kind(s.c_str(), o.params.law))
-           fail(c, n.Mark(), p, "got " + quoted(s) + " (expected a control law: " + core::law_names() + ")");
-       }},
-      real_key<T>("slew_W_per_s", [](T& o) -> double& { return o.params.slew_W_per_s; }, kPowerMagnitude, "W/s"),
-      real_key<T>("flip_dwell_s", [](T& o) -> double& { return o.params.flip_dwell_s; }, kNonNeg, "s"),
-      real_key<T>("update_interval_s", [](T& o) -> double& { return o.params.update_interval_s; }, kPositive, "s"),
-      real_key<T>("trim_tau_s", [](T& o) -> double& { return o.params.trim_tau_s; }, kNonNeg, "s"),
-      real_key<T>("trim_max_fraction", [](T& o) -> double& { return o.params.trim_max_fraction; }, Bound{0.0, 0.5},
-                  ""),
-      real_key<T>("hold_max_s", [](T& o) -> double& { return o.params.hold_max_s; }, kNonNeg, "s"),
-      int_key<T>("max_age_ms", [](T& o) -> std::int64_t& { return o.params.max_age_ms; }, 1, 3600000, "ms"),
-      int_key<T>("lease_ms", [](T& o) -> std::uint32_t& { return o.params.lease_ms; }, 1, 3600000, "ms"),
-      bool_key<T>("allow_any_tau", [](T& o) -> bool& { return o.allow_any_tau; }),
-      real_key<T>("forecast_horizon_s", [](T& o) -> double& { return o.params.forecast_horizon_s; }, Bound{1.0, 120.0},
-                  "s"),
+        string_key<T>(
+            "name", [](T& o) -> std::string& { return o.name; }, check_name, true),
+        {"law", false,
+         [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+           // The registered laws (src/core/bus_law.cpp); the law object is built with the control core.
+           const std::string s = read_string(n, c, p);
+           if (!core::parse_law_kind(s.c_str(), o.params.law))
+             fail(c, n.Mark(), p, "got " + quoted(s) + " (expected a control law: " + core::law_names() + ")");
+         }},
+        real_key<T>(
+            "slew_W_per_s", [](T& o) -> double& { return o.params.slew_W_per_s; }, kPowerMagnitude, "W/s"),
+        real_key<T>(
+            "flip_dwell_s", [](T& o) -> double& { return o.params.flip_dwell_s; }, kNonNeg, "s"),
+        real_key<T>(
+            "update_interval_s", [](T& o) -> double& { return o.params.update_interval_s; }, kPositive, "s"),
+        real_key<T>(
+            "trim_tau_s", [](T& o) -> double& { return o.params.trim_tau_s; }, kNonNeg, "s"),
+        real_key<T>(
+            "trim_max_fraction", [](T& o) -> double& { return o.params.trim_max_fraction; }, Bound{0.0, 0.5}, ""),
+        real_key<T>(
+            "hold_max_s", [](T& o) -> double& { return o.params.hold_max_s; }, kNonNeg, "s"),
+        int_key<T>(
+            "max_age_ms", [](T& o) -> std::int64_t& { return o.params.max_age_ms; }, 1, 3600000, "ms"),
+        int_key<T>(
+            "lease_ms", [](T& o) -> std::uint32_t& { return o.params.lease_ms; }, 1, 3600000, "ms"),
+        bool_key<T>("allow_any_tau", [](T& o) -> bool& { return o.allow_any_tau; }),
+        real_key<T>(
+            "forecast_horizon_s", [](T& o) -> double& { return o.params.forecast_horizon_s; }, Bound{1.0, 120.0}, "s"),
     };
     for (Key<T>& r : runtime_param_keys()) keys.push_back(std::move(r));
     return keys;
@@ -324,14 +358,22 @@ const std::vector<Key<BusConfig>>& bus_keys() {
 const std::vector<Key<ControllerConfig>>& common_controller_keys() {
   using T = ControllerConfig;
   static const std::vector<Key<T>> k{
-      string_key<T>("name", [](T& o) -> std::string& { return o.name; }, check_name, true),
-      real_key<T>("poll_hz", [](T& o) -> double& { return o.poll_hz; }, Bound{0.1, 100.0}, "Hz"),
-      real_key<T>("efficiency", [](T& o) -> double& { return o.efficiency; }, Bound{0.5, 1.0}, ""),
-      int_key<T>("timeout_ms", [](T& o) -> int& { return o.timeout_ms; }, 10, 60000, "ms"),
-      int_key<T>("backoff_initial_ms", [](T& o) -> int& { return o.backoff_initial_ms; }, 10, 3600000, "ms"),
-      int_key<T>("backoff_max_ms", [](T& o) -> int& { return o.backoff_max_ms; }, 10, 3600000, "ms"),
-      int_key<T>("channels", [](T& o) -> std::uint16_t& { return o.channels; }, 1, 65535, ""),
-      string_key<T>("bus", [](T& o) -> std::string& { return o.bus; }, check_name),
+      string_key<T>(
+          "name", [](T& o) -> std::string& { return o.name; }, check_name, true),
+      real_key<T>(
+          "poll_hz", [](T& o) -> double& { return o.poll_hz; }, Bound{0.1, 100.0}, "Hz"),
+      real_key<T>(
+          "efficiency", [](T& o) -> double& { return o.efficiency; }, Bound{0.5, 1.0}, ""),
+      int_key<T>(
+          "timeout_ms", [](T& o) -> int& { return o.timeout_ms; }, 10, 60000, "ms"),
+      int_key<T>(
+          "backoff_initial_ms", [](T& o) -> int& { return o.backoff_initial_ms; }, 10, 3600000, "ms"),
+      int_key<T>(
+          "backoff_max_ms", [](T& o) -> int& { return o.backoff_max_ms; }, 10, 3600000, "ms"),
+      int_key<T>(
+          "channels", [](T& o) -> std::uint16_t& { return o.channels; }, 1, 65535, ""),
+      string_key<T>(
+          "bus", [](T& o) -> std::string& { return o.bus; }, check_name),
       {"channel_bus", false,
        [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
          if (!n.IsMap()) fail(c, n.Mark(), p, "got " + describe(n) + " (expected a mapping {CHANNEL_NUMBER: BUS})");
@@ -340,9 +382,11 @@ const std::vector<Key<ControllerConfig>>& common_controller_keys() {
          for (auto it = n.begin(); it != n.end(); ++it) {
            const std::string kp = p + "." + (it->first.IsScalar() ? it->first.Scalar() : std::string("?"));
            const auto ch = static_cast<std::uint16_t>(read_int(it->first, c, kp, 1, 65535, ""));
-           if (!seen.insert(ch).second) fail(c, it->first.Mark(), kp, "channel " + std::to_string(ch) + " listed twice");
+           if (!seen.insert(ch).second)
+             fail(c, it->first.Mark(), kp, "channel " + std::to_string(ch) + " listed twice");
            const std::string bus = read_string(it->second, c, kp);
-           if (const char* e = check_name(bus)) fail(c, it->second.Mark(), kp, "got " + quoted(bus) + " (expected " + e + ")");
+           if (const char* e = check_name(bus))
+             fail(c, it->second.Mark(), kp, "got " + quoted(bus) + " (expected " + e + ")");
            if (c.marks) (*c.marks)[p + "." + std::to_string(ch)] = it->first.Mark();
            o.channel_bus[ch] = bus;
          }
@@ -371,10 +415,15 @@ class YamlValue final : public eqd::io::ValueReader {
  public:
   YamlValue(const YAML::Node& n, const Ctx& c, const std::string& p) : n_(n), c_(c), p_(p) {}
   std::string text() const override { return read_string(n_, c_, p_); }
-  long long integer(long long lo, long long hi, const char* unit) const override { return read_int(n_, c_, p_, lo, hi, unit); }
-  double real(double lo, double hi, const char* unit) const override { return read_double(n_, c_, p_, Bound{lo, hi}, unit); }
+  long long integer(long long lo, long long hi, const char* unit) const override {
+    return read_int(n_, c_, p_, lo, hi, unit);
+  }
+  double real(double lo, double hi, const char* unit) const override {
+    return read_double(n_, c_, p_, Bound{lo, hi}, unit);
+  }
   [[noreturn]] void refuse(const std::string& expected) const override {
-    fail(c_, n_.Mark(), p_, "got " + (n_.IsScalar() ? quoted(n_.Scalar()) : describe(n_)) + " (expected " + expected + ")");
+    fail(c_, n_.Mark(), p_,
+         "got " + (n_.IsScalar() ? quoted(n_.Scalar()) : describe(n_)) + " (expected " + expected + ")");
   }
 
  private:
@@ -385,7 +434,8 @@ class YamlValue final : public eqd::io::ValueReader {
 
 const eqd::io::Transport& transport_of(const ControllerConfig& ctl) {
   const eqd::io::Transport* t = eqd::io::find_transport(ctl.transport);
-  if (t == nullptr) throw std::logic_error("controller '" + ctl.name + "': transport '" + ctl.transport + "' is not registered");
+  if (t == nullptr)
+    throw std::logic_error("controller '" + ctl.name + "': transport '" + ctl.transport + "' is not registered");
   return *t;
 }
 
@@ -401,7 +451,8 @@ Key<ControllerConfig> transport_key() {
   return {"transport", false, [](ControllerConfig& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
             const std::string s = read_string(n, c, p);
             if (eqd::io::find_transport(s) == nullptr)
-              fail(c, n.Mark(), p, "got " + quoted(s) + " (expected " + transports_text(eqd::io::transport_names()) + ")");
+              fail(c, n.Mark(), p,
+                   "got " + quoted(s) + " (expected " + transports_text(eqd::io::transport_names()) + ")");
             if (s == o.transport && o.settings.get() != nullptr) return;
             o.transport = s;
             o.settings = transport_defaults(s);
@@ -427,11 +478,12 @@ std::vector<Key<ControllerConfig>> controller_keys(const ControllerConfig& ctl) 
   for (const std::string& name : eqd::io::transport_names())
     for (const eqd::io::TransportKey& tk : eqd::io::find_transport(name)->keys()) {
       if (find_key(keys, tk.name) != nullptr) continue;
-      keys.push_back({tk.name, false, [key = std::string(tk.name)](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
-                        fail(c, n.Mark(), p,
-                             "'" + key + "' applies only to transport: " + transports_text(eqd::io::transports_owning(key)) +
-                                 " (this controller uses " + o.transport + ")");
-                      }});
+      keys.push_back(
+          {tk.name, false, [key = std::string(tk.name)](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+             fail(c, n.Mark(), p,
+                  "'" + key + "' applies only to transport: " + transports_text(eqd::io::transports_owning(key)) +
+                      " (this controller uses " + o.transport + ")");
+           }});
     }
   return keys;
 }
@@ -450,13 +502,15 @@ namespace {
 // controllers: a list; each entry's transport is read first, since it decides which keys exist.
 Key<Config> controllers_key() {
   return {"controllers", false, [](Config& cfg, const YAML::Node& n, const Ctx& c, const std::string& p) {
-            if (!n.IsSequence()) fail(c, n.Mark(), p, "got " + describe(n) + " (expected a list of entries '- key: value')");
+            if (!n.IsSequence())
+              fail(c, n.Mark(), p, "got " + describe(n) + " (expected a list of entries '- key: value')");
             cfg.controllers.clear();
             for (std::size_t i = 0; i < n.size(); ++i) {
               const std::string ip = p + "[" + std::to_string(i) + "]";
               ControllerConfig ctl;
               if (n[i].IsMap())
-                if (const YAML::Node t = n[i]["transport"]; t && !t.IsNull()) transport_key().set(ctl, t, c, join(ip, "transport"));
+                if (const YAML::Node t = n[i]["transport"]; t && !t.IsNull())
+                  transport_key().set(ctl, t, c, join(ip, "transport"));
               decode_mapping(n[i], ip, controller_keys(ctl), ctl, c);
               cfg.controllers.push_back(std::move(ctl));
             }
@@ -468,17 +522,26 @@ Key<Config> controllers_key() {
 const std::vector<Key<BufferConfig>>& buffer_keys() {
   using T = BufferConfig;
   static const std::vector<Key<T>> k{
-      string_key<T>("channel", [](T& o) -> std::string& { return o.channel; }, check_channel_ref, true),
-      string_key<T>("bus", [](T& o) -> std::string& { return o.bus; }, check_name),
-      real_key<T>("max_charge_W", [](T& o) -> double& { return o.limits.max_charge_W; }, kPowerMagnitude, "W", true),
-      real_key<T>("max_discharge_W", [](T& o) -> double& { return o.limits.max_discharge_W; }, kPowerMagnitude, "W",
-                  true),
-      real_key<T>("max_charge_A", [](T& o) -> double& { return o.limits.max_charge_A; }, kCurrentMagnitude, "A"),
-      real_key<T>("max_discharge_A", [](T& o) -> double& { return o.limits.max_discharge_A; }, kCurrentMagnitude, "A"),
-      real_key<T>("v_min_V", [](T& o) -> double& { return o.limits.v_min_V; }, kVoltage, "V", true),
-      real_key<T>("v_max_V", [](T& o) -> double& { return o.limits.v_max_V; }, kVoltagePositive, "V", true),
-      real_key<T>("hysteresis_V", [](T& o) -> double& { return o.limits.hysteresis_V; }, kVoltage, "V"),
-      real_key<T>("efficiency", [](T& o) -> double& { return o.limits.efficiency; }, Bound{0.5, 1.0}, ""),
+      string_key<T>(
+          "channel", [](T& o) -> std::string& { return o.channel; }, check_channel_ref, true),
+      string_key<T>(
+          "bus", [](T& o) -> std::string& { return o.bus; }, check_name),
+      real_key<T>(
+          "max_charge_W", [](T& o) -> double& { return o.limits.max_charge_W; }, kPowerMagnitude, "W", true),
+      real_key<T>(
+          "max_discharge_W", [](T& o) -> double& { return o.limits.max_discharge_W; }, kPowerMagnitude, "W", true),
+      real_key<T>(
+          "max_charge_A", [](T& o) -> double& { return o.limits.max_charge_A; }, kCurrentMagnitude, "A"),
+      real_key<T>(
+          "max_discharge_A", [](T& o) -> double& { return o.limits.max_discharge_A; }, kCurrentMagnitude, "A"),
+      real_key<T>(
+          "v_min_V", [](T& o) -> double& { return o.limits.v_min_V; }, kVoltage, "V", true),
+      real_key<T>(
+          "v_max_V", [](T& o) -> double& { return o.limits.v_max_V; }, kVoltagePositive, "V", true),
+      real_key<T>(
+          "hysteresis_V", [](T& o) -> double& { return o.limits.hysteresis_V; }, kVoltage, "V"),
+      real_key<T>(
+          "efficiency", [](T& o) -> double& { return o.limits.efficiency; }, Bound{0.5, 1.0}, ""),
   };
   return k;
 }
@@ -489,16 +552,22 @@ const std::vector<Key<mb::Field>>& field_keys() {
   using D = std::pair<const char*, mb::DataType>;
   using W = std::pair<const char*, mb::WordOrder>;
   static const std::vector<Key<T>> k{
-      enum_field_key<mb::Table, 2>("table", &T::table, {P{"input", mb::Table::input}, P{"holding", mb::Table::holding}}),
-      int_key<T>("address", [](T& o) -> std::uint16_t& { return o.address; }, 0, 65535, "", true),
-      enum_field_key<mb::DataType, 5>("type", &T::type,
-                                      {D{"u16", mb::DataType::u16}, D{"i16", mb::DataType::i16}, D{"u32", mb::DataType::u32},
-                                       D{"i32", mb::DataType::i32}, D{"f32", mb::DataType::f32}}),
+      enum_field_key<mb::Table, 2>("table", &T::table,
+                                   {P{"input", mb::Table::input}, P{"holding", mb::Table::holding}}),
+      int_key<T>(
+          "address", [](T& o) -> std::uint16_t& { return o.address; }, 0, 65535, "", true),
+      enum_field_key<mb::DataType, 5>(
+          "type", &T::type,
+          {D{"u16", mb::DataType::u16}, D{"i16", mb::DataType::i16}, D{"u32", mb::DataType::u32},
+           D{"i32", mb::DataType::i32}, D{"f32", mb::DataType::f32}}),
       enum_field_key<mb::WordOrder, 2>("word_order", &T::word_order,
                                        {W{"big", mb::WordOrder::big}, W{"little", mb::WordOrder::little}}),
-      real_key<T>("scale", [](T& o) -> double& { return o.scale; }, kAny, ""),
-      real_key<T>("offset", [](T& o) -> double& { return o.offset; }, kAny, ""),
-      int_key<T>("stride", [](T& o) -> std::uint16_t& { return o.stride; }, 0, 65535, ""),
+      real_key<T>(
+          "scale", [](T& o) -> double& { return o.scale; }, kAny, ""),
+      real_key<T>(
+          "offset", [](T& o) -> double& { return o.offset; }, kAny, ""),
+      int_key<T>(
+          "stride", [](T& o) -> std::uint16_t& { return o.stride; }, 0, 65535, ""),
   };
   return k;
 }
@@ -506,28 +575,32 @@ const std::vector<Key<mb::Field>>& field_keys() {
 const std::vector<Key<mb::PlausibleRange>>& range_keys() {
   using T = mb::PlausibleRange;
   static const std::vector<Key<T>> k{
-      real_key<T>("voltage_min_V", [](T& o) -> double& { return o.voltage_min_V; }, kSignedVoltage, "V"),
-      real_key<T>("voltage_max_V", [](T& o) -> double& { return o.voltage_max_V; }, kSignedVoltage, "V"),
-      real_key<T>("current_abs_max_A", [](T& o) -> double& { return o.current_abs_max_A; }, kCurrentPositive, "A"),
-      real_key<T>("power_abs_max_W", [](T& o) -> double& { return o.power_abs_max_W; }, kPowerPositive, "W"),
+      real_key<T>(
+          "voltage_min_V", [](T& o) -> double& { return o.voltage_min_V; }, kSignedVoltage, "V"),
+      real_key<T>(
+          "voltage_max_V", [](T& o) -> double& { return o.voltage_max_V; }, kSignedVoltage, "V"),
+      real_key<T>(
+          "current_abs_max_A", [](T& o) -> double& { return o.current_abs_max_A; }, kCurrentPositive, "A"),
+      real_key<T>(
+          "power_abs_max_W", [](T& o) -> double& { return o.power_abs_max_W; }, kPowerPositive, "W"),
   };
   return k;
 }
 
 const std::vector<std::string>& map_field_names() {
-  static const std::vector<std::string> k{"voltage",        "current",          "power",       "state",
-                                          "fault_code",     "eq_flag",          "sample_counter",   "forecast_power",
-                                          "step_index",     "cycle_index",
-                                          "cmd_enable",     "cmd_setpoint",     "cmd_lease",   "heartbeat",
-                                          "profile_version", "device_channel_count", "capabilities",
-                                          "heartbeat_timeout"};
+  static const std::vector<std::string> k{"voltage",      "current",          "power",           "state",
+                                          "fault_code",   "eq_flag",          "sample_counter",  "forecast_power",
+                                          "step_index",   "cycle_index",      "cmd_enable",      "cmd_setpoint",
+                                          "cmd_lease",    "heartbeat",        "profile_version", "device_channel_count",
+                                          "capabilities", "heartbeat_timeout"};
   return k;
 }
 
 const std::vector<Key<mb::RegisterMap>>& map_keys() {
   using T = mb::RegisterMap;
   static const std::vector<Key<T>> k{
-      int_key<T>("channel_count", [](T& o) -> std::uint16_t& { return o.channel_count; }, 1, 65535, ""),
+      int_key<T>(
+          "channel_count", [](T& o) -> std::uint16_t& { return o.channel_count; }, 1, 65535, ""),
       map_field("voltage", &T::voltage, true),
       map_field("current", &T::current, true),
       map_opt_field("power", &T::power),
@@ -554,15 +627,16 @@ const std::vector<Key<mb::RegisterMap>>& map_keys() {
        }},
       map_opt_field("heartbeat", &T::heartbeat),
       map_opt_field("profile_version", &T::profile_version),
-      int_key<T>("expected_profile_version", [](T& o) -> std::uint16_t& { return o.expected_profile_version; }, 1,
-                 65535, ""),
+      int_key<T>(
+          "expected_profile_version", [](T& o) -> std::uint16_t& { return o.expected_profile_version; }, 1, 65535, ""),
       map_opt_field("device_channel_count", &T::device_channel_count),
       map_opt_field("capabilities", &T::capabilities),
       map_opt_field("heartbeat_timeout", &T::heartbeat_timeout),
       {"state_codes", false,
        [](T& m, const YAML::Node& n, const Ctx& c, const std::string& p) {
          // Index = the device's raw state code; value = eqd's state, by name or number.
-         static constexpr std::array<const char*, 6> kStates{"idle", "running", "paused", "fault", "equalizing", "offline"};
+         static constexpr std::array<const char*, 6> kStates{"idle",  "running",    "paused",
+                                                             "fault", "equalizing", "offline"};
          if (!n.IsSequence() || n.size() == 0)
            fail(c, n.Mark(), p, "got " + describe(n) + " (expected a non-empty list of eqd states, index = raw code)");
          m.state_codes.clear();
@@ -577,14 +651,17 @@ const std::vector<Key<mb::RegisterMap>>& map_keys() {
              constexpr const char* kExpected = "or a state name: idle, running, paused, fault, equalizing, offline";
              const std::string near = suggest(s, {kStates.begin(), kStates.end()});  // never a number
              if (!near.empty())
-               fail(c, n[i].Mark(), ip, "got " + quoted(s) + " (expected a whole number 0..5 " + kExpected +
-                                            "; did you mean '" + near + "'?)");
+               fail(c, n[i].Mark(), ip,
+                    "got " + quoted(s) + " (expected a whole number 0..5 " + kExpected + "; did you mean '" + near +
+                        "'?)");
              m.state_codes.push_back(static_cast<std::uint8_t>(read_int(n[i], c, ip, 0, 5, kExpected)));
            }
          }
        }},
       {"range", false,
-       [](T& m, const YAML::Node& n, const Ctx& c, const std::string& p) { decode_mapping(n, p, range_keys(), m.range, c); }},
+       [](T& m, const YAML::Node& n, const Ctx& c, const std::string& p) {
+         decode_mapping(n, p, range_keys(), m.range, c);
+       }},
   };
   return k;
 }
@@ -595,7 +672,8 @@ namespace {
 template <class T, class Item>
 Key<T> can_list_key(const char* name, std::vector<Item> T::*member, const std::vector<Key<Item>>& (*keys)()) {
   return {name, false, [member, keys](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
-            if (!n.IsSequence()) fail(c, n.Mark(), p, "got " + describe(n) + " (expected a list of entries '- key: value')");
+            if (!n.IsSequence())
+              fail(c, n.Mark(), p, "got " + describe(n) + " (expected a list of entries '- key: value')");
             (o.*member).clear();
             for (std::size_t i = 0; i < n.size(); ++i) {
               Item item;
@@ -609,19 +687,27 @@ Key<T> can_list_key(const char* name, std::vector<Item> T::*member, const std::v
 const std::vector<Key<eqd::io::can::Signal>>& can_signal_keys() {
   using T = eqd::io::can::Signal;
   static const std::vector<Key<T>> k{
-      string_key<T>("name", [](T& o) -> std::string& { return o.name; }, check_name, true),
-      int_key<T>("start_bit", [](T& o) -> std::uint16_t& { return o.start_bit; }, 0, 511, "", true),
-      int_key<T>("length", [](T& o) -> std::uint8_t& { return o.length; }, 1, 64, "bits", true),
+      string_key<T>(
+          "name", [](T& o) -> std::string& { return o.name; }, check_name, true),
+      int_key<T>(
+          "start_bit", [](T& o) -> std::uint16_t& { return o.start_bit; }, 0, 511, "", true),
+      int_key<T>(
+          "length", [](T& o) -> std::uint8_t& { return o.length; }, 1, 64, "bits", true),
       {"byte_order", false,
        [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
          const std::string s = read_string(n, c, p);
-         if (s == "little" || s == "intel") o.order = eqd::io::can::ByteOrder::little;
-         else if (s == "big" || s == "motorola") o.order = eqd::io::can::ByteOrder::big;
-         else fail(c, n.Mark(), p, "got " + quoted(s) + " (expected little | big)");
+         if (s == "little" || s == "intel")
+           o.order = eqd::io::can::ByteOrder::little;
+         else if (s == "big" || s == "motorola")
+           o.order = eqd::io::can::ByteOrder::big;
+         else
+           fail(c, n.Mark(), p, "got " + quoted(s) + " (expected little | big)");
        }},
       bool_key<T>("signed", [](T& o) -> bool& { return o.is_signed; }),
-      real_key<T>("scale", [](T& o) -> double& { return o.scale; }, kAny, ""),
-      real_key<T>("offset", [](T& o) -> double& { return o.offset; }, kAny, ""),
+      real_key<T>(
+          "scale", [](T& o) -> double& { return o.scale; }, kAny, ""),
+      real_key<T>(
+          "offset", [](T& o) -> double& { return o.offset; }, kAny, ""),
   };
   return k;
 }
@@ -632,19 +718,28 @@ const std::vector<Key<eqd::io::can::FrameLayout>>& can_frame_keys() {
       {"role", true,
        [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
          const std::string s = read_string(n, c, p);
-         if (s == "status") o.role = eqd::io::can::FrameRole::status;
-         else if (s == "command") o.role = eqd::io::can::FrameRole::command;
-         else if (s == "heartbeat") o.role = eqd::io::can::FrameRole::heartbeat;
-         else if (s == "forecast") o.role = eqd::io::can::FrameRole::forecast;
-         else if (s == "program") o.role = eqd::io::can::FrameRole::program;
-         else fail(c, n.Mark(), p, "got " + quoted(s) + " (expected status | command | heartbeat | forecast | program)");
+         if (s == "status")
+           o.role = eqd::io::can::FrameRole::status;
+         else if (s == "command")
+           o.role = eqd::io::can::FrameRole::command;
+         else if (s == "heartbeat")
+           o.role = eqd::io::can::FrameRole::heartbeat;
+         else if (s == "forecast")
+           o.role = eqd::io::can::FrameRole::forecast;
+         else if (s == "program")
+           o.role = eqd::io::can::FrameRole::program;
+         else
+           fail(c, n.Mark(), p, "got " + quoted(s) + " (expected status | command | heartbeat | forecast | program)");
        }},
-      int_key<T>("id", [](T& o) -> std::uint32_t& { return o.id; }, 0, 0x1FFFFFFF, "", true),
+      int_key<T>(
+          "id", [](T& o) -> std::uint32_t& { return o.id; }, 0, 0x1FFFFFFF, "", true),
       bool_key<T>("extended", [](T& o) -> bool& { return o.extended; }),
-      int_key<T>("length", [](T& o) -> std::uint8_t& { return o.length; }, 0, 64, "bytes"),
+      int_key<T>(
+          "length", [](T& o) -> std::uint8_t& { return o.length; }, 0, 64, "bytes"),
       bool_key<T>("fd", [](T& o) -> bool& { return o.fd; }),
       bool_key<T>("add_node_id", [](T& o) -> bool& { return o.add_node_id; }),
-      int_key<T>("id_stride", [](T& o) -> std::uint32_t& { return o.id_stride; }, 0, 0x1FFFFFFF, ""),
+      int_key<T>(
+          "id_stride", [](T& o) -> std::uint32_t& { return o.id_stride; }, 0, 0x1FFFFFFF, ""),
       can_list_key<T, eqd::io::can::Signal>("signals", &T::signals, &can_signal_keys),
   };
   return k;
@@ -653,7 +748,8 @@ const std::vector<Key<eqd::io::can::FrameLayout>>& can_frame_keys() {
 const std::vector<Key<eqd::io::can::SignalMap>>& can_map_keys() {
   using T = eqd::io::can::SignalMap;
   static const std::vector<Key<T>> k{
-      int_key<T>("channel_count", [](T& o) -> std::uint16_t& { return o.channel_count; }, 1, 65535, ""),
+      int_key<T>(
+          "channel_count", [](T& o) -> std::uint16_t& { return o.channel_count; }, 1, 65535, ""),
       can_list_key<T, eqd::io::can::FrameLayout>("frames", &T::frames, &can_frame_keys),
   };
   return k;
@@ -662,12 +758,18 @@ const std::vector<Key<eqd::io::can::SignalMap>>& can_map_keys() {
 const std::vector<Key<Config>>& top_keys() {
   using T = Config;
   static const std::vector<Key<T>> k{
-      string_key<T>("log_level", [](T& o) -> std::string& { return o.log_level; }, check_log_level),
-      string_key<T>("state_dir", [](T& o) -> std::string& { return o.state_dir; }, check_abs_path),
+      string_key<T>(
+          "log_level", [](T& o) -> std::string& { return o.log_level; }, check_log_level),
+      string_key<T>(
+          "state_dir", [](T& o) -> std::string& { return o.state_dir; }, check_abs_path),
       {"control_loop", false,
-       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) { decode_mapping(n, p, loop_keys(), o.loop, c); }},
+       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+         decode_mapping(n, p, loop_keys(), o.loop, c);
+       }},
       {"api", false,
-       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) { decode_mapping(n, p, api_keys(), o.api, c); }},
+       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+         decode_mapping(n, p, api_keys(), o.api, c);
+       }},
       {"metrics", false,
        [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
          decode_mapping(n, p, metrics_keys(), o.metrics, c);
@@ -690,7 +792,8 @@ const std::vector<Key<Config>>& top_keys() {
          for (auto it = n.begin(); it != n.end(); ++it) {
            const std::string name = read_string(it->first, c, p);
            const std::string mp = p + "." + name;
-           if (const char* e = check_name(name)) fail(c, it->first.Mark(), mp, "got " + quoted(name) + " (expected " + e + ")");
+           if (const char* e = check_name(name))
+             fail(c, it->first.Mark(), mp, "got " + quoted(name) + " (expected " + e + ")");
            if (name == eqd::io::can::kDefaultCanProfile || name == eqd::io::can::kDefaultCanFdProfile)
              fail(c, it->first.Mark(), mp, "'" + name + "' is a built-in CAN profile's name");
            if (o.can_maps.count(name) != 0) fail(c, it->first.Mark(), mp, "duplicate CAN map name '" + name + "'");
@@ -708,9 +811,11 @@ const std::vector<Key<Config>>& top_keys() {
          for (auto it = n.begin(); it != n.end(); ++it) {
            const std::string name = read_string(it->first, c, p);
            const std::string mp = p + "." + name;
-           if (const char* e = check_name(name)) fail(c, it->first.Mark(), mp, "got " + quoted(name) + " (expected " + e + ")");
+           if (const char* e = check_name(name))
+             fail(c, it->first.Mark(), mp, "got " + quoted(name) + " (expected " + e + ")");
            if (name == eqd::io::modbus::kDefaultProfileName)
-             fail(c, it->first.Mark(), mp, std::string("'") + eqd::io::modbus::kDefaultProfileName + "' is the built-in profile's name");
+             fail(c, it->first.Mark(), mp,
+                  std::string("'") + eqd::io::modbus::kDefaultProfileName + "' is the built-in profile's name");
            if (o.maps.count(name) != 0) fail(c, it->first.Mark(), mp, "duplicate map name '" + name + "'");
            mb::RegisterMap m;
            m.name = name;

@@ -91,8 +91,8 @@ class Checker {
   void require_bus(const std::string& path, const std::string& name) const {
     if (find_bus(name) != nullptr) return;
     const std::string s = suggest(name, bus_names());
-    fail_at(path, "no bus '" + name + "'" + (s.empty() ? "" : " (did you mean '" + s + "'?)") + " (known: " +
-                      list(bus_names()) + ")");
+    fail_at(path, "no bus '" + name + "'" + (s.empty() ? "" : " (did you mean '" + s + "'?)") +
+                      " (known: " + list(bus_names()) + ")");
   }
 
   // core::validate() messages are "field: text"; place them at that field's key.
@@ -114,8 +114,9 @@ class Checker {
         fail_at(bp + ".name", "duplicate bus name '" + b.name + "' (also " + bus_path(it->second) + ")");
       const double tau = b.params.tau_s;
       if (!b.allow_any_tau && (tau < 10.0 || tau > 20.0))
-        fail_at(bp + ".tau_s", num(tau) + " is out of range (expected 10..20 s; set allow_any_tau: true to accept any "
-                                          "tau_s > 0)");
+        fail_at(bp + ".tau_s", num(tau) +
+                                   " is out of range (expected 10..20 s; set allow_any_tau: true to accept any "
+                                   "tau_s > 0)");
       if (const char* e = eqd::core::validate(b.params, b.allow_any_tau)) report_core(bp, e);
     }
   }
@@ -127,7 +128,8 @@ class Checker {
       if (map.profile_version && map.expected_profile_version == 0)
         fail_at("maps." + name + ".profile_version",
                 "the map reads profile_version but gives no expected_profile_version to check it against (add "
-                "maps." + name + ".expected_profile_version: the version this map describes)");
+                "maps." +
+                    name + ".expected_profile_version: the version this map describes)");
       const std::vector<std::string> errors = mb::validate_map(map);
       if (errors.empty()) continue;
       // validate_map says "map 'NAME': FIELD...": point at that field when it was written.
@@ -191,21 +193,24 @@ class Checker {
         fail_at(cp + ".name", "duplicate controller name '" + ctl.name + "' (also " + ctl_path(it->second) + ")");
       if (ctl.backoff_max_ms < ctl.backoff_initial_ms)
         fail_at(cp + ".backoff_max_ms", std::to_string(ctl.backoff_max_ms) + " is below backoff_initial_ms " +
-                                            std::to_string(ctl.backoff_initial_ms) + " (expected >= backoff_initial_ms)");
+                                            std::to_string(ctl.backoff_initial_ms) +
+                                            " (expected >= backoff_initial_ms)");
       resolve_transport(i, cp);
       if (ctl.bus.empty()) ctl.bus = cfg_.buses.front().name;
       require_bus(cp + ".bus", ctl.bus);
       for (const auto& [ch, bus] : ctl.channel_bus) {
         const std::string kp = cp + ".channel_bus." + std::to_string(ch);
         if (ch < 1 || ch > ctl.channels)
-          fail_at(kp, "channel " + std::to_string(ch) + " does not exist (expected 1.." + std::to_string(ctl.channels) + ")");
+          fail_at(kp, "channel " + std::to_string(ch) + " does not exist (expected 1.." + std::to_string(ctl.channels) +
+                          ")");
         require_bus(kp, bus);
       }
       for (std::size_t k = 0; k < ctl.ignore_channels.size(); ++k) {
         const auto ch = ctl.ignore_channels[k];
         if (ch < 1 || ch > ctl.channels)
-          fail_at(cp + ".ignore_channels[" + std::to_string(k) + "]",
-                  "channel " + std::to_string(ch) + " does not exist (expected 1.." + std::to_string(ctl.channels) + ")");
+          fail_at(
+              cp + ".ignore_channels[" + std::to_string(k) + "]",
+              "channel " + std::to_string(ch) + " does not exist (expected 1.." + std::to_string(ctl.channels) + ")");
       }
     }
   }
@@ -234,12 +239,12 @@ class Checker {
                                    [&](const ControllerConfig& c) { return c.name == cname; });
       if (it == cfg_.controllers.end()) {
         const std::string s = suggest(cname, names);
-        fail_at(chp, "'" + buf.channel + "': no controller '" + cname + "'" + (s.empty() ? "" : " (did you mean '" + s + "'?)") +
-                         " (known: " + list(names) + ")");
+        fail_at(chp, "'" + buf.channel + "': no controller '" + cname + "'" +
+                         (s.empty() ? "" : " (did you mean '" + s + "'?)") + " (known: " + list(names) + ")");
       }
       if (number < 1 || number > it->channels)
-        fail_at(chp, "'" + buf.channel + "': controller '" + cname + "' has channels 1.." + std::to_string(it->channels) +
-                         " (channel numbers are 1-based)");
+        fail_at(chp, "'" + buf.channel + "': controller '" + cname + "' has channels 1.." +
+                         std::to_string(it->channels) + " (channel numbers are 1-based)");
       const auto ch = static_cast<std::uint16_t>(number);
       if (std::find(it->ignore_channels.begin(), it->ignore_channels.end(), ch) != it->ignore_channels.end())
         fail_at(chp, "'" + buf.channel + "' is in ignore_channels of controller '" + cname + "'");
@@ -251,8 +256,8 @@ class Checker {
       } else {
         require_bus(bp + ".bus", buf.bus);
         if (buf.bus != channel_bus)
-          fail_at(bp + ".bus", "'" + buf.bus + "' does not match the bus of channel " + buf.channel + " ('" + channel_bus +
-                                   "', set by the controller's bus or channel_bus)");
+          fail_at(bp + ".bus", "'" + buf.bus + "' does not match the bus of channel " + buf.channel + " ('" +
+                                   channel_bus + "', set by the controller's bus or channel_bus)");
       }
       if (!(buf.limits.v_min_V < buf.limits.v_max_V))
         fail_at(bp + ".v_min_V", num(buf.limits.v_min_V) + " V is not below v_max_V " + num(buf.limits.v_max_V) +
@@ -267,24 +272,24 @@ class Checker {
     // A stall is a gap of several periods: shorter, one late wake-up of a loaded machine would stop the
     // heartbeat (expected >= 3 periods).
     if (cfg_.loop.liveness_timeout_ms < 3 * cfg_.loop.period_ms)
-      fail_at("control_loop.liveness_timeout_ms",
-              std::to_string(cfg_.loop.liveness_timeout_ms) + " ms is shorter than 3 control periods (expected >= " +
-                  std::to_string(3 * cfg_.loop.period_ms) + " ms)");
+      fail_at("control_loop.liveness_timeout_ms", std::to_string(cfg_.loop.liveness_timeout_ms) +
+                                                      " ms is shorter than 3 control periods (expected >= " +
+                                                      std::to_string(3 * cfg_.loop.period_ms) + " ms)");
     for (std::size_t i = 0; i < cfg_.buses.size(); ++i) {
       const BusConfig& b = cfg_.buses[i];
       const std::string bp = bus_path(i);
       const double update_ms = b.params.update_interval_s * 1000.0;
       if (update_ms < cfg_.loop.period_ms)
-        fail_at(bp + ".update_interval_s", num(b.params.update_interval_s) + " s is shorter than control_loop.period_ms " +
-                                               std::to_string(cfg_.loop.period_ms) + " (expected >= " +
-                                               num(cfg_.loop.period_ms / 1000.0) + " s)");
+        fail_at(bp + ".update_interval_s",
+                num(b.params.update_interval_s) + " s is shorter than control_loop.period_ms " +
+                    std::to_string(cfg_.loop.period_ms) + " (expected >= " + num(cfg_.loop.period_ms / 1000.0) + " s)");
       for (const auto& ctl : cfg_.controllers) {
         bool on_bus = ctl.bus == b.name;
         for (const auto& [ch, bus] : ctl.channel_bus) on_bus = on_bus || bus == b.name;
         if (!on_bus) continue;
         const double min_ms = std::ceil(2.0 * 1000.0 / ctl.poll_hz);
-        const std::string why = "controller '" + ctl.name + "' polls at " + num(ctl.poll_hz) + " Hz (expected >= " +
-                                num(min_ms) + " ms, two poll periods)";
+        const std::string why = "controller '" + ctl.name + "' polls at " + num(ctl.poll_hz) +
+                                " Hz (expected >= " + num(min_ms) + " ms, two poll periods)";
         if (static_cast<double>(b.params.lease_ms) < min_ms)
           fail_at(bp + ".lease_ms", std::to_string(b.params.lease_ms) + " ms is too short: " + why);
         if (static_cast<double>(b.params.max_age_ms) < min_ms)
@@ -300,7 +305,8 @@ class Checker {
     if (a.reserved_connections >= a.max_connections)
       fail_at("api.reserved_connections", std::to_string(a.reserved_connections) +
                                               " leaves no connection for other users (expected less than "
-                                              "api.max_connections " + std::to_string(a.max_connections) + ")");
+                                              "api.max_connections " +
+                                              std::to_string(a.max_connections) + ")");
     if (a.max_connections_per_uid > a.max_connections)
       fail_at("api.max_connections_per_uid", std::to_string(a.max_connections_per_uid) +
                                                  " is more than api.max_connections " +

@@ -169,7 +169,7 @@ std::string read_string(const YAML::Node& n, const Ctx& c, const std::string& pa
 }
 
 std::string unknown_key_message(const std::string& what, const std::string& word,
-                                 const std::vector<std::string>& candidates) {
+                                const std::vector<std::string>& candidates) {
   const std::string s = suggest(word, candidates);
   if (!s.empty()) return "unknown " + what + " '" + word + "' (did you mean '" + s + "'?)";
   std::string list;

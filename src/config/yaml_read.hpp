@@ -89,7 +89,8 @@ template <class T>
 std::set<std::string> decode_mapping(const YAML::Node& node, const std::string& path, const std::vector<Key<T>>& keys,
                                      T& obj, const Ctx& c) {
   if (!node.IsMap())
-    fail(c, node.Mark(), path.empty() ? "(top level)" : path, "got " + describe(node) + " (expected a mapping of keys)");
+    fail(c, node.Mark(), path.empty() ? "(top level)" : path,
+         "got " + describe(node) + " (expected a mapping of keys)");
   if (c.marks) (*c.marks)[path] = node.Mark();
   std::map<std::string, YAML::Mark> seen;
   for (auto it = node.begin(); it != node.end(); ++it) {

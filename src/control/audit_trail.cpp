@@ -30,15 +30,18 @@ json controller_values(const daemon::RigView& rig, const std::string& name) {
 json before_values(const ApiRequest& r, const daemon::RigView& rig) {
   switch (r.command) {
     case Command::assign:
-    case Command::release: return channel_values(rig, r.channel);
+    case Command::release:
+      return channel_values(rig, r.channel);
     case Command::set: {
       const auto b = rig.directory().find_bus(r.bus);
       if (!b) return nullptr;
       return json{{"params", runtime_params_json(rig.bus(*b).params)}};
     }
     case Command::adopt:
-    case Command::forget: return controller_values(rig, r.controller);
-    default: return nullptr;
+    case Command::forget:
+      return controller_values(rig, r.controller);
+    default:
+      return nullptr;
   }
 }
 
@@ -100,7 +103,8 @@ std::optional<history::AuditRecord> audit_draft_unparsed(std::string_view line, 
   history::AuditRecord rec = base_record(peer, role);
   rec.command = cmd->get<std::string>();
   for (auto [key, slot] : {std::pair{"channel", &rec.channel}, {"bus", &rec.bus}, {"controller", &rec.controller}})
-    if (auto it = j.find(key); it != j.end() && it->is_string() && it->get_ref<const std::string&>().size() <= kMaxNameBytes)
+    if (auto it = j.find(key);
+        it != j.end() && it->is_string() && it->get_ref<const std::string&>().size() <= kMaxNameBytes)
       *slot = it->get<std::string>();
   // What was sent, bounded: a request line may be 64 KiB.
   const std::string sent = j.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -114,8 +118,10 @@ void complete_audit(history::AuditRecord& rec, const std::string& response_line)
     rec.ok = resp.is_object() && resp.value("ok", false);
     if (rec.ok) {
       const json result = resp.value("result", json::object());
-      if (result.contains("message") && result["message"].is_string()) rec.message = result["message"].get<std::string>();
-      else if (rec.command == "set") rec.message = "bus " + rec.bus + " parameters set";
+      if (result.contains("message") && result["message"].is_string())
+        rec.message = result["message"].get<std::string>();
+      else if (rec.command == "set")
+        rec.message = "bus " + rec.bus + " parameters set";
       rec.after = after_values(rec, result);
       return;
     }

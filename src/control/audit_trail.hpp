@@ -24,8 +24,8 @@ namespace eqd::control {
                                                const daemon::RigView& rig);
 /// The record of a line that could not be parsed but names a change command ("cmd":"set" with a
 /// bad field): a refused attempt all the same. nullopt when the line names no change command.
-[[nodiscard]] std::optional<history::AuditRecord> audit_draft_unparsed(std::string_view line, const PeerCredentials& peer,
-                                                                       Role role);
+[[nodiscard]] std::optional<history::AuditRecord> audit_draft_unparsed(std::string_view line,
+                                                                       const PeerCredentials& peer, Role role);
 /// Completes `rec` from the response line that was sent: ok or the error code and message, and
 /// the values after (null when refused). Never throws.
 void complete_audit(history::AuditRecord& rec, const std::string& response_line) noexcept;

@@ -86,7 +86,9 @@ bool member(const PeerCredentials& peer, const std::vector<gid_t>& groups, std::
 }  // namespace
 
 Authorizer::Authorizer(std::string group, std::string admin_group)
-    : group_(std::move(group)), gid_(lookup_group(group_)), admin_group_(std::move(admin_group)),
+    : group_(std::move(group)),
+      gid_(lookup_group(group_)),
+      admin_group_(std::move(admin_group)),
       admin_gid_(lookup_group(admin_group_)) {
   if (!gid_)
     spdlog::warn("control API: group '{}' (api.group) does not exist; only {} may assign or release", group_,

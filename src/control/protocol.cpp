@@ -29,10 +29,11 @@ struct CommandName {
   Command command;
 };
 constexpr CommandName kCommands[] = {
-    {"hello", Command::hello},         {"status", Command::status}, {"channels", Command::channels},
-    {"controllers", Command::controllers}, {"assign", Command::assign}, {"release", Command::release},
-    {"set", Command::set},         {"adopt", Command::adopt},   {"forget", Command::forget},
-    {"audit", Command::audit},
+    {"hello", Command::hello},       {"status", Command::status},
+    {"channels", Command::channels}, {"controllers", Command::controllers},
+    {"assign", Command::assign},     {"release", Command::release},
+    {"set", Command::set},           {"adopt", Command::adopt},
+    {"forget", Command::forget},     {"audit", Command::audit},
 };
 
 // Rejects deep nesting before nlohmann builds a tree: a 64 KiB line of '[' would otherwise cost a
@@ -42,15 +43,20 @@ bool depth_ok(std::string_view s) {
   bool in_string = false, escaped = false;
   for (char ch : s) {
     if (in_string) {
-      if (escaped) escaped = false;
-      else if (ch == '\\') escaped = true;
-      else if (ch == '"') in_string = false;
+      if (escaped)
+        escaped = false;
+      else if (ch == '\\')
+        escaped = true;
+      else if (ch == '"')
+        in_string = false;
       continue;
     }
-    if (ch == '"') in_string = true;
+    if (ch == '"')
+      in_string = true;
     else if (ch == '{' || ch == '[') {
       if (++depth > kMaxJsonDepth) return false;
-    } else if (ch == '}' || ch == ']') --depth;
+    } else if (ch == '}' || ch == ']')
+      --depth;
   }
   return true;
 }
@@ -59,7 +65,7 @@ bool depth_ok(std::string_view s) {
 // ("limits.v_max_V"). Depth is bounded by depth_ok() before parsing, so the stack stays small.
 struct DuplicateKeys {
   struct Level {
-    std::string name;  ///< key of this value in its parent ("" at the top and in arrays)
+    std::string name;            ///< key of this value in its parent ("" at the top and in arrays)
     std::set<std::string> keys;  // a set: a 64 KiB object of distinct keys must stay cheap
   };
   std::vector<Level> stack;
@@ -160,9 +166,12 @@ bool is_change(Command c) noexcept { return required_role(c) != Role::viewer; }
 
 const char* to_string(Role r) noexcept {
   switch (r) {
-    case Role::viewer: return "viewer";
-    case Role::operator_: return "operator";
-    case Role::admin: return "admin";
+    case Role::viewer:
+      return "viewer";
+    case Role::operator_:
+      return "operator";
+    case Role::admin:
+      return "admin";
   }
   return "unknown";
 }
@@ -171,12 +180,15 @@ Role required_role(Command c) noexcept {
   switch (c) {
     // Taking a buffer in or out of equalization is the operators' daily work.
     case Command::assign:
-    case Command::release: return Role::operator_;
+    case Command::release:
+      return Role::operator_;
     // Tuning a bus and changing which controllers eqd commands change the rig for everyone.
     case Command::set:
     case Command::adopt:
-    case Command::forget: return Role::admin;
-    default: return Role::viewer;
+    case Command::forget:
+      return Role::admin;
+    default:
+      return Role::viewer;
   }
 }
 
@@ -201,13 +213,16 @@ std::variant<ApiRequest, ParseError> parse_request(std::string_view line) {
     // nlohmann keeps the last value of a repeated key: {"cmd":"status","cmd":"assign"} would run
     // assign while a reader of the text (a log, a proxy's filter) sees status. Refuse instead.
     std::uint64_t id = 0;
-    if (auto it = j.find("id"); it != j.end() && it->is_number_unsigned() && dup.first != "id") id = it->get<std::uint64_t>();
-    return fail(id, error_code::kBadRequest, "duplicate key \"" + dup.first + "\" (each key may appear once per object)");
+    if (auto it = j.find("id"); it != j.end() && it->is_number_unsigned() && dup.first != "id")
+      id = it->get<std::uint64_t>();
+    return fail(id, error_code::kBadRequest,
+                "duplicate key \"" + dup.first + "\" (each key may appear once per object)");
   }
 
   ApiRequest r;
   if (auto it = j.find("id"); it != j.end()) {
-    if (!it->is_number_unsigned()) return fail(0, error_code::kBadRequest, "field \"id\" must be a non-negative integer");
+    if (!it->is_number_unsigned())
+      return fail(0, error_code::kBadRequest, "field \"id\" must be a non-negative integer");
     r.id = it->get<std::uint64_t>();
   }
   if (auto it = j.find("v"); it != j.end()) {
@@ -248,10 +263,14 @@ std::variant<ApiRequest, ParseError> parse_request(std::string_view line) {
           break;
         }
         const auto& role = it->get_ref<const std::string&>();
-        if (role == "eq") r.role = RoleFilter::eq;
-        else if (role == "test") r.role = RoleFilter::test;
-        else if (role == "any") r.role = RoleFilter::any;
-        else err = "field \"role\" must be eq, test or any";
+        if (role == "eq")
+          r.role = RoleFilter::eq;
+        else if (role == "test")
+          r.role = RoleFilter::test;
+        else if (role == "any")
+          r.role = RoleFilter::any;
+        else
+          err = "field \"role\" must be eq, test or any";
       }
       break;
     }
@@ -278,9 +297,13 @@ std::variant<ApiRequest, ParseError> parse_request(std::string_view line) {
         }
         if (!err.empty()) break;
         LimitArgs& l = r.limits;
-        for (auto [key, slot] : {std::pair{"max_charge_W", &l.max_charge_W}, {"max_discharge_W", &l.max_discharge_W},
-                                 {"max_charge_A", &l.max_charge_A}, {"max_discharge_A", &l.max_discharge_A},
-                                 {"v_min_V", &l.v_min_V}, {"v_max_V", &l.v_max_V}, {"hysteresis_V", &l.hysteresis_V},
+        for (auto [key, slot] : {std::pair{"max_charge_W", &l.max_charge_W},
+                                 {"max_discharge_W", &l.max_discharge_W},
+                                 {"max_charge_A", &l.max_charge_A},
+                                 {"max_discharge_A", &l.max_discharge_A},
+                                 {"v_min_V", &l.v_min_V},
+                                 {"v_max_V", &l.v_max_V},
+                                 {"hysteresis_V", &l.hysteresis_V},
                                  {"efficiency", &l.efficiency}}) {
           err = read_number(*it, std::string("") + key, *slot);
           if (!err.empty()) {
@@ -359,9 +382,13 @@ std::string serialize_request(const ApiRequest& r) {
   if (r.limits.any()) {
     json l = json::object();
     const LimitArgs& a = r.limits;
-    for (auto [key, slot] : {std::pair{"max_charge_W", &a.max_charge_W}, {"max_discharge_W", &a.max_discharge_W},
-                             {"max_charge_A", &a.max_charge_A}, {"max_discharge_A", &a.max_discharge_A},
-                             {"v_min_V", &a.v_min_V}, {"v_max_V", &a.v_max_V}, {"hysteresis_V", &a.hysteresis_V},
+    for (auto [key, slot] : {std::pair{"max_charge_W", &a.max_charge_W},
+                             {"max_discharge_W", &a.max_discharge_W},
+                             {"max_charge_A", &a.max_charge_A},
+                             {"max_discharge_A", &a.max_discharge_A},
+                             {"v_min_V", &a.v_min_V},
+                             {"v_max_V", &a.v_max_V},
+                             {"hysteresis_V", &a.hysteresis_V},
                              {"efficiency", &a.efficiency}})
       if (*slot) l[key] = **slot;
     j["limits"] = l;
@@ -419,9 +446,13 @@ json limits_to_json(const core::BufferLimits& l) {
 
 void limits_from_json(const json& j, core::BufferLimits& l) {
   if (!j.is_object()) throw std::invalid_argument("limits: must be an object");
-  for (auto [key, slot] : {std::pair{"max_charge_W", &l.max_charge_W}, {"max_discharge_W", &l.max_discharge_W},
-                           {"max_charge_A", &l.max_charge_A}, {"max_discharge_A", &l.max_discharge_A},
-                           {"v_min_V", &l.v_min_V}, {"v_max_V", &l.v_max_V}, {"hysteresis_V", &l.hysteresis_V},
+  for (auto [key, slot] : {std::pair{"max_charge_W", &l.max_charge_W},
+                           {"max_discharge_W", &l.max_discharge_W},
+                           {"max_charge_A", &l.max_charge_A},
+                           {"max_discharge_A", &l.max_discharge_A},
+                           {"v_min_V", &l.v_min_V},
+                           {"v_max_V", &l.v_max_V},
+                           {"hysteresis_V", &l.hysteresis_V},
                            {"efficiency", &l.efficiency}}) {
     auto it = j.find(key);
     if (it == j.end()) continue;

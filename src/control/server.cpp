@@ -169,8 +169,10 @@ class Session : public std::enable_shared_from_this<Session> {
     arm_deadline(false);
     asio::async_write(socket_, asio::buffer(out_),
                       [self = shared_from_this(), close_after](boost::system::error_code ec, std::size_t) {
-                        if (ec || close_after) self->close();
-                        else self->read_next();
+                        if (ec || close_after)
+                          self->close();
+                        else
+                          self->read_next();
                       });
   }
 
@@ -195,9 +197,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   void read_line() {
-    asio::async_read_until(socket_, buf_, '\n', [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
-      self->on_read(ec, n);
-    });
+    asio::async_read_until(
+        socket_, buf_, '\n',
+        [self = shared_from_this()](boost::system::error_code ec, std::size_t n) { self->on_read(ec, n); });
   }
 
   // One timer per session, re-armed for each wait; the generation tells a stale expiry (queued
@@ -302,15 +304,16 @@ class Rejection : public std::enable_shared_from_this<Rejection> {
     timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (!ec) self->close();
     });
-    asio::async_write(socket_, asio::buffer(out_), [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
-      if (ec) {
-        self->close();
-        return;
-      }
-      boost::system::error_code ignored;
-      self->socket_.shutdown(StreamProtocol::socket::shutdown_send, ignored);
-      self->drain();
-    });
+    asio::async_write(socket_, asio::buffer(out_),
+                      [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                        if (ec) {
+                          self->close();
+                          return;
+                        }
+                        boost::system::error_code ignored;
+                        self->socket_.shutdown(StreamProtocol::socket::shutdown_send, ignored);
+                        self->drain();
+                      });
   }
 
   void close() {
@@ -324,10 +327,13 @@ class Rejection : public std::enable_shared_from_this<Rejection> {
 
  private:
   void drain() {
-    socket_.async_read_some(asio::buffer(sink_), [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
-      if (ec || self->closed_) self->close();
-      else self->drain();
-    });
+    socket_.async_read_some(asio::buffer(sink_),
+                            [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                              if (ec || self->closed_)
+                                self->close();
+                              else
+                                self->drain();
+                            });
   }
 
   ApiServer::Impl& srv_;
@@ -374,7 +380,8 @@ void ApiServer::Impl::on_accept(StreamProtocol::socket socket) {
   }
   // Groups are read at connect time: the pid is the connecting process now, not later.
   const bool any_group = auth.gid() || auth.admin_gid();
-  const Role role = auth.role_of(*peer, peer->uid != 0 && any_group ? supplementary_groups(*peer) : std::vector<gid_t>{});
+  const Role role =
+      auth.role_of(*peer, peer->uid != 0 && any_group ? supplementary_groups(*peer) : std::vector<gid_t>{});
   if (const std::string why = admission(*peer, role != Role::viewer); !why.empty()) {
     refuse(std::move(socket), *peer, why);
     return;
@@ -401,8 +408,10 @@ std::string ApiServer::Impl::admission(const PeerCredentials& peer, bool privile
   // root or the operators out.
   const std::size_t shared = opts.max_connections - std::min(opts.reserved_connections, opts.max_connections);
   if (!privileged && open >= shared)
-    return "the remaining " + std::to_string(opts.max_connections - open) + " control API connection(s) are reserved for "
-           "operators and admins (" + auth.holders(Role::operator_) + "; api.reserved_connections); try again later";
+    return "the remaining " + std::to_string(opts.max_connections - open) +
+           " control API connection(s) are reserved for "
+           "operators and admins (" +
+           auth.holders(Role::operator_) + "; api.reserved_connections); try again later";
   return {};
 }
 
@@ -564,7 +573,8 @@ void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, std::string_view
       if (!r.bus.empty()) {
         auto b = dir.find_bus(r.bus);
         if (!b) {
-          s->reply(error_response(r.id, error_code::kUnknownBus, "unknown bus \"" + r.bus + "\"", json{{"buses", dir.buses}}));
+          s->reply(error_response(r.id, error_code::kUnknownBus, "unknown bus \"" + r.bus + "\"",
+                                  json{{"buses", dir.buses}}));
           return;
         }
         bus = *b;
@@ -572,10 +582,18 @@ void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, std::string_view
       s->reply(ok_response(r.id, channels_view(rig, now, bus, r.role)));
       return;
     }
-    case Command::assign: handle_assign(s, r); return;
-    case Command::release: handle_release(s, r); return;
-    case Command::set: handle_set(s, r); return;
-    case Command::audit: handle_audit(s, r); return;
+    case Command::assign:
+      handle_assign(s, r);
+      return;
+    case Command::release:
+      handle_release(s, r);
+      return;
+    case Command::set:
+      handle_set(s, r);
+      return;
+    case Command::audit:
+      handle_audit(s, r);
+      return;
     case Command::adopt:
     case Command::forget: {
       const ControllerHook& hook = r.command == Command::adopt ? opts.adopt : opts.forget;
@@ -633,21 +651,24 @@ void ApiServer::Impl::handle_assign(const std::shared_ptr<Session>& s, const Api
   const daemon::ChannelInfo& info = dir.channels[*idx];
   if (const daemon::ControllerInfo& ctl = dir.controllers[info.controller]; ctl.read_only && ctl.bus_unknown) {
     s->reply(error_response(r.id, error_code::kNotAdopted,
-                            "controller " + ctl.name + " was discovered and its bus is not known: it is read-only and in "
-                            "no bus's balance until it is (adopt it with `eqctl controllers adopt " + ctl.name +
-                            " --bus BUS` or a discovery.adopt rule with a bus)"));
+                            "controller " + ctl.name +
+                                " was discovered and its bus is not known: it is read-only and in "
+                                "no bus's balance until it is (adopt it with `eqctl controllers adopt " +
+                                ctl.name + " --bus BUS` or a discovery.adopt rule with a bus)"));
     return;
   } else if (ctl.read_only) {
     s->reply(error_response(r.id, error_code::kNotAdopted,
-                            "controller " + ctl.name + " was discovered and is read-only until it is adopted: eqd sends "
-                            "it no command (adopt it with `eqctl controllers adopt " + ctl.name +
-                            "` or a discovery.adopt rule)"));
+                            "controller " + ctl.name +
+                                " was discovered and is read-only until it is adopted: eqd sends "
+                                "it no command (adopt it with `eqctl controllers adopt " +
+                                ctl.name + "` or a discovery.adopt rule)"));
     return;
   }
   if (!r.bus.empty()) {
     auto b = dir.find_bus(r.bus);
     if (!b) {
-      s->reply(error_response(r.id, error_code::kUnknownBus, "unknown bus \"" + r.bus + "\"", json{{"buses", dir.buses}}));
+      s->reply(
+          error_response(r.id, error_code::kUnknownBus, "unknown bus \"" + r.bus + "\"", json{{"buses", dir.buses}}));
       return;
     }
     if (*b != info.bus) {
@@ -662,7 +683,8 @@ void ApiServer::Impl::handle_assign(const std::shared_ptr<Session>& s, const Api
   std::optional<core::BufferLimits> base;
   std::string base_from;
   // Persisted limits that do not validate (dropped from a bad state entry, or older bounds) are no base.
-  if (auto it = state.channels.find(info.name); it != state.channels.end() && core::validate(it->second.limits) == nullptr) {
+  if (auto it = state.channels.find(info.name);
+      it != state.channels.end() && core::validate(it->second.limits) == nullptr) {
     base = it->second.limits;
     base_from = "persisted";
   } else if (const auto* b = config_buffer(rig.config(), info.name)) {
@@ -676,8 +698,10 @@ void ApiServer::Impl::handle_assign(const std::shared_ptr<Session>& s, const Api
     std::string missing;
     json missing_names = json::array();  // for clients that name the fields their own way (eqctl: --max-charge-W)
     const LimitArgs& a = r.limits;
-    for (auto [name, v] : {std::pair{"max_charge_W", &a.max_charge_W}, {"max_discharge_W", &a.max_discharge_W},
-                           {"v_min_V", &a.v_min_V}, {"v_max_V", &a.v_max_V}})
+    for (auto [name, v] : {std::pair{"max_charge_W", &a.max_charge_W},
+                           {"max_discharge_W", &a.max_discharge_W},
+                           {"v_min_V", &a.v_min_V},
+                           {"v_max_V", &a.v_max_V}})
       if (!*v) {
         missing += std::string(missing.empty() ? "" : ", ") + name;
         missing_names.push_back(name);
@@ -708,54 +732,59 @@ void ApiServer::Impl::handle_assign(const std::shared_ptr<Session>& s, const Api
   const std::string controller = dir.controllers[info.controller].name;
   const std::uint64_t id = r.id;
   auto replied = std::make_shared<bool>(false);
-  const bool queued = submit(req, [this, s, name, controller, id, limits, previous, replied](std::optional<core::ResponseStatus> st) {
-    auto answer = [&](std::string text) {
-      if (!*replied && !stopping) s->reply(std::move(text));
-      *replied = true;
-    };
-    if (!st) {
-      answer(error_response(id, error_code::kTimeout, timeout_message(opts.response_timeout)));
-      *replied = true;
-      return;
-    }
-    using core::ResponseStatus;
-    switch (*st) {
-      case ResponseStatus::ok:
-      case ResponseStatus::pending:
-      case ResponseStatus::already: {
-        state.channels[name] = PersistedChannel{true, limits};
-        const std::string err = persist();
-        const bool unchanged = previous && limits_to_json(*previous) == limits_to_json(limits);
-        std::string msg = *st == ResponseStatus::ok        ? name + " assigned: it enters equalization mode and follows eqd's setpoint"
-                          : *st == ResponseStatus::pending ? name + " assigned, pending: controller " + controller +
-                                                                 " is unreachable now; the channel is taken into "
-                                                                 "equalization when it comes back"
-                          : unchanged                      ? name + " was already assigned with these limits; nothing changed"
-                                                           : name + " was already assigned; limits updated";
-        spdlog::info("control API: {}", msg);
-        json res{{"channel", name},
-                 {"status", *st == ResponseStatus::ok ? "assigned" : *st == ResponseStatus::pending ? "pending" : "already"},
-                 {"message", msg},
-                 {"limits", limits_to_json(limits)},
-                 {"persisted", err.empty()}};
-        if (*st == ResponseStatus::already && previous) res["previous_limits"] = limits_to_json(*previous);
-        if (!err.empty()) res["warning"] = "not persisted: " + err;
-        answer(ok_response(id, res));
-        return;
-      }
-      case ResponseStatus::refused_running:
-        answer(error_response(id, error_code::kRefusedRunning,
-                              name + " is running a test; eqd does not take over a running channel (stop its test first)"));
-        return;
-      case ResponseStatus::refused_fault:
-        answer(error_response(id, error_code::kRefusedFault,
-                              name + " is in fault; clear the fault at the cycler before assigning it"));
-        return;
-      case ResponseStatus::refused_invalid:
-        answer(error_response(id, error_code::kInvalid, name + ": the control core refused the limits"));
-        return;
-    }
-  });
+  const bool queued =
+      submit(req, [this, s, name, controller, id, limits, previous, replied](std::optional<core::ResponseStatus> st) {
+        auto answer = [&](std::string text) {
+          if (!*replied && !stopping) s->reply(std::move(text));
+          *replied = true;
+        };
+        if (!st) {
+          answer(error_response(id, error_code::kTimeout, timeout_message(opts.response_timeout)));
+          *replied = true;
+          return;
+        }
+        using core::ResponseStatus;
+        switch (*st) {
+          case ResponseStatus::ok:
+          case ResponseStatus::pending:
+          case ResponseStatus::already: {
+            state.channels[name] = PersistedChannel{true, limits};
+            const std::string err = persist();
+            const bool unchanged = previous && limits_to_json(*previous) == limits_to_json(limits);
+            std::string msg = *st == ResponseStatus::ok
+                                  ? name + " assigned: it enters equalization mode and follows eqd's setpoint"
+                              : *st == ResponseStatus::pending ? name + " assigned, pending: controller " + controller +
+                                                                     " is unreachable now; the channel is taken into "
+                                                                     "equalization when it comes back"
+                              : unchanged ? name + " was already assigned with these limits; nothing changed"
+                                          : name + " was already assigned; limits updated";
+            spdlog::info("control API: {}", msg);
+            json res{{"channel", name},
+                     {"status", *st == ResponseStatus::ok        ? "assigned"
+                                : *st == ResponseStatus::pending ? "pending"
+                                                                 : "already"},
+                     {"message", msg},
+                     {"limits", limits_to_json(limits)},
+                     {"persisted", err.empty()}};
+            if (*st == ResponseStatus::already && previous) res["previous_limits"] = limits_to_json(*previous);
+            if (!err.empty()) res["warning"] = "not persisted: " + err;
+            answer(ok_response(id, res));
+            return;
+          }
+          case ResponseStatus::refused_running:
+            answer(error_response(
+                id, error_code::kRefusedRunning,
+                name + " is running a test; eqd does not take over a running channel (stop its test first)"));
+            return;
+          case ResponseStatus::refused_fault:
+            answer(error_response(id, error_code::kRefusedFault,
+                                  name + " is in fault; clear the fault at the cycler before assigning it"));
+            return;
+          case ResponseStatus::refused_invalid:
+            answer(error_response(id, error_code::kInvalid, name + ": the control core refused the limits"));
+            return;
+        }
+      });
   if (!queued) s->reply(error_response(r.id, error_code::kBusy, "eqd's request queue is full; try again"));
 }
 
@@ -809,7 +838,8 @@ void ApiServer::Impl::handle_set(const std::shared_ptr<Session>& s, const ApiReq
   const daemon::Directory& dir = rig.directory();
   auto b = dir.find_bus(r.bus);
   if (!b) {
-    s->reply(error_response(r.id, error_code::kUnknownBus, "unknown bus \"" + r.bus + "\"", json{{"buses", dir.buses}}));
+    s->reply(
+        error_response(r.id, error_code::kUnknownBus, "unknown bus \"" + r.bus + "\"", json{{"buses", dir.buses}}));
     return;
   }
   if (rig.cycle_stats().cycles == 0) {
@@ -875,13 +905,15 @@ void ApiServer::Impl::handle_audit(const std::shared_ptr<Session>& s, const ApiR
   // waiting query. A writer stuck on a slow disk gets the client a timeout, not a connection that hangs.
   const std::uint64_t token = next_audit_token++;
   const std::uint64_t id = r.id;
-  const bool queued = opts.audit->query(audit_query(r), [gate = io_gate, impl = this, token, id](const history::AuditPage& page) {
-    std::string text = page.error.empty() ? ok_response(id, audit_result(page))
-                                          : error_response(id, error_code::kUnavailable, "audit: " + page.error);
-    std::lock_guard lock(gate->m);
-    if (gate->io != nullptr)
-      asio::post(*gate->io, [impl, token, text = std::move(text)]() mutable { impl->answer_audit(token, std::move(text)); });
-  });
+  const bool queued =
+      opts.audit->query(audit_query(r), [gate = io_gate, impl = this, token, id](const history::AuditPage& page) {
+        std::string text = page.error.empty() ? ok_response(id, audit_result(page))
+                                              : error_response(id, error_code::kUnavailable, "audit: " + page.error);
+        std::lock_guard lock(gate->m);
+        if (gate->io != nullptr)
+          asio::post(*gate->io,
+                     [impl, token, text = std::move(text)]() mutable { impl->answer_audit(token, std::move(text)); });
+      });
   if (!queued) {
     s->reply(error_response(r.id, error_code::kBusy, "audit: the history writer is busy; try again"));
     return;
@@ -891,8 +923,9 @@ void ApiServer::Impl::handle_audit(const std::shared_ptr<Session>& s, const ApiR
   waiting.timer = std::make_unique<asio::steady_timer>(io, opts.response_timeout);
   waiting.timer->async_wait([this, token, id](boost::system::error_code ec) {
     if (ec || stopping) return;
-    answer_audit(token, error_response(id, error_code::kTimeout, "audit: the history database did not answer within " +
-                                                                    std::to_string(opts.response_timeout.count()) + " ms"));
+    answer_audit(token, error_response(id, error_code::kTimeout,
+                                       "audit: the history database did not answer within " +
+                                           std::to_string(opts.response_timeout.count()) + " ms"));
   });
 }
 
@@ -917,8 +950,8 @@ ApiServerOptions api_server_options(const config::ApiConfig& api) {
   return o;
 }
 
-ApiServer::ApiServer(const daemon::RigView& rig, daemon::RequestSink& requests, StateStore& store,
-                     PersistedState state, ApiServerOptions opts)
+ApiServer::ApiServer(const daemon::RigView& rig, daemon::RequestSink& requests, StateStore& store, PersistedState state,
+                     ApiServerOptions opts)
     : impl_(std::make_unique<Impl>(rig, requests, store, std::move(state), std::move(opts))) {}
 
 ApiServer::~ApiServer() { stop(); }

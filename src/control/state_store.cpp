@@ -129,8 +129,10 @@ PersistedState state_from_text(std::string_view text, std::vector<std::string>* 
           if (f == b.end()) continue;
           const std::string where = "buses." + name + "." + r.name;
           if (r.flag) {
-            if (!f->is_boolean()) skip(where + ": must be true or false; skipped (config's value applies)");
-            else p.set(r.name, f->get<bool>() ? 1.0 : 0.0);
+            if (!f->is_boolean())
+              skip(where + ": must be true or false; skipped (config's value applies)");
+            else
+              p.set(r.name, f->get<bool>() ? 1.0 : 0.0);
           } else if (!f->is_number() || !std::isfinite(f->get<double>())) {
             skip(where + ": must be a finite number; skipped (config's value applies)");
           } else {
@@ -167,7 +169,8 @@ LoadResult StateStore::load() {
   LoadResult r;
   std::ifstream in(path_, std::ios::binary);
   if (!in) {
-    if (errno != ENOENT) spdlog::warn("state file {}: cannot read ({}); starting from config only", path_, std::strerror(errno));
+    if (errno != ENOENT)
+      spdlog::warn("state file {}: cannot read ({}); starting from config only", path_, std::strerror(errno));
     return r;
   }
   r.existed = true;
@@ -182,7 +185,8 @@ LoadResult StateStore::load() {
     try {
       aside = util::move_aside(path_, "corrupt");  // a second corruption within the second keeps both copies
     } catch (const std::system_error& moving) {
-      throw std::system_error(moving.code(), "state file " + path_ + " is corrupt (" + r.error + ") and cannot be moved aside");
+      throw std::system_error(moving.code(),
+                              "state file " + path_ + " is corrupt (" + r.error + ") and cannot be moved aside");
     }
     r.moved_aside_to = aside;
     r.state = PersistedState{};
@@ -193,7 +197,8 @@ LoadResult StateStore::load() {
   // Keep the evidence, then rewrite with what was kept: the next load is clean, and the API's next
   // save cannot silently drop entries that were never set aside.
   std::string aside = path_ + ".bad-entries-" + utc_stamp();
-  for (int k = 1; ::access(aside.c_str(), F_OK) == 0; ++k) aside = path_ + ".bad-entries-" + utc_stamp() + "-" + std::to_string(k);
+  for (int k = 1; ::access(aside.c_str(), F_OK) == 0; ++k)
+    aside = path_ + ".bad-entries-" + utc_stamp() + "-" + std::to_string(k);
   {
     const int fd = ::open(aside.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
     bool ok = fd >= 0;
@@ -209,8 +214,8 @@ LoadResult StateStore::load() {
     if (!ok) {
       ::unlink(aside.c_str());
       errno = err;
-      throw_errno("state file " + path_ + " has bad entries (" + r.skipped.front() + ") and cannot be copied aside to " +
-                  aside);
+      throw_errno("state file " + path_ + " has bad entries (" + r.skipped.front() +
+                  ") and cannot be copied aside to " + aside);
     }
   }
   r.copied_to = aside;
@@ -238,7 +243,8 @@ std::vector<std::string> apply_state(const PersistedState& s, const config::Conf
   for (const auto& [name, pc] : s.channels) {
     auto idx = plan.directory.find_channel(name);
     if (!idx) {
-      notes.push_back("persisted channel " + name + " is not in the configuration; kept in the state file, not applied");
+      notes.push_back("persisted channel " + name +
+                      " is not in the configuration; kept in the state file, not applied");
       continue;
     }
     core::ChannelConfig& ch = plan.core.channels[*idx];

@@ -28,9 +28,9 @@ json bus_params_json(const core::BusParams& p, bool allow_any_tau) {
 }
 
 json to_json(const HealthCounts& c) {
-  return json{{"total", c.total},       {"test", c.test}, {"equalization", c.equalization},
-              {"pending", c.pending},   {"releasing", c.releasing}, {"ok", c.ok},
-              {"stale", c.stale},       {"invalid", c.invalid}, {"fault", c.fault},
+  return json{{"total", c.total},     {"test", c.test},           {"equalization", c.equalization},
+              {"pending", c.pending}, {"releasing", c.releasing}, {"ok", c.ok},
+              {"stale", c.stale},     {"invalid", c.invalid},     {"fault", c.fault},
               {"offline", c.offline}};
 }
 
@@ -47,17 +47,35 @@ json status_view(const daemon::RigView& rig, std::int64_t now_ns, const MetricsE
     HealthCounts& c = counts[b];
     ++c.total;
     switch (s.role) {
-      case core::Role::test: ++c.test; break;
-      case core::Role::equalization: ++c.equalization; break;
-      case core::Role::pending: ++c.pending; break;
-      case core::Role::releasing: ++c.releasing; break;
+      case core::Role::test:
+        ++c.test;
+        break;
+      case core::Role::equalization:
+        ++c.equalization;
+        break;
+      case core::Role::pending:
+        ++c.pending;
+        break;
+      case core::Role::releasing:
+        ++c.releasing;
+        break;
     }
     switch (s.health) {
-      case core::Health::ok: ++c.ok; break;
-      case core::Health::stale: ++c.stale; break;
-      case core::Health::invalid: ++c.invalid; break;
-      case core::Health::fault: ++c.fault; break;
-      case core::Health::offline: ++c.offline; break;
+      case core::Health::ok:
+        ++c.ok;
+        break;
+      case core::Health::stale:
+        ++c.stale;
+        break;
+      case core::Health::invalid:
+        ++c.invalid;
+        break;
+      case core::Health::fault:
+        ++c.fault;
+        break;
+      case core::Health::offline:
+        ++c.offline;
+        break;
     }
   }
   // A controller counts for every bus that one of its channels belongs to.
@@ -108,15 +126,16 @@ json status_view(const daemon::RigView& rig, std::int64_t now_ns, const MetricsE
     });
   }
   const core::CycleStats st = rig.cycle_stats();
-  json out{{"buses", buses},
-           {"controllers", json{{"total", up + down}, {"connected", up}, {"disconnected", down}}},
-           {"control", json{{"cycles", st.cycles},
-                            {"stalled", stall.stalled},
-                            {"stalls", stall.stalls},
-                            {"liveness_timeout_s", stall.bound_s},
-                            {"last_cycle_age_s", st.cycles ? static_cast<double>(now_ns - st.last_cycle_ns) * 1e-9 : -1.0},
-                            {"requests", st.requests},
-                            {"requests_refused", st.requests_refused}}}};
+  json out{
+      {"buses", buses},
+      {"controllers", json{{"total", up + down}, {"connected", up}, {"disconnected", down}}},
+      {"control", json{{"cycles", st.cycles},
+                       {"stalled", stall.stalled},
+                       {"stalls", stall.stalls},
+                       {"liveness_timeout_s", stall.bound_s},
+                       {"last_cycle_age_s", st.cycles ? static_cast<double>(now_ns - st.last_cycle_ns) * 1e-9 : -1.0},
+                       {"requests", st.requests},
+                       {"requests_refused", st.requests_refused}}}};
   // Monitoring is reported, never required: control runs whether or not the endpoint is bound.
   if (metrics != nullptr)
     out["metrics"] = json{{"enabled", metrics->enabled},
@@ -153,14 +172,15 @@ json channels_view(const daemon::RigView& rig, std::int64_t now_ns, int bus, Rol
              {"forecast_W", announced ? json(static_cast<double>(smp.forecast_W)) : json(nullptr)},
              // A learned forecast the law counts (its skill gate is open; an announcement wins), and the
              // channel's forecast skill (null: not scored, or not a learning test channel).
-             {"learned_forecast_W", !announced && s.role == core::Role::test ? finite_or_null(learned.forecast_W) : json(nullptr)},
+             {"learned_forecast_W",
+              !announced && s.role == core::Role::test ? finite_or_null(learned.forecast_W) : json(nullptr)},
              {"forecast_skill", s.role == core::Role::test ? finite_or_null(learned.skill) : json(nullptr)},
              // The test program's position where the controller reports it (null: not reported).
              {"step_index", smp.step_index != core::Sample::kNoStep ? json(smp.step_index) : json(nullptr)},
              {"cycle_index", smp.cycle_index != core::Sample::kNoIndex ? json(smp.cycle_index) : json(nullptr)},
              {"setpoint_W", eq ? json(s.setpoint_W) : json(nullptr)},
-             {"sample_age_s", smp.receive_time_ns > 0 ? json(static_cast<double>(now_ns - smp.receive_time_ns) * 1e-9)
-                                                      : json(nullptr)},
+             {"sample_age_s",
+              smp.receive_time_ns > 0 ? json(static_cast<double>(now_ns - smp.receive_time_ns) * 1e-9) : json(nullptr)},
              {"window_pos", eq ? json(s.window_pos) : json(nullptr)},
              {"equalization_mode", smp.equalization_mode},
              {"fault_code", smp.fault_code}};
@@ -181,14 +201,12 @@ json controllers_view(const daemon::RigView& rig) {
     for (std::size_t i = info.first_channel; i < dir.channels.size() && dir.channels[i].controller == c; ++i) {
       const std::size_t b = dir.channels[i].bus;
       if (b >= dir.buses.size()) continue;
-      if (("," + buses + ",").find("," + dir.buses[b] + ",") == std::string::npos) buses += (buses.empty() ? "" : ",") + dir.buses[b];
+      if (("," + buses + ",").find("," + dir.buses[b] + ",") == std::string::npos)
+        buses += (buses.empty() ? "" : ",") + dir.buses[b];
     }
-    json row{{"controller", info.name},
-             {"endpoint", info.endpoint},
-             {"transport", info.transport},
-             {"source", daemon::to_string(info.source)},
-             {"adopted", !info.read_only},
-             {"bus", info.bus_unknown || buses.empty() ? json(nullptr) : json(buses)},
+    json row{{"controller", info.name},     {"endpoint", info.endpoint},
+             {"transport", info.transport}, {"source", daemon::to_string(info.source)},
+             {"adopted", !info.read_only},  {"bus", info.bus_unknown || buses.empty() ? json(nullptr) : json(buses)},
              {"channels", info.channels}};
     if (io::LinkStats st; rig.link_stats(c, st)) {
       // last_error is a fixed buffer filled by another thread: bound the read to its size.

@@ -98,8 +98,9 @@ LawOutput AdaptiveLaw::step(const LawInput& in, const BusParams& p) noexcept {
   } else {
     const double aim = std::clamp(out.aim_W, lo, hi);
     const int delay = std::clamp(static_cast<int>(std::lround(kEffectDelay_s / p.update_interval_s)), 1, kHistory - 1);
-    const UpdateIn u{aim, out.desired_W, step_s, max_step_W, kHysteresisFraction * rated,
-                      kFlipCostTaus * p.tau_s * rated, lo, hi, in.now_ns, delay};
+    const UpdateIn u{
+        aim, out.desired_W, step_s, max_step_W, kHysteresisFraction * rated, kFlipCostTaus * p.tau_s * rated, lo,
+        hi,  in.now_ns,     delay};
     for (std::size_t k = 0; k < kExperts; ++k)
       update_expert(experts_[k], kTauFactor[k] * p.tau_s, kDwellTaus[k] * p.tau_s, u);
     ++updates_seen_;

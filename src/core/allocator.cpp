@@ -49,8 +49,7 @@ Headroom compute_headroom(const BufferLimits& lim, double voltage_V, WindowState
   return h;
 }
 
-double allocate(double total_W, const Headroom* headroom, std::size_t n, double* out_W,
-                double* scratch) noexcept {
+double allocate(double total_W, const Headroom* headroom, std::size_t n, double* out_W, double* scratch) noexcept {
   for (std::size_t i = 0; i < n; ++i) out_W[i] = 0.0;
   if (n == 0 || total_W == 0.0 || !std::isfinite(total_W)) return 0.0;
   const bool charge = total_W > 0.0;

@@ -46,10 +46,13 @@ const char* law_names() noexcept { return "damped, adaptive, planned"; }
 
 std::unique_ptr<BusLaw> make_bus_law(LawKind k) {
   switch (k) {
-    case LawKind::damped: return std::make_unique<DampedLaw>();
-    case LawKind::adaptive: return std::make_unique<AdaptiveLaw>();
+    case LawKind::damped:
+      return std::make_unique<DampedLaw>();
+    case LawKind::adaptive:
+      return std::make_unique<AdaptiveLaw>();
     // Without a plan board it never plans (the adaptive law); ControlCore builds it with its board.
-    case LawKind::planned: return std::make_unique<PlannedLaw>();
+    case LawKind::planned:
+      return std::make_unique<PlannedLaw>();
   }
   return nullptr;
 }

@@ -68,7 +68,7 @@ ControlCore::ControlCore(const CoreConfig& cfg)
     max_age_ns_[b] = cfg.buses[b].max_age_ms * kNsPerMs;
   }
   const std::size_t no_bus = cfg.buses.size();  // the accumulator of channels of no bus
-  max_age_ns_[no_bus] = max_age_ns_[0];           // judges their health as the first bus would
+  max_age_ns_[no_bus] = max_age_ns_[0];         // judges their health as the first bus would
   health_counts_.assign(cfg.buses.size() + 1, {});
   channels_per_bus_.assign(cfg.buses.size() + 1, 0);
   for (const ChannelConfig& c : cfg.channels) {
@@ -83,7 +83,8 @@ ControlCore::ControlCore(const CoreConfig& cfg)
     const ChannelConfig& c = cfg.channels[i];
     if (c.bus == kNoBus) {
       if (c.assigned)
-        throw std::invalid_argument("control core: channel " + std::to_string(i) + ": a channel of no bus cannot be a buffer");
+        throw std::invalid_argument("control core: channel " + std::to_string(i) +
+                                    ": a channel of no bus cannot be a buffer");
       continue;
     }
     if (c.bus >= cfg.buses.size())
@@ -172,7 +173,8 @@ void ControlCore::confirm_command(ChannelIndex i, std::int64_t now_ns) noexcept 
   // quarter of the bound (and of its lease), so that a live core's command never looks old to its link.
   if (!c.command.equalize || c.command.sequence == 0) return;
   std::int64_t every_ns = liveness_ns_ / 4;
-  if (c.command.lease_ms > 0) every_ns = std::min(every_ns, static_cast<std::int64_t>(c.command.lease_ms) * kNsPerMs / 4);
+  if (c.command.lease_ms > 0)
+    every_ns = std::min(every_ns, static_cast<std::int64_t>(c.command.lease_ms) * kNsPerMs / 4);
   if (now_ns - c.command.issued_ns < every_ns) return;
   c.command.issued_ns = now_ns;
   commands_[i].store(c.command);
@@ -335,8 +337,8 @@ void ControlCore::cycle(std::int64_t now_ns) noexcept {
     // that implies Health::ok; a few ok samples fail them (two huge finite values whose sum overflows, a
     // receive time <= 0, a state value >= 64) and take the long way below, which gets them right.
     if (h.role == Role::test && h.health == Health::ok && s.receive_time_ns > 0 &&
-        s.receive_time_ns >= acc.fresh_from_ns && ok_state(s.state) &&
-        s.valid && std::isfinite(s.power_W + s.voltage_V)) [[likely]] {
+        s.receive_time_ns >= acc.fresh_from_ns && ok_state(s.state) && s.valid &&
+        std::isfinite(s.power_W + s.voltage_V)) [[likely]] {
       acc.add_test(s.power_W, s.forecast_W, static_cast<double>(h.efficiency));
       continue;
     }

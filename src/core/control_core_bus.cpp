@@ -99,8 +99,7 @@ ControlCore::BusGather ControlCore::gather_buffers(BusIndex b, std::int64_t now_
       g.rated_W += c.rated_bus_W;
       g.measured_W += to_bus_W(c.power_W, c.limits.efficiency);
       if (c.receive_time_ns <= bus.last_command_ns) g.newer_than_command = false;
-      if (c.setpoint_W > c.headroom.charge_W + 1e-9 || -c.setpoint_W > c.headroom.discharge_W + 1e-9)
-        g.exceeded = true;
+      if (c.setpoint_W > c.headroom.charge_W + 1e-9 || -c.setpoint_W > c.headroom.discharge_W + 1e-9) g.exceeded = true;
     } else if (c.setpoint_W != 0.0) {
       g.lost_buffer = true;
     }
@@ -117,8 +116,8 @@ LawInput ControlCore::law_input(BusIndex b, std::int64_t now_ns, const BusGather
   in.free_W = acc.free_W;
   if (p.use_forecast) {
     const LearnedAhead* learned = p.learn_forecast && bus.learned_read_s >= 0 ? &bus.learned : nullptr;
-    bus.path.update(now_ns, acc.free_W, acc.announcing_present_W, acc.announced_W, acc.announcing,
-                    p.forecast_horizon_s, p.tau_s, learned, bus.learned_present_W);
+    bus.path.update(now_ns, acc.free_W, acc.announcing_present_W, acc.announced_W, acc.announcing, p.forecast_horizon_s,
+                    p.tau_s, learned, bus.learned_present_W);
     in.free_forecast_W = bus.path.steer_W();  // NaN while nothing is announced: the law uses free_W
     in.free_path_n = bus.path.ahead_n();
     in.free_path_W = in.free_path_n > 0 ? bus.path.ahead_W() : nullptr;
@@ -146,8 +145,8 @@ void ControlCore::reallocate(BusIndex b, double command_W) noexcept {
   for (std::size_t k = 0; k < m; ++k) {
     Cold& c = cold_[bus.usable[k]];
     // Back to battery side, and never beyond the battery-side headroom (rounding).
-    c.setpoint_W = std::clamp(to_battery_W(bus.alloc_out[k], c.limits.efficiency), -c.headroom.discharge_W,
-                              c.headroom.charge_W);
+    c.setpoint_W =
+        std::clamp(to_battery_W(bus.alloc_out[k], c.limits.efficiency), -c.headroom.discharge_W, c.headroom.charge_W);
   }
   bus.command_W = command_W;
 }

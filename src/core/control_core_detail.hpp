@@ -34,15 +34,14 @@ inline bool known(Health h) noexcept { return h == Health::ok || h == Health::fa
 
 // std::isfinite of a float by its exponent bits: no conversion and no floating-point constants, which the
 // per-channel loop would otherwise reload after every call it contains.
-inline bool finite_bits(float f) noexcept {
-  return (std::bit_cast<std::uint32_t>(f) & 0x7f800000U) != 0x7f800000U;
-}
+inline bool finite_bits(float f) noexcept { return (std::bit_cast<std::uint32_t>(f) & 0x7f800000U) != 0x7f800000U; }
 
 // Implies that the state alone does not make classify() return offline or fault: zero or a power of two
 // (idle 0, running 1, paused 2, equalizing 4; not fault 3, offline 5), in three instructions.
 static_assert(static_cast<unsigned>(ChannelState::idle) == 0 && static_cast<unsigned>(ChannelState::running) == 1 &&
               static_cast<unsigned>(ChannelState::paused) == 2 && static_cast<unsigned>(ChannelState::fault) == 3 &&
-              static_cast<unsigned>(ChannelState::equalizing) == 4 && static_cast<unsigned>(ChannelState::offline) == 5);
+              static_cast<unsigned>(ChannelState::equalizing) == 4 &&
+              static_cast<unsigned>(ChannelState::offline) == 5);
 inline bool ok_state(ChannelState s) noexcept {
   const unsigned v = static_cast<unsigned>(s);
   return (v & (v - 1U)) == 0;

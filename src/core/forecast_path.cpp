@@ -71,13 +71,13 @@ void ForecastPath::update(std::int64_t now_ns, double free_W, double announcing_
       if (k >= 0 && past_s_[slot(k)] == k) window_[n++] = past_W_[slot(k)];
     } else {
       // Announced at k - horizon; a second with no announcement (start-up, a gap) keeps today's power.
-      const double announcing_W =
-          announcing > 0 && ahead_s_[slot(k)] == k ? ahead_W_[slot(k)] : announcing_present_W;
+      const double announcing_W = announcing > 0 && ahead_s_[slot(k)] == k ? ahead_W_[slot(k)] : announcing_present_W;
       // The others: as now; where learned, the rest as now and the learned channels as expected then.
       double others_W = unannounced_W;
       if (use_learned) {
         const std::int64_t h = std::min<std::int64_t>(k - learned->made_s, horizon);
-        if (h >= 1) others_W = rest_W + learned->present_W + static_cast<double>(learned->delta_W[static_cast<std::size_t>(h)]);
+        if (h >= 1)
+          others_W = rest_W + learned->present_W + static_cast<double>(learned->delta_W[static_cast<std::size_t>(h)]);
       }
       window_[n++] = announcing_W + others_W;
       // The window ends at sec + horizon (<= kMaxHorizon_s): every coming second is in path_W_.

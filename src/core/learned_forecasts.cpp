@@ -38,8 +38,7 @@ LearnedForecast LearnedForecasts::forecast(std::size_t i) const noexcept {
 }
 
 void LearnedForecasts::publish(std::size_t i, float power_W, std::int64_t made_s) noexcept {
-  const std::uint64_t bits =
-      (static_cast<std::uint64_t>(static_cast<std::uint32_t>(made_s)) << 32) | bits_of(power_W);
+  const std::uint64_t bits = (static_cast<std::uint64_t>(static_cast<std::uint32_t>(made_s)) << 32) | bits_of(power_W);
   forecast_[i].store(bits, std::memory_order_relaxed);
 }
 
@@ -60,8 +59,9 @@ bool LearnedForecasts::in_path(std::size_t i, std::int64_t made_s) const noexcep
 void LearnedForecasts::mark_path(std::size_t i, std::int64_t made_s, bool in) noexcept {
   const std::uint64_t before = in_path_[i].load(std::memory_order_relaxed);
   const bool was = static_cast<std::int64_t>(before >> 2) == made_s - 1 && (before & 2U) != 0;
-  in_path_[i].store((static_cast<std::uint64_t>(std::max<std::int64_t>(made_s, 0)) << 2) | (in ? 2U : 0U) | (was ? 1U : 0U),
-                    std::memory_order_release);
+  in_path_[i].store(
+      (static_cast<std::uint64_t>(std::max<std::int64_t>(made_s, 0)) << 2) | (in ? 2U : 0U) | (was ? 1U : 0U),
+      std::memory_order_release);
 }
 float LearnedForecasts::bus_skill(std::size_t b) const noexcept {
   return to_f(bus_skill_[b].load(std::memory_order_relaxed));

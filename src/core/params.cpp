@@ -21,15 +21,13 @@ static_assert(kMaxPower_W == 1e7 && kMaxVoltage_V == 2000.0 && kMaxCurrent_A == 
               "update the messages of validate() to the new bounds");
 
 const char* validate(const BusParams& p, bool allow_any_tau) noexcept {
-  if (!within(p.target_W, -kMaxPower_W, kMaxPower_W))
-    return "target_W: must be within -1e7..1e7 W (|power| <= 10 MW)";
+  if (!within(p.target_W, -kMaxPower_W, kMaxPower_W)) return "target_W: must be within -1e7..1e7 W (|power| <= 10 MW)";
   if (std::strcmp(to_string(p.law), "unknown") == 0) return "law: not a registered control law";
   if (!std::isfinite(p.tau_s) || p.tau_s <= 0.0) return "tau_s: must be > 0";
   if (!allow_any_tau && (p.tau_s < 10.0 || p.tau_s > 20.0))
     return "tau_s: must be within 10..20 s (set allow_any_tau: true to override)";
   if (!within(p.deadband_W, 0.0, kMaxPower_W)) return "deadband_W: must be within 0..1e7 W (10 MW)";
-  if (!within(p.slew_W_per_s, 0.0, kMaxPower_W))
-    return "slew_W_per_s: must be within 0..1e7 W/s (10 MW/s; 0 = auto)";
+  if (!within(p.slew_W_per_s, 0.0, kMaxPower_W)) return "slew_W_per_s: must be within 0..1e7 W/s (10 MW/s; 0 = auto)";
   if (!finite_nonneg(p.flip_dwell_s)) return "flip_dwell_s: must be >= 0";
   if (!std::isfinite(p.update_interval_s) || p.update_interval_s <= 0.0 || p.update_interval_s > p.tau_s)
     return "update_interval_s: must be > 0 and <= tau_s";
@@ -66,56 +64,82 @@ const char* validate(const BufferLimits& l) noexcept {
 
 const char* to_string(ChannelState s) noexcept {
   switch (s) {
-    case ChannelState::idle: return "idle";
-    case ChannelState::running: return "running";
-    case ChannelState::paused: return "paused";
-    case ChannelState::fault: return "fault";
-    case ChannelState::equalizing: return "equalizing";
-    case ChannelState::offline: return "offline";
+    case ChannelState::idle:
+      return "idle";
+    case ChannelState::running:
+      return "running";
+    case ChannelState::paused:
+      return "paused";
+    case ChannelState::fault:
+      return "fault";
+    case ChannelState::equalizing:
+      return "equalizing";
+    case ChannelState::offline:
+      return "offline";
   }
   return "unknown";
 }
 
 const char* to_string(BusStatus s) noexcept {
   switch (s) {
-    case BusStatus::ok: return "ok";
-    case BusStatus::idle: return "idle";
-    case BusStatus::holding: return "holding";
-    case BusStatus::ramp_down: return "ramp_down";
-    case BusStatus::saturated: return "saturated";
+    case BusStatus::ok:
+      return "ok";
+    case BusStatus::idle:
+      return "idle";
+    case BusStatus::holding:
+      return "holding";
+    case BusStatus::ramp_down:
+      return "ramp_down";
+    case BusStatus::saturated:
+      return "saturated";
   }
   return "unknown";
 }
 
 const char* to_string(Role r) noexcept {
   switch (r) {
-    case Role::test: return "test";
-    case Role::pending: return "pending";
-    case Role::equalization: return "equalization";
-    case Role::releasing: return "releasing";
+    case Role::test:
+      return "test";
+    case Role::pending:
+      return "pending";
+    case Role::equalization:
+      return "equalization";
+    case Role::releasing:
+      return "releasing";
   }
   return "unknown";
 }
 
 const char* to_string(Health h) noexcept {
   switch (h) {
-    case Health::ok: return "ok";
-    case Health::stale: return "stale";
-    case Health::invalid: return "invalid";
-    case Health::fault: return "fault";
-    case Health::offline: return "offline";
+    case Health::ok:
+      return "ok";
+    case Health::stale:
+      return "stale";
+    case Health::invalid:
+      return "invalid";
+    case Health::fault:
+      return "fault";
+    case Health::offline:
+      return "offline";
   }
   return "unknown";
 }
 
 const char* to_string(ResponseStatus s) noexcept {
   switch (s) {
-    case ResponseStatus::ok: return "ok";
-    case ResponseStatus::pending: return "pending";
-    case ResponseStatus::refused_running: return "refused: the channel is running a test";
-    case ResponseStatus::refused_fault: return "refused: the channel is in fault";
-    case ResponseStatus::refused_invalid: return "refused: invalid channel or parameters";
-    case ResponseStatus::already: return "nothing to do";
+    case ResponseStatus::ok:
+      return "ok";
+    case ResponseStatus::pending:
+      return "pending";
+    case ResponseStatus::refused_running:
+      return "refused: the channel is running a test";
+    case ResponseStatus::refused_fault:
+      return "refused: the channel is in fault";
+    case ResponseStatus::refused_invalid:
+      return "refused: invalid channel or parameters";
+    case ResponseStatus::already:
+      return "nothing to do";
   }
   return "unknown";
 }

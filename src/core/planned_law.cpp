@@ -39,8 +39,7 @@ void PlannedLaw::ask(const LawInput& in, const BusParams& p, const Capacity& cap
   PlanAsk a;
   a.asked_ns = in.now_ns;
   a.n = std::min(in.free_path_n, HorizonPlanner::kMaxSteps);
-  for (int t = 0; t < a.n; ++t)
-    a.free_W[static_cast<std::size_t>(t)] = static_cast<float>(in.free_path_W[t]);
+  for (int t = 0; t < a.n; ++t) a.free_W[static_cast<std::size_t>(t)] = static_cast<float>(in.free_path_W[t]);
   a.delay_s = kEffectDelay_s;
   a.start_direction = direction_;
   a.target_W = p.target_W;
@@ -87,7 +86,8 @@ LawOutput PlannedLaw::step(const LawInput& in, const BusParams& p) noexcept {
   }
   // As the other laws: a new decision at most every update_interval_s, on samples newer than the last
   // command; the plan asked for now is commanded when it comes.
-  const double since_s = last_ask_ns_ < 0 ? p.update_interval_s : static_cast<double>(in.now_ns - last_ask_ns_) / kNsPerS;
+  const double since_s =
+      last_ask_ns_ < 0 ? p.update_interval_s : static_cast<double>(in.now_ns - last_ask_ns_) / kNsPerS;
   if (since_s + 1e-9 >= p.update_interval_s && in.samples_newer_than_command) ask(in, p, cap);
   // The planner is late or stopped; or no plan has been applied yet since the adaptive law last drove:
   // it keeps driving meanwhile.

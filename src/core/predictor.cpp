@@ -19,7 +19,7 @@ constexpr std::int64_t kMaxGap_s = 300;
 /// per cycle; a larger change is a different program, which the skill gate catches).
 constexpr double kMaxDrift = 0.2;
 constexpr std::uint32_t kMagic = 0x52505145;  // "EQPR"
-constexpr std::uint32_t kVersion = 2;  // 2: the pattern ring's own count (pat_n_)
+constexpr std::uint32_t kVersion = 2;         // 2: the pattern ring's own count (pat_n_)
 
 // Plain binary writer/reader for save()/load(): host layout (the file never leaves its machine; the
 // daemon's file header records the layout so that a file from another architecture is refused).
@@ -124,8 +124,8 @@ double ChannelPredictor::skill() const noexcept {
 }
 
 std::size_t ChannelPredictor::memory_bytes() const noexcept {
-  std::size_t b = (made_.capacity() + seen_.capacity() + ring_.capacity() + err_.capacity() +
-                   rec_.W.capacity()) * sizeof(float);
+  std::size_t b =
+      (made_.capacity() + seen_.capacity() + ring_.capacity() + err_.capacity() + rec_.W.capacity()) * sizeof(float);
   b += traces_.capacity() * sizeof(StepTrace);
   for (const StepTrace& t : traces_) b += t.W.capacity() * sizeof(float);
   return b;
@@ -163,8 +163,10 @@ void ChannelPredictor::score(const PredictorParams& p, float x, std::uint32_t ho
   if (std::isnan(s)) return;
   const double fast = 1.0 - fast_f_ / std::max(fast_p_, 0.01 * scale_W_ + 1.0);
   // Hysteresis, and a minimum of scored seconds: one lucky minute does not open the gate.
-  if (!gate_open_ && s > p.skill_on && fast > p.skill_on && scored_ >= 4ULL * horizon_s) gate_open_ = true;
-  else if (gate_open_ && (fast < p.skill_off || s < p.skill_off)) gate_open_ = false;
+  if (!gate_open_ && s > p.skill_on && fast > p.skill_on && scored_ >= 4ULL * horizon_s)
+    gate_open_ = true;
+  else if (gate_open_ && (fast < p.skill_off || s < p.skill_off))
+    gate_open_ = false;
 }
 
 void ChannelPredictor::push_pattern(const PredictorParams& p, float x) {
@@ -211,8 +213,10 @@ void ChannelPredictor::push_pattern(const PredictorParams& p, float x) {
     for (std::uint32_t L = lags; L >= min_lag; --L, pw *= ad) {
       if (n - L + 1 < p.min_overlap_s) continue;
       const double sc = static_cast<double>(e[L - 1]) / std::max(1e-12, 1.0 - pw);
-      if (pass == 0) best = std::min(best, sc);
-      else if (sc <= tol) best_lag_ = L;  // keeps the smallest such lag: a multiple of the period is no better
+      if (pass == 0)
+        best = std::min(best, sc);
+      else if (sc <= tol)
+        best_lag_ = L;  // keeps the smallest such lag: a multiple of the period is no better
     }
   }
 }
@@ -458,11 +462,13 @@ bool ChannelPredictor::load(std::span<const std::uint8_t> in) {
   c.rec_from_start_ = r.pod<std::uint8_t>() != 0;
   c.stamp_ = r.pod<std::uint64_t>();
   // Consistency: sizes that the code relies on (ring indexing, the score rings), and finite numbers.
-  const bool rings_ok = (c.made_.empty() && c.seen_.empty()) || (c.made_.size() == kScoreRing && c.seen_.size() == kScoreRing);
+  const bool rings_ok =
+      (c.made_.empty() && c.seen_.empty()) || (c.made_.size() == kScoreRing && c.seen_.size() == kScoreRing);
   const bool pattern_ok = (c.ring_.empty() && c.err_.empty() && c.best_lag_ == 0 && c.pat_n_ == 0) ||
                           (!c.ring_.empty() && c.err_.size() < c.ring_.size() && c.best_lag_ <= c.err_.size());
-  const bool nums_ok = std::isfinite(c.mae_f_) && std::isfinite(c.mae_p_) && std::isfinite(c.scale_W_) && std::isfinite(c.fast_f_) && std::isfinite(c.fast_p_) &&
-                       std::isfinite(c.last_W_) && c.horizon_s_ <= kMaxHorizon_s && c.rec_.res_s != 0;
+  const bool nums_ok = std::isfinite(c.mae_f_) && std::isfinite(c.mae_p_) && std::isfinite(c.scale_W_) &&
+                       std::isfinite(c.fast_f_) && std::isfinite(c.fast_p_) && std::isfinite(c.last_W_) &&
+                       c.horizon_s_ <= kMaxHorizon_s && c.rec_.res_s != 0;
   if (!r.ok || r.at != in.size() || !rings_ok || !pattern_ok || !nums_ok) return false;
   *this = std::move(c);
   return true;
@@ -476,7 +482,7 @@ double Predictor::BusGate::skill() const noexcept {
 }
 
 void Predictor::BusGate::update(const PredictorParams& p, std::int64_t now_s, double free_W, double predicted_W,
-                                 std::uint32_t horizon) {
+                                std::uint32_t horizon) {
   if (horizon != horizon_s) {
     *this = BusGate{};
     horizon_s = horizon;
@@ -492,8 +498,10 @@ void Predictor::BusGate::update(const PredictorParams& p, std::int64_t now_s, do
     ++scored;
     const double s = skill();
     if (!std::isnan(s)) {
-      if (!open && s > p.skill_on && scored >= 4ULL * horizon) open = true;
-      else if (open && s < p.skill_off) open = false;
+      if (!open && s > p.skill_on && scored >= 4ULL * horizon)
+        open = true;
+      else if (open && s < p.skill_off)
+        open = false;
     }
   }
   predicted[slot(now_s)] = static_cast<float>(predicted_W);

@@ -35,8 +35,7 @@ void ControlLoop::run() noexcept {
     timespec ts{};
     ts.tv_sec = static_cast<time_t>(next / 1'000'000'000);
     ts.tv_nsec = static_cast<long>(next % 1'000'000'000);
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) != 0) {
-    }
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) != 0) {}
     const std::int64_t start = monotonic_ns();
     core_.cycle(start);
     const std::int64_t end = monotonic_ns();

@@ -22,19 +22,21 @@ Daemon::Daemon(const config::Config& cfg, const PlanHook& adjust_plan,
     if (!plan_.core.channels[i].assigned || !plan_.directory.controllers[ch.controller].read_only) continue;
     plan_.core.channels[i].assigned = false;
     const ControllerInfo& ctl = plan_.directory.controllers[ch.controller];
-    spdlog::warn("{}: not taken into equalization: controller {} {} (read-only); adopt it with "
-                 "`eqctl controllers adopt {}{}`",
-                 ch.name, ctl.name, ctl.bus_unknown ? "has no known bus" : "is not adopted", ctl.name,
-                 ctl.bus_unknown ? " --bus BUS" : "");
+    spdlog::warn(
+        "{}: not taken into equalization: controller {} {} (read-only); adopt it with "
+        "`eqctl controllers adopt {}{}`",
+        ch.name, ctl.name, ctl.bus_unknown ? "has no known bus" : "is not adopted", ctl.name,
+        ctl.bus_unknown ? " --bus BUS" : "");
   }
   // Law planned plans over the announced or learned path; without use_forecast there is none, and it
   // is the adaptive law. Legal (use_forecast is settable at run time), but rarely what was meant.
   for (std::size_t b = 0; b < plan_.core.buses.size() && b < plan_.directory.buses.size(); ++b) {
     const core::BusParams& p = plan_.core.buses[b];
     if (p.law == core::LawKind::planned && !p.use_forecast)
-      spdlog::warn("bus {}: law planned with use_forecast off plans nothing (it runs as the adaptive law until "
-                   "`eqctl set --bus {} use_forecast=on`)",
-                   plan_.directory.buses[b], plan_.directory.buses[b]);
+      spdlog::warn(
+          "bus {}: law planned with use_forecast off plans nothing (it runs as the adaptive law until "
+          "`eqctl set --bus {} use_forecast=on`)",
+          plan_.directory.buses[b], plan_.directory.buses[b]);
   }
   if (!initial_energy.empty()) {
     plan_.core.initial_energy.resize(plan_.directory.buses.size());
@@ -79,16 +81,19 @@ void Daemon::start() {
     const std::string& name = plan_.directory.channels[i].name;
     const bool configured = std::any_of(cfg_.buffers.begin(), cfg_.buffers.end(),
                                         [&](const config::BufferConfig& b) { return b.channel == name; });
-    if (plan_.core.channels[i].assigned) ++(configured ? from_config : from_state);
-    else if (configured) ++released_by_state;
+    if (plan_.core.channels[i].assigned)
+      ++(configured ? from_config : from_state);
+    else if (configured)
+      ++released_by_state;
   }
-  spdlog::info("eqd started: {} bus(es), {} controller(s), {} channel(s), {} equalization channel(s) ({} from config, "
-               "{} from state{}), control period {} ms, liveness bound {} ms",
-               plan_.directory.buses.size(), plan_.directory.controllers.size(), plan_.directory.channels.size(),
-               from_config + from_state, from_config, from_state,
-               released_by_state ? "; " + std::to_string(released_by_state) + " configured one(s) released by state"
-                                 : std::string(),
-               cfg_.loop.period_ms, cfg_.loop.liveness_timeout_ms);
+  spdlog::info(
+      "eqd started: {} bus(es), {} controller(s), {} channel(s), {} equalization channel(s) ({} from config, "
+      "{} from state{}), control period {} ms, liveness bound {} ms",
+      plan_.directory.buses.size(), plan_.directory.controllers.size(), plan_.directory.channels.size(),
+      from_config + from_state, from_config, from_state,
+      released_by_state ? "; " + std::to_string(released_by_state) + " configured one(s) released by state"
+                        : std::string(),
+      cfg_.loop.period_ms, cfg_.loop.liveness_timeout_ms);
 }
 
 void Daemon::detach() {
@@ -149,9 +154,10 @@ ShutdownReport Daemon::shutdown(std::chrono::milliseconds timeout) {
       report.acknowledged.push_back(name);
     } else {
       report.timed_out.push_back(name);
-      spdlog::warn("controller {}: stop not acknowledged within {} ms; its lease/heartbeat watchdog will release "
-                   "its equalization channels",
-                   name, timeout.count());
+      spdlog::warn(
+          "controller {}: stop not acknowledged within {} ms; its lease/heartbeat watchdog will release "
+          "its equalization channels",
+          name, timeout.count());
     }
   }
   for (auto& p : links_) p->stop();

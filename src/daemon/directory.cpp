@@ -7,9 +7,12 @@ namespace eqd::daemon {
 
 const char* to_string(ControllerSource s) noexcept {
   switch (s) {
-    case ControllerSource::config: return "config";
-    case ControllerSource::cache: return "cache";
-    case ControllerSource::discovery: return "discovery";
+    case ControllerSource::config:
+      return "config";
+    case ControllerSource::cache:
+      return "cache";
+    case ControllerSource::discovery:
+      return "discovery";
   }
   return "unknown";
 }
@@ -52,8 +55,9 @@ std::vector<std::string> Directory::suggest_channels(std::string_view name, std:
   scored.reserve(channels.size());
   for (const ChannelInfo& c : channels) scored.emplace_back(edit_distance(name, c.name), &c.name);
   const std::size_t keep = std::min(max, scored.size());
-  std::partial_sort(scored.begin(), scored.begin() + static_cast<std::ptrdiff_t>(keep), scored.end(),
-                    [](const auto& x, const auto& y) { return x.first < y.first || (x.first == y.first && *x.second < *y.second); });
+  std::partial_sort(
+      scored.begin(), scored.begin() + static_cast<std::ptrdiff_t>(keep), scored.end(),
+      [](const auto& x, const auto& y) { return x.first < y.first || (x.first == y.first && *x.second < *y.second); });
   std::vector<std::string> out;
   for (std::size_t i = 0; i < keep; ++i)
     if (scored[i].first <= std::max<std::size_t>(3, name.size() / 2)) out.push_back(*scored[i].second);

@@ -71,9 +71,10 @@ void EventWatch::watch_stall(const StallView& sv, std::int64_t now_ns) {
     std::uint64_t n = 0;
     stall_logged_ = allow(stall_log_, now_ns, n);
     if (stall_logged_)
-      spdlog::error("control thread stalled: no control cycle for {:.1f} s (bound {:.1f} s); the links hold their "
-                    "heartbeat and commands, so the controllers' watchdogs take the buffers to 0 W{}",
-                    sv.cycle_age_s, sv.bound_s, more(n));
+      spdlog::error(
+          "control thread stalled: no control cycle for {:.1f} s (bound {:.1f} s); the links hold their "
+          "heartbeat and commands, so the controllers' watchdogs take the buffers to 0 W{}",
+          sv.cycle_age_s, sv.bound_s, more(n));
   } else if (!sv.stalled && stalled_) {
     stalled_ = false;
     // The end of a stall whose start was logged is always said, so that the log tells how long it was.
@@ -81,7 +82,6 @@ void EventWatch::watch_stall(const StallView& sv, std::int64_t now_ns) {
       spdlog::warn("control thread resumed after {:.1f} s; buffers are commanded again from new samples only",
                    static_cast<double>(now_ns - stall_since_ns_) / kNsPerS);
   }
-
 }
 
 // Links: down, back up, and the control stalls they saw.
@@ -118,7 +118,6 @@ void EventWatch::watch_links(const Daemon& d, const StallView& sv, std::int64_t 
                         name, hb_ms, bound_ms, hb_ms / 2.0);
     }
   }
-
 }
 
 // Buffers that leave equalization mode without eqd asking (round robin over the rig).

@@ -61,12 +61,18 @@ const std::vector<Field>& current_fields() noexcept { return t_fields; }
 int journal_priority(spdlog::level::level_enum level) noexcept {
   switch (level) {
     case spdlog::level::trace:
-    case spdlog::level::debug: return 7;
-    case spdlog::level::info: return 6;
-    case spdlog::level::warn: return 4;
-    case spdlog::level::err: return 3;
-    case spdlog::level::critical: return 2;
-    default: return 6;
+    case spdlog::level::debug:
+      return 7;
+    case spdlog::level::info:
+      return 6;
+    case spdlog::level::warn:
+      return 4;
+    case spdlog::level::err:
+      return 3;
+    case spdlog::level::critical:
+      return 2;
+    default:
+      return 6;
   }
 }
 
@@ -109,8 +115,8 @@ RateLimiter::Decision RateLimiter::admit(const std::string& key, std::string_vie
   }
   if (it != entries_.end() && it->second.suppressed > 0) {
     const Entry& e = it->second;
-    d.summary = Summary{key, e.suppressed, std::chrono::duration<double>(e.last - e.window_start).count(),
-                        e.last_message};
+    d.summary =
+        Summary{key, e.suppressed, std::chrono::duration<double>(e.last - e.window_start).count(), e.last_message};
   }
   entries_[key] = Entry{now, now, 0, std::string(message)};
   d.log = true;
@@ -146,8 +152,7 @@ void ControllerErrorLog::report(const std::string& controller, std::uint16_t cha
     log_with(spdlog::level::warn, {{"CONTROLLER", controller}, {"BUS", bus}}, "{}", message);
   } else {
     const std::string channel_name = controller + "/" + std::to_string(channel);
-    log_with(spdlog::level::warn, {{"CONTROLLER", controller}, {"CHANNEL", channel_name}, {"BUS", bus}}, "{}",
-             message);
+    log_with(spdlog::level::warn, {{"CONTROLLER", controller}, {"CHANNEL", channel_name}, {"BUS", bus}}, "{}", message);
   }
 }
 
@@ -156,8 +161,8 @@ void ControllerErrorLog::flush(RateLimiter::Clock::time_point now) {
 }
 
 void ControllerErrorLog::log_summary(const RateLimiter::Summary& s) {
-  log_with(spdlog::level::warn, {{"CONTROLLER", s.key}}, "{}: {} more error(s) in the last {:.0f} s (last: {})",
-           s.key, s.suppressed, s.span_s, s.last_message);
+  log_with(spdlog::level::warn, {{"CONTROLLER", s.key}}, "{}: {} more error(s) in the last {:.0f} s (last: {})", s.key,
+           s.suppressed, s.span_s, s.last_message);
 }
 
 ControllerErrorLog& controller_errors() {
@@ -174,7 +179,8 @@ std::function<void(std::uint16_t, const char*)> controller_error_reporter(const 
     if (c.name == controller) found = c;
   // A discovered controller whose bus is not known has none (BUS= empty), not the first bus.
   if (found.bus.empty() && !found.bus_unknown && !cfg.buses.empty()) found.bus = cfg.buses.front().name;
-  return [controller, default_bus = found.bus, channel_bus = found.channel_bus](std::uint16_t channel, const char* message) {
+  return [controller, default_bus = found.bus, channel_bus = found.channel_bus](std::uint16_t channel,
+                                                                                const char* message) {
     const auto it = channel == 0 ? channel_bus.end() : channel_bus.find(channel);
     controller_errors().report(controller, channel, it == channel_bus.end() ? default_bus : it->second, message);
   };

@@ -35,7 +35,8 @@ void PlannerThread::run() noexcept {
     const std::int64_t dt = monotonic_ns() - t0;
     stats_.plans.fetch_add(made, std::memory_order_relaxed);
     stats_.last_plan_ns.store(dt, std::memory_order_relaxed);
-    if (dt > stats_.max_plan_ns.load(std::memory_order_relaxed)) stats_.max_plan_ns.store(dt, std::memory_order_relaxed);
+    if (dt > stats_.max_plan_ns.load(std::memory_order_relaxed))
+      stats_.max_plan_ns.store(dt, std::memory_order_relaxed);
   }
 }
 

@@ -90,7 +90,8 @@ std::string encode_learned(const core::Predictor& p, const Directory& dir) {
 LearnedLoad decode_learned(std::string_view bytes, core::Predictor& p, const Directory& dir) {
   LearnedLoad r;
   r.existed = true;
-  if (bytes.size() < sizeof kMagic + 4 * sizeof(std::uint32_t) || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0) {
+  if (bytes.size() < sizeof kMagic + 4 * sizeof(std::uint32_t) ||
+      std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0) {
     r.error = "not a learned-forecasts file (bad magic or too short)";
     return r;
   }
@@ -125,8 +126,10 @@ LearnedLoad decode_learned(std::string_view bytes, core::Predictor& p, const Dir
       continue;
     }
     const std::span<const std::uint8_t> span(reinterpret_cast<const std::uint8_t*>(blob.data()), blob.size());
-    if (p.channel(*idx).load(span)) ++r.restored;
-    else ++r.refused;
+    if (p.channel(*idx).load(span))
+      ++r.restored;
+    else
+      ++r.refused;
   }
   if (!c.ok || c.at != body.size()) {
     r.error = "entries do not match the channel count";
@@ -137,7 +140,10 @@ LearnedLoad decode_learned(std::string_view bytes, core::Predictor& p, const Dir
 }
 
 PredictorThread::PredictorThread(core::ControlCore& core, const Directory& dir, std::string path, int save_period_s)
-    : core_(core), dir_(dir), path_(std::move(path)), save_period_s_(std::max(1, save_period_s)),
+    : core_(core),
+      dir_(dir),
+      path_(std::move(path)),
+      save_period_s_(std::max(1, save_period_s)),
       predictor_(core.channel_count()) {}
 
 PredictorThread::~PredictorThread() { stop(); }
@@ -155,7 +161,8 @@ LearnedLoad PredictorThread::start() {
       if (!r.error.empty()) {
         try {
           r.moved_aside_to = util::move_aside(path_, "corrupt");
-          spdlog::error("learned forecasts {}: {}; moved it to {}; learning starts anew", path_, r.error, r.moved_aside_to);
+          spdlog::error("learned forecasts {}: {}; moved it to {}; learning starts anew", path_, r.error,
+                        r.moved_aside_to);
         } catch (const std::exception& e) {
           spdlog::error("learned forecasts {}: {}; {}; learning starts anew", path_, r.error, e.what());
         }
@@ -208,7 +215,8 @@ void PredictorThread::run() noexcept {
     const std::int64_t dt = monotonic_ns() - t0;
     stats_.ticks.fetch_add(1, std::memory_order_relaxed);
     stats_.last_tick_ns.store(dt, std::memory_order_relaxed);
-    if (dt > stats_.max_tick_ns.load(std::memory_order_relaxed)) stats_.max_tick_ns.store(dt, std::memory_order_relaxed);
+    if (dt > stats_.max_tick_ns.load(std::memory_order_relaxed))
+      stats_.max_tick_ns.store(dt, std::memory_order_relaxed);
     if (stats_.ticks.load(std::memory_order_relaxed) % 60 == 1)
       stats_.memory_bytes.store(predictor_.memory_bytes(), std::memory_order_relaxed);
     if (std::chrono::steady_clock::now() >= next_save) {

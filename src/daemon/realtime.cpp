@@ -29,9 +29,10 @@ void log_realtime(const RealtimeOutcome& o) {
     if (o.priority_error == 0) {
       spdlog::info("control thread: SCHED_FIFO priority {}", o.priority);
     } else if (o.priority_error == EPERM) {
-      spdlog::warn("control thread: SCHED_FIFO priority {} not permitted (EPERM): running at normal priority; allow "
-                   "it with LimitRTPRIO={} and RestrictRealtime=no in the unit (docs/operations.md, Real-time)",
-                   o.priority, o.priority);
+      spdlog::warn(
+          "control thread: SCHED_FIFO priority {} not permitted (EPERM): running at normal priority; allow "
+          "it with LimitRTPRIO={} and RestrictRealtime=no in the unit (docs/operations.md, Real-time)",
+          o.priority, o.priority);
     } else {
       spdlog::warn("control thread: SCHED_FIFO priority {} refused: {}; running at normal priority", o.priority,
                    std::strerror(o.priority_error));
@@ -41,9 +42,10 @@ void log_realtime(const RealtimeOutcome& o) {
     if (o.lock_error == 0) {
       spdlog::info("memory locked (mlockall)");
     } else if (o.lock_error == EPERM || o.lock_error == ENOMEM || o.lock_error == EAGAIN) {
-      spdlog::warn("lock_memory: mlockall not permitted ({}): memory stays pageable; allow it with "
-                   "LimitMEMLOCK=infinity in the unit (docs/operations.md, Real-time)",
-                   std::strerror(o.lock_error));
+      spdlog::warn(
+          "lock_memory: mlockall not permitted ({}): memory stays pageable; allow it with "
+          "LimitMEMLOCK=infinity in the unit (docs/operations.md, Real-time)",
+          std::strerror(o.lock_error));
     } else {
       spdlog::warn("lock_memory: mlockall failed: {}", std::strerror(o.lock_error));
     }

@@ -8,10 +8,10 @@ namespace eqd::daemon {
 
 /// What apply_realtime() achieved. Plain data.
 struct RealtimeOutcome {
-  int priority = 0;         ///< requested SCHED_FIFO priority (0: not requested)
-  int priority_error = 0;   ///< errno of pthread_setschedparam (0: applied or not requested)
-  bool lock_memory = false; ///< mlockall requested
-  int lock_error = 0;       ///< errno of mlockall (0: locked or not requested)
+  int priority = 0;          ///< requested SCHED_FIFO priority (0: not requested)
+  int priority_error = 0;    ///< errno of pthread_setschedparam (0: applied or not requested)
+  bool lock_memory = false;  ///< mlockall requested
+  int lock_error = 0;        ///< errno of mlockall (0: locked or not requested)
 };
 
 /// Names the calling thread `thread_name` (at most 15 characters; tools such as top -H and the VM

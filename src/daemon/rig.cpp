@@ -10,9 +10,12 @@ namespace {
 
 ControllerSource source_of(config::ControllerOrigin origin) {
   switch (origin) {
-    case config::ControllerOrigin::cache: return ControllerSource::cache;
-    case config::ControllerOrigin::discovery: return ControllerSource::discovery;
-    case config::ControllerOrigin::config: break;
+    case config::ControllerOrigin::cache:
+      return ControllerSource::cache;
+    case config::ControllerOrigin::discovery:
+      return ControllerSource::discovery;
+    case config::ControllerOrigin::config:
+      break;
   }
   return ControllerSource::config;
 }

@@ -63,8 +63,7 @@ std::string from_json(const json& j, ControllerRecord& r) {
   // Optional (files of eqd before buses were announced have neither): empty means none.
   for (auto [key, out] : {std::pair{"bus", &r.bus}, {"adopted_bus", &r.adopted_bus}}) {
     if (!(e = str(key, *out, false)).empty()) return e;
-    if (!out->empty() && !is_valid_name(*out))
-      return std::string("\"") + key + "\" is not a bus name";
+    if (!out->empty() && !is_valid_name(*out)) return std::string("\"") + key + "\" is not a bus name";
   }
   constexpr std::int64_t kMaxTime = 1LL << 40;
   if (!(e = integer("first_seen_s", r.first_seen_s, 0, kMaxTime, false)).empty()) return e;
@@ -106,13 +105,19 @@ CacheLoad load_cache(const std::string& path) {
   text << in.rdbuf();
   std::string why;
   const json j = json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) why = "not valid JSON";
-  else if (!j.is_object()) why = "not a JSON object";
-  else if (j.value("format", std::string()) != kCacheFormat) why = std::string("\"format\" is not \"") + kCacheFormat + "\"";
-  else if (!j.contains("version") || !j["version"].is_number_integer()) why = "\"version\" is missing";
+  if (j.is_discarded())
+    why = "not valid JSON";
+  else if (!j.is_object())
+    why = "not a JSON object";
+  else if (j.value("format", std::string()) != kCacheFormat)
+    why = std::string("\"format\" is not \"") + kCacheFormat + "\"";
+  else if (!j.contains("version") || !j["version"].is_number_integer())
+    why = "\"version\" is missing";
   else if (j["version"].get<std::int64_t>() < 1 || j["version"].get<std::int64_t>() > kCacheVersion)
-    why = "version " + j["version"].dump() + " is not understood (this eqd reads 1.." + std::to_string(kCacheVersion) + ")";
-  else if (!j.contains("controllers") || !j["controllers"].is_array()) why = "\"controllers\" is not a list";
+    why = "version " + j["version"].dump() + " is not understood (this eqd reads 1.." + std::to_string(kCacheVersion) +
+          ")";
+  else if (!j.contains("controllers") || !j["controllers"].is_array())
+    why = "\"controllers\" is not a list";
   if (!why.empty()) {
     // Keep the evidence: a later eqd (or a person) may still make sense of it.
     out.moved_to = path + ".corrupt-" + std::to_string(std::time(nullptr));
@@ -138,9 +143,11 @@ CacheLoad load_cache(const std::string& path) {
     } else {
       bool dup = false;
       for (const auto& x : out.records) dup = dup || x.name == r.name;
-      if (dup) out.warning += (out.warning.empty() ? "connection cache " + path + ": " : "; ") + std::string("entry ") +
-                              std::to_string(index) + " skipped: duplicate name " + r.name;
-      else out.records.push_back(std::move(r));
+      if (dup)
+        out.warning += (out.warning.empty() ? "connection cache " + path + ": " : "; ") + std::string("entry ") +
+                       std::to_string(index) + " skipped: duplicate name " + r.name;
+      else
+        out.records.push_back(std::move(r));
     }
     ++index;
   }

@@ -88,9 +88,11 @@ std::string DiscoveryManager::signature(const config::Config& cfg) {
     if (c.origin == config::ControllerOrigin::config) continue;
     const auto* tcp = c.settings_as<io::modbus::TcpSettings>();
     s += c.name + "|" + c.transport + "|" +
-         (tcp != nullptr ? tcp->host + "|" + std::to_string(tcp->port) + "|" + std::to_string(tcp->unit_id) + "|" + tcp->profile
-                         : std::string("|||")) +
-         "|" + std::to_string(c.channels) + "|" + (c.read_only ? "ro" : "rw") + "|" + (c.bus_unknown ? "?" : c.bus) + "\n";
+         (tcp != nullptr
+              ? tcp->host + "|" + std::to_string(tcp->port) + "|" + std::to_string(tcp->unit_id) + "|" + tcp->profile
+              : std::string("|||")) +
+         "|" + std::to_string(c.channels) + "|" + (c.read_only ? "ro" : "rw") + "|" + (c.bus_unknown ? "?" : c.bus) +
+         "\n";
   }
   return s;
 }
@@ -123,9 +125,10 @@ bool DiscoveryManager::start_mdns() {
                                          });
   if (!err.empty()) {
     // Said once, at start: eqd keeps running from the configuration file and the cache.
-    spdlog::warn("discovery is off: cannot run Avahi's client ({}); running from the configuration file and the "
-                 "connection cache ({} cached controller(s)); restart eqd to try again",
-                 err, known_.size());
+    spdlog::warn(
+        "discovery is off: cannot run Avahi's client ({}); running from the configuration file and the "
+        "connection cache ({} cached controller(s)); restart eqd to try again",
+        err, known_.size());
     return false;
   }
   if (base_.discovery.publish) {
@@ -134,7 +137,8 @@ bool DiscoveryManager::start_mdns() {
     const std::uint16_t metrics_port = base_.metrics.enabled ? port_of(base_.metrics.listen) : 0;
     PublishedService self{"eqd on " + host_name(), kEqdServiceType, metrics_port,
                           eqd_txt(EQD_DISCOVERY_VERSION, buses, metrics_port, base_.api.socket_path)};
-    if (const std::string e = session->publish({self}); !e.empty()) spdlog::warn("discovery: cannot publish eqd: {}", e);
+    if (const std::string e = session->publish({self}); !e.empty())
+      spdlog::warn("discovery: cannot publish eqd: {}", e);
   }
   for (const std::string& type : base_.discovery.service_types) {
     if (const std::string e = session->browse(type); !e.empty()) spdlog::warn("discovery: {}", e);
@@ -145,10 +149,11 @@ bool DiscoveryManager::start_mdns() {
                  base_.discovery.publish ? ", publishing eqd as _eqd._tcp" : "");
   } else {
     // Said once: the session connects by itself when avahi-daemon appears (and says so then).
-    spdlog::warn("discovery is off: cannot reach avahi-daemon over the system D-Bus ({}); running from the "
-                 "configuration file and the connection cache ({} cached controller(s)); discovery starts by itself "
-                 "once avahi-daemon runs",
-                 session->not_connected_reason(), known_.size());
+    spdlog::warn(
+        "discovery is off: cannot reach avahi-daemon over the system D-Bus ({}); running from the "
+        "configuration file and the connection cache ({} cached controller(s)); discovery starts by itself "
+        "once avahi-daemon runs",
+        session->not_connected_reason(), known_.size());
   }
   mdns_ = std::move(session);
   return up;
@@ -193,7 +198,8 @@ void DiscoveryManager::handle(const MdnsEvent& ev, std::int64_t now_s) {
     return;
   }
   // The same controller is recognised by its identity (serial), whatever address it has now.
-  auto it = std::find_if(known_.begin(), known_.end(), [&](const auto& kv) { return kv.second.record.identity == a.identity; });
+  auto it = std::find_if(known_.begin(), known_.end(),
+                         [&](const auto& kv) { return kv.second.record.identity == a.identity; });
   if (it == known_.end()) {
     if (known_.count(a.name) != 0) {
       warn_once("controller name " + a.name + " is announced by two controllers (identities " +
@@ -211,11 +217,11 @@ void DiscoveryManager::handle(const MdnsEvent& ev, std::int64_t now_s) {
   Known& k = it->second;
   ControllerRecord& r = k.record;
   if (!r.host.empty() && (r.host != a.host || r.port != a.port || r.unit_id != a.unit_id))
-    spdlog::info("discovery: controller {} moved from {}:{} unit {} to {}:{} unit {}", r.name, r.host, r.port, r.unit_id,
-                 a.host, a.port, a.unit_id);
+    spdlog::info("discovery: controller {} moved from {}:{} unit {} to {}:{} unit {}", r.name, r.host, r.port,
+                 r.unit_id, a.host, a.port, a.unit_id);
   if (!r.host.empty() && r.bus != a.bus)
-    spdlog::info("discovery: controller {} now announces {} (was {})", r.name, a.bus.empty() ? "no bus" : "bus " + a.bus,
-                 r.bus.empty() ? "none" : r.bus);
+    spdlog::info("discovery: controller {} now announces {} (was {})", r.name,
+                 a.bus.empty() ? "no bus" : "bus " + a.bus, r.bus.empty() ? "none" : r.bus);
   const bool changed = r.host != a.host || r.port != a.port || r.unit_id != a.unit_id || r.profile != a.profile ||
                        r.channels != a.channels || r.service_type != a.service_type || r.bus != a.bus;
   r.host = a.host;
@@ -258,9 +264,10 @@ std::optional<config::Config> DiscoveryManager::tick(const std::vector<LinkState
 void DiscoveryManager::report_status(const MdnsStatus& st) {
   switch (st.kind) {
     case MdnsStatus::Kind::lost:
-      spdlog::warn("discovery is off: {}; running from the configuration file and the connection cache; "
-                   "reconnecting by itself",
-                   st.text);
+      spdlog::warn(
+          "discovery is off: {}; running from the configuration file and the connection cache; "
+          "reconnecting by itself",
+          st.text);
       // What was announced is unknown until the new browsers report it again (a controller that left
       // meanwhile sends no removal): nothing counts as announced, so that expiry works.
       for (auto& [name, k] : known_) k.announced = false;
@@ -285,9 +292,10 @@ void DiscoveryManager::apply_request(const Request& rq) {
     if (!rq.bus.empty()) r.adopted_bus = rq.bus;
     const BusChoice bus = choose_bus(base_, r);
     if (bus.bus.empty())
-      spdlog::warn("discovery: controller {} adopted, but its bus is not known: it stays read-only and in no bus's "
-                   "balance until it is (`eqctl controllers adopt {} --bus BUS`)",
-                   rq.name, rq.name);
+      spdlog::warn(
+          "discovery: controller {} adopted, but its bus is not known: it stays read-only and in no bus's "
+          "balance until it is (`eqctl controllers adopt {} --bus BUS`)",
+          rq.name, rq.name);
     else
       spdlog::info("discovery: controller {} adopted on bus {}: eqd may command it from the next handover", rq.name,
                    bus.bus);
@@ -387,8 +395,10 @@ void DiscoveryManager::publish_names() {
 }
 
 ChangeResult DiscoveryManager::adopt(const std::string& name, const std::string& bus) {
-  const std::string unknown_bus_hint = "; it stays read-only and in no bus's balance until its bus is known: give it "
-                                       "one with `eqctl controllers adopt " + name + " --bus BUS`";
+  const std::string unknown_bus_hint =
+      "; it stays read-only and in no bus's balance until its bus is known: give it "
+      "one with `eqctl controllers adopt " +
+      name + " --bus BUS`";
   std::string on_bus;
   int debounce_ms = 0;
   {
@@ -410,7 +420,8 @@ ChangeResult DiscoveryManager::adopt(const std::string& name, const std::string&
     }
     NameInfo& n = it->second;
     if (n.adopted && (bus.empty() || bus == n.bus)) {
-      if (n.bus.empty()) return {true, "", "controller " + name + " is already adopted, but its bus is not known" + unknown_bus_hint};
+      if (n.bus.empty())
+        return {true, "", "controller " + name + " is already adopted, but its bus is not known" + unknown_bus_hint};
       return {true, "", "controller " + name + " is already adopted, on bus " + n.bus};
     }
     n.adopted = true;
@@ -422,7 +433,8 @@ ChangeResult DiscoveryManager::adopt(const std::string& name, const std::string&
   if (wake_) wake_();
   if (on_bus.empty()) return {true, "", "controller " + name + " adopted, but its bus is not known" + unknown_bus_hint};
   return {true, "",
-          "controller " + name + " adopted on bus " + on_bus + ": eqd may command it after the handover (within about " +
+          "controller " + name + " adopted on bus " + on_bus +
+              ": eqd may command it after the handover (within about " +
               std::to_string(debounce_ms / 1000.0).substr(0, 3) + " s); its channels can then be assigned"};
 }
 
@@ -430,8 +442,7 @@ ChangeResult DiscoveryManager::forget(const std::string& name) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     const auto it = names_.find(name);
-    if (it == names_.end())
-      return {false, "unknown_controller", "no discovered or cached controller " + name};
+    if (it == names_.end()) return {false, "unknown_controller", "no discovered or cached controller " + name};
     if (it->second.configured)
       return {false, "invalid",
               "controller " + name + " is in the configuration file (" + base_.source_path + "): remove it there"};
@@ -439,10 +450,11 @@ ChangeResult DiscoveryManager::forget(const std::string& name) {
     requests_.push_back(Request{false, name, {}});
   }
   if (wake_) wake_();
-  return {true, "",
-          "controller " + name +
-              " forgotten: removed from the connection cache and no longer polled (it comes back if it announces itself "
-              "again)"};
+  return {
+      true, "",
+      "controller " + name +
+          " forgotten: removed from the connection cache and no longer polled (it comes back if it announces itself "
+          "again)"};
 }
 
 void DiscoveryManager::save(std::int64_t now_s) {

@@ -142,7 +142,8 @@ struct MdnsSession::Impl {
     }
     if (group == nullptr) {
       group = avahi_entry_group_new(c, &Impl::on_group, this);
-      if (group == nullptr) return std::string("cannot create an entry group: ") + avahi_strerror(avahi_client_errno(c));
+      if (group == nullptr)
+        return std::string("cannot create an entry group: ") + avahi_strerror(avahi_client_errno(c));
     } else {
       avahi_entry_group_reset(group);
     }
@@ -152,7 +153,8 @@ struct MdnsSession::Impl {
         AvahiStringList* txt = nullptr;
         for (const std::string& t : s.txt)
           txt = avahi_string_list_add_arbitrary(txt, reinterpret_cast<const std::uint8_t*>(t.data()), t.size());
-        txt = avahi_string_list_reverse(txt);  // add_arbitrary prepends: keep the given order, as avahi_string_list_new does
+        txt = avahi_string_list_reverse(
+            txt);  // add_arbitrary prepends: keep the given order, as avahi_string_list_new does
         const int rc = avahi_entry_group_add_service_strlst(group, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC,
                                                             static_cast<AvahiPublishFlags>(0), s.name.c_str(),
                                                             s.type.c_str(), nullptr, nullptr, s.port, txt);
@@ -274,7 +276,8 @@ struct MdnsSession::Impl {
         break;
       }
       case AVAHI_BROWSER_FAILURE:
-        self->notify(MdnsStatus::Kind::problem, std::string("browsing failed: ") + avahi_strerror(avahi_client_errno(c)));
+        self->notify(MdnsStatus::Kind::problem,
+                     std::string("browsing failed: ") + avahi_strerror(avahi_client_errno(c)));
         self->arm_retry();  // a new client browses again
         break;
       case AVAHI_BROWSER_ALL_FOR_NOW:

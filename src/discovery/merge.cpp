@@ -48,14 +48,15 @@ BusChoice choose_bus(const config::Config& base, const ControllerRecord& r) {
   if (r.adopted && !r.adopted_bus.empty()) {
     chosen = r.adopted_bus;
     from = "adopted on bus " + r.adopted_bus;
-  } else if (const config::AdoptRule* rule = find_adopt_rule(r.name, base.discovery.adopt); rule != nullptr && !rule->bus.empty()) {
+  } else if (const config::AdoptRule* rule = find_adopt_rule(r.name, base.discovery.adopt);
+             rule != nullptr && !rule->bus.empty()) {
     chosen = rule->bus;
     from = "adopted on bus " + rule->bus + " by the discovery.adopt rule '" + rule->match + "'";
   }
   if (!chosen.empty()) {
     if (!has_bus(base, chosen)) {
-      out.note = "controller " + r.name + " was " + from + ", which the configuration does not have (buses: " +
-                 bus_list(base) + ")";
+      out.note = "controller " + r.name + " was " + from +
+                 ", which the configuration does not have (buses: " + bus_list(base) + ")";
       return out;
     }
     out.bus = chosen;
@@ -64,8 +65,11 @@ BusChoice choose_bus(const config::Config& base, const ControllerRecord& r) {
     return out;
   }
   if (!r.bus.empty()) {
-    if (has_bus(base, r.bus)) out.bus = r.bus;
-    else out.note = "controller " + r.name + " announces bus " + r.bus + ", which eqd does not have (buses: " + bus_list(base) + ")";
+    if (has_bus(base, r.bus))
+      out.bus = r.bus;
+    else
+      out.note = "controller " + r.name + " announces bus " + r.bus +
+                 ", which eqd does not have (buses: " + bus_list(base) + ")";
     return out;
   }
   // Nothing to choose from: with one bus a controller that names none can only be on it.
@@ -90,9 +94,12 @@ MergeResult merge_controllers(const config::Config& base, const std::vector<Know
       return c.name == r.name || (tcp != nullptr && endpoint(tcp->host, tcp->port, tcp->unit_id) == ep);
     });
     if (same != cfg.controllers.end()) {
-      out.skipped.push_back(r.name + ": " +
-                            (same->name == r.name ? "a controller of that name is already " + std::string(same->origin == config::ControllerOrigin::config ? "configured" : "known")
-                                                  : "its endpoint " + ep + " belongs to controller " + same->name));
+      out.skipped.push_back(
+          r.name + ": " +
+          (same->name == r.name
+               ? "a controller of that name is already " +
+                     std::string(same->origin == config::ControllerOrigin::config ? "configured" : "known")
+               : "its endpoint " + ep + " belongs to controller " + same->name));
       continue;
     }
     if (cfg.buses.empty()) {
@@ -114,10 +121,13 @@ MergeResult merge_controllers(const config::Config& base, const std::vector<Know
     c.bus = bus.bus;
     c.bus_unknown = bus.bus.empty();
     if (!bus.note.empty())
-      out.notes.push_back(bus.note + (c.bus_unknown ? "; it stays read-only and in no bus's balance until its bus is known "
-                                                      "(`eqctl controllers adopt " + r.name + " --bus BUS`, or a "
-                                                      "discovery.adopt rule with a bus)"
-                                                    : ""));
+      out.notes.push_back(bus.note + (c.bus_unknown
+                                          ? "; it stays read-only and in no bus's balance until its bus is known "
+                                            "(`eqctl controllers adopt " +
+                                                r.name +
+                                                " --bus BUS`, or a "
+                                                "discovery.adopt rule with a bus)"
+                                          : ""));
     c.origin = k.origin;
     c.identity = r.identity;
     // Commanding a controller whose bus is unknown would balance nothing (its channels are in no bus).
@@ -127,12 +137,13 @@ MergeResult merge_controllers(const config::Config& base, const std::vector<Know
     } else {
       const auto it = base.maps.find(r.profile);
       if (it == base.maps.end()) {
-        out.skipped.push_back(r.name + ": unknown profile '" + r.profile + "' (define it under maps: in the configuration)");
+        out.skipped.push_back(r.name + ": unknown profile '" + r.profile +
+                              "' (define it under maps: in the configuration)");
         continue;
       }
       if (r.channels > it->second.channel_count) {
-        out.skipped.push_back(r.name + ": announces " + std::to_string(r.channels) + " channels but profile '" + r.profile +
-                              "' describes " + std::to_string(it->second.channel_count));
+        out.skipped.push_back(r.name + ": announces " + std::to_string(r.channels) + " channels but profile '" +
+                              r.profile + "' describes " + std::to_string(it->second.channel_count));
         continue;
       }
       tcp.map = it->second;

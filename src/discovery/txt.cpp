@@ -23,8 +23,10 @@ std::optional<long> to_int(const std::string& s) {
 std::string shown(const std::string& s) {
   std::string out;
   for (unsigned char ch : s.substr(0, 40)) {
-    if (ch >= 0x20 && ch < 0x7f) out += static_cast<char>(ch);
-    else out += '?';
+    if (ch >= 0x20 && ch < 0x7f)
+      out += static_cast<char>(ch);
+    else
+      out += '?';
   }
   return "'" + out + (s.size() > 40 ? "...'" : "'");
 }
@@ -45,7 +47,8 @@ std::map<std::string, std::string> txt_map(const std::vector<std::string>& txt) 
     const auto eq = t.find('=');
     std::string key = t.substr(0, eq);
     if (key.empty()) continue;  // RFC 6763 6.4: a string starting with '=' is ignored
-    std::transform(key.begin(), key.end(), key.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    std::transform(key.begin(), key.end(), key.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
     out.emplace(std::move(key), eq == std::string::npos ? std::string() : t.substr(eq + 1));
   }
   return out;
@@ -55,8 +58,10 @@ std::string sanitize_name(std::string_view instance) {
   std::string out;
   for (char ch : instance) {
     const bool ok = std::isalnum(static_cast<unsigned char>(ch)) != 0 || ch == '_' || ch == '-';
-    if (ok) out += ch;
-    else if (!out.empty() && out.back() != '-') out += '-';
+    if (ok)
+      out += ch;
+    else if (!out.empty() && out.back() != '-')
+      out += '-';
   }
   while (!out.empty() && out.back() == '-') out.pop_back();
   if (out.size() > 64) out.resize(64);
@@ -66,8 +71,8 @@ std::string sanitize_name(std::string_view instance) {
 ParsedAnnouncement parse_controller(const ResolvedService& s) {
   ParsedAnnouncement r;
   auto refuse = [&](std::string why) {
-    r.error = "service '" + sanitize_name(s.instance) + "' (" + s.type + " at " + s.address + ":" + std::to_string(s.port) +
-              "): " + std::move(why);
+    r.error = "service '" + sanitize_name(s.instance) + "' (" + s.type + " at " + s.address + ":" +
+              std::to_string(s.port) + "): " + std::move(why);
     return r;
   };
   const auto txt = txt_map(s.txt);
@@ -88,7 +93,8 @@ ParsedAnnouncement parse_controller(const ResolvedService& s) {
   a.host = s.address;
   a.port = s.port;
   if (const std::string* v = get("name")) {
-    if (!valid_name(*v)) return refuse("TXT name=" + shown(*v) + " is not a controller name (letters, digits, '_', '-')");
+    if (!valid_name(*v))
+      return refuse("TXT name=" + shown(*v) + " is not a controller name (letters, digits, '_', '-')");
     a.name = *v;
   } else {
     a.name = sanitize_name(s.instance);
@@ -131,8 +137,13 @@ ParsedAnnouncement parse_controller(const ResolvedService& s) {
 
 std::vector<std::string> controller_txt(const std::string& name, const std::string& serial, int unit_id,
                                         const std::string& profile, std::uint16_t channels, const std::string& bus) {
-  std::vector<std::string> out{"txtvers=" + std::to_string(kTxtVersion), "name=" + name,  "serial=" + serial, "transport=tcp",
-                               "unit=" + std::to_string(unit_id),         "profile=" + profile, "channels=" + std::to_string(channels)};
+  std::vector<std::string> out{"txtvers=" + std::to_string(kTxtVersion),
+                               "name=" + name,
+                               "serial=" + serial,
+                               "transport=tcp",
+                               "unit=" + std::to_string(unit_id),
+                               "profile=" + profile,
+                               "channels=" + std::to_string(channels)};
   if (!bus.empty()) out.push_back("bus=" + bus);
   return out;
 }

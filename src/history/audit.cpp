@@ -13,18 +13,12 @@ namespace eqd::history {
 using nlohmann::json;
 
 json to_json(const AuditRecord& r) {
-  json j{{"id", r.id},
-         {"time_ms", r.time_ms},
-         {"command", r.command},
-         {"uid", r.uid < 0 ? json(nullptr) : json(r.uid)},
-         {"user", r.user},
-         {"pid", r.pid < 0 ? json(nullptr) : json(r.pid)},
-         {"role", r.role},
-         {"request", r.request},
-         {"ok", r.ok},
-         {"message", r.message},
-         {"before", r.before},
-         {"after", r.after}};
+  json j{{"id", r.id},           {"time_ms", r.time_ms},
+         {"command", r.command}, {"uid", r.uid < 0 ? json(nullptr) : json(r.uid)},
+         {"user", r.user},       {"pid", r.pid < 0 ? json(nullptr) : json(r.pid)},
+         {"role", r.role},       {"request", r.request},
+         {"ok", r.ok},           {"message", r.message},
+         {"before", r.before},   {"after", r.after}};
   j["channel"] = r.channel.empty() ? json(nullptr) : json(r.channel);
   j["bus"] = r.bus.empty() ? json(nullptr) : json(r.bus);
   j["controller"] = r.controller.empty() ? json(nullptr) : json(r.controller);
@@ -39,9 +33,12 @@ std::string summary(const AuditRecord& r) {
   if (r.pid >= 0) detail += (detail.empty() ? "pid " : ", pid ") + std::to_string(r.pid);
   if (!detail.empty()) who += " (" + detail + ")";
   std::string what = r.command;
-  if (!r.channel.empty()) what += " " + r.channel;
-  else if (!r.controller.empty()) what += " controller " + r.controller;
-  else if (!r.bus.empty()) what += " bus " + r.bus;
+  if (!r.channel.empty())
+    what += " " + r.channel;
+  else if (!r.controller.empty())
+    what += " controller " + r.controller;
+  else if (!r.bus.empty())
+    what += " bus " + r.bus;
   std::string result = r.ok ? std::string("ok") : "refused (" + r.error_code + ")";
   if (!r.ok && !r.message.empty()) result += ": " + r.message;
   return "audit: " + who + " " + what + ": " + result;

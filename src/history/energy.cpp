@@ -26,8 +26,14 @@ std::int64_t minute_of(std::int64_t now_ms) {
 // A bus snapshot's cumulative counters in MinuteAccumulator's order.
 std::array<double, 8> counters_of(const core::BusSnapshot& b) {
   const core::EnergyCounters& e = b.energy;
-  return {e.grid_import_J, e.grid_export_J, e.free_import_J, e.free_export_J, e.eq_absorbed_J, e.eq_delivered_J,
-          static_cast<double>(b.direction_flips), b.setpoint_travel_W};
+  return {e.grid_import_J,
+          e.grid_export_J,
+          e.free_import_J,
+          e.free_export_J,
+          e.eq_absorbed_J,
+          e.eq_delivered_J,
+          static_cast<double>(b.direction_flips),
+          b.setpoint_travel_W};
 }
 
 }  // namespace
@@ -144,7 +150,8 @@ void EnergyRecorder::detach() {
   // One last sample, so that what the counters hold now is in the history (a stop writes it, a reload
   // goes on from it).
   if (view_ != nullptr && thread_.joinable())
-    if (std::optional<EnergyMinute> m = acc_.sample(*view_, *dir_, now_utc_ms())) (void)store_.record_energy(std::move(*m));
+    if (std::optional<EnergyMinute> m = acc_.sample(*view_, *dir_, now_utc_ms()))
+      (void)store_.record_energy(std::move(*m));
   view_ = nullptr;
   dir_ = nullptr;
 }

@@ -10,8 +10,8 @@ void check(sqlite3* db, int rc, const char* what) {
 }
 
 Database::Database(const std::string& path) {
-  const int rc = sqlite3_open_v2(path.c_str(), &h_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &h_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     const std::string msg = h_ != nullptr ? sqlite3_errmsg(h_) : sqlite3_errstr(rc);
     sqlite3_close_v2(h_);
@@ -77,8 +77,9 @@ void Statement::reset() noexcept {
 
 std::string Statement::text(int col) const {
   const unsigned char* t = sqlite3_column_text(s_, col);
-  return t == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(t),
-                                                    static_cast<std::size_t>(sqlite3_column_bytes(s_, col)));
+  return t == nullptr
+             ? std::string()
+             : std::string(reinterpret_cast<const char*>(t), static_cast<std::size_t>(sqlite3_column_bytes(s_, col)));
 }
 
 }  // namespace eqd::history::sqlite

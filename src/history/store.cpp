@@ -100,7 +100,6 @@ void journal(const AuditRecord& r) {
 
 const std::vector<std::string_view>& schema_migrations() { return kMigrations; }
 
-
 namespace {
 
 // Opens `path`, WAL + synchronous=NORMAL, checks it, and migrates it to kSchemaVersion.
@@ -115,7 +114,8 @@ std::unique_ptr<HistoryStore::Db> open_and_migrate(const std::string& path) {
     throw sqlite::Error(SQLITE_CORRUPT, "quick_check: " + check);
   const int version = std::stoi("0" + c.text("PRAGMA user_version"));
   if (version > kSchemaVersion)
-    throw sqlite::NewerSchema("schema version " + std::to_string(version) + ", newer than this eqd's " + std::to_string(kSchemaVersion) +
+    throw sqlite::NewerSchema("schema version " + std::to_string(version) + ", newer than this eqd's " +
+                              std::to_string(kSchemaVersion) +
                               " (written by a newer eqd): left untouched; eqd runs without a history database "
                               "until eqd is upgraded or the file is moved away");
   for (int v = version; v < kSchemaVersion; ++v) {
@@ -174,8 +174,8 @@ void HistoryStore::open_database() {
   } catch (const std::exception& e) {
     db_.reset();
     error = e.what();
-    spdlog::error("history database {}: {}; control goes on without it (audit records still reach the log)",
-                  opts_.path, error);
+    spdlog::error("history database {}: {}; control goes on without it (audit records still reach the log)", opts_.path,
+                  error);
   }
   std::lock_guard lock(m_);
   db_error_ = error;
@@ -305,10 +305,14 @@ void HistoryStore::process(std::deque<Job>& batch) {
     // Everything queued before a query, barrier or prune is written first: queries see it.
     write_records(records);
     records.clear();
-    if (j.kind == Job::Kind::query) run_query(j);
-    else if (j.kind == Job::Kind::energy) write_energy(j.energy);
-    else if (j.kind == Job::Kind::prune) prune();
-    else if (j.barrier) j.barrier->set_value();
+    if (j.kind == Job::Kind::query)
+      run_query(j);
+    else if (j.kind == Job::Kind::energy)
+      write_energy(j.energy);
+    else if (j.kind == Job::Kind::prune)
+      prune();
+    else if (j.barrier)
+      j.barrier->set_value();
   }
   write_records(records);
 }
@@ -332,9 +336,15 @@ void HistoryStore::write_records(std::vector<AuditRecord>& batch) {
     for (AuditRecord& r : batch) {
       st.bind(1, r.time_ms != 0 ? r.time_ms : now);
       st.bind(2, r.command);
-      if (r.uid >= 0) st.bind(3, r.uid); else st.bind_null(3);
+      if (r.uid >= 0)
+        st.bind(3, r.uid);
+      else
+        st.bind_null(3);
       st.bind(4, r.user);
-      if (r.pid >= 0) st.bind(5, r.pid); else st.bind_null(5);
+      if (r.pid >= 0)
+        st.bind(5, r.pid);
+      else
+        st.bind_null(5);
       st.bind(6, r.role);
       st.bind(7, r.channel);
       st.bind(8, r.bus);

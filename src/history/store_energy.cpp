@@ -17,10 +17,12 @@ constexpr const char* kUpsertBus =
     " ON CONFLICT (minute_s, bus) DO UPDATE SET"
     " grid_import_J = grid_import_J + excluded.grid_import_J, grid_export_J = grid_export_J + excluded.grid_export_J,"
     " free_import_J = free_import_J + excluded.free_import_J, free_export_J = free_export_J + excluded.free_export_J,"
-    " eq_absorbed_J = eq_absorbed_J + excluded.eq_absorbed_J, eq_delivered_J = eq_delivered_J + excluded.eq_delivered_J,"
+    " eq_absorbed_J = eq_absorbed_J + excluded.eq_absorbed_J, eq_delivered_J = eq_delivered_J + "
+    "excluded.eq_delivered_J,"
     " peak_net_W = max(peak_net_W, excluded.peak_net_W), peak_free_W = max(peak_free_W, excluded.peak_free_W),"
     " flips = flips + excluded.flips, setpoint_travel_W = setpoint_travel_W + excluded.setpoint_travel_W,"
-    " window_pos = CASE WHEN excluded.window_pos IS NULL THEN window_pos WHEN window_pos IS NULL THEN excluded.window_pos"
+    " window_pos = CASE WHEN excluded.window_pos IS NULL THEN window_pos WHEN window_pos IS NULL THEN "
+    "excluded.window_pos"
     "   ELSE (window_pos * samples + excluded.window_pos * excluded.samples) / (samples + excluded.samples) END,"
     " samples = samples + excluded.samples";
 constexpr const char* kUpsertBuffer =
@@ -33,8 +35,10 @@ constexpr const char* kUpsertBuffer =
 void bind_real(sqlite::Statement& st, int i, double v) { st.bind_real(i, v); }
 
 void bind_optional(sqlite::Statement& st, int i, const std::optional<double>& v) {
-  if (v) st.bind_real(i, *v);
-  else st.bind_null(i);
+  if (v)
+    st.bind_real(i, *v);
+  else
+    st.bind_null(i);
 }
 
 }  // namespace

@@ -84,8 +84,10 @@ void CommandEngine::wrote(std::size_t k, const core::Command& cmd, std::int64_t 
   c.written = cmd;
   c.have_written = true;
   c.last_write_ns = now_ns;
-  if (cmd.equalize) c.ever_equalize = true;
-  else c.stop_written_ns = now_ns;
+  if (cmd.equalize)
+    c.ever_equalize = true;
+  else
+    c.stop_written_ns = now_ns;
 }
 
 bool CommandEngine::channel_released(std::size_t k) const noexcept {

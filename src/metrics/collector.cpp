@@ -112,7 +112,8 @@ const MetricInfo kCatalogue[] = {
     {"eqd_control_last_cycle_age_seconds", kG, kCtl, "seconds", "",
      "Time since the last control cycle started (grows if the control thread stalls)."},
     {"eqd_control_stalled", kG, kCtl, "", "",
-     "1 while the last control cycle is older than control_loop.liveness_timeout_ms (links then hold heartbeat and commands)."},
+     "1 while the last control cycle is older than control_loop.liveness_timeout_ms (links then hold heartbeat and "
+     "commands)."},
     {"eqd_control_stalls_total", kC, kCtl, "", "",
      "Stalls of the control thread: gaps between cycles longer than the liveness bound (the one going on included)."},
     {"eqd_control_torn_reads_total", kC, kCtl, "", "",
@@ -124,7 +125,8 @@ const MetricInfo kCatalogue[] = {
      "forget|audit|unparsed) and result (ok or the error code), whoever decided them; only pairs seen so far."},
     {"eqd_predictor_tick_seconds", kG, kCtl, "seconds", "",
      "Duration of the predictor thread's last pass over all channels (once per second; learned forecasts)."},
-    {"eqd_predictor_memory_bytes", kG, kCtl, "bytes", "", "Heap held by the learned-forecast predictors of all channels."},
+    {"eqd_predictor_memory_bytes", kG, kCtl, "bytes", "",
+     "Heap held by the learned-forecast predictors of all channels."},
     {"eqd_predictor_save_errors_total", kC, kCtl, "", "",
      "Failed writes of state_dir/learned.bin (learning goes on in memory; the next save tries again)."},
     {"eqd_predictor_tick_errors_total", kC, kCtl, "", "",
@@ -157,7 +159,8 @@ const MetricInfo kCatalogue[] = {
     {"eqd_bus_status", kG, kBus, "", "bus,status",
      "1 for the bus's current control status, 0 for the others; status=ok|idle|holding|ramp_down|saturated."},
     {"eqd_bus_channels", kG, kBus, "", "bus", "Channels on the bus."},
-    {"eqd_bus_equalization_channels", kG, kBus, "", "bus", "Equalization channels (buffers) on the bus, any role but test."},
+    {"eqd_bus_equalization_channels", kG, kBus, "", "bus",
+     "Equalization channels (buffers) on the bus, any role but test."},
     {"eqd_bus_pending_channels", kG, kBus, "", "bus", "Assigned channels not yet in equalization mode."},
     {"eqd_bus_stale_channels", kG, kBus, "", "bus", "Channels whose latest sample is stale or invalid."},
     {"eqd_bus_faulted_channels", kG, kBus, "", "bus", "Channels in fault."},
@@ -171,7 +174,8 @@ const MetricInfo kCatalogue[] = {
     {"eqd_bus_without_equalization_export_joules_total", kC, kBus, "joules", "bus",
      "Energy the grid would have taken back without equalization (free power < 0)."},
     {"eqd_bus_equalization_absorbed_joules_total", kC, kBus, "joules", "bus", "Energy absorbed by buffers charging."},
-    {"eqd_bus_equalization_delivered_joules_total", kC, kBus, "joules", "bus", "Energy delivered by buffers discharging."},
+    {"eqd_bus_equalization_delivered_joules_total", kC, kBus, "joules", "bus",
+     "Energy delivered by buffers discharging."},
     {"eqd_bus_plans_applied_total", kC, kBus, "", "bus",
      "Commands taken from a receding-horizon plan (law planned; stays 0 while it falls back or for other laws)."},
     {"eqd_controller_up", kG, kCon, "", "controller", "1 when the controller's link is connected, else 0."},
@@ -186,7 +190,8 @@ const MetricInfo kCatalogue[] = {
     {"eqd_controller_command_writes_total", kC, kCon, "", "controller", "Command writes sent successfully."},
     {"eqd_controller_heartbeats_total", kC, kCon, "", "controller", "Heartbeat writes sent successfully."},
     {"eqd_controller_refused_fields_total", kC, kCon, "", "controller,field",
-     "Optional sample fields refused (field: forecast|program): published as not reported, the sample kept; also in errors_total{kind=protocol}."},
+     "Optional sample fields refused (field: forecast|program): published as not reported, the sample kept; also in "
+     "errors_total{kind=protocol}."},
     {"eqd_channel_voltage_volts", kG, kCh, "volts", "bus,channel", "Latest sampled voltage."},
     {"eqd_channel_current_amperes", kG, kCh, "amperes", "bus,channel", "Latest sampled current; positive = charging."},
     {"eqd_channel_power_watts", kG, kCh, "watts", "bus,channel", "Latest sampled power; positive = charging."},
@@ -226,9 +231,12 @@ constexpr std::array<core::BusStatus, 5> kStatuses = {core::BusStatus::ok, core:
 
 MetricType type_of(MetricKind k) {
   switch (k) {
-    case MetricKind::counter: return MetricType::Counter;
-    case MetricKind::histogram: return MetricType::Histogram;
-    case MetricKind::gauge: break;
+    case MetricKind::counter:
+      return MetricType::Counter;
+    case MetricKind::histogram:
+      return MetricType::Histogram;
+    case MetricKind::gauge:
+      break;
   }
   return MetricType::Gauge;
 }
@@ -256,7 +264,9 @@ ClientMetric& add(MetricFamily& f, const std::vector<ClientMetric::Label>& label
   return m;
 }
 
-void gauge(MetricFamily& f, const std::vector<ClientMetric::Label>& labels, double v) { add(f, labels).gauge.value = v; }
+void gauge(MetricFamily& f, const std::vector<ClientMetric::Label>& labels, double v) {
+  add(f, labels).gauge.value = v;
+}
 void counter(MetricFamily& f, const std::vector<ClientMetric::Label>& labels, double v) {
   add(f, labels).counter.value = v;
 }
@@ -310,8 +320,9 @@ Collector::Collector(Sources src, CollectorOptions opt) : src_(std::move(src)), 
   channel_labels_.reserve(n);
   // A channel of no known bus (core::kNoBus: discovered, bus unknown) gets bus="", i.e. no bus label.
   for (std::size_t i = 0; i < n; ++i)
-    channel_labels_.push_back({{"bus", dir.channels[i].bus == core::kNoBus ? std::string() : bus_name(dir.channels[i].bus)},
-                               {"channel", dir.channels[i].name}});
+    channel_labels_.push_back(
+        {{"bus", dir.channels[i].bus == core::kNoBus ? std::string() : bus_name(dir.channels[i].bus)},
+         {"channel", dir.channels[i].name}});
 }
 
 std::vector<MetricFamily> Collector::Collect() const {
@@ -369,7 +380,8 @@ void Collector::collect_history(std::vector<MetricFamily>& out) const {
             static_cast<double>(h.rows_written[t].load(std::memory_order_relaxed)));
   MetricFamily& errors = family(out, kHistoryErrors, 2);
   counter(errors, {{"reason", "database"}}, static_cast<double>(h.write_errors.load(std::memory_order_relaxed)));
-  counter(errors, {{"reason", "queue_full"}}, static_cast<double>(h.dropped_queue_full.load(std::memory_order_relaxed)));
+  counter(errors, {{"reason", "queue_full"}},
+          static_cast<double>(h.dropped_queue_full.load(std::memory_order_relaxed)));
   // Wall-clock age: the writer stamps commits in UTC ms (history::now_utc_ms).
   if (const std::int64_t last = h.last_write_ms.load(std::memory_order_relaxed); last > 0)
     gauge(family(out, kHistoryAge, 1), {}, std::max(0.0, static_cast<double>(history::now_utc_ms() - last) / 1000.0));
@@ -393,8 +405,10 @@ void Collector::collect_buses(std::vector<MetricFamily>& out) const {
   auto per_bus = [&](Id id, auto value) {
     MetricFamily& f = family(out, id, nb);
     for (std::size_t b = 0; b < nb; ++b) {
-      if (kCatalogue[id].kind == MetricKind::counter) counter(f, bus_labels_[b], value(s[b]));
-      else gauge(f, bus_labels_[b], value(s[b]));
+      if (kCatalogue[id].kind == MetricKind::counter)
+        counter(f, bus_labels_[b], value(s[b]));
+      else
+        gauge(f, bus_labels_[b], value(s[b]));
     }
   };
   using BS = const core::BusSnapshot&;
@@ -469,8 +483,10 @@ void Collector::collect_controllers(std::vector<MetricFamily>& out, std::int64_t
     MetricFamily& f = family(out, id, nc);
     for (std::size_t c = 0; c < nc; ++c) {
       if (!have[c]) continue;
-      if (kCatalogue[id].kind == MetricKind::counter) counter(f, controller_labels_[c], value(st[c]));
-      else gauge(f, controller_labels_[c], value(st[c]));
+      if (kCatalogue[id].kind == MetricKind::counter)
+        counter(f, controller_labels_[c], value(st[c]));
+      else
+        gauge(f, controller_labels_[c], value(st[c]));
     }
   };
   using PS = const io::LinkStats&;
@@ -479,7 +495,8 @@ void Collector::collect_controllers(std::vector<MetricFamily>& out, std::int64_t
   per_controller(kCtlPolls, [&](PS x) { return num(x.polls); });
   // A counter family with one series per controller and value of `label`, each read from one counter.
   using Counter = std::uint64_t io::LinkStats::*;
-  auto per_controller_by = [&](Id id, const char* label, std::initializer_list<std::pair<const char*, Counter>> series) {
+  auto per_controller_by = [&](Id id, const char* label,
+                               std::initializer_list<std::pair<const char*, Counter>> series) {
     MetricFamily& f = family(out, id, series.size() * nc);
     for (std::size_t c = 0; c < nc; ++c) {
       if (!have[c]) continue;
@@ -502,7 +519,8 @@ void Collector::collect_controllers(std::vector<MetricFamily>& out, std::int64_t
   {
     MetricFamily& f = family(out, kCtlSampleAge, nc);
     for (std::size_t c = 0; c < nc; ++c)
-      if (have[c] && oldest[c] != kNever) gauge(f, controller_labels_[c], seconds(std::max<std::int64_t>(now_ns - oldest[c], 0)));
+      if (have[c] && oldest[c] != kNever)
+        gauge(f, controller_labels_[c], seconds(std::max<std::int64_t>(now_ns - oldest[c], 0)));
   }
   per_controller(kCtlPollRate, [](PS x) { return x.achieved_hz; });
   per_controller(kCtlReconnects, [&](PS x) { return num(x.reconnects); });
@@ -536,7 +554,8 @@ void Collector::collect_channels(std::vector<MetricFamily>& out) const {
     gauge(current, l, smp.current_A);
     gauge(power, l, smp.power_W);
     // Only what the law can use: a test channel's announcement (NaN = none announced: no sample).
-    if (c.role == core::Role::test && std::isfinite(smp.forecast_W)) gauge(forecast, l, static_cast<double>(smp.forecast_W));
+    if (c.role == core::Role::test && std::isfinite(smp.forecast_W))
+      gauge(forecast, l, static_cast<double>(smp.forecast_W));
     if (c.role == core::Role::test) {
       const daemon::LearnedView lv = src_.snapshots->learned(idx);
       if (std::isfinite(lv.skill)) gauge(skill, l, static_cast<double>(lv.skill));
@@ -544,9 +563,11 @@ void Collector::collect_channels(std::vector<MetricFamily>& out) const {
     }
     // State sets, as eqd_bus_status: one series per value, 1 for the current one (Prometheus' style
     // for enums; `== 1` selects, `sum by (state)` counts).
-    for (core::ChannelState v : kChannelStates) add(state, l, "state", core::to_string(v)).gauge.value = smp.state == v ? 1.0 : 0.0;
+    for (core::ChannelState v : kChannelStates)
+      add(state, l, "state", core::to_string(v)).gauge.value = smp.state == v ? 1.0 : 0.0;
     for (core::Role v : kRoles) add(role, l, "role", core::to_string(v)).gauge.value = c.role == v ? 1.0 : 0.0;
-    for (core::Health v : kHealths) add(health, l, "health", core::to_string(v)).gauge.value = c.health == v ? 1.0 : 0.0;
+    for (core::Health v : kHealths)
+      add(health, l, "health", core::to_string(v)).gauge.value = c.health == v ? 1.0 : 0.0;
     if (c.role != core::Role::test) {
       gauge(setpoint, l, c.setpoint_W);
       gauge(window, l, c.window_pos);

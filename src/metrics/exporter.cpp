@@ -70,10 +70,9 @@ struct Exporter::Server {
 
 Exporter::Exporter(std::shared_ptr<Collector> collector, const std::string& listen) : collector_(std::move(collector)) {
   if (!collector_) throw std::invalid_argument("metrics: exporter needs a collector");
-  const std::vector<std::string> options = {"listening_ports",    listen,
-                                            "num_threads",        kHttpThreads,
-                                            "request_timeout_ms", kRequestTimeout_ms,
-                                            "enable_keep_alive",  kKeepAlive};
+  const std::vector<std::string> options = {
+      "listening_ports",   listen,    "num_threads", kHttpThreads, "request_timeout_ms", kRequestTimeout_ms,
+      "enable_keep_alive", kKeepAlive};
   try {
     server_ = std::make_unique<Server>(*collector_, options);
   } catch (const std::exception& e) {
@@ -106,7 +105,8 @@ std::string bind_problem(const std::string& listen) {
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
   addrinfo* res = nullptr;
-  if (::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res) != 0 || res == nullptr) return {};
+  if (::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res) != 0 || res == nullptr)
+    return {};
   std::string problem;
   const int fd = ::socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol);
   if (fd >= 0) {
@@ -194,7 +194,8 @@ void ExporterService::retry_loop() {
     ++attempts;
     try_bind();
     if (exporter_) {
-      spdlog::info("metrics: listening on {} now (attempt {}); metrics on http://{}/metrics", listen_, attempts, listen_);
+      spdlog::info("metrics: listening on {} now (attempt {}); metrics on http://{}/metrics", listen_, attempts,
+                   listen_);
       return;
     }
   }

@@ -69,10 +69,18 @@ void put_label_value(std::string& out, std::string_view v) {
   }
   for (const char c : v) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '"': out += "\\\""; break;
-      case '\n': out += "\\n"; break;
-      default: out += c; break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out += c;
+        break;
     }
   }
 }
@@ -84,9 +92,12 @@ void put_help(std::string& out, std::string_view v) {
     return;
   }
   for (const char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
 }
 
@@ -135,11 +146,16 @@ void put_tail(std::string& out, const ClientMetric& m) {
 
 const char* type_name(MetricType t) {
   switch (t) {
-    case MetricType::Counter: return "counter";
-    case MetricType::Gauge: return "gauge";
-    case MetricType::Summary: return "summary";
-    case MetricType::Histogram: return "histogram";
-    case MetricType::Untyped: break;
+    case MetricType::Counter:
+      return "counter";
+    case MetricType::Gauge:
+      return "gauge";
+    case MetricType::Summary:
+      return "summary";
+    case MetricType::Histogram:
+      return "histogram";
+    case MetricType::Untyped:
+      break;
   }
   return "untyped";
 }
@@ -212,8 +228,12 @@ void put_family(std::string& out, const MetricFamily& f) {
         put_double(out, m.untyped.value);
         put_tail(out, m);
         break;
-      case MetricType::Histogram: put_histogram(out, f, m); break;
-      case MetricType::Summary: put_summary(out, f, m); break;
+      case MetricType::Histogram:
+        put_histogram(out, f, m);
+        break;
+      case MetricType::Summary:
+        put_summary(out, f, m);
+        break;
     }
   }
 }

@@ -12,7 +12,9 @@
 namespace eqd::util {
 
 namespace {
-[[noreturn]] void fail(int err, const std::string& what) { throw std::system_error(err, std::generic_category(), what); }
+[[noreturn]] void fail(int err, const std::string& what) {
+  throw std::system_error(err, std::generic_category(), what);
+}
 
 std::string dir_of(const std::string& path) {
   const auto slash = path.find_last_of('/');

@@ -118,7 +118,8 @@ Row bench_cycle(std::size_t n, bool announce) {
     core.cycle(now += 100'000'000);
     bare_pass();
   }
-  const auto [cycle, bare] = paired_median_ns(reps, [&] { core.cycle(now += 100'000'000); }, bare_pass);
+  const auto [cycle, bare] = paired_median_ns(
+      reps, [&] { core.cycle(now += 100'000'000); }, bare_pass);
   return {n, cycle, bare};
 }
 
@@ -128,8 +129,10 @@ int main(int argc, char** argv) {
   std::size_t max_channels = 1'000'000;
   const char* json_path = nullptr;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--max-channels") && i + 1 < argc) max_channels = std::stoul(argv[++i]);
-    else if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
+    if (!std::strcmp(argv[i], "--max-channels") && i + 1 < argc)
+      max_channels = std::stoul(argv[++i]);
+    else if (!std::strcmp(argv[i], "--json") && i + 1 < argc)
+      json_path = argv[++i];
   }
   std::vector<Row> rows;
   for (const bool announce : {false, true}) {
@@ -151,19 +154,23 @@ int main(int argc, char** argv) {
   std::vector<Sample> plain(kSlots);
   Sample s;
   s.valid = true;
-  const double seq_ns = median_ns(7, [&] {
-    for (int k = 0; k < kStores; ++k) {
-      s.sequence = static_cast<std::uint32_t>(k);
-      slots[static_cast<std::size_t>(k) & (kSlots - 1)].store(s);
-    }
-  }) / kStores;
-  const double plain_ns = median_ns(7, [&] {
-    for (int k = 0; k < kStores; ++k) {
-      s.sequence = static_cast<std::uint32_t>(k);
-      plain[static_cast<std::size_t>(k) & (kSlots - 1)] = s;
-      escape(plain);
-    }
-  }) / kStores;
+  const double seq_ns = median_ns(7,
+                                  [&] {
+                                    for (int k = 0; k < kStores; ++k) {
+                                      s.sequence = static_cast<std::uint32_t>(k);
+                                      slots[static_cast<std::size_t>(k) & (kSlots - 1)].store(s);
+                                    }
+                                  }) /
+                        kStores;
+  const double plain_ns = median_ns(7,
+                                    [&] {
+                                      for (int k = 0; k < kStores; ++k) {
+                                        s.sequence = static_cast<std::uint32_t>(k);
+                                        plain[static_cast<std::size_t>(k) & (kSlots - 1)] = s;
+                                        escape(plain);
+                                      }
+                                    }) /
+                          kStores;
   std::printf("# sample publish: seqlock store %.2f ns, plain store %.2f ns, ratio %.2f\n", seq_ns, plain_ns,
               seq_ns / plain_ns);
 

@@ -119,7 +119,8 @@ void bench_throughput(double seconds) {
   std::printf("throughput (16 channels = %zu read requests per poll):\n", plan.size());
   std::printf("  bare libmodbus loop      %8.0f transactions/s\n", bare_rate);
   std::printf("  poller, free-running     %8.0f transactions/s   ratio %.2f\n", poller_rate, poller_rate / bare_rate);
-  const double read_us = (s1.latency.sum_s - s0.latency.sum_s) / static_cast<double>(s1.latency.count - s0.latency.count) * 1e6;
+  const double read_us =
+      (s1.latency.sum_s - s0.latency.sum_s) / static_cast<double>(s1.latency.count - s0.latency.count) * 1e6;
   const double cycle_us = el / static_cast<double>(s1.polls - s0.polls) * 1e6;
   std::printf("  poller cycle %.1f us, of which read phase %.1f us (bare: %.1f us for the same reads)\n", cycle_us,
               read_us, 1e6 * static_cast<double>(plan.size()) / bare_rate);
@@ -160,7 +161,8 @@ void bench_scale(std::size_t max_controllers, double seconds) {
       std::vector<std::unique_ptr<io::modbus::Poller>> pollers;
       for (std::size_t c = 0; c < n; ++c) {
         auto pc = poller_config("c" + std::to_string(c), static_cast<std::uint16_t>(base + c), 10.0, 16 * c);
-        pollers.push_back(std::make_unique<io::modbus::Poller>(pc, io::modbus::slots_from_core(core, pc.channel_slots)));
+        pollers.push_back(
+            std::make_unique<io::modbus::Poller>(pc, io::modbus::slots_from_core(core, pc.channel_slots)));
       }
       loop.start();
       for (auto& p : pollers) p->start();
@@ -243,8 +245,10 @@ int main(int argc, char** argv) {
   double seconds = 3.0;
   std::size_t max_controllers = 128;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = std::stod(argv[++i]);
-    else if (!std::strcmp(argv[i], "--max-controllers") && i + 1 < argc) max_controllers = std::stoul(argv[++i]);
+    if (!std::strcmp(argv[i], "--seconds") && i + 1 < argc)
+      seconds = std::stod(argv[++i]);
+    else if (!std::strcmp(argv[i], "--max-controllers") && i + 1 < argc)
+      max_controllers = std::stoul(argv[++i]);
   }
   bench_throughput(seconds);
   bench_stall(seconds);

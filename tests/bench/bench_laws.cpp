@@ -34,7 +34,8 @@ using namespace eqd;
 
 /// One run of the benchmark: a law at one setting. Runs of one family form its frontier.
 struct LawSpec {
-  std::string family;  ///< none, evcc, pid, pid_lp, tracker, eqd, eqdf, adaptive, adaptivef, learned, whatif (no spaces: file names)
+  std::string family;  ///< none, evcc, pid, pid_lp, tracker, eqd, eqdf, adaptive, adaptivef, learned, whatif (no
+                       ///< spaces: file names)
   std::string label;   ///< table label
   std::string column;  ///< id without spaces (CSV, gnuplot)
   std::string tag;     ///< short point label on the plots ("k=0.1", "30 s", "τ15")
@@ -58,7 +59,7 @@ struct Row {
   double rms_W = 0.0, peak_W = 0.0, flips_per_hour = 0.0, travel_kW = 0.0;
   double exchange_kWh = 0.0;
   double wall_s = 0.0;
-  std::vector<double> net_W;    ///< bus-side grid net per record (series CSV)
+  std::vector<double> net_W;  ///< bus-side grid net per record (series CSV)
 };
 
 /// What the bound needs from a run besides its figures: the rig, the record times, the free power.
@@ -101,8 +102,9 @@ std::vector<LawSpec> law_specs() {
     p.period_s = iv;
     const bool dflt = iv == 30.0;
     specs.push_back({"evcc", fmt("evcc-step %g s", iv) + (dflt ? " (default)" : ""),
-                     dflt ? "evcc" : fmt("evcc_%gs", iv), fmt("%g s", iv), iv,
-                     [p](core::CoreConfig c) { return std::make_unique<sim::ControlCoreLaw>(bench::with_law<bench::EvccStepperLaw>(c, p)); }});
+                     dflt ? "evcc" : fmt("evcc_%gs", iv), fmt("%g s", iv), iv, [p](core::CoreConfig c) {
+                       return std::make_unique<sim::ControlCoreLaw>(bench::with_law<bench::EvccStepperLaw>(c, p));
+                     }});
   }
   for (const bool lp : {false, true}) {
     for (double k : kPidScales) {
@@ -114,8 +116,9 @@ std::vector<LawSpec> law_specs() {
       const bool dflt = !lp && k == 1.0;
       const std::string fam = lp ? "pid_lp" : "pid";
       specs.push_back({fam, (lp ? fmt("pid+lp5s k=%g", k) : fmt("pid k=%g", k)) + (dflt ? " (default)" : ""),
-                       dflt ? "pid" : fam + fmt("_k%g", k), fmt("k=%g", k), k,
-                       [p](core::CoreConfig c) { return std::make_unique<sim::ControlCoreLaw>(bench::with_law<bench::PidLaw>(c, p)); }});
+                       dflt ? "pid" : fam + fmt("_k%g", k), fmt("k=%g", k), k, [p](core::CoreConfig c) {
+                         return std::make_unique<sim::ControlCoreLaw>(bench::with_law<bench::PidLaw>(c, p));
+                       }});
     }
   }
   // eqd's damped law on measured power only (family "eqd": use_forecast off, as with controllers that
@@ -126,7 +129,8 @@ std::vector<LawSpec> law_specs() {
     for (double tau : kEqdTaus_s) {
       const bool ref = tau == kEqdReferenceTau_s;
       const std::string fam = announced ? "eqdf" : "eqd";
-      const std::string label = announced ? fmt("damped tau %g s, announced", tau) : fmt("damped tau %g s, measured only", tau);
+      const std::string label =
+          announced ? fmt("damped tau %g s, announced", tau) : fmt("damped tau %g s, measured only", tau);
       specs.push_back({fam, label, ref ? fam : fam + fmt("_tau%g", tau), fmt("τ%g", tau), tau,
                        [tau, announced](core::CoreConfig c) {
                          for (core::BusParams& p : c.buses) {
@@ -135,7 +139,8 @@ std::vector<LawSpec> law_specs() {
                            p.use_forecast = announced;
                          }
                          return std::make_unique<sim::ControlCoreLaw>(c);
-                       }, announced});
+                       },
+                       announced});
     }
   }
   // What-if: not shipped; eqd's core with another parameter on every bus (tau 15 s).
@@ -167,7 +172,9 @@ std::vector<LawSpec> law_specs() {
                        p.tau_s = kEqdReferenceTau_s;
                        p.use_forecast = false;
                      }
-                     c.make_law = [](std::uint16_t, const core::BusParams&) { return std::make_unique<bench::UngatedDampedLaw>(); };
+                     c.make_law = [](std::uint16_t, const core::BusParams&) {
+                       return std::make_unique<bench::UngatedDampedLaw>();
+                     };
                      return std::make_unique<sim::ControlCoreLaw>(c);
                    }});
   // What-if: the damped law without its error-area deadband (deadband_W 0), measured only.
@@ -186,8 +193,9 @@ std::vector<LawSpec> law_specs() {
     bench::FeedForwardLaw::Params p;
     p.stages = 2;
     p.tau_s = kEqdReferenceTau_s;
-    specs.push_back({"whatif", "2-stage ff tau 15 s (what-if)", "ff2_tau15", "ff2", 0.0,
-                     [p](core::CoreConfig c) { return std::make_unique<sim::ControlCoreLaw>(bench::with_law<bench::FeedForwardLaw>(c, p)); }});
+    specs.push_back({"whatif", "2-stage ff tau 15 s (what-if)", "ff2_tau15", "ff2", 0.0, [p](core::CoreConfig c) {
+                       return std::make_unique<sim::ControlCoreLaw>(bench::with_law<bench::FeedForwardLaw>(c, p));
+                     }});
   }
   // Peer: the plain first-order tracker of the free power (one stage of tau, updated every second,
   // nothing else): the seed's "delay of about 10-20 s" taken literally, swept over tau. tau 15 s is
@@ -196,9 +204,11 @@ std::vector<LawSpec> law_specs() {
     bench::FeedForwardLaw::Params p;
     p.stages = 1;
     p.tau_s = tau;
-    specs.push_back({"tracker", fmt("tracker tau %g s", tau), tau == kEqdReferenceTau_s ? "tracker" : fmt("tracker_tau%g", tau),
-                     fmt("τ%g", tau), tau,
-                     [p](core::CoreConfig c) { return std::make_unique<sim::ControlCoreLaw>(bench::with_law<bench::FeedForwardLaw>(c, p)); }});
+    specs.push_back({"tracker", fmt("tracker tau %g s", tau),
+                     tau == kEqdReferenceTau_s ? "tracker" : fmt("tracker_tau%g", tau), fmt("τ%g", tau), tau,
+                     [p](core::CoreConfig c) {
+                       return std::make_unique<sim::ControlCoreLaw>(bench::with_law<bench::FeedForwardLaw>(c, p));
+                     }});
   }
   // eqd's law `adaptive` (registered, selectable per bus), measured only (family "adaptive") and with
   // the scenarios' announcements (family "adaptivef"), over tau.
@@ -206,29 +216,34 @@ std::vector<LawSpec> law_specs() {
     for (double tau : kEqdTaus_s) {
       const bool ref = tau == kEqdReferenceTau_s;
       const std::string fam = announced ? "adaptivef" : "adaptive";
-      specs.push_back({fam, fmt("adaptive tau %g s, ", tau) + (announced ? "announced" : "measured only") +
-                                (announced && ref ? " (shipped)" : ""),
-                       ref ? fam : fam + fmt("_tau%g", tau), fmt("τ%g", tau), tau, [tau, announced](core::CoreConfig c) {
+      specs.push_back({fam,
+                       fmt("adaptive tau %g s, ", tau) + (announced ? "announced" : "measured only") +
+                           (announced && ref ? " (shipped)" : ""),
+                       ref ? fam : fam + fmt("_tau%g", tau), fmt("τ%g", tau), tau,
+                       [tau, announced](core::CoreConfig c) {
                          for (core::BusParams& p : c.buses) {
                            p.law = core::LawKind::adaptive;
                            p.tau_s = tau;
                            p.use_forecast = announced;
                          }
                          return std::make_unique<sim::ControlCoreLaw>(c);
-                       }, announced});
+                       },
+                       announced});
     }
   }
   // The reference for learned forecasts on a mixed lab: exact announcements from the controllers whose
   // programs repeat (no `random` step), nothing from the others (family "announced_rep", not plotted).
   specs.push_back({"announced_rep", "adaptive tau 15 s, announced by repeating programs only", "announced_rep", "τ15",
-                   kEqdReferenceTau_s, [](core::CoreConfig c) {
+                   kEqdReferenceTau_s,
+                   [](core::CoreConfig c) {
                      for (core::BusParams& p : c.buses) {
                        p.law = core::LawKind::adaptive;
                        p.tau_s = kEqdReferenceTau_s;
                        p.use_forecast = true;
                      }
                      return std::make_unique<sim::ControlCoreLaw>(c);
-                   }, true, true});
+                   },
+                   true, true});
   // eqd's law `adaptive` with learned forecasts (family "learned"): the controllers announce nothing (any
   // announcement is dropped on arrival) and a core::Predictor learns each test channel from its history,
   // as eqd's predictor thread does: step-keyed, since the simulated cyclers report step and cycle numbers,
@@ -297,8 +312,7 @@ double energy_J(const sim::OcvTable& ocv, double capacity_Ah, double soc_a, doub
 // The bound's view of the bus: ratings, eqd's auto slew and the energy left in the windows, bus side.
 // Window limits are applied to the OCV (the terminal voltage reaches them earlier under current), and
 // charging energy is counted bus side (÷ efficiency): both make the bound looser, i.e. still a bound.
-bench::BoundInput bound_input(const sim::Rig& rig, std::size_t bus, const std::vector<double>& free_W,
-                              double dt_s) {
+bench::BoundInput bound_input(const sim::Rig& rig, std::size_t bus, const std::vector<double>& free_W, double dt_s) {
   bench::BoundInput in;
   in.free_W = free_W;
   in.dt_s = dt_s;
@@ -476,17 +490,20 @@ Comparison compare(const std::vector<Row>& rows, const Row& e, const std::string
 
 void print_table(const std::string& scenario, const std::vector<Row>& rows) {
   std::printf("\n#### %s\n\n", scenario.c_str());
-  std::printf("| law | exchange / none | exchange / bound | RMS residual W | peak residual W | flips/h | setpoint travel kW |\n");
+  std::printf(
+      "| law | exchange / none | exchange / bound | RMS residual W | peak residual W | flips/h | setpoint travel kW "
+      "|\n");
   std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
   for (const Row& r : rows)
-    std::printf("| %s | %.3f | %.2f | %.0f | %.0f | %.1f | %.1f |\n", r.law.c_str(), r.exchange_ratio,
-                r.ratio_to_bound, r.rms_W, r.peak_W, r.flips_per_hour, r.travel_kW);
+    std::printf("| %s | %.3f | %.2f | %.0f | %.0f | %.1f | %.1f |\n", r.law.c_str(), r.exchange_ratio, r.ratio_to_bound,
+                r.rms_W, r.peak_W, r.flips_per_hour, r.travel_kW);
 }
 
 void print_comparison(const std::string& scenario, const std::vector<Comparison>& cs) {
   std::printf("\n%s, at the actuation of eqd tau 15 s (measured only, and with announcements):\n\n", scenario.c_str());
-  std::printf("| eqd | peer | eqd exchange (travel, flips/h) | peer at <= travel and <= flips | verdict | "
-              "peer at equal travel | peer travel for eqd's exchange | peer at equal flips/h |\n");
+  std::printf(
+      "| eqd | peer | eqd exchange (travel, flips/h) | peer at <= travel and <= flips | verdict | "
+      "peer at equal travel | peer travel for eqd's exchange | peer at equal flips/h |\n");
   std::printf("|---|---|---:|---:|---|---:|---:|---:|\n");
   for (const Comparison& c : cs) {
     const std::string need = std::isnan(c.peer_travel_for_eqd_ratio_kW)
@@ -514,10 +531,11 @@ struct ScenarioRun {
 /// exchange <= 1.3x the bound's, flips/h <= the bound's, travel <= 1.2x the bound's; learned, on the
 /// repeating (learn_*) scenarios: exchange <= 1.6x the bound's.
 void print_planner_goal(const std::vector<ScenarioRun>& runs) {
-  std::printf("\n## Goal of issue #15 item 2: the receding-horizon planner against the bound (exchange <= 1.3x, "
-              "flips/h <= the bound's, travel <= 1.2x; learned <= 1.6x on repeating labs)\n\n"
-              "| scenario | bound | adaptive, announced | planned, announced | x bound | goal | planned, learned | x bound | "
-              "goal |\n|---|---|---|---|---:|---|---|---:|---|\n");
+  std::printf(
+      "\n## Goal of issue #15 item 2: the receding-horizon planner against the bound (exchange <= 1.3x, "
+      "flips/h <= the bound's, travel <= 1.2x; learned <= 1.6x on repeating labs)\n\n"
+      "| scenario | bound | adaptive, announced | planned, announced | x bound | goal | planned, learned | x bound | "
+      "goal |\n|---|---|---|---|---:|---|---|---:|---|\n");
   for (const ScenarioRun& sr : runs) {
     const Row* b = &sr.bound;
     const Row* a = nullptr;
@@ -530,8 +548,9 @@ void print_planner_goal(const std::vector<ScenarioRun>& runs) {
     }
     if (b == nullptr || p == nullptr || !(b->exchange_ratio > 0.0)) continue;
     const auto cell = [](const Row* r) {
-      return r == nullptr ? std::string("-")
-                          : fmt("%.3f", r->exchange_ratio) + fmt(", %.0f/h", r->flips_per_hour) + fmt(", %.0f kW", r->travel_kW);
+      return r == nullptr
+                 ? std::string("-")
+                 : fmt("%.3f", r->exchange_ratio) + fmt(", %.0f/h", r->flips_per_hour) + fmt(", %.0f kW", r->travel_kW);
     };
     const auto judge = [b](const Row& r, double limit) {
       std::string miss;
@@ -541,10 +560,12 @@ void print_planner_goal(const std::vector<ScenarioRun>& runs) {
       return miss.empty() ? std::string("met") : "missed:" + miss;
     };
     const bool repeating = sr.sc.harness.metrics_from_s > 0.0 && sr.sc.name.find("oneoff") == std::string::npos;
-    std::printf("| %s | %s | %s | %s | %.1f | %s | %s | %s | %s |\n", sr.sc.name.c_str(), cell(b).c_str(), cell(a).c_str(),
-                cell(p).c_str(), p->exchange_ratio / b->exchange_ratio, judge(*p, 1.3).c_str(), cell(pl).c_str(),
-                pl != nullptr ? fmt("%.1f", pl->exchange_ratio / b->exchange_ratio).c_str() : "-",
-                pl == nullptr ? "-" : repeating ? judge(*pl, 1.6).c_str() : "n/a (not a repeating lab)");
+    std::printf("| %s | %s | %s | %s | %.1f | %s | %s | %s | %s |\n", sr.sc.name.c_str(), cell(b).c_str(),
+                cell(a).c_str(), cell(p).c_str(), p->exchange_ratio / b->exchange_ratio, judge(*p, 1.3).c_str(),
+                cell(pl).c_str(), pl != nullptr ? fmt("%.1f", pl->exchange_ratio / b->exchange_ratio).c_str() : "-",
+                pl == nullptr ? "-"
+                : repeating   ? judge(*pl, 1.6).c_str()
+                              : "n/a (not a repeating lab)");
   }
 }
 
@@ -676,7 +697,8 @@ int run(int argc, char** argv) {
     std::string peer_family, verdict;
   };
   std::vector<Verdict> summary;
-  fcsv << "scenario,eqd_law,peer,eqd_ratio,eqd_travel_kW,eqd_flips_per_hour,peer_at_le_both,peer_at_equal_travel,beyond_travel,"
+  fcsv << "scenario,eqd_law,peer,eqd_ratio,eqd_travel_kW,eqd_flips_per_hour,peer_at_le_both,peer_at_equal_travel,"
+          "beyond_travel,"
           "peer_at_equal_flips,beyond_flips,peer_travel_for_eqd_ratio_kW\n";
   for (ScenarioRun& sr : runs) {
     const sim::Scenario& sc = sr.sc;
@@ -689,10 +711,11 @@ int run(int argc, char** argv) {
     double law_wall = 0.0;
     for (const Row& r : sr.rows) law_wall += r.wall_s;
     print_table(sc.name, rows);
-    std::printf("\nbus %s, buffers %.1f kW rated, free exchange %.2f kWh; slew %.0f W/s; "
-                "harness %.1f s (CPU-wall) for %zu runs, LP %.2f s\n",
-                sc.rig.buses[sc.expect.bus].name.c_str(), sr.rated_W / 1000.0, rows[0].exchange_kWh,
-                sr.in.slew_W_per_s, law_wall, sr.rows.size(), br.wall_s);
+    std::printf(
+        "\nbus %s, buffers %.1f kW rated, free exchange %.2f kWh; slew %.0f W/s; "
+        "harness %.1f s (CPU-wall) for %zu runs, LP %.2f s\n",
+        sc.rig.buses[sc.expect.bus].name.c_str(), sr.rated_W / 1000.0, rows[0].exchange_kWh, sr.in.slew_W_per_s,
+        law_wall, sr.rows.size(), br.wall_s);
 
     // eqd's points (its tau sweep and the what-ifs) against each peer frontier; the first table shows
     // tau 15 s against each peer, the second every eqd point against the lowest peer frontier.
@@ -721,8 +744,9 @@ int run(int argc, char** argv) {
                            verdict(e.exchange_ratio, lo[0].peer_at_both)});
     }
     print_comparison(sc.name, shown);
-    std::printf("\n| eqd point | exchange | travel kW | flips/h | lowest peer at <= travel and <= flips | verdict | "
-                "lowest peer at equal travel | lowest peer at equal flips/h |\n|---|---:|---:|---:|---:|---|---:|---:|\n");
+    std::printf(
+        "\n| eqd point | exchange | travel kW | flips/h | lowest peer at <= travel and <= flips | verdict | "
+        "lowest peer at equal travel | lowest peer at equal flips/h |\n|---|---:|---:|---:|---:|---|---:|---:|\n");
     for (const auto& lo : best)
       std::printf("| %s | %.3f | %.1f | %.0f | %.3f (%s) | %s | %.3f (%s%s) | %.3f (%s%s) |\n", lo[0].eqd_law.c_str(),
                   lo[0].eqd_ratio, lo[0].eqd_travel_kW, lo[0].eqd_flips, lo[0].peer_at_both, lo[0].peer.c_str(),
@@ -732,13 +756,13 @@ int run(int argc, char** argv) {
 
     for (const Row& r : rows)
       csv << sc.name << ',' << r.family << ",\"" << r.law << "\"," << r.column << ',' << r.param << ','
-          << r.exchange_ratio << ',' << r.ratio_to_bound << ',' << r.rms_W << ',' << r.peak_W << ','
-          << r.flips_per_hour << ',' << r.travel_kW << ',' << r.exchange_kWh << '\n';
+          << r.exchange_ratio << ',' << r.ratio_to_bound << ',' << r.rms_W << ',' << r.peak_W << ',' << r.flips_per_hour
+          << ',' << r.travel_kW << ',' << r.exchange_kWh << '\n';
 
     // Plot points, one file per family in sweep order (least to most aggressive), so that gnuplot's
     // line through them is the sweep: travel_kW flips_per_hour exchange_ratio tag.
-    for (const char* fam : {"none", "evcc", "pid", "pid_lp", "tracker", "eqd", "eqdf", "adaptive", "adaptivef", "learned",
-                            "planned", "whatif", "bound"}) {
+    for (const char* fam : {"none", "evcc", "pid", "pid_lp", "tracker", "eqd", "eqdf", "adaptive", "adaptivef",
+                            "learned", "planned", "whatif", "bound"}) {
       std::ofstream pts(out_dir / ("points_" + sc.name + "_" + fam + ".dat"));
       for (const Row& r : rows)
         if (r.family == fam)
@@ -746,8 +770,8 @@ int run(int argc, char** argv) {
     }
 
     // Time series of the default settings (column order is fixed: scripts/bench_laws.sh plots by index).
-    const char* series_cols[] = {"none", "evcc", "pid", "eqd", "eqd_tau10", "eqd_dwell0", "bound", "eqdf", "tracker",
-                                 "adaptive", "adaptivef", "learned"};
+    const char* series_cols[] = {"none",  "evcc", "pid",     "eqd",      "eqd_tau10", "eqd_dwell0",
+                                 "bound", "eqdf", "tracker", "adaptive", "adaptivef", "learned"};
     std::ofstream series(out_dir / ("series_" + sc.name + ".csv"));
     series << "t_s,free_W";
     std::vector<const Row*> picked;
@@ -765,8 +789,11 @@ int run(int argc, char** argv) {
   }
   // Issue #15's goal on loads nobody announces: the law at tau 15 s against the plain tracker at tau 15 s:
   // no more grid exchange, at most half its flips/h, no more setpoint travel.
-  std::printf("\n## Goal: measured-only laws at tau 15 s against the plain tracker tau 15 s (exchange <=, flips/h <= half, travel <=)\n\n"
-              "| scenario | tracker tau 15 s | damped tau 15 s | goal | adaptive tau 15 s | goal |\n|---|---|---|---|---|---|\n");
+  std::printf(
+      "\n## Goal: measured-only laws at tau 15 s against the plain tracker tau 15 s (exchange <=, flips/h <= half, "
+      "travel <=)\n\n"
+      "| scenario | tracker tau 15 s | damped tau 15 s | goal | adaptive tau 15 s | goal "
+      "|\n|---|---|---|---|---|---|\n");
   for (const ScenarioRun& sr : runs) {
     const Row* tr = nullptr;
     const Row* dm = nullptr;
@@ -777,7 +804,9 @@ int run(int argc, char** argv) {
       if (r.column == "adaptive") ad = &r;
     }
     if (tr == nullptr || dm == nullptr || ad == nullptr) continue;
-    const auto cell = [](const Row& r) { return fmt("%.3f", r.exchange_ratio) + fmt(", %.0f/h", r.flips_per_hour) + fmt(", %.0f kW", r.travel_kW); };
+    const auto cell = [](const Row& r) {
+      return fmt("%.3f", r.exchange_ratio) + fmt(", %.0f/h", r.flips_per_hour) + fmt(", %.0f kW", r.travel_kW);
+    };
     const auto goal = [tr](const Row& r) {
       std::string miss;
       if (r.exchange_ratio > tr->exchange_ratio) miss += " exchange";
@@ -794,9 +823,11 @@ int run(int argc, char** argv) {
   // "At <= actuation": learned's best setting (over tau, step-keyed) with no more travel and flips/h than
   // announced at tau 15 s, as the peers are judged. On a lab whose controllers are partly one-off
   // (random steps), the reduction to recover is what announcements from its repeating half give.
-  std::printf("\n## Goal: learned forecasts (adaptive tau 15 s, nothing announced) against measured-only and announced\n\n"
-              "| scenario | measured only | announced | learned | recovered | learned at <= announced's actuation | recovered | goal | learned without step numbers | recovered |\n"
-              "|---|---|---|---|---:|---|---:|---|---|---:|\n");
+  std::printf(
+      "\n## Goal: learned forecasts (adaptive tau 15 s, nothing announced) against measured-only and announced\n\n"
+      "| scenario | measured only | announced | learned | recovered | learned at <= announced's actuation | recovered "
+      "| goal | learned without step numbers | recovered |\n"
+      "|---|---|---|---|---:|---|---:|---|---|---:|\n");
   for (const ScenarioRun& sr : runs) {
     const Row* m = nullptr;
     const Row* a = nullptr;
@@ -811,7 +842,9 @@ int run(int argc, char** argv) {
       if (r.column == "learned_pattern") lp = &r;
     }
     if (m == nullptr || a == nullptr || l == nullptr) continue;
-    const auto cell = [](const Row& r) { return fmt("%.3f", r.exchange_ratio) + fmt(", %.0f/h", r.flips_per_hour) + fmt(", %.0f kW", r.travel_kW); };
+    const auto cell = [](const Row& r) {
+      return fmt("%.3f", r.exchange_ratio) + fmt(", %.0f/h", r.flips_per_hour) + fmt(", %.0f kW", r.travel_kW);
+    };
     // A mixed lab (some controllers one-off, some repeating): its repeating half is the reference.
     const bool mixed = ar != nullptr && mixed_lab(sr.sc.rig);
     if (mixed) a = ar;
@@ -829,7 +862,8 @@ int run(int argc, char** argv) {
       // count from metrics_from_s); within a one-hour rig nothing has repeated yet.
       goal = "n/a (not a repeating lab)";
     } else if (sr.sc.name.find("oneoff") != std::string::npos) {
-      goal = l->exchange_ratio <= 1.02 * m->exchange_ratio ? "met (within 2 % of measured only)" : "missed: worse than measured only by > 2 %";
+      goal = l->exchange_ratio <= 1.02 * m->exchange_ratio ? "met (within 2 % of measured only)"
+                                                           : "missed: worse than measured only by > 2 %";
     } else if (gain <= 0.005) {
       goal = "n/a (announcing gains < 0.005)";
     } else {
@@ -837,20 +871,24 @@ int run(int argc, char** argv) {
       if (recovered < 0.8) miss += " recovery";
       if (l->flips_per_hour > a->flips_per_hour) miss += " flips";
       if (l->travel_kW > a->travel_kW) miss += " travel";
-      if (miss.empty()) goal = "met";
-      else if (le != nullptr && recovered_e >= 0.8) goal = "met at " + le->tag + " (<= actuation)";
-      else goal = "missed:" + miss;
+      if (miss.empty())
+        goal = "met";
+      else if (le != nullptr && recovered_e >= 0.8)
+        goal = "met at " + le->tag + " (<= actuation)";
+      else
+        goal = "missed:" + miss;
     }
     if (mixed) goal += " (reference: the repeating half announced)";
     const double recovered_p = lp != nullptr && gain > 1e-9 ? (m->exchange_ratio - lp->exchange_ratio) / gain : 0.0;
-    std::printf("| %s | %s | %s | %s | %.0f %% | %s | %.0f %% | %s | %s | %.0f %% |\n", sr.sc.name.c_str(), cell(*m).c_str(),
-                cell(*a).c_str(), cell(*l).c_str(), 100.0 * recovered,
+    std::printf("| %s | %s | %s | %s | %.0f %% | %s | %.0f %% | %s | %s | %.0f %% |\n", sr.sc.name.c_str(),
+                cell(*m).c_str(), cell(*a).c_str(), cell(*l).c_str(), 100.0 * recovered,
                 le != nullptr ? (le->tag + ": " + cell(*le)).c_str() : "-", 100.0 * recovered_e, goal.c_str(),
                 lp != nullptr ? cell(*lp).c_str() : "-", 100.0 * recovered_p);
   }
   print_planner_goal(runs);
-  std::printf("\n## Verdict: eqd's laws at tau 15 s against the lowest peer frontier at <= travel and <= flips/h\n\n"
-              "| scenario | eqd | eqd exchange | lowest peer at <= actuation | verdict |\n|---|---|---:|---:|---|\n");
+  std::printf(
+      "\n## Verdict: eqd's laws at tau 15 s against the lowest peer frontier at <= travel and <= flips/h\n\n"
+      "| scenario | eqd | eqd exchange | lowest peer at <= actuation | verdict |\n|---|---|---:|---:|---|\n");
   for (const Verdict& v : summary)
     std::printf("| %s | %s | %.3f | %.3f (%s) | %s |\n", v.scenario.c_str(), v.law.c_str(), v.eqd, v.peer,
                 v.peer_family.c_str(), v.verdict.c_str());

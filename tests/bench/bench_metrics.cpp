@@ -149,7 +149,8 @@ void fill_registry(prometheus::Registry& reg, const std::vector<prometheus::Metr
         }
         break;
       }
-      default: break;
+      default:
+        break;
     }
   }
 }
@@ -170,8 +171,10 @@ int main(int argc, char** argv) {
   std::size_t channels = 10'000;
   int cycles = 3000;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--channels") && i + 1 < argc) channels = std::stoul(argv[++i]);
-    else if (!std::strcmp(argv[i], "--cycles") && i + 1 < argc) cycles = std::stoi(argv[++i]);
+    if (!std::strcmp(argv[i], "--channels") && i + 1 < argc)
+      channels = std::stoul(argv[++i]);
+    else if (!std::strcmp(argv[i], "--cycles") && i + 1 < argc)
+      cycles = std::stoi(argv[++i]);
   }
   Rig rig(channels);
   const metrics::Collector collector(rig.sources(), metrics::CollectorOptions{true});
@@ -221,10 +224,11 @@ int main(int argc, char** argv) {
               channels, rig.dir.controllers.size(), kBuses);
   // The Registry's families hold their series in hash order, so the texts differ in order only;
   // write_text prints exact values (TextSerializer rounds to 16 digits), hence a few more bytes.
-  std::printf("# same series in all: %zu (write_text) vs %zu (baseline) vs %zu (eqd + TextSerializer) sample lines,"
-              " %zu vs %zu vs %zu bytes\n",
-              sample_lines(eqd_out), sample_lines(base_out), sample_lines(old_out), eqd_out.size(), base_out.size(),
-              old_out.size());
+  std::printf(
+      "# same series in all: %zu (write_text) vs %zu (baseline) vs %zu (eqd + TextSerializer) sample lines,"
+      " %zu vs %zu vs %zu bytes\n",
+      sample_lines(eqd_out), sample_lines(base_out), sample_lines(old_out), eqd_out.size(), base_out.size(),
+      old_out.size());
   std::printf("%-42s %12s %12s %8s\n", "median of 31, interleaved", "eqd_ms", "baseline_ms", "ratio");
   auto line = [](const char* name, const std::vector<double>& e, const std::vector<double>& b) {
     const double em = percentile(e, 0.5), bm = percentile(b, 0.5);
@@ -241,8 +245,8 @@ int main(int argc, char** argv) {
     std::vector<double> t;
     std::string out;
     for (int r = 0; r < reps; ++r) t.push_back(time_ns([&] { metrics::write_text(buses_only.Collect(), out); }));
-    std::printf("%-42s %12.2f %12s %8s  (%zu bytes)\n", "scrape with per_channel: false", percentile(t, 0.5) / 1e6,
-                "-", "-", out.size());
+    std::printf("%-42s %12.2f %12s %8s  (%zu bytes)\n", "scrape with per_channel: false", percentile(t, 0.5) / 1e6, "-",
+                "-", out.size());
   }
 
   // Control cycle with and without a concurrent scraper, in alternating blocks (the scraper thread

@@ -50,9 +50,10 @@ PlanAsk make_ask(std::mt19937& rng, int n, std::int64_t asked_ns) {
 }
 
 void solve_times(int passes) {
-  std::printf("## Planner pass (every bus's ask solved once; the planner thread does one per second)\n\n"
-              "| buses | path | median | p99 | per plan (median) | share of one core at 1 pass/s |\n"
-              "|---:|---:|---:|---:|---:|---:|\n");
+  std::printf(
+      "## Planner pass (every bus's ask solved once; the planner thread does one per second)\n\n"
+      "| buses | path | median | p99 | per plan (median) | share of one core at 1 pass/s |\n"
+      "|---:|---:|---:|---:|---:|---:|\n");
   std::mt19937 rng(11);
   for (int n : {30, 120}) {
     for (std::size_t buses : {1U, 4U, 64U}) {
@@ -130,9 +131,10 @@ CycleFigures cycle_ns(LawKind law, std::size_t buses, int cycles, bool serve) {
 }
 
 void cycle_ratio(int cycles) {
-  std::printf("\n## Control cycle with law planned against law adaptive (same core, same channels)\n\n"
-              "| buses | channels | adaptive median / mean | planned median / mean | ratio (mean) | plans applied on bus 0 |\n"
-              "|---:|---:|---:|---:|---:|---:|\n");
+  std::printf(
+      "\n## Control cycle with law planned against law adaptive (same core, same channels)\n\n"
+      "| buses | channels | adaptive median / mean | planned median / mean | ratio (mean) | plans applied on bus 0 |\n"
+      "|---:|---:|---:|---:|---:|---:|\n");
   for (std::size_t buses : {1U, 4U, 64U}) {
     // Interleaved twice, so that neither side gets the warmer machine.
     CycleFigures a, pl;

@@ -48,10 +48,14 @@ std::vector<double> load_profile(const std::string& name) {
 enum class Kind { drive_steps, drive_pattern, cycle_life, one_off };
 const char* name(Kind k) {
   switch (k) {
-    case Kind::drive_steps: return "drive cycle, step numbers";
-    case Kind::drive_pattern: return "drive cycle, no step numbers";
-    case Kind::cycle_life: return "cycle life, step numbers";
-    case Kind::one_off: return "one-off programs";
+    case Kind::drive_steps:
+      return "drive cycle, step numbers";
+    case Kind::drive_pattern:
+      return "drive cycle, no step numbers";
+    case Kind::cycle_life:
+      return "cycle life, step numbers";
+    case Kind::one_off:
+      return "one-off programs";
   }
   return "";
 }
@@ -63,7 +67,11 @@ struct Program {
   double scale = 1.0;
   int loops = 3, offset = 0;
   std::uint32_t seed = 1;
-  struct At { float W; std::uint32_t cycle; std::uint16_t step; };
+  struct At {
+    float W;
+    std::uint32_t cycle;
+    std::uint16_t step;
+  };
   At at(std::int64_t t) const {
     t += offset;
     if (kind == Kind::one_off) {
@@ -119,14 +127,16 @@ int main(int argc, char** argv) {
   std::size_t n = 10000;
   for (int a = 1; a < argc; ++a)
     if (std::strcmp(argv[a], "--channels") == 0 && a + 1 < argc) n = static_cast<std::size_t>(std::atoll(argv[++a]));
-  const std::vector<double> us06 = load_profile("US06.csv"), udds = load_profile("UDDS.csv"), wltc = load_profile("WLTC.csv");
+  const std::vector<double> us06 = load_profile("US06.csv"), udds = load_profile("UDDS.csv"),
+                            wltc = load_profile("WLTC.csv");
   if (us06.empty() || udds.empty() || wltc.empty()) {
     std::fprintf(stderr, "bench_predictor: cannot read the profiles in %s\n", EQD_PROFILES_DIR);
     return 2;
   }
   // Templates in the mix's proportions (of 10: 4 drive with steps, 3 without, 2 cycle life, 1 one-off).
-  const Kind mix[10] = {Kind::drive_steps, Kind::drive_steps, Kind::drive_steps, Kind::drive_steps, Kind::drive_pattern,
-                        Kind::drive_pattern, Kind::drive_pattern, Kind::cycle_life, Kind::cycle_life, Kind::one_off};
+  const Kind mix[10] = {Kind::drive_steps,   Kind::drive_steps,   Kind::drive_steps,   Kind::drive_steps,
+                        Kind::drive_pattern, Kind::drive_pattern, Kind::drive_pattern, Kind::cycle_life,
+                        Kind::cycle_life,    Kind::one_off};
   constexpr std::size_t kTemplates = 30;
   std::vector<Program> programs;
   const std::vector<double>* profiles[3] = {&us06, &udds, &wltc};
@@ -229,7 +239,8 @@ int main(int argc, char** argv) {
     plain_cycle_ns.push_back(timed_ns([&] { core.cycle(t * s + s / 2); }));
     auto t0 = Clock::now();
     pred.tick(t * s, core);
-    tick_ns.push_back(static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count()));
+    tick_ns.push_back(
+        static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count()));
     bare_ns.push_back(median_ns(1, bare));
   }
   std::sort(tick_ns.begin(), tick_ns.end());
@@ -238,8 +249,10 @@ int main(int argc, char** argv) {
   std::size_t in_use = 0;
   for (std::size_t i = 0; i < n; ++i) in_use += core.learned().in_use(i) ? 1 : 0;
   const double heap = static_cast<double>(pred.memory_bytes());
-  std::printf("| channels | tick (median of 15) | bare pass | ratio | share of one core | heap | per channel | forecasts in use |\n"
-              "|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::printf(
+      "| channels | tick (median of 15) | bare pass | ratio | share of one core | heap | per channel | forecasts in "
+      "use |\n"
+      "|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   std::printf("| %zu | %.1f ms | %.2f ms | %.0fx | %.2f %% | %.1f MB | %.0f B | %.0f %% |\n", n, tick / 1e6, base / 1e6,
               tick / base, 100.0 * tick / 1e9, heap / 1e6, heap / static_cast<double>(n),
               100.0 * static_cast<double>(in_use) / static_cast<double>(n));
@@ -249,10 +262,11 @@ int main(int argc, char** argv) {
   std::sort(refresh_cycle_ns.begin(), refresh_cycle_ns.end());
   std::sort(plain_cycle_ns.begin(), plain_cycle_ns.end());
   const double rc = refresh_cycle_ns[refresh_cycle_ns.size() / 2], pc = plain_cycle_ns[plain_cycle_ns.size() / 2];
-  std::printf("\n| control cycle (median of 15) | time | ratio |\n|---|---:|---:|\n"
-              "| within a second (baseline) | %.2f ms | 1.00 |\n"
-              "| first of a second: + learned paths and their channels' present power | %.2f ms | %.2f |\n",
-              pc / 1e6, rc / 1e6, rc / pc);
+  std::printf(
+      "\n| control cycle (median of 15) | time | ratio |\n|---|---:|---:|\n"
+      "| within a second (baseline) | %.2f ms | 1.00 |\n"
+      "| first of a second: + learned paths and their channels' present power | %.2f ms | %.2f |\n",
+      pc / 1e6, rc / 1e6, rc / pc);
   std::printf("\n(sink %g)\n", sink);
   return 0;
 }

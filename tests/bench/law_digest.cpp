@@ -44,8 +44,10 @@ struct Fnv {
     const std::uint64_t n = v.size();
     bytes(&n, sizeof n);
     for (const T& x : v) {
-      if constexpr (std::is_same_v<T, double>) f64(x);
-      else bytes(&x, sizeof x);
+      if constexpr (std::is_same_v<T, double>)
+        f64(x);
+      else
+        bytes(&x, sizeof x);
     }
   }
 };
@@ -95,7 +97,8 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[k], "--check") == 0 && k + 1 < argc) {
       check = argv[++k];
     } else if (argv[k][0] == '-') {
-      std::fprintf(stderr, "law_digest: unknown option %s\nusage: law_digest [--check FILE] SCENARIO.yaml...\n", argv[k]);
+      std::fprintf(stderr, "law_digest: unknown option %s\nusage: law_digest [--check FILE] SCENARIO.yaml...\n",
+                   argv[k]);
       return 2;
     } else {
       files.emplace_back(argv[k]);
@@ -122,28 +125,28 @@ int main(int argc, char** argv) {
   }
   int differ = 0;
   for (const std::string& path : files) {
-   for (const core::LawKind law : kLaws) {
-    char hex[17];
-    try {
-      std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(digest(path, law)));
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "law_digest: %s: %s\n", path.c_str(), e.what());
-      return 2;
-    }
-    const std::string name = name_of(path) + "/" + core::to_string(law);
-    std::printf("%s %s\n", hex, name.c_str());
-    if (!check.empty()) {
-      const auto it = expected.find(name);
-      if (it == expected.end()) {
-        std::fprintf(stderr, "law_digest: %s: no expected digest in %s\n", name.c_str(), check.c_str());
-        ++differ;
-      } else if (it->second != hex) {
-        std::fprintf(stderr, "law_digest: %s: digest %s, expected %s: the core commands differently\n",
-                     name.c_str(), hex, it->second.c_str());
-        ++differ;
+    for (const core::LawKind law : kLaws) {
+      char hex[17];
+      try {
+        std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(digest(path, law)));
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "law_digest: %s: %s\n", path.c_str(), e.what());
+        return 2;
+      }
+      const std::string name = name_of(path) + "/" + core::to_string(law);
+      std::printf("%s %s\n", hex, name.c_str());
+      if (!check.empty()) {
+        const auto it = expected.find(name);
+        if (it == expected.end()) {
+          std::fprintf(stderr, "law_digest: %s: no expected digest in %s\n", name.c_str(), check.c_str());
+          ++differ;
+        } else if (it->second != hex) {
+          std::fprintf(stderr, "law_digest: %s: digest %s, expected %s: the core commands differently\n", name.c_str(),
+                       hex, it->second.c_str());
+          ++differ;
+        }
       }
     }
-   }
   }
   return differ == 0 ? 0 : 1;
 }

@@ -252,7 +252,8 @@ class FakeRig final : public daemon::RigView, public daemon::RequestSink {
         buses_[r.bus].params = r.params;
         return ResponseStatus::ok;
       case core::RequestKind::stop_all:
-      case core::RequestKind::resume: return ResponseStatus::ok;
+      case core::RequestKind::resume:
+        return ResponseStatus::ok;
     }
     return ResponseStatus::refused_invalid;
   }

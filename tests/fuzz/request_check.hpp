@@ -34,13 +34,13 @@ inline std::string check_request(std::string_view line) {
   auto again = parse_request(serialize_request(r));
   auto* b = std::get_if<ApiRequest>(&again);
   if (b == nullptr) return "serialized request rejected: " + std::get<ParseError>(again).message;
-  const bool same_limits = b->limits.max_charge_W == r.limits.max_charge_W &&
-                           b->limits.max_discharge_W == r.limits.max_discharge_W &&
-                           b->limits.max_charge_A == r.limits.max_charge_A &&
-                           b->limits.max_discharge_A == r.limits.max_discharge_A && b->limits.v_min_V == r.limits.v_min_V &&
-                           b->limits.v_max_V == r.limits.v_max_V && b->limits.hysteresis_V == r.limits.hysteresis_V;
-  if (b->id != r.id || b->command != r.command || b->channel != r.channel || b->bus != r.bus ||
-      b->role != r.role || b->params != r.params || b->flags != r.flags || !same_limits)
+  const bool same_limits =
+      b->limits.max_charge_W == r.limits.max_charge_W && b->limits.max_discharge_W == r.limits.max_discharge_W &&
+      b->limits.max_charge_A == r.limits.max_charge_A && b->limits.max_discharge_A == r.limits.max_discharge_A &&
+      b->limits.v_min_V == r.limits.v_min_V && b->limits.v_max_V == r.limits.v_max_V &&
+      b->limits.hysteresis_V == r.limits.hysteresis_V;
+  if (b->id != r.id || b->command != r.command || b->channel != r.channel || b->bus != r.bus || b->role != r.role ||
+      b->params != r.params || b->flags != r.flags || !same_limits)
     return "round trip changed the request";
   if (r.channel.size() > kMaxNameBytes || r.bus.size() > kMaxNameBytes) return "over-long name accepted";
   return {};

@@ -29,8 +29,9 @@ namespace {
 std::string iface() {
   const char* v = std::getenv("EQD_CAN_IFACE");
   if (v == nullptr || *v == '\0')
-    FAIL("EQD_CAN_IFACE is not set: run through tests/vm/run_in_vm.sh (ctest -L vm) or on a machine with vcan0 "
-         "(see docs/can-profile.md)");
+    FAIL(
+        "EQD_CAN_IFACE is not set: run through tests/vm/run_in_vm.sh (ctest -L vm) or on a machine with vcan0 "
+        "(see docs/can-profile.md)");
   return v;
 }
 
@@ -119,7 +120,8 @@ TEST_CASE("kernel CAN FD frames on an MTU 72 interface and refusal on a classic 
 namespace {
 
 struct KernelRig {
-  KernelRig(SignalMap map, std::size_t n, std::uint32_t node) : slots(n), backend(std::make_shared<FakeControllerBackend>(n)) {
+  KernelRig(SignalMap map, std::size_t n, std::uint32_t node)
+      : slots(n), backend(std::make_shared<FakeControllerBackend>(n)) {
     CanServedController sc;
     sc.name = "sim";
     sc.node_id = node;
@@ -267,8 +269,7 @@ TEST_CASE("kernel replay of a saturated 1 Mbit/s bus loses no frame", "[can][ker
     }
     ++sent;
     next += period;
-    while (std::chrono::steady_clock::now() < next) {
-    }
+    while (std::chrono::steady_clock::now() < next) {}
   }
   can_test::wait_for([&] { return link.can_stats().status_frames >= kFrames; }, 10s);
   const auto cs = link.can_stats();

@@ -34,18 +34,18 @@ std::string slurp(const fs::path& p) {
 
 // A valid configuration; line 5 is the controller's host.
 const char* kGood =
-    "buses:\n"                          // 1
-    "  - name: main\n"                  // 2
-    "controllers:\n"                    // 3
-    "  - name: cab1\n"                  // 4
-    "    host: 127.0.0.1\n"             // 5
-    "    port: 1502\n"                  // 6
-    "equalization:\n"                   // 7
-    "  - channel: cab1/16\n"            // 8
-    "    max_charge_W: 1000\n"          // 9
-    "    max_discharge_W: 1000\n"       // 10
-    "    v_min_V: 40\n"                 // 11
-    "    v_max_V: 56\n";                // 12
+    "buses:\n"                     // 1
+    "  - name: main\n"             // 2
+    "controllers:\n"               // 3
+    "  - name: cab1\n"             // 4
+    "    host: 127.0.0.1\n"        // 5
+    "    port: 1502\n"             // 6
+    "equalization:\n"              // 7
+    "  - channel: cab1/16\n"       // 8
+    "    max_charge_W: 1000\n"     // 9
+    "    max_discharge_W: 1000\n"  // 10
+    "    v_min_V: 40\n"            // 11
+    "    v_max_V: 56\n";           // 12
 
 std::string replace(std::string s, const std::string& from, const std::string& to) {
   const auto at = s.find(from);
@@ -98,7 +98,8 @@ Report read_report(const fs::path& p) {
 
 }  // namespace
 
-TEST_CASE("eqd --check-config refuses broken and hostile files, naming file:line:column or the file", "[faults][config]") {
+TEST_CASE("eqd --check-config refuses broken and hostile files, naming file:line:column or the file",
+          "[faults][config]") {
   const fs::path dir = eqd::test::make_temp_dir("eqd-config-faults");
   const std::string bad = (dir / "bad.yaml").string();
 
@@ -111,7 +112,8 @@ TEST_CASE("eqd --check-config refuses broken and hostile files, naming file:line
     const Checked c = check_text(dir, replace(kGood, "host: 127.0.0.1", "host: \"127.0.0.1"));
     INFO(c.out);
     CHECK(c.code == 2);
-    CHECK_THAT(c.out, Catch::Contains(bad + ":5:11: controllers[0].host: the quoted text opened here has no closing \""));
+    CHECK_THAT(c.out,
+               Catch::Contains(bad + ":5:11: controllers[0].host: the quoted text opened here has no closing \""));
   }
   SECTION("a host that is not one") {
     const Checked c = check_text(dir, replace(kGood, "host: 127.0.0.1", "host: \"127.0.0.1 and some words: here\""));
@@ -140,14 +142,17 @@ TEST_CASE("eqd --check-config refuses broken and hostile files, naming file:line
     CHECK(big.code == 2);
     CHECK_THAT(big.out, Catch::Contains("a configuration may have at most 4194304 bytes"));
     CHECK(big.out.size() < 1000);
-    const Checked bin = check_text(dir, std::string(kGood) + std::string("\x7f" "ELF\x02\x01\x01\0\0\0", 10));
+    const Checked bin = check_text(dir, std::string(kGood) + std::string("\x7f"
+                                                                         "ELF\x02\x01\x01\0\0\0",
+                                                                         10));
     CHECK(bin.code == 2);
     CHECK_THAT(bin.out, Catch::Contains(bad + ":13:1: control character 0x7F"));
   }
   SECTION("powers beyond the physical bounds") {
     const Checked t = check_text(dir, replace(kGood, "  - name: main\n", "  - name: main\n    target_W: 1e308\n"));
     CHECK(t.code == 2);
-    CHECK_THAT(t.out, Catch::Contains(bad + ":3:15: buses[0].target_W: 1e+308 is out of range (expected -1e+07..1e+07 W)"));
+    CHECK_THAT(t.out,
+               Catch::Contains(bad + ":3:15: buses[0].target_W: 1e+308 is out of range (expected -1e+07..1e+07 W)"));
     const Checked m = check_text(dir, replace(kGood, "max_charge_W: 1000", "max_charge_W: 1e308"));
     CHECK(m.code == 2);
     CHECK_THAT(m.out, Catch::Contains(bad + ":9:19: equalization[0].max_charge_W: 1e+308 is out of range"));
@@ -155,12 +160,14 @@ TEST_CASE("eqd --check-config refuses broken and hostile files, naming file:line
   SECTION("a lease the register cannot carry, and an unchecked profile version") {
     const std::string map =
         "maps:\n  acme:\n    channel_count: 16\n"
-        "    voltage: {address: 0, stride: 4}\n    current: {address: 1, stride: 4}\n    state: {address: 2, stride: 4}\n"
-        "    cmd_enable: {table: holding, address: 0, stride: 4}\n    cmd_setpoint: {table: holding, address: 1, stride: 4}\n";
+        "    voltage: {address: 0, stride: 4}\n    current: {address: 1, stride: 4}\n    state: {address: 2, stride: "
+        "4}\n"
+        "    cmd_enable: {table: holding, address: 0, stride: 4}\n    cmd_setpoint: {table: holding, address: 1, "
+        "stride: 4}\n";
     std::string with_map = replace(kGood, "    port: 1502\n", "    port: 1502\n    profile: acme\n") + map;
-    const Checked lease = check_text(
-        dir, replace(with_map, "  - name: main\n", "  - name: main\n    lease_ms: 2500\n") +
-                 "    cmd_lease: {table: holding, address: 3, scale: 1000, stride: 4}\n");
+    const Checked lease =
+        check_text(dir, replace(with_map, "  - name: main\n", "  - name: main\n    lease_ms: 2500\n") +
+                            "    cmd_lease: {table: holding, address: 3, scale: 1000, stride: 4}\n");
     INFO(lease.out);
     CHECK(lease.code == 2);
     CHECK_THAT(lease.out, Catch::Contains(bad + ":3:15: buses[0].lease_ms: 2500 ms cannot be written exactly") &&
@@ -184,8 +191,14 @@ TEST_CASE("a running eqd: bad reloads, out-of-bounds API values, a reload that r
               (dir / "eqsim.log").string());
   REQUIRE(eventually(10s, [&] { return fs::exists(cfg) && read_report(report).ok; }));
   const std::string good = slurp(cfg);
-  const std::vector<std::string> eqd_args = {EQD_BIN, "--config", cfg.string(), "--set", "state_dir=" + dir.string(),
-                                             "--set", "api.socket=" + (dir / "eqd.sock").string(), "--set",
+  const std::vector<std::string> eqd_args = {EQD_BIN,
+                                             "--config",
+                                             cfg.string(),
+                                             "--set",
+                                             "state_dir=" + dir.string(),
+                                             "--set",
+                                             "api.socket=" + (dir / "eqd.sock").string(),
+                                             "--set",
                                              "metrics.enabled=false"};
   auto eqd = std::make_unique<Process>(eqd_args, (dir / "eqd.log").string());
   INFO("eqd log:\n" << eqd->log());
@@ -259,8 +272,8 @@ TEST_CASE("a running eqd: bad reloads, out-of-bounds API values, a reload that r
     CHECK_THAT(log, Catch::Contains("channels.cab1/1.assigned: must be true or false; entry skipped"));
     bool kept_aside = false;
     for (const auto& e : fs::directory_iterator(dir))
-      kept_aside = kept_aside || (e.path().filename().string().rfind("state.json.bad-entries-", 0) == 0 &&
-                                  slurp(e.path()) == state);
+      kept_aside = kept_aside ||
+                   (e.path().filename().string().rfind("state.json.bad-entries-", 0) == 0 && slurp(e.path()) == state);
     CHECK(kept_aside);
   }
 

@@ -42,13 +42,14 @@ struct Eqd {
 
   explicit Eqd(const std::string& api_extra) {
     const fs::path cfg = dir / "eqd.yaml";
-    std::ofstream(cfg) << "state_dir: " << (dir / "state").string() << "\n"
-                       << "api: {socket: " << socket << ", group: nosuchgroup-eqd-test" << api_extra << "}\n"
-                       << "metrics: {enabled: false}\n"
-                          "control_loop: {period_ms: 20, shutdown_timeout_ms: 200}\n"
-                          "buses:\n  - name: main\n"
-                          "controllers:\n"
-                          "  - {name: cab1, host: 127.0.0.1, port: 1, channels: 4, bus: main, backoff_initial_ms: 1000}\n";
+    std::ofstream(cfg)
+        << "state_dir: " << (dir / "state").string() << "\n"
+        << "api: {socket: " << socket << ", group: nosuchgroup-eqd-test" << api_extra << "}\n"
+        << "metrics: {enabled: false}\n"
+           "control_loop: {period_ms: 20, shutdown_timeout_ms: 200}\n"
+           "buses:\n  - name: main\n"
+           "controllers:\n"
+           "  - {name: cab1, host: 127.0.0.1, port: 1, channels: 4, bus: main, backoff_initial_ms: 1000}\n";
     proc = std::make_unique<eqd::test::Process>(std::vector<std::string>{EQD_BIN, "--config", cfg.string()},
                                                 (dir / "eqd.log").string());
     const bool up = eqd::test::eventually(10s, [&] { return eqd::test::connect_unix(socket).fd >= 0; });

@@ -49,8 +49,15 @@ bool converged(const Report& r) {
 }
 
 std::vector<std::string> eqd_args(const fs::path& dir) {
-  return {EQD_BIN, "--config", (dir / "eqd.yaml").string(), "--set", "state_dir=" + dir.string(),
-          "--set", "api.socket=" + (dir / "eqd.sock").string(), "--set", "metrics.enabled=false"};
+  return {EQD_BIN,
+          "--config",
+          (dir / "eqd.yaml").string(),
+          "--set",
+          "state_dir=" + dir.string(),
+          "--set",
+          "api.socket=" + (dir / "eqd.sock").string(),
+          "--set",
+          "metrics.enabled=false"};
 }
 
 }  // namespace
@@ -58,10 +65,10 @@ std::vector<std::string> eqd_args(const fs::path& dir) {
 TEST_CASE("eqsim and eqd equalize over Modbus TCP and the controller watchdog covers a killed eqd", "[e2e]") {
   const fs::path dir = make_temp_dir();
   const fs::path report = dir / "report.json";
-  Process sim({EQSIM_BIN, "--rig", EQD_SOURCE_DIR "/tests/integration/rigs/e2e.yaml", "--base-port", "0",
-               "--write-eqd-config", (dir / "eqd.yaml").string(), "--eqd-tau", "2", "--report-file", report.string(),
-               "-q"},
-              (dir / "eqsim.log").string());
+  Process sim(
+      {EQSIM_BIN, "--rig", EQD_SOURCE_DIR "/tests/integration/rigs/e2e.yaml", "--base-port", "0", "--write-eqd-config",
+       (dir / "eqd.yaml").string(), "--eqd-tau", "2", "--report-file", report.string(), "-q"},
+      (dir / "eqsim.log").string());
   REQUIRE(eventually(10s, [&] { return fs::exists(dir / "eqd.yaml") && read_report(report).ok; }));
 
   // Without eqd the grid sees the whole free power.
@@ -138,10 +145,10 @@ TEST_CASE("an invalid configuration exits 2 naming file line and column", "[e2e]
 TEST_CASE("SIGHUP reloads by handover and refuses an invalid configuration", "[e2e]") {
   const fs::path dir = make_temp_dir();
   const fs::path report = dir / "report.json";
-  Process sim({EQSIM_BIN, "--rig", EQD_SOURCE_DIR "/tests/integration/rigs/e2e.yaml", "--base-port", "0",
-               "--write-eqd-config", (dir / "eqd.yaml").string(), "--eqd-tau", "2", "--report-file", report.string(),
-               "-q"},
-              (dir / "eqsim.log").string());
+  Process sim(
+      {EQSIM_BIN, "--rig", EQD_SOURCE_DIR "/tests/integration/rigs/e2e.yaml", "--base-port", "0", "--write-eqd-config",
+       (dir / "eqd.yaml").string(), "--eqd-tau", "2", "--report-file", report.string(), "-q"},
+      (dir / "eqsim.log").string());
   REQUIRE(eventually(10s, [&] { return fs::exists(dir / "eqd.yaml") && read_report(report).ok; }));
   Process eqd(eqd_args(dir), (dir / "eqd.log").string());
   INFO("eqd log:\n" << eqd.log());

@@ -49,9 +49,8 @@ TEST_CASE("eqsim serves SunSpec storage and a grid meter that sees the rig plus 
                "--sunspec-storage", "1", "--sunspec-meter", "--report-file", report.string(), "-q"},
               (dir / "eqsim.log").string());
   INFO("eqsim log:\n" << sim.log());
-  REQUIRE(eqd::test::eventually(10s, [&] {
-    return port_of(sim.log(), "SunSpec meter") != 0 && !std::isnan(net_W(report));
-  }));
+  REQUIRE(eqd::test::eventually(
+      10s, [&] { return port_of(sim.log(), "SunSpec meter") != 0 && !std::isnan(net_W(report)); }));
   Client storage(port_of(sim.log(), "SunSpec storage"));
   Client meter(port_of(sim.log(), "SunSpec meter"));
   CHECK(storage.read(40000, 2) == std::vector<std::uint16_t>{0x5375, 0x6E53});

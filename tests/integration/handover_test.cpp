@@ -52,7 +52,8 @@ state_dir: /tmp
 buses:
   - {name: main, tau_s: 2, allow_any_tau: true, update_interval_s: 0.5}
 controllers:
-  - {name: ctl, transport: tcp, host: 127.0.0.1, port: )" + std::to_string(port) + R"(, channels: 2, poll_hz: 20}
+  - {name: ctl, transport: tcp, host: 127.0.0.1, port: )" +
+                           std::to_string(port) + R"(, channels: 2, poll_hz: 20}
 equalization:
   - {channel: ctl/2, max_charge_W: 3000, max_discharge_W: 3000, v_min_V: 40, v_max_V: 60}
 )";
@@ -94,7 +95,7 @@ TEST_CASE("a handover to a new daemon keeps the buffers equalizing without a ste
     CHECK(e.equalize);
     CHECK(e.setpoint_W > 900.0);
   }
-  CHECK(after >= 1);  // B did command it (at least the adoption and lease refreshes)
+  CHECK(after >= 1);                        // B did command it (at least the adoption and lease refreshes)
   CHECK(backend->record(1).releases == 0);  // the controller never had to release it
   CHECK(b->core().channel(1).role == eqd::core::Role::equalization);
   // Energy counting continues from A's figures.

@@ -100,13 +100,14 @@ struct Eqd {
 
   explicit Eqd(std::uint16_t metrics_port) {
     const fs::path cfg = dir / "eqd.yaml";
-    std::ofstream(cfg) << "state_dir: " << (dir / "state").string() << "\n"
-                       << "api: {socket: " << socket << ", group: nosuchgroup-eqd-test}\n"
-                       << "metrics: {listen: 127.0.0.1:" << metrics_port << "}\n"
-                       << "control_loop: {period_ms: 20, shutdown_timeout_ms: 200}\n"
-                          "buses:\n  - name: main\n"
-                          "controllers:\n"
-                          "  - {name: cab1, host: 127.0.0.1, port: 1, channels: 4, bus: main, backoff_initial_ms: 1000}\n";
+    std::ofstream(cfg)
+        << "state_dir: " << (dir / "state").string() << "\n"
+        << "api: {socket: " << socket << ", group: nosuchgroup-eqd-test}\n"
+        << "metrics: {listen: 127.0.0.1:" << metrics_port << "}\n"
+        << "control_loop: {period_ms: 20, shutdown_timeout_ms: 200}\n"
+           "buses:\n  - name: main\n"
+           "controllers:\n"
+           "  - {name: cab1, host: 127.0.0.1, port: 1, channels: 4, bus: main, backoff_initial_ms: 1000}\n";
     proc = std::make_unique<eqd::test::Process>(std::vector<std::string>{EQD_BIN, "--config", cfg.string()},
                                                 (dir / "eqd.log").string());
     const bool up = eqd::test::eventually(10s, [&] { return eqd::test::connect_unix(socket).fd >= 0; });
@@ -166,7 +167,7 @@ TEST_CASE("faults: /metrics answers quickly while idle and slow-loris clients ho
     INFO("scrape " << i << " took " << took.count() << " ms");
     CHECK(r.find("200 OK") != std::string::npos);
     CHECK(r.find("eqd_") != std::string::npos);
-    CHECK(took < 2s);  // a functional bound, not a benchmark: it was 9.5 s with two idle clients
+    CHECK(took < 2s);       // a functional bound, not a benchmark: it was 9.5 s with two idle clients
     if (took >= 2s) break;  // one failure tells it all (the old server took 10 s per scrape)
     std::this_thread::sleep_for(400ms);
   }
@@ -177,7 +178,8 @@ TEST_CASE("faults: /metrics answers quickly while idle and slow-loris clients ho
   CHECK(eqd.eqctl({"status"}, out) == 0);  // control never noticed
 }
 
-TEST_CASE("faults: metrics.listen taken: eqd controls, reports it and binds when the port is free", "[faults][metrics]") {
+TEST_CASE("faults: metrics.listen taken: eqd controls, reports it and binds when the port is free",
+          "[faults][metrics]") {
   std::uint16_t port = 0;
   Fd blocker = tcp_listen(0, port);
   const std::string listen = "127.0.0.1:" + std::to_string(port);

@@ -94,7 +94,8 @@ std::string read_text(const fs::path& p) {
 }
 
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  for (auto at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+  for (auto at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
+    s.replace(at, from.size(), to);
   return s;
 }
 
@@ -119,7 +120,8 @@ std::string text_of(const std::string& html) {
   std::string out;
   bool in_tag = false;
   for (char c : html) {
-    if (c == '<') in_tag = true;
+    if (c == '<')
+      in_tag = true;
     else if (c == '>') {
       in_tag = false;
       c = ' ';
@@ -142,8 +144,8 @@ std::vector<std::string> rows_of(const std::string& html, const std::string& row
 }
 
 nlohmann::json prom_query(std::uint16_t port, const std::string& promql) {
-  const RunResult r = run("curl -sf --max-time 5 -G --data-urlencode 'query=" + promql + "' http://127.0.0.1:" +
-                          std::to_string(port) + "/api/v1/query");
+  const RunResult r = run("curl -sf --max-time 5 -G --data-urlencode 'query=" + promql +
+                          "' http://127.0.0.1:" + std::to_string(port) + "/api/v1/query");
   return nlohmann::json::parse(r.out, nullptr, false);
 }
 
@@ -172,8 +174,8 @@ TEST_CASE("eqd metrics pass promtool and a real Prometheus scrapes them on loopb
     std::exit(77);
   }
   const fs::path dir = make_temp_dir();
-  Process sim({EQSIM_BIN, "--rig", EQD_SOURCE_DIR "/config/rigs/demo.yaml", "--base-port", "0",
-               "--write-eqd-config", (dir / "eqd.yaml").string(), "-q", "--report-file", (dir / "r.json").string()},
+  Process sim({EQSIM_BIN, "--rig", EQD_SOURCE_DIR "/config/rigs/demo.yaml", "--base-port", "0", "--write-eqd-config",
+               (dir / "eqd.yaml").string(), "-q", "--report-file", (dir / "r.json").string()},
               (dir / "eqsim.log").string());
   INFO("eqsim log:\n" << sim.log());
   REQUIRE(eventually(15s, [&] { return fs::exists(dir / "eqd.yaml") && fs::exists(dir / "r.json"); }));
@@ -224,7 +226,8 @@ TEST_CASE("eqd metrics pass promtool and a real Prometheus scrapes them on loopb
   std::ofstream(prom_cfg) << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
                           << "rule_files:\n  - " << EQD_SOURCE_DIR << "/config/prometheus/eqd-alerts.yml\n"
                           << "scrape_configs:\n  - job_name: eqd\n    static_configs:\n      - targets: ['127.0.0.1:"
-                          << eqd_port << "']\n        labels:\n          rig: lab1\n";  // as config/prometheus/prometheus.yml
+                          << eqd_port
+                          << "']\n        labels:\n          rig: lab1\n";  // as config/prometheus/prometheus.yml
   const std::string libraries = console_libraries();
   if (libraries.empty()) WARN("no console libraries (prom.lib, menu.lib) found: the console templates are not checked");
   std::unique_ptr<Process> prom;
@@ -264,8 +267,8 @@ TEST_CASE("eqd metrics pass promtool and a real Prometheus scrapes them on loopb
   // Every shipped rule evaluates against the real series without error.
   nlohmann::json rules;
   const bool evaluated = eventually(15s, [&] {
-    rules = nlohmann::json::parse(http_get("http://127.0.0.1:" + std::to_string(prom_port) + "/api/v1/rules"),
-                                  nullptr, false);
+    rules = nlohmann::json::parse(http_get("http://127.0.0.1:" + std::to_string(prom_port) + "/api/v1/rules"), nullptr,
+                                  false);
     if (rules.is_discarded() || rules.value("status", "") != "success") return false;
     for (const auto& g : rules["data"]["groups"])
       for (const auto& r : g["rules"])
@@ -290,8 +293,8 @@ TEST_CASE("eqd metrics pass promtool and a real Prometheus scrapes them on loopb
     std::smatch m;
     const std::string def = v.value("definition", "");
     REQUIRE(std::regex_match(def, m, std::regex(R"(label_values\((.*), (\w+)\))")));
-    const RunResult r = run("curl -sf --max-time 5 -G --data-urlencode 'match[]=" + dashboard_query(m[1], "lab1") + "' " +
-                            api + "/label/" + m[2].str() + "/values");
+    const RunResult r = run("curl -sf --max-time 5 -G --data-urlencode 'match[]=" + dashboard_query(m[1], "lab1") +
+                            "' " + api + "/label/" + m[2].str() + "/values");
     const auto values = nlohmann::json::parse(r.out, nullptr, false);
     INFO("variable " << v.value("name", "") << ": " << def << " -> " << r.out);
     REQUIRE(!values.is_discarded());
@@ -343,8 +346,8 @@ TEST_CASE("eqd metrics pass promtool and a real Prometheus scrapes them on loopb
     // rig, eqd, bus, status, without equalization, with equalization, buffers, residual (W or kW)
     const std::string power = R"((-?[0-9.]+ W|-?[0-9.]+kW))";
     const std::regex row("^ ?lab1 127\\.0\\.0\\.1:" + std::to_string(eqd_port) +
-                         " (aux|main) (ok|idle|holding|ramp_down|saturated) " + power + " " + power + " " + power + " " +
-                         power + " .*");
+                         " (aux|main) (ok|idle|holding|ramp_down|saturated) " + power + " " + power + " " + power +
+                         " " + power + " .*");
     std::set<std::string> seen;
     for (const auto& b : buses) {
       INFO(b);
@@ -364,8 +367,8 @@ TEST_CASE("eqd metrics pass promtool and a real Prometheus scrapes them on loopb
     CHECK(rows_of(other.body, "eqd_bus").empty());
     CHECK(other.body.find("No eqd bus found for rig another_rig") != std::string::npos);
 
-    const HttpAnswer bus = http_fetch(consoles + "eqd-bus.html?job=eqd&instance=127.0.0.1:" + std::to_string(eqd_port) +
-                                      "&bus=main");
+    const HttpAnswer bus =
+        http_fetch(consoles + "eqd-bus.html?job=eqd&instance=127.0.0.1:" + std::to_string(eqd_port) + "&bus=main");
     page_ok(bus);
     const auto buffers = rows_of(bus.body, "eqd_buffer");
     CHECK(buffers.size() == 3);  // the demo rig's buffers on main: cab1/15, cab1/16, cab2/16
@@ -374,7 +377,8 @@ TEST_CASE("eqd metrics pass promtool and a real Prometheus scrapes them on loopb
       CHECK(std::regex_match(b, std::regex(R"(^ ?cab[12]/1[56] equalization \w+ [0-9.]+ V .*%.*)")));
     }
     // The side table's powers are values (a missing one reads "-").
-    CHECK(std::regex_search(text_of(bus.body), std::regex("without equalization " + power + " with equalization " + power)));
+    CHECK(std::regex_search(text_of(bus.body),
+                            std::regex("without equalization " + power + " with equalization " + power)));
   }
 
   prom->signal(SIGTERM);

@@ -740,7 +740,7 @@ TEST_CASE("program: not reported, refused values and malformed frames", "[can][p
     REQUIRE(pg.role == FrameRole::program);
     pg.signals[1].is_signed = true;  // step_index: signed 16 bits
     pg.signals[2].length = 32;
-    pg.signals[2].scale = 0.5;       // cycle_index in half counts: odd raw values are not whole
+    pg.signals[2].scale = 0.5;  // cycle_index in half counts: odd raw values are not whole
     REQUIRE(validate_map(m).empty());
     const Codec cc(m, 1);
     Frame g;
@@ -749,7 +749,7 @@ TEST_CASE("program: not reported, refused values and malformed frames", "[can][p
     g.data[0] = 1;
     g.data[1] = 0xFD;  // step -3
     g.data[2] = 0xFF;
-    g.data[3] = 8;     // cycle 4
+    g.data[3] = 8;  // cycle 4
     REQUIRE(cc.decode_program(g, k, p, field) == CodecStatus::ok);
     CHECK(p.step == CodecStatus::out_of_range);
     CHECK(p.step_index == eqd::core::Sample::kNoStep);
@@ -771,7 +771,8 @@ TEST_CASE("program: not reported, refused values and malformed frames", "[can][p
   }
 }
 
-TEST_CASE("program: in the status frame of a custom map, a refused value leaves the sample valid", "[can][program][codec]") {
+TEST_CASE("program: in the status frame of a custom map, a refused value leaves the sample valid",
+          "[can][program][codec]") {
   SignalMap m;
   m.name = "fd-program";
   m.channel_count = 4;
@@ -790,7 +791,7 @@ TEST_CASE("program: in the status frame of a custom map, a refused value leaves 
     return s;
   };
   st.signals = {sg("channel", 0, 8), sg("voltage", 8, 16, false, 0.01), sg("current", 24, 16, true, 0.01),
-                sg("state", 40, 4), sg("step_index", 48, 16, true), sg("cycle_index", 64, 32)};
+                sg("state", 40, 4),  sg("step_index", 48, 16, true),    sg("cycle_index", 64, 32)};
   m.frames.push_back(st);
   FrameLayout cmd;
   cmd.role = FrameRole::command;

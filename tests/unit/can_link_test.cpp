@@ -530,8 +530,10 @@ TEST_CASE("can: the simulated controller sends the program frame before the stat
       alignas(canfd_frame) unsigned char buf[sizeof(canfd_frame)];
       const ssize_t n = ::recv(pair.a, buf, sizeof buf, MSG_DONTWAIT);
       Frame f;
-      if (n > 0 && eqd::io::can::from_wire(buf, static_cast<std::size_t>(n), f)) frames.push_back(f);
-      else std::this_thread::sleep_for(1ms);
+      if (n > 0 && eqd::io::can::from_wire(buf, static_cast<std::size_t>(n), f))
+        frames.push_back(f);
+      else
+        std::this_thread::sleep_for(1ms);
     }
   };
   collect(300ms);

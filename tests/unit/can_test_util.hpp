@@ -91,7 +91,8 @@ inline bool wait_for(const std::function<bool()>& pred, std::chrono::millisecond
 }
 
 inline std::int64_t steady_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 /// Writes one frame to a socket in kernel form; false if refused.

@@ -8,9 +8,9 @@ namespace {
 // Lines of a valid config, to which each test adds or changes one thing. Line numbers in comments.
 std::string base_with(const std::string& bus_extra, const std::string& ctl_extra = "",
                       const std::string& buf_extra = "") {
-  return "buses:\n"                 // 1
-         "  - name: main\n"         // 2
-         + bus_extra +              // 3..
+  return "buses:\n"          // 1
+         "  - name: main\n"  // 2
+         + bus_extra +       // 3..
          "controllers:\n"
          "  - name: cab1\n"
          "    host: 127.0.0.1\n" +
@@ -81,7 +81,8 @@ TEST_CASE("ranges: tau_s, poll_hz, port, unit_id, whole numbers", "[config][erro
   }
   SECTION("unit_id 0 only for TCP") {
     CHECK_NOTHROW(parse_config(base_with("", "    unit_id: 0\n"), "t.yaml"));
-    const ConfigError e = parse_error(base_with("", "  - name: u2\n    transport: rtu\n    device: /dev/ttyS0\n    unit_id: 0\n"));
+    const ConfigError e =
+        parse_error(base_with("", "  - name: u2\n    transport: rtu\n    device: /dev/ttyS0\n    unit_id: 0\n"));
     CHECK(e.line == 9);
     CHECK(e.column == 14);
     CHECK(e.key_path == "controllers[1].unit_id");
@@ -182,9 +183,10 @@ TEST_CASE("duplicates", "[config][errors]") {
     CHECK(e.key_path == "controllers[1].name");
   }
   SECTION("buffer channel listed twice") {
-    const ConfigError e = parse_error(base_with("", "",
-                                                "  - channel: cab1/16\n"
-                                                "    max_charge_W: 1\n    max_discharge_W: 1\n    v_min_V: 1\n    v_max_V: 2\n"));
+    const ConfigError e =
+        parse_error(base_with("", "",
+                              "  - channel: cab1/16\n"
+                              "    max_charge_W: 1\n    max_discharge_W: 1\n    v_min_V: 1\n    v_max_V: 2\n"));
     CHECK(e.line == 12);
     CHECK(e.column == 14);
     CHECK(e.key_path == "equalization[1].channel");
@@ -194,15 +196,15 @@ TEST_CASE("duplicates", "[config][errors]") {
 
 TEST_CASE("references", "[config][errors]") {
   const std::string head =
-      "buses: [{name: main}, {name: aux}]\n"                    // 1
-      "controllers:\n"                                          // 2
+      "buses: [{name: main}, {name: aux}]\n"                             // 1
+      "controllers:\n"                                                   // 2
       "  - {name: cab1, host: h1, channels: 8, ignore_channels: [3]}\n"  // 3
-      "  - {name: cab2, host: h2}\n"                            // 4
-      "  - {name: cab3, host: h3, bus: aux}\n"                  // 5
-      "equalization:\n";                                        // 6
+      "  - {name: cab2, host: h2}\n"                                     // 4
+      "  - {name: cab3, host: h3, bus: aux}\n"                           // 5
+      "equalization:\n";                                                 // 6
   auto buffer = [](const std::string& channel, const std::string& extra = "") {
-    return "  - channel: " + channel + "\n    max_charge_W: 1\n    max_discharge_W: 1\n    v_min_V: 1\n    v_max_V: 2\n" +
-           extra;
+    return "  - channel: " + channel +
+           "\n    max_charge_W: 1\n    max_discharge_W: 1\n    v_min_V: 1\n    v_max_V: 2\n" + extra;
   };
   SECTION("unknown controller, listing the known ones") {
     const ConfigError e = parse_error(head + buffer("cab1/1") + buffer("cab2/1") + buffer("cab9/3"));
@@ -259,7 +261,8 @@ TEST_CASE("references", "[config][errors]") {
     CHECK_THAT(e.message, Catch::StartsWith("no bus 'spare'"));
   }
   SECTION("unknown profile") {
-    const ConfigError e = parse_error("buses: [{name: main}]\ncontrollers:\n  - {name: c, host: h, profile: eqd-defualt}\n");
+    const ConfigError e =
+        parse_error("buses: [{name: main}]\ncontrollers:\n  - {name: c, host: h, profile: eqd-defualt}\n");
     CHECK(e.line == 3);
     CHECK(e.column == 33);
     CHECK(e.key_path == "controllers[0].profile");
@@ -307,15 +310,17 @@ TEST_CASE("timing across controllers and buses", "[config][errors]") {
     CHECK(e.message == "1500 ms is too short: controller 'slow' polls at 1 Hz (expected >= 2000 ms, two poll periods)");
   }
   SECTION("default lease reported at the bus entry") {
-    const ConfigError e = parse_error("buses:\n  - name: main\ncontrollers:\n  - {name: slow, host: h, poll_hz: 0.2}\n");
+    const ConfigError e =
+        parse_error("buses:\n  - name: main\ncontrollers:\n  - {name: slow, host: h, poll_hz: 0.2}\n");
     CHECK(e.line == 2);
     CHECK(e.column == 5);
     CHECK(e.key_path == "buses[0].lease_ms");
   }
   SECTION("a controller on another bus does not constrain") {
-    CHECK_NOTHROW(parse_config("buses:\n  - {name: main, lease_ms: 300, max_age_ms: 300}\n  - name: slow\n"
-                               "controllers:\n  - {name: a, host: h, poll_hz: 10}\n  - {name: b, host: h, poll_hz: 1, bus: slow}\n",
-                               "t.yaml"));
+    CHECK_NOTHROW(parse_config(
+        "buses:\n  - {name: main, lease_ms: 300, max_age_ms: 300}\n  - name: slow\n"
+        "controllers:\n  - {name: a, host: h, poll_hz: 10}\n  - {name: b, host: h, poll_hz: 1, bus: slow}\n",
+        "t.yaml"));
   }
 }
 

@@ -20,18 +20,18 @@ namespace {
 
 // Line 5 holds the host; the buffers follow it, as in the issue's file.
 std::string with_host_line(const std::string& host_line) {
-  return "buses:\n"                       // 1
-         "  - name: main\n"               // 2
-         "controllers:\n"                 // 3
-         "  - name: cab1\n"               // 4
-         + host_line +                    // 5
-         "    port: 502\n"                // 6
-         "equalization:\n"                // 7
-         "  - channel: cab1/16\n"         // 8
-         "    max_charge_W: 1000\n"       // 9
-         "    max_discharge_W: 1000\n"    // 10
-         "    v_min_V: 40\n"              // 11
-         "    v_max_V: 56\n";             // 12
+  return "buses:\n"                     // 1
+         "  - name: main\n"             // 2
+         "controllers:\n"               // 3
+         "  - name: cab1\n"             // 4
+         + host_line +                  // 5
+         "    port: 502\n"              // 6
+         "equalization:\n"              // 7
+         "  - channel: cab1/16\n"       // 8
+         "    max_charge_W: 1000\n"     // 9
+         "    max_discharge_W: 1000\n"  // 10
+         "    v_min_V: 40\n"            // 11
+         "    v_max_V: 56\n";           // 12
 }
 
 struct TempDir {
@@ -133,8 +133,8 @@ TEST_CASE("hosts must be IP literals or RFC 1123 host names", "[config][input]")
     }
   }
   SECTION("refused, naming the key path and the value") {
-    for (const char* host : {"127.0.0.1 and some words: here", "999.1.1.1", "127.1", "-cab1", "cab1-", "a..b",
-                             "cab_1", "host:502", "[::1]", "http://cab1"}) {
+    for (const char* host : {"127.0.0.1 and some words: here", "999.1.1.1", "127.1", "-cab1", "cab1-", "a..b", "cab_1",
+                             "host:502", "[::1]", "http://cab1"}) {
       INFO(host);
       const ConfigError e = parse_error(with_host_line(std::string("    host: \"") + host + "\"\n"));
       CHECK(e.line == 5);
@@ -189,9 +189,7 @@ TEST_CASE("load_config refuses what is not a regular file, quickly", "[config][i
     CHECK(e.file == "/dev/zero");
     CHECK_THAT(e.message, Catch::Contains("is a character device, not a regular file"));
   }
-  SECTION("a directory") {
-    CHECK_THAT(load_error(dir.path.string()).message, Catch::Contains("is a directory"));
-  }
+  SECTION("a directory") { CHECK_THAT(load_error(dir.path.string()).message, Catch::Contains("is a directory")); }
   SECTION("a FIFO without a writer (would block a plain open)") {
     const fs::path fifo = dir.path / "fifo";
     REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
@@ -215,17 +213,19 @@ TEST_CASE("load_config refuses what is not a regular file, quickly", "[config][i
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
 }
 
-TEST_CASE("physical bounds: every power, voltage and current, in the file and in core::validate", "[config][input][bounds]") {
+TEST_CASE("physical bounds: every power, voltage and current, in the file and in core::validate",
+          "[config][input][bounds]") {
   struct Case {
     const char* where;  // "bus" or "buffer" or "range"
     const char* key;
     const char* value;
   };
   const Case cases[] = {
-      {"bus", "target_W", "1e308"},          {"bus", "target_W", "-10000001"},    {"bus", "deadband_W", "2e7"},
-      {"bus", "slew_W_per_s", "1e300"},      {"buffer", "max_charge_W", "1e308"}, {"buffer", "max_discharge_W", "10000001"},
-      {"buffer", "max_charge_A", "10001"},   {"buffer", "max_discharge_A", "1e9"}, {"buffer", "v_max_V", "2001"},
-      {"buffer", "hysteresis_V", "5000"},
+      {"bus", "target_W", "1e308"},        {"bus", "target_W", "-10000001"},
+      {"bus", "deadband_W", "2e7"},        {"bus", "slew_W_per_s", "1e300"},
+      {"buffer", "max_charge_W", "1e308"}, {"buffer", "max_discharge_W", "10000001"},
+      {"buffer", "max_charge_A", "10001"}, {"buffer", "max_discharge_A", "1e9"},
+      {"buffer", "v_max_V", "2001"},       {"buffer", "hysteresis_V", "5000"},
   };
   for (const Case& c : cases) {
     INFO(c.where << " " << c.key << " = " << c.value);

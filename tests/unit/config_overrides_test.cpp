@@ -110,7 +110,8 @@ TEST_CASE("parse then override: the file stays the source of positions", "[confi
 
 // Issue #13, the run-time parameter table: each row is a configuration key of buses[] with the
 // row's bounds, read through the same table (file and --set alike).
-TEST_CASE("every row of the run-time parameter table is a bus key with the row's bounds", "[config][overrides][params]") {
+TEST_CASE("every row of the run-time parameter table is a bus key with the row's bounds",
+          "[config][overrides][params]") {
   for (const eqd::core::RuntimeParam& row : eqd::core::kRuntimeParams) {
     INFO(row.name);
     Config cfg = base();

@@ -103,8 +103,8 @@ maps:
 
 TEST_CASE("suggest finds typos and missing unit suffixes only", "[config]") {
   const std::vector<std::string> keys{"tau_s", "deadband_W", "poll_hz", "lease_ms", "max_age_ms"};
-  CHECK(suggest("tua_s", keys) == "tau_s");      // transposition
-  CHECK(suggest("tau", keys) == "tau_s");        // unit suffix missing
+  CHECK(suggest("tua_s", keys) == "tau_s");  // transposition
+  CHECK(suggest("tau", keys) == "tau_s");    // unit suffix missing
   CHECK(suggest("deadband", keys) == "deadband_W");
   CHECK(suggest("pol_hz", keys) == "poll_hz");
   CHECK(suggest("Lease_MS", keys) == "lease_ms");  // case

@@ -20,18 +20,18 @@ TEST_CASE("control auth: Groups line of /proc/PID/status", "[control][auth]") {
 
 TEST_CASE("control auth: roles from uid and groups", "[control][auth]") {
   const Authorizer a("eqd", gid_t{990}, "eqd-admin", gid_t{991});
-  CHECK(a.role_of({1, 0, 0}, {}) == Role::admin);                  // root
+  CHECK(a.role_of({1, 0, 0}, {}) == Role::admin);                   // root
   CHECK(a.role_of({1, 1000, 990}, {}) == Role::operator_);          // primary group
   CHECK(a.role_of({1, 1000, 1000}, {27, 990}) == Role::operator_);  // supplementary group
   CHECK(a.role_of({1, 1000, 991}, {}) == Role::admin);
-  CHECK(a.role_of({1, 1000, 1000}, {990, 991}) == Role::admin);     // both: the higher
+  CHECK(a.role_of({1, 1000, 1000}, {990, 991}) == Role::admin);  // both: the higher
   CHECK(a.role_of({1, 1000, 1000}, {27, 100}) == Role::viewer);
   const Authorizer missing("nosuchgroup", std::nullopt, "nosuchadmins", std::nullopt);
   CHECK(missing.role_of({1, 0, 0}, {}) == Role::admin);
   CHECK(missing.role_of({1, 1000, 990}, {990}) == Role::viewer);
   CHECK_THAT(missing.holders(Role::admin), Catch::Contains("'nosuchadmins' of api.admin_group does not exist"));
-  CHECK_THAT(a.holders(Role::operator_), Catch::Contains("root") && Catch::Contains("'eqd-admin'") &&
-                                             Catch::Contains("'eqd'"));
+  CHECK_THAT(a.holders(Role::operator_),
+             Catch::Contains("root") && Catch::Contains("'eqd-admin'") && Catch::Contains("'eqd'"));
   CHECK_THAT(a.holders(Role::admin), !Catch::Contains("'eqd'"));
 }
 

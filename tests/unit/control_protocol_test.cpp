@@ -30,7 +30,8 @@ TEST_CASE("control protocol: every command parses", "[control][protocol]") {
   CHECK(ch.bus == "main");
   CHECK(ch.role == RoleFilter::eq);
   CHECK(ok(R"({"cmd":"channels","role":"test"})").role == RoleFilter::test);
-  const ApiRequest a = ok(R"({"cmd":"assign","channel":"cab1/3","bus":"main","limits":{"max_charge_W":500,"v_min_V":40.5}})");
+  const ApiRequest a =
+      ok(R"({"cmd":"assign","channel":"cab1/3","bus":"main","limits":{"max_charge_W":500,"v_min_V":40.5}})");
   CHECK(a.channel == "cab1/3");
   CHECK(a.limits.max_charge_W == 500.0);
   CHECK(a.limits.v_min_V == 40.5);
@@ -64,8 +65,10 @@ TEST_CASE("control protocol: bad requests get a clear error", "[control][protoco
   CHECK(bad(R"({"cmd":"assign","channel":3})").message.find("must be a string") != std::string::npos);
   CHECK(bad(R"({"cmd":"assign","channel":""})").message.find("empty") != std::string::npos);
   CHECK(bad(R"({"cmd":"assign","channel":"a\u0001b"})").message.find("control character") != std::string::npos);
-  CHECK(bad(R"({"cmd":"assign","channel":"c/1","limits":{"max_power":3}})").message.find("max_power") != std::string::npos);
-  CHECK(bad(R"({"cmd":"assign","channel":"c/1","limits":{"v_min_V":"40"}})").message.find("v_min_V") != std::string::npos);
+  CHECK(bad(R"({"cmd":"assign","channel":"c/1","limits":{"max_power":3}})").message.find("max_power") !=
+        std::string::npos);
+  CHECK(bad(R"({"cmd":"assign","channel":"c/1","limits":{"v_min_V":"40"}})").message.find("v_min_V") !=
+        std::string::npos);
   // nlohmann refuses a number that overflows a double as invalid JSON: either way it is refused.
   const std::string inf_code = bad(R"({"cmd":"assign","channel":"c/1","limits":{"v_min_V":1e999}})").code;
   CHECK((inf_code == error_code::kMalformed || inf_code == error_code::kBadRequest));
@@ -77,8 +80,8 @@ TEST_CASE("control protocol: bad requests get a clear error", "[control][protoco
   CHECK(bad(R"({"cmd":"set","params":{"tau_s":3}})").message.find("bus") != std::string::npos);
   // use_forecast is a boolean, the others numbers: no 0/1 or "false" for it, no true for them.
   for (const char* v : {"1", "0", "\"false\"", "null"})
-    CHECK(bad(std::string(R"({"cmd":"set","bus":"main","params":{"use_forecast":)") + v + "}}").message.find(
-              "use_forecast\" must be true or false") != std::string::npos);
+    CHECK(bad(std::string(R"({"cmd":"set","bus":"main","params":{"use_forecast":)") + v + "}}")
+              .message.find("use_forecast\" must be true or false") != std::string::npos);
   CHECK(bad(R"({"cmd":"set","bus":"main","params":{"tau_s":true}})").message.find("tau_s") != std::string::npos);
   CHECK(bad(R"({"cmd":"set","bus":"main","params":{"lease_ms":3}})").message.find("use_forecast") != std::string::npos);
   CHECK(bad(R"({"cmd":"release","channel":")" + std::string(kMaxNameBytes + 1, 'x') + "\"}").message.find("longer") !=
@@ -126,7 +129,8 @@ TEST_CASE("control protocol: serialize then parse gives the same request", "[con
 }
 
 TEST_CASE("control protocol: responses are single JSON lines", "[control][protocol]") {
-  const std::string e = error_response(3, error_code::kUnknownChannel, "unknown channel \"x\"\nsecond", json{{"suggestions", {"a"}}});
+  const std::string e =
+      error_response(3, error_code::kUnknownChannel, "unknown channel \"x\"\nsecond", json{{"suggestions", {"a"}}});
   REQUIRE(e.back() == '\n');
   CHECK(e.find('\n') == e.size() - 1);
   const json j = json::parse(e);
@@ -168,7 +172,8 @@ TEST_CASE("control protocol: a key given twice is refused, naming it", "[control
   CHECK(e.message.find("duplicate key \"cmd\"") != std::string::npos);
   CHECK(e.id == 4);
   // Escapes do not hide a duplicate: "\u0063md" is "cmd".
-  CHECK(bad(R"({"cmd":"status","\u0063md":"release","channel":"cab1/2"})").message.find("\"cmd\"") != std::string::npos);
+  CHECK(bad(R"({"cmd":"status","\u0063md":"release","channel":"cab1/2"})").message.find("\"cmd\"") !=
+        std::string::npos);
   // Nested: named by its path.
   e = bad(R"({"cmd":"assign","channel":"cab1/2","limits":{"v_max_V":50,"v_min_V":40,"v_max_V":60}})");
   CHECK(e.message.find("duplicate key \"limits.v_max_V\"") != std::string::npos);

@@ -25,8 +25,9 @@ TEST_CASE("eqctl render: units", "[control][cli]") {
   CHECK(format_power(-0.0) == "0 W");
   CHECK(format_power(-0.6) == "-1 W");
   CHECK(format_energy_kWh(-1.0) == "0.000 kWh");
-  const std::string c = render_channels(json{{"channels", json::array({
-      json{{"channel", "cab1/2"}, {"voltage_V", 50.47}, {"current_A", -0.004}, {"power_W", -0.2}}})}});
+  const std::string c = render_channels(json{
+      {"channels",
+       json::array({json{{"channel", "cab1/2"}, {"voltage_V", 50.47}, {"current_A", -0.004}, {"power_W", -0.2}}})}});
   CHECK(c.find("-0") == std::string::npos);
   CHECK(c.find("0.00") != std::string::npos);
 }
@@ -37,7 +38,8 @@ TEST_CASE("eqctl render: missing or mistyped fields print as a dash", "[control]
   const std::string s = render_status(json{{"buses", json::array({json{{"bus", "main"}, {"net_W", 1500.0}}})}});
   CHECK(s.find("bus main") != std::string::npos);
   CHECK(s.find("1.50 kW") != std::string::npos);
-  const std::string c = render_channels(json{{"channels", json::array({json{{"channel", "cab1/2"}, {"window_pos", 0.5}}})}});
+  const std::string c =
+      render_channels(json{{"channels", json::array({json{{"channel", "cab1/2"}, {"window_pos", 0.5}}})}});
   CHECK(c.find("cab1/2") != std::string::npos);
   CHECK(c.find("50%") != std::string::npos);
   CHECK_NOTHROW(render_controllers(json{{"controllers", 5}}));
@@ -48,7 +50,9 @@ TEST_CASE("eqctl render: announced free power and use_forecast", "[control][cli]
     return json{{"buses", json::array({json{{"bus", "main"},
                                             {"free_W", free_W},
                                             {"free_forecast_W", announced_W},
-                                            {"params", json{{"target_W", 0.0}, {"tau_s", 15.0}, {"deadband_W", 50.0},
+                                            {"params", json{{"target_W", 0.0},
+                                                            {"tau_s", 15.0},
+                                                            {"deadband_W", 50.0},
                                                             {"use_forecast", use_forecast},
                                                             {"forecast_horizon_s", 30.0}}}}})}};
   };
@@ -70,14 +74,17 @@ TEST_CASE("eqctl render: announced free power and use_forecast", "[control][cli]
   l["buses"][0]["forecast_skill"] = 0.634;
   CHECK(render_status(l).find("forecast              on (horizon 30 s, learning, skill 0.63)\n") != std::string::npos);
   // An older daemon without the fields: neither the flag nor the announced power.
-  s = render_status(json{{"buses", json::array({json{{"bus", "main"}, {"free_W", 100.0}, {"params", json::object()}}})}});
+  s = render_status(
+      json{{"buses", json::array({json{{"bus", "main"}, {"free_W", 100.0}, {"params", json::object()}}})}});
   CHECK(s.find("forecast") == std::string::npos);
 }
 
 TEST_CASE("eqctl render: a channel's announced forecast has its own column", "[control][cli]") {
-  const std::string c = render_channels(json{{"channels", json::array({
-      json{{"channel", "cab1/1"}, {"power_W", 900.0}, {"forecast_W", 1500.4}, {"setpoint_W", nullptr}},
-      json{{"channel", "cab1/2"}, {"power_W", -300.0}, {"forecast_W", nullptr}, {"setpoint_W", nullptr}}})}});
+  const std::string c = render_channels(json{
+      {"channels",
+       json::array(
+           {json{{"channel", "cab1/1"}, {"power_W", 900.0}, {"forecast_W", 1500.4}, {"setpoint_W", nullptr}},
+            json{{"channel", "cab1/2"}, {"power_W", -300.0}, {"forecast_W", nullptr}, {"setpoint_W", nullptr}}})}});
   const auto header_end = c.find('\n');
   const std::string header = c.substr(0, header_end);
   CHECK(header.find(" W ") < header.find("FORECAST_W"));
@@ -90,10 +97,18 @@ TEST_CASE("eqctl render: a channel's announced forecast has its own column", "[c
 }
 
 TEST_CASE("eqctl render: a learned forecast in use is marked, with the channel's skill", "[control][cli]") {
-  const std::string c = render_channels(json{{"channels", json::array({
-      json{{"channel", "cab1/1"}, {"forecast_W", nullptr}, {"learned_forecast_W", -812.3}, {"forecast_skill", 0.91}},
-      json{{"channel", "cab1/2"}, {"forecast_W", 40.0}, {"learned_forecast_W", nullptr}, {"forecast_skill", nullptr}},
-      json{{"channel", "cab1/3"}, {"forecast_W", nullptr}, {"learned_forecast_W", nullptr}, {"forecast_skill", -0.2}}})}});
+  const std::string c = render_channels(json{{"channels", json::array({json{{"channel", "cab1/1"},
+                                                                            {"forecast_W", nullptr},
+                                                                            {"learned_forecast_W", -812.3},
+                                                                            {"forecast_skill", 0.91}},
+                                                                       json{{"channel", "cab1/2"},
+                                                                            {"forecast_W", 40.0},
+                                                                            {"learned_forecast_W", nullptr},
+                                                                            {"forecast_skill", nullptr}},
+                                                                       json{{"channel", "cab1/3"},
+                                                                            {"forecast_W", nullptr},
+                                                                            {"learned_forecast_W", nullptr},
+                                                                            {"forecast_skill", -0.2}}})}});
   CHECK(c.find("~-812") != std::string::npos);
   CHECK(c.find("0.91") != std::string::npos);
   CHECK(c.find("-0.20") != std::string::npos);
@@ -102,8 +117,11 @@ TEST_CASE("eqctl render: a learned forecast in use is marked, with the channel's
 
 TEST_CASE("eqctl render: the metrics endpoint's state", "[control][cli]") {
   json st{{"buses", json::array()}, {"controllers", json{{"total", 1}, {"connected", 1}}}};
-  st["metrics"] = json{{"enabled", true}, {"listening", false}, {"listen", "127.0.0.1:9860"},
-                       {"error", "address in use"}, {"retry_ms", 5000}};
+  st["metrics"] = json{{"enabled", true},
+                       {"listening", false},
+                       {"listen", "127.0.0.1:9860"},
+                       {"error", "address in use"},
+                       {"retry_ms", 5000}};
   CHECK(render_status(st).find("metrics: not listening on 127.0.0.1:9860 (address in use), retrying\n") !=
         std::string::npos);
   st["metrics"]["listening"] = true;
@@ -119,8 +137,11 @@ TEST_CASE("eqctl render: assign says whether anything changed, naming the option
   CHECK(limit_flag("max_charge_W") == "--max-charge-W");
   CHECK(limit_flag("efficiency") == "--efficiency");
   const json limits{{"max_charge_W", 3000.0}, {"max_discharge_W", 3000.0}, {"v_min_V", 46.0}, {"efficiency", 1.0}};
-  json r{{"channel", "cab2/16"}, {"status", "already"}, {"message", "cab2/16 was already assigned; limits updated"},
-         {"limits", limits}, {"previous_limits", limits}};
+  json r{{"channel", "cab2/16"},
+         {"status", "already"},
+         {"message", "cab2/16 was already assigned; limits updated"},
+         {"limits", limits},
+         {"previous_limits", limits}};
   // Nothing changed (issue #18 item 4): said so, not "limits updated".
   CHECK(describe_assign(r) == "cab2/16 was already assigned with these limits; nothing changed");
   r["limits"]["max_charge_W"] = 2000.0;
@@ -146,8 +167,9 @@ TEST_CASE("eqctl render: set prints a sentence", "[control][cli]") {
 
 TEST_CASE("eqctl render: limits the daemon asks for are named by their options", "[control][cli]") {
   const json e{{"code", "invalid"},
-               {"message", "no limits known for cab1/3 (not in the configuration's equalization: list and never "
-                           "assigned before): give max_charge_W, v_max_V"},
+               {"message",
+                "no limits known for cab1/3 (not in the configuration's equalization: list and never "
+                "assigned before): give max_charge_W, v_max_V"},
                {"missing", json{"max_charge_W", "v_max_V"}}};
   CHECK(describe_error(e) ==
         "no limits known for cab1/3 (not in the configuration's equalization: list and never assigned before): give "
@@ -183,26 +205,50 @@ namespace {
 // A status result as eqd sends it (shape of a live demo rig's), with learning scored, a stalled control
 // thread and a metrics error: every optional line present. Bus main mixes kW-sized and W-sized powers.
 json full_status() {
-  auto bus = [](const char* name, double net_W, double free_W, double announced_W, double eq_W, double cmd_W,
-                int total, int eq) {
-    return json{{"bus", name}, {"status", "ok"}, {"net_W", net_W}, {"residual_W", net_W}, {"free_W", free_W},
-                {"free_forecast_W", announced_W}, {"eq_measured_W", eq_W}, {"eq_commanded_W", cmd_W},
+  auto bus = [](const char* name, double net_W, double free_W, double announced_W, double eq_W, double cmd_W, int total,
+                int eq) {
+    return json{{"bus", name},
+                {"status", "ok"},
+                {"net_W", net_W},
+                {"residual_W", net_W},
+                {"free_W", free_W},
+                {"free_forecast_W", announced_W},
+                {"eq_measured_W", eq_W},
+                {"eq_commanded_W", cmd_W},
                 {"forecast_skill", 0.634},
-                {"params", json{{"law", "adaptive"}, {"target_W", 0.0}, {"tau_s", 15.0}, {"deadband_W", 50.0},
-                                {"use_forecast", true}, {"learn_forecast", true}, {"forecast_horizon_s", 30.0}}},
-                {"energy", json{{"grid_import_J", 12345678.0}, {"grid_export_J", 9526.9},
-                                {"without_eq_import_J", 123456789.0}, {"without_eq_export_J", 10335.6}}},
-                {"channels", json{{"total", total}, {"test", total - eq}, {"equalization", eq}, {"pending", 0},
-                                  {"releasing", 0}, {"ok", total}, {"stale", 0}, {"invalid", 0}, {"fault", 0},
+                {"params", json{{"law", "adaptive"},
+                                {"target_W", 0.0},
+                                {"tau_s", 15.0},
+                                {"deadband_W", 50.0},
+                                {"use_forecast", true},
+                                {"learn_forecast", true},
+                                {"forecast_horizon_s", 30.0}}},
+                {"energy", json{{"grid_import_J", 12345678.0},
+                                {"grid_export_J", 9526.9},
+                                {"without_eq_import_J", 123456789.0},
+                                {"without_eq_export_J", 10335.6}}},
+                {"channels", json{{"total", total},
+                                  {"test", total - eq},
+                                  {"equalization", eq},
+                                  {"pending", 0},
+                                  {"releasing", 0},
+                                  {"ok", total},
+                                  {"stale", 0},
+                                  {"invalid", 0},
+                                  {"fault", 0},
                                   {"offline", 0}}},
                 {"controllers", json{{"connected", 3}, {"disconnected", 0}}}};
   };
-  return json{{"buses", json::array({bus("main", -1396.4, -1846.2, -1200.0, 449.8, 642.9, 48, 3),
-                                     bus("aux", 317.8, 419.9, 422.8, -102.1, -146.6, 16, 1)})},
-              {"controllers", json{{"total", 4}, {"connected", 4}}},
-              {"control", json{{"stalled", true}, {"stalls", 1}, {"last_cycle_age_s", 12.3}, {"liveness_timeout_s", 1.0}}},
-              {"metrics", json{{"enabled", true}, {"listening", false}, {"listen", "127.0.0.1:9860"},
-                               {"error", "address in use"}, {"retry_ms", 5000}}}};
+  return json{
+      {"buses", json::array({bus("main", -1396.4, -1846.2, -1200.0, 449.8, 642.9, 48, 3),
+                             bus("aux", 317.8, 419.9, 422.8, -102.1, -146.6, 16, 1)})},
+      {"controllers", json{{"total", 4}, {"connected", 4}}},
+      {"control", json{{"stalled", true}, {"stalls", 1}, {"last_cycle_age_s", 12.3}, {"liveness_timeout_s", 1.0}}},
+      {"metrics", json{{"enabled", true},
+                       {"listening", false},
+                       {"listen", "127.0.0.1:9860"},
+                       {"error", "address in use"},
+                       {"retry_ms", 5000}}}};
 }
 
 std::vector<std::string> lines_of(const std::string& text) {
@@ -237,9 +283,9 @@ TEST_CASE("eqctl render: status shows one power unit per bus, labels within thei
   auto end_bus = [&] {
     if (bus.empty()) return;
     INFO("bus " << bus);
-    CHECK(units.size() == 1);       // W and kW never mixed in one bus's power column
-    CHECK(unit_ends.size() == 1);   // the powers right-aligned: their units end in one column
-    CHECK(text_starts.size() == 1); // the other values start in one column
+    CHECK(units.size() == 1);        // W and kW never mixed in one bus's power column
+    CHECK(unit_ends.size() == 1);    // the powers right-aligned: their units end in one column
+    CHECK(text_starts.size() == 1);  // the other values start in one column
     CHECK(*unit_ends.begin() > label_col);
     units.clear();
     unit_ends.clear();
@@ -284,14 +330,37 @@ TEST_CASE("eqctl render: status shows one power unit per bus, labels within thei
 }
 
 TEST_CASE("eqctl render: the audit table fits 80 columns and says who did what", "[control][cli][audit]") {
-  const json records = json::array(
-      {{{"time_ms", 1796320812345}, {"user", "alice"}, {"uid", 1000}, {"role", "operator"}, {"command", "assign"},
-        {"channel", "cab2/16"}, {"bus", nullptr}, {"controller", nullptr}, {"result", "ok"}},
-       {{"time_ms", 1796320813000}, {"user", "a-very-long-user-name"}, {"uid", 1001}, {"role", "viewer"},
-        {"command", "adopt"}, {"channel", nullptr}, {"controller", "hall-b-cabinet-17"}, {"result", "unknown_controller"}},
-       {{"time_ms", 1796320814000}, {"user", ""}, {"uid", 4321}, {"role", "admin"}, {"command", "set"},
-        {"channel", nullptr}, {"bus", "main"}, {"result", "forbidden"}},
-       {{"time_ms", 1796320815000}, {"user", "root"}, {"uid", 0}, {"role", ""}, {"command", "reload"}, {"result", "ok"}}});
+  const json records = json::array({{{"time_ms", 1796320812345},
+                                     {"user", "alice"},
+                                     {"uid", 1000},
+                                     {"role", "operator"},
+                                     {"command", "assign"},
+                                     {"channel", "cab2/16"},
+                                     {"bus", nullptr},
+                                     {"controller", nullptr},
+                                     {"result", "ok"}},
+                                    {{"time_ms", 1796320813000},
+                                     {"user", "a-very-long-user-name"},
+                                     {"uid", 1001},
+                                     {"role", "viewer"},
+                                     {"command", "adopt"},
+                                     {"channel", nullptr},
+                                     {"controller", "hall-b-cabinet-17"},
+                                     {"result", "unknown_controller"}},
+                                    {{"time_ms", 1796320814000},
+                                     {"user", ""},
+                                     {"uid", 4321},
+                                     {"role", "admin"},
+                                     {"command", "set"},
+                                     {"channel", nullptr},
+                                     {"bus", "main"},
+                                     {"result", "forbidden"}},
+                                    {{"time_ms", 1796320815000},
+                                     {"user", "root"},
+                                     {"uid", 0},
+                                     {"role", ""},
+                                     {"command", "reload"},
+                                     {"result", "ok"}}});
   const std::string t = render_audit(records);
   INFO(t);
   std::istringstream lines(t);
@@ -302,7 +371,8 @@ TEST_CASE("eqctl render: the audit table fits 80 columns and says who did what",
   }
   REQUIRE(rows.size() == 5);
   CHECK(std::regex_search(rows[0], std::regex("^TIME \\(UTC\\) +USER +ROLE +COMMAND +TARGET +RESULT$")));
-  CHECK(std::regex_search(rows[1], std::regex("^2026-12-03 \\d\\d:\\d\\d:\\d\\d +alice +operator +assign +cab2/16 +ok$")));
+  CHECK(std::regex_search(rows[1],
+                          std::regex("^2026-12-03 \\d\\d:\\d\\d:\\d\\d +alice +operator +assign +cab2/16 +ok$")));
   CHECK(rows[2].find("a-very-~") != std::string::npos);  // cut, marked
   CHECK(rows[2].find("hall-b-cabi~") != std::string::npos);
   CHECK(rows[3].find("uid 4321") != std::string::npos);

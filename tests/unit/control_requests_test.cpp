@@ -143,7 +143,7 @@ TEST_CASE("control API on a fake rig: parse errors are answered and reach nothin
   CHECK(code_of(dup) == "bad_request");
   CHECK(contains(message_of(dup), "duplicate key \"cmd\""));
   CHECK(dup["id"] == 3);
-  CHECK(code_of(json::parse(c.call_raw(R"({"cmd":"assign"})"))) == "bad_request");  // no channel
+  CHECK(code_of(json::parse(c.call_raw(R"({"cmd":"assign"})"))) == "bad_request");            // no channel
   CHECK(code_of(json::parse(c.call_raw(R"({"cmd":"set","bus":"main"})"))) == "bad_request");  // no params
   CHECK(code_of(json::parse(c.call_raw(R"({"cmd":"set","bus":"main","params":{"use_forecast":0}})"))) == "bad_request");
   CHECK(code_of(json::parse(c.call_raw(R"({"cmd":"set","bus":"main","params":{"tau_s":"x"}})"))) == "bad_request");
@@ -155,7 +155,7 @@ TEST_CASE("control API on a fake rig: parse errors are answered and reach nothin
   Client big(s.socket, 5000);
   CHECK(code_of(json::parse(big.call_raw(std::string(eqd::control::kMaxRequestBytes + 10, 'x')))) == "too_large");
   CHECK_THROWS_AS(big.call(req(Command::status)), eqd::cli::UnreachableError);  // closed after too_large
-  CHECK(c.call(req(Command::status))["ok"] == true);  // the other connection still works
+  CHECK(c.call(req(Command::status))["ok"] == true);                            // the other connection still works
 
   CHECK(s.rig.requests().empty());  // nothing of it reached the control thread
 }
@@ -172,11 +172,11 @@ TEST_CASE("control API on a fake rig: every answered request is counted by opera
     return stats->value(o, r);
   };
   Client c(s.socket, 5000);
-  CHECK(code_of(json::parse(c.call_raw("this is not json"))) == "malformed");     // refused by the API thread
-  CHECK(code_of(c.call(req(Command::assign, "cab9/9"))) == "unknown_channel");   // refused by the API thread
+  CHECK(code_of(json::parse(c.call_raw("this is not json"))) == "malformed");   // refused by the API thread
+  CHECK(code_of(c.call(req(Command::assign, "cab9/9"))) == "unknown_channel");  // refused by the API thread
   CHECK(c.call(req(Command::status))["ok"] == true);
   CHECK(c.call(req(Command::status))["ok"] == true);
-  CHECK(code_of(c.call(req(Command::set, "", "nowhere"))) != "");                 // unknown bus or bad request
+  CHECK(code_of(c.call(req(Command::set, "", "nowhere"))) != "");  // unknown bus or bad request
   CHECK(at("unparsed", "malformed") == 1);
   CHECK(at("assign", "unknown_channel") == 1);
   CHECK(at("status", "ok") == 2);
@@ -658,8 +658,10 @@ TEST_CASE("control API on a fake rig: every row of the run-time parameter table 
     // A value the row accepts and that differs from the current one.
     const double now = eqd::core::runtime_value(row, before);
     const double value = row.flag ? (now != 0.0 ? 0.0 : 1.0) : (now == 12.0 ? 13.0 : 12.0);
-    if (row.flag) s.flags[row.name] = value != 0.0;
-    else s.params[row.name] = value;
+    if (row.flag)
+      s.flags[row.name] = value != 0.0;
+    else
+      s.params[row.name] = value;
     const json ok = srv.call(s);
     INFO(ok.dump());
     REQUIRE(ok["ok"] == true);
@@ -712,10 +714,13 @@ std::vector<eqd::history::AuditRecord> audit_records(eqd::history::HistoryStore&
 TEST_CASE("control API on a fake rig: change requests are audited with who, result, before and after",
           "[control][server][fake][audit]") {
   auto store = audit_store("audit.db");
-  FakeServer s([](FakeRig& r) { r.cycle(); }, [&store](ApiServerOptions& o) {
-    o.audit = store;
-    o.history_state = [] { return json{{"path", "/x/history.db"}, {"error", nullptr}, {"records_lost", 0}}; };
-  });
+  FakeServer s([](FakeRig& r) { r.cycle(); },
+               [&store](ApiServerOptions& o) {
+                 o.audit = store;
+                 o.history_state = [] {
+                   return json{{"path", "/x/history.db"}, {"error", nullptr}, {"records_lost", 0}};
+                 };
+               });
   const std::int64_t me = ::getuid();
   CHECK(s.call(req(Command::status))["result"]["history"]["path"] == "/x/history.db");
 
@@ -786,11 +791,12 @@ TEST_CASE("control API on a fake rig: a set refused to a non-admin uid is audite
     return;
   }
   auto store = audit_store("refused.db");
-  FakeServer s([](FakeRig& r) { r.cycle(); }, [&store](ApiServerOptions& o) {
-    o.group = "nogroup";  // uid 65534 (primary group nogroup) is an operator
-    o.admin_group = "staff";
-    o.audit = store;
-  });
+  FakeServer s([](FakeRig& r) { r.cycle(); },
+               [&store](ApiServerOptions& o) {
+                 o.group = "nogroup";  // uid 65534 (primary group nogroup) is an operator
+                 o.admin_group = "staff";
+                 o.audit = store;
+               });
   OtherUidPeer peer(s);
   CHECK(code_of(peer.ask(R"({"cmd":"set","bus":"aux","params":{"deadband_W":45}})")) == "forbidden");
   CHECK(peer.ask(R"({"cmd":"release","channel":"cab1/4"})")["ok"] == true);
@@ -822,7 +828,8 @@ TEST_CASE("control API on a fake rig: audit without a history answers unavailabl
   CHECK(code_of(s.call(req(Command::audit))) == "unavailable");
 }
 
-TEST_CASE("control API on a fake rig: an audit query the history never answers times out", "[control][server][fake][audit]") {
+TEST_CASE("control API on a fake rig: an audit query the history never answers times out",
+          "[control][server][fake][audit]") {
   // A history writer stuck on a slow disk: it takes the query and never calls back.
   struct SilentSink final : eqd::history::AuditSink {
     bool record(eqd::history::AuditRecord) noexcept override { return true; }

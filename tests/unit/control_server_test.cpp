@@ -126,8 +126,7 @@ TEST_CASE("control server: many clients at once are all answered", "[control][se
         Client c(rig.socket, 5000);
         for (int k = 0; k < 20; ++k)
           if (c.call(req(k % 2 ? Command::status : Command::channels))["ok"] == true) ++ok;
-      } catch (...) {
-      }
+      } catch (...) {}
     });
   for (auto& t : threads) t.join();
   CHECK(ok == kClients * 20);
@@ -242,7 +241,8 @@ TEST_CASE("control server: connection limits answer busy and keep slots for root
   REQUIRE(d.size() == 1);
   const json reserved = ask(d[0].fd, R"({"cmd":"status"})");
   CHECK(error_code_of(reserved) == "busy");
-  CHECK(reserved["error"]["message"].get<std::string>().find("reserved for operators and admins (root") != std::string::npos);
+  CHECK(reserved["error"]["message"].get<std::string>().find("reserved for operators and admins (root") !=
+        std::string::npos);
 
   // Root still gets in (the reserved slots), with eqctl's client: a JSON answer, no broken pipe.
   Client root1(rig.socket, 5000);

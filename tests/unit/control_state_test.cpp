@@ -139,8 +139,8 @@ TEST_CASE("control state: persisted entries override config at start", "[control
   CHECK(plan.core.buses[0].tau_s == 12.5);
   CHECK(plan.core.buses[0].deadband_W == cfg.buses[0].params.deadband_W);  // unset: config's
   CHECK(plan.core.buses[1].target_W == -300);
-  REQUIRE(cfg.buses[1].params.use_forecast);                 // config's default: on
-  CHECK_FALSE(plan.core.buses[1].use_forecast);              // persisted: off
+  REQUIRE(cfg.buses[1].params.use_forecast);                                   // config's default: on
+  CHECK_FALSE(plan.core.buses[1].use_forecast);                                // persisted: off
   CHECK(plan.core.buses[0].use_forecast == cfg.buses[0].params.use_forecast);  // unset: config's
   std::string all;
   for (const auto& n : notes) all += n + "\n";
@@ -153,10 +153,10 @@ TEST_CASE("control state: invalid persisted values are not applied", "[control][
   const auto cfg = eqd::control::test::small_rig(dir.path.string(), (dir.path / "s.sock").string());
   auto plan = eqd::daemon::plan_rig(cfg);
   PersistedState s;
-  s.buses["main"].set("tau_s", 3);   // main does not allow tau outside 10..20 s
-  s.buses["aux"].set("tau_s", 3);    // aux does (allow_any_tau)
+  s.buses["main"].set("tau_s", 3);  // main does not allow tau outside 10..20 s
+  s.buses["aux"].set("tau_s", 3);   // aux does (allow_any_tau)
   PersistedChannel bad;
-  bad.assigned = true;         // limits all zero: invalid
+  bad.assigned = true;  // limits all zero: invalid
   s.channels["cab1/1"] = bad;
   const auto notes = apply_state(s, cfg, plan);
   CHECK(plan.core.buses[0].tau_s == cfg.buses[0].params.tau_s);
@@ -212,8 +212,8 @@ TEST_CASE("control state: one bad entry is skipped, the valid ones, an operator'
 TEST_CASE("control state: bad fields are skipped at the smallest unit that makes sense", "[control][state]") {
   std::vector<std::string> skipped;
   SECTION("a release with bad limits stays a release") {
-    const PersistedState s = state_from_text(
-        R"({"version":1,"channels":{"cab1/4":{"assigned":false,"limits":{"v_min_V":"x"}}}})", &skipped);
+    const PersistedState s =
+        state_from_text(R"({"version":1,"channels":{"cab1/4":{"assigned":false,"limits":{"v_min_V":"x"}}}})", &skipped);
     REQUIRE(s.channels.count("cab1/4") == 1);
     CHECK_FALSE(s.channels.at("cab1/4").assigned);
     REQUIRE(skipped.size() == 1);
@@ -239,15 +239,16 @@ TEST_CASE("control state: bad fields are skipped at the smallest unit that makes
     CHECK_THAT(skipped[1], Catch::Contains("buses.main.use_forecast"));
   }
   SECTION("a section of the wrong type loses only that section") {
-    const PersistedState s = state_from_text(R"({"version":1,"channels":[1,2],"buses":{"main":{"tau_s":12}}})", &skipped);
+    const PersistedState s =
+        state_from_text(R"({"version":1,"channels":[1,2],"buses":{"main":{"tau_s":12}}})", &skipped);
     CHECK(s.channels.empty());
     CHECK(s.buses.at("main").get("tau_s") == 12.0);
     REQUIRE(skipped.size() == 1);
     CHECK_THAT(skipped[0], Catch::Contains("\"channels\" must be an object"));
   }
   SECTION("entries that are not objects") {
-    const PersistedState s =
-        state_from_text(R"({"version":1,"channels":{"cab1/1":true,"cab1/2":{"assigned":false}},"buses":{"x":3}})", &skipped);
+    const PersistedState s = state_from_text(
+        R"({"version":1,"channels":{"cab1/1":true,"cab1/2":{"assigned":false}},"buses":{"x":3}})", &skipped);
     CHECK(s.channels.size() == 1);
     CHECK(s.buses.empty());
     CHECK(skipped.size() == 2);

@@ -14,8 +14,11 @@ namespace eqd::control::test {
 /// controllers point at a closed loopback port: every channel stays offline.
 inline config::Config small_rig(const std::string& state_dir, const std::string& socket) {
   const std::string yaml =
-      "state_dir: " + state_dir + "\n"
-      "api: {socket: " + socket + ", group: nosuchgroup-eqd-test}\n"
+      "state_dir: " + state_dir +
+      "\n"
+      "api: {socket: " +
+      socket +
+      ", group: nosuchgroup-eqd-test}\n"
       "metrics: {enabled: false}\n"
       "control_loop: {period_ms: 20, shutdown_timeout_ms: 200}\n"
       "buses:\n"

@@ -48,8 +48,7 @@ TEST_CASE("adaptive: a 10 % to 90 % step settles within 2 % in 3 tau without ove
   }
 }
 
-TEST_CASE("adaptive: follows its fastest tracker when the load changes slower than the dead time",
-          "[law][adaptive]") {
+TEST_CASE("adaptive: follows its fastest tracker when the load changes slower than the dead time", "[law][adaptive]") {
   BusParams p;
   AdaptiveLaw law;
   REQUIRE(law.current_expert() == AdaptiveLaw::kStartExpert);
@@ -127,7 +126,8 @@ TEST_CASE("adaptive: the command moves at most at the slew limit, also when it c
     LawInput in;
     in.now_ns = k * 100 * kMs;
     const double t = static_cast<double>(k) / 10.0;
-    in.free_W = t < 1000.0 ? (std::fmod(t, 80.0) < 40.0 ? -6000.0 : -2000.0) : (std::fmod(t, 4.0) < 2.0 ? -6000.0 : 0.0);
+    in.free_W =
+        t < 1000.0 ? (std::fmod(t, 80.0) < 40.0 ? -6000.0 : -2000.0) : (std::fmod(t, 4.0) < 2.0 ? -6000.0 : 0.0);
     in.eq_measured_W = prev;
     in.capacity_charge_W = in.capacity_discharge_W = in.rated_W = 10000.0;
     in.any_fresh = true;

@@ -55,7 +55,7 @@ TEST_CASE("the control cycle never allocates", "[control_core][alloc]") {
 
   const long before = g_allocations.load();
   for (int k = 0; k < 3000; ++k) {
-    f.step();  // the fixture itself does not allocate either: vectors are sized up front
+    f.step();                           // the fixture itself does not allocate either: vectors are sized up front
     if (k == 1500) f.fresh[5] = false;  // a test channel goes stale: hold path
     if (k == 2000) f.state[60] = ChannelState::fault;  // a buffer faults: exclusion path
   }
@@ -87,7 +87,7 @@ TEST_CASE("the control cycle never allocates with law planned, nor does the plan
   for (int k = 0; k < 3000; ++k) {
     f.step();
     service.serve(f.core->plan_board());  // the planner thread's work between two cycles
-    if (k == 2000) f.fresh[5] = false;  // a test channel goes stale: hold, then the adaptive fallback
+    if (k == 2000) f.fresh[5] = false;    // a test channel goes stale: hold, then the adaptive fallback
   }
   const long after = g_allocations.load();
   CHECK(after - before == 0);

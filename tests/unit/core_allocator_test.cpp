@@ -35,9 +35,9 @@ TEST_CASE("the voltage window blocks at once and re-enters with hysteresis", "[a
   CHECK(compute_headroom(l, 54.0, w).charge_W == Approx(2000.0));
   CHECK(compute_headroom(l, 56.0, w).charge_W == 0.0);  // at the limit: no charging, immediately
   CHECK(w.charge_blocked);
-  CHECK(compute_headroom(l, 55.5, w).charge_W == 0.0);  // inside the hysteresis band: still blocked
+  CHECK(compute_headroom(l, 55.5, w).charge_W == 0.0);                // inside the hysteresis band: still blocked
   CHECK(compute_headroom(l, 55.5, w).discharge_W == Approx(3000.0));  // discharging is fine
-  CHECK(compute_headroom(l, 54.9, w).charge_W == Approx(2000.0));  // back below v_max - hysteresis
+  CHECK(compute_headroom(l, 54.9, w).charge_W == Approx(2000.0));     // back below v_max - hysteresis
   CHECK(compute_headroom(l, 40.0, w).discharge_W == 0.0);
   CHECK(compute_headroom(l, 40.5, w).discharge_W == 0.0);
   CHECK(compute_headroom(l, 41.1, w).discharge_W == Approx(3000.0));
@@ -46,7 +46,7 @@ TEST_CASE("the voltage window blocks at once and re-enters with hysteresis", "[a
 TEST_CASE("headroom tapers to zero over the last part of the window", "[allocator]") {
   const BufferLimits l = limits();  // taper band = max(hysteresis 1 V, 3 % of 16 V) = 1 V
   WindowState w;
-  CHECK(compute_headroom(l, 55.5, w).charge_W == Approx(1000.0));   // half-way into the band
+  CHECK(compute_headroom(l, 55.5, w).charge_W == Approx(1000.0));  // half-way into the band
   CHECK(compute_headroom(l, 55.75, w).charge_W == Approx(500.0));
   CHECK(compute_headroom(l, 40.25, w).discharge_W == Approx(750.0));
   CHECK(compute_headroom(l, 48.0, w).discharge_W == Approx(3000.0));  // mid-window: untouched

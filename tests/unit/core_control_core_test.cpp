@@ -85,7 +85,7 @@ TEST_CASE("a stale or faulted buffer is excluded and its share moves to the othe
   f.run_s(3.0);
   CHECK(f.core->channel(3).health == Health::stale);
   CHECK(f.core->command_slot(3).load().setpoint_W == 0.0);  // excluded at once
-  CHECK(f.power[2] == Approx(2000.0).margin(60.0));          // the other took its share
+  CHECK(f.power[2] == Approx(2000.0).margin(60.0));         // the other took its share
   // A faulted buffer likewise.
   f.fresh[3] = true;
   f.follow[3] = true;
@@ -205,7 +205,8 @@ TEST_CASE("release stops a channel that is not ours but still in equalization mo
   CHECK(f.release(0) == ResponseStatus::already);
 }
 
-TEST_CASE("announced forecasts steer the law, none, NaN or infinite count as the present power", "[control_core][forecast]") {
+TEST_CASE("announced forecasts steer the law, none, NaN or infinite count as the present power",
+          "[control_core][forecast]") {
   // A test channel discharging at 1000 W that announces it will charge at 1000 W over its horizon.
   // Both laws steer by it; the adaptive one may pick its slow tracker here (the announcement never comes
   // true, so the history favours lagging), hence 180 s.
@@ -226,7 +227,7 @@ TEST_CASE("announced forecasts steer the law, none, NaN or infinite count as the
     f->run_s(180.0);
     const BusSnapshot b = f->core->bus(0);
     CHECK(b.free_W == Approx(-1000.0));
-    CHECK(b.free_forecast_W == Approx(1000.0));  // the announced path, once it fills the window
+    CHECK(b.free_forecast_W == Approx(1000.0));                        // the announced path, once it fills the window
     CHECK(f->power[1] + f->power[2] == Approx(-1000.0).margin(60.0));  // discharging ahead of the charge
   }
   SECTION("use_forecast off: the announcement is ignored") {
@@ -302,7 +303,7 @@ TEST_CASE("a re-assign with new limits changes headroom and capacity at once, th
   CHECK(f.core->bus(0).capacity_charge_W == Approx(2000.0));
   BufferLimits smaller = CoreFixture::limits(800.0);
   smaller.efficiency = 0.8;
-  CHECK(f.assign(1, smaller) == ResponseStatus::already);  // one cycle ran after the request
+  CHECK(f.assign(1, smaller) == ResponseStatus::already);          // one cycle ran after the request
   CHECK(f.core->channel(1).limits.max_charge_W == Approx(800.0));  // published with the re-assign
   CHECK(f.core->channel(1).limits.efficiency == Approx(0.8));
   CHECK(f.core->channel(1).headroom_charge_W == Approx(800.0));
@@ -361,7 +362,7 @@ TEST_CASE("after a stall the core sends nothing from before it: a buffer is comm
   f.core->cycle(f.now_ns);
   CHECK(f.core->stats().stalls == 1);
   const Command first = f.core->command_slot(1).load();
-  CHECK(first.sequence == before.sequence);  // no new command ...
+  CHECK(first.sequence == before.sequence);    // no new command ...
   CHECK(first.issued_ns == before.issued_ns);  // ... and no confirmation: its link holds it (too old)
   f.now_ns += 100 * CoreFixture::kMs;
   f.core->cycle(f.now_ns);

@@ -142,10 +142,12 @@ TEST_CASE("stale test data holds the total and ramps it down after hold_max_s", 
   const double before = s.command_W;
   const auto stale = [](double, LawInput& in) { in.any_test_stale = true; };
   // The free power "changes" but is unknown: the command does not react for 30 s.
-  const Trace held = run(s, p, 200.0, 229.0, [](double) { return 2000.0; }, stale);
+  const Trace held = run(
+      s, p, 200.0, 229.0, [](double) { return 2000.0; }, stale);
   CHECK(held.last_status == BusStatus::holding);
   CHECK(held.last_command_W == Approx(before));
-  const Trace ramp = run(s, p, 229.0, 400.0, [](double) { return 2000.0; }, stale);
+  const Trace ramp = run(
+      s, p, 229.0, 400.0, [](double) { return 2000.0; }, stale);
   CHECK(ramp.last_status == BusStatus::ramp_down);
   CHECK(std::abs(ramp.last_command_W) < 60.0);
 }
@@ -156,8 +158,8 @@ TEST_CASE("no fresh data at all ramps the total to zero", "[equalizer]") {
   Law s;
   run(s, p, 0.0, 200.0, [](double) { return 7000.0; });
   REQUIRE(s.command_W < -6900.0);
-  const Trace ramp = run(s, p, 200.0, 300.0, [](double) { return 7000.0; },
-                         [](double, LawInput& in) { in.any_fresh = false; });
+  const Trace ramp = run(
+      s, p, 200.0, 300.0, [](double) { return 7000.0; }, [](double, LawInput& in) { in.any_fresh = false; });
   CHECK(ramp.last_status == BusStatus::ramp_down);
   CHECK(std::abs(ramp.last_command_W) < 60.0);
   CHECK(ramp.max_command_W <= 0.0);  // ramps, never swings past zero
@@ -170,18 +172,22 @@ TEST_CASE("a capacity reduction applies at once and the law does not wind up bey
   run(s, p, 0.0, 200.0, [](double) { return -8000.0; });
   REQUIRE(s.command_W > 7900.0);
   // Capacity drops to 2 kW: the very next output respects it.
-  const Trace limited = run(s, p, 200.0, 200.15, [](double) { return -8000.0; }, {}, 2000.0);
+  const Trace limited = run(
+      s, p, 200.0, 200.15, [](double) { return -8000.0; }, {}, 2000.0);
   CHECK(limited.max_command_W <= 2000.0);
   // Saturated for a long time, then the demand falls to 1 kW: no wound-up excess delays the descent.
-  run(s, p, 200.0, 800.0, [](double) { return -20000.0; }, {}, 2000.0);
-  const Trace down = run(s, p, 800.0, 845.05, [](double) { return -1000.0; }, {}, 2000.0);
+  run(
+      s, p, 200.0, 800.0, [](double) { return -20000.0; }, {}, 2000.0);
+  const Trace down = run(
+      s, p, 800.0, 845.05, [](double) { return -1000.0; }, {}, 2000.0);
   CHECK(std::abs(down.last_command_W - 1000.0) < 100.0);
 }
 
 TEST_CASE("without capacity the law is idle and holds no state", "[equalizer]") {
   BusParams p;
   Law s;
-  run(s, p, 0.0, 50.0, [](double) { return -3000.0; }, {}, 0.0);
+  run(
+      s, p, 0.0, 50.0, [](double) { return -3000.0; }, {}, 0.0);
   CHECK(s.command_W == 0.0);
   CHECK(s.stage1_W == 0.0);
 }

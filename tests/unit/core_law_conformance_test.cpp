@@ -144,12 +144,11 @@ class RogueLaw final : public BusLaw {
 
 TEST_CASE("the core clamps a law's answer to the buffers' headroom and turns a non-finite one into 0 W",
           "[law][control_core]") {
-  for (const double answer : {1e9, -1e9, std::numeric_limits<double>::quiet_NaN(),
-                              std::numeric_limits<double>::infinity()}) {
+  for (const double answer :
+       {1e9, -1e9, std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()}) {
     INFO("the law answers " << answer);
-    CoreFixture f(3, BusParams{}, 1, [answer](std::uint16_t, const BusParams&) {
-      return std::make_unique<RogueLaw>(answer);
-    });
+    CoreFixture f(3, BusParams{}, 1,
+                  [answer](std::uint16_t, const BusParams&) { return std::make_unique<RogueLaw>(answer); });
     f.state[0] = ChannelState::running;
     f.power[0] = -1000.0;
     REQUIRE(f.assign(1) == ResponseStatus::ok);

@@ -12,8 +12,7 @@ namespace {
 constexpr std::int64_t kNs = 1'000'000'000;
 }  // namespace
 
-TEST_CASE("bus_mode: ramp down without fresh data, hold on stale test data for hold_max_s, ok resets",
-          "[law_stages]") {
+TEST_CASE("bus_mode: ramp down without fresh data, hold on stale test data for hold_max_s, ok resets", "[law_stages]") {
   BusParams p;
   p.hold_max_s = 30.0;
   std::int64_t hold = -1;
@@ -29,8 +28,7 @@ TEST_CASE("bus_mode: ramp down without fresh data, hold on stale test data for h
   CHECK(bus_mode(true, true, 43 * kNs, p, hold) == BusStatus::holding);  // a new hold starts afresh
 }
 
-TEST_CASE("deadband stage: a large change moves the reference at once, a small one by its area",
-          "[law_stages]") {
+TEST_CASE("deadband stage: a large change moves the reference at once, a small one by its area", "[law_stages]") {
   BusParams p;
   p.deadband_W = 100.0;
   p.tau_s = 10.0;
@@ -85,7 +83,7 @@ TEST_CASE("damping stage: zero initial slope, no overshoot, slew limit, capacity
     peak = std::max(peak, c);
     prev = c;
   }
-  CHECK(peak <= 4000.0 + 1e-6);       // never overshoots
+  CHECK(peak <= 4000.0 + 1e-6);  // never overshoots
   CHECK(prev == Approx(4000.0).margin(1.0));
   // Slew: at most 100 W/s over a 1 s step.
   EqualizerState t;

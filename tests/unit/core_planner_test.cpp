@@ -23,10 +23,10 @@ using eqd::core::BusStatus;
 using eqd::core::HorizonPlanner;
 using eqd::core::LawInput;
 using eqd::core::PlanBoard;
-using eqd::core::PlanService;
 using eqd::core::PlannedLaw;
 using eqd::core::PlanRequest;
 using eqd::core::PlanResult;
+using eqd::core::PlanService;
 
 namespace {
 PlanRequest request(const std::vector<double>& free_W) {
@@ -245,11 +245,10 @@ TEST_CASE("planned law: with a known step ahead it ramps before the step, which 
   CHECK(std::abs(cmd - 3000.0) < 100.0);  // and on it 20 s later
   CHECK(planned.counters().direction_flips == 0);
   CHECK(cmd_adaptive < 3000.0 - 100.0);  // the adaptive law, which sees the step only when it comes, is behind
-  CHECK(service.plans() >= 55);         // one plan per second
+  CHECK(service.plans() >= 55);          // one plan per second
 }
 
-TEST_CASE("planned law: without a path, or out of mode ok, it is the adaptive law, without a bump",
-          "[planner][law]") {
+TEST_CASE("planned law: without a path, or out of mode ok, it is the adaptive law, without a bump", "[planner][law]") {
   BusParams p;
   p.tau_s = 15.0;
   PlanBoard board(1);
@@ -315,8 +314,7 @@ TEST_CASE("planned law: a planner that stops answering hands over to the adaptiv
   CHECK(rig.law.planning());
 }
 
-TEST_CASE("planned law: asks the planner refuses hand over to the adaptive law instead of holding",
-          "[planner][law]") {
+TEST_CASE("planned law: asks the planner refuses hand over to the adaptive law instead of holding", "[planner][law]") {
   PlannedRig rig;
   // 30 s of good plans at 2.5 kW ...
   const std::vector<double> good(30, -2500.0);

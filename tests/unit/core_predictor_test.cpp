@@ -27,7 +27,11 @@ double periodic_W(std::int64_t t) {
 // cutoff 2 s earlier every cycle (fade), 1 = rest 60 s, 2 = CC charge +800 W for 300 s.
 struct Program {
   std::int64_t t0 = 0;
-  struct Pos { std::uint32_t cycle; std::uint16_t step; double W; };
+  struct Pos {
+    std::uint32_t cycle;
+    std::uint16_t step;
+    double W;
+  };
   std::vector<Pos> seconds;  // the whole program, second by second
   explicit Program(int cycles) {
     for (int c = 0; c < cycles; ++c) {
@@ -85,7 +89,8 @@ TEST_CASE("predictor: without repetition the gate stays closed (nothing announce
 TEST_CASE("predictor: the gate closes when a good predictor turns bad", "[predictor]") {
   PredictorParams p;
   ChannelPredictor cp;
-  for (std::int64_t t = 0; t < 1500; ++t) (void)cp.observe(p, t, static_cast<float>(periodic_W(t)), kNoCycle, kNoStep, 30);
+  for (std::int64_t t = 0; t < 1500; ++t)
+    (void)cp.observe(p, t, static_cast<float>(periodic_W(t)), kNoCycle, kNoStep, 30);
   REQUIRE(cp.gate_open());
   // The program changes to one-off random levels: the replayed period is now wrong.
   std::mt19937_64 rng(3);
@@ -162,8 +167,7 @@ TEST_CASE("predictor: a step seen for the first time is forecast from its own re
   CHECK(bytes_second + ring_bytes <= bytes_first + p.trace_cap * sizeof(float));
 }
 
-TEST_CASE("predictor: a program that starts after seconds without step numbers records its first step",
-          "[predictor]") {
+TEST_CASE("predictor: a program that starts after seconds without step numbers records its first step", "[predictor]") {
   // 100 s idle (no step reported), then the cycle-life program. Step 0 of the first cycle is seen from
   // its start, so in the second cycle the predictor knows when step 0 ends (400 s last time): forecasts
   // that reach past 400 s into the step are the rest's 0 W, which only step 0's trace can tell.
@@ -238,14 +242,16 @@ TEST_CASE("predictor: learned state survives a save and load exactly, and corrup
       const float f = r.observe(p, static_cast<std::int64_t>(t) + shift, static_cast<float>(s.W), s.cycle, s.step, 30);
       // A step change foreseen (not persistence): the replay works again.
       const bool change = prog.seconds[t + 30].W != s.W;
-      if (change && !std::isnan(f) && f == Approx(prog.seconds[t + 30].W).margin(1e-3) && first_exact == 0) first_exact = t;
+      if (change && !std::isnan(f) && f == Approx(prog.seconds[t + 30].W).margin(1e-3) && first_exact == 0)
+        first_exact = t;
     }
     CHECK(first_exact > 2000);
     CHECK(first_exact < 2000 + 800);  // within one program cycle (760 s), not after relearning
   }
   // Pattern mode too.
   ChannelPredictor c;
-  for (std::int64_t t = 0; t < 700; ++t) (void)c.observe(p, t, static_cast<float>(periodic_W(t)), kNoCycle, kNoStep, 30);
+  for (std::int64_t t = 0; t < 700; ++t)
+    (void)c.observe(p, t, static_cast<float>(periodic_W(t)), kNoCycle, kNoStep, 30);
   std::vector<std::uint8_t> blob2;
   c.save(blob2);
   ChannelPredictor d;

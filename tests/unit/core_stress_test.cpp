@@ -110,8 +110,7 @@ TEST_CASE("store and snapshot stay consistent under concurrent load and a stalle
       q.params.tau_s = 10.0 + static_cast<double>(id % 10);
       (void)core.submit(q);
       Response resp;
-      while (core.poll_response(resp)) {
-      }
+      while (core.poll_response(resp)) {}
       std::this_thread::yield();
     }
   });

@@ -76,7 +76,7 @@ TEST_CASE("TXT bus: read, optional, validated", "[discovery][txt][bus]") {
   const ParsedAnnouncement a = with("bus=aux");
   REQUIRE(a.announcement);
   CHECK(a.announcement->bus == "aux");
-  CHECK(with("BUS=hall-2").announcement->bus == "hall-2");  // keys are case-insensitive
+  CHECK(with("BUS=hall-2").announcement->bus == "hall-2");                   // keys are case-insensitive
   CHECK(parse_controller(service("cab1", base)).announcement->bus.empty());  // none announced
   CHECK(with("bus=").announcement->bus.empty());                             // empty: none announced
   const ParsedAnnouncement bad = with("bus=a b");
@@ -225,7 +225,8 @@ TEST_CASE("manager: announced bus, adopt --bus, and both remembered across resta
     m.post(ev);
   };
   {
-    DiscoveryManager m(base, [&] { ++wakes; }, [] { return std::int64_t{1'000'000}; });
+    DiscoveryManager m(
+        base, [&] { ++wakes; }, [] { return std::int64_t{1'000'000}; });
     m.applied(m.initial_config());
     announce(m, "a1", 1501, "aux");
     announce(m, "h1", 1502, "hall");
@@ -264,7 +265,8 @@ TEST_CASE("manager: announced bus, adopt --bus, and both remembered across resta
       CHECK(rec.adopted_bus == "main");
     }
   }
-  DiscoveryManager again(base, [&] { ++wakes; }, [] { return std::int64_t{1'000'100}; });
+  DiscoveryManager again(
+      base, [&] { ++wakes; }, [] { return std::int64_t{1'000'100}; });
   const Config start = again.initial_config();
   CHECK(find(start, "a1")->bus == "aux");
   CHECK(find(start, "h1")->bus == "main");

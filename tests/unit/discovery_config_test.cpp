@@ -32,9 +32,10 @@ TEST_CASE("discovery keys are read and default sensibly", "[discovery][config]")
   CHECK(def.discovery.publish);
   CHECK(def.discovery.debounce_ms == 2000);
 
-  const auto cfg = parse_config(kBus + "discovery:\n  enabled: true\n  service_types: [_eqd-ctrl._tcp, _cycler._tcp]\n"
-                                       "  adopt: [cab*, 'hall-[ab]-?']\n  cache_expiry_s: 3600\n  publish: false\n"
-                                       "  debounce_ms: 500\n",
+  const auto cfg = parse_config(kBus +
+                                    "discovery:\n  enabled: true\n  service_types: [_eqd-ctrl._tcp, _cycler._tcp]\n"
+                                    "  adopt: [cab*, 'hall-[ab]-?']\n  cache_expiry_s: 3600\n  publish: false\n"
+                                    "  debounce_ms: 500\n",
                                 "t.yaml");
   CHECK(cfg.discovery.enabled);
   CHECK(cfg.discovery.service_types.size() == 2);
@@ -72,19 +73,22 @@ TEST_CASE("discovery keys can be overridden with --set", "[discovery][config]") 
 
 TEST_CASE("adopt rules take a plain pattern or {match, bus}", "[discovery][config]") {
   const std::string two = "buses:\n  - name: main\n  - name: aux\n";
-  const auto cfg = parse_config(two + "discovery:\n  adopt:\n    - cab*\n    - {match: 'unit-?', bus: aux}\n"
-                                      "    - match: hall-*\n",
+  const auto cfg = parse_config(two +
+                                    "discovery:\n  adopt:\n    - cab*\n    - {match: 'unit-?', bus: aux}\n"
+                                    "    - match: hall-*\n",
                                 "t.yaml");
   CHECK(cfg.discovery.adopt == std::vector<AdoptRule>{{"cab*", ""}, {"unit-?", "aux"}, {"hall-*", ""}});
   // The bus must be one of the configuration, named at the rule's position.
   CHECK_THAT(error_of(two + "discovery:\n  adopt:\n    - {match: cab*, bus: hall}\n"),
-             Catch::Contains("t.yaml:6:") && Catch::Contains("discovery.adopt[0].bus") && Catch::Contains("no bus 'hall'") &&
-                 Catch::Contains("main, aux"));
+             Catch::Contains("t.yaml:6:") && Catch::Contains("discovery.adopt[0].bus") &&
+                 Catch::Contains("no bus 'hall'") && Catch::Contains("main, aux"));
   CHECK_THAT(error_of(two + "discovery:\n  adopt: [{bus: aux}]\n"),
              Catch::Contains("discovery.adopt[0].match") && Catch::Contains("missing required key 'match'"));
-  CHECK_THAT(error_of(two + "discovery:\n  adopt: [{match: cab*, buss: aux}]\n"), Catch::Contains("did you mean 'bus'"));
+  CHECK_THAT(error_of(two + "discovery:\n  adopt: [{match: cab*, buss: aux}]\n"),
+             Catch::Contains("did you mean 'bus'"));
   CHECK_THAT(error_of(two + "discovery:\n  adopt: [{match: 'cab 1'}]\n"), Catch::Contains("discovery.adopt[0].match"));
-  CHECK_THAT(error_of(two + "discovery:\n  adopt: [{match: cab1, bus: 'a b'}]\n"), Catch::Contains("discovery.adopt[0].bus"));
+  CHECK_THAT(error_of(two + "discovery:\n  adopt: [{match: cab1, bus: 'a b'}]\n"),
+             Catch::Contains("discovery.adopt[0].bus"));
   CHECK_THAT(error_of(two + "discovery:\n  adopt: cab*\n"), Catch::Contains("expected a list of glob patterns"));
   // --set takes both forms too.
   auto over = parse_config(two, "t.yaml");

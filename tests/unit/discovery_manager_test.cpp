@@ -36,7 +36,8 @@ struct Fixture {
   ~Fixture() { fs::remove_all(dir); }
 
   std::unique_ptr<DiscoveryManager> make() {
-    return std::make_unique<DiscoveryManager>(base, [this] { ++wakes; }, [this] { return unix_s.load(); });
+    return std::make_unique<DiscoveryManager>(
+        base, [this] { ++wakes; }, [this] { return unix_s.load(); });
   }
 
   static MdnsEvent resolved(const std::string& name, std::uint16_t port, std::uint16_t channels = 4) {
@@ -321,10 +322,9 @@ TEST_CASE("merge: configured controllers win by name and by endpoint", "[discove
     k.record.channels = 8;
     return k;
   };
-  const MergeResult m = merge_controllers(base, {known("cab1", "10.0.0.9", 502, "eqd-default"),
-                                                 known("alias", "10.0.0.1", 502, "eqd-default"),
-                                                 known("custom", "10.0.0.3", 502, "vendor-x"),
-                                                 known("ok", "10.0.0.4", 502, "eqd-default")});
+  const MergeResult m = merge_controllers(
+      base, {known("cab1", "10.0.0.9", 502, "eqd-default"), known("alias", "10.0.0.1", 502, "eqd-default"),
+             known("custom", "10.0.0.3", 502, "vendor-x"), known("ok", "10.0.0.4", 502, "eqd-default")});
   REQUIRE(m.config.controllers.size() == 2);
   CHECK(m.config.controllers[1].name == "ok");
   CHECK(m.config.controllers[1].bus == "main");

@@ -24,8 +24,8 @@ std::string error_of(std::vector<std::string> txt) { return parse_controller(ser
 }  // namespace
 
 TEST_CASE("a complete announcement is read field by field", "[discovery][txt]") {
-  const auto p = parse_controller(service({"txtvers=1", "name=cab3", "serial=SN-0042", "transport=tcp", "unit=7",
-                                           "profile=vendor-x", "channels=24"}));
+  const auto p = parse_controller(service(
+      {"txtvers=1", "name=cab3", "serial=SN-0042", "transport=tcp", "unit=7", "profile=vendor-x", "channels=24"}));
   REQUIRE(p.error.empty());
   REQUIRE(p.announcement);
   const ControllerAnnouncement& a = *p.announcement;
@@ -67,7 +67,8 @@ TEST_CASE("bad TXT records are refused with the key named", "[discovery][txt]") 
   CHECK_THAT(error_of({"transport=tcp", "channels=16", "profile=a b"}), Catch::Contains("not a profile name"));
   CHECK_THAT(error_of({"txtvers=2", "transport=tcp", "channels=16"}), Catch::Contains("newer than this eqd"));
   CHECK_THAT(error_of({"txtvers=x", "transport=tcp", "channels=16"}), Catch::Contains("not a version number"));
-  CHECK_THAT(error_of({"transport=tcp", "channels=16", "serial=" + std::string(200, 's')}), Catch::Contains("128 bytes"));
+  CHECK_THAT(error_of({"transport=tcp", "channels=16", "serial=" + std::string(200, 's')}),
+             Catch::Contains("128 bytes"));
 }
 
 TEST_CASE("binary garbage in TXT values is shown escaped and never crashes", "[discovery][txt]") {

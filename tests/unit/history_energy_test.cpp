@@ -177,7 +177,8 @@ TEST_CASE("energy history: a bus first seen counts from 0, as its daemon's count
   CHECK(bus_of(*m, "main")->energy.grid_import_J == 500.0);
 }
 
-TEST_CASE("energy history: minutes reach the database, one written twice adds up, retention deletes old ones", "[history][energy]") {
+TEST_CASE("energy history: minutes reach the database, one written twice adds up, retention deletes old ones",
+          "[history][energy]") {
   static eqd::test::ProcessTempDir dir("eqd-history-energy");
   const std::string path = (dir.path() / "energy.db").string();
   eqd::history::HistoryOptions o;
@@ -213,8 +214,10 @@ TEST_CASE("energy history: minutes reach the database, one written twice adds up
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
   sqlite3_stmt* st = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, "SELECT count(*), sum(grid_import_J), max(peak_net_W), sum(flips), max(window_pos), "
-                                 "(SELECT sum(charged_J) FROM energy_buffer) FROM energy_bus", -1, &st, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_prepare_v2(db,
+                             "SELECT count(*), sum(grid_import_J), max(peak_net_W), sum(flips), max(window_pos), "
+                             "(SELECT sum(charged_J) FROM energy_buffer) FROM energy_bus",
+                             -1, &st, nullptr) == SQLITE_OK);
   REQUIRE(sqlite3_step(st) == SQLITE_ROW);
   CHECK(sqlite3_column_int(st, 0) == 1);  // the old minute is gone, the twice-written one is one row
   CHECK(sqlite3_column_double(st, 1) == 2000.0);
@@ -286,9 +289,10 @@ TEST_CASE("energy history: insert cost and size of a minute's rows", "[.][histor
     if (k % 1000 == 999) REQUIRE(s.flush(60s));  // one transaction per minute, as in eqd
   }
   REQUIRE(s.flush(120s));
-  const double per_minute_us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / kMinutes;
+  const double per_minute_us =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / kMinutes;
   s.stop();
   const double bytes = static_cast<double>(std::filesystem::file_size(path)) / (kMinutes * 6.0);
-  WARN("energy history: " << per_minute_us << " us per minute (2 bus rows + 4 buffer rows, one transaction); "
-       << bytes << " bytes per row");
+  WARN("energy history: " << per_minute_us << " us per minute (2 bus rows + 4 buffer rows, one transaction); " << bytes
+                          << " bytes per row");
 }

@@ -295,12 +295,13 @@ TEST_CASE("history store: records round-trip with every field, filters and pages
 
 TEST_CASE("history store: audit records reach the journal with their fields", "[history]") {
   std::vector<std::vector<std::string>> entries;
-  auto sink = std::make_shared<eqd::daemon::logging::JournalSink>("eqd-test", [&entries](const struct iovec* iov, int n) {
-    std::vector<std::string> e;
-    for (int i = 0; i < n; ++i) e.emplace_back(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
-    entries.push_back(std::move(e));
-    return 0;
-  });
+  auto sink =
+      std::make_shared<eqd::daemon::logging::JournalSink>("eqd-test", [&entries](const struct iovec* iov, int n) {
+        std::vector<std::string> e;
+        for (int i = 0; i < n; ++i) e.emplace_back(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
+        entries.push_back(std::move(e));
+        return 0;
+      });
   auto previous = spdlog::default_logger();
   spdlog::set_default_logger(std::make_shared<spdlog::logger>("eqd", sink));
   {
@@ -404,16 +405,18 @@ TEST_CASE("history store: insert cost and size of audit rows", "[.][history][ben
   const auto t0 = std::chrono::steady_clock::now();
   s.start();
   REQUIRE(s.flush(120s));
-  const double batched_us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / kRows;
+  const double batched_us =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / kRows;
   // One record per transaction: what a trickle of requests costs.
   const auto t1 = std::chrono::steady_clock::now();
   for (int i = 0; i < 1000; ++i) {
     REQUIRE(s.record(sample("release", "cab2/1")));
     REQUIRE(s.flush(5s));
   }
-  const double single_us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t1).count() / 1000;
+  const double single_us =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t1).count() / 1000;
   s.stop();
   const double bytes = static_cast<double>(fs::file_size(path)) / (kRows + 1000);
   WARN("audit rows: " << batched_us << " us per row batched, " << single_us << " us per row alone (flush included); "
-       << bytes << " bytes per row");
+                      << bytes << " bytes per row");
 }

@@ -16,7 +16,6 @@
 #include <string>
 #include <thread>
 
-
 #include "../fakes/core_fixture.hpp"
 #include "eqd/metrics/collector.hpp"
 #include "eqd/metrics/exporter.hpp"
@@ -65,8 +64,8 @@ io::LinkStats link_stats() {
   s.achieved_hz = 9.5;
   s.latency.observe(0.002);  // le 0.005
   s.latency.observe(0.002);
-  s.latency.observe(0.03);   // le 0.05
-  s.latency.observe(5.0);    // +Inf
+  s.latency.observe(0.03);  // le 0.05
+  s.latency.observe(5.0);   // +Inf
   return s;
 }
 
@@ -430,8 +429,7 @@ TEST_CASE("without link statistics or overruns those series are absent rather th
   CHECK_THROWS_AS(metrics::Collector(metrics::Sources{}, {}), std::invalid_argument);
 }
 
-TEST_CASE("exporter serves the text exposition over loopback HTTP and names an address it cannot bind",
-          "[metrics]") {
+TEST_CASE("exporter serves the text exposition over loopback HTTP and names an address it cannot bind", "[metrics]") {
   Scene s;
   auto collector = std::make_shared<metrics::Collector>(s.sources(), metrics::CollectorOptions{true});
   metrics::Exporter exporter(collector, "127.0.0.1:0");
@@ -453,7 +451,8 @@ TEST_CASE("exporter serves the text exposition over loopback HTTP and names an a
   CHECK(resp.find("\neqd_channel_power_watts{bus=\"main\",channel=\"cab1/1\"} 900\n") != std::string::npos);
   CHECK(resp.find("\neqd_bus_free_forecast_watts{bus=\"main\"} 1200\n") != std::string::npos);
   CHECK(resp.find("\neqd_channel_forecast_watts{bus=\"main\",channel=\"cab1/1\"} 1500\n") != std::string::npos);
-  CHECK(resp.find("eqd_controller_poll_latency_seconds_bucket{controller=\"cab1\",le=\"+Inf\"} 4") != std::string::npos);
+  CHECK(resp.find("eqd_controller_poll_latency_seconds_bucket{controller=\"cab1\",le=\"+Inf\"} 4") !=
+        std::string::npos);
 
   const std::string taken = "127.0.0.1:" + std::to_string(exporter.port());
   try {

@@ -57,8 +57,10 @@ std::set<std::string> exported_series_names() {
 void collect_exprs(const nlohmann::json& j, std::vector<std::string>& out) {
   if (j.is_object()) {
     for (const auto& [k, v] : j.items()) {
-      if ((k == "expr" || k == "query" || k == "definition") && v.is_string()) out.push_back(v.get<std::string>());
-      else collect_exprs(v, out);
+      if ((k == "expr" || k == "query" || k == "definition") && v.is_string())
+        out.push_back(v.get<std::string>());
+      else
+        collect_exprs(v, out);
     }
   } else if (j.is_array()) {
     for (const auto& v : j) collect_exprs(v, out);
@@ -130,11 +132,14 @@ std::string dimension_of(const std::string& expr) {
   std::smatch m;
   if (!std::regex_search(expr, m, name)) return "count";
   std::string n = m[2];
-  auto ends = [&](const std::string& s) { return n.size() >= s.size() && n.compare(n.size() - s.size(), s.size(), s) == 0; };
+  auto ends = [&](const std::string& s) {
+    return n.size() >= s.size() && n.compare(n.size() - s.size(), s.size(), s) == 0;
+  };
   if (ends("_bucket")) n.resize(n.size() - 7);
   if (ends("_total")) {
     if (expr.find("rate(") != std::string::npos) return "per_second";
-    if (ends("_joules_total") && expr.find("increase(") != std::string::npos && expr.find("/ 3.6e6") != std::string::npos)
+    if (ends("_joules_total") && expr.find("increase(") != std::string::npos &&
+        expr.find("/ 3.6e6") != std::string::npos)
       return "kWh";
     return "count";
   }
@@ -148,10 +153,14 @@ std::string dimension_of(const std::string& expr) {
 
 // Grafana unit ids that show a dimension correctly.
 bool unit_fits(const std::string& dimension, const std::string& unit) {
-  static const std::map<std::string, std::set<std::string>> fits{
-      {"W", {"watt", "kwatt"}},         {"V", {"volt"}},           {"s", {"s", "ms"}},
-      {"Hz", {"hertz"}},                {"ratio", {"percentunit"}}, {"kWh", {"kwatth"}},
-      {"per_second", {"cps", "ops", "hertz"}}, {"count", {"", "short", "none"}}};
+  static const std::map<std::string, std::set<std::string>> fits{{"W", {"watt", "kwatt"}},
+                                                                 {"V", {"volt"}},
+                                                                 {"s", {"s", "ms"}},
+                                                                 {"Hz", {"hertz"}},
+                                                                 {"ratio", {"percentunit"}},
+                                                                 {"kWh", {"kwatth"}},
+                                                                 {"per_second", {"cps", "ops", "hertz"}},
+                                                                 {"count", {"", "short", "none"}}};
   const auto it = fits.find(dimension);
   return it != fits.end() && it->second.count(unit) == 1;
 }
@@ -184,8 +193,9 @@ std::vector<UnitProblem> unit_problems(const nlohmann::json& dash) {
   for (const auto& panel : dash["panels"]) {
     if (!panel.contains("targets")) continue;
     const std::string title = panel.value("title", "?");
-    const nlohmann::json defaults = panel.contains("fieldConfig") ? panel["fieldConfig"].value("defaults", nlohmann::json::object())
-                                                                  : nlohmann::json::object();
+    const nlohmann::json defaults = panel.contains("fieldConfig")
+                                        ? panel["fieldConfig"].value("defaults", nlohmann::json::object())
+                                        : nlohmann::json::object();
     const std::string default_unit = defaults.value("unit", "");
     std::set<std::string> units;
     for (const auto& t : panel["targets"]) {
@@ -199,10 +209,11 @@ std::vector<UnitProblem> unit_problems(const nlohmann::json& dash) {
       const std::string expr = t.value("expr", "");
       const std::string dim = dimension_of(expr);
       if (!unit_fits(dim, unit))
-        out.push_back({title, "'" + t.value("legendFormat", "") + "' is " + dim + " shown as unit '" + unit + "': " + expr});
+        out.push_back(
+            {title, "'" + t.value("legendFormat", "") + "' is " + dim + " shown as unit '" + unit + "': " + expr});
       if (unit != default_unit && !own_axis)
-        out.push_back({title, "'" + t.value("legendFormat", "") + "' (" + unit + ") shares the axis of the default unit '" +
-                                  default_unit + "'"});
+        out.push_back({title, "'" + t.value("legendFormat", "") + "' (" + unit +
+                                  ") shares the axis of the default unit '" + default_unit + "'"});
     }
   }
   return out;
@@ -226,7 +237,8 @@ TEST_CASE("the dashboard checks catch a query without the rig and a unit that do
   fixed["panels"][0]["fieldConfig"]["overrides"] = nlohmann::json::parse(
       R"([{"matcher": {"id": "byFrameRefID", "options": "A"}, "properties": [{"id": "unit", "value": "volt"}]}])");
   CHECK(unit_problems(fixed).size() == 1);  // the right unit, but on the watts' axis
-  fixed["panels"][0]["fieldConfig"]["overrides"][0]["properties"].push_back({{"id", "custom.axisPlacement"}, {"value", "right"}});
+  fixed["panels"][0]["fieldConfig"]["overrides"][0]["properties"].push_back(
+      {{"id", "custom.axisPlacement"}, {"value", "right"}});
   CHECK(unit_problems(fixed).empty());
 }
 
@@ -284,8 +296,8 @@ TEST_CASE("alert rules and their unit tests reference only exported metrics", "[
       exprs.push_back(r["expr"].as<std::string>());
       alerts.insert(r["alert"].as<std::string>());
     }
-  for (const char* must : {"EqdControllerDown", "EqdStaleChannels", "EqdResidualHigh", "EqdBufferAtWindowLimit",
-                           "EqdControlCycleLate"})
+  for (const char* must :
+       {"EqdControllerDown", "EqdStaleChannels", "EqdResidualHigh", "EqdBufferAtWindowLimit", "EqdControlCycleLate"})
     CHECK(alerts.count(must) == 1);
 
   // The rule tests' input series must be real series too, or they would test nothing.

@@ -90,16 +90,17 @@ std::vector<MetricFamily> awkward_families() {
   std::vector<MetricFamily> v;
   {
     MetricFamily f = family("t_gauge_watts", "A gauge with \"quotes\" in its help.", MetricType::Gauge);
-    const double values[] = {0.0, -0.0, 1.0, -250.5, 0.1, 0.1 + 0.2, 1.0 / 3.0, 1e-300, 6.02214076e23,
-                             1e15, 123456789012345678.0, kNaN, kInf, -kInf, 48.3, 5e-324};
+    const double values[] = {
+        0.0,  -0.0, 1.0,   -250.5, 0.1,   0.1 + 0.2, 1.0 / 3.0, 1e-300, 6.02214076e23, 1e15, 123456789012345678.0,
+        kNaN, kInf, -kInf, 48.3,   5e-324};
     int i = 0;
     for (double x : values) {
       ClientMetric m = metric({{"bus", "main"}, {"channel", "cab1/" + std::to_string(++i)}});
       m.gauge.value = x;
       f.metric.push_back(m);
     }
-    ClientMetric esc = metric({{"path", "C:\\lab\\rig"}, {"quote", "say \"hi\""}, {"nl", "two\nlines"},
-                               {"all", "\\\"\n\\n"}, {"empty", ""}});
+    ClientMetric esc = metric(
+        {{"path", "C:\\lab\\rig"}, {"quote", "say \"hi\""}, {"nl", "two\nlines"}, {"all", "\\\"\n\\n"}, {"empty", ""}});
     esc.gauge.value = 7.0;
     f.metric.push_back(esc);
     v.push_back(f);
@@ -151,8 +152,7 @@ std::vector<MetricFamily> awkward_families() {
 
 }  // namespace
 
-TEST_CASE("write_text gives the same lines as prometheus TextSerializer on awkward families",
-          "[metrics][text]") {
+TEST_CASE("write_text gives the same lines as prometheus TextSerializer on awkward families", "[metrics][text]") {
   const auto fams = awkward_families();
   const std::string fast = fast_text(fams);
   const std::string ref = reference_text(fams);
@@ -216,14 +216,10 @@ TEST_CASE("write_text spells special values and escapes as the text format requi
   f.metric.back().timestamp_ms = 1700000000123;
   const std::vector<std::string> lines = lines_of(fast_text({f}));
   const std::vector<std::string> expected = {
-      "# HELP x back\\\\slash and\\nnewline",
-      "# TYPE x gauge",
-      "x{l=\"a\\\\b\\\"c\\nd\"} NaN",
-      "x{l=\"a\\\\b\\\"c\\nd\"} +Inf",
-      "x{l=\"a\\\\b\\\"c\\nd\"} -Inf",
-      "x{l=\"a\\\\b\\\"c\\nd\"} 0.30000000000000004",
-      "x{l=\"a\\\\b\\\"c\\nd\"} 1e+22",
-      "x{l=\"a\\\\b\\\"c\\nd\"} 5e-324 1700000000123",
+      "# HELP x back\\\\slash and\\nnewline", "# TYPE x gauge",
+      "x{l=\"a\\\\b\\\"c\\nd\"} NaN",         "x{l=\"a\\\\b\\\"c\\nd\"} +Inf",
+      "x{l=\"a\\\\b\\\"c\\nd\"} -Inf",        "x{l=\"a\\\\b\\\"c\\nd\"} 0.30000000000000004",
+      "x{l=\"a\\\\b\\\"c\\nd\"} 1e+22",       "x{l=\"a\\\\b\\\"c\\nd\"} 5e-324 1700000000123",
   };
   CHECK(lines == expected);
 }

@@ -56,20 +56,31 @@ TEST_CASE("codec round-trips every type, word order, scale and offset", "[modbus
     double value;
   };
   const Case cases[] = {
-      {DataType::u16, 0},       {DataType::u16, 65535},        {DataType::u16, 1234},
-      {DataType::i16, -32768},  {DataType::i16, 32767},        {DataType::i16, -5},
-      {DataType::u32, 0},       {DataType::u32, 4294967295.0}, {DataType::u32, 70000},
-      {DataType::i32, -2147483648.0}, {DataType::i32, 2147483647.0}, {DataType::i32, -70000},
-      {DataType::f32, 0.0},     {DataType::f32, -1234.5},      {DataType::f32, 3.25e6},
+      {DataType::u16, 0},
+      {DataType::u16, 65535},
+      {DataType::u16, 1234},
+      {DataType::i16, -32768},
+      {DataType::i16, 32767},
+      {DataType::i16, -5},
+      {DataType::u32, 0},
+      {DataType::u32, 4294967295.0},
+      {DataType::u32, 70000},
+      {DataType::i32, -2147483648.0},
+      {DataType::i32, 2147483647.0},
+      {DataType::i32, -70000},
+      {DataType::f32, 0.0},
+      {DataType::f32, -1234.5},
+      {DataType::f32, 3.25e6},
   };
   for (const WordOrder w : {WordOrder::big, WordOrder::little}) {
     for (const auto& c : cases) {
-      for (const auto& [scale, offset] : {std::pair{1.0, 0.0}, std::pair{0.1, 0.0}, std::pair{0.01, -100.0},
-                                          std::pair{-2.0, 5.0}}) {
+      for (const auto& [scale, offset] :
+           {std::pair{1.0, 0.0}, std::pair{0.1, 0.0}, std::pair{0.01, -100.0}, std::pair{-2.0, 5.0}}) {
         const Field f = make(c.type, w, scale, offset);
         const double value = c.value * scale + offset;  // engineering value whose raw is c.value
         std::uint16_t regs[2] = {0xDEAD, 0xBEEF};
-        INFO(to_string(c.type) << " " << to_string(w) << " raw " << c.value << " scale " << scale << " offset " << offset);
+        INFO(to_string(c.type) << " " << to_string(w) << " raw " << c.value << " scale " << scale << " offset "
+                               << offset);
         REQUIRE(encode_field(f, value, regs) == CodecStatus::ok);
         const double back = decode_field(f, regs);
         CHECK(back == Approx(value).epsilon(1e-6).margin(1e-9));
@@ -135,7 +146,8 @@ TEST_CASE("default profile is valid and its 16-channel status block takes 2 requ
   }
   // Every register of every status field of every channel is read, and never split over two requests.
   for (std::size_t k = 0; k < 16; ++k)
-    for (const Field* f : {&m.voltage, &m.current, &*m.power, &m.state, &*m.fault_code, &*m.eq_flag, &*m.sample_counter}) {
+    for (const Field* f :
+         {&m.voltage, &m.current, &*m.power, &m.state, &*m.fault_code, &*m.eq_flag, &*m.sample_counter}) {
       const auto a = channel_address(*f, k);
       const auto n = register_count(f->type);
       CHECK(find_registers({}, f->table, static_cast<std::uint16_t>(a), n) == nullptr);
@@ -369,9 +381,10 @@ TEST_CASE("forecast_power: the default profile's block is gated by capability bi
   for (const auto& r : plan) CHECK(r.count <= kMaxReadRegisters);
 }
 
-TEST_CASE("forecast_power: coalesced reads stay <= 125 registers up to the largest controller", "[modbus][forecast][planner]") {
-  for (const std::uint16_t n : {std::uint16_t{1}, std::uint16_t{62}, std::uint16_t{63}, std::uint16_t{1024},
-                                kDefaultForecastMaxChannels}) {
+TEST_CASE("forecast_power: coalesced reads stay <= 125 registers up to the largest controller",
+          "[modbus][forecast][planner]") {
+  for (const std::uint16_t n :
+       {std::uint16_t{1}, std::uint16_t{62}, std::uint16_t{63}, std::uint16_t{1024}, kDefaultForecastMaxChannels}) {
     INFO("channels " << n);
     const RegisterMap m = with_capabilities(default_profile(n), capability::kForecast);
     REQUIRE(m.forecast_power);
@@ -381,8 +394,10 @@ TEST_CASE("forecast_power: coalesced reads stay <= 125 registers up to the large
     for (const auto& r : plan) {
       CHECK(r.count <= kMaxReadRegisters);
       CHECK(r.count >= 1);
-      if (r.address >= kDefaultForecastBase) ++forecast_requests;
-      else CHECK(static_cast<std::uint32_t>(r.address) + r.count <= kDefaultForecastBase);  // never mixed
+      if (r.address >= kDefaultForecastBase)
+        ++forecast_requests;
+      else
+        CHECK(static_cast<std::uint32_t>(r.address) + r.count <= kDefaultForecastBase);  // never mixed
     }
     // 62 forecasts (124 registers) per request: no f32 is ever split, none is left out.
     CHECK(forecast_requests == (n + 61u) / 62u);
@@ -466,7 +481,8 @@ TEST_CASE("forecast_power: not-available values per type", "[modbus][forecast][c
   CHECK_FALSE(is_not_available(f32, inf));
 }
 
-TEST_CASE("forecast_power: decode value, none, infinite and out of range, the sample stays valid", "[modbus][forecast][codec]") {
+TEST_CASE("forecast_power: decode value, none, infinite and out of range, the sample stays valid",
+          "[modbus][forecast][codec]") {
   const RegisterMap m = with_capabilities(default_profile(3), capability::kForecast);
   REQUIRE(m.forecast_power);
   Image img;
@@ -626,7 +642,7 @@ TEST_CASE("program block: reads stay whole and apart up to 2048 channels, none b
       if (r.address >= 59000) {
         ++program_requests;
         CHECK((r.address - 59000) % 3 == 0);  // starts at a channel's step_index
-        CHECK(r.count % 3 == 0);               // no channel split
+        CHECK(r.count % 3 == 0);              // no channel split
       } else {
         CHECK(static_cast<std::uint32_t>(r.address) + r.count <= 59000);  // never mixed
       }
@@ -677,7 +693,8 @@ Image status_image(const RegisterMap& m) {
 
 }  // namespace
 
-TEST_CASE("program position: values, not reported, and refused values that leave the sample valid", "[modbus][program][codec]") {
+TEST_CASE("program position: values, not reported, and refused values that leave the sample valid",
+          "[modbus][program][codec]") {
   SECTION("default profile: u16 step and u32 cycle, sentinels = not reported") {
     const RegisterMap m = with_capabilities(default_profile(3), std::uint16_t{0x5F});
     Image img;

@@ -19,26 +19,28 @@ namespace {
 
 // Line 15 is the forecast_power field.
 std::string with_forecast(const std::string& field) {
-  return "buses:\n"                                                      // 1
-         "  - name: main\n"                                              // 2
-         "controllers:\n"                                                // 3
-         "  - name: cab1\n"                                              // 4
-         "    host: 127.0.0.1\n"                                         // 5
-         "    profile: mine\n"                                           // 6
-         "maps:\n"                                                       // 7
-         "  mine:\n"                                                     // 8
-         "    channel_count: 2\n"                                        // 9
-         "    voltage: {address: 0, type: f32, stride: 10}\n"            // 10
-         "    current: {address: 2, type: f32, stride: 10}\n"            // 11
-         "    state: {address: 4, stride: 10}\n"                         // 12
-         "    cmd_enable: {table: holding, address: 0, stride: 4}\n"     // 13
+  return "buses:\n"                                                                // 1
+         "  - name: main\n"                                                        // 2
+         "controllers:\n"                                                          // 3
+         "  - name: cab1\n"                                                        // 4
+         "    host: 127.0.0.1\n"                                                   // 5
+         "    profile: mine\n"                                                     // 6
+         "maps:\n"                                                                 // 7
+         "  mine:\n"                                                               // 8
+         "    channel_count: 2\n"                                                  // 9
+         "    voltage: {address: 0, type: f32, stride: 10}\n"                      // 10
+         "    current: {address: 2, type: f32, stride: 10}\n"                      // 11
+         "    state: {address: 4, stride: 10}\n"                                   // 12
+         "    cmd_enable: {table: holding, address: 0, stride: 4}\n"               // 13
          "    cmd_setpoint: {table: holding, address: 1, type: f32, stride: 4}\n"  // 14
-         "    forecast_power: " + field + "\n";                          // 15
+         "    forecast_power: " +
+         field + "\n";  // 15
 }
 
 }  // namespace
 
-TEST_CASE("modbus map config: forecast_power parses and is read without a capability bit", "[modbus][config][forecast]") {
+TEST_CASE("modbus map config: forecast_power parses and is read without a capability bit",
+          "[modbus][config][forecast]") {
   const Config cfg = parse_config(with_forecast("{address: 6, type: i32, scale: 0.1, stride: 10}"), "t.yaml");
   const mb::RegisterMap& m = eqd::test::modbus_of(cfg.controllers.at(0)).map;
   REQUIRE(m.forecast_power);
@@ -51,17 +53,21 @@ TEST_CASE("modbus map config: forecast_power parses and is read without a capabi
   REQUIRE(plan.size() == 1);
   CHECK(plan[0] == mb::ReadRequest{mb::Table::input, 0, 18});
   // Without the key the map has no forecast.
-  const Config none = parse_config(with_forecast("{address: 6, type: i32, stride: 10}").substr(0, with_forecast("").rfind("    forecast_power")), "t.yaml");
+  const Config none = parse_config(
+      with_forecast("{address: 6, type: i32, stride: 10}").substr(0, with_forecast("").rfind("    forecast_power")),
+      "t.yaml");
   CHECK_FALSE(eqd::test::modbus_of(none.controllers.at(0)).map.forecast_power);
 }
 
-TEST_CASE("modbus map config: forecast_power overlapping another field is refused at its line", "[modbus][config][forecast]") {
+TEST_CASE("modbus map config: forecast_power overlapping another field is refused at its line",
+          "[modbus][config][forecast]") {
   const ConfigError e = parse_error(with_forecast("{address: 3, type: f32, stride: 10}"));
   INFO(e.what());
   CHECK(e.file == "t.yaml");
   CHECK(e.line == 15);
   CHECK(e.key_path == "maps.mine.forecast_power");
-  CHECK_THAT(e.message, Catch::Contains("forecast_power (channel 1, input 3..4) overlaps current (channel 1, input 2..3)"));
+  CHECK_THAT(e.message,
+             Catch::Contains("forecast_power (channel 1, input 3..4) overlaps current (channel 1, input 2..3)"));
 }
 
 TEST_CASE("modbus map config: a bad forecast_power type is refused with file:line", "[modbus][config][forecast]") {
@@ -100,15 +106,17 @@ std::string with_map_lines(const std::string& extra, const std::string& bus = ""
 
 TEST_CASE("modbus map config: cmd_lease must carry each bus's lease_ms exactly", "[modbus][config][lease]") {
   SECTION("without an explicit scale it is refused at the field") {
-    const ConfigError e = parse_error(with_map_lines("    cmd_lease: {table: holding, address: 3, type: u16, stride: 4}\n"));
+    const ConfigError e =
+        parse_error(with_map_lines("    cmd_lease: {table: holding, address: 3, type: u16, stride: 4}\n"));
     INFO(e.what());
     CHECK(e.line == 15);
     CHECK(e.key_path == "maps.mine.cmd_lease");
-    CHECK_THAT(e.message, Catch::Contains("give 'scale' explicitly") && Catch::Contains("1000 for one that counts seconds"));
+    CHECK_THAT(e.message,
+               Catch::Contains("give 'scale' explicitly") && Catch::Contains("1000 for one that counts seconds"));
   }
   SECTION("a device counting seconds cannot carry 2500 ms: refused naming both values") {
-    const ConfigError e = parse_error(
-        with_map_lines("    cmd_lease: {table: holding, address: 3, type: u16, scale: 1000, stride: 4}\n", "    lease_ms: 2500\n"));
+    const ConfigError e = parse_error(with_map_lines(
+        "    cmd_lease: {table: holding, address: 3, type: u16, scale: 1000, stride: 4}\n", "    lease_ms: 2500\n"));
     INFO(e.what());
     CHECK(e.key_path == "buses[0].lease_ms");
     CHECK(e.line == 3);
@@ -117,29 +125,29 @@ TEST_CASE("modbus map config: cmd_lease must carry each bus's lease_ms exactly",
                               Catch::Contains("multiple of 1000 ms"));
   }
   SECTION("rounding up is refused as well (2600 ms would become 3000 ms)") {
-    const ConfigError e = parse_error(
-        with_map_lines("    cmd_lease: {table: holding, address: 3, type: u16, scale: 1000, stride: 4}\n", "    lease_ms: 2600\n"));
+    const ConfigError e = parse_error(with_map_lines(
+        "    cmd_lease: {table: holding, address: 3, type: u16, scale: 1000, stride: 4}\n", "    lease_ms: 2600\n"));
     CHECK_THAT(e.message, Catch::Contains("would get 3000 ms"));
   }
   SECTION("a multiple of the step is written exactly") {
-    const Config cfg = parse_config(
-        with_map_lines("    cmd_lease: {table: holding, address: 3, type: u16, scale: 1000, stride: 4}\n", "    lease_ms: 5000\n"),
-        "t.yaml");
+    const Config cfg =
+        parse_config(with_map_lines("    cmd_lease: {table: holding, address: 3, type: u16, scale: 1000, stride: 4}\n",
+                                    "    lease_ms: 5000\n"),
+                     "t.yaml");
     const auto& f = *eqd::test::modbus_of(cfg.controllers.at(0)).map.cmd_lease;
     std::uint16_t regs[2] = {};
     REQUIRE(mb::encode_field(f, 5000.0, regs) == mb::CodecStatus::ok);
     CHECK(regs[0] == 5);
   }
   SECTION("a lease beyond the register is refused") {
-    const ConfigError e = parse_error(
-        with_map_lines("    cmd_lease: {table: holding, address: 3, type: u16, scale: 1, stride: 4}\n", "    lease_ms: 70000\n"));
+    const ConfigError e = parse_error(with_map_lines(
+        "    cmd_lease: {table: holding, address: 3, type: u16, scale: 1, stride: 4}\n", "    lease_ms: 70000\n"));
     CHECK(e.key_path == "buses[0].lease_ms");
     CHECK_THAT(e.message, Catch::Contains("70000 ms does not fit cmd_lease of map 'mine'"));
   }
   SECTION("a channel on another bus is checked against that bus's lease") {
-    std::string t =
-        with_map_lines("    cmd_lease: {table: holding, address: 3, type: u16, scale: 1000, stride: 4}\n",
-                       "  - name: aux\n    lease_ms: 1500\n");
+    std::string t = with_map_lines("    cmd_lease: {table: holding, address: 3, type: u16, scale: 1000, stride: 4}\n",
+                                   "  - name: aux\n    lease_ms: 1500\n");
     t.insert(t.find("    profile: mine\n"), "    channel_bus: {2: aux}\n");
     const ConfigError e = parse_error(t);
     INFO(e.what());
@@ -147,8 +155,9 @@ TEST_CASE("modbus map config: cmd_lease must carry each bus's lease_ms exactly",
     CHECK_THAT(e.message, Catch::Contains("would get 2000 ms"));
   }
   SECTION("the built-in CAN profile's 16-bit lease signal") {
-    const std::string t = "buses:\n  - name: main\n    lease_ms: 70000\n"
-                          "controllers:\n  - {name: c1, transport: can, interface: vcan0}\n";
+    const std::string t =
+        "buses:\n  - name: main\n    lease_ms: 70000\n"
+        "controllers:\n  - {name: c1, transport: can, interface: vcan0}\n";
     const ConfigError e = parse_error(t);
     INFO(e.what());
     CHECK(e.key_path == "buses[0].lease_ms");
@@ -156,7 +165,8 @@ TEST_CASE("modbus map config: cmd_lease must carry each bus's lease_ms exactly",
   }
 }
 
-TEST_CASE("modbus map config: profile_version is checked against expected_profile_version", "[modbus][config][version]") {
+TEST_CASE("modbus map config: profile_version is checked against expected_profile_version",
+          "[modbus][config][version]") {
   SECTION("read but not checked is refused") {
     const ConfigError e = parse_error(with_map_lines("    profile_version: {address: 900}\n"));
     INFO(e.what());
@@ -184,10 +194,13 @@ TEST_CASE("modbus map config: profile_version is checked against expected_profil
     REQUIRE(plan.links.size() == 1);
     CHECK(eqd::test::settings_of<mb::ModbusSettings>(plan.links[0].settings).map.expected_profile_version == 7);
     // The built-in profile keeps its own check; a custom map without the register has none.
-    const Config def = parse_config("buses:\n  - name: main\ncontrollers:\n  - {name: c1, host: 127.0.0.1}\n", "t.yaml");
-    CHECK(eqd::test::settings_of<mb::ModbusSettings>(eqd::daemon::plan_rig(def).links.at(0).settings).map.expected_profile_version == mb::kDefaultProfileVersion);
+    const Config def =
+        parse_config("buses:\n  - name: main\ncontrollers:\n  - {name: c1, host: 127.0.0.1}\n", "t.yaml");
+    CHECK(eqd::test::settings_of<mb::ModbusSettings>(eqd::daemon::plan_rig(def).links.at(0).settings)
+              .map.expected_profile_version == mb::kDefaultProfileVersion);
     const Config none = parse_config(with_map_lines(""), "t.yaml");
-    CHECK(eqd::test::settings_of<mb::ModbusSettings>(eqd::daemon::plan_rig(none).links.at(0).settings).map.expected_profile_version == 0);
+    CHECK(eqd::test::settings_of<mb::ModbusSettings>(eqd::daemon::plan_rig(none).links.at(0).settings)
+              .map.expected_profile_version == 0);
   }
 }
 
@@ -199,20 +212,23 @@ TEST_CASE("modbus map config: a state_codes entry that is no state says that nam
     INFO(e.what());
     CHECK(e.line == 16);
     CHECK(e.key_path == "maps.mine.state_codes[2]");
-    CHECK(e.message == "got 'equalising' (expected a whole number 0..5 or a state name: idle, running, paused, fault, "
-                       "equalizing, offline; did you mean 'equalizing'?)");
+    CHECK(e.message ==
+          "got 'equalising' (expected a whole number 0..5 or a state name: idle, running, paused, fault, "
+          "equalizing, offline; did you mean 'equalizing'?)");
   }
   SECTION("no name near") {
     const ConfigError e = parse_error(base + "    state_codes: [idle, charging]\n");
     INFO(e.what());
-    CHECK(e.message == "got 'charging' (expected a whole number 0..5 or a state name: idle, running, paused, fault, "
-                       "equalizing, offline)");
+    CHECK(e.message ==
+          "got 'charging' (expected a whole number 0..5 or a state name: idle, running, paused, fault, "
+          "equalizing, offline)");
   }
   SECTION("a number out of range") {
     const ConfigError e = parse_error(base + "    state_codes: [0, 7]\n");
     INFO(e.what());
-    CHECK(e.message == "7 is out of range (expected 0..5 or a state name: idle, running, paused, fault, equalizing, "
-                       "offline)");
+    CHECK(e.message ==
+          "7 is out of range (expected 0..5 or a state name: idle, running, paused, fault, equalizing, "
+          "offline)");
   }
   SECTION("names and numbers mix") {
     const Config cfg = parse_config(base + "    state_codes: [idle, 1, offline, 3]\n", "t.yaml");
@@ -240,9 +256,11 @@ TEST_CASE("modbus map config: step_index and cycle_index parse and are read with
   CHECK(plan[0] == mb::ReadRequest{mb::Table::input, 0, 20});
 }
 
-TEST_CASE("modbus map config: a program field overlapping another field is refused at its line", "[modbus][config][program]") {
-  const ConfigError e = parse_error(with_forecast("{address: 6, type: i16, stride: 10}\n"
-                                                  "    step_index: {address: 1, type: u16, stride: 10}"));  // in voltage
+TEST_CASE("modbus map config: a program field overlapping another field is refused at its line",
+          "[modbus][config][program]") {
+  const ConfigError e =
+      parse_error(with_forecast("{address: 6, type: i16, stride: 10}\n"
+                                "    step_index: {address: 1, type: u16, stride: 10}"));  // in voltage
   INFO(e.what());
   CHECK(e.file == "t.yaml");
   CHECK(e.line == 16);

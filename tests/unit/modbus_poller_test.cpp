@@ -115,9 +115,8 @@ ServedController served(const std::string& name, std::shared_ptr<FakeControllerB
 }
 
 std::int64_t age_ms(const Sample& s) {
-  const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                       std::chrono::steady_clock::now().time_since_epoch())
-                       .count();
+  const auto now =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
   return (now - s.receive_time_ns) / 1'000'000;
 }
 
@@ -277,7 +276,8 @@ TEST_CASE("a stalled controller does not delay another controller's polls", "[mo
     std::this_thread::sleep_for(1ms);
   }
   const PollerStats st_a = pa.stats();
-  INFO("healthy poller: " << publications << " publications in 1.5 s, max interval " << static_cast<double>(max_gap_ns) / 1e6 << " ms");
+  INFO("healthy poller: " << publications << " publications in 1.5 s, max interval "
+                          << static_cast<double>(max_gap_ns) / 1e6 << " ms");
   CHECK(max_gap_ns < 100'000'000);  // period 50 ms; a shared thread would show >= 100 ms timeouts
   CHECK(publications >= 25);
   CHECK(st_a.timeouts >= 3);
@@ -483,12 +483,8 @@ TEST_CASE("forecast_power over TCP: read when capability bit 5 is set, refused v
   CHECK(poller.stats().forecast_errors == 0);
   CHECK(server.controller(0).stats().exceptions == 0);
 
-  SECTION("infinite") {
-    backend->set_forecast(2, std::numeric_limits<double>::infinity());
-  }
-  SECTION("beyond the map's power range (1 MW)") {
-    backend->set_forecast(2, -5.0e6);
-  }
+  SECTION("infinite") { backend->set_forecast(2, std::numeric_limits<double>::infinity()); }
+  SECTION("beyond the map's power range (1 MW)") { backend->set_forecast(2, -5.0e6); }
   REQUIRE(wait_for([&] { return poller.stats().forecast_errors >= 2; }, 2s));
   const Sample s = slots.sample(2);
   CHECK(s.valid);  // voltage, current and power are still good
@@ -509,7 +505,7 @@ TEST_CASE("forecast_power over TCP: a controller without capability bit 5 is nev
           "[modbus][poller][forecast]") {
   auto backend = std::make_shared<FakeControllerBackend>(2);
   backend->set_test_power(0, 100.0);
-  backend->set_forecast(0, 500.0);  // what it would say, had it the feature
+  backend->set_forecast(0, 500.0);                // what it would say, had it the feature
   ModbusServer server({served("old", backend)});  // capabilities 0x1F: no forecast block at all
   server.start();
   Slots slots(2);
@@ -547,7 +543,7 @@ TEST_CASE("forecast_power over TCP: a controller too large for the block that se
   REQUIRE(wait_for([&] { return poller.stats().polls_ok >= 3; }, 3s));
   CHECK(slots.sample(1).valid);
   CHECK(std::isnan(slots.sample(1).forecast_W));  // never its status registers read as forecasts
-  CHECK(poller.stats().forecast_errors == 1);      // once per connect
+  CHECK(poller.stats().forecast_errors == 1);     // once per connect
   CHECK(std::string(poller.stats().last_error).find("forecast_power ignored (4500 channels)") != std::string::npos);
   CHECK(errors.has(0, "huge", "forecast_power ignored"));
   CHECK(server.controller(0).stats().exceptions == 0);
@@ -839,9 +835,9 @@ TEST_CASE("program position end to end: the sim's schedule steps and passes arri
   // What the server says, read at the profile's literal addresses (not through default_profile()).
   std::uint16_t raw[6] = {};
   REQUIRE(read_raw(server.port(0), 59000, 6, raw));
-  CHECK(raw[0] <= 1);                                 // channel 1: step 0 or 1
+  CHECK(raw[0] <= 1);                                     // channel 1: step 0 or 1
   CHECK(((std::uint32_t{raw[1]} << 16) | raw[2]) < 100);  // its pass, high word first
-  CHECK(raw[3] == 0xFFFF);                            // channel 2: no program, not reported
+  CHECK(raw[3] == 0xFFFF);                                // channel 2: no program, not reported
   CHECK(raw[4] == 0xFFFF);
   CHECK(raw[5] == 0xFFFF);
 
@@ -861,8 +857,8 @@ TEST_CASE("program position end to end: the sim's schedule steps and passes arri
   }
   REQUIRE(seen.size() >= 5);
   for (std::size_t i = 1; i < seen.size(); ++i) {
-    INFO("change " << i << ": (" << seen[i - 1].first << ", " << seen[i - 1].second << ") -> (" << seen[i].first
-                   << ", " << seen[i].second << ")");
+    INFO("change " << i << ": (" << seen[i - 1].first << ", " << seen[i - 1].second << ") -> (" << seen[i].first << ", "
+                   << seen[i].second << ")");
     CHECK(seen[i].second <= 1);
     if (seen[i - 1].second == 0) {  // step 0 -> step 1 within the pass
       CHECK(seen[i].second == 1);
@@ -996,8 +992,8 @@ class HeaderRewritingProxy {
     thread_.join();
   }
   [[nodiscard]] std::uint16_t port() const { return port_; }
-  std::atomic<int> unit_offset{0};     ///< added to the unit id of every response
-  std::atomic<int> protocol_id{0};     ///< written into every response's protocol id
+  std::atomic<int> unit_offset{0};  ///< added to the unit id of every response
+  std::atomic<int> protocol_id{0};  ///< written into every response's protocol id
 
  private:
   static bool read_n(int fd, unsigned char* p, std::size_t n) {

@@ -226,7 +226,7 @@ TEST_CASE("schedule: pulse train levels repeat", "[sim][schedule]") {
   Plant p;
   CHECK(p.run(r, 1.0).current_A == Approx(3.0));
   CHECK(p.run(r, 1.5).current_A == Approx(-1.0));
-  CHECK(p.run(r, 1.0).current_A == Approx(3.0));   // 3.5 s: second period
+  CHECK(p.run(r, 1.0).current_A == Approx(3.0));  // 3.5 s: second period
 }
 
 TEST_CASE("profile CSV: interpolation, loop and errors with file:line", "[sim][schedule][csv]") {

@@ -119,7 +119,8 @@ std::vector<double> step_lengths(Channel& ch, ScheduleRunner& r, std::size_t ind
 }
 }  // namespace
 
-TEST_CASE("profile until_V: a drive cycle loops until the cutoff, then the program goes on", "[sim][schedule][program]") {
+TEST_CASE("profile until_V: a drive cycle loops until the cutoff, then the program goes on",
+          "[sim][schedule][program]") {
   Schedule s;
   s.repeat = 0;
   s.steps = {drive_until(3.5), cc_cv(0.5, 4.1, 0.02), rest(30)};
@@ -141,7 +142,7 @@ TEST_CASE("profile until_V: a drive cycle loops until the cutoff, then the progr
     if (before == 0) REQUIRE(ch.last.voltage_V > 3.5 - 0.1);  // never driven below it
   }
   CHECK(cutoffs >= 3);
-  CHECK(r.pass() >= 3);                  // the passes the predictor keys by
+  CHECK(r.pass() >= 3);                   // the passes the predictor keys by
   CHECK(longest_profile_s > 40.0 * 1.5);  // looped past the 40 s profile's end, not stopped there
 }
 
@@ -190,7 +191,8 @@ TEST_CASE("capacity fade: capacity falls by fade_per_cycle per equivalent full c
   }
 }
 
-TEST_CASE("capacity fade: a cycle-life test's CC-CV and CP steps shorten from cycle to cycle", "[sim][schedule][program]") {
+TEST_CASE("capacity fade: a cycle-life test's CC-CV and CP steps shorten from cycle to cycle",
+          "[sim][schedule][program]") {
   Step discharge;
   discharge.type = StepType::cp;
   discharge.value = -2.0;  // W, one cell
@@ -219,14 +221,15 @@ TEST_CASE("capacity fade: a cycle-life test's CC-CV and CP steps shorten from cy
   }
 }
 
-TEST_CASE("random step: levels and holds from their ranges, deterministic, never the same pass twice", "[sim][schedule][program]") {
+TEST_CASE("random step: levels and holds from their ranges, deterministic, never the same pass twice",
+          "[sim][schedule][program]") {
   Schedule s;
   s.repeat = 0;
   s.seed = 1234;
   s.steps = {random_step(-3000.0, 2000.0, 5.0, 60.0, 600.0)};
   auto levels = [](const Schedule& sched, double seconds) {
     ScheduleRunner r(&sched);
-    Channel ch(1000.0, 0.5);  // large: the converter never limits the levels
+    Channel ch(1000.0, 0.5);                            // large: the converter never limits the levels
     std::vector<std::pair<std::uint64_t, double>> out;  // (pass, level) at every change
     double hold = 0.0;
     std::vector<double> holds;
@@ -399,9 +402,10 @@ TEST_CASE("rig YAML: until_V on profiles, fade_per_cycle, random steps and start
 
 TEST_CASE("rig YAML: bad program keys name the file, line and key", "[sim][rig][program]") {
   write_temp("drive.csv", kDriveCsv);
-  CHECK_THAT(rig_error("inverted.yaml", replaced(kRig, "start_delay_s: [100, 200]", "start_delay_s: [200, 100]")),
-             Catch::Contains("inverted.yaml:16:") &&
-                 Catch::Contains("controllers[0].channels[0].schedule.start_delay_s: low end 200 is above high end 100"));
+  CHECK_THAT(
+      rig_error("inverted.yaml", replaced(kRig, "start_delay_s: [100, 200]", "start_delay_s: [200, 100]")),
+      Catch::Contains("inverted.yaml:16:") &&
+          Catch::Contains("controllers[0].channels[0].schedule.start_delay_s: low end 200 is above high end 100"));
   CHECK_THAT(rig_error("one.yaml", replaced(kRig, "value: [-5, 3]", "value: [-5]")),
              Catch::Contains("one.yaml:25:") &&
                  Catch::Contains("channels[1].schedule.steps[0].value: expected a number or a list [low, high]"));
@@ -409,13 +413,15 @@ TEST_CASE("rig YAML: bad program keys name the file, line and key", "[sim][rig][
              Catch::Contains("hold.yaml:25:") && Catch::Contains("steps[0].hold_s[0]: value 0 out of range"));
   CHECK_THAT(rig_error("nohold.yaml", replaced(kRig, "hold_s: [2, 20], ", "")),
              Catch::Contains("nohold.yaml:25:") && Catch::Contains("random needs value, hold_s and duration_s"));
-  CHECK_THAT(rig_error("window.yaml", replaced(kRig, "until_V: 3.3", "until_V: 2.5")),
-             Catch::Contains("window.yaml:18:") &&
-                 Catch::Contains("channels[0].schedule.steps[0].until_V: cutoff 2.500000 V is outside the converter window"));
+  CHECK_THAT(
+      rig_error("window.yaml", replaced(kRig, "until_V: 3.3", "until_V: 2.5")),
+      Catch::Contains("window.yaml:18:") &&
+          Catch::Contains("channels[0].schedule.steps[0].until_V: cutoff 2.500000 V is outside the converter window"));
   CHECK_THAT(rig_error("endless.yaml", replaced(kRig, ", until_V: 3.3", "")),
              Catch::Contains("endless.yaml:18:") && Catch::Contains("a looping profile needs duration_s or until_V"));
   CHECK_THAT(rig_error("fade.yaml", replaced(kRig, "fade_per_cycle: 0.005", "fade_per_cycle: 2")),
-             Catch::Contains("fade.yaml:7:") && Catch::Contains("templates.cell.battery.fade_per_cycle: value 2 out of range"));
+             Catch::Contains("fade.yaml:7:") &&
+                 Catch::Contains("templates.cell.battery.fade_per_cycle: value 2 out of range"));
   write_temp("flat.csv", "time_s,current_A\n0,1\n10,1\n20,-1\n30,-1\n");
   CHECK_THAT(rig_error("flat.yaml", replaced(kRig, "file: drive.csv", "file: flat.csv")),
              Catch::Contains("flat.yaml:18:") && Catch::Contains("until_V has no direction"));

@@ -114,10 +114,12 @@ TEST_CASE("rig YAML errors name file, line, column and key path", "[sim][rig]") 
   std::string window = kRig;
   window.replace(window.find("v_max_V: 58.8"), 13, "v_max_V: 48.0");
   CHECK_THAT(rig_error("cv.yaml", window), Catch::Contains("cv.yaml:16:") && Catch::Contains("outside the converter"));
-  CHECK_THAT(rig_error("syntax.yaml", "buses: [\n"), Catch::Contains("syntax.yaml:") && Catch::Contains("YAML syntax error"));
+  CHECK_THAT(rig_error("syntax.yaml", "buses: [\n"),
+             Catch::Contains("syntax.yaml:") && Catch::Contains("YAML syntax error"));
   std::string win = kRig;
   win.replace(win.find("v_min_V: 48"), 11, "v_min_V: 57");
-  CHECK_THAT(rig_error("win.yaml", win), Catch::Contains("templates.buf.buffer") && Catch::Contains("v_min_V must be below v_max_V"));
+  CHECK_THAT(rig_error("win.yaml", win),
+             Catch::Contains("templates.buf.buffer") && Catch::Contains("v_min_V must be below v_max_V"));
 }
 
 TEST_CASE("equalization step follows the setpoint, stop leaves equalization mode", "[sim][controller]") {
@@ -239,8 +241,10 @@ class SplitLaw final : public RigLaw {
     double free = 0;
     std::size_t n = 0;
     for (std::size_t i = 0; i < latest_.size(); ++i) {
-      if (rig_.channel_spec(i).buffer) ++n;
-      else free += latest_[i].power_W;
+      if (rig_.channel_spec(i).buffer)
+        ++n;
+      else
+        free += latest_[i].power_W;
     }
     for (std::size_t i = 0; i < latest_.size(); ++i) {
       if (!rig_.channel_spec(i).buffer) continue;
@@ -290,8 +294,8 @@ TEST_CASE("harness runs a pluggable law with delays and records the bus", "[sim]
   CHECK(m.rated_eq_W == 4000);
   CHECK(m.free_import_J > m.grid_import_J);
   CHECK(m.window_margin_min_V > 0);
-  CHECK(t.t_s.size() == 240);             // 120 s at 0.5 s
-  CHECK(t.t_s.capacity() == capacity);    // preallocated; never grew
+  CHECK(t.t_s.size() == 240);           // 120 s at 0.5 s
+  CHECK(t.t_s.capacity() == capacity);  // preallocated; never grew
 }
 
 TEST_CASE("core config from the rig marks buffers as assigned", "[sim][harness]") {

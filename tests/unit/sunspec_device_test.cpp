@@ -78,11 +78,11 @@ TEST_CASE("sunspec: storage with the float inverter model 113") {
     std::memcpy(&f, &bits, sizeof f);
     return f;
   };
-  CHECK(f32(24) == 50.0f);                                                        // Hz
-  CHECK(c.read(at[1] + 28, 2) == std::vector<std::uint16_t>{0x7FC0, 0x0000});   // VAr: NaN, not implemented
+  CHECK(f32(24) == 50.0f);                                                              // Hz
+  CHECK(c.read(at[1] + 28, 2) == std::vector<std::uint16_t>{0x7FC0, 0x0000});           // VAr: NaN, not implemented
   REQUIRE(c.write(s + m124::OutWRte, {4000, static_cast<std::uint16_t>(-4000)}) == 0);  // discharge at 40 %
   REQUIRE(c.write1(s + m124::StorCtl_Mod, 3) == 0);
-  CHECK(eventually([&] { return f32(22) == 2000.0f; }, 2s));                     // W: + = discharging
+  CHECK(eventually([&] { return f32(22) == 2000.0f; }, 2s));  // W: + = discharging
 }
 
 TEST_CASE("sunspec: the model chain walks ID, L, L registers and ends with ID 0xFFFF, L 0") {
@@ -125,7 +125,7 @@ TEST_CASE("sunspec: common model strings, DA and Pad") {
   auto c = storage_config();
   c.manufacturer = "eqd lab";
   c.model_name = "BufferPack 32 characters long..";  // 31 characters + the NUL
-  c.serial = "0123456789abcdef0123456789ABCDEF";      // 32 characters: no room for a NUL
+  c.serial = "0123456789abcdef0123456789ABCDEF";     // 32 characters: no room for a NUL
   c.version = "2.5";
   c.options = "";
   Rig r(c);
@@ -189,7 +189,7 @@ TEST_CASE("sunspec: storage follows InWRte/OutWRte within its ramp (103 W > 0 = 
   std::this_thread::sleep_for(300ms);
   const double mid = inverter_W(c, inv);
   const double mid_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  CHECK(mid < -100.0);  // on its way ...
+  CHECK(mid < -100.0);                                 // on its way ...
   CHECK(mid > -2500.0 * std::min(1.0, mid_s + 0.15));  // ... not faster than the ramp
   CHECK(eventually([&] { return std::fabs(inverter_W(c, inv) + 2500.0) < 1.0; }, 1500ms));
   CHECK(c.read(s + m124::ChaSt, 1)[0] == kCharging);
@@ -246,7 +246,7 @@ TEST_CASE("sunspec: storage stops charging at SoC 100 % and discharging at 0 %")
   REQUIRE(c.write(s + m124::OutWRte, {static_cast<std::uint16_t>(-10000), 10000}) == 0);  // charge at 100 %
   CHECK(eventually([&] { return c.read(s + m124::ChaSt, 1)[0] == kFull; }, 1s));
   CHECK(inverter_W(c, inv) == 0.0);
-  CHECK(c.read(s + m124::ChaState, 1)[0] == 1000);  // 100.0 %
+  CHECK(c.read(s + m124::ChaState, 1)[0] == 1000);                                        // 100.0 %
   REQUIRE(c.write(s + m124::OutWRte, {10000, static_cast<std::uint16_t>(-10000)}) == 0);  // discharge at 100 %
   CHECK(eventually([&] { return inverter_W(c, inv) > 2000.0; }, 1s));
   CHECK(eventually([&] { return c.read(s + m124::ChaSt, 1)[0] == kEmpty; }, 2s));
@@ -259,23 +259,23 @@ TEST_CASE("sunspec: an illegal write gets the Modbus exception and changes nothi
   Client& c = *r.client;
   const int s = 40122;
   const auto before = model(c, s);
-  CHECK(c.write1(s + m124::InWRte, 15000) == EMBXILVAL);                                // 150 %
-  CHECK(c.write1(s + m124::InWRte, 0x8000) == EMBXILVAL);                               // "not implemented"
-  CHECK(c.write1(s + m124::StorCtl_Mod, 4) == EMBXILVAL);                               // undefined bit
+  CHECK(c.write1(s + m124::InWRte, 15000) == EMBXILVAL);                                       // 150 %
+  CHECK(c.write1(s + m124::InWRte, 0x8000) == EMBXILVAL);                                      // "not implemented"
+  CHECK(c.write1(s + m124::StorCtl_Mod, 4) == EMBXILVAL);                                      // undefined bit
   CHECK(c.write(s + m124::OutWRte, {5000, static_cast<std::uint16_t>(-10100)}) == EMBXILVAL);  // second one bad
   CHECK(c.write1(s + m124::ChaGriSet, 2) == EMBXILVAL);
-  CHECK(c.write1(s + m124::WChaMax, 6000) == EMBXILVAL);                                // above the rating
-  CHECK(c.write1(s + m124::ChaState, 100) == EMBXILADD);                                // read-only
-  CHECK(c.write(s + m124::StorCtl_Mod, {3, 0xFFFF, 0}) == EMBXILADD);                   // into VAChaMax (absent)
-  CHECK(c.write1(40070 + m103::W, 0) == EMBXILADD);                                     // read-only model
-  CHECK(c.write1(40000, 0) == EMBXILADD);                                               // the marker
-  CHECK(c.write1(s, 124) == EMBXILADD);                                                 // a model header
-  CHECK(c.write1(40002 + m1::DA, 0) == EMBXILVAL);                                      // DA 1..247
-  CHECK(c.write1(39999, 0) == EMBXILADD);                                               // not served
+  CHECK(c.write1(s + m124::WChaMax, 6000) == EMBXILVAL);               // above the rating
+  CHECK(c.write1(s + m124::ChaState, 100) == EMBXILADD);               // read-only
+  CHECK(c.write(s + m124::StorCtl_Mod, {3, 0xFFFF, 0}) == EMBXILADD);  // into VAChaMax (absent)
+  CHECK(c.write1(40070 + m103::W, 0) == EMBXILADD);                    // read-only model
+  CHECK(c.write1(40000, 0) == EMBXILADD);                              // the marker
+  CHECK(c.write1(s, 124) == EMBXILADD);                                // a model header
+  CHECK(c.write1(40002 + m1::DA, 0) == EMBXILVAL);                     // DA 1..247
+  CHECK(c.write1(39999, 0) == EMBXILADD);                              // not served
   // FC16 whose byte count (4) is not twice its register count (1): malformed, refused, not stored.
   const auto a = static_cast<std::uint16_t>(s + m124::InWRte);
-  CHECK(c.raw({1, 0x10, static_cast<std::uint8_t>(a >> 8), static_cast<std::uint8_t>(a & 0xFF), 0, 1, 4, 0x03, 0xE8, 0, 0}) ==
-        std::vector<std::uint8_t>{0x90, 0x03});
+  CHECK(c.raw({1, 0x10, static_cast<std::uint8_t>(a >> 8), static_cast<std::uint8_t>(a & 0xFF), 0, 1, 4, 0x03, 0xE8, 0,
+               0}) == std::vector<std::uint8_t>{0x90, 0x03});
   const auto after = model(c, s);
   for (const int i : {m124::InWRte, m124::OutWRte, m124::StorCtl_Mod, m124::ChaGriSet, m124::WChaMax})
     CHECK(after[static_cast<std::size_t>(i)] == before[static_cast<std::size_t>(i)]);
@@ -304,7 +304,8 @@ TEST_CASE("sunspec: the meter's W, per-phase W and energy accumulators follow th
   auto b = model(c, m);
   double dt_h = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 3600.0;
   const double sf = std::pow(10.0, s16(a[m203::TotWh_SF]));
-  CHECK((u32(b, m203::TotWhImp) - u32(a, m203::TotWhImp)) * sf == Approx(72000.0 * dt_h).margin(2.0 + 72000.0 * 0.05 / 3600));
+  CHECK((u32(b, m203::TotWhImp) - u32(a, m203::TotWhImp)) * sf ==
+        Approx(72000.0 * dt_h).margin(2.0 + 72000.0 * 0.05 / 3600));
   CHECK(u32(b, m203::TotWhExp) == u32(a, m203::TotWhExp));
   r.dev.set_meter_power_W(-36000.0);  // 10 Wh per second exported
   a = model(c, m);
@@ -324,18 +325,18 @@ TEST_CASE("sunspec: points a device does not implement read as the type's not-im
     Rig r(cfg);
     Client& c = *r.client;
     const auto s = model(c, 40122);
-    CHECK(s[m124::InWRte] == 0x8000);       // int16
+    CHECK(s[m124::InWRte] == 0x8000);  // int16
     CHECK(s[m124::OutWRte] == 0x8000);
-    CHECK(s[m124::VAChaMax] == 0xFFFF);     // uint16
+    CHECK(s[m124::VAChaMax] == 0xFFFF);  // uint16
     CHECK(s[m124::ChaState] == 0xFFFF);
-    CHECK(s[m124::ChaSt] == 0xFFFF);        // enum16
+    CHECK(s[m124::ChaSt] == 0xFFFF);  // enum16
     CHECK(s[m124::ChaGriSet] == 0xFFFF);
-    CHECK(s[m124::MinRsvPct_SF] == 0x8000); // sunssf
-    CHECK(s[m124::WChaMax] == 5000);        // mandatory: served
+    CHECK(s[m124::MinRsvPct_SF] == 0x8000);  // sunssf
+    CHECK(s[m124::WChaMax] == 5000);         // mandatory: served
     const auto i = model(c, 40070);
     CHECK(i[m103::VAr] == 0x8000);
     CHECK(i[m103::VAr_SF] == 0x8000);
-    CHECK(u32(i, m103::WH) != 0);           // mandatory acc32
+    CHECK(u32(i, m103::WH) != 0);  // mandatory acc32
     const auto common = model(c, 40002);
     for (int k = m1::Opt; k < m1::Vr + 8; ++k) CHECK(common[static_cast<std::size_t>(k)] == 0);  // strings
     CHECK(c.write1(40122 + m124::InWRte, 5000) == EMBXILADD);  // nothing there to write

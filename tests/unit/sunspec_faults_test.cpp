@@ -55,7 +55,7 @@ TEST_CASE("sunspec fault: a chain that loops back in 16-bit address arithmetic")
       seen.push_back(a);
       const int next = a + 2 + h[1];
       if (i == 4) {
-        CHECK(next > 0xFFFF);                 // past the register space in wide arithmetic ...
+        CHECK(next > 0xFFFF);                // past the register space in wide arithmetic ...
         CHECK((next & 0xFFFF) == base + 2);  // ... and back to the first model in 16 bits
       }
       a = next & 0xFFFF;

@@ -30,20 +30,19 @@ constexpr int L = 50, A = 2, A_SF = 6, PhVphA = 10, V_SF = 13, W = 14, W_SF = 15
 // Model 124 (basic storage controls): L 24.
 namespace m124 {
 constexpr int L = 24, WChaMax = 2, WChaGra = 3, WDisChaGra = 4, StorCtl_Mod = 5, VAChaMax = 6, MinRsvPct = 7,
-              ChaState = 8, StorAval = 9, InBatV = 10, ChaSt = 11, OutWRte = 12, InWRte = 13, WinTms = 14,
-              RvrtTms = 15, RmpTms = 16, ChaGriSet = 17, WChaMax_SF = 18, WChaDisChaGra_SF = 19, VAChaMax_SF = 20,
-              MinRsvPct_SF = 21, ChaState_SF = 22, StorAval_SF = 23, InBatV_SF = 24, InOutWRte_SF = 25;
+              ChaState = 8, StorAval = 9, InBatV = 10, ChaSt = 11, OutWRte = 12, InWRte = 13, WinTms = 14, RvrtTms = 15,
+              RmpTms = 16, ChaGriSet = 17, WChaMax_SF = 18, WChaDisChaGra_SF = 19, VAChaMax_SF = 20, MinRsvPct_SF = 21,
+              ChaState_SF = 22, StorAval_SF = 23, InBatV_SF = 24, InOutWRte_SF = 25;
 }
 // Model 203 (wye meter; 201 and 204 share the layout): L 105.
 namespace m203 {
-constexpr int L = 105, A = 2, AphA = 3, A_SF = 6, PhV = 7, V_SF = 15, Hz = 16, W = 18, WphA = 19, WphB = 20,
-              WphC = 21, W_SF = 22, VAR = 28, TotWhExp = 38, TotWhExpPhA = 40, TotWhImp = 46, TotWh_SF = 54,
-              TotVAhExp = 55;
+constexpr int L = 105, A = 2, AphA = 3, A_SF = 6, PhV = 7, V_SF = 15, Hz = 16, W = 18, WphA = 19, WphB = 20, WphC = 21,
+              W_SF = 22, VAR = 28, TotWhExp = 38, TotWhExpPhA = 40, TotWhImp = 46, TotWh_SF = 54, TotVAhExp = 55;
 }
 // Model 802 (battery): L 62.
 namespace m802 {
-constexpr int L = 62, WHRtg = 3, WChaRteMax = 4, WDisChaRteMax = 5, SoC = 11, SoH = 13, ChaSt = 16, W = 47,
-              SoC_SF = 56, W_SF = 63;
+constexpr int L = 62, WHRtg = 3, WChaRteMax = 4, WDisChaRteMax = 5, SoC = 11, SoH = 13, ChaSt = 16, W = 47, SoC_SF = 56,
+              W_SF = 63;
 }
 // ChaSt (models 124 and 802).
 constexpr int kEmpty = 2, kDischarging = 3, kCharging = 4, kFull = 5, kHolding = 6;

@@ -29,9 +29,9 @@ inline constexpr const char* kDefaultConfigPath = "/etc/eqd/eqd.yaml";
 
 /// One bus: a set of channels whose net power eqd balances together. Plain data.
 struct BusConfig {
-  std::string name;               ///< buses[].name; unique; letters, digits, '_' and '-'
-  eqd::core::BusParams params;    ///< buses[].{target_W, tau_s, deadband_W, ...} (same names)
-  bool allow_any_tau = false;     ///< buses[].allow_any_tau: accept tau_s outside 10..20 s (then > 0)
+  std::string name;             ///< buses[].name; unique; letters, digits, '_' and '-'
+  eqd::core::BusParams params;  ///< buses[].{target_W, tau_s, deadband_W, ...} (same names)
+  bool allow_any_tau = false;   ///< buses[].allow_any_tau: accept tau_s outside 10..20 s (then > 0)
 };
 
 /// Where a controller entry came from: the configuration file, the connection cache or mDNS discovery.
@@ -45,71 +45,75 @@ enum class ControllerOrigin : std::uint8_t { config, cache, discovery };
 /// transport (host, port; device, baud; interface, node_id; unit_id, profile ...) live in
 /// `settings`, owned by the transport (eqd/io/transport.hpp; e.g. io::modbus::TcpSettings).
 struct ControllerConfig {
-  std::string name;                      ///< controllers[].name; unique; used in channel names "NAME/N"
-  std::string transport = "tcp";         ///< controllers[].transport: a registered transport (tcp | rtu | can)
+  std::string name;               ///< controllers[].name; unique; used in channel names "NAME/N"
+  std::string transport = "tcp";  ///< controllers[].transport: a registered transport (tcp | rtu | can)
   eqd::io::SettingsBox settings = transport_defaults("tcp");  ///< that transport's keys, resolved profile
-  double poll_hz = 10.0;                 ///< controllers[].poll_hz 0.1..100
-  double efficiency = 1.0;               ///< controllers[].efficiency: its channels' converters, 0.5..1
-  int timeout_ms = 200;                  ///< controllers[].timeout_ms: per-request response timeout
-  int backoff_initial_ms = 100;          ///< controllers[].backoff_initial_ms: first reconnect delay
-  int backoff_max_ms = 5000;             ///< controllers[].backoff_max_ms: reconnect delay cap
-  std::uint16_t channels = 0;            ///< controllers[].channels; default: the transport's profile's
-                                         ///< count (16 for the built-in profiles, made for this count)
-  std::string bus;                       ///< controllers[].bus: bus of its channels; default: first bus
+  double poll_hz = 10.0;                                      ///< controllers[].poll_hz 0.1..100
+  double efficiency = 1.0;                           ///< controllers[].efficiency: its channels' converters, 0.5..1
+  int timeout_ms = 200;                              ///< controllers[].timeout_ms: per-request response timeout
+  int backoff_initial_ms = 100;                      ///< controllers[].backoff_initial_ms: first reconnect delay
+  int backoff_max_ms = 5000;                         ///< controllers[].backoff_max_ms: reconnect delay cap
+  std::uint16_t channels = 0;                        ///< controllers[].channels; default: the transport's profile's
+                                                     ///< count (16 for the built-in profiles, made for this count)
+  std::string bus;                                   ///< controllers[].bus: bus of its channels; default: first bus
   std::map<std::uint16_t, std::string> channel_bus;  ///< controllers[].channel_bus: {N: bus} override
   std::vector<std::uint16_t> ignore_channels;        ///< controllers[].ignore_channels: never sampled
   // Not config keys: set by discovery when it adds cached or discovered controllers (docs/discovery.md).
   ControllerOrigin origin = ControllerOrigin::config;  ///< where this entry came from
-  bool read_only = false;                ///< polled only: eqd sends no command or heartbeat (not adopted)
+  bool read_only = false;                              ///< polled only: eqd sends no command or heartbeat (not adopted)
   /// Discovered, and its bus is not known (none announced, adopted or given by a rule, or one eqd does
   /// not have): `bus` is empty, the controller is read-only and its channels are in no bus's balance.
   bool bus_unknown = false;
-  std::string identity;                  ///< discovery: serial or mDNS instance name (empty for config)
+  std::string identity;  ///< discovery: serial or mDNS instance name (empty for config)
 
   /// Bus of channel `number` (1-based): its channel_bus entry, else `bus`.
   [[nodiscard]] const std::string& bus_of(std::uint16_t number) const;
   /// The transport's settings as type S (e.g. io::modbus::TcpSettings), or null for another transport.
   template <class S>
-  [[nodiscard]] const S* settings_as() const noexcept { return settings.as<S>(); }
+  [[nodiscard]] const S* settings_as() const noexcept {
+    return settings.as<S>();
+  }
   template <class S>
-  [[nodiscard]] S* settings_as() noexcept { return settings.as<S>(); }
+  [[nodiscard]] S* settings_as() noexcept {
+    return settings.as<S>();
+  }
 };
 
 /// One equalization channel (buffer battery). Plain data.
 struct BufferConfig {
-  std::string channel;              ///< equalization[].channel: "CONTROLLER/N", N 1-based
-  std::string bus;                  ///< equalization[].bus; default: the channel's bus (must match)
-  eqd::core::BufferLimits limits;   ///< equalization[].{max_charge_W, ..., hysteresis_V}
+  std::string channel;             ///< equalization[].channel: "CONTROLLER/N", N 1-based
+  std::string bus;                 ///< equalization[].bus; default: the channel's bus (must match)
+  eqd::core::BufferLimits limits;  ///< equalization[].{max_charge_W, ..., hysteresis_V}
 };
 
 /// The control thread's timing. Plain data.
 struct ControlLoopConfig {
-  int period_ms = 100;              ///< control_loop.period_ms: control cycle period
-  int shutdown_timeout_ms = 5000;   ///< control_loop.shutdown_timeout_ms: time to release buffers
+  int period_ms = 100;             ///< control_loop.period_ms: control cycle period
+  int shutdown_timeout_ms = 5000;  ///< control_loop.shutdown_timeout_ms: time to release buffers
   /// control_loop.liveness_timeout_ms: the links send heartbeats and equalize commands only while the
   /// control thread completed a cycle within this; a longer gap between cycles is a stall (logged,
   /// counted, shown by eqctl status), after which buffers are commanded only from new samples.
   int liveness_timeout_ms = 1000;
-  int realtime_priority = 0;        ///< control_loop.realtime_priority: SCHED_FIFO 1..99 for the control thread; 0 = off
-  bool lock_memory = false;         ///< control_loop.lock_memory: mlockall() so the control thread never page-faults
+  int realtime_priority = 0;  ///< control_loop.realtime_priority: SCHED_FIFO 1..99 for the control thread; 0 = off
+  bool lock_memory = false;   ///< control_loop.lock_memory: mlockall() so the control thread never page-faults
 };
 
 /// The local control API (eqctl). Plain data.
 struct ApiConfig {
   std::string socket_path = "/run/eqd/eqd.sock";  ///< api.socket: Unix socket path (absolute)
-  std::string group = "eqd";                       ///< api.group: operators (assign, release), docs/control-api.md "Roles"
-  std::string admin_group = "eqd-admin";           ///< api.admin_group: admins besides root (also set, adopt, forget)
-  int idle_timeout_ms = 60000;       ///< api.idle_timeout_ms: a connection without a request line for this long is closed
-  int max_connections = 64;          ///< api.max_connections: connections at once, all clients together
-  int max_connections_per_uid = 8;   ///< api.max_connections_per_uid: connections at once of one uid (root exempt)
-  int reserved_connections = 8;      ///< api.reserved_connections: of max_connections, kept for root and api.group
+  std::string group = "eqd";              ///< api.group: operators (assign, release), docs/control-api.md "Roles"
+  std::string admin_group = "eqd-admin";  ///< api.admin_group: admins besides root (also set, adopt, forget)
+  int idle_timeout_ms = 60000;  ///< api.idle_timeout_ms: a connection without a request line for this long is closed
+  int max_connections = 64;     ///< api.max_connections: connections at once, all clients together
+  int max_connections_per_uid = 8;  ///< api.max_connections_per_uid: connections at once of one uid (root exempt)
+  int reserved_connections = 8;     ///< api.reserved_connections: of max_connections, kept for root and api.group
 };
 
 /// Prometheus exporter. Plain data.
 struct MetricsConfig {
-  bool enabled = true;                   ///< metrics.enabled
-  std::string listen = "127.0.0.1:9860"; ///< metrics.listen: HOST:PORT of the HTTP exporter
-  bool per_channel = true;               ///< metrics.per_channel: export per-channel series too
+  bool enabled = true;                    ///< metrics.enabled
+  std::string listen = "127.0.0.1:9860";  ///< metrics.listen: HOST:PORT of the HTTP exporter
+  bool per_channel = true;                ///< metrics.per_channel: export per-channel series too
 };
 
 /// One rule of discovery.adopt: discovered controllers whose name matches `match` are adopted (eqd
@@ -123,12 +127,12 @@ struct AdoptRule {
 /// mDNS discovery of controllers, eqd's own announcement and the connection cache
 /// (docs/discovery.md). Plain data.
 struct DiscoveryConfig {
-  bool enabled = false;                  ///< discovery.enabled: browse, publish and use the cache
+  bool enabled = false;                                      ///< discovery.enabled: browse, publish and use the cache
   std::vector<std::string> service_types{"_eqd-ctrl._tcp"};  ///< discovery.service_types: browsed
-  std::vector<AdoptRule> adopt;          ///< discovery.adopt: which discovered controllers to command, on which bus
-  int cache_expiry_s = 7 * 24 * 3600;    ///< discovery.cache_expiry_s: drop entries not seen for this long
-  bool publish = true;                   ///< discovery.publish: announce eqd as _eqd._tcp
-  int debounce_ms = 2000;                ///< discovery.debounce_ms: quiet time before a handover
+  std::vector<AdoptRule> adopt;        ///< discovery.adopt: which discovered controllers to command, on which bus
+  int cache_expiry_s = 7 * 24 * 3600;  ///< discovery.cache_expiry_s: drop entries not seen for this long
+  bool publish = true;                 ///< discovery.publish: announce eqd as _eqd._tcp
+  int debounce_ms = 2000;              ///< discovery.debounce_ms: quiet time before a handover
 };
 
 /// The history database: the audit log (docs/operations.md). Plain data. Read at start only.
@@ -140,19 +144,19 @@ struct HistoryConfig {
 
 /// The whole configuration. Plain data; build it with load_config(), share it as const.
 struct Config {
-  std::string source_path;               ///< file it was read from (or the name given to parse_config)
-  std::string log_level = "info";        ///< log_level: trace|debug|info|warn|error|critical|off
-  std::string state_dir = "/var/lib/eqd";///< state_dir: absolute path for persistent state
-  ControlLoopConfig loop;                ///< control_loop
-  ApiConfig api;                         ///< api
-  MetricsConfig metrics;                 ///< metrics
-  DiscoveryConfig discovery;             ///< discovery
-  HistoryConfig history;                 ///< history
-  std::vector<BusConfig> buses;          ///< buses (at least one)
+  std::string source_path;                    ///< file it was read from (or the name given to parse_config)
+  std::string log_level = "info";             ///< log_level: trace|debug|info|warn|error|critical|off
+  std::string state_dir = "/var/lib/eqd";     ///< state_dir: absolute path for persistent state
+  ControlLoopConfig loop;                     ///< control_loop
+  ApiConfig api;                              ///< api
+  MetricsConfig metrics;                      ///< metrics
+  DiscoveryConfig discovery;                  ///< discovery
+  HistoryConfig history;                      ///< history
+  std::vector<BusConfig> buses;               ///< buses (at least one)
   std::vector<ControllerConfig> controllers;  ///< controllers
-  std::vector<BufferConfig> buffers;     ///< equalization
+  std::vector<BufferConfig> buffers;          ///< equalization
   std::map<std::string, eqd::io::modbus::RegisterMap> maps;  ///< maps: custom register maps by name
-  std::map<std::string, eqd::io::can::SignalMap> can_maps;  ///< can_maps: custom CAN signal maps by name
+  std::map<std::string, eqd::io::can::SignalMap> can_maps;   ///< can_maps: custom CAN signal maps by name
 };
 
 /// A configuration error, raised at start-up (the daemon exits with code 2).
@@ -163,11 +167,11 @@ struct ConfigError : std::runtime_error {
   /// Builds the error and its what() text.
   ConfigError(std::string file, int line, int column, std::string key_path, std::string message);
 
-  std::string file;       ///< file name, or "--set KEY=VALUE" for an override
-  int line = 0;           ///< 1-based; 0 when unknown
-  int column = 0;         ///< 1-based; 0 when unknown
-  std::string key_path;   ///< e.g. "equalization[2].channel" (indices 0-based)
-  std::string message;    ///< the bare message, without position and key path
+  std::string file;      ///< file name, or "--set KEY=VALUE" for an override
+  int line = 0;          ///< 1-based; 0 when unknown
+  int column = 0;        ///< 1-based; 0 when unknown
+  std::string key_path;  ///< e.g. "equalization[2].channel" (indices 0-based)
+  std::string message;   ///< the bare message, without position and key path
 };
 
 /// Largest configuration eqd reads (bytes). The biggest real rig file is a few hundred kB; the bound

@@ -51,26 +51,26 @@ enum class RoleFilter : std::uint8_t { any, eq, test };
 
 /// Limits given with `assign`; unset fields come from the persisted or configured limits.
 struct LimitArgs {
-  std::optional<double> max_charge_W, max_discharge_W, max_charge_A, max_discharge_A, v_min_V, v_max_V,
-      hysteresis_V, efficiency;
+  std::optional<double> max_charge_W, max_discharge_W, max_charge_A, max_discharge_A, v_min_V, v_max_V, hysteresis_V,
+      efficiency;
   [[nodiscard]] bool any() const noexcept;
 };
 
 /// One parsed, schema-checked request. Names are not resolved yet (the server does that).
 struct ApiRequest {
-  std::uint64_t id = 0;          ///< echoed in the response; 0 when the client sent none
+  std::uint64_t id = 0;  ///< echoed in the response; 0 when the client sent none
   Command command = Command::hello;
-  std::string channel;           ///< assign, release; audit (filter)
-  std::string controller;        ///< adopt, forget
-  std::string bus;               ///< channels (filter), assign (check), set (required), adopt (the bus to adopt on)
-  RoleFilter role = RoleFilter::any;  ///< channels
-  LimitArgs limits;              ///< assign
-  std::map<std::string, double> params;  ///< set: numeric parameters, name -> value (core::kRuntimeParams)
-  std::map<std::string, bool> flags;     ///< set: boolean parameters, name -> value (core::kRuntimeParams)
-  std::string user;                      ///< audit: only this user name's records
-  std::optional<std::int64_t> since_ms;  ///< audit: only records at or after this time (UTC, ms since 1970)
-  std::optional<std::int64_t> before_id; ///< audit: paging, only records with a smaller id
-  std::optional<std::int64_t> limit;     ///< audit: at most this many records (1..kMaxAuditLimit; default 100)
+  std::string channel;     ///< assign, release; audit (filter)
+  std::string controller;  ///< adopt, forget
+  std::string bus;         ///< channels (filter), assign (check), set (required), adopt (the bus to adopt on)
+  RoleFilter role = RoleFilter::any;      ///< channels
+  LimitArgs limits;                       ///< assign
+  std::map<std::string, double> params;   ///< set: numeric parameters, name -> value (core::kRuntimeParams)
+  std::map<std::string, bool> flags;      ///< set: boolean parameters, name -> value (core::kRuntimeParams)
+  std::string user;                       ///< audit: only this user name's records
+  std::optional<std::int64_t> since_ms;   ///< audit: only records at or after this time (UTC, ms since 1970)
+  std::optional<std::int64_t> before_id;  ///< audit: paging, only records with a smaller id
+  std::optional<std::int64_t> limit;      ///< audit: at most this many records (1..kMaxAuditLimit; default 100)
 };
 
 /// Largest `limit` of an `audit` request (one answer's rows; older ones are paged with before_id).
@@ -79,8 +79,8 @@ inline constexpr std::int64_t kMaxAuditLimit = 1000;
 /// Machine-readable error codes of responses ("error": {"code": ..., "message": ...}).
 namespace error_code {
 inline constexpr const char* kTooLarge = "too_large";
-inline constexpr const char* kMalformed = "malformed";          ///< not JSON / not an object
-inline constexpr const char* kBadRequest = "bad_request";       ///< a field is missing, of the wrong type or given twice
+inline constexpr const char* kMalformed = "malformed";     ///< not JSON / not an object
+inline constexpr const char* kBadRequest = "bad_request";  ///< a field is missing, of the wrong type or given twice
 inline constexpr const char* kUnsupportedVersion = "unsupported_version";
 inline constexpr const char* kUnknownCommand = "unknown_command";
 inline constexpr const char* kUnknownChannel = "unknown_channel";
@@ -88,14 +88,14 @@ inline constexpr const char* kUnknownBus = "unknown_bus";
 inline constexpr const char* kForbidden = "forbidden";
 inline constexpr const char* kRefusedRunning = "refused_running";
 inline constexpr const char* kRefusedFault = "refused_fault";
-inline constexpr const char* kInvalid = "invalid";               ///< limits / parameters rejected
-inline constexpr const char* kBusy = "busy";  ///< request queue full, or connection limits reached (then closed)
-inline constexpr const char* kTimeout = "timeout";               ///< the control thread did not answer
+inline constexpr const char* kInvalid = "invalid";  ///< limits / parameters rejected
+inline constexpr const char* kBusy = "busy";        ///< request queue full, or connection limits reached (then closed)
+inline constexpr const char* kTimeout = "timeout";  ///< the control thread did not answer
 inline constexpr const char* kStalled = "stalled";  ///< the control thread is stalled: change requests refused at once
 inline constexpr const char* kUnknownController = "unknown_controller";
-inline constexpr const char* kNotAdopted = "not_adopted";        ///< assign on a read-only (discovered) controller
-inline constexpr const char* kUnavailable = "unavailable";       ///< e.g. adopt/forget while discovery is off
-inline constexpr const char* kIdle = "idle";  ///< sent just before the server closes an idle connection
+inline constexpr const char* kNotAdopted = "not_adopted";   ///< assign on a read-only (discovered) controller
+inline constexpr const char* kUnavailable = "unavailable";  ///< e.g. adopt/forget while discovery is off
+inline constexpr const char* kIdle = "idle";                ///< sent just before the server closes an idle connection
 }  // namespace error_code
 
 /// A request that could not be parsed: error code, message naming the field, and the id if one was read.
@@ -123,7 +123,7 @@ struct ParseError {
 
 /// Names of the limit fields on the wire (and as eqctl options without "--" and with '-' for '_').
 inline constexpr const char* kLimitNames[] = {"max_charge_W", "max_discharge_W", "max_charge_A", "max_discharge_A",
-                                             "v_min_V", "v_max_V", "hysteresis_V", "efficiency"};
+                                              "v_min_V",      "v_max_V",         "hysteresis_V", "efficiency"};
 /// The bus parameters `set` may change at run time, and that persist across restarts, are the rows of
 /// core::kRuntimeParams (numbers in ApiRequest::params, flags as JSON true/false in ApiRequest::flags).
 /// Every settable name, for messages: "tau_s, deadband_W, target_W, use_forecast, learn_forecast".

@@ -44,18 +44,18 @@ using HistoryStateHook = std::function<nlohmann::json()>;
 /// Settings of the server. Plain data.
 struct ApiServerOptions {
   std::string socket_path = "/run/eqd/eqd.sock";  ///< Config.api.socket_path
-  std::string group = "eqd";                       ///< Config.api.group: operators (assign, release)
-  std::string admin_group = "eqd-admin";           ///< Config.api.admin_group: admins besides root (also set, adopt, forget)
+  std::string group = "eqd";                      ///< Config.api.group: operators (assign, release)
+  std::string admin_group = "eqd-admin";  ///< Config.api.admin_group: admins besides root (also set, adopt, forget)
   std::chrono::milliseconds response_timeout{3000};  ///< wait for the control thread's answer
   /// A connection with no complete request line (or whose reader takes no reply) for this long gets
   /// an "idle" error line and is closed. Config.api.idle_timeout_ms.
   std::chrono::milliseconds idle_timeout{60000};
-  std::size_t max_connections = 64;           ///< Config.api.max_connections: one more gets "busy"
-  std::size_t max_connections_per_uid = 8;    ///< Config.api.max_connections_per_uid (root exempt)
-  std::size_t reserved_connections = 8;       ///< Config.api.reserved_connections: root and api.group only
-  ControllerHook adopt{};   ///< `adopt`; empty: refused as "unavailable" (discovery is off)
-  ControllerHook forget{};  ///< `forget`; empty: refused as "unavailable" (discovery is off)
-  MetricsStateHook metrics_state{};  ///< `status` field "metrics"; empty: the field is absent
+  std::size_t max_connections = 64;         ///< Config.api.max_connections: one more gets "busy"
+  std::size_t max_connections_per_uid = 8;  ///< Config.api.max_connections_per_uid (root exempt)
+  std::size_t reserved_connections = 8;     ///< Config.api.reserved_connections: root and api.group only
+  ControllerHook adopt{};                   ///< `adopt`; empty: refused as "unavailable" (discovery is off)
+  ControllerHook forget{};                  ///< `forget`; empty: refused as "unavailable" (discovery is off)
+  MetricsStateHook metrics_state{};         ///< `status` field "metrics"; empty: the field is absent
   /// Where every answered request is counted by operation and result (metrics); null: not counted.
   std::shared_ptr<daemon::ApiRequestStats> request_stats{};
   /// Where every change request's audit record goes (assign, release, set, adopt, forget, refused

@@ -43,8 +43,8 @@ struct PersistedBusParams {
 
 /// Everything that survives a restart. Plain data; not synchronised.
 struct PersistedState {
-  std::map<std::string, PersistedChannel> channels;   ///< by channel name "CONTROLLER/N"
-  std::map<std::string, PersistedBusParams> buses;     ///< by bus name
+  std::map<std::string, PersistedChannel> channels;  ///< by channel name "CONTROLLER/N"
+  std::map<std::string, PersistedBusParams> buses;   ///< by bus name
   bool operator==(const PersistedState&) const = default;
 };
 bool operator==(const PersistedChannel& a, const PersistedChannel& b) noexcept;
@@ -65,11 +65,11 @@ inline constexpr int kStateFormatVersion = 1;
 /// Result of StateStore::load().
 struct LoadResult {
   PersistedState state;
-  bool existed = false;        ///< a state file was there
-  std::string moved_aside_to;  ///< non-empty when the file was corrupt and was renamed to this path
-  std::string error;           ///< why it was corrupt
+  bool existed = false;              ///< a state file was there
+  std::string moved_aside_to;        ///< non-empty when the file was corrupt and was renamed to this path
+  std::string error;                 ///< why it was corrupt
   std::vector<std::string> skipped;  ///< entries (or bus parameters) skipped, one message each
-  std::string copied_to;       ///< with `skipped`: the untouched original, copied to this path
+  std::string copied_to;             ///< with `skipped`: the untouched original, copied to this path
 };
 
 /// Reads and writes `<dir>/state.json`. Thread-safety: none; use from one thread at a time (the main

@@ -18,10 +18,10 @@ namespace eqd::control {
 
 /// The metrics endpoint as `status` reports it (field "metrics"). Plain data.
 struct MetricsEndpointState {
-  bool enabled = false;    ///< metrics.enabled
-  bool listening = false;  ///< the HTTP server is bound and serving
-  std::string listen;      ///< metrics.listen (HOST:PORT)
-  std::string error;       ///< why it is not listening, e.g. "address in use"; empty when listening
+  bool enabled = false;                ///< metrics.enabled
+  bool listening = false;              ///< the HTTP server is bound and serving
+  std::string listen;                  ///< metrics.listen (HOST:PORT)
+  std::string error;                   ///< why it is not listening, e.g. "address in use"; empty when listening
   std::chrono::milliseconds retry{0};  ///< bind retry period while not listening
 };
 

@@ -65,7 +65,7 @@ class AdaptiveLaw final : public BusLaw {
     double output_W = 0.0;  ///< after the reversal gate and slew limit
     int direction = 0;      ///< sign of its last non-zero output
     std::int64_t reversal_since_ns = -1;
-    double score_W = 0.0;   ///< weighted counterfactual exchange + travel cost
+    double score_W = 0.0;                      ///< weighted counterfactual exchange + travel cost
     std::array<double, kHistory> history_W{};  ///< its outputs, one per update
   };
   void reset(double value_W) noexcept;

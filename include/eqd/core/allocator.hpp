@@ -31,7 +31,6 @@ Headroom compute_headroom(const BufferLimits& lim, double voltage_V, WindowState
 /// never beyond its headroom. Charging prefers the emptiest buffers, discharging the fullest, so that
 /// windows drift toward their middle. Returns the total actually allocated (may be less than asked when
 /// headroom is short). `scratch` must have room for n entries.
-double allocate(double total_W, const Headroom* headroom, std::size_t n, double* out_W,
-                double* scratch) noexcept;
+double allocate(double total_W, const Headroom* headroom, std::size_t n, double* out_W, double* scratch) noexcept;
 
 }  // namespace eqd::core

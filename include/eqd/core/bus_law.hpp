@@ -19,28 +19,28 @@ namespace eqd::core {
 /// What a bus is doing, decided by the core before the law runs (LawInput::mode) and published per
 /// bus. A law must honour the mode: see BusLaw.
 enum class BusStatus : std::uint8_t {
-  ok = 0,          ///< tracking normally
-  idle = 1,        ///< no usable equalization channel: total command is 0 W
-  holding = 2,     ///< some test channel is stale: total held (no reaction to unknown data)
-  ramp_down = 3,   ///< no fresh data (or held too long): ramping the total to 0 W
-  saturated = 4,   ///< the desired total exceeds the buffers' headroom (published only, never a mode)
+  ok = 0,         ///< tracking normally
+  idle = 1,       ///< no usable equalization channel: total command is 0 W
+  holding = 2,    ///< some test channel is stale: total held (no reaction to unknown data)
+  ramp_down = 3,  ///< no fresh data (or held too long): ramping the total to 0 W
+  saturated = 4,  ///< the desired total exceeds the buffers' headroom (published only, never a mode)
 };
 const char* to_string(BusStatus s) noexcept;
 
 /// What a law sees of one bus at one step (bus-side powers, W; positive = into the buffers).
 struct LawInput {
   std::int64_t now_ns = 0;
-  BusStatus mode = BusStatus::ok;      ///< ok, holding, ramp_down or idle (decided by bus_mode())
-  double free_W = 0.0;                 ///< sum of fresh test-channel power
+  BusStatus mode = BusStatus::ok;  ///< ok, holding, ramp_down or idle (decided by bus_mode())
+  double free_W = 0.0;             ///< sum of fresh test-channel power
   /// Free power announced for the controllers' forecast horizon (free_W where nothing is announced);
   /// NaN: no forecast at all (the law uses free_W).
   double free_forecast_W = std::numeric_limits<double>::quiet_NaN();
-  double eq_measured_W = 0.0;          ///< sum of measured power of usable equalization channels
-  double capacity_charge_W = 0.0;      ///< sum of usable buffers' charge headroom (>= 0)
-  double capacity_discharge_W = 0.0;   ///< sum of usable buffers' discharge headroom (>= 0, magnitude)
-  double rated_W = 0.0;                ///< sum of usable buffers' max(charge, discharge) rating (for auto slew)
-  bool any_test_stale = false;         ///< a test channel's sample is stale or invalid
-  bool any_fresh = false;              ///< at least one channel of the bus has a fresh sample
+  double eq_measured_W = 0.0;              ///< sum of measured power of usable equalization channels
+  double capacity_charge_W = 0.0;          ///< sum of usable buffers' charge headroom (>= 0)
+  double capacity_discharge_W = 0.0;       ///< sum of usable buffers' discharge headroom (>= 0, magnitude)
+  double rated_W = 0.0;                    ///< sum of usable buffers' max(charge, discharge) rating (for auto slew)
+  bool any_test_stale = false;             ///< a test channel's sample is stale or invalid
+  bool any_fresh = false;                  ///< at least one channel of the bus has a fresh sample
   bool samples_newer_than_command = true;  ///< every usable buffer reported since the last command
   /// The free power's known path over the coming seconds (announced or learned, bus side, with
   /// use_forecast): free_path_W[k] is k + 1 s after the current second, k < free_path_n. Null / 0: no
@@ -51,10 +51,10 @@ struct LawInput {
 
 /// A law's answer for one step.
 struct LawOutput {
-  double command_W = 0.0;   ///< total equalization power to allocate (positive = buffers charge)
-  double desired_W = 0.0;   ///< what full equalization would ask for now (target - free)
-  double aim_W = 0.0;       ///< what the law steers toward (target - announced free power, if used)
-  bool updated = false;     ///< a new command was computed this step (the core re-allocates)
+  double command_W = 0.0;  ///< total equalization power to allocate (positive = buffers charge)
+  double desired_W = 0.0;  ///< what full equalization would ask for now (target - free)
+  double aim_W = 0.0;      ///< what the law steers toward (target - announced free power, if used)
+  bool updated = false;    ///< a new command was computed this step (the core re-allocates)
 };
 
 /// Actuation counters of a law, published per bus (eqctl status, metrics).

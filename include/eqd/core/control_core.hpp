@@ -37,8 +37,8 @@ struct ChannelConfig {
   /// The channel's bus, or kNoBus: a channel whose bus is not known (a discovered controller that
   /// announces no bus eqd has) is sampled and published but counts in no bus's balance.
   BusIndex bus = 0;
-  bool assigned = false;   ///< start as an equalization channel (from config or persisted state)
-  BufferLimits limits{};   ///< used when assigned
+  bool assigned = false;  ///< start as an equalization channel (from config or persisted state)
+  BufferLimits limits{};  ///< used when assigned
   /// Efficiency of the channel's converter (0.5..1): its reported battery-side power is turned into
   /// bus-side power for the free power (a buffer uses limits.efficiency instead).
   double efficiency = 1.0;
@@ -64,12 +64,12 @@ struct CoreConfig {
 /// A change for the control thread. Trivially copyable.
 enum class RequestKind : std::uint8_t { assign, release, set_params, stop_all, resume };
 struct Request {
-  std::uint64_t id = 0;          ///< echoed in the Response
+  std::uint64_t id = 0;  ///< echoed in the Response
   RequestKind kind = RequestKind::assign;
-  ChannelIndex channel = 0;      ///< assign / release
-  BusIndex bus = 0;              ///< set_params
-  BufferLimits limits{};         ///< assign
-  BusParams params{};            ///< set_params (already validated)
+  ChannelIndex channel = 0;  ///< assign / release
+  BusIndex bus = 0;          ///< set_params
+  BufferLimits limits{};     ///< assign
+  BusParams params{};        ///< set_params (already validated)
 };
 
 enum class ResponseStatus : std::uint8_t {
@@ -198,21 +198,21 @@ class ControlCore {
   };
   struct BusState {
     BusParams params{};
-    std::unique_ptr<BusLaw> law;         ///< built with the core (CoreConfig::make_law); never null
-    std::int64_t hold_since_ns = -1;     ///< bus_mode()'s memory
-    ForecastPath path;                   ///< measured/announced free power, for use_forecast
-    LearnedAhead learned{};              ///< the bus's learned path, reread once per second
-    std::int64_t learned_read_s = -1;    ///< second it was read in (-1: not learning)
-    double learned_present_W = 0.0;      ///< bus-side power, when read, of the channels in `learned`
+    std::unique_ptr<BusLaw> law;       ///< built with the core (CoreConfig::make_law); never null
+    std::int64_t hold_since_ns = -1;   ///< bus_mode()'s memory
+    ForecastPath path;                 ///< measured/announced free power, for use_forecast
+    LearnedAhead learned{};            ///< the bus's learned path, reread once per second
+    std::int64_t learned_read_s = -1;  ///< second it was read in (-1: not learning)
+    double learned_present_W = 0.0;    ///< bus-side power, when read, of the channels in `learned`
     EnergyCounters energy{};
-    std::vector<ChannelIndex> buffers;   ///< channels whose role is not test (capacity reserved)
-    std::vector<ChannelIndex> usable;    ///< buffers allocated to this cycle (capacity reserved)
-    std::vector<Headroom> headroom;      ///< scratch for allocate(), capacity reserved
+    std::vector<ChannelIndex> buffers;  ///< channels whose role is not test (capacity reserved)
+    std::vector<ChannelIndex> usable;   ///< buffers allocated to this cycle (capacity reserved)
+    std::vector<Headroom> headroom;     ///< scratch for allocate(), capacity reserved
     std::vector<double> alloc_out;
     std::vector<double> alloc_scratch;
     std::int64_t last_command_ns = -1;
     std::int64_t last_cycle_ns = -1;
-    double command_W = 0.0;              ///< total last allocated
+    double command_W = 0.0;  ///< total last allocated
     double eq_commanded_W = 0.0;
     double eq_measured_W = 0.0;
     double desired_W = 0.0;
@@ -280,7 +280,7 @@ class ControlCore {
   std::vector<BusState> buses_;
   // The four per-bus vectors below have one entry more, last: that of the channels of no bus
   // (kNoBus; their hot_.bus is buses_.size()), which nothing reads.
-  std::vector<Accum> acc_;               ///< per bus
+  std::vector<Accum> acc_;                ///< per bus
   std::vector<std::uint8_t> learning_;    ///< per bus (as acc_, + the no-bus entry): a learned path is in use
   std::int64_t learned_read_s_ = -1;      ///< second the learned paths were last read in
   std::vector<std::int64_t> max_age_ns_;  ///< per bus, from params.max_age_ms

@@ -13,14 +13,14 @@ namespace eqd::core {
 
 /// The damped law's memory for one bus. Trivially copyable; owned by its DampedLaw.
 struct EqualizerState {
-  double stage1_W = 0.0;         ///< first low-pass stage
-  double command_W = 0.0;        ///< total equalization command (second stage, slew-limited)
-  double reference_W = 0.0;      ///< deadbanded desired total
-  double trim_W = 0.0;           ///< slow correction of buffers' tracking error
-  double deadband_area_Ws = 0.0; ///< signed integral of (desired - reference) since the last move
+  double stage1_W = 0.0;          ///< first low-pass stage
+  double command_W = 0.0;         ///< total equalization command (second stage, slew-limited)
+  double reference_W = 0.0;       ///< deadbanded desired total
+  double trim_W = 0.0;            ///< slow correction of buffers' tracking error
+  double deadband_area_Ws = 0.0;  ///< signed integral of (desired - reference) since the last move
   std::int64_t last_update_ns = -1;
   std::int64_t flip_request_since_ns = -1;  ///< when a reversal was first requested (-1: none)
-  int direction = 0;             ///< sign of the last non-zero command (+1 charge, -1 discharge)
+  int direction = 0;                        ///< sign of the last non-zero command (+1 charge, -1 discharge)
   std::int64_t direction_since_ns = -1;     ///< last time the command was non-zero in `direction`
   LawCounters counters{};
 };

@@ -74,12 +74,12 @@ class ForecastPath {
  private:
   static constexpr std::int64_t kSlots = 512;  ///< ring length (s): >= past window + horizon + 1
 
-  std::vector<double> past_W_;           ///< measured free power of second k at k % kSlots
-  std::vector<std::int64_t> past_s_;     ///< which second each past slot holds (-1 = none)
-  std::vector<double> ahead_W_;          ///< announced power of second k at k % kSlots
-  std::vector<std::int64_t> ahead_s_;    ///< which second each ahead slot holds (-1 = none)
-  std::vector<double> window_;           ///< scratch for the median
-  std::vector<double> path_W_;           ///< the coming seconds' free power (ahead_W())
+  std::vector<double> past_W_;         ///< measured free power of second k at k % kSlots
+  std::vector<std::int64_t> past_s_;   ///< which second each past slot holds (-1 = none)
+  std::vector<double> ahead_W_;        ///< announced power of second k at k % kSlots
+  std::vector<std::int64_t> ahead_s_;  ///< which second each ahead slot holds (-1 = none)
+  std::vector<double> window_;         ///< scratch for the median
+  std::vector<double> path_W_;         ///< the coming seconds' free power (ahead_W())
   int path_n_ = 0;
   std::int64_t last_s_ = -1;
   double horizon_s_ = 0.0;

@@ -14,11 +14,10 @@
 ///
 /// Exact dynamic programming over a grid of power levels that contains 0 W and whose step divides the
 /// slew limit (step ≈ (hi − lo) / (levels − 1), at least 1 W), with the last direction in the state, so
-/// that the flip charge is exact on the grid. Cost O(n · levels · moves); backpointers for n ≤ kMaxSteps are allocated once in the
-/// constructor. solve() never allocates, blocks or throws. Where one slew step is finer than the grid
-/// step, the plan moves one level per second (faster than the slew limit): the law that applies the
-/// plan slew-limits its command regardless.
-/// Thread-safety: not thread-safe; one planner per thread (it keeps its working arrays).
+/// that the flip charge is exact on the grid. Cost O(n · levels · moves); backpointers for n ≤ kMaxSteps are allocated
+/// once in the constructor. solve() never allocates, blocks or throws. Where one slew step is finer than the grid step,
+/// the plan moves one level per second (faster than the slew limit): the law that applies the plan slew-limits its
+/// command regardless. Thread-safety: not thread-safe; one planner per thread (it keeps its working arrays).
 
 #include <cstdint>
 #include <vector>
@@ -42,16 +41,16 @@ struct PlanRequest {
 
 /// The answer.
 struct PlanResult {
-  bool ok = false;        ///< false: request out of range (no path, n too large, empty capacity)
-  double first_W = 0.0;   ///< E at delay_s: what to command now
-  double cost = 0.0;      ///< the objective of the plan found (on the grid)
-  double step_W = 0.0;    ///< the grid step used
-  int flips = 0;          ///< direction reversals in the plan
+  bool ok = false;       ///< false: request out of range (no path, n too large, empty capacity)
+  double first_W = 0.0;  ///< E at delay_s: what to command now
+  double cost = 0.0;     ///< the objective of the plan found (on the grid)
+  double step_W = 0.0;   ///< the grid step used
+  int flips = 0;         ///< direction reversals in the plan
 };
 
 class HorizonPlanner {
  public:
-  static constexpr int kMaxSteps = 120;     ///< ForecastPath::kMaxHorizon_s
+  static constexpr int kMaxSteps = 120;  ///< ForecastPath::kMaxHorizon_s
   static constexpr int kDefaultLevels = 201;
 
   /// Allocates the working arrays for `levels` power levels (at least 3). Never on the control thread.
@@ -66,7 +65,7 @@ class HorizonPlanner {
 
  private:
   int levels_requested_;
-  int levels_;  ///< room for the grid: up to twice the requested levels (see solve())
+  int levels_;                                ///< room for the grid: up to twice the requested levels (see solve())
   std::vector<double> cost_now_, cost_next_;  ///< per (level, direction): best cost so far
   std::vector<std::int16_t> back_;            ///< per (step, level, direction): predecessor (level * 2 + dir)
   std::vector<double> plan_;

@@ -15,7 +15,7 @@ namespace eqd::core {
 /// largest cycler channels are a few hundred kW, 1500 V DC systems, a few kA) yet far below values
 /// that break the arithmetic: 1e308 W overflows the first sum to infinity. 1e7 is also below 2^24, so
 /// every whole watt up to the bound is exact in an f32 register.
-inline constexpr double kMaxPower_W = 10.0e6;  ///< |power|, W: 10 MW (target, limits, deadband; slew per s)
+inline constexpr double kMaxPower_W = 10.0e6;    ///< |power|, W: 10 MW (target, limits, deadband; slew per s)
 inline constexpr double kMaxVoltage_V = 2000.0;  ///< voltage window, V: 0..2000 V (above 1500 V DC systems)
 inline constexpr double kMaxCurrent_A = 10.0e3;  ///< current limit magnitude, A: 10 kA
 
@@ -62,14 +62,14 @@ struct BusParams {
 /// Cross-field rules (tau_s within 10..20 s unless allow_any_tau) stay in validate(). Plain constant data.
 struct RuntimeParam {
   const char* name;
-  const char* unit;                 ///< "s", "W"; "" for a flag
-  bool flag;                        ///< a boolean (JSON true/false) rather than a number
-  double BusParams::*number;        ///< the field of a number (nullptr for a flag)
-  bool BusParams::*boolean;         ///< the field of a flag (nullptr for a number)
-  double min;                       ///< bounds of a number as the configuration accepts it
+  const char* unit;           ///< "s", "W"; "" for a flag
+  bool flag;                  ///< a boolean (JSON true/false) rather than a number
+  double BusParams::*number;  ///< the field of a number (nullptr for a flag)
+  bool BusParams::*boolean;   ///< the field of a flag (nullptr for a number)
+  double min;                 ///< bounds of a number as the configuration accepts it
   double max;
-  bool min_exclusive;               ///< the value must be > min (tau_s > 0)
-  const char* help;                 ///< one line for eqctl and the docs
+  bool min_exclusive;  ///< the value must be > min (tau_s > 0)
+  const char* help;    ///< one line for eqctl and the docs
 };
 
 /// The run-time parameter table. A new settable parameter is one row here (docs/architecture.md).
@@ -100,8 +100,10 @@ constexpr double runtime_value(const RuntimeParam& r, const BusParams& p) noexce
 
 /// Sets a parameter from a number (a flag from 0 or non-zero). Any thread.
 constexpr void set_runtime_value(const RuntimeParam& r, BusParams& p, double v) noexcept {
-  if (r.flag) p.*r.boolean = v != 0.0;
-  else p.*r.number = v;
+  if (r.flag)
+    p.*r.boolean = v != 0.0;
+  else
+    p.*r.number = v;
 }
 
 /// Limits and window of one equalization channel (buffer battery). All magnitudes positive.
@@ -110,9 +112,9 @@ struct BufferLimits {
   double max_discharge_W = 0.0;
   double max_charge_A = 0.0;
   double max_discharge_A = 0.0;
-  double v_min_V = 0.0;         ///< never discharge below this voltage
-  double v_max_V = 0.0;         ///< never charge above this voltage
-  double hysteresis_V = 0.05;   ///< after hitting a limit, re-enter only this far inside the window
+  double v_min_V = 0.0;        ///< never discharge below this voltage
+  double v_max_V = 0.0;        ///< never charge above this voltage
+  double hysteresis_V = 0.05;  ///< after hitting a limit, re-enter only this far inside the window
   /// Efficiency of the buffer's converter (0.5..1). eqd balances bus-side power, but controllers
   /// report battery-side power: charging at P draws P / efficiency from the bus, discharging at P
   /// delivers P * efficiency. Without it the converter losses would stay in the grid.
@@ -124,9 +126,7 @@ constexpr double to_bus_W(double battery_W, double eff) noexcept {
   return battery_W >= 0.0 ? battery_W / eff : battery_W * eff;
 }
 /// Battery-side power that draws/delivers `bus_W` on the bus. Any thread.
-constexpr double to_battery_W(double bus_W, double eff) noexcept {
-  return bus_W >= 0.0 ? bus_W * eff : bus_W / eff;
-}
+constexpr double to_battery_W(double bus_W, double eff) noexcept { return bus_W >= 0.0 ? bus_W * eff : bus_W / eff; }
 
 /// Returns nullptr when p is valid, else a static message naming the offending field. Powers are
 /// bounded by kMaxPower_W. allow_any_tau: accept tau_s outside 10..20 s (the user overrode the nominal range).

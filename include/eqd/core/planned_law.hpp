@@ -50,13 +50,13 @@ class PlannedLaw final : public BusLaw {
   PlanBoard* board_;
   std::size_t bus_;
   AdaptiveLaw fallback_;
-  bool planning_ = false;     ///< the last command came from a plan (else fallback_ drives)
-  double command_W_ = 0.0;    ///< the last command, whoever computed it
+  bool planning_ = false;   ///< the last command came from a plan (else fallback_ drives)
+  double command_W_ = 0.0;  ///< the last command, whoever computed it
   int direction_ = 0;
   std::int64_t last_ask_ns_ = -1;
   std::int64_t pending_ns_ = -1;  ///< asked_ns of the ask not answered yet (-1: none)
   int unanswered_ = 0;
-  double max_step_W_ = 0.0;       ///< slew allowance of the pending ask's update
+  double max_step_W_ = 0.0;  ///< slew allowance of the pending ask's update
   LawCounters counters_{};
 };
 

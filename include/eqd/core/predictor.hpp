@@ -43,19 +43,19 @@ class ControlCore;
 
 /// Tuning of the predictor (docs/control.md gives the reasons). Plain data.
 struct PredictorParams {
-  std::uint32_t ring_s = 4096;      ///< pattern history (s); bounds memory: 4 bytes per second
-  std::uint32_t max_lag_s = 3600;   ///< longest repetition period the pattern matcher finds (< ring_s)
+  std::uint32_t ring_s = 4096;     ///< pattern history (s); bounds memory: 4 bytes per second
+  std::uint32_t max_lag_s = 3600;  ///< longest repetition period the pattern matcher finds (< ring_s)
   /// The same for a step-keyed channel's step that has no trace yet (its own repetition: a pulse step's
   /// levels, a looped drive profile): half the memory, periods up to 30 minutes.
   std::uint32_t step_ring_s = 3072;
   std::uint32_t step_max_lag_s = 2700;
-  std::uint32_t min_overlap_s = 120;///< a lag is scored only after this many comparisons
-  double match_tau_s = 600.0;       ///< memory of the per-lag mismatch
-  double skill_tau_s = 1200.0;      ///< memory of the skill score
-  double skill_on = 0.2;            ///< publish while skill is above this ...
-  double skill_off = 0.05;          ///< ... until it falls below this
-  std::uint32_t max_steps = 16;     ///< step traces kept per channel (least recently seen dropped)
-  std::uint32_t trace_cap = 2048;   ///< samples per step trace; longer steps are kept at coarser resolution
+  std::uint32_t min_overlap_s = 120;  ///< a lag is scored only after this many comparisons
+  double match_tau_s = 600.0;         ///< memory of the per-lag mismatch
+  double skill_tau_s = 1200.0;        ///< memory of the skill score
+  double skill_on = 0.2;              ///< publish while skill is above this ...
+  double skill_off = 0.05;            ///< ... until it falls below this
+  std::uint32_t max_steps = 16;       ///< step traces kept per channel (least recently seen dropped)
+  std::uint32_t trace_cap = 2048;     ///< samples per step trace; longer steps are kept at coarser resolution
 };
 
 /// The forecast of one channel as published: the power (battery side, W), and the second of the core's
@@ -98,11 +98,11 @@ class LearnedForecasts {
   [[nodiscard]] std::size_t channel_count() const noexcept { return n_; }
   [[nodiscard]] std::size_t bus_count() const noexcept { return nb_; }
 
-
  private:
   std::size_t n_, nb_;
   std::unique_ptr<std::atomic<std::uint64_t>[]> forecast_;  ///< made_s << 32 | float bits
-  std::unique_ptr<std::atomic<std::uint32_t>[]> skill_;     ///< float bits of the skill; in use: low bit of a separate word
+  std::unique_ptr<std::atomic<std::uint32_t>[]>
+      skill_;  ///< float bits of the skill; in use: low bit of a separate word
   std::unique_ptr<std::atomic<std::uint8_t>[]> in_use_;
   std::unique_ptr<std::atomic<std::uint64_t>[]> in_path_;  ///< made_s << 2 | in that path << 1 | in the one before
   std::unique_ptr<std::atomic<std::uint32_t>[]> bus_skill_;
@@ -119,8 +119,8 @@ class ChannelPredictor {
   /// Feed the channel's power at second t_s (one call per second; a gap of seconds is filled with the
   /// last power). horizon_s: how far ahead to forecast (1..120). cycle/step: Sample::kNoIndex/kNoStep
   /// when not reported. Returns the forecast for t_s + horizon_s (NaN: none, or gate closed).
-  float observe(const PredictorParams& p, std::int64_t t_s, float power_W, std::uint32_t cycle,
-                std::uint16_t step, std::uint32_t horizon_s);
+  float observe(const PredictorParams& p, std::int64_t t_s, float power_W, std::uint32_t cycle, std::uint16_t step,
+                std::uint32_t horizon_s);
 
   /// Forget everything (the channel became a buffer, or the horizon or the kind of history changed).
   void reset();
@@ -149,10 +149,10 @@ class ChannelPredictor {
  private:
   struct StepTrace {
     std::uint16_t step = Sample::kNoStep;
-    std::uint16_t next_step = Sample::kNoStep;  ///< the step that followed last time
-    std::uint32_t res_s = 1;                     ///< seconds per trace sample
-    std::uint32_t dur_last_s = 0, dur_prev_s = 0;///< how long the last two occurrences lasted (0 = unknown)
-    std::uint64_t seen = 0;                      ///< LRU stamp
+    std::uint16_t next_step = Sample::kNoStep;     ///< the step that followed last time
+    std::uint32_t res_s = 1;                       ///< seconds per trace sample
+    std::uint32_t dur_last_s = 0, dur_prev_s = 0;  ///< how long the last two occurrences lasted (0 = unknown)
+    std::uint64_t seen = 0;                        ///< LRU stamp
     std::vector<float> W;
     [[nodiscard]] double expected_s() const noexcept;
     [[nodiscard]] float at(double t_in_step_s) const noexcept;
@@ -175,17 +175,17 @@ class ChannelPredictor {
   std::uint32_t horizon_s_ = 0;
   bool step_mode_ = false;
   bool gate_open_ = false;
-  std::uint64_t count_ = 0;      ///< seconds observed since the last reset
+  std::uint64_t count_ = 0;  ///< seconds observed since the last reset
   // Scoring: what was forecast for, and what the power was at, each of the last 128 seconds.
   static constexpr std::size_t kScoreRing = 128;  ///< > ForecastPath::kMaxHorizon_s
-  std::vector<float> made_;      ///< forecast made at second k for k + horizon (NaN: persistence)
-  std::vector<float> seen_;      ///< power at second k
+  std::vector<float> made_;                       ///< forecast made at second k for k + horizon (NaN: persistence)
+  std::vector<float> seen_;                       ///< power at second k
   double mae_f_ = 0.0, mae_p_ = 0.0, scale_W_ = 0.0;
   double fast_f_ = 0.0, fast_p_ = 0.0;  ///< the same over skill_tau_s / 8 (closes the gate)
   std::uint64_t scored_ = 0;
   // Pattern
-  std::vector<float> ring_;      ///< power of second k at k % ring_s (pattern mode)
-  std::vector<float> err_;       ///< err_[L-1]: EWMA of |x(t) − x(t − L)|, not bias-corrected
+  std::vector<float> ring_;  ///< power of second k at k % ring_s (pattern mode)
+  std::vector<float> err_;   ///< err_[L-1]: EWMA of |x(t) − x(t − L)|, not bias-corrected
   std::uint32_t best_lag_ = 0;
   /// Seconds pushed into ring_ since it was (re)started: lags and replay reach back this far only (after
   /// a rebase, and in step mode where the ring runs only while the present step has no trace yet).
@@ -193,7 +193,7 @@ class ChannelPredictor {
   bool program_started_ = false;  ///< the reset was a program starting: its first step is seen from its start
   // Step-keyed
   std::vector<StepTrace> traces_;
-  StepTrace rec_;                ///< the occurrence being recorded
+  StepTrace rec_;  ///< the occurrence being recorded
   std::uint32_t cur_cycle_ = Sample::kNoIndex;
   std::uint16_t cur_step_ = Sample::kNoStep;
   std::uint32_t in_step_s_ = 0;  ///< seconds since the present step started
@@ -237,12 +237,13 @@ class Predictor {
     bool open = false;
     BusGate() { at.fill(-1); }
     /// Score the forecast made horizon/2 ago against free_W, record this second's, update the gate.
-    void update(const PredictorParams& p, std::int64_t now_s, double free_W, double predicted_W, std::uint32_t horizon_s);
+    void update(const PredictorParams& p, std::int64_t now_s, double free_W, double predicted_W,
+                std::uint32_t horizon_s);
     [[nodiscard]] double skill() const noexcept;
   };
   std::vector<double> bus_free_W_;
   std::vector<LearnedAhead> ahead_;  ///< per bus, rebuilt every tick
-  std::vector<BusGate> gates_;      ///< per bus
+  std::vector<BusGate> gates_;       ///< per bus
   std::int64_t last_s_ = std::numeric_limits<std::int64_t>::min();
 };
 

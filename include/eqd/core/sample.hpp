@@ -10,7 +10,7 @@ namespace eqd::core {
 /// Working state of a channel as reported by its controller (or `offline` when eqd has no link).
 enum class ChannelState : std::uint8_t {
   idle = 0,
-  running = 1,     ///< running its own test schedule (test channel)
+  running = 1,  ///< running its own test schedule (test channel)
   paused = 2,
   fault = 3,
   equalizing = 4,  ///< running the working-condition-simulation step, following eqd's setpoint
@@ -41,7 +41,7 @@ struct Sample {
   /// value changes.
   std::uint32_t cycle_index = kNoIndex;
   std::uint16_t step_index = kNoStep;
-  std::uint16_t fault_code = 0;         ///< controller-specific, 0 = none
+  std::uint16_t fault_code = 0;  ///< controller-specific, 0 = none
   ChannelState state = ChannelState::offline;
   bool equalization_mode = false;  ///< controller says the channel is in equalization mode
   bool valid = false;              ///< false: link error, exception, NaN or out-of-range value
@@ -50,7 +50,7 @@ static_assert(sizeof(Sample) <= 64, "Sample is copied through a seqlock on every
 
 /// What eqd asks of one channel. Trivially copyable; published through a Seqlock (latest wins).
 struct Command {
-  double setpoint_W = 0.0;     ///< power to follow while in equalization mode
+  double setpoint_W = 0.0;  ///< power to follow while in equalization mode
   /// When the control thread computed or last confirmed this command (its monotonic clock, ns). The
   /// control thread re-confirms a live command at a quarter of its liveness bound; a link sends or
   /// refreshes an equalize command only while it is younger than that bound and its lease, so that a

@@ -98,8 +98,7 @@ class alignas(kCacheLine) Seqlock {
   /// Copy a consistent value, retrying until one is obtained. For non-real-time readers only.
   [[nodiscard]] T load() const noexcept {
     T out;
-    while (!try_load(out)) {
-    }
+    while (!try_load(out)) {}
     return out;
   }
 

@@ -14,10 +14,10 @@ namespace eqd::core {
 
 /// Role of a channel as the control thread sees it.
 enum class Role : std::uint8_t {
-  test = 0,           ///< read only; counts in free power
-  pending = 1,        ///< assigned, waiting for the channel to be reachable / to enter equalization mode
-  equalization = 2,   ///< buffer following eqd's setpoint
-  releasing = 3,      ///< stop sent; waiting for the channel to leave equalization mode
+  test = 0,          ///< read only; counts in free power
+  pending = 1,       ///< assigned, waiting for the channel to be reachable / to enter equalization mode
+  equalization = 2,  ///< buffer following eqd's setpoint
+  releasing = 3,     ///< stop sent; waiting for the channel to leave equalization mode
 };
 const char* to_string(Role r) noexcept;
 
@@ -27,12 +27,12 @@ const char* to_string(Health h) noexcept;
 
 /// Energy exchanged by one bus since eqd started (J). Positive quantities.
 struct EnergyCounters {
-  double grid_import_J = 0.0;       ///< net power > 0: drawn from the grid
-  double grid_export_J = 0.0;       ///< net power < 0: fed back to the grid
-  double free_import_J = 0.0;       ///< what the grid would have seen without equalization
+  double grid_import_J = 0.0;  ///< net power > 0: drawn from the grid
+  double grid_export_J = 0.0;  ///< net power < 0: fed back to the grid
+  double free_import_J = 0.0;  ///< what the grid would have seen without equalization
   double free_export_J = 0.0;
-  double eq_absorbed_J = 0.0;       ///< buffers charging
-  double eq_delivered_J = 0.0;      ///< buffers discharging
+  double eq_absorbed_J = 0.0;   ///< buffers charging
+  double eq_delivered_J = 0.0;  ///< buffers discharging
 };
 
 /// Per-channel view of what the control thread derives (role, health, setpoint, headroom). The sample
@@ -43,9 +43,9 @@ struct ChannelSnapshot {
   double setpoint_W = 0.0;
   double headroom_charge_W = 0.0;
   double headroom_discharge_W = 0.0;
-  double window_pos = 0.0;        ///< 0 = at v_min, 1 = at v_max (buffers only)
+  double window_pos = 0.0;  ///< 0 = at v_min, 1 = at v_max (buffers only)
   std::uint64_t command_sequence = 0;
-  std::uint16_t bus = 0;          ///< kNoBus (0xFFFF): of no known bus, out of every balance
+  std::uint16_t bus = 0;  ///< kNoBus (0xFFFF): of no known bus, out of every balance
   Role role = Role::test;
   Health health = Health::offline;
   bool command_equalize = false;
@@ -56,11 +56,11 @@ struct BusSnapshot {
   BusParams params{};
   EnergyCounters energy{};
   double free_W = 0.0;
-  double eq_commanded_W = 0.0;    ///< sum of setpoints sent to buffers
-  double eq_measured_W = 0.0;     ///< sum of buffers' measured power
-  double net_W = 0.0;             ///< free + measured equalization power (what the grid sees)
-  double residual_W = 0.0;        ///< net - target
-  double desired_W = 0.0;         ///< target - free
+  double eq_commanded_W = 0.0;  ///< sum of setpoints sent to buffers
+  double eq_measured_W = 0.0;   ///< sum of buffers' measured power
+  double net_W = 0.0;           ///< free + measured equalization power (what the grid sees)
+  double residual_W = 0.0;      ///< net - target
+  double desired_W = 0.0;       ///< target - free
   /// Free power the law steers by with use_forecast: the centred median of the measured and announced
   /// free-power path (ForecastPath); free_W when nothing is announced or use_forecast is off.
   double free_forecast_W = 0.0;
@@ -77,7 +77,7 @@ struct BusSnapshot {
 /// Fixed-bucket histogram (le bounds in seconds), trivially copyable.
 struct Histogram {
   static constexpr std::array<double, 12> kBounds_s = {1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4,
-                                                      1e-3, 5e-3, 1e-2, 5e-2, 1e-1, 1.0};
+                                                       1e-3, 5e-3, 1e-2, 5e-2, 1e-1, 1.0};
   std::array<std::uint64_t, kBounds_s.size() + 1> counts{};  ///< last = +Inf (non-cumulative)
   double sum_s = 0.0;
   std::uint64_t count = 0;
@@ -87,15 +87,15 @@ struct Histogram {
 /// Control-thread statistics.
 struct CycleStats {
   std::uint64_t cycles = 0;
-  std::uint64_t torn_reads = 0;        ///< samples skipped because a writer was mid-store
+  std::uint64_t torn_reads = 0;  ///< samples skipped because a writer was mid-store
   std::uint64_t requests = 0;
   std::uint64_t requests_refused = 0;
   std::uint64_t responses_dropped = 0;
   /// Gaps between two cycles longer than the liveness bound (the control thread or the process stalled);
   /// after each, buffers wait for a sample from after the stall before they are commanded again.
   std::uint64_t stalls = 0;
-  std::int64_t longest_gap_ns = 0;     ///< longest time between two cycles' starts
-  std::int64_t last_cycle_ns = 0;      ///< time of the last cycle (the core's clock)
+  std::int64_t longest_gap_ns = 0;  ///< longest time between two cycles' starts
+  std::int64_t last_cycle_ns = 0;   ///< time of the last cycle (the core's clock)
   Histogram duration{};
   Histogram lateness{};
 };

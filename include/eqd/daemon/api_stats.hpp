@@ -21,11 +21,26 @@ class ApiRequestStats {
       "hello", "status", "channels", "controllers", "assign", "release", "set", "adopt", "forget", "audit", "unparsed"};
   /// "ok", every error code of the protocol (control/protocol.hpp), and "other" for anything else.
   /// ("busy" and "idle" are also sent, as "unparsed", to connections refused or closed for idling.)
-  static constexpr std::array<std::string_view, 20> kResults = {
-      "ok",          "too_large",       "malformed",     "bad_request", "unsupported_version",
-      "unknown_command", "unknown_channel", "unknown_bus", "forbidden", "refused_running",
-      "refused_fault", "invalid",       "busy",          "timeout",     "stalled",
-      "unknown_controller", "not_adopted", "unavailable", "idle",      "other"};
+  static constexpr std::array<std::string_view, 20> kResults = {"ok",
+                                                                "too_large",
+                                                                "malformed",
+                                                                "bad_request",
+                                                                "unsupported_version",
+                                                                "unknown_command",
+                                                                "unknown_channel",
+                                                                "unknown_bus",
+                                                                "forbidden",
+                                                                "refused_running",
+                                                                "refused_fault",
+                                                                "invalid",
+                                                                "busy",
+                                                                "timeout",
+                                                                "stalled",
+                                                                "unknown_controller",
+                                                                "not_adopted",
+                                                                "unavailable",
+                                                                "idle",
+                                                                "other"};
 
   /// Counts one answered request. An operation or result not in the tables counts as "unparsed" /
   /// "other". Never throws, never allocates.

@@ -69,12 +69,18 @@ class Daemon final : public RigView, public RequestSink {
   [[nodiscard]] std::size_t bus_count() const noexcept override { return core_->bus_count(); }
   [[nodiscard]] std::size_t channel_count() const noexcept override { return core_->channel_count(); }
   [[nodiscard]] core::BusSnapshot bus(core::BusIndex b) const noexcept override { return core_->bus(b); }
-  [[nodiscard]] core::ChannelSnapshot channel(core::ChannelIndex i) const noexcept override { return core_->channel(i); }
-  [[nodiscard]] core::Sample sample(core::ChannelIndex i) const noexcept override { return core_->sample_slot(i).load(); }
+  [[nodiscard]] core::ChannelSnapshot channel(core::ChannelIndex i) const noexcept override {
+    return core_->channel(i);
+  }
+  [[nodiscard]] core::Sample sample(core::ChannelIndex i) const noexcept override {
+    return core_->sample_slot(i).load();
+  }
   [[nodiscard]] core::CycleStats cycle_stats() const noexcept override { return core_->stats(); }
   [[nodiscard]] StallView stall(std::int64_t now_ns) const noexcept override { return stall_view(*core_, now_ns); }
   [[nodiscard]] LearnedView learned(core::ChannelIndex i) const noexcept override { return learned_view(*core_, i); }
-  [[nodiscard]] float bus_forecast_skill(core::BusIndex b) const noexcept override { return core_->learned().bus_skill(b); }
+  [[nodiscard]] float bus_forecast_skill(core::BusIndex b) const noexcept override {
+    return core_->learned().bus_skill(b);
+  }
   [[nodiscard]] PredictorView predictor() const noexcept override;
   [[nodiscard]] std::size_t link_count() const noexcept override { return links_.size(); }
   [[nodiscard]] bool link_connected(std::size_t c) const noexcept override {

@@ -21,7 +21,7 @@ struct ChannelInfo {
   std::string name;
   std::uint16_t controller = 0;  ///< index into Directory::controllers
   std::uint16_t number = 1;      ///< 1-based channel number on its controller
-  core::BusIndex bus = 0;  ///< core::kNoBus: its controller's bus is not known (in no bus's balance)
+  core::BusIndex bus = 0;        ///< core::kNoBus: its controller's bus is not known (in no bus's balance)
 };
 
 /// Where a controller came from (config file, connection cache, mDNS discovery).
@@ -33,9 +33,9 @@ struct ControllerInfo {
   std::string transport;  ///< "tcp" | "rtu" | "can"
   std::string endpoint;   ///< "host:port#unit", "device@baud#unit" or "interface#node"
   ControllerSource source = ControllerSource::config;
-  bool read_only = false;  ///< discovered and not adopted, or its bus unknown: polled only, no buffer may be assigned
+  bool read_only = false;    ///< discovered and not adopted, or its bus unknown: polled only, no buffer may be assigned
   bool bus_unknown = false;  ///< discovered and its bus not known: read-only, its channels of core::kNoBus
-  std::string identity;    ///< discovery: serial or mDNS instance name; empty for configured ones
+  std::string identity;      ///< discovery: serial or mDNS instance name; empty for configured ones
   core::ChannelIndex first_channel = 0;  ///< its channels are [first_channel, first_channel + channels)
   std::uint16_t channels = 0;
 };

@@ -106,15 +106,15 @@ class RateLimiter {
   /// A summary of suppressed repeats. Plain data.
   struct Summary {
     std::string key;
-    std::uint64_t suppressed = 0;   ///< repeats not logged
-    double span_s = 0.0;            ///< from the logged occurrence to the last repeat
-    std::string last_message;       ///< text of the last suppressed repeat
+    std::uint64_t suppressed = 0;  ///< repeats not logged
+    double span_s = 0.0;           ///< from the logged occurrence to the last repeat
+    std::string last_message;      ///< text of the last suppressed repeat
   };
 
   /// Outcome of admit(). Plain data.
   struct Decision {
-    bool log = false;                   ///< log this occurrence
-    std::optional<Summary> summary;     ///< repeats of the previous window, to log first
+    bool log = false;                ///< log this occurrence
+    std::optional<Summary> summary;  ///< repeats of the previous window, to log first
   };
 
   explicit RateLimiter(std::chrono::milliseconds window) : window_(window) {}

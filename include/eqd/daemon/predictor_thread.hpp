@@ -20,10 +20,10 @@ namespace eqd::daemon {
 /// What restoring learned.bin gave. Plain data.
 struct LearnedLoad {
   bool existed = false;
-  std::size_t restored = 0;   ///< channels whose learned state was restored
-  std::size_t unknown = 0;    ///< entries for channels this configuration does not have (dropped)
-  std::size_t refused = 0;    ///< entries whose state did not load (that channel starts learning anew)
-  std::string error;          ///< the whole file was unreadable (moved aside; learning restarts)
+  std::size_t restored = 0;  ///< channels whose learned state was restored
+  std::size_t unknown = 0;   ///< entries for channels this configuration does not have (dropped)
+  std::size_t refused = 0;   ///< entries whose state did not load (that channel starts learning anew)
+  std::string error;         ///< the whole file was unreadable (moved aside; learning restarts)
   std::string moved_aside_to;
 };
 
@@ -38,12 +38,13 @@ LearnedLoad decode_learned(std::string_view bytes, core::Predictor& p, const Dir
 /// Statistics of the predictor thread (atomics). Any thread.
 struct PredictorStats {
   std::atomic<std::uint64_t> ticks{0};
-  std::atomic<std::int64_t> last_tick_ns{0};    ///< duration of the last tick
+  std::atomic<std::int64_t> last_tick_ns{0};  ///< duration of the last tick
   std::atomic<std::int64_t> max_tick_ns{0};
-  std::atomic<std::uint64_t> memory_bytes{0};   ///< heap held by the learners
+  std::atomic<std::uint64_t> memory_bytes{0};  ///< heap held by the learners
   std::atomic<std::uint64_t> saves{0};
   std::atomic<std::uint64_t> save_errors{0};
-  std::atomic<std::uint64_t> tick_errors{0};    ///< ticks that threw (e.g. out of memory): learning paused, control unaffected
+  std::atomic<std::uint64_t> tick_errors{
+      0};  ///< ticks that threw (e.g. out of memory): learning paused, control unaffected
 };
 
 /// Owns the predictor thread. Thread-safety: start()/stop() from the owner (main) thread; stats() from

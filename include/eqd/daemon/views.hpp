@@ -80,7 +80,10 @@ class SnapshotView {
   [[nodiscard]] virtual StallView stall(std::int64_t now_ns) const noexcept = 0;
   /// Channel i's learned forecast and skill; bus b's skill; the predictor thread. Defaults: nothing
   /// learned (a view over a rig without a predictor).
-  [[nodiscard]] virtual LearnedView learned(core::ChannelIndex i) const noexcept { (void)i; return {}; }
+  [[nodiscard]] virtual LearnedView learned(core::ChannelIndex i) const noexcept {
+    (void)i;
+    return {};
+  }
   [[nodiscard]] virtual float bus_forecast_skill(core::BusIndex b) const noexcept {
     (void)b;
     return std::numeric_limits<float>::quiet_NaN();
@@ -111,7 +114,9 @@ class CoreSnapshots final : public SnapshotView {
   [[nodiscard]] core::CycleStats cycle_stats() const noexcept override { return core_->stats(); }
   [[nodiscard]] StallView stall(std::int64_t now_ns) const noexcept override { return stall_view(*core_, now_ns); }
   [[nodiscard]] LearnedView learned(core::ChannelIndex i) const noexcept override { return learned_view(*core_, i); }
-  [[nodiscard]] float bus_forecast_skill(core::BusIndex b) const noexcept override { return core_->learned().bus_skill(b); }
+  [[nodiscard]] float bus_forecast_skill(core::BusIndex b) const noexcept override {
+    return core_->learned().bus_skill(b);
+  }
 
  private:
   const core::ControlCore* core_;

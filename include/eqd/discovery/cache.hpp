@@ -29,12 +29,12 @@ struct ControllerRecord {
   int unit_id = 1;
   std::string profile = "eqd-default";
   std::uint16_t channels = 0;
-  bool adopted = false;                 ///< `eqctl controllers adopt` (rules are applied on top, not stored)
-  std::string bus;                      ///< the bus it announces (TXT `bus`); empty: none announced
-  std::string adopted_bus;              ///< `eqctl controllers adopt NAME --bus B`; empty: none given
-  std::int64_t first_seen_s = 0;        ///< Unix time of the first discovery
-  std::int64_t last_seen_s = 0;         ///< Unix time it was last announced or connected
-  std::int64_t last_connected_s = 0;    ///< Unix time of the last successful connection (0: never)
+  bool adopted = false;               ///< `eqctl controllers adopt` (rules are applied on top, not stored)
+  std::string bus;                    ///< the bus it announces (TXT `bus`); empty: none announced
+  std::string adopted_bus;            ///< `eqctl controllers adopt NAME --bus B`; empty: none given
+  std::int64_t first_seen_s = 0;      ///< Unix time of the first discovery
+  std::int64_t last_seen_s = 0;       ///< Unix time it was last announced or connected
+  std::int64_t last_connected_s = 0;  ///< Unix time of the last successful connection (0: never)
 
   friend bool operator==(const ControllerRecord&, const ControllerRecord&) = default;
 };
@@ -43,8 +43,8 @@ struct ControllerRecord {
 /// read is moved aside and named in `warning`).
 struct CacheLoad {
   std::vector<ControllerRecord> records;
-  std::string warning;      ///< non-empty: say it once (corrupt file moved aside, entries skipped)
-  std::string moved_to;     ///< where a corrupt file was moved, if it was
+  std::string warning;   ///< non-empty: say it once (corrupt file moved aside, entries skipped)
+  std::string moved_to;  ///< where a corrupt file was moved, if it was
 };
 
 /// Reads `path`. A missing file gives no records and no warning. A file that is not a valid cache

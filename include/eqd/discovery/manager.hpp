@@ -115,7 +115,7 @@ class DiscoveryManager {
   struct Request {
     bool adopt = false;  ///< else forget
     std::string name;
-    std::string bus;     ///< adopt --bus
+    std::string bus;  ///< adopt --bus
   };
   struct NameInfo {
     bool configured = false;
@@ -148,9 +148,9 @@ class DiscoveryManager {
   std::unique_ptr<MdnsSession> mdns_;
   std::string applied_signature_;
   std::string desired_signature_;
-  std::optional<Clock::time_point> changed_at_;       ///< desired differs from applied since
-  std::optional<Clock::time_point> last_change_at_;   ///< desired last changed
-  bool dirty_ = false;                                ///< cache content changed
+  std::optional<Clock::time_point> changed_at_;      ///< desired differs from applied since
+  std::optional<Clock::time_point> last_change_at_;  ///< desired last changed
+  bool dirty_ = false;                               ///< cache content changed
   std::int64_t last_save_s_ = 0;
 
   mutable std::mutex mutex_;  ///< guards the members below

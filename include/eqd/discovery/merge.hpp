@@ -15,7 +15,8 @@ namespace eqd::discovery {
 
 /// The first rule of discovery.adopt whose glob pattern matches `name` (fnmatch(3) rules), or
 /// nullptr. Any thread.
-[[nodiscard]] const config::AdoptRule* find_adopt_rule(const std::string& name, const std::vector<config::AdoptRule>& rules);
+[[nodiscard]] const config::AdoptRule* find_adopt_rule(const std::string& name,
+                                                       const std::vector<config::AdoptRule>& rules);
 /// True if `name` matches one of the rules of discovery.adopt. Any thread.
 [[nodiscard]] bool matches_adopt_rule(const std::string& name, const std::vector<config::AdoptRule>& rules);
 
@@ -39,9 +40,9 @@ struct KnownController {
 
 /// Result of merge_controllers().
 struct MergeResult {
-  config::Config config;              ///< `base` plus the known controllers that could be added
-  std::vector<std::string> skipped;   ///< "NAME: reason" for each known controller left out
-  std::vector<std::string> notes;     ///< "controller NAME ...": a bus unknown or overridden (say once)
+  config::Config config;             ///< `base` plus the known controllers that could be added
+  std::vector<std::string> skipped;  ///< "NAME: reason" for each known controller left out
+  std::vector<std::string> notes;    ///< "controller NAME ...": a bus unknown or overridden (say once)
 };
 
 /// `base` with every known controller appended as a Modbus TCP controller on the bus choose_bus()

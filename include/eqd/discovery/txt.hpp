@@ -36,12 +36,12 @@ struct ResolvedService {
 
 /// What a controller announces, after checking. Plain data.
 struct ControllerAnnouncement {
-  std::string name;       ///< eqd's controller name: TXT `name`, else the instance name made valid
-  std::string identity;   ///< TXT `serial`, else the instance name: follows the controller across addresses
+  std::string name;      ///< eqd's controller name: TXT `name`, else the instance name made valid
+  std::string identity;  ///< TXT `serial`, else the instance name: follows the controller across addresses
   std::string service_type;
-  std::string host;       ///< IPv4 address to connect to
+  std::string host;  ///< IPv4 address to connect to
   std::uint16_t port = 0;
-  int unit_id = 1;        ///< TXT `unit` (0..247)
+  int unit_id = 1;                      ///< TXT `unit` (0..247)
   std::string profile = "eqd-default";  ///< TXT `profile`
   std::uint16_t channels = 0;           ///< TXT `channels` (1..kMaxAnnouncedChannels)
   /// TXT `bus`: the bus its channels are on, as the controller names it; empty when it announces none.

@@ -29,21 +29,21 @@ class HistoryStore;
 /// One bus's minute. Plain data.
 struct BusMinute {
   std::string bus;
-  core::EnergyCounters energy{};  ///< energy exchanged within the minute (differences of the bus's counters)
-  double peak_net_W = 0.0;        ///< largest |net power| sampled within the minute
-  double peak_free_W = 0.0;       ///< largest |free power| sampled within the minute
-  std::uint64_t flips = 0;        ///< direction flips of the law within the minute
-  double setpoint_travel_W = 0.0; ///< total setpoint movement within the minute
+  core::EnergyCounters energy{};     ///< energy exchanged within the minute (differences of the bus's counters)
+  double peak_net_W = 0.0;           ///< largest |net power| sampled within the minute
+  double peak_free_W = 0.0;          ///< largest |free power| sampled within the minute
+  std::uint64_t flips = 0;           ///< direction flips of the law within the minute
+  double setpoint_travel_W = 0.0;    ///< total setpoint movement within the minute
   std::optional<double> window_pos;  ///< the buffers' mean window position (0 v_min .. 1 v_max); none: no buffer
-  int samples = 0;                ///< snapshot samples the minute's peaks and means come from
+  int samples = 0;                   ///< snapshot samples the minute's peaks and means come from
 };
 
 /// One buffer's minute. Plain data.
 struct BufferMinute {
   std::string channel;
   std::string bus;
-  double charged_J = 0.0;     ///< energy into the battery (measured power > 0, integrated)
-  double discharged_J = 0.0;  ///< energy out of it
+  double charged_J = 0.0;            ///< energy into the battery (measured power > 0, integrated)
+  double discharged_J = 0.0;         ///< energy out of it
   std::optional<double> window_pos;  ///< mean window position within the minute
 };
 

@@ -115,7 +115,7 @@ class HistoryStore final : public AuditSink {
   std::shared_ptr<HistoryStats> stats_ = std::make_shared<HistoryStats>();
   std::unique_ptr<Db> db_;  ///< null: no database (see db_error_)
 
-  mutable std::mutex m_;    ///< guards queue_, stopping_, db_error_ (never held during disk I/O)
+  mutable std::mutex m_;  ///< guards queue_, stopping_, db_error_ (never held during disk I/O)
   std::condition_variable cv_;
   std::deque<Job> queue_;
   bool stopping_ = false;

@@ -76,9 +76,7 @@ class CommandEngine {
   [[nodiscard]] bool acknowledged() const noexcept { return acknowledged_.load(std::memory_order_acquire); }
   /// Any thread: after request_release(), every stop written and a valid status received after it
   /// shows no channel in equalization mode.
-  [[nodiscard]] bool released() const noexcept {
-    return releasing() && released_.load(std::memory_order_acquire);
-  }
+  [[nodiscard]] bool released() const noexcept { return releasing() && released_.load(std::memory_order_acquire); }
   /// Any thread but the link's own: waits for released(); false on timeout.
   [[nodiscard]] bool wait_released(std::chrono::milliseconds timeout) const;
   /// I/O thread: the link is down (nothing can be acknowledged or released now).
@@ -89,13 +87,13 @@ class CommandEngine {
 
  private:
   struct ChannelIo {
-    core::Command written{};           ///< last command written successfully (effective values)
+    core::Command written{};  ///< last command written successfully (effective values)
     std::int64_t last_write_ns = 0;
     std::int64_t stop_written_ns = 0;  ///< when the last stop was written (0: none)
     std::int64_t last_rx_ns = 0;       ///< time of the last valid sample
     bool have_written = false;
-    bool ever_equalize = false;        ///< commanded or seen in equalization mode
-    bool last_equalizing = false;      ///< last valid readback
+    bool ever_equalize = false;    ///< commanded or seen in equalization mode
+    bool last_equalizing = false;  ///< last valid readback
     bool last_valid = false;
   };
   enum class Action : std::uint8_t { skip, busy, hold, write, keep };

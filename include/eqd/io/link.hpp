@@ -68,30 +68,31 @@ struct LinkStats {
   std::uint64_t exceptions = 0;         ///< protocol exception responses (Modbus)
   std::uint64_t connection_errors = 0;  ///< failed connects, broken links, bus-off
   std::uint64_t invalid_samples = 0;    ///< samples published invalid while connected (NaN, range, missing)
-  std::uint64_t protocol_errors = 0;    ///< bad CRC/data, device block mismatch, unencodable command, refused forecast or program position
+  std::uint64_t protocol_errors =
+      0;  ///< bad CRC/data, device block mismatch, unencodable command, refused forecast or program position
   /// Announced forecasts refused (infinite, beyond the plausible power range, a controller that may not
   /// offer them): forecast_W published as NaN, the sample itself kept. Also counted in protocol_errors.
   std::uint64_t forecast_errors = 0;
   /// Program positions refused (a step_index/cycle_index the sample cannot hold, a controller that may
   /// not offer them): published as not reported, the sample itself kept. Also counted in protocol_errors.
   std::uint64_t program_errors = 0;
-  std::uint64_t writes = 0;             ///< command writes (frames) sent successfully
+  std::uint64_t writes = 0;  ///< command writes (frames) sent successfully
   std::uint64_t write_errors = 0;
-  std::uint64_t heartbeats = 0;         ///< heartbeats sent successfully
-  std::uint64_t reconnects = 0;         ///< successful connects after the first
+  std::uint64_t heartbeats = 0;  ///< heartbeats sent successfully
+  std::uint64_t reconnects = 0;  ///< successful connects after the first
   /// Times the link found the control thread's last cycle older than the liveness bound and stopped
   /// sending heartbeats and equalize commands (its controller's watchdogs then release the buffers).
   std::uint64_t control_stalls = 0;
   /// Equalize commands not sent (nor refreshed) because the control thread was late or the command
   /// older than the liveness bound or its lease (counted per channel and pass).
   std::uint64_t commands_held = 0;
-  double achieved_hz = 0.0;             ///< smoothed poll rate
+  double achieved_hz = 0.0;                      ///< smoothed poll rate
   double controller_heartbeat_timeout_ms = 0.0;  ///< as the controller reports it (0: unknown)
-  core::Histogram latency{};            ///< duration of the read phase of a cycle, s
-  char last_error[120] = {};            ///< last error, NUL-terminated
+  core::Histogram latency{};                     ///< duration of the read phase of a cycle, s
+  char last_error[120] = {};                     ///< last error, NUL-terminated
   bool connected = false;
-  bool all_acknowledged = true;         ///< every channel's last command written and read back
-  bool released = false;                ///< after release_all(): no channel reads back in equalization
+  bool all_acknowledged = true;  ///< every channel's last command written and read back
+  bool released = false;         ///< after release_all(): no channel reads back in equalization
 };
 
 /// One controller link. Thread-safety: start()/stop() from the owner (main) thread; everything else

@@ -1,9 +1,9 @@
 #pragma once
 /// @file collector.hpp
 /// Prometheus metrics of eqd, built at scrape time from the control core's lock-free snapshots, the
-/// rig directory and the controller links' statistics, read through daemon::RigView (views.hpp). Nothing here runs on the control thread: the control
-/// thread only publishes its snapshot (and its own cycle histograms, CycleStats); the collector reads
-/// them through seqlocks when Prometheus asks. docs/metrics.md lists every metric.
+/// rig directory and the controller links' statistics, read through daemon::RigView (views.hpp). Nothing here runs on
+/// the control thread: the control thread only publishes its snapshot (and its own cycle histograms, CycleStats); the
+/// collector reads them through seqlocks when Prometheus asks. docs/metrics.md lists every metric.
 
 #include <cstdint>
 #include <functional>
@@ -32,7 +32,7 @@ enum class MetricScope : std::uint8_t { control, bus, controller, channel };
 
 /// One entry of the catalogue of exported metric families. Immutable static data; any thread.
 struct MetricInfo {
-  const char* name;    ///< full family name, e.g. "eqd_bus_net_power_watts"
+  const char* name;  ///< full family name, e.g. "eqd_bus_net_power_watts"
   MetricKind kind;
   MetricScope scope;
   const char* unit;    ///< base unit ("watts", "joules", "seconds", ...) or "" for counts and enums
@@ -49,7 +49,7 @@ struct Sources {
   /// Required: the control thread's published state (a daemon::CoreSnapshots over a bare core in
   /// tests and benchmarks).
   std::shared_ptr<const daemon::SnapshotView> snapshots;
-  const daemon::Directory* directory = nullptr;   ///< required; names of buses/controllers/channels
+  const daemon::Directory* directory = nullptr;  ///< required; names of buses/controllers/channels
   /// Statistics of controller c (same order as directory->controllers); false: no link for it.
   /// Empty: no controller series at all.
   std::function<bool(std::size_t controller, io::LinkStats& out)> controller_stats;

@@ -54,12 +54,12 @@ inline constexpr std::chrono::milliseconds kBindRetry{5000};
 
 /// What the metrics endpoint is doing now. Plain data.
 struct EndpointState {
-  bool enabled = false;    ///< metrics.enabled
-  bool listening = false;  ///< bound and serving
-  std::string listen;      ///< metrics.listen
-  std::string error;       ///< why not listening ("address in use"); empty when listening or disabled
+  bool enabled = false;                ///< metrics.enabled
+  bool listening = false;              ///< bound and serving
+  std::string listen;                  ///< metrics.listen
+  std::string error;                   ///< why not listening ("address in use"); empty when listening or disabled
   std::chrono::milliseconds retry{0};  ///< retry period while not listening
-  std::uint16_t port = 0;  ///< the port bound (for metrics.listen with port 0); 0 while not listening
+  std::uint16_t port = 0;              ///< the port bound (for metrics.listen with port 0); 0 while not listening
 };
 
 /// The metrics endpoint as a service that control never depends on: it binds at construction if it

@@ -54,9 +54,10 @@ int main(int argc, char** argv) {
     }
     const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
     const double rate = static_cast<double>(n) / dt;
-    std::printf("codec decode_status: %zu frames in %.3f s = %.2f M frames/s = %.0fx a saturated 1 Mbit/s bus "
-                "(%.0f frames/s)%s\n",
-                n, dt, rate / 1e6, rate / kBusFramesPerS, kBusFramesPerS, sink == 0.0 ? " " : "");
+    std::printf(
+        "codec decode_status: %zu frames in %.3f s = %.2f M frames/s = %.0fx a saturated 1 Mbit/s bus "
+        "(%.0f frames/s)%s\n",
+        n, dt, rate / 1e6, rate / kBusFramesPerS, kBusFramesPerS, sink == 0.0 ? " " : "");
   }
 
   // 2. The link path over a socketpair.
@@ -101,11 +102,12 @@ int main(int argc, char** argv) {
   const CanStats cs = link.can_stats();
   link.stop();
   const double rate = static_cast<double>(cs.status_frames) / dt;
-  std::printf("link path (socketpair, recvmsg + decode + publish): %zu frames back to back, decoded %llu, "
-              "bad %llu, in %.3f s = %.0f frames/s = %.0fx a saturated 1 Mbit/s bus; writer waited %zu times "
-              "for socket room\n",
-              frames, static_cast<unsigned long long>(cs.status_frames), static_cast<unsigned long long>(cs.bad_frames),
-              dt, rate, rate / kBusFramesPerS, full);
+  std::printf(
+      "link path (socketpair, recvmsg + decode + publish): %zu frames back to back, decoded %llu, "
+      "bad %llu, in %.3f s = %.0f frames/s = %.0fx a saturated 1 Mbit/s bus; writer waited %zu times "
+      "for socket room\n",
+      frames, static_cast<unsigned long long>(cs.status_frames), static_cast<unsigned long long>(cs.bad_frames), dt,
+      rate, rate / kBusFramesPerS, full);
   ::close(fds[1]);
   ::close(fds[0]);
   const bool ok = cs.status_frames == frames && cs.bad_frames == 0;

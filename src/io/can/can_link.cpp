@@ -35,24 +35,22 @@ std::int64_t realtime_ns() noexcept {
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-
 // At most this many frames per wake-up, so that a saturated bus cannot starve the command tick.
 constexpr int kMaxFramesPerWake = 512;
 
 }  // namespace
 
-
 struct CanLink::Impl {
   /// What the link keeps per channel beyond the command engine's state.
   struct ChannelIo {
-    std::int64_t last_rx_ns = 0;       ///< receive time of the last valid status
-    bool late_counted = false;         ///< a missing-status timeout was counted for this gap
+    std::int64_t last_rx_ns = 0;  ///< receive time of the last valid status
+    bool late_counted = false;    ///< a missing-status timeout was counted for this gap
     core::ChannelState last_state = core::ChannelState::offline;
     float forecast_W = std::numeric_limits<float>::quiet_NaN();  ///< last forecast frame's value
-    std::int64_t forecast_rx_ns = 0;   ///< its receive time (0: none yet)
-    std::uint16_t step_index = core::Sample::kNoStep;    ///< last program frame's values
+    std::int64_t forecast_rx_ns = 0;                             ///< its receive time (0: none yet)
+    std::uint16_t step_index = core::Sample::kNoStep;            ///< last program frame's values
     std::uint32_t cycle_index = core::Sample::kNoIndex;
-    std::int64_t program_rx_ns = 0;    ///< its receive time (0: none yet)
+    std::int64_t program_rx_ns = 0;  ///< its receive time (0: none yet)
   };
 
   Impl(CanLink& o, SocketFactory f)
@@ -68,13 +66,13 @@ struct CanLink::Impl {
   LinkStats local{};
   CanStats can{};
   std::int64_t next_open_ns = 0;
-  std::int64_t last_rx_ns = 0;      ///< any status frame of this controller
+  std::int64_t last_rx_ns = 0;  ///< any status frame of this controller
   std::int64_t next_heartbeat_ns = 0;
   std::int64_t last_tick_ns = 0;
   int backoff_ms = 0;
   std::uint32_t heartbeat_value = 0;
-  bool up = false;                  ///< published as connected_
-  bool bus_fault = false;           ///< bus-off or error-passive: down until recovery
+  bool up = false;         ///< published as connected_
+  bool bus_fault = false;  ///< bus-off or error-passive: down until recovery
   bool ever_up = false;
   std::atomic<bool> stopping{false};
 
@@ -226,8 +224,10 @@ struct CanLink::Impl {
     ++can.error_frames;
     const std::uint8_t ctrl = f.len > 1 ? f.data[1] : 0;
     const bool bus_off = (f.id & CAN_ERR_BUSOFF) != 0;
-    const bool passive = (f.id & CAN_ERR_CRTL) != 0 && (ctrl & (CAN_ERR_CRTL_RX_PASSIVE | CAN_ERR_CRTL_TX_PASSIVE)) != 0;
-    const bool recovered = (f.id & CAN_ERR_RESTARTED) != 0 || ((f.id & CAN_ERR_CRTL) != 0 && ctrl == CAN_ERR_CRTL_ACTIVE);
+    const bool passive =
+        (f.id & CAN_ERR_CRTL) != 0 && (ctrl & (CAN_ERR_CRTL_RX_PASSIVE | CAN_ERR_CRTL_TX_PASSIVE)) != 0;
+    const bool recovered =
+        (f.id & CAN_ERR_RESTARTED) != 0 || ((f.id & CAN_ERR_CRTL) != 0 && ctrl == CAN_ERR_CRTL_ACTIVE);
     if (bus_off || passive) {
       if (bus_off) ++can.bus_off;
       if (passive) ++can.error_passive;
@@ -298,9 +298,8 @@ struct CanLink::Impl {
     } else {
       // The channel's latest forecast frame, while fresh; a refused or "not available" one is NaN.
       const auto max_age = static_cast<std::int64_t>(owner.cfg_.forecast_max_age_ms) * 1'000'000;
-      s.forecast_W = c.forecast_rx_ns != 0 && t - c.forecast_rx_ns <= max_age
-                         ? c.forecast_W
-                         : std::numeric_limits<float>::quiet_NaN();
+      s.forecast_W = c.forecast_rx_ns != 0 && t - c.forecast_rx_ns <= max_age ? c.forecast_W
+                                                                              : std::numeric_limits<float>::quiet_NaN();
     }
     if (codec.program_in_status()) {
       refused_program(k, program);
@@ -313,8 +312,10 @@ struct CanLink::Impl {
     }
     c.last_rx_ns = t;
     c.late_counted = false;
-    if (s.valid) c.last_state = s.state;
-    else ++local.invalid_samples;
+    if (s.valid)
+      c.last_state = s.state;
+    else
+      ++local.invalid_samples;
     engine().observe(k, s, t);
     owner.slots_.samples[k]->store(s);
   }
@@ -424,9 +425,12 @@ struct CanLink::Impl {
       return WriteResult::encode_error;
     }
     switch (send(f)) {
-      case SendResult::ok: return WriteResult::ok;
-      case SendResult::retry: return WriteResult::failed;
-      case SendResult::closed: return WriteResult::link_lost;
+      case SendResult::ok:
+        return WriteResult::ok;
+      case SendResult::retry:
+        return WriteResult::failed;
+      case SendResult::closed:
+        return WriteResult::link_lost;
     }
     return WriteResult::failed;
   }
@@ -526,7 +530,8 @@ CanLink::CanLink(CanLinkConfig cfg, ChannelSlots slots, SocketFactory factory)
       slots_(std::move(slots)),
       // No response tells that a command frame was lost: a stop is repeated at the status rate while the
       // channel still reads back in equalization.
-      engine_(slots_, CommandEngine::Options{cfg_.status_hz > 0.0 ? static_cast<std::int64_t>(1e9 / cfg_.status_hz) : 0}) {
+      engine_(slots_,
+              CommandEngine::Options{cfg_.status_hz > 0.0 ? static_cast<std::int64_t>(1e9 / cfg_.status_hz) : 0}) {
   std::vector<std::string> errs;
   auto err = [&](const std::string& m) { errs.push_back(m); };
   if (const char* e = CommandEngine::check(slots_)) err(e);

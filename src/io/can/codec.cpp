@@ -12,12 +12,18 @@ namespace eqd::io::can {
 
 const char* to_string(CodecStatus s) noexcept {
   switch (s) {
-    case CodecStatus::ok: return "ok";
-    case CodecStatus::out_of_range: return "out of range";
-    case CodecStatus::not_finite: return "not finite";
-    case CodecStatus::bad_value: return "bad value";
-    case CodecStatus::short_frame: return "short frame";
-    case CodecStatus::wrong_channel: return "wrong channel";
+    case CodecStatus::ok:
+      return "ok";
+    case CodecStatus::out_of_range:
+      return "out of range";
+    case CodecStatus::not_finite:
+      return "not finite";
+    case CodecStatus::bad_value:
+      return "bad value";
+    case CodecStatus::short_frame:
+      return "short frame";
+    case CodecStatus::wrong_channel:
+      return "wrong channel";
   }
   return "?";
 }
@@ -79,7 +85,8 @@ CodecStatus encode_signal(const Signal& s, double physical, std::uint8_t* data) 
   const double lo = s.is_signed ? -std::ldexp(1.0, s.length - 1) : 0.0;
   const double hi = s.is_signed ? std::ldexp(1.0, s.length - 1) - 1.0 : std::ldexp(1.0, s.length) - 1.0;
   if (r < lo || r > hi) return CodecStatus::out_of_range;
-  const std::uint64_t raw = s.is_signed ? static_cast<std::uint64_t>(static_cast<std::int64_t>(r)) : static_cast<std::uint64_t>(r);
+  const std::uint64_t raw =
+      s.is_signed ? static_cast<std::uint64_t>(static_cast<std::int64_t>(r)) : static_cast<std::uint64_t>(r);
   insert_raw(s, raw, data);
   return CodecStatus::ok;
 }
@@ -213,11 +220,16 @@ bool Codec::id_of(const Compiled& c, const Frame& f, std::size_t& channel) const
 
 FrameMatch Codec::match(const Frame& f) const noexcept {
   FrameMatch m;
-  if (id_of(status_, f, m.channel)) m.kind = FrameMatch::Kind::status;
-  else if (id_of(command_, f, m.channel)) m.kind = FrameMatch::Kind::command;
-  else if (id_of(heartbeat_, f, m.channel)) m.kind = FrameMatch::Kind::heartbeat;
-  else if (id_of(forecast_, f, m.channel)) m.kind = FrameMatch::Kind::forecast;
-  else if (id_of(program_, f, m.channel)) m.kind = FrameMatch::Kind::program;
+  if (id_of(status_, f, m.channel))
+    m.kind = FrameMatch::Kind::status;
+  else if (id_of(command_, f, m.channel))
+    m.kind = FrameMatch::Kind::command;
+  else if (id_of(heartbeat_, f, m.channel))
+    m.kind = FrameMatch::Kind::heartbeat;
+  else if (id_of(forecast_, f, m.channel))
+    m.kind = FrameMatch::Kind::forecast;
+  else if (id_of(program_, f, m.channel))
+    m.kind = FrameMatch::Kind::program;
   return m;
 }
 
@@ -287,7 +299,8 @@ CodecStatus Codec::decode_status(const Frame& f, core::Sample& out, std::size_t&
 
 void Codec::start_frame(const Compiled& c, std::size_t k, Frame& out) const noexcept {
   out = Frame{};
-  out.id = c.base_id + static_cast<std::uint32_t>(k) * (c.frame->role == FrameRole::heartbeat ? 0u : c.frame->id_stride);
+  out.id =
+      c.base_id + static_cast<std::uint32_t>(k) * (c.frame->role == FrameRole::heartbeat ? 0u : c.frame->id_stride);
   out.extended = c.frame->extended;
   out.fd = c.frame->fd;
   out.len = c.frame->length;

@@ -13,11 +13,16 @@ namespace eqd::io::can {
 
 const char* to_string(FrameRole r) noexcept {
   switch (r) {
-    case FrameRole::status: return "status";
-    case FrameRole::command: return "command";
-    case FrameRole::heartbeat: return "heartbeat";
-    case FrameRole::forecast: return "forecast";
-    case FrameRole::program: return "program";
+    case FrameRole::status:
+      return "status";
+    case FrameRole::command:
+      return "command";
+    case FrameRole::heartbeat:
+      return "heartbeat";
+    case FrameRole::forecast:
+      return "forecast";
+    case FrameRole::program:
+      return "program";
   }
   return "?";
 }
@@ -35,19 +40,24 @@ const FrameLayout* SignalMap::frame(FrameRole role) const noexcept {
 }
 
 const RoleSignals& signal_names(FrameRole role) {
-  static const RoleSignals kStatus{{"voltage", "current", "state"},
-                                   {"channel", "power", "eq_flag", "fault_code", "counter", "forecast_power",
-                                    "step_index", "cycle_index"}};
+  static const RoleSignals kStatus{
+      {"voltage", "current", "state"},
+      {"channel", "power", "eq_flag", "fault_code", "counter", "forecast_power", "step_index", "cycle_index"}};
   static const RoleSignals kCommand{{"enable", "setpoint"}, {"channel", "lease"}};
   static const RoleSignals kHeartbeat{{"counter"}, {}};
   static const RoleSignals kForecast{{"forecast_power"}, {"channel"}};
   static const RoleSignals kProgram{{}, {"channel", "step_index", "cycle_index"}};
   switch (role) {
-    case FrameRole::status: return kStatus;
-    case FrameRole::command: return kCommand;
-    case FrameRole::heartbeat: return kHeartbeat;
-    case FrameRole::forecast: return kForecast;
-    case FrameRole::program: return kProgram;
+    case FrameRole::status:
+      return kStatus;
+    case FrameRole::command:
+      return kCommand;
+    case FrameRole::heartbeat:
+      return kHeartbeat;
+    case FrameRole::forecast:
+      return kForecast;
+    case FrameRole::program:
+      return kProgram;
   }
   return kHeartbeat;
 }
@@ -139,8 +149,12 @@ SignalMap default_can_profile(std::uint16_t channel_count) {
   st.role = FrameRole::status;
   st.id = 0x100;
   st.length = 8;
-  st.signals = {sig("channel", 0, 8),        sig("voltage", 8, 16, false, 0.01), sig("current", 24, 16, true, 0.01),
-                sig("state", 40, 4),         sig("eq_flag", 44, 1),             sig("fault_code", 48, 8),
+  st.signals = {sig("channel", 0, 8),
+                sig("voltage", 8, 16, false, 0.01),
+                sig("current", 24, 16, true, 0.01),
+                sig("state", 40, 4),
+                sig("eq_flag", 44, 1),
+                sig("fault_code", 48, 8),
                 sig("counter", 56, 8)};
   m.frames.push_back(st);
   add_command_and_heartbeat(m);
@@ -156,10 +170,14 @@ SignalMap default_can_fd_profile(std::uint16_t channel_count) {
   st.id = 0x100;
   st.length = 20;
   st.fd = true;
-  st.signals = {sig("channel", 0, 8),          sig("state", 8, 4),
-                sig("eq_flag", 12, 1),         sig("fault_code", 16, 16),
-                sig("counter", 32, 16),        sig("voltage", 48, 24, false, 0.001),
-                sig("current", 72, 32, true, 0.001), sig("power", 104, 32, true, 0.1)};
+  st.signals = {sig("channel", 0, 8),
+                sig("state", 8, 4),
+                sig("eq_flag", 12, 1),
+                sig("fault_code", 16, 16),
+                sig("counter", 32, 16),
+                sig("voltage", 48, 24, false, 0.001),
+                sig("current", 72, 32, true, 0.001),
+                sig("power", 104, 32, true, 0.1)};
   m.frames.push_back(st);
   add_command_and_heartbeat(m);
   return m;
@@ -176,7 +194,8 @@ std::vector<MapIssue> validate_map(const SignalMap& map) {
     if (!roles.insert(f.role).second) issue(fp + ".role", std::string("a second '") + to_string(f.role) + "' frame");
     if (!valid_length(f.length, f.fd))
       issue(fp + ".length", std::to_string(f.length) + " bytes is not a valid " + (f.fd ? "CAN FD" : "classic CAN") +
-                                " length (expected 0..8" + (f.fd ? ", 12, 16, 20, 24, 32, 48 or 64)" : "; more needs fd: true)"));
+                                " length (expected 0..8" +
+                                (f.fd ? ", 12, 16, 20, 24, 32, 48 or 64)" : "; more needs fd: true)"));
     const std::uint32_t max_id = f.extended ? 0x1FFFFFFFu : 0x7FFu;
     if (f.id > max_id)
       issue(fp + ".id", "identifier " + std::to_string(f.id) + " is beyond " + (f.extended ? "29" : "11") + " bits");
@@ -189,13 +208,15 @@ std::vector<MapIssue> validate_map(const SignalMap& map) {
     for (std::size_t j = 0; j < f.signals.size(); ++j) {
       const Signal& s = f.signals[j];
       const std::string sp = fp + ".signals[" + std::to_string(j) + "]";
-      const bool known = std::any_of(names.required.begin(), names.required.end(), [&](const char* n) { return s.name == n; }) ||
-                         std::any_of(names.optional.begin(), names.optional.end(), [&](const char* n) { return s.name == n; });
+      const bool known =
+          std::any_of(names.required.begin(), names.required.end(), [&](const char* n) { return s.name == n; }) ||
+          std::any_of(names.optional.begin(), names.optional.end(), [&](const char* n) { return s.name == n; });
       if (!known) {
         std::string list;
         for (const char* n : names.required) list += (list.empty() ? "" : ", ") + std::string(n);
         for (const char* n : names.optional) list += (list.empty() ? "" : ", ") + std::string(n);
-        issue(sp + ".name", "unknown " + std::string(to_string(f.role)) + " signal '" + s.name + "' (expected one of: " + list + ")");
+        issue(sp + ".name",
+              "unknown " + std::string(to_string(f.role)) + " signal '" + s.name + "' (expected one of: " + list + ")");
       }
       if (!seen.insert(s.name).second) issue(sp + ".name", "signal '" + s.name + "' appears twice in this frame");
       if (s.length < 1 || s.length > 64) {
@@ -206,7 +227,8 @@ std::vector<MapIssue> validate_map(const SignalMap& map) {
       if (!std::isfinite(s.offset)) issue(sp + ".offset", "must be finite");
       if (!signal_bits(s, f.length, bits)) {
         issue(sp + ".start_bit", "signal '" + s.name + "' (start bit " + std::to_string(s.start_bit) + ", " +
-                                     std::to_string(s.length) + " bits, " + (s.order == ByteOrder::little ? "little" : "big") +
+                                     std::to_string(s.length) + " bits, " +
+                                     (s.order == ByteOrder::little ? "little" : "big") +
                                      " endian) reaches beyond the frame's " + std::to_string(f.length) + " bytes");
         continue;
       }
@@ -229,10 +251,11 @@ std::vector<MapIssue> validate_map(const SignalMap& map) {
       if (ch != nullptr && ch->length >= 1 && ch->length < 64) {
         const double max_raw = std::ldexp(1.0, ch->is_signed ? ch->length - 1 : ch->length) - 1.0;
         // The channel signal carries the 1-based channel number: scale 1, offset 0 keeps it a plain count.
-        if (ch->scale != 1.0 || ch->offset != 0.0) issue(fp + ".signals", "the 'channel' signal must have scale 1 and offset 0");
+        if (ch->scale != 1.0 || ch->offset != 0.0)
+          issue(fp + ".signals", "the 'channel' signal must have scale 1 and offset 0");
         else if (max_raw < map.channel_count)
-          issue(fp + ".signals", "the 'channel' signal (" + std::to_string(ch->length) + " bits) cannot carry channel " +
-                                     std::to_string(map.channel_count));
+          issue(fp + ".signals", "the 'channel' signal (" + std::to_string(ch->length) +
+                                     " bits) cannot carry channel " + std::to_string(map.channel_count));
       }
     }
   }
@@ -249,8 +272,9 @@ std::vector<MapIssue> validate_map(const SignalMap& map) {
                                 " frame (expected it in one frame: status or forecast)");
       fst = &f;
       if (!s.is_signed && !(s.offset < 0.0))
-        issue(sp + ".signed", "an unsigned forecast_power without a negative offset cannot carry a discharging "
-                              "(negative) forecast (expected signed: true or a negative offset)");
+        issue(sp + ".signed",
+              "an unsigned forecast_power without a negative offset cannot carry a discharging "
+              "(negative) forecast (expected signed: true or a negative offset)");
       if (s.length < 2) issue(sp + ".length", "forecast_power needs at least 2 bits (one raw value means none)");
     }
   }
@@ -299,8 +323,8 @@ std::vector<MapIssue> validate_ids(const SignalMap& map, std::uint32_t node_id) 
     const FrameLayout& f = map.frames[i];
     const std::uint64_t max_id = f.extended ? 0x1FFFFFFFu : 0x7FFu;
     const std::size_t n = f.id_stride == 0 || f.role == FrameRole::heartbeat ? 1 : map.channel_count;
-    const std::uint64_t last = std::uint64_t{f.id} + (f.add_node_id ? node_id : 0u) +
-                               std::uint64_t{f.id_stride} * (n - 1);
+    const std::uint64_t last =
+        std::uint64_t{f.id} + (f.add_node_id ? node_id : 0u) + std::uint64_t{f.id_stride} * (n - 1);
     if (last > max_id)
       out.push_back({fidx(i) + ".id", std::string(to_string(f.role)) + " identifiers reach " + std::to_string(last) +
                                           " with node id " + std::to_string(node_id) + ", beyond " +

@@ -53,7 +53,8 @@ std::vector<can_filter> make_filters(const std::vector<FrameId>& ids) {
     f.can_id = i.extended ? (i.id | CAN_EFF_FLAG) : i.id;
     // Match the EFF flag too, so that an 11-bit id never matches a 29-bit one with the same value.
     f.can_mask = (i.extended ? CAN_EFF_MASK : CAN_SFF_MASK) | CAN_EFF_FLAG | CAN_RTR_FLAG;
-    if (std::none_of(out.begin(), out.end(), [&](const can_filter& g) { return g.can_id == f.can_id; })) out.push_back(f);
+    if (std::none_of(out.begin(), out.end(), [&](const can_filter& g) { return g.can_id == f.can_id; }))
+      out.push_back(f);
   }
   return out;
 }

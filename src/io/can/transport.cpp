@@ -55,14 +55,16 @@ class CanTransport final : public Transport {
   }
   std::unique_ptr<TransportSettings> defaults() const override { return std::make_unique<CanSettings>(); }
 
-  std::optional<SettingProblem> resolve(TransportSettings& s, std::uint16_t& channels, const NamedMaps& maps) const override {
+  std::optional<SettingProblem> resolve(TransportSettings& s, std::uint16_t& channels,
+                                        const NamedMaps& maps) const override {
     auto& c = dynamic_cast<CanSettings&>(s);
     if (c.interface.empty())
       return SettingProblem{"interface", "missing required key 'interface' (transport can), e.g. can0", {}, {}};
     const std::uint16_t n = channels != 0 ? channels : std::uint16_t{16};
     if (c.can_profile == kDefaultCanProfile || c.can_profile == kDefaultCanFdProfile) {
       if (n > 255)
-        return SettingProblem{"channels", std::to_string(n) + " channels: the built-in CAN profiles carry 1..255", {}, {}};
+        return SettingProblem{
+            "channels", std::to_string(n) + " channels: the built-in CAN profiles carry 1..255", {}, {}};
       c.map = c.can_profile == kDefaultCanProfile ? default_can_profile(n) : default_can_fd_profile(n);
     } else {
       const auto* named = maps.signal_maps;
@@ -71,7 +73,8 @@ class CanTransport final : public Transport {
         std::vector<std::string> known{kDefaultCanProfile, kDefaultCanFdProfile};
         if (named != nullptr)
           for (const auto& [name, m] : *named) known.push_back(name);
-        return SettingProblem{"can_profile", "unknown CAN profile '" + c.can_profile + "'", c.can_profile, std::move(known)};
+        return SettingProblem{"can_profile", "unknown CAN profile '" + c.can_profile + "'", c.can_profile,
+                              std::move(known)};
       }
       c.map = named->at(c.can_profile);
       if (channels > c.map.channel_count)
@@ -104,7 +107,8 @@ class CanTransport final : public Transport {
     return std::nullopt;
   }
 
-  std::string lease_problem(const TransportSettings& s, std::uint32_t lease_ms, const std::string& controller) const override {
+  std::string lease_problem(const TransportSettings& s, std::uint32_t lease_ms,
+                            const std::string& controller) const override {
     const auto& c = dynamic_cast<const CanSettings&>(s);
     const double want = static_cast<double>(lease_ms);
     for (const auto& frame : c.map.frames) {
@@ -129,7 +133,8 @@ class CanTransport final : public Transport {
     return c.interface + "#" + std::to_string(c.node_id);
   }
 
-  std::unique_ptr<Link> make_link(const TransportSettings& s, const LinkSpec& spec, core::ControlCore& core) const override {
+  std::unique_ptr<Link> make_link(const TransportSettings& s, const LinkSpec& spec,
+                                  core::ControlCore& core) const override {
     const auto& c = dynamic_cast<const CanSettings&>(s);
     // CanLink has no read-only mode (only discovered Modbus TCP controllers are read-only): refuse
     // rather than command a controller eqd was told only to watch.

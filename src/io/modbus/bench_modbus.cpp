@@ -98,7 +98,8 @@ int main(int argc, char** argv) {
               1e6 * s1.latency.sum_s / static_cast<double>(s1.latency.count),
               static_cast<unsigned long long>(s1.latency.count));
   // The poller is rate-limited by design (poll_hz <= 1000); its read phase shows the per-transaction cost.
-  const double per_tx_us = 1e6 * s1.latency.sum_s / static_cast<double>(s1.latency.count) / static_cast<double>(plan.size());
+  const double per_tx_us =
+      1e6 * s1.latency.sum_s / static_cast<double>(s1.latency.count) / static_cast<double>(plan.size());
   std::printf("poller read phase   : %.1f us per transaction = %.0f transactions/s equivalent (bare: %.1f us)\n",
               per_tx_us, 1e6 / per_tx_us, 1e6 / bare_tps);
   return 0;

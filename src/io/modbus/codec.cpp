@@ -13,20 +13,28 @@ namespace eqd::io::modbus {
 
 const char* to_string(CodecStatus s) noexcept {
   switch (s) {
-    case CodecStatus::ok: return "ok";
-    case CodecStatus::not_finite: return "not finite";
-    case CodecStatus::out_of_range: return "does not fit the data type";
-    case CodecStatus::bad_scale: return "scale is zero or not finite";
+    case CodecStatus::ok:
+      return "ok";
+    case CodecStatus::not_finite:
+      return "not finite";
+    case CodecStatus::out_of_range:
+      return "does not fit the data type";
+    case CodecStatus::bad_scale:
+      return "scale is zero or not finite";
   }
   return "?";
 }
 
 const char* to_string(SampleError e) noexcept {
   switch (e) {
-    case SampleError::none: return "none";
-    case SampleError::missing: return "missing";
-    case SampleError::not_finite: return "not finite";
-    case SampleError::out_of_range: return "out of range";
+    case SampleError::none:
+      return "none";
+    case SampleError::missing:
+      return "missing";
+    case SampleError::not_finite:
+      return "not finite";
+    case SampleError::out_of_range:
+      return "out of range";
   }
   return "?";
 }
@@ -51,8 +59,7 @@ void split32(const Field& f, std::uint32_t v, std::uint16_t* out) noexcept {
 template <class I>
 CodecStatus to_integer(double raw, I& out) noexcept {
   const double r = std::nearbyint(raw);
-  if (r < static_cast<double>(std::numeric_limits<I>::min()) ||
-      r > static_cast<double>(std::numeric_limits<I>::max()))
+  if (r < static_cast<double>(std::numeric_limits<I>::min()) || r > static_cast<double>(std::numeric_limits<I>::max()))
     return CodecStatus::out_of_range;
   out = static_cast<I>(r);
   return CodecStatus::ok;
@@ -63,10 +70,18 @@ CodecStatus to_integer(double raw, I& out) noexcept {
 double decode_field(const Field& f, const std::uint16_t* regs) noexcept {
   double raw = 0.0;
   switch (f.type) {
-    case DataType::u16: raw = regs[0]; break;
-    case DataType::i16: raw = static_cast<std::int16_t>(regs[0]); break;
-    case DataType::u32: raw = join32(f, regs); break;
-    case DataType::i32: raw = static_cast<std::int32_t>(join32(f, regs)); break;
+    case DataType::u16:
+      raw = regs[0];
+      break;
+    case DataType::i16:
+      raw = static_cast<std::int16_t>(regs[0]);
+      break;
+    case DataType::u32:
+      raw = join32(f, regs);
+      break;
+    case DataType::i32:
+      raw = static_cast<std::int32_t>(join32(f, regs));
+      break;
     case DataType::f32: {
       const std::uint32_t bits = join32(f, regs);
       float v;
@@ -80,10 +95,14 @@ double decode_field(const Field& f, const std::uint16_t* regs) noexcept {
 
 bool is_not_available(const Field& f, const std::uint16_t* regs) noexcept {
   switch (f.type) {
-    case DataType::u16: return regs[0] == 0xFFFFU;
-    case DataType::i16: return regs[0] == 0x8000U;
-    case DataType::u32: return join32(f, regs) == 0xFFFFFFFFU;
-    case DataType::i32: return join32(f, regs) == 0x80000000U;
+    case DataType::u16:
+      return regs[0] == 0xFFFFU;
+    case DataType::i16:
+      return regs[0] == 0x8000U;
+    case DataType::u32:
+      return join32(f, regs) == 0xFFFFFFFFU;
+    case DataType::i32:
+      return join32(f, regs) == 0x80000000U;
     case DataType::f32: {
       const std::uint32_t bits = join32(f, regs);
       return (bits & 0x7F800000U) == 0x7F800000U && (bits & 0x007FFFFFU) != 0;  // any NaN
@@ -94,11 +113,21 @@ bool is_not_available(const Field& f, const std::uint16_t* regs) noexcept {
 
 void encode_not_available(const Field& f, std::uint16_t* out) noexcept {
   switch (f.type) {
-    case DataType::u16: out[0] = 0xFFFFU; return;
-    case DataType::i16: out[0] = 0x8000U; return;
-    case DataType::u32: split32(f, 0xFFFFFFFFU, out); return;
-    case DataType::i32: split32(f, 0x80000000U, out); return;
-    case DataType::f32: split32(f, 0x7FC00000U, out); return;
+    case DataType::u16:
+      out[0] = 0xFFFFU;
+      return;
+    case DataType::i16:
+      out[0] = 0x8000U;
+      return;
+    case DataType::u32:
+      split32(f, 0xFFFFFFFFU, out);
+      return;
+    case DataType::i32:
+      split32(f, 0x80000000U, out);
+      return;
+    case DataType::f32:
+      split32(f, 0x7FC00000U, out);
+      return;
   }
 }
 
@@ -266,14 +295,17 @@ bool read_index(const std::optional<Field>& opt, std::size_t channel, const std:
   const std::uint16_t* regs = find_registers(blocks, f.table, static_cast<std::uint16_t>(a), n);
   if (regs == nullptr || is_not_available(f, regs)) return false;
   value = decode_field(f, regs);
-  if (!std::isfinite(value)) error = SampleError::not_finite;
-  else if (value < 0.0 || value > max || value != std::floor(value)) error = SampleError::out_of_range;
+  if (!std::isfinite(value))
+    error = SampleError::not_finite;
+  else if (value < 0.0 || value > max || value != std::floor(value))
+    error = SampleError::out_of_range;
   return true;
 }
 
 }  // namespace
 
-DecodedSample decode_sample(const RegisterMap& map, std::size_t channel, const std::vector<ReadBlock>& blocks) noexcept {
+DecodedSample decode_sample(const RegisterMap& map, std::size_t channel,
+                            const std::vector<ReadBlock>& blocks) noexcept {
   DecodedSample d;
   core::Sample& s = d.sample;
   s.valid = false;
@@ -292,7 +324,8 @@ DecodedSample decode_sample(const RegisterMap& map, std::size_t channel, const s
     p = v * i;
   }
   double fc = 0, eq = 0, counter = 0;
-  if (map.fault_code && !read_field(*map.fault_code, channel, blocks, fc)) return fail(SampleError::missing, "fault_code");
+  if (map.fault_code && !read_field(*map.fault_code, channel, blocks, fc))
+    return fail(SampleError::missing, "fault_code");
   if (map.eq_flag && !read_field(*map.eq_flag, channel, blocks, eq)) return fail(SampleError::missing, "eq_flag");
   if (map.sample_counter && !read_field(*map.sample_counter, channel, blocks, counter))
     return fail(SampleError::missing, "sample_counter");
@@ -313,7 +346,8 @@ DecodedSample decode_sample(const RegisterMap& map, std::size_t channel, const s
     state = static_cast<core::ChannelState>(map.state_codes[code]);
   if (map.eq_flag && !(eq == 0.0 || eq == 1.0)) return fail(SampleError::out_of_range, "eq_flag");
   if (!std::isfinite(fc) || fc < 0 || fc > 65535) return fail(SampleError::out_of_range, "fault_code");
-  if (!std::isfinite(counter) || counter < 0 || counter > 4294967295.0) return fail(SampleError::out_of_range, "sample_counter");
+  if (!std::isfinite(counter) || counter < 0 || counter > 4294967295.0)
+    return fail(SampleError::out_of_range, "sample_counter");
 
   s.voltage_V = v;
   s.current_A = i;
@@ -336,10 +370,12 @@ DecodedSample decode_sample(const RegisterMap& map, std::size_t channel, const s
     if (regs != nullptr && !is_not_available(f, regs)) {
       const double w = decode_field(f, regs);
       d.forecast_raw_W = w;
-      if (!std::isfinite(w)) d.forecast_error = SampleError::not_finite;
+      if (!std::isfinite(w))
+        d.forecast_error = SampleError::not_finite;
       else if (std::fabs(w) > r.power_abs_max_W || std::fabs(w) > static_cast<double>(FLT_MAX))
         d.forecast_error = SampleError::out_of_range;
-      else s.forecast_W = static_cast<float>(w);
+      else
+        s.forecast_W = static_cast<float>(w);
     }
   }
 

@@ -3,7 +3,6 @@
 
 #include "eqd/io/modbus/poller.hpp"
 
-
 #include <modbus/modbus.h>
 
 #include <algorithm>
@@ -24,9 +23,7 @@ std::int64_t now_ns() noexcept {
 
 modbus_t* mb(void* p) noexcept { return static_cast<modbus_t*>(p); }
 
-
 }  // namespace
-
 
 Poller::Poller(PollerConfig cfg, ChannelSlots slots)
     : cfg_(std::move(cfg)), slots_(std::move(slots)), engine_(slots_, CommandEngine::Options{}) {
@@ -84,7 +81,8 @@ void Poller::set_read_map(RegisterMap m) {
   for (const ReadRequest& r : plan_) blocks_.push_back({r, std::vector<std::uint16_t>(r.count), false});
 }
 
-void Poller::apply_device_capabilities(std::optional<std::uint16_t> capabilities, std::optional<double> device_channels) {
+void Poller::apply_device_capabilities(std::optional<std::uint16_t> capabilities,
+                                       std::optional<double> device_channels) {
   RegisterMap used = cfg_.map;
   used.channel_count = static_cast<std::uint16_t>(slots_.samples.size());
   RegisterMap m = with_capabilities(used, capabilities);
@@ -114,8 +112,8 @@ void Poller::apply_device_capabilities(std::optional<std::uint16_t> capabilities
     std::vector<std::string> errs = validate_map(dev);
     // The profile defines the block up to its channel limit, not up to the end of the register space.
     if (errs.empty() && *device_channels > static_cast<double>(kDefaultProgramMaxChannels))
-      errs.push_back("the profile defines the program block for at most " +
-                     std::to_string(kDefaultProgramMaxChannels) + " channels");
+      errs.push_back("the profile defines the program block for at most " + std::to_string(kDefaultProgramMaxChannels) +
+                     " channels");
     if (!errs.empty()) {
       m.step_index.reset();
       m.cycle_index.reset();
@@ -358,8 +356,10 @@ void Poller::publish_samples(std::int64_t t_ns, bool link_up) {
     s.receive_time_ns = t_ns;
     if (s.valid) last_state_[k] = s.state;
     // A sample counts for the command engine only from a cycle whose reads all succeeded.
-    if (link_up) engine_.observe(k, s, t_ns);
-    else engine_.observe_invalid(k);
+    if (link_up)
+      engine_.observe(k, s, t_ns);
+    else
+      engine_.observe_invalid(k);
     slots_.samples[k]->store(s);
   }
 }

@@ -16,11 +16,16 @@ const char* to_string(Table t) noexcept { return t == Table::input ? "input" : "
 
 const char* to_string(DataType t) noexcept {
   switch (t) {
-    case DataType::u16: return "u16";
-    case DataType::i16: return "i16";
-    case DataType::u32: return "u32";
-    case DataType::i32: return "i32";
-    case DataType::f32: return "f32";
+    case DataType::u16:
+      return "u16";
+    case DataType::i16:
+      return "i16";
+    case DataType::u32:
+      return "u32";
+    case DataType::i32:
+      return "i32";
+    case DataType::f32:
+      return "f32";
   }
   return "?";
 }
@@ -89,8 +94,7 @@ RegisterMap default_profile(std::uint16_t channel_count) {
 
 RegisterMap with_capabilities(const RegisterMap& map, std::optional<std::uint16_t> capabilities) {
   RegisterMap m = map;
-  if (m.forecast_power && m.forecast_capability != 0 &&
-      (!capabilities || (*capabilities & m.forecast_capability) == 0))
+  if (m.forecast_power && m.forecast_capability != 0 && (!capabilities || (*capabilities & m.forecast_capability) == 0))
     m.forecast_power.reset();
   m.forecast_capability = 0;
   if (m.program_capability != 0 && (!capabilities || (*capabilities & m.program_capability) == 0)) {
@@ -128,8 +132,10 @@ std::vector<std::string> validate_map(const RegisterMap& map) {
   auto err = [&](const std::string& msg) { errors.push_back(prefix + msg); };
 
   std::vector<Named> fields = {
-      {"voltage", &map.voltage, true, false},       {"current", &map.current, true, false},
-      {"state", &map.state, true, false},           {"cmd_enable", &map.cmd_enable, true, true},
+      {"voltage", &map.voltage, true, false},
+      {"current", &map.current, true, false},
+      {"state", &map.state, true, false},
+      {"cmd_enable", &map.cmd_enable, true, true},
       {"cmd_setpoint", &map.cmd_setpoint, true, true},
   };
   auto opt = [&](const char* name, const std::optional<Field>& f, bool per_channel, bool command) {
@@ -162,7 +168,8 @@ std::vector<std::string> validate_map(const RegisterMap& map) {
           " cannot carry a discharging (negative) forecast (expected i16, i32 or f32, or a negative offset)");
     if (map.forecast_capability != 0 && !map.capabilities) {
       char buf[120];
-      std::snprintf(buf, sizeof buf, "forecast_power: read only with capability 0x%X but the map has no capabilities field",
+      std::snprintf(buf, sizeof buf,
+                    "forecast_power: read only with capability 0x%X but the map has no capabilities field",
                     static_cast<unsigned>(map.forecast_capability));
       err(buf);
     }
@@ -196,8 +203,7 @@ std::vector<std::string> validate_map(const RegisterMap& map) {
     const std::uint32_t last = f.address + static_cast<std::uint32_t>(channels - 1) * f.stride + count;
     if (last > 0x10000U) {
       char buf[200];
-      std::snprintf(buf, sizeof buf,
-                    "%s: address %u + (channel_count %zu - 1) * stride %u + %u registers passes 65535",
+      std::snprintf(buf, sizeof buf, "%s: address %u + (channel_count %zu - 1) * stride %u + %u registers passes 65535",
                     n.name, f.address, channels, f.stride, count);
       err(buf);
       continue;  // its instances would wrap; overlaps would be noise

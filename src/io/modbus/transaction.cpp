@@ -14,8 +14,8 @@ namespace eqd::io::modbus {
 
 namespace {
 
-constexpr int kMbapLength = 7;   // transaction id 2, protocol id 2, length 2, unit id 1
-constexpr int kMaxAdu = 260;     // MODBUS_TCP_MAX_ADU_LENGTH
+constexpr int kMbapLength = 7;  // transaction id 2, protocol id 2, length 2, unit id 1
+constexpr int kMaxAdu = 260;    // MODBUS_TCP_MAX_ADU_LENGTH
 constexpr int kFnWriteMultiple = 0x10;
 
 modbus_t* mb(void* p) noexcept { return static_cast<modbus_t*>(p); }
@@ -38,9 +38,7 @@ bool send_all(int fd, const std::uint8_t* p, std::size_t n) noexcept {
   return true;
 }
 
-std::uint16_t be16(const std::uint8_t* p) noexcept {
-  return static_cast<std::uint16_t>((p[0] << 8) | p[1]);
-}
+std::uint16_t be16(const std::uint8_t* p) noexcept { return static_cast<std::uint16_t>((p[0] << 8) | p[1]); }
 
 void put16(std::uint8_t* p, int v) noexcept {
   p[0] = static_cast<std::uint8_t>((v >> 8) & 0xFF);
@@ -61,13 +59,14 @@ int transact(Transactor& t, const std::uint8_t* pdu, int pdu_len, std::uint8_t* 
   for (int i = 0; i < pdu_len; ++i) req[kMbapLength + i] = pdu[i];
   const int fd = modbus_get_socket(mb(t.ctx));
   if (fd < 0) return fail(ECONNRESET);
-  if (!send_all(fd, req, static_cast<std::size_t>(kMbapLength) + static_cast<std::size_t>(pdu_len))) return -1;  // errno from send
+  if (!send_all(fd, req, static_cast<std::size_t>(kMbapLength) + static_cast<std::size_t>(pdu_len)))
+    return -1;  // errno from send
   const int n = modbus_receive_confirmation(mb(t.ctx), rsp);
-  if (n < 0) return -1;                                  // timeout, connection error (errno set)
-  if (n < kMbapLength + 2) return fail(EMBBADDATA);      // no function code and data
+  if (n < 0) return -1;                                                 // timeout, connection error (errno set)
+  if (n < kMbapLength + 2) return fail(EMBBADDATA);                     // no function code and data
   if (be16(rsp) != tid || be16(rsp + 2) != 0) return fail(EMBBADDATA);  // stale or foreign response
-  if (be16(rsp + 4) != n - 6) return fail(EMBBADDATA);   // length field disagrees with the frame
-  if (rsp[6] != req[6]) return fail(EMBBADSLAVE);        // another unit answered
+  if (be16(rsp + 4) != n - 6) return fail(EMBBADDATA);                  // length field disagrees with the frame
+  if (rsp[6] != req[6]) return fail(EMBBADSLAVE);                       // another unit answered
   const int fn = rsp[kMbapLength];
   if (fn == (pdu[0] | 0x80)) {
     const int code = rsp[kMbapLength + 1];

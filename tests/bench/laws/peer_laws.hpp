@@ -24,11 +24,11 @@ namespace eqd::bench {
 struct BusView {
   double now_s = 0.0;
   double target_W = 0.0;
-  double free_W = 0.0;              ///< test channels, bus side (eqd's core's own sum)
-  double eq_measured_W = 0.0;       ///< usable buffers in equalization mode, bus side
-  double capacity_charge_W = 0.0;   ///< sum of usable buffers' charge headroom, bus side (>= 0)
-  double capacity_discharge_W = 0.0;///< sum of usable buffers' discharge headroom, bus side (>= 0, magnitude)
-  double rated_W = 0.0;             ///< sum of max(charge, discharge) ratings, bus side
+  double free_W = 0.0;                ///< test channels, bus side (eqd's core's own sum)
+  double eq_measured_W = 0.0;         ///< usable buffers in equalization mode, bus side
+  double capacity_charge_W = 0.0;     ///< sum of usable buffers' charge headroom, bus side (>= 0)
+  double capacity_discharge_W = 0.0;  ///< sum of usable buffers' discharge headroom, bus side (>= 0, magnitude)
+  double rated_W = 0.0;               ///< sum of max(charge, discharge) ratings, bus side
   [[nodiscard]] double net_W() const noexcept { return free_W + eq_measured_W; }
 };
 

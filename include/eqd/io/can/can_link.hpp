@@ -35,16 +35,16 @@ using io::slots_from_core;
 
 /// Configuration of one CAN controller link. Plain data; config keys in docs/can-profile.md.
 struct CanLinkConfig {
-  std::string name;                    ///< controller name (channels are NAME/N)
-  std::string interface = "can0";      ///< controllers[].interface
-  std::uint32_t node_id = 1;           ///< controllers[].node_id (added to the map's identifiers)
+  std::string name;                ///< controller name (channels are NAME/N)
+  std::string interface = "can0";  ///< controllers[].interface
+  std::uint32_t node_id = 1;       ///< controllers[].node_id (added to the map's identifiers)
   SignalMap map = default_can_profile();
   /// Controller channel k -> core channel index (kNoChannel: not used; size <= map.channel_count).
   std::vector<core::ChannelIndex> channel_slots;
-  double status_hz = 10.0;             ///< controllers[].poll_hz: the controller's cyclic status rate
-  int timeout_ms = 500;                ///< controllers[].timeout_ms: silence after which it is down
-  std::uint32_t heartbeat_period_ms = 500;   ///< 0: never send the heartbeat
-  std::uint32_t tick_ms = 10;          ///< how often commands are picked up from the core
+  double status_hz = 10.0;                  ///< controllers[].poll_hz: the controller's cyclic status rate
+  int timeout_ms = 500;                     ///< controllers[].timeout_ms: silence after which it is down
+  std::uint32_t heartbeat_period_ms = 500;  ///< 0: never send the heartbeat
+  std::uint32_t tick_ms = 10;               ///< how often commands are picked up from the core
   /// Socket receive buffer: a burst the I/O thread cannot take at once waits here instead of being
   /// dropped by the kernel (1 MiB holds ~1000 frames, ~120 ms of a saturated 1 Mbit/s bus). Needs
   /// CAP_NET_ADMIN beyond net.core.rmem_max; else the largest allowed is used.
@@ -55,13 +55,12 @@ struct CanLinkConfig {
   /// A channel's program position (program frame) goes with its status frames for this long after it
   /// arrived; older: not reported. Controllers send it on every change and at least once a second.
   std::uint32_t program_max_age_ms = 3000;
-  int backoff_initial_ms = 100;        ///< socket reopen delay; doubles per failure
+  int backoff_initial_ms = 100;  ///< socket reopen delay; doubles per failure
   int backoff_max_ms = 5000;
   /// Called on the link's thread with each error it records in LinkStats::last_error (`channel`
   /// 1-based, 0 for the link as a whole), e.g. to log it. Empty: errors are only counted.
   std::function<void(std::uint16_t channel, const char* message)> on_error;
 };
-
 
 /// Opens the socket of a link: returns a non-blocking fd carrying one kernel can_frame/canfd_frame per
 /// read and write, or -1 with ec set. Called on the link's thread. The default opens CAN_RAW on
@@ -70,20 +69,20 @@ using SocketFactory = std::function<int(const CanLinkConfig& cfg, const Codec& c
 
 /// CAN-specific counters (besides LinkStats). Trivially copyable.
 struct CanStats {
-  std::uint64_t frames_received = 0;  ///< every frame read (data and error frames)
-  std::uint64_t status_frames = 0;    ///< status frames decoded and published
-  std::uint64_t forecast_frames = 0;  ///< forecast frames received (good, refused or malformed)
-  std::uint64_t program_frames = 0;   ///< program frames received (good, refused or malformed)
-  std::uint64_t ignored_frames = 0;   ///< frames with an identifier of no interest (filters off)
-  std::uint64_t bad_frames = 0;       ///< malformed: wrong size, short, bad channel or state code
-  std::uint64_t error_frames = 0;     ///< CAN_ERR_FLAG frames
-  std::uint64_t bus_off = 0;          ///< bus-off events
-  std::uint64_t error_passive = 0;    ///< error-passive events
-  std::uint64_t recoveries = 0;       ///< restarted / back to error-active
-  std::uint64_t tx_queue_full = 0;    ///< writes refused with ENOBUFS/EAGAIN (retried next tick)
-  std::uint64_t kernel_timestamps = 0;///< frames stamped by the kernel (SO_TIMESTAMP)
-  std::uint64_t kernel_drops = 0;     ///< frames the kernel dropped for a full receive queue (SO_RXQ_OVFL)
-  bool bus_ok = true;                 ///< false while bus-off or error-passive
+  std::uint64_t frames_received = 0;    ///< every frame read (data and error frames)
+  std::uint64_t status_frames = 0;      ///< status frames decoded and published
+  std::uint64_t forecast_frames = 0;    ///< forecast frames received (good, refused or malformed)
+  std::uint64_t program_frames = 0;     ///< program frames received (good, refused or malformed)
+  std::uint64_t ignored_frames = 0;     ///< frames with an identifier of no interest (filters off)
+  std::uint64_t bad_frames = 0;         ///< malformed: wrong size, short, bad channel or state code
+  std::uint64_t error_frames = 0;       ///< CAN_ERR_FLAG frames
+  std::uint64_t bus_off = 0;            ///< bus-off events
+  std::uint64_t error_passive = 0;      ///< error-passive events
+  std::uint64_t recoveries = 0;         ///< restarted / back to error-active
+  std::uint64_t tx_queue_full = 0;      ///< writes refused with ENOBUFS/EAGAIN (retried next tick)
+  std::uint64_t kernel_timestamps = 0;  ///< frames stamped by the kernel (SO_TIMESTAMP)
+  std::uint64_t kernel_drops = 0;       ///< frames the kernel dropped for a full receive queue (SO_RXQ_OVFL)
+  bool bus_ok = true;                   ///< false while bus-off or error-passive
 };
 
 /// Thread-safety: construct, start(), stop() from one owner thread; every other method from any

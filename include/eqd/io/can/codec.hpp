@@ -18,11 +18,11 @@ namespace eqd::io::can {
 /// One CAN or CAN FD frame, transport-neutral (the socket layer converts to the kernel's
 /// struct can_frame / canfd_frame). Trivially copyable.
 struct Frame {
-  std::uint32_t id = 0;     ///< 11 or 29 bits, without flags
+  std::uint32_t id = 0;  ///< 11 or 29 bits, without flags
   bool extended = false;
   bool fd = false;
-  bool error = false;       ///< an error frame (CAN_ERR_FLAG): id holds the CAN_ERR_* class bits
-  std::uint8_t len = 0;     ///< data bytes
+  bool error = false;    ///< an error frame (CAN_ERR_FLAG): id holds the CAN_ERR_* class bits
+  std::uint8_t len = 0;  ///< data bytes
   std::uint8_t data[64] = {};
 };
 
@@ -143,12 +143,13 @@ class Codec {
   /// Simulated controller side: forecast frame of channel k (NaN = "not available"). out_of_range for a
   /// value the signal cannot carry (or that would read as "not available"). False-y status when the
   /// map has no forecast frame (bad_value).
-  [[nodiscard]] CodecStatus encode_forecast(std::size_t k, double forecast_W, Frame& out, const char*& field) const noexcept;
+  [[nodiscard]] CodecStatus encode_forecast(std::size_t k, double forecast_W, Frame& out,
+                                            const char*& field) const noexcept;
   /// Simulated controller side: program frame of channel k (kNoStep / kNoIndex = "not available").
   /// out_of_range for a value the signal cannot carry (or that would read as "not available");
   /// bad_value when the map has no program frame.
-  [[nodiscard]] CodecStatus encode_program(std::size_t k, std::uint16_t step_index, std::uint32_t cycle_index, Frame& out,
-                                           const char*& field) const noexcept;
+  [[nodiscard]] CodecStatus encode_program(std::size_t k, std::uint16_t step_index, std::uint32_t cycle_index,
+                                           Frame& out, const char*& field) const noexcept;
   /// Simulated controller side: decode a command frame (validated: enable 0/1, channel in range).
   [[nodiscard]] CodecStatus decode_command(const Frame& f, DecodedCommand& out, const char*& field) const noexcept;
   /// Simulated controller side: heartbeat counter of a heartbeat frame.
@@ -193,9 +194,9 @@ class Codec {
   const Signal* s_forecast_ = nullptr;  ///< forecast_power in the status frame
   const Signal* f_channel_ = nullptr;   ///< forecast frame
   const Signal* f_forecast_ = nullptr;
-  const Signal* s_step_ = nullptr;      ///< step_index / cycle_index in the status frame
+  const Signal* s_step_ = nullptr;  ///< step_index / cycle_index in the status frame
   const Signal* s_cycle_ = nullptr;
-  const Signal* p_channel_ = nullptr;   ///< program frame
+  const Signal* p_channel_ = nullptr;  ///< program frame
   const Signal* p_step_ = nullptr;
   const Signal* p_cycle_ = nullptr;
   const Signal* c_channel_ = nullptr;

@@ -18,12 +18,12 @@ enum class ByteOrder : std::uint8_t { little, big };
 
 /// One value inside a frame. raw = bits as stored; physical = raw * scale + offset.
 struct Signal {
-  std::string name;            ///< one of the role's signal names (see signal_names())
-  std::uint16_t start_bit = 0; ///< DBC numbering: bit b of byte B is B*8 + b (b = 0 the LSB)
-  std::uint8_t length = 1;     ///< bits, 1..64
+  std::string name;             ///< one of the role's signal names (see signal_names())
+  std::uint16_t start_bit = 0;  ///< DBC numbering: bit b of byte B is B*8 + b (b = 0 the LSB)
+  std::uint8_t length = 1;      ///< bits, 1..64
   ByteOrder order = ByteOrder::little;
-  bool is_signed = false;      ///< two's complement
-  double scale = 1.0;          ///< must not be 0
+  bool is_signed = false;  ///< two's complement
+  double scale = 1.0;      ///< must not be 0
   double offset = 0.0;
 };
 
@@ -40,12 +40,12 @@ const char* to_string(FrameRole r) noexcept;
 /// One frame of a map.
 struct FrameLayout {
   FrameRole role = FrameRole::status;
-  std::uint32_t id = 0;          ///< base identifier
-  bool extended = false;         ///< 29-bit identifier (else 11-bit)
-  std::uint8_t length = 8;       ///< data bytes: 0..8 classic; 12, 16, 20, 24, 32, 48, 64 need CAN FD
-  bool fd = false;               ///< send/expect CAN FD frames (required when length > 8)
-  bool add_node_id = true;       ///< identifier = id + node_id (+ channel offset)
-  std::uint32_t id_stride = 0;   ///< per-channel identifier step (multiplexing by id); 0 = one id
+  std::uint32_t id = 0;         ///< base identifier
+  bool extended = false;        ///< 29-bit identifier (else 11-bit)
+  std::uint8_t length = 8;      ///< data bytes: 0..8 classic; 12, 16, 20, 24, 32, 48, 64 need CAN FD
+  bool fd = false;              ///< send/expect CAN FD frames (required when length > 8)
+  bool add_node_id = true;      ///< identifier = id + node_id (+ channel offset)
+  std::uint32_t id_stride = 0;  ///< per-channel identifier step (multiplexing by id); 0 = one id
   std::vector<Signal> signals;
 
   /// Signal by name, or nullptr. Any thread.
@@ -116,7 +116,9 @@ struct FrameId {
   std::uint32_t id = 0;
   bool extended = false;
   FrameRole role = FrameRole::status;
-  friend bool operator==(const FrameId& a, const FrameId& b) noexcept { return a.id == b.id && a.extended == b.extended; }
+  friend bool operator==(const FrameId& a, const FrameId& b) noexcept {
+    return a.id == b.id && a.extended == b.extended;
+  }
 };
 /// Every identifier a controller with this map and node id uses (per channel when id_stride > 0).
 [[nodiscard]] std::vector<FrameId> frame_ids(const SignalMap& map, std::uint32_t node_id);

@@ -25,8 +25,8 @@ namespace eqd::io::can {
 [[nodiscard]] bool from_wire(const void* buf, std::size_t n, Frame& out) noexcept;
 
 /// Error classes eqd asks the kernel to deliver as error frames (CAN_RAW_ERR_FILTER).
-inline constexpr std::uint32_t kErrorMask = 0x00000004U /*CAN_ERR_CRTL*/ | 0x00000040U /*CAN_ERR_BUSOFF*/ |
-                                            0x00000100U /*CAN_ERR_RESTARTED*/;
+inline constexpr std::uint32_t kErrorMask =
+    0x00000004U /*CAN_ERR_CRTL*/ | 0x00000040U /*CAN_ERR_BUSOFF*/ | 0x00000100U /*CAN_ERR_RESTARTED*/;
 
 /// Kernel receive filters (CAN_RAW_FILTER) accepting exactly `ids` (duplicates merged).
 [[nodiscard]] std::vector<can_filter> make_filters(const std::vector<FrameId>& ids);

@@ -90,19 +90,19 @@ const char* to_string(SampleError e) noexcept;
 
 /// A decoded sample and, when invalid, why and which field.
 struct DecodedSample {
-  core::Sample sample{};          ///< valid == (error == none); receive_time_ns left 0 for the caller
+  core::Sample sample{};  ///< valid == (error == none); receive_time_ns left 0 for the caller
   SampleError error = SampleError::none;
-  const char* field = "";         ///< static name of the offending field ("voltage", ...)
+  const char* field = "";  ///< static name of the offending field ("voltage", ...)
   /// A forecast_power that was read but refused (infinite: not_finite; |W| > range.power_abs_max_W:
   /// out_of_range). The sample stays valid with forecast_W = NaN; the caller counts and reports it.
   SampleError forecast_error = SampleError::none;
-  double forecast_raw_W = 0.0;    ///< the refused forecast value, for the report
+  double forecast_raw_W = 0.0;  ///< the refused forecast value, for the report
   /// A step_index / cycle_index that was read but does not fit the sample's field (not finite:
   /// not_finite; negative, not whole or above the field's largest reported value: out_of_range). The
   /// sample stays valid with that field "not reported"; the caller counts and reports it.
   SampleError step_error = SampleError::none;
   SampleError cycle_error = SampleError::none;
-  double step_raw = 0.0;          ///< the refused values, for the report
+  double step_raw = 0.0;  ///< the refused values, for the report
   double cycle_raw = 0.0;
 };
 
@@ -124,15 +124,14 @@ struct WriteRequest {
 /// Result of encode_command().
 struct EncodedCommand {
   CodecStatus status = CodecStatus::ok;
-  const char* field = "";             ///< offending field when status != ok
-  std::vector<WriteRequest> writes;   ///< one per contiguous run of command fields (one for the default profile)
+  const char* field = "";            ///< offending field when status != ok
+  std::vector<WriteRequest> writes;  ///< one per contiguous run of command fields (one for the default profile)
 };
 
 /// Registers of the command block of `channel`: cmd_enable = equalize ? 1 : 0, cmd_setpoint =
 /// equalize ? setpoint_W : 0, cmd_lease = lease_ms. Contiguous fields are merged into one write so
 /// that the controller applies enable, setpoint and lease together. Any thread (pure).
-[[nodiscard]] EncodedCommand encode_command(const RegisterMap& map, std::size_t channel,
-                                            const core::Command& cmd);
+[[nodiscard]] EncodedCommand encode_command(const RegisterMap& map, std::size_t channel, const core::Command& cmd);
 
 /// Register address of a per-channel field for `channel` (address + channel * stride). Any thread.
 [[nodiscard]] constexpr std::uint32_t channel_address(const Field& f, std::size_t channel) noexcept {

@@ -35,21 +35,21 @@ enum class Transport : std::uint8_t { tcp, rtu };
 /// Configuration of one controller connection (one poller). Plain data; config keys in
 /// docs/modbus-profile.md.
 struct PollerConfig {
-  std::string name;                  ///< controller name (channels are NAME/INDEX)
+  std::string name;  ///< controller name (channels are NAME/INDEX)
   Transport transport = Transport::tcp;
-  std::string host = "127.0.0.1";    ///< tcp
-  std::uint16_t port = 502;          ///< tcp
-  std::string device;                ///< rtu: serial device path
-  int baud = 115200;                 ///< rtu
-  char parity = 'N';                 ///< rtu: 'N', 'E' or 'O'
-  int data_bits = 8;                 ///< rtu
-  int stop_bits = 1;                 ///< rtu
-  int unit_id = 1;                   ///< Modbus unit (slave) id, 1..247
-  double poll_hz = 10.0;             ///< status reads per second
-  int timeout_ms = 200;              ///< response timeout of one request
-  int backoff_initial_ms = 100;      ///< first reconnect delay; doubles per failure
-  int backoff_max_ms = 5000;         ///< reconnect delay cap
-  int max_consecutive_timeouts = 3;  ///< then the link is closed and reopened
+  std::string host = "127.0.0.1";                                   ///< tcp
+  std::uint16_t port = 502;                                         ///< tcp
+  std::string device;                                               ///< rtu: serial device path
+  int baud = 115200;                                                ///< rtu
+  char parity = 'N';                                                ///< rtu: 'N', 'E' or 'O'
+  int data_bits = 8;                                                ///< rtu
+  int stop_bits = 1;                                                ///< rtu
+  int unit_id = 1;                                                  ///< Modbus unit (slave) id, 1..247
+  double poll_hz = 10.0;                                            ///< status reads per second
+  int timeout_ms = 200;                                             ///< response timeout of one request
+  int backoff_initial_ms = 100;                                     ///< first reconnect delay; doubles per failure
+  int backoff_max_ms = 5000;                                        ///< reconnect delay cap
+  int max_consecutive_timeouts = 3;                                 ///< then the link is closed and reopened
   std::uint16_t expected_profile_version = kDefaultProfileVersion;  ///< 0: do not check
   RegisterMap map = default_profile();
   PlanOptions plan{};
@@ -139,7 +139,7 @@ class Poller final : public io::Link {
   /// Per channel: the state of its last valid sample (an invalid one keeps it: connected, not offline).
   std::vector<core::ChannelState> last_state_;
   void* ctx_ = nullptr;  ///< modbus_t*; only the poller thread touches it (kept opaque in this header)
-  Transactor tx_;  ///< checked requests on ctx_ (transaction.hpp)
+  Transactor tx_;        ///< checked requests on ctx_ (transaction.hpp)
   int consecutive_timeouts_ = 0;
   std::uint16_t heartbeat_value_ = 0;
   std::int64_t next_heartbeat_ns_ = 0;

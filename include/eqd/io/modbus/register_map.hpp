@@ -92,8 +92,8 @@ struct PlausibleRange {
 
 /// A complete map. Optional fields may be absent on real devices.
 struct RegisterMap {
-  std::string name = "eqd-default";   ///< profile name (e.g. "eqd-default" or the YAML map's name)
-  std::uint16_t channel_count = 16;   ///< channels exposed by one controller (unit)
+  std::string name = "eqd-default";  ///< profile name (e.g. "eqd-default" or the YAML map's name)
+  std::uint16_t channel_count = 16;  ///< channels exposed by one controller (unit)
 
   // Device block (optional on third-party devices).
   std::optional<Field> profile_version;
@@ -110,10 +110,10 @@ struct RegisterMap {
   // Per-channel status block.
   Field voltage;
   Field current;
-  std::optional<Field> power;           ///< absent: power = voltage * current
+  std::optional<Field> power;  ///< absent: power = voltage * current
   Field state;
   std::optional<Field> fault_code;
-  std::optional<Field> eq_flag;         ///< absent: equalizing = (state == equalizing code)
+  std::optional<Field> eq_flag;  ///< absent: equalizing = (state == equalizing code)
   std::optional<Field> sample_counter;
   /// Announced schedule: the battery-side power (W, + = charging) the controller expects the channel
   /// to draw one forecast horizon from now (core::Sample::forecast_W). Optional and never makes a sample
@@ -139,8 +139,8 @@ struct RegisterMap {
   std::vector<std::uint8_t> state_codes = {0, 1, 2, 3, 4};
 
   // Per-channel command block (holding registers). Written together when contiguous.
-  Field cmd_enable;     ///< 1 = equalize (working condition simulation step), 0 = stop
-  Field cmd_setpoint;   ///< setpoint_W
+  Field cmd_enable;                ///< 1 = equalize (working condition simulation step), 0 = stop
+  Field cmd_setpoint;              ///< setpoint_W
   std::optional<Field> cmd_lease;  ///< lease_ms; absent: the device has no lease
 
   // Supervisor heartbeat (holding register, device level).
@@ -166,9 +166,9 @@ RegisterMap with_capabilities(const RegisterMap& map, std::optional<std::uint16_
 /// the map is usable. Checks: overlaps within each table (over all channels), address overflow with
 /// channel_count * stride, fields wider than one request, scale == 0 or non-finite scale/offset,
 /// command and heartbeat fields in the holding table, strides narrower than a field, empty
-/// state_codes, range sanity, an expected_profile_version without a profile_version field, a forecast_power of an unsigned type without a negative offset (it could
-/// not carry a discharge) or gated by a capability the map cannot read, step_index/cycle_index gated
-/// by a capability the map cannot read. Any thread (pure).
+/// state_codes, range sanity, an expected_profile_version without a profile_version field, a forecast_power of an
+/// unsigned type without a negative offset (it could not carry a discharge) or gated by a capability the map cannot
+/// read, step_index/cycle_index gated by a capability the map cannot read. Any thread (pure).
 std::vector<std::string> validate_map(const RegisterMap& map);
 
 }  // namespace eqd::io::modbus

@@ -25,19 +25,23 @@ struct ModbusSettings : TransportSettings {
 
 /// controllers[] with `transport: tcp`. Plain data.
 struct TcpSettings final : ModbusSettings {
-  std::string host;         ///< controllers[].host (required): IP literal or host name
-  std::uint16_t port = 502; ///< controllers[].port 1..65535
-  [[nodiscard]] std::unique_ptr<TransportSettings> clone() const override { return std::make_unique<TcpSettings>(*this); }
+  std::string host;          ///< controllers[].host (required): IP literal or host name
+  std::uint16_t port = 502;  ///< controllers[].port 1..65535
+  [[nodiscard]] std::unique_ptr<TransportSettings> clone() const override {
+    return std::make_unique<TcpSettings>(*this);
+  }
 };
 
 /// controllers[] with `transport: rtu`. Plain data.
 struct RtuSettings final : ModbusSettings {
-  std::string device;   ///< controllers[].device (required), e.g. /dev/ttyUSB0
-  int baud = 19200;     ///< controllers[].baud (a standard rate)
-  char parity = 'N';    ///< controllers[].parity: N | E | O
-  int data_bits = 8;    ///< controllers[].data_bits: 7 | 8
-  int stop_bits = 1;    ///< controllers[].stop_bits: 1 | 2
-  [[nodiscard]] std::unique_ptr<TransportSettings> clone() const override { return std::make_unique<RtuSettings>(*this); }
+  std::string device;  ///< controllers[].device (required), e.g. /dev/ttyUSB0
+  int baud = 19200;    ///< controllers[].baud (a standard rate)
+  char parity = 'N';   ///< controllers[].parity: N | E | O
+  int data_bits = 8;   ///< controllers[].data_bits: 7 | 8
+  int stop_bits = 1;   ///< controllers[].stop_bits: 1 | 2
+  [[nodiscard]] std::unique_ptr<TransportSettings> clone() const override {
+    return std::make_unique<RtuSettings>(*this);
+  }
 };
 
 /// The registry entries (registered by io's built-in list).

@@ -27,9 +27,9 @@ struct ChannelSpec {
   std::shared_ptr<const OcvTable> ocv;  ///< required
   ConverterParams converter{};
   std::shared_ptr<const Schedule> schedule;  ///< null: no test program (idle until assigned)
-  std::size_t bus = 0;                  ///< index into the rig's buses
-  bool buffer = false;                  ///< assigned to eqd as an equalization channel at start
-  core::BufferLimits limits{};          ///< eqd's window and limits (buffers)
+  std::size_t bus = 0;                       ///< index into the rig's buses
+  bool buffer = false;                       ///< assigned to eqd as an equalization channel at start
+  core::BufferLimits limits{};               ///< eqd's window and limits (buffers)
 };
 
 /// Controller-level settings.
@@ -55,9 +55,9 @@ const char* to_string(CommandResult r) noexcept;
 
 /// What the controller reports for one channel (its registers). Frozen while the channel is stalled.
 struct ChannelReading {
-  double voltage_V = 0.0;       ///< measured (with noise)
-  double current_A = 0.0;       ///< measured (with noise)
-  double power_W = 0.0;         ///< measured battery-side power
+  double voltage_V = 0.0;  ///< measured (with noise)
+  double current_A = 0.0;  ///< measured (with noise)
+  double power_W = 0.0;    ///< measured battery-side power
   /// Announced power forecast_horizon_s ahead (battery side); NaN = nothing announced.
   double forecast_W = std::numeric_limits<double>::quiet_NaN();
   /// Program position while the channel runs its schedule: the step (ScheduleRunner::step_index(),
@@ -65,7 +65,7 @@ struct ChannelReading {
   /// Without a running schedule (idle, equalizing, finished, faulted): Sample::kNoStep / kNoIndex.
   std::uint16_t step_index = core::Sample::kNoStep;
   std::uint32_t cycle_index = core::Sample::kNoIndex;
-  std::uint32_t sequence = 0;   ///< sample counter; frozen while stalled
+  std::uint32_t sequence = 0;  ///< sample counter; frozen while stalled
   std::uint16_t fault_code = 0;
   core::ChannelState state = core::ChannelState::idle;
   bool equalization_mode = false;
@@ -73,12 +73,12 @@ struct ChannelReading {
 
 /// Plant truth of one channel (noise-free, never frozen): for the grid meter and the harness' metrics.
 struct ChannelTruth {
-  double voltage_V = 0.0;      ///< terminal voltage
+  double voltage_V = 0.0;  ///< terminal voltage
   double current_A = 0.0;
-  double power_W = 0.0;        ///< battery side
-  double bus_power_W = 0.0;    ///< bus side (what the grid meter sees)
+  double power_W = 0.0;      ///< battery side
+  double bus_power_W = 0.0;  ///< bus side (what the grid meter sees)
   double soc = 0.0;
-  bool equalizing = false;     ///< in equalization mode
+  bool equalizing = false;  ///< in equalization mode
 };
 
 /// A simulated controller. Thread-safety: not thread-safe; one thread (the harness or the simulator's

@@ -13,15 +13,15 @@ namespace eqd::sim {
 
 /// Converter parameters (rig YAML: `converter:`). Magnitudes are positive.
 struct ConverterParams {
-  double max_charge_A = 100.0;     ///< max_charge_A
-  double max_discharge_A = 100.0;  ///< max_discharge_A
-  double max_charge_W = 5000.0;    ///< max_charge_W (battery side)
-  double max_discharge_W = 5000.0; ///< max_discharge_W (battery side)
-  double v_max_V = 4.2;            ///< v_max_V: charging stops here (CV)
-  double v_min_V = 2.5;            ///< v_min_V: discharging stops here
-  double tau_conv_s = 0.5;         ///< tau_conv_s: first-order response of the current loop
-  double dead_time_s = 0.2;        ///< dead_time_s: delay between a command and its effect
-  double efficiency = 0.95;        ///< efficiency (0..1]: bus = battery/eff when charging, *eff discharging
+  double max_charge_A = 100.0;      ///< max_charge_A
+  double max_discharge_A = 100.0;   ///< max_discharge_A
+  double max_charge_W = 5000.0;     ///< max_charge_W (battery side)
+  double max_discharge_W = 5000.0;  ///< max_discharge_W (battery side)
+  double v_max_V = 4.2;             ///< v_max_V: charging stops here (CV)
+  double v_min_V = 2.5;             ///< v_min_V: discharging stops here
+  double tau_conv_s = 0.5;          ///< tau_conv_s: first-order response of the current loop
+  double dead_time_s = 0.2;         ///< dead_time_s: delay between a command and its effect
+  double efficiency = 0.95;         ///< efficiency (0..1]: bus = battery/eff when charging, *eff discharging
 };
 
 /// What the converter is asked to regulate.
@@ -39,10 +39,10 @@ struct Target {
 /// Outcome of one converter step.
 struct ConverterOutput {
   double current_A = 0.0;
-  double voltage_V = 0.0;         ///< battery terminal voltage
-  double power_W = 0.0;           ///< battery side (what the channel controller reports)
-  double bus_power_W = 0.0;       ///< bus side (what the grid meter sees)
-  bool voltage_limited = false;   ///< a voltage limit (CV or v_min) is holding the current back
+  double voltage_V = 0.0;        ///< battery terminal voltage
+  double power_W = 0.0;          ///< battery side (what the channel controller reports)
+  double bus_power_W = 0.0;      ///< bus side (what the grid meter sees)
+  bool voltage_limited = false;  ///< a voltage limit (CV or v_min) is holding the current back
 };
 
 /// Converter of one channel. Thread-safety: not thread-safe; owned by the rig's thread.

@@ -110,22 +110,21 @@ class LearningCoreLaw final : public RigLaw {
 
 /// Timing of the harness (scenario YAML: `harness:`).
 struct HarnessConfig {
-  double duration_s = 3600.0;        ///< duration_s
-  double plant_dt_s = 0.1;           ///< plant_dt_s: plant integration step
-  double sample_period_s = 0.1;      ///< sample_period_s: how often samples are delivered and the law cycles
-  double link_delay_s = 0.0;         ///< link_delay_s: sample age on arrival
-  double command_delay_s = 0.0;      ///< command_delay_s: command travel time to the controller
-  double heartbeat_period_s = 1.0;   ///< heartbeat_period_s
-  double record_period_s = 1.0;      ///< record_period_s: time-series resolution
-  double metrics_from_s = 0.0;       ///< metrics_from_s: grid exchange, residual RMS/peak, flips, travel ignore earlier data
-  double flip_threshold_W = 0.0;     ///< flip_threshold_W: |command| below this does not count as a direction (0 = 1 % of rated)
+  double duration_s = 3600.0;       ///< duration_s
+  double plant_dt_s = 0.1;          ///< plant_dt_s: plant integration step
+  double sample_period_s = 0.1;     ///< sample_period_s: how often samples are delivered and the law cycles
+  double link_delay_s = 0.0;        ///< link_delay_s: sample age on arrival
+  double command_delay_s = 0.0;     ///< command_delay_s: command travel time to the controller
+  double heartbeat_period_s = 1.0;  ///< heartbeat_period_s
+  double record_period_s = 1.0;     ///< record_period_s: time-series resolution
+  double metrics_from_s = 0.0;  ///< metrics_from_s: grid exchange, residual RMS/peak, flips, travel ignore earlier data
+  double flip_threshold_W =
+      0.0;  ///< flip_threshold_W: |command| below this does not count as a direction (0 = 1 % of rated)
 };
 
 /// Something that happens to the rig or eqd at a given time (scenario YAML: `events:`).
 struct Event {
-  enum class Kind : std::uint8_t {
-    inject_fault, clear_fault, stall, unstall, offline, online, kill_eqd, restart_eqd
-  };
+  enum class Kind : std::uint8_t { inject_fault, clear_fault, stall, unstall, offline, online, kill_eqd, restart_eqd };
   double at_s = 0.0;
   Kind kind = Kind::inject_fault;
   std::size_t channel = 0;     ///< global channel index (fault/stall)
@@ -136,16 +135,16 @@ struct Event {
 /// Per-bus time series, preallocated for the whole run (one entry per record period).
 struct BusTrace {
   std::vector<double> t_s;
-  std::vector<double> free_W;          ///< test channels, battery side, noise-free
-  std::vector<double> eq_commanded_W;  ///< sum of setpoints of buffers with equalize=true
-  std::vector<double> eq_measured_W;   ///< channels in equalization mode, battery side
-  std::vector<double> residual_W;      ///< free + eq_measured - target (battery side)
-  std::vector<double> grid_net_W;      ///< bus side (grid meter)
-  std::vector<double> grid_free_W;     ///< bus side, test channels only
-  std::vector<std::size_t> buffers;    ///< global indices of the bus's buffers
-  std::vector<double> setpoint_W;      ///< [record][buffer] flattened: commanded setpoint
-  std::vector<double> buffer_power_W;  ///< [record][buffer] flattened: measured power
-  std::vector<double> buffer_voltage_V;///< [record][buffer] flattened
+  std::vector<double> free_W;                   ///< test channels, battery side, noise-free
+  std::vector<double> eq_commanded_W;           ///< sum of setpoints of buffers with equalize=true
+  std::vector<double> eq_measured_W;            ///< channels in equalization mode, battery side
+  std::vector<double> residual_W;               ///< free + eq_measured - target (battery side)
+  std::vector<double> grid_net_W;               ///< bus side (grid meter)
+  std::vector<double> grid_free_W;              ///< bus side, test channels only
+  std::vector<std::size_t> buffers;             ///< global indices of the bus's buffers
+  std::vector<double> setpoint_W;               ///< [record][buffer] flattened: commanded setpoint
+  std::vector<double> buffer_power_W;           ///< [record][buffer] flattened: measured power
+  std::vector<double> buffer_voltage_V;         ///< [record][buffer] flattened
   std::vector<std::uint8_t> buffer_equalizing;  ///< [record][buffer] flattened (controller's flag)
 };
 
@@ -170,9 +169,9 @@ struct BusMetrics {
 
 /// Step-response figures of one bus after a step at step_at_s, computed from its trace.
 struct StepResponse {
-  double settle_s = -1.0;          ///< time after the step until |residual| stays within band (-1: never)
-  double overshoot_fraction = 0.0; ///< max residual in the step's direction after the step / |step|
-  double step_W = 0.0;             ///< change of the desired equalization power
+  double settle_s = -1.0;           ///< time after the step until |residual| stays within band (-1: never)
+  double overshoot_fraction = 0.0;  ///< max residual in the step's direction after the step / |step|
+  double step_W = 0.0;              ///< change of the desired equalization power
 };
 StepResponse step_response(const BusTrace& tr, double step_at_s, double band_W) noexcept;
 
@@ -228,10 +227,10 @@ class Harness {
   std::vector<double> res_sq_sum_, res_peak_;
   std::vector<std::uint64_t> res_n_;
   std::vector<double> vmin_, vmax_, margin_;
-  std::vector<double> rated_W_;         ///< per bus, cached
-  std::vector<BusMeter> meter_at_from_; ///< per bus: the meters when metrics_from_s was reached
+  std::vector<double> rated_W_;          ///< per bus, cached
+  std::vector<BusMeter> meter_at_from_;  ///< per bus: the meters when metrics_from_s was reached
   bool meters_taken_ = false;
-  std::vector<std::size_t> bus_of_;     ///< per channel, cached
+  std::vector<std::size_t> bus_of_;  ///< per channel, cached
   double now_s_ = 0.0;
   std::int64_t step_ = 0;
   std::uint32_t heartbeat_ = 0;

@@ -29,8 +29,8 @@ struct ControllerSpec {
 /// A full rig description, as loaded from YAML. Plain data.
 struct RigSpec {
   std::string name = "rig";
-  std::string source;          ///< file it came from (for messages)
-  std::uint64_t seed = 1;      ///< seeds the measurement noise
+  std::string source;      ///< file it came from (for messages)
+  std::uint64_t seed = 1;  ///< seeds the measurement noise
   std::vector<BusSpec> buses;
   std::vector<ControllerSpec> controllers;
 };

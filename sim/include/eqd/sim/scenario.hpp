@@ -28,14 +28,14 @@ struct SignalCheck {
 /// Expected outcomes of a scenario (scenario YAML: `expect:`). Unset bounds are not checked.
 struct Expectations {
   std::size_t bus = 0;
-  double step_at_s = -1.0;              ///< step_at_s: enables the step-response checks
-  double settle_within_s = -1.0;        ///< settle_within_s
-  double settle_band_fraction = 0.02;   ///< settle_band_fraction (of the bus's rated equalization power)
-  double overshoot_max_fraction = -1.0; ///< overshoot_max_fraction (of the step)
-  double flips_per_hour_max = -1.0;     ///< flips_per_hour_max
-  double exchange_ratio_max = -1.0;     ///< exchange_ratio_max: grid exchange with / without equalization
-  double window_margin_min_V = -1e300;  ///< window_margin_min_V: buffers stay this far inside their window
-  double residual_rms_max_W = -1.0;     ///< residual_rms_max_W (from harness.metrics_from_s)
+  double step_at_s = -1.0;               ///< step_at_s: enables the step-response checks
+  double settle_within_s = -1.0;         ///< settle_within_s
+  double settle_band_fraction = 0.02;    ///< settle_band_fraction (of the bus's rated equalization power)
+  double overshoot_max_fraction = -1.0;  ///< overshoot_max_fraction (of the step)
+  double flips_per_hour_max = -1.0;      ///< flips_per_hour_max
+  double exchange_ratio_max = -1.0;      ///< exchange_ratio_max: grid exchange with / without equalization
+  double window_margin_min_V = -1e300;   ///< window_margin_min_V: buffers stay this far inside their window
+  double residual_rms_max_W = -1.0;      ///< residual_rms_max_W (from harness.metrics_from_s)
   std::vector<SignalCheck> checks;
 };
 
@@ -54,8 +54,8 @@ Scenario load_scenario(const std::string& path);
 
 /// Outcome of running a scenario against a law.
 struct ScenarioResult {
-  BusMetrics metrics;          ///< of expect.bus
-  StepResponse step;           ///< when expect.step_at_s >= 0
+  BusMetrics metrics;                 ///< of expect.bus
+  StepResponse step;                  ///< when expect.step_at_s >= 0
   std::vector<std::string> failures;  ///< one line per unmet expectation, with the measured number
   std::string summary;                ///< the measured figures, one line
   double wall_s = 0.0;                ///< wall-clock time of the harness run

@@ -34,7 +34,7 @@ const char* to_string(StepType t) noexcept;
 
 /// One level of a pulse train.
 struct PulseLevel {
-  double value = 0.0;       ///< A or W (see Step::pulse_kind), signed
+  double value = 0.0;  ///< A or W (see Step::pulse_kind), signed
   double duration_s = 0.0;
 };
 
