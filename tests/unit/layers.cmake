@@ -10,7 +10,7 @@ add_test(NAME sizes_check COMMAND /usr/bin/python3 -B ${PROJECT_SOURCE_DIR}/scri
 add_test(NAME sizes_check_self_test COMMAND /usr/bin/python3 -B ${PROJECT_SOURCE_DIR}/scripts/check_sizes.py --self-test)
 set_tests_properties(sizes_check sizes_check_self_test PROPERTIES LABELS "unit;layers" TIMEOUT 60)
 # Layout and static checks (issue #13, scripts/check_style.sh): clang-format on every C++ file, clang-tidy
-# (house naming, bugprone-*, performance-*) on the sources the last commit changed, with this build's
+# (house naming, bugprone-*, performance-*) on at most 12 sources the last commit changed, with this build's
 # compile_commands.json. Not in sanitizer builds (the same sources, checked once) nor without the tools.
 find_program(EQD_CLANG_FORMAT clang-format)
 find_program(EQD_CLANG_TIDY clang-tidy)
