@@ -218,7 +218,8 @@ json controllers_view(const daemon::RigView& rig) {
                       {"timeouts", st.timeouts},
                       {"connection_errors", st.connection_errors},
                       {"reconnects", st.reconnects},
-                      {"last_error", last_error}});
+                      {"last_error", last_error},
+                      {"last_error_code", std::string(io::link_errc_name(st.last_error_code))}});
     }
     rows.push_back(std::move(row));
   }

@@ -142,17 +142,21 @@ std::vector<RateLimiter::Summary> RateLimiter::flush(Clock::time_point now) {
 }
 
 void ControllerErrorLog::report(const std::string& controller, std::uint16_t channel, const std::string& bus,
-                                std::string_view message, RateLimiter::Clock::time_point now) {
+                                std::error_code code, std::string_view message, RateLimiter::Clock::time_point now) {
   const RateLimiter::Decision d = limiter_.admit(controller, message, now);
   if (d.summary) log_summary(*d.summary);
   if (!d.log) return;
   // The poller's text already names the controller (and channel); the fields make it searchable:
-  // journalctl CONTROLLER=cab1.
+  // journalctl CONTROLLER=cab1, journalctl LINK_ERROR=timeout.
+  const spdlog::level::level_enum level = code ? spdlog::level::warn : spdlog::level::info;
+  const std::string code_name(code.category() == io::link_category() ? io::link_errc_name(code.value())
+                                                                     : std::string_view{});
   if (channel == 0) {
-    log_with(spdlog::level::warn, {{"CONTROLLER", controller}, {"BUS", bus}}, "{}", message);
+    log_with(level, {{"CONTROLLER", controller}, {"BUS", bus}, {"LINK_ERROR", code_name}}, "{}", message);
   } else {
     const std::string channel_name = controller + "/" + std::to_string(channel);
-    log_with(spdlog::level::warn, {{"CONTROLLER", controller}, {"CHANNEL", channel_name}, {"BUS", bus}}, "{}", message);
+    log_with(level, {{"CONTROLLER", controller}, {"CHANNEL", channel_name}, {"BUS", bus}, {"LINK_ERROR", code_name}},
+             "{}", message);
   }
 }
 
@@ -172,17 +176,16 @@ ControllerErrorLog& controller_errors() {
   return log;
 }
 
-std::function<void(std::uint16_t, const char*)> controller_error_reporter(const config::Config& cfg,
-                                                                          const std::string& controller) {
+io::LinkErrorHook controller_error_reporter(const config::Config& cfg, const std::string& controller) {
   config::ControllerConfig found;
   for (const auto& c : cfg.controllers)
     if (c.name == controller) found = c;
   // A discovered controller whose bus is not known has none (BUS= empty), not the first bus.
   if (found.bus.empty() && !found.bus_unknown && !cfg.buses.empty()) found.bus = cfg.buses.front().name;
-  return [controller, default_bus = found.bus, channel_bus = found.channel_bus](std::uint16_t channel,
-                                                                                const char* message) {
+  return [controller, default_bus = found.bus, channel_bus = found.channel_bus](
+             std::uint16_t channel, std::error_code code, const char* message) {
     const auto it = channel == 0 ? channel_bus.end() : channel_bus.find(channel);
-    controller_errors().report(controller, channel, it == channel_bus.end() ? default_bus : it->second, message);
+    controller_errors().report(controller, channel, it == channel_bus.end() ? default_bus : it->second, code, message);
   };
 }
 

@@ -78,6 +78,7 @@ enum Id : std::size_t {
   kCtlWrites,
   kCtlHeartbeats,
   kCtlRefusedFields,
+  kCtlLinkErrors,
   kChVoltage,
   kChCurrent,
   kChPower,
@@ -192,6 +193,10 @@ const MetricInfo kCatalogue[] = {
     {"eqd_controller_refused_fields_total", kC, kCon, "", "controller,field",
      "Optional sample fields refused (field: forecast|program): published as not reported, the sample kept; also in "
      "errors_total{kind=protocol}."},
+    {"eqd_controller_link_errors_total", kC, kCon, "", "controller,code",
+     "Link errors by code (connect_failed|link_lost|timeout|device_exception|bad_response|value_refused|"
+     "forecast_refused|program_refused|command_refused|write_failed|device_unusable; docs/faults.md): each error "
+     "counted once; only codes seen so far."},
     {"eqd_channel_voltage_volts", kG, kCh, "volts", "bus,channel", "Latest sampled voltage."},
     {"eqd_channel_current_amperes", kG, kCh, "amperes", "bus,channel", "Latest sampled current; positive = charging."},
     {"eqd_channel_power_watts", kG, kCh, "watts", "bus,channel", "Latest sampled power; positive = charging."},
@@ -529,6 +534,21 @@ void Collector::collect_controllers(std::vector<MetricFamily>& out, std::int64_t
   // Why a channel shows no announced forecast or no step numbers although its controller sends them.
   per_controller_by(kCtlRefusedFields, "field",
                     {{"forecast", &io::LinkStats::forecast_errors}, {"program", &io::LinkStats::program_errors}});
+  collect_link_errors(out, st, have);
+}
+
+void Collector::collect_link_errors(std::vector<MetricFamily>& out, const std::vector<io::LinkStats>& st,
+                                    const std::vector<bool>& have) const {
+  // One series per code a controller has met (a dashboard sums them; absent codes cost nothing).
+  MetricFamily& f = family(out, kCtlLinkErrors, 0);
+  for (std::size_t c = 0; c < st.size(); ++c) {
+    if (!have[c]) continue;
+    for (std::size_t code = 1; code < st[c].errors_by_code.size(); ++code)
+      if (st[c].errors_by_code[code] != 0)
+        // The names are string literals, so their data() is NUL-terminated.
+        add(f, controller_labels_[c], "code", io::link_errc_name(static_cast<int>(code)).data()).counter.value =
+            static_cast<double>(st[c].errors_by_code[code]);
+  }
 }
 
 void Collector::collect_channels(std::vector<MetricFamily>& out) const {

@@ -69,7 +69,10 @@ struct Rig {
     c.backoff_initial_ms = 50;
     c.backoff_max_ms = 200;
     c.channel_slots = {0};
-    c.on_error = [this](std::uint16_t, const char*) { errors.fetch_add(1); };
+    c.on_error = [this](std::uint16_t, std::error_code code, const char*) {
+      // Notices (the device's identity) come with no code; errors with theirs.
+      if (code) errors.fetch_add(1);
+    };
     link = std::make_unique<SunSpecLink>(c, slots);
     control = std::thread([this] {
       while (!stop.load()) {
@@ -259,6 +262,7 @@ TEST_CASE("sunspec link: not-implemented values give an invalid sample or a refu
     REQUIRE(eventually([&] { return valid_sample(r); }, 2s));
     r.command_W(true, 6000.0);  // WChaMax 5000 W
     REQUIRE(eventually([&] { return r.last_error().find("beyond WChaMax") != std::string::npos; }, 2s));
+    CHECK(r.link->stats().last_error_code == static_cast<std::uint8_t>(eqd::io::LinkErrc::command_refused));
     CHECK(r.dev.state().writes == 0);
     CHECK(r.dev.state().storctl_mod == 0);
   }
@@ -299,6 +303,7 @@ TEST_CASE("sunspec link refuses malformed devices with a clear error and stays o
         3s);
     REQUIRE(r.link->discovery_errors() > 0);
     CHECK_THAT(r.last_error(), Catch::Contains(f.error));
+    CHECK(r.link->stats().last_error_code == static_cast<std::uint8_t>(eqd::io::LinkErrc::device_unusable));
     CHECK_FALSE(r.link->connected());
     CHECK(r.last().state == eqd::core::ChannelState::offline);
     CHECK(r.errors.load() > 0);

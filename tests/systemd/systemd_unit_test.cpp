@@ -120,14 +120,30 @@ TEST_CASE("controller error log floods are summarised with the controller field"
   spdlog::set_default_logger(capture_logger(cap));
   lg::ControllerErrorLog log(60s);
   const auto t0 = lg::RateLimiter::Clock::time_point{} + 1000s;
-  for (int i = 0; i < 1000; ++i) log.report("cab1", 3, "main", "cab1/3: voltage nan", t0 + i * 10ms);
+  for (int i = 0; i < 1000; ++i)
+    log.report("cab1", 3, "main", eqd::io::LinkErrc::value_refused, "cab1/3: voltage nan", t0 + i * 10ms);
   log.flush(t0 + 61s);
   spdlog::set_default_logger(previous);
   REQUIRE(cap.entries.size() == 2);
   CHECK(has(cap.entries[0], "CHANNEL=cab1/3"));
   CHECK(has(cap.entries[0], "BUS=main"));
+  CHECK(has(cap.entries[0], "LINK_ERROR=value_refused"));  // journalctl LINK_ERROR=value_refused
+  CHECK(has(cap.entries[0], "PRIORITY=4"));                // warning
   CHECK(has(cap.entries[1], "CONTROLLER=cab1"));
   CHECK(has(cap.entries[1], "MESSAGE=cab1: 999 more error(s) in the last 10 s (last: cab1/3: voltage nan)"));
+}
+
+TEST_CASE("a link notice without an error code is logged at info, without a LINK_ERROR field", "[systemd][logging]") {
+  JournalCapture cap;
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(capture_logger(cap));
+  lg::ControllerErrorLog log(60s);
+  log.report("st1", 0, "main", std::error_code{}, "st1 SunSpec device Acme/ES-5/42");
+  spdlog::set_default_logger(previous);
+  REQUIRE(cap.entries.size() == 1);
+  CHECK(has(cap.entries[0], "CONTROLLER=st1"));
+  CHECK(has(cap.entries[0], "PRIORITY=6"));  // info
+  for (const auto& field : cap.entries[0]) CHECK(field.rfind("LINK_ERROR=", 0) == std::string::npos);
 }
 
 TEST_CASE("watchdog gate feeds only when the control loop advanced", "[systemd][watchdog]") {

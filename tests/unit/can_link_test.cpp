@@ -338,6 +338,11 @@ TEST_CASE("can link malformed frames are counted and never published", "[can][li
   CHECK(cs.status_frames == 0);
   CHECK_FALSE(r.sample(0).valid);
   CHECK(std::string(r.link->stats().last_error).find("status frame") != std::string::npos);
+  // The meaningless state code is a refused value, the channel beyond the map a bad response (the last).
+  const auto st = r.link->stats();
+  CHECK(st.errors_by_code[static_cast<std::size_t>(eqd::io::LinkErrc::value_refused)] == 1);
+  CHECK(st.errors_by_code[static_cast<std::size_t>(eqd::io::LinkErrc::bad_response)] >= 1);
+  CHECK(st.last_error_code == static_cast<std::uint8_t>(eqd::io::LinkErrc::bad_response));
   // A good frame still gets through.
   REQUIRE(can_test::write_frame(p2.b, f));
   REQUIRE(can_test::wait_for([&] { return r.sample(0).valid; }, 1s));

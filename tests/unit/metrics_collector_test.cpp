@@ -61,6 +61,8 @@ io::LinkStats link_stats() {
   s.writes = 11;
   s.heartbeats = 12;
   s.reconnects = 13;
+  s.errors_by_code[static_cast<std::size_t>(io::LinkErrc::timeout)] = 21;
+  s.errors_by_code[static_cast<std::size_t>(io::LinkErrc::value_refused)] = 24;
   s.achieved_hz = 9.5;
   s.latency.observe(0.002);  // le 0.005
   s.latency.observe(0.002);
@@ -291,6 +293,17 @@ TEST_CASE("collector exports every catalogued family with the value of its snaps
   CHECK(status_sum == 1.0);
   CHECK(one(families.at("eqd_bus_status"), "status", core::to_string(b.status)).gauge.value == 1.0);
 
+  // Controller: link errors by code, only the codes met (io/error.hpp names them).
+  const auto& by_code = families.at("eqd_controller_link_errors_total");
+  CHECK(one(by_code, "code", "timeout").counter.value == 21.0);
+  CHECK(one(by_code, "code", "value_refused").counter.value == 24.0);
+  for (const auto& m : by_code.metric) {
+    INFO("a series per code met and controller, none for a code never met");
+    bool known = false;
+    for (const auto& l : m.label)
+      known = known || (l.name == "code" && (l.value == "timeout" || l.value == "value_refused"));
+    CHECK(known);
+  }
   // Controller: errors by kind, histogram made cumulative with +Inf last.
   const auto& errors = families.at("eqd_controller_errors_total");
   CHECK(errors.metric.size() == 6);

@@ -32,6 +32,7 @@
 #include "rig_backend.hpp"
 
 using namespace eqd::io::modbus;
+namespace io = eqd::io;
 using eqd::core::Command;
 using eqd::core::Sample;
 using eqd::core::Seqlock;
@@ -223,6 +224,12 @@ TEST_CASE("NaN and out-of-range registers mark only that channel's sample invali
   CHECK_FALSE(slots.sample(2).valid);
   CHECK(slots.sample(0).valid);
   CHECK(poller.stats().invalid_samples >= 2);
+  // Each refused value is recorded with its code (io/error.hpp), once per error.
+  {
+    const auto st = poller.stats();  // one snapshot
+    CHECK(st.errors_by_code[static_cast<std::size_t>(io::LinkErrc::value_refused)] >= 2);
+    CHECK(st.errors_by_code[static_cast<std::size_t>(io::LinkErrc::value_refused)] == st.invalid_samples);
+  }
   CHECK(poller.stats().connected);
   backend->inject_fault(1, FakeControllerBackend::Fault::none);
   backend->inject_fault(2, FakeControllerBackend::Fault::none);
@@ -244,7 +251,12 @@ TEST_CASE("an exception response marks the samples invalid, the link stays up", 
   CHECK(poller.connected());
   CHECK_FALSE(slots.sample(0).valid);
   CHECK(age_ms(slots.sample(0)) < 200);
-  CHECK(std::string(poller.stats().last_error).find("read input") != std::string::npos);
+  {
+    const auto st = poller.stats();  // one snapshot: text, code and counters of the same moment
+    CHECK(std::string(st.last_error).find("read input") != std::string::npos);
+    CHECK(st.last_error_code == static_cast<std::uint8_t>(io::LinkErrc::device_exception));
+    CHECK(st.errors_by_code[static_cast<std::size_t>(io::LinkErrc::device_exception)] == st.exceptions);
+  }
   server.controller(0).clear_faults();
   CHECK(wait_for([&] { return slots.sample(0).valid; }, 2s));
 }
@@ -309,6 +321,8 @@ TEST_CASE("the poller reconnects with capped exponential backoff after a server 
   INFO("connect attempts while down: " << attempts);
   CHECK(attempts >= 3);
   CHECK(attempts <= 9);
+  CHECK(st.last_error_code == static_cast<std::uint8_t>(io::LinkErrc::connect_failed));
+  CHECK(st.errors_by_code[static_cast<std::size_t>(io::LinkErrc::connect_failed)] >= attempts);
   CHECK_FALSE(st.connected);
   CHECK_FALSE(slots.sample(0).valid);
   CHECK(age_ms(slots.sample(0)) < 200);  // offline samples keep being published
@@ -439,18 +453,26 @@ namespace {
 
 /// Errors handed to PollerConfig::on_error (poller thread) for the test thread.
 struct ErrorLog {
+  struct Entry {
+    std::uint16_t channel;
+    std::error_code code;
+    std::string message;
+  };
   std::mutex mutex;
-  std::vector<std::pair<std::uint16_t, std::string>> entries;
-  std::function<void(std::uint16_t, const char*)> sink() {
-    return [this](std::uint16_t ch, const char* msg) {
+  std::vector<Entry> entries;
+  io::LinkErrorHook sink() {
+    return [this](std::uint16_t ch, std::error_code code, const char* msg) {
       const std::lock_guard<std::mutex> lock(mutex);
-      entries.emplace_back(ch, msg);
+      entries.push_back({ch, code, msg});
     };
   }
-  bool has(std::uint16_t ch, const std::string& a, const std::string& b) {
+  /// An error on channel `ch` whose text holds `a` and `b`, with `code`.
+  bool has(std::uint16_t ch, const std::string& a, const std::string& b, io::LinkErrc code) {
     const std::lock_guard<std::mutex> lock(mutex);
-    for (const auto& [c, m] : entries)
-      if (c == ch && m.find(a) != std::string::npos && m.find(b) != std::string::npos) return true;
+    for (const Entry& e : entries)
+      if (e.channel == ch && e.code == code && e.message.find(a) != std::string::npos &&
+          e.message.find(b) != std::string::npos)
+        return true;
     return false;
   }
 };
@@ -495,7 +517,7 @@ TEST_CASE("forecast_power over TCP: read when capability bit 5 is set, refused v
   CHECK(st.invalid_samples == 0);
   CHECK(st.protocol_errors >= st.forecast_errors);
   CHECK(std::string(st.last_error).find("cab1/3: forecast_power") != std::string::npos);
-  CHECK(errors.has(3, "cab1/3", "forecast_power"));
+  CHECK(errors.has(3, "cab1/3", "forecast_power", io::LinkErrc::forecast_refused));
   // Back to a plausible value: used again.
   backend->set_forecast(2, 42.0);
   CHECK(wait_for([&] { return slots.sample(2).forecast_W == 42.0f; }, 2s));
@@ -545,7 +567,7 @@ TEST_CASE("forecast_power over TCP: a controller too large for the block that se
   CHECK(std::isnan(slots.sample(1).forecast_W));  // never its status registers read as forecasts
   CHECK(poller.stats().forecast_errors == 1);     // once per connect
   CHECK(std::string(poller.stats().last_error).find("forecast_power ignored (4500 channels)") != std::string::npos);
-  CHECK(errors.has(0, "huge", "forecast_power ignored"));
+  CHECK(errors.has(0, "huge", "forecast_power ignored", io::LinkErrc::forecast_refused));
   CHECK(server.controller(0).stats().exceptions == 0);
 }
 
@@ -740,7 +762,7 @@ TEST_CASE("program position over TCP: a value the sample cannot hold is counted,
   CHECK(st.invalid_samples == 0);
   CHECK(st.protocol_errors >= st.program_errors);
   CHECK(std::string(st.last_error).find("custom/1: step_index out of range") != std::string::npos);
-  CHECK(errors.has(1, "custom/1", "step_index out of range"));
+  CHECK(errors.has(1, "custom/1", "step_index out of range", io::LinkErrc::program_refused));
   backend->set_program(0, 12, 9);  // plausible again: used again
   CHECK(wait_for([&] { return slots.sample(0).step_index == 12; }, 2s));
 }
@@ -1081,7 +1103,12 @@ TEST_CASE("a response from another unit id or protocol is refused as a protocol 
   const auto ok_during = poller.stats().polls_ok;
   std::this_thread::sleep_for(300ms);
   CHECK(poller.stats().polls_ok == ok_during);  // no cycle read this controller's data
-  CHECK(std::string(poller.stats().last_error).find("slave") != std::string::npos);
+  {
+    // One snapshot: under load a timeout may follow, and the text and code must be read together.
+    const auto st = poller.stats();
+    CHECK(std::string(st.last_error).find("slave") != std::string::npos);
+    CHECK(st.errors_by_code[static_cast<std::size_t>(io::LinkErrc::bad_response)] >= 3);
+  }
 
   proxy.unit_offset.store(0);
   proxy.protocol_id.store(0x0001);  // only one byte non-zero: libmodbus 3.1.6 alone would accept it

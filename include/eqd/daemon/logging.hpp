@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "eqd/config/config.hpp"
+#include "eqd/io/error.hpp"
 
 struct iovec;
 
@@ -143,9 +144,10 @@ class ControllerErrorLog {
   explicit ControllerErrorLog(std::chrono::milliseconds window = std::chrono::seconds(60)) : limiter_(window) {}
 
   /// One error of `controller` (channel 1-based, 0 for the controller as a whole; `bus` may be
-  /// empty). Logs it at warn level unless a repeat within the window.
-  void report(const std::string& controller, std::uint16_t channel, const std::string& bus, std::string_view message,
-              RateLimiter::Clock::time_point now = RateLimiter::Clock::now());
+  /// empty) with its link error code (journal field LINK_ERROR=<name>, io/error.hpp). Logs it at warn
+  /// level unless a repeat within the window; an empty code is a notice, logged at info.
+  void report(const std::string& controller, std::uint16_t channel, const std::string& bus, std::error_code code,
+              std::string_view message, RateLimiter::Clock::time_point now = RateLimiter::Clock::now());
   /// Logs the summaries of ended windows. Call periodically (the main loop does, every second).
   void flush(RateLimiter::Clock::time_point now = RateLimiter::Clock::now());
 
@@ -159,7 +161,6 @@ ControllerErrorLog& controller_errors();
 
 /// A PollerConfig::on_error callback for `controller` of `cfg` that reports into controller_errors()
 /// with the controller's (or the channel's) bus. The callback is thread-safe.
-std::function<void(std::uint16_t, const char*)> controller_error_reporter(const config::Config& cfg,
-                                                                          const std::string& controller);
+io::LinkErrorHook controller_error_reporter(const config::Config& cfg, const std::string& controller);
 
 }  // namespace eqd::daemon::logging

@@ -4,6 +4,7 @@
 /// transport (Modbus TCP/RTU, CAN). A link owns its device and its I/O thread; it publishes samples
 /// into the core's slots and writes the core's commands to the controller.
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -13,6 +14,7 @@
 
 #include "eqd/core/control_core.hpp"
 #include "eqd/core/snapshot.hpp"
+#include "eqd/io/error.hpp"
 
 namespace eqd::io {
 
@@ -90,10 +92,25 @@ struct LinkStats {
   double controller_heartbeat_timeout_ms = 0.0;  ///< as the controller reports it (0: unknown)
   core::Histogram latency{};                     ///< duration of the read phase of a cycle, s
   char last_error[120] = {};                     ///< last error, NUL-terminated
+  /// The code of last_error (LinkErrc value, io/error.hpp); 0 while there has been none.
+  std::uint8_t last_error_code = 0;
+  /// Errors recorded per code (index: LinkErrc value; 0 unused). Each error counts once here, also
+  /// when one of the counters above counts it too.
+  std::array<std::uint64_t, kLinkErrcCount + 1> errors_by_code{};
   bool connected = false;
   bool all_acknowledged = true;  ///< every channel's last command written and read back
   bool released = false;         ///< after release_all(): no channel reads back in equalization
 };
+
+/// Records an error of `code` in `stats` (last_error_code, errors_by_code; the caller has written
+/// last_error) and hands it to `hook` when there is one. Called on the link's I/O thread, which owns
+/// `stats` until it publishes them.
+inline void record_link_error(LinkStats& stats, const LinkErrorHook& hook, std::uint16_t channel, LinkErrc code) {
+  const auto index = static_cast<std::size_t>(code);
+  stats.last_error_code = static_cast<std::uint8_t>(code);
+  if (index < stats.errors_by_code.size()) ++stats.errors_by_code[index];
+  if (hook) hook(channel, make_error_code(code), stats.last_error);
+}
 
 /// One controller link. Thread-safety: start()/stop() from the owner (main) thread; everything else
 /// from any thread. Implementations document their own I/O thread.

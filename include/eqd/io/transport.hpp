@@ -122,7 +122,7 @@ struct LinkSpec {
   std::vector<core::ChannelIndex> channel_slots;
   /// Called on the link's thread with every error it records (channel 1-based, 0: the link). The
   /// daemon logs them; every transport must call it (the journal sees every link's errors).
-  std::function<void(std::uint16_t channel, const char* message)> on_error;
+  LinkErrorHook on_error;
 };
 
 /// A transport. Implementations are stateless and registered once.

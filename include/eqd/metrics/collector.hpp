@@ -90,6 +90,9 @@ class Collector final : public prometheus::Collectable {
   void collect_history(std::vector<prometheus::MetricFamily>& out) const;
   void collect_buses(std::vector<prometheus::MetricFamily>& out) const;
   void collect_controllers(std::vector<prometheus::MetricFamily>& out, std::int64_t now_ns) const;
+  /// eqd_controller_link_errors_total from the controllers' stats (`have[c]`: controller c has stats).
+  void collect_link_errors(std::vector<prometheus::MetricFamily>& out, const std::vector<io::LinkStats>& st,
+                           const std::vector<bool>& have) const;
   void collect_channels(std::vector<prometheus::MetricFamily>& out) const;
 
   Sources src_;

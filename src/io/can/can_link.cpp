@@ -80,14 +80,15 @@ struct CanLink::Impl {
 
   CommandEngine& engine() noexcept { return owner.engine_; }
 
-  /// Hands local.last_error to the configured error hook (channel 1-based, 0: the link).
-  void report(std::size_t channel) {
-    if (owner.cfg_.on_error) owner.cfg_.on_error(static_cast<std::uint16_t>(channel), local.last_error);
+  /// Records local.last_error with `code` and hands it to the configured error hook (channel
+  /// 1-based, 0: the link).
+  void report(std::size_t channel, LinkErrc code) {
+    record_link_error(local, owner.cfg_.on_error, static_cast<std::uint16_t>(channel), code);
   }
 
-  void note(const char* fmt, const char* a, const char* b) {
+  void note(LinkErrc code, const char* fmt, const char* a, const char* b) {
     std::snprintf(local.last_error, sizeof local.last_error, fmt, owner.cfg_.name.c_str(), a, b);
-    report(0);
+    report(0, code);
   }
 
   void set_up(bool v) {
@@ -121,7 +122,7 @@ struct CanLink::Impl {
       sd.close(ignored);
     }
     ++local.connection_errors;
-    note("%s %s: %s", what, std::strerror(err));
+    note(LinkErrc::link_lost, "%s %s: %s", what, std::strerror(err));
     set_up(false);
     const std::int64_t now = steady_ns();
     next_open_ns = now + static_cast<std::int64_t>(backoff_ms) * 1'000'000;
@@ -135,7 +136,7 @@ struct CanLink::Impl {
                            : open_raw_socket(owner.cfg_.interface, codec.ids(), codec.uses_fd(), ec);
     if (fd < 0) {
       ++local.connection_errors;
-      note("%s open %s: %s", owner.cfg_.interface.c_str(), ec.message().c_str());
+      note(LinkErrc::connect_failed, "%s open %s: %s", owner.cfg_.interface.c_str(), ec.message().c_str());
       next_open_ns = now + static_cast<std::int64_t>(backoff_ms) * 1'000'000;
       backoff_ms = std::min(backoff_ms * 2, owner.cfg_.backoff_max_ms);
       return;
@@ -212,8 +213,10 @@ struct CanLink::Impl {
       }
       Frame f;
       if (!from_wire(buf, static_cast<std::size_t>(r), f)) {
+        // A datagram of the wrong size names no frame to report: counted only.
         ++can.bad_frames;
         ++local.protocol_errors;
+        ++local.errors_by_code[static_cast<std::size_t>(LinkErrc::bad_response)];
         continue;
       }
       handle_frame(f, t);
@@ -232,7 +235,7 @@ struct CanLink::Impl {
       if (bus_off) ++can.bus_off;
       if (passive) ++can.error_passive;
       ++local.connection_errors;
-      note("%s %s: %s", owner.cfg_.interface.c_str(), bus_off ? "bus-off" : "error-passive");
+      note(LinkErrc::link_lost, "%s %s: %s", owner.cfg_.interface.c_str(), bus_off ? "bus-off" : "error-passive");
       bus_fault = true;
       set_up(false);
     } else if (recovered && bus_fault) {
@@ -272,7 +275,10 @@ struct CanLink::Impl {
       ++local.protocol_errors;
       std::snprintf(local.last_error, sizeof local.last_error, "%s: status frame 0x%X: %s %s", owner.cfg_.name.c_str(),
                     f.id, field, to_string(st));
-      report(k < ch.size() ? k + 1 : 0);
+      // A frame that does not fit the map is a bad response; one that fits with a value eqd cannot
+      // use (out of range, not finite, a meaningless code) is a refused value.
+      const bool malformed = st == CodecStatus::short_frame || st == CodecStatus::wrong_channel;
+      report(k < ch.size() ? k + 1 : 0, malformed ? LinkErrc::bad_response : LinkErrc::value_refused);
       if (st == CodecStatus::bad_value && k < ch.size() && owner.slots_.samples[k] != nullptr && !bus_fault) {
         // The channel did speak, with a value eqd cannot use: invalid, not stale.
         core::Sample bad{};
@@ -326,7 +332,7 @@ struct CanLink::Impl {
     ++local.forecast_errors;
     std::snprintf(local.last_error, sizeof local.last_error, "%s/%zu: forecast_power %s: ignored, sample kept",
                   owner.cfg_.name.c_str(), k + 1, why);
-    report(k + 1);
+    report(k + 1, LinkErrc::forecast_refused);
   }
 
   /// step_index / cycle_index values eqd must not use: counted and reported; the sample itself is kept.
@@ -341,7 +347,7 @@ struct CanLink::Impl {
       ++local.program_errors;
       std::snprintf(local.last_error, sizeof local.last_error, "%s/%zu: %s %s: ignored, sample kept",
                     owner.cfg_.name.c_str(), k + 1, x.name, to_string(x.st));
-      report(k + 1);
+      report(k + 1, LinkErrc::program_refused);
     }
   }
 
@@ -365,7 +371,7 @@ struct CanLink::Impl {
     ++local.protocol_errors;
     std::snprintf(local.last_error, sizeof local.last_error, "%s: program frame 0x%X: %s %s", owner.cfg_.name.c_str(),
                   f.id, field, to_string(st));
-    report(0);
+    report(0, LinkErrc::bad_response);
   }
 
   void handle_forecast(const Frame& f, std::int64_t t) {
@@ -387,7 +393,7 @@ struct CanLink::Impl {
     ++local.protocol_errors;
     std::snprintf(local.last_error, sizeof local.last_error, "%s: forecast frame 0x%X: %s %s", owner.cfg_.name.c_str(),
                   f.id, field, to_string(st));
-    report(0);
+    report(0, LinkErrc::bad_response);
   }
 
   enum class SendResult : std::uint8_t { ok, retry, closed };
@@ -405,7 +411,7 @@ struct CanLink::Impl {
       // The controller's queue (or the socket buffer) is full: never wait for room on this thread;
       // the command stays unwritten and is retried on the next tick.
       ++can.tx_queue_full;
-      note("%s %s: %s", "send", "transmit queue full");
+      note(LinkErrc::write_failed, "%s %s: %s", "send", "transmit queue full");
       return SendResult::retry;
     }
     close_socket(r < 0 ? errno : EIO, "send");
@@ -421,7 +427,7 @@ struct CanLink::Impl {
       // Never send a wrapped or clamped value: report and let the controller's lease expire.
       std::snprintf(local.last_error, sizeof local.last_error, "%s/%zu: command %s %s", owner.cfg_.name.c_str(), k + 1,
                     field, to_string(st));
-      report(k + 1);
+      report(k + 1, LinkErrc::command_refused);
       return WriteResult::encode_error;
     }
     switch (send(f)) {
@@ -473,7 +479,7 @@ struct CanLink::Impl {
     }
     if (up && now - last_rx_ns > static_cast<std::int64_t>(owner.cfg_.timeout_ms) * 1'000'000) {
       ++local.timeouts;
-      note("%s: %s%s", "no status frame within timeout_ms", "");
+      note(LinkErrc::timeout, "%s: %s%s", "no status frame within timeout_ms", "");
       set_up(false);
     }
   }

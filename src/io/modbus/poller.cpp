@@ -100,7 +100,7 @@ void Poller::apply_device_capabilities(std::optional<std::uint16_t> capabilities
       ++local_.forecast_errors;
       std::snprintf(local_.last_error, sizeof local_.last_error, "%s: forecast_power ignored (%g channels): %s",
                     cfg_.name.c_str(), *device_channels, errs.front().c_str());
-      report_error(0);
+      report_error(0, LinkErrc::forecast_refused);
     }
   }
   if ((m.step_index || m.cycle_index) && cfg_.map.program_capability != 0 && device_channels &&
@@ -121,7 +121,7 @@ void Poller::apply_device_capabilities(std::optional<std::uint16_t> capabilities
       ++local_.program_errors;
       std::snprintf(local_.last_error, sizeof local_.last_error, "%s: step_index/cycle_index ignored (%g channels): %s",
                     cfg_.name.c_str(), *device_channels, errs.front().c_str());
-      report_error(0);
+      report_error(0, LinkErrc::program_refused);
     }
   }
   set_read_map(std::move(m));
@@ -147,10 +147,10 @@ bool Poller::wait_released(std::chrono::milliseconds timeout) const {
   return engine_.wait_released(timeout);
 }
 
-bool Poller::note_error(int err, const char* what, std::uint32_t address) {
+bool Poller::note_error(int err, const char* what, std::uint32_t address, bool write) {
   std::snprintf(local_.last_error, sizeof local_.last_error, "%s %s @%u: %s", cfg_.name.c_str(), what, address,
                 modbus_strerror(err));
-  report_error(0);
+  report_error(0, write ? LinkErrc::write_failed : classify_errno(err));
   if (err == ETIMEDOUT) {
     ++local_.timeouts;
     // A late response could otherwise be taken for the next request's; after several in a row the
@@ -172,14 +172,14 @@ bool Poller::note_error(int err, const char* what, std::uint32_t address) {
   return true;
 }
 
-void Poller::report_error(std::uint16_t channel) {
-  if (cfg_.on_error) cfg_.on_error(channel, local_.last_error);
+void Poller::report_error(std::uint16_t channel, LinkErrc code) {
+  record_link_error(local_, cfg_.on_error, channel, code);
 }
 
 // Reads the device block (profile version, channel count, capabilities, heartbeat timeout) and checks
 // it against the map. Returns what is wrong (with `err` the errno to report), or an empty string.
 // The link's own thread, while connecting.
-std::string Poller::identify_device(int& err) {
+std::string Poller::identify_device(int& err, LinkErrc& code) {
   const auto dev = plan_device_reads(cfg_.map, cfg_.plan);
   std::vector<ReadBlock> dblocks;
   for (const ReadRequest& r : dev) {
@@ -187,6 +187,7 @@ std::string Poller::identify_device(int& err) {
     const int rc = read_registers(tx_, r.table == Table::input, r.address, r.count, b.registers.data());
     if (rc != r.count) {
       err = rc < 0 ? errno : EMBMDATA;
+      code = LinkErrc::connect_failed;
       return "device block read";
     }
     b.ok = true;
@@ -204,12 +205,14 @@ std::string Poller::identify_device(int& err) {
   if (cfg_.expected_profile_version != 0 && value(cfg_.map.profile_version, v) && v != cfg_.expected_profile_version) {
     ++local_.protocol_errors;
     err = EMBBADDATA;
+    code = LinkErrc::device_unusable;
     std::snprintf(what, sizeof what, "profile version %g, expected %u", v, cfg_.expected_profile_version);
     return what;
   }
   if (value(cfg_.map.device_channel_count, v) && v < static_cast<double>(slots_.samples.size())) {
     ++local_.protocol_errors;
     err = EMBBADDATA;
+    code = LinkErrc::device_unusable;
     std::snprintf(what, sizeof what, "device has %g channels, %zu configured", v, slots_.samples.size());
     return what;
   }
@@ -229,10 +232,10 @@ bool Poller::connect_link(std::int64_t t_ns) {
   modbus_t* ctx = cfg_.transport == Transport::tcp
                       ? modbus_new_tcp(cfg_.host.c_str(), cfg_.port)
                       : modbus_new_rtu(cfg_.device.c_str(), cfg_.baud, cfg_.parity, cfg_.data_bits, cfg_.stop_bits);
-  auto fail = [&](int err, const char* what) {
+  auto fail = [&](int err, const char* what, LinkErrc code = LinkErrc::connect_failed) {
     std::snprintf(local_.last_error, sizeof local_.last_error, "%s %s: %s", cfg_.name.c_str(), what,
                   modbus_strerror(err));
-    report_error(0);
+    report_error(0, code);
     ++local_.connection_errors;
     if (ctx != nullptr) {
       modbus_close(ctx);
@@ -254,9 +257,10 @@ bool Poller::connect_link(std::int64_t t_ns) {
 
   // Device block: catches a wrong unit, port or map before any command is sent.
   int err = 0;
-  if (const std::string why = identify_device(err); !why.empty()) {
+  LinkErrc code = LinkErrc::connect_failed;
+  if (const std::string why = identify_device(err, code); !why.empty()) {
     ctx_ = nullptr;
-    return fail(err, why.c_str());
+    return fail(err, why.c_str(), code);
   }
 
   if (ever_connected_) ++local_.reconnects;
@@ -320,7 +324,7 @@ void Poller::publish_samples(std::int64_t t_ns, bool link_up) {
         std::snprintf(local_.last_error, sizeof local_.last_error,
                       "%s/%zu: forecast_power %s (%g W): ignored, sample kept", cfg_.name.c_str(), k + 1,
                       to_string(d.forecast_error), d.forecast_raw_W);
-        report_error(static_cast<std::uint16_t>(k + 1));
+        report_error(static_cast<std::uint16_t>(k + 1), LinkErrc::forecast_refused);
       }
       if (d.error == SampleError::none) {
         // A refused program position: published as not reported, the sample itself is good.
@@ -335,7 +339,7 @@ void Poller::publish_samples(std::int64_t t_ns, bool link_up) {
           ++local_.program_errors;
           std::snprintf(local_.last_error, sizeof local_.last_error, "%s/%zu: %s %s (%g): ignored, sample kept",
                         cfg_.name.c_str(), k + 1, r.name, to_string(r.e), r.raw);
-          report_error(static_cast<std::uint16_t>(k + 1));
+          report_error(static_cast<std::uint16_t>(k + 1), LinkErrc::program_refused);
         }
       }
       if (d.error != SampleError::none) {
@@ -346,7 +350,7 @@ void Poller::publish_samples(std::int64_t t_ns, bool link_up) {
           ++local_.invalid_samples;
           std::snprintf(local_.last_error, sizeof local_.last_error, "%s/%zu: %s %s", cfg_.name.c_str(), k + 1, d.field,
                         to_string(d.error));
-          report_error(static_cast<std::uint16_t>(k + 1));
+          report_error(static_cast<std::uint16_t>(k + 1), LinkErrc::value_refused);
         }
       }
     } else {
@@ -370,14 +374,14 @@ WriteResult Poller::write_command(std::size_t k, const core::Command& cmd) {
     // Never send a wrapped or clamped value: report and leave the controller's lease to expire.
     std::snprintf(local_.last_error, sizeof local_.last_error, "%s/%zu: command %s %s", cfg_.name.c_str(), k + 1,
                   enc.field, to_string(enc.status));
-    report_error(static_cast<std::uint16_t>(k + 1));
+    report_error(static_cast<std::uint16_t>(k + 1), LinkErrc::command_refused);
     return WriteResult::encode_error;
   }
   for (const WriteRequest& w : enc.writes) {
     const int n = static_cast<int>(w.values.size());
     const int rc = write_registers(tx_, w.address, n, w.values.data());
     if (rc == n) continue;
-    if (note_error(rc < 0 ? errno : EMBMDATA, "write", w.address)) {
+    if (note_error(rc < 0 ? errno : EMBMDATA, "write", w.address, true)) {
       close_link();
       return WriteResult::link_lost;
     }
@@ -408,7 +412,7 @@ void Poller::write_heartbeat(std::int64_t t_ns) {
     return;
   }
   ++local_.write_errors;
-  if (note_error(rc < 0 ? errno : EMBMDATA, "heartbeat", cfg_.map.heartbeat->address)) close_link();
+  if (note_error(rc < 0 ? errno : EMBMDATA, "heartbeat", cfg_.map.heartbeat->address, true)) close_link();
 }
 
 void Poller::publish_stats() {

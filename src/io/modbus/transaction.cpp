@@ -115,4 +115,13 @@ int write_registers(Transactor& t, int address, int count, const std::uint16_t* 
   return count;
 }
 
+LinkErrc classify_errno(int err) noexcept {
+  if (err == ETIMEDOUT) return LinkErrc::timeout;
+  if (err > MODBUS_ENOBASE && err <= EMBXGTAR) return LinkErrc::device_exception;
+  if (err == EMBBADCRC || err == EMBBADDATA || err == EMBBADEXC || err == EMBUNKEXC || err == EMBMDATA ||
+      err == EMBBADSLAVE)
+    return LinkErrc::bad_response;
+  return LinkErrc::link_lost;
+}
+
 }  // namespace eqd::io::modbus

@@ -74,16 +74,18 @@ std::string SunSpecLink::identity() const {
   return identity_;
 }
 
-void SunSpecLink::report(const char* message) {
+void SunSpecLink::report(const char* message, LinkErrc code) {
   std::snprintf(local_.last_error, sizeof local_.last_error, "%s", message);
+  local_.last_error_code = static_cast<std::uint8_t>(code);
+  ++local_.errors_by_code[static_cast<std::size_t>(code)];
   // The journal gets the whole text; last_error holds what fits.
-  if (cfg_.on_error) cfg_.on_error(0, message);
+  if (cfg_.on_error) cfg_.on_error(0, make_error_code(code), message);
 }
 
-bool SunSpecLink::note_error(int err, const char* what, std::uint32_t address) {
+bool SunSpecLink::note_error(int err, const char* what, std::uint32_t address, bool write) {
   char msg[160];
   std::snprintf(msg, sizeof msg, "%s %s @%u: %s", cfg_.name.c_str(), what, address, modbus_strerror(err));
-  report(msg);
+  report(msg, write ? LinkErrc::write_failed : modbus::classify_errno(err));
   if (err == ETIMEDOUT) {
     ++local_.timeouts;
     if (ctx_ != nullptr) modbus_flush(mb(ctx_));  // a late reply must not be taken for the next one's
@@ -119,7 +121,9 @@ bool SunSpecLink::connect_link(std::int64_t t_ns) {
   if (t_ns < next_connect_ns_) return false;
   modbus_t* ctx = modbus_new_tcp(cfg_.host.c_str(), cfg_.port);
   auto fail = [&](const std::string& what, bool discovery, int err = 0) {
-    report((cfg_.name + " " + what).c_str());
+    report((cfg_.name + " " + what).c_str(), err == ETIMEDOUT ? LinkErrc::timeout
+                                             : discovery      ? LinkErrc::device_unusable
+                                                              : LinkErrc::connect_failed);
     if (err == ETIMEDOUT) {
       ++local_.timeouts;
     } else if (discovery) {
@@ -168,8 +172,9 @@ bool SunSpecLink::connect_link(std::int64_t t_ns) {
         identity_ = id;
       }
       identity_logged_ = true;
-      // The journal's only way in from a link is its error hook: the identity goes there once.
-      if (cfg_.on_error) cfg_.on_error(0, (cfg_.name + " SunSpec device " + id).c_str());
+      // The journal's only way in from a link is its error hook: the identity goes there once, as a
+      // notice (no error code).
+      if (cfg_.on_error) cfg_.on_error(0, std::error_code{}, (cfg_.name + " SunSpec device " + id).c_str());
     }
   }
   inverter_regs_.assign(dev_.inverter->id == 113 ? m113::kLength : m103::kLength, 0);
@@ -234,7 +239,8 @@ void SunSpecLink::publish(std::int64_t t_ns, bool read_ok) {
     if (p != SampleProblem::none) {
       ++local_.invalid_samples;
       if (p == SampleProblem::bad_scale_factor) ++local_.protocol_errors;
-      if (p != last_problem_) report((cfg_.name + ": sample invalid: " + to_string(p)).c_str());
+      if (p != last_problem_)
+        report((cfg_.name + ": sample invalid: " + to_string(p)).c_str(), LinkErrc::value_refused);
     } else {
       ++local_.polls_ok;
     }
@@ -254,13 +260,13 @@ WriteResult SunSpecLink::send(const core::Command& c) {
   StorageWrite w;
   if (const std::string why = encode_command(c.equalize, c.setpoint_W, c.lease_ms, storage_regs_.data(), w);
       !why.empty()) {
-    report((cfg_.name + ": command refused: " + why).c_str());
+    report((cfg_.name + ": command refused: " + why).c_str(), LinkErrc::command_refused);
     return WriteResult::encode_error;
   }
   const std::uint32_t base = dev_.storage->address;
   auto write = [&](int offset, int count, const std::uint16_t* v) {
     if (modbus::write_registers(tx_, static_cast<int>(base) + offset, count, v) == count) return WriteResult::ok;
-    if (note_error(errno, "write model 124", base + offset)) {
+    if (note_error(errno, "write model 124", base + offset, true)) {
       close_link();
       return WriteResult::link_lost;
     }

@@ -59,7 +59,7 @@ struct CanLinkConfig {
   int backoff_max_ms = 5000;
   /// Called on the link's thread with each error it records in LinkStats::last_error (`channel`
   /// 1-based, 0 for the link as a whole), e.g. to log it. Empty: errors are only counted.
-  std::function<void(std::uint16_t channel, const char* message)> on_error;
+  LinkErrorHook on_error;
 };
 
 /// Opens the socket of a link: returns a non-blocking fd carrying one kernel can_frame/canfd_frame per

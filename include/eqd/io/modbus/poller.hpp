@@ -58,7 +58,7 @@ struct PollerConfig {
   std::uint32_t heartbeat_period_ms = 1000;  ///< 0: never write the heartbeat
   /// Called on the poller's thread with each error it records in LinkStats::last_error (`channel`
   /// 1-based, 0 for the link as a whole), e.g. to log it. Empty: errors are only counted.
-  std::function<void(std::uint16_t channel, const char* message)> on_error;
+  LinkErrorHook on_error;
   /// Read-only link (a discovered controller that is not adopted): no command, stop or heartbeat is
   /// ever written; its channels are only sampled.
   bool read_only = false;
@@ -110,7 +110,7 @@ class Poller final : public io::Link {
  private:
   void run();
   bool connect_link(std::int64_t now_ns);
-  std::string identify_device(int& err);
+  std::string identify_device(int& err, LinkErrc& code);
   void close_link();
   bool read_blocks(std::vector<ReadBlock>& blocks, std::int64_t& first_error);
   /// Use `m` (the map of the channels in use, capabilities applied) for reads and decoding; replans
@@ -124,10 +124,11 @@ class Poller final : public io::Link {
   /// Writes one command to controller channel k (the command engine's send step).
   WriteResult write_command(std::size_t k, const core::Command& cmd);
   void write_heartbeat(std::int64_t now_ns);
-  /// Count an errno from libmodbus; returns true if the link must be closed.
-  bool note_error(int err, const char* what, std::uint32_t address);
-  /// Hand local_.last_error to cfg_.on_error (channel 1-based, 0: the link).
-  void report_error(std::uint16_t channel);
+  /// Count an errno from libmodbus and report it (a write: code write_failed; a read: by classify_errno);
+  /// returns true if the link must be closed.
+  bool note_error(int err, const char* what, std::uint32_t address, bool write = false);
+  /// Record local_.last_error with `code` and hand it to cfg_.on_error (channel 1-based, 0: the link).
+  void report_error(std::uint16_t channel, LinkErrc code);
   void publish_stats();
 
   PollerConfig cfg_;

@@ -10,6 +10,8 @@
 
 #include <cstdint>
 
+#include "eqd/io/error.hpp"
+
 namespace eqd::io::modbus {
 
 /// Transaction state of one link (the next transaction id). Not thread-safe: the poller's thread.
@@ -26,5 +28,10 @@ struct Transactor {
 int read_registers(Transactor& t, bool input, int address, int count, std::uint16_t* dest);
 /// Writes registers (function 16). Returns count or -1 with errno set as above.
 int write_registers(Transactor& t, int address, int count, const std::uint16_t* values);
+
+/// The link error code for an errno set by the calls above or by libmodbus (ETIMEDOUT → timeout, an
+/// exception response → device_exception, CRC, data, unit or exception-format errors → bad_response,
+/// anything else → link_lost). Pure; any thread.
+[[nodiscard]] LinkErrc classify_errno(int err) noexcept;
 
 }  // namespace eqd::io::modbus

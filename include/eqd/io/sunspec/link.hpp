@@ -35,7 +35,7 @@ struct SunSpecLinkConfig {
   int backoff_max_ms = 5000;
   bool read_only = false;
   std::vector<core::ChannelIndex> channel_slots;  ///< one entry: the storage
-  std::function<void(std::uint16_t channel, const char* message)> on_error;
+  LinkErrorHook on_error;
 };
 
 /// Thread-safety: start()/stop() from the owner thread; stats(), connected(), release_all(),
@@ -71,8 +71,10 @@ class SunSpecLink final : public io::Link {
   bool poll_once();  // reads and decodes; false when the link broke
   void publish(std::int64_t t_ns, bool read_ok);
   WriteResult send(const core::Command& c);
-  bool note_error(int err, const char* what, std::uint32_t address);  // true: reopen the link
-  void report(const char* message);
+  /// Count an errno from libmodbus and report it (a write: write_failed); true: reopen the link.
+  bool note_error(int err, const char* what, std::uint32_t address, bool write = false);
+  /// Record `message` (truncated into last_error) with `code` and hand it whole to the error hook.
+  void report(const char* message, LinkErrc code);
 
   SunSpecLinkConfig cfg_;
   ChannelSlots slots_;
