@@ -83,12 +83,8 @@ class AuditSink {
   /// never inline). False when it cannot be queued (then `done` is never called).
   virtual bool query(const AuditQuery& q, std::function<void(AuditPage)> done) noexcept = 0;
   /// Answers the report query `q` (report.hpp) later on the history writer thread, like query().
-  /// False when it cannot be queued; this default (a sink without an energy history) always is.
-  virtual bool report(const ReportQuery& q, std::function<void(ReportAnswer)> done) noexcept {
-    (void)q;
-    (void)done;
-    return false;
-  }
+  /// False when it cannot be queued (then `done` is never called).
+  virtual bool report(const ReportQuery& q, std::function<void(ReportAnswer)> done) noexcept = 0;
 };
 
 }  // namespace eqd::history
