@@ -140,10 +140,18 @@ std::string bar_chart(const std::string& title, const std::vector<const Row*>& r
     s += "<line x1=\"" + std::to_string(kLeft) + "\" x2=\"" + std::to_string(kWidth - 10) + "\" y1=\"" + fixed(y, 1) +
          "\" y2=\"" + fixed(y, 1) + "\" class=\"grid\"/>";
     s += "<text x=\"" + std::to_string(kLeft - 6) + "\" y=\"" + fixed(y + 4, 1) +
-         "\" class=\"axis\" text-anchor=\"end\">" + fixed(top * k / 4.0, top < 10 ? 2 : 0) + "</text>";
+         "\" class=\"axis\" text-anchor=\"end\">" +
+         fixed(top * k / 4.0, top < 0.1  ? 4
+                              : top < 10 ? 2
+                                         : 0) +
+         "</text>";
   }
   s += "<text x=\"4\" y=\"12\" class=\"axis\">" + std::string(unit) + "</text>";
-  const std::size_t label_every = std::max<std::size_t>(1, rows.size() / 12);
+  // As many period labels as fit side by side (11 px text: about 6.2 px per character).
+  std::size_t longest = 1;
+  for (const Row* r : rows) longest = std::max(longest, r->period.size());
+  const double label_px = 6.2 * static_cast<double>(longest) + 10.0;
+  const auto label_every = static_cast<std::size_t>(std::ceil(label_px / std::max(slot, 1e-3)));
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const double x = kLeft + slot * static_cast<double>(i);
     const double bw = std::max(1.0, slot * 0.4);

@@ -24,7 +24,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 cleanup() {
   [ -n "$SIM_PID" ] && kill -CONT "$SIM_PID" 2>/dev/null
   for p in $EQD_PID $SIM_PID; do kill -TERM "$p" 2>/dev/null; done
-  for _ in $(seq 30); do
+  for _ in $(seq 60); do  # eqd waits up to shutdown_timeout_ms (2 s) for the stop acknowledgements
     alive=0
     for p in $EQD_PID $SIM_PID; do kill -0 "$p" 2>/dev/null && alive=1; done
     [ $alive = 0 ] && break
@@ -49,7 +49,7 @@ SIM_PID=$!
 for _ in $(seq 50); do [ -s "$WORK/eqd.yaml" ] && break; sleep 0.1; done
 [ -s "$WORK/eqd.yaml" ] || fail "eqsim wrote no eqd config"
 "$EQD" -c "$WORK/eqd.yaml" --set "api.socket=$SOCK" --set "state_dir=$WORK/state" --set metrics.enabled=false \
-  >"$WORK/eqd.log" 2>&1 &
+  --set control_loop.shutdown_timeout_ms=2000 >"$WORK/eqd.log" 2>&1 &
 EQD_PID=$!
 wait_answering "$EQD_PID" eqd
 FROM=$(date '+%Y-%m-%dT%H:%M')  # the local minute eqd started in
