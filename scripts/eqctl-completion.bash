@@ -46,7 +46,8 @@ _eqctl() {
       --socket) sock=(--socket "${words[i + 1]/#\~\//$HOME/}"); ((i++)) ;;
       --socket=*) sock=(--socket "${words[i]#--socket=}") ;;
       --bus | --role | -n | --interval | --max-charge-W | --max-discharge-W | --max-charge-A | --max-discharge-A | \
-        --v-min-V | --v-max-V | --hysteresis-V | --efficiency | --since | --user | --channel | --limit) ((i++)) ;;  # and their value
+        --v-min-V | --v-max-V | --hysteresis-V | --efficiency | --since | --user | --channel | --limit | \
+        --from | --to | --by | --tariff | --format | --buffer-capacity-kWh) ((i++)) ;;  # and their value
       -*) ;;
       *)
         if [ -z "$cmd" ]; then
@@ -67,7 +68,11 @@ _eqctl() {
     --since) mapfile -t COMPREPLY < <(compgen -W "1h 24h 7d 30d" -- "$cur"); return ;;
     --user) mapfile -t COMPREPLY < <(compgen -u -- "$cur"); return ;;
     --channel) mapfile -t COMPREPLY < <(compgen -W "$(_eqctl_ask channels "$exe" "${sock[@]}")" -- "$cur"); return ;;
-    --limit) return ;;  # a number
+    --limit | --buffer-capacity-kWh) return ;;  # a number
+    --from | --to) return ;;  # a local date or time: nothing to offer
+    --by) mapfile -t COMPREPLY < <(compgen -W "hour day week month" -- "$cur"); return ;;
+    --format) mapfile -t COMPREPLY < <(compgen -W "table csv json html" -- "$cur"); return ;;
+    --tariff) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
     --max-charge-W | --max-discharge-W | --max-charge-A | --max-discharge-A | --v-min-V | --v-max-V | \
       --hysteresis-V | --efficiency | -n | --interval) return ;;  # a number: nothing to offer
   esac
@@ -75,7 +80,7 @@ _eqctl() {
   # Options of the command, and what its next argument may be (asked from the daemon only when needed).
   local opts="" args="" ask=""
   case $cmd in
-    "") args="status channels controllers watch assign release set audit" ;;
+    "") args="status channels controllers watch assign release set audit report" ;;
     channels) opts="--bus --role" ;;
     controllers)
       case $sub in
@@ -89,6 +94,7 @@ _eqctl() {
       ((nargs == 0)) && ask=test-channels ;;
     release) ((nargs == 0)) && ask=eq-channels ;;
     audit) opts="--since --user --channel --limit" ;;
+    report) opts="--from --to --by --bus --tariff --format --buffer-capacity-kWh" ;;
     set)
       opts="--bus"
       case $cur in

@@ -38,7 +38,8 @@ _eqctl() {
       --socket) sock=(--socket ${(Q)words[i+1]/#\~\//$HOME/}); (( i++ )) ;;
       --socket=*) sock=(--socket ${(Q)words[i]#--socket=}) ;;
       --bus|--role|-n|--interval|--max-charge-W|--max-discharge-W|--max-charge-A|--max-discharge-A|\
-      --v-min-V|--v-max-V|--hysteresis-V|--efficiency|--since|--user|--channel|--limit) (( i++ )) ;;  # and their value
+      --v-min-V|--v-max-V|--hysteresis-V|--efficiency|--since|--user|--channel|--limit|\
+      --from|--to|--by|--tariff|--format|--buffer-capacity-kWh) (( i++ )) ;;  # and their value
       -*) ;;
       *)
         if [[ -z $cmd ]]; then
@@ -59,7 +60,11 @@ _eqctl() {
     --since) compadd -- 1h 24h 7d 30d; return ;;
     --user) _users; return ;;
     --channel) compadd -- ${(f)"$(_eqctl_ask channels $exe $sock)"}; return ;;
-    --limit) _message 'a number'; return ;;
+    --limit|--buffer-capacity-kWh) _message 'a number'; return ;;
+    --from|--to) _message 'a local date or time (2026-12-01, 2026-12-01T08:00)'; return ;;
+    --by) compadd -- hour day week month; return ;;
+    --format) compadd -- table csv json html; return ;;
+    --tariff) _files; return ;;
     --max-charge-W|--max-discharge-W|--max-charge-A|--max-discharge-A|--v-min-V|--v-max-V|--hysteresis-V|\
     --efficiency|-n|--interval) _message 'a number'; return ;;
   esac
@@ -73,6 +78,7 @@ _eqctl() {
                   --hysteresis-V --efficiency) ;;
     set) opts=(--bus) ;;
     audit) opts=(--since --user --channel --limit) ;;
+    report) opts=(--from --to --by --bus --tariff --format --buffer-capacity-kWh) ;;
   esac
   if [[ $cur == -* ]]; then
     compadd -- $opts --json --socket --version --help
@@ -89,7 +95,8 @@ _eqctl() {
              'assign:put a channel into equalization mode'
              'release:take a channel out of equalization mode'
              'set:change bus parameters at run time'
-             'audit:who changed what: the audit log')
+             'audit:who changed what: the audit log'
+             'report:grid energy saved by equalization per period and bus')
       _describe -t commands 'eqctl command' names ;;
     controllers)
       if [[ -z $sub ]]; then

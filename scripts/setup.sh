@@ -32,6 +32,8 @@ test_pkgs=(socat prometheus avahi-daemon avahi-utils dbus util-linux iproute2 pr
 test_pkgs+=(clang-format clang-tidy)
 # sqlite3: the audit end-to-end test checks the history database after kill -9 (integrity_check).
 test_pkgs+=(sqlite3)
+# chromium: eqctl_report_e2e screenshots `eqctl report --format html` headless, without a network.
+test_pkgs+=(chromium)
 # The package test: lintian on the .deb, man + groff to check the man pages (tests/systemd/lintian_test.sh).
 test_pkgs+=(lintian man-db groff-base)
 # CAN tests against a real kernel in a throwaway VM (tests/vm/run_in_vm.sh).

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -20,6 +21,7 @@
 #include "client.hpp"
 #include "eqd/control/protocol.hpp"
 #include "render.hpp"
+#include "report.hpp"
 
 namespace {
 
@@ -144,6 +146,95 @@ int run_audit(Client& client, const AuditArgs& args, bool as_json) {
     std::cout << eqd::cli::render_audit(records);
     if (more) std::cout << "(older records not shown: --limit " << args.limit << ")\n";
   }
+  return kExitOk;
+}
+
+/// Options of `eqctl report`.
+struct ReportArgs {
+  std::string from, to, by = "day", bus, tariff, format = "table";
+  double capacity_kWh = 0.0;
+  bool capacity_given = false;
+};
+
+/// Longest time one report request covers (unless one interval is longer): ~45 k minutes per bus.
+constexpr std::int64_t kMaxRequestSpan_s = 31 * 86'400;
+
+/// Most periods one report shows (ten years by hour); past it, a coarser --by.
+constexpr std::size_t kMaxReportPeriods = 87'660;
+
+/// `eqctl report`: cuts the range into local periods (and the tariff's windows), asks the daemon for
+/// the sums of each interval (kMaxReportIntervals per request), adds them up and renders them.
+int run_report(Client& client, const ReportArgs& a, bool as_json) {
+  namespace rp = eqd::cli::report;
+  rp::Report rep;
+  rep.by = *rp::parse_period(a.by);  // CLI11 checked it
+  rep.bus = a.bus;
+  if (a.capacity_given) rep.capacity_kWh = a.capacity_kWh;
+  const std::int64_t now_s = static_cast<std::int64_t>(std::time(nullptr));
+  auto when = [](const std::string& text, const char* opt) -> std::optional<std::int64_t> {
+    auto t = rp::parse_local_time(text);
+    if (!t)
+      std::fprintf(stderr,
+                   "eqctl: report: %s '%s' is not a local date or time (2026-12-03, 2026-12-03T17:40, "
+                   "2026-12-03 17:40:00)\n",
+                   opt, text.c_str());
+    return t;
+  };
+  std::optional<std::int64_t> to = a.to.empty() ? std::optional<std::int64_t>(now_s / 60 * 60) : when(a.to, "--to");
+  if (!to) return kExitUsage;
+  std::optional<std::int64_t> from =
+      a.from.empty() ? std::optional<std::int64_t>(rp::period_start(*to - 7 * 86'400, rp::Period::day))
+                     : when(a.from, "--from");
+  if (!from) return kExitUsage;
+  if (*from >= *to) {
+    std::fprintf(stderr, "eqctl: report: --from %s is not before --to %s (--to is exclusive)\n",
+                 rp::local_text(*from).c_str(), rp::local_text(*to).c_str());
+    return kExitUsage;
+  }
+  rep.from_s = *from;
+  rep.to_s = *to;
+  if (!a.tariff.empty()) {
+    try {
+      rep.tariff = rp::load_tariff(a.tariff);
+    } catch (const rp::TariffError& e) {
+      std::fprintf(stderr, "eqctl: report: %s\n", e.what());
+      return kExitUsage;
+    }
+  }
+  const std::vector<std::int64_t> periods = rp::period_edges(*from, *to, rep.by);
+  if (periods.size() - 1 > kMaxReportPeriods) {
+    std::fprintf(stderr, "eqctl: report: %zu periods is more than %zu; use a coarser --by or a shorter range\n",
+                 periods.size() - 1, kMaxReportPeriods);
+    return kExitUsage;
+  }
+  const std::vector<std::int64_t> edges = rp::query_edges(periods, rep.tariff);
+  json intervals = json::array();
+  // One request per at most kMaxReportIntervals intervals and about a month of minutes (at least one
+  // interval): each keeps the daemon's history writer busy for a short while only (docs/benchmarks.md).
+  for (std::size_t first = 0, last = 0; first + 1 < edges.size(); first = last) {
+    last = first + 1;
+    while (last + 1 < edges.size() && last - first < eqd::control::kMaxReportIntervals &&
+           edges[last + 1] - edges[first] <= kMaxRequestSpan_s)
+      ++last;
+    ApiRequest r;
+    r.command = Command::report;
+    r.bus = a.bus;
+    r.edges_s.assign(edges.begin() + static_cast<std::ptrdiff_t>(first),
+                     edges.begin() + static_cast<std::ptrdiff_t>(last) + 1);
+    const json resp = client.call(r);
+    if (!resp.value("ok", false)) return report_error(resp, as_json);
+    for (const json& iv : resp["result"].value("intervals", json::array())) intervals.push_back(iv);
+  }
+  rp::build(rep, periods, intervals);
+  const std::string format = as_json ? "json" : a.format;
+  if (format == "json")
+    std::cout << rp::render_json(rep).dump(2) << "\n";
+  else if (format == "csv")
+    std::cout << rp::render_csv(rep);
+  else if (format == "html")
+    std::cout << rp::render_html(rep, rp::local_text(now_s) + " by eqctl " + EQD_VERSION);
+  else
+    std::cout << rp::render_table(rep);
   return kExitOk;
 }
 
@@ -401,6 +492,30 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   audit->footer("Times are UTC. With --json: one JSON object per record and line, oldest first.");
 
+  auto* report = app.add_subcommand(
+      "report", "grid energy saved by equalization per period and bus: kWh, %, peak import, buffer use, money");
+  ReportArgs report_args;
+  report->add_option("--from", report_args.from,
+                     "start, local date or time (2026-12-01, 2026-12-01T08:00); default: midnight 7 days ago");
+  report->add_option("--to", report_args.to, "end (exclusive), local date or time; default: now");
+  report->add_option("--by", report_args.by, "period: hour, day, week (from Monday) or month")
+      ->check(CLI::IsMember({"hour", "day", "week", "month"}))
+      ->capture_default_str();
+  report->add_option("--bus", report_args.bus, "only bus B");
+  report->add_option("--tariff", report_args.tariff,
+                     "tariff file (YAML): energy price by time of day and weekday, demand price per kW of peak");
+  report->add_option("--format", report_args.format, "table, csv, json or html (one self-contained file)")
+      ->check(CLI::IsMember({"table", "csv", "json", "html"}))
+      ->capture_default_str();
+  auto* capacity_opt = report
+                           ->add_option("--buffer-capacity-kWh", report_args.capacity_kWh,
+                                        "nominal energy of one buffer battery, kWh: gives equivalent full cycles")
+                           ->check(CLI::PositiveNumber);
+  report->footer(
+      "Periods follow the local calendar of this machine (TZ), across DST changes: a day is midnight to midnight, "
+      "23 or 25 hours long when the clocks change. The saving is the grid exchange (import + export) without "
+      "equalization minus with it.");
+
   app.footer(
       "--socket, --json and --version may come anywhere on the line.\n"
       "Exit codes: 0 ok, 1 refused by eqd, 2 usage error, 3 eqd unreachable.");
@@ -470,6 +585,10 @@ int run(int argc, char** argv) {
     }
     if (*set) return run_change(client, r, as_json, set_args);
     if (*audit) return run_audit(client, audit_args, as_json);
+    if (*report) {
+      report_args.capacity_given = capacity_opt->count() > 0;
+      return run_report(client, report_args, as_json);
+    }
   } catch (const UnreachableError& e) {
     if (as_json) print_unreachable_json(e.what());  // scripts reading stdout see why, as with a refusal
     std::fprintf(stderr, "eqctl: %s\n", e.what());

@@ -153,4 +153,31 @@ json audit_result(const history::AuditPage& page) {
   return out;
 }
 
+json report_result(const history::ReportAnswer& answer) {
+  json intervals = json::array();
+  for (const history::ReportInterval& iv : answer.intervals) {
+    json buses = json::array();
+    for (const history::ReportBus& b : iv.buses) {
+      const core::EnergyCounters& e = b.energy;
+      // The names of `status`'s energy object, so that a script reads both alike.
+      buses.push_back(
+          json{{"bus", b.bus},
+               {"minutes", b.minutes},
+               {"grid_import_J", e.grid_import_J},
+               {"grid_export_J", e.grid_export_J},
+               {"without_eq_import_J", e.free_import_J},
+               {"without_eq_export_J", e.free_export_J},
+               {"eq_absorbed_J", e.eq_absorbed_J},
+               {"eq_delivered_J", e.eq_delivered_J},
+               {"peak_import_W", b.peak_import_W ? json(*b.peak_import_W) : json(nullptr)},
+               {"without_eq_peak_import_W", b.peak_free_import_W ? json(*b.peak_free_import_W) : json(nullptr)},
+               {"buffer_charged_J", b.charged_J},
+               {"buffer_discharged_J", b.discharged_J},
+               {"buffers", b.buffers}});
+    }
+    intervals.push_back(json{{"from_s", iv.from_s}, {"to_s", iv.to_s}, {"buses", std::move(buses)}});
+  }
+  return json{{"intervals", std::move(intervals)}};
+}
+
 }  // namespace eqd::control

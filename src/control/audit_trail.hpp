@@ -34,5 +34,8 @@ void complete_audit(history::AuditRecord& rec, const std::string& response_line)
 [[nodiscard]] history::AuditQuery audit_query(const ApiRequest& r);
 /// The `audit` answer's result: {"records": [...newest first], "more": bool, "next_before_id": id|null}.
 [[nodiscard]] nlohmann::json audit_result(const history::AuditPage& page);
+/// The `report` answer's result: {"intervals": [{"from_s", "to_s", "buses": [{"bus", "minutes",
+/// energies in J, peaks in W (null: not recorded), buffer throughput}]}]} (docs/control-api.md).
+[[nodiscard]] nlohmann::json report_result(const history::ReportAnswer& answer);
 
 }  // namespace eqd::control

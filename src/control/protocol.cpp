@@ -34,7 +34,11 @@ constexpr CommandName kCommands[] = {
     {"assign", Command::assign},     {"release", Command::release},
     {"set", Command::set},           {"adopt", Command::adopt},
     {"forget", Command::forget},     {"audit", Command::audit},
+    {"report", Command::report},
 };
+
+// Latest report edge accepted: year 9999 (a bound, so that ms arithmetic on it cannot overflow).
+constexpr std::int64_t kMaxEdge_s = 253'402'300'799;
 
 // Rejects deep nesting before nlohmann builds a tree: a 64 KiB line of '[' would otherwise cost a
 // tree of 64 Ki nodes for nothing. Brackets inside strings are skipped.
@@ -154,6 +158,26 @@ std::string read_audit_filter(const json& j, ApiRequest& r) {
   return err;
 }
 
+// The fields of `report`: edges_s (required: 2 .. kMaxReportIntervals + 1 integers, UTC s, strictly
+// increasing) and bus (optional).
+std::string read_report(const json& j, ApiRequest& r) {
+  std::string err = read_name(j, "bus", r.bus, false);
+  if (!err.empty()) return err;
+  auto it = j.find("edges_s");
+  if (it == j.end()) return "missing field \"edges_s\" (interval edges, UTC s since 1970)";
+  if (!it->is_array() || it->size() < 2 || it->size() > kMaxReportIntervals + 1)
+    return "field \"edges_s\" must be an array of 2.." + std::to_string(kMaxReportIntervals + 1) + " integers";
+  r.edges_s.reserve(it->size());
+  for (const json& e : *it) {
+    if (!e.is_number_integer() || e.get<std::int64_t>() < 0 || e.get<std::int64_t>() > kMaxEdge_s)
+      return "field \"edges_s\" must hold integers within 0.." + std::to_string(kMaxEdge_s) + " (UTC s since 1970)";
+    if (!r.edges_s.empty() && e.get<std::int64_t>() <= r.edges_s.back())
+      return "field \"edges_s\" must be strictly increasing (each interval ends after it starts)";
+    r.edges_s.push_back(e.get<std::int64_t>());
+  }
+  return {};
+}
+
 }  // namespace
 
 const char* to_string(Command c) noexcept {
@@ -245,7 +269,8 @@ std::variant<ApiRequest, ParseError> parse_request(std::string_view line) {
     std::string shown = name.substr(0, 40);
     return fail(r.id, error_code::kUnknownCommand,
                 "unknown command \"" + shown +
-                    "\" (known: hello, status, channels, controllers, assign, release, set, adopt, forget, audit)");
+                    "\" (known: hello, status, channels, controllers, assign, release, set, adopt, forget, audit, "
+                    "report)");
   }
 
   std::string err;
@@ -327,6 +352,9 @@ std::variant<ApiRequest, ParseError> parse_request(std::string_view line) {
     case Command::audit:
       err = read_audit_filter(j, r);
       break;
+    case Command::report:
+      err = read_report(j, r);
+      break;
     case Command::set: {
       err = read_name(j, "bus", r.bus, true);
       if (!err.empty()) break;
@@ -379,6 +407,7 @@ std::string serialize_request(const ApiRequest& r) {
   if (r.since_ms) j["since_ms"] = *r.since_ms;
   if (r.before_id) j["before_id"] = *r.before_id;
   if (r.limit) j["limit"] = *r.limit;
+  if (r.command == Command::report) j["edges_s"] = r.edges_s;
   if (r.limits.any()) {
     json l = json::object();
     const LimitArgs& a = r.limits;

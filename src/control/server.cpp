@@ -119,6 +119,10 @@ struct ApiServer::Impl {
   void handle_release(const std::shared_ptr<Session>& s, const ApiRequest& r);
   void handle_set(const std::shared_ptr<Session>& s, const ApiRequest& r);
   void handle_audit(const std::shared_ptr<Session>& s, const ApiRequest& r);
+  void handle_report(const std::shared_ptr<Session>& s, const ApiRequest& r);
+  /// Waits for the history writer's answer `token` (audit, report) for at most `timeout`.
+  void wait_history(const std::shared_ptr<Session>& s, std::uint64_t token, std::uint64_t id,
+                    std::chrono::milliseconds timeout, const char* what);
   /// Sends the answer of the waiting audit query `token` (the history's, or a timeout), once.
   void answer_audit(std::uint64_t token, std::string text);
   nlohmann::json hello_result(const Session& s) const;
@@ -594,6 +598,9 @@ void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, std::string_view
     case Command::audit:
       handle_audit(s, r);
       return;
+    case Command::report:
+      handle_report(s, r);
+      return;
     case Command::adopt:
     case Command::forget: {
       const ControllerHook& hook = r.command == Command::adopt ? opts.adopt : opts.forget;
@@ -918,15 +925,59 @@ void ApiServer::Impl::handle_audit(const std::shared_ptr<Session>& s, const ApiR
     s->reply(error_response(r.id, error_code::kBusy, "audit: the history writer is busy; try again"));
     return;
   }
+  wait_history(s, token, id, opts.response_timeout, "audit");
+}
+
+void ApiServer::Impl::wait_history(const std::shared_ptr<Session>& s, std::uint64_t token, std::uint64_t id,
+                                   std::chrono::milliseconds timeout, const char* what) {
   auto& waiting = audits[token];
   waiting.session = s;
-  waiting.timer = std::make_unique<asio::steady_timer>(io, opts.response_timeout);
-  waiting.timer->async_wait([this, token, id](boost::system::error_code ec) {
+  waiting.timer = std::make_unique<asio::steady_timer>(io, timeout);
+  waiting.timer->async_wait([this, token, id, timeout, what](boost::system::error_code ec) {
     if (ec || stopping) return;
     answer_audit(token, error_response(id, error_code::kTimeout,
-                                       "audit: the history database did not answer within " +
-                                           std::to_string(opts.response_timeout.count()) + " ms"));
+                                       std::string(what) + ": the history database did not answer within " +
+                                           std::to_string(timeout.count()) + " ms"));
   });
+}
+
+void ApiServer::Impl::handle_report(const std::shared_ptr<Session>& s, const ApiRequest& r) {
+  if (!opts.audit) {
+    s->reply(error_response(r.id, error_code::kUnavailable, "report: there is no history database in this eqd"));
+    return;
+  }
+  const daemon::Directory& dir = rig.directory();
+  if (!r.bus.empty() && !dir.find_bus(r.bus)) {
+    s->reply(error_response(r.id, error_code::kUnknownBus, "report: unknown bus \"" + r.bus + "\"",
+                            json{{"buses", dir.buses}}));
+    return;
+  }
+  history::ReportQuery q;
+  q.edges_s = r.edges_s;
+  q.bus = r.bus;
+  if (const std::string why = history::validate(q); !why.empty()) {
+    s->reply(error_response(r.id, error_code::kBadRequest, "report: " + why));
+    return;
+  }
+  // As for audit: the query runs on the history writer thread (bounded by history::kReportBudget), the
+  // answer comes back to this io thread by the token; the control thread is never involved.
+  const std::uint64_t token = next_audit_token++;
+  const std::uint64_t id = r.id;
+  const bool queued = opts.audit->report(q, [gate = io_gate, impl = this, token, id](const history::ReportAnswer& a) {
+    std::string text = a.error.empty() ? ok_response(id, report_result(a))
+                                       : error_response(id, error_code::kUnavailable, "report: " + a.error);
+    std::lock_guard lock(gate->m);
+    if (gate->io != nullptr)
+      asio::post(*gate->io,
+                 [impl, token, text = std::move(text)]() mutable { impl->answer_audit(token, std::move(text)); });
+  });
+  if (!queued) {
+    s->reply(error_response(r.id, error_code::kBusy, "report: the history writer is busy; try again"));
+    return;
+  }
+  // The writer may be busy with a minute or an audit batch before it: the budget plus some slack.
+  wait_history(s, token, id, std::max(opts.response_timeout, history::kReportBudget + std::chrono::seconds(2)),
+               "report");
 }
 
 void ApiServer::Impl::answer_audit(std::uint64_t token, std::string text) {

@@ -81,6 +81,8 @@ std::optional<EnergyMinute> MinuteAccumulator::sample(const daemon::SnapshotView
     Bus& s = buses_[dir.buses[b]];
     s.peak_net_W = std::max(s.peak_net_W, std::abs(snaps[b].net_W));
     s.peak_free_W = std::max(s.peak_free_W, std::abs(snaps[b].free_W));
+    s.peak_import_W = std::max(s.peak_import_W, snaps[b].net_W);
+    s.peak_free_import_W = std::max(s.peak_free_import_W, snaps[b].free_W);
     ++s.samples;
   }
   for (auto& [buf, pos] : windows) {
@@ -113,12 +115,14 @@ EnergyMinute MinuteAccumulator::finish(std::int64_t minute_s) {
     b.setpoint_travel_W = d[7];
     b.peak_net_W = s.peak_net_W;
     b.peak_free_W = s.peak_free_W;
+    b.peak_import_W = s.peak_import_W;
+    b.peak_free_import_W = s.peak_free_import_W;
     if (s.window_n > 0) b.window_pos = s.window_sum / s.window_n;
     b.samples = s.samples;
     m.buses.push_back(std::move(b));
     s.base = s.now;
     s.carry = {};
-    s.peak_net_W = s.peak_free_W = s.window_sum = 0.0;
+    s.peak_net_W = s.peak_free_W = s.peak_import_W = s.peak_free_import_W = s.window_sum = 0.0;
     s.window_n = s.samples = 0;
   }
   for (auto it = buffers_.begin(); it != buffers_.end();) {

@@ -54,6 +54,10 @@ const std::vector<std::string_view> kMigrations = {
     " minute_s INTEGER NOT NULL, channel TEXT NOT NULL, bus TEXT,"
     " charged_J REAL NOT NULL, discharged_J REAL NOT NULL, window_pos REAL,"
     " PRIMARY KEY (minute_s, channel)) WITHOUT ROWID;",
+    // 4: peak import with and without equalization (`eqctl report`, a demand price is per kW of peak
+    // import): peak_net_W and peak_free_W are of |power|, export included. NULL in older rows.
+    "ALTER TABLE energy_bus ADD COLUMN peak_import_W REAL;"
+    "ALTER TABLE energy_bus ADD COLUMN peak_free_import_W REAL;",
 };
 
 constexpr const char* kInsertAudit =
@@ -241,6 +245,18 @@ bool HistoryStore::query(const AuditQuery& q, std::function<void(AuditPage)> don
   }
 }
 
+bool HistoryStore::report(const ReportQuery& q, std::function<void(ReportAnswer)> done) noexcept {
+  try {
+    Job j;
+    j.kind = Job::Kind::report;
+    j.report = q;
+    j.report_done = std::move(done);
+    return push(std::move(j), true);
+  } catch (...) {
+    return false;
+  }
+}
+
 bool HistoryStore::record_energy(EnergyMinute m) noexcept {
   Job j;
   j.kind = Job::Kind::energy;
@@ -307,6 +323,8 @@ void HistoryStore::process(std::deque<Job>& batch) {
     records.clear();
     if (j.kind == Job::Kind::query)
       run_query(j);
+    else if (j.kind == Job::Kind::report)
+      run_report_job(j);
     else if (j.kind == Job::Kind::energy)
       write_energy(j.energy);
     else if (j.kind == Job::Kind::prune)
@@ -481,6 +499,21 @@ void HistoryStore::run_query(const Job& job) {
     if (job.done) job.done(std::move(page));
   } catch (const std::exception& e) {
     spdlog::error("history: an audit query's answer failed: {}", e.what());
+  }
+}
+
+void HistoryStore::run_report_job(const Job& job) {
+  ReportAnswer a;
+  if (!db_) {
+    a.error = database_error();
+    if (a.error.empty()) a.error = "the history database is not open";
+  } else {
+    a = run_report(db_->conn, job.report);
+  }
+  try {
+    if (job.report_done) job.report_done(std::move(a));
+  } catch (const std::exception& e) {
+    spdlog::error("history: a report query's answer failed: {}", e.what());
   }
 }
 

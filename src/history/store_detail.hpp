@@ -19,12 +19,18 @@ struct HistoryStore::Db {
 };
 
 struct HistoryStore::Job {
-  enum class Kind { record, query, barrier, prune, energy } kind = Kind::record;
+  enum class Kind { record, query, barrier, prune, energy, report } kind = Kind::record;
   AuditRecord record;
   AuditQuery q;
   std::function<void(AuditPage)> done;
   std::shared_ptr<std::promise<void>> barrier;
   EnergyMinute energy;
+  ReportQuery report;
+  std::function<void(ReportAnswer)> report_done;
 };
+
+/// Adds up the minute rows of `q`'s intervals (report.cpp), within kReportBudget. Never throws for a
+/// database problem: the answer's error says it.
+ReportAnswer run_report(sqlite::Database& db, const ReportQuery& q);
 
 }  // namespace eqd::history

@@ -12,14 +12,17 @@ namespace {
 // sums, peaks take the larger, the window position the weighted mean.
 constexpr const char* kUpsertBus =
     "INSERT INTO energy_bus (minute_s, bus, grid_import_J, grid_export_J, free_import_J, free_export_J,"
-    " eq_absorbed_J, eq_delivered_J, peak_net_W, peak_free_W, flips, setpoint_travel_W, window_pos, samples)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+    " eq_absorbed_J, eq_delivered_J, peak_net_W, peak_free_W, flips, setpoint_travel_W, window_pos, samples,"
+    " peak_import_W, peak_free_import_W)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
     " ON CONFLICT (minute_s, bus) DO UPDATE SET"
     " grid_import_J = grid_import_J + excluded.grid_import_J, grid_export_J = grid_export_J + excluded.grid_export_J,"
     " free_import_J = free_import_J + excluded.free_import_J, free_export_J = free_export_J + excluded.free_export_J,"
     " eq_absorbed_J = eq_absorbed_J + excluded.eq_absorbed_J, eq_delivered_J = eq_delivered_J + "
     "excluded.eq_delivered_J,"
     " peak_net_W = max(peak_net_W, excluded.peak_net_W), peak_free_W = max(peak_free_W, excluded.peak_free_W),"
+    " peak_import_W = max(coalesce(peak_import_W, 0), excluded.peak_import_W),"
+    " peak_free_import_W = max(coalesce(peak_free_import_W, 0), excluded.peak_free_import_W),"
     " flips = flips + excluded.flips, setpoint_travel_W = setpoint_travel_W + excluded.setpoint_travel_W,"
     " window_pos = CASE WHEN excluded.window_pos IS NULL THEN window_pos WHEN window_pos IS NULL THEN "
     "excluded.window_pos"
@@ -65,6 +68,8 @@ void HistoryStore::write_energy(const EnergyMinute& m) {
       bind_real(bus, 12, b.setpoint_travel_W);
       bind_optional(bus, 13, b.window_pos);
       bus.bind(14, std::int64_t{b.samples});
+      bind_real(bus, 15, b.peak_import_W);
+      bind_real(bus, 16, b.peak_free_import_W);
       bus.step();
       bus.reset();
     }

@@ -56,3 +56,11 @@ add_test(NAME eqctl_audit_e2e
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/eqctl_audit_e2e.sh $<TARGET_FILE:eqsim> $<TARGET_FILE:eqd>
                  $<TARGET_FILE:eqctl> ${PROJECT_SOURCE_DIR}/config/rigs/demo.yaml)
 set_tests_properties(eqctl_audit_e2e PROPERTIES LABELS "integration" TIMEOUT 90)
+
+# `eqctl report` end to end (issue #16 acceptance): a run of 150 s, the history rows and the report hold
+# the bus counters to 0.1 %, the saving is eqsim's grid meter's, the html renders in headless Chromium,
+# bad input is refused. jq, sqlite3, python3, chromium, unshare (root or user namespaces).
+add_test(NAME eqctl_report_e2e
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/eqctl_report_e2e.sh $<TARGET_FILE:eqsim> $<TARGET_FILE:eqd>
+                 $<TARGET_FILE:eqctl> ${PROJECT_SOURCE_DIR}/config/rigs/demo.yaml)
+set_tests_properties(eqctl_report_e2e PROPERTIES LABELS "integration" TIMEOUT 360)

@@ -44,7 +44,7 @@ if [ "$SHELL_NAME" = bash ]; then
   step "bash: the completion function as bash calls it"
   [ -f /usr/share/bash-completion/bash_completion ] ||
     step "(bash-completion is not installed: only without it)"
-  expect_completion "$EQCTL " "assign audit channels controllers release set status watch"
+  expect_completion "$EQCTL " "assign audit channels controllers release report set status watch"
   expect_completion "$EQCTL st" "status"
   expect_completion "$EQCTL status " ""  # nothing to add, and no --help pushed into the line
   expect_completion "$EQCTL status --j" "--json"
@@ -66,6 +66,11 @@ if [ "$SHELL_NAME" = bash ]; then
   expect_completion "$EQCTL audit --since " "1h 24h 30d 7d"
   expect_completion "$EQCTL audit --channel cab2/1" "cab2/1 cab2/10 cab2/11 cab2/12 cab2/13 cab2/14 cab2/15 cab2/16"
   expect_completion "$EQCTL audit --user roo" "root"
+  expect_completion "$EQCTL report --" \
+    "--buffer-capacity-kWh --bus --by --format --from --help --json --socket --tariff --to --version"
+  expect_completion "$EQCTL report --by " "day hour month week"
+  expect_completion "$EQCTL report --format h" "html"
+  expect_completion "$EQCTL report --by day --bus " "aux main"
   # Names come from the eqctl typed, with the --socket typed: a wrong socket gives no names.
   expect_completion "$EQCTL --socket $WORK/none.sock release " ""
   (unset EQD_SOCKET; [ "$(complete_line "$EQCTL release --socket $SOCK cab")" = "cab1/15 cab1/16 cab2/16" ]) ||

@@ -7,6 +7,7 @@ add_executable(control_unit_tests
   unit/control_auth_test.cpp
   unit/control_server_test.cpp
   unit/control_requests_test.cpp
-  unit/control_render_test.cpp)
+  unit/control_render_test.cpp
+  unit/control_report_test.cpp)
 target_link_libraries(control_unit_tests PRIVATE eqd_control eqctl_lib eqd_catch_main)
 catch_discover_tests(control_unit_tests EXTRA_ARGS --warn NoTests PROPERTIES LABELS "unit:control:tsan")

@@ -837,6 +837,9 @@ TEST_CASE("control API on a fake rig: an audit query the history never answers t
       kept = std::move(done);
       return true;
     }
+    bool report(const eqd::history::ReportQuery&, std::function<void(eqd::history::ReportAnswer)>) noexcept override {
+      return false;  // a full queue: the client is told `busy`
+    }
     std::function<void(eqd::history::AuditPage)> kept;
   };
   auto sink = std::make_shared<SilentSink>();
@@ -849,4 +852,13 @@ TEST_CASE("control API on a fake rig: an audit query the history never answers t
   CHECK(code_of(got) == "timeout");
   CHECK(std::chrono::steady_clock::now() - t0 < 2s);
   CHECK(s.call(req(Command::hello))["ok"] == true);  // the server goes on
+  // A report the history cannot take is `busy` at once; an unknown bus or bad edges never reach it.
+  ApiRequest rep = req(Command::report);
+  rep.edges_s = {1'796'320'800, 1'796'324'400};
+  CHECK(code_of(s.call(rep)) == "busy");
+  rep.bus = "nosuch";
+  CHECK(code_of(s.call(rep)) == "unknown_bus");
+  rep.bus.clear();
+  rep.edges_s = {1'796'324'400, 1'796'320'800};
+  CHECK(code_of(s.call(rep)) == "bad_request");
 }

@@ -130,6 +130,11 @@ TEST_CASE("energy history: minutes add up to the bus counters with peaks, flips,
   // Steps 500 and 501 (100 s after the start: the second whole minute) have the peaks, |net| and |free|.
   CHECK(bus_of(minutes[2], "main")->peak_net_W == 900.0);
   CHECK(bus_of(minutes[2], "main")->peak_free_W == 1500.0);
+  // Peak import is of power drawn from the grid only: the -900 W export is no import peak, the
+  // 1500 W free power is (without equalization it would have been drawn), -300 W free power is not.
+  CHECK(bus_of(minutes[2], "main")->peak_import_W == 100.0);
+  CHECK(bus_of(minutes[2], "main")->peak_free_import_W == 1500.0);
+  CHECK(bus_of(minutes[1], "main")->peak_free_import_W == 0.0);
   CHECK(main->peak_net_W == 100.0);
   CHECK(main->peak_free_W == 300.0);
 }

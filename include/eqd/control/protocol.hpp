@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -29,7 +30,19 @@ inline constexpr int kMaxJsonDepth = 8;
 inline constexpr std::size_t kMaxNameBytes = 128;
 
 /// What a client asks for.
-enum class Command : std::uint8_t { hello, status, channels, controllers, assign, release, set, adopt, forget, audit };
+enum class Command : std::uint8_t {
+  hello,
+  status,
+  channels,
+  controllers,
+  assign,
+  release,
+  set,
+  adopt,
+  forget,
+  audit,
+  report
+};
 /// Wire name of a command ("status", ...). Any thread.
 const char* to_string(Command c) noexcept;
 /// True for commands that change the daemon (need authorization). Any thread.
@@ -37,7 +50,8 @@ bool is_change(Command c) noexcept;
 
 /// Who may do what through the control API (docs/control-api.md, "Roles"), in increasing order: each
 /// role may do everything of the ones before it.
-/// - viewer: anyone who can open the socket: hello, status, channels, controllers, audit (and eqctl watch);
+/// - viewer: anyone who can open the socket: hello, status, channels, controllers, audit, report (and
+///   eqctl watch);
 /// - operator: members of api.group (default eqd): also assign and release;
 /// - admin: root and members of api.admin_group (default eqd-admin): also set, adopt and forget.
 enum class Role : std::uint8_t { viewer = 0, operator_ = 1, admin = 2 };
@@ -62,7 +76,7 @@ struct ApiRequest {
   Command command = Command::hello;
   std::string channel;     ///< assign, release; audit (filter)
   std::string controller;  ///< adopt, forget
-  std::string bus;         ///< channels (filter), assign (check), set (required), adopt (the bus to adopt on)
+  std::string bus;  ///< channels (filter), assign (check), set (required), adopt (the bus to adopt on), report (filter)
   RoleFilter role = RoleFilter::any;      ///< channels
   LimitArgs limits;                       ///< assign
   std::map<std::string, double> params;   ///< set: numeric parameters, name -> value (core::kRuntimeParams)
@@ -71,10 +85,14 @@ struct ApiRequest {
   std::optional<std::int64_t> since_ms;   ///< audit: only records at or after this time (UTC, ms since 1970)
   std::optional<std::int64_t> before_id;  ///< audit: paging, only records with a smaller id
   std::optional<std::int64_t> limit;      ///< audit: at most this many records (1..kMaxAuditLimit; default 100)
+  std::vector<std::int64_t> edges_s;      ///< report: interval edges, UTC s, strictly increasing (history/report.hpp)
 };
 
 /// Largest `limit` of an `audit` request (one answer's rows; older ones are paged with before_id).
 inline constexpr std::int64_t kMaxAuditLimit = 1000;
+
+/// Most intervals of one `report` request (history::kMaxReportIntervals; a client asks again for more).
+inline constexpr std::size_t kMaxReportIntervals = 2000;
 
 /// Machine-readable error codes of responses ("error": {"code": ..., "message": ...}).
 namespace error_code {

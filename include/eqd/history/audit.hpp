@@ -16,6 +16,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "eqd/history/report.hpp"
+
 namespace eqd::history {
 
 /// MESSAGE_ID of every audit record in the journal (generated once with `journalctl --new-id128`):
@@ -69,7 +71,8 @@ struct AuditPage {
   std::string error;  ///< non-empty: the query could not be answered (why)
 };
 
-/// Where audit records go. Implemented by HistoryStore (store.hpp); tests may fake it.
+/// Where audit records go, and what answers the control API's audit and report queries. Implemented
+/// by HistoryStore (store.hpp); tests may fake it.
 /// Thread-safety: both members from any thread; neither waits for the disk.
 class AuditSink {
  public:
@@ -79,6 +82,9 @@ class AuditSink {
   /// Answers `q` later by calling `done` on the history writer thread (never on the caller's thread,
   /// never inline). False when it cannot be queued (then `done` is never called).
   virtual bool query(const AuditQuery& q, std::function<void(AuditPage)> done) noexcept = 0;
+  /// Answers the report query `q` (report.hpp) later on the history writer thread, like query().
+  /// False when it cannot be queued (then `done` is never called).
+  virtual bool report(const ReportQuery& q, std::function<void(ReportAnswer)> done) noexcept = 0;
 };
 
 }  // namespace eqd::history

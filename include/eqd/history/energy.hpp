@@ -32,6 +32,8 @@ struct BusMinute {
   core::EnergyCounters energy{};     ///< energy exchanged within the minute (differences of the bus's counters)
   double peak_net_W = 0.0;           ///< largest |net power| sampled within the minute
   double peak_free_W = 0.0;          ///< largest |free power| sampled within the minute
+  double peak_import_W = 0.0;        ///< largest net power drawn from the grid (net > 0; 0: none drawn)
+  double peak_free_import_W = 0.0;   ///< the same without equalization: largest free power > 0
   std::uint64_t flips = 0;           ///< direction flips of the law within the minute
   double setpoint_travel_W = 0.0;    ///< total setpoint movement within the minute
   std::optional<double> window_pos;  ///< the buffers' mean window position (0 v_min .. 1 v_max); none: no buffer
@@ -78,7 +80,7 @@ class MinuteAccumulator {
     // Per counter: its value at the minute's start, its last value, and what it counted within the
     // minute before it restarted (a new daemon after a reload counts flips and travel from 0 again).
     std::array<double, kCounters> base{}, now{}, carry{};
-    double peak_net_W = 0.0, peak_free_W = 0.0;
+    double peak_net_W = 0.0, peak_free_W = 0.0, peak_import_W = 0.0, peak_free_import_W = 0.0;
     double window_sum = 0.0;
     int window_n = 0;
     int samples = 0;

@@ -3,8 +3,9 @@
 /// eqd's history database: one SQLite file in state_dir (`history.path`, default
 /// `<state_dir>/history.db`), WAL mode with synchronous=NORMAL (a crash or power cut loses at most
 /// the last transactions, never the file), schema versioned by `PRAGMA user_version` with numbered
-/// migrations. Today it holds the audit log (table `audit`, audit.hpp); the per-minute energy history
-/// is meant to use the same writer (docs/operations.md).
+/// migrations. It holds the audit log (table `audit`, audit.hpp) and the per-minute energy history
+/// (energy_bus, energy_buffer; energy.hpp), and answers audit and report queries (report.hpp) on its
+/// writer thread (docs/operations.md).
 ///
 /// Every write happens on one writer thread of its own, fed by a bounded queue: whoever records
 /// (the control API's io thread, the main thread) never waits for the disk. A full queue or a failing
@@ -34,7 +35,7 @@
 namespace eqd::history {
 
 /// The schema version this build writes (PRAGMA user_version after the migrations).
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 /// The SQL of each migration: entry i takes a database from version i to i + 1. Any thread.
 [[nodiscard]] const std::vector<std::string_view>& schema_migrations();
 
@@ -78,6 +79,7 @@ class HistoryStore final : public AuditSink {
 
   bool record(AuditRecord r) noexcept override;
   bool query(const AuditQuery& q, std::function<void(AuditPage)> done) noexcept override;
+  bool report(const ReportQuery& q, std::function<void(ReportAnswer)> done) noexcept override;
   /// Queues one finished minute of the energy history (EnergyRecorder). A minute already in the
   /// database (eqd restarted within it) is added to, so that no energy counts twice or goes missing.
   /// False (and counted) when the queue is full; never blocks. Any thread.
@@ -106,6 +108,7 @@ class HistoryStore final : public AuditSink {
   void write_records(std::vector<AuditRecord>& batch);
   void write_energy(const EnergyMinute& m);
   void run_query(const Job& job);
+  void run_report_job(const Job& job);
   void prune();
   void report_problems(std::chrono::steady_clock::time_point now);
   void open_database();
