@@ -167,8 +167,12 @@ std::string render_bus_status(const json& b) {
   const json& e = sub(b, "energy");
   const json& c = sub(b, "channels");
   const json& k = sub(b, "controllers");
-  out += "bus " + str(b, "bus") + "  [" + str(b, "status") + "]  target " + format_power(num(p, "target_W")) +
-         ", tau " + fixed(num(p, "tau_s"), 1) + " s, deadband " + format_power(num(p, "deadband_W")) + "\n";
+  // Caps mode aims at a band, not a target (docs/control.md, "Caps mode").
+  const std::string aim = str(p, "mode") == "caps" ? "caps: import limit " + format_power(num(p, "import_limit_W")) +
+                                                         ", export limit " + format_power(num(p, "export_limit_W"))
+                                                   : "target " + format_power(num(p, "target_W"));
+  out += "bus " + str(b, "bus") + "  [" + str(b, "status") + "]  " + aim + ", tau " + fixed(num(p, "tau_s"), 1) +
+         " s, deadband " + format_power(num(p, "deadband_W")) + "\n";
   LabelledLines lines;
   if (std::optional<std::string> f = forecast_text(p, b)) lines.add("forecast", *f);
   const double net_W = num(b, "net_W"), residual_W = num(b, "residual_W"), free_W = num(b, "free_W"),
@@ -311,6 +315,7 @@ namespace {
 // A limit or parameter as the user would type it: "3000", "0.92", "12.5".
 std::string plain_number(const json& v) {
   if (v.is_boolean()) return v.get<bool>() ? "on" : "off";
+  if (v.is_string()) return v.get<std::string>();  // a choice: mode caps
   if (!v.is_number()) return "-";
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.10g", v.get<double>());

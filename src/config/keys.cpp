@@ -299,6 +299,14 @@ const std::vector<Key<DiscoveryConfig>>& discovery_keys() {
 
 namespace {
 
+// "balance or caps": the names of a choice row, for messages.
+std::string choice_list(const core::RuntimeParam& r) {
+  std::string l;
+  for (std::size_t i = 0; i < r.choice_count; ++i)
+    l += std::string(i == 0 ? "" : (i + 1 == r.choice_count ? " or " : ", ")) + r.choice_names[i];
+  return l;
+}
+
 // The keys of the run-time parameter table (core::kRuntimeParams): one row there is one key here.
 // tau_s accepts any positive value here: its 10..20 s range depends on allow_any_tau, which may
 // come later in the mapping, so validate.cpp checks it.
@@ -307,6 +315,13 @@ std::vector<Key<BusConfig>> runtime_param_keys() {
   for (const core::RuntimeParam& r : core::kRuntimeParams) {
     const Bound b{r.min, r.max, r.min_exclusive};
     k.push_back({r.name, false, [&r, b](BusConfig& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+                   if (r.choice != nullptr) {
+                     const std::string s = read_string(n, c, p);
+                     const int i = core::find_runtime_choice(r, s);
+                     if (i < 0) fail(c, n.Mark(), p, "got " + quoted(s) + " (expected " + choice_list(r) + ")");
+                     core::set_runtime_value(r, o.params, i);
+                     return;
+                   }
                    core::set_runtime_value(r, o.params,
                                            r.flag ? (read_bool(n, c, p) ? 1.0 : 0.0) : read_double(n, c, p, b, r.unit));
                  }});

@@ -128,7 +128,13 @@ PersistedState state_from_text(std::string_view text, std::vector<std::string>* 
           auto f = b.find(r.name);
           if (f == b.end()) continue;
           const std::string where = "buses." + name + "." + r.name;
-          if (r.flag) {
+          if (r.choice != nullptr) {
+            const int i = f->is_string() ? core::find_runtime_choice(r, f->get<std::string>()) : -1;
+            if (i < 0)
+              skip(where + ": must be one of: " + choice_names(r) + "; skipped (config's value applies)");
+            else
+              p.set(r.name, i);
+          } else if (r.flag) {
             if (!f->is_boolean())
               skip(where + ": must be true or false; skipped (config's value applies)");
             else

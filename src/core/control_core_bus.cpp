@@ -225,7 +225,7 @@ void ControlCore::publish_bus(BusIndex b, const LawInput& in, const LawOutput& o
   s.eq_commanded_W = commanded_W;
   s.eq_measured_W = in.eq_measured_W;
   s.net_W = net;
-  s.residual_W = net - p.target_W;
+  s.residual_W = residual_of(p, net);
   s.desired_W = out.desired_W;
   s.free_forecast_W = std::isnan(in.free_forecast_W) ? acc.free_W : in.free_forecast_W;
   s.capacity_charge_W = in.capacity_charge_W;
