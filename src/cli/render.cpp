@@ -174,6 +174,13 @@ std::string render_bus_status(const json& b) {
   out += "bus " + str(b, "bus") + "  [" + str(b, "status") + "]  " + aim + ", tau " + fixed(num(p, "tau_s"), 1) +
          " s, deadband " + format_power(num(p, "deadband_W")) + "\n";
   LabelledLines lines;
+  // A window of the bus's target schedule in force: what it aims for instead (docs/eqctl.md).
+  if (const json& aim = sub(b, "aim"); sub(aim, "window").is_number())
+    lines.add("schedule",
+              "window " + str(aim, "window") + ": " +
+                  (str(aim, "mode") == "caps" ? "caps, import limit " + format_power(num(aim, "import_limit_W")) +
+                                                    ", export limit " + format_power(num(aim, "export_limit_W"))
+                                              : "target " + format_power(num(aim, "target_W"))));
   if (std::optional<std::string> f = forecast_text(p, b)) lines.add("forecast", *f);
   const double net_W = num(b, "net_W"), residual_W = num(b, "residual_W"), free_W = num(b, "free_W"),
                announced_W = num(b, "free_forecast_W"), measured_W = num(b, "eq_measured_W"),

@@ -115,6 +115,13 @@ json status_view(const daemon::RigView& rig, std::int64_t now_ns, const MetricsE
         // Commands that came from a receding-horizon plan (law planned; 0 for the other laws).
         {"plans_applied", s.plans_applied},
         {"params", bus_params_json(s.params, allow_any_tau)},
+        // What the bus aims for now: the active window of its target schedule (index into
+        // buses[].schedule; null: none, the bus's own params) and the mode, target and limits in force.
+        {"aim", json{{"window", s.active_window >= 0 ? json(s.active_window) : json(nullptr)},
+                     {"mode", core::kBusModeNames[s.active_mode == core::BusMode::caps ? 1 : 0]},
+                     {"target_W", s.active_target_W},
+                     {"import_limit_W", s.active_import_limit_W},
+                     {"export_limit_W", s.active_export_limit_W}}},
         {"energy", json{{"grid_import_J", s.energy.grid_import_J},
                         {"grid_export_J", s.energy.grid_export_J},
                         {"without_eq_import_J", s.energy.free_import_J},

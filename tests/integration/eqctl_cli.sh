@@ -76,7 +76,7 @@ step "set mode=caps and its limits by name; a bad mode is a usage error naming t
 expect 0 "" "set caps" -- set --bus main mode=caps import_limit_W=5000 export_limit_W=0
 echo "$OUT" | grep -Eq '^bus main: set mode to caps, import_limit_W to 5000, export_limit_W to 0;' ||
   fail "set caps printed: $OUT"
-expect 0 "" "status in caps mode" -- status --bus main
+expect 0 "" "status in caps mode" -- status
 echo "$OUT" | grep -Eq '^bus main  \[[a-z_]+\]  caps: import limit 5\.00 kW, export limit 0 W' ||
   fail "status in caps mode printed: $OUT"
 expect 2 "mode: 'peak' is not one of: balance, caps" "set a bad mode" -- set --bus main mode=peak
