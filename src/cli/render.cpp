@@ -182,6 +182,10 @@ std::string render_bus_status(const json& b) {
                                                     ", export limit " + format_power(num(aim, "export_limit_W"))
                                               : "target " + format_power(num(aim, "target_W"))));
   if (std::optional<std::string> f = forecast_text(p, b)) lines.add("forecast", *f);
+  // Demand figures once a quarter hour completed (docs/eqctl.md).
+  if (const json& d = sub(b, "demand"); sub(d, "quarter_hour_W").is_number())
+    lines.add("demand", "last quarter hour " + format_power(num(d, "quarter_hour_W")) + ", max today " +
+                            format_power(num(d, "max_day_W")) + ", this month " + format_power(num(d, "max_month_W")));
   const double net_W = num(b, "net_W"), residual_W = num(b, "residual_W"), free_W = num(b, "free_W"),
                announced_W = num(b, "free_forecast_W"), measured_W = num(b, "eq_measured_W"),
                commanded_W = num(b, "eq_commanded_W");

@@ -40,6 +40,7 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
     reallocate(b, out.command_W);
   const double commanded = command_buffers(b, now_ns);
   account_energy(b, now_ns, g.measured_W);
+  bus.demand.update(now_ns, bus.energy.grid_import_J, sched.marks);
   publish_bus(b, aim, window, in, out, commanded, cap);
 }
 
@@ -239,6 +240,9 @@ void ControlCore::publish_bus(BusIndex b, const BusParams& aim, int window, cons
   s.active_target_W = aim.target_W;
   s.active_import_limit_W = aim.import_limit_W;
   s.active_export_limit_W = aim.export_limit_W;
+  s.demand_quarter_W = bus.demand.last_quarter_W();
+  s.demand_max_day_W = bus.demand.max_day_W();
+  s.demand_max_month_W = bus.demand.max_month_W();
   s.desired_W = out.desired_W;
   s.free_forecast_W = std::isnan(in.free_forecast_W) ? acc.free_W : in.free_forecast_W;
   s.capacity_charge_W = in.capacity_charge_W;

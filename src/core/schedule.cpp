@@ -86,6 +86,7 @@ BusSchedule expand_schedule(const ScheduleWindow* windows, std::size_t count, st
   s.occurrence_count = static_cast<std::uint16_t>(n);
   // Truncated: what is held is only valid up to the first occurrence left out.
   if (n == kMaxWindowOccurrences) s.valid_until_ns = std::min(s.valid_until_ns, s.occurrences[n - 1].start_ns);
+  s.marks = calendar_marks(from_ns, offset);
   return s;
 }
 
@@ -96,6 +97,7 @@ void shift_schedule(BusSchedule& s, std::int64_t delta_ns) noexcept {
   }
   s.valid_from_ns += delta_ns;
   s.valid_until_ns += delta_ns;
+  shift_marks(s.marks, delta_ns);
 }
 
 int active_window(const BusSchedule& s, std::int64_t now_ns) noexcept {

@@ -31,8 +31,8 @@ ScheduleThread::ScheduleThread(core::ControlCore& core, std::vector<std::vector<
 ScheduleThread::~ScheduleThread() { stop(); }
 
 void ScheduleThread::refresh(std::int64_t utc_ns, std::int64_t mono_ns) {
+  // Every bus: those without windows still need the calendar marks of their demand figures.
   for (std::size_t b = 0; b < windows_.size() && b < core_.bus_count(); ++b) {
-    if (windows_[b].empty()) continue;
     core::BusSchedule s =
         core::expand_schedule(windows_[b].data(), windows_[b].size(), utc_ns, &util::local_utc_offset_s);
     // From UTC into the core's clock: the control thread compares its own monotonic time.
@@ -43,9 +43,7 @@ void ScheduleThread::refresh(std::int64_t utc_ns, std::int64_t mono_ns) {
 
 void ScheduleThread::start() {
   if (thread_.joinable()) return;
-  bool any = false;
-  for (const auto& w : windows_) any = any || !w.empty();
-  if (!any) return;
+  if (windows_.empty()) return;
   refresh(utc_now_ns(), monotonic_ns());
   stop_.reset();
   thread_ = std::thread([this] { run(); });

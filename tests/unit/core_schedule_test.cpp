@@ -1,6 +1,6 @@
-// Issue #17, target schedules: windows of local time expanded into UTC occurrences across midnight and
-// across the 2026 daylight-saving changes of Europe/Berlin (29 March 02:00 CET -> 03:00 CEST, 25 October
-// 03:00 CEST -> 02:00 CET, both at 01:00 UTC), and the control thread's lookup.
+// Issue #17, target schedules and demand figures: windows of local time expanded into UTC occurrences
+// across midnight and across the 2026 daylight-saving changes of Europe/Berlin (29 March 02:00 CET ->
+// 03:00 CEST, 25 October 03:00 CEST -> 02:00 CET, both at 01:00 UTC), the control thread's lookup.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "../fakes/core_fixture.hpp"
+#include "eqd/core/demand_meter.hpp"
 #include "eqd/core/schedule.hpp"
 #include "eqd/util/local_time.hpp"
 
@@ -207,4 +208,56 @@ TEST_CASE("schedule: the control core aims by the active window and by the bus's
   f.run_s(150.0);  // after it: back to the bus's own caps, the buffer to rest through the ramp
   CHECK(f.core->bus(0).active_window == -1);
   CHECK(std::abs(f.power[1]) < 5.0);
+}
+
+TEST_CASE("demand: calendar marks of the wall clock in Europe/Berlin around the spring change", "[schedule][demand]") {
+  const CalendarMarks m = calendar_marks(civil_s(2026, 3, 28, 12, 7) * kNs, berlin);
+  REQUIRE(m.calendar);
+  CHECK(m.quarter_origin_ns % (900 * kNs) == 0);
+  CHECK(m.midnights_ns[0] == civil_s(2026, 3, 26, 23, 0) * kNs);  // 27 March 00:00 CET
+  CHECK(m.midnights_ns[2] == civil_s(2026, 3, 28, 23, 0) * kNs);  // 29 March 00:00 CET
+  CHECK(m.midnights_ns[3] == civil_s(2026, 3, 29, 22, 0) * kNs);  // 30 March 00:00 CEST: a 23-hour day
+  CHECK(m.next_month_ns == civil_s(2026, 3, 31, 22, 0) * kNs);    // 1 April 00:00 CEST
+}
+
+namespace {
+std::int64_t utc_zone(std::int64_t) { return 0; }
+
+// Runs a meter from `from_s` for `seconds` at a constant import of `power_W` (1 s steps), the
+// calendar re-made every minute as the daemon does.
+void run_meter(DemandMeter& d, double& import_J, std::int64_t& t_s, double power_W, std::int64_t seconds) {
+  // import_J at t_s is what was drawn up to t_s; the meter also sees the run's last instant.
+  for (std::int64_t k = 0; k < seconds; ++k, ++t_s) {
+    d.update(t_s * kNs, import_J, calendar_marks(t_s / 60 * 60 * kNs, utc_zone));
+    import_J += power_W;
+  }
+  d.update(t_s * kNs, import_J, calendar_marks(t_s / 60 * 60 * kNs, utc_zone));
+}
+}  // namespace
+
+TEST_CASE("demand: quarter-hour averages and their maxima roll with the day and the month", "[schedule][demand]") {
+  DemandMeter d;
+  double import_J = 0.0;
+  std::int64_t t = civil_s(2026, 1, 31, 23, 20);
+  run_meter(d, import_J, t, 9000.0, 600);  // joined 23:15-23:30 mid-way: not counted
+  CHECK(std::isnan(d.last_quarter_W()));
+  CHECK(std::isnan(d.max_month_W()));
+  run_meter(d, import_J, t, 4000.0, 900);  // 23:30-23:45
+  CHECK(d.last_quarter_W() == Approx(4000.0));
+  CHECK(d.max_day_W() == Approx(4000.0));
+  run_meter(d, import_J, t, 8000.0, 900);  // 23:45-00:00, counted in January; then 1 February
+  CHECK(d.last_quarter_W() == Approx(8000.0));
+  CHECK(std::isnan(d.max_day_W()));        // a new day
+  CHECK(std::isnan(d.max_month_W()));      // and a new month
+  run_meter(d, import_J, t, 2000.0, 900);  // 00:00-00:15
+  CHECK(d.max_day_W() == Approx(2000.0));
+  CHECK(d.max_month_W() == Approx(2000.0));
+  run_meter(d, import_J, t, 6000.0, 900);
+  run_meter(d, import_J, t, 1000.0, 900);
+  CHECK(d.last_quarter_W() == Approx(1000.0));
+  CHECK(d.max_day_W() == Approx(6000.0));
+  // The next midnight: the day's maximum starts anew, the month's keeps 6 kW.
+  run_meter(d, import_J, t, 500.0, 24 * 3600 - 3 * 900 + 900);
+  CHECK(d.max_day_W() == Approx(500.0));
+  CHECK(d.max_month_W() == Approx(6000.0));
 }

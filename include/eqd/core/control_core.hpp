@@ -212,6 +212,7 @@ class ControlCore {
     std::int64_t learned_read_s = -1;  ///< second it was read in (-1: not learning)
     double learned_present_W = 0.0;    ///< bus-side power, when read, of the channels in `learned`
     EnergyCounters energy{};
+    DemandMeter demand;                 ///< quarter-hour import averages (issue #17), fed after the energy
     std::vector<ChannelIndex> buffers;  ///< channels whose role is not test (capacity reserved)
     std::vector<ChannelIndex> usable;   ///< buffers allocated to this cycle (capacity reserved)
     std::vector<Headroom> headroom;     ///< scratch for allocate(), capacity reserved

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "eqd/core/demand_meter.hpp"
 #include "eqd/core/params.hpp"
 
 namespace eqd::core {
@@ -49,6 +50,7 @@ struct BusSchedule {
   std::uint16_t occurrence_count = 0;
   std::int64_t valid_from_ns = 0;
   std::int64_t valid_until_ns = 0;
+  CalendarMarks marks{};  ///< quarter hours, local midnights and month start, for the bus's DemandMeter
 };
 
 /// The local time zone's offset (local - UTC, seconds) at a UTC instant (seconds since the epoch).
@@ -61,10 +63,10 @@ using UtcOffsetFn = std::int64_t (*)(std::int64_t utc_s);
 /// occurrence. Any thread; calls `offset` a few times.
 std::int64_t local_to_utc_s(std::int64_t local_s, UtcOffsetFn offset);
 
-/// The windows' occurrences that overlap [from_ns - 1 day, from_ns + 3 days), sorted by start, at most
-/// kMaxWindowOccurrences (the earliest kept). Occurrences emptied by a change to summer time are
-/// dropped. Off the control thread (it calls `offset`, which may read the time-zone database); pure
-/// otherwise. windows.size() <= kMaxScheduleWindows is the caller's (the configuration's) rule.
+/// The windows' occurrences (and the calendar marks at from_ns) that overlap [from_ns - 1 day, from_ns + 3 days),
+/// sorted by start, at most kMaxWindowOccurrences (the earliest kept). Occurrences emptied by a change to summer time
+/// are dropped. Off the control thread (it calls `offset`, which may read the time-zone database); pure otherwise.
+/// windows.size() <= kMaxScheduleWindows is the caller's (the configuration's) rule.
 BusSchedule expand_schedule(const ScheduleWindow* windows, std::size_t count, std::int64_t from_ns, UtcOffsetFn offset);
 
 /// Moves every occurrence and the span by delta_ns (from UTC into the core's monotonic clock: delta =

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <limits>
 
 #include "eqd/core/allocator.hpp"
 #include "eqd/core/bus_law.hpp"
@@ -79,6 +80,11 @@ struct BusSnapshot {
   double active_target_W = 0.0;
   double active_import_limit_W = 0.0;
   double active_export_limit_W = 0.0;
+  /// Demand (DemandMeter): average import over the last completed quarter hour of the wall clock and
+  /// its maximum since local midnight and since the 1st of the month; NaN: none yet.
+  double demand_quarter_W = std::numeric_limits<double>::quiet_NaN();
+  double demand_max_day_W = std::numeric_limits<double>::quiet_NaN();
+  double demand_max_month_W = std::numeric_limits<double>::quiet_NaN();
 };
 
 /// Fixed-bucket histogram (le bounds in seconds), trivially copyable.

@@ -105,7 +105,7 @@ class Daemon final : public RigView, public RequestSink {
   std::unique_ptr<ControlLoop> loop_;
   std::unique_ptr<PredictorThread> predictor_;
   std::unique_ptr<PlannerThread> planner_;    ///< runs only when some bus has law `planned`
-  std::unique_ptr<ScheduleThread> schedule_;  ///< runs only when some bus has a target schedule
+  std::unique_ptr<ScheduleThread> schedule_;  ///< target schedules and the calendar of demand figures
   std::vector<std::unique_ptr<io::Link>> links_;
   bool started_ = false;
   bool stopped_ = false;

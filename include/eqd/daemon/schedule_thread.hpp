@@ -20,13 +20,13 @@ namespace eqd::daemon {
 /// (the schedule thread once started).
 class ScheduleThread {
  public:
-  /// windows[b]: bus b's windows (empty: no schedule; such a bus is never written).
+  /// windows[b]: bus b's windows (empty: no schedule; the bus still gets its calendar marks).
   ScheduleThread(core::ControlCore& core, std::vector<std::vector<core::ScheduleWindow>> windows);
   ~ScheduleThread();
   ScheduleThread(const ScheduleThread&) = delete;
   ScheduleThread& operator=(const ScheduleThread&) = delete;
 
-  /// One refresh now, then the thread (none when no bus has a schedule).
+  /// One refresh now, then the thread.
   void start();
   /// Stop and join. Idempotent.
   void stop();
