@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "bus_aim.hpp"
 #include "eqd/daemon/clock.hpp"
 
 namespace eqd::metrics {
@@ -55,7 +56,7 @@ enum Id : std::size_t {
   kBusMode,
   kBusActiveWindow,
   kBusDemandQuarter,
-  kBusDemandMax,
+  kBusDemandMax,  // issue #17
   kBusCapacity,
   kBusStatus,
   kBusChannels,
@@ -158,15 +159,10 @@ const MetricInfo kCatalogue[] = {
      "Sum of the equalization channels' measured bus-side power."},
     {"eqd_bus_residual_power_watts", kG, kBus, "watts", "bus", "Residual: net power minus target."},
     {"eqd_bus_target_power_watts", kG, kBus, "watts", "bus", "Net power the bus aims for."},
-    {"eqd_bus_mode", kG, kBus, "", "bus,mode",
-     "1 for the mode in force (the active schedule window's, else the bus's), 0 for the other; mode=balance|caps."},
-    {"eqd_bus_schedule_window", kG, kBus, "", "bus",
-     "Index of the target-schedule window in force (buses[].schedule, from 0); -1 outside every window."},
-    {"eqd_bus_import_quarter_hour_average_watts", kG, kBus, "watts", "bus",
-     "Average grid import over the last completed quarter hour of the wall clock (absent until one completed)."},
-    {"eqd_bus_import_quarter_hour_max_watts", kG, kBus, "watts", "bus,period",
-     "Highest quarter-hour average import since local midnight (period=day) or the 1st of the month "
-     "(period=month): the demand charge's figure. Absent until a quarter hour completed in the period."},
+    {"eqd_bus_mode", kG, kBus, "", "bus,mode", "1 for the mode in force, 0 for the other; mode=balance|caps."},
+    {"eqd_bus_schedule_window", kG, kBus, "", "bus", "Target-schedule window in force (from 0); -1: none."},
+    {"eqd_bus_import_quarter_hour_average_watts", kG, kBus, "watts", "bus", "Import, last quarter-hour average."},
+    {"eqd_bus_import_quarter_hour_max_watts", kG, kBus, "watts", "bus,period", "Highest of them; period=day|month."},
     {"eqd_bus_equalization_capacity_watts", kG, kBus, "watts", "bus,direction",
      "Headroom of the bus's usable equalization channels; direction=charge|discharge."},
     {"eqd_bus_status", kG, kBus, "", "bus,status",
@@ -439,27 +435,12 @@ void Collector::collect_buses(std::vector<MetricFamily>& out) const {
   per_bus(kBusEqMeasured, [](BS x) { return x.eq_measured_W; });
   per_bus(kBusResidual, [](BS x) { return x.residual_W; });
   per_bus(kBusTarget, [](BS x) { return x.active_target_W; });
-  {
-    MetricFamily& f = family(out, kBusMode, 2 * nb);
-    for (std::size_t b = 0; b < nb; ++b)
-      for (std::size_t m = 0; m < core::kBusModeNames.size(); ++m)
-        add(f, bus_labels_[b], "mode", core::kBusModeNames[m]).gauge.value =
-            static_cast<std::size_t>(s[b].active_mode) == m ? 1.0 : 0.0;
-  }
   per_bus(kBusActiveWindow, [](BS x) { return static_cast<double>(x.active_window); });
   {
-    MetricFamily& f = family(out, kBusDemandQuarter, nb);
+    const std::size_t at = out.size();  // three families, then the buses' series (bus_aim.cpp)
+    for (const Id id : {kBusMode, kBusDemandQuarter, kBusDemandMax}) family(out, id, 2 * nb);
     for (std::size_t b = 0; b < nb; ++b)
-      if (std::isfinite(s[b].demand_quarter_W)) gauge(f, bus_labels_[b], s[b].demand_quarter_W);
-  }
-  {
-    MetricFamily& f = family(out, kBusDemandMax, 2 * nb);
-    for (std::size_t b = 0; b < nb; ++b) {
-      if (std::isfinite(s[b].demand_max_day_W))
-        add(f, bus_labels_[b], "period", "day").gauge.value = s[b].demand_max_day_W;
-      if (std::isfinite(s[b].demand_max_month_W))
-        add(f, bus_labels_[b], "period", "month").gauge.value = s[b].demand_max_month_W;
-    }
+      detail::add_aim_series(out[at], out[at + 1], out[at + 2], s[b], bus_labels_[b]);
   }
   {
     MetricFamily& f = family(out, kBusCapacity, 2 * nb);

@@ -121,7 +121,7 @@ TEST_CASE("schedule: a night window across midnight is an hour shorter in spring
   CHECK(seen_autumn);
 }
 
-TEST_CASE("schedule: the days are the days a window starts; overlaps go to the window listed first", "[schedule]") {
+TEST_CASE("schedule: the days are the days a window starts, and overlaps go to the window listed first", "[schedule]") {
   std::vector<ScheduleWindow> w{window(kFriday, 22 * 60, 2 * 60), window(kEveryDay, 0, 24 * 60)};
   w[1].mode = BusMode::balance;
   w[1].target_W = 800.0;
