@@ -100,7 +100,8 @@ _eqctl() {
       case $cur in
         # The names are core::kRuntimeParams (include/eqd/core/params.hpp; a test keeps them in step).
         use_forecast=* | learn_forecast=*) args="${cur%%=*}=true ${cur%%=*}=false" ;;
-        *) args="tau_s= deadband_W= target_W= use_forecast= learn_forecast=" ;;
+        mode=*) args="mode=balance mode=caps" ;;
+        *) args="tau_s= deadband_W= target_W= use_forecast= learn_forecast= mode= import_limit_W= export_limit_W=" ;;
       esac ;;
   esac
   if [[ $cur == -* ]]; then

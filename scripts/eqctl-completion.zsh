@@ -113,8 +113,11 @@ _eqctl() {
       # The names are core::kRuntimeParams (include/eqd/core/params.hpp; a test keeps them in step).
       if [[ $cur == (use_forecast|learn_forecast)=* ]]; then
         compadd -P ${cur%%=*}= -- true false
+      elif [[ $cur == mode=* ]]; then
+        compadd -P mode= -- balance caps
       else
-        compadd -S '' -- tau_s= deadband_W= target_W= use_forecast= learn_forecast=  # NAME= waits for its value
+        compadd -S '' -- tau_s= deadband_W= target_W= use_forecast= learn_forecast= mode= import_limit_W= \
+          export_limit_W=  # NAME= waits for its value
       fi ;;
   esac
 }

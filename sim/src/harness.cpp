@@ -201,7 +201,7 @@ void Harness::run(double until_s) noexcept {
         (tr.equalizing ? eq_meas_W : free_W) += tr.bus_power_W;
         if (applied_[i].equalize && tr.equalizing) eq_cmd_W += applied_[i].setpoint_W;
       }
-      const double residual = free_W + eq_meas_W - rig_.spec().buses[b].params.target_W;
+      const double residual = core::residual_of(rig_.spec().buses[b].params, free_W + eq_meas_W);
       if (step_ % sp == 0) {
         // Travel, like every figure, from metrics_from_s (the first change counted is the one into it).
         if (now_s_ >= cfg_.metrics_from_s) travel_W_[b] += std::abs(eq_cmd_W - prev_total_cmd_W_[b]);

@@ -64,6 +64,13 @@ core::BusParams parse_bus_params(const YAML::Node& n, const YamlCtx& c, const st
   b.lease_ms = static_cast<std::uint32_t>(c.integer(n, "lease_ms", p, b.lease_ms, 0, 3600000));
   b.use_forecast = c.boolean(n, "use_forecast", p, b.use_forecast);
   b.forecast_horizon_s = c.num(n, "forecast_horizon_s", p, b.forecast_horizon_s, 1.0, 120.0);
+  const core::RuntimeParam& mode_row = *core::find_runtime_param("mode");
+  const std::string mode = c.str(n, "mode", p, core::kBusModeNames[static_cast<std::size_t>(b.mode)], false);
+  const int m = core::find_runtime_choice(mode_row, mode);
+  if (m < 0) c.fail(n["mode"], p + ".mode", "unknown mode '" + mode + "' (expected balance or caps)");
+  core::set_runtime_value(mode_row, b, m);
+  b.import_limit_W = c.num(n, "import_limit_W", p, b.import_limit_W, 0.0, kBig);
+  b.export_limit_W = c.num(n, "export_limit_W", p, b.export_limit_W, 0.0, kBig);
   return b;
 }
 
@@ -330,7 +337,7 @@ RigSpec parse_rig(const YAML::Node& root, const YamlCtx& c, const std::string& b
     c.check_keys(b, p,
                  {"name", "law", "target_W", "tau_s", "deadband_W", "slew_W_per_s", "flip_dwell_s", "update_interval_s",
                   "trim_tau_s", "trim_max_fraction", "hold_max_s", "max_age_ms", "lease_ms", "use_forecast",
-                  "forecast_horizon_s"});
+                  "forecast_horizon_s", "mode", "import_limit_W", "export_limit_W"});
     BusSpec bs{c.str(b, "name", p, "", true), parse_bus_params(b, c, p)};
     if (!bus_index.emplace(bs.name, i).second) c.fail(b["name"], p + ".name", "duplicate bus name '" + bs.name + "'");
     // tau_s outside 10..20 s is allowed here (scenarios explore it); the daemon's config applies its own rule.

@@ -312,8 +312,8 @@ int run_watch(const std::string& socket, double interval_s, const std::string& b
   return kExitOk;
 }
 
-/// One NAME=VALUE of `eqctl set` into r.params (numbers) or r.flags (booleans: true/false, yes/no,
-/// on/off as in the configuration). False with `why` on a usage error.
+/// One NAME=VALUE of `eqctl set` into r.params (numbers; a choice such as mode=caps by its index) or
+/// r.flags (booleans: true/false, yes/no, on/off as in the configuration). False with `why` on a usage error.
 bool parse_assignment(const std::string& arg, ApiRequest& r, std::string& why) {
   const auto eq = arg.find('=');
   if (eq == std::string::npos || eq == 0) {
@@ -326,6 +326,15 @@ bool parse_assignment(const std::string& arg, ApiRequest& r, std::string& why) {
   if (param == nullptr) {
     why = "'" + key + "' cannot be set (settable: " + eqd::control::settable_list() + ")";
     return false;
+  }
+  if (param->choice != nullptr) {
+    const int i = eqd::core::find_runtime_choice(*param, v);
+    if (i < 0) {
+      why = key + ": '" + v + "' is not one of: " + eqd::control::choice_names(*param);
+      return false;
+    }
+    r.params[key] = i;
+    return true;
   }
   if (param->flag) {
     std::string l = v;
@@ -475,8 +484,10 @@ int run(int argc, char** argv) {
     // The run-time parameter table (core::kRuntimeParams) says what each is.
     std::string about = "Parameters:";
     for (const eqd::core::RuntimeParam& r : eqd::core::kRuntimeParams)
-      about +=
-          std::string("\n  ") + r.name + (r.flag ? " (true/false)" : std::string(" (") + r.unit + ")") + ": " + r.help;
+      about += std::string("\n  ") + r.name +
+               (r.choice != nullptr ? " (" + eqd::control::choice_names(r) + ")"
+                                    : (r.flag ? " (true/false)" : std::string(" (") + r.unit + ")")) +
+               ": " + r.help;
     set->footer(about);
   }
 

@@ -167,10 +167,25 @@ std::string render_bus_status(const json& b) {
   const json& e = sub(b, "energy");
   const json& c = sub(b, "channels");
   const json& k = sub(b, "controllers");
-  out += "bus " + str(b, "bus") + "  [" + str(b, "status") + "]  target " + format_power(num(p, "target_W")) +
-         ", tau " + fixed(num(p, "tau_s"), 1) + " s, deadband " + format_power(num(p, "deadband_W")) + "\n";
+  // Caps mode aims at a band, not a target (docs/control.md, "Caps mode").
+  const std::string aim = str(p, "mode") == "caps" ? "caps: import limit " + format_power(num(p, "import_limit_W")) +
+                                                         ", export limit " + format_power(num(p, "export_limit_W"))
+                                                   : "target " + format_power(num(p, "target_W"));
+  out += "bus " + str(b, "bus") + "  [" + str(b, "status") + "]  " + aim + ", tau " + fixed(num(p, "tau_s"), 1) +
+         " s, deadband " + format_power(num(p, "deadband_W")) + "\n";
   LabelledLines lines;
+  // A window of the bus's target schedule in force: what it aims for instead (docs/eqctl.md).
+  if (const json& aim = sub(b, "aim"); sub(aim, "window").is_number())
+    lines.add("schedule",
+              "window " + str(aim, "window") + ": " +
+                  (str(aim, "mode") == "caps" ? "caps, import limit " + format_power(num(aim, "import_limit_W")) +
+                                                    ", export limit " + format_power(num(aim, "export_limit_W"))
+                                              : "target " + format_power(num(aim, "target_W"))));
   if (std::optional<std::string> f = forecast_text(p, b)) lines.add("forecast", *f);
+  // Demand figures once a quarter hour completed (docs/eqctl.md).
+  if (const json& d = sub(b, "demand"); sub(d, "quarter_hour_W").is_number())
+    lines.add("demand", "last quarter hour " + format_power(num(d, "quarter_hour_W")) + ", max today " +
+                            format_power(num(d, "max_day_W")) + ", this month " + format_power(num(d, "max_month_W")));
   const double net_W = num(b, "net_W"), residual_W = num(b, "residual_W"), free_W = num(b, "free_W"),
                announced_W = num(b, "free_forecast_W"), measured_W = num(b, "eq_measured_W"),
                commanded_W = num(b, "eq_commanded_W");
@@ -311,6 +326,7 @@ namespace {
 // A limit or parameter as the user would type it: "3000", "0.92", "12.5".
 std::string plain_number(const json& v) {
   if (v.is_boolean()) return v.get<bool>() ? "on" : "off";
+  if (v.is_string()) return v.get<std::string>();  // a choice: mode caps
   if (!v.is_number()) return "-";
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.10g", v.get<double>());

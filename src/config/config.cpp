@@ -451,6 +451,7 @@ std::vector<std::string> accepted_key_paths() {
   add_all("discovery.", names_of(discovery_keys()));
   add_all("history.", names_of(history_keys()));
   add_all("buses[].", names_of(bus_keys()));
+  add_all("buses[].schedule[].", names_of(schedule_window_keys()));
   add_all("controllers[].", all_controller_key_names());
   add_all("equalization[].", names_of(buffer_keys()));
   out.emplace_back("maps.*");

@@ -9,8 +9,10 @@
 #include <algorithm>
 #include <array>
 #include <limits>
+#include <set>
 
 #include "eqd/core/bus_law.hpp"
+#include "eqd/core/schedule.hpp"
 #include "eqd/io/modbus/transport.hpp"
 #include "yaml_read.hpp"
 
@@ -299,6 +301,104 @@ const std::vector<Key<DiscoveryConfig>>& discovery_keys() {
 
 namespace {
 
+// "17:00" -> 1020; "24:00" only where allow_24 (an end). -1: not a time of day.
+int parse_hhmm(const std::string& s, bool allow_24) {
+  if (s.size() != 5 || s[2] != ':') return -1;
+  for (int i : {0, 1, 3, 4})
+    if (s[static_cast<std::size_t>(i)] < '0' || s[static_cast<std::size_t>(i)] > '9') return -1;
+  const int h = (s[0] - '0') * 10 + (s[1] - '0'), m = (s[3] - '0') * 10 + (s[4] - '0');
+  if (m > 59 || h > 24 || (h == 24 && (m != 0 || !allow_24))) return -1;
+  return h * 60 + m;
+}
+
+// days: "weekdays", "weekends", "all", a day ("mon".."sun") or a list of days. 0: not days.
+std::uint8_t parse_days(const YAML::Node& n, const Ctx& c, const std::string& p) {
+  static const char* const kDays[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+  const auto one = [&](const YAML::Node& d, const std::string& dp) -> std::uint8_t {
+    const std::string s = read_string(d, c, dp);
+    if (s == "weekdays") return 0x1f;
+    if (s == "weekends") return 0x60;
+    if (s == "all") return 0x7f;
+    for (unsigned i = 0; i < 7; ++i)
+      if (s == kDays[i]) return static_cast<std::uint8_t>(1U << i);
+    fail(c, d.Mark(), dp,
+         "got " + quoted(s) + " (expected mon, tue, wed, thu, fri, sat, sun, weekdays, weekends or all)");
+  };
+  if (!n.IsSequence()) return one(n, p);
+  if (n.size() == 0) fail(c, n.Mark(), p, "got an empty list (expected at least one day)");
+  std::uint8_t days = 0;
+  for (std::size_t i = 0; i < n.size(); ++i) days |= one(n[i], p + "[" + std::to_string(i) + "]");
+  return days;
+}
+
+}  // namespace
+
+// The keys of one window of buses[].schedule (docs/configuration.md, "Target schedules").
+const std::vector<Key<core::ScheduleWindow>>& schedule_window_keys() {
+  using T = core::ScheduleWindow;
+  const auto time_key = [](const char* name, bool is_end) -> Key<T> {
+    return {
+        name, true, [is_end](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+          const std::string s = read_string(n, c, p);
+          const int m = parse_hhmm(s, is_end);
+          if (m < 0)
+            fail(c, n.Mark(), p,
+                 "got " + quoted(s) + (is_end ? " (expected HH:MM, 00:01..24:00)" : " (expected HH:MM, 00:00..23:59)"));
+          (is_end ? o.end_min : o.start_min) = m;
+        }};
+  };
+  static const std::vector<Key<T>> k{
+      {"days", false,
+       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) { o.days = parse_days(n, c, p); }},
+      time_key("start", false),
+      time_key("end", true),
+      real_key<T>(
+          "target_W", [](T& o) -> double& { return o.target_W; }, Bound{-core::kMaxPower_W, core::kMaxPower_W}, "W"),
+      real_key<T>(
+          "import_limit_W", [](T& o) -> double& { return o.import_limit_W; }, Bound{0.0, core::kMaxPower_W}, "W"),
+      real_key<T>(
+          "export_limit_W", [](T& o) -> double& { return o.export_limit_W; }, Bound{0.0, core::kMaxPower_W}, "W"),
+  };
+  return k;
+}
+
+namespace {
+
+// buses[].schedule: a list of windows, each with a target (balance) or limits (caps).
+Key<BusConfig> schedule_key() {
+  return {"schedule", false, [](BusConfig& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+            if (!n.IsSequence()) fail(c, n.Mark(), p, "got " + describe(n) + " (expected a list of windows)");
+            if (n.size() > core::kMaxScheduleWindows)
+              fail(c, n.Mark(), p,
+                   "got " + std::to_string(n.size()) + " windows (at most " +
+                       std::to_string(core::kMaxScheduleWindows) + " per bus)");
+            std::vector<core::ScheduleWindow> out;
+            for (std::size_t i = 0; i < n.size(); ++i) {
+              const std::string ip = p + "[" + std::to_string(i) + "]";
+              core::ScheduleWindow w;
+              const std::set<std::string> given = decode_mapping(n[i], ip, schedule_window_keys(), w, c);
+              const bool target = given.count("target_W") != 0;
+              const bool caps = given.count("import_limit_W") != 0 || given.count("export_limit_W") != 0;
+              if (target == caps)
+                fail(c, n[i].Mark(), ip,
+                     target ? "has both target_W and a limit (expected target_W, or import_limit_W/export_limit_W)"
+                            : "has neither target_W nor a limit (expected target_W, or import_limit_W/export_limit_W)");
+              w.mode = caps ? core::BusMode::caps : core::BusMode::balance;
+              if (const char* why = core::validate(w)) fail(c, n[i].Mark(), ip, why);
+              out.push_back(w);
+            }
+            o.schedule = std::move(out);
+          }};
+}
+
+// "balance or caps": the names of a choice row, for messages.
+std::string choice_list(const core::RuntimeParam& r) {
+  std::string l;
+  for (std::size_t i = 0; i < r.choice_count; ++i)
+    l += std::string(i == 0 ? "" : (i + 1 == r.choice_count ? " or " : ", ")) + r.choice_names[i];
+  return l;
+}
+
 // The keys of the run-time parameter table (core::kRuntimeParams): one row there is one key here.
 // tau_s accepts any positive value here: its 10..20 s range depends on allow_any_tau, which may
 // come later in the mapping, so validate.cpp checks it.
@@ -307,6 +407,13 @@ std::vector<Key<BusConfig>> runtime_param_keys() {
   for (const core::RuntimeParam& r : core::kRuntimeParams) {
     const Bound b{r.min, r.max, r.min_exclusive};
     k.push_back({r.name, false, [&r, b](BusConfig& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+                   if (r.choice != nullptr) {
+                     const std::string s = read_string(n, c, p);
+                     const int i = core::find_runtime_choice(r, s);
+                     if (i < 0) fail(c, n.Mark(), p, "got " + quoted(s) + " (expected " + choice_list(r) + ")");
+                     core::set_runtime_value(r, o.params, i);
+                     return;
+                   }
                    core::set_runtime_value(r, o.params,
                                            r.flag ? (read_bool(n, c, p) ? 1.0 : 0.0) : read_double(n, c, p, b, r.unit));
                  }});
@@ -346,6 +453,7 @@ const std::vector<Key<BusConfig>>& bus_keys() {
         int_key<T>(
             "lease_ms", [](T& o) -> std::uint32_t& { return o.params.lease_ms; }, 1, 3600000, "ms"),
         bool_key<T>("allow_any_tau", [](T& o) -> bool& { return o.allow_any_tau; }),
+        schedule_key(),
         real_key<T>(
             "forecast_horizon_s", [](T& o) -> double& { return o.params.forecast_horizon_s; }, Bound{1.0, 120.0}, "s"),
     };

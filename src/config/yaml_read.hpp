@@ -165,6 +165,7 @@ const std::vector<Key<MetricsConfig>>& metrics_keys();
 const std::vector<Key<DiscoveryConfig>>& discovery_keys();
 const std::vector<Key<HistoryConfig>>& history_keys();
 const std::vector<Key<BusConfig>>& bus_keys();
+const std::vector<Key<core::ScheduleWindow>>& schedule_window_keys();  ///< buses[].schedule[]
 /// Keys of controllers[] every transport has (name, poll_hz, channels, bus ...).
 const std::vector<Key<ControllerConfig>>& common_controller_keys();
 /// Every key of one controller: `transport`, the common keys, its transport's keys, and every other

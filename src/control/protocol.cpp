@@ -20,6 +20,12 @@ const std::string& settable_list() {
   return list;
 }
 
+std::string choice_names(const core::RuntimeParam& r) {
+  std::string l;
+  for (std::size_t i = 0; i < r.choice_count; ++i) l += (i == 0 ? "" : ", ") + std::string(r.choice_names[i]);
+  return l;
+}
+
 namespace {
 
 using nlohmann::json;
@@ -382,6 +388,16 @@ std::variant<ApiRequest, ParseError> parse_request(std::string_view line) {
           err = "params: \"" + key.substr(0, 40) + "\" cannot be set at run time (settable: " + settable_list() + ")";
           break;
         }
+        if (param->choice != nullptr) {
+          // A choice travels by name ("mode": "caps"); inside eqd it is its index, like any number.
+          const int i = value.is_string() ? core::find_runtime_choice(*param, value.get<std::string>()) : -1;
+          if (i < 0) {
+            err = "params: field \"" + key + "\" must be one of: " + choice_names(*param);
+            break;
+          }
+          r.params[key] = i;
+          continue;
+        }
         std::optional<double> v;
         err = read_number(*it, key, v);
         if (!err.empty()) {
@@ -424,7 +440,10 @@ std::string serialize_request(const ApiRequest& r) {
   }
   if (!r.params.empty() || !r.flags.empty()) {
     json p = json::object();
-    for (const auto& [key, v] : r.params) p[key] = v;
+    for (const auto& [key, v] : r.params) {
+      const core::RuntimeParam* row = core::find_runtime_param(key);
+      p[key] = row != nullptr ? runtime_value_json(*row, v) : json(v);
+    }
     for (const auto& [key, v] : r.flags) p[key] = v;
     j["params"] = p;
   }
@@ -458,7 +477,13 @@ core::BufferLimits merge_limits(const core::BufferLimits& base, const LimitArgs&
   return l;
 }
 
-json runtime_value_json(const core::RuntimeParam& r, double v) { return r.flag ? json(v != 0.0) : json(v); }
+json runtime_value_json(const core::RuntimeParam& r, double v) {
+  if (r.choice != nullptr) {
+    const char* name = core::runtime_choice_name(r, v);
+    return name != nullptr ? json(name) : json(v);  // out of range: the number, never a crash
+  }
+  return r.flag ? json(v != 0.0) : json(v);
+}
 
 nlohmann::ordered_json runtime_params_json(const core::BusParams& p) {
   nlohmann::ordered_json j = nlohmann::ordered_json::object();

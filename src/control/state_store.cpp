@@ -67,6 +67,23 @@ std::string state_to_text(const PersistedState& s) {
   return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
+namespace {
+// A run-time parameter's value in the state file: a name of a choice, true/false for a flag, a finite
+// number otherwise. nullopt: not a value of that row.
+std::optional<double> row_value(const core::RuntimeParam& r, const json& f) {
+  if (r.choice != nullptr) {
+    const int i = f.is_string() ? core::find_runtime_choice(r, f.get<std::string>()) : -1;
+    return i < 0 ? std::nullopt : std::optional<double>(i);
+  }
+  if (r.flag) return f.is_boolean() ? std::optional<double>(f.get<bool>() ? 1.0 : 0.0) : std::nullopt;
+  return f.is_number() && std::isfinite(f.get<double>()) ? std::optional<double>(f.get<double>()) : std::nullopt;
+}
+std::string row_expected(const core::RuntimeParam& r) {
+  if (r.choice != nullptr) return "one of: " + choice_names(r);
+  return r.flag ? "true or false" : "a finite number";
+}
+}  // namespace
+
 PersistedState state_from_text(std::string_view text, std::vector<std::string>* skipped) {
   const json j = json::parse(text.begin(), text.end(), nullptr, false);
   if (j.is_discarded()) throw std::invalid_argument("not valid JSON");
@@ -127,17 +144,11 @@ PersistedState state_from_text(std::string_view text, std::vector<std::string>* 
         for (const core::RuntimeParam& r : core::kRuntimeParams) {
           auto f = b.find(r.name);
           if (f == b.end()) continue;
-          const std::string where = "buses." + name + "." + r.name;
-          if (r.flag) {
-            if (!f->is_boolean())
-              skip(where + ": must be true or false; skipped (config's value applies)");
-            else
-              p.set(r.name, f->get<bool>() ? 1.0 : 0.0);
-          } else if (!f->is_number() || !std::isfinite(f->get<double>())) {
-            skip(where + ": must be a finite number; skipped (config's value applies)");
-          } else {
-            p.set(r.name, f->get<double>());
-          }
+          if (const std::optional<double> value = row_value(r, *f))
+            p.set(r.name, *value);
+          else
+            skip("buses." + name + "." + r.name + ": must be " + row_expected(r) +
+                 "; skipped (config's value applies)");
         }
         s.buses[name] = p;
       }

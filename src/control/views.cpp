@@ -12,6 +12,7 @@ using nlohmann::json;
 namespace {
 // A float that may be NaN (not known) as JSON: null rather than a number nobody can use.
 json finite_or_null(float v) { return std::isfinite(v) ? json(static_cast<double>(v)) : json(nullptr); }
+json finite_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
 struct HealthCounts {
   std::uint32_t total = 0, test = 0, equalization = 0, pending = 0, releasing = 0;
@@ -115,6 +116,17 @@ json status_view(const daemon::RigView& rig, std::int64_t now_ns, const MetricsE
         // Commands that came from a receding-horizon plan (law planned; 0 for the other laws).
         {"plans_applied", s.plans_applied},
         {"params", bus_params_json(s.params, allow_any_tau)},
+        // What the bus aims for now: the active window of its target schedule (index into
+        // buses[].schedule; null: none, the bus's own params) and the mode, target and limits in force.
+        {"aim", json{{"window", s.active_window >= 0 ? json(s.active_window) : json(nullptr)},
+                     {"mode", core::kBusModeNames[s.active_mode == core::BusMode::caps ? 1 : 0]},
+                     {"target_W", s.active_target_W},
+                     {"import_limit_W", s.active_import_limit_W},
+                     {"export_limit_W", s.active_export_limit_W}}},
+        // Quarter-hour average import and its maxima for the local day and month (null: none yet).
+        {"demand", json{{"quarter_hour_W", finite_or_null(s.demand_quarter_W)},
+                        {"max_day_W", finite_or_null(s.demand_max_day_W)},
+                        {"max_month_W", finite_or_null(s.demand_max_month_W)}}},
         {"energy", json{{"grid_import_J", s.energy.grid_import_J},
                         {"grid_export_J", s.energy.grid_export_J},
                         {"without_eq_import_J", s.energy.free_import_J},

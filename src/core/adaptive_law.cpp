@@ -59,8 +59,8 @@ void AdaptiveLaw::update_expert(Expert& e, double tau_s, double dwell_s, const U
 
 LawOutput AdaptiveLaw::step(const LawInput& in, const BusParams& p) noexcept {
   LawOutput out;
-  out.desired_W = p.target_W - in.free_W;
-  out.aim_W = p.use_forecast && std::isfinite(in.free_forecast_W) ? p.target_W - in.free_forecast_W : out.desired_W;
+  out.desired_W = desired_eq_W(p, in.free_W);
+  out.aim_W = p.use_forecast && std::isfinite(in.free_forecast_W) ? desired_eq_W(p, in.free_forecast_W) : out.desired_W;
   const Capacity cap = capacity_of(in);
   const double hi = cap.hi_W;
   const double lo = cap.lo_W;

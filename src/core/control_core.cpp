@@ -40,6 +40,7 @@ ControlCore::ControlCore(const CoreConfig& cfg)
       commands_(std::make_unique<Seqlock<Command>[]>(cfg.channels.size())),
       channel_snap_(std::make_unique<Seqlock<ChannelSnapshot>[]>(cfg.channels.size())),
       bus_snap_(std::make_unique<Seqlock<BusSnapshot>[]>(cfg.buses.size())),
+      schedules_(std::make_unique<Seqlock<BusSchedule>[]>(cfg.buses.size())),
       requests_(cfg.request_capacity),
       responses_(cfg.request_capacity),
       liveness_ns_(cfg.liveness_ms * kNsPerMs),

@@ -22,7 +22,15 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
   const Accum& acc = acc_[b];
   in.mode = cap.empty() ? BusStatus::idle
                         : bus_mode(acc.any_fresh, acc.any_test_stale, now_ns, bus.params, bus.hold_since_ns);
-  LawOutput out = bus.law->step(in, bus.params);
+  // What the bus aims at now: its own parameters, or those of its schedule's active window. A lookup
+  // among instants expanded off this thread (ScheduleThread): no time-zone database here. A window's
+  // edge changes only the aim; the law's damping carries the buffers over it like an `eqctl set`.
+  schedule_scratch_ = schedules_[b].load();
+  const BusSchedule& sched = schedule_scratch_;
+  const int window = sched.window_count > 0 ? active_window(sched, now_ns) : -1;
+  const BusParams aim =
+      window >= 0 ? apply_window(bus.params, sched.windows[static_cast<std::size_t>(window)]) : bus.params;
+  LawOutput out = bus.law->step(in, aim);
   // The capacity clamp holds whatever the law answers (a law's bug must not reach a battery).
   out.command_W = std::isfinite(out.command_W) ? cap.clamp(out.command_W) : 0.0;
 
@@ -32,7 +40,8 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
     reallocate(b, out.command_W);
   const double commanded = command_buffers(b, now_ns);
   account_energy(b, now_ns, g.measured_W);
-  publish_bus(b, in, out, commanded, cap);
+  bus.demand.update(now_ns, bus.energy.grid_import_J, sched.marks);
+  publish_bus(b, aim, window, in, out, commanded, cap);
 }
 
 bool ControlCore::step_role(BusIndex b, ChannelIndex i, bool fresh, std::int64_t now_ns) noexcept {
@@ -206,8 +215,8 @@ void ControlCore::account_energy(BusIndex b, std::int64_t now_ns, double measure
   bus.last_cycle_ns = now_ns;
 }
 
-void ControlCore::publish_bus(BusIndex b, const LawInput& in, const LawOutput& out, double commanded_W,
-                              const Capacity& cap) noexcept {
+void ControlCore::publish_bus(BusIndex b, const BusParams& aim, int window, const LawInput& in, const LawOutput& out,
+                              double commanded_W, const Capacity& cap) noexcept {
   BusState& bus = buses_[b];
   const Accum& acc = acc_[b];
   const BusParams& p = bus.params;
@@ -225,7 +234,15 @@ void ControlCore::publish_bus(BusIndex b, const LawInput& in, const LawOutput& o
   s.eq_commanded_W = commanded_W;
   s.eq_measured_W = in.eq_measured_W;
   s.net_W = net;
-  s.residual_W = net - p.target_W;
+  s.residual_W = residual_of(aim, net);
+  s.active_window = static_cast<std::int16_t>(window);
+  s.active_mode = aim.mode;
+  s.active_target_W = aim.target_W;
+  s.active_import_limit_W = aim.import_limit_W;
+  s.active_export_limit_W = aim.export_limit_W;
+  s.demand_quarter_W = bus.demand.last_quarter_W();
+  s.demand_max_day_W = bus.demand.max_day_W();
+  s.demand_max_month_W = bus.demand.max_month_W();
   s.desired_W = out.desired_W;
   s.free_forecast_W = std::isnan(in.free_forecast_W) ? acc.free_W : in.free_forecast_W;
   s.capacity_charge_W = in.capacity_charge_W;

@@ -90,10 +90,10 @@ void direction_stage(std::int64_t now_ns, double sign_eps_W, const BusParams& p,
 
 LawOutput equalizer_step(const LawInput& in, const BusParams& p, EqualizerState& s) noexcept {
   LawOutput out;
-  out.desired_W = p.target_W - in.free_W;
+  out.desired_W = desired_eq_W(p, in.free_W);
   // With announced schedules the law steers toward the free power expected over the announced horizon:
   // its damped response (mean delay tau_s) then straddles an announced step instead of trailing it.
-  out.aim_W = p.use_forecast && std::isfinite(in.free_forecast_W) ? p.target_W - in.free_forecast_W : out.desired_W;
+  out.aim_W = p.use_forecast && std::isfinite(in.free_forecast_W) ? desired_eq_W(p, in.free_forecast_W) : out.desired_W;
   const Capacity cap = capacity_of(in);
   // Below this magnitude a command or request has no direction: a few watts around zero are not a
   // "charge" that a later discharge would reverse, so they neither count as a flip nor start a dwell.

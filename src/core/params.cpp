@@ -23,6 +23,10 @@ static_assert(kMaxPower_W == 1e7 && kMaxVoltage_V == 2000.0 && kMaxCurrent_A == 
 const char* validate(const BusParams& p, bool allow_any_tau) noexcept {
   if (!within(p.target_W, -kMaxPower_W, kMaxPower_W)) return "target_W: must be within -1e7..1e7 W (|power| <= 10 MW)";
   if (std::strcmp(to_string(p.law), "unknown") == 0) return "law: not a registered control law";
+  if (p.mode != BusMode::balance && p.mode != BusMode::caps) return "mode: must be balance or caps";
+  if (!within(p.import_limit_W, 0.0, kMaxPower_W)) return "import_limit_W: must be within 0..1e7 W (10 MW)";
+  if (!within(p.export_limit_W, 0.0, kMaxPower_W))
+    return "export_limit_W: must be within 0..1e7 W (10 MW; a magnitude: export is net power below -export_limit_W)";
   if (!std::isfinite(p.tau_s) || p.tau_s <= 0.0) return "tau_s: must be > 0";
   if (!allow_any_tau && (p.tau_s < 10.0 || p.tau_s > 20.0))
     return "tau_s: must be within 10..20 s (set allow_any_tau: true to override)";

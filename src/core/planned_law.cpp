@@ -39,10 +39,16 @@ void PlannedLaw::ask(const LawInput& in, const BusParams& p, const Capacity& cap
   PlanAsk a;
   a.asked_ns = in.now_ns;
   a.n = std::min(in.free_path_n, HorizonPlanner::kMaxSteps);
-  for (int t = 0; t < a.n; ++t) a.free_W[static_cast<std::size_t>(t)] = static_cast<float>(in.free_path_W[t]);
+  // Caps mode: the planner aims at 0 W over the path's excess beyond the band (free - its clamp into
+  // the band), so that it plans the least exchange outside the band and rest inside it, with the same
+  // objective as in balance mode.
+  const bool caps = p.mode == BusMode::caps;
+  for (int t = 0; t < a.n; ++t)
+    a.free_W[static_cast<std::size_t>(t)] =
+        static_cast<float>(caps ? -desired_eq_W(p, in.free_path_W[t]) : in.free_path_W[t]);
   a.delay_s = kEffectDelay_s;
   a.start_direction = direction_;
-  a.target_W = p.target_W;
+  a.target_W = caps ? 0.0 : p.target_W;
   a.start_W = command_W_;
   a.lo_W = cap.lo_W;
   a.hi_W = cap.hi_W;
@@ -73,7 +79,7 @@ LawOutput PlannedLaw::step(const LawInput& in, const BusParams& p) noexcept {
     unanswered_ = ans.ok ? 0 : unanswered_ + 1;
     if (ans.ok) {
       LawOutput out;
-      out.desired_W = p.target_W - in.free_W;
+      out.desired_W = desired_eq_W(p, in.free_W);
       out.aim_W = ans.first_W;
       const double from = std::clamp(command_W_, cap.lo_W, cap.hi_W);
       out.command_W = std::clamp(slew(from, ans.first_W, max_step_W_), cap.lo_W, cap.hi_W);
@@ -93,8 +99,8 @@ LawOutput PlannedLaw::step(const LawInput& in, const BusParams& p) noexcept {
   // it keeps driving meanwhile.
   if (unanswered_ >= kMaxUnanswered || !planning_) return fallback(in, p);
   LawOutput out;  // between a plan and the next: hold it
-  out.desired_W = p.target_W - in.free_W;
-  out.aim_W = std::isfinite(in.free_forecast_W) ? p.target_W - in.free_forecast_W : out.desired_W;
+  out.desired_W = desired_eq_W(p, in.free_W);
+  out.aim_W = std::isfinite(in.free_forecast_W) ? desired_eq_W(p, in.free_forecast_W) : out.desired_W;
   out.command_W = std::clamp(command_W_, cap.lo_W, cap.hi_W);
   return out;
 }

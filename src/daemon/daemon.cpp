@@ -51,6 +51,12 @@ Daemon::Daemon(const config::Config& cfg, const PlanHook& adjust_plan,
   // when it detached (start() reads the file, detach() and shutdown() write it).
   predictor_ = std::make_unique<PredictorThread>(*core_, plan_.directory, cfg_.state_dir + "/learned.bin");
   planner_ = std::make_unique<PlannerThread>(*core_);
+  // Target schedules, by the core's bus index (the directory's order).
+  std::vector<std::vector<core::ScheduleWindow>> windows(plan_.directory.buses.size());
+  for (const config::BusConfig& bc : cfg_.buses)
+    for (std::size_t b = 0; b < windows.size(); ++b)
+      if (plan_.directory.buses[b] == bc.name) windows[b] = bc.schedule;
+  schedule_ = std::make_unique<ScheduleThread>(*core_, std::move(windows));
   // Every transport's link reports its errors to the journal through the same hook.
   for (const LinkPlan& lp : plan_.links) {
     io::LinkSpec spec = lp.spec;
@@ -73,6 +79,7 @@ void Daemon::start() {
   loop_->start();
   (void)predictor_->start();
   planner_->start();
+  schedule_->start();
   for (auto& p : links_) p->start();
   // Where each equalization channel came from: the configuration, or the state file (assigned with
   // eqctl); a configured one the state file says was released is counted apart.
@@ -103,6 +110,7 @@ void Daemon::detach() {
   loop_->stop();
   predictor_->stop();
   planner_->stop();
+  schedule_->stop();
   spdlog::info("handing over: links stopped, buffers keep their setpoints until their lease expires");
 }
 
@@ -164,6 +172,7 @@ ShutdownReport Daemon::shutdown(std::chrono::milliseconds timeout) {
   loop_->stop();
   predictor_->stop();
   planner_->stop();
+  schedule_->stop();
   spdlog::info("stopped: {} controller(s) acknowledged, {} timed out", report.acknowledged.size(),
                report.timed_out.size());
   return report;

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "bus_aim.hpp"
 #include "eqd/daemon/clock.hpp"
 
 namespace eqd::metrics {
@@ -52,6 +53,10 @@ enum Id : std::size_t {
   kBusEqMeasured,
   kBusResidual,
   kBusTarget,
+  kBusMode,
+  kBusActiveWindow,
+  kBusDemandQuarter,
+  kBusDemandMax,  // issue #17
   kBusCapacity,
   kBusStatus,
   kBusChannels,
@@ -155,6 +160,10 @@ const MetricInfo kCatalogue[] = {
      "Sum of the equalization channels' measured bus-side power."},
     {"eqd_bus_residual_power_watts", kG, kBus, "watts", "bus", "Residual: net power minus target."},
     {"eqd_bus_target_power_watts", kG, kBus, "watts", "bus", "Net power the bus aims for."},
+    {"eqd_bus_mode", kG, kBus, "", "bus,mode", "1 for the mode in force, 0 for the other; mode=balance|caps."},
+    {"eqd_bus_schedule_window", kG, kBus, "", "bus", "Target-schedule window in force (from 0); -1: none."},
+    {"eqd_bus_import_quarter_hour_average_watts", kG, kBus, "watts", "bus", "Import, last quarter-hour average."},
+    {"eqd_bus_import_quarter_hour_max_watts", kG, kBus, "watts", "bus,period", "Highest of them; period=day|month."},
     {"eqd_bus_equalization_capacity_watts", kG, kBus, "watts", "bus,direction",
      "Headroom of the bus's usable equalization channels; direction=charge|discharge."},
     {"eqd_bus_status", kG, kBus, "", "bus,status",
@@ -430,7 +439,14 @@ void Collector::collect_buses(std::vector<MetricFamily>& out) const {
   per_bus(kBusEqCommanded, [](BS x) { return x.eq_commanded_W; });
   per_bus(kBusEqMeasured, [](BS x) { return x.eq_measured_W; });
   per_bus(kBusResidual, [](BS x) { return x.residual_W; });
-  per_bus(kBusTarget, [](BS x) { return x.params.target_W; });
+  per_bus(kBusTarget, [](BS x) { return x.active_target_W; });
+  per_bus(kBusActiveWindow, [](BS x) { return static_cast<double>(x.active_window); });
+  {
+    const std::size_t at = out.size();  // three families, then the buses' series (bus_aim.cpp)
+    for (const Id id : {kBusMode, kBusDemandQuarter, kBusDemandMax}) family(out, id, 2 * nb);
+    for (std::size_t b = 0; b < nb; ++b)
+      detail::add_aim_series(out[at], out[at + 1], out[at + 2], s[b], bus_labels_[b]);
+  }
   {
     MetricFamily& f = family(out, kBusCapacity, 2 * nb);
     for (std::size_t b = 0; b < nb; ++b) {

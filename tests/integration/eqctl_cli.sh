@@ -67,10 +67,20 @@ export EQD_SOCKET=$SOCK
 
 step "set in words without --json (item 3)"
 expect 0 "" "set" -- set --bus main tau_s=4 use_forecast=off
-echo "$OUT" | grep -Eq '^bus main: set tau_s to 4, use_forecast to off; its parameters now: deadband_W [0-9.]+, learn_forecast on, target_W [-0-9.]+, tau_s 4, use_forecast off$' ||
+echo "$OUT" | grep -Eq '^bus main: set tau_s to 4, use_forecast to off; its parameters now: deadband_W [0-9.]+, export_limit_W [0-9.]+, import_limit_W [0-9.]+, learn_forecast on, mode balance, target_W [-0-9.]+, tau_s 4, use_forecast off$' ||
   fail "set printed: $OUT"
 echo "$OUT" | grep -q '[{}]' && fail "set printed JSON without --json: $OUT"
 expect 0 "" "set back" -- set --bus main use_forecast=on
+
+step "set mode=caps and its limits by name; a bad mode is a usage error naming the choices (issue #17)"
+expect 0 "" "set caps" -- set --bus main mode=caps import_limit_W=5000 export_limit_W=0
+echo "$OUT" | grep -Eq '^bus main: set mode to caps, import_limit_W to 5000, export_limit_W to 0;' ||
+  fail "set caps printed: $OUT"
+expect 0 "" "status in caps mode" -- status
+echo "$OUT" | grep -Eq '^bus main  \[[a-z_]+\]  caps: import limit 5\.00 kW, export limit 0 W' ||
+  fail "status in caps mode printed: $OUT"
+expect 2 "mode: 'peak' is not one of: balance, caps" "set a bad mode" -- set --bus main mode=peak
+expect 0 "" "set balance" -- set --bus main mode=balance
 
 step "assign: nothing changed, --efficiency, missing limits named by their options (item 4)"
 wait_for 15 "cab2/16 (a config buffer) in equalization" \

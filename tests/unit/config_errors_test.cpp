@@ -375,3 +375,76 @@ TEST_CASE("a bus's law: a registered name is taken, another is refused with the 
   CHECK(e.key_path == "buses[0].law");
   CHECK_THAT(e.message, Catch::Contains("got 'pid'") && Catch::Contains("expected a control law: damped"));
 }
+
+// Issue #17: target schedules. Each error names the window's key path and its place in the file.
+TEST_CASE("schedule windows: bad times, days and aims are refused at their place", "[config][errors][schedule]") {
+  SECTION("a time of day out of range") {
+    const ConfigError e =
+        parse_error(base_with("    schedule:\n"                 // 3
+                              "      - days: weekdays\n"        // 4
+                              "        start: \"17:60\"\n"      // 5
+                              "        end: \"20:00\"\n"        // 6
+                              "        import_limit_W: 5000\n"  // 7
+                              ));
+    CHECK(e.line == 5);
+    CHECK(e.column == 16);
+    CHECK(e.key_path == "buses[0].schedule[0].start");
+    CHECK_THAT(e.message, Catch::StartsWith("got '17:60' (expected HH:MM, 00:00..23:59)"));
+  }
+  SECTION("an end of 24:00 is midnight; 24:30 is not a time") {
+    CHECK_NOTHROW(parse_config(base_with("    schedule:\n      - {start: \"22:00\", end: \"24:00\", target_W: 100}\n"),
+                               "t.yaml"));
+    const ConfigError e =
+        parse_error(base_with("    schedule:\n      - {start: \"22:00\", end: \"24:30\", target_W: 100}\n"));
+    CHECK(e.line == 4);
+    CHECK(e.key_path == "buses[0].schedule[0].end");
+    CHECK_THAT(e.message, Catch::Contains("expected HH:MM, 00:01..24:00"));
+  }
+  SECTION("an unknown day") {
+    const ConfigError e =
+        parse_error(base_with("    schedule:\n"                    // 3
+                              "      - days: [mon, fry]\n"         // 4
+                              "        start: \"17:00\"\n"         // 5
+                              "        end: \"20:00\"\n"           // 6
+                              "        import_limit_W: 5000\n"));  // 7
+    CHECK(e.line == 4);
+    CHECK(e.column == 21);
+    CHECK(e.key_path == "buses[0].schedule[0].days[1]");
+    CHECK_THAT(e.message, Catch::StartsWith("got 'fry' (expected mon, tue"));
+  }
+  SECTION("a window with both a target and a limit, or neither") {
+    const ConfigError both =
+        parse_error(base_with("    schedule:\n"                    // 3
+                              "      - start: \"17:00\"\n"         // 4
+                              "        end: \"20:00\"\n"           // 5
+                              "        target_W: 0\n"              // 6
+                              "        import_limit_W: 5000\n"));  // 7
+    CHECK(both.line == 4);
+    CHECK(both.column == 9);
+    CHECK(both.key_path == "buses[0].schedule[0]");
+    CHECK_THAT(both.message, Catch::StartsWith("has both target_W and a limit"));
+    const ConfigError neither = parse_error(base_with("    schedule:\n      - {start: \"17:00\", end: \"20:00\"}\n"));
+    CHECK(neither.line == 4);
+    CHECK_THAT(neither.message, Catch::StartsWith("has neither target_W nor a limit"));
+  }
+  SECTION("an end equal to the start, a missing end, a negative limit, too many windows") {
+    const ConfigError same =
+        parse_error(base_with("    schedule:\n      - {start: \"17:00\", end: \"17:00\", target_W: 0}\n"));
+    CHECK(same.line == 4);
+    CHECK(same.column == 9);
+    CHECK_THAT(same.message, Catch::StartsWith("end: must differ from start"));
+    const ConfigError missing = parse_error(base_with("    schedule:\n      - {start: \"17:00\", target_W: 0}\n"));
+    CHECK(missing.key_path == "buses[0].schedule[0].end");
+    CHECK_THAT(missing.message, Catch::Contains("missing required key 'end'"));
+    const ConfigError negative =
+        parse_error(base_with("    schedule:\n      - {start: \"17:00\", end: \"20:00\", export_limit_W: -1}\n"));
+    CHECK(negative.key_path == "buses[0].schedule[0].export_limit_W");
+    std::string many = "    schedule:\n";
+    for (int i = 0; i < 17; ++i)
+      many += "      - {start: \"0" + std::to_string(i % 10) + ":00\", end: \"23:00\", target_W: 0}\n";
+    const ConfigError too_many = parse_error(base_with(many));
+    CHECK(too_many.line == 4);
+    CHECK(too_many.key_path == "buses[0].schedule");
+    CHECK_THAT(too_many.message, Catch::Contains("at most 16 per bus"));
+  }
+}

@@ -116,13 +116,18 @@ TEST_CASE("every row of the run-time parameter table is a bus key with the row's
     INFO(row.name);
     Config cfg = base();
     const double now = eqd::core::runtime_value(row, cfg.buses[0].params);
-    const double value = row.flag ? (now != 0.0 ? 0.0 : 1.0) : (now == 12.0 ? 13.0 : 12.0);
-    const std::string text = row.flag ? (value != 0.0 ? "true" : "false") : std::to_string(value);
+    // A flag toggled, a choice (mode) moved to another name, a number moved within its bounds.
+    const double value = row.flag || row.choice != nullptr ? (now != 0.0 ? 0.0 : 1.0) : (now == 12.0 ? 13.0 : 12.0);
+    const std::string text = row.choice != nullptr ? eqd::core::runtime_choice_name(row, value)
+                             : row.flag            ? (value != 0.0 ? "true" : "false")
+                                                   : std::to_string(value);
     apply_overrides(cfg, {"buses.main." + std::string(row.name) + "=" + text});
     CHECK(eqd::core::runtime_value(row, cfg.buses[0].params) == value);
     CHECK(eqd::core::runtime_value(row, cfg.buses[1].params) == now);
-    // Out of the row's bounds (numbers) or not a boolean (flags): refused, naming the key.
-    const std::string bad = row.flag ? "maybe" : std::to_string(row.min_exclusive ? row.min : row.min - 1.0);
+    // Out of the row's bounds (numbers), not a boolean (flags), not a name of the choice: refused, naming the key.
+    const std::string bad = row.choice != nullptr ? "sometimes"
+                            : row.flag            ? "maybe"
+                                                  : std::to_string(row.min_exclusive ? row.min : row.min - 1.0);
     const ConfigError e = override_error(cfg, "buses.main." + std::string(row.name) + "=" + bad);
     CHECK(e.key_path == "buses.main." + std::string(row.name));
   }

@@ -1,5 +1,6 @@
 // The shipped config/eqd.yaml and config/examples/: they parse, document every accepted key, and
 // their defaults match the code's.
+#include <cmath>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -61,6 +62,12 @@ TEST_CASE("shipped eqd.yaml parses and is valid", "[config][shipped]") {
 TEST_CASE("shipped eqd.yaml contains every accepted key", "[config][shipped]") {
   std::set<std::string> in_file;
   collect(YAML::LoadFile(kShipped), "", in_file);
+  // A target schedule changes what a bus does at certain hours: the shipped file names it in a comment
+  // and the peak-shaving example carries its keys (no window in a default configuration).
+  std::set<std::string> in_peak;
+  collect(YAML::LoadFile(std::string(EQD_SOURCE_DIR) + "/config/examples/eqd-peak.yaml"), "", in_peak);
+  for (const std::string& key : in_peak)
+    if (key.rfind("buses[].schedule", 0) == 0) in_file.insert(key);
   for (const std::string& key : accepted_key_paths()) {
     INFO("key " << key << " is accepted by the parser but not documented in config/eqd.yaml");
     CHECK(in_file.count(key) == 1);
@@ -125,6 +132,28 @@ TEST_CASE("shipped eqd.yaml values are the code's defaults", "[config][shipped]"
   CHECK(r.parity == drtu.parity);
   CHECK(r.data_bits == drtu.data_bits);
   CHECK(r.stop_bits == drtu.stop_bits);
+}
+
+TEST_CASE("example eqd-peak.yaml parses: caps mode and a target schedule", "[config][shipped]") {
+  const Config cfg = load_config(std::string(EQD_SOURCE_DIR) + "/config/examples/eqd-peak.yaml");
+  REQUIRE(cfg.buses.size() == 1);
+  const BusConfig& b = cfg.buses[0];
+  CHECK(b.params.mode == eqd::core::BusMode::caps);
+  CHECK(b.params.import_limit_W == 25000.0);
+  REQUIRE(b.schedule.size() == 3);
+  CHECK(b.schedule[0].days == 0x1f);
+  CHECK(b.schedule[0].start_min == 17 * 60);
+  CHECK(b.schedule[0].end_min == 20 * 60);
+  CHECK(b.schedule[0].mode == eqd::core::BusMode::caps);
+  CHECK(b.schedule[0].import_limit_W == 15000.0);
+  CHECK(std::isnan(b.schedule[0].export_limit_W));  // the bus's own
+  CHECK(b.schedule[1].days == 0x7f);
+  CHECK(b.schedule[1].end_min == 6 * 60);
+  CHECK(b.schedule[1].mode == eqd::core::BusMode::balance);
+  CHECK(b.schedule[1].target_W == 6000.0);
+  CHECK(b.schedule[2].days == 0x60);
+  CHECK(b.schedule[2].export_limit_W == 3000.0);
+  CHECK(std::isnan(b.schedule[2].import_limit_W));
 }
 
 TEST_CASE("example eqd-rtu.yaml parses: RTU controller with a custom map", "[config][shipped]") {

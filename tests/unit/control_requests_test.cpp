@@ -657,7 +657,7 @@ TEST_CASE("control API on a fake rig: every row of the run-time parameter table 
     const eqd::core::BusParams before = srv.rig.bus(1).params;
     // A value the row accepts and that differs from the current one.
     const double now = eqd::core::runtime_value(row, before);
-    const double value = row.flag ? (now != 0.0 ? 0.0 : 1.0) : (now == 12.0 ? 13.0 : 12.0);
+    const double value = row.flag || row.choice != nullptr ? (now != 0.0 ? 0.0 : 1.0) : (now == 12.0 ? 13.0 : 12.0);
     if (row.flag)
       s.flags[row.name] = value != 0.0;
     else
@@ -666,7 +666,10 @@ TEST_CASE("control API on a fake rig: every row of the run-time parameter table 
     INFO(ok.dump());
     REQUIRE(ok["ok"] == true);
     const json answered = ok["result"]["params"][row.name];
-    CHECK((row.flag ? json(value != 0.0) : json(value)) == answered);
+    // A choice is answered by name (mode "caps"), a flag as true/false.
+    CHECK((row.choice != nullptr ? json(eqd::core::runtime_choice_name(row, value))
+           : row.flag            ? json(value != 0.0)
+                                 : json(value)) == answered);
     CHECK(eqd::core::runtime_value(row, srv.rig.bus(1).params) == value);
     CHECK(srv.call(req(Command::status))["result"]["buses"][1]["params"][row.name] == answered);
     CHECK(srv.on_disk().buses.at("aux").get(row.name) == value);
@@ -677,7 +680,8 @@ TEST_CASE("control API on a fake rig: every row of the run-time parameter table 
   const json ok = srv.call(s);
   REQUIRE(ok["ok"] == true);
   CHECK(ok["result"]["params"].size() == eqd::core::kRuntimeParams.size());
-  CHECK(eqd::control::settable_list() == "tau_s, deadband_W, target_W, use_forecast, learn_forecast");
+  CHECK(eqd::control::settable_list() ==
+        "tau_s, deadband_W, target_W, use_forecast, learn_forecast, mode, import_limit_W, export_limit_W");
 }
 
 namespace {

@@ -263,15 +263,17 @@ TEST_CASE("control state: every row of the run-time parameter table survives the
   const eqd::core::BusParams defaults = cfg.buses[1].params;
   for (const eqd::core::RuntimeParam& row : eqd::core::kRuntimeParams) {
     const double now = eqd::core::runtime_value(row, defaults);
-    REQUIRE(s.buses["aux"].set(row.name, row.flag ? (now != 0.0 ? 0.0 : 1.0) : (now == 12.0 ? 13.0 : 12.0)));
+    REQUIRE(s.buses["aux"].set(
+        row.name, row.flag || row.choice != nullptr ? (now != 0.0 ? 0.0 : 1.0) : (now == 12.0 ? 13.0 : 12.0)));
   }
   CHECK_FALSE(s.buses["aux"].set("slew_W_per_s", 5.0));  // not a run-time parameter
   const std::string text = state_to_text(s);
   const nlohmann::json j = nlohmann::json::parse(text);
   for (const eqd::core::RuntimeParam& row : eqd::core::kRuntimeParams) {
     INFO(row.name);
-    // Flags are written as JSON true/false, numbers as numbers.
+    // Flags are written as JSON true/false, choices by name, numbers as numbers.
     CHECK(j["buses"]["aux"][row.name].is_boolean() == row.flag);
+    CHECK(j["buses"]["aux"][row.name].is_string() == (row.choice != nullptr));
   }
   const PersistedState back = state_from_text(text);
   CHECK(back == s);

@@ -7,7 +7,8 @@ add_executable(core_unit_tests
   unit/core_adaptive_law_test.cpp
   unit/core_predictor_test.cpp
   unit/core_allocator_test.cpp
-  unit/core_control_core_test.cpp)
+  unit/core_control_core_test.cpp
+  unit/core_caps_mode_test.cpp)
 target_link_libraries(core_unit_tests PRIVATE eqd_core eqd_catch_main)
 catch_discover_tests(core_unit_tests EXTRA_ARGS --warn NoTests PROPERTIES LABELS "unit:core:tsan")
 
@@ -36,3 +37,9 @@ else()
   message(STATUS "GLPK not found: core_planner_test runs without its linear-program cross-check")
 endif()
 catch_discover_tests(core_planner_test EXTRA_ARGS --warn NoTests PROPERTIES LABELS "unit:core:tsan")
+
+# Target schedules (issue #17): expansion across midnight and the 2026 DST changes of Europe/Berlin,
+# through the daemon's own time-zone function (eqd_util).
+add_executable(core_schedule_test unit/core_schedule_test.cpp)
+target_link_libraries(core_schedule_test PRIVATE eqd_core eqd_util eqd_catch_main)
+catch_discover_tests(core_schedule_test EXTRA_ARGS --warn NoTests PROPERTIES LABELS "unit:core")

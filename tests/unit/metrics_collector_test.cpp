@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <regex>
 #include <set>
@@ -111,6 +112,15 @@ struct Scene {
     // not the law's business (neither counted nor exported).
     f.forecast[0] = 1500.0F;
     f.forecast[3] = 777.0F;
+    // A calendar (as the schedule thread hands it over) whose quarter hours start a second from now,
+    // and two of them run before the scene: one whole quarter hour of 600 W import is measured.
+    core::BusSchedule cal;
+    cal.marks.calendar = true;
+    cal.marks.quarter_origin_ns = f.now_ns + 1'000'000'000;
+    cal.marks.next_month_ns = std::numeric_limits<std::int64_t>::max();
+    f.core->set_schedule(0, cal);
+    f.run_s(1802.0);
+    REQUIRE(f.core->bus(0).demand_quarter_W == Approx(600.0));
     REQUIRE(f.assign(3) == core::ResponseStatus::ok);
     f.run_s(35.0);  // longer than the default 30 s horizon: the announced path fills the law's window
     // The buffer lags its setpoint from now on, so that commanded and measured power differ.
@@ -265,6 +275,14 @@ TEST_CASE("collector exports every catalogued family with the value of its snaps
   CHECK(bus_value("eqd_bus_equalization_measured_power_watts") == b.eq_measured_W);
   CHECK(bus_value("eqd_bus_residual_power_watts") == b.residual_W);
   CHECK(bus_value("eqd_bus_target_power_watts") == b.params.target_W);
+  // Issue #17: the aim in force (a calendar but no window: the bus's own mode) and the demand figures
+  // of the quarter hour measured before the buffer was assigned (free power 600 W).
+  CHECK(one(families.at("eqd_bus_mode"), "mode", "balance").gauge.value == 1.0);
+  CHECK(one(families.at("eqd_bus_mode"), "mode", "caps").gauge.value == 0.0);
+  CHECK(bus_value("eqd_bus_schedule_window") == -1.0);
+  CHECK(bus_value("eqd_bus_import_quarter_hour_average_watts") == Approx(600.0));
+  CHECK(one(families.at("eqd_bus_import_quarter_hour_max_watts"), "period", "day").gauge.value == Approx(600.0));
+  CHECK(one(families.at("eqd_bus_import_quarter_hour_max_watts"), "period", "month").gauge.value == Approx(600.0));
   CHECK(bus_value("eqd_bus_channels") == 4.0);
   CHECK(bus_value("eqd_bus_equalization_channels") == 1.0);
   CHECK(bus_value("eqd_bus_grid_import_joules_total") == b.energy.grid_import_J);

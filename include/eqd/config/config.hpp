@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "eqd/core/schedule.hpp"
 #include "eqd/core/params.hpp"
 #include "eqd/io/transport.hpp"
 
@@ -32,6 +33,9 @@ struct BusConfig {
   std::string name;             ///< buses[].name; unique; letters, digits, '_' and '-'
   eqd::core::BusParams params;  ///< buses[].{target_W, tau_s, deadband_W, ...} (same names)
   bool allow_any_tau = false;   ///< buses[].allow_any_tau: accept tau_s outside 10..20 s (then > 0)
+  /// buses[].schedule: windows of local time with their own target or caps (at most
+  /// core::kMaxScheduleWindows; the first listed wins an overlap). Empty: the bus's own aim always.
+  std::vector<eqd::core::ScheduleWindow> schedule;
 };
 
 /// Where a controller entry came from: the configuration file, the connection cache or mDNS discovery.

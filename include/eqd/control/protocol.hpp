@@ -143,13 +143,17 @@ struct ParseError {
 inline constexpr const char* kLimitNames[] = {"max_charge_W", "max_discharge_W", "max_charge_A", "max_discharge_A",
                                               "v_min_V",      "v_max_V",         "hysteresis_V", "efficiency"};
 /// The bus parameters `set` may change at run time, and that persist across restarts, are the rows of
-/// core::kRuntimeParams (numbers in ApiRequest::params, flags as JSON true/false in ApiRequest::flags).
-/// Every settable name, for messages: "tau_s, deadband_W, target_W, use_forecast, learn_forecast".
+/// core::kRuntimeParams (numbers in ApiRequest::params, flags as JSON true/false in ApiRequest::flags,
+/// choices by name in JSON and by index in ApiRequest::params).
+/// Every settable name, for messages: "tau_s, deadband_W, target_W, use_forecast, learn_forecast, ...".
 /// Any thread.
 [[nodiscard]] const std::string& settable_list();
 
+/// The names of a choice row, for messages: "balance, caps". Any thread.
+[[nodiscard]] std::string choice_names(const core::RuntimeParam& r);
+
 /// The run-time parameters of `p` (core::kRuntimeParams) as a JSON object in the table's order:
-/// numbers as numbers, flags as true/false. Any thread.
+/// numbers as numbers, flags as true/false, choices by name. Any thread.
 [[nodiscard]] nlohmann::ordered_json runtime_params_json(const core::BusParams& p);
 /// One run-time parameter's value (a flag as 0 or non-zero) as JSON: true/false for a flag, else the
 /// number. The API's answers and the state file write values alike. Any thread.

@@ -19,6 +19,7 @@
 #include "eqd/core/predictor.hpp"
 #include "eqd/core/sample.hpp"
 #include "eqd/core/seqlock.hpp"
+#include "eqd/core/schedule.hpp"
 #include "eqd/core/snapshot.hpp"
 #include "eqd/core/spsc_queue.hpp"
 
@@ -116,6 +117,12 @@ class ControlCore {
 
   [[nodiscard]] ChannelSnapshot channel(ChannelIndex i) const noexcept { return channel_snap_[i].load(); }
   [[nodiscard]] BusSnapshot bus(BusIndex b) const noexcept { return bus_snap_[b].load(); }
+
+  /// Installs bus b's target schedule: its windows and their occurrences in this core's clock (the
+  /// one passed to cycle(); daemon::ScheduleThread shifts them from UTC). From the next cycle on, the
+  /// window active at the cycle's time replaces the bus's mode and target or limits (apply_window);
+  /// outside every window the bus's own parameters apply. One writer thread at a time.
+  void set_schedule(BusIndex b, const BusSchedule& s) noexcept { schedules_[b].store(s); }
   [[nodiscard]] CycleStats stats() const noexcept { return stats_snap_.load(); }
 
   /// Learned forecasts of the test channels (written by a Predictor's thread, read by the control
@@ -205,6 +212,7 @@ class ControlCore {
     std::int64_t learned_read_s = -1;  ///< second it was read in (-1: not learning)
     double learned_present_W = 0.0;    ///< bus-side power, when read, of the channels in `learned`
     EnergyCounters energy{};
+    DemandMeter demand;                 ///< quarter-hour import averages (issue #17), fed after the energy
     std::vector<ChannelIndex> buffers;  ///< channels whose role is not test (capacity reserved)
     std::vector<ChannelIndex> usable;   ///< buffers allocated to this cycle (capacity reserved)
     std::vector<Headroom> headroom;     ///< scratch for allocate(), capacity reserved
@@ -272,8 +280,8 @@ class ControlCore {
   /// Publishes changed commands and snapshots of the bus's buffers; returns their total setpoint (bus side).
   double command_buffers(BusIndex b, std::int64_t now_ns) noexcept;
   void account_energy(BusIndex b, std::int64_t now_ns, double measured_W) noexcept;
-  void publish_bus(BusIndex b, const LawInput& in, const LawOutput& out, double commanded_W,
-                   const Capacity& cap) noexcept;
+  void publish_bus(BusIndex b, const BusParams& aim, int window, const LawInput& in, const LawOutput& out,
+                   double commanded_W, const Capacity& cap) noexcept;
 
   std::vector<Hot> hot_;
   std::vector<Cold> cold_;
@@ -290,6 +298,10 @@ class ControlCore {
   std::unique_ptr<Seqlock<Command>[]> commands_;
   std::unique_ptr<Seqlock<ChannelSnapshot>[]> channel_snap_;
   std::unique_ptr<Seqlock<BusSnapshot>[]> bus_snap_;
+  std::unique_ptr<Seqlock<BusSchedule>[]> schedules_;  ///< per bus, written by set_schedule()
+  /// The control thread's copy of one bus's schedule while it runs that bus (a member, not 2 KB of
+  /// stack per bus and cycle).
+  BusSchedule schedule_scratch_{};
   Seqlock<CycleStats> stats_snap_;
   CycleStats stats_{};
   SpscQueue<Request> requests_;

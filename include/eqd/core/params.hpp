@@ -4,6 +4,7 @@
 /// request queue and the snapshot. Units are in the names; config keys carry the same names.
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <string_view>
@@ -26,6 +27,15 @@ enum class LawKind : std::uint8_t {
   adaptive = 1,  ///< a bank of trackers chosen by their recent history (adaptive_law.hpp)
   planned = 2,   ///< a receding-horizon plan over the known path, else adaptive (planned_law.hpp)
 };
+
+/// What a bus aims for (config and `eqctl set`: `mode`). Any law serves either: the mode only decides
+/// the desired equalization power (desired_eq_W()), every safety rule of the core applies alike.
+enum class BusMode : std::uint8_t {
+  balance = 0,  ///< net power -> target_W (eqd's behaviour before issue #17)
+  caps = 1,     ///< net power kept within [-export_limit_W, import_limit_W]; buffers at rest inside
+};
+/// The names of BusMode as the config, the API and the state file spell them (index = value).
+inline constexpr std::array<const char*, 2> kBusModeNames{"balance", "caps"};
 
 /// Control parameters of one bus. Validated by validate() before they reach the control thread.
 struct BusParams {
@@ -54,26 +64,59 @@ struct BusParams {
   /// forecasts") and, for channels that announce nothing, feed the forecast into the same path as an
   /// announcement (with use_forecast) while it beats persistence. An announcement always wins.
   bool learn_forecast = true;
+  /// balance (net -> target_W) or caps (net within [-export_limit_W, import_limit_W]) (config: mode).
+  BusMode mode = BusMode::balance;
+  /// caps mode: the most the bus may draw from the grid (net power > 0 is import), W >= 0
+  /// (config: import_limit_W). 0 = no import: caps mode with both limits 0 balances to 0 W.
+  double import_limit_W = 0.0;
+  /// caps mode: the most the bus may feed back into the grid (net < 0 is export), W >= 0, a magnitude
+  /// (config: export_limit_W). 0 = no export (a connection that must not feed back).
+  double export_limit_W = 0.0;
 };
+
+/// The equalization power (bus side, positive = into the buffers) that brings the net power
+/// free_W + E into the aim band with the least |E|: target_W - free_W in balance mode; in caps mode
+/// only the part of free_W outside the band, and 0 W inside it (the buffers rest). Every law steers by
+/// this instead of target_W - free_W. Any thread.
+constexpr double desired_eq_W(const BusParams& p, double free_W) noexcept {
+  if (p.mode != BusMode::caps) return p.target_W - free_W;
+  if (free_W > p.import_limit_W) return p.import_limit_W - free_W;
+  if (free_W < -p.export_limit_W) return -p.export_limit_W - free_W;
+  return 0.0;
+}
+
+/// How far the net power is outside the aim band (signed; net - target_W in balance mode, 0 inside the
+/// caps band). Any thread.
+constexpr double residual_of(const BusParams& p, double net_W) noexcept {
+  if (p.mode != BusMode::caps) return net_W - p.target_W;
+  if (net_W > p.import_limit_W) return net_W - p.import_limit_W;
+  if (net_W < -p.export_limit_W) return net_W + p.export_limit_W;
+  return 0.0;
+}
 
 /// One bus parameter that may change at run time: one row of the run-time parameter table, from which
 /// the configuration keys, the control API's `set`, the state file (state.json), the API's answers and
 /// eqctl are driven. Its name is the config key, the API field and the state file's key alike.
 /// Cross-field rules (tau_s within 10..20 s unless allow_any_tau) stay in validate(). Plain constant data.
+/// A choice (`mode`) is a name everywhere outside the core (config, JSON, eqctl) and its index as the
+/// number (runtime_value); only BusMode is a choice so far, a second enum would widen `choice`.
 struct RuntimeParam {
   const char* name;
-  const char* unit;           ///< "s", "W"; "" for a flag
+  const char* unit;           ///< "s", "W"; "" for a flag or a choice
   bool flag;                  ///< a boolean (JSON true/false) rather than a number
-  double BusParams::*number;  ///< the field of a number (nullptr for a flag)
-  bool BusParams::*boolean;   ///< the field of a flag (nullptr for a number)
+  double BusParams::*number;  ///< the field of a number (nullptr for a flag or a choice)
+  bool BusParams::*boolean;   ///< the field of a flag (nullptr for a number or a choice)
   double min;                 ///< bounds of a number as the configuration accepts it
   double max;
-  bool min_exclusive;  ///< the value must be > min (tau_s > 0)
-  const char* help;    ///< one line for eqctl and the docs
+  bool min_exclusive;                         ///< the value must be > min (tau_s > 0)
+  const char* help;                           ///< one line for eqctl and the docs
+  BusMode BusParams::*choice = nullptr;       ///< the field of a choice (nullptr otherwise)
+  const char* const* choice_names = nullptr;  ///< a choice's names, index = value
+  std::size_t choice_count = 0;
 };
 
 /// The run-time parameter table. A new settable parameter is one row here (docs/architecture.md).
-inline constexpr std::array<RuntimeParam, 5> kRuntimeParams{{
+inline constexpr std::array<RuntimeParam, 8> kRuntimeParams{{
     {"tau_s", "s", false, &BusParams::tau_s, nullptr, 0.0, std::numeric_limits<double>::infinity(), true,
      "time constant of the damped actuation (10..20 s unless allow_any_tau)"},
     {"deadband_W", "W", false, &BusParams::deadband_W, nullptr, 0.0, kMaxPower_W, false,
@@ -84,6 +127,13 @@ inline constexpr std::array<RuntimeParam, 5> kRuntimeParams{{
      "steer by the announced or learned free power ahead"},
     {"learn_forecast", "", true, nullptr, &BusParams::learn_forecast, 0.0, 0.0, false,
      "learn each test channel's power from its own history"},
+    {"mode", "", false, nullptr, nullptr, 0.0, 0.0, false,
+     "balance (net power to target_W) or caps (net power within -export_limit_W..import_limit_W)", &BusParams::mode,
+     kBusModeNames.data(), kBusModeNames.size()},
+    {"import_limit_W", "W", false, &BusParams::import_limit_W, nullptr, 0.0, kMaxPower_W, false,
+     "caps mode: the most the bus may draw from the grid"},
+    {"export_limit_W", "W", false, &BusParams::export_limit_W, nullptr, 0.0, kMaxPower_W, false,
+     "caps mode: the most the bus may feed back into the grid"},
 }};
 
 /// The row named `name`, or nullptr. Any thread.
@@ -93,17 +143,34 @@ constexpr const RuntimeParam* find_runtime_param(std::string_view name) noexcept
   return nullptr;
 }
 
-/// A parameter's value as a number (a flag as 0 or 1). Any thread.
+/// A parameter's value as a number (a flag as 0 or 1, a choice as its index). Any thread.
 constexpr double runtime_value(const RuntimeParam& r, const BusParams& p) noexcept {
+  if (r.choice != nullptr) return static_cast<double>(p.*r.choice);
   return r.flag ? (p.*r.boolean ? 1.0 : 0.0) : p.*r.number;
 }
 
-/// Sets a parameter from a number (a flag from 0 or non-zero). Any thread.
+/// Sets a parameter from a number (a flag from 0 or non-zero, a choice from its index; an index out
+/// of range is stored as is and refused by validate()). Any thread.
 constexpr void set_runtime_value(const RuntimeParam& r, BusParams& p, double v) noexcept {
-  if (r.flag)
+  if (r.choice != nullptr)
+    p.*r.choice = static_cast<BusMode>(v >= 0.0 && v < 256.0 ? static_cast<std::uint8_t>(v) : 255);
+  else if (r.flag)
     p.*r.boolean = v != 0.0;
   else
     p.*r.number = v;
+}
+
+/// The index of choice `name` in row r, or -1 (not a choice, or no such name). Any thread.
+constexpr int find_runtime_choice(const RuntimeParam& r, std::string_view name) noexcept {
+  for (std::size_t i = 0; i < r.choice_count; ++i)
+    if (name == r.choice_names[i]) return static_cast<int>(i);
+  return -1;
+}
+
+/// The name of choice index v of row r, or nullptr (not a choice, or out of range). Any thread.
+constexpr const char* runtime_choice_name(const RuntimeParam& r, double v) noexcept {
+  if (r.choice == nullptr || !(v >= 0.0) || v >= static_cast<double>(r.choice_count)) return nullptr;
+  return r.choice_names[static_cast<std::size_t>(v)];
 }
 
 /// Limits and window of one equalization channel (buffer battery). All magnitudes positive.

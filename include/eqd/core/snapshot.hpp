@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <limits>
 
 #include "eqd/core/allocator.hpp"
 #include "eqd/core/bus_law.hpp"
@@ -59,7 +60,7 @@ struct BusSnapshot {
   double eq_commanded_W = 0.0;  ///< sum of setpoints sent to buffers
   double eq_measured_W = 0.0;   ///< sum of buffers' measured power
   double net_W = 0.0;           ///< free + measured equalization power (what the grid sees)
-  double residual_W = 0.0;      ///< net - target
+  double residual_W = 0.0;      ///< how far net is from the aim: net - target, or outside the caps band
   double desired_W = 0.0;       ///< target - free
   /// Free power the law steers by with use_forecast: the centred median of the measured and announced
   /// free-power path (ForecastPath); free_W when nothing is announced or use_forecast is off.
@@ -72,6 +73,18 @@ struct BusSnapshot {
   std::uint64_t plans_applied = 0;  ///< LawCounters::plans_applied
   std::uint32_t channels = 0, buffers = 0, pending = 0, stale = 0, faulted = 0, offline = 0;
   BusStatus status = BusStatus::idle;
+  /// The aim in force (issue #17): the active window of the bus's target schedule (index into
+  /// buses[].schedule, -1: none) and the mode, target and limits it gives (the bus's own outside windows).
+  std::int16_t active_window = -1;
+  BusMode active_mode = BusMode::balance;
+  double active_target_W = 0.0;
+  double active_import_limit_W = 0.0;
+  double active_export_limit_W = 0.0;
+  /// Demand (DemandMeter): average import over the last completed quarter hour of the wall clock and
+  /// its maximum since local midnight and since the 1st of the month; NaN: none yet.
+  double demand_quarter_W = std::numeric_limits<double>::quiet_NaN();
+  double demand_max_day_W = std::numeric_limits<double>::quiet_NaN();
+  double demand_max_month_W = std::numeric_limits<double>::quiet_NaN();
 };
 
 /// Fixed-bucket histogram (le bounds in seconds), trivially copyable.

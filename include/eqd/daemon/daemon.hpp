@@ -16,6 +16,7 @@
 #include "eqd/core/control_core.hpp"
 #include "eqd/daemon/control_loop.hpp"
 #include "eqd/daemon/planner_thread.hpp"
+#include "eqd/daemon/schedule_thread.hpp"
 #include "eqd/daemon/predictor_thread.hpp"
 #include "eqd/daemon/rig.hpp"
 #include "eqd/daemon/views.hpp"
@@ -103,7 +104,8 @@ class Daemon final : public RigView, public RequestSink {
   std::unique_ptr<core::ControlCore> core_;
   std::unique_ptr<ControlLoop> loop_;
   std::unique_ptr<PredictorThread> predictor_;
-  std::unique_ptr<PlannerThread> planner_;  ///< runs only when some bus has law `planned`
+  std::unique_ptr<PlannerThread> planner_;    ///< runs only when some bus has law `planned`
+  std::unique_ptr<ScheduleThread> schedule_;  ///< target schedules and the calendar of demand figures
   std::vector<std::unique_ptr<io::Link>> links_;
   bool started_ = false;
   bool stopped_ = false;

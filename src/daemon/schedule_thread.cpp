@@ -1,0 +1,69 @@
+// The buses' target schedules, expanded off the control thread. See schedule_thread.hpp.
+#include "eqd/daemon/schedule_thread.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <exception>
+#include <utility>
+
+#include "eqd/daemon/clock.hpp"
+#include "eqd/util/local_time.hpp"
+
+namespace eqd::daemon {
+
+namespace {
+
+// Expansion covers 3 days ahead; a minute's refresh keeps it far from running out and takes a step of
+// the wall clock within a minute.
+constexpr std::chrono::seconds kRefreshPeriod{60};
+
+std::int64_t utc_now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+ScheduleThread::ScheduleThread(core::ControlCore& core, std::vector<std::vector<core::ScheduleWindow>> windows)
+    : core_(core), windows_(std::move(windows)) {}
+
+ScheduleThread::~ScheduleThread() { stop(); }
+
+void ScheduleThread::refresh(std::int64_t utc_ns, std::int64_t mono_ns) {
+  // Every bus: those without windows still need the calendar marks of their demand figures.
+  for (std::size_t b = 0; b < windows_.size() && b < core_.bus_count(); ++b) {
+    core::BusSchedule s =
+        core::expand_schedule(windows_[b].data(), windows_[b].size(), utc_ns, &util::local_utc_offset_s);
+    // From UTC into the core's clock: the control thread compares its own monotonic time.
+    core::shift_schedule(s, mono_ns - utc_ns);
+    core_.set_schedule(static_cast<core::BusIndex>(b), s);
+  }
+}
+
+void ScheduleThread::start() {
+  if (thread_.joinable()) return;
+  if (windows_.empty()) return;
+  refresh(utc_now_ns(), monotonic_ns());
+  stop_.reset();
+  thread_ = std::thread([this] { run(); });
+}
+
+void ScheduleThread::stop() {
+  if (!thread_.joinable()) return;
+  stop_.request();
+  thread_.join();
+}
+
+void ScheduleThread::run() noexcept {
+  while (!stop_.wait_for(kRefreshPeriod)) {
+    try {
+      refresh(utc_now_ns(), monotonic_ns());
+    } catch (const std::exception& e) {
+      // What the core holds stays valid for days: a failed refresh is retried in a minute.
+      spdlog::error("target schedules: refresh failed ({}); the previous expansion stays in force", e.what());
+    }
+  }
+}
+
+}  // namespace eqd::daemon

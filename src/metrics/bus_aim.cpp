@@ -1,0 +1,33 @@
+// The series of a bus's aim and demand figures. See bus_aim.hpp.
+#include "bus_aim.hpp"
+
+#include <cmath>
+#include <cstddef>
+
+namespace eqd::metrics::detail {
+
+namespace {
+void series(prometheus::MetricFamily& f, const std::vector<prometheus::ClientMetric::Label>& labels, const char* name,
+            const char* value, double v) {
+  prometheus::ClientMetric& m = f.metric.emplace_back();
+  m.label = labels;
+  m.label.push_back({name, value});
+  m.gauge.value = v;
+}
+}  // namespace
+
+void add_aim_series(prometheus::MetricFamily& mode, prometheus::MetricFamily& quarter, prometheus::MetricFamily& peak,
+                    const core::BusSnapshot& s, const std::vector<prometheus::ClientMetric::Label>& labels) {
+  // A state set, as eqd_bus_status: 1 for the mode in force, 0 for the other.
+  for (std::size_t m = 0; m < core::kBusModeNames.size(); ++m)
+    series(mode, labels, "mode", core::kBusModeNames[m], static_cast<std::size_t>(s.active_mode) == m ? 1.0 : 0.0);
+  if (std::isfinite(s.demand_quarter_W)) {
+    prometheus::ClientMetric& m = quarter.metric.emplace_back();
+    m.label = labels;
+    m.gauge.value = s.demand_quarter_W;
+  }
+  if (std::isfinite(s.demand_max_day_W)) series(peak, labels, "period", "day", s.demand_max_day_W);
+  if (std::isfinite(s.demand_max_month_W)) series(peak, labels, "period", "month", s.demand_max_month_W);
+}
+
+}  // namespace eqd::metrics::detail

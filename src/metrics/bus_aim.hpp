@@ -1,0 +1,17 @@
+#pragma once
+// The series of a bus's aim in force and its demand figures (issue #17), for Collector::collect_buses
+// (collector.cpp keeps the catalogue and the other families). Private to the metrics library.
+#include <prometheus/metric_family.h>
+
+#include <vector>
+
+#include "eqd/core/snapshot.hpp"
+
+namespace eqd::metrics::detail {
+
+/// Appends bus `s`'s series to the families eqd_bus_mode (`mode`), the quarter-hour average import
+/// (`quarter`) and its maxima (`peak`); a demand figure is left out while NaN (none yet). Any thread.
+void add_aim_series(prometheus::MetricFamily& mode, prometheus::MetricFamily& quarter, prometheus::MetricFamily& peak,
+                    const core::BusSnapshot& s, const std::vector<prometheus::ClientMetric::Label>& labels);
+
+}  // namespace eqd::metrics::detail
