@@ -75,7 +75,7 @@ _eqctl() {
   # Options of the command, and what its next argument may be (asked from the daemon only when needed).
   local opts="" args="" ask=""
   case $cmd in
-    "") args="status channels controllers watch assign release set audit" ;;
+    "") args="status channels controllers watch assign release set audit backup" ;;
     channels) opts="--bus --role" ;;
     controllers)
       case $sub in
@@ -89,6 +89,12 @@ _eqctl() {
       ((nargs == 0)) && ask=test-channels ;;
     release) ((nargs == 0)) && ask=eq-channels ;;
     audit) opts="--since --user --channel --limit" ;;
+    backup)  # FILE: a path to write
+      if ((nargs == 0)) && [[ $cur != -* ]]; then
+        compopt -o filenames 2>/dev/null
+        mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+        return 0
+      fi ;;
     set)
       opts="--bus"
       case $cur in

@@ -89,7 +89,8 @@ _eqctl() {
              'assign:put a channel into equalization mode'
              'release:take a channel out of equalization mode'
              'set:change bus parameters at run time'
-             'audit:who changed what: the audit log')
+             'audit:who changed what: the audit log'
+             'backup:write an archive of the history, state and configuration')
       _describe -t commands 'eqctl command' names ;;
     controllers)
       if [[ -z $sub ]]; then
@@ -102,6 +103,7 @@ _eqctl() {
       fi ;;
     assign) (( nargs == 0 )) && compadd -- ${(f)"$(_eqctl_ask test-channels $exe $sock)"} ;;
     release) (( nargs == 0 )) && compadd -- ${(f)"$(_eqctl_ask eq-channels $exe $sock)"} ;;
+    backup) (( nargs == 0 )) && _files ;;  # FILE: the archive to write
     set)
       # The names are core::kRuntimeParams (include/eqd/core/params.hpp; a test keeps them in step).
       if [[ $cur == (use_forecast|learn_forecast)=* ]]; then

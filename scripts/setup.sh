@@ -25,6 +25,8 @@ done
 pkgs=(build-essential cmake pkg-config libboost-dev libboost-system-dev libmodbus-dev libyaml-cpp-dev
       prometheus-cpp-dev catch2 libavahi-client-dev libsystemd-dev libcli11-dev libspdlog-dev
       nlohmann-json3-dev libsqlite3-dev)
+# Backup archives: tar through libarchive, SHA-256 through OpenSSL's libcrypto (src/history/backup.cpp).
+pkgs+=(libarchive-dev libssl-dev)
 # Test tools: socat (Modbus RTU over a pseudo-terminal pair), promtool/prometheus, avahi + dbus,
 # util-linux (unshare, setpriv), iproute2 (network namespaces).
 test_pkgs=(socat prometheus avahi-daemon avahi-utils dbus util-linux iproute2 procps python3 zsh bash-completion)

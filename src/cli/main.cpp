@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "backup_file.hpp"
 #include "client.hpp"
 #include "eqd/control/protocol.hpp"
 #include "render.hpp"
@@ -37,6 +38,8 @@ constexpr int kExitUnreachable = 3;
 
 constexpr const char* kDefaultSocket = "/run/eqd/eqd.sock";
 constexpr int kTimeoutMs = 10000;
+// `backup` copies the whole database first: minutes for a very large one (the daemon gives up at 300 s).
+constexpr int kBackupTimeoutMs = 310000;
 
 volatile std::sig_atomic_t g_interrupted = 0;
 extern "C" void on_sigint(int) { g_interrupted = 1; }
@@ -144,6 +147,40 @@ int run_audit(Client& client, const AuditArgs& args, bool as_json) {
     std::cout << eqd::cli::render_audit(records);
     if (more) std::cout << "(older records not shown: --limit " << args.limit << ")\n";
   }
+  return kExitOk;
+}
+
+/// `eqctl backup FILE`: eqd makes the archive and passes it as an open file; eqctl writes FILE (0600,
+/// atomically) with the caller's own rights. A large database takes a while: a longer timeout.
+int run_backup(Client& client, const std::string& file, bool as_json) {
+  ApiRequest r;
+  r.command = Command::backup;
+  client.set_timeout(kBackupTimeoutMs);
+  const json resp = client.call(r);
+  if (!resp.value("ok", false)) return report_error(resp, as_json);
+  const json& res = resp["result"];
+  const int fd = client.take_passed_fd();
+  if (fd < 0) {
+    std::fprintf(stderr, "eqctl: backup: eqd answered but passed no archive file\n");
+    return kExitRefused;
+  }
+  const std::int64_t size = res.value("size_bytes", std::int64_t{-1});
+  if (const std::string err = eqd::cli::save_archive(fd, file, size); !err.empty()) {
+    std::fprintf(stderr, "eqctl: backup: %s\n", err.c_str());
+    return kExitRefused;
+  }
+  if (as_json) {
+    json out = res;
+    out["file"] = file;
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  const json& m = res.value("manifest", json::object());
+  std::cout << "backup written to " << file << ": " << size << " bytes, history schema version "
+            << m.value("schema_version", 0) << ", created " << m.value("created_utc", std::string()) << "\n";
+  for (const json& f : m.value("files", json::array()))
+    std::cout << "  " << f.value("name", std::string()) << "  " << f.value("size", 0) << " bytes  sha256 "
+              << f.value("sha256", std::string()) << "\n";
   return kExitOk;
 }
 
@@ -401,6 +438,12 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   audit->footer("Times are UTC. With --json: one JSON object per record and line, oldest first.");
 
+  auto* backup = app.add_subcommand(
+      "backup", "write an archive of eqd's history database, state, connection cache and configuration to FILE");
+  std::string backup_file;
+  backup->add_option("FILE", backup_file, "the archive to write (tar; created 0600, replaced atomically)")->required();
+  backup->footer("Needs the admin role. Restore with `eqd --restore FILE` while eqd is stopped.");
+
   app.footer(
       "--socket, --json and --version may come anywhere on the line.\n"
       "Exit codes: 0 ok, 1 refused by eqd, 2 usage error, 3 eqd unreachable.");
@@ -470,6 +513,7 @@ int run(int argc, char** argv) {
     }
     if (*set) return run_change(client, r, as_json, set_args);
     if (*audit) return run_audit(client, audit_args, as_json);
+    if (*backup) return run_backup(client, backup_file, as_json);
   } catch (const UnreachableError& e) {
     if (as_json) print_unreachable_json(e.what());  // scripts reading stdout see why, as with a refusal
     std::fprintf(stderr, "eqctl: %s\n", e.what());

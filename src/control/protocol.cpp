@@ -34,6 +34,7 @@ constexpr CommandName kCommands[] = {
     {"assign", Command::assign},     {"release", Command::release},
     {"set", Command::set},           {"adopt", Command::adopt},
     {"forget", Command::forget},     {"audit", Command::audit},
+    {"backup", Command::backup},
 };
 
 // Rejects deep nesting before nlohmann builds a tree: a 64 KiB line of '[' would otherwise cost a
@@ -186,6 +187,8 @@ Role required_role(Command c) noexcept {
     case Command::set:
     case Command::adopt:
     case Command::forget:
+    // A backup holds the whole audit log and configuration: as much as an admin may see and change.
+    case Command::backup:
       return Role::admin;
     default:
       return Role::viewer;
@@ -243,9 +246,10 @@ std::variant<ApiRequest, ParseError> parse_request(std::string_view line) {
     }
   if (!known) {
     std::string shown = name.substr(0, 40);
-    return fail(r.id, error_code::kUnknownCommand,
-                "unknown command \"" + shown +
-                    "\" (known: hello, status, channels, controllers, assign, release, set, adopt, forget, audit)");
+    return fail(
+        r.id, error_code::kUnknownCommand,
+        "unknown command \"" + shown +
+            "\" (known: hello, status, channels, controllers, assign, release, set, adopt, forget, audit, backup)");
   }
 
   std::string err;
@@ -326,6 +330,8 @@ std::variant<ApiRequest, ParseError> parse_request(std::string_view line) {
       break;
     case Command::audit:
       err = read_audit_filter(j, r);
+      break;
+    case Command::backup:  // no fields: the daemon decides what goes in (backup.hpp)
       break;
     case Command::set: {
       err = read_name(j, "bus", r.bus, true);

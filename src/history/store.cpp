@@ -311,6 +311,8 @@ void HistoryStore::process(std::deque<Job>& batch) {
       write_energy(j.energy);
     else if (j.kind == Job::Kind::prune)
       prune();
+    else if (j.kind == Job::Kind::backup)
+      run_backup(j);
     else if (j.barrier)
       j.barrier->set_value();
   }

@@ -19,12 +19,14 @@ struct HistoryStore::Db {
 };
 
 struct HistoryStore::Job {
-  enum class Kind { record, query, barrier, prune, energy } kind = Kind::record;
+  enum class Kind { record, query, barrier, prune, energy, backup } kind = Kind::record;
   AuditRecord record;
   AuditQuery q;
   std::function<void(AuditPage)> done;
   std::shared_ptr<std::promise<void>> barrier;
   EnergyMinute energy;
+  BackupJob backup;
+  std::function<void(BackupResult)> backup_done;
 };
 
 }  // namespace eqd::history

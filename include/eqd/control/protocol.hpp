@@ -29,7 +29,19 @@ inline constexpr int kMaxJsonDepth = 8;
 inline constexpr std::size_t kMaxNameBytes = 128;
 
 /// What a client asks for.
-enum class Command : std::uint8_t { hello, status, channels, controllers, assign, release, set, adopt, forget, audit };
+enum class Command : std::uint8_t {
+  hello,
+  status,
+  channels,
+  controllers,
+  assign,
+  release,
+  set,
+  adopt,
+  forget,
+  audit,
+  backup
+};
 /// Wire name of a command ("status", ...). Any thread.
 const char* to_string(Command c) noexcept;
 /// True for commands that change the daemon (need authorization). Any thread.
@@ -39,7 +51,7 @@ bool is_change(Command c) noexcept;
 /// role may do everything of the ones before it.
 /// - viewer: anyone who can open the socket: hello, status, channels, controllers, audit (and eqctl watch);
 /// - operator: members of api.group (default eqd): also assign and release;
-/// - admin: root and members of api.admin_group (default eqd-admin): also set, adopt and forget.
+/// - admin: root and members of api.admin_group (default eqd-admin): also set, adopt, forget and backup.
 enum class Role : std::uint8_t { viewer = 0, operator_ = 1, admin = 2 };
 /// "viewer", "operator", "admin". Any thread.
 const char* to_string(Role r) noexcept;

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "eqd/history/audit.hpp"
+#include "eqd/history/backup.hpp"
 #include "eqd/history/energy.hpp"
 
 namespace eqd::history {
@@ -57,6 +58,42 @@ struct HistoryOptions {
   bool journal = true;                ///< also log each audit record (journal fields, or stderr)
 };
 
+/// A file descriptor owned by whoever holds it (closed at destruction). Move-only.
+class OwnedFd {
+ public:
+  OwnedFd() = default;
+  explicit OwnedFd(int fd) noexcept : fd_(fd) {}
+  ~OwnedFd();
+  OwnedFd(OwnedFd&& o) noexcept : fd_(o.release()) {}
+  OwnedFd& operator=(OwnedFd&& o) noexcept;
+  OwnedFd(const OwnedFd&) = delete;
+  OwnedFd& operator=(const OwnedFd&) = delete;
+  [[nodiscard]] int get() const noexcept { return fd_; }
+  int release() noexcept {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+/// What a backup should hold besides the history database, and where to build it. Plain data.
+struct BackupJob {
+  std::vector<BackupMember> files;  ///< state.json, the connection cache, the configuration (missing ones skipped)
+  BackupMeta meta;                  ///< eqd version, configuration path (schema and time are filled in)
+  std::string temp_dir;             ///< where the (unlinked) archive file is made: state_dir
+};
+
+/// The outcome of a backup: an open, unlinked archive file (read from offset 0) or why there is none.
+struct BackupResult {
+  std::shared_ptr<OwnedFd> archive;  ///< null on failure; shared so that callbacks may be copied
+  std::int64_t size_bytes = 0;
+  nlohmann::json manifest;
+  std::string error;  ///< non-empty: the backup failed (why)
+};
+
 /// The history store. Thread-safety: construct, start() and stop() from one thread (the main
 /// thread); record(), query(), flush() and prune_now() from any thread; the database is touched
 /// only by the writer thread (and by the constructor before it starts).
@@ -83,6 +120,12 @@ class HistoryStore final : public AuditSink {
   /// False (and counted) when the queue is full; never blocks. Any thread.
   bool record_energy(EnergyMinute m) noexcept;
 
+  /// Queues a backup (backup.hpp): on the writer thread, the database is copied with SQLite's online
+  /// backup API (no write can come between: the writer is the only one), then the archive is built
+  /// in an unlinked file in job.temp_dir and `done` is called with it, on the writer thread. History
+  /// records queue up meanwhile (the bounded queue). False when it cannot be queued. Any thread.
+  bool backup(BackupJob job, std::function<void(BackupResult)> done) noexcept;
+
   /// Waits until everything queued before this call is written (or `timeout`); false on timeout or
   /// when the writer is not running. For tests and benchmarks. Any thread but the writer.
   bool flush(std::chrono::milliseconds timeout);
@@ -106,6 +149,7 @@ class HistoryStore final : public AuditSink {
   void write_records(std::vector<AuditRecord>& batch);
   void write_energy(const EnergyMinute& m);
   void run_query(const Job& job);
+  void run_backup(Job& job);
   void prune();
   void report_problems(std::chrono::steady_clock::time_point now);
   void open_database();
