@@ -27,6 +27,8 @@ pkgs=(build-essential cmake pkg-config libboost-dev libboost-system-dev libmodbu
       nlohmann-json3-dev libsqlite3-dev)
 # Backup archives: tar through libarchive, SHA-256 through OpenSSL's libcrypto (src/history/backup.cpp).
 pkgs+=(libarchive-dev libssl-dev)
+# The history in PostgreSQL (history.url): libpqxx; the server for its test (tests/unit/history_pg_test.cpp).
+pkgs+=(libpqxx-dev)
 # Test tools: socat (Modbus RTU over a pseudo-terminal pair), promtool/prometheus, avahi + dbus,
 # util-linux (unshare, setpriv), iproute2 (network namespaces).
 test_pkgs=(socat prometheus avahi-daemon avahi-utils dbus util-linux iproute2 procps python3 zsh bash-completion)
@@ -34,6 +36,8 @@ test_pkgs=(socat prometheus avahi-daemon avahi-utils dbus util-linux iproute2 pr
 test_pkgs+=(clang-format clang-tidy)
 # sqlite3: the audit end-to-end test checks the history database after kill -9 (integrity_check).
 test_pkgs+=(sqlite3)
+# PostgreSQL 15: history_pg_tests starts its own server (initdb, pg_ctl) as nobody.
+test_pkgs+=(postgresql)
 # The package test: lintian on the .deb, man + groff to check the man pages (tests/systemd/lintian_test.sh).
 test_pkgs+=(lintian man-db groff-base)
 # CAN tests against a real kernel in a throwaway VM (tests/vm/run_in_vm.sh).

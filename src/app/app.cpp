@@ -20,11 +20,23 @@ App::~App() { stop(); }
 
 namespace {
 
-// The store's options from history.*: the database in state_dir unless history.path says otherwise;
-// no database (journal only) with history.enabled false.
+// This host's name: the default history.instance.
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
+  return buf;
+}
+
+// The store's options from history.*: PostgreSQL with history.url, else the SQLite file in state_dir
+// unless history.path says otherwise; no database (journal only) with history.enabled false.
 history::HistoryOptions history_options(const config::Config& cfg) {
   history::HistoryOptions o;
-  if (cfg.history.enabled) o.path = cfg.history.path.empty() ? cfg.state_dir + "/history.db" : cfg.history.path;
+  if (cfg.history.enabled && !cfg.history.url.empty()) {
+    o.url = cfg.history.url;
+    o.instance = cfg.history.instance.empty() ? host_name() : cfg.history.instance;
+  } else if (cfg.history.enabled) {
+    o.path = cfg.history.path.empty() ? cfg.state_dir + "/history.db" : cfg.history.path;
+  }
   o.retention_days = cfg.history.retention_days;
   return o;
 }
@@ -40,6 +52,7 @@ nlohmann::json history_state(const history::HistoryStore& store) {
   return nlohmann::json{{"path", store.path().empty() ? nlohmann::json(nullptr) : nlohmann::json(store.path())},
                         {"error", error.empty() ? nlohmann::json(nullptr) : nlohmann::json(error)},
                         {"rows_written", rows},
+                        {"unreachable", st.unreachable.load(std::memory_order_relaxed)},
                         {"records_lost", st.write_errors.load(std::memory_order_relaxed) +
                                              st.dropped_queue_full.load(std::memory_order_relaxed)},
                         {"last_write_age_s",

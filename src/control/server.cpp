@@ -120,7 +120,7 @@ struct ApiServer::Impl {
   void handle_set(const std::shared_ptr<Session>& s, const ApiRequest& r);
   void handle_audit(const std::shared_ptr<Session>& s, const ApiRequest& r);
   /// Sends the answer of the waiting audit query `token` (the history's, or a timeout), once.
-  void answer_audit(std::uint64_t token, std::string text, std::shared_ptr<history::OwnedFd> fd = nullptr);
+  void answer_audit(std::uint64_t token, std::string text, const std::shared_ptr<history::OwnedFd>& fd = nullptr);
   void handle_backup(const std::shared_ptr<Session>& s, const ApiRequest& r);
   /// `adopt` / `forget`, through opts.adopt / opts.forget.
   void handle_controller(const std::shared_ptr<Session>& s, const ApiRequest& r);
@@ -981,7 +981,7 @@ void ApiServer::Impl::wait_history(const std::shared_ptr<Session>& s, std::uint6
   });
 }
 
-void ApiServer::Impl::answer_audit(std::uint64_t token, std::string text, std::shared_ptr<history::OwnedFd> fd) {
+void ApiServer::Impl::answer_audit(std::uint64_t token, std::string text, const std::shared_ptr<history::OwnedFd>& fd) {
   const auto it = audits.find(token);
   if (it == audits.end()) return;  // answered already (or timed out)
   const std::shared_ptr<Session> s = std::move(it->second.session);

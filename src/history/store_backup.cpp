@@ -10,25 +10,11 @@
 #include <spdlog/spdlog.h>
 
 #include "eqd/history/store.hpp"
-#include "sqlite_db.hpp"
 #include "store_detail.hpp"
 
 namespace eqd::history {
 
 namespace {
-
-// Copies the open database `src` into the new file `dest` with the online backup API, in one step:
-// the copy is the database as of one transaction. Returns the copy's schema version.
-int copy_database(sqlite::Database& src, const std::string& dest) {
-  sqlite::Database out(dest);
-  sqlite3_backup* b = sqlite3_backup_init(out.handle(), "main", src.handle(), "main");
-  if (b == nullptr) sqlite::check(out.handle(), sqlite3_errcode(out.handle()), "backup_init");
-  const int step = sqlite3_backup_step(b, -1);
-  const int finish = sqlite3_backup_finish(b);
-  if (step != SQLITE_DONE) sqlite::check(out.handle(), step == SQLITE_OK ? SQLITE_ERROR : step, "backup_step");
-  sqlite::check(out.handle(), finish, "backup_finish");
-  return std::stoi("0" + out.text("PRAGMA user_version"));
-}
 
 // An unlinked file in `dir` for the archive (O_TMPFILE; a named file unlinked at once where the file
 // system has no O_TMPFILE). Nothing is left behind whatever happens, and nobody else can open it.
@@ -83,7 +69,7 @@ void HistoryStore::run_backup(Job& job) {
         throw BackupError("backup: cannot create a temporary file beside " + opts_.path + ": " + std::strerror(errno));
       }
       ::close(fd);
-      b.meta.schema_version = copy_database(db_->conn, copy);
+      b.meta.schema_version = db_->backend->backup_to(copy);
       members.push_back({"history.db", copy, std::nullopt});
     }
     for (BackupMember& m : b.files) members.push_back(std::move(m));

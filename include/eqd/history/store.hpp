@@ -1,6 +1,8 @@
 #pragma once
 /// @file store.hpp
-/// eqd's history database: one SQLite file in state_dir (`history.path`, default
+/// eqd's history database: PostgreSQL with `history.url` (rows carrying `history.instance`; an
+/// unreachable server's rows wait in the queue and are retried, src/history/backend.hpp), else one
+/// SQLite file in state_dir (`history.path`, default
 /// `<state_dir>/history.db`), WAL mode with synchronous=NORMAL (a crash or power cut loses at most
 /// the last transactions, never the file), schema versioned by `PRAGMA user_version` with numbered
 /// migrations. Today it holds the audit log (table `audit`, audit.hpp); the per-minute energy history
@@ -48,14 +50,18 @@ struct HistoryStats {
   std::atomic<std::uint64_t> dropped_queue_full{0};  ///< records refused because the queue was full
   std::atomic<std::uint64_t> write_errors{0};        ///< records the database failed to take (lost)
   std::atomic<std::int64_t> last_write_ms{0};        ///< UTC ms of the last committed write; 0: none yet
+  /// Tries that found PostgreSQL unreachable (its rows wait in the queue and are tried again).
+  std::atomic<std::uint64_t> unreachable{0};
 };
 
 /// Settings of the store. Plain data (from config::HistoryConfig, or a test's own).
 struct HistoryOptions {
-  std::string path;                   ///< the database file; empty: no database (journal only)
+  std::string path;                   ///< the SQLite file; empty (and no url): no database (journal only)
   int retention_days = 730;           ///< history.retention_days: older rows are deleted (at open, then hourly)
   std::size_t queue_capacity = 4096;  ///< records and queries waiting for the writer; more are dropped
   bool journal = true;                ///< also log each audit record (journal fields, or stderr)
+  std::string url;                    ///< a PostgreSQL URI (history.url): used instead of `path`
+  std::string instance;               ///< this eqd's name in rows of a shared (PostgreSQL) database
 };
 
 /// A file descriptor owned by whoever holds it (closed at destruction). Move-only.
@@ -145,9 +151,14 @@ class HistoryStore final : public AuditSink {
  private:
   bool push(Job job, bool bounded) noexcept;
   void run();
-  void process(std::deque<Job>& batch);
-  void write_records(std::vector<AuditRecord>& batch);
-  void write_energy(const EnergyMinute& m);
+  void process(std::deque<Job>& batch, bool stopping);
+  /// What became of a write: done, lost (counted), or held for an unreachable PostgreSQL.
+  enum class Outcome { written, lost, held };
+  bool write_records(std::deque<Job>& batch, std::size_t begin, std::size_t end);
+  bool write_energy(const EnergyMinute& m);
+  Outcome write_with(std::size_t rows, const std::function<void()>& write);
+  void hold(std::deque<Job>& batch, std::size_t from);
+  [[nodiscard]] std::string where() const;
   void run_query(const Job& job);
   void run_backup(Job& job);
   void prune();
@@ -162,6 +173,11 @@ class HistoryStore final : public AuditSink {
   mutable std::mutex m_;  ///< guards queue_, stopping_, db_error_ (never held during disk I/O)
   std::condition_variable cv_;
   std::deque<Job> queue_;
+  /// Jobs a PostgreSQL that was unreachable did not take, in order; tried again at next_retry_ (writer
+  /// thread; under m_ so that push() counts them against the queue's bound).
+  std::deque<Job> held_;
+  std::size_t held_count_ = 0;
+  std::chrono::steady_clock::time_point next_retry_{};
   bool stopping_ = false;
   bool running_ = false;
   std::string db_error_;
