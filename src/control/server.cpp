@@ -1020,7 +1020,7 @@ void ApiServer::Impl::handle_backup(const std::shared_ptr<Session>& s, const Api
     std::lock_guard lock(gate->m);
     if (gate->io != nullptr)
       asio::post(*gate->io, [impl, token, text = std::move(text), fd = std::move(res.archive)]() mutable {
-        impl->answer_audit(token, std::move(text), std::move(fd));
+        impl->answer_audit(token, std::move(text), fd);
       });
   });
   if (!queued) {
