@@ -80,7 +80,7 @@ _eqctl() {
   # Options of the command, and what its next argument may be (asked from the daemon only when needed).
   local opts="" args="" ask=""
   case $cmd in
-    "") args="status channels controllers watch assign release set audit report" ;;
+    "") args="status channels controllers watch assign release set audit report backup" ;;
     channels) opts="--bus --role" ;;
     controllers)
       case $sub in
@@ -95,6 +95,12 @@ _eqctl() {
     release) ((nargs == 0)) && ask=eq-channels ;;
     audit) opts="--since --user --channel --limit" ;;
     report) opts="--from --to --by --bus --tariff --format --buffer-capacity-kWh" ;;
+    backup)  # FILE: a path to write
+      if ((nargs == 0)) && [[ $cur != -* ]]; then
+        compopt -o filenames 2>/dev/null
+        mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+        return 0
+      fi ;;
     set)
       opts="--bus"
       case $cur in

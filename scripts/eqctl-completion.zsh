@@ -96,7 +96,8 @@ _eqctl() {
              'release:take a channel out of equalization mode'
              'set:change bus parameters at run time'
              'audit:who changed what: the audit log'
-             'report:grid energy saved by equalization per period and bus')
+             'report:grid energy saved by equalization per period and bus'
+             'backup:write an archive of the history, state and configuration')
       _describe -t commands 'eqctl command' names ;;
     controllers)
       if [[ -z $sub ]]; then
@@ -109,6 +110,7 @@ _eqctl() {
       fi ;;
     assign) (( nargs == 0 )) && compadd -- ${(f)"$(_eqctl_ask test-channels $exe $sock)"} ;;
     release) (( nargs == 0 )) && compadd -- ${(f)"$(_eqctl_ask eq-channels $exe $sock)"} ;;
+    backup) (( nargs == 0 )) && _files ;;  # FILE: the archive to write
     set)
       # The names are core::kRuntimeParams (include/eqd/core/params.hpp; a test keeps them in step).
       if [[ $cur == (use_forecast|learn_forecast)=* ]]; then

@@ -25,6 +25,10 @@ done
 pkgs=(build-essential cmake pkg-config libboost-dev libboost-system-dev libmodbus-dev libyaml-cpp-dev
       prometheus-cpp-dev catch2 libavahi-client-dev libsystemd-dev libcli11-dev libspdlog-dev
       nlohmann-json3-dev libsqlite3-dev)
+# Backup archives: tar through libarchive, SHA-256 through OpenSSL's libcrypto (src/history/backup.cpp).
+pkgs+=(libarchive-dev libssl-dev)
+# The history in PostgreSQL (history.url): libpqxx; the server for its test (tests/unit/history_pg_test.cpp).
+pkgs+=(libpqxx-dev)
 # Test tools: socat (Modbus RTU over a pseudo-terminal pair), promtool/prometheus, avahi + dbus,
 # util-linux (unshare, setpriv), iproute2 (network namespaces).
 test_pkgs=(socat prometheus avahi-daemon avahi-utils dbus util-linux iproute2 procps python3 zsh bash-completion)
@@ -34,6 +38,8 @@ test_pkgs+=(clang-format clang-tidy)
 test_pkgs+=(sqlite3)
 # chromium: eqctl_report_e2e screenshots `eqctl report --format html` headless, without a network.
 test_pkgs+=(chromium)
+# PostgreSQL 15: history_pg_tests starts its own server (initdb, pg_ctl) as nobody.
+test_pkgs+=(postgresql)
 # The package test: lintian on the .deb, man + groff to check the man pages (tests/systemd/lintian_test.sh).
 test_pkgs+=(lintian man-db groff-base)
 # CAN tests against a real kernel in a throwaway VM (tests/vm/run_in_vm.sh).

@@ -4,9 +4,12 @@
 
 #include <unistd.h>
 
+#include <fstream>
+#include <iterator>
 #include <set>
 
 #include "eqd/control/server.hpp"
+#include "eqd/discovery/cache.hpp"
 #include "eqd/metrics/exporter.hpp"
 
 namespace eqd::app {
@@ -17,11 +20,23 @@ App::~App() { stop(); }
 
 namespace {
 
-// The store's options from history.*: the database in state_dir unless history.path says otherwise;
-// no database (journal only) with history.enabled false.
+// This host's name: the default history.instance.
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
+  return buf;
+}
+
+// The store's options from history.*: PostgreSQL with history.url, else the SQLite file in state_dir
+// unless history.path says otherwise; no database (journal only) with history.enabled false.
 history::HistoryOptions history_options(const config::Config& cfg) {
   history::HistoryOptions o;
-  if (cfg.history.enabled) o.path = cfg.history.path.empty() ? cfg.state_dir + "/history.db" : cfg.history.path;
+  if (cfg.history.enabled && !cfg.history.url.empty()) {
+    o.url = cfg.history.url;
+    o.instance = cfg.history.instance.empty() ? host_name() : cfg.history.instance;
+  } else if (cfg.history.enabled) {
+    o.path = cfg.history.path.empty() ? cfg.state_dir + "/history.db" : cfg.history.path;
+  }
   o.retention_days = cfg.history.retention_days;
   return o;
 }
@@ -37,15 +52,41 @@ nlohmann::json history_state(const history::HistoryStore& store) {
   return nlohmann::json{{"path", store.path().empty() ? nlohmann::json(nullptr) : nlohmann::json(store.path())},
                         {"error", error.empty() ? nlohmann::json(nullptr) : nlohmann::json(error)},
                         {"rows_written", rows},
+                        {"unreachable", st.unreachable.load(std::memory_order_relaxed)},
                         {"records_lost", st.write_errors.load(std::memory_order_relaxed) +
                                              st.dropped_queue_full.load(std::memory_order_relaxed)},
                         {"last_write_age_s",
                          last > 0 ? nlohmann::json((history::now_utc_ms() - last) / 1000.0) : nlohmann::json(nullptr)}};
 }
 
+// The configuration file's text now (it was just parsed from it), for backups; nullopt if unreadable.
+std::optional<std::string> read_config_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return std::nullopt;
+  return s;
+}
+
+// `backup`'s archive: the history database (the store adds it), state.json, the connection cache and
+// the running configuration, built on the history writer's thread.
+control::BackupHook backup_hook(const std::shared_ptr<history::HistoryStore>& store, const config::Config& cfg,
+                                const std::optional<std::string>& config_text) {
+  history::BackupJob job;
+  job.files.push_back({"state.json", cfg.state_dir + "/state.json", std::nullopt});
+  job.files.push_back(
+      {"controllers-cache.json", cfg.state_dir + "/" + std::string(discovery::kCacheFileName), std::nullopt});
+  if (config_text) job.files.push_back({"eqd.yaml", cfg.source_path, *config_text});
+  job.meta.eqd_version = EQD_VERSION;
+  job.meta.config_path = cfg.source_path;
+  job.temp_dir = cfg.state_dir;
+  return [store, job](std::function<void(history::BackupResult)> done) { return store->backup(job, std::move(done)); };
+}
+
 }  // namespace
 
 void App::start() {
+  config_text_ = read_config_text(cfg_.source_path);
   // A database that cannot be opened never stops eqd: the store then runs without one (logged).
   history_ = std::make_shared<history::HistoryStore>(history_options(cfg_));
   history_->start();
@@ -105,6 +146,7 @@ void App::start_services() {
   opts.request_stats = api_stats_;
   opts.audit = history_;
   opts.history_state = [store = history_] { return history_state(*store); };
+  opts.backup = backup_hook(history_, cfg_, config_text_);
   opts.metrics_state = [read = metrics_->state_reader()] {
     const metrics::EndpointState m = read();
     return control::MetricsEndpointState{m.enabled, m.listening, m.listen, m.error, m.retry};
@@ -155,6 +197,7 @@ bool App::reload(const config::Config& next) {
   successor->start();
   daemon_ = std::move(successor);
   cfg_ = next;
+  config_text_ = read_config_text(cfg_.source_path);
 
   // Who leaves equalization through this reload, for one summary line: an operator must see at once
   // that a reload took buffers away (a broken file that silently dropped them once did).

@@ -18,6 +18,7 @@
 #include "eqd/daemon/event_watch.hpp"
 #include "eqd/daemon/logging.hpp"
 #include "eqd/discovery/manager.hpp"
+#include "restore.hpp"
 #include "systemd_notify.hpp"
 
 namespace {
@@ -101,11 +102,15 @@ int run(int argc, char** argv) {
   std::string check_path;
   std::vector<std::string> overrides;
   std::string log_level;
+  std::string restore_path;
   bool version = false;
   app.add_option("-c,--config", config_path, "configuration file")->capture_default_str();
   app.add_option("--check-config", check_path, "validate FILE and exit (0 valid, 2 invalid)");
   app.add_option("--set", overrides, "override a config key: KEY.PATH=VALUE (repeatable)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error (overrides log_level)");
+  app.add_option("--restore", restore_path,
+                 "restore a backup archive (eqctl backup) into this stopped installation and exit (0 restored, 1 "
+                 "refused)");
   app.add_flag("--version", version, "print the version and exit");
   try {
     app.parse(argc, argv);
@@ -124,6 +129,7 @@ int run(int argc, char** argv) {
     cfg = eqd::config::load_config(check_only ? check_path : config_path);
     eqd::config::apply_overrides(cfg, overrides);
     if (!log_level.empty()) cfg.log_level = log_level;
+    if (!restore_path.empty() && !check_only) return eqd::app::run_restore(cfg, restore_path);
     // Building the rig checks what only the assembled parts can (e.g. a register map against its use).
     eqd::daemon::RigPlan plan = eqd::daemon::plan_rig(cfg);
     if (check_only) {

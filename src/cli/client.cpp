@@ -38,6 +38,13 @@ Client::Client(std::string socket_path, int timeout_ms) : path_(std::move(socket
 
 Client::~Client() {
   if (fd_ >= 0) ::close(fd_);
+  if (passed_fd_ >= 0) ::close(passed_fd_);
+}
+
+int Client::take_passed_fd() noexcept {
+  const int fd = passed_fd_;
+  passed_fd_ = -1;
+  return fd;
 }
 
 std::string Client::call_raw(const std::string& line) {
@@ -66,8 +73,23 @@ std::string Client::call_raw(const std::string& line) {
     if (rc < 0 && errno == EINTR) continue;
     if (rc < 0) throw UnreachableError(std::string("poll(): ") + std::strerror(errno));
     if (rc == 0) continue;
+    // recvmsg, not recv: a `backup` answer brings an open file with its first byte (SCM_RIGHTS),
+    // which recv would drop (and close).
     char buf[65536];
-    const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    iovec iov{buf, sizeof buf};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    const ssize_t n = ::recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC);
+    if (n > 0)
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int))) {
+          if (passed_fd_ >= 0) ::close(passed_fd_);
+          std::memcpy(&passed_fd_, CMSG_DATA(c), sizeof(int));
+        }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) throw UnreachableError("lost connection to " + path_ + ": " + std::strerror(errno));
     if (n == 0) throw UnreachableError("eqd closed the connection on " + path_);

@@ -31,6 +31,11 @@ class Client {
   nlohmann::json call(control::ApiRequest r);
   /// Sends a raw line (newline added) and returns the raw response line. For tests and debugging.
   std::string call_raw(const std::string& line);
+  /// The file descriptor eqd passed with the last response (SCM_RIGHTS: `backup`'s archive), now the
+  /// caller's to close; -1 when none came. Further ones replace (and close) an untaken one.
+  int take_passed_fd() noexcept;
+  /// How long call() waits for an answer from now on (ms).
+  void set_timeout(int timeout_ms) noexcept { timeout_ms_ = timeout_ms; }
 
  private:
   std::string path_;
@@ -38,6 +43,7 @@ class Client {
   int timeout_ms_;
   std::uint64_t next_id_ = 1;
   std::string pending_;  ///< bytes read past the last response line
+  int passed_fd_ = -1;   ///< a descriptor that came with a response, not taken yet
 };
 
 }  // namespace eqd::cli

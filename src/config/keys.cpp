@@ -42,6 +42,13 @@ const char* check_name(const std::string& s) { return s.empty() ? nullptr : eqd:
 
 const char* check_abs_path(const std::string& s) { return s.front() == '/' ? nullptr : "an absolute path"; }
 
+// A libpq connection URI: postgresql:// or postgres:// (the schemes libpq takes); empty: SQLite.
+const char* check_pg_url(const std::string& s) {
+  return s.empty() || s.rfind("postgresql://", 0) == 0 || s.rfind("postgres://", 0) == 0
+             ? nullptr
+             : "a PostgreSQL URI: postgresql://[user[:password]@][host][:port][/dbname][?param=value...]";
+}
+
 const char* check_log_level(const std::string& s) {
   static constexpr std::array<const char*, 7> kLevels{"trace", "debug", "info", "warn", "error", "critical", "off"};
   for (const char* l : kLevels)
@@ -190,6 +197,22 @@ const std::vector<Key<MetricsConfig>>& metrics_keys() {
   return k;
 }
 
+// A text key whose empty value ("") means "not set" (history.url: SQLite; history.instance: the host
+// name), so that the shipped file can show it without turning it on.
+template <class T, class Get>
+Key<T> optional_text(const char* name, Get get, const char* (*check)(const std::string&)) {
+  return {name, false, [get, check](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+            if (n.IsScalar() && n.Scalar().empty()) {
+              get(o).clear();
+              return;
+            }
+            std::string s = read_string(n, c, p);
+            if (const char* expected = check(s))
+              fail(c, n.Mark(), p, "got " + quoted(s) + " (expected " + expected + ")");
+            get(o) = std::move(s);
+          }};
+}
+
 const std::vector<Key<HistoryConfig>>& history_keys() {
   using T = HistoryConfig;
   static const std::vector<Key<T>> k{
@@ -199,6 +222,10 @@ const std::vector<Key<HistoryConfig>>& history_keys() {
           "path", [](T& o) -> std::string& { return o.path; }, check_abs_path),
       int_key<T>(
           "retention_days", [](T& o) -> int& { return o.retention_days; }, 1, 36500, "days"),
+      optional_text<T>(
+          "url", [](T& o) -> std::string& { return o.url; }, check_pg_url),
+      optional_text<T>(
+          "instance", [](T& o) -> std::string& { return o.instance; }, check_name),
   };
   return k;
 }

@@ -46,7 +46,7 @@ json before_values(const ApiRequest& r, const daemon::RigView& rig) {
 }
 
 bool is_change_name(const std::string& cmd) {
-  for (Command c : {Command::assign, Command::release, Command::set, Command::adopt, Command::forget})
+  for (Command c : {Command::assign, Command::release, Command::set, Command::adopt, Command::forget, Command::backup})
     if (cmd == to_string(c)) return true;
   return false;
 }
@@ -76,6 +76,11 @@ json after_values(const history::AuditRecord& rec, const json& result) {
     return j;
   }
   if (rec.command == "forget") return json{{"forgotten", true}};
+  // What the archive holds (names, sizes, SHA-256): a copy found later can be matched to this record.
+  if (rec.command == "backup")
+    return json{
+        {"size_bytes", result.value("size_bytes", json(nullptr))},
+        {"files", result.contains("manifest") ? result["manifest"].value("files", json(nullptr)) : json(nullptr)}};
   return nullptr;
 }
 

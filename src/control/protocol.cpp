@@ -40,7 +40,7 @@ constexpr CommandName kCommands[] = {
     {"assign", Command::assign},     {"release", Command::release},
     {"set", Command::set},           {"adopt", Command::adopt},
     {"forget", Command::forget},     {"audit", Command::audit},
-    {"report", Command::report},
+    {"report", Command::report},     {"backup", Command::backup},
 };
 
 // Latest report edge accepted: year 9999 (a bound, so that ms arithmetic on it cannot overflow).
@@ -216,6 +216,8 @@ Role required_role(Command c) noexcept {
     case Command::set:
     case Command::adopt:
     case Command::forget:
+    // A backup holds the whole audit log and configuration: as much as an admin may see and change.
+    case Command::backup:
       return Role::admin;
     default:
       return Role::viewer;
@@ -276,7 +278,7 @@ std::variant<ApiRequest, ParseError> parse_request(std::string_view line) {
     return fail(r.id, error_code::kUnknownCommand,
                 "unknown command \"" + shown +
                     "\" (known: hello, status, channels, controllers, assign, release, set, adopt, forget, audit, "
-                    "report)");
+                    "report, backup)");
   }
 
   std::string err;
@@ -360,6 +362,8 @@ std::variant<ApiRequest, ParseError> parse_request(std::string_view line) {
       break;
     case Command::report:
       err = read_report(j, r);
+      break;
+    case Command::backup:  // no fields: the daemon decides what goes in (backup.hpp)
       break;
     case Command::set: {
       err = read_name(j, "bus", r.bus, true);

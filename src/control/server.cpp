@@ -120,11 +120,14 @@ struct ApiServer::Impl {
   void handle_set(const std::shared_ptr<Session>& s, const ApiRequest& r);
   void handle_audit(const std::shared_ptr<Session>& s, const ApiRequest& r);
   void handle_report(const std::shared_ptr<Session>& s, const ApiRequest& r);
-  /// Waits for the history writer's answer `token` (audit, report) for at most `timeout`.
+  /// Sends the answer of the waiting audit query `token` (the history's, or a timeout), once.
+  void answer_audit(std::uint64_t token, std::string text, const std::shared_ptr<history::OwnedFd>& fd = nullptr);
+  void handle_backup(const std::shared_ptr<Session>& s, const ApiRequest& r);
+  /// `adopt` / `forget`, through opts.adopt / opts.forget.
+  void handle_controller(const std::shared_ptr<Session>& s, const ApiRequest& r);
+  /// Waits for the history writer's answer `token` (audit, report, backup) for at most `timeout`.
   void wait_history(const std::shared_ptr<Session>& s, std::uint64_t token, std::uint64_t id,
                     std::chrono::milliseconds timeout, const char* what);
-  /// Sends the answer of the waiting audit query `token` (the history's, or a timeout), once.
-  void answer_audit(std::uint64_t token, std::string text);
   nlohmann::json hello_result(const Session& s) const;
   nlohmann::json status_result(std::int64_t now) const;
   /// Starts the audit record of a change request (or of a line naming one that did not parse).
@@ -169,6 +172,41 @@ class Session : public std::enable_shared_from_this<Session> {
       audit_.reset();
     }
     count(text);
+    send(std::move(text), close_after);
+  }
+
+  /// Sends one response line with the open file `fd` (SCM_RIGHTS, `backup`), then reads on. The
+  /// descriptor travels with the line's first byte; the rest follows as any reply. One request is
+  /// answered at a time, so the socket's send buffer is empty and that one byte always fits.
+  void reply_with_fd(std::string text, int fd) {
+    if (closed_) return;
+    if (audit_) {
+      srv_.finish_audit(*audit_, text);
+      audit_.reset();
+    }
+    count(text);
+    msghdr msg{};
+    iovec iov{text.data(), 1};
+    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int))> control{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    if (::sendmsg(socket_.native_handle(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT) != 1) {
+      spdlog::error("control API: cannot pass the backup to uid {} (pid {}): {}", peer_.uid, peer_.pid,
+                    std::strerror(errno));
+      close();
+      return;
+    }
+    send(text.substr(1), false);
+  }
+
+  void send(std::string text, bool close_after) {
     out_ = std::move(text);
     arm_deadline(false);
     asio::async_write(socket_, asio::buffer(out_),
@@ -601,24 +639,30 @@ void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, std::string_view
     case Command::report:
       handle_report(s, r);
       return;
-    case Command::adopt:
-    case Command::forget: {
-      const ControllerHook& hook = r.command == Command::adopt ? opts.adopt : opts.forget;
-      if (!hook) {
-        s->reply(error_response(r.id, error_code::kUnavailable,
-                                std::string(to_string(r.command)) + ": discovery is off (discovery.enabled: false)"));
-        return;
-      }
-      const ControllerChange ch = hook(r.controller, r.command == Command::adopt ? r.bus : std::string());
-      if (!ch.ok) {
-        s->reply(error_response(r.id, ch.code, ch.message));
-        return;
-      }
-      spdlog::info("control API: {}", ch.message);
-      s->reply(ok_response(r.id, json{{"controller", r.controller}, {"message", ch.message}}));
+    case Command::backup:
+      handle_backup(s, r);
       return;
-    }
+    case Command::adopt:
+    case Command::forget:
+      handle_controller(s, r);
+      return;
   }
+}
+
+void ApiServer::Impl::handle_controller(const std::shared_ptr<Session>& s, const ApiRequest& r) {
+  const ControllerHook& hook = r.command == Command::adopt ? opts.adopt : opts.forget;
+  if (!hook) {
+    s->reply(error_response(r.id, error_code::kUnavailable,
+                            std::string(to_string(r.command)) + ": discovery is off (discovery.enabled: false)"));
+    return;
+  }
+  const ControllerChange ch = hook(r.controller, r.command == Command::adopt ? r.bus : std::string());
+  if (!ch.ok) {
+    s->reply(error_response(r.id, ch.code, ch.message));
+    return;
+  }
+  spdlog::info("control API: {}", ch.message);
+  s->reply(ok_response(r.id, json{{"controller", r.controller}, {"message", ch.message}}));
 }
 
 namespace {
@@ -980,13 +1024,53 @@ void ApiServer::Impl::handle_report(const std::shared_ptr<Session>& s, const Api
                "report");
 }
 
-void ApiServer::Impl::answer_audit(std::uint64_t token, std::string text) {
+void ApiServer::Impl::answer_audit(std::uint64_t token, std::string text, const std::shared_ptr<history::OwnedFd>& fd) {
   const auto it = audits.find(token);
   if (it == audits.end()) return;  // answered already (or timed out)
   const std::shared_ptr<Session> s = std::move(it->second.session);
   it->second.timer->cancel();
   audits.erase(it);
-  if (!stopping) s->reply(std::move(text));
+  if (stopping) return;
+  if (fd)
+    s->reply_with_fd(std::move(text), fd->get());
+  else
+    s->reply(std::move(text));
+}
+
+// The archive is made on the history writer's thread (the database copy must not race its writes)
+// and comes back here as an open, unlinked file, which goes to the client with the answer: eqctl
+// writes FILE with the admin's own rights, wherever the admin may write, and the daemon (User=eqd,
+// a read-only /etc) never writes outside state_dir on a client's say-so.
+void ApiServer::Impl::handle_backup(const std::shared_ptr<Session>& s, const ApiRequest& r) {
+  if (!opts.backup) {
+    s->reply(error_response(r.id, error_code::kUnavailable, "backup: this eqd cannot make backups"));
+    return;
+  }
+  const std::uint64_t token = next_audit_token++;
+  const std::uint64_t id = r.id;
+  const PeerCredentials peer = s->peer();
+  const bool queued = opts.backup([gate = io_gate, impl = this, token, id, peer](history::BackupResult res) {
+    std::string text;
+    if (res.error.empty() && res.archive) {
+      const std::string message = "backup of " + std::to_string(res.manifest.value("files", json::array()).size()) +
+                                  " file(s), " + std::to_string(res.size_bytes) + " bytes, passed to uid " +
+                                  std::to_string(peer.uid);
+      text = ok_response(id, json{{"size_bytes", res.size_bytes}, {"manifest", res.manifest}, {"message", message}});
+    } else {
+      text = error_response(id, error_code::kUnavailable, "backup failed: " + res.error);
+      res.archive.reset();
+    }
+    std::lock_guard lock(gate->m);
+    if (gate->io != nullptr)
+      asio::post(*gate->io, [impl, token, text = std::move(text), fd = std::move(res.archive)]() mutable {
+        impl->answer_audit(token, std::move(text), fd);
+      });
+  });
+  if (!queued) {
+    s->reply(error_response(r.id, error_code::kBusy, "backup: the history writer is busy; try again"));
+    return;
+  }
+  wait_history(s, token, id, opts.backup_timeout, "backup");
 }
 
 ApiServerOptions api_server_options(const config::ApiConfig& api) {

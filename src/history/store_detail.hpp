@@ -1,5 +1,5 @@
 #pragma once
-// The history store's private parts shared by its source files (store.cpp, store_energy.cpp).
+// The history store's private parts shared by its source files (store.cpp, store_backup.cpp).
 // Thread-safety: the writer thread only (and the constructor before it starts).
 #include <functional>
 #include <future>
@@ -8,29 +8,27 @@
 #include <string>
 
 #include "eqd/history/store.hpp"
-#include "sqlite_db.hpp"
+#include "backend.hpp"
 
 namespace eqd::history {
 
 struct HistoryStore::Db {
-  explicit Db(const std::string& path) : conn(path) {}
-  sqlite::Database conn;
-  std::optional<sqlite::Statement> insert;
+  explicit Db(std::unique_ptr<Backend> b) : backend(std::move(b)) {}
+  std::unique_ptr<Backend> backend;
 };
 
 struct HistoryStore::Job {
-  enum class Kind { record, query, barrier, prune, energy, report } kind = Kind::record;
+  enum class Kind { record, query, barrier, prune, energy, report, backup } kind = Kind::record;
   AuditRecord record;
   AuditQuery q;
   std::function<void(AuditPage)> done;
   std::shared_ptr<std::promise<void>> barrier;
   EnergyMinute energy;
+  bool journaled = false;  ///< the audit record went to the journal already (a held record is retried)
   ReportQuery report;
   std::function<void(ReportAnswer)> report_done;
+  BackupJob backup;
+  std::function<void(BackupResult)> backup_done;
 };
-
-/// Adds up the minute rows of `q`'s intervals (report.cpp), within kReportBudget. Never throws for a
-/// database problem: the answer's error says it.
-ReportAnswer run_report(sqlite::Database& db, const ReportQuery& q);
 
 }  // namespace eqd::history

@@ -66,3 +66,11 @@ add_test(NAME eqctl_report_e2e
 # Label slow: about 3.5 min, mostly waiting for whole minutes of history; the normal stage runs it, the
 # ASan stage not (history_report_test and control_report_test cover its C++ under ASan).
 set_tests_properties(eqctl_report_e2e PROPERTIES LABELS "integration;slow" TIMEOUT 360)
+
+# Backup and restore end to end (issue #16): backup while eqd runs (admin only, audited), --restore
+# refused while running and for a tampered archive, wipe + restore + start brings rows, state and cache
+# back. Root (setpriv), jq, sqlite3, tar.
+add_test(NAME eqctl_backup_e2e
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/eqctl_backup_e2e.sh $<TARGET_FILE:eqsim> $<TARGET_FILE:eqd>
+                 $<TARGET_FILE:eqctl> ${PROJECT_SOURCE_DIR}/config/rigs/demo.yaml)
+set_tests_properties(eqctl_backup_e2e PROPERTIES LABELS "integration" TIMEOUT 90)

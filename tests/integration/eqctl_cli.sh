@@ -30,7 +30,7 @@ expect 0 "" "version" -- --version
 [ "$OUT" = "eqctl $VERSION" ] || fail "--version printed '$OUT', expected 'eqctl $VERSION'"
 expect 0 "" "version after a command" -- status --version
 [ "$OUT" = "eqctl $VERSION" ] || fail "status --version printed '$OUT'"
-expect 2 "^eqctl: unknown command 'bogus' \(commands: status, channels, controllers, watch, assign, release, set, audit, report\)$" \
+expect 2 "^eqctl: unknown command 'bogus' \(commands: status, channels, controllers, watch, assign, release, set, audit, report, backup\)$" \
   "unknown command" -- bogus
 every_line_prefixed "unknown command"
 [ -z "$OUT" ] || fail "unknown command printed on stdout: $OUT"

@@ -44,7 +44,7 @@ if [ "$SHELL_NAME" = bash ]; then
   step "bash: the completion function as bash calls it"
   [ -f /usr/share/bash-completion/bash_completion ] ||
     step "(bash-completion is not installed: only without it)"
-  expect_completion "$EQCTL " "assign audit channels controllers release report set status watch"
+  expect_completion "$EQCTL " "assign audit backup channels controllers release report set status watch"
   expect_completion "$EQCTL st" "status"
   expect_completion "$EQCTL status " ""  # nothing to add, and no --help pushed into the line
   expect_completion "$EQCTL status --j" "--json"

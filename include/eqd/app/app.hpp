@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -86,6 +87,9 @@ class App {
   /// Control API requests by operation and result: counted by the API, exported by the metrics. Kept
   /// across reloads (the counters are cumulative).
   std::shared_ptr<daemon::ApiRequestStats> api_stats_ = std::make_shared<daemon::ApiRequestStats>();
+  /// The configuration file's text as read at the last start or reload (the running configuration,
+  /// for backups); nullopt when it could not be read.
+  std::optional<std::string> config_text_;
   control::ControllerHook adopt_hook_;
   control::ControllerHook forget_hook_;
   bool stopped_ = false;

@@ -144,6 +144,9 @@ struct HistoryConfig {
   bool enabled = true;       ///< history.enabled: keep the history database (the journal gets audit records anyway)
   std::string path;          ///< history.path: the SQLite file (absolute); empty: <state_dir>/history.db
   int retention_days = 730;  ///< history.retention_days: rows older than this are deleted
+  /// history.url: a PostgreSQL database (postgresql://...) instead of the SQLite file; empty: SQLite
+  std::string url;
+  std::string instance;  ///< history.instance: this eqd's name in a shared database; empty: the host name
 };
 
 /// The whole configuration. Plain data; build it with load_config(), share it as const.

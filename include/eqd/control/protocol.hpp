@@ -41,7 +41,8 @@ enum class Command : std::uint8_t {
   adopt,
   forget,
   audit,
-  report
+  report,
+  backup
 };
 /// Wire name of a command ("status", ...). Any thread.
 const char* to_string(Command c) noexcept;
@@ -53,7 +54,7 @@ bool is_change(Command c) noexcept;
 /// - viewer: anyone who can open the socket: hello, status, channels, controllers, audit, report (and
 ///   eqctl watch);
 /// - operator: members of api.group (default eqd): also assign and release;
-/// - admin: root and members of api.admin_group (default eqd-admin): also set, adopt and forget.
+/// - admin: root and members of api.admin_group (default eqd-admin): also set, adopt, forget and backup.
 enum class Role : std::uint8_t { viewer = 0, operator_ = 1, admin = 2 };
 /// "viewer", "operator", "admin". Any thread.
 const char* to_string(Role r) noexcept;

@@ -18,6 +18,7 @@
 #include "eqd/daemon/api_stats.hpp"
 #include "eqd/daemon/views.hpp"
 #include "eqd/history/audit.hpp"
+#include "eqd/history/store.hpp"
 
 namespace eqd::control {
 
@@ -41,6 +42,11 @@ using MetricsStateHook = std::function<MetricsEndpointState()>;
 /// records lost). Called on the server's io thread; must not block (no disk I/O).
 using HistoryStateHook = std::function<nlohmann::json()>;
 
+/// Makes a backup archive for `backup` (the App: on the history writer, store.hpp) and calls `done`
+/// later with it, on another thread, never inline. False when it cannot be started (then `done` is
+/// never called). Called on the server's io thread; must not block.
+using BackupHook = std::function<bool(std::function<void(history::BackupResult)> done)>;
+
 /// Settings of the server. Plain data.
 struct ApiServerOptions {
   std::string socket_path = "/run/eqd/eqd.sock";  ///< Config.api.socket_path
@@ -63,6 +69,11 @@ struct ApiServerOptions {
   /// record() and query() never wait (the history writer does the disk work on its own thread).
   std::shared_ptr<history::AuditSink> audit{};
   HistoryStateHook history_state{};  ///< `status` field "history"; empty: the field is absent
+  /// `backup` (admin): makes the archive, which is passed to the client as an open file descriptor
+  /// (SCM_RIGHTS) with the answer line; empty: refused as "unavailable".
+  BackupHook backup{};
+  /// How long `backup` may take before the client gets a timeout (a large database takes seconds).
+  std::chrono::milliseconds backup_timeout{300000};
 };
 
 /// The options of the `api:` section (socket, group, idle timeout, connection limits). Any thread.

@@ -17,8 +17,9 @@ namespace eqd::daemon {
 class ApiRequestStats {
  public:
   /// Operations as the wire names them; "unparsed" for a line that was not a request.
-  static constexpr std::array<std::string_view, 11> kOperations = {
-      "hello", "status", "channels", "controllers", "assign", "release", "set", "adopt", "forget", "audit", "unparsed"};
+  static constexpr std::array<std::string_view, 12> kOperations = {"hello",  "status",  "channels", "controllers",
+                                                                   "assign", "release", "set",      "adopt",
+                                                                   "forget", "audit",   "backup",   "unparsed"};
   /// "ok", every error code of the protocol (control/protocol.hpp), and "other" for anything else.
   /// ("busy" and "idle" are also sent, as "unparsed", to connections refused or closed for idling.)
   static constexpr std::array<std::string_view, 20> kResults = {"ok",
