@@ -103,13 +103,15 @@ struct LinkStats {
 };
 
 /// Records an error of `code` in `stats` (last_error_code, errors_by_code; the caller has written
-/// last_error) and hands it to `hook` when there is one. Called on the link's I/O thread, which owns
-/// `stats` until it publishes them.
-inline void record_link_error(LinkStats& stats, const LinkErrorHook& hook, std::uint16_t channel, LinkErrc code) {
+/// last_error) and hands it to `hook` when there is one, with `message` when the whole text is longer
+/// than last_error holds (nullptr: last_error). Called on the link's I/O thread, which owns `stats`
+/// until it publishes them.
+inline void record_link_error(LinkStats& stats, const LinkErrorHook& hook, std::uint16_t channel, LinkErrc code,
+                              const char* message = nullptr) {
   const auto index = static_cast<std::size_t>(code);
   stats.last_error_code = static_cast<std::uint8_t>(code);
   if (index < stats.errors_by_code.size()) ++stats.errors_by_code[index];
-  if (hook) hook(channel, make_error_code(code), stats.last_error);
+  if (hook) hook(channel, make_error_code(code), message != nullptr ? message : stats.last_error);
 }
 
 /// One controller link. Thread-safety: start()/stop() from the owner (main) thread; everything else

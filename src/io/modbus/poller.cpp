@@ -150,26 +150,27 @@ bool Poller::wait_released(std::chrono::milliseconds timeout) const {
 bool Poller::note_error(int err, const char* what, std::uint32_t address, bool write) {
   std::snprintf(local_.last_error, sizeof local_.last_error, "%s %s @%u: %s", cfg_.name.c_str(), what, address,
                 modbus_strerror(err));
-  report_error(0, write ? LinkErrc::write_failed : classify_errno(err));
-  if (err == ETIMEDOUT) {
-    ++local_.timeouts;
-    // A late response could otherwise be taken for the next request's; after several in a row the
-    // link is presumed dead and reopened.
-    if (ctx_ != nullptr) modbus_flush(mb(ctx_));
-    return ++consecutive_timeouts_ >= cfg_.max_consecutive_timeouts;
+  // One classification (classify_errno) decides both the code and what the link does about it.
+  const LinkErrc kind = classify_errno(err);
+  report_error(0, write ? LinkErrc::write_failed : kind);
+  switch (kind) {
+    case LinkErrc::timeout:
+      ++local_.timeouts;
+      // A late response could otherwise be taken for the next request's; after several in a row the
+      // link is presumed dead and reopened.
+      if (ctx_ != nullptr) modbus_flush(mb(ctx_));
+      return ++consecutive_timeouts_ >= cfg_.max_consecutive_timeouts;
+    case LinkErrc::device_exception:
+      ++local_.exceptions;
+      return false;
+    case LinkErrc::bad_response:
+      ++local_.protocol_errors;
+      if (ctx_ != nullptr) modbus_flush(mb(ctx_));
+      return false;
+    default:
+      ++local_.connection_errors;
+      return true;
   }
-  if (err > MODBUS_ENOBASE && err <= EMBXGTAR) {
-    ++local_.exceptions;
-    return false;
-  }
-  if (err == EMBBADCRC || err == EMBBADDATA || err == EMBBADEXC || err == EMBUNKEXC || err == EMBMDATA ||
-      err == EMBBADSLAVE) {
-    ++local_.protocol_errors;
-    if (ctx_ != nullptr) modbus_flush(mb(ctx_));
-    return false;
-  }
-  ++local_.connection_errors;
-  return true;
 }
 
 void Poller::report_error(std::uint16_t channel, LinkErrc code) {

@@ -76,10 +76,8 @@ std::string SunSpecLink::identity() const {
 
 void SunSpecLink::report(const char* message, LinkErrc code) {
   std::snprintf(local_.last_error, sizeof local_.last_error, "%s", message);
-  local_.last_error_code = static_cast<std::uint8_t>(code);
-  ++local_.errors_by_code[static_cast<std::size_t>(code)];
   // The journal gets the whole text; last_error holds what fits.
-  if (cfg_.on_error) cfg_.on_error(0, make_error_code(code), message);
+  record_link_error(local_, cfg_.on_error, 0, code, message);
 }
 
 bool SunSpecLink::note_error(int err, const char* what, std::uint32_t address, bool write) {
