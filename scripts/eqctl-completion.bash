@@ -46,7 +46,7 @@ _eqctl() {
       --socket) sock=(--socket "${words[i + 1]/#\~\//$HOME/}"); ((i++)) ;;
       --socket=*) sock=(--socket "${words[i]#--socket=}") ;;
       --bus | --role | -n | --interval | --max-charge-W | --max-discharge-W | --max-charge-A | --max-discharge-A | \
-        --v-min-V | --v-max-V | --hysteresis-V | --efficiency | --since | --user | --channel | --limit | \
+        --v-min-V | --v-max-V | --hysteresis-V | --efficiency | --capacity-Wh | --since | --user | --channel | --limit | \
         --from | --to | --by | --tariff | --format | --buffer-capacity-kWh) ((i++)) ;;  # and their value
       -*) ;;
       *)
@@ -74,7 +74,7 @@ _eqctl() {
     --format) mapfile -t COMPREPLY < <(compgen -W "table csv json html" -- "$cur"); return ;;
     --tariff) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
     --max-charge-W | --max-discharge-W | --max-charge-A | --max-discharge-A | --v-min-V | --v-max-V | \
-      --hysteresis-V | --efficiency | -n | --interval) return ;;  # a number: nothing to offer
+      --hysteresis-V | --efficiency | --capacity-Wh | -n | --interval) return ;;  # a number: nothing to offer
   esac
 
   # Options of the command, and what its next argument may be (asked from the daemon only when needed).
@@ -90,7 +90,7 @@ _eqctl() {
       esac ;;
     watch) opts="--interval --bus" ;;
     assign)
-      opts="--bus --max-charge-W --max-discharge-W --max-charge-A --max-discharge-A --v-min-V --v-max-V --hysteresis-V --efficiency"
+      opts="--bus --max-charge-W --max-discharge-W --max-charge-A --max-discharge-A --v-min-V --v-max-V --hysteresis-V --efficiency --capacity-Wh"
       ((nargs == 0)) && ask=test-channels ;;
     release) ((nargs == 0)) && ask=eq-channels ;;
     audit) opts="--since --user --channel --limit" ;;
@@ -105,9 +105,10 @@ _eqctl() {
       opts="--bus"
       case $cur in
         # The names are core::kRuntimeParams (include/eqd/core/params.hpp; a test keeps them in step).
-        use_forecast=* | learn_forecast=*) args="${cur%%=*}=true ${cur%%=*}=false" ;;
+        use_forecast=* | learn_forecast=* | valley_fill=*) args="${cur%%=*}=true ${cur%%=*}=false" ;;
         mode=*) args="mode=balance mode=caps" ;;
-        *) args="tau_s= deadband_W= target_W= use_forecast= learn_forecast= mode= import_limit_W= export_limit_W=" ;;
+        *) args="tau_s= deadband_W= target_W= use_forecast= learn_forecast= mode= import_limit_W= export_limit_W=
+                 valley_fill= fill_margin= fill_lead_s= fill_energy_Wh=" ;;
       esac ;;
   esac
   if [[ $cur == -* ]]; then

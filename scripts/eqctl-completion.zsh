@@ -38,7 +38,7 @@ _eqctl() {
       --socket) sock=(--socket ${(Q)words[i+1]/#\~\//$HOME/}); (( i++ )) ;;
       --socket=*) sock=(--socket ${(Q)words[i]#--socket=}) ;;
       --bus|--role|-n|--interval|--max-charge-W|--max-discharge-W|--max-charge-A|--max-discharge-A|\
-      --v-min-V|--v-max-V|--hysteresis-V|--efficiency|--since|--user|--channel|--limit|\
+      --v-min-V|--v-max-V|--hysteresis-V|--efficiency|--capacity-Wh|--since|--user|--channel|--limit|\
       --from|--to|--by|--tariff|--format|--buffer-capacity-kWh) (( i++ )) ;;  # and their value
       -*) ;;
       *)
@@ -66,7 +66,7 @@ _eqctl() {
     --format) compadd -- table csv json html; return ;;
     --tariff) _files; return ;;
     --max-charge-W|--max-discharge-W|--max-charge-A|--max-discharge-A|--v-min-V|--v-max-V|--hysteresis-V|\
-    --efficiency|-n|--interval) _message 'a number'; return ;;
+    --efficiency|--capacity-Wh|-n|--interval) _message 'a number'; return ;;
   esac
 
   local -a opts
@@ -75,7 +75,7 @@ _eqctl() {
     controllers) [[ $sub == adopt ]] && opts=(--bus) ;;
     watch) opts=(--interval --bus) ;;
     assign) opts=(--bus --max-charge-W --max-discharge-W --max-charge-A --max-discharge-A --v-min-V --v-max-V
-                  --hysteresis-V --efficiency) ;;
+                  --hysteresis-V --efficiency --capacity-Wh) ;;
     set) opts=(--bus) ;;
     audit) opts=(--since --user --channel --limit) ;;
     report) opts=(--from --to --by --bus --tariff --format --buffer-capacity-kWh) ;;
@@ -113,13 +113,13 @@ _eqctl() {
     backup) (( nargs == 0 )) && _files ;;  # FILE: the archive to write
     set)
       # The names are core::kRuntimeParams (include/eqd/core/params.hpp; a test keeps them in step).
-      if [[ $cur == (use_forecast|learn_forecast)=* ]]; then
+      if [[ $cur == (use_forecast|learn_forecast|valley_fill)=* ]]; then
         compadd -P ${cur%%=*}= -- true false
       elif [[ $cur == mode=* ]]; then
         compadd -P mode= -- balance caps
       else
         compadd -S '' -- tau_s= deadband_W= target_W= use_forecast= learn_forecast= mode= import_limit_W= \
-          export_limit_W=  # NAME= waits for its value
+          export_limit_W= valley_fill= fill_margin= fill_lead_s= fill_energy_Wh=  # NAME= waits for its value
       fi ;;
   esac
 }

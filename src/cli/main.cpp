@@ -307,20 +307,12 @@ int run(int argc, char** argv) {
   std::string as_channel, as_bus;
   assign->add_option("channel", as_channel, "channel name, e.g. cab1/3")->required();
   assign->add_option("--bus", as_bus, "check that the channel is on bus B");
-  constexpr int kLimits = 8;
+  // One option per limit of the protocol's table (control::kLimitFields).
+  constexpr std::size_t kLimits = std::size(eqd::control::kLimitFields);
   double lim[kLimits] = {};
   CLI::Option* lim_opt[kLimits] = {};
-  const char* lim_flags[kLimits] = {"--max-charge-W", "--max-discharge-W", "--max-charge-A", "--max-discharge-A",
-                                    "--v-min-V",      "--v-max-V",         "--hysteresis-V", "--efficiency"};
-  const char* lim_help[kLimits] = {"max charging power, W",
-                                   "max discharging power, W",
-                                   "max charging current, A (0: none)",
-                                   "max discharging current, A (0: none)",
-                                   "lower window voltage, V",
-                                   "upper window voltage, V",
-                                   "window re-entry hysteresis, V",
-                                   "its converter's efficiency, 0.5..1: charging P draws P / efficiency from the bus"};
-  for (int i = 0; i < kLimits; ++i) lim_opt[i] = assign->add_option(lim_flags[i], lim[i], lim_help[i]);
+  for (std::size_t i = 0; i < kLimits; ++i)
+    lim_opt[i] = assign->add_option(eqd::control::kLimitFields[i].flag, lim[i], eqd::control::kLimitFields[i].help);
   assign->footer(
       "Limits not given (--efficiency too) are the channel's persisted limits (its last assignment), else its config "
       "equalization: entry; without either, --max-charge-W, --max-discharge-W, --v-min-V and --v-max-V are required "
@@ -443,11 +435,8 @@ int run(int argc, char** argv) {
       r.command = Command::assign;
       r.channel = as_channel;
       r.bus = as_bus;
-      std::optional<double>* slots[kLimits] = {
-          &r.limits.max_charge_W, &r.limits.max_discharge_W, &r.limits.max_charge_A, &r.limits.max_discharge_A,
-          &r.limits.v_min_V,      &r.limits.v_max_V,         &r.limits.hysteresis_V, &r.limits.efficiency};
-      for (int i = 0; i < kLimits; ++i)
-        if (lim_opt[i]->count()) *slots[i] = lim[i];
+      for (std::size_t i = 0; i < kLimits; ++i)
+        if (lim_opt[i]->count()) r.limits.*eqd::control::kLimitFields[i].arg = lim[i];
       return run_change(client, r, as_json);
     }
     if (*release) {

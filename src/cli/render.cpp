@@ -140,6 +140,21 @@ class LabelledLines {
   std::vector<std::pair<std::string, std::string>> lines_;
 };
 
+// The valley-fill line (docs/eqctl.md): the next caps window and how the buffers are prepared for it.
+// Absent from older daemons and while no caps window lies ahead.
+std::optional<std::string> valley_fill_text(const json& v) {
+  if (!sub(v, "window").is_number()) return std::nullopt;
+  const double in_s = num(v, "starts_in_s");
+  std::string t = "window " + str(v, "window") + " in " +
+                  (in_s >= 3600.0 ? fixed(in_s / 3600.0, 1) + " h" : fixed(in_s / 60.0, 0) + " min");
+  if (!sub(v, "need_J").is_number()) return t + ": need not known yet (not seen whole; fill_energy_Wh 0)";
+  t += ": needs " + format_energy_kWh(num(v, "need_J")) + ", buffers hold " + format_energy_kWh(num(v, "stored_J")) +
+       " of " + format_energy_kWh(num(v, "capacity_J"));
+  if (num(v, "fill_W") > 0.0) t += ", charging " + format_power(num(v, "fill_W"));
+  if (num(v, "shortfall_J") > 0.0) t += ", expected shortfall " + format_energy_kWh(num(v, "shortfall_J"));
+  return t;
+}
+
 // The forecast line: use_forecast and free_forecast_W are absent from older daemons, and then nothing
 // is said about them.
 std::optional<std::string> forecast_text(const json& p, const json& b) {
@@ -186,6 +201,7 @@ std::string render_bus_status(const json& b) {
   if (const json& d = sub(b, "demand"); sub(d, "quarter_hour_W").is_number())
     lines.add("demand", "last quarter hour " + format_power(num(d, "quarter_hour_W")) + ", max today " +
                             format_power(num(d, "max_day_W")) + ", this month " + format_power(num(d, "max_month_W")));
+  if (std::optional<std::string> f = valley_fill_text(sub(b, "valley_fill"))) lines.add("valley fill", *f);
   const double net_W = num(b, "net_W"), residual_W = num(b, "residual_W"), free_W = num(b, "free_W"),
                announced_W = num(b, "free_forecast_W"), measured_W = num(b, "eq_measured_W"),
                commanded_W = num(b, "eq_commanded_W");
@@ -336,8 +352,8 @@ std::string plain_number(const json& v) {
 // Wire names of `limits` in eqctl's order (the protocol's), then any a newer daemon added.
 std::vector<std::string> limit_keys(const json& limits) {
   std::vector<std::string> keys;
-  for (const char* k : control::kLimitNames)
-    if (limits.contains(k)) keys.emplace_back(k);
+  for (const control::LimitField& f : control::kLimitFields)
+    if (limits.contains(f.name)) keys.emplace_back(f.name);
   for (const auto& [k, v] : limits.items())
     if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
   return keys;

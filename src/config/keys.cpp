@@ -677,6 +677,8 @@ const std::vector<Key<BufferConfig>>& buffer_keys() {
           "hysteresis_V", [](T& o) -> double& { return o.limits.hysteresis_V; }, kVoltage, "V"),
       real_key<T>(
           "efficiency", [](T& o) -> double& { return o.limits.efficiency; }, Bound{0.5, 1.0}, ""),
+      real_key<T>(
+          "capacity_Wh", [](T& o) -> double& { return o.limits.capacity_Wh; }, Bound{0.0, 1.0e9}, "Wh"),
   };
   return k;
 }

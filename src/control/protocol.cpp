@@ -225,8 +225,15 @@ Role required_role(Command c) noexcept {
 }
 
 bool LimitArgs::any() const noexcept {
-  return max_charge_W || max_discharge_W || max_charge_A || max_discharge_A || v_min_V || v_max_V || hysteresis_V ||
-         efficiency;
+  for (const LimitField& f : kLimitFields)
+    if (this->*f.arg) return true;
+  return false;
+}
+
+std::string limit_names_list() {
+  std::string l;
+  for (const LimitField& f : kLimitFields) l += (l.empty() ? "" : ", ") + std::string(f.name);
+  return l;
 }
 
 std::variant<ApiRequest, ParseError> parse_request(std::string_view line) {
@@ -319,26 +326,16 @@ std::variant<ApiRequest, ParseError> parse_request(std::string_view line) {
         }
         for (const auto& [key, value] : it->items()) {
           bool ok = false;
-          for (const char* l : kLimitNames) ok = ok || key == l;
+          for (const LimitField& f : kLimitFields) ok = ok || key == f.name;
           if (!ok) {
-            err = "unknown limit \"" + key.substr(0, 40) +
-                  "\" (known: max_charge_W, max_discharge_W, max_charge_A, max_discharge_A, v_min_V, v_max_V, "
-                  "hysteresis_V, efficiency)";
+            err = "unknown limit \"" + key.substr(0, 40) + "\" (known: " + limit_names_list() + ")";
             break;
           }
           (void)value;
         }
         if (!err.empty()) break;
-        LimitArgs& l = r.limits;
-        for (auto [key, slot] : {std::pair{"max_charge_W", &l.max_charge_W},
-                                 {"max_discharge_W", &l.max_discharge_W},
-                                 {"max_charge_A", &l.max_charge_A},
-                                 {"max_discharge_A", &l.max_discharge_A},
-                                 {"v_min_V", &l.v_min_V},
-                                 {"v_max_V", &l.v_max_V},
-                                 {"hysteresis_V", &l.hysteresis_V},
-                                 {"efficiency", &l.efficiency}}) {
-          err = read_number(*it, std::string("") + key, *slot);
+        for (const LimitField& f : kLimitFields) {
+          err = read_number(*it, std::string(f.name), r.limits.*f.arg);
           if (!err.empty()) {
             err = "limits: " + err;
             break;
@@ -430,16 +427,8 @@ std::string serialize_request(const ApiRequest& r) {
   if (r.command == Command::report) j["edges_s"] = r.edges_s;
   if (r.limits.any()) {
     json l = json::object();
-    const LimitArgs& a = r.limits;
-    for (auto [key, slot] : {std::pair{"max_charge_W", &a.max_charge_W},
-                             {"max_discharge_W", &a.max_discharge_W},
-                             {"max_charge_A", &a.max_charge_A},
-                             {"max_discharge_A", &a.max_discharge_A},
-                             {"v_min_V", &a.v_min_V},
-                             {"v_max_V", &a.v_max_V},
-                             {"hysteresis_V", &a.hysteresis_V},
-                             {"efficiency", &a.efficiency}})
-      if (*slot) l[key] = **slot;
+    for (const LimitField& f : kLimitFields)
+      if (const std::optional<double>& v = r.limits.*f.arg) l[f.name] = *v;
     j["limits"] = l;
   }
   if (!r.params.empty() || !r.flags.empty()) {
@@ -470,14 +459,8 @@ std::string error_response(std::uint64_t id, std::string_view code, std::string_
 
 core::BufferLimits merge_limits(const core::BufferLimits& base, const LimitArgs& a) noexcept {
   core::BufferLimits l = base;
-  if (a.max_charge_W) l.max_charge_W = *a.max_charge_W;
-  if (a.max_discharge_W) l.max_discharge_W = *a.max_discharge_W;
-  if (a.max_charge_A) l.max_charge_A = *a.max_charge_A;
-  if (a.max_discharge_A) l.max_discharge_A = *a.max_discharge_A;
-  if (a.v_min_V) l.v_min_V = *a.v_min_V;
-  if (a.v_max_V) l.v_max_V = *a.v_max_V;
-  if (a.hysteresis_V) l.hysteresis_V = *a.hysteresis_V;
-  if (a.efficiency) l.efficiency = *a.efficiency;
+  for (const LimitField& f : kLimitFields)
+    if (const std::optional<double>& v = a.*f.arg) l.*f.limit = *v;
   return l;
 }
 
@@ -496,26 +479,18 @@ nlohmann::ordered_json runtime_params_json(const core::BusParams& p) {
 }
 
 json limits_to_json(const core::BufferLimits& l) {
-  return json{{"max_charge_W", l.max_charge_W}, {"max_discharge_W", l.max_discharge_W},
-              {"max_charge_A", l.max_charge_A}, {"max_discharge_A", l.max_discharge_A},
-              {"v_min_V", l.v_min_V},           {"v_max_V", l.v_max_V},
-              {"hysteresis_V", l.hysteresis_V}, {"efficiency", l.efficiency}};
+  json j = json::object();
+  for (const LimitField& f : kLimitFields) j[f.name] = l.*f.limit;
+  return j;
 }
 
 void limits_from_json(const json& j, core::BufferLimits& l) {
   if (!j.is_object()) throw std::invalid_argument("limits: must be an object");
-  for (auto [key, slot] : {std::pair{"max_charge_W", &l.max_charge_W},
-                           {"max_discharge_W", &l.max_discharge_W},
-                           {"max_charge_A", &l.max_charge_A},
-                           {"max_discharge_A", &l.max_discharge_A},
-                           {"v_min_V", &l.v_min_V},
-                           {"v_max_V", &l.v_max_V},
-                           {"hysteresis_V", &l.hysteresis_V},
-                           {"efficiency", &l.efficiency}}) {
-    auto it = j.find(key);
-    if (it == j.end()) continue;
-    if (!it->is_number()) throw std::invalid_argument(std::string("limits.") + key + ": must be a number");
-    *slot = it->get<double>();
+  for (const LimitField& f : kLimitFields) {
+    auto it = j.find(f.name);
+    if (it == j.end()) continue;  // a state file from before the limit existed: its default
+    if (!it->is_number()) throw std::invalid_argument(std::string("limits.") + f.name + ": must be a number");
+    l.*f.limit = it->get<double>();
   }
 }
 

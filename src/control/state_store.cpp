@@ -25,11 +25,10 @@ namespace eqd::control {
 using nlohmann::json;
 
 bool operator==(const PersistedChannel& a, const PersistedChannel& b) noexcept {
-  const auto& x = a.limits;
-  const auto& y = b.limits;
-  return a.assigned == b.assigned && x.max_charge_W == y.max_charge_W && x.max_discharge_W == y.max_discharge_W &&
-         x.max_charge_A == y.max_charge_A && x.max_discharge_A == y.max_discharge_A && x.v_min_V == y.v_min_V &&
-         x.v_max_V == y.v_max_V && x.hysteresis_V == y.hysteresis_V;
+  if (a.assigned != b.assigned) return false;
+  for (const LimitField& f : kLimitFields)
+    if (a.limits.*f.limit != b.limits.*f.limit) return false;
+  return true;
 }
 
 namespace {

@@ -127,6 +127,15 @@ json status_view(const daemon::RigView& rig, std::int64_t now_ns, const MetricsE
         {"demand", json{{"quarter_hour_W", finite_or_null(s.demand_quarter_W)},
                         {"max_day_W", finite_or_null(s.demand_max_day_W)},
                         {"max_month_W", finite_or_null(s.demand_max_month_W)}}},
+        // Valley filling: the next caps window (null: none ahead), its need (null: not known yet), the
+        // buffers' stored energy and capacity, the charge asked for now, the expected shortfall.
+        {"valley_fill", json{{"window", s.fill.window >= 0 ? json(s.fill.window) : json(nullptr)},
+                             {"starts_in_s", finite_or_null(s.fill.starts_in_s)},
+                             {"need_J", finite_or_null(s.fill.need_J)},
+                             {"stored_J", s.fill.stored_J},
+                             {"capacity_J", s.fill.capacity_J},
+                             {"fill_W", s.fill.fill_W},
+                             {"shortfall_J", s.fill.shortfall_J}}},
         {"energy", json{{"grid_import_J", s.energy.grid_import_J},
                         {"grid_export_J", s.energy.grid_export_J},
                         {"without_eq_import_J", s.energy.free_import_J},

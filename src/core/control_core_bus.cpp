@@ -27,9 +27,13 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
   // edge changes only the aim; the law's damping carries the buffers over it like an `eqctl set`.
   schedule_scratch_ = schedules_[b].load();
   const BusSchedule& sched = schedule_scratch_;
-  const int window = sched.window_count > 0 ? active_window(sched, now_ns) : -1;
+  const int occurrence = sched.window_count > 0 ? active_occurrence(sched, now_ns) : -1;
+  const int window = occurrence >= 0 ? sched.occurrences[static_cast<std::size_t>(occurrence)].window : -1;
+  const double dt_s =
+      bus.last_cycle_ns >= 0 ? std::min(static_cast<double>(now_ns - bus.last_cycle_ns) / kNsPerS, 10.0) : 0.0;
   const BusParams aim =
-      window >= 0 ? apply_window(bus.params, sched.windows[static_cast<std::size_t>(window)]) : bus.params;
+      valley_fill(b, now_ns, dt_s, sched, occurrence,
+                  window >= 0 ? apply_window(bus.params, sched.windows[static_cast<std::size_t>(window)]) : bus.params);
   LawOutput out = bus.law->step(in, aim);
   // The capacity clamp holds whatever the law answers (a law's bug must not reach a battery).
   out.command_W = std::isfinite(out.command_W) ? cap.clamp(out.command_W) : 0.0;
@@ -215,6 +219,39 @@ void ControlCore::account_energy(BusIndex b, std::int64_t now_ns, double measure
   bus.last_cycle_ns = now_ns;
 }
 
+BusParams ControlCore::valley_fill(BusIndex b, std::int64_t now_ns, double dt_s, const BusSchedule& sched,
+                                   int occurrence, const BusParams& aim) noexcept {
+  BusState& bus = buses_[b];
+  FillBuffers fb;
+  double eff_sum = 0.0;
+  int with_capacity = 0;
+  for (ChannelIndex i : bus.buffers) {
+    Cold& c = cold_[i];
+    if (hot_[i].role != Role::equalization || !(c.limits.capacity_Wh > 0.0)) {
+      c.gauge.known = false;  // counted again from its window position when it returns
+      continue;
+    }
+    // The measured power counts only while the sample is fresh (a stale one would be integrated again).
+    const bool fresh = c.health == Health::ok && c.receive_time_ns > resume_ns_;
+    c.gauge.update(c.limits.capacity_Wh * 3600.0, c.window, c.headroom.window_pos, fresh ? c.power_W : 0.0, dt_s);
+    fb.stored_J += c.gauge.stored_J;
+    fb.capacity_J += c.limits.capacity_Wh * 3600.0;
+    fb.charge_rate_W += c.limits.max_charge_W / c.limits.efficiency;
+    eff_sum += c.limits.efficiency;
+    ++with_capacity;
+  }
+  if (with_capacity > 0) fb.efficiency = eff_sum / with_capacity;
+  // The active caps window's need: the discharge its aim asks for, before any fill.
+  const WindowOccurrence* occ = occurrence >= 0 ? &sched.occurrences[static_cast<std::size_t>(occurrence)] : nullptr;
+  const bool caps_window = occ != nullptr && aim.mode == BusMode::caps;
+  bus.needs.observe(occ, caps_window, now_ns, dt_s, std::max(0.0, -desired_eq_W(aim, acc_[b].free_W)));
+  bus.fill = plan_fill(sched, occ != nullptr ? occ->window : -1, now_ns, bus.needs, bus.params, fb);
+  if (bus.fill.fill_W <= 0.0) return aim;
+  BusParams with_fill = aim;
+  with_fill.fill_W = bus.fill.fill_W;
+  return with_fill;
+}
+
 void ControlCore::publish_bus(BusIndex b, const BusParams& aim, int window, const LawInput& in, const LawOutput& out,
                               double commanded_W, const Capacity& cap) noexcept {
   BusState& bus = buses_[b];
@@ -243,6 +280,7 @@ void ControlCore::publish_bus(BusIndex b, const BusParams& aim, int window, cons
   s.demand_quarter_W = bus.demand.last_quarter_W();
   s.demand_max_day_W = bus.demand.max_day_W();
   s.demand_max_month_W = bus.demand.max_month_W();
+  s.fill = bus.fill;
   s.desired_W = out.desired_W;
   s.free_forecast_W = std::isnan(in.free_forecast_W) ? acc.free_W : in.free_forecast_W;
   s.capacity_charge_W = in.capacity_charge_W;

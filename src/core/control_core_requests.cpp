@@ -44,7 +44,9 @@ void ControlCore::handle_assign(const Request& r, std::int64_t now_ns) noexcept 
     return;
   }
   if (h.role == Role::pending || h.role == Role::equalization) {
-    cold_[r.channel].limits = r.limits;  // a re-assign updates the limits
+    // A re-assign updates the limits; a new capacity makes the stored energy unknown again.
+    if (cold_[r.channel].limits.capacity_Wh != r.limits.capacity_Wh) cold_[r.channel].gauge.known = false;
+    cold_[r.channel].limits = r.limits;
     cold_[r.channel].headroom_stale = true;
     publish_channel(r.channel);  // readers see the new limits at once, not at the next change
     respond(r.id, ResponseStatus::already);

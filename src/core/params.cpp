@@ -44,6 +44,11 @@ const char* validate(const BusParams& p, bool allow_any_tau) noexcept {
   if (!std::isfinite(p.forecast_horizon_s) || p.forecast_horizon_s < 1.0 ||
       p.forecast_horizon_s > ForecastPath::kMaxHorizon_s)
     return "forecast_horizon_s: must be within 1..120 s";
+  if (!within(p.fill_margin, 0.0, 5.0)) return "fill_margin: must be within 0..5";
+  if (!std::isfinite(p.fill_lead_s) || p.fill_lead_s <= 0.0 || p.fill_lead_s > 7.0 * 86400.0)
+    return "fill_lead_s: must be > 0 and at most 604800 s (a week)";
+  if (!within(p.fill_energy_Wh, 0.0, 1.0e9)) return "fill_energy_Wh: must be within 0..1e9 Wh";
+  if (!within(p.fill_W, -kMaxPower_W, kMaxPower_W)) return "fill_W: must be within -1e7..1e7 W";
   return nullptr;
 }
 
@@ -63,6 +68,7 @@ const char* validate(const BufferLimits& l) noexcept {
     return "hysteresis_V: must be >= 0 and less than half the window";
   if (!std::isfinite(l.efficiency) || l.efficiency < 0.5 || l.efficiency > 1.0)
     return "efficiency: must be within 0.5..1";
+  if (!within(l.capacity_Wh, 0.0, 1.0e9)) return "capacity_Wh: must be within 0..1e9 Wh (0 = not known)";
   return nullptr;
 }
 

@@ -48,7 +48,7 @@ void PlannedLaw::ask(const LawInput& in, const BusParams& p, const Capacity& cap
         static_cast<float>(caps ? -desired_eq_W(p, in.free_path_W[t]) : in.free_path_W[t]);
   a.delay_s = kEffectDelay_s;
   a.start_direction = direction_;
-  a.target_W = caps ? 0.0 : p.target_W;
+  a.target_W = caps ? 0.0 : p.target_W + p.fill_W;
   a.start_W = command_W_;
   a.lo_W = cap.lo_W;
   a.hi_W = cap.hi_W;

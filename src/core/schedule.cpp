@@ -100,15 +100,21 @@ void shift_schedule(BusSchedule& s, std::int64_t delta_ns) noexcept {
   shift_marks(s.marks, delta_ns);
 }
 
-int active_window(const BusSchedule& s, std::int64_t now_ns) noexcept {
+int active_occurrence(const BusSchedule& s, std::int64_t now_ns) noexcept {
   int best = -1;
   const std::size_t n = std::min<std::size_t>(s.occurrence_count, kMaxWindowOccurrences);
   for (std::size_t i = 0; i < n; ++i) {
     const WindowOccurrence& o = s.occurrences[i];
     if (o.start_ns > now_ns) break;  // sorted by start
-    if (now_ns < o.end_ns && (best < 0 || o.window < best)) best = o.window;
+    if (now_ns < o.end_ns && (best < 0 || o.window < s.occurrences[static_cast<std::size_t>(best)].window))
+      best = static_cast<int>(i);
   }
   return best;
+}
+
+int active_window(const BusSchedule& s, std::int64_t now_ns) noexcept {
+  const int k = active_occurrence(s, now_ns);
+  return k < 0 ? -1 : s.occurrences[static_cast<std::size_t>(k)].window;
 }
 
 BusParams apply_window(const BusParams& base, const ScheduleWindow& w) noexcept {

@@ -30,4 +30,18 @@ void add_aim_series(prometheus::MetricFamily& mode, prometheus::MetricFamily& qu
   if (std::isfinite(s.demand_max_month_W)) series(peak, labels, "period", "month", s.demand_max_month_W);
 }
 
+void add_fill_series(prometheus::MetricFamily& fill, prometheus::MetricFamily& stored, prometheus::MetricFamily& need,
+                     prometheus::MetricFamily& shortfall, const core::BusSnapshot& s,
+                     const std::vector<prometheus::ClientMetric::Label>& labels) {
+  auto one = [&](prometheus::MetricFamily& f, double v) {
+    prometheus::ClientMetric& m = f.metric.emplace_back();
+    m.label = labels;
+    m.gauge.value = v;
+  };
+  one(fill, s.fill.fill_W);
+  one(stored, s.fill.stored_J);
+  if (std::isfinite(s.fill.need_J)) one(need, s.fill.need_J);
+  one(shortfall, s.fill.shortfall_J);
+}
+
 }  // namespace eqd::metrics::detail

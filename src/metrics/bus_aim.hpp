@@ -14,4 +14,11 @@ namespace eqd::metrics::detail {
 void add_aim_series(prometheus::MetricFamily& mode, prometheus::MetricFamily& quarter, prometheus::MetricFamily& peak,
                     const core::BusSnapshot& s, const std::vector<prometheus::ClientMetric::Label>& labels);
 
+/// Appends bus `s`'s valley-filling series (docs/control.md "Valley filling") to the families of the
+/// charge now (`fill`), the buffers' stored energy (`stored`), the next caps window's need (`need`, left
+/// out while not known) and the expected shortfall (`shortfall`). Any thread.
+void add_fill_series(prometheus::MetricFamily& fill, prometheus::MetricFamily& stored, prometheus::MetricFamily& need,
+                     prometheus::MetricFamily& shortfall, const core::BusSnapshot& s,
+                     const std::vector<prometheus::ClientMetric::Label>& labels);
+
 }  // namespace eqd::metrics::detail

@@ -44,6 +44,10 @@ enum Id : std::size_t {
   kBusActiveWindow,
   kBusDemandQuarter,
   kBusDemandMax,  // issue #17
+  kBusFillPower,  // issue #17, valley filling
+  kBusStoredEnergy,
+  kBusWindowNeed,
+  kBusFillShortfall,
   kBusCapacity,
   kBusStatus,
   kBusChannels,

@@ -97,6 +97,19 @@ void histogram(MetricFamily& f, const std::vector<ClientMetric::Label>& labels, 
 
 double seconds(std::int64_t ns) { return static_cast<double>(ns) * 1e-9; }
 
+// Issue #17: the families of each bus's aim, demand figures and valley filling (bus_aim.cpp).
+void add_aim_families(std::vector<MetricFamily>& out, const std::vector<core::BusSnapshot>& s,
+                      const std::vector<std::vector<ClientMetric::Label>>& labels) {
+  const std::size_t nb = s.size();
+  std::size_t at = out.size();  // three families, then the buses' series
+  for (const Id id : {kBusMode, kBusDemandQuarter, kBusDemandMax}) family(out, id, 2 * nb);
+  for (std::size_t b = 0; b < nb; ++b) detail::add_aim_series(out[at], out[at + 1], out[at + 2], s[b], labels[b]);
+  at = out.size();  // valley filling: four families, then the buses' series
+  for (const Id id : {kBusFillPower, kBusStoredEnergy, kBusWindowNeed, kBusFillShortfall}) family(out, id, nb);
+  for (std::size_t b = 0; b < nb; ++b)
+    detail::add_fill_series(out[at], out[at + 1], out[at + 2], out[at + 3], s[b], labels[b]);
+}
+
 }  // namespace
 
 Sources sources_from(const daemon::RigView& rig) {
@@ -231,12 +244,7 @@ void Collector::collect_buses(std::vector<MetricFamily>& out) const {
   per_bus(kBusResidual, [](BS x) { return x.residual_W; });
   per_bus(kBusTarget, [](BS x) { return x.active_target_W; });
   per_bus(kBusActiveWindow, [](BS x) { return static_cast<double>(x.active_window); });
-  {
-    const std::size_t at = out.size();  // three families, then the buses' series (bus_aim.cpp)
-    for (const Id id : {kBusMode, kBusDemandQuarter, kBusDemandMax}) family(out, id, 2 * nb);
-    for (std::size_t b = 0; b < nb; ++b)
-      detail::add_aim_series(out[at], out[at + 1], out[at + 2], s[b], bus_labels_[b]);
-  }
+  add_aim_families(out, s, bus_labels_);
   {
     MetricFamily& f = family(out, kBusCapacity, 2 * nb);
     for (std::size_t b = 0; b < nb; ++b) {

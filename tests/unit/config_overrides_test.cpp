@@ -1,5 +1,6 @@
 // --set overrides: applied through the same key tables and validated again; errors name the override.
 #include "config_test_util.hpp"
+#include "../fakes/runtime_values.hpp"
 
 #include <fstream>
 #include <sstream>
@@ -117,7 +118,7 @@ TEST_CASE("every row of the run-time parameter table is a bus key with the row's
     Config cfg = base();
     const double now = eqd::core::runtime_value(row, cfg.buses[0].params);
     // A flag toggled, a choice (mode) moved to another name, a number moved within its bounds.
-    const double value = row.flag || row.choice != nullptr ? (now != 0.0 ? 0.0 : 1.0) : (now == 12.0 ? 13.0 : 12.0);
+    const double value = eqd::test::other_runtime_value(row, now);
     const std::string text = row.choice != nullptr ? eqd::core::runtime_choice_name(row, value)
                              : row.flag            ? (value != 0.0 ? "true" : "false")
                                                    : std::to_string(value);

@@ -20,6 +20,7 @@
 #include "../fakes/temp_files.hpp"
 #include "client.hpp"
 #include "control_test_util.hpp"
+#include "../fakes/runtime_values.hpp"
 #include "eqd/control/server.hpp"
 #include "eqd/control/state_store.hpp"
 #include "eqd/history/store.hpp"
@@ -657,7 +658,7 @@ TEST_CASE("control API on a fake rig: every row of the run-time parameter table 
     const eqd::core::BusParams before = srv.rig.bus(1).params;
     // A value the row accepts and that differs from the current one.
     const double now = eqd::core::runtime_value(row, before);
-    const double value = row.flag || row.choice != nullptr ? (now != 0.0 ? 0.0 : 1.0) : (now == 12.0 ? 13.0 : 12.0);
+    const double value = eqd::test::other_runtime_value(row, now);
     if (row.flag)
       s.flags[row.name] = value != 0.0;
     else
@@ -681,7 +682,8 @@ TEST_CASE("control API on a fake rig: every row of the run-time parameter table 
   REQUIRE(ok["ok"] == true);
   CHECK(ok["result"]["params"].size() == eqd::core::kRuntimeParams.size());
   CHECK(eqd::control::settable_list() ==
-        "tau_s, deadband_W, target_W, use_forecast, learn_forecast, mode, import_limit_W, export_limit_W");
+        "tau_s, deadband_W, target_W, use_forecast, learn_forecast, mode, import_limit_W, export_limit_W, "
+        "valley_fill, fill_margin, fill_lead_s, fill_energy_Wh");
 }
 
 namespace {

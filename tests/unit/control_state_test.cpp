@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control_test_util.hpp"
+#include "../fakes/runtime_values.hpp"
 #include "eqd/control/state_store.hpp"
 
 using namespace eqd::control;
@@ -263,8 +264,7 @@ TEST_CASE("control state: every row of the run-time parameter table survives the
   const eqd::core::BusParams defaults = cfg.buses[1].params;
   for (const eqd::core::RuntimeParam& row : eqd::core::kRuntimeParams) {
     const double now = eqd::core::runtime_value(row, defaults);
-    REQUIRE(s.buses["aux"].set(
-        row.name, row.flag || row.choice != nullptr ? (now != 0.0 ? 0.0 : 1.0) : (now == 12.0 ? 13.0 : 12.0)));
+    REQUIRE(s.buses["aux"].set(row.name, eqd::test::other_runtime_value(row, now)));
   }
   CHECK_FALSE(s.buses["aux"].set("slew_W_per_s", 5.0));  // not a run-time parameter
   const std::string text = state_to_text(s);

@@ -100,8 +100,14 @@ class SceneSnapshots final : public daemon::SnapshotView {
   daemon::CoreSnapshots core_;
 };
 
+core::BusParams scene_params() {
+  core::BusParams p;
+  p.fill_energy_Wh = 2000.0;
+  return p;
+}
+
 struct Scene {
-  CoreFixture f{4};
+  CoreFixture f{4, scene_params()};
   daemon::Directory dir = directory_for(4);
   Scene() {
     f.state[0] = f.state[1] = core::ChannelState::running;
@@ -115,6 +121,12 @@ struct Scene {
     // A calendar (as the schedule thread hands it over) whose quarter hours start a second from now,
     // and two of them run before the scene: one whole quarter hour of 600 W import is measured.
     core::BusSchedule cal;
+    // A caps window ten hours ahead (beyond the lead: nothing charged for it) whose need is assumed
+    // (fill_energy_Wh), for the valley-filling families.
+    cal.window_count = 1;
+    cal.windows[0].mode = core::BusMode::caps;
+    cal.occurrence_count = 1;
+    cal.occurrences[0] = {f.now_ns + 36'000'000'000'000, f.now_ns + 40'000'000'000'000, 0};
     cal.marks.calendar = true;
     cal.marks.quarter_origin_ns = f.now_ns + 1'000'000'000;
     cal.marks.next_month_ns = std::numeric_limits<std::int64_t>::max();
@@ -283,6 +295,12 @@ TEST_CASE("collector exports every catalogued family with the value of its snaps
   CHECK(bus_value("eqd_bus_import_quarter_hour_average_watts") == Approx(600.0));
   CHECK(one(families.at("eqd_bus_import_quarter_hour_max_watts"), "period", "day").gauge.value == Approx(600.0));
   CHECK(one(families.at("eqd_bus_import_quarter_hour_max_watts"), "period", "month").gauge.value == Approx(600.0));
+  // Valley filling: 2 kWh assumed for the window ahead, x 1.25; the buffer has no capacity_Wh, so all
+  // of it is short and nothing is stored or charged.
+  CHECK(bus_value("eqd_bus_window_energy_need_joules") == Approx(2000.0 * 3600.0 * 1.25));
+  CHECK(bus_value("eqd_bus_valley_fill_shortfall_joules") == Approx(2000.0 * 3600.0 * 1.25));
+  CHECK(bus_value("eqd_bus_buffer_stored_energy_joules") == 0.0);
+  CHECK(bus_value("eqd_bus_valley_fill_watts") == 0.0);
   CHECK(bus_value("eqd_bus_channels") == 4.0);
   CHECK(bus_value("eqd_bus_equalization_channels") == 1.0);
   CHECK(bus_value("eqd_bus_grid_import_joules_total") == b.energy.grid_import_J);

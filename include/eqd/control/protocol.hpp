@@ -67,7 +67,7 @@ enum class RoleFilter : std::uint8_t { any, eq, test };
 /// Limits given with `assign`; unset fields come from the persisted or configured limits.
 struct LimitArgs {
   std::optional<double> max_charge_W, max_discharge_W, max_charge_A, max_discharge_A, v_min_V, v_max_V, hysteresis_V,
-      efficiency;
+      efficiency, capacity_Wh;
   [[nodiscard]] bool any() const noexcept;
 };
 
@@ -140,9 +140,37 @@ struct ParseError {
 /// Applies the set fields of `args` over `base`. Any thread.
 [[nodiscard]] core::BufferLimits merge_limits(const core::BufferLimits& base, const LimitArgs& args) noexcept;
 
-/// Names of the limit fields on the wire (and as eqctl options without "--" and with '-' for '_').
-inline constexpr const char* kLimitNames[] = {"max_charge_W", "max_discharge_W", "max_charge_A", "max_discharge_A",
-                                              "v_min_V",      "v_max_V",         "hysteresis_V", "efficiency"};
+/// One limit of a buffer: its name on the wire, in the state file and in the configuration's
+/// `equalization:` entries, its fields, eqctl's option and help. The table drives the protocol, the
+/// state file and eqctl, so a new limit is one row here (and its key in src/config/keys.cpp).
+struct LimitField {
+  const char* name;
+  std::optional<double> LimitArgs::*arg;
+  double core::BufferLimits::*limit;
+  const char* flag;  ///< eqctl assign's option
+  const char* help;
+};
+inline constexpr LimitField kLimitFields[] = {
+    {"max_charge_W", &LimitArgs::max_charge_W, &core::BufferLimits::max_charge_W, "--max-charge-W",
+     "max charging power, W"},
+    {"max_discharge_W", &LimitArgs::max_discharge_W, &core::BufferLimits::max_discharge_W, "--max-discharge-W",
+     "max discharging power, W"},
+    {"max_charge_A", &LimitArgs::max_charge_A, &core::BufferLimits::max_charge_A, "--max-charge-A",
+     "max charging current, A (0: none)"},
+    {"max_discharge_A", &LimitArgs::max_discharge_A, &core::BufferLimits::max_discharge_A, "--max-discharge-A",
+     "max discharging current, A (0: none)"},
+    {"v_min_V", &LimitArgs::v_min_V, &core::BufferLimits::v_min_V, "--v-min-V", "lower window voltage, V"},
+    {"v_max_V", &LimitArgs::v_max_V, &core::BufferLimits::v_max_V, "--v-max-V", "upper window voltage, V"},
+    {"hysteresis_V", &LimitArgs::hysteresis_V, &core::BufferLimits::hysteresis_V, "--hysteresis-V",
+     "window re-entry hysteresis, V"},
+    {"efficiency", &LimitArgs::efficiency, &core::BufferLimits::efficiency, "--efficiency",
+     "its converter's efficiency, 0.5..1: charging P draws P / efficiency from the bus"},
+    {"capacity_Wh", &LimitArgs::capacity_Wh, &core::BufferLimits::capacity_Wh, "--capacity-Wh",
+     "usable energy between v_min and v_max, Wh (0: not known; valley filling counts it)"},
+};
+/// Every limit's name, for messages: "max_charge_W, max_discharge_W, ...". Any thread.
+[[nodiscard]] std::string limit_names_list();
+
 /// The bus parameters `set` may change at run time, and that persist across restarts, are the rows of
 /// core::kRuntimeParams (numbers in ApiRequest::params, flags as JSON true/false in ApiRequest::flags,
 /// choices by name in JSON and by index in ApiRequest::params).

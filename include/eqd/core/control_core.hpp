@@ -22,6 +22,7 @@
 #include "eqd/core/schedule.hpp"
 #include "eqd/core/snapshot.hpp"
 #include "eqd/core/spsc_queue.hpp"
+#include "eqd/core/valley_fill.hpp"
 
 namespace eqd::core {
 
@@ -185,6 +186,7 @@ class ControlCore {
     ChannelState state = ChannelState::offline;
     Health health = Health::offline;
     bool equalization_mode = false;
+    EnergyGauge gauge{};          ///< stored energy estimate (valley filling; buffers with capacity_Wh)
     ChannelSnapshot published{};  ///< last published snapshot (publish on change)
   };
   /// Per-bus accumulators, reset every cycle; kept apart from BusState so that the pass over all
@@ -213,6 +215,8 @@ class ControlCore {
     double learned_present_W = 0.0;    ///< bus-side power, when read, of the channels in `learned`
     EnergyCounters energy{};
     DemandMeter demand;                 ///< quarter-hour import averages (issue #17), fed after the energy
+    WindowNeeds needs;                  ///< caps windows' needs on earlier days (valley filling)
+    FillPlan fill{};                    ///< valley filling's plan of the last cycle
     std::vector<ChannelIndex> buffers;  ///< channels whose role is not test (capacity reserved)
     std::vector<ChannelIndex> usable;   ///< buffers allocated to this cycle (capacity reserved)
     std::vector<Headroom> headroom;     ///< scratch for allocate(), capacity reserved
@@ -280,6 +284,10 @@ class ControlCore {
   /// Publishes changed commands and snapshots of the bus's buffers; returns their total setpoint (bus side).
   double command_buffers(BusIndex b, std::int64_t now_ns) noexcept;
   void account_energy(BusIndex b, std::int64_t now_ns, double measured_W) noexcept;
+  /// Valley filling for this cycle: the buffers' gauges, the active caps window's need, and the plan;
+  /// returns the aim with the plan's fill_W. dt_s: time since the bus's previous cycle (0: first).
+  BusParams valley_fill(BusIndex b, std::int64_t now_ns, double dt_s, const BusSchedule& sched, int occurrence,
+                        const BusParams& aim) noexcept;
   void publish_bus(BusIndex b, const BusParams& aim, int window, const LawInput& in, const LawOutput& out,
                    double commanded_W, const Capacity& cap) noexcept;
 

@@ -72,23 +72,42 @@ struct BusParams {
   /// caps mode: the most the bus may feed back into the grid (net < 0 is export), W >= 0, a magnitude
   /// (config: export_limit_W). 0 = no export (a connection that must not feed back).
   double export_limit_W = 0.0;
+  /// Valley filling (docs/control.md "Valley filling"): ahead of a caps window of the bus's schedule,
+  /// charge the buffers to the energy that window needed on earlier days, plus fill_margin (config:
+  /// valley_fill). Only buffers with a capacity_Wh count.
+  bool valley_fill = true;
+  /// Margin over the largest need of the window on the earlier days kept (fraction, 0..5) (fill_margin).
+  double fill_margin = 0.25;
+  /// How long before a caps window the buffers may start charging for it (s, > 0) (fill_lead_s): the
+  /// charge is spread over this time, so a longer lead charges more gently.
+  double fill_lead_s = 10800.0;
+  /// The need assumed for a window not yet seen whole, Wh (0 = wait until it has been seen once)
+  /// (fill_energy_Wh).
+  double fill_energy_Wh = 0.0;
+  /// Set by the control core every cycle, never configured: the extra power (W, bus side) the buffers
+  /// take now to prepare for the next caps window (0 = none). Laws read it through desired_eq_W().
+  double fill_W = 0.0;
 };
 
 /// The equalization power (bus side, positive = into the buffers) that brings the net power
 /// free_W + E into the aim band with the least |E|: target_W - free_W in balance mode; in caps mode
-/// only the part of free_W outside the band, and 0 W inside it (the buffers rest). Every law steers by
-/// this instead of target_W - free_W. Any thread.
+/// only the part of free_W outside the band, and 0 W inside it (the buffers rest). Valley filling's
+/// fill_W is added in balance mode (the net aims at target_W + fill_W) and is what the buffers take
+/// inside the band in caps mode, as far as the band allows. Every law steers by this instead of
+/// target_W - free_W. Any thread.
 constexpr double desired_eq_W(const BusParams& p, double free_W) noexcept {
-  if (p.mode != BusMode::caps) return p.target_W - free_W;
+  if (p.mode != BusMode::caps) return p.target_W + p.fill_W - free_W;
   if (free_W > p.import_limit_W) return p.import_limit_W - free_W;
   if (free_W < -p.export_limit_W) return -p.export_limit_W - free_W;
-  return 0.0;
+  // Inside the band: rest, or the fill, kept so that the net stays within the band.
+  if (p.fill_W == 0.0) return 0.0;
+  return p.fill_W > 0.0 ? (p.fill_W < p.import_limit_W - free_W ? p.fill_W : p.import_limit_W - free_W) : 0.0;
 }
 
-/// How far the net power is outside the aim band (signed; net - target_W in balance mode, 0 inside the
-/// caps band). Any thread.
+/// How far the net power is outside the aim band (signed; net - (target_W + fill_W) in balance mode, 0
+/// inside the caps band). Any thread.
 constexpr double residual_of(const BusParams& p, double net_W) noexcept {
-  if (p.mode != BusMode::caps) return net_W - p.target_W;
+  if (p.mode != BusMode::caps) return net_W - (p.target_W + p.fill_W);
   if (net_W > p.import_limit_W) return net_W - p.import_limit_W;
   if (net_W < -p.export_limit_W) return net_W + p.export_limit_W;
   return 0.0;
@@ -116,7 +135,7 @@ struct RuntimeParam {
 };
 
 /// The run-time parameter table. A new settable parameter is one row here (docs/architecture.md).
-inline constexpr std::array<RuntimeParam, 8> kRuntimeParams{{
+inline constexpr std::array<RuntimeParam, 12> kRuntimeParams{{
     {"tau_s", "s", false, &BusParams::tau_s, nullptr, 0.0, std::numeric_limits<double>::infinity(), true,
      "time constant of the damped actuation (10..20 s unless allow_any_tau)"},
     {"deadband_W", "W", false, &BusParams::deadband_W, nullptr, 0.0, kMaxPower_W, false,
@@ -134,6 +153,14 @@ inline constexpr std::array<RuntimeParam, 8> kRuntimeParams{{
      "caps mode: the most the bus may draw from the grid"},
     {"export_limit_W", "W", false, &BusParams::export_limit_W, nullptr, 0.0, kMaxPower_W, false,
      "caps mode: the most the bus may feed back into the grid"},
+    {"valley_fill", "", true, nullptr, &BusParams::valley_fill, 0.0, 0.0, false,
+     "charge the buffers ahead of a caps window for the energy it needed on earlier days"},
+    {"fill_margin", "", false, &BusParams::fill_margin, nullptr, 0.0, 5.0, false,
+     "valley filling: margin over the window's largest need (fraction)"},
+    {"fill_lead_s", "s", false, &BusParams::fill_lead_s, nullptr, 0.0, 7.0 * 86400.0, true,
+     "valley filling: how long before a caps window the buffers may start charging for it"},
+    {"fill_energy_Wh", "Wh", false, &BusParams::fill_energy_Wh, nullptr, 0.0, 1.0e9, false,
+     "valley filling: the need assumed for a window not yet seen whole (0 = wait for one)"},
 }};
 
 /// The row named `name`, or nullptr. Any thread.
@@ -186,6 +213,9 @@ struct BufferLimits {
   /// report battery-side power: charging at P draws P / efficiency from the bus, discharging at P
   /// delivers P * efficiency. Without it the converter losses would stay in the grid.
   double efficiency = 1.0;
+  /// Usable energy of the battery between v_min_V and v_max_V, Wh (0 = not known). Valley filling
+  /// counts the stored energy of the buffers that have one (docs/control.md "Valley filling").
+  double capacity_Wh = 0.0;
 };
 
 /// Bus-side power of a battery-side power through a converter of efficiency `eff`. Any thread.

@@ -76,6 +76,8 @@ void shift_schedule(BusSchedule& s, std::int64_t delta_ns) noexcept;
 /// The window active at now_ns, or -1: among the occurrences that contain now_ns, the one of the
 /// window listed first (an earlier window wins an overlap). A plain lookup; any thread, no allocation.
 int active_window(const BusSchedule& s, std::int64_t now_ns) noexcept;
+/// The occurrence active_window() finds (index into s.occurrences), or -1. Any thread, no allocation.
+int active_occurrence(const BusSchedule& s, std::int64_t now_ns) noexcept;
 
 /// `base` with the window's aim: its mode and target, or its mode and limits (NaN: base's limits).
 /// Any thread.

@@ -10,6 +10,7 @@
 #include "eqd/core/bus_law.hpp"
 #include "eqd/core/params.hpp"
 #include "eqd/core/sample.hpp"
+#include "eqd/core/valley_fill.hpp"
 
 namespace eqd::core {
 
@@ -85,6 +86,9 @@ struct BusSnapshot {
   double demand_quarter_W = std::numeric_limits<double>::quiet_NaN();
   double demand_max_day_W = std::numeric_limits<double>::quiet_NaN();
   double demand_max_month_W = std::numeric_limits<double>::quiet_NaN();
+  /// Valley filling's plan (issue #17): the next caps window, its need, the buffers' stored energy and
+  /// capacity, the charge asked for now and the expected shortfall.
+  FillPlan fill{};
 };
 
 /// Fixed-bucket histogram (le bounds in seconds), trivially copyable.

@@ -1,0 +1,89 @@
+#pragma once
+/// @file valley_fill.hpp
+/// Valley filling (issue #17): ahead of a caps window of a bus's target schedule, charge the buffers to
+/// the energy that window needed on earlier days. The control thread measures each caps window's need
+/// (WindowNeeds: the energy the buffers had to give to keep the net power within the window's caps),
+/// tracks the buffers' stored energy (EnergyGauge) and plans the charge (plan_fill()); the charge
+/// reaches the law as BusParams::fill_W, so the damping, the caps outside the window, the buffers'
+/// windows and every other safety rule apply to it as to any aim. docs/control.md "Valley filling".
+
+#include <array>
+#include <cstdint>
+#include <limits>
+
+#include "eqd/core/allocator.hpp"
+#include "eqd/core/params.hpp"
+#include "eqd/core/schedule.hpp"
+
+namespace eqd::core {
+
+/// The needs of a bus's caps windows on the last kDays occurrences of each: the energy (J, bus side)
+/// the buffers had to deliver to hold the net power at the window's import cap, measured only over an
+/// occurrence seen from its start to its end. Thread-safety: not thread-safe; the control thread's,
+/// one per bus. No allocation.
+class WindowNeeds {
+ public:
+  static constexpr std::size_t kDays = 7;  ///< occurrences kept per window: a week of a daily window
+
+  /// Called every cycle. `active`: the occurrence active now (nullptr: none) and whether its window is
+  /// a caps window; need_W: the discharge the aim asks for now (max(0, -desired), bus side).
+  void observe(const WindowOccurrence* active, bool caps_window, std::int64_t now_ns, double dt_s,
+               double need_W) noexcept;
+  /// The largest need of window w kept (J), or NaN when none was seen whole yet.
+  [[nodiscard]] double largest_J(int w) const noexcept;
+  /// Occurrences of window w kept (0..kDays).
+  [[nodiscard]] int seen(int w) const noexcept;
+  /// Records a need directly (a restored history, tests). w outside 0..kMaxScheduleWindows-1 is ignored.
+  void record(int w, double need_J) noexcept;
+
+ private:
+  std::array<std::array<double, kDays>, kMaxScheduleWindows> need_J_{};
+  std::array<std::uint8_t, kMaxScheduleWindows> count_{};
+  std::array<std::uint8_t, kMaxScheduleWindows> head_{};
+  // The occurrence being measured.
+  int window_ = -1;
+  std::int64_t start_ns_ = 0, end_ns_ = 0;
+  double sum_J_ = 0.0;
+  bool whole_ = false;
+};
+
+/// The estimate of one buffer's stored energy within its voltage window (J, battery side): from the
+/// window position when first seen (a rough estimate: voltage under load), then counted from its
+/// measured power, and set to full or empty whenever the buffer reaches the top or bottom of its
+/// window. Thread-safety: not thread-safe; the control thread's. No allocation.
+struct EnergyGauge {
+  double stored_J = 0.0;
+  bool known = false;
+  /// One cycle of a buffer with capacity capacity_J: its window state and position after this cycle's
+  /// headroom, its measured battery-side power and the time since the last cycle.
+  void update(double capacity_J, const WindowState& w, double window_pos, double power_W, double dt_s) noexcept;
+};
+
+/// What valley filling plans for a bus now (published in the bus snapshot).
+struct FillPlan {
+  int window = -1;  ///< the next caps window (index into the schedule's windows), -1: none ahead
+  double starts_in_s = std::numeric_limits<double>::quiet_NaN();  ///< until its next start
+  double need_J = std::numeric_limits<double>::quiet_NaN();       ///< what it needs, margin included (NaN: unknown)
+  double stored_J = 0.0;                                          ///< the buffers' stored energy (estimate)
+  double capacity_J = 0.0;                                        ///< their capacity (buffers with capacity_Wh)
+  double fill_W = 0.0;                                            ///< the charge asked for now (bus side, >= 0)
+  double shortfall_J = 0.0;  ///< need the buffers are not expected to hold at the window's start
+};
+
+/// The bus's buffers as valley filling sees them (sums over buffers with a capacity).
+struct FillBuffers {
+  double stored_J = 0.0;
+  double capacity_J = 0.0;
+  double charge_rate_W = 0.0;  ///< their rated charge power, bus side
+  double efficiency = 1.0;     ///< battery energy per bus energy while charging (their mean)
+};
+
+/// Plans the charge for the next caps window of `s` after now_ns: its need (the largest kept, or
+/// p.fill_energy_Wh for a window not seen yet) times 1 + fill_margin, capped at the buffers' capacity;
+/// within fill_lead_s of its start, the deficit spread evenly so that it is in the buffers two tau_s
+/// before the start. Nothing when valley_fill is off, a window is active, or no buffer has a capacity.
+/// Pure; any thread; no allocation.
+FillPlan plan_fill(const BusSchedule& s, int active_window, std::int64_t now_ns, const WindowNeeds& needs,
+                   const BusParams& p, const FillBuffers& b) noexcept;
+
+}  // namespace eqd::core

@@ -1,0 +1,119 @@
+// Valley filling: the caps windows' needs, the buffers' stored energy and the charge ahead of a
+// window. See valley_fill.hpp. Control thread (observe, update); plan_fill() is pure.
+#include "eqd/core/valley_fill.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace eqd::core {
+
+namespace {
+constexpr double kNsPerS = 1e9;
+// An occurrence first seen this long after its start (eqd started, or the schedule was reloaded, in the
+// middle of it) is not measured: its need would be too small and would make the next charge short.
+constexpr double kWholeSlack_s = 5.0;
+// A deficit below this fraction of the capacity is not worth a charge (no trickle of a few watts).
+constexpr double kDeficitFloor = 0.005;
+}  // namespace
+
+void WindowNeeds::observe(const WindowOccurrence* active, bool caps_window, std::int64_t now_ns, double dt_s,
+                          double need_W) noexcept {
+  const bool same = active != nullptr && window_ == active->window && start_ns_ == active->start_ns;
+  if (window_ >= 0 && !same) {
+    // The measured occurrence is over. Kept only if it was seen from its start and ran to its end (not
+    // cut short by a reload that changed the schedule).
+    if (whole_ && now_ns >= end_ns_) record(window_, sum_J_);
+    window_ = -1;
+  }
+  if (active == nullptr || !caps_window) return;
+  if (window_ < 0) {
+    window_ = active->window;
+    start_ns_ = active->start_ns;
+    end_ns_ = active->end_ns;
+    sum_J_ = 0.0;
+    whole_ = static_cast<double>(now_ns - active->start_ns) / kNsPerS <= kWholeSlack_s + dt_s;
+    return;
+  }
+  if (std::isfinite(need_W) && need_W > 0.0 && dt_s > 0.0) sum_J_ += need_W * dt_s;
+}
+
+void WindowNeeds::record(int w, double need_J) noexcept {
+  if (w < 0 || w >= static_cast<int>(kMaxScheduleWindows) || !std::isfinite(need_J) || need_J < 0.0) return;
+  const auto k = static_cast<std::size_t>(w);
+  need_J_[k][head_[k]] = need_J;
+  head_[k] = static_cast<std::uint8_t>((head_[k] + 1) % kDays);
+  if (count_[k] < kDays) ++count_[k];
+}
+
+double WindowNeeds::largest_J(int w) const noexcept {
+  if (w < 0 || w >= static_cast<int>(kMaxScheduleWindows)) return std::numeric_limits<double>::quiet_NaN();
+  const auto k = static_cast<std::size_t>(w);
+  if (count_[k] == 0) return std::numeric_limits<double>::quiet_NaN();
+  double m = 0.0;
+  for (std::size_t i = 0; i < count_[k]; ++i) m = std::max(m, need_J_[k][i]);
+  return m;
+}
+
+int WindowNeeds::seen(int w) const noexcept {
+  return w < 0 || w >= static_cast<int>(kMaxScheduleWindows) ? 0 : count_[static_cast<std::size_t>(w)];
+}
+
+void EnergyGauge::update(double capacity_J, const WindowState& w, double window_pos, double power_W,
+                         double dt_s) noexcept {
+  if (!(capacity_J > 0.0)) {
+    known = false;
+    return;
+  }
+  if (!known) {
+    stored_J = std::clamp(window_pos, 0.0, 1.0) * capacity_J;
+    known = true;
+  } else if (std::isfinite(power_W) && dt_s > 0.0) {
+    stored_J += power_W * dt_s;
+  }
+  // The window's edges are the gauge's reference: a buffer blocked at v_max is full, at v_min empty.
+  if (w.charge_blocked) stored_J = capacity_J;
+  if (w.discharge_blocked) stored_J = 0.0;
+  stored_J = std::clamp(stored_J, 0.0, capacity_J);
+}
+
+FillPlan plan_fill(const BusSchedule& s, int active_window, std::int64_t now_ns, const WindowNeeds& needs,
+                   const BusParams& p, const FillBuffers& b) noexcept {
+  FillPlan plan;
+  plan.stored_J = b.stored_J;
+  plan.capacity_J = b.capacity_J;
+  if (!p.valley_fill || s.window_count == 0) return plan;
+  // The next start of a caps window (occurrences are sorted by start).
+  const WindowOccurrence* next = nullptr;
+  const std::size_t n = std::min<std::size_t>(s.occurrence_count, kMaxWindowOccurrences);
+  for (std::size_t i = 0; i < n && next == nullptr; ++i) {
+    const WindowOccurrence& o = s.occurrences[i];
+    if (o.start_ns > now_ns && o.window < s.window_count && s.windows[o.window].mode == BusMode::caps) next = &o;
+  }
+  if (next == nullptr) return plan;
+  plan.window = next->window;
+  plan.starts_in_s = static_cast<double>(next->start_ns - now_ns) / kNsPerS;
+  const double seen_J = needs.largest_J(next->window);
+  const double base_J = std::isfinite(seen_J) ? seen_J : p.fill_energy_Wh * 3600.0;
+  if (!(base_J > 0.0) && !std::isfinite(seen_J)) return plan;  // not seen yet, nothing assumed
+  plan.need_J = base_J * (1.0 + p.fill_margin);
+  if (!(b.capacity_J > 0.0)) {
+    plan.shortfall_J = plan.need_J;
+    return plan;
+  }
+  const double eff = std::clamp(b.efficiency, 0.5, 1.0);
+  const double charge_s = std::clamp(plan.starts_in_s, 0.0, p.fill_lead_s);
+  const double reachable_J = std::min(b.capacity_J, b.stored_J + b.charge_rate_W * eff * charge_s);
+  plan.shortfall_J = std::max(0.0, plan.need_J - reachable_J);
+  // While a caps window is in force it has the buffers; the next one is prepared for after it.
+  const bool caps_active = active_window >= 0 && active_window < s.window_count &&
+                           s.windows[static_cast<std::size_t>(active_window)].mode == BusMode::caps;
+  const double deficit_J = std::min(plan.need_J, b.capacity_J) - b.stored_J;
+  if (caps_active || plan.starts_in_s > p.fill_lead_s || deficit_J <= kDeficitFloor * b.capacity_J) return plan;
+  // Spread over the time left, so that the charge is in two time constants before the start (the
+  // damped law needs about that to hand the buffers over to the window's caps).
+  const double time_s = std::max(plan.starts_in_s - 2.0 * p.tau_s, p.tau_s);
+  plan.fill_W = std::min(deficit_J / time_s / eff, b.charge_rate_W);
+  return plan;
+}
+
+}  // namespace eqd::core
