@@ -2,7 +2,8 @@
 # Benchmark eqd's control law against peer laws and the perfect-foresight bound, then draw the plots.
 # Builds bench_laws in Release (build dir: $BUILD_DIR, default build-bench), runs it on
 # tests/bench/scenarios/*.yaml (each peer swept over its aggressiveness, eqd over tau_s), prints the
-# tables and the at-equal-actuation comparison, and writes docs/img/laws_*.png with gnuplot.
+# tables and the at-equal-actuation comparison, and writes docs/img/laws_*.png with gnuplot. Scenarios with a
+# target schedule or a tariff (peak_day*.yaml, issue #17) get the peak-shaving table instead (no plot).
 # Usage: scripts/bench_laws.sh [SCENARIO.yaml...]     (about 1 min of CPU on 2 cores after the build;
 #        45 law settings x 13 scenarios + one LP per scenario; about 6 min wall on a loaded machine)
 set -euo pipefail

@@ -10,6 +10,14 @@ std::int64_t to_ns(double s) { return static_cast<std::int64_t>(std::llround(s *
 std::int64_t periods(double period_s, double dt_s) {
   return std::max<std::int64_t>(1, static_cast<std::int64_t>(std::llround(period_s / dt_s)));
 }
+constexpr std::int64_t kQuarter_ns = 900'000'000'000;
+constexpr std::int64_t kExpandEvery_ns = 3600'000'000'000;  // expand_schedule covers 3 days ahead
+constexpr double kJPerKWh = 3.6e6;
+std::int64_t floor_div(std::int64_t a, std::int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+// The scenario's fixed zone for core::UtcOffsetFn (a plain function pointer): set by the harness's
+// thread just before it expands; thread_local so that harnesses in parallel threads do not meet.
+thread_local std::int64_t t_fixed_offset_s = 0;
+std::int64_t fixed_offset(std::int64_t /*utc_s*/) { return t_fixed_offset_s; }
 }  // namespace
 
 core::CoreConfig make_core_config(const Rig& rig) {
@@ -87,6 +95,69 @@ Harness::Harness(Rig& rig, RigLaw& law, const HarnessConfig& cfg, std::vector<Ev
   for (std::size_t b = 0; b < nb; ++b) rated_W_.push_back(rig.rated_eq_W(b));
   meter_at_from_.resize(nb);
   for (std::size_t i = 0; i < n; ++i) bus_of_.push_back(rig.channel_spec(i).bus);
+  schedules_.resize(nb);
+  start_utc_ns_ = (cfg_.start_local_s - cfg_.utc_offset_min * 60) * 1'000'000'000;
+  for (auto* v : {&q_import0_J_, &q_free0_J_, &peak_q_W_, &free_peak_q_W_, &cost_, &free_cost_, &throughput_J_})
+    v->assign(nb, 0.0);
+}
+
+void Harness::expand_calendar(std::int64_t now_ns) noexcept {
+  t_fixed_offset_s = cfg_.utc_offset_min * 60;
+  const std::int64_t utc_ns = start_utc_ns_ + now_ns;
+  for (std::size_t b = 0; b < rig_.bus_count(); ++b) {
+    const std::vector<core::ScheduleWindow>& w = rig_.spec().buses[b].schedule;
+    // Buses without windows too: the law's demand figures need the calendar marks.
+    schedules_[b] = core::expand_schedule(w.data(), w.size(), utc_ns, &fixed_offset);
+    core::shift_schedule(schedules_[b], -start_utc_ns_);
+    law_.set_schedule(b, schedules_[b]);
+  }
+  if (cfg_.tariff.defined) {
+    tariff_periods_ = core::expand_schedule(&cfg_.tariff.peak, 1, utc_ns, &fixed_offset);
+    core::shift_schedule(tariff_periods_, -start_utc_ns_);
+  }
+  next_expand_ns_ = now_ns + kExpandEvery_ns;
+}
+
+double Harness::price_per_kWh(std::int64_t at_ns) const noexcept {
+  const Tariff& t = cfg_.tariff;
+  return core::active_window(tariff_periods_, at_ns) >= 0 ? t.peak_price_per_kWh : t.offpeak_price_per_kWh;
+}
+
+void Harness::track_quarters(std::int64_t now_ns) noexcept {
+  const std::int64_t q = floor_div(cfg_.start_local_s * 1'000'000'000 + now_ns, kQuarter_ns);
+  if (quarter_open_ && q == quarter_) return;
+  const std::size_t nb = rig_.bus_count();
+  const double metrics_from_ns = cfg_.metrics_from_s * 1e9;
+  if (quarter_open_) {
+    // Demand: only whole blocks (entered at their start, after metrics_from_s); cost: every block
+    // that began after metrics_from_s.
+    const double span_s = static_cast<double>(now_ns - quarter_start_ns_) / 1e9;
+    const bool counted = static_cast<double>(quarter_start_ns_) >= metrics_from_ns - 1.0;
+    const double price = cfg_.tariff.defined ? price_per_kWh(quarter_start_ns_) : 0.0;
+    for (std::size_t b = 0; b < nb; ++b) {
+      const BusMeter& m = rig_.bus_meter(b);
+      const double import_J = m.grid_import_J - q_import0_J_[b];
+      const double free_J = m.free_import_J - q_free0_J_[b];
+      if (quarter_whole_ && counted && span_s > 0.0) {
+        peak_q_W_[b] = std::max(peak_q_W_[b], import_J / span_s);
+        free_peak_q_W_[b] = std::max(free_peak_q_W_[b], free_J / span_s);
+      }
+      if (counted) {
+        cost_[b] += import_J / kJPerKWh * price;
+        free_cost_[b] += free_J / kJPerKWh * price;
+      }
+    }
+  }
+  // A block is whole when the run crossed into it (the first one is whole only if the run began on its
+  // boundary).
+  quarter_whole_ = quarter_open_ || floor_div(cfg_.start_local_s * 1'000'000'000 + now_ns - 1, kQuarter_ns) != q;
+  quarter_ = q;
+  quarter_open_ = true;
+  quarter_start_ns_ = now_ns;
+  for (std::size_t b = 0; b < nb; ++b) {
+    q_import0_J_[b] = rig_.bus_meter(b).grid_import_J;
+    q_free0_J_[b] = rig_.bus_meter(b).free_import_J;
+  }
 }
 
 void Harness::apply_event(const Event& e) noexcept {
@@ -132,6 +203,8 @@ void Harness::run(double until_s) noexcept {
     const std::int64_t now_ns = to_ns(now_s_);
     while (next_event_ < events_.size() && events_[next_event_].at_s <= now_s_ + 1e-9)
       apply_event(events_[next_event_++]);
+    if (cfg_.calendar && now_ns >= next_expand_ns_) expand_calendar(now_ns);
+    if (!quarter_open_) track_quarters(now_ns);
 
     if (step_ % sp == 0) {
       // Samples: an I/O thread publishes a reading only when the controller's counter moved.
@@ -187,8 +260,12 @@ void Harness::run(double until_s) noexcept {
       meters_taken_ = true;
     }
     rig_.step(dt);
+    if (now_s_ >= cfg_.metrics_from_s - 1e-9)
+      for (std::size_t b = 0; b < nb; ++b)
+        for (const std::size_t i : traces_[b].buffers) throughput_J_[b] += std::abs(rig_.truth(i).power_W) * dt;
     ++step_;
     now_s_ = static_cast<double>(step_) * dt;
+    track_quarters(to_ns(now_s_));
 
     if (step_ % sp != 0 && step_ % rp != 0) continue;
     const bool do_record = step_ % rp == 0;
@@ -201,7 +278,13 @@ void Harness::run(double until_s) noexcept {
         (tr.equalizing ? eq_meas_W : free_W) += tr.bus_power_W;
         if (applied_[i].equalize && tr.equalizing) eq_cmd_W += applied_[i].setpoint_W;
       }
-      const double residual = core::residual_of(rig_.spec().buses[b].params, free_W + eq_meas_W);
+      core::BusParams aim = rig_.spec().buses[b].params;
+      if (cfg_.calendar && schedules_[b].window_count > 0) {
+        // Inside a window of the target schedule the residual is against the window's aim.
+        const int w = core::active_window(schedules_[b], to_ns(now_s_));
+        if (w >= 0) aim = core::apply_window(aim, schedules_[b].windows[static_cast<std::size_t>(w)]);
+      }
+      const double residual = core::residual_of(aim, free_W + eq_meas_W);
       if (step_ % sp == 0) {
         // Travel, like every figure, from metrics_from_s (the first change counted is the one into it).
         if (now_s_ >= cfg_.metrics_from_s) travel_W_[b] += std::abs(eq_cmd_W - prev_total_cmd_W_[b]);
@@ -266,6 +349,21 @@ BusMetrics Harness::metrics(std::size_t b) const noexcept {
   m.buffer_v_min_V = any ? vmin_[b] : 0.0;
   m.buffer_v_max_V = any ? vmax_[b] : 0.0;
   m.window_margin_min_V = any ? margin_[b] : 0.0;
+  m.peak_import_15min_W = peak_q_W_[b];
+  m.free_peak_import_15min_W = free_peak_q_W_[b];
+  m.buffer_throughput_J = throughput_J_[b];
+  if (cfg_.tariff.defined) {
+    m.energy_cost = cost_[b];
+    m.free_energy_cost = free_cost_[b];
+    if (quarter_open_ && static_cast<double>(quarter_start_ns_) >= cfg_.metrics_from_s * 1e9 - 1.0) {
+      // The block still open at the end of the run is billed for what it has drawn so far.
+      const double price = price_per_kWh(quarter_start_ns_);
+      m.energy_cost += (meter.grid_import_J - q_import0_J_[b]) / kJPerKWh * price;
+      m.free_energy_cost += (meter.free_import_J - q_free0_J_[b]) / kJPerKWh * price;
+    }
+    m.demand_charge = m.peak_import_15min_W / 1000.0 * cfg_.tariff.demand_price_per_kW;
+    m.free_demand_charge = m.free_peak_import_15min_W / 1000.0 * cfg_.tariff.demand_price_per_kW;
+  }
   return m;
 }
 

@@ -337,8 +337,9 @@ RigSpec parse_rig(const YAML::Node& root, const YamlCtx& c, const std::string& b
     c.check_keys(b, p,
                  {"name", "law", "target_W", "tau_s", "deadband_W", "slew_W_per_s", "flip_dwell_s", "update_interval_s",
                   "trim_tau_s", "trim_max_fraction", "hold_max_s", "max_age_ms", "lease_ms", "use_forecast",
-                  "forecast_horizon_s", "mode", "import_limit_W", "export_limit_W"});
-    BusSpec bs{c.str(b, "name", p, "", true), parse_bus_params(b, c, p)};
+                  "forecast_horizon_s", "mode", "import_limit_W", "export_limit_W", "schedule"});
+    BusSpec bs{c.str(b, "name", p, "", true), parse_bus_params(b, c, p), {}};
+    if (b["schedule"]) bs.schedule = parse_target_schedule(b["schedule"], c, p + ".schedule");
     if (!bus_index.emplace(bs.name, i).second) c.fail(b["name"], p + ".name", "duplicate bus name '" + bs.name + "'");
     // tau_s outside 10..20 s is allowed here (scenarios explore it); the daemon's config applies its own rule.
     if (const char* why = core::validate(bs.params, true)) c.fail(b, p, why);

@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <filesystem>
 #include <memory>
 #include <sstream>
 
+#include "eqd/core/schedule_text.hpp"
 #include "yaml_util.hpp"
 
 namespace eqd::sim {
@@ -18,13 +20,37 @@ std::string where(const detail::YamlCtx& c, const YAML::Node& n) {
   return c.file + ":" + std::to_string(n.Mark().line + 1);
 }
 
+/// "2026-12-07T17:30" -> seconds since 1970-01-01T00:00 of the same (local) calendar; -1: not that form.
+std::int64_t parse_local_time(const std::string& t) {
+  int y = 0, mo = 0, d = 0;
+  char sep = 0;
+  int used = 0;
+  if (t.size() != 16 || std::sscanf(t.c_str(), "%4d-%2d-%2d%c%n", &y, &mo, &d, &sep, &used) != 4 || used != 11 ||
+      sep != 'T' || t[4] != '-' || t[7] != '-')
+    return -1;
+  const int minute = core::parse_hhmm(std::string_view(t).substr(11), false);
+  const std::chrono::year_month_day ymd{std::chrono::year{y}, std::chrono::month{static_cast<unsigned>(mo)},
+                                        std::chrono::day{static_cast<unsigned>(d)}};
+  if (minute < 0 || y < 1970 || y > 2200 || !ymd.ok()) return -1;
+  const std::int64_t days = std::chrono::sys_days{ymd}.time_since_epoch().count();
+  return days * 86400 + minute * 60;
+}
+
 HarnessConfig parse_harness(const YAML::Node& n, const detail::YamlCtx& c) {
   HarnessConfig h;
   if (!n) return h;
   const std::string p = "harness";
   c.check_keys(n, p,
                {"duration_s", "plant_dt_s", "sample_period_s", "link_delay_s", "command_delay_s", "heartbeat_period_s",
-                "record_period_s", "metrics_from_s", "flip_threshold_W"});
+                "record_period_s", "metrics_from_s", "flip_threshold_W", "start_local", "utc_offset_min"});
+  if (n["start_local"]) {
+    const std::string t = c.str(n, "start_local", p, "", true);
+    h.start_local_s = parse_local_time(t);
+    if (h.start_local_s < 0)
+      c.fail(n["start_local"], p + ".start_local", "got '" + t + "' (expected local time YYYY-MM-DDTHH:MM)");
+    h.calendar = true;
+  }
+  h.utc_offset_min = c.integer(n, "utc_offset_min", p, 0, -14 * 60, 14 * 60);
   h.duration_s = c.num(n, "duration_s", p, h.duration_s, 0.1, 1e7);
   h.plant_dt_s = c.num(n, "plant_dt_s", p, h.plant_dt_s, 1e-3, 10.0);
   h.sample_period_s = c.num(n, "sample_period_s", p, h.sample_period_s, h.plant_dt_s, 60.0);
@@ -35,6 +61,24 @@ HarnessConfig parse_harness(const YAML::Node& n, const detail::YamlCtx& c) {
   h.metrics_from_s = c.num(n, "metrics_from_s", p, h.metrics_from_s, 0.0, 1e7);
   h.flip_threshold_W = c.num(n, "flip_threshold_W", p, h.flip_threshold_W, 0.0, 1e9);
   return h;
+}
+
+Tariff parse_tariff(const YAML::Node& n, const detail::YamlCtx& c) {
+  Tariff t;
+  if (!n) return t;
+  const std::string p = "tariff";
+  c.check_keys(n, p, {"peak", "offpeak_price_per_kWh", "demand_price_per_kW"});
+  if (!n["peak"]) c.fail(n, p, "missing key 'peak'");
+  const YAML::Node pk = n["peak"];
+  c.check_keys(pk, p + ".peak", {"days", "start", "end", "price_per_kWh"});
+  detail::parse_window_times(pk, c, p + ".peak", t.peak);
+  if (!pk["price_per_kWh"]) c.fail(pk, p + ".peak", "missing key 'price_per_kWh'");
+  t.peak_price_per_kWh = c.num(pk, "price_per_kWh", p + ".peak", 0.0, 0.0, 1e6);
+  if (!n["offpeak_price_per_kWh"]) c.fail(n, p, "missing key 'offpeak_price_per_kWh'");
+  t.offpeak_price_per_kWh = c.num(n, "offpeak_price_per_kWh", p, 0.0, 0.0, 1e6);
+  t.demand_price_per_kW = c.num(n, "demand_price_per_kW", p, 0.0, 0.0, 1e6);
+  t.defined = true;
+  return t;
 }
 
 std::vector<Event> parse_events(const YAML::Node& n, const detail::YamlCtx& c, const Rig& rig) {
@@ -175,7 +219,7 @@ std::string fmt(double v) {
 Scenario load_scenario(const std::string& path) {
   const YAML::Node root = detail::load_yaml_file(path);
   const detail::YamlCtx ctx{path, std::filesystem::path(path).parent_path().string()};
-  ctx.check_keys(root, "", {"name", "description", "rig", "harness", "events", "expect"});
+  ctx.check_keys(root, "", {"name", "description", "rig", "harness", "tariff", "events", "expect"});
   Scenario s;
   s.source = path;
   s.name = ctx.str(root, "name", "", std::filesystem::path(path).stem().string(), false);
@@ -187,6 +231,15 @@ Scenario load_scenario(const std::string& path) {
     s.rig = detail::parse_rig(r, ctx, "rig");
   }
   s.harness = parse_harness(root["harness"], ctx);
+  s.harness.tariff = parse_tariff(root["tariff"], ctx);
+  if (!s.harness.calendar) {
+    // Target schedules and tariff periods are wall-clock times: the scenario must say when it starts.
+    if (root["tariff"]) ctx.fail(root["tariff"], "tariff", "needs harness.start_local (the wall clock at 0 s)");
+    for (std::size_t b = 0; b < s.rig.buses.size(); ++b)
+      if (!s.rig.buses[b].schedule.empty())
+        ctx.fail(root["harness"] ? root["harness"] : root, "harness.start_local",
+                 "bus '" + s.rig.buses[b].name + "' has a schedule: give start_local (the wall clock at 0 s)");
+  }
   // Names in events and checks are resolved against the built rig (channel names need the layout).
   const Rig rig(s.rig);
   s.events = parse_events(root["events"], ctx, rig);
@@ -288,6 +341,13 @@ ScenarioResult run_scenario(const Scenario& s, RigLaw* law) {
     if (abs_hi > k.abs_max) fail(id + ": |value| " + fmt(abs_hi) + " above " + fmt(k.abs_max));
     if (hi - lo > k.span_max) fail(id + ": span " + fmt(hi - lo) + " above " + fmt(k.span_max));
   }
+  if (s.harness.calendar)
+    sum << " peak_import_15min_W=" << fmt(m.peak_import_15min_W)
+        << " free_peak_import_15min_W=" << fmt(m.free_peak_import_15min_W)
+        << " buffer_throughput_kWh=" << fmt(m.buffer_throughput_J / 3.6e6);
+  if (s.harness.tariff.defined)
+    sum << " energy_cost=" << fmt(m.energy_cost) << " free_energy_cost=" << fmt(m.free_energy_cost)
+        << " demand_charge=" << fmt(m.demand_charge) << " free_demand_charge=" << fmt(m.free_demand_charge);
   sum << " wall_s=" << fmt(res.wall_s);
   res.summary = sum.str();
   return res;

@@ -7,7 +7,9 @@
 #include <initializer_list>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "eqd/core/schedule.hpp"
 #include "eqd/sim/errors.hpp"
 #include "eqd/sim/rig.hpp"
 
@@ -40,6 +42,13 @@ struct YamlCtx {
                   bool required) const;
   std::string resolve(const std::string& p) const;
 };
+
+/// A target schedule (`buses[].schedule`) in eqd's config syntax (docs/configuration.md "Target
+/// schedules"): a list of at most core::kMaxScheduleWindows windows {days, start, end, target_W |
+/// import_limit_W / export_limit_W}. Errors name the window's key as eqd's config does.
+std::vector<core::ScheduleWindow> parse_target_schedule(const YAML::Node& n, const YamlCtx& c, const std::string& path);
+/// The days, start and end of a window-like mapping (a schedule window, a tariff's peak period) into w.
+void parse_window_times(const YAML::Node& n, const YamlCtx& c, const std::string& path, core::ScheduleWindow& w);
 
 /// Load a YAML file (syntax errors become InputError with line:column).
 YAML::Node load_yaml_file(const std::string& path);

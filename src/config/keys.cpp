@@ -13,6 +13,7 @@
 
 #include "eqd/core/bus_law.hpp"
 #include "eqd/core/schedule.hpp"
+#include "eqd/core/schedule_text.hpp"
 #include "eqd/io/modbus/transport.hpp"
 #include "yaml_read.hpp"
 
@@ -328,28 +329,12 @@ const std::vector<Key<DiscoveryConfig>>& discovery_keys() {
 
 namespace {
 
-// "17:00" -> 1020; "24:00" only where allow_24 (an end). -1: not a time of day.
-int parse_hhmm(const std::string& s, bool allow_24) {
-  if (s.size() != 5 || s[2] != ':') return -1;
-  for (int i : {0, 1, 3, 4})
-    if (s[static_cast<std::size_t>(i)] < '0' || s[static_cast<std::size_t>(i)] > '9') return -1;
-  const int h = (s[0] - '0') * 10 + (s[1] - '0'), m = (s[3] - '0') * 10 + (s[4] - '0');
-  if (m > 59 || h > 24 || (h == 24 && (m != 0 || !allow_24))) return -1;
-  return h * 60 + m;
-}
-
 // days: "weekdays", "weekends", "all", a day ("mon".."sun") or a list of days. 0: not days.
 std::uint8_t parse_days(const YAML::Node& n, const Ctx& c, const std::string& p) {
-  static const char* const kDays[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
   const auto one = [&](const YAML::Node& d, const std::string& dp) -> std::uint8_t {
     const std::string s = read_string(d, c, dp);
-    if (s == "weekdays") return 0x1f;
-    if (s == "weekends") return 0x60;
-    if (s == "all") return 0x7f;
-    for (unsigned i = 0; i < 7; ++i)
-      if (s == kDays[i]) return static_cast<std::uint8_t>(1U << i);
-    fail(c, d.Mark(), dp,
-         "got " + quoted(s) + " (expected mon, tue, wed, thu, fri, sat, sun, weekdays, weekends or all)");
+    if (const std::uint8_t days = core::parse_day_word(s)) return days;
+    fail(c, d.Mark(), dp, "got " + quoted(s) + " (expected " + core::kDayWordsExpected + ")");
   };
   if (!n.IsSequence()) return one(n, p);
   if (n.size() == 0) fail(c, n.Mark(), p, "got an empty list (expected at least one day)");
@@ -364,15 +349,15 @@ std::uint8_t parse_days(const YAML::Node& n, const Ctx& c, const std::string& p)
 const std::vector<Key<core::ScheduleWindow>>& schedule_window_keys() {
   using T = core::ScheduleWindow;
   const auto time_key = [](const char* name, bool is_end) -> Key<T> {
-    return {
-        name, true, [is_end](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
-          const std::string s = read_string(n, c, p);
-          const int m = parse_hhmm(s, is_end);
-          if (m < 0)
-            fail(c, n.Mark(), p,
-                 "got " + quoted(s) + (is_end ? " (expected HH:MM, 00:01..24:00)" : " (expected HH:MM, 00:00..23:59)"));
-          (is_end ? o.end_min : o.start_min) = m;
-        }};
+    return {name, true, [is_end](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+              const std::string s = read_string(n, c, p);
+              const int m = core::parse_hhmm(s, is_end);
+              if (m < 0)
+                fail(c, n.Mark(), p,
+                     "got " + quoted(s) + " (expected " + (is_end ? core::kHhmmEndExpected : core::kHhmmStartExpected) +
+                         ")");
+              (is_end ? o.end_min : o.start_min) = m;
+            }};
   };
   static const std::vector<Key<T>> k{
       {"days", false,
@@ -406,10 +391,7 @@ Key<BusConfig> schedule_key() {
               const std::set<std::string> given = decode_mapping(n[i], ip, schedule_window_keys(), w, c);
               const bool target = given.count("target_W") != 0;
               const bool caps = given.count("import_limit_W") != 0 || given.count("export_limit_W") != 0;
-              if (target == caps)
-                fail(c, n[i].Mark(), ip,
-                     target ? "has both target_W and a limit (expected target_W, or import_limit_W/export_limit_W)"
-                            : "has neither target_W nor a limit (expected target_W, or import_limit_W/export_limit_W)");
+              if (const char* why = core::window_aim_error(target, caps)) fail(c, n[i].Mark(), ip, why);
               w.mode = caps ? core::BusMode::caps : core::BusMode::balance;
               if (const char* why = core::validate(w)) fail(c, n[i].Mark(), ip, why);
               out.push_back(w);

@@ -26,6 +26,7 @@
 #include "eqd/sim/rig.hpp"
 #include "eqd/sim/scenario.hpp"
 #include "laws/bound_lp.hpp"
+#include "laws/peak_bench.hpp"
 #include "laws/peer_laws.hpp"
 
 namespace {
@@ -605,10 +606,25 @@ int run(int argc, char** argv) {
       if (list.find("," + specs[i].column + ",") != std::string::npos) kept.push_back(specs[i]);
     specs = std::move(kept);
   }
-  std::vector<ScenarioRun> runs(files.size());
-  for (std::size_t s = 0; s < files.size(); ++s) {
-    runs[s].sc = sim::load_scenario(files[s]);
-    runs[s].rows.resize(specs.size());
+  // Scenarios with a target schedule or a tariff (issue #17) get the peak-shaving comparison instead:
+  // none, eqd as they configure it, the peak shaver's sweep (laws/peak_bench.hpp).
+  std::vector<ScenarioRun> runs;
+  std::vector<sim::Scenario> peak;
+  for (const std::string& f : files) {
+    sim::Scenario sc = sim::load_scenario(f);
+    if (bench::is_peak_scenario(sc)) {
+      peak.push_back(std::move(sc));
+      continue;
+    }
+    runs.emplace_back();
+    runs.back().sc = std::move(sc);
+    runs.back().rows.resize(specs.size());
+  }
+  if (!peak.empty()) bench::run_peak_bench(peak, jobs, out_dir);
+  if (runs.empty()) {
+    std::printf("\ntotal %.1f s (%u workers)\n",
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t_all).count(), jobs);
+    return 0;
   }
 
   // The bound does not depend on the law: one LP per scenario, on the free power of the "none" run,

@@ -6,6 +6,7 @@ if(GLPK_INCLUDE_DIR AND GLPK_LIBRARY)
   add_executable(bench_laws
     ${CMAKE_CURRENT_LIST_DIR}/bench_laws.cpp
     ${CMAKE_CURRENT_LIST_DIR}/laws/peer_laws.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/laws/peak_bench.cpp
     ${CMAKE_CURRENT_LIST_DIR}/laws/bound_lp.cpp)
   target_include_directories(bench_laws PRIVATE ${CMAKE_CURRENT_LIST_DIR} ${GLPK_INCLUDE_DIR})
   target_link_libraries(bench_laws PRIVATE eqd_sim ${GLPK_LIBRARY})

@@ -105,6 +105,13 @@ double PidLaw::decide(const BusView& v, double /*previous_W*/) noexcept {
   return filtered_W_;
 }
 
+double PeakShaverLaw::decide(const BusView& v, double /*previous_W*/) noexcept {
+  // Positive = into the buffers (eqd's sign; OpenEMS's ESS power is positive when discharging).
+  if (v.free_W >= p_.peak_shaving_power_W) return p_.peak_shaving_power_W - v.free_W;
+  if (v.free_W <= p_.recharge_power_W) return p_.recharge_power_W - v.free_W;
+  return 0.0;
+}
+
 FeedForwardLaw::FeedForwardLaw(const Params& p)
     : PeerLaw(p.period_s), p_(p), stage_W_(static_cast<std::size_t>(std::max(p.stages, 1)), 0.0) {}
 

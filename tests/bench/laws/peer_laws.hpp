@@ -129,6 +129,28 @@ class FeedForwardLaw final : public PeerLaw {
   std::vector<double> stage_W_;
 };
 
+/// OpenEMS-style peak shaver (OpenEMS "Controller.Ess.PeakShaving", symmetric): every second it takes the
+/// grid power the buffers do not cause (OpenEMS: grid meter + ESS power; here the core's free power, bus
+/// side) and discharges the buffers by the excess above peak_shaving_power_W, recharges them by the room
+/// below recharge_power_W, and otherwise leaves them at rest. One pair of thresholds all day: it sees no
+/// target schedule and no tariff, as OpenEMS's controller has none (its peak-shaving power is a fixed
+/// setting). OpenEMS hands the result to the ESS through its PID filter; here the core's allocation and
+/// capacity clamp apply it directly (the power is a feed-forward of the measured free power).
+class PeakShaverLaw final : public PeerLaw {
+ public:
+  struct Params {
+    double period_s = 1.0;              ///< OpenEMS's cycle time (1 s)
+    double peak_shaving_power_W = 0.0;  ///< grid import above this is a peak, shaved to it
+    double recharge_power_W = 0.0;      ///< grid import below this leaves room to recharge the buffers
+  };
+  explicit PeakShaverLaw(const Params& p) : PeerLaw(p.period_s), p_(p) {}
+  [[nodiscard]] const char* name() const noexcept override { return "peak-shaver"; }
+
+ private:
+  double decide(const BusView& v, double previous_W) noexcept override;
+  Params p_;
+};
+
 /// What-if: eqd's damped law as shipped but for its update gating (it updates every
 /// update_interval_s whether or not every buffer reported since the last command).
 class UngatedDampedLaw final : public core::BusLaw {

@@ -33,6 +33,10 @@ class RigLaw {
   [[nodiscard]] virtual core::Command command(std::size_t i) const noexcept = 0;
   /// Short name for reports.
   [[nodiscard]] virtual const char* name() const noexcept = 0;
+  /// Bus b's target schedule in the harness's clock (virtual ns), re-expanded at least every virtual
+  /// hour when the scenario has a wall clock (harness.start_local), as eqd's ScheduleThread does every
+  /// minute. Default: ignored (a law without schedules sees only the bus's own aim).
+  virtual void set_schedule(std::size_t /*bus*/, const core::BusSchedule& /*s*/) noexcept {}
 };
 
 /// CoreConfig for a rig: one BusParams per bus, buffers assigned with their BufferLimits.
@@ -55,6 +59,9 @@ class ControlCoreLaw final : public RigLaw {
     return core_.command_slot(static_cast<core::ChannelIndex>(i)).load();
   }
   [[nodiscard]] const char* name() const noexcept override { return "eqd-core"; }
+  void set_schedule(std::size_t bus, const core::BusSchedule& s) noexcept override {
+    core_.set_schedule(static_cast<core::BusIndex>(bus), s);
+  }
   /// The wrapped core (snapshots, request queue).
   core::ControlCore& core() noexcept { return core_; }
 
@@ -97,6 +104,9 @@ class LearningCoreLaw final : public RigLaw {
     return core_.command_slot(static_cast<core::ChannelIndex>(i)).load();
   }
   [[nodiscard]] const char* name() const noexcept override { return "eqd-core+predictor"; }
+  void set_schedule(std::size_t bus, const core::BusSchedule& s) noexcept override {
+    core_.set_schedule(static_cast<core::BusIndex>(bus), s);
+  }
   core::ControlCore& core() noexcept { return core_; }
   core::Predictor& predictor() noexcept { return predictor_; }
 
@@ -106,6 +116,16 @@ class LearningCoreLaw final : public RigLaw {
   core::PlanService plans_;
   bool strip_;
   bool strip_steps_;
+};
+
+/// A two-rate tariff with a demand charge (scenario YAML: `tariff:`), for the cost figures of BusMetrics.
+/// Grid import only is billed (export earns nothing). Plain data.
+struct Tariff {
+  bool defined = false;
+  core::ScheduleWindow peak{};  ///< the peak-rate period (days, start, end of the wall clock); its aim unused
+  double peak_price_per_kWh = 0.0;
+  double offpeak_price_per_kWh = 0.0;
+  double demand_price_per_kW = 0.0;  ///< per kW of the highest quarter-hour average import of the run
 };
 
 /// Timing of the harness (scenario YAML: `harness:`).
@@ -120,6 +140,12 @@ struct HarnessConfig {
   double metrics_from_s = 0.0;  ///< metrics_from_s: grid exchange, residual RMS/peak, flips, travel ignore earlier data
   double flip_threshold_W =
       0.0;  ///< flip_threshold_W: |command| below this does not count as a direction (0 = 1 % of rated)
+  /// start_local given: the wall clock of virtual time 0 is known, target schedules are expanded and
+  /// tariff periods read on it. Quarter hours are counted on it either way (from local 00:00 if not given).
+  bool calendar = false;
+  std::int64_t start_local_s = 0;   ///< start_local: local wall time at 0 s, seconds since 1970-01-01T00:00 local
+  std::int64_t utc_offset_min = 0;  ///< utc_offset_min: local - UTC of the scenario's fixed zone (no DST)
+  Tariff tariff;                    ///< the scenario's `tariff:` (not under harness: in the YAML)
 };
 
 /// Something that happens to the rig or eqd at a given time (scenario YAML: `events:`).
@@ -160,6 +186,14 @@ struct BusMetrics {
   double setpoint_travel_W = 0.0;  ///< sum of |change| of the total commanded power, from metrics_from_s
   double buffer_v_min_V = 0.0, buffer_v_max_V = 0.0;  ///< extremes over all buffers
   double window_margin_min_V = 0.0;  ///< min over buffers and time of distance inside the window (< 0: outside)
+  /// Highest average grid import over a whole quarter hour of the wall clock (the utilities' demand
+  /// figure), bus side, from metrics_from_s; the same for the free power (no equalization). 0: none.
+  double peak_import_15min_W = 0.0, free_peak_import_15min_W = 0.0;
+  double buffer_throughput_J = 0.0;  ///< energy through the buffers, battery side, charge + discharge
+  /// With a tariff: import energy x its period's price, with and without equalization, and the demand
+  /// charge (peak_import_15min kW x demand price).
+  double energy_cost = 0.0, free_energy_cost = 0.0;
+  double demand_charge = 0.0, free_demand_charge = 0.0;
   /// grid exchange with / without equalization: (import+export) / (free import+export); 1 if no free exchange.
   [[nodiscard]] double exchange_ratio() const noexcept {
     const double without = free_import_J + free_export_J;
@@ -208,6 +242,12 @@ class Harness {
 
   void apply_event(const Event& e) noexcept;
   void record() noexcept;
+  /// Expands every bus's target schedule (and the tariff's peak period) at virtual now_ns and hands them
+  /// to the law.
+  void expand_calendar(std::int64_t now_ns) noexcept;
+  /// The quarter-hour blocks of the wall clock: closes the one that ended before now_ns, opens the next.
+  void track_quarters(std::int64_t now_ns) noexcept;
+  [[nodiscard]] double price_per_kWh(std::int64_t at_ns) const noexcept;
 
   Rig& rig_;
   RigLaw& law_;
@@ -231,6 +271,19 @@ class Harness {
   std::vector<BusMeter> meter_at_from_;  ///< per bus: the meters when metrics_from_s was reached
   bool meters_taken_ = false;
   std::vector<std::size_t> bus_of_;  ///< per channel, cached
+  // Wall clock (cfg_.calendar): schedules in the harness's clock, per bus, and the tariff's peak period.
+  std::vector<core::BusSchedule> schedules_;
+  core::BusSchedule tariff_periods_{};
+  std::int64_t start_utc_ns_ = 0;
+  std::int64_t next_expand_ns_ = 0;
+  // Quarter hours of the wall clock: the block being measured, where it began, and per bus the meters
+  // at its start and the running figures.
+  std::int64_t quarter_ = 0;
+  std::int64_t quarter_start_ns_ = 0;
+  bool quarter_open_ = false, quarter_whole_ = false;
+  std::vector<double> q_import0_J_, q_free0_J_;
+  std::vector<double> peak_q_W_, free_peak_q_W_, cost_, free_cost_;
+  std::vector<double> throughput_J_;
   double now_s_ = 0.0;
   std::int64_t step_ = 0;
   std::uint32_t heartbeat_ = 0;

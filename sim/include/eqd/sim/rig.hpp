@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "eqd/core/params.hpp"
+#include "eqd/core/schedule.hpp"
 #include "eqd/sim/controller_model.hpp"
 
 namespace eqd::sim {
@@ -18,6 +19,9 @@ namespace eqd::sim {
 struct BusSpec {
   std::string name;
   core::BusParams params{};  ///< control parameters handed to eqd (target_W, tau_s, ...)
+  /// Target schedule (YAML: `schedule`, eqd's config syntax): windows of the harness's wall clock
+  /// (harness.start_local) with their own target or caps; the harness expands them for the law.
+  std::vector<core::ScheduleWindow> schedule;
 };
 
 /// One controller and its channels (YAML: `controllers[]`).

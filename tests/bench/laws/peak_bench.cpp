@@ -1,0 +1,171 @@
+#include "laws/peak_bench.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "laws/peer_laws.hpp"
+
+namespace eqd::bench {
+namespace {
+
+constexpr double kJPerKWh = 3.6e6;
+
+/// One law setting of the peak comparison.
+struct PeakSpec {
+  std::string family;  ///< none, eqd, shaver
+  std::string label;
+  std::function<std::unique_ptr<sim::RigLaw>(core::CoreConfig)> make;
+};
+
+struct PeakRow {
+  std::string family, label;
+  sim::BusMetrics m;
+  double wall_s = 0.0;
+};
+
+// The peak shaver's sweep: peak_shaving_power as a fraction of the scenario's cap (at it, and 10 %
+// below it for a margin), recharge_power as a fraction of the cap.
+constexpr double kShavePeakFractions[] = {1.0, 0.9};
+constexpr double kShaveRechargeFractions[] = {0.25, 0.5, 0.75};
+
+/// The scenario's import cap: the lowest import limit among the windows of the measured bus, else the
+/// bus's own import limit (caps mode), else 0.
+double scenario_cap_W(const sim::Scenario& s) {
+  const sim::BusSpec& b = s.rig.buses[s.expect.bus];
+  double cap = std::numeric_limits<double>::infinity();
+  for (const core::ScheduleWindow& w : b.schedule)
+    if (w.mode == core::BusMode::caps && std::isfinite(w.import_limit_W)) cap = std::min(cap, w.import_limit_W);
+  if (std::isfinite(cap)) return cap;
+  return b.params.mode == core::BusMode::caps ? b.params.import_limit_W : 0.0;
+}
+
+std::vector<PeakSpec> peak_specs(double cap_W) {
+  std::vector<PeakSpec> specs;
+  specs.push_back({"none", "none", [](core::CoreConfig) { return std::make_unique<NoEqualizationLaw>(); }});
+  // eqd as the scenario configures it (its law, mode, caps and schedule), as shipped: with its predictor
+  // (learned forecasts) and without.
+  specs.push_back({"eqd", "eqd as configured (predictor on, as shipped)",
+                   [](core::CoreConfig c) { return std::make_unique<sim::LearningCoreLaw>(c, false); }});
+  specs.push_back({"eqd", "eqd as configured, no predictor",
+                   [](core::CoreConfig c) { return std::make_unique<sim::ControlCoreLaw>(c); }});
+  for (const double pf : kShavePeakFractions) {
+    for (const double rf : kShaveRechargeFractions) {
+      PeakShaverLaw::Params p;
+      p.peak_shaving_power_W = pf * cap_W;
+      p.recharge_power_W = rf * cap_W;
+      char label[96];
+      std::snprintf(label, sizeof label, "peak shaver %.1f / %.1f kW", p.peak_shaving_power_W / 1000.0,
+                    p.recharge_power_W / 1000.0);
+      specs.push_back({"shaver", label, [p](core::CoreConfig c) {
+                         return std::make_unique<sim::ControlCoreLaw>(with_law<PeakShaverLaw>(c, p));
+                       }});
+    }
+  }
+  return specs;
+}
+
+PeakRow run_one(const sim::Scenario& sc, const PeakSpec& spec) {
+  sim::Rig rig(sc.rig);
+  std::unique_ptr<sim::RigLaw> law = spec.make(sim::make_core_config(rig));
+  sim::Harness h(rig, *law, sc.harness, sc.events);
+  const auto t0 = std::chrono::steady_clock::now();
+  h.run();
+  PeakRow r;
+  r.family = spec.family;
+  r.label = spec.label;
+  r.m = h.metrics(sc.expect.bus);
+  r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+}  // namespace
+
+bool is_peak_scenario(const sim::Scenario& s) {
+  if (s.harness.tariff.defined) return true;
+  return std::any_of(s.rig.buses.begin(), s.rig.buses.end(), [](const sim::BusSpec& b) { return !b.schedule.empty(); });
+}
+
+void run_peak_bench(const std::vector<sim::Scenario>& scenarios, unsigned jobs, const std::filesystem::path& out_dir) {
+  struct Job {
+    std::size_t scenario, spec;
+  };
+  std::vector<std::vector<PeakSpec>> specs;
+  std::vector<std::vector<PeakRow>> rows(scenarios.size());
+  std::vector<Job> todo;
+  for (std::size_t s = 0; s < scenarios.size(); ++s) {
+    specs.push_back(peak_specs(scenario_cap_W(scenarios[s])));
+    rows[s].resize(specs[s].size());
+    for (std::size_t k = 0; k < specs[s].size(); ++k) todo.push_back({s, k});
+  }
+  std::atomic<std::size_t> next{0};
+  std::vector<std::string> errors(jobs);
+  std::vector<std::thread> workers;
+  for (unsigned w = 0; w < jobs; ++w) {
+    workers.emplace_back([&, w] {
+      for (std::size_t j = next++; j < todo.size(); j = next++) {
+        const Job& jb = todo[j];
+        try {
+          rows[jb.scenario][jb.spec] = run_one(scenarios[jb.scenario], specs[jb.scenario][jb.spec]);
+        } catch (const std::exception& e) {
+          errors[w] = scenarios[jb.scenario].name + ": " + specs[jb.scenario][jb.spec].label + ": " + e.what();
+        }
+      }
+    });
+  }
+  for (std::thread& t : workers) t.join();
+  for (const std::string& e : errors)
+    if (!e.empty()) throw std::runtime_error(e);
+
+  std::ofstream csv(out_dir / "peak.csv");
+  csv << "scenario,family,law,peak_15min_import_kW,free_peak_15min_import_kW,throughput_kWh,energy_cost,"
+         "demand_charge,total_cost,wall_s\n";
+  for (std::size_t s = 0; s < scenarios.size(); ++s) {
+    const sim::Scenario& sc = scenarios[s];
+    const bool tariff = sc.harness.tariff.defined;
+    const double cap_W = scenario_cap_W(sc);
+    const sim::BusMetrics& none = rows[s][0].m;
+    std::printf("\n#### %s (peak shaving, issue #17)\n\n", sc.name.c_str());
+    std::printf(
+        "bus %s, cap %.1f kW in its schedule's windows; figures from %.0f s; unbalanced 15-min peak %.2f kW\n\n",
+        sc.rig.buses[sc.expect.bus].name.c_str(), cap_W / 1000.0, sc.harness.metrics_from_s,
+        none.free_peak_import_15min_W / 1000.0);
+    std::printf("| law | peak 15-min import kW | vs none | buffer throughput kWh |%s harness s |\n",
+                tariff ? " energy cost | demand charge | total cost |" : "");
+    std::printf("|---|---:|---:|---:|%s---:|\n", tariff ? "---:|---:|---:|" : "");
+    const PeakRow* best_shaver = nullptr;
+    for (const PeakRow& r : rows[s]) {
+      const double peak_kW = r.m.peak_import_15min_W / 1000.0;
+      const double rel =
+          none.peak_import_15min_W > 0.0 ? (r.m.peak_import_15min_W / none.peak_import_15min_W - 1.0) * 100.0 : 0.0;
+      const double kWh = r.m.buffer_throughput_J / kJPerKWh;
+      std::printf("| %s | %.2f | %+.0f %% | %.1f |", r.label.c_str(), peak_kW, rel, kWh);
+      if (tariff)
+        std::printf(" %.2f | %.2f | %.2f |", r.m.energy_cost, r.m.demand_charge, r.m.energy_cost + r.m.demand_charge);
+      std::printf(" %.1f |\n", r.wall_s);
+      if (r.family == "shaver" &&
+          (best_shaver == nullptr || r.m.peak_import_15min_W < best_shaver->m.peak_import_15min_W ||
+           (r.m.peak_import_15min_W == best_shaver->m.peak_import_15min_W &&
+            r.m.buffer_throughput_J < best_shaver->m.buffer_throughput_J)))
+        best_shaver = &r;
+      csv << sc.name << ',' << r.family << ",\"" << r.label << "\"," << peak_kW << ','
+          << r.m.free_peak_import_15min_W / 1000.0 << ',' << kWh << ',' << r.m.energy_cost << ',' << r.m.demand_charge
+          << ',' << r.m.energy_cost + r.m.demand_charge << ',' << r.wall_s << '\n';
+    }
+    if (best_shaver != nullptr)
+      std::printf("\nlowest peak of the peak shaver sweep: %s, %.2f kW at %.1f kWh through the buffers\n",
+                  best_shaver->label.c_str(), best_shaver->m.peak_import_15min_W / 1000.0,
+                  best_shaver->m.buffer_throughput_J / kJPerKWh);
+  }
+}
+
+}  // namespace eqd::bench
