@@ -3,8 +3,9 @@
 #   1. the normal build (RelWithDebInfo): every test, every label (unit, scenario, integration, stress,
 #      vm, systemd, ...); the benchmarks are built too, so that they cannot rot;
 #   2. an ASan+UBSan build: every test but those that boot a VM (label vm/systemd), the slow ones (label
-#      slow) and the PostgreSQL one (label postgresql: libpq is not instrumented; most of its time is
-#      starting the server);
+#      slow), the PostgreSQL one (label postgresql: libpq is not instrumented; most of its time is
+#      starting the server) and the shell-completion ones (label shell: they test bash/zsh scripts);
+#      the tests' own code is compiled at -O0 there (tests/CMakeLists.txt), the code under test at -O1;
 #   3. a TSan build of the concurrent parts: the tests labelled tsan (control core, pollers, history writer, control
 #      API server, handover, eqd + eqsim end to end).
 # Usage: scripts/test.sh [--only normal|asan|tsan] [--jobs N]
@@ -78,7 +79,7 @@ stage normal build-test "-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_REL
 # Sanitizer builds at -O1 with light debug info: what ASan/TSan recommend, and much quicker to build
 # on 2 cores than -O2 -g (CI must stay under 30 minutes).
 san_flags="-DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-O1\ -g1 -DEQD_BUILD_BENCH=OFF"
-stage asan build-asan "$san_flags -DEQD_SANITIZE=address" "" "-LE vm|systemd|slow|postgresql"
+stage asan build-asan "$san_flags -DEQD_SANITIZE=address" "" "-LE vm|systemd|slow|postgresql|shell"
 stage tsan build-tsan "$san_flags -DEQD_SANITIZE=thread" \
   "eqd eqsim core_unit_tests core_alloc_test core_stress_test core_planner_test modbus_poller_test sunspec_client_test control_unit_tests daemon_unit_tests history_unit_tests handover_test e2e_test" \
   "-L tsan"

@@ -71,6 +71,14 @@ core::BusParams parse_bus_params(const YAML::Node& n, const YamlCtx& c, const st
   core::set_runtime_value(mode_row, b, m);
   b.import_limit_W = c.num(n, "import_limit_W", p, b.import_limit_W, 0.0, kBig);
   b.export_limit_W = c.num(n, "export_limit_W", p, b.export_limit_W, 0.0, kBig);
+  // Valley filling: the rows of the run-time table, with their bounds (as eqd's configuration reads them).
+  for (const char* name : {"valley_fill", "fill_margin", "fill_lead_s", "fill_energy_Wh"}) {
+    const core::RuntimeParam& row = *core::find_runtime_param(name);
+    const double now = core::runtime_value(row, b);
+    core::set_runtime_value(row, b,
+                            row.flag ? (c.boolean(n, name, p, now != 0.0) ? 1.0 : 0.0)
+                                     : c.num(n, name, p, now, row.min_exclusive ? row.min + 1e-9 : row.min, row.max));
+  }
   return b;
 }
 
@@ -290,7 +298,7 @@ core::BufferLimits parse_buffer(const Merged& m, const YamlCtx& c, const Convert
     if (node)
       c.check_keys(node, path,
                    {"max_charge_W", "max_discharge_W", "max_charge_A", "max_discharge_A", "v_min_V", "v_max_V",
-                    "hysteresis_V", "efficiency"});
+                    "hysteresis_V", "efficiency", "capacity_Wh"});
   auto num = [&](const char* k, double def, double lo, double hi) {
     return m.with(k, [&](const YAML::Node& n, const std::string& p) { return n ? c.num(n, k, p, def, lo, hi) : def; });
   };
@@ -305,6 +313,8 @@ core::BufferLimits parse_buffer(const Merged& m, const YamlCtx& c, const Convert
   l.hysteresis_V = num("hysteresis_V", l.hysteresis_V, 0.0, 100.0);
   // What eqd is told about the buffer's converter; defaults to the simulated converter's truth.
   l.efficiency = num("efficiency", conv.efficiency, 0.5, 1.0);
+  // What eqd is told of the buffer's usable energy (valley filling); 0 = not known, as in eqd's config.
+  l.capacity_Wh = num("capacity_Wh", 0.0, 0.0, 1.0e9);
   const YAML::Node at = m.own ? m.own : m.tmpl;
   const std::string at_path = m.own ? m.own_path : m.tmpl_path;
   if (l.v_min_V >= l.v_max_V) c.fail(at, at_path, "v_min_V must be below v_max_V");
@@ -335,9 +345,29 @@ RigSpec parse_rig(const YAML::Node& root, const YamlCtx& c, const std::string& b
     const YAML::Node b = root["buses"][i];
     const std::string p = path("buses[" + std::to_string(i) + "]");
     c.check_keys(b, p,
-                 {"name", "law", "target_W", "tau_s", "deadband_W", "slew_W_per_s", "flip_dwell_s", "update_interval_s",
-                  "trim_tau_s", "trim_max_fraction", "hold_max_s", "max_age_ms", "lease_ms", "use_forecast",
-                  "forecast_horizon_s", "mode", "import_limit_W", "export_limit_W", "schedule"});
+                 {"name",
+                  "law",
+                  "target_W",
+                  "tau_s",
+                  "deadband_W",
+                  "slew_W_per_s",
+                  "flip_dwell_s",
+                  "update_interval_s",
+                  "trim_tau_s",
+                  "trim_max_fraction",
+                  "hold_max_s",
+                  "max_age_ms",
+                  "lease_ms",
+                  "use_forecast",
+                  "forecast_horizon_s",
+                  "mode",
+                  "import_limit_W",
+                  "export_limit_W",
+                  "schedule",
+                  "valley_fill",
+                  "fill_margin",
+                  "fill_lead_s",
+                  "fill_energy_Wh"});
     BusSpec bs{c.str(b, "name", p, "", true), parse_bus_params(b, c, p), {}};
     if (b["schedule"]) bs.schedule = parse_target_schedule(b["schedule"], c, p + ".schedule");
     if (!bus_index.emplace(bs.name, i).second) c.fail(b["name"], p + ".name", "duplicate bus name '" + bs.name + "'");

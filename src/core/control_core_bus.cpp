@@ -247,6 +247,13 @@ BusParams ControlCore::valley_fill(BusIndex b, std::int64_t now_ns, double dt_s,
   bus.needs.observe(occ, caps_window, now_ns, dt_s, std::max(0.0, -desired_eq_W(aim, acc_[b].free_W)));
   bus.fill = plan_fill(sched, occ != nullptr ? occ->window : -1, now_ns, bus.needs, bus.params, fb);
   if (bus.fill.fill_W <= 0.0) return aim;
+  // Charging for a window must not raise the import above that window's own cap: the cap is the
+  // lab's acceptable peak, and a fill above it would make a new demand peak before the window. So the
+  // buffers fill the valleys below it (and take less, or nothing, while the load is near it).
+  const ScheduleWindow& next = sched.windows[static_cast<std::size_t>(bus.fill.window)];
+  const double next_cap_W = std::isfinite(next.import_limit_W) ? next.import_limit_W : bus.params.import_limit_W;
+  bus.fill.fill_W = std::min(bus.fill.fill_W, std::max(0.0, next_cap_W - acc_[b].free_W));
+  if (bus.fill.fill_W <= 0.0) return aim;
   BusParams with_fill = aim;
   with_fill.fill_W = bus.fill.fill_W;
   return with_fill;

@@ -95,12 +95,14 @@ FillPlan plan_fill(const BusSchedule& s, int active_window, std::int64_t now_ns,
   const double seen_J = needs.largest_J(next->window);
   const double base_J = std::isfinite(seen_J) ? seen_J : p.fill_energy_Wh * 3600.0;
   if (!(base_J > 0.0) && !std::isfinite(seen_J)) return plan;  // not seen yet, nothing assumed
-  plan.need_J = base_J * (1.0 + p.fill_margin);
+  // The window's need is bus side; the buffers must hold it battery side: discharging E delivers
+  // E * efficiency to the bus.
+  const double eff = std::clamp(b.efficiency, 0.5, 1.0);
+  plan.need_J = base_J * (1.0 + p.fill_margin) / eff;
   if (!(b.capacity_J > 0.0)) {
     plan.shortfall_J = plan.need_J;
     return plan;
   }
-  const double eff = std::clamp(b.efficiency, 0.5, 1.0);
   const double charge_s = std::clamp(plan.starts_in_s, 0.0, p.fill_lead_s);
   const double reachable_J = std::min(b.capacity_J, b.stored_J + b.charge_rate_W * eff * charge_s);
   plan.shortfall_J = std::max(0.0, plan.need_J - reachable_J);

@@ -63,10 +63,12 @@ struct EnergyGauge {
 struct FillPlan {
   int window = -1;  ///< the next caps window (index into the schedule's windows), -1: none ahead
   double starts_in_s = std::numeric_limits<double>::quiet_NaN();  ///< until its next start
-  double need_J = std::numeric_limits<double>::quiet_NaN();       ///< what it needs, margin included (NaN: unknown)
-  double stored_J = 0.0;                                          ///< the buffers' stored energy (estimate)
-  double capacity_J = 0.0;                                        ///< their capacity (buffers with capacity_Wh)
-  double fill_W = 0.0;                                            ///< the charge asked for now (bus side, >= 0)
+  /// What it needs stored in the buffers (battery side: its bus-side need / efficiency), margin
+  /// included (NaN: unknown).
+  double need_J = std::numeric_limits<double>::quiet_NaN();
+  double stored_J = 0.0;     ///< the buffers' stored energy (estimate)
+  double capacity_J = 0.0;   ///< their capacity (buffers with capacity_Wh)
+  double fill_W = 0.0;       ///< the charge asked for now (bus side, >= 0)
   double shortfall_J = 0.0;  ///< need the buffers are not expected to hold at the window's start
 };
 
