@@ -46,7 +46,7 @@ _eqctl() {
       --socket) sock=(--socket "${words[i + 1]/#\~\//$HOME/}"); ((i++)) ;;
       --socket=*) sock=(--socket "${words[i]#--socket=}") ;;
       --bus | --role | -n | --interval | --max-charge-W | --max-discharge-W | --max-charge-A | --max-discharge-A | \
-        --v-min-V | --v-max-V | --hysteresis-V | --efficiency | --capacity-Wh | --since | --user | --channel | --limit | \
+        --v-min-V | --v-max-V | --hysteresis-V | --efficiency | --capacity-Wh | --soc-min-pct | --soc-max-pct | --since | --user | --channel | --limit | \
         --from | --to | --by | --tariff | --format | --buffer-capacity-kWh) ((i++)) ;;  # and their value
       -*) ;;
       *)
@@ -74,7 +74,7 @@ _eqctl() {
     --format) mapfile -t COMPREPLY < <(compgen -W "table csv json html" -- "$cur"); return ;;
     --tariff) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
     --max-charge-W | --max-discharge-W | --max-charge-A | --max-discharge-A | --v-min-V | --v-max-V | \
-      --hysteresis-V | --efficiency | --capacity-Wh | -n | --interval) return ;;  # a number: nothing to offer
+      --hysteresis-V | --efficiency | --capacity-Wh | --soc-min-pct | --soc-max-pct | -n | --interval) return ;;  # a number: nothing to offer
   esac
 
   # Options of the command, and what its next argument may be (asked from the daemon only when needed).
@@ -90,7 +90,7 @@ _eqctl() {
       esac ;;
     watch) opts="--interval --bus" ;;
     assign)
-      opts="--bus --max-charge-W --max-discharge-W --max-charge-A --max-discharge-A --v-min-V --v-max-V --hysteresis-V --efficiency --capacity-Wh"
+      opts="--bus --max-charge-W --max-discharge-W --max-charge-A --max-discharge-A --v-min-V --v-max-V --hysteresis-V --efficiency --capacity-Wh --soc-min-pct --soc-max-pct"
       ((nargs == 0)) && ask=test-channels ;;
     release) ((nargs == 0)) && ask=eq-channels ;;
     audit) opts="--since --user --channel --limit" ;;

@@ -38,7 +38,7 @@ _eqctl() {
       --socket) sock=(--socket ${(Q)words[i+1]/#\~\//$HOME/}); (( i++ )) ;;
       --socket=*) sock=(--socket ${(Q)words[i]#--socket=}) ;;
       --bus|--role|-n|--interval|--max-charge-W|--max-discharge-W|--max-charge-A|--max-discharge-A|\
-      --v-min-V|--v-max-V|--hysteresis-V|--efficiency|--capacity-Wh|--since|--user|--channel|--limit|\
+      --v-min-V|--v-max-V|--hysteresis-V|--efficiency|--capacity-Wh|--soc-min-pct|--soc-max-pct|--since|--user|--channel|--limit|\
       --from|--to|--by|--tariff|--format|--buffer-capacity-kWh) (( i++ )) ;;  # and their value
       -*) ;;
       *)
@@ -66,7 +66,7 @@ _eqctl() {
     --format) compadd -- table csv json html; return ;;
     --tariff) _files; return ;;
     --max-charge-W|--max-discharge-W|--max-charge-A|--max-discharge-A|--v-min-V|--v-max-V|--hysteresis-V|\
-    --efficiency|--capacity-Wh|-n|--interval) _message 'a number'; return ;;
+    --efficiency|--capacity-Wh|--soc-min-pct|--soc-max-pct|-n|--interval) _message 'a number'; return ;;
   esac
 
   local -a opts
@@ -75,7 +75,7 @@ _eqctl() {
     controllers) [[ $sub == adopt ]] && opts=(--bus) ;;
     watch) opts=(--interval --bus) ;;
     assign) opts=(--bus --max-charge-W --max-discharge-W --max-charge-A --max-discharge-A --v-min-V --v-max-V
-                  --hysteresis-V --efficiency --capacity-Wh) ;;
+                  --hysteresis-V --efficiency --capacity-Wh --soc-min-pct --soc-max-pct) ;;
     set) opts=(--bus) ;;
     audit) opts=(--since --user --channel --limit) ;;
     report) opts=(--from --to --by --bus --tariff --format --buffer-capacity-kWh) ;;

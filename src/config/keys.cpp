@@ -661,6 +661,10 @@ const std::vector<Key<BufferConfig>>& buffer_keys() {
           "efficiency", [](T& o) -> double& { return o.limits.efficiency; }, Bound{0.5, 1.0}, ""),
       real_key<T>(
           "capacity_Wh", [](T& o) -> double& { return o.limits.capacity_Wh; }, Bound{0.0, 1.0e9}, "Wh"),
+      real_key<T>(
+          "soc_min_pct", [](T& o) -> double& { return o.limits.soc_min_pct; }, Bound{0.0, 100.0}, "%"),
+      real_key<T>(
+          "soc_max_pct", [](T& o) -> double& { return o.limits.soc_max_pct; }, Bound{0.0, 100.0}, "%"),
   };
   return k;
 }

@@ -12,7 +12,7 @@ namespace {
 constexpr double kTaperFraction = 0.03;
 }  // namespace
 
-Headroom compute_headroom(const BufferLimits& lim, double voltage_V, WindowState& w) noexcept {
+Headroom compute_headroom(const BufferLimits& lim, double voltage_V, double soc_pct, WindowState& w) noexcept {
   // Hysteresis: once a limit is reached the direction stays blocked until the voltage has come back
   // hysteresis_V inside the window, so a battery resting at its limit does not toggle on and off.
   if (voltage_V >= lim.v_max_V) {
@@ -46,6 +46,28 @@ Headroom compute_headroom(const BufferLimits& lim, double voltage_V, WindowState
     h.discharge_W *= std::clamp((voltage_V - lim.v_min_V) / taper_V, 0.0, 1.0);
   }
   h.window_pos = span > 0.0 ? std::clamp((voltage_V - lim.v_min_V) / span, 0.0, 1.0) : 0.5;
+  if (!std::isfinite(soc_pct)) {
+    w.soc_charge_blocked = w.soc_discharge_blocked = false;
+    return h;
+  }
+  // The state-of-charge window, where the controller reports one: the same rules in percent.
+  if (soc_pct >= lim.soc_max_pct) {
+    w.soc_charge_blocked = true;
+  } else if (soc_pct <= lim.soc_max_pct - kSocHysteresis_pct) {
+    w.soc_charge_blocked = false;
+  }
+  if (soc_pct <= lim.soc_min_pct) {
+    w.soc_discharge_blocked = true;
+  } else if (soc_pct >= lim.soc_min_pct + kSocHysteresis_pct) {
+    w.soc_discharge_blocked = false;
+  }
+  if (w.soc_charge_blocked) h.charge_W = 0.0;
+  if (w.soc_discharge_blocked) h.discharge_W = 0.0;
+  const double soc_span = lim.soc_max_pct - lim.soc_min_pct;
+  const double taper_pct = std::max(kSocHysteresis_pct, kTaperFraction * soc_span);
+  h.charge_W *= std::clamp((lim.soc_max_pct - soc_pct) / taper_pct, 0.0, 1.0);
+  h.discharge_W *= std::clamp((soc_pct - lim.soc_min_pct) / taper_pct, 0.0, 1.0);
+  h.window_pos = soc_span > 0.0 ? std::clamp((soc_pct - lim.soc_min_pct) / soc_span, 0.0, 1.0) : 0.5;
   return h;
 }
 

@@ -182,8 +182,9 @@ void ControlCore::confirm_command(ChannelIndex i, std::int64_t now_ns) noexcept 
 }
 
 void ControlCore::refresh_headroom(Cold& c) noexcept {
-  c.headroom = compute_headroom(c.limits, c.voltage_V, c.window);
+  c.headroom = compute_headroom(c.limits, c.voltage_V, static_cast<double>(c.soc_pct), c.window);
   c.headroom_voltage_V = c.voltage_V;
+  c.headroom_soc_pct = c.soc_pct;
   c.headroom_stale = false;
   const double eff = c.limits.efficiency;
   c.headroom_bus_charge_W = c.headroom.charge_W / eff;
@@ -213,6 +214,7 @@ void ControlCore::take_sample(ChannelIndex i, const Reading& s, Health health) n
   Cold& c = cold_[i];
   c.voltage_V = s.voltage_V;
   c.power_W = s.power_W;
+  c.soc_pct = s.soc_pct;
   c.receive_time_ns = s.receive_time_ns;
   c.state = s.state;
   c.equalization_mode = s.equalization_mode;

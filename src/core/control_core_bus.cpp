@@ -1,6 +1,7 @@
 // Pass 2 of the control cycle, per bus: buffers' roles and usability, the law, allocation, commands,
 // energy accounting and the bus snapshot. Control thread only. See control_core.hpp.
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 
@@ -99,7 +100,9 @@ ControlCore::BusGather ControlCore::gather_buffers(BusIndex b, std::int64_t now_
     if (!step_role(b, i, fresh, now_ns)) continue;  // released: a test channel again
     if (hot_[i].role != Role::equalization) continue;
     ++acc.buffers;
-    if (c.headroom_stale || !same_bits(c.voltage_V, c.headroom_voltage_V)) refresh_headroom(c);
+    if (c.headroom_stale || !same_bits(c.voltage_V, c.headroom_voltage_V) ||
+        std::bit_cast<std::uint32_t>(c.soc_pct) != std::bit_cast<std::uint32_t>(c.headroom_soc_pct))
+      refresh_headroom(c);
     // A stale buffer is excluded (its share goes to the others) unless nothing on the bus is fresh:
     // then the whole bus ramps down, stale buffers included, rather than stepping to 0 W.
     const bool ramp_candidate = !acc.any_fresh && c.health == Health::stale && c.receive_time_ns > resume_ns_;
@@ -233,7 +236,8 @@ BusParams ControlCore::valley_fill(BusIndex b, std::int64_t now_ns, double dt_s,
     }
     // The measured power counts only while the sample is fresh (a stale one would be integrated again).
     const bool fresh = c.health == Health::ok && c.receive_time_ns > resume_ns_;
-    c.gauge.update(c.limits.capacity_Wh * 3600.0, c.window, c.headroom.window_pos, fresh ? c.power_W : 0.0, dt_s);
+    c.gauge.update(c.limits.capacity_Wh * 3600.0, c.window, c.headroom.window_pos, fresh ? c.power_W : 0.0, dt_s,
+                   std::isfinite(c.soc_pct));
     fb.stored_J += c.gauge.stored_J;
     fb.capacity_J += c.limits.capacity_Wh * 3600.0;
     fb.charge_rate_W += c.limits.max_charge_W / c.limits.efficiency;

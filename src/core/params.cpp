@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "eqd/core/allocator.hpp"
 #include "eqd/core/bus_law.hpp"
 #include "eqd/core/control_core.hpp"
 #include "eqd/core/forecast_path.hpp"
@@ -69,6 +70,9 @@ const char* validate(const BufferLimits& l) noexcept {
   if (!std::isfinite(l.efficiency) || l.efficiency < 0.5 || l.efficiency > 1.0)
     return "efficiency: must be within 0.5..1";
   if (!within(l.capacity_Wh, 0.0, 1.0e9)) return "capacity_Wh: must be within 0..1e9 Wh (0 = not known)";
+  if (!within(l.soc_min_pct, 0.0, 100.0) || !within(l.soc_max_pct, 0.0, 100.0) ||
+      !(l.soc_max_pct - l.soc_min_pct > 2.0 * kSocHysteresis_pct))
+    return "soc_min_pct/soc_max_pct: must be within 0..100 % with soc_min_pct more than 2 % below soc_max_pct";
   return nullptr;
 }
 

@@ -58,10 +58,15 @@ int WindowNeeds::seen(int w) const noexcept {
   return w < 0 || w >= static_cast<int>(kMaxScheduleWindows) ? 0 : count_[static_cast<std::size_t>(w)];
 }
 
-void EnergyGauge::update(double capacity_J, const WindowState& w, double window_pos, double power_W,
-                         double dt_s) noexcept {
+void EnergyGauge::update(double capacity_J, const WindowState& w, double window_pos, double power_W, double dt_s,
+                         bool soc_reported) noexcept {
   if (!(capacity_J > 0.0)) {
     known = false;
+    return;
+  }
+  if (soc_reported) {
+    stored_J = std::clamp(window_pos, 0.0, 1.0) * capacity_J;
+    known = true;
     return;
   }
   if (!known) {

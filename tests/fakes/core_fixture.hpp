@@ -28,6 +28,7 @@ struct CoreFixture {
     fresh.assign(channels, true);
     last_time.assign(channels, 0);
     forecast.assign(channels, std::numeric_limits<float>::quiet_NaN());
+    soc.assign(channels, std::numeric_limits<float>::quiet_NaN());
   }
 
   static core::BufferLimits limits(double max_W = 2000.0) {
@@ -63,6 +64,7 @@ struct CoreFixture {
       s.voltage_V = voltage[i];
       s.power_W = power[i];
       s.forecast_W = forecast[i];
+      s.soc_pct = soc[i];
       s.current_A = power[i] / voltage[i];
       s.state = state[i];
       s.equalization_mode = eq_mode[i];
@@ -107,6 +109,7 @@ struct CoreFixture {
   std::vector<bool> eq_mode, follow, fresh;
   std::vector<std::int64_t> last_time;
   std::vector<float> forecast;  ///< announced mean power (Sample::forecast_W); NaN = none
+  std::vector<float> soc;       ///< reported state of charge, % (Sample::soc_pct); NaN = none
   std::int64_t now_ns = 1'000'000'000;
 };
 

@@ -284,7 +284,9 @@ def run_complete(shell, eqctl, completion_file):
         check(line == eqctl + " status ", "%s: status<TAB> gave %r" % (shell, line))
         line = sh.line_after(eqctl + " status \t")
         check(line == eqctl + " status ", "%s: status <TAB> inserted something: %r" % (shell, line))
-        out = sh.type(eqctl + " controllers " + list_keys)
+        # settle 1.5 s, as below: under a loaded CI machine the list came after 0.5 s of quiet once
+        # (2026-12-04: "controllers <TAB> listed ''"), although bash computes it without the daemon.
+        out = sh.type(eqctl + " controllers " + list_keys, settle=1.5)
         sh.type("\x15")
         listed = out.split("controllers ", 1)[-1]
         check("adopt" in listed and "forget" in listed and "--help" not in listed,

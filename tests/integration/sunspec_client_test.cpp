@@ -223,6 +223,39 @@ TEST_CASE("sunspec link applies scale factors and reads the float inverter model
   }
 }
 
+TEST_CASE("sunspec link reads the state of charge: 124 ChaState, else 802 SoC, and refuses an impossible one",
+          "[sunspec][soc]") {
+  SECTION("124 ChaState with its scale factor (-1: tenths of a percent)") {
+    Rig r(storage());
+    r.dev.set_soc_pct(63.4);
+    REQUIRE(eventually([&] { return valid_sample(r) && std::abs(r.last().soc_pct - 63.4F) < 0.05F; }, 2s));
+  }
+  SECTION("ChaState not implemented: 802 SoC") {
+    ss::DeviceConfig dc = storage();
+    dc.faults.absent_points = {"124.ChaState"};
+    Rig r(dc);
+    r.dev.set_soc_pct(12.5);
+    REQUIRE(eventually([&] { return valid_sample(r) && std::abs(r.last().soc_pct - 12.5F) < 0.05F; }, 2s));
+  }
+  SECTION("neither: no state of charge, the sample stays valid (the voltage window alone applies)") {
+    ss::DeviceConfig dc = storage();
+    dc.models = {1, 103, 124};
+    dc.faults.absent_points = {"124.ChaState"};
+    Rig r(dc);
+    REQUIRE(eventually([&] { return valid_sample(r); }, 2s));
+    CHECK(std::isnan(r.last().soc_pct));
+  }
+  SECTION("an impossible scale factor of ChaState: invalid, counted, named") {
+    Rig r(storage());
+    r.dev.set_soc_pct(63.4);
+    REQUIRE(eventually([&] { return valid_sample(r); }, 2s));
+    r.dev.set_scale_factor("124.ChaState_SF", 40);
+    REQUIRE(eventually([&] { return !r.last().valid; }, 2s));
+    CHECK(r.link->stats().protocol_errors > 0);
+    CHECK(r.last_error().find("state of charge") != std::string::npos);
+  }
+}
+
 TEST_CASE("sunspec link: not-implemented values give an invalid sample or a refused write, never a wrong command",
           "[sunspec]") {
   SECTION("W not implemented") {

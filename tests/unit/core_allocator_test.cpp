@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cmath>
+#include <limits>
 
 #include "eqd/core/allocator.hpp"
 
@@ -93,4 +94,56 @@ TEST_CASE("a non-finite total allocates nothing", "[allocator]") {
   std::array<double, 1> scratch{};
   CHECK(allocate(std::nan(""), h.data(), 1, out.data(), scratch.data()) == 0.0);
   CHECK(out[0] == 0.0);
+}
+
+TEST_CASE("headroom: a reported state of charge adds its window, with hysteresis and taper", "[allocator][soc]") {
+  BufferLimits l;
+  l.max_charge_W = 2000.0;
+  l.max_discharge_W = 3000.0;
+  l.v_min_V = 40.0;
+  l.v_max_V = 56.0;
+  l.hysteresis_V = 0.5;
+  l.soc_min_pct = 10.0;
+  l.soc_max_pct = 90.0;
+  WindowState w;
+  // Voltage mid-window; the state of charge decides.
+  Headroom h = compute_headroom(l, 48.0, 50.0, w);
+  CHECK(h.charge_W == Approx(2000.0));
+  CHECK(h.discharge_W == Approx(3000.0));
+  CHECK(h.window_pos == Approx(0.5));                         // (50 - 10) / 80: the SoC's place, not the voltage's
+  CHECK(compute_headroom(l, 48.0, 90.0, w).charge_W == 0.0);  // at soc_max: no charging, at once
+  CHECK(compute_headroom(l, 48.0, 89.5, w).charge_W == 0.0);  // within the 1 % hysteresis: still blocked
+  CHECK(compute_headroom(l, 48.0, 89.5, w).discharge_W == Approx(3000.0));
+  CHECK(compute_headroom(l, 48.0, 88.0, w).charge_W > 0.0);  // back below soc_max - 1 %
+  CHECK(compute_headroom(l, 48.0, 10.0, w).discharge_W == 0.0);
+  CHECK(compute_headroom(l, 48.0, 10.8, w).discharge_W == 0.0);
+  CHECK(compute_headroom(l, 48.0, 11.5, w).discharge_W > 0.0);
+  // Taper over the last 3 % of the SoC window (2.4 points of 80): half-way in, half the headroom.
+  w = WindowState{};
+  CHECK(compute_headroom(l, 48.0, 88.8, w).charge_W == Approx(1000.0));
+  // Both windows apply: a voltage at v_max blocks charging whatever the SoC says.
+  CHECK(compute_headroom(l, 56.0, 50.0, w).charge_W == 0.0);
+  // No SoC reported: the voltage window alone, as before, and the SoC blocks are dropped.
+  w = WindowState{};
+  (void)compute_headroom(l, 48.0, 95.0, w);
+  CHECK(w.soc_charge_blocked);
+  CHECK(compute_headroom(l, 48.0, std::numeric_limits<double>::quiet_NaN(), w).charge_W == Approx(2000.0));
+  CHECK_FALSE(w.soc_charge_blocked);
+}
+
+TEST_CASE("buffer limits: the state-of-charge window is validated", "[allocator][soc]") {
+  BufferLimits l;
+  l.max_charge_W = 1000.0;
+  l.v_min_V = 40.0;
+  l.v_max_V = 56.0;
+  CHECK(validate(l) == nullptr);  // 0..100: the device's own
+  l.soc_min_pct = 95.0;
+  l.soc_max_pct = 96.0;
+  CHECK(validate(l) != nullptr);
+  l.soc_min_pct = -1.0;
+  l.soc_max_pct = 90.0;
+  CHECK(validate(l) != nullptr);
+  l.soc_min_pct = 20.0;
+  l.soc_max_pct = 101.0;
+  CHECK(validate(l) != nullptr);
 }

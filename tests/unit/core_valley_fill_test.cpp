@@ -108,6 +108,10 @@ TEST_CASE("valley filling: the energy gauge counts power and is set at the windo
   CHECK(g.stored_J == 0.0);
   g.update(0.0, w, 0.5, 0.0, 1.0);  // capacity unknown
   CHECK_FALSE(g.known);
+  // A reported state of charge is taken as it is (its place in the SoC window), power not counted.
+  w = WindowState{};
+  g.update(3600.0, w, 0.3, 5000.0, 10.0, true);
+  CHECK(g.stored_J == Approx(1080.0));
 }
 
 TEST_CASE("valley filling: the plan charges the deficit evenly within the lead, and no more", "[valley_fill]") {
@@ -244,4 +248,31 @@ TEST_CASE("valley filling in the core: a window seen whole sets the next day's n
   // It needed 1 kW (2 kW over a 1 kW cap) for 10 min: what the cap asked of the buffers, whatever they gave.
   CHECK(s.fill.window == 0);
   CHECK(s.fill.need_J == Approx(1000.0 * 600.0 * 1.25).margin(1000.0 * 1.25));
+}
+
+TEST_CASE("a buffer that reports its state of charge: its SoC window holds in the core, and the gauge reads it",
+          "[valley_fill][soc]") {
+  CoreFixture f(2);
+  f.state[0] = ChannelState::running;
+  f.power[0] = -1500.0;  // test channel feeding back 1.5 kW: the buffer should absorb it
+  f.voltage[1] = 48.0;   // mid-window by voltage
+  f.soc[1] = 95.0F;      // but above its SoC window
+  BufferLimits l = CoreFixture::limits(2000.0);
+  l.capacity_Wh = 1000.0;
+  l.soc_min_pct = 10.0;
+  l.soc_max_pct = 90.0;
+  REQUIRE(f.assign(1, l) == ResponseStatus::ok);
+  f.run_s(60.0);
+  CHECK(f.power[1] <= 0.0);  // not charged: the SoC window, not the voltage, says full
+  CHECK(f.core->channel(1).headroom_charge_W == 0.0);
+  f.soc[1] = 50.0F;
+  f.run_s(120.0);
+  CHECK(f.power[1] == Approx(1500.0).margin(50.0));  // room again: it absorbs the export
+  CHECK(f.core->channel(1).window_pos == Approx(0.5));
+  // Discharging stops at soc_min_pct.
+  f.power[0] = 1500.0;
+  f.soc[1] = 10.0F;
+  f.run_s(120.0);
+  CHECK(f.power[1] >= 0.0);
+  CHECK(f.core->channel(1).headroom_discharge_W == 0.0);
 }

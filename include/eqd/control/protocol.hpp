@@ -67,7 +67,7 @@ enum class RoleFilter : std::uint8_t { any, eq, test };
 /// Limits given with `assign`; unset fields come from the persisted or configured limits.
 struct LimitArgs {
   std::optional<double> max_charge_W, max_discharge_W, max_charge_A, max_discharge_A, v_min_V, v_max_V, hysteresis_V,
-      efficiency, capacity_Wh;
+      efficiency, capacity_Wh, soc_min_pct, soc_max_pct;
   [[nodiscard]] bool any() const noexcept;
 };
 
@@ -167,6 +167,10 @@ inline constexpr LimitField kLimitFields[] = {
      "its converter's efficiency, 0.5..1: charging P draws P / efficiency from the bus"},
     {"capacity_Wh", &LimitArgs::capacity_Wh, &core::BufferLimits::capacity_Wh, "--capacity-Wh",
      "usable energy between v_min and v_max, Wh (0: not known; valley filling counts it)"},
+    {"soc_min_pct", &LimitArgs::soc_min_pct, &core::BufferLimits::soc_min_pct, "--soc-min-pct",
+     "never discharge at or below this state of charge, % (where the controller reports one)"},
+    {"soc_max_pct", &LimitArgs::soc_max_pct, &core::BufferLimits::soc_max_pct, "--soc-max-pct",
+     "never charge at or above this state of charge, % (where the controller reports one)"},
 };
 /// Every limit's name, for messages: "max_charge_W, max_discharge_W, ...". Any thread.
 [[nodiscard]] std::string limit_names_list();

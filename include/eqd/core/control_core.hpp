@@ -174,6 +174,7 @@ class ControlCore {
     /// same result (and window) when called again with the same voltage: it is recomputed only when the
     /// voltage's bits differ from the last call's or the limits or window were reset (headroom_stale).
     double headroom_voltage_V = 0.0;
+    float headroom_soc_pct = 0.0F;  ///< the state of charge of that call (NaN: none reported)
     bool headroom_stale = true;
     double headroom_bus_charge_W = 0.0;     ///< headroom.charge_W / limits.efficiency (bus side)
     double headroom_bus_discharge_W = 0.0;  ///< headroom.discharge_W * limits.efficiency (bus side)
@@ -181,6 +182,7 @@ class ControlCore {
     Command command{};
     double voltage_V = 0.0;
     double power_W = 0.0;
+    float soc_pct = std::numeric_limits<float>::quiet_NaN();  ///< as reported (NaN: not reported)
     double setpoint_W = 0.0;
     std::int64_t receive_time_ns = 0;
     ChannelState state = ChannelState::offline;
@@ -245,12 +247,13 @@ class ControlCore {
     double voltage_V, power_W;
     std::int64_t receive_time_ns;
     float forecast_W;
+    float soc_pct;
     ChannelState state;
     bool equalization_mode;
     bool valid;
   };
   static Reading reading(const Sample& s) noexcept {
-    return {s.voltage_V, s.power_W, s.receive_time_ns, s.forecast_W, s.state, s.equalization_mode, s.valid};
+    return {s.voltage_V, s.power_W, s.receive_time_ns, s.forecast_W, s.soc_pct, s.state, s.equalization_mode, s.valid};
   }
   void take_sample(ChannelIndex i, const Reading& s, Health health) noexcept;
 

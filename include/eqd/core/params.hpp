@@ -216,6 +216,11 @@ struct BufferLimits {
   /// Usable energy of the battery between v_min_V and v_max_V, Wh (0 = not known). Valley filling
   /// counts the stored energy of the buffers that have one (docs/control.md "Valley filling").
   double capacity_Wh = 0.0;
+  /// A window in state of charge (%), applied besides the voltage window when the controller reports
+  /// the battery's state of charge (Sample::soc_pct; SunSpec storage): never charge at or above
+  /// soc_max_pct, never discharge at or below soc_min_pct. 0..100 (the default) = the device's own.
+  double soc_min_pct = 0.0;
+  double soc_max_pct = 100.0;
 };
 
 /// Bus-side power of a battery-side power through a converter of efficiency `eff`. Any thread.

@@ -42,6 +42,9 @@ struct Sample {
   std::uint32_t cycle_index = kNoIndex;
   std::uint16_t step_index = kNoStep;
   std::uint16_t fault_code = 0;  ///< controller-specific, 0 = none
+  /// The battery's state of charge as its controller reports it, % (NaN: not reported). A buffer's
+  /// headroom then also honours its soc_min_pct..soc_max_pct window (compute_headroom()).
+  float soc_pct = std::numeric_limits<float>::quiet_NaN();
   ChannelState state = ChannelState::offline;
   bool equalization_mode = false;  ///< controller says the channel is in equalization mode
   bool valid = false;              ///< false: link error, exception, NaN or out-of-range value

@@ -45,7 +45,9 @@ struct ChannelSnapshot {
   double setpoint_W = 0.0;
   double headroom_charge_W = 0.0;
   double headroom_discharge_W = 0.0;
-  double window_pos = 0.0;  ///< 0 = at v_min, 1 = at v_max (buffers only)
+  /// 0 = at the bottom of its window, 1 = at the top (buffers only): of its SoC window where its
+  /// controller reports a state of charge, else of its voltage window.
+  double window_pos = 0.0;
   std::uint64_t command_sequence = 0;
   std::uint16_t bus = 0;  ///< kNoBus (0xFFFF): of no known bus, out of every balance
   Role role = Role::test;

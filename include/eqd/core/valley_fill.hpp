@@ -55,8 +55,11 @@ struct EnergyGauge {
   double stored_J = 0.0;
   bool known = false;
   /// One cycle of a buffer with capacity capacity_J: its window state and position after this cycle's
-  /// headroom, its measured battery-side power and the time since the last cycle.
-  void update(double capacity_J, const WindowState& w, double window_pos, double power_W, double dt_s) noexcept;
+  /// headroom, its measured battery-side power and the time since the last cycle. soc_reported: the
+  /// position is the controller's own state of charge in the buffer's SoC window, which is then taken
+  /// as it is every cycle (no counting).
+  void update(double capacity_J, const WindowState& w, double window_pos, double power_W, double dt_s,
+              bool soc_reported = false) noexcept;
 };
 
 /// What valley filling plans for a bus now (published in the bus snapshot).

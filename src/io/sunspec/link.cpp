@@ -236,7 +236,7 @@ void SunSpecLink::publish(std::int64_t t_ns, bool read_ok) {
     const SampleProblem p = decode_sample(r, s);
     if (p != SampleProblem::none) {
       ++local_.invalid_samples;
-      if (p == SampleProblem::bad_scale_factor) ++local_.protocol_errors;
+      if (p == SampleProblem::bad_scale_factor || p == SampleProblem::bad_state_of_charge) ++local_.protocol_errors;
       if (p != last_problem_)
         report((cfg_.name + ": sample invalid: " + to_string(p)).c_str(), LinkErrc::value_refused);
     } else {

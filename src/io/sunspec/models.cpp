@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 namespace eqd::io::sunspec {
 
@@ -157,6 +158,8 @@ const char* to_string(SampleProblem p) noexcept {
       return "battery voltage (124 InBatV, 802 V) not implemented";
     case SampleProblem::mode_absent:
       return "124 StorCtl_Mod not implemented";
+    case SampleProblem::bad_state_of_charge:
+      return "state of charge (124 ChaState, 802 SoC) outside 0..100 % or its scale factor not implemented";
   }
   return "?";
 }
@@ -190,6 +193,23 @@ SampleProblem decode_sample(const PollRegisters& r, core::Sample& out) noexcept 
     v = r.battery[m802::kV] * std::pow(10.0, *sf);
   }
   if (!std::isfinite(v)) return SampleProblem::voltage_absent;
+  // State of charge, where the device has one: 124 ChaState (% of the rated charge), else 802 SoC. A
+  // value outside 0..100 % after scaling is a device fault: no sample, as for a bad scale factor.
+  float soc = std::numeric_limits<float>::quiet_NaN();
+  auto percent = [&](std::uint16_t raw, std::uint16_t sf_raw) -> bool {
+    const std::optional<int> sf = scale_factor(sf_raw);
+    if (!sf) return false;
+    const double pct = raw * std::pow(10.0, *sf);
+    if (!(pct >= 0.0 && pct <= 100.0)) return false;
+    soc = static_cast<float>(pct);
+    return true;
+  };
+  if (r.storage[m124::kChaState] != kNotImplU16) {
+    if (!percent(r.storage[m124::kChaState], r.storage[m124::kChaState_SF])) return SampleProblem::bad_state_of_charge;
+  } else if (r.battery != nullptr && r.battery[m802::kSoC] != kNotImplU16) {
+    if (!percent(r.battery[m802::kSoC], r.battery[m802::kSoC_SF])) return SampleProblem::bad_state_of_charge;
+  }
+  out.soc_pct = soc;
   const std::uint16_t mod = r.storage[m124::kStorCtl_Mod];
   if (mod == kNotImplU16) return SampleProblem::mode_absent;
   // SunSpec W > 0 = AC power exported = the battery discharging; eqd: + = charging.

@@ -37,11 +37,12 @@ namespace m113 {
 inline constexpr int kW = 20, kLength = 60;  // float32, high word first, no scale factor
 }
 namespace m124 {
-inline constexpr int kWChaMax = 0, kStorCtl_Mod = 3, kInBatV = 8, kOutWRte = 10, kInWRte = 11, kRvrtTms = 13,
-                     kWChaMax_SF = 16, kInBatV_SF = 22, kInOutWRte_SF = 23, kLength = 24;
+inline constexpr int kWChaMax = 0, kStorCtl_Mod = 3, kChaState = 6, kInBatV = 8, kOutWRte = 10, kInWRte = 11,
+                     kRvrtTms = 13, kWChaMax_SF = 16, kChaState_SF = 20, kInBatV_SF = 22, kInOutWRte_SF = 23,
+                     kLength = 24;
 }
 namespace m802 {
-inline constexpr int kV = 32, kV_SF = 57, kMinLength = 62;
+inline constexpr int kSoC = 9, kV = 32, kSoC_SF = 54, kV_SF = 57, kMinLength = 62;
 }
 
 /// StorCtl_Mod bits (model 124): CHARGE = bit 0, DISCHARGE = bit 1.
@@ -90,7 +91,14 @@ struct PollRegisters {
 };
 
 /// Why a poll gives no valid sample (kNone: valid).
-enum class SampleProblem : std::uint8_t { none, power_absent, bad_scale_factor, voltage_absent, mode_absent };
+enum class SampleProblem : std::uint8_t {
+  none,
+  power_absent,
+  bad_scale_factor,
+  voltage_absent,
+  mode_absent,
+  bad_state_of_charge,  ///< 124 ChaState or 802 SoC outside 0..100 %, or its scale factor not implemented
+};
 [[nodiscard]] const char* to_string(SampleProblem p) noexcept;
 
 /// Decodes one poll. Sign: SunSpec inverter W > 0 is AC power exported, i.e. the battery
