@@ -41,6 +41,7 @@ ControlCore::ControlCore(const CoreConfig& cfg)
       channel_snap_(std::make_unique<Seqlock<ChannelSnapshot>[]>(cfg.channels.size())),
       bus_snap_(std::make_unique<Seqlock<BusSnapshot>[]>(cfg.buses.size())),
       schedules_(std::make_unique<Seqlock<BusSchedule>[]>(cfg.buses.size())),
+      needs_snap_(std::make_unique<Seqlock<WindowNeeds>[]>(cfg.buses.size())),
       requests_(cfg.request_capacity),
       responses_(cfg.request_capacity),
       liveness_ns_(cfg.liveness_ms * kNsPerMs),
@@ -66,6 +67,11 @@ ControlCore::ControlCore(const CoreConfig& cfg)
       throw std::invalid_argument("control core: bus " + std::to_string(b) + ": no control law '" +
                                   to_string(cfg.buses[b].law) + "'");
     if (b < cfg.initial_energy.size()) buses_[b].energy = cfg.initial_energy[b];
+    if (b < cfg.initial_window_needs.size()) {
+      buses_[b].needs = cfg.initial_window_needs[b];
+      needs_snap_[b].store(buses_[b].needs);
+      buses_[b].needs_published = buses_[b].needs.records();
+    }
     max_age_ns_[b] = cfg.buses[b].max_age_ms * kNsPerMs;
   }
   const std::size_t no_bus = cfg.buses.size();  // the accumulator of channels of no bus

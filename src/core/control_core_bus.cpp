@@ -249,6 +249,10 @@ BusParams ControlCore::valley_fill(BusIndex b, std::int64_t now_ns, double dt_s,
   const WindowOccurrence* occ = occurrence >= 0 ? &sched.occurrences[static_cast<std::size_t>(occurrence)] : nullptr;
   const bool caps_window = occ != nullptr && aim.mode == BusMode::caps;
   bus.needs.observe(occ, caps_window, now_ns, dt_s, std::max(0.0, -desired_eq_W(aim, acc_[b].free_W)));
+  if (bus.needs.records() != bus.needs_published) {  // rare: once per window occurrence
+    needs_snap_[b].store(bus.needs);
+    bus.needs_published = bus.needs.records();
+  }
   bus.fill = plan_fill(sched, occ != nullptr ? occ->window : -1, now_ns, bus.needs, bus.params, fb);
   if (bus.fill.fill_W <= 0.0) return aim;
   // Charging for a window must not raise the import above that window's own cap: the cap is the

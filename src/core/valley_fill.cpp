@@ -43,6 +43,16 @@ void WindowNeeds::record(int w, double need_J) noexcept {
   need_J_[k][head_[k]] = need_J;
   head_[k] = static_cast<std::uint8_t>((head_[k] + 1) % kDays);
   if (count_[k] < kDays) ++count_[k];
+  ++records_;
+}
+
+double WindowNeeds::kept_J(int w, int k) const noexcept {
+  if (w < 0 || w >= static_cast<int>(kMaxScheduleWindows) || k < 0 || k >= seen(w))
+    return std::numeric_limits<double>::quiet_NaN();
+  const auto i = static_cast<std::size_t>(w);
+  // head_ is the next slot to write: with a full ring the oldest sits there.
+  const std::size_t first = count_[i] < kDays ? 0 : head_[i];
+  return need_J_[i][(first + static_cast<std::size_t>(k)) % kDays];
 }
 
 double WindowNeeds::largest_J(int w) const noexcept {

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "eqd/daemon/logging.hpp"
+#include "eqd/daemon/window_needs_file.hpp"
 #include "realtime.hpp"
 
 #include <algorithm>
@@ -45,18 +46,21 @@ Daemon::Daemon(const config::Config& cfg, const PlanHook& adjust_plan,
       if (it != initial_energy.end()) plan_.core.initial_energy[b] = it->second;
     }
   }
+  // Target schedules, by the core's bus index (the directory's order), and valley filling's needs of
+  // their windows as learned before this start (state_dir/window_needs.json).
+  std::vector<std::vector<core::ScheduleWindow>> windows(plan_.directory.buses.size());
+  for (const config::BusConfig& bc : cfg_.buses)
+    for (std::size_t b = 0; b < windows.size(); ++b)
+      if (plan_.directory.buses[b] == bc.name) windows[b] = bc.schedule;
+  const std::string needs_path = cfg_.state_dir + "/window_needs.json";
+  plan_.core.initial_window_needs = load_window_needs(needs_path, plan_.directory.buses, windows);
   core_ = std::make_unique<core::ControlCore>(plan_.core);
   loop_ = std::make_unique<ControlLoop>(*core_, std::chrono::milliseconds(cfg_.loop.period_ms));
   // Learned forecasts live beside the state file; a successor of a reload restores what this one saved
   // when it detached (start() reads the file, detach() and shutdown() write it).
   predictor_ = std::make_unique<PredictorThread>(*core_, plan_.directory, cfg_.state_dir + "/learned.bin");
   planner_ = std::make_unique<PlannerThread>(*core_);
-  // Target schedules, by the core's bus index (the directory's order).
-  std::vector<std::vector<core::ScheduleWindow>> windows(plan_.directory.buses.size());
-  for (const config::BusConfig& bc : cfg_.buses)
-    for (std::size_t b = 0; b < windows.size(); ++b)
-      if (plan_.directory.buses[b] == bc.name) windows[b] = bc.schedule;
-  schedule_ = std::make_unique<ScheduleThread>(*core_, std::move(windows));
+  schedule_ = std::make_unique<ScheduleThread>(*core_, std::move(windows), needs_path, plan_.directory.buses);
   // Every transport's link reports its errors to the journal through the same hook.
   for (const LinkPlan& lp : plan_.links) {
     io::LinkSpec spec = lp.spec;

@@ -8,6 +8,8 @@
 #include <utility>
 
 #include "eqd/daemon/clock.hpp"
+#include "eqd/daemon/window_needs_file.hpp"
+#include "eqd/util/atomic_file.hpp"
 #include "eqd/util/local_time.hpp"
 
 namespace eqd::daemon {
@@ -25,8 +27,31 @@ std::int64_t utc_now_ns() {
 
 }  // namespace
 
-ScheduleThread::ScheduleThread(core::ControlCore& core, std::vector<std::vector<core::ScheduleWindow>> windows)
-    : core_(core), windows_(std::move(windows)) {}
+ScheduleThread::ScheduleThread(core::ControlCore& core, std::vector<std::vector<core::ScheduleWindow>> windows,
+                               std::string needs_path, std::vector<std::string> names)
+    : core_(core), windows_(std::move(windows)), needs_path_(std::move(needs_path)), names_(std::move(names)) {
+  // What the core starts with (restored from the file) counts as saved.
+  for (std::size_t b = 0; b < windows_.size() && b < core_.bus_count(); ++b)
+    saved_records_.push_back(core_.window_needs(static_cast<core::BusIndex>(b)).records());
+}
+
+void ScheduleThread::save_needs(bool always) noexcept {
+  if (needs_path_.empty() || names_.size() != saved_records_.size()) return;
+  std::vector<core::WindowNeeds> needs;
+  bool changed = false;
+  for (std::size_t b = 0; b < saved_records_.size(); ++b) {
+    needs.push_back(core_.window_needs(static_cast<core::BusIndex>(b)));
+    changed = changed || needs.back().records() != saved_records_[b];
+  }
+  if (!changed && !always) return;
+  try {
+    util::write_atomically(needs_path_, window_needs_text(names_, windows_, needs));
+    for (std::size_t b = 0; b < needs.size(); ++b) saved_records_[b] = needs[b].records();
+  } catch (const std::exception& e) {
+    // Kept in memory and retried at the next refresh: a full disk loses nothing of the core's.
+    spdlog::warn("{}: not saved ({}); retried in a minute", needs_path_, e.what());
+  }
+}
 
 ScheduleThread::~ScheduleThread() { stop(); }
 
@@ -39,6 +64,7 @@ void ScheduleThread::refresh(std::int64_t utc_ns, std::int64_t mono_ns) {
     core::shift_schedule(s, mono_ns - utc_ns);
     core_.set_schedule(static_cast<core::BusIndex>(b), s);
   }
+  save_needs(false);
 }
 
 void ScheduleThread::start() {
@@ -53,6 +79,7 @@ void ScheduleThread::stop() {
   if (!thread_.joinable()) return;
   stop_.request();
   thread_.join();
+  save_needs(false);
 }
 
 void ScheduleThread::run() noexcept {

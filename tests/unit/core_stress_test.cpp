@@ -65,7 +65,9 @@ TEST_CASE("store and snapshot stay consistent under concurrent load and a stalle
       bool stalled_once = false;
       while (!stop.load(std::memory_order_relaxed)) {
         for (std::size_t i = static_cast<std::size_t>(w); i < kChannels; i += 2) {
-          if (w == 0 && i == 0 && !stalled_once && seq > 2000) {
+          // After 200 passes: early enough that a slow machine (TSan on a loaded CI) gets there well
+          // within the control loop's time (at 2000 it did not once, 2026-12-04).
+          if (w == 0 && i == 0 && !stalled_once && seq > 200) {
             stalled_once = true;
             core.sample_slot(0).store_with_pause_for_test(make_sample(seq), [&] {
               stalled.store(true);
@@ -116,11 +118,15 @@ TEST_CASE("store and snapshot stay consistent under concurrent load and a stalle
   });
 
   // The control thread (this one).
-  const auto t_end = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
+  // At least 1.5 s, and on until the stall has been seen and released (at most 20 s: a machine that
+  // slow fails the REQUIRE below rather than hanging).
+  const auto t_start = std::chrono::steady_clock::now();
+  const auto t_end = t_start + std::chrono::milliseconds(1500);
+  const auto t_hard_end = t_start + std::chrono::seconds(20);
   std::uint64_t cycles = 0;
   bool stall_seen = false;
   std::int64_t stall_start = 0;
-  while (std::chrono::steady_clock::now() < t_end) {
+  for (auto t = t_start; (t < t_end || !release_stall.load()) && t < t_hard_end; t = std::chrono::steady_clock::now()) {
     const std::int64_t t0 = now_ns();
     core.cycle(t0);
     core.record_timing(now_ns() - t0, 0);

@@ -52,6 +52,9 @@ struct CoreConfig {
   std::vector<ChannelConfig> channels;
   /// Energy already counted per bus (carried over a configuration handover); empty or one per bus.
   std::vector<EnergyCounters> initial_energy;
+  /// Valley filling's window needs per bus as persisted (daemon: state_dir/window_needs.json), by
+  /// window index of the bus's schedule; empty or one per bus.
+  std::vector<WindowNeeds> initial_window_needs;
   std::size_t request_capacity = 256;
   /// Liveness bound of the control cycle (control_loop.liveness_timeout_ms). Links send heartbeats and
   /// equalize commands only while the last cycle is younger than this; the core re-confirms every live
@@ -125,6 +128,8 @@ class ControlCore {
   /// outside every window the bus's own parameters apply. One writer thread at a time.
   void set_schedule(BusIndex b, const BusSchedule& s) noexcept { schedules_[b].store(s); }
   [[nodiscard]] CycleStats stats() const noexcept { return stats_snap_.load(); }
+  /// Bus b's valley-filling window needs, as last recorded (published when one is recorded). Any thread.
+  [[nodiscard]] WindowNeeds window_needs(BusIndex b) const noexcept { return needs_snap_[b].load(); }
 
   /// Learned forecasts of the test channels (written by a Predictor's thread, read by the control
   /// thread for buses with learn_forecast; skills read by metrics and the control API). Any thread.
@@ -218,6 +223,7 @@ class ControlCore {
     EnergyCounters energy{};
     DemandMeter demand;                 ///< quarter-hour import averages (issue #17), fed after the energy
     WindowNeeds needs;                  ///< caps windows' needs on earlier days (valley filling)
+    std::uint32_t needs_published = 0;  ///< needs.records() when last published
     FillPlan fill{};                    ///< valley filling's plan of the last cycle
     std::vector<ChannelIndex> buffers;  ///< channels whose role is not test (capacity reserved)
     std::vector<ChannelIndex> usable;   ///< buffers allocated to this cycle (capacity reserved)
@@ -309,7 +315,8 @@ class ControlCore {
   std::unique_ptr<Seqlock<Command>[]> commands_;
   std::unique_ptr<Seqlock<ChannelSnapshot>[]> channel_snap_;
   std::unique_ptr<Seqlock<BusSnapshot>[]> bus_snap_;
-  std::unique_ptr<Seqlock<BusSchedule>[]> schedules_;  ///< per bus, written by set_schedule()
+  std::unique_ptr<Seqlock<BusSchedule>[]> schedules_;   ///< per bus, written by set_schedule()
+  std::unique_ptr<Seqlock<WindowNeeds>[]> needs_snap_;  ///< per bus, published when a need is recorded
   /// The control thread's copy of one bus's schedule while it runs that bus (a member, not 2 KB of
   /// stack per bus and cycle).
   BusSchedule schedule_scratch_{};

@@ -35,11 +35,16 @@ class WindowNeeds {
   [[nodiscard]] int seen(int w) const noexcept;
   /// Records a need directly (a restored history, tests). w outside 0..kMaxScheduleWindows-1 is ignored.
   void record(int w, double need_J) noexcept;
+  /// The k-th kept need of window w, oldest first (k < seen(w)); NaN outside. For persistence.
+  [[nodiscard]] double kept_J(int w, int k) const noexcept;
+  /// Incremented by every record(): a reader tells a changed history without comparing it.
+  [[nodiscard]] std::uint32_t records() const noexcept { return records_; }
 
  private:
   std::array<std::array<double, kDays>, kMaxScheduleWindows> need_J_{};
   std::array<std::uint8_t, kMaxScheduleWindows> count_{};
   std::array<std::uint8_t, kMaxScheduleWindows> head_{};
+  std::uint32_t records_ = 0;
   // The occurrence being measured.
   int window_ = -1;
   std::int64_t start_ns_ = 0, end_ns_ = 0;

@@ -7,6 +7,7 @@
 /// of the date is taken within a minute. The control thread only looks instants up.
 
 #include <cstdint>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -21,7 +22,10 @@ namespace eqd::daemon {
 class ScheduleThread {
  public:
   /// windows[b]: bus b's windows (empty: no schedule; the bus still gets its calendar marks).
-  ScheduleThread(core::ControlCore& core, std::vector<std::vector<core::ScheduleWindow>> windows);
+  /// needs_path (empty: none): where valley filling's window needs are saved (window_needs_file.hpp),
+  /// at the first refresh after one was recorded and at stop(); names[b]: bus b's name there.
+  ScheduleThread(core::ControlCore& core, std::vector<std::vector<core::ScheduleWindow>> windows,
+                 std::string needs_path = {}, std::vector<std::string> names = {});
   ~ScheduleThread();
   ScheduleThread(const ScheduleThread&) = delete;
   ScheduleThread& operator=(const ScheduleThread&) = delete;
@@ -35,9 +39,14 @@ class ScheduleThread {
 
  private:
   void run() noexcept;
+  /// Saves the window needs when one was recorded since the last save. Never throws (logs).
+  void save_needs(bool always) noexcept;
 
   core::ControlCore& core_;
   std::vector<std::vector<core::ScheduleWindow>> windows_;
+  std::string needs_path_;
+  std::vector<std::string> names_;
+  std::vector<std::uint32_t> saved_records_;  ///< per bus: records() at the last save
   StopSignal stop_;
   std::thread thread_;
 };

@@ -1,0 +1,124 @@
+// Valley filling's window needs survive a restart (state_dir/window_needs.json): the file's round
+// trip, windows matched by their definition, a corrupt file moved aside, and the schedule thread
+// saving what the core recorded.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "../fakes/temp_files.hpp"
+#include "eqd/core/control_core.hpp"
+#include "eqd/daemon/schedule_thread.hpp"
+#include "eqd/daemon/window_needs_file.hpp"
+
+using namespace eqd;
+
+namespace {
+
+core::ScheduleWindow evening(double cap_W) {
+  core::ScheduleWindow w;
+  w.days = 0x1f;  // weekdays
+  w.start_min = 17 * 60;
+  w.end_min = 20 * 60;
+  w.mode = core::BusMode::caps;
+  w.import_limit_W = cap_W;
+  return w;
+}
+
+core::ScheduleWindow night() {
+  core::ScheduleWindow w;
+  w.start_min = 22 * 60;
+  w.end_min = 6 * 60;
+  w.target_W = 6000.0;
+  return w;
+}
+
+std::string read(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+TEST_CASE("window needs: the file round-trips by bus name and window definition", "[daemon][valley_fill]") {
+  const std::vector<std::string> names{"main", "aux"};
+  const std::vector<std::vector<core::ScheduleWindow>> windows{{night(), evening(20000.0)}, {evening(5000.0)}};
+  std::vector<core::WindowNeeds> needs(2);
+  for (int d = 0; d < 9; ++d) needs[0].record(1, 1.0e6 * (d + 1));  // 9 evenings: the last 7 kept
+  needs[1].record(0, 42.0);
+  const std::string text = daemon::window_needs_text(names, windows, needs);
+  CHECK(text.find(daemon::window_key(evening(20000.0))) != std::string::npos);
+  CHECK(daemon::window_key(evening(20000.0)) ==
+        "days=0x1f start=17:00 end=20:00 mode=caps import_limit_W=20000 export_limit_W=-");
+
+  const auto back = daemon::parse_window_needs(text, names, windows);
+  REQUIRE(back.size() == 2);
+  CHECK(back[0].seen(0) == 0);  // the night window has no need
+  REQUIRE(back[0].seen(1) == 7);
+  CHECK(back[0].kept_J(1, 0) == 3.0e6);  // oldest kept first
+  CHECK(back[0].kept_J(1, 6) == 9.0e6);
+  CHECK(back[0].largest_J(1) == 9.0e6);
+  CHECK(back[1].largest_J(0) == 42.0);
+
+  // The schedule changed: the evening window moved to index 0 (found by its definition), aux's cap
+  // changed (a new window: nothing restored), a bus was renamed (nothing).
+  const auto moved = daemon::parse_window_needs(text, {"main", "aux"}, {{evening(20000.0)}, {evening(6000.0)}});
+  CHECK(moved[0].largest_J(0) == 9.0e6);
+  CHECK(moved[1].seen(0) == 0);
+  CHECK(daemon::parse_window_needs(text, {"other"}, {{evening(20000.0)}})[0].seen(0) == 0);
+}
+
+TEST_CASE("window needs: a corrupt file is moved aside and the needs start empty", "[daemon][valley_fill]") {
+  test::ProcessTempDir dir("eqd-window-needs");
+  const std::vector<std::vector<core::ScheduleWindow>> windows{{evening(20000.0)}};
+  CHECK(daemon::load_window_needs((dir.path() / "none.json").string(), {"main"}, windows)[0].seen(0) == 0);
+  for (const char* bad : {"{not json", R"({"format": 2, "buses": {}})",
+                          R"({"format": 1, "buses": {"main": [{"window": "x", "needs_J": [-5]}]}})",
+                          R"({"format": 1, "buses": {"main": 3}})"}) {
+    INFO(bad);
+    const std::string path = dir.write("window_needs.json", bad);
+    CHECK_THROWS(daemon::parse_window_needs(bad, {"main"}, windows));
+    CHECK(daemon::load_window_needs(path, {"main"}, windows)[0].seen(0) == 0);
+    CHECK_FALSE(std::filesystem::exists(path));  // moved aside, kept as evidence
+  }
+  std::size_t aside = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path()))
+    if (e.path().filename().string().find("window_needs.json.corrupt") == 0) ++aside;
+  CHECK(aside == 4);
+}
+
+TEST_CASE("window needs: restored into the core, and saved by the schedule thread when one is recorded",
+          "[daemon][valley_fill]") {
+  test::ProcessTempDir dir("eqd-window-needs-thread");
+  const std::string path = (dir.path() / "window_needs.json").string();
+  const std::vector<std::vector<core::ScheduleWindow>> windows{{evening(20000.0)}};
+  core::CoreConfig cfg;
+  cfg.buses.resize(1);
+  cfg.channels.resize(1);
+  cfg.initial_window_needs.resize(1);
+  cfg.initial_window_needs[0].record(0, 5.0e6);
+  core::ControlCore c(cfg);
+  CHECK(c.window_needs(0).largest_J(0) == 5.0e6);  // restored before the first cycle
+  daemon::ScheduleThread t(c, windows, path, {"main"});
+  t.refresh(0, 0);
+  CHECK_FALSE(std::filesystem::exists(path));  // nothing new since the restore: no write
+  // A need recorded by the control thread (a whole occurrence of the window) is saved at the next refresh.
+  core::BusSchedule s;
+  s.window_count = 1;
+  s.windows[0] = evening(20000.0);
+  s.occurrence_count = 1;
+  s.occurrences[0] = {2'000'000'000, 12'000'000'000, 0};
+  s.valid_until_ns = 100'000'000'000;
+  c.set_schedule(0, s);
+  for (std::int64_t ns = 1'000'000'000; ns <= 13'000'000'000; ns += 100'000'000) c.cycle(ns);
+  REQUIRE(c.window_needs(0).seen(0) == 2);
+  t.refresh(0, 0);
+  REQUIRE(std::filesystem::exists(path));
+  const auto back = daemon::load_window_needs(path, {"main"}, windows);
+  CHECK(back[0].seen(0) == 2);
+  CHECK(back[0].kept_J(0, 0) == 5.0e6);
+}
