@@ -91,7 +91,7 @@ Install make_install(const std::string& name, int rows) {
   Install in{fresh_dir(name), "", ""};
   in.db = in.dir + "/history.db";
   in.config = in.dir + "/eqd.yaml";
-  HistoryStore s(HistoryOptions{in.db, 730, 4096, false});
+  HistoryStore s(HistoryOptions{in.db, 730, 4096, false, {}, {}});
   s.start();
   for (int i = 0; i < rows; ++i) REQUIRE(s.record(rec(i)));
   REQUIRE(s.flush(5s));
@@ -134,7 +134,7 @@ json backup_to(HistoryStore& s, BackupJob job, const std::string& out) {
 
 std::string archive_of(const std::string& name, int rows) {
   const Install in = make_install(name, rows);
-  HistoryStore s(HistoryOptions{in.db, 730, 4096, false});
+  HistoryStore s(HistoryOptions{in.db, 730, 4096, false, {}, {}});
   s.start();
   const std::string out = scratch().path().string() + "/" + name + ".tar";
   (void)backup_to(s, job_for(in), out);
@@ -168,7 +168,7 @@ std::string refusal(const std::string& archive) {
 
 TEST_CASE("a backup holds every member with its size and SHA-256, and verifies", "[history][backup]") {
   const Install in = make_install("members", 3);
-  HistoryStore s(HistoryOptions{in.db, 730, 4096, false});
+  HistoryStore s(HistoryOptions{in.db, 730, 4096, false, {}, {}});
   s.start();
   const std::string out = in.dir + "/../members.tar";
   const json m = backup_to(s, job_for(in), out);
@@ -189,7 +189,7 @@ TEST_CASE("a backup holds every member with its size and SHA-256, and verifies",
 
 TEST_CASE("a backup taken while records are written is one consistent database", "[history][backup]") {
   const Install in = make_install("busy", 0);
-  HistoryStore s(HistoryOptions{in.db, 730, 1 << 16, false});
+  HistoryStore s(HistoryOptions{in.db, 730, 1 << 16, false, {}, {}});
   s.start();
   std::atomic<bool> stop{false};
   std::atomic<int> queued{0};

@@ -83,23 +83,26 @@ void SunSpecLink::report(const char* message, LinkErrc code) {
 bool SunSpecLink::note_error(int err, const char* what, std::uint32_t address, bool write) {
   char msg[160];
   std::snprintf(msg, sizeof msg, "%s %s @%u: %s", cfg_.name.c_str(), what, address, modbus_strerror(err));
-  report(msg, write ? LinkErrc::write_failed : modbus::classify_errno(err));
-  if (err == ETIMEDOUT) {
-    ++local_.timeouts;
-    if (ctx_ != nullptr) modbus_flush(mb(ctx_));  // a late reply must not be taken for the next one's
-    return ++consecutive_timeouts_ >= 3;
+  // One classification of the errno for the code and for the handling, as the Modbus poller does
+  // (modbus::classify_errno; a bad CRC, which TCP never gives, counts as a bad response here too).
+  const LinkErrc kind = modbus::classify_errno(err);
+  report(msg, write ? LinkErrc::write_failed : kind);
+  switch (kind) {
+    case LinkErrc::timeout:
+      ++local_.timeouts;
+      if (ctx_ != nullptr) modbus_flush(mb(ctx_));  // a late reply must not be taken for the next one's
+      return ++consecutive_timeouts_ >= 3;
+    case LinkErrc::device_exception:
+      ++local_.exceptions;
+      return false;
+    case LinkErrc::bad_response:
+      ++local_.protocol_errors;
+      if (ctx_ != nullptr) modbus_flush(mb(ctx_));
+      return false;
+    default:
+      ++local_.connection_errors;
+      return true;
   }
-  if (err > MODBUS_ENOBASE && err <= EMBXGTAR) {
-    ++local_.exceptions;
-    return false;
-  }
-  if (err == EMBBADDATA || err == EMBBADEXC || err == EMBUNKEXC || err == EMBMDATA || err == EMBBADSLAVE) {
-    ++local_.protocol_errors;
-    if (ctx_ != nullptr) modbus_flush(mb(ctx_));
-    return false;
-  }
-  ++local_.connection_errors;
-  return true;
 }
 
 int SunSpecLink::read(std::uint32_t address, int count, std::uint16_t* dest) {
