@@ -2,6 +2,7 @@
 /// @file sample.hpp
 /// What eqd knows of one channel at one instant, and what it asks of it.
 
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 
@@ -31,25 +32,31 @@ struct Sample {
   std::int64_t controller_time_ms = 0;  ///< controller's own clock (0 if it has none)
   std::int64_t receive_time_ns = 0;     ///< eqd monotonic clock when the reading arrived
   std::uint32_t sequence = 0;           ///< controller's sample counter (wraps)
-  /// Announced schedule: the battery-side power the controller expects this channel to draw
-  /// forecast_horizon_s after this sample (from its test program). NaN = nothing announced; the law then
-  /// assumes the present power persists. A float so that Sample fits one 64-byte cache line.
-  float forecast_W = std::numeric_limits<float>::quiet_NaN();
   /// Test program position, where the controller reports it (cyclers number the steps of a program and
   /// count its passes): the learned predictor keys a channel's history by (cycle, step, time in step).
   /// kNoIndex = not reported. A channel whose controller reports them starts a new step when either
   /// value changes.
   std::uint32_t cycle_index = kNoIndex;
-  std::uint16_t step_index = kNoStep;
-  std::uint16_t fault_code = 0;  ///< controller-specific, 0 = none
+  // forecast_W and soc_pct share the aligned word at offset 48: the control cycle's pass 1 loads them
+  // together from the sample it has just copied word by word (Seqlock::try_load), and a load that
+  // straddles two of those word stores cannot be forwarded from them (with soc_pct at offset 56 and
+  // forecast_W at 44, every test channel paid that stall: bench_core's cycle 1.6 -> 2.9 x the bare pass).
+  /// Announced schedule: the battery-side power the controller expects this channel to draw
+  /// forecast_horizon_s after this sample (from its test program). NaN = nothing announced; the law then
+  /// assumes the present power persists. A float so that Sample fits one 64-byte cache line.
+  float forecast_W = std::numeric_limits<float>::quiet_NaN();
   /// The battery's state of charge as its controller reports it, % (NaN: not reported). A buffer's
   /// headroom then also honours its soc_min_pct..soc_max_pct window (compute_headroom()).
   float soc_pct = std::numeric_limits<float>::quiet_NaN();
+  std::uint16_t step_index = kNoStep;
+  std::uint16_t fault_code = 0;  ///< controller-specific, 0 = none
   ChannelState state = ChannelState::offline;
   bool equalization_mode = false;  ///< controller says the channel is in equalization mode
   bool valid = false;              ///< false: link error, exception, NaN or out-of-range value
 };
 static_assert(sizeof(Sample) <= 64, "Sample is copied through a seqlock on every poll: keep it one cache line");
+static_assert(offsetof(Sample, forecast_W) % 8 == 0 && offsetof(Sample, soc_pct) == offsetof(Sample, forecast_W) + 4,
+              "forecast_W and soc_pct share one aligned word (see the comment at forecast_W)");
 
 /// What eqd asks of one channel. Trivially copyable; published through a Seqlock (latest wins).
 struct Command {
