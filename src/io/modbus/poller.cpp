@@ -153,24 +153,8 @@ bool Poller::note_error(int err, const char* what, std::uint32_t address, bool w
   // One classification (classify_errno) decides both the code and what the link does about it.
   const LinkErrc kind = classify_errno(err);
   report_error(0, write ? LinkErrc::write_failed : kind);
-  switch (kind) {
-    case LinkErrc::timeout:
-      ++local_.timeouts;
-      // A late response could otherwise be taken for the next request's; after several in a row the
-      // link is presumed dead and reopened.
-      if (ctx_ != nullptr) modbus_flush(mb(ctx_));
-      return ++consecutive_timeouts_ >= cfg_.max_consecutive_timeouts;
-    case LinkErrc::device_exception:
-      ++local_.exceptions;
-      return false;
-    case LinkErrc::bad_response:
-      ++local_.protocol_errors;
-      if (ctx_ != nullptr) modbus_flush(mb(ctx_));
-      return false;
-    default:
-      ++local_.connection_errors;
-      return true;
-  }
+  // After several timeouts in a row the link is presumed dead and reopened.
+  return handle_failure(kind, local_, ctx_, consecutive_timeouts_, cfg_.max_consecutive_timeouts);
 }
 
 void Poller::report_error(std::uint16_t channel, LinkErrc code) {

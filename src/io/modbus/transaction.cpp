@@ -124,4 +124,23 @@ LinkErrc classify_errno(int err) noexcept {
   return LinkErrc::link_lost;
 }
 
+bool handle_failure(LinkErrc kind, LinkStats& stats, void* ctx, int& consecutive_timeouts, int max_timeouts) noexcept {
+  switch (kind) {
+    case LinkErrc::timeout:
+      ++stats.timeouts;
+      if (ctx != nullptr) modbus_flush(static_cast<modbus_t*>(ctx));
+      return ++consecutive_timeouts >= max_timeouts;
+    case LinkErrc::device_exception:
+      ++stats.exceptions;
+      return false;
+    case LinkErrc::bad_response:
+      ++stats.protocol_errors;
+      if (ctx != nullptr) modbus_flush(static_cast<modbus_t*>(ctx));
+      return false;
+    default:
+      ++stats.connection_errors;
+      return true;
+  }
+}
+
 }  // namespace eqd::io::modbus

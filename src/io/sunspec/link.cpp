@@ -87,22 +87,7 @@ bool SunSpecLink::note_error(int err, const char* what, std::uint32_t address, b
   // (modbus::classify_errno; a bad CRC, which TCP never gives, counts as a bad response here too).
   const LinkErrc kind = modbus::classify_errno(err);
   report(msg, write ? LinkErrc::write_failed : kind);
-  switch (kind) {
-    case LinkErrc::timeout:
-      ++local_.timeouts;
-      if (ctx_ != nullptr) modbus_flush(mb(ctx_));  // a late reply must not be taken for the next one's
-      return ++consecutive_timeouts_ >= 3;
-    case LinkErrc::device_exception:
-      ++local_.exceptions;
-      return false;
-    case LinkErrc::bad_response:
-      ++local_.protocol_errors;
-      if (ctx_ != nullptr) modbus_flush(mb(ctx_));
-      return false;
-    default:
-      ++local_.connection_errors;
-      return true;
-  }
+  return modbus::handle_failure(kind, local_, ctx_, consecutive_timeouts_, 3);
 }
 
 int SunSpecLink::read(std::uint32_t address, int count, std::uint16_t* dest) {

@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "eqd/io/error.hpp"
+#include "eqd/io/link.hpp"
 
 namespace eqd::io::modbus {
 
@@ -33,5 +34,12 @@ int write_registers(Transactor& t, int address, int count, const std::uint16_t* 
 /// exception response → device_exception, CRC, data, unit or exception-format errors → bad_response,
 /// anything else → link_lost). Pure; any thread.
 [[nodiscard]] LinkErrc classify_errno(int err) noexcept;
+
+/// What a Modbus link does about a failed request whose error is `kind` (classify_errno of its errno):
+/// counts it in `stats` (timeouts, exceptions, protocol_errors or connection_errors), flushes a late or
+/// malformed reply out of `ctx` (modbus_t*, may be null) so that it is not taken for the next request's,
+/// and returns true when the link should be reopened: a lost link, or max_timeouts timeouts in a row
+/// (`consecutive_timeouts` counts them; the caller resets it on a success). The link's own thread.
+bool handle_failure(LinkErrc kind, LinkStats& stats, void* ctx, int& consecutive_timeouts, int max_timeouts) noexcept;
 
 }  // namespace eqd::io::modbus
