@@ -30,6 +30,8 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
   const BusSchedule& sched = schedule_scratch_;
   const int occurrence = sched.window_count > 0 ? active_occurrence(sched, now_ns) : -1;
   const int window = occurrence >= 0 ? sched.occurrences[static_cast<std::size_t>(occurrence)].window : -1;
+  // Time since this bus's previous cycle (0 at the first), capped so that a paused process does not
+  // book a long gap at the latest power; valley filling and the energy accounting both integrate over it.
   const double dt_s =
       bus.last_cycle_ns >= 0 ? std::min(static_cast<double>(now_ns - bus.last_cycle_ns) / kNsPerS, 10.0) : 0.0;
   const BusParams aim =
@@ -44,7 +46,7 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
   if (out.updated || g.lost_buffer || g.exceeded || std::abs(out.command_W - bus.command_W) > kSetpointResolution_W)
     reallocate(b, out.command_W);
   const double commanded = command_buffers(b, now_ns);
-  account_energy(b, now_ns, g.measured_W);
+  account_energy(b, now_ns, dt_s, g.measured_W);
   bus.demand.update(now_ns, bus.energy.grid_import_J, sched.marks);
   publish_bus(b, aim, window, in, out, commanded, cap);
 }
@@ -201,23 +203,18 @@ double ControlCore::command_buffers(BusIndex b, std::int64_t now_ns) noexcept {
   return commanded;
 }
 
-void ControlCore::account_energy(BusIndex b, std::int64_t now_ns, double measured_W) noexcept {
+void ControlCore::account_energy(BusIndex b, std::int64_t now_ns, double dt_s, double measured_W) noexcept {
   BusState& bus = buses_[b];
   const Accum& acc = acc_[b];
-  // Integrate over the time since this bus's previous cycle, capped so a paused process does not book a
-  // long gap at the latest power.
   const double net = acc.free_W + measured_W;
-  if (bus.last_cycle_ns >= 0) {
-    const double dt_s = std::min(static_cast<double>(now_ns - bus.last_cycle_ns) / kNsPerS, 10.0);
-    if (dt_s > 0.0 && acc.any_fresh) {
-      EnergyCounters& e = bus.energy;
-      e.grid_import_J += std::max(net, 0.0) * dt_s;
-      e.grid_export_J += std::max(-net, 0.0) * dt_s;
-      e.free_import_J += std::max(acc.free_W, 0.0) * dt_s;
-      e.free_export_J += std::max(-acc.free_W, 0.0) * dt_s;
-      e.eq_absorbed_J += std::max(measured_W, 0.0) * dt_s;
-      e.eq_delivered_J += std::max(-measured_W, 0.0) * dt_s;
-    }
+  if (dt_s > 0.0 && acc.any_fresh) {
+    EnergyCounters& e = bus.energy;
+    e.grid_import_J += std::max(net, 0.0) * dt_s;
+    e.grid_export_J += std::max(-net, 0.0) * dt_s;
+    e.free_import_J += std::max(acc.free_W, 0.0) * dt_s;
+    e.free_export_J += std::max(-acc.free_W, 0.0) * dt_s;
+    e.eq_absorbed_J += std::max(measured_W, 0.0) * dt_s;
+    e.eq_delivered_J += std::max(-measured_W, 0.0) * dt_s;
   }
   bus.last_cycle_ns = now_ns;
 }

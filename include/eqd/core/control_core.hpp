@@ -292,7 +292,8 @@ class ControlCore {
   void reallocate(BusIndex b, double command_W) noexcept;
   /// Publishes changed commands and snapshots of the bus's buffers; returns their total setpoint (bus side).
   double command_buffers(BusIndex b, std::int64_t now_ns) noexcept;
-  void account_energy(BusIndex b, std::int64_t now_ns, double measured_W) noexcept;
+  /// Books the bus's energy over dt_s (the time since its previous cycle, capped; 0 at the first).
+  void account_energy(BusIndex b, std::int64_t now_ns, double dt_s, double measured_W) noexcept;
   /// Valley filling for this cycle: the buffers' gauges, the active caps window's need, and the plan;
   /// returns the aim with the plan's fill_W. dt_s: time since the bus's previous cycle (0: first).
   BusParams valley_fill(BusIndex b, std::int64_t now_ns, double dt_s, const BusSchedule& sched, int occurrence,
