@@ -71,8 +71,9 @@ core::BusParams parse_bus_params(const YAML::Node& n, const YamlCtx& c, const st
   core::set_runtime_value(mode_row, b, m);
   b.import_limit_W = c.num(n, "import_limit_W", p, b.import_limit_W, 0.0, kBig);
   b.export_limit_W = c.num(n, "export_limit_W", p, b.export_limit_W, 0.0, kBig);
-  // Valley filling: the rows of the run-time table, with their bounds (as eqd's configuration reads them).
-  for (const char* name : {"valley_fill", "fill_margin", "fill_lead_s", "fill_energy_Wh"}) {
+  // Valley filling and level shaving: the rows of the run-time table, with their bounds (as eqd's
+  // configuration reads them).
+  for (const char* name : {"valley_fill", "fill_margin", "fill_lead_s", "fill_energy_Wh", "level_shaving"}) {
     const core::RuntimeParam& row = *core::find_runtime_param(name);
     const double now = core::runtime_value(row, b);
     core::set_runtime_value(row, b,
@@ -367,7 +368,8 @@ RigSpec parse_rig(const YAML::Node& root, const YamlCtx& c, const std::string& b
                   "valley_fill",
                   "fill_margin",
                   "fill_lead_s",
-                  "fill_energy_Wh"});
+                  "fill_energy_Wh",
+                  "level_shaving"});
     BusSpec bs{c.str(b, "name", p, "", true), parse_bus_params(b, c, p), {}};
     if (b["schedule"]) bs.schedule = parse_target_schedule(b["schedule"], c, p + ".schedule");
     if (!bus_index.emplace(bs.name, i).second) c.fail(b["name"], p + ".name", "duplicate bus name '" + bs.name + "'");

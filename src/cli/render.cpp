@@ -202,6 +202,9 @@ std::string render_bus_status(const json& b) {
     lines.add("demand", "last quarter hour " + format_power(num(d, "quarter_hour_W")) + ", max today " +
                             format_power(num(d, "max_day_W")) + ", this month " + format_power(num(d, "max_month_W")));
   if (std::optional<std::string> f = valley_fill_text(sub(b, "valley_fill"))) lines.add("valley fill", *f);
+  // Level shaving (absent from older daemons, null while no caps window is active).
+  if (const json& level = sub(sub(b, "valley_fill"), "level_W"); level.is_number())
+    lines.add("shave level", "import held at " + format_power(level.get<double>()) + " (level shaving)");
   const double net_W = num(b, "net_W"), residual_W = num(b, "residual_W"), free_W = num(b, "free_W"),
                announced_W = num(b, "free_forecast_W"), measured_W = num(b, "eq_measured_W"),
                commanded_W = num(b, "eq_commanded_W");

@@ -135,7 +135,9 @@ json status_view(const daemon::RigView& rig, std::int64_t now_ns, const MetricsE
                              {"stored_J", s.fill.stored_J},
                              {"capacity_J", s.fill.capacity_J},
                              {"fill_W", s.fill.fill_W},
-                             {"shortfall_J", s.fill.shortfall_J}}},
+                             {"shortfall_J", s.fill.shortfall_J},
+                             // Level shaving: the import level held in the active caps window (null: none).
+                             {"level_W", finite_or_null(s.fill.level_W)}}},
         {"energy", json{{"grid_import_J", s.energy.grid_import_J},
                         {"grid_export_J", s.energy.grid_export_J},
                         {"without_eq_import_J", s.energy.free_import_J},

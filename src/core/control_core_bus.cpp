@@ -238,6 +238,7 @@ BusParams ControlCore::valley_fill(BusIndex b, std::int64_t now_ns, double dt_s,
     fb.stored_J += c.gauge.stored_J;
     fb.capacity_J += c.limits.capacity_Wh * 3600.0;
     fb.charge_rate_W += c.limits.max_charge_W / c.limits.efficiency;
+    fb.discharge_rate_W += c.limits.max_discharge_W * c.limits.efficiency;
     eff_sum += c.limits.efficiency;
     ++with_capacity;
   }
@@ -245,12 +246,13 @@ BusParams ControlCore::valley_fill(BusIndex b, std::int64_t now_ns, double dt_s,
   // The active caps window's need: the discharge its aim asks for, before any fill.
   const WindowOccurrence* occ = occurrence >= 0 ? &sched.occurrences[static_cast<std::size_t>(occurrence)] : nullptr;
   const bool caps_window = occ != nullptr && aim.mode == BusMode::caps;
-  bus.needs.observe(occ, caps_window, now_ns, dt_s, std::max(0.0, -desired_eq_W(aim, acc_[b].free_W)));
+  bus.needs.observe(occ, caps_window, now_ns, dt_s, std::max(0.0, -desired_eq_W(aim, acc_[b].free_W)), acc_[b].free_W);
   if (bus.needs.records() != bus.needs_published) {  // rare: once per window occurrence
     needs_snap_[b].store(bus.needs);
     bus.needs_published = bus.needs.records();
   }
   bus.fill = plan_fill(sched, occ != nullptr ? occ->window : -1, now_ns, bus.needs, bus.params, fb);
+  if (caps_window && aim.level_shaving && with_capacity > 0) return shave(b, *occ, fb, aim, now_ns);
   if (bus.fill.fill_W <= 0.0) return aim;
   // Charging for a window must not raise the import above that window's own cap: the cap is the
   // lab's acceptable peak, and a fill above it would make a new demand peak before the window. So the
@@ -262,6 +264,32 @@ BusParams ControlCore::valley_fill(BusIndex b, std::int64_t now_ns, double dt_s,
   BusParams with_fill = aim;
   with_fill.fill_W = bus.fill.fill_W;
   return with_fill;
+}
+
+BusParams ControlCore::shave(BusIndex b, const WindowOccurrence& occ, const FillBuffers& fb, const BusParams& aim,
+                             std::int64_t now_ns) noexcept {
+  BusState& bus = buses_[b];
+  ShaveInput si;
+  si.cap_W = aim.import_limit_W;
+  si.elapsed_s = static_cast<double>(now_ns - occ.start_ns) / kNsPerS;
+  si.window_s = static_cast<double>(occ.end_ns - occ.start_ns) / kNsPerS;
+  si.available_J = fb.stored_J * fb.efficiency;  // discharging E of stored energy delivers E x efficiency
+  si.discharge_W = fb.discharge_rate_W;
+  si.reserve = need_reserve(bus.needs, occ.window, bus.params.fill_margin);
+  double level_W = shave_level(bus.needs, occ.window, si);
+  // Never below a level already held in this occurrence: the demand charge counts the highest quarter
+  // hour, so a lower level later buys nothing and costs battery throughput. The level only rises,
+  // when the load runs above what earlier days recorded and the energy would not last.
+  if (bus.level_start_ns != occ.start_ns) {
+    bus.level_start_ns = occ.start_ns;
+    bus.level_held_W = level_W;
+  }
+  level_W = std::min(std::max(level_W, bus.level_held_W), aim.import_limit_W);
+  bus.level_held_W = level_W;
+  bus.fill.level_W = level_W;
+  BusParams shaved = aim;
+  shaved.import_limit_W = level_W;
+  return shaved;
 }
 
 void ControlCore::publish_bus(BusIndex b, const BusParams& aim, int window, const LawInput& in, const LawOutput& out,

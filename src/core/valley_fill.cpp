@@ -17,12 +17,18 @@ constexpr double kDeficitFloor = 0.005;
 }  // namespace
 
 void WindowNeeds::observe(const WindowOccurrence* active, bool caps_window, std::int64_t now_ns, double dt_s,
-                          double need_W) noexcept {
+                          double need_W, double free_W) noexcept {
   const bool same = active != nullptr && window_ == active->window && start_ns_ == active->start_ns;
   if (window_ >= 0 && !same) {
     // The measured occurrence is over. Kept only if it was seen from its start and ran to its end (not
     // cut short by a reload that changed the schedule).
-    if (whole_ && now_ns >= end_ns_) record(window_, sum_J_);
+    if (whole_ && now_ns >= end_ns_) {
+      Profile profile;
+      for (std::size_t j = 0; j < kProfileBins; ++j)
+        profile[j] =
+            bin_s_[j] > 0.0 ? static_cast<float>(bin_J_[j] / bin_s_[j]) : std::numeric_limits<float>::quiet_NaN();
+      record(window_, sum_J_, &profile);
+    }
     window_ = -1;
   }
   if (active == nullptr || !caps_window) return;
@@ -31,28 +37,50 @@ void WindowNeeds::observe(const WindowOccurrence* active, bool caps_window, std:
     start_ns_ = active->start_ns;
     end_ns_ = active->end_ns;
     sum_J_ = 0.0;
+    bin_J_.fill(0.0);
+    bin_s_.fill(0.0);
     whole_ = static_cast<double>(now_ns - active->start_ns) / kNsPerS <= kWholeSlack_s + dt_s;
     return;
   }
-  if (std::isfinite(need_W) && need_W > 0.0 && dt_s > 0.0) sum_J_ += need_W * dt_s;
+  if (!(dt_s > 0.0)) return;
+  if (std::isfinite(need_W) && need_W > 0.0) sum_J_ += need_W * dt_s;
+  if (std::isfinite(free_W) && end_ns_ > start_ns_) {
+    const double pos = static_cast<double>(now_ns - start_ns_) / static_cast<double>(end_ns_ - start_ns_);
+    const auto j = static_cast<std::size_t>(std::clamp(pos * kProfileBins, 0.0, kProfileBins - 1.0));
+    bin_J_[j] += free_W * dt_s;
+    bin_s_[j] += dt_s;
+  }
 }
 
-void WindowNeeds::record(int w, double need_J) noexcept {
+void WindowNeeds::record(int w, double need_J, const Profile* profile) noexcept {
   if (w < 0 || w >= static_cast<int>(kMaxScheduleWindows) || !std::isfinite(need_J) || need_J < 0.0) return;
   const auto k = static_cast<std::size_t>(w);
   need_J_[k][head_[k]] = need_J;
+  if (profile != nullptr)
+    profile_W_[k][head_[k]] = *profile;
+  else
+    profile_W_[k][head_[k]].fill(std::numeric_limits<float>::quiet_NaN());
   head_[k] = static_cast<std::uint8_t>((head_[k] + 1) % kDays);
   if (count_[k] < kDays) ++count_[k];
   ++records_;
 }
 
-double WindowNeeds::kept_J(int w, int k) const noexcept {
-  if (w < 0 || w >= static_cast<int>(kMaxScheduleWindows) || k < 0 || k >= seen(w))
-    return std::numeric_limits<double>::quiet_NaN();
+std::size_t WindowNeeds::slot(int w, int k) const noexcept {
   const auto i = static_cast<std::size_t>(w);
   // head_ is the next slot to write: with a full ring the oldest sits there.
   const std::size_t first = count_[i] < kDays ? 0 : head_[i];
-  return need_J_[i][(first + static_cast<std::size_t>(k)) % kDays];
+  return (first + static_cast<std::size_t>(k)) % kDays;
+}
+
+double WindowNeeds::kept_J(int w, int k) const noexcept {
+  if (w < 0 || w >= static_cast<int>(kMaxScheduleWindows) || k < 0 || k >= seen(w))
+    return std::numeric_limits<double>::quiet_NaN();
+  return need_J_[static_cast<std::size_t>(w)][slot(w, k)];
+}
+
+const WindowNeeds::Profile* WindowNeeds::kept_profile(int w, int k) const noexcept {
+  if (w < 0 || w >= static_cast<int>(kMaxScheduleWindows) || k < 0 || k >= seen(w)) return nullptr;
+  return &profile_W_[static_cast<std::size_t>(w)][slot(w, k)];
 }
 
 double WindowNeeds::largest_J(int w) const noexcept {
@@ -131,6 +159,83 @@ FillPlan plan_fill(const BusSchedule& s, int active_window, std::int64_t now_ns,
   const double time_s = std::max(plan.starts_in_s - 2.0 * p.tau_s, p.tau_s);
   plan.fill_W = std::min(deficit_J / time_s / eff, b.charge_rate_W);
   return plan;
+}
+
+namespace {
+
+/// A profile every bin of which was seen (a partial one would make a hole look like no load).
+bool complete(const WindowNeeds::Profile& p) noexcept {
+  return std::all_of(p.begin(), p.end(), [](float v) { return std::isfinite(v); });
+}
+
+/// Energy above level_W over bins [first, end) (the first counted for first_share of it), each bin_s long.
+double above_J(const std::array<double, WindowNeeds::kProfileBins>& env, std::size_t first, double first_share,
+               double bin_s, double level_W) noexcept {
+  double sum = 0.0;
+  for (std::size_t j = first; j < env.size(); ++j)
+    sum += std::max(0.0, env[j] - level_W) * bin_s * (j == first ? first_share : 1.0);
+  return sum;
+}
+
+}  // namespace
+
+double shave_level(const WindowNeeds& needs, int w, const ShaveInput& in) noexcept {
+  constexpr std::size_t kBins = WindowNeeds::kProfileBins;
+  if (!std::isfinite(in.cap_W) || !(in.window_s > 0.0) || !(in.elapsed_s >= 0.0) || in.elapsed_s >= in.window_s)
+    return in.cap_W;
+  const double bin_s = in.window_s / static_cast<double>(kBins);
+  // Per bin the highest of the complete profiles kept, and the largest ratio of an occurrence's
+  // measured need to the energy above the cap of its own profile.
+  std::array<double, kBins> env{};
+  env.fill(-std::numeric_limits<double>::infinity());
+  double scale = 1.0;
+  int profiles = 0;
+  for (int k = 0; k < needs.seen(w); ++k) {
+    const WindowNeeds::Profile* p = needs.kept_profile(w, k);
+    if (p == nullptr || !complete(*p)) continue;
+    ++profiles;
+    double own_J = 0.0;
+    for (std::size_t j = 0; j < kBins; ++j) {
+      env[j] = std::max(env[j], static_cast<double>((*p)[j]));
+      own_J += std::max(0.0, static_cast<double>((*p)[j]) - in.cap_W) * bin_s;
+    }
+    const double need_J = needs.kept_J(w, k);
+    if (own_J > 0.0 && need_J > own_J) scale = std::max(scale, std::min(need_J / own_J, 3.0));
+  }
+  if (profiles == 0) return in.cap_W;
+  const double at = in.elapsed_s / bin_s;
+  const auto first = std::min(static_cast<std::size_t>(at), kBins - 1);
+  const double first_share = 1.0 - (at - static_cast<double>(first));
+  const auto need_at = [&](double level_W) { return scale * above_J(env, first, first_share, bin_s, level_W); };
+  const double budget_J = in.available_J - in.reserve * need_at(in.cap_W);
+  if (!(budget_J > need_at(in.cap_W))) return in.cap_W;
+  // The lowest level the rating can hold at the highest bin ahead, and never an export.
+  double peak_W = 0.0;
+  for (std::size_t j = first; j < kBins; ++j) peak_W = std::max(peak_W, env[j]);
+  double lo = std::clamp(peak_W - std::max(in.discharge_W, 0.0), 0.0, in.cap_W);
+  if (need_at(lo) <= budget_J) return lo;
+  double hi = in.cap_W;  // need_at(hi) < budget <= need_at(lo): bisect (need falls as the level rises)
+  for (int i = 0; i < 40 && hi - lo > 1.0; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (need_at(mid) <= budget_J ? hi : lo) = mid;
+  }
+  return hi;
+}
+
+double need_reserve(const WindowNeeds& needs, int w, double fill_margin) noexcept {
+  const int n = needs.seen(w);
+  const double margin = std::max(fill_margin, 0.0);
+  // Until three occurrences show how much a window's need varies, all of the margin is kept back:
+  // one earlier day says nothing of the next (peak_day's evening needed 16 % more on its second day).
+  if (n < 3) return margin;
+  double mean = 0.0;
+  for (int k = 0; k < n; ++k) mean += needs.kept_J(w, k);
+  mean /= n;
+  if (!(mean > 0.0)) return margin;
+  double var = 0.0;
+  for (int k = 0; k < n; ++k) var += (needs.kept_J(w, k) - mean) * (needs.kept_J(w, k) - mean);
+  const double spread = std::sqrt(var / (n - 1)) / mean;
+  return std::clamp(2.0 * spread, std::min(0.05, margin), margin);
 }
 
 }  // namespace eqd::core

@@ -3,7 +3,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
+#include <optional>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -52,8 +54,14 @@ std::string window_needs_text(const std::vector<std::string>& names,
       const int n = needs[b].seen(static_cast<int>(w));
       if (n == 0) continue;
       json kept = json::array();
-      for (int k = 0; k < n; ++k) kept.push_back(needs[b].kept_J(static_cast<int>(w), k));
-      list.push_back(json{{"window", window_key(windows[b][w])}, {"needs_J", kept}});
+      json profiles = json::array();
+      for (int k = 0; k < n; ++k) {
+        kept.push_back(needs[b].kept_J(static_cast<int>(w), k));
+        const core::WindowNeeds::Profile* p = needs[b].kept_profile(static_cast<int>(w), k);
+        const bool whole = p != nullptr && std::all_of(p->begin(), p->end(), [](float v) { return std::isfinite(v); });
+        profiles.push_back(whole ? json(*p) : json(nullptr));  // null: none recorded (an older file)
+      }
+      list.push_back(json{{"window", window_key(windows[b][w])}, {"needs_J", kept}, {"profiles_W", profiles}});
     }
     if (!list.empty()) buses[names[b]] = list;
   }
@@ -82,10 +90,34 @@ std::vector<core::WindowNeeds> parse_window_needs(const std::string& text, const
       for (const json& v : e["needs_J"])
         if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0.0)
           throw std::runtime_error("buses." + names[b] + ": a need that is not a number >= 0");
+      // profiles_W (since level shaving; absent in older files): per need, null or one mean free
+      // power per 48th of the window.
+      const std::size_t n = e["needs_J"].size();
+      std::vector<std::optional<core::WindowNeeds::Profile>> profiles(n);
+      if (e.contains("profiles_W")) {
+        const json& ps = e["profiles_W"];
+        if (!ps.is_array() || ps.size() != n)
+          throw std::runtime_error("buses." + names[b] + ": \"profiles_W\" is not a list as long as \"needs_J\"");
+        for (std::size_t k = 0; k < n; ++k) {
+          if (ps[k].is_null()) continue;
+          if (!ps[k].is_array() || ps[k].size() != core::WindowNeeds::kProfileBins)
+            throw std::runtime_error("buses." + names[b] + ": a profile that is not " +
+                                     std::to_string(core::WindowNeeds::kProfileBins) + " numbers");
+          core::WindowNeeds::Profile p{};
+          for (std::size_t j = 0; j < p.size(); ++j) {
+            if (!ps[k][j].is_number() || !std::isfinite(ps[k][j].get<double>()) ||
+                std::abs(ps[k][j].get<double>()) > core::kMaxPower_W)
+              throw std::runtime_error("buses." + names[b] + ": a profile value that is not a power in W");
+            p[j] = ps[k][j].get<float>();
+          }
+          profiles[k] = p;
+        }
+      }
       const std::string key = e["window"].get<std::string>();
       for (std::size_t w = 0; w < windows[b].size(); ++w)
         if (window_key(windows[b][w]) == key)
-          for (const json& v : e["needs_J"]) out[b].record(static_cast<int>(w), v.get<double>());
+          for (std::size_t k = 0; k < n; ++k)
+            out[b].record(static_cast<int>(w), e["needs_J"][k].get<double>(), profiles[k] ? &*profiles[k] : nullptr);
     }
   }
   return out;

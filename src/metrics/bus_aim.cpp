@@ -31,7 +31,7 @@ void add_aim_series(prometheus::MetricFamily& mode, prometheus::MetricFamily& qu
 }
 
 void add_fill_series(prometheus::MetricFamily& fill, prometheus::MetricFamily& stored, prometheus::MetricFamily& need,
-                     prometheus::MetricFamily& shortfall, const core::BusSnapshot& s,
+                     prometheus::MetricFamily& shortfall, prometheus::MetricFamily& level, const core::BusSnapshot& s,
                      const std::vector<prometheus::ClientMetric::Label>& labels) {
   auto one = [&](prometheus::MetricFamily& f, double v) {
     prometheus::ClientMetric& m = f.metric.emplace_back();
@@ -42,6 +42,7 @@ void add_fill_series(prometheus::MetricFamily& fill, prometheus::MetricFamily& s
   one(stored, s.fill.stored_J);
   if (std::isfinite(s.fill.need_J)) one(need, s.fill.need_J);
   one(shortfall, s.fill.shortfall_J);
+  if (std::isfinite(s.fill.level_W)) one(level, s.fill.level_W);
 }
 
 }  // namespace eqd::metrics::detail

@@ -16,9 +16,10 @@ void add_aim_series(prometheus::MetricFamily& mode, prometheus::MetricFamily& qu
 
 /// Appends bus `s`'s valley-filling series (docs/control.md "Valley filling") to the families of the
 /// charge now (`fill`), the buffers' stored energy (`stored`), the next caps window's need (`need`, left
-/// out while not known) and the expected shortfall (`shortfall`). Any thread.
+/// out while not known), the expected shortfall (`shortfall`) and level shaving's import level
+/// (`level`, left out while no caps window is active). Any thread.
 void add_fill_series(prometheus::MetricFamily& fill, prometheus::MetricFamily& stored, prometheus::MetricFamily& need,
-                     prometheus::MetricFamily& shortfall, const core::BusSnapshot& s,
+                     prometheus::MetricFamily& shortfall, prometheus::MetricFamily& level, const core::BusSnapshot& s,
                      const std::vector<prometheus::ClientMetric::Label>& labels);
 
 }  // namespace eqd::metrics::detail

@@ -86,6 +86,8 @@ const std::array<MetricInfo, kCount> kCatalogue = {{
      "Energy the next caps window is expected to need from the buffers, margin included (absent: not known)."},
     {"eqd_bus_valley_fill_shortfall_joules", kG, kBus, "joules", "bus",
      "Part of that need the buffers are not expected to hold when the window starts."},
+    {"eqd_bus_shave_level_watts", kG, kBus, "watts", "bus",
+     "Import level the buffers hold in the active caps window, at or below its cap (level shaving); absent: none."},
     {"eqd_bus_equalization_capacity_watts", kG, kBus, "watts", "bus,direction",
      "Headroom of the bus's usable equalization channels; direction=charge|discharge."},
     {"eqd_bus_status", kG, kBus, "", "bus,status",

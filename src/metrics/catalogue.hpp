@@ -48,6 +48,7 @@ enum Id : std::size_t {
   kBusStoredEnergy,
   kBusWindowNeed,
   kBusFillShortfall,
+  kBusShaveLevel,
   kBusCapacity,
   kBusStatus,
   kBusChannels,

@@ -104,10 +104,11 @@ void add_aim_families(std::vector<MetricFamily>& out, const std::vector<core::Bu
   std::size_t at = out.size();  // three families, then the buses' series
   for (const Id id : {kBusMode, kBusDemandQuarter, kBusDemandMax}) family(out, id, 2 * nb);
   for (std::size_t b = 0; b < nb; ++b) detail::add_aim_series(out[at], out[at + 1], out[at + 2], s[b], labels[b]);
-  at = out.size();  // valley filling: four families, then the buses' series
-  for (const Id id : {kBusFillPower, kBusStoredEnergy, kBusWindowNeed, kBusFillShortfall}) family(out, id, nb);
+  at = out.size();  // valley filling and level shaving: five families, then the buses' series
+  for (const Id id : {kBusFillPower, kBusStoredEnergy, kBusWindowNeed, kBusFillShortfall, kBusShaveLevel})
+    family(out, id, nb);
   for (std::size_t b = 0; b < nb; ++b)
-    detail::add_fill_series(out[at], out[at + 1], out[at + 2], out[at + 3], s[b], labels[b]);
+    detail::add_fill_series(out[at], out[at + 1], out[at + 2], out[at + 3], out[at + 4], s[b], labels[b]);
 }
 
 }  // namespace

@@ -276,3 +276,134 @@ TEST_CASE("a buffer that reports its state of charge: its SoC window holds in th
   CHECK(f.power[1] >= 0.0);
   CHECK(f.core->channel(1).headroom_discharge_W == 0.0);
 }
+
+TEST_CASE("level shaving: an occurrence's profile is recorded with its need", "[valley_fill][level]") {
+  WindowNeeds n;
+  WindowOccurrence o{0, 480 * kS, 0};  // 48 bins of 10 s
+  for (std::int64_t t = 0; t < 480; ++t) n.observe(&o, true, t * kS, 1.0, 100.0, t < 240 ? 1000.0 : 3000.0);
+  n.observe(nullptr, false, 480 * kS, 1.0, 0.0, 0.0);
+  REQUIRE(n.seen(0) == 1);
+  const WindowNeeds::Profile* p = n.kept_profile(0, 0);
+  REQUIRE(p != nullptr);
+  CHECK((*p)[0] == Approx(1000.0));
+  CHECK((*p)[23] == Approx(1000.0));
+  CHECK((*p)[24] == Approx(3000.0));
+  CHECK((*p)[47] == Approx(3000.0));
+  n.record(0, 5.0);  // recorded without a profile (a restored older history)
+  CHECK(std::isnan((*n.kept_profile(0, 1))[0]));
+  CHECK(n.kept_profile(0, 2) == nullptr);
+}
+
+TEST_CASE("level shaving: the level uses what is stored beyond the need and its reserve", "[valley_fill][level]") {
+  // A window of 3600 s whose load was 2 kW throughout, against a 1 kW cap: it needed 3.6 MJ.
+  WindowNeeds n;
+  WindowNeeds::Profile flat{};
+  flat.fill(2000.0F);
+  n.record(0, 1000.0 * 3600.0, &flat);
+  ShaveInput in;
+  in.cap_W = 1000.0;
+  in.window_s = 3600.0;
+  in.discharge_W = 5000.0;
+  in.available_J = 5.4e6;  // 1.5 x the need
+  // Nothing kept back: (2000 - L) x 3600 s = 5.4 MJ.
+  CHECK(shave_level(n, 0, in) == Approx(500.0).margin(1.0));
+  // A reserve of a quarter of the need at the cap (0.9 MJ) is kept back: (2000 - L) x 3600 = 4.5 MJ.
+  in.reserve = 0.25;
+  CHECK(shave_level(n, 0, in) == Approx(750.0).margin(1.0));
+  // Halfway through with half of it left: the same level for the rest.
+  in.reserve = 0.0;
+  in.elapsed_s = 1800.0;
+  in.available_J = 2.7e6;
+  CHECK(shave_level(n, 0, in) == Approx(500.0).margin(1.0));
+  in.elapsed_s = 0.0;
+  in.available_J = 5.4e6;
+  // The rating bounds it: 1.2 kW of discharge holds no level below 800 W at 2 kW.
+  in.discharge_W = 1200.0;
+  CHECK(shave_level(n, 0, in) == Approx(800.0).margin(1.0));
+  in.discharge_W = 5000.0;
+  // Nothing beyond the need: the cap.
+  in.available_J = 3.0e6;
+  CHECK(shave_level(n, 0, in) == 1000.0);
+  // The measured need was twice what the profile's means show above the cap (swings within the bins):
+  // the energy above a level counts twice as well, (2000 - L) x 3600 x 2 = 9 MJ.
+  WindowNeeds swing;
+  swing.record(0, 2.0 * 1000.0 * 3600.0, &flat);
+  in.available_J = 9.0e6;
+  CHECK(shave_level(swing, 0, in) == Approx(750.0).margin(1.0));
+  // No profile kept (older history), or after the window: the cap.
+  WindowNeeds old;
+  old.record(0, 3.6e6);
+  CHECK(shave_level(old, 0, in) == 1000.0);
+  in.elapsed_s = 3600.0;
+  CHECK(shave_level(n, 0, in) == 1000.0);
+}
+
+TEST_CASE("level shaving: the reserve is learned from the needs' spread", "[valley_fill][level]") {
+  WindowNeeds n;
+  n.record(0, 100.0);
+  n.record(0, 100.0);
+  CHECK(need_reserve(n, 0, 0.25) == 0.25);  // fewer than three: all of the margin
+  n.record(0, 100.0);
+  CHECK(need_reserve(n, 0, 0.25) == 0.05);  // no spread: the floor
+  n.record(0, 130.0);                       // mean 107.5, sd 15: 2 x 0.1395
+  CHECK(need_reserve(n, 0, 0.5) == Approx(2.0 * 15.0 / 107.5));
+  CHECK(need_reserve(n, 0, 0.25) == 0.25);  // never more than the margin
+}
+
+TEST_CASE("level shaving in the core: below the cap with what is spare, never lower later, up when short",
+          "[valley_fill][level]") {
+  // Test channel 0 draws 2 kW in every occurrence of a 600 s window capped at 1 kW (need 0.6 MJ).
+  // Buffer 1 (2 kW) reports its state of charge: its stored energy is what the test sets.
+  BusParams p = fill_params();
+  p.valley_fill = false;  // no charging in between: the stored energy is the test's
+  CoreFixture f(2, p);
+  f.state[0] = ChannelState::running;
+  f.power[0] = 2000.0;
+  BufferLimits l = CoreFixture::limits(2000.0);
+  l.capacity_Wh = 1000.0;
+  REQUIRE(f.assign(1, l) == ResponseStatus::ok);
+  const std::int64_t t0 = f.now_ns + 60 * kS;
+  const std::int64_t day = 3600 * kS;
+  f.core->set_schedule(0, caps_schedule({t0, t0 + day, t0 + 2 * day, t0 + 3 * day}, 600.0, 1000.0));
+  f.soc[1] = 30.0F;  // 300 Wh = 1.08 MJ
+  // The first occurrence: no profile yet, the cap.
+  f.run_s(60.0 + 300.0);
+  BusSnapshot s = f.core->bus(0);
+  CHECK(s.fill.level_W == 1000.0);
+  CHECK(s.net_W == Approx(1000.0).margin(30.0));
+  f.run_s(3600.0 - 300.0);  // its end is recorded; into the second occurrence
+  // The second: 1.08 MJ against a need of 0.6 MJ and a reserve of 0.25 x 0.6 MJ (one occurrence seen):
+  // (2000 - L) x 600 s = 0.93 MJ, L = 450 W.
+  f.run_s(100.0);
+  s = f.core->bus(0);
+  REQUIRE(f.core->window_needs(0).seen(0) == 1);
+  CHECK(s.fill.level_W == Approx(450.0).margin(5.0));
+  f.run_s(60.0);
+  CHECK(f.core->bus(0).net_W == Approx(450.0).margin(30.0));
+  // Later in it, with the same energy reported (as if the load had been lower than recorded), the
+  // remaining need is smaller, but a lower level would buy nothing: the level held stays.
+  f.run_s(300.0);
+  CHECK(f.core->bus(0).fill.level_W == Approx(450.0).margin(5.0));
+  // The energy runs short: 5 % (180 kJ) against ~139 s left, 139 kJ at the cap and 35 kJ of reserve:
+  // (2000 - L) x 139 s = 145 kJ, L ~ 957 W: up, not beyond the cap.
+  f.soc[1] = 5.0F;
+  f.run_s(1.0);
+  s = f.core->bus(0);
+  CHECK(s.fill.level_W == Approx(957.0).margin(15.0));
+  f.soc[1] = 3.0F;  // 108 kJ: not even the cap's need and its reserve
+  f.run_s(1.0);
+  CHECK(f.core->bus(0).fill.level_W == 1000.0);
+  // Off: the cap.
+  f.run_s(3600.0 - 462.0 + 100.0);  // into the third occurrence
+  f.soc[1] = 30.0F;
+  Request off;
+  off.kind = RequestKind::set_params;
+  off.bus = 0;
+  off.params = p;
+  off.params.level_shaving = false;
+  REQUIRE(f.request(off) == ResponseStatus::ok);
+  f.run_s(60.0);
+  s = f.core->bus(0);
+  CHECK(std::isnan(s.fill.level_W));
+  CHECK(s.net_W == Approx(1000.0).margin(30.0));
+}

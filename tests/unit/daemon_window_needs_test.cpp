@@ -48,7 +48,10 @@ TEST_CASE("window needs: the file round-trips by bus name and window definition"
   const std::vector<std::string> names{"main", "aux"};
   const std::vector<std::vector<core::ScheduleWindow>> windows{{night(), evening(20000.0)}, {evening(5000.0)}};
   std::vector<core::WindowNeeds> needs(2);
-  for (int d = 0; d < 9; ++d) needs[0].record(1, 1.0e6 * (d + 1));  // 9 evenings: the last 7 kept
+  core::WindowNeeds::Profile ramp{};
+  for (std::size_t j = 0; j < ramp.size(); ++j) ramp[j] = 1000.0F + 250.5F * static_cast<float>(j);
+  for (int d = 0; d < 9; ++d)  // 9 evenings: the last 7 kept; every other one with its profile
+    needs[0].record(1, 1.0e6 * (d + 1), d % 2 == 0 ? &ramp : nullptr);
   needs[1].record(0, 42.0);
   const std::string text = daemon::window_needs_text(names, windows, needs);
   CHECK(text.find(daemon::window_key(evening(20000.0))) != std::string::npos);
@@ -63,6 +66,18 @@ TEST_CASE("window needs: the file round-trips by bus name and window definition"
   CHECK(back[0].kept_J(1, 6) == 9.0e6);
   CHECK(back[0].largest_J(1) == 9.0e6);
   CHECK(back[1].largest_J(0) == 42.0);
+  // Level shaving's profiles: kept with their need, exactly (float values survive the text); a need
+  // recorded without one has none after the round trip too.
+  REQUIRE(back[0].kept_profile(1, 0) != nullptr);
+  CHECK(*back[0].kept_profile(1, 0) == ramp);  // the third evening (d = 2)
+  CHECK(std::isnan((*back[0].kept_profile(1, 1))[0]));
+  CHECK(*back[0].kept_profile(1, 6) == ramp);
+  // An older file (no profiles_W) still reads.
+  const std::string old_text = R"({"format": 1, "buses": {"aux": [{"window": ")" + daemon::window_key(evening(5000.0)) +
+                               R"(", "needs_J": [7.0]}]}})";
+  const auto old = daemon::parse_window_needs(old_text, names, windows);
+  CHECK(old[1].largest_J(0) == 7.0);
+  CHECK(std::isnan((*old[1].kept_profile(0, 0))[5]));
 
   // The schedule changed: the evening window moved to index 0 (found by its definition), aux's cap
   // changed (a new window: nothing restored), a bus was renamed (nothing).
@@ -76,9 +91,14 @@ TEST_CASE("window needs: a corrupt file is moved aside and the needs start empty
   test::ProcessTempDir dir("eqd-window-needs");
   const std::vector<std::vector<core::ScheduleWindow>> windows{{evening(20000.0)}};
   CHECK(daemon::load_window_needs((dir.path() / "none.json").string(), {"main"}, windows)[0].seen(0) == 0);
-  for (const char* bad : {"{not json", R"({"format": 2, "buses": {}})",
-                          R"({"format": 1, "buses": {"main": [{"window": "x", "needs_J": [-5]}]}})",
-                          R"({"format": 1, "buses": {"main": 3}})"}) {
+  for (const char* bad :
+       {"{not json", R"({"format": 2, "buses": {}})",
+        R"({"format": 1, "buses": {"main": [{"window": "x", "needs_J": [-5]}]}})",
+        R"({"format": 1, "buses": {"main": 3}})",
+        // profiles: not one per need, a bin short, a value that is not a power
+        R"({"format": 1, "buses": {"main": [{"window": "x", "needs_J": [5], "profiles_W": []}]}})",
+        R"({"format": 1, "buses": {"main": [{"window": "x", "needs_J": [5], "profiles_W": [[1, 2]]}]}})",
+        R"({"format": 1, "buses": {"main": [{"window": "x", "needs_J": [5], "profiles_W": ["a"]}]}})"}) {
     INFO(bad);
     const std::string path = dir.write("window_needs.json", bad);
     CHECK_THROWS(daemon::parse_window_needs(bad, {"main"}, windows));
@@ -88,7 +108,7 @@ TEST_CASE("window needs: a corrupt file is moved aside and the needs start empty
   std::size_t aside = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir.path()))
     if (e.path().filename().string().find("window_needs.json.corrupt") == 0) ++aside;
-  CHECK(aside == 4);
+  CHECK(aside == 7);  // one per bad file above
 }
 
 TEST_CASE("window needs: restored into the core, and saved by the schedule thread when one is recorded",

@@ -251,7 +251,12 @@ TEST_CASE("collector exports every catalogued family with the value of its snaps
   CHECK(exported == catalogued);
   for (const auto& [name, f] : families) {
     INFO(name);
-    CHECK_FALSE(f.metric.empty());
+    // Level shaving's level exists only while a caps window is in force, which this scene has not
+    // (core_valley_fill_test [level] covers the level itself).
+    if (name == "eqd_bus_shave_level_watts")
+      CHECK(f.metric.empty());
+    else
+      CHECK_FALSE(f.metric.empty());
   }
 
   const core::BusSnapshot b = s.f.core->bus(0);

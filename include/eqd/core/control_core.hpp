@@ -225,6 +225,9 @@ class ControlCore {
     WindowNeeds needs;                  ///< caps windows' needs on earlier days (valley filling)
     std::uint32_t needs_published = 0;  ///< needs.records() when last published
     FillPlan fill{};                    ///< valley filling's plan of the last cycle
+    // Level shaving: the occurrence whose level is held, and the highest level held in it so far.
+    std::int64_t level_start_ns = -1;
+    double level_held_W = 0.0;
     std::vector<ChannelIndex> buffers;  ///< channels whose role is not test (capacity reserved)
     std::vector<ChannelIndex> usable;   ///< buffers allocated to this cycle (capacity reserved)
     std::vector<Headroom> headroom;     ///< scratch for allocate(), capacity reserved
@@ -298,6 +301,9 @@ class ControlCore {
   /// returns the aim with the plan's fill_W. dt_s: time since the bus's previous cycle (0: first).
   BusParams valley_fill(BusIndex b, std::int64_t now_ns, double dt_s, const BusSchedule& sched, int occurrence,
                         const BusParams& aim) noexcept;
+  // Level shaving in an active caps window: the aim with its import cap lowered to the level held.
+  BusParams shave(BusIndex b, const WindowOccurrence& occ, const FillBuffers& fb, const BusParams& aim,
+                  std::int64_t now_ns) noexcept;
   void publish_bus(BusIndex b, const BusParams& aim, int window, const LawInput& in, const LawOutput& out,
                    double commanded_W, const Capacity& cap) noexcept;
 

@@ -84,6 +84,10 @@ struct BusParams {
   /// The need assumed for a window not yet seen whole, Wh (0 = wait until it has been seen once)
   /// (fill_energy_Wh).
   double fill_energy_Wh = 0.0;
+  /// Level shaving (docs/control.md "Shaving below the cap"): while a caps window is active, what the
+  /// buffers hold beyond its need (and a reserve learned from the needs' spread) lowers the import
+  /// below the window's cap, planned over the window's recorded profile (config: level_shaving).
+  bool level_shaving = true;
   /// Set by the control core every cycle, never configured: the extra power (W, bus side) the buffers
   /// take now to prepare for the next caps window (0 = none). Laws read it through desired_eq_W().
   double fill_W = 0.0;
@@ -135,7 +139,7 @@ struct RuntimeParam {
 };
 
 /// The run-time parameter table. A new settable parameter is one row here (docs/architecture.md).
-inline constexpr std::array<RuntimeParam, 12> kRuntimeParams{{
+inline constexpr std::array<RuntimeParam, 13> kRuntimeParams{{
     {"tau_s", "s", false, &BusParams::tau_s, nullptr, 0.0, std::numeric_limits<double>::infinity(), true,
      "time constant of the damped actuation (10..20 s unless allow_any_tau)"},
     {"deadband_W", "W", false, &BusParams::deadband_W, nullptr, 0.0, kMaxPower_W, false,
@@ -161,6 +165,8 @@ inline constexpr std::array<RuntimeParam, 12> kRuntimeParams{{
      "valley filling: how long before a caps window the buffers may start charging for it"},
     {"fill_energy_Wh", "Wh", false, &BusParams::fill_energy_Wh, nullptr, 0.0, 1.0e9, false,
      "valley filling: the need assumed for a window not yet seen whole (0 = wait for one)"},
+    {"level_shaving", "", true, nullptr, &BusParams::level_shaving, 0.0, 0.0, false,
+     "caps window: hold the import below its cap with what the buffers store beyond its need"},
 }};
 
 /// The row named `name`, or nullptr. Any thread.

@@ -24,24 +24,38 @@ namespace eqd::core {
 class WindowNeeds {
  public:
   static constexpr std::size_t kDays = 7;  ///< occurrences kept per window: a week of a daily window
+  /// Bins of an occurrence's recorded profile, each a 48th of the window (3 h: 3.75 minutes): fine
+  /// enough for a level planned against the 15-minute demand, small enough to keep a week of every
+  /// window (16 x 7 x 48 floats, 21.5 KB per bus).
+  static constexpr std::size_t kProfileBins = 48;
+  /// The free power's mean per bin over an occurrence (W, bus side); NaN: a bin not seen (an older
+  /// history without profiles).
+  using Profile = std::array<float, kProfileBins>;
 
   /// Called every cycle. `active`: the occurrence active now (nullptr: none) and whether its window is
-  /// a caps window; need_W: the discharge the aim asks for now (max(0, -desired), bus side).
-  void observe(const WindowOccurrence* active, bool caps_window, std::int64_t now_ns, double dt_s,
-               double need_W) noexcept;
+  /// a caps window; need_W: the discharge the aim asks for now (max(0, -desired), bus side); free_W:
+  /// the bus's free power now (bus side), recorded into the occurrence's profile.
+  void observe(const WindowOccurrence* active, bool caps_window, std::int64_t now_ns, double dt_s, double need_W,
+               double free_W = std::numeric_limits<double>::quiet_NaN()) noexcept;
   /// The largest need of window w kept (J), or NaN when none was seen whole yet.
   [[nodiscard]] double largest_J(int w) const noexcept;
   /// Occurrences of window w kept (0..kDays).
   [[nodiscard]] int seen(int w) const noexcept;
-  /// Records a need directly (a restored history, tests). w outside 0..kMaxScheduleWindows-1 is ignored.
-  void record(int w, double need_J) noexcept;
+  /// Records a need directly (a restored history, tests), with its profile (nullptr: none known).
+  /// w outside 0..kMaxScheduleWindows-1 is ignored.
+  void record(int w, double need_J, const Profile* profile = nullptr) noexcept;
   /// The k-th kept need of window w, oldest first (k < seen(w)); NaN outside. For persistence.
   [[nodiscard]] double kept_J(int w, int k) const noexcept;
+  /// The k-th kept profile of window w, oldest first (k < seen(w)), or nullptr.
+  [[nodiscard]] const Profile* kept_profile(int w, int k) const noexcept;
   /// Incremented by every record(): a reader tells a changed history without comparing it.
   [[nodiscard]] std::uint32_t records() const noexcept { return records_; }
 
  private:
+  [[nodiscard]] std::size_t slot(int w, int k) const noexcept;
+
   std::array<std::array<double, kDays>, kMaxScheduleWindows> need_J_{};
+  std::array<std::array<Profile, kDays>, kMaxScheduleWindows> profile_W_{};
   std::array<std::uint8_t, kMaxScheduleWindows> count_{};
   std::array<std::uint8_t, kMaxScheduleWindows> head_{};
   std::uint32_t records_ = 0;
@@ -50,6 +64,7 @@ class WindowNeeds {
   std::int64_t start_ns_ = 0, end_ns_ = 0;
   double sum_J_ = 0.0;
   bool whole_ = false;
+  std::array<double, kProfileBins> bin_J_{}, bin_s_{};  // the occurrence's profile being measured
 };
 
 /// The estimate of one buffer's stored energy within its voltage window (J, battery side): from the
@@ -78,14 +93,18 @@ struct FillPlan {
   double capacity_J = 0.0;   ///< their capacity (buffers with capacity_Wh)
   double fill_W = 0.0;       ///< the charge asked for now (bus side, >= 0)
   double shortfall_J = 0.0;  ///< need the buffers are not expected to hold at the window's start
+  /// While a caps window is active and level_shaving is on: the import level the buffers hold, at or
+  /// below the window's cap (W, bus side); NaN: none (the cap itself applies).
+  double level_W = std::numeric_limits<double>::quiet_NaN();
 };
 
 /// The bus's buffers as valley filling sees them (sums over buffers with a capacity).
 struct FillBuffers {
   double stored_J = 0.0;
   double capacity_J = 0.0;
-  double charge_rate_W = 0.0;  ///< their rated charge power, bus side
-  double efficiency = 1.0;     ///< battery energy per bus energy while charging (their mean)
+  double charge_rate_W = 0.0;     ///< their rated charge power, bus side
+  double discharge_rate_W = 0.0;  ///< their rated discharge power, bus side
+  double efficiency = 1.0;        ///< battery energy per bus energy while charging (their mean)
 };
 
 /// Plans the charge for the next caps window of `s` after now_ns: its need (the largest kept, or
@@ -95,5 +114,30 @@ struct FillBuffers {
 /// Pure; any thread; no allocation.
 FillPlan plan_fill(const BusSchedule& s, int active_window, std::int64_t now_ns, const WindowNeeds& needs,
                    const BusParams& p, const FillBuffers& b) noexcept;
+
+/// Inputs of shave_level(): an active caps window and the buffers now.
+struct ShaveInput {
+  double cap_W = 0.0;        ///< the window's import cap (bus side)
+  double elapsed_s = 0.0;    ///< time since the occurrence started
+  double window_s = 0.0;     ///< the occurrence's length
+  double available_J = 0.0;  ///< what the buffers can deliver to the bus now (stored x efficiency)
+  double discharge_W = 0.0;  ///< their rated discharge power, bus side
+  double reserve = 0.0;      ///< share of the remaining need at the cap kept back (need_reserve())
+};
+
+/// Level shaving (docs/control.md "Shaving below the cap"): the lowest import level the buffers can
+/// hold for the rest of an active caps window with what they store beyond its need. need(L) is the
+/// energy above L of the window's recorded profiles from now to the end (per bin the highest of the
+/// occurrences kept), scaled by the largest ratio of an occurrence's measured need to its profile's
+/// (a bin's mean hides the swings the need counts); the level L solves need(L) + reserve x need(cap)
+/// = available. Returns cap_W when nothing is spare or no profile is kept; never above cap_W, never
+/// below what the buffers' rating holds at the highest bin ahead, never below 0. Pure; any thread;
+/// no allocation.
+double shave_level(const WindowNeeds& needs, int w, const ShaveInput& in) noexcept;
+
+/// The share of a window's remaining need kept back while shaving below its cap: twice the spread
+/// (standard deviation / mean) of the needs kept, within 0.05..fill_margin; all of fill_margin with
+/// fewer than three occurrences kept (no spread to learn from yet). Pure; any thread.
+double need_reserve(const WindowNeeds& needs, int w, double fill_margin) noexcept;
 
 }  // namespace eqd::core

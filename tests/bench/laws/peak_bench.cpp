@@ -31,6 +31,9 @@ struct PeakRow {
   std::string family, label;
   sim::BusMetrics m;
   double wall_s = 0.0;
+  // Minute means of the measured bus from metrics_from_s (bus side): the load of the test channels
+  // and the grid's net power. Written to peak_trace.csv for plots and for reading a run's energy.
+  std::vector<double> minute_free_W, minute_net_W;
 };
 
 // The peak shaver's sweep: peak_shaving_power as a fraction of the scenario's cap (at it, and 10 %
@@ -84,6 +87,28 @@ PeakRow run_one(const sim::Scenario& sc, const PeakSpec& spec) {
   r.family = spec.family;
   r.label = spec.label;
   r.m = h.metrics(sc.expect.bus);
+  const sim::BusTrace& tr = h.trace(sc.expect.bus);
+  double sum_free = 0.0, sum_net = 0.0;
+  std::size_t n = 0;
+  std::int64_t minute = -1;
+  for (std::size_t i = 0; i < tr.t_s.size(); ++i) {
+    if (tr.t_s[i] < sc.harness.metrics_from_s) continue;
+    const auto m = static_cast<std::int64_t>((tr.t_s[i] - sc.harness.metrics_from_s) / 60.0);
+    if (m != minute && n > 0) {
+      r.minute_free_W.push_back(sum_free / static_cast<double>(n));
+      r.minute_net_W.push_back(sum_net / static_cast<double>(n));
+      sum_free = sum_net = 0.0;
+      n = 0;
+    }
+    minute = m;
+    sum_free += tr.grid_free_W[i];
+    sum_net += tr.grid_net_W[i];
+    ++n;
+  }
+  if (n > 0) {
+    r.minute_free_W.push_back(sum_free / static_cast<double>(n));
+    r.minute_net_W.push_back(sum_net / static_cast<double>(n));
+  }
   r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }
@@ -127,6 +152,8 @@ void run_peak_bench(const std::vector<sim::Scenario>& scenarios, unsigned jobs, 
     if (!e.empty()) throw std::runtime_error(e);
 
   std::ofstream csv(out_dir / "peak.csv");
+  std::ofstream trace(out_dir / "peak_trace.csv");
+  trace << "scenario,setting,law,minute,free_W,net_W\n";
   csv << "scenario,family,law,peak_15min_import_kW,free_peak_15min_import_kW,throughput_kWh,energy_cost,"
          "demand_charge,total_cost,wall_s\n";
   for (std::size_t s = 0; s < scenarios.size(); ++s) {
@@ -160,6 +187,13 @@ void run_peak_bench(const std::vector<sim::Scenario>& scenarios, unsigned jobs, 
       csv << sc.name << ',' << r.family << ",\"" << r.label << "\"," << peak_kW << ','
           << r.m.free_peak_import_15min_W / 1000.0 << ',' << kWh << ',' << r.m.energy_cost << ',' << r.m.demand_charge
           << ',' << r.m.energy_cost + r.m.demand_charge << ',' << r.wall_s << '\n';
+    }
+    // peak_trace.csv: minute means of every setting (long format: scenario, setting, minute).
+    for (std::size_t k = 0; k < rows[s].size(); ++k) {
+      const PeakRow& r = rows[s][k];
+      for (std::size_t m = 0; m < r.minute_net_W.size(); ++m)
+        trace << sc.name << ',' << k << ",\"" << r.label << "\"," << m << ',' << r.minute_free_W[m] << ','
+              << r.minute_net_W[m] << '\n';
     }
     if (best_shaver != nullptr)
       std::printf("\nlowest peak of the peak shaver sweep: %s, %.2f kW at %.1f kWh through the buffers\n",
