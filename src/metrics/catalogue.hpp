@@ -48,6 +48,13 @@ enum Id : std::size_t {
   kBusStoredEnergy,
   kBusWindowNeed,
   kBusFillShortfall,
+  kBusMeterUp,  // issue #19, the grid meter
+  kBusMeterPower,
+  kBusMeterAge,
+  kBusMeterDifference,
+  kBusMeterDisagreement,
+  kBusMeterDisagreements,
+  kBusMeterErrors,
   kBusCapacity,
   kBusStatus,
   kBusChannels,
