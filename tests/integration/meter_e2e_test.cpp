@@ -134,11 +134,14 @@ TEST_CASE("eqd's grid meter agrees with the computed net when nothing is unaccou
   REQUIRE(r->eqd);
   INFO("eqd log:\n" << r->eqd->log());
   std::string m;
-  // Converged: the buffers take the tests' 2.4 kW, the computed net and the meter near 0 W.
+  // Converged: the tests feed about 2.4 kW into the bus, the buffers take it, the computed net and the
+  // meter near 0 W.
   const bool converged = eqd::test::eventually(40s, [&] {
     m = r->metrics();
-    return series(m, "eqd_bus_meter_up") == 1.0 && std::fabs(series(m, "eqd_bus_meter_power_watts")) < 150.0 &&
-           std::fabs(series(m, "eqd_bus_net_power_watts")) < 150.0;
+    return series(m, "eqd_bus_free_power_watts") < -1500.0 &&
+           series(m, "eqd_bus_equalization_measured_power_watts") > 1500.0 &&
+           std::fabs(series(m, "eqd_bus_net_power_watts")) < 150.0 && series(m, "eqd_bus_meter_up") == 1.0 &&
+           std::fabs(series(m, "eqd_bus_meter_power_watts")) < 150.0;
   });
   INFO("metrics:\n" << m);
   REQUIRE(converged);
@@ -165,7 +168,9 @@ TEST_CASE("eqd's grid meter disagrees once with a load nobody configured, contro
   std::string m;
   const bool raised = eqd::test::eventually(40s, [&] {
     m = r->metrics();
-    return series(m, "eqd_bus_meter_disagreement") == 1.0 && std::fabs(series(m, "eqd_bus_net_power_watts")) < 150.0;
+    return series(m, "eqd_bus_free_power_watts") < -1500.0 &&
+           series(m, "eqd_bus_equalization_measured_power_watts") > 1500.0 &&
+           std::fabs(series(m, "eqd_bus_net_power_watts")) < 150.0 && series(m, "eqd_bus_meter_disagreement") == 1.0;
   });
   INFO("metrics:\n" << m);
   REQUIRE(raised);
