@@ -506,6 +506,10 @@ std::pair<std::string, std::string> meter_problem(const MeterConfig& m) {
     return {"base_address", "'base_address' applies only to meter transport: sunspec (this meter uses modbus)"};
   if (m.transport == "modbus" && !m.power)
     return {"power", "missing required key 'power' (meter transport modbus: the register of the grid power)"};
+  // As a channel's max_age_ms: one late reading must not make the meter 'not ok'.
+  if (m.max_age_ms < 2000.0 / m.poll_hz)
+    return {"max_age_ms", "max_age_ms " + std::to_string(m.max_age_ms) + " is shorter than two poll periods (" +
+                              num(2000.0 / m.poll_hz) + " ms at poll_hz " + num(m.poll_hz) + ")"};
   return {};
 }
 
