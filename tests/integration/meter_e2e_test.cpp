@@ -79,7 +79,8 @@ struct Run {
 
 // eqsim's e2e rig (4 tests discharging about 2.4 kW into the bus, 2 buffers on cab2) with a SunSpec
 // meter, and eqd with that meter on bus main.
-std::unique_ptr<Run> start(const std::vector<std::string>& sim_extra, const std::string& meter_extra) {
+std::unique_ptr<Run> start(const std::vector<std::string>& sim_extra, const std::string& meter_extra,
+                           int meter_port = 0) {
   auto r = std::make_unique<Run>();
   r->dir = eqd::test::make_temp_dir("eqd-meter-e2e");
   std::vector<std::string> sim_args{EQSIM_BIN,     "--rig", EQD_SOURCE_DIR "/tests/integration/rigs/e2e.yaml",
@@ -96,7 +97,8 @@ std::unique_ptr<Run> start(const std::vector<std::string>& sim_extra, const std:
         << "api: {socket: " << (r->dir / "eqd.sock").string() << "}\n"
         << "metrics: {enabled: true, listen: 127.0.0.1:" << r->metrics_port << "}\n"
         << "buses:\n  - name: main\n    tau_s: 10\n"
-        << "    meter: {transport: sunspec, host: 127.0.0.1, port: " << port_of(log, "SunSpec meter")
+        << "    meter: {transport: sunspec, host: 127.0.0.1, port: "
+        << (meter_port != 0 ? meter_port : port_of(log, "SunSpec meter"))
         << ", poll_hz: 5, tolerance_W: 400, persistence_s: 2" << meter_extra << "}\n"
         << "controllers:\n"
         << "  - {name: cab1, host: 127.0.0.1, port: " << port_of(log, "controller cab1")
@@ -183,5 +185,28 @@ TEST_CASE("eqd's grid meter disagrees once with a load nobody configured, contro
   CHECK(series(m, "eqd_bus_meter_disagreements_total") == 1.0);
   CHECK(count(r->eqd->log(), "bus main: grid meter reads") == 1);  // one warning per episode
   CHECK(r->eqd->log().find("SunSpec meter model 201") != std::string::npos);
+  stop(*r);
+}
+
+TEST_CASE("eqd with its grid meter offline says so and balances the bus all the same", "[e2e][meter]") {
+  auto r = start({}, "", free_port());  // nothing listens there
+  INFO("eqsim log:\n" << r->sim->log());
+  REQUIRE(r->eqd);
+  INFO("eqd log:\n" << r->eqd->log());
+  std::string m;
+  const bool converged = eqd::test::eventually(40s, [&] {
+    m = r->metrics();
+    return series(m, "eqd_bus_free_power_watts") < -1500.0 &&
+           series(m, "eqd_bus_equalization_measured_power_watts") > 1500.0 &&
+           std::fabs(series(m, "eqd_bus_net_power_watts")) < 150.0;
+  });
+  INFO("metrics:\n" << m);
+  REQUIRE(converged);
+  CHECK(series(m, "eqd_bus_meter_up") == 0.0);
+  CHECK(std::isnan(series(m, "eqd_bus_meter_power_watts")));
+  CHECK(series(m, "eqd_bus_meter_errors_total") >= 1.0);
+  CHECK(series(m, "eqd_bus_meter_disagreement") == 0.0);
+  // The journal has the error once, not at every reconnect.
+  CHECK(count(r->eqd->log(), "meter of bus main connect 127.0.0.1:") == 1);
   stop(*r);
 }

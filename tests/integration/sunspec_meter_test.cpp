@@ -352,9 +352,10 @@ TEST_CASE("meter configuration: keys per meter transport, errors with file:line:
              Catch::StartsWith("t.yaml:6:7: buses[0].meter.tolerence_W: ") && Catch::Contains("tolerance_W"));
   CHECK_THAT(error_of(head + "      transport: modbus\n      host: 10.0.0.7\n      power: {address: 1, stride: 2}\n"),
              Catch::Contains("buses[0].meter.power.stride: a meter has no channels"));
-  CHECK_THAT(error_of(head + "      transport: sunspec\n      host: 10.0.0.7\n      poll_hz: 0.5\n      max_age_ms: 3000\n"),
-             Catch::StartsWith("t.yaml:7:19: buses[0].meter.max_age_ms: max_age_ms 3000 is shorter than two poll "
-                               "periods (4000 ms at poll_hz 0.5)"));
+  CHECK_THAT(
+      error_of(head + "      transport: sunspec\n      host: 10.0.0.7\n      poll_hz: 0.5\n      max_age_ms: 3000\n"),
+      Catch::StartsWith("t.yaml:7:19: buses[0].meter.max_age_ms: max_age_ms 3000 is shorter than two poll "
+                        "periods (4000 ms at poll_hz 0.5)"));
   // --set: a meter's key by path; a bus without a meter says so.
   eqd::config::apply_overrides(cfg, {"buses.main.meter.tolerance_W=750", "buses.main.meter.sign=import_positive"});
   CHECK(cfg.buses[0].meter->tolerance_W == 750.0);
