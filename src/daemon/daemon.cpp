@@ -105,18 +105,13 @@ void Daemon::make_meters() {
       return true;
     };
     mc.on_notice = [](io::meter::MeterNotice kind, const char* message) {
-      switch (kind) {
-        case io::meter::MeterNotice::disagreement:
-          spdlog::warn("{}", message);
-          break;
-        case io::meter::MeterNotice::error:
-          spdlog::warn("{}", message);
-          break;
-        case io::meter::MeterNotice::info:
-        case io::meter::MeterNotice::agreement:
-          spdlog::info("{}", message);
-          break;
-      }
+      // A disagreement (once per episode) and an error (once per change) are warnings; the identity and
+      // the end of an episode are notices.
+      const bool warning = kind == io::meter::MeterNotice::disagreement || kind == io::meter::MeterNotice::error;
+      if (warning)
+        spdlog::warn("{}", message);
+      else
+        spdlog::info("{}", message);
     };
     meters_[*b] = std::make_unique<io::meter::MeterLink>(std::move(mc));
   }

@@ -138,7 +138,7 @@ bool MeterLink::connect_link(std::int64_t t_ns) {
     if (!identity_logged_ && dev_.common && cfg_.on_notice) {
       std::vector<std::uint16_t> c(std::min<std::uint16_t>(dev_.common->length, 66));
       if (read(false, dev_.common->address, static_cast<int>(c.size()), c.data()) == static_cast<int>(c.size()) &&
-          c.size() >= static_cast<std::size_t>(sunspec::m1::kSN + 16)) {
+          c.size() >= std::size_t{sunspec::m1::kSN} + 16) {
         identity_logged_ = true;
         const std::string id = sunspec::decode_string(&c[sunspec::m1::kMn], 16) + " " +
                                sunspec::decode_string(&c[sunspec::m1::kMd], 16) + " SN " +
