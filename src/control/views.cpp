@@ -46,6 +46,7 @@ json meter_json(const daemon::MeterView& m) {
               {"model", s.model != 0 ? json(s.model) : json(nullptr)},
               {"sign", m.sign},
               {"power_W", m.ok ? finite_or_null(s.power_W) : json(nullptr)},
+              {"frequency_Hz", m.ok ? finite_or_null(s.frequency_Hz) : json(nullptr)},
               {"age_s", m.age_s >= 0.0 ? json(m.age_s) : json(nullptr)},
               {"computed_W", finite_or_null(s.computed_W)},
               {"difference_W", m.ok ? finite_or_null(s.difference_W) : json(nullptr)},

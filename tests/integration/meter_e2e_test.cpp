@@ -99,7 +99,7 @@ std::unique_ptr<Run> start(const std::vector<std::string>& sim_extra, const std:
         << "buses:\n  - name: main\n    tau_s: 10\n"
         << "    meter: {transport: sunspec, host: 127.0.0.1, port: "
         << (meter_port != 0 ? meter_port : port_of(log, "SunSpec meter"))
-        << ", poll_hz: 5, tolerance_W: 400, persistence_s: 2" << meter_extra << "}\n"
+        << ", poll_hz: 5, tolerance_W: 400, persistence_s: 3" << meter_extra << "}\n"
         << "controllers:\n"
         << "  - {name: cab1, host: 127.0.0.1, port: " << port_of(log, "controller cab1")
         << ", channels: 4, efficiency: 0.95}\n"
@@ -148,7 +148,7 @@ TEST_CASE("eqd's grid meter agrees with the computed net when nothing is unaccou
   INFO("metrics:\n" << m);
   REQUIRE(converged);
   // Then the check keeps agreeing for longer than its persistence time.
-  std::this_thread::sleep_for(3s);
+  std::this_thread::sleep_for(4s);
   m = r->metrics();
   CHECK(std::fabs(series(m, "eqd_bus_meter_difference_watts")) < 400.0);
   CHECK(series(m, "eqd_bus_meter_disagreement") == 0.0);

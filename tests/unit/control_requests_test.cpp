@@ -883,6 +883,7 @@ TEST_CASE("control API on a fake rig: status shows a bus's grid meter beside the
   v.status.valid = true;
   v.status.model = 203;
   v.status.power_W = 2500.0;
+  v.status.frequency_Hz = 49.98;
   v.status.computed_W = 1000.0;
   v.status.difference_W = 1500.0;
   v.status.disagreement = true;
@@ -898,6 +899,7 @@ TEST_CASE("control API on a fake rig: status shows a bus's grid meter beside the
   CHECK(m["transport"] == "sunspec");
   CHECK(m["sign"] == "export_positive");
   CHECK(m["power_W"] == 2500.0);
+  CHECK(m["frequency_Hz"] == 49.98);
   CHECK(m["computed_W"] == 1000.0);
   CHECK(m["difference_W"] == 1500.0);
   CHECK(m["age_s"] == 0.4);
