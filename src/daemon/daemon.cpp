@@ -104,14 +104,16 @@ void Daemon::make_meters() {
       net_W = core->bus(bus).net_W;
       return true;
     };
-    mc.on_notice = [](io::meter::MeterNotice kind, const char* message) {
+    mc.on_notice = [bus = bc.name](io::meter::MeterNotice kind, const char* message) {
       // A disagreement (once per episode) and an error (once per change) are warnings; the identity and
-      // the end of an episode are notices.
+      // the end of an episode are notices. Journal fields BUS= and METER= (what it is about).
       const bool warning = kind == io::meter::MeterNotice::disagreement || kind == io::meter::MeterNotice::error;
-      if (warning)
-        spdlog::warn("{}", message);
-      else
-        spdlog::info("{}", message);
+      const char* what = kind == io::meter::MeterNotice::disagreement ? "disagreement"
+                         : kind == io::meter::MeterNotice::agreement  ? "agreement"
+                         : kind == io::meter::MeterNotice::error      ? "error"
+                                                                      : "identity";
+      logging::log_with(warning ? spdlog::level::warn : spdlog::level::info, {{"BUS", bus}, {"METER", what}}, "{}",
+                        message);
     };
     meters_[*b] = std::make_unique<io::meter::MeterLink>(std::move(mc));
   }
