@@ -262,6 +262,18 @@ int run(int argc, char** argv) {
   app.add_flag("--sunspec-meter", sunspec_meter,
                "also serve a SunSpec grid meter (models 1, 203) showing the first bus's net power plus the SunSpec "
                "storage devices' power (W > 0 = import)");
+  int sunspec_meter_model = 203;
+  double sunspec_meter_offset_W = 0.0;
+  bool sunspec_meter_export_positive = false;
+  app.add_option("--sunspec-meter-model", sunspec_meter_model,
+                 "the meter model of --sunspec-meter: 201 (single phase), 203 (wye) or 204 (delta); default 203")
+      ->check(CLI::IsMember({201, 203, 204}));
+  app.add_option("--sunspec-meter-offset-W", sunspec_meter_offset_W,
+                 "a load nobody configured: the SunSpec meter reads this much more import than the rig's net power "
+                 "(to make eqd's meter check disagree)")
+      ->check(CLI::Range(-100000.0, 100000.0));
+  app.add_flag("--sunspec-meter-export-positive", sunspec_meter_export_positive,
+               "the SunSpec meter reports export as positive W (a device of the other sign convention)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -343,8 +355,10 @@ int run(int argc, char** argv) {
       dc.port = next_port();
       dc.serial = "EQSIM-SM-1";
       dc.scale_factors = {{"W_SF", 1}};  // up to 327 kW
+      dc.meter.model = static_cast<std::uint16_t>(sunspec_meter_model);
       sunspec_grid_meter = std::make_unique<eqd::sim::sunspec::SunSpecDevice>(dc);
-      std::printf("eqsim: SunSpec meter of bus %s on %s:%u unit 1 (base 40000)\n", rig.spec().buses[0].name.c_str(),
+      std::printf("eqsim: SunSpec meter (model %d%s) of bus %s on %s:%u unit 1 (base 40000)\n", sunspec_meter_model,
+                  sunspec_meter_export_positive ? ", export positive" : "", rig.spec().buses[0].name.c_str(),
                   listen_host.c_str(), sunspec_grid_meter->port());
     }
   } catch (const std::exception& e) {
@@ -466,7 +480,8 @@ int run(int argc, char** argv) {
       if (sunspec_grid_meter) {
         double storage_W = 0.0;  // SunSpec storage, + = charging (their 103 W is + = discharging)
         for (const auto& d : sunspec_storages) storage_W -= d->state().power_W;
-        sunspec_grid_meter->set_meter_power_W(rig.bus_meter(0).net_W + storage_W);
+        const double import_W = rig.bus_meter(0).net_W + storage_W + sunspec_meter_offset_W;
+        sunspec_grid_meter->set_meter_power_W(sunspec_meter_export_positive ? -import_W : import_W);
       }
       if (!quiet && status_s > 0 && rig.now_s() >= next_status) {
         print_status(rig, tty);

@@ -175,6 +175,26 @@ std::optional<std::string> forecast_text(const json& p, const json& b) {
   return forecast;
 }
 
+// The grid-meter line (docs/eqctl.md): the measured grid power beside the computed net, in the bus's
+// power unit; absent from older daemons and for a bus without a meter.
+std::optional<std::string> meter_text(const json& m, const PowerUnit& u) {
+  if (!m.is_object()) return std::nullopt;
+  if (!sub(m, "ok").is_boolean() || !sub(m, "ok").get<bool>()) {
+    const std::string err = str(m, "last_error");
+    const double age_s = num(m, "age_s");
+    std::string t =
+        sub(m, "connected").is_boolean() && sub(m, "connected").get<bool>() ? "no valid reading" : "offline";
+    if (std::isfinite(age_s)) t += ", last reading " + fixed(age_s, 1) + " s ago";
+    if (!err.empty() && err != "-") t += " (" + err + ")";
+    return t;
+  }
+  std::string t = power_in(num(m, "power_W"), u) + " measured, difference " + power_in(num(m, "difference_W"), u);
+  if (sub(m, "disagreement").is_boolean() && sub(m, "disagreement").get<bool>())
+    t +=
+        "  DISAGREES beyond " + power_in(num(m, "tolerance_W"), u) + " (a channel not sampled, a load not configured?)";
+  return t;
+}
+
 // One bus's block of `eqctl status`.
 std::string render_bus_status(const json& b) {
   std::string out;
@@ -217,6 +237,7 @@ std::string render_bus_status(const json& b) {
     return pad_left(n, w) + (n == "-" ? std::string(std::strlen(u.name) + 1, ' ') : std::string(" ") + u.name);
   };
   lines.add("net power", first(net_W) + "   (residual " + power_in(residual_W, u) + ")");
+  if (std::optional<std::string> m = meter_text(sub(b, "meter"), u)) lines.add("grid meter", *m);
   // The announced free power the law steers by, only where it tells something: when it reads
   // differently from the present free power (the daemon reports free_W itself when nothing is
   // announced or use_forecast is off; equal also when the announcements match the present).

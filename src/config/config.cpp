@@ -386,7 +386,28 @@ void apply_one(Config& cfg, const std::string& key_path, const YAML::Node& value
     if (seg.size() != 2) bad_shape("history.KEY");
     set_key(cfg.history, history_keys(), seg[1], value, c, key_path);
   } else if (top == "buses") {
-    if (seg.size() != 3) bad_shape("buses.BUS_NAME.KEY");
+    if (seg.size() == 5 && seg[2] == "meter" && seg[3] == "power") {
+      auto& b = find_entry(
+          cfg.buses, seg[1], [](const BusConfig& x) { return x.name; }, "bus", c, key_path);
+      if (!b.meter || !b.meter->power)
+        fail(c, YAML::Mark::null_mark(), key_path,
+             "bus '" + seg[1] + "' has no meter power register to override (configure it in the file)");
+      set_key(*b.meter->power, field_keys(), seg[4], value, c, key_path);
+      return;
+    }
+    if (seg.size() == 4 && seg[2] == "meter") {
+      auto& b = find_entry(
+          cfg.buses, seg[1], [](const BusConfig& x) { return x.name; }, "bus", c, key_path);
+      if (!b.meter)
+        fail(c, YAML::Mark::null_mark(), key_path, "bus '" + seg[1] + "' has no meter (configure it in the file)");
+      if (seg[3] == "power")
+        fail(c, YAML::Mark::null_mark(), key_path, "set one key of the power register: buses.BUS.meter.power.KEY");
+      set_key(*b.meter, meter_keys(), seg[3], value, c, key_path, "transport");
+      if (const auto [key, why] = meter_problem(*b.meter); !key.empty())
+        fail(c, YAML::Mark::null_mark(), key_path, why);
+      return;
+    }
+    if (seg.size() != 3) bad_shape("buses.BUS_NAME.KEY or buses.BUS_NAME.meter.KEY");
     auto& b = find_entry(
         cfg.buses, seg[1], [](const BusConfig& x) { return x.name; }, "bus", c, key_path);
     set_key(b, bus_keys(), seg[2], value, c, key_path, "name");
@@ -452,6 +473,9 @@ std::vector<std::string> accepted_key_paths() {
   add_all("history.", names_of(history_keys()));
   add_all("buses[].", names_of(bus_keys()));
   add_all("buses[].schedule[].", names_of(schedule_window_keys()));
+  add_all("buses[].meter.", names_of(meter_keys()));
+  for (const std::string& n : names_of(field_keys()))
+    if (n != "stride") out.push_back("buses[].meter.power." + n);  // a meter has no channels
   add_all("controllers[].", all_controller_key_names());
   add_all("equalization[].", names_of(buffer_keys()));
   out.emplace_back("maps.*");

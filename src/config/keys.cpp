@@ -432,6 +432,104 @@ std::vector<Key<BusConfig>> runtime_param_keys() {
 
 }  // namespace
 
+const std::vector<Key<MeterConfig>>& meter_keys() {
+  using T = MeterConfig;
+  static const std::vector<Key<T>> k{
+      {"transport", true,
+       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+         const std::string s = read_string(n, c, p);
+         if (s != "sunspec" && s != "modbus")
+           fail(c, n.Mark(), p,
+                "got " + quoted(s) + " (expected sunspec (a SunSpec meter, models 201-204) or modbus (one register))");
+         o.transport = s;
+       }},
+      {"host", true,
+       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+         std::string h = read_string(n, c, p);
+         if (!eqd::io::is_host(h))
+           fail(c, n.Mark(), p,
+                "got " + quoted(h) + " (expected an IPv4 or IPv6 address or an RFC 1123 host name, e.g. 192.0.2.50)");
+         o.host = std::move(h);
+       }},
+      int_key<T>(
+          "port", [](T& o) -> std::uint16_t& { return o.port; }, 1, 65535, ""),
+      int_key<T>(
+          "unit_id", [](T& o) -> int& { return o.unit_id; }, 0, 247, ""),
+      {"base_address", false,
+       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+         const std::string t = read_string(n, c, p);
+         if (t == "auto")
+           o.base_address = -1;
+         else if (t == "0" || t == "40000" || t == "50000")
+           o.base_address = std::stoi(t);
+         else
+           fail(c, n.Mark(), p, "got " + quoted(t) + " (expected auto | 0 | 40000 | 50000)");
+       }},
+      {"power", false,
+       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+         mb::Field f;
+         f.table = mb::Table::holding;  // meters mostly serve holding registers
+         const std::set<std::string> given = decode_mapping(n, p, field_keys(), f, c);
+         if (given.count("stride") != 0)
+           fail(c, n["stride"].Mark(), join(p, "stride"), "a meter has no channels (no stride)");
+         if (!(f.scale != 0.0)) fail(c, n.Mark(), join(p, "scale"), "got 0 (expected a scale other than 0)");
+         o.power = f;
+       }},
+      {"sign", false,
+       [](T& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+         const std::string s = read_string(n, c, p);
+         if (s != "import_positive" && s != "export_positive")
+           fail(c, n.Mark(), p,
+                "got " + quoted(s) + " (expected import_positive (> 0 = drawn from the grid) or export_positive)");
+         o.export_positive = s == "export_positive";
+       }},
+      real_key<T>(
+          "poll_hz", [](T& o) -> double& { return o.poll_hz; }, Bound{0.1, 10.0}, "Hz"),
+      int_key<T>(
+          "timeout_ms", [](T& o) -> int& { return o.timeout_ms; }, 10, 60000, "ms"),
+      real_key<T>(
+          "tolerance_W", [](T& o) -> double& { return o.tolerance_W; }, kPowerMagnitude, "W"),
+      real_key<T>(
+          "persistence_s", [](T& o) -> double& { return o.persistence_s; }, Bound{0.0, 3600.0}, "s"),
+      int_key<T>(
+          "max_age_ms", [](T& o) -> int& { return o.max_age_ms; }, 100, 3600000, "ms"),
+  };
+  return k;
+}
+
+std::pair<std::string, std::string> meter_problem(const MeterConfig& m) {
+  if (m.transport == "sunspec" && m.power)
+    return {"power",
+            "'power' applies only to meter transport: modbus (this meter uses sunspec: W and W_SF of model "
+            "201-204)"};
+  if (m.transport == "modbus" && m.base_address != -1)
+    return {"base_address", "'base_address' applies only to meter transport: sunspec (this meter uses modbus)"};
+  if (m.transport == "modbus" && !m.power)
+    return {"power", "missing required key 'power' (meter transport modbus: the register of the grid power)"};
+  // As a channel's max_age_ms: one late reading must not make the meter 'not ok'.
+  if (m.max_age_ms < 2000.0 / m.poll_hz)
+    return {"max_age_ms", "max_age_ms " + std::to_string(m.max_age_ms) + " is shorter than two poll periods (" +
+                              num(2000.0 / m.poll_hz) + " ms at poll_hz " + num(m.poll_hz) + ")"};
+  return {};
+}
+
+namespace {
+
+// buses[].meter: a mapping; its transport decides which keys apply.
+Key<BusConfig> meter_key() {
+  return {"meter", false, [](BusConfig& o, const YAML::Node& n, const Ctx& c, const std::string& p) {
+            MeterConfig m;
+            decode_mapping(n, p, meter_keys(), m, c);
+            if (const auto [key, why] = meter_problem(m); !key.empty()) {
+              const YAML::Node at = n[key];
+              fail(c, at ? at.Mark() : n.Mark(), join(p, key), why);
+            }
+            o.meter = std::move(m);
+          }};
+}
+
+}  // namespace
+
 const std::vector<Key<BusConfig>>& bus_keys() {
   using T = BusConfig;
   static const std::vector<Key<T>> k = [] {
@@ -463,6 +561,7 @@ const std::vector<Key<BusConfig>>& bus_keys() {
             "lease_ms", [](T& o) -> std::uint32_t& { return o.params.lease_ms; }, 1, 3600000, "ms"),
         bool_key<T>("allow_any_tau", [](T& o) -> bool& { return o.allow_any_tau; }),
         schedule_key(),
+        meter_key(),
         real_key<T>(
             "forecast_horizon_s", [](T& o) -> double& { return o.params.forecast_horizon_s; }, Bound{1.0, 120.0}, "s"),
     };

@@ -166,6 +166,10 @@ const std::vector<Key<DiscoveryConfig>>& discovery_keys();
 const std::vector<Key<HistoryConfig>>& history_keys();
 const std::vector<Key<BusConfig>>& bus_keys();
 const std::vector<Key<core::ScheduleWindow>>& schedule_window_keys();  ///< buses[].schedule[]
+const std::vector<Key<MeterConfig>>& meter_keys();                     ///< buses[].meter
+/// A meter's keys that do not fit its transport: {key, message}; empty key: none. The file's `meter`
+/// key and a --set of one of its keys check it.
+std::pair<std::string, std::string> meter_problem(const MeterConfig& m);
 /// Keys of controllers[] every transport has (name, poll_hz, channels, bus ...).
 const std::vector<Key<ControllerConfig>>& common_controller_keys();
 /// Every key of one controller: `transport`, the common keys, its transport's keys, and every other

@@ -35,6 +35,30 @@ json to_json(const HealthCounts& c) {
               {"offline", c.offline}};
 }
 
+// A bus's grid meter: what it reads (eqd's sign, + = import), how old, how far from the computed net,
+// whether that difference is a disagreement now. null without a meter.
+json meter_json(const daemon::MeterView& m) {
+  if (!m.configured) return nullptr;
+  const io::meter::MeterStatus& s = m.status;
+  return json{{"ok", m.ok},
+              {"connected", s.connected},
+              {"transport", m.transport},
+              {"model", s.model != 0 ? json(s.model) : json(nullptr)},
+              {"sign", m.sign},
+              {"power_W", m.ok ? finite_or_null(s.power_W) : json(nullptr)},
+              {"frequency_Hz", m.ok ? finite_or_null(s.frequency_Hz) : json(nullptr)},
+              {"age_s", m.age_s >= 0.0 ? json(m.age_s) : json(nullptr)},
+              {"computed_W", finite_or_null(s.computed_W)},
+              {"difference_W", m.ok ? finite_or_null(s.difference_W) : json(nullptr)},
+              {"tolerance_W", m.tolerance_W},
+              {"persistence_s", m.persistence_s},
+              {"disagreement", s.disagreement},
+              {"disagreements", s.episodes},
+              {"readings", s.readings},
+              {"errors", s.errors},
+              {"last_error", std::string(s.last_error)}};
+}
+
 }  // namespace
 
 json status_view(const daemon::RigView& rig, std::int64_t now_ns, const MetricsEndpointState* metrics) {
@@ -146,6 +170,8 @@ json status_view(const daemon::RigView& rig, std::int64_t now_ns, const MetricsE
                         {"eq_delivered_J", s.energy.eq_delivered_J}}},
         {"channels", to_json(counts[b])},
         {"controllers", json{{"connected", ctl_up[b]}, {"disconnected", ctl_down[b]}}},
+        // The grid meter beside the computed net (null: the bus has none; docs/control-api.md).
+        {"meter", meter_json(rig.meter(static_cast<core::BusIndex>(b)))},
     });
   }
   const core::CycleStats st = rig.cycle_stats();

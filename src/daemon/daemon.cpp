@@ -67,6 +67,7 @@ Daemon::Daemon(const config::Config& cfg, const PlanHook& adjust_plan,
     spec.on_error = logging::controller_error_reporter(cfg_, spec.name);
     links_.push_back(lp.transport->make_link(*lp.settings.get(), spec, *core_));
   }
+  make_meters();
   // The control thread names itself and takes its optional real-time settings before its first cycle.
   loop_->set_thread_start_hook([prio = cfg_.loop.realtime_priority, lock = cfg_.loop.lock_memory] {
     log_realtime(apply_realtime("eqd-control", prio, lock));
@@ -77,6 +78,66 @@ Daemon::~Daemon() {
   if (started_ && !stopped_) shutdown(std::chrono::milliseconds(cfg_.loop.shutdown_timeout_ms));
 }
 
+void Daemon::make_meters() {
+  meters_.resize(plan_.directory.buses.size());
+  for (const config::BusConfig& bc : cfg_.buses) {
+    if (!bc.meter) continue;
+    const auto b = plan_.directory.find_bus(bc.name);
+    if (!b) continue;
+    const config::MeterConfig& m = *bc.meter;
+    io::meter::MeterLinkConfig mc;
+    mc.bus = bc.name;
+    mc.source = m.transport == "modbus" ? io::meter::MeterSource::modbus : io::meter::MeterSource::sunspec;
+    mc.host = m.host;
+    mc.port = m.port;
+    mc.unit_id = m.unit_id;
+    mc.base_address = m.base_address;
+    if (m.power) mc.power = *m.power;
+    mc.sign = m.export_positive ? io::meter::MeterSign::export_positive : io::meter::MeterSign::import_positive;
+    mc.poll_hz = m.poll_hz;
+    mc.timeout_ms = m.timeout_ms;
+    mc.check = core::MeterCheckParams{m.tolerance_W, m.persistence_s};
+    // The net power the control thread published last (a seqlock read on the meter's thread).
+    mc.computed = [core = core_.get(), bus = *b](double& net_W, std::int64_t& cycle_ns) {
+      cycle_ns = core->cycle_clock().load(std::memory_order_acquire);
+      if (cycle_ns <= 0) return false;  // no cycle yet
+      net_W = core->bus(bus).net_W;
+      return true;
+    };
+    mc.on_notice = [bus = bc.name](io::meter::MeterNotice kind, const char* message) {
+      // A disagreement (once per episode) and an error (once per change) are warnings; the identity and
+      // the end of an episode are notices. Journal fields BUS= and METER= (what it is about).
+      const bool warning = kind == io::meter::MeterNotice::disagreement || kind == io::meter::MeterNotice::error;
+      const char* what = kind == io::meter::MeterNotice::disagreement ? "disagreement"
+                         : kind == io::meter::MeterNotice::agreement  ? "agreement"
+                         : kind == io::meter::MeterNotice::error      ? "error"
+                                                                      : "identity";
+      logging::log_with(warning ? spdlog::level::warn : spdlog::level::info, {{"BUS", bus}, {"METER", what}}, "{}",
+                        message);
+    };
+    meters_[*b] = std::make_unique<io::meter::MeterLink>(std::move(mc));
+  }
+}
+
+MeterView Daemon::meter(core::BusIndex b) const noexcept {
+  MeterView v;
+  if (b >= meters_.size() || !meters_[b]) return v;
+  const io::meter::MeterLink& m = *meters_[b];
+  const io::meter::MeterLinkConfig& mc = m.config();
+  v.configured = true;
+  v.status = m.status();
+  v.tolerance_W = mc.check.tolerance_W;
+  v.persistence_s = mc.check.persistence_s;
+  v.transport = io::meter::to_string(mc.source);
+  v.sign = io::meter::to_string(mc.sign);
+  if (v.status.reading_ns > 0) v.age_s = static_cast<double>(monotonic_ns() - v.status.reading_ns) * 1e-9;
+  int max_age_ms = 5000;
+  for (const config::BusConfig& bc : cfg_.buses)
+    if (bc.name == mc.bus && bc.meter) max_age_ms = bc.meter->max_age_ms;
+  v.ok = v.status.connected && v.status.valid && v.age_s >= 0.0 && v.age_s * 1000.0 <= max_age_ms;
+  return v;
+}
+
 void Daemon::start() {
   if (started_) return;
   started_ = true;
@@ -85,6 +146,8 @@ void Daemon::start() {
   planner_->start();
   schedule_->start();
   for (auto& p : links_) p->start();
+  for (auto& m : meters_)
+    if (m) m->start();
   // Where each equalization channel came from: the configuration, or the state file (assigned with
   // eqctl); a configured one the state file says was released is counted apart.
   std::size_t from_config = 0, from_state = 0, released_by_state = 0;
@@ -111,6 +174,8 @@ void Daemon::detach() {
   if (!started_ || stopped_) return;
   stopped_ = true;
   for (auto& l : links_) l->stop();
+  for (auto& m : meters_)
+    if (m) m->stop();
   loop_->stop();
   predictor_->stop();
   planner_->stop();
@@ -173,6 +238,8 @@ ShutdownReport Daemon::shutdown(std::chrono::milliseconds timeout) {
     }
   }
   for (auto& p : links_) p->stop();
+  for (auto& m : meters_)
+    if (m) m->stop();
   loop_->stop();
   predictor_->stop();
   planner_->stop();

@@ -45,4 +45,21 @@ void add_fill_series(prometheus::MetricFamily& fill, prometheus::MetricFamily& s
   if (std::isfinite(s.fill.level_W)) one(level, s.fill.level_W);
 }
 
+void add_meter_series(prometheus::MetricFamily* f, const daemon::MeterView& m,
+                      const std::vector<prometheus::ClientMetric::Label>& labels) {
+  if (!m.configured) return;
+  auto one = [&](prometheus::MetricFamily& fam, double v, bool counter = false) {
+    prometheus::ClientMetric& c = fam.metric.emplace_back();
+    c.label = labels;
+    (counter ? c.counter.value : c.gauge.value) = v;
+  };
+  one(f[0], m.ok ? 1.0 : 0.0);
+  if (m.ok && std::isfinite(m.status.power_W)) one(f[1], m.status.power_W);
+  if (m.age_s >= 0.0) one(f[2], m.age_s);
+  if (m.ok && std::isfinite(m.status.difference_W)) one(f[3], m.status.difference_W);
+  one(f[4], m.status.disagreement ? 1.0 : 0.0);
+  one(f[5], static_cast<double>(m.status.episodes), true);
+  one(f[6], static_cast<double>(m.status.errors), true);
+}
+
 }  // namespace eqd::metrics::detail

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "eqd/core/snapshot.hpp"
+#include "eqd/daemon/views.hpp"
 
 namespace eqd::metrics::detail {
 
@@ -21,5 +22,11 @@ void add_aim_series(prometheus::MetricFamily& mode, prometheus::MetricFamily& qu
 void add_fill_series(prometheus::MetricFamily& fill, prometheus::MetricFamily& stored, prometheus::MetricFamily& need,
                      prometheus::MetricFamily& shortfall, prometheus::MetricFamily& level, const core::BusSnapshot& s,
                      const std::vector<prometheus::ClientMetric::Label>& labels);
+
+/// Appends a bus's grid-meter series (issue #19) to the seven families starting at `f`: up, power, age,
+/// difference, disagreement, disagreements_total, errors_total. Nothing for a bus without a meter; power
+/// and difference only while it is up, age once it has read. Any thread.
+void add_meter_series(prometheus::MetricFamily* f, const daemon::MeterView& m,
+                      const std::vector<prometheus::ClientMetric::Label>& labels);
 
 }  // namespace eqd::metrics::detail

@@ -49,6 +49,13 @@ enum Id : std::size_t {
   kBusWindowNeed,
   kBusFillShortfall,
   kBusShaveLevel,
+  kBusMeterUp,  // issue #19, the grid meter
+  kBusMeterPower,
+  kBusMeterAge,
+  kBusMeterDifference,
+  kBusMeterDisagreement,
+  kBusMeterDisagreements,
+  kBusMeterErrors,
   kBusCapacity,
   kBusStatus,
   kBusChannels,

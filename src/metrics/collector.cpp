@@ -111,6 +111,19 @@ void add_aim_families(std::vector<MetricFamily>& out, const std::vector<core::Bu
     detail::add_fill_series(out[at], out[at + 1], out[at + 2], out[at + 3], out[at + 4], s[b], labels[b]);
 }
 
+// Issue #19: the families of the buses' grid meters (bus_aim.cpp); nothing for a bus without one.
+void add_meter_families(std::vector<MetricFamily>& out, const std::function<daemon::MeterView(core::BusIndex)>& meter,
+                        const std::vector<std::vector<ClientMetric::Label>>& labels) {
+  const std::size_t nb = labels.size();
+  std::vector<daemon::MeterView> meters(nb);
+  for (std::size_t b = 0; b < nb; ++b) meters[b] = meter(static_cast<core::BusIndex>(b));
+  const std::size_t at = out.size();  // seven families, then the series of the buses with a meter
+  for (const Id id : {kBusMeterUp, kBusMeterPower, kBusMeterAge, kBusMeterDifference, kBusMeterDisagreement,
+                      kBusMeterDisagreements, kBusMeterErrors})
+    family(out, id, nb);
+  for (std::size_t b = 0; b < nb; ++b) detail::add_meter_series(&out[at], meters[b], labels[b]);
+}
+
 }  // namespace
 
 Sources sources_from(const daemon::RigView& rig) {
@@ -121,6 +134,7 @@ Sources sources_from(const daemon::RigView& rig) {
   s.controller_stats = [&rig](std::size_t c, io::LinkStats& out) { return rig.link_stats(c, out); };
   s.control_overruns = [&rig] { return rig.control_overruns(); };
   s.now_ns = [&rig] { return rig.now_ns(); };
+  s.meter = [&rig](core::BusIndex b) { return rig.meter(b); };
   return s;
 }
 
@@ -246,6 +260,7 @@ void Collector::collect_buses(std::vector<MetricFamily>& out) const {
   per_bus(kBusTarget, [](BS x) { return x.active_target_W; });
   per_bus(kBusActiveWindow, [](BS x) { return static_cast<double>(x.active_window); });
   add_aim_families(out, s, bus_labels_);
+  if (src_.meter) add_meter_families(out, src_.meter, bus_labels_);
   {
     MetricFamily& f = family(out, kBusCapacity, 2 * nb);
     for (std::size_t b = 0; b < nb; ++b) {

@@ -86,6 +86,12 @@ class FakeRig final : public daemon::RigView, public daemon::RequestSink {
     const std::lock_guard<std::mutex> lock(m_);
     samples_.at(index_of(name)) = s;
   }
+  /// Bus b's grid meter (configured = true: the bus has one).
+  void set_meter(core::BusIndex b, const daemon::MeterView& v) {
+    const std::lock_guard<std::mutex> lock(m_);
+    if (meters_.size() <= b) meters_.resize(b + 1);
+    meters_[b] = v;
+  }
   /// Controller `name`'s link: connected or not, with these statistics.
   void set_link(const std::string& controller, bool connected, io::LinkStats stats = {}) {
     const auto c = dir_.find_controller(controller);
@@ -147,6 +153,10 @@ class FakeRig final : public daemon::RigView, public daemon::RequestSink {
   [[nodiscard]] core::ChannelSnapshot channel(core::ChannelIndex i) const noexcept override {
     const std::lock_guard<std::mutex> lock(m_);
     return channels_[i];
+  }
+  [[nodiscard]] daemon::MeterView meter(core::BusIndex b) const noexcept override {
+    const std::lock_guard<std::mutex> lock(m_);
+    return b < meters_.size() ? meters_[b] : daemon::MeterView{};
   }
   [[nodiscard]] core::Sample sample(core::ChannelIndex i) const noexcept override {
     const std::lock_guard<std::mutex> lock(m_);
@@ -262,6 +272,7 @@ class FakeRig final : public daemon::RigView, public daemon::RequestSink {
   daemon::Directory dir_;
   mutable std::mutex m_;
   std::vector<core::BusSnapshot> buses_;
+  std::vector<daemon::MeterView> meters_;
   std::vector<core::ChannelSnapshot> channels_;
   std::vector<core::Sample> samples_;
   std::vector<io::LinkStats> links_;

@@ -68,6 +68,11 @@ TEST_CASE("shipped eqd.yaml contains every accepted key", "[config][shipped]") {
   collect(YAML::LoadFile(std::string(EQD_SOURCE_DIR) + "/config/examples/eqd-peak.yaml"), "", in_peak);
   for (const std::string& key : in_peak)
     if (key.rfind("buses[].schedule", 0) == 0) in_file.insert(key);
+  // Likewise a grid meter (issue #19): named in a comment, its keys in the meter example.
+  std::set<std::string> in_meter;
+  collect(YAML::LoadFile(std::string(EQD_SOURCE_DIR) + "/config/examples/eqd-meter.yaml"), "", in_meter);
+  for (const std::string& key : in_meter)
+    if (key.rfind("buses[].meter", 0) == 0) in_file.insert(key);
   for (const std::string& key : accepted_key_paths()) {
     INFO("key " << key << " is accepted by the parser but not documented in config/eqd.yaml");
     CHECK(in_file.count(key) == 1);
@@ -132,6 +137,33 @@ TEST_CASE("shipped eqd.yaml values are the code's defaults", "[config][shipped]"
   CHECK(r.parity == drtu.parity);
   CHECK(r.data_bits == drtu.data_bits);
   CHECK(r.stop_bits == drtu.stop_bits);
+}
+
+TEST_CASE("example eqd-meter.yaml parses: a SunSpec meter and a register meter", "[config][shipped]") {
+  const Config cfg = load_config(std::string(EQD_SOURCE_DIR) + "/config/examples/eqd-meter.yaml");
+  REQUIRE(cfg.buses.size() == 2);
+  REQUIRE(cfg.buses[0].meter);
+  REQUIRE(cfg.buses[1].meter);
+  const MeterConfig def;
+  const MeterConfig& s = *cfg.buses[0].meter;
+  CHECK(s.transport == "sunspec");
+  CHECK(s.base_address == -1);
+  CHECK_FALSE(s.power);
+  // The SunSpec meter shows the defaults.
+  CHECK(s.port == def.port);
+  CHECK(s.unit_id == def.unit_id);
+  CHECK(s.export_positive == def.export_positive);
+  CHECK(s.poll_hz == def.poll_hz);
+  CHECK(s.timeout_ms == def.timeout_ms);
+  CHECK(s.tolerance_W == def.tolerance_W);
+  CHECK(s.persistence_s == def.persistence_s);
+  CHECK(s.max_age_ms == def.max_age_ms);
+  const MeterConfig& r = *cfg.buses[1].meter;
+  CHECK(r.transport == "modbus");
+  CHECK(r.export_positive);
+  REQUIRE(r.power);
+  CHECK(r.power->address == 30775);
+  CHECK(r.power->type == eqd::io::modbus::DataType::i32);
 }
 
 TEST_CASE("example eqd-peak.yaml parses: caps mode and a target schedule", "[config][shipped]") {

@@ -415,3 +415,34 @@ TEST_CASE("eqctl render: status says when the history database is in trouble, an
   off["history"]["error"] = "the history database is off (history.enabled: false)";
   CHECK(render_status(off).find("history") == std::string::npos);
 }
+
+TEST_CASE("eqctl render: the grid meter line", "[control][cli]") {
+  auto bus = [](const json& meter) {
+    return json{{"buses", json::array({json{{"bus", "main"}, {"net_W", -1400.0}, {"meter", meter}}})}};
+  };
+  // No meter (null) or an older daemon (absent): no line.
+  CHECK(render_status(bus(nullptr)).find("grid meter") == std::string::npos);
+  CHECK(render_status(json{{"buses", json::array({json{{"bus", "main"}}})}}).find("grid meter") == std::string::npos);
+  // In the bus's power unit, beside the net power.
+  std::string s = render_status(bus(json{{"ok", true},
+                                         {"connected", true},
+                                         {"power_W", -1420.0},
+                                         {"difference_W", -20.0},
+                                         {"disagreement", false},
+                                         {"tolerance_W", 500.0}}));
+  INFO(s);
+  CHECK(s.find("grid meter            -1.42 kW measured, difference -0.02 kW\n") != std::string::npos);
+  s = render_status(bus(json{{"ok", true},
+                             {"connected", true},
+                             {"power_W", 100.0},
+                             {"difference_W", 1500.0},
+                             {"disagreement", true},
+                             {"tolerance_W", 500.0}}));
+  CHECK(s.find("DISAGREES beyond 0.50 kW") != std::string::npos);
+  s = render_status(bus(json{
+      {"ok", false}, {"connected", false}, {"age_s", 12.34}, {"last_error", "meter of bus main connect: refused"}}));
+  CHECK(s.find("grid meter            offline, last reading 12.3 s ago (meter of bus main connect: refused)\n") !=
+        std::string::npos);
+  s = render_status(bus(json{{"ok", false}, {"connected", true}, {"age_s", nullptr}, {"last_error", ""}}));
+  CHECK(s.find("grid meter            no valid reading\n") != std::string::npos);
+}

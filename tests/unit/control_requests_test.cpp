@@ -868,3 +868,58 @@ TEST_CASE("control API on a fake rig: an audit query the history never answers t
   rep.edges_s = {1'796'324'400, 1'796'320'800};
   CHECK(code_of(s.call(rep)) == "bad_request");
 }
+
+TEST_CASE("control API on a fake rig: status shows a bus's grid meter beside the computed net", "[control][fake]") {
+  FakeServer s;
+  eqd::daemon::MeterView v;
+  v.configured = true;
+  v.ok = true;
+  v.age_s = 0.4;
+  v.transport = "sunspec";
+  v.sign = "export_positive";
+  v.tolerance_W = 500.0;
+  v.persistence_s = 10.0;
+  v.status.connected = true;
+  v.status.valid = true;
+  v.status.model = 203;
+  v.status.power_W = 2500.0;
+  v.status.frequency_Hz = 49.98;
+  v.status.computed_W = 1000.0;
+  v.status.difference_W = 1500.0;
+  v.status.disagreement = true;
+  v.status.episodes = 1;
+  v.status.readings = 40;
+  s.rig.set_meter(0, v);
+  json st = s.call(req(Command::status));
+  REQUIRE(st["ok"] == true);
+  const json& m = st["result"]["buses"][0]["meter"];
+  INFO(m.dump());
+  CHECK(m["ok"] == true);
+  CHECK(m["model"] == 203);
+  CHECK(m["transport"] == "sunspec");
+  CHECK(m["sign"] == "export_positive");
+  CHECK(m["power_W"] == 2500.0);
+  CHECK(m["frequency_Hz"] == 49.98);
+  CHECK(m["computed_W"] == 1000.0);
+  CHECK(m["difference_W"] == 1500.0);
+  CHECK(m["age_s"] == 0.4);
+  CHECK(m["tolerance_W"] == 500.0);
+  CHECK(m["disagreement"] == true);
+  CHECK(m["disagreements"] == 1);
+  CHECK(m["last_error"] == "");
+  CHECK(st["result"]["buses"][1]["meter"].is_null());  // aux has none
+  // Offline: not ok, no power or difference, the error said.
+  v.ok = false;
+  v.status.connected = false;
+  v.status.valid = false;
+  v.status.disagreement = false;
+  std::snprintf(v.status.last_error, sizeof v.status.last_error, "%s", "meter of bus main connect: refused");
+  s.rig.set_meter(0, v);
+  st = s.call(req(Command::status));
+  const json& off = st["result"]["buses"][0]["meter"];
+  CHECK(off["ok"] == false);
+  CHECK(off["connected"] == false);
+  CHECK(off["power_W"].is_null());
+  CHECK(off["difference_W"].is_null());
+  CHECK(off["last_error"] == "meter of bus main connect: refused");
+}

@@ -89,6 +89,7 @@ TEST_CASE("control server: reading commands", "[control][server]") {
   REQUIRE(main_bus["free_forecast_W"].is_number());
   CHECK(main_bus["free_forecast_W"] == main_bus["free_W"]);
   CHECK(main_bus["params"]["use_forecast"] == true);
+  CHECK(main_bus["meter"].is_null());  // no buses[].meter
 
   ApiRequest eq = req(Command::channels, "", "main");
   eq.role = RoleFilter::eq;

@@ -168,6 +168,20 @@ struct Scene {
     s.history = history;
     const std::int64_t now = f.now_ns;
     s.now_ns = [now] { return now; };
+    // The bus's grid meter (issue #19): up, 1234 W measured 0.7 s ago, 321 W off the computed net, in
+    // its second disagreement, 5 errors so far.
+    s.meter = [](core::BusIndex) {
+      daemon::MeterView v;
+      v.configured = true;
+      v.ok = true;
+      v.age_s = 0.7;
+      v.status.power_W = 1234.0;
+      v.status.difference_W = 321.0;
+      v.status.disagreement = true;
+      v.status.episodes = 2;
+      v.status.errors = 5;
+      return v;
+    };
     return s;
   }
 };
@@ -240,6 +254,29 @@ TEST_CASE("metric catalogue names follow the Prometheus conventions", "[metrics]
   CHECK(seen.size() >= 40);
 }
 
+TEST_CASE("collector: a meter that is not up has no power or difference, a bus without one no series", "[metrics]") {
+  Scene s;
+  metrics::Sources src = s.sources();
+  src.meter = [](core::BusIndex) {
+    daemon::MeterView v;
+    v.configured = true;
+    v.status.power_W = 999.0;  // stale: not to be exported
+    v.status.difference_W = 9.0;
+    v.status.errors = 3;
+    return v;
+  };
+  auto fams = by_name(metrics::Collector(src, {}).Collect());
+  CHECK(one(fams.at("eqd_bus_meter_up"), "bus", "main").gauge.value == 0.0);
+  CHECK(fams.at("eqd_bus_meter_power_watts").metric.empty());
+  CHECK(fams.at("eqd_bus_meter_difference_watts").metric.empty());
+  CHECK(fams.at("eqd_bus_meter_age_seconds").metric.empty());
+  CHECK(one(fams.at("eqd_bus_meter_errors_total"), "bus", "main").counter.value == 3.0);
+  src.meter = [](core::BusIndex) { return daemon::MeterView{}; };
+  fams = by_name(metrics::Collector(src, {}).Collect());
+  CHECK(fams.at("eqd_bus_meter_up").metric.empty());
+  CHECK(fams.at("eqd_bus_meter_disagreements_total").metric.empty());
+}
+
 TEST_CASE("collector exports every catalogued family with the value of its snapshot field", "[metrics]") {
   Scene s;
   const metrics::Collector collector(s.sources(), metrics::CollectorOptions{true});
@@ -308,6 +345,13 @@ TEST_CASE("collector exports every catalogued family with the value of its snaps
   CHECK(bus_value("eqd_bus_valley_fill_watts") == 0.0);
   CHECK(bus_value("eqd_bus_channels") == 4.0);
   CHECK(bus_value("eqd_bus_equalization_channels") == 1.0);
+  CHECK(bus_value("eqd_bus_meter_up") == 1.0);
+  CHECK(bus_value("eqd_bus_meter_power_watts") == 1234.0);
+  CHECK(bus_value("eqd_bus_meter_age_seconds") == 0.7);
+  CHECK(bus_value("eqd_bus_meter_difference_watts") == 321.0);
+  CHECK(bus_value("eqd_bus_meter_disagreement") == 1.0);
+  CHECK(bus_value("eqd_bus_meter_disagreements_total") == 2.0);
+  CHECK(bus_value("eqd_bus_meter_errors_total") == 5.0);
   CHECK(bus_value("eqd_bus_grid_import_joules_total") == b.energy.grid_import_J);
   CHECK(bus_value("eqd_bus_grid_export_joules_total") == b.energy.grid_export_J);
   CHECK(bus_value("eqd_bus_without_equalization_import_joules_total") == b.energy.free_import_J);

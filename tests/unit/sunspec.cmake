@@ -24,3 +24,18 @@ target_link_libraries(sunspec_e2e_test PRIVATE PkgConfig::MODBUS eqd_catch_main)
 target_compile_definitions(sunspec_e2e_test PRIVATE EQD_BIN="$<TARGET_FILE:eqd>" EQSIM_BIN="$<TARGET_FILE:eqsim>" EQD_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 add_dependencies(sunspec_e2e_test eqd eqsim)
 catch_discover_tests(sunspec_e2e_test EXTRA_ARGS --warn NoTests PROPERTIES LABELS "integration:sunspec" TIMEOUT 90)
+
+# A bus's grid meter (io/meter) against the simulator's SunSpec meter: models 201/203/204 at each base,
+# scale factors, sign, not-implemented values, malformed devices, offline, a plain register, the
+# disagreement check, and the meter's configuration keys.
+add_executable(sunspec_meter_test integration/sunspec_meter_test.cpp)
+target_link_libraries(sunspec_meter_test PRIVATE eqd_meter eqd_sunspec_server eqd_config eqd_catch_main)
+catch_discover_tests(sunspec_meter_test EXTRA_ARGS --warn NoTests PROPERTIES LABELS "integration:sunspec:meter:tsan" TIMEOUT 60)
+
+# End to end: eqd + eqsim's SunSpec meter on the e2e rig: the check agrees; with an unconfigured load
+# (--sunspec-meter-offset-W) it disagrees once while control goes on; an offline meter changes nothing.
+add_executable(meter_e2e_test integration/meter_e2e_test.cpp)
+target_link_libraries(meter_e2e_test PRIVATE eqd_catch_main)
+target_compile_definitions(meter_e2e_test PRIVATE EQD_BIN="$<TARGET_FILE:eqd>" EQSIM_BIN="$<TARGET_FILE:eqsim>" EQD_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+add_dependencies(meter_e2e_test eqd eqsim)
+catch_discover_tests(meter_e2e_test EXTRA_ARGS --warn NoTests PROPERTIES LABELS "integration:meter" TIMEOUT 120)

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -28,6 +29,23 @@ namespace eqd::config {
 /// Default location of the configuration file (`eqd --config`).
 inline constexpr const char* kDefaultConfigPath = "/etc/eqd/eqd.yaml";
 
+/// A bus's grid meter (buses[].meter; docs/devices.md "Grid meter"): read beside the computed net,
+/// never the control input. Plain data.
+struct MeterConfig {
+  std::string transport;                        ///< meter.transport (required): sunspec | modbus
+  std::string host;                             ///< meter.host (required): IP literal or host name
+  std::uint16_t port = 502;                     ///< meter.port 1..65535
+  int unit_id = 1;                              ///< meter.unit_id 0..247
+  int base_address = -1;                        ///< meter.base_address (sunspec): auto (-1) | 0 | 40000 | 50000
+  std::optional<eqd::io::modbus::Field> power;  ///< meter.power (modbus, required there): the register
+  bool export_positive = false;                 ///< meter.sign: import_positive (false) | export_positive (true)
+  double poll_hz = 1.0;                         ///< meter.poll_hz 0.1..10
+  int timeout_ms = 500;                         ///< meter.timeout_ms 10..60000
+  double tolerance_W = 500.0;                   ///< meter.tolerance_W: |measured - computed| above this is a difference
+  double persistence_s = 10.0;  ///< meter.persistence_s: how long before it is a disagreement (and its end)
+  int max_age_ms = 5000;        ///< meter.max_age_ms: an older reading is not ok (status, metrics)
+};
+
 /// One bus: a set of channels whose net power eqd balances together. Plain data.
 struct BusConfig {
   std::string name;             ///< buses[].name; unique; letters, digits, '_' and '-'
@@ -36,6 +54,7 @@ struct BusConfig {
   /// buses[].schedule: windows of local time with their own target or caps (at most
   /// core::kMaxScheduleWindows; the first listed wins an overlap). Empty: the bus's own aim always.
   std::vector<eqd::core::ScheduleWindow> schedule;
+  std::optional<MeterConfig> meter;  ///< buses[].meter: none by default
 };
 
 /// Where a controller entry came from: the configuration file, the connection cache or mDNS discovery.

@@ -93,12 +93,17 @@ class Daemon final : public RigView, public RequestSink {
   }
   [[nodiscard]] std::uint64_t control_overruns() const noexcept override { return loop_->overruns(); }
   [[nodiscard]] std::int64_t now_ns() const noexcept override { return monotonic_ns(); }
+  /// Bus b's grid meter (a lock-free read of what its I/O thread published). Any thread.
+  [[nodiscard]] MeterView meter(core::BusIndex b) const noexcept override;
 
   // RequestSink: the core's request queue.
   [[nodiscard]] bool submit(const core::Request& r) override { return core_->submit(r); }
   [[nodiscard]] bool poll_response(core::Response& out) override { return core_->poll_response(out); }
 
  private:
+  /// One MeterLink per bus with buses[].meter (not started). Constructor only.
+  void make_meters();
+
   config::Config cfg_;
   RigPlan plan_;
   std::unique_ptr<core::ControlCore> core_;
@@ -107,6 +112,8 @@ class Daemon final : public RigView, public RequestSink {
   std::unique_ptr<PlannerThread> planner_;    ///< runs only when some bus has law `planned`
   std::unique_ptr<ScheduleThread> schedule_;  ///< target schedules and the calendar of demand figures
   std::vector<std::unique_ptr<io::Link>> links_;
+  /// One per bus (the directory's order); null where the bus has no meter.
+  std::vector<std::unique_ptr<io::meter::MeterLink>> meters_;
   bool started_ = false;
   bool stopped_ = false;
 };

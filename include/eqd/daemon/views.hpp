@@ -26,6 +26,7 @@
 #include "eqd/core/snapshot.hpp"
 #include "eqd/daemon/directory.hpp"
 #include "eqd/io/link.hpp"
+#include "eqd/io/meter/meter_link.hpp"
 
 namespace eqd::daemon {
 
@@ -143,9 +144,27 @@ class LinkView {
   LinkView& operator=(const LinkView&) = default;
 };
 
+/// A bus's grid meter as its I/O thread last published it (docs/devices.md, "Grid meter"). Pure data.
+struct MeterView {
+  bool configured = false;  ///< the bus has a meter (buses[].meter)
+  io::meter::MeterStatus status{};
+  double age_s = -1.0;  ///< now - the last valid reading (-1: none yet)
+  /// Connected, its last poll valid and the reading no older than max_age_ms: power_W means something.
+  bool ok = false;
+  double tolerance_W = 0.0;
+  double persistence_s = 0.0;
+  const char* transport = "";  ///< sunspec | modbus
+  const char* sign = "";       ///< import_positive | export_positive
+};
+
 /// Everything a reader sees of a running rig.
 class RigView : public SnapshotView, public LinkView {
  public:
+  /// Bus b's grid meter; default: none (a rig without meters, test fakes).
+  [[nodiscard]] virtual MeterView meter(core::BusIndex b) const noexcept {
+    (void)b;
+    return {};
+  }
   /// Names of buses, controllers and channels; their indices are the snapshots'.
   [[nodiscard]] virtual const Directory& directory() const noexcept = 0;
   /// The configuration the rig was built from (bus settings such as allow_any_tau, the configured

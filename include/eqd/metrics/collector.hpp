@@ -61,6 +61,8 @@ struct Sources {
   std::shared_ptr<const daemon::ApiRequestStats> api_requests;
   /// The history writer's counters (eqd_history_*); null: not exported.
   std::shared_ptr<const history::HistoryStats> history;
+  /// Bus b's grid meter (eqd_bus_meter_*); empty, or a bus without one: no series.
+  std::function<daemon::MeterView(core::BusIndex b)> meter;
 };
 
 /// Sources of a running rig (the Daemon in eqd). `rig` must outlive the collector. Main thread.

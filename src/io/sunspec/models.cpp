@@ -1,5 +1,5 @@
 /// @file models.cpp
-/// The SunSpec model chain walk and the decoding/encoding of models 103/113, 124 and 802
+/// The SunSpec model chain walk and the decoding/encoding of models 103/113, 124, 802 and 201-204
 /// (docs/devices.md, "eqd's SunSpec client"). Pure code: any thread.
 
 #include "eqd/io/sunspec/models.hpp"
@@ -37,6 +37,11 @@ int needed_length(std::uint16_t id) {
       return m124::kLength;
     case 802:
       return m802::kMinLength;
+    case 201:
+    case 202:
+    case 203:
+    case 204:
+      return m20x::kRead;
     default:
       return 0;
   }
@@ -93,7 +98,7 @@ void walk(const ReadFn& read, Discovery& d) {
 
 }  // namespace
 
-Discovery discover(int base, const ReadFn& read) {
+Discovery discover_chain(int base, const ReadFn& read) {
   Discovery d;
   bool found = false;
   if (base >= 0) {
@@ -119,11 +124,25 @@ Discovery discover(int base, const ReadFn& read) {
     if ((m.id == 103 || m.id == 113) && !d.inverter) d.inverter = m;
     if (m.id == 124 && !d.storage) d.storage = m;
     if (m.id == 802 && !d.battery) d.battery = m;
+    if (is_meter_model(m.id) && !d.meter) d.meter = m;
   }
+  return d;
+}
+
+Discovery discover(int base, const ReadFn& read) {
+  Discovery d = discover_chain(base, read);
+  if (!d.error.empty()) return d;
   std::string lacks;
   if (!d.storage) lacks = "124 (storage controls)";
   if (!d.inverter) lacks += std::string(lacks.empty() ? "" : " and ") + "103 or 113 (inverter)";
   if (!lacks.empty()) d.error = "device lacks model " + lacks + "; it has models " + list_ids(d.models);
+  return d;
+}
+
+Discovery discover_meter(int base, const ReadFn& read) {
+  Discovery d = discover_chain(base, read);
+  if (!d.error.empty()) return d;
+  if (!d.meter) d.error = "device lacks a meter model (201-204); it has models " + list_ids(d.models);
   return d;
 }
 
@@ -222,6 +241,32 @@ SampleProblem decode_sample(const PollRegisters& r, core::Sample& out) noexcept 
   out.state = out.equalization_mode ? core::ChannelState::equalizing : core::ChannelState::idle;
   out.valid = true;
   return SampleProblem::none;
+}
+
+const char* to_string(MeterProblem p) noexcept {
+  switch (p) {
+    case MeterProblem::none:
+      return "ok";
+    case MeterProblem::power_absent:
+      return "meter W not implemented";
+    case MeterProblem::bad_scale_factor:
+      return "meter W_SF not implemented or outside -10..10";
+  }
+  return "?";
+}
+
+MeterProblem decode_meter(const std::uint16_t* regs, MeterValue& out) noexcept {
+  const std::uint16_t raw = regs[m20x::kW];
+  if (raw == kNotImplS16) return MeterProblem::power_absent;
+  const std::optional<int> sf = scale_factor(regs[m20x::kW_SF]);
+  if (!sf) return MeterProblem::bad_scale_factor;
+  out.power_W = static_cast<std::int16_t>(raw) * std::pow(10.0, *sf);
+  // Hz is int16 in the meter models (uint16 in 103); optional here, never a reason to refuse W.
+  const std::optional<int> hz_sf = scale_factor(regs[m20x::kHz_SF]);
+  out.frequency_Hz = regs[m20x::kHz] == kNotImplS16 || !hz_sf
+                         ? std::numeric_limits<double>::quiet_NaN()
+                         : static_cast<std::int16_t>(regs[m20x::kHz]) * std::pow(10.0, *hz_sf);
+  return MeterProblem::none;
 }
 
 std::optional<std::uint16_t> revert_seconds(std::uint32_t lease_ms) noexcept {

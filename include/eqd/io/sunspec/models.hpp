@@ -44,6 +44,14 @@ inline constexpr int kWChaMax = 0, kStorCtl_Mod = 3, kChaState = 6, kInBatV = 8,
 namespace m802 {
 inline constexpr int kSoC = 9, kV = 32, kSoC_SF = 54, kV_SF = 57, kMinLength = 62;
 }
+/// The meter models 201 (single phase), 202 (split phase), 203 (wye), 204 (delta): the same layout of
+/// their first points (json/model_201..204: A, AphA-C, A_SF, PhV..., V_SF, Hz, Hz_SF, W, WphA-C, W_SF).
+/// eqd reads the first kRead registers (through W_SF); L is 105 in the definitions.
+namespace m20x {
+inline constexpr int kHz = 14, kHz_SF = 15, kW = 16, kWphA = 17, kW_SF = 20, kRead = 21;
+}
+/// True for the meter models eqd reads (201..204).
+[[nodiscard]] constexpr bool is_meter_model(std::uint16_t id) noexcept { return id >= 201 && id <= 204; }
 
 /// StorCtl_Mod bits (model 124): CHARGE = bit 0, DISCHARGE = bit 1.
 inline constexpr std::uint16_t kStorCtlCharge = 1, kStorCtlDischarge = 2;
@@ -63,6 +71,7 @@ struct Discovery {
   std::optional<ModelRef> storage;   ///< 124
   std::optional<ModelRef> battery;   ///< 802
   std::optional<ModelRef> common;    ///< 1
+  std::optional<ModelRef> meter;     ///< the first of 201..204
   std::string error;
   int error_errno = 0;  ///< the read's errno when the error is a failed read (0: a malformed chain)
 };
@@ -72,10 +81,18 @@ using ReadFn = std::function<bool(std::uint32_t address, int count, std::uint16_
 
 /// Finds the marker (at `base`, or at 0, 40000, 50000 in that order when `base` is negative) and
 /// walks the chain: at most kMaxModels models, each L checked against the register space left, a
-/// chain must end with ID 0xFFFF inside the space; models 124 and 103 or 113 are required, each at
-/// least as long as eqd reads. The error names what is wrong ("no model 124 (basic storage controls):
-/// the device has models 1, 103").
+/// chain must end with ID 0xFFFF inside the space, each model eqd reads at least as long as eqd reads
+/// it. Fills `models` and the references (common, inverter, storage, battery, meter); requires none of
+/// them. Shared by the storage transport and the grid meter (io/meter).
+[[nodiscard]] Discovery discover_chain(int base, const ReadFn& read);
+
+/// discover_chain() for a storage device: models 124 and 103 or 113 are required. The error names
+/// what is wrong ("device lacks model 124 (storage controls); it has models 1, 203").
 [[nodiscard]] Discovery discover(int base, const ReadFn& read);
+
+/// discover_chain() for a grid meter: one of 201..204 is required ("device lacks a meter model
+/// (201-204); it has models 1, 103, 124").
+[[nodiscard]] Discovery discover_meter(int base, const ReadFn& read);
 
 /// A SunSpec scale factor: nullopt when not implemented (0x8000) or outside -10..10 (impossible).
 [[nodiscard]] std::optional<int> scale_factor(std::uint16_t raw) noexcept;
@@ -105,6 +122,22 @@ enum class SampleProblem : std::uint8_t {
 /// discharging; eqd's power_W > 0 is charging, so power_W = -W. Returns the problem; on one the
 /// sample is left invalid (never a number for the law).
 [[nodiscard]] SampleProblem decode_sample(const PollRegisters& r, core::Sample& out) noexcept;
+
+/// Why a meter reading gives no power (none: valid).
+enum class MeterProblem : std::uint8_t {
+  none,
+  power_absent,      ///< W reads "not implemented" (0x8000)
+  bad_scale_factor,  ///< W_SF not implemented or outside -10..10
+};
+[[nodiscard]] const char* to_string(MeterProblem p) noexcept;
+
+/// A meter model's total real power W x 10^W_SF, in the device's sign (SunSpec's definitions do not
+/// give one: see docs/devices.md, "Grid meter"), from the model's first m20x::kRead data registers.
+struct MeterValue {
+  double power_W = 0.0;
+  double frequency_Hz = 0.0;  ///< NaN when Hz or Hz_SF is not implemented (optional point)
+};
+[[nodiscard]] MeterProblem decode_meter(const std::uint16_t* regs, MeterValue& out) noexcept;
 
 /// Model 124 registers for one command.
 struct StorageWrite {
