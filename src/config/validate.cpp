@@ -245,6 +245,9 @@ class Checker {
       if (number < 1 || number > it->channels)
         fail_at(chp, "'" + buf.channel + "': controller '" + cname + "' has channels 1.." +
                          std::to_string(it->channels) + " (channel numbers are 1-based)");
+      if (const eqd::io::Transport* t = eqd::io::find_transport(it->transport); t != nullptr && !t->commands())
+        fail_at(chp, "'" + buf.channel + "': controller '" + cname + "' uses transport " + it->transport +
+                         ", which eqd reads but cannot command: its channels are test channels, not buffers");
       const auto ch = static_cast<std::uint16_t>(number);
       if (std::find(it->ignore_channels.begin(), it->ignore_channels.end(), ch) != it->ignore_channels.end())
         fail_at(chp, "'" + buf.channel + "' is in ignore_channels of controller '" + cname + "'");

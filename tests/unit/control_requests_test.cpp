@@ -352,6 +352,18 @@ TEST_CASE("control API on a fake rig: assign on a controller whose bus is unknow
   CHECK(s.rig.requests().empty());
 }
 
+TEST_CASE("control API on a fake rig: assign on a controller whose transport cannot command is refused",
+          "[control][server][fake]") {
+  FakeServer s([](FakeRig& r) { r.make_test_only("cab2"); });
+  const json refused = s.call(assign("cab2/1"));
+  CHECK(code_of(refused) == "not_commandable");
+  CHECK(contains(message_of(refused), "cab2/1 is a test channel"));
+  CHECK(contains(message_of(refused), "transport neware"));
+  CHECK(s.rig.requests().empty());
+  // The other controller's channels are unaffected.
+  CHECK(code_of(s.call(assign("cab1/2"))) != "not_commandable");
+}
+
 TEST_CASE("control API on a fake rig: the core's answers to assign", "[control][server][fake]") {
   FakeServer s([](FakeRig& r) {
     eqd::core::Sample running;

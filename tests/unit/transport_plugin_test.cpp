@@ -222,7 +222,8 @@ TEST_CASE("transport registry lists the built-in transports and refuses a taken 
   CHECK(names[1] == "rtu");
   CHECK(names[2] == "can");
   CHECK(names[3] == "sunspec");
-  for (const char* n : {"tcp", "rtu", "can", "sunspec"}) {
+  CHECK(names[4] == "neware");
+  for (const char* n : {"tcp", "rtu", "can", "sunspec", "neware"}) {
     const eqd::io::Transport* t = eqd::io::find_transport(n);
     REQUIRE(t != nullptr);
     CHECK(std::string(t->name()) == n);
@@ -270,7 +271,7 @@ TEST_CASE("a transport defined in a test plugs into the configuration", "[transp
                Catch::Contains("'label' applies only to transport: loopback (this controller uses tcp)"));
     CHECK_THAT(error_of(rig_yaml(dir, "    lod_W: 1\n")), Catch::Contains("did you mean 'load_W'"));
     CHECK_THAT(error_of("buses: [{name: main}]\ncontrollers:\n  - {name: c1, transport: mqtt}\n"),
-               Catch::Contains("expected tcp | rtu | can | sunspec | loopback"));
+               Catch::Contains("expected tcp | rtu | can | sunspec | neware | loopback"));
   }
   SECTION("a required key is checked by the transport, also after --set") {
     CHECK_THAT(error_of("buses: [{name: main}]\ncontrollers:\n  - {name: c1, transport: loopback}\n"),

@@ -1,0 +1,16 @@
+# owned by the io/neware area: the Neware BTS transport (read only, TCP/XML API).
+# The protocol without a network: the bounded XML parser, the requests, the decoding of replies.
+add_executable(neware_protocol_test unit/neware_protocol_test.cpp)
+target_link_libraries(neware_protocol_test PRIVATE eqd_neware eqd_catch_main)
+catch_discover_tests(neware_protocol_test EXTRA_ARGS --warn NoTests PROPERTIES LABELS "unit:neware")
+
+# Its keys in the configuration, the rig plan, and the refusal of its channels as buffers.
+add_executable(neware_config_test unit/neware_config_test.cpp)
+target_link_libraries(neware_config_test PRIVATE eqd_daemon eqd_config eqd_catch_main)
+catch_discover_tests(neware_config_test EXTRA_ARGS --warn NoTests PROPERTIES LABELS "unit:neware:config")
+
+# The client against the BTS-like server (sim/bts_server.hpp): states, step and cycle numbers, faults
+# (malformed, partial, oversized, silent, slowloris), reconnect.
+add_executable(neware_client_test integration/neware_client_test.cpp)
+target_link_libraries(neware_client_test PRIVATE eqd_neware eqd_bts_server eqd_catch_main)
+catch_discover_tests(neware_client_test EXTRA_ARGS --warn NoTests PROPERTIES LABELS "integration:neware:tsan" TIMEOUT 90)
