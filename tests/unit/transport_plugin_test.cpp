@@ -231,7 +231,7 @@ TEST_CASE("transport registry lists the built-in transports and refuses a taken 
     for (const auto& k : t->keys()) CHECK_FALSE(eqd::io::transports_owning(k.name).empty());
   }
   CHECK(eqd::io::find_transport("mqtt") == nullptr);
-  CHECK(eqd::io::transports_owning("host") == std::vector<std::string>{"tcp", "sunspec"});
+  CHECK(eqd::io::transports_owning("host") == std::vector<std::string>{"tcp", "sunspec", "neware"});
   CHECK(eqd::io::transports_owning("unit_id") == std::vector<std::string>{"tcp", "rtu", "sunspec"});
   CHECK_THROWS_WITH(eqd::io::register_transport(std::make_unique<LoopbackTransport>("tcp")),
                     "transport 'tcp' is already registered");
@@ -264,7 +264,7 @@ TEST_CASE("a transport defined in a test plugs into the configuration", "[transp
   }
   SECTION("another transport's key is refused, both ways, and a typo gets a suggestion") {
     CHECK_THAT(error_of(rig_yaml(dir, "    host: 10.0.0.1\n")),
-               Catch::Contains("'host' applies only to transport: tcp | sunspec (this controller uses loopback)"));
+               Catch::Contains("'host' applies only to transport: tcp | sunspec | neware (this controller uses loopback)"));
     const std::string tcp_with_label =
         "buses: [{name: main}]\ncontrollers:\n  - {name: c1, host: 10.0.0.1, label: x}\n";
     CHECK_THAT(error_of(tcp_with_label),
