@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
@@ -247,7 +248,8 @@ std::string BtsServer::answer(const std::string& request, bool& close_after) {
     if (st.step_id >= 0) items += " step_id=\"" + std::to_string(st.step_id) + "\"";
     items += " step_type=\"" + st.step_type + "\" workstatus=\"" + st.workstatus + "\" barcode=\"\" current=\"" +
              fmt(st.current_A) + "\" voltage=\"" + fmt(st.voltage_V) + "\"";
-    if (st.with_power) items += " power=\"" + fmt(st.voltage_V * st.current_A) + "\"";
+    if (st.with_power)
+      items += " power=\"" + fmt(std::isnan(st.power_W) ? st.voltage_V * st.current_A : st.power_W) + "\"";
     items += " capacity=\"0\" energy=\"0\" totaltime=\"0\" relativetime=\"0\" open_or_close=\"0\" log_code=\"0\" />\r\n";
   }
   const std::string list = "  <list count=\"" + std::to_string(asked.size()) + "\">\r\n" + items + "  </list>\r\n";

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -30,7 +31,8 @@ struct ChannelStatus {
   long step_id = -1;                ///< -1: no test running (served without step_id, step_type "--")
   long cycle_id = -1;               ///< -1: served as 1 (as a BTS does before a test)
   std::string step_type = "--";     ///< cc, cv, dc, rest, ...
-  bool with_power = false;          ///< also serve a power attribute (= voltage x current)
+  bool with_power = false;          ///< also serve a power attribute: power_W, or voltage x current when NaN
+  double power_W = std::numeric_limits<double>::quiet_NaN();
 };
 
 /// Where the server's channel values come from. Called from connection threads (implementations lock).

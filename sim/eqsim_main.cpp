@@ -60,6 +60,7 @@ class RigBtsSource final : public eqd::sim::bts::ChannelSource {
     st.voltage_V = r.voltage_V;
     st.current_A = r.current_A;
     st.with_power = true;
+    st.power_W = r.power_W;  // the plant's own battery-side power
     switch (static_cast<eqd::core::ChannelState>(r.state_code)) {
       case eqd::core::ChannelState::running:
       case eqd::core::ChannelState::equalizing:
