@@ -36,9 +36,7 @@ std::string between(const std::string& s, const std::string& open, const std::st
 
 // The value of ` key="..."` inside one tag's text (a space before the key, so that devid does not
 // match subdevid).
-std::string attr(const std::string& tag, const std::string& key) {
-  return between(tag, " " + key + "=\"", "\"");
-}
+std::string attr(const std::string& tag, const std::string& key) { return between(tag, " " + key + "=\"", "\""); }
 
 long number(const std::string& t) {
   char* end = nullptr;
@@ -243,14 +241,15 @@ std::string BtsServer::answer(const std::string& request, bool& close_after) {
       items += "    <status ip=\"127.0.0.1\" " + where + " reservepause=\"0\">" + st.workstatus + "</status>\r\n";
       continue;
     }
-    items += "    <inquire dev=\"" + std::to_string(type) + "-" + std::to_string(id) + "-" + std::to_string(unit) + "-" +
-             std::to_string(chl) + "-0\" cycle_id=\"" + std::to_string(st.cycle_id < 0 ? 1 : st.cycle_id) + "\"";
+    items += "    <inquire dev=\"" + std::to_string(type) + "-" + std::to_string(id) + "-" + std::to_string(unit) +
+             "-" + std::to_string(chl) + "-0\" cycle_id=\"" + std::to_string(st.cycle_id < 0 ? 1 : st.cycle_id) + "\"";
     if (st.step_id >= 0) items += " step_id=\"" + std::to_string(st.step_id) + "\"";
     items += " step_type=\"" + st.step_type + "\" workstatus=\"" + st.workstatus + "\" barcode=\"\" current=\"" +
              fmt(st.current_A) + "\" voltage=\"" + fmt(st.voltage_V) + "\"";
     if (st.with_power)
       items += " power=\"" + fmt(std::isnan(st.power_W) ? st.voltage_V * st.current_A : st.power_W) + "\"";
-    items += " capacity=\"0\" energy=\"0\" totaltime=\"0\" relativetime=\"0\" open_or_close=\"0\" log_code=\"0\" />\r\n";
+    items +=
+        " capacity=\"0\" energy=\"0\" totaltime=\"0\" relativetime=\"0\" open_or_close=\"0\" log_code=\"0\" />\r\n";
   }
   const std::string list = "  <list count=\"" + std::to_string(asked.size()) + "\">\r\n" + items + "  </list>\r\n";
   switch (fault) {

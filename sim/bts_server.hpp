@@ -26,7 +26,7 @@ namespace eqd::sim::bts {
 /// What the server reports of one channel (inquire's attributes; getchlstatus's text is workstatus).
 struct ChannelStatus {
   double voltage_V = 0.0;
-  double current_A = 0.0;  ///< > 0 charging (the BTS's cc/cv steps), < 0 discharging (dc)
+  double current_A = 0.0;           ///< > 0 charging (the BTS's cc/cv steps), < 0 discharging (dc)
   std::string workstatus = "stop";  ///< working | stop | finish | protect | pause (or anything, for tests)
   long step_id = -1;                ///< -1: no test running (served without step_id, step_type "--")
   long cycle_id = -1;               ///< -1: served as 1 (as a BTS does before a test)

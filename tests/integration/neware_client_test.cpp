@@ -229,8 +229,7 @@ TEST_CASE("neware: a channel the server does not list is invalid, the rest are r
   CHECK(b.errors.has("bts1/5: channel 24-5-1-5 is not listed by the BTS server"));
 }
 
-TEST_CASE("neware: a device the server does not have, or a refused login, keeps the controller offline",
-          "[neware]") {
+TEST_CASE("neware: a device the server does not have, or a refused login, keeps the controller offline", "[neware]") {
   SECTION("no such device") {
     Bench b(99, 4);
     b.link->start();

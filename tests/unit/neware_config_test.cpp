@@ -93,11 +93,11 @@ TEST_CASE("neware config: errors name the key and the place", "[neware][config]"
   CHECK_THAT(error_of(yaml("    host: h\n    device_id: 1\n    unit_chanels: 4\n")),
              Catch::Contains("did you mean 'unit_channels'"));
   // Two controllers for one device of one server.
-  CHECK_THAT(error_of(yaml("    host: h\n    device_id: 1\n",
-                           "  - {name: bts2, transport: neware, host: h, device_id: 1}\n")),
-             Catch::Contains("controllers[1].device_id: device 1 of h:502 is already controller 'bts1'"));
-  CHECK(error_of(yaml("    host: h\n    device_id: 1\n", "  - {name: bts2, transport: neware, host: h, device_id: 2}\n")) ==
-        "(no error)");
+  CHECK_THAT(
+      error_of(yaml("    host: h\n    device_id: 1\n", "  - {name: bts2, transport: neware, host: h, device_id: 1}\n")),
+      Catch::Contains("controllers[1].device_id: device 1 of h:502 is already controller 'bts1'"));
+  CHECK(error_of(yaml("    host: h\n    device_id: 1\n",
+                      "  - {name: bts2, transport: neware, host: h, device_id: 2}\n")) == "(no error)");
   // --set reaches the keys and the transport's checks run again.
   auto cfg = parse_config(yaml("    host: h\n    device_id: 1\n"), "t.yaml");
   eqd::config::apply_overrides(cfg, {"controllers.bts1.device_id=7"});
@@ -107,9 +107,9 @@ TEST_CASE("neware config: errors name the key and the place", "[neware][config]"
 }
 
 TEST_CASE("neware config: a channel of a neware controller cannot be a buffer", "[neware][config]") {
-  const std::string y =
-      yaml("    host: h\n    device_id: 1\n",
-           "equalization:\n  - {channel: bts1/3, max_charge_W: 100, max_discharge_W: 100, v_min_V: 2.5, v_max_V: 4.2}\n");
+  const std::string y = yaml(
+      "    host: h\n    device_id: 1\n",
+      "equalization:\n  - {channel: bts1/3, max_charge_W: 100, max_discharge_W: 100, v_min_V: 2.5, v_max_V: 4.2}\n");
   CHECK_THAT(error_of(y), Catch::Contains("equalization[0].channel: 'bts1/3': controller 'bts1' uses transport "
                                           "neware, which eqd reads but cannot command"));
 }

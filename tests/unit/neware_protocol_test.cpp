@@ -113,7 +113,7 @@ TEST_CASE("neware requests: XML declaration, bts root, cmd, terminator, escaped 
   }
 }
 
-TEST_CASE("neware framing: a message ends at '#\\r\\n'", "[neware][xml]") {
+TEST_CASE("neware framing: a message ends at its terminator", "[neware][xml]") {
   CHECK_FALSE(nw::message_body("<bts></bts>\n\n#\r"));
   CHECK(*nw::message_body("<bts></bts>\n\n#\r\n") == "<bts></bts>");
   CHECK(*nw::message_body("  <bts/>  #\r\ntrailing") == "<bts/>");
@@ -127,25 +127,25 @@ TEST_CASE("neware replies: connect, getdevinfo, wrong command", "[neware][xml]")
              Catch::Contains("reply <cmd>inquire_resp</cmd> to connect"));
   CHECK_THAT(nw::connect_problem(nw::parse_xml("<bts><cmd>connect_resp</cmd>")), Catch::StartsWith("malformed XML"));
 
-  const nw::DevInfo info = nw::parse_devinfo(nw::parse_xml(wrap(
-      "getdevinfo_resp",
-      "<serverip count=\"1\"><server ip=\"127.0.0.1\" port=\"3306\"/></serverip>"
-      "<middle count=\"3\">"
-      "<channel ip=\"10.0.0.2\" devtype=\"27\" devid=\"21\" subdevid=\"1\" Channelid=\"1\">true</channel>"
-      "<channel ip=\"10.0.0.2\" devtype=\"27\" devid=\"21\" subdevid=\"2\" Channelid=\"8\">false</channel>"
-      "<channel ip=\"10.0.0.3\" devtype=\"24\" devid=\"5\" subdevid=\"1\" chlid=\"3\">true</channel></middle>")));
+  const nw::DevInfo info = nw::parse_devinfo(nw::parse_xml(
+      wrap("getdevinfo_resp",
+           "<serverip count=\"1\"><server ip=\"127.0.0.1\" port=\"3306\"/></serverip>"
+           "<middle count=\"3\">"
+           "<channel ip=\"10.0.0.2\" devtype=\"27\" devid=\"21\" subdevid=\"1\" Channelid=\"1\">true</channel>"
+           "<channel ip=\"10.0.0.2\" devtype=\"27\" devid=\"21\" subdevid=\"2\" Channelid=\"8\">false</channel>"
+           "<channel ip=\"10.0.0.3\" devtype=\"24\" devid=\"5\" subdevid=\"1\" chlid=\"3\">true</channel></middle>")));
   REQUIRE(info.error.empty());
   REQUIRE(info.channels.size() == 3);
   CHECK(info.channels[1].address == nw::ChannelAddress{27, 21, 2, 8});
   CHECK(info.channels[2].address == nw::ChannelAddress{24, 5, 1, 3});
   CHECK(info.channels[0].ip == "10.0.0.2");
-  const nw::DevInfo bad = nw::parse_devinfo(nw::parse_xml(
-      wrap("getdevinfo_resp", "<middle><channel devtype=\"27\" devid=\"x\" subdevid=\"1\" Channelid=\"1\"/></middle>")));
+  const nw::DevInfo bad = nw::parse_devinfo(nw::parse_xml(wrap(
+      "getdevinfo_resp", "<middle><channel devtype=\"27\" devid=\"x\" subdevid=\"1\" Channelid=\"1\"/></middle>")));
   CHECK_THAT(bad.error, Catch::Contains("without numeric"));
   CHECK_THAT(nw::parse_devinfo(nw::parse_xml(wrap("getdevinfo_resp", ""))).error, Catch::Contains("without <middle>"));
 }
 
-TEST_CASE("neware working states map to eqd's; anything else is no state", "[neware][state]") {
+TEST_CASE("neware working states map to eqd's, anything else is no state", "[neware][state]") {
   using nw::WorkStatus;
   CHECK(nw::to_channel_state(nw::parse_work_status("working")) == ChannelState::running);
   CHECK(nw::to_channel_state(nw::parse_work_status("pause")) == ChannelState::paused);
@@ -161,7 +161,8 @@ TEST_CASE("neware inquire: records decode into samples with eqd's sign, step and
       record("27-21-1-2-0",
              "cycle_id=\"44\" step_id=\"4\" step_type=\"dc\" workstatus=\"working\" current=\"-2.5\" voltage=\"3.6\"") +
       record("27-21-1-3-0", "cycle_id=\"1\" step_type=\"--\" workstatus=\"finish\" current=\"0\" voltage=\"3.88\"") +
-      record("27-21-2-1", "cycle_id=\"7\" step_id=\"2\" workstatus=\"pause\" current=\"1\" voltage=\"4\" power=\"3.9\""));
+      record("27-21-2-1",
+             "cycle_id=\"7\" step_id=\"2\" workstatus=\"pause\" current=\"1\" voltage=\"4\" power=\"3.9\""));
   REQUIRE(r.error.empty());
   REQUIRE(r.records.size() == 3);
   CHECK(r.records[0].address == nw::ChannelAddress{27, 21, 1, 2});

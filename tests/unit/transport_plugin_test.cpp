@@ -263,8 +263,9 @@ TEST_CASE("a transport defined in a test plugs into the configuration", "[transp
                Catch::Contains("controllers[0].channels: loopback has at most 8 channels"));
   }
   SECTION("another transport's key is refused, both ways, and a typo gets a suggestion") {
-    CHECK_THAT(error_of(rig_yaml(dir, "    host: 10.0.0.1\n")),
-               Catch::Contains("'host' applies only to transport: tcp | sunspec | neware (this controller uses loopback)"));
+    CHECK_THAT(
+        error_of(rig_yaml(dir, "    host: 10.0.0.1\n")),
+        Catch::Contains("'host' applies only to transport: tcp | sunspec | neware (this controller uses loopback)"));
     const std::string tcp_with_label =
         "buses: [{name: main}]\ncontrollers:\n  - {name: c1, host: 10.0.0.1, label: x}\n";
     CHECK_THAT(error_of(tcp_with_label),

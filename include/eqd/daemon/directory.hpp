@@ -38,7 +38,7 @@ struct ControllerInfo {
   /// False when its transport cannot command (io::Transport::commands(), e.g. neware): every channel is
   /// a test channel and no buffer may be assigned, adopted or not.
   bool commands = true;
-  std::string identity;      ///< discovery: serial or mDNS instance name; empty for configured ones
+  std::string identity;                  ///< discovery: serial or mDNS instance name; empty for configured ones
   core::ChannelIndex first_channel = 0;  ///< its channels are [first_channel, first_channel + channels)
   std::uint16_t channels = 0;
 };

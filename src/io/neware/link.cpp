@@ -199,7 +199,8 @@ bool NewareLink::request(const std::string& req, const char* cmd, XmlDocument& d
       break;
     case Xfer::oversized:
       ++local_.protocol_errors;
-      report(what + "reply longer than " + std::to_string(kMaxReplyBytes) + " bytes without its end", LinkErrc::bad_response);
+      report(what + "reply longer than " + std::to_string(kMaxReplyBytes) + " bytes without its end",
+             LinkErrc::bad_response);
       break;
     case Xfer::io_error:
     case Xfer::ok:
@@ -261,8 +262,8 @@ bool NewareLink::connect_link(std::int64_t t_ns) {
   for (std::size_t k = 0; k < slots_.samples.size(); ++k) {
     if (slots_.samples[k] == nullptr) continue;
     const ChannelAddress a = address_of(k, devtype);
-    const bool present = std::any_of(info.channels.begin(), info.channels.end(),
-                                      [&](const DevChannel& c) { return c.address == a; });
+    const bool present =
+        std::any_of(info.channels.begin(), info.channels.end(), [&](const DevChannel& c) { return c.address == a; });
     if (!present && !missing_[k])
       report(cfg_.name + "/" + std::to_string(k + 1) + ": channel " + to_string(a) +
                  " is not listed by the BTS server: published invalid",

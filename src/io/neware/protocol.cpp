@@ -108,11 +108,16 @@ class Parser {
       const auto semi = s_.find(';', pos_);
       if (semi == std::string_view::npos || semi - pos_ > 10) return fail("bad entity");
       const std::string_view ent = s_.substr(pos_ + 1, semi - pos_ - 1);
-      if (ent == "amp") out += '&';
-      else if (ent == "lt") out += '<';
-      else if (ent == "gt") out += '>';
-      else if (ent == "quot") out += '"';
-      else if (ent == "apos") out += '\'';
+      if (ent == "amp")
+        out += '&';
+      else if (ent == "lt")
+        out += '<';
+      else if (ent == "gt")
+        out += '>';
+      else if (ent == "quot")
+        out += '"';
+      else if (ent == "apos")
+        out += '\'';
       else if (ent.size() > 1 && ent[0] == '#') {
         const bool hex = ent[1] == 'x' || ent[1] == 'X';
         const std::string_view digits = ent.substr(hex ? 2 : 1);
@@ -199,12 +204,23 @@ class Parser {
 void escape_into(std::string& out, std::string_view v) {
   for (const char c : v) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      default:
+        out += c;
     }
   }
 }
@@ -331,8 +347,7 @@ DevInfo parse_devinfo(const XmlDocument& doc) {
     const std::string* s = ch.attribute("subdevid");
     DevChannel dc;
     if (chl == nullptr || t == nullptr || d == nullptr || s == nullptr || !parse_int(*t, dc.address.devtype) ||
-        !parse_int(*d, dc.address.devid) || !parse_int(*s, dc.address.subdevid) ||
-        !parse_int(*chl, dc.address.chlid)) {
+        !parse_int(*d, dc.address.devid) || !parse_int(*s, dc.address.subdevid) || !parse_int(*chl, dc.address.chlid)) {
       info.error = "getdevinfo: a <channel> without numeric devtype, devid, subdevid and Channelid";
       info.channels.clear();
       return info;

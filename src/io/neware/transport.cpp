@@ -39,8 +39,8 @@ class NewareTransport final : public io::Transport {
          }},
         {"port", [](TransportSettings& s,
                     const ValueReader& v) { of(s).port = static_cast<std::uint16_t>(v.integer(1, 65535, "")); }},
-        {"device_id",
-         [](TransportSettings& s, const ValueReader& v) { of(s).device_id = static_cast<int>(v.integer(0, 65535, "")); }},
+        {"device_id", [](TransportSettings& s,
+                         const ValueReader& v) { of(s).device_id = static_cast<int>(v.integer(0, 65535, "")); }},
         {"device_type",
          [](TransportSettings& s, const ValueReader& v) {
            if (v.text() == "auto")
@@ -48,10 +48,8 @@ class NewareTransport final : public io::Transport {
            else
              of(s).device_type = static_cast<int>(v.integer(1, 255, ""));
          }},
-        {"unit_channels",
-         [](TransportSettings& s, const ValueReader& v) {
-           of(s).unit_channels = static_cast<int>(v.integer(1, 256, ""));
-         }},
+        {"unit_channels", [](TransportSettings& s,
+                             const ValueReader& v) { of(s).unit_channels = static_cast<int>(v.integer(1, 256, "")); }},
         {"username", [](TransportSettings& s, const ValueReader& v) { of(s).username = printable(v); }},
         {"password", [](TransportSettings& s, const ValueReader& v) { of(s).password = printable(v); }},
     };

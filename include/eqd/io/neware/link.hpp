@@ -25,8 +25,8 @@ struct NewareLinkConfig {
   std::string name;
   std::string host;
   std::uint16_t port = 502;
-  int device_id = 1;     ///< the BTS device (devid) this controller is
-  int device_type = -1;  ///< devtype; -1: as getdevinfo lists it for device_id
+  int device_id = 1;      ///< the BTS device (devid) this controller is
+  int device_type = -1;   ///< devtype; -1: as getdevinfo lists it for device_id
   int unit_channels = 8;  ///< channels per sub-device: channel k (1-based) = unit (k-1)/N+1, chlid (k-1)%N+1
   std::string username = "admin";
   std::string password = "neware";

@@ -126,12 +126,12 @@ struct InquireReply {
 /// Why a record does not make a valid sample.
 enum class RecordProblem : std::uint8_t {
   none,
-  unknown_state,    ///< workstatus none of working/stop/finish/protect/pause
-  bad_voltage,      ///< missing, "--", not a number or beyond +-1000 V
-  bad_current,      ///< missing, "--", not a number or beyond +-10000 A
-  bad_power,        ///< a power attribute that is not a number or beyond +-10 MW
-  bad_step,         ///< step_id or cycle_id present but not a count the sample can hold (sample kept)
-  missing,          ///< the reply has no record for the channel (set by the link)
+  unknown_state,  ///< workstatus none of working/stop/finish/protect/pause
+  bad_voltage,    ///< missing, "--", not a number or beyond +-1000 V
+  bad_current,    ///< missing, "--", not a number or beyond +-10000 A
+  bad_power,      ///< a power attribute that is not a number or beyond +-10 MW
+  bad_step,       ///< step_id or cycle_id present but not a count the sample can hold (sample kept)
+  missing,        ///< the reply has no record for the channel (set by the link)
 };
 [[nodiscard]] const char* to_string(RecordProblem p) noexcept;
 
