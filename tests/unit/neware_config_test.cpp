@@ -7,6 +7,7 @@
 #include <string>
 
 #include "eqd/config/config.hpp"
+#include "eqd/daemon/daemon.hpp"
 #include "eqd/daemon/rig.hpp"
 #include "eqd/io/neware/transport.hpp"
 #include "eqd/io/transport.hpp"
@@ -112,4 +113,27 @@ TEST_CASE("neware config: a channel of a neware controller cannot be a buffer", 
       "equalization:\n  - {channel: bts1/3, max_charge_W: 100, max_discharge_W: 100, v_min_V: 2.5, v_max_V: 4.2}\n");
   CHECK_THAT(error_of(y), Catch::Contains("equalization[0].channel: 'bts1/3': controller 'bts1' uses transport "
                                           "neware, which eqd reads but cannot command"));
+}
+
+TEST_CASE("neware daemon: a persisted assignment of a BTS channel is dropped, a Modbus one kept",
+          "[neware][config][daemon]") {
+  const auto cfg = parse_config(
+      "state_dir: /nonexistent-eqd-neware-test\nmetrics: {enabled: false}\nbuses: [{name: main}]\ncontrollers:\n"
+      "  - {name: bts1, transport: neware, host: 127.0.0.1, port: 9, device_id: 1, channels: 2}\n"
+      "  - {name: cab1, host: 127.0.0.1, port: 9, channels: 2}\n",
+      "t.yaml");
+  // What restoring eqd's state file does with persisted assignments: mark the channels assigned.
+  auto assign_all = [](eqd::daemon::RigPlan& plan) {
+    for (auto& ch : plan.core.channels) {
+      ch.assigned = true;
+      ch.limits.max_charge_W = ch.limits.max_discharge_W = 100.0;
+      ch.limits.v_min_V = 2.5;
+      ch.limits.v_max_V = 4.2;
+    }
+  };
+  eqd::daemon::Daemon d(cfg, assign_all);
+  CHECK(d.channel(0).role == eqd::core::Role::test);  // bts1/1
+  CHECK(d.channel(1).role == eqd::core::Role::test);  // bts1/2
+  CHECK(d.channel(2).role != eqd::core::Role::test);  // cab1/1: assigned
+  CHECK(d.channel(3).role != eqd::core::Role::test);
 }
