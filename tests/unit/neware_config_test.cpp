@@ -107,6 +107,22 @@ TEST_CASE("neware config: errors name the key and the place", "[neware][config]"
                     Catch::Contains("device_type"));
 }
 
+TEST_CASE("neware config: a slow BTS poll needs fresh samples, not a lease", "[neware][config]") {
+  // poll_hz 0.5: two poll periods are 4000 ms. max_age_ms must cover them; lease_ms need not (no lease).
+  const std::string slow = "    host: h\n    device_id: 1\n    poll_hz: 0.5\n";
+  CHECK(error_of("buses: [{name: main, lease_ms: 1000, max_age_ms: 4000}]\ncontrollers:\n  - name: bts1\n"
+                 "    transport: neware\n" +
+                 slow) == "(no error)");
+  CHECK_THAT(error_of("buses: [{name: main, lease_ms: 5000, max_age_ms: 2000}]\ncontrollers:\n  - name: bts1\n"
+                      "    transport: neware\n" +
+                      slow),
+             Catch::Contains("buses[0].max_age_ms: 2000 ms is too short: controller 'bts1' polls at 0.5 Hz"));
+  // A Modbus controller at the same rate still needs the lease.
+  CHECK_THAT(error_of("buses: [{name: main, lease_ms: 1000, max_age_ms: 4000}]\ncontrollers:\n"
+                      "  - {name: c1, host: h, poll_hz: 0.5}\n"),
+             Catch::Contains("buses[0].lease_ms: 1000 ms is too short"));
+}
+
 TEST_CASE("neware config: a channel of a neware controller cannot be a buffer", "[neware][config]") {
   const std::string y = yaml(
       "    host: h\n    device_id: 1\n",

@@ -148,7 +148,10 @@ NewareLink::Xfer NewareLink::exchange(const std::string& req, std::string& body)
       sent += static_cast<std::size_t>(n);
       continue;
     }
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return Xfer::io_error;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      io_errno_ = errno;
+      return Xfer::io_error;
+    }
     pollfd p{fd_, POLLOUT, 0};
     if (::poll(&p, 1, ms_until(deadline)) == 0) return Xfer::timeout;
   }
@@ -167,7 +170,10 @@ NewareLink::Xfer NewareLink::exchange(const std::string& req, std::string& body)
       continue;
     }
     if (n == 0) return Xfer::closed;
-    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return Xfer::io_error;
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      io_errno_ = errno;
+      return Xfer::io_error;
+    }
     pollfd p{fd_, POLLIN, 0};
     const int left = ms_until(deadline);
     if (left == 0 || ::poll(&p, 1, left) == 0) return Xfer::timeout;
@@ -205,7 +211,7 @@ bool NewareLink::request(const std::string& req, const char* cmd, XmlDocument& d
     case Xfer::io_error:
     case Xfer::ok:
       ++local_.connection_errors;
-      report(what + std::strerror(errno), LinkErrc::link_lost);
+      report(what + std::strerror(io_errno_), LinkErrc::link_lost);
       break;
   }
   close_link();
@@ -303,7 +309,7 @@ void NewareLink::publish_down(std::int64_t t_ns, bool connected) {
   }
 }
 
-void NewareLink::poll_once(std::int64_t t_ns) {
+void NewareLink::poll_once() {
   XmlDocument doc;
   if (!request(request_, "inquire", doc)) {
     publish_down(now_ns(), false);
@@ -319,7 +325,6 @@ void NewareLink::poll_once(std::int64_t t_ns) {
     publish_down(t, true);
     return;
   }
-  (void)t_ns;
   bool all_ok = true;
   for (std::size_t k = 0; k < slots_.samples.size(); ++k) {
     if (slots_.samples[k] == nullptr) continue;
@@ -380,7 +385,7 @@ void NewareLink::run() {
     prev_start = start;
     if (fd_ < 0) connect_link(start);
     if (fd_ >= 0) {
-      poll_once(start);
+      poll_once();
       local_.latency.observe(static_cast<double>(now_ns() - start) * 1e-9);
     } else {
       publish_down(now_ns(), false);

@@ -73,7 +73,7 @@ class NewareLink final : public io::Link {
   /// One request and its parsed reply; false (reported, link closed where the stream is lost) when
   /// the exchange failed.
   bool request(const std::string& req, const char* cmd, XmlDocument& doc);
-  void poll_once(std::int64_t t_ns);
+  void poll_once();
   void publish_down(std::int64_t t_ns, bool connected);
   void report(const std::string& message, LinkErrc code, std::uint16_t channel = 0);
 
@@ -87,6 +87,7 @@ class NewareLink final : public io::Link {
   std::vector<RecordProblem> problem_;  // per channel: last reported problem (reported on change)
   std::string request_;                 // the inquire request, built at connect
   std::string buffer_;
+  int io_errno_ = 0;  // errno of the last failed send/recv
   std::int64_t next_connect_ns_ = 0;
   int backoff_ms_ = 100;
   bool ever_connected_ = false;
