@@ -220,3 +220,64 @@ TEST_CASE("neware inquire: bad records leave the sample invalid, bad step number
   CHECK_THAT(nw::parse_inquire(nw::parse_xml(wrap("getdevinfo_resp", ""))).error,
              Catch::Contains("<cmd>getdevinfo_resp</cmd> to inquire"));
 }
+
+TEST_CASE("neware XML: random damage to real-shaped replies never crashes the parser or the decoders",
+          "[neware][xml]") {
+  // Every byte flip, insertion, deletion and truncation of a getdevinfo and an inquire reply either
+  // parses (and decodes to records or an error) or is refused with a message; run under ASan/UBSan in CI.
+  const std::string replies[] = {
+      wrap("getdevinfo_resp",
+           "<middle count=\"2\"><channel ip=\"1.2.3.4\" devtype=\"27\" devid=\"21\" subdevid=\"1\" "
+           "Channelid=\"1\">true</channel><channel ip=\"1.2.3.4\" devtype=\"27\" devid=\"21\" subdevid=\"1\" "
+           "Channelid=\"2\">false</channel></middle>"),
+      wrap("inquire_resp", "<list count=\"2\">" +
+                               record("27-21-1-1-0",
+                                      "cycle_id=\"3\" step_id=\"2\" step_type=\"cc\" workstatus=\"working\" "
+                                      "current=\"1.5\" voltage=\"3.7\" capacity=\"0.1\"") +
+                               record("27-21-1-2-0",
+                                      "cycle_id=\"1\" step_type=\"--\" workstatus=\"stop\" "
+                                      "current=\"0\" voltage=\"3.3\" power=\"0\"") +
+                               "</list>")};
+  std::uint32_t rng = 12345;
+  auto next = [&rng] { return rng = rng * 1664525u + 1013904223u; };
+  const char alphabet[] = "<>/=\"'&;#x- \n\0abc1";
+  std::size_t parsed = 0, refused = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string doc = replies[i % 2];
+    const int edits = 1 + static_cast<int>(next() % 4);
+    for (int e = 0; e < edits && !doc.empty(); ++e) {
+      const std::size_t at = next() % doc.size();
+      const char ch = alphabet[next() % (sizeof alphabet - 1)];
+      switch (next() % 4) {
+        case 0:
+          doc[at] = ch;
+          break;
+        case 1:
+          doc.insert(doc.begin() + static_cast<std::ptrdiff_t>(at), ch);
+          break;
+        case 2:
+          doc.erase(at, 1 + next() % 8);
+          break;
+        default:
+          doc.resize(at);
+          break;
+      }
+    }
+    const nw::XmlDocument d = nw::parse_xml(doc);
+    if (!d.error.empty()) {
+      ++refused;
+      continue;
+    }
+    ++parsed;
+    (void)nw::parse_devinfo(d);
+    const nw::InquireReply r = nw::parse_inquire(d);
+    for (const auto& rec : r.records) {
+      Sample s;
+      (void)nw::decode_record(rec, s);
+      // A valid sample is a plausible one: never a number the law must not see.
+      if (s.valid) CHECK((std::isfinite(s.power_W) && std::fabs(s.voltage_V) <= 1000.0));
+    }
+  }
+  CHECK(parsed > 100);
+  CHECK(refused > 1000);
+}
