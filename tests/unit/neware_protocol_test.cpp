@@ -46,6 +46,8 @@ TEST_CASE("neware XML: a well-formed reply parses into elements, attributes and 
   CHECK(a->children.size() == 2);
   CHECK(a->child("c")->text == "u");
   CHECK(a->attribute("nope") == nullptr);
+  // A UTF-8 byte order mark before the declaration is skipped.
+  CHECK(nw::parse_xml("\xEF\xBB\xBF<?xml version=\"1.0\"?><bts/>").error.empty());
 }
 
 TEST_CASE("neware XML: malformed and hostile documents are refused with where, never a crash", "[neware][xml]") {

@@ -54,6 +54,7 @@ class Parser {
       doc.error = "document of " + std::to_string(s_.size()) + " bytes (limit " + std::to_string(lim_.max_bytes) + ")";
       return doc;
     }
+    if (starts("\xEF\xBB\xBF")) pos_ = 3;  // a UTF-8 byte order mark (Windows software may send one)
     if (!skip_misc() || !element(doc.root, 1) || !skip_misc()) {
       doc.error = error_ + " at byte " + std::to_string(pos_);
       return doc;
