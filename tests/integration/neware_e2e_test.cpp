@@ -1,3 +1,6 @@
+// Issue #19's acceptance rig, its BTS and SunSpec parts: below, the same tests with eqsim's SunSpec
+// storage as the only buffer, checked with eqsim's SunSpec grid meter.
+//
 // End to end: the real eqd reads the e2e rig's test channels (cab1: four discharging tests, about
 // -2.4 kW on the bus side) through eqsim's BTS-like server (`eqsim --bts`, transport neware, read only)
 // and drives the buffers of cab2 over Modbus TCP. eqd must converge as with the Modbus profile: eqsim's
@@ -12,6 +15,7 @@
 #include <regex>
 
 #include "../fakes/process.hpp"
+#include "../unit/sunspec_test_util.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -98,6 +102,59 @@ TEST_CASE("eqd converges with the test channels read through a BTS-like server")
 
   eqd.signal(SIGTERM);
   CHECK(eqd.wait(15s) == 0);
+  sim.signal(SIGTERM);
+  CHECK(sim.wait(5s) == 0);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("eqd converges with BTS test channels and a SunSpec storage as its only buffer") {
+  using namespace eqd::test::sunspec;
+  const fs::path dir = eqd::test::make_temp_dir("eqd-neware-sunspec-e2e");
+  Process sim({EQSIM_BIN, "--rig", EQD_SOURCE_DIR "/tests/integration/rigs/e2e.yaml", "--base-port", "0", "--bts",
+               "--sunspec-storage", "1", "--sunspec-meter", "-q"},
+              (dir / "eqsim.log").string());
+  INFO("eqsim log:\n" << sim.log());
+  REQUIRE(eqd::test::eventually(10s, [&] { return port_of(sim.log(), "BTS device 2") != 0; }));
+  const int bts_port = port_of(sim.log(), "BTS device 1");
+  const int storage_port = port_of(sim.log(), "SunSpec storage");
+  const int meter_port = port_of(sim.log(), "SunSpec meter");
+  REQUIRE(storage_port != 0);
+  REQUIRE(meter_port != 0);
+  std::ofstream(dir / "eqd.yaml")
+      << "state_dir: " << dir.string() << "\napi: {socket: " << (dir / "eqd.sock").string()
+      << "}\nmetrics: {enabled: false}\nbuses:\n  - {name: main, tau_s: 10}\ncontrollers:\n"
+      << "  - {name: bts, transport: neware, host: 127.0.0.1, port: " << bts_port
+      << ", device_id: 1, channels: 4, efficiency: 0.95, poll_hz: 5}\n"
+      << "  - {name: storage1, transport: sunspec, host: 127.0.0.1, port: " << storage_port << ", poll_hz: 5}\n"
+      << "equalization:\n"
+      << "  - {channel: storage1/1, max_charge_W: 5000, max_discharge_W: 5000, v_min_V: 360, v_max_V: 440}\n";
+  Process eqd({EQD_BIN, "-c", (dir / "eqd.yaml").string()}, (dir / "eqd.log").string());
+  INFO("eqd log:\n" << eqd.log());
+  Client meter(meter_port);
+  Client storage(storage_port);
+  auto meter_W = [&] {
+    const auto r = meter.read(40070, 2 + m203::L);  // model 203 right after model 1
+    return scaled(s16(r[m203::W]), r[m203::W_SF]);
+  };
+  auto storage_W = [&] {  // SunSpec 103 W: + = discharging
+    const auto r = storage.read(40070, 2 + m103::L);
+    return scaled(s16(r[m103::W]), r[m103::W_SF]);
+  };
+  // The tests feed about 2.3 kW into the bus, read through the BTS server: the storage charges it and
+  // the grid meter (rig + storage) settles near 0 W.
+  double m = 0, st = 0;
+  const bool ok = eqd::test::eventually(40s, [&] {
+    m = meter_W();
+    st = storage_W();
+    return st < -1800.0 && std::fabs(m) < 150.0;
+  });
+  INFO("meter " << m << " W, storage " << st << " W");
+  CHECK(ok);
+  CHECK(eqd.log().find("bts inquire") == std::string::npos);
+
+  eqd.signal(SIGTERM);
+  CHECK(eqd.wait(15s) == 0);
+  CHECK(storage.read(40122 + m124::StorCtl_Mod, 1)[0] == 0);
   sim.signal(SIGTERM);
   CHECK(sim.wait(5s) == 0);
   fs::remove_all(dir);

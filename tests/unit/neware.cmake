@@ -16,9 +16,10 @@ target_link_libraries(neware_client_test PRIVATE eqd_neware eqd_bts_server eqd_c
 catch_discover_tests(neware_client_test EXTRA_ARGS --warn NoTests PROPERTIES LABELS "integration:neware:tsan" TIMEOUT 90)
 
 # End to end: the real eqd reads the e2e rig's tests through eqsim --bts and converges with cab2's
-# buffers over Modbus; a BTS channel named as a buffer is refused.
+# buffers over Modbus, and with eqsim's SunSpec storage as the only buffer (its SunSpec meter near 0 W);
+# a BTS channel named as a buffer is refused.
 add_executable(neware_e2e_test integration/neware_e2e_test.cpp)
-target_link_libraries(neware_e2e_test PRIVATE nlohmann_json::nlohmann_json eqd_catch_main)
+target_link_libraries(neware_e2e_test PRIVATE nlohmann_json::nlohmann_json PkgConfig::MODBUS eqd_catch_main)
 target_compile_definitions(neware_e2e_test PRIVATE EQD_BIN="$<TARGET_FILE:eqd>" EQSIM_BIN="$<TARGET_FILE:eqsim>" EQD_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 add_dependencies(neware_e2e_test eqd eqsim)
-catch_discover_tests(neware_e2e_test EXTRA_ARGS --warn NoTests PROPERTIES LABELS "integration:neware" TIMEOUT 90)
+catch_discover_tests(neware_e2e_test EXTRA_ARGS --warn NoTests PROPERTIES LABELS "integration:neware" TIMEOUT 120)
