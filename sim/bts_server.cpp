@@ -267,6 +267,8 @@ std::string BtsServer::answer(const std::string& request, bool& close_after) {
     }
     case Fault::wrong_cmd:
       return head("getdevinfo") + list + "</bts>" + kEnd;
+    case Fault::trailing:
+      return head(cmd) + list + "</bts>" + kEnd + head("unasked") + "</bts>" + kEnd;
     default:
       return head(cmd) + list + "</bts>" + kEnd;
   }

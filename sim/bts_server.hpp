@@ -61,6 +61,7 @@ enum class Fault : std::uint8_t {
   trickle,    ///< the reply one byte every trickle_byte_ms
   silent,     ///< no reply at all (the connection stays open)
   wrong_cmd,  ///< a well-formed reply naming another command
+  trailing,   ///< a correct reply followed by a second, unasked message
 };
 
 struct ServerConfig {

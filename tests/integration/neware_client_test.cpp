@@ -267,6 +267,12 @@ TEST_CASE("neware: malformed, mislabelled, partial, oversized, silent and trickl
     REQUIRE(eventually([&] { return !b.sample(0).valid; }, 2s));
     CHECK(b.errors.has("reply <cmd>getdevinfo_resp</cmd> to inquire"));
   }
+  SECTION("an unasked message after each reply: dropped and counted, the samples stay valid") {
+    b.server.set_fault(bts::Fault::trailing);
+    REQUIRE(eventually([&] { return b.errors.has("bytes from the server that answer no request, dropped"); }, 2s));
+    CHECK(b.fresh(0).valid);
+    CHECK(b.link->connected());
+  }
   SECTION("partial reply then close: offline") {
     b.server.set_fault(bts::Fault::partial);
     REQUIRE(eventually([&] { return b.errors.has("partial reply"); }, 2s));

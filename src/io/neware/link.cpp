@@ -141,6 +141,14 @@ bool NewareLink::open_socket() {
 
 NewareLink::Xfer NewareLink::exchange(const std::string& req, std::string& body) {
   const std::int64_t deadline = now_ns() + static_cast<std::int64_t>(cfg_.timeout_ms) * 1'000'000;
+  // Bytes the server sent unasked (after its last reply's end) would be read as the start of this
+  // reply: they are dropped and counted, so that the exchange stays in step.
+  char chunk[4096];
+  std::size_t stray = 0;
+  for (ssize_t n; stray <= kMaxReplyBytes && (n = ::recv(fd_, chunk, sizeof chunk, MSG_DONTWAIT)) > 0;)
+    stray += static_cast<std::size_t>(n);
+  if (stray > kMaxReplyBytes) return Xfer::oversized;
+  note_stray(stray);
   std::size_t sent = 0;
   while (sent < req.size()) {
     const ssize_t n = ::send(fd_, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
@@ -156,10 +164,10 @@ NewareLink::Xfer NewareLink::exchange(const std::string& req, std::string& body)
     if (::poll(&p, 1, ms_until(deadline)) == 0) return Xfer::timeout;
   }
   buffer_.clear();
-  char chunk[4096];
   for (;;) {
     if (const auto b = message_body(buffer_)) {
       body.assign(*b);
+      note_stray(buffer_.size() - (buffer_.find("#\r\n") + 3));  // read with the reply, after its end
       return Xfer::ok;
     }
     // The terminator may still be on its way only while the reply is within its bound.
@@ -178,6 +186,13 @@ NewareLink::Xfer NewareLink::exchange(const std::string& req, std::string& body)
     const int left = ms_until(deadline);
     if (left == 0 || ::poll(&p, 1, left) == 0) return Xfer::timeout;
   }
+}
+
+void NewareLink::note_stray(std::size_t bytes) {
+  if (bytes == 0) return;
+  ++local_.protocol_errors;
+  report(cfg_.name + ": " + std::to_string(bytes) + " bytes from the server that answer no request, dropped",
+         LinkErrc::bad_response);
 }
 
 bool NewareLink::request(const std::string& req, const char* cmd, XmlDocument& doc) {
@@ -321,10 +336,13 @@ void NewareLink::poll_once() {
     // A whole reply that is not what eqd asked for: the framing held, the connection stays, and every
     // channel is invalid for this poll.
     ++local_.protocol_errors;
-    report(cfg_.name + " " + reply.error, LinkErrc::bad_response);
+    // Once per kind of error, not at every poll (the journal would fill at poll_hz).
+    if (reply.error != last_reply_error_) report(cfg_.name + " " + reply.error, LinkErrc::bad_response);
+    last_reply_error_ = reply.error;
     publish_down(t, true);
     return;
   }
+  last_reply_error_.clear();
   bool all_ok = true;
   for (std::size_t k = 0; k < slots_.samples.size(); ++k) {
     if (slots_.samples[k] == nullptr) continue;

@@ -74,6 +74,8 @@ class NewareLink final : public io::Link {
   /// the exchange failed.
   bool request(const std::string& req, const char* cmd, XmlDocument& doc);
   void poll_once();
+  /// Counts and reports bytes the server sent that answer no request (dropped).
+  void note_stray(std::size_t bytes);
   void publish_down(std::int64_t t_ns, bool connected);
   void report(const std::string& message, LinkErrc code, std::uint16_t channel = 0);
 
@@ -87,7 +89,8 @@ class NewareLink final : public io::Link {
   std::vector<RecordProblem> problem_;  // per channel: last reported problem (reported on change)
   std::string request_;                 // the inquire request, built at connect
   std::string buffer_;
-  int io_errno_ = 0;  // errno of the last failed send/recv
+  int io_errno_ = 0;              // errno of the last failed send/recv
+  std::string last_reply_error_;  // the last whole-reply error reported (reported on change)
   std::int64_t next_connect_ns_ = 0;
   int backoff_ms_ = 100;
   bool ever_connected_ = false;
