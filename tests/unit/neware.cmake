@@ -23,3 +23,8 @@ target_link_libraries(neware_e2e_test PRIVATE nlohmann_json::nlohmann_json PkgCo
 target_compile_definitions(neware_e2e_test PRIVATE EQD_BIN="$<TARGET_FILE:eqd>" EQSIM_BIN="$<TARGET_FILE:eqsim>" EQD_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 add_dependencies(neware_e2e_test eqd eqsim)
 catch_discover_tests(neware_e2e_test EXTRA_ARGS --warn NoTests PROPERTIES LABELS "integration:neware" TIMEOUT 120)
+
+# The BTS-like server itself, with a raw socket and requests shaped as the public clients send them.
+add_executable(bts_server_test unit/bts_server_test.cpp)
+target_link_libraries(bts_server_test PRIVATE eqd_bts_server eqd_catch_main)
+catch_discover_tests(bts_server_test EXTRA_ARGS --warn NoTests PROPERTIES LABELS "unit:sim:neware" TIMEOUT 30)
