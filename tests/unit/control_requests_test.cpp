@@ -360,6 +360,17 @@ TEST_CASE("control API on a fake rig: assign on a controller whose transport can
   CHECK(contains(message_of(refused), "cab2/1 is a test channel"));
   CHECK(contains(message_of(refused), "transport neware"));
   CHECK(s.rig.requests().empty());
+  // controllers says so.
+  const json list = s.call(req(Command::controllers));
+  bool seen = false;
+  for (const auto& c : list["result"]["controllers"]) {
+    if (c["controller"] == "cab2") {
+      CHECK(c["commands"] == false);
+      seen = true;
+    }
+    if (c["controller"] == "cab1") CHECK(c["commands"] == true);
+  }
+  CHECK(seen);
   // The other controller's channels are unaffected.
   CHECK(s.call(assign("cab1/2"))["ok"] == true);
 }
