@@ -104,7 +104,9 @@ TEST_CASE("neware requests: XML declaration, bts root, cmd, terminator, escaped 
                     Catch::Contains("<password>p&amp;&quot;w</password>") && Catch::EndsWith("</bts>\n\n#\r\n"));
   const std::string g = nw::getdevinfo_request();
   CHECK_THAT(g, Catch::Contains("<cmd>getdevinfo</cmd>") && Catch::EndsWith("\n\n#\r\n"));
-  const std::string q = nw::inquire_request({{27, 21, 1, 2}, {27, 21, 2, 8}});
+  const std::string q = nw::inquire_request({{27, 21, 1, 2}, {27, 21, 2, 8}}, {"10.0.0.7"});
+  CHECK_THAT(q, Catch::Contains("<inquire ip=\"10.0.0.7\" devtype=\"27\" devid=\"21\" subdevid=\"1\"") &&
+                    Catch::Contains("<inquire ip=\"127.0.0.1\" devtype=\"27\" devid=\"21\" subdevid=\"2\""));
   CHECK_THAT(q, Catch::Contains("<cmd>inquire</cmd>") && Catch::Contains("<list count=\"2\">") &&
                     Catch::Contains("devtype=\"27\" devid=\"21\" subdevid=\"2\" chlid=\"8\" aux=\"0\""));
   // Every request is itself a document the parser accepts (what precedes the terminator).

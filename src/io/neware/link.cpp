@@ -280,11 +280,13 @@ bool NewareLink::connect_link(std::int64_t t_ns) {
   device_type_.store(devtype);
   asked_.clear();
   asked_k_.clear();
+  std::vector<std::string> ips;
   for (std::size_t k = 0; k < slots_.samples.size(); ++k) {
     if (slots_.samples[k] == nullptr) continue;
     const ChannelAddress a = address_of(k, devtype);
-    const bool present =
-        std::any_of(info.channels.begin(), info.channels.end(), [&](const DevChannel& c) { return c.address == a; });
+    const auto listed_as =
+        std::find_if(info.channels.begin(), info.channels.end(), [&](const DevChannel& c) { return c.address == a; });
+    const bool present = listed_as != info.channels.end();
     if (!present && !missing_[k])
       report(cfg_.name + "/" + std::to_string(k + 1) + ": channel " + to_string(a) +
                  " is not listed by the BTS server: published invalid",
@@ -293,8 +295,9 @@ bool NewareLink::connect_link(std::int64_t t_ns) {
     if (!present) continue;
     asked_.push_back(a);
     asked_k_.push_back(k);
+    ips.push_back(listed_as->ip);  // the public clients send back the ip getdevinfo lists
   }
-  request_ = inquire_request(asked_);
+  request_ = inquire_request(asked_, ips);
   if (ever_connected_) ++local_.reconnects;
   ever_connected_ = true;
   backoff_ms_ = cfg_.backoff_initial_ms;

@@ -297,12 +297,16 @@ std::string connect_request(const std::string& username, const std::string& pass
 
 std::string getdevinfo_request() { return message("getdevinfo", ""); }
 
-std::string inquire_request(const std::vector<ChannelAddress>& channels) {
+std::string inquire_request(const std::vector<ChannelAddress>& channels, const std::vector<std::string>& ips) {
   std::string body = "<list count=\"" + std::to_string(channels.size()) + "\">\n";
-  for (const ChannelAddress& a : channels)
-    body += "<inquire ip=\"127.0.0.1\" devtype=\"" + std::to_string(a.devtype) + "\" devid=\"" +
-            std::to_string(a.devid) + "\" subdevid=\"" + std::to_string(a.subdevid) + "\" chlid=\"" +
-            std::to_string(a.chlid) + "\" aux=\"0\" barcode=\"0\">true</inquire>\n";
+  for (std::size_t i = 0; i < channels.size(); ++i) {
+    const ChannelAddress& a = channels[i];
+    body += "<inquire ip=\"";
+    escape_into(body, i < ips.size() && !ips[i].empty() ? ips[i] : std::string("127.0.0.1"));
+    body += "\" devtype=\"" + std::to_string(a.devtype) + "\" devid=\"" + std::to_string(a.devid) + "\" subdevid=\"" +
+            std::to_string(a.subdevid) + "\" chlid=\"" + std::to_string(a.chlid) +
+            "\" aux=\"0\" barcode=\"0\">true</inquire>\n";
+  }
   body += "</list>\n";
   return message("inquire", body);
 }

@@ -75,8 +75,11 @@ struct ChannelAddress {
 /// Requests, each a whole message with its terminator. Attribute and text values are escaped.
 [[nodiscard]] std::string connect_request(const std::string& username, const std::string& password);
 [[nodiscard]] std::string getdevinfo_request();
-/// `inquire` for `channels` (aux="0": no auxiliary channel; barcode="0": no barcode wanted).
-[[nodiscard]] std::string inquire_request(const std::vector<ChannelAddress>& channels);
+/// `inquire` for `channels` (aux="0": no auxiliary channel; barcode="0": no barcode wanted). `ips`:
+/// each channel's ip attribute as getdevinfo listed it (the unit's middle machine); missing or empty
+/// entries are sent as 127.0.0.1, as the older public clients always do.
+[[nodiscard]] std::string inquire_request(const std::vector<ChannelAddress>& channels,
+                                          const std::vector<std::string>& ips = {});
 
 /// Splits a received message at its terminator: the document before it, or nullopt while the
 /// terminator has not arrived. A '#' followed by "\r\n" ends a message; what precedes it must be the
