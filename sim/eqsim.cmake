@@ -19,6 +19,12 @@ add_library(eqd_sunspec_server STATIC
 target_include_directories(eqd_sunspec_server PUBLIC ${PROJECT_SOURCE_DIR}/sim)
 target_link_libraries(eqd_sunspec_server PUBLIC PkgConfig::MODBUS Threads::Threads)
 
+# eqd_bts_server: a Neware-BTS-like server (TCP/XML API), written from the public clients' facts
+# (docs/devices.md); plain sockets and the standard library only, no eqd io code.
+add_library(eqd_bts_server STATIC ${PROJECT_SOURCE_DIR}/sim/bts_server.cpp)
+target_include_directories(eqd_bts_server PUBLIC ${PROJECT_SOURCE_DIR}/sim)
+target_link_libraries(eqd_bts_server PUBLIC Threads::Threads)
+
 add_executable(eqsim ${PROJECT_SOURCE_DIR}/sim/eqsim_main.cpp)
 target_link_libraries(eqsim PRIVATE eqd_rig_backend eqd_sim eqd_modbus_server eqd_discovery CLI11::CLI11 nlohmann_json::nlohmann_json)
 install(TARGETS eqsim RUNTIME DESTINATION bin)
@@ -26,3 +32,5 @@ install(TARGETS eqsim RUNTIME DESTINATION bin)
 target_link_libraries(eqsim PRIVATE eqd_can_server)
 # SunSpec storage devices and grid meter beside the rig (eqsim --sunspec-storage N, --sunspec-meter).
 target_link_libraries(eqsim PRIVATE eqd_sunspec_server)
+# A Neware-BTS-like server of the rig's controllers (eqsim --bts).
+target_link_libraries(eqsim PRIVATE eqd_bts_server)

@@ -20,6 +20,7 @@
 #include "eqd/discovery/txt.hpp"
 #include "eqd/sim/errors.hpp"
 #include "eqd/sim/rig.hpp"
+#include "bts_server.hpp"
 #include "can_server.hpp"
 #include "modbus_server.hpp"
 #include "rig_backend.hpp"
@@ -40,6 +41,49 @@ using eqd::sim::Plant;
 using eqd::sim::RigBackend;
 
 double kWh(double J) { return J / 3.6e6; }
+
+// The rig's controllers as devices of the BTS-like server (--bts): controller c is device c+1, its
+// channels in units of 8; eqd's states as a BTS names them (running: working, equalizing: working in
+// the vendor's own step; idle and offline: stop; fault: protect), the program position served as is.
+class RigBtsSource final : public eqd::sim::bts::ChannelSource {
+ public:
+  RigBtsSource(Plant& plant, std::size_t controllers) {
+    for (std::size_t c = 0; c < controllers; ++c) backends_.push_back(std::make_unique<RigBackend>(plant, c, false));
+  }
+  eqd::sim::bts::ChannelStatus status(std::size_t device, std::size_t channel) override {
+    eqd::sim::bts::ChannelStatus st;
+    if (device >= backends_.size() || channel >= backends_[device]->channel_count()) {
+      st.workstatus = "false";
+      return st;
+    }
+    const eqd::sim::ServedReading r = backends_[device]->read(channel);
+    st.voltage_V = r.voltage_V;
+    st.current_A = r.current_A;
+    st.with_power = true;
+    st.power_W = r.power_W;  // the plant's own battery-side power
+    switch (static_cast<eqd::core::ChannelState>(r.state_code)) {
+      case eqd::core::ChannelState::running:
+      case eqd::core::ChannelState::equalizing:
+        st.workstatus = "working";
+        break;
+      case eqd::core::ChannelState::paused:
+        st.workstatus = "pause";
+        break;
+      case eqd::core::ChannelState::fault:
+        st.workstatus = "protect";
+        break;
+      default:
+        st.workstatus = "stop";
+    }
+    if (r.step_index != 0xFFFF) st.step_id = r.step_index;
+    if (r.cycle_index != 0xFFFF'FFFFu) st.cycle_id = static_cast<long>(r.cycle_index);
+    st.step_type = r.current_A > 0.0 ? "cc" : r.current_A < 0.0 ? "dc" : "rest";
+    return st;
+  }
+
+ private:
+  std::vector<std::unique_ptr<RigBackend>> backends_;
+};
 
 nlohmann::json report_json(const Plant& plant) {
   const Rig& rig = plant.rig;
@@ -274,6 +318,10 @@ int run(int argc, char** argv) {
       ->check(CLI::Range(-100000.0, 100000.0));
   app.add_flag("--sunspec-meter-export-positive", sunspec_meter_export_positive,
                "the SunSpec meter reports export as positive W (a device of the other sign convention)");
+  bool bts = false;
+  app.add_flag("--bts", bts,
+               "also serve every controller as a device of one Neware-BTS-like server (TCP/XML API, read only: device "
+               "c+1, type 27, 8 channels per unit) on the port after the others (docs/devices.md)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -364,6 +412,28 @@ int run(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "eqsim: %s\n", e.what());
     return kExitFailure;
+  }
+  std::unique_ptr<RigBtsSource> bts_source;
+  std::unique_ptr<eqd::sim::bts::BtsServer> bts_server;
+  if (bts) {
+    bts_source = std::make_unique<RigBtsSource>(*plant, rig.controller_count());
+    eqd::sim::bts::ServerConfig bc;
+    bc.host = listen_host;
+    const std::size_t n = rig.controller_count() + sunspec_storages.size() + (sunspec_grid_meter ? 1 : 0);
+    bc.port = base_port == 0 ? std::uint16_t{0} : static_cast<std::uint16_t>(base_port + static_cast<int>(n));
+    for (std::size_t c = 0; c < rig.controller_count(); ++c) {
+      const auto channels = static_cast<int>(rig.controller(c).channel_count());
+      bc.devices.push_back({27, static_cast<int>(c + 1), (channels + 7) / 8, 8});
+    }
+    try {
+      bts_server = std::make_unique<eqd::sim::bts::BtsServer>(bc, *bts_source);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "eqsim: %s\n", e.what());
+      return kExitFailure;
+    }
+    for (std::size_t c = 0; c < rig.controller_count(); ++c)
+      std::printf("eqsim: BTS device %zu (controller %s) on %s:%u\n", c + 1, rig.controller(c).params().name.c_str(),
+                  listen_host.c_str(), bts_server->port());
   }
   std::unique_ptr<eqd::sim::CanServer> can_server;
   if (!can_serving.interface.empty()) {
@@ -459,6 +529,7 @@ int run(int argc, char** argv) {
   if (can_server) can_server->start();
   for (auto& d : sunspec_storages) d->start();
   if (sunspec_grid_meter) sunspec_grid_meter->start();
+  if (bts_server) bts_server->start();
   const bool tty = isatty(fileno(stdout)) != 0;
   constexpr double kDt_s = 0.05;  // plant step (simulated time)
   const auto period = std::chrono::nanoseconds(static_cast<std::int64_t>(kDt_s / speed * 1e9));
@@ -501,6 +572,7 @@ int run(int argc, char** argv) {
     std::this_thread::sleep_until(next);
   }
   mdns.stop();
+  if (bts_server) bts_server->stop();
   if (sunspec_grid_meter) sunspec_grid_meter->stop();
   for (auto& d : sunspec_storages) d->stop();
   if (can_server) can_server->stop();

@@ -344,7 +344,9 @@ std::string render_controllers(const json& result) {
       std::string err = str(c, "last_error");
       if (err.empty()) err = "-";
       // "adopted" is absent from older daemons: show "-" rather than a wrong "no".
-      const std::string adopted = !c.contains("adopted") ? "-" : c["adopted"] == true ? "yes" : "no (read-only)";
+      std::string adopted = !c.contains("adopted") ? "-" : c["adopted"] == true ? "yes" : "no (read-only)";
+      // A transport that cannot command (neware): its channels are test channels, adopted or not.
+      if (c.contains("commands") && c["commands"] == false) adopted = "test channels only";
       rows.push_back({str(c, "controller"), str(c, "endpoint"), str(c, "transport"), str(c, "source"), adopted,
                       bus_of(c), str(c, "connected"),
                       fixed(num(c, "achieved_hz"), 1) + "/" + fixed(num(c, "poll_hz"), 1), str(c, "channels"), err});

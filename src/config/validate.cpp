@@ -245,6 +245,9 @@ class Checker {
       if (number < 1 || number > it->channels)
         fail_at(chp, "'" + buf.channel + "': controller '" + cname + "' has channels 1.." +
                          std::to_string(it->channels) + " (channel numbers are 1-based)");
+      if (const eqd::io::Transport* t = eqd::io::find_transport(it->transport); t != nullptr && !t->commands())
+        fail_at(chp, "'" + buf.channel + "': controller '" + cname + "' uses transport " + it->transport +
+                         ", which eqd reads but cannot command: its channels are test channels, not buffers");
       const auto ch = static_cast<std::uint16_t>(number);
       if (std::find(it->ignore_channels.begin(), it->ignore_channels.end(), ch) != it->ignore_channels.end())
         fail_at(chp, "'" + buf.channel + "' is in ignore_channels of controller '" + cname + "'");
@@ -290,7 +293,10 @@ class Checker {
         const double min_ms = std::ceil(2.0 * 1000.0 / ctl.poll_hz);
         const std::string why = "controller '" + ctl.name + "' polls at " + num(ctl.poll_hz) +
                                 " Hz (expected >= " + num(min_ms) + " ms, two poll periods)";
-        if (static_cast<double>(b.params.lease_ms) < min_ms)
+        // A controller eqd cannot command (neware) holds no lease: only its samples must stay fresh.
+        const eqd::io::Transport* t = eqd::io::find_transport(ctl.transport);
+        const bool commands = t == nullptr || t->commands();
+        if (commands && static_cast<double>(b.params.lease_ms) < min_ms)
           fail_at(bp + ".lease_ms", std::to_string(b.params.lease_ms) + " ms is too short: " + why);
         if (static_cast<double>(b.params.max_age_ms) < min_ms)
           fail_at(bp + ".max_age_ms", std::to_string(b.params.max_age_ms) + " ms is too short: " + why);

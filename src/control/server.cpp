@@ -700,6 +700,12 @@ void ApiServer::Impl::handle_assign(const std::shared_ptr<Session>& s, const Api
     return;
   }
   const daemon::ChannelInfo& info = dir.channels[*idx];
+  if (const daemon::ControllerInfo& ctl = dir.controllers[info.controller]; !ctl.commands) {
+    s->reply(error_response(r.id, error_code::kNotCommandable,
+                            "channel " + info.name + " is a test channel: controller " + ctl.name + " uses transport " +
+                                ctl.transport + ", which eqd reads but cannot command, so it cannot be a buffer"));
+    return;
+  }
   if (const daemon::ControllerInfo& ctl = dir.controllers[info.controller]; ctl.read_only && ctl.bus_unknown) {
     s->reply(error_response(r.id, error_code::kNotAdopted,
                             "controller " + ctl.name +

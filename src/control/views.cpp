@@ -256,7 +256,7 @@ json controllers_view(const daemon::RigView& rig) {
     json row{{"controller", info.name},     {"endpoint", info.endpoint},
              {"transport", info.transport}, {"source", daemon::to_string(info.source)},
              {"adopted", !info.read_only},  {"bus", info.bus_unknown || buses.empty() ? json(nullptr) : json(buses)},
-             {"channels", info.channels}};
+             {"channels", info.channels},   {"commands", info.commands}};
     if (io::LinkStats st; rig.link_stats(c, st)) {
       // last_error is a fixed buffer filled by another thread: bound the read to its size.
       std::string last_error(st.last_error, strnlen(st.last_error, sizeof st.last_error));

@@ -20,9 +20,16 @@ Daemon::Daemon(const config::Config& cfg, const PlanHook& adjust_plan,
   // adopted, e.g. after `eqctl controllers forget`): eqd must not command it.
   for (std::size_t i = 0; i < plan_.directory.channels.size(); ++i) {
     const ChannelInfo& ch = plan_.directory.channels[i];
-    if (!plan_.core.channels[i].assigned || !plan_.directory.controllers[ch.controller].read_only) continue;
-    plan_.core.channels[i].assigned = false;
+    if (!plan_.core.channels[i].assigned) continue;
     const ControllerInfo& ctl = plan_.directory.controllers[ch.controller];
+    if (!ctl.commands) {
+      plan_.core.channels[i].assigned = false;
+      spdlog::warn("{}: not taken into equalization: controller {} uses transport {}, which eqd cannot command",
+                   ch.name, ctl.name, ctl.transport);
+      continue;
+    }
+    if (!ctl.read_only) continue;
+    plan_.core.channels[i].assigned = false;
     spdlog::warn(
         "{}: not taken into equalization: controller {} {} (read-only); adopt it with "
         "`eqctl controllers adopt {}{}`",

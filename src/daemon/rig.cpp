@@ -35,6 +35,7 @@ void plan_controller(RigPlan& plan, const config::ControllerConfig& cc, std::siz
   info.source = source_of(cc.origin);
   info.read_only = cc.read_only || cc.bus_unknown;
   info.bus_unknown = cc.bus_unknown;
+  info.commands = transport->commands();
   info.identity = cc.identity;
   info.first_channel = static_cast<core::ChannelIndex>(dir.channels.size());
   // Validation resolved the count (the transport's profile's when not given).
@@ -50,7 +51,7 @@ void plan_controller(RigPlan& plan, const config::ControllerConfig& cc, std::siz
   spec.timeout_ms = cc.timeout_ms;
   spec.backoff_initial_ms = cc.backoff_initial_ms;
   spec.backoff_max_ms = cc.backoff_max_ms;
-  spec.read_only = cc.read_only;
+  spec.read_only = cc.read_only || !transport->commands();
 
   for (std::uint16_t n = 1; n <= cc.channels; ++n) {
     // An ignored channel gets no core slot at all: it is not part of any bus, so its absence can
@@ -97,6 +98,10 @@ RigPlan plan_rig(const config::Config& cfg) {
   for (const config::BufferConfig& b : cfg.buffers) {
     auto idx = dir.find_channel(b.channel);
     if (!idx) throw std::invalid_argument("equalization channel '" + b.channel + "' is not a known channel");
+    if (const ControllerInfo& ctl = dir.controllers[dir.channels[*idx].controller]; !ctl.commands)
+      throw std::invalid_argument("equalization channel '" + b.channel + "': controller " + ctl.name +
+                                  " uses transport " + ctl.transport +
+                                  ", which eqd cannot command (read only): its channels are test channels");
     if (const ControllerInfo& ctl = dir.controllers[dir.channels[*idx].controller]; ctl.read_only)
       throw std::invalid_argument("equalization channel '" + b.channel + "': its controller is discovered and " +
                                   (ctl.bus_unknown ? "its bus is not known" : "not adopted") + " (read-only)");

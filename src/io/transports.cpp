@@ -7,6 +7,7 @@
 
 #include "eqd/io/can/transport.hpp"
 #include "eqd/io/modbus/transport.hpp"
+#include "eqd/io/neware/transport.hpp"
 #include "eqd/io/sunspec/transport.hpp"
 #include "eqd/io/transport.hpp"
 
@@ -20,6 +21,7 @@ std::vector<std::unique_ptr<Transport>> builtins() {
   t.push_back(modbus::make_rtu_transport());
   t.push_back(can::make_can_transport());
   t.push_back(sunspec::make_sunspec_transport());
+  t.push_back(neware::make_neware_transport());
   return t;
 }
 

@@ -109,6 +109,14 @@ class FakeRig final : public daemon::RigView, public daemon::RequestSink {
     dir_.controllers[*c].bus_unknown = bus_unknown;
     dir_.controllers[*c].source = daemon::ControllerSource::discovery;
   }
+  /// Controller `name` on a transport that cannot command (io::Transport::commands() false, e.g.
+  /// neware). Before the fake is handed to a server.
+  void make_test_only(const std::string& controller, const std::string& transport = "neware") {
+    const auto c = dir_.find_controller(controller);
+    if (!c) throw std::invalid_argument("fake rig: unknown controller " + controller);
+    dir_.controllers[*c].commands = false;
+    dir_.controllers[*c].transport = transport;
+  }
 
   // ---- Fault injection on requests -----------------------------------------------------------
 

@@ -50,7 +50,8 @@ TEST_CASE("shipped eqd.yaml parses and is valid", "[config][shipped]") {
   const Config cfg = load_config(kShipped);
   CHECK(cfg.source_path == kShipped);
   REQUIRE(cfg.buses.size() == 1);
-  REQUIRE(cfg.controllers.size() == 4);
+  REQUIRE(cfg.controllers.size() == 5);
+  CHECK(cfg.controllers[4].transport == "neware");
   CHECK(cfg.controllers[3].transport == "sunspec");
   CHECK(cfg.controllers[2].transport == "can");
   CHECK(cfg.controllers[1].transport == "rtu");

@@ -446,3 +446,14 @@ TEST_CASE("eqctl render: the grid meter line", "[control][cli]") {
   s = render_status(bus(json{{"ok", false}, {"connected", true}, {"age_s", nullptr}, {"last_error", ""}}));
   CHECK(s.find("grid meter            no valid reading\n") != std::string::npos);
 }
+
+TEST_CASE("eqctl render: a controller whose transport cannot command shows test channels only", "[control][cli]") {
+  const json ctls = json::parse(
+      R"({"controllers":[{"controller":"bts1","endpoint":"neware:h:502#21","transport":"neware","source":"config",)"
+      R"("adopted":true,"commands":false,"bus":"main","channels":16},)"
+      R"({"controller":"cab1","endpoint":"h:502#1","transport":"tcp","source":"config","adopted":true,)"
+      R"("commands":true,"bus":"main","channels":16}]})");
+  const std::string out = render_controllers(ctls);
+  CHECK(out.find("test channels only") != std::string::npos);
+  CHECK(out.find("yes") != std::string::npos);  // cab1 stays "yes"
+}

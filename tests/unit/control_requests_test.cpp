@@ -352,6 +352,29 @@ TEST_CASE("control API on a fake rig: assign on a controller whose bus is unknow
   CHECK(s.rig.requests().empty());
 }
 
+TEST_CASE("control API on a fake rig: assign on a controller whose transport cannot command is refused",
+          "[control][server][fake]") {
+  FakeServer s([](FakeRig& r) { r.make_test_only("cab2"); });
+  const json refused = s.call(assign("cab2/1"));
+  CHECK(code_of(refused) == "not_commandable");
+  CHECK(contains(message_of(refused), "cab2/1 is a test channel"));
+  CHECK(contains(message_of(refused), "transport neware"));
+  CHECK(s.rig.requests().empty());
+  // controllers says so.
+  const json list = s.call(req(Command::controllers));
+  bool seen = false;
+  for (const auto& c : list["result"]["controllers"]) {
+    if (c["controller"] == "cab2") {
+      CHECK(c["commands"] == false);
+      seen = true;
+    }
+    if (c["controller"] == "cab1") CHECK(c["commands"] == true);
+  }
+  CHECK(seen);
+  // The other controller's channels are unaffected.
+  CHECK(s.call(assign("cab1/2"))["ok"] == true);
+}
+
 TEST_CASE("control API on a fake rig: the core's answers to assign", "[control][server][fake]") {
   FakeServer s([](FakeRig& r) {
     eqd::core::Sample running;

@@ -222,7 +222,8 @@ TEST_CASE("transport registry lists the built-in transports and refuses a taken 
   CHECK(names[1] == "rtu");
   CHECK(names[2] == "can");
   CHECK(names[3] == "sunspec");
-  for (const char* n : {"tcp", "rtu", "can", "sunspec"}) {
+  CHECK(names[4] == "neware");
+  for (const char* n : {"tcp", "rtu", "can", "sunspec", "neware"}) {
     const eqd::io::Transport* t = eqd::io::find_transport(n);
     REQUIRE(t != nullptr);
     CHECK(std::string(t->name()) == n);
@@ -230,7 +231,7 @@ TEST_CASE("transport registry lists the built-in transports and refuses a taken 
     for (const auto& k : t->keys()) CHECK_FALSE(eqd::io::transports_owning(k.name).empty());
   }
   CHECK(eqd::io::find_transport("mqtt") == nullptr);
-  CHECK(eqd::io::transports_owning("host") == std::vector<std::string>{"tcp", "sunspec"});
+  CHECK(eqd::io::transports_owning("host") == std::vector<std::string>{"tcp", "sunspec", "neware"});
   CHECK(eqd::io::transports_owning("unit_id") == std::vector<std::string>{"tcp", "rtu", "sunspec"});
   CHECK_THROWS_WITH(eqd::io::register_transport(std::make_unique<LoopbackTransport>("tcp")),
                     "transport 'tcp' is already registered");
@@ -262,15 +263,16 @@ TEST_CASE("a transport defined in a test plugs into the configuration", "[transp
                Catch::Contains("controllers[0].channels: loopback has at most 8 channels"));
   }
   SECTION("another transport's key is refused, both ways, and a typo gets a suggestion") {
-    CHECK_THAT(error_of(rig_yaml(dir, "    host: 10.0.0.1\n")),
-               Catch::Contains("'host' applies only to transport: tcp | sunspec (this controller uses loopback)"));
+    CHECK_THAT(
+        error_of(rig_yaml(dir, "    host: 10.0.0.1\n")),
+        Catch::Contains("'host' applies only to transport: tcp | sunspec | neware (this controller uses loopback)"));
     const std::string tcp_with_label =
         "buses: [{name: main}]\ncontrollers:\n  - {name: c1, host: 10.0.0.1, label: x}\n";
     CHECK_THAT(error_of(tcp_with_label),
                Catch::Contains("'label' applies only to transport: loopback (this controller uses tcp)"));
     CHECK_THAT(error_of(rig_yaml(dir, "    lod_W: 1\n")), Catch::Contains("did you mean 'load_W'"));
     CHECK_THAT(error_of("buses: [{name: main}]\ncontrollers:\n  - {name: c1, transport: mqtt}\n"),
-               Catch::Contains("expected tcp | rtu | can | sunspec | loopback"));
+               Catch::Contains("expected tcp | rtu | can | sunspec | neware | loopback"));
   }
   SECTION("a required key is checked by the transport, also after --set") {
     CHECK_THAT(error_of("buses: [{name: main}]\ncontrollers:\n  - {name: c1, transport: loopback}\n"),

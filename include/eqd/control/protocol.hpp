@@ -112,7 +112,9 @@ inline constexpr const char* kBusy = "busy";        ///< request queue full, or 
 inline constexpr const char* kTimeout = "timeout";  ///< the control thread did not answer
 inline constexpr const char* kStalled = "stalled";  ///< the control thread is stalled: change requests refused at once
 inline constexpr const char* kUnknownController = "unknown_controller";
-inline constexpr const char* kNotAdopted = "not_adopted";   ///< assign on a read-only (discovered) controller
+inline constexpr const char* kNotAdopted = "not_adopted";  ///< assign on a read-only (discovered) controller
+/// assign of a channel whose transport cannot command it (neware): a test channel for good
+inline constexpr const char* kNotCommandable = "not_commandable";
 inline constexpr const char* kUnavailable = "unavailable";  ///< e.g. adopt/forget while discovery is off
 inline constexpr const char* kIdle = "idle";                ///< sent just before the server closes an idle connection
 }  // namespace error_code

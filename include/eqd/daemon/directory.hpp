@@ -35,7 +35,10 @@ struct ControllerInfo {
   ControllerSource source = ControllerSource::config;
   bool read_only = false;    ///< discovered and not adopted, or its bus unknown: polled only, no buffer may be assigned
   bool bus_unknown = false;  ///< discovered and its bus not known: read-only, its channels of core::kNoBus
-  std::string identity;      ///< discovery: serial or mDNS instance name; empty for configured ones
+  /// False when its transport cannot command (io::Transport::commands(), e.g. neware): every channel is
+  /// a test channel and no buffer may be assigned, adopted or not.
+  bool commands = true;
+  std::string identity;                  ///< discovery: serial or mDNS instance name; empty for configured ones
   core::ChannelIndex first_channel = 0;  ///< its channels are [first_channel, first_channel + channels)
   std::uint16_t channels = 0;
 };

@@ -133,6 +133,10 @@ class Transport {
   [[nodiscard]] virtual const char* name() const noexcept = 0;
   /// One line for `eqd --help`-like listings and errors ("Modbus TCP").
   [[nodiscard]] virtual const char* title() const noexcept = 0;
+  /// False for a transport that only reads (Neware BTS: the vendor software owns its channels): eqd
+  /// then never commands its controllers, and none of their channels may become a buffer (refused in
+  /// the configuration's `equalization:`, a persisted assignment, and the control API's `assign`).
+  [[nodiscard]] virtual bool commands() const noexcept { return true; }
   /// The keys of `controllers[]` this transport owns, besides the common ones (name, transport,
   /// poll_hz, timeout_ms, backoff_*, channels, bus, channel_bus, ignore_channels, efficiency).
   [[nodiscard]] virtual const std::vector<TransportKey>& keys() const = 0;
