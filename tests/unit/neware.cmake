@@ -20,8 +20,9 @@ catch_discover_tests(neware_client_test EXTRA_ARGS --warn NoTests PROPERTIES LAB
 # a BTS channel named as a buffer is refused.
 add_executable(neware_e2e_test integration/neware_e2e_test.cpp)
 target_link_libraries(neware_e2e_test PRIVATE nlohmann_json::nlohmann_json PkgConfig::MODBUS eqd_catch_main)
-target_compile_definitions(neware_e2e_test PRIVATE EQD_BIN="$<TARGET_FILE:eqd>" EQSIM_BIN="$<TARGET_FILE:eqsim>" EQD_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
-add_dependencies(neware_e2e_test eqd eqsim)
+target_compile_definitions(neware_e2e_test PRIVATE EQD_BIN="$<TARGET_FILE:eqd>" EQSIM_BIN="$<TARGET_FILE:eqsim>"
+                                                   EQCTL_BIN="$<TARGET_FILE:eqctl>" EQD_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+add_dependencies(neware_e2e_test eqd eqsim eqctl)
 catch_discover_tests(neware_e2e_test EXTRA_ARGS --warn NoTests PROPERTIES LABELS "integration:neware" TIMEOUT 120)
 
 # The BTS-like server itself, with a raw socket and requests shaped as the public clients send them.
