@@ -6,6 +6,8 @@
 #      slow), the PostgreSQL one (label postgresql: libpq is not instrumented; most of its time is
 #      starting the server) and the shell-completion ones (label shell: they test bash/zsh scripts);
 #      the tests' own code is compiled at -O0 there (tests/CMakeLists.txt), the code under test at -O1;
+#      UBSan's costly vptr/null/alignment checks only in the control core and the parsers of untrusted
+#      bytes (CMakeLists.txt: they doubled the other sources' compile time);
 #   3. a TSan build of the concurrent parts: the tests labelled tsan (control core, pollers, history writer, control
 #      API server, handover, eqd + eqsim end to end).
 # Usage: scripts/test.sh [--only normal|asan|tsan] [--jobs N]
