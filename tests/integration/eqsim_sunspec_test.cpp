@@ -12,6 +12,9 @@
 
 #include "../fakes/process.hpp"
 #include "../unit/sunspec_test_util.hpp"
+#include "../fakes/e2e_net.hpp"
+
+using eqd::test::port_of;
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -21,11 +24,6 @@ using eqd::test::Process;
 namespace {
 
 // The port eqsim printed for the line containing `what` ("SunSpec storage", "SunSpec meter"), or 0.
-int port_of(const std::string& log, const std::string& what) {
-  std::smatch m;
-  const std::regex re(what + "[^\\n]* on 127\\.0\\.0\\.1:([0-9]+)");
-  return std::regex_search(log, m, re) ? std::stoi(m[1]) : 0;
-}
 
 // Bus 0's net power from eqsim's report file (+ = drawn from the grid), NaN before the first report.
 double net_W(const fs::path& report) {

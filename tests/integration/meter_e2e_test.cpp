@@ -17,51 +17,17 @@
 #include <regex>
 
 #include "../fakes/process.hpp"
+#include "../fakes/e2e_net.hpp"
+
+using eqd::test::free_port;
+using eqd::test::port_of;
+using eqd::test::scrape;
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using eqd::test::Process;
 
 namespace {
-
-// The port eqsim printed on the line containing `what`, or 0.
-int port_of(const std::string& log, const std::string& what) {
-  std::smatch m;
-  const std::regex re(what + "[^\\n]* on 127\\.0\\.0\\.1:([0-9]+)");
-  return std::regex_search(log, m, re) ? std::stoi(m[1]) : 0;
-}
-
-std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-std::string scrape(std::uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  timeval tv{2, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string resp;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-    const std::string req = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    if (::send(fd, req.data(), req.size(), 0) == static_cast<ssize_t>(req.size())) {
-      char buf[65536];
-      for (ssize_t r; (r = ::recv(fd, buf, sizeof buf, 0)) > 0;) resp.append(buf, static_cast<std::size_t>(r));
-    }
-  }
-  ::close(fd);
-  return resp;
-}
 
 // One series of bus main from a scrape; NaN when absent.
 double series(const std::string& text, const std::string& name) {

@@ -26,6 +26,9 @@
 
 #include "../fakes/process.hpp"
 #include "eqd/metrics/collector.hpp"
+#include "../fakes/e2e_net.hpp"
+
+using eqd::test::free_port;
 
 namespace fs = std::filesystem;
 using eqd::test::eventually;
@@ -62,17 +65,6 @@ std::string find_tool(const char* name) {
 
 // A port that was free a moment ago: bind port 0 on loopback and read what the kernel chose.
 // The caller retries if another process takes it in between.
-std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 std::string http_get(const std::string& url) { return run("curl -sf --max-time 5 '" + url + "'").out; }
 

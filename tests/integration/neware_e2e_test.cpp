@@ -18,18 +18,15 @@
 
 #include "../fakes/process.hpp"
 #include "../unit/sunspec_test_util.hpp"
+#include "../fakes/e2e_net.hpp"
+
+using eqd::test::port_of;
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using eqd::test::Process;
 
 namespace {
-
-int port_of(const std::string& log, const std::string& what) {
-  std::smatch m;
-  const std::regex re(what + "[^\\n]* on 127\\.0\\.0\\.1:([0-9]+)");
-  return std::regex_search(log, m, re) ? std::stoi(m[1]) : 0;
-}
 
 struct Report {
   double net_W = 0, free_W = 0;

@@ -17,6 +17,10 @@
 
 #include "../fakes/process.hpp"
 #include "../unit/sunspec_test_util.hpp"
+#include "../fakes/e2e_net.hpp"
+
+using eqd::test::free_port;
+using eqd::test::port_of;
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -24,13 +28,6 @@ using namespace eqd::test::sunspec;
 using eqd::test::Process;
 
 namespace {
-
-// The port eqsim printed on the line containing `what`, or 0.
-int port_of(const std::string& log, const std::string& what) {
-  std::smatch m;
-  const std::regex re(what + "[^\\n]* on 127\\.0\\.0\\.1:([0-9]+)");
-  return std::regex_search(log, m, re) ? std::stoi(m[1]) : 0;
-}
 
 double meter_W(Client& c) {
   const auto r = c.read(40070, 2 + m203::L);  // model 203 right after model 1
@@ -44,17 +41,6 @@ double storage_W(Client& c) {
 }
 
 // A port that was free a moment ago (bind port 0 on loopback, read what the kernel chose).
-std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 // eqd's own reading of its buffers' power on bus main (+ = charging) from /metrics; NaN if unreadable.
 double measured_buffer_W(std::uint16_t port) {
