@@ -100,7 +100,8 @@ void DeviceImage::advance_storage(double dt_s, Clock::time_point now) {
   const double upper = (bits & 1U) ? get(124, "InWRte", 100.0) / 100.0 * w_max : inf;
   const double lower = (bits & 2U) ? -get(124, "OutWRte", 100.0) / 100.0 * w_max : -inf;
   double target = std::min(upper, std::max(lower, 0.0));
-  target = std::clamp(target, -s.max_discharge_W, w_max);
+  const double battery_max = s.battery_charge_W > 0.0 ? std::min(w_max, s.battery_charge_W) : w_max;
+  target = std::clamp(target, -s.max_discharge_W, battery_max);
   const double reserve_pct = get(124, "MinRsvPct", 0.0);
   if (st_.soc_pct >= 100.0) target = std::min(target, 0.0);
   if (st_.soc_pct <= reserve_pct) target = std::max(target, 0.0);

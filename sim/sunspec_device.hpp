@@ -49,6 +49,9 @@ struct StorageSpec {
   double soc_pct = 50.0;             ///< initial state of charge
   double max_charge_W = 5000.0;      ///< WChaMax's initial value and upper bound; 802 WChaRteMax
   double max_discharge_W = 5000.0;   ///< 802 WDisChaRteMax; discharging is also bounded by WChaMax
+  /// 802 WChaRteMax when below max_charge_W (0: max_charge_W): a battery rated for less charge power
+  /// than its inverter's WChaMax; charging is then bounded by it too.
+  double battery_charge_W = 0.0;
   double battery_voltage_V = 400.0;  ///< 124 InBatV, 802 V (constant); Ah = Wh / this
   double ramp_pct_per_s = 100.0;     ///< initial WChaGra and WDisChaGra (% of WChaMax per second)
   bool battery_model = true;         ///< serve model 802 after 124 (when `models` is left empty)

@@ -238,7 +238,7 @@ void DeviceImage::fill_static() {
     put_raw(124, "ChaGriSet", 1);  // GRID: charging from the grid allowed
     put(802, "AHRtg", s.capacity_Wh / s.battery_voltage_V);
     put(802, "WHRtg", s.capacity_Wh);
-    put(802, "WChaRteMax", s.max_charge_W);
+    put(802, "WChaRteMax", s.battery_charge_W > 0.0 ? std::min(s.battery_charge_W, s.max_charge_W) : s.max_charge_W);
     put(802, "WDisChaRteMax", s.max_discharge_W);
     put(802, "SoCMax", 100.0);
     put(802, "SoCMin", 0.0);

@@ -244,10 +244,22 @@ void SunSpecLink::publish(std::int64_t t_ns, bool read_ok) {
 WriteResult SunSpecLink::send(const core::Command& c) {
   if (!storage_fresh_) return WriteResult::failed;  // encode only from this cycle's model 124
   StorageWrite w;
-  if (const std::string why = encode_command(c.equalize, c.setpoint_W, c.lease_ms, storage_regs_.data(), w);
+  if (const std::string why = encode_command(c.equalize, c.setpoint_W, c.lease_ms, storage_regs_.data(), w,
+                                             dev_.battery ? battery_regs_.data() : nullptr);
       !why.empty()) {
     report((cfg_.name + ": command refused: " + why).c_str(), LinkErrc::command_refused);
     return WriteResult::encode_error;
+  }
+  if (w.limited) {
+    // A notice (no error code), once per limit: the buffer's configured max_charge_W/max_discharge_W
+    // exceed what the device takes; the law sees the shortfall in the measured power.
+    if (w.setpoint_W != last_limit_W_ && cfg_.on_error) {
+      char msg[200];
+      std::snprintf(msg, sizeof msg, "%s: setpoint %.0f W limited to the device's %.0f W (124 WChaMax, 802 %s)",
+                    cfg_.name.c_str(), c.setpoint_W, w.setpoint_W, c.setpoint_W > 0 ? "WChaRteMax" : "WDisChaRteMax");
+      cfg_.on_error(0, std::error_code{}, msg);
+    }
+    last_limit_W_ = w.setpoint_W;
   }
   const std::uint32_t base = dev_.storage->address;
   auto write = [&](int offset, int count, const std::uint16_t* v) {

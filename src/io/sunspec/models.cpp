@@ -4,6 +4,7 @@
 
 #include "eqd/io/sunspec/models.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -275,8 +276,24 @@ std::optional<std::uint16_t> revert_seconds(std::uint32_t lease_ms) noexcept {
   return static_cast<std::uint16_t>(s);
 }
 
+DeviceLimits device_limits(const std::uint16_t* storage, const std::uint16_t* battery) noexcept {
+  constexpr double kNone = std::numeric_limits<double>::infinity();
+  auto value = [](std::uint16_t raw, std::uint16_t sf_raw) {
+    const std::optional<int> sf = scale_factor(sf_raw);
+    return raw == kNotImplU16 || !sf ? kNone : raw * std::pow(10.0, *sf);
+  };
+  const double wmax = value(storage[m124::kWChaMax], storage[m124::kWChaMax_SF]);
+  DeviceLimits l{wmax, wmax};
+  if (battery != nullptr) {
+    const std::uint16_t sf = battery[m802::kWChaDisChaMax_SF];
+    l.charge_W = std::min(l.charge_W, value(battery[m802::kWChaRteMax], sf));
+    l.discharge_W = std::min(l.discharge_W, value(battery[m802::kWDisChaRteMax], sf));
+  }
+  return l;
+}
+
 std::string encode_command(bool equalize, double setpoint_W, std::uint32_t lease_ms, const std::uint16_t* storage,
-                           StorageWrite& out) {
+                           StorageWrite& out, const std::uint16_t* battery) {
   out = StorageWrite{};
   if (!equalize) return {};  // StorCtl_Mod 0: the device's own mode; rates 0
   const std::optional<std::uint16_t> rvrt = revert_seconds(lease_ms);
@@ -286,11 +303,17 @@ std::string encode_command(bool equalize, double setpoint_W, std::uint32_t lease
   const std::optional<int> rte_sf = scale_factor(storage[m124::kInOutWRte_SF]);
   if (wmax_raw == kNotImplU16 || wmax_raw == 0 || !wmax_sf) return "WChaMax not implemented or 0";
   if (!rte_sf) return "InOutWRte_SF not implemented or outside -10..10";
+  if (!std::isfinite(setpoint_W)) return "setpoint not finite";
   const double wmax_W = wmax_raw * std::pow(10.0, *wmax_sf);
-  if (!std::isfinite(setpoint_W) || std::abs(setpoint_W) > wmax_W)
-    return "setpoint " + std::to_string(setpoint_W) + " W beyond WChaMax " + std::to_string(wmax_W) + " W";
-  const double pct = setpoint_W / wmax_W * 100.0;
-  const double raw = std::round(pct / std::pow(10.0, *rte_sf));
+  const DeviceLimits lim = device_limits(storage, battery);
+  const double p_W = std::clamp(setpoint_W, -lim.discharge_W, lim.charge_W);
+  out.limited = p_W != setpoint_W;
+  out.setpoint_W = p_W;
+  const double pct = p_W / wmax_W * 100.0;
+  const double steps = pct / std::pow(10.0, *rte_sf);
+  // At a device limit, round towards zero (the 1e-6 step absorbs the division's error): rounding up
+  // would write a rate a fraction of a step beyond the limit.
+  const double raw = out.limited ? std::trunc(steps + (steps > 0.0 ? 1e-6 : -1e-6)) : std::round(steps);
   if (std::abs(raw) > 32767.0) return "rate " + std::to_string(pct) + " % does not fit InWRte with its scale factor";
   const auto in = static_cast<std::int16_t>(raw);
   out.storctl_mod = kStorCtlCharge | kStorCtlDischarge;

@@ -92,6 +92,7 @@ class SunSpecLink final : public io::Link {
   bool identity_logged_ = false;
   std::uint32_t sequence_ = 0;
   SampleProblem last_problem_ = SampleProblem::none;
+  double last_limit_W_ = 0.0;  // the device limit last announced (a notice once per limit)
   LinkStats local_{};
   // Shared:
   core::Seqlock<LinkStats> stats_;

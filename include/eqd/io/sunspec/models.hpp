@@ -42,7 +42,9 @@ inline constexpr int kWChaMax = 0, kStorCtl_Mod = 3, kChaState = 6, kInBatV = 8,
                      kLength = 24;
 }
 namespace m802 {
-inline constexpr int kSoC = 9, kV = 32, kSoC_SF = 54, kV_SF = 57, kMinLength = 62;
+// WChaRteMax / WDisChaRteMax: the battery's nameplate charge / discharge power (DC W), one scale factor.
+inline constexpr int kWChaRteMax = 2, kWDisChaRteMax = 3, kSoC = 9, kV = 32, kWChaDisChaMax_SF = 52, kSoC_SF = 54,
+                     kV_SF = 57, kMinLength = 62;
 }
 /// The meter models 201 (single phase), 202 (split phase), 203 (wye), 204 (delta): the same layout of
 /// their first points (json/model_201..204: A, AphA-C, A_SF, PhV..., V_SF, Hz, Hz_SF, W, WphA-C, W_SF).
@@ -139,23 +141,38 @@ struct MeterValue {
 };
 [[nodiscard]] MeterProblem decode_meter(const std::uint16_t* regs, MeterValue& out) noexcept;
 
+/// The device's own power limits, W (magnitudes; +infinity: the device gives none).
+struct DeviceLimits {
+  double charge_W = 0.0;
+  double discharge_W = 0.0;
+};
+/// The device's limits from model 124 (`storage`) and, when present, model 802 (`battery`, null:
+/// none): charge = min(124 WChaMax, 802 WChaRteMax), discharge = min(124 WChaMax, 802 WDisChaRteMax)
+/// (eqd's rates are in % of WChaMax in both directions), each x 10^its scale factor. A value or scale
+/// factor "not implemented" (or outside -10..10) is absent: that limit does not apply (+infinity).
+[[nodiscard]] DeviceLimits device_limits(const std::uint16_t* storage, const std::uint16_t* battery) noexcept;
+
 /// Model 124 registers for one command.
 struct StorageWrite {
   std::uint16_t storctl_mod = 0;
   std::uint16_t out_w_rte = 0;  ///< raw, with InOutWRte_SF
   std::uint16_t in_w_rte = 0;
   std::uint16_t rvrt_tms = 0;  ///< InOutWRte_RvrtTms, s
+  double setpoint_W = 0.0;     ///< the setpoint encoded (eqd sign), after the device's limits
+  bool limited = false;        ///< the setpoint asked was beyond the device's limits (setpoint_W is the limit)
 };
 
 /// Encodes an eqd command (setpoint in eqd's sign: > 0 charging) from model 124's present registers
-/// (WChaMax, its SF, InOutWRte_SF). Equalize P: StorCtl_Mod 3 (charge and discharge limits active),
-/// InWRte = +P / WChaMax x 100 %, OutWRte = -InWRte (a negative discharge limit forces the charge,
-/// and conversely), InOutWRte_RvrtTms = the lease in seconds rounded up. Stop: StorCtl_Mod 0 (the
-/// device's own mode), rates 0. Returns an error text (nothing to send) when it cannot be encoded:
-/// |P| > WChaMax (the core's headroom never asks that: refused, not clamped), WChaMax or a scale
-/// factor not implemented, a lease beyond the register (65534 s) or 0.
+/// (WChaMax, its SF, InOutWRte_SF) and, when present, model 802's (`battery`, null: none). Equalize P:
+/// StorCtl_Mod 3 (charge and discharge limits active), InWRte = +P / WChaMax x 100 %, OutWRte =
+/// -InWRte (a negative discharge limit forces the charge, and conversely), InOutWRte_RvrtTms = the
+/// lease in seconds rounded up. P beyond the device's limits (device_limits()) is clamped to them
+/// (`limited`): a setpoint beyond them is never written. Stop: StorCtl_Mod 0 (the device's own mode),
+/// rates 0. Returns an error text (nothing to send) when it cannot be encoded: P not finite, WChaMax
+/// or a scale factor not implemented, a lease beyond the register (65534 s) or 0.
 [[nodiscard]] std::string encode_command(bool equalize, double setpoint_W, std::uint32_t lease_ms,
-                                         const std::uint16_t* storage, StorageWrite& out);
+                                         const std::uint16_t* storage, StorageWrite& out,
+                                         const std::uint16_t* battery = nullptr);
 
 /// InOutWRte_RvrtTms for a lease: seconds rounded up; nullopt when the register cannot hold it.
 [[nodiscard]] std::optional<std::uint16_t> revert_seconds(std::uint32_t lease_ms) noexcept;
