@@ -137,9 +137,11 @@ void DeviceImage::encode_dynamic() {
 void DeviceImage::encode_storage() {
   const StorageSpec& s = cfg_.storage;
   const double p = charge_W_;  // + = charging; SunSpec AC and battery power: + = discharging
-  const double phase_A = std::fabs(p) / 3.0 / 230.0;
-  for (const std::uint16_t inv : {std::uint16_t{103}, std::uint16_t{113}}) {  // scaled integers / float32
-    put(inv, "A", 3.0 * phase_A);
+  for (const std::uint16_t inv : {std::uint16_t{101}, std::uint16_t{103}, std::uint16_t{113}}) {
+    // 101: single phase (scaled integers); 103: three phases (scaled integers); 113: three phases (float32)
+    const double phases = inv == 101 ? 1.0 : 3.0;
+    const double phase_A = std::fabs(p) / phases / 230.0;
+    put(inv, "A", phases * phase_A);
     for (const char* n : {"AphA", "AphB", "AphC"}) put(inv, n, phase_A);
     for (const char* n : {"PhVphA", "PhVphB", "PhVphC"}) put(inv, n, 230.0);
     put(inv, "W", -p);

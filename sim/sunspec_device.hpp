@@ -92,7 +92,7 @@ struct DeviceConfig {
   std::uint8_t unit_id = 1;    ///< requests for other unit ids get no reply; 1 DA's initial value
   std::uint16_t base = 40000;  ///< address of the marker: 0, 40000 or 50000
   /// Models in chain order; empty = the kind's default: storage 1, 103, 124 (+ 802), meter 1, meter.model.
-  /// Model 1 must come first; storage needs 103 or 113, and 124; meter one of 201/203/204.
+  /// Model 1 must come first; storage needs 101, 103 or 113, and 124; meter one of 201/203/204.
   std::vector<std::uint16_t> models;
   std::string manufacturer = "eqd-sim";  ///< model 1 Mn
   std::string model_name;                ///< model 1 Md ("storage" / "meter" when empty)

@@ -224,6 +224,16 @@ TEST_CASE("sunspec link applies scale factors and reads the float inverter model
     REQUIRE(eventually([&] { return std::abs(r.dev.state().power_W - 1500.0) < 1.0; }, 3s));
     CHECK(eventually([&] { return std::abs(r.last().power_W + 1500.0) < 1.0; }, 1s));
   }
+  SECTION("model 101 (single phase) where 103 is absent") {
+    ss::DeviceConfig dc = storage();
+    dc.models = {1, 101, 124};
+    dc.scale_factors = {{"101.W_SF", 1}};
+    Rig r(dc);
+    REQUIRE(eventually([&] { return valid_sample(r); }, 2s));
+    r.command_W(true, -2500.0);
+    REQUIRE(eventually([&] { return std::abs(r.dev.state().power_W - 2500.0) < 1.0; }, 3s));
+    CHECK(eventually([&] { return std::abs(r.last().power_W + 2500.0) < 1.0; }, 1s));
+  }
   SECTION("model 113") {
     ss::DeviceConfig dc = storage();
     dc.models = {1, 113, 124};
@@ -399,7 +409,7 @@ TEST_CASE("sunspec link refuses malformed devices with a clear error and stays o
       {"missing marker", [](ss::DeviceConfig& c) { c.faults.omit_marker = true; },
        "no SunSpec marker 'SunS' at 0, 40000 or 50000"},
       {"no model 124", [](ss::DeviceConfig& c) { c.kind = ss::DeviceKind::meter; },
-       "lacks model 124 (storage controls) and 103 or 113 (inverter); it has models 1, 203"},
+       "lacks model 124 (storage controls) and 101-103/111-113 (inverter); it has models 1, 203"},
   };
   for (const Fault& f : faults) {
     INFO(f.what);

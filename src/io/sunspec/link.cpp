@@ -163,7 +163,7 @@ bool SunSpecLink::connect_link(std::int64_t t_ns) {
       if (cfg_.on_error) cfg_.on_error(0, std::error_code{}, (cfg_.name + " SunSpec device " + id).c_str());
     }
   }
-  inverter_regs_.assign(dev_.inverter->id == 113 ? m113::kLength : m103::kLength, 0);
+  inverter_regs_.assign(is_float_inverter(dev_.inverter->id) ? m113::kLength : m103::kLength, 0);
   storage_regs_.assign(m124::kLength, 0);
   battery_regs_.assign(dev_.battery ? m802::kMinLength : 0, 0);
   if (ever_connected_) ++local_.reconnects;

@@ -30,8 +30,12 @@ int needed_length(std::uint16_t id) {
   switch (id) {
     case 1:
       return m1::kMinLength;
+    case 101:
+    case 102:
     case 103:
       return m103::kLength;
+    case 111:
+    case 112:
     case 113:
       return m113::kLength;
     case 124:
@@ -122,7 +126,7 @@ Discovery discover_chain(int base, const ReadFn& read) {
   if (!d.error.empty()) return d;
   for (const ModelRef& m : d.models) {
     if (m.id == 1 && !d.common) d.common = m;
-    if ((m.id == 103 || m.id == 113) && !d.inverter) d.inverter = m;
+    if (is_inverter_model(m.id) && !d.inverter) d.inverter = m;
     if (m.id == 124 && !d.storage) d.storage = m;
     if (m.id == 802 && !d.battery) d.battery = m;
     if (is_meter_model(m.id) && !d.meter) d.meter = m;
@@ -135,7 +139,7 @@ Discovery discover(int base, const ReadFn& read) {
   if (!d.error.empty()) return d;
   std::string lacks;
   if (!d.storage) lacks = "124 (storage controls)";
-  if (!d.inverter) lacks += std::string(lacks.empty() ? "" : " and ") + "103 or 113 (inverter)";
+  if (!d.inverter) lacks += std::string(lacks.empty() ? "" : " and ") + "101-103/111-113 (inverter)";
   if (!lacks.empty()) d.error = "device lacks model " + lacks + "; it has models " + list_ids(d.models);
   return d;
 }
@@ -187,7 +191,7 @@ const char* to_string(SampleProblem p) noexcept {
 SampleProblem decode_sample(const PollRegisters& r, core::Sample& out) noexcept {
   out.valid = false;
   double w = 0.0;
-  if (r.inverter_id == 113) {
+  if (is_float_inverter(r.inverter_id)) {
     const std::uint32_t bits = (static_cast<std::uint32_t>(r.inverter[m113::kW]) << 16) | r.inverter[m113::kW + 1];
     float f = 0.0F;
     std::memcpy(&f, &bits, sizeof f);

@@ -2,8 +2,8 @@
 /// @file link.hpp
 /// The link of one SunSpec storage device (transport `sunspec`): Modbus TCP, framed and checked by
 /// eqd (io/modbus/transaction.hpp), one channel (the storage). Its I/O thread connects, finds the
-/// marker and walks the model chain (io/sunspec/models.hpp), then polls models 103/113, 124 and 802
-/// every 1/poll_hz s, publishes the sample and writes the command engine's commands into model 124.
+/// marker and walks the model chain (io/sunspec/models.hpp), then polls the inverter model (101-103 or
+/// 111-113), 124 and 802 every 1/poll_hz s, publishes the sample and writes the command engine's commands into model 124.
 
 #include <atomic>
 #include <condition_variable>

@@ -1,7 +1,7 @@
 #pragma once
 /// @file models.hpp
 /// The SunSpec side of the `sunspec` transport, written from the SunSpec model definitions
-/// (sunspec/models, json/model_1, 103, 113, 124, 802; docs/devices.md): where the models are, what
+/// (sunspec/models, json/model_1, 101, 103, 113, 124, 802; docs/devices.md): where the models are, what
 /// "not implemented" is, how a scale factor applies, the chain walk with hard limits, and the decoding
 /// of one poll into an eqd Sample and of one eqd Command into model 124 registers. No I/O and no
 /// libmodbus here: the walk reads through a callback, so it is tested without a device too.
@@ -30,12 +30,21 @@ inline constexpr int kMaxModels = 64;
 namespace m1 {
 inline constexpr int kMn = 0, kMd = 16, kSN = 48, kMinLength = 65;  // 65: older devices have no Pad
 }
+/// The inverter models 101 (single phase), 102 (split phase), 103 (three phase): the same layout of
+/// their points (json/model_101..103: A, AphA-C, A_SF, PPVph.., PhVph.., V_SF, W, W_SF, ...), L 50.
 namespace m103 {
 inline constexpr int kW = 12, kW_SF = 13, kLength = 50;
 }
+/// Their float variants 111, 112, 113: the same points as float32 (no scale factors), L 60.
 namespace m113 {
 inline constexpr int kW = 20, kLength = 60;  // float32, high word first, no scale factor
 }
+/// True for the inverter models eqd reads AC power from (101-103, 111-113).
+[[nodiscard]] constexpr bool is_inverter_model(std::uint16_t id) noexcept {
+  return (id >= 101 && id <= 103) || (id >= 111 && id <= 113);
+}
+/// True for the float32 inverter models (111-113).
+[[nodiscard]] constexpr bool is_float_inverter(std::uint16_t id) noexcept { return id >= 111 && id <= 113; }
 namespace m124 {
 inline constexpr int kWChaMax = 0, kStorCtl_Mod = 3, kChaState = 6, kInBatV = 8, kOutWRte = 10, kInWRte = 11,
                      kRvrtTms = 13, kWChaMax_SF = 16, kChaState_SF = 20, kInBatV_SF = 22, kInOutWRte_SF = 23,
@@ -69,7 +78,7 @@ struct ModelRef {
 struct Discovery {
   std::uint16_t base = 0;
   std::vector<ModelRef> models;
-  std::optional<ModelRef> inverter;  ///< 103 or 113
+  std::optional<ModelRef> inverter;  ///< the first of 101-103, 111-113 in the chain
   std::optional<ModelRef> storage;   ///< 124
   std::optional<ModelRef> battery;   ///< 802
   std::optional<ModelRef> common;    ///< 1
@@ -88,7 +97,7 @@ using ReadFn = std::function<bool(std::uint32_t address, int count, std::uint16_
 /// them. Shared by the storage transport and the grid meter (io/meter).
 [[nodiscard]] Discovery discover_chain(int base, const ReadFn& read);
 
-/// discover_chain() for a storage device: models 124 and 103 or 113 are required. The error names
+/// discover_chain() for a storage device: models 124 and one of 101-103, 111-113 are required. The error names
 /// what is wrong ("device lacks model 124 (storage controls); it has models 1, 203").
 [[nodiscard]] Discovery discover(int base, const ReadFn& read);
 
@@ -103,7 +112,7 @@ using ReadFn = std::function<bool(std::uint32_t address, int count, std::uint16_
 
 /// One poll's registers: the inverter model's data, model 124's and (when present) 802's.
 struct PollRegisters {
-  std::uint16_t inverter_id = 103;
+  std::uint16_t inverter_id = 103;  ///< 101-103 (integer + W_SF) or 111-113 (float32)
   const std::uint16_t* inverter = nullptr;
   const std::uint16_t* storage = nullptr;
   const std::uint16_t* battery = nullptr;  ///< null: no model 802
