@@ -46,9 +46,9 @@ enum class ChainEnd : std::uint8_t {
 /// The battery of a storage device. Plain value (not thread-safe; copied into the device).
 struct StorageSpec {
   double capacity_Wh = 10000.0;
-  double soc_pct = 50.0;             ///< initial state of charge
-  double max_charge_W = 5000.0;      ///< WChaMax's initial value and upper bound; 802 WChaRteMax
-  double max_discharge_W = 5000.0;   ///< 802 WDisChaRteMax; discharging is also bounded by WChaMax
+  double soc_pct = 50.0;            ///< initial state of charge
+  double max_charge_W = 5000.0;     ///< WChaMax's initial value and upper bound; 802 WChaRteMax
+  double max_discharge_W = 5000.0;  ///< 802 WDisChaRteMax; discharging is also bounded by WChaMax
   /// 802 WChaRteMax when below max_charge_W (0: max_charge_W): a battery rated for less charge power
   /// than its inverter's WChaMax; charging is then bounded by it too.
   double battery_charge_W = 0.0;

@@ -111,7 +111,8 @@ DeviceImage::DeviceImage(DeviceConfig config) : cfg_(std::move(config)) {
       throw std::invalid_argument("sunspec device '" + cfg_.name + "': model " + std::to_string(id) + " twice");
   }
   if (cfg_.kind == DeviceKind::storage && ((!has(101) && !has(103) && !has(113)) || !has(124)))
-    throw std::invalid_argument("sunspec device '" + cfg_.name + "': a storage device needs model 101, 103 or 113, and 124");
+    throw std::invalid_argument("sunspec device '" + cfg_.name +
+                                "': a storage device needs model 101, 103 or 113, and 124");
   if (cfg_.kind == DeviceKind::meter && !has(201) && !has(203) && !has(204))
     throw std::invalid_argument("sunspec device '" + cfg_.name + "': a meter needs model 201, 203 or 204");
   if (!(cfg_.storage.capacity_Wh > 0) || !(cfg_.storage.max_charge_W > 0) || !(cfg_.storage.max_discharge_W > 0) ||

@@ -73,8 +73,10 @@ struct Rig {
     c.channel_slots = {0};
     c.on_error = [this](std::uint16_t, std::error_code code, const char* msg) {
       // Notices (the device's identity) come with no code; errors with theirs.
-      if (code) errors.fetch_add(1);
-      else if (std::string(msg).find("limited to the device's") != std::string::npos) limit_notices.fetch_add(1);
+      if (code)
+        errors.fetch_add(1);
+      else if (std::string(msg).find("limited to the device's") != std::string::npos)
+        limit_notices.fetch_add(1);
     };
     link = std::make_unique<SunSpecLink>(c, slots);
     control = std::thread([this] {

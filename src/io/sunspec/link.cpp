@@ -255,8 +255,11 @@ WriteResult SunSpecLink::send(const core::Command& c) {
     // exceed what the device takes; the law sees the shortfall in the measured power.
     if (w.setpoint_W != last_limit_W_ && cfg_.on_error) {
       char msg[200];
-      std::snprintf(msg, sizeof msg, "%s: setpoint %.0f W limited to the device's %.0f W (124 WChaMax, 802 %s)",
-                    cfg_.name.c_str(), c.setpoint_W, w.setpoint_W, c.setpoint_W > 0 ? "WChaRteMax" : "WDisChaRteMax");
+      std::snprintf(msg, sizeof msg, "%s: setpoint %.0f W limited to the device's %.0f W (124 WChaMax%s)",
+                    cfg_.name.c_str(), c.setpoint_W, w.setpoint_W,
+                    !dev_.battery        ? ""
+                    : c.setpoint_W > 0.0 ? ", 802 WChaRteMax"
+                                         : ", 802 WDisChaRteMax");
       cfg_.on_error(0, std::error_code{}, msg);
     }
     last_limit_W_ = w.setpoint_W;

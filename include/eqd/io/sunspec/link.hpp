@@ -3,7 +3,8 @@
 /// The link of one SunSpec storage device (transport `sunspec`): Modbus TCP, framed and checked by
 /// eqd (io/modbus/transaction.hpp), one channel (the storage). Its I/O thread connects, finds the
 /// marker and walks the model chain (io/sunspec/models.hpp), then polls the inverter model (101-103 or
-/// 111-113), 124 and 802 every 1/poll_hz s, publishes the sample and writes the command engine's commands into model 124.
+/// 111-113), 124 and 802 every 1/poll_hz s, publishes the sample and writes the command engine's
+/// commands into model 124, within the device's own power limits (models.hpp, device_limits()).
 
 #include <atomic>
 #include <condition_variable>

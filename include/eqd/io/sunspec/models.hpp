@@ -54,7 +54,7 @@ namespace m802 {
 // WChaRteMax / WDisChaRteMax: the battery's nameplate charge / discharge power (DC W), one scale factor.
 inline constexpr int kWChaRteMax = 2, kWDisChaRteMax = 3, kSoC = 9, kV = 32, kWChaDisChaMax_SF = 52, kSoC_SF = 54,
                      kV_SF = 57, kMinLength = 62;
-}
+}  // namespace m802
 /// The meter models 201 (single phase), 202 (split phase), 203 (wye), 204 (delta): the same layout of
 /// their first points (json/model_201..204: A, AphA-C, A_SF, PhV..., V_SF, Hz, Hz_SF, W, WphA-C, W_SF).
 /// eqd reads the first kRead registers (through W_SF); L is 105 in the definitions.
