@@ -100,7 +100,8 @@ void DeviceImage::advance_storage(double dt_s, Clock::time_point now) {
   const double upper = (bits & 1U) ? get(124, "InWRte", 100.0) / 100.0 * w_max : inf;
   const double lower = (bits & 2U) ? -get(124, "OutWRte", 100.0) / 100.0 * w_max : -inf;
   double target = std::min(upper, std::max(lower, 0.0));
-  target = std::clamp(target, -s.max_discharge_W, w_max);
+  const double battery_max = s.battery_charge_W > 0.0 ? std::min(w_max, s.battery_charge_W) : w_max;
+  target = std::clamp(target, -s.max_discharge_W, battery_max);
   const double reserve_pct = get(124, "MinRsvPct", 0.0);
   if (st_.soc_pct >= 100.0) target = std::min(target, 0.0);
   if (st_.soc_pct <= reserve_pct) target = std::max(target, 0.0);
@@ -136,9 +137,11 @@ void DeviceImage::encode_dynamic() {
 void DeviceImage::encode_storage() {
   const StorageSpec& s = cfg_.storage;
   const double p = charge_W_;  // + = charging; SunSpec AC and battery power: + = discharging
-  const double phase_A = std::fabs(p) / 3.0 / 230.0;
-  for (const std::uint16_t inv : {std::uint16_t{103}, std::uint16_t{113}}) {  // scaled integers / float32
-    put(inv, "A", 3.0 * phase_A);
+  for (const std::uint16_t inv : {std::uint16_t{101}, std::uint16_t{103}, std::uint16_t{113}}) {
+    // 101: single phase (scaled integers); 103: three phases (scaled integers); 113: three phases (float32)
+    const double phases = inv == 101 ? 1.0 : 3.0;
+    const double phase_A = std::fabs(p) / phases / 230.0;
+    put(inv, "A", phases * phase_A);
     for (const char* n : {"AphA", "AphB", "AphC"}) put(inv, n, phase_A);
     for (const char* n : {"PhVphA", "PhVphB", "PhVphC"}) put(inv, n, 230.0);
     put(inv, "W", -p);

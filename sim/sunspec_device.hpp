@@ -46,9 +46,12 @@ enum class ChainEnd : std::uint8_t {
 /// The battery of a storage device. Plain value (not thread-safe; copied into the device).
 struct StorageSpec {
   double capacity_Wh = 10000.0;
-  double soc_pct = 50.0;             ///< initial state of charge
-  double max_charge_W = 5000.0;      ///< WChaMax's initial value and upper bound; 802 WChaRteMax
-  double max_discharge_W = 5000.0;   ///< 802 WDisChaRteMax; discharging is also bounded by WChaMax
+  double soc_pct = 50.0;            ///< initial state of charge
+  double max_charge_W = 5000.0;     ///< WChaMax's initial value and upper bound; 802 WChaRteMax
+  double max_discharge_W = 5000.0;  ///< 802 WDisChaRteMax; discharging is also bounded by WChaMax
+  /// 802 WChaRteMax when below max_charge_W (0: max_charge_W): a battery rated for less charge power
+  /// than its inverter's WChaMax; charging is then bounded by it too.
+  double battery_charge_W = 0.0;
   double battery_voltage_V = 400.0;  ///< 124 InBatV, 802 V (constant); Ah = Wh / this
   double ramp_pct_per_s = 100.0;     ///< initial WChaGra and WDisChaGra (% of WChaMax per second)
   bool battery_model = true;         ///< serve model 802 after 124 (when `models` is left empty)
@@ -89,7 +92,7 @@ struct DeviceConfig {
   std::uint8_t unit_id = 1;    ///< requests for other unit ids get no reply; 1 DA's initial value
   std::uint16_t base = 40000;  ///< address of the marker: 0, 40000 or 50000
   /// Models in chain order; empty = the kind's default: storage 1, 103, 124 (+ 802), meter 1, meter.model.
-  /// Model 1 must come first; storage needs 103 or 113, and 124; meter one of 201/203/204.
+  /// Model 1 must come first; storage needs 101, 103 or 113, and 124; meter one of 201/203/204.
   std::vector<std::uint16_t> models;
   std::string manufacturer = "eqd-sim";  ///< model 1 Mn
   std::string model_name;                ///< model 1 Md ("storage" / "meter" when empty)

@@ -30,6 +30,11 @@ bool provided(DeviceKind kind, std::uint16_t id, std::string_view n) {
              n == "PhVphC" || n == "V_SF" || n == "W" || n == "W_SF" || n == "Hz" || n == "Hz_SF" || n == "VA" ||
              n == "VA_SF" || n == "WH" || n == "WH_SF" || n == "DCV" || n == "DCV_SF" || n == "DCW" || n == "DCW_SF" ||
              n == "TmpCab" || n == "Tmp_SF" || n == "St" || n == "Evt1" || n == "Evt2";
+    case 101:  // single phase: phase A only
+      return n == "A" || n == "AphA" || n == "A_SF" || n == "PhVphA" || n == "V_SF" || n == "W" || n == "W_SF" ||
+             n == "Hz" || n == "Hz_SF" || n == "VA" || n == "VA_SF" || n == "WH" || n == "WH_SF" || n == "DCV" ||
+             n == "DCV_SF" || n == "DCW" || n == "DCW_SF" || n == "TmpCab" || n == "Tmp_SF" || n == "St" ||
+             n == "Evt1" || n == "Evt2";
     case 113:
       return n == "A" || n == "AphA" || n == "AphB" || n == "AphC" || n == "PhVphA" || n == "PhVphB" || n == "PhVphC" ||
              n == "W" || n == "Hz" || n == "VA" || n == "WH" || n == "DCV" || n == "DCW" || n == "TmpCab" ||
@@ -66,7 +71,7 @@ bool provided(DeviceKind kind, std::uint16_t id, std::string_view n) {
 
 // Scale factors served unless configured otherwise (chosen so that the defaults fit the registers).
 int default_scale(std::uint16_t id, std::string_view n) {
-  if (n == "A_SF") return id == 103 ? -2 : -1;
+  if (n == "A_SF") return id == 103 || id == 101 ? -2 : -1;
   if (n == "V_SF" || n == "DCV_SF" || n == "Tmp_SF" || n == "InBatV_SF" || n == "ChaState_SF" || n == "StorAval_SF" ||
       n == "AHRtg_SF" || n == "SoC_SF")
     return -1;
@@ -105,8 +110,9 @@ DeviceImage::DeviceImage(DeviceConfig config) : cfg_(std::move(config)) {
     if (std::count(cfg_.models.begin(), cfg_.models.end(), id) != 1)
       throw std::invalid_argument("sunspec device '" + cfg_.name + "': model " + std::to_string(id) + " twice");
   }
-  if (cfg_.kind == DeviceKind::storage && ((!has(103) && !has(113)) || !has(124)))
-    throw std::invalid_argument("sunspec device '" + cfg_.name + "': a storage device needs model 103 or 113, and 124");
+  if (cfg_.kind == DeviceKind::storage && ((!has(101) && !has(103) && !has(113)) || !has(124)))
+    throw std::invalid_argument("sunspec device '" + cfg_.name +
+                                "': a storage device needs model 101, 103 or 113, and 124");
   if (cfg_.kind == DeviceKind::meter && !has(201) && !has(203) && !has(204))
     throw std::invalid_argument("sunspec device '" + cfg_.name + "': a meter needs model 201, 203 or 204");
   if (!(cfg_.storage.capacity_Wh > 0) || !(cfg_.storage.max_charge_W > 0) || !(cfg_.storage.max_discharge_W > 0) ||
@@ -238,7 +244,7 @@ void DeviceImage::fill_static() {
     put_raw(124, "ChaGriSet", 1);  // GRID: charging from the grid allowed
     put(802, "AHRtg", s.capacity_Wh / s.battery_voltage_V);
     put(802, "WHRtg", s.capacity_Wh);
-    put(802, "WChaRteMax", s.max_charge_W);
+    put(802, "WChaRteMax", s.battery_charge_W > 0.0 ? std::min(s.battery_charge_W, s.max_charge_W) : s.max_charge_W);
     put(802, "WDisChaRteMax", s.max_discharge_W);
     put(802, "SoCMax", 100.0);
     put(802, "SoCMin", 0.0);
@@ -251,7 +257,7 @@ void DeviceImage::fill_static() {
     put_raw(802, "SetOp", 1);        // CONNECT
     put_raw(802, "SetInvState", 3);  // INVERTER_STARTED
     for (std::string_view evt : {"Evt1", "Evt2", "EvtVnd1", "EvtVnd2"}) put_raw(802, evt, 0);
-    for (std::uint16_t inv : {std::uint16_t{103}, std::uint16_t{113}}) {
+    for (std::uint16_t inv : {std::uint16_t{101}, std::uint16_t{103}, std::uint16_t{113}}) {
       put_raw(inv, "Evt1", 0);
       put_raw(inv, "Evt2", 0);
     }

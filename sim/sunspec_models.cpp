@@ -25,6 +25,53 @@ constexpr Point kModel1[] = {
     {"SN", 50, 16, T::string, false, true, "", ""},  {"DA", 66, 1, T::uint16, true, false, "", ""},
     {"Pad", 67, 1, T::pad, false, false, "", ""},
 };
+// model 101 (inverter_single_phase): L = 50. The same points at the same offsets as 103; the phase B and C
+// currents and voltages are optional ("M" only in 103).
+constexpr Point kModel101[] = {
+    {"A", 2, 1, T::uint16, false, true, "A", "A_SF"},
+    {"AphA", 3, 1, T::uint16, false, true, "A", "A_SF"},
+    {"AphB", 4, 1, T::uint16, false, false, "A", "A_SF"},
+    {"AphC", 5, 1, T::uint16, false, false, "A", "A_SF"},
+    {"A_SF", 6, 1, T::sunssf, false, true, "", ""},
+    {"PPVphAB", 7, 1, T::uint16, false, false, "V", "V_SF"},
+    {"PPVphBC", 8, 1, T::uint16, false, false, "V", "V_SF"},
+    {"PPVphCA", 9, 1, T::uint16, false, false, "V", "V_SF"},
+    {"PhVphA", 10, 1, T::uint16, false, true, "V", "V_SF"},
+    {"PhVphB", 11, 1, T::uint16, false, false, "V", "V_SF"},
+    {"PhVphC", 12, 1, T::uint16, false, false, "V", "V_SF"},
+    {"V_SF", 13, 1, T::sunssf, false, true, "", ""},
+    {"W", 14, 1, T::int16, false, true, "W", "W_SF"},
+    {"W_SF", 15, 1, T::sunssf, false, true, "", ""},
+    {"Hz", 16, 1, T::uint16, false, true, "Hz", "Hz_SF"},
+    {"Hz_SF", 17, 1, T::sunssf, false, true, "", ""},
+    {"VA", 18, 1, T::int16, false, false, "VA", "VA_SF"},
+    {"VA_SF", 19, 1, T::sunssf, false, false, "", ""},
+    {"VAr", 20, 1, T::int16, false, false, "var", "VAr_SF"},
+    {"VAr_SF", 21, 1, T::sunssf, false, false, "", ""},
+    {"PF", 22, 1, T::int16, false, false, "Pct", "PF_SF"},
+    {"PF_SF", 23, 1, T::sunssf, false, false, "", ""},
+    {"WH", 24, 2, T::acc32, false, true, "Wh", "WH_SF"},
+    {"WH_SF", 26, 1, T::sunssf, false, true, "", ""},
+    {"DCA", 27, 1, T::uint16, false, false, "A", "DCA_SF"},
+    {"DCA_SF", 28, 1, T::sunssf, false, false, "", ""},
+    {"DCV", 29, 1, T::uint16, false, false, "V", "DCV_SF"},
+    {"DCV_SF", 30, 1, T::sunssf, false, false, "", ""},
+    {"DCW", 31, 1, T::int16, false, false, "W", "DCW_SF"},
+    {"DCW_SF", 32, 1, T::sunssf, false, false, "", ""},
+    {"TmpCab", 33, 1, T::int16, false, true, "C", "Tmp_SF"},
+    {"TmpSnk", 34, 1, T::int16, false, false, "C", "Tmp_SF"},
+    {"TmpTrns", 35, 1, T::int16, false, false, "C", "Tmp_SF"},
+    {"TmpOt", 36, 1, T::int16, false, false, "C", "Tmp_SF"},
+    {"Tmp_SF", 37, 1, T::sunssf, false, true, "", ""},
+    {"St", 38, 1, T::enum16, false, true, "", ""},
+    {"StVnd", 39, 1, T::enum16, false, false, "", ""},
+    {"Evt1", 40, 2, T::bitfield32, false, true, "", ""},
+    {"Evt2", 42, 2, T::bitfield32, false, true, "", ""},
+    {"EvtVnd1", 44, 2, T::bitfield32, false, false, "", ""},
+    {"EvtVnd2", 46, 2, T::bitfield32, false, false, "", ""},
+    {"EvtVnd3", 48, 2, T::bitfield32, false, false, "", ""},
+    {"EvtVnd4", 50, 2, T::bitfield32, false, false, "", ""},
+};
 // model 103 (inverter_three_phase): L = 50
 constexpr Point kModel103[] = {
     {"A", 2, 1, T::uint16, false, true, "A", "A_SF"},
@@ -418,6 +465,7 @@ constexpr ModelDef kModels[] = {
     def(203, "ac_meter_abcn", kModel203),
     def(204, "ac_meter_abc", kModel204),
     def(802, "battery", kModel802),
+    def(101, "inverter_single_phase", kModel101),
 };
 
 // The lengths the definitions give (their "L" as the points add up), checked at compile time so a
@@ -425,7 +473,7 @@ constexpr ModelDef kModels[] = {
 static_assert(kModels[0].length == 66 && kModels[1].length == 50 && kModels[2].length == 60);
 static_assert(kModels[3].length == 24);
 static_assert(kModels[4].length == 105 && kModels[5].length == 105 && kModels[6].length == 105);
-static_assert(kModels[7].length == 62);
+static_assert(kModels[7].length == 62 && kModels[8].length == 50);
 
 }  // namespace
 
@@ -441,7 +489,7 @@ const Point* ModelDef::find(std::string_view point) const noexcept {
 }
 
 std::span<const std::uint16_t> served_model_ids() noexcept {
-  static constexpr std::uint16_t kIds[] = {1, 103, 113, 124, 201, 203, 204, 802};
+  static constexpr std::uint16_t kIds[] = {1, 101, 103, 113, 124, 201, 203, 204, 802};
   return kIds;
 }
 

@@ -56,7 +56,7 @@ struct ModelDef {
 /// The definition of model `id`, or nullptr when the simulator does not serve it.
 [[nodiscard]] const ModelDef* find_model(std::uint16_t id) noexcept;
 
-/// IDs of every model find_model() knows: 1, 103, 113, 124, 201, 203, 204, 802.
+/// IDs of every model find_model() knows: 1, 101, 103, 113, 124, 201, 203, 204, 802.
 [[nodiscard]] std::span<const std::uint16_t> served_model_ids() noexcept;
 
 /// Register `word` (0-based) of the "not implemented" value of type `t`: int16/sunssf/pad 0x8000,

@@ -15,6 +15,8 @@
 #include <string>
 #include <thread>
 
+#include <modbus/modbus.h>
+
 #include "eqd/config/config.hpp"
 #include "eqd/io/sunspec/link.hpp"
 #include "eqd/io/sunspec/models.hpp"
@@ -69,9 +71,12 @@ struct Rig {
     c.backoff_initial_ms = 50;
     c.backoff_max_ms = 200;
     c.channel_slots = {0};
-    c.on_error = [this](std::uint16_t, std::error_code code, const char*) {
+    c.on_error = [this](std::uint16_t, std::error_code code, const char* msg) {
       // Notices (the device's identity) come with no code; errors with theirs.
-      if (code) errors.fetch_add(1);
+      if (code)
+        errors.fetch_add(1);
+      else if (std::string(msg).find("limited to the device's") != std::string::npos)
+        limit_notices.fetch_add(1);
     };
     link = std::make_unique<SunSpecLink>(c, slots);
     control = std::thread([this] {
@@ -116,6 +121,7 @@ struct Rig {
   std::atomic<std::int64_t> clock{0};
   eqd::io::ChannelSlots slots;
   std::atomic<int> errors{0};
+  std::atomic<int> limit_notices{0};
   std::unique_ptr<SunSpecLink> link;
   std::atomic<bool> stop{false}, pending{false};
   eqd::core::Command current{}, next{};
@@ -125,6 +131,24 @@ struct Rig {
 };
 
 bool valid_sample(const Rig& r) { return r.last().valid; }
+
+// Model 124's OutWRte and InWRte as the device holds them (raw int16, % x 10^InOutWRte_SF), read with a
+// plain libmodbus client at the specification's offsets (data offsets 10 and 11, after ID and L).
+// `index` is model 124's place in the chain. False when the read fails.
+bool read_rates(const Rig& r, std::size_t index, std::int16_t& out_w_rte, std::int16_t& in_w_rte) {
+  const std::vector<std::uint16_t> ids = r.dev.model_addresses();
+  if (index >= ids.size()) return false;
+  modbus_t* ctx = modbus_new_tcp("127.0.0.1", r.dev.port());
+  if (ctx == nullptr) return false;
+  modbus_set_slave(ctx, 1);
+  std::uint16_t regs[2] = {};
+  const bool ok = modbus_connect(ctx) == 0 && modbus_read_registers(ctx, ids[index] + 2 + 10, 2, regs) == 2;
+  modbus_close(ctx);
+  modbus_free(ctx);
+  out_w_rte = static_cast<std::int16_t>(regs[0]);
+  in_w_rte = static_cast<std::int16_t>(regs[1]);
+  return ok;
+}
 
 }  // namespace
 
@@ -201,6 +225,16 @@ TEST_CASE("sunspec link applies scale factors and reads the float inverter model
     r.command_W(true, -1500.0);
     REQUIRE(eventually([&] { return std::abs(r.dev.state().power_W - 1500.0) < 1.0; }, 3s));
     CHECK(eventually([&] { return std::abs(r.last().power_W + 1500.0) < 1.0; }, 1s));
+  }
+  SECTION("model 101 (single phase) where 103 is absent") {
+    ss::DeviceConfig dc = storage();
+    dc.models = {1, 101, 124};
+    dc.scale_factors = {{"101.W_SF", 1}};
+    Rig r(dc);
+    REQUIRE(eventually([&] { return valid_sample(r); }, 2s));
+    r.command_W(true, -2500.0);
+    REQUIRE(eventually([&] { return std::abs(r.dev.state().power_W - 2500.0) < 1.0; }, 3s));
+    CHECK(eventually([&] { return std::abs(r.last().power_W + 2500.0) < 1.0; }, 1s));
   }
   SECTION("model 113") {
     ss::DeviceConfig dc = storage();
@@ -290,14 +324,72 @@ TEST_CASE("sunspec link: not-implemented values give an invalid sample or a refu
     CHECK(r.dev.state().storctl_mod == 0);
     CHECK(r.dev.state().power_W == 0.0);
   }
-  SECTION("a setpoint beyond WChaMax is refused, not clamped") {
-    Rig r(storage());
+}
+
+// The device's own limits (124 WChaMax, 802 WChaRteMax / WDisChaRteMax): a setpoint beyond them is
+// written as the limit, never beyond. The simulator bounds its power by them too, so the rates written
+// are read back from the device's registers (InOutWRte_SF -2: 10000 = 100.00 % of WChaMax).
+TEST_CASE("sunspec link limits a setpoint to the device's WChaMax and 802 rate limits", "[sunspec][limits]") {
+  std::int16_t out = 0, in = 0;
+  SECTION("beyond WChaMax: written as WChaMax (100 %), a notice once") {
+    ss::DeviceConfig dc = storage();  // WChaMax 5000 W = 802 WChaRteMax; WDisChaRteMax 5000 W
+    dc.models = {1, 103, 124};        // 124 alone: WChaMax bounds both directions
+    Rig r(dc);
     REQUIRE(eventually([&] { return valid_sample(r); }, 2s));
-    r.command_W(true, 6000.0);  // WChaMax 5000 W
-    REQUIRE(eventually([&] { return r.last_error().find("beyond WChaMax") != std::string::npos; }, 2s));
-    CHECK(r.link->stats().last_error_code == static_cast<std::uint8_t>(eqd::io::LinkErrc::command_refused));
-    CHECK(r.dev.state().writes == 0);
-    CHECK(r.dev.state().storctl_mod == 0);
+    r.command_W(true, 6000.0);
+    REQUIRE(eventually([&] { return r.dev.state().storctl_mod == 3; }, 2s));
+    REQUIRE(read_rates(r, 2, out, in));
+    CHECK(in == 10000);
+    CHECK(out == -10000);
+    CHECK(eventually([&] { return std::abs(r.dev.state().power_W + 5000.0) < 1.0; }, 3s));
+    CHECK(r.limit_notices.load() == 1);
+    CHECK(r.link->stats().write_errors == 0);
+    r.command_W(true, -7000.0);
+    REQUIRE(eventually([&] { return read_rates(r, 2, out, in) && out == 10000; }, 2s));
+    CHECK(in == -10000);
+    CHECK(r.limit_notices.load() == 2);
+    r.command_W(true, 2000.0);  // within: as asked
+    REQUIRE(eventually([&] { return read_rates(r, 2, out, in) && in == 4000; }, 2s));
+    CHECK(out == -4000);
+    CHECK(r.dev.state().rejected_writes == 0);
+  }
+  SECTION("802 WDisChaRteMax and WChaRteMax below WChaMax bound each direction") {
+    ss::DeviceConfig dc = storage();
+    dc.storage.max_discharge_W = 1500.0;  // 802 WDisChaRteMax 1500 W; WChaMax 5000 W
+    Rig r(dc);
+    REQUIRE(eventually([&] { return valid_sample(r); }, 2s));
+    r.command_W(true, -3000.0);
+    REQUIRE(eventually([&] { return r.dev.state().storctl_mod == 3; }, 2s));
+    REQUIRE(read_rates(r, 2, out, in));
+    CHECK(out == 3000);  // 1500 / 5000 = 30.00 %
+    CHECK(in == -3000);
+    CHECK(r.limit_notices.load() == 1);
+  }
+  SECTION("802 WChaRteMax below WChaMax bounds charging") {
+    ss::DeviceConfig dc = storage();
+    dc.storage.battery_charge_W = 2000.0;  // 802 WChaRteMax 2000 W; WChaMax 5000 W
+    Rig r(dc);
+    REQUIRE(eventually([&] { return valid_sample(r); }, 2s));
+    r.command_W(true, 4000.0);
+    REQUIRE(eventually([&] { return r.dev.state().storctl_mod == 3; }, 2s));
+    REQUIRE(read_rates(r, 2, out, in));
+    CHECK(in == 4000);  // 2000 / 5000 = 40.00 %
+    CHECK(out == -4000);
+    CHECK(r.limit_notices.load() == 1);
+    r.command_W(true, -4000.0);  // discharging: WDisChaRteMax 5000 W, within
+    REQUIRE(eventually([&] { return read_rates(r, 2, out, in) && out == 8000; }, 2s));
+  }
+  SECTION("802 limits not implemented: WChaMax alone (the configured limits otherwise)") {
+    ss::DeviceConfig dc = storage();
+    dc.storage.max_discharge_W = 1500.0;
+    dc.faults.absent_points = {"802.WChaRteMax", "802.WDisChaRteMax"};
+    Rig r(dc);
+    REQUIRE(eventually([&] { return valid_sample(r); }, 2s));
+    r.command_W(true, -3000.0);
+    REQUIRE(eventually([&] { return r.dev.state().storctl_mod == 3; }, 2s));
+    REQUIRE(read_rates(r, 2, out, in));
+    CHECK(out == 6000);  // 3000 / 5000: no 802 limit applies
+    CHECK(r.limit_notices.load() == 0);
   }
 }
 
@@ -319,7 +411,7 @@ TEST_CASE("sunspec link refuses malformed devices with a clear error and stays o
       {"missing marker", [](ss::DeviceConfig& c) { c.faults.omit_marker = true; },
        "no SunSpec marker 'SunS' at 0, 40000 or 50000"},
       {"no model 124", [](ss::DeviceConfig& c) { c.kind = ss::DeviceKind::meter; },
-       "lacks model 124 (storage controls) and 103 or 113 (inverter); it has models 1, 203"},
+       "lacks model 124 (storage controls) and 101-103/111-113 (inverter); it has models 1, 203"},
   };
   for (const Fault& f : faults) {
     INFO(f.what);
@@ -415,7 +507,29 @@ TEST_CASE("sunspec command encoding: rates in % of WChaMax, revert seconds round
   REQUIRE(eqd::io::sunspec::encode_command(false, 0.0, 1500, m124, w).empty());
   CHECK(w.storctl_mod == 0);
   CHECK(w.in_w_rte == 0);
-  CHECK_FALSE(eqd::io::sunspec::encode_command(true, 5000.5, 1500, m124, w).empty());
+  // Beyond WChaMax: clamped to it (100.00 %), never beyond.
+  REQUIRE(eqd::io::sunspec::encode_command(true, 5000.5, 1500, m124, w).empty());
+  CHECK(w.limited);
+  CHECK(w.setpoint_W == 5000.0);
+  CHECK(static_cast<std::int16_t>(w.in_w_rte) == 10000);
+  // 802 limits (WChaDisChaMax_SF 0): charge 1234 W, discharge 999 W, rounded towards zero.
+  std::uint16_t m802[62] = {};
+  m802[eqd::io::sunspec::m802::kWChaRteMax] = 1234;
+  m802[eqd::io::sunspec::m802::kWDisChaRteMax] = 999;
+  REQUIRE(eqd::io::sunspec::encode_command(true, 3000.0, 1500, m124, w, m802).empty());
+  CHECK(static_cast<std::int16_t>(w.in_w_rte) == 2468);  // 24.68 %
+  REQUIRE(eqd::io::sunspec::encode_command(true, -3000.0, 1500, m124, w, m802).empty());
+  CHECK(static_cast<std::int16_t>(w.out_w_rte) == 1998);  // 19.98 %
+  CHECK(w.setpoint_W == -999.0);
+  // Not implemented (value 0xFFFF or its scale factor 0x8000): that limit is absent.
+  m802[eqd::io::sunspec::m802::kWChaRteMax] = 0xFFFF;
+  REQUIRE(eqd::io::sunspec::encode_command(true, 3000.0, 1500, m124, w, m802).empty());
+  CHECK_FALSE(w.limited);
+  CHECK(static_cast<std::int16_t>(w.in_w_rte) == 6000);
+  m802[eqd::io::sunspec::m802::kWChaDisChaMax_SF] = 0x8000;
+  REQUIRE(eqd::io::sunspec::encode_command(true, -3000.0, 1500, m124, w, m802).empty());
+  CHECK(static_cast<std::int16_t>(w.out_w_rte) == 6000);
+  CHECK_FALSE(eqd::io::sunspec::encode_command(true, NAN, 1500, m124, w).empty());
   m124[eqd::io::sunspec::m124::kInOutWRte_SF] = 0x8000;
   CHECK_FALSE(eqd::io::sunspec::encode_command(true, 100.0, 1500, m124, w).empty());
 }

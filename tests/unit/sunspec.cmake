@@ -14,7 +14,7 @@ catch_discover_tests(eqsim_sunspec_test EXTRA_ARGS --warn NoTests PROPERTIES LAB
 # eqd's SunSpec storage transport (io/sunspec) against the simulator: discovery at each base, signs and
 # scale factors, commands, revert refresh, release, every device fault, configuration.
 add_executable(sunspec_client_test integration/sunspec_client_test.cpp)
-target_link_libraries(sunspec_client_test PRIVATE eqd_sunspec eqd_sunspec_server eqd_config eqd_catch_main)
+target_link_libraries(sunspec_client_test PRIVATE eqd_sunspec eqd_sunspec_server eqd_config PkgConfig::MODBUS eqd_catch_main)
 catch_discover_tests(sunspec_client_test EXTRA_ARGS --warn NoTests PROPERTIES LABELS "integration:sunspec:tsan" TIMEOUT 60)
 
 # End to end: the real eqd with eqsim's SunSpec storage as its only buffer converges (eqsim's SunSpec

@@ -85,6 +85,30 @@ TEST_CASE("sunspec: storage with the float inverter model 113") {
   CHECK(eventually([&] { return f32(22) == 2000.0f; }, 2s));  // W: + = discharging
 }
 
+TEST_CASE("sunspec: storage with the single-phase inverter model 101 instead of 103") {
+  auto cfg = storage_config();
+  cfg.models = {1, 101, 124};
+  Rig r(cfg);
+  Client& c = *r.client;
+  const auto at = c.walk(40000);
+  REQUIRE(at.size() == 3);
+  CHECK(c.read(at[1], 2) == std::vector<std::uint16_t>{101, 50});  // L 50, 103's layout (json/model_101)
+  const int inv = at[1], s = at[2];
+  CHECK(c.read(inv + m103::PhVphA, 1)[0] == 2300);                                         // 230.0 V with V_SF -1
+  CHECK(c.read(inv + m103::PhVphA + 1, 2) == std::vector<std::uint16_t>{0xFFFF, 0xFFFF});  // PhVphB/C: single phase
+  REQUIRE(c.write(s + m124::OutWRte, {4000, static_cast<std::uint16_t>(-4000)}) == 0);     // discharge at 40 %
+  REQUIRE(c.write1(s + m124::StorCtl_Mod, 3) == 0);
+  CHECK(eventually(
+      [&] {
+        return std::fabs(scaled(s16(c.read(inv + m103::W, 1)[0]), c.read(inv + m103::W_SF, 1)[0]) - 2000.0) < 1.0;
+      },
+      2s));
+  // Its one phase carries the whole current: 2000 W / 230 V with A_SF -2.
+  CHECK(scaled(c.read(inv + m103::A, 1)[0], c.read(inv + m103::A_SF, 1)[0]) == Approx(2000.0 / 230.0).margin(0.01));
+  CHECK(scaled(c.read(inv + m103::A + 1, 1)[0], c.read(inv + m103::A_SF, 1)[0]) ==  // AphA
+        Approx(2000.0 / 230.0).margin(0.01));
+}
+
 TEST_CASE("sunspec: the model chain walks ID, L, L registers and ends with ID 0xFFFF, L 0") {
   SECTION("storage, default chain 1, 103, 124, 802") {
     Rig r(storage_config());

@@ -163,7 +163,7 @@ bool SunSpecLink::connect_link(std::int64_t t_ns) {
       if (cfg_.on_error) cfg_.on_error(0, std::error_code{}, (cfg_.name + " SunSpec device " + id).c_str());
     }
   }
-  inverter_regs_.assign(dev_.inverter->id == 113 ? m113::kLength : m103::kLength, 0);
+  inverter_regs_.assign(is_float_inverter(dev_.inverter->id) ? m113::kLength : m103::kLength, 0);
   storage_regs_.assign(m124::kLength, 0);
   battery_regs_.assign(dev_.battery ? m802::kMinLength : 0, 0);
   if (ever_connected_) ++local_.reconnects;
@@ -244,10 +244,25 @@ void SunSpecLink::publish(std::int64_t t_ns, bool read_ok) {
 WriteResult SunSpecLink::send(const core::Command& c) {
   if (!storage_fresh_) return WriteResult::failed;  // encode only from this cycle's model 124
   StorageWrite w;
-  if (const std::string why = encode_command(c.equalize, c.setpoint_W, c.lease_ms, storage_regs_.data(), w);
+  if (const std::string why = encode_command(c.equalize, c.setpoint_W, c.lease_ms, storage_regs_.data(), w,
+                                             dev_.battery ? battery_regs_.data() : nullptr);
       !why.empty()) {
     report((cfg_.name + ": command refused: " + why).c_str(), LinkErrc::command_refused);
     return WriteResult::encode_error;
+  }
+  if (w.limited) {
+    // A notice (no error code), once per limit: the buffer's configured max_charge_W/max_discharge_W
+    // exceed what the device takes; the law sees the shortfall in the measured power.
+    if (w.setpoint_W != last_limit_W_ && cfg_.on_error) {
+      char msg[200];
+      std::snprintf(msg, sizeof msg, "%s: setpoint %.0f W limited to the device's %.0f W (124 WChaMax%s)",
+                    cfg_.name.c_str(), c.setpoint_W, w.setpoint_W,
+                    !dev_.battery        ? ""
+                    : c.setpoint_W > 0.0 ? ", 802 WChaRteMax"
+                                         : ", 802 WDisChaRteMax");
+      cfg_.on_error(0, std::error_code{}, msg);
+    }
+    last_limit_W_ = w.setpoint_W;
   }
   const std::uint32_t base = dev_.storage->address;
   auto write = [&](int offset, int count, const std::uint16_t* v) {

@@ -4,6 +4,7 @@
 
 #include "eqd/io/sunspec/models.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -29,8 +30,12 @@ int needed_length(std::uint16_t id) {
   switch (id) {
     case 1:
       return m1::kMinLength;
+    case 101:
+    case 102:
     case 103:
       return m103::kLength;
+    case 111:
+    case 112:
     case 113:
       return m113::kLength;
     case 124:
@@ -121,7 +126,7 @@ Discovery discover_chain(int base, const ReadFn& read) {
   if (!d.error.empty()) return d;
   for (const ModelRef& m : d.models) {
     if (m.id == 1 && !d.common) d.common = m;
-    if ((m.id == 103 || m.id == 113) && !d.inverter) d.inverter = m;
+    if (is_inverter_model(m.id) && !d.inverter) d.inverter = m;
     if (m.id == 124 && !d.storage) d.storage = m;
     if (m.id == 802 && !d.battery) d.battery = m;
     if (is_meter_model(m.id) && !d.meter) d.meter = m;
@@ -134,7 +139,7 @@ Discovery discover(int base, const ReadFn& read) {
   if (!d.error.empty()) return d;
   std::string lacks;
   if (!d.storage) lacks = "124 (storage controls)";
-  if (!d.inverter) lacks += std::string(lacks.empty() ? "" : " and ") + "103 or 113 (inverter)";
+  if (!d.inverter) lacks += std::string(lacks.empty() ? "" : " and ") + "101-103/111-113 (inverter)";
   if (!lacks.empty()) d.error = "device lacks model " + lacks + "; it has models " + list_ids(d.models);
   return d;
 }
@@ -186,7 +191,7 @@ const char* to_string(SampleProblem p) noexcept {
 SampleProblem decode_sample(const PollRegisters& r, core::Sample& out) noexcept {
   out.valid = false;
   double w = 0.0;
-  if (r.inverter_id == 113) {
+  if (is_float_inverter(r.inverter_id)) {
     const std::uint32_t bits = (static_cast<std::uint32_t>(r.inverter[m113::kW]) << 16) | r.inverter[m113::kW + 1];
     float f = 0.0F;
     std::memcpy(&f, &bits, sizeof f);
@@ -275,8 +280,24 @@ std::optional<std::uint16_t> revert_seconds(std::uint32_t lease_ms) noexcept {
   return static_cast<std::uint16_t>(s);
 }
 
+DeviceLimits device_limits(const std::uint16_t* storage, const std::uint16_t* battery) noexcept {
+  constexpr double kNone = std::numeric_limits<double>::infinity();
+  auto value = [](std::uint16_t raw, std::uint16_t sf_raw) {
+    const std::optional<int> sf = scale_factor(sf_raw);
+    return raw == kNotImplU16 || !sf ? kNone : raw * std::pow(10.0, *sf);
+  };
+  const double wmax = value(storage[m124::kWChaMax], storage[m124::kWChaMax_SF]);
+  DeviceLimits l{wmax, wmax};
+  if (battery != nullptr) {
+    const std::uint16_t sf = battery[m802::kWChaDisChaMax_SF];
+    l.charge_W = std::min(l.charge_W, value(battery[m802::kWChaRteMax], sf));
+    l.discharge_W = std::min(l.discharge_W, value(battery[m802::kWDisChaRteMax], sf));
+  }
+  return l;
+}
+
 std::string encode_command(bool equalize, double setpoint_W, std::uint32_t lease_ms, const std::uint16_t* storage,
-                           StorageWrite& out) {
+                           StorageWrite& out, const std::uint16_t* battery) {
   out = StorageWrite{};
   if (!equalize) return {};  // StorCtl_Mod 0: the device's own mode; rates 0
   const std::optional<std::uint16_t> rvrt = revert_seconds(lease_ms);
@@ -286,11 +307,17 @@ std::string encode_command(bool equalize, double setpoint_W, std::uint32_t lease
   const std::optional<int> rte_sf = scale_factor(storage[m124::kInOutWRte_SF]);
   if (wmax_raw == kNotImplU16 || wmax_raw == 0 || !wmax_sf) return "WChaMax not implemented or 0";
   if (!rte_sf) return "InOutWRte_SF not implemented or outside -10..10";
+  if (!std::isfinite(setpoint_W)) return "setpoint not finite";
   const double wmax_W = wmax_raw * std::pow(10.0, *wmax_sf);
-  if (!std::isfinite(setpoint_W) || std::abs(setpoint_W) > wmax_W)
-    return "setpoint " + std::to_string(setpoint_W) + " W beyond WChaMax " + std::to_string(wmax_W) + " W";
-  const double pct = setpoint_W / wmax_W * 100.0;
-  const double raw = std::round(pct / std::pow(10.0, *rte_sf));
+  const DeviceLimits lim = device_limits(storage, battery);
+  const double p_W = std::clamp(setpoint_W, -lim.discharge_W, lim.charge_W);
+  out.limited = p_W != setpoint_W;
+  out.setpoint_W = p_W;
+  const double pct = p_W / wmax_W * 100.0;
+  const double steps = pct / std::pow(10.0, *rte_sf);
+  // At a device limit, round towards zero (the 1e-6 step absorbs the division's error): rounding up
+  // would write a rate a fraction of a step beyond the limit.
+  const double raw = out.limited ? std::trunc(steps + (steps > 0.0 ? 1e-6 : -1e-6)) : std::round(steps);
   if (std::abs(raw) > 32767.0) return "rate " + std::to_string(pct) + " % does not fit InWRte with its scale factor";
   const auto in = static_cast<std::int16_t>(raw);
   out.storctl_mod = kStorCtlCharge | kStorCtlDischarge;

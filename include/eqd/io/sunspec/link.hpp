@@ -2,8 +2,9 @@
 /// @file link.hpp
 /// The link of one SunSpec storage device (transport `sunspec`): Modbus TCP, framed and checked by
 /// eqd (io/modbus/transaction.hpp), one channel (the storage). Its I/O thread connects, finds the
-/// marker and walks the model chain (io/sunspec/models.hpp), then polls models 103/113, 124 and 802
-/// every 1/poll_hz s, publishes the sample and writes the command engine's commands into model 124.
+/// marker and walks the model chain (io/sunspec/models.hpp), then polls the inverter model (101-103 or
+/// 111-113), 124 and 802 every 1/poll_hz s, publishes the sample and writes the command engine's
+/// commands into model 124, within the device's own power limits (models.hpp, device_limits()).
 
 #include <atomic>
 #include <condition_variable>
@@ -92,6 +93,7 @@ class SunSpecLink final : public io::Link {
   bool identity_logged_ = false;
   std::uint32_t sequence_ = 0;
   SampleProblem last_problem_ = SampleProblem::none;
+  double last_limit_W_ = 0.0;  // the device limit last announced (a notice once per limit)
   LinkStats local_{};
   // Shared:
   core::Seqlock<LinkStats> stats_;

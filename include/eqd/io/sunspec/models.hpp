@@ -1,7 +1,7 @@
 #pragma once
 /// @file models.hpp
 /// The SunSpec side of the `sunspec` transport, written from the SunSpec model definitions
-/// (sunspec/models, json/model_1, 103, 113, 124, 802; docs/devices.md): where the models are, what
+/// (sunspec/models, json/model_1, 101, 103, 113, 124, 802; docs/devices.md): where the models are, what
 /// "not implemented" is, how a scale factor applies, the chain walk with hard limits, and the decoding
 /// of one poll into an eqd Sample and of one eqd Command into model 124 registers. No I/O and no
 /// libmodbus here: the walk reads through a callback, so it is tested without a device too.
@@ -30,20 +30,31 @@ inline constexpr int kMaxModels = 64;
 namespace m1 {
 inline constexpr int kMn = 0, kMd = 16, kSN = 48, kMinLength = 65;  // 65: older devices have no Pad
 }
+/// The inverter models 101 (single phase), 102 (split phase), 103 (three phase): the same layout of
+/// their points (json/model_101..103: A, AphA-C, A_SF, PPVph.., PhVph.., V_SF, W, W_SF, ...), L 50.
 namespace m103 {
 inline constexpr int kW = 12, kW_SF = 13, kLength = 50;
 }
+/// Their float variants 111, 112, 113: the same points as float32 (no scale factors), L 60.
 namespace m113 {
 inline constexpr int kW = 20, kLength = 60;  // float32, high word first, no scale factor
 }
+/// True for the inverter models eqd reads AC power from (101-103, 111-113).
+[[nodiscard]] constexpr bool is_inverter_model(std::uint16_t id) noexcept {
+  return (id >= 101 && id <= 103) || (id >= 111 && id <= 113);
+}
+/// True for the float32 inverter models (111-113).
+[[nodiscard]] constexpr bool is_float_inverter(std::uint16_t id) noexcept { return id >= 111 && id <= 113; }
 namespace m124 {
 inline constexpr int kWChaMax = 0, kStorCtl_Mod = 3, kChaState = 6, kInBatV = 8, kOutWRte = 10, kInWRte = 11,
                      kRvrtTms = 13, kWChaMax_SF = 16, kChaState_SF = 20, kInBatV_SF = 22, kInOutWRte_SF = 23,
                      kLength = 24;
 }
 namespace m802 {
-inline constexpr int kSoC = 9, kV = 32, kSoC_SF = 54, kV_SF = 57, kMinLength = 62;
-}
+// WChaRteMax / WDisChaRteMax: the battery's nameplate charge / discharge power (DC W), one scale factor.
+inline constexpr int kWChaRteMax = 2, kWDisChaRteMax = 3, kSoC = 9, kV = 32, kWChaDisChaMax_SF = 52, kSoC_SF = 54,
+                     kV_SF = 57, kMinLength = 62;
+}  // namespace m802
 /// The meter models 201 (single phase), 202 (split phase), 203 (wye), 204 (delta): the same layout of
 /// their first points (json/model_201..204: A, AphA-C, A_SF, PhV..., V_SF, Hz, Hz_SF, W, WphA-C, W_SF).
 /// eqd reads the first kRead registers (through W_SF); L is 105 in the definitions.
@@ -67,7 +78,7 @@ struct ModelRef {
 struct Discovery {
   std::uint16_t base = 0;
   std::vector<ModelRef> models;
-  std::optional<ModelRef> inverter;  ///< 103 or 113
+  std::optional<ModelRef> inverter;  ///< the first of 101-103, 111-113 in the chain
   std::optional<ModelRef> storage;   ///< 124
   std::optional<ModelRef> battery;   ///< 802
   std::optional<ModelRef> common;    ///< 1
@@ -86,7 +97,7 @@ using ReadFn = std::function<bool(std::uint32_t address, int count, std::uint16_
 /// them. Shared by the storage transport and the grid meter (io/meter).
 [[nodiscard]] Discovery discover_chain(int base, const ReadFn& read);
 
-/// discover_chain() for a storage device: models 124 and 103 or 113 are required. The error names
+/// discover_chain() for a storage device: models 124 and one of 101-103, 111-113 are required. The error names
 /// what is wrong ("device lacks model 124 (storage controls); it has models 1, 203").
 [[nodiscard]] Discovery discover(int base, const ReadFn& read);
 
@@ -101,7 +112,7 @@ using ReadFn = std::function<bool(std::uint32_t address, int count, std::uint16_
 
 /// One poll's registers: the inverter model's data, model 124's and (when present) 802's.
 struct PollRegisters {
-  std::uint16_t inverter_id = 103;
+  std::uint16_t inverter_id = 103;  ///< 101-103 (integer + W_SF) or 111-113 (float32)
   const std::uint16_t* inverter = nullptr;
   const std::uint16_t* storage = nullptr;
   const std::uint16_t* battery = nullptr;  ///< null: no model 802
@@ -139,23 +150,38 @@ struct MeterValue {
 };
 [[nodiscard]] MeterProblem decode_meter(const std::uint16_t* regs, MeterValue& out) noexcept;
 
+/// The device's own power limits, W (magnitudes; +infinity: the device gives none).
+struct DeviceLimits {
+  double charge_W = 0.0;
+  double discharge_W = 0.0;
+};
+/// The device's limits from model 124 (`storage`) and, when present, model 802 (`battery`, null:
+/// none): charge = min(124 WChaMax, 802 WChaRteMax), discharge = min(124 WChaMax, 802 WDisChaRteMax)
+/// (eqd's rates are in % of WChaMax in both directions), each x 10^its scale factor. A value or scale
+/// factor "not implemented" (or outside -10..10) is absent: that limit does not apply (+infinity).
+[[nodiscard]] DeviceLimits device_limits(const std::uint16_t* storage, const std::uint16_t* battery) noexcept;
+
 /// Model 124 registers for one command.
 struct StorageWrite {
   std::uint16_t storctl_mod = 0;
   std::uint16_t out_w_rte = 0;  ///< raw, with InOutWRte_SF
   std::uint16_t in_w_rte = 0;
   std::uint16_t rvrt_tms = 0;  ///< InOutWRte_RvrtTms, s
+  double setpoint_W = 0.0;     ///< the setpoint encoded (eqd sign), after the device's limits
+  bool limited = false;        ///< the setpoint asked was beyond the device's limits (setpoint_W is the limit)
 };
 
 /// Encodes an eqd command (setpoint in eqd's sign: > 0 charging) from model 124's present registers
-/// (WChaMax, its SF, InOutWRte_SF). Equalize P: StorCtl_Mod 3 (charge and discharge limits active),
-/// InWRte = +P / WChaMax x 100 %, OutWRte = -InWRte (a negative discharge limit forces the charge,
-/// and conversely), InOutWRte_RvrtTms = the lease in seconds rounded up. Stop: StorCtl_Mod 0 (the
-/// device's own mode), rates 0. Returns an error text (nothing to send) when it cannot be encoded:
-/// |P| > WChaMax (the core's headroom never asks that: refused, not clamped), WChaMax or a scale
-/// factor not implemented, a lease beyond the register (65534 s) or 0.
+/// (WChaMax, its SF, InOutWRte_SF) and, when present, model 802's (`battery`, null: none). Equalize P:
+/// StorCtl_Mod 3 (charge and discharge limits active), InWRte = +P / WChaMax x 100 %, OutWRte =
+/// -InWRte (a negative discharge limit forces the charge, and conversely), InOutWRte_RvrtTms = the
+/// lease in seconds rounded up. P beyond the device's limits (device_limits()) is clamped to them
+/// (`limited`): a setpoint beyond them is never written. Stop: StorCtl_Mod 0 (the device's own mode),
+/// rates 0. Returns an error text (nothing to send) when it cannot be encoded: P not finite, WChaMax
+/// or a scale factor not implemented, a lease beyond the register (65534 s) or 0.
 [[nodiscard]] std::string encode_command(bool equalize, double setpoint_W, std::uint32_t lease_ms,
-                                         const std::uint16_t* storage, StorageWrite& out);
+                                         const std::uint16_t* storage, StorageWrite& out,
+                                         const std::uint16_t* battery = nullptr);
 
 /// InOutWRte_RvrtTms for a lease: seconds rounded up; nullopt when the register cannot hold it.
 [[nodiscard]] std::optional<std::uint16_t> revert_seconds(std::uint32_t lease_ms) noexcept;
