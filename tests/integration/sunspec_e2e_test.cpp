@@ -21,6 +21,7 @@
 
 using eqd::test::free_port;
 using eqd::test::port_of;
+using eqd::test::scrape;
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -40,26 +41,9 @@ double storage_W(Client& c) {
   return scaled(s16(r[m103::W]), r[m103::W_SF]);
 }
 
-// A port that was free a moment ago (bind port 0 on loopback, read what the kernel chose).
-
 // eqd's own reading of its buffers' power on bus main (+ = charging) from /metrics; NaN if unreadable.
 double measured_buffer_W(std::uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  timeval tv{2, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string resp;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-    const std::string req = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    if (::send(fd, req.data(), req.size(), 0) == static_cast<ssize_t>(req.size())) {
-      char buf[65536];
-      for (ssize_t r; (r = ::recv(fd, buf, sizeof buf, 0)) > 0;) resp.append(buf, static_cast<std::size_t>(r));
-    }
-  }
-  ::close(fd);
+  const std::string resp = scrape(port);
   std::smatch m;
   static const std::regex re("\neqd_bus_equalization_measured_power_watts\\{bus=\"main\"\\} ([-0-9.e+]+)");
   return std::regex_search(resp, m, re) ? std::stod(m[1]) : std::nan("");
