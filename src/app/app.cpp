@@ -178,7 +178,8 @@ bool App::reload(const config::Config& next) {
   std::unique_ptr<daemon::Daemon> successor;
   try {
     const control::PersistedState persisted = store_.load().state;
-    successor = std::make_unique<daemon::Daemon>(next, control::plan_hook(persisted, next), daemon_->energy_by_bus());
+    successor = std::make_unique<daemon::Daemon>(next, control::plan_hook(persisted, next), daemon_->energy_by_bus(),
+                                                 daemon_->demand_by_bus());
   } catch (const std::exception& e) {
     spdlog::error("reload refused: {}; keeping the running configuration", e.what());
     return false;

@@ -67,6 +67,8 @@ ControlCore::ControlCore(const CoreConfig& cfg)
       throw std::invalid_argument("control core: bus " + std::to_string(b) + ": no control law '" +
                                   to_string(cfg.buses[b].law) + "'");
     if (b < cfg.initial_energy.size()) buses_[b].energy = cfg.initial_energy[b];
+    if (b < cfg.initial_demand.size())
+      buses_[b].demand.seed(cfg.initial_demand[b].max_day_W, cfg.initial_demand[b].max_month_W);
     if (b < cfg.initial_window_needs.size()) {
       buses_[b].needs = cfg.initial_window_needs[b];
       needs_snap_[b].store(buses_[b].needs);

@@ -3,17 +3,21 @@
 #include <spdlog/spdlog.h>
 
 #include "eqd/daemon/logging.hpp"
+#include "eqd/daemon/demand_file.hpp"
 #include "eqd/daemon/window_needs_file.hpp"
+#include "eqd/util/local_time.hpp"
 #include "realtime.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <future>
 #include <thread>
 
 namespace eqd::daemon {
 
 Daemon::Daemon(const config::Config& cfg, const PlanHook& adjust_plan,
-               const std::map<std::string, core::EnergyCounters>& initial_energy)
+               const std::map<std::string, core::EnergyCounters>& initial_energy,
+               const std::map<std::string, core::DemandSeed>& initial_demand)
     : cfg_(cfg), plan_(plan_rig(cfg)) {
   if (adjust_plan) adjust_plan(plan_);
   // A persisted assignment may name a channel of a controller that is now read-only (discovered, not
@@ -61,13 +65,24 @@ Daemon::Daemon(const config::Config& cfg, const PlanHook& adjust_plan,
       if (plan_.directory.buses[b] == bc.name) windows[b] = bc.schedule;
   const std::string needs_path = cfg_.state_dir + "/window_needs.json";
   plan_.core.initial_window_needs = load_window_needs(needs_path, plan_.directory.buses, windows);
+  // The demand maxima of today and this month as saved before this start (state_dir/demand.json).
+  const std::string demand_path = cfg_.state_dir + "/demand.json";
+  plan_.core.initial_demand = load_demand(
+      demand_path, plan_.directory.buses,
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count(),
+      &util::local_utc_offset_s);
+  for (std::size_t b = 0; b < plan_.directory.buses.size(); ++b) {
+    auto it = initial_demand.find(plan_.directory.buses[b]);
+    if (it != initial_demand.end()) plan_.core.initial_demand[b] = it->second;  // a reload: the live figures
+  }
   core_ = std::make_unique<core::ControlCore>(plan_.core);
   loop_ = std::make_unique<ControlLoop>(*core_, std::chrono::milliseconds(cfg_.loop.period_ms));
   // Learned forecasts live beside the state file; a successor of a reload restores what this one saved
   // when it detached (start() reads the file, detach() and shutdown() write it).
   predictor_ = std::make_unique<PredictorThread>(*core_, plan_.directory, cfg_.state_dir + "/learned.bin");
   planner_ = std::make_unique<PlannerThread>(*core_);
-  schedule_ = std::make_unique<ScheduleThread>(*core_, std::move(windows), needs_path, plan_.directory.buses);
+  schedule_ =
+      std::make_unique<ScheduleThread>(*core_, std::move(windows), needs_path, plan_.directory.buses, demand_path);
   // Every transport's link reports its errors to the journal through the same hook.
   for (const LinkPlan& lp : plan_.links) {
     io::LinkSpec spec = lp.spec;
@@ -214,6 +229,15 @@ std::map<std::string, core::EnergyCounters> Daemon::energy_by_bus() const {
   std::map<std::string, core::EnergyCounters> out;
   for (std::size_t b = 0; b < plan_.directory.buses.size(); ++b)
     out[plan_.directory.buses[b]] = core_->bus(static_cast<core::BusIndex>(b)).energy;
+  return out;
+}
+
+std::map<std::string, core::DemandSeed> Daemon::demand_by_bus() const {
+  std::map<std::string, core::DemandSeed> out;
+  for (std::size_t b = 0; b < plan_.directory.buses.size(); ++b) {
+    const core::BusSnapshot s = core_->bus(static_cast<core::BusIndex>(b));
+    out[plan_.directory.buses[b]] = {s.demand_max_day_W, s.demand_max_month_W};
+  }
   return out;
 }
 

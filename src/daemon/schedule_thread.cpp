@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "eqd/daemon/clock.hpp"
+#include "eqd/daemon/demand_file.hpp"
 #include "eqd/daemon/window_needs_file.hpp"
 #include "eqd/util/atomic_file.hpp"
 #include "eqd/util/local_time.hpp"
@@ -28,8 +29,12 @@ std::int64_t utc_now_ns() {
 }  // namespace
 
 ScheduleThread::ScheduleThread(core::ControlCore& core, std::vector<std::vector<core::ScheduleWindow>> windows,
-                               std::string needs_path, std::vector<std::string> names)
-    : core_(core), windows_(std::move(windows)), needs_path_(std::move(needs_path)), names_(std::move(names)) {
+                               std::string needs_path, std::vector<std::string> names, std::string demand_path)
+    : core_(core),
+      windows_(std::move(windows)),
+      needs_path_(std::move(needs_path)),
+      names_(std::move(names)),
+      demand_path_(std::move(demand_path)) {
   // What the core starts with (restored from the file) counts as saved.
   for (std::size_t b = 0; b < windows_.size() && b < core_.bus_count(); ++b)
     saved_records_.push_back(core_.window_needs(static_cast<core::BusIndex>(b)).records());
@@ -53,6 +58,27 @@ void ScheduleThread::save_needs(bool always) noexcept {
   }
 }
 
+void ScheduleThread::save_demand(std::int64_t utc_ns) noexcept {
+  if (demand_path_.empty() || names_.empty()) return;
+  try {
+    const std::int64_t utc_s = utc_ns / 1'000'000'000;
+    std::vector<SavedDemand> saved(names_.size());
+    for (std::size_t b = 0; b < names_.size() && b < core_.bus_count(); ++b) {
+      const core::BusSnapshot s = core_.bus(static_cast<core::BusIndex>(b));
+      saved[b] = {local_day(utc_s, &util::local_utc_offset_s),
+                  local_month(utc_s, &util::local_utc_offset_s),
+                  {s.demand_max_day_W, s.demand_max_month_W}};
+    }
+    std::string text = demand_text(names_, saved);
+    if (text == saved_demand_) return;
+    util::write_atomically(demand_path_, text);
+    saved_demand_ = std::move(text);
+  } catch (const std::exception& e) {
+    // Retried at the next refresh: the core keeps the figures meanwhile.
+    spdlog::warn("{}: not saved ({}); retried in a minute", demand_path_, e.what());
+  }
+}
+
 ScheduleThread::~ScheduleThread() { stop(); }
 
 void ScheduleThread::refresh(std::int64_t utc_ns, std::int64_t mono_ns) {
@@ -65,6 +91,7 @@ void ScheduleThread::refresh(std::int64_t utc_ns, std::int64_t mono_ns) {
     core_.set_schedule(static_cast<core::BusIndex>(b), s);
   }
   save_needs(false);
+  save_demand(utc_ns);
 }
 
 void ScheduleThread::start() {
@@ -80,6 +107,7 @@ void ScheduleThread::stop() {
   stop_.request();
   thread_.join();
   save_needs(false);
+  save_demand(utc_now_ns());
 }
 
 void ScheduleThread::run() noexcept {

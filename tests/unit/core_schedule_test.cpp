@@ -261,3 +261,21 @@ TEST_CASE("demand: quarter-hour averages and their maxima roll with the day and 
   CHECK(d.max_day_W() == Approx(500.0));
   CHECK(d.max_month_W() == Approx(6000.0));
 }
+
+TEST_CASE("demand: maxima seeded by a restart survive until a higher quarter or the day's end", "[schedule][demand]") {
+  DemandMeter d;
+  d.seed(7000.0, 9000.0);  // saved today and this month by the eqd before this one
+  double import_J = 0.0;
+  std::int64_t t = civil_s(2026, 3, 10, 10, 0);
+  run_meter(d, import_J, t, 3000.0, 1800);  // two quarters below the seeds
+  CHECK(d.last_quarter_W() == Approx(3000.0));
+  CHECK(d.max_day_W() == Approx(7000.0));
+  CHECK(d.max_month_W() == Approx(9000.0));
+  run_meter(d, import_J, t, 8000.0, 900);  // above the day's seed, below the month's
+  CHECK(d.max_day_W() == Approx(8000.0));
+  CHECK(d.max_month_W() == Approx(9000.0));
+  t = civil_s(2026, 3, 11, 0, 0);           // the next day (a jump: its first quarter is not counted)
+  run_meter(d, import_J, t, 1000.0, 1800);  // the day's maximum starts anew, the month's stays
+  CHECK(d.max_day_W() == Approx(1000.0));
+  CHECK(d.max_month_W() == Approx(9000.0));
+}

@@ -11,7 +11,9 @@
 #include "../fakes/temp_files.hpp"
 #include "eqd/core/control_core.hpp"
 #include "eqd/daemon/schedule_thread.hpp"
+#include "eqd/daemon/demand_file.hpp"
 #include "eqd/daemon/window_needs_file.hpp"
+#include "eqd/util/local_time.hpp"
 
 using namespace eqd;
 
@@ -141,4 +143,94 @@ TEST_CASE("window needs: restored into the core, and saved by the schedule threa
   const auto back = daemon::load_window_needs(path, {"main"}, windows);
   CHECK(back[0].seen(0) == 2);
   CHECK(back[0].kept_J(0, 0) == 5.0e6);
+}
+
+// ---- The demand maxima across restarts (state_dir/demand.json, issue #17) ----
+
+namespace {
+std::int64_t cet(std::int64_t) { return 3600; }    // UTC+1 all year: enough for the day and month labels
+constexpr std::int64_t kMar10_12h_s = 1773144000;  // 2026-03-10 12:00 UTC, 13:00 local
+}  // namespace
+
+TEST_CASE("demand file: round trip, and only today's and this month's maxima come back", "[daemon][demand]") {
+  test::ProcessTempDir dir("eqd-demand-file");
+  const std::string path = (dir.path() / "demand.json").string();
+  CHECK(daemon::local_day(kMar10_12h_s, &cet) == "2026-03-10");
+  CHECK(daemon::local_month(kMar10_12h_s, &cet) == "2026-03");
+  CHECK(daemon::local_day(kMar10_12h_s + 11 * 3600 - 1, &cet) == "2026-03-10");  // 23:59:59 local
+  CHECK(daemon::local_day(kMar10_12h_s + 11 * 3600, &cet) == "2026-03-11");
+  const std::vector<std::string> names{"main", "aux", "other"};
+  std::vector<daemon::SavedDemand> saved(3);
+  saved[0] = {"2026-03-10", "2026-03", {7000.0, 9000.0}};
+  saved[1] = {"2026-03-09", "2026-03", {5000.0, 6000.0}};  // yesterday: the month's only
+  saved[2] = {"2026-02-28", "2026-02", {4000.0, 4000.0}};  // last month: nothing
+  { std::ofstream(path) << daemon::demand_text(names, saved); }
+  const auto back = daemon::parse_demand(read(path), names);
+  CHECK(back[0].day == "2026-03-10");
+  CHECK(back[0].max.max_day_W == 7000.0);
+  CHECK(back[1].max.max_month_W == 6000.0);
+  const auto seeds = daemon::load_demand(path, {"main", "aux", "other", "new"}, kMar10_12h_s, &cet);
+  REQUIRE(seeds.size() == 4);
+  CHECK(seeds[0].max_day_W == 7000.0);
+  CHECK(seeds[0].max_month_W == 9000.0);
+  CHECK(std::isnan(seeds[1].max_day_W));
+  CHECK(seeds[1].max_month_W == 6000.0);
+  CHECK(std::isnan(seeds[2].max_day_W));
+  CHECK(std::isnan(seeds[2].max_month_W));
+  CHECK(std::isnan(seeds[3].max_month_W));  // a bus the file does not know
+  // Within a minute of the local midnight that ends the day, the day's maximum is not taken back (the
+  // core's first calendar may already be the next day's); the month's is.
+  const auto late = daemon::load_demand(path, names, kMar10_12h_s + 11 * 3600 - 30, &cet);
+  CHECK(std::isnan(late[0].max_day_W));
+  CHECK(late[0].max_month_W == 9000.0);
+  // NaN maxima (none yet) round-trip as none.
+  saved[0].max = {};
+  const auto none = daemon::parse_demand(daemon::demand_text(names, saved), names);
+  CHECK(std::isnan(none[0].max.max_day_W));
+  CHECK(std::isnan(none[0].max.max_month_W));
+}
+
+TEST_CASE("demand file: a corrupt file is moved aside and the maxima start empty", "[daemon][demand]") {
+  test::ProcessTempDir dir("eqd-demand-corrupt");
+  const std::string path = (dir.path() / "demand.json").string();
+  const std::vector<std::string> names{"main"};
+  for (const char* bad :
+       {"{", "[]", R"({"format": 2, "buses": {}})", R"({"format": 1})",
+        R"({"format": 1, "buses": {"main": {"day": 3, "month": "2026-03"}}})",
+        R"({"format": 1, "buses": {"main": {"day": "2026-03-10", "month": "2026-03", "max_day_W": -5}}})",
+        R"({"format": 1, "buses": {"main": {"day": "2026-03-10", "month": "2026-03", "max_month_W": "x"}}})"}) {
+    INFO(bad);
+    CHECK_THROWS_AS(daemon::parse_demand(bad, names), std::runtime_error);
+    std::ofstream(path) << bad;
+    const auto seeds = daemon::load_demand(path, names, kMar10_12h_s, &cet);
+    CHECK(std::isnan(seeds[0].max_month_W));
+    CHECK_FALSE(std::filesystem::exists(path));
+  }
+  int aside = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path()))
+    if (e.path().filename().string().find("demand.json.corrupt") == 0) ++aside;
+  CHECK(aside == 7);
+}
+
+TEST_CASE("demand file: seeds reach the core, and the schedule thread saves what the core holds", "[daemon][demand]") {
+  test::ProcessTempDir dir("eqd-demand-thread");
+  const std::string path = (dir.path() / "demand.json").string();
+  core::CoreConfig cfg;
+  cfg.buses.resize(1);
+  cfg.channels.resize(1);
+  cfg.initial_demand = {{7000.0, 9000.0}};
+  core::ControlCore c(cfg);
+  for (std::int64_t ns = 100'000'000; ns <= 1'000'000'000; ns += 100'000'000) c.cycle(ns);
+  CHECK(c.bus(0).demand_max_day_W == 7000.0);
+  CHECK(c.bus(0).demand_max_month_W == 9000.0);
+  daemon::ScheduleThread t(c, {{}}, "", {"main"}, path);
+  t.refresh(kMar10_12h_s * 1'000'000'000, 1'000'000'000);  // labelled with the system zone's day
+  REQUIRE(std::filesystem::exists(path));
+  const auto seeds = daemon::load_demand(path, {"main"}, kMar10_12h_s, &util::local_utc_offset_s);
+  CHECK(seeds[0].max_day_W == 7000.0);
+  CHECK(seeds[0].max_month_W == 9000.0);
+  // Unchanged figures are not written again.
+  std::filesystem::remove(path);
+  t.refresh(kMar10_12h_s * 1'000'000'000, 1'000'000'000);
+  CHECK_FALSE(std::filesystem::exists(path));
 }

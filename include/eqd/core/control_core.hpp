@@ -55,6 +55,9 @@ struct CoreConfig {
   /// Valley filling's window needs per bus as persisted (daemon: state_dir/window_needs.json), by
   /// window index of the bus's schedule; empty or one per bus.
   std::vector<WindowNeeds> initial_window_needs;
+  /// The buses' demand maxima of today and this month as persisted (daemon: state_dir/demand.json);
+  /// empty or one per bus.
+  std::vector<DemandSeed> initial_demand;
   std::size_t request_capacity = 256;
   /// Liveness bound of the control cycle (control_loop.liveness_timeout_ms). Links send heartbeats and
   /// equalize commands only while the last cycle is younger than this; the core re-confirms every live

@@ -11,6 +11,12 @@
 
 namespace eqd::core {
 
+/// Demand maxima carried over a restart (DemandMeter::seed), NaN: none. Plain data.
+struct DemandSeed {
+  double max_day_W = std::numeric_limits<double>::quiet_NaN();
+  double max_month_W = std::numeric_limits<double>::quiet_NaN();
+};
+
 /// The wall clock's calendar marks that per-bus demand figures need (issue #17, metrics), as instants
 /// in the same clock as the occurrences: a quarter-hour boundary, the local midnights of the span and
 /// the start of the next local month. Filled by expand_schedule(); calendar false: none yet.
@@ -33,6 +39,13 @@ class DemandMeter {
   [[nodiscard]] double last_quarter_W() const noexcept { return last_W_; }  ///< NaN until one completed
   [[nodiscard]] double max_day_W() const noexcept { return max_day_W_; }    ///< NaN: none today yet
   [[nodiscard]] double max_month_W() const noexcept { return max_month_W_; }
+  /// The maxima a restart saved for today and this month (NaN: none), so that a restart loses neither.
+  /// Before the first update() only; the caller has checked that they belong to the present local day
+  /// and month (daemon/demand_file.hpp). A later quarter hour above them replaces them as usual.
+  void seed(double max_day_W, double max_month_W) noexcept {
+    max_day_W_ = max_day_W;
+    max_month_W_ = max_month_W;
+  }
 
  private:
   static constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();

@@ -36,8 +36,11 @@ class Daemon final : public RigView, public RequestSink {
   using PlanHook = daemon::PlanHook;
 
   /// Builds everything; throws std::exception with a clear message on failure (nothing started).
+  /// initial_energy / initial_demand: a predecessor's bus counters and demand maxima (reload), by bus
+  /// name; the demand maxima otherwise come from state_dir/demand.json.
   explicit Daemon(const config::Config& cfg, const PlanHook& adjust_plan = {},
-                  const std::map<std::string, core::EnergyCounters>& initial_energy = {});
+                  const std::map<std::string, core::EnergyCounters>& initial_energy = {},
+                  const std::map<std::string, core::DemandSeed>& initial_demand = {});
   ~Daemon() override;
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
@@ -54,6 +57,8 @@ class Daemon final : public RigView, public RequestSink {
   void detach();
   /// Energy counted so far per bus name (to carry over a handover). Any thread.
   [[nodiscard]] std::map<std::string, core::EnergyCounters> energy_by_bus() const;
+  /// The buses' demand maxima of today and this month, for a successor (reload). Any thread.
+  [[nodiscard]] std::map<std::string, core::DemandSeed> demand_by_bus() const;
 
   [[nodiscard]] const config::Config& config() const noexcept override { return cfg_; }
   [[nodiscard]] const Directory& directory() const noexcept override { return plan_.directory; }

@@ -24,8 +24,10 @@ class ScheduleThread {
   /// windows[b]: bus b's windows (empty: no schedule; the bus still gets its calendar marks).
   /// needs_path (empty: none): where valley filling's window needs are saved (window_needs_file.hpp),
   /// at the first refresh after one was recorded and at stop(); names[b]: bus b's name there.
+  /// demand_path (empty: none): where the buses' demand maxima are saved (demand_file.hpp), at each
+  /// refresh that finds them changed and at stop().
   ScheduleThread(core::ControlCore& core, std::vector<std::vector<core::ScheduleWindow>> windows,
-                 std::string needs_path = {}, std::vector<std::string> names = {});
+                 std::string needs_path = {}, std::vector<std::string> names = {}, std::string demand_path = {});
   ~ScheduleThread();
   ScheduleThread(const ScheduleThread&) = delete;
   ScheduleThread& operator=(const ScheduleThread&) = delete;
@@ -41,12 +43,17 @@ class ScheduleThread {
   void run() noexcept;
   /// Saves the window needs when one was recorded since the last save. Never throws (logs).
   void save_needs(bool always) noexcept;
+  /// Saves the demand maxima when they (or their day or month) changed since the last save. Never
+  /// throws (logs).
+  void save_demand(std::int64_t utc_ns) noexcept;
 
   core::ControlCore& core_;
   std::vector<std::vector<core::ScheduleWindow>> windows_;
   std::string needs_path_;
   std::vector<std::string> names_;
   std::vector<std::uint32_t> saved_records_;  ///< per bus: records() at the last save
+  std::string demand_path_;
+  std::string saved_demand_;  ///< the text of the last save
   StopSignal stop_;
   std::thread thread_;
 };
