@@ -303,6 +303,11 @@ int run(int argc, char** argv) {
                  "also serve N SunSpec storage devices (models 1, 103, 124, 802; 10 kWh, 5 kW) on the ports after the "
                  "controllers' (docs/devices.md); not part of the plant: only --sunspec-meter sees their power")
       ->check(CLI::Range(0, 16));
+  double sunspec_storage_max_charge_W = 5000.0;
+  app.add_option("--sunspec-storage-max-charge-W", sunspec_storage_max_charge_W,
+                 "124 WChaMax (and 802 WChaRteMax) of every --sunspec-storage device, W: its own power limit, which "
+                 "bounds charging and discharging (default 5000)")
+      ->check(CLI::Range(1.0, 30000.0));
   app.add_flag("--sunspec-meter", sunspec_meter,
                "also serve a SunSpec grid meter (models 1, 203) showing the first bus's net power plus the SunSpec "
                "storage devices' power (W > 0 = import)");
@@ -391,6 +396,7 @@ int run(int argc, char** argv) {
       dc.host = listen_host;
       dc.port = next_port();
       dc.serial = "EQSIM-SS-" + std::to_string(i + 1);
+      dc.storage.max_charge_W = sunspec_storage_max_charge_W;
       sunspec_storages.push_back(std::make_unique<eqd::sim::sunspec::SunSpecDevice>(dc));
       std::printf("eqsim: SunSpec storage %s on %s:%u unit 1 (base 40000)\n", dc.name.c_str(), listen_host.c_str(),
                   sunspec_storages.back()->port());
