@@ -332,9 +332,9 @@ std::string render_channels(const json& result) {
         const json& cfg = sub(c, "limits");
         auto side = [&](const char* what, const char* key) {
           return std::string(what) + " " + format_power(num(eff, key)) +
-                 (sub(d, key).is_number() ? " (device " + format_power(num(d, key)) + ", configured " +
-                                                format_power(num(cfg, key)) + ")"
-                                          : " (configured)");
+                 (sub(d, key).is_number()
+                      ? " (device " + format_power(num(d, key)) + ", configured " + format_power(num(cfg, key)) + ")"
+                      : " (configured)");
         };
         device_lines += str(c, "channel") + ": device limit: " + side("charge", "max_charge_W") + ", " +
                         side("discharge", "max_discharge_W") + "\n";

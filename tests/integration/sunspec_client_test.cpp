@@ -499,14 +499,14 @@ TEST_CASE("sunspec link publishes the device's limits and the allocator gives th
         return b.buffers == 2 && std::abs(b.net_W) < 150.0 && std::abs(r.dev_b.state().power_W + 3077.0) < 150.0;
       },
       30s);
-  INFO("net " << r.core->bus(0).net_W << " W, A " << r.setpoint_W(CoreRig::kA) << " W, B "
-              << r.setpoint_W(CoreRig::kB) << " W");
+  INFO("net " << r.core->bus(0).net_W << " W, A " << r.setpoint_W(CoreRig::kA) << " W, B " << r.setpoint_W(CoreRig::kB)
+              << " W");
   CHECK(converged);
   CHECK(r.max_a_W.load() <= 1500.0 + 1e-9);  // never asked beyond the device's limit
   CHECK(r.setpoint_W(CoreRig::kA) == Approx(923.0).margin(100.0));
   CHECK(r.setpoint_W(CoreRig::kB) == Approx(3077.0).margin(150.0));
   CHECK(std::abs(r.dev_a.state().power_W + r.setpoint_W(CoreRig::kA)) < 20.0);  // SunSpec sign: importing
-  CHECK(r.limit_notices.load() == 0);                        // the link's clamp never had to act
+  CHECK(r.limit_notices.load() == 0);                                           // the link's clamp never had to act
   const eqd::core::ChannelSnapshot sa = r.core->channel(CoreRig::kA);
   CHECK(sa.device.max_charge_W == 1500.0F);
   CHECK(sa.limits.max_charge_W == 5000.0);
@@ -527,9 +527,7 @@ TEST_CASE("sunspec link publishes the device's limits and the allocator gives th
   REQUIRE(eventually([&] { return r.core->device_limits_slot(CoreRig::kA).load().max_charge_W == 1000.0F; }, 3s));
   CHECK(eventually([&] { return r.setpoint_W(CoreRig::kA) <= 1000.0 + 1e-9; }, 1s));
   CHECK(eventually(
-      [&] {
-        return std::abs(r.core->bus(0).net_W) < 150.0 && std::abs(r.dev_b.state().power_W + 3333.0) < 150.0;
-      },
+      [&] { return std::abs(r.core->bus(0).net_W) < 150.0 && std::abs(r.dev_b.state().power_W + 3333.0) < 150.0; },
       30s));
   CHECK(r.setpoint_W(CoreRig::kA) == Approx(667.0).margin(100.0));
   CHECK(r.core->channel(CoreRig::kA).headroom_charge_W == Approx(1000.0));

@@ -105,8 +105,7 @@ TEST_CASE("eqd converges with a SunSpec storage as its buffer and releases it on
 // never has to clamp: no notice in the journal), and the second buffer, cab2/1, carries the rest of the
 // 2.3 kW the tests feed in: the SunSpec meter (rig + storage) still settles near 0 W. eqctl shows the
 // device limit and the limits in force.
-TEST_CASE("eqd allocates within a SunSpec storage's own limit and another buffer carries the rest",
-          "[device_limits]") {
+TEST_CASE("eqd allocates within a SunSpec storage's own limit and another buffer carries the rest", "[device_limits]") {
   const fs::path dir = eqd::test::make_temp_dir("eqd-sunspec-limit-e2e");
   Process sim({EQSIM_BIN, "--rig", EQD_SOURCE_DIR "/tests/integration/rigs/e2e.yaml", "--base-port", "0",
                "--sunspec-storage", "1", "--sunspec-storage-max-charge-W", "1000", "--sunspec-meter", "-q"},
@@ -176,9 +175,9 @@ TEST_CASE("eqd allocates within a SunSpec storage's own limit and another buffer
   CHECK(st1["limits"]["max_charge_W"] == 5000.0);
   CHECK(st1["setpoint_W"].get<double>() <= 1000.0 + 1e-6);
   CHECK(st1["setpoint_W"].get<double>() > 300.0);
-  CHECK(cab21["device_limits"].is_null());                         // a Modbus channel reports none
+  CHECK(cab21["device_limits"].is_null());                                     // a Modbus channel reports none
   CHECK(cab21["setpoint_W"].get<double>() > st1["setpoint_W"].get<double>());  // the rest: about 1.6 kW
-  CHECK(eqd.log().find("limited to the device's") == std::string::npos);  // the link never had to clamp
+  CHECK(eqd.log().find("limited to the device's") == std::string::npos);       // the link never had to clamp
   const std::string text = eqctl({"channels", "--role", "eq"}, "channels.txt");
   INFO(text);
   CHECK(text.find("storage1/1: device limit: charge 1.00 kW (device 1.00 kW, configured 5.00 kW), discharge 1.00 kW "

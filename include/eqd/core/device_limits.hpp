@@ -52,9 +52,7 @@ class DeviceLimitsSlot {
   /// word of its last read and decodes only on a change. Any thread.
   [[nodiscard]] std::uint64_t bits() const noexcept { return bits_.load(std::memory_order_acquire); }
 
-  [[nodiscard]] static std::uint64_t pack(const DeviceLimits& l) noexcept {
-    return std::bit_cast<std::uint64_t>(l);
-  }
+  [[nodiscard]] static std::uint64_t pack(const DeviceLimits& l) noexcept { return std::bit_cast<std::uint64_t>(l); }
   [[nodiscard]] static DeviceLimits unpack(std::uint64_t w) noexcept { return std::bit_cast<DeviceLimits>(w); }
 
  private:
