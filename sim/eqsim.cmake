@@ -25,7 +25,14 @@ add_library(eqd_bts_server STATIC ${PROJECT_SOURCE_DIR}/sim/bts_server.cpp)
 target_include_directories(eqd_bts_server PUBLIC ${PROJECT_SOURCE_DIR}/sim)
 target_link_libraries(eqd_bts_server PUBLIC Threads::Threads)
 
-add_executable(eqsim ${PROJECT_SOURCE_DIR}/sim/eqsim_main.cpp)
+# Its server sides, one per eqd transport (sim/server_side.hpp): tcp, sunspec, neware, can.
+add_executable(eqsim
+  ${PROJECT_SOURCE_DIR}/sim/eqsim_main.cpp
+  ${PROJECT_SOURCE_DIR}/sim/server_side.cpp
+  ${PROJECT_SOURCE_DIR}/sim/serve_modbus_tcp.cpp
+  ${PROJECT_SOURCE_DIR}/sim/serve_sunspec.cpp
+  ${PROJECT_SOURCE_DIR}/sim/serve_bts.cpp
+  ${PROJECT_SOURCE_DIR}/sim/serve_can.cpp)
 target_link_libraries(eqsim PRIVATE eqd_rig_backend eqd_sim eqd_modbus_server eqd_discovery CLI11::CLI11 nlohmann_json::nlohmann_json)
 install(TARGETS eqsim RUNTIME DESTINATION bin)
 # Simulated controllers on CAN too (eqsim --can IFACE).

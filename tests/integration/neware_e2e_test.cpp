@@ -181,3 +181,55 @@ TEST_CASE(
   CHECK(sim.wait(5s) == 0);
   fs::remove_all(dir);
 }
+
+// The same rig from eqsim's own configuration (`--write-eqd-config --eqd-transport neware`): the rig's
+// controllers as BTS devices (read only: their buffers left out), the SunSpec storage as the buffer,
+// the SunSpec meter as the bus's meter. Fails when a server side writes a key eqd refuses or a device
+// eqd cannot find (no test channel read: the storage never charges).
+TEST_CASE("eqsim writes the acceptance rig's eqd configuration itself (--eqd-transport neware)") {
+  using namespace eqd::test::sunspec;
+  const fs::path dir = eqd::test::make_temp_dir("eqd-neware-written");
+  const fs::path cfg = dir / "eqd.yaml";
+  Process sim({EQSIM_BIN, "--rig", EQD_SOURCE_DIR "/tests/integration/rigs/e2e.yaml", "--base-port", "0", "--bts",
+               "--sunspec-storage", "1", "--sunspec-meter", "--eqd-transport", "neware", "--eqd-tau", "10",
+               "--write-eqd-config", cfg.string(), "-q"},
+              (dir / "eqsim.log").string());
+  INFO("eqsim log:\n" << sim.log());
+  REQUIRE(eqd::test::eventually(10s, [&] { return sim.log().find("wrote eqd configuration") != std::string::npos; }));
+  std::string text;
+  {
+    std::ifstream in(cfg);
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  INFO("written:\n" << text);
+  CHECK(text.find("transport: neware") != std::string::npos);
+  CHECK(text.find("transport: tcp") == std::string::npos);
+  CHECK(text.find("channel: cab2/") == std::string::npos);  // read only: the rig's buffers are left out
+  CHECK(text.find("channel: sunspec-storage-1/1") != std::string::npos);
+  CHECK(text.find("meter:") != std::string::npos);
+  const int storage_port = port_of(sim.log(), "SunSpec storage");
+  const int meter_port = port_of(sim.log(), "SunSpec meter");
+  REQUIRE(storage_port != 0);
+  REQUIRE(meter_port != 0);
+  Process eqd({EQD_BIN, "-c", cfg.string(), "--set", "state_dir=" + dir.string(), "--set",
+               "api.socket=" + (dir / "eqd.sock").string(), "--set", "metrics.enabled=false"},
+              (dir / "eqd.log").string());
+  INFO("eqd log:\n" << eqd.log());
+  Client meter(meter_port);
+  Client storage(storage_port);
+  double m = 0, st = 0;
+  const bool ok = eqd::test::eventually(40s, [&] {
+    const auto mr = meter.read(40070, 2 + m203::L);
+    const auto sr = storage.read(40070, 2 + m103::L);
+    m = scaled(s16(mr[m203::W]), mr[m203::W_SF]);
+    st = scaled(s16(sr[m103::W]), sr[m103::W_SF]);  // + = discharging
+    return st < -1800.0 && std::fabs(m) < 150.0;
+  });
+  INFO("meter " << m << " W, storage " << st << " W");
+  CHECK(ok);
+  eqd.signal(SIGTERM);
+  CHECK(eqd.wait(15s) == 0);
+  sim.signal(SIGTERM);
+  CHECK(sim.wait(5s) == 0);
+  fs::remove_all(dir);
+}
