@@ -19,6 +19,10 @@ class SunSpecSide final : public ServerSide {
                    "also serve N SunSpec storage devices (models 1, 103, 124, 802; 10 kWh, 5 kW) on the ports after "
                    "the controllers' (docs/devices.md); not part of the plant: only --sunspec-meter sees their power")
         ->check(CLI::Range(0, 16));
+    app.add_option("--sunspec-storage-max-charge-W", storage_max_charge_W_,
+                   "124 WChaMax (and 802 WChaRteMax) of every --sunspec-storage device, W: its own power limit, which "
+                   "bounds charging and discharging (default 5000)")
+        ->check(CLI::Range(1.0, 30000.0));
     app.add_flag("--sunspec-meter", meter_wanted_,
                  "also serve a SunSpec grid meter (models 1, 203) showing the first bus's net power plus the SunSpec "
                  "storage devices' power (W > 0 = import)");
@@ -43,6 +47,7 @@ class SunSpecSide final : public ServerSide {
       dc.host = ctx.listen_host;
       dc.port = ctx.next_port();
       dc.serial = "EQSIM-SS-" + std::to_string(i + 1);
+      dc.storage.max_charge_W = storage_max_charge_W_;
       storages_.push_back(std::make_unique<sunspec::SunSpecDevice>(dc));
       std::printf("eqsim: SunSpec storage %s on %s:%u unit 1 (base 40000)\n", dc.name.c_str(), ctx.listen_host.c_str(),
                   storages_.back()->port());
@@ -99,6 +104,8 @@ class SunSpecSide final : public ServerSide {
 
  private:
   int storages_wanted_ = 0;
+  double storage_max_charge_W_ = 5000.0;  ///< WChaMax: below the 5000 W written to eqd's configuration, a
+                                          ///< device that takes less than configured (issue #19)
   bool meter_wanted_ = false;
   int meter_model_ = 203;
   double meter_offset_W_ = 0.0;

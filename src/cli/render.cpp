@@ -321,9 +321,24 @@ std::string forecast_cell(const json& c) {
 
 std::string render_channels(const json& result) {
   std::vector<std::vector<std::string>> rows;
+  // Buffers whose device reports its own power limits (older daemons send no "device_limits"): one line
+  // each under the table, with the limits eqd allocates within.
+  std::string device_lines;
   const json& chans = sub(result, "channels");
   if (chans.is_array()) {
     for (const json& c : chans) {
+      if (const json& d = sub(c, "device_limits"); d.is_object()) {
+        const json& eff = sub(c, "effective_limits");
+        const json& cfg = sub(c, "limits");
+        auto side = [&](const char* what, const char* key) {
+          return std::string(what) + " " + format_power(num(eff, key)) +
+                 (sub(d, key).is_number()
+                      ? " (device " + format_power(num(d, key)) + ", configured " + format_power(num(cfg, key)) + ")"
+                      : " (configured)");
+        };
+        device_lines += str(c, "channel") + ": device limit: " + side("charge", "max_charge_W") + ", " +
+                        side("discharge", "max_discharge_W") + "\n";
+      }
       const double wp = num(c, "window_pos");
       rows.push_back({str(c, "channel"), bus_of(c), str(c, "role"), str(c, "state"), str(c, "health"),
                       fixed(num(c, "voltage_V"), 2), fixed(num(c, "current_A"), 2), fixed(num(c, "power_W"), 0),
@@ -333,7 +348,8 @@ std::string render_channels(const json& result) {
   }
   return format_table({"CHANNEL", "BUS", "ROLE", "STATE", "HEALTH", "V", "A", "W", "FORECAST_W", "SKILL", "SETPOINT_W",
                        "AGE_s", "WINDOW"},
-                      rows);
+                      rows) +
+         device_lines;
 }
 
 std::string render_controllers(const json& result) {

@@ -233,7 +233,18 @@ json channels_view(const daemon::RigView& rig, std::int64_t now_ns, int bus, Rol
              {"window_pos", eq ? json(s.window_pos) : json(nullptr)},
              {"equalization_mode", smp.equalization_mode},
              {"fault_code", smp.fault_code}};
-    if (eq) row["limits"] = limits_to_json(s.limits);
+    if (eq) {
+      row["limits"] = limits_to_json(s.limits);
+      // The device's own power limits where it reports them (SunSpec storage; null: none), and the
+      // power limits the headroom and allocation honour: the lower of configured and device.
+      const bool reported = !std::isnan(s.device.max_charge_W) || !std::isnan(s.device.max_discharge_W);
+      row["device_limits"] = reported ? json{{"max_charge_W", finite_or_null(s.device.max_charge_W)},
+                                             {"max_discharge_W", finite_or_null(s.device.max_discharge_W)}}
+                                      : json(nullptr);
+      const core::BufferLimits in_force = core::effective_limits(s.limits, s.device);
+      row["effective_limits"] =
+          json{{"max_charge_W", in_force.max_charge_W}, {"max_discharge_W", in_force.max_discharge_W}};
+    }
     rows.push_back(std::move(row));
   }
   return json{{"channels", rows}};

@@ -12,6 +12,16 @@ namespace {
 constexpr double kTaperFraction = 0.03;
 }  // namespace
 
+BufferLimits effective_limits(const BufferLimits& lim, const DeviceLimits& dev) noexcept {
+  BufferLimits out = lim;
+  // NaN (not reported) keeps the configured limit; a negative report is taken as 0 W, never as more.
+  if (!std::isnan(dev.max_charge_W))
+    out.max_charge_W = std::min(out.max_charge_W, std::max(static_cast<double>(dev.max_charge_W), 0.0));
+  if (!std::isnan(dev.max_discharge_W))
+    out.max_discharge_W = std::min(out.max_discharge_W, std::max(static_cast<double>(dev.max_discharge_W), 0.0));
+  return out;
+}
+
 Headroom compute_headroom(const BufferLimits& lim, double voltage_V, double soc_pct, WindowState& w) noexcept {
   // Hysteresis: once a limit is reached the direction stays blocked until the voltage has come back
   // hysteresis_V inside the window, so a battery resting at its limit does not toggle on and off.

@@ -38,6 +38,7 @@ ControlCore::ControlCore(const CoreConfig& cfg)
       max_age_ns_(cfg.buses.size() + 1),
       samples_(std::make_unique<Seqlock<Sample>[]>(cfg.channels.size())),
       commands_(std::make_unique<Seqlock<Command>[]>(cfg.channels.size())),
+      device_limits_(std::make_unique<DeviceLimitsSlot[]>(cfg.channels.size())),
       channel_snap_(std::make_unique<Seqlock<ChannelSnapshot>[]>(cfg.channels.size())),
       bus_snap_(std::make_unique<Seqlock<BusSnapshot>[]>(cfg.buses.size())),
       schedules_(std::make_unique<Seqlock<BusSchedule>[]>(cfg.buses.size())),
@@ -190,14 +191,17 @@ void ControlCore::confirm_command(ChannelIndex i, std::int64_t now_ns) noexcept 
 }
 
 void ControlCore::refresh_headroom(Cold& c) noexcept {
-  c.headroom = compute_headroom(c.limits, c.voltage_V, static_cast<double>(c.soc_pct), c.window);
+  // The device's own limits lower the configured ones: the allocator then asks this buffer for no more
+  // than its device takes, and the others carry the rest (its link still clamps, as the last safety).
+  const BufferLimits lim = effective_limits(c.limits, c.device);
+  c.headroom = compute_headroom(lim, c.voltage_V, static_cast<double>(c.soc_pct), c.window);
   c.headroom_voltage_V = c.voltage_V;
   c.headroom_soc_pct = c.soc_pct;
   c.headroom_stale = false;
-  const double eff = c.limits.efficiency;
+  const double eff = lim.efficiency;
   c.headroom_bus_charge_W = c.headroom.charge_W / eff;
   c.headroom_bus_discharge_W = c.headroom.discharge_W * eff;
-  c.rated_bus_W = std::max(c.limits.max_charge_W / eff, c.limits.max_discharge_W * eff);
+  c.rated_bus_W = std::max(lim.max_charge_W / eff, lim.max_discharge_W * eff);
 }
 
 void ControlCore::publish_channel(ChannelIndex i) noexcept {
@@ -205,6 +209,7 @@ void ControlCore::publish_channel(ChannelIndex i) noexcept {
   const Cold& c = cold_[i];
   ChannelSnapshot s;
   s.limits = c.limits;
+  s.device = c.device;
   s.setpoint_W = c.setpoint_W;
   s.headroom_charge_W = c.headroom.charge_W;
   s.headroom_discharge_W = c.headroom.discharge_W;

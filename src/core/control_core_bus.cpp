@@ -100,6 +100,12 @@ ControlCore::BusGather ControlCore::gather_buffers(BusIndex b, std::int64_t now_
     // After a stall, a buffer counts as fresh only with a sample taken since.
     const bool fresh = c.health == Health::ok && c.receive_time_ns > resume_ns_;
     if (!step_role(b, i, fresh, now_ns)) continue;  // released: a test channel again
+    // The device's own limits, when its link reports them: one atomic word, decoded only on a change.
+    if (const std::uint64_t bits = device_limits_[i].bits(); bits != c.device_bits) {
+      c.device_bits = bits;
+      c.device = DeviceLimitsSlot::unpack(bits);
+      c.headroom_stale = true;
+    }
     if (hot_[i].role != Role::equalization) continue;
     ++acc.buffers;
     if (c.headroom_stale || !same_bits(c.voltage_V, c.headroom_voltage_V) ||
@@ -196,7 +202,8 @@ double ControlCore::command_buffers(BusIndex b, std::int64_t now_ns) noexcept {
     const ChannelSnapshot& last = c.published;
     if (last.setpoint_W != c.setpoint_W || last.headroom_charge_W != c.headroom.charge_W ||
         last.headroom_discharge_W != c.headroom.discharge_W || last.window_pos != c.headroom.window_pos ||
-        last.command_sequence != c.command.sequence || last.health != h.health || last.role != h.role)
+        last.command_sequence != c.command.sequence || last.health != h.health || last.role != h.role ||
+        DeviceLimitsSlot::pack(last.device) != c.device_bits)
       publish_channel(i);
   }
   if (any_new) bus.last_command_ns = now_ns;

@@ -18,6 +18,7 @@
 #include <modbus/modbus.h>
 
 #include "eqd/config/config.hpp"
+#include "eqd/core/control_core.hpp"
 #include "eqd/io/sunspec/link.hpp"
 #include "eqd/io/sunspec/models.hpp"
 #include "eqd/io/sunspec/transport.hpp"
@@ -391,6 +392,145 @@ TEST_CASE("sunspec link limits a setpoint to the device's WChaMax and 802 rate l
     CHECK(out == 6000);  // 3000 / 5000: no 802 limit applies
     CHECK(r.limit_notices.load() == 0);
   }
+}
+
+// Issue #19: the link publishes the device's limits (ChannelSlots::device_limits) and the allocator
+// honours them. Two simulated storage devices are the buffers of a real ControlCore (slots from
+// io::slots_from_core, as the daemon wires them) whose control thread here runs a cycle every 50 ms; a
+// test channel, written by that thread, feeds 4 kW into the bus. Device A's WChaMax (1500 W) is below
+// the 5000 W configured for it: the core must ask it for no more (the link's clamp never acts, no
+// notice), and device B must carry the rest while the bus still balances. Shared by headroom, A takes
+// 4000 x 1500 / 6500 = 923 W and B 3077 W; with A's device limit ignored each would be asked 2000 W.
+namespace {
+
+struct CoreRig {
+  static constexpr eqd::core::ChannelIndex kTest = 0, kA = 1, kB = 2;
+
+  CoreRig(ss::DeviceConfig a, ss::DeviceConfig b) : dev_a(std::move(a)), dev_b(std::move(b)) {
+    dev_a.start();
+    dev_b.start();
+    eqd::core::CoreConfig cfg;
+    eqd::core::BusParams p;
+    p.tau_s = 2.0;  // a quick test (allowed by the core; the configuration's nominal range is 10..20 s)
+    p.update_interval_s = 0.2;
+    p.lease_ms = 3000;
+    cfg.buses = {p};
+    cfg.channels.resize(3);
+    eqd::core::BufferLimits l;
+    l.max_charge_W = 5000.0;
+    l.max_discharge_W = 5000.0;
+    l.v_min_V = 360.0;
+    l.v_max_V = 440.0;
+    for (const auto i : {kA, kB}) {
+      cfg.channels[i].assigned = true;
+      cfg.channels[i].limits = l;
+    }
+    core = std::make_unique<eqd::core::ControlCore>(cfg);
+    link_a = make_link("st-a", dev_a.port(), kA);
+    link_b = make_link("st-b", dev_b.port(), kB);
+    control = std::thread([this] {
+      while (!stop.load()) {
+        const std::int64_t t = now_ns();
+        eqd::core::Sample s;
+        s.voltage_V = 50.0;
+        s.power_W = -4000.0;  // discharging: feeds the bus
+        s.receive_time_ns = t;
+        s.state = eqd::core::ChannelState::running;
+        s.valid = true;
+        core->sample_slot(kTest).store(s);
+        core->cycle(t);
+        const double a_W = core->command_slot(kA).load().setpoint_W;
+        if (a_W > max_a_W.load()) max_a_W.store(a_W);
+        std::this_thread::sleep_for(50ms);
+      }
+    });
+    link_a->start();
+    link_b->start();
+  }
+  ~CoreRig() {
+    link_a->stop();
+    link_b->stop();
+    stop.store(true);
+    control.join();
+    dev_a.stop();
+    dev_b.stop();
+  }
+  std::unique_ptr<SunSpecLink> make_link(const char* name, std::uint16_t port, eqd::core::ChannelIndex i) {
+    eqd::io::sunspec::SunSpecLinkConfig c;
+    c.name = name;
+    c.host = "127.0.0.1";
+    c.port = port;
+    c.poll_hz = 10;
+    c.backoff_initial_ms = 50;
+    c.backoff_max_ms = 200;
+    c.channel_slots = {i};
+    c.on_error = [this](std::uint16_t, std::error_code code, const char* msg) {
+      if (!code && std::string(msg).find("limited to the device's") != std::string::npos) limit_notices.fetch_add(1);
+    };
+    return std::make_unique<SunSpecLink>(c, eqd::io::slots_from_core(*core, c.channel_slots));
+  }
+  /// The command the core has for channel i (battery side, + = charging).
+  double setpoint_W(eqd::core::ChannelIndex i) const { return core->command_slot(i).load().setpoint_W; }
+
+  ss::SunSpecDevice dev_a, dev_b;
+  std::unique_ptr<eqd::core::ControlCore> core;
+  std::unique_ptr<SunSpecLink> link_a, link_b;
+  std::atomic<int> limit_notices{0};
+  std::atomic<double> max_a_W{0.0};  ///< the largest setpoint the core ever had for device A
+  std::atomic<bool> stop{false};
+  std::thread control;
+};
+
+}  // namespace
+
+TEST_CASE("sunspec link publishes the device's limits and the allocator gives the rest to the other buffer",
+          "[sunspec][limits][device_limits]") {
+  ss::DeviceConfig a = storage();
+  a.storage.max_charge_W = 1500.0;  // 124 WChaMax 1500 W (= 802 WChaRteMax): both directions
+  CoreRig r(a, storage());          // B: WChaMax 5000 W
+  // The limits reach the core as the device reports them; B's are the configured ones' equal.
+  REQUIRE(eventually([&] { return r.core->device_limits_slot(CoreRig::kA).load().max_charge_W == 1500.0F; }, 3s));
+  CHECK(r.core->device_limits_slot(CoreRig::kA).load().max_discharge_W == 1500.0F);
+  CHECK(eventually([&] { return r.core->device_limits_slot(CoreRig::kB).load().max_charge_W == 5000.0F; }, 2s));
+  // The bus converges: A at its limit, B carrying the rest, the grid near 0 W.
+  const bool converged = eventually(
+      [&] {
+        const eqd::core::BusSnapshot b = r.core->bus(0);
+        return b.buffers == 2 && std::abs(b.net_W) < 150.0 && std::abs(r.dev_b.state().power_W + 3077.0) < 150.0;
+      },
+      30s);
+  INFO("net " << r.core->bus(0).net_W << " W, A " << r.setpoint_W(CoreRig::kA) << " W, B " << r.setpoint_W(CoreRig::kB)
+              << " W");
+  CHECK(converged);
+  CHECK(r.max_a_W.load() <= 1500.0 + 1e-9);  // never asked beyond the device's limit
+  CHECK(r.setpoint_W(CoreRig::kA) == Approx(923.0).margin(100.0));
+  CHECK(r.setpoint_W(CoreRig::kB) == Approx(3077.0).margin(150.0));
+  CHECK(std::abs(r.dev_a.state().power_W + r.setpoint_W(CoreRig::kA)) < 20.0);  // SunSpec sign: importing
+  CHECK(r.limit_notices.load() == 0);                                           // the link's clamp never had to act
+  const eqd::core::ChannelSnapshot sa = r.core->channel(CoreRig::kA);
+  CHECK(sa.device.max_charge_W == 1500.0F);
+  CHECK(sa.limits.max_charge_W == 5000.0);
+  CHECK(sa.headroom_charge_W == Approx(1500.0));
+  CHECK(r.core->bus(0).capacity_charge_W == Approx(6500.0));
+
+  // A lowers WChaMax at run time (a site tool, a derating): the link publishes it, the core moves the
+  // difference to B (A 4000 x 1000 / 6000 = 667 W, B 3333 W).
+  const std::vector<std::uint16_t> ids = r.dev_a.model_addresses();  // models 1, 103, 124, 802
+  REQUIRE(ids.size() >= 3);
+  modbus_t* ctx = modbus_new_tcp("127.0.0.1", r.dev_a.port());
+  REQUIRE(ctx != nullptr);
+  modbus_set_slave(ctx, 1);
+  const bool written = modbus_connect(ctx) == 0 && modbus_write_register(ctx, ids[2] + 2 + 0, 1000) == 1;  // WChaMax
+  modbus_close(ctx);
+  modbus_free(ctx);
+  REQUIRE(written);
+  REQUIRE(eventually([&] { return r.core->device_limits_slot(CoreRig::kA).load().max_charge_W == 1000.0F; }, 3s));
+  CHECK(eventually([&] { return r.setpoint_W(CoreRig::kA) <= 1000.0 + 1e-9; }, 1s));
+  CHECK(eventually(
+      [&] { return std::abs(r.core->bus(0).net_W) < 150.0 && std::abs(r.dev_b.state().power_W + 3333.0) < 150.0; },
+      30s));
+  CHECK(r.setpoint_W(CoreRig::kA) == Approx(667.0).margin(100.0));
+  CHECK(r.core->channel(CoreRig::kA).headroom_charge_W == Approx(1000.0));
 }
 
 TEST_CASE("sunspec link refuses malformed devices with a clear error and stays offline", "[sunspec]") {

@@ -457,3 +457,21 @@ TEST_CASE("eqctl render: a controller whose transport cannot command shows test 
   CHECK(out.find("test channels only") != std::string::npos);
   CHECK(out.find("yes") != std::string::npos);  // cab1 stays "yes"
 }
+
+TEST_CASE("eqctl render: a buffer's device limits are listed under the channel table", "[control][cli]") {
+  const json lim{{"max_charge_W", 5000.0}, {"max_discharge_W", 5000.0}};
+  const std::string c = render_channels(json{
+      {"channels", json::array({json{{"channel", "storage1/1"},
+                                     {"role", "equalization"},
+                                     {"limits", lim},
+                                     {"device_limits", json{{"max_charge_W", 1500.0}, {"max_discharge_W", nullptr}}},
+                                     {"effective_limits", json{{"max_charge_W", 1500.0}, {"max_discharge_W", 5000.0}}}},
+                                json{{"channel", "cab2/1"},
+                                     {"role", "equalization"},
+                                     {"limits", lim},
+                                     {"device_limits", nullptr},
+                                     {"effective_limits", lim}}})}});
+  CHECK(c.find("\nstorage1/1: device limit: charge 1.50 kW (device 1.50 kW, configured 5.00 kW), discharge 5.00 kW "
+               "(configured)\n") != std::string::npos);
+  CHECK(c.find("cab2/1: device limit") == std::string::npos);  // its device reports none
+}

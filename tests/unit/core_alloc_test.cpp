@@ -58,6 +58,7 @@ TEST_CASE("the control cycle never allocates", "[control_core][alloc]") {
     f.step();                           // the fixture itself does not allocate either: vectors are sized up front
     if (k == 1500) f.fresh[5] = false;  // a test channel goes stale: hold path
     if (k == 2000) f.state[60] = ChannelState::fault;  // a buffer faults: exclusion path
+    if (k == 1000) f.core->device_limits_slot(60).store(DeviceLimits{300.0F, 400.0F});  // its device's limits
   }
   const long after = g_allocations.load();
   CHECK(after - before == 0);

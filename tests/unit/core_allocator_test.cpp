@@ -147,3 +147,58 @@ TEST_CASE("buffer limits: the state-of-charge window is validated", "[allocator]
   l.soc_max_pct = 101.0;
   CHECK(validate(l) != nullptr);
 }
+
+// Issue #19: a buffer whose device reports lower power limits than configured (SunSpec storage: 124
+// WChaMax, 802 WChaRteMax / WDisChaRteMax). The allocator must ask it for no more than its device takes
+// and hand the rest to the other buffer; asked more, its link would clamp and the shortfall be lost.
+TEST_CASE("headroom honours the device's own limits and allocation gives the rest to the other buffer",
+          "[allocator][device_limits]") {
+  const BufferLimits l = limits();  // configured: charge 2000 W, discharge 3000 W
+  DeviceLimits dev;
+  dev.max_charge_W = 500.0F;  // the device takes 500 W of charge; its discharge limit is not reported
+  WindowState w0, w1;
+  std::array<Headroom, 2> h{};
+  h[0] = compute_headroom(l, dev, 48.0, std::numeric_limits<double>::quiet_NaN(), w0);
+  h[1] = compute_headroom(l, DeviceLimits{}, 48.0, std::numeric_limits<double>::quiet_NaN(), w1);
+  CHECK(h[0].charge_W == Approx(500.0));
+  CHECK(h[0].discharge_W == Approx(3000.0));  // NaN: the configured limit alone
+  CHECK(h[1].charge_W == Approx(2000.0));
+  std::array<double, 2> out{};
+  std::array<double, 2> scratch{};
+  // Both buffers at the same window position: without the device limit each would get 1250 W.
+  CHECK(allocate(2500.0, h.data(), h.size(), out.data(), scratch.data()) == Approx(2500.0));
+  CHECK(out[0] <= 500.0 + 1e-9);
+  CHECK(out[0] == Approx(500.0));
+  CHECK(out[1] == Approx(2000.0));
+  // Discharging is not limited by the device: shared as before.
+  CHECK(allocate(-2000.0, h.data(), h.size(), out.data(), scratch.data()) == Approx(-2000.0));
+  CHECK(out[0] == Approx(-1000.0));
+  CHECK(out[1] == Approx(-1000.0));
+}
+
+TEST_CASE("effective limits: the lower of configured and device, NaN the configured, negative 0 W",
+          "[allocator][device_limits]") {
+  const BufferLimits l = limits();
+  CHECK(effective_limits(l, DeviceLimits{}).max_charge_W == 2000.0);
+  CHECK(effective_limits(l, DeviceLimits{}).max_discharge_W == 3000.0);
+  CHECK(effective_limits(l, DeviceLimits{5000.0F, 2500.0F}).max_charge_W == 2000.0);  // above: configured
+  CHECK(effective_limits(l, DeviceLimits{5000.0F, 2500.0F}).max_discharge_W == 2500.0);
+  CHECK(effective_limits(l, DeviceLimits{-1.0F, 0.0F}).max_charge_W == 0.0);
+  CHECK(effective_limits(l, DeviceLimits{-1.0F, 0.0F}).max_discharge_W == 0.0);
+  // The rest of the limits are the configured ones.
+  CHECK(effective_limits(l, DeviceLimits{100.0F, 100.0F}).v_max_V == l.v_max_V);
+  // A device's limit as a float is never above it; none (+infinity, NaN) is NaN.
+  for (const double v : {0.1, 1234.5, 3333.3, 4999.99, 1e7 - 0.3}) {
+    INFO(v);
+    CHECK(static_cast<double>(device_limit_float(v)) <= v);
+    CHECK(static_cast<double>(device_limit_float(v)) > v * (1.0 - 1e-6));
+  }
+  CHECK(std::isnan(device_limit_float(std::numeric_limits<double>::infinity())));
+  CHECK(std::isnan(device_limit_float(std::nan(""))));
+  CHECK(device_limit_float(-5.0) == 0.0F);
+  DeviceLimitsSlot slot;
+  CHECK(std::isnan(slot.load().max_charge_W));
+  slot.store(DeviceLimits{1500.0F, 2500.0F});
+  CHECK(slot.load().max_charge_W == 1500.0F);
+  CHECK(slot.load().max_discharge_W == 2500.0F);
+}

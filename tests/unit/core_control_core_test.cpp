@@ -399,3 +399,56 @@ TEST_CASE("after a stall shorter than the controllers' watchdogs the buffer cont
   f.step();
   CHECK(f.core->command_slot(1).load().setpoint_W == Approx(running_W).margin(150.0));
 }
+
+// Issue #19: the device's own limits (ControlCore::device_limits_slot(), written by a SunSpec link) bound
+// a buffer's headroom; the other buffer carries the rest, and the bus still balances.
+TEST_CASE("a buffer's device limit below its configured maximum: the other buffer carries the rest",
+          "[control_core][device_limits]") {
+  CoreFixture f(3);
+  f.state[0] = ChannelState::running;
+  f.power[0] = -3000.0;  // a discharging test feeds 3 kW into the bus
+  CHECK(f.assign(1, CoreFixture::limits(3000.0)) == ResponseStatus::ok);
+  CHECK(f.assign(2, CoreFixture::limits(3000.0)) == ResponseStatus::ok);
+  f.core->device_limits_slot(1).store(DeviceLimits{600.0F, std::numeric_limits<float>::quiet_NaN()});
+  // As its link would, the device itself never goes beyond its limit.
+  double max_asked_W = 0.0;  // the largest setpoint the core ever had for channel 1
+  auto run = [&](double seconds, double limit_W) {
+    for (int k = 0; k < static_cast<int>(seconds * 10.0); ++k) {
+      f.step();
+      f.power[1] = std::min(f.power[1], limit_W);
+      max_asked_W = std::max(max_asked_W, f.core->command_slot(1).load().setpoint_W);
+    }
+  };
+  run(120.0, 600.0);
+  CHECK(max_asked_W <= 600.0 + 1e-9);  // never asked beyond it
+  const ChannelSnapshot s1 = f.core->channel(1);
+  REQUIRE(s1.role == Role::equalization);
+  CHECK(s1.device.max_charge_W == 600.0F);
+  CHECK(std::isnan(s1.device.max_discharge_W));
+  CHECK(s1.limits.max_charge_W == 3000.0);  // the configured limits are kept as they were
+  CHECK(s1.headroom_charge_W == Approx(600.0));
+  CHECK(s1.headroom_discharge_W == Approx(3000.0));
+  // Shared by headroom (both mid-window): 3000 x 600 / 3600 = 500 W and 2500 W. Without the device
+  // limit it would be 1500 W each, and A's 900 W beyond its limit lost.
+  CHECK(s1.setpoint_W == Approx(500.0).margin(10.0));
+  CHECK(f.core->channel(2).setpoint_W == Approx(2500.0).margin(60.0));
+  const BusSnapshot b = f.core->bus(0);
+  CHECK(b.capacity_charge_W == Approx(3600.0));
+  CHECK(std::abs(b.net_W) < 60.0);
+  // The device lowers its limit at run time: the setpoint follows in the next cycle, the other buffer
+  // takes the difference.
+  f.core->device_limits_slot(1).store(DeviceLimits{200.0F, 200.0F});
+  f.step();
+  CHECK(f.core->command_slot(1).load().setpoint_W <= 200.0 + 1e-9);
+  CHECK(f.core->channel(1).headroom_discharge_W == Approx(200.0));
+  max_asked_W = 0.0;
+  run(60.0, 200.0);
+  CHECK(max_asked_W <= 200.0 + 1e-9);
+  CHECK(f.core->channel(2).setpoint_W == Approx(2812.5).margin(60.0));  // 3000 x 3000 / 3200
+  CHECK(std::abs(f.core->bus(0).net_W) < 60.0);
+  // Not reported any more: the configured limits alone.
+  f.core->device_limits_slot(1).store(DeviceLimits{});
+  f.step();
+  CHECK(f.core->channel(1).headroom_charge_W == Approx(3000.0));
+  CHECK(f.core->bus(0).capacity_charge_W == Approx(6000.0));
+}

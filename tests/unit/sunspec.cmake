@@ -18,11 +18,13 @@ target_link_libraries(sunspec_client_test PRIVATE eqd_sunspec eqd_sunspec_server
 catch_discover_tests(sunspec_client_test EXTRA_ARGS --warn NoTests PROPERTIES LABELS "integration:sunspec:tsan" TIMEOUT 60)
 
 # End to end: the real eqd with eqsim's SunSpec storage as its only buffer converges (eqsim's SunSpec
-# meter near 0 W) and returns the storage to its own mode on SIGTERM.
+# meter near 0 W) and returns the storage to its own mode on SIGTERM; a storage whose WChaMax is below
+# its configured max_charge_W is asked for no more and another buffer carries the rest (eqctl shows it).
 add_executable(sunspec_e2e_test integration/sunspec_e2e_test.cpp)
-target_link_libraries(sunspec_e2e_test PRIVATE PkgConfig::MODBUS eqd_catch_main)
-target_compile_definitions(sunspec_e2e_test PRIVATE EQD_BIN="$<TARGET_FILE:eqd>" EQSIM_BIN="$<TARGET_FILE:eqsim>" EQD_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
-add_dependencies(sunspec_e2e_test eqd eqsim)
+target_link_libraries(sunspec_e2e_test PRIVATE PkgConfig::MODBUS nlohmann_json::nlohmann_json eqd_catch_main)
+target_compile_definitions(sunspec_e2e_test PRIVATE EQD_BIN="$<TARGET_FILE:eqd>" EQSIM_BIN="$<TARGET_FILE:eqsim>"
+                                                    EQCTL_BIN="$<TARGET_FILE:eqctl>" EQD_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+add_dependencies(sunspec_e2e_test eqd eqsim eqctl)
 catch_discover_tests(sunspec_e2e_test EXTRA_ARGS --warn NoTests PROPERTIES LABELS "integration:sunspec" TIMEOUT 90)
 
 # A bus's grid meter (io/meter) against the simulator's SunSpec meter: models 201/203/204 at each base,

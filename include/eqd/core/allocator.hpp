@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "eqd/core/device_limits.hpp"
 #include "eqd/core/params.hpp"
 
 namespace eqd::core {
@@ -40,6 +41,19 @@ Headroom compute_headroom(const BufferLimits& lim, double voltage_V, double soc_
 /// The same for a controller that reports no state of charge.
 inline Headroom compute_headroom(const BufferLimits& lim, double voltage_V, WindowState& w) noexcept {
   return compute_headroom(lim, voltage_V, std::numeric_limits<double>::quiet_NaN(), w);
+}
+
+/// The limits a buffer's headroom honours: `lim` with max_charge_W and max_discharge_W lowered to what
+/// its device reports of its own (DeviceLimits; NaN: not reported, the configured limit alone), so that
+/// the allocator asks a buffer for no more than its device takes and gives the rest to the others.
+/// Pure; any thread.
+[[nodiscard]] BufferLimits effective_limits(const BufferLimits& lim, const DeviceLimits& dev) noexcept;
+
+/// compute_headroom() within the device's own limits as well: each direction's power limit is
+/// min(configured, device) (effective_limits()).
+inline Headroom compute_headroom(const BufferLimits& lim, const DeviceLimits& dev, double voltage_V, double soc_pct,
+                                 WindowState& w) noexcept {
+  return compute_headroom(effective_limits(lim, dev), voltage_V, soc_pct, w);
 }
 
 /// Distribute `total_W` (positive = charge) over n buffers. out_W[i] gets each buffer's setpoint,

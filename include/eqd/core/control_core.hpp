@@ -13,6 +13,7 @@
 
 #include "eqd/core/allocator.hpp"
 #include "eqd/core/bus_law.hpp"
+#include "eqd/core/device_limits.hpp"
 #include "eqd/core/forecast_path.hpp"
 #include "eqd/core/plan_board.hpp"
 #include "eqd/core/params.hpp"
@@ -98,6 +99,7 @@ struct Response {
 /// Thread-safety:
 /// - sample_slot(i).store(): exactly one I/O thread per channel (the owner of its controller).
 /// - command_slot(i).load()/try_load(): any thread (the owning I/O thread polls it).
+/// - device_limits_slot(i).store(): exactly one I/O thread per channel (as sample_slot); load(): any.
 /// - submit(), poll_response(): any thread; producers serialise on an internal mutex, the control
 ///   thread side is lock-free.
 /// - channel(), bus(), stats(): any thread, lock-free.
@@ -114,6 +116,11 @@ class ControlCore {
   /// Where the owning I/O thread publishes samples of channel i.
   Seqlock<Sample>& sample_slot(ChannelIndex i) noexcept { return samples_[i]; }
   const Seqlock<Sample>& sample_slot(ChannelIndex i) const noexcept { return samples_[i]; }
+  /// Where the owning I/O thread publishes the device's own power limits of channel i, when its device
+  /// reports them (SunSpec storage); all NaN otherwise. The control thread reads a buffer's slot every
+  /// cycle (one atomic word) and recomputes its headroom when the word changes.
+  DeviceLimitsSlot& device_limits_slot(ChannelIndex i) noexcept { return device_limits_[i]; }
+  const DeviceLimitsSlot& device_limits_slot(ChannelIndex i) const noexcept { return device_limits_[i]; }
   /// Where the control thread publishes commands for channel i (latest wins, sequence-numbered).
   const Seqlock<Command>& command_slot(ChannelIndex i) const noexcept { return commands_[i]; }
 
@@ -176,17 +183,23 @@ class ControlCore {
   /// Per-channel state kept only while the channel is (or is becoming) a buffer.
   struct Cold {
     BufferLimits limits{};
+    /// The device's own limits as last read from device_limits_slot() (and their raw word, to see a
+    /// change with one compare); the headroom honours min(limits, device).
+    DeviceLimits device{};
+    std::uint64_t device_bits = DeviceLimitsSlot::pack(DeviceLimits{});
     WindowState window{};
     Headroom headroom{};
     /// compute_headroom() depends only on the limits, the voltage and the window state, and gives the
     /// same result (and window) when called again with the same voltage: it is recomputed only when the
-    /// voltage's bits differ from the last call's or the limits or window were reset (headroom_stale).
+    /// voltage's bits differ from the last call's or the limits (configured or the device's) or window
+    /// were reset (headroom_stale).
     double headroom_voltage_V = 0.0;
     float headroom_soc_pct = 0.0F;  ///< the state of charge of that call (NaN: none reported)
     bool headroom_stale = true;
     double headroom_bus_charge_W = 0.0;     ///< headroom.charge_W / limits.efficiency (bus side)
     double headroom_bus_discharge_W = 0.0;  ///< headroom.discharge_W * limits.efficiency (bus side)
-    double rated_bus_W = 0.0;               ///< max(max_charge_W / efficiency, max_discharge_W * efficiency)
+    /// max(max_charge_W / efficiency, max_discharge_W * efficiency), within the device's limits
+    double rated_bus_W = 0.0;
     Command command{};
     double voltage_V = 0.0;
     double power_W = 0.0;
@@ -323,6 +336,9 @@ class ControlCore {
   std::vector<std::uint32_t> channels_per_bus_;
   std::unique_ptr<Seqlock<Sample>[]> samples_;
   std::unique_ptr<Seqlock<Command>[]> commands_;
+  /// One word per channel, written by its link only when the device's limits change: packed (8 bytes
+  /// each) rather than a cache line each, since the writes are rare and only buffers' words are read.
+  std::unique_ptr<DeviceLimitsSlot[]> device_limits_;
   std::unique_ptr<Seqlock<ChannelSnapshot>[]> channel_snap_;
   std::unique_ptr<Seqlock<BusSnapshot>[]> bus_snap_;
   std::unique_ptr<Seqlock<BusSchedule>[]> schedules_;   ///< per bus, written by set_schedule()

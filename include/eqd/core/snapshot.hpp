@@ -8,6 +8,7 @@
 
 #include "eqd/core/allocator.hpp"
 #include "eqd/core/bus_law.hpp"
+#include "eqd/core/device_limits.hpp"
 #include "eqd/core/params.hpp"
 #include "eqd/core/sample.hpp"
 #include "eqd/core/valley_fill.hpp"
@@ -41,7 +42,10 @@ struct EnergyCounters {
 /// itself is read from ControlCore::sample_slot() by the reader: copying it again here would double the
 /// cycle's memory traffic. Published every cycle for buffers, on change for test channels.
 struct ChannelSnapshot {
-  BufferLimits limits{};
+  BufferLimits limits{};  ///< as configured or assigned
+  /// The device's own power limits as the control thread last read them for this buffer (NaN: not
+  /// reported); its headroom honours min(limits, device) (effective_limits()). Buffers only.
+  DeviceLimits device{};
   double setpoint_W = 0.0;
   double headroom_charge_W = 0.0;
   double headroom_discharge_W = 0.0;

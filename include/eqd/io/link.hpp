@@ -28,6 +28,10 @@ inline constexpr core::ChannelIndex kNoChannel = 0xFFFFFFFFu;
 struct ChannelSlots {
   std::vector<core::Seqlock<core::Sample>*> samples;
   std::vector<const core::Seqlock<core::Command>*> commands;
+  /// Where a transport whose devices report their own power limits (SunSpec storage) publishes them,
+  /// by controller channel k (null, or a vector shorter than `samples`: nowhere). Other transports leave
+  /// them alone: not reported (NaN), the configured limits alone apply. The link is their only writer.
+  std::vector<core::DeviceLimitsSlot*> device_limits;
   /// Monotonic ns of the control thread's last completed cycle (core::ControlCore::cycle_clock()).
   /// Required: a link sends heartbeats and equalize commands only while it is younger than liveness_ns.
   const std::atomic<std::int64_t>* cycle_clock = nullptr;
@@ -42,6 +46,7 @@ inline ChannelSlots slots_from_core(core::ControlCore& core, const std::vector<c
     if (i == kNoChannel) {
       s.samples.push_back(nullptr);
       s.commands.push_back(nullptr);
+      s.device_limits.push_back(nullptr);
       continue;
     }
     if (i >= core.channel_count())
@@ -49,6 +54,7 @@ inline ChannelSlots slots_from_core(core::ControlCore& core, const std::vector<c
                               std::to_string(core.channel_count()) + " channels");
     s.samples.push_back(&core.sample_slot(i));
     s.commands.push_back(&core.command_slot(i));
+    s.device_limits.push_back(&core.device_limits_slot(i));
   }
   s.cycle_clock = &core.cycle_clock();
   s.liveness_ns = core.liveness_ns();

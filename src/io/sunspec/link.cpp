@@ -43,6 +43,9 @@ SunSpecLink::SunSpecLink(SunSpecLinkConfig cfg, ChannelSlots slots)
     off.state = core::ChannelState::offline;
     s->store(off);
   }
+  // Not reported until the first poll reads them (published_limits_ starts there too).
+  for (auto* l : slots_.device_limits)
+    if (l != nullptr) l->store(core::DeviceLimits{});
 }
 
 SunSpecLink::~SunSpecLink() { stop(); }
@@ -234,11 +237,26 @@ void SunSpecLink::publish(std::int64_t t_ns, bool read_ok) {
   } else if (ctx_ != nullptr) {
     ++local_.invalid_samples;
   }
+  if (read_ok) publish_limits();
   if (slots_.samples[0] != nullptr) slots_.samples[0]->store(s);
   if (s.valid)
     engine_.observe(0, s, t_ns);
   else
     engine_.observe_invalid(0);
+}
+
+void SunSpecLink::publish_limits() {
+  if (slots_.device_limits.empty() || slots_.device_limits[0] == nullptr) return;
+  // Battery-side magnitudes, as the configured max_charge_W / max_discharge_W: the setpoint eqd writes
+  // is the storage's power. A limit the device does not give (+infinity here) is published as NaN.
+  const DeviceLimits lim = device_limits(storage_regs_.data(), dev_.battery ? battery_regs_.data() : nullptr);
+  const core::DeviceLimits out{core::device_limit_float(lim.charge_W), core::device_limit_float(lim.discharge_W)};
+  // Only on a change: the control thread reads the word every cycle, and an unchanged store would
+  // still take its cache line away from it.
+  const std::uint64_t bits = core::DeviceLimitsSlot::pack(out);
+  if (bits == published_limits_) return;
+  published_limits_ = bits;
+  slots_.device_limits[0]->store(out);
 }
 
 WriteResult SunSpecLink::send(const core::Command& c) {
@@ -251,8 +269,9 @@ WriteResult SunSpecLink::send(const core::Command& c) {
     return WriteResult::encode_error;
   }
   if (w.limited) {
-    // A notice (no error code), once per limit: the buffer's configured max_charge_W/max_discharge_W
-    // exceed what the device takes; the law sees the shortfall in the measured power.
+    // The last safety: the allocator already asks within the limits publish_limits() hands it, so this
+    // clamps only a command computed before it saw them (the first poll, a limit just lowered). A
+    // notice (no error code), once per limit.
     if (w.setpoint_W != last_limit_W_ && cfg_.on_error) {
       char msg[200];
       std::snprintf(msg, sizeof msg, "%s: setpoint %.0f W limited to the device's %.0f W (124 WChaMax%s)",

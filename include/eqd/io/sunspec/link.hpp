@@ -3,8 +3,9 @@
 /// The link of one SunSpec storage device (transport `sunspec`): Modbus TCP, framed and checked by
 /// eqd (io/modbus/transaction.hpp), one channel (the storage). Its I/O thread connects, finds the
 /// marker and walks the model chain (io/sunspec/models.hpp), then polls the inverter model (101-103 or
-/// 111-113), 124 and 802 every 1/poll_hz s, publishes the sample and writes the command engine's
-/// commands into model 124, within the device's own power limits (models.hpp, device_limits()).
+/// 111-113), 124 and 802 every 1/poll_hz s, publishes the sample and the device's own power limits
+/// (models.hpp, device_limits(); ChannelSlots::device_limits, which the allocator honours) and writes the
+/// command engine's commands into model 124, clamped to those limits as the last safety.
 
 #include <atomic>
 #include <condition_variable>
@@ -71,6 +72,8 @@ class SunSpecLink final : public io::Link {
   void close_link();
   bool poll_once();  // reads and decodes; false when the link broke
   void publish(std::int64_t t_ns, bool read_ok);
+  /// The device's limits from this poll's models 124/802 into ChannelSlots::device_limits, on a change.
+  void publish_limits();
   WriteResult send(const core::Command& c);
   /// Count an errno from libmodbus and report it (a write: write_failed); true: reopen the link.
   bool note_error(int err, const char* what, std::uint32_t address, bool write = false);
@@ -94,6 +97,7 @@ class SunSpecLink final : public io::Link {
   std::uint32_t sequence_ = 0;
   SampleProblem last_problem_ = SampleProblem::none;
   double last_limit_W_ = 0.0;  // the device limit last announced (a notice once per limit)
+  std::uint64_t published_limits_ = core::DeviceLimitsSlot::pack(core::DeviceLimits{});  // as last stored
   LinkStats local_{};
   // Shared:
   core::Seqlock<LinkStats> stats_;
