@@ -18,6 +18,7 @@
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
+#include <variant>
 
 #include <boost/asio.hpp>
 #include <spdlog/spdlog.h>
@@ -116,6 +117,17 @@ struct ApiServer::Impl {
   void session_closed(const std::shared_ptr<Session>& s);
   void handle(const std::shared_ptr<Session>& s, std::string_view line);
   void handle_assign(const std::shared_ptr<Session>& s, const ApiRequest& r);
+  /// What an `assign` needs once the core answers: the channel, its controller, the limits asked for
+  /// and those in force before.
+  struct AssignedChannel {
+    std::uint64_t id = 0;
+    std::string name;
+    std::string controller;
+    core::BufferLimits limits;
+    std::optional<core::BufferLimits> previous;
+  };
+  /// The answer line to an `assign` the core answered with `st`; persists the assignment it took.
+  std::string assign_answer(const AssignedChannel& a, core::ResponseStatus st);
   void handle_release(const std::shared_ptr<Session>& s, const ApiRequest& r);
   void handle_set(const std::shared_ptr<Session>& s, const ApiRequest& r);
   void handle_audit(const std::shared_ptr<Session>& s, const ApiRequest& r);
@@ -690,6 +702,79 @@ const config::BufferConfig* config_buffer(const config::Config& cfg, const std::
   return nullptr;
 }
 
+// Why channel `idx` cannot be assigned as `r` asks, before its limits are looked at: its controller
+// cannot be commanded or is not adopted, or `r` names another bus. The refusal line, or empty.
+std::string assign_refusal(const daemon::Directory& dir, std::size_t idx, const ApiRequest& r) {
+  const daemon::ChannelInfo& info = dir.channels[idx];
+  const daemon::ControllerInfo& ctl = dir.controllers[info.controller];
+  if (!ctl.commands)
+    return error_response(r.id, error_code::kNotCommandable,
+                          "channel " + info.name + " is a test channel: controller " + ctl.name + " uses transport " +
+                              ctl.transport + ", which eqd reads but cannot command, so it cannot be a buffer");
+  if (ctl.read_only && ctl.bus_unknown)
+    return error_response(r.id, error_code::kNotAdopted,
+                          "controller " + ctl.name +
+                              " was discovered and its bus is not known: it is read-only and in "
+                              "no bus's balance until it is (adopt it with `eqctl controllers adopt " +
+                              ctl.name + " --bus BUS` or a discovery.adopt rule with a bus)");
+  if (ctl.read_only)
+    return error_response(r.id, error_code::kNotAdopted,
+                          "controller " + ctl.name +
+                              " was discovered and is read-only until it is adopted: eqd sends "
+                              "it no command (adopt it with `eqctl controllers adopt " +
+                              ctl.name + "` or a discovery.adopt rule)");
+  if (!r.bus.empty()) {
+    auto b = dir.find_bus(r.bus);
+    if (!b)
+      return error_response(r.id, error_code::kUnknownBus, "unknown bus \"" + r.bus + "\"", json{{"buses", dir.buses}});
+    if (*b != info.bus)
+      return error_response(r.id, error_code::kInvalid,
+                            "channel " + info.name + " is on bus " + dir.buses[info.bus] + ", not " + r.bus +
+                                " (a channel's bus is set in the configuration)");
+  }
+  return {};
+}
+
+// The limits an `assign` of channel `idx` asks for: persisted (last used) > config's equalization: entry >
+// what the core holds now, with the options given overriding single fields. With none of those bases, the
+// four bounds are required. The limits, or the refusal line.
+std::variant<core::BufferLimits, std::string> assign_limits(const PersistedState& state, const daemon::RigView& rig,
+                                                            std::size_t idx, const ApiRequest& r) {
+  const std::string& name = rig.directory().channels[idx].name;
+  std::optional<core::BufferLimits> base;
+  // Persisted limits that do not validate (dropped from a bad state entry, or older bounds) are no base.
+  if (auto it = state.channels.find(name); it != state.channels.end() && core::validate(it->second.limits) == nullptr)
+    base = it->second.limits;
+  else if (const auto* b = config_buffer(rig.config(), name))
+    base = b->limits;
+  else if (const auto snap = rig.channel(static_cast<core::ChannelIndex>(idx)); snap.role != core::Role::test)
+    base = snap.limits;
+  if (!base) {
+    std::string missing;
+    json missing_names = json::array();  // for clients that name the fields their own way (eqctl: --max-charge-W)
+    const LimitArgs& a = r.limits;
+    for (auto [field, v] : {std::pair{"max_charge_W", &a.max_charge_W},
+                            {"max_discharge_W", &a.max_discharge_W},
+                            {"v_min_V", &a.v_min_V},
+                            {"v_max_V", &a.v_max_V}})
+      if (!*v) {
+        missing += std::string(missing.empty() ? "" : ", ") + field;
+        missing_names.push_back(field);
+      }
+    if (!missing.empty())
+      return error_response(r.id, error_code::kInvalid,
+                            "no limits known for " + name +
+                                " (not in the configuration's equalization: list and never assigned before): give " +
+                                missing,
+                            json{{"missing", missing_names}});
+  }
+  const core::BufferLimits limits = merge_limits(base.value_or(core::BufferLimits{}), r.limits);
+  if (const char* why = core::validate(limits))
+    return error_response(r.id, error_code::kInvalid, "limits of " + name + ": " + why,
+                          json{{"limits", limits_to_json(limits)}});
+  return limits;
+}
+
 }  // namespace
 
 void ApiServer::Impl::handle_assign(const std::shared_ptr<Session>& s, const ApiRequest& r) {
@@ -699,150 +784,77 @@ void ApiServer::Impl::handle_assign(const std::shared_ptr<Session>& s, const Api
     s->reply(unknown_channel(r.id, dir, r.channel));
     return;
   }
+  if (std::string refusal = assign_refusal(dir, *idx, r); !refusal.empty()) {
+    s->reply(std::move(refusal));
+    return;
+  }
+  std::variant<core::BufferLimits, std::string> resolved = assign_limits(state, rig, *idx, r);
+  if (auto* refusal = std::get_if<std::string>(&resolved)) {
+    s->reply(std::move(*refusal));
+    return;
+  }
   const daemon::ChannelInfo& info = dir.channels[*idx];
-  if (const daemon::ControllerInfo& ctl = dir.controllers[info.controller]; !ctl.commands) {
-    s->reply(error_response(r.id, error_code::kNotCommandable,
-                            "channel " + info.name + " is a test channel: controller " + ctl.name + " uses transport " +
-                                ctl.transport + ", which eqd reads but cannot command, so it cannot be a buffer"));
-    return;
-  }
-  if (const daemon::ControllerInfo& ctl = dir.controllers[info.controller]; ctl.read_only && ctl.bus_unknown) {
-    s->reply(error_response(r.id, error_code::kNotAdopted,
-                            "controller " + ctl.name +
-                                " was discovered and its bus is not known: it is read-only and in "
-                                "no bus's balance until it is (adopt it with `eqctl controllers adopt " +
-                                ctl.name + " --bus BUS` or a discovery.adopt rule with a bus)"));
-    return;
-  } else if (ctl.read_only) {
-    s->reply(error_response(r.id, error_code::kNotAdopted,
-                            "controller " + ctl.name +
-                                " was discovered and is read-only until it is adopted: eqd sends "
-                                "it no command (adopt it with `eqctl controllers adopt " +
-                                ctl.name + "` or a discovery.adopt rule)"));
-    return;
-  }
-  if (!r.bus.empty()) {
-    auto b = dir.find_bus(r.bus);
-    if (!b) {
-      s->reply(
-          error_response(r.id, error_code::kUnknownBus, "unknown bus \"" + r.bus + "\"", json{{"buses", dir.buses}}));
-      return;
-    }
-    if (*b != info.bus) {
-      s->reply(error_response(r.id, error_code::kInvalid,
-                              "channel " + info.name + " is on bus " + dir.buses[info.bus] + ", not " + r.bus +
-                                  " (a channel's bus is set in the configuration)"));
-      return;
-    }
-  }
-  // Limits: persisted (last used) > config's equalization: entry > what the core holds now; the
-  // options given override single fields. With none of those, the four bounds are required.
-  std::optional<core::BufferLimits> base;
-  std::string base_from;
-  // Persisted limits that do not validate (dropped from a bad state entry, or older bounds) are no base.
-  if (auto it = state.channels.find(info.name);
-      it != state.channels.end() && core::validate(it->second.limits) == nullptr) {
-    base = it->second.limits;
-    base_from = "persisted";
-  } else if (const auto* b = config_buffer(rig.config(), info.name)) {
-    base = b->limits;
-    base_from = "config";
-  } else if (const auto snap = rig.channel(*idx); snap.role != core::Role::test) {
-    base = snap.limits;
-    base_from = "current";
-  }
-  if (!base) {
-    std::string missing;
-    json missing_names = json::array();  // for clients that name the fields their own way (eqctl: --max-charge-W)
-    const LimitArgs& a = r.limits;
-    for (auto [name, v] : {std::pair{"max_charge_W", &a.max_charge_W},
-                           {"max_discharge_W", &a.max_discharge_W},
-                           {"v_min_V", &a.v_min_V},
-                           {"v_max_V", &a.v_max_V}})
-      if (!*v) {
-        missing += std::string(missing.empty() ? "" : ", ") + name;
-        missing_names.push_back(name);
-      }
-    if (!missing.empty()) {
-      s->reply(error_response(r.id, error_code::kInvalid,
-                              "no limits known for " + info.name +
-                                  " (not in the configuration's equalization: list and never assigned before): give " +
-                                  missing,
-                              json{{"missing", missing_names}}));
-      return;
-    }
-  }
-  const core::BufferLimits limits = merge_limits(base.value_or(core::BufferLimits{}), r.limits);
-  if (const char* why = core::validate(limits)) {
-    s->reply(error_response(r.id, error_code::kInvalid, "limits of " + info.name + ": " + why,
-                            json{{"limits", limits_to_json(limits)}}));
-    return;
-  }
+  AssignedChannel a;
+  a.id = r.id;
+  a.name = info.name;
+  a.controller = dir.controllers[info.controller].name;
+  a.limits = std::get<core::BufferLimits>(resolved);
   // The limits in force now, for an `already` answer to say what changed (published before this request).
-  std::optional<core::BufferLimits> previous;
-  if (const auto snap = rig.channel(*idx); snap.role != core::Role::test) previous = snap.limits;
+  if (const auto snap = rig.channel(*idx); snap.role != core::Role::test) a.previous = snap.limits;
   core::Request req;
   req.kind = core::RequestKind::assign;
   req.channel = *idx;
-  req.limits = limits;
-  const std::string name = info.name;
-  const std::string controller = dir.controllers[info.controller].name;
-  const std::uint64_t id = r.id;
+  req.limits = a.limits;
   auto replied = std::make_shared<bool>(false);
-  const bool queued =
-      submit(req, [this, s, name, controller, id, limits, previous, replied](std::optional<core::ResponseStatus> st) {
-        auto answer = [&](std::string text) {
-          if (!*replied && !stopping) s->reply(std::move(text));
-          *replied = true;
-        };
-        if (!st) {
-          answer(error_response(id, error_code::kTimeout, timeout_message(opts.response_timeout)));
-          *replied = true;
-          return;
-        }
-        using core::ResponseStatus;
-        switch (*st) {
-          case ResponseStatus::ok:
-          case ResponseStatus::pending:
-          case ResponseStatus::already: {
-            state.channels[name] = PersistedChannel{true, limits};
-            const std::string err = persist();
-            const bool unchanged = previous && limits_to_json(*previous) == limits_to_json(limits);
-            std::string msg = *st == ResponseStatus::ok
-                                  ? name + " assigned: it enters equalization mode and follows eqd's setpoint"
-                              : *st == ResponseStatus::pending ? name + " assigned, pending: controller " + controller +
-                                                                     " is unreachable now; the channel is taken into "
-                                                                     "equalization when it comes back"
-                              : unchanged ? name + " was already assigned with these limits; nothing changed"
-                                          : name + " was already assigned; limits updated";
-            spdlog::info("control API: {}", msg);
-            json res{{"channel", name},
-                     {"status", *st == ResponseStatus::ok        ? "assigned"
-                                : *st == ResponseStatus::pending ? "pending"
-                                                                 : "already"},
-                     {"message", msg},
-                     {"limits", limits_to_json(limits)},
-                     {"persisted", err.empty()}};
-            if (*st == ResponseStatus::already && previous) res["previous_limits"] = limits_to_json(*previous);
-            if (!err.empty()) res["warning"] = "not persisted: " + err;
-            answer(ok_response(id, res));
-            return;
-          }
-          case ResponseStatus::refused_running:
-            answer(error_response(
-                id, error_code::kRefusedRunning,
-                name + " is running a test; eqd does not take over a running channel (stop its test first)"));
-            return;
-          case ResponseStatus::refused_fault:
-            answer(error_response(id, error_code::kRefusedFault,
-                                  name + " is in fault; clear the fault at the cycler before assigning it"));
-            return;
-          case ResponseStatus::refused_invalid:
-            answer(error_response(id, error_code::kInvalid, name + ": the control core refused the limits"));
-            return;
-        }
-      });
+  // A late response (after the client's timeout) is still persisted, but answers nobody.
+  const bool queued = submit(req, [this, s, a, replied](std::optional<core::ResponseStatus> st) {
+    std::string text =
+        st ? assign_answer(a, *st) : error_response(a.id, error_code::kTimeout, timeout_message(opts.response_timeout));
+    if (!*replied && !stopping) s->reply(std::move(text));
+    *replied = true;
+  });
   if (!queued) s->reply(error_response(r.id, error_code::kBusy, "eqd's request queue is full; try again"));
+}
+
+std::string ApiServer::Impl::assign_answer(const AssignedChannel& a, core::ResponseStatus st) {
+  using core::ResponseStatus;
+  switch (st) {
+    case ResponseStatus::ok:
+    case ResponseStatus::pending:
+    case ResponseStatus::already: {
+      state.channels[a.name] = PersistedChannel{true, a.limits};
+      const std::string err = persist();
+      const bool unchanged = a.previous && limits_to_json(*a.previous) == limits_to_json(a.limits);
+      std::string msg = st == ResponseStatus::ok
+                            ? a.name + " assigned: it enters equalization mode and follows eqd's setpoint"
+                        : st == ResponseStatus::pending ? a.name + " assigned, pending: controller " + a.controller +
+                                                              " is unreachable now; the channel is taken into "
+                                                              "equalization when it comes back"
+                        : unchanged ? a.name + " was already assigned with these limits; nothing changed"
+                                    : a.name + " was already assigned; limits updated";
+      spdlog::info("control API: {}", msg);
+      json res{{"channel", a.name},
+               {"status", st == ResponseStatus::ok        ? "assigned"
+                          : st == ResponseStatus::pending ? "pending"
+                                                          : "already"},
+               {"message", msg},
+               {"limits", limits_to_json(a.limits)},
+               {"persisted", err.empty()}};
+      if (st == ResponseStatus::already && a.previous) res["previous_limits"] = limits_to_json(*a.previous);
+      if (!err.empty()) res["warning"] = "not persisted: " + err;
+      return ok_response(a.id, res);
+    }
+    case ResponseStatus::refused_running:
+      return error_response(
+          a.id, error_code::kRefusedRunning,
+          a.name + " is running a test; eqd does not take over a running channel (stop its test first)");
+    case ResponseStatus::refused_fault:
+      return error_response(a.id, error_code::kRefusedFault,
+                            a.name + " is in fault; clear the fault at the cycler before assigning it");
+    case ResponseStatus::refused_invalid:
+      return error_response(a.id, error_code::kInvalid, a.name + ": the control core refused the limits");
+  }
+  return error_response(a.id, error_code::kInvalid, a.name + ": " + core::to_string(st));  // not reached: all handled
 }
 
 void ApiServer::Impl::handle_release(const std::shared_ptr<Session>& s, const ApiRequest& r) {
