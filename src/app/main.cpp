@@ -11,6 +11,8 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 #include <pthread.h>
 
 #include "eqd/app/app.hpp"
@@ -96,40 +98,58 @@ bool discovery_tick(eqd::discovery::DiscoveryManager& d, eqd::app::App& app) {
   return await_cycling(app);
 }
 
-int run(int argc, char** argv) {
-  CLI::App app{"eqd: power-equalization daemon for battery cycler rigs"};
+// The command line (docs/man/eqd.8): what to load, what to do with it.
+struct Options {
   std::string config_path = eqd::config::kDefaultConfigPath;
   std::string check_path;
   std::vector<std::string> overrides;
   std::string log_level;
   std::string restore_path;
   bool version = false;
-  app.add_option("-c,--config", config_path, "configuration file")->capture_default_str();
-  app.add_option("--check-config", check_path, "validate FILE and exit (0 valid, 2 invalid)");
-  app.add_option("--set", overrides, "override a config key: KEY.PATH=VALUE (repeatable)");
-  app.add_option("--log-level", log_level, "trace|debug|info|warn|error (overrides log_level)");
-  app.add_option("--restore", restore_path,
+};
+
+// Parses the command line into `o`; an exit status when eqd is done already (--help, --version, a
+// bad option), else nullopt.
+std::optional<int> parse_options(int argc, char** argv, Options& o) {
+  CLI::App app{"eqd: power-equalization daemon for battery cycler rigs"};
+  app.add_option("-c,--config", o.config_path, "configuration file")->capture_default_str();
+  app.add_option("--check-config", o.check_path, "validate FILE and exit (0 valid, 2 invalid)");
+  app.add_option("--set", o.overrides, "override a config key: KEY.PATH=VALUE (repeatable)");
+  app.add_option("--log-level", o.log_level, "trace|debug|info|warn|error (overrides log_level)");
+  app.add_option("--restore", o.restore_path,
                  "restore a backup archive (eqctl backup) into this stopped installation and exit (0 restored, 1 "
                  "refused)");
-  app.add_flag("--version", version, "print the version and exit");
+  app.add_flag("--version", o.version, "print the version and exit");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     return rc == 0 ? kExitOk : kExitConfig;
   }
-  if (version) {
+  if (o.version) {
     std::printf("eqd %s\n", EQD_VERSION);
     return kExitOk;
   }
+  return std::nullopt;
+}
 
-  const bool check_only = !check_path.empty();
-  eqd::config::Config cfg;
+// The file at `path` with the command line's --set overrides and --log-level: at start and on every
+// SIGHUP reload alike. Throws what load_config and apply_overrides throw.
+eqd::config::Config load_with_options(const std::string& path, const Options& o) {
+  eqd::config::Config cfg = eqd::config::load_config(path);
+  eqd::config::apply_overrides(cfg, o.overrides);
+  if (!o.log_level.empty()) cfg.log_level = o.log_level;
+  return cfg;
+}
+
+// Loads the configuration into `cfg` and plans the rig from it; with --check-config or --restore that
+// is the whole run. An exit status when eqd is done (checked, restored, or an invalid configuration),
+// else nullopt: serve `cfg`.
+std::optional<int> load_startup_config(const Options& o, eqd::config::Config& cfg) {
+  const bool check_only = !o.check_path.empty();
   try {
-    cfg = eqd::config::load_config(check_only ? check_path : config_path);
-    eqd::config::apply_overrides(cfg, overrides);
-    if (!log_level.empty()) cfg.log_level = log_level;
-    if (!restore_path.empty() && !check_only) return eqd::app::run_restore(cfg, restore_path);
+    cfg = load_with_options(check_only ? o.check_path : o.config_path, o);
+    if (!o.restore_path.empty() && !check_only) return eqd::app::run_restore(cfg, o.restore_path);
     // Building the rig checks what only the assembled parts can (e.g. a register map against its use).
     eqd::daemon::RigPlan plan = eqd::daemon::plan_rig(cfg);
     if (check_only) {
@@ -144,15 +164,15 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "eqd: %s\n", e.what());
     return kExitConfig;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "eqd: %s: %s\n", check_only ? check_path.c_str() : config_path.c_str(), e.what());
+    std::fprintf(stderr, "eqd: %s: %s\n", check_only ? o.check_path.c_str() : o.config_path.c_str(), e.what());
     return kExitConfig;
   }
+  return std::nullopt;
+}
 
-  // The journal (with CONTROLLER=/CHANNEL=/BUS= fields) when systemd connected stderr to it.
-  eqd::daemon::logging::init(cfg.log_level);
-
-  // Block the signals in every thread (threads inherit the mask) and take them with sigwait() here,
-  // so no handler ever runs on the control thread.
+// Blocks the signals eqd handles in every thread (threads inherit the mask), so that the main thread
+// takes them with sigtimedwait and no handler ever runs on the control thread. Returns the set.
+sigset_t block_signals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
@@ -160,6 +180,54 @@ int run(int argc, char** argv) {
   sigaddset(&signals, SIGHUP);
   sigaddset(&signals, SIGUSR1);  // discovery: an mDNS event or adopt/forget is waiting
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
+// How long the main loop may sleep: a tick, or less when a discovery debounce ends before it (then
+// wake up for it rather than up to a tick late).
+timespec next_wait(const timespec& tick, const eqd::discovery::DiscoveryManager* discovery) {
+  timespec wait = tick;
+  if (const auto due = discovery ? discovery->due() : std::nullopt) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(*due - std::chrono::steady_clock::now());
+    const auto tick_ms = std::chrono::milliseconds(tick.tv_sec * 1000 + tick.tv_nsec / 1'000'000);
+    if (left < tick_ms) wait = to_timespec(std::max(left, std::chrono::milliseconds(1)));
+  }
+  return wait;
+}
+
+// SIGHUP (main thread): parse and validate the file again (with the same --set overrides); an invalid
+// one is refused with its error and the running configuration stays. Audited either way. False if the
+// control thread does not cycle afterwards.
+bool reload(eqd::app::App& app, const Options& o, eqd::discovery::DiscoveryManager* discovery,
+            eqd::app::Notifier& notifier, const siginfo_t& info) {
+  spdlog::info("SIGHUP: reloading {}", o.config_path);
+  notifier.reloading("reloading " + o.config_path);
+  const nlohmann::json before = app.rig_summary();
+  std::string refused = "refused: see the log";
+  bool reloaded = false;
+  try {
+    eqd::config::Config next = load_with_options(o.config_path, o);
+    if (discovery) next = discovery->set_base(next);  // keep the discovered and cached controllers
+    reloaded = app.reload(next);
+    if (reloaded) eqd::daemon::logging::set_level(next.log_level);
+    if (discovery) discovery->applied(app.config());
+  } catch (const std::exception& e) {
+    spdlog::error("reload refused: {}; keeping the running configuration", e.what());
+    refused = std::string("refused: ") + e.what();
+  }
+  app.audit_event("reload", sender_of(info), reloaded, reloaded ? "configuration reloaded" : refused, before,
+                  reloaded ? app.rig_summary() : nlohmann::json(nullptr));
+  if (!await_cycling(app)) return false;
+  notifier.ready(eqd::app::status_line(app));
+  return true;
+}
+
+// Runs the daemon on `cfg` until SIGTERM or SIGINT (main thread): discovery, the App, then the loop
+// that feeds the watchdog, reports status, ticks discovery and takes the signals.
+int serve(const Options& o, const eqd::config::Config& cfg) {
+  // The journal (with CONTROLLER=/CHANNEL=/BUS= fields) when systemd connected stderr to it.
+  eqd::daemon::logging::init(cfg.log_level);
+  const sigset_t signals = block_signals();
 
   eqd::app::Notifier notifier;
   eqd::app::WatchdogGate watchdog_gate;
@@ -194,13 +262,7 @@ int run(int argc, char** argv) {
   const timespec tick = to_timespec(eqd::app::tick_interval(notifier.watchdog_interval(), kMaxTick));
   auto next_status = std::chrono::steady_clock::now() + kStatusPeriod;
   for (;;) {
-    timespec wait = tick;
-    if (const auto due = discovery ? discovery->due() : std::nullopt) {
-      // A discovery debounce ends before the next tick: wake up for it rather than up to a tick late.
-      const auto left = std::chrono::ceil<std::chrono::milliseconds>(*due - std::chrono::steady_clock::now());
-      const auto tick_ms = std::chrono::milliseconds(tick.tv_sec * 1000 + tick.tv_nsec / 1'000'000);
-      if (left < tick_ms) wait = to_timespec(std::max(left, std::chrono::milliseconds(1)));
-    }
+    const timespec wait = next_wait(tick, discovery.get());
     siginfo_t info{};
     const int sig = sigtimedwait(&signals, &info, &wait);
     if (watchdog_gate.should_feed(&app_state.daemon().loop(), app_state.daemon().loop().cycles())) notifier.watchdog();
@@ -216,29 +278,7 @@ int run(int argc, char** argv) {
       continue;  // EAGAIN (tick) or EINTR
     }
     if (sig == SIGHUP) {
-      // Reload: parse and validate the file again (with the same --set overrides); an invalid one is
-      // refused with its error and the running configuration stays.
-      spdlog::info("SIGHUP: reloading {}", config_path);
-      notifier.reloading("reloading " + config_path);
-      const nlohmann::json before = app_state.rig_summary();
-      std::string refused = "refused: see the log";
-      bool reloaded = false;
-      try {
-        eqd::config::Config next = eqd::config::load_config(config_path);
-        eqd::config::apply_overrides(next, overrides);
-        if (!log_level.empty()) next.log_level = log_level;
-        if (discovery) next = discovery->set_base(next);  // keep the discovered and cached controllers
-        reloaded = app_state.reload(next);
-        if (reloaded) eqd::daemon::logging::set_level(next.log_level);
-        if (discovery) discovery->applied(app_state.config());
-      } catch (const std::exception& e) {
-        spdlog::error("reload refused: {}; keeping the running configuration", e.what());
-        refused = std::string("refused: ") + e.what();
-      }
-      app_state.audit_event("reload", sender_of(info), reloaded, reloaded ? "configuration reloaded" : refused, before,
-                            reloaded ? app_state.rig_summary() : nlohmann::json(nullptr));
-      if (!await_cycling(app_state)) return kExitFailure;
-      notifier.ready(eqd::app::status_line(app_state));
+      if (!reload(app_state, o, discovery.get(), notifier, info)) return kExitFailure;
       continue;
     }
     spdlog::info("{} received", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -249,6 +289,14 @@ int run(int argc, char** argv) {
   app_state.stop();
   if (discovery) discovery->stop();
   return kExitOk;
+}
+
+int run(int argc, char** argv) {
+  Options o;
+  if (const std::optional<int> rc = parse_options(argc, argv, o)) return *rc;
+  eqd::config::Config cfg;
+  if (const std::optional<int> rc = load_startup_config(o, cfg)) return *rc;
+  return serve(o, cfg);
 }
 
 }  // namespace

@@ -264,69 +264,86 @@ int report_parse_error(CLI::App& app, const CLI::ParseError& e) {
   return kExitUsage;
 }
 
-int run(int argc, char** argv) {
-  CLI::App app{"eqctl: inspect and command eqd, the power-equalization daemon", "eqctl"};
-  app.require_subcommand(1);
-  // Global options are accepted anywhere on the line: a subcommand passes what it does not know to
-  // its parent (fallthrough is inherited by the subcommands added below).
-  app.fallthrough();
-  app.set_version_flag("--version", std::string("eqctl ") + EQD_VERSION, "print eqctl's version and exit");
-  std::string socket = std::getenv("EQD_SOCKET") ? std::getenv("EQD_SOCKET") : kDefaultSocket;
+// What eqctl's command line asks for: the global options, each subcommand and the values of its
+// options. CLI11 writes into these while it parses, so they must outlive the parse (main thread only).
+struct Args {
+  static constexpr std::size_t kLimits = std::size(eqd::control::kLimitFields);
+  std::string socket;
   bool as_json = false;
-  app.add_option("--socket", socket, "eqd's control socket (env EQD_SOCKET)")->capture_default_str();
-  app.add_flag("--json", as_json, "print the daemon's JSON result (for scripts)");
-
-  auto* status = app.add_subcommand("status", "per bus: net, free and equalization power, energy, counts by health");
-  auto* channels = app.add_subcommand("channels", "one row per channel: role, state, V, A, W, setpoint, age, window");
+  CLI::App* status = nullptr;
+  CLI::App* channels = nullptr;
   std::string ch_bus, ch_role;
-  channels->add_option("--bus", ch_bus, "only channels of bus B");
-  channels->add_option("--role", ch_role, "eq (equalization channels) or test")->check(CLI::IsMember({"eq", "test"}));
-  auto* controllers =
-      app.add_subcommand("controllers", "endpoint, transport, source, adoption, link state, poll rate, last error");
-  controllers->require_subcommand(0, 1);
-  auto* adopt =
-      controllers->add_subcommand("adopt", "let eqd command discovered controller NAME (it is read-only until then)");
-  std::string adopt_name;
-  adopt->add_option("name", adopt_name, "controller name, as `eqctl controllers` shows it")->required();
-  std::string adopt_bus;
-  adopt->add_option("--bus", adopt_bus,
-                    "the bus its channels are on (default: the bus it announces); needed when its bus is unknown");
-  auto* forget =
-      controllers->add_subcommand("forget", "remove controller NAME from the connection cache (and its adoption)");
+  CLI::App* controllers = nullptr;
+  CLI::App* adopt = nullptr;
+  std::string adopt_name, adopt_bus;
+  CLI::App* forget = nullptr;
   std::string forget_name;
-  forget->add_option("name", forget_name, "controller name, as `eqctl controllers` shows it")->required();
-  auto* watch = app.add_subcommand("watch", "live view of status and equalization channels (Ctrl-C exits)");
+  CLI::App* watch = nullptr;
   double interval_s = 1.0;
   std::string watch_bus;
-  watch->add_option("-n,--interval", interval_s, "refresh period, s")
-      ->check(CLI::Range(0.1, 3600.0))
-      ->capture_default_str();
-  watch->add_option("--bus", watch_bus, "only equalization channels of bus B");
-
-  auto* assign = app.add_subcommand("assign", "put CONTROLLER/CHANNEL into equalization mode");
+  CLI::App* assign = nullptr;
   std::string as_channel, as_bus;
-  assign->add_option("channel", as_channel, "channel name, e.g. cab1/3")->required();
-  assign->add_option("--bus", as_bus, "check that the channel is on bus B");
-  // One option per limit of the protocol's table (control::kLimitFields).
-  constexpr std::size_t kLimits = std::size(eqd::control::kLimitFields);
   double lim[kLimits] = {};
   CLI::Option* lim_opt[kLimits] = {};
-  for (std::size_t i = 0; i < kLimits; ++i)
-    lim_opt[i] = assign->add_option(eqd::control::kLimitFields[i].flag, lim[i], eqd::control::kLimitFields[i].help);
-  assign->footer(
+  CLI::App* release = nullptr;
+  std::string rel_channel;
+  CLI::App* set = nullptr;
+  std::string set_bus;
+  std::vector<std::string> set_args;
+  CLI::App* audit = nullptr;
+  AuditArgs audit_args;
+  CLI::App* report = nullptr;
+  ReportArgs report_args;
+  CLI::Option* capacity_opt = nullptr;
+  CLI::App* backup = nullptr;
+  std::string backup_file;
+};
+
+// The subcommands that read: status, channels, controllers (with adopt and forget), watch.
+void add_reading_commands(CLI::App& app, Args& a) {
+  a.status = app.add_subcommand("status", "per bus: net, free and equalization power, energy, counts by health");
+  a.channels = app.add_subcommand("channels", "one row per channel: role, state, V, A, W, setpoint, age, window");
+  a.channels->add_option("--bus", a.ch_bus, "only channels of bus B");
+  a.channels->add_option("--role", a.ch_role, "eq (equalization channels) or test")
+      ->check(CLI::IsMember({"eq", "test"}));
+  a.controllers =
+      app.add_subcommand("controllers", "endpoint, transport, source, adoption, link state, poll rate, last error");
+  a.controllers->require_subcommand(0, 1);
+  a.adopt =
+      a.controllers->add_subcommand("adopt", "let eqd command discovered controller NAME (it is read-only until then)");
+  a.adopt->add_option("name", a.adopt_name, "controller name, as `eqctl controllers` shows it")->required();
+  a.adopt->add_option("--bus", a.adopt_bus,
+                      "the bus its channels are on (default: the bus it announces); needed when its bus is unknown");
+  a.forget =
+      a.controllers->add_subcommand("forget", "remove controller NAME from the connection cache (and its adoption)");
+  a.forget->add_option("name", a.forget_name, "controller name, as `eqctl controllers` shows it")->required();
+  a.watch = app.add_subcommand("watch", "live view of status and equalization channels (Ctrl-C exits)");
+  a.watch->add_option("-n,--interval", a.interval_s, "refresh period, s")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  a.watch->add_option("--bus", a.watch_bus, "only equalization channels of bus B");
+}
+
+// The subcommands that change what eqd does: assign, release, set.
+void add_change_commands(CLI::App& app, Args& a) {
+  a.assign = app.add_subcommand("assign", "put CONTROLLER/CHANNEL into equalization mode");
+  a.assign->add_option("channel", a.as_channel, "channel name, e.g. cab1/3")->required();
+  a.assign->add_option("--bus", a.as_bus, "check that the channel is on bus B");
+  // One option per limit of the protocol's table (control::kLimitFields).
+  for (std::size_t i = 0; i < Args::kLimits; ++i)
+    a.lim_opt[i] =
+        a.assign->add_option(eqd::control::kLimitFields[i].flag, a.lim[i], eqd::control::kLimitFields[i].help);
+  a.assign->footer(
       "Limits not given (--efficiency too) are the channel's persisted limits (its last assignment), else its config "
       "equalization: entry; without either, --max-charge-W, --max-discharge-W, --v-min-V and --v-max-V are required "
       "(--efficiency is then 1 unless given).");
 
-  auto* release = app.add_subcommand("release", "send stop to CONTROLLER/CHANNEL: it leaves equalization mode");
-  std::string rel_channel;
-  release->add_option("channel", rel_channel, "channel name, e.g. cab1/3")->required();
+  a.release = app.add_subcommand("release", "send stop to CONTROLLER/CHANNEL: it leaves equalization mode");
+  a.release->add_option("channel", a.rel_channel, "channel name, e.g. cab1/3")->required();
 
-  auto* set = app.add_subcommand("set", "change bus parameters at run time: " + eqd::control::settable_list());
-  std::string set_bus;
-  std::vector<std::string> set_args;
-  set->add_option("--bus", set_bus, "bus to change")->required();
-  set->add_option("params", set_args, "NAME=VALUE, NAME one of the parameters below")->required();
+  a.set = app.add_subcommand("set", "change bus parameters at run time: " + eqd::control::settable_list());
+  a.set->add_option("--bus", a.set_bus, "bus to change")->required();
+  a.set->add_option("params", a.set_args, "NAME=VALUE, NAME one of the parameters below")->required();
   {
     // The run-time parameter table (core::kRuntimeParams) says what each is.
     std::string about = "Parameters:";
@@ -335,51 +352,138 @@ int run(int argc, char** argv) {
                (r.choice != nullptr ? " (" + eqd::control::choice_names(r) + ")"
                                     : (r.flag ? " (true/false)" : std::string(" (") + r.unit + ")")) +
                ": " + r.help;
-    set->footer(about);
+    a.set->footer(about);
   }
+}
 
-  auto* audit =
-      app.add_subcommand("audit", "who changed what: the audit log of change requests, starts, stops, reloads");
-  AuditArgs audit_args;
-  audit->add_option("--since", audit_args.since,
-                    "only records since a duration ago (24h, 30m, 7d) or a UTC time (ISO-8601)");
-  audit->add_option("--user", audit_args.user, "only records of user NAME");
-  audit->add_option("--channel", audit_args.channel, "only records of channel X (assign, release)");
-  audit->add_option("--limit", audit_args.limit, "at most N records, the newest")
+// The subcommands of the history: audit, report, backup.
+void add_history_commands(CLI::App& app, Args& a) {
+  a.audit = app.add_subcommand("audit", "who changed what: the audit log of change requests, starts, stops, reloads");
+  a.audit->add_option("--since", a.audit_args.since,
+                      "only records since a duration ago (24h, 30m, 7d) or a UTC time (ISO-8601)");
+  a.audit->add_option("--user", a.audit_args.user, "only records of user NAME");
+  a.audit->add_option("--channel", a.audit_args.channel, "only records of channel X (assign, release)");
+  a.audit->add_option("--limit", a.audit_args.limit, "at most N records, the newest")
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
-  audit->footer("Times are UTC. With --json: one JSON object per record and line, oldest first.");
+  a.audit->footer("Times are UTC. With --json: one JSON object per record and line, oldest first.");
 
-  auto* report = app.add_subcommand(
+  a.report = app.add_subcommand(
       "report", "grid energy saved by equalization per period and bus: kWh, %, peak import, buffer use, money");
-  ReportArgs report_args;
-  report->add_option("--from", report_args.from,
-                     "start, local date or time (2026-12-01, 2026-12-01T08:00); default: midnight 7 days ago");
-  report->add_option("--to", report_args.to, "end (exclusive), local date or time; default: now");
-  report->add_option("--by", report_args.by, "period: hour, day, week (from Monday) or month")
+  a.report->add_option("--from", a.report_args.from,
+                       "start, local date or time (2026-12-01, 2026-12-01T08:00); default: midnight 7 days ago");
+  a.report->add_option("--to", a.report_args.to, "end (exclusive), local date or time; default: now");
+  a.report->add_option("--by", a.report_args.by, "period: hour, day, week (from Monday) or month")
       ->check(CLI::IsMember({"hour", "day", "week", "month"}))
       ->capture_default_str();
-  report->add_option("--bus", report_args.bus, "only bus B");
-  report->add_option("--tariff", report_args.tariff,
-                     "tariff file (YAML): energy price by time of day and weekday, demand price per kW of peak");
-  report->add_option("--format", report_args.format, "table, csv, json or html (one self-contained file)")
+  a.report->add_option("--bus", a.report_args.bus, "only bus B");
+  a.report->add_option("--tariff", a.report_args.tariff,
+                       "tariff file (YAML): energy price by time of day and weekday, demand price per kW of peak");
+  a.report->add_option("--format", a.report_args.format, "table, csv, json or html (one self-contained file)")
       ->check(CLI::IsMember({"table", "csv", "json", "html"}))
       ->capture_default_str();
-  auto* capacity_opt = report
-                           ->add_option("--buffer-capacity-kWh", report_args.capacity_kWh,
-                                        "nominal energy of one buffer battery, kWh: gives equivalent full cycles")
-                           ->check(CLI::PositiveNumber);
-  report->footer(
+  a.capacity_opt = a.report
+                       ->add_option("--buffer-capacity-kWh", a.report_args.capacity_kWh,
+                                    "nominal energy of one buffer battery, kWh: gives equivalent full cycles")
+                       ->check(CLI::PositiveNumber);
+  a.report->footer(
       "Periods follow the local calendar of this machine (TZ), across DST changes: a day is midnight to midnight, "
       "23 or 25 hours long when the clocks change. The saving is the grid exchange (import + export) without "
       "equalization minus with it.");
 
-  auto* backup = app.add_subcommand(
+  a.backup = app.add_subcommand(
       "backup", "write an archive of eqd's history database, state, connection cache and configuration to FILE");
-  std::string backup_file;
-  backup->add_option("FILE", backup_file, "the archive to write (tar; created 0600, replaced atomically)")->required();
-  backup->footer("Needs the admin role. Restore with `eqd --restore FILE` while eqd is stopped.");
+  a.backup->add_option("FILE", a.backup_file, "the archive to write (tar; created 0600, replaced atomically)")
+      ->required();
+  a.backup->footer("Needs the admin role. Restore with `eqd --restore FILE` while eqd is stopped.");
+}
 
+// Runs the subcommand that was parsed into `a`; its exit status.
+int dispatch(Args& a) {
+  try {
+    if (*a.watch) return run_watch(a.socket, a.interval_s, a.watch_bus);
+    ApiRequest r;
+    if (*a.set) {
+      r.command = Command::set;
+      r.bus = a.set_bus;
+      for (const std::string& arg : a.set_args) {
+        std::string why;
+        if (!parse_assignment(arg, r, why)) {
+          std::fprintf(stderr, "eqctl: set: %s\n", why.c_str());
+          return kExitUsage;
+        }
+      }
+    }
+    Client client(a.socket, kTimeoutMs);
+    if (*a.status) {
+      r.command = Command::status;
+      return run_reading(client, r, a.as_json, eqd::cli::render_status);
+    }
+    if (*a.channels) {
+      r.command = Command::channels;
+      r.bus = a.ch_bus;
+      r.role = a.ch_role == "eq"     ? eqd::control::RoleFilter::eq
+               : a.ch_role == "test" ? eqd::control::RoleFilter::test
+                                     : eqd::control::RoleFilter::any;
+      return run_reading(client, r, a.as_json, eqd::cli::render_channels);
+    }
+    if (*a.adopt) {
+      r.command = Command::adopt;
+      r.controller = a.adopt_name;
+      r.bus = a.adopt_bus;
+      return run_change(client, r, a.as_json);
+    }
+    if (*a.forget) {
+      r.command = Command::forget;
+      r.controller = a.forget_name;
+      return run_change(client, r, a.as_json);
+    }
+    if (*a.controllers) {
+      r.command = Command::controllers;
+      return run_reading(client, r, a.as_json, eqd::cli::render_controllers);
+    }
+    if (*a.assign) {
+      r.command = Command::assign;
+      r.channel = a.as_channel;
+      r.bus = a.as_bus;
+      for (std::size_t i = 0; i < Args::kLimits; ++i)
+        if (a.lim_opt[i]->count()) r.limits.*eqd::control::kLimitFields[i].arg = a.lim[i];
+      return run_change(client, r, a.as_json);
+    }
+    if (*a.release) {
+      r.command = Command::release;
+      r.channel = a.rel_channel;
+      return run_change(client, r, a.as_json);
+    }
+    if (*a.set) return run_change(client, r, a.as_json, a.set_args);
+    if (*a.audit) return run_audit(client, a.audit_args, a.as_json);
+    if (*a.report) {
+      a.report_args.capacity_given = a.capacity_opt->count() > 0;
+      return run_report(client, a.report_args, a.as_json);
+    }
+    if (*a.backup) return run_backup(client, a.backup_file, a.as_json);
+  } catch (const UnreachableError& e) {
+    if (a.as_json) print_unreachable_json(e.what());  // scripts reading stdout see why, as with a refusal
+    std::fprintf(stderr, "eqctl: %s\n", e.what());
+    return kExitUnreachable;
+  }
+  return kExitUsage;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"eqctl: inspect and command eqd, the power-equalization daemon", "eqctl"};
+  app.require_subcommand(1);
+  // Global options are accepted anywhere on the line: a subcommand passes what it does not know to
+  // its parent (fallthrough is inherited by the subcommands added below).
+  app.fallthrough();
+  app.set_version_flag("--version", std::string("eqctl ") + EQD_VERSION, "print eqctl's version and exit");
+  Args a;
+  a.socket = std::getenv("EQD_SOCKET") ? std::getenv("EQD_SOCKET") : kDefaultSocket;
+  app.add_option("--socket", a.socket, "eqd's control socket (env EQD_SOCKET)")->capture_default_str();
+  app.add_flag("--json", a.as_json, "print the daemon's JSON result (for scripts)");
+  add_reading_commands(app, a);
+  add_change_commands(app, a);
+  add_history_commands(app, a);
   app.footer(
       "--socket, --json and --version may come anywhere on the line.\n"
       "Exit codes: 0 ok, 1 refused by eqd, 2 usage error, 3 eqd unreachable.");
@@ -388,75 +492,7 @@ int run(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return report_parse_error(app, e);
   }
-
-  try {
-    if (*watch) return run_watch(socket, interval_s, watch_bus);
-    ApiRequest r;
-    if (*set) {
-      r.command = Command::set;
-      r.bus = set_bus;
-      for (const std::string& a : set_args) {
-        std::string why;
-        if (!parse_assignment(a, r, why)) {
-          std::fprintf(stderr, "eqctl: set: %s\n", why.c_str());
-          return kExitUsage;
-        }
-      }
-    }
-    Client client(socket, kTimeoutMs);
-    if (*status) {
-      r.command = Command::status;
-      return run_reading(client, r, as_json, eqd::cli::render_status);
-    }
-    if (*channels) {
-      r.command = Command::channels;
-      r.bus = ch_bus;
-      r.role = ch_role == "eq"     ? eqd::control::RoleFilter::eq
-               : ch_role == "test" ? eqd::control::RoleFilter::test
-                                   : eqd::control::RoleFilter::any;
-      return run_reading(client, r, as_json, eqd::cli::render_channels);
-    }
-    if (*adopt) {
-      r.command = Command::adopt;
-      r.controller = adopt_name;
-      r.bus = adopt_bus;
-      return run_change(client, r, as_json);
-    }
-    if (*forget) {
-      r.command = Command::forget;
-      r.controller = forget_name;
-      return run_change(client, r, as_json);
-    }
-    if (*controllers) {
-      r.command = Command::controllers;
-      return run_reading(client, r, as_json, eqd::cli::render_controllers);
-    }
-    if (*assign) {
-      r.command = Command::assign;
-      r.channel = as_channel;
-      r.bus = as_bus;
-      for (std::size_t i = 0; i < kLimits; ++i)
-        if (lim_opt[i]->count()) r.limits.*eqd::control::kLimitFields[i].arg = lim[i];
-      return run_change(client, r, as_json);
-    }
-    if (*release) {
-      r.command = Command::release;
-      r.channel = rel_channel;
-      return run_change(client, r, as_json);
-    }
-    if (*set) return run_change(client, r, as_json, set_args);
-    if (*audit) return run_audit(client, audit_args, as_json);
-    if (*report) {
-      report_args.capacity_given = capacity_opt->count() > 0;
-      return run_report(client, report_args, as_json);
-    }
-    if (*backup) return run_backup(client, backup_file, as_json);
-  } catch (const UnreachableError& e) {
-    if (as_json) print_unreachable_json(e.what());  // scripts reading stdout see why, as with a refusal
-    std::fprintf(stderr, "eqctl: %s\n", e.what());
-    return kExitUnreachable;
-  }
-  return kExitUsage;
+  return dispatch(a);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <set>
 #include <stdexcept>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace eqd::control {
@@ -29,19 +30,6 @@ std::string choice_names(const core::RuntimeParam& r) {
 namespace {
 
 using nlohmann::json;
-
-struct CommandName {
-  const char* name;
-  Command command;
-};
-constexpr CommandName kCommands[] = {
-    {"hello", Command::hello},       {"status", Command::status},
-    {"channels", Command::channels}, {"controllers", Command::controllers},
-    {"assign", Command::assign},     {"release", Command::release},
-    {"set", Command::set},           {"adopt", Command::adopt},
-    {"forget", Command::forget},     {"audit", Command::audit},
-    {"report", Command::report},     {"backup", Command::backup},
-};
 
 // Latest report edge accepted: year 9999 (a bound, so that ms arithmetic on it cannot overflow).
 constexpr std::int64_t kMaxEdge_s = 253'402'300'799;
@@ -184,6 +172,150 @@ std::string read_report(const json& j, ApiRequest& r) {
   return {};
 }
 
+// Commands without fields (for backup the daemon decides what goes in: backup.hpp).
+std::string read_no_args(const json& /*j*/, ApiRequest& /*r*/) { return {}; }
+
+// `channels`: bus and role (eq, test or any), both optional.
+std::string read_channels_args(const json& j, ApiRequest& r) {
+  std::string err = read_name(j, "bus", r.bus, false);
+  if (!err.empty()) return err;
+  auto it = j.find("role");
+  if (it == j.end()) return {};
+  if (!it->is_string()) return "field \"role\" must be a string: eq or test";
+  const auto& role = it->get_ref<const std::string&>();
+  if (role == "eq")
+    r.role = RoleFilter::eq;
+  else if (role == "test")
+    r.role = RoleFilter::test;
+  else if (role == "any")
+    r.role = RoleFilter::any;
+  else
+    return "field \"role\" must be eq, test or any";
+  return {};
+}
+
+// `assign`'s limits: an object of known limit names, each a finite number.
+std::string read_limits(const json& limits, LimitArgs& out) {
+  if (!limits.is_object()) return "field \"limits\" must be an object";
+  for (const auto& [key, value] : limits.items()) {
+    bool ok = false;
+    for (const LimitField& f : kLimitFields) ok = ok || key == f.name;
+    if (!ok) return "unknown limit \"" + key.substr(0, 40) + "\" (known: " + limit_names_list() + ")";
+    (void)value;
+  }
+  for (const LimitField& f : kLimitFields) {
+    const std::string err = read_number(limits, std::string(f.name), out.*f.arg);
+    if (!err.empty()) return "limits: " + err;
+  }
+  return {};
+}
+
+// `assign`: channel (required), bus and limits (optional).
+std::string read_assign_args(const json& j, ApiRequest& r) {
+  std::string err = read_name(j, "channel", r.channel, true);
+  if (err.empty()) err = read_name(j, "bus", r.bus, false);
+  if (!err.empty()) return err;
+  auto it = j.find("limits");
+  return it == j.end() ? std::string() : read_limits(*it, r.limits);
+}
+
+// `release`: the channel (required).
+std::string read_release_args(const json& j, ApiRequest& r) { return read_name(j, "channel", r.channel, true); }
+
+// `adopt`: the controller (required) and the bus to adopt it on (optional).
+std::string read_adopt_args(const json& j, ApiRequest& r) {
+  std::string err = read_name(j, "controller", r.controller, true);
+  if (err.empty()) err = read_name(j, "bus", r.bus, false);
+  return err;
+}
+
+// `forget`: the controller (required).
+std::string read_forget_args(const json& j, ApiRequest& r) { return read_name(j, "controller", r.controller, true); }
+
+// One entry of `set`'s params: a flag (true or false), a choice (by name) or a finite number.
+std::string read_param(const json& params, const std::string& key, const json& value, ApiRequest& r) {
+  const core::RuntimeParam* param = core::find_runtime_param(key);
+  if (param != nullptr && param->flag) {
+    if (!value.is_boolean()) return "params: field \"" + key + "\" must be true or false";
+    r.flags[key] = value.get<bool>();
+    return {};
+  }
+  if (param == nullptr)
+    return "params: \"" + key.substr(0, 40) + "\" cannot be set at run time (settable: " + settable_list() + ")";
+  if (param->choice != nullptr) {
+    // A choice travels by name ("mode": "caps"); inside eqd it is its index, like any number.
+    const int i = value.is_string() ? core::find_runtime_choice(*param, value.get<std::string>()) : -1;
+    if (i < 0) return "params: field \"" + key + "\" must be one of: " + choice_names(*param);
+    r.params[key] = i;
+    return {};
+  }
+  std::optional<double> v;
+  const std::string err = read_number(params, key, v);
+  if (!err.empty()) return "params: " + err;
+  r.params[key] = *v;
+  return {};
+}
+
+// `set`: the bus (required) and a non-empty object of params.
+std::string read_set_args(const json& j, ApiRequest& r) {
+  std::string err = read_name(j, "bus", r.bus, true);
+  if (!err.empty()) return err;
+  auto it = j.find("params");
+  if (it == j.end()) return "missing field \"params\" (e.g. {\"tau_s\": 12})";
+  if (!it->is_object() || it->empty()) return "field \"params\" must be a non-empty object of name: value";
+  for (const auto& [key, value] : it->items()) {
+    err = read_param(*it, key, value, r);
+    if (!err.empty()) return err;
+  }
+  return {};
+}
+
+// Each command's name on the wire and the reader of its fields (an error message, or empty).
+struct CommandName {
+  const char* name;
+  Command command;
+  std::string (*read_args)(const json& j, ApiRequest& r);
+};
+constexpr CommandName kCommands[] = {
+    {"hello", Command::hello, read_no_args},
+    {"status", Command::status, read_no_args},
+    {"channels", Command::channels, read_channels_args},
+    {"controllers", Command::controllers, read_no_args},
+    {"assign", Command::assign, read_assign_args},
+    {"release", Command::release, read_release_args},
+    {"set", Command::set, read_set_args},
+    {"adopt", Command::adopt, read_adopt_args},
+    {"forget", Command::forget, read_forget_args},
+    {"audit", Command::audit, read_audit_filter},
+    {"report", Command::report, read_report},
+    {"backup", Command::backup, read_no_args},
+};
+
+// The line as one JSON object: bounded size and depth, valid JSON, an object, no key twice.
+std::variant<json, ParseError> parse_object(std::string_view line) {
+  if (line.size() > kMaxRequestBytes)
+    return fail(0, error_code::kTooLarge,
+                "request of " + std::to_string(line.size()) + " bytes exceeds the limit of " +
+                    std::to_string(kMaxRequestBytes) + " bytes");
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (!depth_ok(line))
+    return fail(0, error_code::kMalformed, "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  DuplicateKeys dup;
+  json j = json::parse(line.begin(), line.end(), std::ref(dup), /*allow_exceptions=*/false);
+  if (j.is_discarded()) return fail(0, error_code::kMalformed, "not valid JSON (expected one JSON object per line)");
+  if (!j.is_object()) return fail(0, error_code::kMalformed, "a request must be a JSON object");
+  if (!dup.first.empty()) {
+    // nlohmann keeps the last value of a repeated key: {"cmd":"status","cmd":"assign"} would run
+    // assign while a reader of the text (a log, a proxy's filter) sees status. Refuse instead.
+    std::uint64_t id = 0;
+    if (auto it = j.find("id"); it != j.end() && it->is_number_unsigned() && dup.first != "id")
+      id = it->get<std::uint64_t>();
+    return fail(id, error_code::kBadRequest,
+                "duplicate key \"" + dup.first + "\" (each key may appear once per object)");
+  }
+  return j;
+}
+
 }  // namespace
 
 const char* to_string(Command c) noexcept {
@@ -237,26 +369,9 @@ std::string limit_names_list() {
 }
 
 std::variant<ApiRequest, ParseError> parse_request(std::string_view line) {
-  if (line.size() > kMaxRequestBytes)
-    return fail(0, error_code::kTooLarge,
-                "request of " + std::to_string(line.size()) + " bytes exceeds the limit of " +
-                    std::to_string(kMaxRequestBytes) + " bytes");
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  if (!depth_ok(line))
-    return fail(0, error_code::kMalformed, "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
-  DuplicateKeys dup;
-  const json j = json::parse(line.begin(), line.end(), std::ref(dup), /*allow_exceptions=*/false);
-  if (j.is_discarded()) return fail(0, error_code::kMalformed, "not valid JSON (expected one JSON object per line)");
-  if (!j.is_object()) return fail(0, error_code::kMalformed, "a request must be a JSON object");
-  if (!dup.first.empty()) {
-    // nlohmann keeps the last value of a repeated key: {"cmd":"status","cmd":"assign"} would run
-    // assign while a reader of the text (a log, a proxy's filter) sees status. Refuse instead.
-    std::uint64_t id = 0;
-    if (auto it = j.find("id"); it != j.end() && it->is_number_unsigned() && dup.first != "id")
-      id = it->get<std::uint64_t>();
-    return fail(id, error_code::kBadRequest,
-                "duplicate key \"" + dup.first + "\" (each key may appear once per object)");
-  }
+  std::variant<json, ParseError> parsed = parse_object(line);
+  if (auto* e = std::get_if<ParseError>(&parsed)) return std::move(*e);
+  const json& j = std::get<json>(parsed);
 
   ApiRequest r;
   if (auto it = j.find("id"); it != j.end()) {
@@ -274,142 +389,18 @@ std::variant<ApiRequest, ParseError> parse_request(std::string_view line) {
   if (cmd == j.end()) return fail(r.id, error_code::kBadRequest, "missing field \"cmd\"");
   if (!cmd->is_string()) return fail(r.id, error_code::kBadRequest, "field \"cmd\" must be a string");
   const auto& name = cmd->get_ref<const std::string&>();
-  bool known = false;
+  const CommandName* known = nullptr;
   for (const auto& n : kCommands)
-    if (name == n.name) {
-      r.command = n.command;
-      known = true;
-    }
-  if (!known) {
+    if (name == n.name) known = &n;
+  if (known == nullptr) {
     std::string shown = name.substr(0, 40);
     return fail(r.id, error_code::kUnknownCommand,
                 "unknown command \"" + shown +
                     "\" (known: hello, status, channels, controllers, assign, release, set, adopt, forget, audit, "
                     "report, backup)");
   }
-
-  std::string err;
-  switch (r.command) {
-    case Command::hello:
-    case Command::status:
-    case Command::controllers:
-      break;
-    case Command::channels: {
-      err = read_name(j, "bus", r.bus, false);
-      if (!err.empty()) break;
-      if (auto it = j.find("role"); it != j.end()) {
-        if (!it->is_string()) {
-          err = "field \"role\" must be a string: eq or test";
-          break;
-        }
-        const auto& role = it->get_ref<const std::string&>();
-        if (role == "eq")
-          r.role = RoleFilter::eq;
-        else if (role == "test")
-          r.role = RoleFilter::test;
-        else if (role == "any")
-          r.role = RoleFilter::any;
-        else
-          err = "field \"role\" must be eq, test or any";
-      }
-      break;
-    }
-    case Command::assign: {
-      err = read_name(j, "channel", r.channel, true);
-      if (!err.empty()) break;
-      err = read_name(j, "bus", r.bus, false);
-      if (!err.empty()) break;
-      if (auto it = j.find("limits"); it != j.end()) {
-        if (!it->is_object()) {
-          err = "field \"limits\" must be an object";
-          break;
-        }
-        for (const auto& [key, value] : it->items()) {
-          bool ok = false;
-          for (const LimitField& f : kLimitFields) ok = ok || key == f.name;
-          if (!ok) {
-            err = "unknown limit \"" + key.substr(0, 40) + "\" (known: " + limit_names_list() + ")";
-            break;
-          }
-          (void)value;
-        }
-        if (!err.empty()) break;
-        for (const LimitField& f : kLimitFields) {
-          err = read_number(*it, std::string(f.name), r.limits.*f.arg);
-          if (!err.empty()) {
-            err = "limits: " + err;
-            break;
-          }
-        }
-      }
-      break;
-    }
-    case Command::release:
-      err = read_name(j, "channel", r.channel, true);
-      break;
-    case Command::adopt:
-      err = read_name(j, "controller", r.controller, true);
-      if (err.empty()) err = read_name(j, "bus", r.bus, false);  // adopt on this bus
-      break;
-    case Command::forget:
-      err = read_name(j, "controller", r.controller, true);
-      break;
-    case Command::audit:
-      err = read_audit_filter(j, r);
-      break;
-    case Command::report:
-      err = read_report(j, r);
-      break;
-    case Command::backup:  // no fields: the daemon decides what goes in (backup.hpp)
-      break;
-    case Command::set: {
-      err = read_name(j, "bus", r.bus, true);
-      if (!err.empty()) break;
-      auto it = j.find("params");
-      if (it == j.end()) {
-        err = "missing field \"params\" (e.g. {\"tau_s\": 12})";
-        break;
-      }
-      if (!it->is_object() || it->empty()) {
-        err = "field \"params\" must be a non-empty object of name: value";
-        break;
-      }
-      for (const auto& [key, value] : it->items()) {
-        const core::RuntimeParam* param = core::find_runtime_param(key);
-        const bool flag = param != nullptr && param->flag;
-        if (flag) {
-          if (!value.is_boolean()) {
-            err = "params: field \"" + key + "\" must be true or false";
-            break;
-          }
-          r.flags[key] = value.get<bool>();
-          continue;
-        }
-        if (param == nullptr) {
-          err = "params: \"" + key.substr(0, 40) + "\" cannot be set at run time (settable: " + settable_list() + ")";
-          break;
-        }
-        if (param->choice != nullptr) {
-          // A choice travels by name ("mode": "caps"); inside eqd it is its index, like any number.
-          const int i = value.is_string() ? core::find_runtime_choice(*param, value.get<std::string>()) : -1;
-          if (i < 0) {
-            err = "params: field \"" + key + "\" must be one of: " + choice_names(*param);
-            break;
-          }
-          r.params[key] = i;
-          continue;
-        }
-        std::optional<double> v;
-        err = read_number(*it, key, v);
-        if (!err.empty()) {
-          err = "params: " + err;
-          break;
-        }
-        r.params[key] = *v;
-      }
-      break;
-    }
-  }
+  r.command = known->command;
+  const std::string err = known->read_args(j, r);
   if (!err.empty()) return fail(r.id, error_code::kBadRequest, std::string(to_string(r.command)) + ": " + err);
   return r;
 }

@@ -59,122 +59,149 @@ json meter_json(const daemon::MeterView& m) {
               {"last_error", std::string(s.last_error)}};
 }
 
-}  // namespace
+// One bus's channels by role and by health (the status reply's buses[].channels).
+void count_channel(const core::ChannelSnapshot& s, HealthCounts& c) {
+  ++c.total;
+  switch (s.role) {
+    case core::Role::test:
+      ++c.test;
+      break;
+    case core::Role::equalization:
+      ++c.equalization;
+      break;
+    case core::Role::pending:
+      ++c.pending;
+      break;
+    case core::Role::releasing:
+      ++c.releasing;
+      break;
+  }
+  switch (s.health) {
+    case core::Health::ok:
+      ++c.ok;
+      break;
+    case core::Health::stale:
+      ++c.stale;
+      break;
+    case core::Health::invalid:
+      ++c.invalid;
+      break;
+    case core::Health::fault:
+      ++c.fault;
+      break;
+    case core::Health::offline:
+      ++c.offline;
+      break;
+  }
+}
 
-json status_view(const daemon::RigView& rig, std::int64_t now_ns, const MetricsEndpointState* metrics) {
+// Every bus's HealthCounts, from the channels' snapshots.
+std::vector<HealthCounts> channel_counts(const daemon::RigView& rig) {
   const daemon::Directory& dir = rig.directory();
-  const daemon::StallView stall = rig.stall(now_ns);
   std::vector<HealthCounts> counts(rig.bus_count());
   for (std::size_t i = 0; i < dir.channels.size() && i < rig.channel_count(); ++i) {
     const core::ChannelSnapshot s = rig.channel(static_cast<core::ChannelIndex>(i));
     const std::size_t b = dir.channels[i].bus;
     if (b >= counts.size()) continue;
-    HealthCounts& c = counts[b];
-    ++c.total;
-    switch (s.role) {
-      case core::Role::test:
-        ++c.test;
-        break;
-      case core::Role::equalization:
-        ++c.equalization;
-        break;
-      case core::Role::pending:
-        ++c.pending;
-        break;
-      case core::Role::releasing:
-        ++c.releasing;
-        break;
-    }
-    switch (s.health) {
-      case core::Health::ok:
-        ++c.ok;
-        break;
-      case core::Health::stale:
-        ++c.stale;
-        break;
-      case core::Health::invalid:
-        ++c.invalid;
-        break;
-      case core::Health::fault:
-        ++c.fault;
-        break;
-      case core::Health::offline:
-        ++c.offline;
-        break;
-    }
+    count_channel(s, counts[b]);
   }
-  // A controller counts for every bus that one of its channels belongs to.
-  std::vector<std::uint32_t> ctl_up(rig.bus_count()), ctl_down(rig.bus_count());
-  std::uint32_t up = 0, down = 0;
+  return counts;
+}
+
+// Controllers connected and not, on the whole rig and per bus.
+struct ControllerCounts {
+  std::vector<std::uint32_t> up, down;  // by bus
+  std::uint32_t total_up = 0, total_down = 0;
+};
+
+// A controller counts for every bus that one of its channels belongs to.
+ControllerCounts controller_counts(const daemon::RigView& rig) {
+  const daemon::Directory& dir = rig.directory();
+  ControllerCounts ctl{std::vector<std::uint32_t>(rig.bus_count()), std::vector<std::uint32_t>(rig.bus_count())};
   for (std::size_t c = 0; c < dir.controllers.size(); ++c) {
     const bool connected = rig.link_connected(c);
-    (connected ? up : down)++;
+    (connected ? ctl.total_up : ctl.total_down)++;
     std::vector<bool> seen(rig.bus_count(), false);
     const auto& info = dir.controllers[c];
     // A controller's channels are contiguous from first_channel (ignored channels have no entry).
     for (std::size_t i = info.first_channel; i < dir.channels.size() && dir.channels[i].controller == c; ++i)
       if (dir.channels[i].bus < seen.size()) seen[dir.channels[i].bus] = true;
     for (std::size_t b = 0; b < seen.size(); ++b)
-      if (seen[b]) (connected ? ctl_up[b] : ctl_down[b])++;
+      if (seen[b]) (connected ? ctl.up[b] : ctl.down[b])++;
   }
+  return ctl;
+}
+
+// One entry of the status reply's buses[].
+json bus_status_json(const daemon::RigView& rig, std::size_t b, const daemon::StallView& stall,
+                     const HealthCounts& channels, const ControllerCounts& ctl) {
+  const daemon::Directory& dir = rig.directory();
+  const core::BusSnapshot s = rig.bus(static_cast<core::BusIndex>(b));
+  const bool allow_any_tau = b < rig.config().buses.size() && rig.config().buses[b].allow_any_tau;
+  return json{
+      {"bus", b < dir.buses.size() ? dir.buses[b] : std::to_string(b)},
+      // A bus snapshot is only as new as the last cycle: while the control thread is stalled its status
+      // says so, not the status of the last cycle before the stall.
+      {"status", stall.stalled ? "stalled" : core::to_string(s.status)},
+      {"net_W", s.net_W},
+      {"free_W", s.free_W},
+      {"free_forecast_W", s.free_forecast_W},
+      // Skill of the bus's learned forecasts (null: nothing scored yet, or not learning).
+      {"forecast_skill", finite_or_null(rig.bus_forecast_skill(static_cast<core::BusIndex>(b)))},
+      {"eq_commanded_W", s.eq_commanded_W},
+      {"eq_measured_W", s.eq_measured_W},
+      {"residual_W", s.residual_W},
+      {"desired_W", s.desired_W},
+      {"capacity_charge_W", s.capacity_charge_W},
+      {"capacity_discharge_W", s.capacity_discharge_W},
+      // Commands that came from a receding-horizon plan (law planned; 0 for the other laws).
+      {"plans_applied", s.plans_applied},
+      {"params", bus_params_json(s.params, allow_any_tau)},
+      // What the bus aims for now: the active window of its target schedule (index into
+      // buses[].schedule; null: none, the bus's own params) and the mode, target and limits in force.
+      {"aim", json{{"window", s.active_window >= 0 ? json(s.active_window) : json(nullptr)},
+                   {"mode", core::kBusModeNames[s.active_mode == core::BusMode::caps ? 1 : 0]},
+                   {"target_W", s.active_target_W},
+                   {"import_limit_W", s.active_import_limit_W},
+                   {"export_limit_W", s.active_export_limit_W}}},
+      // Quarter-hour average import and its maxima for the local day and month (null: none yet).
+      {"demand", json{{"quarter_hour_W", finite_or_null(s.demand_quarter_W)},
+                      {"max_day_W", finite_or_null(s.demand_max_day_W)},
+                      {"max_month_W", finite_or_null(s.demand_max_month_W)}}},
+      // Valley filling: the next caps window (null: none ahead), its need (null: not known yet), the
+      // buffers' stored energy and capacity, the charge asked for now, the expected shortfall.
+      {"valley_fill", json{{"window", s.fill.window >= 0 ? json(s.fill.window) : json(nullptr)},
+                           {"starts_in_s", finite_or_null(s.fill.starts_in_s)},
+                           {"need_J", finite_or_null(s.fill.need_J)},
+                           {"stored_J", s.fill.stored_J},
+                           {"capacity_J", s.fill.capacity_J},
+                           {"fill_W", s.fill.fill_W},
+                           {"shortfall_J", s.fill.shortfall_J},
+                           // Level shaving: the import level held in the active caps window (null: none).
+                           {"level_W", finite_or_null(s.fill.level_W)}}},
+      {"energy", json{{"grid_import_J", s.energy.grid_import_J},
+                      {"grid_export_J", s.energy.grid_export_J},
+                      {"without_eq_import_J", s.energy.free_import_J},
+                      {"without_eq_export_J", s.energy.free_export_J},
+                      {"eq_absorbed_J", s.energy.eq_absorbed_J},
+                      {"eq_delivered_J", s.energy.eq_delivered_J}}},
+      {"channels", to_json(channels)},
+      {"controllers", json{{"connected", ctl.up[b]}, {"disconnected", ctl.down[b]}}},
+      // The grid meter beside the computed net (null: the bus has none; docs/control-api.md).
+      {"meter", meter_json(rig.meter(static_cast<core::BusIndex>(b)))},
+  };
+}
+
+}  // namespace
+
+json status_view(const daemon::RigView& rig, std::int64_t now_ns, const MetricsEndpointState* metrics) {
+  const daemon::StallView stall = rig.stall(now_ns);
+  const std::vector<HealthCounts> counts = channel_counts(rig);
+  const ControllerCounts ctl = controller_counts(rig);
   json buses = json::array();
-  for (std::size_t b = 0; b < rig.bus_count(); ++b) {
-    const core::BusSnapshot s = rig.bus(static_cast<core::BusIndex>(b));
-    const bool allow_any_tau = b < rig.config().buses.size() && rig.config().buses[b].allow_any_tau;
-    buses.push_back(json{
-        {"bus", b < dir.buses.size() ? dir.buses[b] : std::to_string(b)},
-        // A bus snapshot is only as new as the last cycle: while the control thread is stalled its status
-        // says so, not the status of the last cycle before the stall.
-        {"status", stall.stalled ? "stalled" : core::to_string(s.status)},
-        {"net_W", s.net_W},
-        {"free_W", s.free_W},
-        {"free_forecast_W", s.free_forecast_W},
-        // Skill of the bus's learned forecasts (null: nothing scored yet, or not learning).
-        {"forecast_skill", finite_or_null(rig.bus_forecast_skill(static_cast<core::BusIndex>(b)))},
-        {"eq_commanded_W", s.eq_commanded_W},
-        {"eq_measured_W", s.eq_measured_W},
-        {"residual_W", s.residual_W},
-        {"desired_W", s.desired_W},
-        {"capacity_charge_W", s.capacity_charge_W},
-        {"capacity_discharge_W", s.capacity_discharge_W},
-        // Commands that came from a receding-horizon plan (law planned; 0 for the other laws).
-        {"plans_applied", s.plans_applied},
-        {"params", bus_params_json(s.params, allow_any_tau)},
-        // What the bus aims for now: the active window of its target schedule (index into
-        // buses[].schedule; null: none, the bus's own params) and the mode, target and limits in force.
-        {"aim", json{{"window", s.active_window >= 0 ? json(s.active_window) : json(nullptr)},
-                     {"mode", core::kBusModeNames[s.active_mode == core::BusMode::caps ? 1 : 0]},
-                     {"target_W", s.active_target_W},
-                     {"import_limit_W", s.active_import_limit_W},
-                     {"export_limit_W", s.active_export_limit_W}}},
-        // Quarter-hour average import and its maxima for the local day and month (null: none yet).
-        {"demand", json{{"quarter_hour_W", finite_or_null(s.demand_quarter_W)},
-                        {"max_day_W", finite_or_null(s.demand_max_day_W)},
-                        {"max_month_W", finite_or_null(s.demand_max_month_W)}}},
-        // Valley filling: the next caps window (null: none ahead), its need (null: not known yet), the
-        // buffers' stored energy and capacity, the charge asked for now, the expected shortfall.
-        {"valley_fill", json{{"window", s.fill.window >= 0 ? json(s.fill.window) : json(nullptr)},
-                             {"starts_in_s", finite_or_null(s.fill.starts_in_s)},
-                             {"need_J", finite_or_null(s.fill.need_J)},
-                             {"stored_J", s.fill.stored_J},
-                             {"capacity_J", s.fill.capacity_J},
-                             {"fill_W", s.fill.fill_W},
-                             {"shortfall_J", s.fill.shortfall_J},
-                             // Level shaving: the import level held in the active caps window (null: none).
-                             {"level_W", finite_or_null(s.fill.level_W)}}},
-        {"energy", json{{"grid_import_J", s.energy.grid_import_J},
-                        {"grid_export_J", s.energy.grid_export_J},
-                        {"without_eq_import_J", s.energy.free_import_J},
-                        {"without_eq_export_J", s.energy.free_export_J},
-                        {"eq_absorbed_J", s.energy.eq_absorbed_J},
-                        {"eq_delivered_J", s.energy.eq_delivered_J}}},
-        {"channels", to_json(counts[b])},
-        {"controllers", json{{"connected", ctl_up[b]}, {"disconnected", ctl_down[b]}}},
-        // The grid meter beside the computed net (null: the bus has none; docs/control-api.md).
-        {"meter", meter_json(rig.meter(static_cast<core::BusIndex>(b)))},
-    });
-  }
+  for (std::size_t b = 0; b < rig.bus_count(); ++b) buses.push_back(bus_status_json(rig, b, stall, counts[b], ctl));
   const core::CycleStats st = rig.cycle_stats();
+  const std::uint32_t up = ctl.total_up, down = ctl.total_down;
   json out{
       {"buses", buses},
       {"controllers", json{{"total", up + down}, {"connected", up}, {"disconnected", down}}},

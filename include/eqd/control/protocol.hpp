@@ -144,7 +144,7 @@ struct ParseError {
 
 /// One limit of a buffer: its name on the wire, in the state file and in the configuration's
 /// `equalization:` entries, its fields, eqctl's option and help. The table drives the protocol, the
-/// state file and eqctl, so a new limit is one row here (and its key in src/config/keys.cpp).
+/// state file and eqctl, so a new limit is one row here (and its key in src/config/keys_controller.cpp).
 struct LimitField {
   const char* name;
   std::optional<double> LimitArgs::*arg;

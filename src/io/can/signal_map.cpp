@@ -8,6 +8,9 @@
 #include <cmath>
 #include <cstring>
 #include <set>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace eqd::io::can {
 
@@ -183,83 +186,107 @@ SignalMap default_can_fd_profile(std::uint16_t channel_count) {
   return m;
 }
 
-std::vector<MapIssue> validate_map(const SignalMap& map) {
-  std::vector<MapIssue> out;
-  auto issue = [&](std::string where, std::string msg) { out.push_back({std::move(where), std::move(msg)}); };
-  if (map.channel_count == 0) issue("channel_count", "must be at least 1");
-  std::set<FrameRole> roles;
-  for (std::size_t i = 0; i < map.frames.size(); ++i) {
-    const FrameLayout& f = map.frames[i];
-    const std::string fp = fidx(i);
-    if (!roles.insert(f.role).second) issue(fp + ".role", std::string("a second '") + to_string(f.role) + "' frame");
-    if (!valid_length(f.length, f.fd))
-      issue(fp + ".length", std::to_string(f.length) + " bytes is not a valid " + (f.fd ? "CAN FD" : "classic CAN") +
-                                " length (expected 0..8" +
-                                (f.fd ? ", 12, 16, 20, 24, 32, 48 or 64)" : "; more needs fd: true)"));
-    const std::uint32_t max_id = f.extended ? 0x1FFFFFFFu : 0x7FFu;
-    if (f.id > max_id)
-      issue(fp + ".id", "identifier " + std::to_string(f.id) + " is beyond " + (f.extended ? "29" : "11") + " bits");
-    const bool per_channel = f.role != FrameRole::heartbeat;
-    if (!per_channel && f.id_stride != 0) issue(fp + ".id_stride", "the heartbeat frame is not per channel");
-    const RoleSignals& names = signal_names(f.role);
-    std::set<std::string> seen;
-    std::vector<std::pair<std::size_t, std::bitset<512>>> placed;
-    std::vector<unsigned> bits;
-    for (std::size_t j = 0; j < f.signals.size(); ++j) {
-      const Signal& s = f.signals[j];
-      const std::string sp = fp + ".signals[" + std::to_string(j) + "]";
-      const bool known =
-          std::any_of(names.required.begin(), names.required.end(), [&](const char* n) { return s.name == n; }) ||
-          std::any_of(names.optional.begin(), names.optional.end(), [&](const char* n) { return s.name == n; });
-      if (!known) {
-        std::string list;
-        for (const char* n : names.required) list += (list.empty() ? "" : ", ") + std::string(n);
-        for (const char* n : names.optional) list += (list.empty() ? "" : ", ") + std::string(n);
-        issue(sp + ".name",
-              "unknown " + std::string(to_string(f.role)) + " signal '" + s.name + "' (expected one of: " + list + ")");
-      }
-      if (!seen.insert(s.name).second) issue(sp + ".name", "signal '" + s.name + "' appears twice in this frame");
-      if (s.length < 1 || s.length > 64) {
-        issue(sp + ".length", std::to_string(s.length) + " bits (expected 1..64)");
-        continue;
-      }
-      if (!(s.scale != 0.0 && std::isfinite(s.scale))) issue(sp + ".scale", "must be finite and not 0");
-      if (!std::isfinite(s.offset)) issue(sp + ".offset", "must be finite");
-      if (!signal_bits(s, f.length, bits)) {
-        issue(sp + ".start_bit", "signal '" + s.name + "' (start bit " + std::to_string(s.start_bit) + ", " +
-                                     std::to_string(s.length) + " bits, " +
-                                     (s.order == ByteOrder::little ? "little" : "big") +
-                                     " endian) reaches beyond the frame's " + std::to_string(f.length) + " bytes");
-        continue;
-      }
-      std::bitset<512> mask;
-      for (unsigned b : bits) mask.set(b);
-      for (const auto& [other, m] : placed)
-        if ((m & mask).any()) {
-          issue(sp + ".start_bit", "signal '" + s.name + "' overlaps signal '" + f.signals[other].name + "' (bit " +
-                                       std::to_string((m & mask)._Find_first()) + ")");
-          break;
-        }
-      placed.emplace_back(j, mask);
-    }
-    for (const char* n : names.required)
-      if (seen.count(n) == 0) issue(fp + ".signals", std::string("missing required signal '") + n + "'");
-    if (per_channel && map.channel_count > 1) {
-      const Signal* ch = f.find("channel");
-      if (ch == nullptr && f.id_stride == 0)
-        issue(fp, "several channels but neither a 'channel' signal nor id_stride: channels cannot be told apart");
-      if (ch != nullptr && ch->length >= 1 && ch->length < 64) {
-        const double max_raw = std::ldexp(1.0, ch->is_signed ? ch->length - 1 : ch->length) - 1.0;
-        // The channel signal carries the 1-based channel number: scale 1, offset 0 keeps it a plain count.
-        if (ch->scale != 1.0 || ch->offset != 0.0)
-          issue(fp + ".signals", "the 'channel' signal must have scale 1 and offset 0");
-        else if (max_raw < map.channel_count)
-          issue(fp + ".signals", "the 'channel' signal (" + std::to_string(ch->length) +
-                                     " bits) cannot carry channel " + std::to_string(map.channel_count));
-      }
-    }
+namespace {
+
+// Collects validate_map's issues in the order the rules are checked.
+struct Issues {
+  std::vector<MapIssue>& out;
+  void operator()(std::string where, std::string msg) const { out.push_back({std::move(where), std::move(msg)}); }
+};
+
+// A frame's own fields: its role once per map, a length its kind of frame can have, an identifier that fits.
+void check_frame_header(const FrameLayout& f, const std::string& fp, std::set<FrameRole>& roles, const Issues& issue) {
+  if (!roles.insert(f.role).second) issue(fp + ".role", std::string("a second '") + to_string(f.role) + "' frame");
+  if (!valid_length(f.length, f.fd))
+    issue(fp + ".length", std::to_string(f.length) + " bytes is not a valid " + (f.fd ? "CAN FD" : "classic CAN") +
+                              " length (expected 0..8" +
+                              (f.fd ? ", 12, 16, 20, 24, 32, 48 or 64)" : "; more needs fd: true)"));
+  const std::uint32_t max_id = f.extended ? 0x1FFFFFFFu : 0x7FFu;
+  if (f.id > max_id)
+    issue(fp + ".id", "identifier " + std::to_string(f.id) + " is beyond " + (f.extended ? "29" : "11") + " bits");
+  if (f.role == FrameRole::heartbeat && f.id_stride != 0)
+    issue(fp + ".id_stride", "the heartbeat frame is not per channel");
+}
+
+// The bits already taken in a frame, by signal index, for the overlap check.
+using PlacedSignals = std::vector<std::pair<std::size_t, std::bitset<512>>>;
+
+// Signal j of frame f: a name its role knows, once; a length, scale and offset that decode; bits inside the
+// frame and clear of the signals before it.
+void check_signal(const FrameLayout& f, std::size_t j, const std::string& fp, std::set<std::string>& seen,
+                  PlacedSignals& placed, const Issues& issue) {
+  const RoleSignals& names = signal_names(f.role);
+  const Signal& s = f.signals[j];
+  const std::string sp = fp + ".signals[" + std::to_string(j) + "]";
+  const bool known =
+      std::any_of(names.required.begin(), names.required.end(), [&](const char* n) { return s.name == n; }) ||
+      std::any_of(names.optional.begin(), names.optional.end(), [&](const char* n) { return s.name == n; });
+  if (!known) {
+    std::string list;
+    for (const char* n : names.required) list += (list.empty() ? "" : ", ") + std::string(n);
+    for (const char* n : names.optional) list += (list.empty() ? "" : ", ") + std::string(n);
+    issue(sp + ".name",
+          "unknown " + std::string(to_string(f.role)) + " signal '" + s.name + "' (expected one of: " + list + ")");
   }
-  // forecast_power: one place only, and able to say "discharging" (a negative value).
+  if (!seen.insert(s.name).second) issue(sp + ".name", "signal '" + s.name + "' appears twice in this frame");
+  if (s.length < 1 || s.length > 64) {
+    issue(sp + ".length", std::to_string(s.length) + " bits (expected 1..64)");
+    return;
+  }
+  if (!(s.scale != 0.0 && std::isfinite(s.scale))) issue(sp + ".scale", "must be finite and not 0");
+  if (!std::isfinite(s.offset)) issue(sp + ".offset", "must be finite");
+  std::vector<unsigned> bits;
+  if (!signal_bits(s, f.length, bits)) {
+    issue(sp + ".start_bit", "signal '" + s.name + "' (start bit " + std::to_string(s.start_bit) + ", " +
+                                 std::to_string(s.length) + " bits, " +
+                                 (s.order == ByteOrder::little ? "little" : "big") +
+                                 " endian) reaches beyond the frame's " + std::to_string(f.length) + " bytes");
+    return;
+  }
+  std::bitset<512> mask;
+  for (unsigned b : bits) mask.set(b);
+  for (const auto& [other, m] : placed)
+    if ((m & mask).any()) {
+      issue(sp + ".start_bit", "signal '" + s.name + "' overlaps signal '" + f.signals[other].name + "' (bit " +
+                                   std::to_string((m & mask)._Find_first()) + ")");
+      break;
+    }
+  placed.emplace_back(j, mask);
+}
+
+// A per-channel frame of a map with several channels must tell its channel: by a 'channel' signal that
+// can count to channel_count, or by id_stride.
+void check_channel_signal(const SignalMap& map, const FrameLayout& f, const std::string& fp, const Issues& issue) {
+  const Signal* ch = f.find("channel");
+  if (ch == nullptr && f.id_stride == 0)
+    issue(fp, "several channels but neither a 'channel' signal nor id_stride: channels cannot be told apart");
+  if (ch != nullptr && ch->length >= 1 && ch->length < 64) {
+    const double max_raw = std::ldexp(1.0, ch->is_signed ? ch->length - 1 : ch->length) - 1.0;
+    // The channel signal carries the 1-based channel number: scale 1, offset 0 keeps it a plain count.
+    if (ch->scale != 1.0 || ch->offset != 0.0)
+      issue(fp + ".signals", "the 'channel' signal must have scale 1 and offset 0");
+    else if (max_raw < map.channel_count)
+      issue(fp + ".signals", "the 'channel' signal (" + std::to_string(ch->length) + " bits) cannot carry channel " +
+                                 std::to_string(map.channel_count));
+  }
+}
+
+// Frame i: its header, each signal, its role's required signals, and how it tells channels apart.
+void check_frame(const SignalMap& map, std::size_t i, std::set<FrameRole>& roles, const Issues& issue) {
+  const FrameLayout& f = map.frames[i];
+  const std::string fp = fidx(i);
+  check_frame_header(f, fp, roles, issue);
+  std::set<std::string> seen;
+  PlacedSignals placed;
+  for (std::size_t j = 0; j < f.signals.size(); ++j) check_signal(f, j, fp, seen, placed, issue);
+  for (const char* n : signal_names(f.role).required)
+    if (seen.count(n) == 0) issue(fp + ".signals", std::string("missing required signal '") + n + "'");
+  const bool per_channel = f.role != FrameRole::heartbeat;
+  if (per_channel && map.channel_count > 1) check_channel_signal(map, f, fp, issue);
+}
+
+// forecast_power: one place only, and able to say "discharging" (a negative value).
+void check_forecast_power(const SignalMap& map, const Issues& issue) {
   const FrameLayout* fst = nullptr;
   for (std::size_t i = 0; i < map.frames.size(); ++i) {
     const FrameLayout& f = map.frames[i];
@@ -278,7 +305,10 @@ std::vector<MapIssue> validate_map(const SignalMap& map) {
       if (s.length < 2) issue(sp + ".length", "forecast_power needs at least 2 bits (one raw value means none)");
     }
   }
-  // step_index, cycle_index: one place each; a program frame carries at least one of them.
+}
+
+// step_index, cycle_index: one place each; a program frame carries at least one of them.
+void check_program_signals(const SignalMap& map, const Issues& issue) {
   for (const char* name : {"step_index", "cycle_index"}) {
     const FrameLayout* first = nullptr;
     for (std::size_t i = 0; i < map.frames.size(); ++i) {
@@ -297,6 +327,18 @@ std::vector<MapIssue> validate_map(const SignalMap& map) {
     if (map.frames[i].role == FrameRole::program && map.frames[i].find("step_index") == nullptr &&
         map.frames[i].find("cycle_index") == nullptr)
       issue(fidx(i) + ".signals", "a program frame needs step_index or cycle_index (or both)");
+}
+
+}  // namespace
+
+std::vector<MapIssue> validate_map(const SignalMap& map) {
+  std::vector<MapIssue> out;
+  const Issues issue{out};
+  if (map.channel_count == 0) issue("channel_count", "must be at least 1");
+  std::set<FrameRole> roles;
+  for (std::size_t i = 0; i < map.frames.size(); ++i) check_frame(map, i, roles, issue);
+  check_forecast_power(map, issue);
+  check_program_signals(map, issue);
   if (map.frame(FrameRole::status) == nullptr) issue("frames", "missing the 'status' frame");
   if (map.frame(FrameRole::command) == nullptr) issue("frames", "missing the 'command' frame");
   if (out.empty())

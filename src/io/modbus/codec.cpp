@@ -302,6 +302,48 @@ bool read_index(const std::optional<Field>& opt, std::size_t channel, const std:
   return true;
 }
 
+/// Announced schedule: optional; whatever it holds, voltage, current and power already decoded stay good.
+/// Its block missing (a failed read, already counted by the poller) or "not available" means no forecast.
+void decode_forecast(const RegisterMap& map, std::size_t channel, const std::vector<ReadBlock>& blocks,
+                     DecodedSample& d) noexcept {
+  core::Sample& s = d.sample;
+  s.forecast_W = std::numeric_limits<float>::quiet_NaN();
+  if (!map.forecast_power || map.forecast_capability != 0) return;
+  const Field& f = *map.forecast_power;
+  const std::uint32_t a = channel_address(f, channel);
+  const std::uint16_t n = register_count(f.type);
+  const std::uint16_t* regs =
+      a + n <= 0x10000U ? find_registers(blocks, f.table, static_cast<std::uint16_t>(a), n) : nullptr;
+  if (regs == nullptr || is_not_available(f, regs)) return;
+  const double w = decode_field(f, regs);
+  d.forecast_raw_W = w;
+  if (!std::isfinite(w))
+    d.forecast_error = SampleError::not_finite;
+  else if (std::fabs(w) > map.range.power_abs_max_W || std::fabs(w) > static_cast<double>(FLT_MAX))
+    d.forecast_error = SampleError::out_of_range;
+  else
+    s.forecast_W = static_cast<float>(w);
+}
+
+/// Program position: optional like the forecast, and each field judged on its own. The largest
+/// reported values stop one below the sample's "not reported" sentinels, which must stay unambiguous.
+void decode_program_position(const RegisterMap& map, std::size_t channel, const std::vector<ReadBlock>& blocks,
+                             DecodedSample& d) noexcept {
+  core::Sample& s = d.sample;
+  s.step_index = core::Sample::kNoStep;
+  s.cycle_index = core::Sample::kNoIndex;
+  if (map.program_capability != 0) return;
+  double idx = 0.0;
+  if (read_index(map.step_index, channel, blocks, core::Sample::kNoStep - 1.0, idx, d.step_error)) {
+    d.step_raw = idx;
+    if (d.step_error == SampleError::none) s.step_index = static_cast<std::uint16_t>(idx);
+  }
+  if (read_index(map.cycle_index, channel, blocks, core::Sample::kNoIndex - 1.0, idx, d.cycle_error)) {
+    d.cycle_raw = idx;
+    if (d.cycle_error == SampleError::none) s.cycle_index = static_cast<std::uint32_t>(idx);
+  }
+}
+
 }  // namespace
 
 DecodedSample decode_sample(const RegisterMap& map, std::size_t channel,
@@ -358,42 +400,8 @@ DecodedSample decode_sample(const RegisterMap& map, std::size_t channel,
   s.sequence = static_cast<std::uint32_t>(counter);
   s.valid = true;
 
-  // Announced schedule: optional; whatever it holds, voltage, current and power above stay good. Its
-  // block missing (a failed read, already counted by the poller) or "not available" means no forecast.
-  s.forecast_W = std::numeric_limits<float>::quiet_NaN();
-  if (map.forecast_power && map.forecast_capability == 0) {
-    const Field& f = *map.forecast_power;
-    const std::uint32_t a = channel_address(f, channel);
-    const std::uint16_t n = register_count(f.type);
-    const std::uint16_t* regs =
-        a + n <= 0x10000U ? find_registers(blocks, f.table, static_cast<std::uint16_t>(a), n) : nullptr;
-    if (regs != nullptr && !is_not_available(f, regs)) {
-      const double w = decode_field(f, regs);
-      d.forecast_raw_W = w;
-      if (!std::isfinite(w))
-        d.forecast_error = SampleError::not_finite;
-      else if (std::fabs(w) > r.power_abs_max_W || std::fabs(w) > static_cast<double>(FLT_MAX))
-        d.forecast_error = SampleError::out_of_range;
-      else
-        s.forecast_W = static_cast<float>(w);
-    }
-  }
-
-  // Program position: optional like the forecast, and each field judged on its own. The largest
-  // reported values stop one below the sample's "not reported" sentinels, which must stay unambiguous.
-  s.step_index = core::Sample::kNoStep;
-  s.cycle_index = core::Sample::kNoIndex;
-  if (map.program_capability == 0) {
-    double idx = 0.0;
-    if (read_index(map.step_index, channel, blocks, core::Sample::kNoStep - 1.0, idx, d.step_error)) {
-      d.step_raw = idx;
-      if (d.step_error == SampleError::none) s.step_index = static_cast<std::uint16_t>(idx);
-    }
-    if (read_index(map.cycle_index, channel, blocks, core::Sample::kNoIndex - 1.0, idx, d.cycle_error)) {
-      d.cycle_raw = idx;
-      if (d.cycle_error == SampleError::none) s.cycle_index = static_cast<std::uint32_t>(idx);
-    }
-  }
+  decode_forecast(map, channel, blocks, d);
+  decode_program_position(map, channel, blocks, d);
   return d;
 }
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "eqd/core/sample.hpp"
@@ -114,6 +115,22 @@ struct Named {
   bool command;  // must live in the holding table
 };
 
+// One register range of one field on one channel; the overlap check sorts these.
+struct Occupied {
+  Table table;
+  std::uint32_t start;
+  std::uint32_t end;  // exclusive
+  std::size_t field;
+  std::size_t channel;
+};
+
+// The map's errors, each prefixed with the map's name, in the order the rules are checked.
+struct MapErrors {
+  std::string prefix;
+  std::vector<std::string> list;
+  void add(const std::string& msg) { list.push_back(prefix + msg); }
+};
+
 std::string where(const Named& n, std::size_t channel, std::uint32_t start, std::uint32_t count) {
   char buf[160];
   if (n.per_channel)  // channels from 1, as cyclers and every other message number them
@@ -124,13 +141,8 @@ std::string where(const Named& n, std::size_t channel, std::uint32_t start, std:
   return buf;
 }
 
-}  // namespace
-
-std::vector<std::string> validate_map(const RegisterMap& map) {
-  std::vector<std::string> errors;
-  const std::string prefix = "map '" + map.name + "': ";
-  auto err = [&](const std::string& msg) { errors.push_back(prefix + msg); };
-
+// Every field the map has: the mandatory ones, then the optional ones it sets.
+std::vector<Named> present_fields(const RegisterMap& map) {
   std::vector<Named> fields = {
       {"voltage", &map.voltage, true, false},
       {"current", &map.current, true, false},
@@ -154,24 +166,28 @@ std::vector<std::string> validate_map(const RegisterMap& map) {
   opt("device_channel_count", map.device_channel_count, false, false);
   opt("capabilities", map.capabilities, false, false);
   opt("heartbeat_timeout", map.heartbeat_timeout, false, false);
+  return fields;
+}
 
-  if (map.channel_count == 0) err("channel_count must be at least 1");
+// Rules between fields of the device: a version or capability to check needs the field it is read from.
+void check_device_rules(const RegisterMap& map, MapErrors& errors) {
+  if (map.channel_count == 0) errors.add("channel_count must be at least 1");
   if (map.expected_profile_version != 0 && !map.profile_version)
-    err("expected_profile_version " + std::to_string(map.expected_profile_version) +
-        " but the map has no profile_version field to read it from");
+    errors.add("expected_profile_version " + std::to_string(map.expected_profile_version) +
+               " but the map has no profile_version field to read it from");
   if (map.forecast_power) {
     const Field& f = *map.forecast_power;
     // A forecast is signed (+ charging, - discharging): an unsigned register can carry a discharge only
     // through a negative offset.
     if ((f.type == DataType::u16 || f.type == DataType::u32) && !(f.offset < 0.0))
-      err(std::string("forecast_power: type ") + to_string(f.type) +
-          " cannot carry a discharging (negative) forecast (expected i16, i32 or f32, or a negative offset)");
+      errors.add(std::string("forecast_power: type ") + to_string(f.type) +
+                 " cannot carry a discharging (negative) forecast (expected i16, i32 or f32, or a negative offset)");
     if (map.forecast_capability != 0 && !map.capabilities) {
       char buf[120];
       std::snprintf(buf, sizeof buf,
                     "forecast_power: read only with capability 0x%X but the map has no capabilities field",
                     static_cast<unsigned>(map.forecast_capability));
-      err(buf);
+      errors.add(buf);
     }
   }
 
@@ -179,25 +195,23 @@ std::vector<std::string> validate_map(const RegisterMap& map) {
     char buf[140];
     std::snprintf(buf, sizeof buf, "%s: read only with capability 0x%X but the map has no capabilities field",
                   map.step_index ? "step_index" : "cycle_index", static_cast<unsigned>(map.program_capability));
-    err(buf);
+    errors.add(buf);
   }
+}
 
-  struct Occupied {
-    Table table;
-    std::uint32_t start;
-    std::uint32_t end;  // exclusive
-    std::size_t field;
-    std::size_t channel;
-  };
+// Each field's own rules (scale, offset, table, stride, address space); returns the register ranges of
+// the fields whose every instance fits in the address space, for the overlap check.
+std::vector<Occupied> check_fields(const RegisterMap& map, const std::vector<Named>& fields, MapErrors& errors) {
   std::vector<Occupied> occ;
   for (std::size_t fi = 0; fi < fields.size(); ++fi) {
     const Named& n = fields[fi];
     const Field& f = *n.field;
-    if (!std::isfinite(f.scale) || f.scale == 0.0) err(std::string(n.name) + ": scale must be finite and non-zero");
-    if (!std::isfinite(f.offset)) err(std::string(n.name) + ": offset must be finite");
+    if (!std::isfinite(f.scale) || f.scale == 0.0)
+      errors.add(std::string(n.name) + ": scale must be finite and non-zero");
+    if (!std::isfinite(f.offset)) errors.add(std::string(n.name) + ": offset must be finite");
     if (n.command && f.table != Table::holding)
-      err(std::string(n.name) + ": must be in the holding table (it is written), not input");
-    if (!n.per_channel && f.stride != 0) err(std::string(n.name) + ": device-level field must have stride 0");
+      errors.add(std::string(n.name) + ": must be in the holding table (it is written), not input");
+    if (!n.per_channel && f.stride != 0) errors.add(std::string(n.name) + ": device-level field must have stride 0");
     const std::uint32_t count = register_count(f.type);
     const std::size_t channels = n.per_channel ? std::max<std::size_t>(map.channel_count, 1) : 1;
     const std::uint32_t last = f.address + static_cast<std::uint32_t>(channels - 1) * f.stride + count;
@@ -205,7 +219,7 @@ std::vector<std::string> validate_map(const RegisterMap& map) {
       char buf[200];
       std::snprintf(buf, sizeof buf, "%s: address %u + (channel_count %zu - 1) * stride %u + %u registers passes 65535",
                     n.name, f.address, channels, f.stride, count);
-      err(buf);
+      errors.add(buf);
       continue;  // its instances would wrap; overlaps would be noise
     }
     for (std::size_t k = 0; k < channels; ++k) {
@@ -213,9 +227,12 @@ std::vector<std::string> validate_map(const RegisterMap& map) {
       occ.push_back({f.table, a, a + count, fi, k});
     }
   }
+  return occ;
+}
 
-  // Overlaps: sort all register ranges of all channels per table; compare each with the range that
-  // reaches furthest so far (catches a long range covering several later ones).
+// Overlaps: sort all register ranges of all channels per table; compare each with the range that
+// reaches furthest so far (catches a long range covering several later ones).
+void check_overlaps(std::vector<Occupied> occ, const std::vector<Named>& fields, MapErrors& errors) {
   std::sort(occ.begin(), occ.end(), [](const Occupied& a, const Occupied& b) {
     return a.table != b.table ? a.table < b.table : a.start < b.start;
   });
@@ -226,23 +243,37 @@ std::vector<std::string> validate_map(const RegisterMap& map) {
     const Occupied& cur = occ[i];
     if (cur.table == prev.table && cur.start < prev.end) {
       if (++overlaps <= kMaxOverlapReports)
-        err(where(fields[cur.field], cur.channel, cur.start, cur.end - cur.start) + " overlaps " +
-            where(fields[prev.field], prev.channel, prev.start, prev.end - prev.start));
+        errors.add(where(fields[cur.field], cur.channel, cur.start, cur.end - cur.start) + " overlaps " +
+                   where(fields[prev.field], prev.channel, prev.start, prev.end - prev.start));
     }
     if (cur.table != prev.table || cur.end > prev.end) reach = i;
   }
-  if (overlaps > kMaxOverlapReports) err(std::to_string(overlaps - kMaxOverlapReports) + " more overlaps not listed");
+  if (overlaps > kMaxOverlapReports)
+    errors.add(std::to_string(overlaps - kMaxOverlapReports) + " more overlaps not listed");
+}
 
-  if (map.state_codes.empty()) err("state_codes is empty");
+// The decoding tables: state codes that map to eqd states, and a plausible range that is not empty.
+void check_states_and_range(const RegisterMap& map, MapErrors& errors) {
+  if (map.state_codes.empty()) errors.add("state_codes is empty");
   for (std::size_t c = 0; c < map.state_codes.size(); ++c)
     if (map.state_codes[c] > static_cast<std::uint8_t>(core::ChannelState::offline))
-      err("state_codes[" + std::to_string(c) + "] = " + std::to_string(map.state_codes[c]) +
-          " is not an eqd state (0..5)");
+      errors.add("state_codes[" + std::to_string(c) + "] = " + std::to_string(map.state_codes[c]) +
+                 " is not an eqd state (0..5)");
   const PlausibleRange& r = map.range;
-  if (!(r.voltage_min_V < r.voltage_max_V)) err("range: voltage_min_V must be below voltage_max_V");
-  if (!(r.current_abs_max_A > 0)) err("range: current_abs_max_A must be positive");
-  if (!(r.power_abs_max_W > 0)) err("range: power_abs_max_W must be positive");
-  return errors;
+  if (!(r.voltage_min_V < r.voltage_max_V)) errors.add("range: voltage_min_V must be below voltage_max_V");
+  if (!(r.current_abs_max_A > 0)) errors.add("range: current_abs_max_A must be positive");
+  if (!(r.power_abs_max_W > 0)) errors.add("range: power_abs_max_W must be positive");
+}
+
+}  // namespace
+
+std::vector<std::string> validate_map(const RegisterMap& map) {
+  MapErrors errors{"map '" + map.name + "': ", {}};
+  const std::vector<Named> fields = present_fields(map);
+  check_device_rules(map, errors);
+  check_overlaps(check_fields(map, fields, errors), fields, errors);
+  check_states_and_range(map, errors);
+  return std::move(errors.list);
 }
 
 }  // namespace eqd::io::modbus
