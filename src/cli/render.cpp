@@ -176,9 +176,16 @@ std::optional<std::string> forecast_text(const json& p, const json& b) {
 }
 
 // The grid-meter line (docs/eqctl.md): the measured grid power beside the computed net, in the bus's
-// power unit; absent from older daemons and for a bus without a meter.
+// power unit, and the meter trim when it is on; absent from older daemons and for a bus without a meter.
 std::optional<std::string> meter_text(const json& m, const PowerUnit& u) {
   if (!m.is_object()) return std::nullopt;
+  // ", trim 1.50 kW" (its state unless tracking: clamped, holding, decaying, waiting); nothing when off.
+  std::string trim;
+  if (sub(m, "trim").is_boolean() && sub(m, "trim").get<bool>()) {
+    trim = ", trim " + power_in(num(m, "trim_W"), u);
+    const std::string state = str(m, "trim_state");
+    if (!state.empty() && state != "-" && state != "tracking") trim += " (" + state + ")";
+  }
   if (!sub(m, "ok").is_boolean() || !sub(m, "ok").get<bool>()) {
     const std::string err = str(m, "last_error");
     const double age_s = num(m, "age_s");
@@ -186,9 +193,10 @@ std::optional<std::string> meter_text(const json& m, const PowerUnit& u) {
         sub(m, "connected").is_boolean() && sub(m, "connected").get<bool>() ? "no valid reading" : "offline";
     if (std::isfinite(age_s)) t += ", last reading " + fixed(age_s, 1) + " s ago";
     if (!err.empty() && err != "-") t += " (" + err + ")";
-    return t;
+    return t + trim;
   }
   std::string t = power_in(num(m, "power_W"), u) + " measured, difference " + power_in(num(m, "difference_W"), u);
+  t += trim;
   if (sub(m, "disagreement").is_boolean() && sub(m, "disagreement").get<bool>())
     t +=
         "  DISAGREES beyond " + power_in(num(m, "tolerance_W"), u) + " (a channel not sampled, a load not configured?)";

@@ -176,6 +176,11 @@ const std::vector<Key<MeterConfig>>& meter_keys() {
           "persistence_s", [](T& o) -> double& { return o.persistence_s; }, Bound{0.0, 3600.0}, "s"),
       int_key<T>(
           "max_age_ms", [](T& o) -> int& { return o.max_age_ms; }, 100, 3600000, "ms"),
+      bool_key<T>("trim", [](T& o) -> bool& { return o.trim; }),
+      real_key<T>(
+          "trim_tau_s", [](T& o) -> double& { return o.trim_tau_s; }, Bound{10.0, 3600.0}, "s"),
+      real_key<T>(
+          "trim_max_W", [](T& o) -> double& { return o.trim_max_W; }, Bound{0.0, eqd::core::kMaxPower_W, true}, "W"),
   };
   return k;
 }

@@ -88,7 +88,7 @@ std::string describe(const YAML::Node& n) {
 
 std::string Bound::text() const {
   const bool has_lo = std::isfinite(lo), has_hi = std::isfinite(hi);
-  if (has_lo && has_hi) return num(lo) + ".." + num(hi);
+  if (has_lo && has_hi) return lo_open ? "> " + num(lo) + " and <= " + num(hi) : num(lo) + ".." + num(hi);
   if (has_lo) return (lo_open ? "> " : ">= ") + num(lo);
   if (has_hi) return "<= " + num(hi);
   return "any finite number";

@@ -36,7 +36,8 @@ json to_json(const HealthCounts& c) {
 }
 
 // A bus's grid meter: what it reads (eqd's sign, + = import), how old, how far from the computed net,
-// whether that difference is a disagreement now. null without a meter.
+// whether that difference is a disagreement now, and the meter trim (trim_W: the bias added to the bus's
+// free power; 0 with trim off). null without a meter.
 json meter_json(const daemon::MeterView& m) {
   if (!m.configured) return nullptr;
   const io::meter::MeterStatus& s = m.status;
@@ -56,7 +57,12 @@ json meter_json(const daemon::MeterView& m) {
               {"disagreements", s.episodes},
               {"readings", s.readings},
               {"errors", s.errors},
-              {"last_error", std::string(s.last_error)}};
+              {"last_error", std::string(s.last_error)},
+              {"trim", m.trim},
+              {"trim_W", m.trim ? finite_or_null(s.trim_W) : json(0.0)},
+              {"trim_state", core::to_string(m.trim ? s.trim_state : core::MeterTrimState::off)},
+              {"trim_tau_s", m.trim ? json(m.trim_tau_s) : json(nullptr)},
+              {"trim_max_W", m.trim ? json(m.trim_max_W) : json(nullptr)}};
 }
 
 // One bus's channels by role and by health (the status reply's buses[].channels).

@@ -43,6 +43,7 @@ ControlCore::ControlCore(const CoreConfig& cfg)
       bus_snap_(std::make_unique<Seqlock<BusSnapshot>[]>(cfg.buses.size())),
       schedules_(std::make_unique<Seqlock<BusSchedule>[]>(cfg.buses.size())),
       needs_snap_(std::make_unique<Seqlock<WindowNeeds>[]>(cfg.buses.size())),
+      meter_trims_(std::make_unique<Seqlock<MeterTrimValue>[]>(cfg.buses.size())),
       requests_(cfg.request_capacity),
       responses_(cfg.request_capacity),
       liveness_ns_(cfg.liveness_ms * kNsPerMs),

@@ -15,6 +15,11 @@ using namespace detail;  // NOLINT(google-build-using-namespace): the core's own
 
 void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
   BusState& bus = buses_[b];
+  // The meter trim (issue #19): read without waiting; a slot mid-store every attempt keeps the last
+  // value read. Too old (the meter's thread stalled) or never published: 0 W.
+  MeterTrimValue trim;
+  if (meter_trims_[b].try_load(trim, kReadAttempts)) bus.trim = trim;
+  bus.trim_W = applied_trim_W(bus.trim, now_ns);
   const BusGather g = gather_buffers(b, now_ns);
   LawInput in = law_input(b, now_ns, g);
   // The mode is the core's, the same for every law: no usable buffer, or hold / ramp down on the
@@ -137,10 +142,11 @@ LawInput ControlCore::law_input(BusIndex b, std::int64_t now_ns, const BusGather
   const BusParams& p = bus.params;
   LawInput in;
   in.now_ns = now_ns;
-  in.free_W = acc.free_W;
+  // With a meter trim, what the channels do not see counts as free power (no announcement of its own).
+  in.free_W = trimmed_free_W(b);
   if (p.use_forecast) {
     const LearnedAhead* learned = p.learn_forecast && bus.learned_read_s >= 0 ? &bus.learned : nullptr;
-    bus.path.update(now_ns, acc.free_W, acc.announcing_present_W, acc.announced_W, acc.announcing, p.forecast_horizon_s,
+    bus.path.update(now_ns, in.free_W, acc.announcing_present_W, acc.announced_W, acc.announcing, p.forecast_horizon_s,
                     p.tau_s, learned, bus.learned_present_W);
     in.free_forecast_W = bus.path.steer_W();  // NaN while nothing is announced: the law uses free_W
     in.free_path_n = bus.path.ahead_n();
@@ -253,7 +259,8 @@ BusParams ControlCore::valley_fill(BusIndex b, std::int64_t now_ns, double dt_s,
   // The active caps window's need: the discharge its aim asks for, before any fill.
   const WindowOccurrence* occ = occurrence >= 0 ? &sched.occurrences[static_cast<std::size_t>(occurrence)] : nullptr;
   const bool caps_window = occ != nullptr && aim.mode == BusMode::caps;
-  bus.needs.observe(occ, caps_window, now_ns, dt_s, std::max(0.0, -desired_eq_W(aim, acc_[b].free_W)), acc_[b].free_W);
+  const double free_W = trimmed_free_W(b);
+  bus.needs.observe(occ, caps_window, now_ns, dt_s, std::max(0.0, -desired_eq_W(aim, free_W)), free_W);
   if (bus.needs.records() != bus.needs_published) {  // rare: once per window occurrence
     needs_snap_[b].store(bus.needs);
     bus.needs_published = bus.needs.records();
@@ -266,7 +273,7 @@ BusParams ControlCore::valley_fill(BusIndex b, std::int64_t now_ns, double dt_s,
   // buffers fill the valleys below it (and take less, or nothing, while the load is near it).
   const ScheduleWindow& next = sched.windows[static_cast<std::size_t>(bus.fill.window)];
   const double next_cap_W = std::isfinite(next.import_limit_W) ? next.import_limit_W : bus.params.import_limit_W;
-  bus.fill.fill_W = std::min(bus.fill.fill_W, std::max(0.0, next_cap_W - acc_[b].free_W));
+  bus.fill.fill_W = std::min(bus.fill.fill_W, std::max(0.0, next_cap_W - free_W));
   if (bus.fill.fill_W <= 0.0) return aim;
   BusParams with_fill = aim;
   with_fill.fill_W = bus.fill.fill_W;
@@ -318,7 +325,8 @@ void ControlCore::publish_bus(BusIndex b, const BusParams& aim, int window, cons
   s.eq_commanded_W = commanded_W;
   s.eq_measured_W = in.eq_measured_W;
   s.net_W = net;
-  s.residual_W = residual_of(aim, net);
+  s.meter_trim_W = bus.trim_W;
+  s.residual_W = residual_of(aim, bus.trim_W != 0.0 ? net + bus.trim_W : net);
   s.active_window = static_cast<std::int16_t>(window);
   s.active_mode = aim.mode;
   s.active_target_W = aim.target_W;
@@ -329,7 +337,7 @@ void ControlCore::publish_bus(BusIndex b, const BusParams& aim, int window, cons
   s.demand_max_month_W = bus.demand.max_month_W();
   s.fill = bus.fill;
   s.desired_W = out.desired_W;
-  s.free_forecast_W = std::isnan(in.free_forecast_W) ? acc.free_W : in.free_forecast_W;
+  s.free_forecast_W = std::isnan(in.free_forecast_W) ? in.free_W : in.free_forecast_W;
   s.capacity_charge_W = in.capacity_charge_W;
   s.capacity_discharge_W = in.capacity_discharge_W;
   const LawCounters counters = bus.law->counters();

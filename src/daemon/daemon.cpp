@@ -119,6 +119,14 @@ void Daemon::make_meters() {
     mc.poll_hz = m.poll_hz;
     mc.timeout_ms = m.timeout_ms;
     mc.check = core::MeterCheckParams{m.tolerance_W, m.persistence_s};
+    // The meter trim (opt-in): it holds as long as a reading counts as fresh (max_age_ms), and the
+    // control thread drops it when it is older than twice that (the meter's thread stalled).
+    mc.trim = m.trim;
+    mc.trim_params = core::MeterTrimParams{m.trim_tau_s, m.trim_max_W, m.max_age_ms / 1000.0};
+    mc.trim_valid_ns = 2 * static_cast<std::int64_t>(m.max_age_ms) * 1'000'000;
+    mc.publish_trim = [core = core_.get(), bus = *b](const core::MeterTrimValue& v) {
+      core->meter_trim_slot(bus).store(v);
+    };
     // The net power the control thread published last (a seqlock read on the meter's thread).
     mc.computed = [core = core_.get(), bus = *b](double& net_W, std::int64_t& cycle_ns) {
       cycle_ns = core->cycle_clock().load(std::memory_order_acquire);
@@ -152,6 +160,9 @@ MeterView Daemon::meter(core::BusIndex b) const noexcept {
   v.persistence_s = mc.check.persistence_s;
   v.transport = io::meter::to_string(mc.source);
   v.sign = io::meter::to_string(mc.sign);
+  v.trim = mc.trim;
+  v.trim_tau_s = mc.trim_params.tau_s;
+  v.trim_max_W = mc.trim_params.max_W;
   if (v.status.reading_ns > 0) v.age_s = static_cast<double>(monotonic_ns() - v.status.reading_ns) * 1e-9;
   int max_age_ms = 5000;
   for (const config::BusConfig& bc : cfg_.buses)

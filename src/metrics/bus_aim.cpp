@@ -60,6 +60,7 @@ void add_meter_series(prometheus::MetricFamily* f, const daemon::MeterView& m,
   one(f[4], m.status.disagreement ? 1.0 : 0.0);
   one(f[5], static_cast<double>(m.status.episodes), true);
   one(f[6], static_cast<double>(m.status.errors), true);
+  if (m.trim && std::isfinite(m.status.trim_W)) one(f[7], m.status.trim_W);
 }
 
 }  // namespace eqd::metrics::detail

@@ -23,9 +23,10 @@ void add_fill_series(prometheus::MetricFamily& fill, prometheus::MetricFamily& s
                      prometheus::MetricFamily& shortfall, prometheus::MetricFamily& level, const core::BusSnapshot& s,
                      const std::vector<prometheus::ClientMetric::Label>& labels);
 
-/// Appends a bus's grid-meter series (issue #19) to the seven families starting at `f`: up, power, age,
-/// difference, disagreement, disagreements_total, errors_total. Nothing for a bus without a meter; power
-/// and difference only while it is up, age once it has read. Any thread.
+/// Appends a bus's grid-meter series (issue #19) to the eight families starting at `f`: up, power, age,
+/// difference, disagreement, disagreements_total, errors_total, trim. Nothing for a bus without a meter;
+/// power and difference only while it is up, age once it has read, trim only with meter.trim. Any
+/// thread.
 void add_meter_series(prometheus::MetricFamily* f, const daemon::MeterView& m,
                       const std::vector<prometheus::ClientMetric::Label>& labels);
 

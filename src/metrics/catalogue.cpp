@@ -101,6 +101,9 @@ const std::array<MetricInfo, kCount> kCatalogue = {{
     {"eqd_bus_meter_disagreements_total", kC, kBus, "", "bus", "Disagreement episodes of the meter check."},
     {"eqd_bus_meter_errors_total", kC, kBus, "", "bus",
      "Failed connects, SunSpec discoveries, reads and refused readings of the bus's meter."},
+    {"eqd_bus_meter_trim_watts", kG, kBus, "watts", "bus",
+     "The meter trim added to the bus's free power (eqd's sign, + = import the channels do not see); buses with "
+     "meter.trim only."},
     {"eqd_bus_equalization_capacity_watts", kG, kBus, "watts", "bus,direction",
      "Headroom of the bus's usable equalization channels; direction=charge|discharge."},
     {"eqd_bus_status", kG, kBus, "", "bus,status",

@@ -56,6 +56,7 @@ enum Id : std::size_t {
   kBusMeterDisagreement,
   kBusMeterDisagreements,
   kBusMeterErrors,
+  kBusMeterTrim,
   kBusCapacity,
   kBusStatus,
   kBusChannels,

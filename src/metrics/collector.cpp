@@ -117,9 +117,9 @@ void add_meter_families(std::vector<MetricFamily>& out, const std::function<daem
   const std::size_t nb = labels.size();
   std::vector<daemon::MeterView> meters(nb);
   for (std::size_t b = 0; b < nb; ++b) meters[b] = meter(static_cast<core::BusIndex>(b));
-  const std::size_t at = out.size();  // seven families, then the series of the buses with a meter
+  const std::size_t at = out.size();  // eight families, then the series of the buses with a meter
   for (const Id id : {kBusMeterUp, kBusMeterPower, kBusMeterAge, kBusMeterDifference, kBusMeterDisagreement,
-                      kBusMeterDisagreements, kBusMeterErrors})
+                      kBusMeterDisagreements, kBusMeterErrors, kBusMeterTrim})
     family(out, id, nb);
   for (std::size_t b = 0; b < nb; ++b) detail::add_meter_series(&out[at], meters[b], labels[b]);
 }

@@ -2,7 +2,9 @@
 // reading is the rig's true grid power) beside the computed net. With nothing unaccounted for, the
 // check agrees; with a load nobody configured (--sunspec-meter-offset-W) it raises one disagreement
 // (journal warning, metrics), while the computed net stays the control input (the rig converges all
-// the same). The second case also reads a model 201 meter of the export-positive sign.
+// the same). The second case also reads a model 201 meter of the export-positive sign. With the meter
+// trim on (meter.trim) the same unconfigured load is covered by the buffers: the measured grid power
+// goes to the target (0 W), the computed net to minus the load, and the disagreement is still reported.
 
 #include <catch2/catch.hpp>
 
@@ -13,6 +15,7 @@
 
 #include <cmath>
 #include <csignal>
+#include <cstdio>
 #include <fstream>
 #include <regex>
 
@@ -146,11 +149,54 @@ TEST_CASE("eqd's grid meter disagrees once with a load nobody configured, contro
   // shows the unconfigured 1.5 kW of import (in eqd's sign despite the device's).
   CHECK(series(m, "eqd_bus_meter_power_watts") == Approx(1500.0).margin(250.0));
   CHECK(series(m, "eqd_bus_meter_difference_watts") == Approx(1500.0).margin(250.0));
+  CHECK(std::isnan(series(m, "eqd_bus_meter_trim_watts")));  // trim off: no series, no bias
   std::this_thread::sleep_for(3s);
   m = r->metrics();
   CHECK(series(m, "eqd_bus_meter_disagreements_total") == 1.0);
   CHECK(count(r->eqd->log(), "bus main: grid meter reads") == 1);  // one warning per episode
   CHECK(r->eqd->log().find("SunSpec meter model 201") != std::string::npos);
+  stop(*r);
+}
+
+TEST_CASE("eqd's meter trim makes the buffers cover a load nobody configured", "[e2e][meter]") {
+  // The same 1.5 kW of import the channels do not see, an export-positive meter; trim with its shortest
+  // time constant (10 s, the bus's tau_s too) so that the test settles within a minute.
+  auto r =
+      start({"--sunspec-meter-offset-W", "1500", "--sunspec-meter-model", "201", "--sunspec-meter-export-positive"},
+            ", sign: export_positive, trim: true, trim_tau_s: 10");
+  INFO("eqsim log:\n" << r->sim->log());
+  REQUIRE(r->eqd);
+  INFO("eqd log:\n" << r->eqd->log());
+  std::string m;
+  // Without trim the meter stays at ~+1.5 kW (the case above); with it the buffers charge 1.5 kW less,
+  // so that the *measured* grid power settles near the target and the trim near the load.
+  const bool settled = eqd::test::eventually(90s, [&] {
+    m = r->metrics();
+    return series(m, "eqd_bus_meter_up") == 1.0 && std::fabs(series(m, "eqd_bus_meter_power_watts")) < 150.0 &&
+           series(m, "eqd_bus_meter_trim_watts") > 1300.0;
+  });
+  INFO("metrics:\n" << m);
+  REQUIRE(settled);
+  // Stays there (the trim is stable: the buffers move measured and computed alike).
+  std::this_thread::sleep_for(5s);
+  m = r->metrics();
+  UNSCOPED_INFO("settled: meter " << series(m, "eqd_bus_meter_power_watts") << " W, trim "
+                                  << series(m, "eqd_bus_meter_trim_watts") << " W, net "
+                                  << series(m, "eqd_bus_net_power_watts") << " W, buffers "
+                                  << series(m, "eqd_bus_equalization_measured_power_watts") << " W");
+  CHECK(std::fabs(series(m, "eqd_bus_meter_power_watts")) < 200.0);
+  CHECK(series(m, "eqd_bus_meter_trim_watts") == Approx(1500.0).margin(200.0));
+  // The channels' own view: free ~-2.4 kW, buffers ~+0.9 kW, computed net ~-1.5 kW; the check still
+  // reports the load nobody configured.
+  CHECK(series(m, "eqd_bus_free_power_watts") < -1500.0);
+  CHECK(series(m, "eqd_bus_equalization_measured_power_watts") == Approx(900.0).margin(300.0));
+  CHECK(series(m, "eqd_bus_net_power_watts") == Approx(-1500.0).margin(250.0));
+  CHECK(series(m, "eqd_bus_meter_difference_watts") == Approx(1500.0).margin(250.0));
+  CHECK(series(m, "eqd_bus_meter_disagreement") == 1.0);
+  CHECK(count(r->eqd->log(), "bus main: grid meter reads") == 1);
+  std::fprintf(stderr, "meter trim e2e: meter %.0f W, trim %.0f W, net %.0f W, buffers %.0f W\n",
+               series(m, "eqd_bus_meter_power_watts"), series(m, "eqd_bus_meter_trim_watts"),
+               series(m, "eqd_bus_net_power_watts"), series(m, "eqd_bus_equalization_measured_power_watts"));
   stop(*r);
 }
 

@@ -298,6 +298,64 @@ TEST_CASE("meter link compares with the computed net: a persistent difference is
   CHECK(m.st().episodes == 1);
 }
 
+TEST_CASE("meter link's trim: import the channels do not see gives a positive bias, held then decayed", "[meter]") {
+  ss::SunSpecDevice dev(meter_device());
+  dev.start();
+  dev.set_meter_power_W(-3000.0);  // an export-positive device: 3 kW of import
+  mt::MeterLinkConfig c;
+  c.sign = mt::MeterSign::export_positive;
+  c.trim = true;
+  c.trim_params = {0.5, 5000.0, 0.3};  // fast, for the test: tau_s 0.5, hold 0.3 s
+  c.trim_valid_ns = 1'000'000'000;
+  std::mutex pm;
+  eqd::core::MeterTrimValue published{};
+  std::size_t publishes = 0;
+  c.publish_trim = [&](const eqd::core::MeterTrimValue& v) {
+    const std::lock_guard<std::mutex> lock(pm);
+    published = v;
+    ++publishes;
+  };
+  auto last = [&] {
+    const std::lock_guard<std::mutex> lock(pm);
+    return published;
+  };
+  Meter m(dev.port(), c);
+  m.computed_W.store(1000.0);  // the channels account for 1 kW: 2 kW they do not see
+  REQUIRE(m.reads(3000.0));
+  // The bias goes to +2 kW (eqd's sign: import), whatever the device's sign.
+  REQUIRE(eventually([&] { return std::abs(m.st().trim_W - 2000.0) < 20.0; }, 5s));
+  CHECK(m.st().trim_state == eqd::core::MeterTrimState::tracking);
+  const eqd::core::MeterTrimValue v = last();
+  CHECK(v.bias_W == Approx(2000.0).margin(20.0));
+  CHECK(v.max_W == 5000.0);
+  CHECK(v.valid_ns == 1'000'000'000);
+  CHECK(std::abs(v.stamp_ns - now_ns()) < 500'000'000);
+  // The meter goes away: the bias holds, then decays to 0 W; it is still published every period.
+  dev.stop();
+  REQUIRE(eventually([&] { return m.st().trim_state == eqd::core::MeterTrimState::holding; }, 3s));
+  CHECK(m.st().trim_W == Approx(2000.0).margin(40.0));
+  REQUIRE(eventually([&] { return m.st().trim_state == eqd::core::MeterTrimState::decaying; }, 3s));
+  REQUIRE(eventually([&] { return m.st().trim_W == 0.0; }, 10s));
+  CHECK(last().bias_W == 0.0);
+  const std::lock_guard<std::mutex> lock(pm);
+  CHECK(publishes > 20);
+}
+
+TEST_CASE("meter link without trim publishes no trim", "[meter]") {
+  ss::SunSpecDevice dev(meter_device());
+  dev.start();
+  dev.set_meter_power_W(3000.0);
+  mt::MeterLinkConfig c;
+  std::atomic<int> publishes{0};
+  c.publish_trim = [&](const eqd::core::MeterTrimValue&) { ++publishes; };
+  Meter m(dev.port(), c);
+  REQUIRE(m.reads(3000.0));
+  std::this_thread::sleep_for(200ms);
+  CHECK(publishes.load() == 0);
+  CHECK(m.st().trim_W == 0.0);
+  CHECK(m.st().trim_state == eqd::core::MeterTrimState::off);
+}
+
 TEST_CASE("meter configuration: keys per meter transport, errors with file:line:col, --set", "[meter][config]") {
   const std::string head = "buses:\n  - name: main\n    meter:\n";
   auto error_of = [](const std::string& yaml) {
@@ -323,6 +381,17 @@ TEST_CASE("meter configuration: keys per meter transport, errors with file:line:
   CHECK(m.export_positive);
   CHECK(m.tolerance_W == 300.0);
   CHECK(m.persistence_s == 5.0);
+  CHECK_FALSE(m.trim);  // the meter trim is opt-in
+  CHECK(m.trim_tau_s == 120.0);
+  CHECK(m.trim_max_W == 2000.0);
+  const auto trim = eqd::config::parse_config(
+      head +
+          "      transport: sunspec\n      host: 10.0.0.7\n      trim: true\n      trim_tau_s: 300\n"
+          "      trim_max_W: 800\n",
+      "t.yaml");
+  CHECK(trim.buses[0].meter->trim);
+  CHECK(trim.buses[0].meter->trim_tau_s == 300.0);
+  CHECK(trim.buses[0].meter->trim_max_W == 800.0);
   CHECK_FALSE(eqd::config::parse_config("buses: [{name: main}]\n", "t.yaml").buses[0].meter);
   const auto reg = eqd::config::parse_config(head +
                                                  "      transport: modbus\n      host: m1.lab.example\n"
@@ -356,9 +425,22 @@ TEST_CASE("meter configuration: keys per meter transport, errors with file:line:
       error_of(head + "      transport: sunspec\n      host: 10.0.0.7\n      poll_hz: 0.5\n      max_age_ms: 3000\n"),
       Catch::StartsWith("t.yaml:7:19: buses[0].meter.max_age_ms: max_age_ms 3000 is shorter than two poll "
                         "periods (4000 ms at poll_hz 0.5)"));
+  CHECK_THAT(error_of(head + "      transport: sunspec\n      host: 10.0.0.7\n      trim: yes please\n"),
+             Catch::StartsWith("t.yaml:6:13: buses[0].meter.trim: "));
+  CHECK_THAT(error_of(head + "      transport: sunspec\n      host: 10.0.0.7\n      trim_tau_s: 5\n"),
+             Catch::StartsWith("t.yaml:6:19: buses[0].meter.trim_tau_s: ") && Catch::Contains("10..3600"));
+  CHECK_THAT(error_of(head + "      transport: sunspec\n      host: 10.0.0.7\n      trim_tau_s: 7200\n"),
+             Catch::StartsWith("t.yaml:6:19: buses[0].meter.trim_tau_s: "));
+  CHECK_THAT(error_of(head + "      transport: sunspec\n      host: 10.0.0.7\n      trim_max_W: 0\n"),
+             Catch::StartsWith("t.yaml:6:19: buses[0].meter.trim_max_W: ") && Catch::Contains("> 0"));
+  CHECK_THAT(error_of(head + "      transport: sunspec\n      host: 10.0.0.7\n      trim_max: 500\n"),
+             Catch::StartsWith("t.yaml:6:7: buses[0].meter.trim_max: ") && Catch::Contains("trim_max_W"));
   // --set: a meter's key by path; a bus without a meter says so.
   eqd::config::apply_overrides(cfg, {"buses.main.meter.tolerance_W=750", "buses.main.meter.sign=import_positive"});
   CHECK(cfg.buses[0].meter->tolerance_W == 750.0);
+  eqd::config::apply_overrides(cfg, {"buses.main.meter.trim=true", "buses.main.meter.trim_max_W=1000"});
+  CHECK(cfg.buses[0].meter->trim);
+  CHECK(cfg.buses[0].meter->trim_max_W == 1000.0);
   CHECK_FALSE(cfg.buses[0].meter->export_positive);
   auto none = eqd::config::parse_config("buses: [{name: main}]\n", "t.yaml");
   CHECK_THROWS_WITH(eqd::config::apply_overrides(none, {"buses.main.meter.tolerance_W=1"}),

@@ -159,6 +159,9 @@ TEST_CASE("example eqd-meter.yaml parses: a SunSpec meter and a register meter",
   CHECK(s.tolerance_W == def.tolerance_W);
   CHECK(s.persistence_s == def.persistence_s);
   CHECK(s.max_age_ms == def.max_age_ms);
+  CHECK(s.trim == def.trim);
+  CHECK(s.trim_tau_s == def.trim_tau_s);
+  CHECK(s.trim_max_W == def.trim_max_W);
   const MeterConfig& r = *cfg.buses[1].meter;
   CHECK(r.transport == "modbus");
   CHECK(r.export_positive);

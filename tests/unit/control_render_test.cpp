@@ -445,6 +445,33 @@ TEST_CASE("eqctl render: the grid meter line", "[control][cli]") {
         std::string::npos);
   s = render_status(bus(json{{"ok", false}, {"connected", true}, {"age_s", nullptr}, {"last_error", ""}}));
   CHECK(s.find("grid meter            no valid reading\n") != std::string::npos);
+  // The meter trim (meter.trim): its bias, and its state unless it is tracking.
+  s = render_status(bus(json{{"ok", true},
+                             {"connected", true},
+                             {"power_W", 20.0},
+                             {"difference_W", 1500.0},
+                             {"disagreement", false},
+                             {"trim", true},
+                             {"trim_W", 1480.0},
+                             {"trim_state", "tracking"}}));
+  INFO(s);
+  CHECK(s.find("grid meter            0.02 kW measured, difference 1.50 kW, trim 1.48 kW\n") != std::string::npos);
+  s = render_status(bus(json{{"ok", false},
+                             {"connected", false},
+                             {"age_s", 7.0},
+                             {"last_error", ""},
+                             {"trim", true},
+                             {"trim_W", 1480.0},
+                             {"trim_state", "holding"}}));
+  CHECK(s.find("grid meter            offline, last reading 7.0 s ago, trim 1.48 kW (holding)\n") != std::string::npos);
+  s = render_status(bus(json{{"ok", true},
+                             {"connected", true},
+                             {"power_W", 20.0},
+                             {"difference_W", 0.0},
+                             {"trim", false},
+                             {"trim_W", 0.0},
+                             {"trim_state", "off"}}));
+  CHECK(s.find("trim") == std::string::npos);
 }
 
 TEST_CASE("eqctl render: a controller whose transport cannot command shows test channels only", "[control][cli]") {

@@ -930,7 +930,25 @@ TEST_CASE("control API on a fake rig: status shows a bus's grid meter beside the
   CHECK(m["disagreement"] == true);
   CHECK(m["disagreements"] == 1);
   CHECK(m["last_error"] == "");
+  CHECK(m["trim"] == false);  // meter.trim off: no bias, state off
+  CHECK(m["trim_W"] == 0.0);
+  CHECK(m["trim_state"] == "off");
+  CHECK(m["trim_tau_s"].is_null());
   CHECK(st["result"]["buses"][1]["meter"].is_null());  // aux has none
+  // The meter trim on: its bias (eqd's sign) and state, its settings.
+  v.trim = true;
+  v.trim_tau_s = 120.0;
+  v.trim_max_W = 2000.0;
+  v.status.trim_W = 1480.0;
+  v.status.trim_state = eqd::core::MeterTrimState::tracking;
+  s.rig.set_meter(0, v);
+  st = s.call(req(Command::status));
+  const json& t = st["result"]["buses"][0]["meter"];
+  CHECK(t["trim"] == true);
+  CHECK(t["trim_W"] == 1480.0);
+  CHECK(t["trim_state"] == "tracking");
+  CHECK(t["trim_tau_s"] == 120.0);
+  CHECK(t["trim_max_W"] == 2000.0);
   // Offline: not ok, no power or difference, the error said.
   v.ok = false;
   v.status.connected = false;

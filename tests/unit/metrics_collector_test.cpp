@@ -169,12 +169,14 @@ struct Scene {
     const std::int64_t now = f.now_ns;
     s.now_ns = [now] { return now; };
     // The bus's grid meter (issue #19): up, 1234 W measured 0.7 s ago, 321 W off the computed net, in
-    // its second disagreement, 5 errors so far.
+    // its second disagreement, 5 errors so far, a meter trim of 300 W.
     s.meter = [](core::BusIndex) {
       daemon::MeterView v;
       v.configured = true;
       v.ok = true;
       v.age_s = 0.7;
+      v.trim = true;
+      v.status.trim_W = 300.0;
       v.status.power_W = 1234.0;
       v.status.difference_W = 321.0;
       v.status.disagreement = true;
@@ -263,9 +265,11 @@ TEST_CASE("collector: a meter that is not up has no power or difference, a bus w
     v.status.power_W = 999.0;  // stale: not to be exported
     v.status.difference_W = 9.0;
     v.status.errors = 3;
+    v.status.trim_W = 42.0;  // trim off: not exported
     return v;
   };
   auto fams = by_name(metrics::Collector(src, {}).Collect());
+  CHECK(fams.at("eqd_bus_meter_trim_watts").metric.empty());
   CHECK(one(fams.at("eqd_bus_meter_up"), "bus", "main").gauge.value == 0.0);
   CHECK(fams.at("eqd_bus_meter_power_watts").metric.empty());
   CHECK(fams.at("eqd_bus_meter_difference_watts").metric.empty());
@@ -352,6 +356,7 @@ TEST_CASE("collector exports every catalogued family with the value of its snaps
   CHECK(bus_value("eqd_bus_meter_disagreement") == 1.0);
   CHECK(bus_value("eqd_bus_meter_disagreements_total") == 2.0);
   CHECK(bus_value("eqd_bus_meter_errors_total") == 5.0);
+  CHECK(bus_value("eqd_bus_meter_trim_watts") == 300.0);
   CHECK(bus_value("eqd_bus_grid_import_joules_total") == b.energy.grid_import_J);
   CHECK(bus_value("eqd_bus_grid_export_joules_total") == b.energy.grid_export_J);
   CHECK(bus_value("eqd_bus_without_equalization_import_joules_total") == b.energy.free_import_J);

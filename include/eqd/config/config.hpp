@@ -44,6 +44,9 @@ struct MeterConfig {
   double tolerance_W = 500.0;                   ///< meter.tolerance_W: |measured - computed| above this is a difference
   double persistence_s = 10.0;  ///< meter.persistence_s: how long before it is a disagreement (and its end)
   int max_age_ms = 5000;        ///< meter.max_age_ms: an older reading is not ok (status, metrics)
+  bool trim = false;            ///< meter.trim: add the slow meter trim to the bus's free power (core/meter_trim.hpp)
+  double trim_tau_s = 120.0;    ///< meter.trim_tau_s 10..3600: the trim's time constant (and its decay's)
+  double trim_max_W = 2000.0;   ///< meter.trim_max_W > 0: bound on |trim|
 };
 
 /// One bus: a set of channels whose net power eqd balances together. Plain data.

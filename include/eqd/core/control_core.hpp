@@ -15,6 +15,7 @@
 #include "eqd/core/bus_law.hpp"
 #include "eqd/core/device_limits.hpp"
 #include "eqd/core/forecast_path.hpp"
+#include "eqd/core/meter_trim.hpp"
 #include "eqd/core/plan_board.hpp"
 #include "eqd/core/params.hpp"
 #include "eqd/core/predictor.hpp"
@@ -137,6 +138,11 @@ class ControlCore {
   /// window active at the cycle's time replaces the bus's mode and target or limits (apply_window);
   /// outside every window the bus's own parameters apply. One writer thread at a time.
   void set_schedule(BusIndex b, const BusSchedule& s) noexcept { schedules_[b].store(s); }
+  /// Where bus b's meter trim is published (issue #19, meter_trim.hpp): each cycle the control thread
+  /// reads it without waiting (a slot mid-store every attempt keeps the last value read) and adds
+  /// applied_trim_W() to the bus's free power. One writer thread per bus (its meter's I/O thread); a
+  /// bus whose slot is never written runs exactly as without a meter.
+  Seqlock<MeterTrimValue>& meter_trim_slot(BusIndex b) noexcept { return meter_trims_[b]; }
   [[nodiscard]] CycleStats stats() const noexcept { return stats_snap_.load(); }
   /// Bus b's valley-filling window needs, as last recorded (published when one is recorded). Any thread.
   [[nodiscard]] WindowNeeds window_needs(BusIndex b) const noexcept { return needs_snap_[b].load(); }
@@ -252,6 +258,8 @@ class ControlCore {
     std::int64_t last_command_ns = -1;
     std::int64_t last_cycle_ns = -1;
     double command_W = 0.0;  ///< total last allocated
+    MeterTrimValue trim{};   ///< the meter trim as last read from meter_trims_
+    double trim_W = 0.0;     ///< the trim applied this cycle (applied_trim_W; 0: none)
     double eq_commanded_W = 0.0;
     double eq_measured_W = 0.0;
     double desired_W = 0.0;
@@ -297,6 +305,12 @@ class ControlCore {
   // Pass 2 for one bus (control_core_bus.cpp), in this order: the buffers' roles and what they can
   // give, the law's input, the law, allocation, commands, energy, the snapshot.
   void run_bus(BusIndex b, std::int64_t now_ns) noexcept;
+  /// The bus's free power with this cycle's meter trim (exactly acc.free_W without one): what the law,
+  /// the forecast path and valley filling work with.
+  [[nodiscard]] double trimmed_free_W(BusIndex b) const noexcept {
+    const double t = buses_[b].trim_W;
+    return t != 0.0 ? acc_[b].free_W + t : acc_[b].free_W;
+  }
   /// What gather_buffers() finds among a bus's buffers (bus side).
   struct BusGather {
     double cap_charge_W = 0.0, cap_discharge_W = 0.0, rated_W = 0.0, measured_W = 0.0;
@@ -341,8 +355,9 @@ class ControlCore {
   std::unique_ptr<DeviceLimitsSlot[]> device_limits_;
   std::unique_ptr<Seqlock<ChannelSnapshot>[]> channel_snap_;
   std::unique_ptr<Seqlock<BusSnapshot>[]> bus_snap_;
-  std::unique_ptr<Seqlock<BusSchedule>[]> schedules_;   ///< per bus, written by set_schedule()
-  std::unique_ptr<Seqlock<WindowNeeds>[]> needs_snap_;  ///< per bus, published when a need is recorded
+  std::unique_ptr<Seqlock<BusSchedule>[]> schedules_;       ///< per bus, written by set_schedule()
+  std::unique_ptr<Seqlock<WindowNeeds>[]> needs_snap_;      ///< per bus, published when a need is recorded
+  std::unique_ptr<Seqlock<MeterTrimValue>[]> meter_trims_;  ///< per bus, written by the bus's meter thread
   /// The control thread's copy of one bus's schedule while it runs that bus (a member, not 2 KB of
   /// stack per bus and cycle).
   BusSchedule schedule_scratch_{};

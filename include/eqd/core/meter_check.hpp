@@ -6,7 +6,7 @@
 /// with the wrong sign); it ends when the difference has stayed within the tolerance for
 /// `persistence_s` again, so a difference hovering at the tolerance gives one episode, not many. The
 /// persistence also absorbs the skew between the meter's sampling and the channels'. The computed net
-/// stays the control input: this only reports.
+/// stays the control input: this only reports (the opt-in meter trim, meter_trim.hpp, filters it).
 ///
 /// Thread-safety: MeterCheck is plain state, owned by one thread (the meter's I/O thread in eqd); no
 /// I/O, no allocation.

@@ -67,8 +67,13 @@ struct BusSnapshot {
   double eq_commanded_W = 0.0;  ///< sum of setpoints sent to buffers
   double eq_measured_W = 0.0;   ///< sum of buffers' measured power
   double net_W = 0.0;           ///< free + measured equalization power (what the grid sees)
-  double residual_W = 0.0;      ///< how far net is from the aim: net - target, or outside the caps band
-  double desired_W = 0.0;       ///< target - free
+  /// How far net + meter_trim_W (what the law steers) is from the aim: minus the target, or outside the
+  /// caps band.
+  double residual_W = 0.0;
+  /// The meter trim added to the free power this cycle (issue #19, meter_trim.hpp; 0: none). free_W
+  /// and net_W stay the channels' own sums (what the grid meter check compares).
+  double meter_trim_W = 0.0;
+  double desired_W = 0.0;  ///< target - free
   /// Free power the law steers by with use_forecast: the centred median of the measured and announced
   /// free-power path (ForecastPath); free_W when nothing is announced or use_forecast is off.
   double free_forecast_W = 0.0;

@@ -155,6 +155,9 @@ struct MeterView {
   double persistence_s = 0.0;
   const char* transport = "";  ///< sunspec | modbus
   const char* sign = "";       ///< import_positive | export_positive
+  bool trim = false;           ///< meter.trim: the meter trim is on (status.trim_W, status.trim_state)
+  double trim_tau_s = 0.0;
+  double trim_max_W = 0.0;
 };
 
 /// Everything a reader sees of a running rig.

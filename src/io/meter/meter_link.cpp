@@ -40,7 +40,7 @@ const char* to_string(MeterSign s) noexcept {
   return s == MeterSign::import_positive ? "import_positive" : "export_positive";
 }
 
-MeterLink::MeterLink(MeterLinkConfig cfg) : cfg_(std::move(cfg)), check_(cfg_.check) {
+MeterLink::MeterLink(MeterLinkConfig cfg) : cfg_(std::move(cfg)), check_(cfg_.check), trim_(cfg_.trim_params) {
   std::string errs;
   if (cfg_.host.empty()) errs += " host missing;";
   if (!(cfg_.poll_hz > 0.0 && cfg_.poll_hz <= 100.0)) errs += " poll_hz must be in (0, 100];";
@@ -49,6 +49,9 @@ MeterLink::MeterLink(MeterLinkConfig cfg) : cfg_(std::move(cfg)), check_(cfg_.ch
     errs += " backoff_initial_ms must be positive and <= backoff_max_ms;";
   if (!(cfg_.check.tolerance_W >= 0.0) || !(cfg_.check.persistence_s >= 0.0))
     errs += " tolerance_W and persistence_s must be >= 0;";
+  if (cfg_.trim && (!(cfg_.trim_params.tau_s > 0.0) || !(cfg_.trim_params.max_W > 0.0) ||
+                    !(cfg_.trim_params.hold_s >= 0.0) || cfg_.trim_valid_ns <= 0))
+    errs += " trim_tau_s and trim_max_W must be > 0;";
   if (cfg_.source == MeterSource::modbus) {
     if (!(std::isfinite(cfg_.power.scale) && cfg_.power.scale != 0.0 && std::isfinite(cfg_.power.offset)))
       errs += " the power field's scale must be finite and not 0, its offset finite;";
@@ -57,6 +60,7 @@ MeterLink::MeterLink(MeterLinkConfig cfg) : cfg_(std::move(cfg)), check_(cfg_.ch
   }
   if (!errs.empty()) throw std::invalid_argument("meter of bus '" + cfg_.bus + "':" + errs);
   backoff_ms_ = cfg_.backoff_initial_ms;
+  if (cfg_.trim) local_.trim_state = core::MeterTrimState::waiting;
   status_.store(local_);
 }
 
@@ -234,6 +238,15 @@ void MeterLink::run() {
     local_.difference_W = comparable ? local_.power_W - net_W : std::numeric_limits<double>::quiet_NaN();
     local_.disagreement = check_.disagreement();
     local_.episodes = check_.episodes();
+    if (cfg_.trim) {
+      // The trim integrates on exactly what the check judges (comparable), holds and decays otherwise;
+      // published every period, so that its stamp proves this thread alive to the control thread.
+      trim_.update(t, comparable, local_.difference_W);
+      local_.trim_W = trim_.bias_W();
+      local_.trim_state = trim_.state();
+      if (cfg_.publish_trim)
+        cfg_.publish_trim(core::MeterTrimValue{trim_.bias_W(), trim_.params().max_W, t, cfg_.trim_valid_ns});
+    }
     if (ev != core::MeterEvent::none && cfg_.on_notice) {
       const auto& p = check_.params();
       const std::string m = ev == core::MeterEvent::disagreement_started

@@ -6,7 +6,9 @@
 /// (io/modbus/register_map.hpp). Each reading is mapped to eqd's sign (+ = import: energy from the grid
 /// into the bus), compared with the bus's computed net power (core::MeterCheck) and published
 /// lock-free (a Seqlock) for the control API and the metrics. The computed net stays the control
-/// input; the control thread never sees the meter.
+/// input; the control thread never sees the meter's reading. With `trim` (opt-in) the link also runs the bus's
+/// meter trim (core::MeterTrim) on its thread and publishes the bias for the control thread, which adds
+/// it to the bus's free power (docs/control.md "Meter trim").
 
 #include <atomic>
 #include <condition_variable>
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "eqd/core/meter_check.hpp"
+#include "eqd/core/meter_trim.hpp"
 #include "eqd/core/seqlock.hpp"
 #include "eqd/io/modbus/register_map.hpp"
 #include "eqd/io/modbus/transaction.hpp"
@@ -62,6 +65,12 @@ struct MeterLinkConfig {
   int backoff_initial_ms = 500;
   int backoff_max_ms = 30000;
   core::MeterCheckParams check{};
+  bool trim = false;  ///< run the meter trim and publish it (publish_trim)
+  core::MeterTrimParams trim_params{};
+  std::int64_t trim_valid_ns = 10'000'000'000;  ///< MeterTrimValue::valid_ns (eqd: 2 x max_age_ms)
+  /// Where the trim goes (eqd: ControlCore::meter_trim_slot(bus).store, this link its only writer).
+  /// Called on the meter's I/O thread after every poll period while `trim` is on.
+  std::function<void(const core::MeterTrimValue&)> publish_trim;
   /// The bus's computed net power as the control thread last published it (eqd sign) and the
   /// monotonic time of that cycle; false: none yet. Called on the meter's I/O thread (a seqlock read).
   std::function<bool(double& net_W, std::int64_t& cycle_ns)> computed;
@@ -75,6 +84,7 @@ struct MeterStatus {
   double computed_W = std::numeric_limits<double>::quiet_NaN();    ///< the bus's net as computed at that reading
   double difference_W = std::numeric_limits<double>::quiet_NaN();  ///< power_W - computed_W
   double frequency_Hz = std::numeric_limits<double>::quiet_NaN();  ///< SunSpec Hz where implemented
+  double trim_W = 0.0;                                             ///< the meter trim's bias (eqd sign); 0 without trim
   std::int64_t reading_ns = 0;  ///< monotonic time of the last valid reading (0: none yet)
   std::uint64_t readings = 0;   ///< valid readings
   std::uint64_t errors = 0;     ///< failed connects, discoveries, reads and refused values
@@ -83,6 +93,7 @@ struct MeterStatus {
   bool connected = false;
   bool valid = false;         ///< the last poll gave a power value
   bool disagreement = false;  ///< an episode is going on
+  core::MeterTrimState trim_state = core::MeterTrimState::off;
   char last_error[120] = {};
 };
 
@@ -116,6 +127,7 @@ class MeterLink {
   sunspec::Discovery dev_;
   std::vector<std::uint16_t> regs_;
   core::MeterCheck check_;
+  core::MeterTrim trim_;
   std::int64_t next_connect_ns_ = 0;
   int backoff_ms_ = 500;
   int consecutive_timeouts_ = 0;
