@@ -15,7 +15,7 @@ int sign_of(double v) noexcept { return core::sign_of(v, 1.0); }
 
 void AdaptiveLaw::reset(double value_W) noexcept {
   for (Expert& e : experts_) {
-    e.state_W = e.output_W = value_W;
+    e.state_W = e.output_W = e.slow_W = value_W;
     e.direction = sign_of(value_W);
     e.reversal_since_ns = -1;
     e.score_W = 0.0;
@@ -27,14 +27,20 @@ void AdaptiveLaw::reset(double value_W) noexcept {
   direction_ = sign_of(value_W);
 }
 
-void AdaptiveLaw::update_expert(Expert& e, double tau_s, double dwell_s, const UpdateIn& u) noexcept {
+void AdaptiveLaw::update_expert(Expert& e, std::size_t k, double tau_s, const UpdateIn& u) noexcept {
+  const double dwell_s = kDwellTaus[k] * tau_s;
   // Scored first, on what it commanded `delay` updates ago against what the bus needed now.
   const double acted_W = e.history_W[(updates_seen_ + kHistory - static_cast<std::uint64_t>(u.delay)) % kHistory];
   const double previous_W = e.output_W;
   // Anti-windup as in the damped law: a capacity reduction applies to the state too.
   e.state_W = std::clamp(e.state_W, u.lo_W, u.hi_W);
-  e.state_W += (1.0 - std::exp(-u.step_s / tau_s)) * (u.aim_W - e.state_W);
+  e.state_W += (1.0 - std::exp(-u.step_s / (kTauFactor[k] * tau_s))) * (u.aim_W - e.state_W);
   double y = e.state_W;
+  if (kFastShare[k] < 1.0) {
+    e.slow_W = std::clamp(e.slow_W, u.lo_W, u.hi_W);
+    e.slow_W += (1.0 - std::exp(-u.step_s / (kSlowTauFactor[k] * tau_s))) * (u.aim_W - e.slow_W);
+    y = kFastShare[k] * e.state_W + (1.0 - kFastShare[k]) * e.slow_W;
+  }
   const int s = sign_of(y);
   if (e.direction != 0 && s == -e.direction) {
     if (e.reversal_since_ns < 0) e.reversal_since_ns = u.now_ns;
@@ -101,8 +107,7 @@ LawOutput AdaptiveLaw::step(const LawInput& in, const BusParams& p) noexcept {
     const UpdateIn u{
         aim, out.desired_W, step_s, max_step_W, kHysteresisFraction * rated, kFlipCostTaus * p.tau_s * rated, lo,
         hi,  in.now_ns,     delay};
-    for (std::size_t k = 0; k < kExperts; ++k)
-      update_expert(experts_[k], kTauFactor[k] * p.tau_s, kDwellTaus[k] * p.tau_s, u);
+    for (std::size_t k = 0; k < kExperts; ++k) update_expert(experts_[k], k, p.tau_s, u);
     ++updates_seen_;
     int best = current_;
     for (int k = 0; k < kExperts; ++k)

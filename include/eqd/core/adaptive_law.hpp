@@ -4,8 +4,9 @@
 /// where eqd's damped law gives back most of the benefit (docs/control.md, "The adaptive law").
 /// A bank of first-order trackers of the bus's aim with time constants 0.65, 0.8 and 2 × tau_s that
 /// refuse small direction reversals (sign hysteresis: |aim| within 10 % of the rating, for up to
-/// 3 × tau_s), and one at 0.65 × tau_s that does not; each is scored on the bus's own recent history by
-/// what it *would* have left in the grid (|desired − its output from the dead time before|, plus a
+/// 3 × tau_s), one at 0.65 × tau_s that does not, and a split tracker (0.3 of a tracker at tau_s / 3
+/// plus 0.7 of one at 4 × tau_s, gated like the first three); each is scored on the bus's own recent
+/// history by what it *would* have left in the grid (|desired − its output from the dead time before|, plus a
 /// weight on its setpoint travel and a charge for each reversal), and the law follows the best one,
 /// switching only on a clear margin. Like every law it runs inside the core's
 /// mode, headroom, windows and clamp (bus_law.hpp); its own output is slew-limited to rated / tau_s.
@@ -22,14 +23,28 @@ namespace eqd::core {
 /// The adaptive law (see the file comment). Not thread-safe (BusLaw).
 class AdaptiveLaw final : public BusLaw {
  public:
-  static constexpr int kExperts = 4;
-  /// Time constants of the trackers, × tau_s. The second one alone settles an 80 % step to ±2 % in
-  /// 3 tau_s (0.8 · ln(40) < 3), the law's starting choice; the first follows drive cycles, the third
-  /// rides out pulses shorter than tau_s; the fourth is the first without the reversal gate.
-  static constexpr std::array<double, kExperts> kTauFactor{0.65, 0.8, 2.0, 0.65};
+  static constexpr int kExperts = 5;
+  /// Time constants of the trackers, × tau_s (of the fast part, for the split tracker). The second one
+  /// alone settles an 80 % step to ±2 % in 3 tau_s (0.8 · ln(40) < 3), the law's starting choice; the
+  /// first follows drive cycles, the third rides out pulses shorter than tau_s; the fourth is the first
+  /// without the reversal gate; the fifth is the split tracker (kFastShare, kSlowTauFactor).
+  static constexpr std::array<double, kExperts> kTauFactor{0.65, 0.8, 2.0, 0.65, 1.0 / 3.0};
+  /// Share of the fast part in each tracker's output; the rest follows the aim with kSlowTauFactor ×
+  /// tau_s. A sum of many drive-cycle channels swings within seconds around a level that moves over
+  /// minutes: following the swings fully costs travel in proportion to what is left in the grid (a
+  /// first-order tracker's rate is its error / tau), and 2 s of dead time make the late part of each
+  /// swing useless or harmful; following a third of them quickly and the level slowly leaves less in
+  /// the grid at less travel than any single time constant (lab_drive_a / _b, tau 15 s, measured only:
+  /// alone 0.818 / 0.841 at 102 / 105 kW, in the bank 0.817 / 0.840 at 116 / 108 kW, against the plain
+  /// tracker's 0.838 / 0.865 at 126 / 135 kW; held-out lab_drive_c 0.886 against 0.915). Share 0.3,
+  /// tau_s / 3 and 4 tau_s are the middle of the sweep in docs/control-benchmark.md ("What was tried
+  /// (2026-12-04)"): a faster fast part (2 s) would sit at the rigs' dead time. 1 = a plain tracker.
+  static constexpr std::array<double, kExperts> kFastShare{1.0, 1.0, 1.0, 1.0, 0.3};
+  static constexpr std::array<double, kExperts> kSlowTauFactor{1.0, 1.0, 1.0, 1.0, 4.0};
   static constexpr int kStartExpert = 1;
   static constexpr int kSlowestExpert = 2;
   static constexpr int kUngatedExpert = 3;
+  static constexpr int kSplitExpert = 4;
   /// A reversal of a tracker's direction is held at 0 W while |aim| is within this share of the
   /// buffers' rating, for at most kDwellTaus × tau_s: drive-cycle flicker around zero does not flip the
   /// buffers, a small reversal that persists (a CC-CV taper against a CP discharge) still goes through.
@@ -37,7 +52,7 @@ class AdaptiveLaw final : public BusLaw {
   /// changes in clean steps: there every reversal is "small", and waiting 3 tau_s at each one left a
   /// third more in the grid (slow_cccv_cp: 0.048 against 0.036; docs/control-benchmark.md).
   static constexpr double kHysteresisFraction = 0.10;
-  static constexpr std::array<double, kExperts> kDwellTaus{3.0, 3.0, 3.0, 0.0};
+  static constexpr std::array<double, kExperts> kDwellTaus{3.0, 3.0, 3.0, 0.0, 3.0};
   /// Each reversal of a tracker's output is charged in its score as kFlipCostTaus × tau_s seconds of
   /// the buffers' full rated power (15 s, 6 kW: 4.5 kJ), so that the ungated tracker takes over only where
   /// its reversals buy more than they cost, not on drive-cycle flicker.
@@ -61,7 +76,8 @@ class AdaptiveLaw final : public BusLaw {
 
  private:
   struct Expert {
-    double state_W = 0.0;   ///< first-order tracker state
+    double state_W = 0.0;   ///< first-order tracker state (the fast part, for the split tracker)
+    double slow_W = 0.0;    ///< the split tracker's slow part (others: unused)
     double output_W = 0.0;  ///< after the reversal gate and slew limit
     int direction = 0;      ///< sign of its last non-zero output
     std::int64_t reversal_since_ns = -1;
@@ -75,7 +91,7 @@ class AdaptiveLaw final : public BusLaw {
     std::int64_t now_ns;
     int delay;
   };
-  void update_expert(Expert& e, double tau_s, double dwell_s, const UpdateIn& u) noexcept;
+  void update_expert(Expert& e, std::size_t k, double tau_s, const UpdateIn& u) noexcept;
 
   std::array<Expert, kExperts> experts_{};
   int current_ = kStartExpert;
