@@ -167,6 +167,19 @@ void App::stop_services() {
   api_.reset();
 }
 
+namespace {
+// The names of the daemon's channels that are equalization channels now (or pending). Main thread.
+std::set<std::string> assigned_buffers(const daemon::Daemon& d) {
+  std::set<std::string> out;
+  const daemon::Directory& dir = d.directory();
+  for (std::size_t i = 0; i < dir.channels.size(); ++i) {
+    const core::Role r = d.core().channel(static_cast<core::ChannelIndex>(i)).role;
+    if (r == core::Role::equalization || r == core::Role::pending) out.insert(dir.channels[i].name);
+  }
+  return out;
+}
+}  // namespace
+
 bool App::reload(const config::Config& next) {
   if (next.state_dir != cfg_.state_dir) {
     spdlog::error("reload refused: state_dir changed ({} -> {}); restart eqd to move the state", cfg_.state_dir,
@@ -186,12 +199,7 @@ bool App::reload(const config::Config& next) {
   }
   // Buffers of the old configuration that the new one does not assign must be released explicitly:
   // they would otherwise keep following their last setpoint until their lease expires.
-  std::set<std::string> old_buffers;
-  const daemon::Directory& old_dir = daemon_->directory();
-  for (std::size_t i = 0; i < old_dir.channels.size(); ++i) {
-    const core::Role r = daemon_->core().channel(static_cast<core::ChannelIndex>(i)).role;
-    if (r == core::Role::equalization || r == core::Role::pending) old_buffers.insert(old_dir.channels[i].name);
-  }
+  const std::set<std::string> old_buffers = assigned_buffers(*daemon_);
 
   stop_services();
   daemon_->detach();
