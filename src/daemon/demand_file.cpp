@@ -96,12 +96,7 @@ std::vector<core::DemandSeed> load_demand(const std::string& path, const std::ve
   try {
     saved = parse_demand(text.str(), names);
   } catch (const std::exception& e) {
-    std::string aside;
-    try {
-      aside = util::move_aside(path, "corrupt");
-    } catch (const std::exception& m) {
-      aside = std::string("(could not move it aside: ") + m.what() + ")";
-    }
+    const std::string aside = util::move_aside_for_log(path, "corrupt");
     spdlog::warn("{}: unreadable ({}); moved to {}; the demand maxima start again from this quarter hour", path,
                  e.what(), aside);
     return seeds;

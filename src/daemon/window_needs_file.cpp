@@ -132,12 +132,7 @@ std::vector<core::WindowNeeds> load_window_needs(const std::string& path, const 
   try {
     return parse_window_needs(text.str(), names, windows);
   } catch (const std::exception& e) {
-    std::string aside;
-    try {
-      aside = util::move_aside(path, "corrupt");
-    } catch (const std::exception& m) {
-      aside = std::string("(could not move it aside: ") + m.what() + ")";
-    }
+    const std::string aside = util::move_aside_for_log(path, "corrupt");
     spdlog::warn("{}: unreadable ({}); moved to {}; valley filling measures its windows again", path, e.what(), aside);
     return std::vector<core::WindowNeeds>(names.size());
   }

@@ -76,4 +76,16 @@ std::string move_aside(const std::string& path, const std::string& tag) {
   return aside;
 }
 
+std::string move_aside_for_log(const std::string& path, const std::string& tag) noexcept {
+  try {
+    return move_aside(path, tag);
+  } catch (const std::exception& e) {
+    try {
+      return std::string("(could not move it aside: ") + e.what() + ")";
+    } catch (...) {
+      return {};
+    }
+  }
+}
+
 }  // namespace eqd::util

@@ -20,4 +20,8 @@ void write_atomically(const std::string& path, std::string_view bytes, unsigned 
 /// when the rename fails.
 std::string move_aside(const std::string& path, const std::string& tag);
 
+/// move_aside() for a loader that goes on without the file: the new name, or "(could not move it
+/// aside: WHY)" for its warning. Never throws.
+std::string move_aside_for_log(const std::string& path, const std::string& tag) noexcept;
+
 }  // namespace eqd::util
