@@ -33,11 +33,6 @@ double net_W(const fs::path& report) {
   return j["buses"][0]["net_W"].get<double>();
 }
 
-double meter_W(Client& c) {
-  const auto r = c.read(40070, 2 + m203::L);  // model 203 right after model 1
-  return scaled(s16(r[m203::W]), r[m203::W_SF]);
-}
-
 }  // namespace
 
 TEST_CASE("eqsim serves SunSpec storage and a grid meter that sees the rig plus the storage") {
@@ -56,15 +51,15 @@ TEST_CASE("eqsim serves SunSpec storage and a grid meter that sees the rig plus 
 
   // Idle storage: the meter shows the rig's net power (the e2e rig's tests discharge about 2.4 kW once
   // their converters have started).
-  CHECK(eventually([&] { return meter_W(meter) < -2000.0; }, 5s));
-  CHECK(eventually([&] { return std::fabs(meter_W(meter) - net_W(report)) < 60.0; }, 3s));
+  CHECK(eventually([&] { return eqsim_meter_W(meter) < -2000.0; }, 5s));
+  CHECK(eventually([&] { return std::fabs(eqsim_meter_W(meter) - net_W(report)) < 60.0; }, 3s));
 
   // Charge the storage at 50 % of 5 kW: its 103 W reads -2500 and the meter 2500 W more import.
   const int s = 40122;
   REQUIRE(storage.write(s + m124::OutWRte, {static_cast<std::uint16_t>(-5000), 5000}) == 0);
   REQUIRE(storage.write1(s + m124::StorCtl_Mod, 3) == 0);
   CHECK(eventually([&] { return s16(storage.read(40070 + m103::W, 1)[0]) == -2500; }, 2s));
-  CHECK(eventually([&] { return std::fabs(meter_W(meter) - (net_W(report) + 2500.0)) < 60.0; }, 3s));
+  CHECK(eventually([&] { return std::fabs(eqsim_meter_W(meter) - (net_W(report) + 2500.0)) < 60.0; }, 3s));
 
   sim.signal(SIGTERM);
   CHECK(sim.wait(5s) == 0);

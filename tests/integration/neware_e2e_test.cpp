@@ -134,20 +134,12 @@ TEST_CASE(
   INFO("eqd log:\n" << eqd.log());
   Client meter(meter_port);
   Client storage(storage_port);
-  auto meter_W = [&] {
-    const auto r = meter.read(40070, 2 + m203::L);  // model 203 right after model 1
-    return scaled(s16(r[m203::W]), r[m203::W_SF]);
-  };
-  auto storage_W = [&] {  // SunSpec 103 W: + = discharging
-    const auto r = storage.read(40070, 2 + m103::L);
-    return scaled(s16(r[m103::W]), r[m103::W_SF]);
-  };
   // The tests feed about 2.3 kW into the bus, read through the BTS server: the storage charges it and
   // the grid meter (rig + storage) settles near 0 W.
   double m = 0, st = 0;
   const bool ok = eqd::test::eventually(40s, [&] {
-    m = meter_W();
-    st = storage_W();
+    m = eqsim_meter_W(meter);
+    st = eqsim_storage_W(storage);  // + = discharging
     return st < -1800.0 && std::fabs(m) < 150.0;
   });
   INFO("meter " << m << " W, storage " << st << " W");
@@ -219,10 +211,8 @@ TEST_CASE("eqsim writes the acceptance rig's eqd configuration itself (--eqd-tra
   Client storage(storage_port);
   double m = 0, st = 0;
   const bool ok = eqd::test::eventually(40s, [&] {
-    const auto mr = meter.read(40070, 2 + m203::L);
-    const auto sr = storage.read(40070, 2 + m103::L);
-    m = scaled(s16(mr[m203::W]), mr[m203::W_SF]);
-    st = scaled(s16(sr[m103::W]), sr[m103::W_SF]);  // + = discharging
+    m = eqsim_meter_W(meter);
+    st = eqsim_storage_W(storage);  // + = discharging
     return st < -1800.0 && std::fabs(m) < 150.0;
   });
   INFO("meter " << m << " W, storage " << st << " W");

@@ -32,17 +32,6 @@ using eqd::test::Process;
 
 namespace {
 
-double meter_W(Client& c) {
-  const auto r = c.read(40070, 2 + m203::L);  // model 203 right after model 1
-  return scaled(s16(r[m203::W]), r[m203::W_SF]);
-}
-
-// SunSpec W of the storage's model 103 (+ = discharging).
-double storage_W(Client& c) {
-  const auto r = c.read(40070, 2 + m103::L);
-  return scaled(s16(r[m103::W]), r[m103::W_SF]);
-}
-
 // eqd's own reading of its buffers' power on bus main (+ = charging) from /metrics; NaN if unreadable.
 double measured_buffer_W(std::uint16_t port) {
   const std::string resp = scrape(port);
@@ -85,7 +74,8 @@ TEST_CASE("eqd converges with a SunSpec storage as its buffer and releases it on
 
   // The tests feed about 2.3 kW into the bus: the storage charges it (SunSpec W < 0) and the grid
   // meter, which sees the rig and the storage, settles near 0 W.
-  CHECK(eqd::test::eventually(40s, [&] { return storage_W(storage) < -1800.0 && std::fabs(meter_W(meter)) < 150.0; }));
+  CHECK(eqd::test::eventually(
+      40s, [&] { return eqsim_storage_W(storage) < -1800.0 && std::fabs(eqsim_meter_W(meter)) < 150.0; }));
   CHECK(storage.read(40122 + m124::StorCtl_Mod, 1)[0] == 3);
   // eqd reads the storage with its own sign (+ = charging): what the device's W says, negated.
   CHECK(eqd::test::eventually(5s, [&] { return measured_buffer_W(metrics_port) > 1800.0; }));
@@ -94,7 +84,7 @@ TEST_CASE("eqd converges with a SunSpec storage as its buffer and releases it on
   eqd.signal(SIGTERM);
   CHECK(eqd.wait(15s) == 0);
   CHECK(storage.read(40122 + m124::StorCtl_Mod, 1)[0] == 0);
-  CHECK(eqd::test::eventually(3s, [&] { return std::fabs(storage_W(storage)) < 1.0; }));
+  CHECK(eqd::test::eventually(3s, [&] { return std::fabs(eqsim_storage_W(storage)) < 1.0; }));
   sim.signal(SIGTERM);
   CHECK(sim.wait(5s) == 0);
   fs::remove_all(dir);
@@ -153,8 +143,8 @@ TEST_CASE("eqd allocates within a SunSpec storage's own limit and another buffer
   // about 0.65 kW, asked 1.5 kW if its limit were ignored), the meter near 0 W: cab2/1 took the rest.
   double st = 0, m = 0;
   const bool converged = eqd::test::eventually(60s, [&] {
-    st = storage_W(storage);
-    m = meter_W(meter);
+    st = eqsim_storage_W(storage);
+    m = eqsim_meter_W(meter);
     return st < -300.0 && st >= -1000.5 && std::fabs(m) < 150.0;
   });
   INFO("storage " << st << " W, meter " << m << " W");

@@ -146,4 +146,15 @@ bool eventually(P pred, std::chrono::milliseconds limit) {
   return pred();
 }
 
+// eqsim's SunSpec devices (base 40000, the common model then the device's model at 40070):
+// the meter's model 203 W (+ = import) and a storage's model 103 W (+ = discharging).
+inline double eqsim_meter_W(Client& c) {
+  const auto r = c.read(40070, 2 + m203::L);
+  return scaled(s16(r[m203::W]), r[m203::W_SF]);
+}
+inline double eqsim_storage_W(Client& c) {
+  const auto r = c.read(40070, 2 + m103::L);
+  return scaled(s16(r[m103::W]), r[m103::W_SF]);
+}
+
 }  // namespace eqd::test::sunspec
