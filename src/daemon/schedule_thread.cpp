@@ -62,12 +62,13 @@ void ScheduleThread::save_demand(std::int64_t utc_ns) noexcept {
   if (demand_path_.empty() || names_.empty()) return;
   try {
     const std::int64_t utc_s = utc_ns / 1'000'000'000;
+    // One reading of the zone for all buses (each is a localtime_r).
+    const std::string day = local_day(utc_s, &util::local_utc_offset_s);
+    const std::string month = local_month(utc_s, &util::local_utc_offset_s);
     std::vector<SavedDemand> saved(names_.size());
     for (std::size_t b = 0; b < names_.size() && b < core_.bus_count(); ++b) {
       const core::BusSnapshot s = core_.bus(static_cast<core::BusIndex>(b));
-      saved[b] = {local_day(utc_s, &util::local_utc_offset_s),
-                  local_month(utc_s, &util::local_utc_offset_s),
-                  {s.demand_max_day_W, s.demand_max_month_W}};
+      saved[b] = {day, month, {s.demand_max_day_W, s.demand_max_month_W}};
     }
     std::string text = demand_text(names_, saved);
     if (text == saved_demand_) return;
