@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
@@ -15,14 +16,14 @@ namespace eqd::core {
 
 using namespace detail;  // NOLINT(google-build-using-namespace): the core's own helpers
 
-inline void ControlCore::Accum::add_test(double power_W, float forecast_W, double eff) noexcept {
-  const double bus_W = to_bus_W(power_W, eff);
+inline void ControlCore::Accum::add_test(double power_W, float forecast_W, const Hot& h) noexcept {
+  const double bus_W = h.to_bus(power_W);
   free_W += bus_W;
   // An announced schedule (NaN: none; a non-finite value is treated the same, so it can never reach the
   // law) goes into the bus's forecast path.
   if (finite_bits(forecast_W)) {
     announcing_present_W += bus_W;
-    announced_W += to_bus_W(static_cast<double>(forecast_W), eff);
+    announced_W += h.to_bus(static_cast<double>(forecast_W));
     ++announcing;
   }
 }
@@ -255,7 +256,7 @@ void ControlCore::pass1_other(ChannelIndex i, std::int64_t now_ns, const Reading
   if (h.role == Role::test) {
     // Unknown test power (stale, invalid, or unreadable this cycle) must hold the law.
     if (read && known(health)) {
-      acc.add_test(s->power_W, s->forecast_W, static_cast<double>(h.efficiency));
+      acc.add_test(s->power_W, s->forecast_W, h);
     } else {
       acc.any_test_stale = true;
     }
@@ -271,7 +272,7 @@ void ControlCore::pass1_other(ChannelIndex i, std::int64_t now_ns, const Reading
     const Cold& c = cold_[i];
     if (!(h.role == Role::equalization && c.equalization_mode)) {
       if (known(c.health)) {
-        const double power_W = to_bus_W(c.power_W, static_cast<double>(h.efficiency));
+        const double power_W = h.to_bus(c.power_W);
         acc.free_W += power_W;  // a buffer in transition announces no schedule
       } else {
         acc.any_test_stale = true;
@@ -310,8 +311,41 @@ void ControlCore::refresh_learned(std::int64_t now_ns) noexcept {
       continue;
     Sample s;
     if (samples_[i].try_load(s, kReadAttempts) && s.valid && std::isfinite(s.power_W))
-      buses_[h.bus].learned_present_W += to_bus_W(s.power_W, static_cast<double>(h.efficiency));
+      buses_[h.bus].learned_present_W += h.to_bus(s.power_W);
   }
+}
+
+namespace {
+
+// The words of a Sample that pass 1's fast path reads (Seqlock::try_load_words): 5 of its 8.
+constexpr std::size_t word_of(std::size_t offset) { return offset / 8; }
+constexpr std::size_t kWordVoltage = word_of(offsetof(Sample, voltage_V));
+constexpr std::size_t kWordPower = word_of(offsetof(Sample, power_W));
+constexpr std::size_t kWordReceive = word_of(offsetof(Sample, receive_time_ns));
+constexpr std::size_t kWordForecast = word_of(offsetof(Sample, forecast_W));
+constexpr std::size_t kWordState = word_of(offsetof(Sample, state));
+static_assert(word_of(offsetof(Sample, valid)) == kWordState &&
+                  word_of(offsetof(Sample, forecast_W) + 3) == kWordForecast,
+              "the fast path's fields must lie in the words it loads");
+
+bool try_load_fast(const Seqlock<Sample>& slot, Sample& s) noexcept {
+  for (int k = 0; k < kReadAttempts; ++k)
+    if (slot.try_load_words<kWordVoltage, kWordPower, kWordReceive, kWordForecast, kWordState>(s)) return true;
+  return false;
+}
+
+}  // namespace
+
+// Pass 1's long way for channel i: the whole sample, newest and consistent (nullptr: mid-store every
+// attempt), to pass1_other(). Out of line so that the fast loop keeps its pointers in registers.
+void ControlCore::take_long_way(ChannelIndex i, std::int64_t now_ns, const Seqlock<Sample>& slot) noexcept {
+  Sample s;
+  if (!slot.try_load(s, kReadAttempts)) {
+    pass1_other(i, now_ns, nullptr);
+    return;
+  }
+  const Reading r = reading(s);
+  pass1_other(i, now_ns, &r);
 }
 
 void ControlCore::cycle(std::int64_t now_ns) noexcept {
@@ -330,7 +364,8 @@ void ControlCore::cycle(std::int64_t now_ns) noexcept {
     acc_[b] = Accum{};
     constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
     const std::int64_t max_age = max_age_ns_[b];  // > 0 (validated)
-    acc_[b].fresh_from_ns = now_ns < kMin + max_age ? kMin : now_ns - max_age;
+    // At least 1: the fast path below then also rejects a receive time <= 0 with this one compare.
+    acc_[b].fresh_from_ns = std::max<std::int64_t>(1, now_ns < kMin + max_age ? kMin : now_ns - max_age);
   }
 
   // Pass 1, every channel: take the newest consistent sample, judge its health, sum test power.
@@ -344,23 +379,22 @@ void ControlCore::cycle(std::int64_t now_ns) noexcept {
   const std::size_t n = hot_.size();
   for (std::size_t i = 0; i < n; ++i) {
     Hot& h = hot[i];
+    // Only the words the fast path reads (FastWords); the long way loads the whole sample again.
     Sample s;
-    if (!slots[i].try_load(s, kReadAttempts)) [[unlikely]] {
-      pass1_other(static_cast<ChannelIndex>(i), now_ns, nullptr);
+    if (!try_load_fast(slots[i], s)) [[unlikely]] {
+      take_long_way(static_cast<ChannelIndex>(i), now_ns, slots[i]);
       continue;
     }
     Accum& acc = accs[h.bus];
     // A test channel that was fresh and still is. The checks are those of classify() in a cheaper form
     // that implies Health::ok; a few ok samples fail them (two huge finite values whose sum overflows, a
     // receive time <= 0, a state value >= 64) and take the long way below, which gets them right.
-    if (h.role == Role::test && h.health == Health::ok && s.receive_time_ns > 0 &&
-        s.receive_time_ns >= acc.fresh_from_ns && ok_state(s.state) && s.valid &&
-        std::isfinite(s.power_W + s.voltage_V)) [[likely]] {
-      acc.add_test(s.power_W, s.forecast_W, static_cast<double>(h.efficiency));
+    if (h.role == Role::test && h.health == Health::ok && s.receive_time_ns >= acc.fresh_from_ns && ok_state(s.state) &&
+        s.valid && std::isfinite(s.power_W + s.voltage_V)) [[likely]] {
+      acc.add_test(s.power_W, s.forecast_W, h);
       continue;
     }
-    const Reading r = reading(s);
-    pass1_other(static_cast<ChannelIndex>(i), now_ns, &r);
+    take_long_way(static_cast<ChannelIndex>(i), now_ns, slots[i]);
   }
 
   for (std::size_t b = 0; b < acc_.size(); ++b) {

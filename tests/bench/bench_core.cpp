@@ -1,9 +1,11 @@
 // Benchmark of the control core, printed as ratios against baselines run in the same process:
-//  - control cycle time for 1k..1M channels vs a bare pass that reads the same samples (goal <= 2x),
-//    the two timed alternately, one repetition each in turn;
+//  - control cycle time for 1k..1M channels vs a bare pass that reads the same samples (goal <= 2x:
+//    the same words of each sample as the cycle's pass 1; and, for reference, vs a pass reading whole
+//    samples), timed in turn, one repetition each;
 //  - sample publish cost (Seqlock::store) vs a plain store of the same struct.
 // Usage: bench_core [--max-channels N] [--json FILE]
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -42,32 +44,38 @@ double median_ns(int reps, F&& fn) {
   return t[t.size() / 2];
 }
 
-// Medians of `reps` timings each of a() and b(), taken alternately (a, b, a, b, ...), ns. Both sides
-// then run under the same conditions: on a shared VM the speed of a core drifts by up to 2x within a
-// second, and timing a whole block of a() and then a block of b() charged that drift, and whatever
-// state the end of one block left to the start of the other, to one side only (a bare pass timed
-// after a block of cycles came out 1.6x slower than the same pass timed alone or interleaved).
-template <class A, class B>
-std::pair<double, double> paired_median_ns(int reps, A&& a, B&& b) {
-  std::vector<double> ta, tb;
-  ta.reserve(static_cast<std::size_t>(reps));
-  tb.reserve(static_cast<std::size_t>(reps));
+// Medians of `reps` timings each of the functions fns, taken in turn (f0, f1, ..., f0, f1, ...), ns.
+// Every side then runs under the same conditions: on a shared VM the speed of a core drifts by up to
+// 2x within a second, and timing a whole block of one and then a block of the other charged that
+// drift, and whatever state the end of one block left to the start of the other, to one side only (a
+// bare pass timed after a block of cycles came out 1.6x slower than the same pass timed alone or
+// interleaved).
+template <class... F>
+std::array<double, sizeof...(F)> interleaved_medians_ns(int reps, F&&... fns) {
+  constexpr std::size_t kN = sizeof...(F);
+  std::array<std::vector<double>, kN> t;
+  for (auto& v : t) v.reserve(static_cast<std::size_t>(reps));
   for (int r = 0; r < reps; ++r) {
-    auto t0 = Clock::now();
-    a();
-    ta.push_back(static_cast<double>(ns_since(t0)));
-    t0 = Clock::now();
-    b();
-    tb.push_back(static_cast<double>(ns_since(t0)));
+    std::size_t k = 0;
+    (
+        [&] {
+          const auto t0 = Clock::now();
+          fns();
+          t[k++].push_back(static_cast<double>(ns_since(t0)));
+        }(),
+        ...);
   }
-  std::sort(ta.begin(), ta.end());
-  std::sort(tb.begin(), tb.end());
-  return {ta[ta.size() / 2], tb[tb.size() / 2]};
+  std::array<double, kN> out{};
+  for (std::size_t k = 0; k < kN; ++k) {
+    std::sort(t[k].begin(), t[k].end());
+    out[k] = t[k][t[k].size() / 2];
+  }
+  return out;
 }
 
 struct Row {
   std::size_t channels;
-  double cycle_ns, bare_ns;
+  double cycle_ns, bare_ns, bare_full_ns;
 };
 
 // announce: every other test channel announces a schedule (Sample::forecast_W), so that the cycle also
@@ -104,10 +112,24 @@ Row bench_cycle(std::size_t n, bool announce) {
   // Samples stay fresh for 36 000 cycles of 100 ms (max_age_ms above): far more than these.
   const int reps = n >= 1'000'000 ? 15 : (n >= 100'000 ? 51 : (n >= 10'000 ? 301 : 2001));
   std::int64_t now = t_base;
-  // Baseline: a bare pass reading every sample consistently (the same Seqlock::try_load with the same
-  // 4 attempts as the cycle) and summing power per bus.
+  // Baselines: bare passes reading every sample consistently (the same Seqlock with the same 4 attempts
+  // as the cycle) and summing power per bus. bare_pass reads the words of each sample that the cycle's
+  // pass 1 reads (5 of 8: voltage, power, receive time, announcement, state and validity), the ratio's
+  // baseline; bare_full_pass the whole sample (as the cycle did before 2026-12-04), for reference.
   double sums[4] = {0, 0, 0, 0};
   const auto bare_pass = [&] {
+    for (std::size_t i = 0; i < n; ++i) {
+      Sample s;
+      const auto& slot = core.sample_slot(static_cast<ChannelIndex>(i));
+      for (int k = 0; k < 4; ++k)
+        if (slot.try_load_words<0, 2, 4, 6, 7>(s)) {
+          sums[i & 3] += s.power_W;
+          break;
+        }
+    }
+    escape(sums);
+  };
+  const auto bare_full_pass = [&] {
     for (std::size_t i = 0; i < n; ++i) {
       Sample s;
       if (core.sample_slot(static_cast<ChannelIndex>(i)).try_load(s, 4)) sums[i & 3] += s.power_W;
@@ -117,10 +139,11 @@ Row bench_cycle(std::size_t n, bool announce) {
   for (int w = 0; w < 3; ++w) {  // warm-up: buffers enter, caches warm
     core.cycle(now += 100'000'000);
     bare_pass();
+    bare_full_pass();
   }
-  const auto [cycle, bare] = paired_median_ns(
-      reps, [&] { core.cycle(now += 100'000'000); }, bare_pass);
-  return {n, cycle, bare};
+  const auto t = interleaved_medians_ns(
+      reps, [&] { core.cycle(now += 100'000'000); }, bare_pass, bare_full_pass);
+  return {n, t[0], t[1], t[2]};
 }
 
 }  // namespace
@@ -138,12 +161,14 @@ int main(int argc, char** argv) {
   for (const bool announce : {false, true}) {
     std::printf("# control cycle vs bare sample pass (median, 4 buses, 32 buffers%s)\n",
                 announce ? ", every other test channel announcing a schedule" : "");
-    std::printf("%10s %14s %14s %8s\n", "channels", "cycle_us", "bare_pass_us", "ratio");
+    std::printf("%10s %14s %14s %8s %14s %8s\n", "channels", "cycle_us", "bare_pass_us", "ratio", "bare_full_us",
+                "ratio");
     for (std::size_t n : {1'000ul, 10'000ul, 100'000ul, 1'000'000ul}) {
       if (n > max_channels) break;
       const Row r = bench_cycle(n, announce);
       if (!announce) rows.push_back(r);
-      std::printf("%10zu %14.1f %14.1f %8.2f\n", n, r.cycle_ns / 1e3, r.bare_ns / 1e3, r.cycle_ns / r.bare_ns);
+      std::printf("%10zu %14.1f %14.1f %8.2f %14.1f %8.2f\n", n, r.cycle_ns / 1e3, r.bare_ns / 1e3,
+                  r.cycle_ns / r.bare_ns, r.bare_full_ns / 1e3, r.cycle_ns / r.bare_full_ns);
     }
   }
 
@@ -178,8 +203,8 @@ int main(int argc, char** argv) {
     if (FILE* f = std::fopen(json_path, "w")) {
       std::fprintf(f, "{\"cycle\": [");
       for (std::size_t i = 0; i < rows.size(); ++i)
-        std::fprintf(f, "%s{\"channels\": %zu, \"cycle_ns\": %.0f, \"bare_ns\": %.0f}", i ? ", " : "", rows[i].channels,
-                     rows[i].cycle_ns, rows[i].bare_ns);
+        std::fprintf(f, "%s{\"channels\": %zu, \"cycle_ns\": %.0f, \"bare_ns\": %.0f, \"bare_full_ns\": %.0f}",
+                     i ? ", " : "", rows[i].channels, rows[i].cycle_ns, rows[i].bare_ns, rows[i].bare_full_ns);
       std::fprintf(f, "], \"publish_ns\": %.3f, \"plain_store_ns\": %.3f}\n", seq_ns, plain_ns);
       std::fclose(f);
     }

@@ -51,6 +51,40 @@ TEST_CASE("seqlock reader gives up (never blocks) while a write is stalled mid-w
   CHECK(slot.load().power_W == 2.0);
 }
 
+TEST_CASE("seqlock copies only the words asked for, and gives up while a write is stalled mid-way", "[seqlock]") {
+  Seqlock<Sample> slot;
+  Sample a;
+  a.voltage_V = 48.5;   // word 0
+  a.current_A = 6.25;   // word 1
+  a.power_W = 303.125;  // word 2
+  a.sequence = 7;       // word 5
+  a.valid = true;       // word 7
+  slot.store(a);
+  Sample out;
+  out.current_A = -1.0;
+  out.sequence = 99;
+  REQUIRE(slot.try_load_words<0, 2, 7>(out));
+  CHECK(out.voltage_V == 48.5);
+  CHECK(out.power_W == 303.125);
+  CHECK(out.valid);
+  CHECK(out.current_A == -1.0);  // words not asked for are left as they were
+  CHECK(out.sequence == 99);
+
+  Sample b = a;
+  b.power_W = -10.0;
+  bool tried = false;
+  slot.store_with_pause_for_test(b, [&] {
+    Sample mid;
+    mid.power_W = 1.5;
+    CHECK_FALSE(slot.try_load_words<2>(mid));
+    CHECK(mid.power_W == 1.5);  // a failed attempt writes nothing
+    tried = true;
+  });
+  REQUIRE(tried);
+  REQUIRE(slot.try_load_words<2>(out));
+  CHECK(out.power_W == -10.0);
+}
+
 TEST_CASE("spsc queue keeps FIFO order and reports full and empty", "[spsc]") {
   SpscQueue<int> q(3);  // rounded up to 4
   REQUIRE(q.capacity() == 4);

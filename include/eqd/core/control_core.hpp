@@ -185,6 +185,12 @@ class ControlCore {
     Role role = Role::test;
     Health health = Health::offline;  ///< as last published
     float efficiency = 1.0F;          ///< converter efficiency for bus-side test power
+    /// Bus-side power of this channel's battery-side power (to_bus_W()). A multiplication by a stored
+    /// 1 / efficiency instead of the division was measured no faster (bench_core, 2026-12-04) and
+    /// differs in the last bit, which a closed loop amplifies.
+    [[nodiscard]] double to_bus(double battery_W) const noexcept {
+      return to_bus_W(battery_W, static_cast<double>(efficiency));
+    }
   };
   /// Per-channel state kept only while the channel is (or is becoming) a buffer.
   struct Cold {
@@ -221,7 +227,7 @@ class ControlCore {
   /// Per-bus accumulators, reset every cycle; kept apart from BusState so that the pass over all
   /// channels touches one small array.
   struct alignas(64) Accum {
-    /// now - max_age (saturated): a sample received at or after this is not stale. Set with the reset.
+    /// max(1, now - max_age) (saturated): a sample received at or after this is fresh. Set with the reset.
     std::int64_t fresh_from_ns = 0;
     double free_W = 0.0;
     double announcing_present_W = 0.0;  ///< present free power of the channels that announce
@@ -232,7 +238,7 @@ class ControlCore {
     std::uint32_t channels = 0, buffers = 0, pending = 0, stale = 0, faulted = 0, offline = 0;
     /// Count a known test channel: its battery-side power and announcement (forecast_W) through a
     /// converter of efficiency eff, bus side. Defined in control_core.cpp (inline, hot path).
-    void add_test(double power_W, float forecast_W, double eff) noexcept;
+    void add_test(double power_W, float forecast_W, const Hot& h) noexcept;
   };
   struct BusState {
     BusParams params{};
@@ -247,6 +253,10 @@ class ControlCore {
     WindowNeeds needs;                  ///< caps windows' needs on earlier days (valley filling)
     std::uint32_t needs_published = 0;  ///< needs.records() when last published
     FillPlan fill{};                    ///< valley filling's plan of the last cycle
+    /// The control thread's copy of the bus's schedule (2-3 KB), copied again only when set_schedule()
+    /// published another (schedule_version: the slot's version it was copied at; 1, odd: never).
+    BusSchedule schedule{};
+    std::uint64_t schedule_version = 1;
     // Level shaving: the occurrence whose level is held, and the highest level held in it so far.
     std::int64_t level_start_ns = -1;
     double level_held_W = 0.0;
@@ -290,6 +300,8 @@ class ControlCore {
   }
   void take_sample(ChannelIndex i, const Reading& s, Health health) noexcept;
 
+  /// Pass 1 for one channel, the long way: the whole sample read again from `slot`, to pass1_other().
+  [[gnu::noinline]] void take_long_way(ChannelIndex i, std::int64_t now_ns, const Seqlock<Sample>& slot) noexcept;
   /// Pass 1 for one channel, the long way; s == nullptr: its slot could not be read this cycle.
   [[gnu::noinline]] void pass1_other(ChannelIndex i, std::int64_t now_ns, const Reading* s) noexcept;
   /// Once per second: read the learned paths and the present power of their channels.
@@ -358,9 +370,6 @@ class ControlCore {
   std::unique_ptr<Seqlock<BusSchedule>[]> schedules_;       ///< per bus, written by set_schedule()
   std::unique_ptr<Seqlock<WindowNeeds>[]> needs_snap_;      ///< per bus, published when a need is recorded
   std::unique_ptr<Seqlock<MeterTrimValue>[]> meter_trims_;  ///< per bus, written by the bus's meter thread
-  /// The control thread's copy of one bus's schedule while it runs that bus (a member, not 2 KB of
-  /// stack per bus and cycle).
-  BusSchedule schedule_scratch_{};
   Seqlock<CycleStats> stats_snap_;
   CycleStats stats_{};
   SpscQueue<Request> requests_;

@@ -87,6 +87,24 @@ class alignas(kCacheLine) Seqlock {
     return true;
   }
 
+  /// One attempt to copy a consistent value of some of T's whole 8-byte words (word k = bytes 8k..8k+7
+  /// of T), each into the same bytes of `out`; out's other bytes are left as they were. For a reader
+  /// that needs a few fields of every value many times over: the control cycle's pass over all samples
+  /// loads 5 of a Sample's 8 words, and they stay in registers instead of going through a copy on the
+  /// stack. Any thread. Wait-free (never spins).
+  template <std::size_t... K>
+  [[nodiscard]] bool try_load_words(T& out) const noexcept {
+    static_assert(sizeof...(K) > 0 && ((K < kFullWords) && ...), "whole words of T only");
+    const std::uint64_t s0 = seq_.load(std::memory_order_acquire);
+    if (s0 & 1U) return false;
+    const std::uint64_t w[] = {words_[K].load(std::memory_order_acquire)...};
+    if (seq_.load(std::memory_order_relaxed) != s0) return false;
+    auto* dst = reinterpret_cast<unsigned char*>(&out);
+    std::size_t j = 0;
+    (std::memcpy(dst + K * 8, &w[j++], 8), ...);
+    return true;
+  }
+
   /// Up to `attempts` tries; false if every one overlapped a write (e.g. the writer was preempted
   /// mid-store). The control thread uses this so that a stalled writer can never delay its cycle.
   [[nodiscard]] bool try_load(T& out, int attempts) const noexcept {
