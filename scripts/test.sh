@@ -91,7 +91,8 @@ run_tests() {
 # (CFS gives a nice-0 task ~68 times a nice-19 one's share). Measured here: the normal stage's tests
 # (`ctest -j2`, every label) took 556 s of CPU in 1023 s of wall time, a quarter of the 2 cores. The
 # VM tests run before the build starts: their emulated CPUs (TCG) need both cores, and systemd_vm's
-# eqd missed its 10 s watchdog when builds ran beside it. With --only, one stage alone.
+# eqd missed its 10 s watchdog when builds ran beside it; so do the tests labelled alone. With --only,
+# one stage alone.
 run_stages() {
   local n=${#names[@]} i next bg_pid="" rc t0
   for ((i = 0; i < n; i++)); do
@@ -126,14 +127,17 @@ export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 # Light debug info (-g1: line tables, enough for backtraces and the dbgsym package of package_lintian)
 # compiles a quarter faster than -g (server.cpp 28 -> 21 s, a test file 19 -> 14 s): CI stays well
 # inside its time on 2 cores. A packaged or local build keeps CMake's -O2 -g.
+# Label alone: tests that time a pseudo-terminal's frames or fail on any warning of eqd (demo_pty,
+# eqctl_watch); both failed once each while a sanitizer build ran beside them (2026-12-04).
 add_stage normal build-test "-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2\ -g1\ -DNDEBUG" "" \
-  "-LE vm" "-L vm"
+  "-LE vm|alone" "-L vm|alone"
 # Sanitizer builds at -O1 (what ASan/TSan recommend) without debug info: a report names each frame's
 # function from the symbol table (no file:line; rebuild with -g1 to read one), and the sources compile
 # 13-21 % faster than with -g1 (control/server.cpp under ASan+UBSan 51.0 -> 44.3 s, a test file at -O0
 # 20.1 -> 15.8 s): CI must stay under 40 minutes on 2 cores.
 san_flags="-DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-O1\ -g0 -DEQD_BUILD_BENCH=OFF"
-add_stage asan build-asan "$san_flags -DEQD_SANITIZE=address" "" "-LE vm|systemd|slow|postgresql|shell"
+add_stage asan build-asan "$san_flags -DEQD_SANITIZE=address" "" "-LE vm|systemd|slow|postgresql|shell|alone" \
+  "-L alone -LE vm|systemd|slow|postgresql|shell"
 add_stage tsan build-tsan "$san_flags -DEQD_SANITIZE=thread" \
   "eqd eqsim core_unit_tests core_alloc_test core_stress_test core_planner_test modbus_poller_test sunspec_client_test sunspec_meter_test neware_client_test control_unit_tests daemon_unit_tests history_unit_tests handover_test e2e_test" \
   "-L tsan"

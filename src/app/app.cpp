@@ -49,14 +49,15 @@ nlohmann::json history_state(const history::HistoryStore& store) {
     rows[std::string(st.kTables[t])] = st.rows_written[t].load(std::memory_order_relaxed);
   const std::string error = store.database_error();
   const std::int64_t last = st.last_write_ms.load(std::memory_order_relaxed);
-  return nlohmann::json{{"path", store.path().empty() ? nlohmann::json(nullptr) : nlohmann::json(store.path())},
-                        {"error", error.empty() ? nlohmann::json(nullptr) : nlohmann::json(error)},
-                        {"rows_written", rows},
-                        {"unreachable", st.unreachable.load(std::memory_order_relaxed)},
-                        {"records_lost", st.write_errors.load(std::memory_order_relaxed) +
-                                             st.dropped_queue_full.load(std::memory_order_relaxed)},
-                        {"last_write_age_s",
-                         last > 0 ? nlohmann::json((history::now_utc_ms() - last) / 1000.0) : nlohmann::json(nullptr)}};
+  return nlohmann::json{
+      {"path", store.path().empty() ? nlohmann::json(nullptr) : nlohmann::json(store.path())},
+      {"error", error.empty() ? nlohmann::json(nullptr) : nlohmann::json(error)},
+      {"rows_written", rows},
+      {"unreachable", st.unreachable.load(std::memory_order_relaxed)},
+      {"records_lost",
+       st.write_errors.load(std::memory_order_relaxed) + st.dropped_queue_full.load(std::memory_order_relaxed)},
+      {"last_write_age_s", last > 0 ? nlohmann::json(static_cast<double>(history::now_utc_ms() - last) / 1000.0)
+                                    : nlohmann::json(nullptr)}};
 }
 
 // The configuration file's text now (it was just parsed from it), for backups; nullopt if unreadable.

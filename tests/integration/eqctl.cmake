@@ -24,7 +24,8 @@ set_tests_properties(eqctl_cli PROPERTIES LABELS "integration" TIMEOUT 60)
 add_test(NAME eqctl_watch
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/eqctl_watch.sh $<TARGET_FILE:eqsim> $<TARGET_FILE:eqd>
                  $<TARGET_FILE:eqctl> ${PROJECT_SOURCE_DIR}/config/rigs/demo.yaml)
-set_tests_properties(eqctl_watch PROPERTIES LABELS "integration" TIMEOUT 60)
+# alone: timed frames on a pseudo-terminal; CI runs it before a build starts beside the tests (scripts/test.sh).
+set_tests_properties(eqctl_watch PROPERTIES LABELS "integration:alone" TIMEOUT 60)
 
 # Shell completion with names from the running daemon: bash (function as bash calls it, then bash -i on
 # a pseudo-terminal) and zsh (zsh -i with compinit; skipped when zsh is not installed).
