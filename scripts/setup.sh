@@ -34,6 +34,9 @@ pkgs+=(libpqxx-dev)
 test_pkgs=(socat prometheus avahi-daemon avahi-utils dbus util-linux iproute2 procps python3 zsh bash-completion)
 # Layout and static checks (scripts/check_style.sh, CTest style_check).
 test_pkgs+=(clang-format clang-tidy)
+# ninja-build: scripts/test.sh builds with Ninja, which keeps both cores busy across the libraries'
+# targets (Make waits for each library before compiling what depends on it).
+test_pkgs+=(ninja-build)
 # sqlite3: the audit end-to-end test checks the history database after kill -9 (integrity_check).
 test_pkgs+=(sqlite3)
 # chromium: eqctl_report_e2e screenshots `eqctl report --format html` headless, without a network.

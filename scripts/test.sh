@@ -47,9 +47,12 @@ add_stage() {
 # configure_and_build I: configure and build stage I, logs in $log_dir; exit status 1 = configure
 # failed, 2 = build failed.
 configure_and_build() {
-  local i=$1 name=${names[$1]} dir=${dirs[$1]}
+  local i=$1 name=${names[$1]} dir=${dirs[$1]} generator=""
+  # Ninja for a new build directory (an existing one keeps the generator it was made with): it compiles
+  # a target's sources while the libraries it links are still being built, where Make waits for them.
+  [ -f "$dir/CMakeCache.txt" ] || ! command -v ninja >/dev/null || generator="-G Ninja"
   # eval: the arguments may carry a quoted value with a space (e.g. -DCMAKE_CXX_FLAGS_DEBUG='-O1 -g1').
-  eval "cmake -S . -B \"$dir\" ${cmake_args[$i]}" >"$log_dir/$name-configure.log" 2>&1 || return 1
+  eval "cmake -S . -B \"$dir\" $generator ${cmake_args[$i]}" >"$log_dir/$name-configure.log" 2>&1 || return 1
   local target_args=() t
   for t in ${targets[$i]}; do target_args+=(--target "$t"); done
   cmake --build "$dir" -j"$jobs" "${target_args[@]}" >"$log_dir/$name-build.log" 2>&1 || return 2
