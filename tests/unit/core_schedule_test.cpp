@@ -210,6 +210,40 @@ TEST_CASE("schedule: the control core aims by the active window and by the bus's
   CHECK(std::abs(f.power[1]) < 5.0);
 }
 
+TEST_CASE("schedule: the control core follows a schedule published again mid-run, and one emptied",
+          "[schedule][control_core]") {
+  // The core copies a bus's schedule only when a new one was published (its slot's version): a second
+  // and a third set_schedule() must each take effect at the next cycle.
+  BusParams p;
+  p.mode = BusMode::caps;
+  p.import_limit_W = 1500.0;
+  p.export_limit_W = 500.0;
+  eqd::test::CoreFixture f(2, p);
+  f.state[0] = ChannelState::running;
+  f.power[0] = 1000.0;
+  REQUIRE(f.assign(1) == ResponseStatus::ok);
+  ScheduleWindow w;
+  w.mode = BusMode::balance;
+  w.target_W = 0.0;
+  BusSchedule s;
+  s.windows[0] = w;
+  s.window_count = 1;
+  s.occurrences[0] = {f.now_ns + 3600 * kNs, f.now_ns + 7200 * kNs, 0};  // an hour from now
+  s.occurrence_count = 1;
+  f.core->set_schedule(0, s);
+  f.run_s(10.0);
+  CHECK(f.core->bus(0).active_window == -1);
+  s.occurrences[0] = {f.now_ns - kNs, f.now_ns + 600 * kNs, 0};  // moved to now
+  f.core->set_schedule(0, s);
+  f.run_s(1.0);
+  CHECK(f.core->bus(0).active_window == 0);
+  CHECK(f.core->bus(0).active_mode == BusMode::balance);
+  f.core->set_schedule(0, BusSchedule{});  // no windows any more
+  f.run_s(1.0);
+  CHECK(f.core->bus(0).active_window == -1);
+  CHECK(f.core->bus(0).active_mode == BusMode::caps);
+}
+
 TEST_CASE("demand: calendar marks of the wall clock in Europe/Berlin around the spring change", "[schedule][demand]") {
   const CalendarMarks m = calendar_marks(civil_s(2026, 3, 28, 12, 7) * kNs, berlin);
   REQUIRE(m.calendar);
