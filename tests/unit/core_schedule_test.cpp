@@ -176,26 +176,40 @@ TEST_CASE("schedule: windows out of range are refused", "[schedule]") {
   CHECK(validate(w) == nullptr);  // the bus's own
 }
 
-TEST_CASE("schedule: the control core aims by the active window and by the bus's own params outside",
-          "[schedule][control_core]") {
+namespace {
+// A bus in caps mode (import <= 1500 W, export <= 500 W) with a test channel 0 drawing 1000 W, inside
+// the band, and a buffer, channel 1.
+BusParams caps_band() {
   BusParams p;
   p.mode = BusMode::caps;
   p.import_limit_W = 1500.0;
   p.export_limit_W = 500.0;
-  eqd::test::CoreFixture f(2, p);
+  return p;
+}
+void load_inside_band(eqd::test::CoreFixture& f) {
   f.state[0] = ChannelState::running;
-  f.power[0] = 1000.0;  // inside the bus's own band: the buffer rests
+  f.power[0] = 1000.0;
   REQUIRE(f.assign(1) == ResponseStatus::ok);
-  // A window (in the core's clock) 60..240 s from now that balances to 0 W.
+}
+// A schedule of one window that balances to 0 W, in force from start_ns to end_ns (the core's clock).
+BusSchedule balance_window(std::int64_t start_ns, std::int64_t end_ns) {
   ScheduleWindow w;
   w.mode = BusMode::balance;
   w.target_W = 0.0;
   BusSchedule s;
   s.windows[0] = w;
   s.window_count = 1;
-  s.occurrences[0] = {f.now_ns + 60 * kNs, f.now_ns + 240 * kNs, 0};
+  s.occurrences[0] = {start_ns, end_ns, 0};
   s.occurrence_count = 1;
-  f.core->set_schedule(0, s);
+  return s;
+}
+}  // namespace
+
+TEST_CASE("schedule: the control core aims by the active window and by the bus's own params outside",
+          "[schedule][control_core]") {
+  eqd::test::CoreFixture f(2, caps_band());
+  load_inside_band(f);  // the buffer rests
+  f.core->set_schedule(0, balance_window(f.now_ns + 60 * kNs, f.now_ns + 240 * kNs));
   f.run_s(50.0);
   CHECK(f.power[1] == 0.0);
   CHECK(f.core->bus(0).active_window == -1);
@@ -214,27 +228,12 @@ TEST_CASE("schedule: the control core follows a schedule published again mid-run
           "[schedule][control_core]") {
   // The core copies a bus's schedule only when a new one was published (its slot's version): a second
   // and a third set_schedule() must each take effect at the next cycle.
-  BusParams p;
-  p.mode = BusMode::caps;
-  p.import_limit_W = 1500.0;
-  p.export_limit_W = 500.0;
-  eqd::test::CoreFixture f(2, p);
-  f.state[0] = ChannelState::running;
-  f.power[0] = 1000.0;
-  REQUIRE(f.assign(1) == ResponseStatus::ok);
-  ScheduleWindow w;
-  w.mode = BusMode::balance;
-  w.target_W = 0.0;
-  BusSchedule s;
-  s.windows[0] = w;
-  s.window_count = 1;
-  s.occurrences[0] = {f.now_ns + 3600 * kNs, f.now_ns + 7200 * kNs, 0};  // an hour from now
-  s.occurrence_count = 1;
-  f.core->set_schedule(0, s);
+  eqd::test::CoreFixture f(2, caps_band());
+  load_inside_band(f);
+  f.core->set_schedule(0, balance_window(f.now_ns + 3600 * kNs, f.now_ns + 7200 * kNs));  // an hour from now
   f.run_s(10.0);
   CHECK(f.core->bus(0).active_window == -1);
-  s.occurrences[0] = {f.now_ns - kNs, f.now_ns + 600 * kNs, 0};  // moved to now
-  f.core->set_schedule(0, s);
+  f.core->set_schedule(0, balance_window(f.now_ns - kNs, f.now_ns + 600 * kNs));  // moved to now
   f.run_s(1.0);
   CHECK(f.core->bus(0).active_window == 0);
   CHECK(f.core->bus(0).active_mode == BusMode::balance);
