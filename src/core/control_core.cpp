@@ -379,7 +379,9 @@ void ControlCore::cycle(std::int64_t now_ns) noexcept {
   const std::size_t n = hot_.size();
   for (std::size_t i = 0; i < n; ++i) {
     Hot& h = hot[i];
-    // Only the words the fast path reads (FastWords); the long way loads the whole sample again.
+    // Only the words the fast path reads (try_load_fast: voltage, power, receive time, the word of
+    // forecast_W, the word of state and valid); the other fields of s are not loaded and must not be
+    // used below. The long way loads the whole sample again.
     Sample s;
     if (!try_load_fast(slots[i], s)) [[unlikely]] {
       take_long_way(static_cast<ChannelIndex>(i), now_ns, slots[i]);
