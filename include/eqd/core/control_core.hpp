@@ -237,7 +237,7 @@ class ControlCore {
     bool any_fresh = false;
     std::uint32_t channels = 0, buffers = 0, pending = 0, stale = 0, faulted = 0, offline = 0;
     /// Count a known test channel: its battery-side power and announcement (forecast_W) through a
-    /// converter of efficiency eff, bus side. Defined in control_core.cpp (inline, hot path).
+    /// converter of h.efficiency, bus side. Defined in control_core.cpp (inline, hot path).
     void add_test(double power_W, float forecast_W, const Hot& h) noexcept;
   };
   struct BusState {
