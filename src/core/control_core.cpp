@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
-#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
@@ -316,24 +315,12 @@ void ControlCore::refresh_learned(std::int64_t now_ns) noexcept {
 }
 
 namespace {
-
-// The words of a Sample that pass 1's fast path reads (Seqlock::try_load_words): 5 of its 8.
-constexpr std::size_t word_of(std::size_t offset) { return offset / 8; }
-constexpr std::size_t kWordVoltage = word_of(offsetof(Sample, voltage_V));
-constexpr std::size_t kWordPower = word_of(offsetof(Sample, power_W));
-constexpr std::size_t kWordReceive = word_of(offsetof(Sample, receive_time_ns));
-constexpr std::size_t kWordForecast = word_of(offsetof(Sample, forecast_W));
-constexpr std::size_t kWordState = word_of(offsetof(Sample, state));
-static_assert(word_of(offsetof(Sample, valid)) == kWordState &&
-                  word_of(offsetof(Sample, forecast_W) + 3) == kWordForecast,
-              "the fast path's fields must lie in the words it loads");
-
+// Up to kReadAttempts tries of try_load_pass1_words (the same attempts as a whole sample's read).
 bool try_load_fast(const Seqlock<Sample>& slot, Sample& s) noexcept {
   for (int k = 0; k < kReadAttempts; ++k)
-    if (slot.try_load_words<kWordVoltage, kWordPower, kWordReceive, kWordForecast, kWordState>(s)) return true;
+    if (ControlCore::try_load_pass1_words(slot, s)) return true;
   return false;
 }
-
 }  // namespace
 
 // Pass 1's long way for channel i: the whole sample, newest and consistent (nullptr: mid-store every
@@ -379,11 +366,11 @@ void ControlCore::cycle(std::int64_t now_ns) noexcept {
   const std::size_t n = hot_.size();
   for (std::size_t i = 0; i < n; ++i) {
     Hot& h = hot[i];
-    // Only the words the fast path reads (try_load_fast: voltage, power, receive time, the word of
-    // forecast_W, the word of state and valid); the other fields of s are not loaded and must not be
-    // used below. The long way loads the whole sample again.
+    // Only a test channel that was ok can take the fast path: every other one (buffers, health
+    // changes) reads its whole sample once, the long way. The fast path reads only the words it uses
+    // (try_load_pass1_words); the other fields of s are not loaded and must not be used below.
     Sample s;
-    if (!try_load_fast(slots[i], s)) [[unlikely]] {
+    if (h.role != Role::test || h.health != Health::ok || !try_load_fast(slots[i], s)) [[unlikely]] {
       take_long_way(static_cast<ChannelIndex>(i), now_ns, slots[i]);
       continue;
     }
@@ -391,8 +378,8 @@ void ControlCore::cycle(std::int64_t now_ns) noexcept {
     // A test channel that was fresh and still is. The checks are those of classify() in a cheaper form
     // that implies Health::ok; a few ok samples fail them (two huge finite values whose sum overflows, a
     // receive time <= 0, a state value >= 64) and take the long way below, which gets them right.
-    if (h.role == Role::test && h.health == Health::ok && s.receive_time_ns >= acc.fresh_from_ns && ok_state(s.state) &&
-        s.valid && std::isfinite(s.power_W + s.voltage_V)) [[likely]] {
+    if (s.receive_time_ns >= acc.fresh_from_ns && ok_state(s.state) && s.valid &&
+        std::isfinite(s.power_W + s.voltage_V)) [[likely]] {
       acc.add_test(s.power_W, s.forecast_W, h);
       continue;
     }

@@ -122,7 +122,7 @@ Row bench_cycle(std::size_t n, bool announce) {
       Sample s;
       const auto& slot = core.sample_slot(static_cast<ChannelIndex>(i));
       for (int k = 0; k < 4; ++k)
-        if (slot.try_load_words<0, 2, 4, 6, 7>(s)) {
+        if (ControlCore::try_load_pass1_words(slot, s)) {
           sums[i & 3] += s.power_W;
           break;
         }

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -117,6 +118,19 @@ class ControlCore {
   /// Where the owning I/O thread publishes samples of channel i.
   Seqlock<Sample>& sample_slot(ChannelIndex i) noexcept { return samples_[i]; }
   const Seqlock<Sample>& sample_slot(ChannelIndex i) const noexcept { return samples_[i]; }
+  /// One attempt to read the words of a sample that the cycle's pass 1 reads for a test channel
+  /// (voltage, power, receive time, the word of forecast_W, the word of state and valid: 5 of 8); the
+  /// other fields of `s` are left as they were. Inline: bench_core's baseline reads the same, as
+  /// cheaply. Any thread.
+  static bool try_load_pass1_words(const Seqlock<Sample>& slot, Sample& s) noexcept {
+    constexpr auto kWordOf = [](std::size_t offset) { return offset / 8; };
+    static_assert(kWordOf(offsetof(Sample, valid)) == kWordOf(offsetof(Sample, state)) &&
+                      kWordOf(offsetof(Sample, forecast_W) + 3) == kWordOf(offsetof(Sample, forecast_W)),
+                  "pass 1's fields must lie in the words it loads");
+    return slot.try_load_words<kWordOf(offsetof(Sample, voltage_V)), kWordOf(offsetof(Sample, power_W)),
+                               kWordOf(offsetof(Sample, receive_time_ns)), kWordOf(offsetof(Sample, forecast_W)),
+                               kWordOf(offsetof(Sample, state))>(s);
+  }
   /// Where the owning I/O thread publishes the device's own power limits of channel i, when its device
   /// reports them (SunSpec storage); all NaN otherwise. The control thread reads a buffer's slot every
   /// cycle (one atomic word) and recomputes its headroom when the word changes.
