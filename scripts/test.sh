@@ -93,12 +93,12 @@ run_tests() {
 # loop), so the build takes the cores the tests leave idle, and a test that wants a core gets it first
 # (CFS gives a nice-0 task ~68 times a nice-19 one's share). Measured here: the normal stage's tests
 # (`ctest -j2`, every label) took 556 s of CPU in 1023 s of wall time, a quarter of the 2 cores. The
-# With Ninja, -Og sanitizer builds and -Og test files (2026-12-04, a fresh machine, no ccache) both
-# sanitizer builds finish while the previous stage's tests run: the whole run took 27.5 min here
-# (normal build 408 s, alone/VM tests 219 s, normal tests 533 s, ASan tests 421 s, TSan tests 68 s).
 # VM tests run before the build starts: their emulated CPUs (TCG) need both cores, and systemd_vm's
 # eqd missed its 10 s watchdog when builds ran beside it; so do the tests labelled alone. With --only,
 # one stage alone.
+# With Ninja, -Og sanitizer builds and -Og test files (2026-12-04, a fresh machine, no ccache) both
+# sanitizer builds finish while the previous stage's tests run: the whole run took 27.5 min here
+# (normal build 408 s, alone/VM tests 219 s, normal tests 533 s, ASan tests 421 s, TSan tests 68 s).
 run_stages() {
   local n=${#names[@]} i next bg_pid="" rc t0
   for ((i = 0; i < n; i++)); do
