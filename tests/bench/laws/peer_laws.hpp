@@ -8,6 +8,8 @@
 /// plain first-order tracker, and feed-forward what-ifs. Benchmark code only; one law object per bus;
 /// it allocates at construction, never in step().
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -165,6 +167,30 @@ class UngatedDampedLaw final : public core::BusLaw {
 
  private:
   core::DampedLaw law_;
+};
+
+/// Exploration only (bench_laws --oracle): replays a fixed schedule of the bus's total, e.g. the bound's
+/// optimum, `lead_s` ahead of the harness's time, to measure what perfect foresight reaches in the
+/// harness (with its dead times, lags, sampling and command period) rather than on the LP's grid.
+class ReplayLaw final : public PeerLaw {
+ public:
+  struct Params {
+    std::vector<double> total_W;  ///< the total per step, bus side
+    double t0_s = 0.0;            ///< time of total_W[0]
+    double dt_s = 1.0;
+    double lead_s = 0.0;
+  };
+  explicit ReplayLaw(const Params& p) : PeerLaw(0.0), p_(p) {}
+  [[nodiscard]] const char* name() const noexcept override { return "replay"; }
+
+ private:
+  double decide(const BusView& v, double) noexcept override {
+    if (p_.total_W.empty()) return 0.0;
+    const double k = std::round((v.now_s + p_.lead_s - p_.t0_s) / p_.dt_s);
+    const auto i = static_cast<std::size_t>(std::clamp(k, 0.0, static_cast<double>(p_.total_W.size() - 1)));
+    return p_.total_W[i];
+  }
+  Params p_;
 };
 
 /// A core config whose every bus runs `Law` built from `params`.
