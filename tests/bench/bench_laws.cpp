@@ -12,12 +12,14 @@
 #include <cstdlib>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -462,6 +464,10 @@ const char* verdict(double eqd, double peer) {
   return "tie";
 }
 
+// Scenarios of slow loads (CC-CV charges, CP discharges, steps minutes long): issue #15 item 1 asks the
+// new law to be no worse than today's there, and judges only the fast ones against the plain tracker.
+constexpr std::string_view kSlowScenarios[] = {"slow_cccv_cp", "learn_cycle_life"};
+
 // The peer families whose frontiers eqd is held against. "none" (zero actuation, exchange 1) is the
 // limit of every sweep as it is detuned (k → 0, interval → ∞), so it anchors each frontier.
 constexpr const char* kPeerFamilies[] = {"evcc", "pid", "pid_lp", "tracker"};
@@ -876,8 +882,19 @@ int run(int argc, char** argv) {
       if (r.travel_kW > tr->travel_kW) miss += " travel";
       return miss.empty() ? std::string("met") : "missed:" + miss;
     };
+    // On the slow scenarios the issue asks for no loss against today's law (the damped one): the
+    // adaptive point against the damped sweep's frontier at <= travel and <= flips/h, as the peers are judged.
+    const bool slow =
+        std::find(std::begin(kSlowScenarios), std::end(kSlowScenarios), sr.sc.name) != std::end(kSlowScenarios);
+    std::string ad_goal = goal(*ad);
+    if (slow) {
+      const Comparison c = compare(sr.rows, *ad, "eqd");
+      ad_goal =
+          std::string(std::strcmp(verdict(ad->exchange_ratio, c.peer_at_both), "eqd above") == 0 ? "missed" : "met") +
+          " (slow load: no worse than the damped law at <= actuation, " + fmt("%.3f", c.peer_at_both) + ")";
+    }
     std::printf("| %s | %s | %s | %s | %s | %s |\n", sr.sc.name.c_str(), cell(*tr).c_str(), cell(*dm).c_str(),
-                goal(*dm).c_str(), cell(*ad).c_str(), goal(*ad).c_str());
+                goal(*dm).c_str(), cell(*ad).c_str(), ad_goal.c_str());
   }
   // Issue #14's goal: learned forecasts recover >= 80 % of the reduction that exact announcements give
   // over measured-only, at no more flips/h and travel than with announcements; where nothing repeats
