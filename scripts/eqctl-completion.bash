@@ -108,7 +108,7 @@ _eqctl() {
         use_forecast=* | learn_forecast=* | valley_fill=*) args="${cur%%=*}=true ${cur%%=*}=false" ;;
         mode=*) args="mode=balance mode=caps" ;;
         *) args="tau_s= deadband_W= target_W= use_forecast= learn_forecast= mode= import_limit_W= export_limit_W=
-                 valley_fill= fill_margin= fill_lead_s= fill_energy_Wh= level_shaving=" ;;
+                 import_limit_average_s= valley_fill= fill_margin= fill_lead_s= fill_energy_Wh= level_shaving=" ;;
       esac ;;
   esac
   if [[ $cur == -* ]]; then

@@ -119,7 +119,7 @@ _eqctl() {
         compadd -P mode= -- balance caps
       else
         compadd -S '' -- tau_s= deadband_W= target_W= use_forecast= learn_forecast= mode= import_limit_W= \
-          export_limit_W= valley_fill= fill_margin= fill_lead_s= fill_energy_Wh= level_shaving=  # NAME= waits for its value
+          export_limit_W= import_limit_average_s= valley_fill= fill_margin= fill_lead_s= fill_energy_Wh= level_shaving=  # NAME= waits for its value
       fi ;;
   esac
 }

@@ -71,9 +71,10 @@ core::BusParams parse_bus_params(const YAML::Node& n, const YamlCtx& c, const st
   core::set_runtime_value(mode_row, b, m);
   b.import_limit_W = c.num(n, "import_limit_W", p, b.import_limit_W, 0.0, kBig);
   b.export_limit_W = c.num(n, "export_limit_W", p, b.export_limit_W, 0.0, kBig);
-  // Valley filling and level shaving: the rows of the run-time table, with their bounds (as eqd's
+  // Average caps, valley filling and level shaving: the rows of the run-time table, with their bounds (as eqd's
   // configuration reads them).
-  for (const char* name : {"valley_fill", "fill_margin", "fill_lead_s", "fill_energy_Wh", "level_shaving"}) {
+  for (const char* name :
+       {"import_limit_average_s", "valley_fill", "fill_margin", "fill_lead_s", "fill_energy_Wh", "level_shaving"}) {
     const core::RuntimeParam& row = *core::find_runtime_param(name);
     const double now = core::runtime_value(row, b);
     core::set_runtime_value(row, b,
@@ -364,6 +365,7 @@ RigSpec parse_rig(const YAML::Node& root, const YamlCtx& c, const std::string& b
                   "mode",
                   "import_limit_W",
                   "export_limit_W",
+                  "import_limit_average_s",
                   "schedule",
                   "valley_fill",
                   "fill_margin",

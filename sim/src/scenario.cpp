@@ -133,9 +133,10 @@ Expectations parse_expect(const YAML::Node& n, const detail::YamlCtx& c, const R
   Expectations x;
   if (!n) c.fail(YAML::Node(), "expect", "a scenario needs expectations");
   const std::string p = "expect";
-  c.check_keys(n, p,
-               {"bus", "step_at_s", "settle_within_s", "settle_band_fraction", "overshoot_max_fraction",
-                "flips_per_hour_max", "exchange_ratio_max", "window_margin_min_V", "residual_rms_max_W", "checks"});
+  c.check_keys(
+      n, p,
+      {"bus", "step_at_s", "settle_within_s", "settle_band_fraction", "overshoot_max_fraction", "flips_per_hour_max",
+       "exchange_ratio_max", "window_margin_min_V", "residual_rms_max_W", "peak_import_15min_max_W", "checks"});
   if (n["bus"]) {
     const std::string b = c.str(n, "bus", p, "", true);
     const auto idx = rig.find_bus(b);
@@ -150,6 +151,7 @@ Expectations parse_expect(const YAML::Node& n, const detail::YamlCtx& c, const R
   x.exchange_ratio_max = c.num(n, "exchange_ratio_max", p, -1.0, 0.0, 10.0);
   x.window_margin_min_V = c.num(n, "window_margin_min_V", p, -kBig, -1e6, 1e6);
   x.residual_rms_max_W = c.num(n, "residual_rms_max_W", p, -1.0, 0.0, 1e9);
+  x.peak_import_15min_max_W = c.num(n, "peak_import_15min_max_W", p, -1.0, 0.0, 1e9);
   if ((x.settle_within_s >= 0.0 || x.overshoot_max_fraction >= 0.0) && x.step_at_s < 0.0)
     c.fail(n, p, "settle_within_s and overshoot_max_fraction need step_at_s");
   if (const YAML::Node cs = n["checks"]) {
@@ -295,6 +297,9 @@ ScenarioResult run_scenario(const Scenario& s, RigLaw* law) {
     fail("buffer window margin " + fmt(m.window_margin_min_V) + " V below " + fmt(x.window_margin_min_V) + " V");
   if (x.residual_rms_max_W >= 0.0 && m.residual_rms_W > x.residual_rms_max_W)
     fail("residual RMS " + fmt(m.residual_rms_W) + " W exceeds " + fmt(x.residual_rms_max_W) + " W");
+  if (x.peak_import_15min_max_W >= 0.0 && m.peak_import_15min_W > x.peak_import_15min_max_W)
+    fail("highest quarter-hour import " + fmt(m.peak_import_15min_W) + " W exceeds " + fmt(x.peak_import_15min_max_W) +
+         " W");
 
   const std::size_t nbuf = tr.buffers.size();
   for (const SignalCheck& k : x.checks) {

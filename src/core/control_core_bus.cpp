@@ -4,6 +4,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "control_core_detail.hpp"
 #include "eqd/core/allocator.hpp"
@@ -43,9 +44,14 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
   // book a long gap at the latest power; valley filling and the energy accounting both integrate over it.
   const double dt_s =
       bus.last_cycle_ns >= 0 ? std::min(static_cast<double>(now_ns - bus.last_cycle_ns) / kNsPerS, 10.0) : 0.0;
-  const BusParams aim =
+  // Caps on the quarter hour's average import: the interval's import so far (before this cycle's).
+  if (bus.params.import_limit_average_s > 0.0)
+    bus.average.update(now_ns, bus.energy.grid_import_J, sched.marks, bus.params.import_limit_average_s);
+  const BusParams aim = average_cap(
+      b,
       valley_fill(b, now_ns, dt_s, sched, occurrence,
-                  window >= 0 ? apply_window(bus.params, sched.windows[static_cast<std::size_t>(window)]) : bus.params);
+                  window >= 0 ? apply_window(bus.params, sched.windows[static_cast<std::size_t>(window)]) : bus.params),
+      window >= 0);
   LawOutput out = bus.law->step(in, aim);
   // The capacity clamp holds whatever the law answers (a law's bug must not reach a battery).
   out.command_W = std::isfinite(out.command_W) ? cap.clamp(out.command_W) : 0.0;
@@ -264,7 +270,11 @@ BusParams ControlCore::valley_fill(BusIndex b, std::int64_t now_ns, double dt_s,
   const WindowOccurrence* occ = occurrence >= 0 ? &sched.occurrences[static_cast<std::size_t>(occurrence)] : nullptr;
   const bool caps_window = occ != nullptr && aim.mode == BusMode::caps;
   const double free_W = trimmed_free_W(b);
-  bus.needs.observe(occ, caps_window, now_ns, dt_s, std::max(0.0, -desired_eq_W(aim, free_W)), free_W);
+  // With average caps the need is what the quarter's budget asked of the buffers: the energy above
+  // the cap per quarter hour as the rule spends it (less than above the cap at every instant when a
+  // quarter dips below it), plus what the law's lag overshot and paid back within the quarter.
+  const BusParams& asked = aim.import_limit_average_s > 0.0 ? average_cap(b, aim, occ != nullptr) : aim;
+  bus.needs.observe(occ, caps_window, now_ns, dt_s, std::max(0.0, -desired_eq_W(asked, free_W)), free_W);
   if (bus.needs.records() != bus.needs_published) {  // rare: once per window occurrence
     needs_snap_[b].store(bus.needs);
     bus.needs_published = bus.needs.records();
@@ -277,7 +287,14 @@ BusParams ControlCore::valley_fill(BusIndex b, std::int64_t now_ns, double dt_s,
   // buffers fill the valleys below it (and take less, or nothing, while the load is near it).
   const ScheduleWindow& next = sched.windows[static_cast<std::size_t>(bus.fill.window)];
   const double next_cap_W = std::isfinite(next.import_limit_W) ? next.import_limit_W : bus.params.import_limit_W;
-  bus.fill.fill_W = std::min(bus.fill.fill_W, std::max(0.0, next_cap_W - free_W));
+  // With average caps, the same cap on the quarter's average: the room its budget leaves now (a fill
+  // that lags a rising load is paid back within the quarter instead of raising its average).
+  double room_cap_W = next_cap_W;
+  if (aim.import_limit_average_s > 0.0) {
+    const double allowed_W = bus.average.allowed_W(next_cap_W, std::numeric_limits<double>::infinity(), aim.tau_s);
+    if (!std::isnan(allowed_W)) room_cap_W = allowed_W;
+  }
+  bus.fill.fill_W = std::min(bus.fill.fill_W, std::max(0.0, room_cap_W - free_W));
   if (bus.fill.fill_W <= 0.0) return aim;
   BusParams with_fill = aim;
   with_fill.fill_W = bus.fill.fill_W;
@@ -308,6 +325,22 @@ BusParams ControlCore::shave(BusIndex b, const WindowOccurrence& occ, const Fill
   BusParams shaved = aim;
   shaved.import_limit_W = level_W;
   return shaved;
+}
+
+BusParams ControlCore::average_cap(BusIndex b, const BusParams& aim, bool in_window) const noexcept {
+  if (!(aim.import_limit_average_s > 0.0) || aim.mode != BusMode::caps) return aim;
+  const BusState& bus = buses_[b];
+  // A window's cap below the bus's own (caps mode): the bus's own is the connection's rating, which
+  // holds at every instant. Outside windows the cap in force is the only one, averaged.
+  const double own_W = bus.params.import_limit_W;
+  const double ceiling_W = in_window && bus.params.mode == BusMode::caps && own_W > aim.import_limit_W
+                               ? own_W
+                               : std::numeric_limits<double>::infinity();
+  const double allowed_W = bus.average.allowed_W(aim.import_limit_W, ceiling_W, aim.tau_s);
+  if (std::isnan(allowed_W)) return aim;
+  BusParams averaged = aim;
+  averaged.import_limit_W = allowed_W;
+  return averaged;
 }
 
 void ControlCore::publish_bus(BusIndex b, const BusParams& aim, int window, const LawInput& in, const LawOutput& out,

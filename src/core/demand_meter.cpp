@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "eqd/core/params.hpp"
 #include "eqd/core/schedule.hpp"
 
 namespace eqd::core {
@@ -79,6 +80,43 @@ void DemandMeter::update(std::int64_t now_ns, double import_J, const CalendarMar
     max_month_W_ = kNaN;
     month_end_ns_ = m.next_month_ns > now_ns ? m.next_month_ns : now_ns + 31 * kDay_s * kNsPerS;
   }
+}
+
+void AverageCap::update(std::int64_t now_ns, double import_J, const CalendarMarks& m, double period_s) noexcept {
+  const auto period_ns = static_cast<std::int64_t>(std::llround(period_s * 1e9));
+  if (!m.calendar || period_ns <= 0 || period_ns != period_ns_) {
+    // No calendar, or a new period: start over from the next whole interval.
+    block_ = std::numeric_limits<std::int64_t>::min();
+    period_ns_ = m.calendar ? period_ns : 0;
+    whole_ = false;
+    if (period_ns_ <= 0) return;
+  }
+  // The period divides the quarter hour: the quarter hours' phase is the intervals' phase too.
+  const std::int64_t phase = m.quarter_origin_ns - floor_div(m.quarter_origin_ns, period_ns_) * period_ns_;
+  const std::int64_t block = std::max(block_, floor_div(now_ns - phase, period_ns_));
+  if (block != block_) {
+    whole_ = block_ != std::numeric_limits<std::int64_t>::min() && block == block_ + 1;
+    block_ = block;
+    start_ns_ = phase + block * period_ns_;
+    start_J_ = import_J;
+  }
+  now_ns_ = now_ns;
+  import_J_ = import_J;
+}
+
+double AverageCap::elapsed_s() const noexcept {
+  return block_ == std::numeric_limits<std::int64_t>::min() ? std::numeric_limits<double>::quiet_NaN()
+                                                            : static_cast<double>(now_ns_ - start_ns_) / kNsPerS;
+}
+
+double AverageCap::allowed_W(double cap_W, double ceiling_W, double guard_s) const noexcept {
+  if (!whole_ || !std::isfinite(cap_W)) return std::numeric_limits<double>::quiet_NaN();
+  const double period_s = static_cast<double>(period_ns_) / kNsPerS;
+  const double left_s = std::max(period_s - elapsed_s(), std::max(guard_s, 1e-3));
+  const double budget_J = cap_W * (1.0 - kMargin) * period_s - (import_J_ - start_J_);
+  // Never above the rating nor the bound of any power the core handles, never below 0 (an interval
+  // already over its budget is held as low as the buffers can).
+  return std::clamp(budget_J / left_s, 0.0, std::min(ceiling_W, kMaxPower_W));
 }
 
 }  // namespace eqd::core

@@ -28,6 +28,11 @@ const char* validate(const BusParams& p, bool allow_any_tau) noexcept {
   if (!within(p.import_limit_W, 0.0, kMaxPower_W)) return "import_limit_W: must be within 0..1e7 W (10 MW)";
   if (!within(p.export_limit_W, 0.0, kMaxPower_W))
     return "export_limit_W: must be within 0..1e7 W (10 MW; a magnitude: export is net power below -export_limit_W)";
+  if (!within(p.import_limit_average_s, 0.0, 900.0) ||
+      p.import_limit_average_s != std::floor(p.import_limit_average_s) ||
+      (p.import_limit_average_s > 0.0 && std::fmod(900.0, p.import_limit_average_s) != 0.0))
+    return "import_limit_average_s: must be 0 (the net power now) or a whole number of seconds dividing 900 (e.g. 300, "
+           "900: the quarter hour)";
   if (!std::isfinite(p.tau_s) || p.tau_s <= 0.0) return "tau_s: must be > 0";
   if (!allow_any_tau && (p.tau_s < 10.0 || p.tau_s > 20.0))
     return "tau_s: must be within 10..20 s (set allow_any_tau: true to override)";

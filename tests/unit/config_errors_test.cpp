@@ -94,6 +94,18 @@ TEST_CASE("ranges: tau_s, poll_hz, port, unit_id, whole numbers", "[config][erro
     CHECK(e.column == 17);
     CHECK_THAT(e.message, Catch::Contains("expected a whole number"));
   }
+  SECTION("import_limit_average_s: beyond the quarter hour, or not dividing it") {
+    CHECK_NOTHROW(parse_config(base_with("    import_limit_average_s: 900\n"), "t.yaml"));
+    const ConfigError range = parse_error(base_with("    import_limit_average_s: 1800\n"));
+    CHECK(range.line == 3);
+    CHECK(range.column == 29);
+    CHECK(range.key_path == "buses[0].import_limit_average_s");
+    CHECK(range.message == "1800 is out of range (expected 0..900 s)");
+    const ConfigError divisor = parse_error(base_with("    import_limit_average_s: 600\n"));
+    CHECK(divisor.line == 3);
+    CHECK(divisor.key_path == "buses[0].import_limit_average_s");
+    CHECK_THAT(divisor.message, Catch::Contains("dividing 900"));
+  }
   SECTION("deadband_W negative") {
     const ConfigError e = parse_error(base_with("    deadband_W: -1\n"));
     CHECK(e.message == "-1 is out of range (expected 0..1e+07 W)");

@@ -9,6 +9,7 @@ add_executable(core_unit_tests
   unit/core_allocator_test.cpp
   unit/core_control_core_test.cpp
   unit/core_caps_mode_test.cpp
+  unit/core_average_caps_test.cpp
   unit/core_valley_fill_test.cpp
   unit/core_meter_check_test.cpp
   unit/core_meter_trim_test.cpp)

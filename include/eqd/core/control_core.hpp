@@ -264,6 +264,7 @@ class ControlCore {
     double learned_present_W = 0.0;    ///< bus-side power, when read, of the channels in `learned`
     EnergyCounters energy{};
     DemandMeter demand;                 ///< quarter-hour import averages (issue #17), fed after the energy
+    AverageCap average;                 ///< the interval's import so far, for import_limit_average_s
     WindowNeeds needs;                  ///< caps windows' needs on earlier days (valley filling)
     std::uint32_t needs_published = 0;  ///< needs.records() when last published
     FillPlan fill{};                    ///< valley filling's plan of the last cycle
@@ -360,6 +361,11 @@ class ControlCore {
   // Level shaving in an active caps window: the aim with its import cap lowered to the level held.
   BusParams shave(BusIndex b, const WindowOccurrence& occ, const FillBuffers& fb, const BusParams& aim,
                   std::int64_t now_ns) noexcept;
+  /// import_limit_average_s: the aim with its import cap replaced by the import allowed now so that the
+  /// interval's average stays at the cap (AverageCap); the aim itself when the setting is 0, the aim is
+  /// not caps, or the interval was not seen whole. in_window: a schedule window is in force (the bus's
+  /// own cap, in caps mode, is then the instantaneous ceiling).
+  [[nodiscard]] BusParams average_cap(BusIndex b, const BusParams& aim, bool in_window) const noexcept;
   void publish_bus(BusIndex b, const BusParams& aim, int window, const LawInput& in, const LawOutput& out,
                    double commanded_W, const Capacity& cap) noexcept;
 

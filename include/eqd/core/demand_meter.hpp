@@ -57,6 +57,39 @@ class DemandMeter {
   double last_W_ = kNaN, max_day_W_ = kNaN, max_month_W_ = kNaN;
 };
 
+/// Import caps on the average over the wall clock's demand intervals (BusParams::import_limit_average_s,
+/// docs/control.md "Quarter-hour average caps"): the cap in force holds the interval's energy at
+/// cap x period rather than the net power at every instant. An interval is period_s long (a divisor of
+/// 900 s, aligned with the quarter hours of the calendar marks). allowed_W() is the import allowed now:
+/// the budget left (cap minus a margin, times the period, minus what was imported since the interval
+/// began) spread over the time left, so that a quarter whose load dipped earlier may import above the
+/// cap later, and one that spent its budget holds below it. Fed every cycle while the setting is on.
+/// Thread-safety: not thread-safe; the control thread's, one per bus. No allocation.
+class AverageCap {
+ public:
+  /// Share of the cap kept back from the budget: the law follows the aim with a delay of about tau_s,
+  /// so a rise of the load late in an interval overshoots a little before the buffers catch up (an
+  /// overshoot earlier in the interval is paid back from the budget). Each 0.1 % costs 0.1 % of the
+  /// cap in every held quarter (docs/control-benchmark.md "Peak shaving": 0.5 % and 0.2 % measured).
+  static constexpr double kMargin = 0.002;
+  /// now_ns: the core's clock; import_J: the bus's cumulative grid import; period_s: the interval.
+  void update(std::int64_t now_ns, double import_J, const CalendarMarks& m, double period_s) noexcept;
+  /// The import (W, bus side) allowed now for an average cap of cap_W: never above ceiling_W (the
+  /// connection's instantaneous rating, +inf: none) nor below 0; the last guard_s of the interval are
+  /// planned as if guard_s were left (the law cannot act faster). NaN while the interval was not seen
+  /// from its start (eqd started within it, the setting just switched on, no calendar yet): the cap
+  /// applies to the instantaneous net power then.
+  [[nodiscard]] double allowed_W(double cap_W, double ceiling_W, double guard_s) const noexcept;
+  /// Seconds since the interval began (NaN: none).
+  [[nodiscard]] double elapsed_s() const noexcept;
+
+ private:
+  std::int64_t block_ = std::numeric_limits<std::int64_t>::min();  ///< interval index being measured
+  std::int64_t period_ns_ = 0, start_ns_ = 0, now_ns_ = 0;
+  double start_J_ = 0.0, import_J_ = 0.0;
+  bool whole_ = false;  ///< entered at its start, right after the previous one
+};
+
 /// The calendar marks at UTC instant from_ns (s since the epoch x 1e9) in the local time zone given by
 /// `offset` (local - UTC, s, at a UTC instant), in UTC. Off the control thread (offset may read the
 /// time-zone database).

@@ -72,6 +72,12 @@ struct BusParams {
   /// caps mode: the most the bus may feed back into the grid (net < 0 is export), W >= 0, a magnitude
   /// (config: export_limit_W). 0 = no export (a connection that must not feed back).
   double export_limit_W = 0.0;
+  /// caps mode and caps windows: the period (s) over which the import cap holds (config:
+  /// import_limit_average_s). 0 = the net power at every instant (the default); a divisor of 900 s, e.g. 900 = the
+  /// average import over the wall clock's quarter hour, the figure utilities bill as the demand charge (docs/control.md
+  /// "Quarter-hour average caps"): early in a quarter the import may pass the cap as long as the quarter's energy stays
+  /// within cap x 900 s.
+  double import_limit_average_s = 0.0;
   /// Valley filling (docs/control.md "Valley filling"): ahead of a caps window of the bus's schedule,
   /// charge the buffers to the energy that window needed on earlier days, plus fill_margin (config:
   /// valley_fill). Only buffers with a capacity_Wh count.
@@ -139,7 +145,7 @@ struct RuntimeParam {
 };
 
 /// The run-time parameter table. A new settable parameter is one row here (docs/architecture.md).
-inline constexpr std::array<RuntimeParam, 13> kRuntimeParams{{
+inline constexpr std::array<RuntimeParam, 14> kRuntimeParams{{
     {"tau_s", "s", false, &BusParams::tau_s, nullptr, 0.0, std::numeric_limits<double>::infinity(), true,
      "time constant of the damped actuation (10..20 s unless allow_any_tau)"},
     {"deadband_W", "W", false, &BusParams::deadband_W, nullptr, 0.0, kMaxPower_W, false,
@@ -157,6 +163,8 @@ inline constexpr std::array<RuntimeParam, 13> kRuntimeParams{{
      "caps mode: the most the bus may draw from the grid"},
     {"export_limit_W", "W", false, &BusParams::export_limit_W, nullptr, 0.0, kMaxPower_W, false,
      "caps mode: the most the bus may feed back into the grid"},
+    {"import_limit_average_s", "s", false, &BusParams::import_limit_average_s, nullptr, 0.0, 900.0, false,
+     "caps: 0 = cap the net power now; a divisor of 900 s = cap its average over that part of the quarter hour"},
     {"valley_fill", "", true, nullptr, &BusParams::valley_fill, 0.0, 0.0, false,
      "charge the buffers ahead of a caps window for the energy it needed on earlier days"},
     {"fill_margin", "", false, &BusParams::fill_margin, nullptr, 0.0, 5.0, false,

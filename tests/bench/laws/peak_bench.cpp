@@ -38,7 +38,9 @@ struct PeakRow {
 
 // The peak shaver's sweep: peak_shaving_power as a fraction of the scenario's cap (at it, and 10 %
 // below it for a margin), recharge_power as a fraction of the cap.
-constexpr double kShavePeakFractions[] = {1.0, 0.9};
+// Above the cap too (1.1, 1.05), so that the frontier reaches below eqd's throughput, and finely
+// around it, so that it is read between close settings.
+constexpr double kShavePeakFractions[] = {1.1, 1.05, 1.0, 0.975, 0.95, 0.9};
 constexpr double kShaveRechargeFractions[] = {0.25, 0.5, 0.75};
 
 /// The scenario's import cap: the lowest import limit among the windows of the measured bus, else the
@@ -61,6 +63,18 @@ std::vector<PeakSpec> peak_specs(double cap_W) {
                    [](core::CoreConfig c) { return std::make_unique<sim::LearningCoreLaw>(c, false); }});
   specs.push_back({"eqd", "eqd as configured, no predictor",
                    [](core::CoreConfig c) { return std::make_unique<sim::ControlCoreLaw>(c); }});
+  // The same with the caps on the quarter hour's average import (import_limit_average_s: 900), the
+  // figure the demand charge bills (docs/control.md "Quarter-hour average caps").
+  const auto averaged = [](core::CoreConfig c) {
+    for (core::BusParams& b : c.buses) b.import_limit_average_s = 900.0;
+    return c;
+  };
+  specs.push_back({"eqd", "eqd, quarter-hour average caps (predictor on)", [averaged](core::CoreConfig c) {
+                     return std::make_unique<sim::LearningCoreLaw>(averaged(std::move(c)), false);
+                   }});
+  specs.push_back({"eqd", "eqd, quarter-hour average caps, no predictor", [averaged](core::CoreConfig c) {
+                     return std::make_unique<sim::ControlCoreLaw>(averaged(std::move(c)));
+                   }});
   for (const double pf : kShavePeakFractions) {
     for (const double rf : kShaveRechargeFractions) {
       PeakShaverLaw::Params p;
@@ -111,6 +125,81 @@ PeakRow run_one(const sim::Scenario& sc, const PeakSpec& spec) {
   }
   r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
+}
+
+/// The peak shaver's frontier read at a throughput (issue #17's "lower than the shaver at equal or
+/// lower throughput"): the settings of the sweep that no other setting beats on both the peak and the
+/// throughput, sorted by throughput; at throughput_J the peak interpolated linearly between the two
+/// frontier settings around it (`inside`), else the nearest end's (below its range: no setting moves as
+/// little; above: the lowest peak of the sweep). `step_W`: the lowest peak of a setting at equal or
+/// lower throughput (NaN: none), what an operator could actually pick.
+struct FrontierRead {
+  double peak_W = std::numeric_limits<double>::quiet_NaN();
+  double step_W = std::numeric_limits<double>::quiet_NaN();
+  bool inside = false, below = false;
+  const PeakRow* lo = nullptr;
+  const PeakRow* hi = nullptr;
+};
+
+FrontierRead read_frontier(const std::vector<PeakRow>& rows, double throughput_J) {
+  std::vector<const PeakRow*> pts;
+  for (const PeakRow& r : rows)
+    if (r.family == "shaver") pts.push_back(&r);
+  std::sort(pts.begin(), pts.end(), [](const PeakRow* a, const PeakRow* b) {
+    return a->m.buffer_throughput_J != b->m.buffer_throughput_J ? a->m.buffer_throughput_J < b->m.buffer_throughput_J
+                                                                : a->m.peak_import_15min_W < b->m.peak_import_15min_W;
+  });
+  std::vector<const PeakRow*> front;
+  for (const PeakRow* r : pts)
+    if (front.empty() || r->m.peak_import_15min_W < front.back()->m.peak_import_15min_W) front.push_back(r);
+  FrontierRead f;
+  if (front.empty()) return f;
+  for (const PeakRow* r : front)
+    if (r->m.buffer_throughput_J <= throughput_J) f.step_W = r->m.peak_import_15min_W;
+  if (throughput_J < front.front()->m.buffer_throughput_J) {
+    f.below = true;
+    f.lo = f.hi = front.front();
+    f.peak_W = front.front()->m.peak_import_15min_W;
+    return f;
+  }
+  for (std::size_t k = 0; k + 1 < front.size(); ++k) {
+    const PeakRow* a = front[k];
+    const PeakRow* b = front[k + 1];
+    if (throughput_J > b->m.buffer_throughput_J) continue;
+    const double u = (throughput_J - a->m.buffer_throughput_J) / (b->m.buffer_throughput_J - a->m.buffer_throughput_J);
+    f.peak_W = a->m.peak_import_15min_W + u * (b->m.peak_import_15min_W - a->m.peak_import_15min_W);
+    f.inside = true;
+    f.lo = a;
+    f.hi = b;
+    return f;
+  }
+  f.lo = f.hi = front.back();
+  f.peak_W = front.back()->m.peak_import_15min_W;
+  return f;
+}
+
+/// Prints, for every eqd row, the shaver's frontier at its throughput and the verdict.
+void print_verdicts(const std::vector<PeakRow>& rows) {
+  std::printf("\nissue #17: eqd against the peak shaver's frontier at eqd's throughput\n\n");
+  std::printf(
+      "| eqd setting | peak kW | throughput kWh | shaver frontier kW at it | read between | best shaver "
+      "setting at <= throughput kW | verdict |\n|---|---:|---:|---:|---|---:|---|\n");
+  for (const PeakRow& r : rows) {
+    if (r.family != "eqd") continue;
+    const FrontierRead f = read_frontier(rows, r.m.buffer_throughput_J);
+    if (f.lo == nullptr) continue;
+    const double d_W = r.m.peak_import_15min_W - f.peak_W;
+    const char* verdict = f.below ? (r.m.peak_import_15min_W < f.peak_W ? "met (below the frontier's throughput range)"
+                                                                        : "not met (below the frontier's range)")
+                          : !f.inside ? (d_W < 0.0 ? "not judged (above the frontier's throughput range)"
+                                                   : "not met (above the frontier's throughput range)")
+                          : d_W < 0.0 ? "met"
+                                      : "not met";
+    std::printf("| %s | %.2f | %.1f | %.2f | %s%s%s | %.2f | %s (%+.2f kW) |\n", r.label.c_str(),
+                r.m.peak_import_15min_W / 1000.0, r.m.buffer_throughput_J / kJPerKWh, f.peak_W / 1000.0,
+                f.lo->label.c_str(), f.lo == f.hi ? "" : " and ", f.lo == f.hi ? "" : f.hi->label.c_str(),
+                f.step_W / 1000.0, verdict, d_W / 1000.0);
+  }
 }
 
 }  // namespace
@@ -199,6 +288,7 @@ void run_peak_bench(const std::vector<sim::Scenario>& scenarios, unsigned jobs, 
       std::printf("\nlowest peak of the peak shaver sweep: %s, %.2f kW at %.1f kWh through the buffers\n",
                   best_shaver->label.c_str(), best_shaver->m.peak_import_15min_W / 1000.0,
                   best_shaver->m.buffer_throughput_J / kJPerKWh);
+    print_verdicts(rows[s]);
   }
 }
 

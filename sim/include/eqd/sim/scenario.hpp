@@ -36,6 +36,8 @@ struct Expectations {
   double exchange_ratio_max = -1.0;      ///< exchange_ratio_max: grid exchange with / without equalization
   double window_margin_min_V = -1e300;   ///< window_margin_min_V: buffers stay this far inside their window
   double residual_rms_max_W = -1.0;      ///< residual_rms_max_W (from harness.metrics_from_s)
+  /// peak_import_15min_max_W: the highest whole quarter hour's average import (from metrics_from_s)
+  double peak_import_15min_max_W = -1.0;
   std::vector<SignalCheck> checks;
 };
 
