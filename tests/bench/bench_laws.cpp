@@ -28,6 +28,7 @@
 #include "laws/bound_lp.hpp"
 #include "laws/peak_bench.hpp"
 #include "laws/peer_laws.hpp"
+#include "laws/stat_forecast_law.hpp"
 
 namespace {
 
@@ -286,6 +287,105 @@ std::vector<LawSpec> law_specs() {
                      for (core::BusParams& p : pc.buses) p.learn_forecast = true;
                      return std::make_unique<sim::LearningCoreLaw>(pc, true, false);
                    }});
+  // Prototype (not shipped; docs/control-benchmark.md, "What was tried (2026-12-04, late)"): a
+  // statistical short-term forecast of the bus's free power, learned online from its own past, as the
+  // path of law `planned` ("planned_stat"; "planned_persist": the present value held as the path, a path
+  // that says nothing; "planned_stat_open": the forecast without its skill gate) and of law `adaptive`
+  // ("adaptive_stat"). Nothing announced. EQD_STATFC overrides the forecaster's settings for sweeps
+  // (key=value,...: method, order, forget, level, ridge, gate_h, on, off, gain, fresh).
+  {
+    bench::StatForecastParams sp;
+    bool fresh = true;
+    bench::StatForecastCoreLaw::LawGate lg;
+    lg.on = true;
+    if (const char* env = std::getenv("EQD_STATFC")) {
+      std::string e = env;
+      std::size_t pos = 0;
+      while (pos < e.size()) {
+        const std::size_t end = std::min(e.find(',', pos), e.size());
+        const std::string kv = e.substr(pos, end - pos);
+        pos = end + 1;
+        const std::size_t eq = kv.find('=');
+        if (eq == std::string::npos) continue;
+        const std::string k = kv.substr(0, eq), v = kv.substr(eq + 1);
+        const double d = std::atof(v.c_str());
+        if (k == "method")
+          sp.method = v == "iterated"      ? bench::StatForecastParams::Method::iterated
+                      : v == "persistence" ? bench::StatForecastParams::Method::persistence
+                                           : bench::StatForecastParams::Method::direct;
+        else if (k == "order")
+          sp.order = static_cast<int>(d);
+        else if (k == "forget")
+          sp.forget = d;
+        else if (k == "level")
+          sp.level_tau_s = d;
+        else if (k == "ridge")
+          sp.ridge = d;
+        else if (k == "gate_h")
+          sp.gate_h_s = static_cast<int>(d);
+        else if (k == "on")
+          sp.skill_on = d;
+        else if (k == "off")
+          sp.skill_off = d;
+        else if (k == "gain")
+          sp.gain = d;
+        else if (k == "fresh")
+          fresh = d != 0.0;
+        else if (k == "law_mem")
+          lg.memory_s = d;
+        else if (k == "law_min")
+          lg.min_s = d;
+        else if (k == "law_pause")
+          lg.pause_s = d;
+        else if (k == "law_margin")
+          lg.margin = d;
+      }
+    }
+    const auto with_path = [](core::CoreConfig c, core::LawKind law) {
+      for (core::BusParams& p : c.buses) {
+        p.law = law;
+        p.tau_s = kEqdReferenceTau_s;
+        p.use_forecast = true;
+        p.learn_forecast = true;
+      }
+      return c;
+    };
+    bench::StatForecastParams persist = sp;
+    persist.method = bench::StatForecastParams::Method::persistence;
+    persist.skill_on = -1.0;
+    bench::StatForecastParams open = sp;
+    open.skill_on = -1.0;
+    specs.push_back({"statfc", "planned tau 15 s, statistical forecast", "planned_stat", "stat", kEqdReferenceTau_s,
+                     [=](core::CoreConfig c) {
+                       return std::make_unique<bench::StatForecastCoreLaw>(with_path(c, core::LawKind::planned), sp,
+                                                                           fresh);
+                     }});
+    specs.push_back({"statfc", "planned tau 15 s, statistical forecast, law gate", "planned_stat_lg", "stat-lg",
+                     kEqdReferenceTau_s, [=](core::CoreConfig c) {
+                       return std::make_unique<bench::StatForecastCoreLaw>(with_path(c, core::LawKind::planned), sp,
+                                                                           fresh, lg);
+                     }});
+    specs.push_back({"statfc", "planned tau 15 s, statistical forecast, no gate", "planned_stat_open", "stat-open",
+                     kEqdReferenceTau_s, [=](core::CoreConfig c) {
+                       return std::make_unique<bench::StatForecastCoreLaw>(with_path(c, core::LawKind::planned), open,
+                                                                           fresh);
+                     }});
+    specs.push_back({"statfc", "planned tau 15 s, persistence path", "planned_persist", "persist", kEqdReferenceTau_s,
+                     [=](core::CoreConfig c) {
+                       return std::make_unique<bench::StatForecastCoreLaw>(with_path(c, core::LawKind::planned),
+                                                                           persist, fresh);
+                     }});
+    specs.push_back({"statfc", "adaptive tau 15 s, statistical forecast", "adaptive_stat", "stat", kEqdReferenceTau_s,
+                     [=](core::CoreConfig c) {
+                       return std::make_unique<bench::StatForecastCoreLaw>(with_path(c, core::LawKind::adaptive), sp,
+                                                                           fresh);
+                     }});
+    specs.push_back({"statfc", "adaptive tau 15 s, statistical forecast, no gate", "adaptive_stat_open", "stat-open",
+                     kEqdReferenceTau_s, [=](core::CoreConfig c) {
+                       return std::make_unique<bench::StatForecastCoreLaw>(with_path(c, core::LawKind::adaptive), open,
+                                                                           fresh);
+                     }});
+  }
   return specs;
 }
 
@@ -575,16 +675,19 @@ int run(int argc, char** argv) {
   std::vector<std::string> files;
   unsigned jobs = 2;
   std::string only;
+  bool no_bound = false;
   for (int a = 1; a < argc; ++a) {
     const std::string arg = argv[a];
     if (arg == "--out" && a + 1 < argc) {
       out_dir = argv[++a];
     } else if (arg == "--jobs" && a + 1 < argc) {
       jobs = static_cast<unsigned>(std::max(1, std::atoi(argv[++a])));
+    } else if (arg == "--no-bound") {
+      no_bound = true;  // exploration: the LP bound is not solved (its figures stay 0)
     } else if (arg == "--only" && a + 1 < argc) {
       only = argv[++a];
     } else if (arg == "-h" || arg == "--help") {
-      std::printf("usage: bench_laws [--out DIR] [--jobs N] [--only COLUMN,...] SCENARIO.yaml...\n");
+      std::printf("usage: bench_laws [--out DIR] [--jobs N] [--only COLUMN,...] [--no-bound] SCENARIO.yaml...\n");
       return 0;
     } else {
       files.push_back(arg);
@@ -640,6 +743,7 @@ int run(int argc, char** argv) {
         // The record period is the LP's step.
         sr.in = bound_input(*kept.rig, bus, sr.free_W, sr.sc.harness.record_period_s);
         sr.rated_W = kept.rig->rated_eq_W(bus);
+        if (no_bound) continue;
         const bench::BoundResult b = bench::solve_bound(sr.in);
         if (!b.ok) {
           sr.error = "bound LP failed: " + b.message;

@@ -1,0 +1,204 @@
+#pragma once
+/// @file stat_forecast_law.hpp
+/// Benchmark prototype: eqd's core with a statistical forecast of each bus's free power (StatForecaster)
+/// fed to it as the bus's learned path, in place of core::Predictor (docs/control-benchmark.md, "What was
+/// tried (2026-12-04, late)"). The controllers' announcements are dropped on arrival. Not shipped.
+///
+/// Once per second the forecaster observes the bus's free power (the core's bus snapshot) and, while its
+/// skill gate is open, publishes x(t) + its forecast change for every second of the bus's horizon, with
+/// every test channel of the bus marked in the path (so the core replaces the whole free power by the
+/// path). fresh: the forecast is made before the first cycle of each second and read by that cycle (as
+/// if the fit ran off the control thread and the control thread evaluated it on its newest value);
+/// otherwise after it, and read a second later (as the learned predictor's path).
+///
+/// law_gate: besides the forecast's own skill gate, a gate on what the plan does with it. A shadow
+/// adaptive law runs on the same free power (the laws are feed-forward: what it would have commanded
+/// does not depend on what the buffers did), and while the path is used, both are scored each second
+/// by what they leave in the grid, |free(t) + command(t - 2 s)|, plus the planner's own travel and
+/// reversal weights. When the plan's score has been above the shadow's over the last law_memory_s
+/// (after law_min_s seconds of use), the path is withheld for law_pause_s, then tried again.
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "eqd/core/adaptive_law.hpp"
+#include "eqd/core/control_core.hpp"
+#include "eqd/core/plan_board.hpp"
+#include "eqd/sim/harness.hpp"
+#include "laws/stat_forecast.hpp"
+
+namespace eqd::bench {
+
+class StatForecastCoreLaw final : public sim::RigLaw {
+ public:
+  struct LawGate {
+    bool on = false;
+    double memory_s = 300.0;
+    double min_s = 120.0;
+    double pause_s = 600.0;
+    double margin = 0.1;             ///< the plan is withheld when its score is above the shadow's by this share
+    double backoff_reset_s = 600.0;  ///< a trial used this long without failing resets the backoff
+  };
+  StatForecastCoreLaw(const core::CoreConfig& cfg, const StatForecastParams& p, bool fresh = true)
+      : StatForecastCoreLaw(cfg, p, fresh, LawGate{false, 300.0, 120.0, 600.0, 0.1, 600.0}) {}
+  StatForecastCoreLaw(const core::CoreConfig& cfg, const StatForecastParams& p, bool fresh, LawGate lg)
+      : core_(cfg), plans_(cfg.buses.size()), fresh_(fresh), lg_(lg) {
+    for (const core::BusParams& bp : cfg.buses) {
+      StatForecastParams q = p;
+      q.horizon_s = static_cast<int>(std::lround(bp.forecast_horizon_s));
+      fc_.emplace_back(q);
+    }
+    shadow_.resize(cfg.buses.size());
+    gs_.resize(cfg.buses.size());
+  }
+  void on_sample(std::size_t i, const core::Sample& s) noexcept override {
+    core::Sample c = s;
+    c.forecast_W = std::numeric_limits<float>::quiet_NaN();
+    core_.sample_slot(static_cast<core::ChannelIndex>(i)).store(c);
+  }
+  void cycle(std::int64_t now_ns) noexcept override {
+    const std::int64_t sec = now_ns / 1'000'000'000;
+    const bool tick = sec != last_s_ && seen_cycle_;
+    if (fresh_ && tick) forecast(sec);
+    core_.cycle(now_ns);
+    seen_cycle_ = true;
+    if (lg_.on) step_shadows(now_ns);
+    if (!fresh_ && tick) forecast(sec);
+    if (tick) last_s_ = sec;
+    if (core_.plans()) plans_.serve(core_.plan_board());
+  }
+  [[nodiscard]] core::Command command(std::size_t i) const noexcept override {
+    return core_.command_slot(static_cast<core::ChannelIndex>(i)).load();
+  }
+  [[nodiscard]] const char* name() const noexcept override { return "eqd-core+stat-forecast"; }
+  void set_schedule(std::size_t bus, const core::BusSchedule& s) noexcept override {
+    core_.set_schedule(static_cast<core::BusIndex>(bus), s);
+  }
+  /// Share of seconds with the gate open, per bus (diagnostics).
+  [[nodiscard]] double open_share(std::size_t b) const noexcept {
+    return ticks_ > 0 ? static_cast<double>(open_[b]) / static_cast<double>(ticks_) : 0.0;
+  }
+
+ private:
+  /// Per bus: the shadow's and the bus's last commands (1 s ring) and the paired scores.
+  struct GateState {
+    std::array<double, 4> shadow_W{}, real_W{};
+    double shadow_score = 0.0, plan_score = 0.0, used_s = 0.0;
+    int shadow_dir = 0, real_dir = 0;
+    std::int64_t paused_until = -1;
+    int failures = 0;
+    double rated_W = 0.0;
+    double shadow_now_W = 0.0;
+  };
+  void step_shadows(std::int64_t now_ns) noexcept {
+    for (std::size_t b = 0; b < shadow_.size(); ++b) {
+      const core::BusSnapshot bs = core_.bus(static_cast<core::BusIndex>(b));
+      GateState& g = gs_[b];
+      g.rated_W = std::max({g.rated_W, bs.capacity_charge_W, bs.capacity_discharge_W});
+      core::LawInput in;
+      in.now_ns = now_ns;
+      in.mode = bs.status == core::BusStatus::saturated ? core::BusStatus::ok : bs.status;
+      in.free_W = bs.free_W;
+      in.eq_measured_W = bs.eq_measured_W;
+      in.capacity_charge_W = bs.capacity_charge_W;
+      in.capacity_discharge_W = bs.capacity_discharge_W;
+      in.rated_W = g.rated_W;
+      in.any_fresh = true;
+      core::BusParams p = bs.params;
+      p.use_forecast = false;
+      g.shadow_now_W = shadow_[b].step(in, p).command_W;
+    }
+  }
+  bool law_gate(std::size_t b, std::int64_t sec, const core::BusSnapshot& bs, bool stat_open) noexcept {
+    GateState& g = gs_[b];
+    const std::size_t k = static_cast<std::size_t>(sec % 4), k2 = static_cast<std::size_t>((sec + 2) % 4);
+    const double real_W = bs.eq_commanded_W;
+    // Scored with the planner's weights: 0.2 s of exchange per W of travel, 0.02 tau of the rating per
+    // reversal (PlannedLaw::kTravelWeight_s, kFlipCostTaus).
+    const auto cost = [&](double now_W, double prev_W, double cmd2_W, int& dir) {
+      double c = std::abs(bs.free_W + cmd2_W) + 0.2 * std::abs(now_W - prev_W);
+      const int d = core::sign_of(now_W, 0.01 * g.rated_W);
+      if (d != 0) {
+        if (dir != 0 && d != dir) c += 0.02 * bs.params.tau_s * g.rated_W;
+        dir = d;
+      }
+      return c;
+    };
+    const double prev_s = g.shadow_W[static_cast<std::size_t>((sec + 3) % 4)];
+    const double prev_r = g.real_W[static_cast<std::size_t>((sec + 3) % 4)];
+    const double cs = cost(g.shadow_now_W, prev_s, g.shadow_W[k2], g.shadow_dir);
+    const double cr = cost(real_W, prev_r, g.real_W[k2], g.real_dir);
+    g.shadow_W[k] = g.shadow_now_W;
+    g.real_W[k] = real_W;
+    if (g.paused_until >= 0 && sec < g.paused_until) return false;
+    if (g.paused_until >= 0) {  // a new trial
+      g.paused_until = -1;
+      g.shadow_score = g.plan_score = g.used_s = 0.0;
+    }
+    if (!stat_open) return false;
+    const double a = 1.0 / lg_.memory_s;
+    g.shadow_score += a * (cs - g.shadow_score);
+    g.plan_score += a * (cr - g.plan_score);
+    g.used_s += 1.0;
+    if (g.used_s >= lg_.backoff_reset_s) g.failures = 0;  // a trial that held: the next pause is short again
+    if (g.used_s >= lg_.min_s && g.plan_score > (1.0 + lg_.margin) * g.shadow_score) {
+      // Backoff: each failed trial in a row doubles the pause (up to 16 x): a load the plan does not suit
+      // (fast pulses) is tried less and less often.
+      g.paused_until = sec + static_cast<std::int64_t>(lg_.pause_s * static_cast<double>(1 << std::min(g.failures, 4)));
+      ++g.failures;
+      ++pauses_;
+      return false;
+    }
+    return true;
+  }
+
+  void forecast(std::int64_t sec) noexcept {
+    const std::size_t nb = core_.bus_count();
+    if (open_.size() != nb) open_.assign(nb, 0);
+    ++ticks_;
+    for (std::size_t b = 0; b < nb; ++b) {
+      const core::BusSnapshot bs = core_.bus(static_cast<core::BusIndex>(b));
+      StatForecaster& f = fc_[b];
+      f.observe(sec, bs.free_W);
+      core::LearnedAhead a;
+      a.made_s = sec;
+      a.horizon_s = static_cast<std::uint32_t>(f.params().horizon_s);
+      a.present_W = bs.free_W;
+      bool use = f.gate_open();
+      if (lg_.on) use = law_gate(b, sec, bs, use);
+      open_[b] += use ? 1 : 0;
+      std::uint32_t n = 0;
+      for (std::size_t i = 0; i < core_.channel_count(); ++i) {
+        const core::ChannelSnapshot cs = core_.channel(static_cast<core::ChannelIndex>(i));
+        if (cs.bus != b || cs.role != core::Role::test) continue;
+        core_.learned().mark_path(i, sec, use);
+        ++n;
+      }
+      if (use) {
+        a.channels = n;
+        for (int h = 1; h <= f.params().horizon_s && h < static_cast<int>(core::LearnedAhead::kSlots); ++h)
+          a.delta_W[static_cast<std::size_t>(h)] = static_cast<float>(f.delta(h));
+      }
+      core_.learned().publish_ahead(b, a);
+    }
+  }
+
+  core::ControlCore core_;
+  core::PlanService plans_;
+  std::vector<StatForecaster> fc_;
+  std::vector<std::uint64_t> open_;
+  std::uint64_t ticks_ = 0;
+  std::int64_t last_s_ = -1;
+  bool seen_cycle_ = false;
+  bool fresh_;
+  LawGate lg_;
+  std::vector<core::AdaptiveLaw> shadow_;
+  std::vector<GateState> gs_;
+  std::uint64_t pauses_ = 0;
+};
+
+}  // namespace eqd::bench
