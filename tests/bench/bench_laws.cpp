@@ -312,6 +312,7 @@ std::vector<LawSpec> law_specs() {
         if (k == "method")
           sp.method = v == "iterated"      ? bench::StatForecastParams::Method::iterated
                       : v == "persistence" ? bench::StatForecastParams::Method::persistence
+                      : v == "mean"        ? bench::StatForecastParams::Method::mean
                                            : bench::StatForecastParams::Method::direct;
         else if (k == "order")
           sp.order = static_cast<int>(d);

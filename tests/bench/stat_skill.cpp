@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
     if (arg == "--method") {
       const std::string m = next();
       p.method = m == "persistence" ? StatForecastParams::Method::persistence
+                 : m == "mean"      ? StatForecastParams::Method::mean
                  : m == "iterated"  ? StatForecastParams::Method::iterated
                                     : StatForecastParams::Method::direct;
     } else if (arg == "--order") {

@@ -178,6 +178,11 @@ void StatForecaster::forecast() noexcept {
     hi = std::max(hi, x_at(t - k));
   }
   const double x = x_at(t);
+  if (p_.method == StatForecastParams::Method::mean) {
+    const double m = mean_ring_[static_cast<std::size_t>(t % kRing)];
+    for (int h = 1; h <= H; ++h) delta_[static_cast<std::size_t>(h)] = std::clamp(x + p_.gain * (m - x), lo, hi) - x;
+    return;
+  }
   if (p_.method == StatForecastParams::Method::direct) {
     for (int h = 1; h <= H; ++h) {
       double y = 0.0;

@@ -14,6 +14,8 @@
 /// - direct: one linear model per horizon h of the change x(t+h) - x(t), on the last p differences and
 ///   the present deviation from a slow mean (mean reversion), fitted the same way on the pairs whose
 ///   x(t+h) is known.
+/// - mean: no fit; every second ahead is the slow mean (level_tau_s), for the question "is it the fit
+///   or only the mean reversion".
 /// A skill gate (as the learned predictor's) scores the forecast at gate_h_s against persistence.
 /// Thread-safety: not thread-safe; one object per bus, one thread.
 
@@ -26,7 +28,7 @@
 namespace eqd::bench {
 
 struct StatForecastParams {
-  enum class Method : std::uint8_t { persistence, iterated, direct };
+  enum class Method : std::uint8_t { persistence, iterated, direct, mean };
   // Defaults: chosen on lab_drive_a, lab_drive_b and learn_oneoff with law `planned` at tau 15 s
   // (docs/control-benchmark.md, "What was tried (2026-12-04, late)").
   Method method = Method::direct;  ///< iterated AR on differences never beat persistence on the labs
