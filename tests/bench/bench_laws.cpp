@@ -92,7 +92,8 @@ std::string fmt(const char* f, double v) {
 /// eqd's reference points (tau 15 s) that get a verdict row.
 bool is_reference(const std::string& column) {
   return column == "eqd" || column == "eqdf" || column == "adaptive" || column == "adaptivef" || column == "learned" ||
-         column == "planned" || column == "planned_learned";
+         column == "planned" || column == "planned_learned" || column == "planned_stat_lg" ||
+         column == "planned_stat_sp";
 }
 
 std::vector<LawSpec> law_specs() {
@@ -365,6 +366,13 @@ std::vector<LawSpec> law_specs() {
                      kEqdReferenceTau_s, [=](core::CoreConfig c) {
                        return std::make_unique<bench::StatForecastCoreLaw>(with_path(c, core::LawKind::planned), sp,
                                                                            fresh, lg);
+                     }});
+    bench::StatForecastCoreLaw::LawGate lgs = lg;
+    lgs.shadow_plan = true;
+    specs.push_back({"statfc", "planned tau 15 s, statistical forecast, shadow-plan gate", "planned_stat_sp", "stat-sp",
+                     kEqdReferenceTau_s, [=](core::CoreConfig c) {
+                       return std::make_unique<bench::StatForecastCoreLaw>(with_path(c, core::LawKind::planned), sp,
+                                                                           fresh, lgs);
                      }});
     specs.push_back({"statfc", "planned tau 15 s, statistical forecast, no gate", "planned_stat_open", "stat-open",
                      kEqdReferenceTau_s, [=](core::CoreConfig c) {
@@ -845,7 +853,7 @@ int run(int argc, char** argv) {
     std::vector<std::array<Comparison, 3>> best;
     for (const Row& e : rows) {
       if (e.family != "eqd" && e.family != "eqdf" && e.family != "whatif" && e.family != "adaptive" &&
-          e.family != "adaptivef" && e.family != "learned" && e.family != "planned")
+          e.family != "adaptivef" && e.family != "learned" && e.family != "planned" && e.family != "statfc")
         continue;
       std::array<Comparison, 3> lo;
       lo[0].peer_at_both = lo[1].peer_at_travel = lo[2].peer_at_flips = 1e9;

@@ -17,6 +17,10 @@
 /// by what they leave in the grid, |free(t) + command(t - 2 s)|, plus the planner's own travel and
 /// reversal weights. When the plan's score has been above the shadow's over the last law_memory_s
 /// (after law_min_s seconds of use), the path is withheld for law_pause_s, then tried again.
+/// shadow_plan (instead of trials): a shadow planner plans every second over the statistical path from
+/// its own last command, as the real one would, and is scored against the shadow adaptive law at all
+/// times; the path is used while the shadow plan's score is below 0.95 × the shadow adaptive law's
+/// (off again above 1.0 ×). No trial is needed, at one more plan a second.
 
 #include <algorithm>
 #include <array>
@@ -27,6 +31,7 @@
 
 #include "eqd/core/adaptive_law.hpp"
 #include "eqd/core/control_core.hpp"
+#include "eqd/core/horizon_planner.hpp"
 #include "eqd/core/plan_board.hpp"
 #include "eqd/sim/harness.hpp"
 #include "laws/stat_forecast.hpp"
@@ -42,9 +47,10 @@ class StatForecastCoreLaw final : public sim::RigLaw {
     double pause_s = 600.0;
     double margin = 0.1;             ///< the plan is withheld when its score is above the shadow's by this share
     double backoff_reset_s = 600.0;  ///< a trial used this long without failing resets the backoff
+    bool shadow_plan = false;        ///< score a shadow planner at all times instead of trials
   };
   StatForecastCoreLaw(const core::CoreConfig& cfg, const StatForecastParams& p, bool fresh = true)
-      : StatForecastCoreLaw(cfg, p, fresh, LawGate{false, 300.0, 120.0, 600.0, 0.1, 600.0}) {}
+      : StatForecastCoreLaw(cfg, p, fresh, LawGate{false, 300.0, 120.0, 600.0, 0.1, 600.0, false}) {}
   StatForecastCoreLaw(const core::CoreConfig& cfg, const StatForecastParams& p, bool fresh, LawGate lg)
       : core_(cfg), plans_(cfg.buses.size()), fresh_(fresh), lg_(lg) {
     for (const core::BusParams& bp : cfg.buses) {
@@ -54,6 +60,7 @@ class StatForecastCoreLaw final : public sim::RigLaw {
     }
     shadow_.resize(cfg.buses.size());
     gs_.resize(cfg.buses.size());
+    sp_.resize(cfg.buses.size());
   }
   void on_sample(std::size_t i, const core::Sample& s) noexcept override {
     core::Sample c = s;
@@ -94,6 +101,66 @@ class StatForecastCoreLaw final : public sim::RigLaw {
     double rated_W = 0.0;
     double shadow_now_W = 0.0;
   };
+  /// Per bus: the shadow planner's own command history and score.
+  struct ShadowPlan {
+    std::array<double, 4> cmd_W{};
+    int dir = 0;
+    double score = 0.0, adaptive_score = 0.0;
+    std::int64_t n = 0;
+    bool open = false;
+  };
+  bool shadow_plan_gate(std::size_t b, std::int64_t sec, const core::BusSnapshot& bs, bool stat_open) noexcept {
+    GateState& g = gs_[b];
+    ShadowPlan& sp = sp_[b];
+    StatForecaster& f = fc_[b];
+    const std::size_t k = static_cast<std::size_t>(sec % 4), k1 = static_cast<std::size_t>((sec + 3) % 4),
+                      k2 = static_cast<std::size_t>((sec + 2) % 4);
+    const double rated = std::max(g.rated_W, 1.0);
+    const double flip_Ws = 0.02 * bs.params.tau_s * rated;
+    const auto cost = [&](double now_W, double prev_W, double cmd2_W, int& dir) {
+      double c = std::abs(bs.free_W + cmd2_W) + 0.2 * std::abs(now_W - prev_W);
+      const int d = core::sign_of(now_W, 0.01 * rated);
+      if (d != 0) {
+        if (dir != 0 && d != dir) c += flip_Ws;
+        dir = d;
+      }
+      return c;
+    };
+    // The shadow plan over the statistical path (whatever its gate says: it is scored at all times).
+    const int n = f.params().horizon_s;
+    for (int h = 1; h <= n; ++h) path_[static_cast<std::size_t>(h - 1)] = bs.free_W + f.delta(h);
+    core::PlanRequest r;
+    r.free_W = path_.data();
+    r.n = n;
+    r.target_W = bs.params.target_W;
+    r.start_W = sp.cmd_W[k1];
+    r.start_direction = sp.dir;
+    r.lo_W = -bs.capacity_discharge_W;
+    r.hi_W = bs.capacity_charge_W;
+    r.slew_W_per_s = bs.params.slew_W_per_s > 0.0 ? bs.params.slew_W_per_s : rated / bs.params.tau_s;
+    r.delay_s = 2;
+    r.travel_weight_s = 0.2;
+    r.flip_cost_Ws = flip_Ws;
+    double cmd = sp.cmd_W[k1];
+    if (r.hi_W > r.lo_W) {
+      const core::PlanResult res = planner_.solve(r);
+      if (res.ok) cmd = std::clamp(core::slew(sp.cmd_W[k1], res.first_W, r.slew_W_per_s), r.lo_W, r.hi_W);
+    }
+    int adir = g.shadow_dir;
+    const double cp = cost(cmd, sp.cmd_W[k1], sp.cmd_W[k2], sp.dir);
+    const double ca = cost(g.shadow_now_W, g.shadow_W[k1], g.shadow_W[k2], adir);
+    g.shadow_dir = adir;
+    sp.cmd_W[k] = cmd;
+    g.shadow_W[k] = g.shadow_now_W;
+    const double a = 1.0 / lg_.memory_s;
+    sp.score += a * (cp - sp.score);
+    sp.adaptive_score += a * (ca - sp.adaptive_score);
+    ++sp.n;
+    if (sp.n < static_cast<std::int64_t>(lg_.min_s)) return false;
+    if (sp.open && sp.score > sp.adaptive_score) sp.open = false;
+    if (!sp.open && sp.score < 0.95 * sp.adaptive_score) sp.open = true;
+    return sp.open && stat_open;
+  }
   void step_shadows(std::int64_t now_ns) noexcept {
     for (std::size_t b = 0; b < shadow_.size(); ++b) {
       const core::BusSnapshot bs = core_.bus(static_cast<core::BusIndex>(b));
@@ -169,7 +236,7 @@ class StatForecastCoreLaw final : public sim::RigLaw {
       a.horizon_s = static_cast<std::uint32_t>(f.params().horizon_s);
       a.present_W = bs.free_W;
       bool use = f.gate_open();
-      if (lg_.on) use = law_gate(b, sec, bs, use);
+      if (lg_.on) use = lg_.shadow_plan ? shadow_plan_gate(b, sec, bs, use) : law_gate(b, sec, bs, use);
       open_[b] += use ? 1 : 0;
       std::uint32_t n = 0;
       for (std::size_t i = 0; i < core_.channel_count(); ++i) {
@@ -198,6 +265,9 @@ class StatForecastCoreLaw final : public sim::RigLaw {
   LawGate lg_;
   std::vector<core::AdaptiveLaw> shadow_;
   std::vector<GateState> gs_;
+  std::vector<ShadowPlan> sp_;
+  core::HorizonPlanner planner_;
+  std::array<double, core::HorizonPlanner::kMaxSteps> path_{};
   std::uint64_t pauses_ = 0;
 };
 
