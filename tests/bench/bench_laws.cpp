@@ -374,6 +374,13 @@ std::vector<LawSpec> law_specs() {
                        return std::make_unique<bench::StatForecastCoreLaw>(with_path(c, core::LawKind::planned), sp,
                                                                            fresh, lgs);
                      }});
+    specs.push_back({"statfc", "planned tau 15 s, learned, else statistical forecast (shadow-plan gate)",
+                     "planned_learned_stat", "learned+stat", kEqdReferenceTau_s, [=](core::CoreConfig c) {
+                       auto law = std::make_unique<bench::StatForecastCoreLaw>(with_path(c, core::LawKind::planned), sp,
+                                                                               fresh, lgs);
+                       law->enable_learning();
+                       return law;
+                     }});
     specs.push_back({"statfc", "planned tau 15 s, statistical forecast, no gate", "planned_stat_open", "stat-open",
                      kEqdReferenceTau_s, [=](core::CoreConfig c) {
                        return std::make_unique<bench::StatForecastCoreLaw>(with_path(c, core::LawKind::planned), open,

@@ -27,11 +27,13 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "eqd/core/adaptive_law.hpp"
 #include "eqd/core/control_core.hpp"
 #include "eqd/core/horizon_planner.hpp"
+#include "eqd/core/predictor.hpp"
 #include "eqd/core/plan_board.hpp"
 #include "eqd/sim/harness.hpp"
 #include "laws/stat_forecast.hpp"
@@ -75,9 +77,13 @@ class StatForecastCoreLaw final : public sim::RigLaw {
     seen_cycle_ = true;
     if (lg_.on) step_shadows(now_ns);
     if (!fresh_ && tick) forecast(sec);
+    if (predictor_) predictor_->tick(now_ns, core_);
     if (tick) last_s_ = sec;
     if (core_.plans()) plans_.serve(core_.plan_board());
   }
+  /// Learned forecasts as well (core::Predictor ticked after every cycle, as LearningCoreLaw): where
+  /// the predictor's last path for a bus is in use, it wins and the statistical path is not published.
+  void enable_learning() { predictor_ = std::make_unique<core::Predictor>(core_.channel_count()); }
   [[nodiscard]] core::Command command(std::size_t i) const noexcept override {
     return core_.command_slot(static_cast<core::ChannelIndex>(i)).load();
   }
@@ -237,6 +243,8 @@ class StatForecastCoreLaw final : public sim::RigLaw {
       a.present_W = bs.free_W;
       bool use = f.gate_open();
       if (lg_.on) use = lg_.shadow_plan ? shadow_plan_gate(b, sec, bs, use) : law_gate(b, sec, bs, use);
+      // A learned path in use wins: leave it (and its channels' marks) as the predictor published it.
+      if (predictor_ && core_.learned().ahead(b).channels > 0) continue;
       open_[b] += use ? 1 : 0;
       std::uint32_t n = 0;
       for (std::size_t i = 0; i < core_.channel_count(); ++i) {
@@ -266,6 +274,7 @@ class StatForecastCoreLaw final : public sim::RigLaw {
   std::vector<core::AdaptiveLaw> shadow_;
   std::vector<GateState> gs_;
   std::vector<ShadowPlan> sp_;
+  std::unique_ptr<core::Predictor> predictor_;
   core::HorizonPlanner planner_;
   std::array<double, core::HorizonPlanner::kMaxSteps> path_{};
   std::uint64_t pauses_ = 0;
