@@ -30,6 +30,7 @@
 #include "laws/bound_lp.hpp"
 #include "laws/peak_bench.hpp"
 #include "laws/peer_laws.hpp"
+#include "laws/stat_forecast_law.hpp"
 
 namespace {
 
@@ -93,7 +94,8 @@ std::string fmt(const char* f, double v) {
 /// eqd's reference points (tau 15 s) that get a verdict row.
 bool is_reference(const std::string& column) {
   return column == "eqd" || column == "eqdf" || column == "adaptive" || column == "adaptivef" || column == "learned" ||
-         column == "planned" || column == "planned_learned";
+         column == "planned" || column == "planned_learned" || column == "planned_stat_lg" ||
+         column == "planned_stat_sp";
 }
 
 std::vector<LawSpec> law_specs() {
@@ -288,6 +290,120 @@ std::vector<LawSpec> law_specs() {
                      for (core::BusParams& p : pc.buses) p.learn_forecast = true;
                      return std::make_unique<sim::LearningCoreLaw>(pc, true, false);
                    }});
+  // Prototype (not shipped; docs/control-benchmark.md, "What was tried (2026-12-04, late)"): a
+  // statistical short-term forecast of the bus's free power, learned online from its own past, as the
+  // path of law `planned` ("planned_stat"; "planned_persist": the present value held as the path, a path
+  // that says nothing; "planned_stat_open": the forecast without its skill gate) and of law `adaptive`
+  // ("adaptive_stat"). Nothing announced. EQD_STATFC overrides the forecaster's settings for sweeps
+  // (key=value,...: method, order, forget, level, ridge, gate_h, on, off, gain, fresh).
+  {
+    bench::StatForecastParams sp;
+    bool fresh = true;
+    bench::StatForecastCoreLaw::LawGate lg;
+    lg.on = true;
+    if (const char* env = std::getenv("EQD_STATFC")) {
+      std::string e = env;
+      std::size_t pos = 0;
+      while (pos < e.size()) {
+        const std::size_t end = std::min(e.find(',', pos), e.size());
+        const std::string kv = e.substr(pos, end - pos);
+        pos = end + 1;
+        const std::size_t eq = kv.find('=');
+        if (eq == std::string::npos) continue;
+        const std::string k = kv.substr(0, eq), v = kv.substr(eq + 1);
+        const double d = std::atof(v.c_str());
+        if (k == "method")
+          sp.method = v == "iterated"      ? bench::StatForecastParams::Method::iterated
+                      : v == "persistence" ? bench::StatForecastParams::Method::persistence
+                      : v == "mean"        ? bench::StatForecastParams::Method::mean
+                                           : bench::StatForecastParams::Method::direct;
+        else if (k == "order")
+          sp.order = static_cast<int>(d);
+        else if (k == "forget")
+          sp.forget = d;
+        else if (k == "level")
+          sp.level_tau_s = d;
+        else if (k == "ridge")
+          sp.ridge = d;
+        else if (k == "gate_h")
+          sp.gate_h_s = static_cast<int>(d);
+        else if (k == "on")
+          sp.skill_on = d;
+        else if (k == "off")
+          sp.skill_off = d;
+        else if (k == "gain")
+          sp.gain = d;
+        else if (k == "fresh")
+          fresh = d != 0.0;
+        else if (k == "law_mem")
+          lg.memory_s = d;
+        else if (k == "law_min")
+          lg.min_s = d;
+        else if (k == "law_pause")
+          lg.pause_s = d;
+        else if (k == "law_margin")
+          lg.margin = d;
+      }
+    }
+    const auto with_path = [](core::CoreConfig c, core::LawKind law) {
+      for (core::BusParams& p : c.buses) {
+        p.law = law;
+        p.tau_s = kEqdReferenceTau_s;
+        p.use_forecast = true;
+        p.learn_forecast = true;
+      }
+      return c;
+    };
+    bench::StatForecastParams persist = sp;
+    persist.method = bench::StatForecastParams::Method::persistence;
+    persist.skill_on = -1.0;
+    bench::StatForecastParams open = sp;
+    open.skill_on = -1.0;
+    specs.push_back({"statfc", "planned tau 15 s, statistical forecast", "planned_stat", "stat", kEqdReferenceTau_s,
+                     [=](core::CoreConfig c) {
+                       return std::make_unique<bench::StatForecastCoreLaw>(with_path(c, core::LawKind::planned), sp,
+                                                                           fresh);
+                     }});
+    specs.push_back({"statfc", "planned tau 15 s, statistical forecast, law gate", "planned_stat_lg", "stat-lg",
+                     kEqdReferenceTau_s, [=](core::CoreConfig c) {
+                       return std::make_unique<bench::StatForecastCoreLaw>(with_path(c, core::LawKind::planned), sp,
+                                                                           fresh, lg);
+                     }});
+    bench::StatForecastCoreLaw::LawGate lgs = lg;
+    lgs.shadow_plan = true;
+    specs.push_back({"statfc", "planned tau 15 s, statistical forecast, shadow-plan gate", "planned_stat_sp", "stat-sp",
+                     kEqdReferenceTau_s, [=](core::CoreConfig c) {
+                       return std::make_unique<bench::StatForecastCoreLaw>(with_path(c, core::LawKind::planned), sp,
+                                                                           fresh, lgs);
+                     }});
+    specs.push_back({"statfc", "planned tau 15 s, learned, else statistical forecast (shadow-plan gate)",
+                     "planned_learned_stat", "learned+stat", kEqdReferenceTau_s, [=](core::CoreConfig c) {
+                       auto law = std::make_unique<bench::StatForecastCoreLaw>(with_path(c, core::LawKind::planned), sp,
+                                                                               fresh, lgs);
+                       law->enable_learning();
+                       return law;
+                     }});
+    specs.push_back({"statfc", "planned tau 15 s, statistical forecast, no gate", "planned_stat_open", "stat-open",
+                     kEqdReferenceTau_s, [=](core::CoreConfig c) {
+                       return std::make_unique<bench::StatForecastCoreLaw>(with_path(c, core::LawKind::planned), open,
+                                                                           fresh);
+                     }});
+    specs.push_back({"statfc", "planned tau 15 s, persistence path", "planned_persist", "persist", kEqdReferenceTau_s,
+                     [=](core::CoreConfig c) {
+                       return std::make_unique<bench::StatForecastCoreLaw>(with_path(c, core::LawKind::planned),
+                                                                           persist, fresh);
+                     }});
+    specs.push_back({"statfc", "adaptive tau 15 s, statistical forecast", "adaptive_stat", "stat", kEqdReferenceTau_s,
+                     [=](core::CoreConfig c) {
+                       return std::make_unique<bench::StatForecastCoreLaw>(with_path(c, core::LawKind::adaptive), sp,
+                                                                           fresh);
+                     }});
+    specs.push_back({"statfc", "adaptive tau 15 s, statistical forecast, no gate", "adaptive_stat_open", "stat-open",
+                     kEqdReferenceTau_s, [=](core::CoreConfig c) {
+                       return std::make_unique<bench::StatForecastCoreLaw>(with_path(c, core::LawKind::adaptive), open,
+                                                                           fresh);
+                     }});
+  }
   return specs;
 }
 
@@ -464,6 +580,10 @@ const char* verdict(double eqd, double peer) {
   return "tie";
 }
 
+// Columns run only on request (--only): variants of the statistical-forecast prototype.
+constexpr std::string_view kExploreColumns[] = {"planned_stat",    "planned_stat_lg", "planned_stat_open",
+                                                "planned_persist", "adaptive_stat",   "adaptive_stat_open"};
+
 // Scenarios of slow loads (CC-CV charges, CP discharges, steps minutes long): issue #15 item 1 asks the
 // new law to be no worse than today's there, and judges only the fast ones against the plain tracker.
 constexpr std::string_view kSlowScenarios[] = {"slow_cccv_cp", "learn_cycle_life"};
@@ -626,16 +746,19 @@ int run(int argc, char** argv) {
   std::vector<std::string> files;
   unsigned jobs = 2;
   std::string only;
+  bool no_bound = false;
   for (int a = 1; a < argc; ++a) {
     const std::string arg = argv[a];
     if (arg == "--out" && a + 1 < argc) {
       out_dir = argv[++a];
     } else if (arg == "--jobs" && a + 1 < argc) {
       jobs = static_cast<unsigned>(std::max(1, std::atoi(argv[++a])));
+    } else if (arg == "--no-bound") {
+      no_bound = true;  // exploration: the LP bound is not solved (its figures stay 0)
     } else if (arg == "--only" && a + 1 < argc) {
       only = argv[++a];
     } else if (arg == "-h" || arg == "--help") {
-      std::printf("usage: bench_laws [--out DIR] [--jobs N] [--only COLUMN,...] SCENARIO.yaml...\n");
+      std::printf("usage: bench_laws [--out DIR] [--jobs N] [--only COLUMN,...] [--no-bound] SCENARIO.yaml...\n");
       return 0;
     } else {
       files.push_back(arg);
@@ -656,6 +779,12 @@ int run(int argc, char** argv) {
     for (std::size_t i = 1; i < specs.size(); ++i)
       if (list.find("," + specs[i].column + ",") != std::string::npos) kept.push_back(specs[i]);
     specs = std::move(kept);
+  } else {
+    // The statistical forecast's variants that only explain the kept one (docs/control-benchmark.md,
+    // "What was tried (2026-12-04, late)") run only when --only names them: the full run stays shorter.
+    std::erase_if(specs, [](const LawSpec& sp) {
+      return std::find(std::begin(kExploreColumns), std::end(kExploreColumns), sp.column) != std::end(kExploreColumns);
+    });
   }
   // Scenarios with a target schedule or a tariff (issue #17) get the peak-shaving comparison instead:
   // none, eqd as they configure it, the peak shaver's sweep (laws/peak_bench.hpp).
@@ -691,6 +820,7 @@ int run(int argc, char** argv) {
         // The record period is the LP's step.
         sr.in = bound_input(*kept.rig, bus, sr.free_W, sr.sc.harness.record_period_s);
         sr.rated_W = kept.rig->rated_eq_W(bus);
+        if (no_bound) continue;
         const bench::BoundResult b = bench::solve_bound(sr.in);
         if (!b.ok) {
           sr.error = "bound LP failed: " + b.message;
@@ -792,7 +922,7 @@ int run(int argc, char** argv) {
     std::vector<std::array<Comparison, 3>> best;
     for (const Row& e : rows) {
       if (e.family != "eqd" && e.family != "eqdf" && e.family != "whatif" && e.family != "adaptive" &&
-          e.family != "adaptivef" && e.family != "learned" && e.family != "planned")
+          e.family != "adaptivef" && e.family != "learned" && e.family != "planned" && e.family != "statfc")
         continue;
       std::array<Comparison, 3> lo;
       lo[0].peer_at_both = lo[1].peer_at_travel = lo[2].peer_at_flips = 1e9;

@@ -7,9 +7,13 @@ if(GLPK_INCLUDE_DIR AND GLPK_LIBRARY)
     ${CMAKE_CURRENT_LIST_DIR}/bench_laws.cpp
     ${CMAKE_CURRENT_LIST_DIR}/laws/peer_laws.cpp
     ${CMAKE_CURRENT_LIST_DIR}/laws/peak_bench.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/laws/bound_lp.cpp)
+    ${CMAKE_CURRENT_LIST_DIR}/laws/bound_lp.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/laws/stat_forecast.cpp)
   target_include_directories(bench_laws PRIVATE ${CMAKE_CURRENT_LIST_DIR} ${GLPK_INCLUDE_DIR})
   target_link_libraries(bench_laws PRIVATE eqd_sim ${GLPK_LIBRARY})
+  # stat_skill: the statistical short-term forecast's skill on recorded free power (series_*.csv).
+  add_executable(stat_skill ${CMAKE_CURRENT_LIST_DIR}/stat_skill.cpp ${CMAKE_CURRENT_LIST_DIR}/laws/stat_forecast.cpp)
+  target_include_directories(stat_skill PRIVATE ${CMAKE_CURRENT_LIST_DIR})
 else()
   message(STATUS "GLPK not found: bench_laws is not built (apt-get install libglpk-dev)")
 endif()
