@@ -3,9 +3,10 @@
 # Builds bench_laws in Release (build dir: $BUILD_DIR, default build-bench), runs it on
 # tests/bench/scenarios/*.yaml (each peer swept over its aggressiveness, eqd over tau_s), prints the
 # tables and the at-equal-actuation comparison, and writes docs/img/laws_*.png with gnuplot. Scenarios with a
-# target schedule or a tariff (peak_day*.yaml, issue #17) get the peak-shaving table instead (no plot).
-# Usage: scripts/bench_laws.sh [SCENARIO.yaml...]     (about 1 min of CPU on 2 cores after the build;
-#        45 law settings x 13 scenarios + one LP per scenario; about 6 min wall on a loaded machine)
+# target schedule or a tariff (peak_*.yaml, issue #17) get the peak-shaving table instead (no plot).
+# Usage: scripts/bench_laws.sh [SCENARIO.yaml...]     (about 13 min of CPU after the build: 49 law settings
+#        x 13 scenarios, one LP and six replays of it per scenario, and the 4 peak-shaving scenarios; 9.5 min
+#        wall on 2 cores beside another build, 2026-12-04)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
