@@ -156,8 +156,15 @@ LawInput ControlCore::law_input(BusIndex b, std::int64_t now_ns, const BusGather
   in.free_W = trimmed_free_W(b);
   if (p.use_forecast) {
     const LearnedAhead* learned = p.learn_forecast && bus.learned_read_s >= 0 ? &bus.learned : nullptr;
+    // The statistical path: law `planned` only (the adaptive law steering by it was worse on every
+    // drive load, docs/control-benchmark.md); ForecastPath uses it only where nothing is announced or
+    // learned.
+    const double* stat =
+        p.stat_forecast && p.law == LawKind::planned
+            ? bus.stat.update(now_ns, in.free_W, stat_models_[b], static_cast<int>(std::lround(p.forecast_horizon_s)))
+            : nullptr;
     bus.path.update(now_ns, in.free_W, acc.announcing_present_W, acc.announced_W, acc.announcing, p.forecast_horizon_s,
-                    p.tau_s, learned, bus.learned_present_W);
+                    p.tau_s, learned, bus.learned_present_W, stat);
     in.free_forecast_W = bus.path.steer_W();  // NaN while nothing is announced: the law uses free_W
     in.free_path_n = bus.path.ahead_n();
     in.free_path_W = in.free_path_n > 0 ? bus.path.ahead_W() : nullptr;

@@ -54,9 +54,12 @@ class ForecastPath {
   /// learned: the bus's learned path (nullptr, stale by more than 2 s, or without channels: none), and
   /// learned_present_W: the present bus-side power of the channels in it (part of free_W). For every
   /// coming second their present power is replaced by what the path expects them to draw then.
+  /// stat_delta_W: the bus's statistical forecast (StatPath; index h = 1..horizon, the change of the
+  /// whole free power h s ahead), used only when nothing is announced and no learned path counts:
+  /// announced, then learned, then statistical (docs/control.md "Statistical forecasts").
   void update(std::int64_t now_ns, double free_W, double announcing_present_W, double announced_W,
               std::uint32_t announcing, double horizon_s, double tau_s, const LearnedAhead* learned = nullptr,
-              double learned_present_W = 0.0) noexcept;
+              double learned_present_W = 0.0, const double* stat_delta_W = nullptr) noexcept;
 
   /// What the law steers by: the centred median of the path (NaN while nothing is announced or learned,
   /// or before the first update).
