@@ -388,8 +388,9 @@ std::vector<LawSpec> law_specs() {
     // the cycle as by the daemon's predictor thread; "_ff": fitted before it, the prototype's order.
     for (const bool learn : {false, true})
       for (const bool ff : {false, true})
-        specs.push_back({"statfc", std::string("planned tau 15 s, ") + (learn ? "learned, else " : "") +
-                                       "statistical forecast (core)" + (ff ? ", fit first" : ""),
+        specs.push_back({"statfc",
+                         std::string("planned tau 15 s, ") + (learn ? "learned, else " : "") +
+                             "statistical forecast (core)" + (ff ? ", fit first" : ""),
                          std::string(learn ? "planned_learned_stat_core" : "planned_stat_core") + (ff ? "_ff" : ""),
                          learn ? "learned+stat-core" : "stat-core", kEqdReferenceTau_s, [=](core::CoreConfig c) {
                            for (core::BusParams& p : c.buses) p.tau_s = kEqdReferenceTau_s;
@@ -593,9 +594,9 @@ const char* verdict(double eqd, double peer) {
 }
 
 // Columns run only on request (--only): variants of the statistical-forecast prototype.
-constexpr std::string_view kExploreColumns[] = {"planned_stat",    "planned_stat_lg", "planned_stat_open",
-                                                "planned_persist", "adaptive_stat",   "adaptive_stat_open",
-                                                "planned_stat_core_ff", "planned_learned_stat_core_ff"};
+constexpr std::string_view kExploreColumns[] = {
+    "planned_stat",  "planned_stat_lg",    "planned_stat_open",    "planned_persist",
+    "adaptive_stat", "adaptive_stat_open", "planned_stat_core_ff", "planned_learned_stat_core_ff"};
 
 // Scenarios of slow loads (CC-CV charges, CP discharges, steps minutes long): issue #15 item 1 asks the
 // new law to be no worse than today's there, and judges only the fast ones against the plain tracker.
