@@ -188,6 +188,7 @@ StatModel StatFitter::model() const noexcept {
   m.made_s = last_t_;
   m.horizon_s = static_cast<std::uint32_t>(p_.horizon_s);
   m.usable = gate_open_;
+  m.skill_open = gate_open_;
   m.mean_W = mean_[at(last_t_)];
   m.scale_W = scale_[at(last_t_)];
   range(m.lo_W, m.hi_W);

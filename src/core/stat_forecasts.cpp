@@ -8,7 +8,8 @@
 
 namespace eqd::core {
 
-StatForecasts::StatForecasts(std::size_t buses, const StatFitParams& p) : params_(p), fitters_(buses) {}
+StatForecasts::StatForecasts(std::size_t buses, const StatFitParams& p, bool shadow_gate)
+    : params_(p), shadow_gate_(shadow_gate), fitters_(buses), gates_(buses) {}
 
 void StatForecasts::tick(std::int64_t now_ns, ControlCore& core) {
   if (now_ns < 0) return;
@@ -20,6 +21,7 @@ void StatForecasts::tick(std::int64_t now_ns, ControlCore& core) {
     const BusParams& p = bs.params;
     if (!(p.stat_forecast && p.use_forecast && p.law == LawKind::planned)) {
       fitters_[b].reset();  // off: forget it, a later opt-in starts afresh
+      gates_[b].reset();
       continue;
     }
     const int horizon_s = static_cast<int>(std::lround(p.forecast_horizon_s));
@@ -28,10 +30,18 @@ void StatForecasts::tick(std::int64_t now_ns, ControlCore& core) {
       fp.horizon_s = horizon_s;
       fp.gate_h_s = std::min(params_.gate_h_s, horizon_s);
       fitters_[b] = std::make_unique<StatFitter>(fp);
+      gates_[b] = std::make_unique<StatShadowGate>();
     }
     // The snapshot's free power is the last cycle's (with the meter trim), what the law works with.
-    fitters_[b]->observe(sec, bs.free_W);
-    core.stat_model_slot(static_cast<BusIndex>(b)).store(fitters_[b]->model());
+    StatFitter& f = *fitters_[b];
+    f.observe(sec, bs.free_W);
+    StatModel m = f.model();
+    if (shadow_gate_) {
+      for (int h = 1; h <= horizon_s; ++h) delta_W_[static_cast<std::size_t>(h)] = f.delta_W(h);
+      m.shadow_open = gates_[b]->tick(now_ns, bs, delta_W_.data(), horizon_s, planner_);
+      m.usable = m.skill_open && m.shadow_open;
+    }
+    core.stat_model_slot(static_cast<BusIndex>(b)).store(m);
   }
 }
 

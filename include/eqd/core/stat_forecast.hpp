@@ -35,7 +35,9 @@ struct StatModel {
   static constexpr std::size_t kSlots = 121;  ///< h = 0..ForecastPath::kMaxHorizon_s (0 unused)
   std::int64_t made_s = -1;                   ///< second of the core's clock of its last value (-1: none)
   std::uint32_t horizon_s = 0;                ///< h = 1..horizon_s are fitted
-  bool usable = false;                        ///< warm, and the skill gate is open
+  bool usable = false;                        ///< the control thread may use it: every gate open
+  bool skill_open = false;                    ///< warm, and the skill gate is open
+  bool shadow_open = false;                   ///< the shadow-plan gate is open (StatShadowGate; diagnostics)
   double mean_W = 0.0;                        ///< the 120 s mean at made_s
   double scale_W = 0.0;                       ///< mean |1 s difference| at made_s (features are divided by it)
   double lo_W = 0.0, hi_W = 0.0;              ///< range of the last 120 s up to made_s

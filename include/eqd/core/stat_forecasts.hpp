@@ -2,14 +2,20 @@
 /// @file stat_forecasts.hpp
 /// The predictor thread's side of the statistical forecasts (stat_forecast.hpp): once a second, for each
 /// bus with law `planned`, use_forecast and stat_forecast, feed the bus's free power (its snapshot) to
-/// the bus's StatFitter and publish its model to ControlCore::stat_model_slot(). Buses without it are
-/// left alone (their slot keeps its last model, which goes stale in 2 s: no path).
+/// the bus's StatFitter, score the shadow-plan gate (StatShadowGate) and publish the model to
+/// ControlCore::stat_model_slot(), usable while both the skill and the shadow-plan gates are open.
+/// Buses without it are left alone (their slot keeps its last model, which goes stale in 2 s: no path).
+/// The shadow plan runs here, not on the planner thread as first proposed: it needs the fit's path of
+/// this second and one solve a second per bus, and this thread has both (docs/control.md).
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
+#include "eqd/core/horizon_planner.hpp"
 #include "eqd/core/stat_forecast.hpp"
+#include "eqd/core/stat_shadow_gate.hpp"
 
 namespace eqd::core {
 
@@ -20,16 +26,22 @@ class ControlCore;
 /// (and again when its horizon changes): off the control thread, so allowed.
 class StatForecasts {
  public:
-  explicit StatForecasts(std::size_t buses, const StatFitParams& p = {});
+  /// shadow_gate false: the skill gate alone (bench comparison).
+  explicit StatForecasts(std::size_t buses, const StatFitParams& p = {}, bool shadow_gate = true);
   /// Once per new second of now_ns (the core's clock); other calls return at once. Reads the buses'
   /// snapshots and stores into their model slots.
   void tick(std::int64_t now_ns, ControlCore& core);
   /// Bus b's fitter (nullptr: the bus has not asked for one). For metrics and tests.
   [[nodiscard]] const StatFitter* fitter(std::size_t b) const noexcept { return fitters_[b].get(); }
+  [[nodiscard]] const StatShadowGate* gate(std::size_t b) const noexcept { return gates_[b].get(); }
 
  private:
   StatFitParams params_;
+  bool shadow_gate_;
   std::vector<std::unique_ptr<StatFitter>> fitters_;
+  std::vector<std::unique_ptr<StatShadowGate>> gates_;
+  HorizonPlanner planner_;  ///< the shadow plans' solver, shared by the buses
+  std::array<double, StatModel::kSlots> delta_W_{};
   std::int64_t last_s_ = -1;
 };
 

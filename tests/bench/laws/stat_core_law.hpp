@@ -25,8 +25,12 @@ namespace eqd::bench {
 class StatCoreLaw final : public sim::RigLaw {
  public:
   /// learn: a core::Predictor as well (learned paths win over the statistical one, in the core).
-  StatCoreLaw(const core::CoreConfig& cfg, bool learn, bool fit_first = false)
-      : core_(with_stat(cfg, learn)), stat_(cfg.buses.size()), plans_(cfg.buses.size()), fit_first_(fit_first) {
+  /// shadow_gate false: the skill gate alone.
+  StatCoreLaw(const core::CoreConfig& cfg, bool learn, bool fit_first = false, bool shadow_gate = true)
+      : core_(with_stat(cfg, learn)),
+        stat_(cfg.buses.size(), core::StatFitParams{}, shadow_gate),
+        plans_(cfg.buses.size()),
+        fit_first_(fit_first) {
     if (learn) predictor_ = std::make_unique<core::Predictor>(cfg.channels.size());
   }
   void on_sample(std::size_t i, const core::Sample& s) noexcept override {
