@@ -12,6 +12,7 @@
 #include "eqd/core/plan_board.hpp"
 #include "eqd/core/stat_forecast.hpp"
 #include "eqd/core/stat_forecasts.hpp"
+#include "eqd/core/stat_shadow_gate.hpp"
 
 using namespace eqd::core;
 using eqd::test::CoreFixture;
@@ -261,4 +262,87 @@ TEST_CASE("stat path: StatForecasts fits only buses that ask, and publishes a fr
   const StatModel m = f.core->stat_model_slot(0).load();
   CHECK(m.made_s == f.now_ns / 1'000'000'000);
   CHECK(m.horizon_s == 30);
+}
+
+namespace {
+// A bus of 9 kW buffers, tau 15 s, balancing to 0 W, whose free power is x(t).
+BusSnapshot shadow_bus(double x_W) {
+  BusSnapshot bs;
+  bs.params.tau_s = 15.0;
+  bs.status = BusStatus::ok;
+  bs.capacity_charge_W = bs.capacity_discharge_W = 9000.0;
+  bs.free_W = x_W;
+  return bs;
+}
+}  // namespace
+
+TEST_CASE("shadow-plan gate: open over the true future, shut over a path that says the opposite", "[stat_forecast]") {
+  // A load stepping between -3 and +4 kW every 60-90 s: the exact path lets a plan ramp before each step
+  // (better than the adaptive law's trailing response); the mirrored path sends the plan the wrong way.
+  const auto load = [](int t) { return (t % 150 < 60 ? 4000.0 : -3000.0) + 300.0 * std::sin(0.3 * t); };
+  for (const double sign : {1.0, -1.0}) {
+    StatShadowGate g;
+    HorizonPlanner planner;
+    std::array<double, StatModel::kSlots> delta{};
+    int open = 0;
+    for (int t = 0; t < 3600; ++t) {
+      for (int h = 1; h <= 30; ++h) delta[static_cast<std::size_t>(h)] = sign * (load(t + h) - load(t));
+      const bool o = g.tick(static_cast<std::int64_t>(t) * 1'000'000'000 + 50'000'000, shadow_bus(load(t)),
+                            delta.data(), 30, planner);
+      if (t >= 600 && o) ++open;
+    }
+    INFO("sign " << sign << ": plan " << g.plan_score_W() << " W, adaptive " << g.adaptive_score_W() << " W");
+    if (sign > 0)
+      CHECK(open > 3000 * 9 / 10);
+    else
+      CHECK(open == 0);
+  }
+}
+
+TEST_CASE("shadow-plan gate: open on a mean-reverting level with the fitted forecast", "[stat_forecast]") {
+  StatFitter f;
+  StatShadowGate g;
+  HorizonPlanner planner;
+  std::mt19937 rng(7);
+  std::normal_distribution<double> e(0.0, 600.0);
+  std::array<double, StatModel::kSlots> delta{};
+  double x = 0.0;
+  int open = 0;
+  for (int t = 0; t < 3600; ++t) {
+    x = 0.9 * x + e(rng);  // an AR(1) level with a 10 s correlation time
+    f.observe(t, x);
+    for (int h = 1; h <= 30; ++h) delta[static_cast<std::size_t>(h)] = f.delta_W(h);
+    if (g.tick(static_cast<std::int64_t>(t) * 1'000'000'000 + 50'000'000, shadow_bus(x), delta.data(), 30, planner) &&
+        t >= 600)
+      ++open;
+  }
+  CHECK(open > 3000 / 2);
+}
+
+TEST_CASE("stat path: the model is usable only while both the skill and the shadow-plan gates are open",
+          "[stat_forecast]") {
+  BusParams p = planned();
+  p.stat_forecast = true;
+  CoreFixture f(4, p);  // no buffers: no plan can beat the adaptive law, whatever the forecast's skill
+  f.state[0] = ChannelState::running;
+  StatForecasts sf(1);
+  std::mt19937 rng(9);
+  std::normal_distribution<double> e(0.0, 600.0);
+  double x = 0.0;
+  int skill_open = 0, usable = 0;
+  for (int t = 0; t < 900; ++t) {
+    x = 0.9 * x + e(rng);  // an AR(1) level: the forecast has skill
+    f.power[0] = x;
+    for (int k = 0; k < 10; ++k) {
+      f.step();
+      sf.tick(f.now_ns, *f.core);
+    }
+    const StatModel m = f.core->stat_model_slot(0).load();
+    skill_open += m.skill_open ? 1 : 0;
+    usable += m.usable ? 1 : 0;
+  }
+  CHECK(skill_open > 300);
+  CHECK(usable == 0);
+  REQUIRE(sf.gate(0) != nullptr);
+  CHECK_FALSE(sf.gate(0)->open());
 }
