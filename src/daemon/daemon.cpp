@@ -49,6 +49,11 @@ Daemon::Daemon(const config::Config& cfg, const PlanHook& adjust_plan,
           "bus {}: law planned with use_forecast off plans nothing (it runs as the adaptive law until "
           "`eqctl set --bus {} use_forecast=on`)",
           plan_.directory.buses[b], plan_.directory.buses[b]);
+    // stat_forecast is a path for law planned only (the adaptive law steering by it was worse on every
+    // drive load, docs/control-benchmark.md): elsewhere the setting is kept but does nothing.
+    if (p.stat_forecast && p.law != core::LawKind::planned)
+      spdlog::warn("bus {}: stat_forecast does nothing with law {} (it is a path for law planned)",
+                   plan_.directory.buses[b], core::to_string(p.law));
   }
   if (!initial_energy.empty()) {
     plan_.core.initial_energy.resize(plan_.directory.buses.size());
