@@ -216,6 +216,28 @@ TEST_CASE("stat path: a learned path wins: command for command as without it", "
 
 TEST_CASE("stat path: off, unusable, or another law: today's behaviour command for command",
           "[stat_forecast][control_core]") {
+  SECTION("stat_forecast off: a usable model in the slot changes nothing") {
+    Pair two(planned(), true);
+    CoreFixture plain(16, planned());  // off, and nothing ever published to its slot
+    PlanService plans(1);
+    for (int i = 0; i < 8; ++i) {
+      plain.state[i] = ChannelState::running;
+      plain.power[i] = 400.0 + 50.0 * i;
+    }
+    REQUIRE(plain.assign(14) == ResponseStatus::ok);
+    REQUIRE(plain.assign(15) == ResponseStatus::ok);
+    int differ = 0;
+    for (int k = 0; k < 1200; ++k) {
+      two.step(k);  // two.off: stat_forecast off, a usable model stored every cycle
+      plain.power[0] = two.off.power[0];
+      plain.step();
+      plans.serve(plain.core->plan_board());
+      const Command a = two.off.core->command_slot(14).load(), b = plain.core->command_slot(14).load();
+      if (a.setpoint_W != b.setpoint_W || a.equalize != b.equalize) ++differ;
+    }
+    CHECK(differ == 0);
+    CHECK(two.differ > 100);  // while the same model changes the core that has it on
+  }
   SECTION("gate shut (model not usable)") {
     Pair two(planned(), false);
     for (int k = 0; k < 1200; ++k) two.step(k);
