@@ -184,9 +184,10 @@ void StatFitter::forecast() noexcept {
 
 StatModel StatFitter::model() const noexcept {
   StatModel m;
-  if (last_t_ < 0 || n_ < 3) return m;
-  m.made_s = last_t_;
+  if (last_t_ < 0) return m;
+  m.made_s = last_t_;  // made, even when too early to be usable: the fit is alive
   m.horizon_s = static_cast<std::uint32_t>(p_.horizon_s);
+  if (n_ < 3) return m;
   m.usable = gate_open_;
   m.skill_open = gate_open_;
   m.mean_W = mean_[at(last_t_)];
