@@ -25,6 +25,7 @@ void ForecastPath::reset() noexcept {
   std::fill(ahead_s_.begin(), ahead_s_.end(), -1);
   last_s_ = -1;
   path_n_ = 0;
+  statistical_ = false;
   steer_W_ = std::numeric_limits<double>::quiet_NaN();
 }
 
@@ -34,6 +35,7 @@ void ForecastPath::update(std::int64_t now_ns, double free_W, double announcing_
   if (now_ns < 0 || !(horizon_s >= 1.0)) {
     steer_W_ = std::numeric_limits<double>::quiet_NaN();
     path_n_ = 0;
+    statistical_ = false;
     return;
   }
   if (horizon_s != horizon_s_) {
@@ -53,6 +55,7 @@ void ForecastPath::update(std::int64_t now_ns, double free_W, double announcing_
                            sec - learned->made_s >= 0 && sec - learned->made_s <= 2 &&
                            static_cast<std::int64_t>(learned->horizon_s) == horizon;
   const bool use_stat = announcing == 0 && !use_learned && stat_delta_W != nullptr;
+  statistical_ = use_stat;
   if (announcing == 0 && !use_learned && !use_stat) {
     steer_W_ = std::numeric_limits<double>::quiet_NaN();  // nothing announced or learned: the law uses free_W
     path_n_ = 0;

@@ -167,8 +167,10 @@ struct Pair {
     const Command a = off.core->command_slot(14).load(), b = on.core->command_slot(14).load();
     if (a.setpoint_W != b.setpoint_W || a.equalize != b.equalize) ++differ;
     if (off.core->bus(0).free_forecast_W != on.core->bus(0).free_forecast_W) ++steer_differ;
+    if (on.core->bus(0).stat_path) ++stat_cycles;
+    if (off.core->bus(0).stat_path) ++off_stat_cycles;
   }
-  int differ = 0, steer_differ = 0;
+  int differ = 0, steer_differ = 0, stat_cycles = 0, off_stat_cycles = 0;
   bool usable_;
 };
 
@@ -183,7 +185,9 @@ TEST_CASE("stat path: used by law planned where nothing is announced or learned"
   Pair two(planned(), true);
   for (int k = 0; k < 1200; ++k) two.step(k);
   CHECK(two.differ > 100);
-  CHECK(two.steer_differ > 100);
+  CHECK(two.stat_cycles > 1000);
+  CHECK(two.off_stat_cycles == 0);
+  CHECK(two.steer_differ == 0);  // the steer value (the adaptive law's aim) is not the statistical path's
   CHECK(two.on.core->bus(0).plans_applied > 0);
 }
 
@@ -193,6 +197,7 @@ TEST_CASE("stat path: an announcement wins: command for command as without it", 
   for (int k = 0; k < 1200; ++k) two.step(k);
   CHECK(two.differ == 0);
   CHECK(two.steer_differ == 0);
+  CHECK(two.stat_cycles == 0);
 }
 
 TEST_CASE("stat path: a learned path wins: command for command as without it", "[stat_forecast][control_core]") {
@@ -212,6 +217,7 @@ TEST_CASE("stat path: a learned path wins: command for command as without it", "
   }
   CHECK(two.differ == 0);
   CHECK(two.steer_differ == 0);
+  CHECK(two.stat_cycles == 0);
 }
 
 TEST_CASE("stat path: off, unusable, or another law: today's behaviour command for command",
@@ -243,12 +249,14 @@ TEST_CASE("stat path: off, unusable, or another law: today's behaviour command f
     for (int k = 0; k < 1200; ++k) two.step(k);
     CHECK(two.differ == 0);
     CHECK(two.steer_differ == 0);
+    CHECK(two.stat_cycles == 0);
   }
   SECTION("law adaptive: the setting does nothing") {
     Pair two(BusParams{}, true);
     for (int k = 0; k < 1200; ++k) two.step(k);
     CHECK(two.differ == 0);
     CHECK(two.steer_differ == 0);
+    CHECK(two.stat_cycles == 0);
   }
   SECTION("a stale model (made 3 s ago) is no path") {
     Pair two(planned(), true);

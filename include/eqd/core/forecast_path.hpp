@@ -70,6 +70,8 @@ class ForecastPath {
   /// plan over the path (LawInput::free_path_W).
   [[nodiscard]] const double* ahead_W() const noexcept { return path_W_.data(); }
   [[nodiscard]] int ahead_n() const noexcept { return path_n_; }
+  /// The path of the last update is the statistical forecast (nothing announced or learned).
+  [[nodiscard]] bool statistical() const noexcept { return statistical_; }
 
   /// Forget everything (e.g. the horizon changed).
   void reset() noexcept;
@@ -84,6 +86,7 @@ class ForecastPath {
   std::vector<double> window_;         ///< scratch for the median
   std::vector<double> path_W_;         ///< the coming seconds' free power (ahead_W())
   int path_n_ = 0;
+  bool statistical_ = false;
   std::int64_t last_s_ = -1;
   double horizon_s_ = 0.0;
   double steer_W_;
