@@ -96,7 +96,7 @@ std::string fmt(const char* f, double v) {
 bool is_reference(const std::string& column) {
   return column == "eqd" || column == "eqdf" || column == "adaptive" || column == "adaptivef" || column == "learned" ||
          column == "planned" || column == "planned_learned" || column == "planned_stat_lg" ||
-         column == "planned_stat_sp";
+         column == "planned_stat_sp" || column == "planned_stat_core" || column == "planned_learned_stat_core";
 }
 
 std::vector<LawSpec> law_specs() {
