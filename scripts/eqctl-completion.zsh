@@ -113,12 +113,12 @@ _eqctl() {
     backup) (( nargs == 0 )) && _files ;;  # FILE: the archive to write
     set)
       # The names are core::kRuntimeParams (include/eqd/core/params.hpp; a test keeps them in step).
-      if [[ $cur == (use_forecast|learn_forecast|valley_fill)=* ]]; then
+      if [[ $cur == (use_forecast|learn_forecast|stat_forecast|valley_fill)=* ]]; then
         compadd -P ${cur%%=*}= -- true false
       elif [[ $cur == mode=* ]]; then
         compadd -P mode= -- balance caps
       else
-        compadd -S '' -- tau_s= deadband_W= target_W= use_forecast= learn_forecast= mode= import_limit_W= \
+        compadd -S '' -- tau_s= deadband_W= target_W= use_forecast= learn_forecast= stat_forecast= mode= import_limit_W= \
           export_limit_W= import_limit_average_s= valley_fill= fill_margin= fill_lead_s= fill_energy_Wh= level_shaving=  # NAME= waits for its value
       fi ;;
   esac

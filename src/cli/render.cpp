@@ -170,6 +170,12 @@ std::optional<std::string> forecast_text(const json& p, const json& b) {
       const double skill = num(b, "forecast_skill");
       forecast += std::isfinite(skill) ? ", learning, skill " + fixed(skill, 2) : ", learning";
     }
+    // stat_forecast and stat_path are absent from older daemons.
+    const json& sf = sub(p, "stat_forecast");
+    if (sf.is_boolean() && sf.get<bool>()) {
+      const json& sp = sub(b, "stat_path");
+      forecast += sp.is_boolean() && sp.get<bool>() ? ", statistical path in use" : ", statistical path gated";
+    }
     forecast += ")";
   }
   return forecast;

@@ -162,6 +162,9 @@ json bus_status_json(const daemon::RigView& rig, std::size_t b, const daemon::St
       {"capacity_discharge_W", s.capacity_discharge_W},
       // Commands that came from a receding-horizon plan (law planned; 0 for the other laws).
       {"plans_applied", s.plans_applied},
+      // This cycle's path is the statistical forecast (stat_forecast: nothing announced or learned, its
+      // skill and shadow-plan gates open).
+      {"stat_path", s.stat_path},
       {"params", bus_params_json(s.params, allow_any_tau)},
       // What the bus aims for now: the active window of its target schedule (index into
       // buses[].schedule; null: none, the bus's own params) and the mode, target and limits in force.

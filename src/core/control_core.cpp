@@ -44,6 +44,7 @@ ControlCore::ControlCore(const CoreConfig& cfg)
       schedules_(std::make_unique<Seqlock<BusSchedule>[]>(cfg.buses.size())),
       needs_snap_(std::make_unique<Seqlock<WindowNeeds>[]>(cfg.buses.size())),
       meter_trims_(std::make_unique<Seqlock<MeterTrimValue>[]>(cfg.buses.size())),
+      stat_models_(std::make_unique<Seqlock<StatModel>[]>(cfg.buses.size())),
       requests_(cfg.request_capacity),
       responses_(cfg.request_capacity),
       liveness_ns_(cfg.liveness_ms * kNsPerMs),

@@ -156,9 +156,18 @@ LawInput ControlCore::law_input(BusIndex b, std::int64_t now_ns, const BusGather
   in.free_W = trimmed_free_W(b);
   if (p.use_forecast) {
     const LearnedAhead* learned = p.learn_forecast && bus.learned_read_s >= 0 ? &bus.learned : nullptr;
+    // The statistical path: law `planned` only (the adaptive law steering by it was worse on every
+    // drive load, docs/control-benchmark.md); ForecastPath uses it only where nothing is announced or
+    // learned.
+    const double* stat =
+        p.stat_forecast && p.law == LawKind::planned
+            ? bus.stat.update(now_ns, in.free_W, stat_models_[b], static_cast<int>(std::lround(p.forecast_horizon_s)))
+            : nullptr;
     bus.path.update(now_ns, in.free_W, acc.announcing_present_W, acc.announced_W, acc.announcing, p.forecast_horizon_s,
-                    p.tau_s, learned, bus.learned_present_W);
-    in.free_forecast_W = bus.path.steer_W();  // NaN while nothing is announced: the law uses free_W
+                    p.tau_s, learned, bus.learned_present_W, stat);
+    // NaN while nothing is announced: the law uses free_W. Also with a statistical path: it is for the
+    // planner only, and planned's fallback (the adaptive law) does not steer by it.
+    in.free_forecast_W = bus.path.statistical() ? std::numeric_limits<double>::quiet_NaN() : bus.path.steer_W();
     in.free_path_n = bus.path.ahead_n();
     in.free_path_W = in.free_path_n > 0 ? bus.path.ahead_W() : nullptr;
   }
@@ -375,6 +384,7 @@ void ControlCore::publish_bus(BusIndex b, const BusParams& aim, int window, cons
   s.fill = bus.fill;
   s.desired_W = out.desired_W;
   s.free_forecast_W = std::isnan(in.free_forecast_W) ? in.free_W : in.free_forecast_W;
+  s.stat_path = in.free_path_W != nullptr && bus.path.statistical();
   s.capacity_charge_W = in.capacity_charge_W;
   s.capacity_discharge_W = in.capacity_discharge_W;
   const LawCounters counters = bus.law->counters();

@@ -25,15 +25,17 @@ void ForecastPath::reset() noexcept {
   std::fill(ahead_s_.begin(), ahead_s_.end(), -1);
   last_s_ = -1;
   path_n_ = 0;
+  statistical_ = false;
   steer_W_ = std::numeric_limits<double>::quiet_NaN();
 }
 
 void ForecastPath::update(std::int64_t now_ns, double free_W, double announcing_present_W, double announced_W,
                           std::uint32_t announcing, double horizon_s, double tau_s, const LearnedAhead* learned,
-                          double learned_present_W) noexcept {
+                          double learned_present_W, const double* stat_delta_W) noexcept {
   if (now_ns < 0 || !(horizon_s >= 1.0)) {
     steer_W_ = std::numeric_limits<double>::quiet_NaN();
     path_n_ = 0;
+    statistical_ = false;
     return;
   }
   if (horizon_s != horizon_s_) {
@@ -52,7 +54,9 @@ void ForecastPath::update(std::int64_t now_ns, double free_W, double announcing_
   const bool use_learned = learned != nullptr && learned->channels > 0 && learned->made_s >= 0 &&
                            sec - learned->made_s >= 0 && sec - learned->made_s <= 2 &&
                            static_cast<std::int64_t>(learned->horizon_s) == horizon;
-  if (announcing == 0 && !use_learned) {
+  const bool use_stat = announcing == 0 && !use_learned && stat_delta_W != nullptr;
+  statistical_ = use_stat;
+  if (announcing == 0 && !use_learned && !use_stat) {
     steer_W_ = std::numeric_limits<double>::quiet_NaN();  // nothing announced or learned: the law uses free_W
     path_n_ = 0;
     return;
@@ -78,6 +82,8 @@ void ForecastPath::update(std::int64_t now_ns, double free_W, double announcing_
         const std::int64_t h = std::min<std::int64_t>(k - learned->made_s, horizon);
         if (h >= 1)
           others_W = rest_W + learned->present_W + static_cast<double>(learned->delta_W[static_cast<std::size_t>(h)]);
+      } else if (use_stat) {
+        others_W = unannounced_W + stat_delta_W[k - sec];  // the whole free power, as forecast
       }
       window_[n++] = announcing_W + others_W;
       // The window ends at sec + horizon (<= kMaxHorizon_s): every coming second is in path_W_.

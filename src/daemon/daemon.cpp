@@ -15,6 +15,27 @@
 
 namespace eqd::daemon {
 
+namespace {
+// Settings that are legal but do nothing with the bus's law: said once at start.
+void warn_law_settings(const RigPlan& plan) {
+  // Law planned plans over the announced or learned path; without use_forecast there is none, and it
+  // is the adaptive law. Legal (use_forecast is settable at run time), but rarely what was meant.
+  for (std::size_t b = 0; b < plan.core.buses.size() && b < plan.directory.buses.size(); ++b) {
+    const core::BusParams& p = plan.core.buses[b];
+    if (p.law == core::LawKind::planned && !p.use_forecast)
+      spdlog::warn(
+          "bus {}: law planned with use_forecast off plans nothing (it runs as the adaptive law until "
+          "`eqctl set --bus {} use_forecast=on`)",
+          plan.directory.buses[b], plan.directory.buses[b]);
+    // stat_forecast is a path for law planned only (the adaptive law steering by it was worse on every
+    // drive load, docs/control-benchmark.md): elsewhere the setting is kept but does nothing.
+    if (p.stat_forecast && p.law != core::LawKind::planned)
+      spdlog::warn("bus {}: stat_forecast does nothing with law {} (it is a path for law planned)",
+                   plan.directory.buses[b], core::to_string(p.law));
+  }
+}
+}  // namespace
+
 Daemon::Daemon(const config::Config& cfg, const PlanHook& adjust_plan,
                const std::map<std::string, core::EnergyCounters>& initial_energy,
                const std::map<std::string, core::DemandSeed>& initial_demand)
@@ -40,16 +61,7 @@ Daemon::Daemon(const config::Config& cfg, const PlanHook& adjust_plan,
         ch.name, ctl.name, ctl.bus_unknown ? "has no known bus" : "is not adopted", ctl.name,
         ctl.bus_unknown ? " --bus BUS" : "");
   }
-  // Law planned plans over the announced or learned path; without use_forecast there is none, and it
-  // is the adaptive law. Legal (use_forecast is settable at run time), but rarely what was meant.
-  for (std::size_t b = 0; b < plan_.core.buses.size() && b < plan_.directory.buses.size(); ++b) {
-    const core::BusParams& p = plan_.core.buses[b];
-    if (p.law == core::LawKind::planned && !p.use_forecast)
-      spdlog::warn(
-          "bus {}: law planned with use_forecast off plans nothing (it runs as the adaptive law until "
-          "`eqctl set --bus {} use_forecast=on`)",
-          plan_.directory.buses[b], plan_.directory.buses[b]);
-  }
+  warn_law_settings(plan_);
   if (!initial_energy.empty()) {
     plan_.core.initial_energy.resize(plan_.directory.buses.size());
     for (std::size_t b = 0; b < plan_.directory.buses.size(); ++b) {

@@ -144,7 +144,8 @@ PredictorThread::PredictorThread(core::ControlCore& core, const Directory& dir, 
       dir_(dir),
       path_(std::move(path)),
       save_period_s_(std::max(1, save_period_s)),
-      predictor_(core.channel_count()) {}
+      predictor_(core.channel_count()),
+      stat_(core.bus_count()) {}
 
 PredictorThread::~PredictorThread() { stop(); }
 
@@ -211,6 +212,14 @@ void PredictorThread::run() noexcept {
     } catch (const std::exception& e) {
       if (stats_.tick_errors.fetch_add(1, std::memory_order_relaxed) % 60 == 0)
         spdlog::error("learned forecasts: a tick failed ({}); forecasts pause, control is unaffected", e.what());
+    }
+    try {
+      // After the learned predictor, on the same second: the control thread reads the model at the first
+      // cycle of the next second and evaluates it on its own newest free power (stat_forecast.hpp).
+      stat_.tick(t0, core_);
+    } catch (const std::exception& e) {  // a fitter's allocation (a bus opting in): its model goes stale
+      if (stats_.tick_errors.fetch_add(1, std::memory_order_relaxed) % 60 == 0)
+        spdlog::error("statistical forecasts: a tick failed ({}); their paths pause, control is unaffected", e.what());
     }
     const std::int64_t dt = monotonic_ns() - t0;
     stats_.ticks.fetch_add(1, std::memory_order_relaxed);

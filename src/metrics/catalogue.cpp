@@ -128,6 +128,9 @@ const std::array<MetricInfo, kCount> kCatalogue = {{
      "Energy delivered by buffers discharging."},
     {"eqd_bus_plans_applied_total", kC, kBus, "", "bus",
      "Commands taken from a receding-horizon plan (law planned; stays 0 while it falls back or for other laws)."},
+    {"eqd_bus_stat_path", kG, kBus, "", "bus",
+     "1 while law planned plans over the statistical forecast (stat_forecast: nothing announced or learned, its "
+     "gates open), else 0."},
     {"eqd_controller_up", kG, kCon, "", "controller", "1 when the controller's link is connected, else 0."},
     {"eqd_controller_polls_total", kC, kCon, "", "controller", "Poll cycles run (connected or not)."},
     {"eqd_controller_errors_total", kC, kCon, "", "controller,kind",

@@ -73,6 +73,7 @@ enum Id : std::size_t {
   kEqAbsorbed,
   kEqDelivered,
   kPlansApplied,
+  kStatPath,
   kCtlUp,
   kCtlPolls,
   kCtlErrors,

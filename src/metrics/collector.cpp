@@ -294,6 +294,7 @@ void Collector::collect_buses(std::vector<MetricFamily>& out) const {
   per_bus(kEqAbsorbed, [](BS x) { return x.energy.eq_absorbed_J; });
   per_bus(kEqDelivered, [](BS x) { return x.energy.eq_delivered_J; });
   per_bus(kPlansApplied, [](BS x) { return static_cast<double>(x.plans_applied); });
+  per_bus(kStatPath, [](BS x) { return x.stat_path ? 1.0 : 0.0; });
 }
 
 void Collector::collect_controllers(std::vector<MetricFamily>& out, std::int64_t now_ns) const {

@@ -30,6 +30,7 @@
 #include "laws/bound_lp.hpp"
 #include "laws/peak_bench.hpp"
 #include "laws/peer_laws.hpp"
+#include "laws/stat_core_law.hpp"
 #include "laws/stat_forecast_law.hpp"
 
 namespace {
@@ -95,7 +96,7 @@ std::string fmt(const char* f, double v) {
 bool is_reference(const std::string& column) {
   return column == "eqd" || column == "eqdf" || column == "adaptive" || column == "adaptivef" || column == "learned" ||
          column == "planned" || column == "planned_learned" || column == "planned_stat_lg" ||
-         column == "planned_stat_sp";
+         column == "planned_stat_sp" || column == "planned_stat_core" || column == "planned_learned_stat_core";
 }
 
 std::vector<LawSpec> law_specs() {
@@ -383,6 +384,25 @@ std::vector<LawSpec> law_specs() {
                        law->enable_learning();
                        return law;
                      }});
+    // The shipped core's statistical forecast (stat_forecast on; skill and shadow-plan gates), fitted
+    // after the cycle as by the daemon's predictor thread. Variants (--only): "_ff" fitted before it,
+    // the prototype's order; "_skill": the skill gate alone.
+    struct CoreVariant {
+      const char* suffix;
+      const char* label;
+      bool fit_first, shadow;
+    };
+    for (const bool learn : {false, true})
+      for (const CoreVariant v : {CoreVariant{"", "", false, true}, CoreVariant{"_ff", ", fit first", true, true},
+                                  CoreVariant{"_skill", ", skill gate only", false, false}})
+        specs.push_back({"statfc",
+                         std::string("planned tau 15 s, ") + (learn ? "learned, else " : "") +
+                             "statistical forecast (core)" + v.label,
+                         std::string(learn ? "planned_learned_stat_core" : "planned_stat_core") + v.suffix,
+                         learn ? "learned+stat-core" : "stat-core", kEqdReferenceTau_s, [=](core::CoreConfig c) {
+                           for (core::BusParams& p : c.buses) p.tau_s = kEqdReferenceTau_s;
+                           return std::make_unique<bench::StatCoreLaw>(c, learn, v.fit_first, v.shadow);
+                         }});
     specs.push_back({"statfc", "planned tau 15 s, statistical forecast, no gate", "planned_stat_open", "stat-open",
                      kEqdReferenceTau_s, [=](core::CoreConfig c) {
                        return std::make_unique<bench::StatForecastCoreLaw>(with_path(c, core::LawKind::planned), open,
@@ -581,8 +601,16 @@ const char* verdict(double eqd, double peer) {
 }
 
 // Columns run only on request (--only): variants of the statistical-forecast prototype.
-constexpr std::string_view kExploreColumns[] = {"planned_stat",    "planned_stat_lg", "planned_stat_open",
-                                                "planned_persist", "adaptive_stat",   "adaptive_stat_open"};
+constexpr std::string_view kExploreColumns[] = {"planned_stat",
+                                                "planned_stat_lg",
+                                                "planned_stat_open",
+                                                "planned_persist",
+                                                "adaptive_stat",
+                                                "adaptive_stat_open",
+                                                "planned_stat_core_ff",
+                                                "planned_learned_stat_core_ff",
+                                                "planned_stat_core_skill",
+                                                "planned_learned_stat_core_skill"};
 
 // Scenarios of slow loads (CC-CV charges, CP discharges, steps minutes long): issue #15 item 1 asks the
 // new law to be no worse than today's there, and judges only the fast ones against the plain tracker.

@@ -73,6 +73,13 @@ TEST_CASE("eqctl render: announced free power and use_forecast", "[control][cli]
   CHECK(render_status(l).find("forecast              on (horizon 30 s, learning)\n") != std::string::npos);
   l["buses"][0]["forecast_skill"] = 0.634;
   CHECK(render_status(l).find("forecast              on (horizon 30 s, learning, skill 0.63)\n") != std::string::npos);
+  // stat_forecast on: whether the statistical path is in use or gated.
+  l["buses"][0]["params"]["stat_forecast"] = true;
+  CHECK(render_status(l).find("on (horizon 30 s, learning, skill 0.63, statistical path gated)\n") !=
+        std::string::npos);
+  l["buses"][0]["stat_path"] = true;
+  CHECK(render_status(l).find("on (horizon 30 s, learning, skill 0.63, statistical path in use)\n") !=
+        std::string::npos);
   // An older daemon without the fields: neither the flag nor the announced power.
   s = render_status(
       json{{"buses", json::array({json{{"bus", "main"}, {"free_W", 100.0}, {"params", json::object()}}})}});

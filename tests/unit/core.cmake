@@ -12,7 +12,8 @@ add_executable(core_unit_tests
   unit/core_average_caps_test.cpp
   unit/core_valley_fill_test.cpp
   unit/core_meter_check_test.cpp
-  unit/core_meter_trim_test.cpp)
+  unit/core_meter_trim_test.cpp
+  unit/core_stat_forecast_test.cpp)
 target_link_libraries(core_unit_tests PRIVATE eqd_core eqd_catch_main)
 catch_discover_tests(core_unit_tests EXTRA_ARGS --warn NoTests PROPERTIES LABELS "unit:core:tsan")
 

@@ -7,6 +7,7 @@
 #include <new>
 
 #include "../fakes/core_fixture.hpp"
+#include "eqd/core/stat_forecasts.hpp"
 
 namespace {
 std::atomic<long> g_allocations{0};
@@ -119,4 +120,43 @@ TEST_CASE("the control cycle never allocates while it counts learned forecasts",
   CHECK(after - before == 0);
   // The learned path was in use.
   CHECK(f.core->bus(0).free_forecast_W != Approx(f.core->bus(0).free_W));
+}
+
+TEST_CASE("the control cycle never allocates while it evaluates a statistical path, nor does the fit",
+          "[control_core][alloc][stat_forecast]") {
+  BusParams p;
+  p.law = LawKind::planned;
+  p.stat_forecast = true;
+  CoreFixture f(32, p);
+  for (int i = 0; i < 24; ++i) {
+    f.state[i] = ChannelState::running;
+    f.power[i] = (i % 3 == 0 ? -900.0 : 250.0);
+  }
+  REQUIRE(f.assign(30) == ResponseStatus::ok);
+  PlanService service(1);  // allocates here, once
+  StatForecasts fits(1);
+  f.step();
+  fits.tick(f.now_ns, *f.core);  // allocates the bus's fitter, once (the predictor thread's side)
+  const long before = g_allocations.load();
+  for (int k = 0; k < 2000; ++k) {
+    f.power[0] = k % 200 < 100 ? -900.0 : 600.0;
+    f.step();
+    service.serve(f.core->plan_board());
+    fits.tick(f.now_ns, *f.core);  // fits once a second, publishes its (gated) model
+    // A usable model as the fit would publish once its gate opens (this load's gate would not open
+    // within 200 s): the control thread evaluates it every second.
+    StatModel m = fits.fitter(0)->model();
+    m.usable = true;
+    m.scale_W = 100.0;
+    m.mean_W = f.core->bus(0).free_W - 2000.0;
+    m.lo_W = -1e5;
+    m.hi_W = 1e5;
+    for (std::size_t h = 1; h <= 30; ++h) m.coef[h] = {0.0F, 0.0F, -0.02F * static_cast<float>(h)};
+    f.core->stat_model_slot(0).store(m);
+  }
+  const long after = g_allocations.load();
+  CHECK(after - before == 0);
+  // The statistical path was in use.
+  CHECK(f.core->bus(0).stat_path);
+  CHECK(f.core->bus(0).plans_applied > 100);
 }

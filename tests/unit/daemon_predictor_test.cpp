@@ -171,3 +171,34 @@ TEST_CASE("predictor thread: learns from a live core, saves at stop, restores at
     CHECK(th.stats().save_errors.load() == 1);
   }
 }
+
+TEST_CASE("predictor thread: fits and publishes the statistical model of a bus with stat_forecast only",
+          "[daemon][predictor][stat_forecast]") {
+  TempDir tmp;
+  core::CoreConfig cfg;
+  core::BusParams bp;
+  bp.law = core::LawKind::planned;
+  bp.forecast_horizon_s = 5;
+  bp.stat_forecast = true;
+  cfg.buses.push_back(bp);
+  bp.stat_forecast = false;  // bus 1: off
+  cfg.buses.push_back(bp);
+  cfg.channels.resize(1);
+  core::ControlCore core(cfg);
+  const auto dir = directory_of({"cab1/1"});
+  daemon::PredictorThread th(core, dir, (tmp.path / "learned.bin").string());
+  (void)th.start();
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(2500);
+  while (std::chrono::steady_clock::now() < until) {
+    core.cycle(daemon::monotonic_ns());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  th.stop();
+  const core::StatModel m = core.stat_model_slot(0).load();
+  // Made by the thread within the last 2 s of the core's clock, for the bus's horizon; not usable yet
+  // (no warm-up in 2.5 s), and nothing for the bus without stat_forecast.
+  CHECK(m.made_s >= daemon::monotonic_ns() / 1'000'000'000 - 2);
+  CHECK(m.horizon_s == 5);
+  CHECK_FALSE(m.usable);
+  CHECK(core.stat_model_slot(1).load().made_s == -1);
+}

@@ -364,6 +364,7 @@ TEST_CASE("collector exports every catalogued family with the value of its snaps
   CHECK(bus_value("eqd_bus_equalization_absorbed_joules_total") == b.energy.eq_absorbed_J);
   CHECK(bus_value("eqd_bus_equalization_delivered_joules_total") == b.energy.eq_delivered_J);
   CHECK(bus_value("eqd_bus_plans_applied_total") == static_cast<double>(b.plans_applied));  // 0: law adaptive
+  CHECK(bus_value("eqd_bus_stat_path") == (b.stat_path ? 1.0 : 0.0));
   const MetricFamily& api = families.at("eqd_control_api_requests_total");
   REQUIRE(api.metric.size() == 2);  // only the pairs seen
   CHECK(one(api, "operation", "status").counter.value == 3.0);

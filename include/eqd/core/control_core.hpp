@@ -25,6 +25,7 @@
 #include "eqd/core/schedule.hpp"
 #include "eqd/core/snapshot.hpp"
 #include "eqd/core/spsc_queue.hpp"
+#include "eqd/core/stat_forecast.hpp"
 #include "eqd/core/valley_fill.hpp"
 
 namespace eqd::core {
@@ -164,6 +165,11 @@ class ControlCore {
   /// Learned forecasts of the test channels (written by a Predictor's thread, read by the control
   /// thread for buses with learn_forecast; skills read by metrics and the control API). Any thread.
   LearnedForecasts& learned() noexcept { return learned_; }
+  /// Where bus b's statistical forecast model is published (stat_forecast.hpp): one writer thread (the
+  /// predictor thread, StatForecasts::tick); the control thread reads it once per second for buses with
+  /// law `planned`, use_forecast and stat_forecast, without waiting (a slot mid-store: no path that
+  /// second).
+  Seqlock<StatModel>& stat_model_slot(BusIndex b) noexcept { return stat_models_[b]; }
   /// The board where buses with law `planned` ask for plans; served by the planner thread (PlanService).
   /// The board itself is thread-safe as plan_board.hpp says.
   PlanBoard& plan_board() noexcept { return plans_; }
@@ -262,6 +268,7 @@ class ControlCore {
     LearnedAhead learned{};            ///< the bus's learned path, reread once per second
     std::int64_t learned_read_s = -1;  ///< second it was read in (-1: not learning)
     double learned_present_W = 0.0;    ///< bus-side power, when read, of the channels in `learned`
+    StatPath stat;                     ///< the statistical path's evaluation (stat_forecast)
     EnergyCounters energy{};
     DemandMeter demand;                 ///< quarter-hour import averages (issue #17), fed after the energy
     AverageCap average;                 ///< the interval's import so far, for import_limit_average_s
@@ -390,6 +397,7 @@ class ControlCore {
   std::unique_ptr<Seqlock<BusSchedule>[]> schedules_;       ///< per bus, written by set_schedule()
   std::unique_ptr<Seqlock<WindowNeeds>[]> needs_snap_;      ///< per bus, published when a need is recorded
   std::unique_ptr<Seqlock<MeterTrimValue>[]> meter_trims_;  ///< per bus, written by the bus's meter thread
+  std::unique_ptr<Seqlock<StatModel>[]> stat_models_;       ///< per bus, written by the predictor thread
   Seqlock<CycleStats> stats_snap_;
   CycleStats stats_{};
   SpscQueue<Request> requests_;

@@ -54,9 +54,12 @@ class ForecastPath {
   /// learned: the bus's learned path (nullptr, stale by more than 2 s, or without channels: none), and
   /// learned_present_W: the present bus-side power of the channels in it (part of free_W). For every
   /// coming second their present power is replaced by what the path expects them to draw then.
+  /// stat_delta_W: the bus's statistical forecast (StatPath; index h = 1..horizon, the change of the
+  /// whole free power h s ahead), used only when nothing is announced and no learned path counts:
+  /// announced, then learned, then statistical (docs/control.md "Statistical forecasts").
   void update(std::int64_t now_ns, double free_W, double announcing_present_W, double announced_W,
               std::uint32_t announcing, double horizon_s, double tau_s, const LearnedAhead* learned = nullptr,
-              double learned_present_W = 0.0) noexcept;
+              double learned_present_W = 0.0, const double* stat_delta_W = nullptr) noexcept;
 
   /// What the law steers by: the centred median of the path (NaN while nothing is announced or learned,
   /// or before the first update).
@@ -67,6 +70,8 @@ class ForecastPath {
   /// plan over the path (LawInput::free_path_W).
   [[nodiscard]] const double* ahead_W() const noexcept { return path_W_.data(); }
   [[nodiscard]] int ahead_n() const noexcept { return path_n_; }
+  /// The path of the last update is the statistical forecast (nothing announced or learned).
+  [[nodiscard]] bool statistical() const noexcept { return statistical_; }
 
   /// Forget everything (e.g. the horizon changed).
   void reset() noexcept;
@@ -81,6 +86,7 @@ class ForecastPath {
   std::vector<double> window_;         ///< scratch for the median
   std::vector<double> path_W_;         ///< the coming seconds' free power (ahead_W())
   int path_n_ = 0;
+  bool statistical_ = false;
   std::int64_t last_s_ = -1;
   double horizon_s_ = 0.0;
   double steer_W_;

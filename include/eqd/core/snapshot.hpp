@@ -85,6 +85,9 @@ struct BusSnapshot {
   std::uint64_t plans_applied = 0;  ///< LawCounters::plans_applied
   std::uint32_t channels = 0, buffers = 0, pending = 0, stale = 0, faulted = 0, offline = 0;
   BusStatus status = BusStatus::idle;
+  /// The law's path this cycle is the statistical forecast (stat_forecast: nothing announced or learned,
+  /// both gates open). free_forecast_W is then free_W: the statistical path is for the planner only.
+  bool stat_path = false;
   /// The aim in force (issue #17): the active window of the bus's target schedule (index into
   /// buses[].schedule, -1: none) and the mode, target and limits it gives (the bus's own outside windows).
   std::int16_t active_window = -1;

@@ -12,6 +12,7 @@
 
 #include "eqd/core/control_core.hpp"
 #include "eqd/core/predictor.hpp"
+#include "eqd/core/stat_forecasts.hpp"
 #include "eqd/daemon/directory.hpp"
 #include "eqd/daemon/stop_signal.hpp"
 
@@ -75,6 +76,9 @@ class PredictorThread {
   std::string path_;
   int save_period_s_;
   core::Predictor predictor_;
+  /// The statistical forecasts' fits (buses with law planned and stat_forecast), ticked after the
+  /// learned predictor each second: nothing of them is persisted (they relearn within minutes).
+  core::StatForecasts stat_;
   PredictorStats stats_;
   std::thread thread_;
   StopSignal stop_;
