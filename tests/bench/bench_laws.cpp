@@ -600,9 +600,12 @@ const char* verdict(double eqd, double peer) {
   return "tie";
 }
 
-// Columns run only on request (--only): variants of the statistical-forecast prototype.
+// Columns run only on request (--only): the statistical forecast's harness prototype (the core's own
+// path, planned_stat_core and planned_learned_stat_core, runs by default) and the variants of both.
 constexpr std::string_view kExploreColumns[] = {"planned_stat",
                                                 "planned_stat_lg",
+                                                "planned_stat_sp",
+                                                "planned_learned_stat",
                                                 "planned_stat_open",
                                                 "planned_persist",
                                                 "adaptive_stat",
