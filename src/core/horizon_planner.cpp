@@ -2,6 +2,7 @@
 #include "eqd/core/horizon_planner.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -110,6 +111,29 @@ PlanResult HorizonPlanner::solve(const PlanRequest& r) noexcept {
   }
   res.ok = true;
   res.first_W = plan_[r.delay_s - 1];
+  // The grid's rounding. Where the plan holds one level for its first kRefineSpan_s decisions and that
+  // level is within one grid step of what cancels the path there, the continuous optimum cancels the path
+  // (a travel weight below 1 s makes following a slow drift cheaper than leaving it in the grid); the
+  // level itself left up to half a step in the grid (57 W on 6 kW of buffers, growing and snapping back
+  // on every slow ramp). The median of those seconds, not the first alone, so that the command does not
+  // follow the path's sample noise (+10 % of travel on the slow rig). Only on a held level: on swinging
+  // loads, where the plan moves every second, refining cost the labs 0.005 of exchange. Never where the
+  // plan rests at 0 W, would reverse its direction, or beyond the slew limit or the capacity: those are
+  // the plan's choices, not rounding. Measured (bench_laws, 2026-12-04): announced, slow rig 0.025 ->
+  // 0.011, long pulses 0.020 -> 0.013, drive cycle 0.179 -> 0.175; learned, cycle-life lab 0.053 ->
+  // 0.046; the labs unchanged.
+  constexpr int kRefineSpan_s = 5;
+  std::array<double, kRefineSpan_s> cancel{};
+  int m = 0;
+  for (int t = r.delay_s - 1; t < r.n && m < kRefineSpan_s && plan_[t] == res.first_W; ++t)
+    cancel[static_cast<std::size_t>(m++)] = r.target_W - r.free_W[t];
+  if (m == kRefineSpan_s && res.first_W != 0.0) {
+    std::sort(cancel.begin(), cancel.end());
+    const double exact_W = cancel[kRefineSpan_s / 2];
+    if (std::abs(exact_W - res.first_W) < step_W && (exact_W > 0.0) == (res.first_W > 0.0) &&
+        std::abs(exact_W - r.start_W) <= r.slew_W_per_s + 1e-9 && exact_W >= r.lo_W && exact_W <= r.hi_W)
+      res.first_W = exact_W;
+  }
   res.step_W = step_W;
   return res;
 }

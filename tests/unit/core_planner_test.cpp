@@ -413,3 +413,55 @@ TEST_CASE("planner: its optimum is the linear program's, within the grid's resol
   }
 }
 #endif
+
+TEST_CASE("planner: where the plan tracks, its first decision cancels the path exactly, not to the grid", "[planner]") {
+  // A slow CC-CV/CP-like level of 1213 W of export (between grid levels of ~57 W): the plan holds the
+  // nearest level, the first decision cancels the path exactly.
+  const auto on_grid = [](double v, double step) { return std::abs(v / step - std::round(v / step)) < 1e-6; };
+  HorizonPlanner planner;
+  std::vector<double> flat(60, -1213.0);
+  PlanRequest r = request(flat);
+  r.start_W = 1200.0;
+  r.start_direction = 1;
+  r.delay_s = 2;
+  PlanResult res = planner.solve(r);
+  REQUIRE(res.ok);
+  const double level = plan_of(planner)[1];
+  INFO("grid step " << res.step_W << ", plan level " << level);
+  CHECK(on_grid(level, res.step_W));  // the plan itself stays on the grid
+  CHECK(res.first_W == Approx(1213.0).margin(1e-9));
+  // The same with a target: what cancels is target - free.
+  r.target_W = 30.0;
+  res = planner.solve(r);
+  REQUIRE(res.ok);
+  CHECK(res.first_W == Approx(1243.0).margin(1e-9));
+
+  // Never beyond one slew step from the buffers' present power ...
+  r.target_W = 0.0;
+  r.start_W = 800.0;
+  res = planner.solve(r);
+  REQUIRE(res.ok);
+  CHECK(res.first_W <= 800.0 + 400.0 + 1e-9);
+  CHECK(on_grid(res.first_W, res.step_W));  // a ramp, not tracking: the grid's level
+  // ... nor beyond the capacity ...
+  r.start_W = 1200.0;
+  r.hi_W = 1205.0;
+  res = planner.solve(r);
+  REQUIRE(res.ok);
+  CHECK(res.first_W <= 1205.0);
+  // ... nor across zero: a path at +20 W (the plan rests at 0 W, or holds a charge it is leaving) is
+  // not chased into a small discharge.
+  r.hi_W = 6000.0;
+  std::vector<double> small(60, 20.0);
+  PlanRequest s = request(small);
+  s.start_W = 0.0;
+  s.delay_s = 2;
+  res = planner.solve(s);
+  REQUIRE(res.ok);
+  CHECK(res.first_W == 0.0);
+  s.start_W = 40.0;
+  s.start_direction = 1;
+  res = planner.solve(s);
+  REQUIRE(res.ok);
+  CHECK(res.first_W >= 0.0);
+}
