@@ -772,6 +772,92 @@ void print_planner_goal(const std::vector<ScenarioRun>& runs) {
   }
 }
 
+// Issue #15 item 3: the default law is whichever the benchmark shows best for a lab that announces
+// nothing. Such a lab runs eqd as shipped: learned forecasts on, nothing announced. Each candidate is
+// judged on every scenario by (1) the house rule, no peer lower at <= travel and <= flips/h (below or a
+// tie), and (2) issue #15 item 1's goal on loads nobody announces: on the fast loads at least the plain
+// tracker tau 15 s's reduction at <= half its flips/h and <= its travel, on the slow ones no worse than
+// the damped law at <= actuation. The table ranks them by (1), then (2), then mean exchange.
+void print_default_law(const std::vector<ScenarioRun>& runs) {
+  struct Candidate {
+    const char* column;
+    const char* label;
+    int peers_ok = 0, goal_ok = 0, scenarios = 0;
+    double exchange_sum = 0.0, travel_ratio_sum = 0.0;
+  };
+  Candidate cands[] = {{"learned", "adaptive, learned (shipped)"},
+                       {"planned_learned", "planned, learned"},
+                       {"planned_learned_stat_core", "planned, learned, else statistical"}};
+  std::printf(
+      "\n## Default law for a lab that announces nothing (issue #15 item 3): learned forecasts on, tau 15 s\n\n"
+      "Per scenario: exchange, flips/h, travel; then the verdict against the lowest peer at <= actuation, and "
+      "issue #15 item 1's goal (fast loads: against the plain tracker tau 15 s; slow loads: against the damped law "
+      "at <= actuation).\n\n| scenario |");
+  for (const Candidate& c : cands) std::printf(" %s | peers | item 1 |", c.label);
+  std::printf("\n|---|");
+  for (std::size_t i = 0; i < std::size(cands); ++i) std::printf("---|---|---|");
+  std::printf("\n");
+  for (const ScenarioRun& sr : runs) {
+    const Row* tr = nullptr;
+    for (const Row& r : sr.rows)
+      if (r.column == "tracker") tr = &r;
+    if (tr == nullptr) continue;
+    const bool slow =
+        std::find(std::begin(kSlowScenarios), std::end(kSlowScenarios), sr.sc.name) != std::end(kSlowScenarios);
+    std::string line = "| " + sr.sc.name + " |";
+    for (Candidate& c : cands) {
+      const Row* e = nullptr;
+      for (const Row& r : sr.rows)
+        if (r.column == c.column) e = &r;
+      if (e == nullptr) {
+        line += " - | - | - |";
+        continue;
+      }
+      double lowest = 1e9;
+      std::string fam;
+      for (const char* f : kPeerFamilies) {
+        const Comparison cmp = compare(sr.rows, *e, f);
+        if (cmp.peer_at_both < lowest) {
+          lowest = cmp.peer_at_both;
+          fam = f;
+        }
+      }
+      const char* v = verdict(e->exchange_ratio, lowest);
+      const bool peers_ok = std::strcmp(v, "eqd above") != 0;
+      bool goal_ok = false;
+      if (slow) {
+        goal_ok = std::strcmp(verdict(e->exchange_ratio, compare(sr.rows, *e, "eqd").peer_at_both), "eqd above") != 0;
+      } else {
+        goal_ok = e->exchange_ratio <= tr->exchange_ratio && e->flips_per_hour <= 0.5 * tr->flips_per_hour &&
+                  e->travel_kW <= tr->travel_kW;
+      }
+      ++c.scenarios;
+      c.peers_ok += peers_ok ? 1 : 0;
+      c.goal_ok += goal_ok ? 1 : 0;
+      c.exchange_sum += e->exchange_ratio;
+      c.travel_ratio_sum += tr->travel_kW > 0.0 ? e->travel_kW / tr->travel_kW : 0.0;
+      line += fmt(" %.3f", e->exchange_ratio) + fmt(", %.0f/h", e->flips_per_hour) + fmt(", %.0f kW |", e->travel_kW) +
+              " " + v + fmt(" (%.3f ", lowest) + fam + ") | " + (goal_ok ? "met" : "missed") + " |";
+    }
+    std::printf("%s\n", line.c_str());
+  }
+  std::printf(
+      "\n| candidate | no peer lower at <= actuation | item 1's goal met | mean exchange | mean travel / tracker's |\n"
+      "|---|---:|---:|---:|---:|\n");
+  const Candidate* best = nullptr;
+  for (const Candidate& c : cands) {
+    if (c.scenarios == 0) continue;
+    std::printf("| %s | %d of %d | %d of %d | %.3f | %.2f |\n", c.label, c.peers_ok, c.scenarios, c.goal_ok,
+                c.scenarios, c.exchange_sum / c.scenarios, c.travel_ratio_sum / c.scenarios);
+    if (best == nullptr || c.peers_ok > best->peers_ok ||
+        (c.peers_ok == best->peers_ok &&
+         (c.goal_ok > best->goal_ok || (c.goal_ok == best->goal_ok && c.exchange_sum < best->exchange_sum))))
+      best = &c;
+  }
+  if (best != nullptr)
+    std::printf("\nbest by this rule (peers, then item 1's goal, then mean exchange): %s\n", best->label);
+}
+
 int run(int argc, char** argv) {
   std::filesystem::path out_dir = "bench-laws-out";
   std::vector<std::string> files;
@@ -999,8 +1085,9 @@ int run(int argc, char** argv) {
     }
 
     // Time series of the default settings (column order is fixed: scripts/bench_laws.sh plots by index).
-    const char* series_cols[] = {"none",  "evcc", "pid",     "eqd",      "eqd_tau10", "eqd_dwell0",
-                                 "bound", "eqdf", "tracker", "adaptive", "adaptivef", "learned"};
+    const char* series_cols[] = {"none",    "evcc",           "pid",     "eqd",      "eqd_tau10", "eqd_dwell0",
+                                 "bound",   "eqdf",           "tracker", "adaptive", "adaptivef", "learned",
+                                 "planned", "planned_learned"};
     std::ofstream series(out_dir / ("series_" + sc.name + ".csv"));
     series << "t_s,free_W";
     std::vector<const Row*> picked;
@@ -1126,6 +1213,7 @@ int run(int argc, char** argv) {
                 lp != nullptr ? cell(*lp).c_str() : "-", 100.0 * recovered_p);
   }
   print_planner_goal(runs);
+  print_default_law(runs);
   std::printf(
       "\n## Verdict: eqd's laws at tau 15 s against the lowest peer frontier at <= travel and <= flips/h\n\n"
       "| scenario | eqd | eqd exchange | lowest peer at <= actuation | verdict |\n|---|---|---:|---:|---|\n");
