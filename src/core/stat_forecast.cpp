@@ -76,12 +76,12 @@ StatFitter::StatFitter(const StatFitParams& p) : p_(p) {
   mean_.assign(ring, 0.0);
   scale_.assign(ring, 0.0);
   made_.assign(ring, kNaN);
-  const auto nh = static_cast<std::size_t>(p_.horizon_s + 1);
-  R_.assign(nh, Mat{});
+  const auto nh = static_cast<std::size_t>(p_.horizon_s) + 1;
+  sums_.assign(nh, Mat{});
   wsum_.assign(nh, 0.0);
   r_.assign(nh, Vec{});
   theta_.assign(nh, Vec{});
-  delta_.assign(static_cast<std::size_t>(kMaxHorizon_s + 1), 0.0);
+  delta_.assign(static_cast<std::size_t>(kMaxHorizon_s) + 1, 0.0);
 }
 
 double StatFitter::skill() const noexcept { return scored_ > 0 && mae_p_ > 0.0 ? 1.0 - mae_f_ / mae_p_ : kNaN; }
@@ -124,9 +124,8 @@ void StatFitter::observe(std::int64_t t, double x_W) noexcept {
   forecast();
   made_[at(t)] = x_W + delta_[static_cast<std::size_t>(p_.gate_h_s)];
   const double sk = skill();
-  if (n_ < p_.warmup_s || scored_ < kMinScored || !std::isfinite(sk))
-    gate_open_ = false;
-  else if (gate_open_ && sk < p_.skill_off)
+  // Shut before warm-up and while unscored; else open above skill_on, shut below skill_off.
+  if (n_ < p_.warmup_s || scored_ < kMinScored || !std::isfinite(sk) || (gate_open_ && sk < p_.skill_off))
     gate_open_ = false;
   else if (!gate_open_ && sk > p_.skill_on)
     gate_open_ = true;
@@ -145,19 +144,19 @@ void StatFitter::score(std::int64_t t, double x_W) noexcept {
 }
 
 // Exponentially weighted least squares per horizon: the pair (phi(t - h), x(t) - x(t - h)) is complete
-// at t; its R is the one of t - h (the ring R_ holds the last horizon + 1 seconds' sums).
+// at t; its R is the one of t - h (the ring sums_ holds the last horizon + 1 seconds' sums).
 void StatFitter::fit(std::int64_t t, double x_W) noexcept {
   constexpr std::int64_t kOrder = 2;
   if (n_ <= kOrder + 1) return;
   const double lam = p_.forget;
-  const auto nr = static_cast<std::int64_t>(R_.size());
+  const auto nr = static_cast<std::int64_t>(sums_.size());
   const auto slot = static_cast<std::size_t>(t % nr);
   const auto prev = static_cast<std::size_t>((t - 1) % nr);
   const bool chain = n_ > kOrder + 2;  // the previous second's sum belongs to this history
   const Vec phi = features(t);
   for (std::size_t i = 0; i < kNf; ++i)
     for (std::size_t j = 0; j < kNf; ++j)
-      R_[slot][i * kNf + j] = (chain ? lam * R_[prev][i * kNf + j] : 0.0) + phi[i] * phi[j];
+      sums_[slot][i * kNf + j] = (chain ? lam * sums_[prev][i * kNf + j] : 0.0) + phi[i] * phi[j];
   wsum_[slot] = (chain ? lam * wsum_[prev] : 0.0) + 1.0;
   for (int h = 1; h <= p_.horizon_s; ++h) {
     if (n_ <= kOrder + 2 + h) break;
@@ -170,7 +169,7 @@ void StatFitter::fit(std::int64_t t, double x_W) noexcept {
     for (std::size_t i = 0; i < kNf; ++i) r[i] = lam * r[i] + f0[i] * y;
     const auto s0 = static_cast<std::size_t>(t0 % nr);
     Vec th{};
-    if (solve<kNf>(R_[s0], r, p_.ridge * std::max(wsum_[s0], 1.0), th)) theta_[static_cast<std::size_t>(h)] = th;
+    if (solve<kNf>(sums_[s0], r, p_.ridge * std::max(wsum_[s0], 1.0), th)) theta_[static_cast<std::size_t>(h)] = th;
   }
 }
 
@@ -222,10 +221,10 @@ StatFitterState StatFitter::save() const {
     s.scale_W.push_back(scale_[i]);
     s.made_W.push_back(made_[i]);
   }
-  const auto nr = static_cast<std::int64_t>(R_.size());
+  const auto nr = static_cast<std::int64_t>(sums_.size());
   for (std::int64_t k = 0; k < std::min(n_, nr); ++k) {
     const auto i = static_cast<std::size_t>((last_t_ - k) % nr);
-    s.sums.insert(s.sums.end(), R_[i].begin(), R_[i].end());
+    s.sums.insert(s.sums.end(), sums_[i].begin(), sums_[i].end());
     s.weights.push_back(wsum_[i]);
   }
   for (std::size_t h = 0; h < theta_.size(); ++h) {
@@ -236,7 +235,7 @@ StatFitterState StatFitter::save() const {
 }
 
 bool StatFitter::restore(const StatFitterState& s, std::int64_t next_t_s) noexcept {
-  const auto nr = static_cast<std::int64_t>(R_.size());
+  const auto nr = static_cast<std::int64_t>(sums_.size());
   const auto nh = theta_.size();
   if (s.horizon_s != p_.horizon_s || s.gate_h_s != p_.gate_h_s || s.n <= 0 || next_t_s < 1 || s.scored < 0)
     return false;
@@ -266,12 +265,12 @@ bool StatFitter::restore(const StatFitterState& s, std::int64_t next_t_s) noexce
     scale_[i] = s.scale_W[j];
     made_[i] = s.made_W[j];
   }
-  for (Mat& R : R_) R.fill(0.0);
+  for (Mat& R : sums_) R.fill(0.0);
   std::fill(wsum_.begin(), wsum_.end(), 0.0);
   for (std::int64_t k = 0; k < std::min<std::int64_t>(static_cast<std::int64_t>(mr), keep); ++k) {
     const auto i = static_cast<std::size_t>((last - k) % nr);
     const auto j = static_cast<std::size_t>(k);
-    std::copy_n(s.sums.begin() + static_cast<std::ptrdiff_t>(j * kNf * kNf), kNf * kNf, R_[i].begin());
+    std::copy_n(s.sums.begin() + static_cast<std::ptrdiff_t>(j * kNf * kNf), kNf * kNf, sums_[i].begin());
     wsum_[i] = s.weights[j];
   }
   for (std::size_t h = 0; h < nh; ++h) {

@@ -134,7 +134,7 @@ class StatFitter {
 
   StatFitParams p_;
   std::vector<double> x_, mean_, scale_, made_;  ///< 1 s rings (kRing): value, mean, scale, forecast at gate_h
-  std::vector<Mat> R_;                           ///< weighted sums of phi phi^T, ring over horizon + 1 s
+  std::vector<Mat> sums_;                        ///< weighted sums of phi phi^T, ring over horizon + 1 s
   std::vector<double> wsum_;                     ///< their weights' sums
   std::vector<Vec> r_;                           ///< per h: weighted sum of phi(t - h) (x(t) - x(t - h))
   std::vector<Vec> theta_;                       ///< per h
