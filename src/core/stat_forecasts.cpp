@@ -43,7 +43,7 @@ void StatForecasts::tick(std::int64_t now_ns, ControlCore& core) {
   for (std::size_t b = 0; b < fitters_.size() && b < core.bus_count(); ++b) {
     const BusSnapshot bs = core.bus(static_cast<BusIndex>(b));
     const BusParams& p = bs.params;
-    if (!(p.stat_forecast && p.use_forecast && p.law == LawKind::planned)) {
+    if (!stat_forecast_acts(p)) {
       fitters_[b].reset();  // off: forget it, a later opt-in starts afresh
       gates_[b].reset();
       held_[b].reset();

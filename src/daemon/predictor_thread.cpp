@@ -128,9 +128,6 @@ bool get_bus_state(std::string_view blob, core::StatForecasts::BusState& s) {
   return c.ok && c.at == blob.size();
 }
 
-bool uses_stat(const core::BusParams& p) {
-  return p.stat_forecast && p.use_forecast && p.law == core::LawKind::planned;
-}
 }  // namespace
 
 std::uint64_t stat_fingerprint(const core::BusParams& p, const Directory& dir, core::BusIndex b) {
@@ -230,7 +227,7 @@ StatLoad decode_stat(std::string_view bytes, core::StatForecasts& s, const core:
       continue;
     }
     const core::BusParams p = core.bus(*b).params;
-    if (!uses_stat(p) || stat_fingerprint(p, dir, *b) != fingerprint) {
+    if (!core::stat_forecast_acts(p) || stat_fingerprint(p, dir, *b) != fingerprint) {
       ++r.changed;
       continue;
     }
