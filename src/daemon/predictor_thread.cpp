@@ -66,6 +66,32 @@ std::uint32_t crc32_of(std::string_view bytes) {
   return crc.checksum();
 }
 
+// Both files: magic, version, layout, ..., CRC-32 of all before it.
+std::string start_file(const char (&magic)[8], std::uint32_t version) {
+  std::string out(magic, sizeof magic);
+  put(out, version);
+  put(out, kLayout);
+  return out;
+}
+
+// The checks both files share (magic and size, CRC, version, layout). Empty and `c` on the first word
+// after the layout, or what is wrong (`what`: the file's kind, for the message).
+std::string open_file(std::string_view bytes, const char (&magic)[8], std::uint32_t version, std::size_t min_size,
+                      const char* what, Cursor& c) {
+  if (bytes.size() < min_size || std::memcmp(bytes.data(), magic, sizeof magic) != 0)
+    return std::string("not a ") + what + " file (bad magic or too short)";
+  std::uint32_t stored_crc = 0;
+  std::memcpy(&stored_crc, bytes.data() + bytes.size() - sizeof stored_crc, sizeof stored_crc);
+  const std::string_view body = bytes.substr(0, bytes.size() - sizeof stored_crc);
+  if (crc32_of(body) != stored_crc) return "CRC mismatch (truncated or damaged)";
+  c = Cursor{body, sizeof magic};
+  const auto found = c.get<std::uint32_t>();
+  const auto layout = c.get<std::uint32_t>();
+  if (found != version) return "version " + std::to_string(found) + " (this eqd reads " + std::to_string(version) + ")";
+  if (layout != kLayout) return "written on another architecture";
+  return {};
+}
+
 // stat_forecast.bin: its own file rather than a version 2 of learned.bin. Its state is per bus and
 // good for minutes, learned.bin's per channel and for days; a new learned.bin version would make an
 // older eqd refuse (and move aside) days of learning after a downgrade, and a damaged statistical
@@ -152,9 +178,7 @@ std::uint64_t stat_fingerprint(const core::BusParams& p, const Directory& dir, c
 
 std::string encode_stat(const core::StatForecasts& s, const core::ControlCore& core, const Directory& dir,
                         std::int64_t now_unix_s) {
-  std::string out(kStatMagic, sizeof kStatMagic);
-  put(out, kStatVersion);
-  put(out, kLayout);
+  std::string out = start_file(kStatMagic, kStatVersion);
   put(out, now_unix_s);
   std::uint32_t count = 0;
   const std::size_t count_at = out.size();
@@ -183,31 +207,12 @@ StatLoad decode_stat(std::string_view bytes, core::StatForecasts& s, const core:
                      const Directory& dir, std::int64_t now_unix_s) {
   StatLoad r;
   r.existed = true;
-  if (bytes.size() < sizeof kStatMagic + 3 * sizeof(std::uint32_t) + sizeof(std::int64_t) ||
-      std::memcmp(bytes.data(), kStatMagic, sizeof kStatMagic) != 0) {
-    r.error = "not a statistical-forecasts file (bad magic or too short)";
-    return r;
-  }
-  std::uint32_t stored_crc = 0;
-  std::memcpy(&stored_crc, bytes.data() + bytes.size() - sizeof stored_crc, sizeof stored_crc);
-  const std::string_view body = bytes.substr(0, bytes.size() - sizeof stored_crc);
-  if (crc32_of(body) != stored_crc) {
-    r.error = "CRC mismatch (truncated or damaged)";
-    return r;
-  }
-  Cursor c{body, sizeof kStatMagic};
-  const auto version = c.get<std::uint32_t>();
-  const auto layout = c.get<std::uint32_t>();
+  Cursor c{};
+  r.error = open_file(bytes, kStatMagic, kStatVersion,
+                      sizeof kStatMagic + 3 * sizeof(std::uint32_t) + sizeof(std::int64_t), "statistical-forecasts", c);
+  if (!r.error.empty()) return r;
   const auto saved_s = c.get<std::int64_t>();
   const auto count = c.get<std::uint32_t>();
-  if (version != kStatVersion) {
-    r.error = "version " + std::to_string(version) + " (this eqd reads " + std::to_string(kStatVersion) + ")";
-    return r;
-  }
-  if (layout != kLayout) {
-    r.error = "written on another architecture";
-    return r;
-  }
   r.age_s = now_unix_s - saved_s;
   if (r.age_s > kStatMaxAge_s || r.age_s < -kStatFutureSlack_s) {
     r.stale = true;  // a valid file, only too old to trust: left in place, overwritten at the next save
@@ -238,7 +243,7 @@ StatLoad decode_stat(std::string_view bytes, core::StatForecasts& s, const core:
     }
     held.emplace_back(*b, std::move(st));
   }
-  if (!c.ok || c.at != body.size()) {
+  if (!c.ok || c.at != c.in.size()) {
     r.error = "entries do not match the bus count";
     r.restored = r.changed = r.unknown = r.refused = 0;
     return r;
@@ -253,9 +258,7 @@ StatLoad decode_stat(std::string_view bytes, core::StatForecasts& s, const core:
 }
 
 std::string encode_learned(const core::Predictor& p, const Directory& dir) {
-  std::string out(kMagic, sizeof kMagic);
-  put(out, kVersion);
-  put(out, kLayout);
+  std::string out = start_file(kMagic, kVersion);
   std::uint32_t count = 0;
   const std::size_t count_at = out.size();
   put(out, count);
@@ -279,30 +282,10 @@ std::string encode_learned(const core::Predictor& p, const Directory& dir) {
 LearnedLoad decode_learned(std::string_view bytes, core::Predictor& p, const Directory& dir) {
   LearnedLoad r;
   r.existed = true;
-  if (bytes.size() < sizeof kMagic + 4 * sizeof(std::uint32_t) ||
-      std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0) {
-    r.error = "not a learned-forecasts file (bad magic or too short)";
-    return r;
-  }
-  std::uint32_t stored_crc = 0;
-  std::memcpy(&stored_crc, bytes.data() + bytes.size() - sizeof stored_crc, sizeof stored_crc);
-  const std::string_view body = bytes.substr(0, bytes.size() - sizeof stored_crc);
-  if (crc32_of(body) != stored_crc) {
-    r.error = "CRC mismatch (truncated or damaged)";
-    return r;
-  }
-  Cursor c{body, sizeof kMagic};
-  const auto version = c.get<std::uint32_t>();
-  const auto layout = c.get<std::uint32_t>();
+  Cursor c{};
+  r.error = open_file(bytes, kMagic, kVersion, sizeof kMagic + 4 * sizeof(std::uint32_t), "learned-forecasts", c);
+  if (!r.error.empty()) return r;
   const auto count = c.get<std::uint32_t>();
-  if (version != kVersion) {
-    r.error = "version " + std::to_string(version) + " (this eqd reads " + std::to_string(kVersion) + ")";
-    return r;
-  }
-  if (layout != kLayout) {
-    r.error = "written on another architecture";
-    return r;
-  }
   for (std::uint32_t k = 0; k < count && c.ok; ++k) {
     const auto name_len = c.get<std::uint16_t>();
     const std::string_view name = c.take(name_len);
@@ -320,7 +303,7 @@ LearnedLoad decode_learned(std::string_view bytes, core::Predictor& p, const Dir
     else
       ++r.refused;
   }
-  if (!c.ok || c.at != body.size()) {
+  if (!c.ok || c.at != c.in.size()) {
     r.error = "entries do not match the channel count";
     for (std::size_t i = 0; i < p.channel_count(); ++i) p.channel(i).reset();
     r.restored = r.unknown = r.refused = 0;

@@ -87,16 +87,14 @@ struct Row {
   double cycle_ns, bare_ns, bare_full_ns;
 };
 
-// announce: every other test channel announces a schedule (Sample::forecast_W), so that the cycle also
-// sums announcements and runs each bus's forecast path and median (docs/control.md).
-Row bench_cycle(std::size_t n, bool announce) {
+// `n` channels on 4 buses of parameters p, the last 32 channels buffers of 5 kW (8 per bus). Samples
+// written once stay fresh for the whole run.
+CoreConfig four_buses(std::size_t n, BusParams p) {
   CoreConfig cfg;
-  BusParams p;
-  p.max_age_ms = 3'600'000;  // samples written once stay fresh for the whole run
+  p.max_age_ms = 3'600'000;
   cfg.buses.assign(4, p);
   cfg.channels.resize(n);
   for (std::size_t i = 0; i < n; ++i) cfg.channels[i].bus = static_cast<BusIndex>(i % 4);
-  // 8 buffers per bus.
   for (std::size_t k = 0; k < 32 && k < n; ++k) {
     ChannelConfig& c = cfg.channels[n - 1 - k];
     c.assigned = true;
@@ -104,6 +102,13 @@ Row bench_cycle(std::size_t n, bool announce) {
     c.limits.v_min_V = 40.0;
     c.limits.v_max_V = 56.0;
   }
+  return cfg;
+}
+
+// announce: every other test channel announces a schedule (Sample::forecast_W), so that the cycle also
+// sums announcements and runs each bus's forecast path and median (docs/control.md).
+Row bench_cycle(std::size_t n, bool announce) {
+  const CoreConfig cfg = four_buses(n, BusParams{});
   ControlCore core(cfg);
   const std::int64_t t_base = 1'000'000'000;
   for (std::size_t i = 0; i < n; ++i) {
@@ -155,26 +160,13 @@ Row bench_cycle(std::size_t n, bool announce) {
   return {n, t[0], t[1], t[2]};
 }
 
-// A core of `n` channels on 4 buses of law planned (8 buffers of 5 kW each, nothing announced or
-// learned), stat_forecast as asked. Samples written once stay fresh for the whole run.
+// four_buses() of law planned, nothing announced or learned, stat_forecast as asked.
 CoreConfig planned_config(std::size_t n, bool stat) {
-  CoreConfig cfg;
   BusParams p;
-  p.max_age_ms = 3'600'000;
   p.law = LawKind::planned;
   p.learn_forecast = false;
   p.stat_forecast = stat;
-  cfg.buses.assign(4, p);
-  cfg.channels.resize(n);
-  for (std::size_t i = 0; i < n; ++i) cfg.channels[i].bus = static_cast<BusIndex>(i % 4);
-  for (std::size_t k = 0; k < 32 && k < n; ++k) {
-    ChannelConfig& c = cfg.channels[n - 1 - k];
-    c.assigned = true;
-    c.limits.max_charge_W = c.limits.max_discharge_W = 5000.0;
-    c.limits.v_min_V = 40.0;
-    c.limits.v_max_V = 56.0;
-  }
-  return cfg;
+  return four_buses(n, p);
 }
 
 void publish_samples(ControlCore& core, const CoreConfig& cfg, std::int64_t t_ns, double test_W) {
