@@ -24,6 +24,19 @@ std::string timeout_message(std::chrono::milliseconds t) {
          " ms; the change may still take effect (check with eqctl channels)";
 }
 
+// A set that leaves stat_forecast on where it does nothing succeeds (the setting is kept, as at start,
+// where the daemon logs the same) but says so in the reply, which eqctl prints as a warning. Only when
+// the request touched stat_forecast or use_forecast: an unrelated set does not repeat it. Empty: none.
+std::string inert_setting_warning(const std::string& bus, const core::BusParams& p, const PersistedBusParams& changed) {
+  if (!p.stat_forecast || core::stat_forecast_acts(p)) return {};
+  if (!changed.get("stat_forecast") && !changed.get("use_forecast")) return {};
+  if (p.law != core::LawKind::planned)
+    return "bus " + bus + ": stat_forecast is on but does nothing with law " + core::to_string(p.law) +
+           " (it is a path for law planned, which is set in the configuration: buses." + bus + ".law)";
+  return "bus " + bus +
+         ": stat_forecast is on but does nothing while use_forecast is off (law planned then plans over no path)";
+}
+
 const config::BufferConfig* config_buffer(const config::Config& cfg, const std::string& name) {
   for (const auto& b : cfg.buffers)
     if (b.channel == name) return &b;
@@ -264,31 +277,37 @@ void ApiServer::Impl::handle_set(const std::shared_ptr<Session>& s, const ApiReq
   const std::string bus = dir.buses[*b];
   const std::uint64_t id = r.id;
   auto replied = std::make_shared<bool>(false);
-  const bool queued = submit(req, [this, s, bus, id, p, changed, replied](std::optional<core::ResponseStatus> st) {
-    auto answer = [&](std::string text) {
-      if (!*replied && !stopping) s->reply(std::move(text));
-      *replied = true;
-    };
-    if (!st) {
-      answer(error_response(id, error_code::kTimeout, timeout_message(opts.response_timeout)));
-      return;
-    }
-    if (*st != core::ResponseStatus::ok) {
-      answer(error_response(id, error_code::kInvalid, "bus " + bus + ": " + core::to_string(*st)));
-      return;
-    }
-    PersistedBusParams& saved = state.buses[bus];
-    for (std::size_t i = 0; i < changed.values.size(); ++i)
-      if (changed.values[i]) saved.values[i] = changed.values[i];
-    const std::string err = persist();
-    const json params = runtime_params_json(p);
-    std::string text;
-    for (const auto& [key, value] : params.items()) text += " " + key + "=" + value.dump();
-    spdlog::info("control API: bus {}:{}", bus, text);
-    json res{{"bus", bus}, {"params", params}, {"persisted", err.empty()}};
-    if (!err.empty()) res["warning"] = "not persisted: " + err;
-    answer(ok_response(id, res));
-  });
+  std::string inert = inert_setting_warning(bus, p, changed);
+  const bool queued = submit(
+      req, [this, s, bus, id, p, changed, replied, inert = std::move(inert)](std::optional<core::ResponseStatus> st) {
+        auto answer = [&](std::string text) {
+          if (!*replied && !stopping) s->reply(std::move(text));
+          *replied = true;
+        };
+        if (!st) {
+          answer(error_response(id, error_code::kTimeout, timeout_message(opts.response_timeout)));
+          return;
+        }
+        if (*st != core::ResponseStatus::ok) {
+          answer(error_response(id, error_code::kInvalid, "bus " + bus + ": " + core::to_string(*st)));
+          return;
+        }
+        PersistedBusParams& saved = state.buses[bus];
+        for (std::size_t i = 0; i < changed.values.size(); ++i)
+          if (changed.values[i]) saved.values[i] = changed.values[i];
+        const std::string err = persist();
+        const json params = runtime_params_json(p);
+        std::string text;
+        for (const auto& [key, value] : params.items()) text += " " + key + "=" + value.dump();
+        spdlog::info("control API: bus {}:{}", bus, text);
+        if (!inert.empty()) spdlog::warn("control API: {}", inert);
+        json res{{"bus", bus}, {"params", params}, {"persisted", err.empty()}};
+        // One "warning" string (older eqctl print it as is): both, when both apply.
+        std::string warning = inert;
+        if (!err.empty()) warning += (warning.empty() ? "" : "; ") + std::string("not persisted: ") + err;
+        if (!warning.empty()) res["warning"] = warning;
+        answer(ok_response(id, res));
+      });
   if (!queued) s->reply(error_response(r.id, error_code::kBusy, "eqd's request queue is full; try again"));
 }
 

@@ -76,12 +76,12 @@ StatFitter::StatFitter(const StatFitParams& p) : p_(p) {
   mean_.assign(ring, 0.0);
   scale_.assign(ring, 0.0);
   made_.assign(ring, kNaN);
-  const auto nh = static_cast<std::size_t>(p_.horizon_s + 1);
-  R_.assign(nh, Mat{});
+  const auto nh = static_cast<std::size_t>(p_.horizon_s) + 1;
+  sums_.assign(nh, Mat{});
   wsum_.assign(nh, 0.0);
   r_.assign(nh, Vec{});
   theta_.assign(nh, Vec{});
-  delta_.assign(static_cast<std::size_t>(kMaxHorizon_s + 1), 0.0);
+  delta_.assign(static_cast<std::size_t>(kMaxHorizon_s) + 1, 0.0);
 }
 
 double StatFitter::skill() const noexcept { return scored_ > 0 && mae_p_ > 0.0 ? 1.0 - mae_f_ / mae_p_ : kNaN; }
@@ -124,9 +124,8 @@ void StatFitter::observe(std::int64_t t, double x_W) noexcept {
   forecast();
   made_[at(t)] = x_W + delta_[static_cast<std::size_t>(p_.gate_h_s)];
   const double sk = skill();
-  if (n_ < p_.warmup_s || scored_ < kMinScored || !std::isfinite(sk))
-    gate_open_ = false;
-  else if (gate_open_ && sk < p_.skill_off)
+  // Shut before warm-up and while unscored; else open above skill_on, shut below skill_off.
+  if (n_ < p_.warmup_s || scored_ < kMinScored || !std::isfinite(sk) || (gate_open_ && sk < p_.skill_off))
     gate_open_ = false;
   else if (!gate_open_ && sk > p_.skill_on)
     gate_open_ = true;
@@ -145,19 +144,19 @@ void StatFitter::score(std::int64_t t, double x_W) noexcept {
 }
 
 // Exponentially weighted least squares per horizon: the pair (phi(t - h), x(t) - x(t - h)) is complete
-// at t; its R is the one of t - h (the ring R_ holds the last horizon + 1 seconds' sums).
+// at t; its R is the one of t - h (the ring sums_ holds the last horizon + 1 seconds' sums).
 void StatFitter::fit(std::int64_t t, double x_W) noexcept {
   constexpr std::int64_t kOrder = 2;
   if (n_ <= kOrder + 1) return;
   const double lam = p_.forget;
-  const auto nr = static_cast<std::int64_t>(R_.size());
+  const auto nr = static_cast<std::int64_t>(sums_.size());
   const auto slot = static_cast<std::size_t>(t % nr);
   const auto prev = static_cast<std::size_t>((t - 1) % nr);
   const bool chain = n_ > kOrder + 2;  // the previous second's sum belongs to this history
   const Vec phi = features(t);
   for (std::size_t i = 0; i < kNf; ++i)
     for (std::size_t j = 0; j < kNf; ++j)
-      R_[slot][i * kNf + j] = (chain ? lam * R_[prev][i * kNf + j] : 0.0) + phi[i] * phi[j];
+      sums_[slot][i * kNf + j] = (chain ? lam * sums_[prev][i * kNf + j] : 0.0) + phi[i] * phi[j];
   wsum_[slot] = (chain ? lam * wsum_[prev] : 0.0) + 1.0;
   for (int h = 1; h <= p_.horizon_s; ++h) {
     if (n_ <= kOrder + 2 + h) break;
@@ -170,7 +169,7 @@ void StatFitter::fit(std::int64_t t, double x_W) noexcept {
     for (std::size_t i = 0; i < kNf; ++i) r[i] = lam * r[i] + f0[i] * y;
     const auto s0 = static_cast<std::size_t>(t0 % nr);
     Vec th{};
-    if (solve<kNf>(R_[s0], r, p_.ridge * std::max(wsum_[s0], 1.0), th)) theta_[static_cast<std::size_t>(h)] = th;
+    if (solve<kNf>(sums_[s0], r, p_.ridge * std::max(wsum_[s0], 1.0), th)) theta_[static_cast<std::size_t>(h)] = th;
   }
 }
 
@@ -199,6 +198,95 @@ StatModel StatFitter::model() const noexcept {
     for (std::size_t i = 0; i < kNf; ++i)
       m.coef[static_cast<std::size_t>(h)][i] = static_cast<float>(theta_[static_cast<std::size_t>(h)][i]);
   return m;
+}
+
+StatFitterState StatFitter::save() const {
+  StatFitterState s;
+  s.horizon_s = p_.horizon_s;
+  s.gate_h_s = p_.gate_h_s;
+  if (last_t_ < 0 || n_ == 0) return s;
+  s.n = n_;
+  s.scored = scored_;
+  s.gate_open = gate_open_;
+  s.mean_now_W = mean_now_;
+  s.scale_now_W = scale_now_;
+  s.mae_forecast_W = mae_f_;
+  s.mae_persistence_W = mae_p_;
+  // Only the seconds of this history: older ring entries are from before a gap, never read again.
+  const std::int64_t m = std::min(n_, kRing);
+  for (std::int64_t k = 0; k < m; ++k) {
+    const std::size_t i = at(last_t_ - k);
+    s.x_W.push_back(x_[i]);
+    s.mean_W.push_back(mean_[i]);
+    s.scale_W.push_back(scale_[i]);
+    s.made_W.push_back(made_[i]);
+  }
+  const auto nr = static_cast<std::int64_t>(sums_.size());
+  for (std::int64_t k = 0; k < std::min(n_, nr); ++k) {
+    const auto i = static_cast<std::size_t>((last_t_ - k) % nr);
+    s.sums.insert(s.sums.end(), sums_[i].begin(), sums_[i].end());
+    s.weights.push_back(wsum_[i]);
+  }
+  for (std::size_t h = 0; h < theta_.size(); ++h) {
+    s.r.insert(s.r.end(), r_[h].begin(), r_[h].end());
+    s.theta.insert(s.theta.end(), theta_[h].begin(), theta_[h].end());
+  }
+  return s;
+}
+
+bool StatFitter::restore(const StatFitterState& s, std::int64_t next_t_s) noexcept {
+  const auto nr = static_cast<std::int64_t>(sums_.size());
+  const auto nh = theta_.size();
+  if (s.horizon_s != p_.horizon_s || s.gate_h_s != p_.gate_h_s || s.n <= 0 || next_t_s < 1 || s.scored < 0)
+    return false;
+  const auto m = static_cast<std::size_t>(std::min(s.n, kRing));
+  const auto mr = static_cast<std::size_t>(std::min(s.n, nr));
+  if (s.x_W.size() != m || s.mean_W.size() != m || s.scale_W.size() != m || s.made_W.size() != m ||
+      s.sums.size() != mr * kNf * kNf || s.weights.size() != mr || s.r.size() != nh * kNf || s.theta.size() != nh * kNf)
+    return false;
+  const auto finite = [](const std::vector<double>& v) {
+    return std::all_of(v.begin(), v.end(), [](double d) { return std::isfinite(d); });
+  };
+  const bool made_ok = std::all_of(s.made_W.begin(), s.made_W.end(), [](double d) { return !std::isinf(d); });
+  if (!finite(s.x_W) || !finite(s.mean_W) || !finite(s.scale_W) || !made_ok || !finite(s.sums) || !finite(s.weights) ||
+      !finite(s.r) || !finite(s.theta) || !std::isfinite(s.mean_now_W) || !(s.scale_now_W >= 0.0) ||
+      !(s.mae_forecast_W >= 0.0) || !(s.mae_persistence_W >= 0.0) ||
+      !std::isfinite(s.scale_now_W + s.mae_forecast_W + s.mae_persistence_W))
+    return false;
+  const std::int64_t last = next_t_s - 1;
+  // The new clock may be younger than the history (a restart soon after boot): no second before its 0.
+  const std::int64_t keep = std::min(s.n, last + 1);
+  std::fill(made_.begin(), made_.end(), kNaN);
+  for (std::int64_t k = 0; k < std::min<std::int64_t>(static_cast<std::int64_t>(m), keep); ++k) {
+    const std::size_t i = at(last - k);
+    const auto j = static_cast<std::size_t>(k);
+    x_[i] = s.x_W[j];
+    mean_[i] = s.mean_W[j];
+    scale_[i] = s.scale_W[j];
+    made_[i] = s.made_W[j];
+  }
+  for (Mat& R : sums_) R.fill(0.0);
+  std::fill(wsum_.begin(), wsum_.end(), 0.0);
+  for (std::int64_t k = 0; k < std::min<std::int64_t>(static_cast<std::int64_t>(mr), keep); ++k) {
+    const auto i = static_cast<std::size_t>((last - k) % nr);
+    const auto j = static_cast<std::size_t>(k);
+    std::copy_n(s.sums.begin() + static_cast<std::ptrdiff_t>(j * kNf * kNf), kNf * kNf, sums_[i].begin());
+    wsum_[i] = s.weights[j];
+  }
+  for (std::size_t h = 0; h < nh; ++h) {
+    std::copy_n(s.r.begin() + static_cast<std::ptrdiff_t>(h * kNf), kNf, r_[h].begin());
+    std::copy_n(s.theta.begin() + static_cast<std::ptrdiff_t>(h * kNf), kNf, theta_[h].begin());
+  }
+  std::fill(delta_.begin(), delta_.end(), 0.0);
+  last_t_ = last;
+  n_ = keep;
+  mean_now_ = s.mean_now_W;
+  scale_now_ = s.scale_now_W;
+  mae_f_ = s.mae_forecast_W;
+  mae_p_ = s.mae_persistence_W;
+  scored_ = s.scored;
+  gate_open_ = s.gate_open;
+  return true;
 }
 
 void StatPath::reset() noexcept {

@@ -57,6 +57,18 @@ double StatShadowGate::plan_step(const BusSnapshot& bs, const double* delta_W, i
   return res.ok ? std::clamp(slew(prev_W, res.first_W, r.slew_W_per_s), r.lo_W, r.hi_W) : prev_W;
 }
 
+bool StatShadowGate::restore(const State& s) noexcept {
+  if (!(s.plan_score_W >= 0.0) || !(s.adaptive_score_W >= 0.0) || !(s.rated_W >= 0.0) || s.scored < 0 ||
+      !std::isfinite(s.plan_score_W + s.adaptive_score_W + s.rated_W))
+    return false;
+  plan_score_W_ = s.plan_score_W;
+  adaptive_score_W_ = s.adaptive_score_W;
+  rated_W_ = s.rated_W;
+  scored_ = s.scored;
+  open_ = s.open;
+  return true;
+}
+
 bool StatShadowGate::tick(std::int64_t now_ns, const BusSnapshot& bs, const double* delta_W, int n,
                           HorizonPlanner& planner) noexcept {
   rated_W_ = std::max({rated_W_, bs.capacity_charge_W, bs.capacity_discharge_W, 1.0});

@@ -31,7 +31,6 @@
 #include "laws/peak_bench.hpp"
 #include "laws/peer_laws.hpp"
 #include "laws/stat_core_law.hpp"
-#include "laws/stat_forecast_law.hpp"
 
 namespace {
 
@@ -95,8 +94,8 @@ std::string fmt(const char* f, double v) {
 /// eqd's reference points (tau 15 s) that get a verdict row.
 bool is_reference(const std::string& column) {
   return column == "eqd" || column == "eqdf" || column == "adaptive" || column == "adaptivef" || column == "learned" ||
-         column == "planned" || column == "planned_learned" || column == "planned_stat_lg" ||
-         column == "planned_stat_sp" || column == "planned_stat_core" || column == "planned_learned_stat_core";
+         column == "planned" || column == "planned_learned" || column == "planned_stat_core" ||
+         column == "planned_learned_stat_core";
 }
 
 std::vector<LawSpec> law_specs() {
@@ -291,102 +290,11 @@ std::vector<LawSpec> law_specs() {
                      for (core::BusParams& p : pc.buses) p.learn_forecast = true;
                      return std::make_unique<sim::LearningCoreLaw>(pc, true, false);
                    }});
-  // Prototype (not shipped; docs/control-benchmark.md, "What was tried (2026-12-04, late)"): a
-  // statistical short-term forecast of the bus's free power, learned online from its own past, as the
-  // path of law `planned` ("planned_stat"; "planned_persist": the present value held as the path, a path
-  // that says nothing; "planned_stat_open": the forecast without its skill gate) and of law `adaptive`
-  // ("adaptive_stat"). Nothing announced. EQD_STATFC overrides the forecaster's settings for sweeps
-  // (key=value,...: method, order, forget, level, ridge, gate_h, on, off, gain, fresh).
+  // eqd's statistical forecast (stat_forecast on; skill and shadow-plan gates), fitted after the cycle
+  // as by the daemon's predictor thread. Variants (--only): "_ff" fitted before it (the order of the
+  // harness prototype, docs/control-benchmark.md "What was tried (2026-12-04, late)"), "_skill": the
+  // skill gate alone.
   {
-    bench::StatForecastParams sp;
-    bool fresh = true;
-    bench::StatForecastCoreLaw::LawGate lg;
-    lg.on = true;
-    if (const char* env = std::getenv("EQD_STATFC")) {
-      std::string e = env;
-      std::size_t pos = 0;
-      while (pos < e.size()) {
-        const std::size_t end = std::min(e.find(',', pos), e.size());
-        const std::string kv = e.substr(pos, end - pos);
-        pos = end + 1;
-        const std::size_t eq = kv.find('=');
-        if (eq == std::string::npos) continue;
-        const std::string k = kv.substr(0, eq), v = kv.substr(eq + 1);
-        const double d = std::atof(v.c_str());
-        if (k == "method")
-          sp.method = v == "iterated"      ? bench::StatForecastParams::Method::iterated
-                      : v == "persistence" ? bench::StatForecastParams::Method::persistence
-                      : v == "mean"        ? bench::StatForecastParams::Method::mean
-                                           : bench::StatForecastParams::Method::direct;
-        else if (k == "order")
-          sp.order = static_cast<int>(d);
-        else if (k == "forget")
-          sp.forget = d;
-        else if (k == "level")
-          sp.level_tau_s = d;
-        else if (k == "ridge")
-          sp.ridge = d;
-        else if (k == "gate_h")
-          sp.gate_h_s = static_cast<int>(d);
-        else if (k == "on")
-          sp.skill_on = d;
-        else if (k == "off")
-          sp.skill_off = d;
-        else if (k == "gain")
-          sp.gain = d;
-        else if (k == "fresh")
-          fresh = d != 0.0;
-        else if (k == "law_mem")
-          lg.memory_s = d;
-        else if (k == "law_min")
-          lg.min_s = d;
-        else if (k == "law_pause")
-          lg.pause_s = d;
-        else if (k == "law_margin")
-          lg.margin = d;
-      }
-    }
-    const auto with_path = [](core::CoreConfig c, core::LawKind law) {
-      for (core::BusParams& p : c.buses) {
-        p.law = law;
-        p.tau_s = kEqdReferenceTau_s;
-        p.use_forecast = true;
-        p.learn_forecast = true;
-      }
-      return c;
-    };
-    bench::StatForecastParams persist = sp;
-    persist.method = bench::StatForecastParams::Method::persistence;
-    persist.skill_on = -1.0;
-    bench::StatForecastParams open = sp;
-    open.skill_on = -1.0;
-    specs.push_back({"statfc", "planned tau 15 s, statistical forecast", "planned_stat", "stat", kEqdReferenceTau_s,
-                     [=](core::CoreConfig c) {
-                       return std::make_unique<bench::StatForecastCoreLaw>(with_path(c, core::LawKind::planned), sp,
-                                                                           fresh);
-                     }});
-    specs.push_back({"statfc", "planned tau 15 s, statistical forecast, law gate", "planned_stat_lg", "stat-lg",
-                     kEqdReferenceTau_s, [=](core::CoreConfig c) {
-                       return std::make_unique<bench::StatForecastCoreLaw>(with_path(c, core::LawKind::planned), sp,
-                                                                           fresh, lg);
-                     }});
-    bench::StatForecastCoreLaw::LawGate lgs = lg;
-    lgs.shadow_plan = true;
-    specs.push_back({"statfc", "planned tau 15 s, statistical forecast, shadow-plan gate", "planned_stat_sp", "stat-sp",
-                     kEqdReferenceTau_s, [=](core::CoreConfig c) {
-                       return std::make_unique<bench::StatForecastCoreLaw>(with_path(c, core::LawKind::planned), sp,
-                                                                           fresh, lgs);
-                     }});
-    specs.push_back({"statfc", "planned tau 15 s, learned, else statistical forecast (shadow-plan gate)",
-                     "planned_learned_stat", "learned+stat", kEqdReferenceTau_s, [=](core::CoreConfig c) {
-                       auto law = std::make_unique<bench::StatForecastCoreLaw>(with_path(c, core::LawKind::planned), sp,
-                                                                               fresh, lgs);
-                       law->enable_learning();
-                       return law;
-                     }});
-    // The shipped core's statistical forecast (stat_forecast on; skill and shadow-plan gates), fitted
-    // after the cycle as by the daemon's predictor thread. Variants (--only): "_ff" fitted before it,
-    // the prototype's order; "_skill": the skill gate alone.
     struct CoreVariant {
       const char* suffix;
       const char* label;
@@ -403,26 +311,6 @@ std::vector<LawSpec> law_specs() {
                            for (core::BusParams& p : c.buses) p.tau_s = kEqdReferenceTau_s;
                            return std::make_unique<bench::StatCoreLaw>(c, learn, v.fit_first, v.shadow);
                          }});
-    specs.push_back({"statfc", "planned tau 15 s, statistical forecast, no gate", "planned_stat_open", "stat-open",
-                     kEqdReferenceTau_s, [=](core::CoreConfig c) {
-                       return std::make_unique<bench::StatForecastCoreLaw>(with_path(c, core::LawKind::planned), open,
-                                                                           fresh);
-                     }});
-    specs.push_back({"statfc", "planned tau 15 s, persistence path", "planned_persist", "persist", kEqdReferenceTau_s,
-                     [=](core::CoreConfig c) {
-                       return std::make_unique<bench::StatForecastCoreLaw>(with_path(c, core::LawKind::planned),
-                                                                           persist, fresh);
-                     }});
-    specs.push_back({"statfc", "adaptive tau 15 s, statistical forecast", "adaptive_stat", "stat", kEqdReferenceTau_s,
-                     [=](core::CoreConfig c) {
-                       return std::make_unique<bench::StatForecastCoreLaw>(with_path(c, core::LawKind::adaptive), sp,
-                                                                           fresh);
-                     }});
-    specs.push_back({"statfc", "adaptive tau 15 s, statistical forecast, no gate", "adaptive_stat_open", "stat-open",
-                     kEqdReferenceTau_s, [=](core::CoreConfig c) {
-                       return std::make_unique<bench::StatForecastCoreLaw>(with_path(c, core::LawKind::adaptive), open,
-                                                                           fresh);
-                     }});
   }
   return specs;
 }
@@ -600,20 +488,10 @@ const char* verdict(double eqd, double peer) {
   return "tie";
 }
 
-// Columns run only on request (--only): the statistical forecast's harness prototype (the core's own
-// path, planned_stat_core and planned_learned_stat_core, runs by default) and the variants of both.
-constexpr std::string_view kExploreColumns[] = {"planned_stat",
-                                                "planned_stat_lg",
-                                                "planned_stat_sp",
-                                                "planned_learned_stat",
-                                                "planned_stat_open",
-                                                "planned_persist",
-                                                "adaptive_stat",
-                                                "adaptive_stat_open",
-                                                "planned_stat_core_ff",
-                                                "planned_learned_stat_core_ff",
-                                                "planned_stat_core_skill",
-                                                "planned_learned_stat_core_skill"};
+// Columns run only on request (--only): the variants of the statistical forecast that explain the kept
+// one (planned_stat_core and planned_learned_stat_core run by default).
+constexpr std::string_view kExploreColumns[] = {"planned_stat_core_ff", "planned_learned_stat_core_ff",
+                                                "planned_stat_core_skill", "planned_learned_stat_core_skill"};
 
 // Scenarios of slow loads (CC-CV charges, CP discharges, steps minutes long): issue #15 item 1 asks the
 // new law to be no worse than today's there, and judges only the fast ones against the plain tracker.

@@ -7,16 +7,17 @@ if(GLPK_INCLUDE_DIR AND GLPK_LIBRARY)
     ${CMAKE_CURRENT_LIST_DIR}/bench_laws.cpp
     ${CMAKE_CURRENT_LIST_DIR}/laws/peer_laws.cpp
     ${CMAKE_CURRENT_LIST_DIR}/laws/peak_bench.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/laws/bound_lp.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/laws/stat_forecast.cpp)
+    ${CMAKE_CURRENT_LIST_DIR}/laws/bound_lp.cpp)
   target_include_directories(bench_laws PRIVATE ${CMAKE_CURRENT_LIST_DIR} ${GLPK_INCLUDE_DIR})
   target_link_libraries(bench_laws PRIVATE eqd_sim ${GLPK_LIBRARY})
-  # stat_skill: the statistical short-term forecast's skill on recorded free power (series_*.csv).
-  add_executable(stat_skill ${CMAKE_CURRENT_LIST_DIR}/stat_skill.cpp ${CMAKE_CURRENT_LIST_DIR}/laws/stat_forecast.cpp)
-  target_include_directories(stat_skill PRIVATE ${CMAKE_CURRENT_LIST_DIR})
 else()
   message(STATUS "GLPK not found: bench_laws is not built (apt-get install libglpk-dev)")
 endif()
+
+# stat_skill: the skill of eqd's statistical forecast (core::StatFitter) offline, on the free power
+# bench_laws records (series_*.csv). The core alone: no GLPK needed.
+add_executable(stat_skill ${CMAKE_CURRENT_LIST_DIR}/stat_skill.cpp)
+target_link_libraries(stat_skill PRIVATE eqd_core)
 
 # law_digest: the differential hash harness of the core (docs/architecture.md, "Adding a control law").
 # The CTest compares every scenario's digest with law_digest.expected: a refactoring must leave the

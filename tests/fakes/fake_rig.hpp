@@ -70,6 +70,11 @@ class FakeRig final : public daemon::RigView, public daemon::RequestSink {
     ++stats_.cycles;
     stats_.last_cycle_ns = now_;
   }
+  /// Bus b's law (not a run-time parameter: the configuration's, as a test wants it).
+  void set_law(core::BusIndex b, core::LawKind law) {
+    const std::lock_guard<std::mutex> lock(m_);
+    buses_[b].params.law = law;
+  }
   /// Moves the clock (RigView::now_ns) on.
   void advance(std::chrono::nanoseconds d) {
     const std::lock_guard<std::mutex> lock(m_);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # eqctl's command line against a real eqd + eqsim (issue #18 items 1-4, 8): global options anywhere,
-# --version, unknown commands, the "eqctl:" prefix on every usage error, set and assign in words,
+# --version, unknown commands, the "eqctl:" prefix on every usage error, set and assign in words (and
+# set's warning where stat_forecast does nothing with the bus's law),
 # assign --efficiency, the daemon's missing limits named by their options, and an unreachable daemon
 # with --json (an error object on stdout, the message on stderr).
 # Usage: eqctl_cli.sh EQSIM EQD EQCTL RIG_YAML VERSION. Runs as root. Bounded: < 30 s.
@@ -81,6 +82,13 @@ echo "$OUT" | grep -Eq '^bus main  \[[a-z_]+\]  caps: import limit 5\.00 kW, exp
   fail "status in caps mode printed: $OUT"
 expect 2 "mode: 'peak' is not one of: balance, caps" "set a bad mode" -- set --bus main mode=peak
 expect 0 "" "set balance" -- set --bus main mode=balance
+# stat_forecast is a path for law planned: set on bus main (law adaptive) it is kept, with a warning.
+expect 0 "^eqctl: warning: bus main: stat_forecast is on but does nothing with law adaptive \(it is a path for law planned, which is set in the configuration: buses\.main\.law\)$" \
+  "stat_forecast on with law adaptive" -- set --bus main stat_forecast=on
+echo "$OUT" | grep -Eq '^bus main: set stat_forecast to on;' || fail "set stat_forecast printed: $OUT"
+every_line_prefixed "stat_forecast on with law adaptive"
+expect 0 "" "stat_forecast off" -- set --bus main stat_forecast=off
+[ -z "$ERR" ] || fail "stat_forecast off warned: $ERR"
 
 step "assign: nothing changed, --efficiency, missing limits named by their options (item 4)"
 wait_for 15 "cab2/16 (a config buffer) in equalization" \

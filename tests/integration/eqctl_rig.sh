@@ -29,10 +29,24 @@ rig_start() {
   RIG_SIM_PID=$!
   for _ in $(seq 50); do [ -s "$WORK/eqd.yaml" ] && break; sleep 0.1; done
   [ -s "$WORK/eqd.yaml" ] || fail "eqsim wrote no eqd config"
+  : >"$WORK/eqd.log"
+  rig_start_eqd
+}
+
+# Starts eqd on the rig (rig_start does; again after a test stopped it: the same state_dir, its log
+# appended to eqd.log).
+rig_start_eqd() {
   # api.group=root: the group exists on every machine (no warning); the tests run as root.
   # RIG_EQD_ARGS (an array, optional): more eqd options, e.g. (--set buses.main.law=planned).
   "$EQD" -c "$WORK/eqd.yaml" ${RIG_EQD_ARGS[@]+"${RIG_EQD_ARGS[@]}"} --set "api.socket=$SOCK" --set "state_dir=$WORK/state" --set metrics.enabled=false \
-    --set api.group=root --set control_loop.shutdown_timeout_ms=1000 >"$WORK/eqd.log" 2>&1 &
+    --set api.group=root --set control_loop.shutdown_timeout_ms=1000 >>"$WORK/eqd.log" 2>&1 &
   RIG_EQD_PID=$!
   wait_answering "$RIG_EQD_PID" eqd
+}
+
+# Stops eqd (SIGTERM, as systemd does) and waits for it to exit.
+rig_stop_eqd() {
+  kill -TERM "$RIG_EQD_PID" 2>/dev/null
+  wait "$RIG_EQD_PID" 2>/dev/null
+  RIG_EQD_PID=""
 }

@@ -3,8 +3,9 @@
 # law planned, stat_forecast on and learn_forecast off; its predictor thread fits the bus's free power
 # and eqctl status says whether the statistical path is in use or gated; once both gates open (the
 # shadow-plan gate scores 120 s first: on this rig at 125 s, 2026-12-04) the control thread uses it;
-# `eqctl set stat_forecast=off` turns it off at run time. Usage: eqctl_stat.sh EQSIM EQD EQCTL RIG_YAML.
-# Bounded: < 200 s.
+# after a restart (SIGTERM, start again) the path is in use again within seconds (state_dir/
+# stat_forecast.bin); `eqctl set stat_forecast=off` turns it off at run time.
+# Usage: eqctl_stat.sh EQSIM EQD EQCTL RIG_YAML. Bounded: < 220 s.
 set -uo pipefail
 EQSIM=$1 EQD=$2 EQCTL=$3 RIG=$4
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -23,6 +24,16 @@ wait_for 180 "stat_path true" '.buses[] | select(.bus == "main") | .stat_path ==
 ctl status
 echo "$OUT" | grep -A1 "^bus main " | grep -Eq "^  forecast +on \(horizon 5 s, statistical path in use\)$" ||
   fail "status does not show the statistical path in use: $OUT"
+step "a restart keeps the statistical state: the path is in use again within seconds, not after 120 s"
+rig_stop_eqd
+[ -s "$WORK/state/stat_forecast.bin" ] || fail "no state_dir/stat_forecast.bin after eqd stopped: $(ls -l "$WORK/state")"
+RESTART=$SECONDS
+rig_start_eqd
+for _ in $(seq 50); do grep -q "statistical forecasts: restored" "$WORK/eqd.log" && break; sleep 0.1; done
+grep -q "statistical forecasts: restored 1 bus(es) from $WORK/state/stat_forecast.bin" "$WORK/eqd.log" ||
+  fail "eqd did not restore the statistical state: $(grep -i statistical "$WORK/eqd.log")"
+wait_for 20 "stat_path true after the restart" '.buses[] | select(.bus == "main") | .stat_path == true' -- status
+echo "statistical path in use $((SECONDS - RESTART)) s after the restart"
 step "stat_forecast off at run time"
 ctl set --bus main stat_forecast=off
 wait_for 10 "stat_forecast off" '.buses[] | select(.bus == "main") | .params.stat_forecast == false and .stat_path == false' \

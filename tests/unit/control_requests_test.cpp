@@ -505,6 +505,44 @@ TEST_CASE("control API on a fake rig: set", "[control][server][fake]") {
   CHECK(code_of(s.call(set)) == "invalid");
 }
 
+TEST_CASE("control API on a fake rig: set warns where stat_forecast stays on and does nothing",
+          "[control][server][fake][stat_forecast]") {
+  FakeServer s;
+  s.rig.cycle();
+  ApiRequest on = req(Command::set, "", "main");
+  on.flags["stat_forecast"] = true;
+  // Bus main runs the default law, adaptive: the set succeeds, is persisted, and says it does nothing.
+  const json adaptive = s.call(on);
+  INFO(adaptive.dump());
+  REQUIRE(adaptive["ok"] == true);
+  CHECK(adaptive["result"]["persisted"] == true);
+  CHECK(s.rig.bus(0).params.stat_forecast);
+  REQUIRE(adaptive["result"].contains("warning"));
+  CHECK(adaptive["result"]["warning"] ==
+        "bus main: stat_forecast is on but does nothing with law adaptive (it is a path for law planned, which is set "
+        "in the configuration: buses.main.law)");
+  // An unrelated set on that bus does not repeat it; turning it off says nothing.
+  ApiRequest tau = req(Command::set, "", "main");
+  tau.params["tau_s"] = 14;
+  CHECK_FALSE(s.call(tau)["result"].contains("warning"));
+  ApiRequest off = on;
+  off.flags["stat_forecast"] = false;
+  CHECK_FALSE(s.call(off)["result"].contains("warning"));
+
+  // Law planned: no warning, unless use_forecast is off (then planned plans over no path).
+  s.rig.set_law(0, eqd::core::LawKind::planned);
+  const json planned = s.call(on);
+  REQUIRE(planned["ok"] == true);
+  CHECK_FALSE(planned["result"].contains("warning"));
+  ApiRequest no_forecast = req(Command::set, "", "main");
+  no_forecast.flags["use_forecast"] = false;
+  const json nf = s.call(no_forecast);
+  REQUIRE(nf["ok"] == true);
+  CHECK(
+      nf["result"]["warning"] ==
+      "bus main: stat_forecast is on but does nothing while use_forecast is off (law planned then plans over no path)");
+}
+
 TEST_CASE("control API on a fake rig: a stalled control thread refuses changes at once", "[control][server][fake]") {
   FakeServer s([](FakeRig& r) { r.cycle(); });
   s.rig.stall(true);

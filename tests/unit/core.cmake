@@ -48,10 +48,3 @@ catch_discover_tests(core_planner_test EXTRA_ARGS --warn NoTests PROPERTIES LABE
 add_executable(core_schedule_test unit/core_schedule_test.cpp)
 target_link_libraries(core_schedule_test PRIVATE eqd_core eqd_util eqd_catch_main)
 catch_discover_tests(core_schedule_test EXTRA_ARGS --warn NoTests PROPERTIES LABELS "unit:core")
-
-# The benchmark's statistical short-term forecast (tests/bench/laws/stat_forecast.hpp; a prototype,
-# docs/control-benchmark.md "What was tried (2026-12-04, late)") on synthetic signals.
-add_executable(bench_stat_forecast_test unit/bench_stat_forecast_test.cpp bench/laws/stat_forecast.cpp)
-target_include_directories(bench_stat_forecast_test PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/bench)
-target_link_libraries(bench_stat_forecast_test PRIVATE eqd_catch_main)
-catch_discover_tests(bench_stat_forecast_test EXTRA_ARGS --warn NoTests PROPERTIES LABELS "unit")

@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <limits>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -375,4 +377,138 @@ TEST_CASE("stat path: the model is usable only while both the skill and the shad
   CHECK(usable == 0);
   REQUIRE(sf.gate(0) != nullptr);
   CHECK_FALSE(sf.gate(0)->open());
+}
+
+// Restarts (the daemon's stat_forecast.bin): a fit saved and restored on another clock continues as
+// if nothing had happened, so neither the warm-up nor the gates' scoring starts again.
+TEST_CASE("stat fit: saved and restored on another clock, it continues as the original", "[stat_forecast][restart]") {
+  StatFitter a;
+  std::mt19937 rng(11);
+  std::normal_distribution<double> e(0.0, 600.0);
+  double x = 0.0;
+  for (int t = 0; t < 1500; ++t) {
+    x = 0.9 * x + e(rng);
+    a.observe(t, x);
+  }
+  REQUIRE(a.gate_open());
+  const StatFitterState s = a.save();
+  CHECK(s.n == 1500);
+  StatFitter b, fresh;
+  REQUIRE(b.restore(s, 100'000));  // a clock 98 500 s on: a restart
+  for (int k = 0; k < 200; ++k) {
+    x = 0.9 * x + e(rng);
+    a.observe(1500 + k, x);
+    b.observe(100'000 + k, x);
+    fresh.observe(100'000 + k, x);
+    INFO("second " << k);
+    REQUIRE(b.gate_open() == a.gate_open());
+    REQUIRE(b.skill() == a.skill());
+    for (int h = 1; h <= 30; ++h) REQUIRE(b.delta_W(h) == a.delta_W(h));
+    if (k == 0) {
+      // Usable from its first second, where a fit that starts afresh has no model for 60 s.
+      CHECK(b.model().usable);
+      CHECK_FALSE(fresh.model().usable);
+    }
+  }
+  const StatModel ma = a.model(), mb = b.model();
+  CHECK(mb.made_s == 100'199);
+  CHECK((mb.coef == ma.coef));
+  CHECK(mb.lo_W == ma.lo_W);
+  CHECK(mb.hi_W == ma.hi_W);
+}
+
+TEST_CASE("stat fit: restore refuses a state of other settings or a damaged one", "[stat_forecast][restart]") {
+  StatFitter a;
+  for (int t = 0; t < 400; ++t) a.observe(t, 1000.0 * std::sin(0.1 * t));
+  const StatFitterState good = a.save();
+  StatFitParams p20;
+  p20.horizon_s = 20;
+  StatFitter other(p20);
+  CHECK_FALSE(other.restore(good, 1000));                        // another horizon
+  CHECK_FALSE(StatFitter().restore(StatFitter().save(), 1000));  // nothing observed: nothing to restore
+  StatFitterState bad = good;
+  bad.theta.pop_back();
+  CHECK_FALSE(StatFitter().restore(bad, 1000));
+  bad = good;
+  bad.x_W[3] = std::numeric_limits<double>::quiet_NaN();
+  CHECK_FALSE(StatFitter().restore(bad, 1000));
+  bad = good;
+  bad.sums[0] = std::numeric_limits<double>::infinity();
+  CHECK_FALSE(StatFitter().restore(bad, 1000));
+  bad = good;
+  bad.mae_persistence_W = -1.0;
+  CHECK_FALSE(StatFitter().restore(bad, 1000));
+  // A refused restore leaves the fitter as it was: it warms up as any new one.
+  StatFitter c;
+  CHECK_FALSE(c.restore(bad, 1000));
+  c.observe(1000, 5.0);
+  CHECK(c.model().made_s == 1000);
+  CHECK_FALSE(c.model().usable);
+  // A clock younger than the history (a restart soon after boot) keeps only its seconds: warm-up again.
+  StatFitter d;
+  REQUIRE(d.restore(good, 10));
+  d.observe(10, 0.0);
+  CHECK_FALSE(d.model().usable);
+}
+
+TEST_CASE("StatForecasts: a bus's state restored at its first tick, the shadow gate's verdict with it",
+          "[stat_forecast][restart]") {
+  BusParams p = planned();
+  p.stat_forecast = true;
+  CoreFixture f(4, p);
+  f.state[0] = ChannelState::running;
+  REQUIRE(f.assign(2) == ResponseStatus::ok);
+  REQUIRE(f.assign(3) == ResponseStatus::ok);
+  StatForecasts sf(1);
+  std::mt19937 rng(13);
+  std::normal_distribution<double> e(0.0, 600.0);
+  double x = 0.0;
+  const auto second = [&](StatForecasts& s) {
+    x = 0.9 * x + e(rng);
+    f.power[0] = x;
+    for (int k = 0; k < 10; ++k) {
+      f.step();
+      s.tick(f.now_ns, *f.core);
+    }
+  };
+  for (int t = 0; t < 900; ++t) second(sf);
+  const StatModel before = f.core->stat_model_slot(0).load();
+  INFO("skill " << sf.fitter(0)->skill() << ", plan " << sf.gate(0)->plan_score_W() << " W, adaptive "
+                << sf.gate(0)->adaptive_score_W() << " W");
+  REQUIRE(before.skill_open);
+  REQUIRE(before.shadow_open);
+  REQUIRE(before.usable);
+  std::optional<StatForecasts::BusState> s = sf.save(0);
+  REQUIRE(s.has_value());
+  CHECK_FALSE(StatForecasts(1).save(0).has_value());
+
+  StatForecasts restarted(1);
+  REQUIRE(restarted.restore(0, *s));
+  second(restarted);
+  CHECK(restarted.restored() == 1);
+  const StatModel after = f.core->stat_model_slot(0).load();
+  CHECK(after.made_s == f.now_ns / 1'000'000'000);
+  CHECK(after.skill_open);
+  CHECK(after.shadow_open);
+  CHECK(after.usable);
+  REQUIRE(restarted.gate(0) != nullptr);
+  CHECK(restarted.gate(0)->plan_score_W() == Approx(sf.gate(0)->plan_score_W()).epsilon(0.05));
+
+  // Held only until the bus's next tick, and only for a bus that still asks for it.
+  BusParams off = p;
+  off.stat_forecast = false;
+  Request r;
+  r.kind = RequestKind::set_params;
+  r.bus = 0;
+  r.params = off;
+  REQUIRE(f.request(r) == ResponseStatus::ok);
+  StatForecasts dropped(1);
+  REQUIRE(dropped.restore(0, *s));
+  second(dropped);
+  CHECK(dropped.restored() == 0);
+  CHECK(dropped.fitter(0) == nullptr);
+  // A damaged state is refused when it is handed over, not at the tick.
+  StatForecasts::BusState bad = *s;
+  bad.gate.plan_score_W = std::numeric_limits<double>::quiet_NaN();
+  CHECK_FALSE(StatForecasts(1).restore(0, bad));
 }

@@ -4,17 +4,23 @@
 
 #include <unistd.h>
 
+#include <boost/crc.hpp>
+
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <random>
 #include <string>
 #include <thread>
 
+#include "../fakes/core_fixture.hpp"
 #include "eqd/core/control_core.hpp"
 #include "eqd/core/predictor.hpp"
+#include "eqd/core/stat_forecasts.hpp"
 #include "eqd/daemon/clock.hpp"
 #include "eqd/daemon/predictor_thread.hpp"
 
@@ -201,4 +207,222 @@ TEST_CASE("predictor thread: fits and publishes the statistical model of a bus w
   CHECK(m.horizon_s == 5);
   CHECK_FALSE(m.usable);
   CHECK(core.stat_model_slot(1).load().made_s == -1);
+}
+
+// stat_forecast.bin: the statistical forecasts' fits and shadow-plan gates across a restart.
+namespace {
+std::uint32_t crc32(std::string_view bytes) {
+  boost::crc_32_type crc;
+  crc.process_bytes(bytes.data(), bytes.size());
+  return crc.checksum();
+}
+
+// A bus `main` of law planned with stat_forecast, channel 0 a test channel on an AR(1) load, channels
+// 2 and 3 buffers; its StatForecasts ticked as by the predictor thread for `seconds`.
+struct StatRig {
+  explicit StatRig(core::BusParams p = params())
+      : f(4, p), dir(directory_of({"cab1/1", "cab1/2", "cab1/3", "cab1/4"})) {
+    f.state[0] = core::ChannelState::running;
+    REQUIRE(f.assign(2) == core::ResponseStatus::ok);
+    REQUIRE(f.assign(3) == core::ResponseStatus::ok);
+  }
+  static core::BusParams params() {
+    core::BusParams p;
+    p.law = core::LawKind::planned;
+    p.stat_forecast = true;
+    return p;
+  }
+  void run(core::StatForecasts& s, int seconds) {
+    for (int t = 0; t < seconds; ++t) {
+      x = 0.9 * x + e(rng);
+      f.power[0] = x;
+      for (int k = 0; k < 10; ++k) {
+        f.step();
+        s.tick(f.now_ns, *f.core);
+      }
+    }
+  }
+  test::CoreFixture f;
+  daemon::Directory dir;
+  std::mt19937 rng{17};
+  std::normal_distribution<double> e{0.0, 600.0};
+  double x = 0.0;
+};
+constexpr std::int64_t kSavedAt = 1'800'000'000;  // the wall clock's second of the save
+}  // namespace
+
+TEST_CASE("stat_forecast.bin: a bus's fit and gate come back, usable at the first tick",
+          "[daemon][predictor][stat_forecast]") {
+  StatRig rig;
+  core::StatForecasts a(1);
+  rig.run(a, 900);
+  REQUIRE(rig.f.core->stat_model_slot(0).load().usable);
+  const std::string bytes = daemon::encode_stat(a, *rig.f.core, rig.dir, kSavedAt);
+
+  core::StatForecasts b(1);
+  const daemon::StatLoad r = daemon::decode_stat(bytes, b, *rig.f.core, rig.dir, kSavedAt + 30);
+  CHECK(r.error.empty());
+  CHECK_FALSE(r.stale);
+  CHECK(r.age_s == 30);
+  CHECK(r.restored == 1);
+  rig.run(b, 1);
+  CHECK(b.restored() == 1);
+  CHECK(rig.f.core->stat_model_slot(0).load().usable);
+  CHECK(b.gate(0)->open());
+
+  // Unknown bus names are dropped; the other buses' entries still load.
+  daemon::Directory renamed = rig.dir;
+  renamed.buses = {"aux"};
+  core::StatForecasts c(1);
+  const daemon::StatLoad r2 = daemon::decode_stat(bytes, c, *rig.f.core, renamed, kSavedAt);
+  CHECK(r2.error.empty());
+  CHECK(r2.unknown == 1);
+  CHECK(r2.restored == 0);
+}
+
+TEST_CASE("stat_forecast.bin: a stale state, or one of a bus whose settings changed, is not used",
+          "[daemon][predictor][stat_forecast]") {
+  StatRig rig;
+  core::StatForecasts a(1);
+  rig.run(a, 300);
+  const std::string bytes = daemon::encode_stat(a, *rig.f.core, rig.dir, kSavedAt);
+  SECTION("older than kStatMaxAge_s, or from the future") {
+    for (const std::int64_t now : {kSavedAt + daemon::kStatMaxAge_s + 1, kSavedAt - 120}) {
+      core::StatForecasts b(1);
+      const daemon::StatLoad r = daemon::decode_stat(bytes, b, *rig.f.core, rig.dir, now);
+      CHECK(r.error.empty());
+      CHECK(r.stale);
+      CHECK(r.restored == 0);
+      rig.run(b, 1);
+      CHECK(b.restored() == 0);
+      CHECK_FALSE(rig.f.core->stat_model_slot(0).load().usable);
+    }
+    core::StatForecasts b(1);
+    CHECK(daemon::decode_stat(bytes, b, *rig.f.core, rig.dir, kSavedAt + daemon::kStatMaxAge_s).restored == 1);
+  }
+  SECTION("tau_s, the horizon, or stat_forecast itself changed") {
+    for (int change = 0; change < 3; ++change) {
+      core::BusParams p = StatRig::params();
+      if (change == 0) p.tau_s = 12.0;
+      if (change == 1) p.forecast_horizon_s = 20.0;
+      if (change == 2) p.stat_forecast = false;
+      StatRig other(p);
+      core::StatForecasts b(1);
+      const daemon::StatLoad r = daemon::decode_stat(bytes, b, *other.f.core, other.dir, kSavedAt);
+      INFO("change " << change);
+      CHECK(r.error.empty());
+      CHECK(r.changed == 1);
+      CHECK(r.restored == 0);
+    }
+  }
+  SECTION("the bus's channels changed") {
+    daemon::Directory dir = rig.dir;
+    dir.channels[1].name = "cab2/2";
+    core::StatForecasts b(1);
+    const daemon::StatLoad r = daemon::decode_stat(bytes, b, *rig.f.core, dir, kSavedAt);
+    CHECK(r.changed == 1);
+    CHECK(r.restored == 0);
+  }
+}
+
+TEST_CASE("stat_forecast.bin: damaged files and other versions are refused whole",
+          "[daemon][predictor][stat_forecast]") {
+  StatRig rig;
+  core::StatForecasts a(1);
+  rig.run(a, 200);
+  const std::string good = daemon::encode_stat(a, *rig.f.core, rig.dir, kSavedAt);
+  for (std::size_t at : {std::size_t{0}, std::size_t{9}, good.size() / 2, good.size() - 1}) {
+    std::string bad = good;
+    bad[at] = static_cast<char>(bad[at] ^ 0x5A);
+    core::StatForecasts b(1);
+    INFO("byte " << at);
+    const daemon::StatLoad r = daemon::decode_stat(bad, b, *rig.f.core, rig.dir, kSavedAt);
+    CHECK_FALSE(r.error.empty());
+    CHECK(r.restored == 0);
+  }
+  core::StatForecasts b(1);
+  CHECK_FALSE(daemon::decode_stat(good.substr(0, good.size() - 7), b, *rig.f.core, rig.dir, kSavedAt).error.empty());
+  CHECK_FALSE(daemon::decode_stat("", b, *rig.f.core, rig.dir, kSavedAt).error.empty());
+  // Version 2 with a valid CRC: refused for its version (learned.bin is another file, untouched).
+  std::string v2 = good.substr(0, good.size() - 4);
+  const std::uint32_t version = 2;
+  std::memcpy(v2.data() + 8, &version, sizeof version);
+  const std::uint32_t crc = crc32(v2);
+  v2.append(reinterpret_cast<const char*>(&crc), sizeof crc);
+  const daemon::StatLoad r = daemon::decode_stat(v2, b, *rig.f.core, rig.dir, kSavedAt);
+  CHECK(r.error.find("version 2") != std::string::npos);
+  CHECK(r.restored == 0);
+  core::StatForecasts c(1);
+  CHECK(daemon::decode_stat(good, c, *rig.f.core, rig.dir, kSavedAt).restored == 1);
+}
+
+TEST_CASE("predictor thread: saves the statistical state at stop, restores it at start, moves a corrupt file aside",
+          "[daemon][predictor][stat_forecast]") {
+  TempDir tmp;
+  const std::string learned = (tmp.path / "learned.bin").string();
+  const std::string stat = (tmp.path / "stat_forecast.bin").string();
+  core::CoreConfig cfg;
+  core::BusParams bp;
+  bp.law = core::LawKind::planned;
+  bp.forecast_horizon_s = 5;
+  bp.stat_forecast = true;
+  cfg.buses.push_back(bp);
+  cfg.channels.resize(1);
+  core::ControlCore core(cfg);
+  const auto dir = directory_of({"cab1/1"});
+  const auto run_for = [&core](int ms) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (std::chrono::steady_clock::now() < until) {
+      core.cycle(daemon::monotonic_ns());
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  };
+  {
+    daemon::PredictorThread th(core, dir, learned);
+    (void)th.start();
+    CHECK_FALSE(th.stat_load().existed);
+    run_for(2500);
+    th.stop();
+  }
+  REQUIRE(std::filesystem::exists(stat));
+  {
+    daemon::PredictorThread th(core, dir, learned);
+    (void)th.start();
+    const daemon::StatLoad& r = th.stat_load();
+    CHECK(r.existed);
+    CHECK(r.error.empty());
+    CHECK(r.age_s <= 5);
+    CHECK(r.restored == 1);
+    run_for(1500);
+    th.stop();
+    CHECK(th.stat_forecasts().restored() == 1);
+  }
+  std::string bytes = read_all(stat);
+  bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0xFF);
+  std::ofstream(stat, std::ios::binary | std::ios::trunc) << bytes;
+  {
+    daemon::PredictorThread th(core, dir, learned);
+    const daemon::LearnedLoad lr = th.start();
+    const daemon::StatLoad& r = th.stat_load();
+    CHECK_FALSE(r.error.empty());
+    CHECK(r.restored == 0);
+    REQUIRE_FALSE(r.moved_aside_to.empty());
+    CHECK(read_all(r.moved_aside_to) == bytes);
+    CHECK(lr.error.empty());  // learned.bin is another file: untouched
+    th.stop();
+  }
+  // A bus that turns it off leaves no state behind at the next save.
+  core::Request req;
+  req.kind = core::RequestKind::set_params;
+  req.bus = 0;
+  req.params = bp;
+  req.params.stat_forecast = false;
+  REQUIRE(core.submit(req));
+  {
+    daemon::PredictorThread th(core, dir, learned);
+    (void)th.start();
+    run_for(1500);
+    th.stop();
+  }
+  CHECK_FALSE(std::filesystem::exists(stat));
 }

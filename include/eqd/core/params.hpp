@@ -253,6 +253,12 @@ constexpr double to_bus_W(double battery_W, double eff) noexcept {
 /// Battery-side power that draws/delivers `bus_W` on the bus. Any thread.
 constexpr double to_battery_W(double bus_W, double eff) noexcept { return bus_W >= 0.0 ? bus_W * eff : bus_W / eff; }
 
+/// Whether stat_forecast takes effect: only with law planned and use_forecast (docs/control.md
+/// "Statistical forecasts"); elsewhere the setting is kept and does nothing. Any thread.
+[[nodiscard]] constexpr bool stat_forecast_acts(const BusParams& p) noexcept {
+  return p.stat_forecast && p.use_forecast && p.law == LawKind::planned;
+}
+
 /// Returns nullptr when p is valid, else a static message naming the offending field. Powers are
 /// bounded by kMaxPower_W. allow_any_tau: accept tau_s outside 10..20 s (the user overrode the nominal range).
 const char* validate(const BusParams& p, bool allow_any_tau) noexcept;

@@ -68,6 +68,22 @@ struct StatFitParams {
   int warmup_s = 60;  ///< no usable model before this many consecutive seconds
 };
 
+/// A StatFitter's state as plain data, for keeping it across a restart (the daemon's
+/// state_dir/stat_forecast.bin; docs/control.md "Statistical forecasts"). The 1 s rings are by age:
+/// [k] is k seconds before the last second observed, so the state does not depend on the clock it was
+/// made on. Allocates; never in the control cycle.
+struct StatFitterState {
+  std::int32_t horizon_s = 0;  ///< the fit's horizon (restore refuses another)
+  std::int32_t gate_h_s = 0;
+  std::int64_t n = 0;  ///< consecutive seconds seen (0: nothing observed, nothing to keep)
+  std::int32_t scored = 0;
+  bool gate_open = false;
+  double mean_now_W = 0.0, scale_now_W = 0.0, mae_forecast_W = 0.0, mae_persistence_W = 0.0;
+  std::vector<double> x_W, mean_W, scale_W, made_W;  ///< the 1 s rings, by age (made_W: NaN where none)
+  std::vector<double> sums, weights;                 ///< the weighted sums of phi phi^T (9 a second), by age
+  std::vector<double> r, theta;                      ///< per h = 0..horizon_s, 3 each
+};
+
 /// The forecast change delta_W[h] = x(t+h) - x(t), h = 1..m.horizon_s (delta_W[0] = 0), of a model on
 /// the values x = x(t), x1 = x(t-1), x2 = x(t-2), the mean at t, and the range [lo_W, hi_W] (which must
 /// contain x). All zero when the scale is 0. Any thread; no allocation.
@@ -93,6 +109,14 @@ class StatFitter {
   [[nodiscard]] const std::array<double, StatModel::kFeatures>& coefficients(int h) const noexcept {
     return theta_[static_cast<std::size_t>(h)];
   }
+  /// Everything observe() carries from second to second (n == 0: nothing observed yet).
+  [[nodiscard]] StatFitterState save() const;
+  /// Continue from `s` as if its last second had been next_t_s - 1: the history is spliced onto the next
+  /// observe(next_t_s, ...), so to the fit a restart is one step of the free power (the labs' loads have
+  /// them by the hundred), and neither the warm-up nor the skill's scoring starts again. False (and the
+  /// fitter left as it was) where s is not for these parameters (horizon, gate), is malformed or has a
+  /// non-finite value. The restored history is cut to the seconds since 0 of the new clock.
+  bool restore(const StatFitterState& s, std::int64_t next_t_s) noexcept;
 
  private:
   static constexpr int kNf = StatModel::kFeatures;
@@ -110,7 +134,7 @@ class StatFitter {
 
   StatFitParams p_;
   std::vector<double> x_, mean_, scale_, made_;  ///< 1 s rings (kRing): value, mean, scale, forecast at gate_h
-  std::vector<Mat> R_;                           ///< weighted sums of phi phi^T, ring over horizon + 1 s
+  std::vector<Mat> sums_;                        ///< weighted sums of phi phi^T, ring over horizon + 1 s
   std::vector<double> wsum_;                     ///< their weights' sums
   std::vector<Vec> r_;                           ///< per h: weighted sum of phi(t - h) (x(t) - x(t - h))
   std::vector<Vec> theta_;                       ///< per h

@@ -11,6 +11,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "eqd/core/horizon_planner.hpp"
@@ -35,11 +36,30 @@ class StatForecasts {
   [[nodiscard]] const StatFitter* fitter(std::size_t b) const noexcept { return fitters_[b].get(); }
   [[nodiscard]] const StatShadowGate* gate(std::size_t b) const noexcept { return gates_[b].get(); }
 
+  /// A bus's fit and shadow-plan gate, for keeping them across a restart (the daemon's
+  /// stat_forecast.bin). Plain data.
+  struct BusState {
+    StatFitterState fit;
+    StatShadowGate::State gate;
+  };
+  /// Bus b's state (nullopt: the bus has no fit, or it has observed nothing).
+  [[nodiscard]] std::optional<BusState> save(std::size_t b) const;
+  /// Held for bus b until its next tick: restored into the fit that tick creates (bus b has stat_forecast
+  /// on, the horizon matches), else dropped. The daemon calls it before its thread starts. False (and
+  /// nothing held) where s would not restore: checked now, on a fit of s's horizon.
+  bool restore(std::size_t b, BusState s);
+  /// The settings of a bus's fit at this horizon.
+  [[nodiscard]] StatFitParams fit_params(int horizon_s) const noexcept;
+  /// Buses whose held state was restored, since construction (diagnostics, tests).
+  [[nodiscard]] std::size_t restored() const noexcept { return restored_; }
+
  private:
   StatFitParams params_;
   bool shadow_gate_;
   std::vector<std::unique_ptr<StatFitter>> fitters_;
   std::vector<std::unique_ptr<StatShadowGate>> gates_;
+  std::vector<std::optional<BusState>> held_;  ///< restore() until the bus's next tick
+  std::size_t restored_ = 0;
   HorizonPlanner planner_;  ///< the shadow plans' solver, shared by the buses
   std::array<double, StatModel::kSlots> delta_W_{};
   std::int64_t last_s_ = -1;

@@ -37,6 +37,18 @@ class StatShadowGate {
   [[nodiscard]] double plan_score_W() const noexcept { return plan_score_W_; }
   [[nodiscard]] double adaptive_score_W() const noexcept { return adaptive_score_W_; }
 
+  /// What a restart keeps (docs/control.md "Statistical forecasts"): the scores, how long they have
+  /// been scored, the verdict and the rating. Not the shadows' commands: after a restart the real
+  /// buffers start from 0 W, and so do both shadows, each paying its own way back.
+  struct State {
+    double plan_score_W = 0.0, adaptive_score_W = 0.0, rated_W = 0.0;
+    std::int64_t scored = 0;
+    bool open = false;
+  };
+  [[nodiscard]] State save() const noexcept { return {plan_score_W_, adaptive_score_W_, rated_W_, scored_, open_}; }
+  /// False (nothing changed) on non-finite or negative values.
+  bool restore(const State& s) noexcept;
+
  private:
   /// One second's score of a command history: exchange left, travel, reversal.
   double cost(const BusSnapshot& bs, double now_W, double prev_W, double two_ago_W, int& dir) const noexcept;

@@ -3,13 +3,14 @@
 /// eqd's core with its statistical short-term forecasts as shipped (core::StatForecasts on the
 /// "predictor thread", core::StatPath in the control cycle; issue #15), for bench_laws' columns
 /// planned_stat_core and planned_learned_stat_core: law `planned` with stat_forecast on every bus,
-/// nothing announced (the controllers' announcements are dropped on arrival). Unlike the prototype
-/// (stat_forecast_law.hpp) the harness only ticks the fit and publishes; the core evaluates the path.
+/// nothing announced (the controllers' announcements are dropped on arrival). The harness only ticks
+/// the fit and publishes; the core evaluates the path.
 ///
 /// Timing as in the daemon: the predictor thread wakes just after a whole second, so the fit is ticked
 /// after the cycle (on that cycle's snapshot) and its model reaches the control thread at the first
 /// cycle of the next second, which evaluates it on its own newest free power. fit_first: ticked before
-/// the first cycle of each second instead (the prototype's order), for the comparison.
+/// the first cycle of each second instead (the order of the harness prototype, removed; reproducible
+/// at commit d8ecec9), for the comparison.
 
 #include <limits>
 #include <memory>
