@@ -307,7 +307,7 @@ TEST_CASE("demand: the month's maximum starts anew at every month's start, a sho
     }
   };
   std::int64_t t = civil_s(2026, 1, 31, 23, 0);
-  run(t, 5000.0, 3600 + 1800 + 1);  // into February
+  run(t, 5000.0, 3600 + 1800 + 1);           // into February
   CHECK(d.max_month_W() == Approx(5000.0));  // its first two quarters
   t = civil_s(2026, 2, 28, 23, 0);           // the last hour of February (a jump, as a pause)
   run(t, 6000.0, 3600);

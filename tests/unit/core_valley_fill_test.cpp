@@ -472,7 +472,7 @@ TEST_CASE("level shaving in the core: never below the month's highest quarter ho
   // The first occurrence (the cap: no profile yet) in the old month; the month ends at 1800 s.
   f.run_s(1800.0 + 1.0);
   CHECK(std::isnan(f.core->bus(0).demand_max_month_W));  // a new month: no quarter of it yet
-  f.core->set_schedule(0, schedule(5400));              // the schedule thread's next calendar
+  f.core->set_schedule(0, schedule(5400));               // the schedule thread's next calendar
   // The new month's quarters at 700 W: its highest so far.
   f.power[0] = 700.0;
   f.run_s(4500.0 - 1801.0);  // to the second occurrence's start
