@@ -501,3 +501,46 @@ TEST_CASE("level shaving in the core: never below the month's highest quarter ho
   CHECK(s.fill.level_W == Approx(450.0).margin(5.0));  // a new month: the level the energy allows
   CHECK(s.net_W == Approx(450.0).margin(30.0));
 }
+
+TEST_CASE("level shaving in the core: a month that starts within an occurrence plans the rest afresh",
+          "[valley_fill][level]") {
+  // 2 kW in 1200 s occurrences capped at 1 kW (need 1.2 MJ); 2.16 MJ reported stored: 450 W would do
+  // from the start. The second occurrence runs over the month's end (origin + 5400 s).
+  BusParams p = fill_params();
+  p.valley_fill = false;
+  CoreFixture f(2, p);
+  f.state[0] = ChannelState::running;
+  f.power[0] = 2000.0;
+  BufferLimits l = CoreFixture::limits(2000.0);
+  l.capacity_Wh = 1000.0;
+  REQUIRE(f.assign(1, l) == ResponseStatus::ok);
+  f.soc[1] = 60.0F;
+  const std::int64_t origin = f.now_ns;
+  BusSchedule sched = caps_schedule({origin + 900 * kS, origin + 4500 * kS}, 1200.0, 1000.0);
+  sched.marks.calendar = true;
+  sched.marks.quarter_origin_ns = origin;
+  sched.marks.midnights_ns.fill(0);
+  sched.marks.next_month_ns = origin + 2700 * kS;  // the first occurrence is last month's
+  f.core->set_schedule(0, sched);
+  f.run_s(2100.0);  // the first occurrence: its profile and need
+  f.power[0] = 700.0;
+  f.run_s(601.0);
+  sched.marks.next_month_ns = origin + 5400 * kS;  // the calendar made in the new month
+  f.core->set_schedule(0, sched);
+  f.run_s(4500.0 - 2701.0);  // this month's highest quarter so far: 700 W
+  f.power[0] = 2000.0;
+  f.run_s(60.0);
+  BusSnapshot s = f.core->bus(0);
+  REQUIRE(s.active_window == 0);
+  CHECK(s.demand_max_month_W == Approx(700.0).margin(1.0));
+  CHECK(s.fill.level_W == Approx(700.0).margin(1.0));  // the month's peak, not the 450 W the energy allows
+  sched.marks.next_month_ns = origin + 5400 * kS + 31 * 86400 * kS;  // the calendar made after it
+  f.core->set_schedule(0, sched);
+  f.run_s(5400.0 + 30.0 - 4560.0);  // 30 s into the next month
+  s = f.core->bus(0);
+  REQUIRE(s.active_window == 0);
+  CHECK(std::isnan(s.demand_max_month_W));
+  // Planned afresh: 270 s left, all of the energy for them, the rating the only bound: 0 W.
+  CHECK(s.fill.level_W < 100.0);
+  CHECK(s.net_W < 150.0);
+}
