@@ -321,14 +321,22 @@ BusParams ControlCore::shave(BusIndex b, const WindowOccurrence& occ, const Fill
   si.discharge_W = fb.discharge_rate_W;
   si.reserve = need_reserve(bus.needs, occ.window, bus.params.fill_margin);
   double level_W = shave_level(bus.needs, occ.window, si);
-  // Never below a level already held in this occurrence: the demand charge counts the highest quarter
-  // hour, so a lower level later buys nothing and costs battery throughput. The level only rises,
-  // when the load runs above what earlier days recorded and the energy would not last.
-  if (bus.level_start_ns != occ.start_ns) {
+  // Never below the month's highest quarter hour so far: the demand charge bills the month's peak, so a
+  // lower level buys nothing on the bill and costs battery throughput. Taken at the occurrence's start:
+  // its own quarters, held at the level with the law's lag, would otherwise push the floor up a few tens
+  // of watts each (the level held already only rises within it). Within a month the maximum only
+  // grows; one below the floor taken means the month rolled within the occurrence (its maximum starts
+  // anew, NaN until its first whole quarter): the occurrence is planned afresh from then on.
+  const double month_W = std::isnan(bus.demand.max_month_W()) ? 0.0 : bus.demand.max_month_W();
+  if (bus.level_start_ns != occ.start_ns || month_W < bus.level_floor_W) {
     bus.level_start_ns = occ.start_ns;
+    bus.level_floor_W = month_W;
     bus.level_held_W = level_W;
   }
-  level_W = std::min(std::max(level_W, bus.level_held_W), aim.import_limit_W);
+  // Never below a level already held in this occurrence either: a lower level later buys nothing and
+  // costs throughput. The level only rises, when the load runs above what earlier days recorded and the
+  // energy would not last.
+  level_W = std::min(std::max({level_W, bus.level_held_W, bus.level_floor_W}), aim.import_limit_W);
   bus.level_held_W = level_W;
   bus.fill.level_W = level_W;
   BusParams shaved = aim;

@@ -78,7 +78,13 @@ void DemandMeter::update(std::int64_t now_ns, double import_J, const CalendarMar
   if (month_end_ns_ == std::numeric_limits<std::int64_t>::min()) month_end_ns_ = m.next_month_ns;
   if (now_ns >= month_end_ns_) {
     max_month_W_ = kNaN;
+    // The calendar made before the month began still names its start: 31 days at most until the
+    // next one, corrected below by the first calendar made in the new month.
     month_end_ns_ = m.next_month_ns > now_ns ? m.next_month_ns : now_ns + 31 * kDay_s * kNsPerS;
+  } else if (m.next_month_ns > now_ns && m.next_month_ns < month_end_ns_ - kHour_ns) {
+    // A calendar made within the month names its true end (a month of 28-30 days ends before the 31
+    // days assumed at its start; a month's maximum must not run into the next one's first days).
+    month_end_ns_ = m.next_month_ns;
   }
 }
 

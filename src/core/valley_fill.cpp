@@ -135,13 +135,13 @@ FillPlan plan_fill(const BusSchedule& s, int active_window, std::int64_t now_ns,
   if (next == nullptr) return plan;
   plan.window = next->window;
   plan.starts_in_s = static_cast<double>(next->start_ns - now_ns) / kNsPerS;
-  const double seen_J = needs.largest_J(next->window);
-  const double base_J = std::isfinite(seen_J) ? seen_J : p.fill_energy_Wh * 3600.0;
+  const double seen_J = fill_need_J(needs, next->window, p.fill_margin);
+  const double base_J = std::isfinite(seen_J) ? seen_J : p.fill_energy_Wh * 3600.0 * (1.0 + p.fill_margin);
   if (!(base_J > 0.0) && !std::isfinite(seen_J)) return plan;  // not seen yet, nothing assumed
   // The window's need is bus side; the buffers must hold it battery side: discharging E delivers
   // E * efficiency to the bus.
   const double eff = std::clamp(b.efficiency, 0.5, 1.0);
-  plan.need_J = base_J * (1.0 + p.fill_margin) / eff;
+  plan.need_J = base_J / eff;
   if (!(b.capacity_J > 0.0)) {
     plan.shortfall_J = plan.need_J;
     return plan;
@@ -220,6 +220,16 @@ double shave_level(const WindowNeeds& needs, int w, const ShaveInput& in) noexce
     (need_at(mid) <= budget_J ? hi : lo) = mid;
   }
   return hi;
+}
+
+double fill_need_J(const WindowNeeds& needs, int w, double fill_margin) noexcept {
+  const int n = needs.seen(w);
+  if (n == 0) return std::numeric_limits<double>::quiet_NaN();
+  const double margin = std::max(fill_margin, 0.0);
+  double smallest_J = needs.kept_J(w, 0);
+  for (int k = 1; k < n; ++k) smallest_J = std::min(smallest_J, needs.kept_J(w, k));
+  const double largest_J = needs.largest_J(w);
+  return largest_J + std::max(margin * smallest_J, 0.5 * margin * largest_J);
 }
 
 double need_reserve(const WindowNeeds& needs, int w, double fill_margin) noexcept {

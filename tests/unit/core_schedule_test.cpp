@@ -295,6 +295,28 @@ TEST_CASE("demand: quarter-hour averages and their maxima roll with the day and 
   CHECK(d.max_month_W() == Approx(6000.0));
 }
 
+TEST_CASE("demand: the month's maximum starts anew at every month's start, a short one too", "[schedule][demand]") {
+  // The daemon re-makes the calendar every minute, off the cycle: at a month's first instant the
+  // calendar the meter holds may still be the one made before it (the month's end it names is now).
+  DemandMeter d;
+  double import_J = 0.0;
+  const auto run = [&](std::int64_t& t_s, double power_W, std::int64_t seconds) {
+    for (std::int64_t k = 0; k < seconds; ++k, ++t_s) {
+      d.update(t_s * kNs, import_J, calendar_marks(((t_s - 30) / 60 * 60 + 30) * kNs, utc_zone));
+      import_J += power_W;
+    }
+  };
+  std::int64_t t = civil_s(2026, 1, 31, 23, 0);
+  run(t, 5000.0, 3600 + 1800 + 1);           // into February
+  CHECK(d.max_month_W() == Approx(5000.0));  // its first two quarters
+  t = civil_s(2026, 2, 28, 23, 0);           // the last hour of February (a jump, as a pause)
+  run(t, 6000.0, 3600);
+  run(t, 1000.0, 1800 + 1);  // 1 March: 28 days after the last start, not 31
+  CHECK(d.last_quarter_W() == Approx(1000.0));
+  CHECK(d.max_month_W() == Approx(1000.0));
+  CHECK(d.max_day_W() == Approx(1000.0));
+}
+
 TEST_CASE("demand: maxima seeded by a restart survive until a higher quarter or the day's end", "[schedule][demand]") {
   DemandMeter d;
   d.seed(7000.0, 9000.0);  // saved today and this month by the eqd before this one

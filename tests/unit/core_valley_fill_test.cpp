@@ -162,6 +162,43 @@ TEST_CASE("valley filling: the plan charges the deficit evenly within the lead, 
   }
 }
 
+TEST_CASE("valley filling: the margin is charged once on growing needs, and a jump is still covered", "[valley_fill]") {
+  WindowNeeds n;
+  CHECK(std::isnan(fill_need_J(n, 0, 0.25)));
+  // One evening seen: the need and all of the margin. peak_day's second evening needed 16 % more.
+  n.record(0, 100.0);
+  CHECK(fill_need_J(n, 0, 0.25) == Approx(125.0));
+  CHECK(fill_need_J(n, 0, 0.25) >= 116.0);
+  // A need growing by 2 a day: each day's target grows by the growth only, the margin (25, charged for
+  // the first day's 100) is not charged again (the largest x 1.25 charged 2.5 more each day); every
+  // next day's need is inside the target.
+  double before = fill_need_J(n, 0, 0.25);
+  for (int d = 1; d <= 6; ++d) {
+    n.record(0, 100.0 + 2.0 * d);
+    const double now = fill_need_J(n, 0, 0.25);
+    CHECK(now - before == Approx(2.0));
+    CHECK(now - n.largest_J(0) == Approx(25.0));
+    CHECK(now >= 100.0 + 2.0 * (d + 1));
+    before = now;
+  }
+  // A week later the first day leaves the kept needs: the margin follows the smallest kept (102).
+  n.record(0, 114.0);
+  CHECK(fill_need_J(n, 0, 0.25) == Approx(114.0 + 0.25 * 102.0));
+  // A jump of 20 % on steady needs is inside the margin already stored, and the next target has the
+  // margin above the jump.
+  WindowNeeds j;
+  for (int d = 0; d < 3; ++d) j.record(0, 100.0);
+  CHECK(fill_need_J(j, 0, 0.25) == Approx(125.0));
+  CHECK(fill_need_J(j, 0, 0.25) >= 120.0);
+  j.record(0, 120.0);
+  CHECK(fill_need_J(j, 0, 0.25) == Approx(145.0));
+  // A light day in the week (20) does not thin the margin below half of it over the largest.
+  j.record(0, 20.0);
+  CHECK(fill_need_J(j, 0, 0.25) == Approx(120.0 * 1.125));
+  // No margin: the largest kept.
+  CHECK(fill_need_J(n, 0, 0.0) == Approx(114.0));
+}
+
 TEST_CASE("valley filling in the core: charge ahead within the caps, hold the window's cap, learn its need",
           "[valley_fill]") {
   // Test channel 0, buffer 1 (2 kW, 1 kWh between 40 and 56 V). The bus: caps, import <= 3 kW; a window
@@ -406,4 +443,104 @@ TEST_CASE("level shaving in the core: below the cap with what is spare, never lo
   s = f.core->bus(0);
   CHECK(std::isnan(s.fill.level_W));
   CHECK(s.net_W == Approx(1000.0).margin(30.0));
+}
+
+TEST_CASE("level shaving in the core: never below the month's highest quarter hour, anew each month",
+          "[valley_fill][level]") {
+  // As above: 2 kW in every 600 s occurrence of a window capped at 1 kW (need 0.6 MJ), 1.08 MJ
+  // reported stored, so the energy alone would allow 450 W. The wall clock's quarter hours start at
+  // `origin`; months end at origin + 1800 s and origin + 5400 s.
+  BusParams p = fill_params();
+  p.valley_fill = false;
+  CoreFixture f(2, p);
+  f.state[0] = ChannelState::running;
+  f.power[0] = 2000.0;
+  BufferLimits l = CoreFixture::limits(2000.0);
+  l.capacity_Wh = 1000.0;
+  REQUIRE(f.assign(1, l) == ResponseStatus::ok);
+  f.soc[1] = 30.0F;
+  const std::int64_t origin = f.now_ns;
+  const auto schedule = [&](std::int64_t next_month_s) {
+    BusSchedule s = caps_schedule({origin + 900 * kS, origin + 4500 * kS, origin + 8100 * kS}, 600.0, 1000.0);
+    s.marks.calendar = true;
+    s.marks.quarter_origin_ns = origin;
+    s.marks.midnights_ns.fill(0);  // one long day: only the months matter here
+    s.marks.next_month_ns = origin + next_month_s * kS;
+    return s;
+  };
+  f.core->set_schedule(0, schedule(1800));
+  // The first occurrence (the cap: no profile yet) in the old month; the month ends at 1800 s.
+  f.run_s(1800.0 + 1.0);
+  CHECK(std::isnan(f.core->bus(0).demand_max_month_W));  // a new month: no quarter of it yet
+  f.core->set_schedule(0, schedule(5400));               // the schedule thread's next calendar
+  // The new month's quarters at 700 W: its highest so far.
+  f.power[0] = 700.0;
+  f.run_s(4500.0 - 1801.0);  // to the second occurrence's start
+  CHECK(f.core->bus(0).demand_max_month_W == Approx(700.0).margin(1.0));
+  // 450 W would do (the energy allows it), but the bill already counts 700 W this month: 700 W.
+  f.power[0] = 2000.0;
+  f.run_s(60.0);
+  BusSnapshot s = f.core->bus(0);
+  REQUIRE(s.active_window == 0);
+  CHECK(s.fill.level_W == Approx(700.0).margin(1.0));
+  CHECK(s.net_W == Approx(700.0).margin(30.0));
+  f.run_s(300.0);  // and it stays there (nothing above 700 W completed in between)
+  CHECK(f.core->bus(0).fill.level_W == Approx(700.0).margin(1.0));
+  f.run_s(240.0);
+  // After it, 300 W; the month ends at 5400 s: the next month's highest so far is 300 W.
+  f.power[0] = 300.0;
+  f.run_s(5400.0 + 1.0 - 5100.0);
+  CHECK(std::isnan(f.core->bus(0).demand_max_month_W));
+  f.core->set_schedule(0, schedule(1'000'000));
+  f.run_s(8100.0 - 5401.0);  // to the third occurrence's start
+  CHECK(f.core->bus(0).demand_max_month_W == Approx(300.0).margin(1.0));
+  f.power[0] = 2000.0;
+  f.run_s(100.0);
+  s = f.core->bus(0);
+  REQUIRE(s.active_window == 0);
+  CHECK(s.fill.level_W == Approx(450.0).margin(5.0));  // a new month: the level the energy allows
+  CHECK(s.net_W == Approx(450.0).margin(30.0));
+}
+
+TEST_CASE("level shaving in the core: a month that starts within an occurrence plans the rest afresh",
+          "[valley_fill][level]") {
+  // 2 kW in 1200 s occurrences capped at 1 kW (need 1.2 MJ); 2.16 MJ reported stored: 450 W would do
+  // from the start. The second occurrence runs over the month's end (origin + 5400 s).
+  BusParams p = fill_params();
+  p.valley_fill = false;
+  CoreFixture f(2, p);
+  f.state[0] = ChannelState::running;
+  f.power[0] = 2000.0;
+  BufferLimits l = CoreFixture::limits(2000.0);
+  l.capacity_Wh = 1000.0;
+  REQUIRE(f.assign(1, l) == ResponseStatus::ok);
+  f.soc[1] = 60.0F;
+  const std::int64_t origin = f.now_ns;
+  BusSchedule sched = caps_schedule({origin + 900 * kS, origin + 4500 * kS}, 1200.0, 1000.0);
+  sched.marks.calendar = true;
+  sched.marks.quarter_origin_ns = origin;
+  sched.marks.midnights_ns.fill(0);
+  sched.marks.next_month_ns = origin + 2700 * kS;  // the first occurrence is last month's
+  f.core->set_schedule(0, sched);
+  f.run_s(2100.0);  // the first occurrence: its profile and need
+  f.power[0] = 700.0;
+  f.run_s(601.0);
+  sched.marks.next_month_ns = origin + 5400 * kS;  // the calendar made in the new month
+  f.core->set_schedule(0, sched);
+  f.run_s(4500.0 - 2701.0);  // this month's highest quarter so far: 700 W
+  f.power[0] = 2000.0;
+  f.run_s(60.0);
+  BusSnapshot s = f.core->bus(0);
+  REQUIRE(s.active_window == 0);
+  CHECK(s.demand_max_month_W == Approx(700.0).margin(1.0));
+  CHECK(s.fill.level_W == Approx(700.0).margin(1.0));  // the month's peak, not the 450 W the energy allows
+  sched.marks.next_month_ns = origin + 5400 * kS + 31 * 86400 * kS;  // the calendar made after it
+  f.core->set_schedule(0, sched);
+  f.run_s(5400.0 + 30.0 - 4560.0);  // 30 s into the next month
+  s = f.core->bus(0);
+  REQUIRE(s.active_window == 0);
+  CHECK(std::isnan(s.demand_max_month_W));
+  // Planned afresh: 270 s left, all of the energy for them, the rating the only bound: 0 W.
+  CHECK(s.fill.level_W < 100.0);
+  CHECK(s.net_W < 150.0);
 }

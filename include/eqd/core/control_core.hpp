@@ -279,9 +279,11 @@ class ControlCore {
     /// published another (schedule_version: the slot's version it was copied at; 1, odd: never).
     BusSchedule schedule{};
     std::uint64_t schedule_version = 1;
-    // Level shaving: the occurrence whose level is held, and the highest level held in it so far.
+    // Level shaving: the occurrence whose level is held, the highest level held in it so far, and the
+    // month's highest quarter-hour import when it started (0: none yet), below which it never shaves.
     std::int64_t level_start_ns = -1;
     double level_held_W = 0.0;
+    double level_floor_W = 0.0;
     std::vector<ChannelIndex> buffers;  ///< channels whose role is not test (capacity reserved)
     std::vector<ChannelIndex> usable;   ///< buffers allocated to this cycle (capacity reserved)
     std::vector<Headroom> headroom;     ///< scratch for allocate(), capacity reserved

@@ -177,13 +177,14 @@ inline constexpr std::array<RuntimeParam, 15> kRuntimeParams{{
     {"valley_fill", "", true, nullptr, &BusParams::valley_fill, 0.0, 0.0, false,
      "charge the buffers ahead of a caps window for the energy it needed on earlier days"},
     {"fill_margin", "", false, &BusParams::fill_margin, nullptr, 0.0, 5.0, false,
-     "valley filling: margin over the window's largest need (fraction)"},
+     "valley filling: margin over the window's largest need, a fraction of the smallest kept (charged once)"},
     {"fill_lead_s", "s", false, &BusParams::fill_lead_s, nullptr, 0.0, 7.0 * 86400.0, true,
      "valley filling: how long before a caps window the buffers may start charging for it"},
     {"fill_energy_Wh", "Wh", false, &BusParams::fill_energy_Wh, nullptr, 0.0, 1.0e9, false,
      "valley filling: the need assumed for a window not yet seen whole (0 = wait for one)"},
     {"level_shaving", "", true, nullptr, &BusParams::level_shaving, 0.0, 0.0, false,
-     "caps window: hold the import below its cap with what the buffers store beyond its need"},
+     "caps window: hold the import below its cap (not below the month's peak so far) with what the buffers store "
+     "beyond its need"},
 }};
 
 /// The row named `name`, or nullptr. Any thread.

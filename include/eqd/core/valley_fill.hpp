@@ -107,8 +107,17 @@ struct FillBuffers {
   double efficiency = 1.0;        ///< battery energy per bus energy while charging (their mean)
 };
 
-/// Plans the charge for the next caps window of `s` after now_ns: its need (the largest kept, or
-/// p.fill_energy_Wh for a window not seen yet) times 1 + fill_margin, capped at the buffers' capacity;
+/// What valley filling charges for window w (J, bus side; NaN: none seen whole yet): the largest need
+/// kept plus a margin of fill_margin x the smallest need kept, and at least fill_margin / 2 x the
+/// largest. So needs that grow a little each day raise the target by their growth only, for as long
+/// as the smaller need the margin was charged for is kept (a week), where the largest x (1 +
+/// fill_margin) charged the margin again on every day's growth; a single need gets the whole margin,
+/// a jump is covered by the margin already stored and the next target has it above the jump; a light
+/// day in the week does not thin the margin below half. Pure; any thread; no allocation.
+double fill_need_J(const WindowNeeds& needs, int w, double fill_margin) noexcept;
+
+/// Plans the charge for the next caps window of `s` after now_ns: its need (fill_need_J(), or
+/// p.fill_energy_Wh x (1 + fill_margin) for a window not seen yet), capped at the buffers' capacity;
 /// within fill_lead_s of its start, the deficit spread evenly so that it is in the buffers two tau_s
 /// before the start. Nothing when valley_fill is off, a window is active, or no buffer has a capacity.
 /// Pure; any thread; no allocation.
