@@ -71,10 +71,10 @@ core::BusParams parse_bus_params(const YAML::Node& n, const YamlCtx& c, const st
   core::set_runtime_value(mode_row, b, m);
   b.import_limit_W = c.num(n, "import_limit_W", p, b.import_limit_W, 0.0, kBig);
   b.export_limit_W = c.num(n, "export_limit_W", p, b.export_limit_W, 0.0, kBig);
-  // Average caps, valley filling and level shaving: the rows of the run-time table, with their bounds (as eqd's
-  // configuration reads them).
-  for (const char* name :
-       {"import_limit_average_s", "valley_fill", "fill_margin", "fill_lead_s", "fill_energy_Wh", "level_shaving"}) {
+  // Average caps, valley filling, level shaving and the planner's travel weight: the rows of the run-time table, with
+  // their bounds (as eqd's configuration reads them).
+  for (const char* name : {"import_limit_average_s", "valley_fill", "fill_margin", "fill_lead_s", "fill_energy_Wh",
+                           "level_shaving", "plan_travel_weight_s"}) {
     const core::RuntimeParam& row = *core::find_runtime_param(name);
     const double now = core::runtime_value(row, b);
     core::set_runtime_value(row, b,
@@ -371,7 +371,8 @@ RigSpec parse_rig(const YAML::Node& root, const YamlCtx& c, const std::string& b
                   "fill_margin",
                   "fill_lead_s",
                   "fill_energy_Wh",
-                  "level_shaving"});
+                  "level_shaving",
+                  "plan_travel_weight_s"});
     BusSpec bs{c.str(b, "name", p, "", true), parse_bus_params(b, c, p), {}};
     if (b["schedule"]) bs.schedule = parse_target_schedule(b["schedule"], c, p + ".schedule");
     if (!bus_index.emplace(bs.name, i).second) c.fail(b["name"], p + ".name", "duplicate bus name '" + bs.name + "'");

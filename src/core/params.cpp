@@ -50,6 +50,7 @@ const char* validate(const BusParams& p, bool allow_any_tau) noexcept {
   if (!std::isfinite(p.forecast_horizon_s) || p.forecast_horizon_s < 1.0 ||
       p.forecast_horizon_s > ForecastPath::kMaxHorizon_s)
     return "forecast_horizon_s: must be within 1..120 s";
+  if (!within(p.plan_travel_weight_s, 0.0, 60.0)) return "plan_travel_weight_s: must be within 0..60 s";
   if (!within(p.fill_margin, 0.0, 5.0)) return "fill_margin: must be within 0..5";
   if (!std::isfinite(p.fill_lead_s) || p.fill_lead_s <= 0.0 || p.fill_lead_s > 7.0 * 86400.0)
     return "fill_lead_s: must be > 0 and at most 604800 s (a week)";

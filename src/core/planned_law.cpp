@@ -53,7 +53,7 @@ void PlannedLaw::ask(const LawInput& in, const BusParams& p, const Capacity& cap
   a.lo_W = cap.lo_W;
   a.hi_W = cap.hi_W;
   a.slew_W_per_s = p.slew_W_per_s > 0.0 ? p.slew_W_per_s : rated / p.tau_s;
-  a.travel_weight_s = kTravelWeight_s;
+  a.travel_weight_s = p.plan_travel_weight_s;
   a.flip_cost_Ws = kFlipCostTaus * p.tau_s * rated;
   const double dt_s = last_ask_ns_ < 0 ? p.update_interval_s : static_cast<double>(in.now_ns - last_ask_ns_) / kNsPerS;
   max_step_W_ = a.slew_W_per_s * std::min(dt_s, 4.0 * p.update_interval_s);

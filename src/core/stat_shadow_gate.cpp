@@ -10,9 +10,9 @@ namespace eqd::core {
 
 double StatShadowGate::cost(const BusSnapshot& bs, double now_W, double prev_W, double two_ago_W,
                             int& dir) const noexcept {
-  // The planner's own weights (PlannedLaw): travel 0.2 s of exchange per W, a reversal 0.02 tau of the
+  // The planner's own weights (PlannedLaw): the bus's plan_travel_weight_s per W of travel, a reversal 0.02 tau of the
   // rating; the command acts after the planner's 2 s of delay.
-  double c = std::abs(bs.free_W + two_ago_W) + PlannedLaw::kTravelWeight_s * std::abs(now_W - prev_W);
+  double c = std::abs(bs.free_W + two_ago_W) + bs.params.plan_travel_weight_s * std::abs(now_W - prev_W);
   const int d = sign_of(now_W, 0.01 * rated_W_);
   if (d != 0) {
     if (dir != 0 && d != dir) c += PlannedLaw::kFlipCostTaus * bs.params.tau_s * rated_W_;
@@ -50,7 +50,7 @@ double StatShadowGate::plan_step(const BusSnapshot& bs, const double* delta_W, i
   r.hi_W = bs.capacity_charge_W;
   r.slew_W_per_s = bs.params.slew_W_per_s > 0.0 ? bs.params.slew_W_per_s : rated_W_ / bs.params.tau_s;
   r.delay_s = PlannedLaw::kEffectDelay_s;
-  r.travel_weight_s = PlannedLaw::kTravelWeight_s;
+  r.travel_weight_s = bs.params.plan_travel_weight_s;
   r.flip_cost_Ws = PlannedLaw::kFlipCostTaus * bs.params.tau_s * rated_W_;
   if (!(r.hi_W > r.lo_W) || n < 1 || !(r.slew_W_per_s > 0.0)) return prev_W;
   const PlanResult res = planner.solve(r);

@@ -95,7 +95,7 @@ std::string fmt(const char* f, double v) {
 bool is_reference(const std::string& column) {
   return column == "eqd" || column == "eqdf" || column == "adaptive" || column == "adaptivef" || column == "learned" ||
          column == "planned" || column == "planned_learned" || column == "planned_stat_core" ||
-         column == "planned_learned_stat_core";
+         column == "planned_learned_stat_core" || column.rfind("planned_learned_stat_core_tw", 0) == 0;
 }
 
 std::vector<LawSpec> law_specs() {
@@ -311,6 +311,19 @@ std::vector<LawSpec> law_specs() {
                            for (core::BusParams& p : c.buses) p.tau_s = kEqdReferenceTau_s;
                            return std::make_unique<bench::StatCoreLaw>(c, learn, v.fit_first, v.shadow);
                          }});
+    // A calmer planner (--only): the bus's plan_travel_weight_s raised from its default 0.2 s.
+    for (const double weight_s : {2.0, 6.0})
+      specs.push_back({"statfc",
+                       std::string("planned tau 15 s, learned, else statistical forecast (core), travel weight ") +
+                           fmt("%g s", weight_s),
+                       fmt("planned_learned_stat_core_tw%g", weight_s), fmt("learned+stat-core tw%g", weight_s),
+                       kEqdReferenceTau_s, [=](core::CoreConfig c) {
+                         for (core::BusParams& p : c.buses) {
+                           p.tau_s = kEqdReferenceTau_s;
+                           p.plan_travel_weight_s = weight_s;
+                         }
+                         return std::make_unique<bench::StatCoreLaw>(c, true, false, true);
+                       }});
   }
   return specs;
 }
@@ -490,8 +503,9 @@ const char* verdict(double eqd, double peer) {
 
 // Columns run only on request (--only): the variants of the statistical forecast that explain the kept
 // one (planned_stat_core and planned_learned_stat_core run by default).
-constexpr std::string_view kExploreColumns[] = {"planned_stat_core_ff", "planned_learned_stat_core_ff",
-                                                "planned_stat_core_skill", "planned_learned_stat_core_skill"};
+constexpr std::string_view kExploreColumns[] = {"planned_stat_core_ff",          "planned_learned_stat_core_ff",
+                                                "planned_stat_core_skill",       "planned_learned_stat_core_skill",
+                                                "planned_learned_stat_core_tw2", "planned_learned_stat_core_tw6"};
 
 // Scenarios of slow loads (CC-CV charges, CP discharges, steps minutes long): issue #15 item 1 asks the
 // new law to be no worse than today's there, and judges only the fast ones against the plain tracker.
@@ -663,9 +677,20 @@ void print_default_law(const std::vector<ScenarioRun>& runs) {
     int peers_ok = 0, goal_ok = 0, scenarios = 0;
     double exchange_sum = 0.0, travel_ratio_sum = 0.0;
   };
-  Candidate cands[] = {{"learned", "adaptive, learned (shipped)"},
-                       {"planned_learned", "planned, learned"},
-                       {"planned_learned_stat_core", "planned, learned, else statistical"}};
+  const Candidate all[] = {{"learned", "adaptive, learned (shipped)"},
+                           {"planned_learned", "planned, learned"},
+                           {"planned_learned_stat_core", "planned, learned, else statistical"},
+                           {"planned_learned_stat_core_tw2", "the same, travel weight 2 s"},
+                           {"planned_learned_stat_core_tw6", "the same, travel weight 6 s"}};
+  // Only the candidates that ran (the travel-weight variants run with --only).
+  std::vector<Candidate> cands;
+  for (const Candidate& c : all) {
+    bool ran = false;
+    for (const ScenarioRun& sr : runs)
+      for (const Row& r : sr.rows) ran = ran || r.column == c.column;
+    if (ran) cands.push_back(c);
+  }
+  if (cands.empty()) return;
   std::printf(
       "\n## Default law for a lab that announces nothing (issue #15 item 3): learned forecasts on, tau 15 s\n\n"
       "Per scenario: exchange, flips/h, travel; then the verdict against the lowest peer at <= actuation, and "
@@ -673,7 +698,7 @@ void print_default_law(const std::vector<ScenarioRun>& runs) {
       "at <= actuation).\n\n| scenario |");
   for (const Candidate& c : cands) std::printf(" %s | peers | item 1 |", c.label);
   std::printf("\n|---|");
-  for (std::size_t i = 0; i < std::size(cands); ++i) std::printf("---|---|---|");
+  for (std::size_t i = 0; i < cands.size(); ++i) std::printf("---|---|---|");
   std::printf("\n");
   for (const ScenarioRun& sr : runs) {
     const Row* tr = nullptr;

@@ -68,7 +68,7 @@ export EQD_SOCKET=$SOCK
 
 step "set in words without --json (item 3)"
 expect 0 "" "set" -- set --bus main tau_s=4 use_forecast=off
-echo "$OUT" | grep -Eq '^bus main: set tau_s to 4, use_forecast to off; its parameters now: deadband_W [0-9.]+, export_limit_W [0-9.]+, fill_energy_Wh [0-9.]+, fill_lead_s [0-9.]+, fill_margin [0-9.]+, import_limit_W [0-9.]+, import_limit_average_s [0-9.]+, learn_forecast on, level_shaving on, mode balance, stat_forecast off, target_W [-0-9.]+, tau_s 4, use_forecast off, valley_fill on$' ||
+echo "$OUT" | grep -Eq '^bus main: set tau_s to 4, use_forecast to off; its parameters now: deadband_W [0-9.]+, export_limit_W [0-9.]+, fill_energy_Wh [0-9.]+, fill_lead_s [0-9.]+, fill_margin [0-9.]+, import_limit_W [0-9.]+, import_limit_average_s [0-9.]+, learn_forecast on, level_shaving on, mode balance, plan_travel_weight_s [0-9.]+, stat_forecast off, target_W [-0-9.]+, tau_s 4, use_forecast off, valley_fill on$' ||
   fail "set printed: $OUT"
 echo "$OUT" | grep -q '[{}]' && fail "set printed JSON without --json: $OUT"
 expect 0 "" "set back" -- set --bus main use_forecast=on

@@ -106,6 +106,15 @@ TEST_CASE("ranges: tau_s, poll_hz, port, unit_id, whole numbers", "[config][erro
     CHECK(divisor.key_path == "buses[0].import_limit_average_s");
     CHECK_THAT(divisor.message, Catch::Contains("dividing 900"));
   }
+  SECTION("plan_travel_weight_s: beyond a minute") {
+    CHECK(parse_config(base_with("    plan_travel_weight_s: 6\n"), "t.yaml").buses[0].params.plan_travel_weight_s ==
+          6.0);
+    const ConfigError e = parse_error(base_with("    plan_travel_weight_s: 90\n"));
+    CHECK(e.line == 3);
+    CHECK(e.column == 27);
+    CHECK(e.key_path == "buses[0].plan_travel_weight_s");
+    CHECK(e.message == "90 is out of range (expected 0..60 s)");
+  }
   SECTION("deadband_W negative") {
     const ConfigError e = parse_error(base_with("    deadband_W: -1\n"));
     CHECK(e.message == "-1 is out of range (expected 0..1e+07 W)");

@@ -742,10 +742,11 @@ TEST_CASE("control API on a fake rig: every row of the run-time parameter table 
   const json ok = srv.call(s);
   REQUIRE(ok["ok"] == true);
   CHECK(ok["result"]["params"].size() == eqd::core::kRuntimeParams.size());
-  CHECK(
-      eqd::control::settable_list() ==
-      "tau_s, deadband_W, target_W, use_forecast, learn_forecast, stat_forecast, mode, import_limit_W, export_limit_W, "
-      "import_limit_average_s, valley_fill, fill_margin, fill_lead_s, fill_energy_Wh, level_shaving");
+  CHECK(eqd::control::settable_list() ==
+        "tau_s, deadband_W, target_W, use_forecast, learn_forecast, stat_forecast, plan_travel_weight_s, mode, "
+        "import_limit_W, "
+        "export_limit_W, "
+        "import_limit_average_s, valley_fill, fill_margin, fill_lead_s, fill_energy_Wh, level_shaving");
 }
 
 namespace {

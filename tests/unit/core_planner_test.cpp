@@ -10,6 +10,7 @@
 
 #include "eqd/core/adaptive_law.hpp"
 #include "eqd/core/horizon_planner.hpp"
+#include "eqd/core/params.hpp"
 #include "eqd/core/plan_board.hpp"
 #include "eqd/core/planned_law.hpp"
 
@@ -464,4 +465,43 @@ TEST_CASE("planner: where the plan tracks, its first decision cancels the path e
   res = planner.solve(s);
   REQUIRE(res.ok);
   CHECK(res.first_W >= 0.0);
+}
+
+TEST_CASE("planned law: a larger plan_travel_weight_s moves the buffers less and leaves more in the grid",
+          "[planner][law]") {
+  // A known load swinging between -1 and -3 kW every 8 s (a drive-cycle-like swing around a level):
+  // cancelling every swing costs 4 kW of travel per period.
+  const auto free_at = [](double t) { return static_cast<int>(std::floor(t / 8.0)) % 2 == 0 ? -1000.0 : -3000.0; };
+  const auto run = [&](double weight_s, double& travel_W, double& exchange_Ws) {
+    PlannedRig rig;
+    rig.p.plan_travel_weight_s = weight_s;
+    REQUIRE(eqd::core::validate(rig.p, false) == nullptr);
+    travel_W = exchange_Ws = 0.0;
+    for (int k = 0; k < 1200; ++k) {  // 120 s at 10 Hz
+      const double t = k / 10.0;
+      std::vector<double> path(30);
+      for (std::size_t j = 0; j < path.size(); ++j) path[j] = free_at(std::floor(t) + static_cast<double>(j + 1));
+      const double prev = rig.cmd;
+      rig.cmd = rig.law.step(law_input(t, free_at(t), &path, rig.cmd), rig.p).command_W;
+      rig.service.serve(rig.board);
+      if (t >= 30.0) {  // after the start-up ramp
+        travel_W += std::abs(rig.cmd - prev);
+        exchange_Ws += std::abs(free_at(t) + rig.cmd) * 0.1;
+      }
+    }
+    CHECK(rig.law.planning());
+  };
+  double travel_calm = 0.0, exchange_calm = 0.0, travel_default = 0.0, exchange_default = 0.0;
+  run(0.2, travel_default, exchange_default);
+  run(8.0, travel_calm, exchange_calm);
+  INFO("travel " << travel_default << " -> " << travel_calm << " W, exchange " << exchange_default << " -> "
+                 << exchange_calm << " Ws");
+  CHECK(travel_calm < 0.5 * travel_default);
+  CHECK(exchange_calm > exchange_default);
+  // Out of range is refused by the same rule the configuration and eqctl set use.
+  BusParams p;
+  p.plan_travel_weight_s = 61.0;
+  CHECK(eqd::core::validate(p, false) != nullptr);
+  p.plan_travel_weight_s = -0.1;
+  CHECK(eqd::core::validate(p, false) != nullptr);
 }

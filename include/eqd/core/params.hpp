@@ -71,6 +71,13 @@ struct BusParams {
   /// equalization) at 4-5 x the adaptive law's setpoint travel, which a lab must want. With any other
   /// law it does nothing: the adaptive law steering by such a path was worse on every drive load.
   bool stat_forecast = false;
+  /// Law `planned`: what a watt of setpoint travel costs in the plan's objective, in W·s of grid
+  /// exchange (config: plan_travel_weight_s, 0..60 s). 0.2 s (the default) only breaks ties toward the
+  /// calmer of equal plans (0 -> 0.2 cost at most 0.002 of exchange on the slow rig, drive cycle, pulses,
+  /// demo and lab A, 2026-12-03); larger values buy less movement with more exchange: on the drive cycle
+  /// with learned and statistical paths 0.2 s gave 0.281 of no equalization at 651 kW of travel, 6 s
+  /// 0.534 at 189 kW (docs/control.md "The receding-horizon planner").
+  double plan_travel_weight_s = 0.2;
   /// balance (net -> target_W) or caps (net within [-export_limit_W, import_limit_W]) (config: mode).
   BusMode mode = BusMode::balance;
   /// caps mode: the most the bus may draw from the grid (net power > 0 is import), W >= 0
@@ -152,7 +159,7 @@ struct RuntimeParam {
 };
 
 /// The run-time parameter table. A new settable parameter is one row here (docs/architecture.md).
-inline constexpr std::array<RuntimeParam, 15> kRuntimeParams{{
+inline constexpr std::array<RuntimeParam, 16> kRuntimeParams{{
     {"tau_s", "s", false, &BusParams::tau_s, nullptr, 0.0, std::numeric_limits<double>::infinity(), true,
      "time constant of the damped actuation (10..20 s unless allow_any_tau)"},
     {"deadband_W", "W", false, &BusParams::deadband_W, nullptr, 0.0, kMaxPower_W, false,
@@ -165,6 +172,8 @@ inline constexpr std::array<RuntimeParam, 15> kRuntimeParams{{
      "learn each test channel's power from its own history"},
     {"stat_forecast", "", true, nullptr, &BusParams::stat_forecast, 0.0, 0.0, false,
      "law planned: plan over a statistical forecast of the free power where nothing is announced or learned"},
+    {"plan_travel_weight_s", "s", false, &BusParams::plan_travel_weight_s, nullptr, 0.0, 60.0, false,
+     "law planned: W·s of grid exchange one W of setpoint travel costs in the plan (larger: calmer)"},
     {"mode", "", false, nullptr, nullptr, 0.0, 0.0, false,
      "balance (net power to target_W) or caps (net power within -export_limit_W..import_limit_W)", &BusParams::mode,
      kBusModeNames.data(), kBusModeNames.size()},

@@ -22,10 +22,7 @@ class PlannedLaw final : public BusLaw {
  public:
   /// Delay between a command and its effect (link, dead time, converter response), as the adaptive law's.
   static constexpr int kEffectDelay_s = 2;
-  /// Setpoint travel in the plan's objective: W·s of exchange per W of travel. Chosen on the benchmark
-  /// (slow rig, drive cycle, pulses, demo, lab A; 2026-12-03): 0 → 0.2 costs at most 0.002 of exchange;
-  /// it breaks ties between equal plans toward the calmer one.
-  static constexpr double kTravelWeight_s = 0.2;
+  // Setpoint travel in the plan's objective: the bus's BusParams::plan_travel_weight_s.
   /// A reversal in the plan costs this × tau_s seconds of the buffers' full rating (15 s, 6 kW: 1.8 kJ).
   /// Drive cycle: 0 → 189 flips/h at 0.108 of the exchange, 0.02 → 53 at 0.167, 0.05 → 43 at 0.195;
   /// the bound itself flips 178 times an hour there.
