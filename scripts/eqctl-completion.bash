@@ -107,7 +107,7 @@ _eqctl() {
         # The names are core::kRuntimeParams (include/eqd/core/params.hpp; a test keeps them in step).
         use_forecast=* | learn_forecast=* | stat_forecast=* | valley_fill=*) args="${cur%%=*}=true ${cur%%=*}=false" ;;
         mode=*) args="mode=balance mode=caps" ;;
-        *) args="tau_s= deadband_W= target_W= use_forecast= learn_forecast= stat_forecast= mode= import_limit_W= export_limit_W=
+        *) args="tau_s= deadband_W= target_W= use_forecast= learn_forecast= stat_forecast= plan_travel_weight_s= mode= import_limit_W= export_limit_W=
                  import_limit_average_s= valley_fill= fill_margin= fill_lead_s= fill_energy_Wh= level_shaving=" ;;
       esac ;;
   esac

@@ -118,7 +118,7 @@ _eqctl() {
       elif [[ $cur == mode=* ]]; then
         compadd -P mode= -- balance caps
       else
-        compadd -S '' -- tau_s= deadband_W= target_W= use_forecast= learn_forecast= stat_forecast= mode= import_limit_W= \
+        compadd -S '' -- tau_s= deadband_W= target_W= use_forecast= learn_forecast= stat_forecast= plan_travel_weight_s= mode= import_limit_W= \
           export_limit_W= import_limit_average_s= valley_fill= fill_margin= fill_lead_s= fill_energy_Wh= level_shaving=  # NAME= waits for its value
       fi ;;
   esac

@@ -111,6 +111,12 @@ PlanResult HorizonPlanner::solve(const PlanRequest& r) noexcept {
   }
   res.ok = true;
   res.first_W = plan_[r.delay_s - 1];
+  refine_first(r, res, step_W);
+  res.step_W = step_W;
+  return res;
+}
+
+void HorizonPlanner::refine_first(const PlanRequest& r, PlanResult& res, double step_W) const noexcept {
   // The grid's rounding. Where the plan holds one level for its first kRefineSpan_s decisions and that
   // level is within one grid step of what cancels the path there, the continuous optimum cancels the path
   // (a travel weight below 1 s makes following a slow drift cheaper than leaving it in the grid); the
@@ -134,8 +140,6 @@ PlanResult HorizonPlanner::solve(const PlanRequest& r) noexcept {
         std::abs(exact_W - r.start_W) <= r.slew_W_per_s + 1e-9 && exact_W >= r.lo_W && exact_W <= r.hi_W)
       res.first_W = exact_W;
   }
-  res.step_W = step_W;
-  return res;
 }
 
 }  // namespace eqd::core

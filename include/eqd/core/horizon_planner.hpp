@@ -68,6 +68,9 @@ class HorizonPlanner {
   [[nodiscard]] int plan_size() const noexcept { return plan_n_; }
 
  private:
+  /// The first decision off the grid where the plan holds a level (see solve()). Allocation-free.
+  void refine_first(const PlanRequest& r, PlanResult& res, double step_W) const noexcept;
+
   int levels_requested_;
   int levels_;                                ///< room for the grid: up to twice the requested levels (see solve())
   std::vector<double> cost_now_, cost_next_;  ///< per (level, direction): best cost so far
