@@ -331,6 +331,37 @@ TEST_CASE("shadow-plan gate: open over the true future, shut over a path that sa
   }
 }
 
+TEST_CASE(
+    "shadow-plan gate: scores the grid and not the bus's travel weight, so a calm plan that leaves more stays shut",
+    "[stat_forecast]") {
+  // The same load and exact path as above. The adaptive law's shadow does not depend on the bus's
+  // plan_travel_weight_s, and neither does its score. With a travel weight of 30 s the plan barely moves
+  // and leaves far more in the grid than the adaptive law, so the gate stays shut even over the true
+  // future (scored with the bus's weight, the calm plan would win on its own objective).
+  const auto load = [](int t) { return (t % 150 < 60 ? 4000.0 : -3000.0) + 300.0 * std::sin(0.3 * t); };
+  double adaptive_score[2] = {0.0, 0.0};
+  int open[2] = {0, 0};
+  const double weights[2] = {0.2, 30.0};
+  for (int k = 0; k < 2; ++k) {
+    StatShadowGate g;
+    HorizonPlanner planner;
+    std::array<double, StatModel::kSlots> delta{};
+    for (int t = 0; t < 3600; ++t) {
+      for (int h = 1; h <= 30; ++h) delta[static_cast<std::size_t>(h)] = load(t + h) - load(t);
+      BusSnapshot bs = shadow_bus(load(t));
+      bs.params.plan_travel_weight_s = weights[k];
+      if (g.tick(static_cast<std::int64_t>(t) * 1'000'000'000 + 50'000'000, bs, delta.data(), 30, planner) && t >= 600)
+        ++open[k];
+    }
+    adaptive_score[k] = g.adaptive_score_W();
+    INFO("weight " << weights[k] << ": plan " << g.plan_score_W() << " W, adaptive " << g.adaptive_score_W() << " W");
+    CHECK(g.adaptive_score_W() > 0.0);
+  }
+  CHECK(adaptive_score[1] == Approx(adaptive_score[0]));
+  CHECK(open[0] > 3000 * 9 / 10);
+  CHECK(open[1] == 0);
+}
+
 TEST_CASE("shadow-plan gate: open on a mean-reverting level with the fitted forecast", "[stat_forecast]") {
   StatFitter f;
   StatShadowGate g;

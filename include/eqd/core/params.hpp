@@ -76,7 +76,7 @@ struct BusParams {
   /// calmer of equal plans (0 -> 0.2 cost at most 0.002 of exchange on the slow rig, drive cycle, pulses,
   /// demo and lab A, 2026-12-03); larger values buy less movement with more exchange: on the drive cycle
   /// with learned and statistical paths 0.2 s gave 0.281 of no equalization at 651 kW of travel, 6 s
-  /// 0.534 at 189 kW (docs/control.md "The receding-horizon planner").
+  /// 0.529 at 211 kW (docs/control.md "The receding-horizon planner").
   double plan_travel_weight_s = 0.2;
   /// balance (net -> target_W) or caps (net within [-export_limit_W, import_limit_W]) (config: mode).
   BusMode mode = BusMode::balance;
