@@ -35,7 +35,7 @@ class StatShadowGate {
   /// won on its own objective on the drive labs while leaving more in the grid than the adaptive law
   /// (lab A 0.882 against 0.817); scored so, the labs keep the adaptive law (0.817) and the repeating
   /// loads the plan (bench_laws, 2026-12-04).
-  static constexpr double kTravelWeight_s = 0.2;
+  static constexpr double kTravelWeight_s = BusParams{}.plan_travel_weight_s;
 
   /// Once a second: bs, the bus's snapshot; delta_W[h], h = 1..n, the statistical path's changes from
   /// bs.free_W (whatever its skill gate says: it is scored at all times). Returns open().
