@@ -34,7 +34,8 @@ HorizonPlanner::HorizonPlanner(int levels)
       cost_now_(2 * static_cast<std::size_t>(levels_), kInf),
       cost_next_(2 * static_cast<std::size_t>(levels_), kInf),
       back_(static_cast<std::size_t>(kMaxSteps) * 2 * static_cast<std::size_t>(levels_), -1),
-      plan_(kMaxSteps, 0.0) {}
+      plan_(kMaxSteps, 0.0),
+      cancel_(kMaxSteps, 0.0) {}
 
 PlanResult HorizonPlanner::solve(const PlanRequest& r) noexcept {
   PlanResult res;
@@ -116,30 +117,31 @@ PlanResult HorizonPlanner::solve(const PlanRequest& r) noexcept {
   return res;
 }
 
-void HorizonPlanner::refine_first(const PlanRequest& r, PlanResult& res, double step_W) const noexcept {
-  // The grid's rounding. Where the plan holds one level for its first kRefineSpan_s decisions and that
-  // level is within one grid step of what cancels the path there, the continuous optimum cancels the path
-  // (a travel weight below 1 s makes following a slow drift cheaper than leaving it in the grid); the
-  // level itself left up to half a step in the grid (57 W on 6 kW of buffers, growing and snapping back
-  // on every slow ramp). The median of those seconds, not the first alone, so that the command does not
-  // follow the path's sample noise (+10 % of travel on the slow rig). Only on a held level: on swinging
-  // loads, where the plan moves every second, refining cost the labs 0.005 of exchange. Never where the
-  // plan rests at 0 W, would reverse its direction, or beyond the slew limit or the capacity: those are
-  // the plan's choices, not rounding. Measured (bench_laws, 2026-12-04): announced, slow rig 0.025 ->
-  // 0.011, long pulses 0.020 -> 0.013, drive cycle 0.179 -> 0.175; learned, cycle-life lab 0.053 ->
-  // 0.046; the labs unchanged.
-  constexpr int kRefineSpan_s = 5;
-  std::array<double, kRefineSpan_s> cancel{};
+void HorizonPlanner::refine_first(const PlanRequest& r, PlanResult& res, double step_W) noexcept {
+  // The grid's rounding. Where the plan holds one level for at least its first kRefineMin_s decisions
+  // and that level is within one grid step of what cancels the path there, the continuous optimum cancels
+  // the path (a travel weight below 1 s makes following a slow drift cheaper than leaving it in the grid);
+  // the level itself left up to half a step in the grid (57 W on 6 kW of buffers, growing and snapping back
+  // on every slow ramp). The command is the median of the cancelling values over all the seconds the plan
+  // holds that level: the one constant power with the least exchange over them (an L1 cost), and robust to
+  // the sample noise of a learned path, which replays noisy samples of earlier cycles (over 5 s only, the
+  // command followed that noise: slow rig, learned, 0.4-0.6 kW more travel than the adaptive law; over the
+  // whole run it is within 0.0 kW of it). Only on a held level: on swinging loads, where the plan moves
+  // every second, refining cost the labs 0.005 of exchange. Never where the plan rests at 0 W, would
+  // reverse its direction, or beyond the slew limit or the capacity: those are the plan's choices, not
+  // rounding. Measured: docs/control-benchmark.md, "The planner off its grid".
+  constexpr int kRefineMin_s = 5;
   int m = 0;
-  for (int t = r.delay_s - 1; t < r.n && m < kRefineSpan_s && plan_[t] == res.first_W; ++t)
-    cancel[static_cast<std::size_t>(m++)] = r.target_W - r.free_W[t];
-  if (m == kRefineSpan_s && res.first_W != 0.0) {
-    std::sort(cancel.begin(), cancel.end());
-    const double exact_W = cancel[kRefineSpan_s / 2];
-    if (std::abs(exact_W - res.first_W) < step_W && (exact_W > 0.0) == (res.first_W > 0.0) &&
-        std::abs(exact_W - r.start_W) <= r.slew_W_per_s + 1e-9 && exact_W >= r.lo_W && exact_W <= r.hi_W)
-      res.first_W = exact_W;
-  }
+  for (int t = r.delay_s - 1; t < r.n && plan_[t] == res.first_W; ++t)
+    cancel_[static_cast<std::size_t>(m++)] = r.target_W - r.free_W[t];
+  if (m < kRefineMin_s || res.first_W == 0.0) return;
+  const auto mid = cancel_.begin() + m / 2;
+  std::nth_element(cancel_.begin(), mid, cancel_.begin() + m);
+  double exact_W = *mid;
+  if (m % 2 == 0) exact_W = 0.5 * (exact_W + *std::max_element(cancel_.begin(), mid));
+  if (std::abs(exact_W - res.first_W) < step_W && (exact_W > 0.0) == (res.first_W > 0.0) &&
+      std::abs(exact_W - r.start_W) <= r.slew_W_per_s + 1e-9 && exact_W >= r.lo_W && exact_W <= r.hi_W)
+    res.first_W = exact_W;
 }
 
 }  // namespace eqd::core

@@ -312,7 +312,7 @@ std::vector<LawSpec> law_specs() {
                            return std::make_unique<bench::StatCoreLaw>(c, learn, v.fit_first, v.shadow);
                          }});
     // A calmer planner (--only): the bus's plan_travel_weight_s raised from its default 0.2 s.
-    for (const double weight_s : {2.0, 6.0})
+    for (const double weight_s : {2.0, 6.0, 8.0, 10.0, 12.0})
       specs.push_back({"statfc",
                        std::string("planned tau 15 s, learned, else statistical forecast (core), travel weight ") +
                            fmt("%g s", weight_s),
@@ -505,7 +505,9 @@ const char* verdict(double eqd, double peer) {
 // one (planned_stat_core and planned_learned_stat_core run by default).
 constexpr std::string_view kExploreColumns[] = {"planned_stat_core_ff",          "planned_learned_stat_core_ff",
                                                 "planned_stat_core_skill",       "planned_learned_stat_core_skill",
-                                                "planned_learned_stat_core_tw2", "planned_learned_stat_core_tw6"};
+                                                "planned_learned_stat_core_tw2", "planned_learned_stat_core_tw6",
+                                                "planned_learned_stat_core_tw8", "planned_learned_stat_core_tw10",
+                                                "planned_learned_stat_core_tw12"};
 
 // Scenarios of slow loads (CC-CV charges, CP discharges, steps minutes long): issue #15 item 1 asks the
 // new law to be no worse than today's there, and judges only the fast ones against the plain tracker.
@@ -713,7 +715,10 @@ void print_default_law(const std::vector<ScenarioRun>& runs) {
                            {"planned_learned", "planned, learned"},
                            {"planned_learned_stat_core", "planned, learned, else statistical"},
                            {"planned_learned_stat_core_tw2", "the same, travel weight 2 s"},
-                           {"planned_learned_stat_core_tw6", "the same, travel weight 6 s"}};
+                           {"planned_learned_stat_core_tw6", "the same, travel weight 6 s"},
+                           {"planned_learned_stat_core_tw8", "the same, travel weight 8 s"},
+                           {"planned_learned_stat_core_tw10", "the same, travel weight 10 s"},
+                           {"planned_learned_stat_core_tw12", "the same, travel weight 12 s"}};
   // Only the candidates that ran (the travel-weight variants run with --only).
   std::vector<Candidate> cands;
   for (const Candidate& c : all) {
@@ -783,7 +788,7 @@ int run(int argc, char** argv) {
   std::filesystem::path out_dir = "bench-laws-out";
   std::vector<std::string> files;
   unsigned jobs = 2;
-  std::string only;
+  std::string only, also;
   bool no_bound = false;
   for (int a = 1; a < argc; ++a) {
     const std::string arg = argv[a];
@@ -795,8 +800,10 @@ int run(int argc, char** argv) {
       no_bound = true;  // exploration: the LP bound is not solved (its figures stay 0)
     } else if (arg == "--only" && a + 1 < argc) {
       only = argv[++a];
+    } else if (arg == "--also" && a + 1 < argc) {
+      also = argv[++a];  // exploration: explore-only columns run beside the full set
     } else if (arg == "-h" || arg == "--help") {
-      std::printf("usage: bench_laws [--out DIR] [--jobs N] [--only COLUMN,...] [--no-bound] SCENARIO.yaml...\n");
+      std::printf("usage: bench_laws [--out DIR] [--jobs N] [--only COLUMN,...] [--also COLUMN,...] [--no-bound] SCENARIO.yaml...\n");
       return 0;
     } else {
       files.push_back(arg);
@@ -819,9 +826,13 @@ int run(int argc, char** argv) {
     specs = std::move(kept);
   } else {
     // The statistical forecast's variants that only explain the kept one (docs/control-benchmark.md,
-    // "What was tried (2026-12-04, late)") run only when --only names them: the full run stays shorter.
-    std::erase_if(specs, [](const LawSpec& sp) {
-      return std::find(std::begin(kExploreColumns), std::end(kExploreColumns), sp.column) != std::end(kExploreColumns);
+    // "What was tried (2026-12-04, late)") run only when --only or --also names them: the full run stays
+    // shorter.
+    const std::string list = "," + also + ",";
+    std::erase_if(specs, [&](const LawSpec& sp) {
+      return std::find(std::begin(kExploreColumns), std::end(kExploreColumns), sp.column) !=
+                 std::end(kExploreColumns) &&
+             list.find("," + sp.column + ",") == std::string::npos;
     });
   }
   // Scenarios with a target schedule or a tariff (issue #17) get the peak-shaving comparison instead:
@@ -1011,16 +1022,28 @@ int run(int argc, char** argv) {
                                  "planned", "planned_learned"};
     std::ofstream series(out_dir / ("series_" + sc.name + ".csv"));
     series << "t_s,free_W";
+    // A column that did not run (--only, --no-bound) stays in the header with empty cells, so that the
+    // indices hold; explore-only columns that ran (--also) follow the fixed ones.
     std::vector<const Row*> picked;
     for (const char* col : series_cols) {
+      const Row* found = nullptr;
       for (const Row& r : rows)
-        if (r.column == col) picked.push_back(&r);
+        if (r.column == col && !r.net_W.empty()) found = &r;
+      picked.push_back(found);
       series << ",net_" << col << "_W";
     }
+    for (const Row& r : rows)
+      if (std::find(std::begin(kExploreColumns), std::end(kExploreColumns), r.column) != std::end(kExploreColumns)) {
+        picked.push_back(&r);
+        series << ",net_" << r.column << "_W";
+      }
     series << '\n';
     for (std::size_t k = 0; k < sr.t_s.size(); ++k) {
       series << sr.t_s[k] << ',' << sr.free_W[k];
-      for (const Row* r : picked) series << ',' << (k < r->net_W.size() ? r->net_W[k] : 0.0);
+      for (const Row* r : picked) {
+        series << ',';
+        if (r != nullptr && k < r->net_W.size()) series << r->net_W[k];
+      }
       series << '\n';
     }
   }

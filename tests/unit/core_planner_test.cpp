@@ -450,6 +450,19 @@ TEST_CASE("planner: where the plan tracks, its first decision cancels the path e
   res = planner.solve(r);
   REQUIRE(res.ok);
   CHECK(res.first_W <= 1205.0);
+  // The median over every second the plan holds its level, not over the first few: a learned path
+  // replays noisy samples, and the command must not follow them. Here the first 5 s are 7 W off.
+  std::vector<double> noisy(60, -1213.0);
+  for (std::size_t t = 0; t < 6; ++t) noisy[t] = -1220.0;
+  PlanRequest q = request(noisy);
+  q.start_W = 1200.0;
+  q.start_direction = 1;
+  q.delay_s = 2;
+  res = planner.solve(q);
+  REQUIRE(res.ok);
+  for (int t = 1; t < 60; ++t) REQUIRE(plan_of(planner)[static_cast<std::size_t>(t)] == plan_of(planner)[1]);
+  CHECK(res.first_W == Approx(1213.0).margin(1e-9));
+
   // ... nor across zero: a path at +20 W (the plan rests at 0 W, or holds a charge it is leaving) is
   // not chased into a small discharge.
   r.hi_W = 6000.0;

@@ -11,9 +11,10 @@
 /// subject to the slew limit |E_t − E_{t−1}| ≤ slew · 1 s, the capacity lo ≤ E_t ≤ hi and the effect
 /// delay (E_t for t < delay_s is what the buffers do already: a command sent now acts from then on).
 /// The caller applies the first decision (E at delay_s) and plans again the next second. Where the plan
-/// holds one level for its first 5 decisions, that decision is refined off the grid to the median power
-/// that cancels the path over them (if within one grid step, the slew limit and the capacity, and
-/// without a reversal): the grid's rounding would otherwise stay in the grid on slow loads.
+/// holds one level for at least its first 5 decisions, that decision is refined off the grid to the median
+/// power that cancels the path over all the seconds it holds that level (if within one grid step, the slew
+/// limit and the capacity, and without a reversal): the grid's rounding would otherwise stay in the grid on
+/// slow loads.
 ///
 /// Exact dynamic programming over a grid of power levels that contains 0 W and whose step divides the
 /// slew limit (step ≈ (hi − lo) / (levels − 1), at least 1 W), with the last direction in the state, so
@@ -46,7 +47,8 @@ struct PlanRequest {
 struct PlanResult {
   bool ok = false;       ///< false: request out of range (no path, n too large, empty capacity)
   double first_W = 0.0;  ///< E at delay_s, what to command now: the plan's level, or, where the plan holds
-                         ///< a level for 5 s, the median power that cancels the path there (off the grid)
+                         ///< a level for >= 5 s, the median power that cancels the path while it holds it
+                         ///< (off the grid)
   double cost = 0.0;     ///< the objective of the plan found (on the grid)
   double step_W = 0.0;   ///< the grid step used
   int flips = 0;         ///< direction reversals in the plan
@@ -69,13 +71,14 @@ class HorizonPlanner {
 
  private:
   /// The first decision off the grid where the plan holds a level (see solve()). Allocation-free.
-  void refine_first(const PlanRequest& r, PlanResult& res, double step_W) const noexcept;
+  void refine_first(const PlanRequest& r, PlanResult& res, double step_W) noexcept;
 
   int levels_requested_;
   int levels_;                                ///< room for the grid: up to twice the requested levels (see solve())
   std::vector<double> cost_now_, cost_next_;  ///< per (level, direction): best cost so far
   std::vector<std::int16_t> back_;            ///< per (step, level, direction): predecessor (level * 2 + dir)
   std::vector<double> plan_;
+  std::vector<double> cancel_;  ///< refine_first()'s scratch: the cancelling power of the held seconds
   int plan_n_ = 0;
 };
 
