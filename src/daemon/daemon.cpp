@@ -27,11 +27,9 @@ void warn_law_settings(const RigPlan& plan) {
           "bus {}: law planned with use_forecast off plans nothing (it runs as the adaptive law until "
           "`eqctl set --bus {} use_forecast=on`)",
           plan.directory.buses[b], plan.directory.buses[b]);
-    // stat_forecast is a path for law planned only (the adaptive law steering by it was worse on every
-    // drive load, docs/control-benchmark.md): elsewhere the setting is kept but does nothing.
-    if (p.stat_forecast && p.law != core::LawKind::planned)
-      spdlog::warn("bus {}: stat_forecast does nothing with law {} (it is a path for law planned)",
-                   plan.directory.buses[b], core::to_string(p.law));
+    // stat_forecast (on by default) is a path for law planned only: with another law it does nothing,
+    // by design, and a start-up warning would fire on every bus that merely chose another law. Turning it
+    // on at run time where it does nothing is answered with a warning (inert_setting_warning).
   }
 }
 }  // namespace

@@ -82,6 +82,9 @@ constexpr double kEvccIntervals_s[] = {120.0, 60.0, 30.0, 10.0};
 // eqd: the nominal tau_s range; 15 s is the shipped default and the reference of the comparison.
 constexpr double kEqdTaus_s[] = {20.0, 15.0, 10.0};
 constexpr double kEqdReferenceTau_s = 15.0;
+// The planner's travel weight in issue #15 item 2's columns (planned, planned_learned): the planner at its
+// closest to the bound. Shipped is BusParams' default (8 s), which trades exchange for calm.
+constexpr double kBoundTravelWeight_s = 0.2;
 // The plain tracker: tau from lazy to eager (sweep order: least to most aggressive).
 constexpr double kTrackerTaus_s[] = {30.0, 20.0, 15.0, 10.0, 5.0};
 
@@ -221,9 +224,7 @@ std::vector<LawSpec> law_specs() {
     for (double tau : kEqdTaus_s) {
       const bool ref = tau == kEqdReferenceTau_s;
       const std::string fam = announced ? "adaptivef" : "adaptive";
-      specs.push_back({fam,
-                       fmt("adaptive tau %g s, ", tau) + (announced ? "announced" : "measured only") +
-                           (announced && ref ? " (shipped)" : ""),
+      specs.push_back({fam, fmt("adaptive tau %g s, ", tau) + (announced ? "announced" : "measured only"),
                        ref ? fam : fam + fmt("_tau%g", tau), fmt("τ%g", tau), tau,
                        [tau, announced](core::CoreConfig c) {
                          for (core::BusParams& p : c.buses) {
@@ -271,25 +272,35 @@ std::vector<LawSpec> law_specs() {
                        }});
     }
   }
-  // The receding-horizon planner (law `planned`, issue #15 item 2):
-  // with the scenarios' announcements (family "planned") and with learned forecasts
-  // ("planned_learned"), tau 15 s.
-  const auto planned = [](core::CoreConfig c) {
+  // The receding-horizon planner (law `planned`, issue #15 item 2), at its closest to the bound, travel
+  // weight 0.2 s: with the scenarios' announcements (family "planned") and with learned forecasts
+  // ("planned_learned"), tau 15 s. And as shipped (default travel weight) with announcements
+  // ("planned_shipped"), the verdict's eqd for a lab that announces.
+  const auto planned = [](core::CoreConfig c, double weight_s) {
     for (core::BusParams& p : c.buses) {
       p.law = core::LawKind::planned;  // the core builds it with its plan board; the harness serves it
       p.tau_s = kEqdReferenceTau_s;
       p.use_forecast = true;
+      p.plan_travel_weight_s = weight_s;
     }
     return c;
   };
-  specs.push_back({"planned", "planned tau 15 s, announced", "planned", "τ15", kEqdReferenceTau_s,
-                   [planned](core::CoreConfig c) { return std::make_unique<sim::ControlCoreLaw>(planned(c)); }, true});
-  specs.push_back({"planned", "planned tau 15 s, learned", "planned_learned", "learned", kEqdReferenceTau_s,
+  specs.push_back({"planned", "planned tau 15 s, announced, travel weight 0.2 s", "planned", "τ15", kEqdReferenceTau_s,
                    [planned](core::CoreConfig c) {
-                     core::CoreConfig pc = planned(c);
+                     return std::make_unique<sim::ControlCoreLaw>(planned(c, kBoundTravelWeight_s));
+                   },
+                   true});
+  specs.push_back({"planned", "planned tau 15 s, learned, travel weight 0.2 s", "planned_learned", "learned",
+                   kEqdReferenceTau_s, [planned](core::CoreConfig c) {
+                     core::CoreConfig pc = planned(c, kBoundTravelWeight_s);
                      for (core::BusParams& p : pc.buses) p.learn_forecast = true;
                      return std::make_unique<sim::LearningCoreLaw>(pc, true, false);
                    }});
+  specs.push_back({"planned", "planned tau 15 s, announced (shipped)", "planned_shipped", "shipped", kEqdReferenceTau_s,
+                   [planned](core::CoreConfig c) {
+                     return std::make_unique<sim::ControlCoreLaw>(planned(c, core::BusParams{}.plan_travel_weight_s));
+                   },
+                   true});
   // eqd's statistical forecast (stat_forecast on; skill and shadow-plan gates), fitted after the cycle
   // as by the daemon's predictor thread. Variants (--only): "_ff" fitted before it (the order of the
   // harness prototype, docs/control-benchmark.md "What was tried (2026-12-04, late)"), "_skill": the
@@ -311,8 +322,9 @@ std::vector<LawSpec> law_specs() {
                            for (core::BusParams& p : c.buses) p.tau_s = kEqdReferenceTau_s;
                            return std::make_unique<bench::StatCoreLaw>(c, learn, v.fit_first, v.shadow);
                          }});
-    // A calmer planner (--only): the bus's plan_travel_weight_s raised from its default 0.2 s.
-    for (const double weight_s : {2.0, 6.0, 8.0, 10.0, 12.0})
+    // The planner's travel weight swept around the default (--also): 0.2 s (the default before
+    // 2026-12-05, closest to the bound), 2, 6, 10, 12 s.
+    for (const double weight_s : {kBoundTravelWeight_s, 2.0, 6.0, 10.0, 12.0})
       specs.push_back({"statfc",
                        std::string("planned tau 15 s, learned, else statistical forecast (core), travel weight ") +
                            fmt("%g s", weight_s),
@@ -503,10 +515,14 @@ const char* verdict(double eqd, double peer) {
 
 // Columns run only on request (--only): the variants of the statistical forecast that explain the kept
 // one (planned_stat_core and planned_learned_stat_core run by default).
-constexpr std::string_view kExploreColumns[] = {"planned_stat_core_ff",          "planned_learned_stat_core_ff",
-                                                "planned_stat_core_skill",       "planned_learned_stat_core_skill",
-                                                "planned_learned_stat_core_tw2", "planned_learned_stat_core_tw6",
-                                                "planned_learned_stat_core_tw8", "planned_learned_stat_core_tw10",
+constexpr std::string_view kExploreColumns[] = {"planned_stat_core_ff",
+                                                "planned_learned_stat_core_ff",
+                                                "planned_stat_core_skill",
+                                                "planned_learned_stat_core_skill",
+                                                "planned_learned_stat_core_tw0.2",
+                                                "planned_learned_stat_core_tw2",
+                                                "planned_learned_stat_core_tw6",
+                                                "planned_learned_stat_core_tw10",
                                                 "planned_learned_stat_core_tw12"};
 
 // Scenarios of slow loads (CC-CV charges, CP discharges, steps minutes long): issue #15 item 1 asks the
@@ -711,12 +727,12 @@ void print_default_law(const std::vector<ScenarioRun>& runs) {
     int peers_ok = 0, goal_ok = 0, scenarios = 0;
     double exchange_sum = 0.0, travel_ratio_sum = 0.0;
   };
-  const Candidate all[] = {{"learned", "adaptive, learned (shipped)"},
-                           {"planned_learned", "planned, learned"},
-                           {"planned_learned_stat_core", "planned, learned, else statistical"},
+  const Candidate all[] = {{"planned_learned_stat_core", "planned, learned, else statistical, 8 s (shipped)"},
+                           {"learned", "adaptive, learned (shipped before 2026-12-05)"},
+                           {"planned_learned", "planned, learned, 0.2 s"},
+                           {"planned_learned_stat_core_tw0.2", "planned, learned, else statistical, 0.2 s"},
                            {"planned_learned_stat_core_tw2", "the same, travel weight 2 s"},
                            {"planned_learned_stat_core_tw6", "the same, travel weight 6 s"},
-                           {"planned_learned_stat_core_tw8", "the same, travel weight 8 s"},
                            {"planned_learned_stat_core_tw10", "the same, travel weight 10 s"},
                            {"planned_learned_stat_core_tw12", "the same, travel weight 12 s"}};
   // Only the candidates that ran (the travel-weight variants run with --only).
@@ -803,7 +819,9 @@ int run(int argc, char** argv) {
     } else if (arg == "--also" && a + 1 < argc) {
       also = argv[++a];  // exploration: explore-only columns run beside the full set
     } else if (arg == "-h" || arg == "--help") {
-      std::printf("usage: bench_laws [--out DIR] [--jobs N] [--only COLUMN,...] [--also COLUMN,...] [--no-bound] SCENARIO.yaml...\n");
+      std::printf(
+          "usage: bench_laws [--out DIR] [--jobs N] [--only COLUMN,...] [--also COLUMN,...] [--no-bound] "
+          "SCENARIO.yaml...\n");
       return 0;
     } else {
       files.push_back(arg);

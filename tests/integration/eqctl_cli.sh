@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # eqctl's command line against a real eqd + eqsim (issue #18 items 1-4, 8): global options anywhere,
 # --version, unknown commands, the "eqctl:" prefix on every usage error, set and assign in words (and
-# set's warning where stat_forecast does nothing with the bus's law),
+# set's warning where stat_forecast does nothing without use_forecast),
 # assign --efficiency, the daemon's missing limits named by their options, and an unreachable daemon
 # with --json (an error object on stdout, the message on stderr).
 # Usage: eqctl_cli.sh EQSIM EQD EQCTL RIG_YAML VERSION. Runs as root. Bounded: < 30 s.
@@ -68,7 +68,7 @@ export EQD_SOCKET=$SOCK
 
 step "set in words without --json (item 3)"
 expect 0 "" "set" -- set --bus main tau_s=4 use_forecast=off
-echo "$OUT" | grep -Eq '^bus main: set tau_s to 4, use_forecast to off; its parameters now: deadband_W [0-9.]+, export_limit_W [0-9.]+, fill_energy_Wh [0-9.]+, fill_lead_s [0-9.]+, fill_margin [0-9.]+, import_limit_W [0-9.]+, import_limit_average_s [0-9.]+, learn_forecast on, level_shaving on, mode balance, plan_travel_weight_s [0-9.]+, stat_forecast off, target_W [-0-9.]+, tau_s 4, use_forecast off, valley_fill on$' ||
+echo "$OUT" | grep -Eq '^bus main: set tau_s to 4, use_forecast to off; its parameters now: deadband_W [0-9.]+, export_limit_W [0-9.]+, fill_energy_Wh [0-9.]+, fill_lead_s [0-9.]+, fill_margin [0-9.]+, import_limit_W [0-9.]+, import_limit_average_s [0-9.]+, learn_forecast on, level_shaving on, mode balance, plan_travel_weight_s [0-9.]+, stat_forecast on, target_W [-0-9.]+, tau_s 4, use_forecast off, valley_fill on$' ||
   fail "set printed: $OUT"
 echo "$OUT" | grep -q '[{}]' && fail "set printed JSON without --json: $OUT"
 expect 0 "" "set back" -- set --bus main use_forecast=on
@@ -82,13 +82,18 @@ echo "$OUT" | grep -Eq '^bus main  \[[a-z_]+\]  caps: import limit 5\.00 kW, exp
   fail "status in caps mode printed: $OUT"
 expect 2 "mode: 'peak' is not one of: balance, caps" "set a bad mode" -- set --bus main mode=peak
 expect 0 "" "set balance" -- set --bus main mode=balance
-# stat_forecast is a path for law planned: set on bus main (law adaptive) it is kept, with a warning.
-expect 0 "^eqctl: warning: bus main: stat_forecast is on but does nothing with law adaptive \(it is a path for law planned, which is set in the configuration: buses\.main\.law\)$" \
-  "stat_forecast on with law adaptive" -- set --bus main stat_forecast=on
-echo "$OUT" | grep -Eq '^bus main: set stat_forecast to on;' || fail "set stat_forecast printed: $OUT"
-every_line_prefixed "stat_forecast on with law adaptive"
+# stat_forecast (on by default) is a path for law planned (bus main's, the default): with use_forecast
+# off there is no path, and the set that makes it so is kept, with a warning.
+expect 0 "^eqctl: warning: bus main: stat_forecast is on but does nothing while use_forecast is off \(law planned then plans over no path\)$" \
+  "use_forecast off with stat_forecast on" -- set --bus main use_forecast=off
+echo "$OUT" | grep -Eq '^bus main: set use_forecast to off;' || fail "set use_forecast printed: $OUT"
+every_line_prefixed "use_forecast off with stat_forecast on"
+expect 0 "" "use_forecast on" -- set --bus main use_forecast=on
+[ -z "$ERR" ] || fail "use_forecast on warned: $ERR"
 expect 0 "" "stat_forecast off" -- set --bus main stat_forecast=off
 [ -z "$ERR" ] || fail "stat_forecast off warned: $ERR"
+expect 0 "" "stat_forecast on with law planned" -- set --bus main stat_forecast=on
+[ -z "$ERR" ] || fail "stat_forecast on with law planned warned: $ERR"
 
 step "assign: nothing changed, --efficiency, missing limits named by their options (item 4)"
 wait_for 15 "cab2/16 (a config buffer) in equalization" \

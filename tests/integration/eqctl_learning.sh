@@ -22,8 +22,9 @@ echo "$OUT" | grep -q "SKILL" || fail "eqctl channels has no SKILL column: $OUT"
 echo "$OUT" | grep -Eq "cab1/[123] .* ~-?[0-9]+ " || fail "no learned forecast shown as ~W: $OUT"
 ctl status
 # The bus's own skill (of its learned path, which the law uses above 0.2) is scored and shown; whether
-# this tiny rig's path beats persistence 2 s ahead is the unit tests' and the benchmark's business.
-echo "$OUT" | grep -A1 "^bus main " | grep -Eq "^  forecast +on \(horizon 5 s, learning, skill -?[0-9]+\.[0-9][0-9]\)$" ||
+# this tiny rig's path beats persistence 2 s ahead is the unit tests' and the benchmark's business. The
+# default law, planned, also reports its statistical path (stat_forecast on by default).
+echo "$OUT" | grep -A1 "^bus main " | grep -Eq "^  forecast +on \(horizon 5 s, learning, skill -?[0-9]+\.[0-9][0-9](, statistical path (in use|gated))?\)$" ||
   fail "status does not show learning with its skill: $OUT"
 
 step "stop: learned.bin written; the next eqd restores it"

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Law `planned` end to end (issue #15 item 2): eqsim's demo rig announces its programs (30 s), eqd runs
-# bus main with law planned: its planner thread starts, plans are applied (eqctl status: plans_applied
-# grows, law "planned"), the bus is balanced, and the other bus keeps its law.
+# bus main with the default law, planned: its planner thread starts, plans are applied (eqctl status:
+# plans_applied grows, law "planned"), the bus is balanced, and the other bus, set to law adaptive,
+# keeps its law and applies no plan.
 # Usage: eqctl_planned.sh EQSIM EQD EQCTL RIG_YAML. Bounded: < 60 s.
 set -uo pipefail
 EQSIM=$1 EQD=$2 EQCTL=$3 RIG=$4
 HERE=$(cd "$(dirname "$0")" && pwd)
-RIG_EQD_ARGS=(--set buses.main.law=planned)
+RIG_EQD_ARGS=(--set buses.aux.law=adaptive)
 source "$HERE/eqctl_rig.sh"
 rig_start
 

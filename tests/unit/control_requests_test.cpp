@@ -511,7 +511,9 @@ TEST_CASE("control API on a fake rig: set warns where stat_forecast stays on and
   s.rig.cycle();
   ApiRequest on = req(Command::set, "", "main");
   on.flags["stat_forecast"] = true;
-  // Bus main runs the default law, adaptive: the set succeeds, is persisted, and says it does nothing.
+  // Bus main runs law adaptive (the default is planned): the set succeeds, is persisted, and says it
+  // does nothing.
+  s.rig.set_law(0, eqd::core::LawKind::adaptive);
   const json adaptive = s.call(on);
   INFO(adaptive.dump());
   REQUIRE(adaptive["ok"] == true);

@@ -51,7 +51,9 @@ TEST_CASE("planner thread: answers a live core's asks, and the law outlives it",
 }
 
 TEST_CASE("planner thread: not started where no bus plans", "[daemon][planner]") {
-  CoreFixture f(2);  // law adaptive
+  core::BusParams adaptive;
+  adaptive.law = core::LawKind::adaptive;  // the default is planned
+  CoreFixture f(2, adaptive);
   REQUIRE_FALSE(f.core->plans());
   daemon::PlannerThread planner(*f.core);
   planner.start();

@@ -230,6 +230,9 @@ struct StatRig {
     core::BusParams p;
     p.law = core::LawKind::planned;
     p.stat_forecast = true;
+    // The light travel weight under which the shadow plan beats the adaptive law on this AR(1) load and
+    // the gate opens (with the default 8 s the calm plan does not, and the gate rightly stays shut).
+    p.plan_travel_weight_s = 0.2;
     return p;
   }
   void run(core::StatForecasts& s, int seconds) {

@@ -39,9 +39,12 @@ inline constexpr std::array<const char*, 2> kBusModeNames{"balance", "caps"};
 
 /// Control parameters of one bus. Validated by validate() before they reach the control thread.
 struct BusParams {
-  /// The bus's control law (config: law); not settable at run time. adaptive by default: on loads
-  /// nobody announces it leaves the least in the grid of eqd's laws at no more flips (docs/control.md).
-  LawKind law = LawKind::adaptive;
+  /// The bus's control law (config: law); not settable at run time. planned by default (with the
+  /// statistical path and a travel weight of 8 s): on the benchmark's 13 scenarios with nothing announced
+  /// it leaves 0.444 of no equalization on average against the adaptive law's 0.477, with no peer lower
+  /// at its actuation on any of them (docs/control.md "Which law by default"). Without a path it is the
+  /// adaptive law.
+  LawKind law = LawKind::planned;
   double target_W = 0.0;           ///< net power the bus aims for (config: target_W)
   double tau_s = 15.0;             ///< time constant of damped actuation (config: tau_s), 10..20 s nominal
   double deadband_W = 50.0;        ///< changes of the desired total smaller than this are ignored (deadband_W)
@@ -66,18 +69,18 @@ struct BusParams {
   bool learn_forecast = true;
   /// Law `planned` only (with use_forecast): where nothing is announced or learned for the bus, plan
   /// over a statistical forecast of its free power fitted online from its own last minutes, while that
-  /// forecast beats persistence (StatFitter, docs/control.md "Statistical forecasts"). Off by default:
-  /// it lowers the exchange on fast loads nobody announces (drive labs 0.82-0.89 -> 0.66-0.77 of no
-  /// equalization) at 4-5 x the adaptive law's setpoint travel, which a lab must want. With any other
-  /// law it does nothing: the adaptive law steering by such a path was worse on every drive load.
-  bool stat_forecast = false;
+  /// forecast beats persistence and a shadow plan on it beats the adaptive law (StatFitter,
+  /// StatShadowGate, docs/control.md "Statistical forecasts"). On by default: with the default travel
+  /// weight the gate keeps the adaptive law on the drive labs and plans where the path helps. With any
+  /// other law it does nothing: the adaptive law steering by such a path was worse on every drive load.
+  bool stat_forecast = true;
   /// Law `planned`: what a watt of setpoint travel costs in the plan's objective, in W·s of grid
-  /// exchange (config: plan_travel_weight_s, 0..60 s). 0.2 s (the default) only breaks ties toward the
-  /// calmer of equal plans (0 -> 0.2 cost at most 0.002 of exchange on the slow rig, drive cycle, pulses,
-  /// demo and lab A, 2026-12-03); larger values buy less movement with more exchange: on the drive cycle
-  /// with learned and statistical paths 0.2 s gave 0.281 of no equalization at 651 kW of travel, 6 s
-  /// 0.529 at 211 kW (docs/control.md "The receding-horizon planner").
-  double plan_travel_weight_s = 0.2;
+  /// exchange (config: plan_travel_weight_s, 0..60 s). 8 s by default: the weight of 6-12 s with the most
+  /// scenarios meeting issue #15 item 1's actuation goal and then the least exchange (bench_laws,
+  /// 2026-12-05). Smaller values buy exchange with movement: on the drive cycle with learned and
+  /// statistical paths 0.2 s gave 0.282 of no equalization at 650 kW of travel and 66 flips/h, 8 s 0.640
+  /// at 153 kW and 28/h (docs/control.md "The receding-horizon planner").
+  double plan_travel_weight_s = 8.0;
   /// balance (net -> target_W) or caps (net within [-export_limit_W, import_limit_W]) (config: mode).
   BusMode mode = BusMode::balance;
   /// caps mode: the most the bus may draw from the grid (net power > 0 is import), W >= 0

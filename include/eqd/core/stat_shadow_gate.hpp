@@ -29,13 +29,13 @@ class StatShadowGate {
   static constexpr double kMin_s = 120.0;     ///< seconds scored before the gate may open
   static constexpr double kOnRatio = 0.95;    ///< open when plan < kOnRatio x adaptive
   static constexpr double kOffRatio = 1.0;    ///< shut when plan > kOffRatio x adaptive
-  /// W·s of exchange per W of travel in both scores: plan_travel_weight_s's default, whatever the bus's
-  /// own. The gate asks whether planning on the forecast helps the grid more than the adaptive law; the
-  /// lab's travel weight shapes the plan, not that answer. Scored with a bus weight of 8 s, the calm plan
-  /// won on its own objective on the drive labs while leaving more in the grid than the adaptive law
-  /// (lab A 0.882 against 0.817); scored so, the labs keep the adaptive law (0.817) and the repeating
-  /// loads the plan (bench_laws, 2026-12-04).
-  static constexpr double kTravelWeight_s = BusParams{}.plan_travel_weight_s;
+  /// W·s of exchange per W of travel in both scores: a light weight that only breaks ties, whatever the
+  /// bus's own plan_travel_weight_s. The gate asks whether planning on the forecast helps the grid more
+  /// than the adaptive law; the lab's travel weight shapes the plan, not that answer. Scored with the bus's
+  /// weight of 8 s, the calm plan won on its own objective on the drive labs while leaving more in the
+  /// grid than the adaptive law (lab A 0.882 against 0.817); scored so, the labs keep the adaptive law
+  /// (0.817) and the repeating loads the plan (bench_laws, 2026-12-04).
+  static constexpr double kTravelWeight_s = 0.2;
 
   /// Once a second: bs, the bus's snapshot; delta_W[h], h = 1..n, the statistical path's changes from
   /// bs.free_W (whatever its skill gate says: it is scored at all times). Returns open().
