@@ -44,7 +44,7 @@ set label 1 "none (no equalization)" at graph 0.01, first 1.12 tc rgb "#888888" 
 # The y range follows the laws; a bound far below them is drawn on the bottom edge (down-pointing
 # triangle) with its value, so that it does not squeeze the laws into a sliver.
 lawmin = 1.0
-do for [f in "evcc pid pid_lp tracker eqd eqdf adaptive adaptivef learned planned whatif"] {
+do for [f in "evcc pid pid_lp tracker eqd eqdf adaptive adaptivef learned planned statfc whatif"] {
   stats "${p}_".f.".dat" using 3 nooutput
   lawmin = STATS_min < lawmin ? STATS_min : lawmin
 }
@@ -72,10 +72,12 @@ plot "${p}_evcc.dat" using (\$1 > 0 ? \$1 : NaN):3 with linespoints lw 1.5 pt 5 
      "" using 1:3:4 with labels offset 0,-0.9 font ",8" tc rgb "#999999" notitle, \
      "${p}_adaptive.dat" using 1:3 with linespoints lw 2.2 dt 2 pt 11 ps 1.4 lc rgb "#000000" title "adaptive, measured only, tau 20/15/10 s", \
      "${p}_adaptivef.dat" using 1:3 with linespoints lw 2.8 pt 11 ps 1.7 lc rgb "#000000" title "adaptive, announced, tau 20/15/10 s", \
-     "${p}_learned.dat" using 1:3 with linespoints lw 2.8 pt 15 ps 1.7 lc rgb "#8c510a" title "adaptive, learned (shipped, nothing announced), tau 20/15/10 s; pattern", \
+     "${p}_learned.dat" using 1:3 with linespoints lw 2.8 pt 15 ps 1.7 lc rgb "#8c510a" title "adaptive, learned (nothing announced), tau 20/15/10 s; pattern", \
      "" using 1:3:4 with labels offset 1.6,0 font ",8" tc rgb "#8c510a" notitle, \
-     "${p}_planned.dat" using 1:3 with points pt 65 ps 2.0 lw 2 lc rgb "#e41a1c" title "planned (receding horizon), announced / learned, tau 15 s", \
+     "${p}_planned.dat" using 1:3 with points pt 65 ps 2.0 lw 2 lc rgb "#e41a1c" title "planned (receding horizon), announced / learned (0.2 s), announced (shipped), tau 15 s", \
      "" using 1:3:4 with labels offset 1.6,0.6 font ",8" tc rgb "#e41a1c" notitle, \
+     "${p}_statfc.dat" using 1:3 with points pt 7 ps 2.0 lc rgb "#e41a1c" title "planned, learned else statistical (shipped, nothing announced) / statistical, tau 15 s", \
+     "" using 1:3:4 with labels offset 1.6,-0.6 font ",8" tc rgb "#e41a1c" notitle, \
      "${p}_whatif.dat" using 1:3 with points pt 4 ps 1.1 lc rgb "#56b4e9" notitle, \
      "" using 1:3:4 with labels offset -1.2,-0.9 font ",8" tc rgb "#56b4e9" notitle, \
      "${p}_bound.dat" using 1:(bound_y(\$3)):(bound_pt(\$3)) with points pt variable ps 2.2 lw 2 lc rgb "#009e73" notitle, \
@@ -94,6 +96,7 @@ plot "${p}_evcc.dat" using 2:3 with linespoints lw 1.5 pt 5 ps 1.1 lc rgb "#e69f
      "${p}_adaptivef.dat" using 2:3 with linespoints lw 2.8 pt 11 ps 1.7 lc rgb "#000000" notitle, \
      "${p}_learned.dat" using 2:3 with linespoints lw 2.8 pt 15 ps 1.7 lc rgb "#8c510a" notitle, \
      "${p}_planned.dat" using 2:3 with points pt 65 ps 2.0 lw 2 lc rgb "#e41a1c" notitle, \
+     "${p}_statfc.dat" using 2:3 with points pt 7 ps 2.0 lc rgb "#e41a1c" notitle, \
      "${p}_whatif.dat" using 2:3 with points pt 4 ps 1.1 lc rgb "#56b4e9" title "what-ifs: damped dwell0, bare, nogate, deadband0; 2-stage ff", \
      NaN with points pt 3 ps 2.2 lw 2 lc rgb "#009e73" title "bound (LP, foresight)", \
      "${p}_bound.dat" using 2:(bound_y(\$3)):(bound_pt(\$3)) with points pt variable ps 2.2 lw 2 lc rgb "#009e73" notitle, \

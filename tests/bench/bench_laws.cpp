@@ -1027,7 +1027,7 @@ int run(int argc, char** argv) {
     // Plot points, one file per family in sweep order (least to most aggressive), so that gnuplot's
     // line through them is the sweep: travel_kW flips_per_hour exchange_ratio tag.
     for (const char* fam : {"none", "evcc", "pid", "pid_lp", "tracker", "eqd", "eqdf", "adaptive", "adaptivef",
-                            "learned", "planned", "whatif", "bound"}) {
+                            "learned", "planned", "statfc", "whatif", "bound"}) {
       std::ofstream pts(out_dir / ("points_" + sc.name + "_" + fam + ".dat"));
       for (const Row& r : rows)
         if (r.family == fam)
@@ -1037,7 +1037,7 @@ int run(int argc, char** argv) {
     // Time series of the default settings (column order is fixed: scripts/bench_laws.sh plots by index).
     const char* series_cols[] = {"none",    "evcc",           "pid",     "eqd",      "eqd_tau10", "eqd_dwell0",
                                  "bound",   "eqdf",           "tracker", "adaptive", "adaptivef", "learned",
-                                 "planned", "planned_learned"};
+                                 "planned", "planned_learned", "planned_learned_stat_core"};
     std::ofstream series(out_dir / ("series_" + sc.name + ".csv"));
     series << "t_s,free_W";
     // A column that did not run (--only, --no-bound) stays in the header with empty cells, so that the
