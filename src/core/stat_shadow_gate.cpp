@@ -10,8 +10,8 @@ namespace eqd::core {
 
 double StatShadowGate::cost(const BusSnapshot& bs, double now_W, double prev_W, double two_ago_W,
                             int& dir) const noexcept {
-  // The planner's default weights (kTravelWeight_s per W of travel, see there), a reversal 0.02 tau of the
-  // rating; the command acts after the planner's 2 s of delay.
+  // A light travel weight (kTravelWeight_s per W of travel, whatever the bus's own: see there) and the
+  // planner's reversal charge, 0.02 tau of the rating; the command acts after the planner's 2 s of delay.
   double c = std::abs(bs.free_W + two_ago_W) + kTravelWeight_s * std::abs(now_W - prev_W);
   const int d = sign_of(now_W, 0.01 * rated_W_);
   if (d != 0) {

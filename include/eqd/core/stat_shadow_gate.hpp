@@ -5,11 +5,10 @@
 /// last command, as the real law `planned` would, and a shadow adaptive law steps on the same free power
 /// (the laws are feed-forward: what it would have commanded does not depend on what the buffers did).
 /// Both are scored at all times by what they would leave in the grid, |free(t) + command(t - 2 s)|,
-/// plus the planner's own travel and reversal weights (EWMA over 300 s). The path is usable while the
-/// shadow plan scores below 0.95 x the shadow adaptive law, until it is above 1.0 x (after 120 s).
-/// Why: on 8 s pulse trains the forecast has skill (0.35-0.50) but the planner chases pulses it cannot
-/// follow (pulses_short 0.225 -> 0.244 at 15 x the travel with the skill gate alone); no trial is
-/// needed, at one more plan a second.
+/// plus a light travel weight (kTravelWeight_s) and the planner's reversal charge (EWMA over 300 s). The path is usable
+/// while the shadow plan scores below 0.95 x the shadow adaptive law, until it is above 1.0 x (after 120 s). Why: on 8
+/// s pulse trains the forecast has skill (0.35-0.50) but the planner chases pulses it cannot follow (pulses_short 0.225
+/// -> 0.244 at 15 x the travel with the skill gate alone); no trial is needed, at one more plan a second.
 ///
 /// Thread-safety: not thread-safe; one object per bus, on the thread that ticks the fits (the predictor
 /// thread, StatForecasts). The planner is passed in so that the buses share one.
