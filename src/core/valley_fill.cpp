@@ -83,14 +83,18 @@ const WindowNeeds::Profile* WindowNeeds::kept_profile(int w, int k) const noexce
   return &profile_W_[static_cast<std::size_t>(w)][slot(w, k)];
 }
 
-double WindowNeeds::largest_J(int w) const noexcept {
+double WindowNeeds::extreme_J(int w, bool largest) const noexcept {
   if (w < 0 || w >= static_cast<int>(kMaxScheduleWindows)) return std::numeric_limits<double>::quiet_NaN();
   const auto k = static_cast<std::size_t>(w);
   if (count_[k] == 0) return std::numeric_limits<double>::quiet_NaN();
-  double m = 0.0;
-  for (std::size_t i = 0; i < count_[k]; ++i) m = std::max(m, need_J_[k][i]);
+  double m = largest ? 0.0 : need_J_[k][0];  // the largest is never below 0 J
+  for (std::size_t i = 0; i < count_[k]; ++i) m = largest ? std::max(m, need_J_[k][i]) : std::min(m, need_J_[k][i]);
   return m;
 }
+
+double WindowNeeds::largest_J(int w) const noexcept { return extreme_J(w, true); }
+
+double WindowNeeds::smallest_J(int w) const noexcept { return extreme_J(w, false); }
 
 int WindowNeeds::seen(int w) const noexcept {
   return w < 0 || w >= static_cast<int>(kMaxScheduleWindows) ? 0 : count_[static_cast<std::size_t>(w)];
@@ -223,13 +227,10 @@ double shave_level(const WindowNeeds& needs, int w, const ShaveInput& in) noexce
 }
 
 double fill_need_J(const WindowNeeds& needs, int w, double fill_margin) noexcept {
-  const int n = needs.seen(w);
-  if (n == 0) return std::numeric_limits<double>::quiet_NaN();
+  if (needs.seen(w) == 0) return std::numeric_limits<double>::quiet_NaN();
   const double margin = std::max(fill_margin, 0.0);
-  double smallest_J = needs.kept_J(w, 0);
-  for (int k = 1; k < n; ++k) smallest_J = std::min(smallest_J, needs.kept_J(w, k));
   const double largest_J = needs.largest_J(w);
-  return largest_J + std::max(margin * smallest_J, 0.5 * margin * largest_J);
+  return largest_J + std::max(margin * needs.smallest_J(w), 0.5 * margin * largest_J);
 }
 
 double need_reserve(const WindowNeeds& needs, int w, double fill_margin) noexcept {

@@ -42,6 +42,30 @@ BusParams fill_params() {
   return p;
 }
 
+// The level-shaving rig: channel 0 a test channel drawing 2 kW, channel 1 a 2 kW buffer of 1000 Wh that
+// reports soc_pct; no valley filling in between (the stored energy is the test's).
+CoreFixture level_rig(float soc_pct) {
+  BusParams p = fill_params();
+  p.valley_fill = false;
+  CoreFixture f(2, p);
+  f.state[0] = ChannelState::running;
+  f.power[0] = 2000.0;
+  BufferLimits l = CoreFixture::limits(2000.0);
+  l.capacity_Wh = 1000.0;
+  REQUIRE(f.assign(1, l) == ResponseStatus::ok);
+  f.soc[1] = soc_pct;
+  return f;
+}
+
+// `s` with the schedule thread's calendar: quarter hours from origin_ns, one long day (only the months
+// matter), the next month at next_month_ns.
+BusSchedule with_months(BusSchedule s, std::int64_t origin_ns, std::int64_t next_month_ns) {
+  s.marks.calendar = true;
+  s.marks.quarter_origin_ns = origin_ns;
+  s.marks.midnights_ns.fill(0);
+  s.marks.next_month_ns = next_month_ns;
+  return s;
+}
 }  // namespace
 
 TEST_CASE("valley filling: the fill is added to the aim and kept within the caps band", "[valley_fill]") {
@@ -391,18 +415,10 @@ TEST_CASE("level shaving in the core: below the cap with what is spare, never lo
           "[valley_fill][level]") {
   // Test channel 0 draws 2 kW in every occurrence of a 600 s window capped at 1 kW (need 0.6 MJ).
   // Buffer 1 (2 kW) reports its state of charge: its stored energy is what the test sets.
-  BusParams p = fill_params();
-  p.valley_fill = false;  // no charging in between: the stored energy is the test's
-  CoreFixture f(2, p);
-  f.state[0] = ChannelState::running;
-  f.power[0] = 2000.0;
-  BufferLimits l = CoreFixture::limits(2000.0);
-  l.capacity_Wh = 1000.0;
-  REQUIRE(f.assign(1, l) == ResponseStatus::ok);
+  CoreFixture f = level_rig(30.0F);  // 300 Wh = 1.08 MJ
   const std::int64_t t0 = f.now_ns + 60 * kS;
   const std::int64_t day = 3600 * kS;
   f.core->set_schedule(0, caps_schedule({t0, t0 + day, t0 + 2 * day, t0 + 3 * day}, 600.0, 1000.0));
-  f.soc[1] = 30.0F;  // 300 Wh = 1.08 MJ
   // The first occurrence: no profile yet, the cap.
   f.run_s(60.0 + 300.0);
   BusSnapshot s = f.core->bus(0);
@@ -436,7 +452,7 @@ TEST_CASE("level shaving in the core: below the cap with what is spare, never lo
   Request off;
   off.kind = RequestKind::set_params;
   off.bus = 0;
-  off.params = p;
+  off.params = f.core->bus(0).params;  // the rig's parameters, level shaving off
   off.params.level_shaving = false;
   REQUIRE(f.request(off) == ResponseStatus::ok);
   f.run_s(60.0);
@@ -450,23 +466,11 @@ TEST_CASE("level shaving in the core: never below the month's highest quarter ho
   // As above: 2 kW in every 600 s occurrence of a window capped at 1 kW (need 0.6 MJ), 1.08 MJ
   // reported stored, so the energy alone would allow 450 W. The wall clock's quarter hours start at
   // `origin`; months end at origin + 1800 s and origin + 5400 s.
-  BusParams p = fill_params();
-  p.valley_fill = false;
-  CoreFixture f(2, p);
-  f.state[0] = ChannelState::running;
-  f.power[0] = 2000.0;
-  BufferLimits l = CoreFixture::limits(2000.0);
-  l.capacity_Wh = 1000.0;
-  REQUIRE(f.assign(1, l) == ResponseStatus::ok);
-  f.soc[1] = 30.0F;
+  CoreFixture f = level_rig(30.0F);
   const std::int64_t origin = f.now_ns;
   const auto schedule = [&](std::int64_t next_month_s) {
-    BusSchedule s = caps_schedule({origin + 900 * kS, origin + 4500 * kS, origin + 8100 * kS}, 600.0, 1000.0);
-    s.marks.calendar = true;
-    s.marks.quarter_origin_ns = origin;
-    s.marks.midnights_ns.fill(0);  // one long day: only the months matter here
-    s.marks.next_month_ns = origin + next_month_s * kS;
-    return s;
+    return with_months(caps_schedule({origin + 900 * kS, origin + 4500 * kS, origin + 8100 * kS}, 600.0, 1000.0),
+                       origin, origin + next_month_s * kS);
   };
   f.core->set_schedule(0, schedule(1800));
   // The first occurrence (the cap: no profile yet) in the old month; the month ends at 1800 s.
@@ -506,21 +510,11 @@ TEST_CASE("level shaving in the core: a month that starts within an occurrence p
           "[valley_fill][level]") {
   // 2 kW in 1200 s occurrences capped at 1 kW (need 1.2 MJ); 2.16 MJ reported stored: 450 W would do
   // from the start. The second occurrence runs over the month's end (origin + 5400 s).
-  BusParams p = fill_params();
-  p.valley_fill = false;
-  CoreFixture f(2, p);
-  f.state[0] = ChannelState::running;
-  f.power[0] = 2000.0;
-  BufferLimits l = CoreFixture::limits(2000.0);
-  l.capacity_Wh = 1000.0;
-  REQUIRE(f.assign(1, l) == ResponseStatus::ok);
-  f.soc[1] = 60.0F;
+  CoreFixture f = level_rig(60.0F);
   const std::int64_t origin = f.now_ns;
-  BusSchedule sched = caps_schedule({origin + 900 * kS, origin + 4500 * kS}, 1200.0, 1000.0);
-  sched.marks.calendar = true;
-  sched.marks.quarter_origin_ns = origin;
-  sched.marks.midnights_ns.fill(0);
-  sched.marks.next_month_ns = origin + 2700 * kS;  // the first occurrence is last month's
+  // The first occurrence is last month's.
+  BusSchedule sched =
+      with_months(caps_schedule({origin + 900 * kS, origin + 4500 * kS}, 1200.0, 1000.0), origin, origin + 2700 * kS);
   f.core->set_schedule(0, sched);
   f.run_s(2100.0);  // the first occurrence: its profile and need
   f.power[0] = 700.0;

@@ -39,6 +39,8 @@ class WindowNeeds {
                double free_W = std::numeric_limits<double>::quiet_NaN()) noexcept;
   /// The largest need of window w kept (J), or NaN when none was seen whole yet.
   [[nodiscard]] double largest_J(int w) const noexcept;
+  /// The smallest need of window w kept (J), or NaN when none was seen whole yet.
+  [[nodiscard]] double smallest_J(int w) const noexcept;
   /// Occurrences of window w kept (0..kDays).
   [[nodiscard]] int seen(int w) const noexcept;
   /// Records a need directly (a restored history, tests), with its profile (nullptr: none known).
@@ -53,6 +55,9 @@ class WindowNeeds {
 
  private:
   [[nodiscard]] std::size_t slot(int w, int k) const noexcept;
+
+  /// largest_J() / smallest_J() of window w.
+  [[nodiscard]] double extreme_J(int w, bool largest) const noexcept;
 
   std::array<std::array<double, kDays>, kMaxScheduleWindows> need_J_{};
   std::array<std::array<Profile, kDays>, kMaxScheduleWindows> profile_W_{};
