@@ -1035,9 +1035,21 @@ int run(int argc, char** argv) {
     }
 
     // Time series of the default settings (column order is fixed: scripts/bench_laws.sh plots by index).
-    const char* series_cols[] = {"none",    "evcc",           "pid",     "eqd",      "eqd_tau10", "eqd_dwell0",
-                                 "bound",   "eqdf",           "tracker", "adaptive", "adaptivef", "learned",
-                                 "planned", "planned_learned", "planned_learned_stat_core"};
+    const char* series_cols[] = {"none",
+                                 "evcc",
+                                 "pid",
+                                 "eqd",
+                                 "eqd_tau10",
+                                 "eqd_dwell0",
+                                 "bound",
+                                 "eqdf",
+                                 "tracker",
+                                 "adaptive",
+                                 "adaptivef",
+                                 "learned",
+                                 "planned",
+                                 "planned_learned",
+                                 "planned_learned_stat_core"};
     std::ofstream series(out_dir / ("series_" + sc.name + ".csv"));
     series << "t_s,free_W";
     // A column that did not run (--only, --no-bound) stays in the header with empty cells, so that the
