@@ -5,6 +5,8 @@
 #include <cmath>
 #include <limits>
 
+#include "eqd/core/median.hpp"
+
 namespace eqd::core {
 
 namespace {
@@ -95,11 +97,7 @@ void ForecastPath::update(std::int64_t now_ns, double free_W, double announcing_
     steer_W_ = free_W;
     return;
   }
-  const auto mid = window_.begin() + static_cast<std::ptrdiff_t>(n / 2);
-  std::nth_element(window_.begin(), mid, window_.begin() + static_cast<std::ptrdiff_t>(n));
-  double median = *mid;
-  if (n % 2 == 0) median = 0.5 * (median + *std::max_element(window_.begin(), mid));
-  steer_W_ = median;
+  steer_W_ = median_in_place(window_.data(), n);
 }
 
 }  // namespace eqd::core

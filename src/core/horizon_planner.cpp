@@ -2,9 +2,10 @@
 #include "eqd/core/horizon_planner.hpp"
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <limits>
+
+#include "eqd/core/median.hpp"
 
 namespace eqd::core {
 
@@ -129,16 +130,13 @@ void HorizonPlanner::refine_first(const PlanRequest& r, PlanResult& res, double 
   // whole run it is within 0.0 kW of it). Only on a held level: on swinging loads, where the plan moves
   // every second, refining cost the labs 0.005 of exchange. Never where the plan rests at 0 W, would
   // reverse its direction, or beyond the slew limit or the capacity: those are the plan's choices, not
-  // rounding. Measured: docs/control-benchmark.md, "The planner off its grid".
+  // rounding. Measured: docs/control.md, "The receding-horizon planner".
   constexpr int kRefineMin_s = 5;
   int m = 0;
   for (int t = r.delay_s - 1; t < r.n && plan_[t] == res.first_W; ++t)
     cancel_[static_cast<std::size_t>(m++)] = r.target_W - r.free_W[t];
   if (m < kRefineMin_s || res.first_W == 0.0) return;
-  const auto mid = cancel_.begin() + m / 2;
-  std::nth_element(cancel_.begin(), mid, cancel_.begin() + m);
-  double exact_W = *mid;
-  if (m % 2 == 0) exact_W = 0.5 * (exact_W + *std::max_element(cancel_.begin(), mid));
+  const double exact_W = median_in_place(cancel_.data(), static_cast<std::size_t>(m));
   if (std::abs(exact_W - res.first_W) < step_W && (exact_W > 0.0) == (res.first_W > 0.0) &&
       std::abs(exact_W - r.start_W) <= r.slew_W_per_s + 1e-9 && exact_W >= r.lo_W && exact_W <= r.hi_W)
     res.first_W = exact_W;
