@@ -525,6 +525,15 @@ constexpr std::string_view kExploreColumns[] = {"planned_stat_core_ff",
                                                 "planned_learned_stat_core_tw10",
                                                 "planned_learned_stat_core_tw12"};
 
+bool is_explore(const std::string& column) {
+  return std::find(std::begin(kExploreColumns), std::end(kExploreColumns), column) != std::end(kExploreColumns);
+}
+
+// Whether `list` (COLUMN,COLUMN,... as --only and --also take it) names `column`.
+bool named_in(const std::string& list, const std::string& column) {
+  return ("," + list + ",").find("," + column + ",") != std::string::npos;
+}
+
 // Scenarios of slow loads (CC-CV charges, CP discharges, steps minutes long): issue #15 item 1 asks the
 // new law to be no worse than today's there, and judges only the fast ones against the plain tracker.
 constexpr std::string_view kSlowScenarios[] = {"slow_cccv_cp", "learn_cycle_life"};
@@ -723,11 +732,12 @@ void print_planner_goal(const std::vector<ScenarioRun>& runs) {
 void print_default_law(const std::vector<ScenarioRun>& runs) {
   struct Candidate {
     const char* column;
-    const char* label;
+    std::string label;
     int peers_ok = 0, goal_ok = 0, scenarios = 0;
     double exchange_sum = 0.0, travel_ratio_sum = 0.0;
   };
-  const Candidate all[] = {{"planned_learned_stat_core", "planned, learned, else statistical, 8 s (shipped)"},
+  const Candidate all[] = {{"planned_learned_stat_core", fmt("planned, learned, else statistical, %g s (shipped)",
+                                                             core::BusParams{}.plan_travel_weight_s)},
                            {"learned", "adaptive, learned (shipped before 2026-12-05)"},
                            {"planned_learned", "planned, learned, 0.2 s"},
                            {"planned_learned_stat_core_tw0.2", "planned, learned, else statistical, 0.2 s"},
@@ -749,7 +759,7 @@ void print_default_law(const std::vector<ScenarioRun>& runs) {
       "Per scenario: exchange, flips/h, travel; then the verdict against the lowest peer at <= actuation, and "
       "issue #15 item 1's goal (fast loads: against the plain tracker tau 15 s; slow loads: against the damped law "
       "at <= actuation).\n\n| scenario |");
-  for (const Candidate& c : cands) std::printf(" %s | peers | item 1 |", c.label);
+  for (const Candidate& c : cands) std::printf(" %s | peers | item 1 |", c.label.c_str());
   std::printf("\n|---|");
   for (std::size_t i = 0; i < cands.size(); ++i) std::printf("---|---|---|");
   std::printf("\n");
@@ -789,7 +799,7 @@ void print_default_law(const std::vector<ScenarioRun>& runs) {
   const Candidate* best = nullptr;
   for (const Candidate& c : cands) {
     if (c.scenarios == 0) continue;
-    std::printf("| %s | %d of %d | %d of %d | %.3f | %.2f |\n", c.label, c.peers_ok, c.scenarios, c.goal_ok,
+    std::printf("| %s | %d of %d | %d of %d | %.3f | %.2f |\n", c.label.c_str(), c.peers_ok, c.scenarios, c.goal_ok,
                 c.scenarios, c.exchange_sum / c.scenarios, c.travel_ratio_sum / c.scenarios);
     if (best == nullptr || c.peers_ok > best->peers_ok ||
         (c.peers_ok == best->peers_ok &&
@@ -797,7 +807,7 @@ void print_default_law(const std::vector<ScenarioRun>& runs) {
       best = &c;
   }
   if (best != nullptr)
-    std::printf("\nbest by this rule (peers, then item 1's goal, then mean exchange): %s\n", best->label);
+    std::printf("\nbest by this rule (peers, then item 1's goal, then mean exchange): %s\n", best->label.c_str());
 }
 
 int run(int argc, char** argv) {
@@ -837,21 +847,15 @@ int run(int argc, char** argv) {
 
   if (!only.empty()) {
     // Exploration: "none" (the bound needs it) and the listed columns only.
-    const std::string list = "," + only + ",";
     std::vector<LawSpec> kept{specs[0]};
     for (std::size_t i = 1; i < specs.size(); ++i)
-      if (list.find("," + specs[i].column + ",") != std::string::npos) kept.push_back(specs[i]);
+      if (named_in(only, specs[i].column)) kept.push_back(specs[i]);
     specs = std::move(kept);
   } else {
     // The statistical forecast's variants that only explain the kept one (docs/control-benchmark.md,
     // "What was tried (2026-12-04, late)") run only when --only or --also names them: the full run stays
     // shorter.
-    const std::string list = "," + also + ",";
-    std::erase_if(specs, [&](const LawSpec& sp) {
-      return std::find(std::begin(kExploreColumns), std::end(kExploreColumns), sp.column) !=
-                 std::end(kExploreColumns) &&
-             list.find("," + sp.column + ",") == std::string::npos;
-    });
+    std::erase_if(specs, [&](const LawSpec& sp) { return is_explore(sp.column) && !named_in(also, sp.column); });
   }
   // Scenarios with a target schedule or a tariff (issue #17) get the peak-shaving comparison instead:
   // none, eqd as they configure it, the peak shaver's sweep (laws/peak_bench.hpp).
@@ -1063,7 +1067,7 @@ int run(int argc, char** argv) {
       series << ",net_" << col << "_W";
     }
     for (const Row& r : rows)
-      if (std::find(std::begin(kExploreColumns), std::end(kExploreColumns), r.column) != std::end(kExploreColumns)) {
+      if (is_explore(r.column)) {
         picked.push_back(&r);
         series << ",net_" << r.column << "_W";
       }
