@@ -42,17 +42,24 @@ BusParams fill_params() {
   return p;
 }
 
-// The level-shaving rig: channel 0 a test channel drawing 2 kW, channel 1 a 2 kW buffer of 1000 Wh that
-// reports soc_pct; no valley filling in between (the stored energy is the test's).
+// One bus with parameters p: channel 0 a test channel drawing test_W, channel 1 a 2 kW buffer of
+// capacity_Wh.
+CoreFixture buffer_rig(const BusParams& p, double test_W, double capacity_Wh) {
+  CoreFixture f(2, p);
+  f.state[0] = ChannelState::running;
+  f.power[0] = test_W;
+  BufferLimits l = CoreFixture::limits(2000.0);
+  l.capacity_Wh = capacity_Wh;
+  REQUIRE(f.assign(1, l) == ResponseStatus::ok);
+  return f;
+}
+
+// The level-shaving rig: 2 kW of test load, a 1000 Wh buffer that reports soc_pct; no valley filling in
+// between (the stored energy is the test's).
 CoreFixture level_rig(float soc_pct) {
   BusParams p = fill_params();
   p.valley_fill = false;
-  CoreFixture f(2, p);
-  f.state[0] = ChannelState::running;
-  f.power[0] = 2000.0;
-  BufferLimits l = CoreFixture::limits(2000.0);
-  l.capacity_Wh = 1000.0;
-  REQUIRE(f.assign(1, l) == ResponseStatus::ok);
+  CoreFixture f = buffer_rig(p, 2000.0, 1000.0);
   f.soc[1] = soc_pct;
   return f;
 }
@@ -229,13 +236,9 @@ TEST_CASE("valley filling in the core: charge ahead within the caps, hold the wi
   // with import <= 1 kW from t0 + 2 h for 20 min; 600 Wh assumed; lead 1 h.
   BusParams p = fill_params();
   p.fill_energy_Wh = 600.0;
-  CoreFixture f(2, p);
-  f.state[0] = ChannelState::running;
-  f.power[0] = 2800.0;  // inside the band (3 kW): in caps mode the buffer rests, but leaves 200 W for a fill
+  // 2.8 kW: inside the band (3 kW): in caps mode the buffer rests, but leaves 200 W for a fill.
+  CoreFixture f = buffer_rig(p, 2800.0, 1000.0);
   f.voltage[1] = 42.0;  // 1/8 of the window: about 125 Wh stored
-  BufferLimits l = CoreFixture::limits(2000.0);
-  l.capacity_Wh = 1000.0;
-  REQUIRE(f.assign(1, l) == ResponseStatus::ok);
   const std::int64_t t0 = f.now_ns;
   const std::int64_t start = t0 + 7200 * kS;
   f.core->set_schedule(0, caps_schedule({start, start + 86400 * kS}, 1200.0, 1000.0));
@@ -293,13 +296,7 @@ TEST_CASE("valley filling in the core: charge ahead within the caps, hold the wi
 }
 
 TEST_CASE("valley filling in the core: a window seen whole sets the next day's need", "[valley_fill]") {
-  BusParams p = fill_params();
-  CoreFixture f(2, p);
-  f.state[0] = ChannelState::running;
-  f.power[0] = 2000.0;
-  BufferLimits l = CoreFixture::limits(2000.0);
-  l.capacity_Wh = 2000.0;
-  REQUIRE(f.assign(1, l) == ResponseStatus::ok);
+  CoreFixture f = buffer_rig(fill_params(), 2000.0, 2000.0);
   const std::int64_t start = f.now_ns + 60 * kS;
   f.core->set_schedule(0, caps_schedule({start, start + 7200 * kS}, 600.0, 1000.0));
   f.run_s(30.0);
