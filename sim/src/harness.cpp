@@ -97,7 +97,8 @@ Harness::Harness(Rig& rig, RigLaw& law, const HarnessConfig& cfg, std::vector<Ev
   for (std::size_t i = 0; i < n; ++i) bus_of_.push_back(rig.channel_spec(i).bus);
   schedules_.resize(nb);
   start_utc_ns_ = (cfg_.start_local_s - cfg_.utc_offset_min * 60) * 1'000'000'000;
-  for (auto* v : {&q_import0_J_, &q_free0_J_, &peak_q_W_, &free_peak_q_W_, &cost_, &free_cost_, &throughput_J_})
+  for (auto* v : {&q_import0_J_, &q_free0_J_, &peak_q_W_, &free_peak_q_W_, &cost_, &free_cost_, &throughput_J_,
+                  &stored_change_J_})
     v->assign(nb, 0.0);
 }
 
@@ -262,7 +263,10 @@ void Harness::run(double until_s) noexcept {
     rig_.step(dt);
     if (now_s_ >= cfg_.metrics_from_s - 1e-9)
       for (std::size_t b = 0; b < nb; ++b)
-        for (const std::size_t i : traces_[b].buffers) throughput_J_[b] += std::abs(rig_.truth(i).power_W) * dt;
+        for (const std::size_t i : traces_[b].buffers) {
+          throughput_J_[b] += std::abs(rig_.truth(i).power_W) * dt;
+          stored_change_J_[b] += rig_.truth(i).power_W * dt;
+        }
     ++step_;
     now_s_ = static_cast<double>(step_) * dt;
     track_quarters(to_ns(now_s_));
@@ -352,6 +356,7 @@ BusMetrics Harness::metrics(std::size_t b) const noexcept {
   m.peak_import_15min_W = peak_q_W_[b];
   m.free_peak_import_15min_W = free_peak_q_W_[b];
   m.buffer_throughput_J = throughput_J_[b];
+  m.buffer_stored_change_J = stored_change_J_[b];
   if (cfg_.tariff.defined) {
     m.energy_cost = cost_[b];
     m.free_energy_cost = free_cost_[b];

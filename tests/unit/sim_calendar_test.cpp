@@ -108,17 +108,25 @@ TEST_CASE("harness: quarter-hour demand of the wall clock, buffer throughput and
   CHECK(m.free_peak_import_15min_W == Approx(2000.0).margin(15.0));
   CHECK(m.peak_import_15min_W == Approx(m.free_peak_import_15min_W));
   CHECK(m.buffer_throughput_J == 0.0);
+  CHECK(m.buffer_stored_change_J == 0.0);
   // 1/6 kWh off-peak at 0.5 + 0.5 kWh at the peak price 1.0; demand 2 kW x 10.
   CHECK(m.free_energy_cost == Approx(0.5 / 6.0 + 0.5).margin(0.005));
   CHECK(m.energy_cost == Approx(m.free_energy_cost));
   CHECK(m.free_demand_charge == Approx(20.0).margin(0.2));
 }
 
-TEST_CASE("harness: the real core honours the window's cap, buffer throughput counts both ways", "[sim][calendar]") {
+TEST_CASE(
+    "harness: the real core honours the window's cap, buffer throughput counts both ways, stored change "
+    "its sign",
+    "[sim][calendar]") {
   const Scenario s = load_scenario(write_temp("cal2.yaml", kScenario));
   const ScenarioResult r = run_scenario(s);
   // Window 17:00-20:00 caps the import at 3 kW: the 4 kW quarter now averages about (3 kW x 7.5 min) / 15.
   CHECK(r.metrics.free_peak_import_15min_W == Approx(2000.0).margin(15.0));
   CHECK(r.metrics.peak_import_15min_W < 1700.0);
   CHECK(r.metrics.buffer_throughput_J > 0.9 * 1000.0 * 450.0 * 0.8);
+  // The buffers only gave energy (caps mode rests them outside the window): the stored energy fell by
+  // about what went through them, so the balanced throughput (throughput - change) is twice that.
+  CHECK(r.metrics.buffer_stored_change_J < -0.9 * r.metrics.buffer_throughput_J);
+  CHECK(r.metrics.buffer_stored_change_J >= -r.metrics.buffer_throughput_J);
 }

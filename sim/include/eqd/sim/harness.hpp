@@ -190,6 +190,11 @@ struct BusMetrics {
   /// figure), bus side, from metrics_from_s; the same for the free power (no equalization). 0: none.
   double peak_import_15min_W = 0.0, free_peak_import_15min_W = 0.0;
   double buffer_throughput_J = 0.0;  ///< energy through the buffers, battery side, charge + discharge
+  /// Change of the buffers' stored energy over the same span, battery side (charge - discharge; > 0:
+  /// more stored at the end). A span that ends before a law has put back what it gave (a recharge
+  /// running past midnight) counts less throughput for it: throughput - this is the throughput with
+  /// the stored energy balanced (twice the discharge), what the comparison of issue #17 also reads.
+  double buffer_stored_change_J = 0.0;
   /// With a tariff: import energy x its period's price, with and without equalization, and the demand
   /// charge (peak_import_15min kW x demand price).
   double energy_cost = 0.0, free_energy_cost = 0.0;
@@ -284,6 +289,7 @@ class Harness {
   std::vector<double> q_import0_J_, q_free0_J_;
   std::vector<double> peak_q_W_, free_peak_q_W_, cost_, free_cost_;
   std::vector<double> throughput_J_;
+  std::vector<double> stored_change_J_;  ///< per bus: signed battery-side energy into the buffers
   double now_s_ = 0.0;
   std::int64_t step_ = 0;
   std::uint32_t heartbeat_ = 0;
