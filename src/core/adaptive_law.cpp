@@ -25,6 +25,7 @@ void AdaptiveLaw::reset(double value_W) noexcept {
   updates_seen_ = 0;
   command_W_ = value_W;
   direction_ = sign_of(value_W);
+  held_s_ = 0.0;
 }
 
 void AdaptiveLaw::update_expert(Expert& e, std::size_t k, double tau_s, const UpdateIn& u) noexcept {
@@ -117,6 +118,14 @@ LawOutput AdaptiveLaw::step(const LawInput& in, const BusParams& p) noexcept {
     current_ = best;
     // A switch between trackers is slew-limited like any other move.
     command_W_ = std::clamp(slew(previous, experts_[static_cast<std::size_t>(current_)].output_W, max_step_W), lo, hi);
+    // previous is within [lo, hi] (clamped above), so holding it keeps every window.
+    if (hold_small_moves_ && std::abs(command_W_ - previous) < kSmallMoveFraction * rated &&
+        held_s_ + step_s < kSmallMoveHoldTaus * p.tau_s) {
+      command_W_ = previous;
+      held_s_ += step_s;
+    } else {
+      held_s_ = 0.0;
+    }
   }
 
   const int s = sign_of(command_W_);

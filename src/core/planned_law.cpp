@@ -28,6 +28,7 @@ LawOutput PlannedLaw::fallback(const LawInput& in, const BusParams& p) noexcept 
     fallback_ = AdaptiveLaw{};  // takes over from a plan: its first step starts from the measured power
     planning_ = false;
   }
+  fallback_.hold_small_moves(holds_small_moves(p));
   LawOutput out = fallback_.step(in, p);
   account(out);
   if (capacity_of(in).empty() || in.mode == BusStatus::idle) command_W_ = 0.0;

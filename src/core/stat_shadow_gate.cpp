@@ -32,7 +32,8 @@ double StatShadowGate::adaptive_step(std::int64_t now_ns, const BusSnapshot& bs)
   in.rated_W = rated_W_;
   in.any_fresh = true;
   BusParams p = bs.params;
-  p.use_forecast = false;  // the adaptive law as it runs where nothing is known
+  p.use_forecast = false;  // the adaptive law as it runs where nothing is known: law planned's fallback
+  adaptive_.hold_small_moves(PlannedLaw::holds_small_moves(p));
   return adaptive_.step(in, p).command_W;
 }
 

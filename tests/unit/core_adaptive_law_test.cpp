@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "eqd/core/adaptive_law.hpp"
+#include "eqd/core/planned_law.hpp"
 
 using namespace eqd::core;
 
@@ -158,4 +159,64 @@ TEST_CASE("adaptive: the command moves at most at the slew limit, also when it c
     prev = out.command_W;
   }
   CHECK(worst <= 150.0 * p.update_interval_s + 1e-6);
+}
+
+TEST_CASE(
+    "adaptive: small moves held back (law planned's fallback) cut a jitter's travel, never for longer than "
+    "tau / 2, and leave large moves and the windows alone",
+    "[law][adaptive]") {
+  BusParams p;
+  p.tau_s = 15.0;
+  // Off in law `adaptive`, on in law `planned`'s fallback where a bus in balance mode weighs travel
+  // above 2 s.
+  CHECK(PlannedLaw::holds_small_moves(p));  // the default 8 s
+  p.plan_travel_weight_s = 0.2;
+  CHECK_FALSE(PlannedLaw::holds_small_moves(p));
+  p.plan_travel_weight_s = AdaptiveLaw::kTravelWeight_s;
+  CHECK_FALSE(PlannedLaw::holds_small_moves(p));
+  p.plan_travel_weight_s = 8.0;
+  p.mode = BusMode::caps;  // a held move would leave the net above a cap
+  CHECK_FALSE(PlannedLaw::holds_small_moves(p));
+  p.mode = BusMode::balance;
+
+  // A level of 3 kW with +-400 W of second-scale jitter (deterministic) on 10 kW of buffers.
+  const auto jitter = [](double t) { return -3000.0 + 400.0 * std::sin(std::floor(t) * 7.31); };
+  AdaptiveLaw plain;
+  AdaptiveLaw held;
+  held.hold_small_moves(true);
+  const Run rp = run(plain, p, 0.0, 1800.0, jitter);
+  const Run rh = run(held, p, 0.0, 1800.0, jitter);
+  INFO("travel plain " << plain.counters().setpoint_travel_W << " W, held " << held.counters().setpoint_travel_W);
+  CHECK(held.counters().setpoint_travel_W < 0.6 * plain.counters().setpoint_travel_W);
+  CHECK(std::abs(rh.last_W - 3000.0) < 300.0);
+  CHECK(std::abs(rp.last_W - 3000.0) < 400.0);
+
+  // A standing error smaller than the hold's 1 % (100 W): the command never stays put longer than
+  // tau / 2 (+ one update) while it is more than 5 W off, and ends on it.
+  AdaptiveLaw settle;
+  settle.hold_small_moves(true);
+  run(settle, p, 0.0, 600.0, [](double) { return -3000.0; });
+  double last = -1.0, since_s = 0.0, longest_s = 0.0;
+  Run r;
+  for (int k = 6000; k < 7200; ++k) {
+    r = run(settle, p, k / 10.0, (k + 1) / 10.0, [](double) { return -3060.0; });
+    if (r.last_W != last || std::abs(r.last_W - 3060.0) <= 5.0) {
+      since_s = 0.0;
+      last = r.last_W;
+    } else {
+      since_s += 0.1;
+      longest_s = std::max(longest_s, since_s);
+    }
+  }
+  CHECK(longest_s <= 0.5 * p.tau_s + p.update_interval_s + 0.05);
+  CHECK(std::abs(r.last_W - 3060.0) <= 5.0);
+
+  // A large move is not held: one update after a step of 3 kW the command has moved.
+  const Run before = run(settle, p, 720.0, 721.0, [](double) { return -3060.0; });
+  const Run after = run(settle, p, 721.0, 722.05, [](double) { return -6060.0; });
+  CHECK(after.last_W > before.last_W + 100.0);
+
+  // The window: capacity cut below the held command, the command follows it at once.
+  const Run cut = run(held, p, 1800.0, 1800.15, jitter, 2000.0);
+  CHECK(cut.max_W <= 2000.0);
 }

@@ -256,6 +256,7 @@ TEST_CASE("planned law: without a path, or out of mode ok, it is the adaptive la
   PlanService service(1);
   PlannedLaw planned(&board, 0);
   AdaptiveLaw adaptive;
+  adaptive.hold_small_moves(PlannedLaw::holds_small_moves(p));  // as the fallback at the bus's weight
   // No path at all: step for step the adaptive law.
   double a = 0.0, b = 0.0;
   for (int k = 0; k < 900; ++k) {

@@ -341,10 +341,10 @@ TEST_CASE("shadow-plan gate: open over the true future, shut over a path that sa
 TEST_CASE(
     "shadow-plan gate: scores the grid and not the bus's travel weight, so a calm plan that leaves more stays shut",
     "[stat_forecast]") {
-  // The same load and exact path as above. The adaptive law's shadow does not depend on the bus's
-  // plan_travel_weight_s, and neither does its score. With a travel weight of 30 s the plan barely moves
-  // and leaves far more in the grid than the adaptive law, so the gate stays shut even over the true
-  // future (scored with the bus's weight, the calm plan would win on its own objective).
+  // The same load and exact path as above. The adaptive law's score does not depend on the bus's
+  // plan_travel_weight_s (its shadow only through the small-move hold). With a travel weight of 30 s the plan barely
+  // moves and leaves far more in the grid than the adaptive law, so the gate stays shut even over the true future
+  // (scored with the bus's weight, the calm plan would win on its own objective).
   const auto load = [](int t) { return (t % 150 < 60 ? 4000.0 : -3000.0) + 300.0 * std::sin(0.3 * t); };
   double adaptive_score[2] = {0.0, 0.0};
   int open[2] = {0, 0};
@@ -364,7 +364,10 @@ TEST_CASE(
     INFO("weight " << weights[k] << ": plan " << g.plan_score_W() << " W, adaptive " << g.adaptive_score_W() << " W");
     CHECK(g.adaptive_score_W() > 0.0);
   }
-  CHECK(adaptive_score[1] == Approx(adaptive_score[0]));
+  // The shadow is law planned's fallback, which holds small moves back above 2 s (AdaptiveLaw::
+  // hold_small_moves: about 1 % of its score here), but the score never weighs the bus's travel weight
+  // (with 30 s per W of travel it would be many times larger).
+  CHECK(adaptive_score[1] == Approx(adaptive_score[0]).epsilon(0.03));
   CHECK(open[0] > 3000 * 9 / 10);
   CHECK(open[1] == 0);
 }

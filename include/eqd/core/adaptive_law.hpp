@@ -68,6 +68,19 @@ class AdaptiveLaw final : public BusLaw {
   static constexpr double kEffectDelay_s = 2.0;
   static constexpr int kHistory = 64;
 
+  /// Small-move hold, off in law `adaptive` itself: a change of the command smaller than
+  /// kSmallMoveFraction of the buffers' rating waits, for at most kSmallMoveHoldTaus × tau_s, until the
+  /// trackers ask for a larger one. Law `planned` turns it on for its fallback where a bus in balance
+  /// mode weighs travel above this law's own kTravelWeight_s (plan_travel_weight_s, default 8 s;
+  /// PlannedLaw::holds_small_moves): a sum of many channels jitters by a few hundred W each second, and a tracker that
+  /// follows each of it spends travel on moves that the next second takes back (demo rig, the planner's fallback: 257
+  /// -> 233 kW for 0.274 -> 0.275 of the exchange; docs/control.md, "The receding-horizon planner"). The time limit
+  /// keeps a small standing error from lasting: held without it, the slow CC-CV/CP rig left 0.055 instead of 0.036 in
+  /// the grid; held for at most tau_s / 2, 0.039.
+  static constexpr double kSmallMoveFraction = 0.01;
+  static constexpr double kSmallMoveHoldTaus = 0.5;
+  void hold_small_moves(bool on) noexcept { hold_small_moves_ = on; }
+
   LawOutput step(const LawInput& in, const BusParams& p) noexcept override;
   [[nodiscard]] LawCounters counters() const noexcept override { return counters_; }
   [[nodiscard]] const char* name() const noexcept override { return "adaptive"; }
@@ -100,6 +113,8 @@ class AdaptiveLaw final : public BusLaw {
   int direction_ = 0;
   std::int64_t last_update_ns_ = -1;
   LawCounters counters_{};
+  bool hold_small_moves_ = false;
+  double held_s_ = 0.0;  ///< how long a small move has been held back
 };
 
 }  // namespace eqd::core

@@ -7,7 +7,8 @@
 /// first step when the answer comes (slew-limited again, clamped to the capacity). The plan is solved
 /// off the control thread (PlanService: eqd's planner thread). It is the adaptive law, restarted
 /// bumplessly from the measured power, wherever no path is known, the bus is not in mode ok, there is no
-/// board, or the planner has not answered the last two asks (late or stopped).
+/// board, or the planner has not answered the last two asks (late or stopped); at a travel weight above
+/// its own it holds small moves back (holds_small_moves).
 /// Thread-safety: not thread-safe (BusLaw).
 
 #include <cstddef>
@@ -29,6 +30,15 @@ class PlannedLaw final : public BusLaw {
   static constexpr double kFlipCostTaus = 0.02;
   /// Asks in a row without an answer before the law falls back to the adaptive law.
   static constexpr int kMaxUnanswered = 2;
+
+  /// Whether the fallback (and the statistical path's shadow of it) holds small moves back
+  /// (AdaptiveLaw::hold_small_moves): in balance mode, where the bus weighs travel above the adaptive
+  /// law's own score does, so the default 8 s does and the 0.2 s that a lab announcing its programs
+  /// sets does not. Never in caps mode: there a held move would leave the net above a cap (a bill's
+  /// quarter hour) for up to tau_s / 2.
+  [[nodiscard]] static constexpr bool holds_small_moves(const BusParams& p) noexcept {
+    return p.mode != BusMode::caps && p.plan_travel_weight_s > AdaptiveLaw::kTravelWeight_s;
+  }
 
   /// board: where to ask (nullptr: never plans, i.e. the adaptive law); bus: this law's bus on it.
   explicit PlannedLaw(PlanBoard* board = nullptr, std::size_t bus = 0) noexcept : board_(board), bus_(bus) {}
