@@ -118,9 +118,10 @@ LawOutput AdaptiveLaw::step(const LawInput& in, const BusParams& p) noexcept {
     current_ = best;
     // A switch between trackers is slew-limited like any other move.
     command_W_ = std::clamp(slew(previous, experts_[static_cast<std::size_t>(current_)].output_W, max_step_W), lo, hi);
-    // previous is within [lo, hi] (clamped above), so holding it keeps every window.
-    if (hold_small_moves_ && std::abs(command_W_ - previous) < kSmallMoveFraction * rated &&
-        held_s_ + step_s < kSmallMoveHoldTaus * p.tau_s) {
+    // previous is within [lo, hi] (clamped above), so holding it keeps every window. The slowest
+    // tracker already rides out what is faster than tau_s: its moves are not jitter (see the header).
+    const bool small = std::abs(command_W_ - previous) < kSmallMoveFraction * rated;
+    if (hold_small_moves_ && current_ != kSlowestExpert && small && held_s_ + step_s < kSmallMoveHoldTaus * p.tau_s) {
       command_W_ = previous;
       held_s_ += step_s;
     } else {

@@ -219,4 +219,18 @@ TEST_CASE(
   // The window: capacity cut below the held command, the command follows it at once.
   const Run cut = run(held, p, 1800.0, 1800.15, jitter, 2000.0);
   CHECK(cut.max_W <= 2000.0);
+
+  // Following its slowest tracker (pulses shorter than the dead time), nothing is held: the command is
+  // the plain law's.
+  const auto pulses = [](double t) { return std::fmod(t, 4.0) < 2.0 ? -6000.0 : 0.0; };
+  AdaptiveLaw slow_plain;
+  AdaptiveLaw slow_held;
+  slow_held.hold_small_moves(true);
+  const Run sp = run(slow_plain, p, 0.0, 1800.0, pulses);
+  const Run sh = run(slow_held, p, 0.0, 1800.0, pulses);
+  REQUIRE(slow_held.current_expert() == AdaptiveLaw::kSlowestExpert);
+  CHECK(sh.last_W == Approx(sp.last_W).margin(1.0));
+  const Run np = run(slow_plain, p, 1800.0, 1830.0, pulses);
+  const Run nh = run(slow_held, p, 1800.0, 1830.0, pulses);
+  CHECK(nh.last_W == Approx(np.last_W).margin(1.0));
 }
