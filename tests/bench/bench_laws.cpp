@@ -94,6 +94,11 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
+/// A row's figures as the tables print them: "exchange, flips/h, travel kW".
+std::string figures(const Row& r) {
+  return fmt("%.3f", r.exchange_ratio) + fmt(", %.0f/h", r.flips_per_hour) + fmt(", %.0f kW", r.travel_kW);
+}
+
 /// eqd's reference points (tau 15 s) that get a verdict row.
 bool is_reference(const std::string& column) {
   return column == "eqd" || column == "eqdf" || column == "adaptive" || column == "adaptivef" || column == "learned" ||
@@ -718,9 +723,6 @@ void print_learned_goal(const std::vector<ScenarioRun>& runs, const LearnedGoalC
           c.law.c_str(), c.measured.c_str());
       header = true;
     }
-    const auto cell = [](const Row& r) {
-      return fmt("%.3f", r.exchange_ratio) + fmt(", %.0f/h", r.flips_per_hour) + fmt(", %.0f kW", r.travel_kW);
-    };
     // A mixed lab (some controllers one-off, some repeating): its repeating half is the reference.
     const bool mixed = ar != nullptr && mixed_lab(sr.sc.rig);
     if (mixed) a = ar;
@@ -758,9 +760,9 @@ void print_learned_goal(const std::vector<ScenarioRun>& runs, const LearnedGoalC
     if (mixed) goal += " (reference: the repeating half announced)";
     const double recovered_p = lp != nullptr && gain > 1e-9 ? (m->exchange_ratio - lp->exchange_ratio) / gain : 0.0;
     std::printf("| %s | %s | %s | %s | %.0f %% | %s | %.0f %% | %s | %s | %.0f %% |\n", sr.sc.name.c_str(),
-                cell(*m).c_str(), cell(*a).c_str(), cell(*l).c_str(), 100.0 * recovered,
-                le != nullptr ? (le->tag + ": " + cell(*le)).c_str() : "-", 100.0 * recovered_e, goal.c_str(),
-                lp != nullptr ? cell(*lp).c_str() : "-", 100.0 * recovered_p);
+                figures(*m).c_str(), figures(*a).c_str(), figures(*l).c_str(), 100.0 * recovered,
+                le != nullptr ? (le->tag + ": " + figures(*le)).c_str() : "-", 100.0 * recovered_e, goal.c_str(),
+                lp != nullptr ? figures(*lp).c_str() : "-", 100.0 * recovered_p);
   }
 }
 
@@ -787,11 +789,7 @@ void print_planner_goal(const std::vector<ScenarioRun>& runs) {
       if (r.column == "planned_learned") pl = &r;
     }
     if (b == nullptr || p == nullptr || !(b->exchange_ratio > 0.0)) continue;
-    const auto cell = [](const Row* r) {
-      return r == nullptr
-                 ? std::string("-")
-                 : fmt("%.3f", r->exchange_ratio) + fmt(", %.0f/h", r->flips_per_hour) + fmt(", %.0f kW", r->travel_kW);
-    };
+    const auto cell = [](const Row* r) { return r == nullptr ? std::string("-") : figures(*r); };
     const auto judge = [b](const Row& r, double limit) {
       std::string miss;
       if (r.exchange_ratio > limit * b->exchange_ratio) miss += " exchange";
@@ -882,8 +880,8 @@ void print_default_law(const std::vector<ScenarioRun>& runs) {
       c.goal_ok += goal_ok ? 1 : 0;
       c.exchange_sum += e->exchange_ratio;
       c.travel_ratio_sum += tr->travel_kW > 0.0 ? e->travel_kW / tr->travel_kW : 0.0;
-      line += fmt(" %.3f", e->exchange_ratio) + fmt(", %.0f/h", e->flips_per_hour) + fmt(", %.0f kW |", e->travel_kW) +
-              " " + v + fmt(" (%.3f ", lo.peer_at_both) + lo.peer + ") | " + (goal_ok ? "met" : "missed") + " |";
+      line += " " + figures(*e) + " | " + v + fmt(" (%.3f ", lo.peer_at_both) + lo.peer + ") | " +
+              (goal_ok ? "met" : "missed") + " |";
     }
     std::printf("%s\n", line.c_str());
   }
@@ -1192,9 +1190,6 @@ int run(int argc, char** argv) {
       if (r.column == "adaptive") ad = &r;
     }
     if (tr == nullptr || dm == nullptr || ad == nullptr) continue;
-    const auto cell = [](const Row& r) {
-      return fmt("%.3f", r.exchange_ratio) + fmt(", %.0f/h", r.flips_per_hour) + fmt(", %.0f kW", r.travel_kW);
-    };
     const auto goal = [tr](const Row& r) {
       const std::string miss = tracker_goal_miss(r, *tr);
       return miss.empty() ? std::string("met") : "missed:" + miss;
@@ -1207,8 +1202,8 @@ int run(int argc, char** argv) {
       ad_goal = std::string(met ? "met" : "missed") + " (slow load: no worse than the damped law at <= actuation, " +
                 fmt("%.3f", damped) + ")";
     }
-    std::printf("| %s | %s | %s | %s | %s | %s |\n", sr.sc.name.c_str(), cell(*tr).c_str(), cell(*dm).c_str(),
-                goal(*dm).c_str(), cell(*ad).c_str(), ad_goal.c_str());
+    std::printf("| %s | %s | %s | %s | %s | %s |\n", sr.sc.name.c_str(), figures(*tr).c_str(), figures(*dm).c_str(),
+                goal(*dm).c_str(), figures(*ad).c_str(), ad_goal.c_str());
   }
   print_learned_goal(
       runs, {"adaptive tau 15 s", "adaptive", "adaptivef", "announced_rep", "learned", "learned", "learned_pattern"});
