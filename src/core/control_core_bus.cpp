@@ -44,9 +44,11 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
   // book a long gap at the latest power; valley filling and the energy accounting both integrate over it.
   const double dt_s =
       bus.last_cycle_ns >= 0 ? std::min(static_cast<double>(now_ns - bus.last_cycle_ns) / kNsPerS, 10.0) : 0.0;
-  // Caps on the quarter hour's average import: the interval's import so far (before this cycle's).
-  if (bus.params.import_limit_average_s > 0.0)
-    bus.average.update(now_ns, bus.energy.grid_import_J, sched.marks, bus.params.import_limit_average_s);
+  // The interval's import so far (before this cycle's): for caps on the average import
+  // (import_limit_average_s), and for the quarter-hour guard of an instantaneous cap (average_cap()).
+  bus.average.update(
+      now_ns, bus.energy.grid_import_J, sched.marks,
+      bus.params.import_limit_average_s > 0.0 ? bus.params.import_limit_average_s : AverageCap::kGuardPeriod_s);
   const BusParams aim = average_cap(
       b,
       valley_fill(b, now_ns, dt_s, sched, occurrence,
@@ -282,7 +284,11 @@ BusParams ControlCore::valley_fill(BusIndex b, std::int64_t now_ns, double dt_s,
   // With average caps the need is what the quarter's budget asked of the buffers: the energy above
   // the cap per quarter hour as the rule spends it (less than above the cap at every instant when a
   // quarter dips below it), plus what the law's lag overshot and paid back within the quarter.
-  const BusParams& asked = aim.import_limit_average_s > 0.0 ? average_cap(b, aim, occ != nullptr) : aim;
+  // With an instantaneous cap the need is what the cap asks at every instant: its quarter-hour guard
+  // adds only the lag's small payback, except while the buffers fall short (the first evening, before
+  // anything was charged for it), when it would ask for everything in the quarters they could not
+  // hold and make the next fill larger than the window needs (measured: peak_day_b 37.6 -> 44.2 kWh).
+  const BusParams asked = aim.import_limit_average_s > 0.0 ? average_cap(b, aim, occ != nullptr) : aim;
   bus.needs.observe(occ, caps_window, now_ns, dt_s, std::max(0.0, -desired_eq_W(asked, free_W)), free_W);
   if (bus.needs.records() != bus.needs_published) {  // rare: once per window occurrence
     needs_snap_[b].store(bus.needs);
@@ -298,11 +304,12 @@ BusParams ControlCore::valley_fill(BusIndex b, std::int64_t now_ns, double dt_s,
   const double next_cap_W = std::isfinite(next.import_limit_W) ? next.import_limit_W : bus.params.import_limit_W;
   // With average caps, the same cap on the quarter's average: the room its budget leaves now (a fill
   // that lags a rising load is paid back within the quarter instead of raising its average).
+  // An instantaneous cap keeps its quarter-hour guard here too (average_cap()).
   double room_cap_W = next_cap_W;
-  if (aim.import_limit_average_s > 0.0) {
-    const double allowed_W = bus.average.allowed_W(next_cap_W, std::numeric_limits<double>::infinity(), aim.tau_s);
-    if (!std::isnan(allowed_W)) room_cap_W = allowed_W;
-  }
+  const bool averaged = aim.import_limit_average_s > 0.0;
+  const double allowed_W =
+      bus.average.allowed_W(next_cap_W, averaged ? std::numeric_limits<double>::infinity() : next_cap_W, aim.tau_s);
+  if (!std::isnan(allowed_W)) room_cap_W = allowed_W;
   bus.fill.fill_W = std::min(bus.fill.fill_W, std::max(0.0, room_cap_W - free_W));
   if (bus.fill.fill_W <= 0.0) return aim;
   BusParams with_fill = aim;
@@ -345,12 +352,17 @@ BusParams ControlCore::shave(BusIndex b, const WindowOccurrence& occ, const Fill
 }
 
 BusParams ControlCore::average_cap(BusIndex b, const BusParams& aim, bool in_window) const noexcept {
-  if (!(aim.import_limit_average_s > 0.0) || aim.mode != BusMode::caps) return aim;
+  if (aim.mode != BusMode::caps) return aim;
   const BusState& bus = buses_[b];
+  // An instantaneous cap (import_limit_average_s 0) is also held on the quarter hour's average, the
+  // figure the demand charge bills: the law follows a rising load with a lag of about tau_s, and the
+  // import above the cap in that lag is paid back, below the cap, within the same quarter, so that no
+  // quarter averages above the cap the lab set (the cap itself is the ceiling: never above it).
   // A window's cap below the bus's own (caps mode): the bus's own is the connection's rating, which
   // holds at every instant. Outside windows the cap in force is the only one, averaged.
   const double own_W = bus.params.import_limit_W;
-  const double ceiling_W = in_window && bus.params.mode == BusMode::caps && own_W > aim.import_limit_W
+  const double ceiling_W = !(aim.import_limit_average_s > 0.0) ? aim.import_limit_W
+                           : in_window && bus.params.mode == BusMode::caps && own_W > aim.import_limit_W
                                ? own_W
                                : std::numeric_limits<double>::infinity();
   const double allowed_W = bus.average.allowed_W(aim.import_limit_W, ceiling_W, aim.tau_s);

@@ -118,11 +118,18 @@ double AverageCap::elapsed_s() const noexcept {
 double AverageCap::allowed_W(double cap_W, double ceiling_W, double guard_s) const noexcept {
   if (!whole_ || !std::isfinite(cap_W)) return std::numeric_limits<double>::quiet_NaN();
   const double period_s = static_cast<double>(period_ns_) / kNsPerS;
-  const double left_s = std::max(period_s - elapsed_s(), std::max(guard_s, 1e-3));
-  const double budget_J = cap_W * (1.0 - kMargin) * period_s - (import_J_ - start_J_);
+  const double elapsed = elapsed_s();
+  const double left_s = std::max(period_s - elapsed, std::max(guard_s, 1e-3));
+  // The budget left spread over the time left, written as the cap less what the interval is ahead of
+  // (or behind) the cap's pace, spread over the time left: the same while more than guard_s is left.
+  // In the last guard_s only the lead or lag is spread as if guard_s were left: dividing the whole
+  // budget by guard_s there ramped an import exactly on pace down towards 0 W in every interval's
+  // last tau_s (a dip of the buffers each quarter hour under a steady load; peak_window).
+  const double cap_eff_W = cap_W * (1.0 - kMargin);
+  const double ahead_J = (import_J_ - start_J_) - cap_eff_W * elapsed;
   // Never above the rating nor the bound of any power the core handles, never below 0 (an interval
   // already over its budget is held as low as the buffers can).
-  return std::clamp(budget_J / left_s, 0.0, std::min(ceiling_W, kMaxPower_W));
+  return std::clamp(cap_eff_W - ahead_J / left_s, 0.0, std::min(ceiling_W, kMaxPower_W));
 }
 
 }  // namespace eqd::core

@@ -7,7 +7,8 @@
 //    the control cycle with it on vs the same core with it off, timed in turn a second of cycles at a
 //    time, and the predictor thread's fit (core::StatForecasts::tick: fit, skill gate, shadow plan)
 //    per bus and second, against the fit alone (StatFitter::observe).
-// Usage: bench_core [--max-channels N] [--json FILE] [--stat-only]
+// Usage: bench_core [--max-channels N] [--json FILE] [--stat-only | --cycle-only]
+// (--cycle-only: the cycle tables alone, e.g. to profile them with callgrind)
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -349,7 +350,7 @@ StatFitRow bench_stat_fit(std::size_t buses, int seconds) {
 int main(int argc, char** argv) {
   std::size_t max_channels = 1'000'000;
   const char* json_path = nullptr;
-  bool stat_only = false;
+  bool stat_only = false, cycle_only = false;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--max-channels") && i + 1 < argc)
       max_channels = std::stoul(argv[++i]);
@@ -357,6 +358,8 @@ int main(int argc, char** argv) {
       json_path = argv[++i];
     else if (!std::strcmp(argv[i], "--stat-only"))
       stat_only = true;
+    else if (!std::strcmp(argv[i], "--cycle-only"))
+      cycle_only = true;
   }
   std::vector<Row> rows;
   for (const bool announce : {false, true}) {
@@ -373,6 +376,8 @@ int main(int argc, char** argv) {
                   r.cycle_ns / r.bare_ns, r.bare_full_ns / 1e3, r.cycle_ns / r.bare_full_ns);
     }
   }
+
+  if (cycle_only) return 0;
 
   // The statistical forecast: the control thread's cost (on vs off) and the predictor thread's.
   std::printf(

@@ -1,6 +1,7 @@
 // Issue #17, caps on the quarter hour's average import (import_limit_average_s): the cap holds the
 // interval's energy at cap x period, so the import may pass the cap early in a quarter whose load dipped,
-// and every quarter starts with a fresh budget; 0 is the instantaneous cap as before.
+// and every quarter starts with a fresh budget; 0 is the instantaneous cap, which also holds the quarter's
+// average at the cap (the import above it in the law's lag is paid back within the quarter).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -106,10 +107,16 @@ TEST_CASE("average caps: a quarter's budget, the time left and the margin", "[ca
   CHECK(a.allowed_W(kCap_W, 1e9, 15.0) == Approx(budget_J / 900.0));
   a.update(1200 * kS, 5.0e5 + 60000.0, m, 900.0);  // 300 s at 200 W: the budget left over 600 s
   CHECK(a.allowed_W(kCap_W, 1e9, 15.0) == Approx((budget_J - 60000.0) / 600.0));
-  CHECK(a.allowed_W(kCap_W, 1200.0, 15.0) == 1200.0);        // never above the rating
-  a.update(1795 * kS, 5.0e5 + budget_J - 1500.0, m, 900.0);  // 5 s left, 1.5 kJ of budget
-  CHECK(a.allowed_W(kCap_W, 1e9, 15.0) == Approx(100.0));    // planned over the guard, not 5 s
-  a.update(1799 * kS, 5.0e5 + budget_J + 1000.0, m, 900.0);  // over budget: as low as possible
+  CHECK(a.allowed_W(kCap_W, 1200.0, 15.0) == 1200.0);  // never above the rating
+  // 5 s left: an import on the cap's pace is allowed the cap's pace, not ramped down towards 0 W
+  // (that made the buffers dip in every quarter's last tau_s under a steady load)...
+  const double cap_eff_W = kCap_W * (1.0 - AverageCap::kMargin);
+  a.update(1795 * kS, 5.0e5 + cap_eff_W * 895.0, m, 900.0);
+  CHECK(a.allowed_W(kCap_W, 1e9, 15.0) == Approx(cap_eff_W));
+  // ...and 1.5 kJ ahead of that pace is paid back as if the guard's 15 s were left, not 5 s.
+  a.update(1795 * kS, 5.0e5 + cap_eff_W * 895.0 + 1500.0, m, 900.0);
+  CHECK(a.allowed_W(kCap_W, 1e9, 15.0) == Approx(cap_eff_W - 100.0));
+  a.update(1799 * kS, 5.0e5 + budget_J + 20000.0, m, 900.0);  // far over budget: as low as possible
   CHECK(a.allowed_W(kCap_W, 1e9, 15.0) == 0.0);
   a.update(1800 * kS, 5.0e5 + budget_J + 1000.0, m, 900.0);  // a new quarter: a new budget
   CHECK(a.allowed_W(kCap_W, 1e9, 15.0) == Approx(budget_J / 900.0));
@@ -156,8 +163,58 @@ TEST_CASE("average caps: each quarter starts with a fresh budget", "[caps][avera
   CHECK(s.demand_quarter_W <= kCap_W);  // the quarter that ended
 }
 
-TEST_CASE("average caps: setting 0 is the instantaneous cap, whatever the calendar", "[caps][average]") {
-  // The same bus with and without the wall clock's calendar: not one command differs.
+namespace {
+
+// A whole quarter (the second) at 1800 W, the buffer assigned only `late_s` into it: until then the
+// import is 1800 W, above the 1 kW cap. Returns the quarter's average import (W), counted from the bus's
+// net power each cycle (the same with and without a calendar); the highest net power once the buffer
+// has settled goes to settled_net_W.
+double late_buffer_quarter(bool calendar, double late_s, double& settled_net_W) {
+  CoreFixture f(2, average_params(0.0));
+  f.state[0] = ChannelState::running;
+  const std::int64_t quarter0_ns = f.now_ns + 10 * kS;
+  if (calendar) f.core->set_schedule(0, calendar_only(quarter0_ns));
+  f.power[0] = 1800.0;
+  const std::int64_t q1_ns = quarter0_ns + 900 * kS, q2_ns = q1_ns + 900 * kS;
+  while (f.now_ns < q1_ns) f.step();
+  double import_J = 0.0;
+  settled_net_W = 0.0;
+  while (f.now_ns < q2_ns) {
+    if (f.now_ns == q1_ns + static_cast<std::int64_t>(late_s) * kS) REQUIRE(f.assign(1) == ResponseStatus::ok);
+    f.step();
+    const double net_W = f.core->bus(0).net_W;
+    import_J += std::max(0.0, net_W) * 0.1;
+    if (f.now_ns > q1_ns + static_cast<std::int64_t>(late_s + 120.0) * kS)
+      settled_net_W = std::max(settled_net_W, net_W);
+  }
+  return import_J / 900.0;
+}
+
+}  // namespace
+
+TEST_CASE("caps: an instantaneous cap also holds the quarter hour's average, never above the cap itself",
+          "[caps][average]") {
+  // 100 s above the cap before the buffer is there: with the wall clock's calendar eqd pays that back
+  // below the cap within the same quarter, so the quarter the demand charge bills stays at the cap;
+  // without a calendar (no quarters known) the cap holds at every instant only, as before.
+  double guarded_net_W = 0.0, plain_net_W = 0.0;
+  const double guarded_W = late_buffer_quarter(true, 100.0, guarded_net_W);
+  const double plain_W = late_buffer_quarter(false, 100.0, plain_net_W);
+  CHECK(plain_W > kCap_W + 70.0);  // (100 s x 800 W) / 900 s = 89 W above the cap
+  CHECK(guarded_W <= kCap_W);
+  CHECK(guarded_W > kCap_W - 20.0);  // paid back, not more
+  // The guard only lowers the cap: never above it at any instant once the buffer has settled.
+  CHECK(guarded_net_W < kCap_W);
+  CHECK(plain_net_W == Approx(kCap_W).margin(30.0));
+  // A quarter the buffer could not pay back (assigned 10 s before its end) is held as low as it can:
+  // the buffer at its rating, nothing else changes.
+  double late_net_W = 0.0;
+  CHECK(late_buffer_quarter(true, 890.0, late_net_W) > kCap_W);
+}
+
+TEST_CASE("caps: the quarter-hour guard changes nothing while no quarter is over its budget", "[caps][average]") {
+  // A load below the cap half the time keeps every quarter's average well below it: with the calendar
+  // (the guard armed) not one command differs from the same bus without one (no quarters known).
   AverageRig with_calendar(0.0);
   CoreFixture plain(2, average_params(0.0));
   plain.state[0] = ChannelState::running;

@@ -72,13 +72,16 @@ class AverageCap {
   /// overshoot earlier in the interval is paid back from the budget). Each 0.1 % costs 0.1 % of the
   /// cap in every held quarter (docs/control-benchmark.md "Peak shaving": 0.5 % and 0.2 % measured).
   static constexpr double kMargin = 0.002;
+  /// The interval of an instantaneous cap's guard (import_limit_average_s 0): the quarter hour, the
+  /// demand charge's interval and that of the demand figures (ControlCore::average_cap).
+  static constexpr double kGuardPeriod_s = 900.0;
   /// now_ns: the core's clock; import_J: the bus's cumulative grid import; period_s: the interval.
   void update(std::int64_t now_ns, double import_J, const CalendarMarks& m, double period_s) noexcept;
   /// The import (W, bus side) allowed now for an average cap of cap_W: never above ceiling_W (the
-  /// connection's instantaneous rating, +inf: none) nor below 0; the last guard_s of the interval are
-  /// planned as if guard_s were left (the law cannot act faster). NaN while the interval was not seen
-  /// from its start (eqd started within it, the setting just switched on, no calendar yet): the cap
-  /// applies to the instantaneous net power then.
+  /// connection's instantaneous rating, +inf: none) nor below 0: the cap less what the interval's import
+  /// is ahead of the cap's pace, spread over the time left, as if at least guard_s were left (the law
+  /// cannot act faster). NaN while the interval was not seen from its start (eqd started within it, the
+  /// period just changed, no calendar yet): the cap applies to the instantaneous net power then.
   [[nodiscard]] double allowed_W(double cap_W, double ceiling_W, double guard_s) const noexcept;
   /// Seconds since the interval began (NaN: none).
   [[nodiscard]] double elapsed_s() const noexcept;
