@@ -46,6 +46,8 @@ void ControlCore::run_bus(BusIndex b, std::int64_t now_ns) noexcept {
       bus.last_cycle_ns >= 0 ? std::min(static_cast<double>(now_ns - bus.last_cycle_ns) / kNsPerS, 10.0) : 0.0;
   // The interval's import so far (before this cycle's): for caps on the average import
   // (import_limit_average_s), and for the quarter-hour guard of an instantaneous cap (average_cap()).
+  // Every cycle, whatever the bus's mode now: a caps window that begins at a quarter hour must find
+  // that quarter seen from its start, or its first quarter would go unguarded.
   bus.average.update(
       now_ns, bus.energy.grid_import_J, sched.marks,
       bus.params.import_limit_average_s > 0.0 ? bus.params.import_limit_average_s : AverageCap::kGuardPeriod_s);
@@ -288,7 +290,7 @@ BusParams ControlCore::valley_fill(BusIndex b, std::int64_t now_ns, double dt_s,
   // adds only the lag's small payback, except while the buffers fall short (the first evening, before
   // anything was charged for it), when it would ask for everything in the quarters they could not
   // hold and make the next fill larger than the window needs (measured: peak_day_b 37.6 -> 44.2 kWh).
-  const BusParams asked = aim.import_limit_average_s > 0.0 ? average_cap(b, aim, occ != nullptr) : aim;
+  const BusParams& asked = aim.import_limit_average_s > 0.0 ? average_cap(b, aim, occ != nullptr) : aim;
   bus.needs.observe(occ, caps_window, now_ns, dt_s, std::max(0.0, -desired_eq_W(asked, free_W)), free_W);
   if (bus.needs.records() != bus.needs_published) {  // rare: once per window occurrence
     needs_snap_[b].store(bus.needs);
@@ -358,13 +360,15 @@ BusParams ControlCore::average_cap(BusIndex b, const BusParams& aim, bool in_win
   // figure the demand charge bills: the law follows a rising load with a lag of about tau_s, and the
   // import above the cap in that lag is paid back, below the cap, within the same quarter, so that no
   // quarter averages above the cap the lab set (the cap itself is the ceiling: never above it).
-  // A window's cap below the bus's own (caps mode): the bus's own is the connection's rating, which
-  // holds at every instant. Outside windows the cap in force is the only one, averaged.
-  const double own_W = bus.params.import_limit_W;
-  const double ceiling_W = !(aim.import_limit_average_s > 0.0) ? aim.import_limit_W
-                           : in_window && bus.params.mode == BusMode::caps && own_W > aim.import_limit_W
-                               ? own_W
-                               : std::numeric_limits<double>::infinity();
+  double ceiling_W = aim.import_limit_W;
+  if (aim.import_limit_average_s > 0.0) {
+    // A window's cap below the bus's own (caps mode): the bus's own is the connection's rating, which
+    // holds at every instant. Outside windows the cap in force is the only one, averaged.
+    const double own_W = bus.params.import_limit_W;
+    ceiling_W = in_window && bus.params.mode == BusMode::caps && own_W > aim.import_limit_W
+                    ? own_W
+                    : std::numeric_limits<double>::infinity();
+  }
   const double allowed_W = bus.average.allowed_W(aim.import_limit_W, ceiling_W, aim.tau_s);
   if (std::isnan(allowed_W)) return aim;
   BusParams averaged = aim;
