@@ -54,10 +54,13 @@ set_tests_properties(eqctl_planned PROPERTIES LABELS "integration" TIMEOUT 90)
 
 # Statistical forecasts end to end: stat_forecast on a rig that announces nothing, in use once its gates
 # open (after 120 s), shown, in use again within seconds of a restart (stat_forecast.bin) and turned off.
+# Label slow: about 2 min, mostly waiting for the shadow gate's first 120 s; the normal stage runs it, the
+# ASan stage not (core_stat_forecast_test and daemon_predictor_test cover its C++ under ASan: the fit, the
+# gate, save and restore, the predictor thread).
 add_test(NAME eqctl_stat
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/eqctl_stat.sh $<TARGET_FILE:eqsim> $<TARGET_FILE:eqd>
                  $<TARGET_FILE:eqctl> ${CMAKE_CURRENT_SOURCE_DIR}/integration/rigs/learning_fast.yaml)
-set_tests_properties(eqctl_stat PROPERTIES LABELS "integration" TIMEOUT 260)
+set_tests_properties(eqctl_stat PROPERTIES LABELS "integration;slow" TIMEOUT 260)
 
 # The audit log end to end (issue #16): the test's own release/assign under its uid in `eqctl audit
 # --json`, a refusal as nobody, start and SIGHUP reload with the sender, kill -9 during writes leaves a
