@@ -163,7 +163,7 @@ san_flags="-DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-Og\ -g0 -DEQD_BUILD
 add_stage asan build-asan "$san_flags -DEQD_SANITIZE=address" "" "-LE vm|systemd|slow|postgresql|shell|alone" \
   "-L alone -LE vm|systemd|slow|postgresql|shell"
 add_stage tsan build-tsan "$san_flags -DEQD_SANITIZE=thread" \
-  "eqd eqsim core_unit_tests core_alloc_test core_stress_test core_planner_test modbus_poller_test sunspec_client_test sunspec_meter_test neware_client_test control_unit_tests daemon_unit_tests history_unit_tests handover_test e2e_test" \
+  "eqd eqsim core_unit_tests core_alloc_test core_stress_test core_planner_test io_link_thread_test modbus_poller_test sunspec_client_test sunspec_meter_test neware_client_test control_unit_tests daemon_unit_tests history_unit_tests handover_test e2e_test" \
   "-L tsan"
 
 run_stages

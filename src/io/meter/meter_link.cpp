@@ -19,12 +19,6 @@ namespace eqd::io::meter {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
-}
-
 modbus_t* mb(void* p) { return static_cast<modbus_t*>(p); }
 
 std::string watts(double w) {
@@ -67,18 +61,11 @@ MeterLink::MeterLink(MeterLinkConfig cfg) : cfg_(std::move(cfg)), check_(cfg_.ch
 MeterLink::~MeterLink() { stop(); }
 
 void MeterLink::start() {
-  if (thread_.joinable()) return;
-  stop_.store(false);
-  thread_ = std::thread([this] { run(); });
+  thread_.start([this] { run(); });
 }
 
 void MeterLink::stop() {
-  {
-    const std::lock_guard<std::mutex> lock(wake_mutex_);
-    stop_.store(true);
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  thread_.stop();
   close_link();
 }
 
@@ -91,10 +78,10 @@ void MeterLink::error(const std::string& message) {
 }
 
 int MeterLink::read(bool input, std::uint32_t address, int count, std::uint16_t* dest) {
-  const std::int64_t t0 = now_ns();
+  const std::int64_t t0 = steady_now_ns();
   const int rc = modbus::read_registers(tx_, input, static_cast<int>(address), count, dest);
   // libmodbus bounds each byte, not the reply: a reply later than timeout_ms in all is a timeout.
-  if (rc >= 0 && now_ns() - t0 > static_cast<std::int64_t>(cfg_.timeout_ms) * 1'000'000) {
+  if (rc >= 0 && steady_now_ns() - t0 > static_cast<std::int64_t>(cfg_.timeout_ms) * 1'000'000) {
     errno = ETIMEDOUT;
     return -1;
   }
@@ -169,7 +156,7 @@ void MeterLink::close_link() {
     tx_.ctx = nullptr;
   }
   local_.connected = false;
-  next_connect_ns_ = now_ns() + static_cast<std::int64_t>(backoff_ms_) * 1'000'000;
+  next_connect_ns_ = steady_now_ns() + static_cast<std::int64_t>(backoff_ms_) * 1'000'000;
   backoff_ms_ = std::min(backoff_ms_ * 2, cfg_.backoff_max_ms);
 }
 
@@ -217,20 +204,19 @@ void MeterLink::poll(std::int64_t t_ns) {
 }
 
 void MeterLink::run() {
-  const auto period_ns = static_cast<std::int64_t>(1e9 / cfg_.poll_hz);
-  std::int64_t next = now_ns();
-  while (!stop_.load(std::memory_order_acquire)) {
-    const std::int64_t start = now_ns();
+  Pace pace(cfg_.poll_hz, steady_now_ns());
+  while (!thread_.stopping()) {
+    const std::int64_t start = steady_now_ns();
     if (ctx_ == nullptr) connect_link(start);
     if (ctx_ != nullptr)
-      poll(now_ns());
+      poll(steady_now_ns());
     else
       local_.valid = false;
     // Compare with the net the control thread published last; a net older than two seconds (a stalled
     // control thread) is not compared.
     double net_W = 0.0;
     std::int64_t cycle_ns = 0;
-    const std::int64_t t = now_ns();
+    const std::int64_t t = steady_now_ns();
     const bool computed = cfg_.computed && cfg_.computed(net_W, cycle_ns) && t - cycle_ns < 2'000'000'000;
     const bool comparable = local_.valid && computed;
     const core::MeterEvent ev = check_.update(t, comparable, local_.power_W, net_W);
@@ -262,12 +248,8 @@ void MeterLink::run() {
     }
     status_.store(local_);
 
-    next += period_ns;
-    const std::int64_t after = now_ns();
-    if (next <= after) next = after;
-    std::unique_lock<std::mutex> lock(wake_mutex_);
-    wake_.wait_until(lock, Clock::time_point(std::chrono::nanoseconds(next)),
-                     [this] { return stop_.load(std::memory_order_acquire); });
+    (void)pace.end(steady_now_ns());  // a meter's missed periods are not counted
+    thread_.wait_until_ns(pace.next_ns());
   }
 }
 

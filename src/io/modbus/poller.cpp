@@ -15,12 +15,6 @@ namespace eqd::io::modbus {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-std::int64_t now_ns() noexcept {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
-}
-
 modbus_t* mb(void* p) noexcept { return static_cast<modbus_t*>(p); }
 
 }  // namespace
@@ -128,19 +122,10 @@ void Poller::apply_device_capabilities(std::optional<std::uint16_t> capabilities
 }
 
 void Poller::start() {
-  if (thread_.joinable()) return;
-  stop_.store(false);
-  thread_ = std::thread([this] { run(); });
+  thread_.start([this] { run(); });
 }
 
-void Poller::stop() {
-  {
-    const std::lock_guard<std::mutex> lock(wake_mutex_);
-    stop_.store(true);
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void Poller::stop() { thread_.stop(); }
 
 bool Poller::wait_released(std::chrono::milliseconds timeout) const {
   if (cfg_.read_only) return true;  // it never commanded anything, so there is nothing to release
@@ -265,7 +250,7 @@ void Poller::close_link() {
     ctx_ = nullptr;
   }
   connected_.store(false, std::memory_order_release);
-  next_connect_ns_ = now_ns() + static_cast<std::int64_t>(backoff_ms_) * 1'000'000;
+  next_connect_ns_ = steady_now_ns() + static_cast<std::int64_t>(backoff_ms_) * 1'000'000;
   backoff_ms_ = std::min(backoff_ms_ * 2, cfg_.backoff_max_ms);
 }
 
@@ -408,17 +393,11 @@ void Poller::publish_stats() {
 }
 
 void Poller::run() {
-  const auto period_ns = static_cast<std::int64_t>(1e9 / cfg_.poll_hz);
-  std::int64_t next = now_ns();
-  std::int64_t prev_start = 0;
-  while (!stop_.load(std::memory_order_acquire)) {
-    const std::int64_t start = now_ns();
+  Pace pace(cfg_.poll_hz, steady_now_ns());
+  while (!thread_.stopping()) {
+    const std::int64_t start = steady_now_ns();
     ++local_.polls;
-    if (prev_start != 0 && start > prev_start) {
-      const double hz = 1e9 / static_cast<double>(start - prev_start);
-      local_.achieved_hz = local_.achieved_hz == 0.0 ? hz : 0.8 * local_.achieved_hz + 0.2 * hz;
-    }
-    prev_start = start;
+    pace.begin(start, local_.achieved_hz);
 
     if (ctx_ == nullptr) connect_link(start);
     bool link_up = false;
@@ -427,35 +406,23 @@ void Poller::run() {
       const bool all_ok = read_blocks(blocks_, first_error);
       link_up = ctx_ != nullptr;
       if (all_ok) ++local_.polls_ok;
-      local_.latency.observe(static_cast<double>(now_ns() - start) * 1e-9);
+      local_.latency.observe(static_cast<double>(steady_now_ns() - start) * 1e-9);
     }
-    publish_samples(now_ns(), link_up);
+    publish_samples(steady_now_ns(), link_up);
     // A read-only link (discovered, not adopted) must never write: not even a stop or a heartbeat,
     // since another supervisor may own that controller.
     if (cfg_.read_only) {
       // nothing to acknowledge
     } else if (ctx_ != nullptr) {
-      write_commands(now_ns());
+      write_commands(steady_now_ns());
     } else {
       engine_.set_down();
     }
-    if (ctx_ != nullptr && !cfg_.read_only) write_heartbeat(now_ns());
+    if (ctx_ != nullptr && !cfg_.read_only) write_heartbeat(steady_now_ns());
     publish_stats();
 
-    // Absolute deadlines: the period does not drift with the cycle's duration. A cycle that ran past
-    // its next deadline counts the periods it missed and starts the next cycle at once, re-based on
-    // now: a controller slower than the period is polled as fast as it answers, never in a burst.
-    next += period_ns;
-    const std::int64_t after = now_ns();
-    if (next <= after) {
-      local_.overruns += static_cast<std::uint64_t>((after - next) / period_ns + 1);
-      next = after;
-    }
-    if (next > now_ns()) {  // behind schedule: no wait (and no futex call) at all
-      std::unique_lock<std::mutex> lock(wake_mutex_);
-      wake_.wait_until(lock, Clock::time_point(std::chrono::nanoseconds(next)),
-                       [this] { return stop_.load(std::memory_order_acquire); });
-    }
+    local_.overruns += pace.end(steady_now_ns());
+    thread_.wait_until_ns(pace.next_ns());
   }
   close_link();
   publish_stats();

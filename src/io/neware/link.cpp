@@ -25,14 +25,8 @@ namespace eqd::io::neware {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
-}
-
 int ms_until(std::int64_t deadline_ns) {
-  const std::int64_t left = deadline_ns - now_ns();
+  const std::int64_t left = deadline_ns - steady_now_ns();
   return left <= 0 ? 0 : static_cast<int>((left + 999'999) / 1'000'000);
 }
 
@@ -61,18 +55,11 @@ NewareLink::NewareLink(NewareLinkConfig cfg, ChannelSlots slots) : cfg_(std::mov
 NewareLink::~NewareLink() { stop(); }
 
 void NewareLink::start() {
-  if (thread_.joinable()) return;
-  stop_.store(false);
-  thread_ = std::thread([this] { run(); });
+  thread_.start([this] { run(); });
 }
 
 void NewareLink::stop() {
-  {
-    const std::lock_guard<std::mutex> lock(wake_mutex_);
-    stop_.store(true);
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  thread_.stop();
   // Joined: the thread is gone, so its state is ours now.
   close_link();
 }
@@ -98,7 +85,7 @@ bool NewareLink::open_socket() {
     report(cfg_.name + " resolve " + cfg_.host + ": " + ::gai_strerror(rc), LinkErrc::connect_failed);
     return false;
   }
-  const std::int64_t deadline = now_ns() + static_cast<std::int64_t>(cfg_.timeout_ms) * 1'000'000;
+  const std::int64_t deadline = steady_now_ns() + static_cast<std::int64_t>(cfg_.timeout_ms) * 1'000'000;
   int err = 0;
   for (addrinfo* a = res; a != nullptr && fd_ < 0; a = a->ai_next) {
     const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
@@ -140,7 +127,7 @@ bool NewareLink::open_socket() {
 }
 
 NewareLink::Xfer NewareLink::exchange(const std::string& req, std::string& body) {
-  const std::int64_t deadline = now_ns() + static_cast<std::int64_t>(cfg_.timeout_ms) * 1'000'000;
+  const std::int64_t deadline = steady_now_ns() + static_cast<std::int64_t>(cfg_.timeout_ms) * 1'000'000;
   // Bytes the server sent unasked (after its last reply's end) would be read as the start of this
   // reply: they are dropped and counted, so that the exchange stays in step.
   char chunk[4096];
@@ -311,7 +298,7 @@ void NewareLink::close_link() {
     fd_ = -1;
   }
   connected_.store(false, std::memory_order_release);
-  next_connect_ns_ = now_ns() + static_cast<std::int64_t>(backoff_ms_) * 1'000'000;
+  next_connect_ns_ = steady_now_ns() + static_cast<std::int64_t>(backoff_ms_) * 1'000'000;
   backoff_ms_ = std::min(backoff_ms_ * 2, cfg_.backoff_max_ms);
 }
 
@@ -330,11 +317,11 @@ void NewareLink::publish_down(std::int64_t t_ns, bool connected) {
 void NewareLink::poll_once() {
   XmlDocument doc;
   if (!request(request_, "inquire", doc)) {
-    publish_down(now_ns(), false);
+    publish_down(steady_now_ns(), false);
     return;
   }
   const InquireReply reply = parse_inquire(doc);
-  const std::int64_t t = now_ns();
+  const std::int64_t t = steady_now_ns();
   if (!reply.error.empty()) {
     // A whole reply that is not what eqd asked for: the framing held, the connection stays, and every
     // channel is invalid for this poll.
@@ -393,38 +380,25 @@ void NewareLink::poll_once() {
 }
 
 void NewareLink::run() {
-  const auto period_ns = static_cast<std::int64_t>(1e9 / cfg_.poll_hz);
-  std::int64_t next = now_ns();
-  std::int64_t prev_start = 0;
-  while (!stop_.load(std::memory_order_acquire)) {
-    const std::int64_t start = now_ns();
+  Pace pace(cfg_.poll_hz, steady_now_ns());
+  while (!thread_.stopping()) {
+    const std::int64_t start = steady_now_ns();
     ++local_.polls;
-    if (prev_start != 0 && start > prev_start) {
-      const double hz = 1e9 / static_cast<double>(start - prev_start);
-      local_.achieved_hz = local_.achieved_hz == 0.0 ? hz : 0.8 * local_.achieved_hz + 0.2 * hz;
-    }
-    prev_start = start;
+    pace.begin(start, local_.achieved_hz);
     if (fd_ < 0) connect_link(start);
     if (fd_ >= 0) {
       poll_once();
-      local_.latency.observe(static_cast<double>(now_ns() - start) * 1e-9);
+      local_.latency.observe(static_cast<double>(steady_now_ns() - start) * 1e-9);
     } else {
-      publish_down(now_ns(), false);
+      publish_down(steady_now_ns(), false);
     }
     local_.connected = fd_ >= 0;
     local_.all_acknowledged = true;  // nothing is ever commanded
     local_.released = true;
     stats_.store(local_);
 
-    next += period_ns;
-    const std::int64_t after = now_ns();
-    if (next <= after) {
-      local_.overruns += static_cast<std::uint64_t>((after - next) / period_ns + 1);
-      next = after;
-    }
-    std::unique_lock<std::mutex> lock(wake_mutex_);
-    wake_.wait_until(lock, Clock::time_point(std::chrono::nanoseconds(next)),
-                     [this] { return stop_.load(std::memory_order_acquire); });
+    local_.overruns += pace.end(steady_now_ns());
+    thread_.wait_until_ns(pace.next_ns());
   }
 }
 

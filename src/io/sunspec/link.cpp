@@ -16,12 +16,6 @@ namespace eqd::io::sunspec {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
-}
-
 modbus_t* mb(void* p) { return static_cast<modbus_t*>(p); }
 
 }  // namespace
@@ -51,18 +45,11 @@ SunSpecLink::SunSpecLink(SunSpecLinkConfig cfg, ChannelSlots slots)
 SunSpecLink::~SunSpecLink() { stop(); }
 
 void SunSpecLink::start() {
-  if (thread_.joinable()) return;
-  stop_.store(false);
-  thread_ = std::thread([this] { run(); });
+  thread_.start([this] { run(); });
 }
 
 void SunSpecLink::stop() {
-  {
-    const std::lock_guard<std::mutex> lock(wake_mutex_);
-    stop_.store(true);
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  thread_.stop();
   // Joined: the thread is gone, so its state is ours now.
   close_link();
 }
@@ -94,12 +81,12 @@ bool SunSpecLink::note_error(int err, const char* what, std::uint32_t address, b
 }
 
 int SunSpecLink::read(std::uint32_t address, int count, std::uint16_t* dest) {
-  const std::int64_t t0 = now_ns();
+  const std::int64_t t0 = steady_now_ns();
   const int rc = modbus::read_registers(tx_, false, static_cast<int>(address), count, dest);
   // libmodbus bounds the wait for each byte, not for the reply: a device that trickles its reply a
   // byte at a time (slowloris) would hold this thread for seconds. A reply later than timeout_ms is
   // a timeout, its data dropped.
-  if (rc >= 0 && now_ns() - t0 > static_cast<std::int64_t>(cfg_.timeout_ms) * 1'000'000) {
+  if (rc >= 0 && steady_now_ns() - t0 > static_cast<std::int64_t>(cfg_.timeout_ms) * 1'000'000) {
     errno = ETIMEDOUT;
     return -1;
   }
@@ -186,7 +173,7 @@ void SunSpecLink::close_link() {
     tx_.ctx = nullptr;
   }
   connected_.store(false, std::memory_order_release);
-  next_connect_ns_ = now_ns() + static_cast<std::int64_t>(backoff_ms_) * 1'000'000;
+  next_connect_ns_ = steady_now_ns() + static_cast<std::int64_t>(backoff_ms_) * 1'000'000;
   backoff_ms_ = std::min(backoff_ms_ * 2, cfg_.backoff_max_ms);
 }
 
@@ -306,28 +293,23 @@ WriteResult SunSpecLink::send(const core::Command& c) {
 }
 
 void SunSpecLink::run() {
-  const auto period_ns = static_cast<std::int64_t>(1e9 / cfg_.poll_hz);
-  std::int64_t next = now_ns();
-  std::int64_t prev_start = 0;
-  while (!stop_.load(std::memory_order_acquire)) {
-    const std::int64_t start = now_ns();
+  Pace pace(cfg_.poll_hz, steady_now_ns());
+  while (!thread_.stopping()) {
+    const std::int64_t start = steady_now_ns();
     ++local_.polls;
-    if (prev_start != 0 && start > prev_start) {
-      const double hz = 1e9 / static_cast<double>(start - prev_start);
-      local_.achieved_hz = local_.achieved_hz == 0.0 ? hz : 0.8 * local_.achieved_hz + 0.2 * hz;
-    }
-    prev_start = start;
+    pace.begin(start, local_.achieved_hz);
     if (ctx_ == nullptr) connect_link(start);
     bool read_ok = false;
     if (ctx_ != nullptr) {
       read_ok = poll_once();
-      local_.latency.observe(static_cast<double>(now_ns() - start) * 1e-9);
+      local_.latency.observe(static_cast<double>(steady_now_ns() - start) * 1e-9);
     }
-    publish(now_ns(), read_ok);
+    publish(steady_now_ns(), read_ok);
     if (cfg_.read_only) {
       // never writes
     } else if (ctx_ != nullptr) {
-      engine_.write_commands(now_ns(), true, local_, [this](std::size_t, const core::Command& c) { return send(c); });
+      engine_.write_commands(steady_now_ns(), true, local_,
+                             [this](std::size_t, const core::Command& c) { return send(c); });
     } else {
       engine_.set_down();
     }
@@ -336,15 +318,8 @@ void SunSpecLink::run() {
     local_.released = engine_.released();
     stats_.store(local_);
 
-    next += period_ns;
-    const std::int64_t after = now_ns();
-    if (next <= after) {
-      local_.overruns += static_cast<std::uint64_t>((after - next) / period_ns + 1);
-      next = after;
-    }
-    std::unique_lock<std::mutex> lock(wake_mutex_);
-    wake_.wait_until(lock, Clock::time_point(std::chrono::nanoseconds(next)),
-                     [this] { return stop_.load(std::memory_order_acquire); });
+    local_.overruns += pace.end(steady_now_ns());
+    thread_.wait_until_ns(pace.next_ns());
   }
 }
 

@@ -10,19 +10,16 @@
 /// meter trim (core::MeterTrim) on its thread and publishes the bias for the control thread, which adds
 /// it to the bus's free power (docs/control.md "Meter trim").
 
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <limits>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "eqd/core/meter_check.hpp"
 #include "eqd/core/meter_trim.hpp"
 #include "eqd/core/seqlock.hpp"
+#include "eqd/io/link_thread.hpp"
 #include "eqd/io/modbus/register_map.hpp"
 #include "eqd/io/modbus/transaction.hpp"
 #include "eqd/io/sunspec/models.hpp"
@@ -136,10 +133,7 @@ class MeterLink {
   MeterStatus local_{};
   // Shared:
   core::Seqlock<MeterStatus> status_;
-  std::atomic<bool> stop_{false};
-  std::mutex wake_mutex_;
-  std::condition_variable wake_;
-  std::thread thread_;
+  LinkThread thread_;  // last: joined before the members its thread uses are destroyed
 };
 
 }  // namespace eqd::io::meter

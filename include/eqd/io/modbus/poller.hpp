@@ -8,13 +8,10 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "eqd/core/control_core.hpp"
@@ -23,6 +20,7 @@
 #include "eqd/core/snapshot.hpp"
 #include "eqd/io/command_engine.hpp"
 #include "eqd/io/link.hpp"
+#include "eqd/io/link_thread.hpp"
 #include "eqd/io/modbus/codec.hpp"
 #include "eqd/io/modbus/register_map.hpp"
 #include "eqd/io/modbus/transaction.hpp"
@@ -151,10 +149,7 @@ class Poller final : public io::Link {
 
   core::Seqlock<PollerStats> stats_;
   std::atomic<bool> connected_{false};
-  std::atomic<bool> stop_{false};
-  std::mutex wake_mutex_;
-  std::condition_variable wake_;
-  std::thread thread_;
+  LinkThread thread_;  // last: joined before the members its thread uses are destroyed
 };
 
 }  // namespace eqd::io::modbus

@@ -7,15 +7,13 @@
 /// samples. It never sends a command: eqd cannot command a BTS channel, every one is a test channel.
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "eqd/core/seqlock.hpp"
 #include "eqd/io/link.hpp"
+#include "eqd/io/link_thread.hpp"
 #include "eqd/io/neware/protocol.hpp"
 
 namespace eqd::io::neware {
@@ -100,10 +98,7 @@ class NewareLink final : public io::Link {
   core::Seqlock<LinkStats> stats_;
   std::atomic<bool> connected_{false};
   std::atomic<int> device_type_{-1};
-  std::atomic<bool> stop_{false};
-  std::mutex wake_mutex_;
-  std::condition_variable wake_;
-  std::thread thread_;
+  LinkThread thread_;  // last: joined before the members its thread uses are destroyed
 };
 
 }  // namespace eqd::io::neware

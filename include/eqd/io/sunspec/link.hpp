@@ -8,17 +8,16 @@
 /// command engine's commands into model 124, clamped to those limits as the last safety.
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "eqd/core/seqlock.hpp"
 #include "eqd/io/command_engine.hpp"
 #include "eqd/io/link.hpp"
+#include "eqd/io/link_thread.hpp"
 #include "eqd/io/modbus/transaction.hpp"
 #include "eqd/io/sunspec/models.hpp"
 
@@ -102,13 +101,10 @@ class SunSpecLink final : public io::Link {
   // Shared:
   core::Seqlock<LinkStats> stats_;
   std::atomic<bool> connected_{false};
-  std::atomic<bool> stop_{false};
   std::atomic<std::uint64_t> discovery_errors_{0};
   mutable std::mutex identity_mutex_;
   std::string identity_;
-  std::mutex wake_mutex_;
-  std::condition_variable wake_;
-  std::thread thread_;
+  LinkThread thread_;  // last: joined before the members its thread uses are destroyed
 };
 
 }  // namespace eqd::io::sunspec
