@@ -27,6 +27,8 @@ correct, so that a client gets past its connect checks and meets the fault where
   inf          voltage, current and power are +inf / -inf
   huge         voltage, current and power are 1e30 / -1e30
   delay        every reply to a status read is sent 2 s late (--delay-s)
+  trickle      every reply to a status read is sent a byte at a time, 0.3 s apart (--trickle-s): each byte
+               comes within libmodbus's default 0.5 s between bytes, the whole reply takes tens of seconds
   close_mid    half of the reply is sent, then the connection is closed
   silent       requests are read and never answered (the device block too: a client cannot even
                complete its connect checks); the connection stays open
@@ -57,7 +59,7 @@ import threading
 import time
 
 MODES = ("ok", "exception", "bad_count", "bad_length", "bad_tid", "bad_unit", "bad_fc", "nan", "inf", "huge",
-         "delay", "close_mid", "silent", "garbage")
+         "delay", "trickle", "close_mid", "silent", "garbage")
 # Modes that hit every request, not only reads of the status block.
 ALL_REQUEST_MODES = ("silent",)
 EXCEPTION_CODES = (0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0A, 0x0B, 0x00, 0x07, 0x7F, 0xFF)
@@ -235,6 +237,14 @@ class Handler(socketserver.BaseRequestHandler):
                     data = frame(tid, unit, bytes([(0x03, 0x10, 0x2B)[v % 3]]) + reply[1:])
                 elif mode == "delay":
                     time.sleep(srv.args.delay_s)
+                elif mode == "trickle":
+                    try:
+                        for b in data:
+                            sock.sendall(bytes([b]))
+                            time.sleep(srv.args.trickle_s)
+                    except OSError:
+                        return
+                    continue
                 elif mode == "close_mid":
                     try:
                         sock.sendall(data[: max(1, len(data) // 2)])
@@ -357,6 +367,7 @@ def main():
     ap.add_argument("--mode", choices=MODES, default="ok")
     ap.add_argument("--mode-file")
     ap.add_argument("--delay-s", type=float, default=2.0)
+    ap.add_argument("--trickle-s", type=float, default=0.3)
     ap.add_argument("--request-log", help="append every request as a JSON line (tid, unit, fc, addr, qty, mode)")
     ap.add_argument("--proxy", metavar="HOST:PORT")
     ap.add_argument("--write-log")

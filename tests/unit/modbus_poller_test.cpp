@@ -1016,6 +1016,7 @@ class HeaderRewritingProxy {
   [[nodiscard]] std::uint16_t port() const { return port_; }
   std::atomic<int> unit_offset{0};  ///< added to the unit id of every response
   std::atomic<int> protocol_id{0};  ///< written into every response's protocol id
+  std::atomic<int> trickle_ms{0};   ///< > 0: every response is sent a byte at a time, this far apart
 
  private:
   static bool read_n(int fd, unsigned char* p, std::size_t n) {
@@ -1048,6 +1049,15 @@ class HeaderRewritingProxy {
     h[6] = static_cast<unsigned char>(h[6] + unit_offset.load());
     h[2] = static_cast<unsigned char>(protocol_id.load() >> 8);
     h[3] = static_cast<unsigned char>(protocol_id.load() & 0xFF);
+    if (const int ms = trickle_ms.load(); ms > 0) {
+      std::vector<unsigned char> frame(h, h + 7);
+      frame.insert(frame.end(), body.begin(), body.end());
+      for (const unsigned char byte : frame) {
+        if (stop_.load() || !write_n(client, &byte, 1)) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+      }
+      return true;
+    }
     return write_n(client, h, 7) && write_n(client, body.data(), body.size());
   }
   void run() {
@@ -1119,4 +1129,28 @@ TEST_CASE("a response from another unit id or protocol is refused as a protocol 
   proxy.protocol_id.store(0);
   REQUIRE(wait_for([&] { return slots.sample(0).valid; }, 3s));
   CHECK(slots.sample(0).power_W == Approx(400.0));
+}
+
+TEST_CASE("a response trickled a byte at a time is a timeout at timeout_ms, and stop() does not wait for it",
+          "[modbus][poller][hostile]") {
+  auto backend = std::make_shared<FakeControllerBackend>(2);
+  backend->set_test_power(0, 400.0);
+  ModbusServer server({served("cab1", backend)});
+  server.start();
+  HeaderRewritingProxy proxy(server.port(0));
+  Slots slots(2);
+  Poller poller(tcp_config("cab1", proxy.port(), 2), slots.view());
+  poller.start();
+  REQUIRE(wait_for([&] { return slots.sample(0).valid; }, 3s));
+
+  // 100 ms between bytes passes libmodbus's 0.5 s byte timeout; a status reply (about 60 bytes) would
+  // take 6 s in all. eqd bounds the whole reply by timeout_ms.
+  const auto before = poller.stats().timeouts;
+  proxy.trickle_ms.store(100);
+  CHECK(wait_for([&] { return poller.stats().timeouts > before; }, 2s));
+  CHECK(wait_for([&] { return !slots.sample(0).valid; }, 3s));
+  const auto t0 = std::chrono::steady_clock::now();
+  poller.stop();
+  // The request in flight ends at timeout_ms (100 ms here); waiting for the reply would take seconds.
+  CHECK(std::chrono::steady_clock::now() - t0 < 2s);
 }

@@ -217,7 +217,7 @@ bool Poller::connect_link(std::int64_t t_ns) {
   };
   if (ctx == nullptr) return fail(errno, "create");
   modbus_set_slave(ctx, cfg_.unit_id);
-  tx_ = Transactor{nullptr, cfg_.transport == Transport::tcp, cfg_.unit_id, tx_.next_tid};
+  tx_ = Transactor{nullptr, cfg_.transport == Transport::tcp, cfg_.unit_id, tx_.next_tid, cfg_.timeout_ms};
   const auto to_s = static_cast<std::uint32_t>(cfg_.timeout_ms / 1000);
   const auto to_us = static_cast<std::uint32_t>((cfg_.timeout_ms % 1000) * 1000);
   modbus_set_response_timeout(ctx, to_s, to_us);

@@ -5,10 +5,13 @@
 #include "eqd/io/modbus/transaction.hpp"
 
 #include <modbus/modbus.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <cerrno>
 #include <cstddef>
+
+#include "eqd/io/link_thread.hpp"
 
 namespace eqd::io::modbus {
 
@@ -30,6 +33,34 @@ bool send_all(int fd, const std::uint8_t* p, std::size_t n) noexcept {
     const ssize_t r = ::send(fd, p, n, MSG_NOSIGNAL);
     if (r < 0) {
       if (errno == EINTR) continue;
+      return false;
+    }
+    p += r;
+    n -= static_cast<std::size_t>(r);
+  }
+  return true;
+}
+
+/// Receives exactly n bytes into p before deadline_ns (steady_now_ns()). False with errno set:
+/// ETIMEDOUT (the deadline passed first), ECONNRESET (the peer closed) or the socket's own error.
+bool recv_all_until(int fd, std::uint8_t* p, std::size_t n, std::int64_t deadline_ns) noexcept {
+  while (n > 0) {
+    const std::int64_t left_ns = deadline_ns - steady_now_ns();
+    if (left_ns <= 0) {
+      errno = ETIMEDOUT;
+      return false;
+    }
+    pollfd pfd{fd, POLLIN, 0};
+    const int ready = ::poll(&pfd, 1, static_cast<int>((left_ns + 999'999) / 1'000'000));
+    if (ready < 0 && errno != EINTR) return false;
+    if (ready <= 0) continue;  // interrupted, or the wait ended: the deadline is checked again
+    const ssize_t r = ::recv(fd, p, n, 0);
+    if (r == 0) {
+      errno = ECONNRESET;
+      return false;
+    }
+    if (r < 0) {
+      if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
       return false;
     }
     p += r;
@@ -61,12 +92,20 @@ int transact(Transactor& t, const std::uint8_t* pdu, int pdu_len, std::uint8_t* 
   if (fd < 0) return fail(ECONNRESET);
   if (!send_all(fd, req, static_cast<std::size_t>(kMbapLength) + static_cast<std::size_t>(pdu_len)))
     return -1;  // errno from send
-  const int n = modbus_receive_confirmation(mb(t.ctx), rsp);
-  if (n < 0) return -1;                                                 // timeout, connection error (errno set)
-  if (n < kMbapLength + 2) return fail(EMBBADDATA);                     // no function code and data
-  if (be16(rsp) != tid || be16(rsp + 2) != 0) return fail(EMBBADDATA);  // stale or foreign response
-  if (be16(rsp + 4) != n - 6) return fail(EMBBADDATA);                  // length field disagrees with the frame
-  if (rsp[6] != req[6]) return fail(EMBBADSLAVE);                       // another unit answered
+  // The response as the MBAP header delimits it (its length counts the unit id and the PDU), whole
+  // within timeout_ms of the request.
+  const std::int64_t deadline_ns = steady_now_ns() + static_cast<std::int64_t>(t.timeout_ms) * 1'000'000;
+  if (!recv_all_until(fd, rsp, kMbapLength, deadline_ns)) return -1;  // timeout, connection error (errno set)
+  const int length = be16(rsp + 4);
+  if (length < 3 || length > kMaxAdu - 6) return fail(EMBBADDATA);  // no function code and data, or too long
+  // A stale or foreign response is received whole too, so that the stream stays in step with the
+  // requests; whatever junk announced that never comes is a protocol error, not a timeout.
+  const bool ours = be16(rsp) == tid && be16(rsp + 2) == 0;
+  if (!recv_all_until(fd, rsp + kMbapLength, static_cast<std::size_t>(length - 1), deadline_ns))
+    return ours ? -1 : fail(EMBBADDATA);
+  if (!ours) return fail(EMBBADDATA);
+  const int n = 6 + length;
+  if (rsp[6] != req[6]) return fail(EMBBADSLAVE);  // another unit answered
   const int fn = rsp[kMbapLength];
   if (fn == (pdu[0] | 0x80)) {
     const int code = rsp[kMbapLength + 1];

@@ -6,7 +6,12 @@
 /// server answering for another unit would have its registers taken for this controller's. Over TCP
 /// the request is therefore framed here (MBAP header, own transaction id) and the response, framed by
 /// libmodbus, is checked field by field. RTU uses libmodbus's own calls, which check the unit (slave)
-/// address and the CRC. Used by the poller, on its thread only.
+/// address and the CRC. Used by the Modbus, SunSpec and grid-meter links, each on its own thread.
+///
+/// Over TCP the response is also received here, delimited by its MBAP length and bounded as a whole by
+/// `timeout_ms`: libmodbus bounds only the wait for the first byte and then for each next one, so a
+/// device that trickles its reply a byte at a time (a fault, or a slowloris) would hold the link's thread
+/// for minutes — its timeouts uncounted, and a stop (eqd's shutdown) waiting for it.
 
 #include <cstdint>
 
@@ -21,6 +26,7 @@ struct Transactor {
   bool tcp = true;      ///< frame and check here (TCP) or use libmodbus's calls (RTU)
   int unit_id = 1;
   std::uint16_t next_tid = 1;
+  int timeout_ms = 500;  ///< TCP: the whole response within this, from the request sent
 };
 
 /// Reads `count` registers (function 3 holding or 4 input) into dest. Returns count, or -1 with errno

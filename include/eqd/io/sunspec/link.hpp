@@ -65,7 +65,7 @@ class SunSpecLink final : public io::Link {
  private:
   void run();
   /// Holding registers through eqd's checked framing; -1 with errno ETIMEDOUT also for a reply that
-  /// took longer than timeout_ms in all.
+  /// took longer than timeout_ms in all (modbus::read_registers).
   int read(std::uint32_t address, int count, std::uint16_t* dest);
   bool connect_link(std::int64_t t_ns);
   void close_link();
