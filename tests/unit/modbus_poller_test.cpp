@@ -1090,18 +1090,38 @@ class HeaderRewritingProxy {
   std::thread thread_;
 };
 
+/// Controller cab1 (2 channels, channel 1 at 400 W) served by ModbusServer and read by a running poller
+/// through a HeaderRewritingProxy. Members are destroyed in reverse: the poller stops first.
+struct ProxiedPoller {
+  static std::shared_ptr<FakeControllerBackend> backend_at_400W() {
+    auto b = std::make_shared<FakeControllerBackend>(2);
+    b->set_test_power(0, 400.0);
+    return b;
+  }
+  static std::uint16_t started_port(ModbusServer& s) {
+    s.start();
+    return s.port(0);
+  }
+  ProxiedPoller()
+      : server({served("cab1", backend)}),
+        proxy(started_port(server)),
+        poller(tcp_config("cab1", proxy.port(), 2), slots.view()) {
+    poller.start();
+  }
+
+  std::shared_ptr<FakeControllerBackend> backend = backend_at_400W();
+  ModbusServer server;
+  HeaderRewritingProxy proxy;
+  Slots slots{2};
+  Poller poller;
+};
+
 }  // namespace
 
 TEST_CASE("a response from another unit id or protocol is refused as a protocol error, never decoded",
           "[modbus][poller][hostile]") {
-  auto backend = std::make_shared<FakeControllerBackend>(2);
-  backend->set_test_power(0, 400.0);
-  ModbusServer server({served("cab1", backend)});
-  server.start();
-  HeaderRewritingProxy proxy(server.port(0));
-  Slots slots(2);
-  Poller poller(tcp_config("cab1", proxy.port(), 2), slots.view());
-  poller.start();
+  ProxiedPoller p;
+  auto& [backend, server, proxy, slots, poller] = p;
   REQUIRE(wait_for([&] { return slots.sample(0).valid; }, 3s));
   CHECK(slots.sample(0).power_W == Approx(400.0));
 
@@ -1133,14 +1153,8 @@ TEST_CASE("a response from another unit id or protocol is refused as a protocol 
 
 TEST_CASE("a response trickled a byte at a time is a timeout at timeout_ms, and stop() does not wait for it",
           "[modbus][poller][hostile]") {
-  auto backend = std::make_shared<FakeControllerBackend>(2);
-  backend->set_test_power(0, 400.0);
-  ModbusServer server({served("cab1", backend)});
-  server.start();
-  HeaderRewritingProxy proxy(server.port(0));
-  Slots slots(2);
-  Poller poller(tcp_config("cab1", proxy.port(), 2), slots.view());
-  poller.start();
+  ProxiedPoller p;
+  auto& [backend, server, proxy, slots, poller] = p;
   REQUIRE(wait_for([&] { return slots.sample(0).valid; }, 3s));
 
   // 100 ms between bytes passes libmodbus's 0.5 s byte timeout; a status reply (about 60 bytes) would
