@@ -35,19 +35,19 @@ enum class Transport : std::uint8_t { tcp, rtu };
 struct PollerConfig {
   std::string name;  ///< controller name (channels are NAME/INDEX)
   Transport transport = Transport::tcp;
-  std::string host = "127.0.0.1";    ///< tcp
-  std::uint16_t port = 502;          ///< tcp
-  std::string device;                ///< rtu: serial device path
-  int baud = 115200;                 ///< rtu
-  char parity = 'N';                 ///< rtu: 'N', 'E' or 'O'
-  int data_bits = 8;                 ///< rtu
-  int stop_bits = 1;                 ///< rtu
-  int unit_id = 1;                   ///< Modbus unit (slave) id, 1..247
-  double poll_hz = 10.0;             ///< status reads per second
-  int timeout_ms = 200;              ///< TCP: a reply later than this in all is a timeout; RTU: no first byte within it
-  int backoff_initial_ms = 100;      ///< first reconnect delay; doubles per failure
-  int backoff_max_ms = 5000;         ///< reconnect delay cap
-  int max_consecutive_timeouts = 3;  ///< then the link is closed and reopened
+  std::string host = "127.0.0.1";                                   ///< tcp
+  std::uint16_t port = 502;                                         ///< tcp
+  std::string device;                                               ///< rtu: serial device path
+  int baud = 115200;                                                ///< rtu
+  char parity = 'N';                                                ///< rtu: 'N', 'E' or 'O'
+  int data_bits = 8;                                                ///< rtu
+  int stop_bits = 1;                                                ///< rtu
+  int unit_id = 1;                                                  ///< Modbus unit (slave) id, 1..247
+  double poll_hz = 10.0;                                            ///< status reads per second
+  int timeout_ms = 200;                                             ///< TCP: the whole reply in it; RTU: the first byte
+  int backoff_initial_ms = 100;                                     ///< first reconnect delay; doubles per failure
+  int backoff_max_ms = 5000;                                        ///< reconnect delay cap
+  int max_consecutive_timeouts = 3;                                 ///< then the link is closed and reopened
   std::uint16_t expected_profile_version = kDefaultProfileVersion;  ///< 0: do not check
   RegisterMap map = default_profile();
   PlanOptions plan{};
